@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# A local MariaDB cluster for shardgate: 2 groups, each a master and one GTID replica, on
+# 127.0.0.1 only.
+#
+#   deploy/cluster.sh up|down|status [--base-port N] [--state-dir DIR]
+#
+# Ports: g0 master N, g0 replica N+1, g1 master N+10, g1 replica N+11 (N = 3400 by default).
+# State (data dirs, sockets, logs, PID files): ${TMPDIR:-/tmp}/shardgate-cluster-N by default.
+# `up` is idempotent and safe to run concurrently (tests call it too); `down` stops every server
+# by its recorded PID and removes the state dir. Users on every server: app/app-pass (all
+# privileges), repl/repl-pass (replication); root only through the unix socket.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+  echo "usage: ${0##*/} up|down|status [--base-port N] [--state-dir DIR]" >&2
+  exit 2
+}
+
+cmd=${1:-}
+[[ -n $cmd ]] || usage
+shift
+base_port=3400
+state_dir=
+while (($#)); do
+  case $1 in
+    --base-port) base_port=${2:?--base-port needs a value}; shift 2 ;;
+    --base-port=*) base_port=${1#*=}; shift ;;
+    --state-dir) state_dir=${2:?--state-dir needs a value}; shift 2 ;;
+    --state-dir=*) state_dir=${1#*=}; shift ;;
+    -h | --help) usage ;;
+    *) die "unknown argument: $1" ;;
+  esac
+done
+if ! [[ $base_port =~ ^[0-9]+$ ]] || ((base_port < 1024 || base_port > 65500)); then
+  die "--base-port must be a number in 1024..65500, not '$base_port'"
+fi
+state_dir=${state_dir:-${TMPDIR:-/tmp}/shardgate-cluster-$base_port}
+# Absolute, so that it means the same whatever the cwd of the next caller.
+[[ $state_dir == /* ]] || state_dir=$PWD/$state_dir
+state_dir=${state_dir%/}
+lock_file=$state_dir.lock
+
+NAMES=(g0-master g0-replica g1-master g1-replica)
+APP_USER=app APP_PASS=app-pass REPL_USER=repl REPL_PASS=repl-pass
+
+port_of() {
+  case $1 in
+    g0-master) echo $((base_port)) ;;
+    g0-replica) echo $((base_port + 1)) ;;
+    g1-master) echo $((base_port + 10)) ;;
+    g1-replica) echo $((base_port + 11)) ;;
+  esac
+}
+is_replica() { [[ $1 == *-replica ]]; }
+master_of() { echo "${1%-replica}-master"; }
+replica_of() { echo "${1%-master}-replica"; }
+datadir_of() { echo "$state_dir/$1"; }
+socket_of() { echo "$state_dir/$1.sock"; }
+pidfile_of() { echo "$state_dir/$1.pid"; }
+errlog_of() { echo "$state_dir/$1.err"; }
+tmpdir_of() { echo "$state_dir/$1.tmp"; }
+recorded_pid() { cat "$(pidfile_of "$1")" 2>/dev/null || true; }
+
+# Alive = the recorded PID is a mariadbd serving this very data dir (PIDs get reused).
+is_alive() {
+  local pid
+  pid=$(recorded_pid "$1")
+  [[ -n $pid ]] && pid_matches "$pid" "mariadbd" && pid_matches "$pid" "--datadir=$(datadir_of "$1") "
+}
+
+# Root logs in through the unix socket (socket auth), so no root password exists anywhere.
+sql() {
+  local name=$1
+  shift
+  mariadb --no-defaults --user=root --socket="$(socket_of "$name")" --connect-timeout=5 \
+    --batch --skip-column-names "$@"
+}
+answers() { sql "$1" -e 'select 1' >/dev/null 2>&1; }
+is_healthy() { is_alive "$1" && answers "$1" && [[ -f $state_dir/$1.ready ]]; }
+
+# replication_state NAME prints "IO=<Slave_IO_Running> SQL=<Slave_SQL_Running>".
+replication_state() {
+  local out io sql_
+  out=$(sql "$1" --column-names --vertical -e 'SHOW SLAVE STATUS' 2>/dev/null) || {
+    echo "IO=? SQL=?"
+    return 0
+  }
+  io=$(awk -F': ' '$1 ~ /Slave_IO_Running$/ { print $2 }' <<<"$out")
+  sql_=$(awk -F': ' '$1 ~ /Slave_SQL_Running$/ { print $2 }' <<<"$out")
+  echo "IO=${io:-none} SQL=${sql_:-none}"
+}
+
+print_table() {
+  local name pid state repl
+  printf 'shardgate test cluster, state in %s\n' "$state_dir"
+  printf '  %-11s %-6s %-8s %-6s %s\n' NAME PORT PID STATE REPLICATION
+  for name in "${NAMES[@]}"; do
+    pid=$(recorded_pid "$name")
+    repl=-
+    if is_alive "$name"; then
+      state=alive
+      is_replica "$name" && repl=$(replication_state "$name")
+    else
+      state=dead
+    fi
+    printf '  %-11s %-6s %-8s %-6s %s\n' "$name" "$(port_of "$name")" "${pid:--}" "$state" "$repl"
+  done
+  printf '  connect: mariadb -h127.0.0.1 -P%s -u%s -p%s\n' "$base_port" "$APP_USER" "$APP_PASS"
+}
+
+errlog_tail() {
+  echo "---- last lines of $(errlog_of "$1") ----" >&2
+  tail -n 30 "$(errlog_of "$1")" >&2 2>/dev/null || true
+  echo "----" >&2
+}
+
+init_instance() {
+  local name=$1 log=$state_dir/$1.install.log
+  rm -rf "$(datadir_of "$name")" "$(tmpdir_of "$name")" "$state_dir/$name.initialized" \
+    "$state_dir/$name.ready"
+  mkdir -p "$(tmpdir_of "$name")"
+  # --skip-name-resolve: no host name lookups at install time (they can hang without a network).
+  # The log file size matches the server's option, so the first start need not resize it.
+  # A tmpdir of its own: a starting mariadbd deletes every #sql* file in its tmpdir, so with a
+  # shared /tmp parallel installs (and servers) delete each other's temporary tables.
+  if ! mariadb-install-db --no-defaults --user=root --datadir="$(datadir_of "$name")" \
+    --tmpdir="$(tmpdir_of "$name")" \
+    --auth-root-authentication-method=socket --skip-test-db --skip-name-resolve \
+    --innodb-log-file-size=48M >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    die "mariadb-install-db failed for $name (log: $log)"
+  fi
+  touch "$state_dir/$name.initialized"
+}
+
+start_instance() {
+  local name=$1 port
+  port=$(port_of "$name")
+  # Settings for many short-lived test schemas, not for durability: no fsync per commit or
+  # binlog write, no doublewrite, tables in the system tablespace (CREATE/DROP of a table
+  # creates and unlinks no file). utf8mb4 as Debian's packaged config has it (--no-defaults
+  # would leave latin1). Binlog and relay log names are fixed, not derived from the host name.
+  # setsid: the server outlives this script and the caller's Ctrl-C; `9>&-` keeps it from
+  # inheriting the cluster lock; output goes to a file so a caller reading our stdout through
+  # a pipe (cargo's Command::output) sees EOF when we exit.
+  setsid mariadbd --no-defaults --user=root \
+    --datadir="$(datadir_of "$name")" --tmpdir="$(tmpdir_of "$name")" \
+    --port="$port" --bind-address=127.0.0.1 \
+    --socket="$(socket_of "$name")" \
+    --pid-file="$(datadir_of "$name")/mariadbd.pid" \
+    --log-error="$(errlog_of "$name")" \
+    --server-id="$port" \
+    --log-bin="$name-bin" --relay-log="$name-relay-bin" --log-slave-updates \
+    --binlog-format=ROW --gtid-strict-mode=1 \
+    --skip-name-resolve --max-connections=2000 \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+    --innodb-buffer-pool-size=64M --innodb-log-file-size=48M \
+    --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
+    --innodb-doublewrite=0 --innodb-file-per-table=0 \
+    </dev/null >>"$(errlog_of "$name")" 2>&1 9>&- &
+  echo $! >"$(pidfile_of "$name")"
+}
+
+wait_ready() {
+  local name=$1 i pid own
+  pid=$(recorded_pid "$name")
+  for ((i = 0; i < 600; i++)); do
+    # kill -0, not is_alive: for a moment after the fork the child is still a copy of this
+    # shell, not yet mariadbd.
+    if ! kill -0 "$pid" 2>/dev/null; then
+      errlog_tail "$name"
+      die "$name (port $(port_of "$name")) exited during startup"
+    fi
+    if answers "$name"; then
+      # setsid forks when its caller leads a process group (a shell with job control): then
+      # $! was setsid's PID, and the server's own PID file has the one to record.
+      own=$(cat "$(datadir_of "$name")/mariadbd.pid" 2>/dev/null || true)
+      if [[ $own != "$pid" ]] && pid_matches "$own" "--datadir=$(datadir_of "$name") "; then
+        echo "$own" >"$(pidfile_of "$name")"
+      fi
+      return 0
+    fi
+    sleep 0.1
+  done
+  errlog_tail "$name"
+  die "$name (port $(port_of "$name")) did not answer within 60 s"
+}
+
+# Users are created on the master with the binlog on, before its replica first connects: the
+# replica starts from an empty GTID position and so replays them too (gtid_strict_mode stays
+# happy because the replica never writes a transaction of its own).
+setup_master() {
+  sql "$1" <<SQL
+CREATE USER IF NOT EXISTS '$APP_USER'@'127.0.0.1' IDENTIFIED BY '$APP_PASS';
+CREATE USER IF NOT EXISTS '$APP_USER'@'localhost' IDENTIFIED BY '$APP_PASS';
+GRANT ALL PRIVILEGES ON *.* TO '$APP_USER'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO '$APP_USER'@'localhost' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS '$REPL_USER'@'127.0.0.1' IDENTIFIED BY '$REPL_PASS';
+GRANT REPLICATION SLAVE ON *.* TO '$REPL_USER'@'127.0.0.1';
+SQL
+}
+
+setup_replica() {
+  local name=$1 master
+  master=$(master_of "$name")
+  # MASTER_CONNECT_RETRY=1: after a master restart the replica reconnects within a second,
+  # not the default 60.
+  sql "$name" <<SQL
+STOP SLAVE;
+CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$(port_of "$master"),
+  MASTER_USER='$REPL_USER', MASTER_PASSWORD='$REPL_PASS',
+  MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+START SLAVE;
+SQL
+}
+
+# Both replication threads running, and every transaction of the master applied.
+wait_replica_synced() {
+  local name=$1 master state i pos res
+  master=$(master_of "$name")
+  for ((i = 0; i < 300; i++)); do
+    state=$(replication_state "$name")
+    [[ $state == "IO=Yes SQL=Yes" ]] && break
+    # A replica that was restarted after a crash may have its threads stopped: start them.
+    if [[ $state == "IO=No SQL=No" ]]; then
+      sql "$name" -e 'START SLAVE' >/dev/null 2>&1 || true
+    fi
+    sleep 0.1
+  done
+  if [[ $state != "IO=Yes SQL=Yes" ]]; then
+    sql "$name" --column-names --vertical -e 'SHOW SLAVE STATUS' >&2 || true
+    errlog_tail "$name"
+    die "replication on $name is not running ($state)"
+  fi
+  pos=$(sql "$master" -e 'SELECT @@gtid_binlog_pos')
+  res=$(sql "$name" -e "SELECT MASTER_GTID_WAIT('$pos', 30)")
+  [[ $res == 0 ]] || die "$name did not catch up with $master (GTID $pos) within 30 s"
+}
+
+all_healthy() {
+  local name
+  for name in "${NAMES[@]}"; do
+    is_healthy "$name" || return 1
+  done
+}
+
+cmd_up() {
+  local name pids=() pid
+  ensure_mariadb
+  # A unix socket path is limited to 107 bytes.
+  ((${#state_dir} + 16 < 108)) || die "state dir path too long for unix sockets: $state_dir"
+  mkdir -p "$(dirname "$state_dir")"
+  exec 9>"$lock_file"
+  flock -w 600 9 || die "timed out waiting for $lock_file"
+  if all_healthy; then
+    print_table
+    return 0
+  fi
+  mkdir -p "$state_dir"
+
+  # A master that must be (re)initialised has a new history: its replica must start over too.
+  for name in g0-master g1-master; do
+    if [[ ! -f $state_dir/$name.initialized ]]; then
+      rm -f "$state_dir/$(replica_of "$name").initialized"
+    fi
+  done
+  for name in "${NAMES[@]}"; do
+    [[ -f $state_dir/$name.initialized ]] && continue
+    # A running server whose data dir is about to be wiped must stop first.
+    stop_pid "$(recorded_pid "$name")" "--datadir=$(datadir_of "$name") " "$name"
+    log "initialising $name"
+    init_instance "$name" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+
+  for name in "${NAMES[@]}"; do
+    is_alive "$name" && continue
+    log "starting $name on 127.0.0.1:$(port_of "$name")"
+    start_instance "$name"
+  done
+  for name in "${NAMES[@]}"; do wait_ready "$name"; done
+
+  for name in g0-master g1-master; do
+    [[ -f $state_dir/$name.ready ]] && continue
+    setup_master "$name"
+    touch "$state_dir/$name.ready"
+  done
+  for name in g0-replica g1-replica; do
+    if [[ ! -f $state_dir/$name.ready ]]; then
+      setup_replica "$name"
+    fi
+    wait_replica_synced "$name"
+    touch "$state_dir/$name.ready"
+  done
+  print_table
+}
+
+cmd_down() {
+  local name
+  [[ -d $state_dir ]] || {
+    log "no cluster state at $state_dir: nothing to stop"
+    return 0
+  }
+  exec 9>"$lock_file"
+  flock -w 600 9 || die "timed out waiting for $lock_file"
+  # TERM all four at once (each shuts down cleanly in parallel), then wait for each.
+  for name in "${NAMES[@]}"; do
+    if is_alive "$name"; then
+      kill -TERM "$(recorded_pid "$name")" 2>/dev/null || true
+    fi
+  done
+  for name in "${NAMES[@]}"; do
+    stop_pid "$(recorded_pid "$name")" "--datadir=$(datadir_of "$name") " "$name"
+  done
+  rm -rf "$state_dir"
+  # The lock file stays: removing it would let a waiting `up` and a new one lock different files.
+  log "stopped the cluster at base port $base_port and removed $state_dir"
+}
+
+cmd_status() {
+  local name ok=0
+  print_table
+  for name in "${NAMES[@]}"; do
+    is_alive "$name" || ok=1
+  done
+  return $ok
+}
+
+case $cmd in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) usage ;;
+esac

@@ -65,7 +65,8 @@ ensure_mariadb() {
 # pid_cmdline PID prints the command line of a live process, NULs as spaces (empty if gone).
 pid_cmdline() {
   if [[ -r /proc/$1/cmdline ]]; then
-    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true
+    # 2>/dev/null first: the process may end between the test and the read.
+    tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true
   fi
 }
 

@@ -66,6 +66,7 @@ cmd_up() {
     die "127.0.0.1:$PROXY_PORT is already in use by another process"
   fi
   log "starting shardgate on 127.0.0.1:$PROXY_PORT (log: $PROXY_LOG)"
+  printf '==== %s: demo.sh starts shardgate ====\n' "$(date '+%F %T')" >>"$PROXY_LOG"
   # Run from deploy/ so that the config's relative `rules = "../shard-rules"` means the same
   # whether it is resolved against the config file or the cwd. setsid and the redirections:
   # the proxy outlives this script and holds none of its terminal or pipes.

@@ -21,39 +21,36 @@ die() {
 }
 
 # ensure_packages CMD:PACKAGE ... installs the Debian packages whose command is missing.
-# Several test processes may call this at once, and apt has a lock of its own that fails rather
-# than waits, so installs are serialised by a lock file, and the check is repeated under it.
 ensure_packages() {
   local missing=() pair
   for pair in "$@"; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
   done
-  ((${#missing[@]} == 0)) && return 0
-  [[ $(id -u) -eq 0 ]] || die "missing packages ${missing[*]}: install them, or run as root"
+  ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+}
+
+# apt_install PACKAGE ... installs Debian packages (a no-op for those already there). Several
+# test processes may get here at once, and apt's own lock fails rather than waits, so installs
+# are serialised by a lock file of ours.
+apt_install() {
+  [[ $(id -u) -eq 0 ]] || die "missing packages $*: install them, or run as root"
   (
     flock -w 900 8 || die "timed out waiting for another package install"
-    missing=()
-    for pair in "$@"; do
-      command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
-    done
-    ((${#missing[@]} == 0)) && exit 0
-    log "installing ${missing[*]}"
+    log "installing $*"
     # Without a policy-rc.d, Debian's postinst starts the system MariaDB on 3306: a server
     # nobody recorded or stops. Deny service starts for the duration of the install.
-    local policy=/usr/sbin/policy-rc.d made_policy=0
+    local policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
     if [[ ! -e $policy ]]; then
       printf '#!/bin/sh\nexit 101\n' >"$policy"
       chmod 755 "$policy"
       made_policy=1
     fi
-    local rc=0
     {
       apt-get update -q &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 \
-          "${missing[@]}"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 "$@"
     } >&2 || rc=$?
-    ((made_policy)) && rm -f "$policy"
-    ((rc == 0)) || die "apt-get install ${missing[*]} failed ($rc)"
+    if ((made_policy)); then rm -f "$policy"; fi
+    ((rc == 0)) || die "apt-get install $* failed ($rc)"
   ) 8>"${TMPDIR:-/tmp}/shardgate-apt.lock"
 }
 

@@ -37,7 +37,7 @@ section "dependencies"
 ensure_mariadb
 ensure_packages python3:python3
 if ! python3 -m pip --version >/dev/null 2>&1; then
-  ensure_packages pip3:python3-pip
+  apt_install python3-pip
 fi
 missing=()
 python3 -c 'import pymysql' 2>/dev/null || missing+=(pymysql)

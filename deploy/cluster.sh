@@ -7,8 +7,9 @@
 # Ports: g0 master N, g0 replica N+1, g1 master N+10, g1 replica N+11 (N = 3400 by default).
 # State (data dirs, sockets, logs, PID files): ${TMPDIR:-/tmp}/shardgate-cluster-N by default.
 # `up` is idempotent and safe to run concurrently (tests call it too); `down` stops every server
-# by its recorded PID and removes the state dir. Users on every server: app/app-pass (all
-# privileges), repl/repl-pass (replication); root only through the unix socket.
+# by its recorded PID and removes the state dir; `status` exits 1 if a server is down.
+# Users on every server: app/app-pass (all privileges), repl/repl-pass (replication); root only
+# through the unix socket.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

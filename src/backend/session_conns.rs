@@ -1,0 +1,153 @@
+//! The backend connections one client session holds: at most one per (database, group),
+//! taken from the pool on first use and kept until the client leaves, so session state
+//! (SET, transactions, temporary tables) stays where the client put it. On return the pool
+//! resets the connection, so the next client sees none of this one's state.
+
+use std::sync::Arc;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::config::model::{Database, GroupId};
+use crate::error::{Error, Result};
+
+use super::pools::{Backends, GroupPool};
+
+struct Pinned {
+    pool: Arc<GroupPool>,
+    group: GroupId,
+    conn: Conn,
+}
+
+#[derive(Default)]
+pub struct SessionConns {
+    pinned: Vec<Pinned>,
+    /// Session statements to run on every connection this session opens from now on, in
+    /// the order the client sent them.
+    replay: Vec<String>,
+    /// Index into `pinned` of the connection that ran the last statement (for SHOW WARNINGS).
+    last_used: Option<usize>,
+}
+
+impl SessionConns {
+    /// Remembers a session statement for connections opened later. Identical repeats are
+    /// kept once so a client that re-sends `SET NAMES` per query cannot grow this forever.
+    pub fn remember(&mut self, sql: &str) {
+        if let Some(pos) = self.replay.iter().position(|s| s == sql) {
+            let s = self.replay.remove(pos);
+            self.replay.push(s);
+        } else {
+            self.replay.push(sql.to_string());
+        }
+    }
+
+    pub fn pinned_count(&self) -> usize {
+        self.pinned.len()
+    }
+
+    /// The connection of `group` in `db`, opened (and brought up to the session's state)
+    /// if the session has none yet.
+    pub async fn get(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+    ) -> Result<&mut Conn> {
+        let idx = match self.find(&db.name, group) {
+            Some(i) => i,
+            None => self.open(backends, db, group).await?,
+        };
+        self.last_used = Some(idx);
+        Ok(&mut self.pinned[idx].conn)
+    }
+
+    fn find(&self, db_name: &str, group: GroupId) -> Option<usize> {
+        self.pinned
+            .iter()
+            .position(|p| p.group == group && p.pool.database.eq_ignore_ascii_case(db_name))
+    }
+
+    async fn open(&mut self, backends: &Backends, db: &Database, group: GroupId) -> Result<usize> {
+        let pool = backends
+            .pool(&db.name, group)
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "no pool for group {group} of database '{}'",
+                    db.name
+                ))
+            })?
+            .clone();
+        let unavailable = |reason: String| Error::GroupUnavailable {
+            database: pool.database.to_string(),
+            group: pool.group.to_string(),
+            addr: pool.addr.to_string(),
+            reason,
+        };
+        let mut conn =
+            match tokio::time::timeout(backends.connect_timeout, pool.pool.get_conn()).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(mysql_async::Error::Server(e))) => {
+                    return Err(Error::from(mysql_async::Error::Server(e)))
+                }
+                Ok(Err(e)) => return Err(unavailable(e.to_string())),
+                Err(_) => {
+                    return Err(unavailable(format!(
+                        "no connection within {:?}",
+                        backends.connect_timeout
+                    )))
+                }
+            };
+        for sql in &self.replay {
+            conn.query_drop(sql.as_str()).await.map_err(|e| match e {
+                mysql_async::Error::Server(_) => Error::from(e),
+                other => unavailable(other.to_string()),
+            })?;
+        }
+        self.pinned.push(Pinned { pool, group, conn });
+        Ok(self.pinned.len() - 1)
+    }
+
+    /// The connection that ran the previous statement, if it is still held.
+    pub fn last_used(&mut self) -> Option<&mut Conn> {
+        let i = self.last_used?;
+        self.pinned.get_mut(i).map(|p| &mut p.conn)
+    }
+
+    /// Every held connection, for statements that change session state everywhere.
+    pub fn all(&mut self) -> impl Iterator<Item = (&GroupPool, &mut Conn)> {
+        self.pinned.iter_mut().map(|p| (&*p.pool, &mut p.conn))
+    }
+
+    /// Drops a connection that broke, so the next statement opens a fresh one.
+    pub fn discard(&mut self, db_name: &str, group: GroupId) {
+        if let Some(i) = self.find(db_name, group) {
+            self.pinned.swap_remove(i);
+            self.last_used = None;
+        }
+    }
+
+    /// Gives every connection back to its pool (which resets it) and forgets session state.
+    pub fn release_all(&mut self) {
+        self.pinned.clear();
+        self.replay.clear();
+        self.last_used = None;
+    }
+
+    /// Error naming the group for a driver (non-server) failure on `group`.
+    pub fn unavailable(
+        &self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+        reason: String,
+    ) -> Error {
+        let g = &db.groups[group];
+        let _ = backends;
+        Error::GroupUnavailable {
+            database: db.name.clone(),
+            group: g.name.clone(),
+            addr: g.master.clone(),
+            reason,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! One error type for everything a client can be told, mapped to a MySQL code and SQLSTATE in
+//! exactly one place (`code`, `sqlstate`). Backend errors pass through unchanged.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A statement the proxy cannot answer exactly: 1235, never a guess.
+    #[error("This version of shardgate doesn't yet support {0}")]
+    Unsupported(String),
+    #[error("Unknown database '{0}'")]
+    UnknownDatabase(String),
+    #[error("No database selected")]
+    NoDatabaseSelected,
+    /// SQL the parser rejected; the text says where.
+    #[error("You have an error in your SQL syntax: {0}")]
+    Syntax(String),
+    #[error("Invalid utf8 character string in query: shardgate needs queries in UTF-8")]
+    InvalidUtf8,
+    #[error("Access denied for user '{user}'@'{host}' (using password: {})", if *.using_password { "YES" } else { "NO" })]
+    AccessDenied {
+        user: String,
+        host: String,
+        using_password: bool,
+    },
+    /// The shard key value cannot be placed (e.g. a non-integer for `mod`).
+    #[error("{0}")]
+    BadShardKey(String),
+    /// A group's server could not be reached or broke mid-statement.
+    #[error("Can't reach group '{group}' ({addr}) of database '{database}': {reason}")]
+    GroupUnavailable {
+        database: String,
+        group: String,
+        addr: String,
+        reason: String,
+    },
+    /// An error the backend server produced, forwarded as it was.
+    #[error("{0}")]
+    Backend(BackendError),
+    /// The driver lost or could not use a backend connection (not a server error).
+    #[error("Lost connection to backend: {0}")]
+    BackendConnection(String),
+    #[error("Unknown command {0:#04x}")]
+    UnknownCommand(u8),
+    #[error("Malformed packet: {0}")]
+    MalformedPacket(String),
+    #[error("shardgate internal error: {0}")]
+    Internal(String),
+}
+
+/// A server error exactly as a backend sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendError {
+    pub code: u16,
+    pub state: String,
+    pub message: String,
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error {
+    pub fn unsupported(what: impl Into<String>) -> Self {
+        Error::Unsupported(what.into())
+    }
+
+    pub fn code(&self) -> u16 {
+        match self {
+            Error::Unsupported(_) => 1235,
+            Error::UnknownDatabase(_) => 1049,
+            Error::NoDatabaseSelected => 1046,
+            Error::Syntax(_) => 1064,
+            Error::InvalidUtf8 => 1300,
+            Error::AccessDenied { .. } => 1045,
+            Error::BadShardKey(_) => 1105,
+            Error::GroupUnavailable { .. } => 2003,
+            Error::Backend(e) => e.code,
+            Error::BackendConnection(_) => 2013,
+            Error::UnknownCommand(_) => 1047,
+            Error::MalformedPacket(_) => 1835,
+            Error::Internal(_) => 1105,
+        }
+    }
+
+    pub fn sqlstate(&self) -> &str {
+        match self {
+            Error::Unsupported(_) | Error::UnknownDatabase(_) | Error::Syntax(_) => "42000",
+            Error::NoDatabaseSelected => "3D000",
+            Error::AccessDenied { .. } => "28000",
+            Error::UnknownCommand(_) => "08S01",
+            Error::Backend(e) => &e.state,
+            _ => "HY000",
+        }
+    }
+}
+
+impl From<mysql_async::Error> for Error {
+    fn from(e: mysql_async::Error) -> Self {
+        match e {
+            mysql_async::Error::Server(s) => Error::Backend(BackendError {
+                code: s.code,
+                state: s.state,
+                message: s.message,
+            }),
+            other => Error::BackendConnection(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

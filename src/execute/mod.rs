@@ -1,0 +1,109 @@
+//! Runs a plan: sends each shard query on the session's connection to the right group and
+//! streams the answer into a `ResultSink`.
+
+pub mod info;
+pub mod like;
+pub mod route;
+pub mod session;
+pub mod show;
+pub mod sink;
+
+use std::io;
+use std::sync::Arc;
+
+use crate::backend::{Backends, SessionConns};
+use crate::config::model::{Database, Rules};
+use crate::error::Error;
+use crate::plan::Plan;
+
+pub use sink::{ColumnRename, OkInfo, ResultSink};
+
+/// Server status bits (protocol constants).
+pub mod status {
+    pub const IN_TRANS: u16 = 0x0001;
+    pub const AUTOCOMMIT: u16 = 0x0002;
+    pub const MORE_RESULTS_EXISTS: u16 = 0x0008;
+}
+
+/// A client session as execution sees it.
+pub struct Session {
+    pub current_db: Option<Arc<Database>>,
+    pub conns: SessionConns,
+    /// Status flags of the last backend answer, reported on answers the proxy makes itself.
+    pub status: u16,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            current_db: None,
+            conns: SessionConns::default(),
+            status: status::AUTOCOMMIT,
+        }
+    }
+}
+
+/// Why a statement stopped: the client is gone (stop serving it), or the statement failed
+/// (tell the client and go on).
+#[derive(Debug)]
+pub enum Failure {
+    Client(io::Error),
+    Query(Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Client(e)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Query(e)
+    }
+}
+
+/// Shared, read-only context for running plans.
+pub struct Context<'a> {
+    pub rules: &'a Rules,
+    pub backends: &'a Backends,
+}
+
+/// Runs one plan to completion. Query errors are written to the sink; only a broken client
+/// connection comes back as `Err`.
+pub async fn run<S: ResultSink>(
+    plan: Plan,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut S,
+) -> io::Result<bool> {
+    let outcome = match plan {
+        Plan::Route(route) => route::run(&route, ctx, session, sink).await,
+        Plan::Session(stmt) => session::run_session_statement(&stmt, ctx, session, sink).await,
+        Plan::UseDatabase(name) => session::use_database(&name, ctx, session, sink),
+        Plan::ShowDatabases { like } => {
+            show::databases(ctx, session, like.as_deref(), sink);
+            Ok(())
+        }
+        Plan::ShowTables {
+            db,
+            full,
+            like,
+            sql,
+        } => show::tables(&db, full, like.as_deref(), &sql, ctx, session, sink).await,
+    };
+    finish(outcome, sink)
+}
+
+/// Reports a failure to the client; `Ok(false)` means the statement failed (so a
+/// multi-statement batch stops), `Err` means the client is gone.
+pub fn finish<S: ResultSink>(outcome: Result<(), Failure>, sink: &mut S) -> io::Result<bool> {
+    match outcome {
+        Ok(()) => Ok(true),
+        Err(Failure::Query(e)) => {
+            sink.error(&e);
+            Ok(false)
+        }
+        Err(Failure::Client(e)) => Err(e),
+    }
+}

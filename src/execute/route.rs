@@ -1,0 +1,172 @@
+//! Runs a `Route`: each target's SQL on the session's connection to its group, results
+//! concatenated (reads) or OKs summed (writes), rows streamed as they arrive.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use mysql_common::packets::Column;
+
+use crate::config::model::{Database, GroupId, TableKind};
+use crate::error::Error;
+use crate::plan::{ResultRewrite, Route};
+
+use super::info::sum_info;
+use super::{status, ColumnRename, Context, Failure, OkInfo, ResultSink, Session};
+
+pub async fn run<S: ResultSink>(
+    route: &Route,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut S,
+) -> Result<(), Failure> {
+    let db = &route.db;
+    let mut total = OkInfo::default();
+    let mut info = String::new();
+    let mut started_rows = false;
+    for target in &route.targets {
+        let conn = session.conns.get(ctx.backends, db, target.group).await?;
+        let outcome = run_one(
+            conn,
+            &target.sql,
+            db,
+            target.group,
+            &route.result_rewrite,
+            started_rows,
+            sink,
+        )
+        .await;
+        let one = match outcome {
+            Ok(one) => one,
+            Err(Failure::Query(Error::BackendConnection(reason))) => {
+                // A driver error (not a server error) means the connection is gone: drop it
+                // and name the group, so the next statement starts on a fresh one.
+                let err = session
+                    .conns
+                    .unavailable(ctx.backends, db, target.group, reason);
+                session.conns.discard(&db.name, target.group);
+                return Err(Failure::Query(err));
+            }
+            Err(e) => return Err(e),
+        };
+        started_rows |= one.had_columns;
+        total.affected_rows += one.ok.affected_rows;
+        if total.last_insert_id == 0 {
+            total.last_insert_id = one.ok.last_insert_id;
+        }
+        total.warnings = total.warnings.saturating_add(one.ok.warnings);
+        total.status = one.ok.status;
+        if !one.ok.info.is_empty() {
+            info = sum_info(&info, &String::from_utf8_lossy(&one.ok.info));
+        }
+    }
+    total.info = info.into_bytes();
+    session.status = total.status;
+    if started_rows {
+        sink.end_rows(&total);
+    } else {
+        sink.ok(&total);
+    }
+    Ok(())
+}
+
+struct OneResult {
+    had_columns: bool,
+    ok: OkInfo,
+}
+
+async fn run_one<S: ResultSink>(
+    conn: &mut Conn,
+    sql: &str,
+    db: &Database,
+    group: GroupId,
+    rewrite: &ResultRewrite,
+    columns_sent: bool,
+    sink: &mut S,
+) -> Result<OneResult, Failure> {
+    let mut result = conn.query_iter(sql).await.map_err(Error::from)?;
+    let had_columns = !result.columns_ref().is_empty();
+    if had_columns {
+        if !columns_sent {
+            let schema = db.groups[group].schema.as_str();
+            sink.columns(result.columns_ref(), &|col: &Column| {
+                rename_column(col, db, schema)
+            });
+        }
+        match rewrite {
+            ResultRewrite::Columns => {
+                while let Some(row) = result.next().await.map_err(Error::from)? {
+                    sink.row(&row);
+                    sink.maybe_flush().await?;
+                }
+            }
+            ResultRewrite::ShowCreateTable { physical, logical } => {
+                while let Some(row) = result.next().await.map_err(Error::from)? {
+                    write_renamed_row(&row, physical, logical, sink);
+                }
+            }
+        }
+    }
+    let mut ok = OkInfo {
+        affected_rows: result.affected_rows(),
+        last_insert_id: result.last_insert_id().unwrap_or(0),
+        warnings: result.warnings(),
+        info: result.info().as_bytes().to_vec(),
+        status: 0,
+    };
+    drop(result);
+    ok.status = conn
+        .last_ok_packet()
+        .map(|p| p.status_flags().bits())
+        .unwrap_or(status::AUTOCOMMIT)
+        & !status::MORE_RESULTS_EXISTS;
+    Ok(OneResult { had_columns, ok })
+}
+
+/// Shows the logical table and database names where the backend reports physical ones.
+fn rename_column<'a>(col: &Column, db: &'a Database, physical_schema: &str) -> ColumnRename<'a> {
+    let mut rename = ColumnRename::default();
+    if !col.schema_ref().is_empty() && col.schema_ref() == physical_schema.as_bytes() {
+        rename.schema = Some(db.name.as_str());
+    }
+    rename.org_table = logical_of(col.org_table_ref(), db);
+    rename.table = logical_of(col.table_ref(), db);
+    rename
+}
+
+/// `clinical_data_2` -> `clinical_data` when that is a shard of a sharded table of `db`.
+fn logical_of<'a>(physical: &[u8], db: &'a Database) -> Option<&'a str> {
+    let name = std::str::from_utf8(physical).ok()?;
+    let (base, index) = name.rsplit_once('_')?;
+    if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let index: u32 = index.parse().ok()?;
+    let rule = db.table(base)?;
+    match &rule.kind {
+        TableKind::Sharded(spec) if index < spec.shards() => Some(rule.name.as_str()),
+        _ => None,
+    }
+}
+
+fn write_renamed_row<S: ResultSink>(
+    row: &mysql_async::Row,
+    physical: &str,
+    logical: &str,
+    sink: &mut S,
+) {
+    let cells: Vec<Option<Vec<u8>>> = (0..row.len())
+        .map(|i| match row.as_ref(i) {
+            Some(mysql_async::Value::Bytes(b)) => {
+                let text = String::from_utf8_lossy(b);
+                let renamed = if text == physical {
+                    logical.to_string()
+                } else {
+                    text.replacen(&format!("`{physical}`"), &format!("`{logical}`"), 1)
+                };
+                Some(renamed.into_bytes())
+            }
+            _ => None,
+        })
+        .collect();
+    let refs: Vec<Option<&[u8]>> = cells.iter().map(|c| c.as_deref()).collect();
+    sink.row_cells(&refs);
+}

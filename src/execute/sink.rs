@@ -1,0 +1,48 @@
+//! Where execution writes its answer. `execute` defines the vocabulary; the frontend turns
+//! it into packets. Keeping the trait here lets execute stream rows without knowing about
+//! sockets, and lets tests collect results in memory.
+
+use std::io;
+
+use mysql_async::Row;
+use mysql_common::packets::Column;
+
+use crate::error::Error;
+
+/// What an OK packet (or the end of a result set) reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OkInfo {
+    pub affected_rows: u64,
+    pub last_insert_id: u64,
+    pub status: u16,
+    pub warnings: u16,
+    pub info: Vec<u8>,
+}
+
+/// Names shown to the client instead of the backend's physical ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ColumnRename<'a> {
+    pub schema: Option<&'a str>,
+    pub table: Option<&'a str>,
+    pub org_table: Option<&'a str>,
+}
+
+/// Receives one statement's answer: either `ok`, or `error`, or
+/// `columns` + rows + `end_rows` (+ maybe `error` instead of `end_rows` when a shard fails
+/// mid-stream). Calls must come in that order.
+#[allow(async_fn_in_trait)]
+pub trait ResultSink {
+    fn ok(&mut self, ok: &OkInfo);
+    fn error(&mut self, err: &Error);
+    /// Column definitions as the backend sent them, with physical names renamed.
+    fn columns<'a>(&mut self, cols: &'a [Column], rename: &dyn Fn(&'a Column) -> ColumnRename<'a>);
+    /// Column definitions the proxy makes up itself: names only, all text.
+    fn synthetic_columns(&mut self, table: &str, names: &[&str]);
+    /// One text-protocol row exactly as the backend produced it.
+    fn row(&mut self, row: &Row);
+    /// One text-protocol row given cell by cell (None is NULL).
+    fn row_cells(&mut self, cells: &[Option<&[u8]>]);
+    fn end_rows(&mut self, ok: &OkInfo);
+    /// Called between rows so large results go out while the backend still sends.
+    async fn maybe_flush(&mut self) -> io::Result<()>;
+}

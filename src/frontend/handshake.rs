@@ -1,0 +1,199 @@
+//! Connection phase: the server greeting, the client's login, plugin switch, and the verdict.
+
+use std::io;
+
+use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::{HandshakePacket, HandshakeResponse};
+use mysql_common::proto::MySerialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::config::server::{AuthPlugin, UserConfig};
+use crate::error::Error;
+
+use super::auth::{self, plugin_name};
+use super::encode::{err_payload, ok_payload};
+use super::packet::{PacketReader, PacketWriter};
+use crate::execute::OkInfo;
+
+/// What we offer. CLIENT_LONG_PASSWORD must be set or MariaDB clients read MariaDB-only
+/// capability bytes; FOUND_ROWS is not offered because the backend connections are opened
+/// without it and affected-row counts would silently change meaning.
+pub fn server_capabilities() -> CapabilityFlags {
+    CapabilityFlags::CLIENT_LONG_PASSWORD
+        | CapabilityFlags::CLIENT_LONG_FLAG
+        | CapabilityFlags::CLIENT_CONNECT_WITH_DB
+        | CapabilityFlags::CLIENT_PROTOCOL_41
+        | CapabilityFlags::CLIENT_TRANSACTIONS
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION
+        | CapabilityFlags::CLIENT_MULTI_STATEMENTS
+        | CapabilityFlags::CLIENT_MULTI_RESULTS
+        | CapabilityFlags::CLIENT_PS_MULTI_RESULTS
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH
+        | CapabilityFlags::CLIENT_CONNECT_ATTRS
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+        | CapabilityFlags::CLIENT_DEPRECATE_EOF
+        | CapabilityFlags::CLIENT_IGNORE_SPACE
+        | CapabilityFlags::CLIENT_INTERACTIVE
+        | CapabilityFlags::CLIENT_IGNORE_SIGPIPE
+}
+
+/// utf8mb4_general_ci: what mysql_async opens backend connections with.
+pub const DEFAULT_COLLATION: u8 = 45;
+
+/// The outcome of a successful login.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub user: String,
+    pub capabilities: CapabilityFlags,
+    pub collation: u16,
+    pub database: Option<String>,
+}
+
+pub enum HandshakeOutcome {
+    Accepted(Login),
+    /// The client was told why (an ERR packet was sent) or simply went away.
+    Rejected,
+}
+
+pub async fn handshake<R, W>(
+    reader: &mut PacketReader<R>,
+    writer: &mut PacketWriter<W>,
+    connection_id: u32,
+    server_version: &str,
+    users: &[UserConfig],
+    peer_host: &str,
+) -> io::Result<HandshakeOutcome>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let nonce = auth::new_nonce();
+    let mut scramble_1 = [0u8; 8];
+    scramble_1.copy_from_slice(&nonce[..8]);
+    // The second part carries a trailing NUL, or pymysql misreads the plugin name.
+    let mut scramble_2 = nonce[8..].to_vec();
+    scramble_2.push(0);
+    let greeting = HandshakePacket::new(
+        10,
+        server_version.as_bytes(),
+        connection_id,
+        scramble_1,
+        Some(scramble_2),
+        server_capabilities(),
+        DEFAULT_COLLATION,
+        StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+        Some(auth::NATIVE.as_bytes()),
+    );
+    let mut payload = Vec::with_capacity(128);
+    greeting.serialize(&mut payload);
+    writer.set_seq(0);
+    writer.write_packet(&payload);
+    writer.flush().await?;
+
+    let mut buf = Vec::with_capacity(256);
+    let Some(seq) = reader.read_packet(&mut buf).await? else {
+        return Ok(HandshakeOutcome::Rejected);
+    };
+    writer.set_seq(seq.wrapping_add(1));
+    let response = match ParseBuf(&buf).parse::<HandshakeResponse>(()) {
+        Ok(r) => r,
+        Err(e) => {
+            send_error(
+                writer,
+                &Error::MalformedPacket(format!("handshake response: {e}")),
+            )
+            .await?;
+            return Ok(HandshakeOutcome::Rejected);
+        }
+    };
+    let client_caps = response.capabilities();
+    if !client_caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41) {
+        send_error(
+            writer,
+            &Error::MalformedPacket("clients before protocol 4.1 are not supported".into()),
+        )
+        .await?;
+        return Ok(HandshakeOutcome::Rejected);
+    }
+    let user_name = String::from_utf8_lossy(response.user()).into_owned();
+    let database = response
+        .db_name()
+        .filter(|d| !d.is_empty())
+        .map(|d| String::from_utf8_lossy(d).into_owned());
+    let collation = response.collation() as u16;
+    let client_plugin = response.auth_plugin().map(|p| p.as_bytes().to_vec());
+    let mut proof = response.scramble_buf().to_vec();
+    drop(response);
+
+    let user = users.iter().find(|u| u.name == user_name);
+    // Unknown users still go through the plugin exchange, so a probe cannot tell them from
+    // wrong passwords.
+    let plugin = user
+        .map(|u| u.auth_plugin)
+        .unwrap_or(AuthPlugin::MysqlNativePassword);
+    let wanted = plugin_name(plugin);
+    if client_plugin.as_deref() != Some(wanted.as_bytes())
+        && client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH)
+    {
+        let mut switch = Vec::with_capacity(64);
+        switch.push(0xFE);
+        switch.extend_from_slice(wanted.as_bytes());
+        switch.push(0);
+        switch.extend_from_slice(&nonce);
+        switch.push(0);
+        writer.write_packet(&switch);
+        writer.flush().await?;
+        let Some(seq) = reader.read_packet(&mut buf).await? else {
+            return Ok(HandshakeOutcome::Rejected);
+        };
+        writer.set_seq(seq.wrapping_add(1));
+        proof = buf.clone();
+    }
+
+    let accepted = user.is_some_and(|u| auth::verify(plugin, &nonce, &u.password, &proof));
+    if !accepted {
+        let err = Error::AccessDenied {
+            user: user_name,
+            host: peer_host.to_string(),
+            using_password: !proof.is_empty(),
+        };
+        send_error(writer, &err).await?;
+        return Ok(HandshakeOutcome::Rejected);
+    }
+    if plugin == AuthPlugin::CachingSha2Password {
+        // AuthMoreData(fast_auth_success): the client then waits for the OK.
+        writer.write_packet(&[0x01, 0x03]);
+    }
+    let capabilities = client_caps & server_capabilities();
+    Ok(HandshakeOutcome::Accepted(Login {
+        user: user_name,
+        capabilities,
+        collation,
+        database,
+    }))
+}
+
+/// The OK that ends the connection phase (sent after the database was checked).
+pub fn write_login_ok<W: AsyncWrite + Unpin>(writer: &mut PacketWriter<W>, status: u16) {
+    let mut p = Vec::with_capacity(16);
+    ok_payload(
+        &mut p,
+        0x00,
+        &OkInfo {
+            status,
+            ..OkInfo::default()
+        },
+    );
+    writer.write_packet(&p);
+}
+
+pub async fn send_error<W: AsyncWrite + Unpin>(
+    writer: &mut PacketWriter<W>,
+    err: &Error,
+) -> io::Result<()> {
+    let mut p = Vec::with_capacity(64);
+    err_payload(&mut p, err.code(), err.sqlstate(), &err.to_string());
+    writer.write_packet(&p);
+    writer.flush().await
+}

@@ -1,0 +1,13 @@
+//! The MySQL server side, our own on mysql_common packets (DEPENDENCIES.md says why not
+//! opensrv-mysql): framing, handshake and auth, the command loop, and result writing that
+//! forwards the backend's column definitions, status flags and errors as they were.
+
+pub mod auth;
+pub mod commands;
+pub mod connection;
+pub mod encode;
+pub mod handshake;
+pub mod packet;
+pub mod sink;
+
+pub use connection::serve_client;

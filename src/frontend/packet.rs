@@ -1,0 +1,233 @@
+//! MySQL packet framing on the client socket: 3-byte length, 1-byte sequence id, payloads of
+//! 16 MB - 1 or more split across several packets.
+//!
+//! Writes are buffered: a whole response (or a batch of rows) goes out in one `write` call,
+//! which matters more than anything else for latency on loopback (DEPENDENCIES.md).
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+
+/// Largest payload in one physical packet; a payload of exactly this size is followed by
+/// another packet (maybe empty).
+pub const MAX_CHUNK: usize = 0xFF_FFFF;
+
+/// Buffered rows are flushed once the buffer holds this much, so big results stream.
+const FLUSH_THRESHOLD: usize = 64 * 1024;
+
+pub struct PacketReader<R> {
+    inner: BufReader<R>,
+    /// Largest logical packet we accept, so a hostile length cannot make us allocate gigabytes.
+    max_packet: usize,
+}
+
+impl<R: AsyncRead + Unpin> PacketReader<R> {
+    pub fn new(inner: R, max_packet: usize) -> Self {
+        PacketReader {
+            inner: BufReader::with_capacity(16 * 1024, inner),
+            max_packet,
+        }
+    }
+
+    /// Reads one logical packet into `buf` (cleared first) and returns the sequence id of its
+    /// last chunk. `Ok(None)` means the client closed the connection between packets.
+    pub async fn read_packet(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<u8>> {
+        buf.clear();
+        let mut first = true;
+        loop {
+            let mut header = [0u8; 4];
+            match self.inner.read_exact(&mut header).await {
+                Ok(_) => {}
+                Err(e) if first && e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            first = false;
+            let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+            let seq = header[3];
+            if buf.len() + len > self.max_packet {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "packet larger than max_allowed_packet ({})",
+                        self.max_packet
+                    ),
+                ));
+            }
+            let start = buf.len();
+            buf.resize(start + len, 0);
+            self.inner.read_exact(&mut buf[start..]).await?;
+            if len < MAX_CHUNK {
+                return Ok(Some(seq));
+            }
+        }
+    }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        self.inner.get_mut()
+    }
+
+    /// Bytes already read from the socket but not yet consumed; must be empty before a TLS
+    /// upgrade takes over the raw stream.
+    pub fn buffered(&self) -> usize {
+        self.inner.buffer().len()
+    }
+
+    pub fn into_inner(self) -> R {
+        self.inner.into_inner()
+    }
+}
+
+/// Accumulates packets for one response and writes them in as few syscalls as possible.
+pub struct PacketWriter<W> {
+    inner: W,
+    buf: Vec<u8>,
+    seq: u8,
+    /// Start of the packet being built by `begin`/`finish`.
+    open: Option<usize>,
+}
+
+impl<W: AsyncWrite + Unpin> PacketWriter<W> {
+    pub fn new(inner: W) -> Self {
+        PacketWriter {
+            inner,
+            buf: Vec::with_capacity(16 * 1024),
+            seq: 0,
+            open: None,
+        }
+    }
+
+    /// The next packet gets this sequence id (the reply to a client packet with id n is n+1).
+    pub fn set_seq(&mut self, seq: u8) {
+        self.seq = seq;
+    }
+
+    pub fn seq(&self) -> u8 {
+        self.seq
+    }
+
+    /// Starts a packet whose payload the caller appends to the returned buffer; `finish`
+    /// closes it. Building in place avoids a copy per row.
+    pub fn begin(&mut self) -> &mut Vec<u8> {
+        debug_assert!(self.open.is_none());
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0, 0, 0, 0]);
+        self.open = Some(start);
+        &mut self.buf
+    }
+
+    pub fn finish(&mut self) {
+        let Some(start) = self.open.take() else {
+            return;
+        };
+        let payload_len = self.buf.len() - start - 4;
+        if payload_len < MAX_CHUNK {
+            self.buf[start..start + 3].copy_from_slice(&(payload_len as u32).to_le_bytes()[..3]);
+            self.buf[start + 3] = self.seq;
+            self.seq = self.seq.wrapping_add(1);
+            return;
+        }
+        // Rare: a payload of 16 MB or more. Re-frame it into chunks.
+        let payload = self.buf.split_off(start + 4);
+        self.buf.truncate(start);
+        self.write_chunks(&payload);
+    }
+
+    /// Appends a complete payload as one logical packet.
+    pub fn write_packet(&mut self, payload: &[u8]) {
+        if payload.len() < MAX_CHUNK {
+            let len = (payload.len() as u32).to_le_bytes();
+            self.buf
+                .extend_from_slice(&[len[0], len[1], len[2], self.seq]);
+            self.buf.extend_from_slice(payload);
+            self.seq = self.seq.wrapping_add(1);
+        } else {
+            self.write_chunks(payload);
+        }
+    }
+
+    fn write_chunks(&mut self, payload: &[u8]) {
+        let mut rest = payload;
+        loop {
+            let n = rest.len().min(MAX_CHUNK);
+            let len = (n as u32).to_le_bytes();
+            self.buf
+                .extend_from_slice(&[len[0], len[1], len[2], self.seq]);
+            self.buf.extend_from_slice(&rest[..n]);
+            self.seq = self.seq.wrapping_add(1);
+            rest = &rest[n..];
+            if n < MAX_CHUNK {
+                break;
+            }
+        }
+    }
+
+    /// Flushes when enough rows are buffered; called between rows of a streaming result.
+    pub async fn maybe_flush(&mut self) -> io::Result<()> {
+        if self.buf.len() >= FLUSH_THRESHOLD {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.inner.write_all(&self.buf).await?;
+            self.buf.clear();
+            if self.buf.capacity() > 1024 * 1024 {
+                self.buf.shrink_to(64 * 1024);
+            }
+        }
+        self.inner.flush().await
+    }
+
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn big_payload_round_trips_through_chunks() {
+        let payload: Vec<u8> = (0..MAX_CHUNK + 10).map(|i| i as u8).collect();
+        let mut w = PacketWriter::new(Vec::new());
+        w.write_packet(&payload);
+        w.flush().await.unwrap();
+        let bytes = w.into_inner();
+        let mut r = PacketReader::new(&bytes[..], 64 << 20);
+        let mut buf = Vec::new();
+        let seq = r.read_packet(&mut buf).await.unwrap();
+        assert_eq!(seq, Some(1));
+        assert_eq!(buf, payload);
+    }
+
+    #[tokio::test]
+    async fn exact_chunk_size_is_followed_by_empty_packet() {
+        let payload = vec![7u8; MAX_CHUNK];
+        let mut w = PacketWriter::new(Vec::new());
+        let b = w.begin();
+        b.extend_from_slice(&payload);
+        w.finish();
+        w.flush().await.unwrap();
+        let bytes = w.into_inner();
+        assert_eq!(bytes.len(), MAX_CHUNK + 8);
+        let mut r = PacketReader::new(&bytes[..], 64 << 20);
+        let mut buf = Vec::new();
+        assert_eq!(r.read_packet(&mut buf).await.unwrap(), Some(1));
+        assert_eq!(buf.len(), MAX_CHUNK);
+    }
+
+    #[tokio::test]
+    async fn oversized_packet_is_an_error_not_an_allocation() {
+        let bytes = [0xff, 0xff, 0xff, 0];
+        let mut r = PacketReader::new(&bytes[..], 1024);
+        let mut buf = Vec::new();
+        assert!(r.read_packet(&mut buf).await.is_err());
+    }
+}

@@ -1,0 +1,19 @@
+//! shardgate: a hash-sharding proxy that speaks the MySQL protocol.
+//!
+//! # Layout
+//! A query travels left to right through modules with one job each:
+//! `frontend` (MySQL server side: handshake, auth, commands, result writing) ->
+//! `plan` (parse, find shard-key predicates, route, rewrite) ->
+//! `execute` (run a plan on backend connections and stream results back) ->
+//! `backend` (per-group connection pools).
+//! `config` reads and validates rule files and the server config; `sharding` maps key values
+//! to shards. A module uses only the ones before it in that flow.
+
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod execute;
+pub mod frontend;
+pub mod plan;
+pub mod server;
+pub mod sharding;

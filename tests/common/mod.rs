@@ -1,0 +1,305 @@
+//! Fixtures shared by the integration tests: the real MariaDB test cluster (started by
+//! `deploy/cluster.sh`, reused when already up), a fresh physical schema per test on every
+//! group, and an in-process shardgate on 127.0.0.1:0 serving rules that point at them.
+//!
+//! Each test gets its own schemas, so tests run in parallel without seeing each other.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use shardgate::config::server::{AuthPlugin, BackendConfig, ServerConfig, UserConfig};
+use shardgate::server::{self, Shared};
+
+pub const USER: &str = "app";
+pub const PASSWORD: &str = "app-pass";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Base port of the test cluster: g0 master N, g0 replica N+1, g1 master N+10, replica N+11.
+pub fn base_port() -> u16 {
+    std::env::var("SHARDGATE_TEST_BASE_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(4400)
+}
+
+pub fn master_port(group: usize) -> u16 {
+    base_port() + 10 * group as u16
+}
+
+pub fn replica_port(group: usize) -> u16 {
+    master_port(group) + 1
+}
+
+/// Starts the test cluster once per test process (a no-op when it is already up).
+pub fn ensure_cluster() {
+    static UP: OnceLock<()> = OnceLock::new();
+    UP.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg(repo_root().join("deploy/cluster.sh"))
+            .args(["up", "--base-port", &base_port().to_string()])
+            .status()
+            .expect("run deploy/cluster.sh");
+        assert!(status.success(), "deploy/cluster.sh up failed");
+    });
+}
+
+pub fn direct_opts(port: u16, db: Option<&str>) -> Opts {
+    OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(USER))
+        .pass(Some(PASSWORD))
+        .db_name(db)
+        .prefer_socket(false)
+        .into()
+}
+
+/// A connection straight to a server, bypassing the proxy: the oracle tests compare with.
+pub async fn direct(port: u16, db: Option<&str>) -> Conn {
+    Conn::new(direct_opts(port, db))
+        .await
+        .expect("connect directly")
+}
+
+/// One test's physical schema, created fresh on both groups' masters.
+pub struct TestSchema {
+    pub name: String,
+}
+
+impl TestSchema {
+    pub async fn create(test: &str) -> TestSchema {
+        ensure_cluster();
+        let name = format!("sgt_{}", test.to_ascii_lowercase());
+        for g in 0..2 {
+            let mut c = direct(master_port(g), None).await;
+            c.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                .await
+                .unwrap();
+            c.query_drop(format!(
+                "CREATE DATABASE `{name}` DEFAULT CHARACTER SET utf8mb4"
+            ))
+            .await
+            .unwrap();
+            c.disconnect().await.unwrap();
+        }
+        TestSchema { name }
+    }
+
+    /// Runs statements on one group's master, in this schema.
+    pub async fn exec(&self, group: usize, sqls: &[&str]) {
+        let mut c = direct(master_port(group), Some(&self.name)).await;
+        for sql in sqls {
+            c.query_drop(*sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        c.disconnect().await.unwrap();
+    }
+
+    pub async fn on(&self, group: usize) -> Conn {
+        direct(master_port(group), Some(&self.name)).await
+    }
+
+    /// The demo layout (clinical.toml) with its groups pointing at this schema.
+    pub fn clinical_rules(&self, logical: &str) -> String {
+        format!(
+            r#"
+[database]
+name = "{logical}"
+default_group = "g0"
+
+[groups.g0]
+master = "127.0.0.1:{m0}"
+schema = "{schema}"
+
+[groups.g1]
+master = "127.0.0.1:{m1}"
+schema = "{schema}"
+
+[[tables]]
+name = "clinical_data"
+shard_key = "hospital_id"
+algorithm = "mod"
+shards = 4
+placement = ["g0", "g0", "g1", "g1"]
+
+[[tables]]
+name = "patients"
+bind_to = "clinical_data"
+shard_key = "hospital_id"
+
+[[tables]]
+name = "trial_enrollment"
+bind_to = "clinical_data"
+shard_key = "hospital_id"
+
+[[tables]]
+name = "hospitals"
+broadcast = true
+"#,
+            m0 = master_port(0),
+            m1 = master_port(1),
+            schema = self.name
+        )
+    }
+
+    /// Creates the demo tables physically: shards 0,1 on g0, 2,3 on g1, hospitals on both,
+    /// medication_logs on g0.
+    pub async fn create_clinical_tables(&self) {
+        for shard in 0..4 {
+            let g = if shard < 2 { 0 } else { 1 };
+            self.exec(
+                g,
+                &[
+                    &format!(
+                        "CREATE TABLE patients_{shard} (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, \
+                         name VARCHAR(100) CHARACTER SET utf8mb4 NOT NULL, birth_date DATE, created_at DATETIME)"
+                    ),
+                    &format!(
+                        "CREATE TABLE trial_enrollment_{shard} (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, \
+                         patient_id BIGINT NOT NULL, trial_code VARCHAR(32) NOT NULL, enrolled_at DATETIME)"
+                    ),
+                    &format!(
+                        "CREATE TABLE clinical_data_{shard} (id BIGINT PRIMARY KEY AUTO_INCREMENT, hospital_id INT NOT NULL, \
+                         patient_id BIGINT NOT NULL, measure VARCHAR(64) NOT NULL, value DECIMAL(10,3), \
+                         recorded_at DATETIME(3), note TEXT CHARACTER SET utf8mb4, attachment BLOB)"
+                    ),
+                ],
+            )
+            .await;
+        }
+        for g in 0..2 {
+            self.exec(
+                g,
+                &["CREATE TABLE hospitals (id INT PRIMARY KEY, name VARCHAR(100) NOT NULL, city VARCHAR(100))"],
+            )
+            .await;
+        }
+        self.exec(
+            0,
+            &["CREATE TABLE medication_logs (id BIGINT AUTO_INCREMENT PRIMARY KEY, patient_id BIGINT NOT NULL, \
+               hospital_id INT NOT NULL, drug VARCHAR(100) NOT NULL, dose_mg DECIMAL(8,2), given_at DATETIME)"],
+        )
+        .await;
+    }
+
+    pub async fn drop(&self) {
+        for g in 0..2 {
+            if let Ok(mut c) = Conn::new(direct_opts(master_port(g), None)).await {
+                let _ = c
+                    .query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name))
+                    .await;
+                let _ = c.disconnect().await;
+            }
+        }
+    }
+}
+
+/// A shardgate serving in this test's runtime on 127.0.0.1:<random port>.
+pub struct Proxy {
+    pub port: u16,
+    pub shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    /// Starts a proxy for rule files given as (file name, TOML text).
+    pub async fn start(rule_files: &[(&str, String)]) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in rule_files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        Self::start_dir(dir).await
+    }
+
+    async fn start_dir(dir: tempfile::TempDir) -> Proxy {
+        let rules =
+            shardgate::config::load_rules(dir.path()).unwrap_or_else(|d| panic!("rules: {d}"));
+        let config = test_server_config(dir.path());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shared = Arc::new(Shared::new(
+            config,
+            rules,
+            "10.11.0-MariaDB-shardgate-test".into(),
+        ));
+        let shutdown = CancellationToken::new();
+        tokio::spawn(server::run(listener, shared, shutdown.clone()));
+        Proxy {
+            port,
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    pub fn opts(&self, db: Option<&str>) -> Opts {
+        direct_opts(self.port, db)
+    }
+
+    pub async fn connect(&self, db: Option<&str>) -> Conn {
+        Conn::new(self.opts(db))
+            .await
+            .expect("connect to shardgate")
+    }
+
+    pub fn url(&self) -> String {
+        format!("mysql://{USER}:{PASSWORD}@127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn test_server_config(rules: &Path) -> ServerConfig {
+    ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        rules: rules.to_path_buf(),
+        admin_listen: None,
+        users: vec![
+            UserConfig {
+                name: USER.into(),
+                password: PASSWORD.into(),
+                auth_plugin: AuthPlugin::MysqlNativePassword,
+            },
+            UserConfig {
+                name: "sha2user".into(),
+                password: "sha2-pass".into(),
+                auth_plugin: AuthPlugin::CachingSha2Password,
+            },
+        ],
+        backend: BackendConfig {
+            user: USER.into(),
+            password: PASSWORD.into(),
+            pool_min: 1,
+            pool_max: 8,
+            connect_timeout: Duration::from_secs(2),
+        },
+        server_version: None,
+    }
+}
+
+/// Expects a server error with this code; returns its message.
+pub fn expect_code<T: std::fmt::Debug>(r: Result<T, mysql_async::Error>, code: u16) -> String {
+    match r {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, code, "wrong error code, message: {}", e.message);
+            e.message
+        }
+        other => panic!("expected server error {code}, got {other:?}"),
+    }
+}

@@ -1,0 +1,134 @@
+//! The validated, immutable view of the rule files that every other module reads.
+//!
+//! Everything here has already passed `validate`: group references are indices that exist,
+//! placement lengths match shard counts, bound tables share their family's layout. Lookups
+//! are by lower-cased name because MySQL table and schema names are case-insensitive on the
+//! platforms we target.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::sharding::Sharder;
+
+/// Index into `Database::groups`; a plain index keeps routing decisions `Copy` and cheap.
+pub type GroupId = usize;
+
+/// All logical databases the proxy serves, one per rule file.
+#[derive(Debug, Default)]
+pub struct Rules {
+    /// Keyed by lower-cased logical database name.
+    pub databases: BTreeMap<String, Arc<Database>>,
+}
+
+impl Rules {
+    pub fn database(&self, name: &str) -> Option<&Arc<Database>> {
+        self.databases.get(&name.to_ascii_lowercase())
+    }
+}
+
+/// One logical database (one rule file).
+#[derive(Debug)]
+pub struct Database {
+    /// The schema name clients see, as written in the rule file.
+    pub name: String,
+    pub default_group: GroupId,
+    /// In the order of their names (sorted), so "spread evenly in order" is deterministic.
+    pub groups: Vec<Group>,
+    /// Keyed by lower-cased logical table name; tables not listed are unsharded.
+    pub tables: HashMap<String, TableRule>,
+    /// The file this database came from, for error messages.
+    pub source: PathBuf,
+}
+
+impl Database {
+    pub fn table(&self, name: &str) -> Option<&TableRule> {
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.tables.get(&name.to_ascii_lowercase())
+        } else {
+            self.tables.get(name)
+        }
+    }
+
+    pub fn group_by_name(&self, name: &str) -> Option<GroupId> {
+        self.groups.iter().position(|g| g.name == name)
+    }
+}
+
+/// A master and its replicas; one physical schema on all of them.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    /// `host:port`.
+    pub master: String,
+    pub replicas: Vec<Replica>,
+    /// Physical schema on these servers (defaults to the logical database name).
+    pub schema: String,
+    pub read_policy: ReadPolicy,
+    pub max_replica_lag_s: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub addr: String,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPolicy {
+    Random,
+    RoundRobin,
+    Weighted,
+    LeastLatency,
+    MasterOnly,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableRule {
+    /// Logical name as written in the rule file.
+    pub name: String,
+    pub kind: TableKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum TableKind {
+    Sharded(Arc<ShardSpec>),
+    /// A full copy on every group of the database.
+    Broadcast,
+}
+
+/// How one sharded table is laid out. Tables bound together share `family` and have equal
+/// `algorithm`, shard count and placement, so a join on the key stays on one shard.
+#[derive(Debug)]
+pub struct ShardSpec {
+    /// Lower-cased column name.
+    pub shard_key: String,
+    pub sharder: Sharder,
+    /// Group of shard `i`; length == shard count.
+    pub placement: Vec<GroupId>,
+    pub key_generator: Option<KeyGenerator>,
+    /// Lower-cased name of the root table of the bind_to chain (itself when unbound).
+    pub family: String,
+}
+
+impl ShardSpec {
+    pub fn shards(&self) -> u32 {
+        self.placement.len() as u32
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGenerator {
+    pub column: String,
+    pub kind: KeyGeneratorKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyGeneratorKind {
+    Snowflake,
+}
+
+/// Physical table name of shard `index` of a logical table.
+pub fn physical_table_name(logical: &str, index: u32) -> String {
+    format!("{logical}_{index}")
+}

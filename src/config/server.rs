@@ -1,0 +1,433 @@
+//! `shardgate.toml`: where the proxy listens, who may connect, how it logs in to the backends.
+//! Secrets can come from the environment (`password_env`) so the file can be committed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use super::address::check_addr;
+
+pub const DEFAULT_POOL_MIN: usize = 1;
+/// Connections per backend server when `pool_max` is left out (the example's value).
+pub const DEFAULT_POOL_MAX: usize = 32;
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2000;
+
+/// The server config with defaults applied and secrets read.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// `host:port` for MySQL clients.
+    pub listen: String,
+    /// A rule file or a directory of them, resolved against the config file's directory.
+    pub rules: PathBuf,
+    /// `host:port` for metrics and health over HTTP.
+    pub admin_listen: Option<String>,
+    pub users: Vec<UserConfig>,
+    pub backend: BackendConfig,
+    /// Version string announced in the handshake; `None` lets the front end choose.
+    pub server_version: Option<String>,
+}
+
+/// A client account of the proxy.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserConfig {
+    pub name: String,
+    pub password: String,
+    pub auth_plugin: AuthPlugin,
+}
+
+/// How the proxy logs in to every group's servers.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BackendConfig {
+    pub user: String,
+    pub password: String,
+    /// Connections kept open per server.
+    pub pool_min: usize,
+    /// Connections at most per server.
+    pub pool_max: usize,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum AuthPlugin {
+    #[default]
+    #[serde(rename = "mysql_native_password")]
+    MysqlNativePassword,
+    #[serde(rename = "caching_sha2_password")]
+    CachingSha2Password,
+}
+
+impl AuthPlugin {
+    /// The name the MySQL protocol uses for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthPlugin::MysqlNativePassword => "mysql_native_password",
+            AuthPlugin::CachingSha2Password => "caching_sha2_password",
+        }
+    }
+}
+
+impl ServerConfig {
+    /// A config with no users and default backend settings, for tests and embedding; adjust
+    /// the public fields or use the `with_*` helpers.
+    pub fn new(listen: impl Into<String>, rules: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            listen: listen.into(),
+            rules: rules.into(),
+            admin_listen: None,
+            users: Vec::new(),
+            backend: BackendConfig::default(),
+            server_version: None,
+        }
+    }
+
+    pub fn with_user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
+        self.users.push(UserConfig::new(name, password));
+        self
+    }
+
+    pub fn with_backend(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.backend.user = user.into();
+        self.backend.password = password.into();
+        self
+    }
+}
+
+impl UserConfig {
+    pub fn new(name: impl Into<String>, password: impl Into<String>) -> Self {
+        UserConfig {
+            name: name.into(),
+            password: password.into(),
+            auth_plugin: AuthPlugin::default(),
+        }
+    }
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        BackendConfig {
+            user: "root".to_owned(),
+            password: String::new(),
+            pool_min: DEFAULT_POOL_MIN,
+            pool_max: DEFAULT_POOL_MAX,
+            connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
+        }
+    }
+}
+
+/// Passwords stay out of logs.
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("rules", &self.rules)
+            .field("admin_listen", &self.admin_listen)
+            .field("users", &self.users)
+            .field("backend", &self.backend)
+            .field("server_version", &self.server_version)
+            .finish()
+    }
+}
+
+impl fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .field("auth_plugin", &self.auth_plugin)
+            .finish()
+    }
+}
+
+impl fmt::Debug for BackendConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendConfig")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("pool_min", &self.pool_min)
+            .field("pool_max", &self.pool_max)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServerConfig {
+    listen: String,
+    rules: PathBuf,
+    admin_listen: Option<String>,
+    server_version: Option<String>,
+    #[serde(default)]
+    users: Vec<RawUser>,
+    backend: RawBackend,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: String,
+    password: Option<String>,
+    password_env: Option<String>,
+    #[serde(default)]
+    auth_plugin: AuthPlugin,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackend {
+    user: String,
+    password: Option<String>,
+    password_env: Option<String>,
+    pool_min: Option<usize>,
+    pool_max: Option<usize>,
+    connect_timeout_ms: Option<u64>,
+}
+
+/// Reads the config file; `password_env` variables come from the process environment.
+pub fn load_server_config(path: &Path) -> anyhow::Result<ServerConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    parse_server_config(&text, dir, |var| std::env::var(var).ok())
+        .with_context(|| format!("invalid server config {}", path.display()))
+}
+
+/// The config from its text: `rules` is resolved against `dir`, `env` looks up `password_env`
+/// variables (a closure so tests need not touch the process environment). Reports every
+/// problem at once, one per line.
+pub fn parse_server_config(
+    text: &str,
+    dir: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<ServerConfig> {
+    let raw: RawServerConfig = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
+            .unwrap_or_default();
+        anyhow::anyhow!("{line}{}", e.message().trim_end())
+    })?;
+    let mut problems = Vec::new();
+    let mut addr = |key: &str, value: &str| {
+        if let Err(e) = check_addr(value) {
+            problems.push(format!("{key}: {e}"));
+        }
+    };
+    addr("listen", &raw.listen);
+    if let Some(admin) = &raw.admin_listen {
+        addr("admin_listen", admin);
+    }
+    if raw.rules.as_os_str().is_empty() {
+        problems.push("rules: must name a rule file or directory".to_owned());
+    }
+    if raw.users.is_empty() {
+        problems.push("users: no [[users]]: no client could log in".to_owned());
+    }
+    let mut users: Vec<UserConfig> = Vec::new();
+    for (i, u) in raw.users.iter().enumerate() {
+        let key = format!("users[{i}]");
+        if u.name.is_empty() {
+            problems.push(format!("{key}.name: must not be empty"));
+        } else if users.iter().any(|other| other.name == u.name) {
+            problems.push(format!("{key}.name: user `{}` is declared twice", u.name));
+        }
+        let password = secret(&key, &u.password, &u.password_env, &env, &mut problems);
+        users.push(UserConfig {
+            name: u.name.clone(),
+            password,
+            auth_plugin: u.auth_plugin,
+        });
+    }
+    let b = &raw.backend;
+    let password = secret("backend", &b.password, &b.password_env, &env, &mut problems);
+    let pool_min = b.pool_min.unwrap_or(DEFAULT_POOL_MIN);
+    let pool_max = b.pool_max.unwrap_or(DEFAULT_POOL_MAX);
+    if pool_max == 0 {
+        problems.push("backend.pool_max: must be at least 1".to_owned());
+    } else if pool_min > pool_max {
+        problems.push(format!(
+            "backend.pool_min: {pool_min} is more than pool_max = {pool_max}"
+        ));
+    }
+    let timeout_ms = b.connect_timeout_ms.unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS);
+    if timeout_ms == 0 {
+        problems.push("backend.connect_timeout_ms: must be at least 1".to_owned());
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    Ok(ServerConfig {
+        listen: raw.listen,
+        rules: dir.join(&raw.rules),
+        admin_listen: raw.admin_listen,
+        users,
+        backend: BackendConfig {
+            user: b.user.clone(),
+            password,
+            pool_min,
+            pool_max,
+            connect_timeout: Duration::from_millis(timeout_ms),
+        },
+        server_version: raw.server_version,
+    })
+}
+
+/// Exactly one of `password` and `password_env`; the variable must be set.
+fn secret(
+    key: &str,
+    password: &Option<String>,
+    password_env: &Option<String>,
+    env: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> String {
+    match (password, password_env) {
+        (Some(p), None) => p.clone(),
+        (None, Some(var)) => env(var).unwrap_or_else(|| {
+            problems.push(format!(
+                "{key}.password_env: environment variable {var} is not set"
+            ));
+            String::new()
+        }),
+        (Some(_), Some(_)) => {
+            problems.push(format!(
+                "{key}: password and password_env are both set; keep one"
+            ));
+            String::new()
+        }
+        (None, None) => {
+            problems.push(format!("{key}: needs password or password_env"));
+            String::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn loads_the_demo_config() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/shardgate.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let env = |v: &str| (v == "SHARDGATE_BACKEND_PASSWORD").then(|| "s3cret".to_owned());
+        let c = parse_server_config(&text, path.parent().unwrap(), env).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:3307");
+        assert_eq!(c.rules, path.parent().unwrap().join("../shard-rules"));
+        assert!(c.rules.join("clinical.toml").is_file());
+        assert_eq!(c.users, [UserConfig::new("app", "app-pass")]);
+        assert_eq!(c.backend.user, "app");
+        assert_eq!(c.backend.password, "s3cret");
+        assert_eq!(c.backend.pool_min, 1);
+        assert_eq!(c.backend.pool_max, 32);
+        assert_eq!(c.backend.connect_timeout, Duration::from_secs(2));
+        assert_eq!(c.admin_listen, None);
+        assert_eq!(c.server_version, None);
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn reads_optional_settings() {
+        let text = r#"
+            listen = "0.0.0.0:3307"
+            rules = "/etc/shardgate/rules"
+            admin_listen = "127.0.0.1:9307"
+            server_version = "8.0.36-shardgate"
+            [[users]]
+            name = "app"
+            password = "x"
+            auth_plugin = "caching_sha2_password"
+            [backend]
+            user = "proxy"
+            password = "y"
+            pool_min = 4
+            pool_max = 8
+            connect_timeout_ms = 500
+        "#;
+        let c = parse_server_config(text, Path::new("/somewhere"), no_env).unwrap();
+        assert_eq!(c.rules, Path::new("/etc/shardgate/rules"));
+        assert_eq!(c.admin_listen.as_deref(), Some("127.0.0.1:9307"));
+        assert_eq!(c.server_version.as_deref(), Some("8.0.36-shardgate"));
+        assert_eq!(c.users[0].auth_plugin, AuthPlugin::CachingSha2Password);
+        assert_eq!((c.backend.pool_min, c.backend.pool_max), (4, 8));
+        assert_eq!(c.backend.connect_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn names_the_missing_environment_variable() {
+        let text = r#"
+            listen = "127.0.0.1:3307"
+            rules = "r"
+            [[users]]
+            name = "app"
+            password_env = "APP_PW"
+            [backend]
+            user = "app"
+            password_env = "NOPE_NOT_SET"
+        "#;
+        let env = |v: &str| (v == "APP_PW").then(|| "pw".to_owned());
+        let err = parse_server_config(text, Path::new(""), env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "backend.password_env: environment variable NOPE_NOT_SET is not set"
+        );
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let text = r#"
+            listen = "3307"
+            rules = "r"
+            [[users]]
+            name = "app"
+            password = "a"
+            password_env = "B"
+            [[users]]
+            name = "app"
+            [backend]
+            user = "app"
+            password = "x"
+            pool_min = 9
+            pool_max = 2
+        "#;
+        let err = parse_server_config(text, Path::new(""), no_env).unwrap_err();
+        let lines: Vec<String> = err.to_string().lines().map(String::from).collect();
+        assert_eq!(
+            lines,
+            [
+                "listen: `3307` is not host:port (the port is missing)",
+                "users[0]: password and password_env are both set; keep one",
+                "users[1].name: user `app` is declared twice",
+                "users[1]: needs password or password_env",
+                "backend.pool_min: 9 is more than pool_max = 2",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let text = "listen = \"127.0.0.1:1\"\nrules = \"r\"\nlisten_addr = \"x\"\n";
+        let err = parse_server_config(text, Path::new(""), no_env).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("line 3: unknown field `listen_addr`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn builds_in_code_without_a_file() {
+        let c = ServerConfig::new("127.0.0.1:0", "shard-rules")
+            .with_user("app", "pw")
+            .with_backend("root", "rootpw");
+        assert_eq!(c.users[0].auth_plugin.name(), "mysql_native_password");
+        assert_eq!(c.backend.password, "rootpw");
+        assert_eq!(c.backend.pool_max, DEFAULT_POOL_MAX);
+    }
+}

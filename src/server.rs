@@ -33,7 +33,7 @@ impl Shared {
             rules: RwLock::new(Arc::new(rules)),
             backends,
             config,
-            server_version,
+            server_version: greeting_version(&server_version),
             next_connection_id: AtomicU32::new(1),
             open_connections: AtomicUsize::new(0),
             started: Instant::now(),
@@ -53,6 +53,22 @@ impl Shared {
 
     pub fn open_connections(&self) -> usize {
         self.open_connections.load(Ordering::Relaxed)
+    }
+}
+
+/// MariaDB 10+ greets with a `5.5.5-` prefix, and clients rely on it: mysql-connector-python
+/// reads a bare `10.11...` as "MySQL 8 or later" and asks for utf8mb4_0900_ai_ci, which
+/// MariaDB does not have.
+pub fn greeting_version(version: &str) -> String {
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if version.contains("MariaDB") && major >= 10 {
+        format!("5.5.5-{version}")
+    } else {
+        version.to_string()
     }
 }
 

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use shardgate::config;
-use shardgate::server::{self, Shared};
+use shardgate::server;
 
 #[derive(Parser)]
 #[command(
@@ -70,41 +70,62 @@ fn check(path: &std::path::Path) -> ExitCode {
 
 fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let cfg = config::server::load_server_config(config_path)?;
+    let (rules, diagnostics) = config::load_rules_and_diagnostics(&cfg.rules);
+    for d in diagnostics.iter() {
+        tracing::warn!("{d}");
+    }
     let rules =
-        config::load_rules(&cfg.rules).map_err(|d| anyhow::anyhow!("invalid rule files:\n{d}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+        Arc::new(rules.ok_or_else(|| anyhow::anyhow!("invalid rule files:\n{diagnostics}"))?);
+    let listener = std::net::TcpListener::bind(&cfg.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
+    tracing::info!("shardgate listening on {}", listener.local_addr()?);
+    let setup = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
-        tracing::info!("shardgate listening on {}", listener.local_addr()?);
-        let backends_probe = shardgate::backend::Backends::new(&rules, &cfg.backend);
-        let version = match cfg.server_version.clone() {
-            Some(v) => v,
-            None => server::discover_server_version(&rules, &backends_probe).await,
+    let version = match cfg.server_version.clone() {
+        Some(v) => v,
+        None => setup.block_on(async {
+            let probe = shardgate::backend::Backends::new(&rules, &cfg.backend);
+            let v = server::discover_server_version(&rules, &probe).await;
+            probe.disconnect_all().await;
+            v
+        }),
+    };
+    drop(setup);
+    let workers = match cfg.workers {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n,
+    };
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
         };
-        backends_probe.disconnect_all().await;
-        let shared = Arc::new(Shared::new(cfg, rules, version));
-        let shutdown = CancellationToken::new();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            stop.cancel();
-        });
-        #[cfg(unix)]
-        {
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                if let Ok(mut term) =
+        rt.block_on(async {
+            #[cfg(unix)]
+            {
+                let Ok(mut term) =
                     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                {
-                    term.recv().await;
-                    stop.cancel();
+                else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
                 }
-            });
-        }
-        server::run(listener, shared.clone(), shutdown).await;
-        shared.backends.disconnect_all().await;
-        anyhow::Ok(())
-    })
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    server::serve_workers(listener, cfg, rules, version, workers, shutdown)?;
+    Ok(())
 }

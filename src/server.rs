@@ -1,12 +1,18 @@
-//! Accepting clients: `run(listener, shared, shutdown)` so tests can bind 127.0.0.1:0 and
-//! stop the server when they are done.
+//! Accepting clients and giving each to a worker.
+//!
+//! `run(listener, shared, shutdown)` serves on the caller's runtime (tests bind 127.0.0.1:0).
+//! `serve_workers` is the production shape: one acceptor, and N worker threads each with a
+//! current-thread runtime and its own backend pools. A client and its backend connections
+//! live on one thread, so a query costs no cross-thread wake-ups; on this kind of machine
+//! those wake-ups, not parsing, dominate a proxy's cost (DEPENDENCIES.md).
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use mysql_async::prelude::Queryable;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -14,29 +20,53 @@ use crate::backend::Backends;
 use crate::config::model::Rules;
 use crate::config::server::ServerConfig;
 
-/// What every connection task reads. Rules sit behind a lock only to be swapped whole on
-/// reload; readers clone the `Arc` and never hold the lock across an await.
-pub struct Shared {
-    rules: RwLock<Arc<Rules>>,
-    pub backends: Backends,
-    pub config: ServerConfig,
-    pub server_version: String,
+/// Process-wide counters, shared by every worker.
+pub struct Counters {
     next_connection_id: AtomicU32,
     open_connections: AtomicUsize,
     started: Instant,
 }
 
-impl Shared {
-    pub fn new(config: ServerConfig, rules: Rules, server_version: String) -> Self {
-        let backends = Backends::new(&rules, &config.backend);
-        Shared {
-            rules: RwLock::new(Arc::new(rules)),
-            backends,
-            config,
-            server_version: greeting_version(&server_version),
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
             next_connection_id: AtomicU32::new(1),
             open_connections: AtomicUsize::new(0),
             started: Instant::now(),
+        }
+    }
+}
+
+/// What every connection task of one worker reads. Rules sit behind a lock only to be
+/// swapped whole on reload; readers clone the `Arc` and never hold the lock across an await.
+pub struct Shared {
+    rules: RwLock<Arc<Rules>>,
+    pub backends: Backends,
+    pub config: ServerConfig,
+    pub server_version: String,
+    counters: Arc<Counters>,
+}
+
+impl Shared {
+    pub fn new(config: ServerConfig, rules: Rules, server_version: String) -> Self {
+        Self::for_worker(config, Arc::new(rules), server_version, Arc::default())
+    }
+
+    /// A worker's view: its own pools (pools must live on the runtime that uses them), the
+    /// process's rules and counters.
+    pub fn for_worker(
+        config: ServerConfig,
+        rules: Arc<Rules>,
+        server_version: String,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let backends = Backends::new(&rules, &config.backend);
+        Shared {
+            rules: RwLock::new(rules),
+            backends,
+            config,
+            server_version: greeting_version(&server_version),
+            counters,
         }
     }
 
@@ -48,11 +78,11 @@ impl Shared {
     }
 
     pub fn uptime_secs(&self) -> u64 {
-        self.started.elapsed().as_secs()
+        self.counters.started.elapsed().as_secs()
     }
 
     pub fn open_connections(&self) -> usize {
-        self.open_connections.load(Ordering::Relaxed)
+        self.counters.open_connections.load(Ordering::Relaxed)
     }
 }
 
@@ -74,9 +104,9 @@ pub fn greeting_version(version: &str) -> String {
 
 /// The version string of the default group of the first database, so clients that look at
 /// the greeting see what they would see connecting directly; a fixed one when unreachable.
-pub async fn discover_server_version(shared_rules: &Rules, backends: &Backends) -> String {
+pub async fn discover_server_version(rules: &Rules, backends: &Backends) -> String {
     const FALLBACK: &str = "10.11.0-MariaDB-shardgate";
-    let Some(db) = shared_rules.databases.values().next() else {
+    let Some(db) = rules.databases.values().next() else {
         return FALLBACK.to_string();
     };
     let Some(pool) = backends.pool(&db.name, db.default_group) else {
@@ -95,37 +125,160 @@ pub async fn discover_server_version(shared_rules: &Rules, backends: &Backends) 
     }
 }
 
-/// Serves clients until `shutdown` is cancelled, then waits for open connections to end.
-pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
-    let tracker = TaskTracker::new();
+/// Serves one accepted client to the end (or until shutdown).
+async fn serve_stream(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let id = shared
+        .counters
+        .next_connection_id
+        .fetch_add(1, Ordering::Relaxed);
+    shared
+        .counters
+        .open_connections
+        .fetch_add(1, Ordering::Relaxed);
+    let (r, w) = stream.into_split();
+    tokio::select! {
+        _ = crate::frontend::serve_client(r, w, shared.clone(), id, peer.ip().to_string()) => {}
+        _ = token.cancelled() => {}
+    }
+    shared
+        .counters
+        .open_connections
+        .fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, std::net::SocketAddr)> {
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => return None,
             a = listener.accept() => a,
         };
-        let (stream, peer) = match accepted {
-            Ok(x) => x,
+        match accepted {
+            Ok(x) => return Some(x),
             Err(e) => {
                 // Out of file descriptors and the like: wait a little instead of spinning.
                 tracing::warn!("accept failed: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
             }
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
-        let token = shutdown.clone();
-        tracker.spawn(async move {
-            shared.open_connections.fetch_add(1, Ordering::Relaxed);
-            let (r, w) = stream.into_split();
-            tokio::select! {
-                _ = crate::frontend::serve_client(r, w, shared.clone(), id, peer.ip().to_string()) => {}
-                _ = token.cancelled() => {}
-            }
-            shared.open_connections.fetch_sub(1, Ordering::Relaxed);
-        });
+        }
+    }
+}
+
+/// Serves clients on the current runtime until `shutdown` is cancelled, then waits for open
+/// connections to end.
+pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let tracker = TaskTracker::new();
+    while let Some((stream, peer)) = accept(&listener, &shutdown).await {
+        tracker.spawn(serve_stream(stream, peer, shared.clone(), shutdown.clone()));
     }
     tracker.close();
     tracker.wait().await;
+}
+
+type Handoff = (std::net::TcpStream, std::net::SocketAddr);
+
+/// Runs the acceptor on the calling thread and `workers` worker threads; returns after
+/// `shutdown` when every worker has drained its clients and closed its pools.
+pub fn serve_workers(
+    listener: std::net::TcpListener,
+    config: ServerConfig,
+    rules: Arc<Rules>,
+    server_version: String,
+    workers: usize,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let workers = workers.max(1);
+    let counters = Arc::new(Counters::default());
+    let mut senders = Vec::with_capacity(workers);
+    let mut threads = Vec::with_capacity(workers);
+    for i in 0..workers {
+        let (tx, rx) = mpsc::unbounded_channel::<Handoff>();
+        senders.push(tx);
+        let mut cfg = config.clone();
+        // pool_max is per server for the whole process: split it between the workers.
+        cfg.backend.pool_max = config.backend.pool_max.div_ceil(workers).max(1);
+        cfg.backend.pool_min = config.backend.pool_min.min(cfg.backend.pool_max);
+        let (rules, version, counters, token) = (
+            rules.clone(),
+            server_version.clone(),
+            counters.clone(),
+            shutdown.clone(),
+        );
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("shardgate-worker-{i}"))
+                .spawn(move || worker(rx, cfg, rules, version, counters, token))?,
+        );
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(listener)?;
+        let mut next = 0usize;
+        while let Some((stream, peer)) = accept(&listener, &shutdown).await {
+            // Round robin keeps the clients even across workers (SO_REUSEPORT hashing does not).
+            if let Ok(std_stream) = stream.into_std() {
+                let _ = senders[next % workers].send((std_stream, peer));
+                next = next.wrapping_add(1);
+            }
+        }
+        std::io::Result::Ok(())
+    })?;
+    drop(senders);
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(())
+}
+
+fn worker(
+    mut rx: mpsc::UnboundedReceiver<Handoff>,
+    config: ServerConfig,
+    rules: Arc<Rules>,
+    version: String,
+    counters: Arc<Counters>,
+    shutdown: CancellationToken,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("worker runtime: {e}");
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let shared = Arc::new(Shared::for_worker(config, rules, version, counters));
+        let tracker = TaskTracker::new();
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => None,
+                n = rx.recv() => n,
+            };
+            let Some((std_stream, peer)) = next else {
+                break;
+            };
+            match TcpStream::from_std(std_stream) {
+                Ok(stream) => {
+                    tracker.spawn(serve_stream(stream, peer, shared.clone(), shutdown.clone()));
+                }
+                Err(e) => tracing::warn!("cannot adopt client socket: {e}"),
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+        shared.backends.disconnect_all().await;
+    });
 }

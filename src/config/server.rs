@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub backend: BackendConfig,
     /// Version string announced in the handshake; `None` lets the front end choose.
     pub server_version: Option<String>,
+    /// Threads serving clients, each with its own event loop and backend pools; 0 means one
+    /// per core. A client stays on one thread, so a query never hops between threads.
+    pub workers: usize,
 }
 
 /// A client account of the proxy.
@@ -80,6 +83,7 @@ impl ServerConfig {
             users: Vec::new(),
             backend: BackendConfig::default(),
             server_version: None,
+            workers: 0,
         }
     }
 
@@ -127,6 +131,7 @@ impl fmt::Debug for ServerConfig {
             .field("users", &self.users)
             .field("backend", &self.backend)
             .field("server_version", &self.server_version)
+            .field("workers", &self.workers)
             .finish()
     }
 }
@@ -160,6 +165,7 @@ struct RawServerConfig {
     rules: PathBuf,
     admin_listen: Option<String>,
     server_version: Option<String>,
+    workers: Option<usize>,
     #[serde(default)]
     users: Vec<RawUser>,
     backend: RawBackend,
@@ -272,6 +278,7 @@ pub fn parse_server_config(
             connect_timeout: Duration::from_millis(timeout_ms),
         },
         server_version: raw.server_version,
+        workers: raw.workers.unwrap_or(0),
     })
 }
 

@@ -290,6 +290,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
             connect_timeout: Duration::from_secs(2),
         },
         server_version: None,
+        workers: 1,
     }
 }
 

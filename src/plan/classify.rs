@@ -1,0 +1,184 @@
+//! What kind of statement a text is, from its first words (comments skipped, executable
+//! comments read as code). This runs before any parsing: session statements are never
+//! parsed, statements the proxy refuses are refused by name, and INSERT gets its fast path.
+
+use super::lexer::{significant, Kind, Token};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Leading {
+    Set,
+    Use,
+    Transaction,
+    /// Refused with the given statement name.
+    Refuse(String),
+    /// INSERT or REPLACE.
+    Insert,
+    /// MariaDB's `ANALYZE SELECT|UPDATE|DELETE|INSERT|REPLACE`: runs the statement and
+    /// explains it.
+    AnalyzeStatement,
+    /// OPTIMIZE / REPAIR / CHECK / CHECKSUM / ANALYZE TABLE.
+    Maintenance,
+    Other,
+}
+
+/// The first `n` words of `sql`, upper-cased and joined by spaces (for messages).
+pub(crate) fn statement_name(sql: &str, n: usize) -> String {
+    let mut out = String::new();
+    for t in significant(sql)
+        .take_while(|t| t.kind == Kind::Word)
+        .take(n)
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&t.text(sql).to_ascii_uppercase());
+    }
+    if out.is_empty() {
+        out.push_str("this statement");
+    }
+    out
+}
+
+pub(crate) fn leading(sql: &str) -> Leading {
+    let mut it = significant(sql);
+    let (a, b) = (it.next(), it.next());
+    let is = |t: Option<Token>, w: &str| t.is_some_and(|t| t.is_word(sql, w));
+    let first_is = |ws: &[&str]| ws.iter().any(|w| is(a, w));
+    let second_is = |ws: &[&str]| ws.iter().any(|w| is(b, w));
+    let refuse = |n: usize, what: &str| {
+        let name = statement_name(sql, n);
+        Leading::Refuse(if what.is_empty() {
+            name
+        } else {
+            format!("{name} ({what})")
+        })
+    };
+
+    if first_is(&["SET"]) {
+        return Leading::Set;
+    }
+    if first_is(&["USE"]) {
+        return Leading::Use;
+    }
+    if first_is(&["INSERT", "REPLACE"]) {
+        return Leading::Insert;
+    }
+    if first_is(&[
+        "SELECT", "WITH", "UPDATE", "DELETE", "SHOW", "DESCRIBE", "DESC", "EXPLAIN",
+    ]) {
+        return Leading::Other;
+    }
+    if first_is(&["COMMIT", "ROLLBACK", "SAVEPOINT"])
+        || first_is(&["RELEASE"]) && second_is(&["SAVEPOINT"])
+        || first_is(&["START"]) && second_is(&["TRANSACTION"])
+        || first_is(&["BEGIN"]) && (b.is_none() || second_is(&["WORK"]) || is_end(b))
+    {
+        return Leading::Transaction;
+    }
+    if first_is(&["ANALYZE"]) && second_is(&["SELECT", "UPDATE", "DELETE", "INSERT", "REPLACE"]) {
+        return Leading::AnalyzeStatement;
+    }
+    if first_is(&["OPTIMIZE", "REPAIR", "CHECK", "CHECKSUM", "ANALYZE"])
+        && second_is(&["TABLE", "TABLES", "NO_WRITE_TO_BINLOG", "LOCAL"])
+    {
+        return Leading::Maintenance;
+    }
+    if first_is(&["XA"]) {
+        return refuse(1, "distributed transactions");
+    }
+    if first_is(&["PREPARE", "EXECUTE", "DEALLOCATE"])
+        || first_is(&["DROP"]) && second_is(&["PREPARE"])
+    {
+        return refuse(1, "SQL-level prepared statements; use the binary protocol");
+    }
+    if first_is(&["CALL"]) {
+        return refuse(1, "stored procedures");
+    }
+    if first_is(&["CREATE", "DROP", "ALTER", "RENAME"])
+        && second_is(&[
+            "USER",
+            "ROLE",
+            "PROCEDURE",
+            "FUNCTION",
+            "TRIGGER",
+            "EVENT",
+            "SERVER",
+            "TABLESPACE",
+            "LOGFILE",
+            "SEQUENCE",
+            "PACKAGE",
+            "DEFINER",
+            "AGGREGATE",
+        ])
+    {
+        return refuse(2, "");
+    }
+    if first_is(&[
+        "LOAD", "LOCK", "UNLOCK", "CHANGE", "STOP", "START", "CACHE", "RESET", "PURGE", "BEGIN",
+    ]) {
+        return refuse(2, "");
+    }
+    if first_is(&[
+        "HANDLER",
+        "FLUSH",
+        "KILL",
+        "GRANT",
+        "REVOKE",
+        "INSTALL",
+        "UNINSTALL",
+        "SHUTDOWN",
+        "RESTART",
+        "BINLOG",
+        "SIGNAL",
+        "RESIGNAL",
+        "GET",
+        "HELP",
+        "DO",
+        "BACKUP",
+        "VALUES",
+        "TABLE",
+    ]) {
+        return refuse(1, "");
+    }
+    Leading::Other
+}
+
+fn is_end(t: Option<Token>) -> bool {
+    t.is_some_and(|t| t.kind == Kind::Punct(b';'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_words() {
+        assert_eq!(leading("  /* c */ set names utf8"), Leading::Set);
+        assert_eq!(leading("/*!40101 SET NAMES utf8 */"), Leading::Set);
+        assert_eq!(leading("-- x\nBEGIN"), Leading::Transaction);
+        assert_eq!(leading("begin work;"), Leading::Transaction);
+        assert_eq!(leading("START TRANSACTION READ ONLY"), Leading::Transaction);
+        assert_eq!(leading("RELEASE SAVEPOINT a"), Leading::Transaction);
+        assert_eq!(
+            leading("BEGIN NOT ATOMIC SELECT 1; END"),
+            Leading::Refuse("BEGIN NOT".into())
+        );
+        assert_eq!(
+            leading("xa start 'x'"),
+            Leading::Refuse("XA (distributed transactions)".into())
+        );
+        assert_eq!(
+            leading("LOAD DATA INFILE 'x'"),
+            Leading::Refuse("LOAD DATA".into())
+        );
+        assert_eq!(
+            leading("create user x"),
+            Leading::Refuse("CREATE USER".into())
+        );
+        assert_eq!(leading("replace into t values (1)"), Leading::Insert);
+        assert_eq!(leading("ANALYZE SELECT 1"), Leading::AnalyzeStatement);
+        assert_eq!(leading("ANALYZE TABLE t"), Leading::Maintenance);
+        assert_eq!(leading("SELECT 1"), Leading::Other);
+        assert_eq!(leading(""), Leading::Other);
+    }
+}

@@ -1,0 +1,674 @@
+//! One walk over a parsed statement that gathers everything routing and rewriting need:
+//! the tables (and so the logical database), the shards each query block needs, the features
+//! that forbid concatenating several shards' results, and the identifier edits.
+//!
+//! After the walk, [`Collector::finish`] checks the token stream: every word naming a sharded
+//! or broadcast table must be a position the walk understood (renamed, an alias, a column).
+//! A table name in a place the planner does not know about is refused, so a logical sharded
+//! table name never reaches a backend unchanged.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use sqlparser::ast::{
+    Expr, FunctionArguments, Ident, ObjectName, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, TableFactor, Visitor,
+};
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Whitespace};
+
+use super::blocks::{not_bound, Block, BlockShards, BlockTable};
+use super::names::{is_rule_table_anywhere, table_rule, write_ident, write_string_literal};
+use super::offsets::Offsets;
+use super::rewrite::{spelled_as, EditKind, Edits};
+use super::tables::{name_parts, resolve, Layout, Resolved};
+use super::PlanContext;
+use crate::config::model::{Database, ShardSpec, TableRule};
+use crate::error::{Error, Result};
+
+/// Aggregate functions: a query using one cannot be answered by concatenating shards.
+const AGGREGATES: &[&str] = &[
+    "AVG",
+    "BIT_AND",
+    "BIT_OR",
+    "BIT_XOR",
+    "COUNT",
+    "GROUP_CONCAT",
+    "JSON_ARRAYAGG",
+    "JSON_OBJECTAGG",
+    "MAX",
+    "MIN",
+    "STD",
+    "STDDEV",
+    "STDDEV_POP",
+    "STDDEV_SAMP",
+    "SUM",
+    "VARIANCE",
+    "VAR_POP",
+    "VAR_SAMP",
+];
+
+/// The shards one query block needs; `main` for the statement's outermost block.
+#[derive(Debug)]
+pub(crate) struct BlockInfo<'a> {
+    pub shards: BlockShards<'a>,
+    pub main: bool,
+}
+
+/// A qualified column reference (`t.col`, `db.t.col`) or `t.*` whose qualifier may need a
+/// rename once the statement's tables are known.
+struct Qualifier {
+    db: Option<Ident>,
+    table: Ident,
+}
+
+pub(crate) struct Collector<'s, 'a> {
+    pub ctx: &'s PlanContext<'a>,
+    pub sql: &'s str,
+    pub offsets: Offsets<'s>,
+    /// Names the statement in refusals: "a query", "an UPDATE", ...
+    pub noun: &'static str,
+    /// The one logical database the statement's tables belong to.
+    pub db: Option<&'a Arc<Database>>,
+    pub edits: Edits<'a>,
+    /// Sharded tables referenced (each rule once).
+    pub sharded: Vec<(&'a TableRule, &'a Arc<ShardSpec>)>,
+    /// First unsharded table, by name, for messages.
+    pub unsharded: Option<String>,
+    pub broadcast: Option<&'a TableRule>,
+    pub system: bool,
+    pub blocks: Vec<BlockInfo<'a>>,
+    /// The first feature of the main query that forbids concatenating several shards.
+    pub blocker: Option<&'static str>,
+    /// Positions of identifiers the walk understood (renamed or harmless) that spell the
+    /// name of a sharded or broadcast table.
+    handled: Vec<Location>,
+    qualifiers: Vec<Qualifier>,
+    sharded_alias: bool,
+    /// `DATABASE()` calls: name position, and whether the select item needs an alias.
+    db_fns: Vec<(Location, bool)>,
+    /// Lower-cased names of common table expressions.
+    ctes: Vec<String>,
+    depth: u32,
+    pub main_depth: Option<u32>,
+    main_pending: bool,
+    main_setop: bool,
+}
+
+impl<'s, 'a> Collector<'s, 'a> {
+    pub fn new(ctx: &'s PlanContext<'a>, sql: &'s str, noun: &'static str) -> Self {
+        Collector {
+            ctx,
+            sql,
+            offsets: Offsets::new(sql),
+            noun,
+            db: None,
+            edits: Edits::default(),
+            sharded: Vec::new(),
+            unsharded: None,
+            broadcast: None,
+            system: false,
+            blocks: Vec::new(),
+            blocker: None,
+            handled: Vec::new(),
+            qualifiers: Vec::new(),
+            sharded_alias: false,
+            db_fns: Vec::new(),
+            ctes: Vec::new(),
+            depth: 0,
+            main_depth: None,
+            main_pending: false,
+            main_setop: false,
+        }
+    }
+
+    /// The next query entered becomes the main one (SELECT, INSERT ... SELECT, EXPLAIN).
+    pub fn expect_main_query(&mut self) {
+        self.main_pending = true;
+    }
+
+    /// The statement itself is the main block (UPDATE, DELETE): expressions outside any
+    /// subquery belong to it.
+    pub fn statement_is_main(&mut self) {
+        self.main_depth = Some(0);
+    }
+
+    pub fn block_multi_shard(&mut self, feature: &'static str) {
+        self.blocker.get_or_insert(feature);
+    }
+
+    fn is_cte(&self, name: &str) -> bool {
+        self.ctes.iter().any(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    /// Byte range of `ident` in the text, checked to spell it.
+    pub fn ident_range(&self, ident: &Ident) -> Result<(usize, usize)> {
+        self.offsets
+            .range(ident.span)
+            .filter(|&(s, e)| {
+                self.sql
+                    .get(s..e)
+                    .is_some_and(|text| spelled_as(text, ident))
+            })
+            .ok_or_else(|| {
+                Error::unsupported(format!(
+                    "the name '{}' where shardgate cannot locate it in the statement text \
+                     (inside a /*! */ comment?)",
+                    ident.value
+                ))
+            })
+    }
+
+    pub fn mark_handled(&mut self, ident: &Ident) {
+        if is_rule_table_anywhere(self.ctx.rules, &ident.value) {
+            self.handled.push(ident.span.start);
+        }
+    }
+
+    fn use_db(&mut self, db: &'a Arc<Database>) -> Result<()> {
+        match self.db {
+            None => self.db = Some(db),
+            Some(d) if Arc::ptr_eq(d, db) => {}
+            Some(d) => {
+                return Err(Error::unsupported(format!(
+                    "a statement on tables of two databases ('{}' and '{}')",
+                    d.name, db.name
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn use_sharded(&mut self, rule: &'a TableRule, spec: &'a Arc<ShardSpec>) -> Result<()> {
+        if let Some(&(first, first_spec)) = self.sharded.first() {
+            if first_spec.family != spec.family {
+                return Err(not_bound(first, rule));
+            }
+        }
+        if !self.sharded.iter().any(|(r, _)| std::ptr::eq(*r, rule)) {
+            self.sharded.push((rule, spec));
+        }
+        Ok(())
+    }
+
+    /// Resolves a table name in a table position, records the table, and records the renames
+    /// its identifiers need. Returns how it resolved.
+    pub fn register_table(&mut self, name: &ObjectName) -> Result<Resolved<'a>> {
+        let parts = name_parts(name)?;
+        let resolved = resolve(self.ctx, &parts, |n| self.is_cte(n))?;
+        match resolved {
+            Resolved::Table { db, layout } => {
+                self.use_db(db)?;
+                if let Some(q) = parts.db {
+                    let (s, e) = self.ident_range(q)?;
+                    self.edits.push(
+                        s,
+                        e,
+                        EditKind::GroupSchema {
+                            quote: q.quote_style.is_some(),
+                        },
+                    );
+                }
+                match layout {
+                    Layout::Sharded(rule, spec) => {
+                        self.use_sharded(rule, spec)?;
+                        let (s, e) = self.ident_range(parts.table)?;
+                        self.edits.push(
+                            s,
+                            e,
+                            EditKind::ShardTable {
+                                logical: &rule.name,
+                                quote: parts.table.quote_style.is_some(),
+                            },
+                        );
+                    }
+                    Layout::Broadcast(rule) => {
+                        self.broadcast.get_or_insert(rule);
+                    }
+                    Layout::Unsharded => {
+                        if self.unsharded.is_none() {
+                            self.unsharded = Some(parts.table.value.clone());
+                        }
+                    }
+                }
+            }
+            Resolved::System => self.system = true,
+            Resolved::Virtual => {}
+        }
+        self.mark_handled(parts.table);
+        Ok(resolved)
+    }
+
+    /// A table factor of a block: resolved without recording edits (the walk's relation visit
+    /// records those).
+    fn block_table<'q>(
+        &self,
+        name: &'q ObjectName,
+        alias: Option<&'q Ident>,
+    ) -> Result<Option<BlockTable<'q, 'a>>> {
+        let parts = name_parts(name)?;
+        Ok(match resolve(self.ctx, &parts, |n| self.is_cte(n))? {
+            Resolved::Table { db, layout } => Some(BlockTable {
+                name: parts.table,
+                alias,
+                db_name: Some(&db.name),
+                sharded: layout.sharded(),
+            }),
+            _ => Some(BlockTable {
+                name: parts.table,
+                alias,
+                db_name: None,
+                sharded: None,
+            }),
+        })
+    }
+
+    /// Builds a block from FROM-like table lists and a WHERE, and records its shards.
+    pub fn add_block<'q>(
+        &mut self,
+        from: &[&'q [sqlparser::ast::TableWithJoins]],
+        selection: Option<&'q Expr>,
+        main: bool,
+    ) -> Result<()> {
+        let mut block = Block::default();
+        {
+            let mut resolve_table =
+                |name: &'q ObjectName, alias: Option<&'q Ident>| self.block_table(name, alias);
+            for f in from {
+                block.add_from(f, &mut resolve_table)?;
+            }
+        }
+        block.add_where(selection);
+        if let Some(shards) = block.shards(self.noun)? {
+            self.blocks.push(BlockInfo { shards, main });
+        }
+        Ok(())
+    }
+
+    /// A qualified name used as a column qualifier, wildcard qualifier or multi-table DELETE
+    /// target: `[table]` or `[db, table]` (the column, if any, already removed).
+    pub fn add_qualifier(&mut self, parts: &[Ident]) -> Result<()> {
+        match parts {
+            [t] => {
+                if is_rule_table_anywhere(self.ctx.rules, &t.value) {
+                    self.qualifiers.push(Qualifier {
+                        db: None,
+                        table: t.clone(),
+                    });
+                }
+            }
+            [d, t] => {
+                if self.ctx.rules.database(&d.value).is_some()
+                    || is_rule_table_anywhere(self.ctx.rules, &t.value)
+                {
+                    self.qualifiers.push(Qualifier {
+                        db: Some(d.clone()),
+                        table: t.clone(),
+                    });
+                }
+            }
+            _ => {
+                if parts
+                    .iter()
+                    .any(|p| is_rule_table_anywhere(self.ctx.rules, &p.value))
+                {
+                    return Err(Error::unsupported(format!(
+                        "the qualified name {} (too many parts)",
+                        parts
+                            .iter()
+                            .map(|p| p.value.as_str())
+                            .collect::<Vec<_>>()
+                            .join(".")
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_qualifiers(&mut self) -> Result<()> {
+        let qualifiers = std::mem::take(&mut self.qualifiers);
+        for q in &qualifiers {
+            let Some(db) = self.db else {
+                return Err(Error::unsupported(format!(
+                    "a reference to '{}' outside of any table it could name",
+                    q.table.value
+                )));
+            };
+            if let Some(d) = &q.db {
+                if self
+                    .ctx
+                    .rules
+                    .database(&d.value)
+                    .is_some_and(|named| Arc::ptr_eq(named, db))
+                {
+                    let (s, e) = self.ident_range(d)?;
+                    self.edits.push(
+                        s,
+                        e,
+                        EditKind::GroupSchema {
+                            quote: d.quote_style.is_some(),
+                        },
+                    );
+                } else {
+                    return Err(Error::unsupported(format!(
+                        "a column qualified by database '{}', which is not the database of \
+                         the statement's tables ('{}')",
+                        d.value, db.name
+                    )));
+                }
+            }
+            self.handled.push(q.table.span.start);
+            let Some(rule) = table_rule(db, &q.table.value) else {
+                continue;
+            };
+            if let Some((rule, _)) = self
+                .sharded
+                .iter()
+                .find(|(r, _)| std::ptr::eq(*r, rule))
+                .copied()
+            {
+                if self.sharded_alias {
+                    return Err(Error::unsupported(format!(
+                        "a statement that uses sharded table name '{}' both as an alias and as \
+                         a qualifier",
+                        rule.name
+                    )));
+                }
+                let (s, e) = self.ident_range(&q.table)?;
+                self.edits.push(
+                    s,
+                    e,
+                    EditKind::ShardTable {
+                        logical: &rule.name,
+                        quote: q.table.quote_style.is_some(),
+                    },
+                );
+            } else if matches!(rule.kind, crate::config::model::TableKind::Sharded(_)) {
+                return Err(Error::unsupported(format!(
+                    "a reference to sharded table '{}' that is not in the statement's FROM",
+                    rule.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes the edits: qualifiers, `DATABASE()`, and the check that no sharded or
+    /// broadcast table name is left in a position the walk did not understand.
+    pub fn finish(&mut self, tokens: &[TokenWithSpan]) -> Result<()> {
+        self.resolve_qualifiers()?;
+        let dbs: Vec<&Arc<Database>> = match self.db {
+            Some(db) => vec![db],
+            None => self.ctx.rules.databases.values().collect(),
+        };
+        let names_rule_table = |name: &str| dbs.iter().any(|db| table_rule(db, name).is_some());
+        for (i, t) in tokens.iter().enumerate() {
+            match &t.token {
+                Token::Word(w) => {
+                    if names_rule_table(&w.value) && !self.handled.contains(&t.span.start) {
+                        return Err(Error::unsupported(format!(
+                            "the table name '{}' in a position shardgate cannot rewrite (line \
+                             {}, column {})",
+                            w.value, t.span.start.line, t.span.start.column
+                        )));
+                    }
+                    if w.quote_style.is_none() {
+                        if let Some(k) = self.db_fns.iter().position(|(l, _)| *l == t.span.start) {
+                            let (_, alias) = self.db_fns.swap_remove(k);
+                            self.database_fn(tokens, i, alias)?;
+                        }
+                    }
+                }
+                Token::Whitespace(Whitespace::MultiLineComment(c))
+                    if c.starts_with("M!") || c.starts_with("m!") =>
+                {
+                    let lower = c.to_ascii_lowercase();
+                    let named = dbs
+                        .iter()
+                        .any(|db| db.tables.keys().any(|n| lower.contains(n)));
+                    if named {
+                        return Err(Error::unsupported(
+                            "a sharded or broadcast table name inside a /*M! */ comment"
+                                .to_string(),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !self.db_fns.is_empty() {
+            return Err(Error::unsupported(
+                "a DATABASE() call shardgate cannot locate in the statement text".to_string(),
+            ));
+        }
+        self.edits.finish()
+    }
+
+    /// Replaces `DATABASE()` (name at token `i`) by the logical database name, keeping the
+    /// column name the client sees.
+    fn database_fn(&mut self, tokens: &[TokenWithSpan], i: usize, alias: bool) -> Result<()> {
+        let mut rest = tokens[i + 1..]
+            .iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)));
+        let (Some(open), Some(close)) = (rest.next(), rest.next()) else {
+            return Err(Error::unsupported(
+                "an unreadable DATABASE() call".to_string(),
+            ));
+        };
+        let start = self.offsets.byte(tokens[i].span.start);
+        let end = self.offsets.byte(close.span.end);
+        let (Token::LParen, Token::RParen, Some(start), Some(end)) =
+            (&open.token, &close.token, start, end)
+        else {
+            return Err(Error::unsupported(
+                "an unreadable DATABASE() call".to_string(),
+            ));
+        };
+        let original = self.sql.get(start..end).unwrap_or_default();
+        let Token::Word(w) = &tokens[i].token else {
+            return Err(Error::unsupported(
+                "an unreadable DATABASE() call".to_string(),
+            ));
+        };
+        if !original.starts_with(w.value.as_str()) {
+            return Err(Error::unsupported(
+                "an unreadable DATABASE() call".to_string(),
+            ));
+        }
+        let mut text = String::new();
+        match self.ctx.current_db {
+            Some(db) => write_string_literal(&mut text, &db.name),
+            None => text.push_str("NULL"),
+        }
+        if alias {
+            text.push_str(" AS ");
+            write_ident(&mut text, original, true);
+        }
+        self.edits.push(start, end, EditKind::Text(text));
+        Ok(())
+    }
+}
+
+fn is_database_fn(e: &Expr) -> bool {
+    match e {
+        Expr::Function(f) => {
+            f.name.0.len() == 1
+                && f.name.0[0].as_ident().is_some_and(|i| {
+                    i.quote_style.is_none()
+                        && (i.value.eq_ignore_ascii_case("DATABASE")
+                            || i.value.eq_ignore_ascii_case("SCHEMA"))
+                })
+                && match &f.args {
+                    FunctionArguments::List(l) => l.args.is_empty(),
+                    _ => false,
+                }
+        }
+        _ => false,
+    }
+}
+
+impl Visitor for Collector<'_, '_> {
+    type Break = Error;
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<Error> {
+        self.depth += 1;
+        if self.main_pending {
+            self.main_pending = false;
+            self.main_depth = Some(self.depth);
+            if q.order_by.is_some() {
+                self.block_multi_shard("ORDER BY");
+            }
+            if q.limit_clause.is_some() || q.fetch.is_some() {
+                self.block_multi_shard("LIMIT");
+            }
+            if let SetExpr::SetOperation { op, .. } = &*q.body {
+                self.main_setop = true;
+                self.block_multi_shard(match op {
+                    sqlparser::ast::SetOperator::Union => "UNION",
+                    sqlparser::ast::SetOperator::Except => "EXCEPT",
+                    sqlparser::ast::SetOperator::Intersect => "INTERSECT",
+                    sqlparser::ast::SetOperator::Minus => "MINUS",
+                });
+            }
+        }
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                let name = &cte.alias.name;
+                if is_rule_table_anywhere(self.ctx.rules, &name.value) {
+                    return ControlFlow::Break(Error::unsupported(format!(
+                        "a common table expression named like table '{}'",
+                        name.value
+                    )));
+                }
+                self.ctes.push(name.value.to_ascii_lowercase());
+                self.mark_handled(name);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<Error> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, s: &Select) -> ControlFlow<Error> {
+        let main = self.main_depth == Some(self.depth) && !self.main_setop;
+        if main {
+            if s.distinct.is_some() {
+                self.block_multi_shard("DISTINCT");
+            }
+            let grouped = match &s.group_by {
+                sqlparser::ast::GroupByExpr::All(_) => true,
+                sqlparser::ast::GroupByExpr::Expressions(e, _) => !e.is_empty(),
+            };
+            if grouped {
+                self.block_multi_shard("GROUP BY");
+            }
+            if s.having.is_some() {
+                self.block_multi_shard("HAVING");
+            }
+            if !s.named_window.is_empty() {
+                self.block_multi_shard("a window function");
+            }
+            if s.into.is_some() {
+                self.block_multi_shard("SELECT ... INTO");
+            }
+            if s.select_modifiers
+                .as_ref()
+                .is_some_and(|m| m.sql_calc_found_rows)
+            {
+                self.block_multi_shard("SQL_CALC_FOUND_ROWS");
+            }
+        }
+        for item in &s.projection {
+            match item {
+                SelectItem::UnnamedExpr(e) if is_database_fn(e) => {
+                    if let Expr::Function(f) = e {
+                        if let Some(i) = f.name.0[0].as_ident() {
+                            self.db_fns.push((i.span.start, true));
+                        }
+                    }
+                }
+                SelectItem::ExprWithAlias { alias, .. } => self.mark_handled(alias),
+                SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(n),
+                    _,
+                ) => {
+                    let parts: Option<Vec<Ident>> =
+                        n.0.iter().map(|p| p.as_ident().cloned()).collect();
+                    if let Err(e) = self.add_qualifier(&parts.unwrap_or_default()) {
+                        return ControlFlow::Break(e);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let from = [s.from.as_slice()];
+        match self.add_block(&from, s.selection.as_ref(), main) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(e),
+        }
+    }
+
+    fn pre_visit_relation(&mut self, name: &ObjectName) -> ControlFlow<Error> {
+        match self.register_table(name) {
+            Ok(_) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(e),
+        }
+    }
+
+    fn pre_visit_table_factor(&mut self, f: &TableFactor) -> ControlFlow<Error> {
+        let alias = match f {
+            TableFactor::Table { alias, .. }
+            | TableFactor::Derived { alias, .. }
+            | TableFactor::TableFunction { alias, .. }
+            | TableFactor::Function { alias, .. }
+            | TableFactor::NestedJoin { alias, .. } => alias.as_ref(),
+            _ => None,
+        };
+        if let Some(a) = alias {
+            if is_rule_table_anywhere(self.ctx.rules, &a.name.value) {
+                self.sharded_alias = true;
+            }
+            self.mark_handled(&a.name);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<Error> {
+        match e {
+            Expr::Identifier(i) => self.mark_handled(i),
+            Expr::CompoundIdentifier(parts) => {
+                if let Some((col, quals)) = parts.split_last() {
+                    self.mark_handled(col);
+                    if let Err(err) = self.add_qualifier(quals) {
+                        return ControlFlow::Break(err);
+                    }
+                }
+            }
+            Expr::Function(f) => {
+                if self.main_depth == Some(self.depth) {
+                    if f.over.is_some() {
+                        self.block_multi_shard("a window function");
+                    }
+                    let name = f.name.0.last().and_then(|p| p.as_ident());
+                    if name.is_some_and(|n| {
+                        AGGREGATES.iter().any(|a| a.eq_ignore_ascii_case(&n.value))
+                    }) {
+                        self.block_multi_shard("an aggregate function");
+                    }
+                }
+                if is_database_fn(e) {
+                    if let Some(i) = f.name.0[0].as_ident() {
+                        if !self.db_fns.iter().any(|(l, _)| *l == i.span.start) {
+                            self.db_fns.push((i.span.start, false));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}

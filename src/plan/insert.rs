@@ -1,0 +1,291 @@
+//! INSERT and REPLACE (parsed path).
+//!
+//! Into a sharded table, every row must name its shard key as a literal: a single-shard
+//! statement goes as written (table renamed); a multi-row INSERT touching several shards is
+//! split into one INSERT per shard, each made of the original text before the first row,
+//! that shard's rows (their original text, joined by ","), and the original text after the
+//! last row (`ON DUPLICATE KEY UPDATE ...`, which must not assign the key).
+//!
+//! Into an unsharded table the statement goes to the default group; an `INSERT ... SELECT`
+//! reading sharded tables is then routed like the SELECT (its shards must be in the default
+//! group). `INSERT ... SELECT` into a sharded table is refused.
+
+use sqlparser::ast::{Insert, OnInsert, SetExpr, Statement, TableObject};
+use sqlparser::tokenizer::TokenWithSpan;
+
+use super::collect::Collector;
+use super::dml::{assignment_names, broadcast_write, refuse_key_assignment, walk};
+use super::literal::{literal, shard_of};
+use super::route::{group_of, group_schema, route};
+use super::tables::{name_parts, resolve, Layout, Resolved};
+use super::{Plan, PlanContext, ResultRewrite, Route, Target};
+use crate::config::model::{ShardSpec, TableRule};
+use crate::error::{Error, Result};
+
+pub(crate) fn plan(
+    root: &Statement,
+    ins: &Insert,
+    sql: &str,
+    tokens: &[TokenWithSpan],
+    ctx: &PlanContext<'_>,
+    is_write: bool,
+) -> Result<Plan> {
+    let mut c = Collector::new(ctx, sql, "an INSERT");
+    c.expect_main_query();
+    let TableObject::TableName(name) = &ins.table else {
+        return Err(Error::unsupported(
+            "INSERT INTO a table function".to_string(),
+        ));
+    };
+    for col in &ins.columns {
+        if let Some(last) = col.0.last().and_then(|p| p.as_ident()) {
+            c.mark_handled(last);
+        }
+    }
+    assignment_names(&mut c, &ins.assignments)?;
+    if let Some(OnInsert::DuplicateKeyUpdate(a)) = &ins.on {
+        assignment_names(&mut c, a)?;
+    }
+    walk(root, &mut c)?;
+    let parts = name_parts(name)?;
+    let layout = match resolve(ctx, &parts, |_| false)? {
+        Resolved::Table { db, .. } => super::tables::layout_of(db, &parts.table.value),
+        _ => Layout::Unsharded,
+    };
+    match layout {
+        Layout::Broadcast(rule) => Err(broadcast_write(rule)),
+        Layout::Unsharded => {
+            c.finish(tokens)?;
+            route(&c, is_write)
+        }
+        Layout::Sharded(rule, spec) => sharded(&mut c, ins, rule, spec, tokens, is_write),
+    }
+}
+
+fn sharded(
+    c: &mut Collector<'_, '_>,
+    ins: &Insert,
+    rule: &TableRule,
+    spec: &ShardSpec,
+    tokens: &[TokenWithSpan],
+    is_write: bool,
+) -> Result<Plan> {
+    let key = spec.shard_key.as_str();
+    let table = rule.name.as_str();
+    if !c.blocks.is_empty()
+        || c.sharded.len() > 1
+        || c.unsharded.is_some()
+        || c.broadcast.is_some()
+        || c.system
+    {
+        return Err(Error::unsupported(format!(
+            "an INSERT into sharded table '{table}' that reads other tables (INSERT ... SELECT \
+             or a subquery)"
+        )));
+    }
+    if let Some(OnInsert::DuplicateKeyUpdate(a)) = &ins.on {
+        refuse_key_assignment(c, a).map_err(|_| {
+            Error::unsupported(format!(
+                "ON DUPLICATE KEY UPDATE that changes the shard key ({key}) of sharded table \
+                 '{table}'"
+            ))
+        })?;
+    } else if ins.on.is_some() {
+        return Err(Error::unsupported(format!(
+            "this ON ... clause on sharded table '{table}'"
+        )));
+    }
+    c.finish(tokens)?;
+
+    let no_key = || {
+        Error::unsupported(format!(
+            "an INSERT into sharded table '{table}' without the shard key column ({key})"
+        ))
+    };
+    // INSERT ... SET key = value, ...: one row.
+    if ins.source.is_none() {
+        let value = ins
+            .assignments
+            .iter()
+            .find(|a| match &a.target {
+                sqlparser::ast::AssignmentTarget::ColumnName(n) => {
+                    n.0.last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case(key))
+                }
+                _ => false,
+            })
+            .ok_or_else(no_key)?;
+        let shard = row_shard(&value.value, spec, table, 1)?;
+        return one_shard(c, rule, spec, shard, is_write);
+    }
+    let source = ins.source.as_deref().expect("checked");
+    let SetExpr::Values(values) = &*source.body else {
+        return Err(Error::unsupported(format!(
+            "INSERT ... SELECT into sharded table '{table}'"
+        )));
+    };
+    if source.with.is_some() || source.order_by.is_some() || source.limit_clause.is_some() {
+        return Err(Error::unsupported(format!(
+            "this INSERT form on sharded table '{table}'"
+        )));
+    }
+    if ins.columns.is_empty() {
+        return Err(Error::unsupported(format!(
+            "an INSERT into sharded table '{table}' without a column list naming the shard key \
+             ({key})"
+        )));
+    }
+    let key_idx = ins
+        .columns
+        .iter()
+        .position(|col| {
+            col.0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case(key))
+        })
+        .ok_or_else(no_key)?;
+
+    // Shard of each row, and the rows of each shard.
+    let mut shards: Vec<u32> = Vec::with_capacity(values.rows.len());
+    for (n, row) in values.rows.iter().enumerate() {
+        let Some(expr) = row.content.get(key_idx) else {
+            return Err(Error::unsupported(format!(
+                "an INSERT into sharded table '{table}' whose row {} has no value for the shard \
+                 key ({key})",
+                n + 1
+            )));
+        };
+        shards.push(row_shard(expr, spec, table, n + 1)?);
+    }
+    let first = shards.first().copied().ok_or_else(no_key)?;
+    if shards.iter().all(|&s| s == first) {
+        return one_shard(c, rule, spec, first, is_write);
+    }
+
+    // Split: one statement per shard.
+    let mut ranges = Vec::with_capacity(values.rows.len());
+    for row in &values.rows {
+        let start = c.offsets.byte(row.opening_token.0.span.start);
+        let end = c.offsets.byte(row.closing_token.0.span.end);
+        let (Some(mut start), Some(end)) = (start, end) else {
+            return Err(unlocatable(table));
+        };
+        if values.explicit_row {
+            start = row_keyword_start(c.sql, start).ok_or_else(|| unlocatable(table))?;
+        }
+        if c.sql.get(start..end).is_none() || ranges.last().is_some_and(|&(_, e)| e > start) {
+            return Err(unlocatable(table));
+        }
+        ranges.push((start, end));
+    }
+    let (prefix_end, suffix_start) = (ranges[0].0, ranges[ranges.len() - 1].1);
+    let mut order: Vec<u32> = shards.clone();
+    order.sort_unstable();
+    order.dedup();
+    let db =
+        c.db.ok_or_else(|| Error::Internal("INSERT without a database".into()))?;
+    let mut targets = Vec::with_capacity(order.len());
+    for &s in &order {
+        let group = group_of(db, spec.placement.get(s as usize).copied())?;
+        let schema = group_schema(db, group)?;
+        let mut out = String::with_capacity(c.sql.len());
+        c.edits
+            .render_range(c.sql, 0, prefix_end, Some(s), schema, &mut out);
+        let mut first_row = true;
+        for (i, &(rs, re)) in ranges.iter().enumerate() {
+            if shards[i] != s {
+                continue;
+            }
+            if !first_row {
+                out.push(',');
+            }
+            first_row = false;
+            c.edits
+                .render_range(c.sql, rs, re, Some(s), schema, &mut out);
+        }
+        c.edits
+            .render_range(c.sql, suffix_start, c.sql.len(), Some(s), schema, &mut out);
+        targets.push(Target {
+            group,
+            shard: Some(s),
+            sql: out,
+        });
+    }
+    let list = order
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(Plan::Route(Route {
+        db: db.clone(),
+        targets,
+        is_write,
+        result_rewrite: ResultRewrite::Columns,
+        reason: format!("{key} values select shards {list} of '{table}': one INSERT per shard"),
+    }))
+}
+
+fn one_shard(
+    c: &Collector<'_, '_>,
+    rule: &TableRule,
+    spec: &ShardSpec,
+    shard: u32,
+    is_write: bool,
+) -> Result<Plan> {
+    let db =
+        c.db.ok_or_else(|| Error::Internal("INSERT without a database".into()))?;
+    let group = group_of(db, spec.placement.get(shard as usize).copied())?;
+    let schema = group_schema(db, group)?;
+    Ok(super::route::single(
+        db,
+        group,
+        Some(shard),
+        c.edits.render(c.sql, Some(shard), schema),
+        is_write,
+        format!(
+            "{} selects shard {shard} of '{}'",
+            spec.shard_key, rule.name
+        ),
+    ))
+}
+
+/// The shard of one row's key expression (`n` is the 1-based row number for messages).
+pub(crate) fn row_shard(
+    expr: &sqlparser::ast::Expr,
+    spec: &ShardSpec,
+    table: &str,
+    n: usize,
+) -> Result<u32> {
+    let lit = literal(expr).ok_or_else(|| {
+        Error::unsupported(format!(
+            "an INSERT into sharded table '{table}' whose shard key ({}) is not a literal in \
+             row {n}",
+            spec.shard_key
+        ))
+    })?;
+    shard_of(lit, spec, table)?.ok_or_else(|| {
+        Error::BadShardKey(format!(
+            "shard key {} of table '{table}' is NULL in row {n}: such a row has no shard",
+            spec.shard_key
+        ))
+    })
+}
+
+/// With `VALUES ROW(...)`, a row's text starts at the ROW keyword before its parenthesis.
+fn row_keyword_start(sql: &str, paren: usize) -> Option<usize> {
+    let before = sql.get(..paren)?.trim_end();
+    let start = before.len().checked_sub(3)?;
+    before
+        .get(start..)
+        .is_some_and(|w| w.eq_ignore_ascii_case("ROW"))
+        .then_some(start)
+}
+
+fn unlocatable(table: &str) -> Error {
+    Error::unsupported(format!(
+        "a multi-row INSERT into sharded table '{table}' whose rows shardgate cannot locate in \
+         the text"
+    ))
+}

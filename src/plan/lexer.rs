@@ -1,0 +1,348 @@
+//! A small MySQL lexer over the original bytes: just enough to split statements, read leading
+//! keywords, recognise statements sqlparser cannot parse, and scan `INSERT ... VALUES` quickly.
+//!
+//! Why our own and not sqlparser's tokenizer: it works on byte offsets (no line/column
+//! conversion), allocates nothing, never fails (an unterminated quote simply runs to the end),
+//! and it knows MySQL's executable comments (`/*! ... */`, `/*M! ... */`), whose content the
+//! server runs although sqlparser drops `/*M!` entirely.
+
+/// What a token is. Words include keywords and identifiers starting with a digit (`1abc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Unquoted identifier or keyword.
+    Word,
+    /// `` `name` `` (backquotes doubled inside).
+    QuotedIdent,
+    /// `'text'` or `"text"`.
+    Str,
+    /// `123`, `1.5`, `.5`, `1e3`.
+    Number,
+    /// `@name`, `@@name`, `@'name'`.
+    Variable,
+    /// Any other single byte: `(`, `,`, `;`, `=`, ...
+    Punct(u8),
+    /// Whitespace.
+    Space,
+    /// `-- ...`, `# ...`, `/* ... */` (not executable).
+    Comment,
+    /// The opening of an executable comment, `/*!40101` or `/*M!100100`: its content follows as
+    /// ordinary tokens, then [`Kind::ExecEnd`].
+    ExecStart,
+    /// The `*/` closing an executable comment.
+    ExecEnd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Token {
+    pub kind: Kind,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Token {
+    pub fn text<'a>(&self, src: &'a str) -> &'a str {
+        &src[self.start..self.end]
+    }
+
+    /// True for a word equal to `kw` (ASCII case-insensitive).
+    pub fn is_word(&self, src: &str, kw: &str) -> bool {
+        self.kind == Kind::Word && self.text(src).eq_ignore_ascii_case(kw)
+    }
+
+    /// Whitespace, comments and the brackets of executable comments: what a statement reader
+    /// skips between meaningful tokens.
+    pub fn is_trivia(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Space | Kind::Comment | Kind::ExecStart | Kind::ExecEnd
+        )
+    }
+}
+
+pub(crate) struct Lexer<'a> {
+    src: &'a [u8],
+    pos: usize,
+    in_exec: bool,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(src: &'a str) -> Self {
+        Lexer {
+            src: src.as_bytes(),
+            pos: 0,
+            in_exec: false,
+        }
+    }
+
+    fn peek(&self, ahead: usize) -> Option<u8> {
+        self.src.get(self.pos + ahead).copied()
+    }
+
+    fn bump_while(&mut self, f: impl Fn(u8) -> bool) {
+        while let Some(b) = self.peek(0) {
+            if !f(b) {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// Skips a quoted run closed by `q`; a doubled `q` is one character, and a backslash escapes
+    /// the next byte when `backslash` (MySQL strings, not identifiers).
+    fn quoted(&mut self, q: u8, backslash: bool) {
+        self.pos += 1;
+        while let Some(b) = self.peek(0) {
+            self.pos += 1;
+            if backslash && b == b'\\' {
+                if self.peek(0).is_some() {
+                    self.pos += 1;
+                }
+            } else if b == q {
+                if self.peek(0) == Some(q) {
+                    self.pos += 1;
+                } else {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn block_comment(&mut self) -> Kind {
+        // `/*!` and `/*M!` are executable; `/*+` optimizer hints and the rest are comments.
+        let exec_prefix = if self.peek(2) == Some(b'!') {
+            Some(3)
+        } else if matches!(self.peek(2), Some(b'M' | b'm')) && self.peek(3) == Some(b'!') {
+            Some(4)
+        } else {
+            None
+        };
+        if let (Some(n), false) = (exec_prefix, self.in_exec) {
+            self.pos += n;
+            self.bump_while(|b| b.is_ascii_digit());
+            self.in_exec = true;
+            return Kind::ExecStart;
+        }
+        self.pos += 2;
+        while self.pos < self.src.len() {
+            if self.src[self.pos] == b'*' && self.peek(1) == Some(b'/') {
+                self.pos += 2;
+                return Kind::Comment;
+            }
+            self.pos += 1;
+        }
+        Kind::Comment
+    }
+
+    fn number_or_word(&mut self) -> Kind {
+        let start = self.pos;
+        self.bump_while(|b| b.is_ascii_digit());
+        let int_end = self.pos;
+        let mut numeric = int_end > start;
+        if self.peek(0) == Some(b'.') && self.peek(1).is_some_and(|b| b.is_ascii_digit()) {
+            self.pos += 1;
+            self.bump_while(|b| b.is_ascii_digit());
+            numeric = true;
+        }
+        if numeric && matches!(self.peek(0), Some(b'e' | b'E')) {
+            let sign = usize::from(matches!(self.peek(1), Some(b'+' | b'-')));
+            if self.peek(1 + sign).is_some_and(|b| b.is_ascii_digit()) {
+                self.pos += 1 + sign;
+                self.bump_while(|b| b.is_ascii_digit());
+            }
+        }
+        // `1abc` and `0x1F` continue as identifiers (`.5x` does not: a word cannot start
+        // with a dot).
+        if self.src[start] != b'.' && self.peek(0).is_some_and(is_ident_byte) {
+            self.pos = start;
+            self.bump_while(is_ident_byte);
+            return Kind::Word;
+        }
+        Kind::Number
+    }
+}
+
+/// Bytes that may appear in an unquoted identifier; every byte of a multi-byte UTF-8 character
+/// counts (MySQL allows non-ASCII identifiers).
+pub(crate) fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+impl Iterator for Lexer<'_> {
+    type Item = Token;
+
+    fn next(&mut self) -> Option<Token> {
+        let start = self.pos;
+        let b = self.peek(0)?;
+        let kind = match b {
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => {
+                self.bump_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c'));
+                Kind::Space
+            }
+            b'\'' | b'"' => {
+                self.quoted(b, true);
+                Kind::Str
+            }
+            b'`' => {
+                self.quoted(b'`', false);
+                Kind::QuotedIdent
+            }
+            b'#' => {
+                self.bump_while(|b| b != b'\n');
+                Kind::Comment
+            }
+            // `--` starts a comment only when followed by whitespace/control or the end.
+            b'-' if self.peek(1) == Some(b'-') && self.peek(2).is_none_or(|c| c <= b' ') => {
+                self.bump_while(|b| b != b'\n');
+                Kind::Comment
+            }
+            b'/' if self.peek(1) == Some(b'*') => self.block_comment(),
+            b'*' if self.in_exec && self.peek(1) == Some(b'/') => {
+                self.pos += 2;
+                self.in_exec = false;
+                Kind::ExecEnd
+            }
+            b'@' => {
+                self.pos += 1;
+                if self.peek(0) == Some(b'@') {
+                    self.pos += 1;
+                }
+                match self.peek(0) {
+                    Some(q @ (b'\'' | b'"')) => self.quoted(q, true),
+                    Some(b'`') => self.quoted(b'`', false),
+                    _ => self.bump_while(|b| is_ident_byte(b) || b == b'.'),
+                }
+                Kind::Variable
+            }
+            b'0'..=b'9' => self.number_or_word(),
+            b'.' if self.peek(1).is_some_and(|b| b.is_ascii_digit())
+                && !self.src[..start]
+                    .last()
+                    .is_some_and(|&p| is_ident_byte(p) || p == b'`') =>
+            {
+                self.number_or_word()
+            }
+            _ if is_ident_byte(b) => {
+                self.bump_while(is_ident_byte);
+                Kind::Word
+            }
+            _ => {
+                self.pos += 1;
+                Kind::Punct(b)
+            }
+        };
+        if self.pos == start {
+            // Never stall: every token consumes at least one byte.
+            self.pos = start + 1;
+            while !self.src.is_empty()
+                && self.pos < self.src.len()
+                && self.src[self.pos] & 0xC0 == 0x80
+            {
+                self.pos += 1;
+            }
+        }
+        Some(Token {
+            kind,
+            start,
+            end: self.pos,
+        })
+    }
+}
+
+/// The meaningful tokens of `src` (no whitespace, comments or executable-comment brackets).
+pub(crate) fn significant(src: &str) -> impl Iterator<Item = Token> + '_ {
+    Lexer::new(src).filter(|t| !t.is_trivia())
+}
+
+/// The unquoted value of an identifier token: backquotes removed, doubled backquotes halved.
+/// Borrowed unless it contains a doubled backquote.
+pub(crate) fn ident_value<'a>(tok: &Token, src: &'a str) -> std::borrow::Cow<'a, str> {
+    let text = tok.text(src);
+    match tok.kind {
+        Kind::QuotedIdent => {
+            let inner = text.strip_prefix('`').unwrap_or(text);
+            let inner = inner.strip_suffix('`').unwrap_or(inner);
+            if inner.contains("``") {
+                std::borrow::Cow::Owned(inner.replace("``", "`"))
+            } else {
+                std::borrow::Cow::Borrowed(inner)
+            }
+        }
+        _ => std::borrow::Cow::Borrowed(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(src: &str) -> Vec<(Kind, &str)> {
+        Lexer::new(src).map(|t| (t.kind, t.text(src))).collect()
+    }
+
+    #[test]
+    fn quotes_escapes_and_comments() {
+        let src = r#"SELECT 'a\'b''c', "x", `we``ird` -- c
+# h
+/* b */ 1.5e3 .5 1abc @@x.y @'u' a--b"#;
+        let got: Vec<_> = kinds(src)
+            .into_iter()
+            .filter(|(k, _)| *k != Kind::Space)
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Kind::Word, "SELECT"),
+                (Kind::Str, r"'a\'b''c'"),
+                (Kind::Punct(b','), ","),
+                (Kind::Str, "\"x\""),
+                (Kind::Punct(b','), ","),
+                (Kind::QuotedIdent, "`we``ird`"),
+                (Kind::Comment, "-- c"),
+                (Kind::Comment, "# h"),
+                (Kind::Comment, "/* b */"),
+                (Kind::Number, "1.5e3"),
+                (Kind::Number, ".5"),
+                (Kind::Word, "1abc"),
+                (Kind::Variable, "@@x.y"),
+                (Kind::Variable, "@'u'"),
+                (Kind::Word, "a"),
+                (Kind::Punct(b'-'), "-"),
+                (Kind::Punct(b'-'), "-"),
+                (Kind::Word, "b"),
+            ]
+        );
+    }
+
+    #[test]
+    fn executable_comments_are_code() {
+        let src = "/*!40101 SET x=1 */ /*M!100100 y */ /*+ hint */";
+        let got: Vec<_> = significant(src).map(|t| (t.kind, t.text(src))).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Kind::Word, "SET"),
+                (Kind::Word, "x"),
+                (Kind::Punct(b'='), "="),
+                (Kind::Number, "1"),
+                (Kind::Word, "y"),
+            ]
+        );
+    }
+
+    #[test]
+    fn unterminated_runs_to_the_end() {
+        for src in [
+            "'abc", "`abc", "/* abc", "\"a\\", "/*!1 x", "@`", "@'", ".7v%",
+        ] {
+            let toks: Vec<_> = Lexer::new(src).collect();
+            assert_eq!(toks.last().map(|t| t.end), Some(src.len()), "{src}");
+        }
+    }
+
+    #[test]
+    fn qualified_names_keep_dots_apart() {
+        let src = "a.b.5x t1.`c`";
+        let got: Vec<_> = significant(src).map(|t| t.text(src)).collect();
+        assert_eq!(got, vec!["a", ".", "b", ".", "5x", "t1", ".", "`c`"]);
+    }
+}

@@ -1,0 +1,139 @@
+//! SQL in, plan out. Never talks to a socket: a plan is plain data that `execute` runs and
+//! unit tests inspect without any server.
+//!
+//! # Layout
+//! One concept per file, in the order a statement meets them:
+//! - `split`: a multi-statement text into statements; `lexer`: the small tokenizer it and the
+//!   other text-level recognisers share;
+//! - `classify`: the leading keywords decide the path; `session`: SET / transactions / USE,
+//!   never parsed; `insert_fast`: plain multi-row INSERT ... VALUES without the parser;
+//! - `parse`: sqlparser (MySQL dialect), with same-length patches for forms it lacks;
+//!   `statement`: dispatch by statement kind, and the rule for unparsable statements;
+//! - `tables`: table names to rules; `collect`: one walk gathering tables, blocks, features
+//!   and identifier edits; `blocks`: a FROM clause's key equalities and shard set;
+//!   `key_predicates` and `literal`: shard sets from WHERE / ON; `shardset`;
+//! - `dml`, `insert`, `ddl`, `show`: the statement kinds; `route`: targets from what was
+//!   collected; `rewrite`, `offsets`, `names`: splicing renamed identifiers into the original
+//!   text (never printing the AST back).
+//!
+//! Tests: `tests` holds the rules fixture and the data-driven route test over
+//! `testdata/routes.txt` (`SHARDGATE_REGENERATE=1` rewrites its expectations).
+
+use std::sync::Arc;
+
+mod blocks;
+mod classify;
+mod collect;
+mod ddl;
+mod dml;
+mod insert;
+mod insert_fast;
+mod key_predicates;
+mod lexer;
+mod literal;
+mod names;
+mod offsets;
+mod parse;
+mod rewrite;
+mod route;
+mod session;
+mod shardset;
+mod show;
+mod split;
+mod statement;
+mod tables;
+#[cfg(test)]
+mod tests;
+
+pub use split::split_statements;
+
+use crate::config::model::{Database, GroupId, Rules};
+use crate::error::{Error, Result};
+use classify::Leading;
+
+/// What the planner needs to know about the client's session.
+pub struct PlanContext<'a> {
+    pub rules: &'a Rules,
+    /// The logical database selected by USE / COM_INIT_DB / the login, if any.
+    pub current_db: Option<&'a Arc<Database>>,
+}
+
+/// What to do with one statement.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// Run shard queries and return their results: for reads, the result sets concatenated
+    /// (column definitions of the first); for writes, one OK with affected rows summed.
+    Route(Route),
+    /// A session statement (SET ..., BEGIN, COMMIT, ROLLBACK, SAVEPOINT, ...): runs on every
+    /// backend connection the session holds (and on the default group's when it holds none),
+    /// and, when `replay` is true, again on every connection the session opens later.
+    Session(SessionStatement),
+    /// `USE db`: select a logical database (the name as the client wrote it, unquoted).
+    UseDatabase(String),
+    /// `SHOW DATABASES` / `SHOW SCHEMAS`: the logical database names, answered by the proxy.
+    ShowDatabases { like: Option<String> },
+    /// `SHOW [FULL] TABLES [FROM db] [LIKE 'pat']`: run `sql` on the default group, drop the
+    /// physical shard tables, add the logical sharded and broadcast table names.
+    ShowTables {
+        db: Arc<Database>,
+        full: bool,
+        like: Option<String>,
+        /// Query for the default group listing its physical tables.
+        sql: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub db: Arc<Database>,
+    pub targets: Vec<Target>,
+    /// INSERT/UPDATE/DELETE/REPLACE/DDL; reads may later go to replicas, writes never.
+    pub is_write: bool,
+    /// How result rows and column definitions must be renamed before they reach the client.
+    pub result_rewrite: ResultRewrite,
+    /// Why this route was chosen, for EXPLAIN-style output and tests.
+    pub reason: String,
+}
+
+/// One statement for one backend group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub group: GroupId,
+    /// The shard this statement addresses, if it addresses exactly one.
+    pub shard: Option<u32>,
+    /// The rewritten SQL (physical table names), to send as is.
+    pub sql: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultRewrite {
+    /// Only column definitions: physical table names -> logical, physical schema -> logical.
+    Columns,
+    /// SHOW CREATE TABLE on a shard table: also replace the physical name in the row's first
+    /// two columns (`Table`, `Create Table`) by the logical one.
+    ShowCreateTable { physical: String, logical: String },
+}
+
+/// Plans one statement (see `split_statements` for multi-statement texts). Refusals are
+/// `Error::Unsupported` (1235) naming the table and what is missing; nothing here panics.
+pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
+    match classify::leading(sql) {
+        Leading::Set => session::set(sql),
+        Leading::Use => session::use_db(sql, ctx),
+        Leading::Transaction => Ok(session::transaction(sql)),
+        Leading::Refuse(what) => Err(Error::Unsupported(what)),
+        Leading::Insert => match insert_fast::plan(sql, ctx)? {
+            Some(plan) => Ok(plan),
+            None => statement::plan(sql, ctx, false),
+        },
+        Leading::Maintenance => statement::maintenance(sql, ctx),
+        Leading::AnalyzeStatement => statement::plan(sql, ctx, true),
+        Leading::Other => statement::plan(sql, ctx, false),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionStatement {
+    pub sql: String,
+    pub replay: bool,
+}

@@ -1,0 +1,157 @@
+//! Identifier helpers: case-insensitive lookups that do not allocate on the hot path, and
+//! writing identifiers and string literals back into SQL text safely.
+//!
+//! MySQL table and schema names are compared case-insensitively here (the rule model stores
+//! them lower-cased); column names are case-insensitive in MySQL anyway.
+
+use std::fmt::Write;
+
+use crate::config::model::{Database, Rules, TableRule};
+
+/// Longest name looked up without allocating; MySQL identifiers are at most 64 characters.
+const STACK_NAME: usize = 128;
+
+/// `f` applied to `name` in ASCII lower case, borrowing when it already is.
+pub(crate) fn with_lower<R>(name: &str, f: impl FnOnce(&str) -> R) -> R {
+    if !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return f(name);
+    }
+    if name.len() <= STACK_NAME {
+        let mut buf = [0u8; STACK_NAME];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        // Lower-casing ASCII bytes keeps UTF-8 valid.
+        match std::str::from_utf8(lower) {
+            Ok(s) => f(s),
+            Err(_) => f(&name.to_ascii_lowercase()),
+        }
+    } else {
+        f(&name.to_ascii_lowercase())
+    }
+}
+
+/// The rule of a logical table, if the table is sharded or broadcast.
+pub(crate) fn table_rule<'d>(db: &'d Database, name: &str) -> Option<&'d TableRule> {
+    with_lower(name, |n| db.tables.get(n))
+}
+
+/// True if `name` is a sharded or broadcast table of any database: such a name must never
+/// reach a backend unrewritten.
+pub(crate) fn is_rule_table_anywhere(rules: &Rules, name: &str) -> bool {
+    rules
+        .databases
+        .values()
+        .any(|db| table_rule(db, name).is_some())
+}
+
+/// The system schemas every server has; their tables are not logical tables.
+pub(crate) fn is_system_schema(name: &str) -> bool {
+    ["information_schema", "mysql", "performance_schema", "sys"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(name))
+}
+
+/// Writes `name` as an identifier: back-quoted when `quote` is set or when it would not read
+/// back as the same bare identifier (odd characters, leading digits, keywords).
+pub(crate) fn write_ident(out: &mut String, name: &str, quote: bool) {
+    if quote || needs_quotes(name) {
+        out.push('`');
+        for c in name.chars() {
+            if c == '`' {
+                out.push('`');
+            }
+            out.push(c);
+        }
+        out.push('`');
+    } else {
+        out.push_str(name);
+    }
+}
+
+/// Writes `logical_N`, the physical name of shard `shard` (see `physical_table_name`),
+/// without an intermediate allocation.
+pub(crate) fn write_physical(out: &mut String, logical: &str, shard: u32, quote: bool) {
+    if quote || needs_quotes(logical) {
+        let mut name = String::with_capacity(logical.len() + 4);
+        let _ = write!(name, "{logical}_{shard}");
+        write_ident(out, &name, true);
+    } else {
+        let _ = write!(out, "{logical}_{shard}");
+    }
+}
+
+fn needs_quotes(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.is_empty()
+        || b[0].is_ascii_digit()
+        || !b
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$')
+        || is_keyword(name)
+}
+
+fn is_keyword(name: &str) -> bool {
+    sqlparser::keywords::ALL_KEYWORDS
+        .binary_search_by(|kw| kw.bytes().cmp(name.bytes().map(|c| c.to_ascii_uppercase())))
+        .is_ok()
+}
+
+/// Writes `s` as a MySQL string literal.
+pub(crate) fn write_string_literal(out: &mut String, s: &str) {
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ident(name: &str, quote: bool) -> String {
+        let mut s = String::new();
+        write_ident(&mut s, name, quote);
+        s
+    }
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(ident("clinical_data_2", false), "clinical_data_2");
+        assert_eq!(ident("clinical_data_2", true), "`clinical_data_2`");
+        assert_eq!(ident("my db", false), "`my db`");
+        assert_eq!(ident("a`b", false), "`a``b`");
+        assert_eq!(ident("select", false), "`select`");
+        assert_eq!(ident("Order", false), "`Order`");
+        assert_eq!(ident("1abc", false), "`1abc`");
+    }
+
+    #[test]
+    fn physical_names() {
+        let mut s = String::new();
+        write_physical(&mut s, "clinical_data", 3, false);
+        s.push(' ');
+        write_physical(&mut s, "odd name", 0, false);
+        assert_eq!(s, "clinical_data_3 `odd name_0`");
+    }
+
+    #[test]
+    fn lower_without_allocation() {
+        assert_eq!(with_lower("ClInIcAl", str::to_string), "clinical");
+        assert_eq!(with_lower("Ünï", str::to_string), "Ünï");
+        let long = "A".repeat(300);
+        assert_eq!(with_lower(&long, str::len), 300);
+    }
+
+    #[test]
+    fn string_literals_escape() {
+        let mut s = String::new();
+        write_string_literal(&mut s, r"it's a\b");
+        assert_eq!(s, r"'it''s a\\b'");
+    }
+}

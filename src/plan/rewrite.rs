@@ -1,0 +1,187 @@
+//! Rewriting by replacing identifier tokens in the original text.
+//!
+//! sqlparser's Display cannot be used to print a statement back: it drops comments (and so
+//! routing hints), `/*M! ... */` and the version gate of `/*!40101 ... */`, and changes
+//! meaning in places (`SET SESSION TRANSACTION` loses SESSION). So the planner records byte
+//! ranges of the identifiers to rename and splices replacements into the client's text; all
+//! else reaches the server byte for byte.
+
+use sqlparser::ast::Ident;
+
+use super::names::{write_ident, write_physical};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub(crate) enum EditKind<'a> {
+    /// A sharded table's name: becomes `<logical>_<shard>`.
+    ShardTable { logical: &'a str, quote: bool },
+    /// A qualifier naming the logical database: becomes the target group's physical schema.
+    GroupSchema { quote: bool },
+    /// Fixed text, e.g. `DATABASE()`'s value or an added column alias.
+    Text(String),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Edit<'a> {
+    pub start: usize,
+    pub end: usize,
+    pub kind: EditKind<'a>,
+}
+
+/// The edits of one statement, applied per target.
+#[derive(Debug, Default)]
+pub(crate) struct Edits<'a> {
+    list: Vec<Edit<'a>>,
+    unsorted: bool,
+}
+
+impl<'a> Edits<'a> {
+    pub fn push(&mut self, start: usize, end: usize, kind: EditKind<'a>) {
+        if self.list.last().is_some_and(|e| e.start > start) {
+            self.unsorted = true;
+        }
+        self.list.push(Edit { start, end, kind });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Orders the edits and checks they do not overlap (the same identifier recorded twice is
+    /// merged); an overlap means the planner misread the statement, so it refuses.
+    pub fn finish(&mut self) -> Result<()> {
+        if self.unsorted {
+            self.list.sort_by_key(|e| (e.start, e.end));
+            self.unsorted = false;
+        }
+        self.list
+            .dedup_by(|b, a| a.start == b.start && a.end == b.end && same_kind(&a.kind, &b.kind));
+        if self.list.windows(2).any(|w| w[0].end > w[1].start) {
+            return Err(Error::Internal(
+                "overlapping identifier rewrites; refusing rather than guessing".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends `src[from..to]` with the edits inside that range applied for `shard` in a group
+    /// whose physical schema is `schema`.
+    pub fn render_range(
+        &self,
+        src: &str,
+        from: usize,
+        to: usize,
+        shard: Option<u32>,
+        schema: &str,
+        out: &mut String,
+    ) {
+        let mut pos = from;
+        let first = self.list.partition_point(|e| e.start < from);
+        for e in &self.list[first..] {
+            if e.end > to {
+                break;
+            }
+            out.push_str(&src[pos..e.start]);
+            match &e.kind {
+                EditKind::ShardTable { logical, quote } => {
+                    // A sharded table always has a shard by the time SQL is rendered.
+                    write_physical(out, logical, shard.unwrap_or(0), *quote)
+                }
+                EditKind::GroupSchema { quote } => write_ident(out, schema, *quote),
+                EditKind::Text(t) => out.push_str(t),
+            }
+            pos = e.end;
+        }
+        out.push_str(&src[pos..to]);
+    }
+
+    /// The whole statement rewritten for one target.
+    pub fn render(&self, src: &str, shard: Option<u32>, schema: &str) -> String {
+        let mut out = String::with_capacity(src.len() + 16);
+        self.render_range(src, 0, src.len(), shard, schema, &mut out);
+        out
+    }
+}
+
+fn same_kind(a: &EditKind<'_>, b: &EditKind<'_>) -> bool {
+    match (a, b) {
+        (EditKind::ShardTable { logical: x, .. }, EditKind::ShardTable { logical: y, .. }) => {
+            x == y
+        }
+        (EditKind::GroupSchema { .. }, EditKind::GroupSchema { .. }) => true,
+        (EditKind::Text(x), EditKind::Text(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// True if `text` is how `ident` is written: its value, or its value back-quoted with inner
+/// backquotes doubled. Guards every rename against a wrong source span.
+pub(crate) fn spelled_as(text: &str, ident: &Ident) -> bool {
+    match ident.quote_style {
+        None => text == ident.value,
+        Some('`') => {
+            let Some(inner) = text.strip_prefix('`').and_then(|t| t.strip_suffix('`')) else {
+                return false;
+            };
+            let mut expected = ident.value.split('`');
+            let mut got = inner.split("``");
+            loop {
+                match (expected.next(), got.next()) {
+                    (None, None) => return true,
+                    (Some(a), Some(b)) if a == b => {}
+                    _ => return false,
+                }
+            }
+        }
+        Some(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_per_shard() {
+        let src = "SELECT x FROM clinical.`clinical_data` c WHERE 1";
+        let mut e = Edits::default();
+        e.push(
+            23,
+            38,
+            EditKind::ShardTable {
+                logical: "clinical_data",
+                quote: true,
+            },
+        );
+        e.push(14, 22, EditKind::GroupSchema { quote: false });
+        e.finish().unwrap();
+        assert_eq!(
+            e.render(src, Some(2), "phys"),
+            "SELECT x FROM phys.`clinical_data_2` c WHERE 1"
+        );
+        let mut part = String::new();
+        e.render_range(src, 14, 38, Some(1), "p1", &mut part);
+        assert_eq!(part, "p1.`clinical_data_1`");
+    }
+
+    #[test]
+    fn overlaps_are_refused_and_duplicates_merged() {
+        let mut e = Edits::default();
+        e.push(0, 4, EditKind::GroupSchema { quote: false });
+        e.push(0, 4, EditKind::GroupSchema { quote: false });
+        assert!(e.finish().is_ok());
+        e.push(2, 6, EditKind::Text("x".into()));
+        assert!(e.finish().is_err());
+    }
+
+    #[test]
+    fn spelling_checks() {
+        let plain = Ident::new("clinical_data");
+        let quoted = Ident::with_quote('`', "a`b c");
+        assert!(spelled_as("clinical_data", &plain));
+        assert!(!spelled_as("clinical_dat", &plain));
+        assert!(spelled_as("`a``b c`", &quoted));
+        assert!(!spelled_as("`a`b c`", &quoted));
+        assert!(!spelled_as("`", &quoted));
+    }
+}

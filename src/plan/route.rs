@@ -1,0 +1,196 @@
+//! Turning what the walk collected into targets: which groups and shards run the statement,
+//! each with its own rewritten text.
+//!
+//! Rules (ARCHITECTURE.md: never a silently wrong answer):
+//! - no sharded table: the default group (unsharded tables live there, broadcast tables are
+//!   everywhere, a statement without tables carries no data);
+//! - sharded tables: the outermost block may select several shards, whose results are then
+//!   concatenated, unless the query needs merging (ORDER BY, LIMIT, aggregates, ...); every
+//!   other block with sharded tables (subqueries, UNION branches) must be on the same single
+//!   shard as the rest;
+//! - unsharded tables next to sharded ones only when every shard used is in the default group.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use super::collect::Collector;
+use super::shardset::ShardSet;
+use super::{Plan, ResultRewrite, Route, Target};
+use crate::config::model::Database;
+use crate::error::{Error, Result};
+
+/// The database a statement runs against when none of its tables names one.
+pub(crate) fn fallback_db<'a>(c: &Collector<'_, 'a>) -> Result<&'a Arc<Database>> {
+    if let Some(db) = c.db {
+        return Ok(db);
+    }
+    if c.system {
+        return c.ctx.current_db.ok_or_else(|| {
+            Error::unsupported(
+                "a query on a system schema (information_schema, mysql, ...) without a current \
+                 database: USE one first, so shardgate knows which servers to ask"
+                    .to_string(),
+            )
+        });
+    }
+    c.ctx
+        .current_db
+        .or_else(|| c.ctx.rules.databases.values().next())
+        .ok_or(Error::NoDatabaseSelected)
+}
+
+/// The route of a collected SELECT / UPDATE / DELETE / INSERT.
+pub(crate) fn route(c: &Collector<'_, '_>, is_write: bool) -> Result<Plan> {
+    let db = fallback_db(c)?;
+    let Some(&(rule, spec)) = c.sharded.first() else {
+        let group = db.default_group;
+        let schema = group_schema(db, group)?;
+        let reason = if let Some(name) = &c.unsharded {
+            format!("unsharded table '{name}': default group")
+        } else if let Some(b) = c.broadcast {
+            format!("broadcast table '{}': default group", b.name)
+        } else if c.system {
+            "system schema: default group".to_string()
+        } else {
+            "no table: default group".to_string()
+        };
+        return Ok(single(
+            db,
+            group,
+            None,
+            render(c, None, schema),
+            is_write,
+            reason,
+        ));
+    };
+    if c.system {
+        return Err(Error::unsupported(format!(
+            "a statement joining a system schema table with sharded table '{}'",
+            rule.name
+        )));
+    }
+
+    let shards: ShardSet = match c.blocks.as_slice() {
+        [] => {
+            return Err(Error::unsupported(format!(
+                "sharded table '{}' outside of a FROM clause shardgate can analyse",
+                rule.name
+            )))
+        }
+        [only] if only.main => only.shards.shards.clone(),
+        blocks => {
+            let mut chosen: Option<u32> = None;
+            for b in blocks {
+                match b.shards.shards.only() {
+                    Some(s) if chosen.is_none_or(|c| c == s) => chosen = Some(s),
+                    _ => {
+                        return Err(Error::unsupported(format!(
+                            "a statement whose parts on sharded table '{}' are not all on the \
+                             same single shard (subqueries and UNION branches must be)",
+                            b.shards.rule.name
+                        )))
+                    }
+                }
+            }
+            let s = chosen.expect("at least one block");
+            ShardSet::single(spec.shards(), s)
+        }
+    };
+
+    let mut list = String::new();
+    for (i, s) in shards.iter().enumerate() {
+        let _ = write!(list, "{}{s}", if i > 0 { ", " } else { "" });
+    }
+    if shards.len() > 1 {
+        if let Some(feature) = c.blocker {
+            return Err(Error::unsupported(format!(
+                "{feature} on sharded table '{}' over several shards (its {} condition selects \
+                 shards {list}): the results would need merging",
+                rule.name, spec.shard_key
+            )));
+        }
+    }
+    if let Some(name) = &c.unsharded {
+        for s in shards.iter() {
+            let g = group_of(db, spec.placement.get(s as usize).copied())?;
+            if g != db.default_group {
+                return Err(Error::unsupported(format!(
+                    "a statement on sharded table '{}' (shard {s} in group '{}') and unsharded \
+                     table '{name}', which lives only in the default group '{}'",
+                    rule.name, db.groups[g].name, db.groups[db.default_group].name
+                )));
+            }
+        }
+    }
+
+    let mut targets = Vec::with_capacity(shards.len());
+    for s in shards.iter() {
+        let group = group_of(db, spec.placement.get(s as usize).copied())?;
+        let schema = group_schema(db, group)?;
+        targets.push(Target {
+            group,
+            shard: Some(s),
+            sql: render(c, Some(s), schema),
+        });
+    }
+    let reason = if targets.len() == 1 {
+        format!("{} selects shard {list} of '{}'", spec.shard_key, rule.name)
+    } else {
+        format!(
+            "{} selects shards {list} of '{}': {}",
+            spec.shard_key,
+            rule.name,
+            if is_write {
+                "affected rows summed"
+            } else {
+                "results concatenated"
+            }
+        )
+    };
+    Ok(Plan::Route(Route {
+        db: db.clone(),
+        targets,
+        is_write,
+        result_rewrite: ResultRewrite::Columns,
+        reason,
+    }))
+}
+
+/// The text for one target: the original when nothing is renamed.
+pub(crate) fn render(c: &Collector<'_, '_>, shard: Option<u32>, schema: &str) -> String {
+    if c.edits.is_empty() {
+        c.sql.to_string()
+    } else {
+        c.edits.render(c.sql, shard, schema)
+    }
+}
+
+pub(crate) fn group_of(db: &Database, g: Option<usize>) -> Result<usize> {
+    g.filter(|&g| g < db.groups.len())
+        .ok_or_else(|| Error::Internal(format!("database '{}': placement names no group", db.name)))
+}
+
+pub(crate) fn group_schema(db: &Database, g: usize) -> Result<&str> {
+    db.groups
+        .get(g)
+        .map(|g| g.schema.as_str())
+        .ok_or_else(|| Error::Internal(format!("database '{}': no group {g}", db.name)))
+}
+
+/// A plan with one target.
+pub(crate) fn single(
+    db: &Arc<Database>,
+    group: usize,
+    shard: Option<u32>,
+    sql: String,
+    is_write: bool,
+    reason: String,
+) -> Plan {
+    Plan::Route(Route {
+        db: db.clone(),
+        targets: vec![Target { group, shard, sql }],
+        is_write,
+        result_rewrite: ResultRewrite::Columns,
+        reason,
+    })
+}

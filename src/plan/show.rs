@@ -1,0 +1,236 @@
+//! SHOW, DESCRIBE and friends.
+//!
+//! - `SHOW DATABASES` lists logical databases (answered by the proxy);
+//! - `SHOW [FULL] TABLES` runs on the default group, the executor hides the shard tables and
+//!   adds the logical names;
+//! - `DESCRIBE t`, `SHOW COLUMNS/FIELDS/INDEX/KEYS FROM t`, `SHOW CREATE TABLE t` on a sharded
+//!   table run on shard 0 (all shards share one definition) with the physical name;
+//! - any other SHOW runs on the default group as written. (`SHOW WARNINGS`/`SHOW ERRORS` are
+//!   intercepted by the frontend, which sends them to the connection that ran the previous
+//!   statement.)
+
+use sqlparser::ast::{
+    Ident, ObjectName, ObjectNamePart, ShowStatementFilter, ShowStatementFilterPosition,
+    ShowStatementOptions, Statement,
+};
+use sqlparser::tokenizer::TokenWithSpan;
+
+use super::collect::Collector;
+use super::names::write_ident;
+use super::route::{fallback_db, group_of, group_schema, render, single};
+use super::tables::Resolved;
+use super::{Plan, PlanContext, ResultRewrite, Route};
+use crate::config::model::physical_table_name;
+use crate::error::{Error, Result};
+
+/// True for the statements this module plans.
+pub(crate) fn is_show(s: &Statement) -> bool {
+    matches!(
+        s,
+        Statement::ShowDatabases { .. }
+            | Statement::ShowSchemas { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::ShowCreate { .. }
+            | Statement::ExplainTable { .. }
+            | Statement::ShowVariable { .. }
+            | Statement::ShowVariables { .. }
+            | Statement::ShowStatus { .. }
+            | Statement::ShowCollation { .. }
+            | Statement::ShowCharset(_)
+            | Statement::ShowProcessList { .. }
+            | Statement::ShowFunctions { .. }
+            | Statement::ShowViews { .. }
+            | Statement::ShowObjects(_)
+    )
+}
+
+pub(crate) fn plan(
+    stmt: &Statement,
+    sql: &str,
+    tokens: &[TokenWithSpan],
+    ctx: &PlanContext<'_>,
+) -> Result<Plan> {
+    match stmt {
+        Statement::ShowDatabases { show_options, .. }
+        | Statement::ShowSchemas { show_options, .. } => Ok(Plan::ShowDatabases {
+            like: like(show_options, "SHOW DATABASES")?,
+        }),
+        Statement::ShowTables {
+            full, show_options, ..
+        } => show_tables(*full, show_options, ctx),
+        Statement::ShowColumns { show_options, .. } => {
+            let name = show_options
+                .show_in
+                .as_ref()
+                .and_then(|i| i.parent_name.as_ref())
+                .ok_or_else(|| Error::unsupported("SHOW COLUMNS without a table".to_string()))?;
+            on_table(name, false, sql, tokens, ctx)
+        }
+        Statement::ExplainTable { table_name, .. } => on_table(table_name, false, sql, tokens, ctx),
+        Statement::ShowCreate { obj_type, obj_name } => {
+            let is_table = matches!(obj_type, sqlparser::ast::ShowCreateObject::Table);
+            if is_table {
+                on_table(obj_name, true, sql, tokens, ctx)
+            } else {
+                pass_through(Some(obj_name), sql, tokens, ctx)
+            }
+        }
+        Statement::ShowVariable { variable } => {
+            let first = variable.first().map(|i| i.value.to_ascii_uppercase());
+            match first.as_deref() {
+                Some("INDEX" | "INDEXES" | "KEYS") => {
+                    let name = index_table(variable, sql)?;
+                    on_table(&name, false, sql, tokens, ctx)
+                }
+                _ => pass_through(None, sql, tokens, ctx),
+            }
+        }
+        _ => pass_through(None, sql, tokens, ctx),
+    }
+}
+
+fn like(opts: &ShowStatementOptions, what: &str) -> Result<Option<String>> {
+    match &opts.filter_position {
+        None => Ok(None),
+        Some(ShowStatementFilterPosition::Infix(f) | ShowStatementFilterPosition::Suffix(f)) => {
+            match f {
+                ShowStatementFilter::Like(p) => Ok(Some(p.clone())),
+                _ => Err(Error::unsupported(format!(
+                    "{what} with a filter other than LIKE"
+                ))),
+            }
+        }
+    }
+}
+
+fn show_tables(full: bool, opts: &ShowStatementOptions, ctx: &PlanContext<'_>) -> Result<Plan> {
+    let db = match opts.show_in.as_ref().and_then(|i| i.parent_name.as_ref()) {
+        Some(name) => {
+            let ident = single_ident(name)?;
+            ctx.rules
+                .database(&ident.value)
+                .ok_or_else(|| Error::UnknownDatabase(ident.value.clone()))?
+        }
+        None => ctx.current_db.ok_or(Error::NoDatabaseSelected)?,
+    };
+    let like = like(opts, "SHOW TABLES")?;
+    let schema = group_schema(db, db.default_group)?;
+    let mut sql = String::from(if full {
+        "SHOW FULL TABLES FROM "
+    } else {
+        "SHOW TABLES FROM "
+    });
+    write_ident(&mut sql, schema, true);
+    Ok(Plan::ShowTables {
+        db: db.clone(),
+        full,
+        like,
+        sql,
+    })
+}
+
+fn single_ident(name: &ObjectName) -> Result<&Ident> {
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(i)] => Ok(i),
+        _ => Err(Error::unsupported(format!("the database name {name}"))),
+    }
+}
+
+/// `SHOW INDEX FROM t [FROM db]` / `SHOW INDEX FROM db.t`: sqlparser gives only a list of
+/// words; rebuild the table name from them (their spans stay valid).
+fn index_table(words: &[Ident], sql: &str) -> Result<ObjectName> {
+    let is_from =
+        |i: &Ident| i.value.eq_ignore_ascii_case("FROM") || i.value.eq_ignore_ascii_case("IN");
+    let unsupported = || Error::unsupported("this form of SHOW INDEX".to_string());
+    let parts: Vec<Ident> = match words {
+        [_, f, t] if is_from(f) => vec![t.clone()],
+        [_, f, t, f2, d] if is_from(f) && is_from(f2) => vec![d.clone(), t.clone()],
+        [_, f, d, t] if is_from(f) => {
+            // `db.t` arrives as two words: make sure a dot separated them.
+            let offsets = super::offsets::Offsets::new(sql);
+            let between = offsets
+                .byte(d.span.end)
+                .zip(offsets.byte(t.span.start))
+                .and_then(|(a, b)| sql.get(a..b));
+            if between.map(str::trim) != Some(".") {
+                return Err(unsupported());
+            }
+            vec![d.clone(), t.clone()]
+        }
+        _ => return Err(unsupported()),
+    };
+    Ok(ObjectName(
+        parts.into_iter().map(ObjectNamePart::Identifier).collect(),
+    ))
+}
+
+/// A statement about one table: sharded tables are answered by shard 0.
+fn on_table(
+    name: &ObjectName,
+    show_create: bool,
+    sql: &str,
+    tokens: &[TokenWithSpan],
+    ctx: &PlanContext<'_>,
+) -> Result<Plan> {
+    let mut c = Collector::new(ctx, sql, "SHOW");
+    let resolved = c.register_table(name)?;
+    c.finish(tokens)?;
+    let db = fallback_db(&c)?;
+    if let (Resolved::Table { .. }, Some(&(rule, spec))) = (resolved, c.sharded.first()) {
+        let group = group_of(db, spec.placement.first().copied())?;
+        let schema = group_schema(db, group)?;
+        let result_rewrite = if show_create {
+            ResultRewrite::ShowCreateTable {
+                physical: physical_table_name(&rule.name, 0),
+                logical: rule.name.clone(),
+            }
+        } else {
+            ResultRewrite::Columns
+        };
+        return Ok(Plan::Route(Route {
+            db: db.clone(),
+            targets: vec![super::Target {
+                group,
+                shard: Some(0),
+                sql: render(&c, Some(0), schema),
+            }],
+            is_write: false,
+            result_rewrite,
+            reason: format!("definition of sharded table '{}' from shard 0", rule.name),
+        }));
+    }
+    let schema = group_schema(db, db.default_group)?;
+    Ok(single(
+        db,
+        db.default_group,
+        None,
+        render(&c, None, schema),
+        false,
+        "table definition: default group".to_string(),
+    ))
+}
+
+/// Any other SHOW: the default group, as written (a named object's qualifier rewritten).
+fn pass_through(
+    name: Option<&ObjectName>,
+    sql: &str,
+    tokens: &[TokenWithSpan],
+    ctx: &PlanContext<'_>,
+) -> Result<Plan> {
+    let mut c = Collector::new(ctx, sql, "SHOW");
+    if let Some(name) = name {
+        c.register_table(name)?;
+    }
+    c.finish(tokens)?;
+    let db = fallback_db(&c)?;
+    let schema = group_schema(db, db.default_group)?;
+    Ok(single(
+        db,
+        db.default_group,
+        None,
+        render(&c, None, schema),
+        false,
+        "SHOW: default group".to_string(),
+    ))
+}

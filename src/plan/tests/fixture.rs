@@ -1,0 +1,101 @@
+//! Rules built by hand (no rule files needed):
+//! - `clinical` (groups g0, g1, both schema `clinical`; default g0): `clinical_data` sharded
+//!   by `hospital_id`, mod 4, placement g0 g0 g1 g1; `patients` and `trial_enrollment` bound
+//!   to it; `devices` sharded by `device_id`, mod 2 over g0 g1, not bound; `hospitals`
+//!   broadcast. Anything else (e.g. `medication_logs`) is unsharded.
+//! - `sbtest` (group g0, schema `sbtest`): no rules, all unsharded.
+//! - `shop` (groups ga, gb with physical schemas `shop_a`, `shop_b`; default ga): `users`
+//!   sharded by `email`, hash, 2 shards (ga, gb); `orders` bound to it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::model::{Database, Group, ReadPolicy, Rules, ShardSpec, TableKind, TableRule};
+use crate::sharding::{Algorithm, Sharder};
+
+fn group(name: &str, port: u16, schema: &str) -> Group {
+    Group {
+        name: name.into(),
+        master: format!("127.0.0.1:{port}"),
+        replicas: Vec::new(),
+        schema: schema.into(),
+        read_policy: ReadPolicy::MasterOnly,
+        max_replica_lag_s: 5,
+    }
+}
+
+fn sharded(name: &str, key: &str, alg: Algorithm, placement: &[usize], family: &str) -> TableRule {
+    TableRule {
+        name: name.into(),
+        kind: TableKind::Sharded(Arc::new(ShardSpec {
+            shard_key: key.into(),
+            sharder: Sharder::new(alg, placement.len() as u32),
+            placement: placement.to_vec(),
+            key_generator: None,
+            family: family.into(),
+        })),
+    }
+}
+
+fn database(name: &str, groups: Vec<Group>, tables: Vec<TableRule>) -> Arc<Database> {
+    Arc::new(Database {
+        name: name.into(),
+        default_group: 0,
+        groups,
+        tables: tables
+            .into_iter()
+            .map(|t| (t.name.to_ascii_lowercase(), t))
+            .collect::<HashMap<_, _>>(),
+        source: PathBuf::from(format!("shard-rules/{name}.toml")),
+    })
+}
+
+pub(crate) fn rules() -> Rules {
+    let clinical = database(
+        "clinical",
+        vec![group("g0", 3400, "clinical"), group("g1", 3410, "clinical")],
+        vec![
+            sharded(
+                "clinical_data",
+                "hospital_id",
+                Algorithm::Mod,
+                &[0, 0, 1, 1],
+                "clinical_data",
+            ),
+            sharded(
+                "patients",
+                "hospital_id",
+                Algorithm::Mod,
+                &[0, 0, 1, 1],
+                "clinical_data",
+            ),
+            sharded(
+                "trial_enrollment",
+                "hospital_id",
+                Algorithm::Mod,
+                &[0, 0, 1, 1],
+                "clinical_data",
+            ),
+            sharded("devices", "device_id", Algorithm::Mod, &[0, 1], "devices"),
+            TableRule {
+                name: "hospitals".into(),
+                kind: TableKind::Broadcast,
+            },
+        ],
+    );
+    let sbtest = database("sbtest", vec![group("g0", 3400, "sbtest")], Vec::new());
+    let shop = database(
+        "shop",
+        vec![group("ga", 3500, "shop_a"), group("gb", 3510, "shop_b")],
+        vec![
+            sharded("users", "email", Algorithm::Hash, &[0, 1], "users"),
+            sharded("orders", "email", Algorithm::Hash, &[0, 1], "users"),
+        ],
+    );
+    let mut databases = BTreeMap::new();
+    for db in [clinical, sbtest, shop] {
+        databases.insert(db.name.to_ascii_lowercase(), db);
+    }
+    Rules { databases }
+}

@@ -1,0 +1,142 @@
+//! No input may panic the planner or the splitter: arbitrary text, and SQL-ish token soup
+//! that reaches deeper into the parser and the walk.
+
+use proptest::prelude::*;
+
+use super::fixture::rules;
+use crate::plan::{plan, split_statements, PlanContext};
+
+const WORDS: &[&str] = &[
+    "SELECT",
+    "INSERT",
+    "INTO",
+    "VALUES",
+    "UPDATE",
+    "SET",
+    "DELETE",
+    "FROM",
+    "WHERE",
+    "AND",
+    "OR",
+    "IN",
+    "JOIN",
+    "ON",
+    "USING",
+    "AS",
+    "ORDER",
+    "BY",
+    "LIMIT",
+    "GROUP",
+    "UNION",
+    "ALL",
+    "SHOW",
+    "TABLES",
+    "CREATE",
+    "TABLE",
+    "DROP",
+    "EXPLAIN",
+    "DESCRIBE",
+    "USE",
+    "WITH",
+    "NOT",
+    "clinical_data",
+    "patients",
+    "hospitals",
+    "devices",
+    "medication_logs",
+    "clinical",
+    "hospital_id",
+    "device_id",
+    "id",
+    "c",
+    "p",
+    "DATABASE()",
+    "COUNT(*)",
+    "ROW",
+    "DUPLICATE",
+    "KEY",
+    "(",
+    ")",
+    ",",
+    ".",
+    "=",
+    "<=>",
+    "-",
+    "+",
+    "*",
+    "5",
+    "5.0",
+    "5.5",
+    "'5'",
+    "'x'",
+    "\"y\"",
+    "`clinical_data`",
+    "`a``b`",
+    "?",
+    "NULL",
+    ";",
+    "/*!40101",
+    "*/",
+    "/*M!1",
+    "--",
+    "\n",
+    "#",
+    "é",
+    "LOCK",
+    "SHARE",
+    "MODE",
+    "MOD",
+    "@@global.x",
+    "@a",
+    ":=",
+];
+
+fn soup() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(WORDS), 0..40).prop_map(|w| w.join(" "))
+}
+
+fn check(sql: &str) {
+    if std::env::var("FUZZ_TRACE").is_ok() {
+        eprintln!("INPUT {sql:?}");
+    }
+    let rules = rules();
+    for db in [None, rules.database("clinical"), rules.database("shop")] {
+        let ctx = PlanContext {
+            rules: &rules,
+            current_db: db,
+        };
+        let _ = plan(sql, &ctx);
+    }
+    for part in split_statements(sql) {
+        let _ = plan(
+            part,
+            &PlanContext {
+                rules: &rules,
+                current_db: rules.database("clinical"),
+            },
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_text_never_panics(sql in any::<String>()) {
+        check(&sql);
+    }
+
+    #[test]
+    fn sql_soup_never_panics(sql in soup()) {
+        check(&sql);
+    }
+
+    #[test]
+    fn select_shapes_never_panic(
+        prefix in prop::sample::select(&["SELECT * FROM", "DELETE FROM", "UPDATE"][..]),
+        table in prop::sample::select(&["clinical_data c", "clinical.patients", "`hospitals` h", "x"][..]),
+        rest in soup(),
+    ) {
+        check(&format!("{prefix} {table} WHERE {rest}"));
+    }
+}

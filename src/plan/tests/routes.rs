@@ -1,0 +1,245 @@
+//! The data-driven route test: `testdata/routes.txt` holds cases
+//!
+//! ```text
+//! === title
+//! db: clinical            (optional: the current database; `none` for none; default clinical)
+//! sql:
+//! SELECT ...              (one or more lines, kept exactly)
+//! expect:
+//! route read              (the rendered plan or error, see `render`)
+//! ```
+//!
+//! `SHARDGATE_REGENERATE=1 cargo test --lib plan` rewrites every `expect:` block with what the
+//! planner does now; review the diff before committing it.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use super::fixture::rules;
+use crate::config::model::Rules;
+use crate::error::Result;
+use crate::plan::{plan, split_statements, Plan, PlanContext, ResultRewrite};
+
+struct Case {
+    title: String,
+    db: Option<String>,
+    sql: String,
+    expect: String,
+}
+
+/// Next to this file's directory; `file!()` is relative to the package root, which is the
+/// working directory of `cargo test`.
+fn path() -> PathBuf {
+    let here = std::path::Path::new(file!());
+    here.parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("testdata/routes.txt"))
+        .expect("src/plan/tests/routes.rs has two parents")
+}
+
+fn parse_cases(text: &str) -> (String, Vec<Case>) {
+    let mut header = String::new();
+    let mut cases = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.peek() {
+        if line.starts_with("=== ") {
+            break;
+        }
+        header.push_str(line);
+        header.push('\n');
+        lines.next();
+    }
+    while let Some(line) = lines.next() {
+        let title = line.trim_start_matches("=== ").to_string();
+        let mut db = Some("clinical".to_string());
+        let mut sql = Vec::new();
+        let mut expect = Vec::new();
+        let mut section = "";
+        while let Some(l) = lines.peek() {
+            if l.starts_with("=== ") {
+                break;
+            }
+            let l = lines.next().expect("peeked");
+            match (section, l) {
+                ("", l) if l.starts_with("db: ") => {
+                    let v = l[4..].trim();
+                    db = (v != "none").then(|| v.to_string());
+                }
+                (_, "sql:") => section = "sql",
+                (_, "expect:") => section = "expect",
+                ("sql", l) => sql.push(l),
+                ("expect", l) => expect.push(l),
+                _ => {}
+            }
+        }
+        while expect.last().is_some_and(|l| l.trim().is_empty()) {
+            expect.pop();
+        }
+        cases.push(Case {
+            title,
+            db,
+            sql: sql.join("\n"),
+            expect: expect.join("\n"),
+        });
+    }
+    (header, cases)
+}
+
+/// A plan or error as text: what the data file compares.
+pub(crate) fn render(rules: &Rules, result: &Result<Plan>) -> String {
+    let mut out = String::new();
+    match result {
+        Err(e) => {
+            let _ = write!(out, "error {}: {e}", e.code());
+        }
+        Ok(Plan::Route(r)) => {
+            let _ = writeln!(
+                out,
+                "route {} on {}{}",
+                if r.is_write { "write" } else { "read" },
+                r.db.name,
+                match &r.result_rewrite {
+                    ResultRewrite::Columns => String::new(),
+                    ResultRewrite::ShowCreateTable { physical, logical } =>
+                        format!(", show create {physical} -> {logical}"),
+                }
+            );
+            let _ = write!(out, "reason: {}", r.reason);
+            let db = rules.database(&r.db.name).expect("db");
+            for t in &r.targets {
+                let group = &db.groups[t.group].name;
+                match t.shard {
+                    Some(s) => {
+                        let _ = write!(out, "\n{group} shard {s}:");
+                    }
+                    None => {
+                        let _ = write!(out, "\n{group}:");
+                    }
+                }
+                for line in t.sql.split('\n') {
+                    let _ = write!(out, "\n  {line}");
+                }
+            }
+        }
+        Ok(Plan::Session(s)) => {
+            let _ = write!(out, "session replay={}: {}", s.replay, s.sql);
+        }
+        Ok(Plan::UseDatabase(name)) => {
+            let _ = write!(out, "use {name}");
+        }
+        Ok(Plan::ShowDatabases { like }) => {
+            let _ = write!(out, "show databases like={like:?}");
+        }
+        Ok(Plan::ShowTables {
+            db,
+            full,
+            like,
+            sql,
+        }) => {
+            let _ = write!(
+                out,
+                "show tables of {} full={full} like={like:?}\n  {sql}",
+                db.name
+            );
+        }
+    }
+    out
+}
+
+fn run(rules: &Rules, case: &Case) -> String {
+    let current = case
+        .db
+        .as_deref()
+        .map(|d| rules.database(d).expect("fixture db"));
+    let ctx = PlanContext {
+        rules,
+        current_db: current,
+    };
+    render(rules, &plan(&case.sql, &ctx))
+}
+
+#[test]
+fn routes_match_the_data_file() {
+    let rules = rules();
+    let text = std::fs::read_to_string(path()).expect("routes.txt");
+    let (header, cases) = parse_cases(&text);
+    assert!(
+        cases.len() >= 100,
+        "routes.txt should keep at least 100 cases"
+    );
+    let regenerate = std::env::var("SHARDGATE_REGENERATE").is_ok_and(|v| v == "1");
+    let mut failures = String::new();
+    let mut rewritten = header;
+    for case in &cases {
+        let got = run(&rules, case);
+        if got != case.expect {
+            let _ = write!(
+                failures,
+                "\n=== {}\n--- expected:\n{}\n--- got:\n{}\n",
+                case.title, case.expect, got
+            );
+        }
+        let _ = writeln!(rewritten, "=== {}", case.title);
+        if case.db.as_deref() != Some("clinical") {
+            let _ = writeln!(rewritten, "db: {}", case.db.as_deref().unwrap_or("none"));
+        }
+        let _ = write!(rewritten, "sql:\n{}\nexpect:\n{}\n\n", case.sql, got);
+    }
+    if regenerate {
+        std::fs::write(path(), rewritten.trim_end().to_string() + "\n").expect("write routes.txt");
+        return;
+    }
+    assert!(
+        failures.is_empty(),
+        "routes differ from testdata/routes.txt (SHARDGATE_REGENERATE=1 rewrites it):{failures}"
+    );
+}
+
+/// A long script through split and plan: every statement planned, in order.
+#[test]
+fn a_hundred_statement_script() {
+    let rules = rules();
+    let ctx = PlanContext {
+        rules: &rules,
+        current_db: rules.database("clinical"),
+    };
+    let mut script = String::new();
+    for i in 0..100 {
+        match i % 4 {
+            0 => {
+                let _ = writeln!(
+                    script,
+                    "SELECT * FROM clinical_data WHERE hospital_id = {i}; -- c;{i}"
+                );
+            }
+            1 => {
+                let _ = writeln!(
+                    script,
+                    "INSERT INTO patients (id, hospital_id, name) VALUES ({i}, {i}, 'n;{i}');"
+                );
+            }
+            2 => {
+                let _ = writeln!(script, "/* x; */ UPDATE trial_enrollment SET arm = 'a' WHERE hospital_id IN ({i}, {});", i + 1);
+            }
+            _ => {
+                let _ = writeln!(script, "SELECT 'é;ü', `a;b` FROM medication_logs;");
+            }
+        }
+    }
+    let statements = split_statements(&script);
+    assert_eq!(statements.len(), 100);
+    for (i, sql) in statements.iter().enumerate() {
+        let plan = plan(sql, &ctx).unwrap_or_else(|e| panic!("statement {i}: {sql}: {e}"));
+        let Plan::Route(r) = plan else {
+            panic!("statement {i} is not a route")
+        };
+        // IN (i, i + 1) always names two shards of a mod-4 table.
+        let want = if i % 4 == 2 { 2 } else { 1 };
+        assert_eq!(r.targets.len(), want, "statement {i}: {sql}");
+        for t in &r.targets {
+            for logical in ["clinical_data ", "patients ", "trial_enrollment "] {
+                assert!(!t.sql.contains(logical), "{}", t.sql);
+            }
+        }
+    }
+}

@@ -48,7 +48,8 @@ shards = 2
     )
     .unwrap();
     let out = shardgate(&["check", file.to_str().unwrap()]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{text}");
     for needle in ["bad.toml", "colour", "g9", "placement", "g1", "shard_key"] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
@@ -63,5 +64,8 @@ shards = 2
     let out = shardgate(&["serve", "--config", cfg.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(text.contains("colour") && text.contains("placement"), "{text}");
+    assert!(
+        text.contains("colour") && text.contains("placement"),
+        "{text}"
+    );
 }

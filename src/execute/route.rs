@@ -22,6 +22,7 @@ pub async fn run<S: ResultSink>(
     let mut total = OkInfo::default();
     let mut info = String::new();
     let mut started_rows = false;
+    let status_before = session.status;
     for target in &route.targets {
         let conn = session.conns.get(ctx.backends, db, target.group).await?;
         let outcome = run_one(
@@ -31,6 +32,7 @@ pub async fn run<S: ResultSink>(
             target.group,
             &route.result_rewrite,
             started_rows,
+            status_before,
             sink,
         )
         .await;
@@ -80,6 +82,7 @@ async fn run_one<S: ResultSink>(
     group: GroupId,
     rewrite: &ResultRewrite,
     columns_sent: bool,
+    status_before: u16,
     sink: &mut S,
 ) -> Result<OneResult, Failure> {
     let mut result = conn.query_iter(sql).await.map_err(Error::from)?;
@@ -87,7 +90,7 @@ async fn run_one<S: ResultSink>(
     if had_columns {
         if !columns_sent {
             let schema = db.groups[group].schema.as_str();
-            sink.columns(result.columns_ref(), &|col: &Column| {
+            sink.columns(result.columns_ref(), status_before, &|col: &Column| {
                 rename_column(col, db, schema)
             });
         }

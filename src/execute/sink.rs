@@ -34,8 +34,15 @@ pub struct ColumnRename<'a> {
 pub trait ResultSink {
     fn ok(&mut self, ok: &OkInfo);
     fn error(&mut self, err: &Error);
-    /// Column definitions as the backend sent them, with physical names renamed.
-    fn columns<'a>(&mut self, cols: &'a [Column], rename: &dyn Fn(&'a Column) -> ColumnRename<'a>);
+    /// Column definitions as the backend sent them, with physical names renamed. `status`
+    /// goes into the old-style EOF after them: the backend's own value there is not exposed
+    /// by the driver, so it is the session's status before the statement.
+    fn columns<'a>(
+        &mut self,
+        cols: &'a [Column],
+        status: u16,
+        rename: &dyn Fn(&'a Column) -> ColumnRename<'a>,
+    );
     /// Column definitions the proxy makes up itself: names only, all text.
     fn synthetic_columns(&mut self, table: &str, names: &[&str]);
     /// One text-protocol row exactly as the backend produced it.

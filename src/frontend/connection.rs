@@ -320,7 +320,7 @@ async fn show_warnings<S: ResultSink>(
     };
     let mut result = conn.query_iter(sql).await.map_err(Error::from)?;
     let cols = result.columns_ref().to_vec();
-    sink.columns(&cols, &|_| Default::default());
+    sink.columns(&cols, session.status, &|_| Default::default());
     while let Some(row) = result.next().await.map_err(Error::from)? {
         sink.row(&row);
     }

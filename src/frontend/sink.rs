@@ -64,14 +64,19 @@ impl<W: AsyncWrite + Unpin> ResultSink for ClientSink<'_, W> {
         self.writer.finish();
     }
 
-    fn columns<'a>(&mut self, cols: &'a [Column], rename: &dyn Fn(&'a Column) -> ColumnRename<'a>) {
+    fn columns<'a>(
+        &mut self,
+        cols: &'a [Column],
+        status: u16,
+        rename: &dyn Fn(&'a Column) -> ColumnRename<'a>,
+    ) {
         self.column_count(cols.len());
         for col in cols {
             let p = self.writer.begin();
             column_payload(p, col, rename(col));
             self.writer.finish();
         }
-        let st = self.status(status::AUTOCOMMIT);
+        let st = self.status(status);
         self.end_of_columns(st);
     }
 

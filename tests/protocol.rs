@@ -189,3 +189,34 @@ async fn the_mariadb_cli_connects_and_lists() {
     assert!(stderr.contains("ERROR 1235"), "{stderr}");
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_flags_follow_the_backend_transaction_state() {
+    let (schema, proxy) = setup("status_flags").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    const IN_TRANS: u16 = 0x0001;
+    const AUTOCOMMIT: u16 = 0x0002;
+    let status = |c: &Conn| {
+        c.last_ok_packet()
+            .map(|p| p.status_flags().bits())
+            .unwrap_or(0)
+    };
+    c.query_drop("SELECT 1").await.unwrap();
+    assert_eq!(status(&c) & (IN_TRANS | AUTOCOMMIT), AUTOCOMMIT);
+    c.query_drop("BEGIN").await.unwrap();
+    assert_ne!(status(&c) & IN_TRANS, 0, "BEGIN reports in-transaction");
+    c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (1, 1, 'a')")
+        .await
+        .unwrap();
+    assert_ne!(status(&c) & IN_TRANS, 0);
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(status(&c) & IN_TRANS, 0);
+    let n: Vec<i64> = c
+        .query("SELECT id FROM patients WHERE hospital_id = 1")
+        .await
+        .unwrap();
+    assert!(n.is_empty(), "rolled back");
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    assert_eq!(status(&c) & AUTOCOMMIT, 0, "autocommit off is reported");
+    schema.drop().await;
+}

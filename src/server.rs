@@ -19,12 +19,15 @@ use tokio_util::task::TaskTracker;
 use crate::backend::Backends;
 use crate::config::model::Rules;
 use crate::config::server::ServerConfig;
+use crate::frontend::full_auth::Sha2Cache;
 
 /// Process-wide counters, shared by every worker.
 pub struct Counters {
     next_connection_id: AtomicU32,
     open_connections: AtomicUsize,
     started: Instant,
+    /// caching_sha2_password's cache of verified users and the RSA key for full auth.
+    sha2: Sha2Cache,
 }
 
 impl Default for Counters {
@@ -33,6 +36,7 @@ impl Default for Counters {
             next_connection_id: AtomicU32::new(1),
             open_connections: AtomicUsize::new(0),
             started: Instant::now(),
+            sha2: Sha2Cache::default(),
         }
     }
 }
@@ -79,6 +83,10 @@ impl Shared {
 
     pub fn uptime_secs(&self) -> u64 {
         self.counters.started.elapsed().as_secs()
+    }
+
+    pub fn sha2_cache(&self) -> &Sha2Cache {
+        &self.counters.sha2
     }
 
     pub fn open_connections(&self) -> usize {

@@ -5,9 +5,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use mysql_common::packets::Column;
 
-use crate::config::model::{Database, GroupId, TableKind};
+use crate::config::model::{Database, TableKind};
 use crate::error::Error;
-use crate::plan::{ResultRewrite, Route};
+use crate::plan::{ResultRewrite, Route, Target};
 
 use super::info::sum_info;
 use super::{status, ColumnRename, Context, Failure, OkInfo, ResultSink, Session};
@@ -25,17 +25,9 @@ pub async fn run<S: ResultSink>(
     let status_before = session.status;
     for target in &route.targets {
         let conn = session.conns.get(ctx.backends, db, target.group).await?;
-        let outcome = run_one(
-            conn,
-            &target.sql,
-            db,
-            target.group,
-            &route.result_rewrite,
-            started_rows,
-            status_before,
-            sink,
-        )
-        .await;
+        // Column definitions go out once, from the first shard that returns a result set.
+        let send_columns = (!started_rows).then_some(status_before);
+        let outcome = run_one(conn, route, target, send_columns, sink).await;
         let one = match outcome {
             Ok(one) => one,
             Err(Failure::Query(Error::BackendConnection(reason))) => {
@@ -75,26 +67,29 @@ struct OneResult {
     ok: OkInfo,
 }
 
+/// Runs one target; `send_columns` carries the status for the column EOF when this
+/// target's column definitions are the ones the client gets.
 async fn run_one<S: ResultSink>(
     conn: &mut Conn,
-    sql: &str,
-    db: &Database,
-    group: GroupId,
-    rewrite: &ResultRewrite,
-    columns_sent: bool,
-    status_before: u16,
+    route: &Route,
+    target: &Target,
+    send_columns: Option<u16>,
     sink: &mut S,
 ) -> Result<OneResult, Failure> {
-    let mut result = conn.query_iter(sql).await.map_err(Error::from)?;
+    let db: &Database = &route.db;
+    let mut result = conn
+        .query_iter(target.sql.as_str())
+        .await
+        .map_err(Error::from)?;
     let had_columns = !result.columns_ref().is_empty();
     if had_columns {
-        if !columns_sent {
-            let schema = db.groups[group].schema.as_str();
+        if let Some(status_before) = send_columns {
+            let schema = db.groups[target.group].schema.as_str();
             sink.columns(result.columns_ref(), status_before, &|col: &Column| {
                 rename_column(col, db, schema)
             });
         }
-        match rewrite {
+        match &route.result_rewrite {
             ResultRewrite::Columns => {
                 while let Some(row) = result.next().await.map_err(Error::from)? {
                     sink.row(&row);

@@ -34,15 +34,7 @@ pub async fn serve_client<R, W>(
 {
     let mut reader = PacketReader::new(reader, MAX_CLIENT_PACKET);
     let mut writer = PacketWriter::new(writer);
-    let outcome = handshake(
-        &mut reader,
-        &mut writer,
-        connection_id,
-        &shared.server_version,
-        &shared.config.users,
-        &peer_host,
-    )
-    .await;
+    let outcome = handshake(&mut reader, &mut writer, connection_id, &shared, &peer_host).await;
     let login = match outcome {
         Ok(HandshakeOutcome::Accepted(login)) => login,
         Ok(HandshakeOutcome::Rejected) => return,

@@ -8,8 +8,9 @@ use mysql_common::packets::{HandshakePacket, HandshakeResponse};
 use mysql_common::proto::MySerialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::config::server::{AuthPlugin, UserConfig};
+use crate::config::server::AuthPlugin;
 use crate::error::Error;
+use crate::server::Shared;
 
 use super::auth::{self, plugin_name};
 use super::encode::{err_payload, ok_payload};
@@ -60,8 +61,7 @@ pub async fn handshake<R, W>(
     reader: &mut PacketReader<R>,
     writer: &mut PacketWriter<W>,
     connection_id: u32,
-    server_version: &str,
-    users: &[UserConfig],
+    shared: &Shared,
     peer_host: &str,
 ) -> io::Result<HandshakeOutcome>
 where
@@ -76,7 +76,7 @@ where
     scramble_2.push(0);
     let greeting = HandshakePacket::new(
         10,
-        server_version.as_bytes(),
+        shared.server_version.as_bytes(),
         connection_id,
         scramble_1,
         Some(scramble_2),
@@ -126,7 +126,7 @@ where
     let mut proof = response.scramble_buf().to_vec();
     drop(response);
 
-    let user = users.iter().find(|u| u.name == user_name);
+    let user = shared.config.users.iter().find(|u| u.name == user_name);
     // Unknown users still go through the plugin exchange, so a probe cannot tell them from
     // wrong passwords.
     let plugin = user
@@ -151,7 +151,25 @@ where
         proof = buf.clone();
     }
 
-    let accepted = user.is_some_and(|u| auth::verify(plugin, &nonce, &u.password, &proof));
+    let mut accepted = user.is_some_and(|u| auth::verify(plugin, &nonce, &u.password, &proof));
+    if plugin == AuthPlugin::CachingSha2Password {
+        if let Some(u) = user.filter(|u| !u.password.is_empty()) {
+            let cache = shared.sha2_cache();
+            if accepted && cache.is_verified(&u.name) {
+                // fast_auth_success; the OK follows.
+                writer.write_packet(&[0x01, 0x03]);
+            } else if accepted {
+                // Like a server whose cache lacks the user: full authentication first.
+                accepted = match full_auth(reader, writer, shared, &nonce, &u.password).await? {
+                    Some(ok) => ok,
+                    None => return Ok(HandshakeOutcome::Rejected),
+                };
+                if accepted {
+                    cache.mark_verified(&u.name);
+                }
+            }
+        }
+    }
     if !accepted {
         let err = Error::AccessDenied {
             user: user_name,
@@ -161,10 +179,6 @@ where
         send_error(writer, &err).await?;
         return Ok(HandshakeOutcome::Rejected);
     }
-    if plugin == AuthPlugin::CachingSha2Password {
-        // AuthMoreData(fast_auth_success): the client then waits for the OK.
-        writer.write_packet(&[0x01, 0x03]);
-    }
     let capabilities = client_caps & server_capabilities();
     Ok(HandshakeOutcome::Accepted(Login {
         user: user_name,
@@ -172,6 +186,54 @@ where
         collation,
         database,
     }))
+}
+
+/// caching_sha2_password full authentication over a plain connection: the client asks for
+/// the public key (0x02) and answers with its password encrypted to it. A cleartext
+/// password is never accepted here, since the connection is not encrypted. Returns
+/// `Some(verified)`, or `None` when the client went away.
+async fn full_auth<R, W>(
+    reader: &mut PacketReader<R>,
+    writer: &mut PacketWriter<W>,
+    shared: &Shared,
+    nonce: &[u8],
+    password: &str,
+) -> io::Result<Option<bool>>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    writer.write_packet(&[0x01, 0x04]); // perform_full_authentication
+    writer.flush().await?;
+    let mut buf = Vec::with_capacity(512);
+    let Some(seq) = reader.read_packet(&mut buf).await? else {
+        return Ok(None);
+    };
+    writer.set_seq(seq.wrapping_add(1));
+    if buf.as_slice() != [0x02] {
+        // A cleartext password on an unencrypted connection: refuse rather than read it.
+        return Ok(Some(false));
+    }
+    let key = match shared.sha2_cache().key().await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!("cannot make the RSA key for caching_sha2_password: {e}");
+            return Ok(Some(false));
+        }
+    };
+    let mut more = Vec::with_capacity(key.public_pem().len() + 1);
+    more.push(0x01);
+    more.extend_from_slice(key.public_pem().as_bytes());
+    writer.write_packet(&more);
+    writer.flush().await?;
+    let Some(seq) = reader.read_packet(&mut buf).await? else {
+        return Ok(None);
+    };
+    writer.set_seq(seq.wrapping_add(1));
+    Ok(Some(
+        key.decrypt_password(&buf, nonce)
+            .is_some_and(|p| p == password.as_bytes()),
+    ))
 }
 
 /// The OK that ends the connection phase (sent after the database was checked).

@@ -53,6 +53,21 @@ impl Database {
     pub fn group_by_name(&self, name: &str) -> Option<GroupId> {
         self.groups.iter().position(|g| g.name == name)
     }
+
+    /// The sharded table whose physical shard `name` is (`clinical_data_2` ->
+    /// `clinical_data`), so backend answers can be shown with logical names.
+    pub fn sharded_table_of_physical(&self, name: &str) -> Option<&TableRule> {
+        let (base, index) = name.rsplit_once('_')?;
+        if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let index: u32 = index.parse().ok()?;
+        let rule = self.table(base)?;
+        match &rule.kind {
+            TableKind::Sharded(spec) if index < spec.shards() => Some(rule),
+            _ => None,
+        }
+    }
 }
 
 /// A master and its replicas; one physical schema on all of them.

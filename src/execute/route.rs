@@ -5,7 +5,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use mysql_common::packets::Column;
 
-use crate::config::model::{Database, TableKind};
+use crate::config::model::Database;
 use crate::error::Error;
 use crate::plan::{ResultRewrite, Route, Target};
 
@@ -130,19 +130,9 @@ fn rename_column<'a>(col: &Column, db: &'a Database, physical_schema: &str) -> C
     rename
 }
 
-/// `clinical_data_2` -> `clinical_data` when that is a shard of a sharded table of `db`.
 fn logical_of<'a>(physical: &[u8], db: &'a Database) -> Option<&'a str> {
     let name = std::str::from_utf8(physical).ok()?;
-    let (base, index) = name.rsplit_once('_')?;
-    if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let index: u32 = index.parse().ok()?;
-    let rule = db.table(base)?;
-    match &rule.kind {
-        TableKind::Sharded(spec) if index < spec.shards() => Some(rule.name.as_str()),
-        _ => None,
-    }
+    db.sharded_table_of_physical(name).map(|rule| rule.name.as_str())
 }
 
 fn write_renamed_row<S: ResultSink>(

@@ -88,13 +88,6 @@ pub async fn tables<S: ResultSink>(
     Ok(())
 }
 
-/// `patients_3` is a physical shard of `patients` when `patients` has more than 3 shards.
 fn is_shard_table(db: &Database, name: &str) -> bool {
-    let Some((base, index)) = name.rsplit_once('_') else {
-        return false;
-    };
-    let Ok(index) = index.parse::<u32>() else {
-        return false;
-    };
-    matches!(db.table(base).map(|r| &r.kind), Some(TableKind::Sharded(spec)) if index < spec.shards())
+    db.sharded_table_of_physical(name).is_some()
 }

@@ -40,11 +40,13 @@ pub(crate) struct Token {
 }
 
 impl Token {
+    #[inline]
     pub fn text<'a>(&self, src: &'a str) -> &'a str {
         &src[self.start..self.end]
     }
 
     /// True for a word equal to `kw` (ASCII case-insensitive).
+    #[inline]
     pub fn is_word(&self, src: &str, kw: &str) -> bool {
         self.kind == Kind::Word && self.text(src).eq_ignore_ascii_case(kw)
     }

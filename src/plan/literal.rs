@@ -12,6 +12,7 @@
 
 use sqlparser::ast::{Expr, UnaryOperator, Value};
 
+use super::lexer::{Kind, Token};
 use crate::config::model::ShardSpec;
 use crate::error::{Error, Result};
 use crate::sharding::{Algorithm, KeyValue};
@@ -150,6 +151,35 @@ fn quoted_integer(s: &str) -> Option<i128> {
     };
     match number(digits, negative)? {
         Literal::Int(n) => Some(n),
+        _ => None,
+    }
+}
+
+/// A literal at `c[from..]` of the lexer's tokens (the fast paths): a number with an optional
+/// sign, a quoted string without escapes, NULL. Returns it and the number of tokens used.
+pub(crate) fn token_literal<'s>(
+    sql: &'s str,
+    c: &[Token],
+    from: usize,
+) -> Option<(Literal<'s>, usize)> {
+    let t = c.get(from)?;
+    match t.kind {
+        Kind::Punct(sign @ (b'-' | b'+')) => {
+            let n = c.get(from + 1)?;
+            (n.kind == Kind::Number).then_some(())?;
+            Some((number(n.text(sql), sign == b'-')?, 2))
+        }
+        Kind::Number => Some((number(t.text(sql), false)?, 1)),
+        Kind::Str => {
+            let text = t.text(sql);
+            let q = &text[..1];
+            let inner = text.strip_prefix(q)?.strip_suffix(q)?;
+            if inner.contains('\\') || inner.contains(q) {
+                return None;
+            }
+            Some((Literal::Text(inner), 1))
+        }
+        Kind::Word if t.is_word(sql, "NULL") => Some((Literal::Null, 1)),
         _ => None,
     }
 }

@@ -27,7 +27,7 @@ mod collect;
 mod ddl;
 mod dml;
 mod insert;
-mod insert_fast;
+pub(crate) mod insert_fast;
 mod key_predicates;
 mod lexer;
 mod literal;
@@ -36,11 +36,12 @@ mod offsets;
 mod parse;
 mod rewrite;
 mod route;
+pub(crate) mod select_fast;
 mod session;
 mod shardset;
 mod show;
 mod split;
-mod statement;
+pub(crate) mod statement;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -87,7 +88,8 @@ pub enum Plan {
 pub struct Route {
     pub db: Arc<Database>,
     pub targets: Vec<Target>,
-    /// INSERT/UPDATE/DELETE/REPLACE/DDL; reads may later go to replicas, writes never.
+    /// INSERT/UPDATE/DELETE/REPLACE/DDL, and locking reads (FOR UPDATE, LOCK IN SHARE MODE);
+    /// reads may later go to replicas, writes never.
     pub is_write: bool,
     /// How result rows and column definitions must be renamed before they reach the client.
     pub result_rewrite: ResultRewrite,
@@ -122,7 +124,11 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
         Leading::Use => session::use_db(sql, ctx),
         Leading::Transaction => Ok(session::transaction(sql)),
         Leading::Refuse(what) => Err(Error::Unsupported(what)),
-        Leading::Insert => match insert_fast::plan(sql, ctx)? {
+        Leading::Insert => match insert_fast::plan(sql, ctx) {
+            Some(plan) => Ok(plan),
+            None => statement::plan(sql, ctx, false),
+        },
+        Leading::Select => match select_fast::plan(sql, ctx) {
             Some(plan) => Ok(plan),
             None => statement::plan(sql, ctx, false),
         },

@@ -155,6 +155,13 @@ fn lock_in_share_mode<'t>(sql: &str, toks: &'t [Token]) -> Option<&'t [Token]> {
 
 /// True for a locking read written `... LOCK IN SHARE MODE` (which sqlparser cannot parse).
 pub(crate) fn is_lock_in_share_mode(sql: &str) -> bool {
+    let end = sql.trim_end().trim_end_matches(';').trim_end();
+    if end.len() < 4
+        || !end.is_char_boundary(end.len() - 4)
+        || !end[end.len() - 4..].eq_ignore_ascii_case("mode")
+    {
+        return false;
+    }
     let toks: Vec<Token> = significant(sql).collect();
     lock_in_share_mode(sql, &toks).is_some()
 }

@@ -87,11 +87,17 @@ fn unparsable(sql: &str, ctx: &PlanContext<'_>, msg: String) -> Result<Plan> {
     let first = significant(sql).next();
     let read_only = first.is_some_and(|t| t.is_word(sql, "SELECT") || t.is_word(sql, "SHOW"));
     if read_only && !mentions_rule_table(sql, ctx) {
-        return default_route(
+        let mut plan = default_route(
             sql,
             ctx,
             "not understood by the parser, names no sharded table: default group as written",
-        );
+        )?;
+        if let Plan::Route(r) = &mut plan {
+            // A locking read (FOR UPDATE, LOCK IN SHARE MODE) must run on the masters.
+            r.is_write =
+                significant(sql).any(|t| t.is_word(sql, "UPDATE") || t.is_word(sql, "SHARE"));
+        }
+        return Ok(plan);
     }
     Err(Error::Syntax(msg))
 }

@@ -1,0 +1,420 @@
+//! The fast path for the commonest query: a single-table SELECT whose WHERE fixes the shard
+//! key, planned from the lexer's tokens without sqlparser (a parse costs several µs; this
+//! costs well under one).
+//!
+//! It accepts only a narrow shape and returns `None` for anything else, which then takes the
+//! parsed path; for what it accepts, it must plan exactly what the parsed path plans (a
+//! property test compares them):
+//!
+//! ```text
+//! SELECT <items> [FROM [db.]table [[AS] alias] [WHERE <conjunct> [AND <conjunct>]...]] [<tail>]
+//! ```
+//!
+//! - nowhere a subquery, UNION, DATABASE()/SCHEMA(), an executable comment, or a word naming
+//!   a sharded/broadcast table or a logical database other than the FROM table itself (those
+//!   need renames the walk would find);
+//! - in the WHERE clause, outside parentheses, no OR, XOR, NOT, CASE, BETWEEN, `|`, `&`, `!`
+//!   or `:`, so that splitting at AND yields the true top-level conjuncts;
+//! - a key conjunct is exactly `key = literal`, `literal = key`, `key <=> literal` or
+//!   `key IN (literal, ...)`, the key optionally qualified by the alias or table name;
+//! - the tail (GROUP BY, ORDER BY, LIMIT, FOR UPDATE, ...) is copied as is, which is fine on
+//!   one shard; a query selecting several shards goes to the parsed path, which knows which
+//!   tails need merging.
+
+use super::lexer::{ident_value, Kind, Lexer, Token};
+use super::literal::{shard_of, token_literal, Literal};
+use super::names::{is_rule_table_anywhere, is_system_schema};
+use super::rewrite::{EditKind, Edits};
+use super::route::{group_of, group_schema, single};
+use super::shardset::ShardSet;
+use super::tables::{layout_of, Layout};
+use super::{Plan, PlanContext};
+use crate::config::model::ShardSpec;
+
+/// Reserved words that end the WHERE clause (or follow the table when there is no WHERE).
+const CLAUSE_END: &[&str] = &["GROUP", "ORDER", "LIMIT", "FOR", "LOCK", "HAVING", "INTO"];
+
+/// Words after which the statement is not the simple shape.
+const NEVER: &[&str] = &[
+    "SELECT",
+    "UNION",
+    "EXCEPT",
+    "INTERSECT",
+    "DATABASE",
+    "SCHEMA",
+    "JOIN",
+    "STRAIGHT_JOIN",
+    "VALUES",
+    "TABLE",
+    "WITH",
+];
+
+/// Words that, outside parentheses after WHERE, would make AND-splitting wrong.
+const TOP_LEVEL_NEVER: &[&str] = &["OR", "XOR", "NOT", "CASE", "BETWEEN"];
+
+pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
+    let toks = tokens(sql)?;
+    let w = |i: usize, kw: &str| toks.get(i).is_some_and(|t| t.is_word(sql, kw));
+    if !w(0, "SELECT") {
+        return None;
+    }
+    // A `;` only at the very end; no words that leave the simple shape.
+    let end = match toks.last() {
+        Some(t) if t.kind == Kind::Punct(b';') => toks.len() - 1,
+        _ => toks.len(),
+    };
+    let toks = &toks[..end];
+    if toks[1..]
+        .iter()
+        .any(|t| t.kind == Kind::Punct(b';') || NEVER.iter().any(|n| t.is_word(sql, n)))
+    {
+        return None;
+    }
+    let Some(from) = find_top_level(sql, toks, 1, &["FROM"]) else {
+        return tableless(sql, toks, ctx);
+    };
+
+    // [db.]table [[AS] alias]
+    let mut i = from + 1;
+    let (db_tok, table_tok) = if toks.get(i + 1).map(|t| t.kind) == Some(Kind::Punct(b'.')) {
+        i += 3;
+        (Some(*toks.get(i - 3)?), *toks.get(i - 1)?)
+    } else {
+        i += 1;
+        (None, *toks.get(i - 1)?)
+    };
+    if !is_ident(&table_tok) || db_tok.is_some_and(|d| !is_ident(&d)) {
+        return None;
+    }
+    let ends_clause =
+        |t: &Token| t.is_word(sql, "WHERE") || CLAUSE_END.iter().any(|k| t.is_word(sql, k));
+    let mut alias = None;
+    if w(i, "AS") {
+        alias = Some(*toks.get(i + 1)?);
+        i += 2;
+    } else if toks.get(i).is_some_and(|t| is_ident(t) && !ends_clause(t)) {
+        alias = Some(toks[i]);
+        i += 1;
+    }
+    if alias.is_some_and(|a| !is_ident(&a) || is_keyword(&a, sql)) {
+        return None;
+    }
+    // Then WHERE, a clause keyword, or the end.
+    let (cond, tail) = match toks.get(i) {
+        None => (&toks[i..i], i),
+        Some(t) if t.is_word(sql, "WHERE") => {
+            let tail = find_top_level(sql, toks, i + 1, CLAUSE_END).unwrap_or(toks.len());
+            (&toks[i + 1..tail], tail)
+        }
+        Some(t) if ends_clause(t) => (&toks[i..i], i),
+        Some(_) => return None,
+    };
+    // Outside parentheses, after WHERE: nothing that makes AND-splitting wrong (in the tail
+    // too, where OR could only be a mistake).
+    let top_level_ok = |part: &[Token], puncts: bool| {
+        let mut depth = 0i32;
+        for t in part {
+            match t.kind {
+                Kind::Punct(b'(') => depth += 1,
+                Kind::Punct(b')') => depth -= 1,
+                Kind::Punct(b'|' | b'&' | b'!' | b':' | b',') if puncts && depth == 0 => {
+                    return false
+                }
+                Kind::Word if depth == 0 && TOP_LEVEL_NEVER.iter().any(|k| t.is_word(sql, k)) => {
+                    return false
+                }
+                _ => {}
+            }
+            if depth < 0 {
+                return false;
+            }
+        }
+        depth == 0
+    };
+    if !top_level_ok(cond, true) || !top_level_ok(&toks[tail..], false) {
+        return None;
+    }
+
+    // Names that would need a rename elsewhere in the text.
+    for t in toks {
+        if is_ident(t) && t.start != table_tok.start && db_tok.is_none_or(|d| d.start != t.start) {
+            let v = ident_value(t, sql);
+            if is_rule_table_anywhere(ctx.rules, &v) || super::insert_fast::is_database(ctx, &v) {
+                return None;
+            }
+        }
+    }
+
+    let table = ident_value(&table_tok, sql);
+    if table.eq_ignore_ascii_case("dual") {
+        return None;
+    }
+    let db = match db_tok {
+        Some(d) => {
+            let name = ident_value(&d, sql);
+            if is_system_schema(&name) {
+                return None;
+            }
+            ctx.rules.database(&name)?
+        }
+        None => ctx.current_db?,
+    };
+    // FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE: locking reads run on the masters.
+    let locking = toks[tail..]
+        .iter()
+        .any(|t| t.is_word(sql, "UPDATE") || t.is_word(sql, "SHARE"));
+    let mut edits = Edits::default();
+    if let Some(d) = db_tok {
+        edits.push(
+            d.start,
+            d.end,
+            EditKind::GroupSchema {
+                quote: d.kind == Kind::QuotedIdent,
+            },
+        );
+    }
+    let layout = layout_of(db, &table);
+    let (rule, spec) = match layout {
+        Layout::Sharded(rule, spec) => (rule, spec),
+        Layout::Unsharded | Layout::Broadcast(_) => {
+            let reason = match layout {
+                Layout::Broadcast(r) => format!("broadcast table '{}': default group", r.name),
+                _ => format!("unsharded table '{table}': default group"),
+            };
+            let group = db.default_group;
+            let schema = group_schema(db, group).ok()?;
+            let sql = if edits.is_empty() {
+                sql.to_string()
+            } else {
+                edits.render(sql, None, schema)
+            };
+            return Some(single(db, group, None, sql, locking, reason));
+        }
+    };
+    let qualifier = alias.unwrap_or(table_tok);
+    let shard = key_shards(sql, cond, &qualifier, spec, &rule.name)?
+        .or_first()
+        .only()?;
+    edits.push(
+        table_tok.start,
+        table_tok.end,
+        EditKind::ShardTable {
+            logical: &rule.name,
+            quote: table_tok.kind == Kind::QuotedIdent,
+        },
+    );
+    edits.finish().ok()?;
+    let group = group_of(db, spec.placement.get(shard as usize).copied()).ok()?;
+    let schema = group_schema(db, group).ok()?;
+    Some(single(
+        db,
+        group,
+        Some(shard),
+        edits.render(sql, Some(shard), schema),
+        locking,
+        format!(
+            "{} selects shard {shard} of '{}'",
+            spec.shard_key, rule.name
+        ),
+    ))
+}
+
+/// Index of the first of `words` outside parentheses at or after `from`.
+fn find_top_level(sql: &str, toks: &[Token], from: usize, words: &[&str]) -> Option<usize> {
+    let mut depth = 0i32;
+    for (i, t) in toks.iter().enumerate().skip(from) {
+        match t.kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => depth -= 1,
+            Kind::Word if depth == 0 && words.iter().any(|w| t.is_word(sql, w)) => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Significant tokens, or `None` if an executable comment is present.
+fn tokens(sql: &str) -> Option<Vec<Token>> {
+    let mut out = Vec::with_capacity(32);
+    for t in Lexer::new(sql) {
+        match t.kind {
+            Kind::ExecStart | Kind::ExecEnd => return None,
+            Kind::Space | Kind::Comment => {}
+            _ => out.push(t),
+        }
+    }
+    Some(out)
+}
+
+fn is_ident(t: &Token) -> bool {
+    matches!(t.kind, Kind::Word | Kind::QuotedIdent)
+}
+
+fn is_keyword(t: &Token, sql: &str) -> bool {
+    t.kind == Kind::Word
+        && sqlparser::keywords::ALL_KEYWORDS
+            .binary_search_by(|kw| {
+                kw.bytes()
+                    .cmp(t.text(sql).bytes().map(|c| c.to_ascii_uppercase()))
+            })
+            .is_ok()
+}
+
+/// A SELECT without FROM: the default group, as written.
+fn tableless(sql: &str, toks: &[Token], ctx: &PlanContext<'_>) -> Option<Plan> {
+    for t in toks {
+        if is_ident(t) {
+            let v = ident_value(t, sql);
+            if is_rule_table_anywhere(ctx.rules, &v) || super::insert_fast::is_database(ctx, &v) {
+                return None;
+            }
+        }
+    }
+    let db = ctx
+        .current_db
+        .or_else(|| ctx.rules.databases.values().next())?;
+    let locking = toks
+        .iter()
+        .any(|t| t.is_word(sql, "UPDATE") || t.is_word(sql, "SHARE"));
+    Some(single(
+        db,
+        db.default_group,
+        None,
+        sql.to_string(),
+        locking,
+        "no table: default group".to_string(),
+    ))
+}
+
+/// The shards the conjuncts of `cond` allow; `None` if no conjunct is a key condition or a
+/// key value cannot be placed (the parsed path then explains why).
+fn key_shards(
+    sql: &str,
+    cond: &[Token],
+    qualifier: &Token,
+    spec: &ShardSpec,
+    table: &str,
+) -> Option<ShardSet> {
+    let mut result: Option<ShardSet> = None;
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (i, t) in cond.iter().enumerate() {
+        match t.kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => depth -= 1,
+            _ => {}
+        }
+        let end_of_conjunct =
+            i + 1 == cond.len() || (depth == 0 && cond[i + 1].is_word(sql, "AND"));
+        if end_of_conjunct {
+            if let Some(set) = conjunct(sql, &cond[start..=i], qualifier, spec, table)? {
+                match &mut result {
+                    Some(acc) => acc.intersect_with(&set),
+                    None => result = Some(set),
+                }
+            }
+            start = i + 2;
+        }
+    }
+    result
+}
+
+/// `Some(Some(set))` for a key conjunct, `Some(None)` for a conjunct that does not mention
+/// the key, `None` to give up on the fast path: a conjunct that mentions the key in any other
+/// form might constrain it on the parsed path, and both paths must agree exactly.
+fn conjunct(
+    sql: &str,
+    c: &[Token],
+    qualifier: &Token,
+    spec: &ShardSpec,
+    table: &str,
+) -> Option<Option<ShardSet>> {
+    let key = spec.shard_key.as_str();
+    let mentions_key = || {
+        c.iter()
+            .any(|t| is_ident(t) && ident_value(t, sql).eq_ignore_ascii_case(key))
+    };
+    let set_of = |lits: &mut dyn Iterator<Item = Literal<'_>>| -> Option<ShardSet> {
+        let mut set = ShardSet::empty(spec.shards());
+        for lit in lits {
+            if let Some(s) = shard_of(lit, spec, table).ok()? {
+                set.insert(s);
+            }
+        }
+        Some(set)
+    };
+    let adjacent = |a: usize, b: usize| c[a].end == c[b].start;
+    if let Some(k) = key_ref(sql, c, qualifier, key) {
+        // key = lit, key <=> lit (not <=> NULL: NULL keys have no shard)
+        let op_len = match c.get(k).map(|t| t.kind) {
+            Some(Kind::Punct(b'=')) => 1,
+            Some(Kind::Punct(b'<'))
+                if c.get(k + 1).map(|t| t.kind) == Some(Kind::Punct(b'='))
+                    && c.get(k + 2).map(|t| t.kind) == Some(Kind::Punct(b'>'))
+                    && adjacent(k, k + 1)
+                    && adjacent(k + 1, k + 2) =>
+            {
+                3
+            }
+            _ => 0,
+        };
+        if op_len > 0 {
+            if let Some((lit, used)) = token_literal(sql, c, k + op_len) {
+                if k + op_len + used == c.len() && !(op_len == 3 && lit == Literal::Null) {
+                    return set_of(&mut std::iter::once(lit)).map(Some);
+                }
+            }
+            return None;
+        }
+        // key IN (lit, ...)
+        if c.get(k).is_some_and(|t| t.is_word(sql, "IN"))
+            && c.get(k + 1).map(|t| t.kind) == Some(Kind::Punct(b'('))
+        {
+            let mut lits = Vec::new();
+            let mut j = k + 2;
+            loop {
+                let (lit, used) = token_literal(sql, c, j)?;
+                lits.push(lit);
+                j += used;
+                match c.get(j).map(|t| t.kind) {
+                    Some(Kind::Punct(b',')) => j += 1,
+                    Some(Kind::Punct(b')')) if j + 1 == c.len() => break,
+                    _ => return None,
+                }
+            }
+            return set_of(&mut lits.into_iter()).map(Some);
+        }
+        return None;
+    }
+    // lit = key
+    if let Some((lit, used)) = token_literal(sql, c, 0) {
+        if c.get(used).map(|t| t.kind) == Some(Kind::Punct(b'='))
+            && key_ref(sql, &c[used + 1..], qualifier, key).is_some_and(|k| used + 1 + k == c.len())
+        {
+            return set_of(&mut std::iter::once(lit)).map(Some);
+        }
+    }
+    if mentions_key() {
+        None
+    } else {
+        Some(None)
+    }
+}
+
+/// Tokens used by a reference to the key column at the start of `c` (`key`, `q.key`).
+fn key_ref(sql: &str, c: &[Token], qualifier: &Token, key: &str) -> Option<usize> {
+    let is_key = |t: &Token| is_ident(t) && ident_value(t, sql).eq_ignore_ascii_case(key);
+    match c {
+        [q, dot, k, ..]
+            if dot.kind == Kind::Punct(b'.')
+                && is_ident(q)
+                && ident_value(q, sql).eq_ignore_ascii_case(&ident_value(qualifier, sql))
+                && is_key(k) =>
+        {
+            Some(3)
+        }
+        [k, next, ..] if is_key(k) && next.kind != Kind::Punct(b'.') => Some(1),
+        [k] if is_key(k) => Some(1),
+        _ => None,
+    }
+}

@@ -255,6 +255,25 @@ pub(crate) fn significant(src: &str) -> impl Iterator<Item = Token> + '_ {
     Lexer::new(src).filter(|t| !t.is_trivia())
 }
 
+/// True if a top-level `;` is followed by anything but whitespace and comments: a text that
+/// holds several statements (the frontend splits them; text planned without parsing must
+/// not smuggle a second, unplanned statement to a backend).
+pub(crate) fn has_second_statement(src: &str) -> bool {
+    let mut after_semicolon = false;
+    let mut in_exec = false;
+    for t in Lexer::new(src) {
+        match t.kind {
+            Kind::Space | Kind::Comment => {}
+            Kind::ExecStart => in_exec = true,
+            Kind::ExecEnd => in_exec = false,
+            Kind::Punct(b';') if !in_exec => after_semicolon = true,
+            _ if after_semicolon => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The unquoted value of an identifier token: backquotes removed, doubled backquotes halved.
 /// Borrowed unless it contains a doubled backquote.
 pub(crate) fn ident_value<'a>(tok: &Token, src: &'a str) -> std::borrow::Cow<'a, str> {
@@ -339,6 +358,14 @@ mod tests {
             let toks: Vec<_> = Lexer::new(src).collect();
             assert_eq!(toks.last().map(|t| t.end), Some(src.len()), "{src}");
         }
+    }
+
+    #[test]
+    fn second_statements() {
+        assert!(!has_second_statement("SET a = 1;  -- done"));
+        assert!(!has_second_statement("SET a = ';x'"));
+        assert!(has_second_statement("SET a = 1; SELECT 1"));
+        assert!(has_second_statement("BEGIN;;COMMIT"));
     }
 
     #[test]

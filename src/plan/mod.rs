@@ -119,7 +119,19 @@ pub enum ResultRewrite {
 /// Plans one statement (see `split_statements` for multi-statement texts). Refusals are
 /// `Error::Unsupported` (1235) naming the table and what is missing; nothing here panics.
 pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
-    match classify::leading(sql) {
+    let leading = classify::leading(sql);
+    // Paths that send the text without parsing it must hold one statement only (the parsed
+    // and fast paths check this themselves).
+    if matches!(
+        leading,
+        Leading::Set | Leading::Transaction | Leading::Maintenance
+    ) && lexer::has_second_statement(sql)
+    {
+        return Err(Error::Syntax(
+            "several statements in one query; send them separately".to_string(),
+        ));
+    }
+    match leading {
         Leading::Set => session::set(sql),
         Leading::Use => session::use_db(sql, ctx),
         Leading::Transaction => Ok(session::transaction(sql)),

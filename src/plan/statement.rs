@@ -10,7 +10,7 @@
 use sqlparser::ast::Statement;
 
 use super::classify::statement_name;
-use super::lexer::significant;
+use super::lexer::{self, significant};
 use super::parse::{parse, ParseFail};
 use super::route::single;
 use super::{ddl, dml, show, Plan, PlanContext};
@@ -86,7 +86,7 @@ fn default_route(sql: &str, ctx: &PlanContext<'_>, reason: &str) -> Result<Plan>
 fn unparsable(sql: &str, ctx: &PlanContext<'_>, msg: String) -> Result<Plan> {
     let first = significant(sql).next();
     let read_only = first.is_some_and(|t| t.is_word(sql, "SELECT") || t.is_word(sql, "SHOW"));
-    if read_only && !mentions_rule_table(sql, ctx) {
+    if read_only && !mentions_rule_table(sql, ctx) && !lexer::has_second_statement(sql) {
         let mut plan = default_route(
             sql,
             ctx,

@@ -12,8 +12,9 @@ use super::shardset::ShardSet;
 use crate::config::model::ShardSpec;
 use crate::error::Result;
 
-/// Deeper AND/OR nesting than this is treated as unconstrained instead of recursed into.
-const MAX_DEPTH: u32 = 512;
+/// Deeper nesting (of parentheses and alternating AND/OR) than this is treated as
+/// unconstrained instead of recursed into.
+const MAX_DEPTH: u32 = 64;
 
 /// The key column under analysis: how to recognise it and how its values map to shards.
 pub(crate) struct Key<'k> {
@@ -35,32 +36,42 @@ fn walk(e: &Expr, key: &Key<'_>, depth: u32) -> Result<Option<ShardSet>> {
     }
     Ok(match e {
         Expr::Nested(inner) => walk(inner, key, depth + 1)?,
-        Expr::BinaryOp { left, op, right } => match op {
-            BinaryOperator::And => {
-                let l = walk(left, key, depth + 1)?;
-                let r = walk(right, key, depth + 1)?;
-                match (l, r) {
-                    (Some(mut a), Some(b)) => {
-                        a.intersect_with(&b);
-                        Some(a)
-                    }
-                    (a, b) => a.or(b),
+        Expr::BinaryOp {
+            op: op @ (BinaryOperator::And | BinaryOperator::Or),
+            ..
+        } => {
+            // A chain `a OR b OR c` is a tree as deep as it is long: fold its operands in
+            // order instead of recursing down it.
+            let mut operands = Vec::new();
+            flatten(e, op, &mut operands);
+            let mut acc: Option<ShardSet> = None;
+            for operand in operands {
+                match (walk(operand, key, depth + 1)?, *op == BinaryOperator::And) {
+                    (Some(s), true) => match &mut acc {
+                        Some(a) => a.intersect_with(&s),
+                        None => acc = Some(s),
+                    },
+                    (None, true) => {}
+                    (Some(s), false) => match &mut acc {
+                        Some(a) => a.union_with(&s),
+                        None => acc = Some(s),
+                    },
+                    // One unconstrained branch makes the whole OR unconstrained.
+                    (None, false) => return Ok(None),
                 }
             }
-            BinaryOperator::Or => match walk(left, key, depth + 1)? {
-                None => None,
-                Some(mut a) => match walk(right, key, depth + 1)? {
-                    None => None,
-                    Some(b) => {
-                        a.union_with(&b);
-                        Some(a)
-                    }
-                },
-            },
-            BinaryOperator::Eq => equality(left, right, key, false)?,
-            BinaryOperator::Spaceship => equality(left, right, key, true)?,
-            _ => None,
-        },
+            acc
+        }
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => equality(left, right, key, false)?,
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Spaceship,
+            right,
+        } => equality(left, right, key, true)?,
         Expr::In {
             expr,
             target: InTarget::List(list),
@@ -80,6 +91,20 @@ fn walk(e: &Expr, key: &Key<'_>, depth: u32) -> Result<Option<ShardSet>> {
         }
         _ => None,
     })
+}
+
+/// The operands of a chain of `op` (left to right), without recursion.
+fn flatten<'e>(e: &'e Expr, op: &BinaryOperator, out: &mut Vec<&'e Expr>) {
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::BinaryOp { left, op: o, right } if o == op => {
+                stack.push(right);
+                stack.push(left);
+            }
+            other => out.push(other),
+        }
+    }
 }
 
 /// `key = lit` or `lit = key`. With `<=>`, NULL matches NULL keys, which have no shard.

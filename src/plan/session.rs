@@ -12,12 +12,21 @@
 //! - `USE db` selects a logical database.
 
 use super::lexer::{ident_value, significant, Kind, Token};
+use super::names::is_rule_table_anywhere;
 use super::{Plan, PlanContext, SessionStatement};
 use crate::error::{Error, Result};
 
-pub(crate) fn set(sql: &str) -> Result<Plan> {
+pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
     let toks: Vec<Token> = significant(sql).collect();
     for t in &toks {
+        if matches!(t.kind, Kind::Word | Kind::QuotedIdent)
+            && is_rule_table_anywhere(ctx.rules, &ident_value(t, sql))
+        {
+            return Err(Error::unsupported(format!(
+                "SET naming table '{}' (it runs on every connection, unrewritten)",
+                ident_value(t, sql)
+            )));
+        }
         let global = match t.kind {
             Kind::Word => ["GLOBAL", "PERSIST", "PERSIST_ONLY"]
                 .iter()

@@ -144,3 +144,30 @@ proptest! {
         check(&format!("{prefix} {table} WHERE {rest}"));
     }
 }
+
+/// Long operator chains build deep trees without hitting sqlparser's recursion limit; walking
+/// or dropping one must not overflow a 2 MiB stack (tokio's default), so very long ones are
+/// refused before parsing.
+#[test]
+fn long_operator_chains_fit_a_small_stack() {
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let rules = rules();
+            let ctx = PlanContext {
+                rules: &rules,
+                current_db: rules.database("clinical"),
+            };
+            // Just under the operator limit (parsed and walked), and far over it (refused).
+            for (terms, op) in [(4_900, " OR "), (4_900, " AND "), (200_000, " OR ")] {
+                let chain = vec!["id = 1"; terms].join(op);
+                let sql =
+                    format!("SELECT * FROM clinical_data WHERE hospital_id = 1 AND ({chain})");
+                let _ = plan(&sql, &ctx);
+                let sql = format!("SELECT * FROM clinical_data WHERE hospital_id = 1 {op} {chain}");
+                let _ = plan(&sql, &ctx);
+            }
+        })
+        .expect("thread");
+    assert!(handle.join().is_ok());
+}

@@ -6,18 +6,21 @@
 //! - `split`: a multi-statement text into statements; `lexer`: the small tokenizer it and the
 //!   other text-level recognisers share;
 //! - `classify`: the leading keywords decide the path; `session`: SET / transactions / USE,
-//!   never parsed; `insert_fast`: plain multi-row INSERT ... VALUES without the parser;
+//!   never parsed; `select_fast` and `insert_fast`: the commonest SELECT and INSERT shapes
+//!   planned from tokens, without the parser (property-tested against the parsed path);
 //! - `parse`: sqlparser (MySQL dialect), with same-length patches for forms it lacks;
 //!   `statement`: dispatch by statement kind, and the rule for unparsable statements;
-//! - `tables`: table names to rules; `collect`: one walk gathering tables, blocks, features
-//!   and identifier edits; `blocks`: a FROM clause's key equalities and shard set;
+//! - `tables`: table names to rules; `collect`: one walk (`collect::visit`) gathering
+//!   tables, blocks, features and identifier edits, then `collect::check` over the token
+//!   stream; `blocks`: a FROM clause's key equalities and shard set;
 //!   `key_predicates` and `literal`: shard sets from WHERE / ON; `shardset`;
 //! - `dml`, `insert`, `ddl`, `show`: the statement kinds; `route`: targets from what was
 //!   collected; `rewrite`, `offsets`, `names`: splicing renamed identifiers into the original
 //!   text (never printing the AST back).
 //!
-//! Tests: `tests` holds the rules fixture and the data-driven route test over
-//! `testdata/routes.txt` (`SHARDGATE_REGENERATE=1` rewrites its expectations).
+//! Tests: `tests` holds the rules fixture, the data-driven route test over
+//! `testdata/routes.txt` (`SHARDGATE_REGENERATE=1` rewrites its expectations), the fast-path
+//! equivalence properties, and no-panic fuzzing.
 
 use std::sync::Arc;
 

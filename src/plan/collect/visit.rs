@@ -1,0 +1,197 @@
+//! The walk: sqlparser's visitor calls these for every query, SELECT block, table, alias and
+//! expression of the statement, in source order.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    Expr, FunctionArguments, Ident, ObjectName, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, TableFactor, Visitor,
+};
+
+use super::{Collector, AGGREGATES};
+use crate::error::Error;
+use crate::plan::names::is_rule_table_anywhere;
+
+fn is_database_fn(e: &Expr) -> bool {
+    match e {
+        Expr::Function(f) => {
+            f.name.0.len() == 1
+                && f.name.0[0].as_ident().is_some_and(|i| {
+                    i.quote_style.is_none()
+                        && (i.value.eq_ignore_ascii_case("DATABASE")
+                            || i.value.eq_ignore_ascii_case("SCHEMA"))
+                })
+                && match &f.args {
+                    FunctionArguments::List(l) => l.args.is_empty(),
+                    _ => false,
+                }
+        }
+        _ => false,
+    }
+}
+
+impl Visitor for Collector<'_, '_> {
+    type Break = Error;
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<Error> {
+        self.depth += 1;
+        if self.main_pending {
+            self.main_pending = false;
+            self.main_depth = Some(self.depth);
+            if q.order_by.is_some() {
+                self.block_multi_shard("ORDER BY");
+            }
+            if q.limit_clause.is_some() || q.fetch.is_some() {
+                self.block_multi_shard("LIMIT");
+            }
+            if let SetExpr::SetOperation { op, .. } = &*q.body {
+                self.main_setop = true;
+                self.block_multi_shard(match op {
+                    sqlparser::ast::SetOperator::Union => "UNION",
+                    sqlparser::ast::SetOperator::Except => "EXCEPT",
+                    sqlparser::ast::SetOperator::Intersect => "INTERSECT",
+                    sqlparser::ast::SetOperator::Minus => "MINUS",
+                });
+            }
+        }
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                let name = &cte.alias.name;
+                if is_rule_table_anywhere(self.ctx.rules, &name.value) {
+                    return ControlFlow::Break(Error::unsupported(format!(
+                        "a common table expression named like table '{}'",
+                        name.value
+                    )));
+                }
+                self.ctes.push(name.value.to_ascii_lowercase());
+                self.mark_handled(name);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<Error> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, s: &Select) -> ControlFlow<Error> {
+        let main = self.main_depth == Some(self.depth) && !self.main_setop;
+        if main {
+            if s.distinct.is_some() {
+                self.block_multi_shard("DISTINCT");
+            }
+            let grouped = match &s.group_by {
+                sqlparser::ast::GroupByExpr::All(_) => true,
+                sqlparser::ast::GroupByExpr::Expressions(e, _) => !e.is_empty(),
+            };
+            if grouped {
+                self.block_multi_shard("GROUP BY");
+            }
+            if s.having.is_some() {
+                self.block_multi_shard("HAVING");
+            }
+            if !s.named_window.is_empty() {
+                self.block_multi_shard("a window function");
+            }
+            if s.into.is_some() {
+                self.block_multi_shard("SELECT ... INTO");
+            }
+            if s.select_modifiers
+                .as_ref()
+                .is_some_and(|m| m.sql_calc_found_rows)
+            {
+                self.block_multi_shard("SQL_CALC_FOUND_ROWS");
+            }
+        }
+        for item in &s.projection {
+            match item {
+                SelectItem::UnnamedExpr(e) if is_database_fn(e) => {
+                    if let Expr::Function(f) = e {
+                        if let Some(i) = f.name.0[0].as_ident() {
+                            self.db_fns.push((i.span.start, true));
+                        }
+                    }
+                }
+                SelectItem::ExprWithAlias { alias, .. } => self.mark_handled(alias),
+                SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(n),
+                    _,
+                ) => {
+                    let parts: Option<Vec<Ident>> =
+                        n.0.iter().map(|p| p.as_ident().cloned()).collect();
+                    if let Err(e) = self.add_qualifier(&parts.unwrap_or_default()) {
+                        return ControlFlow::Break(e);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let from = [s.from.as_slice()];
+        match self.add_block(&from, s.selection.as_ref(), main) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(e),
+        }
+    }
+
+    fn pre_visit_relation(&mut self, name: &ObjectName) -> ControlFlow<Error> {
+        match self.register_table(name) {
+            Ok(_) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(e),
+        }
+    }
+
+    fn pre_visit_table_factor(&mut self, f: &TableFactor) -> ControlFlow<Error> {
+        let alias = match f {
+            TableFactor::Table { alias, .. }
+            | TableFactor::Derived { alias, .. }
+            | TableFactor::TableFunction { alias, .. }
+            | TableFactor::Function { alias, .. }
+            | TableFactor::NestedJoin { alias, .. } => alias.as_ref(),
+            _ => None,
+        };
+        if let Some(a) = alias {
+            if is_rule_table_anywhere(self.ctx.rules, &a.name.value) {
+                self.sharded_alias = true;
+            }
+            self.mark_handled(&a.name);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<Error> {
+        match e {
+            Expr::Identifier(i) => self.mark_handled(i),
+            Expr::CompoundIdentifier(parts) => {
+                if let Some((col, quals)) = parts.split_last() {
+                    self.mark_handled(col);
+                    if let Err(err) = self.add_qualifier(quals) {
+                        return ControlFlow::Break(err);
+                    }
+                }
+            }
+            Expr::Function(f) => {
+                if self.main_depth == Some(self.depth) {
+                    if f.over.is_some() {
+                        self.block_multi_shard("a window function");
+                    }
+                    let name = f.name.0.last().and_then(|p| p.as_ident());
+                    if name.is_some_and(|n| {
+                        AGGREGATES.iter().any(|a| a.eq_ignore_ascii_case(&n.value))
+                    }) {
+                        self.block_multi_shard("an aggregate function");
+                    }
+                }
+                if is_database_fn(e) {
+                    if let Some(i) = f.name.0[0].as_ident() {
+                        if !self.db_fns.iter().any(|(l, _)| *l == i.span.start) {
+                            self.db_fns.push((i.span.start, false));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}

@@ -175,7 +175,12 @@ fn sharded(
         if values.explicit_row {
             start = row_keyword_start(c.sql, start).ok_or_else(|| unlocatable(table))?;
         }
-        if c.sql.get(start..end).is_none() || ranges.last().is_some_and(|&(_, e)| e > start) {
+        // The span must cover exactly `(...)` (or `ROW(...)`), after the previous row.
+        let text = c.sql.get(start..end).unwrap_or_default();
+        if !(text.starts_with('(') || values.explicit_row)
+            || !text.ends_with(')')
+            || ranges.last().is_some_and(|&(_, e)| e > start)
+        {
             return Err(unlocatable(table));
         }
         ranges.push((start, end));

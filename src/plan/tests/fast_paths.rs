@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::fixture::rules;
+use super::fuzz_cases;
 use super::routes::render;
 use crate::plan::{insert_fast, select_fast, statement, PlanContext};
 
@@ -240,7 +241,7 @@ fn insert() -> impl Strategy<Value = String> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 3000,
+        cases: fuzz_cases(3000),
         // Failures are kept as explicit tests instead (files would land outside src/plan).
         failure_persistence: None,
         ..ProptestConfig::default()

@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::fixture::rules;
+use super::fuzz_cases;
 use crate::plan::{plan, split_statements, PlanContext};
 
 const WORDS: &[&str] = &[
@@ -120,7 +121,7 @@ fn check(sql: &str) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 2000,
+        cases: fuzz_cases(2000),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]

@@ -5,3 +5,11 @@ mod fast_paths;
 mod fixture;
 mod fuzz;
 mod routes;
+
+/// Property-test cases: `PLAN_FUZZ_CASES=100000` for a long campaign.
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("PLAN_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

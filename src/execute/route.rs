@@ -132,7 +132,8 @@ fn rename_column<'a>(col: &Column, db: &'a Database, physical_schema: &str) -> C
 
 fn logical_of<'a>(physical: &[u8], db: &'a Database) -> Option<&'a str> {
     let name = std::str::from_utf8(physical).ok()?;
-    db.sharded_table_of_physical(name).map(|rule| rule.name.as_str())
+    db.sharded_table_of_physical(name)
+        .map(|rule| rule.name.as_str())
 }
 
 fn write_renamed_row<S: ResultSink>(

@@ -7,8 +7,10 @@
 //! `execute` (run a plan on backend connections and stream results back) ->
 //! `backend` (per-group connection pools).
 //! `config` reads and validates rule files and the server config; `sharding` maps key values
-//! to shards. A module uses only the ones before it in that flow.
+//! to shards. A module uses only the ones before it in that flow. `admin` shows the
+//! backends' health and counters (`SHOW SHARDGATE GROUPS`, Prometheus metrics).
 
+pub mod admin;
 pub mod backend;
 pub mod config;
 pub mod error;

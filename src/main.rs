@@ -85,7 +85,12 @@ fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let version = match cfg.server_version.clone() {
         Some(v) => v,
         None => setup.block_on(async {
-            let probe = shardgate::backend::Backends::new(&rules, &cfg.backend);
+            let probe = shardgate::backend::Backends::new(
+                &rules,
+                &cfg.backend,
+                &cfg.health,
+                &Default::default(),
+            );
             let v = server::discover_server_version(&rules, &probe).await;
             probe.disconnect_all().await;
             v

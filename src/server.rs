@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backend::health::HealthRegistry;
+use crate::backend::health_check::spawn_checkers;
 use crate::backend::Backends;
 use crate::config::model::Rules;
 use crate::config::server::ServerConfig;
@@ -28,6 +30,18 @@ pub struct Counters {
     started: Instant,
     /// caching_sha2_password's cache of verified users and the RSA key for full auth.
     sha2: Sha2Cache,
+    /// Health and counters of every backend server (the checker writes, workers read).
+    health: HealthRegistry,
+}
+
+impl Counters {
+    pub fn health(&self) -> &HealthRegistry {
+        &self.health
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.open_connections.load(Ordering::Relaxed)
+    }
 }
 
 impl Default for Counters {
@@ -37,6 +51,7 @@ impl Default for Counters {
             open_connections: AtomicUsize::new(0),
             started: Instant::now(),
             sha2: Sha2Cache::default(),
+            health: HealthRegistry::default(),
         }
     }
 }
@@ -64,7 +79,7 @@ impl Shared {
         server_version: String,
         counters: Arc<Counters>,
     ) -> Self {
-        let backends = Backends::new(&rules, &config.backend);
+        let backends = Backends::new(&rules, &config.backend, &config.health, &counters.health);
         Shared {
             rules: RwLock::new(rules),
             backends,
@@ -91,6 +106,33 @@ impl Shared {
 
     pub fn open_connections(&self) -> usize {
         self.counters.open_connections.load(Ordering::Relaxed)
+    }
+
+    pub fn health(&self) -> &HealthRegistry {
+        &self.counters.health
+    }
+}
+
+/// The process's background tasks on the current runtime: one health checker per server,
+/// and the admin HTTP endpoint when `admin_listen` is set.
+fn spawn_background(config: &ServerConfig, counters: &Arc<Counters>, shutdown: &CancellationToken) {
+    spawn_checkers(
+        &counters.health,
+        &config.backend,
+        &config.health,
+        shutdown.clone(),
+    );
+    if let Some(addr) = &config.admin_listen {
+        let (addr, counters, token) = (addr.clone(), counters.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            match TcpListener::bind(&addr).await {
+                Ok(l) => {
+                    tracing::info!("admin (GET /metrics) listening on {addr}");
+                    crate::admin::metrics::serve(l, counters, token).await;
+                }
+                Err(e) => tracing::error!("cannot listen on admin_listen {addr}: {e}"),
+            }
+        });
     }
 }
 
@@ -183,6 +225,7 @@ async fn accept(
 /// Serves clients on the current runtime until `shutdown` is cancelled, then waits for open
 /// connections to end.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+    spawn_background(&shared.config, &shared.counters, &shutdown);
     let tracker = TaskTracker::new();
     while let Some((stream, peer)) = accept(&listener, &shutdown).await {
         tracker.spawn(serve_stream(stream, peer, shared.clone(), shutdown.clone()));
@@ -230,6 +273,8 @@ pub fn serve_workers(
         .enable_all()
         .build()?;
     rt.block_on(async {
+        counters.health.register(&rules);
+        spawn_background(&config, &counters, &shutdown);
         listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(listener)?;
         let mut next = 0usize;

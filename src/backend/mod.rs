@@ -1,8 +1,13 @@
-//! Connections to the groups: one mysql_async pool per group master, and the connections a
-//! client session holds while it runs.
+//! Connections to the groups: one mysql_async pool per server (master and replicas), the
+//! read/write split over them, the servers' health, and the connections a client session
+//! holds while it runs.
 
+pub mod balance;
+pub mod health;
+pub mod health_check;
 pub mod pools;
 pub mod session_conns;
 
-pub use pools::{Backends, GroupPool};
+pub use balance::{Access, ServerRef};
+pub use pools::{Backends, GroupPool, GroupServers};
 pub use session_conns::SessionConns;

@@ -1,92 +1,272 @@
-//! One pool per (logical database, group) master. Pools connect lazily, so a group that is
-//! down does not stop the proxy from starting or from serving the other groups.
+//! One pool per (logical database, group, server): the master and every replica. Pools connect
+//! lazily, so a server that is down does not stop the proxy from starting or from serving the
+//! other groups. Each worker thread has its own pools (a pool lives on the runtime that uses
+//! it); health and counters are process-wide (`health::HealthRegistry`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 
-use crate::config::model::{GroupId, Rules};
-use crate::config::server::BackendConfig;
+use super::balance::{self, Access, ServerRef};
+use super::health::{HealthRegistry, Role, ServerHealth, ServerStats};
+use crate::config::model::{Group, GroupId, ReadPolicy, Rules};
+use crate::config::server::{BackendConfig, HealthConfig};
+use crate::error::{Error, Result};
 
-/// The pool of one group's master, with what error messages need to name it.
+/// The pool of one server of a group, with what error messages and counters need.
 #[derive(Debug)]
 pub struct GroupPool {
     pub database: Arc<str>,
     pub group: Arc<str>,
     pub addr: Arc<str>,
     pub schema: Arc<str>,
+    pub role: Role,
     pub pool: Pool,
+    pub health: Arc<ServerHealth>,
+    pub stats: Arc<ServerStats>,
+}
+
+impl GroupPool {
+    /// The error that names this server's group and address.
+    pub fn unavailable(&self, reason: String) -> Error {
+        let reason = match self.role {
+            Role::Master => reason,
+            Role::Replica => format!("replica: {reason}"),
+        };
+        Error::GroupUnavailable {
+            database: self.database.to_string(),
+            group: self.group.to_string(),
+            addr: self.addr.to_string(),
+            reason,
+        }
+    }
+
+    /// A connection from the pool, failing at once when the master's circuit is open
+    /// (instead of every statement waiting for a connect to time out).
+    pub async fn connect(&self, timeout: Duration, failures_to_open: u32) -> Result<Conn> {
+        if self.role == Role::Master && !self.health.in_rotation() {
+            return Err(self.unavailable(format!(
+                "master is down (circuit open after {} failed attempts; probing again every \
+                 health interval): {}",
+                self.health.failures(),
+                self.health.last_error()
+            )));
+        }
+        match tokio::time::timeout(timeout, self.pool.get_conn()).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(mysql_async::Error::Server(e))) => {
+                Err(Error::from(mysql_async::Error::Server(e)))
+            }
+            Ok(Err(e)) => {
+                let reason = e.to_string();
+                self.failed(failures_to_open, &reason);
+                Err(self.unavailable(reason))
+            }
+            Err(_) => {
+                let reason = format!("no connection within {timeout:?}");
+                self.failed(failures_to_open, &reason);
+                Err(self.unavailable(reason))
+            }
+        }
+    }
+
+    /// A driver failure on the statement path: a replica leaves rotation until the checker
+    /// sees it healthy again; a master counts towards opening its circuit.
+    pub fn failed(&self, failures_to_open: u32, reason: &str) {
+        match self.role {
+            Role::Replica => self.health.leave_rotation(reason),
+            Role::Master => self.health.record_failure(failures_to_open, reason),
+        }
+    }
+}
+
+/// A group's servers and how its reads are spread over them.
+#[derive(Debug)]
+pub struct GroupServers {
+    pub master: Arc<GroupPool>,
+    pub replicas: Vec<Arc<GroupPool>>,
+    pub policy: ReadPolicy,
+    /// Running sums of the replicas' weights (weighted policy).
+    weight_ends: Vec<u32>,
+    /// Round-robin cursor; per worker, so it is never contended.
+    next: AtomicUsize,
+}
+
+impl GroupServers {
+    /// The server a statement of this kind should run on now.
+    #[inline]
+    pub fn choose(&self, access: Access) -> ServerRef {
+        if access == Access::Master || self.replicas.is_empty() {
+            return ServerRef::Master;
+        }
+        balance::choose_replica(self.policy, &self.replicas, &self.weight_ends, &self.next)
+            .map_or(ServerRef::Master, ServerRef::Replica)
+    }
+
+    pub fn server(&self, r: ServerRef) -> &Arc<GroupPool> {
+        match r {
+            ServerRef::Master => &self.master,
+            ServerRef::Replica(i) => self.replicas.get(i as usize).unwrap_or(&self.master),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct Backends {
-    /// Keyed by (lower-cased logical database, group index).
-    pools: HashMap<(String, GroupId), Arc<GroupPool>>,
+    /// Keyed by the logical database name exactly as its rule file spells it (the name every
+    /// `Database` carries), so the per-statement lookup allocates nothing.
+    groups: HashMap<String, Vec<Arc<GroupServers>>>,
     pub connect_timeout: Duration,
+    pub failures_to_open: u32,
+    /// See `HealthConfig::master_after_write`.
+    pub master_after_write: Duration,
 }
 
 impl Backends {
-    pub fn new(rules: &Rules, cfg: &BackendConfig) -> Self {
-        let mut pools = HashMap::new();
-        for (key, db) in &rules.databases {
-            for (gid, group) in db.groups.iter().enumerate() {
-                let (host, port) = split_addr(&group.master);
-                // A non-zero idle TTL and min keep connections around; with the defaults the
-                // pool opened one backend connection per statement (DEPENDENCIES.md).
-                let constraints =
-                    PoolConstraints::new(cfg.pool_min.min(cfg.pool_max), cfg.pool_max.max(1))
-                        .unwrap_or_default();
-                let pool_opts = PoolOpts::default()
-                    .with_constraints(constraints)
-                    .with_inactive_connection_ttl(Duration::from_secs(60))
-                    .with_reset_connection(true);
-                let opts = OptsBuilder::default()
-                    .ip_or_hostname(host)
-                    .tcp_port(port)
-                    .user(Some(cfg.user.clone()))
-                    .pass(Some(cfg.password.clone()))
-                    .db_name(Some(group.schema.clone()))
-                    .prefer_socket(true)
-                    .stmt_cache_size(0)
-                    .pool_opts(pool_opts);
-                let pool = Pool::new(Opts::from(opts));
-                pools.insert(
-                    (key.clone(), gid),
-                    Arc::new(GroupPool {
-                        database: Arc::from(db.name.as_str()),
-                        group: Arc::from(group.name.as_str()),
-                        addr: Arc::from(group.master.as_str()),
-                        schema: Arc::from(group.schema.as_str()),
-                        pool,
-                    }),
-                );
+    /// Pools for every server of `rules`; registers each in `registry` so the checker and
+    /// the listings see them.
+    pub fn new(
+        rules: &Rules,
+        cfg: &BackendConfig,
+        health: &HealthConfig,
+        registry: &HealthRegistry,
+    ) -> Self {
+        registry.register(rules);
+        let mut groups = HashMap::new();
+        for db in rules.databases.values() {
+            let mut list = Vec::with_capacity(db.groups.len());
+            for group in &db.groups {
+                list.push(Arc::new(group_servers(&db.name, group, cfg, registry)));
             }
+            groups.insert(db.name.clone(), list);
         }
         Backends {
-            pools,
+            groups,
             connect_timeout: cfg.connect_timeout,
+            failures_to_open: health.failures_to_open,
+            master_after_write: health.master_after_write,
         }
     }
 
+    /// The servers of `group` in `database`.
+    #[inline]
+    pub fn group(&self, database: &str, group: GroupId) -> Option<&Arc<GroupServers>> {
+        let list = match self.groups.get(database) {
+            Some(l) => l,
+            None => {
+                self.groups
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(database))?
+                    .1
+            }
+        };
+        list.get(group)
+    }
+
+    /// The master's pool of `group` in `database`.
     pub fn pool(&self, database: &str, group: GroupId) -> Option<&Arc<GroupPool>> {
-        self.pools.get(&(database.to_ascii_lowercase(), group))
+        self.group(database, group).map(|g| &g.master)
     }
 
     pub async fn disconnect_all(&self) {
-        for p in self.pools.values() {
-            let _ = p.pool.clone().disconnect().await;
+        for list in self.groups.values() {
+            for g in list {
+                for p in std::iter::once(&g.master).chain(&g.replicas) {
+                    let _ = p.pool.clone().disconnect().await;
+                }
+            }
         }
     }
 }
 
-fn split_addr(addr: &str) -> (String, u16) {
+fn group_servers(
+    database: &str,
+    group: &Group,
+    cfg: &BackendConfig,
+    registry: &HealthRegistry,
+) -> GroupServers {
+    let server = |addr: &str, role: Role| {
+        Arc::new(GroupPool {
+            database: Arc::from(database),
+            group: Arc::from(group.name.as_str()),
+            addr: Arc::from(addr),
+            schema: Arc::from(group.schema.as_str()),
+            role,
+            pool: Pool::new(pool_opts(addr, &group.schema, cfg)),
+            health: registry.server(addr),
+            stats: registry.stats(database, &group.name, addr, role),
+        })
+    };
+    let mut sum = 0u32;
+    let weight_ends = group
+        .replicas
+        .iter()
+        .map(|r| {
+            sum = sum.saturating_add(r.weight);
+            sum
+        })
+        .collect();
+    GroupServers {
+        master: server(&group.master, Role::Master),
+        replicas: group
+            .replicas
+            .iter()
+            .map(|r| server(&r.addr, Role::Replica))
+            .collect(),
+        policy: group.read_policy,
+        weight_ends,
+        next: AtomicUsize::new(0),
+    }
+}
+
+fn pool_opts(addr: &str, schema: &str, cfg: &BackendConfig) -> Opts {
+    let (host, port) = split_addr(addr);
+    // A non-zero idle TTL and min keep connections around; with the defaults the pool
+    // opened one backend connection per statement (DEPENDENCIES.md).
+    let constraints = PoolConstraints::new(cfg.pool_min.min(cfg.pool_max), cfg.pool_max.max(1))
+        .unwrap_or_default();
+    let pool_opts = PoolOpts::default()
+        .with_constraints(constraints)
+        .with_inactive_connection_ttl(Duration::from_secs(60))
+        .with_reset_connection(true);
+    OptsBuilder::default()
+        .ip_or_hostname(host)
+        .tcp_port(port)
+        .user(Some(cfg.user.clone()))
+        .pass(Some(cfg.password.clone()))
+        .db_name(Some(schema.to_string()))
+        .prefer_socket(true)
+        .stmt_cache_size(0)
+        .pool_opts(pool_opts)
+        .into()
+}
+
+pub(crate) fn split_addr(addr: &str) -> (String, u16) {
     match addr.rsplit_once(':') {
         Some((h, p)) => (
             h.trim_start_matches('[').trim_end_matches(']').to_string(),
             p.parse().unwrap_or(3306),
         ),
         None => (addr.to_string(), 3306),
+    }
+}
+
+/// Counts a backend connection a session holds, for the listings; dropping it uncounts.
+#[derive(Debug)]
+pub struct Held(Arc<ServerStats>);
+
+impl Held {
+    pub fn new(pool: &GroupPool) -> Self {
+        pool.stats.open_conns.fetch_add(1, Ordering::Relaxed);
+        Held(pool.stats.clone())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.open_conns.fetch_sub(1, Ordering::Relaxed);
     }
 }

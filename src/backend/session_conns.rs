@@ -2,6 +2,10 @@
 //! taken from the pool on first use and kept until the client leaves, so session state
 //! (SET, transactions, temporary tables) stays where the client put it. On return the pool
 //! resets the connection, so the next client sees none of this one's state.
+//!
+//! With read/write split a session may hold one connection per server of a group (the
+//! master and the replicas its reads went to); session statements run on all of them and
+//! are replayed on each new one, so a replica sees the same session state as the master.
 
 use std::sync::Arc;
 
@@ -11,12 +15,15 @@ use mysql_async::Conn;
 use crate::config::model::{Database, GroupId};
 use crate::error::{Error, Result};
 
-use super::pools::{Backends, GroupPool};
+use super::balance::ServerRef;
+use super::pools::{Backends, GroupPool, Held};
 
 struct Pinned {
     pool: Arc<GroupPool>,
     group: GroupId,
+    server: ServerRef,
     conn: Conn,
+    _held: Held,
 }
 
 #[derive(Default)]
@@ -45,65 +52,82 @@ impl SessionConns {
         self.pinned.len()
     }
 
-    /// The connection of `group` in `db`, opened (and brought up to the session's state)
-    /// if the session has none yet.
+    /// Connections held to masters (session statements need at least one server that
+    /// will see the session's writes).
+    pub fn masters_count(&self) -> usize {
+        self.pinned
+            .iter()
+            .filter(|p| p.server == ServerRef::Master)
+            .count()
+    }
+
+    /// The connection to the master of `group` in `db`, opened (and brought up to the
+    /// session's state) if the session has none yet.
     pub async fn get(
         &mut self,
         backends: &Backends,
         db: &Database,
         group: GroupId,
     ) -> Result<&mut Conn> {
-        let idx = match self.find(&db.name, group) {
+        self.get_at(backends, db, group, ServerRef::Master).await
+    }
+
+    /// The connection to one server of `group` (see `GroupServers::choose`).
+    pub async fn get_at(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+        server: ServerRef,
+    ) -> Result<&mut Conn> {
+        let idx = match self.find(&db.name, group, server) {
             Some(i) => i,
-            None => self.open(backends, db, group).await?,
+            None => self.open(backends, db, group, server).await?,
         };
         self.last_used = Some(idx);
         Ok(&mut self.pinned[idx].conn)
     }
 
-    fn find(&self, db_name: &str, group: GroupId) -> Option<usize> {
-        self.pinned
-            .iter()
-            .position(|p| p.group == group && p.pool.database.eq_ignore_ascii_case(db_name))
+    fn find(&self, db_name: &str, group: GroupId, server: ServerRef) -> Option<usize> {
+        self.pinned.iter().position(|p| {
+            p.group == group && p.server == server && p.pool.database.eq_ignore_ascii_case(db_name)
+        })
     }
 
-    async fn open(&mut self, backends: &Backends, db: &Database, group: GroupId) -> Result<usize> {
+    async fn open(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+        server: ServerRef,
+    ) -> Result<usize> {
         let pool = backends
-            .pool(&db.name, group)
+            .group(&db.name, group)
             .ok_or_else(|| {
                 Error::Internal(format!(
                     "no pool for group {group} of database '{}'",
                     db.name
                 ))
             })?
+            .server(server)
             .clone();
-        let unavailable = |reason: String| Error::GroupUnavailable {
-            database: pool.database.to_string(),
-            group: pool.group.to_string(),
-            addr: pool.addr.to_string(),
-            reason,
-        };
-        let mut conn =
-            match tokio::time::timeout(backends.connect_timeout, pool.pool.get_conn()).await {
-                Ok(Ok(c)) => c,
-                Ok(Err(mysql_async::Error::Server(e))) => {
-                    return Err(Error::from(mysql_async::Error::Server(e)))
-                }
-                Ok(Err(e)) => return Err(unavailable(e.to_string())),
-                Err(_) => {
-                    return Err(unavailable(format!(
-                        "no connection within {:?}",
-                        backends.connect_timeout
-                    )))
-                }
-            };
+        let mut conn = pool
+            .connect(backends.connect_timeout, backends.failures_to_open)
+            .await?;
         for sql in &self.replay {
             conn.query_drop(sql.as_str()).await.map_err(|e| match e {
                 mysql_async::Error::Server(_) => Error::from(e),
-                other => unavailable(other.to_string()),
+                other => pool.unavailable(other.to_string()),
             })?;
         }
-        self.pinned.push(Pinned { pool, group, conn });
+        let held = Held::new(&pool);
+        self.pinned.push(Pinned {
+            pool,
+            group,
+            server,
+            conn,
+            _held: held,
+        });
         Ok(self.pinned.len() - 1)
     }
 
@@ -118,9 +142,15 @@ impl SessionConns {
         self.pinned.iter_mut().map(|p| (&*p.pool, &mut p.conn))
     }
 
-    /// Drops a connection that broke, so the next statement opens a fresh one.
+    /// Drops the master connection of `group` that broke, so the next statement opens a
+    /// fresh one.
     pub fn discard(&mut self, db_name: &str, group: GroupId) {
-        if let Some(i) = self.find(db_name, group) {
+        self.discard_at(db_name, group, ServerRef::Master);
+    }
+
+    /// Drops a broken connection to one server of `group`.
+    pub fn discard_at(&mut self, db_name: &str, group: GroupId, server: ServerRef) {
+        if let Some(i) = self.find(db_name, group, server) {
             self.pinned.swap_remove(i);
             self.last_used = None;
         }

@@ -14,6 +14,9 @@ pub const DEFAULT_POOL_MIN: usize = 1;
 /// Connections per backend server when `pool_max` is left out (the example's value).
 pub const DEFAULT_POOL_MAX: usize = 32;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2000;
+pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 1000;
+pub const DEFAULT_FAILURES_TO_OPEN: u32 = 3;
+pub const DEFAULT_MASTER_AFTER_WRITE_MS: u64 = 1000;
 
 /// The server config with defaults applied and secrets read.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,6 +34,31 @@ pub struct ServerConfig {
     /// Threads serving clients, each with its own event loop and backend pools; 0 means one
     /// per core. A client stays on one thread, so a query never hops between threads.
     pub workers: usize,
+    pub health: HealthConfig,
+}
+
+/// How often servers are checked, and what the read/write split makes of the answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// Period of the checks (connect + `SELECT 1`, and `SHOW SLAVE STATUS` on replicas): a
+    /// replica that fails leaves rotation within about one interval.
+    pub interval: Duration,
+    /// Consecutive failed checks or connects after which a master's circuit opens (writes
+    /// then fail at once instead of waiting for connect timeouts).
+    pub failures_to_open: u32,
+    /// After a session writes to a group, its reads of that group go to the master for this
+    /// long, so it reads its own writes even though replicas apply them a little later.
+    pub master_after_write: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            interval: Duration::from_millis(DEFAULT_HEALTH_INTERVAL_MS),
+            failures_to_open: DEFAULT_FAILURES_TO_OPEN,
+            master_after_write: Duration::from_millis(DEFAULT_MASTER_AFTER_WRITE_MS),
+        }
+    }
 }
 
 /// A client account of the proxy.
@@ -84,6 +112,7 @@ impl ServerConfig {
             backend: BackendConfig::default(),
             server_version: None,
             workers: 0,
+            health: HealthConfig::default(),
         }
     }
 
@@ -132,6 +161,7 @@ impl fmt::Debug for ServerConfig {
             .field("backend", &self.backend)
             .field("server_version", &self.server_version)
             .field("workers", &self.workers)
+            .field("health", &self.health)
             .finish()
     }
 }
@@ -169,6 +199,15 @@ struct RawServerConfig {
     #[serde(default)]
     users: Vec<RawUser>,
     backend: RawBackend,
+    health: Option<RawHealth>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    interval_ms: Option<u64>,
+    failures_to_open: Option<u32>,
+    master_after_write_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,6 +301,25 @@ pub fn parse_server_config(
     if timeout_ms == 0 {
         problems.push("backend.connect_timeout_ms: must be at least 1".to_owned());
     }
+    let h = raw.health.unwrap_or_default();
+    let interval_ms = h.interval_ms.unwrap_or(DEFAULT_HEALTH_INTERVAL_MS);
+    if interval_ms < 10 {
+        problems.push(format!(
+            "health.interval_ms: {interval_ms} is too short (at least 10)"
+        ));
+    }
+    let failures_to_open = h.failures_to_open.unwrap_or(DEFAULT_FAILURES_TO_OPEN);
+    if failures_to_open == 0 {
+        problems.push("health.failures_to_open: must be at least 1".to_owned());
+    }
+    let health = HealthConfig {
+        interval: Duration::from_millis(interval_ms),
+        failures_to_open,
+        master_after_write: Duration::from_millis(
+            h.master_after_write_ms
+                .unwrap_or(DEFAULT_MASTER_AFTER_WRITE_MS),
+        ),
+    };
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
@@ -279,6 +337,7 @@ pub fn parse_server_config(
         },
         server_version: raw.server_version,
         workers: raw.workers.unwrap_or(0),
+        health,
     })
 }
 
@@ -336,6 +395,7 @@ mod tests {
         assert_eq!(c.backend.connect_timeout, Duration::from_secs(2));
         assert_eq!(c.admin_listen, None);
         assert_eq!(c.server_version, None);
+        assert_eq!(c.health, HealthConfig::default());
         assert!(!format!("{c:?}").contains("s3cret"));
     }
 
@@ -356,6 +416,10 @@ mod tests {
             pool_min = 4
             pool_max = 8
             connect_timeout_ms = 500
+            [health]
+            interval_ms = 200
+            failures_to_open = 2
+            master_after_write_ms = 0
         "#;
         let c = parse_server_config(text, Path::new("/somewhere"), no_env).unwrap();
         assert_eq!(c.rules, Path::new("/etc/shardgate/rules"));
@@ -364,6 +428,9 @@ mod tests {
         assert_eq!(c.users[0].auth_plugin, AuthPlugin::CachingSha2Password);
         assert_eq!((c.backend.pool_min, c.backend.pool_max), (4, 8));
         assert_eq!(c.backend.connect_timeout, Duration::from_millis(500));
+        assert_eq!(c.health.interval, Duration::from_millis(200));
+        assert_eq!(c.health.failures_to_open, 2);
+        assert_eq!(c.health.master_after_write, Duration::ZERO);
     }
 
     #[test]

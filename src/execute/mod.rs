@@ -3,6 +3,7 @@
 
 pub mod info;
 pub mod like;
+pub mod read_split;
 pub mod route;
 pub mod session;
 pub mod show;
@@ -31,6 +32,8 @@ pub struct Session {
     pub conns: SessionConns,
     /// Status flags of the last backend answer, reported on answers the proxy makes itself.
     pub status: u16,
+    /// What decides between master and replicas for this session's reads.
+    pub reads: read_split::ReadSplit,
 }
 
 impl Default for Session {
@@ -39,6 +42,7 @@ impl Default for Session {
             current_db: None,
             conns: SessionConns::default(),
             status: status::AUTOCOMMIT,
+            reads: Default::default(),
         }
     }
 }
@@ -79,7 +83,16 @@ pub async fn run<S: ResultSink>(
 ) -> io::Result<bool> {
     let outcome = match plan {
         Plan::Route(route) => route::run(&route, ctx, session, sink).await,
-        Plan::Session(stmt) => session::run_session_statement(&stmt, ctx, session, sink).await,
+        Plan::Session(stmt) => {
+            session.reads.observe_set(&stmt.sql);
+            let was_in_txn = session.status & status::IN_TRANS != 0;
+            let outcome = session::run_session_statement(&stmt, ctx, session, sink).await;
+            if was_in_txn {
+                // The transaction's writes become visible at COMMIT, not when they ran.
+                session.reads.refresh_writes();
+            }
+            outcome
+        }
         Plan::UseDatabase(name) => session::use_database(&name, ctx, session, sink),
         Plan::ShowDatabases { like } => {
             show::databases(ctx, session, like.as_deref(), sink);

@@ -5,6 +5,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use mysql_common::packets::Column;
 
+use std::sync::atomic::Ordering;
+
+use crate::backend::ServerRef;
 use crate::config::model::Database;
 use crate::error::Error;
 use crate::plan::{ResultRewrite, Route, Target};
@@ -24,23 +27,60 @@ pub async fn run<S: ResultSink>(
     let mut started_rows = false;
     let status_before = session.status;
     for target in &route.targets {
-        let conn = session.conns.get(ctx.backends, db, target.group).await?;
+        let group = ctx.backends.group(&db.name, target.group).ok_or_else(|| {
+            Error::Internal(format!(
+                "no pools for group {} of database '{}'",
+                target.group, db.name
+            ))
+        })?;
+        let access = session.reads.access(
+            route,
+            target,
+            session.status,
+            ctx.backends.master_after_write,
+        );
+        let mut server = group.choose(access);
         // Column definitions go out once, from the first shard that returns a result set.
         let send_columns = (!started_rows).then_some(status_before);
-        let outcome = run_one(conn, route, target, send_columns, sink).await;
-        let one = match outcome {
-            Ok(one) => one,
-            Err(Failure::Query(Error::BackendConnection(reason))) => {
-                // A driver error (not a server error) means the connection is gone: drop it
-                // and name the group, so the next statement starts on a fresh one.
-                let err = session
-                    .conns
-                    .unavailable(ctx.backends, db, target.group, reason);
-                session.conns.discard(&db.name, target.group);
-                return Err(Failure::Query(err));
+        let one = loop {
+            let conn = match session
+                .conns
+                .get_at(ctx.backends, db, target.group, server)
+                .await
+            {
+                Ok(conn) => conn,
+                // A replica that cannot be reached left rotation: the master serves this read.
+                Err(Error::GroupUnavailable { .. }) if server != ServerRef::Master => {
+                    server = ServerRef::Master;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let pool = group.server(server);
+            pool.stats.queries.fetch_add(1, Ordering::Relaxed);
+            let mut sent = false;
+            match run_one(conn, route, target, send_columns, &mut sent, sink).await {
+                Ok(one) => break one,
+                Err(Failure::Query(Error::BackendConnection(reason))) => {
+                    // A driver error (not a server error) means the connection is gone: drop
+                    // it, tell the health state, and name the group, so the next statement
+                    // starts on a fresh one. A replica read that sent nothing yet is retried
+                    // on the master.
+                    pool.failed(ctx.backends.failures_to_open, &reason);
+                    let err = pool.unavailable(reason);
+                    session.conns.discard_at(&db.name, target.group, server);
+                    if server != ServerRef::Master && !sent {
+                        server = ServerRef::Master;
+                        continue;
+                    }
+                    return Err(Failure::Query(err));
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         };
+        if route.is_write {
+            session.reads.record_write(&db.name, target.group);
+        }
         started_rows |= one.had_columns;
         total.affected_rows += one.ok.affected_rows;
         if total.last_insert_id == 0 {
@@ -74,6 +114,7 @@ async fn run_one<S: ResultSink>(
     route: &Route,
     target: &Target,
     send_columns: Option<u16>,
+    sent: &mut bool,
     sink: &mut S,
 ) -> Result<OneResult, Failure> {
     let db: &Database = &route.db;
@@ -83,6 +124,7 @@ async fn run_one<S: ResultSink>(
         .map_err(Error::from)?;
     let had_columns = !result.columns_ref().is_empty();
     if had_columns {
+        *sent = true;
         if let Some(status_before) = send_columns {
             let schema = db.groups[target.group].schema.as_str();
             sink.columns(result.columns_ref(), status_before, &|col: &Column| {

@@ -17,7 +17,8 @@ pub async fn run_session_statement<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), Failure> {
-    if session.conns.pinned_count() == 0 {
+    // A master, not only replicas: BEGIN must reach the server the transaction will use.
+    if session.conns.masters_count() == 0 {
         let db = session
             .current_db
             .clone()

@@ -251,6 +251,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 deprecate_eof: self.deprecate_eof,
                 more_results: more,
             };
+            if crate::admin::groups::is_show_groups(sql) {
+                show_groups(&self.shared, self.session.status, &mut sink);
+                sink.maybe_flush().await?;
+                continue;
+            }
             if is_show_warnings(sql) {
                 let outcome = show_warnings(sql, &mut self.session, &mut sink).await;
                 if !execute::finish(outcome, &mut sink)? {
@@ -326,6 +331,22 @@ async fn show_warnings<S: ResultSink>(
         ..OkInfo::default()
     });
     Ok(())
+}
+
+/// `SHOW SHARDGATE GROUPS`: the proxy's view of every backend server.
+fn show_groups<S: ResultSink>(shared: &Shared, status: u16, sink: &mut S) {
+    sink.synthetic_columns("SHARDGATE_GROUPS", crate::admin::groups::COLUMNS);
+    for row in crate::admin::groups::rows(shared.health()) {
+        let cells: Vec<Option<&[u8]>> = row
+            .iter()
+            .map(|c| c.as_deref().map(str::as_bytes))
+            .collect();
+        sink.row_cells(&cells);
+    }
+    sink.end_rows(&OkInfo {
+        status,
+        ..OkInfo::default()
+    });
 }
 
 /// The statement that gives a backend connection the character set the client asked for

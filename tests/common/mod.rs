@@ -16,7 +16,9 @@ use mysql_async::{Conn, Opts, OptsBuilder};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use shardgate::config::server::{AuthPlugin, BackendConfig, ServerConfig, UserConfig};
+use shardgate::config::server::{
+    AuthPlugin, BackendConfig, HealthConfig, ServerConfig, UserConfig,
+};
 use shardgate::server::{self, Shared};
 
 pub const USER: &str = "app";
@@ -291,6 +293,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
         },
         server_version: None,
         workers: 1,
+        health: HealthConfig::default(),
     }
 }
 

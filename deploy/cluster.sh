@@ -2,9 +2,11 @@
 # A local MariaDB cluster for shardgate: 2 groups, each a master and one GTID replica, on
 # 127.0.0.1 only.
 #
-#   deploy/cluster.sh up|down|status [--base-port N] [--state-dir DIR]
+#   deploy/cluster.sh up|down|status [--base-port N] [--state-dir DIR] [--replicas 1|2]
 #
 # Ports: g0 master N, g0 replica N+1, g1 master N+10, g1 replica N+11 (N = 3400 by default).
+# `--replicas 2` adds a second replica to g0 on N+2 (read/write split tests); a cluster
+# started so keeps it in `status` and `down` without the option.
 # State (data dirs, sockets, logs, PID files): ${TMPDIR:-/tmp}/shardgate-cluster-N by default.
 # `up` is idempotent and safe to run concurrently (tests call it too); `down` stops every server
 # by its recorded PID and removes the state dir; `status` exits 1 if a server is down.
@@ -15,7 +17,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  echo "usage: ${0##*/} up|down|status [--base-port N] [--state-dir DIR]" >&2
+  echo "usage: ${0##*/} up|down|status [--base-port N] [--state-dir DIR] [--replicas 1|2]" >&2
   exit 2
 }
 
@@ -24,12 +26,15 @@ cmd=${1:-}
 shift
 base_port=3400
 state_dir=
+replicas=1
 while (($#)); do
   case $1 in
     --base-port) base_port=${2:?--base-port needs a value}; shift 2 ;;
     --base-port=*) base_port=${1#*=}; shift ;;
     --state-dir) state_dir=${2:?--state-dir needs a value}; shift 2 ;;
     --state-dir=*) state_dir=${1#*=}; shift ;;
+    --replicas) replicas=${2:?--replicas needs a value}; shift 2 ;;
+    --replicas=*) replicas=${1#*=}; shift ;;
     -h | --help) usage ;;
     *) die "unknown argument: $1" ;;
   esac
@@ -43,7 +48,13 @@ state_dir=${state_dir:-${TMPDIR:-/tmp}/shardgate-cluster-$base_port}
 state_dir=${state_dir%/}
 lock_file=$state_dir.lock
 
+[[ $replicas == 1 || $replicas == 2 ]] || die "--replicas must be 1 or 2, not '$replicas'"
 NAMES=(g0-master g0-replica g1-master g1-replica)
+REPLICAS=(g0-replica g1-replica)
+if ((replicas == 2)) || [[ -f $state_dir/g0-replica2.pid ]]; then
+  NAMES+=(g0-replica2)
+  REPLICAS+=(g0-replica2)
+fi
 APP_USER=app APP_PASS=app-pass REPL_USER=repl REPL_PASS=repl-pass
 
 port_of() {
@@ -52,11 +63,17 @@ port_of() {
     g0-replica) echo $((base_port + 1)) ;;
     g1-master) echo $((base_port + 10)) ;;
     g1-replica) echo $((base_port + 11)) ;;
+    g0-replica2) echo $((base_port + 2)) ;;
   esac
 }
-is_replica() { [[ $1 == *-replica ]]; }
-master_of() { echo "${1%-replica}-master"; }
-replica_of() { echo "${1%-master}-replica"; }
+is_replica() { [[ $1 == *-replica* ]]; }
+master_of() { echo "${1%-replica*}-master"; }
+replicas_of() {
+  local r
+  for r in "${REPLICAS[@]}"; do
+    [[ $(master_of "$r") == "$1" ]] && echo "$r"
+  done
+}
 datadir_of() { echo "$state_dir/$1"; }
 socket_of() { echo "$state_dir/$1.sock"; }
 pidfile_of() { echo "$state_dir/$1.pid"; }
@@ -96,7 +113,7 @@ replication_state() {
 print_table() {
   local name pid state repl
   printf 'shardgate test cluster, state in %s\n' "$state_dir"
-  printf '  %-11s %-6s %-8s %-6s %s\n' NAME PORT PID STATE REPLICATION
+  printf '  %-12s %-6s %-8s %-6s %s\n' NAME PORT PID STATE REPLICATION
   for name in "${NAMES[@]}"; do
     pid=$(recorded_pid "$name")
     repl=-
@@ -106,7 +123,7 @@ print_table() {
     else
       state=dead
     fi
-    printf '  %-11s %-6s %-8s %-6s %s\n' "$name" "$(port_of "$name")" "${pid:--}" "$state" "$repl"
+    printf '  %-12s %-6s %-8s %-6s %s\n' "$name" "$(port_of "$name")" "${pid:--}" "$state" "$repl"
   done
   printf '  connect: mariadb -h127.0.0.1 -P%s -u%s -p%s\n' "$base_port" "$APP_USER" "$APP_PASS"
 }
@@ -248,7 +265,7 @@ all_healthy() {
 }
 
 cmd_up() {
-  local name pids=() pid
+  local name pids=() pid r
   ensure_mariadb
   # A unix socket path is limited to 107 bytes.
   ((${#state_dir} + 16 < 108)) || die "state dir path too long for unix sockets: $state_dir"
@@ -264,7 +281,7 @@ cmd_up() {
   # A master that must be (re)initialised has a new history: its replica must start over too.
   for name in g0-master g1-master; do
     if [[ ! -f $state_dir/$name.initialized ]]; then
-      rm -f "$state_dir/$(replica_of "$name").initialized"
+      for r in $(replicas_of "$name"); do rm -f "$state_dir/$r.initialized"; done
     fi
   done
   for name in "${NAMES[@]}"; do
@@ -289,7 +306,7 @@ cmd_up() {
     setup_master "$name"
     touch "$state_dir/$name.ready"
   done
-  for name in g0-replica g1-replica; do
+  for name in "${REPLICAS[@]}"; do
     if [[ ! -f $state_dir/$name.ready ]]; then
       setup_replica "$name"
     fi
@@ -307,7 +324,7 @@ cmd_down() {
   }
   exec 9>"$lock_file"
   flock -w 600 9 || die "timed out waiting for $lock_file"
-  # TERM all four at once (each shuts down cleanly in parallel), then wait for each.
+  # TERM all at once (each shuts down cleanly in parallel), then wait for each.
   for name in "${NAMES[@]}"; do
     if is_alive "$name"; then
       kill -TERM "$(recorded_pid "$name")" 2>/dev/null || true

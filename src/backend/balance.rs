@@ -16,6 +16,9 @@ pub enum Access {
     Master,
     /// A read that any in-rotation replica may answer (the master when none can).
     Read,
+    /// A read that should see the session's recent writes: the master while its circuit
+    /// is closed, else a replica (possibly stale, but an answer).
+    PreferMaster,
 }
 
 /// One server of a group.

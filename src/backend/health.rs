@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::config::model::Rules;
@@ -36,6 +36,9 @@ pub struct ServerHealth {
     /// Strictest lag limit of the groups this server is a replica of.
     max_lag_s: AtomicU64,
     is_replica: AtomicBool,
+    /// A replica's master: while the master is down, a replica whose IO thread cannot reach
+    /// it still serves reads (stale but the best there is), instead of leaving no server.
+    master: OnceLock<Arc<ServerHealth>>,
     /// Checks done, for tests that wait for "one more check".
     checks: AtomicU64,
     last_error: Mutex<String>,
@@ -54,6 +57,7 @@ impl ServerHealth {
             latency_us: AtomicU64::new(0),
             max_lag_s: AtomicU64::new(u64::MAX),
             is_replica: AtomicBool::new(false),
+            master: OnceLock::new(),
             checks: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
         }
@@ -166,7 +170,13 @@ impl ServerHealth {
                         let lag = r.lag_s.map(|l| l as i64).unwrap_or(LAG_UNKNOWN);
                         self.lag_s.store(lag, Ordering::Relaxed);
                         let max = self.max_lag_s.load(Ordering::Relaxed);
-                        if !running {
+                        let master_down = self.master.get().is_some_and(|m| !m.is_up());
+                        if r.sql_running && !r.io_running && master_down {
+                            if was {
+                                tracing::warn!(server = %self.addr, "master is down: replica keeps serving reads, possibly stale");
+                            }
+                            (true, String::new())
+                        } else if !running {
                             let reason = format!(
                                 "replication stopped (IO thread {}, SQL thread {})",
                                 yes_no(r.io_running),
@@ -322,12 +332,13 @@ impl HealthRegistry {
                     role: Role::Master,
                     addr: g.master.clone(),
                     weight: 0,
-                    health: master,
+                    health: master.clone(),
                     stats: self.stats(&db.name, &g.name, &g.master, Role::Master),
                 });
                 for r in &g.replicas {
                     let h = self.server(&r.addr);
                     h.is_replica.store(true, Ordering::Relaxed);
+                    let _ = h.master.set(master.clone());
                     h.max_lag_s
                         .fetch_min(g.max_replica_lag_s, Ordering::Relaxed);
                     entries.push(ServerEntry {
@@ -425,6 +436,18 @@ mod tests {
         assert!(!h.in_rotation() && !h.is_up());
         h.apply(up(true, true, Some(0)), 3);
         assert!(h.in_rotation() && h.is_up());
+    }
+
+    #[test]
+    fn replica_keeps_serving_while_its_master_is_down() {
+        let h = replica(5);
+        let m = Arc::new(ServerHealth::new("127.0.0.1:3"));
+        let _ = h.master.set(m.clone());
+        h.apply(up(false, true, None), 3);
+        assert!(!h.in_rotation(), "IO thread down, master up: stale, out");
+        m.apply(CheckOutcome::Down("refused".into()), 3);
+        h.apply(up(false, true, None), 3);
+        assert!(h.in_rotation(), "master down: best available");
     }
 
     #[test]

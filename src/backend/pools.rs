@@ -99,7 +99,12 @@ impl GroupServers {
     /// The server a statement of this kind should run on now.
     #[inline]
     pub fn choose(&self, access: Access) -> ServerRef {
-        if access == Access::Master || self.replicas.is_empty() {
+        let master_first = match access {
+            Access::Master => true,
+            Access::PreferMaster => self.master.health.in_rotation(),
+            Access::Read => false,
+        };
+        if master_first || self.replicas.is_empty() {
             return ServerRef::Master;
         }
         balance::choose_replica(self.policy, &self.replicas, &self.weight_ends, &self.next)

@@ -4,8 +4,9 @@
 //! The master serves writes, locking reads (the planner marks them `is_write`), everything
 //! while a transaction is open or autocommit is off, statements carrying the hint
 //! `/* shardgate:master */`, every read of a session that ran `SET @shardgate_master = 1`,
-//! and a session's reads of a group it wrote to within `master_after_write` (so it reads
-//! its own writes, and LAST_INSERT_ID() or temporary tables it just made).
+//! and (while the master is up) a session's reads of a group it wrote to within
+//! `master_after_write` (so it reads its own writes, and LAST_INSERT_ID() or temporary
+//! tables it just made).
 
 use std::time::{Duration, Instant};
 
@@ -33,13 +34,10 @@ impl ReadSplit {
     #[inline]
     pub fn access(&self, route: &Route, target: &Target, status: u16, window: Duration) -> Access {
         let in_txn = status & status::IN_TRANS != 0 || status & status::AUTOCOMMIT == 0;
-        if route.is_write
-            || in_txn
-            || self.force_master
-            || target.sql.contains(MASTER_HINT)
-            || self.wrote_recently(&route.db.name, target.group, window)
-        {
+        if route.is_write || in_txn || self.force_master || target.sql.contains(MASTER_HINT) {
             Access::Master
+        } else if self.wrote_recently(&route.db.name, target.group, window) {
+            Access::PreferMaster
         } else {
             Access::Read
         }

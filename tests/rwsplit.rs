@@ -1,0 +1,587 @@
+//! Read/write split on real MariaDB replication: reads spread by each read_policy, writes and
+//! transactions on the master, read-your-writes, and health: a replica whose SQL thread
+//! stops or whose process is killed leaves rotation and comes back, a killed master makes
+//! writes fail fast while reads go on.
+//!
+//! Stopping and killing servers would break every other test, so this file runs on a cluster
+//! of its own (g0 with two replicas), at SHARDGATE_RWSPLIT_BASE_PORT or the test base port +
+//! 150, and takes it down at the end. The scenarios share that cluster and run in order in
+//! one test, the destructive ones last.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use shardgate::config::server::HealthConfig;
+use shardgate::server::{self, Shared};
+
+const SCHEMA: &str = "sgt_rwsplit";
+const INTERVAL: Duration = Duration::from_millis(100);
+
+/// The cluster of this file; `down` when dropped, even after a failed assertion.
+struct OwnCluster {
+    base: u16,
+}
+
+impl OwnCluster {
+    fn up() -> OwnCluster {
+        let base = std::env::var("SHARDGATE_RWSPLIT_BASE_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(base_port() + 150);
+        let c = OwnCluster { base };
+        c.script("up");
+        c
+    }
+
+    fn script(&self, cmd: &str) {
+        let status = Command::new("bash")
+            .arg(repo_root().join("deploy/cluster.sh"))
+            .args([
+                cmd,
+                "--base-port",
+                &self.base.to_string(),
+                "--replicas",
+                "2",
+            ])
+            .status()
+            .expect("run deploy/cluster.sh");
+        assert!(status.success(), "deploy/cluster.sh {cmd} failed");
+    }
+
+    fn master(&self) -> u16 {
+        self.base
+    }
+
+    fn replica1(&self) -> u16 {
+        self.base + 1
+    }
+
+    fn replica2(&self) -> u16 {
+        self.base + 2
+    }
+
+    fn kill(&self, name: &str) {
+        let dir = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());
+        let pidfile = PathBuf::from(dir)
+            .join(format!("shardgate-cluster-{}", self.base))
+            .join(format!("{name}.pid"));
+        let pid = std::fs::read_to_string(&pidfile).expect("pid file");
+        let status = Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {name} ({})", pid.trim());
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo_root().join("deploy/cluster.sh"))
+            .args(["down", "--base-port", &self.base.to_string()])
+            .status();
+    }
+}
+
+fn rules(c: &OwnCluster, name: &str, policy: &str, replicas: &str) -> String {
+    format!(
+        r#"
+[database]
+name = "{name}"
+default_group = "g0"
+
+[groups.g0]
+master = "127.0.0.1:{m}"
+replicas = {replicas}
+schema = "{SCHEMA}"
+read_policy = "{policy}"
+max_replica_lag_s = 5
+"#,
+        m = c.master()
+    )
+}
+
+struct RwProxy {
+    port: u16,
+    admin_port: u16,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for RwProxy {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start_proxy(c: &OwnCluster) -> RwProxy {
+    let both = format!(
+        r#"["127.0.0.1:{}", "127.0.0.1:{}"]"#,
+        c.replica1(),
+        c.replica2()
+    );
+    let weighted = format!(
+        r#"[{{ addr = "127.0.0.1:{}", weight = 3 }}, {{ addr = "127.0.0.1:{}", weight = 1 }}]"#,
+        c.replica1(),
+        c.replica2()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (name, policy, replicas) in [
+        ("rw_rr", "round_robin", &both),
+        ("rw_random", "random", &both),
+        ("rw_weighted", "weighted", &weighted),
+        ("rw_latency", "least_latency", &both),
+        ("rw_master", "master_only", &both),
+    ] {
+        std::fs::write(
+            dir.path().join(format!("{name}.toml")),
+            rules(c, name, policy, replicas),
+        )
+        .unwrap();
+    }
+    let rules = shardgate::config::load_rules(dir.path()).unwrap_or_else(|d| panic!("{d}"));
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin_port = admin.local_addr().unwrap().port();
+    drop(admin);
+    let mut config = test_server_config(dir.path());
+    config.admin_listen = Some(format!("127.0.0.1:{admin_port}"));
+    config.health = HealthConfig {
+        interval: INTERVAL,
+        failures_to_open: 2,
+        master_after_write: Duration::from_millis(1000),
+    };
+    config.backend.connect_timeout = Duration::from_millis(500);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let shared = Arc::new(Shared::new(config, rules, "10.11.0-MariaDB-test".into()));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(server::run(listener, shared, shutdown.clone()));
+    RwProxy {
+        port,
+        admin_port,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+impl RwProxy {
+    async fn connect(&self, db: &str) -> Conn {
+        Conn::new(direct_opts(self.port, Some(db))).await.unwrap()
+    }
+}
+
+async fn port_of(c: &mut Conn, sql: &str) -> u16 {
+    c.query_first::<u16, _>(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap()
+}
+
+/// Which server answered each of `n` reads.
+async fn spread(c: &mut Conn, n: usize) -> HashMap<u16, usize> {
+    let mut counts = HashMap::new();
+    for _ in 0..n {
+        *counts.entry(port_of(c, "SELECT @@port").await).or_default() += 1;
+    }
+    counts
+}
+
+async fn com_select(port: u16) -> u64 {
+    let mut c = direct(port, None).await;
+    let row: (String, u64) = c
+        .query_first("SHOW GLOBAL STATUS LIKE 'Com_select'")
+        .await
+        .unwrap()
+        .unwrap();
+    c.disconnect().await.unwrap();
+    row.1
+}
+
+/// SHOW SHARDGATE GROUPS, keyed by (database, address) -> (in rotation, health, queries).
+async fn groups(c: &mut Conn) -> HashMap<(String, String), (String, String, u64)> {
+    let rows: Vec<Row> = c.query("SHOW SHARDGATE GROUPS").await.unwrap();
+    rows.into_iter()
+        .map(|r| {
+            let s = |i: usize| r.get::<Option<String>, _>(i).flatten().unwrap_or_default();
+            ((s(0), s(3)), (s(7), s(4), s(11).parse().unwrap_or(0)))
+        })
+        .collect()
+}
+
+/// Waits until the proxy shows `addr` of `db` with this in-rotation value; returns how long.
+async fn wait_rotation(c: &mut Conn, db: &str, port: u16, in_rotation: bool) -> Duration {
+    let start = Instant::now();
+    let want = if in_rotation { "yes" } else { "no" };
+    let key = (db.to_string(), format!("127.0.0.1:{port}"));
+    loop {
+        let g = groups(c).await;
+        if g.get(&key).map(|v| v.0.as_str()) == Some(want) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{key:?} never became in_rotation={want}: {g:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_write_split_on_real_replication() {
+    let cluster = OwnCluster::up();
+    let mut m = direct(cluster.master(), None).await;
+    m.query_drop(format!("DROP DATABASE IF EXISTS {SCHEMA}"))
+        .await
+        .unwrap();
+    m.query_drop(format!("CREATE DATABASE {SCHEMA}"))
+        .await
+        .unwrap();
+    m.query_drop(format!(
+        "CREATE TABLE {SCHEMA}.t (id INT PRIMARY KEY, v INT NOT NULL)"
+    ))
+    .await
+    .unwrap();
+    m.query_drop(format!("INSERT INTO {SCHEMA}.t VALUES (-1, 0)"))
+        .await
+        .unwrap();
+    let pos: String = m
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    for r in [cluster.replica1(), cluster.replica2()] {
+        let mut c = direct(r, None).await;
+        let waited: i64 = c
+            .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 30)"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(waited, 0, "replica {r} did not catch up");
+    }
+    let proxy = start_proxy(&cluster).await;
+    // Let the checker see every server once.
+    tokio::time::sleep(INTERVAL * 3).await;
+
+    policies_spread_reads(&cluster, &proxy).await;
+    master_for_writes_transactions_hints(&cluster, &proxy).await;
+    read_your_writes(&proxy).await;
+    listings(&cluster, &proxy).await;
+    stopped_sql_thread_leaves_rotation(&cluster, &proxy).await;
+    killed_replica_leaves_and_returns(&cluster, &proxy).await;
+    killed_master_fails_writes_fast(&cluster, &proxy).await;
+}
+
+async fn policies_spread_reads(cl: &OwnCluster, proxy: &RwProxy) {
+    let (r1, r2, m) = (cl.replica1(), cl.replica2(), cl.master());
+    const N: usize = 400;
+
+    let mut c = proxy.connect("rw_rr").await;
+    let counted_before = groups(&mut c).await;
+    let before = (com_select(r1).await, com_select(r2).await);
+    let rr = spread(&mut c, N).await;
+    let after = (com_select(r1).await, com_select(r2).await);
+    assert_eq!(rr.get(&m), None, "round_robin read the master: {rr:?}");
+    assert_eq!(rr[&r1], N / 2, "{rr:?}");
+    assert_eq!(rr[&r2], N / 2, "{rr:?}");
+    // The servers' own counters agree (plus the checker's SELECT 1 every interval).
+    for (port, delta) in [(r1, after.0 - before.0), (r2, after.1 - before.1)] {
+        assert!(
+            delta >= rr[&port] as u64 && delta < rr[&port] as u64 + 200,
+            "Com_select on {port} grew by {delta}, proxy sent {}",
+            rr[&port]
+        );
+    }
+    // ... and so do the proxy's own counters.
+    let g = groups(&mut c).await;
+    for port in [r1, r2] {
+        let key = ("rw_rr".to_string(), format!("127.0.0.1:{port}"));
+        assert_eq!(
+            g[&key].2 - counted_before[&key].2,
+            rr[&port] as u64,
+            "{g:?}"
+        );
+    }
+
+    let mut c = proxy.connect("rw_random").await;
+    let random = spread(&mut c, N).await;
+    assert_eq!(random.get(&m), None, "{random:?}");
+    for port in [r1, r2] {
+        let n = random.get(&port).copied().unwrap_or(0);
+        assert!((N / 4..=3 * N / 4).contains(&n), "random: {random:?}");
+    }
+
+    let mut c = proxy.connect("rw_weighted").await;
+    let weighted = spread(&mut c, N).await;
+    assert_eq!(weighted.get(&m), None, "{weighted:?}");
+    let share = weighted[&r1] as f64 / N as f64;
+    assert!(
+        (0.70..=0.80).contains(&share),
+        "weights 3:1 gave {weighted:?}"
+    );
+
+    let mut c = proxy.connect("rw_latency").await;
+    let fastest = spread(&mut c, 50).await;
+    assert_eq!(fastest.get(&m), None, "{fastest:?}");
+    assert_eq!(fastest.values().sum::<usize>(), 50);
+
+    let mut c = proxy.connect("rw_master").await;
+    let master_only = spread(&mut c, 20).await;
+    assert_eq!(master_only, HashMap::from([(m, 20)]));
+}
+
+async fn master_for_writes_transactions_hints(cl: &OwnCluster, proxy: &RwProxy) {
+    let m = cl.master();
+    let is_replica = |p: u16| p == cl.replica1() || p == cl.replica2();
+    let mut c = proxy.connect("rw_rr").await;
+    assert!(is_replica(port_of(&mut c, "SELECT @@port").await));
+    assert_eq!(
+        port_of(&mut c, "/* shardgate:master */ SELECT @@port").await,
+        m
+    );
+    assert_eq!(
+        port_of(&mut c, "SELECT /* shardgate:master */ @@port").await,
+        m
+    );
+    c.query_drop("BEGIN").await.unwrap();
+    assert_eq!(port_of(&mut c, "SELECT @@port").await, m);
+    assert_eq!(port_of(&mut c, "SELECT @@port").await, m);
+    c.query_drop("COMMIT").await.unwrap();
+    assert!(is_replica(port_of(&mut c, "SELECT @@port").await));
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    assert_eq!(port_of(&mut c, "SELECT @@port").await, m);
+    c.query_drop("SET autocommit = 1").await.unwrap();
+    assert!(is_replica(port_of(&mut c, "SELECT @@port").await));
+    c.query_drop("SET @shardgate_master = 1").await.unwrap();
+    for _ in 0..4 {
+        assert_eq!(port_of(&mut c, "SELECT @@port").await, m);
+    }
+    c.query_drop("SET @shardgate_master = 0").await.unwrap();
+    assert!(is_replica(port_of(&mut c, "SELECT @@port").await));
+    // Session state reaches replica connections too (replayed on each new one).
+    c.query_drop("SET @mark = 42, SESSION sql_mode = 'ANSI_QUOTES'")
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        let (port, mark, mode): (u16, i64, String) = c
+            .query_first("SELECT @@port, @mark, @@sql_mode")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(is_replica(port), "{port}");
+        assert_eq!((mark, mode.as_str()), (42, "ANSI_QUOTES"));
+    }
+    // A locking read is a write (and, as one, opens the read-your-writes window).
+    assert_eq!(
+        port_of(&mut c, "SELECT @@port FROM t WHERE id = -1 FOR UPDATE").await,
+        m
+    );
+}
+
+async fn read_your_writes(proxy: &RwProxy) {
+    let mut c = proxy.connect("rw_rr").await;
+    // A reader hammering the replicas meanwhile, so this runs under load.
+    let stop = CancellationToken::new();
+    let mut reader = proxy.connect("rw_rr").await;
+    let token = stop.clone();
+    let load = tokio::spawn(async move {
+        let mut n = 0u64;
+        while !token.is_cancelled() {
+            let _: Vec<i64> = reader.query("SELECT v FROM t LIMIT 5").await.unwrap();
+            n += 1;
+        }
+        n
+    });
+    let mut misses = 0;
+    for i in 0..1000 {
+        c.query_drop(format!("INSERT INTO t (id, v) VALUES ({i}, {})", i * 2))
+            .await
+            .unwrap();
+        let v: Option<i64> = c
+            .query_first(format!("SELECT v FROM t WHERE id = {i}"))
+            .await
+            .unwrap();
+        if v != Some(i * 2) {
+            misses += 1;
+        }
+    }
+    stop.cancel();
+    let background_reads = load.await.unwrap();
+    assert_eq!(misses, 0, "reads right after writes missed them");
+    assert!(background_reads > 0);
+    // After the window, this session reads from replicas again, and they have the rows.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (port, n): (u16, i64) = c
+        .query_first("SELECT @@port, COUNT(*) FROM t WHERE id >= 0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(port, proxy_master_port(&mut c).await);
+    assert_eq!(n, 1000);
+}
+
+async fn proxy_master_port(c: &mut Conn) -> u16 {
+    port_of(c, "/* shardgate:master */ SELECT @@port").await
+}
+
+async fn listings(cl: &OwnCluster, proxy: &RwProxy) {
+    let mut c = proxy.connect("rw_rr").await;
+    let rows: Vec<Row> = c.query("SHOW SHARDGATE GROUPS").await.unwrap();
+    // 5 databases x (master + 2 replicas).
+    assert_eq!(rows.len(), 15);
+    let cols: Vec<String> = rows[0]
+        .columns_ref()
+        .iter()
+        .map(|c| c.name_str().into_owned())
+        .collect();
+    assert_eq!(
+        cols,
+        [
+            "Database",
+            "Group",
+            "Role",
+            "Address",
+            "Health",
+            "Replicating",
+            "Lag_s",
+            "In_rotation",
+            "Weight",
+            "Latency_us",
+            "Open_connections",
+            "Queries",
+            "Last_error"
+        ]
+    );
+    let g = groups(&mut c).await;
+    for port in [cl.master(), cl.replica1(), cl.replica2()] {
+        let v = &g[&("rw_rr".to_string(), format!("127.0.0.1:{port}"))];
+        assert_eq!((v.0.as_str(), v.1.as_str()), ("yes", "up"), "{port}: {v:?}");
+    }
+    let metrics = http_get(proxy.admin_port, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
+    let line = format!(
+        "shardgate_server_queries_total{{database=\"rw_rr\",group=\"g0\",role=\"replica\",address=\"127.0.0.1:{}\"}} ",
+        cl.replica1()
+    );
+    let value: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .unwrap_or_else(|| panic!("no {line} in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(value >= 200, "{value}");
+    assert!(metrics.contains("shardgate_replica_lag_seconds{database=\"rw_rr\""));
+    assert!(http_get(proxy.admin_port, "/other")
+        .await
+        .starts_with("HTTP/1.1 404"));
+}
+
+async fn stopped_sql_thread_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy) {
+    let (r1, r2) = (cl.replica1(), cl.replica2());
+    let mut c = proxy.connect("rw_rr").await;
+    let mut admin = direct(r2, None).await;
+    admin.query_drop("STOP SLAVE SQL_THREAD").await.unwrap();
+    let took = wait_rotation(&mut c, "rw_rr", r2, false).await;
+    assert!(took < INTERVAL * 5, "left rotation after {took:?}");
+    assert_eq!(spread(&mut c, 20).await, HashMap::from([(r1, 20)]));
+    admin.query_drop("START SLAVE SQL_THREAD").await.unwrap();
+    let took = wait_rotation(&mut c, "rw_rr", r2, true).await;
+    assert!(took < INTERVAL * 5, "came back after {took:?}");
+    let back = spread(&mut c, 20).await;
+    assert_eq!(back.get(&r2), Some(&10), "{back:?}");
+}
+
+async fn killed_replica_leaves_and_returns(cl: &OwnCluster, proxy: &RwProxy) {
+    let (r1, r2) = (cl.replica1(), cl.replica2());
+    let mut c = proxy.connect("rw_rr").await;
+    // This session holds connections to both replicas when r1 dies.
+    let before = spread(&mut c, 4).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+    cl.kill("g0-replica");
+    // No read fails: a read on the dead connection is retried on the master, then r1 is
+    // out of rotation.
+    let during = spread(&mut c, 20).await;
+    assert_eq!(during.get(&r1), None, "{during:?}");
+    let took = wait_rotation(&mut c, "rw_rr", r1, false).await;
+    assert!(took < INTERVAL * 5, "{took:?}");
+    assert_eq!(spread(&mut c, 10).await, HashMap::from([(r2, 10)]));
+    cl.script("up");
+    wait_rotation(&mut c, "rw_rr", r1, true).await;
+    // The pool may still hold connections from before the kill: a read on one fails over
+    // to the master and takes r1 out until the next check. Use them up first.
+    spread(&mut c, 10).await;
+    tokio::time::sleep(INTERVAL * 3).await;
+    wait_rotation(&mut c, "rw_rr", r1, true).await;
+    let back = spread(&mut c, 20).await;
+    assert_eq!(back.get(&r1), Some(&10), "{back:?}");
+}
+
+async fn killed_master_fails_writes_fast(cl: &OwnCluster, proxy: &RwProxy) {
+    let (m, r1, r2) = (cl.master(), cl.replica1(), cl.replica2());
+    let mut c = proxy.connect("rw_rr").await;
+    c.query_drop("INSERT INTO t (id, v) VALUES (5000, 1)")
+        .await
+        .unwrap();
+    cl.kill("g0-master");
+    // Writes fail at once with an error naming the group and the master, before and after
+    // the circuit opens.
+    for _ in 0..2 {
+        let start = Instant::now();
+        let msg = expect_code(
+            c.query_drop("INSERT INTO t (id, v) VALUES (5001, 1)").await,
+            2003,
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(1000),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(msg.contains("'g0'"), "{msg}");
+        assert!(msg.contains(&format!("127.0.0.1:{m}")), "{msg}");
+    }
+    tokio::time::sleep(INTERVAL * 4).await;
+    let start = Instant::now();
+    let msg = expect_code(
+        c.query_drop("UPDATE t SET v = 2 WHERE id = 5000").await,
+        2003,
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(msg.contains("master is down"), "{msg}");
+    // Reads keep going to the replicas, from this session and from new ones.
+    let mut fresh = proxy.connect("rw_rr").await;
+    for conn in [&mut c, &mut fresh] {
+        let s = spread(conn, 10).await;
+        assert_eq!(s.values().sum::<usize>(), 10);
+        assert!(s.keys().all(|p| *p == r1 || *p == r2), "{s:?}");
+    }
+    let g = groups(&mut fresh).await;
+    let master = &g[&("rw_rr".to_string(), format!("127.0.0.1:{m}"))];
+    assert_eq!((master.0.as_str(), master.1.as_str()), ("no", "down"));
+}

@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use shardgate::config::server::HealthConfig;
+use shardgate::config::server::{HealthConfig, ReadYourWrites};
 use shardgate::server::{self, Shared};
 
 const SCHEMA: &str = "sgt_rwsplit";
@@ -126,7 +126,7 @@ impl Drop for RwProxy {
     }
 }
 
-async fn start_proxy(c: &OwnCluster) -> RwProxy {
+async fn start_proxy(c: &OwnCluster, read_your_writes: ReadYourWrites) -> RwProxy {
     let both = format!(
         r#"["127.0.0.1:{}", "127.0.0.1:{}"]"#,
         c.replica1(),
@@ -161,6 +161,8 @@ async fn start_proxy(c: &OwnCluster) -> RwProxy {
         interval: INTERVAL,
         failures_to_open: 2,
         master_after_write: Duration::from_millis(1000),
+        read_your_writes,
+        gtid_wait: Duration::from_millis(200),
     };
     config.backend.connect_timeout = Duration::from_millis(500);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -282,13 +284,16 @@ async fn read_write_split_on_real_replication() {
             .unwrap();
         assert_eq!(waited, 0, "replica {r} did not catch up");
     }
-    let proxy = start_proxy(&cluster).await;
+    let proxy = start_proxy(&cluster, ReadYourWrites::Window).await;
+    let gtid_proxy = start_proxy(&cluster, ReadYourWrites::Gtid).await;
     // Let the checker see every server once.
     tokio::time::sleep(INTERVAL * 3).await;
 
     policies_spread_reads(&cluster, &proxy).await;
     master_for_writes_transactions_hints(&cluster, &proxy).await;
-    read_your_writes(&proxy).await;
+    read_your_writes(&cluster, &proxy, 0, ReadYourWrites::Window).await;
+    read_your_writes(&cluster, &gtid_proxy, 10_000, ReadYourWrites::Gtid).await;
+    drop(gtid_proxy);
     listings(&cluster, &proxy).await;
     stopped_sql_thread_leaves_rotation(&cluster, &proxy).await;
     killed_replica_leaves_and_returns(&cluster, &proxy).await;
@@ -401,9 +406,12 @@ async fn master_for_writes_transactions_hints(cl: &OwnCluster, proxy: &RwProxy) 
     );
 }
 
-async fn read_your_writes(proxy: &RwProxy) {
+/// Insert then read back at once, 1000 times, under a concurrent read load: zero misses.
+/// Window mode reads back from the master; gtid mode from replicas that waited for the write.
+async fn read_your_writes(cl: &OwnCluster, proxy: &RwProxy, first: i64, mode: ReadYourWrites) {
     let mut c = proxy.connect("rw_rr").await;
-    // A reader hammering the replicas meanwhile, so this runs under load.
+    let master_key = ("rw_rr".to_string(), format!("127.0.0.1:{}", cl.master()));
+    let master_before = groups(&mut c).await[&master_key].2;
     let stop = CancellationToken::new();
     let mut reader = proxy.connect("rw_rr").await;
     let token = stop.clone();
@@ -416,7 +424,7 @@ async fn read_your_writes(proxy: &RwProxy) {
         n
     });
     let mut misses = 0;
-    for i in 0..1000 {
+    for i in first..first + 1000 {
         c.query_drop(format!("INSERT INTO t (id, v) VALUES ({i}, {})", i * 2))
             .await
             .unwrap();
@@ -430,12 +438,21 @@ async fn read_your_writes(proxy: &RwProxy) {
     }
     stop.cancel();
     let background_reads = load.await.unwrap();
-    assert_eq!(misses, 0, "reads right after writes missed them");
+    assert_eq!(misses, 0, "{mode:?}: reads right after writes missed them");
     assert!(background_reads > 0);
+    let on_master = groups(&mut c).await[&master_key].2 - master_before;
+    match mode {
+        ReadYourWrites::Window => assert!(on_master >= 2000, "{on_master}"),
+        // The inserts, and a few reads whose replica did not catch up within gtid_wait.
+        ReadYourWrites::Gtid => assert!(on_master < 1100, "{on_master} statements on the master"),
+    }
     // After the window, this session reads from replicas again, and they have the rows.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (port, n): (u16, i64) = c
-        .query_first("SELECT @@port, COUNT(*) FROM t WHERE id >= 0")
+        .query_first(format!(
+            "SELECT @@port, COUNT(*) FROM t WHERE id >= {first} AND id < {}",
+            first + 1000
+        ))
         .await
         .unwrap()
         .unwrap();

@@ -13,7 +13,7 @@ use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use super::balance::{self, Access, ServerRef};
 use super::health::{HealthRegistry, Role, ServerHealth, ServerStats};
 use crate::config::model::{Group, GroupId, ReadPolicy, Rules};
-use crate::config::server::{BackendConfig, HealthConfig};
+use crate::config::server::{BackendConfig, HealthConfig, ReadYourWrites};
 use crate::error::{Error, Result};
 
 /// The pool of one server of a group, with what error messages and counters need.
@@ -128,6 +128,8 @@ pub struct Backends {
     pub failures_to_open: u32,
     /// See `HealthConfig::master_after_write`.
     pub master_after_write: Duration,
+    pub read_your_writes: ReadYourWrites,
+    pub gtid_wait: Duration,
 }
 
 impl Backends {
@@ -153,6 +155,8 @@ impl Backends {
             connect_timeout: cfg.connect_timeout,
             failures_to_open: health.failures_to_open,
             master_after_write: health.master_after_write,
+            read_your_writes: health.read_your_writes,
+            gtid_wait: health.gtid_wait,
         }
     }
 

@@ -17,6 +17,7 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2000;
 pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 1000;
 pub const DEFAULT_FAILURES_TO_OPEN: u32 = 3;
 pub const DEFAULT_MASTER_AFTER_WRITE_MS: u64 = 1000;
+pub const DEFAULT_GTID_WAIT_MS: u64 = 100;
 
 /// The server config with defaults applied and secrets read.
 #[derive(Clone, PartialEq, Eq)]
@@ -49,6 +50,21 @@ pub struct HealthConfig {
     /// After a session writes to a group, its reads of that group go to the master for this
     /// long, so it reads its own writes even though replicas apply them a little later.
     pub master_after_write: Duration,
+    pub read_your_writes: ReadYourWrites,
+    /// Longest a replica read waits for the session's last write (gtid mode) before it goes
+    /// to the master instead.
+    pub gtid_wait: Duration,
+}
+
+/// How a session reads its own writes (see `execute::read_split`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadYourWrites {
+    /// Reads go to the master for `master_after_write` after a write.
+    #[default]
+    Window,
+    /// Reads go to a replica that has applied the write's GTID (MASTER_GTID_WAIT).
+    Gtid,
 }
 
 impl Default for HealthConfig {
@@ -57,6 +73,8 @@ impl Default for HealthConfig {
             interval: Duration::from_millis(DEFAULT_HEALTH_INTERVAL_MS),
             failures_to_open: DEFAULT_FAILURES_TO_OPEN,
             master_after_write: Duration::from_millis(DEFAULT_MASTER_AFTER_WRITE_MS),
+            read_your_writes: ReadYourWrites::Window,
+            gtid_wait: Duration::from_millis(DEFAULT_GTID_WAIT_MS),
         }
     }
 }
@@ -208,6 +226,8 @@ struct RawHealth {
     interval_ms: Option<u64>,
     failures_to_open: Option<u32>,
     master_after_write_ms: Option<u64>,
+    read_your_writes: Option<ReadYourWrites>,
+    gtid_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -319,6 +339,8 @@ pub fn parse_server_config(
             h.master_after_write_ms
                 .unwrap_or(DEFAULT_MASTER_AFTER_WRITE_MS),
         ),
+        read_your_writes: h.read_your_writes.unwrap_or_default(),
+        gtid_wait: Duration::from_millis(h.gtid_wait_ms.unwrap_or(DEFAULT_GTID_WAIT_MS)),
     };
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
@@ -420,6 +442,8 @@ mod tests {
             interval_ms = 200
             failures_to_open = 2
             master_after_write_ms = 0
+            read_your_writes = "gtid"
+            gtid_wait_ms = 20
         "#;
         let c = parse_server_config(text, Path::new("/somewhere"), no_env).unwrap();
         assert_eq!(c.rules, Path::new("/etc/shardgate/rules"));
@@ -431,6 +455,8 @@ mod tests {
         assert_eq!(c.health.interval, Duration::from_millis(200));
         assert_eq!(c.health.failures_to_open, 2);
         assert_eq!(c.health.master_after_write, Duration::ZERO);
+        assert_eq!(c.health.read_your_writes, ReadYourWrites::Gtid);
+        assert_eq!(c.health.gtid_wait, Duration::from_millis(20));
     }
 
     #[test]

@@ -90,6 +90,14 @@ pub async fn run<S: ResultSink>(
             if was_in_txn {
                 // The transaction's writes become visible at COMMIT, not when they ran.
                 session.reads.refresh_writes();
+                if read_split::ReadSplit::uses_gtid(ctx.backends.read_your_writes)
+                    && session.status & status::IN_TRANS == 0
+                {
+                    for (db, group) in session.reads.pending_gtids() {
+                        let gtid = route::last_gtid(session, ctx, &db, group).await;
+                        session.reads.record_write(&db, group, gtid);
+                    }
+                }
             }
             outcome
         }

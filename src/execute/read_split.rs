@@ -1,17 +1,24 @@
 //! Whether a statement may read from a replica: per session, cheap enough for every
-//! statement (a few flag tests; the clock is read only by sessions that wrote recently).
+//! statement (a few flag tests; the clock is read only by sessions that wrote).
 //!
 //! The master serves writes, locking reads (the planner marks them `is_write`), everything
 //! while a transaction is open or autocommit is off, statements carrying the hint
-//! `/* shardgate:master */`, every read of a session that ran `SET @shardgate_master = 1`,
-//! and (while the master is up) a session's reads of a group it wrote to within
-//! `master_after_write` (so it reads its own writes, and LAST_INSERT_ID() or temporary
-//! tables it just made).
+//! `/* shardgate:master */`, and every read of a session that ran `SET @shardgate_master = 1`.
+//!
+//! Read-your-writes, after a session wrote to a group:
+//! - `window` (default): its reads of that group go to the master (while it is up) for
+//!   `master_after_write`; this also keeps LAST_INSERT_ID() and fresh temporary tables right.
+//! - `gtid`: the proxy asks the master for the write's GTID (`@@last_gtid`, one more round
+//!   trip per autocommit write or per COMMIT), and the first read on each replica waits for
+//!   it (`MASTER_GTID_WAIT`, at most `gtid_wait`), or goes to the master when it times out.
+//!   Reads naming LAST_INSERT_ID still go to the master.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::Access;
-use crate::config::model::GroupId;
+use crate::config::model::{Database, GroupId};
+use crate::config::server::ReadYourWrites;
 use crate::plan::{Route, Target};
 
 use super::status;
@@ -21,12 +28,23 @@ pub const MASTER_HINT: &str = "shardgate:master";
 /// The user variable that sends a session's reads to the master while it is 1.
 pub const MASTER_VARIABLE: &str = "@shardgate_master";
 
+/// A group this session wrote to.
+#[derive(Debug)]
+struct Written {
+    db: Arc<Database>,
+    group: GroupId,
+    at: Instant,
+    /// GTID of the last write (gtid mode); `None` until known (e.g. before COMMIT).
+    gtid: Option<String>,
+    /// Replicas (bit = index) known to have applied `gtid`.
+    caught_up: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct ReadSplit {
     /// `SET @shardgate_master = 1` is in force.
     pub force_master: bool,
-    /// When this session last wrote to each (database, group).
-    wrote: Vec<(String, GroupId, Instant)>,
+    wrote: Vec<Written>,
 }
 
 impl ReadSplit {
@@ -35,45 +53,99 @@ impl ReadSplit {
     pub fn access(&self, route: &Route, target: &Target, status: u16, window: Duration) -> Access {
         let in_txn = status & status::IN_TRANS != 0 || status & status::AUTOCOMMIT == 0;
         if route.is_write || in_txn || self.force_master || target.sql.contains(MASTER_HINT) {
-            Access::Master
-        } else if self.wrote_recently(&route.db.name, target.group, window) {
-            Access::PreferMaster
-        } else {
-            Access::Read
+            return Access::Master;
+        }
+        if self.wrote.is_empty() {
+            return Access::Read;
+        }
+        match self.find(&route.db.name, target.group) {
+            None => Access::Read,
+            Some(_) if mentions_last_insert_id(&target.sql) => Access::Master,
+            // gtid mode, write position known: a replica after waiting for it.
+            Some(w) if w.gtid.is_some() => Access::Read,
+            Some(w) if !window.is_zero() && w.at.elapsed() < window => Access::PreferMaster,
+            Some(_) => Access::Read,
         }
     }
 
-    fn wrote_recently(&self, db: &str, group: GroupId, window: Duration) -> bool {
-        if self.wrote.is_empty() || window.is_zero() {
-            return false;
-        }
+    fn find(&self, db: &str, group: GroupId) -> Option<&Written> {
         self.wrote
             .iter()
-            .any(|(d, g, at)| *g == group && d == db && at.elapsed() < window)
+            .find(|w| w.group == group && w.db.name == db)
     }
 
-    /// Remembers a write to `group`, so the next reads of it go to the master.
-    pub fn record_write(&mut self, db: &str, group: GroupId) {
+    /// Remembers a write to `group` (with its GTID when known).
+    pub fn record_write(&mut self, db: &Arc<Database>, group: GroupId, gtid: Option<String>) {
         let now = Instant::now();
         match self
             .wrote
             .iter_mut()
-            .find(|(d, g, _)| *g == group && d == db)
+            .find(|w| w.group == group && w.db.name == db.name)
         {
-            Some(entry) => entry.2 = now,
-            None => self.wrote.push((db.to_string(), group, now)),
+            Some(w) => {
+                w.at = now;
+                w.gtid = gtid;
+                w.caught_up = 0;
+            }
+            None => self.wrote.push(Written {
+                db: db.clone(),
+                group,
+                at: now,
+                gtid,
+                caught_up: 0,
+            }),
         }
     }
 
-    /// Restarts the window of every group written to (at the end of a transaction).
+    /// Groups written to whose GTID is not known yet (gtid mode, at COMMIT).
+    pub fn pending_gtids(&self) -> Vec<(Arc<Database>, GroupId)> {
+        self.wrote
+            .iter()
+            .filter(|w| w.gtid.is_none())
+            .map(|w| (w.db.clone(), w.group))
+            .collect()
+    }
+
+    /// Restarts the window of every group written to (at the end of a transaction: its
+    /// writes became visible at COMMIT, not when they ran).
     pub fn refresh_writes(&mut self) {
         if self.wrote.is_empty() {
             return;
         }
         let now = Instant::now();
-        for entry in &mut self.wrote {
-            entry.2 = now;
+        for w in &mut self.wrote {
+            w.at = now;
         }
+    }
+
+    /// The GTID replica `replica` of `group` must reach before it serves this session, if
+    /// it is not known to have reached it already.
+    pub fn gtid_to_wait(&self, db: &str, group: GroupId, replica: u16) -> Option<&str> {
+        if self.wrote.is_empty() {
+            return None;
+        }
+        let w = self.find(db, group)?;
+        let bit = 1u64.checked_shl(replica as u32).unwrap_or(0);
+        if w.caught_up & bit != 0 {
+            return None;
+        }
+        w.gtid.as_deref()
+    }
+
+    /// Replica `replica` of `group` has applied the session's last write there.
+    pub fn caught_up(&mut self, db: &str, group: GroupId, replica: u16) {
+        let bit = 1u64.checked_shl(replica as u32).unwrap_or(0);
+        if let Some(w) = self
+            .wrote
+            .iter_mut()
+            .find(|w| w.group == group && w.db.name == db)
+        {
+            w.caught_up |= bit;
+        }
+    }
+
+    pub fn uses_gtid(mode: ReadYourWrites) -> bool {
+        mode == ReadYourWrites::Gtid
     }
 
     /// Applies `SET @shardgate_master = <value>` if `sql` is that statement.
@@ -99,6 +171,14 @@ fn parse_master_variable(sql: &str) -> Option<bool> {
         "0" | "off" | "false" | "null" => Some(false),
         _ => None,
     }
+}
+
+/// LAST_INSERT_ID() is per connection: only the master's has the session's value.
+fn mentions_last_insert_id(sql: &str) -> bool {
+    const NEEDLE: &[u8] = b"last_insert_id";
+    sql.as_bytes()
+        .windows(NEEDLE.len())
+        .any(|w| w.eq_ignore_ascii_case(NEEDLE))
 }
 
 fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
@@ -132,15 +212,32 @@ mod tests {
         assert_eq!(parse_master_variable("SELECT 1"), None);
     }
 
+    fn db(name: &str) -> Arc<Database> {
+        Arc::new(Database {
+            name: name.to_string(),
+            default_group: 0,
+            groups: Vec::new(),
+            tables: Default::default(),
+            source: Default::default(),
+        })
+    }
+
     #[test]
-    fn remembers_writes_per_group_for_the_window() {
+    fn remembers_writes_per_group_and_which_replicas_caught_up() {
         let mut r = ReadSplit::default();
-        let w = Duration::from_secs(60);
-        assert!(!r.wrote_recently("db", 0, w));
-        r.record_write("db", 0);
-        assert!(r.wrote_recently("db", 0, w));
-        assert!(!r.wrote_recently("db", 1, w));
-        assert!(!r.wrote_recently("other", 0, w));
-        assert!(!r.wrote_recently("db", 0, Duration::ZERO));
+        let d = db("db");
+        assert!(r.find("db", 0).is_none());
+        r.record_write(&d, 0, Some("0-1-5".into()));
+        assert!(r.find("db", 0).is_some());
+        assert!(r.find("db", 1).is_none() && r.find("other", 0).is_none());
+        assert_eq!(r.gtid_to_wait("db", 0, 1), Some("0-1-5"));
+        r.caught_up("db", 0, 1);
+        assert_eq!(r.gtid_to_wait("db", 0, 1), None);
+        assert_eq!(r.gtid_to_wait("db", 0, 0), Some("0-1-5"));
+        r.record_write(&d, 0, None);
+        assert_eq!(r.gtid_to_wait("db", 0, 1), None);
+        assert_eq!(r.pending_gtids().len(), 1);
+        assert!(mentions_last_insert_id("select Last_Insert_Id()"));
+        assert!(!mentions_last_insert_id("select 1"));
     }
 }

@@ -8,11 +8,12 @@ use mysql_common::packets::Column;
 use std::sync::atomic::Ordering;
 
 use crate::backend::ServerRef;
-use crate::config::model::Database;
+use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::{ResultRewrite, Route, Target};
 
 use super::info::sum_info;
+use super::read_split::ReadSplit;
 use super::{status, ColumnRename, Context, Failure, OkInfo, ResultSink, Session};
 
 pub async fn run<S: ResultSink>(
@@ -56,6 +57,31 @@ pub async fn run<S: ResultSink>(
                 }
                 Err(e) => return Err(e.into()),
             };
+            if let ServerRef::Replica(i) = server {
+                if let Some(gtid) = session.reads.gtid_to_wait(&db.name, target.group, i) {
+                    // Read-your-writes (gtid mode): this replica serves the session only once
+                    // it has applied the session's last write here.
+                    let wait = format!(
+                        "SELECT MASTER_GTID_WAIT('{gtid}', {:.3})",
+                        ctx.backends.gtid_wait.as_secs_f64()
+                    );
+                    match conn.query_first::<i64, _>(wait).await {
+                        Ok(Some(0)) => session.reads.caught_up(&db.name, target.group, i),
+                        Ok(_) => {
+                            server = ServerRef::Master;
+                            continue;
+                        }
+                        Err(e) => {
+                            group
+                                .server(server)
+                                .failed(ctx.backends.failures_to_open, &e.to_string());
+                            session.conns.discard_at(&db.name, target.group, server);
+                            server = ServerRef::Master;
+                            continue;
+                        }
+                    }
+                }
+            }
             let pool = group.server(server);
             pool.stats.queries.fetch_add(1, Ordering::Relaxed);
             let mut sent = false;
@@ -79,7 +105,15 @@ pub async fn run<S: ResultSink>(
             }
         };
         if route.is_write {
-            session.reads.record_write(&db.name, target.group);
+            let gtid = if ReadSplit::uses_gtid(ctx.backends.read_your_writes)
+                && one.ok.status & status::IN_TRANS == 0
+                && one.ok.status & status::AUTOCOMMIT != 0
+            {
+                last_gtid(session, ctx, db, target.group).await
+            } else {
+                None
+            };
+            session.reads.record_write(db, target.group, gtid);
         }
         started_rows |= one.had_columns;
         total.affected_rows += one.ok.affected_rows;
@@ -100,6 +134,19 @@ pub async fn run<S: ResultSink>(
         sink.ok(&total);
     }
     Ok(())
+}
+
+/// The GTID of the session's last committed write on the master of `group` (one round
+/// trip); `None` when it cannot be read, which falls back to the window.
+pub(crate) async fn last_gtid(
+    session: &mut Session,
+    ctx: &Context<'_>,
+    db: &Database,
+    group: GroupId,
+) -> Option<String> {
+    let conn = session.conns.get(ctx.backends, db, group).await.ok()?;
+    let gtid: String = conn.query_first("SELECT @@last_gtid").await.ok()??;
+    (!gtid.is_empty()).then_some(gtid)
 }
 
 struct OneResult {

@@ -273,7 +273,10 @@ async fn errors_keep_their_codes() {
     // A syntax error is the backend's, at PREPARE.
     expect_code(p.prep("SELECT FROM WHERE ?").await, 1064);
     // A closed statement is unknown to the proxy.
-    let sel = p.prep("SELECT vc FROM alltypes WHERE id = ?").await.unwrap();
+    let sel = p
+        .prep("SELECT vc FROM alltypes WHERE id = ?")
+        .await
+        .unwrap();
     p.close(sel.clone()).await.unwrap();
     expect_code(p.exec_drop(&sel, (1i64,)).await, 1243);
     // The connection is still fine.

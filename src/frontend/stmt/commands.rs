@@ -4,6 +4,7 @@ use std::io;
 use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
+use mysql_common::constants::ColumnType;
 use mysql_common::packets::Column;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -67,8 +68,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             None => None,
         };
         let n = template.param_count();
+        let binary_backend = defs.as_ref().is_some_and(|(_, d)| {
+            d.columns
+                .iter()
+                .any(|c| c.column_type() == ColumnType::MYSQL_TYPE_FLOAT)
+        });
         let id = match self.stmts.insert(Prepared {
             template,
+            binary_backend,
             param_types: Vec::new(),
             long_data: vec![None; n],
         }) {
@@ -194,8 +201,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     }
 
     pub(in crate::frontend) async fn stmt_execute(&mut self, body: &[u8]) -> io::Result<()> {
-        let sql = match self.bind(body) {
-            Ok(sql) => sql,
+        let (sql, binary_backend) = match self.bind(body) {
+            Ok(bound) => bound,
             Err(e) => {
                 self.sink(false).error(&e);
                 return Ok(());
@@ -213,11 +220,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 current_db: self.session.current_db.as_ref(),
             },
         );
-        let mut sink = BinarySink::new(ClientSink {
-            writer: &mut self.writer,
-            deprecate_eof: self.deprecate_eof,
-            more_results: false,
-        });
+        let mut sink = BinarySink::new(
+            ClientSink {
+                writer: &mut self.writer,
+                deprecate_eof: self.deprecate_eof,
+                more_results: false,
+            },
+            binary_backend,
+        );
         match planned {
             Ok(p) => {
                 execute::run(p, &ctx, &mut self.session, &mut sink).await?;
@@ -229,14 +239,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
 
     /// The statement's text with this execute's values in place of its placeholders. Long
     /// data is used up by the execute, whether it succeeds or not.
-    fn bind(&mut self, body: &[u8]) -> Result<String, Error> {
+    fn bind(&mut self, body: &[u8]) -> Result<(String, bool), Error> {
         let id = statement_id(body)?;
         let stmt = self.stmts.get_mut(id, "mysqld_stmt_execute")?;
         let n = stmt.template.param_count();
         let long_data = std::mem::replace(&mut stmt.long_data, vec![None; n]);
         let params = parse_params(body, n, &mut stmt.param_types, &long_data)?;
         let literals = params.iter().map(literal).collect::<Result<Vec<_>, _>>()?;
-        Ok(stmt.template.render(&literals))
+        Ok((stmt.template.render(&literals), stmt.binary_backend))
     }
 
     /// COM_STMT_SEND_LONG_DATA has no answer; a chunk for an unknown statement or parameter

@@ -14,6 +14,9 @@ pub const MAX_STATEMENTS: usize = 16382;
 
 pub struct Prepared {
     pub template: Template,
+    /// The result has FLOAT columns, whose text form loses digits: EXECUTE then runs as a
+    /// backend prepared statement, whose binary rows keep them.
+    pub binary_backend: bool,
     /// Types the client declared at the last execute that sent them.
     pub param_types: Vec<ParamType>,
     /// COM_STMT_SEND_LONG_DATA chunks per parameter, until the next execute or reset.
@@ -63,6 +66,7 @@ mod tests {
     fn stmt() -> Prepared {
         Prepared {
             template: Template::new("SELECT 1"),
+            binary_backend: false,
             param_types: Vec::new(),
             long_data: Vec::new(),
         }

@@ -18,14 +18,16 @@ pub struct BinarySink<'w, W> {
     types: Vec<CellType>,
     /// Set once an error went out mid-result: the rest of the answer is dropped.
     failed: bool,
+    binary_backend: bool,
 }
 
 impl<'w, W: AsyncWrite + Unpin> BinarySink<'w, W> {
-    pub fn new(inner: ClientSink<'w, W>) -> Self {
+    pub fn new(inner: ClientSink<'w, W>, binary_backend: bool) -> Self {
         BinarySink {
             inner,
             types: Vec::new(),
             failed: false,
+            binary_backend,
         }
     }
 
@@ -91,6 +93,10 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
         if !self.failed {
             self.inner.end_rows(ok);
         }
+    }
+
+    fn wants_binary_backend(&self) -> bool {
+        self.binary_backend
     }
 
     async fn maybe_flush(&mut self) -> io::Result<()> {

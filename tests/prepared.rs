@@ -87,7 +87,7 @@ fn rows() -> Vec<Vec<Value>> {
             Int(i64::MIN),
             UInt(u64::MAX),
             text("-12345678901234567890.0123456789"),
-            Float(3.1415927),
+            Float(std::f32::consts::PI),
             Double(1.0 / 3.0),
             Date(2024, 2, 29, 0, 0, 0, 0),
             Date(9999, 12, 31, 23, 59, 59, 999999),
@@ -300,6 +300,39 @@ async fn statements_are_capped_per_connection() {
     }
     let msg = expect_code(p.prep("SET @over = ?").await, 1461);
     assert!(msg.contains("16382"), "{msg}");
+    p.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strings_mean_the_same_under_no_backslash_escapes() {
+    let (schema, proxy) = setup("ps_nobackslash").await;
+    let mut p = proxy.connect(Some("typed")).await;
+    p.query_drop("SET sql_mode = 'NO_BACKSLASH_ESCAPES'")
+        .await
+        .unwrap();
+    let tricky = "a\\'b\\\\c' \\n";
+    p.exec_drop(
+        "INSERT INTO alltypes (id, vc, vb) VALUES (?, ?, ?)",
+        (9i64, tricky, vec![b'\\', b'\'', 0u8, 0xFF]),
+    )
+    .await
+    .unwrap();
+    let row: Option<(String, Vec<u8>)> = p
+        .exec_first("SELECT vc, vb FROM alltypes WHERE id = ?", (9i64,))
+        .await
+        .unwrap();
+    assert_eq!(
+        row,
+        Some((tricky.to_string(), vec![b'\\', b'\'', 0u8, 0xFF]))
+    );
+    let mut g0 = schema.on(0).await;
+    let stored: Option<String> = g0
+        .query_first("SELECT vc FROM alltypes_1 WHERE id = 9")
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some(tricky));
+    g0.disconnect().await.unwrap();
     p.disconnect().await.unwrap();
     schema.drop().await;
 }

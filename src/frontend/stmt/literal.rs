@@ -129,7 +129,10 @@ mod tests {
         assert_eq!(lit(Param::Int(i64::MIN)), " -9223372036854775808");
         assert_eq!(lit(Param::UInt(u64::MAX)), "18446744073709551615");
         assert_eq!(lit(Param::Double(0.1)), "1e-1");
-        assert_eq!(lit(Param::Float(3.1415927)), "3.1415927410125732e0");
+        assert_eq!(
+            lit(Param::Float(std::f32::consts::PI)),
+            "3.1415927410125732e0"
+        );
         assert!(literal(&Param::Double(f64::NAN)).is_err());
         assert_eq!(lit(Param::Decimal(b"-12.500".to_vec())), " -12.500");
         assert_eq!(lit(Param::Decimal(b"1;".to_vec())), "'1;'");

@@ -279,6 +279,15 @@ async fn errors_keep_their_codes() {
         .unwrap();
     p.close(sel.clone()).await.unwrap();
     expect_code(p.exec_drop(&sel, (1i64,)).await, 1243);
+    // SHOW WARNINGS, prepared too, is about the previous statement.
+    let n: Option<i64> = p
+        .exec_first("SELECT CAST(? AS SIGNED)", ("12abc",))
+        .await
+        .unwrap();
+    assert_eq!(n, Some(12));
+    let warnings: Vec<(String, u32, String)> = p.exec("SHOW WARNINGS", ()).await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].1, 1292);
     // The connection is still fine.
     let vc: Option<String> = p
         .exec_first("SELECT vc FROM alltypes WHERE id = ?", (1i64,))

@@ -297,7 +297,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
 
 /// `SHOW WARNINGS` / `SHOW ERRORS` / `SHOW COUNT(*) WARNINGS` are about the previous
 /// statement, so they must go to the connection that ran it, not to a routed one.
-fn is_show_warnings(sql: &str) -> bool {
+pub(super) fn is_show_warnings(sql: &str) -> bool {
     let words: Vec<String> = sql
         .split_whitespace()
         .take(3)
@@ -310,7 +310,7 @@ fn is_show_warnings(sql: &str) -> bool {
         ) || (words.get(1).is_some_and(|w| w.starts_with("COUNT(")) && words.len() >= 3))
 }
 
-async fn show_warnings<S: ResultSink>(
+pub(super) async fn show_warnings<S: ResultSink>(
     sql: &str,
     session: &mut Session,
     sink: &mut S,

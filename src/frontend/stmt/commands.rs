@@ -12,7 +12,7 @@ use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::execute::route::rename_column;
 use crate::execute::{self, Context, OkInfo, ResultSink};
-use crate::frontend::connection::Client;
+use crate::frontend::connection::{is_show_warnings, show_warnings, Client};
 use crate::frontend::encode::{column_payload, eof_payload, put_lenenc_str};
 use crate::frontend::sink::ClientSink;
 use crate::plan::{self, Plan, PlanContext};
@@ -50,7 +50,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             return Ok(());
         }
         let template = Template::new(text);
-        let target = match self.plan_with_markers(&template) {
+        let planned = if is_show_warnings(text) {
+            // Answered at EXECUTE by the connection that ran the previous statement.
+            Ok(None)
+        } else {
+            self.plan_with_markers(&template)
+        };
+        let target = match planned {
             Ok(t) => t,
             Err(e) => {
                 self.sink(false).error(&e);
@@ -208,6 +214,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 return Ok(());
             }
         };
+        let mut sink = BinarySink::new(
+            ClientSink {
+                writer: &mut self.writer,
+                deprecate_eof: self.deprecate_eof,
+                more_results: false,
+            },
+            binary_backend,
+        );
+        if is_show_warnings(&sql) {
+            // About the previous statement: answered by the connection that ran it.
+            let outcome = show_warnings(&sql, &mut self.session, &mut sink).await;
+            execute::finish(outcome, &mut sink)?;
+            return Ok(());
+        }
         let rules = self.shared.rules();
         let ctx = Context {
             rules: &rules,
@@ -219,14 +239,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 rules: &rules,
                 current_db: self.session.current_db.as_ref(),
             },
-        );
-        let mut sink = BinarySink::new(
-            ClientSink {
-                writer: &mut self.writer,
-                deprecate_eof: self.deprecate_eof,
-                more_results: false,
-            },
-            binary_backend,
         );
         match planned {
             Ok(p) => {

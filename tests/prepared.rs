@@ -188,6 +188,19 @@ async fn every_type_round_trips_exactly() {
         assert_eq!(read, oracle, "row {n} as read through the proxy");
         direct_shard.disconnect().await.unwrap();
     }
+    // The same values through the parsed path (UPDATE), over the all-NULL row.
+    let sets: Vec<String> = COLUMNS.split(", ").map(|c| format!("{c} = ?")).collect();
+    let mut params = rows()[0].clone();
+    params.push(Value::Int(6));
+    p.exec_drop(
+        format!("UPDATE alltypes SET {} WHERE id = ?", sets.join(", ")),
+        Params::Positional(params),
+    )
+    .await
+    .unwrap();
+    let updated = select_values(&mut p, "alltypes", 6).await;
+    let oracle = select_values(&mut d0, "alltypes_ref", 4).await;
+    assert_eq!(updated[1..], oracle[1..], "row 0 values written by UPDATE");
     // Parameters in the select list: typed like the server types them.
     let row: mysql_async::Row = p
         .exec_first(

@@ -46,6 +46,15 @@ pub enum Error {
     MalformedPacket(String),
     #[error("shardgate internal error: {0}")]
     Internal(String),
+    /// A COM_STMT_* command naming a statement id this connection never prepared (or closed).
+    #[error("Unknown prepared statement handler ({id}) given to {command}")]
+    UnknownStatement { id: u32, command: &'static str },
+    /// A client that keeps preparing without closing: capped like max_prepared_stmt_count.
+    #[error("Can't create more than max_prepared_stmt_count statements (current value: {0})")]
+    TooManyStatements(usize),
+    /// COM_STMT_EXECUTE parameters that do not fit the statement.
+    #[error("Incorrect arguments to {0}")]
+    WrongArguments(String),
 }
 
 /// A server error exactly as a backend sent it.
@@ -82,12 +91,18 @@ impl Error {
             Error::UnknownCommand(_) => 1047,
             Error::MalformedPacket(_) => 1835,
             Error::Internal(_) => 1105,
+            Error::UnknownStatement { .. } => 1243,
+            Error::TooManyStatements(_) => 1461,
+            Error::WrongArguments(_) => 1210,
         }
     }
 
     pub fn sqlstate(&self) -> &str {
         match self {
-            Error::Unsupported(_) | Error::UnknownDatabase(_) | Error::Syntax(_) => "42000",
+            Error::Unsupported(_)
+            | Error::UnknownDatabase(_)
+            | Error::Syntax(_)
+            | Error::TooManyStatements(_) => "42000",
             Error::NoDatabaseSelected => "3D000",
             Error::AccessDenied { .. } => "28000",
             Error::UnknownCommand(_) => "08S01",

@@ -1,8 +1,8 @@
 //! Runs a `Route`: each target's SQL on the session's connection to its group, results
 //! concatenated (reads) or OKs summed (writes), rows streamed as they arrive.
 
-use mysql_async::prelude::Queryable;
-use mysql_async::Conn;
+use mysql_async::prelude::{Protocol, Queryable};
+use mysql_async::{Conn, QueryResult};
 use mysql_common::packets::Column;
 
 use std::sync::atomic::Ordering;
@@ -164,11 +164,32 @@ async fn run_one<S: ResultSink>(
     sent: &mut bool,
     sink: &mut S,
 ) -> Result<OneResult, Failure> {
+    let sql = target.sql.as_str();
+    let (had_columns, mut ok) = if sink.wants_binary_backend() {
+        let result = conn.exec_iter(sql, ()).await.map_err(Error::from)?;
+        stream(result, route, target, send_columns, sink).await?
+    } else {
+        let result = conn.query_iter(sql).await.map_err(Error::from)?;
+        stream(result, route, target, send_columns, sink).await?
+    };
+    ok.status = conn
+        .last_ok_packet()
+        .map(|p| p.status_flags().bits())
+        .unwrap_or(status::AUTOCOMMIT)
+        & !status::MORE_RESULTS_EXISTS;
+    Ok(OneResult { had_columns, ok })
+}
+
+/// Streams one result into the sink; the OK's status is left for the caller, which reads it
+/// from the connection once the result is dropped.
+async fn stream<P: Protocol, S: ResultSink>(
+    mut result: QueryResult<'_, 'static, P>,
+    route: &Route,
+    target: &Target,
+    send_columns: Option<u16>,
+    sink: &mut S,
+) -> Result<(bool, OkInfo), Failure> {
     let db: &Database = &route.db;
-    let mut result = conn
-        .query_iter(target.sql.as_str())
-        .await
-        .map_err(Error::from)?;
     let had_columns = !result.columns_ref().is_empty();
     if had_columns {
         *sent = true;
@@ -192,7 +213,7 @@ async fn run_one<S: ResultSink>(
             }
         }
     }
-    let mut ok = OkInfo {
+    let ok = OkInfo {
         affected_rows: result.affected_rows(),
         last_insert_id: result.last_insert_id().unwrap_or(0),
         warnings: result.warnings(),
@@ -200,16 +221,15 @@ async fn run_one<S: ResultSink>(
         status: 0,
     };
     drop(result);
-    ok.status = conn
-        .last_ok_packet()
-        .map(|p| p.status_flags().bits())
-        .unwrap_or(status::AUTOCOMMIT)
-        & !status::MORE_RESULTS_EXISTS;
-    Ok(OneResult { had_columns, ok })
+    Ok((had_columns, ok))
 }
 
 /// Shows the logical table and database names where the backend reports physical ones.
-fn rename_column<'a>(col: &Column, db: &'a Database, physical_schema: &str) -> ColumnRename<'a> {
+pub(crate) fn rename_column<'a>(
+    col: &Column,
+    db: &'a Database,
+    physical_schema: &str,
+) -> ColumnRename<'a> {
     let mut rename = ColumnRename::default();
     if !col.schema_ref().is_empty() && col.schema_ref() == physical_schema.as_bytes() {
         rename.schema = Some(db.name.as_str());

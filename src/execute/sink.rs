@@ -50,6 +50,11 @@ pub trait ResultSink {
     /// One text-protocol row given cell by cell (None is NULL).
     fn row_cells(&mut self, cells: &[Option<&[u8]>]);
     fn end_rows(&mut self, ok: &OkInfo);
+    /// True when the statement must run as a backend prepared statement (binary rows): the
+    /// text protocol prints FLOAT with 6 digits, losing what the binary protocol keeps.
+    fn wants_binary_backend(&self) -> bool {
+        false
+    }
     /// Called between rows so large results go out while the backend still sends.
     async fn maybe_flush(&mut self) -> io::Result<()>;
 }

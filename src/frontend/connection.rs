@@ -18,6 +18,7 @@ use super::handshake::{
 };
 use super::packet::{PacketReader, PacketWriter};
 use super::sink::ClientSink;
+use super::stmt::registry::Registry;
 
 /// max_allowed_packet for what clients send us.
 const MAX_CLIENT_PACKET: usize = 64 * 1024 * 1024;
@@ -55,6 +56,7 @@ pub async fn serve_client<R, W>(
             .capabilities
             .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
         connection_id,
+        stmts: Registry::default(),
     };
     if let Err(e) = client.start(&login).await {
         tracing::debug!(connection_id, "client left during login: {e}");
@@ -67,14 +69,16 @@ pub async fn serve_client<R, W>(
     // also rolls back a transaction the client left open.
 }
 
-struct Client<R, W> {
-    reader: PacketReader<R>,
-    writer: PacketWriter<W>,
-    shared: Arc<Shared>,
-    session: Session,
-    multi_statements: bool,
-    deprecate_eof: bool,
-    connection_id: u32,
+pub(super) struct Client<R, W> {
+    pub(super) reader: PacketReader<R>,
+    pub(super) writer: PacketWriter<W>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) session: Session,
+    pub(super) multi_statements: bool,
+    pub(super) deprecate_eof: bool,
+    pub(super) connection_id: u32,
+    /// Prepared statements of this connection (COM_STMT_*).
+    pub(super) stmts: Registry,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
@@ -165,18 +169,28 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     self.writer.finish();
                 }
                 COM_RESET_CONNECTION => {
+                    self.stmts.clear();
                     self.session.conns.release_all();
                     self.session.status = status::AUTOCOMMIT;
                     self.ok();
                 }
-                COM_STMT_CLOSE => continue, // no response, by protocol
-                COM_STMT_PREPARE
-                | COM_STMT_EXECUTE
-                | COM_STMT_SEND_LONG_DATA
-                | COM_STMT_RESET
-                | COM_STMT_FETCH => {
+                COM_STMT_PREPARE => self.stmt_prepare(body).await?,
+                COM_STMT_EXECUTE => self.stmt_execute(body).await?,
+                COM_STMT_RESET => self.stmt_reset(body),
+                // CLOSE and SEND_LONG_DATA have no response, by protocol.
+                COM_STMT_CLOSE => {
+                    self.stmt_close(body);
+                    continue;
+                }
+                COM_STMT_SEND_LONG_DATA => {
+                    self.stmt_send_long_data(body);
+                    continue;
+                }
+                COM_STMT_FETCH => {
+                    // EXECUTE never opens a cursor (it sends the whole result, without
+                    // SERVER_STATUS_CURSOR_EXISTS), so there is nothing to fetch from.
                     self.sink(false).error(&Error::unsupported(
-                        "prepared statements (binary protocol COM_STMT_*): use the text protocol",
+                        "cursors (COM_STMT_FETCH): execute without a cursor type",
                     ));
                 }
                 COM_CHANGE_USER => {
@@ -190,7 +204,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         }
     }
 
-    fn sink(&mut self, more_results: bool) -> ClientSink<'_, W> {
+    pub(super) fn sink(&mut self, more_results: bool) -> ClientSink<'_, W> {
         ClientSink {
             writer: &mut self.writer,
             deprecate_eof: self.deprecate_eof,
@@ -288,7 +302,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
 
 /// `SHOW WARNINGS` / `SHOW ERRORS` / `SHOW COUNT(*) WARNINGS` are about the previous
 /// statement, so they must go to the connection that ran it, not to a routed one.
-fn is_show_warnings(sql: &str) -> bool {
+pub(super) fn is_show_warnings(sql: &str) -> bool {
     let words: Vec<String> = sql
         .split_whitespace()
         .take(3)
@@ -301,7 +315,7 @@ fn is_show_warnings(sql: &str) -> bool {
         ) || (words.get(1).is_some_and(|w| w.starts_with("COUNT(")) && words.len() >= 3))
 }
 
-async fn show_warnings<S: ResultSink>(
+pub(super) async fn show_warnings<S: ResultSink>(
     sql: &str,
     session: &mut Session,
     sink: &mut S,

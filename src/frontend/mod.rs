@@ -10,5 +10,6 @@ pub mod full_auth;
 pub mod handshake;
 pub mod packet;
 pub mod sink;
+pub mod stmt;
 
 pub use connection::serve_client;

@@ -132,6 +132,13 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         self.write_chunks(&payload);
     }
 
+    /// Drops the packet opened by `begin`, when building it failed half-way.
+    pub fn abandon(&mut self) {
+        if let Some(start) = self.open.take() {
+            self.buf.truncate(start);
+        }
+    }
+
     /// Appends a complete payload as one logical packet.
     pub fn write_packet(&mut self, payload: &[u8]) {
         if payload.len() < MAX_CHUNK {

@@ -32,7 +32,7 @@ mod dml;
 mod insert;
 pub(crate) mod insert_fast;
 mod key_predicates;
-mod lexer;
+pub(crate) mod lexer;
 mod literal;
 mod names;
 mod offsets;

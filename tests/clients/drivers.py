@@ -80,6 +80,63 @@ def connector_checks():
     conn.close()
 
 
+def connector_prepared_checks():
+    """mysql-connector-python's binary protocol (cursor(prepared=True)): COM_STMT_PREPARE,
+    EXECUTE with typed parameters, SEND_LONG_DATA for a file-like value, CLOSE."""
+    import datetime
+    import decimal
+    import io
+    conn = mysql.connector.connect(host="127.0.0.1", port=PORT, user="app", password="app-pass",
+                                   database=DB, use_pure=True, autocommit=True)
+    cur = conn.cursor(prepared=True)
+    when = datetime.datetime(2024, 2, 29, 13, 14, 15, 123000)
+    cur.execute("INSERT INTO clinical_data (id, hospital_id, patient_id, measure, value, recorded_at, note, attachment) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (50, 2, 7, "fréquence", decimal.Decimal("-12.345"), when, None, bytes(range(256))))
+    check(cur.rowcount == 1, f"prepared insert rowcount {cur.rowcount}")
+    cur.execute("SELECT id, measure, value, recorded_at, note, attachment FROM clinical_data "
+                "WHERE hospital_id = ? AND id = ?", (2, 50))
+    row = cur.fetchone()
+    check(row is not None, "prepared select found the row")
+    rid, measure, value, recorded_at, note, attachment = row
+    check(rid == 50, f"prepared id {rid!r}")
+    measure = measure.decode() if isinstance(measure, (bytes, bytearray)) else measure
+    check(measure == "fréquence", f"prepared measure {measure!r}")
+    check(value == decimal.Decimal("-12.345"), f"prepared decimal {value!r}")
+    check(recorded_at == when, f"prepared datetime {recorded_at!r}")
+    check(note is None, f"prepared NULL {note!r}")
+    check(bytes(attachment) == bytes(range(256)), "prepared blob bytes")
+    check(cur.fetchone() is None, "one row only")
+    # The shard key placeholder routes: hospital 3 (same shard group) does not see the row.
+    cur.execute("SELECT COUNT(*) FROM clinical_data WHERE hospital_id = ?", (2,))
+    check(cur.fetchone()[0] == 1, "hospital 2 holds its row")
+    # A file-like parameter is sent with COM_STMT_SEND_LONG_DATA.
+    blob = b"long\x00data" * 1000
+    cur.execute("UPDATE clinical_data SET attachment = ? WHERE hospital_id = ? AND id = ?",
+                (io.BytesIO(blob), 2, 50))
+    cur.execute("SELECT attachment FROM clinical_data WHERE hospital_id = ? AND id = ?", (2, 50))
+    got = bytes(cur.fetchone()[0])
+    check(got == blob, f"long data {len(got)} bytes")
+    # Errors keep their codes: a duplicate key from the backend, a refused scatter query.
+    try:
+        cur.execute("INSERT INTO clinical_data (id, hospital_id, patient_id, measure) VALUES (?, ?, ?, ?)",
+                    (50, 2, 7, "dup"))
+        check(False, "duplicate must fail")
+    except mysql.connector.Error as e:
+        check(e.errno == 1062, f"duplicate errno {e.errno}")
+    try:
+        cur.execute("SELECT * FROM clinical_data WHERE measure = ?", ("x",))
+        cur.fetchall()
+        check(False, "scatter must be refused")
+    except mysql.connector.Error as e:
+        check(e.errno == 1235, f"scatter errno {e.errno}")
+    cur.execute("SELECT ? + 1, ?", (41, None))
+    check(cur.fetchone() == (42, None), "parameters in the select list")
+    cur.close()
+    conn.close()
+
+
 pymysql_checks()
 connector_checks()
+connector_prepared_checks()
 print("drivers ok")

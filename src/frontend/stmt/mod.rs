@@ -1,0 +1,25 @@
+//! Binary-protocol prepared statements (COM_STMT_*).
+//!
+//! # Design
+//! PREPARE plans the statement once with a marker literal in every placeholder: a refusal
+//! that does not depend on the values (a scatter query) comes back at PREPARE, and the
+//! planned shard query, markers turned back into `?`, is prepared once on its backend and
+//! closed there, only to answer with the backend's parameter and column definitions. EXECUTE
+//! substitutes the bound values as SQL literals that mean exactly the binary values
+//! (`literal`), runs the text planner (whose fast paths make point statements cheap) and the
+//! text protocol to the backend, and re-encodes the rows in the binary protocol by the
+//! column definitions the client gets (`binary_row`, `sink`). So routing, renaming and
+//! session handling are the text path's, with no second implementation to drift.
+//!
+//! # Layout
+//! `registry`: the connection's statements and their limit; `template`: placeholder
+//! positions; `execute_packet`: decoding COM_STMT_EXECUTE; `literal`: values as SQL;
+//! `binary_row` and `sink`: rows out; `commands`: the COM_STMT_* handlers.
+
+mod binary_row;
+mod commands;
+mod execute_packet;
+mod literal;
+pub mod registry;
+mod sink;
+mod template;

@@ -1,0 +1,93 @@
+//! The statements one client connection has prepared. It lives in the connection's task, so
+//! it needs no lock; dropping the connection drops every statement with it.
+
+use std::collections::HashMap;
+
+use crate::error::Error;
+
+use super::execute_packet::ParamType;
+use super::template::Template;
+
+/// Per connection, like the server's max_prepared_stmt_count default, so a client that
+/// prepares without closing runs into an error and not the proxy's memory.
+pub const MAX_STATEMENTS: usize = 16382;
+
+pub struct Prepared {
+    pub template: Template,
+    /// The result has FLOAT columns, whose text form loses digits: EXECUTE then runs as a
+    /// backend prepared statement, whose binary rows keep them.
+    pub binary_backend: bool,
+    /// Types the client declared at the last execute that sent them.
+    pub param_types: Vec<ParamType>,
+    /// COM_STMT_SEND_LONG_DATA chunks per parameter, until the next execute or reset.
+    pub long_data: Vec<Option<Vec<u8>>>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    statements: HashMap<u32, Prepared>,
+    last_id: u32,
+}
+
+impl Registry {
+    pub fn insert(&mut self, stmt: Prepared) -> Result<u32, Error> {
+        if self.statements.len() >= MAX_STATEMENTS {
+            return Err(Error::TooManyStatements(MAX_STATEMENTS));
+        }
+        loop {
+            self.last_id = self.last_id.wrapping_add(1);
+            if self.last_id != 0 && !self.statements.contains_key(&self.last_id) {
+                break;
+            }
+        }
+        self.statements.insert(self.last_id, stmt);
+        Ok(self.last_id)
+    }
+
+    pub fn get_mut(&mut self, id: u32, command: &'static str) -> Result<&mut Prepared, Error> {
+        self.statements
+            .get_mut(&id)
+            .ok_or(Error::UnknownStatement { id, command })
+    }
+
+    pub fn remove(&mut self, id: u32) {
+        self.statements.remove(&id);
+    }
+
+    pub fn clear(&mut self) {
+        self.statements.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stmt() -> Prepared {
+        Prepared {
+            template: Template::new("SELECT 1"),
+            binary_backend: false,
+            param_types: Vec::new(),
+            long_data: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn caps_and_frees() {
+        let mut r = Registry::default();
+        let ids: Vec<u32> = (0..MAX_STATEMENTS)
+            .map(|_| r.insert(stmt()).unwrap())
+            .collect();
+        assert_eq!(ids[0], 1);
+        assert_eq!(r.insert(stmt()).unwrap_err().code(), 1461);
+        r.remove(ids[5]);
+        assert!(r.insert(stmt()).is_ok());
+        assert_eq!(
+            r.get_mut(ids[5], "mysqld_stmt_execute")
+                .err()
+                .unwrap()
+                .code(),
+            1243
+        );
+    }
+}

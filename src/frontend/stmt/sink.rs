@@ -1,0 +1,105 @@
+//! The `ResultSink` for an EXECUTE: everything as the text path writes it (column
+//! definitions, EOF/OK rules, errors), except rows, which go out in the binary protocol.
+
+use std::io;
+
+use mysql_async::{Row, Value};
+use mysql_common::packets::Column;
+use tokio::io::AsyncWrite;
+
+use crate::error::Error;
+use crate::execute::{ColumnRename, OkInfo, ResultSink};
+use crate::frontend::sink::ClientSink;
+
+use super::binary_row::{encode_row, CellType};
+
+pub struct BinarySink<'w, W> {
+    pub inner: ClientSink<'w, W>,
+    types: Vec<CellType>,
+    /// Set once an error went out mid-result: the rest of the answer is dropped.
+    failed: bool,
+    binary_backend: bool,
+}
+
+impl<'w, W: AsyncWrite + Unpin> BinarySink<'w, W> {
+    pub fn new(inner: ClientSink<'w, W>, binary_backend: bool) -> Self {
+        BinarySink {
+            inner,
+            types: Vec::new(),
+            failed: false,
+            binary_backend,
+        }
+    }
+
+    fn write_row<'v>(&mut self, cell: impl Fn(usize) -> Option<&'v Value>) {
+        if self.failed {
+            return;
+        }
+        let p = self.inner.writer.begin();
+        match encode_row(p, &self.types, cell) {
+            Ok(()) => self.inner.writer.finish(),
+            Err(e) => {
+                self.inner.writer.abandon();
+                self.error(&Error::Internal(format!(
+                    "cannot encode a binary result row ({e})"
+                )));
+            }
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
+    fn ok(&mut self, ok: &OkInfo) {
+        if !self.failed {
+            self.inner.ok(ok);
+        }
+    }
+
+    fn error(&mut self, err: &Error) {
+        if !self.failed {
+            self.failed = true;
+            self.inner.error(err);
+        }
+    }
+
+    fn columns<'a>(
+        &mut self,
+        cols: &'a [Column],
+        status: u16,
+        rename: &dyn Fn(&'a Column) -> ColumnRename<'a>,
+    ) {
+        self.types = cols.iter().map(CellType::of).collect();
+        self.inner.columns(cols, status, rename);
+    }
+
+    fn synthetic_columns(&mut self, table: &str, names: &[&str]) {
+        self.types = vec![CellType::text(); names.len()];
+        self.inner.synthetic_columns(table, names);
+    }
+
+    fn row(&mut self, row: &Row) {
+        self.write_row(|i| row.as_ref(i));
+    }
+
+    fn row_cells(&mut self, cells: &[Option<&[u8]>]) {
+        let values: Vec<Value> = cells
+            .iter()
+            .map(|c| c.map_or(Value::NULL, |b| Value::Bytes(b.to_vec())))
+            .collect();
+        self.write_row(|i| values.get(i));
+    }
+
+    fn end_rows(&mut self, ok: &OkInfo) {
+        if !self.failed {
+            self.inner.end_rows(ok);
+        }
+    }
+
+    fn wants_binary_backend(&self) -> bool {
+        self.binary_backend
+    }
+
+    async fn maybe_flush(&mut self) -> io::Result<()> {
+        self.inner.maybe_flush().await
+    }
+}

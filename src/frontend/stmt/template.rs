@@ -1,0 +1,109 @@
+//! A prepared statement's text with its `?` placeholders located once, at PREPARE. Placeholders
+//! are found with the planner's lexer, so a `?` inside a string, an identifier or a comment is
+//! not one (while one inside an executable comment is, as the server runs that text).
+
+use crate::plan::lexer::{significant, Kind};
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    sql: String,
+    /// Byte offsets of each `?`, in order.
+    placeholders: Vec<usize>,
+}
+
+impl Template {
+    pub fn new(sql: &str) -> Template {
+        let placeholders = significant(sql)
+            .filter(|t| t.kind == Kind::Punct(b'?'))
+            .map(|t| t.start)
+            .collect();
+        Template {
+            sql: sql.to_string(),
+            placeholders,
+        }
+    }
+
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.placeholders.len()
+    }
+
+    /// The text with placeholder `i` replaced by `literals[i]` (one per placeholder).
+    pub fn render<S: AsRef<str>>(&self, literals: &[S]) -> String {
+        let extra: usize = literals.iter().map(|l| l.as_ref().len()).sum();
+        let mut out = String::with_capacity(self.sql.len() + extra);
+        let mut from = 0;
+        for (&at, literal) in self.placeholders.iter().zip(literals) {
+            out.push_str(&self.sql[from..at]);
+            out.push_str(literal.as_ref());
+            from = at + 1;
+        }
+        out.push_str(&self.sql[from..]);
+        out
+    }
+}
+
+/// A number literal that does not occur in `sql`, so that after planning its occurrences in a
+/// rewritten shard query can only be the placeholders it stood for.
+pub fn marker_for(sql: &str) -> String {
+    let mut marker = String::from("7190343");
+    while sql.contains(&marker) {
+        marker.push('7');
+    }
+    marker
+}
+
+/// Turns the marker literals in a planned shard query back into `?`; None when their number
+/// is not `expected` (the planner copied or dropped one), so the caller does not trust it.
+pub fn restore_placeholders(planned: &str, marker: &str, expected: usize) -> Option<String> {
+    let mut out = String::with_capacity(planned.len());
+    let mut from = 0;
+    let mut found = 0;
+    for t in significant(planned) {
+        if t.kind == Kind::Number && t.text(planned) == marker {
+            out.push_str(&planned[from..t.start]);
+            out.push('?');
+            from = t.end;
+            found += 1;
+        }
+    }
+    out.push_str(&planned[from..]);
+    (found == expected).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_outside_strings_and_comments() {
+        let t = Template::new("SELECT '?', `?`, ? /* ? */ FROM t WHERE a=? -- ?\n AND b = \"?\"");
+        assert_eq!(t.param_count(), 2);
+        assert_eq!(
+            t.render(&["10", "11"]),
+            "SELECT '?', `?`, 10 /* ? */ FROM t WHERE a=11 -- ?\n AND b = \"?\""
+        );
+    }
+
+    #[test]
+    fn executable_comment_placeholders_count() {
+        assert_eq!(Template::new("SELECT /*! ? */ 1").param_count(), 1);
+    }
+
+    #[test]
+    fn marker_round_trip() {
+        let sql = "SELECT * FROM t WHERE id = 7190343 AND x = ?";
+        let m = marker_for(sql);
+        assert_eq!(m, "71903437");
+        let t = Template::new(sql);
+        let planned = t.render(&[&m]).replace(" t ", " t_3 ");
+        assert_eq!(
+            restore_placeholders(&planned, &m, 1).unwrap(),
+            "SELECT * FROM t_3 WHERE id = 7190343 AND x = ?"
+        );
+        assert!(restore_placeholders(&planned, &m, 2).is_none());
+    }
+}

@@ -107,6 +107,47 @@ impl SessionConns {
         Ok(self.pinned.len() - 1)
     }
 
+    /// Takes the session's connection of `group` out (opening it if needed) so a statement
+    /// can stream on several connections at once; `put_back` returns it. A connection never
+    /// put back (the statement failed mid-stream) simply goes back to the pool.
+    pub async fn take(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+    ) -> Result<Conn> {
+        let idx = match self.find(&db.name, group) {
+            Some(i) => i,
+            None => self.open(backends, db, group).await?,
+        };
+        self.last_used = None;
+        Ok(self.pinned.swap_remove(idx).conn)
+    }
+
+    /// Returns a connection `take` handed out.
+    pub fn put_back(&mut self, backends: &Backends, db: &Database, group: GroupId, conn: Conn) {
+        if let Some(pool) = backends.pool(&db.name, group) {
+            self.pinned.push(Pinned {
+                pool: pool.clone(),
+                group,
+                conn,
+            });
+            self.last_used = Some(self.pinned.len() - 1);
+        }
+    }
+
+    /// A further connection of `group` for one statement, brought up to the session's
+    /// replayable state; dropping it returns it to the pool.
+    pub async fn extra(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+    ) -> Result<Conn> {
+        let idx = self.open(backends, db, group).await?;
+        Ok(self.pinned.swap_remove(idx).conn)
+    }
+
     /// The connection that ran the previous statement, if it is still held.
     pub fn last_used(&mut self) -> Option<&mut Conn> {
         let i = self.last_used?;

@@ -120,7 +120,11 @@ async fn run_one<S: ResultSink>(
 }
 
 /// Shows the logical table and database names where the backend reports physical ones.
-fn rename_column<'a>(col: &Column, db: &'a Database, physical_schema: &str) -> ColumnRename<'a> {
+pub(crate) fn rename_column<'a>(
+    col: &Column,
+    db: &'a Database,
+    physical_schema: &str,
+) -> ColumnRename<'a> {
     let mut rename = ColumnRename::default();
     if !col.schema_ref().is_empty() && col.schema_ref() == physical_schema.as_bytes() {
         rename.schema = Some(db.name.as_str());

@@ -1,0 +1,220 @@
+//! Scatter reads merged at the proxy, compared with the same query on one unsharded copy of
+//! the rows (tables `o_patients` / `o_clinical` on g0): rows and column definitions must be
+//! exactly what the unsharded server answers.
+
+mod common;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+
+const NAMES: &[&str] = &[
+    "aaron", "alice", "ALICE", "Álvaro", "bob", "Bob", "émile", "Emile", "zed", "Zoë", "Ünal",
+    "carl",
+];
+
+async fn setup(test: &str) -> (TestSchema, Proxy) {
+    let schema = TestSchema::create(test).await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            0,
+            &[
+                "CREATE TABLE o_patients (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, \
+                 name VARCHAR(100) CHARACTER SET utf8mb4 NOT NULL, birth_date DATE, created_at DATETIME)",
+                "CREATE TABLE o_clinical (id BIGINT PRIMARY KEY AUTO_INCREMENT, hospital_id INT NOT NULL, \
+                 patient_id BIGINT NOT NULL, measure VARCHAR(64) NOT NULL, value DECIMAL(10,3), \
+                 recorded_at DATETIME(3), note TEXT CHARACTER SET utf8mb4, attachment BLOB)",
+            ],
+        )
+        .await;
+    let proxy = Proxy::start(&[("clinical.toml", schema.clinical_rules("clinical"))]).await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    let mut o = schema.on(0).await;
+    let mut rows = Vec::new();
+    for i in 1..=60i64 {
+        let name = NAMES[(i as usize * 7) % NAMES.len()];
+        let birth = if i % 5 == 0 {
+            "NULL".to_string()
+        } else {
+            format!("'19{:02}-0{}-1{}'", 40 + i % 50, 1 + i % 9, i % 10)
+        };
+        rows.push(format!(
+            "({i}, {}, '{name}', {birth}, '2024-01-{:02} 10:00:00')",
+            i % 7,
+            1 + i % 28
+        ));
+    }
+    let values = rows.join(", ");
+    p.query_drop(format!(
+        "INSERT INTO patients (id, hospital_id, name, birth_date, created_at) VALUES {values}"
+    ))
+    .await
+    .unwrap();
+    o.query_drop(format!(
+        "INSERT INTO o_patients (id, hospital_id, name, birth_date, created_at) VALUES {values}"
+    ))
+    .await
+    .unwrap();
+    let measures = ["hr", "bp", "temp", "Spo2"];
+    let mut rows = Vec::new();
+    for i in 1..=80i64 {
+        let value = if i % 9 == 0 {
+            "NULL".to_string()
+        } else {
+            format!("{}.{:03}", (i * 37) % 200 - 50, (i * 131) % 1000)
+        };
+        rows.push(format!(
+            "({i}, {}, {}, '{}', {value})",
+            i % 5,
+            i % 60 + 1,
+            measures[(i % 4) as usize]
+        ));
+    }
+    let values = rows.join(", ");
+    p.query_drop(format!(
+        "INSERT INTO clinical_data (id, hospital_id, patient_id, measure, value) VALUES {values}"
+    ))
+    .await
+    .unwrap();
+    o.query_drop(format!(
+        "INSERT INTO o_clinical (id, hospital_id, patient_id, measure, value) VALUES {values}"
+    ))
+    .await
+    .unwrap();
+    (schema, proxy)
+}
+
+fn raw(rows: Vec<Row>) -> Vec<Vec<Value>> {
+    rows.into_iter()
+        .map(|r| {
+            r.unwrap_raw()
+                .into_iter()
+                .map(|v| v.unwrap_or(Value::NULL))
+                .collect()
+        })
+        .collect()
+}
+
+/// Runs `sql` through the proxy and, with the logical tables renamed to the unsharded
+/// copies, directly; `ordered` says whether the query fixes the row order.
+async fn same(p: &mut Conn, o: &mut Conn, sql: &str, ordered: bool) {
+    let oracle = sql
+        .replace("patients", "o_patients")
+        .replace("clinical_data", "o_clinical");
+    let mut got_res = p
+        .query_iter(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let got_cols: Vec<_> = got_res
+        .columns_ref()
+        .iter()
+        .map(|c| {
+            (
+                c.name_str().to_string(),
+                c.column_type(),
+                c.decimals(),
+                c.character_set(),
+                c.column_length(),
+            )
+        })
+        .collect();
+    let got: Vec<Row> = got_res.collect().await.unwrap();
+    drop(got_res);
+    let mut want_res = o.query_iter(oracle.as_str()).await.unwrap();
+    let want_cols: Vec<_> = want_res
+        .columns_ref()
+        .iter()
+        .map(|c| {
+            (
+                c.name_str().to_string(),
+                c.column_type(),
+                c.decimals(),
+                c.character_set(),
+                c.column_length(),
+            )
+        })
+        .collect();
+    let want: Vec<Row> = want_res.collect().await.unwrap();
+    drop(want_res);
+    assert_eq!(got_cols, want_cols, "column definitions of {sql}");
+    let (mut got, mut want) = (raw(got), raw(want));
+    if !ordered {
+        got.sort_by_key(|r| format!("{r:?}"));
+        want.sort_by_key(|r| format!("{r:?}"));
+    }
+    assert_eq!(got, want, "rows of {sql}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scatter_reads_equal_one_unsharded_server() {
+    let (schema, proxy) = setup("scatter_exact").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    let mut o = schema.on(0).await;
+    let ordered = [
+        "SELECT id, name FROM patients ORDER BY name, id",
+        "SELECT id, name FROM patients ORDER BY name DESC, id LIMIT 5 OFFSET 3",
+        "SELECT id, name FROM patients ORDER BY name COLLATE utf8mb4_unicode_ci, id LIMIT 9",
+        "SELECT * FROM patients ORDER BY birth_date, id",
+        "SELECT id, birth_date FROM patients ORDER BY birth_date DESC, id DESC LIMIT 7",
+        "SELECT id FROM patients ORDER BY created_at, id LIMIT 2, 4",
+        "SELECT id, value FROM clinical_data ORDER BY value, id",
+        "SELECT id, value FROM clinical_data ORDER BY value DESC, id LIMIT 10",
+        "SELECT id, value FROM clinical_data WHERE value > 100000 ORDER BY value LIMIT 3",
+        "SELECT id FROM patients WHERE hospital_id IN (1, 2, 5) ORDER BY id DESC LIMIT 4",
+        "SELECT COUNT(*), SUM(value), MIN(value), MAX(value), AVG(value), COUNT(value) FROM clinical_data",
+        "SELECT COUNT(*), SUM(value), MIN(value), MAX(value), AVG(value) FROM clinical_data WHERE value > 100000",
+        "SELECT AVG(hospital_id), SUM(hospital_id), COUNT(DISTINCT hospital_id) FROM clinical_data",
+        "SELECT MIN(name), MAX(name), MIN(birth_date), MAX(created_at) FROM patients WHERE name <> 'Zoë' AND name <> 'zed'",
+        "SELECT measure, COUNT(*), SUM(value), AVG(value), MIN(value) FROM clinical_data GROUP BY measure",
+        "SELECT measure AS m, COUNT(*) AS n FROM clinical_data GROUP BY measure HAVING COUNT(*) > 19 AND SUM(value) > 0 ORDER BY n DESC, m",
+        "SELECT measure, SUM(value) FROM clinical_data GROUP BY measure ORDER BY SUM(value) DESC LIMIT 2",
+        "SELECT hospital_id, COUNT(*) FROM clinical_data GROUP BY hospital_id ORDER BY COUNT(*) DESC, hospital_id LIMIT 3",
+        "SELECT DISTINCT measure FROM clinical_data ORDER BY measure",
+        "SELECT DISTINCT measure, hospital_id FROM clinical_data ORDER BY hospital_id, measure LIMIT 6",
+        "SELECT COUNT(*) FROM patients p JOIN clinical_data c ON c.hospital_id = p.hospital_id AND c.patient_id = p.id",
+    ];
+    for sql in ordered {
+        same(&mut p, &mut o, sql, true).await;
+    }
+    for sql in [
+        "SELECT id, name, hospital_id FROM patients",
+        "SELECT id FROM patients WHERE hospital_id IN (1, 2)",
+        "SELECT measure, COUNT(*) FROM clinical_data GROUP BY measure",
+    ] {
+        same(&mut p, &mut o, sql, false).await;
+    }
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_be_merged_exactly_is_refused() {
+    let (schema, proxy) = setup("scatter_refuse").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    for (sql, naming) in [
+        ("SELECT GROUP_CONCAT(name) FROM patients", "GROUP_CONCAT"),
+        (
+            "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM patients",
+            "window",
+        ),
+        ("SELECT COUNT(DISTINCT name) FROM patients", "DISTINCT"),
+        ("SELECT COUNT(*) + 1 FROM patients", "COUNT"),
+        ("SELECT name, COUNT(*) FROM patients", "neither aggregated"),
+        (
+            "SELECT id FROM patients UNION SELECT id FROM patients",
+            "UNION",
+        ),
+        ("SELECT @a := id FROM patients ORDER BY id", "variable"),
+    ] {
+        let msg = expect_code(p.query_drop(sql).await, 1235);
+        assert!(msg.contains(naming), "{sql}: {msg}");
+    }
+    // The connection goes on.
+    let n: i64 = p
+        .query_first("SELECT COUNT(*) FROM patients")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 60);
+    schema.drop().await;
+}

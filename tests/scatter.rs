@@ -218,3 +218,18 @@ async fn what_cannot_be_merged_exactly_is_refused() {
     assert_eq!(n, 60);
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouping_on_the_shard_key_is_pushed_down_and_keeps_key_order() {
+    let (schema, proxy) = setup("scatter_pushdown").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    let mut o = schema.on(0).await;
+    for sql in [
+        "SELECT hospital_id, COUNT(*), SUM(value) FROM clinical_data GROUP BY hospital_id",
+        "SELECT hospital_id, COUNT(*) FROM clinical_data GROUP BY hospital_id HAVING COUNT(*) > 15 LIMIT 2",
+        "SELECT hospital_id, measure, COUNT(*) FROM clinical_data GROUP BY hospital_id, measure",
+    ] {
+        same(&mut p, &mut o, sql, true).await;
+    }
+    schema.drop().await;
+}

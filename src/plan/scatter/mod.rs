@@ -175,6 +175,29 @@ pub(crate) fn plan(
         ..MergeSpec::default()
     };
     if rows_mode {
+        if pushdown && !group_exprs.is_empty() && order_exprs.is_empty() {
+            // MariaDB returns groups sorted by their keys; keep that order across shards.
+            for (e, range) in group_exprs.iter().zip(&group_ranges) {
+                let col = p.resolve(e, *range, true)?;
+                let weight = Some(p.weight_of(col, *range));
+                merge.order.push(SortKey {
+                    col,
+                    weight,
+                    desc: false,
+                });
+            }
+            let g = cl.group.expect("GROUP BY clause");
+            let at = cl.limit.map_or(cl.tail, |l| l.start);
+            splices.push(Splice {
+                start: at,
+                end: at,
+                pieces: vec![
+                    Piece::Text(" ORDER BY ".into()),
+                    Piece::Src(g.body, g.end),
+                    Piece::Text(" ".into()),
+                ],
+            });
+        }
         for ((e, desc), range) in order_exprs.iter().zip(&order_ranges) {
             let col = p.resolve(e, *range, true)?;
             let weight = Some(p.weight_of(col, *range));

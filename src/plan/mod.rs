@@ -72,7 +72,7 @@ pub enum Plan {
     Route(Route),
     /// A read over several shards whose rows the proxy merges (ORDER BY, LIMIT, aggregates,
     /// GROUP BY, DISTINCT): every target runs at once, `merge` says how rows combine.
-    Scatter(Scatter),
+    Scatter(Box<Scatter>),
     /// A session statement (SET ..., BEGIN, COMMIT, ROLLBACK, SAVEPOINT, ...): runs on every
     /// backend connection the session holds (and on the default group's when it holds none),
     /// and, when `replay` is true, again on every connection the session opens later.

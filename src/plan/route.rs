@@ -184,10 +184,10 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
                 "{} selects shards {list} of '{}': rows merged",
                 spec.shard_key, rule.name
             );
-            Plan::Scatter(Scatter {
+            Plan::Scatter(Box::new(Scatter {
                 route,
                 merge: sp.merge,
-            })
+            }))
         }
         None => Plan::Route(route),
     })

@@ -30,7 +30,7 @@ fn add_text(a: &[u8], b: &[u8], float: bool, table: &str) -> Result<Vec<u8>> {
         Dec::parse(a).ok_or_else(|| overflow(table))?,
         Dec::parse(b).ok_or_else(|| overflow(table))?,
     );
-    Ok(x.add(y)
+    Ok(x.checked_add(y)
         .ok_or_else(|| overflow(table))?
         .to_text()
         .into_bytes())

@@ -48,7 +48,7 @@ impl Dec {
         }
     }
 
-    pub fn add(self, other: Dec) -> Option<Dec> {
+    pub fn checked_add(self, other: Dec) -> Option<Dec> {
         let scale = self.scale.max(other.scale);
         let (a, b) = (self.rescale(scale)?, other.rescale(scale)?);
         Some(Dec {
@@ -117,7 +117,10 @@ mod tests {
 
     #[test]
     fn sums_and_averages_exactly() {
-        assert_eq!(d("1.250").add(d("-3.5")).unwrap().to_text(), "-2.250");
+        assert_eq!(
+            d("1.250").checked_add(d("-3.5")).unwrap().to_text(),
+            "-2.250"
+        );
         assert_eq!(d("10").div_int(3, 4).unwrap().to_text(), "3.3333");
         assert_eq!(d("2").div_int(3, 4).unwrap().to_text(), "0.6667");
         assert_eq!(d("-2").div_int(3, 4).unwrap().to_text(), "-0.6667");

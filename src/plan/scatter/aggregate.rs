@@ -16,7 +16,7 @@ pub(crate) enum AggShape {
         kind: AggKind,
         distinct: bool,
         /// The single argument, when it is an expression (not `*`).
-        arg: Option<Expr>,
+        arg: Option<Box<Expr>>,
     },
     /// An aggregate the proxy cannot combine (GROUP_CONCAT, STD, ...), or one inside a
     /// larger expression: the name to refuse with.
@@ -105,7 +105,7 @@ pub(crate) fn shape(e: &Expr) -> AggShape {
     }
     let distinct = matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
     let arg = match &list.args[0] {
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x.clone()),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(Box::new(x.clone())),
         FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if kind == AggKind::Count => None,
         _ => return AggShape::Unmergeable(format!("{name}() with these arguments")),
     };

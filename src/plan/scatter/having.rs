@@ -103,7 +103,7 @@ fn operand(p: &mut Planner<'_>, e: &Expr, aggs: &mut Vec<Agg>) -> Result<Operand
                 }
             }
             let col = p.add_hidden(vec![Piece::Src(range.0, range.1)]);
-            let agg = p.agg(col, kind, distinct, arg.as_ref())?;
+            let agg = p.agg(col, kind, distinct, arg.as_deref())?;
             aggs.push(agg);
             Ok(Operand::Col(col))
         }

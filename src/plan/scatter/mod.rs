@@ -271,7 +271,7 @@ pub(crate) fn plan(
                     distinct,
                     arg,
                 } => {
-                    aggs.push(p.agg(Col::Visible(i), *kind, *distinct, arg.as_ref())?);
+                    aggs.push(p.agg(Col::Visible(i), *kind, *distinct, arg.as_deref())?);
                 }
                 AggShape::NotAggregate if !grouped => {
                     let literal = matches!(p.items[i].expr, Some(Expr::Value(_)));
@@ -296,7 +296,7 @@ pub(crate) fn plan(
                     Some(c) => c,
                     None => {
                         let col = p.add_hidden(vec![Piece::Src(range.0, range.1)]);
-                        aggs.push(p.agg(col, kind, distinct, arg.as_ref())?);
+                        aggs.push(p.agg(col, kind, distinct, arg.as_deref())?);
                         col
                     }
                 },

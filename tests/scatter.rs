@@ -233,3 +233,135 @@ async fn grouping_on_the_shard_key_is_pushed_down_and_keeps_key_order() {
     }
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailing_spaces_case_and_accents_group_as_the_collation_says() {
+    let (schema, proxy) = setup("scatter_collation").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    let mut o = schema.on(0).await;
+    // Same name up to case, accents and trailing spaces, spread over all shards.
+    let mut values = Vec::new();
+    for (k, name) in ["zz", "ZZ ", "zz  ", "Zz", "éa", "ea ", "EA"]
+        .iter()
+        .enumerate()
+    {
+        values.push(format!("({}, {}, '{name}')", 1000 + k, k % 4));
+    }
+    let values = values.join(", ");
+    p.query_drop(format!(
+        "INSERT INTO patients (id, hospital_id, name) VALUES {values}"
+    ))
+    .await
+    .unwrap();
+    o.query_drop(format!(
+        "INSERT INTO o_patients (id, hospital_id, name) VALUES {values}"
+    ))
+    .await
+    .unwrap();
+    for sql in [
+        "SELECT COUNT(*) FROM patients WHERE id >= 1000 GROUP BY name",
+        "SELECT COUNT(*), MIN(id) FROM patients WHERE id >= 1000 GROUP BY name ORDER BY MIN(id)",
+        "SELECT COUNT(DISTINCT hospital_id) FROM patients WHERE id >= 1000",
+        "SELECT id FROM patients WHERE id >= 1000 ORDER BY name DESC, id",
+    ] {
+        same(&mut p, &mut o, sql, true).await;
+    }
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_stops_reading_and_the_connection_stays_clean() {
+    let (schema, proxy) = setup("scatter_limit").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    // 4000 more rows, so shards are still sending when LIMIT is reached.
+    for chunk in 0..4 {
+        let values: Vec<String> = (0..1000)
+            .map(|k| {
+                let id = 10_000 + chunk * 1000 + k;
+                format!("({id}, {}, 'n{id}')", id % 7)
+            })
+            .collect();
+        p.query_drop(format!(
+            "INSERT INTO patients (id, hospital_id, name) VALUES {}",
+            values.join(", ")
+        ))
+        .await
+        .unwrap();
+    }
+    for _ in 0..3 {
+        let ids: Vec<i64> = p
+            .query("SELECT id FROM patients ORDER BY id LIMIT 3")
+            .await
+            .unwrap();
+        assert_eq!(ids, vec![1, 2, 3]);
+        // A plain concatenation cut by LIMIT (no ORDER BY): 5 rows, whichever.
+        let ids: Vec<i64> = p.query("SELECT id FROM patients LIMIT 5").await.unwrap();
+        assert_eq!(ids.len(), 5);
+        let n: i64 = p
+            .query_first("SELECT COUNT(*) FROM patients")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 4060);
+    }
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffering_past_the_cap_fails_the_query_not_the_connection() {
+    let schema = TestSchema::create("scatter_cap").await;
+    schema.create_clinical_tables().await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| c.limits.merge_buffer_bytes = 2000,
+    )
+    .await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    let values: Vec<String> = (0..400)
+        .map(|id| format!("({id}, {}, 'name number {id}')", id % 7))
+        .collect();
+    p.query_drop(format!(
+        "INSERT INTO patients (id, hospital_id, name) VALUES {}",
+        values.join(", ")
+    ))
+    .await
+    .unwrap();
+    let msg = expect_code(
+        p.query_drop("SELECT DISTINCT name FROM patients ORDER BY name DESC")
+            .await,
+        1235,
+    );
+    assert!(msg.contains("patients") && msg.contains("2000"), "{msg}");
+    // Streaming merges need no buffer; the connection goes on.
+    let ids: Vec<i64> = p
+        .query("SELECT id FROM patients ORDER BY name DESC LIMIT 2")
+        .await
+        .unwrap();
+    assert_eq!(ids, vec![99, 98]);
+    let names: Vec<String> = p
+        .query("SELECT DISTINCT name FROM patients ORDER BY name DESC LIMIT 1")
+        .await
+        .unwrap_or_default();
+    assert!(names.len() <= 1);
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_on_the_key_and_with_broadcast_tables_merge() {
+    let (schema, proxy) = setup("scatter_join").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    let mut o = schema.on(0).await;
+    for g in 0..2 {
+        schema
+            .exec(g, &["INSERT INTO hospitals VALUES (0,'Zentral','Bern'), (1,'Nord','Oslo'), (2,'Süd','Rom'), (3,'ost','Wien'), (4,'West',NULL)"])
+            .await;
+    }
+    for sql in [
+        "SELECT p.id, h.name FROM patients p JOIN hospitals h ON h.id = p.hospital_id ORDER BY h.name, p.id LIMIT 12",
+        "SELECT h.city, COUNT(*) FROM patients p JOIN hospitals h ON h.id = p.hospital_id GROUP BY h.city ORDER BY h.city",
+        "SELECT p.name, c.value FROM patients p JOIN clinical_data c ON c.hospital_id = p.hospital_id AND c.patient_id = p.id ORDER BY c.value DESC, p.id LIMIT 5",
+    ] {
+        same(&mut p, &mut o, sql, true).await;
+    }
+    schema.drop().await;
+}

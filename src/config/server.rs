@@ -31,6 +31,24 @@ pub struct ServerConfig {
     /// Threads serving clients, each with its own event loop and backend pools; 0 means one
     /// per core. A client stays on one thread, so a query never hops between threads.
     pub workers: usize,
+    pub limits: Limits,
+}
+
+/// Caps on what one query may make the proxy hold (`[limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes a merged scatter query may buffer (final sorts of grouped or DISTINCT rows,
+    /// shard results held back inside a transaction); past it the query fails, the
+    /// connection goes on.
+    pub merge_buffer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            merge_buffer_bytes: 64 << 20,
+        }
+    }
 }
 
 /// A client account of the proxy.
@@ -84,6 +102,7 @@ impl ServerConfig {
             backend: BackendConfig::default(),
             server_version: None,
             workers: 0,
+            limits: Limits::default(),
         }
     }
 
@@ -132,6 +151,7 @@ impl fmt::Debug for ServerConfig {
             .field("backend", &self.backend)
             .field("server_version", &self.server_version)
             .field("workers", &self.workers)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -169,6 +189,13 @@ struct RawServerConfig {
     #[serde(default)]
     users: Vec<RawUser>,
     backend: RawBackend,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    merge_buffer_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -279,6 +306,12 @@ pub fn parse_server_config(
         },
         server_version: raw.server_version,
         workers: raw.workers.unwrap_or(0),
+        limits: Limits {
+            merge_buffer_bytes: raw
+                .limits
+                .and_then(|l| l.merge_buffer_bytes)
+                .unwrap_or(Limits::default().merge_buffer_bytes),
+        },
     })
 }
 

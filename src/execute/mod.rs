@@ -68,6 +68,7 @@ impl From<Error> for Failure {
 pub struct Context<'a> {
     pub rules: &'a Rules,
     pub backends: &'a Backends,
+    pub limits: crate::config::server::Limits,
 }
 
 /// Runs one plan to completion. Query errors are written to the sink; only a broken client

@@ -20,6 +20,17 @@ pub enum Kind {
     Bytes,
 }
 
+/// ENUM and SET sort by their member index, which their text does not show.
+pub fn sorts_by_index(col: &Column) -> bool {
+    use mysql_common::constants::ColumnFlags;
+    col.flags()
+        .intersects(ColumnFlags::ENUM_FLAG | ColumnFlags::SET_FLAG)
+        || matches!(
+            col.column_type(),
+            ColumnType::MYSQL_TYPE_ENUM | ColumnType::MYSQL_TYPE_SET
+        )
+}
+
 pub fn kind_of(col: &Column) -> Kind {
     use ColumnType::*;
     match col.column_type() {

@@ -31,9 +31,6 @@ use crate::error::Error;
 use crate::plan::merge::{Col, MergeSpec, SortKey};
 use crate::plan::Route;
 
-/// Default cap on what one query may buffer at the proxy (final sorts).
-pub const DEFAULT_BUFFER_BYTES: usize = 64 << 20;
-
 /// Column positions and kinds of the shard rows, known once the first shard answers.
 pub struct Layout {
     cols: Arc<[Column]>,
@@ -204,7 +201,7 @@ pub async fn run<S: ResultSink>(
         buffer: Vec::new(),
         sorted: Vec::new(),
         buffered: 0,
-        cap: DEFAULT_BUFFER_BYTES,
+        cap: ctx.limits.merge_buffer_bytes,
     };
     let result = pump(&mut streams, &mut out).await;
 
@@ -272,13 +269,36 @@ async fn pump<S: ResultSink>(
             Some(Msg::Row(_)) | None => {}
         }
     }
-    if out.layout.is_none() {
+    let Some(lay) = &out.layout else {
         return Ok(());
+    };
+    let spec = out.spec;
+    let group_keys = spec.group.iter().flat_map(|g| g.keys.iter());
+    for k in spec.order.iter().chain(&spec.final_order).chain(group_keys) {
+        let i = lay.index(k.col);
+        // NO PAD collations (MariaDB ids 1024-2047) keep trailing spaces significant, which
+        // the RTRIM in the shards' weight columns would hide.
+        let nopad = lay.kind(i) == Kind::Text
+            && lay
+                .cols
+                .get(i)
+                .is_some_and(|c| (1024..2048).contains(&c.character_set()));
+        if nopad {
+            return Err(Failure::Query(Error::unsupported(format!(
+                "ordering or grouping by a NO PAD collation text column over several shards of                  sharded table '{}'",
+                spec.table
+            ))));
+        }
+        if lay.cols.get(i).is_some_and(compare::sorts_by_index) {
+            return Err(Failure::Query(Error::unsupported(format!(
+                "ordering or grouping by an ENUM or SET column over several shards of sharded                  table '{}'",
+                spec.table
+            ))));
+        }
     }
     if out.remaining == Some(0) {
         return Ok(());
     }
-    let spec = out.spec;
     let mut heads: Vec<Option<Cells>> = Vec::with_capacity(n);
     if spec.order.is_empty() {
         // Concatenation: one shard after the other (the others are already running).

@@ -5,8 +5,9 @@
 //! combined exactly is refused here, naming the construct.
 //!
 //! Shard text changes, always as splices of the original text:
-//! - hidden select items appended before FROM: `WEIGHT_STRING(expr)` for every ordering key
-//!   (text is merged in its collation by comparing these bytes), ORDER BY / GROUP BY
+//! - hidden select items appended before FROM: `WEIGHT_STRING(RTRIM(expr))` for every
+//!   ordering key (text is merged in its collation by comparing these bytes; RTRIM because
+//!   PAD SPACE collations treat trailing spaces as absent while WEIGHT_STRING keeps them), ORDER BY / GROUP BY
 //!   expressions missing from the select list, `SUM(x), COUNT(x)` for `AVG(x)`;
 //! - LIMIT m,n becomes LIMIT m+n (rows) or goes away (groups are combined at the proxy);
 //! - with grouping at the proxy, ORDER BY becomes the group keys and HAVING goes away.
@@ -583,9 +584,9 @@ impl Planner<'_> {
             _ => range,
         };
         self.add_hidden(vec![
-            Piece::Text("WEIGHT_STRING(".into()),
+            Piece::Text("WEIGHT_STRING(RTRIM(".into()),
             Piece::Src(src.0, src.1),
-            Piece::Text(")".into()),
+            Piece::Text("))".into()),
         ])
     }
 
@@ -609,9 +610,9 @@ impl Planner<'_> {
         match kind {
             AggKind::Min | AggKind::Max => {
                 agg.weight = Some(self.add_hidden(vec![
-                    Piece::Text("WEIGHT_STRING(".into()),
+                    Piece::Text("WEIGHT_STRING(RTRIM(".into()),
                     Piece::Src(range.0, range.1),
-                    Piece::Text(")".into()),
+                    Piece::Text("))".into()),
                 ]));
             }
             AggKind::Avg { .. } => {

@@ -131,6 +131,61 @@ impl SessionConns {
         Ok(self.pinned.len() - 1)
     }
 
+    /// Takes the session's connection to `server` of `group` out (opening it if needed) so
+    /// a statement can stream on several connections at once; `put_back` returns it. A
+    /// connection never put back (the statement failed mid-stream) simply goes back to the
+    /// pool.
+    pub async fn take(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+        server: ServerRef,
+    ) -> Result<Conn> {
+        let idx = match self.find(&db.name, group, server) {
+            Some(i) => i,
+            None => self.open(backends, db, group, server).await?,
+        };
+        self.last_used = None;
+        Ok(self.pinned.swap_remove(idx).conn)
+    }
+
+    /// Returns a connection `take` handed out.
+    pub fn put_back(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+        server: ServerRef,
+        conn: Conn,
+    ) {
+        if let Some(servers) = backends.group(&db.name, group) {
+            let pool = servers.server(server).clone();
+            let held = Held::new(&pool);
+            self.pinned.push(Pinned {
+                pool,
+                group,
+                server,
+                conn,
+                _held: held,
+            });
+            self.last_used = Some(self.pinned.len() - 1);
+        }
+    }
+
+    /// A further connection to `server` of `group` for one statement, brought up to the
+    /// session's replayable state; dropping it returns it to the pool.
+    pub async fn extra(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+        server: ServerRef,
+    ) -> Result<Conn> {
+        let idx = self.open(backends, db, group, server).await?;
+        Ok(self.pinned.swap_remove(idx).conn)
+    }
+
     /// The connection that ran the previous statement, if it is still held.
     pub fn last_used(&mut self) -> Option<&mut Conn> {
         let i = self.last_used?;

@@ -36,6 +36,24 @@ pub struct ServerConfig {
     /// per core. A client stays on one thread, so a query never hops between threads.
     pub workers: usize,
     pub health: HealthConfig,
+    pub limits: Limits,
+}
+
+/// Caps on what one query may make the proxy hold (`[limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes a merged scatter query may buffer (final sorts of grouped or DISTINCT rows,
+    /// shard results held back inside a transaction); past it the query fails, the
+    /// connection goes on.
+    pub merge_buffer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            merge_buffer_bytes: 64 << 20,
+        }
+    }
 }
 
 /// How often servers are checked, and what the read/write split makes of the answers.
@@ -131,6 +149,7 @@ impl ServerConfig {
             server_version: None,
             workers: 0,
             health: HealthConfig::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -180,6 +199,7 @@ impl fmt::Debug for ServerConfig {
             .field("server_version", &self.server_version)
             .field("workers", &self.workers)
             .field("health", &self.health)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -218,6 +238,13 @@ struct RawServerConfig {
     users: Vec<RawUser>,
     backend: RawBackend,
     health: Option<RawHealth>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    merge_buffer_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -360,6 +387,12 @@ pub fn parse_server_config(
         server_version: raw.server_version,
         workers: raw.workers.unwrap_or(0),
         health,
+        limits: Limits {
+            merge_buffer_bytes: raw
+                .limits
+                .and_then(|l| l.merge_buffer_bytes)
+                .unwrap_or(Limits::default().merge_buffer_bytes),
+        },
     })
 }
 

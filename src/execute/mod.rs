@@ -3,6 +3,7 @@
 
 pub mod info;
 pub mod like;
+pub mod merge;
 pub mod read_split;
 pub mod route;
 pub mod session;
@@ -71,6 +72,7 @@ impl From<Error> for Failure {
 pub struct Context<'a> {
     pub rules: &'a Rules,
     pub backends: &'a Backends,
+    pub limits: crate::config::server::Limits,
 }
 
 /// Runs one plan to completion. Query errors are written to the sink; only a broken client
@@ -82,7 +84,12 @@ pub async fn run<S: ResultSink>(
     sink: &mut S,
 ) -> io::Result<bool> {
     let outcome = match plan {
+        Plan::Route(route) if concurrent_read(&route, session) => {
+            let spec = crate::plan::merge::MergeSpec::default();
+            merge::run(&route, &spec, ctx, session, sink).await
+        }
         Plan::Route(route) => route::run(&route, ctx, session, sink).await,
+        Plan::Scatter(s) => merge::run(&s.route, &s.merge, ctx, session, sink).await,
         Plan::Session(stmt) => {
             session.reads.observe_set(&stmt.sql);
             let was_in_txn = session.status & status::IN_TRANS != 0;
@@ -114,6 +121,16 @@ pub async fn run<S: ResultSink>(
         } => show::tables(&db, full, like.as_deref(), &sql, ctx, session, sink).await,
     };
     finish(outcome, sink)
+}
+
+/// A read over several shards outside a transaction: the shards run at once (one after the
+/// other on the session's connections inside one, where extra connections would not see
+/// the transaction's writes).
+fn concurrent_read(route: &crate::plan::Route, session: &Session) -> bool {
+    route.targets.len() > 1
+        && !route.is_write
+        && route.result_rewrite == crate::plan::ResultRewrite::Columns
+        && session.status & status::IN_TRANS == 0
 }
 
 /// Reports a failure to the client; `Ok(false)` means the statement failed (so a

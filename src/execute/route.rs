@@ -167,10 +167,10 @@ async fn run_one<S: ResultSink>(
     let sql = target.sql.as_str();
     let (had_columns, mut ok) = if sink.wants_binary_backend() {
         let result = conn.exec_iter(sql, ()).await.map_err(Error::from)?;
-        stream(result, route, target, send_columns, sink).await?
+        stream(result, route, target, send_columns, sent, sink).await?
     } else {
         let result = conn.query_iter(sql).await.map_err(Error::from)?;
-        stream(result, route, target, send_columns, sink).await?
+        stream(result, route, target, send_columns, sent, sink).await?
     };
     ok.status = conn
         .last_ok_packet()
@@ -187,6 +187,7 @@ async fn stream<P: Protocol, S: ResultSink>(
     route: &Route,
     target: &Target,
     send_columns: Option<u16>,
+    sent: &mut bool,
     sink: &mut S,
 ) -> Result<(bool, OkInfo), Failure> {
     let db: &Database = &route.db;

@@ -124,6 +124,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     let ctx = Context {
                         rules: &rules,
                         backends: &self.shared.backends,
+                        limits: self.shared.config.limits,
                     };
                     let outcome = execute::session::use_database(
                         &name,
@@ -256,6 +257,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let ctx = Context {
             rules: &rules,
             backends: &self.shared.backends,
+            limits: self.shared.config.limits,
         };
         let last = statements.len() - 1;
         for (i, sql) in statements.iter().enumerate() {

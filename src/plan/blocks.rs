@@ -293,6 +293,19 @@ impl<'q, 'a> Block<'q, 'a> {
                     }
                 }
             }
+            let set = match set {
+                Some(s) => Some(s),
+                // A read without a key condition goes to every shard; the route decides
+                // whether the rows can be merged exactly.
+                None if noun == "a query" => {
+                    let mut all = ShardSet::empty(spec.shards());
+                    for s in 0..spec.shards() {
+                        all.insert(s);
+                    }
+                    Some(all)
+                }
+                None => None,
+            };
             let Some(set) = set else {
                 return Err(Error::unsupported(format!(
                     "{noun} on sharded table '{}' without a shard key ({}) condition",

@@ -13,7 +13,7 @@ use sqlparser::tokenizer::TokenWithSpan;
 
 use super::collect::Collector;
 use super::insert;
-use super::route::route;
+use super::route::{route, route_query};
 use super::tables::{layout_of, name_parts, resolve, Layout, Resolved};
 use super::{Plan, PlanContext};
 use crate::config::model::TableRule;
@@ -37,7 +37,11 @@ pub(crate) fn plan(
             c.finish(tokens)?;
             // Locking reads (FOR UPDATE, LOCK IN SHARE MODE) must run on the masters.
             let locking = !q.locks.is_empty() || super::parse::is_lock_in_share_mode(sql);
-            route(&c, is_write || locking)
+            if std::ptr::eq(root, stmt) {
+                route_query(&c, q, is_write || locking)
+            } else {
+                route(&c, is_write || locking)
+            }
         }
         Statement::Update(u) => update(root, u, sql, tokens, ctx, is_write),
         Statement::Delete(d) => delete(root, d, sql, tokens, ctx, is_write),

@@ -34,11 +34,13 @@ pub(crate) mod insert_fast;
 mod key_predicates;
 pub(crate) mod lexer;
 mod literal;
+pub mod merge;
 mod names;
 mod offsets;
 mod parse;
 mod rewrite;
 mod route;
+mod scatter;
 pub(crate) mod select_fast;
 mod session;
 mod shardset;
@@ -68,6 +70,9 @@ pub enum Plan {
     /// Run shard queries and return their results: for reads, the result sets concatenated
     /// (column definitions of the first); for writes, one OK with affected rows summed.
     Route(Route),
+    /// A read over several shards whose rows the proxy merges (ORDER BY, LIMIT, aggregates,
+    /// GROUP BY, DISTINCT): every target runs at once, `merge` says how rows combine.
+    Scatter(Box<Scatter>),
     /// A session statement (SET ..., BEGIN, COMMIT, ROLLBACK, SAVEPOINT, ...): runs on every
     /// backend connection the session holds (and on the default group's when it holds none),
     /// and, when `replay` is true, again on every connection the session opens later.
@@ -101,6 +106,12 @@ pub struct Route {
 }
 
 /// One statement for one backend group.
+#[derive(Debug, Clone)]
+pub struct Scatter {
+    pub route: Route,
+    pub merge: merge::MergeSpec,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub group: GroupId,

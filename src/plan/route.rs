@@ -13,10 +13,13 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use sqlparser::ast::{Query, SetExpr, TableFactor};
+
 use super::collect::Collector;
+use super::scatter;
 use super::shardset::ShardSet;
-use super::{Plan, ResultRewrite, Route, Target};
-use crate::config::model::Database;
+use super::{Plan, ResultRewrite, Route, Scatter, Target};
+use crate::config::model::{Database, ShardSpec, TableRule};
 use crate::error::{Error, Result};
 
 /// The database a statement runs against when none of its tables names one.
@@ -41,6 +44,16 @@ pub(crate) fn fallback_db<'a>(c: &Collector<'_, 'a>) -> Result<&'a Arc<Database>
 
 /// The route of a collected SELECT / UPDATE / DELETE / INSERT.
 pub(crate) fn route(c: &Collector<'_, '_>, is_write: bool) -> Result<Plan> {
+    route_with(c, is_write, None)
+}
+
+/// The route of a collected SELECT statement (not under EXPLAIN): over several shards it
+/// may be merged at the proxy (`scatter`) instead of refused.
+pub(crate) fn route_query(c: &Collector<'_, '_>, q: &Query, is_write: bool) -> Result<Plan> {
+    route_with(c, is_write, Some(q))
+}
+
+fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> Result<Plan> {
     let db = fallback_db(c)?;
     let Some(&(rule, spec)) = c.sharded.first() else {
         let group = db.default_group;
@@ -101,7 +114,14 @@ pub(crate) fn route(c: &Collector<'_, '_>, is_write: bool) -> Result<Plan> {
     for (i, s) in shards.iter().enumerate() {
         let _ = write!(list, "{}{s}", if i > 0 { ", " } else { "" });
     }
-    if shards.len() > 1 {
+    let mut scatter_plan = None;
+    if shards.len() > 1 && c.blocker.is_some() {
+        if let Some(q) = query {
+            let quals = key_qualifiers(q, &c.sharded);
+            scatter_plan = Some(scatter::plan(c.sql, q, c.blocker, rule, spec, quals)?);
+        }
+    }
+    if shards.len() > 1 && scatter_plan.is_none() {
         if let Some(feature) = c.blocker {
             return Err(Error::unsupported(format!(
                 "{feature} on sharded table '{}' over several shards (its {} condition selects \
@@ -130,7 +150,10 @@ pub(crate) fn route(c: &Collector<'_, '_>, is_write: bool) -> Result<Plan> {
         targets.push(Target {
             group,
             shard: Some(s),
-            sql: render(c, Some(s), schema),
+            sql: match &scatter_plan {
+                Some(sp) => scatter::render(c.sql, &c.edits, &sp.splices, Some(s), schema),
+                None => render(c, Some(s), schema),
+            },
         });
     }
     let reason = if targets.len() == 1 {
@@ -147,13 +170,59 @@ pub(crate) fn route(c: &Collector<'_, '_>, is_write: bool) -> Result<Plan> {
             }
         )
     };
-    Ok(Plan::Route(Route {
+    let route = Route {
         db: db.clone(),
         targets,
         is_write,
         result_rewrite: ResultRewrite::Columns,
         reason,
-    }))
+    };
+    Ok(match scatter_plan {
+        Some(sp) => {
+            let mut route = route;
+            route.reason = format!(
+                "{} selects shards {list} of '{}': rows merged",
+                spec.shard_key, rule.name
+            );
+            Plan::Scatter(Box::new(Scatter {
+                route,
+                merge: sp.merge,
+            }))
+        }
+        None => Plan::Route(route),
+    })
+}
+
+/// Names and aliases of the sharded tables in the main SELECT's FROM: a shard key column
+/// qualified by one of them is the key.
+fn key_qualifiers(q: &Query, sharded: &[(&TableRule, &Arc<ShardSpec>)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let SetExpr::Select(sel) = &*q.body else {
+        return out;
+    };
+    let mut add = |f: &TableFactor| {
+        if let TableFactor::Table { name, alias, .. } = f {
+            let last = name.0.last().and_then(|p| p.as_ident());
+            if let Some(t) = last {
+                if sharded
+                    .iter()
+                    .any(|(r, _)| r.name.eq_ignore_ascii_case(&t.value))
+                {
+                    out.push(t.value.clone());
+                    if let Some(a) = alias {
+                        out.push(a.name.value.clone());
+                    }
+                }
+            }
+        }
+    };
+    for twj in &sel.from {
+        add(&twj.relation);
+        for j in &twj.joins {
+            add(&j.relation);
+        }
+    }
+    out
 }
 
 /// The text for one target: the original when nothing is renamed.

@@ -226,10 +226,27 @@ impl Proxy {
         Self::start_dir(dir).await
     }
 
+    /// Like `start`, with the server config adjusted by `tune` (limits, ...).
+    pub async fn start_tuned(
+        rule_files: &[(&str, String)],
+        tune: impl FnOnce(&mut ServerConfig),
+    ) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in rule_files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        Self::start_config(dir, tune).await
+    }
+
     async fn start_dir(dir: tempfile::TempDir) -> Proxy {
+        Self::start_config(dir, |_| {}).await
+    }
+
+    async fn start_config(dir: tempfile::TempDir, tune: impl FnOnce(&mut ServerConfig)) -> Proxy {
         let rules =
             shardgate::config::load_rules(dir.path()).unwrap_or_else(|d| panic!("rules: {d}"));
-        let config = test_server_config(dir.path());
+        let mut config = test_server_config(dir.path());
+        tune(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared::new(
@@ -294,6 +311,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
         server_version: None,
         workers: 1,
         health: HealthConfig::default(),
+        limits: Default::default(),
     }
 }
 

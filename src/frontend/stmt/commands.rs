@@ -232,6 +232,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let ctx = Context {
             rules: &rules,
             backends: &self.shared.backends,
+            limits: self.shared.config.limits,
         };
         let planned = plan::plan(
             &sql,

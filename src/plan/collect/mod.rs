@@ -25,7 +25,7 @@ use crate::config::model::{Database, ShardSpec, TableRule};
 use crate::error::{Error, Result};
 
 /// Aggregate functions: a query using one cannot be answered by concatenating shards.
-const AGGREGATES: &[&str] = &[
+pub(crate) const AGGREGATES: &[&str] = &[
     "AVG",
     "BIT_AND",
     "BIT_OR",

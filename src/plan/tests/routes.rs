@@ -92,6 +92,10 @@ pub(crate) fn render(rules: &Rules, result: &Result<Plan>) -> String {
         Err(e) => {
             let _ = write!(out, "error {}: {e}", e.code());
         }
+        Ok(Plan::Scatter(sc)) => {
+            let _ = writeln!(out, "{}", sc.merge);
+            out.push_str(&render(rules, &Ok(Plan::Route(sc.route.clone()))));
+        }
         Ok(Plan::Route(r)) => {
             let _ = writeln!(
                 out,

@@ -1,0 +1,655 @@
+//! Planning a SELECT over several shards whose rows the proxy must merge: ORDER BY, LIMIT,
+//! aggregates, GROUP BY / HAVING, DISTINCT. The result is the text each shard runs (the
+//! client's statement with spliced additions) and a `MergeSpec` saying how the proxy
+//! combines the shards' rows into what one unsharded server would answer. Whatever cannot be
+//! combined exactly is refused here, naming the construct.
+//!
+//! Shard text changes, always as splices of the original text:
+//! - hidden select items appended before FROM: `WEIGHT_STRING(RTRIM(expr))` for every
+//!   ordering key (text is merged in its collation by comparing these bytes; RTRIM because
+//!   PAD SPACE collations treat trailing spaces as absent while WEIGHT_STRING keeps them), ORDER BY / GROUP BY
+//!   expressions missing from the select list, `SUM(x), COUNT(x)` for `AVG(x)`;
+//! - LIMIT m,n becomes LIMIT m+n (rows) or goes away (groups are combined at the proxy);
+//! - with grouping at the proxy, ORDER BY becomes the group keys and HAVING goes away.
+
+mod aggregate;
+mod clauses;
+mod having;
+mod splice;
+
+use sqlparser::ast::{
+    Distinct, Expr, GroupByExpr, LimitClause, OrderByKind, Query, SelectItem, SetExpr,
+};
+
+use self::aggregate::{shape, AggShape};
+use self::clauses::{normalized, split_commas, tokens_in};
+pub(crate) use self::splice::{render, Piece, Splice};
+use super::merge::{Agg, AggKind, Col, Grouping, MergeSpec, SortKey};
+use crate::config::model::{ShardSpec, TableRule};
+use crate::error::{Error, Result};
+
+/// Features the walk flags that no merge can make exact.
+const NEVER: &[&str] = &[
+    "UNION",
+    "EXCEPT",
+    "INTERSECT",
+    "MINUS",
+    "a window function",
+    "SELECT ... INTO",
+    "SQL_CALC_FOUND_ROWS",
+];
+
+pub(crate) struct ScatterPlan {
+    pub merge: MergeSpec,
+    pub splices: Vec<Splice>,
+}
+
+struct Item {
+    range: (usize, usize),
+    norm: String,
+    alias: Option<String>,
+    wildcard: bool,
+    expr: Option<Expr>,
+}
+
+struct Planner<'q> {
+    sql: &'q str,
+    table: String,
+    shard_key: String,
+    /// Names a qualified shard key may use (table names and aliases of sharded tables).
+    key_qualifiers: Vec<String>,
+    items: Vec<Item>,
+    hidden: Vec<Vec<Piece>>,
+}
+
+fn refuse(what: impl std::fmt::Display, table: &str) -> Error {
+    Error::unsupported(format!(
+        "{what} in a query over several shards of sharded table '{table}'"
+    ))
+}
+
+pub(crate) fn plan(
+    sql: &str,
+    q: &Query,
+    blocker: Option<&'static str>,
+    rule: &TableRule,
+    spec: &ShardSpec,
+    key_qualifiers: Vec<String>,
+) -> Result<ScatterPlan> {
+    let table = rule.name.as_str();
+    if let Some(b) = blocker.filter(|b| NEVER.contains(b)) {
+        return Err(refuse(b, table));
+    }
+    let SetExpr::Select(sel) = &*q.body else {
+        return Err(refuse("a set operation (UNION, ...)", table));
+    };
+    if super::lexer::significant(sql).any(|t| t.text(sql) == ":" || t.text(sql) == ":=") {
+        return Err(refuse("a user variable assignment (:=)", table));
+    }
+    if q.fetch.is_some() {
+        return Err(refuse("FETCH", table));
+    }
+    let cl = clauses::scan(sql)?;
+    if cl.rollup {
+        return Err(refuse("WITH ROLLUP", table));
+    }
+    if cl.items.len() != sel.projection.len() {
+        return Err(refuse("a select list shardgate cannot split", table));
+    }
+    let mut p = Planner {
+        sql,
+        table: table.to_string(),
+        shard_key: spec.shard_key.clone(),
+        key_qualifiers,
+        items: Vec::new(),
+        hidden: Vec::new(),
+    };
+    for (range, item) in cl.items.iter().zip(&sel.projection) {
+        p.items.push(p.item(*range, item)?);
+    }
+    let (offset, limit) = limits(q, table)?;
+    let distinct = match &sel.distinct {
+        None | Some(Distinct::All) => false,
+        Some(Distinct::Distinct) => true,
+        Some(Distinct::On(_)) => return Err(refuse("DISTINCT ON", table)),
+    };
+    let group_exprs: Vec<Expr> = match &sel.group_by {
+        GroupByExpr::All(_) => return Err(refuse("GROUP BY ALL", table)),
+        GroupByExpr::Expressions(e, m) if m.is_empty() => e.clone(),
+        GroupByExpr::Expressions(..) => return Err(refuse("GROUP BY modifiers", table)),
+    };
+    let mut shapes = Vec::new();
+    for it in &p.items {
+        shapes.push(match &it.expr {
+            Some(e) => shape(e),
+            None => AggShape::NotAggregate,
+        });
+    }
+    for s in &shapes {
+        if let AggShape::Unmergeable(what) = s {
+            return Err(refuse(what, table));
+        }
+    }
+    let any_agg = shapes.iter().any(|s| matches!(s, AggShape::Simple { .. }));
+    let order_exprs: Vec<(Expr, bool)> = match q.order_by.as_ref().map(|o| &o.kind) {
+        None => Vec::new(),
+        Some(OrderByKind::All(_)) => return Err(refuse("ORDER BY ALL", table)),
+        Some(OrderByKind::Expressions(v)) => v
+            .iter()
+            .map(|o| {
+                (
+                    o.expr.clone(),
+                    matches!(o.options.sort, Some(sqlparser::ast::OrderBySort::Desc)),
+                )
+            })
+            .collect(),
+    };
+    for (e, _) in &order_exprs {
+        if let AggShape::Unmergeable(what) = shape(e) {
+            return Err(refuse(what, table));
+        }
+    }
+    let order_ranges = match cl.order {
+        Some(o) => list_ranges(sql, o.body, o.end, order_exprs.len(), table)?,
+        None => Vec::new(),
+    };
+    let group_ranges = match cl.group {
+        Some(g) => list_ranges(sql, g.body, g.end, group_exprs.len(), table)?,
+        None => Vec::new(),
+    };
+
+    let pushdown = (!group_exprs.is_empty() && group_exprs.iter().any(|e| p.is_shard_key(e)))
+        || (group_exprs.is_empty()
+            && distinct
+            && !any_agg
+            && p.items
+                .iter()
+                .any(|i| i.expr.as_ref().is_some_and(|e| p.is_shard_key(e))));
+    let rows_mode =
+        pushdown || (!any_agg && group_exprs.is_empty() && !distinct && sel.having.is_none());
+
+    let mut splices = Vec::new();
+    let mut merge = MergeSpec {
+        table: table.to_string(),
+        offset,
+        limit,
+        ..MergeSpec::default()
+    };
+    if rows_mode {
+        if pushdown && !group_exprs.is_empty() && order_exprs.is_empty() {
+            // MariaDB returns groups sorted by their keys; keep that order across shards.
+            for (e, range) in group_exprs.iter().zip(&group_ranges) {
+                let col = p.resolve(e, *range, true)?;
+                let weight = Some(p.weight_of(col, *range));
+                merge.order.push(SortKey {
+                    col,
+                    weight,
+                    desc: false,
+                });
+            }
+            let g = cl.group.expect("GROUP BY clause");
+            let at = cl.limit.map_or(cl.tail, |l| l.start);
+            splices.push(Splice {
+                start: at,
+                end: at,
+                pieces: vec![
+                    Piece::Text(" ORDER BY ".into()),
+                    Piece::Src(g.body, g.end),
+                    Piece::Text(" ".into()),
+                ],
+            });
+        }
+        for ((e, desc), range) in order_exprs.iter().zip(&order_ranges) {
+            let col = p.resolve(e, *range, true)?;
+            let weight = Some(p.weight_of(col, *range));
+            merge.order.push(SortKey {
+                col,
+                weight,
+                desc: *desc,
+            });
+        }
+        if let Some(l) = cl.limit {
+            let text = match limit {
+                Some(n) => format!("LIMIT {}", offset.saturating_add(n)),
+                None => String::new(),
+            };
+            splices.push(Splice {
+                start: l.start,
+                end: l.end,
+                pieces: vec![Piece::Text(text)],
+            });
+        }
+    } else {
+        if p.items.iter().any(|i| i.wildcard) {
+            return Err(refuse(
+                "SELECT * with aggregates, GROUP BY or DISTINCT",
+                table,
+            ));
+        }
+        // Group keys: GROUP BY, or every select item for DISTINCT.
+        let mut keys = Vec::new();
+        let mut key_text: Vec<Piece> = Vec::new();
+        if !group_exprs.is_empty() {
+            if distinct {
+                return Err(refuse("DISTINCT with GROUP BY", table));
+            }
+            for (e, range) in group_exprs.iter().zip(&group_ranges) {
+                if contains_agg(e) {
+                    return Err(refuse("an aggregate in GROUP BY", table));
+                }
+                let col = p.resolve(e, *range, true)?;
+                let weight = Some(p.weight_of(col, *range));
+                keys.push(SortKey {
+                    col,
+                    weight,
+                    desc: false,
+                });
+            }
+            let g = cl.group.expect("GROUP BY clause");
+            key_text.push(Piece::Src(g.body, g.end));
+        } else if distinct {
+            if any_agg {
+                return Err(refuse("DISTINCT with aggregates", table));
+            }
+            for i in 0..p.items.len() {
+                let range = p.items[i].range;
+                let weight = Some(p.weight_of(Col::Visible(i), range));
+                keys.push(SortKey {
+                    col: Col::Visible(i),
+                    weight,
+                    desc: false,
+                });
+            }
+            let positions: Vec<String> = (1..=p.items.len()).map(|i| i.to_string()).collect();
+            key_text.push(Piece::Text(positions.join(", ")));
+        }
+        let grouped = !keys.is_empty();
+        let mut aggs = Vec::new();
+        for (i, s) in shapes.iter().enumerate() {
+            match s {
+                AggShape::Simple {
+                    kind,
+                    distinct,
+                    arg,
+                } => {
+                    aggs.push(p.agg(Col::Visible(i), *kind, *distinct, arg.as_deref())?);
+                }
+                AggShape::NotAggregate if !grouped => {
+                    let literal = matches!(p.items[i].expr, Some(Expr::Value(_)));
+                    if !literal {
+                        return Err(refuse(
+                            "a column that is neither aggregated nor grouped next to aggregates",
+                            table,
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        // ORDER BY after grouping: computed at the proxy on combined rows.
+        for ((e, desc), range) in order_exprs.iter().zip(&order_ranges) {
+            let col = match shape(e) {
+                AggShape::Simple {
+                    kind,
+                    distinct,
+                    arg,
+                } => match p.find_item(e, *range) {
+                    Some(c) => c,
+                    None => {
+                        let col = p.add_hidden(vec![Piece::Src(range.0, range.1)]);
+                        aggs.push(p.agg(col, kind, distinct, arg.as_deref())?);
+                        col
+                    }
+                },
+                _ => p.resolve(e, *range, true)?,
+            };
+            let weight = weight_for(col, &keys, &aggs, &mut p, *range);
+            merge.final_order.push(SortKey {
+                col,
+                weight,
+                desc: *desc,
+            });
+        }
+        if let Some(h) = &sel.having {
+            merge.having = Some(having::filter(&mut p, h, &mut aggs)?);
+        }
+        // Shard text: HAVING and LIMIT go, ORDER BY becomes the group keys.
+        if let Some(h) = cl.having {
+            splices.push(Splice {
+                start: h.start,
+                end: h.end,
+                pieces: vec![],
+            });
+        }
+        let mut order_pieces = Vec::new();
+        if grouped {
+            order_pieces.push(Piece::Text("ORDER BY ".into()));
+            order_pieces.extend(key_text);
+        }
+        match (cl.order, cl.limit) {
+            (Some(o), l) => {
+                splices.push(Splice {
+                    start: o.start,
+                    end: o.end,
+                    pieces: order_pieces,
+                });
+                if let Some(l) = l {
+                    splices.push(Splice {
+                        start: l.start,
+                        end: l.end,
+                        pieces: vec![],
+                    });
+                }
+            }
+            (None, Some(l)) => splices.push(Splice {
+                start: l.start,
+                end: l.end,
+                pieces: order_pieces,
+            }),
+            (None, None) => {
+                if !order_pieces.is_empty() {
+                    order_pieces.insert(0, Piece::Text(" ".into()));
+                    splices.push(Splice {
+                        start: cl.tail,
+                        end: cl.tail,
+                        pieces: order_pieces,
+                    });
+                }
+            }
+        }
+        merge.order = keys.clone();
+        merge.group = Some(Grouping { keys, aggs });
+    }
+
+    merge.hidden = p.hidden.len();
+    if !p.hidden.is_empty() {
+        let mut pieces = Vec::new();
+        for h in std::mem::take(&mut p.hidden) {
+            pieces.push(Piece::Text(", ".into()));
+            pieces.extend(h);
+        }
+        pieces.push(Piece::Text(" ".into()));
+        splices.push(Splice {
+            start: cl.from,
+            end: cl.from,
+            pieces,
+        });
+    }
+    splices.sort_by_key(|s| (s.start, s.end));
+    Ok(ScatterPlan { merge, splices })
+}
+
+fn contains_agg(e: &Expr) -> bool {
+    aggregate::contains_aggregate(e).is_some()
+}
+
+/// The weight a final ordering key compares by: a group key's or MIN/MAX's weight, or none
+/// for numbers the proxy computed.
+fn weight_for(
+    col: Col,
+    keys: &[SortKey],
+    aggs: &[Agg],
+    p: &mut Planner<'_>,
+    range: (usize, usize),
+) -> Option<Col> {
+    if let Some(k) = keys.iter().find(|k| k.col == col) {
+        return k.weight;
+    }
+    if let Some(a) = aggs.iter().find(|a| a.col == col) {
+        return a.weight;
+    }
+    Some(p.weight_of(col, range))
+}
+
+/// Ranges of a comma-separated list (ORDER BY / GROUP BY) with ASC/DESC dropped.
+fn list_ranges(
+    sql: &str,
+    from: usize,
+    to: usize,
+    expect: usize,
+    table: &str,
+) -> Result<Vec<(usize, usize)>> {
+    let toks = tokens_in(sql, from, to)?;
+    let mut out = Vec::new();
+    for (s, e) in split_commas(&toks, from, to) {
+        let inner: Vec<_> = toks.iter().filter(|t| t.start >= s && t.end <= e).collect();
+        let mut end = e;
+        if let Some(last) = inner.last() {
+            if inner.len() > 1 && (last.is_word(sql, "ASC") || last.is_word(sql, "DESC")) {
+                end = inner[inner.len() - 2].end;
+            }
+        }
+        out.push((s, end));
+    }
+    if out.len() != expect {
+        return Err(refuse(
+            "an ORDER BY / GROUP BY list shardgate cannot split",
+            table,
+        ));
+    }
+    Ok(out)
+}
+
+fn limits(q: &Query, table: &str) -> Result<(u64, Option<u64>)> {
+    let num = |e: &Expr| -> Result<u64> {
+        match e {
+            Expr::Value(v) => match &v.value {
+                sqlparser::ast::Value::Number(n, _) => n
+                    .parse::<u64>()
+                    .map_err(|_| refuse(format!("LIMIT {n}"), table)),
+                _ => Err(refuse("a LIMIT that is not a number", table)),
+            },
+            _ => Err(refuse("a LIMIT that is not a number", table)),
+        }
+    };
+    Ok(match &q.limit_clause {
+        None => (0, None),
+        Some(LimitClause::LimitOffset {
+            limit,
+            offset,
+            limit_by,
+        }) => {
+            if !limit_by.is_empty() {
+                return Err(refuse("LIMIT BY", table));
+            }
+            let off = match offset {
+                Some(o) => num(&o.value)?,
+                None => 0,
+            };
+            let lim = match limit {
+                Some(l) => Some(num(l)?),
+                None => None,
+            };
+            (off, lim)
+        }
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => (num(offset)?, Some(num(limit)?)),
+    })
+}
+
+impl Planner<'_> {
+    fn item(&self, range: (usize, usize), item: &SelectItem) -> Result<Item> {
+        let (expr, alias, wildcard) = match item {
+            SelectItem::UnnamedExpr(e) => (Some(e.clone()), None, false),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                (Some(expr.clone()), Some(alias.value.clone()), false)
+            }
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => (None, None, true),
+            _ => return Err(refuse("this select item", &self.table)),
+        };
+        let mut r = range;
+        if alias.is_some() {
+            // Drop `[AS] alias` from the end of the item.
+            let toks = tokens_in(self.sql, range.0, range.1)?;
+            let n = toks.len();
+            let cut = if n >= 3 && toks[n - 2].is_word(self.sql, "AS") {
+                n - 2
+            } else {
+                n - 1
+            };
+            if cut == 0 {
+                return Err(refuse("a select item shardgate cannot split", &self.table));
+            }
+            r = (range.0, toks[cut - 1].end);
+        }
+        Ok(Item {
+            range: r,
+            norm: normalized(self.sql, r),
+            alias,
+            wildcard,
+            expr,
+        })
+    }
+
+    fn is_shard_key(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Identifier(i) => i.value.eq_ignore_ascii_case(&self.shard_key),
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [.., q, c] => {
+                    c.value.eq_ignore_ascii_case(&self.shard_key)
+                        && self
+                            .key_qualifiers
+                            .iter()
+                            .any(|k| k.eq_ignore_ascii_case(&q.value))
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    fn add_hidden(&mut self, pieces: Vec<Piece>) -> Col {
+        self.hidden.push(pieces);
+        Col::Hidden(self.hidden.len() - 1)
+    }
+
+    /// A select item this expression names: by position, alias or same text.
+    fn find_item(&self, e: &Expr, range: (usize, usize)) -> Option<Col> {
+        if let Expr::Identifier(i) = e {
+            if i.quote_style.is_none() || i.quote_style == Some('`') {
+                if let Some(k) = self.items.iter().position(|it| {
+                    it.alias
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(&i.value))
+                }) {
+                    return Some(Col::Visible(k));
+                }
+            }
+        }
+        let norm = normalized(self.sql, range);
+        self.items
+            .iter()
+            .position(|it| !it.wildcard && it.norm == norm)
+            .map(Col::Visible)
+    }
+
+    /// The column holding `e` (an ORDER BY / GROUP BY entry), added hidden if needed.
+    fn resolve(&mut self, e: &Expr, range: (usize, usize), positional: bool) -> Result<Col> {
+        if positional {
+            if let Expr::Value(v) = e {
+                if let sqlparser::ast::Value::Number(n, _) = &v.value {
+                    let k: usize = n
+                        .parse()
+                        .map_err(|_| refuse(format!("ORDER BY {n}"), &self.table))?;
+                    if k == 0 || (k > self.items.len() && !self.items.iter().any(|i| i.wildcard)) {
+                        return Err(refuse(
+                            format!("position {n} in ORDER BY / GROUP BY"),
+                            &self.table,
+                        ));
+                    }
+                    if self.items[..(k - 1).min(self.items.len())]
+                        .iter()
+                        .any(|i| i.wildcard)
+                    {
+                        return Err(refuse(
+                            "a position after * in ORDER BY / GROUP BY",
+                            &self.table,
+                        ));
+                    }
+                    return Ok(Col::Visible(k - 1));
+                }
+            }
+        }
+        if let Some(c) = self.find_item(e, range) {
+            return Ok(c);
+        }
+        Ok(self.add_hidden(vec![Piece::Src(range.0, range.1)]))
+    }
+
+    /// A hidden `WEIGHT_STRING()` of the expression behind `col`.
+    fn weight_of(&mut self, col: Col, range: (usize, usize)) -> Col {
+        let src = match col {
+            Col::Visible(i) if i < self.items.len() && !self.items[i].wildcard => {
+                self.items[i].range
+            }
+            _ => range,
+        };
+        self.add_hidden(vec![
+            Piece::Text("WEIGHT_STRING(RTRIM(".into()),
+            Piece::Src(src.0, src.1),
+            Piece::Text("))".into()),
+        ])
+    }
+
+    /// How the aggregate in `col` combines, adding the hidden columns it needs.
+    fn agg(&mut self, col: Col, kind: AggKind, distinct: bool, arg: Option<&Expr>) -> Result<Agg> {
+        if distinct {
+            let on_key = kind == AggKind::Count && arg.is_some_and(|a| self.is_shard_key(a));
+            if !on_key {
+                return Err(refuse(
+                    "COUNT/SUM/AVG(DISTINCT ...) on a column other than the shard key",
+                    &self.table,
+                ));
+            }
+        }
+        let range = self.col_range(col);
+        let mut agg = Agg {
+            col,
+            kind,
+            weight: None,
+        };
+        match kind {
+            AggKind::Min | AggKind::Max => {
+                agg.weight = Some(self.add_hidden(vec![
+                    Piece::Text("WEIGHT_STRING(RTRIM(".into()),
+                    Piece::Src(range.0, range.1),
+                    Piece::Text("))".into()),
+                ]));
+            }
+            AggKind::Avg { .. } => {
+                let inner = inner_args(self.sql, range)
+                    .ok_or_else(|| refuse("an AVG() shardgate cannot split", &self.table))?;
+                let sum = self.add_hidden(vec![
+                    Piece::Text("SUM(".into()),
+                    Piece::Src(inner.0, inner.1),
+                    Piece::Text(")".into()),
+                ]);
+                let count = self.add_hidden(vec![
+                    Piece::Text("COUNT(".into()),
+                    Piece::Src(inner.0, inner.1),
+                    Piece::Text(")".into()),
+                ]);
+                agg.kind = AggKind::Avg { sum, count };
+            }
+            _ => {}
+        }
+        Ok(agg)
+    }
+
+    fn col_range(&self, col: Col) -> (usize, usize) {
+        match col {
+            Col::Visible(i) => self.items[i].range,
+            Col::Hidden(i) => match self.hidden[i].as_slice() {
+                [Piece::Src(s, e)] => (*s, *e),
+                _ => (0, 0),
+            },
+        }
+    }
+}
+
+/// The text between a call's outer parentheses.
+fn inner_args(sql: &str, (s, e): (usize, usize)) -> Option<(usize, usize)> {
+    let text = &sql[s..e];
+    let open = super::lexer::significant(text).find(|t| t.text(text) == "(")?;
+    let close = text.rfind(')')?;
+    (open.end <= close).then_some((s + open.end, s + close))
+}

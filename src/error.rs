@@ -46,6 +46,16 @@ pub enum Error {
     MalformedPacket(String),
     #[error("shardgate internal error: {0}")]
     Internal(String),
+    /// A write or DDL sent to several shards or group copies failed on one after others had
+    /// applied it: the cause's code and SQLSTATE, and a message saying where it stopped, so
+    /// an operator can repair (DDL and autocommit writes are not undone).
+    #[error("{cause} [shardgate: failed on {failed}; already applied on {done}; not run on {skipped}]")]
+    PartlyApplied {
+        cause: Box<Error>,
+        failed: String,
+        done: String,
+        skipped: String,
+    },
 }
 
 /// A server error exactly as a backend sent it.
@@ -82,6 +92,7 @@ impl Error {
             Error::UnknownCommand(_) => 1047,
             Error::MalformedPacket(_) => 1835,
             Error::Internal(_) => 1105,
+            Error::PartlyApplied { cause, .. } => cause.code(),
         }
     }
 
@@ -92,6 +103,7 @@ impl Error {
             Error::AccessDenied { .. } => "28000",
             Error::UnknownCommand(_) => "08S01",
             Error::Backend(e) => &e.state,
+            Error::PartlyApplied { cause, .. } => cause.sqlstate(),
             _ => "HY000",
         }
     }

@@ -7,7 +7,7 @@ use mysql_common::packets::Column;
 
 use crate::config::model::Database;
 use crate::error::Error;
-use crate::plan::{ResultRewrite, Route, Target};
+use crate::plan::{ResultRewrite, Route, Spread, Target};
 
 use super::info::sum_info;
 use super::{status, ColumnRename, Context, Failure, OkInfo, ResultSink, Session};
@@ -23,7 +23,15 @@ pub async fn run<S: ResultSink>(
     let mut info = String::new();
     let mut started_rows = false;
     let status_before = session.status;
-    for target in &route.targets {
+    let spread_write = route.is_write && route.targets.len() > 1;
+    if spread_write {
+        // Reach every group before writing anywhere: a group that is down then fails the
+        // statement with nothing applied, instead of part-way.
+        for target in &route.targets {
+            session.conns.get(ctx.backends, db, target.group).await?;
+        }
+    }
+    for (i, target) in route.targets.iter().enumerate() {
         let conn = session.conns.get(ctx.backends, db, target.group).await?;
         // Column definitions go out once, from the first shard that returns a result set.
         let send_columns = (!started_rows).then_some(status_before);
@@ -37,11 +45,19 @@ pub async fn run<S: ResultSink>(
                     .conns
                     .unavailable(ctx.backends, db, target.group, reason);
                 session.conns.discard(&db.name, target.group);
-                return Err(Failure::Query(err));
+                return Err(Failure::Query(partly_applied(route, i, err)));
+            }
+            Err(Failure::Query(e)) if spread_write => {
+                return Err(Failure::Query(partly_applied(route, i, e)))
             }
             Err(e) => return Err(e),
         };
         started_rows |= one.had_columns;
+        if route.spread == Spread::Copies && i > 0 {
+            // Copies of one logical table: the client sees the first copy's effect once.
+            total.status = one.ok.status;
+            continue;
+        }
         total.affected_rows += one.ok.affected_rows;
         if total.last_insert_id == 0 {
             total.last_insert_id = one.ok.last_insert_id;
@@ -60,6 +76,38 @@ pub async fn run<S: ResultSink>(
         sink.ok(&total);
     }
     Ok(())
+}
+
+/// The error of target `failed`, with where the statement stopped when earlier targets had
+/// already applied it.
+fn partly_applied(route: &Route, failed: usize, cause: Error) -> Error {
+    if failed == 0 || !route.is_write {
+        return cause;
+    }
+    let name = |t: &Target| {
+        let group = route
+            .db
+            .groups
+            .get(t.group)
+            .map_or("?", |g| g.name.as_str());
+        match t.shard {
+            Some(s) => format!("shard {s} (group '{group}')"),
+            None => format!("group '{group}'"),
+        }
+    };
+    let list = |ts: &[Target]| {
+        if ts.is_empty() {
+            "none".to_string()
+        } else {
+            ts.iter().map(name).collect::<Vec<_>>().join(", ")
+        }
+    };
+    Error::PartlyApplied {
+        cause: Box::new(cause),
+        failed: name(&route.targets[failed]),
+        done: list(&route.targets[..failed]),
+        skipped: list(&route.targets[failed + 1..]),
+    }
 }
 
 struct OneResult {

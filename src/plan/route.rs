@@ -133,7 +133,19 @@ pub(crate) fn route(c: &Collector<'_, '_>, is_write: bool) -> Result<Plan> {
             sql: render(c, Some(s), schema),
         });
     }
-    let reason = if targets.len() == 1 {
+    let reason = if c.blocks.iter().any(|b| !b.shards.keyed) {
+        format!(
+            "no {} condition: all {} shards of '{}': {}",
+            spec.shard_key,
+            targets.len(),
+            rule.name,
+            if is_write {
+                "affected rows summed"
+            } else {
+                "results concatenated"
+            }
+        )
+    } else if targets.len() == 1 {
         format!("{} selects shard {list} of '{}'", spec.shard_key, rule.name)
     } else {
         format!(
@@ -152,6 +164,7 @@ pub(crate) fn route(c: &Collector<'_, '_>, is_write: bool) -> Result<Plan> {
         targets,
         is_write,
         result_rewrite: ResultRewrite::Columns,
+        spread: Default::default(),
         reason,
     }))
 }
@@ -191,6 +204,7 @@ pub(crate) fn single(
         targets: vec![Target { group, shard, sql }],
         is_write,
         result_rewrite: ResultRewrite::Columns,
+        spread: Default::default(),
         reason,
     })
 }

@@ -49,7 +49,9 @@ pub enum Error {
     /// A write or DDL sent to several shards or group copies failed on one after others had
     /// applied it: the cause's code and SQLSTATE, and a message saying where it stopped, so
     /// an operator can repair (DDL and autocommit writes are not undone).
-    #[error("{cause} [shardgate: failed on {failed}; already applied on {done}; not run on {skipped}]")]
+    #[error(
+        "{cause} [shardgate: failed on {failed}; already applied on {done}; not run on {skipped}]"
+    )]
     PartlyApplied {
         cause: Box<Error>,
         failed: String,

@@ -304,10 +304,12 @@ impl<'q, 'a> Block<'q, 'a> {
                     keyed = false;
                     ShardSet::all(spec.shards())
                 }
-                None => return Err(Error::unsupported(format!(
-                    "{noun} on sharded table '{}' without a shard key ({}) condition",
-                    rule.name, spec.shard_key
-                ))),
+                None => {
+                    return Err(Error::unsupported(format!(
+                        "{noun} on sharded table '{}' without a shard key ({}) condition",
+                        rule.name, spec.shard_key
+                    )))
+                }
             };
             let set = set.or_first();
             match &result {

@@ -205,7 +205,10 @@ fn refuse_ordered_scatter(c: &Collector<'_, '_>, order_by: bool, limit: bool) ->
     };
     let chosen = if main.shards.keyed {
         let list: Vec<String> = main.shards.shards.iter().map(|s| s.to_string()).collect();
-        format!("its {spec_key} condition selects shards {}", list.join(", "))
+        format!(
+            "its {spec_key} condition selects shards {}",
+            list.join(", ")
+        )
     } else {
         format!("no {spec_key} condition, so all shards")
     };

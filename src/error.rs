@@ -46,6 +46,9 @@ pub enum Error {
     MalformedPacket(String),
     #[error("shardgate internal error: {0}")]
     Internal(String),
+    /// A broadcast table's copies answered the same write differently (see execute::route).
+    #[error("{0}")]
+    CopiesDiffer(String),
     /// A write or DDL sent to several shards or group copies failed on one after others had
     /// applied it: the cause's code and SQLSTATE, and a message saying where it stopped, so
     /// an operator can repair (DDL and autocommit writes are not undone).
@@ -95,6 +98,7 @@ impl Error {
             Error::MalformedPacket(_) => 1835,
             Error::Internal(_) => 1105,
             Error::PartlyApplied { cause, .. } => cause.code(),
+            Error::CopiesDiffer(_) => 1105,
         }
     }
 

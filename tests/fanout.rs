@@ -176,6 +176,23 @@ async fn broadcast_writes_change_every_group_and_report_one_copy() {
     for g in 0..2 {
         assert_eq!(hospitals(&schema, g).await, want, "group {g}");
     }
+    // Copies changed behind shardgate's back answer differently: the client hears it.
+    schema
+        .exec(
+            1,
+            &["INSERT INTO hospitals (id, name) VALUES (9, 'only on g1')"],
+        )
+        .await;
+    let msg = expect_code(
+        c.query_drop("DELETE FROM hospitals WHERE id >= 3").await,
+        1105,
+    );
+    assert!(
+        msg.contains("group 'g1' reported 2 affected rows")
+            && msg.contains("group 'g0' reported 1"),
+        "{msg}"
+    );
+    assert_eq!(hospitals(&schema, 1).await, hospitals(&schema, 0).await);
     // Reading a sharded table to compute the copies is refused.
     let msg = expect_code(
         c.query_drop(

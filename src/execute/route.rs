@@ -56,6 +56,13 @@ pub async fn run<S: ResultSink>(
         if route.spread == Spread::Copies && i > 0 {
             // Copies of one logical table: the client sees the first copy's effect once.
             total.status = one.ok.status;
+            if route.is_write
+                && (one.ok.affected_rows != total.affected_rows
+                    || one.ok.last_insert_id != total.last_insert_id)
+            {
+                session.status = total.status;
+                return Err(Failure::Query(copies_differ(route, i, &total, &one.ok)));
+            }
             continue;
         }
         total.affected_rows += one.ok.affected_rows;
@@ -108,6 +115,31 @@ fn partly_applied(route: &Route, failed: usize, cause: Error) -> Error {
         done: list(&route.targets[..failed]),
         skipped: list(&route.targets[failed + 1..]),
     }
+}
+
+/// Identical copies answer a write identically; when they do not (a copy was changed behind
+/// shardgate's back, or AUTO_INCREMENT counters drifted) the write is applied everywhere but
+/// the copies now differ, which the client must hear about rather than trust one of them.
+fn copies_differ(route: &Route, i: usize, first: &OkInfo, this: &OkInfo) -> Error {
+    let group = |t: &Target| {
+        route
+            .db
+            .groups
+            .get(t.group)
+            .map_or("?", |g| g.name.as_str())
+    };
+    Error::CopiesDiffer(format!(
+        "the write was applied in every group, but group '{}' reported {} affected rows and \
+         insert id {} where group '{}' reported {} and {}: the copies of this broadcast table \
+         in database '{}' differ; compare and repair them",
+        group(&route.targets[i]),
+        this.affected_rows,
+        this.last_insert_id,
+        group(&route.targets[0]),
+        first.affected_rows,
+        first.last_insert_id,
+        route.db.name
+    ))
 }
 
 struct OneResult {

@@ -254,3 +254,34 @@ async fn check_loaded(sharded: &TestSchema, data: &data::Data) {
     }
     assert!(data.patients > 0);
 }
+
+/// The comparison itself: what it must catch and what it must let through.
+#[test]
+fn the_comparison_catches_differences_and_folds_only_where_asked() {
+    let cell = |s: &str| Some(s.as_bytes().to_vec());
+    let answer = |rows: Vec<Vec<compare::Cell>>| compare::Answer {
+        names: vec!["name".into(), "n".into()],
+        rows,
+    };
+    let q = |ordered: bool, fold: bool| gen::Query {
+        sql: String::new(),
+        ordered,
+        fold: vec![fold, false],
+        tags: Vec::new(),
+    };
+    let a = answer(vec![vec![cell("Zoé"), cell("1")], vec![cell("Ana"), None]]);
+    let swapped = answer(vec![vec![cell("Ana"), None], vec![cell("Zoé"), cell("1")]]);
+    let other_case = answer(vec![vec![cell("zoe"), cell("1")], vec![cell("ana"), None]]);
+    let other_value = answer(vec![
+        vec![cell("Zoé"), cell("1.0")],
+        vec![cell("Ana"), None],
+    ]);
+    assert!(compare::differ(&q(false, false), &swapped, &a).is_none());
+    assert!(compare::differ(&q(true, false), &swapped, &a).is_some());
+    assert!(compare::differ(&q(true, false), &other_case, &a).is_some());
+    assert!(compare::differ(&q(true, true), &other_case, &a).is_none());
+    assert!(compare::differ(&q(false, true), &other_value, &a).is_some());
+    let mut renamed = answer(a.rows.clone());
+    renamed.names[1] = "COUNT(*)".into();
+    assert!(compare::differ(&q(false, false), &renamed, &a).is_some());
+}

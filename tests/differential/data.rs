@@ -63,7 +63,9 @@ pub const NAMES: &[&str] = &[
     "Zoé", "zoe", "ZOE", "Émile", "emile", "Ana", "ana", "Ñandú", "nandu", "Ève", "eve", "Bob",
     "bob", "Çelik", "celik", "Jürgen", "jurgen", "Léa", "LEA",
 ];
-pub const CITIES: &[&str] = &["Paris", "paris", "Lyon", "LYON", "Zürich", "zurich", "Genève"];
+pub const CITIES: &[&str] = &[
+    "Paris", "paris", "Lyon", "LYON", "Zürich", "zurich", "Genève",
+];
 pub const TRIALS: &[&str] = &["T1", "t1", "T2", "ALPHA", "alpha", "Bêta", "beta"];
 pub const MEASURES: &[&str] = &[
     "bp",
@@ -82,13 +84,19 @@ pub struct Data {
     pub patients: i64,
 }
 
-fn quote(s: &str) -> String {
+fn quote(s: impl AsRef<str>) -> String {
+    let s = s.as_ref();
     format!("'{}'", s.replace('\'', "''"))
 }
 
 fn date(r: &mut Rng) -> String {
     // Few distinct dates, so ORDER BY meets ties.
-    format!("'{}-{:02}-{:02}'", r.range(1950, 1954), r.range(1, 3), r.range(1, 2))
+    format!(
+        "'{}-{:02}-{:02}'",
+        r.range(1950, 1954),
+        r.range(1, 3),
+        r.range(1, 2)
+    )
 }
 
 fn datetime(r: &mut Rng, millis: bool) -> String {
@@ -120,8 +128,8 @@ pub fn generate(seed: u64) -> Data {
     let mut rows = Vec::new();
     let mut h = Vec::new();
     for id in 0..HOSPITAL_ROWS {
-        let city = or_null(&mut r, 20, |r| quote(*r.pick(CITIES)));
-        h.push(format!("({id}, {}, {city})", quote(&format!("H{}", id % 7))));
+        let city = or_null(&mut r, 20, |r| quote(r.pick(CITIES)));
+        h.push(format!("({id}, {}, {city})", quote(format!("H{}", id % 7))));
     }
     rows.push(("hospitals", h));
 
@@ -131,7 +139,7 @@ pub fn generate(seed: u64) -> Data {
     for id in 1..=patients {
         let hid = r.range(0, MAX_HOSPITAL);
         hospital_of.push(hid);
-        let name = quote(*r.pick(NAMES));
+        let name = quote(r.pick(NAMES));
         let birth = or_null(&mut r, 15, date);
         let created = or_null(&mut r, 15, |r| datetime(r, false));
         p.push(format!("({id}, {hid}, {name}, {birth}, {created})"));
@@ -147,7 +155,7 @@ pub fn generate(seed: u64) -> Data {
         } else {
             r.range(0, MAX_HOSPITAL)
         };
-        let code = quote(*r.pick(TRIALS));
+        let code = quote(r.pick(TRIALS));
         let at = or_null(&mut r, 20, |r| datetime(r, false));
         t.push(format!("({id}, {hid}, {pid}, {code}, {at})"));
     }
@@ -161,18 +169,21 @@ pub fn generate(seed: u64) -> Data {
         } else {
             r.range(0, MAX_HOSPITAL)
         };
-        let measure = quote(*r.pick(MEASURES));
+        let measure = quote(r.pick(MEASURES));
         let value = if r.chance(15) {
             "NULL".to_string()
         } else if r.chance(50) {
             // Ties.
-            r.pick(&["1.500", "36.600", "120.000", "0.000", "-2.250"]).to_string()
+            r.pick(&["1.500", "36.600", "120.000", "0.000", "-2.250"])
+                .to_string()
         } else {
             format!("{}.{:03}", r.range(-50, 500), r.range(0, 999))
         };
         let at = or_null(&mut r, 15, |r| datetime(r, true));
-        let note = or_null(&mut r, 40, |r| quote(*r.pick(NOTES)));
-        c.push(format!("({id}, {hid}, {pid}, {measure}, {value}, {at}, {note})"));
+        let note = or_null(&mut r, 40, |r| quote(r.pick(NOTES)));
+        c.push(format!(
+            "({id}, {hid}, {pid}, {measure}, {value}, {at}, {note})"
+        ));
     }
     rows.push(("clinical_data", c));
     Data { rows, patients }

@@ -302,7 +302,8 @@ fn where_clause(r: &mut Rng, f: &From, tags: &mut Vec<&'static str>) -> String {
 }
 
 fn dir(r: &mut Rng) -> &'static str {
-    *r.pick(&["", " ASC", " DESC"])
+    const DIRS: [&str; 3] = ["", " ASC", " DESC"];
+    DIRS[r.range(0, 2) as usize]
 }
 
 fn limit(r: &mut Rng, tags: &mut Vec<&'static str>) -> String {

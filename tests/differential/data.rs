@@ -133,7 +133,7 @@ pub fn generate(seed: u64) -> Data {
     }
     rows.push(("hospitals", h));
 
-    let patients = 120;
+    let patients = 200;
     let mut p = Vec::new();
     let mut hospital_of = Vec::new();
     for id in 1..=patients {
@@ -147,7 +147,7 @@ pub fn generate(seed: u64) -> Data {
     rows.push(("patients", p));
 
     let mut t = Vec::new();
-    for id in 1..=150 {
+    for id in 1..=250 {
         let pid = r.range(1, patients);
         // Mostly on the patient's hospital; some rows point at no patient of their shard.
         let hid = if r.chance(85) {
@@ -162,7 +162,7 @@ pub fn generate(seed: u64) -> Data {
     rows.push(("trial_enrollment", t));
 
     let mut c = Vec::new();
-    for id in 1..=300 {
+    for id in 1..=500 {
         let pid = r.range(1, patients);
         let hid = if r.chance(90) {
             hospital_of[(pid - 1) as usize]

@@ -204,11 +204,11 @@ fn predicate(r: &mut Rng, c: &Col, tags: &mut Vec<&'static str>) -> String {
     }
     match c.kind {
         Kind::Id | Kind::Int => {
-            // Ids and patient ids run to 300; hospital ids to MAX_HOSPITAL.
+            // Row ids run to 500, patient ids to 200, hospital ids to MAX_HOSPITAL.
             let top = if e.ends_with("h.id") || e == "id" && c.kind == Kind::Int {
                 MAX_HOSPITAL
             } else {
-                130
+                300
             };
             match r.range(0, 2) {
                 0 => format!("{e} <= {}", r.range(0, top)),

@@ -8,6 +8,9 @@
 //!   `SHARDGATE_DIFF_MAX_REFUSED` caps how many may be refused (default: no cap).
 //! - `SHARDGATE_DIFF_SEED` (a number, or `random`) and `SHARDGATE_DIFF_COUNT` (default 2000)
 //!   for longer runs; the seed in use is printed, and drives both the data and the queries.
+//! - A second phase applies COUNT/10 seeded writes (UPDATE/DELETE on one, some or all
+//!   shards, writes to the broadcast table) both ways, compares affected rows, info strings
+//!   and warnings, and then every physical table with the oracle's.
 
 mod common;
 
@@ -19,6 +22,8 @@ mod data;
 mod gen;
 #[path = "differential/rng.rs"]
 mod rng;
+#[path = "differential/writes.rs"]
+mod writes;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -153,10 +158,61 @@ async fn shardgate_answers_like_one_unsharded_server() {
         }
     }
 
+    let writes_started = Instant::now();
+    let write_count = count / 10;
+    let (mut applied, mut write_refused) = (0u64, 0u64);
+    for i in 0..write_count {
+        let w = writes::write(seed, i);
+        for t in &w.tags {
+            tags.entry(t).or_default().generated += 1;
+        }
+        let got = match via.query_drop(&w.sql).await {
+            Ok(()) => effect(&mut via).await,
+            Err(mysql_async::Error::Server(e)) if e.code == 1235 => {
+                write_refused += 1;
+                for t in &w.tags {
+                    tags.entry(t).or_default().refused += 1;
+                }
+                *refusals.entry(refusal_kind(&e.message)).or_default() += 1;
+                continue;
+            }
+            Err(e) => {
+                failures.push(format!(
+                    "write #{i} (seed {seed}) failed through shardgate:\n  {}\n  {e}",
+                    w.sql
+                ));
+                continue;
+            }
+        };
+        let want = match direct.query_drop(&w.sql).await {
+            Ok(()) => effect(&mut direct).await,
+            Err(e) => {
+                failures.push(format!(
+                    "write #{i} (seed {seed}) fails on the oracle, a generator bug:\n  {}\n  {e}",
+                    w.sql
+                ));
+                continue;
+            }
+        };
+        applied += 1;
+        if got != want {
+            failures.push(format!(
+                "MISMATCH write #{i} (seed {seed}):\n  {}\n  shardgate: {got:?}\n  oracle:    {want:?}",
+                w.sql
+            ));
+        }
+    }
+    failures.extend(compare_tables(&sharded, &mut direct).await);
+    println!(
+        "differential: {write_count} writes in {:.1?}: {applied} applied, {write_refused} refused \
+         (1235); tables compared after them",
+        writes_started.elapsed()
+    );
+
     println!(
         "differential: {count} queries in {:.1?}: {answered} answered ({empty} of them empty), \
          {refused} refused (1235), {} failed",
-        started.elapsed(),
+        writes_started - started,
         failures.len()
     );
     println!("refusals per construct (a query counts under each of its constructs):");
@@ -219,6 +275,61 @@ fn refusal_kind(message: &str) -> String {
         }
     }
     out.replace("N, N", "N").replace("N, N", "N")
+}
+
+/// What a write reported: affected rows, info string, warnings.
+async fn effect(conn: &mut mysql_async::Conn) -> (u64, String, u16) {
+    let info = conn.info().into_owned();
+    (conn.affected_rows(), info, conn.get_warnings())
+}
+
+/// Every logical table's rows: the oracle's against the union of the shards (and each
+/// group's copy of the broadcast table).
+async fn compare_tables(sharded: &TestSchema, oracle: &mut mysql_async::Conn) -> Vec<String> {
+    let mut failures = Vec::new();
+    for table in data::TABLES {
+        let sql = format!("SELECT * FROM {table} ORDER BY id");
+        let want = compare::run(oracle, &sql).await.expect("oracle table");
+        let mut copies: Vec<(String, Vec<Vec<compare::Cell>>)> = Vec::new();
+        if table == "hospitals" {
+            for g in 0..2 {
+                let mut c = sharded.on(g).await;
+                let a = compare::run(&mut c, &sql).await.expect("hospitals copy");
+                copies.push((format!("hospitals on g{g}"), a.rows));
+            }
+        } else {
+            let mut rows = Vec::new();
+            for shard in 0..4 {
+                let mut c = sharded.on(if shard < 2 { 0 } else { 1 }).await;
+                let a = compare::run(&mut c, &format!("SELECT * FROM {table}_{shard}"))
+                    .await
+                    .expect("shard table");
+                rows.extend(a.rows);
+            }
+            let id = |r: &Vec<compare::Cell>| -> i64 {
+                r[0].as_deref()
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(i64::MIN)
+            };
+            rows.sort_by_key(id);
+            copies.push((format!("{table} over its shards"), rows));
+        }
+        for (what, rows) in copies {
+            if rows != want.rows {
+                let got = compare::Answer {
+                    names: want.names.clone(),
+                    rows,
+                };
+                failures.push(format!(
+                    "MISMATCH after the writes: {what} differs from the oracle\nshardgate:\n{}oracle:\n{}",
+                    compare::show(&got),
+                    compare::show(&want)
+                ));
+            }
+        }
+    }
+    failures
 }
 
 /// Every row reached its physical table: the counts per logical table match the data.

@@ -22,7 +22,7 @@ pub struct Query {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Id,
     Key,
     Int,
@@ -41,13 +41,13 @@ impl Kind {
     }
 }
 
-struct Table {
-    name: &'static str,
-    alias: &'static str,
-    cols: &'static [(&'static str, Kind)],
+pub(super) struct Table {
+    pub(super) name: &'static str,
+    pub(super) alias: &'static str,
+    pub(super) cols: &'static [(&'static str, Kind)],
 }
 
-const HOSPITALS: Table = Table {
+pub(super) const HOSPITALS: Table = Table {
     name: "hospitals",
     alias: "h",
     cols: &[
@@ -56,7 +56,7 @@ const HOSPITALS: Table = Table {
         ("city", Kind::Text(CITIES)),
     ],
 };
-const PATIENTS: Table = Table {
+pub(super) const PATIENTS: Table = Table {
     name: "patients",
     alias: "p",
     cols: &[
@@ -67,7 +67,7 @@ const PATIENTS: Table = Table {
         ("created_at", Kind::DateTime),
     ],
 };
-const TRIAL: Table = Table {
+pub(super) const TRIAL: Table = Table {
     name: "trial_enrollment",
     alias: "t",
     cols: &[
@@ -78,7 +78,7 @@ const TRIAL: Table = Table {
         ("enrolled_at", Kind::DateTime),
     ],
 };
-const CLINICAL: Table = Table {
+pub(super) const CLINICAL: Table = Table {
     name: "clinical_data",
     alias: "c",
     cols: &[
@@ -91,26 +91,26 @@ const CLINICAL: Table = Table {
         ("note", Kind::Text(NOTES)),
     ],
 };
-const SHARDED: [&Table; 3] = [&PATIENTS, &TRIAL, &CLINICAL];
+pub(super) const SHARDED: [&Table; 3] = [&PATIENTS, &TRIAL, &CLINICAL];
 
 /// A column in scope: how to write it, and what it holds.
 #[derive(Clone)]
-struct Col {
-    expr: String,
-    kind: Kind,
+pub(super) struct Col {
+    pub(super) expr: String,
+    pub(super) kind: Kind,
 }
 
 /// The FROM clause and what it puts in scope.
-struct From {
-    sql: String,
-    cols: Vec<Col>,
+pub(super) struct From {
+    pub(super) sql: String,
+    pub(super) cols: Vec<Col>,
     /// A column unique over the joined rows.
-    unique: String,
+    pub(super) unique: String,
     /// The shard key column to filter on, if a sharded table is read.
-    key: Option<String>,
+    pub(super) key: Option<String>,
 }
 
-fn columns(t: &Table, qualify: bool) -> Vec<Col> {
+pub(super) fn columns(t: &Table, qualify: bool) -> Vec<Col> {
     t.cols
         .iter()
         .map(|(name, kind)| Col {
@@ -261,7 +261,7 @@ fn predicate(r: &mut Rng, c: &Col, tags: &mut Vec<&'static str>) -> String {
     }
 }
 
-fn where_clause(r: &mut Rng, f: &From, tags: &mut Vec<&'static str>) -> String {
+pub(super) fn where_clause(r: &mut Rng, f: &From, tags: &mut Vec<&'static str>) -> String {
     let mut conds = Vec::new();
     if let Some(key) = &f.key {
         match r.range(0, 99) {

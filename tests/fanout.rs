@@ -131,8 +131,15 @@ async fn update_and_delete_without_the_key_reach_every_shard_and_sum_their_count
     );
     assert!(msg.contains("shard key"), "{msg}");
 
+    // RETURNING rows come from every shard that deleted some.
+    let mut ids: Vec<i64> = c
+        .query("DELETE FROM clinical_data WHERE id >= 4 RETURNING id")
+        .await
+        .unwrap();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![4, 5, 6, 8]);
     c.query_drop("DELETE FROM clinical_data").await.unwrap();
-    assert_eq!(c.affected_rows(), 6);
+    assert_eq!(c.affected_rows(), 2);
     for shard in 0..4 {
         assert!(measures(&schema, shard).await.is_empty(), "shard {shard}");
     }
@@ -193,6 +200,11 @@ async fn broadcast_writes_change_every_group_and_report_one_copy() {
         "{msg}"
     );
     assert_eq!(hospitals(&schema, 1).await, hospitals(&schema, 0).await);
+    expect_code(
+        c.query_drop("DELETE FROM hospitals WHERE id = 2 RETURNING id")
+            .await,
+        1235,
+    );
     // Reading a sharded table to compute the copies is refused.
     let msg = expect_code(
         c.query_drop(

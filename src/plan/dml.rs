@@ -15,7 +15,7 @@ use sqlparser::ast::{
 use sqlparser::tokenizer::TokenWithSpan;
 
 use super::collect::Collector;
-use super::everywhere::{check_copy_sources, every_group};
+use super::everywhere::{check_copy_sources, check_no_returning, every_group};
 use super::insert;
 use super::route::route;
 use super::tables::{layout_of, name_parts, resolve, Layout, Resolved};
@@ -109,7 +109,7 @@ fn update(
         }
     }
     c.finish(tokens)?;
-    finish_write(&c, written_broadcast, is_write)
+    finish_write(&c, written_broadcast, false, is_write)
 }
 
 fn delete(
@@ -159,7 +159,7 @@ fn delete(
     }
     walk(root, &mut c)?;
     c.finish(tokens)?;
-    finish_write(&c, written_broadcast, is_write)
+    finish_write(&c, written_broadcast, d.returning.is_some(), is_write)
 }
 
 /// Routes an UPDATE or DELETE once collected: a write to a broadcast table goes to every
@@ -167,11 +167,13 @@ fn delete(
 fn finish_write(
     c: &Collector<'_, '_>,
     written_broadcast: Option<&TableRule>,
+    returning: bool,
     is_write: bool,
 ) -> Result<Plan> {
     match written_broadcast {
         Some(b) if is_write => {
             check_copy_sources(c, b)?;
+            check_no_returning(returning, b)?;
             every_group(c, true, copies_reason(b))
         }
         _ => route(c, is_write),

@@ -36,6 +36,19 @@ pub(crate) fn check_copy_sources(c: &Collector<'_, '_>, rule: &TableRule) -> Res
     )))
 }
 
+/// Refuses RETURNING on a write to broadcast table `rule`: every group would return its
+/// copy's rows, and the client expects the rows of one table.
+pub(crate) fn check_no_returning(returning: bool, rule: &TableRule) -> Result<()> {
+    if returning {
+        return Err(Error::unsupported(format!(
+            "RETURNING on a write to broadcast table '{}' (every group would return its copy's \
+             rows)",
+            rule.name
+        )));
+    }
+    Ok(())
+}
+
 /// One target per group, default group first, each a copy of the same statement.
 pub(crate) fn every_group(c: &Collector<'_, '_>, is_write: bool, reason: String) -> Result<Plan> {
     let db = fallback_db(c)?;

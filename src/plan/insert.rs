@@ -15,7 +15,7 @@ use sqlparser::tokenizer::TokenWithSpan;
 
 use super::collect::Collector;
 use super::dml::{assignment_names, copies_reason, refuse_key_assignment, walk};
-use super::everywhere::{check_copy_sources, every_group};
+use super::everywhere::{check_copy_sources, check_no_returning, every_group};
 use super::literal::{literal, shard_of};
 use super::route::{group_of, group_schema, route};
 use super::tables::{name_parts, resolve, Layout, Resolved};
@@ -56,6 +56,7 @@ pub(crate) fn plan(
     match layout {
         Layout::Broadcast(rule) if is_write => {
             check_copy_sources(&c, rule)?;
+            check_no_returning(ins.returning.is_some(), rule)?;
             c.finish(tokens)?;
             every_group(&c, true, copies_reason(rule))
         }

@@ -216,9 +216,9 @@ async fn shardgate_answers_like_one_unsharded_server() {
         failures.len()
     );
     println!("refusals per construct (a query counts under each of its constructs):");
-    println!("  {:<22} {:>9} {:>8}", "construct", "generated", "refused");
+    println!("  {:<26} {:>9} {:>8}", "construct", "generated", "refused");
     for (tag, c) in &tags {
-        println!("  {tag:<22} {:>9} {:>8}", c.generated, c.refused);
+        println!("  {tag:<26} {:>9} {:>8}", c.generated, c.refused);
     }
     println!("refusals by reason:");
     let mut by_count: Vec<(&String, &u64)> = refusals.iter().collect();

@@ -55,6 +55,21 @@ pub enum Error {
     /// COM_STMT_EXECUTE parameters that do not fit the statement.
     #[error("Incorrect arguments to {0}")]
     WrongArguments(String),
+    /// A broadcast table's copies answered the same write differently (see execute::route).
+    #[error("{0}")]
+    CopiesDiffer(String),
+    /// A write or DDL sent to several shards or group copies failed on one after others had
+    /// applied it: the cause's code and SQLSTATE, and a message saying where it stopped, so
+    /// an operator can repair (DDL and autocommit writes are not undone).
+    #[error(
+        "{cause} [shardgate: failed on {failed}; already applied on {done}; not run on {skipped}]"
+    )]
+    PartlyApplied {
+        cause: Box<Error>,
+        failed: String,
+        done: String,
+        skipped: String,
+    },
 }
 
 /// A server error exactly as a backend sent it.
@@ -94,6 +109,8 @@ impl Error {
             Error::UnknownStatement { .. } => 1243,
             Error::TooManyStatements(_) => 1461,
             Error::WrongArguments(_) => 1210,
+            Error::PartlyApplied { cause, .. } => cause.code(),
+            Error::CopiesDiffer(_) => 1105,
         }
     }
 
@@ -107,6 +124,7 @@ impl Error {
             Error::AccessDenied { .. } => "28000",
             Error::UnknownCommand(_) => "08S01",
             Error::Backend(e) => &e.state,
+            Error::PartlyApplied { cause, .. } => cause.sqlstate(),
             _ => "HY000",
         }
     }

@@ -9,6 +9,8 @@ pub mod route;
 pub mod session;
 pub mod show;
 pub mod sink;
+mod spread;
+mod target;
 
 use std::io;
 use std::sync::Arc;

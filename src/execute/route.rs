@@ -5,15 +5,14 @@ use mysql_async::prelude::{Protocol, Queryable};
 use mysql_async::{Conn, QueryResult};
 use mysql_common::packets::Column;
 
-use std::sync::atomic::Ordering;
-
-use crate::backend::ServerRef;
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
-use crate::plan::{ResultRewrite, Route, Target};
+use crate::plan::{ResultRewrite, Route, Spread, Target};
 
 use super::info::sum_info;
 use super::read_split::ReadSplit;
+use super::spread::{copies_differ, partly_applied};
+use super::target::run_target;
 use super::{status, ColumnRename, Context, Failure, OkInfo, ResultSink, Session};
 
 pub async fn run<S: ResultSink>(
@@ -27,82 +26,21 @@ pub async fn run<S: ResultSink>(
     let mut info = String::new();
     let mut started_rows = false;
     let status_before = session.status;
-    for target in &route.targets {
-        let group = ctx.backends.group(&db.name, target.group).ok_or_else(|| {
-            Error::Internal(format!(
-                "no pools for group {} of database '{}'",
-                target.group, db.name
-            ))
-        })?;
-        let access = session.reads.access(
-            route,
-            target,
-            session.status,
-            ctx.backends.master_after_write,
-        );
-        let mut server = group.choose(access);
+    let spread_write = route.is_write && route.targets.len() > 1;
+    if spread_write {
+        // Reach every group before writing anywhere: a group that is down then fails the
+        // statement with nothing applied, instead of part-way.
+        for target in &route.targets {
+            session.conns.get(ctx.backends, db, target.group).await?;
+        }
+    }
+    for (i, target) in route.targets.iter().enumerate() {
         // Column definitions go out once, from the first shard that returns a result set.
         let send_columns = (!started_rows).then_some(status_before);
-        let one = loop {
-            let conn = match session
-                .conns
-                .get_at(ctx.backends, db, target.group, server)
-                .await
-            {
-                Ok(conn) => conn,
-                // A replica that cannot be reached left rotation: the master serves this read.
-                Err(Error::GroupUnavailable { .. }) if server != ServerRef::Master => {
-                    server = ServerRef::Master;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if let ServerRef::Replica(i) = server {
-                if let Some(gtid) = session.reads.gtid_to_wait(&db.name, target.group, i) {
-                    // Read-your-writes (gtid mode): this replica serves the session only once
-                    // it has applied the session's last write here.
-                    let wait = format!(
-                        "SELECT MASTER_GTID_WAIT('{gtid}', {:.3})",
-                        ctx.backends.gtid_wait.as_secs_f64()
-                    );
-                    match conn.query_first::<i64, _>(wait).await {
-                        Ok(Some(0)) => session.reads.caught_up(&db.name, target.group, i),
-                        Ok(_) => {
-                            server = ServerRef::Master;
-                            continue;
-                        }
-                        Err(e) => {
-                            group
-                                .server(server)
-                                .failed(ctx.backends.failures_to_open, &e.to_string());
-                            session.conns.discard_at(&db.name, target.group, server);
-                            server = ServerRef::Master;
-                            continue;
-                        }
-                    }
-                }
-            }
-            let pool = group.server(server);
-            pool.stats.queries.fetch_add(1, Ordering::Relaxed);
-            let mut sent = false;
-            match run_one(conn, route, target, send_columns, &mut sent, sink).await {
-                Ok(one) => break one,
-                Err(Failure::Query(Error::BackendConnection(reason))) => {
-                    // A driver error (not a server error) means the connection is gone: drop
-                    // it, tell the health state, and name the group, so the next statement
-                    // starts on a fresh one. A replica read that sent nothing yet is retried
-                    // on the master.
-                    pool.failed(ctx.backends.failures_to_open, &reason);
-                    let err = pool.unavailable(reason);
-                    session.conns.discard_at(&db.name, target.group, server);
-                    if server != ServerRef::Master && !sent {
-                        server = ServerRef::Master;
-                        continue;
-                    }
-                    return Err(Failure::Query(err));
-                }
-                Err(e) => return Err(e),
-            }
+        let one = match run_target(route, target, send_columns, ctx, session, sink).await {
+            Ok(one) => one,
+            Err(Failure::Query(e)) => return Err(Failure::Query(partly_applied(route, i, e))),
+            Err(e) => return Err(e),
         };
         if route.is_write {
             let gtid = if ReadSplit::uses_gtid(ctx.backends.read_your_writes)
@@ -116,6 +54,18 @@ pub async fn run<S: ResultSink>(
             session.reads.record_write(db, target.group, gtid);
         }
         started_rows |= one.had_columns;
+        if route.spread == Spread::Copies && i > 0 {
+            // Copies of one logical table: the client sees the first copy's effect once.
+            total.status = one.ok.status;
+            if route.is_write
+                && (one.ok.affected_rows != total.affected_rows
+                    || one.ok.last_insert_id != total.last_insert_id)
+            {
+                session.status = total.status;
+                return Err(Failure::Query(copies_differ(route, i, &total, &one.ok)));
+            }
+            continue;
+        }
         total.affected_rows += one.ok.affected_rows;
         if total.last_insert_id == 0 {
             total.last_insert_id = one.ok.last_insert_id;
@@ -149,14 +99,14 @@ pub(crate) async fn last_gtid(
     (!gtid.is_empty()).then_some(gtid)
 }
 
-struct OneResult {
-    had_columns: bool,
-    ok: OkInfo,
+pub(crate) struct OneResult {
+    pub(crate) had_columns: bool,
+    pub(crate) ok: OkInfo,
 }
 
 /// Runs one target; `send_columns` carries the status for the column EOF when this
 /// target's column definitions are the ones the client gets.
-async fn run_one<S: ResultSink>(
+pub(crate) async fn run_one<S: ResultSink>(
     conn: &mut Conn,
     route: &Route,
     target: &Target,

@@ -56,6 +56,8 @@ pub(crate) struct Block<'q, 'a> {
 pub(crate) struct BlockShards<'a> {
     pub shards: ShardSet,
     pub rule: &'a TableRule,
+    /// False when no shard key condition chose the shards (all of them, see `shards`).
+    pub keyed: bool,
 }
 
 impl<'q, 'a> Block<'q, 'a> {
@@ -202,8 +204,10 @@ impl<'q, 'a> Block<'q, 'a> {
     }
 
     /// The shards this block needs, or `None` if it has no sharded table. `noun` names the
-    /// statement in refusals ("a query", "an UPDATE", ...).
-    pub fn shards(&self, noun: &str) -> Result<Option<BlockShards<'a>>> {
+    /// statement in refusals ("a query", "an UPDATE", ...). A group of tables without a key
+    /// condition needs every shard when `all_if_unkeyed` (a write whose effect is the sum of
+    /// its effects on each shard), and is refused otherwise.
+    pub fn shards(&self, noun: &str, all_if_unkeyed: bool) -> Result<Option<BlockShards<'a>>> {
         let Some(first) = self.tables.iter().position(|t| t.sharded.is_some()) else {
             return Ok(None);
         };
@@ -262,6 +266,7 @@ impl<'q, 'a> Block<'q, 'a> {
         }
 
         // Constrain each group.
+        let mut keyed = true;
         let mut result: Option<(ShardSet, usize)> = None;
         for i in 0..self.tables.len() {
             let Some((rule, spec)) = self.tables[i].sharded else {
@@ -294,23 +299,19 @@ impl<'q, 'a> Block<'q, 'a> {
                 }
             }
             let set = match set {
-                Some(s) => Some(s),
-                // A read without a key condition goes to every shard; the route decides
-                // whether the rows can be merged exactly.
-                None if noun == "a query" => {
-                    let mut all = ShardSet::empty(spec.shards());
-                    for s in 0..spec.shards() {
-                        all.insert(s);
-                    }
-                    Some(all)
+                Some(set) => set,
+                // A read without a key condition goes to every shard (the route decides whether
+                // the rows can be merged exactly); so does a write whose effect is a sum.
+                None if all_if_unkeyed || noun == "a query" => {
+                    keyed = false;
+                    ShardSet::all(spec.shards())
                 }
-                None => None,
-            };
-            let Some(set) = set else {
-                return Err(Error::unsupported(format!(
-                    "{noun} on sharded table '{}' without a shard key ({}) condition",
-                    rule.name, spec.shard_key
-                )));
+                None => {
+                    return Err(Error::unsupported(format!(
+                        "{noun} on sharded table '{}' without a shard key ({}) condition",
+                        rule.name, spec.shard_key
+                    )))
+                }
             };
             let set = set.or_first();
             match &result {
@@ -331,6 +332,7 @@ impl<'q, 'a> Block<'q, 'a> {
         Ok(Some(BlockShards {
             shards,
             rule: first_rule,
+            keyed,
         }))
     }
 }

@@ -1,14 +1,21 @@
 //! DDL: on unsharded tables it runs in the default group with names as written (a qualifier
-//! naming the logical database becomes the group's schema). On sharded or broadcast tables
-//! it would have to run on every shard table or every group, consistently: refused until a
-//! later version does that. Databases are defined by rule files, so CREATE/DROP DATABASE are
-//! refused too.
+//! naming the logical database becomes the group's schema). On a sharded table it runs on
+//! every physical table (`CREATE TABLE clinical_data` creates `clinical_data_0..3` in their
+//! groups, names rewritten inside the statement), on a broadcast table in every group; see
+//! `everywhere` for the order and what a failure part-way means. DDL is not transactional,
+//! so a failure leaves the earlier shards changed: the error says which, and `IF EXISTS` /
+//! `IF NOT EXISTS` (kept as written) make the repair a plain re-run.
+//!
+//! Refused: renaming sharded or broadcast tables (the rules name their physical tables),
+//! `CREATE TABLE ... SELECT` and views on them, a statement mixing tables of different
+//! layouts, and CREATE/DROP DATABASE (databases are defined by rule files).
 
-use sqlparser::ast::{CreateTableLikeKind, ObjectName, ObjectType, Statement};
+use sqlparser::ast::{AlterTableOperation, CreateTableLikeKind, ObjectName, ObjectType, Statement};
 use sqlparser::tokenizer::TokenWithSpan;
 
 use super::collect::Collector;
 use super::dml::walk;
+use super::everywhere::{every_group, every_shard};
 use super::route::route;
 use super::{Plan, PlanContext};
 use crate::error::{Error, Result};
@@ -87,19 +94,77 @@ pub(crate) fn plan(
         c.register_table(name)?;
     }
     walk(stmt, &mut c)?;
-    if let Some((rule, _)) = c.sharded.first() {
-        return Err(Error::unsupported(format!(
-            "{what} on sharded table '{}' (run it on each shard table, or wait for DDL \
-             support)",
-            rule.name
-        )));
+    if c.sharded.is_empty() && c.broadcast.is_none() {
+        c.finish(tokens)?;
+        return route(&c, true);
     }
-    if let Some(rule) = c.broadcast {
-        return Err(Error::unsupported(format!(
-            "{what} on broadcast table '{}' (it must change in every group)",
-            rule.name
-        )));
-    }
+    refuse_everywhere_forms(stmt, what, &c)?;
     c.finish(tokens)?;
-    route(&c, true)
+    if let Some(&(rule, spec)) = c.sharded.first() {
+        let reason = format!(
+            "{what} on sharded table '{}': every shard, in shard order",
+            rule.name
+        );
+        return every_shard(&c, spec, true, reason);
+    }
+    let rule = c.broadcast.expect("checked above");
+    let reason = format!(
+        "{what} on broadcast table '{}': every group, default group first",
+        rule.name
+    );
+    every_group(&c, true, reason)
+}
+
+/// The DDL forms that cannot simply be repeated on each shard table or group copy.
+fn refuse_everywhere_forms(stmt: &Statement, what: &str, c: &Collector<'_, '_>) -> Result<()> {
+    let (kind, name) = match (c.sharded.first(), c.broadcast) {
+        (Some((rule, _)), _) => ("sharded", rule.name.as_str()),
+        (None, Some(rule)) => ("broadcast", rule.name.as_str()),
+        (None, None) => return Ok(()),
+    };
+    let refuse = |why: &str| {
+        Err(Error::unsupported(format!(
+            "{what} on {kind} table '{name}': {why}"
+        )))
+    };
+    let refused = match stmt {
+        Statement::RenameTable(_) => {
+            Some("the rule file names its physical tables; rename them and edit the rules")
+        }
+        Statement::AlterTable(at)
+            if at
+                .operations
+                .iter()
+                .any(|op| matches!(op, AlterTableOperation::RenameTable { .. })) =>
+        {
+            Some("the rule file names its physical tables; rename them and edit the rules")
+        }
+        Statement::CreateTable(ct) if ct.query.is_some() => {
+            Some("CREATE TABLE ... SELECT would need the query's rows split by shard")
+        }
+        Statement::CreateView(_) | Statement::AlterView(_) => {
+            Some("a view over it would have to be answered by shardgate, not a backend")
+        }
+        _ => None,
+    };
+    if let Some(why) = refused {
+        return refuse(why);
+    }
+    // Tables of different layouts live in different places: one statement cannot reach
+    // them all with the same text.
+    if let (Some(_), Some(b)) = (c.sharded.first(), c.broadcast) {
+        return refuse(&format!(
+            "it also names broadcast table '{}'; send one statement per table",
+            b.name
+        ));
+    }
+    if let Some(other) = &c.unsharded {
+        return refuse(&format!(
+            "it also names unsharded table '{other}'; send one statement per table"
+        ));
+    }
+    if c.system {
+        return refuse("it also names a system schema table");
+    }
+    Ok(())
 }

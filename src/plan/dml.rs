@@ -1,7 +1,10 @@
 //! SELECT, UPDATE, DELETE (and EXPLAIN of them): walk, check what a write touches, route.
 //!
-//! Writes are refused where this version cannot make them exact: changing a row's shard key
-//! (the row would have to move), and writing a broadcast table (every group must change).
+//! An UPDATE or DELETE without a usable shard key condition runs on every shard (or the
+//! subset an IN / OR allows) and reports the affected rows summed; with ORDER BY or LIMIT
+//! over several shards it is refused, since which rows it picks depends on the order
+//! across all shards. A write to a broadcast table runs in every group (`everywhere`).
+//! Changing a row's shard key is refused: the row would have to move.
 
 use std::ops::ControlFlow;
 
@@ -12,11 +15,12 @@ use sqlparser::ast::{
 use sqlparser::tokenizer::TokenWithSpan;
 
 use super::collect::Collector;
+use super::everywhere::{check_copy_sources, check_no_returning, every_group};
 use super::insert;
 use super::route::{route, route_query};
 use super::tables::{layout_of, name_parts, resolve, Layout, Resolved};
 use super::{Plan, PlanContext};
-use crate::config::model::TableRule;
+use crate::config::model::{TableKind, TableRule};
 use crate::error::{Error, Result};
 
 /// Plans a data statement; `root` is what gets walked (the statement itself, or the EXPLAIN
@@ -86,19 +90,16 @@ fn update(
     if let Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) = &u.from {
         from.push(f);
     }
+    c.scatter_unkeyed = true;
     c.add_block(&from, u.selection.as_ref(), true)?;
-    if !u.order_by.is_empty() {
-        c.block_multi_shard("ORDER BY");
-    }
-    if u.limit.is_some() {
-        c.block_multi_shard("LIMIT");
-    }
+    refuse_ordered_scatter(&c, !u.order_by.is_empty(), u.limit.is_some())?;
     assignment_names(&mut c, &u.assignments)?;
     walk(root, &mut c)?;
     refuse_key_assignment(&c, &u.assignments)?;
 
     // Which tables are written: those named by the assignments' qualifiers.
     let clause = clause_tables(ctx, &from)?;
+    let mut written_broadcast = None;
     for a in &u.assignments {
         for name in target_names(&a.target) {
             let quals: Vec<&Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
@@ -107,12 +108,12 @@ fn update(
                 _ => clause.iter().collect(),
             };
             if let Some(b) = written.iter().find_map(|t| t.broadcast) {
-                return Err(broadcast_write(b));
+                written_broadcast.get_or_insert(b);
             }
         }
     }
     c.finish(tokens)?;
-    route(&c, is_write)
+    finish_write(&c, written_broadcast, false, is_write)
 }
 
 fn delete(
@@ -130,20 +131,15 @@ fn delete(
     if let Some(using) = &d.using {
         from.push(using);
     }
+    c.scatter_unkeyed = true;
     c.add_block(&from, d.selection.as_ref(), true)?;
-    if !d.order_by.is_empty() {
-        c.block_multi_shard("ORDER BY");
-    }
-    if d.limit.is_some() {
-        c.block_multi_shard("LIMIT");
-    }
+    refuse_ordered_scatter(&c, !d.order_by.is_empty(), d.limit.is_some())?;
     let clause = clause_tables(ctx, &from)?;
+    let mut written_broadcast = None;
     if d.tables.is_empty() {
         // Single-table form (or USING form): the FROM tables are the ones deleted from.
         let direct = clause_tables(ctx, &[f.as_slice()])?;
-        if let Some(b) = direct.iter().find_map(|t| t.broadcast) {
-            return Err(broadcast_write(b));
-        }
+        written_broadcast = direct.iter().find_map(|t| t.broadcast);
     } else {
         for name in &d.tables {
             let parts: Vec<Ident> = name
@@ -158,7 +154,7 @@ fn delete(
                     .filter(|t| t.answers_to(last))
                     .find_map(|t| t.broadcast)
                 {
-                    return Err(broadcast_write(b));
+                    written_broadcast.get_or_insert(b);
                 }
             }
             // `DELETE clinical_data FROM clinical_data ...` names the table: rename it.
@@ -167,7 +163,66 @@ fn delete(
     }
     walk(root, &mut c)?;
     c.finish(tokens)?;
-    route(&c, is_write)
+    finish_write(&c, written_broadcast, d.returning.is_some(), is_write)
+}
+
+/// Routes an UPDATE or DELETE once collected: a write to a broadcast table goes to every
+/// group (an EXPLAIN of it to the default group only), anything else by its shards.
+fn finish_write(
+    c: &Collector<'_, '_>,
+    written_broadcast: Option<&TableRule>,
+    returning: bool,
+    is_write: bool,
+) -> Result<Plan> {
+    match written_broadcast {
+        Some(b) if is_write => {
+            check_copy_sources(c, b)?;
+            check_no_returning(returning, b)?;
+            every_group(c, true, copies_reason(b))
+        }
+        _ => route(c, is_write),
+    }
+}
+
+pub(crate) fn copies_reason(b: &TableRule) -> String {
+    format!(
+        "broadcast table '{}': every group, default group first",
+        b.name
+    )
+}
+
+/// ORDER BY and LIMIT pick rows by their order across the whole table; shard by shard they
+/// would pick different ones (LIMIT 1 on four shards changes up to four rows).
+fn refuse_ordered_scatter(c: &Collector<'_, '_>, order_by: bool, limit: bool) -> Result<()> {
+    let feature = match (order_by, limit) {
+        (_, true) => "LIMIT",
+        (true, false) => "ORDER BY",
+        (false, false) => return Ok(()),
+    };
+    let Some(main) = c.blocks.iter().find(|b| b.main) else {
+        return Ok(());
+    };
+    if main.shards.shards.len() <= 1 {
+        return Ok(());
+    }
+    let spec_key = match &main.shards.rule.kind {
+        TableKind::Sharded(spec) => spec.shard_key.as_str(),
+        _ => "shard key",
+    };
+    let chosen = if main.shards.keyed {
+        let list: Vec<String> = main.shards.shards.iter().map(|s| s.to_string()).collect();
+        format!(
+            "its {spec_key} condition selects shards {}",
+            list.join(", ")
+        )
+    } else {
+        format!("no {spec_key} condition, so all shards")
+    };
+    Err(Error::unsupported(format!(
+        "{} with {feature} on sharded table '{}' over several shards ({chosen}): the rows it \
+         picks depend on the order across all shards, which no single shard knows",
+        c.noun, main.shards.rule.name
+    )))
 }
 
 /// Qualified assignment targets (`t.col = ...`) need their qualifier renamed like columns.
@@ -223,13 +278,6 @@ fn target_names(t: &AssignmentTarget) -> &[ObjectName] {
         AssignmentTarget::ColumnName(n) => std::slice::from_ref(n),
         AssignmentTarget::Tuple(v) => v,
     }
-}
-
-pub(crate) fn broadcast_write(rule: &TableRule) -> Error {
-    Error::unsupported(format!(
-        "writes to broadcast table '{}' (they must go to every group)",
-        rule.name
-    ))
 }
 
 /// A table of an UPDATE's or DELETE's table list.

@@ -14,7 +14,8 @@ use sqlparser::ast::{Insert, OnInsert, SetExpr, Statement, TableObject};
 use sqlparser::tokenizer::TokenWithSpan;
 
 use super::collect::Collector;
-use super::dml::{assignment_names, broadcast_write, refuse_key_assignment, walk};
+use super::dml::{assignment_names, copies_reason, refuse_key_assignment, walk};
+use super::everywhere::{check_copy_sources, check_no_returning, every_group};
 use super::literal::{literal, shard_of};
 use super::route::{group_of, group_schema, route};
 use super::tables::{name_parts, resolve, Layout, Resolved};
@@ -53,8 +54,13 @@ pub(crate) fn plan(
         _ => Layout::Unsharded,
     };
     match layout {
-        Layout::Broadcast(rule) => Err(broadcast_write(rule)),
-        Layout::Unsharded => {
+        Layout::Broadcast(rule) if is_write => {
+            check_copy_sources(&c, rule)?;
+            check_no_returning(ins.returning.is_some(), rule)?;
+            c.finish(tokens)?;
+            every_group(&c, true, copies_reason(rule))
+        }
+        Layout::Unsharded | Layout::Broadcast(_) => {
             c.finish(tokens)?;
             route(&c, is_write)
         }
@@ -228,6 +234,7 @@ fn sharded(
         targets,
         is_write,
         result_rewrite: ResultRewrite::Columns,
+        spread: Default::default(),
         reason: format!("{key} values select shards {list} of '{table}': one INSERT per shard"),
     }))
 }

@@ -279,6 +279,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
         targets,
         is_write: true,
         result_rewrite: ResultRewrite::Columns,
+        spread: Default::default(),
         reason: format!(
             "{} values select shards {list} of '{}': one INSERT per shard",
             spec.shard_key, rule.name

@@ -29,6 +29,7 @@ mod classify;
 mod collect;
 mod ddl;
 mod dml;
+mod everywhere;
 mod insert;
 pub(crate) mod insert_fast;
 mod key_predicates;
@@ -103,6 +104,20 @@ pub struct Route {
     pub result_rewrite: ResultRewrite,
     /// Why this route was chosen, for EXPLAIN-style output and tests.
     pub reason: String,
+    /// Whether the targets hold different rows or copies of the same ones.
+    pub spread: Spread,
+}
+
+/// What the targets of a route hold, which decides how their OKs combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Spread {
+    /// Different rows (shards, or one target): affected rows are summed.
+    #[default]
+    Shards,
+    /// A copy of the same logical table each (a broadcast table's write or DDL in every
+    /// group, default group first): the client gets the first target's OK, since one
+    /// logical row changed once however many copies there are.
+    Copies,
 }
 
 /// One statement for one backend group.

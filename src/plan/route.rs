@@ -156,7 +156,19 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
             },
         });
     }
-    let reason = if targets.len() == 1 {
+    let reason = if c.blocks.iter().any(|b| !b.shards.keyed) {
+        format!(
+            "no {} condition: all {} shards of '{}': {}",
+            spec.shard_key,
+            targets.len(),
+            rule.name,
+            if is_write {
+                "affected rows summed"
+            } else {
+                "results concatenated"
+            }
+        )
+    } else if targets.len() == 1 {
         format!("{} selects shard {list} of '{}'", spec.shard_key, rule.name)
     } else {
         format!(
@@ -175,6 +187,7 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
         targets,
         is_write,
         result_rewrite: ResultRewrite::Columns,
+        spread: Default::default(),
         reason,
     };
     Ok(match scatter_plan {
@@ -260,6 +273,7 @@ pub(crate) fn single(
         targets: vec![Target { group, shard, sql }],
         is_write,
         result_rewrite: ResultRewrite::Columns,
+        spread: Default::default(),
         reason,
     })
 }

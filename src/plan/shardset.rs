@@ -28,6 +28,15 @@ impl ShardSet {
         ShardSet { bits, first: None }
     }
 
+    /// Every shard of a table of `shards` shards.
+    pub fn all(shards: u32) -> Self {
+        let mut s = Self::empty(shards);
+        for i in 0..shards {
+            s.insert(i);
+        }
+        s
+    }
+
     pub fn single(shards: u32, shard: u32) -> Self {
         let mut s = Self::empty(shards);
         s.insert(shard);

@@ -197,6 +197,7 @@ fn on_table(
             }],
             is_write: false,
             result_rewrite,
+            spread: Default::default(),
             reason: format!("definition of sharded table '{}' from shard 0", rule.name),
         }));
     }

@@ -78,6 +78,9 @@ pub(crate) struct Collector<'s, 'a> {
     pub blocks: Vec<BlockInfo<'a>>,
     /// The first feature of the main query that forbids concatenating several shards.
     pub blocker: Option<&'static str>,
+    /// The main block runs on every shard when it has no shard key condition (UPDATE and
+    /// DELETE, whose affected rows add up); otherwise such a block is refused.
+    pub scatter_unkeyed: bool,
     /// Positions of identifiers the walk understood (renamed, or harmless: aliases, columns).
     handled: Vec<Location>,
     qualifiers: Vec<Qualifier>,
@@ -107,6 +110,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             system: false,
             blocks: Vec::new(),
             blocker: None,
+            scatter_unkeyed: false,
             handled: Vec::new(),
             qualifiers: Vec::new(),
             sharded_alias: false,
@@ -276,7 +280,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             }
         }
         block.add_where(selection);
-        if let Some(shards) = block.shards(self.noun)? {
+        if let Some(shards) = block.shards(self.noun, main && self.scatter_unkeyed)? {
             self.blocks.push(BlockInfo { shards, main });
         }
         Ok(())

@@ -1,0 +1,100 @@
+//! One target of a route on one server of its group: the read/write split picks the server,
+//! a replica that cannot serve (unreachable, or behind the session's last write in gtid
+//! mode) hands the read to the master, and a broken connection is dropped and reported
+//! with the group's name and address.
+
+use std::sync::atomic::Ordering;
+
+use mysql_async::prelude::Queryable;
+
+use crate::backend::ServerRef;
+use crate::error::Error;
+use crate::plan::{Route, Target};
+
+use super::route::{run_one, OneResult};
+use super::{Context, Failure, ResultSink, Session};
+
+pub(crate) async fn run_target<S: ResultSink>(
+    route: &Route,
+    target: &Target,
+    send_columns: Option<u16>,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut S,
+) -> Result<OneResult, Failure> {
+    let db = &route.db;
+    let group = ctx.backends.group(&db.name, target.group).ok_or_else(|| {
+        Error::Internal(format!(
+            "no pools for group {} of database '{}'",
+            target.group, db.name
+        ))
+    })?;
+    let access = session.reads.access(
+        route,
+        target,
+        session.status,
+        ctx.backends.master_after_write,
+    );
+    let mut server = group.choose(access);
+    loop {
+        let conn = match session
+            .conns
+            .get_at(ctx.backends, db, target.group, server)
+            .await
+        {
+            Ok(conn) => conn,
+            // A replica that cannot be reached left rotation: the master serves this read.
+            Err(Error::GroupUnavailable { .. }) if server != ServerRef::Master => {
+                server = ServerRef::Master;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let ServerRef::Replica(i) = server {
+            if let Some(gtid) = session.reads.gtid_to_wait(&db.name, target.group, i) {
+                // Read-your-writes (gtid mode): this replica serves the session only once
+                // it has applied the session's last write here.
+                let wait = format!(
+                    "SELECT MASTER_GTID_WAIT('{gtid}', {:.3})",
+                    ctx.backends.gtid_wait.as_secs_f64()
+                );
+                match conn.query_first::<i64, _>(wait).await {
+                    Ok(Some(0)) => session.reads.caught_up(&db.name, target.group, i),
+                    Ok(_) => {
+                        server = ServerRef::Master;
+                        continue;
+                    }
+                    Err(e) => {
+                        group
+                            .server(server)
+                            .failed(ctx.backends.failures_to_open, &e.to_string());
+                        session.conns.discard_at(&db.name, target.group, server);
+                        server = ServerRef::Master;
+                        continue;
+                    }
+                }
+            }
+        }
+        let pool = group.server(server);
+        pool.stats.queries.fetch_add(1, Ordering::Relaxed);
+        let mut sent = false;
+        match run_one(conn, route, target, send_columns, &mut sent, sink).await {
+            Ok(one) => return Ok(one),
+            Err(Failure::Query(Error::BackendConnection(reason))) => {
+                // A driver error (not a server error) means the connection is gone: drop
+                // it, tell the health state, and name the group, so the next statement
+                // starts on a fresh one. A replica read that sent nothing yet is retried
+                // on the master.
+                pool.failed(ctx.backends.failures_to_open, &reason);
+                let err = pool.unavailable(reason);
+                session.conns.discard_at(&db.name, target.group, server);
+                if server != ServerRef::Master && !sent {
+                    server = ServerRef::Master;
+                    continue;
+                }
+                return Err(Failure::Query(err));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

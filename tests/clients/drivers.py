@@ -117,6 +117,11 @@ def connector_prepared_checks():
     cur.execute("SELECT attachment FROM clinical_data WHERE hospital_id = ? AND id = ?", (2, 50))
     got = bytes(cur.fetchone()[0])
     check(got == blob, f"long data {len(got)} bytes")
+    # A query without the shard key is answered from every shard, merged, in binary rows.
+    cur.execute("SELECT hospital_id, id, measure FROM clinical_data WHERE measure = ? "
+                "ORDER BY id DESC", ("fréquence",))
+    rows = [(h, i, m.decode() if isinstance(m, (bytes, bytearray)) else m) for h, i, m in cur.fetchall()]
+    check(rows == [(2, 50, "fréquence")], f"prepared scatter rows {rows!r}")
     # Errors keep their codes: a duplicate key from the backend, a refused scatter query.
     try:
         cur.execute("INSERT INTO clinical_data (id, hospital_id, patient_id, measure) VALUES (?, ?, ?, ?)",
@@ -125,9 +130,10 @@ def connector_prepared_checks():
     except mysql.connector.Error as e:
         check(e.errno == 1062, f"duplicate errno {e.errno}")
     try:
-        cur.execute("SELECT * FROM clinical_data WHERE measure = ?", ("x",))
+        cur.execute("SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM clinical_data WHERE measure = ?",
+                    ("x",))
         cur.fetchall()
-        check(False, "scatter must be refused")
+        check(False, "a window function over shards must be refused")
     except mysql.connector.Error as e:
         check(e.errno == 1235, f"scatter errno {e.errno}")
     cur.execute("SELECT ? + 1, ?", (41, None))

@@ -50,6 +50,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             return Ok(());
         }
         let template = Template::new(text);
+        if template.param_count() > u16::MAX as usize {
+            // The PREPARE answer counts parameters in 16 bits.
+            self.sink(false).error(&Error::WrongArguments(format!(
+                "COM_STMT_PREPARE: {} placeholders, at most 65535",
+                template.param_count()
+            )));
+            return Ok(());
+        }
         let planned = if is_show_warnings(text) {
             // Answered at EXECUTE by the connection that ran the previous statement.
             Ok(None)
@@ -110,9 +118,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             },
         );
         match planned {
-            // The marker is no real key value: whether the real ones place is EXECUTE's call.
-            Err(Error::BadShardKey(_)) => Ok(None),
-            Err(e) => Err(e),
+            // Refusals and errors that no value can change are the PREPARE's answer.
+            Err(
+                e @ (Error::Unsupported(_)
+                | Error::Syntax(_)
+                | Error::NoDatabaseSelected
+                | Error::UnknownDatabase(_)),
+            ) => Err(e),
+            // The marker is no real value (a key that does not place, a SET value that is
+            // checked): whether the real ones do is EXECUTE's call.
+            Err(_) => Ok(None),
             Ok(Plan::Route(route)) => Ok(route.targets.first().and_then(|t| {
                 restore_placeholders(&t.sql, &marker, n).map(|sql| BackendPrepare {
                     db: route.db.clone(),

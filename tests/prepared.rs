@@ -210,6 +210,19 @@ async fn every_type_round_trips_exactly() {
         .await
         .unwrap()
         .unwrap();
+    // Expression columns are named as the server names them, after the `?` text.
+    let names = |r: &mysql_async::Row| -> Vec<String> {
+        r.columns_ref()
+            .iter()
+            .map(|c| c.name_str().into_owned())
+            .collect()
+    };
+    let sql = "SELECT ?, ? + 1, CONCAT(?, 'x') AS named, id FROM alltypes_ref WHERE id = ?";
+    let params = ("a", 41i64, "b", 4i64);
+    let via: mysql_async::Row = p.exec_first(sql, params.clone()).await.unwrap().unwrap();
+    let direct: mysql_async::Row = d0.exec_first(sql, params).await.unwrap().unwrap();
+    assert_eq!(names(&via), names(&direct));
+    assert_eq!(names(&via), ["?", "? + 1", "named", "id"]);
     let values = row.unwrap();
     assert_eq!(values[0], Value::NULL);
     assert_eq!(values[1], Value::Int(-7));

@@ -87,9 +87,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 .iter()
                 .any(|c| c.column_type() == ColumnType::MYSQL_TYPE_FLOAT)
         });
+        let column_names = defs.as_ref().map_or_else(Vec::new, |(_, d)| {
+            d.columns.iter().map(|c| c.name_ref().to_vec()).collect()
+        });
         let id = match self.stmts.insert(Prepared {
             template,
             binary_backend,
+            column_names: column_names.into(),
             param_types: Vec::new(),
             long_data: vec![None; n],
         }) {
@@ -222,7 +226,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     }
 
     pub(in crate::frontend) async fn stmt_execute(&mut self, body: &[u8]) -> io::Result<()> {
-        let (sql, binary_backend) = match self.bind(body) {
+        let (sql, binary_backend, column_names) = match self.bind(body) {
             Ok(bound) => bound,
             Err(e) => {
                 self.sink(false).error(&e);
@@ -236,6 +240,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 more_results: false,
             },
             binary_backend,
+            column_names,
         );
         if is_show_warnings(&sql) {
             // About the previous statement: answered by the connection that ran it.
@@ -266,14 +271,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
 
     /// The statement's text with this execute's values in place of its placeholders. Long
     /// data is used up by the execute, whether it succeeds or not.
-    fn bind(&mut self, body: &[u8]) -> Result<(String, bool), Error> {
+    #[allow(clippy::type_complexity)]
+    fn bind(&mut self, body: &[u8]) -> Result<(String, bool, Arc<[Vec<u8>]>), Error> {
         let id = statement_id(body)?;
         let stmt = self.stmts.get_mut(id, "mysqld_stmt_execute")?;
         let n = stmt.template.param_count();
         let long_data = std::mem::replace(&mut stmt.long_data, vec![None; n]);
         let params = parse_params(body, n, &mut stmt.param_types, &long_data)?;
         let literals = params.iter().map(literal).collect::<Result<Vec<_>, _>>()?;
-        Ok((stmt.template.render(&literals), stmt.binary_backend))
+        Ok((
+            stmt.template.render(&literals),
+            stmt.binary_backend,
+            stmt.column_names.clone(),
+        ))
     }
 
     /// COM_STMT_SEND_LONG_DATA has no answer; a chunk for an unknown statement or parameter

@@ -2,6 +2,7 @@
 //! it needs no lock; dropping the connection drops every statement with it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::error::Error;
 
@@ -17,6 +18,9 @@ pub struct Prepared {
     /// The result has FLOAT columns, whose text form loses digits: EXECUTE then runs as a
     /// backend prepared statement, whose binary rows keep them.
     pub binary_backend: bool,
+    /// Result column names from the backend's PREPARE: an expression column is named after
+    /// its text, which has `?` where EXECUTE's query has a literal.
+    pub column_names: Arc<[Vec<u8>]>,
     /// Types the client declared at the last execute that sent them.
     pub param_types: Vec<ParamType>,
     /// COM_STMT_SEND_LONG_DATA chunks per parameter, until the next execute or reset.
@@ -67,6 +71,7 @@ mod tests {
         Prepared {
             template: Template::new("SELECT 1"),
             binary_backend: false,
+            column_names: Arc::new([]),
             param_types: Vec::new(),
             long_data: Vec::new(),
         }

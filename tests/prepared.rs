@@ -219,7 +219,7 @@ async fn every_type_round_trips_exactly() {
     };
     let sql = "SELECT ?, ? + 1, CONCAT(?, 'x') AS named, id FROM alltypes_ref WHERE id = ?";
     let params = ("a", 41i64, "b", 4i64);
-    let via: mysql_async::Row = p.exec_first(sql, params.clone()).await.unwrap().unwrap();
+    let via: mysql_async::Row = p.exec_first(sql, params).await.unwrap().unwrap();
     let direct: mysql_async::Row = d0.exec_first(sql, params).await.unwrap().unwrap();
     assert_eq!(names(&via), names(&direct));
     assert_eq!(names(&via), ["?", "? + 1", "named", "id"]);

@@ -289,9 +289,50 @@ async fn prepared_results_are_byte_identical_to_a_direct_connection() {
                     }
                 }
             }
+            // Commands around EXECUTE, and bad input, on the proxy alone.
+            let id = id_of(&via.prepare("SELECT s FROM kinds WHERE id = ?", deprecate_eof));
+            let command = |c: &mut RawClient, payload: &[u8]| {
+                c.write_packet(0, payload);
+                c.read_packet().1
+            };
+            let code = |p: &[u8]| (p[0] == 0xFF).then(|| u16::from_le_bytes([p[1], p[2]]));
+            let mut reset = vec![0x1a];
+            reset.extend_from_slice(&id.to_le_bytes());
+            assert_eq!(command(&mut via, &reset)[0], 0x00, "COM_STMT_RESET");
+            assert_eq!(code(&command(&mut via, &[0x1a, 9, 9, 9, 9])), Some(1243));
+            let mut fetch = vec![0x1c];
+            fetch.extend_from_slice(&id.to_le_bytes());
+            fetch.extend_from_slice(&1u32.to_le_bytes());
+            assert_eq!(code(&command(&mut via, &fetch)), Some(1235));
+            let mut short = vec![0x17];
+            short.extend_from_slice(&id.to_le_bytes());
+            short.push(0);
+            assert_eq!(code(&command(&mut via, &short)), Some(1835));
+            assert_eq!(code(&command(&mut via, &[0x17, 1])), Some(1835));
+            // Long data then execute: the chunks are the parameter's value.
+            let mut long = vec![0x18];
+            long.extend_from_slice(&id.to_le_bytes());
+            long.extend_from_slice(&0u16.to_le_bytes());
+            long.extend_from_slice(b"1");
+            via.write_packet(0, &long);
+            let mut exec = vec![0x17];
+            exec.extend_from_slice(&id.to_le_bytes());
+            exec.push(0);
+            exec.extend_from_slice(&1u32.to_le_bytes());
+            exec.extend_from_slice(&[0, 1, 253, 0]); // VAR_STRING, its value sent as long data
+            via.write_packet(0, &exec);
+            let rows = via.read_result(deprecate_eof);
+            let row = &rows[rows.len() - 2].1;
+            assert!(row.ends_with("Zoë é ✓".as_bytes()), "long data row {row:?}");
+            let ok = via.query("SELECT 1", deprecate_eof);
+            assert_ne!(ok[0].1[0], 0xFF, "connection still usable");
         }
     })
     .await
     .unwrap();
     schema.drop().await;
+}
+
+fn id_of(prepare: &[(u8, Vec<u8>)]) -> u32 {
+    u32::from_le_bytes(prepare[0].1[1..5].try_into().unwrap())
 }

@@ -265,6 +265,25 @@ async fn shard_key_placeholder_routes_by_its_value() {
         let vc: Option<String> = p.exec_first(&select, (id,)).await.unwrap();
         assert_eq!(vc.as_deref(), Some(format!("row {id}").as_str()));
     }
+    // A multi-row insert whose rows belong to different shards is split by the bound keys.
+    let r = p
+        .exec_iter(
+            "INSERT INTO alltypes (id, vc) VALUES (?, ?), (?, ?)",
+            (10i64, "ten", 11i64, "eleven"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.affected_rows(), 2);
+    drop(r);
+    for (id, shard) in [(10i64, 2), (11, 3)] {
+        let mut g1 = schema.on(1).await;
+        let vc: Option<String> = g1
+            .query_first(format!("SELECT vc FROM alltypes_{shard} WHERE id = {id}"))
+            .await
+            .unwrap();
+        assert!(vc.is_some(), "row {id} in alltypes_{shard}");
+        g1.disconnect().await.unwrap();
+    }
     // Updates and deletes by key report the backend's affected rows.
     let r = p
         .exec_iter("UPDATE alltypes SET vc = ? WHERE id = ?", ("new", 3i64))

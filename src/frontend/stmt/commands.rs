@@ -30,6 +30,13 @@ struct BackendPrepare {
     sql: String,
 }
 
+/// One EXECUTE's statement: its text with the values in, and how to answer it.
+struct Bound {
+    sql: String,
+    binary_backend: bool,
+    column_names: Arc<[Vec<u8>]>,
+}
+
 /// What a backend's PREPARE told about the statement.
 #[derive(Default)]
 struct Definitions {
@@ -226,7 +233,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     }
 
     pub(in crate::frontend) async fn stmt_execute(&mut self, body: &[u8]) -> io::Result<()> {
-        let (sql, binary_backend, column_names) = match self.bind(body) {
+        let Bound {
+            sql,
+            binary_backend,
+            column_names,
+        } = match self.bind(body) {
             Ok(bound) => bound,
             Err(e) => {
                 self.sink(false).error(&e);
@@ -271,19 +282,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
 
     /// The statement's text with this execute's values in place of its placeholders. Long
     /// data is used up by the execute, whether it succeeds or not.
-    #[allow(clippy::type_complexity)]
-    fn bind(&mut self, body: &[u8]) -> Result<(String, bool, Arc<[Vec<u8>]>), Error> {
+    fn bind(&mut self, body: &[u8]) -> Result<Bound, Error> {
         let id = statement_id(body)?;
         let stmt = self.stmts.get_mut(id, "mysqld_stmt_execute")?;
         let n = stmt.template.param_count();
-        let long_data = std::mem::replace(&mut stmt.long_data, vec![None; n]);
+        let long_data = if stmt.long_data.iter().any(Option::is_some) {
+            std::mem::replace(&mut stmt.long_data, vec![None; n])
+        } else {
+            Vec::new()
+        };
         let params = parse_params(body, n, &mut stmt.param_types, &long_data)?;
         let literals = params.iter().map(literal).collect::<Result<Vec<_>, _>>()?;
-        Ok((
-            stmt.template.render(&literals),
-            stmt.binary_backend,
-            stmt.column_names.clone(),
-        ))
+        Ok(Bound {
+            sql: stmt.template.render(&literals),
+            binary_backend: stmt.binary_backend,
+            column_names: stmt.column_names.clone(),
+        })
     }
 
     /// COM_STMT_SEND_LONG_DATA has no answer; a chunk for an unknown statement or parameter

@@ -64,7 +64,7 @@ fn double(v: f64) -> Result<String, Error> {
             "mysqld_stmt_execute: {v} is not a number MySQL can store"
         )));
     }
-    Ok(if v < 0.0 {
+    Ok(if v.is_sign_negative() {
         format!(" {v:e}")
     } else {
         format!("{v:e}")
@@ -129,6 +129,7 @@ mod tests {
         assert_eq!(lit(Param::Int(i64::MIN)), " -9223372036854775808");
         assert_eq!(lit(Param::UInt(u64::MAX)), "18446744073709551615");
         assert_eq!(lit(Param::Double(0.1)), "1e-1");
+        assert_eq!(lit(Param::Double(-0.0)), " -0e0");
         assert_eq!(
             lit(Param::Float(std::f32::consts::PI)),
             "3.1415927410125732e0"

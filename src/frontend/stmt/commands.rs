@@ -18,6 +18,7 @@ use crate::frontend::sink::ClientSink;
 use crate::plan::{self, Plan, PlanContext};
 
 use super::execute_packet::{parse_params, statement_id};
+use super::fixed_route::FixedRoute;
 use super::literal::literal;
 use super::registry::Prepared;
 use super::sink::BinarySink;
@@ -28,11 +29,14 @@ struct BackendPrepare {
     db: Arc<Database>,
     group: GroupId,
     sql: String,
+    fixed: Option<FixedRoute>,
 }
 
 /// One EXECUTE's statement: its text with the values in, and how to answer it.
 struct Bound {
+    /// Empty when `fixed_plan` is there.
     sql: String,
+    fixed_plan: Option<Plan>,
     binary_backend: bool,
     column_names: Arc<[Vec<u8>]>,
 }
@@ -78,7 +82,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 return Ok(());
             }
         };
-        let defs = match target {
+        let mut defs = match target {
             Some(t) => match self.backend_definitions(&t).await {
                 Ok(d) => Some((t, d)),
                 Err(e) => {
@@ -97,8 +101,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let column_names = defs.as_ref().map_or_else(Vec::new, |(_, d)| {
             d.columns.iter().map(|c| c.name_ref().to_vec()).collect()
         });
+        let fixed_route = defs.as_mut().and_then(|(t, _)| t.fixed.take());
         let id = match self.stmts.insert(Prepared {
             template,
+            fixed_route,
             binary_backend,
             column_names: column_names.into(),
             param_types: Vec::new(),
@@ -140,10 +146,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             // checked): whether the real ones do is EXECUTE's call.
             Err(_) => Ok(None),
             Ok(Plan::Route(route)) => Ok(route.targets.first().and_then(|t| {
-                restore_placeholders(&t.sql, &marker, n).map(|sql| BackendPrepare {
+                let sql = restore_placeholders(&t.sql, &marker, n)?;
+                let fixed = FixedRoute::new(
+                    &route,
+                    &sql,
+                    rules.clone(),
+                    self.session.current_db.as_ref(),
+                );
+                Some(BackendPrepare {
                     db: route.db.clone(),
                     group: t.group,
                     sql,
+                    fixed,
                 })
             })),
             Ok(_) => Ok(None),
@@ -235,6 +249,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     pub(in crate::frontend) async fn stmt_execute(&mut self, body: &[u8]) -> io::Result<()> {
         let Bound {
             sql,
+            fixed_plan,
             binary_backend,
             column_names,
         } = match self.bind(body) {
@@ -264,13 +279,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             rules: &rules,
             backends: &self.shared.backends,
         };
-        let planned = plan::plan(
-            &sql,
-            &PlanContext {
-                rules: &rules,
-                current_db: self.session.current_db.as_ref(),
-            },
-        );
+        let planned = match fixed_plan {
+            Some(p) => Ok(p),
+            None => plan::plan(
+                &sql,
+                &PlanContext {
+                    rules: &rules,
+                    current_db: self.session.current_db.as_ref(),
+                },
+            ),
+        };
         match planned {
             Ok(p) => {
                 execute::run(p, &ctx, &mut self.session, &mut sink).await?;
@@ -293,8 +311,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         };
         let params = parse_params(body, n, &mut stmt.param_types, &long_data)?;
         let literals = params.iter().map(literal).collect::<Result<Vec<_>, _>>()?;
+        let fixed_plan = stmt.fixed_route.as_ref().and_then(|f| {
+            f.plan(
+                &literals,
+                &self.shared.rules(),
+                self.session.current_db.as_ref(),
+            )
+        });
         Ok(Bound {
-            sql: stmt.template.render(&literals),
+            sql: match fixed_plan {
+                Some(_) => String::new(),
+                None => stmt.template.render(&literals),
+            },
+            fixed_plan,
             binary_backend: stmt.binary_backend,
             column_names: stmt.column_names.clone(),
         })

@@ -13,12 +13,13 @@
 //!
 //! # Layout
 //! `registry`: the connection's statements and their limit; `template`: placeholder
-//! positions; `execute_packet`: decoding COM_STMT_EXECUTE; `literal`: values as SQL;
+//! positions; `fixed_route`: statements over unsharded tables, planned once; `execute_packet`: decoding COM_STMT_EXECUTE; `literal`: values as SQL;
 //! `binary_row` and `sink`: rows out; `commands`: the COM_STMT_* handlers.
 
 mod binary_row;
 mod commands;
 mod execute_packet;
+mod fixed_route;
 mod literal;
 pub mod registry;
 mod sink;

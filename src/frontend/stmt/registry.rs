@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::error::Error;
 
 use super::execute_packet::ParamType;
+use super::fixed_route::FixedRoute;
 use super::template::Template;
 
 /// Per connection, like the server's max_prepared_stmt_count default, so a client that
@@ -21,6 +22,8 @@ pub struct Prepared {
     /// Result column names from the backend's PREPARE: an expression column is named after
     /// its text, which has `?` where EXECUTE's query has a literal.
     pub column_names: Arc<[Vec<u8>]>,
+    /// The plan reused by every EXECUTE, when the values cannot change it.
+    pub fixed_route: Option<FixedRoute>,
     /// Types the client declared at the last execute that sent them.
     pub param_types: Vec<ParamType>,
     /// COM_STMT_SEND_LONG_DATA chunks per parameter, until the next execute or reset.
@@ -72,6 +75,7 @@ mod tests {
             template: Template::new("SELECT 1"),
             binary_backend: false,
             column_names: Arc::new([]),
+            fixed_route: None,
             param_types: Vec::new(),
             long_data: Vec::new(),
         }

@@ -11,6 +11,10 @@
 //! column definitions the client gets (`binary_row`, `sink`). So routing, renaming and
 //! session handling are the text path's, with no second implementation to drift.
 //!
+//! Two exceptions: a statement over unsharded tables only is planned once, at PREPARE
+//! (`fixed_route`), and a statement whose result has FLOAT columns runs as a backend prepared
+//! statement, because the text protocol prints FLOAT with 6 significant digits.
+//!
 //! # Layout
 //! `registry`: the connection's statements and their limit; `template`: placeholder
 //! positions; `fixed_route`: statements over unsharded tables, planned once; `execute_packet`: decoding COM_STMT_EXECUTE; `literal`: values as SQL;

@@ -7,7 +7,9 @@
 #
 # Environment: BASE_PORT (4400) of the test cluster (deploy/cluster.sh, started if down),
 # PROXY_PORT (4499) for the proxy this script starts and stops, RUN_SECONDS (5), THREADS (4),
-# RATIO=1 to also run each test directly on the master and print proxy/direct QPS ratios.
+# PS_MODE (auto; disable runs the text protocol, to compare), RATIO=1 to also run each test
+# directly on the master and print proxy/direct QPS ratios. SHARDGATE_BIN (target/release/
+# shardgate, built when missing) may point at a debug build for a quicker check.
 # The sbtest tables are unsharded, on the rule file's default group: oltp_read_write's range
 # queries and aggregates need a single group.
 set -euo pipefail
@@ -19,6 +21,7 @@ PROXY_PORT=${PROXY_PORT:-4499}
 RUN_SECONDS=${RUN_SECONDS:-5}
 THREADS=${THREADS:-4}
 RATIO=${RATIO:-0}
+PS_MODE=${PS_MODE:-auto}
 for v in BASE_PORT PROXY_PORT RUN_SECONDS THREADS; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
@@ -26,7 +29,7 @@ done
 ensure_mariadb
 ensure_packages sysbench:sysbench
 
-bin=$REPO_DIR/target/release/shardgate
+bin=${SHARDGATE_BIN:-$REPO_DIR/target/release/shardgate}
 if [[ ! -x $bin ]]; then
   log "building shardgate (release)"
   (cd "$REPO_DIR" && cargo build --release --quiet)
@@ -61,7 +64,7 @@ sb() {
   shift 3
   sysbench "$test" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
     --mysql-user=app --mysql-password=app-pass --mysql-db="$db" \
-    --tables=2 --table-size=10000 --threads="$THREADS" --db-ps-mode=auto "$@"
+    --tables=2 --table-size=10000 --threads="$THREADS" --db-ps-mode="$PS_MODE" "$@"
 }
 log "preparing $schema (2 tables x 10000 rows) directly on 127.0.0.1:$BASE_PORT"
 sb oltp_read_write "$BASE_PORT" "$schema" cleanup >/dev/null

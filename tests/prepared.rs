@@ -210,6 +210,19 @@ async fn every_type_round_trips_exactly() {
         .await
         .unwrap()
         .unwrap();
+    // Expression columns are named as the server names them, after the `?` text.
+    let names = |r: &mysql_async::Row| -> Vec<String> {
+        r.columns_ref()
+            .iter()
+            .map(|c| c.name_str().into_owned())
+            .collect()
+    };
+    let sql = "SELECT ?, ? + 1, CONCAT(?, 'x') AS named, id FROM alltypes_ref WHERE id = ?";
+    let params = ("a", 41i64, "b", 4i64);
+    let via: mysql_async::Row = p.exec_first(sql, params).await.unwrap().unwrap();
+    let direct: mysql_async::Row = d0.exec_first(sql, params).await.unwrap().unwrap();
+    assert_eq!(names(&via), names(&direct));
+    assert_eq!(names(&via), ["?", "? + 1", "named", "id"]);
     let values = row.unwrap();
     assert_eq!(values[0], Value::NULL);
     assert_eq!(values[1], Value::Int(-7));
@@ -251,6 +264,25 @@ async fn shard_key_placeholder_routes_by_its_value() {
     for id in 0..8i64 {
         let vc: Option<String> = p.exec_first(&select, (id,)).await.unwrap();
         assert_eq!(vc.as_deref(), Some(format!("row {id}").as_str()));
+    }
+    // A multi-row insert whose rows belong to different shards is split by the bound keys.
+    let r = p
+        .exec_iter(
+            "INSERT INTO alltypes (id, vc) VALUES (?, ?), (?, ?)",
+            (10i64, "ten", 11i64, "eleven"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.affected_rows(), 2);
+    drop(r);
+    for (id, shard) in [(10i64, 2), (11, 3)] {
+        let mut g1 = schema.on(1).await;
+        let vc: Option<String> = g1
+            .query_first(format!("SELECT vc FROM alltypes_{shard} WHERE id = {id}"))
+            .await
+            .unwrap();
+        assert!(vc.is_some(), "row {id} in alltypes_{shard}");
+        g1.disconnect().await.unwrap();
     }
     // Updates and deletes by key report the backend's affected rows.
     let r = p

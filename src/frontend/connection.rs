@@ -70,13 +70,13 @@ pub async fn serve_client<R, W>(
 }
 
 pub(super) struct Client<R, W> {
-    pub(super) reader: PacketReader<R>,
+    reader: PacketReader<R>,
     pub(super) writer: PacketWriter<W>,
     pub(super) shared: Arc<Shared>,
     pub(super) session: Session,
-    pub(super) multi_statements: bool,
+    multi_statements: bool,
     pub(super) deprecate_eof: bool,
-    pub(super) connection_id: u32,
+    connection_id: u32,
     /// Prepared statements of this connection (COM_STMT_*).
     pub(super) stmts: Registry,
 }

@@ -50,7 +50,7 @@ mod split;
 pub(crate) mod statement;
 mod tables;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use split::split_statements;
 

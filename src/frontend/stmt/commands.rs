@@ -18,6 +18,7 @@ use crate::frontend::sink::ClientSink;
 use crate::plan::{self, Plan, PlanContext};
 
 use super::execute_packet::{parse_params, statement_id};
+use super::fixed_route::FixedRoute;
 use super::literal::literal;
 use super::registry::Prepared;
 use super::sink::BinarySink;
@@ -28,6 +29,16 @@ struct BackendPrepare {
     db: Arc<Database>,
     group: GroupId,
     sql: String,
+    fixed: Option<FixedRoute>,
+}
+
+/// One EXECUTE's statement: its text with the values in, and how to answer it.
+struct Bound {
+    /// Empty when `fixed_plan` is there.
+    sql: String,
+    fixed_plan: Option<Plan>,
+    binary_backend: bool,
+    column_names: Arc<[Vec<u8>]>,
 }
 
 /// What a backend's PREPARE told about the statement.
@@ -50,6 +61,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             return Ok(());
         }
         let template = Template::new(text);
+        if template.param_count() > u16::MAX as usize {
+            // The PREPARE answer counts parameters in 16 bits.
+            self.sink(false).error(&Error::WrongArguments(format!(
+                "COM_STMT_PREPARE: {} placeholders, at most 65535",
+                template.param_count()
+            )));
+            return Ok(());
+        }
         let planned = if is_show_warnings(text) {
             // Answered at EXECUTE by the connection that ran the previous statement.
             Ok(None)
@@ -63,7 +82,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 return Ok(());
             }
         };
-        let defs = match target {
+        let mut defs = match target {
             Some(t) => match self.backend_definitions(&t).await {
                 Ok(d) => Some((t, d)),
                 Err(e) => {
@@ -79,9 +98,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 .iter()
                 .any(|c| c.column_type() == ColumnType::MYSQL_TYPE_FLOAT)
         });
+        let column_names = defs.as_ref().map_or_else(Vec::new, |(_, d)| {
+            d.columns.iter().map(|c| c.name_ref().to_vec()).collect()
+        });
+        let fixed_route = defs.as_mut().and_then(|(t, _)| t.fixed.take());
         let id = match self.stmts.insert(Prepared {
             template,
+            fixed_route,
             binary_backend,
+            column_names: column_names.into(),
             param_types: Vec::new(),
             long_data: vec![None; n],
         }) {
@@ -110,14 +135,29 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             },
         );
         match planned {
-            // The marker is no real key value: whether the real ones place is EXECUTE's call.
-            Err(Error::BadShardKey(_)) => Ok(None),
-            Err(e) => Err(e),
+            // Refusals and errors that no value can change are the PREPARE's answer.
+            Err(
+                e @ (Error::Unsupported(_)
+                | Error::Syntax(_)
+                | Error::NoDatabaseSelected
+                | Error::UnknownDatabase(_)),
+            ) => Err(e),
+            // The marker is no real value (a key that does not place, a SET value that is
+            // checked): whether the real ones do is EXECUTE's call.
+            Err(_) => Ok(None),
             Ok(Plan::Route(route)) => Ok(route.targets.first().and_then(|t| {
-                restore_placeholders(&t.sql, &marker, n).map(|sql| BackendPrepare {
+                let sql = restore_placeholders(&t.sql, &marker, n)?;
+                let fixed = FixedRoute::new(
+                    &route,
+                    &sql,
+                    rules.clone(),
+                    self.session.current_db.as_ref(),
+                );
+                Some(BackendPrepare {
                     db: route.db.clone(),
                     group: t.group,
                     sql,
+                    fixed,
                 })
             })),
             Ok(_) => Ok(None),
@@ -207,7 +247,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     }
 
     pub(in crate::frontend) async fn stmt_execute(&mut self, body: &[u8]) -> io::Result<()> {
-        let (sql, binary_backend) = match self.bind(body) {
+        let Bound {
+            sql,
+            fixed_plan,
+            binary_backend,
+            column_names,
+        } = match self.bind(body) {
             Ok(bound) => bound,
             Err(e) => {
                 self.sink(false).error(&e);
@@ -221,6 +266,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 more_results: false,
             },
             binary_backend,
+            column_names,
         );
         if is_show_warnings(&sql) {
             // About the previous statement: answered by the connection that ran it.
@@ -234,13 +280,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             backends: &self.shared.backends,
             limits: self.shared.config.limits,
         };
-        let planned = plan::plan(
-            &sql,
-            &PlanContext {
-                rules: &rules,
-                current_db: self.session.current_db.as_ref(),
-            },
-        );
+        let planned = match fixed_plan {
+            Some(p) => Ok(p),
+            None => plan::plan(
+                &sql,
+                &PlanContext {
+                    rules: &rules,
+                    current_db: self.session.current_db.as_ref(),
+                },
+            ),
+        };
         match planned {
             Ok(p) => {
                 execute::run(p, &ctx, &mut self.session, &mut sink).await?;
@@ -252,14 +301,33 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
 
     /// The statement's text with this execute's values in place of its placeholders. Long
     /// data is used up by the execute, whether it succeeds or not.
-    fn bind(&mut self, body: &[u8]) -> Result<(String, bool), Error> {
+    fn bind(&mut self, body: &[u8]) -> Result<Bound, Error> {
         let id = statement_id(body)?;
         let stmt = self.stmts.get_mut(id, "mysqld_stmt_execute")?;
         let n = stmt.template.param_count();
-        let long_data = std::mem::replace(&mut stmt.long_data, vec![None; n]);
+        let long_data = if stmt.long_data.iter().any(Option::is_some) {
+            std::mem::replace(&mut stmt.long_data, vec![None; n])
+        } else {
+            Vec::new()
+        };
         let params = parse_params(body, n, &mut stmt.param_types, &long_data)?;
         let literals = params.iter().map(literal).collect::<Result<Vec<_>, _>>()?;
-        Ok((stmt.template.render(&literals), stmt.binary_backend))
+        let fixed_plan = stmt.fixed_route.as_ref().and_then(|f| {
+            f.plan(
+                &literals,
+                &self.shared.rules(),
+                self.session.current_db.as_ref(),
+            )
+        });
+        Ok(Bound {
+            sql: match fixed_plan {
+                Some(_) => String::new(),
+                None => stmt.template.render(&literals),
+            },
+            fixed_plan,
+            binary_backend: stmt.binary_backend,
+            column_names: stmt.column_names.clone(),
+        })
     }
 
     /// COM_STMT_SEND_LONG_DATA has no answer; a chunk for an unknown statement or parameter

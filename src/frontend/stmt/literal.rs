@@ -64,7 +64,7 @@ fn double(v: f64) -> Result<String, Error> {
             "mysqld_stmt_execute: {v} is not a number MySQL can store"
         )));
     }
-    Ok(if v < 0.0 {
+    Ok(if v.is_sign_negative() {
         format!(" {v:e}")
     } else {
         format!("{v:e}")
@@ -129,6 +129,7 @@ mod tests {
         assert_eq!(lit(Param::Int(i64::MIN)), " -9223372036854775808");
         assert_eq!(lit(Param::UInt(u64::MAX)), "18446744073709551615");
         assert_eq!(lit(Param::Double(0.1)), "1e-1");
+        assert_eq!(lit(Param::Double(-0.0)), " -0e0");
         assert_eq!(
             lit(Param::Float(std::f32::consts::PI)),
             "3.1415927410125732e0"
@@ -167,5 +168,47 @@ mod tests {
             micros: 5,
         };
         assert_eq!(lit(t), "TIME'-838:59:59.000005'");
+    }
+
+    use crate::plan::lexer::{has_second_statement, significant, Kind};
+    use proptest::prelude::*;
+
+    /// The tokens a literal lexes to inside a statement, checking nothing leaks after it.
+    fn contained(lit: &str) -> bool {
+        let sql = format!("SELECT {lit} ,1");
+        let kinds: Vec<Kind> = significant(&sql).map(|t| t.kind).collect();
+        let n = kinds.len();
+        n >= 4
+            && kinds[n - 2..] == [Kind::Punct(b','), Kind::Number]
+            && !kinds.contains(&Kind::Comment)
+            && !has_second_statement(&sql)
+    }
+
+    proptest! {
+        /// No bytes a client binds can end the literal early: no SQL injection through
+        /// parameters, whatever the bytes.
+        #[test]
+        fn byte_strings_stay_one_literal(b in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let lit = literal(&Param::Bytes(b)).unwrap();
+            prop_assert!(contained(&lit), "{lit}");
+        }
+
+        #[test]
+        fn text_stays_one_literal(s in "[\\\\'\"`;a-z\\-#/*\\x00 é]{0,30}") {
+            let lit = literal(&Param::Bytes(s.clone().into_bytes())).unwrap();
+            prop_assert!(contained(&lit), "{lit}");
+            if let Some(inner) = lit.strip_prefix('\'').and_then(|l| l.strip_suffix('\'')) {
+                prop_assert_eq!(inner.replace("''", "'"), s);
+            }
+        }
+
+        #[test]
+        fn numbers_stay_one_literal(i in any::<i64>(), d in any::<f64>(), dec in "-?[0-9]{1,20}(\\.[0-9]{1,10})?") {
+            prop_assert!(contained(&literal(&Param::Int(i)).unwrap()));
+            if d.is_finite() {
+                prop_assert!(contained(&literal(&Param::Double(d)).unwrap()));
+            }
+            prop_assert!(contained(&literal(&Param::Decimal(dec.into_bytes())).unwrap()));
+        }
     }
 }

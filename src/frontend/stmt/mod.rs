@@ -11,14 +11,19 @@
 //! column definitions the client gets (`binary_row`, `sink`). So routing, renaming and
 //! session handling are the text path's, with no second implementation to drift.
 //!
+//! Two exceptions: a statement over unsharded tables only is planned once, at PREPARE
+//! (`fixed_route`), and a statement whose result has FLOAT columns runs as a backend prepared
+//! statement, because the text protocol prints FLOAT with 6 significant digits.
+//!
 //! # Layout
 //! `registry`: the connection's statements and their limit; `template`: placeholder
-//! positions; `execute_packet`: decoding COM_STMT_EXECUTE; `literal`: values as SQL;
+//! positions; `fixed_route`: statements over unsharded tables, planned once; `execute_packet`: decoding COM_STMT_EXECUTE; `literal`: values as SQL;
 //! `binary_row` and `sink`: rows out; `commands`: the COM_STMT_* handlers.
 
 mod binary_row;
 mod commands;
 mod execute_packet;
+mod fixed_route;
 mod literal;
 pub mod registry;
 mod sink;

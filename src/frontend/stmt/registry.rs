@@ -2,10 +2,12 @@
 //! it needs no lock; dropping the connection drops every statement with it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::error::Error;
 
 use super::execute_packet::ParamType;
+use super::fixed_route::FixedRoute;
 use super::template::Template;
 
 /// Per connection, like the server's max_prepared_stmt_count default, so a client that
@@ -17,6 +19,11 @@ pub struct Prepared {
     /// The result has FLOAT columns, whose text form loses digits: EXECUTE then runs as a
     /// backend prepared statement, whose binary rows keep them.
     pub binary_backend: bool,
+    /// Result column names from the backend's PREPARE: an expression column is named after
+    /// its text, which has `?` where EXECUTE's query has a literal.
+    pub column_names: Arc<[Vec<u8>]>,
+    /// The plan reused by every EXECUTE, when the values cannot change it.
+    pub fixed_route: Option<FixedRoute>,
     /// Types the client declared at the last execute that sent them.
     pub param_types: Vec<ParamType>,
     /// COM_STMT_SEND_LONG_DATA chunks per parameter, until the next execute or reset.
@@ -67,6 +74,8 @@ mod tests {
         Prepared {
             template: Template::new("SELECT 1"),
             binary_backend: false,
+            column_names: Arc::new([]),
+            fixed_route: None,
             param_types: Vec::new(),
             long_data: Vec::new(),
         }

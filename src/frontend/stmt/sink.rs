@@ -2,6 +2,7 @@
 //! definitions, EOF/OK rules, errors), except rows, which go out in the binary protocol.
 
 use std::io;
+use std::sync::Arc;
 
 use mysql_async::{Row, Value};
 use mysql_common::packets::Column;
@@ -19,15 +20,22 @@ pub struct BinarySink<'w, W> {
     /// Set once an error went out mid-result: the rest of the answer is dropped.
     failed: bool,
     binary_backend: bool,
+    /// Column names the PREPARE answered with (see `Prepared::column_names`).
+    prepared_names: Arc<[Vec<u8>]>,
 }
 
 impl<'w, W: AsyncWrite + Unpin> BinarySink<'w, W> {
-    pub fn new(inner: ClientSink<'w, W>, binary_backend: bool) -> Self {
+    pub fn new(
+        inner: ClientSink<'w, W>,
+        binary_backend: bool,
+        prepared_names: Arc<[Vec<u8>]>,
+    ) -> Self {
         BinarySink {
             inner,
             types: Vec::new(),
             failed: false,
             binary_backend,
+            prepared_names,
         }
     }
 
@@ -69,7 +77,16 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
         rename: &dyn Fn(&'a Column) -> ColumnRename<'a>,
     ) {
         self.types = cols.iter().map(CellType::of).collect();
-        self.inner.columns(cols, status, rename);
+        match with_prepared_names(cols, &self.prepared_names) {
+            None => self.inner.columns(cols, status, rename),
+            Some(named) => {
+                let renames: Vec<ColumnRename<'a>> = cols.iter().map(rename).collect();
+                self.inner.columns(&named, status, &|c| {
+                    let i = named.iter().position(|n| std::ptr::eq(n, c)).unwrap_or(0);
+                    renames[i]
+                });
+            }
+        }
     }
 
     fn synthetic_columns(&mut self, table: &str, names: &[&str]) {
@@ -102,4 +119,25 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
     async fn maybe_flush(&mut self) -> io::Result<()> {
         self.inner.maybe_flush().await
     }
+}
+
+/// The columns with expression columns (no org_name) named as at PREPARE, where their text
+/// had `?` instead of this execute's literals; None when nothing changes.
+fn with_prepared_names(cols: &[Column], names: &[Vec<u8>]) -> Option<Vec<Column>> {
+    let renamed = |c: &Column, n: &Vec<u8>| c.org_name_ref().is_empty() && c.name_ref() != n;
+    if names.len() != cols.len() || !cols.iter().zip(names).any(|(c, n)| renamed(c, n)) {
+        return None;
+    }
+    Some(
+        cols.iter()
+            .zip(names)
+            .map(|(c, n)| {
+                if renamed(c, n) {
+                    c.clone().with_name(n)
+                } else {
+                    c.clone()
+                }
+            })
+            .collect(),
+    )
 }

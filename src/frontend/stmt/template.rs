@@ -2,7 +2,7 @@
 //! are found with the planner's lexer, so a `?` inside a string, an identifier or a comment is
 //! not one (while one inside an executable comment is, as the server runs that text).
 
-use crate::plan::lexer::{significant, Kind};
+use crate::plan::lexer::{is_ident_byte, significant, Kind};
 
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -36,9 +36,21 @@ impl Template {
         let extra: usize = literals.iter().map(|l| l.as_ref().len()).sum();
         let mut out = String::with_capacity(self.sql.len() + extra);
         let mut from = 0;
+        let bytes = self.sql.as_bytes();
         for (&at, literal) in self.placeholders.iter().zip(literals) {
             out.push_str(&self.sql[from..at]);
+            // `SELECT?AND` is valid with a placeholder; `SELECT5AND` would be one word.
+            let glued = |i: Option<usize>| {
+                i.and_then(|i| bytes.get(i))
+                    .is_some_and(|&b| is_ident_byte(b))
+            };
+            if glued(at.checked_sub(1)) {
+                out.push(' ');
+            }
             out.push_str(literal.as_ref());
+            if glued(Some(at + 1)) {
+                out.push(' ');
+            }
             from = at + 1;
         }
         out.push_str(&self.sql[from..]);
@@ -85,6 +97,15 @@ mod tests {
         assert_eq!(
             t.render(&["10", "11"]),
             "SELECT '?', `?`, 10 /* ? */ FROM t WHERE a=11 -- ?\n AND b = \"?\""
+        );
+    }
+
+    #[test]
+    fn literals_never_glue_to_words() {
+        let t = Template::new("SELECT?FROM t WHERE a=?AND b=?");
+        assert_eq!(
+            t.render(&["1", "2", "3"]),
+            "SELECT 1 FROM t WHERE a=2 AND b=3"
         );
     }
 

@@ -1,0 +1,139 @@
+//! Planned once: a statement over unsharded tables only routes the same way whatever its
+//! values, so its planned shard query (placeholders kept) is reused at every EXECUTE instead
+//! of planning the substituted text again. Anything naming a table of a rule (sharded or
+//! broadcast) is planned at each EXECUTE, where the bound key decides the route.
+
+use std::sync::Arc;
+
+use crate::config::model::{Database, Rules};
+use crate::plan::lexer::{ident_value, significant, Kind};
+use crate::plan::{Plan, Route};
+
+use super::template::Template;
+
+#[derive(Debug)]
+pub struct FixedRoute {
+    route: Route,
+    /// The shard query with its placeholders.
+    query: Template,
+    /// What the plan was made under: a rules reload or a USE makes it stale.
+    rules: Arc<Rules>,
+    current_db: Option<String>,
+}
+
+impl FixedRoute {
+    /// Some when `route` (planned with markers, `query` its shard query with `?` back in)
+    /// cannot depend on the values: one target, no table of any rule in it.
+    pub fn new(
+        route: &Route,
+        query: &str,
+        rules: Arc<Rules>,
+        current_db: Option<&Arc<Database>>,
+    ) -> Option<FixedRoute> {
+        if route.targets.len() != 1 || names_a_rule_table(query, &route.db) {
+            return None;
+        }
+        Some(FixedRoute {
+            route: route.clone(),
+            query: Template::new(query),
+            rules,
+            current_db: current_db.map(|d| d.name.clone()),
+        })
+    }
+
+    /// The plan for these values, or None when the plan is stale (plan the text instead).
+    pub fn plan<S: AsRef<str>>(
+        &self,
+        literals: &[S],
+        rules: &Arc<Rules>,
+        current_db: Option<&Arc<Database>>,
+    ) -> Option<Plan> {
+        if !Arc::ptr_eq(&self.rules, rules)
+            || self.current_db.as_deref() != current_db.map(|d| d.name.as_str())
+            || literals.len() != self.query.param_count()
+        {
+            return None;
+        }
+        let mut route = self.route.clone();
+        route.targets[0].sql = self.query.render(literals);
+        Some(Plan::Route(route))
+    }
+}
+
+/// True if any identifier (or keyword) of `sql` is a table of a rule of `db`, logical or
+/// physical: conservative, a column of the same name also counts.
+fn names_a_rule_table(sql: &str, db: &Database) -> bool {
+    significant(sql)
+        .filter(|t| matches!(t.kind, Kind::Word | Kind::QuotedIdent))
+        .any(|t| {
+            let name = ident_value(&t, sql);
+            db.table(&name).is_some() || db.sharded_table_of_physical(&name).is_some()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::stmt::template::{marker_for, restore_placeholders};
+    use crate::plan::tests::fixture;
+    use crate::plan::{plan, PlanContext};
+
+    /// Plans `sql` (with `?`) the way PREPARE does and makes its fixed route, if any.
+    fn prepare(sql: &str, rules: &Arc<Rules>, db: &str) -> Option<FixedRoute> {
+        let current = rules.database(db).cloned();
+        let template = Template::new(sql);
+        let marker = marker_for(sql);
+        let n = template.param_count();
+        let planned = plan(
+            &template.render(&vec![marker.as_str(); n]),
+            &PlanContext {
+                rules,
+                current_db: current.as_ref(),
+            },
+        );
+        let Ok(Plan::Route(route)) = planned else {
+            return None;
+        };
+        let query = restore_placeholders(&route.targets[0].sql, &marker, n)?;
+        FixedRoute::new(&route, &query, rules.clone(), current.as_ref())
+    }
+
+    #[test]
+    fn unsharded_statements_are_planned_once() {
+        let rules = Arc::new(fixture::rules());
+        let clinical = rules.database("clinical").cloned();
+        let fixed = prepare(
+            "SELECT note FROM medication_logs WHERE id = ? AND drug = ?",
+            &rules,
+            "clinical",
+        )
+        .expect("unsharded: fixed");
+        let Some(Plan::Route(route)) = fixed.plan(&["5", "'x'"], &rules, clinical.as_ref()) else {
+            panic!("fixed plan");
+        };
+        assert_eq!(
+            route.targets[0].sql,
+            "SELECT note FROM medication_logs WHERE id = 5 AND drug = 'x'"
+        );
+        // Stale after a rules reload or a USE of another database.
+        let reloaded = Arc::new(fixture::rules());
+        assert!(fixed
+            .plan(&["5", "'x'"], &reloaded, clinical.as_ref())
+            .is_none());
+        let sbtest = rules.database("sbtest").cloned();
+        assert!(fixed.plan(&["5", "'x'"], &rules, sbtest.as_ref()).is_none());
+    }
+
+    #[test]
+    fn statements_on_rule_tables_are_planned_at_each_execute() {
+        let rules = Arc::new(fixture::rules());
+        for sql in [
+            "SELECT * FROM clinical_data WHERE hospital_id = ?",
+            "INSERT INTO patients (id, hospital_id, name) VALUES (?, ?, ?)",
+            "SELECT name FROM hospitals WHERE id = ?",
+            "SELECT m.note FROM medication_logs m JOIN hospitals h ON h.id = m.hospital_id WHERE m.id = ?",
+        ] {
+            assert!(prepare(sql, &rules, "clinical").is_none(), "{sql}");
+        }
+    }
+}

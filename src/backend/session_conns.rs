@@ -107,6 +107,14 @@ impl SessionConns {
         Ok(self.pinned.len() - 1)
     }
 
+    /// Takes the connection of `group` out of the session (to close or roll it back before
+    /// it goes back to its pool).
+    pub fn take(&mut self, db_name: &str, group: GroupId) -> Option<Conn> {
+        let i = self.find(db_name, group)?;
+        self.last_used = None;
+        Some(self.pinned.swap_remove(i).conn)
+    }
+
     /// The connection that ran the previous statement, if it is still held.
     pub fn last_used(&mut self) -> Option<&mut Conn> {
         let i = self.last_used?;

@@ -7,6 +7,7 @@ pub mod route;
 pub mod session;
 pub mod show;
 pub mod sink;
+pub mod txn;
 
 use std::io;
 use std::sync::Arc;
@@ -31,6 +32,11 @@ pub struct Session {
     pub conns: SessionConns,
     /// Status flags of the last backend answer, reported on answers the proxy makes itself.
     pub status: u16,
+    /// The open transaction, if any, and autocommit.
+    pub txn: txn::Txn,
+    /// LAST_INSERT_ID() as the client would see it on one server: the last non-zero id an
+    /// OK packet reported.
+    pub last_insert_id: u64,
 }
 
 impl Default for Session {
@@ -39,6 +45,8 @@ impl Default for Session {
             current_db: None,
             conns: SessionConns::default(),
             status: status::AUTOCOMMIT,
+            txn: txn::Txn::default(),
+            last_insert_id: 0,
         }
     }
 }

@@ -18,6 +18,18 @@ pub async fn run<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), Failure> {
+    let moved;
+    let route = if session.txn.active() {
+        match super::txn::before_route(route, ctx, session).await? {
+            Some(r) => {
+                moved = r;
+                &moved
+            }
+            None => route,
+        }
+    } else {
+        route
+    };
     let db = &route.db;
     let mut total = OkInfo::default();
     let mut info = String::new();
@@ -37,6 +49,9 @@ pub async fn run<S: ResultSink>(
                     .conns
                     .unavailable(ctx.backends, db, target.group, reason);
                 session.conns.discard(&db.name, target.group);
+                session
+                    .txn
+                    .connection_lost(&db.name, target.group, &err.to_string());
                 return Err(Failure::Query(err));
             }
             Err(e) => return Err(e),
@@ -54,6 +69,10 @@ pub async fn run<S: ResultSink>(
     }
     total.info = info.into_bytes();
     session.status = total.status;
+    if total.last_insert_id != 0 {
+        session.last_insert_id = total.last_insert_id;
+    }
+    session.txn.after_statement(total.status);
     if started_rows {
         sink.end_rows(&total);
     } else {

@@ -8,7 +8,7 @@ use mysql_common::constants::CapabilityFlags;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
-use crate::execute::{self, status, Context, OkInfo, ResultSink, Session};
+use crate::execute::{self, Context, OkInfo, ResultSink, Session};
 use crate::plan::{self, PlanContext};
 use crate::server::Shared;
 
@@ -63,8 +63,8 @@ pub async fn serve_client<R, W>(
     if let Err(e) = client.command_loop().await {
         tracing::debug!(connection_id, "connection ended: {e}");
     }
-    // Dropping the session gives its backend connections back; the pools reset them, which
-    // also rolls back a transaction the client left open.
+    // An open transaction is rolled back before its connection goes back to the pool.
+    execute::txn::close(&mut client.session).await;
 }
 
 struct Client<R, W> {
@@ -165,8 +165,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     self.writer.finish();
                 }
                 COM_RESET_CONNECTION => {
-                    self.session.conns.release_all();
-                    self.session.status = status::AUTOCOMMIT;
+                    execute::txn::close(&mut self.session).await;
+                    let current_db = self.session.current_db.take();
+                    self.session = Session {
+                        current_db,
+                        ..Session::default()
+                    };
                     self.ok();
                 }
                 COM_STMT_CLOSE => continue, // no response, by protocol

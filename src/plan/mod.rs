@@ -137,7 +137,7 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
     match leading {
         Leading::Set => session::set(sql, ctx),
         Leading::Use => session::use_db(sql, ctx),
-        Leading::Transaction => Ok(session::transaction(sql)),
+        Leading::Transaction => session::transaction(sql),
         Leading::Refuse(what) => Err(Error::Unsupported(what)),
         Leading::Insert => match insert_fast::plan(sql, ctx) {
             Some(plan) => Ok(plan),
@@ -157,4 +157,9 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
 pub struct SessionStatement {
     pub sql: String,
     pub replay: bool,
+    /// What the statement does to the session's transaction, so execution can track it
+    /// without reading the text again.
+    pub kind: SessionKind,
 }
+
+pub use session::SessionKind;

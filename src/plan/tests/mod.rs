@@ -2,7 +2,7 @@
 //! script, and no-panic property tests.
 
 mod fast_paths;
-mod fixture;
+pub(crate) mod fixture;
 mod fuzz;
 mod routes;
 

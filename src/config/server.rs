@@ -31,6 +31,9 @@ pub struct ServerConfig {
     /// Threads serving clients, each with its own event loop and backend pools; 0 means one
     /// per core. A client stays on one thread, so a query never hops between threads.
     pub workers: usize,
+    /// This process's part of generated snowflake ids (0-1023): proxies serving the same
+    /// databases need different ones, or their generated ids can collide.
+    pub worker_id: u16,
 }
 
 /// A client account of the proxy.
@@ -84,6 +87,7 @@ impl ServerConfig {
             backend: BackendConfig::default(),
             server_version: None,
             workers: 0,
+            worker_id: 0,
         }
     }
 
@@ -132,6 +136,7 @@ impl fmt::Debug for ServerConfig {
             .field("backend", &self.backend)
             .field("server_version", &self.server_version)
             .field("workers", &self.workers)
+            .field("worker_id", &self.worker_id)
             .finish()
     }
 }
@@ -166,6 +171,7 @@ struct RawServerConfig {
     admin_listen: Option<String>,
     server_version: Option<String>,
     workers: Option<usize>,
+    worker_id: Option<u64>,
     #[serde(default)]
     users: Vec<RawUser>,
     backend: RawBackend,
@@ -262,6 +268,13 @@ pub fn parse_server_config(
     if timeout_ms == 0 {
         problems.push("backend.connect_timeout_ms: must be at least 1".to_owned());
     }
+    let worker_id = raw.worker_id.unwrap_or(0);
+    if worker_id > u64::from(crate::keygen::MAX_WORKER_ID) {
+        problems.push(format!(
+            "worker_id: {worker_id} is out of range 0-{}",
+            crate::keygen::MAX_WORKER_ID
+        ));
+    }
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
@@ -279,6 +292,7 @@ pub fn parse_server_config(
         },
         server_version: raw.server_version,
         workers: raw.workers.unwrap_or(0),
+        worker_id: worker_id.min(u64::from(crate::keygen::MAX_WORKER_ID)) as u16,
     })
 }
 
@@ -336,7 +350,28 @@ mod tests {
         assert_eq!(c.backend.connect_timeout, Duration::from_secs(2));
         assert_eq!(c.admin_listen, None);
         assert_eq!(c.server_version, None);
+        assert_eq!(c.worker_id, 1);
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn worker_id_must_fit_ten_bits() {
+        let text = r#"
+            listen = "127.0.0.1:3307"
+            rules = "r"
+            worker_id = 1024
+            [[users]]
+            name = "app"
+            password = "p"
+            [backend]
+            user = "app"
+            password = "p"
+        "#;
+        let e = parse_server_config(text, Path::new(""), |_| None).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("worker_id: 1024 is out of range 0-1023"),
+            "{e:#}"
+        );
     }
 
     #[test]

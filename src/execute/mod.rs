@@ -86,7 +86,10 @@ pub async fn run<S: ResultSink>(
     sink: &mut S,
 ) -> io::Result<bool> {
     let outcome = match plan {
-        Plan::Route(route) => route::run(&route, ctx, session, sink).await,
+        Plan::Route(mut route) => {
+            answer_last_insert_id(&mut route, session);
+            route::run(&route, ctx, session, sink).await
+        }
         Plan::Session(stmt) => session::run_session_statement(&stmt, ctx, session, sink).await,
         Plan::UseDatabase(name) => session::use_database(&name, ctx, session, sink),
         Plan::ShowDatabases { like } => {
@@ -101,6 +104,17 @@ pub async fn run<S: ResultSink>(
         } => show::tables(&db, full, like.as_deref(), &sql, ctx, session, sink).await,
     };
     finish(outcome, sink)
+}
+
+/// `SELECT LAST_INSERT_ID()` alone returns the session's value, not the value of whichever
+/// connection the statement would reach.
+fn answer_last_insert_id(route: &mut crate::plan::Route, session: &Session) {
+    if route.reason != "no table: default group" || route.targets.len() != 1 {
+        return;
+    }
+    if let Some(name) = crate::plan::last_insert_id_query(&route.targets[0].sql) {
+        route.targets[0].sql = crate::plan::last_insert_id_sql(session.last_insert_id, &name);
+    }
 }
 
 /// Reports a failure to the client; `Ok(false)` means the statement failed (so a

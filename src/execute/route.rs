@@ -68,6 +68,9 @@ pub async fn run<S: ResultSink>(
         }
     }
     total.info = info.into_bytes();
+    if let Some(id) = route.generated_id {
+        total.last_insert_id = id;
+    }
     session.status = total.status;
     if total.last_insert_id != 0 {
         session.last_insert_id = total.last_insert_id;

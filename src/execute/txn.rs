@@ -267,6 +267,7 @@ fn movable_to(route: &Route, tg: &TxnGroup) -> Option<Route> {
             "no table: the transaction's group '{}'",
             tg.db.groups[tg.group].name
         ),
+        generated_id: None,
     })
 }
 

@@ -32,6 +32,7 @@ mod dml;
 mod insert;
 pub(crate) mod insert_fast;
 mod key_predicates;
+mod last_insert_id;
 mod lexer;
 mod literal;
 mod names;
@@ -49,6 +50,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
+pub use last_insert_id::{answer_sql as last_insert_id_sql, last_insert_id_query};
 pub use split::split_statements;
 
 use crate::config::model::{Database, GroupId, Rules};
@@ -98,6 +100,9 @@ pub struct Route {
     pub result_rewrite: ResultRewrite,
     /// Why this route was chosen, for EXPLAIN-style output and tests.
     pub reason: String,
+    /// The first id the proxy generated for an INSERT into a table with a key generator:
+    /// the client gets it as the OK packet's last insert id (and from LAST_INSERT_ID()).
+    pub generated_id: Option<u64>,
 }
 
 /// One statement for one backend group.

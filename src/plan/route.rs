@@ -153,6 +153,7 @@ pub(crate) fn route(c: &Collector<'_, '_>, is_write: bool) -> Result<Plan> {
         is_write,
         result_rewrite: ResultRewrite::Columns,
         reason,
+        generated_id: None,
     }))
 }
 
@@ -192,5 +193,6 @@ pub(crate) fn single(
         is_write,
         result_rewrite: ResultRewrite::Columns,
         reason,
+        generated_id: None,
     })
 }

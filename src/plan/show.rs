@@ -198,6 +198,7 @@ fn on_table(
             is_write: false,
             result_rewrite,
             reason: format!("definition of sharded table '{}' from shard 0", rule.name),
+            generated_id: None,
         }));
     }
     let schema = group_schema(db, db.default_group)?;

@@ -291,6 +291,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
         },
         server_version: None,
         workers: 1,
+        worker_id: 7,
     }
 }
 

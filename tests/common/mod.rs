@@ -221,13 +221,26 @@ impl Proxy {
         for (name, text) in rule_files {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
-        Self::start_dir(dir).await
+        Self::start_dir(dir, |_| {}).await
     }
 
-    async fn start_dir(dir: tempfile::TempDir) -> Proxy {
+    /// Like `start`, with the server config adjusted first (pool sizes, worker id, ...).
+    pub async fn start_with(
+        rule_files: &[(&str, String)],
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in rule_files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        Self::start_dir(dir, adjust).await
+    }
+
+    async fn start_dir(dir: tempfile::TempDir, adjust: impl FnOnce(&mut ServerConfig)) -> Proxy {
         let rules =
             shardgate::config::load_rules(dir.path()).unwrap_or_else(|d| panic!("rules: {d}"));
-        let config = test_server_config(dir.path());
+        let mut config = test_server_config(dir.path());
+        adjust(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared::new(

@@ -344,3 +344,31 @@ async fn status_flags_follow_the_transaction() {
     assert_eq!(count(&schema, "patients", 2).await, 2);
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_less_and_broadcast_reads_do_not_choose_the_group() {
+    let (schema, proxy) = setup("txn_lookups").await;
+    for g in 0..2 {
+        schema
+            .exec(g, &["INSERT INTO hospitals VALUES (2, 'St. Anne', 'Brno')"])
+            .await;
+    }
+    let mut c = proxy.connect(Some("clinical")).await;
+    c.query_drop("BEGIN").await.unwrap();
+    let _: Option<String> = c.query_first("SELECT @@tx_isolation").await.unwrap();
+    let city: Option<String> = c
+        .query_first("SELECT city FROM hospitals WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(city.as_deref(), Some("Brno"));
+    enroll(&mut c, 1, 2).await.unwrap(); // g1, although the lookups ran on g0
+                                         // Now on g1: the broadcast table is read there, inside the transaction.
+    let city: Option<String> = c
+        .query_first("SELECT city FROM hospitals WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(city.as_deref(), Some("Brno"));
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(count(&schema, "patients", 2).await, 1);
+    schema.drop().await;
+}

@@ -199,6 +199,13 @@ pub async fn before_route(
         return Err(Failure::Query(second_group(route, other, &tg)));
     }
 
+    if carries_no_data(route) || (session.txn.autocommit && is_broadcast_read(route)) {
+        // Not a reason to tie the transaction to the default group: `SELECT 1` or a lookup
+        // of a broadcast table right after BEGIN must not make the patient's group
+        // unreachable. (Under autocommit=0 a broadcast read would leave an implicit
+        // transaction open on the default group, so it does choose the group there.)
+        return Ok(None);
+    }
     let first = route.targets.first().map(|t| t.group).unwrap_or(0);
     if let Some(t) = route.targets.iter().find(|t| t.group != first) {
         let tg = TxnGroup {
@@ -251,7 +258,13 @@ fn movable_to(route: &Route, tg: &TxnGroup) -> Option<Route> {
     let [only] = route.targets.as_slice() else {
         return None;
     };
-    if only.shard.is_some() || route.reason != "no table: default group" {
+    // A broadcast table has the same rows on every group; its text names the default
+    // group's schema, so it moves only where the schema is the same.
+    let broadcast_here = is_broadcast_read(route)
+        && route.db.name.eq_ignore_ascii_case(&tg.db.name)
+        && route.db.groups.get(only.group).map(|g| &g.schema)
+            == tg.db.groups.get(tg.group).map(|g| &g.schema);
+    if !(carries_no_data(route) || broadcast_here) {
         return None;
     }
     Some(Route {
@@ -264,11 +277,23 @@ fn movable_to(route: &Route, tg: &TxnGroup) -> Option<Route> {
         is_write: route.is_write,
         result_rewrite: route.result_rewrite.clone(),
         reason: format!(
-            "no table: the transaction's group '{}'",
-            tg.db.groups[tg.group].name
+            "{}, moved to the transaction's group '{}'",
+            route.reason, tg.db.groups[tg.group].name
         ),
         generated_id: None,
     })
+}
+
+/// A statement without tables (the planner's reason says so).
+fn carries_no_data(route: &Route) -> bool {
+    route.targets.len() == 1
+        && route.targets[0].shard.is_none()
+        && route.reason == "no table: default group"
+}
+
+/// A plain (not locking) read of a broadcast table.
+fn is_broadcast_read(route: &Route) -> bool {
+    !route.is_write && route.targets.len() == 1 && route.reason.starts_with("broadcast table '")
 }
 
 /// The refusal of a statement that needs group `other` while the transaction is on `tg`.

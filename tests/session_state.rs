@@ -156,3 +156,84 @@ async fn reset_connection_and_use_reset_and_switch_state() {
     expect_code(c.query_drop("USE nowhere").await, 1049);
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiplexed_clients_share_a_pool_of_one_and_keep_their_state() {
+    let schema = TestSchema::create("state_multiplex").await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            1,
+            &["INSERT INTO patients_2 VALUES (1, 2, 'a', NULL, NULL)"],
+        )
+        .await;
+    let proxy = Proxy::start_with(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 1;
+            c.backend.multiplex = true;
+        },
+    )
+    .await;
+    // Many stateless clients, open at once, take turns on one connection per group.
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(proxy.connect(Some("clinical")).await);
+    }
+    for round in 0..3 {
+        for c in clients.iter_mut() {
+            let name: Option<String> = c
+                .query_first("SELECT name FROM patients WHERE hospital_id = 2 AND id = 1")
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(name.as_deref(), Some("a"));
+        }
+    }
+    for c in clients {
+        c.disconnect().await.unwrap();
+    }
+    // A client with state keeps its connection (and its state) between queries, and the
+    // connection is reset before the next client gets it.
+    let mut a = proxy.connect(Some("clinical")).await;
+    a.query_drop("SET time_zone = '+03:00'").await.unwrap();
+    a.query_drop("SELECT @y := 5").await.unwrap();
+    // (A variable assigned by a SELECT lives on the connection that ran it: the default
+    // group's, for a statement without tables.)
+    let (tz, y): (String, Option<i64>) = a
+        .query_first("SELECT @@time_zone, @y")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((tz.as_str(), y), ("+03:00", Some(5)));
+    a.disconnect().await.unwrap();
+    let mut b = proxy.connect(Some("clinical")).await;
+    let (tz, y): (String, Option<i64>) = b
+        .query_first("SELECT @@time_zone, @y")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((tz.as_str(), y), ("SYSTEM", None));
+    b.disconnect().await.unwrap(); // it read a user variable: it held g0's only connection
+                                   // A transaction holds its connection until it ends.
+    let mut b = proxy.connect(Some("clinical")).await;
+    b.query_drop("BEGIN").await.unwrap();
+    b.query_drop("UPDATE patients SET name = 'b' WHERE hospital_id = 2 AND id = 1")
+        .await
+        .unwrap();
+    let mut other = proxy.connect(Some("clinical")).await;
+    let waiting = tokio::spawn(async move {
+        let n: Option<String> = other
+            .query_first("SELECT name FROM patients WHERE hospital_id = 2 AND id = 1")
+            .await
+            .unwrap();
+        (n, other)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    b.query_drop("COMMIT").await.unwrap();
+    let (n, other) = waiting.await.unwrap();
+    assert_eq!(n.as_deref(), Some("b"));
+    other.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
+    schema.drop().await;
+}

@@ -2,6 +2,13 @@
 //! taken from the pool on first use and kept until the client leaves, so session state
 //! (SET, transactions, temporary tables) stays where the client put it. On return the pool
 //! resets the connection, so the next client sees none of this one's state.
+//!
+//! With multiplexing on (`backend.multiplex`), a session that carries no state gives its
+//! connections back after each query, and the pool does not reset them (a reset per
+//! statement would cost a round trip each): a connection is clean exactly when the session
+//! never changed it. A session that did (a SET, a temporary table, a user lock, a user
+//! variable, an open transaction) keeps its connections, and they are reset before they go
+//! back.
 
 use std::sync::Arc;
 
@@ -27,6 +34,8 @@ pub struct SessionConns {
     replay: Vec<String>,
     /// Index into `pinned` of the connection that ran the last statement (for SHOW WARNINGS).
     last_used: Option<usize>,
+    /// Why the connections must stay with this session besides `replay`, if they must.
+    sticky: Option<&'static str>,
 }
 
 impl SessionConns {
@@ -39,6 +48,41 @@ impl SessionConns {
         } else {
             self.replay.push(sql.to_string());
         }
+    }
+
+    /// The session changed its connections in a way a SET replay cannot repeat: they stay
+    /// with it until it leaves.
+    pub fn mark_sticky(&mut self, why: &'static str) {
+        if self.sticky.is_none() {
+            self.sticky = Some(why);
+        }
+    }
+
+    /// True when a connection of this session differs from a fresh one.
+    pub fn has_state(&self) -> bool {
+        !self.replay.is_empty() || self.sticky.is_some()
+    }
+
+    /// Multiplexing: gives the connections back to their pools when the session carries no
+    /// state (the caller knows no transaction is open).
+    pub fn release_if_stateless(&mut self) {
+        if !self.pinned.is_empty() && !self.has_state() {
+            self.pinned.clear();
+            self.last_used = None;
+        }
+    }
+
+    /// Gives every connection back after resetting it (COM_RESET_CONNECTION), for pools
+    /// that do not reset on return; a connection that cannot be reset is closed.
+    pub async fn reset_and_release_all(&mut self) {
+        for mut p in self.pinned.drain(..) {
+            let reset =
+                tokio::time::timeout(std::time::Duration::from_secs(5), p.conn.reset()).await;
+            if !matches!(reset, Ok(Ok(_))) {
+                let _ = p.conn.disconnect().await;
+            }
+        }
+        self.release_all();
     }
 
     pub fn pinned_count(&self) -> usize {
@@ -139,6 +183,7 @@ impl SessionConns {
         self.pinned.clear();
         self.replay.clear();
         self.last_used = None;
+        self.sticky = None;
     }
 
     /// Error naming the group for a driver (non-server) failure on `group`.

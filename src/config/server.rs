@@ -54,6 +54,11 @@ pub struct BackendConfig {
     /// Connections at most per server.
     pub pool_max: usize,
     pub connect_timeout: Duration,
+    /// Give a client's backend connections back to the pool after each query when the
+    /// session carries no state (no SET, transaction, temporary table, lock, user
+    /// variable), so many idle clients share small pools. Off by default: pooled
+    /// connections are then not reset on return, and sessions with state stay pinned.
+    pub multiplex: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -121,6 +126,7 @@ impl Default for BackendConfig {
             pool_min: DEFAULT_POOL_MIN,
             pool_max: DEFAULT_POOL_MAX,
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
+            multiplex: false,
         }
     }
 }
@@ -159,6 +165,7 @@ impl fmt::Debug for BackendConfig {
             .field("pool_min", &self.pool_min)
             .field("pool_max", &self.pool_max)
             .field("connect_timeout", &self.connect_timeout)
+            .field("multiplex", &self.multiplex)
             .finish()
     }
 }
@@ -196,6 +203,7 @@ struct RawBackend {
     pool_min: Option<usize>,
     pool_max: Option<usize>,
     connect_timeout_ms: Option<u64>,
+    multiplex: Option<bool>,
 }
 
 /// Reads the config file; `password_env` variables come from the process environment.
@@ -289,6 +297,7 @@ pub fn parse_server_config(
             pool_min,
             pool_max,
             connect_timeout: Duration::from_millis(timeout_ms),
+            multiplex: b.multiplex.unwrap_or(false),
         },
         server_version: raw.server_version,
         workers: raw.workers.unwrap_or(0),

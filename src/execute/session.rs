@@ -219,3 +219,47 @@ pub fn use_database<S: ResultSink>(
     });
     Ok(())
 }
+
+/// Why a statement ties the session to its backend connections (multiplexing), if it does:
+/// what it leaves behind lives in that connection and nowhere else. A false alarm only
+/// costs sharing; so the check is a cheap scan of the text, not a parse.
+pub fn pins_connection(sql: &str) -> Option<&'static str> {
+    let b = sql.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'@' && b.get(i + 1) != Some(&b'@') && (i == 0 || b[i - 1] != b'@') {
+            return Some("a user variable");
+        }
+    }
+    const WORDS: [(&[u8], &str); 5] = [
+        (b"temporary", "a temporary table"),
+        (b"get_lock", "a user-level lock"),
+        (b"found_rows", "FOUND_ROWS()"),
+        (b"row_count", "ROW_COUNT()"),
+        (b"sql_calc_found_rows", "SQL_CALC_FOUND_ROWS"),
+    ];
+    WORDS.iter().find_map(|(w, why)| {
+        b.windows(w.len())
+            .any(|x| x.eq_ignore_ascii_case(w))
+            .then_some(*why)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pins_connection;
+
+    #[test]
+    fn statements_that_pin() {
+        assert_eq!(pins_connection("SELECT @a := 1"), Some("a user variable"));
+        assert_eq!(pins_connection("select @@version"), None);
+        assert_eq!(
+            pins_connection("CREATE TEMPORARY TABLE t (a INT)"),
+            Some("a temporary table")
+        );
+        assert_eq!(
+            pins_connection("SELECT GET_LOCK('x', 1)"),
+            Some("a user-level lock")
+        );
+        assert_eq!(pins_connection("SELECT c FROM sbtest1 WHERE id = 5"), None);
+    }
+}

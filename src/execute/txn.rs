@@ -324,7 +324,9 @@ fn second_group(route: &Route, other: GroupId, tg: &TxnGroup) -> Error {
 /// the pool (the pool's reset would roll it back too, but a pool may be configured not to
 /// reset, and a lock must not outlive its client). A connection that cannot roll back is
 /// closed, which makes the server roll back.
-pub async fn close(session: &mut Session) {
+/// `reset`: the pools do not reset returned connections (multiplexing), so connections
+/// that carry session state are reset here.
+pub async fn close(session: &mut Session, reset: bool) {
     if let Some(tg) = session.txn.group.take() {
         if let Some(mut conn) = session.conns.take(&tg.db.name, tg.group) {
             let rolled_back = tokio::time::timeout(
@@ -338,5 +340,9 @@ pub async fn close(session: &mut Session) {
         }
     }
     session.txn.end();
-    session.conns.release_all();
+    if reset && session.conns.has_state() {
+        session.conns.reset_and_release_all().await;
+    } else {
+        session.conns.release_all();
+    }
 }

@@ -64,7 +64,8 @@ pub async fn serve_client<R, W>(
         tracing::debug!(connection_id, "connection ended: {e}");
     }
     // An open transaction is rolled back before its connection goes back to the pool.
-    execute::txn::close(&mut client.session).await;
+    let reset = client.shared.config.backend.multiplex;
+    execute::txn::close(&mut client.session, reset).await;
 }
 
 struct Client<R, W> {
@@ -165,7 +166,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     self.writer.finish();
                 }
                 COM_RESET_CONNECTION => {
-                    execute::txn::close(&mut self.session).await;
+                    let reset = self.shared.config.backend.multiplex;
+                    execute::txn::close(&mut self.session, reset).await;
                     let current_db = self.session.current_db.take();
                     self.session = Session {
                         current_db,
@@ -247,6 +249,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             rules: &rules,
             backends: &self.shared.backends,
         };
+        let multiplex = self.shared.config.backend.multiplex;
         let last = statements.len() - 1;
         for (i, sql) in statements.iter().enumerate() {
             let more = i < last;
@@ -261,6 +264,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     break;
                 }
                 continue;
+            }
+            if multiplex {
+                if let Some(why) = execute::session::pins_connection(sql) {
+                    self.session.conns.mark_sticky(why);
+                }
             }
             let planned = plan::plan(
                 sql,
@@ -280,6 +288,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 break;
             }
             sink.maybe_flush().await?;
+        }
+        if multiplex && self.session.txn.group().is_none() && !self.session.txn.active() {
+            self.session.conns.release_if_stateless();
         }
         Ok(())
     }

@@ -372,3 +372,32 @@ async fn table_less_and_broadcast_reads_do_not_choose_the_group() {
     assert_eq!(count(&schema, "patients", 2).await, 1);
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_transaction_characteristics_reach_the_transactions_group() {
+    let (schema, proxy) = setup("txn_characteristics").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    c.query_drop("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        .await
+        .unwrap();
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    let _: Vec<i64> = c
+        .query("SELECT id FROM patients WHERE hospital_id = 2")
+        .await
+        .unwrap();
+    // READ ONLY reached g1's connection: a write there is refused by the server.
+    expect_code(
+        c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (1, 2, 'x')")
+            .await,
+        1792,
+    );
+    // Inside the transaction the server refuses new characteristics.
+    expect_code(
+        c.query_drop("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .await,
+        1568,
+    );
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(count(&schema, "patients", 2).await, 0);
+    schema.drop().await;
+}

@@ -32,8 +32,17 @@ pub async fn run_session_statement<S: ResultSink>(
             Ok(())
         }
         SessionKind::NextTransaction => {
-            session.txn.set_next_characteristics(&stmt.sql);
-            proxy_ok(session, sink);
+            if session.txn.group().is_some() {
+                // Inside a transaction the server refuses it (1568): let it say so.
+                let ok = on_txn_conn(ctx, session, &stmt.sql).await?;
+                session.status = ok.status;
+                sink.ok(&ok);
+            } else {
+                // Applies to the next transaction, wherever it starts: sent before its
+                // BEGIN on the group it touches.
+                session.txn.set_next_characteristics(&stmt.sql);
+                proxy_ok(session, sink);
+            }
             Ok(())
         }
         SessionKind::Begin => {

@@ -39,8 +39,8 @@ ulimit -n "$want"
 bash "$root/deploy/cluster.sh" up --base-port "$base_port" >/dev/null
 direct() { mariadb --no-defaults -h127.0.0.1 -P"$base_port" -uapp -papp-pass "$@"; }
 direct -e "DROP DATABASE IF EXISTS conn_bench; CREATE DATABASE conn_bench;
-  CREATE TABLE conn_bench.bench (id INT PRIMARY KEY, v BIGINT NOT NULL);
-  INSERT INTO conn_bench.bench SELECT seq, seq * 7 FROM seq_1_to_1000;"
+  USE conn_bench; CREATE TABLE bench (id INT PRIMARY KEY, v BIGINT NOT NULL);
+  INSERT INTO bench SELECT seq, seq * 7 FROM seq_1_to_1000;"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shardgate-conns.XXXXXX")
 proxy_pid=

@@ -237,3 +237,25 @@ async fn multiplexed_clients_share_a_pool_of_one_and_keep_their_state() {
     b.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiplexed_show_warnings_sees_the_previous_statement() {
+    let schema = TestSchema::create("state_mux_warnings").await;
+    schema.create_clinical_tables().await;
+    let proxy = Proxy::start_with(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.multiplex = true;
+        },
+    )
+    .await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    c.query_drop("INSERT INTO medication_logs (patient_id, hospital_id, drug, dose_mg) VALUES (1, 1, 'a', 1.234)")
+        .await
+        .unwrap();
+    let warnings: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].1, 1265); // data truncated
+    c.disconnect().await.unwrap();
+    schema.drop().await;
+}

@@ -37,6 +37,9 @@ pub struct Session {
     /// LAST_INSERT_ID() as the client would see it on one server: the last non-zero id an
     /// OK packet reported.
     pub last_insert_id: u64,
+    /// Warnings of the last routed statement: while there are some, a multiplexed session
+    /// keeps the connection that has them, for SHOW WARNINGS.
+    pub last_warnings: u16,
 }
 
 impl Default for Session {
@@ -47,6 +50,7 @@ impl Default for Session {
             status: status::AUTOCOMMIT,
             txn: txn::Txn::default(),
             last_insert_id: 0,
+            last_warnings: 0,
         }
     }
 }

@@ -72,6 +72,7 @@ pub async fn run<S: ResultSink>(
         total.last_insert_id = id;
     }
     session.status = total.status;
+    session.last_warnings = total.warnings;
     if total.last_insert_id != 0 {
         session.last_insert_id = total.last_insert_id;
     }

@@ -289,7 +289,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
             sink.maybe_flush().await?;
         }
-        if multiplex && self.session.txn.group().is_none() && !self.session.txn.active() {
+        if multiplex
+            && self.session.txn.group().is_none()
+            && !self.session.txn.active()
+            && self.session.last_warnings == 0
+        {
             self.session.conns.release_if_stateless();
         }
         Ok(())

@@ -106,20 +106,34 @@ fn sharded(
     };
     // INSERT ... SET key = value, ...: one row.
     if ins.source.is_none() {
-        let value = ins
-            .assignments
-            .iter()
-            .find(|a| match &a.target {
+        let assigned = |name: &str| {
+            ins.assignments.iter().find(|a| match &a.target {
                 sqlparser::ast::AssignmentTarget::ColumnName(n) => {
                     n.0.last()
                         .and_then(|p| p.as_ident())
-                        .is_some_and(|i| i.value.eq_ignore_ascii_case(key))
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case(name))
                 }
                 _ => false,
             })
-            .ok_or_else(no_key)?;
-        let shard = row_shard(&value.value, spec, table, 1)?;
-        return one_shard(c, rule, spec, shard, is_write);
+        };
+        let generated = match &spec.key_generator {
+            Some(g) if assigned(&g.column).is_none() => {
+                Some((generate_set_id(c, ins, &g.column, table)?, g))
+            }
+            _ => None,
+        };
+        let shard = match (assigned(key), generated) {
+            (Some(value), _) => row_shard(&value.value, spec, table, 1)?,
+            (None, Some((id, g))) if g.column.eq_ignore_ascii_case(key) => {
+                shard_of(Literal::Int(i128::from(id)), spec, table)?.ok_or_else(no_key)?
+            }
+            _ => return Err(no_key()),
+        };
+        let mut plan = one_shard(c, rule, spec, shard, is_write)?;
+        if let Plan::Route(r) = &mut plan {
+            r.generated_id = generated.map(|(id, _)| id);
+        }
+        return Ok(plan);
     }
     let source = ins.source.as_deref().expect("checked");
     let SetExpr::Values(values) = &*source.body else {
@@ -316,6 +330,31 @@ fn generate_ids(
     }
     c.edits.finish()?;
     Ok(ids)
+}
+
+/// `INSERT ... SET a = 1, ...` without the generated column: adds `` `id` = <new id>, ``
+/// before the first assignment.
+fn generate_set_id(
+    c: &mut Collector<'_, '_>,
+    ins: &Insert,
+    column: &str,
+    table: &str,
+) -> Result<u64> {
+    let first = ins
+        .assignments
+        .first()
+        .and_then(|a| match &a.target {
+            sqlparser::ast::AssignmentTarget::ColumnName(n) => n.0.first(),
+            _ => None,
+        })
+        .and_then(|p| p.as_ident())
+        .and_then(|i| c.offsets.byte(i.span.start))
+        .ok_or_else(|| unlocatable(table))?;
+    let id = keygen::next_id();
+    c.edits
+        .push(first, first, EditKind::Text(format!("`{column}` = {id}, ")));
+    c.edits.finish()?;
+    Ok(id)
 }
 
 /// The shard of one row's key expression (`n` is the 1-based row number for messages).

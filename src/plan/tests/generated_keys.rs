@@ -148,3 +148,16 @@ fn last_insert_id_query_is_a_table_less_route() {
     let r = route("SELECT LAST_INSERT_ID()");
     assert_eq!(r.reason, "no table: default group");
 }
+
+#[test]
+fn insert_set_gets_an_id_too() {
+    let r = route("INSERT INTO clinical_data SET hospital_id = 2, patient_id = 7, measure = 'hr'");
+    let id = r.generated_id.unwrap();
+    assert_eq!(
+        r.targets[0].sql,
+        format!("INSERT INTO clinical_data_2 SET `id` = {id}, hospital_id = 2, patient_id = 7, measure = 'hr'")
+    );
+    let r = route("INSERT INTO events SET name = 'a'");
+    let id = r.generated_id.unwrap();
+    assert_eq!(r.targets[0].shard, Some((id % 4) as u32));
+}

@@ -31,7 +31,7 @@ pub struct SessionConns {
     pinned: Vec<Pinned>,
     /// Session statements to run on every connection this session opens from now on, in
     /// the order the client sent them.
-    replay: Vec<String>,
+    replay: Vec<(Option<String>, String)>,
     /// Index into `pinned` of the connection that ran the last statement (for SHOW WARNINGS).
     last_used: Option<usize>,
     /// Why the connections must stay with this session besides `replay`, if they must.
@@ -42,12 +42,32 @@ impl SessionConns {
     /// Remembers a session statement for connections opened later. Identical repeats are
     /// kept once so a client that re-sends `SET NAMES` per query cannot grow this forever.
     pub fn remember(&mut self, sql: &str) {
-        if let Some(pos) = self.replay.iter().position(|s| s == sql) {
-            let s = self.replay.remove(pos);
-            self.replay.push(s);
-        } else {
-            self.replay.push(sql.to_string());
+        self.remember_keyed(sql, None);
+    }
+
+    /// Like `remember`, for a SET of the one variable `key`: it replaces an earlier SET of
+    /// the same variable, so a client counting in `SET @i = ...` keeps one entry.
+    /// An earlier SET stays when a later entry may read the variable it set
+    /// (`SET @y = @x`): replaying that one needs the old value first.
+    pub fn remember_keyed(&mut self, sql: &str, key: Option<&str>) {
+        if let Some(pos) = self.replay.iter().position(|(_, s)| s == sql) {
+            self.replay.remove(pos);
         }
+        if let Some(key) = key {
+            let mut i = 0;
+            while i < self.replay.len() {
+                let same = self.replay[i].0.as_deref() == Some(key);
+                let read_later = self.replay[i + 1..]
+                    .iter()
+                    .any(|(_, s)| s.to_ascii_lowercase().contains(key));
+                if same && !read_later {
+                    self.replay.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        self.replay.push((key.map(str::to_string), sql.to_string()));
     }
 
     /// The session changed its connections in a way a SET replay cannot repeat: they stay
@@ -141,7 +161,7 @@ impl SessionConns {
                     )))
                 }
             };
-        for sql in &self.replay {
+        for (_, sql) in &self.replay {
             conn.query_drop(sql.as_str()).await.map_err(|e| match e {
                 mysql_async::Error::Server(_) => Error::from(e),
                 other => unavailable(other.to_string()),
@@ -202,5 +222,39 @@ impl SessionConns {
             addr: g.master.clone(),
             reason,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionConns;
+
+    fn replay(c: &SessionConns) -> Vec<&str> {
+        c.replay.iter().map(|(_, s)| s.as_str()).collect()
+    }
+
+    #[test]
+    fn replay_keeps_what_the_final_state_needs() {
+        let mut c = SessionConns::default();
+        for i in 0..100 {
+            c.remember_keyed(&format!("SET @i = {i}"), Some("@i"));
+        }
+        c.remember("SET NAMES utf8mb4");
+        c.remember("SET NAMES utf8mb4");
+        assert_eq!(replay(&c), ["SET @i = 99", "SET NAMES utf8mb4"]);
+        // @y reads @x: the old @x stays before it.
+        c.remember_keyed("SET @x = 1", Some("@x"));
+        c.remember("SET @y = @x");
+        c.remember_keyed("SET @x = 2", Some("@x"));
+        assert_eq!(
+            replay(&c),
+            [
+                "SET @i = 99",
+                "SET NAMES utf8mb4",
+                "SET @x = 1",
+                "SET @y = @x",
+                "SET @x = 2"
+            ]
+        );
     }
 }

@@ -201,7 +201,9 @@ async fn run_set<S: ResultSink>(
         return Err(Failure::Query(e));
     }
     if stmt.replay {
-        session.conns.remember(&stmt.sql);
+        session
+            .conns
+            .remember_keyed(&stmt.sql, stmt.replay_key.as_deref());
     }
     // The last connection's flags need not be the transaction's: keep IN_TRANS from the
     // proxy's own bookkeeping.

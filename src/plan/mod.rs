@@ -165,6 +165,10 @@ pub struct SessionStatement {
     /// What the statement does to the session's transaction, so execution can track it
     /// without reading the text again.
     pub kind: SessionKind,
+    /// For a SET of one variable: its name (lower-case, `names` for SET NAMES / CHARACTER
+    /// SET), so a later SET of the same variable replaces this one in the replay list
+    /// instead of growing it.
+    pub replay_key: Option<String>,
 }
 
 pub use session::SessionKind;

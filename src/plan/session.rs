@@ -66,11 +66,77 @@ pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
             autocommit: autocommit_value(&toks, sql)?,
         }
     };
+    let replay_key = if next_transaction {
+        None
+    } else {
+        single_target(&toks, sql)
+    };
     Ok(Plan::Session(SessionStatement {
         sql: sql.to_string(),
         replay: !next_transaction,
         kind,
+        replay_key,
     }))
+}
+
+/// The one variable a SET assigns, if it assigns exactly one.
+fn single_target(toks: &[Token], sql: &str) -> Option<String> {
+    let mut depth = 0i32;
+    for t in toks {
+        match t.kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => depth -= 1,
+            Kind::Punct(b',') if depth == 0 => return None,
+            _ => {}
+        }
+    }
+    let mut i = 1;
+    if toks
+        .get(i)
+        .is_some_and(|t| ["SESSION", "LOCAL"].iter().any(|w| t.is_word(sql, w)))
+    {
+        i += 1;
+    }
+    let t = toks.get(i)?;
+    if t.is_word(sql, "NAMES")
+        || t.is_word(sql, "CHARSET")
+        || (t.is_word(sql, "CHARACTER") && toks.get(i + 1).is_some_and(|n| n.is_word(sql, "SET")))
+    {
+        return Some("names".to_string());
+    }
+    let name = match t.kind {
+        Kind::Word => t.text(sql).to_ascii_lowercase(),
+        Kind::Variable => {
+            let v = t.text(sql).to_ascii_lowercase();
+            match v
+                .strip_prefix("@@session.")
+                .or_else(|| v.strip_prefix("@@local."))
+                .or_else(|| v.strip_prefix("@@"))
+            {
+                Some(system) => system.to_string(),
+                None => v,
+            }
+        }
+        _ => return None,
+    };
+    // Only a plain value replaces an earlier SET: `SET sql_mode = CONCAT(@@sql_mode, ...)`
+    // builds on the value before it, which must then still be replayed first.
+    let mut j = i + 1;
+    if toks.get(j)?.kind == Kind::Punct(b':') {
+        j += 1;
+    }
+    if toks.get(j)?.kind != Kind::Punct(b'=') {
+        return None;
+    }
+    let value: Vec<&Token> = toks[j + 1..]
+        .iter()
+        .filter(|t| t.kind != Kind::Punct(b';'))
+        .collect();
+    match value.as_slice() {
+        [v] if matches!(v.kind, Kind::Str | Kind::Number | Kind::Word) => Some(name),
+        [sign, v] if sign.kind == Kind::Punct(b'-') && v.kind == Kind::Number => Some(name),
+        _ => None,
+    }
 }
 
 /// How a session statement changes the transaction state.
@@ -194,6 +260,7 @@ pub(crate) fn transaction(sql: &str) -> Result<Plan> {
         sql: sql.to_string(),
         replay: false,
         kind,
+        replay_key: None,
     }))
 }
 
@@ -275,6 +342,42 @@ mod tests {
         assert_eq!(kind("COMMIT RELEASE").unwrap_err().code(), 1235);
         assert_eq!(kind("SAVEPOINT").unwrap_err().code(), 1064);
         assert_eq!(kind("XA START 'x'").unwrap_err().code(), 1235);
+    }
+
+    fn key(sql: &str) -> Option<String> {
+        let rules = rules();
+        let ctx = PlanContext {
+            rules: &rules,
+            current_db: None,
+        };
+        match crate::plan::plan(sql, &ctx).unwrap() {
+            Plan::Session(s) => s.replay_key,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn replay_keys_name_the_one_variable_set() {
+        assert_eq!(key("SET @x = 1").as_deref(), Some("@x"));
+        assert_eq!(key("SET @x := 1").as_deref(), Some("@x"));
+        assert_eq!(
+            key("SET SESSION time_zone = '+01:00'").as_deref(),
+            Some("time_zone")
+        );
+        assert_eq!(
+            key("SET @@session.time_zone = '+01:00'").as_deref(),
+            Some("time_zone")
+        );
+        assert_eq!(
+            key("SET NAMES utf8mb4 COLLATE utf8mb4_bin").as_deref(),
+            Some("names")
+        );
+        assert_eq!(key("SET CHARACTER SET latin1").as_deref(), Some("names"));
+        assert_eq!(key("SET sql_mode = CONCAT(@@sql_mode, ',ANSI')"), None);
+        assert_eq!(key("SET @i = @i + 1"), None);
+        assert_eq!(key("SET @i = -5").as_deref(), Some("@i"));
+        assert_eq!(key("SET autocommit = ON").as_deref(), Some("autocommit"));
+        assert_eq!(key("SET a = 1, b = 2"), None);
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub async fn run<S: ResultSink>(
 /// `SELECT LAST_INSERT_ID()` alone returns the session's value, not the value of whichever
 /// connection the statement would reach.
 fn answer_last_insert_id(route: &mut crate::plan::Route, session: &Session) {
-    if route.reason != "no table: default group" || route.targets.len() != 1 {
+    if route.reason != crate::plan::NO_TABLE_REASON || route.targets.len() != 1 {
         return;
     }
     if let Some(name) = crate::plan::last_insert_id_query(&route.targets[0].sql) {

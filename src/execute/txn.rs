@@ -288,7 +288,7 @@ fn movable_to(route: &Route, tg: &TxnGroup) -> Option<Route> {
 fn carries_no_data(route: &Route) -> bool {
     route.targets.len() == 1
         && route.targets[0].shard.is_none()
-        && route.reason == "no table: default group"
+        && route.reason == crate::plan::NO_TABLE_REASON
 }
 
 /// A plain (not locking) read of a broadcast table.

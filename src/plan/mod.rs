@@ -89,6 +89,12 @@ pub enum Plan {
     },
 }
 
+/// `Route::reason` of a statement without tables: execution answers `LAST_INSERT_ID()` from
+/// the session and moves such statements onto an open transaction's group.
+pub const NO_TABLE_REASON: &str = "no table: default group";
+/// `Route::reason` prefix of a statement on a broadcast table only.
+pub const BROADCAST_REASON_PREFIX: &str = "broadcast table '";
+
 #[derive(Debug, Clone)]
 pub struct Route {
     pub db: Arc<Database>,

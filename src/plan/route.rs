@@ -52,7 +52,7 @@ pub(crate) fn route(c: &Collector<'_, '_>, is_write: bool) -> Result<Plan> {
         } else if c.system {
             "system schema: default group".to_string()
         } else {
-            "no table: default group".to_string()
+            super::NO_TABLE_REASON.to_string()
         };
         return Ok(single(
             db,

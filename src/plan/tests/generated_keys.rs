@@ -145,8 +145,21 @@ fn a_generated_shard_key_places_the_row() {
 
 #[test]
 fn last_insert_id_query_is_a_table_less_route() {
+    // Execution recognises these routes by their reason.
     let r = route("SELECT LAST_INSERT_ID()");
-    assert_eq!(r.reason, "no table: default group");
+    assert_eq!(r.reason, crate::plan::NO_TABLE_REASON);
+    let r = route("SELECT name FROM hospitals WHERE id = 1");
+    assert!(
+        r.reason.starts_with(crate::plan::BROADCAST_REASON_PREFIX),
+        "{}",
+        r.reason
+    );
+    let r = route("SELECT name FROM hospitals h JOIN medication_logs m ON m.hospital_id = h.id");
+    assert!(
+        !r.reason.starts_with(crate::plan::BROADCAST_REASON_PREFIX),
+        "{}",
+        r.reason
+    );
 }
 
 #[test]

@@ -271,14 +271,48 @@ async fn locking_reads_hold_their_locks_until_commit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_leaving_mid_transaction_leaves_no_row_and_no_lock() {
-    let (schema, proxy) = setup("txn_disconnect").await;
+    client_leaves_mid_transaction("txn_disconnect", false).await;
+}
+
+/// With multiplexing the pool does not reset returned connections: the proxy's own
+/// rollback is what ends the transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multiplexed_client_leaving_mid_transaction_leaves_no_row_and_no_lock() {
+    client_leaves_mid_transaction("txn_disconnect_mux", true).await;
+}
+
+async fn client_leaves_mid_transaction(test: &str, multiplex: bool) {
+    let schema = TestSchema::create(test).await;
+    schema.create_clinical_tables().await;
+    let proxy = Proxy::start_with(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.multiplex = multiplex;
+            c.backend.pool_max = 1;
+        },
+    )
+    .await;
     schema
         .exec(
             1,
             &["INSERT INTO patients_2 VALUES (1, 2, 'a', NULL, NULL)"],
         )
         .await;
-    let mut a = proxy.connect(Some("clinical")).await;
+    // The client reaches the proxy through a relay, so it can be cut off like a killed
+    // process: the sockets close with no COM_QUIT.
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_port = relay.local_addr().unwrap().port();
+    let proxy_port = proxy.port;
+    let cut = tokio::spawn(async move {
+        let (mut client, _) = relay.accept().await.unwrap();
+        let mut server = tokio::net::TcpStream::connect(("127.0.0.1", proxy_port))
+            .await
+            .unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    });
+    let mut a = Conn::new(direct_opts(relay_port, Some("clinical")))
+        .await
+        .unwrap();
     a.query_drop("BEGIN").await.unwrap();
     enroll(&mut a, 5, 2).await.unwrap();
     a.query_drop("UPDATE patients SET name = 'locked' WHERE hospital_id = 2 AND id = 1")
@@ -305,7 +339,8 @@ async fn a_client_leaving_mid_transaction_leaves_no_row_and_no_lock() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!wait.is_finished(), "the row lock should be held");
-    drop(a); // the client goes away without COMMIT
+    cut.abort(); // the client is gone, without COMMIT and without COM_QUIT
+    let _ = cut.await;
     let (name, enrolled) = tokio::time::timeout(Duration::from_secs(10), wait)
         .await
         .expect("the lock was released")
@@ -314,6 +349,22 @@ async fn a_client_leaving_mid_transaction_leaves_no_row_and_no_lock() {
     assert_eq!(name.as_deref(), Some("a"));
     assert_eq!(enrolled, Some(0));
     assert_eq!(count(&schema, "trial_enrollment", 2).await, 0);
+    drop(a);
+    // The next client gets the same (only) connection, with no transaction on it.
+    let mut b = proxy.connect(Some("clinical")).await;
+    b.query_drop("UPDATE patients SET name = 'b' WHERE hospital_id = 2 AND id = 1")
+        .await
+        .unwrap();
+    assert!(b
+        .last_ok_packet()
+        .is_some_and(|p| p.status_flags().bits() & 0x0001 == 0));
+    let mut d = schema.on(1).await;
+    let name: Option<String> = d
+        .query_first("SELECT name FROM patients_2 WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("b"));
+    b.disconnect().await.unwrap();
     schema.drop().await;
 }
 

@@ -173,7 +173,7 @@ impl SessionConns {
 
     /// Takes the connection of `group` out of the session (to close or roll it back before
     /// it goes back to its pool).
-    pub fn take(&mut self, db_name: &str, group: GroupId) -> Option<Conn> {
+    pub fn take_master(&mut self, db_name: &str, group: GroupId) -> Option<Conn> {
         let i = self.find(db_name, group)?;
         self.last_used = None;
         Some(self.pinned.swap_remove(i).conn)

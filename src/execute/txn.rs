@@ -328,7 +328,7 @@ fn second_group(route: &Route, other: GroupId, tg: &TxnGroup) -> Error {
 /// that carry session state are reset here.
 pub async fn close(session: &mut Session, reset: bool) {
     if let Some(tg) = session.txn.group.take() {
-        if let Some(mut conn) = session.conns.take(&tg.db.name, tg.group) {
+        if let Some(mut conn) = session.conns.take_master(&tg.db.name, tg.group) {
             let rolled_back = tokio::time::timeout(
                 std::time::Duration::from_secs(5),
                 conn.query_drop("ROLLBACK"),

@@ -40,6 +40,14 @@ pub enum Error {
     /// The driver lost or could not use a backend connection (not a server error).
     #[error("Lost connection to backend: {0}")]
     BackendConnection(String),
+    /// The backend connection of an open transaction broke, so the server rolled it back:
+    /// 1213/40001 like a deadlock, which applications already handle by restarting the
+    /// transaction.
+    #[error("{0}")]
+    TransactionLost(String),
+    /// A savepoint name the transaction does not have.
+    #[error("SAVEPOINT {0} does not exist")]
+    NoSuchSavepoint(String),
     #[error("Unknown command {0:#04x}")]
     UnknownCommand(u8),
     #[error("Malformed packet: {0}")]
@@ -103,6 +111,8 @@ impl Error {
             Error::GroupUnavailable { .. } => 2003,
             Error::Backend(e) => e.code,
             Error::BackendConnection(_) => 2013,
+            Error::TransactionLost(_) => 1213,
+            Error::NoSuchSavepoint(_) => 1305,
             Error::UnknownCommand(_) => 1047,
             Error::MalformedPacket(_) => 1835,
             Error::Internal(_) => 1105,
@@ -119,10 +129,12 @@ impl Error {
             Error::Unsupported(_)
             | Error::UnknownDatabase(_)
             | Error::Syntax(_)
-            | Error::TooManyStatements(_) => "42000",
+            | Error::TooManyStatements(_)
+            | Error::NoSuchSavepoint(_) => "42000",
             Error::NoDatabaseSelected => "3D000",
             Error::AccessDenied { .. } => "28000",
             Error::UnknownCommand(_) => "08S01",
+            Error::TransactionLost(_) => "40001",
             Error::Backend(e) => &e.state,
             Error::PartlyApplied { cause, .. } => cause.sqlstate(),
             _ => "HY000",

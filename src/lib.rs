@@ -7,8 +7,9 @@
 //! `execute` (run a plan on backend connections and stream results back) ->
 //! `backend` (per-group connection pools).
 //! `config` reads and validates rule files and the server config; `sharding` maps key values
-//! to shards. A module uses only the ones before it in that flow. `admin` shows the
-//! backends' health and counters (`SHOW SHARDGATE GROUPS`, Prometheus metrics).
+//! to shards; `keygen` makes the ids of `key_generator` columns. A module uses only the ones
+//! before it in that flow. `admin` shows the backends' health and counters (`SHOW SHARDGATE
+//! GROUPS`, Prometheus metrics).
 
 pub mod admin;
 pub mod backend;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod execute;
 pub mod frontend;
+pub mod keygen;
 pub mod plan;
 pub mod server;
 pub mod sharding;

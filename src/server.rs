@@ -80,6 +80,7 @@ impl Shared {
         counters: Arc<Counters>,
     ) -> Self {
         let backends = Backends::new(&rules, &config.backend, &config.health, &counters.health);
+        crate::keygen::set_worker_id(config.worker_id);
         Shared {
             rules: RwLock::new(rules),
             backends,

@@ -240,7 +240,10 @@ fn pool_opts(addr: &str, schema: &str, cfg: &BackendConfig) -> Opts {
     let pool_opts = PoolOpts::default()
         .with_constraints(constraints)
         .with_inactive_connection_ttl(Duration::from_secs(60))
-        .with_reset_connection(true);
+        // Multiplexed sessions give clean connections back after each query; a reset per
+        // return would cost a round trip per statement, so SessionConns resets only
+        // connections that carry session state.
+        .with_reset_connection(!cfg.multiplex);
     OptsBuilder::default()
         .ip_or_hostname(host)
         .tcp_port(port)

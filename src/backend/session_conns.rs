@@ -6,6 +6,13 @@
 //! With read/write split a session may hold one connection per server of a group (the
 //! master and the replicas its reads went to); session statements run on all of them and
 //! are replayed on each new one, so a replica sees the same session state as the master.
+//!
+//! With multiplexing on (`backend.multiplex`), a session that carries no state gives its
+//! connections back after each query, and the pool does not reset them (a reset per
+//! statement would cost a round trip each): a connection is clean exactly when the session
+//! never changed it. A session that did (a SET, a temporary table, a user lock, a user
+//! variable, an open transaction) keeps its connections, and they are reset before they go
+//! back.
 
 use std::sync::Arc;
 
@@ -31,21 +38,78 @@ pub struct SessionConns {
     pinned: Vec<Pinned>,
     /// Session statements to run on every connection this session opens from now on, in
     /// the order the client sent them.
-    replay: Vec<String>,
+    replay: Vec<(Option<String>, String)>,
     /// Index into `pinned` of the connection that ran the last statement (for SHOW WARNINGS).
     last_used: Option<usize>,
+    /// Why the connections must stay with this session besides `replay`, if they must.
+    sticky: Option<&'static str>,
 }
 
 impl SessionConns {
     /// Remembers a session statement for connections opened later. Identical repeats are
     /// kept once so a client that re-sends `SET NAMES` per query cannot grow this forever.
     pub fn remember(&mut self, sql: &str) {
-        if let Some(pos) = self.replay.iter().position(|s| s == sql) {
-            let s = self.replay.remove(pos);
-            self.replay.push(s);
-        } else {
-            self.replay.push(sql.to_string());
+        self.remember_keyed(sql, None);
+    }
+
+    /// Like `remember`, for a SET of the one variable `key`: it replaces an earlier SET of
+    /// the same variable, so a client counting in `SET @i = ...` keeps one entry.
+    /// An earlier SET stays when a later entry may read the variable it set
+    /// (`SET @y = @x`): replaying that one needs the old value first.
+    pub fn remember_keyed(&mut self, sql: &str, key: Option<&str>) {
+        if let Some(pos) = self.replay.iter().position(|(_, s)| s == sql) {
+            self.replay.remove(pos);
         }
+        if let Some(key) = key {
+            let mut i = 0;
+            while i < self.replay.len() {
+                let same = self.replay[i].0.as_deref() == Some(key);
+                let read_later = self.replay[i + 1..]
+                    .iter()
+                    .any(|(_, s)| s.to_ascii_lowercase().contains(key));
+                if same && !read_later {
+                    self.replay.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        self.replay.push((key.map(str::to_string), sql.to_string()));
+    }
+
+    /// The session changed its connections in a way a SET replay cannot repeat: they stay
+    /// with it until it leaves.
+    pub fn mark_sticky(&mut self, why: &'static str) {
+        if self.sticky.is_none() {
+            self.sticky = Some(why);
+        }
+    }
+
+    /// True when a connection of this session differs from a fresh one.
+    pub fn has_state(&self) -> bool {
+        !self.replay.is_empty() || self.sticky.is_some()
+    }
+
+    /// Multiplexing: gives the connections back to their pools when the session carries no
+    /// state (the caller knows no transaction is open).
+    pub fn release_if_stateless(&mut self) {
+        if !self.pinned.is_empty() && !self.has_state() {
+            self.pinned.clear();
+            self.last_used = None;
+        }
+    }
+
+    /// Gives every connection back after resetting it (COM_RESET_CONNECTION), for pools
+    /// that do not reset on return; a connection that cannot be reset is closed.
+    pub async fn reset_and_release_all(&mut self) {
+        for mut p in self.pinned.drain(..) {
+            let reset =
+                tokio::time::timeout(std::time::Duration::from_secs(5), p.conn.reset()).await;
+            if !matches!(reset, Ok(Ok(_))) {
+                let _ = p.conn.disconnect().await;
+            }
+        }
+        self.release_all();
     }
 
     pub fn pinned_count(&self) -> usize {
@@ -114,7 +178,7 @@ impl SessionConns {
         let mut conn = pool
             .connect(backends.connect_timeout, backends.failures_to_open)
             .await?;
-        for sql in &self.replay {
+        for (_, sql) in &self.replay {
             conn.query_drop(sql.as_str()).await.map_err(|e| match e {
                 mysql_async::Error::Server(_) => Error::from(e),
                 other => pool.unavailable(other.to_string()),
@@ -186,6 +250,14 @@ impl SessionConns {
         Ok(self.pinned.swap_remove(idx).conn)
     }
 
+    /// Takes the connection of `group` out of the session (to close or roll it back before
+    /// it goes back to its pool).
+    pub fn take_master(&mut self, db_name: &str, group: GroupId) -> Option<Conn> {
+        let i = self.find(db_name, group, ServerRef::Master)?;
+        self.last_used = None;
+        Some(self.pinned.swap_remove(i).conn)
+    }
+
     /// The connection that ran the previous statement, if it is still held.
     pub fn last_used(&mut self) -> Option<&mut Conn> {
         let i = self.last_used?;
@@ -216,6 +288,7 @@ impl SessionConns {
         self.pinned.clear();
         self.replay.clear();
         self.last_used = None;
+        self.sticky = None;
     }
 
     /// Error naming the group for a driver (non-server) failure on `group`.
@@ -234,5 +307,39 @@ impl SessionConns {
             addr: g.master.clone(),
             reason,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionConns;
+
+    fn replay(c: &SessionConns) -> Vec<&str> {
+        c.replay.iter().map(|(_, s)| s.as_str()).collect()
+    }
+
+    #[test]
+    fn replay_keeps_what_the_final_state_needs() {
+        let mut c = SessionConns::default();
+        for i in 0..100 {
+            c.remember_keyed(&format!("SET @i = {i}"), Some("@i"));
+        }
+        c.remember("SET NAMES utf8mb4");
+        c.remember("SET NAMES utf8mb4");
+        assert_eq!(replay(&c), ["SET @i = 99", "SET NAMES utf8mb4"]);
+        // @y reads @x: the old @x stays before it.
+        c.remember_keyed("SET @x = 1", Some("@x"));
+        c.remember("SET @y = @x");
+        c.remember_keyed("SET @x = 2", Some("@x"));
+        assert_eq!(
+            replay(&c),
+            [
+                "SET @i = 99",
+                "SET NAMES utf8mb4",
+                "SET @x = 1",
+                "SET @y = @x",
+                "SET @x = 2"
+            ]
+        );
     }
 }

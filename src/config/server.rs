@@ -37,6 +37,9 @@ pub struct ServerConfig {
     pub workers: usize,
     pub health: HealthConfig,
     pub limits: Limits,
+    /// This process's part of generated snowflake ids (0-1023): proxies serving the same
+    /// databases need different ones, or their generated ids can collide.
+    pub worker_id: u16,
 }
 
 /// Caps on what one query may make the proxy hold (`[limits]`).
@@ -115,6 +118,11 @@ pub struct BackendConfig {
     /// Connections at most per server.
     pub pool_max: usize,
     pub connect_timeout: Duration,
+    /// Give a client's backend connections back to the pool after each query when the
+    /// session carries no state (no SET, transaction, temporary table, lock, user
+    /// variable), so many idle clients share small pools. Off by default: pooled
+    /// connections are then not reset on return, and sessions with state stay pinned.
+    pub multiplex: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -150,6 +158,7 @@ impl ServerConfig {
             workers: 0,
             health: HealthConfig::default(),
             limits: Limits::default(),
+            worker_id: 0,
         }
     }
 
@@ -183,6 +192,7 @@ impl Default for BackendConfig {
             pool_min: DEFAULT_POOL_MIN,
             pool_max: DEFAULT_POOL_MAX,
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
+            multiplex: false,
         }
     }
 }
@@ -200,6 +210,7 @@ impl fmt::Debug for ServerConfig {
             .field("workers", &self.workers)
             .field("health", &self.health)
             .field("limits", &self.limits)
+            .field("worker_id", &self.worker_id)
             .finish()
     }
 }
@@ -222,6 +233,7 @@ impl fmt::Debug for BackendConfig {
             .field("pool_min", &self.pool_min)
             .field("pool_max", &self.pool_max)
             .field("connect_timeout", &self.connect_timeout)
+            .field("multiplex", &self.multiplex)
             .finish()
     }
 }
@@ -234,6 +246,7 @@ struct RawServerConfig {
     admin_listen: Option<String>,
     server_version: Option<String>,
     workers: Option<usize>,
+    worker_id: Option<u64>,
     #[serde(default)]
     users: Vec<RawUser>,
     backend: RawBackend,
@@ -276,6 +289,7 @@ struct RawBackend {
     pool_min: Option<usize>,
     pool_max: Option<usize>,
     connect_timeout_ms: Option<u64>,
+    multiplex: Option<bool>,
 }
 
 /// Reads the config file; `password_env` variables come from the process environment.
@@ -369,6 +383,13 @@ pub fn parse_server_config(
         read_your_writes: h.read_your_writes.unwrap_or_default(),
         gtid_wait: Duration::from_millis(h.gtid_wait_ms.unwrap_or(DEFAULT_GTID_WAIT_MS)),
     };
+    let worker_id = raw.worker_id.unwrap_or(0);
+    if worker_id > u64::from(crate::keygen::MAX_WORKER_ID) {
+        problems.push(format!(
+            "worker_id: {worker_id} is out of range 0-{}",
+            crate::keygen::MAX_WORKER_ID
+        ));
+    }
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
@@ -383,6 +404,7 @@ pub fn parse_server_config(
             pool_min,
             pool_max,
             connect_timeout: Duration::from_millis(timeout_ms),
+            multiplex: b.multiplex.unwrap_or(false),
         },
         server_version: raw.server_version,
         workers: raw.workers.unwrap_or(0),
@@ -393,6 +415,7 @@ pub fn parse_server_config(
                 .and_then(|l| l.merge_buffer_bytes)
                 .unwrap_or(Limits::default().merge_buffer_bytes),
         },
+        worker_id: worker_id.min(u64::from(crate::keygen::MAX_WORKER_ID)) as u16,
     })
 }
 
@@ -451,7 +474,28 @@ mod tests {
         assert_eq!(c.admin_listen, None);
         assert_eq!(c.server_version, None);
         assert_eq!(c.health, HealthConfig::default());
+        assert_eq!(c.worker_id, 1);
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn worker_id_must_fit_ten_bits() {
+        let text = r#"
+            listen = "127.0.0.1:3307"
+            rules = "r"
+            worker_id = 1024
+            [[users]]
+            name = "app"
+            password = "p"
+            [backend]
+            user = "app"
+            password = "p"
+        "#;
+        let e = parse_server_config(text, Path::new(""), |_| None).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("worker_id: 1024 is out of range 0-1023"),
+            "{e:#}"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod show;
 pub mod sink;
 mod spread;
 mod target;
+pub mod txn;
 
 use std::io;
 use std::sync::Arc;
@@ -37,6 +38,14 @@ pub struct Session {
     pub status: u16,
     /// What decides between master and replicas for this session's reads.
     pub reads: read_split::ReadSplit,
+    /// The open transaction, if any, and autocommit.
+    pub txn: txn::Txn,
+    /// LAST_INSERT_ID() as the client would see it on one server: the last non-zero id an
+    /// OK packet reported.
+    pub last_insert_id: u64,
+    /// Warnings of the last routed statement: while there are some, a multiplexed session
+    /// keeps the connection that has them, for SHOW WARNINGS.
+    pub last_warnings: u16,
 }
 
 impl Default for Session {
@@ -46,6 +55,9 @@ impl Default for Session {
             conns: SessionConns::default(),
             status: status::AUTOCOMMIT,
             reads: Default::default(),
+            txn: txn::Txn::default(),
+            last_insert_id: 0,
+            last_warnings: 0,
         }
     }
 }
@@ -86,12 +98,16 @@ pub async fn run<S: ResultSink>(
     sink: &mut S,
 ) -> io::Result<bool> {
     let outcome = match plan {
-        Plan::Route(route) if concurrent_read(&route, session) => {
-            let spec = crate::plan::merge::MergeSpec::default();
-            merge::run(&route, &spec, ctx, session, sink).await
+        Plan::Route(mut route) => {
+            answer_last_insert_id(&mut route, session);
+            if concurrent_read(&route, session) {
+                let spec = crate::plan::merge::MergeSpec::default();
+                merge::run(&route, &spec, ctx, session, sink).await
+            } else {
+                route::run(&route, ctx, session, sink).await
+            }
         }
-        Plan::Route(route) => route::run(&route, ctx, session, sink).await,
-        Plan::Scatter(s) => merge::run(&s.route, &s.merge, ctx, session, sink).await,
+        Plan::Scatter(s) => scatter(&s, ctx, session, sink).await,
         Plan::Session(stmt) => {
             session.reads.observe_set(&stmt.sql);
             let was_in_txn = session.status & status::IN_TRANS != 0;
@@ -133,6 +149,35 @@ fn concurrent_read(route: &crate::plan::Route, session: &Session) -> bool {
         && !route.is_write
         && route.result_rewrite == crate::plan::ResultRewrite::Columns
         && session.status & status::IN_TRANS == 0
+        && !session.txn.active()
+}
+
+/// `SELECT LAST_INSERT_ID()` alone returns the session's value, not the value of whichever
+/// connection the statement would reach.
+fn answer_last_insert_id(route: &mut crate::plan::Route, session: &Session) {
+    if route.reason != crate::plan::NO_TABLE_REASON || route.targets.len() != 1 {
+        return;
+    }
+    if let Some(name) = crate::plan::last_insert_id_query(&route.targets[0].sql) {
+        route.targets[0].sql = crate::plan::last_insert_id_sql(session.last_insert_id, &name);
+    }
+}
+
+/// A merged read. Inside a transaction it must stay on the transaction's group (the
+/// transaction rules refuse a second group and open the transaction on the first), and the
+/// merge itself refuses to read two shards of one group there.
+async fn scatter<S: ResultSink>(
+    s: &crate::plan::Scatter,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut S,
+) -> Result<(), Failure> {
+    if session.txn.active() {
+        if let Some(moved) = txn::before_route(&s.route, ctx, session).await? {
+            return merge::run(&moved, &s.merge, ctx, session, sink).await;
+        }
+    }
+    merge::run(&s.route, &s.merge, ctx, session, sink).await
 }
 
 /// Reports a failure to the client; `Ok(false)` means the statement failed (so a

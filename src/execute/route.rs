@@ -21,6 +21,18 @@ pub async fn run<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), Failure> {
+    let moved;
+    let route = if session.txn.active() {
+        match super::txn::before_route(route, ctx, session).await? {
+            Some(r) => {
+                moved = r;
+                &moved
+            }
+            None => route,
+        }
+    } else {
+        route
+    };
     let db = &route.db;
     let mut total = OkInfo::default();
     let mut info = String::new();
@@ -77,7 +89,15 @@ pub async fn run<S: ResultSink>(
         }
     }
     total.info = info.into_bytes();
+    if let Some(id) = route.generated_id {
+        total.last_insert_id = id;
+    }
     session.status = total.status;
+    session.last_warnings = total.warnings;
+    if total.last_insert_id != 0 {
+        session.last_insert_id = total.last_insert_id;
+    }
+    session.txn.after_statement(total.status);
     if started_rows {
         sink.end_rows(&total);
     } else {

@@ -1,23 +1,164 @@
 //! Statements that change the session rather than read or write data: SET, transaction
-//! control, USE.
+//! control, USE. Transaction control goes only to the transaction's group (see `txn`).
 
 use mysql_async::prelude::Queryable;
 
 use crate::error::Error;
-use crate::plan::SessionStatement;
+use crate::plan::{SessionKind, SessionStatement};
 
 use super::{status, Context, Failure, OkInfo, ResultSink, Session};
 
-/// Runs a session statement on every connection the session holds (opening the default
-/// group's when it holds none, so the server validates it), and remembers it for
-/// connections opened later when it is meant to last.
+/// Runs a session statement: transaction control on the transaction's connection (or only
+/// in the proxy's bookkeeping while the transaction touched nothing), SET on every
+/// connection the session holds.
 pub async fn run_session_statement<S: ResultSink>(
     stmt: &SessionStatement,
     ctx: &Context<'_>,
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), Failure> {
-    // A master, not only replicas: BEGIN must reach the server the transaction will use.
+    match &stmt.kind {
+        SessionKind::Set { autocommit } => {
+            run_set(stmt, ctx, session, sink).await?;
+            if let Some(on) = *autocommit {
+                // Turning autocommit on commits an implicit transaction (the SET just did so
+                // on the backend); an explicit one stays open.
+                if on && !session.txn.autocommit && session.txn.group().is_some() {
+                    session.txn.end();
+                }
+                session.txn.autocommit = on;
+                session.status = session.txn.status();
+            }
+            Ok(())
+        }
+        SessionKind::NextTransaction => {
+            if session.txn.group().is_some() {
+                // Inside a transaction the server refuses it (1568): let it say so.
+                let ok = on_txn_conn(ctx, session, &stmt.sql).await?;
+                session.status = ok.status;
+                sink.ok(&ok);
+            } else {
+                // Applies to the next transaction, wherever it starts: sent before its
+                // BEGIN on the group it touches.
+                session.txn.set_next_characteristics(&stmt.sql);
+                proxy_ok(session, sink);
+            }
+            Ok(())
+        }
+        SessionKind::Begin => {
+            // BEGIN inside a transaction commits it first, as on one server.
+            if session.txn.group().is_some() {
+                on_txn_conn(ctx, session, "COMMIT").await?;
+            }
+            session.txn.begin(&stmt.sql);
+            proxy_ok(session, sink);
+            Ok(())
+        }
+        SessionKind::End { chain, .. } => {
+            if session.txn.group().is_some() {
+                let ok = on_txn_conn(ctx, session, &stmt.sql).await;
+                if !chain || ok.is_err() {
+                    session.txn.end();
+                }
+                let ok = ok?;
+                session.status = ok.status;
+                sink.ok(&ok);
+            } else {
+                if !chain {
+                    session.txn.end();
+                }
+                proxy_ok(session, sink);
+            }
+            Ok(())
+        }
+        SessionKind::Savepoint(name) => {
+            if session.txn.group().is_some() {
+                let ok = on_txn_conn(ctx, session, &stmt.sql).await?;
+                session.status = ok.status;
+                sink.ok(&ok);
+            } else {
+                if session.txn.active() {
+                    session.txn.pending_savepoint(name);
+                }
+                proxy_ok(session, sink);
+            }
+            Ok(())
+        }
+        SessionKind::RollbackTo(name) | SessionKind::ReleaseSavepoint(name) => {
+            if session.txn.group().is_some() {
+                let ok = on_txn_conn(ctx, session, &stmt.sql).await?;
+                session.status = ok.status;
+                sink.ok(&ok);
+            } else {
+                let release = matches!(stmt.kind, SessionKind::ReleaseSavepoint(_));
+                if !session.txn.unwind_pending(name, release) {
+                    return Err(Failure::Query(Error::NoSuchSavepoint(name.clone())));
+                }
+                proxy_ok(session, sink);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// An OK the proxy answers itself, with the session's transaction status.
+fn proxy_ok<S: ResultSink>(session: &mut Session, sink: &mut S) {
+    session.status = session.txn.status();
+    sink.ok(&OkInfo {
+        status: session.status,
+        ..OkInfo::default()
+    });
+}
+
+/// Runs transaction control on the transaction's connection.
+async fn on_txn_conn(
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sql: &str,
+) -> Result<OkInfo, Failure> {
+    let Some(tg) = session.txn.group().cloned() else {
+        return Err(Failure::Query(Error::Internal(
+            "transaction control without a transaction group".into(),
+        )));
+    };
+    let conn = session.conns.get(ctx.backends, &tg.db, tg.group).await?;
+    match conn.query_drop(sql).await {
+        Ok(()) => {
+            let status = conn
+                .last_ok_packet()
+                .map(|p| p.status_flags().bits() & !status::MORE_RESULTS_EXISTS)
+                .unwrap_or_else(|| session.txn.status());
+            Ok(OkInfo {
+                status,
+                warnings: conn.get_warnings(),
+                ..OkInfo::default()
+            })
+        }
+        Err(mysql_async::Error::Server(e)) => {
+            Err(Failure::Query(Error::from(mysql_async::Error::Server(e))))
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            let err = session
+                .conns
+                .unavailable(ctx.backends, &tg.db, tg.group, reason.clone());
+            session.conns.discard(&tg.db.name, tg.group);
+            session.txn.connection_lost(&tg.db.name, tg.group, &reason);
+            Err(Failure::Query(err))
+        }
+    }
+}
+
+/// Runs a SET on every connection the session holds (opening the default group's when it
+/// holds none, so the server validates it), and remembers it for connections opened later
+/// when it is meant to last.
+async fn run_set<S: ResultSink>(
+    stmt: &SessionStatement,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut S,
+) -> Result<(), Failure> {
+    // A master, not only replicas: the SET must reach the server writes will use.
     if session.conns.masters_count() == 0 {
         let db = session
             .current_db
@@ -61,8 +202,13 @@ pub async fn run_session_statement<S: ResultSink>(
         return Err(Failure::Query(e));
     }
     if stmt.replay {
-        session.conns.remember(&stmt.sql);
+        session
+            .conns
+            .remember_keyed(&stmt.sql, stmt.replay_key.as_deref());
     }
+    // The last connection's flags need not be the transaction's: keep IN_TRANS from the
+    // proxy's own bookkeeping.
+    ok.status = (ok.status & !status::IN_TRANS) | (session.txn.status() & status::IN_TRANS);
     session.status = ok.status;
     sink.ok(&ok);
     Ok(())
@@ -84,4 +230,48 @@ pub fn use_database<S: ResultSink>(
         ..OkInfo::default()
     });
     Ok(())
+}
+
+/// Why a statement ties the session to its backend connections (multiplexing), if it does:
+/// what it leaves behind lives in that connection and nowhere else. A false alarm only
+/// costs sharing; so the check is a cheap scan of the text, not a parse.
+pub fn pins_connection(sql: &str) -> Option<&'static str> {
+    let b = sql.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'@' && b.get(i + 1) != Some(&b'@') && (i == 0 || b[i - 1] != b'@') {
+            return Some("a user variable");
+        }
+    }
+    const WORDS: [(&[u8], &str); 5] = [
+        (b"temporary", "a temporary table"),
+        (b"get_lock", "a user-level lock"),
+        (b"found_rows", "FOUND_ROWS()"),
+        (b"row_count", "ROW_COUNT()"),
+        (b"sql_calc_found_rows", "SQL_CALC_FOUND_ROWS"),
+    ];
+    WORDS.iter().find_map(|(w, why)| {
+        b.windows(w.len())
+            .any(|x| x.eq_ignore_ascii_case(w))
+            .then_some(*why)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pins_connection;
+
+    #[test]
+    fn statements_that_pin() {
+        assert_eq!(pins_connection("SELECT @a := 1"), Some("a user variable"));
+        assert_eq!(pins_connection("select @@version"), None);
+        assert_eq!(
+            pins_connection("CREATE TEMPORARY TABLE t (a INT)"),
+            Some("a temporary table")
+        );
+        assert_eq!(
+            pins_connection("SELECT GET_LOCK('x', 1)"),
+            Some("a user-level lock")
+        );
+        assert_eq!(pins_connection("SELECT c FROM sbtest1 WHERE id = 5"), None);
+    }
 }

@@ -88,6 +88,11 @@ pub(crate) async fn run_target<S: ResultSink>(
                 pool.failed(ctx.backends.failures_to_open, &reason);
                 let err = pool.unavailable(reason);
                 session.conns.discard_at(&db.name, target.group, server);
+                if server == ServerRef::Master {
+                    session
+                        .txn
+                        .connection_lost(&db.name, target.group, &err.to_string());
+                }
                 if server != ServerRef::Master && !sent {
                     server = ServerRef::Master;
                     continue;

@@ -8,7 +8,7 @@ use mysql_common::constants::CapabilityFlags;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
-use crate::execute::{self, status, Context, OkInfo, ResultSink, Session};
+use crate::execute::{self, Context, OkInfo, ResultSink, Session};
 use crate::plan::{self, PlanContext};
 use crate::server::Shared;
 
@@ -65,8 +65,9 @@ pub async fn serve_client<R, W>(
     if let Err(e) = client.command_loop().await {
         tracing::debug!(connection_id, "connection ended: {e}");
     }
-    // Dropping the session gives its backend connections back; the pools reset them, which
-    // also rolls back a transaction the client left open.
+    // An open transaction is rolled back before its connection goes back to the pool.
+    let reset = client.shared.config.backend.multiplex;
+    execute::txn::close(&mut client.session, reset).await;
 }
 
 pub(super) struct Client<R, W> {
@@ -171,8 +172,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 }
                 COM_RESET_CONNECTION => {
                     self.stmts.clear();
-                    self.session.conns.release_all();
-                    self.session.status = status::AUTOCOMMIT;
+                    let reset = self.shared.config.backend.multiplex;
+                    execute::txn::close(&mut self.session, reset).await;
+                    let current_db = self.session.current_db.take();
+                    self.session = Session {
+                        current_db,
+                        ..Session::default()
+                    };
                     self.ok();
                 }
                 COM_STMT_PREPARE => self.stmt_prepare(body).await?,
@@ -259,6 +265,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             backends: &self.shared.backends,
             limits: self.shared.config.limits,
         };
+        let multiplex = self.shared.config.backend.multiplex;
         let last = statements.len() - 1;
         for (i, sql) in statements.iter().enumerate() {
             let more = i < last;
@@ -279,6 +286,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 }
                 continue;
             }
+            if multiplex {
+                if let Some(why) = execute::session::pins_connection(sql) {
+                    self.session.conns.mark_sticky(why);
+                }
+            }
             let planned = plan::plan(
                 sql,
                 &PlanContext {
@@ -297,6 +309,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 break;
             }
             sink.maybe_flush().await?;
+        }
+        if multiplex
+            && self.session.txn.group().is_none()
+            && !self.session.txn.active()
+            && self.session.last_warnings == 0
+        {
+            self.session.conns.release_if_stateless();
         }
         Ok(())
     }

@@ -105,5 +105,6 @@ fn plan(
         result_rewrite: ResultRewrite::Columns,
         reason,
         spread,
+        generated_id: None,
     })
 }

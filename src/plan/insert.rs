@@ -16,12 +16,14 @@ use sqlparser::tokenizer::TokenWithSpan;
 use super::collect::Collector;
 use super::dml::{assignment_names, copies_reason, refuse_key_assignment, walk};
 use super::everywhere::{check_copy_sources, check_no_returning, every_group};
-use super::literal::{literal, shard_of};
+use super::literal::{literal, shard_of, Literal};
+use super::rewrite::EditKind;
 use super::route::{group_of, group_schema, route};
 use super::tables::{name_parts, resolve, Layout, Resolved};
 use super::{Plan, PlanContext, ResultRewrite, Route, Target};
 use crate::config::model::{ShardSpec, TableRule};
 use crate::error::{Error, Result};
+use crate::keygen;
 
 pub(crate) fn plan(
     root: &Statement,
@@ -110,20 +112,34 @@ fn sharded(
     };
     // INSERT ... SET key = value, ...: one row.
     if ins.source.is_none() {
-        let value = ins
-            .assignments
-            .iter()
-            .find(|a| match &a.target {
+        let assigned = |name: &str| {
+            ins.assignments.iter().find(|a| match &a.target {
                 sqlparser::ast::AssignmentTarget::ColumnName(n) => {
                     n.0.last()
                         .and_then(|p| p.as_ident())
-                        .is_some_and(|i| i.value.eq_ignore_ascii_case(key))
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case(name))
                 }
                 _ => false,
             })
-            .ok_or_else(no_key)?;
-        let shard = row_shard(&value.value, spec, table, 1)?;
-        return one_shard(c, rule, spec, shard, is_write);
+        };
+        let generated = match &spec.key_generator {
+            Some(g) if assigned(&g.column).is_none() => {
+                Some((generate_set_id(c, ins, &g.column, table)?, g))
+            }
+            _ => None,
+        };
+        let shard = match (assigned(key), generated) {
+            (Some(value), _) => row_shard(&value.value, spec, table, 1)?,
+            (None, Some((id, g))) if g.column.eq_ignore_ascii_case(key) => {
+                shard_of(Literal::Int(i128::from(id)), spec, table)?.ok_or_else(no_key)?
+            }
+            _ => return Err(no_key()),
+        };
+        let mut plan = one_shard(c, rule, spec, shard, is_write)?;
+        if let Plan::Route(r) = &mut plan {
+            r.generated_id = generated.map(|(id, _)| id);
+        }
+        return Ok(plan);
     }
     let source = ins.source.as_deref().expect("checked");
     let SetExpr::Values(values) = &*source.body else {
@@ -142,20 +158,40 @@ fn sharded(
              ({key})"
         )));
     }
-    let key_idx = ins
-        .columns
-        .iter()
-        .position(|col| {
-            col.0
-                .last()
-                .and_then(|p| p.as_ident())
-                .is_some_and(|i| i.value.eq_ignore_ascii_case(key))
-        })
-        .ok_or_else(no_key)?;
+    let names = |col: &sqlparser::ast::ObjectName, name: &str| {
+        col.0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case(name))
+    };
+    let key_idx = ins.columns.iter().position(|col| names(col, key));
+    // The proxy fills a key generator's column that the column list leaves out.
+    let generated = match &spec.key_generator {
+        Some(g) if !ins.columns.iter().any(|col| names(col, &g.column)) => {
+            Some(generate_ids(c, ins, values, &g.column, table)?)
+        }
+        _ => None,
+    };
+    // Without the key in the list, only a generated key can place the rows.
+    let key_is_generated = generated.is_some()
+        && spec
+            .key_generator
+            .as_ref()
+            .is_some_and(|g| g.column.eq_ignore_ascii_case(key));
+    if key_idx.is_none() && !key_is_generated {
+        return Err(no_key());
+    }
 
     // Shard of each row, and the rows of each shard.
     let mut shards: Vec<u32> = Vec::with_capacity(values.rows.len());
     for (n, row) in values.rows.iter().enumerate() {
+        let Some(key_idx) = key_idx else {
+            // The generated id is the shard key.
+            let id = generated.as_ref().and_then(|ids| ids.get(n)).copied();
+            let lit = id.map_or(Literal::Null, |id| Literal::Int(i128::from(id)));
+            shards.push(shard_of(lit, spec, table)?.ok_or_else(no_key)?);
+            continue;
+        };
         let Some(expr) = row.content.get(key_idx) else {
             return Err(Error::unsupported(format!(
                 "an INSERT into sharded table '{table}' whose row {} has no value for the shard \
@@ -165,9 +201,14 @@ fn sharded(
         };
         shards.push(row_shard(expr, spec, table, n + 1)?);
     }
+    let generated_id = generated.as_ref().and_then(|ids| ids.first().copied());
     let first = shards.first().copied().ok_or_else(no_key)?;
     if shards.iter().all(|&s| s == first) {
-        return one_shard(c, rule, spec, first, is_write);
+        let mut plan = one_shard(c, rule, spec, first, is_write)?;
+        if let Plan::Route(r) = &mut plan {
+            r.generated_id = generated_id;
+        }
+        return Ok(plan);
     }
 
     // Split: one statement per shard.
@@ -236,6 +277,7 @@ fn sharded(
         result_rewrite: ResultRewrite::Columns,
         spread: Default::default(),
         reason: format!("{key} values select shards {list} of '{table}': one INSERT per shard"),
+        generated_id,
     }))
 }
 
@@ -261,6 +303,65 @@ fn one_shard(
             spec.shard_key, rule.name
         ),
     ))
+}
+
+/// Adds the generated column to the column list and one new id to each row (as edits of
+/// the text); the ids in row order.
+fn generate_ids(
+    c: &mut Collector<'_, '_>,
+    ins: &Insert,
+    values: &sqlparser::ast::Values,
+    column: &str,
+    table: &str,
+) -> Result<Vec<u64>> {
+    let first_col = ins
+        .columns
+        .first()
+        .and_then(|col| col.0.first())
+        .and_then(|p| p.as_ident())
+        .and_then(|i| c.offsets.byte(i.span.start))
+        .ok_or_else(|| unlocatable(table))?;
+    let ids = keygen::next_ids(values.rows.len());
+    c.edits.push(
+        first_col,
+        first_col,
+        EditKind::Text(format!("`{column}`, ")),
+    );
+    for (row, id) in values.rows.iter().zip(&ids) {
+        let open = c
+            .offsets
+            .byte(row.opening_token.0.span.end)
+            .filter(|&at| c.sql.as_bytes().get(at.wrapping_sub(1)) == Some(&b'('))
+            .ok_or_else(|| unlocatable(table))?;
+        c.edits.push(open, open, EditKind::Text(format!("{id}, ")));
+    }
+    c.edits.finish()?;
+    Ok(ids)
+}
+
+/// `INSERT ... SET a = 1, ...` without the generated column: adds `` `id` = <new id>, ``
+/// before the first assignment.
+fn generate_set_id(
+    c: &mut Collector<'_, '_>,
+    ins: &Insert,
+    column: &str,
+    table: &str,
+) -> Result<u64> {
+    let first = ins
+        .assignments
+        .first()
+        .and_then(|a| match &a.target {
+            sqlparser::ast::AssignmentTarget::ColumnName(n) => n.0.first(),
+            _ => None,
+        })
+        .and_then(|p| p.as_ident())
+        .and_then(|i| c.offsets.byte(i.span.start))
+        .ok_or_else(|| unlocatable(table))?;
+    let id = keygen::next_id();
+    c.edits
+        .push(first, first, EditKind::Text(format!("`{column}` = {id}, ")));
+    c.edits.finish()?;
+    Ok(id)
 }
 
 /// The shard of one row's key expression (`n` is the 1-based row number for messages).

@@ -17,12 +17,14 @@
 use std::fmt::Write;
 
 use super::lexer::{ident_value, Kind, Lexer, Token};
-use super::literal::{shard_of, token_literal};
+use super::literal::{shard_of, token_literal, Literal};
 use super::names::{is_rule_table_anywhere, is_system_schema};
 use super::rewrite::{EditKind, Edits};
 use super::route::{group_of, group_schema, single};
 use super::tables::{layout_of, Layout};
 use super::{Plan, PlanContext, ResultRewrite, Route, Target};
+use crate::config::model::ShardSpec;
+use crate::keygen;
 
 /// Words that take a statement off the fast path wherever they appear.
 const NEVER: &[&str] = &["SELECT", "DATABASE", "SCHEMA", "ROW", "ON", "AS", "SET"];
@@ -121,13 +123,19 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
         }
         None => ctx.current_db?,
     };
+    let mut generate: Option<&str> = None;
     let sharded = match layout_of(db, &table) {
         Layout::Broadcast(_) => return None,
         Layout::Unsharded => None,
         Layout::Sharded(rule, spec) => {
+            generate = generated_column(spec, &columns, sql);
             let key = columns
                 .iter()
-                .position(|c| ident_value(c, sql).eq_ignore_ascii_case(&spec.shard_key))?;
+                .position(|c| ident_value(c, sql).eq_ignore_ascii_case(&spec.shard_key));
+            // Without the key in the list, only a generated key can place the rows.
+            if key.is_none() && generate.is_none_or(|g| !g.eq_ignore_ascii_case(&spec.shard_key)) {
+                return None;
+            }
             Some((rule, spec, key))
         }
     };
@@ -162,7 +170,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
                 if item_start == i {
                     return None;
                 }
-                if let Some((rule, spec, key)) = sharded {
+                if let Some((rule, spec, Some(key))) = sharded {
                     if item == key {
                         let item_toks = &toks[item_start..i];
                         let (lit, used) = token_literal(sql, item_toks, 0)?;
@@ -183,8 +191,8 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
         let close = toks[i];
         i += 1;
         let shard = match sharded {
-            Some(_) => key_value?,
-            None => 0,
+            Some((_, _, Some(_))) => key_value?,
+            _ => 0,
         };
         rows.push((open.start, close.end, shard));
         match toks.get(i).map(|t| t.kind) {
@@ -203,6 +211,23 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
                 quote: d.kind == Kind::QuotedIdent,
             },
         );
+    }
+    let mut generated_id = None;
+    if let (Some(column), Some((rule, spec, key))) = (generate, sharded) {
+        // The proxy fills the generated column: first in the column list and in each row.
+        let ids = keygen::next_ids(rows.len());
+        edits.push(
+            columns[0].start,
+            columns[0].start,
+            EditKind::Text(format!("`{column}`, ")),
+        );
+        for (row, id) in rows.iter_mut().zip(&ids) {
+            edits.push(row.0 + 1, row.0 + 1, EditKind::Text(format!("{id}, ")));
+            if key.is_none() {
+                row.2 = shard_of(Literal::Int(i128::from(*id)), spec, &rule.name).ok()??;
+            }
+        }
+        generated_id = ids.first().copied();
     }
     let Some((rule, spec, _)) = sharded else {
         let group = db.default_group;
@@ -235,7 +260,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     if rows.iter().all(|r| r.2 == first) {
         let group = group_of(db, spec.placement.get(first as usize).copied()).ok()?;
         let schema = group_schema(db, group).ok()?;
-        return Some(single(
+        let mut plan = single(
             db,
             group,
             Some(first),
@@ -245,7 +270,11 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
                 "{} selects shard {first} of '{}'",
                 spec.shard_key, rule.name
             ),
-        ));
+        );
+        if let Plan::Route(r) = &mut plan {
+            r.generated_id = generated_id;
+        }
+        return Some(plan);
     }
     let mut order: Vec<u32> = rows.iter().map(|r| r.2).collect();
     order.sort_unstable();
@@ -264,7 +293,11 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
                 out.push(',');
             }
             first_row = false;
-            out.push_str(&sql[rs..re]);
+            if generated_id.is_some() {
+                edits.render_range(sql, rs, re, Some(s), schema, &mut out);
+            } else {
+                out.push_str(&sql[rs..re]);
+            }
         }
         edits.render_range(sql, suffix_start, sql.len(), Some(s), schema, &mut out);
         targets.push(Target {
@@ -284,7 +317,26 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
             "{} values select shards {list} of '{}': one INSERT per shard",
             spec.shard_key, rule.name
         ),
+        generated_id,
     }))
+}
+
+/// The key generator's column when this INSERT must get it from the proxy: the table has a
+/// generator and the INSERT's column list leaves its column out.
+pub(crate) fn generated_column<'s>(
+    spec: &'s ShardSpec,
+    columns: &[Token],
+    sql: &str,
+) -> Option<&'s str> {
+    let g = spec.key_generator.as_ref()?;
+    if columns.is_empty()
+        || columns
+            .iter()
+            .any(|c| ident_value(c, sql).eq_ignore_ascii_case(&g.column))
+    {
+        return None;
+    }
+    Some(g.column.as_str())
 }
 
 /// `Rules::database` without its allocation (the names are few; compare them directly).

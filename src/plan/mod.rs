@@ -33,6 +33,7 @@ mod everywhere;
 mod insert;
 pub(crate) mod insert_fast;
 mod key_predicates;
+mod last_insert_id;
 pub(crate) mod lexer;
 mod literal;
 pub mod merge;
@@ -52,6 +53,7 @@ mod tables;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use last_insert_id::{answer_sql as last_insert_id_sql, last_insert_id_query};
 pub use split::split_statements;
 
 use crate::config::model::{Database, GroupId, Rules};
@@ -93,6 +95,12 @@ pub enum Plan {
     },
 }
 
+/// `Route::reason` of a statement without tables: execution answers `LAST_INSERT_ID()` from
+/// the session and moves such statements onto an open transaction's group.
+pub const NO_TABLE_REASON: &str = "no table: default group";
+/// `Route::reason` prefix of a statement on a broadcast table only.
+pub const BROADCAST_REASON_PREFIX: &str = "broadcast table '";
+
 #[derive(Debug, Clone)]
 pub struct Route {
     pub db: Arc<Database>,
@@ -106,6 +114,9 @@ pub struct Route {
     pub reason: String,
     /// Whether the targets hold different rows or copies of the same ones.
     pub spread: Spread,
+    /// The first id the proxy generated for an INSERT into a table with a key generator:
+    /// the client gets it as the OK packet's last insert id (and from LAST_INSERT_ID()).
+    pub generated_id: Option<u64>,
 }
 
 /// What the targets of a route hold, which decides how their OKs combine.
@@ -163,7 +174,7 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
     match leading {
         Leading::Set => session::set(sql, ctx),
         Leading::Use => session::use_db(sql, ctx),
-        Leading::Transaction => Ok(session::transaction(sql)),
+        Leading::Transaction => session::transaction(sql),
         Leading::Refuse(what) => Err(Error::Unsupported(what)),
         Leading::Insert => match insert_fast::plan(sql, ctx) {
             Some(plan) => Ok(plan),
@@ -183,4 +194,13 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
 pub struct SessionStatement {
     pub sql: String,
     pub replay: bool,
+    /// What the statement does to the session's transaction, so execution can track it
+    /// without reading the text again.
+    pub kind: SessionKind,
+    /// For a SET of one variable: its name (lower-case, `names` for SET NAMES / CHARACTER
+    /// SET), so a later SET of the same variable replaces this one in the replay list
+    /// instead of growing it.
+    pub replay_key: Option<String>,
 }
+
+pub use session::SessionKind;

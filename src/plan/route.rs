@@ -65,7 +65,7 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
         } else if c.system {
             "system schema: default group".to_string()
         } else {
-            "no table: default group".to_string()
+            super::NO_TABLE_REASON.to_string()
         };
         return Ok(single(
             db,
@@ -189,6 +189,7 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
         result_rewrite: ResultRewrite::Columns,
         spread: Default::default(),
         reason,
+        generated_id: None,
     };
     Ok(match scatter_plan {
         Some(sp) => {
@@ -275,5 +276,6 @@ pub(crate) fn single(
         result_rewrite: ResultRewrite::Columns,
         spread: Default::default(),
         reason,
+        generated_id: None,
     })
 }

@@ -282,7 +282,7 @@ fn tableless(sql: &str, toks: &[Token], ctx: &PlanContext<'_>) -> Option<Plan> {
         None,
         sql.to_string(),
         locking,
-        "no table: default group".to_string(),
+        super::NO_TABLE_REASON.to_string(),
     ))
 }
 

@@ -8,7 +8,10 @@
 //!   server's configuration behind the proxy's back. A SET with a subquery is refused (its
 //!   tables would not be rewritten).
 //! - transaction control (BEGIN, START TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT, RELEASE
-//!   SAVEPOINT) is not replayed.
+//!   SAVEPOINT) is not replayed; its `SessionKind` tells execution how the transaction
+//!   changes, because execution starts the backend transaction lazily on the one group the
+//!   transaction touches. `COMMIT RELEASE` / `ROLLBACK RELEASE` are refused: they would close
+//!   a pooled backend connection, not the client's.
 //! - `USE db` selects a logical database.
 
 use super::lexer::{ident_value, significant, Kind, Token};
@@ -55,19 +58,210 @@ pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
         }
     }
     // SET SESSION TRANSACTION / SET LOCAL TRANSACTION keep applying, and are replayed.
-    let replay = !word(second, "TRANSACTION");
+    let next_transaction = word(second, "TRANSACTION");
+    let kind = if next_transaction {
+        SessionKind::NextTransaction
+    } else {
+        SessionKind::Set {
+            autocommit: autocommit_value(&toks, sql)?,
+        }
+    };
+    let replay_key = if next_transaction {
+        None
+    } else {
+        single_target(&toks, sql)
+    };
     Ok(Plan::Session(SessionStatement {
         sql: sql.to_string(),
-        replay,
+        replay: !next_transaction,
+        kind,
+        replay_key,
     }))
 }
 
+/// The one variable a SET assigns, if it assigns exactly one.
+fn single_target(toks: &[Token], sql: &str) -> Option<String> {
+    let mut depth = 0i32;
+    for t in toks {
+        match t.kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => depth -= 1,
+            Kind::Punct(b',') if depth == 0 => return None,
+            _ => {}
+        }
+    }
+    let mut i = 1;
+    if toks
+        .get(i)
+        .is_some_and(|t| ["SESSION", "LOCAL"].iter().any(|w| t.is_word(sql, w)))
+    {
+        i += 1;
+    }
+    let t = toks.get(i)?;
+    if t.is_word(sql, "NAMES")
+        || t.is_word(sql, "CHARSET")
+        || (t.is_word(sql, "CHARACTER") && toks.get(i + 1).is_some_and(|n| n.is_word(sql, "SET")))
+    {
+        return Some("names".to_string());
+    }
+    let name = match t.kind {
+        Kind::Word => t.text(sql).to_ascii_lowercase(),
+        Kind::Variable => {
+            let v = t.text(sql).to_ascii_lowercase();
+            match v
+                .strip_prefix("@@session.")
+                .or_else(|| v.strip_prefix("@@local."))
+                .or_else(|| v.strip_prefix("@@"))
+            {
+                Some(system) => system.to_string(),
+                None => v,
+            }
+        }
+        _ => return None,
+    };
+    // Only a plain value replaces an earlier SET: `SET sql_mode = CONCAT(@@sql_mode, ...)`
+    // builds on the value before it, which must then still be replayed first.
+    let mut j = i + 1;
+    if toks.get(j)?.kind == Kind::Punct(b':') {
+        j += 1;
+    }
+    if toks.get(j)?.kind != Kind::Punct(b'=') {
+        return None;
+    }
+    let value: Vec<&Token> = toks[j + 1..]
+        .iter()
+        .filter(|t| t.kind != Kind::Punct(b';'))
+        .collect();
+    match value.as_slice() {
+        [v] if matches!(v.kind, Kind::Str | Kind::Number | Kind::Word) => Some(name),
+        [sign, v] if sign.kind == Kind::Punct(b'-') && v.kind == Kind::Number => Some(name),
+        _ => None,
+    }
+}
+
+/// How a session statement changes the transaction state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A SET; `autocommit` is the value it gives autocommit, if it names it.
+    Set { autocommit: Option<bool> },
+    /// `SET TRANSACTION ...` (no SESSION): characteristics of the next transaction only.
+    NextTransaction,
+    /// BEGIN / START TRANSACTION [...]: the text is sent before the transaction's first
+    /// statement on the group it touches.
+    Begin,
+    /// COMMIT or ROLLBACK (`rollback`), with `AND CHAIN` (`chain`).
+    End { rollback: bool, chain: bool },
+    /// `SAVEPOINT name` (the name as written).
+    Savepoint(String),
+    /// `ROLLBACK [WORK] TO [SAVEPOINT] name`.
+    RollbackTo(String),
+    /// `RELEASE SAVEPOINT name`.
+    ReleaseSavepoint(String),
+}
+
+/// The value `SET ... autocommit = v` gives, if this SET names autocommit. A value the proxy
+/// cannot read (an expression, a variable) is refused: the proxy must know whether a
+/// transaction is open.
+fn autocommit_value(toks: &[Token], sql: &str) -> Result<Option<bool>> {
+    let mut found = None;
+    for (i, t) in toks.iter().enumerate() {
+        let names_it = match t.kind {
+            Kind::Word => t.is_word(sql, "autocommit"),
+            Kind::Variable => {
+                let v = t.text(sql).to_ascii_lowercase();
+                matches!(
+                    v.as_str(),
+                    "@@autocommit" | "@@session.autocommit" | "@@local.autocommit"
+                )
+            }
+            _ => false,
+        };
+        if !names_it {
+            continue;
+        }
+        let mut j = i + 1;
+        if toks.get(j).is_some_and(|t| t.kind == Kind::Punct(b':')) {
+            j += 1;
+        }
+        if toks.get(j).is_none_or(|t| t.kind != Kind::Punct(b'=')) {
+            continue;
+        }
+        let value = toks.get(j + 1).map(|t| t.text(sql).to_ascii_lowercase());
+        let ends = toks
+            .get(j + 2)
+            .is_none_or(|t| matches!(t.kind, Kind::Punct(b',') | Kind::Punct(b';')));
+        found = Some(match (value.as_deref(), ends) {
+            (Some("1" | "on" | "true"), true) => true,
+            (Some("0" | "off" | "false"), true) => false,
+            _ => {
+                return Err(Error::unsupported(
+                    "SET autocommit to an expression: use 0, 1, ON or OFF, so shardgate knows \
+                     whether a transaction is open"
+                        .to_string(),
+                ))
+            }
+        });
+    }
+    Ok(found)
+}
+
 /// BEGIN, START TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT, RELEASE SAVEPOINT.
-pub(crate) fn transaction(sql: &str) -> Plan {
-    Plan::Session(SessionStatement {
+pub(crate) fn transaction(sql: &str) -> Result<Plan> {
+    let toks: Vec<Token> = significant(sql)
+        .filter(|t| t.kind != Kind::Punct(b';'))
+        .collect();
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
+    let name_at = |i: usize| -> Result<String> {
+        match (toks.get(i), toks.get(i + 1)) {
+            (Some(t), None) if matches!(t.kind, Kind::Word | Kind::QuotedIdent) => {
+                Ok(t.text(sql).to_string())
+            }
+            _ => Err(Error::Syntax(format!(
+                "near '{}': expected one savepoint name",
+                sql.trim()
+            ))),
+        }
+    };
+    let kind = if word(0, "SAVEPOINT") {
+        SessionKind::Savepoint(name_at(1)?)
+    } else if word(0, "RELEASE") {
+        SessionKind::ReleaseSavepoint(name_at(2)?)
+    } else if word(0, "COMMIT") || word(0, "ROLLBACK") {
+        let rollback = word(0, "ROLLBACK");
+        let mut i = 1;
+        if word(i, "WORK") {
+            i += 1;
+        }
+        if rollback && word(i, "TO") {
+            i += 1;
+            if word(i, "SAVEPOINT") {
+                i += 1;
+            }
+            SessionKind::RollbackTo(name_at(i)?)
+        } else {
+            let mut chain = false;
+            if word(i, "AND") {
+                chain = !word(i + 1, "NO");
+                i += if chain { 2 } else { 3 };
+            }
+            if word(i, "RELEASE") {
+                return Err(Error::unsupported(format!(
+                    "{} ... RELEASE (it would close a pooled backend connection; disconnect \
+                     instead)",
+                    if rollback { "ROLLBACK" } else { "COMMIT" }
+                )));
+            }
+            SessionKind::End { rollback, chain }
+        }
+    } else {
+        SessionKind::Begin
+    };
+    Ok(Plan::Session(SessionStatement {
         sql: sql.to_string(),
         replay: false,
-    })
+        kind,
+        replay_key: None,
+    }))
 }
 
 pub(crate) fn use_db(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
@@ -90,4 +284,132 @@ pub(crate) fn use_db(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
         return Err(Error::UnknownDatabase(name));
     }
     Ok(Plan::UseDatabase(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::tests::fixture::rules;
+
+    fn kind(sql: &str) -> Result<SessionKind> {
+        let rules = rules();
+        let ctx = PlanContext {
+            rules: &rules,
+            current_db: None,
+        };
+        match crate::plan::plan(sql, &ctx)? {
+            Plan::Session(s) => Ok(s.kind),
+            other => panic!("{sql}: not a session statement: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn transaction_kinds() {
+        use SessionKind::*;
+        assert_eq!(kind("BEGIN").unwrap(), Begin);
+        assert_eq!(kind("start transaction read only").unwrap(), Begin);
+        assert_eq!(
+            kind("COMMIT").unwrap(),
+            End {
+                rollback: false,
+                chain: false
+            }
+        );
+        assert_eq!(
+            kind("rollback work and chain;").unwrap(),
+            End {
+                rollback: true,
+                chain: true
+            }
+        );
+        assert_eq!(
+            kind("COMMIT AND NO CHAIN").unwrap(),
+            End {
+                rollback: false,
+                chain: false
+            }
+        );
+        assert_eq!(kind("SAVEPOINT a1").unwrap(), Savepoint("a1".into()));
+        assert_eq!(kind("ROLLBACK TO a1").unwrap(), RollbackTo("a1".into()));
+        assert_eq!(
+            kind("ROLLBACK WORK TO SAVEPOINT `x y`").unwrap(),
+            RollbackTo("`x y`".into())
+        );
+        assert_eq!(
+            kind("RELEASE SAVEPOINT a1").unwrap(),
+            ReleaseSavepoint("a1".into())
+        );
+        assert_eq!(kind("COMMIT RELEASE").unwrap_err().code(), 1235);
+        assert_eq!(kind("SAVEPOINT").unwrap_err().code(), 1064);
+        assert_eq!(kind("XA START 'x'").unwrap_err().code(), 1235);
+    }
+
+    fn key(sql: &str) -> Option<String> {
+        let rules = rules();
+        let ctx = PlanContext {
+            rules: &rules,
+            current_db: None,
+        };
+        match crate::plan::plan(sql, &ctx).unwrap() {
+            Plan::Session(s) => s.replay_key,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn replay_keys_name_the_one_variable_set() {
+        assert_eq!(key("SET @x = 1").as_deref(), Some("@x"));
+        assert_eq!(key("SET @x := 1").as_deref(), Some("@x"));
+        assert_eq!(
+            key("SET SESSION time_zone = '+01:00'").as_deref(),
+            Some("time_zone")
+        );
+        assert_eq!(
+            key("SET @@session.time_zone = '+01:00'").as_deref(),
+            Some("time_zone")
+        );
+        assert_eq!(
+            key("SET NAMES utf8mb4 COLLATE utf8mb4_bin").as_deref(),
+            Some("names")
+        );
+        assert_eq!(key("SET CHARACTER SET latin1").as_deref(), Some("names"));
+        assert_eq!(key("SET sql_mode = CONCAT(@@sql_mode, ',ANSI')"), None);
+        assert_eq!(key("SET @i = @i + 1"), None);
+        assert_eq!(key("SET @i = -5").as_deref(), Some("@i"));
+        assert_eq!(key("SET autocommit = ON").as_deref(), Some("autocommit"));
+        assert_eq!(key("SET a = 1, b = 2"), None);
+    }
+
+    #[test]
+    fn autocommit_is_read_from_set() {
+        use SessionKind::*;
+        assert_eq!(
+            kind("SET autocommit=0").unwrap(),
+            Set {
+                autocommit: Some(false)
+            }
+        );
+        assert_eq!(
+            kind("SET SESSION sql_mode='', @@autocommit = ON").unwrap(),
+            Set {
+                autocommit: Some(true)
+            }
+        );
+        assert_eq!(
+            kind("set @@session.autocommit:=off").unwrap(),
+            Set {
+                autocommit: Some(false)
+            }
+        );
+        assert_eq!(kind("SET NAMES utf8mb4").unwrap(), Set { autocommit: None });
+        assert_eq!(kind("SET autocommit = @x").unwrap_err().code(), 1235);
+        assert_eq!(
+            kind("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").unwrap(),
+            NextTransaction
+        );
+        assert_eq!(
+            kind("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").unwrap(),
+            Set { autocommit: None }
+        );
+    }
 }

@@ -199,6 +199,7 @@ fn on_table(
             result_rewrite,
             spread: Default::default(),
             reason: format!("definition of sharded table '{}' from shard 0", rule.name),
+            generated_id: None,
         }));
     }
     let schema = group_schema(db, db.default_group)?;

@@ -307,11 +307,13 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
             pool_min: 1,
             pool_max: 8,
             connect_timeout: Duration::from_secs(2),
+            multiplex: false,
         },
         server_version: None,
         workers: 1,
         health: HealthConfig::default(),
         limits: Default::default(),
+        worker_id: 7,
     }
 }
 

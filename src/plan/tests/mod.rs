@@ -4,6 +4,7 @@
 mod fast_paths;
 pub(crate) mod fixture;
 mod fuzz;
+mod generated_keys;
 mod routes;
 
 /// Property-test cases: `PLAN_FUZZ_CASES=100000` for a long campaign.

@@ -1,0 +1,99 @@
+//! `SELECT LAST_INSERT_ID()` (or `@@identity`, `@@last_insert_id`), alone, with an optional
+//! alias. On one server it returns the last id that connection generated; through the proxy
+//! the insert may have run on another group's connection, or the id may have been generated
+//! by the proxy. So execution answers it from the session's own value, asking the backend
+//! `SELECT LAST_INSERT_ID(<value>) AS <name>` so that the column definition is exactly the
+//! server's.
+
+use super::lexer::{significant, Kind};
+
+/// The column name the client expects, when `sql` is such a query.
+pub fn last_insert_id_query(sql: &str) -> Option<String> {
+    let toks: Vec<_> = significant(sql)
+        .filter(|t| t.kind != Kind::Punct(b';'))
+        .collect();
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
+    if !word(0, "SELECT") {
+        return None;
+    }
+    let expr_end = match toks.get(1)?.kind {
+        Kind::Variable => {
+            let v = toks[1].text(sql).to_ascii_lowercase();
+            let v = v
+                .strip_prefix("@@session.")
+                .or_else(|| v.strip_prefix("@@"))?;
+            if v != "identity" && v != "last_insert_id" {
+                return None;
+            }
+            2
+        }
+        Kind::Word if word(1, "LAST_INSERT_ID") => {
+            let open = toks.get(2)?.kind == Kind::Punct(b'(');
+            let close = toks.get(3)?.kind == Kind::Punct(b')');
+            if !(open && close) {
+                return None;
+            }
+            4
+        }
+        _ => return None,
+    };
+    let expr = &sql[toks[1].start..toks[expr_end - 1].end];
+    let alias = match toks.len() - expr_end {
+        0 => None,
+        1 => Some(toks[expr_end]),
+        2 if word(expr_end, "AS") => Some(toks[expr_end + 1]),
+        _ => return None,
+    };
+    match alias {
+        None => Some(expr.to_string()),
+        Some(a) if matches!(a.kind, Kind::Word | Kind::QuotedIdent | Kind::Str) => {
+            let text = a.text(sql);
+            Some(match a.kind {
+                Kind::Word => text.to_string(),
+                _ => super::lexer::ident_value(&a, sql).into_owned(),
+            })
+        }
+        Some(_) => None,
+    }
+}
+
+/// The query that returns `value` under `name` with LAST_INSERT_ID()'s column type.
+pub fn answer_sql(value: u64, name: &str) -> String {
+    format!(
+        "SELECT LAST_INSERT_ID({value}) AS `{}`",
+        name.replace('`', "``")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_the_forms() {
+        let q = last_insert_id_query;
+        assert_eq!(
+            q("SELECT LAST_INSERT_ID()").as_deref(),
+            Some("LAST_INSERT_ID()")
+        );
+        assert_eq!(
+            q("select last_insert_id ( );").as_deref(),
+            Some("last_insert_id ( )")
+        );
+        assert_eq!(q("SELECT @@identity").as_deref(), Some("@@identity"));
+        assert_eq!(
+            q("SELECT @@session.last_insert_id").as_deref(),
+            Some("@@session.last_insert_id")
+        );
+        assert_eq!(q("SELECT LAST_INSERT_ID() AS id").as_deref(), Some("id"));
+        assert_eq!(
+            q("SELECT LAST_INSERT_ID() `my id`").as_deref(),
+            Some("my id")
+        );
+        assert_eq!(q("SELECT LAST_INSERT_ID(5)"), None);
+        assert_eq!(q("SELECT LAST_INSERT_ID(), 1"), None);
+        assert_eq!(q("SELECT LAST_INSERT_ID() FROM t"), None);
+        assert_eq!(q("SELECT @@version"), None);
+        assert_eq!(answer_sql(42, "a`b"), "SELECT LAST_INSERT_ID(42) AS `a``b`");
+    }
+}

@@ -62,6 +62,23 @@ impl Default for Session {
     }
 }
 
+impl Session {
+    /// The status flags one server would report: a transaction the proxy opened lazily
+    /// (BEGIN not yet sent to any group) is open although the backend that ran the last
+    /// statement knows nothing of it.
+    pub fn txn_aware_status(&self) -> u16 {
+        self.txn_aware_status_of(self.status)
+    }
+
+    pub fn txn_aware_status_of(&self, backend: u16) -> u16 {
+        if self.txn.active() && self.txn.group().is_none() {
+            (backend & !(status::IN_TRANS | status::AUTOCOMMIT)) | self.txn.status()
+        } else {
+            backend
+        }
+    }
+}
+
 /// Why a statement stopped: the client is gone (stop serving it), or the statement failed
 /// (tell the client and go on).
 #[derive(Debug)]

@@ -92,12 +92,13 @@ pub async fn run<S: ResultSink>(
     if let Some(id) = route.generated_id {
         total.last_insert_id = id;
     }
+    session.txn.after_statement(total.status);
+    total.status = session.txn_aware_status_of(total.status);
     session.status = total.status;
     session.last_warnings = total.warnings;
     if total.last_insert_id != 0 {
         session.last_insert_id = total.last_insert_id;
     }
-    session.txn.after_statement(total.status);
     if started_rows {
         sink.end_rows(&total);
     } else {

@@ -32,7 +32,7 @@ pub(crate) async fn run_target<S: ResultSink>(
     let access = session.reads.access(
         route,
         target,
-        session.status,
+        session.txn_aware_status(),
         ctx.backends.master_after_write,
     );
     let mut server = group.choose(access);

@@ -155,10 +155,12 @@ pub async fn run<S: ResultSink>(
     let mut failed = None;
     for (k, t) in route.targets.iter().enumerate() {
         let first = route.targets[..k].iter().all(|o| o.group != t.group);
-        let access =
-            session
-                .reads
-                .access(route, t, session.status, ctx.backends.master_after_write);
+        let access = session.reads.access(
+            route,
+            t,
+            session.txn_aware_status(),
+            ctx.backends.master_after_write,
+        );
         let server = ctx
             .backends
             .group(&db.name, t.group)

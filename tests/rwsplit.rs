@@ -40,6 +40,15 @@ impl OwnCluster {
             .ok()
             .and_then(|p| p.parse().ok())
             .unwrap_or(base_port() + 150);
+        // A cluster at this port without the second replica is not this file's: never take
+        // over (and later kill) somebody else's servers.
+        let dir = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());
+        let state = PathBuf::from(dir).join(format!("shardgate-cluster-{base}"));
+        assert!(
+            !state.exists() || state.join("g0-replica2.pid").exists(),
+            "{} holds another cluster; set SHARDGATE_RWSPLIT_BASE_PORT to a free base port",
+            state.display()
+        );
         let c = OwnCluster { base };
         c.script("up");
         c

@@ -167,6 +167,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 COM_RESET_CONNECTION => {
                     self.session.conns.release_all();
                     self.session.status = status::AUTOCOMMIT;
+                    self.session.reads = Default::default();
                     self.ok();
                 }
                 COM_STMT_CLOSE => continue, // no response, by protocol

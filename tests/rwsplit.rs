@@ -116,7 +116,7 @@ master = "127.0.0.1:{m}"
 replicas = {replicas}
 schema = "{SCHEMA}"
 read_policy = "{policy}"
-max_replica_lag_s = 5
+max_replica_lag_s = 2
 "#,
         m = c.master()
     )
@@ -305,6 +305,7 @@ async fn read_write_split_on_real_replication() {
     drop(gtid_proxy);
     listings(&cluster, &proxy).await;
     stopped_sql_thread_leaves_rotation(&cluster, &proxy).await;
+    lagging_replica_leaves_rotation(&cluster, &proxy).await;
     killed_replica_leaves_and_returns(&cluster, &proxy).await;
     killed_master_fails_writes_fast(&cluster, &proxy).await;
 }
@@ -538,6 +539,54 @@ async fn stopped_sql_thread_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy) {
     assert!(took < INTERVAL * 5, "came back after {took:?}");
     let back = spread(&mut c, 20).await;
     assert_eq!(back.get(&r2), Some(&10), "{back:?}");
+}
+
+/// Real lag: replica 2 applies events 4 s late (MASTER_DELAY) while the master takes writes;
+/// past max_replica_lag_s = 2 it leaves rotation, and returns once it catches up.
+async fn lagging_replica_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy) {
+    let (r1, r2) = (cl.replica1(), cl.replica2());
+    let mut c = proxy.connect("rw_rr").await;
+    let mut admin = direct(r2, None).await;
+    let set_delay =
+        |secs: u32| format!("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = {secs}; START SLAVE");
+    admin.query_drop(set_delay(4)).await.unwrap();
+    wait_rotation(&mut c, "rw_rr", r2, true).await;
+    let mut m = direct(cl.master(), Some(SCHEMA)).await;
+    let start = Instant::now();
+    let mut id = 20_000;
+    let lag = loop {
+        m.query_drop(format!("INSERT INTO t VALUES ({id}, 0)"))
+            .await
+            .unwrap();
+        id += 1;
+        let rows: Vec<Row> = c.query("SHOW SHARDGATE GROUPS").await.unwrap();
+        let mine = rows.iter().find(|r| {
+            r.get::<String, _>(0).as_deref() == Some("rw_rr")
+                && r.get::<String, _>(3) == Some(format!("127.0.0.1:{r2}"))
+        });
+        let (rotation, lag) = mine
+            .map(|r| {
+                (
+                    r.get::<String, _>(7).unwrap_or_default(),
+                    r.get::<Option<i64>, _>(6).flatten(),
+                )
+            })
+            .unwrap();
+        if rotation == "no" {
+            break lag;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "lag never excluded {r2}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(lag.is_some_and(|l| l > 2), "left rotation with lag {lag:?}");
+    assert_eq!(spread(&mut c, 10).await, HashMap::from([(r1, 10)]));
+    admin.query_drop(set_delay(0)).await.unwrap();
+    wait_rotation(&mut c, "rw_rr", r2, true).await;
+    let back = spread(&mut c, 10).await;
+    assert_eq!(back.get(&r2), Some(&5), "{back:?}");
 }
 
 async fn killed_replica_leaves_and_returns(cl: &OwnCluster, proxy: &RwProxy) {

@@ -50,8 +50,9 @@ pub async fn run<S: ResultSink>(
                 .await
             {
                 Ok(conn) => conn,
-                // A replica that cannot be reached left rotation: the master serves this read.
-                Err(Error::GroupUnavailable { .. }) if server != ServerRef::Master => {
+                // A replica that cannot be reached (it left rotation) or that refuses this
+                // session's state: the master serves this read.
+                Err(_) if server != ServerRef::Master => {
                     server = ServerRef::Master;
                     continue;
                 }
@@ -68,6 +69,10 @@ pub async fn run<S: ResultSink>(
                     match conn.query_first::<i64, _>(wait).await {
                         Ok(Some(0)) => session.reads.caught_up(&db.name, target.group, i),
                         Ok(_) => {
+                            server = ServerRef::Master;
+                            continue;
+                        }
+                        Err(mysql_async::Error::Server(_)) => {
                             server = ServerRef::Master;
                             continue;
                         }

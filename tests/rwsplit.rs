@@ -135,7 +135,9 @@ impl Drop for RwProxy {
     }
 }
 
-async fn start_proxy(c: &OwnCluster, read_your_writes: ReadYourWrites) -> RwProxy {
+/// A proxy on this file's cluster: `workers` 0 serves on the test's runtime, more runs the
+/// production shape (an acceptor and that many current-thread worker runtimes).
+async fn start_proxy(c: &OwnCluster, read_your_writes: ReadYourWrites, workers: usize) -> RwProxy {
     let both = format!(
         r#"["127.0.0.1:{}", "127.0.0.1:{}"]"#,
         c.replica1(),
@@ -174,11 +176,22 @@ async fn start_proxy(c: &OwnCluster, read_your_writes: ReadYourWrites) -> RwProx
         gtid_wait: Duration::from_millis(200),
     };
     config.backend.connect_timeout = Duration::from_millis(500);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let shared = Arc::new(Shared::new(config, rules, "10.11.0-MariaDB-test".into()));
     let shutdown = CancellationToken::new();
-    tokio::spawn(server::run(listener, shared, shutdown.clone()));
+    let port;
+    if workers == 0 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        port = listener.local_addr().unwrap().port();
+        let shared = Arc::new(Shared::new(config, rules, "10.11.0-MariaDB-test".into()));
+        tokio::spawn(server::run(listener, shared, shutdown.clone()));
+    } else {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        port = listener.local_addr().unwrap().port();
+        let token = shutdown.clone();
+        std::thread::spawn(move || {
+            let version = "10.11.0-MariaDB-test".to_string();
+            server::serve_workers(listener, config, Arc::new(rules), version, workers, token)
+        });
+    }
     RwProxy {
         port,
         admin_port,
@@ -293,8 +306,9 @@ async fn read_write_split_on_real_replication() {
             .unwrap();
         assert_eq!(waited, 0, "replica {r} did not catch up");
     }
-    let proxy = start_proxy(&cluster, ReadYourWrites::Window).await;
-    let gtid_proxy = start_proxy(&cluster, ReadYourWrites::Gtid).await;
+    let proxy = start_proxy(&cluster, ReadYourWrites::Window, 0).await;
+    let gtid_proxy = start_proxy(&cluster, ReadYourWrites::Gtid, 0).await;
+    let workers_proxy = start_proxy(&cluster, ReadYourWrites::Window, 2).await;
     // Let the checker see every server once.
     tokio::time::sleep(INTERVAL * 3).await;
 
@@ -304,7 +318,8 @@ async fn read_write_split_on_real_replication() {
     read_your_writes(&cluster, &gtid_proxy, 10_000, ReadYourWrites::Gtid).await;
     drop(gtid_proxy);
     listings(&cluster, &proxy).await;
-    stopped_sql_thread_leaves_rotation(&cluster, &proxy).await;
+    stopped_sql_thread_leaves_rotation(&cluster, &proxy, &workers_proxy).await;
+    drop(workers_proxy);
     lagging_replica_leaves_rotation(&cluster, &proxy).await;
     killed_replica_leaves_and_returns(&cluster, &proxy).await;
     killed_master_fails_writes_fast(&cluster, &proxy).await;
@@ -526,19 +541,44 @@ async fn listings(cl: &OwnCluster, proxy: &RwProxy) {
         .starts_with("HTTP/1.1 404"));
 }
 
-async fn stopped_sql_thread_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy) {
+async fn stopped_sql_thread_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy, workers: &RwProxy) {
     let (r1, r2) = (cl.replica1(), cl.replica2());
     let mut c = proxy.connect("rw_rr").await;
+    // Four clients of the multi-worker proxy: the acceptor deals them to both workers, whose
+    // pools are their own but whose health and counters are the process's.
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(workers.connect("rw_rr").await);
+    }
+    let key = |port: u16| ("rw_rr".to_string(), format!("127.0.0.1:{port}"));
+    let before = groups(&mut clients[0]).await;
+    for w in &mut clients {
+        let s = spread(w, 10).await;
+        assert_eq!(s.values().sum::<usize>(), 10);
+        assert!(s.keys().all(|p| *p == r1 || *p == r2), "{s:?}");
+    }
+    let after = groups(&mut clients[3]).await;
+    let counted: u64 = [r1, r2]
+        .iter()
+        .map(|&p| after[&key(p)].2 - before[&key(p)].2)
+        .sum();
+    assert_eq!(counted, 40, "reads counted across both workers");
+
     let mut admin = direct(r2, None).await;
     admin.query_drop("STOP SLAVE SQL_THREAD").await.unwrap();
     let took = wait_rotation(&mut c, "rw_rr", r2, false).await;
     assert!(took < INTERVAL * 5, "left rotation after {took:?}");
     assert_eq!(spread(&mut c, 20).await, HashMap::from([(r1, 20)]));
+    wait_rotation(&mut clients[0], "rw_rr", r2, false).await;
+    for w in &mut clients {
+        assert_eq!(spread(w, 6).await, HashMap::from([(r1, 6)]));
+    }
     admin.query_drop("START SLAVE SQL_THREAD").await.unwrap();
     let took = wait_rotation(&mut c, "rw_rr", r2, true).await;
     assert!(took < INTERVAL * 5, "came back after {took:?}");
     let back = spread(&mut c, 20).await;
     assert_eq!(back.get(&r2), Some(&10), "{back:?}");
+    wait_rotation(&mut clients[1], "rw_rr", r2, true).await;
 }
 
 /// Real lag: replica 2 applies events 4 s late (MASTER_DELAY) while the master takes writes;

@@ -424,6 +424,16 @@ async fn master_for_writes_transactions_hints(cl: &OwnCluster, proxy: &RwProxy) 
         assert!(is_replica(port), "{port}");
         assert_eq!((mark, mode.as_str()), (42, "ANSI_QUOTES"));
     }
+    // FOUND_ROWS() goes where the statement it is about ran, though round robin moves on.
+    for _ in 0..4 {
+        let ids: Vec<i64> = c
+            .query("SELECT SQL_CALC_FOUND_ROWS seq FROM seq_1_to_7 LIMIT 1")
+            .await
+            .unwrap();
+        assert_eq!(ids, [1]);
+        let found: i64 = c.query_first("SELECT FOUND_ROWS()").await.unwrap().unwrap();
+        assert_eq!(found, 7);
+    }
     // A locking read is a write (and, as one, opens the read-your-writes window).
     assert_eq!(
         port_of(&mut c, "SELECT @@port FROM t WHERE id = -1 FOR UPDATE").await,

@@ -7,7 +7,7 @@ use mysql_common::packets::Column;
 
 use std::sync::atomic::Ordering;
 
-use crate::backend::ServerRef;
+use crate::backend::{Access, ServerRef};
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::{ResultRewrite, Route, Target};
@@ -40,7 +40,10 @@ pub async fn run<S: ResultSink>(
             session.status,
             ctx.backends.master_after_write,
         );
-        let mut server = group.choose(access);
+        let mut server = match session.reads.sticky_server(db, target.group, &target.sql) {
+            Some(previous) if access != Access::Master => previous,
+            _ => group.choose(access),
+        };
         // Column definitions go out once, from the first shard that returns a result set.
         let send_columns = (!started_rows).then_some(status_before);
         let one = loop {
@@ -109,6 +112,7 @@ pub async fn run<S: ResultSink>(
                 Err(e) => return Err(e),
             }
         };
+        session.reads.ran_on(db, target.group, server);
         if route.is_write {
             let gtid = if ReadSplit::uses_gtid(ctx.backends.read_your_writes)
                 && one.ok.status & status::IN_TRANS == 0

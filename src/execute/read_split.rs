@@ -4,6 +4,8 @@
 //! The master serves writes, locking reads (the planner marks them `is_write`), everything
 //! while a transaction is open or autocommit is off, statements carrying the hint
 //! `/* shardgate:master */`, and every read of a session that ran `SET @shardgate_master = 1`.
+//! A read naming FOUND_ROWS or ROW_COUNT goes to the server that ran the session's previous
+//! statement on that group (those functions are about it, and round robin would move on).
 //!
 //! Read-your-writes, after a session wrote to a group:
 //! - `window` (default): its reads of that group go to the master (while it is up) for

@@ -493,6 +493,15 @@ async fn read_your_writes(cl: &OwnCluster, proxy: &RwProxy, first: i64, mode: Re
         .unwrap();
     assert_ne!(port, proxy_master_port(&mut c).await);
     assert_eq!(n, 1000);
+    // A temporary table lives on the master only: once the session has one, it reads there.
+    c.query_drop("CREATE TEMPORARY TABLE tmp_rw (x INT)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO tmp_rw VALUES (7)").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let x: Option<i64> = c.query_first("SELECT x FROM tmp_rw").await.unwrap();
+    assert_eq!(x, Some(7));
+    assert_eq!(port_of(&mut c, "SELECT @@port").await, cl.master());
 }
 
 async fn proxy_master_port(c: &mut Conn) -> u16 {

@@ -4,6 +4,7 @@
 //! The master serves writes, locking reads (the planner marks them `is_write`), everything
 //! while a transaction is open or autocommit is off, statements carrying the hint
 //! `/* shardgate:master */`, and every read of a session that ran `SET @shardgate_master = 1`.
+//! A session that ran CREATE TEMPORARY TABLE reads from the master from then on.
 //! A read naming FOUND_ROWS or ROW_COUNT goes to the server that ran the session's previous
 //! statement on that group (those functions are about it, and round robin would move on).
 //!
@@ -47,6 +48,9 @@ pub struct ReadSplit {
     /// `SET @shardgate_master = 1` is in force.
     pub force_master: bool,
     wrote: Vec<Written>,
+    /// The session made a temporary table: it exists on the master only, so every read
+    /// stays there until the session ends (or resets).
+    temporary_tables: bool,
     /// The server each (database, group) last ran a statement on, for functions about the
     /// previous statement (FOUND_ROWS(), ROW_COUNT()). The database by address: the rules'
     /// `Arc<Database>` outlives every session that plans with it.
@@ -58,7 +62,12 @@ impl ReadSplit {
     #[inline]
     pub fn access(&self, route: &Route, target: &Target, status: u16, window: Duration) -> Access {
         let in_txn = status & status::IN_TRANS != 0 || status & status::AUTOCOMMIT == 0;
-        if route.is_write || in_txn || self.force_master || target.sql.contains(MASTER_HINT) {
+        if route.is_write
+            || in_txn
+            || self.force_master
+            || self.temporary_tables
+            || target.sql.contains(MASTER_HINT)
+        {
             return Access::Master;
         }
         if self.wrote.is_empty() {
@@ -112,6 +121,13 @@ impl ReadSplit {
         {
             Some(p) => p.2 = server,
             None => self.previous.push((key, group, server)),
+        }
+    }
+
+    /// Notes what a write means for later reads (only temporary tables matter so far).
+    pub fn observe_write(&mut self, sql: &str) {
+        if !self.temporary_tables && mentions(sql, b"create temporary") {
+            self.temporary_tables = true;
         }
     }
 

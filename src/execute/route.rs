@@ -114,6 +114,7 @@ pub async fn run<S: ResultSink>(
         };
         session.reads.ran_on(db, target.group, server);
         if route.is_write {
+            session.reads.observe_write(&target.sql);
             let gtid = if ReadSplit::uses_gtid(ctx.backends.read_your_writes)
                 && one.ok.status & status::IN_TRANS == 0
                 && one.ok.status & status::AUTOCOMMIT != 0

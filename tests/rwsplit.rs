@@ -5,8 +5,9 @@
 //!
 //! Stopping and killing servers would break every other test, so this file runs on a cluster
 //! of its own (g0 with two replicas), at SHARDGATE_RWSPLIT_BASE_PORT or the test base port +
-//! 150, and takes it down at the end. The scenarios share that cluster and run in order in
-//! one test, the destructive ones last.
+//! 80 (inside the caller's block of 100 ports, clear of the shared cluster at +0..+11 and of
+//! the dead port tests/failures.rs uses at +50), and takes it down at the end. The scenarios
+//! share that cluster and run in order in one test, the destructive ones last.
 
 mod common;
 
@@ -39,7 +40,7 @@ impl OwnCluster {
         let base = std::env::var("SHARDGATE_RWSPLIT_BASE_PORT")
             .ok()
             .and_then(|p| p.parse().ok())
-            .unwrap_or(base_port() + 150);
+            .unwrap_or(base_port() + 80);
         // A cluster at this port without the second replica is not this file's: never take
         // over (and later kill) somebody else's servers.
         let dir = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());

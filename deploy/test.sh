@@ -25,6 +25,11 @@ cleanup() {
     section "stopping the test cluster"
     bash "$DEPLOY_DIR/cluster.sh" down --base-port "$TEST_BASE_PORT" || rc=1
   fi
+  # tests/rwsplit.rs runs its own cluster at +80 and stops it itself; this catches a test
+  # process that was killed before it could.
+  if [[ -d ${TMPDIR:-/tmp}/shardgate-cluster-$((TEST_BASE_PORT + 80)) ]]; then
+    bash "$DEPLOY_DIR/cluster.sh" down --base-port $((TEST_BASE_PORT + 80)) || rc=1
+  fi
   [[ -z $test_log ]] || rm -f "$test_log"
   exit "$rc"
 }

@@ -5,8 +5,9 @@
 //!
 //! Stopping and killing servers would break every other test, so this file runs on a cluster
 //! of its own (g0 with two replicas), at SHARDGATE_RWSPLIT_BASE_PORT or the test base port +
-//! 150, and takes it down at the end. The scenarios share that cluster and run in order in
-//! one test, the destructive ones last.
+//! 80 (inside the caller's block of 100 ports, clear of the shared cluster at +0..+11 and of
+//! the dead port tests/failures.rs uses at +50), and takes it down at the end. The scenarios
+//! share that cluster and run in order in one test, the destructive ones last.
 
 mod common;
 
@@ -39,7 +40,16 @@ impl OwnCluster {
         let base = std::env::var("SHARDGATE_RWSPLIT_BASE_PORT")
             .ok()
             .and_then(|p| p.parse().ok())
-            .unwrap_or(base_port() + 150);
+            .unwrap_or(base_port() + 80);
+        // A cluster at this port without the second replica is not this file's: never take
+        // over (and later kill) somebody else's servers.
+        let dir = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());
+        let state = PathBuf::from(dir).join(format!("shardgate-cluster-{base}"));
+        assert!(
+            !state.exists() || state.join("g0-replica2.pid").exists(),
+            "{} holds another cluster; set SHARDGATE_RWSPLIT_BASE_PORT to a free base port",
+            state.display()
+        );
         let c = OwnCluster { base };
         c.script("up");
         c
@@ -107,7 +117,7 @@ master = "127.0.0.1:{m}"
 replicas = {replicas}
 schema = "{SCHEMA}"
 read_policy = "{policy}"
-max_replica_lag_s = 5
+max_replica_lag_s = 2
 "#,
         m = c.master()
     )
@@ -126,7 +136,9 @@ impl Drop for RwProxy {
     }
 }
 
-async fn start_proxy(c: &OwnCluster, read_your_writes: ReadYourWrites) -> RwProxy {
+/// A proxy on this file's cluster: `workers` 0 serves on the test's runtime, more runs the
+/// production shape (an acceptor and that many current-thread worker runtimes).
+async fn start_proxy(c: &OwnCluster, read_your_writes: ReadYourWrites, workers: usize) -> RwProxy {
     let both = format!(
         r#"["127.0.0.1:{}", "127.0.0.1:{}"]"#,
         c.replica1(),
@@ -165,11 +177,22 @@ async fn start_proxy(c: &OwnCluster, read_your_writes: ReadYourWrites) -> RwProx
         gtid_wait: Duration::from_millis(200),
     };
     config.backend.connect_timeout = Duration::from_millis(500);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let shared = Arc::new(Shared::new(config, rules, "10.11.0-MariaDB-test".into()));
     let shutdown = CancellationToken::new();
-    tokio::spawn(server::run(listener, shared, shutdown.clone()));
+    let port;
+    if workers == 0 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        port = listener.local_addr().unwrap().port();
+        let shared = Arc::new(Shared::new(config, rules, "10.11.0-MariaDB-test".into()));
+        tokio::spawn(server::run(listener, shared, shutdown.clone()));
+    } else {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        port = listener.local_addr().unwrap().port();
+        let token = shutdown.clone();
+        std::thread::spawn(move || {
+            let version = "10.11.0-MariaDB-test".to_string();
+            server::serve_workers(listener, config, Arc::new(rules), version, workers, token)
+        });
+    }
     RwProxy {
         port,
         admin_port,
@@ -284,8 +307,9 @@ async fn read_write_split_on_real_replication() {
             .unwrap();
         assert_eq!(waited, 0, "replica {r} did not catch up");
     }
-    let proxy = start_proxy(&cluster, ReadYourWrites::Window).await;
-    let gtid_proxy = start_proxy(&cluster, ReadYourWrites::Gtid).await;
+    let proxy = start_proxy(&cluster, ReadYourWrites::Window, 0).await;
+    let gtid_proxy = start_proxy(&cluster, ReadYourWrites::Gtid, 0).await;
+    let workers_proxy = start_proxy(&cluster, ReadYourWrites::Window, 2).await;
     // Let the checker see every server once.
     tokio::time::sleep(INTERVAL * 3).await;
 
@@ -295,7 +319,9 @@ async fn read_write_split_on_real_replication() {
     read_your_writes(&cluster, &gtid_proxy, 10_000, ReadYourWrites::Gtid).await;
     drop(gtid_proxy);
     listings(&cluster, &proxy).await;
-    stopped_sql_thread_leaves_rotation(&cluster, &proxy).await;
+    stopped_sql_thread_leaves_rotation(&cluster, &proxy, &workers_proxy).await;
+    drop(workers_proxy);
+    lagging_replica_leaves_rotation(&cluster, &proxy).await;
     killed_replica_leaves_and_returns(&cluster, &proxy).await;
     killed_master_fails_writes_fast(&cluster, &proxy).await;
 }
@@ -399,6 +425,16 @@ async fn master_for_writes_transactions_hints(cl: &OwnCluster, proxy: &RwProxy) 
         assert!(is_replica(port), "{port}");
         assert_eq!((mark, mode.as_str()), (42, "ANSI_QUOTES"));
     }
+    // FOUND_ROWS() goes where the statement it is about ran, though round robin moves on.
+    for _ in 0..4 {
+        let ids: Vec<i64> = c
+            .query("SELECT SQL_CALC_FOUND_ROWS seq FROM seq_1_to_7 LIMIT 1")
+            .await
+            .unwrap();
+        assert_eq!(ids, [1]);
+        let found: i64 = c.query_first("SELECT FOUND_ROWS()").await.unwrap().unwrap();
+        assert_eq!(found, 7);
+    }
     // A locking read is a write (and, as one, opens the read-your-writes window).
     assert_eq!(
         port_of(&mut c, "SELECT @@port FROM t WHERE id = -1 FOR UPDATE").await,
@@ -458,6 +494,15 @@ async fn read_your_writes(cl: &OwnCluster, proxy: &RwProxy, first: i64, mode: Re
         .unwrap();
     assert_ne!(port, proxy_master_port(&mut c).await);
     assert_eq!(n, 1000);
+    // A temporary table lives on the master only: once the session has one, it reads there.
+    c.query_drop("CREATE TEMPORARY TABLE tmp_rw (x INT)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO tmp_rw VALUES (7)").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let x: Option<i64> = c.query_first("SELECT x FROM tmp_rw").await.unwrap();
+    assert_eq!(x, Some(7));
+    assert_eq!(port_of(&mut c, "SELECT @@port").await, cl.master());
 }
 
 async fn proxy_master_port(c: &mut Conn) -> u16 {
@@ -516,19 +561,92 @@ async fn listings(cl: &OwnCluster, proxy: &RwProxy) {
         .starts_with("HTTP/1.1 404"));
 }
 
-async fn stopped_sql_thread_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy) {
+async fn stopped_sql_thread_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy, workers: &RwProxy) {
     let (r1, r2) = (cl.replica1(), cl.replica2());
     let mut c = proxy.connect("rw_rr").await;
+    // Four clients of the multi-worker proxy: the acceptor deals them to both workers, whose
+    // pools are their own but whose health and counters are the process's.
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(workers.connect("rw_rr").await);
+    }
+    let key = |port: u16| ("rw_rr".to_string(), format!("127.0.0.1:{port}"));
+    let before = groups(&mut clients[0]).await;
+    for w in &mut clients {
+        let s = spread(w, 10).await;
+        assert_eq!(s.values().sum::<usize>(), 10);
+        assert!(s.keys().all(|p| *p == r1 || *p == r2), "{s:?}");
+    }
+    let after = groups(&mut clients[3]).await;
+    let counted: u64 = [r1, r2]
+        .iter()
+        .map(|&p| after[&key(p)].2 - before[&key(p)].2)
+        .sum();
+    assert_eq!(counted, 40, "reads counted across both workers");
+
     let mut admin = direct(r2, None).await;
     admin.query_drop("STOP SLAVE SQL_THREAD").await.unwrap();
     let took = wait_rotation(&mut c, "rw_rr", r2, false).await;
     assert!(took < INTERVAL * 5, "left rotation after {took:?}");
     assert_eq!(spread(&mut c, 20).await, HashMap::from([(r1, 20)]));
+    wait_rotation(&mut clients[0], "rw_rr", r2, false).await;
+    for w in &mut clients {
+        assert_eq!(spread(w, 6).await, HashMap::from([(r1, 6)]));
+    }
     admin.query_drop("START SLAVE SQL_THREAD").await.unwrap();
     let took = wait_rotation(&mut c, "rw_rr", r2, true).await;
     assert!(took < INTERVAL * 5, "came back after {took:?}");
     let back = spread(&mut c, 20).await;
     assert_eq!(back.get(&r2), Some(&10), "{back:?}");
+    wait_rotation(&mut clients[1], "rw_rr", r2, true).await;
+}
+
+/// Real lag: replica 2 applies events 4 s late (MASTER_DELAY) while the master takes writes;
+/// past max_replica_lag_s = 2 it leaves rotation, and returns once it catches up.
+async fn lagging_replica_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy) {
+    let (r1, r2) = (cl.replica1(), cl.replica2());
+    let mut c = proxy.connect("rw_rr").await;
+    let mut admin = direct(r2, None).await;
+    let set_delay =
+        |secs: u32| format!("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = {secs}; START SLAVE");
+    admin.query_drop(set_delay(4)).await.unwrap();
+    wait_rotation(&mut c, "rw_rr", r2, true).await;
+    let mut m = direct(cl.master(), Some(SCHEMA)).await;
+    let start = Instant::now();
+    let mut id = 20_000;
+    let lag = loop {
+        m.query_drop(format!("INSERT INTO t VALUES ({id}, 0)"))
+            .await
+            .unwrap();
+        id += 1;
+        let rows: Vec<Row> = c.query("SHOW SHARDGATE GROUPS").await.unwrap();
+        let mine = rows.iter().find(|r| {
+            r.get::<String, _>(0).as_deref() == Some("rw_rr")
+                && r.get::<String, _>(3) == Some(format!("127.0.0.1:{r2}"))
+        });
+        let (rotation, lag) = mine
+            .map(|r| {
+                (
+                    r.get::<String, _>(7).unwrap_or_default(),
+                    r.get::<Option<i64>, _>(6).flatten(),
+                )
+            })
+            .unwrap();
+        if rotation == "no" {
+            break lag;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "lag never excluded {r2}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(lag.is_some_and(|l| l > 2), "left rotation with lag {lag:?}");
+    assert_eq!(spread(&mut c, 10).await, HashMap::from([(r1, 10)]));
+    admin.query_drop(set_delay(0)).await.unwrap();
+    wait_rotation(&mut c, "rw_rr", r2, true).await;
+    let back = spread(&mut c, 10).await;
+    assert_eq!(back.get(&r2), Some(&5), "{back:?}");
 }
 
 async fn killed_replica_leaves_and_returns(cl: &OwnCluster, proxy: &RwProxy) {

@@ -38,8 +38,29 @@ pub fn choose_replica(
     weight_ends: &[u32],
     next: &AtomicUsize,
 ) -> Option<u16> {
-    let n = replicas.len();
-    let usable = |i: usize| replicas[i].health.in_rotation();
+    pick(
+        policy,
+        replicas.len(),
+        |i| replicas[i].health.in_rotation(),
+        |i| replicas[i].health.latency_us(),
+        weight_ends,
+        next,
+    )
+}
+
+/// The policy over `n` replicas given as functions, so it is tested without servers.
+#[inline]
+fn pick(
+    policy: ReadPolicy,
+    n: usize,
+    usable: impl Fn(usize) -> bool,
+    latency_us: impl Fn(usize) -> u64,
+    weight_ends: &[u32],
+    next: &AtomicUsize,
+) -> Option<u16> {
+    if n == 0 {
+        return None;
+    }
     let first_usable_from = |start: usize| {
         (0..n)
             .map(|k| (start + k) % n)
@@ -55,16 +76,100 @@ pub fn choose_replica(
             // exactly its weight's share (while all are in rotation).
             let total = weight_ends.last().copied().unwrap_or(0).max(1) as usize;
             let t = (next.fetch_add(1, Ordering::Relaxed) % total) as u32;
-            let pick = weight_ends.iter().position(|&end| t < end).unwrap_or(0);
-            if usable(pick) {
-                Some(pick as u16)
+            let chosen = weight_ends
+                .iter()
+                .position(|&end| t < end)
+                .unwrap_or(0)
+                .min(n - 1);
+            if usable(chosen) {
+                Some(chosen as u16)
             } else {
-                first_usable_from(pick + 1)
+                first_usable_from(chosen + 1)
             }
         }
         ReadPolicy::LeastLatency => (0..n)
             .filter(|&i| usable(i))
-            .min_by_key(|&i| replicas[i].health.latency_us())
+            .min_by_key(|&i| latency_us(i))
             .map(|i| i as u16),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(policy: ReadPolicy, up: &[bool], weights: &[u32], reads: usize) -> Vec<usize> {
+        let mut sum = 0;
+        let ends: Vec<u32> = weights
+            .iter()
+            .map(|w| {
+                sum += w;
+                sum
+            })
+            .collect();
+        let next = AtomicUsize::new(0);
+        let mut out = vec![0; up.len() + 1];
+        for _ in 0..reads {
+            match pick(
+                policy,
+                up.len(),
+                |i| up[i],
+                |i| [300, 100, 200][i],
+                &ends,
+                &next,
+            ) {
+                Some(i) => out[i as usize] += 1,
+                None => out[up.len()] += 1, // the master
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn round_robin_alternates_and_skips_replicas_out_of_rotation() {
+        let w = [1, 1, 1];
+        assert_eq!(
+            counts(ReadPolicy::RoundRobin, &[true; 3], &w, 300),
+            [100, 100, 100, 0]
+        );
+        assert_eq!(
+            counts(ReadPolicy::RoundRobin, &[true, false, true], &w, 300)[1],
+            0
+        );
+        assert_eq!(
+            counts(ReadPolicy::RoundRobin, &[false; 3], &w, 10),
+            [0, 0, 0, 10]
+        );
+    }
+
+    #[test]
+    fn weighted_gives_exact_shares_and_moves_a_missing_replicas_share_on() {
+        let w = [3, 1, 0];
+        assert_eq!(
+            counts(ReadPolicy::Weighted, &[true; 3], &w, 400),
+            [300, 100, 0, 0]
+        );
+        assert_eq!(
+            counts(ReadPolicy::Weighted, &[false, true, true], &w, 400),
+            [0, 400, 0, 0]
+        );
+    }
+
+    #[test]
+    fn random_spreads_and_least_latency_takes_the_fastest_usable() {
+        let r = counts(ReadPolicy::Random, &[true, true, false], &[1, 1, 1], 1000);
+        assert!(r[0] > 300 && r[1] > 300 && r[2] == 0 && r[3] == 0, "{r:?}");
+        assert_eq!(
+            counts(ReadPolicy::LeastLatency, &[true; 3], &[1; 3], 10),
+            [0, 10, 0, 0]
+        );
+        assert_eq!(
+            counts(ReadPolicy::LeastLatency, &[true, false, true], &[1; 3], 10),
+            [0, 0, 10, 0]
+        );
+        assert_eq!(
+            counts(ReadPolicy::MasterOnly, &[true; 3], &[1; 3], 5),
+            [0, 0, 0, 5]
+        );
     }
 }

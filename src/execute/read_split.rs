@@ -4,6 +4,9 @@
 //! The master serves writes, locking reads (the planner marks them `is_write`), everything
 //! while a transaction is open or autocommit is off, statements carrying the hint
 //! `/* shardgate:master */`, and every read of a session that ran `SET @shardgate_master = 1`.
+//! A session that ran CREATE TEMPORARY TABLE reads from the master from then on.
+//! A read naming FOUND_ROWS or ROW_COUNT goes to the server that ran the session's previous
+//! statement on that group (those functions are about it, and round robin would move on).
 //!
 //! Read-your-writes, after a session wrote to a group:
 //! - `window` (default): its reads of that group go to the master (while it is up) for
@@ -16,7 +19,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::Access;
+use crate::backend::{Access, ServerRef};
 use crate::config::model::{Database, GroupId};
 use crate::config::server::ReadYourWrites;
 use crate::plan::{Route, Target};
@@ -45,6 +48,13 @@ pub struct ReadSplit {
     /// `SET @shardgate_master = 1` is in force.
     pub force_master: bool,
     wrote: Vec<Written>,
+    /// The session made a temporary table: it exists on the master only, so every read
+    /// stays there until the session ends (or resets).
+    temporary_tables: bool,
+    /// The server each (database, group) last ran a statement on, for functions about the
+    /// previous statement (FOUND_ROWS(), ROW_COUNT()). The database by address: the rules'
+    /// `Arc<Database>` outlives every session that plans with it.
+    previous: Vec<(usize, GroupId, ServerRef)>,
 }
 
 impl ReadSplit {
@@ -52,7 +62,12 @@ impl ReadSplit {
     #[inline]
     pub fn access(&self, route: &Route, target: &Target, status: u16, window: Duration) -> Access {
         let in_txn = status & status::IN_TRANS != 0 || status & status::AUTOCOMMIT == 0;
-        if route.is_write || in_txn || self.force_master || target.sql.contains(MASTER_HINT) {
+        if route.is_write
+            || in_txn
+            || self.force_master
+            || self.temporary_tables
+            || target.sql.contains(MASTER_HINT)
+        {
             return Access::Master;
         }
         if self.wrote.is_empty() {
@@ -72,6 +87,48 @@ impl ReadSplit {
         self.wrote
             .iter()
             .find(|w| w.group == group && w.db.name == db)
+    }
+
+    /// Where a read goes that asks about the previous statement on its connection
+    /// (FOUND_ROWS(), ROW_COUNT()): the server that ran it. `None` for other statements.
+    #[inline]
+    pub fn sticky_server(
+        &self,
+        db: &Arc<Database>,
+        group: GroupId,
+        sql: &str,
+    ) -> Option<ServerRef> {
+        if !mentions(sql, b"found_rows") && !mentions(sql, b"row_count") {
+            return None;
+        }
+        let key = Arc::as_ptr(db) as usize;
+        Some(
+            self.previous
+                .iter()
+                .find(|(d, g, _)| *d == key && *g == group)
+                .map_or(ServerRef::Master, |p| p.2),
+        )
+    }
+
+    /// Remembers which server of `group` ran the session's last statement there.
+    #[inline]
+    pub fn ran_on(&mut self, db: &Arc<Database>, group: GroupId, server: ServerRef) {
+        let key = Arc::as_ptr(db) as usize;
+        match self
+            .previous
+            .iter_mut()
+            .find(|(d, g, _)| *d == key && *g == group)
+        {
+            Some(p) => p.2 = server,
+            None => self.previous.push((key, group, server)),
+        }
+    }
+
+    /// Notes what a write means for later reads (only temporary tables matter so far).
+    pub fn observe_write(&mut self, sql: &str) {
+        if !self.temporary_tables && mentions(sql, b"create temporary") {
+            self.temporary_tables = true;
+        }
     }
 
     /// Remembers a write to `group` (with its GTID when known).
@@ -175,10 +232,15 @@ fn parse_master_variable(sql: &str) -> Option<bool> {
 
 /// LAST_INSERT_ID() is per connection: only the master's has the session's value.
 fn mentions_last_insert_id(sql: &str) -> bool {
-    const NEEDLE: &[u8] = b"last_insert_id";
+    mentions(sql, b"last_insert_id")
+}
+
+/// Case-insensitive substring test (lower-case `needle`), without allocating.
+#[inline]
+fn mentions(sql: &str, needle: &[u8]) -> bool {
     sql.as_bytes()
-        .windows(NEEDLE.len())
-        .any(|w| w.eq_ignore_ascii_case(NEEDLE))
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
@@ -239,5 +301,20 @@ mod tests {
         assert_eq!(r.pending_gtids().len(), 1);
         assert!(mentions_last_insert_id("select Last_Insert_Id()"));
         assert!(!mentions_last_insert_id("select 1"));
+        let d2 = db("db2");
+        assert_eq!(r.sticky_server(&d, 0, "SELECT 1"), None);
+        assert_eq!(
+            r.sticky_server(&d, 0, "SELECT FOUND_ROWS()"),
+            Some(ServerRef::Master)
+        );
+        r.ran_on(&d, 0, ServerRef::Replica(1));
+        assert_eq!(
+            r.sticky_server(&d, 0, "select row_count()"),
+            Some(ServerRef::Replica(1))
+        );
+        assert_eq!(
+            r.sticky_server(&d2, 0, "select found_rows()"),
+            Some(ServerRef::Master)
+        );
     }
 }

@@ -55,6 +55,7 @@ pub async fn run<S: ResultSink>(
             Err(e) => return Err(e),
         };
         if route.is_write {
+            session.reads.observe_write(&target.sql);
             let gtid = if ReadSplit::uses_gtid(ctx.backends.read_your_writes)
                 && one.ok.status & status::IN_TRANS == 0
                 && one.ok.status & status::AUTOCOMMIT != 0

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use mysql_async::prelude::Queryable;
 
-use crate::backend::ServerRef;
+use crate::backend::{Access, ServerRef};
 use crate::error::Error;
 use crate::plan::{Route, Target};
 
@@ -35,7 +35,10 @@ pub(crate) async fn run_target<S: ResultSink>(
         session.txn_aware_status(),
         ctx.backends.master_after_write,
     );
-    let mut server = group.choose(access);
+    let mut server = match session.reads.sticky_server(db, target.group, &target.sql) {
+        Some(previous) if access != Access::Master => previous,
+        _ => group.choose(access),
+    };
     loop {
         let conn = match session
             .conns
@@ -44,7 +47,7 @@ pub(crate) async fn run_target<S: ResultSink>(
         {
             Ok(conn) => conn,
             // A replica that cannot be reached left rotation: the master serves this read.
-            Err(Error::GroupUnavailable { .. }) if server != ServerRef::Master => {
+            Err(_) if server != ServerRef::Master => {
                 server = ServerRef::Master;
                 continue;
             }
@@ -64,6 +67,10 @@ pub(crate) async fn run_target<S: ResultSink>(
                         server = ServerRef::Master;
                         continue;
                     }
+                    Err(mysql_async::Error::Server(_)) => {
+                        server = ServerRef::Master;
+                        continue;
+                    }
                     Err(e) => {
                         group
                             .server(server)
@@ -79,7 +86,10 @@ pub(crate) async fn run_target<S: ResultSink>(
         pool.stats.queries.fetch_add(1, Ordering::Relaxed);
         let mut sent = false;
         match run_one(conn, route, target, send_columns, &mut sent, sink).await {
-            Ok(one) => return Ok(one),
+            Ok(one) => {
+                session.reads.ran_on(db, target.group, server);
+                return Ok(one);
+            }
             Err(Failure::Query(Error::BackendConnection(reason))) => {
                 // A driver error (not a server error) means the connection is gone: drop
                 // it, tell the health state, and name the group, so the next statement

@@ -365,3 +365,35 @@ async fn joins_on_the_key_and_with_broadcast_tables_merge() {
     }
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merges_inside_a_transaction_see_its_writes() {
+    let (schema, proxy) = setup("scatter_txn").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    p.query_drop("BEGIN").await.unwrap();
+    p.query_drop(
+        "INSERT INTO patients (id, hospital_id, name) VALUES (500, 0, 'aaa'), (501, 1, 'AAB')",
+    )
+    .await
+    .unwrap();
+    // Shards 0 and 1 share group g0: both run on the transaction's connection.
+    let ids: Vec<i64> = p
+        .query("SELECT id FROM patients ORDER BY name, id LIMIT 2")
+        .await
+        .unwrap();
+    assert_eq!(ids, vec![500, 501]);
+    let n: i64 = p
+        .query_first("SELECT COUNT(*) FROM patients")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 62);
+    p.query_drop("ROLLBACK").await.unwrap();
+    let n: i64 = p
+        .query_first("SELECT COUNT(*) FROM patients")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 60);
+    schema.drop().await;
+}

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use mysql_common::packets::Column;
 
 use self::compare::{cmp_cells, kind_of, Kind};
-use self::stream::{Cells, Msg, ShardStream};
+use self::stream::{Cells, Msg, ShardEnd};
 use super::{status, Context, Failure, OkInfo, ResultSink, Session};
 use crate::error::Error;
 use crate::plan::merge::{Col, MergeSpec, SortKey};
@@ -93,40 +93,44 @@ fn cell(r: &Cells, i: usize) -> Option<&[u8]> {
 }
 
 struct Streams {
-    list: Vec<ShardStream>,
-    done: Vec<Option<stream::Finished>>,
+    rx: Vec<stream::Rx>,
+    /// How each stream ended, once it has.
+    ended: Vec<Option<ShardEnd>>,
 }
 
 impl Streams {
     async fn next(&mut self, i: usize) -> Result<Option<Msg>, Error> {
-        if self.done[i].is_some() {
+        if self.ended[i].is_some() {
             return Ok(None);
         }
-        if let Some(m) = self.list[i].rx.recv().await {
-            return Ok(Some(m));
+        match self.rx[i].recv().await {
+            Some(Msg::End(end)) => {
+                self.ended[i] = Some(end);
+                Ok(None)
+            }
+            Some(Msg::Failed(e)) => {
+                self.ended[i] = Some(ShardEnd::default());
+                Err(e)
+            }
+            Some(m) => Ok(Some(m)),
+            None => Err(Error::Internal(
+                "a shard stream ended without its result".into(),
+            )),
         }
-        let mut fin = (&mut self.list[i].task)
-            .await
-            .map_err(|e| Error::Internal(format!("shard task failed: {e}")))?;
-        let outcome = std::mem::replace(&mut fin.outcome, Ok(stream::ShardEnd::default()));
-        let end = outcome?;
-        fin.outcome = Ok(end);
-        self.done[i] = Some(fin);
-        Ok(None)
     }
 
     async fn next_row(&mut self, i: usize) -> Result<Option<Cells>, Error> {
         loop {
             match self.next(i).await? {
                 Some(Msg::Row(r)) => return Ok(Some(r)),
-                Some(Msg::Columns(_)) => continue,
+                Some(_) => continue,
                 None => return Ok(None),
             }
         }
     }
 }
 
-/// Runs a scatter read. `merge` is `None` for a plain concatenation.
+/// Runs a scatter read (an empty `merge` concatenates).
 pub async fn run<S: ResultSink>(
     route: &Route,
     merge: &MergeSpec,
@@ -136,33 +140,28 @@ pub async fn run<S: ResultSink>(
 ) -> Result<(), Failure> {
     let db = route.db.clone();
     let in_trans = session.status & status::IN_TRANS != 0;
-    let mut seen: Vec<usize> = Vec::new();
-    for t in &route.targets {
-        if seen.contains(&t.group) && in_trans {
-            return Err(Failure::Query(Error::unsupported(format!(
-                "a merged read of sharded table '{}' over several shards of group '{}' inside a \
-                 transaction",
-                merge.table, db.groups[t.group].name
-            ))));
-        }
-        seen.push(t.group);
-    }
-    // Connections: the session's for the first shard of each group, extras for the rest.
-    let mut conns = Vec::with_capacity(route.targets.len());
-    let mut pinned = Vec::with_capacity(route.targets.len());
-    let mut failed = None;
+    let cap = ctx.limits.merge_buffer_bytes;
+    // Lanes: (group, pinned, target indexes). Outside a transaction every shard gets its own
+    // connection (the session's for a group's first shard); inside, one lane per group on
+    // the transaction's connection.
+    let mut lanes: Vec<(usize, bool, Vec<usize>)> = Vec::new();
     for (k, t) in route.targets.iter().enumerate() {
-        let first = route.targets[..k].iter().all(|o| o.group != t.group);
-        let got = if first {
-            session.conns.take(ctx.backends, &db, t.group).await
+        match lanes.iter_mut().find(|l| l.0 == t.group && l.1) {
+            Some(l) if in_trans => l.2.push(k),
+            Some(_) => lanes.push((t.group, false, vec![k])),
+            None => lanes.push((t.group, true, vec![k])),
+        }
+    }
+    let mut conns = Vec::with_capacity(lanes.len());
+    let mut failed = None;
+    for (group, pinned, _) in &lanes {
+        let got = if *pinned {
+            session.conns.take(ctx.backends, &db, *group).await
         } else {
-            session.conns.extra(ctx.backends, &db, t.group).await
+            session.conns.extra(ctx.backends, &db, *group).await
         };
         match got {
-            Ok(c) => {
-                conns.push(c);
-                pinned.push(first);
-            }
+            Ok(c) => conns.push(c),
             Err(e) => {
                 failed = Some(e);
                 break;
@@ -170,22 +169,30 @@ pub async fn run<S: ResultSink>(
         }
     }
     if let Some(e) = failed {
-        for ((c, p), t) in conns.into_iter().zip(pinned).zip(&route.targets) {
-            if p {
-                session.conns.put_back(ctx.backends, &db, t.group, c);
+        for (c, (group, pinned, _)) in conns.into_iter().zip(&lanes) {
+            if *pinned {
+                session.conns.put_back(ctx.backends, &db, *group, c);
             }
         }
         return Err(Failure::Query(e));
     }
-    let list: Vec<ShardStream> = conns
-        .into_iter()
-        .zip(&route.targets)
-        .map(|(c, t)| stream::spawn(c, t.sql.clone()))
-        .collect();
-    let n = list.len();
+    let mut slots: Vec<Option<stream::Rx>> = (0..route.targets.len()).map(|_| None).collect();
+    let mut tasks = Vec::with_capacity(lanes.len());
+    for (conn, (group, pinned, idx)) in conns.into_iter().zip(&lanes) {
+        let sqls = idx.iter().map(|&k| route.targets[k].sql.clone()).collect();
+        let (rxs, task) = stream::spawn_lane(conn, sqls, cap, merge.table.clone());
+        for (&k, rx) in idx.iter().zip(rxs) {
+            slots[k] = Some(rx);
+        }
+        tasks.push((*group, *pinned, task));
+    }
+    let n = route.targets.len();
     let mut streams = Streams {
-        list,
-        done: (0..n).map(|_| None).collect(),
+        rx: slots
+            .into_iter()
+            .map(|r| r.expect("every target has a lane"))
+            .collect(),
+        ended: (0..n).map(|_| None).collect(),
     };
     let status_before = session.status;
     let mut out = Output {
@@ -201,55 +208,44 @@ pub async fn run<S: ResultSink>(
         buffer: Vec::new(),
         sorted: Vec::new(),
         buffered: 0,
-        cap: ctx.limits.merge_buffer_bytes,
+        cap,
     };
     let result = pump(&mut streams, &mut out).await;
 
     // Stop every stream, take the connections back.
+    for rx in &mut streams.rx {
+        rx.close();
+        while rx.recv().await.is_some() {}
+    }
+    for (group, pinned, task) in tasks {
+        if let Ok(end) = task.await {
+            if pinned && !end.broken {
+                session.conns.put_back(ctx.backends, &db, group, end.conn);
+            }
+        }
+    }
     let mut warnings: u16 = 0;
     let mut last_status = session.status;
-    for (i, s) in streams.list.iter_mut().enumerate() {
-        s.rx.close();
-        let fin = match streams.done[i].take() {
-            Some(f) => Some(f),
-            None => {
-                while s.rx.recv().await.is_some() {}
-                (&mut s.task).await.ok()
-            }
-        };
-        if let Some(f) = fin {
-            let broken = matches!(&f.outcome, Err(Error::BackendConnection(_)));
-            if let Ok(end) = &f.outcome {
-                warnings = warnings.saturating_add(end.warnings);
-                if end.status != 0 {
-                    last_status = end.status;
-                }
-            }
-            if pinned[i] && !broken {
-                session
-                    .conns
-                    .put_back(ctx.backends, &db, route.targets[i].group, f.conn);
-            }
+    for end in streams.ended.iter().flatten() {
+        warnings = warnings.saturating_add(end.warnings);
+        if end.status != 0 {
+            last_status = end.status;
         }
     }
-    match result {
-        Ok(()) => {
-            out.ensure_columns();
-            if !out.sent_columns {
-                return Err(Failure::Query(Error::Internal(
-                    "no shard returned a result set".into(),
-                )));
-            }
-            session.status = last_status;
-            out.sink.end_rows(&OkInfo {
-                warnings,
-                status: last_status,
-                ..OkInfo::default()
-            });
-            Ok(())
-        }
-        Err(e) => Err(e),
+    result?;
+    out.ensure_columns();
+    if !out.sent_columns {
+        return Err(Failure::Query(Error::Internal(
+            "no shard returned a result set".into(),
+        )));
     }
+    session.status = last_status;
+    out.sink.end_rows(&OkInfo {
+        warnings,
+        status: last_status,
+        ..OkInfo::default()
+    });
+    Ok(())
 }
 
 /// Reads the shard streams in merge order and feeds the pipeline.
@@ -257,7 +253,7 @@ async fn pump<S: ResultSink>(
     streams: &mut Streams,
     out: &mut Output<'_, S>,
 ) -> Result<(), Failure> {
-    let n = streams.list.len();
+    let n = streams.rx.len();
     // Column definitions: the first shard's are the client's.
     for i in 0..n {
         match streams.next(i).await? {
@@ -266,7 +262,7 @@ async fn pump<S: ResultSink>(
                     out.layout = Some(Layout::new(c, out.spec.hidden));
                 }
             }
-            Some(Msg::Row(_)) | None => {}
+            _ => {}
         }
     }
     let Some(lay) = &out.layout else {

@@ -165,8 +165,11 @@ pub(crate) fn plan(
             && p.items
                 .iter()
                 .any(|i| i.expr.as_ref().is_some_and(|e| p.is_shard_key(e))));
+    // HAVING without aggregates filters single rows (like WHERE) and stays on the shards.
+    let having_agg = sel.having.as_ref().is_some_and(contains_agg);
+    let order_agg = order_exprs.iter().any(|(e, _)| contains_agg(e));
     let rows_mode =
-        pushdown || (!any_agg && group_exprs.is_empty() && !distinct && sel.having.is_none());
+        pushdown || (!any_agg && !having_agg && !order_agg && group_exprs.is_empty() && !distinct);
 
     let mut splices = Vec::new();
     let mut merge = MergeSpec {

@@ -256,13 +256,10 @@ async fn pump<S: ResultSink>(
     let n = streams.rx.len();
     // Column definitions: the first shard's are the client's.
     for i in 0..n {
-        match streams.next(i).await? {
-            Some(Msg::Columns(c)) => {
-                if out.layout.is_none() {
-                    out.layout = Some(Layout::new(c, out.spec.hidden));
-                }
+        if let Some(Msg::Columns(c)) = streams.next(i).await? {
+            if out.layout.is_none() {
+                out.layout = Some(Layout::new(c, out.spec.hidden));
             }
-            _ => {}
         }
     }
     let Some(lay) = &out.layout else {

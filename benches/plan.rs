@@ -55,11 +55,13 @@ fn bench(c: &mut Criterion) {
 
     let scatter = "SELECT kind, COUNT(*), AVG(value), MAX(taken_at) FROM clinical_data \
                    WHERE value > 10 GROUP BY kind HAVING COUNT(*) > 2 ORDER BY 2 DESC LIMIT 10";
-    c.bench_function("scatter GROUP BY / HAVING / ORDER BY / LIMIT over 4 shards", |b| {
-        b.iter(|| plan(black_box(scatter), &ctx).expect("plans"))
-    });
+    c.bench_function(
+        "scatter GROUP BY / HAVING / ORDER BY / LIMIT over 4 shards",
+        |b| b.iter(|| plan(black_box(scatter), &ctx).expect("plans")),
+    );
 
-    let sorted = "SELECT id, patient_id, value FROM clinical_data ORDER BY taken_at DESC, id LIMIT 10";
+    let sorted =
+        "SELECT id, patient_id, value FROM clinical_data ORDER BY taken_at DESC, id LIMIT 10";
     c.bench_function("scatter ORDER BY ... LIMIT 10 over 4 shards", |b| {
         b.iter(|| plan(black_box(sorted), &ctx).expect("plans"))
     });

@@ -60,6 +60,7 @@ struct Planner<'q> {
     key_qualifiers: Vec<String>,
     items: Vec<Item>,
     hidden: Vec<Vec<Piece>>,
+    toks: Vec<super::lexer::Token>,
 }
 
 fn refuse(what: impl std::fmt::Display, table: &str) -> Error {
@@ -103,6 +104,7 @@ pub(crate) fn plan(
         key_qualifiers,
         items: Vec::new(),
         hidden: Vec::new(),
+        toks: cl.toks.clone(),
     };
     for (range, item) in cl.items.iter().zip(&sel.projection) {
         p.items.push(p.item(*range, item)?);
@@ -150,11 +152,11 @@ pub(crate) fn plan(
         }
     }
     let order_ranges = match cl.order {
-        Some(o) => list_ranges(sql, o.body, o.end, order_exprs.len(), table)?,
+        Some(o) => list_ranges(sql, &cl.toks, o.body, o.end, order_exprs.len(), table)?,
         None => Vec::new(),
     };
     let group_ranges = match cl.group {
-        Some(g) => list_ranges(sql, g.body, g.end, group_exprs.len(), table)?,
+        Some(g) => list_ranges(sql, &cl.toks, g.body, g.end, group_exprs.len(), table)?,
         None => Vec::new(),
     };
 
@@ -407,12 +409,13 @@ fn weight_for(
 /// Ranges of a comma-separated list (ORDER BY / GROUP BY) with ASC/DESC dropped.
 fn list_ranges(
     sql: &str,
+    toks: &[super::lexer::Token],
     from: usize,
     to: usize,
     expect: usize,
     table: &str,
 ) -> Result<Vec<(usize, usize)>> {
-    let toks = tokens_in(sql, from, to)?;
+    let toks = tokens_in(toks, from, to);
     let mut out = Vec::new();
     for (s, e) in split_commas(&toks, from, to) {
         let inner: Vec<_> = toks.iter().filter(|t| t.start >= s && t.end <= e).collect();
@@ -482,7 +485,7 @@ impl Planner<'_> {
         let mut r = range;
         if alias.is_some() {
             // Drop `[AS] alias` from the end of the item.
-            let toks = tokens_in(self.sql, range.0, range.1)?;
+            let toks = tokens_in(&self.toks, range.0, range.1);
             let n = toks.len();
             let cut = if n >= 3 && toks[n - 2].is_word(self.sql, "AS") {
                 n - 2

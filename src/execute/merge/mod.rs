@@ -94,6 +94,8 @@ fn cell(r: &Cells, i: usize) -> Option<&[u8]> {
 
 struct Streams {
     rx: Vec<stream::Rx>,
+    /// Per stream, the error for a connection that broke, naming its group.
+    unavailable: Vec<Box<dyn Fn(String) -> Error + Send>>,
     /// How each stream ended, once it has.
     ended: Vec<Option<ShardEnd>>,
 }
@@ -107,6 +109,10 @@ impl Streams {
             Some(Msg::End(end)) => {
                 self.ended[i] = Some(end);
                 Ok(None)
+            }
+            Some(Msg::Failed(Error::BackendConnection(reason))) => {
+                self.ended[i] = Some(ShardEnd::default());
+                Err((self.unavailable[i])(reason))
             }
             Some(Msg::Failed(e)) => {
                 self.ended[i] = Some(ShardEnd::default());
@@ -187,7 +193,22 @@ pub async fn run<S: ResultSink>(
         tasks.push((*group, *pinned, task));
     }
     let n = route.targets.len();
+    let unavailable = route
+        .targets
+        .iter()
+        .map(|t| {
+            let g = &db.groups[t.group];
+            let (database, group, addr) = (db.name.clone(), g.name.clone(), g.master.clone());
+            Box::new(move |reason| Error::GroupUnavailable {
+                database: database.clone(),
+                group: group.clone(),
+                addr: addr.clone(),
+                reason,
+            }) as Box<dyn Fn(String) -> Error + Send>
+        })
+        .collect();
     let mut streams = Streams {
+        unavailable,
         rx: slots
             .into_iter()
             .map(|r| r.expect("every target has a lane"))

@@ -330,21 +330,9 @@ async fn pump<S: ResultSink>(
     }
     loop {
         let lay = out.layout.as_ref().expect("layout");
-        let mut best: Option<usize> = None;
-        for (i, h) in heads.iter().enumerate() {
-            if let Some(r) = h {
-                best = match best {
-                    Some(b)
-                        if lay.cmp(&spec.order, heads[b].as_ref().expect("head"), r)
-                            != Ordering::Greater =>
-                    {
-                        Some(b)
-                    }
-                    _ => Some(i),
-                };
-            }
-        }
-        let Some(b) = best else { break };
+        let Some(b) = pick(lay, &spec.order, &heads) else {
+            break;
+        };
         let row = heads[b].take().expect("head");
         heads[b] = streams.next_row(b).await?;
         if out.push(row).await? == Flow::Stop {
@@ -353,6 +341,24 @@ async fn pump<S: ResultSink>(
     }
     out.finish().await
 }
+
+/// The shard whose head row comes first in `keys` order (the earliest shard on ties, so
+/// equal rows keep the shards' order).
+fn pick(lay: &Layout, keys: &[SortKey], heads: &[Option<Cells>]) -> Option<usize> {
+    let mut best: Option<(usize, &Cells)> = None;
+    for (i, h) in heads.iter().enumerate() {
+        if let Some(r) = h {
+            match best {
+                Some((_, b)) if lay.cmp(keys, b, r) != Ordering::Greater => {}
+                _ => best = Some((i, r)),
+            }
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests;
 
 #[derive(PartialEq, Eq)]
 enum Flow {

@@ -197,7 +197,10 @@ async fn what_cannot_be_merged_exactly_is_refused() {
             "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM patients",
             "window",
         ),
-        ("SELECT COUNT(DISTINCT name) FROM patients", "DISTINCT"),
+        (
+            "SELECT COUNT(DISTINCT name), COUNT(*) FROM patients",
+            "DISTINCT",
+        ),
         ("SELECT COUNT(*) + 1 FROM patients", "COUNT"),
         ("SELECT name, COUNT(*) FROM patients", "neither aggregated"),
         (
@@ -262,6 +265,11 @@ async fn trailing_spaces_case_and_accents_group_as_the_collation_says() {
         "SELECT COUNT(*) FROM patients WHERE id >= 1000 GROUP BY name",
         "SELECT COUNT(*), MIN(id) FROM patients WHERE id >= 1000 GROUP BY name ORDER BY MIN(id)",
         "SELECT COUNT(DISTINCT hospital_id) FROM patients WHERE id >= 1000",
+        "SELECT COUNT(DISTINCT name) FROM patients WHERE id >= 1000",
+        "SELECT COUNT(DISTINCT name) FROM patients",
+        "SELECT COUNT(DISTINCT birth_date) FROM patients",
+        "SELECT COUNT(DISTINCT name) FROM patients WHERE id < 0",
+        "SELECT COUNT(DISTINCT LOWER(name)) AS n FROM patients ORDER BY n LIMIT 1",
         "SELECT id FROM patients WHERE id >= 1000 ORDER BY name DESC, id",
     ] {
         same(&mut p, &mut o, sql, true).await;

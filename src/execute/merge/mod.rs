@@ -230,6 +230,8 @@ pub async fn run<S: ResultSink>(
         sorted: Vec::new(),
         buffered: 0,
         cap,
+        last_weight: None,
+        distinct: 0,
     };
     let result = pump(&mut streams, &mut out).await;
 
@@ -382,6 +384,9 @@ struct Output<'o, S: ResultSink> {
     sorted: Vec<Cells>,
     buffered: usize,
     cap: usize,
+    /// COUNT(DISTINCT): the last weight seen and the count so far.
+    last_weight: Option<Vec<u8>>,
+    distinct: u64,
 }
 
 impl<S: ResultSink> Output<'_, S> {
@@ -392,6 +397,14 @@ impl<S: ResultSink> Output<'_, S> {
     /// A row from the merge.
     async fn push(&mut self, row: Cells) -> Result<Flow, Failure> {
         let spec = self.spec;
+        if spec.count_distinct {
+            let w = row.get(self.lay().index(Col::Hidden(0))).cloned().flatten();
+            if w.is_some() && w != self.last_weight {
+                self.distinct += 1;
+                self.last_weight = w;
+            }
+            return Ok(Flow::Go);
+        }
         let Some(g) = &spec.group else {
             return self.after_group(row).await;
         };
@@ -490,6 +503,14 @@ impl<S: ResultSink> Output<'_, S> {
     /// The streams are done (or no longer needed): close the last group, sort, emit.
     async fn finish(&mut self) -> Result<(), Failure> {
         let spec = self.spec;
+        if spec.count_distinct {
+            let mut row: Cells = vec![None; self.lay().cols.len()];
+            if let Some(first) = row.first_mut() {
+                *first = Some(self.distinct.to_string().into_bytes());
+            }
+            self.limit(row).await?;
+            return Ok(());
+        }
         if let Some(g) = &spec.group {
             if let Some(last) = self.buffer.pop() {
                 if self.close_group(last).await? == Flow::Stop {

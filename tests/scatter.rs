@@ -165,6 +165,8 @@ async fn scatter_reads_equal_one_unsharded_server() {
         "SELECT COUNT(*), SUM(value), MIN(value), MAX(value), AVG(value), COUNT(value) FROM clinical_data",
         "SELECT COUNT(*), SUM(value), MIN(value), MAX(value), AVG(value) FROM clinical_data WHERE value > 100000",
         "SELECT AVG(hospital_id), SUM(hospital_id), COUNT(DISTINCT hospital_id) FROM clinical_data",
+        "SELECT AVG(DISTINCT hospital_id), SUM(DISTINCT hospital_id), MAX(DISTINCT value) FROM clinical_data",
+        "SELECT measure, SUM(DISTINCT hospital_id), AVG(DISTINCT hospital_id) FROM clinical_data GROUP BY measure",
         "SELECT MIN(name), MAX(name), MIN(birth_date), MAX(created_at) FROM patients WHERE name <> 'Zoë' AND name <> 'zed'",
         "SELECT measure, COUNT(*), SUM(value), AVG(value), MIN(value) FROM clinical_data GROUP BY measure",
         "SELECT measure AS m, COUNT(*) AS n FROM clinical_data GROUP BY measure HAVING COUNT(*) > 19 AND SUM(value) > 0 ORDER BY n DESC, m",

@@ -146,8 +146,11 @@ impl Planner<'_> {
         distinct: bool,
         arg: Option<&Expr>,
     ) -> Result<Agg> {
-        if distinct {
-            let on_key = kind == AggKind::Count && arg.is_some_and(|a| self.is_shard_key(a));
+        // DISTINCT changes nothing for MIN/MAX; over the shard key the shards' value sets are
+        // disjoint, so partial COUNT/SUM(DISTINCT) add up (AVG's hidden SUM/COUNT keep the
+        // DISTINCT, being copied from inside its parentheses).
+        if distinct && !matches!(kind, AggKind::Min | AggKind::Max) {
+            let on_key = arg.is_some_and(|a| self.is_shard_key(a));
             if !on_key {
                 return Err(refuse(
                     "COUNT/SUM/AVG(DISTINCT ...) on a column other than the shard key",

@@ -102,15 +102,22 @@ for q in "SELECT COUNT(*) FROM patients" \
 done
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$proxy_pid/status"; }
-before=$(rss)
-peak=$before
-sql "$PROXY_PORT" bench --quick -e "SELECT * FROM patients" >/dev/null &
-client=$!
-while kill -0 "$client" 2>/dev/null; do
-  now=$(rss)
-  ((now > peak)) && peak=$now
-  sleep 0.05
-done
-wait "$client"
-echo "streaming $ROWS rows: proxy RSS before ${before} kB, peak ${peak} kB"
+# stream QUERY: the proxy's RSS before and at its peak while QUERY streams to a client that
+# discards the rows.
+stream() {
+  local before peak now client
+  before=$(rss)
+  peak=$before
+  sql "$PROXY_PORT" bench --quick -e "$1" >/dev/null &
+  client=$!
+  while kill -0 "$client" 2>/dev/null; do
+    now=$(rss)
+    ((now > peak)) && peak=$now
+    sleep 0.05
+  done
+  wait "$client"
+  echo "streaming $ROWS rows ($1): proxy RSS before ${before} kB, peak ${peak} kB"
+}
+stream "SELECT * FROM patients"
+stream "SELECT * FROM patients ORDER BY name, id"
 for port in $G0 $G1; do sql "$port" -e "DROP DATABASE $SCHEMA"; done

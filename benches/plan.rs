@@ -53,6 +53,19 @@ fn bench(c: &mut Criterion) {
         b.iter(|| plan(black_box(&insert), &ctx).expect("plans"))
     });
 
+    let scatter = "SELECT kind, COUNT(*), AVG(value), MAX(taken_at) FROM clinical_data \
+                   WHERE value > 10 GROUP BY kind HAVING COUNT(*) > 2 ORDER BY 2 DESC LIMIT 10";
+    c.bench_function(
+        "scatter GROUP BY / HAVING / ORDER BY / LIMIT over 4 shards",
+        |b| b.iter(|| plan(black_box(scatter), &ctx).expect("plans")),
+    );
+
+    let sorted =
+        "SELECT id, patient_id, value FROM clinical_data ORDER BY taken_at DESC, id LIMIT 10";
+    c.bench_function("scatter ORDER BY ... LIMIT 10 over 4 shards", |b| {
+        b.iter(|| plan(black_box(sorted), &ctx).expect("plans"))
+    });
+
     let script =
         "SELECT 1; SELECT * FROM clinical_data WHERE hospital_id = 3; -- x;\nSET NAMES utf8mb4";
     c.bench_function("split a 3-statement text", |b| {

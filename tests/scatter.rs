@@ -165,6 +165,8 @@ async fn scatter_reads_equal_one_unsharded_server() {
         "SELECT COUNT(*), SUM(value), MIN(value), MAX(value), AVG(value), COUNT(value) FROM clinical_data",
         "SELECT COUNT(*), SUM(value), MIN(value), MAX(value), AVG(value) FROM clinical_data WHERE value > 100000",
         "SELECT AVG(hospital_id), SUM(hospital_id), COUNT(DISTINCT hospital_id) FROM clinical_data",
+        "SELECT AVG(DISTINCT hospital_id), SUM(DISTINCT hospital_id), MAX(DISTINCT value) FROM clinical_data",
+        "SELECT measure, SUM(DISTINCT hospital_id), AVG(DISTINCT hospital_id) FROM clinical_data GROUP BY measure",
         "SELECT MIN(name), MAX(name), MIN(birth_date), MAX(created_at) FROM patients WHERE name <> 'Zoë' AND name <> 'zed'",
         "SELECT measure, COUNT(*), SUM(value), AVG(value), MIN(value) FROM clinical_data GROUP BY measure",
         "SELECT measure AS m, COUNT(*) AS n FROM clinical_data GROUP BY measure HAVING COUNT(*) > 19 AND SUM(value) > 0 ORDER BY n DESC, m",
@@ -197,7 +199,10 @@ async fn what_cannot_be_merged_exactly_is_refused() {
             "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM patients",
             "window",
         ),
-        ("SELECT COUNT(DISTINCT name) FROM patients", "DISTINCT"),
+        (
+            "SELECT COUNT(DISTINCT name), COUNT(*) FROM patients",
+            "DISTINCT",
+        ),
         ("SELECT COUNT(*) + 1 FROM patients", "COUNT"),
         ("SELECT name, COUNT(*) FROM patients", "neither aggregated"),
         (
@@ -262,6 +267,11 @@ async fn trailing_spaces_case_and_accents_group_as_the_collation_says() {
         "SELECT COUNT(*) FROM patients WHERE id >= 1000 GROUP BY name",
         "SELECT COUNT(*), MIN(id) FROM patients WHERE id >= 1000 GROUP BY name ORDER BY MIN(id)",
         "SELECT COUNT(DISTINCT hospital_id) FROM patients WHERE id >= 1000",
+        "SELECT COUNT(DISTINCT name) FROM patients WHERE id >= 1000",
+        "SELECT COUNT(DISTINCT name) FROM patients",
+        "SELECT COUNT(DISTINCT birth_date) FROM patients",
+        "SELECT COUNT(DISTINCT name) FROM patients WHERE id < 0",
+        "SELECT COUNT(DISTINCT LOWER(name)) AS n FROM patients ORDER BY n LIMIT 1",
         "SELECT id FROM patients WHERE id >= 1000 ORDER BY name DESC, id",
     ] {
         same(&mut p, &mut o, sql, true).await;
@@ -363,5 +373,114 @@ async fn joins_on_the_key_and_with_broadcast_tables_merge() {
     ] {
         same(&mut p, &mut o, sql, true).await;
     }
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merges_inside_a_transaction_see_its_writes() {
+    let (schema, proxy) = setup("scatter_txn").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    p.query_drop("BEGIN").await.unwrap();
+    p.query_drop(
+        "INSERT INTO patients (id, hospital_id, name) VALUES (500, 0, 'aaa'), (501, 1, 'AAB')",
+    )
+    .await
+    .unwrap();
+    // Shards 0 and 1 share group g0: both run on the transaction's connection.
+    let ids: Vec<i64> = p
+        .query("SELECT id FROM patients ORDER BY name, id LIMIT 2")
+        .await
+        .unwrap();
+    assert_eq!(ids, vec![500, 501]);
+    let n: i64 = p
+        .query_first("SELECT COUNT(*) FROM patients")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 62);
+    p.query_drop("ROLLBACK").await.unwrap();
+    let n: i64 = p
+        .query_first("SELECT COUNT(*) FROM patients")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 60);
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_double_and_negative_values_compare_exactly() {
+    let (schema, proxy) = setup("scatter_types").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    let mut o = schema.on(0).await;
+    let alter = "ADD COLUMN t TIME, ADD COLUMN f DOUBLE, ADD COLUMN u BIGINT UNSIGNED";
+    for s in 0..4 {
+        schema
+            .exec(
+                if s < 2 { 0 } else { 1 },
+                &[&format!("ALTER TABLE patients_{s} {alter}")],
+            )
+            .await;
+    }
+    schema
+        .exec(0, &[&format!("ALTER TABLE o_patients {alter}")])
+        .await;
+    let set = "UPDATE {t} SET t = IF(id % 6 = 0, NULL, SEC_TO_TIME((id - 30) * 4000)), \
+               f = (id % 9) * 0.25 - 1, u = 18446744073709551000 + id";
+    p.query_drop(set.replace("{t}", "patients"))
+        .await
+        .unwrap_or_else(|e| {
+            // Scatter UPDATE is another helper's work: fall back to the shards directly.
+            eprintln!("scatter update not available ({e}); updating shards directly");
+        });
+    for s in 0..4 {
+        schema
+            .exec(
+                if s < 2 { 0 } else { 1 },
+                &[&set.replace("{t}", &format!("patients_{s}"))],
+            )
+            .await;
+    }
+    schema.exec(0, &[&set.replace("{t}", "o_patients")]).await;
+    for sql in [
+        "SELECT id, t FROM patients ORDER BY t, id",
+        "SELECT id, t FROM patients ORDER BY t DESC, id LIMIT 8",
+        "SELECT MIN(t), MAX(t), SUM(f), AVG(f), MIN(f), MAX(u), SUM(u), AVG(u) FROM patients",
+        "SELECT f, COUNT(*), SUM(u) FROM patients GROUP BY f ORDER BY f DESC",
+        "SELECT id, f FROM patients ORDER BY f, id DESC LIMIT 5 OFFSET 2",
+    ] {
+        same(&mut p, &mut o, sql, true).await;
+    }
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_shard_reports_its_error_and_the_session_goes_on() {
+    let (schema, proxy) = setup("scatter_fail").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    // Multi-statement text with scatter reads: both results arrive.
+    let mut r = p
+        .query_iter("SELECT COUNT(*) FROM patients; SELECT id FROM patients ORDER BY id LIMIT 2")
+        .await
+        .unwrap();
+    let first: Vec<i64> = r.collect().await.unwrap();
+    let second: Vec<i64> = r.collect().await.unwrap();
+    drop(r);
+    assert_eq!((first, second), (vec![60], vec![1, 2]));
+    schema.exec(1, &["DROP TABLE patients_3"]).await;
+    for sql in [
+        "SELECT id FROM patients ORDER BY name LIMIT 3",
+        "SELECT COUNT(*) FROM patients",
+        "SELECT id FROM patients",
+    ] {
+        let msg = expect_code(p.query_drop(sql).await, 1146);
+        assert!(msg.contains("patients_3"), "{msg}");
+    }
+    let n: i64 = p
+        .query_first("SELECT COUNT(*) FROM patients WHERE hospital_id IN (1, 2)")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(n > 0);
     schema.drop().await;
 }

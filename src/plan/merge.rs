@@ -104,6 +104,10 @@ pub struct MergeSpec {
     pub final_order: Vec<SortKey>,
     pub offset: u64,
     pub limit: Option<u64>,
+    /// `SELECT COUNT(DISTINCT x)`: every shard returns one row per distinct weight of `x`
+    /// (in hidden column 0, sorted); the proxy counts the distinct non-NULL weights across
+    /// shards and answers one row.
+    pub count_distinct: bool,
 }
 
 impl fmt::Display for Col {
@@ -201,6 +205,9 @@ impl fmt::Display for MergeSpec {
         }
         if let Some(l) = self.limit {
             write!(f, " limit={l}")?;
+        }
+        if self.count_distinct {
+            write!(f, " count-distinct")?;
         }
         Ok(())
     }

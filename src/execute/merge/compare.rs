@@ -80,8 +80,10 @@ fn time_key(b: &[u8]) -> (bool, Vec<u64>) {
 pub fn cmp_values(kind: Kind, a: &[u8], b: &[u8]) -> Ordering {
     match kind {
         Kind::Number => match (Dec::parse(a), Dec::parse(b)) {
-            (Some(x), Some(y)) => x.cmp_exact(y).unwrap_or_else(|| cmp_float(a, b)),
-            _ => cmp_float(a, b),
+            (Some(x), Some(y)) => x
+                .cmp_exact(y)
+                .unwrap_or_else(|| cmp_decimal_text(a, b).unwrap_or_else(|| cmp_float(a, b))),
+            _ => cmp_decimal_text(a, b).unwrap_or_else(|| cmp_float(a, b)),
         },
         Kind::Float => cmp_float(a, b),
         Kind::Time => {
@@ -96,6 +98,36 @@ pub fn cmp_values(kind: Kind, a: &[u8], b: &[u8]) -> Ordering {
         }
         Kind::Text | Kind::Bytes => a.cmp(b),
     }
+}
+
+/// Exact order of two plain decimal texts of any length (DECIMAL(65,30) exceeds i128):
+/// sign, then integer digits by length and value, then fraction digits.
+fn cmp_decimal_text(a: &[u8], b: &[u8]) -> Option<Ordering> {
+    fn parts(t: &[u8]) -> Option<(bool, &[u8], &[u8])> {
+        let (neg, t) = match t.first()? {
+            b'-' => (true, &t[1..]),
+            b'+' => (false, &t[1..]),
+            _ => (false, t),
+        };
+        let dot = t.iter().position(|&c| c == b'.').unwrap_or(t.len());
+        let (int, frac) = (&t[..dot], t.get(dot + 1..).unwrap_or(&[]));
+        if !int.iter().chain(frac).all(u8::is_ascii_digit) {
+            return None;
+        }
+        let int = &int[int.iter().position(|&c| c != b'0').unwrap_or(int.len())..];
+        let frac = &frac[..frac.iter().rposition(|&c| c != b'0').map_or(0, |p| p + 1)];
+        let zero = int.is_empty() && frac.is_empty();
+        Some((neg && !zero, int, frac))
+    }
+    let (na, ia, fa) = parts(a)?;
+    let (nb, ib, fb) = parts(b)?;
+    let magnitude = ia.len().cmp(&ib.len()).then(ia.cmp(ib)).then(fa.cmp(fb));
+    Some(match (na, nb) {
+        (false, true) => Ordering::Greater,
+        (true, false) => Ordering::Less,
+        (false, false) => magnitude,
+        (true, true) => magnitude.reverse(),
+    })
 }
 
 fn cmp_float(a: &[u8], b: &[u8]) -> Ordering {
@@ -139,5 +171,19 @@ mod tests {
             Ordering::Greater
         );
         assert_eq!(cmp_cells(Kind::Number, None, Some(b"0")), Ordering::Less);
+        let big =
+            b"12345678901234567890123456789012345678901234567890.000000000000000000000000000001";
+        let bigger =
+            b"12345678901234567890123456789012345678901234567890.000000000000000000000000000002";
+        assert_eq!(cmp_values(Kind::Number, big, bigger), Ordering::Less);
+        assert_eq!(cmp_values(Kind::Number, b"-0.000", b"0"), Ordering::Equal);
+        assert_eq!(
+            cmp_values(
+                Kind::Number,
+                b"-99999999999999999999999999999999999999999.5",
+                b"-1"
+            ),
+            Ordering::Less
+        );
     }
 }

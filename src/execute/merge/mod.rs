@@ -20,114 +20,65 @@ pub mod decimal;
 mod stream;
 
 use std::cmp::Ordering;
-use std::sync::Arc;
 
-use mysql_common::packets::Column;
-
-use self::compare::{cmp_cells, kind_of, Kind};
-use self::stream::{Cells, Msg, ShardStream};
+use self::compare::Kind;
+use self::stream::{Cells, Msg, ShardEnd};
 use super::{status, Context, Failure, OkInfo, ResultSink, Session};
 use crate::backend::ServerRef;
 use crate::error::Error;
-use crate::plan::merge::{Col, MergeSpec, SortKey};
+use crate::plan::merge::{MergeSpec, SortKey};
 use crate::plan::Route;
+mod layout;
+mod output;
 
-/// Column positions and kinds of the shard rows, known once the first shard answers.
-pub struct Layout {
-    cols: Arc<[Column]>,
-    hidden: usize,
-    kinds: Vec<Kind>,
-}
-
-impl Layout {
-    fn new(cols: Arc<[Column]>, hidden: usize) -> Self {
-        let kinds = cols.iter().map(kind_of).collect();
-        Layout {
-            cols,
-            hidden,
-            kinds,
-        }
-    }
-    fn visible(&self) -> usize {
-        self.cols.len().saturating_sub(self.hidden)
-    }
-    pub fn index(&self, c: Col) -> usize {
-        match c {
-            Col::Visible(i) => i,
-            Col::Hidden(i) => self.visible() + i,
-        }
-    }
-    pub fn kind(&self, i: usize) -> Kind {
-        self.kinds.get(i).copied().unwrap_or(Kind::Bytes)
-    }
-    pub fn decimals(&self, i: usize) -> u8 {
-        self.cols.get(i).map_or(0, |c| c.decimals())
-    }
-    fn cmp_key(&self, k: &SortKey, a: &Cells, b: &Cells) -> Ordering {
-        let i = self.index(k.col);
-        let ord = match k.weight.map(|w| self.index(w)) {
-            Some(w) if self.kind(i) == Kind::Text => {
-                // NULL values have NULL weights: still first.
-                cmp_cells(Kind::Bytes, cell(a, w), cell(b, w))
-            }
-            _ => cmp_cells(self.kind(i), cell(a, i), cell(b, i)),
-        };
-        if k.desc {
-            ord.reverse()
-        } else {
-            ord
-        }
-    }
-    fn cmp(&self, keys: &[SortKey], a: &Cells, b: &Cells) -> Ordering {
-        for k in keys {
-            let o = self.cmp_key(k, a, b);
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        Ordering::Equal
-    }
-}
-
-fn cell(r: &Cells, i: usize) -> Option<&[u8]> {
-    r.get(i).and_then(|c| c.as_deref())
-}
+pub use self::layout::Layout;
+use self::output::{Flow, Output};
 
 struct Streams {
-    list: Vec<ShardStream>,
-    done: Vec<Option<stream::Finished>>,
+    rx: Vec<stream::Rx>,
+    /// Per stream, the error for a connection that broke, naming its group.
+    unavailable: Vec<Box<dyn Fn(String) -> Error + Send>>,
+    /// How each stream ended, once it has.
+    ended: Vec<Option<ShardEnd>>,
 }
 
 impl Streams {
     async fn next(&mut self, i: usize) -> Result<Option<Msg>, Error> {
-        if self.done[i].is_some() {
+        if self.ended[i].is_some() {
             return Ok(None);
         }
-        if let Some(m) = self.list[i].rx.recv().await {
-            return Ok(Some(m));
+        match self.rx[i].recv().await {
+            Some(Msg::End(end)) => {
+                self.ended[i] = Some(end);
+                Ok(None)
+            }
+            Some(Msg::Failed(Error::BackendConnection(reason))) => {
+                self.ended[i] = Some(ShardEnd::default());
+                Err((self.unavailable[i])(reason))
+            }
+            Some(Msg::Failed(e)) => {
+                self.ended[i] = Some(ShardEnd::default());
+                Err(e)
+            }
+            Some(m) => Ok(Some(m)),
+            None => Err(Error::Internal(
+                "a shard stream ended without its result".into(),
+            )),
         }
-        let mut fin = (&mut self.list[i].task)
-            .await
-            .map_err(|e| Error::Internal(format!("shard task failed: {e}")))?;
-        let outcome = std::mem::replace(&mut fin.outcome, Ok(stream::ShardEnd::default()));
-        let end = outcome?;
-        fin.outcome = Ok(end);
-        self.done[i] = Some(fin);
-        Ok(None)
     }
 
     async fn next_row(&mut self, i: usize) -> Result<Option<Cells>, Error> {
         loop {
             match self.next(i).await? {
                 Some(Msg::Row(r)) => return Ok(Some(r)),
-                Some(Msg::Columns(_)) => continue,
+                Some(_) => continue,
                 None => return Ok(None),
             }
         }
     }
 }
 
-/// Runs a scatter read. `merge` is `None` for a plain concatenation.
+/// Runs a scatter read (an empty `merge` concatenates).
 pub async fn run<S: ResultSink>(
     route: &Route,
     merge: &MergeSpec,
@@ -136,50 +87,45 @@ pub async fn run<S: ResultSink>(
     sink: &mut S,
 ) -> Result<(), Failure> {
     let db = route.db.clone();
-    let in_trans = session.status & status::IN_TRANS != 0;
-    let mut seen: Vec<usize> = Vec::new();
-    for t in &route.targets {
-        if seen.contains(&t.group) && in_trans {
-            return Err(Failure::Query(Error::unsupported(format!(
-                "a merged read of sharded table '{}' over several shards of group '{}' inside a \
-                 transaction",
-                merge.table, db.groups[t.group].name
-            ))));
-        }
-        seen.push(t.group);
-    }
-    // Connections: the session's for the first shard of each group, extras for the rest.
-    let mut conns = Vec::with_capacity(route.targets.len());
-    let mut pinned = Vec::with_capacity(route.targets.len());
-    let mut servers = Vec::with_capacity(route.targets.len());
-    let mut failed = None;
+    let in_trans = session.txn_aware_status() & status::IN_TRANS != 0 || session.txn.active();
+    let cap = ctx.limits.merge_buffer_bytes;
+    // Lanes: (group, pinned, target indexes). Outside a transaction every shard gets its own
+    // connection (the session's for a group's first shard); inside, one lane per group on
+    // the transaction's connection.
+    let mut lanes: Vec<(usize, bool, Vec<usize>)> = Vec::new();
     for (k, t) in route.targets.iter().enumerate() {
-        let first = route.targets[..k].iter().all(|o| o.group != t.group);
-        let access = session.reads.access(
-            route,
-            t,
-            session.txn_aware_status(),
-            ctx.backends.master_after_write,
-        );
-        let server = ctx
-            .backends
-            .group(&db.name, t.group)
-            .map(|g| g.choose(access))
-            .unwrap_or(ServerRef::Master);
-        servers.push(server);
-        let got = if first {
-            session.conns.take(ctx.backends, &db, t.group, server).await
+        match lanes.iter_mut().find(|l| l.0 == t.group && l.1) {
+            Some(l) if in_trans => l.2.push(k),
+            Some(_) => lanes.push((t.group, false, vec![k])),
+            None => lanes.push((t.group, true, vec![k])),
+        }
+    }
+    // The read split picks each lane's server (in a transaction: the master).
+    let servers: Vec<ServerRef> = lanes
+        .iter()
+        .map(|(group, _, idx)| {
+            let access = session.reads.access(
+                route,
+                &route.targets[idx[0]],
+                session.txn_aware_status(),
+                ctx.backends.master_after_write,
+            );
+            ctx.backends
+                .group(&db.name, *group)
+                .map(|g| g.choose(access))
+                .unwrap_or(ServerRef::Master)
+        })
+        .collect();
+    let mut conns = Vec::with_capacity(lanes.len());
+    let mut failed = None;
+    for ((group, pinned, _), &server) in lanes.iter().zip(&servers) {
+        let got = if *pinned {
+            session.conns.take(ctx.backends, &db, *group, server).await
         } else {
-            session
-                .conns
-                .extra(ctx.backends, &db, t.group, server)
-                .await
+            session.conns.extra(ctx.backends, &db, *group, server).await
         };
         match got {
-            Ok(c) => {
-                conns.push(c);
-                pinned.push(first);
-            }
+            Ok(c) => conns.push(c),
             Err(e) => {
                 failed = Some(e);
                 break;
@@ -187,25 +133,45 @@ pub async fn run<S: ResultSink>(
         }
     }
     if let Some(e) = failed {
-        for (i, (c, p)) in conns.into_iter().zip(pinned).enumerate() {
-            if p {
-                let group = route.targets[i].group;
-                session
-                    .conns
-                    .put_back(ctx.backends, &db, group, servers[i], c);
+        for ((c, (group, pinned, _)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {
+            if *pinned {
+                session.conns.put_back(ctx.backends, &db, *group, server, c);
             }
         }
         return Err(Failure::Query(e));
     }
-    let list: Vec<ShardStream> = conns
-        .into_iter()
-        .zip(&route.targets)
-        .map(|(c, t)| stream::spawn(c, t.sql.clone()))
+    let mut slots: Vec<Option<stream::Rx>> = (0..route.targets.len()).map(|_| None).collect();
+    let mut tasks = Vec::with_capacity(lanes.len());
+    for ((conn, (group, pinned, idx)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {
+        let sqls = idx.iter().map(|&k| route.targets[k].sql.clone()).collect();
+        let (rxs, task) = stream::spawn_lane(conn, sqls, cap, merge.table.clone());
+        for (&k, rx) in idx.iter().zip(rxs) {
+            slots[k] = Some(rx);
+        }
+        tasks.push((*group, *pinned, server, task));
+    }
+    let n = route.targets.len();
+    let unavailable = route
+        .targets
+        .iter()
+        .map(|t| {
+            let g = &db.groups[t.group];
+            let (database, group, addr) = (db.name.clone(), g.name.clone(), g.master.clone());
+            Box::new(move |reason| Error::GroupUnavailable {
+                database: database.clone(),
+                group: group.clone(),
+                addr: addr.clone(),
+                reason,
+            }) as Box<dyn Fn(String) -> Error + Send>
+        })
         .collect();
-    let n = list.len();
     let mut streams = Streams {
-        list,
-        done: (0..n).map(|_| None).collect(),
+        unavailable,
+        rx: slots
+            .into_iter()
+            .map(|r| r.expect("every target has a lane"))
+            .collect(),
+        ended: (0..n).map(|_| None).collect(),
     };
     let status_before = session.status;
     let mut out = Output {
@@ -221,59 +187,48 @@ pub async fn run<S: ResultSink>(
         buffer: Vec::new(),
         sorted: Vec::new(),
         buffered: 0,
-        cap: ctx.limits.merge_buffer_bytes,
+        cap,
+        last_weight: None,
+        distinct: 0,
     };
     let result = pump(&mut streams, &mut out).await;
 
     // Stop every stream, take the connections back.
+    for rx in &mut streams.rx {
+        rx.close();
+        while rx.recv().await.is_some() {}
+    }
+    for (group, pinned, server, task) in tasks {
+        if let Ok(end) = task.await {
+            if pinned && !end.broken {
+                session
+                    .conns
+                    .put_back(ctx.backends, &db, group, server, end.conn);
+            }
+        }
+    }
     let mut warnings: u16 = 0;
     let mut last_status = session.status;
-    for (i, s) in streams.list.iter_mut().enumerate() {
-        s.rx.close();
-        let fin = match streams.done[i].take() {
-            Some(f) => Some(f),
-            None => {
-                while s.rx.recv().await.is_some() {}
-                (&mut s.task).await.ok()
-            }
-        };
-        if let Some(f) = fin {
-            let broken = matches!(&f.outcome, Err(Error::BackendConnection(_)));
-            if let Ok(end) = &f.outcome {
-                warnings = warnings.saturating_add(end.warnings);
-                if end.status != 0 {
-                    last_status = end.status;
-                }
-            }
-            if pinned[i] && !broken {
-                session.conns.put_back(
-                    ctx.backends,
-                    &db,
-                    route.targets[i].group,
-                    servers[i],
-                    f.conn,
-                );
-            }
+    for end in streams.ended.iter().flatten() {
+        warnings = warnings.saturating_add(end.warnings);
+        if end.status != 0 {
+            last_status = end.status;
         }
     }
-    match result {
-        Ok(()) => {
-            out.ensure_columns();
-            if !out.sent_columns {
-                return Err(Failure::Query(Error::Internal(
-                    "no shard returned a result set".into(),
-                )));
-            }
-            session.status = last_status;
-            out.sink.end_rows(&OkInfo {
-                warnings,
-                status: last_status,
-                ..OkInfo::default()
-            });
-            Ok(())
-        }
-        Err(e) => Err(e),
+    result?;
+    out.ensure_columns();
+    if !out.sent_columns {
+        return Err(Failure::Query(Error::Internal(
+            "no shard returned a result set".into(),
+        )));
     }
+    session.status = last_status;
+    out.sink.end_rows(&OkInfo {
+        warnings,
+        status: last_status,
+        ..OkInfo::default()
+    });
+    Ok(())
 }
 
 /// Reads the shard streams in merge order and feeds the pipeline.
@@ -281,16 +236,13 @@ async fn pump<S: ResultSink>(
     streams: &mut Streams,
     out: &mut Output<'_, S>,
 ) -> Result<(), Failure> {
-    let n = streams.list.len();
+    let n = streams.rx.len();
     // Column definitions: the first shard's are the client's.
     for i in 0..n {
-        match streams.next(i).await? {
-            Some(Msg::Columns(c)) => {
-                if out.layout.is_none() {
-                    out.layout = Some(Layout::new(c, out.spec.hidden));
-                }
+        if let Some(Msg::Columns(c)) = streams.next(i).await? {
+            if out.layout.is_none() {
+                out.layout = Some(Layout::new(c, out.spec.hidden));
             }
-            Some(Msg::Row(_)) | None => {}
         }
     }
     let Some(lay) = &out.layout else {
@@ -340,21 +292,9 @@ async fn pump<S: ResultSink>(
     }
     loop {
         let lay = out.layout.as_ref().expect("layout");
-        let mut best: Option<usize> = None;
-        for (i, h) in heads.iter().enumerate() {
-            if let Some(r) = h {
-                best = match best {
-                    Some(b)
-                        if lay.cmp(&spec.order, heads[b].as_ref().expect("head"), r)
-                            != Ordering::Greater =>
-                    {
-                        Some(b)
-                    }
-                    _ => Some(i),
-                };
-            }
-        }
-        let Some(b) = best else { break };
+        let Some(b) = pick(lay, &spec.order, &heads) else {
+            break;
+        };
         let row = heads[b].take().expect("head");
         heads[b] = streams.next_row(b).await?;
         if out.push(row).await? == Flow::Stop {
@@ -364,156 +304,20 @@ async fn pump<S: ResultSink>(
     out.finish().await
 }
 
-#[derive(PartialEq, Eq)]
-enum Flow {
-    Go,
-    Stop,
+/// The shard whose head row comes first in `keys` order (the earliest shard on ties, so
+/// equal rows keep the shards' order).
+fn pick(lay: &Layout, keys: &[SortKey], heads: &[Option<Cells>]) -> Option<usize> {
+    let mut best: Option<(usize, &Cells)> = None;
+    for (i, h) in heads.iter().enumerate() {
+        if let Some(r) = h {
+            match best {
+                Some((_, b)) if lay.cmp(keys, b, r) != Ordering::Greater => {}
+                _ => best = Some((i, r)),
+            }
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
-struct Output<'o, S: ResultSink> {
-    sink: &'o mut S,
-    layout: Option<Layout>,
-    sent_columns: bool,
-    status_before: u16,
-    db: &'o crate::config::model::Database,
-    schema: String,
-    offset_left: u64,
-    remaining: Option<u64>,
-    spec: &'o MergeSpec,
-    /// The current group (grouping) or the rows awaiting the final sort.
-    buffer: Vec<Cells>,
-    /// Rows awaiting the final sort, and their approximate size.
-    sorted: Vec<Cells>,
-    buffered: usize,
-    cap: usize,
-}
-
-impl<S: ResultSink> Output<'_, S> {
-    fn lay(&self) -> &Layout {
-        self.layout.as_ref().expect("layout")
-    }
-
-    /// A row from the merge.
-    async fn push(&mut self, row: Cells) -> Result<Flow, Failure> {
-        let spec = self.spec;
-        let Some(g) = &spec.group else {
-            return self.after_group(row).await;
-        };
-        if let Some(cur) = self.buffer.first_mut() {
-            let lay = self.layout.as_ref().expect("layout");
-            if lay.cmp(&g.keys, cur, &row) == Ordering::Equal {
-                combine::fold(cur, &row, &g.aggs, lay, &spec.table)?;
-                return Ok(Flow::Go);
-            }
-            let done = self.buffer.pop().expect("group");
-            self.buffer.push(row);
-            return self.close_group(done).await;
-        }
-        self.buffer.push(row);
-        Ok(Flow::Go)
-    }
-
-    async fn close_group(&mut self, mut row: Cells) -> Result<Flow, Failure> {
-        let spec = self.spec;
-        let g = spec.group.as_ref().expect("grouping");
-        combine::finish(&mut row, &g.aggs, self.lay(), &spec.table)?;
-        if let Some(h) = &spec.having {
-            if combine::having(h, &row, self.lay()) != Some(true) {
-                return Ok(Flow::Go);
-            }
-        }
-        self.after_group(row).await
-    }
-
-    async fn after_group(&mut self, row: Cells) -> Result<Flow, Failure> {
-        if !self.spec.final_order.is_empty() {
-            self.buffered += row
-                .iter()
-                .map(|c| c.as_ref().map_or(1, |v| v.len() + 8))
-                .sum::<usize>()
-                + 24;
-            if self.buffered > self.cap {
-                return Err(Failure::Query(Error::unsupported(format!(
-                    "a merged query on sharded table '{}' that needs more than {} bytes \
-                     buffered at the proxy (limits.merge_buffer_bytes)",
-                    self.spec.table, self.cap
-                ))));
-            }
-            self.sorted.push(row);
-            return Ok(Flow::Go);
-        }
-        self.limit(row).await
-    }
-
-    async fn limit(&mut self, row: Cells) -> Result<Flow, Failure> {
-        if self.offset_left > 0 {
-            self.offset_left -= 1;
-            return Ok(Flow::Go);
-        }
-        match self.remaining {
-            Some(0) => return Ok(Flow::Stop),
-            Some(n) => self.remaining = Some(n - 1),
-            None => {}
-        }
-        self.emit(&row).await?;
-        Ok(if self.remaining == Some(0) {
-            Flow::Stop
-        } else {
-            Flow::Go
-        })
-    }
-
-    fn ensure_columns(&mut self) {
-        if self.sent_columns {
-            return;
-        }
-        let Some(lay) = &self.layout else { return };
-        let visible = lay.visible();
-        let cols = lay.cols.clone();
-        let db = self.db;
-        let schema = self.schema.clone();
-        self.sink
-            .columns(&cols[..visible], self.status_before, &|c: &Column| {
-                super::route::rename_column(c, db, &schema)
-            });
-        self.sent_columns = true;
-    }
-
-    async fn emit(&mut self, row: &Cells) -> Result<(), Failure> {
-        self.ensure_columns();
-        let visible = self.lay().visible();
-        let refs: Vec<Option<&[u8]>> = row[..visible.min(row.len())]
-            .iter()
-            .map(|c| c.as_deref())
-            .collect();
-        self.sink.row_cells(&refs);
-        self.sink.maybe_flush().await?;
-        Ok(())
-    }
-
-    /// The streams are done (or no longer needed): close the last group, sort, emit.
-    async fn finish(&mut self) -> Result<(), Failure> {
-        let spec = self.spec;
-        if let Some(g) = &spec.group {
-            if let Some(last) = self.buffer.pop() {
-                if self.close_group(last).await? == Flow::Stop {
-                    return Ok(());
-                }
-            } else if g.keys.is_empty() {
-                // An aggregate without GROUP BY answers one row even over no rows; every
-                // shard sends one, so this only happens when none answered.
-            }
-        }
-        if !spec.final_order.is_empty() {
-            let mut rows = std::mem::take(&mut self.sorted);
-            let lay = self.lay();
-            rows.sort_by(|a, b| lay.cmp(&spec.final_order, a, b));
-            for r in rows {
-                if self.limit(r).await? == Flow::Stop {
-                    break;
-                }
-            }
-        }
-        Ok(())
-    }
-}
+#[cfg(test)]
+mod tests;

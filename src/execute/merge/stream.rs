@@ -1,8 +1,16 @@
-//! One shard's result as a stream of rows read by its own task, so all shards run and send
-//! at once while the merge takes rows in the order it needs. A bounded channel keeps only a
-//! few rows per shard in memory; when the merge stops early (LIMIT reached) it drops the
-//! receiver, the task stops reading, and the connection drains the rest of the result
+//! Shard results as streams of rows, each lane (one backend connection) read by its own
+//! task, so all shards run and send at once while the merge takes rows in the order it
+//! needs.
+//!
+//! A lane normally runs one shard query and sends through a bounded channel: only a few
+//! rows per shard wait in memory, and when the merge stops early (LIMIT reached) it drops
+//! the receiver, the task stops reading, and the connection drains the rest of the result
 //! before its next use (mysql_async does this for pending results).
+//!
+//! Inside a transaction every shard of a group must run on the transaction's one
+//! connection, one query after the other. Such a lane sends all but its last query through
+//! unbounded channels (the merge may need the later shard's first row before it has
+//! consumed the earlier one's), counting the bytes it holds back against the merge cap.
 
 use std::sync::Arc;
 
@@ -31,46 +39,128 @@ pub fn cells_of(row: Row) -> Cells {
 pub enum Msg {
     Columns(Arc<[Column]>),
     Row(Cells),
+    End(ShardEnd),
+    Failed(Error),
 }
 
-/// What a shard task hands back: its connection (to keep or return) and how it ended.
-pub struct Finished {
-    pub conn: Conn,
-    pub outcome: Result<ShardEnd, Error>,
-}
-
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 pub struct ShardEnd {
     pub warnings: u16,
     pub status: u16,
 }
 
-pub struct ShardStream {
-    pub rx: mpsc::Receiver<Msg>,
-    pub task: JoinHandle<Finished>,
+pub enum Rx {
+    Bounded(mpsc::Receiver<Msg>),
+    Unbounded(mpsc::UnboundedReceiver<Msg>),
+}
+
+impl Rx {
+    pub async fn recv(&mut self) -> Option<Msg> {
+        match self {
+            Rx::Bounded(r) => r.recv().await,
+            Rx::Unbounded(r) => r.recv().await,
+        }
+    }
+    pub fn close(&mut self) {
+        match self {
+            Rx::Bounded(r) => r.close(),
+            Rx::Unbounded(r) => r.close(),
+        }
+    }
+}
+
+enum Tx {
+    Bounded(mpsc::Sender<Msg>),
+    Unbounded(mpsc::UnboundedSender<Msg>),
+}
+
+impl Tx {
+    async fn send(&self, m: Msg) -> bool {
+        match self {
+            Tx::Bounded(t) => t.send(m).await.is_ok(),
+            Tx::Unbounded(t) => t.send(m).is_ok(),
+        }
+    }
+}
+
+/// What a lane task hands back: its connection, and whether the connection broke (a
+/// driver error: it must not be reused).
+pub struct LaneEnd {
+    pub conn: Conn,
+    pub broken: bool,
 }
 
 const ROWS_AHEAD: usize = 64;
 
-pub fn spawn(mut conn: Conn, sql: String) -> ShardStream {
-    let (tx, rx) = mpsc::channel(ROWS_AHEAD);
+/// Runs `sqls` one after the other on `conn`; one receiver per query, in order.
+pub fn spawn_lane(
+    mut conn: Conn,
+    sqls: Vec<String>,
+    cap: usize,
+    table: String,
+) -> (Vec<Rx>, JoinHandle<LaneEnd>) {
+    let last = sqls.len().saturating_sub(1);
+    let mut txs = Vec::with_capacity(sqls.len());
+    let mut rxs = Vec::with_capacity(sqls.len());
+    for k in 0..sqls.len() {
+        if k < last {
+            let (t, r) = mpsc::unbounded_channel();
+            txs.push(Tx::Unbounded(t));
+            rxs.push(Rx::Unbounded(r));
+        } else {
+            let (t, r) = mpsc::channel(ROWS_AHEAD);
+            txs.push(Tx::Bounded(t));
+            rxs.push(Rx::Bounded(r));
+        }
+    }
     let task = tokio::spawn(async move {
-        let outcome = read(&mut conn, &sql, &tx).await;
-        Finished { conn, outcome }
+        let mut held = 0usize;
+        let mut broken = false;
+        for (k, sql) in sqls.iter().enumerate() {
+            if let Err(e) = read(&mut conn, sql, &txs[k], &mut held, cap, &table).await {
+                broken = matches!(e, Error::BackendConnection(_));
+                // The lane's later queries will not run: their streams fail alike.
+                for tx in &txs[k..] {
+                    tx.send(Msg::Failed(e.clone())).await;
+                }
+                break;
+            }
+        }
+        LaneEnd { conn, broken }
     });
-    ShardStream { rx, task }
+    (rxs, task)
 }
 
-async fn read(conn: &mut Conn, sql: &str, tx: &mpsc::Sender<Msg>) -> Result<ShardEnd, Error> {
+async fn read(
+    conn: &mut Conn,
+    sql: &str,
+    tx: &Tx,
+    held: &mut usize,
+    cap: usize,
+    table: &str,
+) -> Result<(), Error> {
     let mut result = conn.query_iter(sql).await.map_err(Error::from)?;
     let cols = result.columns().unwrap_or_else(|| Arc::from(Vec::new()));
-    if tx.send(Msg::Columns(cols)).await.is_err() {
-        return Ok(ShardEnd::default());
+    if !tx.send(Msg::Columns(cols)).await {
+        return Ok(());
     }
     while let Some(row) = result.next().await.map_err(Error::from)? {
-        if tx.send(Msg::Row(cells_of(row))).await.is_err() {
+        let cells = cells_of(row);
+        if let Tx::Unbounded(_) = tx {
+            *held += cells
+                .iter()
+                .map(|c| c.as_ref().map_or(1, |v| v.len() + 8))
+                .sum::<usize>();
+            if *held > cap {
+                return Err(Error::unsupported(format!(
+                    "a merged read of sharded table '{table}' inside a transaction that holds \
+                     back more than {cap} bytes of shard rows (limits.merge_buffer_bytes)"
+                )));
+            }
+        }
+        if !tx.send(Msg::Row(cells)).await {
             // The merge has what it needs; the rest drains on the connection's next use.
-            return Ok(ShardEnd::default());
+            return Ok(());
         }
     }
     let warnings = result.warnings();
@@ -80,5 +170,6 @@ async fn read(conn: &mut Conn, sql: &str, tx: &mpsc::Sender<Msg>) -> Result<Shar
         .map(|p| p.status_flags().bits())
         .unwrap_or(crate::execute::status::AUTOCOMMIT)
         & !crate::execute::status::MORE_RESULTS_EXISTS;
-    Ok(ShardEnd { warnings, status })
+    tx.send(Msg::End(ShardEnd { warnings, status })).await;
+    Ok(())
 }

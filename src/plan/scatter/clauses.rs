@@ -27,6 +27,8 @@ pub(crate) struct Clauses {
     /// Where the text after LIMIT (FOR UPDATE, ...) or the statement ends.
     pub tail: usize,
     pub rollup: bool,
+    /// The depth-0 tokens, for splitting lists without lexing again.
+    pub toks: Vec<Token>,
 }
 
 const MODIFIERS: &[&str] = &[
@@ -126,6 +128,7 @@ pub(crate) fn scan(sql: &str) -> Result<Clauses> {
         from,
         ..Clauses::default()
     };
+
     // Clause keywords after FROM, in order.
     let mut marks: Vec<(&'static str, usize, usize)> = Vec::new();
     let mut k = from_i + 1;
@@ -195,15 +198,18 @@ pub(crate) fn scan(sql: &str) -> Result<Clauses> {
     if c.tail == sql.len() {
         c.tail = toks.last().map_or(sql.len(), |t| t.end);
     }
+    c.toks = toks;
     Ok(c)
 }
 
 /// Depth-0 tokens of a range, for splitting ORDER BY / GROUP BY lists.
-pub(crate) fn tokens_in(sql: &str, from: usize, to: usize) -> Result<Vec<Token>> {
-    Ok(top_level(sql)?
-        .into_iter()
-        .filter(|t| t.start >= from && t.end <= to)
-        .collect())
+pub(crate) fn tokens_in(toks: &[Token], from: usize, to: usize) -> Vec<Token> {
+    let first = toks.partition_point(|t| t.start < from);
+    toks[first..]
+        .iter()
+        .take_while(|t| t.end <= to)
+        .copied()
+        .collect()
 }
 
 /// The byte range of a call starting at the function name `start`: through its closing

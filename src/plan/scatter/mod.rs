@@ -14,17 +14,19 @@
 
 mod aggregate;
 mod clauses;
+mod columns;
+mod count_distinct;
 mod having;
+mod lists;
 mod splice;
 
-use sqlparser::ast::{
-    Distinct, Expr, GroupByExpr, LimitClause, OrderByKind, Query, SelectItem, SetExpr,
-};
+use sqlparser::ast::{Distinct, Expr, GroupByExpr, OrderByKind, Query, SetExpr};
 
 use self::aggregate::{shape, AggShape};
-use self::clauses::{normalized, split_commas, tokens_in};
+use self::count_distinct::count_distinct;
+use self::lists::{limits, list_ranges};
 pub(crate) use self::splice::{render, Piece, Splice};
-use super::merge::{Agg, AggKind, Col, Grouping, MergeSpec, SortKey};
+use super::merge::{Agg, Col, Grouping, MergeSpec, SortKey};
 use crate::config::model::{ShardSpec, TableRule};
 use crate::error::{Error, Result};
 
@@ -44,7 +46,7 @@ pub(crate) struct ScatterPlan {
     pub splices: Vec<Splice>,
 }
 
-struct Item {
+pub(crate) struct Item {
     range: (usize, usize),
     norm: String,
     alias: Option<String>,
@@ -52,7 +54,7 @@ struct Item {
     expr: Option<Expr>,
 }
 
-struct Planner<'q> {
+pub(crate) struct Planner<'q> {
     sql: &'q str,
     table: String,
     shard_key: String,
@@ -60,6 +62,7 @@ struct Planner<'q> {
     key_qualifiers: Vec<String>,
     items: Vec<Item>,
     hidden: Vec<Vec<Piece>>,
+    toks: Vec<super::lexer::Token>,
 }
 
 fn refuse(what: impl std::fmt::Display, table: &str) -> Error {
@@ -103,6 +106,7 @@ pub(crate) fn plan(
         key_qualifiers,
         items: Vec::new(),
         hidden: Vec::new(),
+        toks: cl.toks.clone(),
     };
     for (range, item) in cl.items.iter().zip(&sel.projection) {
         p.items.push(p.item(*range, item)?);
@@ -150,14 +154,19 @@ pub(crate) fn plan(
         }
     }
     let order_ranges = match cl.order {
-        Some(o) => list_ranges(sql, o.body, o.end, order_exprs.len(), table)?,
+        Some(o) => list_ranges(sql, &cl.toks, o.body, o.end, order_exprs.len(), table)?,
         None => Vec::new(),
     };
     let group_ranges = match cl.group {
-        Some(g) => list_ranges(sql, g.body, g.end, group_exprs.len(), table)?,
+        Some(g) => list_ranges(sql, &cl.toks, g.body, g.end, group_exprs.len(), table)?,
         None => Vec::new(),
     };
 
+    if let Some(plan) =
+        count_distinct(&p, &cl, &shapes, &group_exprs, distinct, sel, offset, limit)?
+    {
+        return Ok(plan);
+    }
     let pushdown = (!group_exprs.is_empty() && group_exprs.iter().any(|e| p.is_shard_key(e)))
         || (group_exprs.is_empty()
             && distinct
@@ -165,8 +174,11 @@ pub(crate) fn plan(
             && p.items
                 .iter()
                 .any(|i| i.expr.as_ref().is_some_and(|e| p.is_shard_key(e))));
+    // HAVING without aggregates filters single rows (like WHERE) and stays on the shards.
+    let having_agg = sel.having.as_ref().is_some_and(contains_agg);
+    let order_agg = order_exprs.iter().any(|(e, _)| contains_agg(e));
     let rows_mode =
-        pushdown || (!any_agg && group_exprs.is_empty() && !distinct && sel.having.is_none());
+        pushdown || (!any_agg && !having_agg && !order_agg && group_exprs.is_empty() && !distinct);
 
     let mut splices = Vec::new();
     let mut merge = MergeSpec {
@@ -399,257 +411,4 @@ fn weight_for(
         return a.weight;
     }
     Some(p.weight_of(col, range))
-}
-
-/// Ranges of a comma-separated list (ORDER BY / GROUP BY) with ASC/DESC dropped.
-fn list_ranges(
-    sql: &str,
-    from: usize,
-    to: usize,
-    expect: usize,
-    table: &str,
-) -> Result<Vec<(usize, usize)>> {
-    let toks = tokens_in(sql, from, to)?;
-    let mut out = Vec::new();
-    for (s, e) in split_commas(&toks, from, to) {
-        let inner: Vec<_> = toks.iter().filter(|t| t.start >= s && t.end <= e).collect();
-        let mut end = e;
-        if let Some(last) = inner.last() {
-            if inner.len() > 1 && (last.is_word(sql, "ASC") || last.is_word(sql, "DESC")) {
-                end = inner[inner.len() - 2].end;
-            }
-        }
-        out.push((s, end));
-    }
-    if out.len() != expect {
-        return Err(refuse(
-            "an ORDER BY / GROUP BY list shardgate cannot split",
-            table,
-        ));
-    }
-    Ok(out)
-}
-
-fn limits(q: &Query, table: &str) -> Result<(u64, Option<u64>)> {
-    let num = |e: &Expr| -> Result<u64> {
-        match e {
-            Expr::Value(v) => match &v.value {
-                sqlparser::ast::Value::Number(n, _) => n
-                    .parse::<u64>()
-                    .map_err(|_| refuse(format!("LIMIT {n}"), table)),
-                _ => Err(refuse("a LIMIT that is not a number", table)),
-            },
-            _ => Err(refuse("a LIMIT that is not a number", table)),
-        }
-    };
-    Ok(match &q.limit_clause {
-        None => (0, None),
-        Some(LimitClause::LimitOffset {
-            limit,
-            offset,
-            limit_by,
-        }) => {
-            if !limit_by.is_empty() {
-                return Err(refuse("LIMIT BY", table));
-            }
-            let off = match offset {
-                Some(o) => num(&o.value)?,
-                None => 0,
-            };
-            let lim = match limit {
-                Some(l) => Some(num(l)?),
-                None => None,
-            };
-            (off, lim)
-        }
-        Some(LimitClause::OffsetCommaLimit { offset, limit }) => (num(offset)?, Some(num(limit)?)),
-    })
-}
-
-impl Planner<'_> {
-    fn item(&self, range: (usize, usize), item: &SelectItem) -> Result<Item> {
-        let (expr, alias, wildcard) = match item {
-            SelectItem::UnnamedExpr(e) => (Some(e.clone()), None, false),
-            SelectItem::ExprWithAlias { expr, alias } => {
-                (Some(expr.clone()), Some(alias.value.clone()), false)
-            }
-            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => (None, None, true),
-            _ => return Err(refuse("this select item", &self.table)),
-        };
-        let mut r = range;
-        if alias.is_some() {
-            // Drop `[AS] alias` from the end of the item.
-            let toks = tokens_in(self.sql, range.0, range.1)?;
-            let n = toks.len();
-            let cut = if n >= 3 && toks[n - 2].is_word(self.sql, "AS") {
-                n - 2
-            } else {
-                n - 1
-            };
-            if cut == 0 {
-                return Err(refuse("a select item shardgate cannot split", &self.table));
-            }
-            r = (range.0, toks[cut - 1].end);
-        }
-        Ok(Item {
-            range: r,
-            norm: normalized(self.sql, r),
-            alias,
-            wildcard,
-            expr,
-        })
-    }
-
-    fn is_shard_key(&self, e: &Expr) -> bool {
-        match e {
-            Expr::Identifier(i) => i.value.eq_ignore_ascii_case(&self.shard_key),
-            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-                [.., q, c] => {
-                    c.value.eq_ignore_ascii_case(&self.shard_key)
-                        && self
-                            .key_qualifiers
-                            .iter()
-                            .any(|k| k.eq_ignore_ascii_case(&q.value))
-                }
-                _ => false,
-            },
-            _ => false,
-        }
-    }
-
-    fn add_hidden(&mut self, pieces: Vec<Piece>) -> Col {
-        self.hidden.push(pieces);
-        Col::Hidden(self.hidden.len() - 1)
-    }
-
-    /// A select item this expression names: by position, alias or same text.
-    fn find_item(&self, e: &Expr, range: (usize, usize)) -> Option<Col> {
-        if let Expr::Identifier(i) = e {
-            if i.quote_style.is_none() || i.quote_style == Some('`') {
-                if let Some(k) = self.items.iter().position(|it| {
-                    it.alias
-                        .as_deref()
-                        .is_some_and(|a| a.eq_ignore_ascii_case(&i.value))
-                }) {
-                    return Some(Col::Visible(k));
-                }
-            }
-        }
-        let norm = normalized(self.sql, range);
-        self.items
-            .iter()
-            .position(|it| !it.wildcard && it.norm == norm)
-            .map(Col::Visible)
-    }
-
-    /// The column holding `e` (an ORDER BY / GROUP BY entry), added hidden if needed.
-    fn resolve(&mut self, e: &Expr, range: (usize, usize), positional: bool) -> Result<Col> {
-        if positional {
-            if let Expr::Value(v) = e {
-                if let sqlparser::ast::Value::Number(n, _) = &v.value {
-                    let k: usize = n
-                        .parse()
-                        .map_err(|_| refuse(format!("ORDER BY {n}"), &self.table))?;
-                    if k == 0 || (k > self.items.len() && !self.items.iter().any(|i| i.wildcard)) {
-                        return Err(refuse(
-                            format!("position {n} in ORDER BY / GROUP BY"),
-                            &self.table,
-                        ));
-                    }
-                    if self.items[..(k - 1).min(self.items.len())]
-                        .iter()
-                        .any(|i| i.wildcard)
-                    {
-                        return Err(refuse(
-                            "a position after * in ORDER BY / GROUP BY",
-                            &self.table,
-                        ));
-                    }
-                    return Ok(Col::Visible(k - 1));
-                }
-            }
-        }
-        if let Some(c) = self.find_item(e, range) {
-            return Ok(c);
-        }
-        Ok(self.add_hidden(vec![Piece::Src(range.0, range.1)]))
-    }
-
-    /// A hidden `WEIGHT_STRING()` of the expression behind `col`.
-    fn weight_of(&mut self, col: Col, range: (usize, usize)) -> Col {
-        let src = match col {
-            Col::Visible(i) if i < self.items.len() && !self.items[i].wildcard => {
-                self.items[i].range
-            }
-            _ => range,
-        };
-        self.add_hidden(vec![
-            Piece::Text("WEIGHT_STRING(RTRIM(".into()),
-            Piece::Src(src.0, src.1),
-            Piece::Text("))".into()),
-        ])
-    }
-
-    /// How the aggregate in `col` combines, adding the hidden columns it needs.
-    fn agg(&mut self, col: Col, kind: AggKind, distinct: bool, arg: Option<&Expr>) -> Result<Agg> {
-        if distinct {
-            let on_key = kind == AggKind::Count && arg.is_some_and(|a| self.is_shard_key(a));
-            if !on_key {
-                return Err(refuse(
-                    "COUNT/SUM/AVG(DISTINCT ...) on a column other than the shard key",
-                    &self.table,
-                ));
-            }
-        }
-        let range = self.col_range(col);
-        let mut agg = Agg {
-            col,
-            kind,
-            weight: None,
-        };
-        match kind {
-            AggKind::Min | AggKind::Max => {
-                agg.weight = Some(self.add_hidden(vec![
-                    Piece::Text("WEIGHT_STRING(RTRIM(".into()),
-                    Piece::Src(range.0, range.1),
-                    Piece::Text("))".into()),
-                ]));
-            }
-            AggKind::Avg { .. } => {
-                let inner = inner_args(self.sql, range)
-                    .ok_or_else(|| refuse("an AVG() shardgate cannot split", &self.table))?;
-                let sum = self.add_hidden(vec![
-                    Piece::Text("SUM(".into()),
-                    Piece::Src(inner.0, inner.1),
-                    Piece::Text(")".into()),
-                ]);
-                let count = self.add_hidden(vec![
-                    Piece::Text("COUNT(".into()),
-                    Piece::Src(inner.0, inner.1),
-                    Piece::Text(")".into()),
-                ]);
-                agg.kind = AggKind::Avg { sum, count };
-            }
-            _ => {}
-        }
-        Ok(agg)
-    }
-
-    fn col_range(&self, col: Col) -> (usize, usize) {
-        match col {
-            Col::Visible(i) => self.items[i].range,
-            Col::Hidden(i) => match self.hidden[i].as_slice() {
-                [Piece::Src(s, e)] => (*s, *e),
-                _ => (0, 0),
-            },
-        }
-    }
-}
-
-/// The text between a call's outer parentheses.
-fn inner_args(sql: &str, (s, e): (usize, usize)) -> Option<(usize, usize)> {
-    let text = &sql[s..e];
-    let open = super::lexer::significant(text).find(|t| t.text(text) == "(")?;
-    let close = text.rfind(')')?;
-    (open.end <= close).then_some((s + open.end, s + close))
 }

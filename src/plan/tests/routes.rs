@@ -29,11 +29,11 @@ struct Case {
 
 /// Next to this file's directory; `file!()` is relative to the package root, which is the
 /// working directory of `cargo test`.
-fn path() -> PathBuf {
+fn path(name: &str) -> PathBuf {
     let here = std::path::Path::new(file!());
     here.parent()
         .and_then(|p| p.parent())
-        .map(|p| p.join("testdata/routes.txt"))
+        .map(|p| p.join("testdata").join(name))
         .expect("src/plan/tests/routes.rs has two parents")
 }
 
@@ -164,12 +164,23 @@ fn run(rules: &Rules, case: &Case) -> String {
 
 #[test]
 fn routes_match_the_data_file() {
+    check_data_file("routes.txt", 100);
+}
+
+/// Scatter reads: the shard text (hidden columns, rewritten ORDER BY / LIMIT / HAVING) and
+/// the merge the proxy runs.
+#[test]
+fn scatter_plans_match_the_data_file() {
+    check_data_file("scatter.txt", 20);
+}
+
+fn check_data_file(name: &str, min_cases: usize) {
     let rules = rules();
-    let text = std::fs::read_to_string(path()).expect("routes.txt");
+    let text = std::fs::read_to_string(path(name)).expect(name);
     let (header, cases) = parse_cases(&text);
     assert!(
-        cases.len() >= 100,
-        "routes.txt should keep at least 100 cases"
+        cases.len() >= min_cases,
+        "{name} should keep at least {min_cases} cases"
     );
     let regenerate = std::env::var("SHARDGATE_REGENERATE").is_ok_and(|v| v == "1");
     let mut failures = String::new();
@@ -190,12 +201,12 @@ fn routes_match_the_data_file() {
         let _ = write!(rewritten, "sql:\n{}\nexpect:\n{}\n\n", case.sql, got);
     }
     if regenerate {
-        std::fs::write(path(), rewritten.trim_end().to_string() + "\n").expect("write routes.txt");
+        std::fs::write(path(name), rewritten.trim_end().to_string() + "\n").expect(name);
         return;
     }
     assert!(
         failures.is_empty(),
-        "routes differ from testdata/routes.txt (SHARDGATE_REGENERATE=1 rewrites it):{failures}"
+        "routes differ from testdata/{name} (SHARDGATE_REGENERATE=1 rewrites it):{failures}"
     );
 }
 

@@ -1,0 +1,212 @@
+//! The scatter planner's columns: select items, the column an ORDER BY / GROUP BY entry
+//! names (added hidden when the select list lacks it), weight columns, and the hidden
+//! columns an aggregate needs to combine.
+
+use sqlparser::ast::{Expr, SelectItem};
+
+use super::clauses::{normalized, tokens_in};
+use super::{refuse, Item, Piece, Planner};
+use crate::error::Result;
+use crate::plan::merge::{Agg, AggKind, Col};
+
+impl Planner<'_> {
+    pub(crate) fn item(&self, range: (usize, usize), item: &SelectItem) -> Result<Item> {
+        let (expr, alias, wildcard) = match item {
+            SelectItem::UnnamedExpr(e) => (Some(e.clone()), None, false),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                (Some(expr.clone()), Some(alias.value.clone()), false)
+            }
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => (None, None, true),
+            _ => return Err(refuse("this select item", &self.table)),
+        };
+        let mut r = range;
+        if alias.is_some() {
+            // Drop `[AS] alias` from the end of the item.
+            let toks = tokens_in(&self.toks, range.0, range.1);
+            let n = toks.len();
+            let cut = if n >= 3 && toks[n - 2].is_word(self.sql, "AS") {
+                n - 2
+            } else {
+                n - 1
+            };
+            if cut == 0 {
+                return Err(refuse("a select item shardgate cannot split", &self.table));
+            }
+            r = (range.0, toks[cut - 1].end);
+        }
+        Ok(Item {
+            range: r,
+            norm: normalized(self.sql, r),
+            alias,
+            wildcard,
+            expr,
+        })
+    }
+
+    pub(crate) fn is_shard_key(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Identifier(i) => i.value.eq_ignore_ascii_case(&self.shard_key),
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [.., q, c] => {
+                    c.value.eq_ignore_ascii_case(&self.shard_key)
+                        && self
+                            .key_qualifiers
+                            .iter()
+                            .any(|k| k.eq_ignore_ascii_case(&q.value))
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    pub(crate) fn add_hidden(&mut self, pieces: Vec<Piece>) -> Col {
+        self.hidden.push(pieces);
+        Col::Hidden(self.hidden.len() - 1)
+    }
+
+    /// A select item this expression names: by position, alias or same text.
+    pub(crate) fn find_item(&self, e: &Expr, range: (usize, usize)) -> Option<Col> {
+        if let Expr::Identifier(i) = e {
+            if i.quote_style.is_none() || i.quote_style == Some('`') {
+                if let Some(k) = self.items.iter().position(|it| {
+                    it.alias
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(&i.value))
+                }) {
+                    return Some(Col::Visible(k));
+                }
+            }
+        }
+        let norm = normalized(self.sql, range);
+        self.items
+            .iter()
+            .position(|it| !it.wildcard && it.norm == norm)
+            .map(Col::Visible)
+    }
+
+    /// The column holding `e` (an ORDER BY / GROUP BY entry), added hidden if needed.
+    pub(crate) fn resolve(
+        &mut self,
+        e: &Expr,
+        range: (usize, usize),
+        positional: bool,
+    ) -> Result<Col> {
+        if positional {
+            if let Expr::Value(v) = e {
+                if let sqlparser::ast::Value::Number(n, _) = &v.value {
+                    let k: usize = n
+                        .parse()
+                        .map_err(|_| refuse(format!("ORDER BY {n}"), &self.table))?;
+                    if k == 0 || (k > self.items.len() && !self.items.iter().any(|i| i.wildcard)) {
+                        return Err(refuse(
+                            format!("position {n} in ORDER BY / GROUP BY"),
+                            &self.table,
+                        ));
+                    }
+                    if self.items[..(k - 1).min(self.items.len())]
+                        .iter()
+                        .any(|i| i.wildcard)
+                    {
+                        return Err(refuse(
+                            "a position after * in ORDER BY / GROUP BY",
+                            &self.table,
+                        ));
+                    }
+                    return Ok(Col::Visible(k - 1));
+                }
+            }
+        }
+        if let Some(c) = self.find_item(e, range) {
+            return Ok(c);
+        }
+        Ok(self.add_hidden(vec![Piece::Src(range.0, range.1)]))
+    }
+
+    /// A hidden `WEIGHT_STRING()` of the expression behind `col`.
+    pub(crate) fn weight_of(&mut self, col: Col, range: (usize, usize)) -> Col {
+        let src = match col {
+            Col::Visible(i) if i < self.items.len() && !self.items[i].wildcard => {
+                self.items[i].range
+            }
+            _ => range,
+        };
+        self.add_hidden(vec![
+            Piece::Text("WEIGHT_STRING(RTRIM(".into()),
+            Piece::Src(src.0, src.1),
+            Piece::Text("))".into()),
+        ])
+    }
+
+    /// How the aggregate in `col` combines, adding the hidden columns it needs.
+    pub(crate) fn agg(
+        &mut self,
+        col: Col,
+        kind: AggKind,
+        distinct: bool,
+        arg: Option<&Expr>,
+    ) -> Result<Agg> {
+        // DISTINCT changes nothing for MIN/MAX; over the shard key the shards' value sets are
+        // disjoint, so partial COUNT/SUM(DISTINCT) add up (AVG's hidden SUM/COUNT keep the
+        // DISTINCT, being copied from inside its parentheses).
+        if distinct && !matches!(kind, AggKind::Min | AggKind::Max) {
+            let on_key = arg.is_some_and(|a| self.is_shard_key(a));
+            if !on_key {
+                return Err(refuse(
+                    "COUNT/SUM/AVG(DISTINCT ...) on a column other than the shard key",
+                    &self.table,
+                ));
+            }
+        }
+        let range = self.col_range(col);
+        let mut agg = Agg {
+            col,
+            kind,
+            weight: None,
+        };
+        match kind {
+            AggKind::Min | AggKind::Max => {
+                agg.weight = Some(self.add_hidden(vec![
+                    Piece::Text("WEIGHT_STRING(RTRIM(".into()),
+                    Piece::Src(range.0, range.1),
+                    Piece::Text("))".into()),
+                ]));
+            }
+            AggKind::Avg { .. } => {
+                let inner = inner_args(self.sql, range)
+                    .ok_or_else(|| refuse("an AVG() shardgate cannot split", &self.table))?;
+                let sum = self.add_hidden(vec![
+                    Piece::Text("SUM(".into()),
+                    Piece::Src(inner.0, inner.1),
+                    Piece::Text(")".into()),
+                ]);
+                let count = self.add_hidden(vec![
+                    Piece::Text("COUNT(".into()),
+                    Piece::Src(inner.0, inner.1),
+                    Piece::Text(")".into()),
+                ]);
+                agg.kind = AggKind::Avg { sum, count };
+            }
+            _ => {}
+        }
+        Ok(agg)
+    }
+
+    pub(crate) fn col_range(&self, col: Col) -> (usize, usize) {
+        match col {
+            Col::Visible(i) => self.items[i].range,
+            Col::Hidden(i) => match self.hidden[i].as_slice() {
+                [Piece::Src(s, e)] => (*s, *e),
+                _ => (0, 0),
+            },
+        }
+    }
+}
+
+/// The text between a call's outer parentheses.
+pub(crate) fn inner_args(sql: &str, (s, e): (usize, usize)) -> Option<(usize, usize)> {
+    let text = &sql[s..e];
+    let open = crate::plan::lexer::significant(text).find(|t| t.text(text) == "(")?;
+    let close = text.rfind(')')?;
+    (open.end <= close).then_some((s + open.end, s + close))
+}

@@ -380,6 +380,8 @@ async fn joins_on_the_key_and_with_broadcast_tables_merge() {
 async fn merges_inside_a_transaction_see_its_writes() {
     let (schema, proxy) = setup("scatter_txn").await;
     let mut p = proxy.connect(Some("clinical")).await;
+    let count_g0 = "SELECT COUNT(*) FROM patients WHERE hospital_id IN (0, 1)";
+    let before: i64 = p.query_first(count_g0).await.unwrap().unwrap();
     p.query_drop("BEGIN").await.unwrap();
     p.query_drop(
         "INSERT INTO patients (id, hospital_id, name) VALUES (500, 0, 'aaa'), (501, 1, 'AAB')",
@@ -388,23 +390,30 @@ async fn merges_inside_a_transaction_see_its_writes() {
     .unwrap();
     // Shards 0 and 1 share group g0: both run on the transaction's connection.
     let ids: Vec<i64> = p
-        .query("SELECT id FROM patients ORDER BY name, id LIMIT 2")
+        .query("SELECT id FROM patients WHERE hospital_id IN (0, 1) ORDER BY name, id LIMIT 2")
         .await
         .unwrap();
     assert_eq!(ids, vec![500, 501]);
-    let n: i64 = p
-        .query_first("SELECT COUNT(*) FROM patients")
+    let n: i64 = p.query_first(count_g0).await.unwrap().unwrap();
+    assert_eq!(n, before + 2);
+    // A merge that needs g1 too would leave the transaction's group: refused, and the
+    // transaction goes on.
+    let err = p
+        .query_drop("SELECT COUNT(*) FROM patients")
         .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(n, 62);
+        .unwrap_err();
+    match err {
+        mysql_async::Error::Server(e) => {
+            assert_eq!(e.code, 1235, "{}", e.message);
+            assert!(e.message.contains("'g1'"), "{}", e.message);
+        }
+        other => panic!("expected 1235, got {other}"),
+    }
+    let n: i64 = p.query_first(count_g0).await.unwrap().unwrap();
+    assert_eq!(n, before + 2);
     p.query_drop("ROLLBACK").await.unwrap();
-    let n: i64 = p
-        .query_first("SELECT COUNT(*) FROM patients")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(n, 60);
+    let n: i64 = p.query_first(count_g0).await.unwrap().unwrap();
+    assert_eq!(n, before);
     schema.drop().await;
 }
 

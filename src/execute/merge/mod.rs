@@ -140,6 +140,16 @@ pub async fn run<S: ResultSink>(
         }
         return Err(Failure::Query(e));
     }
+    // Count the shard statements per server, as the single-target path does, so the
+    // listings and metrics show where merged reads went.
+    for ((group, _, idx), &server) in lanes.iter().zip(&servers) {
+        if let Some(g) = ctx.backends.group(&db.name, *group) {
+            g.server(server)
+                .stats
+                .queries
+                .fetch_add(idx.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     let mut slots: Vec<Option<stream::Rx>> = (0..route.targets.len()).map(|_| None).collect();
     let mut tasks = Vec::with_capacity(lanes.len());
     for ((conn, (group, pinned, idx)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {

@@ -192,7 +192,7 @@ impl Default for BackendConfig {
             pool_min: DEFAULT_POOL_MIN,
             pool_max: DEFAULT_POOL_MAX,
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
-            multiplex: false,
+            multiplex: true,
         }
     }
 }
@@ -404,7 +404,7 @@ pub fn parse_server_config(
             pool_min,
             pool_max,
             connect_timeout: Duration::from_millis(timeout_ms),
-            multiplex: b.multiplex.unwrap_or(false),
+            multiplex: b.multiplex.unwrap_or(true),
         },
         server_version: raw.server_version,
         workers: raw.workers.unwrap_or(0),

@@ -328,20 +328,23 @@ fn second_group(route: &Route, other: GroupId, tg: &TxnGroup) -> Error {
 /// `reset`: the pools do not reset returned connections (multiplexing), so connections
 /// that carry session state are reset here.
 pub async fn close(session: &mut Session, reset: bool) {
+    // Decided before the transaction's connection leaves the session: it carries the
+    // session's SETs too, and a pool that does not reset would hand them to the next client.
+    let needs_reset = reset && session.conns.has_state();
     if let Some(tg) = session.txn.group.take() {
         if let Some(mut conn) = session.conns.take_master(&tg.db.name, tg.group) {
-            let rolled_back = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                conn.query_drop("ROLLBACK"),
-            )
-            .await;
-            if !matches!(rolled_back, Ok(Ok(()))) {
+            let limit = std::time::Duration::from_secs(5);
+            let rolled_back = tokio::time::timeout(limit, conn.query_drop("ROLLBACK")).await;
+            let clean = matches!(rolled_back, Ok(Ok(())))
+                && (!needs_reset
+                    || matches!(tokio::time::timeout(limit, conn.reset()).await, Ok(Ok(_))));
+            if !clean {
                 let _ = conn.disconnect().await;
             }
         }
     }
     session.txn.end();
-    if reset && session.conns.has_state() {
+    if needs_reset {
         session.conns.reset_and_release_all().await;
     } else {
         session.conns.release_all();

@@ -307,7 +307,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
             pool_min: 1,
             pool_max: 8,
             connect_timeout: Duration::from_secs(2),
-            multiplex: false,
+            multiplex: true,
         },
         server_version: None,
         workers: 1,

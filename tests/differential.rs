@@ -18,6 +18,8 @@ mod common;
 mod compare;
 #[path = "differential/data.rs"]
 mod data;
+#[path = "differential/edge.rs"]
+mod edge;
 #[path = "differential/gen.rs"]
 mod gen;
 #[path = "differential/rng.rs"]

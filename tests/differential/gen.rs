@@ -9,7 +9,7 @@
 //!
 //! Each query carries tags naming its constructs, for the refusal counts.
 
-use super::data::{CITIES, MAX_HOSPITAL, MEASURES, NAMES, NOTES, TRIALS};
+use super::data::{CITIES, MAX_HOSPITAL, MEASURES, NAMES, NICKS, NOTES, TRIALS};
 use super::rng::Rng;
 
 pub struct Query {
@@ -28,13 +28,30 @@ pub(super) enum Kind {
     Int,
     Text(&'static [&'static str]),
     Dec,
+    /// DOUBLE, with values whose sums are exact (data::SCORES).
+    Double,
     Date,
     DateTime,
 }
 
+/// `SHARDGATE_DIFF_KNOWN_BUGS=1`: also generate the constructs of known, not yet fixed
+/// wrong answers (tests/merge_regressions.rs has their minimal repros, ignored). Off by
+/// default so that CI stays green while they are open.
+pub fn known_bugs() -> bool {
+    std::env::var("SHARDGATE_DIFF_KNOWN_BUGS").is_ok_and(|v| v == "1")
+}
+
 impl Kind {
-    fn numeric(self) -> bool {
-        matches!(self, Kind::Id | Kind::Key | Kind::Int | Kind::Dec)
+    pub(super) fn numeric(self) -> bool {
+        matches!(
+            self,
+            Kind::Id | Kind::Key | Kind::Int | Kind::Dec | Kind::Double
+        )
+    }
+    /// SUM / AVG of it merge right (a known bug: DOUBLE sums print without MariaDB's
+    /// exponent form, see tests/merge_regressions.rs).
+    pub(super) fn summable(self) -> bool {
+        self.numeric() && (self != Kind::Double || known_bugs())
     }
     fn text(self) -> bool {
         matches!(self, Kind::Text(_))
@@ -65,6 +82,8 @@ pub(super) const PATIENTS: Table = Table {
         ("name", Kind::Text(NAMES)),
         ("birth_date", Kind::Date),
         ("created_at", Kind::DateTime),
+        ("nick", Kind::Text(NICKS)),
+        ("score", Kind::Double),
     ],
 };
 pub(super) const TRIAL: Table = Table {
@@ -89,6 +108,7 @@ pub(super) const CLINICAL: Table = Table {
         ("value", Kind::Dec),
         ("recorded_at", Kind::DateTime),
         ("note", Kind::Text(NOTES)),
+        ("amount", Kind::Dec),
     ],
 };
 pub(super) const SHARDED: [&Table; 3] = [&PATIENTS, &TRIAL, &CLINICAL];
@@ -246,6 +266,11 @@ fn predicate(r: &mut Rng, c: &Col, tags: &mut Vec<&'static str>) -> String {
             1 => format!("{e} = {}", r.pick(&["1.500", "36.6", "120", "7.777"])),
             _ => format!("{e} BETWEEN 0 AND {}", r.range(1, 400)),
         },
+        Kind::Double => match r.range(0, 2) {
+            0 => format!("{e} > {}", r.pick(&["0", "-1", "2.5", "1e14"])),
+            1 => format!("{e} = {}", r.pick(&["1", "-2", "0.5", "1e15", "5e14"])),
+            _ => format!("{e} BETWEEN -3 AND {}", r.pick(&["0", "3", "1e15"])),
+        },
         Kind::Date => format!(
             "{e} {} '{}-0{}-01'",
             r.pick(&["<", ">=", "="]),
@@ -356,11 +381,11 @@ fn aggregate(r: &mut Rng, f: &From, tags: &mut Vec<&'static str>) -> (String, bo
             tags.push("COUNT");
             (format!("COUNT({e})"), false)
         }
-        2 if c.kind.numeric() => {
+        2 if c.kind.summable() => {
             tags.push("SUM");
             (format!("SUM({e})"), false)
         }
-        3 if c.kind.numeric() => {
+        3 if c.kind.summable() => {
             tags.push("AVG");
             (format!("AVG({e})"), false)
         }
@@ -415,9 +440,9 @@ fn rows_query(r: &mut Rng, f: &From, tags: &mut Vec<&'static str>) -> Query {
     let width = if star {
         match f.sql.as_str() {
             "hospitals" => 3,
-            "patients" => 5,
+            "patients" => 7,
             "trial_enrollment" => 5,
-            _ => 7,
+            _ => 8,
         }
     } else {
         cols.len()
@@ -498,7 +523,7 @@ fn group_query(r: &mut Rng, f: &From, tags: &mut Vec<&'static str>) -> Query {
             0 => format!("COUNT(*) > {}", r.range(1, 3)),
             1 => format!("{} IS NOT NULL", r.pick(&aggs)),
             _ => {
-                let num: Vec<&Col> = f.cols.iter().filter(|c| c.kind.numeric()).collect();
+                let num: Vec<&Col> = f.cols.iter().filter(|c| c.kind.summable()).collect();
                 let c = r.pick(&num);
                 format!("SUM({}) > {}", c.expr, r.range(0, 300))
             }
@@ -573,6 +598,9 @@ fn distinct_query(r: &mut Rng, f: &From, tags: &mut Vec<&'static str>) -> Query 
 /// Query number `i` of the run with `seed`.
 pub fn query(seed: u64, i: u64) -> Query {
     let mut r = Rng::derive(seed, i);
+    if r.chance(30) {
+        return super::edge::edge(&mut r);
+    }
     let mut tags = Vec::new();
     let f = from(&mut r, &mut tags);
     let mut q = match r.range(0, 99) {

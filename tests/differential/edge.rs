@@ -32,7 +32,8 @@ fn q(sql: String, ordered: bool, fold: Vec<bool>, tag: &'static str) -> Query {
 }
 
 fn dir(r: &mut Rng) -> &'static str {
-    *r.pick(&["", " ASC", " DESC"])
+    const DIRS: [&str; 3] = ["", " ASC", " DESC"];
+    DIRS[r.range(0, 2) as usize]
 }
 
 fn pick_where(r: &mut Rng, cols: &[Col], ok: impl Fn(&Col) -> bool) -> Col {

@@ -82,7 +82,7 @@ impl Case {
         Case {
             sharded,
             oracle,
-            proxy: proxy,
+            proxy,
             via,
             direct,
         }

@@ -228,6 +228,30 @@ async fn nopad_collation_keeps_trailing_spaces_apart() {
     c.done().await;
 }
 
+/// MIN / MAX of an ENUM column stay ENUMs: ORDER BY MIN(e) follows the declaration order
+/// ('zeta' < 'alpha' < 'mid'), not the text. ORDER BY e itself is refused (1235); the
+/// aggregate slips through and is merged as text. Oracle: 'mid', 'alpha', 'zeta' (DESC);
+/// seen: 'zeta', 'mid', 'alpha'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: ORDER BY MIN/MAX(enum column) over shards is merged as text, not by the ENUM's declaration order"]
+async fn order_by_min_of_an_enum_follows_its_declaration() {
+    let mut c = Case::new(
+        "mr_enum_agg",
+        &[
+            "CREATE TABLE clinical_data (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, \
+             e ENUM('zeta', 'alpha', 'mid') NULL)",
+            "INSERT INTO clinical_data (id, hospital_id, e) VALUES (1, 0, 'zeta'), (2, 1, 'alpha'), (3, 2, 'mid')",
+        ],
+    )
+    .await;
+    c.same(
+        &[],
+        "SELECT MIN(e), id FROM clinical_data GROUP BY id ORDER BY MIN(e) DESC, id",
+    )
+    .await;
+    c.done().await;
+}
+
 /// `SET sql_select_limit = 1` caps a SELECT without LIMIT at one row on one server; over
 /// shards each shard returns its one row. Oracle: 1 row. Seen: 2 rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,9 @@ pub fn create_table(table: &str, name: &str) -> String {
         }
         "trial_enrollment" => {
             "id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, patient_id BIGINT NOT NULL, \
-             trial_code VARCHAR(32) NOT NULL, enrolled_at DATETIME NULL"
+             trial_code VARCHAR(32) NOT NULL, enrolled_at DATETIME NULL, \
+             phase ENUM('III', 'I', 'II') NULL, flag BIT(3) NULL, \
+             tag VARCHAR(8) COLLATE utf8mb4_unicode_nopad_ci NULL"
         }
         "clinical_data" => {
             "id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, patient_id BIGINT NOT NULL, \
@@ -49,7 +51,9 @@ fn column_names(table: &str) -> &'static str {
     match table {
         "hospitals" => "id, name, city",
         "patients" => "id, hospital_id, name, birth_date, created_at, nick, score",
-        "trial_enrollment" => "id, hospital_id, patient_id, trial_code, enrolled_at",
+        "trial_enrollment" => {
+            "id, hospital_id, patient_id, trial_code, enrolled_at, phase, flag, tag"
+        }
         _ => "id, hospital_id, patient_id, measure, value, recorded_at, note, amount",
     }
 }
@@ -82,11 +86,11 @@ pub const MEASURES: &[&str] = &[
 pub const NICKS: &[&str] = &[
     "ann", "Ann ", "ANN", "ánn", "ß", "ss", "SS", "bo", "bo  ", "Bö", "", " ", "zed", "Zed   ",
 ];
-/// DOUBLE values whose sums stay exact in any order (integers, and few large ones, all far
-/// below 2^53 together), so the sum has one right answer; the large ones make sums of 1e15
+/// DOUBLE values whose sums stay exact in any order (integers only, and few large ones, all
+/// below 2^53 together, even summed over a join), so the sum has one right answer; the large ones make sums of 1e15
 /// and more, which MariaDB prints with an exponent.
-pub const SCORES: &[&str] = &["0", "1", "-2", "3", "-4", "0.5", "-0.25"];
-pub const BIG_SCORES: &[&str] = &["2.5e14", "5e14", "1e15"];
+pub const SCORES: &[&str] = &["0", "1", "-2", "3", "-4", "7", "-10"];
+pub const BIG_SCORES: &[&str] = &["2.5e14", "5e14"];
 /// DECIMAL(30,10) values: negative, many digits, ties.
 pub const AMOUNTS: &[&str] = &[
     "-0.0000000001",
@@ -97,6 +101,10 @@ pub const AMOUNTS: &[&str] = &[
     "-7.25",
     "12345.6789",
 ];
+/// ENUM values, declared out of alphabetical order: ORDER BY follows the declaration.
+pub const PHASES: &[&str] = &["III", "I", "II"];
+/// Text in a NO PAD collation: trailing spaces count ('a' < 'a '), case does not.
+pub const TAGS: &[&str] = &["a", "A", "a ", "b", "B ", "", " "];
 pub const NOTES: &[&str] = &["ok", "OK", "fièvre", "fievre", "à revoir", "A REVOIR"];
 
 /// Rows as SQL value tuples, per table, in insertion order.
@@ -165,7 +173,7 @@ pub fn generate(seed: u64) -> Data {
         let created = or_null(&mut r, 15, |r| datetime(r, false));
         let nick = or_null(&mut r, 15, |r| quote(r.pick(NICKS)));
         let score = or_null(&mut r, 15, |r| {
-            if r.chance(4) {
+            if r.chance(2) {
                 r.pick(BIG_SCORES).to_string()
             } else {
                 r.pick(SCORES).to_string()
@@ -188,7 +196,12 @@ pub fn generate(seed: u64) -> Data {
         };
         let code = quote(r.pick(TRIALS));
         let at = or_null(&mut r, 20, |r| datetime(r, false));
-        t.push(format!("({id}, {hid}, {pid}, {code}, {at})"));
+        let phase = or_null(&mut r, 20, |r| quote(r.pick(PHASES)));
+        let flag = or_null(&mut r, 20, |r| r.range(0, 7).to_string());
+        let tag = or_null(&mut r, 20, |r| quote(r.pick(TAGS)));
+        t.push(format!(
+            "({id}, {hid}, {pid}, {code}, {at}, {phase}, {flag}, {tag})"
+        ));
     }
     rows.push(("trial_enrollment", t));
 

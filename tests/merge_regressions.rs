@@ -177,6 +177,28 @@ async fn outer_join_null_key_groups_are_merged() {
     c.done().await;
 }
 
+/// A decimal division keeps more digits inside the server than its result column shows
+/// (1/3 shows 0.3333): one server sums the precise values, each shard rounds its partial
+/// sum to the shown scale first. Oracle: SUM(1/3) over two rows 0.6667, AVG 0.33333333;
+/// seen 0.6666 and 0.33330000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: SUM/AVG of a DECIMAL division adds partial sums rounded to the shown scale"]
+async fn sum_of_a_decimal_division_keeps_its_precision() {
+    let mut c = Case::new(
+        "mr_decimal_division",
+        &[
+            CLINICAL_ID_KEY,
+            "INSERT INTO clinical_data (id, hospital_id) VALUES (1, 0), (2, 1), (3, 2)",
+        ],
+    )
+    .await;
+    c.same(&[], "SELECT SUM(1/3) FROM clinical_data WHERE id IN (1, 2)")
+        .await;
+    c.same(&[], "SELECT AVG(id/3), SUM(2/3) FROM clinical_data")
+        .await;
+    c.done().await;
+}
+
 /// A DOUBLE sum of partial sums must print the way MariaDB prints a DOUBLE.
 /// Oracle: `2.5e15`. Seen: `2500000000000000`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -398,14 +398,34 @@ pub fn edge(r: &mut Rng) -> Query {
             );
             q(sql, true, vec![true, false, false, true], "broadcast alone")
         }
-        23 if known_bugs() => {
-            // Known bug: DISTINCT over groups of the shard key is not deduplicated.
-            let sql = format!(
-                "SELECT DISTINCT COUNT(*) FROM {} GROUP BY hospital_id ORDER BY 1",
-                f.sql
-            );
-            q(sql, true, vec![false], "DISTINCT over key groups")
-        }
+        23 if known_bugs() => match r.range(0, 2) {
+            // Known bugs (tests/merge_regressions.rs).
+            0 => {
+                let sql = format!(
+                    "SELECT DISTINCT COUNT(*) FROM {} GROUP BY hospital_id ORDER BY 1",
+                    f.sql
+                );
+                q(sql, true, vec![false], "DISTINCT over key groups")
+            }
+            1 => {
+                let c = *r.pick(&["patient_id", "value", "id"]);
+                let sql = format!(
+                    "SELECT SUM({c} / 3), AVG({c} / 7) FROM clinical_data{}",
+                    w(r, &single(&CLINICAL))
+                );
+                q(sql, true, vec![false, false], "SUM of a division")
+            }
+            _ => {
+                let sql =
+                    format!(
+                    "SELECT t.hospital_id, COUNT(*) FROM patients p LEFT JOIN trial_enrollment t \
+                     ON t.hospital_id = p.hospital_id AND t.patient_id = p.id{} \
+                     GROUP BY t.hospital_id ORDER BY t.hospital_id",
+                    if r.chance(50) { " WHERE p.name LIKE 'a%'" } else { "" }
+                );
+                q(sql, true, vec![false, false], "outer join NULL key groups")
+            }
+        },
         _ => {
             // An outer join keeping the broadcast table's rows: refused over several
             // shards, exact with a key condition.

@@ -571,9 +571,11 @@ fn group_query(r: &mut Rng, f: &From, tags: &mut Vec<&'static str>) -> Query {
     if r.chance(60) {
         tags.push("ORDER BY");
         let mut order = Vec::new();
-        if r.chance(35) {
+        // ORDER BY MIN/MAX of the ENUM column is a known bug (merged as text).
+        let agg = r.pick(&aggs).clone();
+        if r.chance(35) && (known_bugs() || !(agg.starts_with("M") && agg.contains("phase"))) {
             tags.push("ORDER BY aggregate");
-            order.push(format!("{}{}", r.pick(&aggs), dir(r)));
+            order.push(format!("{agg}{}", dir(r)));
         }
         let all_keys = r.chance(70);
         for (i, k) in keys.iter().enumerate() {

@@ -18,6 +18,8 @@ mod common;
 mod compare;
 #[path = "differential/data.rs"]
 mod data;
+#[path = "differential/edge.rs"]
+mod edge;
 #[path = "differential/gen.rs"]
 mod gen;
 #[path = "differential/rng.rs"]
@@ -232,6 +234,13 @@ async fn shardgate_answers_like_one_unsharded_server() {
     }
     for f in failures.iter().take(20) {
         println!("\n{f}");
+    }
+    if failures.len() > 20 {
+        println!("\nthe other failures, first lines:");
+        for f in failures.iter().skip(20).take(300) {
+            let head: Vec<&str> = f.lines().take(2).collect();
+            println!("  {}", head.join(" | "));
+        }
     }
 
     sharded.drop().await;

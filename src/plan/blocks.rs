@@ -37,6 +37,13 @@ pub(crate) struct Cond<'q> {
     pub restricts: bool,
 }
 
+/// An outer join: the tables whose rows it keeps unmatched, and the tables it may pad with
+/// NULLs, as index ranges into `tables`.
+struct Outer {
+    preserved: std::ops::Range<usize>,
+    nullable: std::ops::Range<usize>,
+}
+
 struct Using<'q> {
     /// Tables joined on the right, as an index range into `tables`.
     right: std::ops::Range<usize>,
@@ -49,6 +56,7 @@ pub(crate) struct Block<'q, 'a> {
     pub tables: Vec<BlockTable<'q, 'a>>,
     pub conds: Vec<Cond<'q>>,
     usings: Vec<Using<'q>>,
+    outers: Vec<Outer>,
 }
 
 /// What a block needs: the shards (never empty) and the table they were derived from.
@@ -72,11 +80,35 @@ impl<'q, 'a> Block<'q, 'a> {
         ) -> Result<Option<BlockTable<'q, 'a>>>,
     ) -> Result<()> {
         for twj in from {
+            let start = self.tables.len();
             self.add_factor(&twj.relation, table)?;
             for join in &twj.joins {
                 let before = self.tables.len();
                 self.add_factor(&join.relation, table)?;
                 let right = before..self.tables.len();
+                match &join.join_operator {
+                    JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => self.outers.push(Outer {
+                        preserved: start..before,
+                        nullable: right.clone(),
+                    }),
+                    JoinOperator::Right(_) | JoinOperator::RightOuter(_) => {
+                        self.outers.push(Outer {
+                            preserved: right.clone(),
+                            nullable: start..before,
+                        })
+                    }
+                    JoinOperator::FullOuter(_) => {
+                        self.outers.push(Outer {
+                            preserved: start..before,
+                            nullable: right.clone(),
+                        });
+                        self.outers.push(Outer {
+                            preserved: right.clone(),
+                            nullable: start..before,
+                        });
+                    }
+                    _ => {}
+                }
                 let (constraint, restricts) = match &join.join_operator {
                     JoinOperator::Join(c)
                     | JoinOperator::Inner(c)
@@ -329,11 +361,47 @@ impl<'q, 'a> Block<'q, 'a> {
             }
         }
         let (shards, _) = result.expect("a sharded table was found");
+        if noun == "a query" && !keyed && shards.only().is_none() {
+            self.refuse_unmatched_copies()?;
+        }
         Ok(Some(BlockShards {
             shards,
             rule: first_rule,
             keyed,
         }))
+    }
+}
+
+impl Block<'_, '_> {
+    /// A read over several shards with an outer join that keeps the rows of unsharded or
+    /// broadcast tables (present whole on every shard) where a sharded table has no match:
+    /// every shard would return each such row once, padded with NULLs, where one server
+    /// returns it once. A key condition in WHERE on the sharded side makes the join inner
+    /// (it rejects the NULL rows), so only unkeyed reads get here.
+    fn refuse_unmatched_copies(&self) -> Result<()> {
+        for o in &self.outers {
+            if o.preserved
+                .clone()
+                .any(|i| self.tables[i].sharded.is_some())
+            {
+                continue;
+            }
+            let Some(sharded) = o.nullable.clone().find_map(|i| self.tables[i].sharded) else {
+                continue;
+            };
+            let kept = o
+                .preserved
+                .clone()
+                .next()
+                .map_or("", |i| self.tables[i].name.value.as_str());
+            return Err(Error::unsupported(format!(
+                "an outer join keeping rows of '{kept}' that have no match in sharded table \
+                 '{}', over several shards (every shard would return those rows; add a \
+                 condition on the shard key ({}) in WHERE)",
+                sharded.0.name, sharded.1.shard_key
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -39,9 +39,12 @@ pub async fn run(conn: &mut Conn, sql: &str) -> Result<Answer, mysql_async::Erro
     Ok(Answer { names, rows })
 }
 
-/// How utf8mb4_general_ci compares the characters of the data set: case and accents off.
+/// How utf8mb4_general_ci and utf8mb4_unicode_ci compare the characters of the data set:
+/// case and accents off, trailing spaces ignored (PAD SPACE), 'ß' as 'ss' (only the
+/// unicode_ci column holds it).
 fn fold_text(b: &[u8]) -> Vec<u8> {
     let s = String::from_utf8_lossy(b);
+    let s = s.trim_end_matches(' ').replace('ß', "ss");
     let mut out = String::with_capacity(s.len());
     for ch in s.chars().flat_map(char::to_lowercase) {
         out.push(match ch {

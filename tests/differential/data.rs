@@ -22,16 +22,19 @@ pub fn create_table(table: &str, name: &str) -> String {
         "hospitals" => "id INT PRIMARY KEY, name VARCHAR(100) NOT NULL, city VARCHAR(100) NULL",
         "patients" => {
             "id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, name VARCHAR(100) NOT NULL, \
-             birth_date DATE NULL, created_at DATETIME NULL"
+             birth_date DATE NULL, created_at DATETIME NULL, \
+             nick VARCHAR(20) COLLATE utf8mb4_unicode_ci NULL, score DOUBLE NULL"
         }
         "trial_enrollment" => {
             "id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, patient_id BIGINT NOT NULL, \
-             trial_code VARCHAR(32) NOT NULL, enrolled_at DATETIME NULL"
+             trial_code VARCHAR(32) NOT NULL, enrolled_at DATETIME NULL, \
+             phase ENUM('III', 'I', 'II') NULL, flag BIT(3) NULL, \
+             tag VARCHAR(8) COLLATE utf8mb4_unicode_nopad_ci NULL"
         }
         "clinical_data" => {
             "id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, patient_id BIGINT NOT NULL, \
              measure VARCHAR(64) NOT NULL, value DECIMAL(10,3) NULL, recorded_at DATETIME(3) NULL, \
-             note TEXT NULL"
+             note TEXT NULL, amount DECIMAL(30,10) NULL"
         }
         other => panic!("no table {other}"),
     };
@@ -47,9 +50,11 @@ pub fn create_table(table: &str, name: &str) -> String {
 fn column_names(table: &str) -> &'static str {
     match table {
         "hospitals" => "id, name, city",
-        "patients" => "id, hospital_id, name, birth_date, created_at",
-        "trial_enrollment" => "id, hospital_id, patient_id, trial_code, enrolled_at",
-        _ => "id, hospital_id, patient_id, measure, value, recorded_at, note",
+        "patients" => "id, hospital_id, name, birth_date, created_at, nick, score",
+        "trial_enrollment" => {
+            "id, hospital_id, patient_id, trial_code, enrolled_at, phase, flag, tag"
+        }
+        _ => "id, hospital_id, patient_id, measure, value, recorded_at, note, amount",
     }
 }
 
@@ -76,6 +81,30 @@ pub const MEASURES: &[&str] = &[
     "temperature",
     "weight",
 ];
+/// Nicknames in a utf8mb4_unicode_ci column: PAD SPACE ('bo' = 'bo  ', '' = ' '), case,
+/// accents, and 'ß' = 'ss' (unlike utf8mb4_general_ci, where 'ß' = 's').
+pub const NICKS: &[&str] = &[
+    "ann", "Ann ", "ANN", "ánn", "ß", "ss", "SS", "bo", "bo  ", "Bö", "", " ", "zed", "Zed   ",
+];
+/// DOUBLE values whose sums stay exact in any order (integers only, and few large ones, all
+/// below 2^53 together, even summed over a join), so the sum has one right answer; the large ones make sums of 1e15
+/// and more, which MariaDB prints with an exponent.
+pub const SCORES: &[&str] = &["0", "1", "-2", "3", "-4", "7", "-10"];
+pub const BIG_SCORES: &[&str] = &["2.5e14", "5e14"];
+/// DECIMAL(30,10) values: negative, many digits, ties.
+pub const AMOUNTS: &[&str] = &[
+    "-0.0000000001",
+    "-123456789012345678.0123456789",
+    "999999999999999999.9999999999",
+    "-999999999999999999.9999999999",
+    "0.5000000000",
+    "-7.25",
+    "12345.6789",
+];
+/// ENUM values, declared out of alphabetical order: ORDER BY follows the declaration.
+pub const PHASES: &[&str] = &["III", "I", "II"];
+/// Text in a NO PAD collation: trailing spaces count ('a' < 'a '), case does not.
+pub const TAGS: &[&str] = &["a", "A", "a ", "b", "B ", "", " "];
 pub const NOTES: &[&str] = &["ok", "OK", "fièvre", "fievre", "à revoir", "A REVOIR"];
 
 /// Rows as SQL value tuples, per table, in insertion order.
@@ -142,7 +171,17 @@ pub fn generate(seed: u64) -> Data {
         let name = quote(r.pick(NAMES));
         let birth = or_null(&mut r, 15, date);
         let created = or_null(&mut r, 15, |r| datetime(r, false));
-        p.push(format!("({id}, {hid}, {name}, {birth}, {created})"));
+        let nick = or_null(&mut r, 15, |r| quote(r.pick(NICKS)));
+        let score = or_null(&mut r, 15, |r| {
+            if r.chance(2) {
+                r.pick(BIG_SCORES).to_string()
+            } else {
+                r.pick(SCORES).to_string()
+            }
+        });
+        p.push(format!(
+            "({id}, {hid}, {name}, {birth}, {created}, {nick}, {score})"
+        ));
     }
     rows.push(("patients", p));
 
@@ -157,7 +196,12 @@ pub fn generate(seed: u64) -> Data {
         };
         let code = quote(r.pick(TRIALS));
         let at = or_null(&mut r, 20, |r| datetime(r, false));
-        t.push(format!("({id}, {hid}, {pid}, {code}, {at})"));
+        let phase = or_null(&mut r, 20, |r| quote(r.pick(PHASES)));
+        let flag = or_null(&mut r, 20, |r| r.range(0, 7).to_string());
+        let tag = or_null(&mut r, 20, |r| quote(r.pick(TAGS)));
+        t.push(format!(
+            "({id}, {hid}, {pid}, {code}, {at}, {phase}, {flag}, {tag})"
+        ));
     }
     rows.push(("trial_enrollment", t));
 
@@ -181,8 +225,9 @@ pub fn generate(seed: u64) -> Data {
         };
         let at = or_null(&mut r, 15, |r| datetime(r, true));
         let note = or_null(&mut r, 40, |r| quote(r.pick(NOTES)));
+        let amount = or_null(&mut r, 20, |r| r.pick(AMOUNTS).to_string());
         c.push(format!(
-            "({id}, {hid}, {pid}, {measure}, {value}, {at}, {note})"
+            "({id}, {hid}, {pid}, {measure}, {value}, {at}, {note}, {amount})"
         ));
     }
     rows.push(("clinical_data", c));

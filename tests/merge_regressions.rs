@@ -1,0 +1,521 @@
+//! Minimal repros of wrong answers found by the differential hunt: each query runs through
+//! shardgate over the sharded layout and on one unsharded copy of the same rows (the
+//! oracle), and the answers must be the same, byte for byte, or the proxy must refuse with
+//! 1235. Cases still wrong are `#[ignore = "bug: ..."]`; unignore them once fixed.
+//!
+//! Layout: clinical.toml (`clinical_data` / `patients` / `trial_enrollment` sharded by
+//! `hospital_id % 4`, shards 0,1 on g0 and 2,3 on g1; `hospitals` broadcast). Hospital ids
+//! 0..=3 put one row on each shard.
+
+mod common;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+
+/// A value as text, or `0x..` hex when it is not UTF-8 (BIT, binary strings).
+type Cell = Option<String>;
+
+fn cell(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap_or_else(|e| {
+        let hex: String = e.as_bytes().iter().map(|x| format!("{x:02X}")).collect();
+        format!("0x{hex}")
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Answer {
+    names: Vec<String>,
+    rows: Vec<Vec<Cell>>,
+}
+
+async fn run(conn: &mut Conn, sql: &str) -> Result<Answer, mysql_async::Error> {
+    let mut result = conn.query_iter(sql).await?;
+    let names = result
+        .columns()
+        .map(|cols| cols.iter().map(|c| c.name_str().into_owned()).collect())
+        .unwrap_or_default();
+    let rows: Vec<Row> = result.collect().await?;
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            row.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    Value::NULL => None,
+                    Value::Bytes(b) => Some(cell(b)),
+                    other => Some(other.as_sql(true)),
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Answer { names, rows })
+}
+
+/// A sharded schema behind a proxy, and an unsharded oracle schema with the same tables.
+struct Case {
+    sharded: TestSchema,
+    oracle: TestSchema,
+    proxy: Proxy,
+    via: Conn,
+    direct: Conn,
+}
+
+impl Case {
+    async fn new(test: &str, setup: &[&str]) -> Case {
+        Case::with_rules(test, "", setup).await
+    }
+
+    /// Runs each statement (CREATE TABLE of logical tables, INSERTs with column lists) both
+    /// through shardgate and on the oracle.
+    /// ... with `extra_rules` appended to clinical.toml.
+    async fn with_rules(test: &str, extra_rules: &str, setup: &[&str]) -> Case {
+        let sharded = TestSchema::create(test).await;
+        let oracle = TestSchema::create(&format!("{test}_o")).await;
+        let rules = format!("{}{extra_rules}", sharded.clinical_rules("clinical"));
+        let proxy = Proxy::start(&[("clinical.toml", rules)]).await;
+        let mut via = proxy.connect(Some("clinical")).await;
+        let mut direct = oracle.on(0).await;
+        for sql in setup {
+            via.query_drop(*sql)
+                .await
+                .unwrap_or_else(|e| panic!("via shardgate: {sql}: {e}"));
+            direct
+                .query_drop(*sql)
+                .await
+                .unwrap_or_else(|e| panic!("oracle: {sql}: {e}"));
+        }
+        Case {
+            sharded,
+            oracle,
+            proxy,
+            via,
+            direct,
+        }
+    }
+
+    /// Runs `sql` on both sides (after `session`, e.g. SET statements); the answers must be
+    /// equal, or shardgate must refuse with 1235.
+    async fn same(&mut self, session: &[&str], sql: &str) {
+        for s in session {
+            self.via.query_drop(*s).await.unwrap();
+            self.direct.query_drop(*s).await.unwrap();
+        }
+        let want = run(&mut self.direct, sql)
+            .await
+            .unwrap_or_else(|e| panic!("oracle: {sql}: {e}"));
+        match run(&mut self.via, sql).await {
+            Ok(got) => assert_eq!(got, want, "{sql}\nshardgate (left) vs oracle (right)"),
+            Err(mysql_async::Error::Server(e)) if e.code == 1235 => {}
+            Err(e) => panic!("{sql}: shardgate failed: {e}"),
+        }
+    }
+
+    async fn done(self) {
+        drop(self.via);
+        drop(self.direct);
+        self.sharded.drop().await;
+        self.oracle.drop().await;
+    }
+}
+
+const CLINICAL_ID_KEY: &str = "CREATE TABLE clinical_data (id BIGINT PRIMARY KEY, \
+     hospital_id INT NOT NULL, f DOUBLE NULL, bt BIT(8) NULL, \
+     np VARCHAR(10) COLLATE utf8mb4_unicode_nopad_ci NULL) DEFAULT CHARSET utf8mb4";
+
+/// DISTINCT over groups of the shard key: the groups are complete on each shard, but equal
+/// rows of different shards must still be folded into one.
+/// Oracle: one row `1`. Seen: `1`, `1` (one per shard).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: DISTINCT over GROUP BY <shard key> is pushed down and the shards' rows are concatenated, not deduplicated"]
+async fn distinct_over_shard_key_groups_is_deduplicated() {
+    let mut c = Case::new(
+        "mr_distinct_key_groups",
+        &[
+            CLINICAL_ID_KEY,
+            "INSERT INTO clinical_data (id, hospital_id) VALUES (1, 0), (2, 1)",
+        ],
+    )
+    .await;
+    c.same(
+        &[],
+        "SELECT DISTINCT COUNT(*) FROM clinical_data GROUP BY hospital_id ORDER BY 1",
+    )
+    .await;
+    c.same(
+        &[],
+        "SELECT DISTINCT hospital_id % 2 = 0 AS even, COUNT(*) FROM clinical_data GROUP BY hospital_id",
+    )
+    .await;
+    c.done().await;
+}
+
+/// GROUP BY / DISTINCT on the shard key of the NULL-padded side of an outer join: the NULL
+/// key rows come from every shard, so the groups are not shard-local and must not be pushed
+/// down. Oracle: (NULL, 2), (0, 1); seen (NULL, 1), (NULL, 1), (0, 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: GROUP BY / DISTINCT on the nullable side's shard key of a LEFT JOIN is pushed down; NULL groups repeat per shard"]
+async fn outer_join_null_key_groups_are_merged() {
+    let mut c = Case::new(
+        "mr_outer_null_key",
+        &[
+            "CREATE TABLE patients (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL)",
+            "CREATE TABLE trial_enrollment (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, \
+             patient_id BIGINT NOT NULL)",
+            "INSERT INTO patients (id, hospital_id) VALUES (1, 0), (2, 1), (3, 2)",
+            "INSERT INTO trial_enrollment (id, hospital_id, patient_id) VALUES (1, 0, 1)",
+        ],
+    )
+    .await;
+    c.same(
+        &[],
+        "SELECT t.hospital_id, COUNT(*) FROM patients p LEFT JOIN trial_enrollment t \
+         ON t.hospital_id = p.hospital_id AND t.patient_id = p.id \
+         GROUP BY t.hospital_id ORDER BY t.hospital_id",
+    )
+    .await;
+    c.same(
+        &[],
+        "SELECT DISTINCT t.hospital_id FROM patients p LEFT JOIN trial_enrollment t \
+         ON t.hospital_id = p.hospital_id AND t.patient_id = p.id ORDER BY 1",
+    )
+    .await;
+    c.done().await;
+}
+
+/// A decimal division keeps more digits inside the server than its result column shows
+/// (1/3 shows 0.3333): one server sums the precise values, each shard rounds its partial
+/// sum to the shown scale first. Oracle: SUM(1/3) over two rows 0.6667, AVG 0.33333333;
+/// seen 0.6666 and 0.33330000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: SUM/AVG of a DECIMAL division adds partial sums rounded to the shown scale"]
+async fn sum_of_a_decimal_division_keeps_its_precision() {
+    let mut c = Case::new(
+        "mr_decimal_division",
+        &[
+            CLINICAL_ID_KEY,
+            "INSERT INTO clinical_data (id, hospital_id) VALUES (1, 0), (2, 1), (3, 2)",
+        ],
+    )
+    .await;
+    c.same(&[], "SELECT SUM(1/3) FROM clinical_data WHERE id IN (1, 2)")
+        .await;
+    c.same(&[], "SELECT AVG(id/3), SUM(2/3) FROM clinical_data")
+        .await;
+    c.done().await;
+}
+
+/// A DOUBLE sum of partial sums must print the way MariaDB prints a DOUBLE.
+/// Oracle: `2.5e15`. Seen: `2500000000000000`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: SUM/AVG of DOUBLE over shards is printed with Rust's f64 Display, not MariaDB's %g-like form (2.5e15)"]
+async fn double_sum_prints_like_mariadb() {
+    let mut c = Case::new(
+        "mr_double_format",
+        &[
+            CLINICAL_ID_KEY,
+            "INSERT INTO clinical_data (id, hospital_id, f) VALUES (1, 0, 1.5e15), (2, 1, 1e15)",
+        ],
+    )
+    .await;
+    c.same(&[], "SELECT SUM(f) FROM clinical_data").await;
+    c.same(&[], "SELECT AVG(f), COUNT(*) FROM clinical_data")
+        .await;
+    c.done().await;
+}
+
+/// 1.5e15 + 0.3 is 1500000000000000.25 in a double: MariaDB prints `1500000000000000.2`,
+/// shardgate `1500000000000000.3` (the shortest round-trip digits, rounded the other way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: a DOUBLE sum over shards is printed with other rounding than MariaDB's (1500000000000000.3 vs .2)"]
+async fn double_sum_rounds_like_mariadb() {
+    let mut c = Case::new(
+        "mr_double_round",
+        &[
+            CLINICAL_ID_KEY,
+            "INSERT INTO clinical_data (id, hospital_id, f) VALUES (1, 0, 1.5e15), (2, 1, 0.3)",
+        ],
+    )
+    .await;
+    c.same(&[], "SELECT SUM(f) FROM clinical_data").await;
+    c.done().await;
+}
+
+/// BIT values are binary numbers: every distinct value is its own group, ordered by value.
+/// Oracle: 3 groups (0, 1, 2). Seen: one group `1` counting 3 rows; ORDER BY bt: ids 1, 2, 3
+/// where the oracle says 3, 1, 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: GROUP BY / ORDER BY a BIT column over shards merges all values into one group and orders them wrong"]
+async fn bit_column_groups_and_orders_by_value() {
+    let mut c = Case::new(
+        "mr_bit",
+        &[
+            CLINICAL_ID_KEY,
+            "INSERT INTO clinical_data (id, hospital_id, bt) VALUES (1, 0, 1), (2, 1, 2), (3, 2, 0)",
+        ],
+    )
+    .await;
+    c.same(
+        &[],
+        "SELECT bt + 0 AS b, COUNT(*) FROM clinical_data GROUP BY bt ORDER BY bt",
+    )
+    .await;
+    c.same(&[], "SELECT id FROM clinical_data ORDER BY bt, id")
+        .await;
+    c.done().await;
+}
+
+/// A NO PAD collation keeps trailing spaces significant: 'a' and 'a ' are two groups and
+/// 'a' sorts first. The merge compares WEIGHT_STRING(RTRIM(x)), right only for PAD SPACE.
+/// Oracle: ('a', 1), ('a ', 1); seen ('a', 2). ORDER BY np, id: oracle 2, 1; seen 1, 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: the text merge RTRIMs before WEIGHT_STRING, which folds trailing spaces in NO PAD collations"]
+async fn nopad_collation_keeps_trailing_spaces_apart() {
+    let mut c = Case::new(
+        "mr_nopad",
+        &[
+            CLINICAL_ID_KEY,
+            "INSERT INTO clinical_data (id, hospital_id, np) VALUES (1, 0, 'a '), (2, 1, 'a')",
+        ],
+    )
+    .await;
+    c.same(
+        &[],
+        "SELECT np, COUNT(*) FROM clinical_data GROUP BY np ORDER BY np",
+    )
+    .await;
+    c.same(&[], "SELECT id FROM clinical_data ORDER BY np, id")
+        .await;
+    c.done().await;
+}
+
+/// MIN / MAX of an ENUM column stay ENUMs: ORDER BY MIN(e) follows the declaration order
+/// ('zeta' < 'alpha' < 'mid'), not the text. ORDER BY e itself is refused (1235); the
+/// aggregate slips through and is merged as text. Oracle: 'mid', 'alpha', 'zeta' (DESC);
+/// seen: 'zeta', 'mid', 'alpha'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: ORDER BY MIN/MAX(enum column) over shards is merged as text, not by the ENUM's declaration order"]
+async fn order_by_min_of_an_enum_follows_its_declaration() {
+    let mut c = Case::new(
+        "mr_enum_agg",
+        &[
+            "CREATE TABLE clinical_data (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, \
+             e ENUM('zeta', 'alpha', 'mid') NULL)",
+            "INSERT INTO clinical_data (id, hospital_id, e) VALUES (1, 0, 'zeta'), (2, 1, 'alpha'), (3, 2, 'mid')",
+        ],
+    )
+    .await;
+    c.same(
+        &[],
+        "SELECT MIN(e), id FROM clinical_data GROUP BY id ORDER BY MIN(e) DESC, id",
+    )
+    .await;
+    c.done().await;
+}
+
+/// `SET sql_select_limit = 1` caps a SELECT without LIMIT at one row on one server; over
+/// shards each shard returns its one row. Oracle: 1 row. Seen: 2 rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: sql_select_limit applies per shard; the merged result is not capped"]
+async fn sql_select_limit_caps_the_merged_result() {
+    let mut c = Case::new(
+        "mr_select_limit",
+        &[
+            CLINICAL_ID_KEY,
+            "INSERT INTO clinical_data (id, hospital_id) VALUES (1, 0), (2, 1), (3, 2)",
+        ],
+    )
+    .await;
+    c.same(
+        &["SET sql_select_limit = 1"],
+        "SELECT id FROM clinical_data ORDER BY id",
+    )
+    .await;
+    c.same(&[], "SELECT COUNT(*) FROM clinical_data").await;
+    c.done().await;
+}
+
+/// A shard's error (unknown column) in a merged read reaches the client as that error, and
+/// the connection stays usable. On main the worker task panics ("JoinHandle polled after
+/// completion", execute/merge/mod.rs) and the client sees 2013 Lost connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: a shard error in a merge panics the connection task (fixed on branch scatter)"]
+async fn a_shard_error_in_a_merge_is_an_error_packet() {
+    let c = Case::new(
+        "mr_shard_error",
+        &[
+            CLINICAL_ID_KEY,
+            "INSERT INTO clinical_data (id, hospital_id) VALUES (1, 0), (2, 1)",
+        ],
+    )
+    .await;
+    let mut via = c.proxy.connect(Some("clinical")).await;
+    for sql in [
+        "SELECT nosuch FROM clinical_data ORDER BY id",
+        "SELECT SUM(nosuch) FROM clinical_data",
+    ] {
+        expect_code(via.query_drop(sql).await, 1054);
+    }
+    let n: i64 = via
+        .query_first("SELECT COUNT(*) FROM clinical_data")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 2);
+    drop(via);
+    c.done().await;
+}
+
+/// A broadcast table kept by an outer join over every shard: each shard returned the
+/// hospitals without a patient on that shard, so every row came back once per shard
+/// (oracle 3 rows, shardgate 9). Now refused, naming the join; with a key condition in
+/// WHERE (which drops the NULL rows) it runs, exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_kept_by_an_outer_join_is_refused_over_several_shards() {
+    let mut c = Case::new(
+        "mr_outer_broadcast",
+        &[
+            "CREATE TABLE hospitals (id INT PRIMARY KEY, name VARCHAR(20))",
+            "CREATE TABLE patients (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL)",
+            "INSERT INTO hospitals (id, name) VALUES (0, 'a'), (1, 'b'), (5, 'c')",
+            "INSERT INTO patients (id, hospital_id) VALUES (1, 0), (2, 1)",
+        ],
+    )
+    .await;
+    for sql in [
+        "SELECT h.id, p.id FROM hospitals h LEFT JOIN patients p ON p.hospital_id = h.id ORDER BY h.id",
+        "SELECT COUNT(*) FROM patients p RIGHT JOIN hospitals h ON p.hospital_id = h.id",
+        "SELECT h.id FROM hospitals h LEFT JOIN patients p ON p.hospital_id = h.id AND p.hospital_id = 1 ORDER BY h.id",
+    ] {
+        let msg = expect_code(c.via.query_drop(sql).await, 1235);
+        assert!(
+            msg.contains("outer join") && msg.contains("'hospitals'") && msg.contains("'patients'"),
+            "{msg}"
+        );
+    }
+    c.same(
+        &[],
+        "SELECT h.id, p.id FROM hospitals h LEFT JOIN patients p ON p.hospital_id = h.id \
+         WHERE p.hospital_id IN (0, 1) ORDER BY h.id",
+    )
+    .await;
+    c.same(
+        &[],
+        "SELECT h.id, p.id FROM hospitals h LEFT JOIN patients p ON p.hospital_id = h.id \
+         WHERE h.id = 5 AND p.hospital_id = 5",
+    )
+    .await;
+    c.same(
+        &[],
+        "SELECT p.id, h.name FROM patients p LEFT JOIN hospitals h ON h.id = p.hospital_id ORDER BY p.id",
+    )
+    .await;
+    c.done().await;
+}
+
+/// The same merged reads as prepared statements (binary protocol): the merged values must
+/// be encoded in the binary types the column definitions announce, equal to the oracle's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_merges_match_the_oracle() {
+    let mut c = Case::new(
+        "mr_prepared",
+        &[
+            "CREATE TABLE clinical_data (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, \
+             d DECIMAL(30,10) NULL, v INT NULL, u BIGINT UNSIGNED NULL, dt DATETIME(3) NULL, \
+             s VARCHAR(10) NULL, f DOUBLE NULL)",
+            "INSERT INTO clinical_data (id, hospital_id, d, v, u, dt, s, f) VALUES \
+             (1, 0, -1.5, 3, 18446744073709551615, '2024-01-01 10:00:00.125', 'b', 0.5), \
+             (2, 1, 99999999999999999999.9999999999, NULL, 1, NULL, 'A', 1.5), \
+             (3, 2, NULL, -7, 2, '2023-05-05 00:00:00', 'a', NULL), \
+             (4, 3, 0.0000000001, 10, NULL, '2025-01-01 00:00:00.5', NULL, -2)",
+        ],
+    )
+    .await;
+    let mut answered = 0;
+    for sql in [
+        "SELECT SUM(d), AVG(d), MIN(d), MAX(d), COUNT(d) FROM clinical_data",
+        "SELECT SUM(v), AVG(v), MIN(v), MAX(v), SUM(u), MAX(u) FROM clinical_data",
+        "SELECT MIN(dt), MAX(dt), MIN(s), MAX(s) FROM clinical_data",
+        "SELECT SUM(f), AVG(f), MAX(f) FROM clinical_data",
+        "SELECT hospital_id % 2 AS k, SUM(d), AVG(v), COUNT(*) FROM clinical_data GROUP BY k ORDER BY k",
+        "SELECT id, d, dt, s FROM clinical_data ORDER BY s DESC, id LIMIT 1, 2",
+        "SELECT SUM(v) FROM clinical_data WHERE id < 0",
+    ] {
+        answered += 1;
+        let want: Vec<Row> = c.direct.exec(sql, ()).await.unwrap();
+        match c.via.exec::<Row, _, _>(sql, ()).await {
+            Ok(got) => {
+                let (g, w): (Vec<Vec<Value>>, Vec<Vec<Value>>) = (
+                    got.into_iter().map(Row::unwrap).collect(),
+                    want.into_iter().map(Row::unwrap).collect(),
+                );
+                assert_eq!(g, w, "{sql}\nshardgate (left) vs oracle (right)");
+            }
+            Err(mysql_async::Error::Server(e)) if e.code == 1235 => answered -= 1,
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+    assert_eq!(answered, 7, "every statement merges, none is refused");
+    c.done().await;
+}
+
+/// Two hash-sharded tables: `ht` on an INT key, `hs` on a text key in a case- and
+/// accent-insensitive collation.
+const HASH_RULES: &str = r#"
+[[tables]]
+name = "ht"
+shard_key = "k"
+algorithm = "hash"
+shards = 4
+placement = ["g0", "g0", "g1", "g1"]
+
+[[tables]]
+name = "hs"
+shard_key = "code"
+algorithm = "hash"
+shards = 4
+placement = ["g0", "g0", "g1", "g1"]
+"#;
+
+/// `hash` digests a quoted key as written: on an INT column `k = '042'` and `k = ' 42'`
+/// mean 42, whose row is on the shard of "42", but the query goes to the shard of "042".
+/// Oracle: row 1. Seen: no row (routing outside the merge: sharding::canonical_text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: a quoted non-canonical number on an INT hash/ring key routes by its text and misses the row"]
+async fn hash_int_key_with_a_quoted_non_canonical_number() {
+    let mut c = Case::with_rules(
+        "mr_hash_int_text",
+        HASH_RULES,
+        &[
+            "CREATE TABLE ht (id INT PRIMARY KEY, k INT NOT NULL)",
+            "INSERT INTO ht (id, k) VALUES (1, 42)",
+        ],
+    )
+    .await;
+    c.same(&[], "SELECT id FROM ht WHERE k = '042'").await;
+    c.same(&[], "SELECT id FROM ht WHERE k = ' 42'").await;
+    c.done().await;
+}
+
+/// `hash` on a text key in a _ci collation: 'ABC' and 'abc' (and 'Émile'/'emile', 'x '/'x')
+/// are equal to the server but hash to different shards, so rows land apart and a key
+/// lookup sees only its own spelling. Oracle: rows 1 and 2; seen: row 2 only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: hash/ring of a text key ignores the column's collation (case, accents, PAD SPACE): equal keys on different shards"]
+async fn hash_text_key_in_a_case_insensitive_collation() {
+    let mut c = Case::with_rules(
+        "mr_hash_text_ci",
+        HASH_RULES,
+        &[
+            "CREATE TABLE hs (id INT PRIMARY KEY, code VARCHAR(10) NOT NULL) \
+             DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_general_ci",
+            "INSERT INTO hs (id, code) VALUES (1, 'ABC'), (2, 'abc'), (3, 'Émile'), (4, 'x ')",
+        ],
+    )
+    .await;
+    c.same(&[], "SELECT id FROM hs WHERE code = 'abc' ORDER BY id")
+        .await;
+    c.same(&[], "SELECT id FROM hs WHERE code = 'emile'").await;
+    c.same(&[], "SELECT id FROM hs WHERE code = 'x'").await;
+    c.done().await;
+}

@@ -339,7 +339,6 @@ async fn sql_select_limit_caps_the_merged_result() {
 /// the connection stays usable. On main the worker task panics ("JoinHandle polled after
 /// completion", execute/merge/mod.rs) and the client sees 2013 Lost connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a shard error in a merge panics the connection task (fixed on branch scatter)"]
 async fn a_shard_error_in_a_merge_is_an_error_packet() {
     let c = Case::new(
         "mr_shard_error",

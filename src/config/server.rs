@@ -120,8 +120,10 @@ pub struct BackendConfig {
     pub connect_timeout: Duration,
     /// Give a client's backend connections back to the pool after each query when the
     /// session carries no state (no SET, transaction, temporary table, lock, user
-    /// variable), so many idle clients share small pools. Off by default: pooled
-    /// connections are then not reset on return, and sessions with state stay pinned.
+    /// variable), so many idle clients share small pools. On by default (measured no slower
+    /// on point selects); pooled connections are then not reset on return, and the proxy
+    /// resets those of sessions with state when they leave. Off: a session keeps its
+    /// connections until it leaves and the pool resets them.
     pub multiplex: bool,
 }
 

@@ -259,3 +259,54 @@ async fn multiplexed_show_warnings_sees_the_previous_statement() {
     c.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// ROW_COUNT() and FOUND_ROWS() are about the previous statement, whose connection a
+/// multiplexed session gave back: ROW_COUNT() is answered from the session, FOUND_ROWS()
+/// works after SQL_CALC_FOUND_ROWS (which keeps the connection) and is refused otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiplexed_row_count_and_found_rows_are_about_this_session() {
+    let schema = TestSchema::create("state_mux_counts").await;
+    schema.create_clinical_tables().await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.multiplex = true;
+            c.backend.pool_max = 2;
+        },
+    )
+    .await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    let mut other = proxy.connect(Some("clinical")).await;
+    c.query_drop(
+        "INSERT INTO medication_logs (patient_id, hospital_id, drug, dose_mg) \
+         VALUES (1, 1, 'a', 1), (2, 1, 'b', 2), (3, 1, 'c', 3)",
+    )
+    .await
+    .unwrap();
+    // Another client's statement in between must not change this session's answer.
+    other
+        .query_drop("UPDATE medication_logs SET drug = 'z' WHERE patient_id = 1")
+        .await
+        .unwrap();
+    let n: Option<i64> = c.query_first("SELECT ROW_COUNT()").await.unwrap();
+    assert_eq!(n, Some(3));
+    let n: Option<i64> = c.query_first("SELECT ROW_COUNT() AS n").await.unwrap();
+    assert_eq!(n, Some(-1), "after a result set");
+    let err = c
+        .query_drop("SELECT FOUND_ROWS()")
+        .await
+        .expect_err("FOUND_ROWS() of a released connection");
+    match err {
+        mysql_async::Error::Server(e) => assert_eq!(e.code, 1235, "{}", e.message),
+        other => panic!("expected 1235, got {other}"),
+    }
+    let _: Vec<i64> = c
+        .query("SELECT SQL_CALC_FOUND_ROWS patient_id FROM medication_logs LIMIT 1")
+        .await
+        .unwrap();
+    let n: Option<i64> = c.query_first("SELECT FOUND_ROWS()").await.unwrap();
+    assert_eq!(n, Some(3));
+    c.disconnect().await.unwrap();
+    other.disconnect().await.unwrap();
+    schema.drop().await;
+}

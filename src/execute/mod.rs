@@ -43,6 +43,9 @@ pub struct Session {
     /// LAST_INSERT_ID() as the client would see it on one server: the last non-zero id an
     /// OK packet reported.
     pub last_insert_id: u64,
+    /// ROW_COUNT() as one server would answer it: the previous statement's affected rows,
+    /// -1 after a result set, 0 after statements the proxy answers.
+    pub last_row_count: i64,
     /// Warnings of the last routed statement: while there are some, a multiplexed session
     /// keeps the connection that has them, for SHOW WARNINGS.
     pub last_warnings: u16,
@@ -57,6 +60,7 @@ impl Default for Session {
             reads: Default::default(),
             txn: txn::Txn::default(),
             last_insert_id: 0,
+            last_row_count: 0,
             last_warnings: 0,
         }
     }
@@ -114,6 +118,9 @@ pub async fn run<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> io::Result<bool> {
+    if !matches!(plan, Plan::Route(_) | Plan::Scatter(_)) {
+        session.last_row_count = 0;
+    }
     let outcome = match plan {
         Plan::Route(mut route) => {
             answer_last_insert_id(&mut route, session);
@@ -177,6 +184,8 @@ fn answer_last_insert_id(route: &mut crate::plan::Route, session: &Session) {
     }
     if let Some(name) = crate::plan::last_insert_id_query(&route.targets[0].sql) {
         route.targets[0].sql = crate::plan::last_insert_id_sql(session.last_insert_id, &name);
+    } else if let Some(name) = crate::plan::row_count_query(&route.targets[0].sql) {
+        route.targets[0].sql = crate::plan::row_count_sql(session.last_row_count, &name);
     }
 }
 

@@ -97,6 +97,11 @@ pub async fn run<S: ResultSink>(
     total.status = session.txn_aware_status_of(total.status);
     session.status = total.status;
     session.last_warnings = total.warnings;
+    session.last_row_count = if started_rows {
+        -1
+    } else {
+        i64::try_from(total.affected_rows).unwrap_or(i64::MAX)
+    };
     if total.last_insert_id != 0 {
         session.last_insert_id = total.last_insert_id;
     }

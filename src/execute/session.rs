@@ -235,6 +235,24 @@ pub fn use_database<S: ResultSink>(
 /// Why a statement ties the session to its backend connections (multiplexing), if it does:
 /// what it leaves behind lives in that connection and nowhere else. A false alarm only
 /// costs sharing; so the check is a cheap scan of the text, not a parse.
+/// FOUND_ROWS() and ROW_COUNT() are about the previous statement of the same connection; a
+/// multiplexed session that held no state gave that connection back, so the answer would be
+/// another client's. `SELECT ROW_COUNT()` alone is answered from the session instead (see
+/// `plan::row_count_query`); what else names them is refused (by the caller) in that case.
+pub fn asks_about_a_released_connection(sql: &str, session_has_state: bool) -> bool {
+    let mentions = |w: &[u8]| {
+        sql.as_bytes()
+            .windows(w.len())
+            .any(|x| x.eq_ignore_ascii_case(w))
+    };
+    if session_has_state {
+        return false;
+    }
+    let found_rows = mentions(b"found_rows") && !mentions(b"sql_calc_found_rows");
+    let row_count = mentions(b"row_count") && crate::plan::row_count_query(sql).is_none();
+    found_rows || row_count
+}
+
 pub fn pins_connection(sql: &str) -> Option<&'static str> {
     let b = sql.as_bytes();
     for (i, &c) in b.iter().enumerate() {
@@ -242,11 +260,10 @@ pub fn pins_connection(sql: &str) -> Option<&'static str> {
             return Some("a user variable");
         }
     }
-    const WORDS: [(&[u8], &str); 5] = [
+    const WORDS: [(&[u8], &str); 4] = [
         (b"temporary", "a temporary table"),
         (b"get_lock", "a user-level lock"),
         (b"found_rows", "FOUND_ROWS()"),
-        (b"row_count", "ROW_COUNT()"),
         (b"sql_calc_found_rows", "SQL_CALC_FOUND_ROWS"),
     ];
     WORDS.iter().find_map(|(w, why)| {

@@ -1,5 +1,9 @@
-//! `SELECT LAST_INSERT_ID()` (or `@@identity`, `@@last_insert_id`), alone, with an optional
-//! alias. On one server it returns the last id that connection generated; through the proxy
+//! `SELECT LAST_INSERT_ID()` (or `@@identity`, `@@last_insert_id`) and `SELECT ROW_COUNT()`,
+//! alone, with an optional alias. ROW_COUNT() is about the previous statement, whose
+//! connection a multiplexed session may already have given back; so it too is answered from
+//! the session, as `SELECT COALESCE(<value>, ROW_COUNT())`, which has ROW_COUNT()'s type.
+//!
+//! LAST_INSERT_ID(): On one server it returns the last id that connection generated; through the proxy
 //! the insert may have run on another group's connection, or the id may have been generated
 //! by the proxy. So execution answers it from the session's own value, asking the backend
 //! `SELECT LAST_INSERT_ID(<value>) AS <name>` so that the column definition is exactly the
@@ -37,6 +41,36 @@ pub fn last_insert_id_query(sql: &str) -> Option<String> {
         }
         _ => return None,
     };
+    column_name(sql, &toks, expr_end)
+}
+
+/// The column name the client expects, when `sql` is `SELECT ROW_COUNT() [[AS] alias]`.
+pub fn row_count_query(sql: &str) -> Option<String> {
+    let toks: Vec<_> = significant(sql)
+        .filter(|t| t.kind != Kind::Punct(b';'))
+        .collect();
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
+    let call = word(0, "SELECT")
+        && word(1, "ROW_COUNT")
+        && toks.get(2)?.kind == Kind::Punct(b'(')
+        && toks.get(3)?.kind == Kind::Punct(b')');
+    if !call {
+        return None;
+    }
+    column_name(sql, &toks, 4)
+}
+
+/// The query that returns `value` under `name` with ROW_COUNT()'s column type.
+pub fn row_count_sql(value: i64, name: &str) -> String {
+    format!(
+        "SELECT COALESCE({value}, ROW_COUNT()) AS `{}`",
+        name.replace('`', "``")
+    )
+}
+
+/// The select item's name: its text, or the alias after it (the only tokens allowed there).
+fn column_name(sql: &str, toks: &[super::lexer::Token], expr_end: usize) -> Option<String> {
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
     let expr = &sql[toks[1].start..toks[expr_end - 1].end];
     let alias = match toks.len() - expr_end {
         0 => None,
@@ -95,5 +129,18 @@ mod tests {
         assert_eq!(q("SELECT LAST_INSERT_ID() FROM t"), None);
         assert_eq!(q("SELECT @@version"), None);
         assert_eq!(answer_sql(42, "a`b"), "SELECT LAST_INSERT_ID(42) AS `a``b`");
+    }
+
+    #[test]
+    fn recognises_row_count() {
+        let q = row_count_query;
+        assert_eq!(q("SELECT ROW_COUNT()").as_deref(), Some("ROW_COUNT()"));
+        assert_eq!(q("select row_count ( ) AS n;").as_deref(), Some("n"));
+        assert_eq!(q("SELECT ROW_COUNT() + 1"), None);
+        assert_eq!(q("SELECT ROW_COUNT() FROM t"), None);
+        assert_eq!(
+            row_count_sql(-1, "ROW_COUNT()"),
+            "SELECT COALESCE(-1, ROW_COUNT()) AS `ROW_COUNT()`"
+        );
     }
 }

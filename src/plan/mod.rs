@@ -53,7 +53,9 @@ mod tables;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use last_insert_id::{answer_sql as last_insert_id_sql, last_insert_id_query};
+pub use last_insert_id::{
+    answer_sql as last_insert_id_sql, last_insert_id_query, row_count_query, row_count_sql,
+};
 pub use split::split_statements;
 
 use crate::config::model::{Database, GroupId, Rules};

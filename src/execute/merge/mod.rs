@@ -233,6 +233,7 @@ pub async fn run<S: ResultSink>(
         )));
     }
     session.status = last_status;
+    session.last_row_count = -1;
     out.sink.end_rows(&OkInfo {
         warnings,
         status: last_status,

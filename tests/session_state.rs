@@ -300,6 +300,14 @@ async fn multiplexed_row_count_and_found_rows_are_about_this_session() {
         mysql_async::Error::Server(e) => assert_eq!(e.code, 1235, "{}", e.message),
         other => panic!("expected 1235, got {other}"),
     }
+    let err = c
+        .query_drop("UPDATE medication_logs SET dose_mg = LAST_INSERT_ID() WHERE patient_id = 9")
+        .await
+        .expect_err("LAST_INSERT_ID() inside a statement, connection released");
+    match err {
+        mysql_async::Error::Server(e) => assert_eq!(e.code, 1235, "{}", e.message),
+        other => panic!("expected 1235, got {other}"),
+    }
     let _: Vec<i64> = c
         .query("SELECT SQL_CALC_FOUND_ROWS patient_id FROM medication_logs LIMIT 1")
         .await

@@ -235,10 +235,12 @@ pub fn use_database<S: ResultSink>(
 /// Why a statement ties the session to its backend connections (multiplexing), if it does:
 /// what it leaves behind lives in that connection and nowhere else. A false alarm only
 /// costs sharing; so the check is a cheap scan of the text, not a parse.
-/// FOUND_ROWS() and ROW_COUNT() are about the previous statement of the same connection; a
+/// FOUND_ROWS(), ROW_COUNT() and LAST_INSERT_ID() are about the previous statements of the
+/// same connection; a
 /// multiplexed session that held no state gave that connection back, so the answer would be
-/// another client's. `SELECT ROW_COUNT()` alone is answered from the session instead (see
-/// `plan::row_count_query`); what else names them is refused (by the caller) in that case.
+/// another client's. `SELECT ROW_COUNT()` / `SELECT LAST_INSERT_ID()` alone are answered from
+/// the session instead (see `plan::row_count_query`); what else names them is refused (by
+/// the caller) in that case.
 pub fn asks_about_a_released_connection(sql: &str, session_has_state: bool) -> bool {
     let mentions = |w: &[u8]| {
         sql.as_bytes()
@@ -250,7 +252,9 @@ pub fn asks_about_a_released_connection(sql: &str, session_has_state: bool) -> b
     }
     let found_rows = mentions(b"found_rows") && !mentions(b"sql_calc_found_rows");
     let row_count = mentions(b"row_count") && crate::plan::row_count_query(sql).is_none();
-    found_rows || row_count
+    let insert_id = (mentions(b"last_insert_id") || mentions(b"@@identity"))
+        && crate::plan::last_insert_id_query(sql).is_none();
+    found_rows || row_count || insert_id
 }
 
 pub fn pins_connection(sql: &str) -> Option<&'static str> {

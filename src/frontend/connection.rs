@@ -292,10 +292,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     self.session.conns.has_state(),
                 ) {
                     let e = crate::error::Error::unsupported(
-                        "FOUND_ROWS() or ROW_COUNT() inside a larger statement, about a previous \
-                         statement whose connection went back to the pool (multiplexing, \
-                         [backend] multiplex): use SQL_CALC_FOUND_ROWS in that SELECT (it keeps \
-                         the session on its connection), `SELECT ROW_COUNT()` alone, or COUNT(*)"
+                        "FOUND_ROWS(), ROW_COUNT() or LAST_INSERT_ID() inside a larger statement, \
+                         about a previous statement whose connection went back to the pool \
+                         (multiplexing, [backend] multiplex): use SQL_CALC_FOUND_ROWS in that \
+                         SELECT (it keeps the session on its connection), `SELECT ROW_COUNT()` \
+                         or `SELECT LAST_INSERT_ID()` alone, or the OK packet's insert id"
                             .to_string(),
                     );
                     if !execute::finish(Err(execute::Failure::Query(e)), &mut sink)? {

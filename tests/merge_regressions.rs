@@ -263,10 +263,10 @@ async fn bit_column_groups_and_orders_by_value() {
 }
 
 /// A NO PAD collation keeps trailing spaces significant: 'a' and 'a ' are two groups and
-/// 'a' sorts first. The merge compares WEIGHT_STRING(RTRIM(x)), right only for PAD SPACE.
+/// 'a' sorts first. The merge compared WEIGHT_STRING(RTRIM(x)), right only for PAD SPACE
+/// (the column definitions carry the result charset's collation, not the column's).
 /// Oracle: ('a', 1), ('a ', 1); seen ('a', 2). ORDER BY np, id: oracle 2, 1; seen 1, 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: the text merge RTRIMs before WEIGHT_STRING, which folds trailing spaces in NO PAD collations"]
 async fn nopad_collation_keeps_trailing_spaces_apart() {
     let mut c = Case::new(
         "mr_nopad",

@@ -262,20 +262,6 @@ async fn pump<S: ResultSink>(
     let group_keys = spec.group.iter().flat_map(|g| g.keys.iter());
     for k in spec.order.iter().chain(&spec.final_order).chain(group_keys) {
         let i = lay.index(k.col);
-        // NO PAD collations (MariaDB ids 1024-2047) keep trailing spaces significant, which
-        // the RTRIM in the shards' weight columns would hide.
-        let nopad = lay.kind(i) == Kind::Text
-            && lay
-                .cols
-                .get(i)
-                .is_some_and(|c| (1024..2048).contains(&c.character_set()));
-        if nopad {
-            return Err(Failure::Query(Error::unsupported(format!(
-                "ordering or grouping by a NO PAD collation text column over several shards of \
-                 sharded table '{}'",
-                spec.table
-            ))));
-        }
         if lay.cols.get(i).is_some_and(compare::sorts_by_index) {
             return Err(Failure::Query(Error::unsupported(format!(
                 "ordering or grouping by an ENUM or SET column over several shards of sharded \

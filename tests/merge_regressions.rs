@@ -259,6 +259,13 @@ async fn bit_column_groups_and_orders_by_value() {
     .await;
     c.same(&[], "SELECT id FROM clinical_data ORDER BY bt, id")
         .await;
+    c.same(
+        &[],
+        "SELECT DISTINCT bt FROM clinical_data ORDER BY bt DESC",
+    )
+    .await;
+    c.same(&[], "SELECT MIN(bt), MAX(bt) FROM clinical_data")
+        .await;
     c.done().await;
 }
 
@@ -282,6 +289,12 @@ async fn nopad_collation_keeps_trailing_spaces_apart() {
     )
     .await;
     c.same(&[], "SELECT id FROM clinical_data ORDER BY np, id")
+        .await;
+    c.same(&[], "SELECT DISTINCT np FROM clinical_data ORDER BY np")
+        .await;
+    c.same(&[], "SELECT COUNT(DISTINCT np) FROM clinical_data")
+        .await;
+    c.same(&[], "SELECT MIN(np), MAX(np) FROM clinical_data")
         .await;
     c.done().await;
 }

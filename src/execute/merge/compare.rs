@@ -16,6 +16,8 @@ pub enum Kind {
     Number,
     Float,
     Time,
+    /// BIT values: raw big-endian unsigned bytes, not digits.
+    Bits,
     /// Byte order is the value order (dates, datetimes, binary strings).
     Bytes,
 }
@@ -41,8 +43,8 @@ pub fn kind_of(col: &Column) -> Kind {
         | MYSQL_TYPE_INT24
         | MYSQL_TYPE_DECIMAL
         | MYSQL_TYPE_NEWDECIMAL
-        | MYSQL_TYPE_YEAR
-        | MYSQL_TYPE_BIT => Kind::Number,
+        | MYSQL_TYPE_YEAR => Kind::Number,
+        MYSQL_TYPE_BIT => Kind::Bits,
         MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => Kind::Float,
         MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => Kind::Time,
         MYSQL_TYPE_DATE
@@ -96,8 +98,17 @@ pub fn cmp_values(kind: Kind, a: &[u8], b: &[u8]) -> Ordering {
                 (true, true) => pb.cmp(&pa),
             }
         }
+        Kind::Bits => cmp_unsigned_bytes(a, b),
         Kind::Text | Kind::Bytes => a.cmp(b),
     }
+}
+
+/// Big-endian unsigned numbers of any byte length (an expression over BIT may be wider
+/// than the column): leading zero bytes do not count.
+fn cmp_unsigned_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    let strip = |x: &[u8]| -> usize { x.iter().position(|&c| c != 0).unwrap_or(x.len()) };
+    let (a, b) = (&a[strip(a)..], &b[strip(b)..]);
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// Exact order of two plain decimal texts of any length (DECIMAL(65,30) exceeds i128):
@@ -171,6 +182,15 @@ mod tests {
             Ordering::Greater
         );
         assert_eq!(cmp_cells(Kind::Number, None, Some(b"0")), Ordering::Less);
+        assert_eq!(cmp_values(Kind::Bits, b"\x02", b"\x01"), Ordering::Greater);
+        assert_eq!(
+            cmp_values(Kind::Bits, b"\x00\x02", b"\x02"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            cmp_values(Kind::Bits, b"\x01\x00", b"\xff"),
+            Ordering::Greater
+        );
         let big =
             b"12345678901234567890123456789012345678901234567890.000000000000000000000000000001";
         let bigger =

@@ -131,11 +131,7 @@ impl Planner<'_> {
             }
             _ => range,
         };
-        self.add_hidden(vec![
-            Piece::Text("WEIGHT_STRING(RTRIM(".into()),
-            Piece::Src(src.0, src.1),
-            Piece::Text("))".into()),
-        ])
+        self.add_hidden(weight_pieces(src))
     }
 
     /// How the aggregate in `col` combines, adding the hidden columns it needs.
@@ -166,11 +162,7 @@ impl Planner<'_> {
         };
         match kind {
             AggKind::Min | AggKind::Max => {
-                agg.weight = Some(self.add_hidden(vec![
-                    Piece::Text("WEIGHT_STRING(RTRIM(".into()),
-                    Piece::Src(range.0, range.1),
-                    Piece::Text("))".into()),
-                ]));
+                agg.weight = Some(self.add_hidden(weight_pieces(range)));
             }
             AggKind::Avg { .. } => {
                 let inner = inner_args(self.sql, range)
@@ -209,4 +201,21 @@ pub(crate) fn inner_args(sql: &str, (s, e): (usize, usize)) -> Option<(usize, us
     let open = crate::plan::lexer::significant(text).find(|t| t.text(text) == "(")?;
     let close = text.rfind(')')?;
     (open.end <= close).then_some((s + open.end, s + close))
+}
+
+/// The collation weight of the expression at `src`, comparable across shards. PAD SPACE
+/// collations treat trailing spaces as absent while WEIGHT_STRING keeps them, hence RTRIM;
+/// NO PAD collations (MariaDB names them `..._nopad_...`) keep them significant, and the
+/// shard's column definitions do not tell the collation (they carry the result charset's),
+/// so the shard decides.
+pub(crate) fn weight_pieces(src: (usize, usize)) -> Vec<Piece> {
+    vec![
+        Piece::Text("WEIGHT_STRING(IF(COLLATION(".into()),
+        Piece::Src(src.0, src.1),
+        Piece::Text(") LIKE '%nopad%', ".into()),
+        Piece::Src(src.0, src.1),
+        Piece::Text(", RTRIM(".into()),
+        Piece::Src(src.0, src.1),
+        Piece::Text(")))".into()),
+    ]
 }

@@ -50,11 +50,12 @@ pub(crate) fn count_distinct(
     let mut splices = vec![Splice {
         start: cl.from,
         end: cl.from,
-        pieces: vec![
-            Piece::Text(", WEIGHT_STRING(RTRIM(".into()),
-            Piece::Src(arg_range.0, arg_range.1),
-            Piece::Text(")) ".into()),
-        ],
+        pieces: [
+            vec![Piece::Text(", ".into())],
+            super::columns::weight_pieces(arg_range),
+            vec![Piece::Text(" ".into())],
+        ]
+        .concat(),
     }];
     let group = vec![Piece::Text(" GROUP BY 2 ORDER BY 2 ".into())];
     match (cl.order, cl.limit) {

@@ -5,9 +5,9 @@
 //! combined exactly is refused here, naming the construct.
 //!
 //! Shard text changes, always as splices of the original text:
-//! - hidden select items appended before FROM: `WEIGHT_STRING(RTRIM(expr))` for every
-//!   ordering key (text is merged in its collation by comparing these bytes; RTRIM because
-//!   PAD SPACE collations treat trailing spaces as absent while WEIGHT_STRING keeps them), ORDER BY / GROUP BY
+//! - hidden select items appended before FROM: `WEIGHT_STRING(..expr..)` for every
+//!   ordering key (text is merged in its collation by comparing these bytes; trailing
+//!   spaces trimmed unless the collation is NO PAD: `columns::weight_pieces`), ORDER BY / GROUP BY
 //!   expressions missing from the select list, `SUM(x), COUNT(x)` for `AVG(x)`;
 //! - LIMIT m,n becomes LIMIT m+n (rows) or goes away (groups are combined at the proxy);
 //! - with grouping at the proxy, ORDER BY becomes the group keys and HAVING goes away.

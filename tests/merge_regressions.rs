@@ -127,7 +127,6 @@ const CLINICAL_ID_KEY: &str = "CREATE TABLE clinical_data (id BIGINT PRIMARY KEY
 /// rows of different shards must still be folded into one.
 /// Oracle: one row `1`. Seen: `1`, `1` (one per shard).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: DISTINCT over GROUP BY <shard key> is pushed down and the shards' rows are concatenated, not deduplicated"]
 async fn distinct_over_shard_key_groups_is_deduplicated() {
     let mut c = Case::new(
         "mr_distinct_key_groups",
@@ -154,7 +153,6 @@ async fn distinct_over_shard_key_groups_is_deduplicated() {
 /// key rows come from every shard, so the groups are not shard-local and must not be pushed
 /// down. Oracle: (NULL, 2), (0, 1); seen (NULL, 1), (NULL, 1), (0, 1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: GROUP BY / DISTINCT on the nullable side's shard key of a LEFT JOIN is pushed down; NULL groups repeat per shard"]
 async fn outer_join_null_key_groups_are_merged() {
     let mut c = Case::new(
         "mr_outer_null_key",
@@ -188,7 +186,6 @@ async fn outer_join_null_key_groups_are_merged() {
 /// sum to the shown scale first. Oracle: SUM(1/3) over two rows 0.6667, AVG 0.33333333;
 /// seen 0.6666 and 0.33330000.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: SUM/AVG of a DECIMAL division adds partial sums rounded to the shown scale"]
 async fn sum_of_a_decimal_division_keeps_its_precision() {
     let mut c = Case::new(
         "mr_decimal_division",

@@ -313,7 +313,6 @@ async fn order_by_min_of_an_enum_follows_its_declaration() {
 /// `SET sql_select_limit = 1` caps a SELECT without LIMIT at one row on one server; over
 /// shards each shard returns its one row. Oracle: 1 row. Seen: 2 rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: sql_select_limit applies per shard; the merged result is not capped"]
 async fn sql_select_limit_caps_the_merged_result() {
     let mut c = Case::new(
         "mr_select_limit",
@@ -329,6 +328,21 @@ async fn sql_select_limit_caps_the_merged_result() {
     )
     .await;
     c.same(&[], "SELECT COUNT(*) FROM clinical_data").await;
+    // Refused while the cap is set (naming it), merged again once it is back to DEFAULT.
+    let msg = expect_code(c.via.query_drop("SELECT id FROM clinical_data").await, 1235);
+    assert!(msg.contains("sql_select_limit"), "{msg}");
+    c.same(
+        &["SET SESSION sql_select_limit = DEFAULT"],
+        "SELECT id FROM clinical_data ORDER BY id",
+    )
+    .await;
+    let n: i64 = c
+        .via
+        .query_first("SELECT COUNT(*) FROM clinical_data")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 3);
     c.done().await;
 }
 

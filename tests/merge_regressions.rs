@@ -127,7 +127,6 @@ const CLINICAL_ID_KEY: &str = "CREATE TABLE clinical_data (id BIGINT PRIMARY KEY
 /// rows of different shards must still be folded into one.
 /// Oracle: one row `1`. Seen: `1`, `1` (one per shard).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: DISTINCT over GROUP BY <shard key> is pushed down and the shards' rows are concatenated, not deduplicated"]
 async fn distinct_over_shard_key_groups_is_deduplicated() {
     let mut c = Case::new(
         "mr_distinct_key_groups",
@@ -154,7 +153,6 @@ async fn distinct_over_shard_key_groups_is_deduplicated() {
 /// key rows come from every shard, so the groups are not shard-local and must not be pushed
 /// down. Oracle: (NULL, 2), (0, 1); seen (NULL, 1), (NULL, 1), (0, 1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: GROUP BY / DISTINCT on the nullable side's shard key of a LEFT JOIN is pushed down; NULL groups repeat per shard"]
 async fn outer_join_null_key_groups_are_merged() {
     let mut c = Case::new(
         "mr_outer_null_key",
@@ -188,7 +186,6 @@ async fn outer_join_null_key_groups_are_merged() {
 /// sum to the shown scale first. Oracle: SUM(1/3) over two rows 0.6667, AVG 0.33333333;
 /// seen 0.6666 and 0.33330000.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: SUM/AVG of a DECIMAL division adds partial sums rounded to the shown scale"]
 async fn sum_of_a_decimal_division_keeps_its_precision() {
     let mut c = Case::new(
         "mr_decimal_division",
@@ -326,7 +323,6 @@ async fn order_by_min_of_an_enum_follows_its_declaration() {
 /// `SET sql_select_limit = 1` caps a SELECT without LIMIT at one row on one server; over
 /// shards each shard returns its one row. Oracle: 1 row. Seen: 2 rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: sql_select_limit applies per shard; the merged result is not capped"]
 async fn sql_select_limit_caps_the_merged_result() {
     let mut c = Case::new(
         "mr_select_limit",
@@ -342,6 +338,21 @@ async fn sql_select_limit_caps_the_merged_result() {
     )
     .await;
     c.same(&[], "SELECT COUNT(*) FROM clinical_data").await;
+    // Refused while the cap is set (naming it), merged again once it is back to DEFAULT.
+    let msg = expect_code(c.via.query_drop("SELECT id FROM clinical_data").await, 1235);
+    assert!(msg.contains("sql_select_limit"), "{msg}");
+    c.same(
+        &["SET SESSION sql_select_limit = DEFAULT"],
+        "SELECT id FROM clinical_data ORDER BY id",
+    )
+    .await;
+    let n: i64 = c
+        .via
+        .query_first("SELECT COUNT(*) FROM clinical_data")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 3);
     c.done().await;
 }
 

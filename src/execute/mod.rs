@@ -49,6 +49,9 @@ pub struct Session {
     /// Warnings of the last routed statement: while there are some, a multiplexed session
     /// keeps the connection that has them, for SHOW WARNINGS.
     pub last_warnings: u16,
+    /// sql_select_limit is set to a cap: each shard would apply it to its own rows, so
+    /// reads over several shards are refused while it is.
+    pub select_limited: bool,
 }
 
 impl Default for Session {
@@ -62,6 +65,7 @@ impl Default for Session {
             last_insert_id: 0,
             last_row_count: 0,
             last_warnings: 0,
+            select_limited: false,
         }
     }
 }
@@ -110,6 +114,18 @@ pub struct Context<'a> {
     pub limits: crate::config::server::Limits,
 }
 
+/// A read over several shards while sql_select_limit caps the session's reads.
+fn select_limit_refused(route: &crate::plan::Route, session: &Session) -> bool {
+    session.select_limited && !route.is_write && route.targets.len() > 1
+}
+
+fn capped_read(what: &str) -> Error {
+    Error::unsupported(format!(
+        "sql_select_limit in a read over several shards of {what} (each shard would apply it \
+         to its own rows; SET sql_select_limit = DEFAULT first)"
+    ))
+}
+
 /// Runs one plan to completion. Query errors are written to the sink; only a broken client
 /// connection comes back as `Err`.
 pub async fn run<S: ResultSink>(
@@ -122,6 +138,12 @@ pub async fn run<S: ResultSink>(
         session.last_row_count = 0;
     }
     let outcome = match plan {
+        Plan::Route(route) if select_limit_refused(&route, session) => Err(Failure::Query(
+            capped_read(&format!("database '{}'", route.db.name)),
+        )),
+        Plan::Scatter(s) if select_limit_refused(&s.route, session) => Err(Failure::Query(
+            capped_read(&format!("sharded table '{}'", s.merge.table)),
+        )),
         Plan::Route(mut route) => {
             answer_last_insert_id(&mut route, session);
             if concurrent_read(&route, session) {

@@ -18,8 +18,14 @@ pub async fn run_session_statement<S: ResultSink>(
     sink: &mut S,
 ) -> Result<(), Failure> {
     match &stmt.kind {
-        SessionKind::Set { autocommit } => {
+        SessionKind::Set {
+            autocommit,
+            select_limit,
+        } => {
             run_set(stmt, ctx, session, sink).await?;
+            if let Some(capped) = *select_limit {
+                session.select_limited = capped;
+            }
             if let Some(on) = *autocommit {
                 // Turning autocommit on commits an implicit transaction (the SET just did so
                 // on the backend); an explicit one stays open.

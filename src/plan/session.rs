@@ -64,6 +64,7 @@ pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
     } else {
         SessionKind::Set {
             autocommit: autocommit_value(&toks, sql)?,
+            select_limit: select_limit_value(&toks, sql),
         }
     };
     let replay_key = if next_transaction {
@@ -142,8 +143,13 @@ fn single_target(toks: &[Token], sql: &str) -> Option<String> {
 /// How a session statement changes the transaction state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionKind {
-    /// A SET; `autocommit` is the value it gives autocommit, if it names it.
-    Set { autocommit: Option<bool> },
+    /// A SET; `autocommit` is the value it gives autocommit, if it names it;
+    /// `select_limit` whether it caps sql_select_limit (false: back to the default), if it
+    /// names it.
+    Set {
+        autocommit: Option<bool>,
+        select_limit: Option<bool>,
+    },
     /// `SET TRANSACTION ...` (no SESSION): characteristics of the next transaction only.
     NextTransaction,
     /// BEGIN / START TRANSACTION [...]: the text is sent before the transaction's first
@@ -203,6 +209,41 @@ fn autocommit_value(toks: &[Token], sql: &str) -> Result<Option<bool>> {
         });
     }
     Ok(found)
+}
+
+/// Whether this SET gives sql_select_limit a cap (`Some(true)`), puts it back to no cap
+/// (`Some(false)`: DEFAULT or the largest BIGINT UNSIGNED), or leaves it alone (`None`).
+/// Each shard applies the cap to its own rows, so a merged read must know it is set; any
+/// value the proxy cannot read counts as a cap.
+fn select_limit_value(toks: &[Token], sql: &str) -> Option<bool> {
+    let mut found = None;
+    for (i, t) in toks.iter().enumerate() {
+        let names_it = match t.kind {
+            Kind::Word => t.is_word(sql, "sql_select_limit"),
+            Kind::Variable => matches!(
+                t.text(sql).to_ascii_lowercase().as_str(),
+                "@@sql_select_limit" | "@@session.sql_select_limit" | "@@local.sql_select_limit"
+            ),
+            _ => false,
+        };
+        if !names_it {
+            continue;
+        }
+        let mut j = i + 1;
+        if toks.get(j).is_some_and(|t| t.kind == Kind::Punct(b':')) {
+            j += 1;
+        }
+        if toks.get(j).is_none_or(|t| t.kind != Kind::Punct(b'=')) {
+            continue;
+        }
+        let value = toks.get(j + 1).map(|t| t.text(sql).to_ascii_lowercase());
+        let ends = toks
+            .get(j + 2)
+            .is_none_or(|t| matches!(t.kind, Kind::Punct(b',') | Kind::Punct(b';')));
+        found =
+            Some(!(ends && matches!(value.as_deref(), Some("default" | "18446744073709551615"))));
+    }
+    found
 }
 
 /// BEGIN, START TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT, RELEASE SAVEPOINT.
@@ -386,22 +427,31 @@ mod tests {
         assert_eq!(
             kind("SET autocommit=0").unwrap(),
             Set {
-                autocommit: Some(false)
+                autocommit: Some(false),
+                select_limit: None
             }
         );
         assert_eq!(
             kind("SET SESSION sql_mode='', @@autocommit = ON").unwrap(),
             Set {
-                autocommit: Some(true)
+                autocommit: Some(true),
+                select_limit: None
             }
         );
         assert_eq!(
             kind("set @@session.autocommit:=off").unwrap(),
             Set {
-                autocommit: Some(false)
+                autocommit: Some(false),
+                select_limit: None
             }
         );
-        assert_eq!(kind("SET NAMES utf8mb4").unwrap(), Set { autocommit: None });
+        assert_eq!(
+            kind("SET NAMES utf8mb4").unwrap(),
+            Set {
+                autocommit: None,
+                select_limit: None
+            }
+        );
         assert_eq!(kind("SET autocommit = @x").unwrap_err().code(), 1235);
         assert_eq!(
             kind("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").unwrap(),
@@ -409,7 +459,30 @@ mod tests {
         );
         assert_eq!(
             kind("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").unwrap(),
-            Set { autocommit: None }
+            Set {
+                autocommit: None,
+                select_limit: None
+            }
         );
+    }
+
+    #[test]
+    fn sql_select_limit_is_read_from_set() {
+        let limit = |sql: &str| match kind(sql).unwrap() {
+            SessionKind::Set { select_limit, .. } => select_limit,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(limit("SET sql_select_limit = 1"), Some(true));
+        assert_eq!(limit("SET @@session.sql_select_limit := @n"), Some(true));
+        assert_eq!(
+            limit("SET autocommit = 1, @@sql_select_limit = 5 + 1"),
+            Some(true)
+        );
+        assert_eq!(limit("SET SESSION sql_select_limit = DEFAULT"), Some(false));
+        assert_eq!(
+            limit("SET sql_select_limit=18446744073709551615;"),
+            Some(false)
+        );
+        assert_eq!(limit("SET sql_mode = ''"), None);
     }
 }

@@ -3,8 +3,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Query, Visit,
-    Visitor,
+    BinaryOperator, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Query, Visit, Visitor,
 };
 
 use crate::plan::merge::AggKind;
@@ -71,6 +71,24 @@ pub(crate) fn contains_aggregate(e: &Expr) -> Option<String> {
     };
     let _ = e.visit(&mut f);
     f.found
+}
+
+/// Whether a `/` appears anywhere in the expression (subqueries included).
+pub(crate) fn has_division(e: &Expr) -> bool {
+    struct Div;
+    impl Visitor for Div {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::BinaryOp {
+                    op: BinaryOperator::Divide,
+                    ..
+                } => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    e.visit(&mut Div).is_break()
 }
 
 pub(crate) fn shape(e: &Expr) -> AggShape {

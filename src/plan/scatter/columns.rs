@@ -60,6 +60,21 @@ impl Planner<'_> {
         }
     }
 
+    /// The shard key of a table no outer join pads with NULLs: its groups are complete on
+    /// one shard. An unqualified key names such a table when one is joined (USING / NATURAL
+    /// joins resolve it to the preserved side; otherwise it is ambiguous anyway).
+    pub(crate) fn is_local_key(&self, e: &Expr) -> bool {
+        let padded = |n: &str| self.nullable.iter().any(|k| k.eq_ignore_ascii_case(n));
+        self.is_shard_key(e)
+            && match e {
+                Expr::CompoundIdentifier(parts) => parts
+                    .len()
+                    .checked_sub(2)
+                    .is_some_and(|i| !padded(&parts[i].value)),
+                _ => self.nullable.is_empty() || self.key_qualifiers.iter().any(|k| !padded(k)),
+            }
+    }
+
     pub(crate) fn add_hidden(&mut self, pieces: Vec<Piece>) -> Col {
         self.hidden.push(pieces);
         Col::Hidden(self.hidden.len() - 1)
@@ -153,6 +168,16 @@ impl Planner<'_> {
                     &self.table,
                 ));
             }
+        }
+        if matches!(kind, AggKind::Sum | AggKind::Avg { .. })
+            && arg.is_some_and(super::aggregate::has_division)
+        {
+            // `/` keeps more digits inside the server than its DECIMAL column shows: each
+            // shard would round its partial sum to the shown scale before the proxy adds.
+            return Err(refuse(
+                "SUM/AVG of an expression with a division (/)",
+                &self.table,
+            ));
         }
         let range = self.col_range(col);
         let mut agg = Agg {

@@ -18,6 +18,7 @@ mod columns;
 mod count_distinct;
 mod having;
 mod lists;
+mod nullable;
 mod splice;
 
 use sqlparser::ast::{Distinct, Expr, GroupByExpr, OrderByKind, Query, SetExpr};
@@ -60,6 +61,8 @@ pub(crate) struct Planner<'q> {
     shard_key: String,
     /// Names a qualified shard key may use (table names and aliases of sharded tables).
     key_qualifiers: Vec<String>,
+    /// Names of tables an outer join pads with NULLs (see `nullable`).
+    nullable: Vec<String>,
     items: Vec<Item>,
     hidden: Vec<Vec<Piece>>,
     toks: Vec<super::lexer::Token>,
@@ -104,6 +107,7 @@ pub(crate) fn plan(
         table: table.to_string(),
         shard_key: spec.shard_key.clone(),
         key_qualifiers,
+        nullable: nullable::nullable_tables(q),
         items: Vec::new(),
         hidden: Vec::new(),
         toks: cl.toks.clone(),
@@ -167,13 +171,17 @@ pub(crate) fn plan(
     {
         return Ok(plan);
     }
-    let pushdown = (!group_exprs.is_empty() && group_exprs.iter().any(|e| p.is_shard_key(e)))
-        || (group_exprs.is_empty()
-            && distinct
-            && !any_agg
-            && p.items
-                .iter()
-                .any(|i| i.expr.as_ref().is_some_and(|e| p.is_shard_key(e))));
+    // Shard-local groups can run whole on the shards only when nothing above them needs
+    // rows of other shards: DISTINCT over them must see the key too (rows of different
+    // shards then differ in it), else equal rows of two shards would both come back.
+    let key_selected = p
+        .items
+        .iter()
+        .any(|i| i.expr.as_ref().is_some_and(|e| p.is_local_key(e)));
+    let pushdown = (!group_exprs.is_empty()
+        && group_exprs.iter().any(|e| p.is_local_key(e))
+        && (!distinct || key_selected))
+        || (group_exprs.is_empty() && distinct && !any_agg && key_selected);
     // HAVING without aggregates filters single rows (like WHERE) and stays on the shards.
     let having_agg = sel.having.as_ref().is_some_and(contains_agg);
     let order_agg = order_exprs.iter().any(|(e, _)| contains_agg(e));

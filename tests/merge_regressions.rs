@@ -514,7 +514,7 @@ async fn hash_int_key_with_a_quoted_non_canonical_number() {
 /// are equal to the server but hash to different shards, so rows land apart and a key
 /// lookup sees only its own spelling. Oracle: rows 1 and 2; seen: row 2 only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: hash/ring of a text key ignores the column's collation (case, accents, PAD SPACE): equal keys on different shards"]
+#[ignore = "bug: hash/ring of a text key ignores the column's collation (case, accents, PAD SPACE): equal keys on different shards; needs the rules to declare the key column's type/collation (see literal.rs)"]
 async fn hash_text_key_in_a_case_insensitive_collation() {
     let mut c = Case::with_rules(
         "mr_hash_text_ci",
@@ -564,5 +564,27 @@ async fn mod_key_with_quoted_non_canonical_numbers() {
         )
         .await;
     }
+    c.done().await;
+}
+
+/// The mirror of the quoted-number case: an unquoted number on a `hash` key that is a text
+/// column compares as a double, so `code = 42` also matches '42abc' and '42.0x', which are
+/// stored on the shards of their own spellings. Exact only if the planner knew the column is
+/// text (then: scatter) or an integer (then: the shard of 42); the rules do not say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: an unquoted number on a text hash/ring key misses rows whose text reads as that number ('42abc'); needs a declared key column type"]
+async fn hash_text_key_compared_with_an_unquoted_number() {
+    let mut c = Case::with_rules(
+        "mr_hash_text_num",
+        HASH_RULES,
+        &[
+            "CREATE TABLE hs (id INT PRIMARY KEY, code VARCHAR(10) NOT NULL) \
+             DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_bin",
+            "INSERT INTO hs (id, code) VALUES (1, '42'), (2, '42abc'), (3, '42.0x'), (4, '42e0z')",
+        ],
+    )
+    .await;
+    c.same(&[], "SELECT id FROM hs WHERE code = 42 ORDER BY id")
+        .await;
     c.done().await;
 }

@@ -129,6 +129,11 @@ pub(crate) fn shard_of(lit: Literal<'_>, spec: &ShardSpec, table: &str) -> Resul
         ),
         Literal::Text(s) => match text_key(s, spec, table)? {
             TextKey::One(shard) => Ok(Some(shard)),
+            // '123john@example.com': an integer column refuses it in strict mode; a text
+            // column is by far the likelier reading, and it must stay insertable.
+            _ if spec.sharder.algorithm() != Algorithm::Mod && !whole_number(s) => {
+                place(KeyValue::Text(s), spec, table).map(Some)
+            }
             TextKey::Either(..) | TextKey::Unknown => refuse(
                 format!("'{s}'"),
                 "the rules do not say whether the key column is an integer (which stores a \
@@ -137,10 +142,19 @@ pub(crate) fn shard_of(lit: Literal<'_>, spec: &ShardSpec, table: &str) -> Resul
             ),
             TextKey::NoInteger => refuse(
                 format!("'{s}'"),
-                "a quoted non-integer number is rounded by the integer key column",
+                "a quoted non-integer number is rounded by an integer key column",
             ),
         },
     }
+}
+
+/// True if MySQL reads all of `s` as a number (surrounding whitespace aside), so that an
+/// integer column stores it without complaint.
+fn whole_number(s: &str) -> bool {
+    let t = s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    number(digits, false).is_some()
+        || digits.bytes().all(|b| b.is_ascii_digit()) && !digits.is_empty()
 }
 
 /// The shards that may hold rows whose key equals `lit` (a read): `None` when any shard may,
@@ -367,6 +381,23 @@ mod tests {
             ("1e400", Inexact),
         ] {
             assert_eq!(mysql_number(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers() {
+        for t in [
+            "042",
+            " 42 ",
+            "+4.2e1",
+            "-0",
+            "1.5",
+            "99999999999999999999999999999999999999999",
+        ] {
+            assert!(whole_number(t), "{t:?}");
+        }
+        for t in ["42abc", "123john@example.com", "", "-", "0x2A", "1e", "ABC"] {
+            assert!(!whole_number(t), "{t:?}");
         }
     }
 }

@@ -511,7 +511,6 @@ placement = ["g0", "g0", "g1", "g1"]
 /// mean 42, whose row is on the shard of "42", but the query goes to the shard of "042".
 /// Oracle: row 1. Seen: no row (routing outside the merge: sharding::canonical_text).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a quoted non-canonical number on an INT hash/ring key routes by its text and misses the row"]
 async fn hash_int_key_with_a_quoted_non_canonical_number() {
     let mut c = Case::with_rules(
         "mr_hash_int_text",
@@ -524,6 +523,21 @@ async fn hash_int_key_with_a_quoted_non_canonical_number() {
     .await;
     c.same(&[], "SELECT id FROM ht WHERE k = '042'").await;
     c.same(&[], "SELECT id FROM ht WHERE k = ' 42'").await;
+    for cond in [
+        "k = '+42'",
+        "k = '42abc'",
+        "k = '4.2e1'",
+        "k = '42.0 '",
+        "k = '1.5'",
+        "k = 1.5",
+        "k = 42.0",
+        "k IN ('042', '7')",
+        "'042' = k",
+        "k = '9007199254740993'",
+    ] {
+        c.same(&[], &format!("SELECT id FROM ht WHERE {cond}"))
+            .await;
+    }
     c.done().await;
 }
 
@@ -531,7 +545,7 @@ async fn hash_int_key_with_a_quoted_non_canonical_number() {
 /// are equal to the server but hash to different shards, so rows land apart and a key
 /// lookup sees only its own spelling. Oracle: rows 1 and 2; seen: row 2 only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: hash/ring of a text key ignores the column's collation (case, accents, PAD SPACE): equal keys on different shards"]
+#[ignore = "bug: hash/ring of a text key ignores the column's collation (case, accents, PAD SPACE): equal keys on different shards; needs the rules to declare the key column's type/collation (see literal.rs)"]
 async fn hash_text_key_in_a_case_insensitive_collation() {
     let mut c = Case::with_rules(
         "mr_hash_text_ci",
@@ -547,5 +561,61 @@ async fn hash_text_key_in_a_case_insensitive_collation() {
         .await;
     c.same(&[], "SELECT id FROM hs WHERE code = 'emile'").await;
     c.same(&[], "SELECT id FROM hs WHERE code = 'x'").await;
+    c.done().await;
+}
+
+/// The same quoted spellings on a `mod` key (an integer column): MySQL reads the longest
+/// numeric prefix, so `'042'`, `' 2'`, `'2abc'` all mean 2 and `'1.5'` or `1.5` match nothing.
+/// Seen before: error 1105 for `'2abc'` and `1.5`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mod_key_with_quoted_non_canonical_numbers() {
+    let mut c = Case::new(
+        "mr_mod_key_text",
+        &[
+            CLINICAL_ID_KEY,
+            "INSERT INTO clinical_data (id, hospital_id) VALUES (1, 0), (2, 1), (3, 2), (4, 3), (5, 6)",
+        ],
+    )
+    .await;
+    for cond in [
+        "hospital_id = '002'",
+        "hospital_id = ' 2'",
+        "hospital_id = '+2'",
+        "hospital_id = '2abc'",
+        "hospital_id = '6.0e0'",
+        "hospital_id = '1.5'",
+        "hospital_id = 1.5",
+        "hospital_id = 'abc'",
+        "hospital_id IN ('01', ' 3 ', '0x3')",
+        "hospital_id = '9007199254740993'",
+    ] {
+        c.same(
+            &[],
+            &format!("SELECT id FROM clinical_data WHERE {cond} ORDER BY id"),
+        )
+        .await;
+    }
+    c.done().await;
+}
+
+/// The mirror of the quoted-number case: an unquoted number on a `hash` key that is a text
+/// column compares as a double, so `code = 42` also matches '42abc' and '42.0x', which are
+/// stored on the shards of their own spellings. Exact only if the planner knew the column is
+/// text (then: scatter) or an integer (then: the shard of 42); the rules do not say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: an unquoted number on a text hash/ring key misses rows whose text reads as that number ('42abc'); needs a declared key column type"]
+async fn hash_text_key_compared_with_an_unquoted_number() {
+    let mut c = Case::with_rules(
+        "mr_hash_text_num",
+        HASH_RULES,
+        &[
+            "CREATE TABLE hs (id INT PRIMARY KEY, code VARCHAR(10) NOT NULL) \
+             DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_bin",
+            "INSERT INTO hs (id, code) VALUES (1, '42'), (2, '42abc'), (3, '42.0x'), (4, '42e0z')",
+        ],
+    )
+    .await;
+    c.same(&[], "SELECT id FROM hs WHERE code = 42 ORDER BY id")
+        .await;
     c.done().await;
 }

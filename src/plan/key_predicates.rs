@@ -7,7 +7,7 @@
 
 use sqlparser::ast::{BinaryOperator, Expr, InTarget};
 
-use super::literal::{literal, shard_of, Literal};
+use super::literal::{literal, read_shards, Literal};
 use super::shardset::ShardSet;
 use crate::config::model::ShardSpec;
 use crate::error::Result;
@@ -83,7 +83,10 @@ fn walk(e: &Expr, key: &Key<'_>, depth: u32) -> Result<Option<ShardSet>> {
                 let Some(lit) = literal(item) else {
                     return Ok(None);
                 };
-                if let Some(shard) = shard_of(lit, key.spec, key.table)? {
+                let Some(shards) = read_shards(lit, key.spec, key.table)? else {
+                    return Ok(None);
+                };
+                for shard in shards {
                     set.insert(shard);
                 }
             }
@@ -121,7 +124,10 @@ fn equality(a: &Expr, b: &Expr, key: &Key<'_>, null_safe: bool) -> Result<Option
         return Ok(None);
     }
     let mut set = ShardSet::empty(key.spec.shards());
-    if let Some(shard) = shard_of(lit, key.spec, key.table)? {
+    let Some(shards) = read_shards(lit, key.spec, key.table)? else {
+        return Ok(None);
+    };
+    for shard in shards {
         set.insert(shard);
     }
     Ok(Some(set))

@@ -5,10 +5,14 @@
 //! numerically, so they equal `5`, `1000`), quoted values (`'5'`, `"5"`), `TRUE`/`FALSE`
 //! (MySQL's 1 and 0) and `NULL` (which equals nothing, so it selects no shard).
 //!
-//! A non-integer number (`5.5`) is refused with `BadShardKey` rather than routed: on the
-//! integer column that `mod` requires it can match no row, but if the column were not an
-//! integer it could, and guessing is not allowed. Placeholders and expressions are not key
-//! values at all: the predicate then constrains nothing.
+//! Reads and writes differ. A read may look at every shard that could hold matching rows
+//! ([`read_shards`]); a write must name one ([`shard_of`]). The rules say a `mod` key is an
+//! integer column but not what a `hash`/`ring` key column is, and a quoted number means its
+//! value in an integer column (`'042'`, `' 42'`, `'42abc'` are 42) but its text in a text
+//! column: a read goes to both shards, a write whose two readings disagree is refused (1235).
+//! A non-integer number (`5.5`) constrains no read (scatter is exact whatever the column's
+//! type) and is refused as a written key. Placeholders and expressions are not key values at
+//! all: the predicate then constrains nothing.
 
 use sqlparser::ast::{Expr, UnaryOperator, Value};
 
@@ -104,35 +108,120 @@ pub(crate) fn number(text: &str, negative: bool) -> Option<Literal<'_>> {
     Some(Literal::Int(if negative { -value } else { value }))
 }
 
-/// The shard of `lit` for a table laid out by `spec` (`table` names it in errors);
-/// `Ok(None)` for NULL, which matches no row.
+/// The shard a written row with key `lit` goes to (INSERT); `Ok(None)` for NULL, which has
+/// no shard. A value whose stored form depends on the column's type, which the rules do not
+/// say for `hash`/`ring` (`'042'` is 42 in an INT column, "042" in a VARCHAR), or that MySQL
+/// would round (`5.5`, `'5.5'` into an integer column), is refused with 1235.
 pub(crate) fn shard_of(lit: Literal<'_>, spec: &ShardSpec, table: &str) -> Result<Option<u32>> {
-    let key = match lit {
-        Literal::Null => return Ok(None),
-        Literal::Int(n) => KeyValue::Int(n),
-        Literal::Fraction(text, negative) => {
-            return Err(Error::BadShardKey(format!(
-                "shard key {} of table '{table}' ({} algorithm) needs an integer{}, got {}{text}",
-                spec.shard_key,
-                spec.sharder.algorithm(),
-                if spec.sharder.algorithm() == Algorithm::Mod {
-                    ""
-                } else {
-                    " or a string"
-                },
-                if negative { "-" } else { "" },
-            )))
-        }
-        Literal::Text(s) => match spec.sharder.algorithm() {
-            // On the integer column `mod` needs, '5.0' compares as 5.
-            Algorithm::Mod => match quoted_integer(s) {
-                Some(n) => KeyValue::Int(n),
-                None => KeyValue::Text(s),
-            },
-            Algorithm::Hash | Algorithm::Ring => KeyValue::Text(s),
-        },
+    let refuse = |shown: String, why: &str| {
+        Err(Error::unsupported(format!(
+            "shard key {} of table '{table}' ({} algorithm) given {shown}: {why}",
+            spec.shard_key,
+            spec.sharder.algorithm(),
+        )))
     };
-    spec.sharder.shard_of(key).map(Some).map_err(|e| {
+    match lit {
+        Literal::Null => Ok(None),
+        Literal::Int(n) => place(KeyValue::Int(n), spec, table).map(Some),
+        Literal::Fraction(text, negative) => refuse(
+            format!("{}{text}", if negative { "-" } else { "" }),
+            "a non-integer key value has no exact shard",
+        ),
+        Literal::Text(s) => match text_key(s, spec, table)? {
+            TextKey::One(shard) => Ok(Some(shard)),
+            // '123john@example.com': an integer column refuses it in strict mode; a text
+            // column is by far the likelier reading, and it must stay insertable.
+            _ if spec.sharder.algorithm() != Algorithm::Mod && !whole_number(s) => {
+                place(KeyValue::Text(s), spec, table).map(Some)
+            }
+            TextKey::Either(..) | TextKey::Unknown => refuse(
+                format!("'{s}'"),
+                "the rules do not say whether the key column is an integer (which stores a \
+                 quoted number not written canonically, unlike '42' or '-7', as its value) \
+                 or text (which stores it as written), and the two land on different shards",
+            ),
+            TextKey::NoInteger => refuse(
+                format!("'{s}'"),
+                "a quoted non-integer number is rounded by an integer key column",
+            ),
+        },
+    }
+}
+
+/// True if MySQL reads all of `s` as a number (surrounding whitespace aside), so that an
+/// integer column stores it without complaint.
+fn whole_number(s: &str) -> bool {
+    let t = s.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    number(digits, false).is_some()
+        || digits.bytes().all(|b| b.is_ascii_digit()) && !digits.is_empty()
+}
+
+/// The shards that may hold rows whose key equals `lit` (a read): `None` when any shard may,
+/// which is always exact (the query scatters). An empty list means no row can match.
+pub(crate) fn read_shards(
+    lit: Literal<'_>,
+    spec: &ShardSpec,
+    table: &str,
+) -> Result<Option<Vec<u32>>> {
+    Ok(match lit {
+        Literal::Null => Some(Vec::new()),
+        Literal::Int(n) => Some(vec![place(KeyValue::Int(n), spec, table)?]),
+        // Compared as a decimal or a double depending on the column; not worth guessing.
+        Literal::Fraction(..) => None,
+        Literal::Text(s) => match text_key(s, spec, table)? {
+            TextKey::One(shard) => Some(vec![shard]),
+            TextKey::Either(a, b) => Some(vec![a, b]),
+            TextKey::NoInteger if spec.sharder.algorithm() == Algorithm::Mod => Some(Vec::new()),
+            TextKey::NoInteger => Some(vec![place(KeyValue::Text(s), spec, table)?]),
+            TextKey::Unknown => None,
+        },
+    })
+}
+
+/// Where a quoted key value belongs.
+enum TextKey {
+    /// Every reading of the column type agrees on this shard.
+    One(u32),
+    /// Shard of the text in a text column, shard of its number in an integer column.
+    Either(u32, u32),
+    /// A number that is not an integer: no integer key equals it, a text key might (only
+    /// for `hash`/`ring`, the shard of the text).
+    NoInteger,
+    /// A number whose comparison with an integer column goes through a double and may
+    /// round: unknown.
+    Unknown,
+}
+
+fn text_key(s: &str, spec: &ShardSpec, table: &str) -> Result<TextKey> {
+    let conv = mysql_number(s);
+    if spec.sharder.algorithm() == Algorithm::Mod {
+        // `mod` keys are integer columns (`shardgate check` enforces it).
+        return Ok(match conv {
+            Conversion::Int(n) => TextKey::One(place(KeyValue::Int(n), spec, table)?),
+            Conversion::NotANumber => TextKey::One(place(KeyValue::Int(0), spec, table)?),
+            Conversion::Fraction => TextKey::NoInteger,
+            Conversion::Inexact => TextKey::Unknown,
+        });
+    }
+    let text = place(KeyValue::Text(s), spec, table)?;
+    Ok(match conv {
+        // Canonical text is what the integer hashes as: both readings agree.
+        Conversion::Int(n) if n.to_string() == s => TextKey::One(text),
+        Conversion::Int(n) => match place(KeyValue::Int(n), spec, table)? {
+            int if int == text => TextKey::One(text),
+            int => TextKey::Either(text, int),
+        },
+        Conversion::Fraction => TextKey::NoInteger,
+        Conversion::Inexact => TextKey::Unknown,
+        // 'abc' on an INT column would mean 0; taken as text so that text keys stay
+        // single-shard lookups (the rules cannot say the column is text).
+        Conversion::NotANumber => TextKey::One(text),
+    })
+}
+
+fn place(key: KeyValue<'_>, spec: &ShardSpec, table: &str) -> Result<u32> {
+    spec.sharder.shard_of(key).map_err(|e| {
         Error::BadShardKey(format!(
             "shard key {} of table '{table}': {e}",
             spec.shard_key
@@ -140,18 +229,71 @@ pub(crate) fn shard_of(lit: Literal<'_>, spec: &ShardSpec, table: &str) -> Resul
     })
 }
 
-/// A quoted number with an integer value, as MySQL converts it for an integer column
-/// (surrounding spaces allowed).
-fn quoted_integer(s: &str) -> Option<i128> {
-    let t = s.trim_matches(' ');
-    let (negative, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
+/// What a quoted value means when MySQL compares it with an integer column.
+#[derive(Debug, PartialEq, Eq)]
+enum Conversion {
+    /// Exactly this integer.
+    Int(i128),
+    /// Exactly a non-integer: equals no integer.
+    Fraction,
+    /// No numeric prefix at all (MySQL reads 0).
+    NotANumber,
+    /// Too long or too large to know how the double it becomes rounds.
+    Inexact,
+}
+
+/// Doubles hold every integer below this exactly.
+const EXACT_IN_DOUBLE: i128 = 1 << 53;
+
+/// MySQL's string-to-number reading: leading whitespace skipped, then the longest prefix
+/// `[sign] digits [. digits] [e [sign] digits]`; whatever follows is ignored (with a warning).
+fn mysql_number(s: &str) -> Conversion {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+        i += 1;
+    }
+    let negative = b.get(i) == Some(&b'-');
+    if matches!(b.get(i), Some(b'-' | b'+')) {
+        i += 1;
+    }
+    let start = i;
+    let digits = |mut j: usize| {
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        j
     };
-    match number(digits, negative)? {
-        Literal::Int(n) => Some(n),
-        _ => None,
+    let int_end = digits(i);
+    let mut end = int_end;
+    if b.get(end) == Some(&b'.') {
+        end = digits(end + 1);
+    }
+    if end == start || &s[start..end] == "." {
+        return Conversion::NotANumber;
+    }
+    if matches!(b.get(end), Some(b'e' | b'E')) {
+        let mut j = end + 1;
+        if matches!(b.get(j), Some(b'-' | b'+')) {
+            j += 1;
+        }
+        let exp_end = digits(j);
+        if exp_end > j {
+            end = exp_end;
+        }
+    }
+    let significant = s[start..end]
+        .bytes()
+        .take_while(|c| *c != b'e' && *c != b'E')
+        .filter(u8::is_ascii_digit)
+        .skip_while(|c| *c == b'0')
+        .count();
+    match number(&s[start..end], negative) {
+        Some(Literal::Int(n)) if n.abs() < EXACT_IN_DOUBLE && significant <= 15 => {
+            Conversion::Int(n)
+        }
+        Some(Literal::Fraction(..)) if significant <= 15 => Conversion::Fraction,
+        _ => Conversion::Inexact,
     }
 }
 
@@ -215,10 +357,47 @@ mod tests {
     }
 
     #[test]
-    fn quoted_integers() {
-        assert_eq!(quoted_integer(" 5.0 "), Some(5));
-        assert_eq!(quoted_integer("-7"), Some(-7));
-        assert_eq!(quoted_integer("5abc"), None);
-        assert_eq!(quoted_integer("--5"), None);
+    fn mysql_numbers() {
+        use Conversion::*;
+        for (text, want) in [
+            ("42", Int(42)),
+            ("042", Int(42)),
+            (" 42", Int(42)),
+            ("\t42 ", Int(42)),
+            ("+42", Int(42)),
+            ("-7", Int(-7)),
+            ("4.2e1", Int(42)),
+            ("5.0 ", Int(5)),
+            ("1abc", Int(1)),
+            ("1e", Int(1)),
+            ("0x2A", Int(0)),
+            ("1.5", Fraction),
+            ("abc", NotANumber),
+            ("", NotANumber),
+            (".", NotANumber),
+            ("--5", NotANumber),
+            ("9007199254740993", Inexact),
+            ("1.0000000000000000001", Inexact),
+            ("1e400", Inexact),
+        ] {
+            assert_eq!(mysql_number(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers() {
+        for t in [
+            "042",
+            " 42 ",
+            "+4.2e1",
+            "-0",
+            "1.5",
+            "99999999999999999999999999999999999999999",
+        ] {
+            assert!(whole_number(t), "{t:?}");
+        }
+        for t in ["42abc", "123john@example.com", "", "-", "0x2A", "1e", "ABC"] {
+            assert!(!whole_number(t), "{t:?}");
+        }
     }
 }

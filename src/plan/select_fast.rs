@@ -22,7 +22,7 @@
 //!   tails need merging.
 
 use super::lexer::{ident_value, Kind, Lexer, Token};
-use super::literal::{shard_of, token_literal, Literal};
+use super::literal::{read_shards, token_literal, Literal};
 use super::names::{is_rule_table_anywhere, is_system_schema};
 use super::rewrite::{EditKind, Edits};
 use super::route::{group_of, group_schema, single};
@@ -337,7 +337,8 @@ fn conjunct(
     let set_of = |lits: &mut dyn Iterator<Item = Literal<'_>>| -> Option<ShardSet> {
         let mut set = ShardSet::empty(spec.shards());
         for lit in lits {
-            if let Some(s) = shard_of(lit, spec, table).ok()? {
+            // Unconstrained or an error: the full planner decides.
+            for s in read_shards(lit, spec, table).ok()?? {
                 set.insert(s);
             }
         }

@@ -184,6 +184,17 @@ impl SessionConns {
                 other => pool.unavailable(other.to_string()),
             })?;
         }
+        Ok(self.pin(pool, group, server, conn))
+    }
+
+    /// Holds `conn` for the session (counted in the server's open connections).
+    fn pin(
+        &mut self,
+        pool: Arc<GroupPool>,
+        group: GroupId,
+        server: ServerRef,
+        conn: Conn,
+    ) -> usize {
         let held = Held::new(&pool);
         self.pinned.push(Pinned {
             pool,
@@ -192,7 +203,7 @@ impl SessionConns {
             conn,
             _held: held,
         });
-        Ok(self.pinned.len() - 1)
+        self.pinned.len() - 1
     }
 
     /// Takes the session's connection to `server` of `group` out (opening it if needed) so
@@ -225,15 +236,7 @@ impl SessionConns {
     ) {
         if let Some(servers) = backends.group(&db.name, group) {
             let pool = servers.server(server).clone();
-            let held = Held::new(&pool);
-            self.pinned.push(Pinned {
-                pool,
-                group,
-                server,
-                conn,
-                _held: held,
-            });
-            self.last_used = Some(self.pinned.len() - 1);
+            self.last_used = Some(self.pin(pool, group, server, conn));
         }
     }
 

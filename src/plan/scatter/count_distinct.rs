@@ -57,33 +57,11 @@ pub(crate) fn count_distinct(
         ]
         .concat(),
     }];
-    let group = vec![Piece::Text(" GROUP BY 2 ORDER BY 2 ".into())];
-    match (cl.order, cl.limit) {
-        (Some(o), l) => {
-            splices.push(Splice {
-                start: o.start,
-                end: o.end,
-                pieces: group,
-            });
-            if let Some(l) = l {
-                splices.push(Splice {
-                    start: l.start,
-                    end: l.end,
-                    pieces: vec![],
-                });
-            }
-        }
-        (None, Some(l)) => splices.push(Splice {
-            start: l.start,
-            end: l.end,
-            pieces: group,
-        }),
-        (None, None) => splices.push(Splice {
-            start: cl.tail,
-            end: cl.tail,
-            pieces: group,
-        }),
-    }
+    super::splice::replace_order_and_limit(
+        &mut splices,
+        cl,
+        vec![Piece::Text("GROUP BY 2 ORDER BY 2 ".into())],
+    );
     splices.sort_by_key(|s| (s.start, s.end));
     Ok(Some(ScatterPlan {
         merge: MergeSpec {

@@ -346,37 +346,7 @@ pub(crate) fn plan(
             order_pieces.push(Piece::Text("ORDER BY ".into()));
             order_pieces.extend(key_text);
         }
-        match (cl.order, cl.limit) {
-            (Some(o), l) => {
-                splices.push(Splice {
-                    start: o.start,
-                    end: o.end,
-                    pieces: order_pieces,
-                });
-                if let Some(l) = l {
-                    splices.push(Splice {
-                        start: l.start,
-                        end: l.end,
-                        pieces: vec![],
-                    });
-                }
-            }
-            (None, Some(l)) => splices.push(Splice {
-                start: l.start,
-                end: l.end,
-                pieces: order_pieces,
-            }),
-            (None, None) => {
-                if !order_pieces.is_empty() {
-                    order_pieces.insert(0, Piece::Text(" ".into()));
-                    splices.push(Splice {
-                        start: cl.tail,
-                        end: cl.tail,
-                        pieces: order_pieces,
-                    });
-                }
-            }
-        }
+        splice::replace_order_and_limit(&mut splices, &cl, order_pieces);
         merge.order = keys.clone();
         merge.group = Some(Grouping { keys, aggs });
     }

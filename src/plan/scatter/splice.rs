@@ -3,6 +3,8 @@
 
 use crate::plan::rewrite::Edits;
 
+use super::clauses::Clauses;
+
 #[derive(Debug, Clone)]
 pub(crate) enum Piece {
     Text(String),
@@ -39,4 +41,41 @@ pub(crate) fn render(
     }
     edits.render_range(sql, pos, sql.len(), shard, schema, &mut out);
     out
+}
+
+/// Puts `pieces` where the statement's ORDER BY is (else where its LIMIT is, else at its end)
+/// and drops its LIMIT: each shard orders as the merge needs, and the proxy applies the limit
+/// after merging.
+pub(crate) fn replace_order_and_limit(splices: &mut Vec<Splice>, cl: &Clauses, pieces: Vec<Piece>) {
+    match (cl.order, cl.limit) {
+        (Some(o), l) => {
+            splices.push(Splice {
+                start: o.start,
+                end: o.end,
+                pieces,
+            });
+            if let Some(l) = l {
+                splices.push(Splice {
+                    start: l.start,
+                    end: l.end,
+                    pieces: vec![],
+                });
+            }
+        }
+        (None, Some(l)) => splices.push(Splice {
+            start: l.start,
+            end: l.end,
+            pieces,
+        }),
+        (None, None) if !pieces.is_empty() => {
+            let mut at_end = vec![Piece::Text(" ".into())];
+            at_end.extend(pieces);
+            splices.push(Splice {
+                start: cl.tail,
+                end: cl.tail,
+                pieces: at_end,
+            });
+        }
+        (None, None) => {}
+    }
 }

@@ -30,26 +30,15 @@ struct Answer {
 }
 
 async fn run(conn: &mut Conn, sql: &str) -> Result<Answer, mysql_async::Error> {
-    let mut result = conn.query_iter(sql).await?;
-    let names = result
-        .columns()
-        .map(|cols| cols.iter().map(|c| c.name_str().into_owned()).collect())
-        .unwrap_or_default();
-    let rows: Vec<Row> = result.collect().await?;
-    let rows = rows
-        .into_iter()
-        .map(|row| {
-            row.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    Value::NULL => None,
-                    Value::Bytes(b) => Some(cell(b)),
-                    other => Some(other.as_sql(true)),
-                })
-                .collect()
-        })
-        .collect();
-    Ok(Answer { names, rows })
+    let printed = printed_answer(conn, sql).await?;
+    Ok(Answer {
+        names: printed.names,
+        rows: printed
+            .rows
+            .into_iter()
+            .map(|row| row.into_iter().map(|c| c.map(cell)).collect())
+            .collect(),
+    })
 }
 
 /// A sharded schema behind a proxy, and an unsharded oracle schema with the same tables.

@@ -241,51 +241,61 @@ pub fn use_database<S: ResultSink>(
 /// Why a statement ties the session to its backend connections (multiplexing), if it does:
 /// what it leaves behind lives in that connection and nowhere else. A false alarm only
 /// costs sharing; so the check is a cheap scan of the text, not a parse.
-/// FOUND_ROWS(), ROW_COUNT() and LAST_INSERT_ID() are about the previous statements of the
-/// same connection; a
-/// multiplexed session that held no state gave that connection back, so the answer would be
-/// another client's. `SELECT ROW_COUNT()` / `SELECT LAST_INSERT_ID()` alone are answered from
-/// the session instead (see `plan::row_count_query`); what else names them is refused (by
-/// the caller) in that case.
-pub fn asks_about_a_released_connection(sql: &str, session_has_state: bool) -> bool {
+/// What a statement means for a multiplexed session's connections: `Ok(Some(why))` keeps
+/// them from now on (state that lives on the connection), `Ok(None)` leaves them free, and
+/// `Err` refuses a statement about the previous statement's connection when the session
+/// already gave it back (FOUND_ROWS(), ROW_COUNT(), LAST_INSERT_ID() would then be another
+/// client's; `SELECT ROW_COUNT()` / `SELECT LAST_INSERT_ID()` alone are answered from the
+/// session, see `plan::row_count_query`).
+pub fn multiplexed_use(sql: &str, session_has_state: bool) -> Result<Option<&'static str>, Error> {
     let mentions = |w: &[u8]| {
         sql.as_bytes()
             .windows(w.len())
             .any(|x| x.eq_ignore_ascii_case(w))
     };
-    if session_has_state {
-        return false;
+    let calc_found_rows = mentions(b"sql_calc_found_rows");
+    let found_rows = !calc_found_rows && mentions(b"found_rows");
+    if !session_has_state {
+        let row_count = mentions(b"row_count") && crate::plan::row_count_query(sql).is_none();
+        let insert_id = (mentions(b"last_insert_id") || mentions(b"@@identity"))
+            && crate::plan::last_insert_id_query(sql).is_none();
+        if found_rows || row_count || insert_id {
+            return Err(Error::unsupported(
+                "FOUND_ROWS(), ROW_COUNT() or LAST_INSERT_ID() inside a larger statement, about \
+                 a previous statement whose connection went back to the pool (multiplexing, \
+                 [backend] multiplex): use SQL_CALC_FOUND_ROWS in that SELECT (it keeps the \
+                 session on its connection), `SELECT ROW_COUNT()` or `SELECT LAST_INSERT_ID()` \
+                 alone, or the OK packet's insert id"
+                    .to_string(),
+            ));
+        }
     }
-    let found_rows = mentions(b"found_rows") && !mentions(b"sql_calc_found_rows");
-    let row_count = mentions(b"row_count") && crate::plan::row_count_query(sql).is_none();
-    let insert_id = (mentions(b"last_insert_id") || mentions(b"@@identity"))
-        && crate::plan::last_insert_id_query(sql).is_none();
-    found_rows || row_count || insert_id
-}
-
-pub fn pins_connection(sql: &str) -> Option<&'static str> {
     let b = sql.as_bytes();
     for (i, &c) in b.iter().enumerate() {
         if c == b'@' && b.get(i + 1) != Some(&b'@') && (i == 0 || b[i - 1] != b'@') {
-            return Some("a user variable");
+            return Ok(Some("a user variable"));
         }
     }
-    const WORDS: [(&[u8], &str); 4] = [
-        (b"temporary", "a temporary table"),
-        (b"get_lock", "a user-level lock"),
-        (b"found_rows", "FOUND_ROWS()"),
-        (b"sql_calc_found_rows", "SQL_CALC_FOUND_ROWS"),
-    ];
-    WORDS.iter().find_map(|(w, why)| {
-        b.windows(w.len())
-            .any(|x| x.eq_ignore_ascii_case(w))
-            .then_some(*why)
+    Ok(if mentions(b"temporary") {
+        Some("a temporary table")
+    } else if mentions(b"get_lock") {
+        Some("a user-level lock")
+    } else if calc_found_rows {
+        Some("SQL_CALC_FOUND_ROWS")
+    } else if found_rows {
+        Some("FOUND_ROWS()")
+    } else {
+        None
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::pins_connection;
+    use super::multiplexed_use;
+
+    fn pins_connection(sql: &str) -> Option<&'static str> {
+        multiplexed_use(sql, true).unwrap()
+    }
 
     #[test]
     fn statements_that_pin() {

@@ -287,25 +287,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 continue;
             }
             if multiplex {
-                if execute::session::asks_about_a_released_connection(
-                    sql,
-                    self.session.conns.has_state(),
-                ) {
-                    let e = crate::error::Error::unsupported(
-                        "FOUND_ROWS(), ROW_COUNT() or LAST_INSERT_ID() inside a larger statement, \
-                         about a previous statement whose connection went back to the pool \
-                         (multiplexing, [backend] multiplex): use SQL_CALC_FOUND_ROWS in that \
-                         SELECT (it keeps the session on its connection), `SELECT ROW_COUNT()` \
-                         or `SELECT LAST_INSERT_ID()` alone, or the OK packet's insert id"
-                            .to_string(),
-                    );
-                    if !execute::finish(Err(execute::Failure::Query(e)), &mut sink)? {
-                        break;
+                match execute::session::multiplexed_use(sql, self.session.conns.has_state()) {
+                    Err(e) => {
+                        if !execute::finish(Err(execute::Failure::Query(e)), &mut sink)? {
+                            break;
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                if let Some(why) = execute::session::pins_connection(sql) {
-                    self.session.conns.mark_sticky(why);
+                    Ok(Some(why)) => self.session.conns.mark_sticky(why),
+                    Ok(None) => {}
                 }
             }
             let planned = plan::plan(

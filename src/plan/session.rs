@@ -170,35 +170,10 @@ pub enum SessionKind {
 /// transaction is open.
 fn autocommit_value(toks: &[Token], sql: &str) -> Result<Option<bool>> {
     let mut found = None;
-    for (i, t) in toks.iter().enumerate() {
-        let names_it = match t.kind {
-            Kind::Word => t.is_word(sql, "autocommit"),
-            Kind::Variable => {
-                let v = t.text(sql).to_ascii_lowercase();
-                matches!(
-                    v.as_str(),
-                    "@@autocommit" | "@@session.autocommit" | "@@local.autocommit"
-                )
-            }
-            _ => false,
-        };
-        if !names_it {
-            continue;
-        }
-        let mut j = i + 1;
-        if toks.get(j).is_some_and(|t| t.kind == Kind::Punct(b':')) {
-            j += 1;
-        }
-        if toks.get(j).is_none_or(|t| t.kind != Kind::Punct(b'=')) {
-            continue;
-        }
-        let value = toks.get(j + 1).map(|t| t.text(sql).to_ascii_lowercase());
-        let ends = toks
-            .get(j + 2)
-            .is_none_or(|t| matches!(t.kind, Kind::Punct(b',') | Kind::Punct(b';')));
-        found = Some(match (value.as_deref(), ends) {
-            (Some("1" | "on" | "true"), true) => true,
-            (Some("0" | "off" | "false"), true) => false,
+    for value in assigned_values(toks, sql, "autocommit") {
+        found = Some(match value.as_deref() {
+            Some("1" | "on" | "true") => true,
+            Some("0" | "off" | "false") => false,
             _ => {
                 return Err(Error::unsupported(
                     "SET autocommit to an expression: use 0, 1, ON or OFF, so shardgate knows \
@@ -216,14 +191,25 @@ fn autocommit_value(toks: &[Token], sql: &str) -> Result<Option<bool>> {
 /// Each shard applies the cap to its own rows, so a merged read must know it is set; any
 /// value the proxy cannot read counts as a cap.
 fn select_limit_value(toks: &[Token], sql: &str) -> Option<bool> {
-    let mut found = None;
+    assigned_values(toks, sql, "sql_select_limit")
+        .last()
+        .map(|value| !matches!(value.as_deref(), Some("default" | "18446744073709551615")))
+}
+
+/// The values a SET gives the session variable `name` (written `name`, `@@name`,
+/// `@@session.name` or `@@local.name`, with `=` or `:=`), in order: the value's text
+/// lower-cased when it is one token, `None` when it is an expression.
+fn assigned_values(toks: &[Token], sql: &str, name: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
     for (i, t) in toks.iter().enumerate() {
         let names_it = match t.kind {
-            Kind::Word => t.is_word(sql, "sql_select_limit"),
-            Kind::Variable => matches!(
-                t.text(sql).to_ascii_lowercase().as_str(),
-                "@@sql_select_limit" | "@@session.sql_select_limit" | "@@local.sql_select_limit"
-            ),
+            Kind::Word => t.is_word(sql, name),
+            Kind::Variable => {
+                let v = t.text(sql).to_ascii_lowercase();
+                ["@@", "@@session.", "@@local."]
+                    .iter()
+                    .any(|p| v.strip_prefix(p) == Some(name))
+            }
             _ => false,
         };
         if !names_it {
@@ -240,10 +226,9 @@ fn select_limit_value(toks: &[Token], sql: &str) -> Option<bool> {
         let ends = toks
             .get(j + 2)
             .is_none_or(|t| matches!(t.kind, Kind::Punct(b',') | Kind::Punct(b';')));
-        found =
-            Some(!(ends && matches!(value.as_deref(), Some("default" | "18446744073709551615"))));
+        out.push(value.filter(|_| ends));
     }
-    found
+    out
 }
 
 /// BEGIN, START TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT, RELEASE SAVEPOINT.

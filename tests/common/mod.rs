@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder};
+use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -326,4 +326,38 @@ pub fn expect_code<T: std::fmt::Debug>(r: Result<T, mysql_async::Error>, code: u
         }
         other => panic!("expected server error {code}, got {other:?}"),
     }
+}
+
+/// One answer as the server printed it (text protocol): column names, and each cell's bytes
+/// (`None` for NULL), so tests compare DECIMAL scale and AVG digits exactly.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PrintedAnswer {
+    pub names: Vec<String>,
+    pub rows: Vec<Vec<Option<Vec<u8>>>>,
+}
+
+pub async fn printed_answer(
+    conn: &mut Conn,
+    sql: &str,
+) -> Result<PrintedAnswer, mysql_async::Error> {
+    let mut result = conn.query_iter(sql).await?;
+    let names = result
+        .columns()
+        .map(|cols| cols.iter().map(|c| c.name_str().into_owned()).collect())
+        .unwrap_or_default();
+    let rows: Vec<Row> = result.collect().await?;
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            row.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    Value::NULL => None,
+                    Value::Bytes(b) => Some(b),
+                    other => Some(other.as_sql(true).into_bytes()),
+                })
+                .collect()
+        })
+        .collect();
+    Ok(PrintedAnswer { names, rows })
 }

@@ -3,40 +3,16 @@
 //! server printed them (text protocol bytes, so DECIMAL scale and AVG digits count), except
 //! `fold` columns, compared the way the collation compares.
 
-use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row, Value};
+use mysql_async::Conn;
 
+use super::common::{printed_answer, PrintedAnswer};
 use super::gen::Query;
 
 pub type Cell = Option<Vec<u8>>;
-
-#[derive(Debug, PartialEq, Eq)]
-pub struct Answer {
-    pub names: Vec<String>,
-    pub rows: Vec<Vec<Cell>>,
-}
+pub type Answer = PrintedAnswer;
 
 pub async fn run(conn: &mut Conn, sql: &str) -> Result<Answer, mysql_async::Error> {
-    let mut result = conn.query_iter(sql).await?;
-    let names = result
-        .columns()
-        .map(|cols| cols.iter().map(|c| c.name_str().into_owned()).collect())
-        .unwrap_or_default();
-    let rows: Vec<Row> = result.collect().await?;
-    let rows = rows
-        .into_iter()
-        .map(|row| {
-            row.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    Value::NULL => None,
-                    Value::Bytes(b) => Some(b),
-                    other => Some(other.as_sql(true).into_bytes()),
-                })
-                .collect()
-        })
-        .collect();
-    Ok(Answer { names, rows })
+    printed_answer(conn, sql).await
 }
 
 /// How utf8mb4_general_ci and utf8mb4_unicode_ci compare the characters of the data set:

@@ -293,23 +293,17 @@ impl SessionConns {
         self.last_used = None;
         self.sticky = None;
     }
+}
 
-    /// Error naming the group for a driver (non-server) failure on `group`.
-    pub fn unavailable(
-        &self,
-        backends: &Backends,
-        db: &Database,
-        group: GroupId,
-        reason: String,
-    ) -> Error {
-        let g = &db.groups[group];
-        let _ = backends;
-        Error::GroupUnavailable {
-            database: db.name.clone(),
-            group: g.name.clone(),
-            addr: g.master.clone(),
-            reason,
-        }
+/// Error naming the group and its master for a driver (non-server) failure on the master
+/// connection of `group`.
+pub fn master_unavailable(db: &Database, group: GroupId, reason: String) -> Error {
+    let g = &db.groups[group];
+    Error::GroupUnavailable {
+        database: db.name.clone(),
+        group: g.name.clone(),
+        addr: g.master.clone(),
+        reason,
     }
 }
 

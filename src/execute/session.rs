@@ -3,6 +3,7 @@
 
 use mysql_async::prelude::Queryable;
 
+use crate::backend::session_conns::master_unavailable;
 use crate::error::Error;
 use crate::plan::{SessionKind, SessionStatement};
 
@@ -145,9 +146,7 @@ async fn on_txn_conn(
         }
         Err(e) => {
             let reason = e.to_string();
-            let err = session
-                .conns
-                .unavailable(ctx.backends, &tg.db, tg.group, reason.clone());
+            let err = master_unavailable(&tg.db, tg.group, reason.clone());
             session.conns.discard(&tg.db.name, tg.group);
             session.txn.connection_lost(&tg.db.name, tg.group, &reason);
             Err(Failure::Query(err))

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
 
+use crate::backend::session_conns::master_unavailable;
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::{Route, Target};
@@ -232,9 +233,7 @@ pub async fn before_route(
         if let Err(e) = conn.query_drop(sql.as_str()).await {
             let err = Error::from(e);
             if let Error::BackendConnection(reason) = err {
-                let err = session
-                    .conns
-                    .unavailable(ctx.backends, &route.db, first, reason);
+                let err = master_unavailable(&route.db, first, reason);
                 session.conns.discard(&route.db.name, first);
                 return Err(Failure::Query(err));
             }

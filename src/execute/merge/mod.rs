@@ -20,11 +20,12 @@ pub mod decimal;
 mod stream;
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use self::compare::Kind;
 use self::stream::{Cells, Msg, ShardEnd};
 use super::{status, Context, Failure, OkInfo, ResultSink, Session};
-use crate::backend::ServerRef;
+use crate::backend::{GroupPool, ServerRef};
 use crate::error::Error;
 use crate::plan::merge::{AggKind, MergeSpec, SortKey};
 use crate::plan::Route;
@@ -36,8 +37,8 @@ use self::output::{Flow, Output};
 
 struct Streams {
     rx: Vec<stream::Rx>,
-    /// Per stream, the error for a connection that broke, naming its group.
-    unavailable: Vec<Box<dyn Fn(String) -> Error + Send>>,
+    /// Per stream, the server it reads from: a connection that broke is reported naming it.
+    servers: Vec<Arc<GroupPool>>,
     /// How each stream ended, once it has.
     ended: Vec<Option<ShardEnd>>,
 }
@@ -54,7 +55,7 @@ impl Streams {
             }
             Some(Msg::Failed(Error::BackendConnection(reason))) => {
                 self.ended[i] = Some(ShardEnd::default());
-                Err((self.unavailable[i])(reason))
+                Err(self.servers[i].unavailable(reason))
             }
             Some(Msg::Failed(e)) => {
                 self.ended[i] = Some(ShardEnd::default());
@@ -140,43 +141,35 @@ pub async fn run<S: ResultSink>(
         }
         return Err(Failure::Query(e));
     }
-    // Count the shard statements per server, as the single-target path does, so the
-    // listings and metrics show where merged reads went.
-    for ((group, _, idx), &server) in lanes.iter().zip(&servers) {
-        if let Some(g) = ctx.backends.group(&db.name, *group) {
-            g.server(server)
-                .stats
-                .queries
-                .fetch_add(idx.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
     let mut slots: Vec<Option<stream::Rx>> = (0..route.targets.len()).map(|_| None).collect();
+    let mut stream_servers: Vec<Option<Arc<GroupPool>>> = vec![None; route.targets.len()];
     let mut tasks = Vec::with_capacity(lanes.len());
     for ((conn, (group, pinned, idx)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {
         let sqls = idx.iter().map(|&k| route.targets[k].sql.clone()).collect();
         let (rxs, task) = stream::spawn_lane(conn, sqls, cap, merge.table.clone());
+        let pool = ctx
+            .backends
+            .group(&db.name, *group)
+            .map(|g| g.server(server).clone());
+        // Counted per server, as the single-target path does, so the listings and metrics
+        // show where merged reads went.
+        if let Some(pool) = &pool {
+            pool.stats
+                .queries
+                .fetch_add(idx.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         for (&k, rx) in idx.iter().zip(rxs) {
             slots[k] = Some(rx);
+            stream_servers[k] = pool.clone();
         }
         tasks.push((*group, *pinned, server, task));
     }
     let n = route.targets.len();
-    let unavailable = route
-        .targets
-        .iter()
-        .map(|t| {
-            let g = &db.groups[t.group];
-            let (database, group, addr) = (db.name.clone(), g.name.clone(), g.master.clone());
-            Box::new(move |reason| Error::GroupUnavailable {
-                database: database.clone(),
-                group: group.clone(),
-                addr: addr.clone(),
-                reason,
-            }) as Box<dyn Fn(String) -> Error + Send>
-        })
-        .collect();
     let mut streams = Streams {
-        unavailable,
+        servers: stream_servers
+            .into_iter()
+            .map(|p| p.expect("every target has a lane on a known server"))
+            .collect(),
         rx: slots
             .into_iter()
             .map(|r| r.expect("every target has a lane"))

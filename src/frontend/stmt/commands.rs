@@ -8,6 +8,7 @@ use mysql_common::constants::ColumnType;
 use mysql_common::packets::Column;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::backend::session_conns::master_unavailable;
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::execute::route::rename_column;
@@ -175,12 +176,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             Err(e) => {
                 let err = Error::from(e);
                 if let Error::BackendConnection(reason) = err {
-                    let err = self.session.conns.unavailable(
-                        &self.shared.backends,
-                        &t.db,
-                        t.group,
-                        reason,
-                    );
+                    let err = master_unavailable(&t.db, t.group, reason);
                     self.session.conns.discard(&t.db.name, t.group);
                     return Err(err);
                 }

@@ -69,3 +69,38 @@ shards = 2
         "{text}"
     );
 }
+
+/// Issue 9 item 6: a broadcast `UPDATE cfg SET n = n + 1` ran twice because two groups named one
+/// server and schema; `check` now refuses that layout (and so does every load).
+#[test]
+fn two_groups_on_one_server_and_schema_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("twice.toml");
+    std::fs::write(
+        &file,
+        r#"[database]
+name = "twice"
+default_group = "g0"
+
+[groups.g0]
+master = "127.0.0.1:3400"
+
+[groups.g1]
+master = "localhost:3400"
+
+[[tables]]
+name = "cfg"
+broadcast = true
+"#,
+    )
+    .unwrap();
+    let out = shardgate(&["check", file.to_str().unwrap()]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("twice.toml:9: groups.g1.master")
+            && text.contains("is also the master of group `g0`"),
+        "{text}"
+    );
+}

@@ -798,3 +798,63 @@ fn mod_needs_an_integer_key_column() {
         )]
     );
 }
+
+// ---- two groups on one server and schema (issue 9 item 6) ----
+
+#[test]
+fn two_groups_on_one_server_and_schema_are_an_error() {
+    let text = HEADER.replace("127.0.0.1:3410", "localhost:3400") + USES_G1;
+    let d = printed(&diagnostics(&text));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with(
+            "clinical.toml:9: groups.g1.master: master `localhost:3400` with schema `clinical` \
+             is also the master of group `g0`"
+        ),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_replica_that_is_another_groups_master_is_an_error() {
+    let text = format!("{HEADER}replicas = [\"127.0.0.1:3400\"]\n{USES_G1}");
+    let d = printed(&diagnostics(&text));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with(
+            "clinical.toml:10: groups.g1.replicas[0]: replica `127.0.0.1:3400` with schema \
+             `clinical` is also the master of group `g0`"
+        ),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn one_server_with_two_schemas_is_two_groups() {
+    let text =
+        HEADER.replace("127.0.0.1:3410", "127.0.0.1:3400") + "schema = \"clinical_b\"\n" + USES_G1;
+    assert_eq!(printed(&diagnostics(&text)), Vec::<String>::new());
+}
+
+#[test]
+fn two_databases_on_one_server_and_schema_are_an_error() {
+    let other = "[database]\nname = \"other\"\ndefault_group = \"g0\"\n\n[groups.g0]\n\
+                 master = \"127.0.0.1:3410\"\nschema = \"clinical\"\n";
+    let (rules, d) = from_sources([
+        (
+            PathBuf::from("clinical.toml"),
+            Ok(format!("{HEADER}{USES_G1}")),
+        ),
+        (PathBuf::from("other.toml"), Ok(other.to_owned())),
+    ]);
+    assert!(rules.is_none());
+    let d = printed(&d);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with(
+            "other.toml:6: groups.g0.master: `127.0.0.1:3410` with schema `clinical` also \
+             serves database `clinical`"
+        ),
+        "{d:?}"
+    );
+}

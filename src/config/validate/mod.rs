@@ -5,6 +5,7 @@
 //! only when no error was reported, so everything downstream can rely on it.
 
 mod groups;
+mod same_server;
 mod tables;
 
 use std::path::Path;
@@ -13,12 +14,14 @@ use super::diagnostic::Reporter;
 use super::model::{Database, Group, GroupId};
 use super::raw::RawRuleFile;
 
+pub(crate) use same_server::canonical_server;
 pub use tables::MAX_SHARDS;
 
 /// Checks one rule file and builds its database when it has no errors.
 pub(crate) fn validate(raw: &RawRuleFile, file: &Path, r: &mut Reporter<'_>) -> Option<Database> {
     let name = database_name(raw, r);
     let groups = groups::validate(&raw.groups, name.as_deref().unwrap_or_default(), r);
+    same_server::validate(&groups, r);
     let default_group = default_group(raw, &groups, r);
     let tables = tables::validate(&raw.tables, &groups, r);
     if r.has_errors() {

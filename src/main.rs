@@ -30,8 +30,15 @@ enum Command {
     },
     /// Validate rule files (a file or a directory); exits non-zero on any error.
     Check {
-        /// Rule file or directory of rule files.
-        path: PathBuf,
+        /// Rule file or directory of rule files (default with --config: its `rules`).
+        path: Option<PathBuf>,
+        /// Also log in to every server with the config's backend credentials: warns about
+        /// unreachable servers and unique keys that lack the shard key.
+        #[arg(long, requires = "config")]
+        connect: bool,
+        /// The server config (`shardgate.toml`) that --connect takes credentials from.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -44,7 +51,11 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { path } => check(&path),
+        Command::Check {
+            path,
+            connect,
+            config,
+        } => check(path, connect, config),
         Command::Serve { config } => match serve(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -55,17 +66,46 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
-    let diagnostics = config::check(path);
+fn check(path: Option<PathBuf>, connect: bool, config: Option<PathBuf>) -> ExitCode {
+    let server = match config.as_deref().map(config::server::load_server_config) {
+        Some(Err(e)) => {
+            eprintln!("shardgate: {e:#}");
+            return ExitCode::FAILURE;
+        }
+        Some(Ok(cfg)) => Some(cfg),
+        None => None,
+    };
+    let Some(path) = path.or_else(|| server.as_ref().map(|c| c.rules.clone())) else {
+        eprintln!("shardgate: check needs a rule file or directory, or --config");
+        return ExitCode::FAILURE;
+    };
+    let (rules, diagnostics) = config::load_rules_and_diagnostics(&path);
     for d in diagnostics.iter() {
         println!("{d}");
     }
     if diagnostics.has_errors() {
-        ExitCode::FAILURE
-    } else {
-        println!("{}: ok", path.display());
-        ExitCode::SUCCESS
+        return ExitCode::FAILURE;
     }
+    if let (true, Some(rules), Some(cfg)) = (connect, rules, server) {
+        let warnings = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| {
+                rt.block_on(shardgate::backend::schema_check::warnings(
+                    &rules,
+                    &cfg.backend,
+                ))
+            });
+        match warnings {
+            Ok(w) => w.iter().for_each(|w| println!("warning: {w}")),
+            Err(e) => {
+                eprintln!("shardgate: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("{}: ok", path.display());
+    ExitCode::SUCCESS
 }
 
 fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {

@@ -16,6 +16,7 @@ mod de;
 mod diagnostic;
 mod document;
 mod key_types;
+pub mod layout_change;
 pub mod model;
 pub mod raw;
 pub mod server;

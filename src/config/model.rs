@@ -39,6 +39,9 @@ pub struct Database {
     pub tables: HashMap<String, TableRule>,
     /// The file this database came from, for error messages.
     pub source: PathBuf,
+    /// `layout_override = true`: a reload may change where existing tables' rows live (the
+    /// operator moved them); logged as a warning instead of refused.
+    pub layout_override: bool,
 }
 
 impl Database {

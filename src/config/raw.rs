@@ -40,6 +40,9 @@ pub struct RawRuleFile {
 pub struct RawDatabase {
     pub name: Option<String>,
     pub default_group: Option<String>,
+    /// Lets a reload change the layout of existing tables (operators who moved the data
+    /// themselves); default false.
+    pub layout_override: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -281,6 +281,7 @@ mod tests {
             groups: Vec::new(),
             tables: Default::default(),
             source: Default::default(),
+            layout_override: false,
         })
     }
 

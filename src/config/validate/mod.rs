@@ -34,6 +34,11 @@ pub(crate) fn validate(raw: &RawRuleFile, file: &Path, r: &mut Reporter<'_>) -> 
         groups,
         tables: tables.rules,
         source: file.to_owned(),
+        layout_override: raw
+            .database
+            .as_ref()
+            .and_then(|d| d.layout_override)
+            .unwrap_or(false),
     })
 }
 

@@ -48,6 +48,7 @@ fn database(name: &str, groups: Vec<Group>, tables: Vec<TableRule>) -> Arc<Datab
             .map(|t| (t.name.to_ascii_lowercase(), t))
             .collect::<HashMap<_, _>>(),
         source: PathBuf::from(format!("shard-rules/{name}.toml")),
+        layout_override: false,
     })
 }
 

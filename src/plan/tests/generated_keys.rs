@@ -46,6 +46,7 @@ fn rules() -> Rules {
         groups: clinical.groups.clone(),
         tables: tables.into_iter().collect::<HashMap<_, _>>(),
         source: PathBuf::from("clinical.toml"),
+        layout_override: false,
     });
     let mut databases = BTreeMap::new();
     databases.insert("clinical".to_string(), db);

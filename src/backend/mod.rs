@@ -6,6 +6,7 @@ pub mod balance;
 pub mod health;
 pub mod health_check;
 pub mod pools;
+pub mod server_syntax;
 pub mod session_conns;
 
 pub use balance::{Access, ServerRef};

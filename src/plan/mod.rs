@@ -28,8 +28,10 @@ mod blocks;
 mod classify;
 mod collect;
 mod ddl;
+mod dialect;
 mod dml;
 mod everywhere;
+mod exec_comments;
 mod insert;
 pub(crate) mod insert_fast;
 mod key_predicates;
@@ -49,6 +51,7 @@ mod shardset;
 mod show;
 mod split;
 pub(crate) mod statement;
+pub mod syntax;
 mod tables;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -56,7 +59,8 @@ pub(crate) mod tests;
 pub use last_insert_id::{
     answer_sql as last_insert_id_sql, last_insert_id_query, row_count_query, row_count_sql,
 };
-pub use split::split_statements;
+pub use split::{next_statement, split_statements};
+pub use syntax::{SqlMode, Syntax};
 
 use crate::config::model::{Database, GroupId, Rules};
 use crate::error::{Error, Result};
@@ -67,6 +71,8 @@ pub struct PlanContext<'a> {
     pub rules: &'a Rules,
     /// The logical database selected by USE / COM_INIT_DB / the login, if any.
     pub current_db: Option<&'a Arc<Database>>,
+    /// How the backend reads the text: its version and the session's sql_mode.
+    pub syntax: Syntax,
 }
 
 /// What to do with one statement.
@@ -160,8 +166,22 @@ pub enum ResultRewrite {
 
 /// Plans one statement (see `split_statements` for multi-statement texts). Refusals are
 /// `Error::Unsupported` (1235) naming the table and what is missing; nothing here panics.
+///
+/// The statement is read as the backend will read it (`ctx.syntax`), and its executable
+/// comments are resolved first (`exec_comments`): every target's text is built from the
+/// resolved text.
 pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
+    let _syntax = ctx.syntax.scope();
+    let sql = exec_comments::resolve(sql)?;
+    let sql = sql.as_ref();
     let leading = classify::leading(sql);
+    if let Some(mode) = ctx.syntax.mode.unplannable {
+        if leading != Leading::Set {
+            return Err(Error::unsupported(format!(
+                "statements under sql_mode {mode} (its grammar differs; SET sql_mode back first)"
+            )));
+        }
+    }
     // Paths that send the text without parsing it must hold one statement only (the parsed
     // and fast paths check this themselves).
     if matches!(
@@ -190,6 +210,19 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
         Leading::AnalyzeStatement => statement::plan(sql, ctx, true),
         Leading::Other => statement::plan(sql, ctx, false),
     }
+}
+
+/// `sql` with its executable comments resolved as `syntax`'s server runs them (see
+/// `exec_comments`): what a prepared statement's placeholders are counted in.
+pub fn resolve_executable_comments(sql: &str, syntax: Syntax) -> Result<String> {
+    let _syntax = syntax.scope();
+    exec_comments::resolve(sql).map(std::borrow::Cow::into_owned)
+}
+
+/// True if `sql`, read by `syntax`, holds a second statement after a `;`.
+pub fn has_second_statement(sql: &str, syntax: Syntax) -> bool {
+    let _syntax = syntax.scope();
+    lexer::has_second_statement(sql)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,6 +20,7 @@ fn bench(c: &mut Criterion) {
         rules: &rules,
         current_db: rules.database("clinical"),
         syntax: Default::default(),
+        read_only_functions: &[],
     };
 
     let point = "SELECT id, patient_id, kind, value, taken_at FROM clinical_data \

@@ -32,6 +32,7 @@ mod dialect;
 mod dml;
 mod everywhere;
 mod exec_comments;
+mod functions;
 mod insert;
 pub(crate) mod insert_fast;
 mod key_predicates;
@@ -49,6 +50,7 @@ pub(crate) mod select_fast;
 mod session;
 mod shardset;
 mod show;
+mod side_effects;
 mod split;
 pub(crate) mod statement;
 pub mod syntax;
@@ -73,6 +75,10 @@ pub struct PlanContext<'a> {
     pub current_db: Option<&'a Arc<Database>>,
     /// How the backend reads the text: its version and the session's sql_mode.
     pub syntax: Syntax,
+    /// Stored functions (lower-case) that only read, so a SELECT calling them may run on a
+    /// replica (`[routing] read_only_functions`); any other non-built-in function is
+    /// assumed to write (`side_effects`).
+    pub read_only_functions: &'a [String],
 }
 
 /// What to do with one statement.
@@ -113,8 +119,9 @@ pub const BROADCAST_REASON_PREFIX: &str = "broadcast table '";
 pub struct Route {
     pub db: Arc<Database>,
     pub targets: Vec<Target>,
-    /// INSERT/UPDATE/DELETE/REPLACE/DDL, and locking reads (FOR UPDATE, LOCK IN SHARE MODE);
-    /// reads may later go to replicas, writes never.
+    /// INSERT/UPDATE/DELETE/REPLACE/DDL, locking reads (FOR UPDATE, LOCK IN SHARE MODE), and
+    /// reads with side effects (sequences, user locks, INTO, stored functions: see
+    /// `side_effects`); reads may later go to replicas, writes never.
     pub is_write: bool,
     /// How result rows and column definitions must be renamed before they reach the client.
     pub result_rewrite: ResultRewrite,
@@ -193,7 +200,7 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
             "several statements in one query; send them separately".to_string(),
         ));
     }
-    match leading {
+    let mut plan = match leading {
         Leading::Set => session::set(sql, ctx),
         Leading::Use => session::use_db(sql, ctx),
         Leading::Transaction => session::transaction(sql),
@@ -209,7 +216,10 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
         Leading::Maintenance => statement::maintenance(sql, ctx),
         Leading::AnalyzeStatement => statement::plan(sql, ctx, true),
         Leading::Other => statement::plan(sql, ctx, false),
-    }
+    }?;
+    // A read that writes or locks runs on the master (or is refused over several shards).
+    side_effects::apply(sql, &mut plan, ctx.read_only_functions)?;
+    Ok(plan)
 }
 
 /// `sql` with its executable comments resolved as `syntax`'s server runs them (see

@@ -323,6 +323,7 @@ mod tests {
             rules: &rules,
             current_db: None,
             syntax: Default::default(),
+            read_only_functions: &[],
         };
         match crate::plan::plan(sql, &ctx)? {
             Plan::Session(s) => Ok(s.kind),
@@ -377,6 +378,7 @@ mod tests {
             rules: &rules,
             current_db: None,
             syntax: Default::default(),
+            read_only_functions: &[],
         };
         match crate::plan::plan(sql, &ctx).unwrap() {
             Plan::Session(s) => s.replay_key,

@@ -134,6 +134,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 rules: &rules,
                 current_db: self.session.current_db.as_ref(),
                 syntax: template.syntax(),
+                read_only_functions: &self.shared.config.read_only_functions,
             },
         );
         match planned {
@@ -287,6 +288,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     rules: &rules,
                     current_db: self.session.current_db.as_ref(),
                     syntax,
+                    read_only_functions: &self.shared.config.read_only_functions,
                 },
             ),
         };

@@ -91,6 +91,7 @@ mod tests {
                 rules,
                 current_db: current.as_ref(),
                 syntax: Default::default(),
+                read_only_functions: &[],
             },
         );
         let Ok(Plan::Route(route)) = planned else {

@@ -176,6 +176,7 @@ fn run(rules: &Rules, case: &Case) -> String {
         rules,
         current_db: current,
         syntax,
+        read_only_functions: &[],
     };
     render(rules, &plan(&case.sql, &ctx))
 }
@@ -240,6 +241,7 @@ fn crlf_line_endings() {
         rules: &rules,
         current_db: rules.database("clinical"),
         syntax: Default::default(),
+        read_only_functions: &[],
     };
     for sql in [
         "SELECT id\r\nFROM clinical_data\r\nWHERE hospital_id = 1",
@@ -260,6 +262,7 @@ fn a_hundred_statement_script() {
         rules: &rules,
         current_db: rules.database("clinical"),
         syntax: Default::default(),
+        read_only_functions: &[],
     };
     let mut script = String::new();
     for i in 0..100 {

@@ -193,7 +193,7 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
     // and fast paths check this themselves).
     if matches!(
         leading,
-        Leading::Set | Leading::Transaction | Leading::Maintenance
+        Leading::Set | Leading::Transaction | Leading::Maintenance | Leading::SequenceDdl
     ) && lexer::has_second_statement(sql)
     {
         return Err(Error::Syntax(
@@ -214,6 +214,7 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
             None => statement::plan(sql, ctx, false),
         },
         Leading::Maintenance => statement::maintenance(sql, ctx),
+        Leading::SequenceDdl => statement::sequence_ddl(sql, ctx),
         Leading::AnalyzeStatement => statement::plan(sql, ctx, true),
         Leading::Other => statement::plan(sql, ctx, false),
     }?;

@@ -524,6 +524,24 @@ mod tests {
     }
 
     #[test]
+    fn reads_read_only_functions_lower_cased() {
+        let text = r#"
+            listen = "127.0.0.1:3307"
+            rules = "r"
+            [[users]]
+            name = "app"
+            password = "p"
+            [backend]
+            user = "app"
+            password = "p"
+            [routing]
+            read_only_functions = ["Price_With_Tax", "fmt_name"]
+        "#;
+        let c = parse_server_config(text, Path::new(""), |_| None).unwrap();
+        assert_eq!(c.read_only_functions, vec!["price_with_tax", "fmt_name"]);
+    }
+
+    #[test]
     fn reads_optional_settings() {
         let text = r#"
             listen = "0.0.0.0:3307"

@@ -19,6 +19,8 @@ fn bench(c: &mut Criterion) {
     let ctx = PlanContext {
         rules: &rules,
         current_db: rules.database("clinical"),
+        syntax: Default::default(),
+        read_only_functions: &[],
     };
 
     let point = "SELECT id, patient_id, kind, value, taken_at FROM clinical_data \

@@ -10,8 +10,9 @@
 # State (data dirs, sockets, logs, PID files): ${TMPDIR:-/tmp}/shardgate-cluster-N by default.
 # `up` is idempotent and safe to run concurrently (tests call it too); `down` stops every server
 # by its recorded PID and removes the state dir; `status` exits 1 if a server is down.
-# Users on every server: app/app-pass (all privileges), repl/repl-pass (replication); root only
-# through the unix socket.
+# Users on every server: app/app-pass (data, schemas and replication control; no SUPER, so it
+# cannot write to the read-only replicas), repl/repl-pass (replication); root only through the
+# unix socket.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -154,8 +155,11 @@ init_instance() {
 }
 
 start_instance() {
-  local name=$1 port
+  local name=$1 port read_only=()
   port=$(port_of "$name")
+  # Replicas refuse writes from clients (the replication thread still applies the master's),
+  # as in production; stored functions may be created without SUPER (binlog is on).
+  is_replica "$name" && read_only=(--read-only)
   # Settings for many short-lived test schemas, not for durability: no fsync per commit or
   # binlog write, no doublewrite, tables in the system tablespace (CREATE/DROP of a table
   # creates and unlinks no file). utf8mb4 as Debian's packaged config has it (--no-defaults
@@ -177,6 +181,8 @@ start_instance() {
     --innodb-buffer-pool-size=64M --innodb-log-file-size=48M \
     --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
     --innodb-doublewrite=0 --innodb-file-per-table=0 \
+    --log-bin-trust-function-creators=1 \
+    "${read_only[@]}" \
     </dev/null >>"$(errlog_of "$name")" 2>&1 9>&- &
   echo $! >"$(pidfile_of "$name")"
 }
@@ -206,6 +212,15 @@ wait_ready() {
   die "$name (port $(port_of "$name")) did not answer within 60 s"
 }
 
+# What the app user may do: everything on data and schemas (tests create schemas of their
+# own), replication control and status (tests stop and delay replicas), but neither SUPER nor
+# READ_ONLY ADMIN: a statement the proxy wrongly sends to a replica fails there (read_only)
+# instead of silently writing to it.
+APP_GRANTS="SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, REFERENCES, \
+CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, \
+ALTER ROUTINE, EVENT, TRIGGER, SHOW DATABASES, PROCESS, REPLICATION SLAVE ADMIN, \
+SLAVE MONITOR, BINLOG MONITOR"
+
 # Users are created on the master with the binlog on, before its replica first connects: the
 # replica starts from an empty GTID position and so replays them too (gtid_strict_mode stays
 # happy because the replica never writes a transaction of its own).
@@ -213,8 +228,8 @@ setup_master() {
   sql "$1" <<SQL
 CREATE USER IF NOT EXISTS '$APP_USER'@'127.0.0.1' IDENTIFIED BY '$APP_PASS';
 CREATE USER IF NOT EXISTS '$APP_USER'@'localhost' IDENTIFIED BY '$APP_PASS';
-GRANT ALL PRIVILEGES ON *.* TO '$APP_USER'@'127.0.0.1' WITH GRANT OPTION;
-GRANT ALL PRIVILEGES ON *.* TO '$APP_USER'@'localhost' WITH GRANT OPTION;
+GRANT $APP_GRANTS ON *.* TO '$APP_USER'@'127.0.0.1';
+GRANT $APP_GRANTS ON *.* TO '$APP_USER'@'localhost';
 CREATE USER IF NOT EXISTS '$REPL_USER'@'127.0.0.1' IDENTIFIED BY '$REPL_PASS';
 GRANT REPLICATION SLAVE ON *.* TO '$REPL_USER'@'127.0.0.1';
 SQL

@@ -315,6 +315,7 @@ async fn read_write_split_on_real_replication() {
 
     policies_spread_reads(&cluster, &proxy).await;
     master_for_writes_transactions_hints(&cluster, &proxy).await;
+    side_effects_run_on_the_master(&cluster, &proxy).await;
     read_your_writes(&cluster, &proxy, 0, ReadYourWrites::Window).await;
     read_your_writes(&cluster, &gtid_proxy, 10_000, ReadYourWrites::Gtid).await;
     drop(gtid_proxy);
@@ -382,6 +383,141 @@ async fn policies_spread_reads(cl: &OwnCluster, proxy: &RwProxy) {
     let mut c = proxy.connect("rw_master").await;
     let master_only = spread(&mut c, 20).await;
     assert_eq!(master_only, HashMap::from([(m, 20)]));
+}
+
+/// Issue 10.1: SELECTs that write or lock run on the master. The replicas are read_only and
+/// the proxy's user has no SUPER, so a write sent to one fails instead of passing unseen.
+async fn side_effects_run_on_the_master(cl: &OwnCluster, proxy: &RwProxy) {
+    let is_replica = |p: u16| p == cl.replica1() || p == cl.replica2();
+    let mut c = proxy.connect("rw_rr").await;
+    assert!(is_replica(port_of(&mut c, "SELECT @@port").await));
+    // A replica refuses writes from this user: the setup itself is checked.
+    let mut r1 = direct(cl.replica1(), Some(SCHEMA)).await;
+    expect_code(r1.query_drop("INSERT INTO t VALUES (-2, 0)").await, 1290);
+
+    // A sequence made through the proxy: each NEXTVAL on the master, 1 then 2 (a replica
+    // would refuse, and two replicas would each hand out 1).
+    c.query_drop("CREATE SEQUENCE seq_ids START WITH 1 INCREMENT BY 1")
+        .await
+        .unwrap();
+    let mut values = Vec::new();
+    for _ in 0..2 {
+        let mut fresh = proxy.connect("rw_rr").await;
+        let v: i64 = fresh
+            .query_first("SELECT NEXTVAL(seq_ids)")
+            .await
+            .unwrap()
+            .unwrap();
+        values.push(v);
+    }
+    let next: i64 = proxy
+        .connect("rw_rr")
+        .await
+        .exec_first("SELECT NEXT VALUE FOR seq_ids", ())
+        .await
+        .unwrap()
+        .unwrap();
+    values.push(next);
+    assert_eq!(values, vec![1, 2, 3]);
+    let mut m = direct(cl.master(), Some(SCHEMA)).await;
+    let on_master: i64 = m
+        .query_first("SELECT NEXTVAL(seq_ids)")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        on_master, 4,
+        "the master's sequence handed out the proxy's values"
+    );
+
+    // A user lock taken through the proxy is the master's: a second client sees it held.
+    let mut a = proxy.connect("rw_rr").await;
+    let mut b = proxy.connect("rw_rr").await;
+    let got: i64 = a
+        .query_first("SELECT GET_LOCK('job-42', 0)")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, 1);
+    let holder: Option<i64> = b
+        .query_first("SELECT IS_USED_LOCK('job-42')")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        holder.is_some(),
+        "the lock is not visible to another client"
+    );
+    let direct_holder: Option<i64> = m
+        .query_first("SELECT IS_USED_LOCK('job-42')")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(holder, direct_holder);
+    let second: i64 = b
+        .exec_first("SELECT GET_LOCK(?, 0)", ("job-42",))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second, 0, "two sessions held the same lock");
+    let released: i64 = a
+        .query_first("SELECT RELEASE_LOCK('job-42')")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(released, 1, "released on the connection that holds it");
+    let free: i64 = b
+        .query_first("SELECT IS_FREE_LOCK('job-42')")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(free, 1);
+
+    // A stored function that writes: the proxy does not know it, so it runs on the master.
+    m.query_drop("CREATE TABLE visits (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)")
+        .await
+        .unwrap();
+    m.query_drop(
+        "CREATE FUNCTION add_visit(x INT) RETURNS INT MODIFIES SQL DATA \
+         BEGIN INSERT INTO visits (v) VALUES (x); RETURN LAST_INSERT_ID(); END",
+    )
+    .await
+    .unwrap();
+    let pos: String = m
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    for r in [cl.replica1(), cl.replica2()] {
+        let mut rc = direct(r, None).await;
+        let waited: i64 = rc
+            .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 30)"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(waited, 0);
+    }
+    let mut f = proxy.connect("rw_rr").await;
+    let id: i64 = f
+        .query_first("SELECT add_visit(5)")
+        .await
+        .unwrap_or_else(|e| panic!("the stored function did not run on the master: {e}"))
+        .unwrap();
+    assert_eq!(id, 1);
+    let rows: Vec<(i64, i64)> = m.query("SELECT id, v FROM visits").await.unwrap();
+    assert_eq!(rows, vec![(1, 5)]);
+
+    // SELECT ... INTO @v runs on the master, and a later read of @v finds it there, also
+    // after the read-your-writes window (1 s here) has passed.
+    let mut v = proxy.connect("rw_rr").await;
+    v.query_drop("SELECT id INTO @v FROM t WHERE id = -1")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(is_replica(port_of(&mut v, "SELECT @@port").await));
+    let (port, value): (u16, Option<i64>) =
+        v.query_first("SELECT @@port, @v").await.unwrap().unwrap();
+    assert_eq!((port, value), (cl.master(), Some(-1)));
 }
 
 async fn master_for_writes_transactions_hints(cl: &OwnCluster, proxy: &RwProxy) {

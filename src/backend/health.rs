@@ -286,6 +286,8 @@ pub struct HealthRegistry {
     stats: Mutex<HashMap<StatsKey, Arc<ServerStats>>>,
     /// The layout in rule order, for listings.
     entries: Mutex<Vec<ServerEntry>>,
+    /// How the servers read SQL text (version, global sql_mode), learned by the checker.
+    syntax: Arc<super::server_syntax::ServerSyntax>,
 }
 
 impl Default for HealthRegistry {
@@ -295,11 +297,17 @@ impl Default for HealthRegistry {
             servers: Mutex::default(),
             stats: Mutex::default(),
             entries: Mutex::default(),
+            syntax: Arc::default(),
         }
     }
 }
 
 impl HealthRegistry {
+    /// How the servers read SQL text, as far as the checker learned it.
+    pub fn server_syntax(&self) -> &Arc<super::server_syntax::ServerSyntax> {
+        &self.syntax
+    }
+
     /// The health of `addr`, created on first use.
     pub fn server(&self, addr: &str) -> Arc<ServerHealth> {
         let mut m = lock(&self.servers);

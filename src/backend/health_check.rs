@@ -1,5 +1,7 @@
 //! The periodic checker: one task per server, each keeping one connection of its own and,
-//! every interval, timing `SELECT 1` and (replicas) reading `SHOW SLAVE STATUS`. It is the
+//! every interval, timing `SELECT 1` and (replicas) reading `SHOW SLAVE STATUS`. On each new
+//! connection it also notes the server's version and (masters) global sql_mode, which the
+//! planner needs to read statements as the servers will (`server_syntax`). It is the
 //! only writer of rotation state besides statement-path failures, and it is also the probe
 //! that closes a master's open circuit again.
 
@@ -12,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::health::{CheckOutcome, HealthRegistry, ReplicationStatus, ServerHealth};
 use super::pools::split_addr;
+use super::server_syntax::ServerSyntax;
 use crate::config::server::{BackendConfig, HealthConfig};
 
 /// Starts one checking task per registered server on the current runtime; they stop when
@@ -24,6 +27,7 @@ pub fn spawn_checkers(
 ) {
     for server in registry.servers() {
         let opts = check_opts(&server.addr, backend);
+        let syntax = registry.server_syntax().clone();
         let (interval, failures) = (health.interval, health.failures_to_open);
         // A check may take at most one interval (and never longer than a connect), so a
         // server that stopped answering is noticed within about two intervals.
@@ -33,7 +37,7 @@ pub fn spawn_checkers(
         let token = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
-                _ = check_loop(server, opts, interval, timeout, failures) => {}
+                _ = check_loop(server, syntax, opts, interval, timeout, failures) => {}
                 _ = token.cancelled() => {}
             }
         });
@@ -55,6 +59,7 @@ fn check_opts(addr: &str, backend: &BackendConfig) -> Opts {
 
 async fn check_loop(
     server: Arc<ServerHealth>,
+    syntax: Arc<ServerSyntax>,
     opts: Opts,
     interval: Duration,
     timeout: Duration,
@@ -65,20 +70,22 @@ async fn check_loop(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let outcome =
-            match tokio::time::timeout(timeout, check_once(&mut conn, &opts, server.is_replica()))
-                .await
-            {
-                Ok(Ok(o)) => o,
-                Ok(Err(e)) => {
-                    conn = None;
-                    CheckOutcome::Down(e.to_string())
-                }
-                Err(_) => {
-                    conn = None;
-                    CheckOutcome::Down(format!("no answer within {timeout:?}"))
-                }
-            };
+        let outcome = match tokio::time::timeout(
+            timeout,
+            check_once(&mut conn, &opts, server.is_replica(), &syntax),
+        )
+        .await
+        {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => {
+                conn = None;
+                CheckOutcome::Down(e.to_string())
+            }
+            Err(_) => {
+                conn = None;
+                CheckOutcome::Down(format!("no answer within {timeout:?}"))
+            }
+        };
         server.apply(outcome, failures_to_open);
     }
 }
@@ -87,10 +94,20 @@ async fn check_once(
     conn: &mut Option<Conn>,
     opts: &Opts,
     replica: bool,
+    syntax: &ServerSyntax,
 ) -> Result<CheckOutcome, mysql_async::Error> {
     let c = match conn {
         Some(c) => c,
-        None => conn.insert(Conn::new(opts.clone()).await?),
+        None => {
+            let mut c = Conn::new(opts.clone()).await?;
+            // Once per connection: what the planner must know to read text as this server.
+            syntax.saw_version(c.server_version());
+            if !replica {
+                let mode: Option<String> = c.query_first("SELECT @@GLOBAL.sql_mode").await?;
+                syntax.saw_global_mode(mode.as_deref().unwrap_or(""));
+            }
+            conn.insert(c)
+        }
     };
     let start = Instant::now();
     c.query_drop("SELECT 1").await?;

@@ -7,6 +7,7 @@ pub mod health;
 pub mod health_check;
 pub mod pools;
 pub mod schema_check;
+pub mod server_syntax;
 pub mod session_conns;
 
 pub use balance::{Access, ServerRef};

@@ -40,6 +40,10 @@ pub struct ServerConfig {
     /// This process's part of generated snowflake ids (0-1023): proxies serving the same
     /// databases need different ones, or their generated ids can collide.
     pub worker_id: u16,
+    /// `[routing] read_only_functions`: stored functions (lower-case names) that only read,
+    /// so SELECTs calling them may run on replicas. Any other function that is not a MariaDB
+    /// built-in is assumed to write, and its SELECT runs on the master.
+    pub read_only_functions: Vec<String>,
 }
 
 /// Caps on what one query may make the proxy hold (`[limits]`).
@@ -161,6 +165,7 @@ impl ServerConfig {
             health: HealthConfig::default(),
             limits: Limits::default(),
             worker_id: 0,
+            read_only_functions: Vec::new(),
         }
     }
 
@@ -213,6 +218,7 @@ impl fmt::Debug for ServerConfig {
             .field("health", &self.health)
             .field("limits", &self.limits)
             .field("worker_id", &self.worker_id)
+            .field("read_only_functions", &self.read_only_functions)
             .finish()
     }
 }
@@ -254,6 +260,14 @@ struct RawServerConfig {
     backend: RawBackend,
     health: Option<RawHealth>,
     limits: Option<RawLimits>,
+    routing: Option<RawRouting>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouting {
+    #[serde(default)]
+    read_only_functions: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -418,6 +432,15 @@ pub fn parse_server_config(
                 .unwrap_or(Limits::default().merge_buffer_bytes),
         },
         worker_id: worker_id.min(u64::from(crate::keygen::MAX_WORKER_ID)) as u16,
+        read_only_functions: raw
+            .routing
+            .map(|r| {
+                r.read_only_functions
+                    .iter()
+                    .map(|f| f.to_ascii_lowercase())
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 
@@ -498,6 +521,24 @@ mod tests {
             format!("{e:#}").contains("worker_id: 1024 is out of range 0-1023"),
             "{e:#}"
         );
+    }
+
+    #[test]
+    fn reads_read_only_functions_lower_cased() {
+        let text = r#"
+            listen = "127.0.0.1:3307"
+            rules = "r"
+            [[users]]
+            name = "app"
+            password = "p"
+            [backend]
+            user = "app"
+            password = "p"
+            [routing]
+            read_only_functions = ["Price_With_Tax", "fmt_name"]
+        "#;
+        let c = parse_server_config(text, Path::new(""), |_| None).unwrap();
+        assert_eq!(c.read_only_functions, vec!["price_with_tax", "fmt_name"]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::backend::{Backends, SessionConns};
 use crate::config::model::{Database, Rules};
 use crate::error::Error;
-use crate::plan::Plan;
+use crate::plan::{Plan, Syntax};
 
 pub use sink::{ColumnRename, OkInfo, ResultSink};
 
@@ -52,6 +52,9 @@ pub struct Session {
     /// sql_select_limit is set to a cap: each shard would apply it to its own rows, so
     /// reads over several shards are refused while it is.
     pub select_limited: bool,
+    /// The session's sql_mode as its backend connections report it after a SET that named
+    /// sql_mode; `None` while it is the servers' global default.
+    pub sql_mode: Option<crate::plan::SqlMode>,
 }
 
 impl Default for Session {
@@ -66,11 +69,17 @@ impl Default for Session {
             last_row_count: 0,
             last_warnings: 0,
             select_limited: false,
+            sql_mode: None,
         }
     }
 }
 
 impl Session {
+    /// How the backends read this session's statements: their version and its sql_mode.
+    pub fn syntax(&self, servers: &crate::backend::server_syntax::ServerSyntax) -> Syntax {
+        servers.syntax(self.sql_mode)
+    }
+
     /// The status flags one server would report: a transaction the proxy opened lazily
     /// (BEGIN not yet sent to any group) is open although the backend that ran the last
     /// statement knows nothing of it.

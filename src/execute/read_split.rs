@@ -4,7 +4,9 @@
 //! The master serves writes, locking reads (the planner marks them `is_write`), everything
 //! while a transaction is open or autocommit is off, statements carrying the hint
 //! `/* shardgate:master */`, and every read of a session that ran `SET @shardgate_master = 1`.
-//! A session that ran CREATE TEMPORARY TABLE reads from the master from then on.
+//! A session that ran CREATE TEMPORARY TABLE reads from the master from then on; one that set
+//! a user variable on the master (`SELECT ... INTO @v`, which the planner sends there) reads
+//! statements naming user variables from the master from then on.
 //! A read naming FOUND_ROWS or ROW_COUNT goes to the server that ran the session's previous
 //! statement on that group (those functions are about it, and round robin would move on).
 //!
@@ -51,6 +53,10 @@ pub struct ReadSplit {
     /// The session made a temporary table: it exists on the master only, so every read
     /// stays there until the session ends (or resets).
     temporary_tables: bool,
+    /// The session gave a user variable a value on the master only (`SELECT ... INTO @v`,
+    /// `@v := ...` run there as writes): from then on a read naming a user variable goes to
+    /// the master too, where the value is.
+    variables_on_master: bool,
     /// The server each (database, group) last ran a statement on, for functions about the
     /// previous statement (FOUND_ROWS(), ROW_COUNT()). The database by address: the rules'
     /// `Arc<Database>` outlives every session that plans with it.
@@ -67,6 +73,7 @@ impl ReadSplit {
             || self.force_master
             || self.temporary_tables
             || target.sql.contains(MASTER_HINT)
+            || (self.variables_on_master && mentions_user_variable(&target.sql))
         {
             return Access::Master;
         }
@@ -124,10 +131,14 @@ impl ReadSplit {
         }
     }
 
-    /// Notes what a write means for later reads (only temporary tables matter so far).
+    /// Notes what a write means for later reads: temporary tables, and user variables set
+    /// on the master.
     pub fn observe_write(&mut self, sql: &str) {
         if !self.temporary_tables && mentions(sql, b"create temporary") {
             self.temporary_tables = true;
+        }
+        if !self.variables_on_master && mentions_user_variable(sql) {
+            self.variables_on_master = true;
         }
     }
 
@@ -230,6 +241,15 @@ fn parse_master_variable(sql: &str) -> Option<bool> {
     }
 }
 
+/// An `@name` that is not an `@@system` variable (a false alarm, e.g. inside a string, only
+/// costs a read on the master).
+fn mentions_user_variable(sql: &str) -> bool {
+    let b = sql.as_bytes();
+    b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'@' && b.get(i + 1) != Some(&b'@') && (i == 0 || b[i - 1] != b'@'))
+}
+
 /// LAST_INSERT_ID() is per connection: only the master's has the session's value.
 fn mentions_last_insert_id(sql: &str) -> bool {
     mentions(sql, b"last_insert_id")
@@ -302,6 +322,8 @@ mod tests {
         assert_eq!(r.pending_gtids().len(), 1);
         assert!(mentions_last_insert_id("select Last_Insert_Id()"));
         assert!(!mentions_last_insert_id("select 1"));
+        assert!(mentions_user_variable("SELECT @v"));
+        assert!(!mentions_user_variable("SELECT @@port, @@session.sql_mode"));
         let d2 = db("db2");
         assert_eq!(r.sticky_server(&d, 0, "SELECT 1"), None);
         assert_eq!(

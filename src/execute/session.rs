@@ -5,7 +5,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::backend::session_conns::master_unavailable;
 use crate::error::Error;
-use crate::plan::{SessionKind, SessionStatement};
+use crate::plan::{SessionKind, SessionStatement, SqlMode};
 
 use super::{status, Context, Failure, OkInfo, ResultSink, Session};
 
@@ -211,11 +211,47 @@ async fn run_set<S: ResultSink>(
             .conns
             .remember_keyed(&stmt.sql, stmt.replay_key.as_deref());
     }
+    if names_sql_mode(&stmt.sql) {
+        learn_sql_mode(session).await?;
+    }
     // The last connection's flags need not be the transaction's: keep IN_TRANS from the
     // proxy's own bookkeeping.
     ok.status = (ok.status & !status::IN_TRANS) | (session.txn.status() & status::IN_TRANS);
     session.status = ok.status;
     sink.ok(&ok);
+    Ok(())
+}
+
+/// A SET that may change sql_mode: any mention counts (`SET sql_mode = CONCAT(@@sql_mode,
+/// ...)`, `SET @@SESSION.sql_mode = DEFAULT`, ...); asking the server once too often is cheap.
+fn names_sql_mode(sql: &str) -> bool {
+    sql.as_bytes()
+        .windows(8)
+        .any(|w| w.eq_ignore_ascii_case(b"sql_mode"))
+}
+
+/// Asks the session's master connection for the sql_mode the SET left (every connection ran
+/// it), so the planner reads the next statements by it. Asking beats evaluating the SET:
+/// expressions, DEFAULT and combination modes (`ANSI`) are the server's to resolve.
+async fn learn_sql_mode(session: &mut Session) -> Result<(), Failure> {
+    let Some((pool, conn)) = session.conns.all().next() else {
+        return Ok(());
+    };
+    let mode: Option<String> = match conn.query_first("SELECT @@SESSION.sql_mode").await {
+        Ok(m) => m,
+        Err(mysql_async::Error::Server(e)) => {
+            return Err(Failure::Query(Error::from(mysql_async::Error::Server(e))))
+        }
+        Err(e) => {
+            return Err(Failure::Query(Error::GroupUnavailable {
+                database: pool.database.to_string(),
+                group: pool.group.to_string(),
+                addr: pool.addr.to_string(),
+                reason: e.to_string(),
+            }))
+        }
+    };
+    session.sql_mode = Some(SqlMode::parse(mode.as_deref().unwrap_or("")));
     Ok(())
 }
 

@@ -211,6 +211,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         }
     }
 
+    /// How the backends read this session's statements now (version, sql_mode).
+    pub(super) fn syntax(&self) -> plan::Syntax {
+        self.session.syntax(self.shared.health().server_syntax())
+    }
+
+    /// The next statement of a batch and the text after it, read by the session's syntax.
+    fn next_statement<'t>(&self, text: &'t str) -> Option<(&'t str, &'t str)> {
+        let _syntax = self.syntax().scope();
+        plan::next_statement(text)
+    }
+
     pub(super) fn sink(&mut self, more_results: bool) -> ClientSink<'_, W> {
         ClientSink {
             writer: &mut self.writer,
@@ -246,19 +257,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             self.sink(false).error(&Error::InvalidUtf8);
             return Ok(());
         };
-        let statements = plan::split_statements(text);
-        if statements.len() > 1 && !self.multi_statements {
-            self.sink(false).error(&Error::Syntax(format!(
-                "several statements in one query, but the client did not enable multi-statements, near '{}'",
-                statements[1].chars().take(80).collect::<String>()
-            )));
-            return Ok(());
-        }
-        if statements.is_empty() {
-            self.sink(false)
-                .error(&Error::Syntax("Query was empty".into()));
-            return Ok(());
-        }
         let rules = self.shared.rules();
         let ctx = Context {
             rules: &rules,
@@ -266,13 +264,38 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             limits: self.shared.config.limits,
         };
         let multiplex = self.shared.config.backend.multiplex;
-        let last = statements.len() - 1;
-        for (i, sql) in statements.iter().enumerate() {
-            let more = i < last;
+        // Each statement is split off after the one before it ran: a `SET sql_mode` changes
+        // how the rest of the batch reads (NO_BACKSLASH_ESCAPES moves string ends, and so
+        // semicolons).
+        let mut rest = text;
+        let mut first = true;
+        loop {
+            let Some((sql, after)) = self.next_statement(rest) else {
+                if first && text.trim().is_empty() {
+                    self.sink(false)
+                        .error(&Error::Syntax("Query was empty".into()));
+                } else if first {
+                    // Only comments (a dump's `/*!80000 ... */` for another server): MariaDB
+                    // answers OK.
+                    self.ok();
+                }
+                break;
+            };
+            rest = after;
+            let more = self.next_statement(rest);
+            if first && more.is_some() && !self.multi_statements {
+                self.sink(false).error(&Error::Syntax(format!(
+                    "several statements in one query, but the client did not enable multi-statements, near '{}'",
+                    more.map_or("", |m| m.0).chars().take(80).collect::<String>()
+                )));
+                return Ok(());
+            }
+            first = false;
+            let syntax = self.syntax();
             let mut sink = ClientSink {
                 writer: &mut self.writer,
                 deprecate_eof: self.deprecate_eof,
-                more_results: more,
+                more_results: more.is_some(),
             };
             if crate::admin::groups::is_show_groups(sql) {
                 show_groups(&self.shared, self.session.status, &mut sink);
@@ -303,6 +326,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 &PlanContext {
                     rules: &rules,
                     current_db: self.session.current_db.as_ref(),
+                    syntax,
+                    read_only_functions: &self.shared.config.read_only_functions,
                 },
             );
             let succeeded = match planned {

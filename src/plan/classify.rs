@@ -20,6 +20,8 @@ pub(crate) enum Leading {
     AnalyzeStatement,
     /// OPTIMIZE / REPAIR / CHECK / CHECKSUM / ANALYZE TABLE.
     Maintenance,
+    /// CREATE / ALTER / DROP SEQUENCE: a sequence is an unsharded object of the default group.
+    SequenceDdl,
     Other,
 }
 
@@ -88,6 +90,17 @@ pub(crate) fn leading(sql: &str) -> Leading {
     {
         return Leading::Maintenance;
     }
+    if first_is(&["CREATE", "DROP", "ALTER"]) && second_is(&["SEQUENCE"]) {
+        return Leading::SequenceDdl;
+    }
+    if first_is(&["CREATE"])
+        && second_is(&["OR"])
+        && significant(sql)
+            .nth(3)
+            .is_some_and(|t| t.is_word(sql, "SEQUENCE"))
+    {
+        return Leading::SequenceDdl;
+    }
     if first_is(&["XA"]) {
         return refuse(1, "distributed transactions");
     }
@@ -110,7 +123,6 @@ pub(crate) fn leading(sql: &str) -> Leading {
             "SERVER",
             "TABLESPACE",
             "LOGFILE",
-            "SEQUENCE",
             "PACKAGE",
             "DEFINER",
             "AGGREGATE",

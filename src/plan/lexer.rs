@@ -3,17 +3,26 @@
 //!
 //! Why our own and not sqlparser's tokenizer: it works on byte offsets (no line/column
 //! conversion), allocates nothing, never fails (an unterminated quote simply runs to the end),
-//! and it knows MySQL's executable comments (`/*! ... */`, `/*M! ... */`), whose content the
+//! and it knows MariaDB's executable comments (`/*! ... */`, `/*M! ... */`), whose content the
 //! server runs although sqlparser drops `/*M!` entirely.
+//!
+//! It reads a text as the backend will (see `syntax`): strings and identifiers by the
+//! session's sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES), and an executable comment as code
+//! only when the server version runs it, with MariaDB's own rules: the version is exactly 5
+//! or 6 digits (fewer digits are code), `M` is upper-case, and `/*!` (not `/*M!`) with a MySQL
+//! 5.7+ version (50700..=99999) never runs on MariaDB. A comment that does not run is one
+//! `Comment` token, which may hold one nested `/* ... */`.
+
+use super::syntax::Syntax;
 
 /// What a token is. Words include keywords and identifiers starting with a digit (`1abc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// Unquoted identifier or keyword.
     Word,
-    /// `` `name` `` (backquotes doubled inside).
+    /// `` `name` `` (backquotes doubled inside), or `"name"` under ANSI_QUOTES.
     QuotedIdent,
-    /// `'text'` or `"text"`.
+    /// `'text'`, or `"text"` unless ANSI_QUOTES.
     Str,
     /// `123`, `1.5`, `.5`, `1e3`.
     Number,
@@ -25,8 +34,9 @@ pub(crate) enum Kind {
     Space,
     /// `-- ...`, `# ...`, `/* ... */` (not executable).
     Comment,
-    /// The opening of an executable comment, `/*!40101` or `/*M!100100`: its content follows as
-    /// ordinary tokens, then [`Kind::ExecEnd`].
+    /// The opening of an executable comment that runs, `/*!40101` or `/*M!100100`: its content
+    /// follows as ordinary tokens, then [`Kind::ExecEnd`]. Inside one, another is a nested
+    /// executable comment, which the server does not close as written.
     ExecStart,
     /// The `*/` closing an executable comment.
     ExecEnd,
@@ -65,14 +75,21 @@ pub(crate) struct Lexer<'a> {
     src: &'a [u8],
     pos: usize,
     in_exec: bool,
+    syntax: Syntax,
 }
 
 impl<'a> Lexer<'a> {
+    /// A lexer reading by the syntax in force on this thread (`Syntax::scope`).
     pub fn new(src: &'a str) -> Self {
+        Self::with_syntax(src, Syntax::current())
+    }
+
+    pub fn with_syntax(src: &'a str, syntax: Syntax) -> Self {
         Lexer {
             src: src.as_bytes(),
             pos: 0,
             in_exec: false,
+            syntax,
         }
     }
 
@@ -111,28 +128,55 @@ impl<'a> Lexer<'a> {
 
     fn block_comment(&mut self) -> Kind {
         // `/*!` and `/*M!` are executable; `/*+` optimizer hints and the rest are comments.
-        let exec_prefix = if self.peek(2) == Some(b'!') {
-            Some(3)
-        } else if matches!(self.peek(2), Some(b'M' | b'm')) && self.peek(3) == Some(b'!') {
-            Some(4)
+        let marker = if self.peek(2) == Some(b'!') {
+            Some((3, false))
+        } else if self.peek(2) == Some(b'M') && self.peek(3) == Some(b'!') {
+            Some((4, true))
         } else {
             None
         };
-        if let (Some(n), false) = (exec_prefix, self.in_exec) {
-            self.pos += n;
-            self.bump_while(|b| b.is_ascii_digit());
+        let Some((marker, maria)) = marker else {
+            self.pos += 2;
+            self.skip_comment_body(0);
+            return Kind::Comment;
+        };
+        let digits = (0..6)
+            .take_while(|&i| self.peek(marker + i).is_some_and(|b| b.is_ascii_digit()))
+            .count();
+        if digits < 5 {
+            // Not a version: the digits, if any, are code.
+            self.pos += marker;
             self.in_exec = true;
             return Kind::ExecStart;
         }
-        self.pos += 2;
-        while self.pos < self.src.len() {
-            if self.src[self.pos] == b'*' && self.peek(1) == Some(b'/') {
-                self.pos += 2;
-                return Kind::Comment;
-            }
-            self.pos += 1;
+        let version_text = &self.src[self.pos + marker..self.pos + marker + digits];
+        let version = version_text
+            .iter()
+            .fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+        if runs(version, maria, self.syntax.version) {
+            self.pos += marker + digits;
+            self.in_exec = true;
+            return Kind::ExecStart;
         }
+        self.pos += marker + digits;
+        self.skip_comment_body(1);
         Kind::Comment
+    }
+
+    /// Skips to the end of a comment whose opening was consumed, through `nesting` levels of
+    /// inner `/* ... */` (MariaDB allows one in a comment that does not run, none elsewhere).
+    fn skip_comment_body(&mut self, nesting: u32) {
+        while self.pos < self.src.len() {
+            let b = self.src[self.pos];
+            self.pos += 1;
+            if nesting > 0 && b == b'/' && self.peek(0) == Some(b'*') {
+                self.pos += 1;
+                self.skip_comment_body(nesting - 1);
+            } else if b == b'*' && self.peek(0) == Some(b'/') {
+                self.pos += 1;
+                return;
+            }
+        }
     }
 
     fn number_or_word(&mut self) -> Kind {
@@ -163,6 +207,12 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// Whether MariaDB runs an executable comment of `version` (5 or 6 digits): up to its own
+/// version, except MySQL 5.7+ versions in `/*!` (not `/*M!`), which MariaDB never runs.
+fn runs(version: u32, maria: bool, server: u32) -> bool {
+    version <= server && (maria || !(50700..=99999).contains(&version))
+}
+
 /// Bytes that may appear in an unquoted identifier; every byte of a multi-byte UTF-8 character
 /// counts (MySQL allows non-ASCII identifiers).
 pub(crate) fn is_ident_byte(b: u8) -> bool {
@@ -180,8 +230,12 @@ impl Iterator for Lexer<'_> {
                 self.bump_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c'));
                 Kind::Space
             }
+            b'"' if self.syntax.mode.ansi_quotes => {
+                self.quoted(b, false);
+                Kind::QuotedIdent
+            }
             b'\'' | b'"' => {
-                self.quoted(b, true);
+                self.quoted(b, !self.syntax.mode.no_backslash_escapes);
                 Kind::Str
             }
             b'`' => {
@@ -209,7 +263,9 @@ impl Iterator for Lexer<'_> {
                     self.pos += 1;
                 }
                 match self.peek(0) {
-                    Some(q @ (b'\'' | b'"')) => self.quoted(q, true),
+                    Some(q @ (b'\'' | b'"')) => {
+                        self.quoted(q, !self.syntax.mode.no_backslash_escapes)
+                    }
                     Some(b'`') => self.quoted(b'`', false),
                     _ => self.bump_while(|b| is_ident_byte(b) || b == b'.'),
                 }
@@ -274,16 +330,18 @@ pub(crate) fn has_second_statement(src: &str) -> bool {
     false
 }
 
-/// The unquoted value of an identifier token: backquotes removed, doubled backquotes halved.
-/// Borrowed unless it contains a doubled backquote.
+/// The unquoted value of an identifier token: quotes (`` ` ``, or `"` under ANSI_QUOTES)
+/// removed, doubled quotes halved. Borrowed unless it contains a doubled quote.
 pub(crate) fn ident_value<'a>(tok: &Token, src: &'a str) -> std::borrow::Cow<'a, str> {
     let text = tok.text(src);
     match tok.kind {
         Kind::QuotedIdent => {
-            let inner = text.strip_prefix('`').unwrap_or(text);
-            let inner = inner.strip_suffix('`').unwrap_or(inner);
-            if inner.contains("``") {
-                std::borrow::Cow::Owned(inner.replace("``", "`"))
+            let q = if text.starts_with('"') { "\"" } else { "`" };
+            let inner = text.strip_prefix(q).unwrap_or(text);
+            let inner = inner.strip_suffix(q).unwrap_or(inner);
+            let doubled = if q == "`" { "``" } else { "\"\"" };
+            if inner.contains(doubled) {
+                std::borrow::Cow::Owned(inner.replace(doubled, q))
             } else {
                 std::borrow::Cow::Borrowed(inner)
             }
@@ -295,6 +353,8 @@ pub(crate) fn ident_value<'a>(tok: &Token, src: &'a str) -> std::borrow::Cow<'a,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::plan::syntax::SqlMode;
 
     fn kinds(src: &str) -> Vec<(Kind, &str)> {
         Lexer::new(src).map(|t| (t.kind, t.text(src))).collect()
@@ -348,6 +408,86 @@ mod tests {
                 (Kind::Word, "y"),
             ]
         );
+    }
+
+    fn texts(src: &str, version: u32, mode: &str) -> Vec<(Kind, String)> {
+        let syntax = Syntax {
+            version,
+            mode: SqlMode::parse(mode),
+        };
+        Lexer::with_syntax(src, syntax)
+            .filter(|t| t.kind != Kind::Space)
+            .map(|t| (t.kind, t.text(src).to_string()))
+            .collect()
+    }
+
+    /// Each rule checked against MariaDB 10.11.19 by hand: which of these run.
+    #[test]
+    fn executable_comments_run_by_mariadb_rules() {
+        let runs = |src: &str| {
+            texts(src, 101119, "")
+                .iter()
+                .any(|(k, _)| *k == Kind::ExecStart)
+        };
+        assert!(runs("/*!50699 +1 */"));
+        assert!(!runs("/*!50700 +1 */"), "MySQL 5.7+ versions never run");
+        assert!(!runs("/*!99999 +1 */"));
+        assert!(runs("/*!100000 +1 */"));
+        assert!(runs("/*M!50700 +1 */"), "/*M! runs MySQL 5.7 versions");
+        assert!(runs("/*!101119 +1 */"));
+        assert!(!runs("/*!101120 +1 */"));
+        assert!(!runs("/*M!999999 +1 */"));
+        assert!(runs("/*M! +1 */"));
+        assert!(!runs("/*m! +1 */"), "lower-case m is a plain comment");
+        assert!(!runs("/*+ hint */"));
+        // Fewer than five digits are no version: they are code.
+        assert_eq!(
+            texts("/*!1 x*/", 101119, ""),
+            vec![
+                (Kind::ExecStart, "/*!".to_string()),
+                (Kind::Number, "1".to_string()),
+                (Kind::Word, "x".to_string()),
+                (Kind::ExecEnd, "*/".to_string()),
+            ]
+        );
+        // Six digits at most: the seventh is code.
+        assert_eq!(texts("/*!1000007*/", 101119, "")[1].1, "7");
+        // A comment that does not run holds one nested comment.
+        assert_eq!(
+            texts("/*!999999 +1 /* c */ +1 */ 2", 101119, ""),
+            vec![
+                (Kind::Comment, "/*!999999 +1 /* c */ +1 */".to_string()),
+                (Kind::Number, "2".to_string()),
+            ]
+        );
+        // Inside a running one, another running one is nested (the normaliser refuses it).
+        let nested = texts("/*!+1 /*!+1*/ */", 101119, "");
+        assert_eq!(nested[0].0, Kind::ExecStart);
+        assert_eq!(nested[3].0, Kind::ExecStart);
+    }
+
+    #[test]
+    fn sql_mode_changes_strings_and_identifiers() {
+        let src = r#"'a\' "b" x"#;
+        assert_eq!(
+            texts(src, 101100, "")[0],
+            (Kind::Str, r#"'a\' "b" x"#.to_string())
+        );
+        let nbe = texts(src, 101100, "NO_BACKSLASH_ESCAPES");
+        assert_eq!(nbe[0], (Kind::Str, r"'a\'".to_string()));
+        assert_eq!(nbe[1], (Kind::Str, "\"b\"".to_string()));
+        let ansi = texts(r#"SELECT "a""b" FROM "t""#, 101100, "ANSI_QUOTES");
+        assert_eq!(ansi[1].0, Kind::QuotedIdent);
+        let src = r#"SELECT "a""b" FROM "t""#;
+        let syntax = Syntax {
+            version: 101100,
+            mode: SqlMode::parse("ANSI"),
+        };
+        let toks: Vec<Token> = Lexer::with_syntax(src, syntax)
+            .filter(|t| !t.is_trivia())
+            .collect();
+        assert_eq!(ident_value(&toks[1], src), "a\"b");
+        assert_eq!(ident_value(&toks[3], src), "t");
     }
 
     #[test]

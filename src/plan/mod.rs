@@ -28,8 +28,11 @@ mod blocks;
 mod classify;
 mod collect;
 mod ddl;
+mod dialect;
 mod dml;
 mod everywhere;
+mod exec_comments;
+mod functions;
 mod insert;
 pub(crate) mod insert_fast;
 mod key_predicates;
@@ -47,8 +50,10 @@ pub(crate) mod select_fast;
 mod session;
 mod shardset;
 mod show;
+mod side_effects;
 mod split;
 pub(crate) mod statement;
+pub mod syntax;
 mod tables;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -56,7 +61,8 @@ pub(crate) mod tests;
 pub use last_insert_id::{
     answer_sql as last_insert_id_sql, last_insert_id_query, row_count_query, row_count_sql,
 };
-pub use split::split_statements;
+pub use split::{next_statement, split_statements};
+pub use syntax::{SqlMode, Syntax};
 
 use crate::config::model::{Database, GroupId, Rules};
 use crate::error::{Error, Result};
@@ -67,6 +73,12 @@ pub struct PlanContext<'a> {
     pub rules: &'a Rules,
     /// The logical database selected by USE / COM_INIT_DB / the login, if any.
     pub current_db: Option<&'a Arc<Database>>,
+    /// How the backend reads the text: its version and the session's sql_mode.
+    pub syntax: Syntax,
+    /// Stored functions (lower-case) that only read, so a SELECT calling them may run on a
+    /// replica (`[routing] read_only_functions`); any other non-built-in function is
+    /// assumed to write (`side_effects`).
+    pub read_only_functions: &'a [String],
 }
 
 /// What to do with one statement.
@@ -107,8 +119,9 @@ pub const BROADCAST_REASON_PREFIX: &str = "broadcast table '";
 pub struct Route {
     pub db: Arc<Database>,
     pub targets: Vec<Target>,
-    /// INSERT/UPDATE/DELETE/REPLACE/DDL, and locking reads (FOR UPDATE, LOCK IN SHARE MODE);
-    /// reads may later go to replicas, writes never.
+    /// INSERT/UPDATE/DELETE/REPLACE/DDL, locking reads (FOR UPDATE, LOCK IN SHARE MODE), and
+    /// reads with side effects (sequences, user locks, INTO, stored functions: see
+    /// `side_effects`); reads may later go to replicas, writes never.
     pub is_write: bool,
     /// How result rows and column definitions must be renamed before they reach the client.
     pub result_rewrite: ResultRewrite,
@@ -160,20 +173,34 @@ pub enum ResultRewrite {
 
 /// Plans one statement (see `split_statements` for multi-statement texts). Refusals are
 /// `Error::Unsupported` (1235) naming the table and what is missing; nothing here panics.
+///
+/// The statement is read as the backend will read it (`ctx.syntax`), and its executable
+/// comments are resolved first (`exec_comments`): every target's text is built from the
+/// resolved text.
 pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
+    let _syntax = ctx.syntax.scope();
+    let sql = exec_comments::resolve(sql)?;
+    let sql = sql.as_ref();
     let leading = classify::leading(sql);
+    if let Some(mode) = ctx.syntax.mode.unplannable {
+        if leading != Leading::Set {
+            return Err(Error::unsupported(format!(
+                "statements under sql_mode {mode} (its grammar differs; SET sql_mode back first)"
+            )));
+        }
+    }
     // Paths that send the text without parsing it must hold one statement only (the parsed
     // and fast paths check this themselves).
     if matches!(
         leading,
-        Leading::Set | Leading::Transaction | Leading::Maintenance
+        Leading::Set | Leading::Transaction | Leading::Maintenance | Leading::SequenceDdl
     ) && lexer::has_second_statement(sql)
     {
         return Err(Error::Syntax(
             "several statements in one query; send them separately".to_string(),
         ));
     }
-    match leading {
+    let mut plan = match leading {
         Leading::Set => session::set(sql, ctx),
         Leading::Use => session::use_db(sql, ctx),
         Leading::Transaction => session::transaction(sql),
@@ -187,9 +214,26 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
             None => statement::plan(sql, ctx, false),
         },
         Leading::Maintenance => statement::maintenance(sql, ctx),
+        Leading::SequenceDdl => statement::sequence_ddl(sql, ctx),
         Leading::AnalyzeStatement => statement::plan(sql, ctx, true),
         Leading::Other => statement::plan(sql, ctx, false),
-    }
+    }?;
+    // A read that writes or locks runs on the master (or is refused over several shards).
+    side_effects::apply(sql, &mut plan, ctx.read_only_functions)?;
+    Ok(plan)
+}
+
+/// `sql` with its executable comments resolved as `syntax`'s server runs them (see
+/// `exec_comments`): what a prepared statement's placeholders are counted in.
+pub fn resolve_executable_comments(sql: &str, syntax: Syntax) -> Result<String> {
+    let _syntax = syntax.scope();
+    exec_comments::resolve(sql).map(std::borrow::Cow::into_owned)
+}
+
+/// True if `sql`, read by `syntax`, holds a second statement after a `;`.
+pub fn has_second_statement(sql: &str, syntax: Syntax) -> bool {
+    let _syntax = syntax.scope();
+    lexer::has_second_statement(sql)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

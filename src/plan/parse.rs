@@ -1,4 +1,5 @@
-//! Parsing one statement with sqlparser's MySQL dialect.
+//! Parsing one statement with sqlparser's MySQL dialect, read by the session's sql_mode
+//! (`dialect`).
 //!
 //! A few MySQL/MariaDB forms sqlparser 0.64 rejects are parsed from a patched copy of the
 //! text in which they are replaced by something of the same length in characters, so every
@@ -13,11 +14,12 @@
 use std::borrow::Cow;
 
 use sqlparser::ast::Statement;
-use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::TokenWithSpan;
 
+use super::dialect::MariaDbDialect;
 use super::lexer::{significant, Kind, Lexer, Token};
+use super::syntax::Syntax;
 use crate::error::Error;
 
 /// More binary operators than this in one statement are refused. Measured: a debug build
@@ -63,7 +65,9 @@ pub(crate) fn parse(sql: &str, analyze_as_explain: bool) -> Result<Parsed, Parse
 }
 
 fn parse_text(text: &str) -> Result<Parsed, String> {
-    let dialect = MySqlDialect {};
+    let dialect = MariaDbDialect {
+        mode: Syntax::current().mode,
+    };
     let mut parser = Parser::new(&dialect)
         .try_with_sql(text)
         .map_err(|e| e.to_string())?;

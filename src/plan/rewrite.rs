@@ -114,17 +114,19 @@ fn same_kind(a: &EditKind<'_>, b: &EditKind<'_>) -> bool {
     }
 }
 
-/// True if `text` is how `ident` is written: its value, or its value back-quoted with inner
-/// backquotes doubled. Guards every rename against a wrong source span.
+/// True if `text` is how `ident` is written: its value, or its value quoted (backquotes, or
+/// double quotes under ANSI_QUOTES) with inner quotes doubled. Guards every rename against a
+/// wrong source span.
 pub(crate) fn spelled_as(text: &str, ident: &Ident) -> bool {
     match ident.quote_style {
         None => text == ident.value,
-        Some('`') => {
-            let Some(inner) = text.strip_prefix('`').and_then(|t| t.strip_suffix('`')) else {
+        Some(q @ ('`' | '"')) => {
+            let Some(inner) = text.strip_prefix(q).and_then(|t| t.strip_suffix(q)) else {
                 return false;
             };
-            let mut expected = ident.value.split('`');
-            let mut got = inner.split("``");
+            let doubled = if q == '`' { "``" } else { "\"\"" };
+            let mut expected = ident.value.split(q);
+            let mut got = inner.split(doubled);
             loop {
                 match (expected.next(), got.next()) {
                     (None, None) => return true,
@@ -183,5 +185,8 @@ mod tests {
         assert!(spelled_as("`a``b c`", &quoted));
         assert!(!spelled_as("`a`b c`", &quoted));
         assert!(!spelled_as("`", &quoted));
+        let ansi = Ident::with_quote('"', "a\"b");
+        assert!(spelled_as("\"a\"\"b\"", &ansi));
+        assert!(!spelled_as("`a\"b`", &ansi));
     }
 }

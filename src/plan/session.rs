@@ -322,6 +322,8 @@ mod tests {
         let ctx = PlanContext {
             rules: &rules,
             current_db: None,
+            syntax: Default::default(),
+            read_only_functions: &[],
         };
         match crate::plan::plan(sql, &ctx)? {
             Plan::Session(s) => Ok(s.kind),
@@ -375,6 +377,8 @@ mod tests {
         let ctx = PlanContext {
             rules: &rules,
             current_db: None,
+            syntax: Default::default(),
+            read_only_functions: &[],
         };
         match crate::plan::plan(sql, &ctx).unwrap() {
             Plan::Session(s) => s.replay_key,

@@ -6,9 +6,23 @@
 use super::lexer::{Kind, Lexer};
 
 /// Splits `sql` at top-level semicolons; each statement is trimmed of surrounding whitespace
-/// and keeps its comments.
+/// and keeps its comments. The whole text is read by one syntax: a batch whose statements
+/// change sql_mode is split statement by statement with `next_statement` instead.
 pub fn split_statements(sql: &str) -> Vec<&str> {
     let mut out = Vec::new();
+    let mut rest = sql;
+    while let Some((statement, after)) = next_statement(rest) {
+        out.push(statement);
+        rest = after;
+    }
+    out
+}
+
+/// The first statement of `sql` (trimmed, with its comments) and the text after its `;`;
+/// `None` when only whitespace, comments and empty statements are left. Reads by the syntax in
+/// force (`Syntax::scope`), so a caller that runs each statement before reading the next
+/// splits as the server would after a `SET sql_mode`.
+pub fn next_statement(sql: &str) -> Option<(&str, &str)> {
     let mut start = 0;
     let mut meaningful = false;
     // A `;` inside an executable comment belongs to the comment's content, not a boundary.
@@ -17,10 +31,9 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
         match tok.kind {
             Kind::Punct(b';') if !in_exec => {
                 if meaningful {
-                    out.push(sql[start..tok.start].trim());
+                    return Some((sql[start..tok.start].trim(), &sql[tok.end..]));
                 }
                 start = tok.end;
-                meaningful = false;
             }
             Kind::Space | Kind::Comment => {}
             Kind::ExecStart => {
@@ -31,10 +44,7 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
             _ => meaningful = true,
         }
     }
-    if meaningful {
-        out.push(sql[start..].trim());
-    }
-    out
+    meaningful.then(|| (sql[start..].trim(), &sql[sql.len()..]))
 }
 
 #[cfg(test)]

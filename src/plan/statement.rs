@@ -117,3 +117,19 @@ pub(crate) fn maintenance(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
     }
     Ok(plan)
 }
+
+/// CREATE / ALTER / DROP SEQUENCE: sequences are not sharded; like unsharded tables they live
+/// in the default group, where `NEXTVAL` (always on the master, see `side_effects`) finds them.
+pub(crate) fn sequence_ddl(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
+    if mentions_rule_table(sql, ctx) {
+        return Err(Error::unsupported(format!(
+            "{} naming a sharded or broadcast table",
+            statement_name(sql, 2)
+        )));
+    }
+    let mut plan = default_route(sql, ctx, "sequence: default group")?;
+    if let Plan::Route(r) = &mut plan {
+        r.is_write = true;
+    }
+    Ok(plan)
+}

@@ -314,6 +314,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
         health: HealthConfig::default(),
         limits: Default::default(),
         worker_id: 7,
+        read_only_functions: Vec::new(),
     }
 }
 

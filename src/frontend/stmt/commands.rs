@@ -55,13 +55,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             self.sink(false).error(&Error::InvalidUtf8);
             return Ok(());
         };
-        if plan::lexer::has_second_statement(text) {
-            self.sink(false).error(&Error::Syntax(
-                "a prepared statement holds one statement only".into(),
-            ));
-            return Ok(());
-        }
-        let template = Template::new(text);
+        let template = match Template::prepare(text, self.syntax()) {
+            Ok(t) => t,
+            Err(e) => {
+                self.sink(false).error(&e);
+                return Ok(());
+            }
+        };
         if template.param_count() > u16::MAX as usize {
             // The PREPARE answer counts parameters in 16 bits.
             self.sink(false).error(&Error::WrongArguments(format!(
@@ -70,7 +70,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             )));
             return Ok(());
         }
-        let planned = if is_show_warnings(text) {
+        let planned = if is_show_warnings(template.sql()) {
             // Answered at EXECUTE by the connection that ran the previous statement.
             Ok(None)
         } else {
@@ -133,6 +133,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             &PlanContext {
                 rules: &rules,
                 current_db: self.session.current_db.as_ref(),
+                syntax: template.syntax(),
+                read_only_functions: &self.shared.config.read_only_functions,
             },
         );
         match planned {
@@ -147,12 +149,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             // checked): whether the real ones do is EXECUTE's call.
             Err(_) => Ok(None),
             Ok(Plan::Route(route)) => Ok(route.targets.first().and_then(|t| {
-                let sql = restore_placeholders(&t.sql, &marker, n)?;
+                let sql = restore_placeholders(&t.sql, &marker, n, template.syntax())?;
                 let fixed = FixedRoute::new(
                     &route,
                     &sql,
                     rules.clone(),
                     self.session.current_db.as_ref(),
+                    template.syntax(),
                 );
                 Some(BackendPrepare {
                     db: route.db.clone(),
@@ -255,6 +258,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 return Ok(());
             }
         };
+        let syntax = self.syntax();
         let mut sink = BinarySink::new(
             ClientSink {
                 writer: &mut self.writer,
@@ -283,6 +287,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 &PlanContext {
                     rules: &rules,
                     current_db: self.session.current_db.as_ref(),
+                    syntax,
+                    read_only_functions: &self.shared.config.read_only_functions,
                 },
             ),
         };
@@ -299,7 +305,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     /// data is used up by the execute, whether it succeeds or not.
     fn bind(&mut self, body: &[u8]) -> Result<Bound, Error> {
         let id = statement_id(body)?;
+        let now = self.syntax();
         let stmt = self.stmts.get_mut(id, "mysqld_stmt_execute")?;
+        if stmt.template.syntax().mode != now.mode {
+            // The server would run the statement as it read it at PREPARE; the proxy sends
+            // text, which the server would read by today's sql_mode.
+            return Err(Error::unsupported(
+                "executing a prepared statement after sql_mode changed since its PREPARE \
+                 (prepare it again)"
+                    .to_string(),
+            ));
+        }
         let n = stmt.template.param_count();
         let long_data = if stmt.long_data.iter().any(Option::is_some) {
             std::mem::replace(&mut stmt.long_data, vec![None; n])

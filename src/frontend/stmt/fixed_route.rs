@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use crate::config::model::{Database, Rules};
-use crate::plan::lexer::{ident_value, significant, Kind};
-use crate::plan::{Plan, Route};
+use crate::plan::lexer::{ident_value, Kind, Lexer};
+use crate::plan::{Plan, Route, Syntax};
 
 use super::template::Template;
 
@@ -29,13 +29,14 @@ impl FixedRoute {
         query: &str,
         rules: Arc<Rules>,
         current_db: Option<&Arc<Database>>,
+        syntax: Syntax,
     ) -> Option<FixedRoute> {
-        if route.targets.len() != 1 || names_a_rule_table(query, &route.db) {
+        if route.targets.len() != 1 || names_a_rule_table(query, &route.db, syntax) {
             return None;
         }
         Some(FixedRoute {
             route: route.clone(),
-            query: Template::new(query),
+            query: Template::new(query, syntax),
             rules,
             current_db: current_db.map(|d| d.name.clone()),
         })
@@ -62,8 +63,8 @@ impl FixedRoute {
 
 /// True if any identifier (or keyword) of `sql` is a table of a rule of `db`, logical or
 /// physical: conservative, a column of the same name also counts.
-fn names_a_rule_table(sql: &str, db: &Database) -> bool {
-    significant(sql)
+fn names_a_rule_table(sql: &str, db: &Database, syntax: Syntax) -> bool {
+    Lexer::with_syntax(sql, syntax)
         .filter(|t| matches!(t.kind, Kind::Word | Kind::QuotedIdent))
         .any(|t| {
             let name = ident_value(&t, sql);
@@ -81,7 +82,7 @@ mod tests {
     /// Plans `sql` (with `?`) the way PREPARE does and makes its fixed route, if any.
     fn prepare(sql: &str, rules: &Arc<Rules>, db: &str) -> Option<FixedRoute> {
         let current = rules.database(db).cloned();
-        let template = Template::new(sql);
+        let template = Template::new(sql, Syntax::default());
         let marker = marker_for(sql);
         let n = template.param_count();
         let planned = plan(
@@ -89,13 +90,21 @@ mod tests {
             &PlanContext {
                 rules,
                 current_db: current.as_ref(),
+                syntax: Default::default(),
+                read_only_functions: &[],
             },
         );
         let Ok(Plan::Route(route)) = planned else {
             return None;
         };
-        let query = restore_placeholders(&route.targets[0].sql, &marker, n)?;
-        FixedRoute::new(&route, &query, rules.clone(), current.as_ref())
+        let query = restore_placeholders(&route.targets[0].sql, &marker, n, Syntax::default())?;
+        FixedRoute::new(
+            &route,
+            &query,
+            rules.clone(),
+            current.as_ref(),
+            Syntax::default(),
+        )
     }
 
     #[test]

@@ -72,7 +72,7 @@ mod tests {
 
     fn stmt() -> Prepared {
         Prepared {
-            template: Template::new("SELECT 1"),
+            template: Template::new("SELECT 1", Default::default()),
             binary_backend: false,
             column_names: Arc::new([]),
             fixed_route: None,

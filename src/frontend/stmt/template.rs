@@ -1,26 +1,50 @@
 //! A prepared statement's text with its `?` placeholders located once, at PREPARE. Placeholders
-//! are found with the planner's lexer, so a `?` inside a string, an identifier or a comment is
-//! not one (while one inside an executable comment is, as the server runs that text).
+//! are found with the planner's lexer, by the session's sql_mode at PREPARE (as the server
+//! reads a prepared statement), so a `?` inside a string, an identifier or a comment is not
+//! one. `prepare` resolves executable comments first: a `?` in one that runs counts, one in a
+//! comment the server skips does not.
 
-use crate::plan::lexer::{is_ident_byte, significant, Kind};
+use crate::error::Error;
+use crate::plan::lexer::{is_ident_byte, Kind, Lexer};
+use crate::plan::Syntax;
 
 #[derive(Debug, Clone)]
 pub struct Template {
     sql: String,
     /// Byte offsets of each `?`, in order.
     placeholders: Vec<usize>,
+    /// How the text was read at PREPARE.
+    syntax: Syntax,
 }
 
 impl Template {
-    pub fn new(sql: &str) -> Template {
-        let placeholders = significant(sql)
+    /// The template of a client's COM_STMT_PREPARE text: executable comments resolved, one
+    /// statement only.
+    pub fn prepare(sql: &str, syntax: Syntax) -> Result<Template, Error> {
+        let resolved = crate::plan::resolve_executable_comments(sql, syntax)?;
+        if crate::plan::has_second_statement(&resolved, syntax) {
+            return Err(Error::Syntax(
+                "a prepared statement holds one statement only".into(),
+            ));
+        }
+        Ok(Template::new(&resolved, syntax))
+    }
+
+    /// The template of a text without executable comments (resolved, or planned from one).
+    pub fn new(sql: &str, syntax: Syntax) -> Template {
+        let placeholders = Lexer::with_syntax(sql, syntax)
             .filter(|t| t.kind == Kind::Punct(b'?'))
             .map(|t| t.start)
             .collect();
         Template {
             sql: sql.to_string(),
             placeholders,
+            syntax,
         }
+    }
+
+    pub fn syntax(&self) -> Syntax {
+        self.syntax
     }
 
     pub fn sql(&self) -> &str {
@@ -70,11 +94,16 @@ pub fn marker_for(sql: &str) -> String {
 
 /// Turns the marker literals in a planned shard query back into `?`; None when their number
 /// is not `expected` (the planner copied or dropped one), so the caller does not trust it.
-pub fn restore_placeholders(planned: &str, marker: &str, expected: usize) -> Option<String> {
+pub fn restore_placeholders(
+    planned: &str,
+    marker: &str,
+    expected: usize,
+    syntax: Syntax,
+) -> Option<String> {
     let mut out = String::with_capacity(planned.len());
     let mut from = 0;
     let mut found = 0;
-    for t in significant(planned) {
+    for t in Lexer::with_syntax(planned, syntax) {
         if t.kind == Kind::Number && t.text(planned) == marker {
             out.push_str(&planned[from..t.start]);
             out.push('?');
@@ -92,7 +121,10 @@ mod tests {
 
     #[test]
     fn placeholders_outside_strings_and_comments() {
-        let t = Template::new("SELECT '?', `?`, ? /* ? */ FROM t WHERE a=? -- ?\n AND b = \"?\"");
+        let t = Template::new(
+            "SELECT '?', `?`, ? /* ? */ FROM t WHERE a=? -- ?\n AND b = \"?\"",
+            Syntax::default(),
+        );
         assert_eq!(t.param_count(), 2);
         assert_eq!(
             t.render(&["10", "11"]),
@@ -102,7 +134,7 @@ mod tests {
 
     #[test]
     fn literals_never_glue_to_words() {
-        let t = Template::new("SELECT?FROM t WHERE a=?AND b=?");
+        let t = Template::new("SELECT?FROM t WHERE a=?AND b=?", Syntax::default());
         assert_eq!(
             t.render(&["1", "2", "3"]),
             "SELECT 1 FROM t WHERE a=2 AND b=3"
@@ -111,7 +143,25 @@ mod tests {
 
     #[test]
     fn executable_comment_placeholders_count() {
-        assert_eq!(Template::new("SELECT /*! ? */ 1").param_count(), 1);
+        let count = |sql: &str| {
+            Template::prepare(sql, Syntax::default())
+                .unwrap()
+                .param_count()
+        };
+        assert_eq!(count("SELECT /*! ? */ 1"), 1);
+        assert_eq!(count("SELECT 1 /*M!999999 + ? */"), 0);
+        assert!(Template::prepare("SELECT ?; SELECT ?", Syntax::default()).is_err());
+    }
+
+    #[test]
+    fn placeholders_by_the_sql_mode_at_prepare() {
+        let nbe = Syntax {
+            mode: crate::plan::SqlMode::parse("NO_BACKSLASH_ESCAPES"),
+            ..Syntax::default()
+        };
+        let sql = r"SELECT 'a\', ? FROM t WHERE b = '\' OR c = ?";
+        assert_eq!(Template::new(sql, nbe).param_count(), 2);
+        assert_eq!(Template::new(sql, Syntax::default()).param_count(), 0);
     }
 
     #[test]
@@ -119,12 +169,12 @@ mod tests {
         let sql = "SELECT * FROM t WHERE id = 7190343 AND x = ?";
         let m = marker_for(sql);
         assert_eq!(m, "71903437");
-        let t = Template::new(sql);
+        let t = Template::new(sql, Syntax::default());
         let planned = t.render(&[&m]).replace(" t ", " t_3 ");
         assert_eq!(
-            restore_placeholders(&planned, &m, 1).unwrap(),
+            restore_placeholders(&planned, &m, 1, Syntax::default()).unwrap(),
             "SELECT * FROM t_3 WHERE id = 7190343 AND x = ?"
         );
-        assert!(restore_placeholders(&planned, &m, 2).is_none());
+        assert!(restore_placeholders(&planned, &m, 2, Syntax::default()).is_none());
     }
 }

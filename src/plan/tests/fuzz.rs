@@ -105,6 +105,8 @@ fn check(sql: &str) {
         let ctx = PlanContext {
             rules: &rules,
             current_db: db,
+            syntax: Default::default(),
+            read_only_functions: &[],
         };
         let _ = plan(sql, &ctx);
     }
@@ -114,6 +116,8 @@ fn check(sql: &str) {
             &PlanContext {
                 rules: &rules,
                 current_db: rules.database("clinical"),
+                syntax: Default::default(),
+                read_only_functions: &[],
             },
         );
     }
@@ -158,6 +162,8 @@ fn long_operator_chains_fit_a_small_stack() {
             let ctx = PlanContext {
                 rules: &rules,
                 current_db: rules.database("clinical"),
+                syntax: Default::default(),
+                read_only_functions: &[],
             };
             // Just under the operator limit (parsed and walked), and far over it (refused).
             for (terms, op) in [(4_900, " OR "), (4_900, " AND "), (200_000, " OR ")] {

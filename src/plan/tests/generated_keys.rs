@@ -59,6 +59,8 @@ fn route(sql: &str) -> Route {
     let ctx = PlanContext {
         rules: &rules,
         current_db: db.as_ref(),
+        syntax: Default::default(),
+        read_only_functions: &[],
     };
     match plan(sql, &ctx).unwrap_or_else(|e| panic!("{sql}: {e}")) {
         Plan::Route(r) => r,

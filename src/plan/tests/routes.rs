@@ -3,6 +3,8 @@
 //! ```text
 //! === title
 //! db: clinical            (optional: the current database; `none` for none; default clinical)
+//! mode: ANSI_QUOTES       (optional: the session's sql_mode; default none)
+//! version: 101100         (optional: the server version; default `ASSUMED_SERVER_VERSION`)
 //! sql:
 //! SELECT ...              (one or more lines, kept exactly)
 //! expect:
@@ -23,6 +25,8 @@ use crate::plan::{plan, split_statements, Plan, PlanContext, ResultRewrite};
 struct Case {
     title: String,
     db: Option<String>,
+    /// `mode: ...` (the session's sql_mode) and `version: NNNNNN` (the server's).
+    syntax_lines: Vec<String>,
     sql: String,
     expect: String,
 }
@@ -52,6 +56,7 @@ fn parse_cases(text: &str) -> (String, Vec<Case>) {
     while let Some(line) = lines.next() {
         let title = line.trim_start_matches("=== ").to_string();
         let mut db = Some("clinical".to_string());
+        let mut syntax_lines = Vec::new();
         let mut sql = Vec::new();
         let mut expect = Vec::new();
         let mut section = "";
@@ -64,6 +69,9 @@ fn parse_cases(text: &str) -> (String, Vec<Case>) {
                 ("", l) if l.starts_with("db: ") => {
                     let v = l[4..].trim();
                     db = (v != "none").then(|| v.to_string());
+                }
+                ("", l) if l.starts_with("mode: ") || l.starts_with("version: ") => {
+                    syntax_lines.push(l.to_string());
                 }
                 (_, "sql:") => section = "sql",
                 (_, "expect:") => section = "expect",
@@ -78,6 +86,7 @@ fn parse_cases(text: &str) -> (String, Vec<Case>) {
         cases.push(Case {
             title,
             db,
+            syntax_lines,
             sql: sql.join("\n"),
             expect: expect.join("\n"),
         });
@@ -155,9 +164,19 @@ fn run(rules: &Rules, case: &Case) -> String {
         .db
         .as_deref()
         .map(|d| rules.database(d).expect("fixture db"));
+    let mut syntax = crate::plan::Syntax::default();
+    for l in &case.syntax_lines {
+        if let Some(m) = l.strip_prefix("mode: ") {
+            syntax.mode = crate::plan::SqlMode::parse(m);
+        } else if let Some(v) = l.strip_prefix("version: ") {
+            syntax.version = v.trim().parse().expect("version: a number");
+        }
+    }
     let ctx = PlanContext {
         rules,
         current_db: current,
+        syntax,
+        read_only_functions: &[],
     };
     render(rules, &plan(&case.sql, &ctx))
 }
@@ -198,6 +217,9 @@ fn check_data_file(name: &str, min_cases: usize) {
         if case.db.as_deref() != Some("clinical") {
             let _ = writeln!(rewritten, "db: {}", case.db.as_deref().unwrap_or("none"));
         }
+        for l in &case.syntax_lines {
+            let _ = writeln!(rewritten, "{l}");
+        }
         let _ = write!(rewritten, "sql:\n{}\nexpect:\n{}\n\n", case.sql, got);
     }
     if regenerate {
@@ -218,6 +240,8 @@ fn crlf_line_endings() {
     let ctx = PlanContext {
         rules: &rules,
         current_db: rules.database("clinical"),
+        syntax: Default::default(),
+        read_only_functions: &[],
     };
     for sql in [
         "SELECT id\r\nFROM clinical_data\r\nWHERE hospital_id = 1",
@@ -237,6 +261,8 @@ fn a_hundred_statement_script() {
     let ctx = PlanContext {
         rules: &rules,
         current_db: rules.database("clinical"),
+        syntax: Default::default(),
+        read_only_functions: &[],
     };
     let mut script = String::new();
     for i in 0..100 {

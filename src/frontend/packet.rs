@@ -84,6 +84,9 @@ pub struct PacketWriter<W> {
     seq: u8,
     /// Start of the packet being built by `begin`/`finish`.
     open: Option<usize>,
+    /// How much of `buf` already reached the socket: a flush cut short (a killed statement
+    /// is dropped while it writes) resumes there instead of sending bytes twice.
+    written: usize,
 }
 
 impl<W: AsyncWrite + Unpin> PacketWriter<W> {
@@ -93,6 +96,7 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
             buf: Vec::with_capacity(16 * 1024),
             seq: 0,
             open: None,
+            written: 0,
         }
     }
 
@@ -177,9 +181,16 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     }
 
     pub async fn flush(&mut self) -> io::Result<()> {
+        while self.written < self.buf.len() {
+            let n = self.inner.write(&self.buf[self.written..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.written += n;
+        }
         if !self.buf.is_empty() {
-            self.inner.write_all(&self.buf).await?;
             self.buf.clear();
+            self.written = 0;
             if self.buf.capacity() > 1024 * 1024 {
                 self.buf.shrink_to(64 * 1024);
             }

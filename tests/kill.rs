@@ -507,3 +507,58 @@ async fn a_statement_that_cannot_wind_down_is_abandoned_and_the_session_goes_on(
     drop(proxy);
     schema.drop().await;
 }
+
+/// Ctrl-C in the mariadb CLI: it opens a second connection and sends `KILL QUERY <id>` with
+/// the id from its handshake; the running query stops and the CLI reports 1317.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_in_the_mariadb_cli_stops_the_running_query() {
+    use std::process::{Command, Stdio};
+    if Command::new("mariadb").arg("--version").output().is_err() {
+        eprintln!("no mariadb client installed: skipping");
+        return;
+    }
+    let (schema, proxy) = setup("kill_cli").await;
+    let mut cli = Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "--protocol=TCP",
+            "-h127.0.0.1",
+            &format!("-P{}", proxy.port),
+            &format!("-u{USER}"),
+            &format!("-p{PASSWORD}"),
+            "-Dclinical",
+            "-e",
+            "SELECT SLEEP(5) FROM patients",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the mariadb client");
+    wait_for_sleepers(&schema, 4).await;
+    let interrupted_at = Instant::now();
+    let sent = Command::new("kill")
+        .args(["-INT", &cli.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    while cli.try_wait().unwrap().is_none() {
+        assert!(
+            interrupted_at.elapsed() < Duration::from_secs(4),
+            "the CLI's query still runs after Ctrl-C"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = cli.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1317") && stderr.contains("Query execution was interrupted"),
+        "stderr: {stderr}"
+    );
+    assert!(interrupted_at.elapsed() < Duration::from_millis(2500));
+    assert_eq!(
+        sleeping_on(&schema, 0).await + sleeping_on(&schema, 1).await,
+        0
+    );
+    drop(proxy);
+    schema.drop().await;
+}

@@ -29,12 +29,13 @@ pub struct Kill {
 
 /// `None` when `sql` is no KILL statement.
 pub fn parse(sql: &str) -> Option<Result<Kill>> {
+    // Every statement passes here: look at the first word before lexing the rest.
+    if !significant(sql).next()?.is_word(sql, "KILL") {
+        return None;
+    }
     let toks: Vec<Token> = significant(sql)
         .filter(|t| t.kind != Kind::Punct(b';'))
         .collect();
-    if !toks.first()?.is_word(sql, "KILL") {
-        return None;
-    }
     let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
     let mut i = 1;
     if word(i, "HARD") || word(i, "SOFT") {

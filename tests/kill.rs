@@ -562,3 +562,124 @@ async fn ctrl_c_in_the_mariadb_cli_stops_the_running_query() {
     drop(proxy);
     schema.drop().await;
 }
+
+/// `mariadb-admin kill <id>` (a KILL statement on its own connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_admin_kill_ends_the_session() {
+    use std::process::Command;
+    if Command::new("mariadb-admin")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("no mariadb-admin installed: skipping");
+        return;
+    }
+    let (schema, proxy) = setup("kill_admin_tool").await;
+    let mut victim = proxy.connect(Some("clinical")).await;
+    let id = victim.id();
+    let admin = |id: &str| {
+        Command::new("mariadb-admin")
+            .args([
+                "--no-defaults",
+                "--protocol=TCP",
+                "-h127.0.0.1",
+                &format!("-P{}", proxy.port),
+                &format!("-u{USER}"),
+                &format!("-p{PASSWORD}"),
+                "kill",
+                id,
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = admin("987654");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Unknown thread id: 987654"), "{stderr}");
+    let out = admin(&id.to_string());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(bounded("killed", victim.query_drop("SELECT 1"))
+        .await
+        .is_err());
+    drop(proxy);
+    schema.drop().await;
+}
+
+/// A bare protocol client: logs in as `app`, then sends one command packet and returns the
+/// first byte of the answer (0x00 OK, 0xFF ERR) and the error code if any.
+async fn raw_command(port: u16, command: &[u8]) -> (u8, Option<u16>) {
+    use mysql_common::constants::CapabilityFlags;
+    use mysql_common::io::ParseBuf;
+    use mysql_common::packets::{AuthPlugin, HandshakePacket, HandshakeResponse};
+    use mysql_common::proto::MySerialize;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn read(s: &mut tokio::net::TcpStream) -> (u8, Vec<u8>) {
+        let mut h = [0u8; 4];
+        s.read_exact(&mut h).await.unwrap();
+        let len = u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
+        let mut p = vec![0u8; len];
+        s.read_exact(&mut p).await.unwrap();
+        (h[3], p)
+    }
+    async fn write(s: &mut tokio::net::TcpStream, seq: u8, payload: &[u8]) {
+        let len = (payload.len() as u32).to_le_bytes();
+        let mut p = vec![len[0], len[1], len[2], seq];
+        p.extend_from_slice(payload);
+        s.write_all(&p).await.unwrap();
+    }
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (seq, greeting) = read(&mut s).await;
+    let hello: HandshakePacket = ParseBuf(&greeting).parse(()).unwrap();
+    let proof =
+        mysql_common::scramble::scramble_native(&hello.nonce(), PASSWORD.as_bytes()).unwrap();
+    let caps = CapabilityFlags::CLIENT_PROTOCOL_41
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION
+        | CapabilityFlags::CLIENT_LONG_PASSWORD
+        | CapabilityFlags::CLIENT_DEPRECATE_EOF;
+    let response = HandshakeResponse::new(
+        Some(&proof[..]),
+        (10, 11, 0),
+        Some(USER.as_bytes()),
+        None::<&[u8]>,
+        Some(AuthPlugin::MysqlNativePassword),
+        caps,
+        None,
+        1 << 24,
+    );
+    let mut payload = Vec::new();
+    response.serialize(&mut payload);
+    write(&mut s, seq + 1, &payload).await;
+    let (_, ok) = read(&mut s).await;
+    assert_eq!(ok[0], 0, "login failed: {ok:?}");
+    write(&mut s, 0, command).await;
+    let (_, answer) = read(&mut s).await;
+    let code = (answer[0] == 0xFF).then(|| u16::from_le_bytes([answer[1], answer[2]]));
+    (answer[0], code)
+}
+
+/// COM_PROCESS_KILL, the command behind the C API's old mysql_kill(), is KILL CONNECTION.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn com_process_kill_ends_the_session() {
+    let (schema, proxy) = setup("kill_com_process_kill").await;
+    let mut victim = proxy.connect(Some("clinical")).await;
+    let id = victim.id();
+    let mut unknown = vec![0x0c];
+    unknown.extend_from_slice(&987_654u32.to_le_bytes());
+    assert_eq!(raw_command(proxy.port, &unknown).await, (0xFF, Some(1094)));
+    let mut kill = vec![0x0c];
+    kill.extend_from_slice(&id.to_le_bytes());
+    assert_eq!(raw_command(proxy.port, &kill).await, (0x00, None));
+    assert!(bounded("killed", victim.query_drop("SELECT 1"))
+        .await
+        .is_err());
+    drop(proxy);
+    schema.drop().await;
+}

@@ -242,6 +242,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_flush_cut_short_resumes_without_sending_bytes_twice() {
+        use tokio::io::AsyncReadExt;
+        // A socket that takes 8 bytes until the other side reads.
+        let (near, mut far) = tokio::io::duplex(8);
+        let mut w = PacketWriter::new(near);
+        let payload: Vec<u8> = (0..100u8).collect();
+        w.write_packet(&payload);
+        // A killed statement is dropped while it flushes.
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(20), w.flush()).await;
+        assert!(cut.is_err(), "the flush blocks on the full socket");
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0u8; 104];
+            far.read_exact(&mut got).await.unwrap();
+            got
+        });
+        w.flush().await.unwrap();
+        let got = reader.await.unwrap();
+        assert_eq!(&got[..4], &[100, 0, 0, 0]);
+        assert_eq!(&got[4..], &payload[..]);
+    }
+
+    #[tokio::test]
     async fn oversized_packet_is_an_error_not_an_allocation() {
         let bytes = [0xff, 0xff, 0xff, 0];
         let mut r = PacketReader::new(&bytes[..], 1024);

@@ -408,6 +408,14 @@ async fn connection_id_is_the_handshake_id_in_every_statement() {
         .await
         .unwrap();
     assert_eq!(stored, Some(u64::from(id)));
+    a.query_drop("SET @me = CONNECTION_ID()").await.unwrap();
+    let me: u32 = a.query_first("SELECT @me").await.unwrap().unwrap();
+    assert_eq!(me, id, "a user variable set from it");
+    let everywhere: Vec<u32> = a
+        .query("SELECT CONNECTION_ID() FROM patients ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(everywhere, vec![id; 4], "a merged read over every shard");
     // A larger select item without an alias would change its column name: refused.
     let r = a.query_drop("SELECT CONNECTION_ID() + 1").await;
     expect_code(r, 1235);

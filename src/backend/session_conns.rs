@@ -287,9 +287,9 @@ impl SessionConns {
         })
     }
 
-    /// Takes out the held connections `doomed` picks (by server and backend thread id): a statement
-    /// abandoned mid-protocol left them in an unknown state, so they must be closed, never
-    /// reused or pooled. Returns each with its database and group.
+    /// Takes out the held connections `doomed` picks (by server and backend thread id): a
+    /// statement abandoned mid-protocol left them in an unknown state, so they must be
+    /// closed, never reused or pooled. Returns each with its database and group.
     pub fn take_held(
         &mut self,
         doomed: impl Fn(&Arc<GroupPool>, u32) -> bool,

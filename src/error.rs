@@ -54,6 +54,19 @@ pub enum Error {
     MalformedPacket(String),
     #[error("shardgate internal error: {0}")]
     Internal(String),
+    /// KILL of a session id the proxy does not have.
+    #[error("Unknown thread id: {0}")]
+    UnknownThread(u64),
+    /// KILL of another user's session by a user without `admin = true`.
+    #[error("You are not owner of thread {0}")]
+    NotOwner(u64),
+    /// The statement was stopped by KILL QUERY (or KILL); the text may say what else the
+    /// proxy had to give up to stop it.
+    #[error("Query execution was interrupted{0}")]
+    Interrupted(String),
+    /// The session was ended by KILL CONNECTION.
+    #[error("Connection was killed")]
+    ConnectionKilled,
     /// A COM_STMT_* command naming a statement id this connection never prepared (or closed).
     #[error("Unknown prepared statement handler ({id}) given to {command}")]
     UnknownStatement { id: u32, command: &'static str },
@@ -116,6 +129,10 @@ impl Error {
             Error::UnknownCommand(_) => 1047,
             Error::MalformedPacket(_) => 1835,
             Error::Internal(_) => 1105,
+            Error::UnknownThread(_) => 1094,
+            Error::NotOwner(_) => 1095,
+            Error::Interrupted(_) => 1317,
+            Error::ConnectionKilled => 1927,
             Error::UnknownStatement { .. } => 1243,
             Error::TooManyStatements(_) => 1461,
             Error::WrongArguments(_) => 1210,
@@ -135,6 +152,7 @@ impl Error {
             Error::AccessDenied { .. } => "28000",
             Error::UnknownCommand(_) => "08S01",
             Error::TransactionLost(_) => "40001",
+            Error::Interrupted(_) | Error::ConnectionKilled => "70100",
             Error::Backend(e) => &e.state,
             Error::PartlyApplied { cause, .. } => cause.sqlstate(),
             _ => "HY000",

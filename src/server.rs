@@ -6,7 +6,7 @@
 //! live on one thread, so a query costs no cross-thread wake-ups; on this kind of machine
 //! those wake-ups, not parsing, dominate a proxy's cost (DEPENDENCIES.md).
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -22,10 +22,12 @@ use crate::backend::Backends;
 use crate::config::model::Rules;
 use crate::config::server::ServerConfig;
 use crate::frontend::full_auth::Sha2Cache;
+use crate::frontend::sessions::Sessions;
 
 /// Process-wide counters, shared by every worker.
 pub struct Counters {
-    next_connection_id: AtomicU32,
+    /// The live client sessions and their connection ids, for every worker.
+    sessions: Arc<Sessions>,
     open_connections: AtomicUsize,
     started: Instant,
     /// caching_sha2_password's cache of verified users and the RSA key for full auth.
@@ -47,7 +49,7 @@ impl Counters {
 impl Default for Counters {
     fn default() -> Self {
         Counters {
-            next_connection_id: AtomicU32::new(1),
+            sessions: Arc::default(),
             open_connections: AtomicUsize::new(0),
             started: Instant::now(),
             sha2: Sha2Cache::default(),
@@ -111,6 +113,10 @@ impl Shared {
 
     pub fn health(&self) -> &HealthRegistry {
         &self.counters.health
+    }
+
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.counters.sessions
     }
 }
 
@@ -184,10 +190,7 @@ async fn serve_stream(
     token: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    let id = shared
-        .counters
-        .next_connection_id
-        .fetch_add(1, Ordering::Relaxed);
+    let id = shared.counters.sessions.next_id();
     shared
         .counters
         .open_connections

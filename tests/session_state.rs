@@ -85,6 +85,22 @@ async fn session_settings_follow_the_client_to_every_group() {
     schema.drop().await;
 }
 
+/// The proxy's connections to g0's master in this test's schema, read on the server
+/// (through the proxy CONNECTION_ID() is the client's own session id).
+async fn g0_backend_threads(schema: &TestSchema) -> Vec<u64> {
+    let mut c = direct(master_port(0), None).await;
+    let ids = c
+        .exec(
+            "SELECT ID FROM information_schema.PROCESSLIST \
+             WHERE DB = ? AND ID <> CONNECTION_ID() ORDER BY ID",
+            (schema.name.as_str(),),
+        )
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    ids
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_client_of_a_pooled_connection_sees_defaults() {
     // One connection per group: B must get the very connection A used.
@@ -95,11 +111,8 @@ async fn the_next_client_of_a_pooled_connection_sees_defaults() {
     fresh.disconnect().await.unwrap();
 
     let mut a = proxy.connect(Some("clinical")).await;
-    let a_conn: u64 = a
-        .query_first("SELECT CONNECTION_ID()")
-        .await
-        .unwrap()
-        .unwrap();
+    a.query_drop("SELECT 1").await.unwrap();
+    let a_conn = g0_backend_threads(&schema).await;
     for sql in SET_ALL {
         a.query_drop(sql).await.unwrap();
     }
@@ -113,11 +126,9 @@ async fn the_next_client_of_a_pooled_connection_sees_defaults() {
     a.disconnect().await.unwrap();
 
     let mut b = proxy.connect(Some("clinical")).await;
-    let b_conn: u64 = b
-        .query_first("SELECT CONNECTION_ID()")
-        .await
-        .unwrap()
-        .unwrap();
+    b.query_drop("SELECT 1").await.unwrap();
+    let b_conn = g0_backend_threads(&schema).await;
+    assert_eq!(a_conn.len(), 1, "{a_conn:?}");
     assert_eq!(a_conn, b_conn, "the pool gave B the connection A used");
     assert_eq!(state(&mut b, ON_DEFAULT_GROUP).await, defaults);
     assert_eq!(state(&mut b, ON_G1).await, defaults_g1);

@@ -3,3 +3,4 @@
 
 pub mod groups;
 pub mod metrics;
+pub mod processlist;

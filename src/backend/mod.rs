@@ -5,6 +5,7 @@
 pub mod balance;
 pub mod health;
 pub mod health_check;
+pub mod in_use;
 pub mod pools;
 pub mod schema_check;
 pub mod server_syntax;

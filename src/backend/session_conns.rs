@@ -23,6 +23,7 @@ use crate::config::model::{Database, GroupId};
 use crate::error::{Error, Result};
 
 use super::balance::ServerRef;
+use super::in_use::InUse;
 use super::pools::{Backends, GroupPool, Held};
 
 struct Pinned {
@@ -43,6 +44,8 @@ pub struct SessionConns {
     last_used: Option<usize>,
     /// Why the connections must stay with this session besides `replay`, if they must.
     sticky: Option<&'static str>,
+    /// Where the running statement's connections are noted, for KILL QUERY.
+    pub in_use: InUse,
 }
 
 impl SessionConns {
@@ -149,7 +152,9 @@ impl SessionConns {
             None => self.open(backends, db, group, server).await?,
         };
         self.last_used = Some(idx);
-        Ok(&mut self.pinned[idx].conn)
+        let p = &mut self.pinned[idx];
+        self.in_use.note(&p.pool, group, p.conn.id());
+        Ok(&mut p.conn)
     }
 
     fn find(&self, db_name: &str, group: GroupId, server: ServerRef) -> Option<usize> {
@@ -222,7 +227,9 @@ impl SessionConns {
             None => self.open(backends, db, group, server).await?,
         };
         self.last_used = None;
-        Ok(self.pinned.swap_remove(idx).conn)
+        let p = self.pinned.swap_remove(idx);
+        self.in_use.note(&p.pool, group, p.conn.id());
+        Ok(p.conn)
     }
 
     /// Returns a connection `take` handed out.
@@ -250,7 +257,9 @@ impl SessionConns {
         server: ServerRef,
     ) -> Result<Conn> {
         let idx = self.open(backends, db, group, server).await?;
-        Ok(self.pinned.swap_remove(idx).conn)
+        let p = self.pinned.swap_remove(idx);
+        self.in_use.note(&p.pool, group, p.conn.id());
+        Ok(p.conn)
     }
 
     /// Takes the connection of `group` out of the session (to close or roll it back before
@@ -264,12 +273,41 @@ impl SessionConns {
     /// The connection that ran the previous statement, if it is still held.
     pub fn last_used(&mut self) -> Option<&mut Conn> {
         let i = self.last_used?;
-        self.pinned.get_mut(i).map(|p| &mut p.conn)
+        let p = self.pinned.get_mut(i)?;
+        self.in_use.note(&p.pool, p.group, p.conn.id());
+        Some(&mut p.conn)
     }
 
     /// Every held connection, for statements that change session state everywhere.
     pub fn all(&mut self) -> impl Iterator<Item = (&GroupPool, &mut Conn)> {
-        self.pinned.iter_mut().map(|p| (&*p.pool, &mut p.conn))
+        let in_use = &self.in_use;
+        self.pinned.iter_mut().map(move |p| {
+            in_use.note(&p.pool, p.group, p.conn.id());
+            (&*p.pool, &mut p.conn)
+        })
+    }
+
+    /// Takes out the held connections `doomed` picks (by server and backend thread id): a
+    /// statement abandoned mid-protocol left them in an unknown state, so they must be
+    /// closed, never reused or pooled. Returns each with its database and group.
+    pub fn take_held(
+        &mut self,
+        doomed: impl Fn(&Arc<GroupPool>, u32) -> bool,
+    ) -> Vec<(Arc<str>, GroupId, Conn)> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.pinned.len() {
+            if doomed(&self.pinned[i].pool, self.pinned[i].conn.id()) {
+                let p = self.pinned.swap_remove(i);
+                out.push((p.pool.database.clone(), p.group, p.conn));
+            } else {
+                i += 1;
+            }
+        }
+        if !out.is_empty() {
+            self.last_used = None;
+        }
+        out
     }
 
     /// Drops the master connection of `group` that broke, so the next statement opens a

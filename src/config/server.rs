@@ -110,6 +110,8 @@ pub struct UserConfig {
     pub name: String,
     pub password: String,
     pub auth_plugin: AuthPlugin,
+    /// May KILL other users' sessions and see them in SHOW PROCESSLIST.
+    pub admin: bool,
 }
 
 /// How the proxy logs in to every group's servers.
@@ -187,6 +189,7 @@ impl UserConfig {
             name: name.into(),
             password: password.into(),
             auth_plugin: AuthPlugin::default(),
+            admin: false,
         }
     }
 }
@@ -229,6 +232,7 @@ impl fmt::Debug for UserConfig {
             .field("name", &self.name)
             .field("password", &"<redacted>")
             .field("auth_plugin", &self.auth_plugin)
+            .field("admin", &self.admin)
             .finish()
     }
 }
@@ -294,6 +298,8 @@ struct RawUser {
     password_env: Option<String>,
     #[serde(default)]
     auth_plugin: AuthPlugin,
+    #[serde(default)]
+    admin: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -361,6 +367,7 @@ pub fn parse_server_config(
             name: u.name.clone(),
             password,
             auth_plugin: u.auth_plugin,
+            admin: u.admin,
         });
     }
     let b = &raw.backend;
@@ -552,6 +559,10 @@ mod tests {
             name = "app"
             password = "x"
             auth_plugin = "caching_sha2_password"
+            [[users]]
+            name = "ops"
+            password = "z"
+            admin = true
             [backend]
             user = "proxy"
             password = "y"
@@ -570,6 +581,8 @@ mod tests {
         assert_eq!(c.admin_listen.as_deref(), Some("127.0.0.1:9307"));
         assert_eq!(c.server_version.as_deref(), Some("8.0.36-shardgate"));
         assert_eq!(c.users[0].auth_plugin, AuthPlugin::CachingSha2Password);
+        assert!(!c.users[0].admin, "admin is off unless set");
+        assert!(c.users[1].admin);
         assert_eq!((c.backend.pool_min, c.backend.pool_max), (4, 8));
         assert_eq!(c.backend.connect_timeout, Duration::from_millis(500));
         assert_eq!(c.health.interval, Duration::from_millis(200));

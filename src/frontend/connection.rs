@@ -16,12 +16,19 @@ use super::commands::*;
 use super::handshake::{
     handshake, send_error, write_login_ok, HandshakeOutcome, Login, DEFAULT_COLLATION,
 };
+use super::interrupt;
 use super::packet::{PacketReader, PacketWriter};
+use super::sessions::LiveSession;
 use super::sink::ClientSink;
 use super::stmt::registry::Registry;
 
 /// max_allowed_packet for what clients send us.
 const MAX_CLIENT_PACKET: usize = 64 * 1024 * 1024;
+
+/// How long a session killed by KILL CONNECTION may take to stop by itself (its running
+/// statement winds down first) before its task is dropped, e.g. when its client does not
+/// read what is being written to it.
+const KILLED_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub async fn serve_client<R, W>(
     reader: R,
@@ -44,11 +51,22 @@ pub async fn serve_client<R, W>(
             return;
         }
     };
+    let registered = shared
+        .sessions()
+        .register(connection_id, &login.user, &peer_host);
+    let live = registered.session().clone();
+    let admin = shared
+        .config
+        .users
+        .iter()
+        .any(|u| u.name == login.user && u.admin);
+    let mut session = Session::default();
+    session.conns.in_use = live.in_use.clone();
     let mut client = Client {
         reader,
         writer,
         shared,
-        session: Session::default(),
+        session,
         multi_statements: login
             .capabilities
             .contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
@@ -57,13 +75,35 @@ pub async fn serve_client<R, W>(
             .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
         connection_id,
         stmts: Registry::default(),
+        live: live.clone(),
+        admin,
     };
     if let Err(e) = client.start(&login).await {
         tracing::debug!(connection_id, "client left during login: {e}");
         return;
     }
-    if let Err(e) = client.command_loop().await {
-        tracing::debug!(connection_id, "connection ended: {e}");
+    let forced = {
+        let run = client.command_loop();
+        tokio::pin!(run);
+        let killed_and_stuck = async {
+            live.ended().cancelled().await;
+            tokio::time::sleep(KILLED_GRACE).await;
+        };
+        tokio::select! {
+            ended = &mut run => {
+                if let Err(e) = ended {
+                    tracing::debug!(connection_id, "connection ended: {e}");
+                }
+                false
+            }
+            _ = killed_and_stuck => true,
+        }
+    };
+    if forced {
+        // Dropped mid-statement: its connections may be mid-protocol, so none is reused.
+        for (_, _, conn) in client.session.conns.take_held(|_, _| true) {
+            interrupt::discard(conn).await;
+        }
     }
     // An open transaction is rolled back before its connection goes back to the pool.
     let reset = client.shared.config.backend.multiplex;
@@ -80,6 +120,10 @@ pub(super) struct Client<R, W> {
     connection_id: u32,
     /// Prepared statements of this connection (COM_STMT_*).
     pub(super) stmts: Registry,
+    /// This session as KILL and SHOW PROCESSLIST see it.
+    pub(super) live: Arc<LiveSession>,
+    /// The user may kill other users' sessions (`admin = true`).
+    admin: bool,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
@@ -105,7 +149,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     async fn command_loop(&mut self) -> std::io::Result<()> {
         let mut buf = Vec::with_capacity(4096);
         loop {
-            let Some(seq) = self.reader.read_packet(&mut buf).await? else {
+            if self.live.ended().is_cancelled() {
+                return Ok(());
+            }
+            let read = tokio::select! {
+                read = self.reader.read_packet(&mut buf) => read?,
+                _ = self.live.ended().cancelled() => return Ok(()),
+            };
+            let Some(seq) = read else {
                 return Ok(());
             };
             self.writer.set_seq(seq.wrapping_add(1));
@@ -179,7 +230,32 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                         current_db,
                         ..Session::default()
                     };
+                    self.session.conns.in_use = self.live.in_use.clone();
                     self.ok();
+                }
+                COM_PROCESS_KILL => {
+                    // The old command behind mysql_kill(): KILL CONNECTION <id>.
+                    let outcome = match body.get(..4) {
+                        Some(b) => {
+                            let id = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                            super::kill::kill(
+                                &plan::kill::Kill {
+                                    what: plan::kill::KillWhat::Connection,
+                                    id: plan::kill::KillId::Session(u64::from(id)),
+                                },
+                                &self.live,
+                                self.admin,
+                                self.shared.sessions(),
+                            )
+                        }
+                        None => Err(Error::MalformedPacket(
+                            "COM_PROCESS_KILL needs a 4-byte id".into(),
+                        )),
+                    };
+                    match outcome {
+                        Ok(()) => self.ok(),
+                        Err(e) => self.sink(false).error(&e),
+                    }
                 }
                 COM_STMT_PREPARE => self.stmt_prepare(body).await?,
                 COM_STMT_EXECUTE => self.stmt_execute(body).await?,
@@ -220,6 +296,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     fn next_statement<'t>(&self, text: &'t str) -> Option<(&'t str, &'t str)> {
         let _syntax = self.syntax().scope();
         plan::next_statement(text)
+    }
+
+    /// Whether this session may kill others' (see `kill::kill`).
+    pub(super) fn is_admin(&self) -> bool {
+        self.admin
     }
 
     pub(super) fn sink(&mut self, more_results: bool) -> ClientSink<'_, W> {
@@ -302,6 +383,38 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 sink.maybe_flush().await?;
                 continue;
             }
+            if let Some(kill) = plan::kill::parse(sql) {
+                let outcome = kill.and_then(|k| {
+                    super::kill::kill(&k, &self.live, self.admin, self.shared.sessions())
+                });
+                match outcome {
+                    Ok(()) => sink.ok(&OkInfo {
+                        status: self.session.status,
+                        ..OkInfo::default()
+                    }),
+                    Err(e) => {
+                        sink.error(&e);
+                        break;
+                    }
+                }
+                continue;
+            }
+            if let Some(full) = crate::admin::processlist::is_show_processlist(sql) {
+                let status = self.session.status;
+                let db = self.session.current_db.as_ref().map(|d| d.name.as_str());
+                let me = (&*self.live, sql, db);
+                show_processlist(&self.shared, me, self.admin, full, status, &mut sink);
+                continue;
+            }
+            let spliced = match plan::connection_id::splice(sql, self.connection_id) {
+                Ok(s) => s,
+                Err(e) => {
+                    sink.error(&e);
+                    break;
+                }
+            };
+            let original = sql;
+            let sql: &str = &spliced;
             if is_show_warnings(sql) {
                 let outcome = show_warnings(sql, &mut self.session, &mut sink).await;
                 if !execute::finish(outcome, &mut sink)? {
@@ -331,7 +444,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 },
             );
             let succeeded = match planned {
-                Ok(p) => execute::run(p, &ctx, &mut self.session, &mut sink).await?,
+                Ok(p) => {
+                    interrupt::run_statement(
+                        &self.live,
+                        original,
+                        p,
+                        &ctx,
+                        &mut self.session,
+                        &mut sink,
+                    )
+                    .await?
+                }
                 Err(e) => {
                     sink.error(&e);
                     false
@@ -398,6 +521,41 @@ pub(super) async fn show_warnings<S: ResultSink>(
         ..OkInfo::default()
     });
     Ok(())
+}
+
+/// `SHOW [FULL] PROCESSLIST`: the proxy's sessions (a backend's list would show the proxy's
+/// pooled connections instead). Others' sessions only for `admin` users, like the server
+/// shows them only with the PROCESS privilege.
+pub(super) fn show_processlist<S: ResultSink>(
+    shared: &Shared,
+    (me, sql, db): (&LiveSession, &str, Option<&str>),
+    admin: bool,
+    full: bool,
+    status: u16,
+    sink: &mut S,
+) {
+    use crate::admin::processlist;
+    // This SHOW is the asking session's running statement.
+    me.begin_statement(sql, db);
+    sink.synthetic_columns("PROCESSLIST", processlist::COLUMNS);
+    let visible = shared
+        .sessions()
+        .all()
+        .into_iter()
+        .filter(|s| admin || s.user == me.user)
+        .map(|s| s.snapshot());
+    for row in processlist::rows(visible, me.id, full) {
+        let cells: Vec<Option<&[u8]>> = row
+            .iter()
+            .map(|c| c.as_deref().map(str::as_bytes))
+            .collect();
+        sink.row_cells(&cells);
+    }
+    me.end_statement();
+    sink.end_rows(&OkInfo {
+        status,
+        ..OkInfo::default()
+    });
 }
 
 /// `SHOW SHARDGATE GROUPS`: the proxy's view of every backend server.

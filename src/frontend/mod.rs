@@ -8,7 +8,10 @@ pub mod connection;
 pub mod encode;
 pub mod full_auth;
 pub mod handshake;
+pub mod interrupt;
+pub mod kill;
 pub mod packet;
+pub mod sessions;
 pub mod sink;
 pub mod stmt;
 

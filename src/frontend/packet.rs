@@ -84,6 +84,9 @@ pub struct PacketWriter<W> {
     seq: u8,
     /// Start of the packet being built by `begin`/`finish`.
     open: Option<usize>,
+    /// How much of `buf` already reached the socket: a flush cut short (a killed statement
+    /// is dropped while it writes) resumes there instead of sending bytes twice.
+    written: usize,
 }
 
 impl<W: AsyncWrite + Unpin> PacketWriter<W> {
@@ -93,6 +96,7 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
             buf: Vec::with_capacity(16 * 1024),
             seq: 0,
             open: None,
+            written: 0,
         }
     }
 
@@ -177,9 +181,16 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     }
 
     pub async fn flush(&mut self) -> io::Result<()> {
+        while self.written < self.buf.len() {
+            let n = self.inner.write(&self.buf[self.written..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.written += n;
+        }
         if !self.buf.is_empty() {
-            self.inner.write_all(&self.buf).await?;
             self.buf.clear();
+            self.written = 0;
             if self.buf.capacity() > 1024 * 1024 {
                 self.buf.shrink_to(64 * 1024);
             }
@@ -228,6 +239,28 @@ mod tests {
         let mut buf = Vec::new();
         assert_eq!(r.read_packet(&mut buf).await.unwrap(), Some(1));
         assert_eq!(buf.len(), MAX_CHUNK);
+    }
+
+    #[tokio::test]
+    async fn a_flush_cut_short_resumes_without_sending_bytes_twice() {
+        use tokio::io::AsyncReadExt;
+        // A socket that takes 8 bytes until the other side reads.
+        let (near, mut far) = tokio::io::duplex(8);
+        let mut w = PacketWriter::new(near);
+        let payload: Vec<u8> = (0..100u8).collect();
+        w.write_packet(&payload);
+        // A killed statement is dropped while it flushes.
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(20), w.flush()).await;
+        assert!(cut.is_err(), "the flush blocks on the full socket");
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0u8; 104];
+            far.read_exact(&mut got).await.unwrap();
+            got
+        });
+        w.flush().await.unwrap();
+        let got = reader.await.unwrap();
+        assert_eq!(&got[..4], &[100, 0, 0, 0]);
+        assert_eq!(&got[4..], &payload[..]);
     }
 
     #[tokio::test]

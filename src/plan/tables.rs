@@ -84,7 +84,18 @@ pub(crate) fn resolve<'a>(
             }
             ctx.current_db.ok_or(Error::NoDatabaseSelected)?
         }
-        Some(q) if is_system_schema(&q.value) => return Ok(Resolved::System),
+        Some(q) if is_system_schema(&q.value) => {
+            if q.value.eq_ignore_ascii_case("information_schema")
+                && parts.table.value.eq_ignore_ascii_case("PROCESSLIST")
+            {
+                // A backend's list shows the proxy's pooled connections, not the clients.
+                return Err(Error::unsupported(
+                    "information_schema.PROCESSLIST (it would list a backend's connections, \
+                     not shardgate's sessions; use SHOW [FULL] PROCESSLIST)",
+                ));
+            }
+            return Ok(Resolved::System);
+        }
         Some(q) => ctx
             .rules
             .database(&q.value)

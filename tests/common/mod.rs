@@ -294,11 +294,13 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
                 name: USER.into(),
                 password: PASSWORD.into(),
                 auth_plugin: AuthPlugin::MysqlNativePassword,
+                admin: false,
             },
             UserConfig {
                 name: "sha2user".into(),
                 password: "sha2-pass".into(),
                 auth_plugin: AuthPlugin::CachingSha2Password,
+                admin: false,
             },
         ],
         backend: BackendConfig {

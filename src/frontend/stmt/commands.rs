@@ -13,7 +13,7 @@ use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::execute::route::rename_column;
 use crate::execute::{self, Context, OkInfo, ResultSink};
-use crate::frontend::connection::{is_show_warnings, show_warnings, Client};
+use crate::frontend::connection::{is_show_warnings, show_processlist, show_warnings, Client};
 use crate::frontend::encode::{column_payload, eof_payload, put_lenenc_str};
 use crate::frontend::sink::ClientSink;
 use crate::plan::{self, Plan, PlanContext};
@@ -55,7 +55,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             self.sink(false).error(&Error::InvalidUtf8);
             return Ok(());
         };
-        let template = match Template::prepare(text, self.syntax()) {
+        // KILL and SHOW PROCESSLIST are answered at EXECUTE by the proxy; elsewhere the
+        // session's own id replaces CONNECTION_ID().
+        let answered_here = plan::kill::parse(text).is_some()
+            || crate::admin::processlist::is_show_processlist(text).is_some();
+        let text = if answered_here {
+            std::borrow::Cow::Borrowed(text)
+        } else {
+            match plan::connection_id::splice(text, self.live.id) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.sink(false).error(&e);
+                    return Ok(());
+                }
+            }
+        };
+        let template = match Template::prepare(&text, self.syntax()) {
             Ok(t) => t,
             Err(e) => {
                 self.sink(false).error(&e);
@@ -70,7 +85,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             )));
             return Ok(());
         }
-        let planned = if is_show_warnings(template.sql()) {
+        let planned = if is_show_warnings(template.sql()) || answered_here {
             // Answered at EXECUTE by the connection that ran the previous statement.
             Ok(None)
         } else {
@@ -259,6 +274,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
         };
         let syntax = self.syntax();
+        let admin = self.is_admin();
         let mut sink = BinarySink::new(
             ClientSink {
                 writer: &mut self.writer,
@@ -272,6 +288,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             // About the previous statement: answered by the connection that ran it.
             let outcome = show_warnings(&sql, &mut self.session, &mut sink).await;
             execute::finish(outcome, &mut sink)?;
+            return Ok(());
+        }
+        if let Some(kill) = plan::kill::parse(&sql) {
+            let outcome = kill.and_then(|k| {
+                crate::frontend::kill::kill(&k, &self.live, admin, self.shared.sessions())
+            });
+            match outcome {
+                Ok(()) => sink.ok(&OkInfo {
+                    status: self.session.status,
+                    ..OkInfo::default()
+                }),
+                Err(e) => sink.error(&e),
+            }
+            return Ok(());
+        }
+        if let Some(full) = crate::admin::processlist::is_show_processlist(&sql) {
+            let status = self.session.status;
+            let db = self.session.current_db.as_ref().map(|d| d.name.as_str());
+            let me = (&*self.live, sql.as_str(), db);
+            show_processlist(&self.shared, me, admin, full, status, &mut sink);
             return Ok(());
         }
         let rules = self.shared.rules();
@@ -294,7 +330,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         };
         match planned {
             Ok(p) => {
-                execute::run(p, &ctx, &mut self.session, &mut sink).await?;
+                crate::frontend::interrupt::run_statement(
+                    &self.live,
+                    &sql,
+                    p,
+                    &ctx,
+                    &mut self.session,
+                    &mut sink,
+                )
+                .await?;
             }
             Err(e) => sink.error(&e),
         }

@@ -1,0 +1,255 @@
+//! Stopping a running statement when KILL asks, the way the server does it: the statement
+//! fails with 1317 and the session goes on.
+//!
+//! A statement is stopped where it runs: `KILL QUERY <thread>` goes to every backend
+//! connection it uses (noted as it takes them), sent from the target session's own worker on
+//! a separate pool connection. Each backend then ends its part with 1317, which the
+//! statement passes on like any backend error; its connections stay in a clean state and an
+//! open transaction stays open, exactly as on one server.
+//!
+//! Only when the statement does not wind down within `WIND_DOWN` (a merge busy in the proxy,
+//! a backend that does not answer) does the proxy drop it mid-protocol. Its backend
+//! connections are then in an unknown state: they are closed, never reused or pooled, and if
+//! one carried the open transaction, the transaction is lost (the error says so, and the
+//! session refuses statements until ROLLBACK). Merge lanes run in their own tasks and always
+//! finish their protocol step before their connection goes back to its pool.
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row};
+use mysql_common::packets::Column;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::in_use::{BackendThread, InUse};
+use crate::backend::GroupPool;
+use crate::error::Error;
+use crate::execute::{self, ColumnRename, Context, OkInfo, ResultSink, Session};
+use crate::plan::Plan;
+
+use super::sessions::LiveSession;
+
+/// How long a killed statement may take to end by its backends' 1317 before the proxy
+/// abandons it.
+pub const WIND_DOWN: Duration = Duration::from_secs(1);
+/// How often a killed statement's new backend connections are looked for.
+const TICK: Duration = Duration::from_millis(20);
+/// How long closing an abandoned connection may take (it is discarded either way).
+const DISCARD: Duration = Duration::from_millis(200);
+
+/// Runs one planned statement so that KILL can stop it. Like `execute::run`: query errors
+/// go to the sink, `Ok(false)` means the statement failed.
+pub async fn run_statement<S: ResultSink>(
+    live: &LiveSession,
+    sql: &str,
+    plan: Plan,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut S,
+) -> io::Result<bool> {
+    let db = session.current_db.as_ref().map(|d| d.name.as_str());
+    let token = live.begin_statement(sql, db);
+    let answered = AtomicBool::new(false);
+    let outcome = {
+        let mut watched = Watched {
+            inner: &mut *sink,
+            answered: &answered,
+            ended: live.ended(),
+        };
+        let fut = execute::run(plan, ctx, session, &mut watched);
+        watch(fut, &token, &live.in_use, ctx.backends.connect_timeout).await
+    };
+    let result = match outcome {
+        Some(r) => r,
+        None => {
+            let used = live.in_use.snapshot();
+            let answered = answered.load(Ordering::Relaxed);
+            abandon(&used, session, sink, answered, live.ended().is_cancelled()).await
+        }
+    };
+    live.end_statement();
+    result
+}
+
+/// Polls `fut` to its end. Once `token` is cancelled, stops what the statement runs on its
+/// backends and keeps polling while it winds down; `None` when it did not within
+/// `WIND_DOWN` (the future is dropped by the caller).
+pub async fn watch<F: Future>(
+    fut: F,
+    token: &CancellationToken,
+    in_use: &InUse,
+    connect_timeout: Duration,
+) -> Option<F::Output> {
+    tokio::pin!(fut);
+    tokio::select! {
+        biased;
+        out = &mut fut => return Some(out),
+        _ = token.cancelled() => {}
+    }
+    let mut killed: Vec<(Arc<GroupPool>, u32)> = Vec::new();
+    let mut kills: Vec<JoinHandle<()>> = Vec::new();
+    let mut quiet_since = Instant::now();
+    let out = loop {
+        // A statement may open further connections while it winds down: stop those too.
+        for t in in_use.snapshot() {
+            let known = killed
+                .iter()
+                .any(|(p, id)| *id == t.thread && Arc::ptr_eq(p, &t.pool));
+            if !known {
+                killed.push((t.pool.clone(), t.thread));
+                kills.push(spawn_kill_query(t, connect_timeout));
+                quiet_since = Instant::now();
+            }
+        }
+        if quiet_since.elapsed() >= WIND_DOWN {
+            break None;
+        }
+        tokio::select! {
+            biased;
+            out = &mut fut => break Some(out),
+            _ = tokio::time::sleep(TICK) => {}
+        }
+    };
+    // A KILL QUERY arriving late would stop the session's next statement on that thread.
+    for k in kills {
+        let _ = tokio::time::timeout(connect_timeout + WIND_DOWN, k).await;
+    }
+    out
+}
+
+/// `KILL QUERY <thread>` on the thread's server, in a task of its own so that nothing can
+/// drop the kill connection mid-protocol. The backend user may kill its own threads
+/// without SUPER, and every proxy connection uses that one user.
+fn spawn_kill_query(t: BackendThread, connect_timeout: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut conn = match tokio::time::timeout(connect_timeout, t.pool.pool.get_conn()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                tracing::warn!(addr = %t.pool.addr, "cannot connect to kill thread {}: {e}", t.thread);
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(addr = %t.pool.addr, "no connection to kill thread {} within {connect_timeout:?}", t.thread);
+                return;
+            }
+        };
+        // 1094 (unknown thread) means the statement ended meanwhile: nothing to stop.
+        if let Err(e) = conn.query_drop(format!("KILL QUERY {}", t.thread)).await {
+            tracing::debug!(addr = %t.pool.addr, "KILL QUERY {}: {e}", t.thread);
+        }
+    })
+}
+
+/// The statement was dropped mid-protocol: closes the connections it left in doubt, marks
+/// the transaction lost if one of them carried it, and answers 1317 (1927 when the session
+/// is being killed) unless the statement had already answered.
+async fn abandon<S: ResultSink>(
+    used: &[BackendThread],
+    session: &mut Session,
+    sink: &mut S,
+    answered: bool,
+    ended: bool,
+) -> io::Result<bool> {
+    let doomed = session.conns.take_held(|pool, id| {
+        used.iter()
+            .any(|t| t.thread == id && Arc::ptr_eq(&t.pool, pool))
+    });
+    for (_, _, conn) in doomed {
+        discard(conn).await;
+    }
+    let lost_before = session.txn.lost().is_some();
+    for t in used {
+        session.txn.connection_lost(
+            &t.pool.database,
+            t.group,
+            "the statement was killed and did not stop in time, so shardgate closed its \
+             backend connection",
+        );
+    }
+    let txn_lost = !lost_before && session.txn.lost().is_some();
+    if answered {
+        return Ok(true);
+    }
+    let err = if ended {
+        Error::ConnectionKilled
+    } else if txn_lost {
+        Error::Interrupted(
+            " (shardgate closed the statement's backend connections; the open transaction \
+             was rolled back: ROLLBACK to go on)"
+                .into(),
+        )
+    } else {
+        Error::Interrupted(String::new())
+    };
+    sink.error(&err);
+    Ok(false)
+}
+
+/// Closes a connection for good. `disconnect` marks it closed before its first await, so
+/// even when the timeout drops it half-way its pool discards it instead of reusing it.
+pub async fn discard(conn: Conn) {
+    let _ = tokio::time::timeout(DISCARD, conn.disconnect()).await;
+}
+
+/// The statement's sink, noting whether the statement has given its final answer (after
+/// which nothing more may be written) and telling a killed session's client 1927.
+struct Watched<'a, S> {
+    inner: &'a mut S,
+    answered: &'a AtomicBool,
+    ended: &'a CancellationToken,
+}
+
+impl<S: ResultSink> ResultSink for Watched<'_, S> {
+    fn ok(&mut self, ok: &OkInfo) {
+        self.answered.store(true, Ordering::Relaxed);
+        self.inner.ok(ok);
+    }
+
+    fn error(&mut self, err: &Error) {
+        self.answered.store(true, Ordering::Relaxed);
+        if err.code() == 1317 && self.ended.is_cancelled() {
+            self.inner.error(&Error::ConnectionKilled);
+        } else {
+            self.inner.error(err);
+        }
+    }
+
+    fn columns<'a>(
+        &mut self,
+        cols: &'a [Column],
+        status: u16,
+        rename: &dyn Fn(&'a Column) -> ColumnRename<'a>,
+    ) {
+        self.inner.columns(cols, status, rename);
+    }
+
+    fn synthetic_columns(&mut self, table: &str, names: &[&str]) {
+        self.inner.synthetic_columns(table, names);
+    }
+
+    fn row(&mut self, row: &Row) {
+        self.inner.row(row);
+    }
+
+    fn row_cells(&mut self, cells: &[Option<&[u8]>]) {
+        self.inner.row_cells(cells);
+    }
+
+    fn end_rows(&mut self, ok: &OkInfo) {
+        self.answered.store(true, Ordering::Relaxed);
+        self.inner.end_rows(ok);
+    }
+
+    fn wants_binary_backend(&self) -> bool {
+        self.inner.wants_binary_backend()
+    }
+
+    async fn maybe_flush(&mut self) -> io::Result<()> {
+        self.inner.maybe_flush().await
+    }
+}

@@ -1,0 +1,255 @@
+//! The process's live client sessions, by the connection id each got in its handshake: what
+//! KILL, `SHOW PROCESSLIST` and `CONNECTION_ID()` work with.
+//!
+//! A session's task owns everything it runs; what others may touch is here, behind handles
+//! that are safe from any worker thread: a token that ends the session, the token of its
+//! running statement, and the list of backend connections that statement uses. Every lock
+//! is a std mutex held for a lookup or a copy, never across an await.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::in_use::InUse;
+
+/// Longest statement text kept for SHOW PROCESSLIST (MariaDB keeps the whole statement;
+/// a cap keeps one huge INSERT from being copied per statement).
+const INFO_CAP: usize = 64 * 1024;
+
+#[derive(Default)]
+pub struct Sessions {
+    next_id: AtomicU32,
+    live: Mutex<HashMap<u32, Arc<LiveSession>>>,
+}
+
+impl Sessions {
+    fn live(&self) -> MutexGuard<'_, HashMap<u32, Arc<LiveSession>>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A connection id for a new client: unique among live sessions, never 0 (after the
+    /// counter wraps it skips ids still in use).
+    pub fn next_id(&self) -> u32 {
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            if id != 0 && !self.live().contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// Makes a logged-in session visible to KILL and SHOW PROCESSLIST until the guard drops.
+    pub fn register(self: &Arc<Self>, id: u32, user: &str, host: &str) -> Registered {
+        let session = Arc::new(LiveSession {
+            id,
+            user: user.to_string(),
+            host: host.to_string(),
+            in_use: InUse::shared(),
+            ended: CancellationToken::new(),
+            activity: Mutex::new(Activity {
+                statement: None,
+                info: None,
+                db: None,
+                since: Instant::now(),
+            }),
+        });
+        self.live().insert(id, session.clone());
+        Registered {
+            sessions: self.clone(),
+            session,
+        }
+    }
+
+    pub fn get(&self, id: u32) -> Option<Arc<LiveSession>> {
+        self.live().get(&id).cloned()
+    }
+
+    /// Every live session, by id.
+    pub fn all(&self) -> Vec<Arc<LiveSession>> {
+        let mut v: Vec<_> = self.live().values().cloned().collect();
+        v.sort_by_key(|s| s.id);
+        v
+    }
+}
+
+/// Keeps a session registered; dropping it (the session ended) removes it.
+pub struct Registered {
+    sessions: Arc<Sessions>,
+    session: Arc<LiveSession>,
+}
+
+impl Registered {
+    pub fn session(&self) -> &Arc<LiveSession> {
+        &self.session
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut live = self.sessions.live();
+        if live
+            .get(&self.session.id)
+            .is_some_and(|s| Arc::ptr_eq(s, &self.session))
+        {
+            live.remove(&self.session.id);
+        }
+    }
+}
+
+pub struct LiveSession {
+    pub id: u32,
+    pub user: String,
+    pub host: String,
+    /// The backend connections of the running statement (the session's `SessionConns`
+    /// notes them).
+    pub in_use: InUse,
+    /// Cancelled by KILL CONNECTION.
+    ended: CancellationToken,
+    activity: Mutex<Activity>,
+}
+
+struct Activity {
+    /// The running statement's token (a child of `ended`), while one runs.
+    statement: Option<CancellationToken>,
+    info: Option<String>,
+    db: Option<String>,
+    /// When the current statement, or the idle time, began.
+    since: Instant,
+}
+
+/// One row of SHOW PROCESSLIST, copied out of the registry.
+pub struct Snapshot {
+    pub id: u32,
+    pub user: String,
+    pub host: String,
+    pub db: Option<String>,
+    pub running: bool,
+    pub seconds: u64,
+    pub info: Option<String>,
+    pub backend_connections: usize,
+}
+
+impl LiveSession {
+    fn activity(&self) -> MutexGuard<'_, Activity> {
+        self.activity.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A statement starts: returns the token KILL QUERY cancels (KILL CONNECTION too).
+    pub fn begin_statement(&self, sql: &str, db: Option<&str>) -> CancellationToken {
+        let token = self.ended.child_token();
+        self.in_use.clear();
+        let mut a = self.activity();
+        a.statement = Some(token.clone());
+        a.info = Some(truncate(sql, INFO_CAP).to_string());
+        if a.db.as_deref() != db {
+            a.db = db.map(str::to_string);
+        }
+        a.since = Instant::now();
+        token
+    }
+
+    pub fn end_statement(&self) {
+        let mut a = self.activity();
+        a.statement = None;
+        a.info = None;
+        a.since = Instant::now();
+    }
+
+    /// KILL QUERY: stops the running statement, if any (an idle session is not affected,
+    /// as on the server).
+    pub fn kill_query(&self) {
+        if let Some(t) = &self.activity().statement {
+            t.cancel();
+        }
+    }
+
+    /// KILL CONNECTION: ends the session (and stops its running statement).
+    pub fn kill_connection(&self) {
+        self.ended.cancel();
+    }
+
+    pub fn ended(&self) -> &CancellationToken {
+        &self.ended
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let a = self.activity();
+        Snapshot {
+            id: self.id,
+            user: self.user.clone(),
+            host: self.host.clone(),
+            db: a.db.clone(),
+            running: a.statement.is_some(),
+            seconds: a.since.elapsed().as_secs(),
+            info: a.info.clone(),
+            backend_connections: if a.statement.is_some() {
+                self.in_use.len()
+            } else {
+                0
+            },
+        }
+    }
+}
+
+/// At most `cap` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, cap: usize) -> &str {
+    if s.len() <= cap {
+        return s;
+    }
+    let mut end = cap;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_registration_ends_with_the_guard() {
+        let s = Arc::new(Sessions::default());
+        let a = s.next_id();
+        let b = s.next_id();
+        assert_ne!(a, b);
+        assert_ne!(a, 0);
+        let g = s.register(a, "app", "127.0.0.1");
+        assert_eq!(s.get(a).map(|x| x.user.clone()).as_deref(), Some("app"));
+        drop(g);
+        assert!(s.get(a).is_none());
+    }
+
+    #[test]
+    fn ids_skip_zero_and_live_sessions_after_wrapping() {
+        let s = Arc::new(Sessions::default());
+        s.next_id.store(u32::MAX - 1, Ordering::Relaxed);
+        let _live = s.register(1, "app", "h");
+        assert_eq!(s.next_id(), u32::MAX);
+        assert_eq!(s.next_id(), 2, "0 and the live 1 are skipped");
+    }
+
+    #[test]
+    fn kill_query_hits_the_running_statement_only() {
+        let s = Arc::new(Sessions::default());
+        let g = s.register(7, "app", "h");
+        let live = g.session();
+        live.kill_query(); // idle: nothing to stop
+        let t = live.begin_statement("SELECT SLEEP(5)", Some("db"));
+        assert!(!t.is_cancelled());
+        live.kill_query();
+        assert!(t.is_cancelled());
+        live.end_statement();
+        let next = live.begin_statement("SELECT 1", None);
+        assert!(!next.is_cancelled());
+        live.kill_connection();
+        assert!(
+            next.is_cancelled(),
+            "ending the session stops its statement"
+        );
+        assert!(live.ended().is_cancelled());
+    }
+}

@@ -5,8 +5,9 @@
 //! while a transaction is open or autocommit is off, statements carrying the hint
 //! `/* shardgate:master */`, and every read of a session that ran `SET @shardgate_master = 1`.
 //! A session that ran CREATE TEMPORARY TABLE reads from the master from then on.
-//! A read naming FOUND_ROWS or ROW_COUNT goes to the server that ran the session's previous
-//! statement on that group (those functions are about it, and round robin would move on).
+//! A read naming ROW_COUNT goes to the server that ran the session's previous statement on
+//! that group (it is about that statement, and round robin would move on); FOUND_ROWS() has
+//! its own bookkeeping (`found_rows`), since it is about the last statement that set it.
 //!
 //! Read-your-writes, after a session wrote to a group:
 //! - `window` (default): its reads of that group go to the master (while it is up) for
@@ -51,8 +52,8 @@ pub struct ReadSplit {
     /// The session made a temporary table: it exists on the master only, so every read
     /// stays there until the session ends (or resets).
     temporary_tables: bool,
-    /// The server each (database, group) last ran a statement on, for functions about the
-    /// previous statement (FOUND_ROWS(), ROW_COUNT()). The database by address: the rules'
+    /// The server each (database, group) last ran a statement on, for ROW_COUNT(), which is
+    /// about the previous statement. The database by address: the rules'
     /// `Arc<Database>` outlives every session that plans with it.
     previous: Vec<(usize, GroupId, ServerRef)>,
 }
@@ -90,7 +91,7 @@ impl ReadSplit {
     }
 
     /// Where a read goes that asks about the previous statement on its connection
-    /// (FOUND_ROWS(), ROW_COUNT()): the server that ran it. `None` for other statements.
+    /// (ROW_COUNT()): the server that ran it. `None` for other statements.
     #[inline]
     pub fn sticky_server(
         &self,
@@ -98,7 +99,7 @@ impl ReadSplit {
         group: GroupId,
         sql: &str,
     ) -> Option<ServerRef> {
-        if !mentions(sql, b"found_rows") && !mentions(sql, b"row_count") {
+        if !mentions(sql, b"row_count") {
             return None;
         }
         let key = Arc::as_ptr(db) as usize;
@@ -303,8 +304,9 @@ mod tests {
         assert!(!mentions_last_insert_id("select 1"));
         let d2 = db("db2");
         assert_eq!(r.sticky_server(&d, 0, "SELECT 1"), None);
+        assert_eq!(r.sticky_server(&d, 0, "SELECT FOUND_ROWS()"), None);
         assert_eq!(
-            r.sticky_server(&d, 0, "SELECT FOUND_ROWS()"),
+            r.sticky_server(&d, 0, "SELECT ROW_COUNT()"),
             Some(ServerRef::Master)
         );
         r.ran_on(&d, 0, ServerRef::Replica(1));
@@ -313,7 +315,7 @@ mod tests {
             Some(ServerRef::Replica(1))
         );
         assert_eq!(
-            r.sticky_server(&d2, 0, "select found_rows()"),
+            r.sticky_server(&d2, 0, "select row_count()"),
             Some(ServerRef::Master)
         );
     }

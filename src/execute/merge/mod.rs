@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use self::compare::Kind;
 use self::stream::{Cells, Msg, ShardEnd};
+use super::found_rows::FoundRows;
 use super::{status, Context, Failure, OkInfo, ResultSink, Session};
 use crate::backend::{GroupPool, ServerRef};
 use crate::error::Error;
@@ -88,6 +89,16 @@ pub async fn run<S: ResultSink>(
     sink: &mut S,
 ) -> Result<(), Failure> {
     let db = route.db.clone();
+    let calc_found_rows = route
+        .targets
+        .first()
+        .is_some_and(|t| super::found_rows::calc_found_rows(&t.sql));
+    if calc_found_rows && (merge.group.is_some() || merge.count_distinct) {
+        return Err(Failure::Query(Error::unsupported(format!(
+            "SQL_CALC_FOUND_ROWS with aggregates, GROUP BY or DISTINCT over several shards of              sharded table '{}' (a group may span shards, so their counts do not add up; use              COUNT(*) over the same grouping in a derived table)",
+            merge.table
+        ))));
+    }
     let in_trans = session.txn_aware_status() & status::IN_TRANS != 0 || session.txn.active();
     let cap = ctx.limits.merge_buffer_bytes;
     // Lanes: (group, pinned, target indexes). Outside a transaction every shard gets its own
@@ -146,7 +157,7 @@ pub async fn run<S: ResultSink>(
     let mut tasks = Vec::with_capacity(lanes.len());
     for ((conn, (group, pinned, idx)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {
         let sqls = idx.iter().map(|&k| route.targets[k].sql.clone()).collect();
-        let (rxs, task) = stream::spawn_lane(conn, sqls, cap, merge.table.clone());
+        let (rxs, task) = stream::spawn_lane(conn, sqls, cap, merge.table.clone(), calc_found_rows);
         let pool = ctx
             .backends
             .group(&db.name, *group)
@@ -193,6 +204,7 @@ pub async fn run<S: ResultSink>(
         cap,
         last_weight: None,
         distinct: 0,
+        found: 0,
     };
     let result = pump(&mut streams, &mut out).await;
 
@@ -201,8 +213,14 @@ pub async fn run<S: ResultSink>(
         rx.close();
         while rx.recv().await.is_some() {}
     }
+    let mut shard_found: Option<u64> = Some(0);
     for (group, pinned, server, task) in tasks {
-        if let Ok(end) = task.await {
+        let end = task.await.ok();
+        shard_found = match (shard_found, end.as_ref().and_then(|e| e.found_rows)) {
+            (Some(sum), Some(n)) => Some(sum + n),
+            _ => None,
+        };
+        if let Some(end) = end {
             if pinned && !end.broken {
                 session
                     .conns
@@ -225,6 +243,14 @@ pub async fn run<S: ResultSink>(
             "no shard returned a result set".into(),
         )));
     }
+    session.found_rows = match (calc_found_rows, shard_found) {
+        (false, _) => FoundRows::Known(out.found),
+        (true, Some(n)) => FoundRows::Known(n),
+        (true, None) => FoundRows::Unknown(format!(
+            "a shard of sharded table '{}' did not report its FOUND_ROWS()",
+            merge.table
+        )),
+    };
     session.status = last_status;
     session.last_row_count = -1;
     out.sink.end_rows(&OkInfo {

@@ -820,13 +820,25 @@ async fn status_flags_follow_the_transaction() {
     assert!(in_trans(&c));
     c.query_drop("COMMIT").await.unwrap();
     assert!(!in_trans(&c));
-    // A DDL statement commits implicitly on the server; the proxy follows.
+    // A DDL statement commits implicitly on the server; the proxy follows, and ends the
+    // transaction on the other groups too (here g1, where it holds a row lock).
     c.query_drop("BEGIN").await.unwrap();
+    let _: Vec<String> = c
+        .query("SELECT name FROM patients WHERE hospital_id = 2 AND id = 1 FOR UPDATE")
+        .await
+        .unwrap();
     enroll(&mut c, 2, 1).await.unwrap(); // g0, where unsharded tables live
     c.query_drop("CREATE TABLE side_notes (id INT PRIMARY KEY)")
         .await
         .unwrap();
     assert!(!in_trans(&c));
+    let mut d = schema.on(1).await;
+    d.query_drop("SET innodb_lock_wait_timeout = 1")
+        .await
+        .unwrap();
+    d.query_drop("UPDATE patients_2 SET name = name WHERE id = 1")
+        .await
+        .unwrap();
     assert_eq!(count(&schema, "patients", 1).await, 1);
     enroll(&mut c, 3, 2).await.unwrap(); // another group: fine, no transaction is open
     assert_eq!(count(&schema, "patients", 2).await, 2);
@@ -887,5 +899,67 @@ async fn next_transaction_characteristics_reach_the_transactions_group() {
     );
     c.query_drop("COMMIT").await.unwrap();
     assert_eq!(count(&schema, "patients", 2).await, 0);
+    schema.drop().await;
+}
+
+/// A deadlock on one group rolls that group's part back on the server; the proxy rolls back
+/// the other groups too (their locks go at once) and the transaction is over, as on one
+/// server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_on_one_group_ends_the_transaction_on_every_group() {
+    let (schema, proxy) = setup("txn_deadlock").await;
+    schema
+        .exec(
+            0,
+            &["INSERT INTO patients_1 VALUES (1, 1, 'g0', NULL, NULL)"],
+        )
+        .await;
+    schema
+        .exec(
+            1,
+            &["INSERT INTO patients_2 SELECT seq, 2, 'g1', NULL, NULL FROM seq_1_to_50"],
+        )
+        .await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    a.query_drop("BEGIN").await.unwrap();
+    let _: Vec<String> = a
+        .query("SELECT name FROM patients WHERE hospital_id = 1 AND id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    a.query_drop("UPDATE patients SET name = 'a' WHERE hospital_id = 2 AND id = 1")
+        .await
+        .unwrap();
+    // Another client locks many rows (so InnoDB picks the proxy's smaller transaction as
+    // the victim), then both wait on each other.
+    let mut d = schema.on(1).await;
+    d.query_drop("BEGIN").await.unwrap();
+    d.query_drop("UPDATE patients_2 SET name = 'd' WHERE id > 1")
+        .await
+        .unwrap();
+    let blocked = a.query_drop("UPDATE patients SET name = 'a' WHERE hospital_id = 2 AND id = 2");
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        d.query_drop("UPDATE patients_2 SET name = 'd' WHERE id = 1")
+            .await
+    };
+    let (victim, survivor) = tokio::join!(blocked, other);
+    expect_code(victim, 1213);
+    survivor.unwrap();
+    d.query_drop("COMMIT").await.unwrap();
+    // g0's lock went with it.
+    let mut g0 = schema.on(0).await;
+    g0.query_drop("SET innodb_lock_wait_timeout = 1")
+        .await
+        .unwrap();
+    g0.query_drop("UPDATE patients_1 SET name = 'free' WHERE id = 1")
+        .await
+        .unwrap();
+    // The transaction is over: the next statement commits on its own.
+    a.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (9, 1, 'after')")
+        .await
+        .unwrap();
+    assert_eq!(count(&schema, "patients", 1).await, 2);
+    a.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(count(&schema, "patients", 1).await, 2);
     schema.drop().await;
 }

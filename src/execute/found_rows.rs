@@ -51,8 +51,33 @@ impl Default for FoundRows {
     }
 }
 
+/// Case-insensitive substring test (lower-case `needle`), without allocating: the cheap
+/// filter before tokens are looked at, since these checks run for every statement.
+fn mentions(sql: &str, needle: &[u8]) -> bool {
+    sql.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 /// The statement may set FOUND_ROWS on the server: a SELECT anywhere in it, or SHOW / CALL.
 pub fn sets_found_rows(sql: &str) -> bool {
+    let head = sql.trim_start().as_bytes();
+    let starts = |w: &[u8]| head.len() >= w.len() && head[..w.len()].eq_ignore_ascii_case(w);
+    let maybe = mentions(sql, b"select")
+        || [
+            &b"show"[..],
+            b"call",
+            b"desc",
+            b"handler",
+            b"/*",
+            b"--",
+            b"#",
+        ]
+        .iter()
+        .any(|w| starts(w));
+    if !maybe {
+        return false;
+    }
     let mut toks = significant(sql).filter(|t| t.kind == Kind::Word);
     let Some(first) = toks.next() else {
         return false;
@@ -65,11 +90,15 @@ pub fn sets_found_rows(sql: &str) -> bool {
 
 /// The statement asks SQL_CALC_FOUND_ROWS (a reserved word, valid only as a SELECT modifier).
 pub fn calc_found_rows(sql: &str) -> bool {
-    significant(sql).any(|t| t.kind == Kind::Word && t.is_word(sql, "SQL_CALC_FOUND_ROWS"))
+    mentions(sql, b"sql_calc_found_rows")
+        && significant(sql).any(|t| t.kind == Kind::Word && t.is_word(sql, "SQL_CALC_FOUND_ROWS"))
 }
 
 /// The statement calls FOUND_ROWS().
 fn calls_found_rows(sql: &str) -> bool {
+    if !mentions(sql, b"found_rows") {
+        return false;
+    }
     let toks: Vec<_> = significant(sql).collect();
     toks.windows(2)
         .any(|w| w[0].is_word(sql, "FOUND_ROWS") && w[1].kind == Kind::Punct(b'('))

@@ -83,7 +83,10 @@ pub async fn run_at<S: ResultSink>(
             };
             session.reads.record_write(db, target.group, gtid);
         }
-        if session.txn.active() || session.txn.pins_connections() {
+        // The transaction runs on masters; a replica's status says nothing about it.
+        if (session.txn.active() || session.txn.pins_connections())
+            && one.server == ServerRef::Master
+        {
             super::txn::after_statement(session, db, target.group, one.ok.status).await;
         }
         started_rows |= one.had_columns;

@@ -6,8 +6,13 @@
 //! are exactly a shard's own. The first shard of a group uses the session's connection to
 //! that group; further shards of the same group take extra connections from the pool,
 //! brought up to the session's replayable state. Inside a transaction those extra
-//! connections would not see the transaction's writes, so a merge needing two shards of one
-//! group there is refused (a plain concatenation runs them one after the other instead).
+//! connections would not see the transaction's writes, so there every shard of a group runs
+//! on the transaction's connection to it, one after the other (each group the read needs
+//! joins the transaction first, see `txn`).
+//!
+//! FOUND_ROWS(): the rows that reached OFFSET / LIMIT are counted; with SQL_CALC_FOUND_ROWS
+//! each lane asks its connection for the shard's own FOUND_ROWS() after each query, and
+//! the session remembers the sum (see `found_rows`).
 //!
 //! Pipeline: k-way merge of the sorted shard streams (a few rows per shard in memory) ->
 //! grouping of adjacent equal keys with partial aggregates combined -> HAVING -> final sort

@@ -262,10 +262,10 @@ impl SessionConns {
     }
 
     /// The session's connection to `server` of `group`, if it holds one; never opens one
-    /// (a transaction must not silently go on over a fresh connection).
+    /// (a transaction must not silently go on over a fresh connection). Looking does not
+    /// make it the connection SHOW WARNINGS asks.
     pub fn held(&mut self, db_name: &str, group: GroupId, server: ServerRef) -> Option<&mut Conn> {
         let i = self.find(db_name, group, server)?;
-        self.last_used = Some(i);
         Some(&mut self.pinned[i].conn)
     }
 

@@ -65,14 +65,17 @@ pub async fn before_route(
 }
 
 /// `START TRANSACTION WITH CONSISTENT SNAPSHOT`: opens the transaction (and so its snapshot)
-/// on every group of the session's database now rather than at each group's first statement.
-/// On failure nothing stays open.
+/// on every group of the session's database (the only one, when none is selected) now
+/// rather than at each group's first statement. On failure nothing stays open.
 pub async fn open_snapshots(ctx: &Context<'_>, session: &mut Session) -> Result<(), Failure> {
-    let Some(db) = session
-        .current_db
-        .clone()
-        .or_else(|| ctx.rules.databases.values().next().cloned())
-    else {
+    let only = || {
+        let mut all = ctx.rules.databases.values();
+        match (all.next(), all.next()) {
+            (Some(db), None) => Some(db.clone()),
+            _ => None,
+        }
+    };
+    let Some(db) = session.current_db.clone().or_else(only) else {
         return Ok(());
     };
     for g in 0..db.groups.len() {

@@ -45,6 +45,10 @@ pub enum Error {
     /// transaction.
     #[error("{0}")]
     TransactionLost(String),
+    /// The connection that decides a COMMIT broke while it ran: the server may or may not
+    /// have committed. 1180 (error during COMMIT), never OK and never "rolled back".
+    #[error("{0}")]
+    CommitOutcomeUnknown(String),
     /// A savepoint name the transaction does not have.
     #[error("SAVEPOINT {0} does not exist")]
     NoSuchSavepoint(String),
@@ -125,6 +129,7 @@ impl Error {
             Error::Backend(e) => e.code,
             Error::BackendConnection(_) => 2013,
             Error::TransactionLost(_) => 1213,
+            Error::CommitOutcomeUnknown(_) => 1180,
             Error::NoSuchSavepoint(_) => 1305,
             Error::UnknownCommand(_) => 1047,
             Error::MalformedPacket(_) => 1835,

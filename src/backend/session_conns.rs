@@ -270,6 +270,14 @@ impl SessionConns {
         Some(self.pinned.swap_remove(i).conn)
     }
 
+    /// The session's connection to `server` of `group`, if it holds one; never opens one
+    /// (a transaction must not silently go on over a fresh connection). Looking does not
+    /// make it the connection SHOW WARNINGS asks.
+    pub fn held(&mut self, db_name: &str, group: GroupId, server: ServerRef) -> Option<&mut Conn> {
+        let i = self.find(db_name, group, server)?;
+        Some(&mut self.pinned[i].conn)
+    }
+
     /// The connection that ran the previous statement, if it is still held.
     pub fn last_used(&mut self) -> Option<&mut Conn> {
         let i = self.last_used?;

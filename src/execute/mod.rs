@@ -1,6 +1,7 @@
 //! Runs a plan: sends each shard query on the session's connection to the right group and
 //! streams the answer into a `ResultSink`.
 
+pub mod found_rows;
 pub mod info;
 pub mod like;
 pub mod merge;
@@ -55,6 +56,8 @@ pub struct Session {
     /// The session's sql_mode as its backend connections report it after a SET that named
     /// sql_mode; `None` while it is the servers' global default.
     pub sql_mode: Option<crate::plan::SqlMode>,
+    /// Where FOUND_ROWS() is answered (see `found_rows`).
+    pub found_rows: found_rows::FoundRows,
 }
 
 impl Default for Session {
@@ -70,6 +73,7 @@ impl Default for Session {
             last_warnings: 0,
             select_limited: false,
             sql_mode: None,
+            found_rows: Default::default(),
         }
     }
 }
@@ -87,8 +91,11 @@ impl Session {
         self.txn_aware_status_of(self.status)
     }
 
+    /// `backend` (the status a backend answered) with the transaction bits the proxy's own
+    /// bookkeeping knows: a statement that ran outside the transaction's groups, or an
+    /// answer the proxy made, must still show the transaction.
     pub fn txn_aware_status_of(&self, backend: u16) -> u16 {
-        if self.txn.active() && self.txn.group().is_none() {
+        if self.txn.active() || self.txn.is_lost() {
             (backend & !(status::IN_TRANS | status::AUTOCOMMIT)) | self.txn.status()
         } else {
             backend
@@ -146,6 +153,10 @@ pub async fn run<S: ResultSink>(
     if !matches!(plan, Plan::Route(_) | Plan::Scatter(_)) {
         session.last_row_count = 0;
     }
+    if let Some(e) = txn::refusal(&plan, session).await {
+        return finish(Err(Failure::Query(e)), sink);
+    }
+    let lost_before = session.txn.is_lost();
     let outcome = match plan {
         Plan::Route(route) if select_limit_refused(&route, session) => Err(Failure::Query(
             capped_read(&format!("database '{}'", route.db.name)),
@@ -155,7 +166,9 @@ pub async fn run<S: ResultSink>(
         )),
         Plan::Route(mut route) => {
             answer_last_insert_id(&mut route, session);
-            if concurrent_read(&route, session) {
+            if let Some(outcome) = found_rows::answer(&route, ctx, session, sink).await {
+                outcome
+            } else if concurrent_read(&route, session) {
                 let spec = crate::plan::merge::MergeSpec::default();
                 merge::run(&route, &spec, ctx, session, sink).await
             } else {
@@ -193,6 +206,7 @@ pub async fn run<S: ResultSink>(
             sql,
         } => show::tables(&db, full, like.as_deref(), &sql, ctx, session, sink).await,
     };
+    let outcome = txn::after_outcome(session, outcome, lost_before).await;
     finish(outcome, sink)
 }
 
@@ -220,9 +234,8 @@ fn answer_last_insert_id(route: &mut crate::plan::Route, session: &Session) {
     }
 }
 
-/// A merged read. Inside a transaction it must stay on the transaction's group (the
-/// transaction rules refuse a second group and open the transaction on the first), and the
-/// merge itself refuses to read two shards of one group there.
+/// A merged read. Inside a transaction it first joins every group it reads (each group's
+/// shards then run one after the other on the transaction's connection there).
 async fn scatter<S: ResultSink>(
     s: &crate::plan::Scatter,
     ctx: &Context<'_>,

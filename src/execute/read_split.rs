@@ -7,8 +7,9 @@
 //! A session that ran CREATE TEMPORARY TABLE reads from the master from then on; one that set
 //! a user variable on the master (`SELECT ... INTO @v`, which the planner sends there) reads
 //! statements naming user variables from the master from then on.
-//! A read naming FOUND_ROWS or ROW_COUNT goes to the server that ran the session's previous
-//! statement on that group (those functions are about it, and round robin would move on).
+//! A read naming ROW_COUNT goes to the server that ran the session's previous statement on
+//! that group (it is about that statement, and round robin would move on); FOUND_ROWS() has
+//! its own bookkeeping (`found_rows`), since it is about the last statement that set it.
 //!
 //! Read-your-writes, after a session wrote to a group:
 //! - `window` (default): its reads of that group go to the master (while it is up) for
@@ -57,8 +58,8 @@ pub struct ReadSplit {
     /// `@v := ...` run there as writes): from then on a read naming a user variable goes to
     /// the master too, where the value is.
     variables_on_master: bool,
-    /// The server each (database, group) last ran a statement on, for functions about the
-    /// previous statement (FOUND_ROWS(), ROW_COUNT()). The database by address: the rules'
+    /// The server each (database, group) last ran a statement on, for ROW_COUNT(), which is
+    /// about the previous statement. The database by address: the rules'
     /// `Arc<Database>` outlives every session that plans with it.
     previous: Vec<(usize, GroupId, ServerRef)>,
 }
@@ -97,7 +98,7 @@ impl ReadSplit {
     }
 
     /// Where a read goes that asks about the previous statement on its connection
-    /// (FOUND_ROWS(), ROW_COUNT()): the server that ran it. `None` for other statements.
+    /// (ROW_COUNT()): the server that ran it. `None` for other statements.
     #[inline]
     pub fn sticky_server(
         &self,
@@ -105,7 +106,7 @@ impl ReadSplit {
         group: GroupId,
         sql: &str,
     ) -> Option<ServerRef> {
-        if !mentions(sql, b"found_rows") && !mentions(sql, b"row_count") {
+        if !mentions(sql, b"row_count") {
             return None;
         }
         let key = Arc::as_ptr(db) as usize;
@@ -326,8 +327,9 @@ mod tests {
         assert!(!mentions_user_variable("SELECT @@port, @@session.sql_mode"));
         let d2 = db("db2");
         assert_eq!(r.sticky_server(&d, 0, "SELECT 1"), None);
+        assert_eq!(r.sticky_server(&d, 0, "SELECT FOUND_ROWS()"), None);
         assert_eq!(
-            r.sticky_server(&d, 0, "SELECT FOUND_ROWS()"),
+            r.sticky_server(&d, 0, "SELECT ROW_COUNT()"),
             Some(ServerRef::Master)
         );
         r.ran_on(&d, 0, ServerRef::Replica(1));
@@ -336,7 +338,7 @@ mod tests {
             Some(ServerRef::Replica(1))
         );
         assert_eq!(
-            r.sticky_server(&d2, 0, "select found_rows()"),
+            r.sticky_server(&d2, 0, "select row_count()"),
             Some(ServerRef::Master)
         );
     }

@@ -9,6 +9,9 @@ use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::{ResultRewrite, Route, Spread, Target};
 
+use crate::backend::ServerRef;
+
+use super::found_rows::{self, FoundRows};
 use super::info::sum_info;
 use super::read_split::ReadSplit;
 use super::spread::{copies_differ, partly_applied};
@@ -17,6 +20,18 @@ use super::{status, ColumnRename, Context, Failure, OkInfo, ResultSink, Session}
 
 pub async fn run<S: ResultSink>(
     route: &Route,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut S,
+) -> Result<(), Failure> {
+    run_at(route, None, ctx, session, sink).await
+}
+
+/// Like `run`, with every target on `server` of its group when given (a statement about the
+/// previous statement on that connection, see `found_rows`).
+pub async fn run_at<S: ResultSink>(
+    route: &Route,
+    server: Option<ServerRef>,
     ctx: &Context<'_>,
     session: &mut Session,
     sink: &mut S,
@@ -37,6 +52,8 @@ pub async fn run<S: ResultSink>(
     let mut total = OkInfo::default();
     let mut info = String::new();
     let mut started_rows = false;
+    let mut rows_sent: u64 = 0;
+    let mut last_conn = None;
     let status_before = session.status;
     let spread_write = route.is_write && route.targets.len() > 1;
     if spread_write {
@@ -49,7 +66,7 @@ pub async fn run<S: ResultSink>(
     for (i, target) in route.targets.iter().enumerate() {
         // Column definitions go out once, from the first shard that returns a result set.
         let send_columns = (!started_rows).then_some(status_before);
-        let one = match run_target(route, target, send_columns, ctx, session, sink).await {
+        let one = match run_target(route, target, server, send_columns, ctx, session, sink).await {
             Ok(one) => one,
             Err(Failure::Query(e)) => return Err(Failure::Query(partly_applied(route, i, e))),
             Err(e) => return Err(e),
@@ -66,7 +83,15 @@ pub async fn run<S: ResultSink>(
             };
             session.reads.record_write(db, target.group, gtid);
         }
+        // The transaction runs on masters; a replica's status says nothing about it.
+        if (session.txn.active() || session.txn.pins_connections())
+            && one.server == ServerRef::Master
+        {
+            super::txn::after_statement(session, db, target.group, one.ok.status).await;
+        }
         started_rows |= one.had_columns;
+        rows_sent += one.rows;
+        last_conn = Some((target.group, one.server, one.conn_id));
         if route.spread == Spread::Copies && i > 0 {
             // Copies of one logical table: the client sees the first copy's effect once.
             total.status = one.ok.status;
@@ -93,7 +118,7 @@ pub async fn run<S: ResultSink>(
     if let Some(id) = route.generated_id {
         total.last_insert_id = id;
     }
-    session.txn.after_statement(total.status);
+    record_found_rows(route, started_rows, rows_sent, last_conn, session);
     total.status = session.txn_aware_status_of(total.status);
     session.status = total.status;
     session.last_warnings = total.warnings;
@@ -113,6 +138,36 @@ pub async fn run<S: ResultSink>(
     Ok(())
 }
 
+/// What FOUND_ROWS() answers after this route: one target's own connection knows; the
+/// rows of a concatenation (no LIMIT on the shards, else the merge would run it) are the
+/// count; a statement over several shards that may set it otherwise is not known.
+fn record_found_rows(
+    route: &Route,
+    started_rows: bool,
+    rows_sent: u64,
+    last_conn: Option<(GroupId, ServerRef, u32)>,
+    session: &mut Session,
+) {
+    let sets = started_rows
+        || route
+            .targets
+            .iter()
+            .any(|t| found_rows::sets_found_rows(&t.sql));
+    if !sets {
+        return;
+    }
+    session.found_rows = match (route.targets.len(), last_conn) {
+        (1, Some((group, server, conn_id))) => FoundRows::Connection {
+            db: route.db.clone(),
+            group,
+            server,
+            conn_id,
+        },
+        _ if started_rows => FoundRows::Known(rows_sent),
+        _ => FoundRows::Unknown(route.reason.clone()),
+    };
+}
+
 /// The GTID of the session's last committed write on the master of `group` (one round
 /// trip); `None` when it cannot be read, which falls back to the window.
 pub(crate) async fn last_gtid(
@@ -129,6 +184,11 @@ pub(crate) async fn last_gtid(
 pub(crate) struct OneResult {
     pub(crate) had_columns: bool,
     pub(crate) ok: OkInfo,
+    /// Rows sent to the client.
+    pub(crate) rows: u64,
+    /// Where it ran: the server and its backend thread id.
+    pub(crate) server: ServerRef,
+    pub(crate) conn_id: u32,
 }
 
 /// Runs one target; `send_columns` carries the status for the column EOF when this
@@ -142,7 +202,8 @@ pub(crate) async fn run_one<S: ResultSink>(
     sink: &mut S,
 ) -> Result<OneResult, Failure> {
     let sql = target.sql.as_str();
-    let (had_columns, mut ok) = if sink.wants_binary_backend() {
+    let conn_id = conn.id();
+    let (had_columns, rows, mut ok) = if sink.wants_binary_backend() {
         let result = conn.exec_iter(sql, ()).await.map_err(Error::from)?;
         stream(result, route, target, send_columns, sent, sink).await?
     } else {
@@ -154,7 +215,13 @@ pub(crate) async fn run_one<S: ResultSink>(
         .map(|p| p.status_flags().bits())
         .unwrap_or(status::AUTOCOMMIT)
         & !status::MORE_RESULTS_EXISTS;
-    Ok(OneResult { had_columns, ok })
+    Ok(OneResult {
+        had_columns,
+        ok,
+        rows,
+        server: ServerRef::Master,
+        conn_id,
+    })
 }
 
 /// Streams one result into the sink; the OK's status is left for the caller, which reads it
@@ -166,9 +233,10 @@ async fn stream<P: Protocol, S: ResultSink>(
     send_columns: Option<u16>,
     sent: &mut bool,
     sink: &mut S,
-) -> Result<(bool, OkInfo), Failure> {
+) -> Result<(bool, u64, OkInfo), Failure> {
     let db: &Database = &route.db;
     let had_columns = !result.columns_ref().is_empty();
+    let mut rows: u64 = 0;
     if had_columns {
         *sent = true;
         if let Some(status_before) = send_columns {
@@ -181,12 +249,14 @@ async fn stream<P: Protocol, S: ResultSink>(
             ResultRewrite::Columns => {
                 while let Some(row) = result.next().await.map_err(Error::from)? {
                     sink.row(&row);
+                    rows += 1;
                     sink.maybe_flush().await?;
                 }
             }
             ResultRewrite::ShowCreateTable { physical, logical } => {
                 while let Some(row) = result.next().await.map_err(Error::from)? {
                     write_renamed_row(&row, physical, logical, sink);
+                    rows += 1;
                 }
             }
         }
@@ -199,7 +269,7 @@ async fn stream<P: Protocol, S: ResultSink>(
         status: 0,
     };
     drop(result);
-    Ok((had_columns, ok))
+    Ok((had_columns, rows, ok))
 }
 
 /// Shows the logical table and database names where the backend reports physical ones.

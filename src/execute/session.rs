@@ -1,16 +1,15 @@
 //! Statements that change the session rather than read or write data: SET, transaction
-//! control, USE. Transaction control goes only to the transaction's group (see `txn`).
+//! control, USE. Transaction control goes to every group the transaction runs on (see `txn`).
 
 use mysql_async::prelude::Queryable;
 
-use crate::backend::session_conns::master_unavailable;
 use crate::error::Error;
 use crate::plan::{SessionKind, SessionStatement, SqlMode};
 
-use super::{status, Context, Failure, OkInfo, ResultSink, Session};
+use super::{status, txn, Context, Failure, OkInfo, ResultSink, Session};
 
-/// Runs a session statement: transaction control on the transaction's connection (or only
-/// in the proxy's bookkeeping while the transaction touched nothing), SET on every
+/// Runs a session statement: transaction control on every group the transaction runs on
+/// (or only in the proxy's bookkeeping while it runs on none, see `txn`), SET on every
 /// connection the session holds.
 pub async fn run_session_statement<S: ResultSink>(
     stmt: &SessionStatement,
@@ -18,139 +17,73 @@ pub async fn run_session_statement<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), Failure> {
-    match &stmt.kind {
+    let ok = match &stmt.kind {
         SessionKind::Set {
             autocommit,
             select_limit,
         } => {
+            if *autocommit == Some(true) && !session.txn.autocommit {
+                // Turning autocommit on commits the open transaction (an explicit one too):
+                // on every group, the write group first, before the SET.
+                txn::commit(session, "COMMIT", false).await?;
+            }
             run_set(stmt, ctx, session, sink).await?;
             if let Some(capped) = *select_limit {
                 session.select_limited = capped;
             }
             if let Some(on) = *autocommit {
-                // Turning autocommit on commits an implicit transaction (the SET just did so
-                // on the backend); an explicit one stays open.
-                if on && !session.txn.autocommit && session.txn.group().is_some() {
-                    session.txn.end();
-                }
                 session.txn.autocommit = on;
-                session.status = session.txn.status();
+                session.status = session.txn_aware_status_of(session.status);
             }
-            Ok(())
+            return Ok(());
+        }
+        SessionKind::NextTransaction if session.txn.pins_connections() => {
+            // Inside a transaction the server refuses it (1568): let it say so.
+            txn::on_every_group(session, &stmt.sql).await?
         }
         SessionKind::NextTransaction => {
-            if session.txn.group().is_some() {
-                // Inside a transaction the server refuses it (1568): let it say so.
-                let ok = on_txn_conn(ctx, session, &stmt.sql).await?;
-                session.status = ok.status;
-                sink.ok(&ok);
-            } else {
-                // Applies to the next transaction, wherever it starts: sent before its
-                // BEGIN on the group it touches.
-                session.txn.set_next_characteristics(&stmt.sql);
-                proxy_ok(session, sink);
-            }
-            Ok(())
+            // Applies to the next transaction, wherever it starts: sent before its BEGIN on
+            // each group it touches.
+            session.txn.set_next_characteristics(&stmt.sql);
+            proxy_ok_info(session)
         }
-        SessionKind::Begin => {
+        SessionKind::Begin {
+            consistent_snapshot,
+        } => {
             // BEGIN inside a transaction commits it first, as on one server.
-            if session.txn.group().is_some() {
-                on_txn_conn(ctx, session, "COMMIT").await?;
+            if session.txn.pins_connections() {
+                txn::commit(session, "COMMIT", false).await?;
             }
             session.txn.begin(&stmt.sql);
-            proxy_ok(session, sink);
-            Ok(())
-        }
-        SessionKind::End { chain, .. } => {
-            if session.txn.group().is_some() {
-                let ok = on_txn_conn(ctx, session, &stmt.sql).await;
-                if !chain || ok.is_err() {
-                    session.txn.end();
-                }
-                let ok = ok?;
-                session.status = ok.status;
-                sink.ok(&ok);
-            } else {
-                if !chain {
-                    session.txn.end();
-                }
-                proxy_ok(session, sink);
+            if *consistent_snapshot {
+                txn::open_snapshots(ctx, session).await?;
             }
-            Ok(())
+            proxy_ok_info(session)
         }
-        SessionKind::Savepoint(name) => {
-            if session.txn.group().is_some() {
-                let ok = on_txn_conn(ctx, session, &stmt.sql).await?;
-                session.status = ok.status;
-                sink.ok(&ok);
+        SessionKind::End { rollback, chain } => {
+            if *rollback {
+                txn::rollback(session, &stmt.sql, *chain).await
             } else {
-                if session.txn.active() {
-                    session.txn.pending_savepoint(name);
-                }
-                proxy_ok(session, sink);
+                txn::commit(session, &stmt.sql, *chain).await?
             }
-            Ok(())
         }
-        SessionKind::RollbackTo(name) | SessionKind::ReleaseSavepoint(name) => {
-            if session.txn.group().is_some() {
-                let ok = on_txn_conn(ctx, session, &stmt.sql).await?;
-                session.status = ok.status;
-                sink.ok(&ok);
-            } else {
-                let release = matches!(stmt.kind, SessionKind::ReleaseSavepoint(_));
-                if !session.txn.unwind_pending(name, release) {
-                    return Err(Failure::Query(Error::NoSuchSavepoint(name.clone())));
-                }
-                proxy_ok(session, sink);
-            }
-            Ok(())
-        }
-    }
+        SessionKind::Savepoint(name) => txn::savepoint(session, &stmt.sql, name).await?,
+        SessionKind::RollbackTo(name) => txn::unwind(session, &stmt.sql, name, false).await?,
+        SessionKind::ReleaseSavepoint(name) => txn::unwind(session, &stmt.sql, name, true).await?,
+    };
+    session.status = session.txn_aware_status_of(ok.status);
+    sink.ok(&OkInfo {
+        status: session.status,
+        ..ok
+    });
+    Ok(())
 }
 
 /// An OK the proxy answers itself, with the session's transaction status.
-fn proxy_ok<S: ResultSink>(session: &mut Session, sink: &mut S) {
-    session.status = session.txn.status();
-    sink.ok(&OkInfo {
-        status: session.status,
+fn proxy_ok_info(session: &Session) -> OkInfo {
+    OkInfo {
+        status: session.txn.status(),
         ..OkInfo::default()
-    });
-}
-
-/// Runs transaction control on the transaction's connection.
-async fn on_txn_conn(
-    ctx: &Context<'_>,
-    session: &mut Session,
-    sql: &str,
-) -> Result<OkInfo, Failure> {
-    let Some(tg) = session.txn.group().cloned() else {
-        return Err(Failure::Query(Error::Internal(
-            "transaction control without a transaction group".into(),
-        )));
-    };
-    let conn = session.conns.get(ctx.backends, &tg.db, tg.group).await?;
-    match conn.query_drop(sql).await {
-        Ok(()) => {
-            let status = conn
-                .last_ok_packet()
-                .map(|p| p.status_flags().bits() & !status::MORE_RESULTS_EXISTS)
-                .unwrap_or_else(|| session.txn.status());
-            Ok(OkInfo {
-                status,
-                warnings: conn.get_warnings(),
-                ..OkInfo::default()
-            })
-        }
-        Err(mysql_async::Error::Server(e)) => {
-            Err(Failure::Query(Error::from(mysql_async::Error::Server(e))))
-        }
-        Err(e) => {
-            let reason = e.to_string();
-            let err = master_unavailable(&tg.db, tg.group, reason.clone());
-            session.conns.discard(&tg.db.name, tg.group);
-            session.txn.connection_lost(&tg.db.name, tg.group, &reason);
-            Err(Failure::Query(err))
-        }
     }
 }
 
@@ -280,8 +213,9 @@ pub fn use_database<S: ResultSink>(
 /// them from now on (state that lives on the connection), `Ok(None)` leaves them free, and
 /// `Err` refuses a statement about the previous statement's connection when the session
 /// already gave it back (FOUND_ROWS(), ROW_COUNT(), LAST_INSERT_ID() would then be another
-/// client's; `SELECT ROW_COUNT()` / `SELECT LAST_INSERT_ID()` alone are answered from the
-/// session, see `plan::row_count_query`).
+/// client's; `SELECT ROW_COUNT()` / `SELECT LAST_INSERT_ID()` / `SELECT FOUND_ROWS()` alone
+/// are answered from the session or refused there, see `plan::row_count_query` and
+/// `execute::found_rows`).
 pub fn multiplexed_use(sql: &str, session_has_state: bool) -> Result<Option<&'static str>, Error> {
     let mentions = |w: &[u8]| {
         sql.as_bytes()
@@ -289,7 +223,9 @@ pub fn multiplexed_use(sql: &str, session_has_state: bool) -> Result<Option<&'st
             .any(|x| x.eq_ignore_ascii_case(w))
     };
     let calc_found_rows = mentions(b"sql_calc_found_rows");
-    let found_rows = !calc_found_rows && mentions(b"found_rows");
+    // `SELECT FOUND_ROWS()` alone is answered from the session or refused (`found_rows`).
+    let found_rows =
+        !calc_found_rows && mentions(b"found_rows") && crate::plan::found_rows_query(sql).is_none();
     if !session_has_state {
         let row_count = mentions(b"row_count") && crate::plan::row_count_query(sql).is_none();
         let insert_id = (mentions(b"last_insert_id") || mentions(b"@@identity"))

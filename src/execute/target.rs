@@ -17,6 +17,7 @@ use super::{Context, Failure, ResultSink, Session};
 pub(crate) async fn run_target<S: ResultSink>(
     route: &Route,
     target: &Target,
+    forced: Option<ServerRef>,
     send_columns: Option<u16>,
     ctx: &Context<'_>,
     session: &mut Session,
@@ -35,8 +36,12 @@ pub(crate) async fn run_target<S: ResultSink>(
         session.txn_aware_status(),
         ctx.backends.master_after_write,
     );
-    let mut server = match session.reads.sticky_server(db, target.group, &target.sql) {
-        Some(previous) if access != Access::Master => previous,
+    let mut server = match (
+        forced,
+        session.reads.sticky_server(db, target.group, &target.sql),
+    ) {
+        (Some(forced), _) => forced,
+        (None, Some(previous)) if access != Access::Master => previous,
         _ => group.choose(access),
     };
     loop {
@@ -47,7 +52,7 @@ pub(crate) async fn run_target<S: ResultSink>(
         {
             Ok(conn) => conn,
             // A replica that cannot be reached left rotation: the master serves this read.
-            Err(_) if server != ServerRef::Master => {
+            Err(_) if server != ServerRef::Master && forced.is_none() => {
                 server = ServerRef::Master;
                 continue;
             }
@@ -86,11 +91,16 @@ pub(crate) async fn run_target<S: ResultSink>(
         pool.stats.queries.fetch_add(1, Ordering::Relaxed);
         let mut sent = false;
         match run_one(conn, route, target, send_columns, &mut sent, sink).await {
-            Ok(one) => {
+            Ok(mut one) => {
                 session.reads.ran_on(db, target.group, server);
+                one.server = server;
                 return Ok(one);
             }
-            Err(Failure::Query(Error::BackendConnection(reason))) => {
+            Err(Failure::Query(e)) if connection_broke(&e) => {
+                let reason = match e {
+                    Error::BackendConnection(r) => r,
+                    other => other.to_string(),
+                };
                 // A driver error (not a server error) means the connection is gone: drop
                 // it, tell the health state, and name the group, so the next statement
                 // starts on a fresh one. A replica read that sent nothing yet is retried
@@ -103,7 +113,7 @@ pub(crate) async fn run_target<S: ResultSink>(
                         .txn
                         .connection_lost(&db.name, target.group, &err.to_string());
                 }
-                if server != ServerRef::Master && !sent {
+                if server != ServerRef::Master && !sent && forced.is_none() {
                     server = ServerRef::Master;
                     continue;
                 }
@@ -111,5 +121,15 @@ pub(crate) async fn run_target<S: ResultSink>(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// The connection is gone: a driver error, or a server error after which the server closes
+/// it (the connection was killed).
+fn connection_broke(e: &Error) -> bool {
+    match e {
+        Error::BackendConnection(_) => true,
+        Error::Backend(b) => super::txn::connection_gone(b.code),
+        _ => false,
     }
 }

@@ -466,7 +466,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             sink.maybe_flush().await?;
         }
         if multiplex
-            && self.session.txn.group().is_none()
+            && !self.session.txn.pins_connections()
             && !self.session.txn.active()
             && self.session.last_warnings == 0
         {

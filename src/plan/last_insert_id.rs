@@ -60,6 +60,30 @@ pub fn row_count_query(sql: &str) -> Option<String> {
     column_name(sql, &toks, 4)
 }
 
+/// The column name the client expects, when `sql` is `SELECT FOUND_ROWS() [[AS] alias]`.
+pub fn found_rows_query(sql: &str) -> Option<String> {
+    let toks: Vec<_> = significant(sql)
+        .filter(|t| t.kind != Kind::Punct(b';'))
+        .collect();
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
+    let call = word(0, "SELECT")
+        && word(1, "FOUND_ROWS")
+        && toks.get(2)?.kind == Kind::Punct(b'(')
+        && toks.get(3)?.kind == Kind::Punct(b')');
+    if !call {
+        return None;
+    }
+    column_name(sql, &toks, 4)
+}
+
+/// The query that returns `value` under `name` with FOUND_ROWS()'s column type.
+pub fn found_rows_sql(value: u64, name: &str) -> String {
+    format!(
+        "SELECT COALESCE({value}, FOUND_ROWS()) AS `{}`",
+        name.replace('`', "``")
+    )
+}
+
 /// The query that returns `value` under `name` with ROW_COUNT()'s column type.
 pub fn row_count_sql(value: i64, name: &str) -> String {
     format!(

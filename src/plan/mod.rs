@@ -61,7 +61,8 @@ mod tables;
 pub(crate) mod tests;
 
 pub use last_insert_id::{
-    answer_sql as last_insert_id_sql, last_insert_id_query, row_count_query, row_count_sql,
+    answer_sql as last_insert_id_sql, found_rows_query, found_rows_sql, last_insert_id_query,
+    row_count_query, row_count_sql,
 };
 pub use split::{next_statement, split_statements};
 pub use syntax::{SqlMode, Syntax};

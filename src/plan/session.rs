@@ -153,8 +153,9 @@ pub enum SessionKind {
     /// `SET TRANSACTION ...` (no SESSION): characteristics of the next transaction only.
     NextTransaction,
     /// BEGIN / START TRANSACTION [...]: the text is sent before the transaction's first
-    /// statement on the group it touches.
-    Begin,
+    /// statement on each group it touches; `WITH CONSISTENT SNAPSHOT` (`consistent_snapshot`)
+    /// sends it on every group at once, so the snapshots are taken at START.
+    Begin { consistent_snapshot: bool },
     /// COMMIT or ROLLBACK (`rollback`), with `AND CHAIN` (`chain`).
     End { rollback: bool, chain: bool },
     /// `SAVEPOINT name` (the name as written).
@@ -280,7 +281,14 @@ pub(crate) fn transaction(sql: &str) -> Result<Plan> {
             SessionKind::End { rollback, chain }
         }
     } else {
-        SessionKind::Begin
+        let snapshot = toks.windows(3).any(|w| {
+            w[0].is_word(sql, "WITH")
+                && w[1].is_word(sql, "CONSISTENT")
+                && w[2].is_word(sql, "SNAPSHOT")
+        });
+        SessionKind::Begin {
+            consistent_snapshot: snapshot,
+        }
     };
     Ok(Plan::Session(SessionStatement {
         sql: sql.to_string(),
@@ -334,8 +342,17 @@ mod tests {
     #[test]
     fn transaction_kinds() {
         use SessionKind::*;
-        assert_eq!(kind("BEGIN").unwrap(), Begin);
-        assert_eq!(kind("start transaction read only").unwrap(), Begin);
+        let plain = Begin {
+            consistent_snapshot: false,
+        };
+        assert_eq!(kind("BEGIN").unwrap(), plain);
+        assert_eq!(kind("start transaction read only").unwrap(), plain);
+        assert_eq!(
+            kind("START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT").unwrap(),
+            Begin {
+                consistent_snapshot: true
+            }
+        );
         assert_eq!(
             kind("COMMIT").unwrap(),
             End {

@@ -65,6 +65,51 @@ def pymysql_checks():
     conn.close()
 
 
+def pymysql_transaction_checks():
+    """autocommit off (pymysql's default): every statement runs in a transaction, so reads
+    over several groups must work there, while writes stay on one group."""
+    conn = pymysql.connect(host="127.0.0.1", port=PORT, user="app", password="app-pass",
+                           database=DB, charset="utf8mb4")
+    check(conn.get_autocommit() is False, "pymysql defaults to autocommit off")
+    cur = conn.cursor()
+    cur.execute("SELECT COUNT(*) FROM patients")
+    check(cur.fetchone()[0] == 4, "scatter count in a transaction")
+    cur.execute("SELECT id FROM patients ORDER BY id")
+    check([r[0] for r in cur.fetchall()] == [401, 402, 403, 404], "merged read in a transaction")
+    cur.execute("SELECT id FROM patients WHERE hospital_id IN (5, 6) ORDER BY id")
+    check([r[0] for r in cur.fetchall()] == [401, 402], "reads on two groups")
+    cur.execute("SELECT name FROM hospitals WHERE id = 2")
+    check(cur.fetchone()[0] == "St. Anne", "broadcast read in a transaction")
+    # A write on g0, then one on g1: refused, and the transaction goes on.
+    cur.execute("INSERT INTO patients (id, hospital_id, name) VALUES (411, 5, 'g0')")
+    try:
+        cur.execute("INSERT INTO patients (id, hospital_id, name) VALUES (412, 6, 'g1')")
+        check(False, "a write to a second group must be refused")
+    except pymysql.err.MySQLError as e:
+        check(e.args[0] == 1235 and "must stay on one group" in e.args[1], f"second group {e.args}")
+    try:
+        cur.execute("INSERT INTO hospitals (id, name, city) VALUES (9, 'x', 'y')")
+        check(False, "a broadcast write in a transaction must be refused")
+    except pymysql.err.MySQLError as e:
+        check(e.args[0] == 1235 and "hospitals" in e.args[1], f"broadcast write {e.args}")
+    cur.execute("SELECT COUNT(*) FROM patients")
+    check(cur.fetchone()[0] == 5, "the transaction sees its own write")
+    conn.rollback()
+    cur.execute("SELECT COUNT(*) FROM patients WHERE id IN (411, 412)")
+    check(cur.fetchone()[0] == 0, "rollback undid the write")
+    conn.commit()
+    # mysql-connector-python is autocommit off too.
+    conn2 = mysql.connector.connect(host="127.0.0.1", port=PORT, user="app", password="app-pass",
+                                    database=DB, use_pure=True)
+    cur2 = conn2.cursor()
+    cur2.execute("SELECT COUNT(*) FROM patients WHERE hospital_id IN (7, 8)")
+    check(cur2.fetchone()[0] == 2, "connector: reads on two groups, autocommit off")
+    cur2.execute("UPDATE patients SET name = 'kept' WHERE hospital_id = 7 AND id = 403")
+    conn2.commit()
+    conn2.close()
+    conn.close()
+
+
 def connector_checks():
     conn = mysql.connector.connect(host="127.0.0.1", port=PORT, user="app", password="app-pass",
                                    database=DB, use_pure=True)
@@ -143,6 +188,7 @@ def connector_prepared_checks():
 
 
 pymysql_checks()
+pymysql_transaction_checks()
 connector_checks()
 connector_prepared_checks()
 print("drivers ok")

@@ -6,8 +6,13 @@
 //! are exactly a shard's own. The first shard of a group uses the session's connection to
 //! that group; further shards of the same group take extra connections from the pool,
 //! brought up to the session's replayable state. Inside a transaction those extra
-//! connections would not see the transaction's writes, so a merge needing two shards of one
-//! group there is refused (a plain concatenation runs them one after the other instead).
+//! connections would not see the transaction's writes, so there every shard of a group runs
+//! on the transaction's connection to it, one after the other (each group the read needs
+//! joins the transaction first, see `txn`).
+//!
+//! FOUND_ROWS(): the rows that reached OFFSET / LIMIT are counted; with SQL_CALC_FOUND_ROWS
+//! each lane asks its connection for the shard's own FOUND_ROWS() after each query, and
+//! the session remembers the sum (see `found_rows`).
 //!
 //! Pipeline: k-way merge of the sorted shard streams (a few rows per shard in memory) ->
 //! grouping of adjacent equal keys with partial aggregates combined -> HAVING -> final sort
@@ -24,6 +29,7 @@ use std::sync::Arc;
 
 use self::compare::Kind;
 use self::stream::{Cells, Msg, ShardEnd};
+use super::found_rows::FoundRows;
 use super::{status, Context, Failure, OkInfo, ResultSink, Session};
 use crate::backend::{GroupPool, ServerRef};
 use crate::error::Error;
@@ -88,6 +94,16 @@ pub async fn run<S: ResultSink>(
     sink: &mut S,
 ) -> Result<(), Failure> {
     let db = route.db.clone();
+    let calc_found_rows = route
+        .targets
+        .first()
+        .is_some_and(|t| super::found_rows::calc_found_rows(&t.sql));
+    if calc_found_rows && (merge.group.is_some() || merge.count_distinct) {
+        return Err(Failure::Query(Error::unsupported(format!(
+            "SQL_CALC_FOUND_ROWS with aggregates, GROUP BY or DISTINCT over several shards of              sharded table '{}' (a group may span shards, so their counts do not add up; use              COUNT(*) over the same grouping in a derived table)",
+            merge.table
+        ))));
+    }
     let in_trans = session.txn_aware_status() & status::IN_TRANS != 0 || session.txn.active();
     let cap = ctx.limits.merge_buffer_bytes;
     // Lanes: (group, pinned, target indexes). Outside a transaction every shard gets its own
@@ -146,7 +162,7 @@ pub async fn run<S: ResultSink>(
     let mut tasks = Vec::with_capacity(lanes.len());
     for ((conn, (group, pinned, idx)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {
         let sqls = idx.iter().map(|&k| route.targets[k].sql.clone()).collect();
-        let (rxs, task) = stream::spawn_lane(conn, sqls, cap, merge.table.clone());
+        let (rxs, task) = stream::spawn_lane(conn, sqls, cap, merge.table.clone(), calc_found_rows);
         let pool = ctx
             .backends
             .group(&db.name, *group)
@@ -193,6 +209,7 @@ pub async fn run<S: ResultSink>(
         cap,
         last_weight: None,
         distinct: 0,
+        found: 0,
     };
     let result = pump(&mut streams, &mut out).await;
 
@@ -201,8 +218,14 @@ pub async fn run<S: ResultSink>(
         rx.close();
         while rx.recv().await.is_some() {}
     }
+    let mut shard_found: Option<u64> = Some(0);
     for (group, pinned, server, task) in tasks {
-        if let Ok(end) = task.await {
+        let end = task.await.ok();
+        shard_found = match (shard_found, end.as_ref().and_then(|e| e.found_rows)) {
+            (Some(sum), Some(n)) => Some(sum + n),
+            _ => None,
+        };
+        if let Some(end) = end {
             if pinned && !end.broken {
                 session
                     .conns
@@ -225,6 +248,14 @@ pub async fn run<S: ResultSink>(
             "no shard returned a result set".into(),
         )));
     }
+    session.found_rows = match (calc_found_rows, shard_found) {
+        (false, _) => FoundRows::Known(out.found),
+        (true, Some(n)) => FoundRows::Known(n),
+        (true, None) => FoundRows::Unknown(format!(
+            "a shard of sharded table '{}' did not report its FOUND_ROWS()",
+            merge.table
+        )),
+    };
     session.status = last_status;
     session.last_row_count = -1;
     out.sink.end_rows(&OkInfo {

@@ -38,6 +38,9 @@ pub(crate) struct Output<'o, S: ResultSink> {
     /// COUNT(DISTINCT): the last weight seen and the count so far.
     pub(crate) last_weight: Option<Vec<u8>>,
     pub(crate) distinct: u64,
+    /// Rows that reached OFFSET / LIMIT before LIMIT stopped the read, skipped ones
+    /// included: what one server's FOUND_ROWS() counts without SQL_CALC_FOUND_ROWS.
+    pub(crate) found: u64,
 }
 
 impl<S: ResultSink> Output<'_, S> {
@@ -108,6 +111,7 @@ impl<S: ResultSink> Output<'_, S> {
     async fn limit(&mut self, row: Cells) -> Result<Flow, Failure> {
         if self.offset_left > 0 {
             self.offset_left -= 1;
+            self.found += 1;
             return Ok(Flow::Go);
         }
         match self.remaining {
@@ -115,6 +119,7 @@ impl<S: ResultSink> Output<'_, S> {
             Some(n) => self.remaining = Some(n - 1),
             None => {}
         }
+        self.found += 1;
         self.emit(&row).await?;
         Ok(if self.remaining == Some(0) {
             Flow::Stop

@@ -83,21 +83,26 @@ impl Tx {
     }
 }
 
-/// What a lane task hands back: its connection, and whether the connection broke (a
-/// driver error: it must not be reused).
+/// What a lane task hands back: its connection, whether the connection broke (a driver
+/// error: it must not be reused), and with `found_rows` the sum of its queries'
+/// FOUND_ROWS() (`None` when one could not be read).
 pub struct LaneEnd {
     pub conn: Conn,
     pub broken: bool,
+    pub found_rows: Option<u64>,
 }
 
 const ROWS_AHEAD: usize = 64;
 
-/// Runs `sqls` one after the other on `conn`; one receiver per query, in order.
+/// Runs `sqls` one after the other on `conn`; one receiver per query, in order. With
+/// `found_rows` (the queries carry SQL_CALC_FOUND_ROWS), each query's FOUND_ROWS() is read
+/// on the same connection right after it, whether the merge read all its rows or not.
 pub fn spawn_lane(
     mut conn: Conn,
     sqls: Vec<String>,
     cap: usize,
     table: String,
+    found_rows: bool,
 ) -> (Vec<Rx>, JoinHandle<LaneEnd>) {
     let last = sqls.len().saturating_sub(1);
     let mut txs = Vec::with_capacity(sqls.len());
@@ -116,17 +121,33 @@ pub fn spawn_lane(
     let task = tokio::spawn(async move {
         let mut held = 0usize;
         let mut broken = false;
+        let mut found: Option<u64> = found_rows.then_some(0);
         for (k, sql) in sqls.iter().enumerate() {
             if let Err(e) = read(&mut conn, sql, &txs[k], &mut held, cap, &table).await {
                 broken = matches!(e, Error::BackendConnection(_));
+                found = None;
                 // The lane's later queries will not run: their streams fail alike.
                 for tx in &txs[k..] {
                     tx.send(Msg::Failed(e.clone())).await;
                 }
                 break;
             }
+            if let Some(sum) = found {
+                found = match conn.query_first::<u64, _>("SELECT FOUND_ROWS()").await {
+                    Ok(Some(n)) => Some(sum + n),
+                    Ok(None) => None,
+                    Err(e) => {
+                        broken = !matches!(e, mysql_async::Error::Server(_));
+                        None
+                    }
+                };
+            }
         }
-        LaneEnd { conn, broken }
+        LaneEnd {
+            conn,
+            broken,
+            found_rows: found,
+        }
     });
     (rxs, task)
 }

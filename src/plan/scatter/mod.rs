@@ -31,7 +31,9 @@ use super::merge::{Agg, Col, Grouping, MergeSpec, SortKey};
 use crate::config::model::{ShardSpec, TableRule};
 use crate::error::{Error, Result};
 
-/// Features the walk flags that no merge can make exact.
+/// Features the walk flags that no merge can make exact. (SQL_CALC_FOUND_ROWS is flagged
+/// too but merges: each shard keeps it and execution sums their counts, see
+/// `execute::found_rows`.)
 const NEVER: &[&str] = &[
     "UNION",
     "EXCEPT",
@@ -39,7 +41,6 @@ const NEVER: &[&str] = &[
     "MINUS",
     "a window function",
     "SELECT ... INTO",
-    "SQL_CALC_FOUND_ROWS",
 ];
 
 pub(crate) struct ScatterPlan {

@@ -1,0 +1,95 @@
+//! A transaction that lost a group: its connection there broke (or was dropped), so the
+//! server rolled that part back and released its locks and snapshot. One server would have
+//! lost all of it; so does the proxy. The statement that found out fails with 1213 / 40001,
+//! the other groups are rolled back at once (their locks must not outlive the transaction),
+//! and every later statement but ROLLBACK gets the same error, COMMIT included, until the
+//! client rolls back.
+//!
+//! A deadlock (1213 from a group) rolled back the group's part on the server: the other
+//! groups are rolled back too and the transaction is over, as on one server.
+
+use crate::backend::ServerRef;
+use crate::error::Error;
+use crate::plan::{Plan, SessionKind};
+
+use super::super::{Failure, Session};
+use super::end::rollback_quietly;
+
+/// Server errors after which the connection is gone (the server closes it).
+pub(crate) fn connection_gone(code: u16) -> bool {
+    // ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED, ER_CLIENT_INTERACTION_TIMEOUT
+    matches!(code, 1053 | 1927 | 4031)
+}
+
+/// Marks the transaction lost when the connection of a group it runs on is gone or was
+/// replaced, whichever path dropped it.
+fn verify_connections(session: &mut Session) {
+    for j in session.txn.groups.clone() {
+        let held = session
+            .conns
+            .held(&j.db.name, j.group, ServerRef::Master)
+            .map(|c| c.id());
+        if held != Some(j.conn_id) {
+            session.txn.connection_lost(
+                &j.db.name,
+                j.group,
+                "its connection is no longer held by the session",
+            );
+        }
+    }
+}
+
+/// Rolls back the groups a lost transaction still runs on; it stays lost.
+async fn release_survivors(session: &mut Session) {
+    if !session.txn.groups.is_empty() {
+        rollback_quietly(session).await;
+        session.txn.groups.clear();
+        session.txn.writer = None;
+    }
+}
+
+/// Before a statement: the refusal while the transaction is lost. ROLLBACK ends it; USE and
+/// SHOW DATABASES touch no backend.
+pub async fn refusal(plan: &Plan, session: &mut Session) -> Option<Error> {
+    verify_connections(session);
+    if !session.txn.is_lost() {
+        return None;
+    }
+    release_survivors(session).await;
+    let allowed = match plan {
+        Plan::Session(s) => matches!(s.kind, SessionKind::End { rollback: true, .. }),
+        Plan::UseDatabase(_) | Plan::ShowDatabases { .. } => true,
+        _ => false,
+    };
+    (!allowed).then(|| session.txn.lost()).flatten()
+}
+
+/// After a statement: the transaction lost a group during it (the statement's error becomes
+/// the lost transaction's, naming the cause), or a group answered a deadlock.
+pub async fn after_outcome(
+    session: &mut Session,
+    outcome: Result<(), Failure>,
+    lost_before: bool,
+) -> Result<(), Failure> {
+    verify_connections(session);
+    if !lost_before && session.txn.is_lost() {
+        release_survivors(session).await;
+        return match outcome {
+            Err(Failure::Query(e)) => Err(Failure::Query(match session.txn.lost() {
+                Some(Error::TransactionLost(m)) if !matches!(e, Error::TransactionLost(_)) => {
+                    Error::TransactionLost(format!("{m} [{e}]"))
+                }
+                _ => e,
+            })),
+            other => other,
+        };
+    }
+    if let Err(Failure::Query(e)) = &outcome {
+        let deadlock = e.code() == 1213 && !matches!(e, Error::TransactionLost(_));
+        if deadlock && !session.txn.groups.is_empty() {
+            rollback_quietly(session).await;
+            session.txn.end();
+        }
+    }
+    outcome
+}

@@ -57,6 +57,9 @@ if ((replicas == 2)) || [[ -f $state_dir/g0-replica2.pid ]]; then
   REPLICAS+=(g0-replica2)
 fi
 APP_USER=app APP_PASS=app-pass REPL_USER=repl REPL_PASS=repl-pass
+# An operator account for tests that play the DBA (killing the proxy's backend threads, as a
+# crash or `KILL` by an admin would): the app user may kill only its own account's threads.
+DBA_USER=dba DBA_PASS=dba-pass
 
 port_of() {
   case $1 in
@@ -232,6 +235,8 @@ GRANT $APP_GRANTS ON *.* TO '$APP_USER'@'127.0.0.1';
 GRANT $APP_GRANTS ON *.* TO '$APP_USER'@'localhost';
 CREATE USER IF NOT EXISTS '$REPL_USER'@'127.0.0.1' IDENTIFIED BY '$REPL_PASS';
 GRANT REPLICATION SLAVE ON *.* TO '$REPL_USER'@'127.0.0.1';
+CREATE USER IF NOT EXISTS '$DBA_USER'@'127.0.0.1' IDENTIFIED BY '$DBA_PASS';
+GRANT CONNECTION ADMIN, PROCESS ON *.* TO '$DBA_USER'@'127.0.0.1';
 SQL
 }
 

@@ -62,7 +62,8 @@ async fn backend_thread(c: &mut Conn, schema: &TestSchema, hospital: u32) -> u64
 }
 
 async fn kill(schema: &TestSchema, group: usize, thread: u64) {
-    let mut d = schema.on(group).await;
+    let _ = schema;
+    let mut d = dba(master_port(group)).await;
     d.query_drop(format!("KILL {thread}")).await.unwrap();
     d.disconnect().await.unwrap();
 }

@@ -68,6 +68,16 @@ pub fn direct_opts(port: u16, db: Option<&str>) -> Opts {
         .into()
 }
 
+/// A connection as the cluster's operator account (`dba`, CONNECTION ADMIN and PROCESS only):
+/// tests that kill the proxy's backend threads play a DBA, since the app user may kill only
+/// its own account's threads and the proxy logs in over the unix socket.
+pub async fn dba(port: u16) -> Conn {
+    let opts = OptsBuilder::from_opts(direct_opts(port, None))
+        .user(Some("dba"))
+        .pass(Some("dba-pass"));
+    Conn::new(opts).await.expect("connect as dba")
+}
+
 /// A connection straight to a server, bypassing the proxy: the oracle tests compare with.
 pub async fn direct(port: u16, db: Option<&str>) -> Conn {
     Conn::new(direct_opts(port, db))

@@ -3,11 +3,13 @@
 //! holds while it runs.
 
 pub mod balance;
+pub mod conn;
 pub mod health;
 pub mod health_check;
 pub mod pools;
 pub mod session_conns;
 
 pub use balance::{Access, ServerRef};
+pub use conn::BackendConn;
 pub use pools::{Backends, GroupPool, GroupServers};
 pub use session_conns::SessionConns;

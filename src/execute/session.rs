@@ -246,7 +246,7 @@ pub fn use_database<S: ResultSink>(
 /// already gave it back (FOUND_ROWS(), ROW_COUNT(), LAST_INSERT_ID() would then be another
 /// client's; `SELECT ROW_COUNT()` / `SELECT LAST_INSERT_ID()` alone are answered from the
 /// session, see `plan::row_count_query`).
-pub fn multiplexed_use(sql: &str, session_has_state: bool) -> Result<Option<&'static str>, Error> {
+pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'static str>, Error> {
     let mentions = |w: &[u8]| {
         sql.as_bytes()
             .windows(w.len())
@@ -254,7 +254,7 @@ pub fn multiplexed_use(sql: &str, session_has_state: bool) -> Result<Option<&'st
     };
     let calc_found_rows = mentions(b"sql_calc_found_rows");
     let found_rows = !calc_found_rows && mentions(b"found_rows");
-    if !session_has_state {
+    if !connections_kept {
         let row_count = mentions(b"row_count") && crate::plan::row_count_query(sql).is_none();
         let insert_id = (mentions(b"last_insert_id") || mentions(b"@@identity"))
             && crate::plan::last_insert_id_query(sql).is_none();

@@ -39,6 +39,8 @@ struct Streams {
     rx: Vec<stream::Rx>,
     /// Per stream, the server it reads from: a connection that broke is reported naming it.
     servers: Vec<Arc<GroupPool>>,
+    /// Per stream, the shard it reads (for the same reports).
+    shards: Vec<Option<u32>>,
     /// How each stream ended, once it has.
     ended: Vec<Option<ShardEnd>>,
 }
@@ -53,13 +55,13 @@ impl Streams {
                 self.ended[i] = Some(end);
                 Ok(None)
             }
-            Some(Msg::Failed(Error::BackendConnection(reason))) => {
-                self.ended[i] = Some(ShardEnd::default());
-                Err(self.servers[i].unavailable(reason))
-            }
             Some(Msg::Failed(e)) => {
                 self.ended[i] = Some(ShardEnd::default());
-                Err(e)
+                let server = &self.servers[i];
+                Err(match e {
+                    Error::BackendConnection(reason) => server.unavailable(reason),
+                    e => e.packet_too_large_at(|| server.place(self.shards[i])),
+                })
             }
             Some(m) => Ok(Some(m)),
             None => Err(Error::Internal(
@@ -137,6 +139,8 @@ pub async fn run<S: ResultSink>(
         for ((c, (group, pinned, _)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {
             if *pinned {
                 session.conns.put_back(ctx.backends, &db, *group, server, c);
+            } else {
+                session.conns.return_extra(c);
             }
         }
         return Err(Failure::Query(e));
@@ -170,6 +174,7 @@ pub async fn run<S: ResultSink>(
             .into_iter()
             .map(|p| p.expect("every target has a lane on a known server"))
             .collect(),
+        shards: route.targets.iter().map(|t| t.shard).collect(),
         rx: slots
             .into_iter()
             .map(|r| r.expect("every target has a lane"))
@@ -196,18 +201,32 @@ pub async fn run<S: ResultSink>(
     };
     let result = pump(&mut streams, &mut out).await;
 
-    // Stop every stream, take the connections back.
+    // Stop every stream, take the connections back (one that broke, or whose task did not
+    // come back, is dropped: closed, or reset before anyone else gets it).
     for rx in &mut streams.rx {
         rx.close();
         while rx.recv().await.is_some() {}
     }
     for (group, pinned, server, task) in tasks {
-        if let Ok(end) = task.await {
-            if pinned && !end.broken {
-                session
-                    .conns
-                    .put_back(ctx.backends, &db, group, server, end.conn);
+        match task.await {
+            Ok(end) if !end.broken => {
+                if pinned {
+                    session
+                        .conns
+                        .put_back(ctx.backends, &db, group, server, end.conn);
+                } else {
+                    session.conns.return_extra(end.conn);
+                }
             }
+            _ if pinned && server == ServerRef::Master => {
+                // The session's own connection is gone, and with it a transaction on it.
+                session.txn.connection_lost(
+                    &db.name,
+                    group,
+                    "its connection broke during a read over several shards",
+                );
+            }
+            _ => {}
         }
     }
     let mut warnings: u16 = 0;

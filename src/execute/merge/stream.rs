@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
+
+use crate::backend::BackendConn;
 use mysql_common::packets::Column;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -86,7 +88,7 @@ impl Tx {
 /// What a lane task hands back: its connection, and whether the connection broke (a
 /// driver error: it must not be reused).
 pub struct LaneEnd {
-    pub conn: Conn,
+    pub conn: BackendConn,
     pub broken: bool,
 }
 
@@ -94,7 +96,7 @@ const ROWS_AHEAD: usize = 64;
 
 /// Runs `sqls` one after the other on `conn`; one receiver per query, in order.
 pub fn spawn_lane(
-    mut conn: Conn,
+    mut conn: BackendConn,
     sqls: Vec<String>,
     cap: usize,
     table: String,
@@ -118,7 +120,7 @@ pub fn spawn_lane(
         let mut broken = false;
         for (k, sql) in sqls.iter().enumerate() {
             if let Err(e) = read(&mut conn, sql, &txs[k], &mut held, cap, &table).await {
-                broken = matches!(e, Error::BackendConnection(_));
+                broken = e.breaks_connection();
                 // The lane's later queries will not run: their streams fail alike.
                 for tx in &txs[k..] {
                     tx.send(Msg::Failed(e.clone())).await;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::balance::{self, Access, ServerRef};
 use super::conn::BackendConn;
@@ -90,6 +90,35 @@ impl GroupPool {
                 Err(_) => return Err(self.exhausted(timeout)),
             },
         };
+        self.connect_in(slot, timeout, failures_to_open).await
+    }
+
+    /// Like `connect`, but `None` at once when every connection of the pool is in use.
+    pub async fn connect_if_free(
+        &self,
+        timeout: Duration,
+        failures_to_open: u32,
+    ) -> Result<Option<BackendConn>> {
+        if self.role == Role::Master && !self.health.in_rotation() {
+            return self.connect(timeout, failures_to_open).await.map(Some);
+        }
+        match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => self
+                .connect_in(slot, timeout, failures_to_open)
+                .await
+                .map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// A connection for a slot this caller holds: from the pool, or a new one (whose
+    /// failure to connect counts against the server).
+    async fn connect_in(
+        &self,
+        slot: OwnedSemaphorePermit,
+        timeout: Duration,
+        failures_to_open: u32,
+    ) -> Result<BackendConn> {
         match tokio::time::timeout(timeout, self.pool.get_conn()).await {
             Ok(Ok(c)) => Ok(BackendConn::new(c, Held::new(self), slot)),
             Ok(Err(mysql_async::Error::Server(e))) => {

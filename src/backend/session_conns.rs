@@ -127,7 +127,7 @@ impl SessionConns {
         self.last_used = None;
     }
 
-    /// Gives back an extra connection a statement used (`extra`): clean when the session
+    /// Gives back an extra connection a statement used (`extra_if_free`): clean when the session
     /// has no state, to be reset otherwise. Extra connections run only reads outside a
     /// transaction.
     pub fn return_extra(&self, conn: BackendConn) {
@@ -194,19 +194,16 @@ impl SessionConns {
         group: GroupId,
         server: ServerRef,
     ) -> Result<usize> {
-        let pool = backends
-            .group(&db.name, group)
-            .ok_or_else(|| {
-                Error::Internal(format!(
-                    "no pool for group {group} of database '{}'",
-                    db.name
-                ))
-            })?
-            .server(server)
-            .clone();
+        let pool = pool_of(backends, db, group, server)?;
         let mut conn = pool
             .connect(backends.connect_timeout, backends.failures_to_open)
             .await?;
+        self.replay_on(&pool, &mut conn).await?;
+        Ok(self.pin(pool, group, server, conn))
+    }
+
+    /// Brings a new connection up to the session's replayable state.
+    async fn replay_on(&self, pool: &GroupPool, conn: &mut BackendConn) -> Result<()> {
         for (_, sql) in &self.replay {
             conn.query_drop(sql.as_str())
                 .await
@@ -215,7 +212,7 @@ impl SessionConns {
                     other => other,
                 })?;
         }
-        Ok(self.pin(pool, group, server, conn))
+        Ok(())
     }
 
     /// Holds `conn` for the session.
@@ -270,17 +267,25 @@ impl SessionConns {
     }
 
     /// A further connection to `server` of `group` for one statement, brought up to the
-    /// session's replayable state; `return_extra` gives it back (dropping it does too,
-    /// with a reset).
-    pub async fn extra(
+    /// session's replayable state, or `None` at once when the pool has no connection free:
+    /// the caller holds connections itself and must not wait for others that may do the
+    /// same. `return_extra` gives it back (dropping it does too, with a reset).
+    pub async fn extra_if_free(
         &mut self,
         backends: &Backends,
         db: &Database,
         group: GroupId,
         server: ServerRef,
-    ) -> Result<BackendConn> {
-        let idx = self.open(backends, db, group, server).await?;
-        Ok(self.pinned.swap_remove(idx).conn)
+    ) -> Result<Option<BackendConn>> {
+        let pool = pool_of(backends, db, group, server)?;
+        let Some(mut conn) = pool
+            .connect_if_free(backends.connect_timeout, backends.failures_to_open)
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.replay_on(&pool, &mut conn).await?;
+        Ok(Some(conn))
     }
 
     /// Takes the connection of `group` out of the session (to close or roll it back before
@@ -323,6 +328,23 @@ impl SessionConns {
         self.last_used = None;
         self.sticky = None;
     }
+}
+
+fn pool_of(
+    backends: &Backends,
+    db: &Database,
+    group: GroupId,
+    server: ServerRef,
+) -> Result<Arc<GroupPool>> {
+    backends
+        .group(&db.name, group)
+        .map(|g| g.server(server).clone())
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "no pool for group {group} of database '{}'",
+                db.name
+            ))
+        })
 }
 
 /// Error naming the group and its master for a driver (non-server) failure on the master

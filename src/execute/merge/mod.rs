@@ -4,10 +4,8 @@
 //! Connections (why not one UNION ALL query per group): each shard streams on its own
 //! connection, so every shard works in parallel and the column definitions the client sees
 //! are exactly a shard's own. The first shard of a group uses the session's connection to
-//! that group; further shards of the same group take extra connections from the pool,
-//! brought up to the session's replayable state. Inside a transaction those extra
-//! connections would not see the transaction's writes, so a merge needing two shards of one
-//! group there is refused (a plain concatenation runs them one after the other instead).
+//! that group; further shards of the same group take extra connections from the pool when
+//! it has one free, brought up to the session's replayable state (see `lanes`).
 //!
 //! Pipeline: k-way merge of the sorted shard streams (a few rows per shard in memory) ->
 //! grouping of adjacent equal keys with partial aggregates combined -> HAVING -> final sort
@@ -17,6 +15,7 @@
 mod combine;
 pub mod compare;
 pub mod decimal;
+mod lanes;
 mod stream;
 
 use std::cmp::Ordering;
@@ -24,7 +23,7 @@ use std::sync::Arc;
 
 use self::compare::Kind;
 use self::stream::{Cells, Msg, ShardEnd};
-use super::{status, Context, Failure, OkInfo, ResultSink, Session};
+use super::{Context, Failure, OkInfo, ResultSink, Session};
 use crate::backend::{GroupPool, ServerRef};
 use crate::error::Error;
 use crate::plan::merge::{AggKind, MergeSpec, SortKey};
@@ -90,83 +89,35 @@ pub async fn run<S: ResultSink>(
     sink: &mut S,
 ) -> Result<(), Failure> {
     let db = route.db.clone();
-    let in_trans = session.txn_aware_status() & status::IN_TRANS != 0 || session.txn.active();
     let cap = ctx.limits.merge_buffer_bytes;
-    // Lanes: (group, pinned, target indexes). Outside a transaction every shard gets its own
-    // connection (the session's for a group's first shard); inside, one lane per group on
-    // the transaction's connection.
-    let mut lanes: Vec<(usize, bool, Vec<usize>)> = Vec::new();
-    for (k, t) in route.targets.iter().enumerate() {
-        match lanes.iter_mut().find(|l| l.0 == t.group && l.1) {
-            Some(l) if in_trans => l.2.push(k),
-            Some(_) => lanes.push((t.group, false, vec![k])),
-            None => lanes.push((t.group, true, vec![k])),
-        }
-    }
-    // The read split picks each lane's server (in a transaction: the master).
-    let servers: Vec<ServerRef> = lanes
-        .iter()
-        .map(|(group, _, idx)| {
-            let access = session.reads.access(
-                route,
-                &route.targets[idx[0]],
-                session.txn_aware_status(),
-                ctx.backends.master_after_write,
-            );
-            ctx.backends
-                .group(&db.name, *group)
-                .map(|g| g.choose(access))
-                .unwrap_or(ServerRef::Master)
-        })
-        .collect();
-    let mut conns = Vec::with_capacity(lanes.len());
-    let mut failed = None;
-    for ((group, pinned, _), &server) in lanes.iter().zip(&servers) {
-        let got = if *pinned {
-            session.conns.take(ctx.backends, &db, *group, server).await
-        } else {
-            session.conns.extra(ctx.backends, &db, *group, server).await
-        };
-        match got {
-            Ok(c) => conns.push(c),
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        }
-    }
-    if let Some(e) = failed {
-        for ((c, (group, pinned, _)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {
-            if *pinned {
-                session.conns.put_back(ctx.backends, &db, *group, server, c);
-            } else {
-                session.conns.return_extra(c);
-            }
-        }
-        return Err(Failure::Query(e));
-    }
+    let lanes = lanes::open(route, ctx, session).await?;
     let mut slots: Vec<Option<stream::Rx>> = (0..route.targets.len()).map(|_| None).collect();
     let mut stream_servers: Vec<Option<Arc<GroupPool>>> = vec![None; route.targets.len()];
     let mut tasks = Vec::with_capacity(lanes.len());
-    for ((conn, (group, pinned, idx)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {
-        let sqls = idx.iter().map(|&k| route.targets[k].sql.clone()).collect();
-        let (rxs, task) = stream::spawn_lane(conn, sqls, cap, merge.table.clone());
+    for lane in lanes {
+        let sqls = lane
+            .targets
+            .iter()
+            .map(|&k| route.targets[k].sql.clone())
+            .collect();
+        let (rxs, task) = stream::spawn_lane(lane.conn, sqls, cap, merge.table.clone());
         let pool = ctx
             .backends
-            .group(&db.name, *group)
-            .map(|g| g.server(server).clone());
+            .group(&db.name, lane.group)
+            .map(|g| g.server(lane.server).clone());
         // Counted per server, as the single-target path does, so the listings and metrics
         // show where merged reads went.
         if let Some(pool) = &pool {
-            pool.stats
-                .queries
-                .fetch_add(idx.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            pool.stats.queries.fetch_add(
+                lane.targets.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
-        for (&k, rx) in idx.iter().zip(rxs) {
+        for (&k, rx) in lane.targets.iter().zip(rxs) {
             slots[k] = Some(rx);
             stream_servers[k] = pool.clone();
         }
-        tasks.push((*group, *pinned, server, task));
+        tasks.push((lane.group, lane.pinned, lane.server, task));
     }
     let n = route.targets.len();
     let mut streams = Streams {

@@ -8,7 +8,8 @@
 //! before its next use (mysql_async does this for pending results).
 //!
 //! Inside a transaction every shard of a group must run on the transaction's one
-//! connection, one query after the other. Such a lane sends all but its last query through
+//! connection, one query after the other (so must a shard that found the pool busy, see
+//! `lanes`). Such a lane sends all but its last query through
 //! unbounded channels (the merge may need the later shard's first row before it has
 //! consumed the earlier one's), counting the bytes it holds back against the merge cap.
 
@@ -155,8 +156,10 @@ async fn read(
                 .sum::<usize>();
             if *held > cap {
                 return Err(Error::unsupported(format!(
-                    "a merged read of sharded table '{table}' inside a transaction that holds \
-                     back more than {cap} bytes of shard rows (limits.merge_buffer_bytes)"
+                    "a merged read of sharded table '{table}' that runs several shards one \
+                     after the other on one connection (inside a transaction, or while the \
+                     pool has no connection free) and holds back more than {cap} bytes of \
+                     shard rows (limits.merge_buffer_bytes)"
                 )));
             }
         }

@@ -3,6 +3,7 @@
 
 pub mod info;
 pub mod like;
+mod mentions;
 pub mod merge;
 pub mod read_split;
 pub mod route;

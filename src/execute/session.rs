@@ -247,11 +247,7 @@ pub fn use_database<S: ResultSink>(
 /// client's; `SELECT ROW_COUNT()` / `SELECT LAST_INSERT_ID()` alone are answered from the
 /// session, see `plan::row_count_query`).
 pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'static str>, Error> {
-    let mentions = |w: &[u8]| {
-        sql.as_bytes()
-            .windows(w.len())
-            .any(|x| x.eq_ignore_ascii_case(w))
-    };
+    let mentions = |w: &[u8]| super::mentions::mentions(sql.as_bytes(), w);
     let calc_found_rows = mentions(b"sql_calc_found_rows");
     let found_rows = !calc_found_rows && mentions(b"found_rows");
     if !connections_kept {

@@ -596,3 +596,41 @@ async fn a_replayed_session_keeps_its_state_and_gives_none_away() {
     b.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// A read over several shards that fails on one shard (a server error mid-merge) gives its
+/// connections back reset too: the extra connection of the failing shard used to go back
+/// as it was, carrying the session's SETs to the next client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_scatter_read_gives_its_connections_back_reset() {
+    let (schema, proxy) = setup("state_failed_scatter", 4).await;
+    one_row_per_shard(&schema).await;
+    // Shard 3 (g1's second, read on an extra connection) lacks the column the read needs.
+    schema
+        .exec(1, &["ALTER TABLE clinical_data_3 DROP COLUMN value"])
+        .await;
+    let defaults = defaults_of_a_fresh_connection().await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    for sql in [
+        "SET sql_mode = ''",
+        "SET time_zone = '+10:00'",
+        "SET NAMES latin1",
+    ] {
+        a.query_drop(sql).await.unwrap();
+    }
+    for _ in 0..2 {
+        expect_code(
+            a.query_drop("SELECT hospital_id, value FROM clinical_data ORDER BY hospital_id")
+                .await,
+            1054,
+        );
+    }
+    for _ in 0..3 {
+        let mut b = proxy.connect(Some("clinical")).await;
+        let seen: Vec<(String, String, String, String)> =
+            b.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+        assert_eq!(seen, defaults);
+        b.disconnect().await.unwrap();
+    }
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}

@@ -543,7 +543,7 @@ async fn a_replayed_session_keeps_its_state_and_gives_none_away() {
     let mut a = proxy.connect(Some("clinical")).await;
     for sql in [
         "SET sql_mode = ''",
-        "SET time_zone = '+10:00'",
+        "SET time_zone = '+10:00' -- replayed in one batch with the others",
         "SET NAMES latin1",
     ] {
         a.query_drop(sql).await.unwrap();

@@ -202,17 +202,27 @@ impl SessionConns {
         Ok(self.pin(pool, group, server, conn))
     }
 
-    /// Brings a new connection up to the session's replayable state.
+    /// Brings a new connection up to the session's replayable state, in one round trip (a
+    /// session with SET state replays it on every statement's connection under
+    /// multiplexing): the SETs as one multi-statement query, in the order the client sent
+    /// them.
     async fn replay_on(&self, pool: &GroupPool, conn: &mut BackendConn) -> Result<()> {
-        for (_, sql) in &self.replay {
-            conn.query_drop(sql.as_str())
-                .await
-                .map_err(|e| match Error::from(e) {
-                    Error::BackendConnection(reason) => pool.unavailable(reason),
-                    other => other,
-                })?;
+        if self.replay.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let batch = self
+            .replay
+            .iter()
+            .map(|(_, sql)| sql.trim().trim_end_matches(';').trim_end())
+            .collect::<Vec<_>>()
+            // On lines of their own: a statement may end in a `-- comment`.
+            .join("\n;\n");
+        conn.query_drop(batch)
+            .await
+            .map_err(|e| match Error::from(e) {
+                Error::BackendConnection(reason) => pool.unavailable(reason),
+                other => other,
+            })
     }
 
     /// Holds `conn` for the session.

@@ -231,3 +231,70 @@ fn is_packet_too_large(e: &mysql_async::Error) -> bool {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_never_sends_a_client_library_code() {
+        let group = || Error::GroupUnavailable {
+            database: "d".into(),
+            group: "g0".into(),
+            addr: "127.0.0.1:1".into(),
+            reason: "refused".into(),
+        };
+        let errors = [
+            group(),
+            Error::BackendConnection("broken pipe".into()),
+            Error::PoolExhausted {
+                database: "d".into(),
+                group: "g0".into(),
+                addr: "127.0.0.1:1".into(),
+                role: "master",
+                pool_max: 4,
+                waited: Duration::from_secs(2),
+            },
+            Error::PacketTooLarge("shard 2".into()),
+            Error::Backend(BackendError {
+                code: 2013,
+                state: "HY000".into(),
+                message: "Lost connection".into(),
+            }),
+            Error::PartlyApplied {
+                cause: Box::new(group()),
+                failed: "shard 1".into(),
+                done: "shard 0".into(),
+                skipped: "none".into(),
+            },
+        ];
+        for e in errors {
+            assert!(
+                !(2000..3000).contains(&e.code()),
+                "{e}: {} {}",
+                e.code(),
+                e.sqlstate()
+            );
+            assert!(!e.sqlstate().starts_with("08"), "{e}: {}", e.sqlstate());
+        }
+    }
+
+    #[test]
+    fn the_drivers_packet_size_refusal_is_1153() {
+        use mysql_common::proto::codec::error::PacketCodecError;
+        let io = std::io::Error::other(PacketCodecError::PacketTooLarge);
+        let e = Error::from(mysql_async::Error::Io(mysql_async::IoError::Io(io)));
+        assert_eq!(e, Error::PacketTooLarge("a backend server".into()));
+        assert_eq!(e.code(), 1153);
+        assert!(e.breaks_connection());
+        let named = e.packet_too_large_at(|| "shard 2".into());
+        assert!(
+            named.to_string().contains("statement for shard 2"),
+            "{named}"
+        );
+        let other = Error::from(mysql_async::Error::Io(mysql_async::IoError::Io(
+            std::io::Error::other("reset by peer"),
+        )));
+        assert!(matches!(other, Error::BackendConnection(_)));
+    }
+}

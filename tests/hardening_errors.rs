@@ -97,8 +97,9 @@ async fn rows_of_patient(schema: &TestSchema, shard: usize, patient: i64) -> i64
 /// is refused with 1153 naming the shard and its server, over the text and the binary
 /// protocol, as often as it is sent: the server was never asked, so the master's circuit
 /// stays closed. It used to be "Can't reach group" (2003), counted as the master failing,
-/// and enough of them opened the circuit of a healthy master. Inside a transaction the connection, and with it the
-/// transaction, is gone, and the client is told so rather than going on outside it.
+/// and enough of them opened the circuit of a healthy master. Inside a transaction the
+/// connection, and with it the transaction, is gone, and the client is told so rather than
+/// going on outside it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_over_max_allowed_packet_is_1153_naming_the_shard() {
     let schema = TestSchema::create("err_packet").await;

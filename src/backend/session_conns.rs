@@ -127,9 +127,9 @@ impl SessionConns {
         self.last_used = None;
     }
 
-    /// Gives back an extra connection a statement used (`extra_if_free`): clean when the session
-    /// has no state, to be reset otherwise. Extra connections run only reads outside a
-    /// transaction.
+    /// Gives back an extra connection a statement used (`extra_if_free`): clean when the
+    /// session has no state, to be reset otherwise. Extra connections run only reads outside
+    /// a transaction.
     pub fn return_extra(&self, conn: BackendConn) {
         if !self.has_state() {
             conn.release_clean();

@@ -1,7 +1,14 @@
 //! One error type for everything a client can be told, mapped to a MySQL code and SQLSTATE in
 //! exactly one place (`code`, `sqlstate`). Backend errors pass through unchanged.
+//!
+//! Errors the proxy makes itself carry server error codes (below 2000): codes 2000-2999 are
+//! the client library's own (CR_*), and a client that finds one in an error packet reports a
+//! malformed packet instead of the message (the mariadb CLI prints "ERROR 2027"). Problems
+//! with a backend get SQLSTATE HY000, not class 08: the client's own connection to the proxy
+//! is fine, and connectors drop a connection that reports an 08 state.
 
 use std::fmt;
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -34,6 +41,29 @@ pub enum Error {
         addr: String,
         reason: String,
     },
+    /// Every connection of a server's pool is in use (sessions in transactions, or holding
+    /// temporary tables or locks) and none came back in time. Not a server failure.
+    #[error(
+        "Too many connections: all {pool_max} connections of the pool of {role} {addr} \
+         (group '{group}' of database '{database}', backend.pool_max per worker) are in use \
+         and none was free within {waited:?}"
+    )]
+    PoolExhausted {
+        database: String,
+        group: String,
+        addr: String,
+        role: &'static str,
+        pool_max: usize,
+        waited: Duration,
+    },
+    /// A statement longer than its backend server's max_allowed_packet; the text names the
+    /// shard and server it was for. The server was never asked, so this says nothing about
+    /// its health.
+    #[error(
+        "Got a packet bigger than 'max_allowed_packet' bytes: the statement for {0} is longer \
+         than that server's max_allowed_packet"
+    )]
+    PacketTooLarge(String),
     /// An error the backend server produced, forwarded as it was.
     #[error("{0}")]
     Backend(BackendError),
@@ -125,9 +155,19 @@ impl Error {
             Error::InvalidUtf8 => 1300,
             Error::AccessDenied { .. } => 1045,
             Error::BadShardKey(_) => 1105,
-            Error::GroupUnavailable { .. } => 2003,
+            // ER_CONNECT_TO_FOREIGN_DATA_SOURCE, as MariaDB's Spider reports a data node
+            // it cannot reach.
+            Error::GroupUnavailable { .. } => 1429,
+            // ER_CON_COUNT_ERROR: the pool's connections, not the server's.
+            Error::PoolExhausted { .. } => 1040,
+            // ER_NET_PACKET_TOO_LARGE.
+            Error::PacketTooLarge(_) => 1153,
+            // A server never sends a client library's code; if one ever came, it must not
+            // reach the client as one.
+            Error::Backend(e) if (2000..3000).contains(&e.code) => 1105,
             Error::Backend(e) => e.code,
-            Error::BackendConnection(_) => 2013,
+            // ER_NET_READ_ERROR: the server-side twin of 2013 "Lost connection".
+            Error::BackendConnection(_) => 1158,
             Error::TransactionLost(_) => 1213,
             Error::CommitOutcomeUnknown(_) => 1180,
             Error::NoSuchSavepoint(_) => 1305,
@@ -158,9 +198,27 @@ impl Error {
             Error::UnknownCommand(_) => "08S01",
             Error::TransactionLost(_) => "40001",
             Error::Interrupted(_) | Error::ConnectionKilled => "70100",
+            Error::Backend(e) if (2000..3000).contains(&e.code) => "HY000",
             Error::Backend(e) => &e.state,
             Error::PartlyApplied { cause, .. } => cause.sqlstate(),
             _ => "HY000",
+        }
+    }
+}
+
+impl Error {
+    /// The backend connection that produced this error cannot be used again (the driver
+    /// closed it): the session must drop it.
+    pub fn breaks_connection(&self) -> bool {
+        matches!(self, Error::BackendConnection(_) | Error::PacketTooLarge(_))
+    }
+
+    /// Names where a statement too large for its server was going (the driver's error
+    /// knows neither shard nor server).
+    pub fn packet_too_large_at(self, place: impl FnOnce() -> String) -> Error {
+        match self {
+            Error::PacketTooLarge(_) => Error::PacketTooLarge(place()),
+            other => other,
         }
     }
 }
@@ -173,9 +231,93 @@ impl From<mysql_async::Error> for Error {
                 state: s.state,
                 message: s.message,
             }),
+            other if is_packet_too_large(&other) => {
+                Error::PacketTooLarge("a backend server".to_string())
+            }
             other => Error::BackendConnection(other.to_string()),
         }
     }
 }
 
+/// The driver refused to send a packet over the server's max_allowed_packet (it checks
+/// before writing, then closes the connection).
+fn is_packet_too_large(e: &mysql_async::Error) -> bool {
+    use mysql_common::proto::codec::error::PacketCodecError;
+    match e {
+        mysql_async::Error::Driver(mysql_async::DriverError::PacketTooLarge) => true,
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<PacketCodecError>())
+            .is_some_and(|c| matches!(c, PacketCodecError::PacketTooLarge)),
+        _ => false,
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_never_sends_a_client_library_code() {
+        let group = || Error::GroupUnavailable {
+            database: "d".into(),
+            group: "g0".into(),
+            addr: "127.0.0.1:1".into(),
+            reason: "refused".into(),
+        };
+        let errors = [
+            group(),
+            Error::BackendConnection("broken pipe".into()),
+            Error::PoolExhausted {
+                database: "d".into(),
+                group: "g0".into(),
+                addr: "127.0.0.1:1".into(),
+                role: "master",
+                pool_max: 4,
+                waited: Duration::from_secs(2),
+            },
+            Error::PacketTooLarge("shard 2".into()),
+            Error::Backend(BackendError {
+                code: 2013,
+                state: "HY000".into(),
+                message: "Lost connection".into(),
+            }),
+            Error::PartlyApplied {
+                cause: Box::new(group()),
+                failed: "shard 1".into(),
+                done: "shard 0".into(),
+                skipped: "none".into(),
+            },
+        ];
+        for e in errors {
+            assert!(
+                !(2000..3000).contains(&e.code()),
+                "{e}: {} {}",
+                e.code(),
+                e.sqlstate()
+            );
+            assert!(!e.sqlstate().starts_with("08"), "{e}: {}", e.sqlstate());
+        }
+    }
+
+    #[test]
+    fn the_drivers_packet_size_refusal_is_1153() {
+        use mysql_common::proto::codec::error::PacketCodecError;
+        let io = std::io::Error::other(PacketCodecError::PacketTooLarge);
+        let e = Error::from(mysql_async::Error::Io(mysql_async::IoError::Io(io)));
+        assert_eq!(e, Error::PacketTooLarge("a backend server".into()));
+        assert_eq!(e.code(), 1153);
+        assert!(e.breaks_connection());
+        let named = e.packet_too_large_at(|| "shard 2".into());
+        assert!(
+            named.to_string().contains("statement for shard 2"),
+            "{named}"
+        );
+        let other = Error::from(mysql_async::Error::Io(mysql_async::IoError::Io(
+            std::io::Error::other("reset by peer"),
+        )));
+        assert!(matches!(other, Error::BackendConnection(_)));
+    }
+}

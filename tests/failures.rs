@@ -21,7 +21,7 @@ async fn a_down_group_is_named_and_the_others_keep_serving() {
     let msg = expect_code(
         c.query_drop("SELECT * FROM patients WHERE hospital_id = 2")
             .await,
-        2003,
+        1429,
     );
     assert!(msg.contains("'g1'"), "{msg}");
     assert!(msg.contains(&format!("127.0.0.1:{dead_port}")), "{msg}");

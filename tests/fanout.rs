@@ -235,7 +235,7 @@ async fn a_broadcast_write_with_a_group_down_applies_nowhere() {
     let msg = expect_code(
         c.query_drop("INSERT INTO hospitals (id, name) VALUES (1, 'a')")
             .await,
-        2003,
+        1429,
     );
     assert!(msg.contains("'g1'"), "{msg}");
     assert!(
@@ -246,7 +246,7 @@ async fn a_broadcast_write_with_a_group_down_applies_nowhere() {
     let msg = expect_code(
         c.query_drop("ALTER TABLE clinical_data ADD COLUMN x INT")
             .await,
-        2003,
+        1429,
     );
     assert!(msg.contains("'g1'"), "{msg}");
     let cols = query_strings(

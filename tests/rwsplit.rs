@@ -823,7 +823,7 @@ async fn killed_master_fails_writes_fast(cl: &OwnCluster, proxy: &RwProxy) {
         let start = Instant::now();
         let msg = expect_code(
             c.query_drop("INSERT INTO t (id, v) VALUES (5001, 1)").await,
-            2003,
+            1429,
         );
         assert!(
             start.elapsed() < Duration::from_millis(1000),
@@ -837,7 +837,7 @@ async fn killed_master_fails_writes_fast(cl: &OwnCluster, proxy: &RwProxy) {
     let start = Instant::now();
     let msg = expect_code(
         c.query_drop("UPDATE t SET v = 2 WHERE id = 5000").await,
-        2003,
+        1429,
     );
     assert!(
         start.elapsed() < Duration::from_millis(200),

@@ -329,3 +329,319 @@ async fn multiplexed_row_count_and_found_rows_are_about_this_session() {
     other.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// What a fresh client sees on every shard's connection, and the default it should see.
+const SEEN_ON_EVERY_SHARD: &str = "SELECT DISTINCT @@sql_mode, @@time_zone, \
+     @@character_set_client, @@character_set_results FROM clinical_data";
+
+/// One row in each of clinical_data's four shards (shards 0, 1 on g0, 2, 3 on g1), the
+/// note carrying non-ASCII text.
+async fn one_row_per_shard(schema: &TestSchema) {
+    for shard in 0..4 {
+        let group = if shard < 2 { 0 } else { 1 };
+        schema
+            .exec(
+                group,
+                &[&format!(
+                    "INSERT INTO clinical_data_{shard} (id, hospital_id, patient_id, measure, note) \
+                     VALUES ({shard}, {shard}, 1, 'm', 'Müller')"
+                )],
+            )
+            .await;
+    }
+}
+
+/// The session defaults a new connection to the cluster's servers has, as one row of
+/// SEEN_ON_EVERY_SHARD (the proxy's backend connections use utf8mb4).
+async fn defaults_of_a_fresh_connection() -> Vec<(String, String, String, String)> {
+    let mut c = direct(master_port(0), None).await;
+    let sql_mode: String = c.query_first("SELECT @@sql_mode").await.unwrap().unwrap();
+    c.disconnect().await.unwrap();
+    assert!(sql_mode.contains("STRICT_TRANS_TABLES"), "{sql_mode}");
+    vec![(
+        sql_mode,
+        "SYSTEM".into(),
+        "utf8mb4".into(),
+        "utf8mb4".into(),
+    )]
+}
+
+/// A session with SET state that reads over several shards takes extra connections with its
+/// state replayed; they must go back reset. Before, they went back as they were: the next
+/// client saw the other session's sql_mode and time_zone (a strict-mode insert that must fail
+/// with 1406 was stored truncated) and its character set (mojibake).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_state_on_extra_scatter_connections_never_reaches_the_next_client() {
+    let (schema, proxy) = setup("state_extra_leak", 4).await;
+    one_row_per_shard(&schema).await;
+    let defaults = defaults_of_a_fresh_connection().await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    for sql in [
+        "SET sql_mode = ''",
+        "SET time_zone = '+10:00'",
+        "SET NAMES latin1",
+    ] {
+        a.query_drop(sql).await.unwrap();
+    }
+    let n: Option<i64> = a
+        .query_first("/* shardgate:master */ SELECT COUNT(*) FROM clinical_data")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(4));
+    // A is still connected. A fresh client's writes take the connections the pool hands
+    // out next: strict mode refuses the too-long value on every group.
+    let mut c = proxy.connect(Some("clinical")).await;
+    for hospital in [0, 2, 1, 3] {
+        expect_code(
+            c.query_drop(format!(
+                "INSERT INTO clinical_data (hospital_id, patient_id, measure) \
+                 VALUES ({hospital}, 2, REPEAT('x', 100))"
+            ))
+            .await,
+            1406,
+        );
+    }
+    for group in 0..2 {
+        let mut d = schema.on(group).await;
+        for shard in [2 * group, 2 * group + 1] {
+            let stored: Option<i64> = d
+                .query_first(format!(
+                    "SELECT COUNT(*) FROM clinical_data_{shard} WHERE patient_id = 2"
+                ))
+                .await
+                .unwrap();
+            assert_eq!(stored, Some(0), "shard {shard} stored a truncated row");
+        }
+        d.disconnect().await.unwrap();
+    }
+    // A fresh client's read over every shard (two connections per group) sees the defaults
+    // everywhere, and the non-ASCII note arrives as UTF-8.
+    for _ in 0..3 {
+        let mut b = proxy.connect(Some("clinical")).await;
+        let seen: Vec<(String, String, String, String)> =
+            b.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+        assert_eq!(seen, defaults);
+        let notes: Vec<Vec<u8>> = b
+            .query("SELECT DISTINCT note FROM clinical_data")
+            .await
+            .unwrap();
+        assert_eq!(notes, vec!["Müller".as_bytes().to_vec()]);
+        b.disconnect().await.unwrap();
+    }
+    // A's own session still has its state on every shard.
+    let seen: Vec<(String, String, String, String)> = a.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+    assert_eq!(
+        seen,
+        vec![(
+            String::new(),
+            "+10:00".into(),
+            "latin1".into(),
+            "latin1".into()
+        )]
+    );
+    a.disconnect().await.unwrap();
+    c.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+/// The same through the read/write split: reads go to the replicas, where the session's
+/// pinned and extra connections carry its replayed state; none of it reaches the next
+/// client of those replicas' pools.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_state_on_replica_connections_never_reaches_the_next_client() {
+    let schema = TestSchema::create("state_replica_leak").await;
+    schema.create_clinical_tables().await;
+    one_row_per_shard(&schema).await;
+    // Wait until both replicas have the rows.
+    for group in 0..2 {
+        let mut r = direct(replica_port(group), None).await;
+        let mut tries = 0;
+        loop {
+            let n: Option<i64> = r
+                .query_first(format!(
+                    "SELECT (SELECT COUNT(*) FROM `{0}`.clinical_data_{1}) + \
+                     (SELECT COUNT(*) FROM `{0}`.clinical_data_{2})",
+                    schema.name,
+                    2 * group,
+                    2 * group + 1
+                ))
+                .await
+                .unwrap_or(None);
+            if n == Some(2) {
+                break;
+            }
+            tries += 1;
+            assert!(tries < 100, "replica of g{group} did not catch up");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        r.disconnect().await.unwrap();
+    }
+    let mut rules = schema.clinical_rules("clinical");
+    for group in 0..2 {
+        let master = format!("master = \"127.0.0.1:{}\"", master_port(group));
+        rules = rules.replace(
+            &master,
+            &format!(
+                "{master}\nreplicas = [\"127.0.0.1:{}\"]",
+                replica_port(group)
+            ),
+        );
+    }
+    let proxy = Proxy::start_tuned(&[("clinical.toml", rules)], |c| {
+        c.backend.pool_min = 1;
+        c.backend.pool_max = 4;
+    })
+    .await;
+    let defaults = defaults_of_a_fresh_connection().await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    for sql in [
+        "SET sql_mode = ''",
+        "SET time_zone = '+10:00'",
+        "SET NAMES latin1",
+    ] {
+        a.query_drop(sql).await.unwrap();
+    }
+    let on_replicas = "SELECT DISTINCT @@server_id FROM clinical_data";
+    let master_ids: Vec<i64> = {
+        let mut ids = Vec::new();
+        for group in 0..2 {
+            let mut d = direct(master_port(group), None).await;
+            ids.push(d.query_first("SELECT @@server_id").await.unwrap().unwrap());
+            d.disconnect().await.unwrap();
+        }
+        ids
+    };
+    let ids: Vec<i64> = a.query(on_replicas).await.unwrap();
+    assert!(
+        ids.iter().all(|id| !master_ids.contains(id)),
+        "the reads went to replicas: {ids:?} (masters {master_ids:?})"
+    );
+    let seen: Vec<(String, String, String, String)> = a.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+    assert_eq!(
+        seen,
+        vec![(
+            String::new(),
+            "+10:00".into(),
+            "latin1".into(),
+            "latin1".into()
+        )]
+    );
+    for _ in 0..3 {
+        let mut b = proxy.connect(Some("clinical")).await;
+        let seen: Vec<(String, String, String, String)> =
+            b.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+        assert_eq!(seen, defaults);
+        let notes: Vec<Vec<u8>> = b
+            .query("SELECT DISTINCT note FROM clinical_data")
+            .await
+            .unwrap();
+        assert_eq!(notes, vec!["Müller".as_bytes().to_vec()]);
+        b.disconnect().await.unwrap();
+    }
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+/// A session whose state is only replayable SETs gives its connections back between
+/// statements (reset), and replays its SETs on the next ones: it keeps its state, and the
+/// next client of those connections sees none of it, over the text and the binary protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_session_keeps_its_state_and_gives_none_away() {
+    // One connection per group: every client takes turns on the same two.
+    let (schema, proxy) = setup("state_replayed_release", 1).await;
+    one_row_per_shard(&schema).await;
+    let defaults = defaults_of_a_fresh_connection().await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    for sql in [
+        "SET sql_mode = ''",
+        "SET time_zone = '+10:00' -- replayed in one batch with the others",
+        "SET NAMES latin1",
+    ] {
+        a.query_drop(sql).await.unwrap();
+    }
+    let mut b = proxy.connect(Some("clinical")).await;
+    for round in 0..3 {
+        let seen: Vec<(String, String, String, String)> =
+            a.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+        assert_eq!(
+            seen,
+            vec![(
+                String::new(),
+                "+10:00".into(),
+                "latin1".into(),
+                "latin1".into()
+            )],
+            "round {round}"
+        );
+        let seen: Vec<(String, String, String, String)> =
+            b.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+        assert_eq!(seen, defaults, "round {round}");
+        let seen: Option<(String, String)> = a
+            .exec_first(
+                "SELECT @@time_zone, @@character_set_client FROM clinical_data \
+                 WHERE hospital_id = ?",
+                (2,),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            seen,
+            Some(("+10:00".into(), "latin1".into())),
+            "round {round}"
+        );
+        let seen: Option<(String, String)> = b
+            .exec_first(
+                "SELECT @@time_zone, @@character_set_client FROM clinical_data \
+                 WHERE hospital_id = ?",
+                (2,),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            seen,
+            Some(("SYSTEM".into(), "utf8mb4".into())),
+            "round {round}"
+        );
+    }
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+/// A read over several shards that fails on one shard (a server error mid-merge) gives its
+/// connections back reset too: the extra connection of the failing shard used to go back
+/// as it was, carrying the session's SETs to the next client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_scatter_read_gives_its_connections_back_reset() {
+    let (schema, proxy) = setup("state_failed_scatter", 4).await;
+    one_row_per_shard(&schema).await;
+    // Shard 3 (g1's second, read on an extra connection) lacks the column the read needs.
+    schema
+        .exec(1, &["ALTER TABLE clinical_data_3 DROP COLUMN value"])
+        .await;
+    let defaults = defaults_of_a_fresh_connection().await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    for sql in [
+        "SET sql_mode = ''",
+        "SET time_zone = '+10:00'",
+        "SET NAMES latin1",
+    ] {
+        a.query_drop(sql).await.unwrap();
+    }
+    for _ in 0..2 {
+        expect_code(
+            a.query_drop("SELECT hospital_id, value FROM clinical_data ORDER BY hospital_id")
+                .await,
+            1054,
+        );
+    }
+    for _ in 0..3 {
+        let mut b = proxy.connect(Some("clinical")).await;
+        let seen: Vec<(String, String, String, String)> =
+            b.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+        assert_eq!(seen, defaults);
+        b.disconnect().await.unwrap();
+    }
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}

@@ -3,6 +3,7 @@
 //! holds while it runs.
 
 pub mod balance;
+pub mod conn;
 pub mod health;
 pub mod health_check;
 pub mod in_use;
@@ -12,5 +13,6 @@ pub mod server_syntax;
 pub mod session_conns;
 
 pub use balance::{Access, ServerRef};
+pub use conn::BackendConn;
 pub use pools::{Backends, GroupPool, GroupServers};
 pub use session_conns::SessionConns;

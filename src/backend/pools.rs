@@ -2,15 +2,22 @@
 //! lazily, so a server that is down does not stop the proxy from starting or from serving the
 //! other groups. Each worker thread has its own pools (a pool lives on the runtime that uses
 //! it); health and counters are process-wide (`health::HealthRegistry`).
+//!
+//! A pool with every connection checked out is not a server failure: `connect` waits for a
+//! free slot first (at most `connect_timeout`, then error 1040 naming the pool), and only
+//! then asks the server, so only a server that does not answer a connect counts against its
+//! health.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::balance::{self, Access, ServerRef};
+use super::conn::BackendConn;
 use super::health::{HealthRegistry, Role, ServerHealth, ServerStats};
 use crate::config::model::{Group, GroupId, ReadPolicy, Rules};
 use crate::config::server::{BackendConfig, HealthConfig, ReadYourWrites};
@@ -25,6 +32,11 @@ pub struct GroupPool {
     pub schema: Arc<str>,
     pub role: Role,
     pub pool: Pool,
+    /// One permit per connection the pool may open (`pool_max`): a checked-out connection
+    /// holds one until it is back, so waiting for a permit is waiting for the pool, never
+    /// for the server.
+    slots: Arc<Semaphore>,
+    pub pool_max: usize,
     pub health: Arc<ServerHealth>,
     pub stats: Arc<ServerStats>,
 }
@@ -44,9 +56,23 @@ impl GroupPool {
         }
     }
 
+    /// Where a statement for `shard` of this server's group goes, for error messages.
+    pub fn place(&self, shard: Option<u32>) -> String {
+        let shard = shard.map(|s| format!("shard {s}, ")).unwrap_or_default();
+        format!(
+            "{shard}group '{}' of database '{}' ({} {})",
+            self.group,
+            self.database,
+            self.role.name(),
+            self.addr
+        )
+    }
+
     /// A connection from the pool, failing at once when the master's circuit is open
-    /// (instead of every statement waiting for a connect to time out).
-    pub async fn connect(&self, timeout: Duration, failures_to_open: u32) -> Result<Conn> {
+    /// (instead of every statement waiting for a connect to time out). Waiting for a free
+    /// slot and connecting are bounded by `timeout` each; only the connect's failures count
+    /// against the server.
+    pub async fn connect(&self, timeout: Duration, failures_to_open: u32) -> Result<BackendConn> {
         if self.role == Role::Master && !self.health.in_rotation() {
             return Err(self.unavailable(format!(
                 "master is down (circuit open after {} failed attempts; probing again every \
@@ -55,8 +81,46 @@ impl GroupPool {
                 self.health.last_error()
             )));
         }
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => match tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await
+            {
+                Ok(Ok(slot)) => slot,
+                Ok(Err(_)) => return Err(Error::Internal("a backend pool was closed".into())),
+                Err(_) => return Err(self.exhausted(timeout)),
+            },
+        };
+        self.connect_in(slot, timeout, failures_to_open).await
+    }
+
+    /// Like `connect`, but `None` at once when every connection of the pool is in use.
+    pub async fn connect_if_free(
+        &self,
+        timeout: Duration,
+        failures_to_open: u32,
+    ) -> Result<Option<BackendConn>> {
+        if self.role == Role::Master && !self.health.in_rotation() {
+            return self.connect(timeout, failures_to_open).await.map(Some);
+        }
+        match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => self
+                .connect_in(slot, timeout, failures_to_open)
+                .await
+                .map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// A connection for a slot this caller holds: from the pool, or a new one (whose
+    /// failure to connect counts against the server).
+    async fn connect_in(
+        &self,
+        slot: OwnedSemaphorePermit,
+        timeout: Duration,
+        failures_to_open: u32,
+    ) -> Result<BackendConn> {
         match tokio::time::timeout(timeout, self.pool.get_conn()).await {
-            Ok(Ok(c)) => Ok(c),
+            Ok(Ok(c)) => Ok(BackendConn::new(c, Held::new(self), slot)),
             Ok(Err(mysql_async::Error::Server(e))) => {
                 Err(Error::from(mysql_async::Error::Server(e)))
             }
@@ -70,6 +134,18 @@ impl GroupPool {
                 self.failed(failures_to_open, &reason);
                 Err(self.unavailable(reason))
             }
+        }
+    }
+
+    /// Every connection of this pool is checked out and none came back within `waited`.
+    fn exhausted(&self, waited: Duration) -> Error {
+        Error::PoolExhausted {
+            database: self.database.to_string(),
+            group: self.group.to_string(),
+            addr: self.addr.to_string(),
+            role: self.role.name(),
+            pool_max: self.pool_max,
+            waited,
         }
     }
 
@@ -205,6 +281,8 @@ fn group_servers(
             schema: Arc::from(group.schema.as_str()),
             role,
             pool: Pool::new(pool_opts(addr, &group.schema, cfg)),
+            slots: Arc::new(Semaphore::new(cfg.pool_max.max(1))),
+            pool_max: cfg.pool_max.max(1),
             health: registry.server(addr),
             stats: registry.stats(database, &group.name, addr, role),
         })
@@ -241,8 +319,8 @@ fn pool_opts(addr: &str, schema: &str, cfg: &BackendConfig) -> Opts {
         .with_constraints(constraints)
         .with_inactive_connection_ttl(Duration::from_secs(60))
         // Multiplexed sessions give clean connections back after each query; a reset per
-        // return would cost a round trip per statement, so SessionConns resets only
-        // connections that carry session state.
+        // return would cost a round trip per statement, so only connections that may carry
+        // session state are reset (every `BackendConn` not released clean).
         .with_reset_connection(!cfg.multiplex);
     OptsBuilder::default()
         .ip_or_hostname(host)
@@ -266,7 +344,7 @@ pub(crate) fn split_addr(addr: &str) -> (String, u16) {
     }
 }
 
-/// Counts a backend connection a session holds, for the listings; dropping it uncounts.
+/// Counts a checked-out backend connection, for the listings; dropping it uncounts.
 #[derive(Debug)]
 pub struct Held(Arc<ServerStats>);
 

@@ -1,21 +1,24 @@
 //! The backend connections one client session holds: at most one per (database, group),
-//! taken from the pool on first use and kept until the client leaves, so session state
-//! (SET, transactions, temporary tables) stays where the client put it. On return the pool
-//! resets the connection, so the next client sees none of this one's state.
+//! taken from the pool on first use, so session state (SET, transactions, temporary tables)
+//! stays where the client put it. Every connection goes back reset (see `BackendConn`), so
+//! the next client sees none of this one's state, whichever way it goes back.
 //!
 //! With read/write split a session may hold one connection per server of a group (the
 //! master and the replicas its reads went to); session statements run on all of them and
 //! are replayed on each new one, so a replica sees the same session state as the master.
 //!
-//! With multiplexing on (`backend.multiplex`), a session that carries no state gives its
-//! connections back after each query, and the pool does not reset them (a reset per
-//! statement would cost a round trip each): a connection is clean exactly when the session
-//! never changed it. A session that did (a SET, a temporary table, a user lock, a user
-//! variable, an open transaction) keeps its connections, and they are reset before they go
-//! back.
+//! Without multiplexing a session keeps its connections until it leaves. With multiplexing
+//! (`backend.multiplex`) it gives them back between statements whenever nothing ties it to
+//! them (`release_between_statements`): a session without state gives them back clean (no
+//! reset: a reset per statement would cost a round trip each), a session whose state is
+//! only replayable SETs gives them back to be reset and replays its SETs on the next
+//! connection it takes, and only a session with state a replay cannot repeat (a temporary
+//! table, a user lock, a user variable) or an open transaction keeps them. So sessions that
+//! merely set a character set or autocommit=0 do not use up the pools.
 
 use std::sync::Arc;
 
+use mysql_async::consts::StatusFlags;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
@@ -23,15 +26,15 @@ use crate::config::model::{Database, GroupId};
 use crate::error::{Error, Result};
 
 use super::balance::ServerRef;
+use super::conn::BackendConn;
 use super::in_use::InUse;
-use super::pools::{Backends, GroupPool, Held};
+use super::pools::{Backends, GroupPool};
 
 struct Pinned {
     pool: Arc<GroupPool>,
     group: GroupId,
     server: ServerRef,
-    conn: Conn,
-    _held: Held,
+    conn: BackendConn,
 }
 
 #[derive(Default)]
@@ -88,30 +91,56 @@ impl SessionConns {
         }
     }
 
+    /// True when the session keeps its connections between statements whatever happens
+    /// (state a replay cannot repeat), so a statement may ask about the previous one.
+    pub fn keeps_connections(&self) -> bool {
+        self.sticky.is_some()
+    }
+
     /// True when a connection of this session differs from a fresh one.
     pub fn has_state(&self) -> bool {
         !self.replay.is_empty() || self.sticky.is_some()
     }
 
-    /// Multiplexing: gives the connections back to their pools when the session carries no
-    /// state (the caller knows no transaction is open).
-    pub fn release_if_stateless(&mut self) {
-        if !self.pinned.is_empty() && !self.has_state() {
-            self.pinned.clear();
-            self.last_used = None;
+    /// Multiplexing, after a statement: gives the connections back unless something ties
+    /// the session to them (`transaction_open`: a transaction holds one; state a replay
+    /// cannot repeat). Connections of a session without state go back clean; those that
+    /// carry replayed SETs go back to be reset, and the SETs are replayed on the next ones.
+    pub fn release_between_statements(&mut self, transaction_open: bool) {
+        if self.pinned.is_empty() || transaction_open || self.sticky.is_some() {
+            return;
+        }
+        // The servers' word too: a transaction the bookkeeping does not know of (one a
+        // statement opened implicitly) is not given away.
+        let in_trans = self.pinned.iter().any(|p| {
+            p.conn.last_ok_packet().is_some_and(|ok| {
+                ok.status_flags()
+                    .contains(StatusFlags::SERVER_STATUS_IN_TRANS)
+            })
+        });
+        if in_trans {
+            return;
+        }
+        let clean = self.replay.is_empty();
+        for p in self.pinned.drain(..) {
+            if clean {
+                p.conn.release_clean();
+            }
+        }
+        self.last_used = None;
+    }
+
+    /// Gives back an extra connection a statement used (`extra_if_free`): clean when the
+    /// session has no state, to be reset otherwise. Extra connections run only reads outside
+    /// a transaction.
+    pub fn return_extra(&self, conn: BackendConn) {
+        if !self.has_state() {
+            conn.release_clean();
         }
     }
 
-    /// Gives every connection back after resetting it (COM_RESET_CONNECTION), for pools
-    /// that do not reset on return; a connection that cannot be reset is closed.
+    /// Gives every connection back (each is reset on the way) and forgets session state.
     pub async fn reset_and_release_all(&mut self) {
-        for mut p in self.pinned.drain(..) {
-            let reset =
-                tokio::time::timeout(std::time::Duration::from_secs(5), p.conn.reset()).await;
-            if !matches!(reset, Ok(Ok(_))) {
-                let _ = p.conn.disconnect().await;
-            }
-        }
         self.release_all();
     }
 
@@ -154,7 +183,7 @@ impl SessionConns {
         self.last_used = Some(idx);
         let p = &mut self.pinned[idx];
         self.in_use.note(&p.pool, group, p.conn.id());
-        Ok(&mut p.conn)
+        Ok(&mut *p.conn)
     }
 
     fn find(&self, db_name: &str, group: GroupId, server: ServerRef) -> Option<usize> {
@@ -170,58 +199,65 @@ impl SessionConns {
         group: GroupId,
         server: ServerRef,
     ) -> Result<usize> {
-        let pool = backends
-            .group(&db.name, group)
-            .ok_or_else(|| {
-                Error::Internal(format!(
-                    "no pool for group {group} of database '{}'",
-                    db.name
-                ))
-            })?
-            .server(server)
-            .clone();
+        let pool = pool_of(backends, db, group, server)?;
         let mut conn = pool
             .connect(backends.connect_timeout, backends.failures_to_open)
             .await?;
-        for (_, sql) in &self.replay {
-            conn.query_drop(sql.as_str()).await.map_err(|e| match e {
-                mysql_async::Error::Server(_) => Error::from(e),
-                other => pool.unavailable(other.to_string()),
-            })?;
-        }
+        self.replay_on(&pool, &mut conn).await?;
         Ok(self.pin(pool, group, server, conn))
     }
 
-    /// Holds `conn` for the session (counted in the server's open connections).
+    /// Brings a new connection up to the session's replayable state, in one round trip (a
+    /// session with SET state replays it on every statement's connection under
+    /// multiplexing): the SETs as one multi-statement query, in the order the client sent
+    /// them.
+    async fn replay_on(&self, pool: &GroupPool, conn: &mut BackendConn) -> Result<()> {
+        if self.replay.is_empty() {
+            return Ok(());
+        }
+        let batch = self
+            .replay
+            .iter()
+            .map(|(_, sql)| sql.trim().trim_end_matches(';').trim_end())
+            .collect::<Vec<_>>()
+            // On lines of their own: a statement may end in a `-- comment`.
+            .join("\n;\n");
+        conn.query_drop(batch)
+            .await
+            .map_err(|e| match Error::from(e) {
+                Error::BackendConnection(reason) => pool.unavailable(reason),
+                other => other,
+            })
+    }
+
+    /// Holds `conn` for the session.
     fn pin(
         &mut self,
         pool: Arc<GroupPool>,
         group: GroupId,
         server: ServerRef,
-        conn: Conn,
+        conn: BackendConn,
     ) -> usize {
-        let held = Held::new(&pool);
         self.pinned.push(Pinned {
             pool,
             group,
             server,
             conn,
-            _held: held,
         });
         self.pinned.len() - 1
     }
 
     /// Takes the session's connection to `server` of `group` out (opening it if needed) so
     /// a statement can stream on several connections at once; `put_back` returns it. A
-    /// connection never put back (the statement failed mid-stream) simply goes back to the
-    /// pool.
+    /// connection never put back (the statement failed mid-stream) goes back to the pool,
+    /// reset.
     pub async fn take(
         &mut self,
         backends: &Backends,
         db: &Database,
         group: GroupId,
         server: ServerRef,
-    ) -> Result<Conn> {
+    ) -> Result<BackendConn> {
         let idx = match self.find(&db.name, group, server) {
             Some(i) => i,
             None => self.open(backends, db, group, server).await?,
@@ -239,7 +275,7 @@ impl SessionConns {
         db: &Database,
         group: GroupId,
         server: ServerRef,
-        conn: Conn,
+        conn: BackendConn,
     ) {
         if let Some(servers) = backends.group(&db.name, group) {
             let pool = servers.server(server).clone();
@@ -248,23 +284,31 @@ impl SessionConns {
     }
 
     /// A further connection to `server` of `group` for one statement, brought up to the
-    /// session's replayable state; dropping it returns it to the pool.
-    pub async fn extra(
+    /// session's replayable state, or `None` at once when the pool has no connection free:
+    /// the caller holds connections itself and must not wait for others that may do the
+    /// same. `return_extra` gives it back (dropping it does too, with a reset).
+    pub async fn extra_if_free(
         &mut self,
         backends: &Backends,
         db: &Database,
         group: GroupId,
         server: ServerRef,
-    ) -> Result<Conn> {
-        let idx = self.open(backends, db, group, server).await?;
-        let p = self.pinned.swap_remove(idx);
-        self.in_use.note(&p.pool, group, p.conn.id());
-        Ok(p.conn)
+    ) -> Result<Option<BackendConn>> {
+        let pool = pool_of(backends, db, group, server)?;
+        let Some(mut conn) = pool
+            .connect_if_free(backends.connect_timeout, backends.failures_to_open)
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.replay_on(&pool, &mut conn).await?;
+        self.in_use.note(&pool, group, conn.id());
+        Ok(Some(conn))
     }
 
     /// Takes the connection of `group` out of the session (to close or roll it back before
     /// it goes back to its pool).
-    pub fn take_master(&mut self, db_name: &str, group: GroupId) -> Option<Conn> {
+    pub fn take_master(&mut self, db_name: &str, group: GroupId) -> Option<BackendConn> {
         let i = self.find(db_name, group, ServerRef::Master)?;
         self.last_used = None;
         Some(self.pinned.swap_remove(i).conn)
@@ -275,7 +319,7 @@ impl SessionConns {
     /// make it the connection SHOW WARNINGS asks.
     pub fn held(&mut self, db_name: &str, group: GroupId, server: ServerRef) -> Option<&mut Conn> {
         let i = self.find(db_name, group, server)?;
-        Some(&mut self.pinned[i].conn)
+        Some(&mut *self.pinned[i].conn)
     }
 
     /// The connection that ran the previous statement, if it is still held.
@@ -283,7 +327,7 @@ impl SessionConns {
         let i = self.last_used?;
         let p = self.pinned.get_mut(i)?;
         self.in_use.note(&p.pool, p.group, p.conn.id());
-        Some(&mut p.conn)
+        Some(&mut *p.conn)
     }
 
     /// Every held connection, for statements that change session state everywhere.
@@ -291,7 +335,7 @@ impl SessionConns {
         let in_use = &self.in_use;
         self.pinned.iter_mut().map(move |p| {
             in_use.note(&p.pool, p.group, p.conn.id());
-            (&*p.pool, &mut p.conn)
+            (&*p.pool, &mut *p.conn)
         })
     }
 
@@ -301,7 +345,7 @@ impl SessionConns {
     pub fn take_held(
         &mut self,
         doomed: impl Fn(&Arc<GroupPool>, u32) -> bool,
-    ) -> Vec<(Arc<str>, GroupId, Conn)> {
+    ) -> Vec<(Arc<str>, GroupId, BackendConn)> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < self.pinned.len() {
@@ -332,13 +376,30 @@ impl SessionConns {
         }
     }
 
-    /// Gives every connection back to its pool (which resets it) and forgets session state.
+    /// Gives every connection back to its pool (reset on the way) and forgets session state.
     pub fn release_all(&mut self) {
         self.pinned.clear();
         self.replay.clear();
         self.last_used = None;
         self.sticky = None;
     }
+}
+
+fn pool_of(
+    backends: &Backends,
+    db: &Database,
+    group: GroupId,
+    server: ServerRef,
+) -> Result<Arc<GroupPool>> {
+    backends
+        .group(&db.name, group)
+        .map(|g| g.server(server).clone())
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "no pool for group {group} of database '{}'",
+                db.name
+            ))
+        })
 }
 
 /// Error naming the group and its master for a driver (non-server) failure on the master

@@ -121,15 +121,18 @@ pub struct BackendConfig {
     pub password: String,
     /// Connections kept open per server.
     pub pool_min: usize,
-    /// Connections at most per server.
+    /// Connections at most per server (per worker thread).
     pub pool_max: usize,
+    /// Longest wait for a connect, and separately for a free connection of a full pool
+    /// (then error 1040).
     pub connect_timeout: Duration,
-    /// Give a client's backend connections back to the pool after each query when the
-    /// session carries no state (no SET, transaction, temporary table, lock, user
-    /// variable), so many idle clients share small pools. On by default (measured no slower
-    /// on point selects); pooled connections are then not reset on return, and the proxy
-    /// resets those of sessions with state when they leave. Off: a session keeps its
-    /// connections until it leaves and the pool resets them.
+    /// Give a client's backend connections back to the pool after each query unless
+    /// something ties the session to them (a transaction, temporary table, lock, user
+    /// variable; SET state is replayed on the next connection instead), so many idle
+    /// clients share small pools. On by default (measured no slower on point selects);
+    /// connections of sessions without state then go back without a reset, every other one
+    /// is reset (`backend::conn`). Off: a session keeps its connections until it leaves and
+    /// the pool resets them.
     pub multiplex: bool,
 }
 

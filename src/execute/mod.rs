@@ -4,6 +4,7 @@
 pub mod found_rows;
 pub mod info;
 pub mod like;
+mod mentions;
 pub mod merge;
 pub mod read_split;
 pub mod route;

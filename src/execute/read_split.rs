@@ -259,9 +259,7 @@ fn mentions_last_insert_id(sql: &str) -> bool {
 /// Case-insensitive substring test (lower-case `needle`), without allocating.
 #[inline]
 fn mentions(sql: &str, needle: &[u8]) -> bool {
-    sql.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    super::mentions::mentions(sql.as_bytes(), needle)
 }
 
 fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {

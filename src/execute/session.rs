@@ -216,17 +216,13 @@ pub fn use_database<S: ResultSink>(
 /// client's; `SELECT ROW_COUNT()` / `SELECT LAST_INSERT_ID()` / `SELECT FOUND_ROWS()` alone
 /// are answered from the session or refused there, see `plan::row_count_query` and
 /// `execute::found_rows`).
-pub fn multiplexed_use(sql: &str, session_has_state: bool) -> Result<Option<&'static str>, Error> {
-    let mentions = |w: &[u8]| {
-        sql.as_bytes()
-            .windows(w.len())
-            .any(|x| x.eq_ignore_ascii_case(w))
-    };
+pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'static str>, Error> {
+    let mentions = |w: &[u8]| super::mentions::mentions(sql.as_bytes(), w);
     let calc_found_rows = mentions(b"sql_calc_found_rows");
     // `SELECT FOUND_ROWS()` alone is answered from the session or refused (`found_rows`).
     let found_rows =
         !calc_found_rows && mentions(b"found_rows") && crate::plan::found_rows_query(sql).is_none();
-    if !session_has_state {
+    if !connections_kept {
         let row_count = mentions(b"row_count") && crate::plan::row_count_query(sql).is_none();
         let insert_id = (mentions(b"last_insert_id") || mentions(b"@@identity"))
             && crate::plan::last_insert_id_query(sql).is_none();

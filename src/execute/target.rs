@@ -119,6 +119,20 @@ pub(crate) async fn run_target<S: ResultSink>(
                 }
                 return Err(Failure::Query(err));
             }
+            Err(Failure::Query(e @ Error::PacketTooLarge(_))) => {
+                // The driver refused to send a statement over the server's
+                // max_allowed_packet and closed the connection: the server was never asked,
+                // so its health stays as it was. The connection, and a transaction on it,
+                // are gone all the same.
+                session.conns.discard_at(&db.name, target.group, server);
+                let err = e.packet_too_large_at(|| pool.place(target.shard));
+                if server == ServerRef::Master {
+                    session
+                        .txn
+                        .connection_lost(&db.name, target.group, &err.to_string());
+                }
+                return Err(Failure::Query(err));
+            }
             Err(e) => return Err(e),
         }
     }

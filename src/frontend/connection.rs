@@ -283,6 +283,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 }
                 other => self.sink(false).error(&Error::UnknownCommand(other)),
             }
+            self.release_between_statements();
             self.writer.flush().await?;
         }
     }
@@ -301,6 +302,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     /// Whether this session may kill others' (see `kill::kill`).
     pub(super) fn is_admin(&self) -> bool {
         self.admin
+    }
+
+    /// Multiplexing: after each command the session gives back the connections nothing
+    /// ties it to (see `SessionConns::release_between_statements`). A transaction holds its
+    /// connection; so do the warnings of the last statement, for SHOW WARNINGS.
+    fn release_between_statements(&mut self) {
+        if self.shared.config.backend.multiplex && self.session.last_warnings == 0 {
+            let transaction_open = self.session.txn.pins_connections();
+            self.session
+                .conns
+                .release_between_statements(transaction_open);
+        }
     }
 
     pub(super) fn sink(&mut self, more_results: bool) -> ClientSink<'_, W> {
@@ -422,17 +435,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 }
                 continue;
             }
-            if multiplex {
-                match execute::session::multiplexed_use(sql, self.session.conns.has_state()) {
-                    Err(e) => {
-                        if !execute::finish(Err(execute::Failure::Query(e)), &mut sink)? {
-                            break;
-                        }
-                        continue;
-                    }
-                    Ok(Some(why)) => self.session.conns.mark_sticky(why),
-                    Ok(None) => {}
+            if let Err(e) = note_multiplexed_use(multiplex, &mut self.session, sql) {
+                if !execute::finish(Err(execute::Failure::Query(e)), &mut sink)? {
+                    break;
                 }
+                continue;
             }
             let planned = plan::plan(
                 sql,
@@ -465,15 +472,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
             sink.maybe_flush().await?;
         }
-        if multiplex
-            && !self.session.txn.pins_connections()
-            && !self.session.txn.active()
-            && self.session.last_warnings == 0
-        {
-            self.session.conns.release_if_stateless();
-        }
         Ok(())
     }
+}
+
+/// Multiplexing: a statement that leaves state on its connection keeps the session on its
+/// connections from now on; `Err` refuses a statement about a previous statement whose
+/// connection was given back (see `execute::session::multiplexed_use`).
+pub(super) fn note_multiplexed_use(
+    multiplex: bool,
+    session: &mut Session,
+    sql: &str,
+) -> Result<(), Error> {
+    if !multiplex {
+        return Ok(());
+    }
+    let kept = session.conns.keeps_connections() || session.txn.pins_connections();
+    if let Some(why) = execute::session::multiplexed_use(sql, kept)? {
+        session.conns.mark_sticky(why);
+    }
+    Ok(())
 }
 
 /// `SHOW WARNINGS` / `SHOW ERRORS` / `SHOW COUNT(*) WARNINGS` are about the previous

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row};
+use mysql_async::Row;
 use mysql_common::packets::Column;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -192,7 +192,7 @@ async fn abandon<S: ResultSink>(
 
 /// Closes a connection for good. `disconnect` marks it closed before its first await, so
 /// even when the timeout drops it half-way its pool discards it instead of reusing it.
-pub async fn discard(conn: Conn) {
+pub async fn discard(conn: crate::backend::BackendConn) {
     let _ = tokio::time::timeout(DISCARD, conn.disconnect()).await;
 }
 

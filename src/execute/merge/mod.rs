@@ -4,11 +4,10 @@
 //! Connections (why not one UNION ALL query per group): each shard streams on its own
 //! connection, so every shard works in parallel and the column definitions the client sees
 //! are exactly a shard's own. The first shard of a group uses the session's connection to
-//! that group; further shards of the same group take extra connections from the pool,
-//! brought up to the session's replayable state. Inside a transaction those extra
-//! connections would not see the transaction's writes, so there every shard of a group runs
-//! on the transaction's connection to it, one after the other (each group the read needs
-//! joins the transaction first, see `txn`).
+//! that group; further shards of the same group take extra connections from the pool when
+//! it has one free, brought up to the session's replayable state (see `lanes`). Inside a
+//! transaction every shard of a group runs on the transaction's connection to it, one after
+//! the other (each group the read needs joins the transaction first, see `txn`).
 //!
 //! FOUND_ROWS(): the rows that reached OFFSET / LIMIT are counted; with SQL_CALC_FOUND_ROWS
 //! each lane asks its connection for the shard's own FOUND_ROWS() after each query, and
@@ -22,6 +21,7 @@
 mod combine;
 pub mod compare;
 pub mod decimal;
+mod lanes;
 mod stream;
 
 use std::cmp::Ordering;
@@ -30,7 +30,7 @@ use std::sync::Arc;
 use self::compare::Kind;
 use self::stream::{Cells, Msg, ShardEnd};
 use super::found_rows::FoundRows;
-use super::{status, Context, Failure, OkInfo, ResultSink, Session};
+use super::{Context, Failure, OkInfo, ResultSink, Session};
 use crate::backend::{GroupPool, ServerRef};
 use crate::error::Error;
 use crate::plan::merge::{AggKind, MergeSpec, SortKey};
@@ -45,6 +45,8 @@ struct Streams {
     rx: Vec<stream::Rx>,
     /// Per stream, the server it reads from: a connection that broke is reported naming it.
     servers: Vec<Arc<GroupPool>>,
+    /// Per stream, the shard it reads (for the same reports).
+    shards: Vec<Option<u32>>,
     /// How each stream ended, once it has.
     ended: Vec<Option<ShardEnd>>,
 }
@@ -59,13 +61,13 @@ impl Streams {
                 self.ended[i] = Some(end);
                 Ok(None)
             }
-            Some(Msg::Failed(Error::BackendConnection(reason))) => {
-                self.ended[i] = Some(ShardEnd::default());
-                Err(self.servers[i].unavailable(reason))
-            }
             Some(Msg::Failed(e)) => {
                 self.ended[i] = Some(ShardEnd::default());
-                Err(e)
+                let server = &self.servers[i];
+                Err(match e {
+                    Error::BackendConnection(reason) => server.unavailable(reason),
+                    e => e.packet_too_large_at(|| server.place(self.shards[i])),
+                })
             }
             Some(m) => Ok(Some(m)),
             None => Err(Error::Internal(
@@ -100,85 +102,42 @@ pub async fn run<S: ResultSink>(
         .is_some_and(|t| super::found_rows::calc_found_rows(&t.sql));
     if calc_found_rows && (merge.group.is_some() || merge.count_distinct) {
         return Err(Failure::Query(Error::unsupported(format!(
-            "SQL_CALC_FOUND_ROWS with aggregates, GROUP BY or DISTINCT over several shards of              sharded table '{}' (a group may span shards, so their counts do not add up; use              COUNT(*) over the same grouping in a derived table)",
+            "SQL_CALC_FOUND_ROWS with aggregates, GROUP BY or DISTINCT over several shards of \
+             sharded table '{}' (a group may span shards, so their counts do not add up; use \
+             COUNT(*) over the same grouping in a derived table)",
             merge.table
         ))));
     }
-    let in_trans = session.txn_aware_status() & status::IN_TRANS != 0 || session.txn.active();
     let cap = ctx.limits.merge_buffer_bytes;
-    // Lanes: (group, pinned, target indexes). Outside a transaction every shard gets its own
-    // connection (the session's for a group's first shard); inside, one lane per group on
-    // the transaction's connection.
-    let mut lanes: Vec<(usize, bool, Vec<usize>)> = Vec::new();
-    for (k, t) in route.targets.iter().enumerate() {
-        match lanes.iter_mut().find(|l| l.0 == t.group && l.1) {
-            Some(l) if in_trans => l.2.push(k),
-            Some(_) => lanes.push((t.group, false, vec![k])),
-            None => lanes.push((t.group, true, vec![k])),
-        }
-    }
-    // The read split picks each lane's server (in a transaction: the master).
-    let servers: Vec<ServerRef> = lanes
-        .iter()
-        .map(|(group, _, idx)| {
-            let access = session.reads.access(
-                route,
-                &route.targets[idx[0]],
-                session.txn_aware_status(),
-                ctx.backends.master_after_write,
-            );
-            ctx.backends
-                .group(&db.name, *group)
-                .map(|g| g.choose(access))
-                .unwrap_or(ServerRef::Master)
-        })
-        .collect();
-    let mut conns = Vec::with_capacity(lanes.len());
-    let mut failed = None;
-    for ((group, pinned, _), &server) in lanes.iter().zip(&servers) {
-        let got = if *pinned {
-            session.conns.take(ctx.backends, &db, *group, server).await
-        } else {
-            session.conns.extra(ctx.backends, &db, *group, server).await
-        };
-        match got {
-            Ok(c) => conns.push(c),
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        }
-    }
-    if let Some(e) = failed {
-        for ((c, (group, pinned, _)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {
-            if *pinned {
-                session.conns.put_back(ctx.backends, &db, *group, server, c);
-            }
-        }
-        return Err(Failure::Query(e));
-    }
+    let lanes = lanes::open(route, ctx, session).await?;
     let mut slots: Vec<Option<stream::Rx>> = (0..route.targets.len()).map(|_| None).collect();
     let mut stream_servers: Vec<Option<Arc<GroupPool>>> = vec![None; route.targets.len()];
     let mut tasks = Vec::with_capacity(lanes.len());
-    for ((conn, (group, pinned, idx)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {
-        let sqls = idx.iter().map(|&k| route.targets[k].sql.clone()).collect();
-        let (rxs, task) = stream::spawn_lane(conn, sqls, cap, merge.table.clone(), calc_found_rows);
+    for lane in lanes {
+        let sqls = lane
+            .targets
+            .iter()
+            .map(|&k| route.targets[k].sql.clone())
+            .collect();
+        let (rxs, task) =
+            stream::spawn_lane(lane.conn, sqls, cap, merge.table.clone(), calc_found_rows);
         let pool = ctx
             .backends
-            .group(&db.name, *group)
-            .map(|g| g.server(server).clone());
+            .group(&db.name, lane.group)
+            .map(|g| g.server(lane.server).clone());
         // Counted per server, as the single-target path does, so the listings and metrics
         // show where merged reads went.
         if let Some(pool) = &pool {
-            pool.stats
-                .queries
-                .fetch_add(idx.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            pool.stats.queries.fetch_add(
+                lane.targets.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
-        for (&k, rx) in idx.iter().zip(rxs) {
+        for (&k, rx) in lane.targets.iter().zip(rxs) {
             slots[k] = Some(rx);
             stream_servers[k] = pool.clone();
         }
-        tasks.push((*group, *pinned, server, task));
+        tasks.push((lane.group, lane.pinned, lane.server, task));
     }
     let n = route.targets.len();
     let mut streams = Streams {
@@ -186,6 +145,7 @@ pub async fn run<S: ResultSink>(
             .into_iter()
             .map(|p| p.expect("every target has a lane on a known server"))
             .collect(),
+        shards: route.targets.iter().map(|t| t.shard).collect(),
         rx: slots
             .into_iter()
             .map(|r| r.expect("every target has a lane"))
@@ -213,7 +173,8 @@ pub async fn run<S: ResultSink>(
     };
     let result = pump(&mut streams, &mut out).await;
 
-    // Stop every stream, take the connections back.
+    // Stop every stream, take the connections back (one that broke, or whose task did not
+    // come back, is dropped: closed, or reset before anyone else gets it).
     for rx in &mut streams.rx {
         rx.close();
         while rx.recv().await.is_some() {}
@@ -225,12 +186,25 @@ pub async fn run<S: ResultSink>(
             (Some(sum), Some(n)) => Some(sum + n),
             _ => None,
         };
-        if let Some(end) = end {
-            if pinned && !end.broken {
-                session
-                    .conns
-                    .put_back(ctx.backends, &db, group, server, end.conn);
+        match end {
+            Some(end) if !end.broken => {
+                if pinned {
+                    session
+                        .conns
+                        .put_back(ctx.backends, &db, group, server, end.conn);
+                } else {
+                    session.conns.return_extra(end.conn);
+                }
             }
+            _ if pinned && server == ServerRef::Master => {
+                // The session's own connection is gone, and with it a transaction on it.
+                session.txn.connection_lost(
+                    &db.name,
+                    group,
+                    "its connection broke during a read over several shards",
+                );
+            }
+            _ => {}
         }
     }
     let mut warnings: u16 = 0;

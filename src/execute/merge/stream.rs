@@ -8,7 +8,8 @@
 //! before its next use (mysql_async does this for pending results).
 //!
 //! Inside a transaction every shard of a group must run on the transaction's one
-//! connection, one query after the other. Such a lane sends all but its last query through
+//! connection, one query after the other (so must a shard that found the pool busy, see
+//! `lanes`). Such a lane sends all but its last query through
 //! unbounded channels (the merge may need the later shard's first row before it has
 //! consumed the earlier one's), counting the bytes it holds back against the merge cap.
 
@@ -16,6 +17,8 @@ use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
+
+use crate::backend::BackendConn;
 use mysql_common::packets::Column;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -87,7 +90,7 @@ impl Tx {
 /// error: it must not be reused), and with `found_rows` the sum of its queries'
 /// FOUND_ROWS() (`None` when one could not be read).
 pub struct LaneEnd {
-    pub conn: Conn,
+    pub conn: BackendConn,
     pub broken: bool,
     pub found_rows: Option<u64>,
 }
@@ -98,7 +101,7 @@ const ROWS_AHEAD: usize = 64;
 /// `found_rows` (the queries carry SQL_CALC_FOUND_ROWS), each query's FOUND_ROWS() is read
 /// on the same connection right after it, whether the merge read all its rows or not.
 pub fn spawn_lane(
-    mut conn: Conn,
+    mut conn: BackendConn,
     sqls: Vec<String>,
     cap: usize,
     table: String,
@@ -124,7 +127,7 @@ pub fn spawn_lane(
         let mut found: Option<u64> = found_rows.then_some(0);
         for (k, sql) in sqls.iter().enumerate() {
             if let Err(e) = read(&mut conn, sql, &txs[k], &mut held, cap, &table).await {
-                broken = matches!(e, Error::BackendConnection(_));
+                broken = e.breaks_connection();
                 found = None;
                 // The lane's later queries will not run: their streams fail alike.
                 for tx in &txs[k..] {
@@ -174,8 +177,10 @@ async fn read(
                 .sum::<usize>();
             if *held > cap {
                 return Err(Error::unsupported(format!(
-                    "a merged read of sharded table '{table}' inside a transaction that holds \
-                     back more than {cap} bytes of shard rows (limits.merge_buffer_bytes)"
+                    "a merged read of sharded table '{table}' that runs several shards one \
+                     after the other on one connection (inside a transaction, or while the \
+                     pool has no connection free) and holds back more than {cap} bytes of \
+                     shard rows (limits.merge_buffer_bytes)"
                 )));
             }
         }

@@ -13,7 +13,9 @@ use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::execute::route::rename_column;
 use crate::execute::{self, Context, OkInfo, ResultSink};
-use crate::frontend::connection::{is_show_warnings, show_processlist, show_warnings, Client};
+use crate::frontend::connection::{
+    is_show_warnings, note_multiplexed_use, show_processlist, show_warnings, Client,
+};
 use crate::frontend::encode::{column_payload, eof_payload, put_lenenc_str};
 use crate::frontend::sink::ClientSink;
 use crate::plan::{self, Plan, PlanContext};
@@ -193,12 +195,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             Ok(s) => s,
             Err(e) => {
                 let err = Error::from(e);
-                if let Error::BackendConnection(reason) = err {
-                    let err = master_unavailable(&t.db, t.group, reason);
+                if err.breaks_connection() {
                     self.session.conns.discard(&t.db.name, t.group);
-                    return Err(err);
+                    self.session
+                        .txn
+                        .connection_lost(&t.db.name, t.group, &err.to_string());
                 }
-                return Err(err);
+                if let Error::BackendConnection(reason) = err {
+                    return Err(master_unavailable(&t.db, t.group, reason));
+                }
+                return Err(err.packet_too_large_at(|| {
+                    format!(
+                        "group '{}' of database '{}'",
+                        t.db.groups[t.group].name, t.db.name
+                    )
+                }));
             }
         };
         let defs = Definitions {
@@ -375,6 +386,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 self.session.current_db.as_ref(),
             )
         });
+        // What the statement leaves on its connection decides, as for a text query, whether
+        // a multiplexed session keeps its connections.
+        let multiplex = self.shared.config.backend.multiplex;
+        note_multiplexed_use(multiplex, &mut self.session, stmt.template.sql())?;
         Ok(Bound {
             sql: match fixed_plan {
                 Some(_) => String::new(),

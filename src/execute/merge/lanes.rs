@@ -1,0 +1,120 @@
+//! The connections a merged read streams on: one lane per connection, each running one or
+//! more shard queries.
+//!
+//! Outside a transaction a group's first shard runs on the session's own connection and
+//! every further shard of that group gets an extra connection, so all shards work at once.
+//! Extra connections are taken only when the pool has one free right now: a session that
+//! waited for one while holding its own could wait for ever on sessions doing the same (each
+//! holding one connection and wanting a second), so a shard that finds the pool busy runs
+//! after the others on the session's connection instead. Inside a transaction every shard
+//! of a group runs on the transaction's connection (extra ones would not see its writes).
+
+use crate::backend::{BackendConn, ServerRef};
+use crate::error::Error;
+use crate::plan::Route;
+
+use super::super::{status, Context, Session};
+
+pub(super) struct Lane {
+    pub group: usize,
+    /// The session's own connection to the group (else an extra one).
+    pub pinned: bool,
+    pub server: ServerRef,
+    /// Indexes into the route's targets, in the order the lane runs them.
+    pub targets: Vec<usize>,
+    pub conn: BackendConn,
+}
+
+/// Takes a connection for every lane of `route`'s read.
+pub(super) async fn open(
+    route: &Route,
+    ctx: &Context<'_>,
+    session: &mut Session,
+) -> Result<Vec<Lane>, Error> {
+    let db = &route.db;
+    let in_trans = session.txn_aware_status() & status::IN_TRANS != 0 || session.txn.active();
+    // (group, pinned, targets): the first shard of each group on the session's connection.
+    let mut planned: Vec<(usize, bool, Vec<usize>)> = Vec::new();
+    for (k, t) in route.targets.iter().enumerate() {
+        match planned.iter_mut().find(|l| l.0 == t.group && l.1) {
+            Some(l) if in_trans => l.2.push(k),
+            Some(_) => planned.push((t.group, false, vec![k])),
+            None => planned.push((t.group, true, vec![k])),
+        }
+    }
+    // The read split picks each lane's server (in a transaction: the master).
+    let server_of = |session: &Session, group: usize, first: usize| {
+        let access = session.reads.access(
+            route,
+            &route.targets[first],
+            session.txn_aware_status(),
+            ctx.backends.master_after_write,
+        );
+        ctx.backends
+            .group(&db.name, group)
+            .map(|g| g.choose(access))
+            .unwrap_or(ServerRef::Master)
+    };
+    let mut lanes: Vec<Lane> = Vec::with_capacity(planned.len());
+    let mut waiting: Vec<(usize, ServerRef, Vec<usize>)> = Vec::new();
+    for (group, pinned, targets) in planned {
+        let server = server_of(session, group, targets[0]);
+        if !pinned {
+            waiting.push((group, server, targets));
+            continue;
+        }
+        match session.conns.take(ctx.backends, db, group, server).await {
+            Ok(conn) => lanes.push(Lane {
+                group,
+                pinned,
+                server,
+                targets,
+                conn,
+            }),
+            Err(e) => {
+                give_back(lanes, ctx, route, session);
+                return Err(e);
+            }
+        }
+    }
+    for (group, server, targets) in waiting {
+        match session
+            .conns
+            .extra_if_free(ctx.backends, db, group, server)
+            .await
+        {
+            Ok(Some(conn)) => lanes.push(Lane {
+                group,
+                pinned: false,
+                server,
+                targets,
+                conn,
+            }),
+            Ok(None) => {
+                let own = lanes
+                    .iter_mut()
+                    .find(|l| l.pinned && l.group == group)
+                    .expect("every group of the read has a lane on the session's connection");
+                own.targets.extend(targets);
+            }
+            Err(e) => {
+                give_back(lanes, ctx, route, session);
+                return Err(e);
+            }
+        }
+    }
+    Ok(lanes)
+}
+
+/// Returns the lanes' connections to the session (its own) or the pool (extras).
+fn give_back(lanes: Vec<Lane>, ctx: &Context<'_>, route: &Route, session: &mut Session) {
+    for lane in lanes {
+        if lane.pinned {
+            session
+                .conns
+                .put_back(ctx.backends, &route.db, lane.group, lane.server, lane.conn);
+        } else {
+            session.conns.return_extra(lane.conn);
+        }
+    }
+}

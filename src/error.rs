@@ -64,6 +64,14 @@ pub enum Error {
          than that server's max_allowed_packet"
     )]
     PacketTooLarge(String),
+    /// The same inside a transaction: the driver closed the connection, so the transaction
+    /// is lost too. Still 1153, since the statement is what the client must change, with
+    /// the transaction's loss in the text (the statements after it get 1213).
+    #[error(
+        "Got a packet bigger than 'max_allowed_packet' bytes: the statement for {place} is \
+         longer than that server's max_allowed_packet; {lost}"
+    )]
+    PacketTooLargeInTransaction { place: String, lost: String },
     /// An error the backend server produced, forwarded as it was.
     #[error("{0}")]
     Backend(BackendError),
@@ -161,7 +169,7 @@ impl Error {
             // ER_CON_COUNT_ERROR: the pool's connections, not the server's.
             Error::PoolExhausted { .. } => 1040,
             // ER_NET_PACKET_TOO_LARGE.
-            Error::PacketTooLarge(_) => 1153,
+            Error::PacketTooLarge(_) | Error::PacketTooLargeInTransaction { .. } => 1153,
             // A server never sends a client library's code; if one ever came, it must not
             // reach the client as one.
             Error::Backend(e) if (2000..3000).contains(&e.code) => 1105,

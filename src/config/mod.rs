@@ -147,8 +147,6 @@ fn from_sources(
                 diagnostics.extend(r.out);
                 sort_by_line(&mut diagnostics);
             } else {
-                diagnostics.extend(shared_servers(&db, &databases, &file, &text));
-                sort_by_line(&mut diagnostics);
                 databases.insert(key, Arc::new(db));
             }
         }
@@ -156,58 +154,6 @@ fn from_sources(
     }
     let rules = (!all.has_errors()).then_some(Rules { databases });
     (rules, all)
-}
-
-/// Two logical databases on one server and schema would see each other's tables as their
-/// own (an unsharded table of one is a table of the other): an error in the later file.
-fn shared_servers(
-    db: &Database,
-    earlier: &BTreeMap<String, Arc<Database>>,
-    file: &Path,
-    text: &str,
-) -> Vec<Diagnostic> {
-    let servers =
-        |d: &Database| -> Vec<(String, String, String, String)> {
-            d.groups
-                .iter()
-                .flat_map(|g| {
-                    std::iter::once((g.master.clone(), format!("groups.{}.master", g.name)))
-                        .chain(g.replicas.iter().enumerate().map(|(i, r)| {
-                            (r.addr.clone(), format!("groups.{}.replicas[{i}]", g.name))
-                        }))
-                        .map(|(addr, key)| {
-                            (
-                                validate::canonical_server(&addr),
-                                g.schema.clone(),
-                                addr,
-                                key,
-                            )
-                        })
-                })
-                .collect()
-        };
-    let doc = Document::parse(text).ok();
-    let mut r = Reporter::new(file, doc.as_ref());
-    for (id, schema, addr, key) in servers(db) {
-        let clash = earlier.values().find(|other| {
-            servers(other)
-                .iter()
-                .any(|(o_id, o_schema, ..)| *o_id == id && *o_schema == schema)
-        });
-        if let Some(other) = clash {
-            r.error(
-                key,
-                format!(
-                    "`{addr}` with schema `{schema}` also serves database `{}` ({}): two \
-                     databases on one server and schema would share their tables (give each \
-                     its own schema)",
-                    other.name,
-                    other.source.display()
-                ),
-            );
-        }
-    }
-    r.out
 }
 
 /// One rule file: parse, read, validate.

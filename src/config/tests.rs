@@ -836,8 +836,10 @@ fn one_server_with_two_schemas_is_two_groups() {
     assert_eq!(printed(&diagnostics(&text)), Vec::<String>::new());
 }
 
+/// Several logical databases may expose one schema (with different read policies, say): each
+/// statement goes through one of them, so nothing runs twice.
 #[test]
-fn two_databases_on_one_server_and_schema_are_an_error() {
+fn two_databases_may_share_a_server_and_schema() {
     let other = "[database]\nname = \"other\"\ndefault_group = \"g0\"\n\n[groups.g0]\n\
                  master = \"127.0.0.1:3410\"\nschema = \"clinical\"\n";
     let (rules, d) = from_sources([
@@ -847,14 +849,5 @@ fn two_databases_on_one_server_and_schema_are_an_error() {
         ),
         (PathBuf::from("other.toml"), Ok(other.to_owned())),
     ]);
-    assert!(rules.is_none());
-    let d = printed(&d);
-    assert_eq!(d.len(), 1, "{d:?}");
-    assert!(
-        d[0].starts_with(
-            "other.toml:6: groups.g0.master: `127.0.0.1:3410` with schema `clinical` also \
-             serves database `clinical`"
-        ),
-        "{d:?}"
-    );
+    assert!(rules.is_some(), "{d}");
 }

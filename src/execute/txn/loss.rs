@@ -75,11 +75,14 @@ pub async fn after_outcome(
     if !lost_before && session.txn.is_lost() {
         release_survivors(session).await;
         return match outcome {
-            Err(Failure::Query(e)) => Err(Failure::Query(match session.txn.lost() {
-                Some(Error::TransactionLost(m)) if !matches!(e, Error::TransactionLost(_)) => {
+            Err(Failure::Query(e)) => Err(Failure::Query(match (session.txn.lost(), e) {
+                (Some(Error::TransactionLost(lost)), Error::PacketTooLarge(place)) => {
+                    Error::PacketTooLargeInTransaction { place, lost }
+                }
+                (Some(Error::TransactionLost(m)), e) if !matches!(e, Error::TransactionLost(_)) => {
                     Error::TransactionLost(format!("{m} [{e}]"))
                 }
-                _ => e,
+                (_, e) => e,
             })),
             other => other,
         };

@@ -14,7 +14,6 @@ use super::diagnostic::Reporter;
 use super::model::{Database, Group, GroupId};
 use super::raw::RawRuleFile;
 
-pub(crate) use same_server::canonical_server;
 pub use tables::MAX_SHARDS;
 
 /// Checks one rule file and builds its database when it has no errors.

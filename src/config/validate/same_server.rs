@@ -9,7 +9,7 @@ use crate::config::model::Group;
 
 /// One server as far as identity goes: loopback spellings are the same machine, host names
 /// compare without case, and `[::1]` loses its brackets.
-pub(crate) fn canonical_server(addr: &str) -> String {
+fn canonical_server(addr: &str) -> String {
     let (host, port) = match addr.rsplit_once(':') {
         Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']'), p),
         None => (addr, ""),

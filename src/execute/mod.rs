@@ -52,6 +52,9 @@ pub struct Session {
     /// sql_select_limit is set to a cap: each shard would apply it to its own rows, so
     /// reads over several shards are refused while it is.
     pub select_limited: bool,
+    /// character_set_client: queries are decoded from it for planning and shard queries
+    /// encoded back to it.
+    pub charset: crate::plan::charset::ClientCharset,
 }
 
 impl Default for Session {
@@ -66,6 +69,7 @@ impl Default for Session {
             last_row_count: 0,
             last_warnings: 0,
             select_limited: false,
+            charset: Default::default(),
         }
     }
 }

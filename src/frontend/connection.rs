@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
 use crate::execute::{self, Context, OkInfo, ResultSink, Session};
+use crate::plan::charset::ClientCharset;
 use crate::plan::{self, PlanContext};
 use crate::server::Shared;
 
@@ -93,6 +94,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 }
             }
         }
+        self.session.charset = ClientCharset::of_collation(login.collation);
         if login.collation != DEFAULT_COLLATION as u16 {
             if let Some(set_names) = set_names_for(login.collation) {
                 self.session.conns.remember(&set_names);
@@ -242,11 +244,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     }
 
     async fn query(&mut self, body: &[u8]) -> std::io::Result<()> {
-        let Ok(text) = std::str::from_utf8(body) else {
-            self.sink(false).error(&Error::InvalidUtf8);
-            return Ok(());
+        // Planned as text; each shard query goes out in the client's charset again.
+        let text = match self.session.charset.decode(body) {
+            Ok(text) => text,
+            Err(e) => {
+                self.sink(false).error(&e);
+                return Ok(());
+            }
         };
-        let statements = plan::split_statements(text);
+        let statements = plan::split_statements(&text);
         if statements.len() > 1 && !self.multi_statements {
             self.sink(false).error(&Error::Syntax(format!(
                 "several statements in one query, but the client did not enable multi-statements, near '{}'",

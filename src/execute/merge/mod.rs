@@ -101,6 +101,18 @@ pub async fn run<S: ResultSink>(
             None => lanes.push((t.group, true, vec![k])),
         }
     }
+    // Each shard query as it goes to the server (before any connection is taken).
+    let mut queries = Vec::with_capacity(route.targets.len());
+    for t in &route.targets {
+        queries.push(Some(stream::LaneQuery {
+            text: session.charset.encode(&t.sql)?.into_owned(),
+            prepared: match sink.prepared_form(&t.sql) {
+                Some((sql, params)) => Some((session.charset.encode(&sql)?.into_owned(), params)),
+                None => None,
+            },
+            binary: sink.wants_binary_backend(),
+        }));
+    }
     // The read split picks each lane's server (in a transaction: the master).
     let servers: Vec<ServerRef> = lanes
         .iter()
@@ -145,7 +157,7 @@ pub async fn run<S: ResultSink>(
     let mut stream_servers: Vec<Option<Arc<GroupPool>>> = vec![None; route.targets.len()];
     let mut tasks = Vec::with_capacity(lanes.len());
     for ((conn, (group, pinned, idx)), &server) in conns.into_iter().zip(&lanes).zip(&servers) {
-        let sqls = idx.iter().map(|&k| route.targets[k].sql.clone()).collect();
+        let sqls = idx.iter().filter_map(|&k| queries[k].take()).collect();
         let (rxs, task) = stream::spawn_lane(conn, sqls, cap, merge.table.clone());
         let pool = ctx
             .backends

@@ -21,6 +21,7 @@
 //! `binary_row` and `sink`: rows out; `commands`: the COM_STMT_* handlers.
 
 mod binary_row;
+mod bound;
 mod commands;
 mod execute_packet;
 mod fixed_route;

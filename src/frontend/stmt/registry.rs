@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::config::model::Database;
 use crate::error::Error;
 
 use super::execute_packet::ParamType;
@@ -16,6 +17,9 @@ pub const MAX_STATEMENTS: usize = 16382;
 
 pub struct Prepared {
     pub template: Template,
+    /// The logical database current at PREPARE: the statement runs there, as on the server,
+    /// whatever database a later USE selects.
+    pub db: Option<Arc<Database>>,
     /// The result has FLOAT columns, whose text form loses digits: EXECUTE then runs as a
     /// backend prepared statement, whose binary rows keep them.
     pub binary_backend: bool,
@@ -28,6 +32,9 @@ pub struct Prepared {
     pub param_types: Vec<ParamType>,
     /// COM_STMT_SEND_LONG_DATA chunks per parameter, until the next execute or reset.
     pub long_data: Vec<Option<Vec<u8>>>,
+    /// Long data went over max_allowed_packet: the next execute fails with this, as the
+    /// server's does.
+    pub long_data_error: Option<Error>,
 }
 
 #[derive(Default)]
@@ -73,6 +80,8 @@ mod tests {
     fn stmt() -> Prepared {
         Prepared {
             template: Template::new("SELECT 1"),
+            db: None,
+            long_data_error: None,
             binary_backend: false,
             column_names: Arc::new([]),
             fixed_route: None,

@@ -141,11 +141,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     );
                     execute::finish(outcome, &mut self.sink(false))?;
                 }
-                COM_FIELD_LIST => {
-                    // Deprecated; clients use it only for tab completion. An empty field
-                    // list is an honest "nothing to complete".
-                    self.end_of_field_list();
-                }
+                COM_FIELD_LIST => self.field_list(body).await?,
                 COM_STATISTICS => {
                     let text = format!(
                         "Uptime: {}  Threads: {}  shardgate connection id: {}",
@@ -229,7 +225,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         });
     }
 
-    fn end_of_field_list(&mut self) {
+    pub(super) fn end_of_field_list(&mut self) {
         let status = self.session.status;
         if self.deprecate_eof {
             self.sink(false).end_rows(&OkInfo {

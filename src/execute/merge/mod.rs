@@ -219,6 +219,13 @@ pub async fn run<S: ResultSink>(
                 session
                     .conns
                     .put_back(ctx.backends, &db, group, server, end.conn);
+            } else if !pinned && !end.broken && session.conns.has_state() {
+                // An extra connection got the session's replayed state (SET NAMES, user
+                // variables): reset it, or the pool would hand that state to another client.
+                let mut conn = end.conn;
+                if !matches!(conn.reset().await, Ok(true)) {
+                    let _ = conn.disconnect().await;
+                }
             }
         }
     }

@@ -402,8 +402,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         } else {
             Vec::new()
         };
-        if let Some(e) = stmt.long_data_error.take() {
-            return Err(e);
+        if let Some(e) = &stmt.long_data_error {
+            // As on the server, the statement fails until COM_STMT_RESET.
+            return Err(e.clone());
         }
         // Planned in its own database as the rules name it now (a reload may have changed
         // its layout); one that is gone is an error, as a dropped database is.
@@ -514,7 +515,8 @@ fn long_data_too_long() -> Error {
     Error::Backend(BackendError {
         code: 1105,
         state: "HY000".into(),
-        message: "Parameter of prepared statement which is set through                   mysql_send_long_data() is longer than 'max_allowed_packet' bytes"
+        message: "Parameter of prepared statement which is set through mysql_send_long_data() \
+                  is longer than 'max_allowed_packet' bytes"
             .into(),
     })
 }

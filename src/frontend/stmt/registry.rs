@@ -32,8 +32,8 @@ pub struct Prepared {
     pub param_types: Vec<ParamType>,
     /// COM_STMT_SEND_LONG_DATA chunks per parameter, until the next execute or reset.
     pub long_data: Vec<Option<Vec<u8>>>,
-    /// Long data went over max_allowed_packet: the next execute fails with this, as the
-    /// server's does.
+    /// Long data went over max_allowed_packet: every execute fails with this until
+    /// COM_STMT_RESET, as on the server.
     pub long_data_error: Option<Error>,
 }
 

@@ -20,7 +20,8 @@ pub struct Prepared {
     /// The logical database current at PREPARE: the statement runs there, as on the server,
     /// whatever database a later USE selects.
     pub db: Option<Arc<Database>>,
-    /// The result has FLOAT columns, whose text form loses digits: EXECUTE then runs as a
+    /// The result has FLOAT or fixed-decimal DOUBLE columns, whose text form loses digits:
+    /// shard queries that cannot bind the values then run as a
     /// backend prepared statement, whose binary rows keep them.
     pub binary_backend: bool,
     /// Result column names from the backend's PREPARE: an expression column is named after

@@ -329,7 +329,11 @@ fn pool_opts(addr: &str, schema: &str, cfg: &BackendConfig) -> Opts {
         .pass(Some(cfg.password.clone()))
         .db_name(Some(schema.to_string()))
         .prefer_socket(true)
-        .stmt_cache_size(0)
+        // Prepared EXECUTEs bind their values to backend prepared statements: each
+        // connection keeps its most recent ones, so a statement is prepared once per
+        // connection, not per execute (the server caps them all at max_prepared_stmt_count,
+        // 16382 by default: 64 per connection leaves room for 250 connections).
+        .stmt_cache_size(64)
         .pool_opts(pool_opts)
         .into()
 }

@@ -59,6 +59,9 @@ pub struct Session {
     pub sql_mode: Option<crate::plan::SqlMode>,
     /// Where FOUND_ROWS() is answered (see `found_rows`).
     pub found_rows: found_rows::FoundRows,
+    /// character_set_client: queries are decoded from it for planning and shard queries
+    /// encoded back to it.
+    pub charset: crate::plan::charset::ClientCharset,
 }
 
 impl Default for Session {
@@ -75,6 +78,7 @@ impl Default for Session {
             select_limited: false,
             sql_mode: None,
             found_rows: Default::default(),
+            charset: Default::default(),
         }
     }
 }

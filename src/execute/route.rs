@@ -7,6 +7,7 @@ use mysql_common::packets::Column;
 
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
+use crate::plan::charset::ClientCharset;
 use crate::plan::{ResultRewrite, Route, Spread, Target};
 
 use crate::backend::ServerRef;
@@ -200,14 +201,27 @@ pub(crate) async fn run_one<S: ResultSink>(
     send_columns: Option<u16>,
     sent: &mut bool,
     sink: &mut S,
+    charset: &ClientCharset,
 ) -> Result<OneResult, Failure> {
     let sql = target.sql.as_str();
     let conn_id = conn.id();
-    let (had_columns, rows, mut ok) = if sink.wants_binary_backend() {
-        let result = conn.exec_iter(sql, ()).await.map_err(Error::from)?;
+    let (had_columns, rows, mut ok) = if let Some((prepared, params)) = sink.prepared_form(sql) {
+        let prepared = charset.encode(&prepared)?;
+        let result = conn
+            .exec_iter(prepared.as_ref(), params)
+            .await
+            .map_err(Error::from)?;
+        stream(result, route, target, send_columns, sent, sink).await?
+    } else if sink.wants_binary_backend() {
+        let wire = charset.encode(sql)?;
+        let result = conn
+            .exec_iter(wire.as_ref(), ())
+            .await
+            .map_err(Error::from)?;
         stream(result, route, target, send_columns, sent, sink).await?
     } else {
-        let result = conn.query_iter(sql).await.map_err(Error::from)?;
+        let wire = charset.encode(sql)?;
+        let result = conn.query_iter(wire.as_ref()).await.map_err(Error::from)?;
         stream(result, route, target, send_columns, sent, sink).await?
     };
     ok.status = conn

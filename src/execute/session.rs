@@ -17,6 +17,13 @@ pub async fn run_session_statement<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), Failure> {
+    if !stmt.sql.is_ascii() && !session.charset.is_utf8() {
+        // Its text would be replayed as UTF-8 on connections that read the client's charset.
+        return Err(Failure::Query(Error::unsupported(format!(
+            "a session statement with non-ASCII text under character set {}",
+            session.charset.name()
+        ))));
+    }
     let ok = match &stmt.kind {
         SessionKind::Set {
             autocommit,
@@ -28,6 +35,7 @@ pub async fn run_session_statement<S: ResultSink>(
                 txn::commit(session, "COMMIT", false).await?;
             }
             run_set(stmt, ctx, session, sink).await?;
+            session.charset.after_set(&stmt.sql);
             if let Some(capped) = *select_limit {
                 session.select_limited = capped;
             }

@@ -55,6 +55,13 @@ pub trait ResultSink {
     fn wants_binary_backend(&self) -> bool {
         false
     }
+    /// A client's prepared statement whose values can be bound to a backend prepared
+    /// statement meaning the same as the shard query `sql`: that statement's text (with `?`)
+    /// and the values. Binding sends the client's values as they came (bytes in their
+    /// charset, blobs without hex doubling them) and reads results in full precision.
+    fn prepared_form(&self, _sql: &str) -> Option<(String, Vec<mysql_async::Value>)> {
+        None
+    }
     /// Called between rows so large results go out while the backend still sends.
     async fn maybe_flush(&mut self) -> io::Result<()>;
 }

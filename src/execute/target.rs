@@ -90,7 +90,8 @@ pub(crate) async fn run_target<S: ResultSink>(
         let pool = group.server(server);
         pool.stats.queries.fetch_add(1, Ordering::Relaxed);
         let mut sent = false;
-        match run_one(conn, route, target, send_columns, &mut sent, sink).await {
+        let charset = &session.charset;
+        match run_one(conn, route, target, send_columns, &mut sent, sink, charset).await {
             Ok(mut one) => {
                 session.reads.ran_on(db, target.group, server);
                 one.server = server;

@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
 use crate::execute::{self, Context, OkInfo, ResultSink, Session};
+use crate::plan::charset::ClientCharset;
 use crate::plan::{self, PlanContext};
 use crate::server::Shared;
 
@@ -137,6 +138,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 }
             }
         }
+        self.session.charset = ClientCharset::of_collation(login.collation);
         if login.collation != DEFAULT_COLLATION as u16 {
             if let Some(set_names) = set_names_for(login.collation) {
                 self.session.conns.remember(&set_names);
@@ -190,11 +192,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     );
                     execute::finish(outcome, &mut self.sink(false))?;
                 }
-                COM_FIELD_LIST => {
-                    // Deprecated; clients use it only for tab completion. An empty field
-                    // list is an honest "nothing to complete".
-                    self.end_of_field_list();
-                }
+                COM_FIELD_LIST => self.field_list(body).await?,
                 COM_STATISTICS => {
                     let text = format!(
                         "Uptime: {}  Threads: {}  shardgate connection id: {}",
@@ -332,7 +330,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         });
     }
 
-    fn end_of_field_list(&mut self) {
+    pub(super) fn end_of_field_list(&mut self) {
         let status = self.session.status;
         if self.deprecate_eof {
             self.sink(false).end_rows(&OkInfo {
@@ -347,9 +345,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     }
 
     async fn query(&mut self, body: &[u8]) -> std::io::Result<()> {
-        let Ok(text) = std::str::from_utf8(body) else {
-            self.sink(false).error(&Error::InvalidUtf8);
-            return Ok(());
+        // Planned as text; each shard query goes out in the client's charset again.
+        let text = match self.session.charset.decode(body) {
+            Ok(text) => text,
+            Err(e) => {
+                self.sink(false).error(&e);
+                return Ok(());
+            }
         };
         let rules = self.shared.rules();
         let ctx = Context {
@@ -361,7 +363,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         // Each statement is split off after the one before it ran: a `SET sql_mode` changes
         // how the rest of the batch reads (NO_BACKSLASH_ESCAPES moves string ends, and so
         // semicolons).
-        let mut rest = text;
+        let mut rest: &str = &text;
         let mut first = true;
         loop {
             let Some((sql, after)) = self.next_statement(rest) else {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod commands;
 pub mod connection;
 pub mod encode;
+mod field_list;
 pub mod full_auth;
 pub mod handshake;
 pub mod interrupt;

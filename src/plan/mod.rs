@@ -25,6 +25,7 @@
 use std::sync::Arc;
 
 mod blocks;
+pub mod charset;
 mod classify;
 mod collect;
 pub mod connection_id;

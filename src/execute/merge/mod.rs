@@ -109,6 +109,18 @@ pub async fn run<S: ResultSink>(
         ))));
     }
     let cap = ctx.limits.merge_buffer_bytes;
+    // Each shard query as it goes to the server (before any connection is taken).
+    let mut queries = Vec::with_capacity(route.targets.len());
+    for t in &route.targets {
+        queries.push(Some(stream::LaneQuery {
+            text: session.charset.encode(&t.sql)?.into_owned(),
+            prepared: match sink.prepared_form(&t.sql) {
+                Some((sql, params)) => Some((session.charset.encode(&sql)?.into_owned(), params)),
+                None => None,
+            },
+            binary: sink.wants_binary_backend(),
+        }));
+    }
     let lanes = lanes::open(route, ctx, session).await?;
     let mut slots: Vec<Option<stream::Rx>> = (0..route.targets.len()).map(|_| None).collect();
     let mut stream_servers: Vec<Option<Arc<GroupPool>>> = vec![None; route.targets.len()];
@@ -117,7 +129,7 @@ pub async fn run<S: ResultSink>(
         let sqls = lane
             .targets
             .iter()
-            .map(|&k| route.targets[k].sql.clone())
+            .filter_map(|&k| queries[k].take())
             .collect();
         let (rxs, task) =
             stream::spawn_lane(lane.conn, sqls, cap, merge.table.clone(), calc_found_rows);

@@ -15,8 +15,8 @@
 
 use std::sync::Arc;
 
-use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row, Value};
+use mysql_async::prelude::{Protocol, Queryable};
+use mysql_async::{Conn, QueryResult, Row, Value};
 
 use crate::backend::BackendConn;
 use mysql_common::packets::Column;
@@ -25,18 +25,72 @@ use tokio::task::JoinHandle;
 
 use crate::error::Error;
 
-/// A row as cells: `None` is NULL (the text protocol sends nothing else).
+/// A row as cells: `None` is NULL.
 pub type Cells = Vec<Option<Vec<u8>>>;
 
+/// A shard row as cells. Text-protocol rows are bytes already; a binary row's values are
+/// printed as the server prints them, except FLOAT and DOUBLE, which get the shortest text
+/// that reads back as the same number (the reason the row was read in binary).
 pub fn cells_of(row: Row) -> Cells {
+    let cols = row.columns();
     row.unwrap_raw()
         .into_iter()
-        .map(|v| match v {
+        .enumerate()
+        .map(|(i, v)| match v {
             Some(Value::Bytes(b)) => Some(b),
             Some(Value::NULL) | None => None,
-            Some(other) => Some(other.as_sql(true).into_bytes()),
+            Some(other) => Some(binary_text(&other, cols.get(i)).into_bytes()),
         })
         .collect()
+}
+
+fn binary_text(v: &Value, col: Option<&Column>) -> String {
+    use mysql_common::constants::ColumnType as T;
+    let fraction = |us: u32| {
+        let digits = col.map_or(if us != 0 { 6 } else { 0 }, |c| c.decimals().min(6));
+        let s = format!("{us:06}");
+        if digits == 0 {
+            String::new()
+        } else {
+            format!(".{}", &s[..digits as usize])
+        }
+    };
+    match *v {
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Double(d) => d.to_string(),
+        Value::Date(y, mo, d, h, mi, s, us) => {
+            let date_only = col.is_some_and(|c| {
+                matches!(c.column_type(), T::MYSQL_TYPE_DATE | T::MYSQL_TYPE_NEWDATE)
+            });
+            if date_only {
+                format!("{y:04}-{mo:02}-{d:02}")
+            } else {
+                format!(
+                    "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}{}",
+                    fraction(us)
+                )
+            }
+        }
+        Value::Time(neg, days, h, mi, s, us) => {
+            let hours = u64::from(days) * 24 + u64::from(h);
+            let sign = if neg { "-" } else { "" };
+            format!("{sign}{hours:02}:{mi:02}:{s:02}{}", fraction(us))
+        }
+        Value::Bytes(_) | Value::NULL => String::new(),
+    }
+}
+
+/// One shard query of a lane as it goes to the server.
+pub struct LaneQuery {
+    /// The query, in the client's charset.
+    pub text: Vec<u8>,
+    /// A backend prepared statement and its values to run instead (see
+    /// `ResultSink::prepared_form`).
+    pub prepared: Option<(Vec<u8>, Vec<Value>)>,
+    /// Run as a prepared statement even without values: binary rows keep FLOAT's digits.
+    pub binary: bool,
 }
 
 pub enum Msg {
@@ -102,7 +156,7 @@ const ROWS_AHEAD: usize = 64;
 /// on the same connection right after it, whether the merge read all its rows or not.
 pub fn spawn_lane(
     mut conn: BackendConn,
-    sqls: Vec<String>,
+    sqls: Vec<LaneQuery>,
     cap: usize,
     table: String,
     found_rows: bool,
@@ -157,16 +211,55 @@ pub fn spawn_lane(
 
 async fn read(
     conn: &mut Conn,
-    sql: &str,
+    q: &LaneQuery,
     tx: &Tx,
     held: &mut usize,
     cap: usize,
     table: &str,
 ) -> Result<(), Error> {
-    let mut result = conn.query_iter(sql).await.map_err(Error::from)?;
+    let warnings = if let Some((sql, params)) = &q.prepared {
+        let result = conn
+            .exec_iter(sql.as_slice(), params.clone())
+            .await
+            .map_err(Error::from)?;
+        rows(result, tx, held, cap, table).await?
+    } else if q.binary {
+        let result = conn
+            .exec_iter(q.text.as_slice(), ())
+            .await
+            .map_err(Error::from)?;
+        rows(result, tx, held, cap, table).await?
+    } else {
+        let result = conn
+            .query_iter(q.text.as_slice())
+            .await
+            .map_err(Error::from)?;
+        rows(result, tx, held, cap, table).await?
+    };
+    // None: the merge has what it needs; the rest drains on the connection's next use.
+    let Some(warnings) = warnings else {
+        return Ok(());
+    };
+    let status = conn
+        .last_ok_packet()
+        .map(|p| p.status_flags().bits())
+        .unwrap_or(crate::execute::status::AUTOCOMMIT)
+        & !crate::execute::status::MORE_RESULTS_EXISTS;
+    tx.send(Msg::End(ShardEnd { warnings, status })).await;
+    Ok(())
+}
+
+/// Sends one result's columns and rows; its warnings, or None when the receiver is gone.
+async fn rows<P: Protocol>(
+    mut result: QueryResult<'_, 'static, P>,
+    tx: &Tx,
+    held: &mut usize,
+    cap: usize,
+    table: &str,
+) -> Result<Option<u16>, Error> {
     let cols = result.columns().unwrap_or_else(|| Arc::from(Vec::new()));
     if !tx.send(Msg::Columns(cols)).await {
-        return Ok(());
+        return Ok(None);
     }
     while let Some(row) = result.next().await.map_err(Error::from)? {
         let cells = cells_of(row);
@@ -185,17 +278,10 @@ async fn read(
             }
         }
         if !tx.send(Msg::Row(cells)).await {
-            // The merge has what it needs; the rest drains on the connection's next use.
-            return Ok(());
+            return Ok(None);
         }
     }
     let warnings = result.warnings();
     drop(result);
-    let status = conn
-        .last_ok_packet()
-        .map(|p| p.status_flags().bits())
-        .unwrap_or(crate::execute::status::AUTOCOMMIT)
-        & !crate::execute::status::MORE_RESULTS_EXISTS;
-    tx.send(Msg::End(ShardEnd { warnings, status })).await;
-    Ok(())
+    Ok(Some(warnings))
 }

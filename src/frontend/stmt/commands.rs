@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
 use mysql_common::constants::ColumnType;
+
+use crate::backend::ServerRef;
 use mysql_common::packets::Column;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::backend::session_conns::master_unavailable;
 use crate::config::model::{Database, GroupId};
-use crate::error::Error;
+use crate::error::{BackendError, Error};
 use crate::execute::route::rename_column;
 use crate::execute::{self, Context, OkInfo, ResultSink};
 use crate::frontend::connection::{
@@ -20,26 +22,31 @@ use crate::frontend::encode::{column_payload, eof_payload, put_lenenc_str};
 use crate::frontend::sink::ClientSink;
 use crate::plan::{self, Plan, PlanContext};
 
+use super::bound::BoundValues;
 use super::execute_packet::{parse_params, statement_id};
 use super::fixed_route::FixedRoute;
 use super::literal::literal;
 use super::registry::Prepared;
 use super::sink::BinarySink;
-use super::template::{marker_for, restore_placeholders, Template};
+use super::template::{marker_for, next_marker, restore_placeholders, Template};
 
-/// Where PREPARE asks a backend for the definitions: the planned shard query with `?`.
+/// Where PREPARE asks a backend for the definitions: a planned shard query with `?`.
 struct BackendPrepare {
     db: Arc<Database>,
     group: GroupId,
     sql: String,
+    /// Trailing columns of a merged read's shard rows that the client never sees.
+    hidden: usize,
     fixed: Option<FixedRoute>,
 }
 
 /// One EXECUTE's statement: its text with the values in, and how to answer it.
 struct Bound {
-    /// Empty when `fixed_plan` is there.
-    sql: String,
+    /// The rendered text, and where its values can be bound instead (see `bound`).
+    values: BoundValues,
     fixed_plan: Option<Plan>,
+    /// The database the statement was prepared in: it runs there, whatever USE came since.
+    db: Option<Arc<Database>>,
     binary_backend: bool,
     column_names: Arc<[Vec<u8>]>,
 }
@@ -51,12 +58,20 @@ struct Definitions {
     columns: Vec<Column>,
 }
 
+/// Distinct marker values tried at PREPARE: each may place a key on another shard, so a
+/// statement can be described by a group that is up while another is down.
+const MARKER_TRIES: u32 = 16;
+
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     pub(in crate::frontend) async fn stmt_prepare(&mut self, body: &[u8]) -> io::Result<()> {
-        let Ok(text) = std::str::from_utf8(body) else {
-            self.sink(false).error(&Error::InvalidUtf8);
-            return Ok(());
+        let text = match self.session.charset.decode(body) {
+            Ok(t) => t.into_owned(),
+            Err(e) => {
+                self.sink(false).error(&e);
+                return Ok(());
+            }
         };
+        let text = text.as_str();
         // KILL and SHOW PROCESSLIST are answered at EXECUTE by the proxy; elsewhere the
         // session's own id replaces CONNECTION_ID().
         let answered_here = plan::kill::parse(text).is_some()
@@ -87,46 +102,36 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             )));
             return Ok(());
         }
-        let planned = if is_show_warnings(template.sql()) || answered_here {
+        let defs = if is_show_warnings(template.sql()) || answered_here {
             // Answered at EXECUTE by the connection that ran the previous statement.
             Ok(None)
         } else {
-            self.plan_with_markers(&template)
+            self.describe(&template).await
         };
-        let target = match planned {
-            Ok(t) => t,
+        let mut defs = match defs {
+            Ok(d) => d,
             Err(e) => {
                 self.sink(false).error(&e);
                 return Ok(());
             }
         };
-        let mut defs = match target {
-            Some(t) => match self.backend_definitions(&t).await {
-                Ok(d) => Some((t, d)),
-                Err(e) => {
-                    self.sink(false).error(&e);
-                    return Ok(());
-                }
-            },
-            None => None,
-        };
         let n = template.param_count();
-        let binary_backend = defs.as_ref().is_some_and(|(_, d)| {
-            d.columns
-                .iter()
-                .any(|c| c.column_type() == ColumnType::MYSQL_TYPE_FLOAT)
-        });
+        let binary_backend = defs
+            .as_ref()
+            .is_some_and(|(_, d)| text_loses_digits(&d.columns));
         let column_names = defs.as_ref().map_or_else(Vec::new, |(_, d)| {
             d.columns.iter().map(|c| c.name_ref().to_vec()).collect()
         });
         let fixed_route = defs.as_mut().and_then(|(t, _)| t.fixed.take());
         let id = match self.stmts.insert(Prepared {
             template,
+            db: self.session.current_db.clone(),
             fixed_route,
             binary_backend,
             column_names: column_names.into(),
             param_types: Vec::new(),
             long_data: vec![None; n],
+            long_data_error: None,
         }) {
             Ok(id) => id,
             Err(e) => {
@@ -138,13 +143,51 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         Ok(())
     }
 
-    /// Plans the statement with marker values: Some(shard query) to prepare on a backend,
-    /// None when the proxy answers the statement itself or the route depends on the values.
-    fn plan_with_markers(&self, template: &Template) -> Result<Option<BackendPrepare>, Error> {
+    /// The statement's parameter and column definitions, from a backend that is up: the
+    /// statement is planned with marker values, and while the planned shard query's server
+    /// cannot be reached, other markers (other shards) are tried. None when the proxy
+    /// answers the statement itself or no plan of it names a backend query.
+    async fn describe(
+        &mut self,
+        template: &Template,
+    ) -> Result<Option<(BackendPrepare, Definitions)>, Error> {
+        let mut tried: Vec<(String, GroupId)> = Vec::new();
+        let mut last_err = None;
+        let mut marker = marker_for(template.sql());
+        for _ in 0..MARKER_TRIES {
+            let Some(candidate) = self.plan_with_markers(template, &marker)? else {
+                break;
+            };
+            let key = (candidate.db.name.clone(), candidate.group);
+            if !tried.contains(&key) {
+                tried.push(key);
+                match self.backend_definitions(&candidate).await {
+                    Ok(defs) => return Ok(Some((candidate, defs))),
+                    Err(e @ (Error::GroupUnavailable { .. } | Error::BackendConnection(_))) => {
+                        last_err = Some(e)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            marker = next_marker(&marker, template.sql());
+        }
+        match last_err {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// Plans the statement with `marker` in every placeholder: Some(shard query) to prepare
+    /// on a backend, None when the proxy answers the statement itself or the route depends
+    /// on the values.
+    fn plan_with_markers(
+        &self,
+        template: &Template,
+        marker: &str,
+    ) -> Result<Option<BackendPrepare>, Error> {
         let rules = self.shared.rules();
-        let marker = marker_for(template.sql());
         let n = template.param_count();
-        let sql = template.render(&vec![marker.as_str(); n]);
+        let sql = template.render(&vec![marker; n]);
         let planned = plan::plan(
             &sql,
             &PlanContext {
@@ -154,52 +197,87 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 read_only_functions: &self.shared.config.read_only_functions,
             },
         );
-        match planned {
+        let (route, hidden) = match planned {
             // Refusals and errors that no value can change are the PREPARE's answer.
             Err(
                 e @ (Error::Unsupported(_)
                 | Error::Syntax(_)
                 | Error::NoDatabaseSelected
                 | Error::UnknownDatabase(_)),
-            ) => Err(e),
+            ) => return Err(e),
             // The marker is no real value (a key that does not place, a SET value that is
             // checked): whether the real ones do is EXECUTE's call.
-            Err(_) => Ok(None),
-            Ok(Plan::Route(route)) => Ok(route.targets.first().and_then(|t| {
-                let sql = restore_placeholders(&t.sql, &marker, n, template.syntax())?;
-                let fixed = FixedRoute::new(
+            Err(_) => return Ok(None),
+            Ok(Plan::Route(route)) => (route, 0),
+            Ok(Plan::Scatter(s)) => (s.route, s.merge.hidden),
+            Ok(_) => return Ok(None),
+        };
+        // Any target describes the statement; the first one on a group that is up.
+        let healthy = |group: GroupId| {
+            self.shared
+                .backends
+                .group(&route.db.name, group)
+                .is_none_or(|g| g.master.health.in_rotation())
+        };
+        let Some(t) = route
+            .targets
+            .iter()
+            .find(|t| healthy(t.group))
+            .or(route.targets.first())
+        else {
+            return Ok(None);
+        };
+        // A shard query that copied or dropped a marker is prepared with the markers in:
+        // its columns are right, its parameters are then described generically.
+        let sql = restore_placeholders(&t.sql, marker, n, template.syntax())
+            .unwrap_or_else(|| t.sql.clone());
+        let fixed = (hidden == 0)
+            .then(|| {
+                FixedRoute::new(
                     &route,
                     &sql,
                     rules.clone(),
                     self.session.current_db.as_ref(),
                     template.syntax(),
-                );
-                Some(BackendPrepare {
-                    db: route.db.clone(),
-                    group: t.group,
-                    sql,
-                    fixed,
-                })
-            })),
-            Ok(_) => Ok(None),
-        }
+                )
+            })
+            .flatten();
+        Ok(Some(BackendPrepare {
+            db: route.db.clone(),
+            group: t.group,
+            sql,
+            hidden,
+            fixed,
+        }))
     }
 
     async fn backend_definitions(&mut self, t: &BackendPrepare) -> Result<Definitions, Error> {
+        let wire = self.session.charset.encode(&t.sql)?.into_owned();
+        let group = self.shared.backends.group(&t.db.name, t.group).cloned();
+        // A master whose circuit is open is not waited for: a replica describes the
+        // statement as well (nothing runs at PREPARE).
+        let server = match &group {
+            Some(g) if !g.master.health.in_rotation() && !g.replicas.is_empty() => {
+                ServerRef::Replica(0)
+            }
+            _ => ServerRef::Master,
+        };
         let conn = self
             .session
             .conns
-            .get(&self.shared.backends, &t.db, t.group)
+            .get_at(&self.shared.backends, &t.db, t.group, server)
             .await?;
-        let stmt = match conn.prep(t.sql.as_str()).await {
+        let stmt = match conn.prep(wire.as_slice()).await {
             Ok(s) => s,
             Err(e) => {
                 let err = Error::from(e);
                 if err.breaks_connection() {
-                    self.session.conns.discard(&t.db.name, t.group);
-                    self.session
-                        .txn
-                        .connection_lost(&t.db.name, t.group, &err.to_string());
+                    self.session.conns.discard_at(&t.db.name, t.group, server);
+                    if server == ServerRef::Master {
+                        self.session
+                            .txn
+                            .connection_lost(&t.db.name, t.group, &err.to_string());
+                    }
                 }
                 if let Error::BackendConnection(reason) = err {
                     return Err(master_unavailable(&t.db, t.group, reason));
@@ -212,9 +290,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 }));
             }
         };
+        let visible = stmt.columns().len().saturating_sub(t.hidden);
         let defs = Definitions {
             params: stmt.params().to_vec(),
-            columns: stmt.columns().to_vec(),
+            columns: stmt.columns()[..visible].to_vec(),
         };
         // Only the definitions were wanted; a failed close leaves a statement on a
         // connection that is reset when it goes back to the pool.
@@ -273,8 +352,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
 
     pub(in crate::frontend) async fn stmt_execute(&mut self, body: &[u8]) -> io::Result<()> {
         let Bound {
-            sql,
+            values,
             fixed_plan,
+            db,
             binary_backend,
             column_names,
         } = match self.bind(body) {
@@ -286,42 +366,57 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         };
         let syntax = self.syntax();
         let admin = self.is_admin();
-        let mut sink = BinarySink::new(
-            ClientSink {
-                writer: &mut self.writer,
-                deprecate_eof: self.deprecate_eof,
-                more_results: false,
-            },
-            binary_backend,
-            column_names,
-        );
-        if is_show_warnings(&sql) {
+        let rules = self.shared.rules();
+        if is_show_warnings(values.rendered()) {
             // About the previous statement: answered by the connection that ran it.
+            let sql = values.into_rendered();
+            let mut sink = BinarySink::new(
+                ClientSink {
+                    writer: &mut self.writer,
+                    deprecate_eof: self.deprecate_eof,
+                    more_results: false,
+                },
+                binary_backend,
+                column_names,
+                None,
+            );
             let outcome = show_warnings(&sql, &mut self.session, &mut sink).await;
             execute::finish(outcome, &mut sink)?;
             return Ok(());
         }
-        if let Some(kill) = plan::kill::parse(&sql) {
-            let outcome = kill.and_then(|k| {
-                crate::frontend::kill::kill(&k, &self.live, admin, self.shared.sessions())
-            });
-            match outcome {
-                Ok(()) => sink.ok(&OkInfo {
-                    status: self.session.status,
-                    ..OkInfo::default()
-                }),
-                Err(e) => sink.error(&e),
+        if plan::kill::parse(values.rendered()).is_some()
+            || crate::admin::processlist::is_show_processlist(values.rendered()).is_some()
+        {
+            let sql = values.into_rendered();
+            let mut sink = BinarySink::new(
+                ClientSink {
+                    writer: &mut self.writer,
+                    deprecate_eof: self.deprecate_eof,
+                    more_results: false,
+                },
+                binary_backend,
+                column_names,
+                None,
+            );
+            if let Some(kill) = plan::kill::parse(&sql) {
+                let outcome = kill.and_then(|k| {
+                    crate::frontend::kill::kill(&k, &self.live, admin, self.shared.sessions())
+                });
+                match outcome {
+                    Ok(()) => sink.ok(&OkInfo {
+                        status: self.session.status,
+                        ..OkInfo::default()
+                    }),
+                    Err(e) => sink.error(&e),
+                }
+            } else if let Some(full) = crate::admin::processlist::is_show_processlist(&sql) {
+                let status = self.session.status;
+                let db = self.session.current_db.as_ref().map(|d| d.name.as_str());
+                let me = (&*self.live, sql.as_str(), db);
+                show_processlist(&self.shared, me, admin, full, status, &mut sink);
             }
             return Ok(());
         }
-        if let Some(full) = crate::admin::processlist::is_show_processlist(&sql) {
-            let status = self.session.status;
-            let db = self.session.current_db.as_ref().map(|d| d.name.as_str());
-            let me = (&*self.live, sql.as_str(), db);
-            show_processlist(&self.shared, me, admin, full, status, &mut sink);
-            return Ok(());
-        }
-        let rules = self.shared.rules();
         let ctx = Context {
             rules: &rules,
             backends: &self.shared.backends,
@@ -330,16 +425,29 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let planned = match fixed_plan {
             Some(p) => Ok(p),
             None => plan::plan(
-                &sql,
+                values.rendered(),
                 &PlanContext {
                     rules: &rules,
-                    current_db: self.session.current_db.as_ref(),
+                    current_db: db.as_ref(),
                     syntax,
                     read_only_functions: &self.shared.config.read_only_functions,
                 },
             ),
         };
-        match planned {
+        let sql = values.rendered().to_string();
+        // The statement runs in its own database; the session's is back for what follows.
+        let session_db = std::mem::replace(&mut self.session.current_db, db);
+        let mut sink = BinarySink::new(
+            ClientSink {
+                writer: &mut self.writer,
+                deprecate_eof: self.deprecate_eof,
+                more_results: false,
+            },
+            binary_backend,
+            column_names,
+            Some(values),
+        );
+        let outcome = match planned {
             Ok(p) => {
                 crate::frontend::interrupt::run_statement(
                     &self.live,
@@ -349,10 +457,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     &mut self.session,
                     &mut sink,
                 )
-                .await?;
+                .await
             }
-            Err(e) => sink.error(&e),
-        }
+            Err(e) => {
+                sink.error(&e);
+                Ok(false)
+            }
+        };
+        self.session.current_db = session_db;
+        outcome?;
         Ok(())
     }
 
@@ -360,6 +473,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     /// data is used up by the execute, whether it succeeds or not.
     fn bind(&mut self, body: &[u8]) -> Result<Bound, Error> {
         let id = statement_id(body)?;
+        let rules = self.shared.rules();
+        let charset = self.session.charset.clone();
         let now = self.syntax();
         let stmt = self.stmts.get_mut(id, "mysqld_stmt_execute")?;
         if stmt.template.syntax().mode != now.mode {
@@ -377,25 +492,53 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         } else {
             Vec::new()
         };
+        if let Some(e) = &stmt.long_data_error {
+            // As on the server, the statement fails until COM_STMT_RESET.
+            return Err(e.clone());
+        }
+        // Planned in its own database as the rules name it now (a reload may have changed
+        // its layout); one that is gone is an error, as a dropped database is.
+        let db = match &stmt.db {
+            Some(d) => Some(
+                rules
+                    .database(&d.name)
+                    .cloned()
+                    .ok_or_else(|| Error::UnknownDatabase(d.name.clone()))?,
+            ),
+            None => None,
+        };
         let params = parse_params(body, n, &mut stmt.param_types, &long_data)?;
-        let literals = params.iter().map(literal).collect::<Result<Vec<_>, _>>()?;
-        let fixed_plan = stmt.fixed_route.as_ref().and_then(|f| {
-            f.plan(
-                &literals,
-                &self.shared.rules(),
-                self.session.current_db.as_ref(),
-            )
-        });
+        let literals = params
+            .iter()
+            .map(|p| literal(p, &charset))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fixed = stmt
+            .fixed_route
+            .as_ref()
+            .and_then(|f| f.plan(&literals, &rules, db.as_ref()));
         // What the statement leaves on its connection decides, as for a text query, whether
         // a multiplexed session keeps its connections.
         let multiplex = self.shared.config.backend.multiplex;
         note_multiplexed_use(multiplex, &mut self.session, stmt.template.sql())?;
+        let values = match fixed {
+            Some((plan, rendered, spans)) => {
+                return Ok(Bound {
+                    values: BoundValues::new(rendered, spans, &params),
+                    fixed_plan: Some(plan),
+                    db,
+                    binary_backend: stmt.binary_backend,
+                    column_names: stmt.column_names.clone(),
+                })
+            }
+            None => {
+                let (rendered, spans) = stmt.template.render_spans(&literals);
+                BoundValues::new(rendered, spans, &params)
+            }
+        };
         Ok(Bound {
-            sql: match fixed_plan {
-                Some(_) => String::new(),
-                None => stmt.template.render(&literals),
-            },
-            fixed_plan,
+            values,
+            fixed_plan: None,
+            db,
             binary_backend: stmt.binary_backend,
             column_names: stmt.column_names.clone(),
         })
@@ -403,6 +546,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
 
     /// COM_STMT_SEND_LONG_DATA has no answer; a chunk for an unknown statement or parameter
     /// is dropped (the server reports those at the execute, which then fails its own way).
+    /// A parameter's data is capped at max_allowed_packet as the server caps it: past it the
+    /// data is dropped and the next execute fails with the server's error.
     pub(in crate::frontend) fn stmt_send_long_data(&mut self, body: &[u8]) {
         let (Ok(id), Some(param)) = (
             statement_id(body),
@@ -414,9 +559,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let Ok(stmt) = self.stmts.get_mut(id, "mysqld_stmt_send_long_data") else {
             return;
         };
+        if stmt.long_data_error.is_some() {
+            return;
+        }
         if let Some(slot) = stmt.long_data.get_mut(param) {
-            slot.get_or_insert_with(Vec::new)
-                .extend_from_slice(&body[6..]);
+            let chunk = &body[6..];
+            let held = slot.as_ref().map_or(0, Vec::len);
+            if held + chunk.len() > MAX_ALLOWED_PACKET {
+                *slot = None;
+                stmt.long_data_error = Some(long_data_too_long());
+                return;
+            }
+            slot.get_or_insert_with(Vec::new).extend_from_slice(chunk);
         }
     }
 
@@ -424,6 +578,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let outcome = statement_id(body).and_then(|id| {
             let stmt = self.stmts.get_mut(id, "mysqld_stmt_reset")?;
             stmt.long_data.iter_mut().for_each(|d| *d = None);
+            stmt.long_data_error = None;
             Ok(())
         });
         match outcome {
@@ -444,6 +599,31 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             self.stmts.remove(id);
         }
     }
+}
+
+/// The server's default max_allowed_packet, the most long data one parameter may hold.
+pub const MAX_ALLOWED_PACKET: usize = 16 * 1024 * 1024;
+
+/// What the server answers an execute whose long data went past max_allowed_packet.
+fn long_data_too_long() -> Error {
+    Error::Backend(BackendError {
+        code: 1105,
+        state: "HY000".into(),
+        message: "Parameter of prepared statement which is set through mysql_send_long_data() \
+                  is longer than 'max_allowed_packet' bytes"
+            .into(),
+    })
+}
+
+/// True when the text protocol prints some column with fewer digits than its binary form
+/// has: FLOAT (6 significant digits) and a DOUBLE with fixed decimals (`PI()`: 6).
+/// DOUBLE without (decimals 31) prints the shortest text that reads back exactly.
+fn text_loses_digits(cols: &[Column]) -> bool {
+    cols.iter().any(|c| match c.column_type() {
+        ColumnType::MYSQL_TYPE_FLOAT => true,
+        ColumnType::MYSQL_TYPE_DOUBLE => c.decimals() < 31,
+        _ => false,
+    })
 }
 
 /// A parameter definition when no backend described it, as the server writes its own: `?`,

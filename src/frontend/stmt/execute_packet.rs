@@ -21,8 +21,10 @@ pub enum Param {
     UInt(u64),
     Float(f32),
     Double(f64),
-    /// DATE / DATETIME / TIMESTAMP: the wire length (0, 4, 7 or 11) says which parts were sent.
+    /// DATE / DATETIME / TIMESTAMP: the wire length (0, 4, 7 or 11) says which parts were sent;
+    /// a DATE (`date`) means its date part only, whatever was sent.
     DateTime {
+        date: bool,
         len: u8,
         year: u16,
         month: u8,
@@ -42,8 +44,15 @@ pub enum Param {
     },
     /// DECIMAL / NEWDECIMAL sent as text.
     Decimal(Vec<u8>),
-    /// Strings, blobs, and every other type sent length-encoded.
+    /// Strings and every other type sent length-encoded: text in the client's charset.
     Bytes(Vec<u8>),
+    /// The BLOB types: binary strings, in no charset.
+    Binary(Vec<u8>),
+}
+
+/// The BLOB parameter types, which the server takes as binary strings.
+fn is_blob(ty: u8) -> bool {
+    (T::MYSQL_TYPE_TINY_BLOB as u8..=T::MYSQL_TYPE_BLOB as u8).contains(&ty)
 }
 
 struct Reader<'a> {
@@ -144,7 +153,11 @@ pub fn parse_params(
         if null_bitmap[i / 8] & (1 << (i % 8)) != 0 {
             params.push(Param::Null);
         } else if let Some(Some(data)) = long_data.get(i) {
-            params.push(Param::Bytes(data.clone()));
+            params.push(if is_blob(t.ty) {
+                Param::Binary(data.clone())
+            } else {
+                Param::Bytes(data.clone())
+            });
         } else {
             params.push(read_value(&mut r, *t)?);
         }
@@ -184,17 +197,18 @@ fn read_value(r: &mut Reader<'_>, t: ParamType) -> Result<Param, Error> {
             || x == T::MYSQL_TYPE_DATETIME as u8
             || x == T::MYSQL_TYPE_TIMESTAMP as u8 =>
         {
-            read_datetime(r)?
+            read_datetime(r, t.ty == T::MYSQL_TYPE_DATE as u8)?
         }
         x if x == T::MYSQL_TYPE_TIME as u8 => read_time(r)?,
         x if x == T::MYSQL_TYPE_DECIMAL as u8 || x == T::MYSQL_TYPE_NEWDECIMAL as u8 => {
             Param::Decimal(r.lenenc_bytes()?.to_vec())
         }
+        x if is_blob(x) => Param::Binary(r.lenenc_bytes()?.to_vec()),
         _ => Param::Bytes(r.lenenc_bytes()?.to_vec()),
     })
 }
 
-fn read_datetime(r: &mut Reader<'_>) -> Result<Param, Error> {
+fn read_datetime(r: &mut Reader<'_>, date: bool) -> Result<Param, Error> {
     let len = r.u8()?;
     if !matches!(len, 0 | 4 | 7 | 11) {
         return Err(Error::MalformedPacket(format!(
@@ -204,6 +218,7 @@ fn read_datetime(r: &mut Reader<'_>) -> Result<Param, Error> {
     let b = r.take(len as usize)?;
     let at = |i: usize| b.get(i).copied().unwrap_or(0);
     Ok(Param::DateTime {
+        date,
         len,
         year: u16::from_le_bytes([at(0), at(1)]),
         month: at(2),

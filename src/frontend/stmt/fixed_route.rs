@@ -3,6 +3,7 @@
 //! of planning the substituted text again. Anything naming a table of a rule (sharded or
 //! broadcast) is planned at each EXECUTE, where the bound key decides the route.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::config::model::{Database, Rules};
@@ -42,13 +43,14 @@ impl FixedRoute {
         })
     }
 
-    /// The plan for these values, or None when the plan is stale (plan the text instead).
+    /// The plan for these values, its shard query and where the values are in it; None
+    /// when the plan is stale (plan the text instead).
     pub fn plan<S: AsRef<str>>(
         &self,
         literals: &[S],
         rules: &Arc<Rules>,
         current_db: Option<&Arc<Database>>,
-    ) -> Option<Plan> {
+    ) -> Option<(Plan, String, Vec<Range<usize>>)> {
         if !Arc::ptr_eq(&self.rules, rules)
             || self.current_db.as_deref() != current_db.map(|d| d.name.as_str())
             || literals.len() != self.query.param_count()
@@ -56,8 +58,9 @@ impl FixedRoute {
             return None;
         }
         let mut route = self.route.clone();
-        route.targets[0].sql = self.query.render(literals);
-        Some(Plan::Route(route))
+        let (sql, spans) = self.query.render_spans(literals);
+        route.targets[0].sql = sql.clone();
+        Some((Plan::Route(route), sql, spans))
     }
 }
 
@@ -117,7 +120,8 @@ mod tests {
             "clinical",
         )
         .expect("unsharded: fixed");
-        let Some(Plan::Route(route)) = fixed.plan(&["5", "'x'"], &rules, clinical.as_ref()) else {
+        let Some((Plan::Route(route), _, _)) = fixed.plan(&["5", "'x'"], &rules, clinical.as_ref())
+        else {
             panic!("fixed plan");
         };
         assert_eq!(

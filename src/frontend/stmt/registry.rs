@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::config::model::Database;
 use crate::error::Error;
 
 use super::execute_packet::ParamType;
@@ -16,7 +17,11 @@ pub const MAX_STATEMENTS: usize = 16382;
 
 pub struct Prepared {
     pub template: Template,
-    /// The result has FLOAT columns, whose text form loses digits: EXECUTE then runs as a
+    /// The logical database current at PREPARE: the statement runs there, as on the server,
+    /// whatever database a later USE selects.
+    pub db: Option<Arc<Database>>,
+    /// The result has FLOAT or fixed-decimal DOUBLE columns, whose text form loses digits:
+    /// shard queries that cannot bind the values then run as a
     /// backend prepared statement, whose binary rows keep them.
     pub binary_backend: bool,
     /// Result column names from the backend's PREPARE: an expression column is named after
@@ -28,6 +33,9 @@ pub struct Prepared {
     pub param_types: Vec<ParamType>,
     /// COM_STMT_SEND_LONG_DATA chunks per parameter, until the next execute or reset.
     pub long_data: Vec<Option<Vec<u8>>>,
+    /// Long data went over max_allowed_packet: every execute fails with this until
+    /// COM_STMT_RESET, as on the server.
+    pub long_data_error: Option<Error>,
 }
 
 #[derive(Default)]
@@ -73,6 +81,8 @@ mod tests {
     fn stmt() -> Prepared {
         Prepared {
             template: Template::new("SELECT 1", Default::default()),
+            db: None,
+            long_data_error: None,
             binary_backend: false,
             column_names: Arc::new([]),
             fixed_route: None,

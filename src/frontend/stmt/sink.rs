@@ -13,6 +13,7 @@ use crate::execute::{ColumnRename, OkInfo, ResultSink};
 use crate::frontend::sink::ClientSink;
 
 use super::binary_row::{encode_row, CellType};
+use super::bound::BoundValues;
 
 pub struct BinarySink<'w, W> {
     pub inner: ClientSink<'w, W>,
@@ -22,6 +23,8 @@ pub struct BinarySink<'w, W> {
     binary_backend: bool,
     /// Column names the PREPARE answered with (see `Prepared::column_names`).
     prepared_names: Arc<[Vec<u8>]>,
+    /// This execute's values, to bind to backend prepared statements where they match.
+    values: Option<BoundValues>,
 }
 
 impl<'w, W: AsyncWrite + Unpin> BinarySink<'w, W> {
@@ -29,6 +32,7 @@ impl<'w, W: AsyncWrite + Unpin> BinarySink<'w, W> {
         inner: ClientSink<'w, W>,
         binary_backend: bool,
         prepared_names: Arc<[Vec<u8>]>,
+        values: Option<BoundValues>,
     ) -> Self {
         BinarySink {
             inner,
@@ -36,6 +40,7 @@ impl<'w, W: AsyncWrite + Unpin> BinarySink<'w, W> {
             failed: false,
             binary_backend,
             prepared_names,
+            values,
         }
     }
 
@@ -114,6 +119,11 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
 
     fn wants_binary_backend(&self) -> bool {
         self.binary_backend
+    }
+
+    fn prepared_form(&self, sql: &str) -> Option<(String, Vec<Value>)> {
+        let form = self.values.as_ref()?.prepared_form(sql)?;
+        Some((form.sql, form.params))
     }
 
     async fn maybe_flush(&mut self) -> io::Result<()> {

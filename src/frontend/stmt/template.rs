@@ -4,6 +4,8 @@
 //! one. `prepare` resolves executable comments first: a `?` in one that runs counts, one in a
 //! comment the server skips does not.
 
+use std::ops::Range;
+
 use crate::error::Error;
 use crate::plan::lexer::{is_ident_byte, Kind, Lexer};
 use crate::plan::Syntax;
@@ -57,8 +59,14 @@ impl Template {
 
     /// The text with placeholder `i` replaced by `literals[i]` (one per placeholder).
     pub fn render<S: AsRef<str>>(&self, literals: &[S]) -> String {
+        self.render_spans(literals).0
+    }
+
+    /// Like `render`, with the byte range each literal took in the result.
+    pub fn render_spans<S: AsRef<str>>(&self, literals: &[S]) -> (String, Vec<Range<usize>>) {
         let extra: usize = literals.iter().map(|l| l.as_ref().len()).sum();
         let mut out = String::with_capacity(self.sql.len() + extra);
+        let mut spans = Vec::with_capacity(literals.len());
         let mut from = 0;
         let bytes = self.sql.as_bytes();
         for (&at, literal) in self.placeholders.iter().zip(literals) {
@@ -71,14 +79,16 @@ impl Template {
             if glued(at.checked_sub(1)) {
                 out.push(' ');
             }
+            let start = out.len();
             out.push_str(literal.as_ref());
+            spans.push(start..out.len());
             if glued(Some(at + 1)) {
                 out.push(' ');
             }
             from = at + 1;
         }
         out.push_str(&self.sql[from..]);
-        out
+        (out, spans)
     }
 }
 
@@ -90,6 +100,19 @@ pub fn marker_for(sql: &str) -> String {
         marker.push('7');
     }
     marker
+}
+
+/// The marker after `marker` that does not occur in `sql` either: another value, which a
+/// sharded key may place on another shard.
+pub fn next_marker(marker: &str, sql: &str) -> String {
+    let mut n: u64 = marker.parse().unwrap_or(7190343);
+    loop {
+        n = n.wrapping_add(1);
+        let m = n.to_string();
+        if !sql.contains(&m) {
+            return m;
+        }
+    }
 }
 
 /// Turns the marker literals in a planned shard query back into `?`; None when their number

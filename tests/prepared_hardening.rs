@@ -430,7 +430,7 @@ async fn prepare_needs_only_the_group_it_can_reach() {
     let v: Option<(i64, String)> = p.exec_first(&sel, (8i64,)).await.unwrap();
     assert_eq!(v, Some((8, "prepared".to_string())));
     // A row on the down group is still an error naming it.
-    let msg = expect_code(p.exec_drop(&ins, (2i64, "x")).await, 2003);
+    let msg = expect_code(p.exec_drop(&ins, (2i64, "x")).await, 1429);
     assert!(msg.contains("'g1'"), "{msg}");
     let mut g0 = schema.on(0).await;
     let ids: Vec<i64> = g0.query("SELECT id FROM sh_0 ORDER BY id").await.unwrap();

@@ -52,16 +52,14 @@ pub trait ResultSink {
     fn end_rows(&mut self, ok: &OkInfo);
     /// True when the statement must run as a backend prepared statement (binary rows): the
     /// text protocol prints FLOAT with 6 digits, losing what the binary protocol keeps.
-    fn wants_binary_backend(&self) -> bool {
-        false
-    }
+    /// No default: a wrapping sink that forgot to forward it would silently lose precision.
+    fn wants_binary_backend(&self) -> bool;
     /// A client's prepared statement whose values can be bound to a backend prepared
     /// statement meaning the same as the shard query `sql`: that statement's text (with `?`)
     /// and the values. Binding sends the client's values as they came (bytes in their
     /// charset, blobs without hex doubling them) and reads results in full precision.
-    fn prepared_form(&self, _sql: &str) -> Option<(String, Vec<mysql_async::Value>)> {
-        None
-    }
+    /// No default, for the same reason: a wrapper must forward it.
+    fn prepared_form(&self, sql: &str) -> Option<(String, Vec<mysql_async::Value>)>;
     /// Called between rows so large results go out while the backend still sends.
     async fn maybe_flush(&mut self) -> io::Result<()>;
 }

@@ -245,6 +245,10 @@ impl<S: ResultSink> ResultSink for Watched<'_, S> {
         self.inner.end_rows(ok);
     }
 
+    fn prepared_form(&self, sql: &str) -> Option<(String, Vec<mysql_async::Value>)> {
+        self.inner.prepared_form(sql)
+    }
+
     fn wants_binary_backend(&self) -> bool {
         self.inner.wants_binary_backend()
     }

@@ -137,6 +137,15 @@ impl<W: AsyncWrite + Unpin> ResultSink for ClientSink<'_, W> {
         self.writer.finish();
     }
 
+    /// The text protocol: shard queries run as text.
+    fn wants_binary_backend(&self) -> bool {
+        false
+    }
+
+    fn prepared_form(&self, _sql: &str) -> Option<(String, Vec<mysql_async::Value>)> {
+        None
+    }
+
     async fn maybe_flush(&mut self) -> io::Result<()> {
         self.writer.maybe_flush().await
     }

@@ -127,39 +127,71 @@ fn delete(
     let mut c = Collector::new(ctx, sql, "a DELETE");
     c.statement_is_main();
     let (FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f)) = &d.from;
-    let mut from: Vec<&[TableWithJoins]> = vec![f];
-    if let Some(using) = &d.using {
-        from.push(using);
-    }
+    // MySQL's multi-table forms name the tables deleted from (by name or alias) in one list
+    // and the table references in another: `DELETE t1, t2 FROM <refs>` and
+    // `DELETE FROM t1, t2 USING <refs>`. The single-table form deletes from its FROM table.
+    let (targets, refs): (Vec<&ObjectName>, &[TableWithJoins]) = match &d.using {
+        Some(using) => {
+            if !d.tables.is_empty() {
+                return Err(Error::unsupported(
+                    "a DELETE with both a table list before FROM and USING".to_string(),
+                ));
+            }
+            let mut names = Vec::with_capacity(f.len());
+            for twj in f {
+                match &twj.relation {
+                    TableFactor::Table {
+                        name, alias: None, ..
+                    } if twj.joins.is_empty() => {
+                        c.not_a_relation(name);
+                        names.push(name);
+                    }
+                    _ => {
+                        return Err(Error::unsupported(
+                            "a DELETE ... USING whose FROM list is not a list of table names"
+                                .to_string(),
+                        ))
+                    }
+                }
+            }
+            (names, using.as_slice())
+        }
+        None => (d.tables.iter().collect(), f.as_slice()),
+    };
+    let from: Vec<&[TableWithJoins]> = vec![refs];
     c.scatter_unkeyed = true;
     c.add_block(&from, d.selection.as_ref(), true)?;
     refuse_ordered_scatter(&c, !d.order_by.is_empty(), d.limit.is_some())?;
     let clause = clause_tables(ctx, &from)?;
     let mut written_broadcast = None;
-    if d.tables.is_empty() {
-        // Single-table form (or USING form): the FROM tables are the ones deleted from.
-        let direct = clause_tables(ctx, &[f.as_slice()])?;
-        written_broadcast = direct.iter().find_map(|t| t.broadcast);
-    } else {
-        for name in &d.tables {
-            let parts: Vec<Ident> = name
-                .0
-                .iter()
-                .filter_map(|p| p.as_ident().cloned())
-                .collect();
-            if let Some(last) = parts.last() {
-                c.mark_handled(last);
-                if let Some(b) = clause
-                    .iter()
-                    .filter(|t| t.answers_to(last))
-                    .find_map(|t| t.broadcast)
-                {
-                    written_broadcast.get_or_insert(b);
-                }
-            }
-            // `DELETE clinical_data FROM clinical_data ...` names the table: rename it.
-            c.add_qualifier(&parts)?;
+    if targets.is_empty() {
+        written_broadcast = clause.iter().find_map(|t| t.broadcast);
+    }
+    for name in targets {
+        let parts: Vec<Ident> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().cloned())
+            .collect();
+        let Some(last) = parts.last() else {
+            continue;
+        };
+        // A target that names none of the tables is an error on the server too; here it
+        // would mean the statement was misread, so it is refused before anything runs.
+        let written: Vec<&ClauseTable<'_, '_>> =
+            clause.iter().filter(|t| t.answers_to(last)).collect();
+        if written.is_empty() {
+            return Err(Error::unsupported(format!(
+                "a multi-table DELETE whose target '{}' is none of its tables or aliases",
+                last.value
+            )));
         }
+        c.mark_handled(last);
+        if let Some(b) = written.iter().find_map(|t| t.broadcast) {
+            written_broadcast.get_or_insert(b);
+        }
+        // `DELETE clinical_data FROM clinical_data ...` names the table: rename it.
+        c.add_qualifier(&parts)?;
     }
     walk(root, &mut c)?;
     c.finish(tokens)?;

@@ -8,7 +8,8 @@
 //! - `classify`: the leading keywords decide the path; `session`: SET / transactions / USE,
 //!   never parsed; `select_fast` and `insert_fast`: the commonest SELECT and INSERT shapes
 //!   planned from tokens, without the parser (property-tested against the parsed path);
-//! - `parse`: sqlparser (MySQL dialect), with same-length patches for forms it lacks;
+//! - `parse`: sqlparser (MySQL dialect), with same-length patches for forms it lacks and
+//!   `token_patch` for forms it misreads (UPDATE/DELETE modifiers, `UPDATE t1, t2`);
 //!   `statement`: dispatch by statement kind, and the rule for unparsable statements;
 //! - `tables`: table names to rules; `collect`: one walk (`collect::visit`) gathering
 //!   tables, blocks, features and identifier edits, then `collect::check` over the token
@@ -52,6 +53,7 @@ pub(crate) mod statement;
 mod tables;
 #[cfg(test)]
 pub(crate) mod tests;
+mod token_patch;
 
 pub use last_insert_id::{
     answer_sql as last_insert_id_sql, last_insert_id_query, row_count_query, row_count_sql,

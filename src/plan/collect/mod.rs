@@ -83,6 +83,9 @@ pub(crate) struct Collector<'s, 'a> {
     pub scatter_unkeyed: bool,
     /// Positions of identifiers the walk understood (renamed, or harmless: aliases, columns).
     handled: Vec<Location>,
+    /// Positions of names in a table position that are not table references (the targets of
+    /// `DELETE FROM t1 USING ...`, which may be aliases): the walk skips them.
+    not_relations: Vec<Location>,
     qualifiers: Vec<Qualifier>,
     sharded_alias: bool,
     /// `DATABASE()` calls: name position, and whether the select item needs an alias.
@@ -112,6 +115,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             blocker: None,
             scatter_unkeyed: false,
             handled: Vec::new(),
+            not_relations: Vec::new(),
             qualifiers: Vec::new(),
             sharded_alias: false,
             db_fns: Vec::new(),
@@ -158,6 +162,20 @@ impl<'s, 'a> Collector<'s, 'a> {
                     ident.value
                 ))
             })
+    }
+
+    /// `name`, in a table position, is not a table reference: the walk must not resolve it.
+    pub fn not_a_relation(&mut self, name: &ObjectName) {
+        if let Some(i) = name.0.last().and_then(|p| p.as_ident()) {
+            self.not_relations.push(i.span.start);
+        }
+    }
+
+    fn is_not_a_relation(&self, name: &ObjectName) -> bool {
+        name.0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| self.not_relations.contains(&i.span.start))
     }
 
     pub fn mark_handled(&mut self, ident: &Ident) {

@@ -135,6 +135,9 @@ impl Visitor for Collector<'_, '_> {
     }
 
     fn pre_visit_relation(&mut self, name: &ObjectName) -> ControlFlow<Error> {
+        if self.is_not_a_relation(name) {
+            return ControlFlow::Continue(());
+        }
         match self.register_table(name) {
             Ok(_) => ControlFlow::Continue(()),
             Err(e) => ControlFlow::Break(e),
@@ -152,6 +155,25 @@ impl Visitor for Collector<'_, '_> {
         };
         if let Some(a) = alias {
             if is_rule_table_anywhere(self.ctx.rules, &a.name.value) {
+                // An alias spelled like a sharded or broadcast table on anything but that
+                // table is how a misread statement looks (`UPDATE IGNORE hospitals` read as
+                // table IGNORE under alias `hospitals`), and the name would reach a server
+                // unrewritten: refused.
+                let same_table = match f {
+                    TableFactor::Table { name, .. } => name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|t| t.value.eq_ignore_ascii_case(&a.name.value)),
+                    _ => false,
+                };
+                if !same_table {
+                    return ControlFlow::Break(Error::unsupported(format!(
+                        "the alias '{}' on another table or subquery: it names a sharded or \
+                         broadcast table",
+                        a.name.value
+                    )));
+                }
                 self.sharded_alias = true;
             }
             self.mark_handled(&a.name);

@@ -12,6 +12,10 @@ pub enum Error {
     UnknownDatabase(String),
     #[error("No database selected")]
     NoDatabaseSelected,
+    /// A table the logical database does not have: what one unsharded server would answer
+    /// for the physical name of a shard (`clinical_data_0`), which is not a logical table.
+    #[error("Table '{db}.{table}' doesn't exist")]
+    NoSuchTable { db: String, table: String },
     /// SQL the parser rejected; the text says where.
     #[error("You have an error in your SQL syntax: {0}")]
     Syntax(String),
@@ -104,6 +108,7 @@ impl Error {
             Error::Unsupported(_) => 1235,
             Error::UnknownDatabase(_) => 1049,
             Error::NoDatabaseSelected => 1046,
+            Error::NoSuchTable { .. } => 1146,
             Error::Syntax(_) => 1064,
             Error::InvalidUtf8 => 1300,
             Error::AccessDenied { .. } => 1045,
@@ -132,6 +137,7 @@ impl Error {
             | Error::TooManyStatements(_)
             | Error::NoSuchSavepoint(_) => "42000",
             Error::NoDatabaseSelected => "3D000",
+            Error::NoSuchTable { .. } => "42S02",
             Error::AccessDenied { .. } => "28000",
             Error::UnknownCommand(_) => "08S01",
             Error::TransactionLost(_) => "40001",

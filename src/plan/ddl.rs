@@ -100,19 +100,27 @@ pub(crate) fn plan(
     }
     refuse_everywhere_forms(stmt, what, &c)?;
     c.finish(tokens)?;
+    fan_out(&c, what)
+}
+
+/// Where DDL on the collected tables runs: every shard of a sharded table, every group of a
+/// broadcast table, the default group otherwise.
+pub(crate) fn fan_out(c: &Collector<'_, '_>, what: &str) -> Result<Plan> {
     if let Some(&(rule, spec)) = c.sharded.first() {
         let reason = format!(
             "{what} on sharded table '{}': every shard, in shard order",
             rule.name
         );
-        return every_shard(&c, spec, true, reason);
+        return every_shard(c, spec, true, reason);
     }
-    let rule = c.broadcast.expect("checked above");
-    let reason = format!(
-        "{what} on broadcast table '{}': every group, default group first",
-        rule.name
-    );
-    every_group(&c, true, reason)
+    if let Some(rule) = c.broadcast {
+        let reason = format!(
+            "{what} on broadcast table '{}': every group, default group first",
+            rule.name
+        );
+        return every_group(c, true, reason);
+    }
+    route(c, true)
 }
 
 /// The DDL forms that cannot simply be repeated on each shard table or group copy.
@@ -150,8 +158,22 @@ fn refuse_everywhere_forms(stmt: &Statement, what: &str, c: &Collector<'_, '_>) 
     if let Some(why) = refused {
         return refuse(why);
     }
-    // Tables of different layouts live in different places: one statement cannot reach
-    // them all with the same text.
+    refuse_mixed(what, c)
+}
+
+/// Tables of different layouts live in different places: one statement cannot reach them all
+/// with the same text.
+pub(crate) fn refuse_mixed(what: &str, c: &Collector<'_, '_>) -> Result<()> {
+    let (kind, name) = match (c.sharded.first(), c.broadcast) {
+        (Some((rule, _)), _) => ("sharded", rule.name.as_str()),
+        (None, Some(rule)) => ("broadcast", rule.name.as_str()),
+        (None, None) => return Ok(()),
+    };
+    let refuse = |why: &str| {
+        Err(Error::unsupported(format!(
+            "{what} on {kind} table '{name}': {why}"
+        )))
+    };
     if let (Some(_), Some(b)) = (c.sharded.first(), c.broadcast) {
         return refuse(&format!(
             "it also names broadcast table '{}'; send one statement per table",

@@ -52,7 +52,7 @@ pub(crate) fn plan(
     walk(root, &mut c)?;
     let parts = name_parts(name)?;
     let layout = match resolve(ctx, &parts, |_| false)? {
-        Resolved::Table { db, .. } => super::tables::layout_of(db, &parts.table.value),
+        Resolved::Table { layout, .. } => layout,
         _ => Layout::Unsharded,
     };
     match layout {
@@ -62,7 +62,8 @@ pub(crate) fn plan(
             c.finish(tokens)?;
             every_group(&c, true, copies_reason(rule))
         }
-        Layout::Unsharded | Layout::Broadcast(_) => {
+        // `resolve` refused physical shard names already; the walk registered the table.
+        Layout::Unsharded | Layout::Broadcast(_) | Layout::PhysicalShard(_) => {
             c.finish(tokens)?;
             route(&c, is_write)
         }

@@ -125,7 +125,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     };
     let mut generate: Option<&str> = None;
     let sharded = match layout_of(db, &table) {
-        Layout::Broadcast(_) => return None,
+        Layout::Broadcast(_) | Layout::PhysicalShard(_) => return None,
         Layout::Unsharded => None,
         Layout::Sharded(rule, spec) => {
             generate = generated_column(spec, &columns, sql);

@@ -15,7 +15,8 @@
 //!   tables, blocks, features and identifier edits, then `collect::check` over the token
 //!   stream; `blocks`: a FROM clause's key equalities and shard set;
 //!   `key_predicates` and `literal`: shard sets from WHERE / ON; `shardset`;
-//! - `dml`, `insert`, `ddl`, `show`: the statement kinds; `route`: targets from what was
+//! - `dml`, `insert`, `ddl`, `show`: the statement kinds (`ddl_tokens`: table-level DDL read
+//!   from tokens, for the MariaDB forms sqlparser rejects); `route`: targets from what was
 //!   collected; `rewrite`, `offsets`, `names`: splicing renamed identifiers into the original
 //!   text (never printing the AST back).
 //!
@@ -29,6 +30,7 @@ mod blocks;
 mod classify;
 mod collect;
 mod ddl;
+mod ddl_tokens;
 mod dml;
 mod everywhere;
 mod insert;

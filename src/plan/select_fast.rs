@@ -176,6 +176,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     let layout = layout_of(db, &table);
     let (rule, spec) = match layout {
         Layout::Sharded(rule, spec) => (rule, spec),
+        Layout::PhysicalShard(_) => return None,
         Layout::Unsharded | Layout::Broadcast(_) => {
             let reason = match layout {
                 Layout::Broadcast(r) => format!("broadcast table '{}': default group", r.name),

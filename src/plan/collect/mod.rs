@@ -214,7 +214,14 @@ impl<'s, 'a> Collector<'s, 'a> {
     /// its identifiers need. Returns how it resolved.
     pub fn register_table(&mut self, name: &ObjectName) -> Result<Resolved<'a>> {
         let parts = name_parts(name)?;
-        let resolved = resolve(self.ctx, &parts, |n| self.is_cte(n))?;
+        let resolved = match resolve(self.ctx, &parts, |n| self.is_cte(n)) {
+            Ok(r) => r,
+            // DDL on a physical shard name would change one shard behind the rule's back.
+            Err(Error::NoSuchTable { table, .. }) if self.noun == "DDL" => {
+                return Err(physical_ddl(self.ctx, &table))
+            }
+            Err(e) => return Err(e),
+        };
         match resolved {
             Resolved::Table { db, layout } => {
                 self.use_db(db)?;
@@ -243,6 +250,10 @@ impl<'s, 'a> Collector<'s, 'a> {
                     }
                     Layout::Broadcast(rule) => {
                         self.broadcast.get_or_insert(rule);
+                    }
+                    Layout::PhysicalShard(rule) => {
+                        let _ = rule;
+                        return Err(super::tables::no_such_table(db, &parts.table.value));
                     }
                     Layout::Unsharded => {
                         if self.unsharded.is_none() {
@@ -412,4 +423,18 @@ impl<'s, 'a> Collector<'s, 'a> {
         }
         Ok(())
     }
+}
+
+/// DDL naming the physical table of a shard: refused, naming the logical table to use.
+pub(crate) fn physical_ddl(ctx: &PlanContext<'_>, physical: &str) -> Error {
+    let logical = ctx
+        .rules
+        .databases
+        .values()
+        .find_map(|db| db.sharded_table_of_physical(physical))
+        .map_or("its sharded table", |r| r.name.as_str());
+    Error::unsupported(format!(
+        "DDL on '{physical}', a physical shard table of sharded table '{logical}': run it on \
+         '{logical}', which changes every shard"
+    ))
 }

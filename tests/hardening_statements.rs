@@ -225,3 +225,236 @@ async fn multi_table_update_and_delete_forms() {
     assert_eq!(patients, 2, "only the target table lost rows");
     schema.drop().await;
 }
+
+/// Column names of a physical table, straight from its server.
+async fn physical_columns(schema: &TestSchema, group: usize, table: &str) -> Vec<String> {
+    let mut d = schema.on(group).await;
+    let cols = d
+        .query(format!(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() \
+             AND table_name = '{table}' ORDER BY ordinal_position"
+        ))
+        .await
+        .unwrap();
+    d.disconnect().await.unwrap();
+    cols
+}
+
+async fn physical_indexes(schema: &TestSchema, group: usize, table: &str) -> Vec<String> {
+    let mut d = schema.on(group).await;
+    let cols = d
+        .query(format!(
+            "SELECT DISTINCT index_name FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND table_name = '{table}' ORDER BY index_name"
+        ))
+        .await
+        .unwrap();
+    d.disconnect().await.unwrap();
+    cols
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_if_not_exists_repairs_fan_out_and_rerun() {
+    let (schema, proxy) = setup("ddl_if_exists").await;
+    // A fan-out that failed part-way: shard 1 already has the column and index.
+    schema
+        .exec(
+            0,
+            &["ALTER TABLE clinical_data_1 ADD COLUMN extra INT, ADD INDEX ix_m (measure)"],
+        )
+        .await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    for round in 0..2 {
+        for sql in [
+            "ALTER TABLE clinical_data ADD COLUMN IF NOT EXISTS extra INT",
+            "ALTER TABLE clinical_data ADD INDEX IF NOT EXISTS ix_m (measure)",
+            "ALTER ONLINE TABLE clinical.clinical_data ADD KEY IF NOT EXISTS ix_p (patient_id), ALGORITHM=INPLACE",
+            "CREATE INDEX IF NOT EXISTS ix_n ON patients (name)",
+            "ALTER TABLE hospitals ADD COLUMN IF NOT EXISTS beds INT",
+        ] {
+            c.query_drop(sql)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {sql}: {e}"));
+        }
+    }
+    for shard in 0..4 {
+        let g = shard / 2;
+        let t = format!("clinical_data_{shard}");
+        assert!(physical_columns(&schema, g, &t)
+            .await
+            .contains(&"extra".to_string()));
+        assert_eq!(
+            physical_indexes(&schema, g, &t).await,
+            vec!["ix_m", "ix_p", "PRIMARY"],
+            "{t}"
+        );
+        assert_eq!(
+            physical_indexes(&schema, g, &format!("patients_{shard}")).await,
+            vec!["ix_n", "PRIMARY"]
+        );
+    }
+    for g in 0..2 {
+        assert!(physical_columns(&schema, g, "hospitals")
+            .await
+            .contains(&"beds".to_string()));
+    }
+    for round in 0..2 {
+        for sql in [
+            "ALTER TABLE clinical_data DROP INDEX IF EXISTS ix_m, DROP COLUMN IF EXISTS extra",
+            "ALTER TABLE IF EXISTS clinical_data DROP KEY IF EXISTS ix_p",
+            "DROP INDEX IF EXISTS ix_n ON patients",
+        ] {
+            c.exec_drop(sql, ())
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {sql}: {e}"));
+        }
+    }
+    for _ in 0..2 {
+        c.query_drop("DROP TABLE IF EXISTS trial_enrollment, patients")
+            .await
+            .unwrap();
+    }
+    // The server's error names the logical table, not the shard's.
+    let msg = expect_code(c.query_drop("DROP INDEX ix_n ON patients").await, 1146);
+    assert_eq!(msg, "Table 'clinical.patients' doesn't exist");
+    for shard in 0..4 {
+        let g = shard / 2;
+        let t = format!("clinical_data_{shard}");
+        assert!(!physical_columns(&schema, g, &t)
+            .await
+            .contains(&"extra".to_string()));
+        assert_eq!(physical_indexes(&schema, g, &t).await, vec!["PRIMARY"]);
+        assert!(physical_columns(&schema, g, &format!("patients_{shard}"))
+            .await
+            .is_empty());
+        assert!(
+            physical_columns(&schema, g, &format!("trial_enrollment_{shard}"))
+                .await
+                .is_empty()
+        );
+    }
+    c.query_drop(
+        "CREATE TABLE IF NOT EXISTS patients (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, name VARCHAR(10))",
+    )
+    .await
+    .unwrap();
+    for shard in 0..4 {
+        assert_eq!(
+            physical_columns(&schema, shard / 2, &format!("patients_{shard}")).await,
+            vec!["id", "hospital_id", "name"]
+        );
+    }
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn physical_shard_names_are_not_tables() {
+    let (schema, proxy) = setup("physical_names").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    for binary in [false, true] {
+        for sql in [
+            "INSERT INTO clinical_data_0 (hospital_id, patient_id, measure) VALUES (7, 1, 'm')",
+            "INSERT INTO clinical_data_3 SET hospital_id = 7, patient_id = 1, measure = 'm'",
+            "SELECT * FROM clinical_data_1 WHERE hospital_id = 1",
+            "UPDATE clinical.patients_2 SET name = 'x'",
+            "DELETE FROM clinical_data_3",
+        ] {
+            let r = if binary {
+                c.exec_drop(sql, ()).await
+            } else {
+                c.query_drop(sql).await
+            };
+            let msg = expect_code(r, 1146);
+            assert!(msg.starts_with("Table 'clinical."), "{sql}: {msg}");
+        }
+    }
+    let msg = expect_code(
+        c.query_drop("ALTER TABLE clinical_data_0 ADD COLUMN z INT")
+            .await,
+        1235,
+    );
+    assert!(msg.contains("'clinical_data'"), "{msg}");
+    for shard in 0..4 {
+        assert_eq!(shard_rows(&schema, shard).await, vec![]);
+        assert!(
+            !physical_columns(&schema, shard / 2, &format!("clinical_data_{shard}"))
+                .await
+                .contains(&"z".to_string())
+        );
+    }
+    // The logical table still works, and its row is where reads by key find it.
+    c.query_drop(
+        "INSERT INTO clinical_data (id, hospital_id, patient_id, measure) VALUES (1, 7, 1, 'm')",
+    )
+    .await
+    .unwrap();
+    let n: i64 = c
+        .query_first("SELECT COUNT(*) FROM clinical_data WHERE hospital_id = 7")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1);
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_about_tables_use_logical_names() {
+    let (schema, proxy) = setup("logical_answers").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    // SHOW INDEX: every row's Table cell, in both protocols.
+    let tables: Vec<String> = c
+        .query("SHOW INDEX FROM clinical_data")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row: mysql_async::Row| row.get::<String, _>(0).unwrap())
+        .collect();
+    assert_eq!(tables, vec!["clinical_data"]);
+    let rows: Vec<mysql_async::Row> = c.exec("SHOW INDEX FROM clinical_data", ()).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<String, _>(0).unwrap(), "clinical_data");
+    assert_eq!(
+        rows[0].get::<i64, _>(1).unwrap(),
+        0,
+        "Non_unique keeps its value"
+    );
+    // SHOW TABLE STATUS of one sharded table: shard 0's row under the logical name.
+    let rows: Vec<mysql_async::Row> = c
+        .query("SHOW TABLE STATUS LIKE 'clinical_data'")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<String, _>(0).unwrap(), "clinical_data");
+    let rows: Vec<mysql_async::Row> = c
+        .query("SHOW TABLE STATUS LIKE 'medication_logs'")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    for sql in [
+        "SHOW TABLE STATUS",
+        "SHOW TABLE STATUS LIKE 'clinical%'",
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
+        "SELECT column_name FROM information_schema.COLUMNS WHERE table_name = 'clinical_data'",
+    ] {
+        let msg = expect_code(c.query_drop(sql).await, 1235);
+        assert!(msg.contains("clinical"), "{sql}: {msg}");
+    }
+    // A backend error about a physical table names the logical one.
+    schema.exec(1, &["DROP TABLE clinical_data_2"]).await;
+    for binary in [false, true] {
+        let sql = "SELECT measure FROM clinical_data WHERE hospital_id = 2";
+        let r = if binary {
+            c.exec_drop(sql, ()).await
+        } else {
+            c.query_drop(sql).await
+        };
+        let msg = expect_code(r, 1146);
+        assert_eq!(msg, "Table 'clinical.clinical_data' doesn't exist");
+    }
+    let msg = expect_code(
+        c.query_drop("SELECT COUNT(*) FROM clinical_data").await,
+        1146,
+    );
+    assert_eq!(msg, "Table 'clinical.clinical_data' doesn't exist");
+    schema.drop().await;
+}

@@ -3,6 +3,7 @@
 
 pub mod info;
 pub mod like;
+pub mod logical_names;
 pub mod merge;
 pub mod read_split;
 pub mod route;
@@ -146,14 +147,17 @@ pub async fn run<S: ResultSink>(
         )),
         Plan::Route(mut route) => {
             answer_last_insert_id(&mut route, session);
-            if concurrent_read(&route, session) {
+            let outcome = if concurrent_read(&route, session) {
                 let spec = crate::plan::merge::MergeSpec::default();
                 merge::run(&route, &spec, ctx, session, sink).await
             } else {
                 route::run(&route, ctx, session, sink).await
-            }
+            };
+            outcome.map_err(|f| logical_names::failure(f, &route.db))
         }
-        Plan::Scatter(s) => scatter(&s, ctx, session, sink).await,
+        Plan::Scatter(s) => scatter(&s, ctx, session, sink)
+            .await
+            .map_err(|f| logical_names::failure(f, &s.route.db)),
         Plan::Session(stmt) => {
             session.reads.observe_set(&stmt.sql);
             let was_in_txn = session.status & status::IN_TRANS != 0;

@@ -46,6 +46,10 @@ type Name = (Option<Token>, Token);
 
 /// The plan of a recognised statement, or `None` when it is not one of the shapes.
 pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>, shapes: Shapes) -> Option<Result<Plan>> {
+    let first = super::lexer::significant(sql).next()?;
+    if shapes == Shapes::Alter && !first.is_word(sql, "ALTER") {
+        return None;
+    }
     let mut toks: Vec<Token> = Vec::new();
     for t in Lexer::new(sql) {
         match t.kind {

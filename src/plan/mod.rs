@@ -15,7 +15,7 @@
 //!   tables, blocks, features and identifier edits, then `collect::check` over the token
 //!   stream; `blocks`: a FROM clause's key equalities and shard set;
 //!   `key_predicates` and `literal`: shard sets from WHERE / ON; `shardset`;
-//! - `dml`, `insert`, `ddl`, `show`: the statement kinds (`ddl_tokens`: table-level DDL read
+//! - `dml`, `insert`, `ddl`, `show`, `table_status`: the statement kinds (`ddl_tokens`: table-level DDL read
 //!   from tokens, for the MariaDB forms sqlparser rejects); `route`: targets from what was
 //!   collected; `rewrite`, `offsets`, `names`: splicing renamed identifiers into the original
 //!   text (never printing the AST back).
@@ -52,6 +52,7 @@ mod shardset;
 mod show;
 mod split;
 pub(crate) mod statement;
+mod table_status;
 mod tables;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -157,8 +158,9 @@ pub struct Target {
 pub enum ResultRewrite {
     /// Only column definitions: physical table names -> logical, physical schema -> logical.
     Columns,
-    /// SHOW CREATE TABLE on a shard table: also replace the physical name in the row's first
-    /// two columns (`Table`, `Create Table`) by the logical one.
+    /// SHOW CREATE TABLE, SHOW INDEX, SHOW TABLE STATUS on a shard table: also replace the
+    /// physical name in each row's text cells (`Table`, `Create Table`, `Name`) by the
+    /// logical one: a cell that is the name, or its first back-quoted occurrence.
     ShowCreateTable { physical: String, logical: String },
 }
 

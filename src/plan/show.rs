@@ -81,7 +81,8 @@ pub(crate) fn plan(
             match first.as_deref() {
                 Some("INDEX" | "INDEXES" | "KEYS") => {
                     let name = index_table(variable, sql)?;
-                    on_table(&name, false, sql, tokens, ctx)
+                    // Each row's `Table` cell names the shard's physical table.
+                    on_table(&name, true, sql, tokens, ctx)
                 }
                 _ => pass_through(None, sql, tokens, ctx),
             }
@@ -165,10 +166,11 @@ fn index_table(words: &[Ident], sql: &str) -> Result<ObjectName> {
     ))
 }
 
-/// A statement about one table: sharded tables are answered by shard 0.
+/// A statement about one table: sharded tables are answered by shard 0; `rename_rows` when
+/// the rows name the table (SHOW CREATE TABLE, SHOW INDEX).
 fn on_table(
     name: &ObjectName,
-    show_create: bool,
+    rename_rows: bool,
     sql: &str,
     tokens: &[TokenWithSpan],
     ctx: &PlanContext<'_>,
@@ -180,7 +182,7 @@ fn on_table(
     if let (Resolved::Table { .. }, Some(&(rule, spec))) = (resolved, c.sharded.first()) {
         let group = group_of(db, spec.placement.first().copied())?;
         let schema = group_schema(db, group)?;
-        let result_rewrite = if show_create {
+        let result_rewrite = if rename_rows {
             ResultRewrite::ShowCreateTable {
                 physical: physical_table_name(&rule.name, 0),
                 logical: rule.name.clone(),

@@ -24,6 +24,9 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>, analyze_statement: bool) ->
         if let Some(plan) = ddl_tokens::plan(sql, ctx, Shapes::Alter) {
             return plan;
         }
+        if let Some(plan) = super::table_status::plan(sql, ctx) {
+            return plan;
+        }
     }
     let parsed = match parse(sql, analyze_statement) {
         Ok(p) => p,

@@ -180,7 +180,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     self.session.conns.discard(&t.db.name, t.group);
                     return Err(err);
                 }
-                return Err(err);
+                return Err(crate::execute::logical_names::error(err, &t.db));
             }
         };
         let defs = Definitions {

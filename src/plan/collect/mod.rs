@@ -19,7 +19,7 @@ use super::blocks::{not_bound, Block, BlockShards, BlockTable};
 use super::names::{is_rule_table_anywhere, table_rule};
 use super::offsets::Offsets;
 use super::rewrite::{spelled_as, EditKind, Edits};
-use super::tables::{name_parts, resolve, Layout, Resolved};
+use super::tables::{name_parts, resolve, Layout, NameParts, Resolved};
 use super::PlanContext;
 use crate::config::model::{Database, ShardSpec, TableRule};
 use crate::error::{Error, Result};
@@ -262,7 +262,10 @@ impl<'s, 'a> Collector<'s, 'a> {
                     }
                 }
             }
-            Resolved::System => self.system = true,
+            Resolved::System => {
+                self.system = true;
+                refuse_physical_listing(self.ctx, &parts)?;
+            }
             Resolved::Virtual => {}
         }
         self.mark_handled(parts.table);
@@ -437,4 +440,53 @@ pub(crate) fn physical_ddl(ctx: &PlanContext<'_>, physical: &str) -> Error {
         "DDL on '{physical}', a physical shard table of sharded table '{logical}': run it on \
          '{logical}', which changes every shard"
     ))
+}
+
+/// information_schema views that list tables, columns or indexes by table name.
+const LISTS_TABLES: &[&str] = &[
+    "TABLES",
+    "COLUMNS",
+    "STATISTICS",
+    "PARTITIONS",
+    "KEY_COLUMN_USAGE",
+    "TABLE_CONSTRAINTS",
+    "REFERENTIAL_CONSTRAINTS",
+    "CHECK_CONSTRAINTS",
+    "TRIGGERS",
+    "VIEWS",
+    "TABLE_PRIVILEGES",
+    "COLUMN_PRIVILEGES",
+    "TABLE_STATISTICS",
+    "INDEX_STATISTICS",
+];
+
+/// One server's information_schema lists its physical shard tables (`clinical_data_0`,
+/// `clinical_data_1`) and none of other groups': for a database with sharded tables that is
+/// not the logical answer, and the proxy cannot merge it exactly, so it is refused, naming
+/// the statements that answer with logical tables.
+fn refuse_physical_listing(ctx: &PlanContext<'_>, parts: &NameParts<'_>) -> Result<()> {
+    let Some(schema) = parts.db else {
+        return Ok(());
+    };
+    let view = &parts.table.value;
+    let lists = schema.value.eq_ignore_ascii_case("information_schema")
+        && (LISTS_TABLES.iter().any(|v| v.eq_ignore_ascii_case(view))
+            || view.to_ascii_uppercase().starts_with("INNODB_"));
+    let Some(db) = ctx.current_db.filter(|db| {
+        db.tables
+            .values()
+            .any(|r| matches!(r.kind, crate::config::model::TableKind::Sharded(_)))
+    }) else {
+        return Ok(());
+    };
+    if !lists {
+        return Ok(());
+    }
+    Err(Error::unsupported(format!(
+        "information_schema.{} while database '{}' has sharded tables: one server lists its \
+         physical shard tables, not the logical ones; use SHOW [FULL] TABLES, SHOW COLUMNS, \
+         SHOW INDEX, SHOW CREATE TABLE or SHOW TABLE STATUS LIKE 'table'",
+        view.to_ascii_uppercase(),
+        db.name
+    )))
 }

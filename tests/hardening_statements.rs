@@ -458,3 +458,76 @@ async fn answers_about_tables_use_logical_names() {
     assert_eq!(msg, "Table 'clinical.clinical_data' doesn't exist");
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_assignments_that_cannot_move_a_row_are_allowed() {
+    let (schema, proxy) = setup("key_unchanged").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    c.query_drop(
+        "INSERT INTO clinical_data (id, hospital_id, patient_id, measure) VALUES (1, 7, 1, 'a'), (2, 5, 1, 'b')",
+    )
+    .await
+    .unwrap();
+    c.query_drop("UPDATE clinical_data SET hospital_id = 7, measure = 'a1' WHERE hospital_id = 7")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 1);
+    c.exec_drop(
+        "UPDATE clinical_data SET hospital_id = ?, measure = 'a2' WHERE hospital_id = ?",
+        (7, 7),
+    )
+    .await
+    .unwrap();
+    // Same shard under mod 4: the row stays where reads by its new key look.
+    c.query_drop("UPDATE clinical_data SET hospital_id = 3 WHERE hospital_id = 7")
+        .await
+        .unwrap();
+    c.query_drop(
+        "UPDATE clinical_data SET hospital_id = hospital_id, measure = CONCAT(measure, '!')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.affected_rows(), 2);
+    c.query_drop(
+        "INSERT INTO clinical_data (id, hospital_id, patient_id, measure) VALUES (2, 5, 1, 'dup') \
+         ON DUPLICATE KEY UPDATE hospital_id = VALUES(hospital_id), measure = 'b2'",
+    )
+    .await
+    .unwrap();
+    let msg = expect_code(
+        c.query_drop("UPDATE clinical_data SET hospital_id = 6 WHERE hospital_id = 3")
+            .await,
+        1235,
+    );
+    assert!(msg.contains("shard key"), "{msg}");
+    let msg = expect_code(
+        c.exec_drop(
+            "UPDATE clinical_data SET hospital_id = ? WHERE hospital_id = ?",
+            (6, 3),
+        )
+        .await,
+        1235,
+    );
+    assert!(msg.contains("shard key"), "{msg}");
+    assert_eq!(shard_rows(&schema, 3).await, vec![(1, 3, "a2!".into())]);
+    assert_eq!(shard_rows(&schema, 1).await, vec![(2, 5, "b2".into())]);
+    let n: i64 = c
+        .query_first("SELECT COUNT(*) FROM clinical_data WHERE hospital_id = 3")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1);
+    // A write's unkeyed subquery on another sharded table names that table.
+    let msg = expect_code(
+        c.query_drop(
+            "DELETE FROM clinical_data WHERE patient_id IN (SELECT id FROM patients WHERE name = 'x')",
+        )
+        .await,
+        1235,
+    );
+    assert!(
+        msg.contains("subquery on sharded table 'patients'"),
+        "{msg}"
+    );
+    schema.drop().await;
+}

@@ -9,18 +9,21 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, Delete, FromTable, Ident, ObjectName, Statement, TableFactor,
-    TableWithJoins, Update, UpdateTableFromKind, Visit,
+    Assignment, AssignmentTarget, Delete, Expr, FromTable, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, ObjectName, Statement, TableFactor, TableWithJoins, Update,
+    UpdateTableFromKind, Visit,
 };
 use sqlparser::tokenizer::TokenWithSpan;
 
 use super::collect::Collector;
 use super::everywhere::{check_copy_sources, check_no_returning, every_group};
 use super::insert;
+use super::literal::{literal, shard_of};
 use super::route::{route, route_query};
+use super::shardset::ShardSet;
 use super::tables::{layout_of, name_parts, resolve, Layout, Resolved};
 use super::{Plan, PlanContext};
-use crate::config::model::{TableKind, TableRule};
+use crate::config::model::{ShardSpec, TableKind, TableRule};
 use crate::error::{Error, Result};
 
 /// Plans a data statement; `root` is what gets walked (the statement itself, or the EXPLAIN
@@ -95,7 +98,13 @@ fn update(
     refuse_ordered_scatter(&c, !u.order_by.is_empty(), u.limit.is_some())?;
     assignment_names(&mut c, &u.assignments)?;
     walk(root, &mut c)?;
-    refuse_key_assignment(&c, &u.assignments)?;
+    let all = ShardSet::empty(0);
+    let main_shards = c
+        .blocks
+        .iter()
+        .find(|b| b.main)
+        .map_or(&all, |b| &b.shards.shards);
+    refuse_key_assignment(&c, &u.assignments, Assigning::Update(main_shards))?;
 
     // Which tables are written: those named by the assignments' qualifiers.
     let clause = clause_tables(ctx, &from)?;
@@ -279,30 +288,104 @@ pub(crate) fn assignment_names(
 }
 
 /// Refuses assignments to the shard key of any sharded table of the statement: the row would
-/// have to move to another shard.
+/// have to move to another shard. An assignment that cannot move a row is allowed: the key
+/// to itself (`SET k = k`, and `k = VALUES(k)` in ON DUPLICATE KEY UPDATE, where the inserted
+/// row's key was placed on this shard), or a literal whose shard is the only one the
+/// statement runs on (`UPDATE t SET k = 7 WHERE k = 7`): under mod 4, `k = 3` to `k = 7`
+/// stays on shard 3 too.
 pub(crate) fn refuse_key_assignment(
     c: &Collector<'_, '_>,
     assignments: &[Assignment],
+    of: Assigning<'_>,
 ) -> Result<()> {
     for a in assignments {
         for name in target_names(&a.target) {
             let Some(col) = name.0.last().and_then(|p| p.as_ident()) else {
                 continue;
             };
-            if let Some((rule, spec)) = c
+            let Some((rule, spec)) = c
                 .sharded
                 .iter()
                 .find(|(_, spec)| spec.shard_key.eq_ignore_ascii_case(&col.value))
-            {
-                return Err(Error::unsupported(format!(
-                    "{} that changes the shard key ({}) of sharded table '{}': the row would \
-                     have to move to another shard",
-                    c.noun, spec.shard_key, rule.name
-                )));
+            else {
+                continue;
+            };
+            let tuple = matches!(a.target, AssignmentTarget::Tuple(_));
+            if !tuple && keeps_shard(name, &a.value, spec, &rule.name, of)? {
+                continue;
             }
+            return Err(Error::unsupported(format!(
+                "{} that changes the shard key ({}) of sharded table '{}': the row would \
+                 have to move to another shard",
+                c.noun, spec.shard_key, rule.name
+            )));
         }
     }
     Ok(())
+}
+
+/// Where assignments are made.
+#[derive(Clone, Copy)]
+pub(crate) enum Assigning<'s> {
+    /// An UPDATE running on these shards.
+    Update(&'s ShardSet),
+    /// ON DUPLICATE KEY UPDATE: `VALUES(k)` is the inserted row's key.
+    OnDuplicate,
+}
+
+/// True if assigning `value` to the key column `target` leaves every row on its shard.
+fn keeps_shard(
+    target: &ObjectName,
+    value: &Expr,
+    spec: &ShardSpec,
+    table: &str,
+    of: Assigning<'_>,
+) -> Result<bool> {
+    let parts =
+        |n: &[Ident]| -> Vec<String> { n.iter().map(|i| i.value.to_ascii_lowercase()).collect() };
+    let target: Vec<Ident> = target
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().cloned())
+        .collect();
+    let same_column = |v: &Expr| match v {
+        Expr::Identifier(i) => parts(&target) == parts(std::slice::from_ref(i)),
+        Expr::CompoundIdentifier(v) => parts(&target) == parts(v),
+        _ => false,
+    };
+    let shards = match of {
+        Assigning::OnDuplicate => return Ok(same_column(value) || inserted(value, &same_column)),
+        Assigning::Update(shards) => shards,
+    };
+    if same_column(value) || matches!(value, Expr::Nested(inner) if same_column(inner)) {
+        return Ok(true);
+    }
+    let (Some(lit), Some(only)) = (literal(value), shards.only()) else {
+        return Ok(false);
+    };
+    Ok(shard_of(lit, spec, table)? == Some(only))
+}
+
+/// `VALUES(k)` / `VALUE(k)` of the same column, or the column itself, in parentheses or not.
+fn inserted(value: &Expr, same_column: &dyn Fn(&Expr) -> bool) -> bool {
+    match value {
+        Expr::Nested(inner) => same_column(inner) || inserted(inner, same_column),
+        Expr::Function(f) => {
+            let name = f.name.0.last().and_then(|p| p.as_ident());
+            let is_values = name.is_some_and(|n| {
+                n.value.eq_ignore_ascii_case("VALUES") || n.value.eq_ignore_ascii_case("VALUE")
+            });
+            let arg = match &f.args {
+                FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                    _ => None,
+                },
+                _ => None,
+            };
+            is_values && arg.is_some_and(|e| same_column(e))
+        }
+        _ => false,
+    }
 }
 
 fn target_names(t: &AssignmentTarget) -> &[ObjectName] {

@@ -14,7 +14,7 @@ use sqlparser::ast::{Insert, OnInsert, SetExpr, Statement, TableObject};
 use sqlparser::tokenizer::TokenWithSpan;
 
 use super::collect::Collector;
-use super::dml::{assignment_names, copies_reason, refuse_key_assignment, walk};
+use super::dml::{assignment_names, copies_reason, refuse_key_assignment, walk, Assigning};
 use super::everywhere::{check_copy_sources, check_no_returning, every_group};
 use super::literal::{literal, shard_of, Literal};
 use super::rewrite::EditKind;
@@ -93,7 +93,7 @@ fn sharded(
         )));
     }
     if let Some(OnInsert::DuplicateKeyUpdate(a)) = &ins.on {
-        refuse_key_assignment(c, a).map_err(|_| {
+        refuse_key_assignment(c, a, Assigning::OnDuplicate).map_err(|_| {
             Error::unsupported(format!(
                 "ON DUPLICATE KEY UPDATE that changes the shard key ({key}) of sharded table \
                  '{table}'"

@@ -312,7 +312,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             }
         }
         block.add_where(selection);
-        if let Some(shards) = block.shards(self.noun, main && self.scatter_unkeyed)? {
+        if let Some(shards) = block.shards(self.noun, main, main && self.scatter_unkeyed)? {
             self.blocks.push(BlockInfo { shards, main });
         }
         Ok(())

@@ -382,7 +382,7 @@ fn inserted(value: &Expr, same_column: &dyn Fn(&Expr) -> bool) -> bool {
                 },
                 _ => None,
             };
-            is_values && arg.is_some_and(|e| same_column(e))
+            is_values && arg.is_some_and(same_column)
         }
         _ => false,
     }

@@ -531,3 +531,63 @@ async fn key_assignments_that_cannot_move_a_row_are_allowed() {
     );
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_select_into_a_sharded_table_keeps_rows_on_their_shard() {
+    let (schema, proxy) = setup("insert_select").await;
+    schema
+        .exec(
+            0,
+            &[
+                "INSERT INTO patients_0 VALUES (1, 4, 'a', NULL, NULL)",
+                "INSERT INTO patients_1 VALUES (2, 5, 'b', NULL, NULL)",
+            ],
+        )
+        .await;
+    schema
+        .exec(
+            1,
+            &["INSERT INTO patients_2 VALUES (3, 6, 'c', NULL, NULL)"],
+        )
+        .await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    // Every shard copies its own patients.
+    c.query_drop(
+        "INSERT INTO clinical_data (id, patient_id, hospital_id, measure) SELECT id, id, hospital_id, name FROM patients",
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.affected_rows(), 3);
+    // One shard, by key, in the binary protocol.
+    c.exec_drop(
+        "INSERT INTO clinical_data (id, hospital_id, patient_id, measure) \
+         SELECT p.id + 10, p.hospital_id, p.id, 'again' FROM patients p WHERE p.hospital_id = ?",
+        (5,),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.affected_rows(), 1);
+    assert_eq!(shard_rows(&schema, 0).await, vec![(1, 4, "a".into())]);
+    assert_eq!(
+        shard_rows(&schema, 1).await,
+        vec![(2, 5, "b".into()), (12, 5, "again".into())]
+    );
+    assert_eq!(shard_rows(&schema, 2).await, vec![(3, 6, "c".into())]);
+    assert_eq!(shard_rows(&schema, 3).await, vec![]);
+    // A key that is not the source's key could land anywhere: refused, nothing written.
+    for sql in [
+        "INSERT INTO clinical_data (hospital_id, patient_id, measure) SELECT 7, id, name FROM patients WHERE hospital_id = 4",
+        "INSERT INTO clinical_data (hospital_id, patient_id, measure) SELECT id, id, name FROM patients",
+        "INSERT INTO clinical_data (hospital_id, patient_id, measure) SELECT id, 1, name FROM hospitals",
+    ] {
+        let msg = expect_code(c.query_drop(sql).await, 1235);
+        assert!(msg.contains("'clinical_data'"), "{sql}: {msg}");
+    }
+    let n: i64 = c
+        .query_first("SELECT COUNT(*) FROM clinical_data")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 4);
+    schema.drop().await;
+}

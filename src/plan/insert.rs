@@ -8,9 +8,13 @@
 //!
 //! Into an unsharded table the statement goes to the default group; an `INSERT ... SELECT`
 //! reading sharded tables is then routed like the SELECT (its shards must be in the default
-//! group). `INSERT ... SELECT` into a sharded table is refused.
+//! group). `INSERT ... SELECT` into a sharded table runs on the shards the SELECT reads when
+//! the key it inserts is the key column of a bound table it reads (see `insert_select`), and
+//! is refused otherwise.
 
-use sqlparser::ast::{Insert, OnInsert, SetExpr, Statement, TableObject};
+use sqlparser::ast::{
+    Expr, Ident, Insert, OnInsert, Query, SelectItem, SetExpr, Statement, TableFactor, TableObject,
+};
 use sqlparser::tokenizer::TokenWithSpan;
 
 use super::collect::Collector;
@@ -49,12 +53,16 @@ pub(crate) fn plan(
     if let Some(OnInsert::DuplicateKeyUpdate(a)) = &ins.on {
         assignment_names(&mut c, a)?;
     }
-    walk(root, &mut c)?;
     let parts = name_parts(name)?;
     let layout = match resolve(ctx, &parts, |_| false)? {
         Resolved::Table { layout, .. } => layout,
         _ => Layout::Unsharded,
     };
+    if matches!(layout, Layout::Sharded(..)) && select_source(ins).is_some() {
+        // Each shard may run the INSERT ... SELECT over its own rows (see `insert_select`).
+        c.scatter_unkeyed = true;
+    }
+    walk(root, &mut c)?;
     match layout {
         Layout::Broadcast(rule) if is_write => {
             check_copy_sources(&c, rule)?;
@@ -81,6 +89,9 @@ fn sharded(
 ) -> Result<Plan> {
     let key = spec.shard_key.as_str();
     let table = rule.name.as_str();
+    if let Some(select) = select_source(ins) {
+        return insert_select(c, ins, select, rule, spec, tokens, is_write);
+    }
     if !c.blocks.is_empty()
         || c.sharded.len() > 1
         || c.unsharded.is_some()
@@ -280,6 +291,104 @@ fn sharded(
         reason: format!("{key} values select shards {list} of '{table}': one INSERT per shard"),
         generated_id,
     }))
+}
+
+/// The SELECT of an `INSERT ... SELECT` (not of `INSERT ... VALUES`).
+fn select_source(ins: &Insert) -> Option<&Query> {
+    ins.source
+        .as_deref()
+        .filter(|q| !matches!(*q.body, SetExpr::Values(_)))
+}
+
+/// `INSERT INTO t (..., k, ...) SELECT ...` into sharded table `t`: each inserted row's
+/// shard is that of the value selected for its key `k`. When that value is the key column of
+/// a table of `t`'s bind family read by the SELECT, every row the SELECT reads on a shard
+/// is inserted on the same shard, so the statement runs on each shard the SELECT needs (all
+/// of them without a key condition), with its tables renamed for that shard. Anything else
+/// could put rows on the wrong shard: refused.
+fn insert_select(
+    c: &mut Collector<'_, '_>,
+    ins: &Insert,
+    select: &Query,
+    rule: &TableRule,
+    spec: &ShardSpec,
+    tokens: &[TokenWithSpan],
+    is_write: bool,
+) -> Result<Plan> {
+    let (key, table) = (spec.shard_key.as_str(), rule.name.as_str());
+    let refuse = |why: &str| {
+        Err(Error::unsupported(format!(
+            "INSERT ... SELECT into sharded table '{table}' {why}: the inserted rows could \
+             belong to other shards than the ones the SELECT reads"
+        )))
+    };
+    let Some(key_idx) = ins.columns.iter().position(|col| {
+        col.0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case(key))
+    }) else {
+        return refuse(&format!("without its shard key ({key}) in the column list"));
+    };
+    let SetExpr::Select(sel) = &*select.body else {
+        return refuse("whose source is not one SELECT");
+    };
+    let item = match sel.projection.get(key_idx) {
+        Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) => e,
+        _ => return refuse(&format!("whose SELECT list has no plain column for {key}")),
+    };
+    let (qualifier, column) = match item {
+        Expr::Identifier(i) => (None, i),
+        Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+            [.., q, col] => (Some(q), col),
+            _ => return refuse(&format!("whose value for {key} is not a column")),
+        },
+        _ => {
+            return refuse(&format!(
+                "whose value for {key} is not the shard key column of a table it reads"
+            ))
+        }
+    };
+    // The FROM's sharded tables, by name and alias.
+    let mut sources: Vec<(&Ident, Option<&Ident>, &ShardSpec)> = Vec::new();
+    for twj in &sel.from {
+        for f in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+            if let TableFactor::Table { name, alias, .. } = f {
+                let Some(t) = name.0.last().and_then(|p| p.as_ident()) else {
+                    continue;
+                };
+                if let Some((_, s)) = c
+                    .sharded
+                    .iter()
+                    .find(|(r, _)| r.name.eq_ignore_ascii_case(&t.value))
+                {
+                    sources.push((t, alias.as_ref().map(|a| &a.name), s));
+                }
+            }
+        }
+    }
+    let from_key = sources.iter().filter(|(t, alias, s)| {
+        let named = match qualifier {
+            None => true,
+            Some(q) => alias.unwrap_or(t).value.eq_ignore_ascii_case(&q.value),
+        };
+        named && s.family == spec.family && s.shard_key.eq_ignore_ascii_case(&column.value)
+    });
+    let ok = match qualifier {
+        None => sources.len() == 1 && from_key.count() == 1,
+        Some(_) => from_key.count() == 1,
+    };
+    if !ok {
+        return refuse(&format!(
+            "whose value for {key} is not the shard key column of a table of its bind family \
+             in the SELECT's FROM"
+        ));
+    }
+    if let Some(OnInsert::DuplicateKeyUpdate(a)) = &ins.on {
+        refuse_key_assignment(c, a, Assigning::OnDuplicate)?;
+    }
+    c.finish(tokens)?;
+    route(c, is_write)
 }
 
 fn one_shard(

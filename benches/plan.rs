@@ -19,6 +19,7 @@ fn bench(c: &mut Criterion) {
     let ctx = PlanContext {
         rules: &rules,
         current_db: rules.database("clinical"),
+        columns: None,
     };
 
     let point = "SELECT id, patient_id, kind, value, taken_at FROM clinical_data \

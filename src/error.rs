@@ -67,6 +67,10 @@ pub enum Error {
     /// COM_STMT_EXECUTE parameters that do not fit the statement.
     #[error("Incorrect arguments to {0}")]
     WrongArguments(String),
+    /// The planner needs a sharded table's column order (an INSERT without a column list):
+    /// the caller fetches it into `plan::ColumnOrders` and plans again. Never sent as is.
+    #[error("shardgate needs the column order of table '{}' to place this INSERT", .0.logical)]
+    NeedColumns(Box<crate::plan::ColumnsWanted>),
     /// A broadcast table's copies answered the same write differently (see execute::route).
     #[error("{0}")]
     CopiesDiffer(String),
@@ -126,6 +130,7 @@ impl Error {
             Error::WrongArguments(_) => 1210,
             Error::PartlyApplied { cause, .. } => cause.code(),
             Error::CopiesDiffer(_) => 1105,
+            Error::NeedColumns(_) => 1105,
         }
     }
 

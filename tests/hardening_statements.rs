@@ -591,3 +591,75 @@ async fn insert_select_into_a_sharded_table_keeps_rows_on_their_shard() {
     assert_eq!(n, 4);
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_without_column_list_uses_the_table_column_order() {
+    let (schema, proxy) = setup("insert_no_columns").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    // clinical_data: id, hospital_id, patient_id, measure, value, recorded_at, note, attachment
+    c.query_drop(
+        "INSERT INTO clinical_data VALUES (1, 5, 1, 'a', NULL, NULL, NULL, NULL), \
+         (2, 6, 1, 'b', 1.5, NULL, 'n', NULL)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.affected_rows(), 2);
+    c.exec_drop(
+        "INSERT INTO clinical_data VALUES (?, ?, ?, ?, NULL, NULL, NULL, NULL)",
+        (3, 7, 1, "c"),
+    )
+    .await
+    .unwrap();
+    c.query_drop("INSERT INTO patients VALUES (10, 4, 'p', NULL, NULL)")
+        .await
+        .unwrap();
+    assert_eq!(shard_rows(&schema, 1).await, vec![(1, 5, "a".into())]);
+    assert_eq!(shard_rows(&schema, 2).await, vec![(2, 6, "b".into())]);
+    assert_eq!(shard_rows(&schema, 3).await, vec![(3, 7, "c".into())]);
+    let mut d = schema.on(0).await;
+    let p: Vec<(i64, i64)> = d
+        .query("SELECT id, hospital_id FROM patients_0")
+        .await
+        .unwrap();
+    assert_eq!(p, vec![(10, 4)]);
+    // DDL through the proxy changes the order: the next INSERT follows it.
+    c.query_drop("ALTER TABLE patients ADD COLUMN ward INT FIRST")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO patients VALUES (3, 11, 5, 'q', NULL, NULL)")
+        .await
+        .unwrap();
+    let p: Vec<(i64, i64, i64)> = d
+        .query("SELECT ward, id, hospital_id FROM patients_1")
+        .await
+        .unwrap();
+    assert_eq!(p, vec![(3, 11, 5)]);
+    // Behind the proxy's back: the spelled-out column list makes the server refuse the row
+    // (the order was fetched again after the ALTER above, by this INSERT).
+    c.query_drop("INSERT INTO clinical_data VALUES (8, 6, 1, 'd', NULL, NULL, NULL, NULL)")
+        .await
+        .unwrap();
+    schema
+        .exec(
+            1,
+            &["ALTER TABLE clinical_data_2 ADD COLUMN extra INT FIRST"],
+        )
+        .await;
+    schema
+        .exec(
+            0,
+            &["ALTER TABLE clinical_data_0 ADD COLUMN extra INT FIRST"],
+        )
+        .await;
+    expect_code(
+        c.query_drop("INSERT INTO clinical_data VALUES (9, 4, 4, 1, 'z', NULL, NULL, NULL, NULL)")
+            .await,
+        1136,
+    );
+    assert_eq!(shard_rows(&schema, 0).await, vec![]);
+    assert_eq!(
+        shard_rows(&schema, 2).await,
+        vec![(2, 6, "b".into()), (8, 6, "d".into())]
+    );
+    schema.drop().await;
+}

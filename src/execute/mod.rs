@@ -1,6 +1,7 @@
 //! Runs a plan: sends each shard query on the session's connection to the right group and
 //! streams the answer into a `ResultSink`.
 
+pub mod columns;
 pub mod info;
 pub mod like;
 pub mod logical_names;

@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
 use crate::execute::{self, Context, OkInfo, ResultSink, Session};
-use crate::plan::{self, PlanContext};
+use crate::plan;
 use crate::server::Shared;
 
 use super::commands::*;
@@ -298,13 +298,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     Ok(None) => {}
                 }
             }
-            let planned = plan::plan(
-                sql,
-                &PlanContext {
-                    rules: &rules,
-                    current_db: self.session.current_db.as_ref(),
-                },
-            );
+            let orders = self.shared.column_orders();
+            let planned = execute::columns::plan(sql, orders, &ctx, &mut self.session).await;
             let succeeded = match planned {
                 Ok(p) => execute::run(p, &ctx, &mut self.session, &mut sink).await?,
                 Err(e) => {
@@ -312,6 +307,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     false
                 }
             };
+            execute::columns::after_statement(sql, orders);
             if !succeeded {
                 break;
             }

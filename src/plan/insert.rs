@@ -15,17 +15,20 @@
 use sqlparser::ast::{
     Expr, Ident, Insert, OnInsert, Query, SelectItem, SetExpr, Statement, TableFactor, TableObject,
 };
-use sqlparser::tokenizer::TokenWithSpan;
+use sqlparser::keywords::Keyword;
+use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::collect::Collector;
+use super::columns::ColumnsWanted;
 use super::dml::{assignment_names, copies_reason, refuse_key_assignment, walk, Assigning};
 use super::everywhere::{check_copy_sources, check_no_returning, every_group};
 use super::literal::{literal, shard_of, Literal};
+use super::names::write_ident;
 use super::rewrite::EditKind;
 use super::route::{group_of, group_schema, route};
 use super::tables::{name_parts, resolve, Layout, Resolved};
 use super::{Plan, PlanContext, ResultRewrite, Route, Target};
-use crate::config::model::{ShardSpec, TableRule};
+use crate::config::model::{physical_table_name, ShardSpec, TableRule};
 use crate::error::{Error, Result};
 use crate::keygen;
 
@@ -164,25 +167,25 @@ fn sharded(
             "this INSERT form on sharded table '{table}'"
         )));
     }
-    if ins.columns.is_empty() {
-        return Err(Error::unsupported(format!(
-            "an INSERT into sharded table '{table}' without a column list naming the shard key \
-             ({key})"
-        )));
-    }
     let names = |col: &sqlparser::ast::ObjectName, name: &str| {
         col.0
             .last()
             .and_then(|p| p.as_ident())
             .is_some_and(|i| i.value.eq_ignore_ascii_case(name))
     };
-    let key_idx = ins.columns.iter().position(|col| names(col, key));
-    // The proxy fills a key generator's column that the column list leaves out.
-    let generated = match &spec.key_generator {
-        Some(g) if !ins.columns.iter().any(|col| names(col, &g.column)) => {
-            Some(generate_ids(c, ins, values, &g.column, table)?)
-        }
-        _ => None,
+    let (key_idx, generated) = if ins.columns.is_empty() {
+        // Every column in table order: no generated column, the key where the table has it.
+        (Some(table_order_key(c, rule, spec, tokens)?), None)
+    } else {
+        let key_idx = ins.columns.iter().position(|col| names(col, key));
+        // The proxy fills a key generator's column that the column list leaves out.
+        let generated = match &spec.key_generator {
+            Some(g) if !ins.columns.iter().any(|col| names(col, &g.column)) => {
+                Some(generate_ids(c, ins, values, &g.column, table)?)
+            }
+            _ => None,
+        };
+        (key_idx, generated)
     };
     // Without the key in the list, only a generated key can place the rows.
     let key_is_generated = generated.is_some()
@@ -413,6 +416,72 @@ fn one_shard(
             spec.shard_key, rule.name
         ),
     ))
+}
+
+/// `INSERT INTO t VALUES (...)` without a column list: the key's position in the table's
+/// column order (read from shard 0, see `columns`), and the column list spelled out in the
+/// text sent, so a table whose columns changed behind the proxy rejects the rows instead of
+/// storing their values in other columns.
+fn table_order_key(
+    c: &mut Collector<'_, '_>,
+    rule: &TableRule,
+    spec: &ShardSpec,
+    tokens: &[TokenWithSpan],
+) -> Result<usize> {
+    let (key, table) = (spec.shard_key.as_str(), rule.name.as_str());
+    let no_list = || {
+        Error::unsupported(format!(
+            "an INSERT into sharded table '{table}' without a column list naming the shard key \
+             ({key})"
+        ))
+    };
+    let db =
+        c.db.ok_or_else(|| Error::Internal("INSERT without a database".into()))?;
+    let orders = c.ctx.columns.ok_or_else(no_list)?;
+    let group = group_of(db, spec.placement.first().copied())?;
+    let wanted = ColumnsWanted {
+        db: db.name.clone(),
+        group,
+        master: db.groups[group].master.clone(),
+        schema: group_schema(db, group)?.to_string(),
+        table: physical_table_name(table, 0),
+        logical: table.to_string(),
+    };
+    let columns = orders
+        .get(&wanted)
+        .ok_or_else(|| Error::NeedColumns(Box::new(wanted)))?;
+    let key_idx = columns
+        .iter()
+        .position(|col| col.eq_ignore_ascii_case(key))
+        .ok_or_else(|| {
+            Error::unsupported(format!(
+                "an INSERT into sharded table '{table}', whose shard 0 has no shard key column \
+                 ({key})"
+            ))
+        })?;
+    let values_at = tokens
+        .iter()
+        .find_map(|t| match &t.token {
+            Token::Word(w)
+                if w.quote_style.is_none()
+                    && matches!(w.keyword, Keyword::VALUES | Keyword::VALUE) =>
+            {
+                c.offsets.byte(t.span.start)
+            }
+            _ => None,
+        })
+        .ok_or_else(no_list)?;
+    let mut list = String::from("(");
+    for (i, col) in columns.iter().enumerate() {
+        if i > 0 {
+            list.push_str(", ");
+        }
+        write_ident(&mut list, col, true);
+    }
+    list.push_str(") ");
+    c.edits.push(values_at, values_at, EditKind::Text(list));
+    c.edits.finish()?;
+    Ok(key_idx)
 }
 
 /// Adds the generated column to the column list and one new id to each row (as edits of

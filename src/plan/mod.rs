@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! One concept per file, in the order a statement meets them:
+//! - `columns`: the column order of sharded tables, for INSERT without a column list;
 //! - `split`: a multi-statement text into statements; `lexer`: the small tokenizer it and the
 //!   other text-level recognisers share;
 //! - `classify`: the leading keywords decide the path; `session`: SET / transactions / USE,
@@ -29,6 +30,7 @@ use std::sync::Arc;
 mod blocks;
 mod classify;
 mod collect;
+mod columns;
 mod ddl;
 mod ddl_tokens;
 mod dml;
@@ -58,6 +60,7 @@ mod tables;
 pub(crate) mod tests;
 mod token_patch;
 
+pub use columns::{changes_columns, ColumnOrders, ColumnsWanted};
 pub use last_insert_id::{
     answer_sql as last_insert_id_sql, last_insert_id_query, row_count_query, row_count_sql,
 };
@@ -72,6 +75,8 @@ pub struct PlanContext<'a> {
     pub rules: &'a Rules,
     /// The logical database selected by USE / COM_INIT_DB / the login, if any.
     pub current_db: Option<&'a Arc<Database>>,
+    /// Column orders fetched so far (`None`: none can be fetched, as in unit tests).
+    pub columns: Option<&'a ColumnOrders>,
 }
 
 /// What to do with one statement.

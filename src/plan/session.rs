@@ -322,6 +322,7 @@ mod tests {
         let ctx = PlanContext {
             rules: &rules,
             current_db: None,
+            columns: None,
         };
         match crate::plan::plan(sql, &ctx)? {
             Plan::Session(s) => Ok(s.kind),
@@ -375,6 +376,7 @@ mod tests {
         let ctx = PlanContext {
             rules: &rules,
             current_db: None,
+            columns: None,
         };
         match crate::plan::plan(sql, &ctx).unwrap() {
             Plan::Session(s) => s.replay_key,

@@ -133,6 +133,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             &PlanContext {
                 rules: &rules,
                 current_db: self.session.current_db.as_ref(),
+                columns: Some(self.shared.column_orders()),
             },
         );
         match planned {
@@ -276,15 +277,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             backends: &self.shared.backends,
             limits: self.shared.config.limits,
         };
+        let orders = self.shared.column_orders();
         let planned = match fixed_plan {
             Some(p) => Ok(p),
-            None => plan::plan(
-                &sql,
-                &PlanContext {
-                    rules: &rules,
-                    current_db: self.session.current_db.as_ref(),
-                },
-            ),
+            None => execute::columns::plan(&sql, orders, &ctx, &mut self.session).await,
         };
         match planned {
             Ok(p) => {
@@ -292,6 +288,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
             Err(e) => sink.error(&e),
         }
+        execute::columns::after_statement(&sql, orders);
         Ok(())
     }
 

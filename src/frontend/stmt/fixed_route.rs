@@ -89,6 +89,7 @@ mod tests {
             &PlanContext {
                 rules,
                 current_db: current.as_ref(),
+                columns: None,
             },
         );
         let Ok(Plan::Route(route)) = planned else {

@@ -105,6 +105,7 @@ fn check(sql: &str) {
         let ctx = PlanContext {
             rules: &rules,
             current_db: db,
+            columns: None,
         };
         let _ = plan(sql, &ctx);
     }
@@ -114,6 +115,7 @@ fn check(sql: &str) {
             &PlanContext {
                 rules: &rules,
                 current_db: rules.database("clinical"),
+                columns: None,
             },
         );
     }
@@ -158,6 +160,7 @@ fn long_operator_chains_fit_a_small_stack() {
             let ctx = PlanContext {
                 rules: &rules,
                 current_db: rules.database("clinical"),
+                columns: None,
             };
             // Just under the operator limit (parsed and walked), and far over it (refused).
             for (terms, op) in [(4_900, " OR "), (4_900, " AND "), (200_000, " OR ")] {

@@ -58,6 +58,7 @@ fn route(sql: &str) -> Route {
     let ctx = PlanContext {
         rules: &rules,
         current_db: db.as_ref(),
+        columns: None,
     };
     match plan(sql, &ctx).unwrap_or_else(|e| panic!("{sql}: {e}")) {
         Plan::Route(r) => r,

@@ -158,6 +158,7 @@ fn run(rules: &Rules, case: &Case) -> String {
     let ctx = PlanContext {
         rules,
         current_db: current,
+        columns: None,
     };
     render(rules, &plan(&case.sql, &ctx))
 }
@@ -218,6 +219,7 @@ fn crlf_line_endings() {
     let ctx = PlanContext {
         rules: &rules,
         current_db: rules.database("clinical"),
+        columns: None,
     };
     for sql in [
         "SELECT id\r\nFROM clinical_data\r\nWHERE hospital_id = 1",
@@ -237,6 +239,7 @@ fn a_hundred_statement_script() {
     let ctx = PlanContext {
         rules: &rules,
         current_db: rules.database("clinical"),
+        columns: None,
     };
     let mut script = String::new();
     for i in 0..100 {

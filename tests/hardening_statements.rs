@@ -663,3 +663,37 @@ async fn insert_without_column_list_uses_the_table_column_order() {
     );
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_level_prepared_statements_are_refused() {
+    let (schema, proxy) = setup("sql_prepare").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    for sql in [
+        "PREPARE s FROM 'INSERT INTO clinical_data (hospital_id, patient_id, measure) VALUES (?, 1, ''m'')'",
+        "SET @h = 7",
+        "EXECUTE s USING @h",
+        "EXECUTE IMMEDIATE 'DELETE FROM clinical_data'",
+        "DEALLOCATE PREPARE s",
+    ] {
+        if sql.starts_with("SET") {
+            c.query_drop(sql).await.unwrap();
+            continue;
+        }
+        let msg = expect_code(c.query_drop(sql).await, 1235);
+        assert!(msg.contains("binary protocol"), "{sql}: {msg}");
+    }
+    // Nothing reached a server under the logical name.
+    let mut d = schema.on(0).await;
+    let stray: Option<String> = d
+        .query_first(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = 'clinical_data'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(stray, None);
+    for shard in 0..4 {
+        assert_eq!(shard_rows(&schema, shard).await, vec![]);
+    }
+    schema.drop().await;
+}

@@ -20,6 +20,7 @@ fn bench(c: &mut Criterion) {
         rules: &rules,
         current_db: rules.database("clinical"),
         columns: None,
+        system_schema: None,
     };
 
     let point = "SELECT id, patient_id, kind, value, taken_at FROM clinical_data \

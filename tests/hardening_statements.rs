@@ -697,3 +697,42 @@ async fn sql_level_prepared_statements_are_refused() {
     }
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn use_information_schema_reads_the_servers_views() {
+    let (schema, proxy) = setup("use_infoschema").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    c.query_drop("USE information_schema").await.unwrap();
+    let db: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+    assert_eq!(db.as_deref(), Some("information_schema"));
+    for binary in [false, true] {
+        let sql = "SELECT COUNT(*) FROM COLLATIONS WHERE CHARACTER_SET_NAME = 'utf8mb4'";
+        let n: i64 = if binary {
+            c.exec_first(sql, ()).await.unwrap().unwrap()
+        } else {
+            c.query_first(sql).await.unwrap().unwrap()
+        };
+        assert!(n > 0, "binary={binary}");
+    }
+    let tables: Vec<String> = c.query("SHOW TABLES LIKE 'COLLATIONS'").await.unwrap();
+    assert_eq!(tables, vec!["COLLATIONS"]);
+    // What would list physical shard tables is refused, logical tables stay reachable.
+    let msg = expect_code(c.query_drop("SELECT * FROM TABLES").await, 1235);
+    assert!(msg.contains("information_schema.TABLES"), "{msg}");
+    c.query_drop("INSERT INTO clinical.clinical_data (id, hospital_id, patient_id, measure) VALUES (1, 6, 1, 'm')")
+        .await
+        .unwrap();
+    assert_eq!(shard_rows(&schema, 2).await, vec![(1, 6, "m".into())]);
+    c.query_drop("USE clinical").await.unwrap();
+    let n: i64 = c
+        .query_first("SELECT COUNT(*) FROM clinical_data WHERE hospital_id = 6")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1);
+    // A login naming information_schema.
+    let mut l = proxy.connect(Some("information_schema")).await;
+    let db: Option<String> = l.query_first("SELECT DATABASE()").await.unwrap().unwrap();
+    assert_eq!(db.as_deref(), Some("information_schema"));
+    schema.drop().await;
+}

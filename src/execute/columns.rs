@@ -54,6 +54,7 @@ pub async fn plan(
                 rules: ctx.rules,
                 current_db: session.current_db.as_ref(),
                 columns: Some(orders),
+                system_schema: session.system_schema.as_deref(),
             },
         )
     };

@@ -35,6 +35,9 @@ pub mod status {
 /// A client session as execution sees it.
 pub struct Session {
     pub current_db: Option<Arc<Database>>,
+    /// After `USE information_schema` (or another system schema): unqualified table names
+    /// are that schema's, read through `current_db`'s default group.
+    pub system_schema: Option<String>,
     pub conns: SessionConns,
     /// Status flags of the last backend answer, reported on answers the proxy makes itself.
     pub status: u16,
@@ -60,6 +63,7 @@ impl Default for Session {
     fn default() -> Self {
         Session {
             current_db: None,
+            system_schema: None,
             conns: SessionConns::default(),
             status: status::AUTOCOMMIT,
             reads: Default::default(),

@@ -86,11 +86,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     async fn start(&mut self, login: &Login) -> std::io::Result<()> {
         if let Some(db) = &login.database {
             let rules = self.shared.rules();
-            match rules.database(db) {
-                Some(d) => self.session.current_db = Some(d.clone()),
-                None => {
-                    return send_error(&mut self.writer, &Error::UnknownDatabase(db.clone())).await
-                }
+            if let Err(e) = execute::session::select_database(db, &rules, &mut self.session) {
+                return send_error(&mut self.writer, &e).await;
             }
         }
         if login.collation != DEFAULT_COLLATION as u16 {
@@ -175,8 +172,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     let reset = self.shared.config.backend.multiplex;
                     execute::txn::close(&mut self.session, reset).await;
                     let current_db = self.session.current_db.take();
+                    let system_schema = self.session.system_schema.take();
                     self.session = Session {
                         current_db,
+                        system_schema,
                         ..Session::default()
                     };
                     self.ok();

@@ -64,6 +64,7 @@ pub use columns::{changes_columns, ColumnOrders, ColumnsWanted};
 pub use last_insert_id::{
     answer_sql as last_insert_id_sql, last_insert_id_query, row_count_query, row_count_sql,
 };
+pub(crate) use names::is_system_schema;
 pub use split::split_statements;
 
 use crate::config::model::{Database, GroupId, Rules};
@@ -77,6 +78,9 @@ pub struct PlanContext<'a> {
     pub current_db: Option<&'a Arc<Database>>,
     /// Column orders fetched so far (`None`: none can be fetched, as in unit tests).
     pub columns: Option<&'a ColumnOrders>,
+    /// The system schema selected by `USE information_schema` (lower case), whose tables
+    /// unqualified names then are; `current_db` still decides the servers.
+    pub system_schema: Option<&'a str>,
 }
 
 /// What to do with one statement.

@@ -306,7 +306,7 @@ pub(crate) fn use_db(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
         )));
     }
     let name = ident_value(&name, sql).into_owned();
-    if ctx.rules.database(&name).is_none() {
+    if ctx.rules.database(&name).is_none() && !super::names::is_system_schema(&name) {
         return Err(Error::UnknownDatabase(name));
     }
     Ok(Plan::UseDatabase(name))
@@ -323,6 +323,7 @@ mod tests {
             rules: &rules,
             current_db: None,
             columns: None,
+            system_schema: None,
         };
         match crate::plan::plan(sql, &ctx)? {
             Plan::Session(s) => Ok(s.kind),
@@ -377,6 +378,7 @@ mod tests {
             rules: &rules,
             current_db: None,
             columns: None,
+            system_schema: None,
         };
         match crate::plan::plan(sql, &ctx).unwrap() {
             Plan::Session(s) => s.replay_key,

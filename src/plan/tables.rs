@@ -86,6 +86,9 @@ pub(crate) fn resolve<'a>(
             if name.eq_ignore_ascii_case("dual") || is_cte(name) {
                 return Ok(Resolved::Virtual);
             }
+            if ctx.system_schema.is_some() {
+                return Ok(Resolved::System);
+            }
             ctx.current_db.ok_or(Error::NoDatabaseSelected)?
         }
         Some(q) if is_system_schema(&q.value) => return Ok(Resolved::System),

@@ -134,6 +134,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 rules: &rules,
                 current_db: self.session.current_db.as_ref(),
                 columns: Some(self.shared.column_orders()),
+                system_schema: self.session.system_schema.as_deref(),
             },
         );
         match planned {

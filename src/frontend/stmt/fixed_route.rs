@@ -90,6 +90,7 @@ mod tests {
                 rules,
                 current_db: current.as_ref(),
                 columns: None,
+                system_schema: None,
             },
         );
         let Ok(Plan::Route(route)) = planned else {

@@ -16,7 +16,7 @@ use sqlparser::ast::{Expr, Ident, ObjectName};
 use sqlparser::tokenizer::Location;
 
 use super::blocks::{not_bound, Block, BlockShards, BlockTable};
-use super::names::{is_rule_table_anywhere, table_rule};
+use super::names::{is_rule_table_anywhere, table_rule, write_ident};
 use super::offsets::Offsets;
 use super::rewrite::{spelled_as, EditKind, Edits};
 use super::tables::{name_parts, resolve, Layout, NameParts, Resolved};
@@ -265,6 +265,15 @@ impl<'s, 'a> Collector<'s, 'a> {
             Resolved::System => {
                 self.system = true;
                 refuse_physical_listing(self.ctx, &parts)?;
+                if let (None, Some(schema)) = (parts.db, self.ctx.system_schema) {
+                    // After `USE information_schema`: the backend connection's schema is the
+                    // group's physical one, so the name gets its schema written out.
+                    let (s, _) = self.ident_range(parts.table)?;
+                    let mut text = String::new();
+                    write_ident(&mut text, schema, true);
+                    text.push('.');
+                    self.edits.push(s, s, EditKind::Text(text));
+                }
             }
             Resolved::Virtual => {}
         }
@@ -465,11 +474,11 @@ const LISTS_TABLES: &[&str] = &[
 /// not the logical answer, and the proxy cannot merge it exactly, so it is refused, naming
 /// the statements that answer with logical tables.
 fn refuse_physical_listing(ctx: &PlanContext<'_>, parts: &NameParts<'_>) -> Result<()> {
-    let Some(schema) = parts.db else {
+    let Some(schema) = parts.db.map(|d| d.value.as_str()).or(ctx.system_schema) else {
         return Ok(());
     };
     let view = &parts.table.value;
-    let lists = schema.value.eq_ignore_ascii_case("information_schema")
+    let lists = schema.eq_ignore_ascii_case("information_schema")
         && (LISTS_TABLES.iter().any(|v| v.eq_ignore_ascii_case(view))
             || view.to_ascii_uppercase().starts_with("INNODB_"));
     let Some(db) = ctx.current_db.filter(|db| {

@@ -13,6 +13,7 @@ fn insert_without_column_list_uses_the_table_order() {
         rules: &rules,
         current_db: rules.database("clinical"),
         columns: Some(&orders),
+        system_schema: None,
     };
     let sql = "INSERT INTO clinical_data VALUES (1, 5, 1, 'a'), (2, 6, 1, 'b') ON DUPLICATE KEY UPDATE measure = 'c'";
     let Err(Error::NeedColumns(wanted)) = plan(sql, &ctx) else {
@@ -80,6 +81,7 @@ fn without_a_cache_the_insert_is_refused_naming_the_table() {
         rules: &rules,
         current_db: rules.database("clinical"),
         columns: None,
+        system_schema: None,
     };
     let err = plan("INSERT INTO patients VALUES (1, 2, 'x')", &ctx).unwrap_err();
     assert_eq!(err.code(), 1235);

@@ -14,6 +14,7 @@ fn same_as_parsed(sql: &str, db: Option<&str>) -> Result<bool, TestCaseError> {
         rules: &rules,
         current_db: db.and_then(|d| rules.database(d)),
         columns: None,
+        system_schema: None,
     };
     let fast = if sql.trim_start().to_ascii_uppercase().starts_with("SELECT") {
         select_fast::plan(sql, &ctx).map(Ok)

@@ -106,6 +106,7 @@ fn check(sql: &str) {
             rules: &rules,
             current_db: db,
             columns: None,
+            system_schema: None,
         };
         let _ = plan(sql, &ctx);
     }
@@ -116,6 +117,7 @@ fn check(sql: &str) {
                 rules: &rules,
                 current_db: rules.database("clinical"),
                 columns: None,
+                system_schema: None,
             },
         );
     }
@@ -161,6 +163,7 @@ fn long_operator_chains_fit_a_small_stack() {
                 rules: &rules,
                 current_db: rules.database("clinical"),
                 columns: None,
+                system_schema: None,
             };
             // Just under the operator limit (parsed and walked), and far over it (refused).
             for (terms, op) in [(4_900, " OR "), (4_900, " AND "), (200_000, " OR ")] {

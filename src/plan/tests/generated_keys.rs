@@ -59,6 +59,7 @@ fn route(sql: &str) -> Route {
         rules: &rules,
         current_db: db.as_ref(),
         columns: None,
+        system_schema: None,
     };
     match plan(sql, &ctx).unwrap_or_else(|e| panic!("{sql}: {e}")) {
         Plan::Route(r) => r,

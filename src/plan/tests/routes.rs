@@ -3,6 +3,7 @@
 //! ```text
 //! === title
 //! db: clinical            (optional: the current database; `none` for none; default clinical)
+//! schema: information_schema   (optional: a system schema selected by USE)
 //! sql:
 //! SELECT ...              (one or more lines, kept exactly)
 //! expect:
@@ -23,6 +24,7 @@ use crate::plan::{plan, split_statements, Plan, PlanContext, ResultRewrite};
 struct Case {
     title: String,
     db: Option<String>,
+    schema: Option<String>,
     sql: String,
     expect: String,
 }
@@ -52,6 +54,7 @@ fn parse_cases(text: &str) -> (String, Vec<Case>) {
     while let Some(line) = lines.next() {
         let title = line.trim_start_matches("=== ").to_string();
         let mut db = Some("clinical".to_string());
+        let mut schema = None;
         let mut sql = Vec::new();
         let mut expect = Vec::new();
         let mut section = "";
@@ -65,6 +68,7 @@ fn parse_cases(text: &str) -> (String, Vec<Case>) {
                     let v = l[4..].trim();
                     db = (v != "none").then(|| v.to_string());
                 }
+                ("", l) if l.starts_with("schema: ") => schema = Some(l[8..].trim().to_string()),
                 (_, "sql:") => section = "sql",
                 (_, "expect:") => section = "expect",
                 ("sql", l) => sql.push(l),
@@ -78,6 +82,7 @@ fn parse_cases(text: &str) -> (String, Vec<Case>) {
         cases.push(Case {
             title,
             db,
+            schema,
             sql: sql.join("\n"),
             expect: expect.join("\n"),
         });
@@ -159,6 +164,7 @@ fn run(rules: &Rules, case: &Case) -> String {
         rules,
         current_db: current,
         columns: None,
+        system_schema: case.schema.as_deref(),
     };
     render(rules, &plan(&case.sql, &ctx))
 }
@@ -199,6 +205,9 @@ fn check_data_file(name: &str, min_cases: usize) {
         if case.db.as_deref() != Some("clinical") {
             let _ = writeln!(rewritten, "db: {}", case.db.as_deref().unwrap_or("none"));
         }
+        if let Some(schema) = &case.schema {
+            let _ = writeln!(rewritten, "schema: {schema}");
+        }
         let _ = write!(rewritten, "sql:\n{}\nexpect:\n{}\n\n", case.sql, got);
     }
     if regenerate {
@@ -220,6 +229,7 @@ fn crlf_line_endings() {
         rules: &rules,
         current_db: rules.database("clinical"),
         columns: None,
+        system_schema: None,
     };
     for sql in [
         "SELECT id\r\nFROM clinical_data\r\nWHERE hospital_id = 1",
@@ -240,6 +250,7 @@ fn a_hundred_statement_script() {
         rules: &rules,
         current_db: rules.database("clinical"),
         columns: None,
+        system_schema: None,
     };
     let mut script = String::new();
     for i in 0..100 {

@@ -345,7 +345,7 @@ impl<'q, 'a> Block<'q, 'a> {
                     keyed = false;
                     ShardSet::all(spec.shards())
                 }
-                None if main => {
+                None if main || noun == "DDL" => {
                     return Err(Error::unsupported(format!(
                         "{noun} on sharded table '{}' without a shard key ({}) condition",
                         rule.name, spec.shard_key

@@ -80,6 +80,8 @@ pub(crate) fn patch(tokens: &mut Vec<TokenWithSpan>) {
     }
     if is_bare(&tokens[kw], "UPDATE") {
         comma_joins(tokens, i);
+    } else if is_bare(&tokens[kw], "DELETE") {
+        drop.extend(target_stars(tokens, i));
     } else if keep {
         drop.extend(insert_partition(tokens, i));
     }
@@ -120,6 +122,29 @@ fn comma_joins(tokens: &mut [TokenWithSpan], from: usize) {
             _ => {}
         }
     }
+}
+
+/// `DELETE t.* FROM ...` / `DELETE FROM t.* USING ...`: the `.*` of each target (MySQL
+/// accepts it, sqlparser does not), at the top level before WHERE.
+fn target_stars(tokens: &[TokenWithSpan], from: usize) -> Vec<usize> {
+    let mut depth = 0usize;
+    let mut out = Vec::new();
+    for (j, t) in tokens.iter().enumerate().skip(from) {
+        match &t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            Token::SemiColon => break,
+            _ if depth == 0 && is_bare(t, "WHERE") => break,
+            Token::Mul if depth == 0 => {
+                let star_after_dot = j > 0 && tokens[j - 1].token == Token::Period;
+                if star_after_dot {
+                    out.extend([j - 1, j]);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `INSERT [INTO] [db.]t PARTITION (p, ...)`: the tokens of the PARTITION clause.
@@ -204,6 +229,18 @@ mod tests {
         assert_eq!(
             patched("UPDATE `ignore` SET a = 1"),
             "UPDATE `ignore` SET a = 1"
+        );
+    }
+
+    #[test]
+    fn delete_target_stars_are_dropped() {
+        assert_eq!(
+            patched("DELETE QUICK a.*, b.* FROM a JOIN b WHERE a.x IN (SELECT c.* FROM c)"),
+            "DELETE  a, b FROM a JOIN b WHERE a.x IN (SELECT c.* FROM c)"
+        );
+        assert_eq!(
+            patched("DELETE FROM t1.* USING t1"),
+            "DELETE FROM t1 USING t1"
         );
     }
 

@@ -30,10 +30,35 @@ fn is_database_fn(e: &Expr) -> bool {
     }
 }
 
+/// Query bodies the walk cannot plan: `TABLE t` names its table as a plain string (no
+/// position to rename, and a broadcast write reading it would not see it), and a write
+/// under a WITH clause (`WITH c AS (...) UPDATE ...`) would be routed as a read.
+fn refuse_unplanned_body(body: &SetExpr) -> Result<(), Error> {
+    match body {
+        SetExpr::Table(t) => {
+            let name = t.table_name.as_ref().map_or("", |i| i.value.as_str());
+            Err(Error::unsupported(format!(
+                "TABLE {name} inside a statement (write SELECT * FROM {name})"
+            )))
+        }
+        SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => Err(
+            Error::unsupported("a write after a WITH clause".to_string()),
+        ),
+        SetExpr::SetOperation { left, right, .. } => {
+            refuse_unplanned_body(left)?;
+            refuse_unplanned_body(right)
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Visitor for Collector<'_, '_> {
     type Break = Error;
 
     fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<Error> {
+        if let Err(e) = refuse_unplanned_body(&q.body) {
+            return ControlFlow::Break(e);
+        }
         self.depth += 1;
         if self.main_pending {
             self.main_pending = false;

@@ -38,6 +38,29 @@ pub(crate) fn is_ddl(s: &Statement) -> bool {
     )
 }
 
+/// The statement's name for messages: `CREATE INDEX` for `CREATE UNIQUE INDEX`, ...
+pub(crate) fn name(s: &Statement, sql: &str) -> String {
+    match s {
+        Statement::CreateTable(_) => "CREATE TABLE",
+        Statement::AlterTable(_) => "ALTER TABLE",
+        Statement::CreateIndex(_) => "CREATE INDEX",
+        Statement::Truncate(_) => "TRUNCATE TABLE",
+        Statement::RenameTable(_) => "RENAME TABLE",
+        Statement::CreateView(_) => "CREATE VIEW",
+        Statement::AlterView(_) => "ALTER VIEW",
+        Statement::Drop {
+            object_type: ObjectType::Table,
+            ..
+        } => "DROP TABLE",
+        Statement::Drop {
+            object_type: ObjectType::Index,
+            ..
+        } => "DROP INDEX",
+        _ => return super::classify::statement_name(sql, 2),
+    }
+    .to_string()
+}
+
 /// `what` names the statement in messages ("ALTER TABLE").
 pub(crate) fn plan(
     stmt: &Statement,

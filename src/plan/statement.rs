@@ -65,7 +65,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>, analyze_statement: bool) ->
             dml::plan(stmt, stmt, sql, tokens, ctx, false)
         }
         s if show::is_show(s) => show::plan(s, sql, tokens, ctx),
-        s if ddl::is_ddl(s) => ddl::plan(s, &statement_name(sql, 2), sql, tokens, ctx),
+        s if ddl::is_ddl(s) => ddl::plan(s, &ddl::name(s, sql), sql, tokens, ctx),
         _ => Err(Error::unsupported(statement_name(sql, 2))),
     }
 }

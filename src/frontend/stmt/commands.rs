@@ -143,7 +143,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 e @ (Error::Unsupported(_)
                 | Error::Syntax(_)
                 | Error::NoDatabaseSelected
-                | Error::UnknownDatabase(_)),
+                | Error::UnknownDatabase(_)
+                | Error::NoSuchTable { .. }),
             ) => Err(e),
             // The marker is no real value (a key that does not place, a SET value that is
             // checked): whether the real ones do is EXECUTE's call.

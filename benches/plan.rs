@@ -21,6 +21,8 @@ fn bench(c: &mut Criterion) {
         current_db: rules.database("clinical"),
         syntax: Default::default(),
         read_only_functions: &[],
+        columns: None,
+        system_schema: None,
     };
 
     let point = "SELECT id, patient_id, kind, value, taken_at FROM clinical_data \

@@ -19,6 +19,10 @@ pub enum Error {
     UnknownDatabase(String),
     #[error("No database selected")]
     NoDatabaseSelected,
+    /// A table the logical database does not have: what one unsharded server would answer
+    /// for the physical name of a shard (`clinical_data_0`), which is not a logical table.
+    #[error("Table '{db}.{table}' doesn't exist")]
+    NoSuchTable { db: String, table: String },
     /// SQL the parser rejected; the text says where.
     #[error("You have an error in your SQL syntax: {0}")]
     Syntax(String),
@@ -118,6 +122,10 @@ pub enum Error {
     /// COM_STMT_EXECUTE parameters that do not fit the statement.
     #[error("Incorrect arguments to {0}")]
     WrongArguments(String),
+    /// The planner needs a sharded table's column order (an INSERT without a column list):
+    /// the caller fetches it into `plan::ColumnOrders` and plans again. Never sent as is.
+    #[error("shardgate needs the column order of table '{}' to place this INSERT", .0.logical)]
+    NeedColumns(Box<crate::plan::ColumnsWanted>),
     /// A broadcast table's copies answered the same write differently (see execute::route).
     #[error("{0}")]
     CopiesDiffer(String),
@@ -159,6 +167,7 @@ impl Error {
             Error::Unsupported(_) => 1235,
             Error::UnknownDatabase(_) => 1049,
             Error::NoDatabaseSelected => 1046,
+            Error::NoSuchTable { .. } => 1146,
             Error::Syntax(_) => 1064,
             Error::InvalidUtf8 => 1300,
             Error::AccessDenied { .. } => 1045,
@@ -191,6 +200,7 @@ impl Error {
             Error::WrongArguments(_) => 1210,
             Error::PartlyApplied { cause, .. } => cause.code(),
             Error::CopiesDiffer(_) => 1105,
+            Error::NeedColumns(_) => 1105,
         }
     }
 
@@ -202,6 +212,7 @@ impl Error {
             | Error::TooManyStatements(_)
             | Error::NoSuchSavepoint(_) => "42000",
             Error::NoDatabaseSelected => "3D000",
+            Error::NoSuchTable { .. } => "42S02",
             Error::AccessDenied { .. } => "28000",
             Error::UnknownCommand(_) => "08S01",
             Error::TransactionLost(_) => "40001",

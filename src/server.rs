@@ -23,6 +23,7 @@ use crate::config::model::Rules;
 use crate::config::server::ServerConfig;
 use crate::frontend::full_auth::Sha2Cache;
 use crate::frontend::sessions::Sessions;
+use crate::plan::ColumnOrders;
 
 /// Process-wide counters, shared by every worker.
 pub struct Counters {
@@ -34,6 +35,9 @@ pub struct Counters {
     sha2: Sha2Cache,
     /// Health and counters of every backend server (the checker writes, workers read).
     health: HealthRegistry,
+    /// Column orders of sharded tables, fetched for INSERTs without a column list; shared by
+    /// the workers so DDL through any of them forgets them for all.
+    column_orders: ColumnOrders,
 }
 
 impl Counters {
@@ -54,6 +58,7 @@ impl Default for Counters {
             started: Instant::now(),
             sha2: Sha2Cache::default(),
             health: HealthRegistry::default(),
+            column_orders: ColumnOrders::default(),
         }
     }
 }
@@ -90,6 +95,10 @@ impl Shared {
             server_version: greeting_version(&server_version),
             counters,
         }
+    }
+
+    pub fn column_orders(&self) -> &ColumnOrders {
+        &self.counters.column_orders
     }
 
     pub fn rules(&self) -> Arc<Rules> {

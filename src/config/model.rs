@@ -61,7 +61,11 @@ impl Database {
     /// `clinical_data`), so backend answers can be shown with logical names.
     pub fn sharded_table_of_physical(&self, name: &str) -> Option<&TableRule> {
         let (base, index) = name.rsplit_once('_')?;
-        if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+        // Exactly as `physical_table_name` writes it: `clinical_data_01` is no shard's name.
+        if index.is_empty()
+            || !index.bytes().all(|b| b.is_ascii_digit())
+            || (index.len() > 1 && index.starts_with('0'))
+        {
             return None;
         }
         let index: u32 = index.parse().ok()?;

@@ -1,9 +1,11 @@
 //! Runs a plan: sends each shard query on the session's connection to the right group and
 //! streams the answer into a `ResultSink`.
 
+pub mod columns;
 pub mod found_rows;
 pub mod info;
 pub mod like;
+pub mod logical_names;
 mod mentions;
 pub mod merge;
 pub mod read_split;
@@ -35,6 +37,9 @@ pub mod status {
 /// A client session as execution sees it.
 pub struct Session {
     pub current_db: Option<Arc<Database>>,
+    /// After `USE information_schema` (or another system schema): unqualified table names
+    /// are that schema's, read through `current_db`'s default group.
+    pub system_schema: Option<String>,
     pub conns: SessionConns,
     /// Status flags of the last backend answer, reported on answers the proxy makes itself.
     pub status: u16,
@@ -68,6 +73,7 @@ impl Default for Session {
     fn default() -> Self {
         Session {
             current_db: None,
+            system_schema: None,
             conns: SessionConns::default(),
             status: status::AUTOCOMMIT,
             reads: Default::default(),
@@ -171,16 +177,20 @@ pub async fn run<S: ResultSink>(
         )),
         Plan::Route(mut route) => {
             answer_last_insert_id(&mut route, session);
-            if let Some(outcome) = found_rows::answer(&route, ctx, session, sink).await {
-                outcome
-            } else if concurrent_read(&route, session) {
-                let spec = crate::plan::merge::MergeSpec::default();
-                merge::run(&route, &spec, ctx, session, sink).await
-            } else {
-                route::run(&route, ctx, session, sink).await
-            }
+            let outcome =
+                if let Some(outcome) = found_rows::answer(&route, ctx, session, sink).await {
+                    outcome
+                } else if concurrent_read(&route, session) {
+                    let spec = crate::plan::merge::MergeSpec::default();
+                    merge::run(&route, &spec, ctx, session, sink).await
+                } else {
+                    route::run(&route, ctx, session, sink).await
+                };
+            outcome.map_err(|f| logical_names::failure(f, &route.db))
         }
-        Plan::Scatter(s) => scatter(&s, ctx, session, sink).await,
+        Plan::Scatter(s) => scatter(&s, ctx, session, sink)
+            .await
+            .map_err(|f| logical_names::failure(f, &s.route.db)),
         Plan::Session(stmt) => {
             session.reads.observe_set(&stmt.sql);
             let was_in_txn = session.status & status::IN_TRANS != 0;

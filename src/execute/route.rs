@@ -314,8 +314,8 @@ fn write_renamed_row<S: ResultSink>(
     sink: &mut S,
 ) {
     let cells: Vec<Option<Vec<u8>>> = (0..row.len())
-        .map(|i| match row.as_ref(i) {
-            Some(mysql_async::Value::Bytes(b)) => {
+        .map(|i| match row.as_ref(i)? {
+            mysql_async::Value::Bytes(b) => {
                 let text = String::from_utf8_lossy(b);
                 let renamed = if text == physical {
                     logical.to_string()
@@ -324,7 +324,14 @@ fn write_renamed_row<S: ResultSink>(
                 };
                 Some(renamed.into_bytes())
             }
-            _ => None,
+            mysql_async::Value::NULL => None,
+            // Binary protocol rows (a prepared SHOW INDEX): numbers as the text protocol
+            // prints them; the sink converts them back for the column's type.
+            mysql_async::Value::Int(n) => Some(n.to_string().into_bytes()),
+            mysql_async::Value::UInt(n) => Some(n.to_string().into_bytes()),
+            mysql_async::Value::Float(f) => Some(f.to_string().into_bytes()),
+            mysql_async::Value::Double(f) => Some(f.to_string().into_bytes()),
+            other => Some(other.as_sql(true).trim_matches('\'').as_bytes().to_vec()),
         })
         .collect();
     let refs: Vec<Option<&[u8]>> = cells.iter().map(|c| c.as_deref()).collect();

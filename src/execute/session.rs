@@ -3,6 +3,7 @@
 
 use mysql_async::prelude::Queryable;
 
+use crate::config::model::Rules;
 use crate::error::Error;
 use crate::plan::{SessionKind, SessionStatement, SqlMode};
 
@@ -202,15 +203,31 @@ pub fn use_database<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), Failure> {
-    let db = ctx
-        .rules
-        .database(name)
-        .ok_or_else(|| Error::UnknownDatabase(name.to_string()))?;
-    session.current_db = Some(db.clone());
+    select_database(name, ctx.rules, session)?;
     sink.ok(&OkInfo {
         status: session.status,
         ..OkInfo::default()
     });
+    Ok(())
+}
+
+/// Makes `name` the session's database (USE, COM_INIT_DB, the login's). A system schema
+/// (`information_schema`, `mysql`, ...) is the servers' own: its tables are read on the
+/// default group of the logical database selected before (the first one of the rules if
+/// none was), so `SELECT * FROM TABLES` after `USE information_schema` works as on one server.
+pub fn select_database(name: &str, rules: &Rules, session: &mut Session) -> Result<(), Error> {
+    if crate::plan::is_system_schema(name) {
+        if session.current_db.is_none() {
+            session.current_db = rules.databases.values().next().cloned();
+        }
+        session.system_schema = Some(name.to_ascii_lowercase());
+        return Ok(());
+    }
+    let db = rules
+        .database(name)
+        .ok_or_else(|| Error::UnknownDatabase(name.to_string()))?;
+    session.current_db = Some(db.clone());
+    session.system_schema = None;
     Ok(())
 }
 

@@ -9,8 +9,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
 use crate::execute::{self, Context, OkInfo, ResultSink, Session};
+use crate::plan;
 use crate::plan::charset::ClientCharset;
-use crate::plan::{self, PlanContext};
 use crate::server::Shared;
 
 use super::commands::*;
@@ -131,11 +131,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     async fn start(&mut self, login: &Login) -> std::io::Result<()> {
         if let Some(db) = &login.database {
             let rules = self.shared.rules();
-            match rules.database(db) {
-                Some(d) => self.session.current_db = Some(d.clone()),
-                None => {
-                    return send_error(&mut self.writer, &Error::UnknownDatabase(db.clone())).await
-                }
+            if let Err(e) = execute::session::select_database(db, &rules, &mut self.session) {
+                return send_error(&mut self.writer, &e).await;
             }
         }
         self.session.charset = ClientCharset::of_collation(login.collation);
@@ -224,8 +221,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     let reset = self.shared.config.backend.multiplex;
                     execute::txn::close(&mut self.session, reset).await;
                     let current_db = self.session.current_db.take();
+                    let system_schema = self.session.system_schema.take();
                     self.session = Session {
                         current_db,
+                        system_schema,
                         ..Session::default()
                     };
                     self.session.conns.in_use = self.live.in_use.clone();
@@ -443,15 +442,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 }
                 continue;
             }
-            let planned = plan::plan(
-                sql,
-                &PlanContext {
-                    rules: &rules,
-                    current_db: self.session.current_db.as_ref(),
-                    syntax,
-                    read_only_functions: &self.shared.config.read_only_functions,
-                },
-            );
+            let orders = self.shared.column_orders();
+            let reading = execute::columns::Reading {
+                syntax,
+                read_only_functions: &self.shared.config.read_only_functions,
+            };
+            let planned =
+                execute::columns::plan(sql, orders, reading, &ctx, &mut self.session).await;
             let succeeded = match planned {
                 Ok(p) => {
                     interrupt::run_statement(
@@ -469,6 +466,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     false
                 }
             };
+            execute::columns::after_statement(sql, orders);
             if !succeeded {
                 break;
             }

@@ -239,7 +239,14 @@ impl<'q, 'a> Block<'q, 'a> {
     /// statement in refusals ("a query", "an UPDATE", ...). A group of tables without a key
     /// condition needs every shard when `all_if_unkeyed` (a write whose effect is the sum of
     /// its effects on each shard), and is refused otherwise.
-    pub fn shards(&self, noun: &str, all_if_unkeyed: bool) -> Result<Option<BlockShards<'a>>> {
+    /// `main` for the statement's own block (not a subquery's); `all_if_unkeyed` when that
+    /// block may run on every shard without a key condition.
+    pub fn shards(
+        &self,
+        noun: &str,
+        main: bool,
+        all_if_unkeyed: bool,
+    ) -> Result<Option<BlockShards<'a>>> {
         let Some(first) = self.tables.iter().position(|t| t.sharded.is_some()) else {
             return Ok(None);
         };
@@ -338,10 +345,18 @@ impl<'q, 'a> Block<'q, 'a> {
                     keyed = false;
                     ShardSet::all(spec.shards())
                 }
-                None => {
+                None if main || noun == "DDL" => {
                     return Err(Error::unsupported(format!(
                         "{noun} on sharded table '{}' without a shard key ({}) condition",
                         rule.name, spec.shard_key
+                    )))
+                }
+                // A write's subquery: each shard would read only its own rows of the table.
+                None => {
+                    return Err(Error::unsupported(format!(
+                        "{noun} with a subquery on sharded table '{}' without a shard key ({}) \
+                         condition: each shard would read only its own rows of '{}'",
+                        rule.name, spec.shard_key, rule.name
                     )))
                 }
             };

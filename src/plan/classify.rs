@@ -107,7 +107,14 @@ pub(crate) fn leading(sql: &str) -> Leading {
     if first_is(&["PREPARE", "EXECUTE", "DEALLOCATE"])
         || first_is(&["DROP"]) && second_is(&["PREPARE"])
     {
-        return refuse(1, "SQL-level prepared statements; use the binary protocol");
+        // The text of `PREPARE s FROM '...'` would run on a backend without being planned
+        // (a sharded table's logical name, unrouted), so SQL-level prepared statements are
+        // refused, EXECUTE and DEALLOCATE too (no statement can have been prepared).
+        return refuse(
+            1,
+            "SQL-level prepared statements, whose text a server would run unplanned; use the \
+             binary protocol (COM_STMT_PREPARE), which routes each execution by its values",
+        );
     }
     if first_is(&["CALL"]) {
         return refuse(1, "stored procedures");

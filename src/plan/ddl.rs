@@ -38,6 +38,29 @@ pub(crate) fn is_ddl(s: &Statement) -> bool {
     )
 }
 
+/// The statement's name for messages: `CREATE INDEX` for `CREATE UNIQUE INDEX`, ...
+pub(crate) fn name(s: &Statement, sql: &str) -> String {
+    match s {
+        Statement::CreateTable(_) => "CREATE TABLE",
+        Statement::AlterTable(_) => "ALTER TABLE",
+        Statement::CreateIndex(_) => "CREATE INDEX",
+        Statement::Truncate(_) => "TRUNCATE TABLE",
+        Statement::RenameTable(_) => "RENAME TABLE",
+        Statement::CreateView(_) => "CREATE VIEW",
+        Statement::AlterView(_) => "ALTER VIEW",
+        Statement::Drop {
+            object_type: ObjectType::Table,
+            ..
+        } => "DROP TABLE",
+        Statement::Drop {
+            object_type: ObjectType::Index,
+            ..
+        } => "DROP INDEX",
+        _ => return super::classify::statement_name(sql, 2),
+    }
+    .to_string()
+}
+
 /// `what` names the statement in messages ("ALTER TABLE").
 pub(crate) fn plan(
     stmt: &Statement,
@@ -100,19 +123,27 @@ pub(crate) fn plan(
     }
     refuse_everywhere_forms(stmt, what, &c)?;
     c.finish(tokens)?;
+    fan_out(&c, what)
+}
+
+/// Where DDL on the collected tables runs: every shard of a sharded table, every group of a
+/// broadcast table, the default group otherwise.
+pub(crate) fn fan_out(c: &Collector<'_, '_>, what: &str) -> Result<Plan> {
     if let Some(&(rule, spec)) = c.sharded.first() {
         let reason = format!(
             "{what} on sharded table '{}': every shard, in shard order",
             rule.name
         );
-        return every_shard(&c, spec, true, reason);
+        return every_shard(c, spec, true, reason);
     }
-    let rule = c.broadcast.expect("checked above");
-    let reason = format!(
-        "{what} on broadcast table '{}': every group, default group first",
-        rule.name
-    );
-    every_group(&c, true, reason)
+    if let Some(rule) = c.broadcast {
+        let reason = format!(
+            "{what} on broadcast table '{}': every group, default group first",
+            rule.name
+        );
+        return every_group(c, true, reason);
+    }
+    route(c, true)
 }
 
 /// The DDL forms that cannot simply be repeated on each shard table or group copy.
@@ -150,8 +181,22 @@ fn refuse_everywhere_forms(stmt: &Statement, what: &str, c: &Collector<'_, '_>) 
     if let Some(why) = refused {
         return refuse(why);
     }
-    // Tables of different layouts live in different places: one statement cannot reach
-    // them all with the same text.
+    refuse_mixed(what, c)
+}
+
+/// Tables of different layouts live in different places: one statement cannot reach them all
+/// with the same text.
+pub(crate) fn refuse_mixed(what: &str, c: &Collector<'_, '_>) -> Result<()> {
+    let (kind, name) = match (c.sharded.first(), c.broadcast) {
+        (Some((rule, _)), _) => ("sharded", rule.name.as_str()),
+        (None, Some(rule)) => ("broadcast", rule.name.as_str()),
+        (None, None) => return Ok(()),
+    };
+    let refuse = |why: &str| {
+        Err(Error::unsupported(format!(
+            "{what} on {kind} table '{name}': {why}"
+        )))
+    };
     if let (Some(_), Some(b)) = (c.sharded.first(), c.broadcast) {
         return refuse(&format!(
             "it also names broadcast table '{}'; send one statement per table",

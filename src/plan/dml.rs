@@ -9,18 +9,21 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, Delete, FromTable, Ident, ObjectName, Statement, TableFactor,
-    TableWithJoins, Update, UpdateTableFromKind, Visit,
+    Assignment, AssignmentTarget, Delete, Expr, FromTable, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, ObjectName, Statement, TableFactor, TableWithJoins, Update,
+    UpdateTableFromKind, Visit,
 };
 use sqlparser::tokenizer::TokenWithSpan;
 
 use super::collect::Collector;
 use super::everywhere::{check_copy_sources, check_no_returning, every_group};
 use super::insert;
+use super::literal::{literal, shard_of};
 use super::route::{route, route_query};
+use super::shardset::ShardSet;
 use super::tables::{layout_of, name_parts, resolve, Layout, Resolved};
 use super::{Plan, PlanContext};
-use crate::config::model::{TableKind, TableRule};
+use crate::config::model::{ShardSpec, TableKind, TableRule};
 use crate::error::{Error, Result};
 
 /// Plans a data statement; `root` is what gets walked (the statement itself, or the EXPLAIN
@@ -95,7 +98,13 @@ fn update(
     refuse_ordered_scatter(&c, !u.order_by.is_empty(), u.limit.is_some())?;
     assignment_names(&mut c, &u.assignments)?;
     walk(root, &mut c)?;
-    refuse_key_assignment(&c, &u.assignments)?;
+    let all = ShardSet::empty(0);
+    let main_shards = c
+        .blocks
+        .iter()
+        .find(|b| b.main)
+        .map_or(&all, |b| &b.shards.shards);
+    refuse_key_assignment(&c, &u.assignments, Assigning::Update(main_shards))?;
 
     // Which tables are written: those named by the assignments' qualifiers.
     let clause = clause_tables(ctx, &from)?;
@@ -127,39 +136,71 @@ fn delete(
     let mut c = Collector::new(ctx, sql, "a DELETE");
     c.statement_is_main();
     let (FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f)) = &d.from;
-    let mut from: Vec<&[TableWithJoins]> = vec![f];
-    if let Some(using) = &d.using {
-        from.push(using);
-    }
+    // MySQL's multi-table forms name the tables deleted from (by name or alias) in one list
+    // and the table references in another: `DELETE t1, t2 FROM <refs>` and
+    // `DELETE FROM t1, t2 USING <refs>`. The single-table form deletes from its FROM table.
+    let (targets, refs): (Vec<&ObjectName>, &[TableWithJoins]) = match &d.using {
+        Some(using) => {
+            if !d.tables.is_empty() {
+                return Err(Error::unsupported(
+                    "a DELETE with both a table list before FROM and USING".to_string(),
+                ));
+            }
+            let mut names = Vec::with_capacity(f.len());
+            for twj in f {
+                match &twj.relation {
+                    TableFactor::Table {
+                        name, alias: None, ..
+                    } if twj.joins.is_empty() => {
+                        c.not_a_relation(name);
+                        names.push(name);
+                    }
+                    _ => {
+                        return Err(Error::unsupported(
+                            "a DELETE ... USING whose FROM list is not a list of table names"
+                                .to_string(),
+                        ))
+                    }
+                }
+            }
+            (names, using.as_slice())
+        }
+        None => (d.tables.iter().collect(), f.as_slice()),
+    };
+    let from: Vec<&[TableWithJoins]> = vec![refs];
     c.scatter_unkeyed = true;
     c.add_block(&from, d.selection.as_ref(), true)?;
     refuse_ordered_scatter(&c, !d.order_by.is_empty(), d.limit.is_some())?;
     let clause = clause_tables(ctx, &from)?;
     let mut written_broadcast = None;
-    if d.tables.is_empty() {
-        // Single-table form (or USING form): the FROM tables are the ones deleted from.
-        let direct = clause_tables(ctx, &[f.as_slice()])?;
-        written_broadcast = direct.iter().find_map(|t| t.broadcast);
-    } else {
-        for name in &d.tables {
-            let parts: Vec<Ident> = name
-                .0
-                .iter()
-                .filter_map(|p| p.as_ident().cloned())
-                .collect();
-            if let Some(last) = parts.last() {
-                c.mark_handled(last);
-                if let Some(b) = clause
-                    .iter()
-                    .filter(|t| t.answers_to(last))
-                    .find_map(|t| t.broadcast)
-                {
-                    written_broadcast.get_or_insert(b);
-                }
-            }
-            // `DELETE clinical_data FROM clinical_data ...` names the table: rename it.
-            c.add_qualifier(&parts)?;
+    if targets.is_empty() {
+        written_broadcast = clause.iter().find_map(|t| t.broadcast);
+    }
+    for name in targets {
+        let parts: Vec<Ident> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().cloned())
+            .collect();
+        let Some(last) = parts.last() else {
+            continue;
+        };
+        // A target that names none of the tables is an error on the server too; here it
+        // would mean the statement was misread, so it is refused before anything runs.
+        let written: Vec<&ClauseTable<'_, '_>> =
+            clause.iter().filter(|t| t.answers_to(last)).collect();
+        if written.is_empty() {
+            return Err(Error::unsupported(format!(
+                "a multi-table DELETE whose target '{}' is none of its tables or aliases",
+                last.value
+            )));
         }
+        c.mark_handled(last);
+        if let Some(b) = written.iter().find_map(|t| t.broadcast) {
+            written_broadcast.get_or_insert(b);
+        }
+        // `DELETE clinical_data FROM clinical_data ...` names the table: rename it.
+        c.add_qualifier(&parts)?;
     }
     walk(root, &mut c)?;
     c.finish(tokens)?;
@@ -247,30 +288,104 @@ pub(crate) fn assignment_names(
 }
 
 /// Refuses assignments to the shard key of any sharded table of the statement: the row would
-/// have to move to another shard.
+/// have to move to another shard. An assignment that cannot move a row is allowed: the key
+/// to itself (`SET k = k`, and `k = VALUES(k)` in ON DUPLICATE KEY UPDATE, where the inserted
+/// row's key was placed on this shard), or a literal whose shard is the only one the
+/// statement runs on (`UPDATE t SET k = 7 WHERE k = 7`): under mod 4, `k = 3` to `k = 7`
+/// stays on shard 3 too.
 pub(crate) fn refuse_key_assignment(
     c: &Collector<'_, '_>,
     assignments: &[Assignment],
+    of: Assigning<'_>,
 ) -> Result<()> {
     for a in assignments {
         for name in target_names(&a.target) {
             let Some(col) = name.0.last().and_then(|p| p.as_ident()) else {
                 continue;
             };
-            if let Some((rule, spec)) = c
+            let Some((rule, spec)) = c
                 .sharded
                 .iter()
                 .find(|(_, spec)| spec.shard_key.eq_ignore_ascii_case(&col.value))
-            {
-                return Err(Error::unsupported(format!(
-                    "{} that changes the shard key ({}) of sharded table '{}': the row would \
-                     have to move to another shard",
-                    c.noun, spec.shard_key, rule.name
-                )));
+            else {
+                continue;
+            };
+            let tuple = matches!(a.target, AssignmentTarget::Tuple(_));
+            if !tuple && keeps_shard(name, &a.value, spec, &rule.name, of)? {
+                continue;
             }
+            return Err(Error::unsupported(format!(
+                "{} that changes the shard key ({}) of sharded table '{}': the row would \
+                 have to move to another shard",
+                c.noun, spec.shard_key, rule.name
+            )));
         }
     }
     Ok(())
+}
+
+/// Where assignments are made.
+#[derive(Clone, Copy)]
+pub(crate) enum Assigning<'s> {
+    /// An UPDATE running on these shards.
+    Update(&'s ShardSet),
+    /// ON DUPLICATE KEY UPDATE: `VALUES(k)` is the inserted row's key.
+    OnDuplicate,
+}
+
+/// True if assigning `value` to the key column `target` leaves every row on its shard.
+fn keeps_shard(
+    target: &ObjectName,
+    value: &Expr,
+    spec: &ShardSpec,
+    table: &str,
+    of: Assigning<'_>,
+) -> Result<bool> {
+    let parts =
+        |n: &[Ident]| -> Vec<String> { n.iter().map(|i| i.value.to_ascii_lowercase()).collect() };
+    let target: Vec<Ident> = target
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().cloned())
+        .collect();
+    let same_column = |v: &Expr| match v {
+        Expr::Identifier(i) => parts(&target) == parts(std::slice::from_ref(i)),
+        Expr::CompoundIdentifier(v) => parts(&target) == parts(v),
+        _ => false,
+    };
+    let shards = match of {
+        Assigning::OnDuplicate => return Ok(same_column(value) || inserted(value, &same_column)),
+        Assigning::Update(shards) => shards,
+    };
+    if same_column(value) || matches!(value, Expr::Nested(inner) if same_column(inner)) {
+        return Ok(true);
+    }
+    let (Some(lit), Some(only)) = (literal(value), shards.only()) else {
+        return Ok(false);
+    };
+    Ok(shard_of(lit, spec, table)? == Some(only))
+}
+
+/// `VALUES(k)` / `VALUE(k)` of the same column, or the column itself, in parentheses or not.
+fn inserted(value: &Expr, same_column: &dyn Fn(&Expr) -> bool) -> bool {
+    match value {
+        Expr::Nested(inner) => same_column(inner) || inserted(inner, same_column),
+        Expr::Function(f) => {
+            let name = f.name.0.last().and_then(|p| p.as_ident());
+            let is_values = name.is_some_and(|n| {
+                n.value.eq_ignore_ascii_case("VALUES") || n.value.eq_ignore_ascii_case("VALUE")
+            });
+            let arg = match &f.args {
+                FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                    _ => None,
+                },
+                _ => None,
+            };
+            is_values && arg.is_some_and(same_column)
+        }
+        _ => false,
+    }
 }
 
 fn target_names(t: &AssignmentTarget) -> &[ObjectName] {

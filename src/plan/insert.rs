@@ -8,20 +8,27 @@
 //!
 //! Into an unsharded table the statement goes to the default group; an `INSERT ... SELECT`
 //! reading sharded tables is then routed like the SELECT (its shards must be in the default
-//! group). `INSERT ... SELECT` into a sharded table is refused.
+//! group). `INSERT ... SELECT` into a sharded table runs on the shards the SELECT reads when
+//! the key it inserts is the key column of a bound table it reads (see `insert_select`), and
+//! is refused otherwise.
 
-use sqlparser::ast::{Insert, OnInsert, SetExpr, Statement, TableObject};
-use sqlparser::tokenizer::TokenWithSpan;
+use sqlparser::ast::{
+    Expr, Ident, Insert, OnInsert, Query, SelectItem, SetExpr, Statement, TableFactor, TableObject,
+};
+use sqlparser::keywords::Keyword;
+use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::collect::Collector;
-use super::dml::{assignment_names, copies_reason, refuse_key_assignment, walk};
+use super::columns::ColumnsWanted;
+use super::dml::{assignment_names, copies_reason, refuse_key_assignment, walk, Assigning};
 use super::everywhere::{check_copy_sources, check_no_returning, every_group};
 use super::literal::{literal, shard_of, Literal};
+use super::names::write_ident;
 use super::rewrite::EditKind;
 use super::route::{group_of, group_schema, route};
 use super::tables::{name_parts, resolve, Layout, Resolved};
 use super::{Plan, PlanContext, ResultRewrite, Route, Target};
-use crate::config::model::{ShardSpec, TableRule};
+use crate::config::model::{physical_table_name, ShardSpec, TableRule};
 use crate::error::{Error, Result};
 use crate::keygen;
 
@@ -49,12 +56,16 @@ pub(crate) fn plan(
     if let Some(OnInsert::DuplicateKeyUpdate(a)) = &ins.on {
         assignment_names(&mut c, a)?;
     }
-    walk(root, &mut c)?;
     let parts = name_parts(name)?;
     let layout = match resolve(ctx, &parts, |_| false)? {
-        Resolved::Table { db, .. } => super::tables::layout_of(db, &parts.table.value),
+        Resolved::Table { layout, .. } => layout,
         _ => Layout::Unsharded,
     };
+    if matches!(layout, Layout::Sharded(..)) && select_source(ins).is_some() {
+        // Each shard may run the INSERT ... SELECT over its own rows (see `insert_select`).
+        c.scatter_unkeyed = true;
+    }
+    walk(root, &mut c)?;
     match layout {
         Layout::Broadcast(rule) if is_write => {
             check_copy_sources(&c, rule)?;
@@ -62,7 +73,8 @@ pub(crate) fn plan(
             c.finish(tokens)?;
             every_group(&c, true, copies_reason(rule))
         }
-        Layout::Unsharded | Layout::Broadcast(_) => {
+        // `resolve` refused physical shard names already; the walk registered the table.
+        Layout::Unsharded | Layout::Broadcast(_) | Layout::PhysicalShard(_) => {
             c.finish(tokens)?;
             route(&c, is_write)
         }
@@ -80,6 +92,9 @@ fn sharded(
 ) -> Result<Plan> {
     let key = spec.shard_key.as_str();
     let table = rule.name.as_str();
+    if let Some(select) = select_source(ins) {
+        return insert_select(c, ins, select, rule, spec, tokens, is_write);
+    }
     if !c.blocks.is_empty()
         || c.sharded.len() > 1
         || c.unsharded.is_some()
@@ -92,7 +107,7 @@ fn sharded(
         )));
     }
     if let Some(OnInsert::DuplicateKeyUpdate(a)) = &ins.on {
-        refuse_key_assignment(c, a).map_err(|_| {
+        refuse_key_assignment(c, a, Assigning::OnDuplicate).map_err(|_| {
             Error::unsupported(format!(
                 "ON DUPLICATE KEY UPDATE that changes the shard key ({key}) of sharded table \
                  '{table}'"
@@ -152,25 +167,25 @@ fn sharded(
             "this INSERT form on sharded table '{table}'"
         )));
     }
-    if ins.columns.is_empty() {
-        return Err(Error::unsupported(format!(
-            "an INSERT into sharded table '{table}' without a column list naming the shard key \
-             ({key})"
-        )));
-    }
     let names = |col: &sqlparser::ast::ObjectName, name: &str| {
         col.0
             .last()
             .and_then(|p| p.as_ident())
             .is_some_and(|i| i.value.eq_ignore_ascii_case(name))
     };
-    let key_idx = ins.columns.iter().position(|col| names(col, key));
-    // The proxy fills a key generator's column that the column list leaves out.
-    let generated = match &spec.key_generator {
-        Some(g) if !ins.columns.iter().any(|col| names(col, &g.column)) => {
-            Some(generate_ids(c, ins, values, &g.column, table)?)
-        }
-        _ => None,
+    let (key_idx, generated) = if ins.columns.is_empty() {
+        // Every column in table order: no generated column, the key where the table has it.
+        (Some(table_order_key(c, rule, spec, tokens)?), None)
+    } else {
+        let key_idx = ins.columns.iter().position(|col| names(col, key));
+        // The proxy fills a key generator's column that the column list leaves out.
+        let generated = match &spec.key_generator {
+            Some(g) if !ins.columns.iter().any(|col| names(col, &g.column)) => {
+                Some(generate_ids(c, ins, values, &g.column, table)?)
+            }
+            _ => None,
+        };
+        (key_idx, generated)
     };
     // Without the key in the list, only a generated key can place the rows.
     let key_is_generated = generated.is_some()
@@ -281,6 +296,104 @@ fn sharded(
     }))
 }
 
+/// The SELECT of an `INSERT ... SELECT` (not of `INSERT ... VALUES`).
+fn select_source(ins: &Insert) -> Option<&Query> {
+    ins.source
+        .as_deref()
+        .filter(|q| !matches!(*q.body, SetExpr::Values(_)))
+}
+
+/// `INSERT INTO t (..., k, ...) SELECT ...` into sharded table `t`: each inserted row's
+/// shard is that of the value selected for its key `k`. When that value is the key column of
+/// a table of `t`'s bind family read by the SELECT, every row the SELECT reads on a shard
+/// is inserted on the same shard, so the statement runs on each shard the SELECT needs (all
+/// of them without a key condition), with its tables renamed for that shard. Anything else
+/// could put rows on the wrong shard: refused.
+fn insert_select(
+    c: &mut Collector<'_, '_>,
+    ins: &Insert,
+    select: &Query,
+    rule: &TableRule,
+    spec: &ShardSpec,
+    tokens: &[TokenWithSpan],
+    is_write: bool,
+) -> Result<Plan> {
+    let (key, table) = (spec.shard_key.as_str(), rule.name.as_str());
+    let refuse = |why: &str| {
+        Err(Error::unsupported(format!(
+            "INSERT ... SELECT into sharded table '{table}' {why}: the inserted rows could \
+             belong to other shards than the ones the SELECT reads"
+        )))
+    };
+    let Some(key_idx) = ins.columns.iter().position(|col| {
+        col.0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case(key))
+    }) else {
+        return refuse(&format!("without its shard key ({key}) in the column list"));
+    };
+    let SetExpr::Select(sel) = &*select.body else {
+        return refuse("whose source is not one SELECT");
+    };
+    let item = match sel.projection.get(key_idx) {
+        Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) => e,
+        _ => return refuse(&format!("whose SELECT list has no plain column for {key}")),
+    };
+    let (qualifier, column) = match item {
+        Expr::Identifier(i) => (None, i),
+        Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+            [.., q, col] => (Some(q), col),
+            _ => return refuse(&format!("whose value for {key} is not a column")),
+        },
+        _ => {
+            return refuse(&format!(
+                "whose value for {key} is not the shard key column of a table it reads"
+            ))
+        }
+    };
+    // The FROM's sharded tables, by name and alias.
+    let mut sources: Vec<(&Ident, Option<&Ident>, &ShardSpec)> = Vec::new();
+    for twj in &sel.from {
+        for f in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+            if let TableFactor::Table { name, alias, .. } = f {
+                let Some(t) = name.0.last().and_then(|p| p.as_ident()) else {
+                    continue;
+                };
+                if let Some((_, s)) = c
+                    .sharded
+                    .iter()
+                    .find(|(r, _)| r.name.eq_ignore_ascii_case(&t.value))
+                {
+                    sources.push((t, alias.as_ref().map(|a| &a.name), s));
+                }
+            }
+        }
+    }
+    let from_key = sources.iter().filter(|(t, alias, s)| {
+        let named = match qualifier {
+            None => true,
+            Some(q) => alias.unwrap_or(t).value.eq_ignore_ascii_case(&q.value),
+        };
+        named && s.family == spec.family && s.shard_key.eq_ignore_ascii_case(&column.value)
+    });
+    let ok = match qualifier {
+        None => sources.len() == 1 && from_key.count() == 1,
+        Some(_) => from_key.count() == 1,
+    };
+    if !ok {
+        return refuse(&format!(
+            "whose value for {key} is not the shard key column of a table of its bind family \
+             in the SELECT's FROM"
+        ));
+    }
+    if let Some(OnInsert::DuplicateKeyUpdate(a)) = &ins.on {
+        refuse_key_assignment(c, a, Assigning::OnDuplicate)?;
+    }
+    c.finish(tokens)?;
+    route(c, is_write)
+}
+
 fn one_shard(
     c: &Collector<'_, '_>,
     rule: &TableRule,
@@ -303,6 +416,72 @@ fn one_shard(
             spec.shard_key, rule.name
         ),
     ))
+}
+
+/// `INSERT INTO t VALUES (...)` without a column list: the key's position in the table's
+/// column order (read from shard 0, see `columns`), and the column list spelled out in the
+/// text sent, so a table whose columns changed behind the proxy rejects the rows instead of
+/// storing their values in other columns.
+fn table_order_key(
+    c: &mut Collector<'_, '_>,
+    rule: &TableRule,
+    spec: &ShardSpec,
+    tokens: &[TokenWithSpan],
+) -> Result<usize> {
+    let (key, table) = (spec.shard_key.as_str(), rule.name.as_str());
+    let no_list = || {
+        Error::unsupported(format!(
+            "an INSERT into sharded table '{table}' without a column list naming the shard key \
+             ({key})"
+        ))
+    };
+    let db =
+        c.db.ok_or_else(|| Error::Internal("INSERT without a database".into()))?;
+    let orders = c.ctx.columns.ok_or_else(no_list)?;
+    let group = group_of(db, spec.placement.first().copied())?;
+    let wanted = ColumnsWanted {
+        db: db.name.clone(),
+        group,
+        master: db.groups[group].master.clone(),
+        schema: group_schema(db, group)?.to_string(),
+        table: physical_table_name(table, 0),
+        logical: table.to_string(),
+    };
+    let columns = orders
+        .get(&wanted)
+        .ok_or_else(|| Error::NeedColumns(Box::new(wanted)))?;
+    let key_idx = columns
+        .iter()
+        .position(|col| col.eq_ignore_ascii_case(key))
+        .ok_or_else(|| {
+            Error::unsupported(format!(
+                "an INSERT into sharded table '{table}', whose shard 0 has no shard key column \
+                 ({key})"
+            ))
+        })?;
+    let values_at = tokens
+        .iter()
+        .find_map(|t| match &t.token {
+            Token::Word(w)
+                if w.quote_style.is_none()
+                    && matches!(w.keyword, Keyword::VALUES | Keyword::VALUE) =>
+            {
+                c.offsets.byte(t.span.start)
+            }
+            _ => None,
+        })
+        .ok_or_else(no_list)?;
+    let mut list = String::from("(");
+    for (i, col) in columns.iter().enumerate() {
+        if i > 0 {
+            list.push_str(", ");
+        }
+        write_ident(&mut list, col, true);
+    }
+    list.push_str(") ");
+    c.edits.push(values_at, values_at, EditKind::Text(list));
+    c.edits.finish()?;
+    Ok(key_idx)
 }
 
 /// Adds the generated column to the column list and one new id to each row (as edits of

@@ -30,6 +30,9 @@ use crate::keygen;
 const NEVER: &[&str] = &["SELECT", "DATABASE", "SCHEMA", "ROW", "ON", "AS", "SET"];
 
 pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
+    if ctx.system_schema.is_some() {
+        return None;
+    }
     let mut toks: Vec<Token> = Vec::with_capacity(sql.len() / 4);
     for t in Lexer::new(sql) {
         match t.kind {
@@ -125,7 +128,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     };
     let mut generate: Option<&str> = None;
     let sharded = match layout_of(db, &table) {
-        Layout::Broadcast(_) => return None,
+        Layout::Broadcast(_) | Layout::PhysicalShard(_) => return None,
         Layout::Unsharded => None,
         Layout::Sharded(rule, spec) => {
             generate = generated_column(spec, &columns, sql);

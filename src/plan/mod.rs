@@ -3,18 +3,21 @@
 //!
 //! # Layout
 //! One concept per file, in the order a statement meets them:
+//! - `columns`: the column order of sharded tables, for INSERT without a column list;
 //! - `split`: a multi-statement text into statements; `lexer`: the small tokenizer it and the
 //!   other text-level recognisers share;
 //! - `classify`: the leading keywords decide the path; `session`: SET / transactions / USE,
 //!   never parsed; `select_fast` and `insert_fast`: the commonest SELECT and INSERT shapes
 //!   planned from tokens, without the parser (property-tested against the parsed path);
-//! - `parse`: sqlparser (MySQL dialect), with same-length patches for forms it lacks;
+//! - `parse`: sqlparser (MySQL dialect), with same-length patches for forms it lacks and
+//!   `token_patch` for forms it misreads (UPDATE/DELETE modifiers, `UPDATE t1, t2`);
 //!   `statement`: dispatch by statement kind, and the rule for unparsable statements;
 //! - `tables`: table names to rules; `collect`: one walk (`collect::visit`) gathering
 //!   tables, blocks, features and identifier edits, then `collect::check` over the token
 //!   stream; `blocks`: a FROM clause's key equalities and shard set;
 //!   `key_predicates` and `literal`: shard sets from WHERE / ON; `shardset`;
-//! - `dml`, `insert`, `ddl`, `show`: the statement kinds; `route`: targets from what was
+//! - `dml`, `insert`, `ddl`, `show`, `table_status`: the statement kinds (`ddl_tokens`: table-level DDL read
+//!   from tokens, for the MariaDB forms sqlparser rejects); `route`: targets from what was
 //!   collected; `rewrite`, `offsets`, `names`: splicing renamed identifiers into the original
 //!   text (never printing the AST back).
 //!
@@ -28,8 +31,10 @@ mod blocks;
 pub mod charset;
 mod classify;
 mod collect;
+mod columns;
 pub mod connection_id;
 mod ddl;
+mod ddl_tokens;
 mod dialect;
 mod dml;
 mod everywhere;
@@ -57,14 +62,18 @@ mod side_effects;
 mod split;
 pub(crate) mod statement;
 pub mod syntax;
+mod table_status;
 mod tables;
 #[cfg(test)]
 pub(crate) mod tests;
+mod token_patch;
 
+pub use columns::{changes_columns, ColumnOrders, ColumnsWanted};
 pub use last_insert_id::{
     answer_sql as last_insert_id_sql, found_rows_query, found_rows_sql, last_insert_id_query,
     row_count_query, row_count_sql,
 };
+pub(crate) use names::is_system_schema;
 pub use split::{next_statement, split_statements};
 pub use syntax::{SqlMode, Syntax};
 
@@ -83,6 +92,11 @@ pub struct PlanContext<'a> {
     /// replica (`[routing] read_only_functions`); any other non-built-in function is
     /// assumed to write (`side_effects`).
     pub read_only_functions: &'a [String],
+    /// Column orders fetched so far (`None`: none can be fetched, as in unit tests).
+    pub columns: Option<&'a ColumnOrders>,
+    /// The system schema selected by `USE information_schema` (lower case), whose tables
+    /// unqualified names then are; `current_db` still decides the servers.
+    pub system_schema: Option<&'a str>,
 }
 
 /// What to do with one statement.
@@ -170,8 +184,9 @@ pub struct Target {
 pub enum ResultRewrite {
     /// Only column definitions: physical table names -> logical, physical schema -> logical.
     Columns,
-    /// SHOW CREATE TABLE on a shard table: also replace the physical name in the row's first
-    /// two columns (`Table`, `Create Table`) by the logical one.
+    /// SHOW CREATE TABLE, SHOW INDEX, SHOW TABLE STATUS on a shard table: also replace the
+    /// physical name in each row's text cells (`Table`, `Create Table`, `Name`) by the
+    /// logical one: a cell that is the name, or its first back-quoted occurrence.
     ShowCreateTable { physical: String, logical: String },
 }
 

@@ -5,7 +5,8 @@
 //! text in which they are replaced by something of the same length in characters, so every
 //! source span still points at the right place in the original: `a MOD 3` is read as
 //! `a %   3`, a trailing `LOCK IN SHARE MODE` as blanks, MariaDB's `ANALYZE SELECT ...` as
-//! `EXPLAIN SELECT ...`. The text sent to the servers is always the original.
+//! `EXPLAIN SELECT ...`. Forms sqlparser misreads rather than rejects are patched in its
+//! token list (`token_patch`). The text sent to the servers is always the original.
 //!
 //! Very long operator chains are refused before parsing: sqlparser builds them without its
 //! recursion limit, and walking (or dropping) a tree a hundred thousand levels deep would
@@ -15,7 +16,7 @@ use std::borrow::Cow;
 
 use sqlparser::ast::Statement;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::TokenWithSpan;
+use sqlparser::tokenizer::{TokenWithSpan, Tokenizer};
 
 use super::dialect::MariaDbDialect;
 use super::lexer::{significant, Kind, Lexer, Token};
@@ -68,9 +69,11 @@ fn parse_text(text: &str) -> Result<Parsed, String> {
     let dialect = MariaDbDialect {
         mode: Syntax::current().mode,
     };
-    let mut parser = Parser::new(&dialect)
-        .try_with_sql(text)
+    let mut tokens = Tokenizer::new(&dialect, text)
+        .tokenize_with_location()
         .map_err(|e| e.to_string())?;
+    super::token_patch::patch(&mut tokens);
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut stmts = parser.parse_statements().map_err(|e| e.to_string())?;
     let tokens = parser.into_tokens();
     match stmts.len() {

@@ -53,6 +53,10 @@ const NEVER: &[&str] = &[
 const TOP_LEVEL_NEVER: &[&str] = &["OR", "XOR", "NOT", "CASE", "BETWEEN"];
 
 pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
+    // After USE information_schema, unqualified names are system tables: the parsed path.
+    if ctx.system_schema.is_some() {
+        return None;
+    }
     let toks = tokens(sql)?;
     let w = |i: usize, kw: &str| toks.get(i).is_some_and(|t| t.is_word(sql, kw));
     if !w(0, "SELECT") {
@@ -176,6 +180,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     let layout = layout_of(db, &table);
     let (rule, spec) = match layout {
         Layout::Sharded(rule, spec) => (rule, spec),
+        Layout::PhysicalShard(_) => return None,
         Layout::Unsharded | Layout::Broadcast(_) => {
             let reason = match layout {
                 Layout::Broadcast(r) => format!("broadcast table '{}': default group", r.name),

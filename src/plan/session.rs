@@ -314,7 +314,7 @@ pub(crate) fn use_db(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
         )));
     }
     let name = ident_value(&name, sql).into_owned();
-    if ctx.rules.database(&name).is_none() {
+    if ctx.rules.database(&name).is_none() && !super::names::is_system_schema(&name) {
         return Err(Error::UnknownDatabase(name));
     }
     Ok(Plan::UseDatabase(name))
@@ -332,6 +332,8 @@ mod tests {
             current_db: None,
             syntax: Default::default(),
             read_only_functions: &[],
+            columns: None,
+            system_schema: None,
         };
         match crate::plan::plan(sql, &ctx)? {
             Plan::Session(s) => Ok(s.kind),
@@ -396,6 +398,8 @@ mod tests {
             current_db: None,
             syntax: Default::default(),
             read_only_functions: &[],
+            columns: None,
+            system_schema: None,
         };
         match crate::plan::plan(sql, &ctx).unwrap() {
             Plan::Session(s) => s.replay_key,

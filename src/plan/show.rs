@@ -16,7 +16,7 @@ use sqlparser::ast::{
 use sqlparser::tokenizer::TokenWithSpan;
 
 use super::collect::Collector;
-use super::names::write_ident;
+use super::names::{is_system_schema, write_ident, write_string_literal};
 use super::route::{fallback_db, group_of, group_schema, render, single};
 use super::tables::Resolved;
 use super::{Plan, PlanContext, ResultRewrite, Route};
@@ -81,7 +81,8 @@ pub(crate) fn plan(
             match first.as_deref() {
                 Some("INDEX" | "INDEXES" | "KEYS") => {
                     let name = index_table(variable, sql)?;
-                    on_table(&name, false, sql, tokens, ctx)
+                    // Each row's `Table` cell names the shard's physical table.
+                    on_table(&name, true, sql, tokens, ctx)
                 }
                 _ => pass_through(None, sql, tokens, ctx),
             }
@@ -105,16 +106,22 @@ fn like(opts: &ShowStatementOptions, what: &str) -> Result<Option<String>> {
 }
 
 fn show_tables(full: bool, opts: &ShowStatementOptions, ctx: &PlanContext<'_>) -> Result<Plan> {
+    let like = like(opts, "SHOW TABLES")?;
     let db = match opts.show_in.as_ref().and_then(|i| i.parent_name.as_ref()) {
         Some(name) => {
             let ident = single_ident(name)?;
+            if is_system_schema(&ident.value) {
+                return system_tables(full, &ident.value, like, ctx);
+            }
             ctx.rules
                 .database(&ident.value)
                 .ok_or_else(|| Error::UnknownDatabase(ident.value.clone()))?
         }
-        None => ctx.current_db.ok_or(Error::NoDatabaseSelected)?,
+        None => match ctx.system_schema {
+            Some(schema) => return system_tables(full, schema, like, ctx),
+            None => ctx.current_db.ok_or(Error::NoDatabaseSelected)?,
+        },
     };
-    let like = like(opts, "SHOW TABLES")?;
     let schema = group_schema(db, db.default_group)?;
     let mut sql = String::from(if full {
         "SHOW FULL TABLES FROM "
@@ -128,6 +135,37 @@ fn show_tables(full: bool, opts: &ShowStatementOptions, ctx: &PlanContext<'_>) -
         like,
         sql,
     })
+}
+
+/// SHOW TABLES of a system schema: the servers' own, answered by the default group.
+fn system_tables(
+    full: bool,
+    schema: &str,
+    like: Option<String>,
+    ctx: &PlanContext<'_>,
+) -> Result<Plan> {
+    let db = ctx
+        .current_db
+        .or_else(|| ctx.rules.databases.values().next())
+        .ok_or(Error::NoDatabaseSelected)?;
+    let mut sql = String::from(if full {
+        "SHOW FULL TABLES FROM "
+    } else {
+        "SHOW TABLES FROM "
+    });
+    write_ident(&mut sql, schema, true);
+    if let Some(p) = like {
+        sql.push_str(" LIKE ");
+        write_string_literal(&mut sql, &p);
+    }
+    Ok(single(
+        db,
+        db.default_group,
+        None,
+        sql,
+        false,
+        "system schema: default group".to_string(),
+    ))
 }
 
 fn single_ident(name: &ObjectName) -> Result<&Ident> {
@@ -165,10 +203,11 @@ fn index_table(words: &[Ident], sql: &str) -> Result<ObjectName> {
     ))
 }
 
-/// A statement about one table: sharded tables are answered by shard 0.
+/// A statement about one table: sharded tables are answered by shard 0; `rename_rows` when
+/// the rows name the table (SHOW CREATE TABLE, SHOW INDEX).
 fn on_table(
     name: &ObjectName,
-    show_create: bool,
+    rename_rows: bool,
     sql: &str,
     tokens: &[TokenWithSpan],
     ctx: &PlanContext<'_>,
@@ -180,7 +219,7 @@ fn on_table(
     if let (Resolved::Table { .. }, Some(&(rule, spec))) = (resolved, c.sharded.first()) {
         let group = group_of(db, spec.placement.first().copied())?;
         let schema = group_schema(db, group)?;
-        let result_rewrite = if show_create {
+        let result_rewrite = if rename_rows {
             ResultRewrite::ShowCreateTable {
                 physical: physical_table_name(&rule.name, 0),
                 logical: rule.name.clone(),

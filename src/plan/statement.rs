@@ -1,6 +1,8 @@
 //! The parsed path: parse, then hand the statement to the module that plans its kind.
 //!
-//! A statement sqlparser cannot parse is refused with its syntax error, with one exception:
+//! ALTER TABLE is read from tokens (`ddl_tokens`), and so is other table-level DDL that
+//! sqlparser cannot parse. Any other statement sqlparser cannot parse is refused with its
+//! syntax error, with one exception:
 //! a SELECT or SHOW whose text names no sharded or broadcast table at all (checked as a plain
 //! case-insensitive substring, so even a mention in a string or comment counts) goes to the
 //! default group unchanged. MariaDB has syntax sqlparser lacks, and such a statement cannot
@@ -10,6 +12,7 @@
 use sqlparser::ast::Statement;
 
 use super::classify::statement_name;
+use super::ddl_tokens::{self, Shapes};
 use super::lexer::{self, significant};
 use super::parse::{parse, ParseFail};
 use super::route::single;
@@ -17,6 +20,14 @@ use super::{ddl, dml, show, Plan, PlanContext};
 use crate::error::{Error, Result};
 
 pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>, analyze_statement: bool) -> Result<Plan> {
+    if !analyze_statement {
+        if let Some(plan) = ddl_tokens::plan(sql, ctx, Shapes::Alter) {
+            return plan;
+        }
+        if let Some(plan) = super::table_status::plan(sql, ctx) {
+            return plan;
+        }
+    }
     let parsed = match parse(sql, analyze_statement) {
         Ok(p) => p,
         Err(ParseFail::Refused(e)) => return Err(e),
@@ -54,7 +65,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>, analyze_statement: bool) ->
             dml::plan(stmt, stmt, sql, tokens, ctx, false)
         }
         s if show::is_show(s) => show::plan(s, sql, tokens, ctx),
-        s if ddl::is_ddl(s) => ddl::plan(s, &statement_name(sql, 2), sql, tokens, ctx),
+        s if ddl::is_ddl(s) => ddl::plan(s, &ddl::name(s, sql), sql, tokens, ctx),
         _ => Err(Error::unsupported(statement_name(sql, 2))),
     }
 }
@@ -84,6 +95,9 @@ fn default_route(sql: &str, ctx: &PlanContext<'_>, reason: &str) -> Result<Plan>
 }
 
 fn unparsable(sql: &str, ctx: &PlanContext<'_>, msg: String) -> Result<Plan> {
+    if let Some(plan) = ddl_tokens::plan(sql, ctx, Shapes::All) {
+        return plan;
+    }
     let first = significant(sql).next();
     let read_only = first.is_some_and(|t| t.is_word(sql, "SELECT") || t.is_word(sql, "SHOW"));
     if read_only && !mentions_rule_table(sql, ctx) && !lexer::has_second_statement(sql) {

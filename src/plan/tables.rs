@@ -22,6 +22,10 @@ pub(crate) enum Layout<'a> {
     Broadcast(&'a TableRule),
     /// One physical table per shard.
     Sharded(&'a TableRule, &'a Arc<ShardSpec>),
+    /// The physical name of a shard of this sharded table (`clinical_data_0`): not a logical
+    /// table. Reached by name it would bypass the rule (a row written there is invisible to
+    /// reads by its key), so `resolve` refuses it.
+    PhysicalShard(&'a TableRule),
 }
 
 impl<'a> Layout<'a> {
@@ -82,6 +86,9 @@ pub(crate) fn resolve<'a>(
             if name.eq_ignore_ascii_case("dual") || is_cte(name) {
                 return Ok(Resolved::Virtual);
             }
+            if ctx.system_schema.is_some() {
+                return Ok(Resolved::System);
+            }
             ctx.current_db.ok_or(Error::NoDatabaseSelected)?
         }
         Some(q) if is_system_schema(&q.value) => {
@@ -101,16 +108,29 @@ pub(crate) fn resolve<'a>(
             .database(&q.value)
             .ok_or_else(|| Error::UnknownDatabase(q.value.clone()))?,
     };
-    Ok(Resolved::Table {
-        db,
-        layout: layout_of(db, &parts.table.value),
-    })
+    let layout = layout_of(db, &parts.table.value);
+    if let Layout::PhysicalShard(_) = layout {
+        return Err(no_such_table(db, &parts.table.value));
+    }
+    Ok(Resolved::Table { db, layout })
+}
+
+/// 1146, as one unsharded server holding the logical tables would answer: the physical
+/// names of shards are not tables of the logical database.
+pub(crate) fn no_such_table(db: &Database, table: &str) -> Error {
+    Error::NoSuchTable {
+        db: db.name.clone(),
+        table: table.to_string(),
+    }
 }
 
 /// What `db` says about table `name`.
 pub(crate) fn layout_of<'a>(db: &'a Database, name: &str) -> Layout<'a> {
     match table_rule(db, name) {
-        None => Layout::Unsharded,
+        None => match db.sharded_table_of_physical(name) {
+            Some(rule) => Layout::PhysicalShard(rule),
+            None => Layout::Unsharded,
+        },
         Some(rule) => match &rule.kind {
             TableKind::Broadcast => Layout::Broadcast(rule),
             TableKind::Sharded(spec) => Layout::Sharded(rule, spec),

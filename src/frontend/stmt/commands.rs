@@ -195,6 +195,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 current_db: self.session.current_db.as_ref(),
                 syntax: template.syntax(),
                 read_only_functions: &self.shared.config.read_only_functions,
+                columns: Some(self.shared.column_orders()),
+                system_schema: self.session.system_schema.as_deref(),
             },
         );
         let (route, hidden) = match planned {
@@ -203,7 +205,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 e @ (Error::Unsupported(_)
                 | Error::Syntax(_)
                 | Error::NoDatabaseSelected
-                | Error::UnknownDatabase(_)),
+                | Error::UnknownDatabase(_)
+                | Error::NoSuchTable { .. }),
             ) => return Err(e),
             // The marker is no real value (a key that does not place, a SET value that is
             // checked): whether the real ones do is EXECUTE's call.
@@ -282,12 +285,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 if let Error::BackendConnection(reason) = err {
                     return Err(master_unavailable(&t.db, t.group, reason));
                 }
-                return Err(err.packet_too_large_at(|| {
+                let err = err.packet_too_large_at(|| {
                     format!(
                         "group '{}' of database '{}'",
                         t.db.groups[t.group].name, t.db.name
                     )
-                }));
+                });
+                return Err(crate::execute::logical_names::error(err, &t.db));
             }
         };
         let visible = stmt.columns().len().saturating_sub(t.hidden);
@@ -422,21 +426,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             backends: &self.shared.backends,
             limits: self.shared.config.limits,
         };
-        let planned = match fixed_plan {
-            Some(p) => Ok(p),
-            None => plan::plan(
-                values.rendered(),
-                &PlanContext {
-                    rules: &rules,
-                    current_db: db.as_ref(),
-                    syntax,
-                    read_only_functions: &self.shared.config.read_only_functions,
-                },
-            ),
-        };
         let sql = values.rendered().to_string();
         // The statement runs in its own database; the session's is back for what follows.
         let session_db = std::mem::replace(&mut self.session.current_db, db);
+        let orders = self.shared.column_orders();
+        let reading = execute::columns::Reading {
+            syntax,
+            read_only_functions: &self.shared.config.read_only_functions,
+        };
+        let planned = match fixed_plan {
+            Some(p) => Ok(p),
+            None => execute::columns::plan(&sql, orders, reading, &ctx, &mut self.session).await,
+        };
         let mut sink = BinarySink::new(
             ClientSink {
                 writer: &mut self.writer,
@@ -465,6 +466,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
         };
         self.session.current_db = session_db;
+        execute::columns::after_statement(&sql, orders);
         outcome?;
         Ok(())
     }

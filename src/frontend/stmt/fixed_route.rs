@@ -95,6 +95,8 @@ mod tests {
                 current_db: current.as_ref(),
                 syntax: Default::default(),
                 read_only_functions: &[],
+                columns: None,
+                system_schema: None,
             },
         );
         let Ok(Plan::Route(route)) = planned else {

@@ -96,9 +96,10 @@ impl Collector<'_, '_> {
             ));
         }
         let mut text = String::new();
-        match self.ctx.current_db {
-            Some(db) => write_string_literal(&mut text, &db.name),
-            None => text.push_str("NULL"),
+        match (self.ctx.system_schema, self.ctx.current_db) {
+            (Some(schema), _) => write_string_literal(&mut text, schema),
+            (None, Some(db)) => write_string_literal(&mut text, &db.name),
+            (None, None) => text.push_str("NULL"),
         }
         if alias {
             text.push_str(" AS ");

@@ -16,10 +16,10 @@ use sqlparser::ast::{Expr, Ident, ObjectName};
 use sqlparser::tokenizer::Location;
 
 use super::blocks::{not_bound, Block, BlockShards, BlockTable};
-use super::names::{is_rule_table_anywhere, table_rule};
+use super::names::{is_rule_table_anywhere, table_rule, write_ident};
 use super::offsets::Offsets;
 use super::rewrite::{spelled_as, EditKind, Edits};
-use super::tables::{name_parts, resolve, Layout, Resolved};
+use super::tables::{name_parts, resolve, Layout, NameParts, Resolved};
 use super::PlanContext;
 use crate::config::model::{Database, ShardSpec, TableRule};
 use crate::error::{Error, Result};
@@ -83,6 +83,9 @@ pub(crate) struct Collector<'s, 'a> {
     pub scatter_unkeyed: bool,
     /// Positions of identifiers the walk understood (renamed, or harmless: aliases, columns).
     handled: Vec<Location>,
+    /// Positions of names in a table position that are not table references (the targets of
+    /// `DELETE FROM t1 USING ...`, which may be aliases): the walk skips them.
+    not_relations: Vec<Location>,
     qualifiers: Vec<Qualifier>,
     sharded_alias: bool,
     /// `DATABASE()` calls: name position, and whether the select item needs an alias.
@@ -112,6 +115,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             blocker: None,
             scatter_unkeyed: false,
             handled: Vec::new(),
+            not_relations: Vec::new(),
             qualifiers: Vec::new(),
             sharded_alias: false,
             db_fns: Vec::new(),
@@ -160,6 +164,20 @@ impl<'s, 'a> Collector<'s, 'a> {
             })
     }
 
+    /// `name`, in a table position, is not a table reference: the walk must not resolve it.
+    pub fn not_a_relation(&mut self, name: &ObjectName) {
+        if let Some(i) = name.0.last().and_then(|p| p.as_ident()) {
+            self.not_relations.push(i.span.start);
+        }
+    }
+
+    fn is_not_a_relation(&self, name: &ObjectName) -> bool {
+        name.0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| self.not_relations.contains(&i.span.start))
+    }
+
     pub fn mark_handled(&mut self, ident: &Ident) {
         // Unfiltered: a push is cheaper than a name lookup, and `finish` only searches this
         // list for the rare word that names a sharded or broadcast table.
@@ -196,7 +214,14 @@ impl<'s, 'a> Collector<'s, 'a> {
     /// its identifiers need. Returns how it resolved.
     pub fn register_table(&mut self, name: &ObjectName) -> Result<Resolved<'a>> {
         let parts = name_parts(name)?;
-        let resolved = resolve(self.ctx, &parts, |n| self.is_cte(n))?;
+        let resolved = match resolve(self.ctx, &parts, |n| self.is_cte(n)) {
+            Ok(r) => r,
+            // DDL on a physical shard name would change one shard behind the rule's back.
+            Err(Error::NoSuchTable { table, .. }) if self.noun == "DDL" => {
+                return Err(physical_ddl(self.ctx, &table))
+            }
+            Err(e) => return Err(e),
+        };
         match resolved {
             Resolved::Table { db, layout } => {
                 self.use_db(db)?;
@@ -226,6 +251,10 @@ impl<'s, 'a> Collector<'s, 'a> {
                     Layout::Broadcast(rule) => {
                         self.broadcast.get_or_insert(rule);
                     }
+                    Layout::PhysicalShard(rule) => {
+                        let _ = rule;
+                        return Err(super::tables::no_such_table(db, &parts.table.value));
+                    }
                     Layout::Unsharded => {
                         if self.unsharded.is_none() {
                             self.unsharded = Some(parts.table.value.clone());
@@ -233,7 +262,19 @@ impl<'s, 'a> Collector<'s, 'a> {
                     }
                 }
             }
-            Resolved::System => self.system = true,
+            Resolved::System => {
+                self.system = true;
+                refuse_physical_listing(self.ctx, &parts)?;
+                if let (None, Some(schema)) = (parts.db, self.ctx.system_schema) {
+                    // After `USE information_schema`: the backend connection's schema is the
+                    // group's physical one, so the name gets its schema written out.
+                    let (s, _) = self.ident_range(parts.table)?;
+                    let mut text = String::new();
+                    write_ident(&mut text, schema, true);
+                    text.push('.');
+                    self.edits.push(s, s, EditKind::Text(text));
+                }
+            }
             Resolved::Virtual => {}
         }
         self.mark_handled(parts.table);
@@ -280,7 +321,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             }
         }
         block.add_where(selection);
-        if let Some(shards) = block.shards(self.noun, main && self.scatter_unkeyed)? {
+        if let Some(shards) = block.shards(self.noun, main, main && self.scatter_unkeyed)? {
             self.blocks.push(BlockInfo { shards, main });
         }
         Ok(())
@@ -394,4 +435,67 @@ impl<'s, 'a> Collector<'s, 'a> {
         }
         Ok(())
     }
+}
+
+/// DDL naming the physical table of a shard: refused, naming the logical table to use.
+pub(crate) fn physical_ddl(ctx: &PlanContext<'_>, physical: &str) -> Error {
+    let logical = ctx
+        .rules
+        .databases
+        .values()
+        .find_map(|db| db.sharded_table_of_physical(physical))
+        .map_or("its sharded table", |r| r.name.as_str());
+    Error::unsupported(format!(
+        "DDL on '{physical}', a physical shard table of sharded table '{logical}': run it on \
+         '{logical}', which changes every shard"
+    ))
+}
+
+/// information_schema views that list tables, columns or indexes by table name.
+const LISTS_TABLES: &[&str] = &[
+    "TABLES",
+    "COLUMNS",
+    "STATISTICS",
+    "PARTITIONS",
+    "KEY_COLUMN_USAGE",
+    "TABLE_CONSTRAINTS",
+    "REFERENTIAL_CONSTRAINTS",
+    "CHECK_CONSTRAINTS",
+    "TRIGGERS",
+    "VIEWS",
+    "TABLE_PRIVILEGES",
+    "COLUMN_PRIVILEGES",
+    "TABLE_STATISTICS",
+    "INDEX_STATISTICS",
+];
+
+/// One server's information_schema lists its physical shard tables (`clinical_data_0`,
+/// `clinical_data_1`) and none of other groups': for a database with sharded tables that is
+/// not the logical answer, and the proxy cannot merge it exactly, so it is refused, naming
+/// the statements that answer with logical tables.
+fn refuse_physical_listing(ctx: &PlanContext<'_>, parts: &NameParts<'_>) -> Result<()> {
+    let Some(schema) = parts.db.map(|d| d.value.as_str()).or(ctx.system_schema) else {
+        return Ok(());
+    };
+    let view = &parts.table.value;
+    let lists = schema.eq_ignore_ascii_case("information_schema")
+        && (LISTS_TABLES.iter().any(|v| v.eq_ignore_ascii_case(view))
+            || view.to_ascii_uppercase().starts_with("INNODB_"));
+    let Some(db) = ctx.current_db.filter(|db| {
+        db.tables
+            .values()
+            .any(|r| matches!(r.kind, crate::config::model::TableKind::Sharded(_)))
+    }) else {
+        return Ok(());
+    };
+    if !lists {
+        return Ok(());
+    }
+    Err(Error::unsupported(format!(
+        "information_schema.{} while database '{}' has sharded tables: one server lists its \
+         physical shard tables, not the logical ones; use SHOW [FULL] TABLES, SHOW COLUMNS, \
+         SHOW INDEX, SHOW CREATE TABLE or SHOW TABLE STATUS LIKE 'table'",
+        view.to_ascii_uppercase(),
+        db.name
+    )))
 }

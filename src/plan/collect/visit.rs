@@ -30,10 +30,35 @@ fn is_database_fn(e: &Expr) -> bool {
     }
 }
 
+/// Query bodies the walk cannot plan: `TABLE t` names its table as a plain string (no
+/// position to rename, and a broadcast write reading it would not see it), and a write
+/// under a WITH clause (`WITH c AS (...) UPDATE ...`) would be routed as a read.
+fn refuse_unplanned_body(body: &SetExpr) -> Result<(), Error> {
+    match body {
+        SetExpr::Table(t) => {
+            let name = t.table_name.as_ref().map_or("", |i| i.value.as_str());
+            Err(Error::unsupported(format!(
+                "TABLE {name} inside a statement (write SELECT * FROM {name})"
+            )))
+        }
+        SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => Err(
+            Error::unsupported("a write after a WITH clause".to_string()),
+        ),
+        SetExpr::SetOperation { left, right, .. } => {
+            refuse_unplanned_body(left)?;
+            refuse_unplanned_body(right)
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Visitor for Collector<'_, '_> {
     type Break = Error;
 
     fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<Error> {
+        if let Err(e) = refuse_unplanned_body(&q.body) {
+            return ControlFlow::Break(e);
+        }
         self.depth += 1;
         if self.main_pending {
             self.main_pending = false;
@@ -135,6 +160,9 @@ impl Visitor for Collector<'_, '_> {
     }
 
     fn pre_visit_relation(&mut self, name: &ObjectName) -> ControlFlow<Error> {
+        if self.is_not_a_relation(name) {
+            return ControlFlow::Continue(());
+        }
         match self.register_table(name) {
             Ok(_) => ControlFlow::Continue(()),
             Err(e) => ControlFlow::Break(e),
@@ -152,6 +180,25 @@ impl Visitor for Collector<'_, '_> {
         };
         if let Some(a) = alias {
             if is_rule_table_anywhere(self.ctx.rules, &a.name.value) {
+                // An alias spelled like a sharded or broadcast table on anything but that
+                // table is how a misread statement looks (`UPDATE IGNORE hospitals` read as
+                // table IGNORE under alias `hospitals`), and the name would reach a server
+                // unrewritten: refused.
+                let same_table = match f {
+                    TableFactor::Table { name, .. } => name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|t| t.value.eq_ignore_ascii_case(&a.name.value)),
+                    _ => false,
+                };
+                if !same_table {
+                    return ControlFlow::Break(Error::unsupported(format!(
+                        "the alias '{}' on another table or subquery: it names a sharded or \
+                         broadcast table",
+                        a.name.value
+                    )));
+                }
                 self.sharded_alias = true;
             }
             self.mark_handled(&a.name);

@@ -15,6 +15,8 @@ fn same_as_parsed(sql: &str, db: Option<&str>) -> Result<bool, TestCaseError> {
         current_db: db.and_then(|d| rules.database(d)),
         syntax: Default::default(),
         read_only_functions: &[],
+        columns: None,
+        system_schema: None,
     };
     let fast = if sql.trim_start().to_ascii_uppercase().starts_with("SELECT") {
         select_fast::plan(sql, &ctx).map(Ok)

@@ -107,6 +107,8 @@ fn check(sql: &str) {
             current_db: db,
             syntax: Default::default(),
             read_only_functions: &[],
+            columns: None,
+            system_schema: None,
         };
         let _ = plan(sql, &ctx);
     }
@@ -118,6 +120,8 @@ fn check(sql: &str) {
                 current_db: rules.database("clinical"),
                 syntax: Default::default(),
                 read_only_functions: &[],
+                columns: None,
+                system_schema: None,
             },
         );
     }
@@ -164,6 +168,8 @@ fn long_operator_chains_fit_a_small_stack() {
                 current_db: rules.database("clinical"),
                 syntax: Default::default(),
                 read_only_functions: &[],
+                columns: None,
+                system_schema: None,
             };
             // Just under the operator limit (parsed and walked), and far over it (refused).
             for (terms, op) in [(4_900, " OR "), (4_900, " AND "), (200_000, " OR ")] {

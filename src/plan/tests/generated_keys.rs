@@ -61,6 +61,8 @@ fn route(sql: &str) -> Route {
         current_db: db.as_ref(),
         syntax: Default::default(),
         read_only_functions: &[],
+        columns: None,
+        system_schema: None,
     };
     match plan(sql, &ctx).unwrap_or_else(|e| panic!("{sql}: {e}")) {
         Plan::Route(r) => r,

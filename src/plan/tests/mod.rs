@@ -1,6 +1,7 @@
 //! Planner tests: the rules fixture, the data-driven route test, split/plan over a long
 //! script, and no-panic property tests.
 
+mod column_orders;
 mod fast_paths;
 pub(crate) mod fixture;
 mod fuzz;

@@ -5,6 +5,7 @@
 //! db: clinical            (optional: the current database; `none` for none; default clinical)
 //! mode: ANSI_QUOTES       (optional: the session's sql_mode; default none)
 //! version: 101100         (optional: the server version; default `ASSUMED_SERVER_VERSION`)
+//! schema: information_schema   (optional: a system schema selected by USE)
 //! sql:
 //! SELECT ...              (one or more lines, kept exactly)
 //! expect:
@@ -27,6 +28,7 @@ struct Case {
     db: Option<String>,
     /// `mode: ...` (the session's sql_mode) and `version: NNNNNN` (the server's).
     syntax_lines: Vec<String>,
+    schema: Option<String>,
     sql: String,
     expect: String,
 }
@@ -57,6 +59,7 @@ fn parse_cases(text: &str) -> (String, Vec<Case>) {
         let title = line.trim_start_matches("=== ").to_string();
         let mut db = Some("clinical".to_string());
         let mut syntax_lines = Vec::new();
+        let mut schema = None;
         let mut sql = Vec::new();
         let mut expect = Vec::new();
         let mut section = "";
@@ -73,6 +76,7 @@ fn parse_cases(text: &str) -> (String, Vec<Case>) {
                 ("", l) if l.starts_with("mode: ") || l.starts_with("version: ") => {
                     syntax_lines.push(l.to_string());
                 }
+                ("", l) if l.starts_with("schema: ") => schema = Some(l[8..].trim().to_string()),
                 (_, "sql:") => section = "sql",
                 (_, "expect:") => section = "expect",
                 ("sql", l) => sql.push(l),
@@ -87,6 +91,7 @@ fn parse_cases(text: &str) -> (String, Vec<Case>) {
             title,
             db,
             syntax_lines,
+            schema,
             sql: sql.join("\n"),
             expect: expect.join("\n"),
         });
@@ -177,6 +182,8 @@ fn run(rules: &Rules, case: &Case) -> String {
         current_db: current,
         syntax,
         read_only_functions: &[],
+        columns: None,
+        system_schema: case.schema.as_deref(),
     };
     render(rules, &plan(&case.sql, &ctx))
 }
@@ -220,6 +227,9 @@ fn check_data_file(name: &str, min_cases: usize) {
         for l in &case.syntax_lines {
             let _ = writeln!(rewritten, "{l}");
         }
+        if let Some(schema) = &case.schema {
+            let _ = writeln!(rewritten, "schema: {schema}");
+        }
         let _ = write!(rewritten, "sql:\n{}\nexpect:\n{}\n\n", case.sql, got);
     }
     if regenerate {
@@ -242,6 +252,8 @@ fn crlf_line_endings() {
         current_db: rules.database("clinical"),
         syntax: Default::default(),
         read_only_functions: &[],
+        columns: None,
+        system_schema: None,
     };
     for sql in [
         "SELECT id\r\nFROM clinical_data\r\nWHERE hospital_id = 1",
@@ -263,6 +275,8 @@ fn a_hundred_statement_script() {
         current_db: rules.database("clinical"),
         syntax: Default::default(),
         read_only_functions: &[],
+        columns: None,
+        system_schema: None,
     };
     let mut script = String::new();
     for i in 0..100 {

@@ -1,0 +1,70 @@
+//! The column order of sharded tables, for `INSERT INTO t VALUES (...)` without a column
+//! list: the shard key's position in each row is its column's position in the table.
+//!
+//! The planner never asks a server: it reads this cache, and when the table is missing it
+//! fails with `Error::NeedColumns`, naming the physical table whose column order the caller
+//! (the frontend, through `execute::columns`) fetches from information_schema on shard 0's
+//! group before planning again. Entries are keyed by server, schema and physical table, so
+//! proxies of one process over different servers never share them, and every entry is
+//! forgotten when a DDL statement runs through the proxy. The planned INSERT gets the column
+//! list spelled out, so a table changed behind the proxy's back makes the server reject the
+//! rows (column count, unknown column) instead of storing values in other columns.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// Where the column order of a sharded table is read: shard 0's physical table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnsWanted {
+    /// The logical database, and the group of shard 0 in it.
+    pub db: String,
+    pub group: usize,
+    pub master: String,
+    pub schema: String,
+    pub table: String,
+    /// The logical table, for messages.
+    pub logical: String,
+}
+
+type Key = (String, String, String);
+
+/// Column names in table order, per physical table.
+#[derive(Debug, Default)]
+pub struct ColumnOrders {
+    map: RwLock<HashMap<Key, Arc<[String]>>>,
+}
+
+impl ColumnOrders {
+    pub fn get(&self, w: &ColumnsWanted) -> Option<Arc<[String]>> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.get(&key(w)).cloned()
+    }
+
+    pub fn insert(&self, w: &ColumnsWanted, columns: Vec<String>) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(key(w), columns.into());
+    }
+
+    /// After DDL: any table's columns may have changed.
+    pub fn forget_all(&self) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        map.clear();
+    }
+}
+
+/// True for statements after which cached column orders may be wrong (DDL).
+pub fn changes_columns(sql: &str) -> bool {
+    super::lexer::significant(sql).next().is_some_and(|t| {
+        ["ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"]
+            .iter()
+            .any(|w| t.is_word(sql, w))
+    })
+}
+
+fn key(w: &ColumnsWanted) -> Key {
+    (
+        w.master.clone(),
+        w.schema.clone(),
+        w.table.to_ascii_lowercase(),
+    )
+}

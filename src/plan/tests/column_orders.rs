@@ -1,0 +1,93 @@
+//! INSERT without a column list into a sharded table: planned from the table's column order
+//! once it is known, asked for (`Error::NeedColumns`) before.
+
+use super::fixture::rules;
+use crate::error::Error;
+use crate::plan::{changes_columns, plan, ColumnOrders, Plan, PlanContext};
+
+#[test]
+fn insert_without_column_list_uses_the_table_order() {
+    let rules = rules();
+    let orders = ColumnOrders::default();
+    let ctx = PlanContext {
+        syntax: Default::default(),
+        read_only_functions: &[],
+        rules: &rules,
+        current_db: rules.database("clinical"),
+        columns: Some(&orders),
+        system_schema: None,
+    };
+    let sql = "INSERT INTO clinical_data VALUES (1, 5, 1, 'a'), (2, 6, 1, 'b') ON DUPLICATE KEY UPDATE measure = 'c'";
+    let Err(Error::NeedColumns(wanted)) = plan(sql, &ctx) else {
+        panic!("the column order must be asked for first")
+    };
+    assert_eq!(
+        (wanted.db.as_str(), wanted.group, wanted.table.as_str()),
+        ("clinical", 0, "clinical_data_0")
+    );
+    assert_eq!(wanted.master, "127.0.0.1:3400");
+    orders.insert(
+        &wanted,
+        ["id", "hospital_id", "patient_id", "measure"]
+            .map(String::from)
+            .to_vec(),
+    );
+    let Ok(Plan::Route(r)) = plan(sql, &ctx) else {
+        panic!("planned once the order is known")
+    };
+    let texts: Vec<(Option<u32>, &str)> = r
+        .targets
+        .iter()
+        .map(|t| (t.shard, t.sql.as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            (
+                Some(1),
+                "INSERT INTO clinical_data_1 (`id`, `hospital_id`, `patient_id`, `measure`) VALUES (1, 5, 1, 'a') ON DUPLICATE KEY UPDATE measure = 'c'"
+            ),
+            (
+                Some(2),
+                "INSERT INTO clinical_data_2 (`id`, `hospital_id`, `patient_id`, `measure`) VALUES (2, 6, 1, 'b') ON DUPLICATE KEY UPDATE measure = 'c'"
+            ),
+        ]
+    );
+    // One shard, MariaDB's PARTITION clause and VALUE: the list goes before VALUE.
+    let Ok(Plan::Route(r)) = plan(
+        "REPLACE INTO clinical_data PARTITION (p0) VALUE (3, 7, 1, 'x')",
+        &ctx,
+    ) else {
+        panic!("planned")
+    };
+    assert_eq!(
+        r.targets[0].sql,
+        "REPLACE INTO clinical_data_3 PARTITION (p0) (`id`, `hospital_id`, `patient_id`, `measure`) VALUE (3, 7, 1, 'x')"
+    );
+    // A row too short for the key's position is refused.
+    let err = plan("INSERT INTO clinical_data VALUES (1)", &ctx).unwrap_err();
+    assert_eq!(err.code(), 1235, "{err}");
+    // DDL forgets the orders; other statements keep them.
+    assert!(changes_columns(
+        "/* x */ alter table clinical_data add column y int"
+    ));
+    assert!(!changes_columns("INSERT INTO clinical_data VALUES (1)"));
+    orders.forget_all();
+    assert!(matches!(plan(sql, &ctx), Err(Error::NeedColumns(_))));
+}
+
+#[test]
+fn without_a_cache_the_insert_is_refused_naming_the_table() {
+    let rules = rules();
+    let ctx = PlanContext {
+        syntax: Default::default(),
+        read_only_functions: &[],
+        rules: &rules,
+        current_db: rules.database("clinical"),
+        columns: None,
+        system_schema: None,
+    };
+    let err = plan("INSERT INTO patients VALUES (1, 2, 'x')", &ctx).unwrap_err();
+    assert_eq!(err.code(), 1235);
+    assert!(err.to_string().contains("'patients'"), "{err}");
+}

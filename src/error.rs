@@ -103,6 +103,12 @@ pub enum Error {
     /// KILL of a session id the proxy does not have.
     #[error("Unknown thread id: {0}")]
     UnknownThread(u64),
+    /// An admin statement from a user without `admin = true`.
+    #[error("Access denied; you need admin = true in shardgate's [[users]] for {0}")]
+    AdminOnly(&'static str),
+    /// A reload the proxy refused: the rule files have errors or would move data.
+    #[error("{0}")]
+    ReloadRefused(String),
     /// KILL of another user's session by a user without `admin = true`.
     #[error("You are not owner of thread {0}")]
     NotOwner(u64),
@@ -193,6 +199,9 @@ impl Error {
             Error::Internal(_) => 1105,
             Error::UnknownThread(_) => 1094,
             Error::NotOwner(_) => 1095,
+            // ER_SPECIFIC_ACCESS_DENIED_ERROR.
+            Error::AdminOnly(_) => 1227,
+            Error::ReloadRefused(_) => 1105,
             Error::Interrupted(_) => 1317,
             Error::ConnectionKilled => 1927,
             Error::UnknownStatement { .. } => 1243,

@@ -19,5 +19,6 @@ pub mod execute;
 pub mod frontend;
 pub mod keygen;
 pub mod plan;
+pub mod reload;
 pub mod server;
 pub mod sharding;

@@ -6,8 +6,8 @@
 //! live on one thread, so a query costs no cross-thread wake-ups; on this kind of machine
 //! those wake-ups, not parsing, dominate a proxy's cost (DEPENDENCIES.md).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use mysql_async::prelude::Queryable;
@@ -38,6 +38,14 @@ pub struct Counters {
     /// Column orders of sharded tables, fetched for INSERTs without a column list; shared by
     /// the workers so DDL through any of them forgets them for all.
     column_orders: ColumnOrders,
+    /// The rules every worker serves. A reload swaps them whole and bumps `generation`;
+    /// each worker then brings its own pools up to date before its next statement.
+    rules: RwLock<Arc<Rules>>,
+    generation: AtomicU64,
+    /// What a reload needs besides the rules: where they are read from, how checkers log
+    /// in, and when they stop. Set when the background tasks start; reloads hold the lock,
+    /// so two never interleave.
+    pub(crate) reload: Mutex<Option<crate::reload::ReloadContext>>,
 }
 
 impl Counters {
@@ -59,15 +67,51 @@ impl Default for Counters {
             sha2: Sha2Cache::default(),
             health: HealthRegistry::default(),
             column_orders: ColumnOrders::default(),
+            rules: RwLock::default(),
+            generation: AtomicU64::new(0),
+            reload: Mutex::new(None),
         }
     }
 }
 
-/// What every connection task of one worker reads. Rules sit behind a lock only to be
-/// swapped whole on reload; readers clone the `Arc` and never hold the lock across an await.
+impl Counters {
+    pub fn rules(&self) -> Arc<Rules> {
+        match self.rules.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reloads so far; workers compare it with the one their pools were built for.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Installs new rules for every statement that starts from now on.
+    pub(crate) fn swap_rules(&self, rules: Arc<Rules>) {
+        match self.rules.write() {
+            Ok(mut r) => *r = rules,
+            Err(poisoned) => *poisoned.into_inner() = rules,
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The first rules of the process (every worker passes the same ones).
+    fn install_first(&self, rules: &Arc<Rules>) {
+        if self.generation() == 0 {
+            match self.rules.write() {
+                Ok(mut r) => *r = rules.clone(),
+                Err(poisoned) => *poisoned.into_inner() = rules.clone(),
+            }
+        }
+    }
+}
+
+/// What every connection task of one worker reads. Rules and pools sit behind locks only to
+/// be swapped whole on reload; readers clone the `Arc` and never hold a lock across an await.
 pub struct Shared {
-    rules: RwLock<Arc<Rules>>,
-    pub backends: Backends,
+    /// This worker's pools and the rules generation they were built for.
+    backends: RwLock<(u64, Arc<Backends>)>,
     pub config: ServerConfig,
     pub server_version: String,
     counters: Arc<Counters>,
@@ -86,11 +130,12 @@ impl Shared {
         server_version: String,
         counters: Arc<Counters>,
     ) -> Self {
+        counters.install_first(&rules);
+        let rules = counters.rules();
         let backends = Backends::new(&rules, &config.backend, &config.health, &counters.health);
         crate::keygen::set_worker_id(config.worker_id);
         Shared {
-            rules: RwLock::new(rules),
-            backends,
+            backends: RwLock::new((counters.generation(), Arc::new(backends))),
             config,
             server_version: greeting_version(&server_version),
             counters,
@@ -102,10 +147,44 @@ impl Shared {
     }
 
     pub fn rules(&self) -> Arc<Rules> {
-        match self.rules.read() {
-            Ok(r) => r.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+        self.counters.rules()
+    }
+
+    /// This worker's pools for the current rules. After a reload the first caller rebuilds
+    /// them, keeping the pool of every server that is still named (connections and sessions
+    /// holding them carry on), on this worker's runtime where pools must live.
+    pub fn backends(&self) -> Arc<Backends> {
+        let now = self.counters.generation();
+        {
+            let current = match self.backends.read() {
+                Ok(b) => b,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if current.0 == now {
+                return current.1.clone();
+            }
         }
+        let mut current = match self.backends.write() {
+            Ok(b) => b,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if current.0 != now {
+            let rules = self.counters.rules();
+            let rebuilt = Backends::reusing(
+                Some(&current.1),
+                &rules,
+                &self.config.backend,
+                &self.config.health,
+                &self.counters.health,
+            );
+            *current = (now, Arc::new(rebuilt));
+        }
+        current.1.clone()
+    }
+
+    /// Re-reads the rule files now (SIGHUP does the same): see `reload`.
+    pub fn reload(&self) -> Result<crate::reload::Reloaded, String> {
+        crate::reload::reload(&self.counters)
     }
 
     pub fn uptime_secs(&self) -> u64 {
@@ -132,6 +211,14 @@ impl Shared {
 /// The process's background tasks on the current runtime: one health checker per server,
 /// and the admin HTTP endpoint when `admin_listen` is set.
 fn spawn_background(config: &ServerConfig, counters: &Arc<Counters>, shutdown: &CancellationToken) {
+    if let Ok(mut r) = counters.reload.lock() {
+        *r = Some(crate::reload::ReloadContext {
+            rules_path: config.rules.clone(),
+            backend: config.backend.clone(),
+            health: config.health.clone(),
+            shutdown: shutdown.clone(),
+        });
+    }
     spawn_checkers(
         &counters.health,
         &config.backend,
@@ -175,7 +262,7 @@ pub async fn discover_server_version(rules: &Rules, backends: &Backends) -> Stri
     let Some(db) = rules.databases.values().next() else {
         return FALLBACK.to_string();
     };
-    let Some(pool) = backends.pool(&db.name, db.default_group) else {
+    let Some(pool) = backends.pool(db, db.default_group) else {
         return FALLBACK.to_string();
     };
     let attempt = async {
@@ -286,8 +373,11 @@ pub fn serve_workers(
         .enable_all()
         .build()?;
     rt.block_on(async {
+        counters.install_first(&rules);
         counters.health.register(&rules);
         spawn_background(&config, &counters, &shutdown);
+        #[cfg(unix)]
+        crate::reload::reload_on_hangup(counters.clone(), shutdown.clone());
         listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(listener)?;
         let mut next = 0usize;
@@ -345,6 +435,6 @@ fn worker(
         }
         tracker.close();
         tracker.wait().await;
-        shared.backends.disconnect_all().await;
+        shared.backends().disconnect_all().await;
     });
 }

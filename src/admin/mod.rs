@@ -4,3 +4,4 @@
 pub mod groups;
 pub mod metrics;
 pub mod processlist;
+pub mod reload;

@@ -42,6 +42,9 @@ pub struct ServerHealth {
     /// Checks done, for tests that wait for "one more check".
     checks: AtomicU64,
     last_error: Mutex<String>,
+    /// A checker task runs for this server: a reload that registers servers again starts
+    /// checkers only for the new ones.
+    checked: AtomicBool,
 }
 
 impl ServerHealth {
@@ -60,7 +63,13 @@ impl ServerHealth {
             master: OnceLock::new(),
             checks: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
+            checked: AtomicBool::new(false),
         }
+    }
+
+    /// Claims this server for a checker; false when one runs already.
+    pub fn claim_checker(&self) -> bool {
+        !self.checked.swap(true, Ordering::Relaxed)
     }
 
     /// May reads (replica) or statements (master) go here now.

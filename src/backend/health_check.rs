@@ -17,7 +17,8 @@ use super::pools::split_addr;
 use super::server_syntax::ServerSyntax;
 use crate::config::server::{BackendConfig, HealthConfig};
 
-/// Starts one checking task per registered server on the current runtime; they stop when
+/// Starts one checking task per registered server that has none yet, on the current
+/// runtime (so a reload may call it again for the servers it added); they stop when
 /// `shutdown` is cancelled.
 pub fn spawn_checkers(
     registry: &HealthRegistry,
@@ -26,6 +27,9 @@ pub fn spawn_checkers(
     shutdown: CancellationToken,
 ) {
     for server in registry.servers() {
+        if !server.claim_checker() {
+            continue;
+        }
         let opts = check_opts(&server.addr, backend);
         let syntax = registry.server_syntax().clone();
         let (interval, failures) = (health.interval, health.failures_to_open);

@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::balance::{self, Access, ServerRef};
 use super::conn::BackendConn;
 use super::health::{HealthRegistry, Role, ServerHealth, ServerStats};
-use crate::config::model::{Group, GroupId, ReadPolicy, Rules};
+use crate::config::model::{Database, Group, GroupId, ReadPolicy, Rules};
 use crate::config::server::{BackendConfig, HealthConfig, ReadYourWrites};
 use crate::error::{Error, Result};
 
@@ -162,6 +162,7 @@ impl GroupPool {
 /// A group's servers and how its reads are spread over them.
 #[derive(Debug)]
 pub struct GroupServers {
+    pub name: String,
     pub master: Arc<GroupPool>,
     pub replicas: Vec<Arc<GroupPool>>,
     pub policy: ReadPolicy,
@@ -217,12 +218,27 @@ impl Backends {
         health: &HealthConfig,
         registry: &HealthRegistry,
     ) -> Self {
+        Self::reusing(None, rules, cfg, health, registry)
+    }
+
+    /// Pools for `rules` after a reload: every server that `previous` already had (same
+    /// database, group, address and schema) keeps its pool, so connections, counters and
+    /// sessions holding them carry on; new servers get new pools; servers no longer named
+    /// are dropped here and close once their last connection comes back.
+    pub fn reusing(
+        previous: Option<&Backends>,
+        rules: &Rules,
+        cfg: &BackendConfig,
+        health: &HealthConfig,
+        registry: &HealthRegistry,
+    ) -> Self {
         registry.register(rules);
         let mut groups = HashMap::new();
         for db in rules.databases.values() {
             let mut list = Vec::with_capacity(db.groups.len());
             for group in &db.groups {
-                list.push(Arc::new(group_servers(&db.name, group, cfg, registry)));
+                let old = previous.and_then(|b| b.group_named(&db.name, &group.name));
+                list.push(Arc::new(group_servers(&db.name, group, cfg, registry, old)));
             }
             groups.insert(db.name.clone(), list);
         }
@@ -238,22 +254,37 @@ impl Backends {
 
     /// The servers of `group` in `database`.
     #[inline]
-    pub fn group(&self, database: &str, group: GroupId) -> Option<&Arc<GroupServers>> {
-        let list = match self.groups.get(database) {
-            Some(l) => l,
-            None => {
-                self.groups
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(database))?
-                    .1
-            }
-        };
-        list.get(group)
+    ///
+    /// By the group's name: a plan or a transaction may hold a `Database` of the rules before
+    /// a reload, whose group numbers need not match these pools' (a new group sorts in
+    /// anywhere). The index is tried first, so the usual lookup costs one comparison.
+    pub fn group(&self, db: &Database, group: GroupId) -> Option<&Arc<GroupServers>> {
+        let name = db.groups.get(group)?.name.as_str();
+        let list = self.list(&db.name)?;
+        match list.get(group) {
+            Some(g) if g.name == name => Some(g),
+            _ => list.iter().find(|g| g.name == name),
+        }
     }
 
-    /// The master's pool of `group` in `database`.
-    pub fn pool(&self, database: &str, group: GroupId) -> Option<&Arc<GroupPool>> {
-        self.group(database, group).map(|g| &g.master)
+    fn group_named(&self, database: &str, name: &str) -> Option<&Arc<GroupServers>> {
+        self.list(database)?.iter().find(|g| g.name == name)
+    }
+
+    fn list(&self, database: &str) -> Option<&Vec<Arc<GroupServers>>> {
+        match self.groups.get(database) {
+            Some(l) => Some(l),
+            None => self
+                .groups
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(database))
+                .map(|(_, l)| l),
+        }
+    }
+
+    /// The master's pool of `group` in `db`.
+    pub fn pool(&self, db: &Database, group: GroupId) -> Option<&Arc<GroupPool>> {
+        self.group(db, group).map(|g| &g.master)
     }
 
     pub async fn disconnect_all(&self) {
@@ -272,8 +303,19 @@ fn group_servers(
     group: &Group,
     cfg: &BackendConfig,
     registry: &HealthRegistry,
+    previous: Option<&Arc<GroupServers>>,
 ) -> GroupServers {
+    let kept = |addr: &str, role: Role| {
+        let old = previous?;
+        std::iter::once(&old.master)
+            .chain(&old.replicas)
+            .find(|p| p.role == role && *p.addr == *addr && *p.schema == *group.schema)
+            .cloned()
+    };
     let server = |addr: &str, role: Role| {
+        if let Some(pool) = kept(addr, role) {
+            return pool;
+        }
         Arc::new(GroupPool {
             database: Arc::from(database),
             group: Arc::from(group.name.as_str()),
@@ -297,6 +339,7 @@ fn group_servers(
         })
         .collect();
     GroupServers {
+        name: group.name.clone(),
         master: server(&group.master, Role::Master),
         replicas: group
             .replicas

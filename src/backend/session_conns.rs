@@ -176,7 +176,7 @@ impl SessionConns {
         group: GroupId,
         server: ServerRef,
     ) -> Result<&mut Conn> {
-        let idx = match self.find(&db.name, group, server) {
+        let idx = match self.find(db, group, server) {
             Some(i) => i,
             None => self.open(backends, db, group, server).await?,
         };
@@ -186,9 +186,15 @@ impl SessionConns {
         Ok(&mut *p.conn)
     }
 
-    fn find(&self, db_name: &str, group: GroupId, server: ServerRef) -> Option<usize> {
+    /// The held connection to `server` of `group`. Matched by the group's name, not its
+    /// index: a reload that adds a group may renumber them while a session holds
+    /// connections, and an index would then name another group's server.
+    fn find(&self, db: &Database, group: GroupId, server: ServerRef) -> Option<usize> {
+        let name = db.groups.get(group)?.name.as_str();
         self.pinned.iter().position(|p| {
-            p.group == group && p.server == server && p.pool.database.eq_ignore_ascii_case(db_name)
+            p.server == server
+                && *p.pool.group == *name
+                && p.pool.database.eq_ignore_ascii_case(&db.name)
         })
     }
 
@@ -258,7 +264,7 @@ impl SessionConns {
         group: GroupId,
         server: ServerRef,
     ) -> Result<BackendConn> {
-        let idx = match self.find(&db.name, group, server) {
+        let idx = match self.find(db, group, server) {
             Some(i) => i,
             None => self.open(backends, db, group, server).await?,
         };
@@ -277,7 +283,7 @@ impl SessionConns {
         server: ServerRef,
         conn: BackendConn,
     ) {
-        if let Some(servers) = backends.group(&db.name, group) {
+        if let Some(servers) = backends.group(db, group) {
             let pool = servers.server(server).clone();
             self.last_used = Some(self.pin(pool, group, server, conn));
         }
@@ -308,8 +314,8 @@ impl SessionConns {
 
     /// Takes the connection of `group` out of the session (to close or roll it back before
     /// it goes back to its pool).
-    pub fn take_master(&mut self, db_name: &str, group: GroupId) -> Option<BackendConn> {
-        let i = self.find(db_name, group, ServerRef::Master)?;
+    pub fn take_master(&mut self, db: &Database, group: GroupId) -> Option<BackendConn> {
+        let i = self.find(db, group, ServerRef::Master)?;
         self.last_used = None;
         Some(self.pinned.swap_remove(i).conn)
     }
@@ -317,8 +323,8 @@ impl SessionConns {
     /// The session's connection to `server` of `group`, if it holds one; never opens one
     /// (a transaction must not silently go on over a fresh connection). Looking does not
     /// make it the connection SHOW WARNINGS asks.
-    pub fn held(&mut self, db_name: &str, group: GroupId, server: ServerRef) -> Option<&mut Conn> {
-        let i = self.find(db_name, group, server)?;
+    pub fn held(&mut self, db: &Database, group: GroupId, server: ServerRef) -> Option<&mut Conn> {
+        let i = self.find(db, group, server)?;
         Some(&mut *self.pinned[i].conn)
     }
 
@@ -364,13 +370,13 @@ impl SessionConns {
 
     /// Drops the master connection of `group` that broke, so the next statement opens a
     /// fresh one.
-    pub fn discard(&mut self, db_name: &str, group: GroupId) {
-        self.discard_at(db_name, group, ServerRef::Master);
+    pub fn discard(&mut self, db: &Database, group: GroupId) {
+        self.discard_at(db, group, ServerRef::Master);
     }
 
     /// Drops a broken connection to one server of `group`.
-    pub fn discard_at(&mut self, db_name: &str, group: GroupId, server: ServerRef) {
-        if let Some(i) = self.find(db_name, group, server) {
+    pub fn discard_at(&mut self, db: &Database, group: GroupId, server: ServerRef) {
+        if let Some(i) = self.find(db, group, server) {
             self.pinned.swap_remove(i);
             self.last_used = None;
         }
@@ -392,7 +398,7 @@ fn pool_of(
     server: ServerRef,
 ) -> Result<Arc<GroupPool>> {
     backends
-        .group(&db.name, group)
+        .group(db, group)
         .map(|g| g.server(server).clone())
         .ok_or_else(|| {
             Error::Internal(format!(

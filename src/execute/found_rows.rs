@@ -172,7 +172,7 @@ async fn on_connection<S: ResultSink>(
             db.name
         ))));
     }
-    let held = session.conns.held(&db.name, group, server).map(|c| c.id());
+    let held = session.conns.held(db, group, server).map(|c| c.id());
     if held != Some(conn_id) {
         return Err(Failure::Query(Error::unsupported(
             "FOUND_ROWS() about a previous statement whose connection went back to the pool \

@@ -37,6 +37,10 @@ pub mod status {
 /// A client session as execution sees it.
 pub struct Session {
     pub current_db: Option<Arc<Database>>,
+    /// The rules the session's statements are planned with: the process's current ones,
+    /// except while a transaction holds connections, which finishes on the rules it started
+    /// with (a reload must not renumber or move what it is working on).
+    pub rules: Option<Arc<Rules>>,
     /// After `USE information_schema` (or another system schema): unqualified table names
     /// are that schema's, read through `current_db`'s default group.
     pub system_schema: Option<String>,
@@ -73,6 +77,7 @@ impl Default for Session {
     fn default() -> Self {
         Session {
             current_db: None,
+            rules: None,
             system_schema: None,
             conns: SessionConns::default(),
             status: status::AUTOCOMMIT,

@@ -24,7 +24,7 @@ pub(crate) async fn run_target<S: ResultSink>(
     sink: &mut S,
 ) -> Result<OneResult, Failure> {
     let db = &route.db;
-    let group = ctx.backends.group(&db.name, target.group).ok_or_else(|| {
+    let group = ctx.backends.group(db, target.group).ok_or_else(|| {
         Error::Internal(format!(
             "no pools for group {} of database '{}'",
             target.group, db.name
@@ -80,7 +80,7 @@ pub(crate) async fn run_target<S: ResultSink>(
                         group
                             .server(server)
                             .failed(ctx.backends.failures_to_open, &e.to_string());
-                        session.conns.discard_at(&db.name, target.group, server);
+                        session.conns.discard_at(db, target.group, server);
                         server = ServerRef::Master;
                         continue;
                     }
@@ -108,7 +108,7 @@ pub(crate) async fn run_target<S: ResultSink>(
                 // on the master.
                 pool.failed(ctx.backends.failures_to_open, &reason);
                 let err = pool.unavailable(reason);
-                session.conns.discard_at(&db.name, target.group, server);
+                session.conns.discard_at(db, target.group, server);
                 if server == ServerRef::Master {
                     session
                         .txn
@@ -125,7 +125,7 @@ pub(crate) async fn run_target<S: ResultSink>(
                 // max_allowed_packet and closed the connection: the server was never asked,
                 // so its health stays as it was. The connection, and a transaction on it,
                 // are gone all the same.
-                session.conns.discard_at(&db.name, target.group, server);
+                session.conns.discard_at(db, target.group, server);
                 let err = e.packet_too_large_at(|| pool.place(target.shard));
                 if server == ServerRef::Master {
                     session

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::config::model::Rules;
+
 use mysql_async::prelude::Queryable;
 use mysql_common::constants::CapabilityFlags;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -171,10 +173,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 COM_PING => self.ok(),
                 COM_INIT_DB => {
                     let name = String::from_utf8_lossy(body).into_owned();
-                    let rules = self.shared.rules();
+                    let rules = self.statement_rules();
+                    let backends = self.shared.backends();
                     let ctx = Context {
                         rules: &rules,
-                        backends: &self.shared.backends,
+                        backends: &backends,
                         limits: self.shared.config.limits,
                     };
                     let outcome = execute::session::use_database(
@@ -285,6 +288,40 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         }
     }
 
+    /// The rules a statement starting now is planned with (see `Session::rules`). After a
+    /// reload the session's database is looked up again by name, so its tables follow the
+    /// new rules; one the reload removed stays as it was and its statements fail there.
+    pub(super) fn statement_rules(&mut self) -> Arc<Rules> {
+        if self.session.txn.pins_connections() {
+            if let Some(r) = &self.session.rules {
+                return r.clone();
+            }
+        }
+        let current = self.shared.rules();
+        let known = self
+            .session
+            .rules
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(r, &current));
+        if !known {
+            if let Some(db) = &self.session.current_db {
+                if let Some(now) = current.database(&db.name) {
+                    self.session.current_db = Some(now.clone());
+                }
+            }
+            self.session.rules = Some(current.clone());
+        }
+        current
+    }
+
+    /// The rules of the statement being planned (set by `statement_rules`).
+    pub(super) fn planning_rules(&self) -> Arc<Rules> {
+        match &self.session.rules {
+            Some(r) => r.clone(),
+            None => self.shared.rules(),
+        }
+    }
+
     /// How the backends read this session's statements now (version, sql_mode).
     pub(super) fn syntax(&self) -> plan::Syntax {
         self.session.syntax(self.shared.health().server_syntax())
@@ -352,10 +389,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 return Ok(());
             }
         };
-        let rules = self.shared.rules();
+        let rules = self.statement_rules();
+        let backends = self.shared.backends();
         let ctx = Context {
             rules: &rules,
-            backends: &self.shared.backends,
+            backends: &backends,
             limits: self.shared.config.limits,
         };
         let multiplex = self.shared.config.backend.multiplex;
@@ -392,6 +430,30 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 deprecate_eof: self.deprecate_eof,
                 more_results: more.is_some(),
             };
+            if crate::admin::reload::is_reload(sql) {
+                let outcome = if !self.admin {
+                    Err(Error::AdminOnly("SHARDGATE RELOAD"))
+                } else {
+                    self.shared.reload().map_err(Error::ReloadRefused)
+                };
+                match outcome {
+                    Ok(done) => sink.ok(&OkInfo {
+                        status: self.session.status,
+                        info: format!(
+                            "rules generation {} ({} warnings, in the log)",
+                            done.generation,
+                            done.warnings.len()
+                        )
+                        .into_bytes(),
+                        ..OkInfo::default()
+                    }),
+                    Err(e) => {
+                        sink.error(&e);
+                        break;
+                    }
+                }
+                continue;
+            }
             if crate::admin::groups::is_show_groups(sql) {
                 show_groups(&self.shared, self.session.status, &mut sink);
                 sink.maybe_flush().await?;

@@ -57,7 +57,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let conn = self
             .session
             .conns
-            .get(&self.shared.backends, &db, group)
+            .get(&self.shared.backends(), &db, group)
             .await?;
         let result = conn.query_iter(wire.as_slice()).await;
         let cols = match result {

@@ -51,7 +51,7 @@ pub(super) async fn open(
             ctx.backends.master_after_write,
         );
         ctx.backends
-            .group(&db.name, group)
+            .group(db, group)
             .map(|g| g.choose(access))
             .unwrap_or(ServerRef::Master)
     };

@@ -135,7 +135,7 @@ pub async fn run<S: ResultSink>(
             stream::spawn_lane(lane.conn, sqls, cap, merge.table.clone(), calc_found_rows);
         let pool = ctx
             .backends
-            .group(&db.name, lane.group)
+            .group(&db, lane.group)
             .map(|g| g.server(lane.server).clone());
         // Counted per server, as the single-target path does, so the listings and metrics
         // show where merged reads went.

@@ -34,7 +34,7 @@ pub(super) enum Op<'a> {
 /// Runs `op` on the connection group `j` joined with. A connection that is gone or was
 /// replaced counts as broken: a transaction never goes on over a fresh connection.
 pub(super) async fn send(session: &mut Session, j: &Joined, op: Op<'_>) -> Sent {
-    let result = match session.conns.held(&j.db.name, j.group, ServerRef::Master) {
+    let result = match session.conns.held(&j.db, j.group, ServerRef::Master) {
         None => return Sent::Broken("the connection is no longer held".into()),
         Some(conn) if conn.id() != j.conn_id => {
             return Sent::Broken("the connection was replaced".into())
@@ -59,7 +59,7 @@ pub(super) async fn send(session: &mut Session, j: &Joined, op: Op<'_>) -> Sent 
             Sent::Refused(Error::from(mysql_async::Error::Server(e)))
         }
         Err(e) => {
-            session.conns.discard(&j.db.name, j.group);
+            session.conns.discard(&j.db, j.group);
             Sent::Broken(e.to_string())
         }
     }
@@ -304,7 +304,7 @@ pub async fn after_statement(
         None if in_trans && session.txn.active() => {
             let conn_id = session
                 .conns
-                .held(&db.name, group, ServerRef::Master)
+                .held(db, group, ServerRef::Master)
                 .map(|c| c.id());
             if let Some(conn_id) = conn_id {
                 session.txn.groups.push(Joined {
@@ -330,7 +330,7 @@ pub async fn close(session: &mut Session, reset: bool) {
     // session's SETs too, and a pool that does not reset would hand them to the next client.
     let needs_reset = reset && session.conns.has_state();
     for j in std::mem::take(&mut session.txn.groups) {
-        if let Some(mut conn) = session.conns.take_master(&j.db.name, j.group) {
+        if let Some(mut conn) = session.conns.take_master(&j.db, j.group) {
             let limit = std::time::Duration::from_secs(5);
             let rolled_back = tokio::time::timeout(limit, conn.query_drop("ROLLBACK")).await;
             let clean = matches!(rolled_back, Ok(Ok(())))

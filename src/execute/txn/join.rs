@@ -126,7 +126,7 @@ async fn join(
         if let Err(e) = conn.query_drop(sql.as_str()).await {
             return Err(Failure::Query(match Error::from(e) {
                 Error::BackendConnection(reason) => {
-                    session.conns.discard(&db.name, group);
+                    session.conns.discard(db, group);
                     master_unavailable(db, group, reason)
                 }
                 other => other,

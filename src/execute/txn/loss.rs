@@ -27,7 +27,7 @@ fn verify_connections(session: &mut Session) {
     for j in session.txn.groups.clone() {
         let held = session
             .conns
-            .held(&j.db.name, j.group, ServerRef::Master)
+            .held(&j.db, j.group, ServerRef::Master)
             .map(|c| c.id());
         if held != Some(j.conn_id) {
             session.txn.connection_lost(

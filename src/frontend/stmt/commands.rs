@@ -64,6 +64,7 @@ const MARKER_TRIES: u32 = 16;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     pub(in crate::frontend) async fn stmt_prepare(&mut self, body: &[u8]) -> io::Result<()> {
+        self.statement_rules();
         let text = match self.session.charset.decode(body) {
             Ok(t) => t.into_owned(),
             Err(e) => {
@@ -185,7 +186,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         template: &Template,
         marker: &str,
     ) -> Result<Option<BackendPrepare>, Error> {
-        let rules = self.shared.rules();
+        let rules = self.planning_rules();
         let n = template.param_count();
         let sql = template.render(&vec![marker; n]);
         let planned = plan::plan(
@@ -216,10 +217,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             Ok(_) => return Ok(None),
         };
         // Any target describes the statement; the first one on a group that is up.
+        let backends = self.shared.backends();
         let healthy = |group: GroupId| {
-            self.shared
-                .backends
-                .group(&route.db.name, group)
+            backends
+                .group(&route.db, group)
                 .is_none_or(|g| g.master.health.in_rotation())
         };
         let Some(t) = route
@@ -256,7 +257,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
 
     async fn backend_definitions(&mut self, t: &BackendPrepare) -> Result<Definitions, Error> {
         let wire = self.session.charset.encode(&t.sql)?.into_owned();
-        let group = self.shared.backends.group(&t.db.name, t.group).cloned();
+        let backends = self.shared.backends();
+        let group = backends.group(&t.db, t.group).cloned();
         // A master whose circuit is open is not waited for: a replica describes the
         // statement as well (nothing runs at PREPARE).
         let server = match &group {
@@ -268,14 +270,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let conn = self
             .session
             .conns
-            .get_at(&self.shared.backends, &t.db, t.group, server)
+            .get_at(&backends, &t.db, t.group, server)
             .await?;
         let stmt = match conn.prep(wire.as_slice()).await {
             Ok(s) => s,
             Err(e) => {
                 let err = Error::from(e);
                 if err.breaks_connection() {
-                    self.session.conns.discard_at(&t.db.name, t.group, server);
+                    self.session.conns.discard_at(&t.db, t.group, server);
                     if server == ServerRef::Master {
                         self.session
                             .txn
@@ -370,7 +372,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         };
         let syntax = self.syntax();
         let admin = self.is_admin();
-        let rules = self.shared.rules();
+        let rules = self.planning_rules();
         if is_show_warnings(values.rendered()) {
             // About the previous statement: answered by the connection that ran it.
             let sql = values.into_rendered();
@@ -421,9 +423,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
             return Ok(());
         }
+        let backends = self.shared.backends();
         let ctx = Context {
             rules: &rules,
-            backends: &self.shared.backends,
+            backends: &backends,
             limits: self.shared.config.limits,
         };
         let sql = values.rendered().to_string();
@@ -475,7 +478,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     /// data is used up by the execute, whether it succeeds or not.
     fn bind(&mut self, body: &[u8]) -> Result<Bound, Error> {
         let id = statement_id(body)?;
-        let rules = self.shared.rules();
+        let rules = self.statement_rules();
         let charset = self.session.charset.clone();
         let now = self.syntax();
         let stmt = self.stmts.get_mut(id, "mysqld_stmt_execute")?;

@@ -1,0 +1,141 @@
+//! Live reload of the rule files (SIGHUP, `SHARDGATE RELOAD`).
+//!
+//! The files are read and checked exactly as `shardgate check` does; new rules are refused
+//! whole when a file has an error or when they would change where existing rows live
+//! (`config::layout_change`): the running rules stay, and the reason goes to the log and to
+//! the client that asked. Accepted rules are swapped in one step for the statements that
+//! start afterwards; statements running, and transactions open, finish on the rules they
+//! started with. Each worker rebuilds its pools lazily (`Shared::backends`), keeping those
+//! of servers still named; servers the reload added get health checkers here.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::health_check::spawn_checkers;
+use crate::config;
+use crate::config::layout_change::layout_changes;
+use crate::config::server::{BackendConfig, HealthConfig};
+use crate::config::Diagnostics;
+use crate::server::Counters;
+
+/// What a reload needs from the server config.
+pub(crate) struct ReloadContext {
+    pub rules_path: PathBuf,
+    pub backend: BackendConfig,
+    pub health: HealthConfig,
+    pub shutdown: CancellationToken,
+}
+
+/// An accepted reload: the generation now served and the warnings the files produced.
+#[derive(Debug)]
+pub struct Reloaded {
+    pub generation: u64,
+    pub warnings: Vec<String>,
+}
+
+/// Re-reads the rule files and swaps them in if they are valid and move no data. Must run
+/// on a tokio runtime that outlives the process's serving (new servers' checkers run
+/// there).
+pub(crate) fn reload(counters: &Counters) -> Result<Reloaded, String> {
+    let guard = match counters.reload.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let Some(ctx) = guard.as_ref() else {
+        return Err("the server is not serving yet".into());
+    };
+    let (rules, diagnostics) = config::load_rules_and_diagnostics(&ctx.rules_path);
+    let Some(rules) = rules else {
+        return Err(refused(&ctx.rules_path, &diagnostics));
+    };
+    let old = counters.rules();
+    let changes = Diagnostics(layout_changes(&old, &rules));
+    if changes.has_errors() {
+        return Err(refused(&ctx.rules_path, &changes));
+    }
+    let warnings: Vec<String> = diagnostics
+        .iter()
+        .chain(changes.iter())
+        .map(ToString::to_string)
+        .collect();
+    for w in &warnings {
+        tracing::warn!("reload: {w}");
+    }
+    counters.health().register(&rules);
+    let summary = summary(&rules);
+    counters.swap_rules(Arc::new(rules));
+    if tokio::runtime::Handle::try_current().is_ok() {
+        spawn_checkers(
+            counters.health(),
+            &ctx.backend,
+            &ctx.health,
+            ctx.shutdown.clone(),
+        );
+    }
+    let generation = counters.generation();
+    tracing::info!(
+        "reloaded the rules from {} (generation {generation}): {summary}",
+        ctx.rules_path.display()
+    );
+    Ok(Reloaded {
+        generation,
+        warnings,
+    })
+}
+
+fn refused(path: &std::path::Path, d: &Diagnostics) -> String {
+    let errors: Vec<String> = d.errors().map(ToString::to_string).collect();
+    let text = format!(
+        "reload of {} refused, the running rules stay: {}",
+        path.display(),
+        errors.join("; ")
+    );
+    tracing::error!("{text}");
+    text
+}
+
+fn summary(rules: &config::model::Rules) -> String {
+    rules
+        .databases
+        .values()
+        .map(|db| {
+            format!(
+                "{} ({} groups, {} tables)",
+                db.name,
+                db.groups.len(),
+                db.tables.len()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// SIGHUP reloads, as operators expect of a daemon (`systemctl reload`); without a handler
+/// the signal would end the process.
+#[cfg(unix)]
+pub(crate) fn reload_on_hangup(counters: Arc<Counters>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGHUP (reload with SHARDGATE RELOAD): {e}");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                got = hangups.recv() => {
+                    if got.is_none() {
+                        return;
+                    }
+                    // Errors are logged by `reload`.
+                    let _ = reload(&counters);
+                }
+            }
+        }
+    });
+}

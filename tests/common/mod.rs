@@ -285,6 +285,11 @@ impl Proxy {
             .expect("connect to shardgate")
     }
 
+    /// Where this proxy's rule files are, for tests that edit them and reload.
+    pub fn rules_dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     pub fn url(&self) -> String {
         format!("mysql://{USER}:{PASSWORD}@127.0.0.1:{}", self.port)
     }

@@ -34,9 +34,15 @@ use crate::plan::Plan;
 
 use super::sessions::LiveSession;
 
-/// How long a killed statement may take to end by its backends' 1317 before the proxy
-/// abandons it.
+/// How long a killed statement may take to end by its backends' 1317, counted from when
+/// every backend KILL QUERY was delivered, before the proxy abandons it. Abandoning closes
+/// the statement's connections and so loses an open transaction; the clock starts only once
+/// the kills are through, since sending them may wait for a pooled connection on a loaded
+/// machine (a fixed 1 s from the KILL flaked on a busy 2-core box).
 pub const WIND_DOWN: Duration = Duration::from_secs(1);
+/// A killed statement with nothing running on a backend (waiting for a pooled connection,
+/// say) has nothing to lose: it is abandoned after this.
+const NOTHING_RUNNING: Duration = Duration::from_millis(200);
 /// How often a killed statement's new backend connections are looked for.
 const TICK: Duration = Duration::from_millis(20);
 /// How long closing an abandoned connection may take (it is discarded either way).
@@ -93,7 +99,8 @@ pub async fn watch<F: Future>(
     }
     let mut killed: Vec<(Arc<GroupPool>, u32)> = Vec::new();
     let mut kills: Vec<JoinHandle<()>> = Vec::new();
-    let mut quiet_since = Instant::now();
+    let started = Instant::now();
+    let mut quiet_since = started;
     let out = loop {
         // A statement may open further connections while it winds down: stop those too.
         for t in in_use.snapshot() {
@@ -106,7 +113,16 @@ pub async fn watch<F: Future>(
                 quiet_since = Instant::now();
             }
         }
-        if quiet_since.elapsed() >= WIND_DOWN {
+        if kills.iter().any(|k| !k.is_finished()) {
+            quiet_since = Instant::now();
+        }
+        let waited_out = if killed.is_empty() {
+            started.elapsed() >= NOTHING_RUNNING
+        } else {
+            quiet_since.elapsed() >= WIND_DOWN
+                || started.elapsed() >= connect_timeout + 2 * WIND_DOWN
+        };
+        if waited_out {
             break None;
         }
         tokio::select! {

@@ -1,0 +1,137 @@
+//! Hostile tests of transactions and prepared statements: each runs the same statements
+//! through shardgate and directly on one server (the oracle) and checks the answers and the
+//! physical tables, so a proxy that answers OK where the server would not shows up.
+
+mod common;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+async fn setup(test: &str) -> (TestSchema, Proxy) {
+    let schema = TestSchema::create(test).await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            0,
+            &["CREATE TABLE patients_ref (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, \
+               name VARCHAR(100) CHARACTER SET utf8mb4 NOT NULL, birth_date DATE, created_at DATETIME)"],
+        )
+        .await;
+    let proxy = Proxy::start(&[("clinical.toml", schema.clinical_rules("clinical"))]).await;
+    (schema, proxy)
+}
+
+/// Ids in `patients` as the shards hold them (committed rows, read directly).
+async fn stored_ids(schema: &TestSchema) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for shard in 0..4 {
+        let mut c = schema.on(if shard < 2 { 0 } else { 1 }).await;
+        let mut part: Vec<i64> = c
+            .query(format!("SELECT id FROM patients_{shard}"))
+            .await
+            .unwrap();
+        ids.append(&mut part);
+        c.disconnect().await.unwrap();
+    }
+    ids.sort_unstable();
+    ids
+}
+
+async fn oracle_ids(schema: &TestSchema) -> Vec<i64> {
+    let mut c = schema.on(0).await;
+    let ids: Vec<i64> = c
+        .query("SELECT id FROM patients_ref ORDER BY id")
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    ids
+}
+
+/// Runs `steps` (with `patients` written `TBL`) on `c`; each step's error code or 0.
+async fn run_steps(c: &mut Conn, table: &str, steps: &[&str]) -> Vec<u16> {
+    let mut codes = Vec::new();
+    for step in steps {
+        let sql = step.replace("TBL", table);
+        codes.push(match c.query_drop(&sql).await {
+            Ok(()) => 0,
+            Err(mysql_async::Error::Server(e)) => e.code,
+            Err(e) => panic!("{sql}: {e}"),
+        });
+    }
+    codes
+}
+
+/// The same steps through the proxy (on `patients`) and directly (on `patients_ref`): the
+/// error codes and the committed rows must match.
+async fn same_as_one_server(schema: &TestSchema, proxy: &Proxy, steps: &[&str]) {
+    let mut p = proxy.connect(Some("clinical")).await;
+    let via = run_steps(&mut p, "patients", steps).await;
+    p.disconnect().await.unwrap();
+    let mut d = schema.on(0).await;
+    let oracle = run_steps(&mut d, "patients_ref", steps).await;
+    d.disconnect().await.unwrap();
+    assert_eq!(via, oracle, "error codes per step of {steps:?}");
+    assert_eq!(
+        stored_ids(schema).await,
+        oracle_ids(schema).await,
+        "committed rows after {steps:?}"
+    );
+}
+
+/// `ROLLBACK AND RELEASE` is not MariaDB syntax (RELEASE takes no AND): the server refuses it
+/// and the transaction goes on. The proxy had read it as `ROLLBACK AND CHAIN`, answered OK,
+/// and the backend's refusal left the writes pending, so a later COMMIT stored rows the
+/// client had been told were rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_or_rollback_with_trailing_words_is_refused_like_the_server() {
+    let (schema, proxy) = setup("atk_end_syntax").await;
+    same_as_one_server(
+        &schema,
+        &proxy,
+        &[
+            "SET autocommit = 0",
+            "INSERT INTO TBL (id, hospital_id, name) VALUES (1, 1, 'a')",
+            "ROLLBACK AND RELEASE",
+            "COMMIT",
+            "INSERT INTO TBL (id, hospital_id, name) VALUES (2, 2, 'b')",
+            "ROLLBACK foo",
+            "INSERT INTO TBL (id, hospital_id, name) VALUES (5, 6, 'c')",
+            "COMMIT",
+            "INSERT INTO TBL (id, hospital_id, name) VALUES (3, 3, 'd')",
+            "COMMIT AND",
+            "ROLLBACK WORK AND NO CHAIN NO RELEASE",
+            "COMMIT",
+        ],
+    )
+    .await;
+    assert_eq!(stored_ids(&schema).await, [1, 2, 5]);
+    schema.drop().await;
+}
+
+/// BEGIN's text reaches a group only with the transaction's first statement there, so a
+/// START TRANSACTION the server rejects must fail at START: the proxy had answered OK and
+/// failed the next INSERT with the BEGIN's syntax error, where one server fails the START
+/// and autocommits the INSERT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_start_transaction_fails_at_start_not_at_the_next_statement() {
+    let (schema, proxy) = setup("atk_begin_syntax").await;
+    same_as_one_server(
+        &schema,
+        &proxy,
+        &[
+            "START TRANSACTION READ ONLY, READ WRITE",
+            "INSERT INTO TBL (id, hospital_id, name) VALUES (1, 1, 'a')",
+            "ROLLBACK",
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT now",
+            "INSERT INTO TBL (id, hospital_id, name) VALUES (2, 2, 'b')",
+            "ROLLBACK",
+            "START TRANSACTION READ WRITE, WITH CONSISTENT SNAPSHOT",
+            "INSERT INTO TBL (id, hospital_id, name) VALUES (3, 3, 'c')",
+            "ROLLBACK",
+        ],
+    )
+    .await;
+    assert_eq!(stored_ids(&schema).await, [1, 2]);
+    schema.drop().await;
+}

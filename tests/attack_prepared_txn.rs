@@ -135,3 +135,95 @@ async fn invalid_start_transaction_fails_at_start_not_at_the_next_statement() {
     assert_eq!(stored_ids(&schema).await, [1, 2]);
     schema.drop().await;
 }
+
+/// The first cell of a one-row answer, as text (`None` for NULL); the error code otherwise.
+async fn cell(c: &mut Conn, sql: &str) -> Result<Option<String>, u16> {
+    match c.query_first::<mysql_async::Row, _>(sql).await {
+        Ok(row) => Ok(row.and_then(|r| r.get::<Option<String>, _>(0).flatten())),
+        Err(mysql_async::Error::Server(e)) => Err(e.code),
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+/// ROW_COUNT() / LAST_INSERT_ID() inside a larger statement are evaluated by the server the
+/// statement reaches. A session that keeps its connections (a user variable, a transaction)
+/// sent `SELECT ROW_COUNT() + 0` to the default group while the INSERT it is about ran on
+/// the other group or on several shards: 0 or -1 where one server says 1 or 3. Now it runs
+/// on the connection that ran the previous statement, or is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_count_inside_a_larger_statement_is_the_previous_statements_or_refused() {
+    let (schema, proxy) = setup("atk_row_count").await;
+    for pin in ["SET @pin = 1", "BEGIN"] {
+        let mut p = proxy.connect(Some("clinical")).await;
+        let mut d = schema.on(0).await;
+        p.query_drop(pin).await.unwrap();
+        d.query_drop(pin).await.unwrap();
+        // One row on shard 2 (group g1): the connection that ran it answers.
+        let base = if pin == "BEGIN" { 100 } else { 0 };
+        let ins = |t: &str, id: i64, h: i64| {
+            format!("INSERT INTO {t} (id, hospital_id, name) VALUES ({id}, {h}, 'x')")
+        };
+        p.query_drop(ins("patients", base + 1, 2)).await.unwrap();
+        d.query_drop(ins("patients_ref", base + 1, 2))
+            .await
+            .unwrap();
+        for q in ["SELECT ROW_COUNT() + 0", "SELECT 1, ROW_COUNT()"] {
+            let via = cell(&mut p, q).await;
+            let oracle = cell(&mut d, q).await;
+            let via_ok = via.as_ref().map(|_| ());
+            assert!(via_ok.is_ok(), "{pin}; {q}: {via:?}");
+            if q.starts_with("SELECT ROW_COUNT") {
+                assert_eq!(via, oracle, "{pin}; {q}");
+            }
+        }
+        // A write over two shards (of one group, so a transaction may run it): no one
+        // connection knows the sum; refused, not wrong.
+        p.query_drop(ins("patients", base + 2, 3)).await.unwrap();
+        d.query_drop(ins("patients_ref", base + 2, 3))
+            .await
+            .unwrap();
+        let upd = |t: &str| {
+            format!("UPDATE {t} SET name = 'y' WHERE hospital_id IN (2, 3) AND id > {base}")
+        };
+        p.query_drop(upd("patients")).await.unwrap();
+        d.query_drop(upd("patients_ref")).await.unwrap();
+        let via = cell(&mut p, "SELECT ROW_COUNT() + 0").await;
+        let oracle = cell(&mut d, "SELECT ROW_COUNT() + 0").await;
+        assert!(
+            via == oracle || via == Err(1235),
+            "{pin}: over several shards: {via:?}, one server: {oracle:?}"
+        );
+        if pin == "BEGIN" {
+            p.query_drop("ROLLBACK").await.unwrap();
+            d.query_drop("ROLLBACK").await.unwrap();
+        }
+        p.disconnect().await.unwrap();
+        d.disconnect().await.unwrap();
+    }
+    schema.drop().await;
+}
+
+/// LAST_INSERT_ID() inside a larger statement must be the id the session's last INSERT
+/// generated, not whatever the default group's connection last generated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_insert_id_inside_a_larger_statement_is_the_sessions() {
+    let (schema, proxy) = setup("atk_insert_id").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    p.query_drop("SET @pin = 1").await.unwrap();
+    // AUTO_INCREMENT on shard 2 (group g1).
+    p.query_drop(
+        "INSERT INTO clinical_data (hospital_id, patient_id, measure) VALUES (2, 1, 'bp')",
+    )
+    .await
+    .unwrap();
+    let id = p.last_insert_id().expect("an AUTO_INCREMENT id");
+    let alone = cell(&mut p, "SELECT LAST_INSERT_ID()").await.unwrap();
+    assert_eq!(alone, Some(id.to_string()));
+    let inside = cell(&mut p, "SELECT LAST_INSERT_ID() + 0").await;
+    assert!(
+        inside == Ok(Some(id.to_string())) || inside == Err(1235),
+        "LAST_INSERT_ID() + 0 after id {id}: {inside:?}"
+    );
+    p.disconnect().await.unwrap();
+    schema.drop().await;
+}

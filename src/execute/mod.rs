@@ -8,6 +8,7 @@ pub mod like;
 pub mod logical_names;
 mod mentions;
 pub mod merge;
+mod previous_conn;
 pub mod read_split;
 pub mod route;
 pub mod session;
@@ -53,6 +54,11 @@ pub struct Session {
     /// ROW_COUNT() as one server would answer it: the previous statement's affected rows,
     /// -1 after a result set, 0 after statements the proxy answers.
     pub last_row_count: i64,
+    /// The connection that ran the previous statement alone (its ROW_COUNT() is the
+    /// session's), if one did.
+    pub row_count_conn: Option<previous_conn::ConnAt>,
+    /// The connection whose OK packet gave `last_insert_id`, if one alone did.
+    pub insert_id_conn: Option<previous_conn::ConnAt>,
     /// Warnings of the last routed statement: while there are some, a multiplexed session
     /// keeps the connection that has them, for SHOW WARNINGS.
     pub last_warnings: u16,
@@ -80,6 +86,8 @@ impl Default for Session {
             txn: txn::Txn::default(),
             last_insert_id: 0,
             last_row_count: 0,
+            row_count_conn: None,
+            insert_id_conn: None,
             last_warnings: 0,
             select_limited: false,
             sql_mode: None,
@@ -164,6 +172,12 @@ pub async fn run<S: ResultSink>(
     if !matches!(plan, Plan::Route(_) | Plan::Scatter(_)) {
         session.last_row_count = 0;
     }
+    let placed = match &plan {
+        Plan::Route(route) => previous_conn::place(route, session),
+        _ => Ok(None),
+    };
+    // Set again by a statement that runs alone on one connection and succeeds.
+    session.row_count_conn = None;
     if let Some(e) = txn::refusal(&plan, session).await {
         return finish(Err(Failure::Query(e)), sink);
     }
@@ -177,15 +191,25 @@ pub async fn run<S: ResultSink>(
         )),
         Plan::Route(mut route) => {
             answer_last_insert_id(&mut route, session);
-            let outcome =
-                if let Some(outcome) = found_rows::answer(&route, ctx, session, sink).await {
-                    outcome
-                } else if concurrent_read(&route, session) {
-                    let spec = crate::plan::merge::MergeSpec::default();
-                    merge::run(&route, &spec, ctx, session, sink).await
-                } else {
-                    route::run(&route, ctx, session, sink).await
-                };
+            let outcome = if let Err(e) = placed {
+                Err(Failure::Query(e))
+            } else if let Ok(Some(conn)) = placed {
+                route::run_at(
+                    &previous_conn::moved(&route, &conn),
+                    Some(conn.server),
+                    ctx,
+                    session,
+                    sink,
+                )
+                .await
+            } else if let Some(outcome) = found_rows::answer(&route, ctx, session, sink).await {
+                outcome
+            } else if concurrent_read(&route, session) {
+                let spec = crate::plan::merge::MergeSpec::default();
+                merge::run(&route, &spec, ctx, session, sink).await
+            } else {
+                route::run(&route, ctx, session, sink).await
+            };
             outcome.map_err(|f| logical_names::failure(f, &route.db))
         }
         Plan::Scatter(s) => scatter(&s, ctx, session, sink)

@@ -128,8 +128,21 @@ pub async fn run_at<S: ResultSink>(
     } else {
         i64::try_from(total.affected_rows).unwrap_or(i64::MAX)
     };
+    let alone = (route.targets.len() == 1)
+        .then(|| {
+            last_conn.map(|(group, server, conn_id)| super::previous_conn::ConnAt {
+                db: route.db.clone(),
+                group,
+                server,
+                conn_id,
+            })
+        })
+        .flatten();
+    session.row_count_conn = alone.clone();
     if total.last_insert_id != 0 {
         session.last_insert_id = total.last_insert_id;
+        // A generated key the proxy made, or ids from several shards: no connection has it.
+        session.insert_id_conn = alone.filter(|_| route.generated_id.is_none());
     }
     if started_rows {
         sink.end_rows(&total);

@@ -227,3 +227,42 @@ async fn last_insert_id_inside_a_larger_statement_is_the_sessions() {
     p.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// `SELECT LAST_INSERT_ID(42)` sets the connection's value without an OK packet to carry it:
+/// the proxy answered the next `SELECT LAST_INSERT_ID()` from its stale copy (0 where one
+/// server says 42).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_insert_id_set_by_an_expression_is_what_the_next_read_sees() {
+    let (schema, proxy) = setup("atk_insert_id_expr").await;
+    for pin in ["SET @pin = 1", "BEGIN"] {
+        let mut p = proxy.connect(Some("clinical")).await;
+        let mut d = schema.on(0).await;
+        for c in [&mut p, &mut d] {
+            c.query_drop(pin).await.unwrap();
+            // The transaction reaches a group: the session keeps its connection there.
+            c.query_drop("SELECT COUNT(*) FROM medication_logs")
+                .await
+                .unwrap();
+        }
+        for q in [
+            "SELECT LAST_INSERT_ID(42)",
+            "SELECT LAST_INSERT_ID()",
+            "SELECT LAST_INSERT_ID() + 1",
+            "SELECT LAST_INSERT_ID(7) FROM hospitals LIMIT 1",
+            "SELECT LAST_INSERT_ID()",
+        ] {
+            let via = cell(&mut p, q).await;
+            let oracle = cell(&mut d, q).await;
+            assert!(
+                via == oracle || via == Err(1235),
+                "{pin}; {q}: shardgate {via:?}, one server {oracle:?}"
+            );
+            if q == "SELECT LAST_INSERT_ID()" {
+                assert_eq!(via, oracle, "{pin}; {q}");
+            }
+        }
+        p.disconnect().await.unwrap();
+        d.disconnect().await.unwrap();
+    }
+    schema.drop().await;
+}

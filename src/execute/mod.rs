@@ -59,6 +59,9 @@ pub struct Session {
     pub row_count_conn: Option<previous_conn::ConnAt>,
     /// The connection whose OK packet gave `last_insert_id`, if one alone did.
     pub insert_id_conn: Option<previous_conn::ConnAt>,
+    /// `LAST_INSERT_ID(expr)` set the value on `insert_id_conn` (or on several shards, when
+    /// that is `None`): `last_insert_id` is stale and the connection is asked instead.
+    pub insert_id_from_expr: bool,
     /// Warnings of the last routed statement: while there are some, a multiplexed session
     /// keeps the connection that has them, for SHOW WARNINGS.
     pub last_warnings: u16,
@@ -88,6 +91,7 @@ impl Default for Session {
             last_row_count: 0,
             row_count_conn: None,
             insert_id_conn: None,
+            insert_id_from_expr: false,
             last_warnings: 0,
             select_limited: false,
             sql_mode: None,
@@ -190,7 +194,8 @@ pub async fn run<S: ResultSink>(
             capped_read(&format!("sharded table '{}'", s.merge.table)),
         )),
         Plan::Route(mut route) => {
-            answer_last_insert_id(&mut route, session);
+            let before = (session.insert_id_from_expr, session.insert_id_conn.clone());
+            let answered = answer_last_insert_id(&mut route, session);
             let outcome = if let Err(e) = placed {
                 Err(Failure::Query(e))
             } else if let Ok(Some(conn)) = placed {
@@ -210,6 +215,10 @@ pub async fn run<S: ResultSink>(
             } else {
                 route::run(&route, ctx, session, sink).await
             };
+            if answered {
+                // The answer's own `LAST_INSERT_ID(<value>)` sets nothing the session lacks.
+                (session.insert_id_from_expr, session.insert_id_conn) = before;
+            }
             outcome.map_err(|f| logical_names::failure(f, &route.db))
         }
         Plan::Scatter(s) => scatter(&s, ctx, session, sink)
@@ -262,14 +271,23 @@ fn concurrent_read(route: &crate::plan::Route, session: &Session) -> bool {
 
 /// `SELECT LAST_INSERT_ID()` alone returns the session's value, not the value of whichever
 /// connection the statement would reach.
-fn answer_last_insert_id(route: &mut crate::plan::Route, session: &Session) {
+/// Returns whether it rewrote the statement.
+fn answer_last_insert_id(route: &mut crate::plan::Route, session: &Session) -> bool {
     if route.reason != crate::plan::NO_TABLE_REASON || route.targets.len() != 1 {
-        return;
+        return false;
     }
     if let Some(name) = crate::plan::last_insert_id_query(&route.targets[0].sql) {
+        if session.insert_id_from_expr {
+            // Asked where LAST_INSERT_ID(expr) set it (`previous_conn::place`).
+            return false;
+        }
         route.targets[0].sql = crate::plan::last_insert_id_sql(session.last_insert_id, &name);
+        true
     } else if let Some(name) = crate::plan::row_count_query(&route.targets[0].sql) {
         route.targets[0].sql = crate::plan::row_count_sql(session.last_row_count, &name);
+        true
+    } else {
+        false
     }
 }
 

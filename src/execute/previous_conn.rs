@@ -61,6 +61,20 @@ fn asks(sql: &str) -> (bool, bool) {
     (row_count, insert_id)
 }
 
+/// The statement calls `LAST_INSERT_ID(expr)`, which sets the connection's value: a SELECT
+/// reports it in no OK packet, so the session's copy is stale until asked there.
+pub fn sets_insert_id(sql: &str) -> bool {
+    if !sql.to_ascii_lowercase().contains("last_insert_id") {
+        return false;
+    }
+    let toks: Vec<_> = significant(sql).collect();
+    toks.windows(3).any(|w| {
+        w[0].is_word(sql, "LAST_INSERT_ID")
+            && w[1].kind == Kind::Punct(b'(')
+            && w[2].kind != Kind::Punct(b')')
+    })
+}
+
 /// Where `route` must run for its ROW_COUNT() / LAST_INSERT_ID() to be the session's:
 /// `Ok(None)` when it asks neither or already runs there, `Ok(Some(conn))` to move a
 /// statement without a table to that connection, `Err` to refuse it.
@@ -71,7 +85,8 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
     let no_table = route.reason == crate::plan::NO_TABLE_REASON && route.targets.len() == 1;
     if no_table
         && (crate::plan::row_count_query(&first.sql).is_some()
-            || crate::plan::last_insert_id_query(&first.sql).is_some())
+            || crate::plan::last_insert_id_query(&first.sql).is_some()
+                && !session.insert_id_from_expr)
     {
         // Alone, the session answers it (`answer_last_insert_id`).
         return Ok(None);
@@ -84,7 +99,7 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
     if row_count {
         wanted.push(("ROW_COUNT()", session.row_count_conn.clone()));
     }
-    if insert_id && session.last_insert_id != 0 {
+    if insert_id && (session.last_insert_id != 0 || session.insert_id_from_expr) {
         wanted.push(("LAST_INSERT_ID()", session.insert_id_conn.clone()));
     }
     let Some((_, conn)) = wanted.first().cloned() else {
@@ -171,5 +186,7 @@ mod tests {
         assert_eq!(asks("SELECT LAST_INSERT_ID(7)"), (false, false));
         assert_eq!(asks("SELECT @@identity"), (false, true));
         assert_eq!(asks("SELECT row_count FROM t"), (false, false));
+        assert!(super::sets_insert_id("SELECT LAST_INSERT_ID(42)"));
+        assert!(!super::sets_insert_id("SELECT LAST_INSERT_ID()"));
     }
 }

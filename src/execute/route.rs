@@ -139,8 +139,16 @@ pub async fn run_at<S: ResultSink>(
         })
         .flatten();
     session.row_count_conn = alone.clone();
-    if total.last_insert_id != 0 {
+    if route
+        .targets
+        .iter()
+        .any(|t| super::previous_conn::sets_insert_id(&t.sql))
+    {
+        session.insert_id_from_expr = true;
+        session.insert_id_conn = alone;
+    } else if total.last_insert_id != 0 {
         session.last_insert_id = total.last_insert_id;
+        session.insert_id_from_expr = false;
         // A generated key the proxy made, or ids from several shards: no connection has it.
         session.insert_id_conn = alone.filter(|_| route.generated_id.is_none());
     }

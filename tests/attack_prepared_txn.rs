@@ -266,3 +266,61 @@ async fn last_insert_id_set_by_an_expression_is_what_the_next_read_sees() {
     }
     schema.drop().await;
 }
+
+/// A `hash` text key is hashed by its bytes as written, but the column compares in its
+/// collation: under the default case- and accent-insensitive, PAD SPACE utf8mb4 collations
+/// 'abc', 'ABC', 'abc ' and 'ábc' are one key. `WHERE code = 'ABC'` then reads the shard
+/// of "ABC" and misses the row stored as 'abc' (0 rows where one server finds 1), and
+/// INSERT 'ABC' lands on another shard beside 'abc' instead of failing with 1062.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "OPEN: text shard keys are hashed by bytes, not by collation weight; an exact fix \
+            needs the key column's collation in the rules (hash of WEIGHT_STRING, which moves \
+            existing rows) or scattering every text-key lookup"]
+async fn text_key_equal_in_its_collation_finds_the_same_row() {
+    let schema = TestSchema::create("atk_text_key_ci").await;
+    for shard in 0..4 {
+        schema
+            .exec(
+                if shard < 2 { 0 } else { 1 },
+                &[&format!(
+                    "CREATE TABLE hs_{shard} (code VARCHAR(50) CHARACTER SET utf8mb4 \
+                     COLLATE utf8mb4_general_ci PRIMARY KEY, n INT)"
+                )],
+            )
+            .await;
+    }
+    let rules = format!(
+        "[database]\nname = \"clinical\"\ndefault_group = \"g0\"\n\
+         [groups.g0]\nmaster = \"127.0.0.1:{m0}\"\nschema = \"{s}\"\n\
+         [groups.g1]\nmaster = \"127.0.0.1:{m1}\"\nschema = \"{s}\"\n\
+         [[tables]]\nname = \"hs\"\nshard_key = \"code\"\nalgorithm = \"hash\"\nshards = 4\n\
+         placement = [\"g0\", \"g0\", \"g1\", \"g1\"]\n",
+        m0 = master_port(0),
+        m1 = master_port(1),
+        s = schema.name
+    );
+    let proxy = Proxy::start(&[("clinical.toml", rules)]).await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    p.query_drop("INSERT INTO hs VALUES ('abc', 1)")
+        .await
+        .unwrap();
+    for q in ["'ABC'", "'abc '", "'Abc'"] {
+        let n: Option<i64> = p
+            .query_first(format!("SELECT COUNT(*) FROM hs WHERE code = {q}"))
+            .await
+            .unwrap();
+        assert_eq!(n, Some(1), "code = {q} equals 'abc' in utf8mb4_general_ci");
+        let n: Option<i64> = p
+            .exec_first(
+                "SELECT COUNT(*) FROM hs WHERE code = ?",
+                (q.trim_matches('\''),),
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, Some(1), "prepared: code = {q}");
+    }
+    let dup = p.query_drop("INSERT INTO hs VALUES ('ABC', 2)").await;
+    expect_code(dup, 1062);
+    p.disconnect().await.unwrap();
+    schema.drop().await;
+}

@@ -324,3 +324,34 @@ async fn text_key_equal_in_its_collation_finds_the_same_row() {
     p.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// SQL_CALC_FOUND_ROWS with DISTINCT over several shards cannot be counted and the text
+/// protocol refused it (1235), but COM_STMT_PREPARE sent its grouped shard query to a server
+/// first, built around select items that began with the modifier: a 1064 about text the
+/// client never wrote. Both protocols now refuse it the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calc_found_rows_with_distinct_is_refused_alike_when_prepared() {
+    let (schema, proxy) = setup("atk_calc_distinct").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    for sql in [
+        "SELECT SQL_CALC_FOUND_ROWS DISTINCT name FROM patients ORDER BY name LIMIT 2",
+        "SELECT DISTINCT SQL_CALC_FOUND_ROWS name FROM patients ORDER BY name LIMIT 2",
+        "SELECT SQL_CALC_FOUND_ROWS COUNT(*) FROM patients",
+    ] {
+        let text = p.query_drop(sql).await;
+        expect_code(text, 1235);
+        let prepared = p.prep(sql).await;
+        expect_code(prepared, 1235);
+    }
+    // Without the modifier, or on one shard, both protocols answer.
+    let names: Vec<String> = p
+        .exec(
+            "SELECT DISTINCT name FROM patients ORDER BY name LIMIT ?",
+            (2,),
+        )
+        .await
+        .unwrap();
+    assert!(names.is_empty());
+    p.disconnect().await.unwrap();
+    schema.drop().await;
+}

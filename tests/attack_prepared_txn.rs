@@ -355,3 +355,41 @@ async fn calc_found_rows_with_distinct_is_refused_alike_when_prepared() {
     p.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// With autocommit on, `SET TRANSACTION READ ONLY` makes the server refuse writes (1792)
+/// until a transaction takes the characteristic; the proxy kept it for the next BEGIN only,
+/// so the autocommit INSERTs were stored where one server stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_transaction_read_only_with_autocommit_stores_no_write() {
+    let (schema, proxy) = setup("atk_set_txn_ro").await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    let mut d = schema.on(0).await;
+    let steps = [
+        "SET TRANSACTION READ ONLY",
+        "INSERT INTO TBL (id, hospital_id, name) VALUES (1, 1, 'a')",
+        "INSERT INTO TBL (id, hospital_id, name) VALUES (2, 2, 'b')",
+    ];
+    let via = run_steps(&mut p, "patients", &steps).await;
+    let oracle = run_steps(&mut d, "patients_ref", &steps).await;
+    assert_eq!(oracle, [0, 1792, 1792]);
+    assert_eq!(via[0], 0);
+    assert!(
+        via[1..].iter().all(|&c| c == 1792 || c == 1235),
+        "writes after SET TRANSACTION READ ONLY: {via:?}"
+    );
+    assert_eq!(stored_ids(&schema).await, oracle_ids(&schema).await);
+    // A transaction takes the characteristic; afterwards writes go through again.
+    let after = [
+        "START TRANSACTION",
+        "INSERT INTO TBL (id, hospital_id, name) VALUES (3, 3, 'c')",
+        "COMMIT",
+        "INSERT INTO TBL (id, hospital_id, name) VALUES (4, 4, 'd')",
+    ];
+    let via = run_steps(&mut p, "patients", &after).await;
+    let oracle = run_steps(&mut d, "patients_ref", &after).await;
+    assert_eq!(via, oracle, "{after:?}");
+    assert_eq!(stored_ids(&schema).await, oracle_ids(&schema).await);
+    p.disconnect().await.unwrap();
+    d.disconnect().await.unwrap();
+    schema.drop().await;
+}

@@ -185,6 +185,9 @@ pub async fn run<S: ResultSink>(
     if let Some(e) = txn::refusal(&plan, session).await {
         return finish(Err(Failure::Query(e)), sink);
     }
+    if let Some(e) = read_only_pending_write(&plan, session) {
+        return finish(Err(Failure::Query(e)), sink);
+    }
     let lost_before = session.txn.is_lost();
     let outcome = match plan {
         Plan::Route(route) if select_limit_refused(&route, session) => Err(Failure::Query(
@@ -271,6 +274,27 @@ fn concurrent_read(route: &crate::plan::Route, session: &Session) -> bool {
 
 /// `SELECT LAST_INSERT_ID()` alone returns the session's value, not the value of whichever
 /// connection the statement would reach.
+/// A write with autocommit on after `SET TRANSACTION READ ONLY`: the server refuses it
+/// (1792) until a transaction takes the characteristic, but the proxy sends the
+/// characteristics only where a transaction opens, so the write would have gone through.
+fn read_only_pending_write(plan: &Plan, session: &Session) -> Option<crate::error::Error> {
+    let route = match plan {
+        Plan::Route(r) => r,
+        Plan::Scatter(s) => &s.route,
+        _ => return None,
+    };
+    let write = route.is_write && txn::confined_write(route);
+    (write && !session.txn.active() && session.txn.read_only_pending()).then(|| {
+        crate::error::Error::unsupported(
+            "a write with autocommit on after SET TRANSACTION READ ONLY (the server would \
+             refuse it with 1792 until a transaction starts; shardgate applies SET \
+             TRANSACTION when the transaction starts): START TRANSACTION first, or SET \
+             TRANSACTION READ WRITE"
+                .to_string(),
+        )
+    })
+}
+
 /// Returns whether it rewrote the statement.
 fn answer_last_insert_id(route: &mut crate::plan::Route, session: &Session) -> bool {
     if route.reason != crate::plan::NO_TABLE_REASON || route.targets.len() != 1 {

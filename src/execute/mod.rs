@@ -8,6 +8,7 @@ pub mod like;
 pub mod logical_names;
 mod mentions;
 pub mod merge;
+mod previous_conn;
 pub mod read_split;
 pub mod route;
 pub mod session;
@@ -57,6 +58,14 @@ pub struct Session {
     /// ROW_COUNT() as one server would answer it: the previous statement's affected rows,
     /// -1 after a result set, 0 after statements the proxy answers.
     pub last_row_count: i64,
+    /// The connection that ran the previous statement alone (its ROW_COUNT() is the
+    /// session's), if one did.
+    pub row_count_conn: Option<previous_conn::ConnAt>,
+    /// The connection whose OK packet gave `last_insert_id`, if one alone did.
+    pub insert_id_conn: Option<previous_conn::ConnAt>,
+    /// `LAST_INSERT_ID(expr)` set the value on `insert_id_conn` (or on several shards, when
+    /// that is `None`): `last_insert_id` is stale and the connection is asked instead.
+    pub insert_id_from_expr: bool,
     /// Warnings of the last routed statement: while there are some, a multiplexed session
     /// keeps the connection that has them, for SHOW WARNINGS.
     pub last_warnings: u16,
@@ -85,6 +94,9 @@ impl Default for Session {
             txn: txn::Txn::default(),
             last_insert_id: 0,
             last_row_count: 0,
+            row_count_conn: None,
+            insert_id_conn: None,
+            insert_id_from_expr: false,
             last_warnings: 0,
             select_limited: false,
             sql_mode: None,
@@ -169,7 +181,16 @@ pub async fn run<S: ResultSink>(
     if !matches!(plan, Plan::Route(_) | Plan::Scatter(_)) {
         session.last_row_count = 0;
     }
+    let placed = match &plan {
+        Plan::Route(route) => previous_conn::place(route, session),
+        _ => Ok(None),
+    };
+    // Set again by a statement that runs alone on one connection and succeeds.
+    session.row_count_conn = None;
     if let Some(e) = txn::refusal(&plan, session).await {
+        return finish(Err(Failure::Query(e)), sink);
+    }
+    if let Some(e) = read_only_pending_write(&plan, session) {
         return finish(Err(Failure::Query(e)), sink);
     }
     let lost_before = session.txn.is_lost();
@@ -181,16 +202,31 @@ pub async fn run<S: ResultSink>(
             capped_read(&format!("sharded table '{}'", s.merge.table)),
         )),
         Plan::Route(mut route) => {
-            answer_last_insert_id(&mut route, session);
-            let outcome =
-                if let Some(outcome) = found_rows::answer(&route, ctx, session, sink).await {
-                    outcome
-                } else if concurrent_read(&route, session) {
-                    let spec = crate::plan::merge::MergeSpec::default();
-                    merge::run(&route, &spec, ctx, session, sink).await
-                } else {
-                    route::run(&route, ctx, session, sink).await
-                };
+            let before = (session.insert_id_from_expr, session.insert_id_conn.clone());
+            let answered = answer_last_insert_id(&mut route, session);
+            let outcome = if let Err(e) = placed {
+                Err(Failure::Query(e))
+            } else if let Ok(Some(conn)) = placed {
+                route::run_at(
+                    &previous_conn::moved(&route, &conn),
+                    Some(conn.server),
+                    ctx,
+                    session,
+                    sink,
+                )
+                .await
+            } else if let Some(outcome) = found_rows::answer(&route, ctx, session, sink).await {
+                outcome
+            } else if concurrent_read(&route, session) {
+                let spec = crate::plan::merge::MergeSpec::default();
+                merge::run(&route, &spec, ctx, session, sink).await
+            } else {
+                route::run(&route, ctx, session, sink).await
+            };
+            if answered {
+                // The answer's own `LAST_INSERT_ID(<value>)` sets nothing the session lacks.
+                (session.insert_id_from_expr, session.insert_id_conn) = before;
+            }
             outcome.map_err(|f| logical_names::failure(f, &route.db))
         }
         Plan::Scatter(s) => scatter(&s, ctx, session, sink)
@@ -243,14 +279,44 @@ fn concurrent_read(route: &crate::plan::Route, session: &Session) -> bool {
 
 /// `SELECT LAST_INSERT_ID()` alone returns the session's value, not the value of whichever
 /// connection the statement would reach.
-fn answer_last_insert_id(route: &mut crate::plan::Route, session: &Session) {
+/// A write with autocommit on after `SET TRANSACTION READ ONLY`: the server refuses it
+/// (1792) until a transaction takes the characteristic, but the proxy sends the
+/// characteristics only where a transaction opens, so the write would have gone through.
+fn read_only_pending_write(plan: &Plan, session: &Session) -> Option<crate::error::Error> {
+    let route = match plan {
+        Plan::Route(r) => r,
+        Plan::Scatter(s) => &s.route,
+        _ => return None,
+    };
+    let write = route.is_write && txn::confined_write(route);
+    (write && !session.txn.active() && session.txn.read_only_pending()).then(|| {
+        crate::error::Error::unsupported(
+            "a write with autocommit on after SET TRANSACTION READ ONLY (the server would \
+             refuse it with 1792 until a transaction starts; shardgate applies SET \
+             TRANSACTION when the transaction starts): START TRANSACTION first, or SET \
+             TRANSACTION READ WRITE"
+                .to_string(),
+        )
+    })
+}
+
+/// Returns whether it rewrote the statement.
+fn answer_last_insert_id(route: &mut crate::plan::Route, session: &Session) -> bool {
     if route.reason != crate::plan::NO_TABLE_REASON || route.targets.len() != 1 {
-        return;
+        return false;
     }
     if let Some(name) = crate::plan::last_insert_id_query(&route.targets[0].sql) {
+        if session.insert_id_from_expr {
+            // Asked where LAST_INSERT_ID(expr) set it (`previous_conn::place`).
+            return false;
+        }
         route.targets[0].sql = crate::plan::last_insert_id_sql(session.last_insert_id, &name);
+        true
     } else if let Some(name) = crate::plan::row_count_query(&route.targets[0].sql) {
         route.targets[0].sql = crate::plan::row_count_sql(session.last_row_count, &name);
+        true
+    } else {
+        false
     }
 }
 

@@ -128,8 +128,29 @@ pub async fn run_at<S: ResultSink>(
     } else {
         i64::try_from(total.affected_rows).unwrap_or(i64::MAX)
     };
-    if total.last_insert_id != 0 {
+    let alone = (route.targets.len() == 1)
+        .then(|| {
+            last_conn.map(|(group, server, conn_id)| super::previous_conn::ConnAt {
+                db: route.db.clone(),
+                group,
+                server,
+                conn_id,
+            })
+        })
+        .flatten();
+    session.row_count_conn = alone.clone();
+    if route
+        .targets
+        .iter()
+        .any(|t| super::previous_conn::sets_insert_id(&t.sql))
+    {
+        session.insert_id_from_expr = true;
+        session.insert_id_conn = alone;
+    } else if total.last_insert_id != 0 {
         session.last_insert_id = total.last_insert_id;
+        session.insert_id_from_expr = false;
+        // A generated key the proxy made, or ids from several shards: no connection has it.
+        session.insert_id_conn = alone.filter(|_| route.generated_id.is_none());
     }
     if started_rows {
         sink.end_rows(&total);

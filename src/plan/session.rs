@@ -232,6 +232,51 @@ fn assigned_values(toks: &[Token], sql: &str, name: &str) -> Vec<Option<String>>
     out
 }
 
+/// A syntax error at token `i` (or at the end), as the server words it.
+fn near(toks: &[Token], i: usize, sql: &str) -> Error {
+    let rest = toks.get(i).map_or("", |t| &sql[t.start..]);
+    Error::Syntax(format!(
+        "You have an error in your SQL syntax; check the manual that corresponds to your \
+         MariaDB server version for the right syntax to use near '{}'",
+        rest.trim_end_matches([';', ' ', '\n', '\t', '\r'])
+    ))
+}
+
+/// `BEGIN [WORK]` or `START TRANSACTION [mode [, mode] ...]` with the modes `READ ONLY`,
+/// `READ WRITE` (not both) and `WITH CONSISTENT SNAPSHOT`; whether the snapshot is asked.
+/// The text is sent to a group only when the transaction first reaches it, so a form the
+/// server would reject must fail here, at BEGIN, not at some later statement.
+fn begin_modes(toks: &[Token], sql: &str) -> Result<bool> {
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
+    if word(0, "BEGIN") {
+        let end = if word(1, "WORK") { 2 } else { 1 };
+        return match toks.len() > end {
+            true => Err(near(toks, end, sql)),
+            false => Ok(false),
+        };
+    }
+    let (mut snapshot, mut access) = (false, false);
+    let mut i = 2;
+    while i < toks.len() {
+        if i > 2 {
+            if toks[i].kind != Kind::Punct(b',') {
+                return Err(near(toks, i, sql));
+            }
+            i += 1;
+        }
+        if word(i, "WITH") && word(i + 1, "CONSISTENT") && word(i + 2, "SNAPSHOT") {
+            snapshot = true;
+            i += 3;
+        } else if word(i, "READ") && (word(i + 1, "ONLY") || word(i + 1, "WRITE")) && !access {
+            access = true;
+            i += 2;
+        } else {
+            return Err(near(toks, i, sql));
+        }
+    }
+    Ok(snapshot)
+}
+
 /// BEGIN, START TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT, RELEASE SAVEPOINT.
 pub(crate) fn transaction(sql: &str) -> Result<Plan> {
     let toks: Vec<Token> = significant(sql)
@@ -268,8 +313,14 @@ pub(crate) fn transaction(sql: &str) -> Result<Plan> {
         } else {
             let mut chain = false;
             if word(i, "AND") {
-                chain = !word(i + 1, "NO");
-                i += if chain { 2 } else { 3 };
+                if word(i + 1, "CHAIN") {
+                    chain = true;
+                    i += 2;
+                } else if word(i + 1, "NO") && word(i + 2, "CHAIN") {
+                    i += 3;
+                } else {
+                    return Err(near(&toks, i + 1, sql));
+                }
             }
             if word(i, "RELEASE") {
                 return Err(Error::unsupported(format!(
@@ -278,16 +329,20 @@ pub(crate) fn transaction(sql: &str) -> Result<Plan> {
                     if rollback { "ROLLBACK" } else { "COMMIT" }
                 )));
             }
+            if word(i, "NO") && word(i + 1, "RELEASE") {
+                i += 2;
+            }
+            // The proxy acts on what it read here (ends or chains the transaction on every
+            // group) whatever a server answers, so text the server would reject must not
+            // be read as a COMMIT or ROLLBACK.
+            if i < toks.len() {
+                return Err(near(&toks, i, sql));
+            }
             SessionKind::End { rollback, chain }
         }
     } else {
-        let snapshot = toks.windows(3).any(|w| {
-            w[0].is_word(sql, "WITH")
-                && w[1].is_word(sql, "CONSISTENT")
-                && w[2].is_word(sql, "SNAPSHOT")
-        });
         SessionKind::Begin {
-            consistent_snapshot: snapshot,
+            consistent_snapshot: begin_modes(&toks, sql)?,
         }
     };
     Ok(Plan::Session(SessionStatement {
@@ -387,6 +442,34 @@ mod tests {
             ReleaseSavepoint("a1".into())
         );
         assert_eq!(kind("COMMIT RELEASE").unwrap_err().code(), 1235);
+        assert_eq!(
+            kind("COMMIT WORK AND CHAIN NO RELEASE").unwrap(),
+            End {
+                rollback: false,
+                chain: true
+            }
+        );
+        for invalid in [
+            "ROLLBACK AND RELEASE",
+            "ROLLBACK foo",
+            "COMMIT AND",
+            "COMMIT AND NO",
+            "COMMIT WORK WORK",
+            "START TRANSACTION READ ONLY, READ WRITE",
+            "START TRANSACTION READ ONLY READ ONLY",
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT foo",
+            "START TRANSACTION ,",
+            "BEGIN WORK now",
+        ] {
+            assert_eq!(kind(invalid).unwrap_err().code(), 1064, "{invalid}");
+        }
+        assert_eq!(
+            kind("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ WRITE;").unwrap(),
+            Begin {
+                consistent_snapshot: true
+            }
+        );
+        assert_eq!(kind("BEGIN WORK").unwrap(), plain);
         assert_eq!(kind("SAVEPOINT").unwrap_err().code(), 1064);
         assert_eq!(kind("XA START 'x'").unwrap_err().code(), 1235);
     }

@@ -48,6 +48,7 @@ use crate::error::Error;
 use super::status;
 
 pub use end::{after_statement, close, commit, on_every_group, rollback, savepoint, unwind};
+pub(crate) use join::confined_write;
 pub use join::{before_route, open_snapshots};
 pub(crate) use loss::connection_gone;
 pub use loss::{after_outcome, refusal};
@@ -215,6 +216,26 @@ impl Txn {
 
     pub fn is_lost(&self) -> bool {
         self.lost.is_some()
+    }
+
+    /// `SET TRANSACTION READ ONLY` is pending (no later `READ WRITE`): the server applies it
+    /// to autocommit statements too, until a transaction takes it.
+    pub fn read_only_pending(&self) -> bool {
+        use crate::plan::lexer::significant;
+        let mut read_only = false;
+        for sql in &self.next_characteristics {
+            let toks: Vec<_> = significant(sql).collect();
+            for w in toks.windows(2) {
+                if w[0].is_word(sql, "READ") {
+                    if w[1].is_word(sql, "ONLY") {
+                        read_only = true;
+                    } else if w[1].is_word(sql, "WRITE") {
+                        read_only = false;
+                    }
+                }
+            }
+        }
+        read_only
     }
 
     pub fn set_next_characteristics(&mut self, sql: &str) {

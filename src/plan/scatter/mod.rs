@@ -170,7 +170,7 @@ pub(crate) fn plan(
     if let Some(plan) =
         count_distinct(&p, &cl, &shapes, &group_exprs, distinct, sel, offset, limit)?
     {
-        return Ok(plan);
+        return calc_found_rows_countable(sql, plan, table);
     }
     // Shard-local groups can run whole on the shards only when nothing above them needs
     // rows of other shards: DISTINCT over them must see the key too (rows of different
@@ -367,7 +367,25 @@ pub(crate) fn plan(
         });
     }
     splices.sort_by_key(|s| (s.start, s.end));
-    Ok(ScatterPlan { merge, splices })
+    calc_found_rows_countable(sql, ScatterPlan { merge, splices }, table)
+}
+
+/// SQL_CALC_FOUND_ROWS is summed over the shards, which is exact only when every merged row
+/// is one shard's row. Refused here, at planning, so that PREPARE refuses it too: the
+/// grouped shard query would otherwise reach a server to describe its columns, built around
+/// select items that the modifier's position made unreadable (a 1064 about text the client
+/// never wrote).
+fn calc_found_rows_countable(sql: &str, plan: ScatterPlan, table: &str) -> Result<ScatterPlan> {
+    let calc = super::lexer::significant(sql)
+        .any(|t| t.kind == super::lexer::Kind::Word && t.is_word(sql, "SQL_CALC_FOUND_ROWS"));
+    if calc && (plan.merge.group.is_some() || plan.merge.count_distinct) {
+        return Err(Error::unsupported(format!(
+            "SQL_CALC_FOUND_ROWS with aggregates, GROUP BY or DISTINCT over several shards of \
+             sharded table '{table}' (a group may span shards, so their counts do not add up; \
+             use COUNT(*) over the same grouping in a derived table)"
+        )));
+    }
+    Ok(plan)
 }
 
 fn contains_agg(e: &Expr) -> bool {

@@ -1,0 +1,192 @@
+//! ROW_COUNT() and LAST_INSERT_ID() inside a larger statement (`SELECT ROW_COUNT() + 0`,
+//! `SELECT LAST_INSERT_ID(), ROW_COUNT()`, `INSERT ... VALUES (LAST_INSERT_ID(), ...)`)
+//! are evaluated by the server the statement reaches, from that connection's own previous
+//! statement and last generated id. Through the proxy the previous statement may have run
+//! on another group, or on several shards, so that server answers about something else:
+//! a plausible wrong number (0 or -1 where one server says 1). (The forms alone are answered
+//! from the session, see `answer_last_insert_id`; a multiplexed session that gave its
+//! connections back refuses them, see `session::multiplexed_use`.)
+//!
+//! So the session remembers which connection ran the previous statement alone, and which
+//! one reported the session's last generated id; such a statement runs only on that
+//! connection (one without a table is moved there), and is refused (1235) otherwise.
+
+use std::sync::Arc;
+
+use crate::backend::ServerRef;
+use crate::config::model::{Database, GroupId};
+use crate::error::Error;
+use crate::plan::lexer::{significant, Kind};
+use crate::plan::Route;
+
+use super::Session;
+
+/// One backend connection of the session.
+#[derive(Debug, Clone)]
+pub struct ConnAt {
+    pub db: Arc<Database>,
+    pub group: GroupId,
+    pub server: ServerRef,
+    /// The backend thread id: a different connection there knows nothing of the statement.
+    pub conn_id: u32,
+}
+
+/// Which of the two values a statement asks its server for.
+fn asks(sql: &str) -> (bool, bool) {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("row_count")
+        && !lower.contains("last_insert_id")
+        && !lower.contains("@@identity")
+    {
+        return (false, false);
+    }
+    let toks: Vec<_> = significant(sql).collect();
+    let call = |i: usize, name: &str| {
+        toks[i].is_word(sql, name) && toks.get(i + 1).is_some_and(|t| t.kind == Kind::Punct(b'('))
+    };
+    let (mut row_count, mut insert_id) = (false, false);
+    for (i, t) in toks.iter().enumerate() {
+        row_count |= call(i, "ROW_COUNT");
+        // LAST_INSERT_ID(expr) sets the value rather than reading it.
+        insert_id |= call(i, "LAST_INSERT_ID")
+            && toks.get(i + 2).is_some_and(|t| t.kind == Kind::Punct(b')'));
+        if t.kind == Kind::Variable {
+            let v = t.text(sql).to_ascii_lowercase();
+            insert_id |= ["@@identity", "@@last_insert_id", "@@session.identity"]
+                .iter()
+                .any(|n| v == *n)
+                || v == "@@session.last_insert_id";
+        }
+    }
+    (row_count, insert_id)
+}
+
+/// The statement calls `LAST_INSERT_ID(expr)`, which sets the connection's value: a SELECT
+/// reports it in no OK packet, so the session's copy is stale until asked there.
+pub fn sets_insert_id(sql: &str) -> bool {
+    if !sql.to_ascii_lowercase().contains("last_insert_id") {
+        return false;
+    }
+    let toks: Vec<_> = significant(sql).collect();
+    toks.windows(3).any(|w| {
+        w[0].is_word(sql, "LAST_INSERT_ID")
+            && w[1].kind == Kind::Punct(b'(')
+            && w[2].kind != Kind::Punct(b')')
+    })
+}
+
+/// Where `route` must run for its ROW_COUNT() / LAST_INSERT_ID() to be the session's:
+/// `Ok(None)` when it asks neither or already runs there, `Ok(Some(conn))` to move a
+/// statement without a table to that connection, `Err` to refuse it.
+pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Error> {
+    let Some(first) = route.targets.first() else {
+        return Ok(None);
+    };
+    let no_table = route.reason == crate::plan::NO_TABLE_REASON && route.targets.len() == 1;
+    if no_table
+        && (crate::plan::row_count_query(&first.sql).is_some()
+            || crate::plan::last_insert_id_query(&first.sql).is_some()
+                && !session.insert_id_from_expr)
+    {
+        // Alone, the session answers it (`answer_last_insert_id`).
+        return Ok(None);
+    }
+    let (row_count, insert_id) = asks(&first.sql);
+    if !row_count && !insert_id {
+        return Ok(None);
+    }
+    let mut wanted: Vec<(&str, Option<ConnAt>)> = Vec::new();
+    if row_count {
+        wanted.push(("ROW_COUNT()", session.row_count_conn.clone()));
+    }
+    if insert_id && (session.last_insert_id != 0 || session.insert_id_from_expr) {
+        wanted.push(("LAST_INSERT_ID()", session.insert_id_conn.clone()));
+    }
+    let Some((_, conn)) = wanted.first().cloned() else {
+        // LAST_INSERT_ID() with no id generated yet: 0 on every connection.
+        return Ok(None);
+    };
+    let refuse = |what: &str, why: &str| {
+        Err(Error::unsupported(format!(
+            "{what} inside a larger statement {why}: ask `SELECT {what}` alone (shardgate \
+             answers it), or use the OK packet's affected rows and insert id"
+        )))
+    };
+    for (what, c) in &wanted {
+        match (c, &conn) {
+            (Some(c), Some(first)) if same(c, first) => {}
+            _ => {
+                return refuse(
+                    what,
+                    "when the statement it is about did not run alone on one connection the \
+                     session still holds",
+                )
+            }
+        }
+    }
+    let conn = conn.expect("checked above");
+    let held = session
+        .conns
+        .held(&conn.db.name, conn.group, conn.server)
+        .map(|c| c.id());
+    if held != Some(conn.conn_id) {
+        return refuse(
+            wanted[0].0,
+            "whose previous statement's connection went back to the pool",
+        );
+    }
+    let there = route.targets.len() == 1
+        && route.db.name.eq_ignore_ascii_case(&conn.db.name)
+        && first.group == conn.group;
+    if there {
+        return Ok(None);
+    }
+    if no_table {
+        return Ok(Some(conn));
+    }
+    refuse(
+        wanted[0].0,
+        &format!(
+            "routed to another place than group '{}' of database '{}', where the statement \
+             it is about ran",
+            super::txn::group_name(&conn.db, conn.group),
+            conn.db.name
+        ),
+    )
+}
+
+/// `route` (one target without a table) on `conn`'s group instead of the default group.
+pub fn moved(route: &Route, conn: &ConnAt) -> Route {
+    let mut moved = route.clone();
+    moved.db = conn.db.clone();
+    moved.targets.truncate(1);
+    moved.targets[0].group = conn.group;
+    moved.targets[0].shard = None;
+    // Not the planner's no-table reason: a transaction must not move it elsewhere.
+    moved.reason = format!(
+        "ROW_COUNT() / LAST_INSERT_ID(): on the connection of group '{}' that ran the \
+         statement it is about",
+        super::txn::group_name(&conn.db, conn.group)
+    );
+    moved
+}
+
+fn same(a: &ConnAt, b: &ConnAt) -> bool {
+    a.db.name == b.db.name && a.group == b.group && a.server == b.server && a.conn_id == b.conn_id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asks;
+
+    #[test]
+    fn finds_reads_of_the_previous_statement() {
+        assert_eq!(asks("SELECT ROW_COUNT() + 0"), (true, false));
+        assert_eq!(asks("select last_insert_id ( ), 1"), (false, true));
+        assert_eq!(asks("SELECT LAST_INSERT_ID(7)"), (false, false));
+        assert_eq!(asks("SELECT @@identity"), (false, true));
+        assert_eq!(asks("SELECT row_count FROM t"), (false, false));
+        assert!(super::sets_insert_id("SELECT LAST_INSERT_ID(42)"));
+        assert!(!super::sets_insert_id("SELECT LAST_INSERT_ID()"));
+    }
+}

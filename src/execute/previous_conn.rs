@@ -127,7 +127,7 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
     let conn = conn.expect("checked above");
     let held = session
         .conns
-        .held(&conn.db.name, conn.group, conn.server)
+        .held(&conn.db, conn.group, conn.server)
         .map(|c| c.id());
     if held != Some(conn.conn_id) {
         return refuse(

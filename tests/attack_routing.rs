@@ -86,3 +86,132 @@ async fn window_functions_over_several_shards_are_refused_whatever_comes_first()
     drop(c);
     schema.drop().await;
 }
+
+/// On one server a temporary table named like a base table hides it for the session. The
+/// fan-out created `clinical_data_0..3` temporaries on the session's shard connections, but a
+/// read over several shards runs on other connections: after `CREATE TEMPORARY TABLE
+/// clinical_data (...)` COUNT(*) answered the real tables' 11 rows where one server says 0,
+/// while a one-shard read saw the temporary. Refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_table_named_like_a_rule_table_is_refused() {
+    let (schema, proxy) = setup("attack_temp_shadow").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    seed_clinical(&mut c).await;
+    for sql in [
+        "CREATE TEMPORARY TABLE clinical_data (id INT)",
+        "CREATE TEMPORARY TABLE IF NOT EXISTS clinical_data (id INT)",
+        "CREATE OR REPLACE TEMPORARY TABLE patients (id INT, hospital_id INT)",
+        "CREATE TEMPORARY TABLE `Clinical_Data` (id INT) ENGINE=InnoDB",
+        "CREATE TEMPORARY TABLE hospitals (id INT, name TEXT)",
+        "CREATE TEMPORARY TABLE clinical.trial_enrollment (id INT)",
+    ] {
+        let msg = expect_code(c.query_drop(sql).await, 1235);
+        assert!(msg.contains("temporary"), "{sql}: {msg}");
+    }
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM clinical_data")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(16));
+    // No temporary table reached a shard connection: a write still lands in the real table.
+    c.query_drop(
+        "INSERT INTO clinical_data (id, hospital_id, patient_id, measure) VALUES (99, 3, 1, 't')",
+    )
+    .await
+    .unwrap();
+    let mut d = schema.on(1).await;
+    let n: Option<i64> = d
+        .query_first("SELECT COUNT(*) FROM clinical_data_3 WHERE id = 99")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(1));
+    d.disconnect().await.unwrap();
+    // An unrelated temporary table is fine.
+    c.query_drop("CREATE TEMPORARY TABLE scratch (id INT)")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO scratch VALUES (1)")
+        .await
+        .unwrap();
+    drop(c);
+    schema.drop().await;
+}
+
+/// Renaming, dropping or retyping the shard key column changes what decides each row's shard
+/// under rows already placed (MODIFY to TINYINT clamps 1000 to 127: shard 0's row now says
+/// shard 3), and a CHANGE naming another column as the key re-keys every row in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alter_table_touching_the_shard_key_column_is_refused() {
+    let (schema, proxy) = setup("attack_alter_key").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    seed_clinical(&mut c).await;
+    for sql in [
+        "ALTER TABLE clinical_data RENAME COLUMN hospital_id TO hid",
+        "ALTER TABLE clinical_data CHANGE hospital_id hid INT NOT NULL",
+        "ALTER TABLE clinical_data CHANGE COLUMN IF EXISTS `Hospital_Id` hospital_id TINYINT",
+        "ALTER TABLE clinical_data MODIFY hospital_id TINYINT NOT NULL",
+        "ALTER TABLE clinical_data MODIFY COLUMN IF EXISTS hospital_id BIGINT",
+        "ALTER TABLE clinical_data DROP COLUMN hospital_id",
+        "ALTER TABLE clinical_data DROP hospital_id",
+        "ALTER TABLE clinical_data ADD COLUMN z INT, DROP IF EXISTS hospital_id",
+        "ALTER TABLE clinical_data CHANGE patient_id hospital_id INT",
+        "ALTER TABLE clinical_data RENAME COLUMN patient_id TO hospital_id",
+        "ALTER TABLE patients MODIFY hospital_id SMALLINT",
+    ] {
+        let msg = expect_code(c.query_drop(sql).await, 1235);
+        assert!(msg.contains("shard key"), "{sql}: {msg}");
+    }
+    for shard in 0..4 {
+        let mut d = schema.on(shard / 2).await;
+        let cols: Vec<String> = d
+            .query(format!(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+                 AND TABLE_NAME = 'clinical_data_{shard}' AND COLUMN_NAME = 'hospital_id' \
+                 AND DATA_TYPE = 'int'"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(cols, vec!["hospital_id".to_string()], "shard {shard}");
+        d.disconnect().await.unwrap();
+    }
+    // Other columns, and indexes on the key, still change on every shard.
+    for sql in [
+        "ALTER TABLE clinical_data ADD INDEX hospital_idx (hospital_id)",
+        "ALTER TABLE clinical_data MODIFY measure VARCHAR(80) NOT NULL",
+        "ALTER TABLE clinical_data ALTER COLUMN hospital_id SET DEFAULT 1",
+        "ALTER TABLE clinical_data DROP INDEX hospital_idx",
+        "ALTER TABLE clinical_data CHANGE note remark TEXT",
+    ] {
+        c.query_drop(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    drop(c);
+    schema.drop().await;
+}
+
+/// `ALTER TABLE t RENAME TO clinical_data_2` made a table named like shard 2 in the default
+/// group (where shard 2 does not live); RENAME TABLE to that name was already refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alter_table_rename_to_a_physical_shard_name_is_refused() {
+    let (schema, proxy) = setup("attack_rename_physical").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    c.query_drop("CREATE TABLE scratch (id INT)").await.unwrap();
+    for sql in [
+        "ALTER TABLE scratch RENAME TO clinical_data_2",
+        "ALTER TABLE scratch RENAME AS `patients_3`",
+        "ALTER TABLE scratch ADD COLUMN z INT, RENAME trial_enrollment_1",
+        "ALTER TABLE scratch RENAME TO hospitals",
+    ] {
+        let r = c.query_drop(sql).await;
+        assert!(r.is_err(), "{sql} was accepted");
+    }
+    let mut d = schema.on(0).await;
+    let tables: Vec<String> = d.query("SHOW TABLES LIKE 'scratch'").await.unwrap();
+    assert_eq!(tables, vec!["scratch".to_string()]);
+    let stray: Vec<String> = d.query("SHOW TABLES LIKE '%\\_2'").await.unwrap();
+    assert!(stray.is_empty(), "{stray:?}");
+    d.disconnect().await.unwrap();
+    drop(c);
+    schema.drop().await;
+}

@@ -34,6 +34,7 @@ mod collect;
 mod columns;
 pub mod connection_id;
 mod ddl;
+mod ddl_guard;
 mod ddl_tokens;
 mod dialect;
 mod dml;

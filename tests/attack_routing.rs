@@ -259,3 +259,60 @@ async fn table_names_differing_only_in_case_are_different_tables() {
     drop(c);
     schema.drop().await;
 }
+
+/// Every row inserted through a prepared INSERT, whatever type the client binds the key as,
+/// lands on the shard its stored key value selects, and a prepared read by the same value
+/// finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_key_parameters_of_every_type_place_rows_where_their_value_says() {
+    use mysql_async::Value;
+    let (schema, proxy) = setup("attack_prepared_key_types").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    let keys: Vec<Value> = vec![
+        Value::Int(7),
+        Value::UInt(6),
+        Value::Double(5.0),
+        Value::Float(4.0),
+        Value::Bytes(b"3".to_vec()),
+        Value::Bytes(b"002".to_vec()),
+        Value::Bytes(b" 9".to_vec()),
+        Value::Bytes(b"10 ".to_vec()),
+        Value::Int(-3),
+    ];
+    for (i, key) in keys.iter().enumerate() {
+        c.exec_drop(
+            "INSERT INTO clinical_data (id, hospital_id, patient_id, measure) VALUES (?, ?, 1, 'p')",
+            (i as i64 + 1, key.clone()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        let found: Vec<i64> = c
+            .exec(
+                "SELECT id FROM clinical_data WHERE hospital_id = ?",
+                (key.clone(),),
+            )
+            .await
+            .unwrap();
+        assert!(found.contains(&(i as i64 + 1)), "{key:?}: {found:?}");
+    }
+    let mut placed = 0;
+    for shard in 0..4i64 {
+        let mut d = schema.on(shard as usize / 2).await;
+        let rows: Vec<(i64, i64)> = d
+            .query(format!("SELECT id, hospital_id FROM clinical_data_{shard}"))
+            .await
+            .unwrap();
+        for (id, key) in rows {
+            assert_eq!(
+                key.rem_euclid(4),
+                shard,
+                "row {id} with key {key} on shard {shard}"
+            );
+            placed += 1;
+        }
+        d.disconnect().await.unwrap();
+    }
+    assert_eq!(placed, keys.len());
+    drop(c);
+    schema.drop().await;
+}

@@ -316,3 +316,46 @@ async fn prepared_key_parameters_of_every_type_place_rows_where_their_value_says
     drop(c);
     schema.drop().await;
 }
+
+/// Foreign keys between bound tables exist per shard (`trial_enrollment_N` references
+/// `patients_N`). SHOW CREATE TABLE showed `REFERENCES \`patients_0\``, and the server's
+/// foreign key error named the physical schema (`` `sgt_x`.`trial_enrollment` ``): both now
+/// speak of the logical names only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_keys_between_bound_tables_show_logical_names() {
+    let (schema, proxy) = setup("attack_fk_names").await;
+    for shard in 0..4 {
+        schema
+            .exec(
+                shard / 2,
+                &[&format!(
+                    "ALTER TABLE trial_enrollment_{shard} ADD CONSTRAINT fk_te_{shard} \
+                     FOREIGN KEY (patient_id) REFERENCES patients_{shard} (id)"
+                )],
+            )
+            .await;
+    }
+    let mut c = proxy.connect(Some("clinical")).await;
+    let (_, ddl): (String, String) = c
+        .query_first("SHOW CREATE TABLE trial_enrollment")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ddl.contains("REFERENCES `patients` (`id`)"), "{ddl}");
+    assert!(!ddl.contains("patients_0"), "{ddl}");
+    for binary in [false, true] {
+        let sql = "INSERT INTO trial_enrollment (id, hospital_id, patient_id, trial_code) \
+                   VALUES (1, 4, 999, 'x')";
+        let r = if binary {
+            c.exec_drop(sql, ()).await
+        } else {
+            c.query_drop(sql).await
+        };
+        let msg = expect_code(r, 1452);
+        assert!(msg.contains("`clinical`.`trial_enrollment`"), "{msg}");
+        assert!(!msg.contains(&schema.name), "{msg}");
+        assert!(msg.contains("REFERENCES `patients`"), "{msg}");
+    }
+    drop(c);
+    schema.drop().await;
+}

@@ -269,7 +269,7 @@ async fn stream<P: Protocol, S: ResultSink>(
             }
             ResultRewrite::ShowCreateTable { physical, logical } => {
                 while let Some(row) = result.next().await.map_err(Error::from)? {
-                    write_renamed_row(&row, physical, logical, sink);
+                    write_renamed_row(&row, physical, logical, db, sink);
                     rows += 1;
                 }
             }
@@ -311,6 +311,7 @@ fn write_renamed_row<S: ResultSink>(
     row: &mysql_async::Row,
     physical: &str,
     logical: &str,
+    db: &Database,
     sink: &mut S,
 ) {
     let cells: Vec<Option<Vec<u8>>> = (0..row.len())
@@ -320,7 +321,8 @@ fn write_renamed_row<S: ResultSink>(
                 let renamed = if text == physical {
                     logical.to_string()
                 } else {
-                    text.replacen(&format!("`{physical}`"), &format!("`{logical}`"), 1)
+                    let own = text.replacen(&format!("`{physical}`"), &format!("`{logical}`"), 1);
+                    logical_references(&own, db)
                 };
                 Some(renamed.into_bytes())
             }
@@ -336,4 +338,28 @@ fn write_renamed_row<S: ResultSink>(
         .collect();
     let refs: Vec<Option<&[u8]>> = cells.iter().map(|c| c.as_deref()).collect();
     sink.row_cells(&refs);
+}
+
+/// Shard 0's CREATE TABLE names the tables its foreign keys reference by their shard 0
+/// names too (`REFERENCES \`patients_0\``): those become the logical tables.
+fn logical_references(ddl: &str, db: &Database) -> String {
+    const KEYWORD: &str = "REFERENCES `";
+    let mut out = String::with_capacity(ddl.len());
+    let mut rest = ddl;
+    while let Some(at) = rest.find(KEYWORD) {
+        let name_start = at + KEYWORD.len();
+        out.push_str(&rest[..name_start]);
+        rest = &rest[name_start..];
+        let Some(name_end) = rest.find('`') else {
+            break;
+        };
+        let name = &rest[..name_end];
+        match db.sharded_table_of_physical(name) {
+            Some(rule) => out.push_str(&rule.name),
+            None => out.push_str(name),
+        }
+        rest = &rest[name_end..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -359,3 +359,57 @@ async fn foreign_keys_between_bound_tables_show_logical_names() {
     drop(c);
     schema.drop().await;
 }
+
+/// A variable assigned in a multi-row INSERT lives on the connection of the shard that ran
+/// that row: the next row, on another group, read NULL (1048 after the first shard had
+/// committed its row; a nullable column would have stored NULL where one server stores 3).
+/// A sequence in a broadcast write ran on the default group and failed on the other one,
+/// leaving the copies different. Such writes over several shards or groups are refused before
+/// anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateful_functions_in_writes_over_several_targets_are_refused() {
+    let (schema, proxy) = setup("attack_stateful_writes").await;
+    schema.exec(0, &["CREATE SEQUENCE s1"]).await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    for sql in [
+        "INSERT INTO clinical_data (id, hospital_id, patient_id, measure) \
+         VALUES (1, 1, @v := 3, 'a'), (2, 3, @v, 'b')",
+        "INSERT INTO hospitals (id, name) VALUES (NEXTVAL(s1), 'h')",
+        "INSERT INTO clinical_data (id, hospital_id, patient_id, measure) \
+         VALUES (NEXT VALUE FOR s1, 1, 1, 'a'), (NEXT VALUE FOR s1, 3, 1, 'b')",
+        "UPDATE clinical_data SET value = GET_LOCK('attack', 0) WHERE hospital_id IN (1, 3)",
+        "UPDATE hospitals SET name = (@n := 'x')",
+    ] {
+        let msg = expect_code(c.query_drop(sql).await, 1235);
+        assert!(msg.contains("shards or groups"), "{sql}: {msg}");
+    }
+    for shard in 0..4 {
+        let mut d = schema.on(shard / 2).await;
+        let n: Option<i64> = d
+            .query_first(format!("SELECT COUNT(*) FROM clinical_data_{shard}"))
+            .await
+            .unwrap();
+        assert_eq!(n, Some(0), "shard {shard}");
+        let n: Option<i64> = d
+            .query_first("SELECT COUNT(*) FROM hospitals")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(0), "hospitals of group {}", shard / 2);
+        d.disconnect().await.unwrap();
+    }
+    // On one shard of the default group the sequence and the variable are where one server
+    // has them.
+    c.query_drop(
+        "INSERT INTO clinical_data (id, hospital_id, patient_id, measure) \
+         VALUES (NEXTVAL(s1), 1, @w := 4, 'a'), (NEXTVAL(s1), 5, @w, 'b')",
+    )
+    .await
+    .unwrap();
+    let rows: Vec<(i64, i64)> = c
+        .query("SELECT id, patient_id FROM clinical_data WHERE hospital_id IN (1, 5) ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![(1, 4), (2, 4)]);
+    drop(c);
+    schema.drop().await;
+}

@@ -39,7 +39,7 @@ pub(crate) fn apply(sql: &str, plan: &mut Plan, read_only_functions: &[String]) 
         _ => return Ok(()),
     };
     if route.is_write {
-        return Ok(());
+        return refuse_stateful_write(sql, route.targets.len(), read_only_functions);
     }
     match find(sql, read_only_functions) {
         None => Ok(()),
@@ -53,6 +53,29 @@ pub(crate) fn apply(sql: &str, plan: &mut Plan, read_only_functions: &[String]) 
             route.is_write = true;
             Ok(())
         }
+    }
+}
+
+/// A write over several shards or groups runs once per target, each on its own connection: a
+/// variable assigned in one row is not there for a row of another shard, a sequence exists in
+/// the default group only (a broadcast copy elsewhere fails after the first applied), a lock
+/// is taken once per connection. Such writes are refused before anything runs. (INTO belongs
+/// to the write itself there, and `LAST_INSERT_ID(expr)` is the generated-key idiom the
+/// session answers from the OK packets.)
+fn refuse_stateful_write(sql: &str, targets: usize, read_only_functions: &[String]) -> Result<()> {
+    if targets < 2 {
+        return Ok(());
+    }
+    match find(sql, read_only_functions) {
+        Some(SideEffect::Stateful(what))
+            if !what.starts_with("SELECT ... INTO") && !what.starts_with("LAST_INSERT_ID") =>
+        {
+            Err(Error::unsupported(format!(
+                "{what} in a write over {targets} shards or groups (each runs it on its own \
+                 connection)"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

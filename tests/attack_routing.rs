@@ -413,3 +413,42 @@ async fn stateful_functions_in_writes_over_several_targets_are_refused() {
     drop(c);
     schema.drop().await;
 }
+
+/// A variable a statement gives a value (`SELECT ... INTO @v`, `@v := ...`) lives on the one
+/// backend connection that ran it; SET is replayed everywhere, these are not. Reading it on
+/// another group answered NULL where one server answers the value. Such reads are refused;
+/// on the group that holds it the value is read as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_variables_assigned_by_a_statement_are_not_read_as_null_elsewhere() {
+    let (schema, proxy) = setup("attack_variable_groups").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    seed_clinical(&mut c).await;
+    let w: Option<i64> = c
+        .query_first("SELECT @w := 7 FROM clinical_data WHERE hospital_id = 1 LIMIT 1")
+        .await
+        .unwrap();
+    assert_eq!(w, Some(7));
+    // Shard 1 (g0) holds it: read there, exactly.
+    let rows: Vec<(i64, Option<i64>)> = c
+        .query("SELECT id, @w FROM clinical_data WHERE hospital_id = 5 ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![(5, Some(7)), (15, Some(7))]);
+    for sql in [
+        "SELECT id, @w FROM clinical_data WHERE hospital_id = 3",
+        "SELECT id FROM clinical_data WHERE patient_id = @w ORDER BY id",
+        "UPDATE clinical_data SET value = @w WHERE hospital_id = 2",
+    ] {
+        let msg = expect_code(c.query_drop(sql).await, 1235);
+        assert!(msg.contains("user variable @w"), "{sql}: {msg}");
+    }
+    // SET gives the value to every connection.
+    c.query_drop("SET @w = 7").await.unwrap();
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM clinical_data WHERE hospital_id = 3 AND @w = 7")
+        .await
+        .unwrap();
+    assert!(n.is_some());
+    drop(c);
+    schema.drop().await;
+}

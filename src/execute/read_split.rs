@@ -58,6 +58,10 @@ pub struct ReadSplit {
     /// `@v := ...` run there as writes): from then on a read naming a user variable goes to
     /// the master too, where the value is.
     variables_on_master: bool,
+    /// (database, group, variable) whose session connection alone holds a user variable a
+    /// statement gave a value (`SELECT ... INTO @v`, `@v := ...`): a later statement reading
+    /// it must run there (see `check_variables`); SET gives it to every connection again.
+    variable_groups: Vec<(String, GroupId, String)>,
     /// The server each (database, group) last ran a statement on, for ROW_COUNT(), which is
     /// about the previous statement. The database by address: the rules'
     /// `Arc<Database>` outlives every session that plans with it.
@@ -143,6 +147,57 @@ impl ReadSplit {
         }
     }
 
+    /// Notes the user variables `sql`, run on `group`'s session connection, gave a value
+    /// only that connection holds.
+    pub fn observe_variables(&mut self, db: &Database, group: GroupId, sql: &str) {
+        if !sql.contains('@') {
+            return;
+        }
+        for v in crate::plan::assigned_user_variables(sql, false) {
+            self.variable_groups
+                .retain(|(d, _, n)| !(*d == db.name && *n == v));
+            self.variable_groups.push((db.name.clone(), group, v));
+        }
+    }
+
+    /// A statement reading a user variable that a statement (not SET, which every connection
+    /// replays) gave a value must run on that group's session connection: on another group,
+    /// or on the extra connections of a merged read (`lanes`), the variable is NULL.
+    pub fn check_variables(&self, route: &Route, lanes: bool) -> crate::error::Result<()> {
+        let db = &route.db;
+        if !self.variable_groups.iter().any(|(d, _, _)| *d == db.name) {
+            return Ok(());
+        }
+        let several = lanes && route.targets.len() > 1;
+        for t in &route.targets {
+            for v in crate::plan::user_variables(&t.sql) {
+                let Some((_, held, _)) = self
+                    .variable_groups
+                    .iter()
+                    .find(|(d, _, n)| *d == db.name && *n == v)
+                else {
+                    continue;
+                };
+                if *held != t.group || several {
+                    let name = |g: GroupId| db.groups.get(g).map_or("?", |g| g.name.as_str());
+                    return Err(crate::error::Error::unsupported(format!(
+                        "reading user variable {v} on group '{}'{} after a statement (SELECT \
+                         ... INTO, :=) gave it a value on group '{}' only: there it is NULL; \
+                         give the value with SET {v} = ... instead",
+                        name(t.group),
+                        if several {
+                            " over several connections"
+                        } else {
+                            ""
+                        },
+                        name(*held)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Remembers a write to `group` (with its GTID when known).
     pub fn record_write(&mut self, db: &Arc<Database>, group: GroupId, gtid: Option<String>) {
         let now = Instant::now();
@@ -221,6 +276,12 @@ impl ReadSplit {
     pub fn observe_set(&mut self, sql: &str) {
         if let Some(on) = parse_master_variable(sql) {
             self.force_master = on;
+        }
+        // SET is replayed on every connection: what it assigns is everywhere.
+        if sql.contains('@') && !self.variable_groups.is_empty() {
+            for v in crate::plan::assigned_user_variables(sql, true) {
+                self.variable_groups.retain(|(_, _, n)| *n != v);
+            }
         }
     }
 }

@@ -56,6 +56,7 @@ pub async fn run_at<S: ResultSink>(
     let mut rows_sent: u64 = 0;
     let mut last_conn = None;
     let status_before = session.status;
+    session.reads.check_variables(route, false)?;
     let spread_write = route.is_write && route.targets.len() > 1;
     if spread_write {
         // Reach every group before writing anywhere: a group that is down then fails the
@@ -72,6 +73,9 @@ pub async fn run_at<S: ResultSink>(
             Err(Failure::Query(e)) => return Err(Failure::Query(partly_applied(route, i, e))),
             Err(e) => return Err(e),
         };
+        session
+            .reads
+            .observe_variables(db, target.group, &target.sql);
         if route.is_write {
             session.reads.observe_write(&target.sql);
             let gtid = if ReadSplit::uses_gtid(ctx.backends.read_your_writes)

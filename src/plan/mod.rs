@@ -75,6 +75,7 @@ pub use last_insert_id::{
     row_count_query, row_count_sql,
 };
 pub(crate) use names::is_system_schema;
+pub(crate) use side_effects::{assigned_user_variables, user_variables};
 pub use split::{next_statement, split_statements};
 pub use syntax::{SqlMode, Syntax};
 

@@ -278,6 +278,46 @@ fn is_keyword_before_paren(name: &str) -> bool {
     )
 }
 
+/// The user variables (lower-cased, with their `@`) `sql` gives a value on the connection
+/// that runs it: `@v := ...`, `SELECT ... INTO @v, @w` (which SET replay does not carry to
+/// the session's other connections), or, with `set` (a SET statement), `@v = ...`.
+pub(crate) fn assigned_user_variables(sql: &str, set: bool) -> Vec<String> {
+    let toks: Vec<Token> = significant(sql).collect();
+    let punct = |i: usize, p: u8| toks.get(i).is_some_and(|t| t.kind == Kind::Punct(p));
+    let user_variable = |i: usize| {
+        toks.get(i)
+            .is_some_and(|t| t.kind == Kind::Variable && !t.text(sql).starts_with("@@"))
+    };
+    let name = |i: usize| toks[i].text(sql).to_lowercase();
+    let mut names = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        if user_variable(i)
+            && ((punct(i + 1, b':') && punct(i + 2, b'=')) || (set && punct(i + 1, b'=')))
+        {
+            names.push(name(i));
+        }
+        if t.is_word(sql, "INTO") && !is_insert_like(&toks[..i], sql) {
+            let mut j = i + 1;
+            while user_variable(j) {
+                names.push(name(j));
+                if !punct(j + 1, b',') {
+                    break;
+                }
+                j += 2;
+            }
+        }
+    }
+    names
+}
+
+/// The user variables (lower-cased, with their `@`) `sql` mentions.
+pub(crate) fn user_variables(sql: &str) -> Vec<String> {
+    significant(sql)
+        .filter(|t| t.kind == Kind::Variable && !t.text(sql).starts_with("@@"))
+        .map(|t| t.text(sql).to_lowercase())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +394,18 @@ mod tests {
                 "{sql}: {e:?}"
             );
         }
+    }
+
+    #[test]
+    fn assigned_user_variables_are_found() {
+        use super::assigned_user_variables as assigned;
+        assert_eq!(assigned("SELECT @W := 1, @x", false), vec!["@w"]);
+        assert_eq!(
+            assigned("SELECT id, v INTO @a, @b FROM t", false),
+            vec!["@a", "@b"]
+        );
+        assert!(assigned("INSERT INTO t VALUES (@a)", false).is_empty());
+        assert!(assigned("SET @a = 1", false).is_empty());
+        assert_eq!(assigned("SET @a = 1, @@sql_mode = ''", true), vec!["@a"]);
     }
 }

@@ -32,6 +32,7 @@ pub(super) async fn open(
     session: &mut Session,
 ) -> Result<Vec<Lane>, Error> {
     let db = &route.db;
+    session.reads.check_variables(route, true)?;
     let in_trans = session.txn_aware_status() & status::IN_TRANS != 0 || session.txn.active();
     // (group, pinned, targets): the first shard of each group on the session's connection.
     let mut planned: Vec<(usize, bool, Vec<usize>)> = Vec::new();

@@ -452,3 +452,45 @@ async fn user_variables_assigned_by_a_statement_are_not_read_as_null_elsewhere()
     drop(c);
     schema.drop().await;
 }
+
+/// A temporary table hiding an unsharded table lives on the session's connection to the
+/// default group. A read over shards 0 and 1 (both there) ran shard 1 on another connection
+/// of the group, which joined the real table: rows where one server, reading the empty
+/// temporary table, answers none. The group's shards now share the session's connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_reads_see_the_sessions_temporary_tables_on_every_shard() {
+    let (schema, proxy) = setup("attack_temp_lanes").await;
+    schema
+        .exec(
+            0,
+            &[
+                "INSERT INTO medication_logs (id, patient_id, hospital_id, drug) \
+               VALUES (1, 1, 4, 'a'), (2, 1, 5, 'b')",
+            ],
+        )
+        .await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    seed_clinical(&mut c).await;
+    let sql = "SELECT c.id, m.id FROM clinical_data c JOIN medication_logs m \
+               ON m.hospital_id = c.hospital_id WHERE c.hospital_id IN (4, 5) ORDER BY c.id, m.id";
+    let before: Vec<(i64, i64)> = c.query(sql).await.unwrap();
+    assert_eq!(before, vec![(4, 1), (5, 2), (14, 1), (15, 2)]);
+    c.query_drop("CREATE TEMPORARY TABLE medication_logs (id BIGINT, hospital_id INT)")
+        .await
+        .unwrap();
+    for binary in [false, true] {
+        let rows: Vec<(i64, i64)> = if binary {
+            c.exec(sql, ()).await.unwrap()
+        } else {
+            c.query(sql).await.unwrap()
+        };
+        assert_eq!(rows, vec![], "binary: {binary}");
+    }
+    c.query_drop("INSERT INTO medication_logs VALUES (7, 5)")
+        .await
+        .unwrap();
+    let rows: Vec<(i64, i64)> = c.query(sql).await.unwrap();
+    assert_eq!(rows, vec![(5, 7), (15, 7)]);
+    drop(c);
+    schema.drop().await;
+}

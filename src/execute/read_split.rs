@@ -147,6 +147,11 @@ impl ReadSplit {
         }
     }
 
+    /// The session made a temporary table (it lives on the session's connections only).
+    pub fn has_temporary_tables(&self) -> bool {
+        self.temporary_tables
+    }
+
     /// Notes the user variables `sql`, run on `group`'s session connection, gave a value
     /// only that connection holds.
     pub fn observe_variables(&mut self, db: &Database, group: GroupId, sql: &str) {

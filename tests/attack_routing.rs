@@ -434,6 +434,15 @@ async fn user_variables_assigned_by_a_statement_are_not_read_as_null_elsewhere()
         .await
         .unwrap();
     assert_eq!(rows, vec![(5, Some(7)), (15, Some(7))]);
+    // Shards 0 and 1 (both g0) in one merged read: each sees it, as on one server.
+    let rows: Vec<(i64, Option<i64>)> = c
+        .query("SELECT id, @w FROM clinical_data WHERE hospital_id IN (1, 4) ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![(1, Some(7)), (4, Some(7)), (11, Some(7)), (14, Some(7))]
+    );
     for sql in [
         "SELECT id, @w FROM clinical_data WHERE hospital_id = 3",
         "SELECT id FROM clinical_data WHERE patient_id = @w ORDER BY id",

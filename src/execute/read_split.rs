@@ -165,15 +165,21 @@ impl ReadSplit {
         }
     }
 
+    /// Whether a statement gave a user variable of database `db` a value that only one
+    /// session connection holds (merged reads then keep to the session's connections).
+    pub fn has_assigned_variables(&self, db: &Database) -> bool {
+        self.variable_groups.iter().any(|(d, _, _)| *d == db.name)
+    }
+
     /// A statement reading a user variable that a statement (not SET, which every connection
-    /// replays) gave a value must run on that group's session connection: on another group,
-    /// or on the extra connections of a merged read (`lanes`), the variable is NULL.
-    pub fn check_variables(&self, route: &Route, lanes: bool) -> crate::error::Result<()> {
+    /// replays) gave a value must run on that group's session connection: on another group
+    /// the variable is NULL. (Merged reads run each group's shards on the session's
+    /// connection then, see `merge::lanes`.)
+    pub fn check_variables(&self, route: &Route) -> crate::error::Result<()> {
         let db = &route.db;
         if !self.variable_groups.iter().any(|(d, _, _)| *d == db.name) {
             return Ok(());
         }
-        let several = lanes && route.targets.len() > 1;
         for t in &route.targets {
             for v in crate::plan::user_variables(&t.sql) {
                 let Some((_, held, _)) = self
@@ -183,18 +189,13 @@ impl ReadSplit {
                 else {
                     continue;
                 };
-                if *held != t.group || several {
+                if *held != t.group {
                     let name = |g: GroupId| db.groups.get(g).map_or("?", |g| g.name.as_str());
                     return Err(crate::error::Error::unsupported(format!(
-                        "reading user variable {v} on group '{}'{} after a statement (SELECT \
-                         ... INTO, :=) gave it a value on group '{}' only: there it is NULL; \
-                         give the value with SET {v} = ... instead",
+                        "reading user variable {v} on group '{}' after a statement (SELECT ... \
+                         INTO, :=) gave it a value on group '{}' only: there it is NULL; give \
+                         the value with SET {v} = ... instead",
                         name(t.group),
-                        if several {
-                            " over several connections"
-                        } else {
-                            ""
-                        },
                         name(*held)
                     )));
                 }

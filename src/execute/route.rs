@@ -56,7 +56,7 @@ pub async fn run_at<S: ResultSink>(
     let mut rows_sent: u64 = 0;
     let mut last_conn = None;
     let status_before = session.status;
-    session.reads.check_variables(route, false)?;
+    session.reads.check_variables(route)?;
     let spread_write = route.is_write && route.targets.len() > 1;
     if spread_write {
         // Reach every group before writing anywhere: a group that is down then fails the

@@ -503,3 +503,40 @@ async fn merged_reads_see_the_sessions_temporary_tables_on_every_shard() {
     drop(c);
     schema.drop().await;
 }
+
+/// A user-level lock taken by a statement lives on one group's master connection; asking
+/// about it in a statement routed to another group answered 1 (free) where one server says 0.
+/// Refused now; on the group holding it the answer is the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_lock_state_is_not_read_from_another_group() {
+    let (schema, proxy) = setup("attack_lock_groups").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    seed_clinical(&mut c).await;
+    let got: Option<i64> = c
+        .query_first("SELECT GET_LOCK('attack_lock', 0)")
+        .await
+        .unwrap();
+    assert_eq!(got, Some(1));
+    let r: Result<Option<Option<i64>>, _> = c
+        .query_first("SELECT IS_FREE_LOCK('attack_lock') FROM clinical_data WHERE hospital_id = 3")
+        .await;
+    match r {
+        Ok(v) => assert_eq!(v, Some(Some(0)), "the lock is held by this session"),
+        Err(e) => {
+            let msg = expect_code::<()>(Err(e), 1235);
+            assert!(msg.contains("GET_LOCK"), "{msg}");
+        }
+    }
+    let held: Option<Option<i64>> = c
+        .query_first("SELECT IS_FREE_LOCK('attack_lock') FROM clinical_data WHERE hospital_id = 1")
+        .await
+        .unwrap();
+    assert_eq!(held, Some(Some(0)));
+    let released: Option<i64> = c
+        .query_first("SELECT RELEASE_LOCK('attack_lock')")
+        .await
+        .unwrap();
+    assert_eq!(released, Some(1));
+    drop(c);
+    schema.drop().await;
+}

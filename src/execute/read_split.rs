@@ -155,10 +155,14 @@ impl ReadSplit {
     /// Notes the user variables `sql`, run on `group`'s session connection, gave a value
     /// only that connection holds.
     pub fn observe_variables(&mut self, db: &Database, group: GroupId, sql: &str) {
-        if !sql.contains('@') {
+        if !sql.contains('@') && !mentions_user_lock(sql) {
             return;
         }
-        for v in crate::plan::assigned_user_variables(sql, false) {
+        let lock = mentions_user_lock(sql).then(|| USER_LOCKS.to_string());
+        for v in crate::plan::assigned_user_variables(sql, false)
+            .into_iter()
+            .chain(lock)
+        {
             self.variable_groups
                 .retain(|(d, _, n)| !(*d == db.name && *n == v));
             self.variable_groups.push((db.name.clone(), group, v));
@@ -181,7 +185,8 @@ impl ReadSplit {
             return Ok(());
         }
         for t in &route.targets {
-            for v in crate::plan::user_variables(&t.sql) {
+            let lock = mentions_user_lock(&t.sql).then(|| USER_LOCKS.to_string());
+            for v in crate::plan::user_variables(&t.sql).into_iter().chain(lock) {
                 let Some((_, held, _)) = self
                     .variable_groups
                     .iter()
@@ -191,6 +196,15 @@ impl ReadSplit {
                 };
                 if *held != t.group {
                     let name = |g: GroupId| db.groups.get(g).map_or("?", |g| g.name.as_str());
+                    if v == USER_LOCKS {
+                        return Err(crate::error::Error::unsupported(format!(
+                            "{USER_LOCKS} in a statement on group '{}' while this session's \
+                             locks are held on group '{}' (there they would look free): use \
+                             them in statements without tables",
+                            name(t.group),
+                            name(*held)
+                        )));
+                    }
                     return Err(crate::error::Error::unsupported(format!(
                         "reading user variable {v} on group '{}' after a statement (SELECT ... \
                          INTO, :=) gave it a value on group '{}' only: there it is NULL; give \
@@ -311,6 +325,19 @@ fn parse_master_variable(sql: &str) -> Option<bool> {
 
 /// An `@name` that is not an `@@system` variable (a false alarm, e.g. inside a string, only
 /// costs a read on the master).
+/// User-level locks (GET_LOCK and friends) live on the connection that took them, like an
+/// assigned variable: tracked under this name.
+const USER_LOCKS: &str = "user-level locks (GET_LOCK)";
+
+fn mentions_user_lock(sql: &str) -> bool {
+    mentions(sql, b"_lock")
+        && (mentions(sql, b"get_lock")
+            || mentions(sql, b"is_free_lock")
+            || mentions(sql, b"is_used_lock")
+            || mentions(sql, b"release_lock")
+            || mentions(sql, b"release_all_locks"))
+}
+
 fn mentions_user_variable(sql: &str) -> bool {
     let b = sql.as_bytes();
     b.iter()

@@ -40,7 +40,8 @@ pub fn error(e: Error, db: &Database) -> Error {
 }
 
 /// Replaces each whole word that is a physical shard table name by its logical table, and
-/// each group's physical schema followed by `.` by the logical database.
+/// each group's physical schema followed by `.` (or, back-quoted, by `` `. ``, as foreign key
+/// errors print it) by the logical database.
 pub(crate) fn message(msg: &str, db: &Database) -> String {
     let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
     let mut out = String::with_capacity(msg.len());
@@ -54,7 +55,9 @@ pub(crate) fn message(msg: &str, db: &Database) -> String {
         let after = &rest[start + word_len..];
         if let Some(rule) = db.sharded_table_of_physical(word) {
             out.push_str(&rule.name);
-        } else if after.starts_with('.') && db.groups.iter().any(|g| g.schema == word) {
+        } else if (after.starts_with('.') || after.starts_with("`."))
+            && db.groups.iter().any(|g| g.schema == word)
+        {
             out.push_str(&db.name);
         } else {
             out.push_str(word);
@@ -89,6 +92,19 @@ mod tests {
                 clinical
             ),
             "Cannot add or update a child row: `clinical`.`patients`, é clinical_data_01"
+        );
+        // The server's foreign key error quotes the schema and the table separately.
+        let schema = &clinical.groups[0].schema;
+        assert_eq!(
+            message(
+                &format!(
+                    "a foreign key constraint fails (`{schema}`.`trial_enrollment_0`, CONSTRAINT \
+                     `fk` FOREIGN KEY (`patient_id`) REFERENCES `patients_0` (`id`))"
+                ),
+                clinical
+            ),
+            "a foreign key constraint fails (`clinical`.`trial_enrollment`, CONSTRAINT `fk` \
+             FOREIGN KEY (`patient_id`) REFERENCES `patients` (`id`))"
         );
     }
 }

@@ -58,6 +58,10 @@ pub struct ReadSplit {
     /// `@v := ...` run there as writes): from then on a read naming a user variable goes to
     /// the master too, where the value is.
     variables_on_master: bool,
+    /// (database, group, variable) whose session connection alone holds a user variable a
+    /// statement gave a value (`SELECT ... INTO @v`, `@v := ...`): a later statement reading
+    /// it must run there (see `check_variables`); SET gives it to every connection again.
+    variable_groups: Vec<(String, GroupId, String)>,
     /// The server each (database, group) last ran a statement on, for ROW_COUNT(), which is
     /// about the previous statement. The database by address: the rules'
     /// `Arc<Database>` outlives every session that plans with it.
@@ -143,6 +147,77 @@ impl ReadSplit {
         }
     }
 
+    /// The session made a temporary table (it lives on the session's connections only).
+    pub fn has_temporary_tables(&self) -> bool {
+        self.temporary_tables
+    }
+
+    /// Notes the user variables `sql`, run on `group`'s session connection, gave a value
+    /// only that connection holds.
+    pub fn observe_variables(&mut self, db: &Database, group: GroupId, sql: &str) {
+        if !sql.contains('@') && !mentions_user_lock(sql) {
+            return;
+        }
+        let lock = mentions_user_lock(sql).then(|| USER_LOCKS.to_string());
+        for v in crate::plan::assigned_user_variables(sql, false)
+            .into_iter()
+            .chain(lock)
+        {
+            self.variable_groups
+                .retain(|(d, _, n)| !(*d == db.name && *n == v));
+            self.variable_groups.push((db.name.clone(), group, v));
+        }
+    }
+
+    /// Whether a statement gave a user variable of database `db` a value that only one
+    /// session connection holds (merged reads then keep to the session's connections).
+    pub fn has_assigned_variables(&self, db: &Database) -> bool {
+        self.variable_groups.iter().any(|(d, _, _)| *d == db.name)
+    }
+
+    /// A statement reading a user variable that a statement (not SET, which every connection
+    /// replays) gave a value must run on that group's session connection: on another group
+    /// the variable is NULL. (Merged reads run each group's shards on the session's
+    /// connection then, see `merge::lanes`.)
+    pub fn check_variables(&self, route: &Route) -> crate::error::Result<()> {
+        let db = &route.db;
+        if !self.variable_groups.iter().any(|(d, _, _)| *d == db.name) {
+            return Ok(());
+        }
+        for t in &route.targets {
+            let lock = mentions_user_lock(&t.sql).then(|| USER_LOCKS.to_string());
+            for v in crate::plan::user_variables(&t.sql).into_iter().chain(lock) {
+                let Some((_, held, _)) = self
+                    .variable_groups
+                    .iter()
+                    .find(|(d, _, n)| *d == db.name && *n == v)
+                else {
+                    continue;
+                };
+                if *held != t.group {
+                    let name = |g: GroupId| db.groups.get(g).map_or("?", |g| g.name.as_str());
+                    if v == USER_LOCKS {
+                        return Err(crate::error::Error::unsupported(format!(
+                            "{USER_LOCKS} in a statement on group '{}' while this session's \
+                             locks are held on group '{}' (there they would look free): use \
+                             them in statements without tables",
+                            name(t.group),
+                            name(*held)
+                        )));
+                    }
+                    return Err(crate::error::Error::unsupported(format!(
+                        "reading user variable {v} on group '{}' after a statement (SELECT ... \
+                         INTO, :=) gave it a value on group '{}' only: there it is NULL; give \
+                         the value with SET {v} = ... instead",
+                        name(t.group),
+                        name(*held)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Remembers a write to `group` (with its GTID when known).
     pub fn record_write(&mut self, db: &Arc<Database>, group: GroupId, gtid: Option<String>) {
         let now = Instant::now();
@@ -222,6 +297,12 @@ impl ReadSplit {
         if let Some(on) = parse_master_variable(sql) {
             self.force_master = on;
         }
+        // SET is replayed on every connection: what it assigns is everywhere.
+        if sql.contains('@') && !self.variable_groups.is_empty() {
+            for v in crate::plan::assigned_user_variables(sql, true) {
+                self.variable_groups.retain(|(_, _, n)| *n != v);
+            }
+        }
     }
 }
 
@@ -244,6 +325,19 @@ fn parse_master_variable(sql: &str) -> Option<bool> {
 
 /// An `@name` that is not an `@@system` variable (a false alarm, e.g. inside a string, only
 /// costs a read on the master).
+/// User-level locks (GET_LOCK and friends) live on the connection that took them, like an
+/// assigned variable: tracked under this name.
+const USER_LOCKS: &str = "user-level locks (GET_LOCK)";
+
+fn mentions_user_lock(sql: &str) -> bool {
+    mentions(sql, b"_lock")
+        && (mentions(sql, b"get_lock")
+            || mentions(sql, b"is_free_lock")
+            || mentions(sql, b"is_used_lock")
+            || mentions(sql, b"release_lock")
+            || mentions(sql, b"release_all_locks"))
+}
+
 fn mentions_user_variable(sql: &str) -> bool {
     let b = sql.as_bytes();
     b.iter()

@@ -56,6 +56,7 @@ pub async fn run_at<S: ResultSink>(
     let mut rows_sent: u64 = 0;
     let mut last_conn = None;
     let status_before = session.status;
+    session.reads.check_variables(route)?;
     let spread_write = route.is_write && route.targets.len() > 1;
     if spread_write {
         // Reach every group before writing anywhere: a group that is down then fails the
@@ -72,6 +73,9 @@ pub async fn run_at<S: ResultSink>(
             Err(Failure::Query(e)) => return Err(Failure::Query(partly_applied(route, i, e))),
             Err(e) => return Err(e),
         };
+        session
+            .reads
+            .observe_variables(db, target.group, &target.sql);
         if route.is_write {
             session.reads.observe_write(&target.sql);
             let gtid = if ReadSplit::uses_gtid(ctx.backends.read_your_writes)
@@ -290,7 +294,7 @@ async fn stream<P: Protocol, S: ResultSink>(
             }
             ResultRewrite::ShowCreateTable { physical, logical } => {
                 while let Some(row) = result.next().await.map_err(Error::from)? {
-                    write_renamed_row(&row, physical, logical, sink);
+                    write_renamed_row(&row, physical, logical, db, sink);
                     rows += 1;
                 }
             }
@@ -332,6 +336,7 @@ fn write_renamed_row<S: ResultSink>(
     row: &mysql_async::Row,
     physical: &str,
     logical: &str,
+    db: &Database,
     sink: &mut S,
 ) {
     let cells: Vec<Option<Vec<u8>>> = (0..row.len())
@@ -341,7 +346,8 @@ fn write_renamed_row<S: ResultSink>(
                 let renamed = if text == physical {
                     logical.to_string()
                 } else {
-                    text.replacen(&format!("`{physical}`"), &format!("`{logical}`"), 1)
+                    let own = text.replacen(&format!("`{physical}`"), &format!("`{logical}`"), 1);
+                    logical_references(&own, db)
                 };
                 Some(renamed.into_bytes())
             }
@@ -357,4 +363,28 @@ fn write_renamed_row<S: ResultSink>(
         .collect();
     let refs: Vec<Option<&[u8]>> = cells.iter().map(|c| c.as_deref()).collect();
     sink.row_cells(&refs);
+}
+
+/// Shard 0's CREATE TABLE names the tables its foreign keys reference by their shard 0
+/// names too (`REFERENCES \`patients_0\``): those become the logical tables.
+fn logical_references(ddl: &str, db: &Database) -> String {
+    const KEYWORD: &str = "REFERENCES `";
+    let mut out = String::with_capacity(ddl.len());
+    let mut rest = ddl;
+    while let Some(at) = rest.find(KEYWORD) {
+        let name_start = at + KEYWORD.len();
+        out.push_str(&rest[..name_start]);
+        rest = &rest[name_start..];
+        let Some(name_end) = rest.find('`') else {
+            break;
+        };
+        let name = &rest[..name_end];
+        match db.sharded_table_of_physical(name) {
+            Some(rule) => out.push_str(&rule.name),
+            None => out.push_str(name),
+        }
+        rest = &rest[name_end..];
+    }
+    out.push_str(rest);
+    out
 }

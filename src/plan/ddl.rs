@@ -153,6 +153,11 @@ fn refuse_everywhere_forms(stmt: &Statement, what: &str, c: &Collector<'_, '_>) 
         (None, Some(rule)) => ("broadcast", rule.name.as_str()),
         (None, None) => return Ok(()),
     };
+    match stmt {
+        Statement::CreateTable(ct) => super::ddl_guard::refuse_temporary(ct.temporary, c)?,
+        Statement::AlterTable(at) => super::ddl_guard::refuse_key_operations(&at.operations, c)?,
+        _ => {}
+    }
     let refuse = |why: &str| {
         Err(Error::unsupported(format!(
             "{what} on {kind} table '{name}': {why}"

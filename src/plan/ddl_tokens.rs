@@ -102,6 +102,7 @@ fn shape(sql: &str, toks: &[Token], shapes: Shapes) -> Option<Shape> {
             i = 3;
         }
         if w(i, "TEMPORARY") || w(i, "TABLE") {
+            let temporary = w(i, "TEMPORARY");
             skip(&mut i, &["TEMPORARY"]);
             if !w(i, "TABLE") {
                 return None;
@@ -116,7 +117,12 @@ fn shape(sql: &str, toks: &[Token], shapes: Shapes) -> Option<Shape> {
             {
                 return None;
             }
-            return Some(("CREATE TABLE", vec![name], i));
+            let what = if temporary {
+                "CREATE TEMPORARY TABLE"
+            } else {
+                "CREATE TABLE"
+            };
+            return Some((what, vec![name], i));
         }
         skip(&mut i, &["UNIQUE", "FULLTEXT", "SPATIAL"]);
         if !w(i, "INDEX") {
@@ -264,6 +270,10 @@ fn route(
         }
     }
     refuse_rest(sql, &toks[rest..], &c, ctx, what)?;
+    super::ddl_guard::refuse_temporary(what == "CREATE TEMPORARY TABLE", &c)?;
+    if what == "ALTER TABLE" {
+        super::ddl_guard::refuse_key_tokens(sql, &toks[rest..], &c)?;
+    }
     refuse_mixed(what, &c)?;
     c.edits.finish()?;
     fan_out(&c, what)
@@ -283,6 +293,12 @@ fn refuse_rest(
             continue;
         }
         let v = ident_value(t, sql);
+        // A rename target named like a physical shard table would stand beside the shards.
+        if c.db
+            .is_some_and(|db| matches!(layout_of(db, &v), Layout::PhysicalShard(_)))
+        {
+            return Err(physical_ddl(ctx, &v));
+        }
         if is_rule_table_anywhere(ctx.rules, &v) || is_database(ctx, &v) {
             return Err(Error::unsupported(format!(
                 "the name '{v}' in a position shardgate cannot rewrite ({what} names tables \

@@ -34,6 +34,7 @@ mod collect;
 mod columns;
 pub mod connection_id;
 mod ddl;
+mod ddl_guard;
 mod ddl_tokens;
 mod dialect;
 mod dml;
@@ -74,6 +75,7 @@ pub use last_insert_id::{
     row_count_query, row_count_sql,
 };
 pub(crate) use names::is_system_schema;
+pub(crate) use side_effects::{assigned_user_variables, user_variables};
 pub use split::{next_statement, split_statements};
 pub use syntax::{SqlMode, Syntax};
 

@@ -39,7 +39,7 @@ pub(crate) fn apply(sql: &str, plan: &mut Plan, read_only_functions: &[String]) 
         _ => return Ok(()),
     };
     if route.is_write {
-        return Ok(());
+        return refuse_stateful_write(sql, route.targets.len(), read_only_functions);
     }
     match find(sql, read_only_functions) {
         None => Ok(()),
@@ -53,6 +53,29 @@ pub(crate) fn apply(sql: &str, plan: &mut Plan, read_only_functions: &[String]) 
             route.is_write = true;
             Ok(())
         }
+    }
+}
+
+/// A write over several shards or groups runs once per target, each on its own connection: a
+/// variable assigned in one row is not there for a row of another shard, a sequence exists in
+/// the default group only (a broadcast copy elsewhere fails after the first applied), a lock
+/// is taken once per connection. Such writes are refused before anything runs. (INTO belongs
+/// to the write itself there, and `LAST_INSERT_ID(expr)` is the generated-key idiom the
+/// session answers from the OK packets.)
+fn refuse_stateful_write(sql: &str, targets: usize, read_only_functions: &[String]) -> Result<()> {
+    if targets < 2 {
+        return Ok(());
+    }
+    match find(sql, read_only_functions) {
+        Some(SideEffect::Stateful(what))
+            if !what.starts_with("SELECT ... INTO") && !what.starts_with("LAST_INSERT_ID") =>
+        {
+            Err(Error::unsupported(format!(
+                "{what} in a write over {targets} shards or groups (each runs it on its own \
+                 connection)"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -255,6 +278,46 @@ fn is_keyword_before_paren(name: &str) -> bool {
     )
 }
 
+/// The user variables (lower-cased, with their `@`) `sql` gives a value on the connection
+/// that runs it: `@v := ...`, `SELECT ... INTO @v, @w` (which SET replay does not carry to
+/// the session's other connections), or, with `set` (a SET statement), `@v = ...`.
+pub(crate) fn assigned_user_variables(sql: &str, set: bool) -> Vec<String> {
+    let toks: Vec<Token> = significant(sql).collect();
+    let punct = |i: usize, p: u8| toks.get(i).is_some_and(|t| t.kind == Kind::Punct(p));
+    let user_variable = |i: usize| {
+        toks.get(i)
+            .is_some_and(|t| t.kind == Kind::Variable && !t.text(sql).starts_with("@@"))
+    };
+    let name = |i: usize| toks[i].text(sql).to_lowercase();
+    let mut names = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        if user_variable(i)
+            && ((punct(i + 1, b':') && punct(i + 2, b'=')) || (set && punct(i + 1, b'=')))
+        {
+            names.push(name(i));
+        }
+        if t.is_word(sql, "INTO") && !is_insert_like(&toks[..i], sql) {
+            let mut j = i + 1;
+            while user_variable(j) {
+                names.push(name(j));
+                if !punct(j + 1, b',') {
+                    break;
+                }
+                j += 2;
+            }
+        }
+    }
+    names
+}
+
+/// The user variables (lower-cased, with their `@`) `sql` mentions.
+pub(crate) fn user_variables(sql: &str) -> Vec<String> {
+    significant(sql)
+        .filter(|t| t.kind == Kind::Variable && !t.text(sql).starts_with("@@"))
+        .map(|t| t.text(sql).to_lowercase())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +394,18 @@ mod tests {
                 "{sql}: {e:?}"
             );
         }
+    }
+
+    #[test]
+    fn assigned_user_variables_are_found() {
+        use super::assigned_user_variables as assigned;
+        assert_eq!(assigned("SELECT @W := 1, @x", false), vec!["@w"]);
+        assert_eq!(
+            assigned("SELECT id, v INTO @a, @b FROM t", false),
+            vec!["@a", "@b"]
+        );
+        assert!(assigned("INSERT INTO t VALUES (@a)", false).is_empty());
+        assert!(assigned("SET @a = 1", false).is_empty());
+        assert_eq!(assigned("SET @a = 1, @@sql_mode = ''", true), vec!["@a"]);
     }
 }

@@ -32,12 +32,19 @@ pub(super) async fn open(
     session: &mut Session,
 ) -> Result<Vec<Lane>, Error> {
     let db = &route.db;
+    session.reads.check_variables(route)?;
     let in_trans = session.txn_aware_status() & status::IN_TRANS != 0 || session.txn.active();
+    // A temporary table, or a user variable a statement assigned, exists on the session's
+    // connection only: another connection of the group would read the base table it hides
+    // (or none), or NULL, so the group's shards share the session's connection.
+    let one_connection_per_group = in_trans
+        || session.reads.has_temporary_tables()
+        || session.reads.has_assigned_variables(db);
     // (group, pinned, targets): the first shard of each group on the session's connection.
     let mut planned: Vec<(usize, bool, Vec<usize>)> = Vec::new();
     for (k, t) in route.targets.iter().enumerate() {
         match planned.iter_mut().find(|l| l.0 == t.group && l.1) {
-            Some(l) if in_trans => l.2.push(k),
+            Some(l) if one_connection_per_group => l.2.push(k),
             Some(_) => planned.push((t.group, false, vec![k])),
             None => planned.push((t.group, true, vec![k])),
         }

@@ -138,8 +138,16 @@ impl<'s, 'a> Collector<'s, 'a> {
         self.main_depth = Some(0);
     }
 
+    /// Records a feature that forbids concatenating shards. One that no merge can make exact
+    /// (a window function, INTO, UNION) replaces a mergeable one seen first (ORDER BY,
+    /// DISTINCT, GROUP BY): the merge planner only refuses what `blocker` names, so the
+    /// unmergeable one must not hide behind an earlier ORDER BY.
     pub fn block_multi_shard(&mut self, feature: &'static str) {
-        self.blocker.get_or_insert(feature);
+        let never = |f: &str| crate::plan::scatter::NEVER.contains(&f);
+        match self.blocker {
+            Some(first) if never(first) || !never(feature) => {}
+            _ => self.blocker = Some(feature),
+        }
     }
 
     fn is_cte(&self, name: &str) -> bool {

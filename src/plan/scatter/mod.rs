@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 /// Features the walk flags that no merge can make exact. (SQL_CALC_FOUND_ROWS is flagged
 /// too but merges: each shard keeps it and execution sums their counts, see
 /// `execute::found_rows`.)
-const NEVER: &[&str] = &[
+pub(crate) const NEVER: &[&str] = &[
     "UNION",
     "EXCEPT",
     "INTERSECT",

@@ -1,0 +1,234 @@
+//! Hostile clients against shardgate's session handling, pools and cancellation, against
+//! real MariaDB: state must never leak between clients through pooled connections, a
+//! session's own state must never be silently lost, and cancellation must leave the
+//! backends as a single server would.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+/// A proxy over the clinical layout with one connection per pool (so the next client gets
+/// the very connection the previous one used), multiplexing on.
+async fn setup(test: &str) -> (TestSchema, Proxy) {
+    let schema = TestSchema::create(test).await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            0,
+            &[
+                "INSERT INTO patients_1 VALUES (1, 1, 'a', NULL, NULL)",
+                "INSERT INTO hospitals VALUES (1, 'h1', 'c1')",
+            ],
+        )
+        .await;
+    schema
+        .exec(
+            1,
+            &[
+                "INSERT INTO patients_2 VALUES (1, 2, 'z', NULL, NULL)",
+                "INSERT INTO hospitals VALUES (1, 'h1', 'c1')",
+            ],
+        )
+        .await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 1;
+            c.backend.multiplex = true;
+            c.backend.connect_timeout = Duration::from_secs(2);
+        },
+    )
+    .await;
+    (schema, proxy)
+}
+
+async fn one_string(c: &mut Conn, sql: &str) -> Option<String> {
+    c.query_first(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_through_the_binary_protocol_stays_with_its_session_only() {
+    let (schema, proxy) = setup("atk_set_prepared").await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    let r = a.exec_drop("SET time_zone = ?", ("+05:00",)).await;
+    if r.is_ok() {
+        assert_eq!(
+            one_string(&mut a, "SELECT @@time_zone").await.as_deref(),
+            Some("+05:00"),
+            "the session's own SET is lost"
+        );
+        let tz: Option<String> = a
+            .query_first("SELECT @@time_zone FROM patients WHERE hospital_id = 2")
+            .await
+            .unwrap();
+        assert_eq!(tz.as_deref(), Some("+05:00"), "g1 did not get the SET");
+    }
+    let mut b = proxy.connect(Some("clinical")).await;
+    assert_eq!(
+        one_string(&mut b, "SELECT @@time_zone").await.as_deref(),
+        Some("SYSTEM"),
+        "another client's SET leaked"
+    );
+    drop(a);
+    b.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_insert_id_applies_to_the_next_insert_only() {
+    let (schema, proxy) = setup("atk_insert_id").await;
+    schema
+        .exec(
+            0,
+            &["CREATE TABLE counters (id INT AUTO_INCREMENT PRIMARY KEY, v INT)"],
+        )
+        .await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    // One-shot variables (the next INSERT, the next RAND(), LAST_INSERT_ID()) cannot be
+    // replayed on every connection: refused, or honoured exactly once.
+    for (set, code) in [
+        ("SET insert_id = 100", 1235),
+        ("SET @@session.INSERT_ID = 100", 1235),
+        ("SET last_insert_id = 7", 1235),
+        ("SET rand_seed1 = 1, rand_seed2 = 2", 1235),
+    ] {
+        let r = a.query_drop(set).await;
+        if r.is_err() {
+            expect_code(r, code);
+            continue;
+        }
+        a.query_drop("INSERT INTO counters (v) VALUES (1)")
+            .await
+            .unwrap();
+        a.query_drop("INSERT INTO counters (v) VALUES (2)")
+            .await
+            .unwrap();
+        let mut d = schema.on(0).await;
+        let ids: Vec<(i64, i64)> = d
+            .query("SELECT id, v FROM counters ORDER BY v")
+            .await
+            .unwrap();
+        assert_eq!(ids, vec![(100, 1), (101, 2)], "{set}");
+        d.disconnect().await.unwrap();
+    }
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_tables_is_never_silently_dropped() {
+    let (schema, proxy) = setup("atk_lock_tables").await;
+    schema
+        .exec(0, &["CREATE TABLE plain (id INT PRIMARY KEY)"])
+        .await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    match a.query_drop("LOCK TABLES plain WRITE").await {
+        Err(e) => {
+            // Refused is fine.
+            eprintln!("LOCK TABLES refused: {e}");
+        }
+        Ok(()) => {
+            a.query_drop("INSERT INTO plain VALUES (1)").await.unwrap();
+            // Another client must now wait for the lock (a direct one, with a short timeout).
+            let mut d = schema.on(0).await;
+            d.query_drop("SET SESSION lock_wait_timeout = 1")
+                .await
+                .unwrap();
+            let r = d.query_drop("INSERT INTO plain VALUES (2)").await;
+            expect_code(r, 1205);
+            a.query_drop("UNLOCK TABLES").await.unwrap();
+            d.disconnect().await.unwrap();
+        }
+    }
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_statements_are_never_silently_dropped() {
+    let (schema, proxy) = setup("atk_handler").await;
+    schema
+        .exec(
+            0,
+            &[
+                "CREATE TABLE plain (id INT PRIMARY KEY)",
+                "INSERT INTO plain VALUES (7)",
+            ],
+        )
+        .await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    if a.query_drop("HANDLER plain OPEN").await.is_ok() {
+        let r: Result<Vec<i64>, _> = a.query("HANDLER plain READ FIRST").await;
+        assert_eq!(r.unwrap(), vec![7]);
+        a.query_drop("HANDLER plain CLOSE").await.unwrap();
+    }
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_and_select_in_one_multi_statement_batch_keep_the_state() {
+    let (schema, proxy) = setup("atk_multi_set").await;
+    let mut opts = mysql_async::OptsBuilder::from_opts(proxy.opts(Some("clinical")));
+    opts = opts.client_found_rows(false);
+    let mut a = Conn::new(opts).await.unwrap();
+    let mut r = a
+        .query_iter("SET time_zone = '+03:00'; SELECT @@time_zone")
+        .await
+        .unwrap();
+    let set: Vec<mysql_async::Row> = r.collect().await.unwrap();
+    assert!(set.is_empty());
+    let tz: Vec<String> = r.collect().await.unwrap();
+    drop(r);
+    assert_eq!(tz, vec!["+03:00".to_string()]);
+    assert_eq!(
+        one_string(&mut a, "SELECT @@time_zone").await.as_deref(),
+        Some("+03:00")
+    );
+    let mut b = proxy.connect(Some("clinical")).await;
+    assert_eq!(
+        one_string(&mut b, "SELECT @@time_zone").await.as_deref(),
+        Some("SYSTEM")
+    );
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_variables_never_reach_the_next_client() {
+    let (schema, proxy) = setup("atk_session_vars").await;
+    let mut fresh = proxy.connect(Some("clinical")).await;
+    let q = "SELECT CONCAT_WS(',', @@max_statement_time, @@sql_select_limit, \
+             @@group_concat_max_len, @@autocommit, @@character_set_results, \
+             @@collation_connection, @@div_precision_increment)";
+    let defaults = one_string(&mut fresh, q).await;
+    fresh.disconnect().await.unwrap();
+    let mut a = proxy.connect(Some("clinical")).await;
+    for sql in [
+        "SET @@session.max_statement_time = 5",
+        "SET SESSION sql_select_limit = 3",
+        "SET group_concat_max_len = 5000",
+        "SET character_set_results = NULL",
+        "SET collation_connection = 'latin1_bin'",
+        "SET div_precision_increment = 9",
+    ] {
+        a.query_drop(sql).await.unwrap();
+    }
+    let mine = one_string(&mut a, q).await;
+    assert_ne!(mine, defaults);
+    // Leave without a clean quit.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut b = proxy.connect(Some("clinical")).await;
+    assert_eq!(one_string(&mut b, q).await, defaults);
+    b.disconnect().await.unwrap();
+    schema.drop().await;
+}

@@ -14,6 +14,10 @@ use mysql_async::Conn;
 /// A proxy over the clinical layout with one connection per pool (so the next client gets
 /// the very connection the previous one used), multiplexing on.
 async fn setup(test: &str) -> (TestSchema, Proxy) {
+    setup_pool(test, 1).await
+}
+
+async fn setup_pool(test: &str, pool_max: usize) -> (TestSchema, Proxy) {
     let schema = TestSchema::create(test).await;
     schema.create_clinical_tables().await;
     schema
@@ -38,7 +42,7 @@ async fn setup(test: &str) -> (TestSchema, Proxy) {
         &[("clinical.toml", schema.clinical_rules("clinical"))],
         |c| {
             c.backend.pool_min = 1;
-            c.backend.pool_max = 1;
+            c.backend.pool_max = pool_max;
             c.backend.multiplex = true;
             c.backend.connect_timeout = Duration::from_secs(2);
         },
@@ -230,5 +234,96 @@ async fn session_variables_never_reach_the_next_client() {
     let mut b = proxy.connect(Some("clinical")).await;
     assert_eq!(one_string(&mut b, q).await, defaults);
     b.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within 30 s"))
+}
+
+/// Tries to update hospital 1's patient 1 directly on g0, waiting at most a second for its
+/// row lock: Ok when nobody holds it.
+async fn row_lock_is_free(schema: &TestSchema) -> Result<(), mysql_async::Error> {
+    let mut d = schema.on(0).await;
+    d.query_drop("SET SESSION innodb_lock_wait_timeout = 1")
+        .await
+        .unwrap();
+    let r = d
+        .query_drop("UPDATE patients_1 SET name = name WHERE id = 1")
+        .await;
+    d.disconnect().await.unwrap();
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_connection_of_a_session_in_a_transaction_rolls_back_and_frees_its_locks() {
+    let (schema, proxy) = setup_pool("atk_kill_txn", 4).await;
+    for autocommit_off in [false, true] {
+        let mut victim = proxy.connect(Some("clinical")).await;
+        let id = victim.id();
+        if autocommit_off {
+            victim.query_drop("SET autocommit = 0").await.unwrap();
+        } else {
+            victim.query_drop("BEGIN").await.unwrap();
+        }
+        victim
+            .query_drop("UPDATE patients SET name = 'locked' WHERE hospital_id = 1 AND id = 1")
+            .await
+            .unwrap();
+        expect_code(row_lock_is_free(&schema).await, 1205);
+        let mut killer = proxy.connect(Some("clinical")).await;
+        killer.query_drop(format!("KILL {id}")).await.unwrap();
+        killer.disconnect().await.unwrap();
+        // The victim's next statement finds its session gone.
+        assert!(victim.query_drop("SELECT 1").await.is_err());
+        bounded("the lock", async {
+            while row_lock_is_free(&schema).await.is_err() {}
+        })
+        .await;
+        let mut d = schema.on(0).await;
+        let name: Option<String> = d
+            .query_first("SELECT name FROM patients_1 WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("a"), "the killed transaction was rolled back");
+        d.disconnect().await.unwrap();
+    }
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_mid_result_gives_the_pool_back_clean() {
+    let (schema, proxy) = setup("atk_leave_mid_result").await;
+    // Enough rows that the result is still streaming when the client goes.
+    let mut d = schema.on(0).await;
+    d.query_drop("CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200))")
+        .await
+        .unwrap();
+    d.query_drop(
+        "INSERT INTO big SELECT seq, REPEAT('x', 200) FROM seq_1_to_50000",
+    )
+    .await
+    .unwrap();
+    d.disconnect().await.unwrap();
+    for round in 0..3 {
+        let mut a = proxy.connect(Some("clinical")).await;
+        a.query_drop("SET time_zone = '+07:00'").await.unwrap();
+        {
+            let mut r = a.query_iter("SELECT * FROM big").await.unwrap();
+            let _first = r.next().await.unwrap();
+        }
+        // Gone without reading the rest or quitting.
+        drop(a);
+        let mut b = bounded("the next client", proxy.connect(Some("clinical"))).await;
+        let tz = bounded("a read", one_string(&mut b, "SELECT @@time_zone")).await;
+        assert_eq!(tz.as_deref(), Some("SYSTEM"), "round {round}");
+        let n: Option<i64> = bounded("a count", b.query_first("SELECT COUNT(*) FROM big"))
+            .await
+            .unwrap();
+        assert_eq!(n, Some(50000));
+        b.disconnect().await.unwrap();
+    }
     schema.drop().await;
 }

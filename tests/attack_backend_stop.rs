@@ -1,0 +1,174 @@
+//! A backend master frozen (SIGSTOP) under a hostile load, against the real cluster: clients
+//! of other groups keep working, a statement stuck on the frozen server can be killed from
+//! another client, a COMMIT whose outcome is unknown is never OK, and everything works again
+//! once the server is back. (A file of its own: it freezes a server the other tests use.)
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+async fn bounded<T>(what: &str, secs: u64, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s"))
+}
+
+/// Freezes g1's master while it lives; thaws it when dropped, whatever the test did.
+struct Frozen(i32);
+
+impl Frozen {
+    fn g1_master() -> Frozen {
+        let pid_file = format!("/tmp/shardgate-cluster-{}/g1-master.pid", base_port());
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| panic!("{pid_file}: {e}"))
+            .trim()
+            .parse()
+            .unwrap();
+        signal(pid, "STOP");
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}
+
+fn signal(pid: i32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+fn spawn_query(
+    mut conn: Conn,
+    sql: &'static str,
+) -> tokio::task::JoinHandle<(Conn, Result<(), mysql_async::Error>)> {
+    tokio::spawn(async move {
+        let r = conn.query_drop(sql).await;
+        (conn, r)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_master_blocks_only_its_group_and_its_statements_can_be_killed() {
+    let schema = TestSchema::create("atk_frozen").await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(0, &["INSERT INTO patients_1 VALUES (1, 1, 'a', NULL, NULL)"])
+        .await;
+    schema
+        .exec(1, &["INSERT INTO patients_2 VALUES (1, 2, 'z', NULL, NULL)"])
+        .await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 4;
+            c.backend.connect_timeout = Duration::from_secs(2);
+        },
+    )
+    .await;
+    let mut writer = proxy.connect(Some("clinical")).await;
+    writer.query_drop("BEGIN").await.unwrap();
+    writer
+        .query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (2, 2, 'new')")
+        .await
+        .unwrap();
+    let writer_id = writer.id();
+    let reader = proxy.connect(Some("clinical")).await;
+    let reader_id = reader.id();
+    let scatter = proxy.connect(Some("clinical")).await;
+    let scatter_id = scatter.id();
+    let mut other = proxy.connect(Some("clinical")).await;
+
+    let frozen = Frozen::g1_master();
+    let commit = spawn_query(writer, "COMMIT");
+    let read = spawn_query(reader, "SELECT * FROM patients WHERE hospital_id = 2");
+    let merged = spawn_query(scatter, "SELECT * FROM patients ORDER BY name");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // g0 keeps serving.
+    let started = Instant::now();
+    let name: Option<String> = bounded(
+        "a read of g0",
+        5,
+        other.query_first("SELECT name FROM patients WHERE hospital_id = 1 AND id = 1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(name.as_deref(), Some("a"));
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // Statements stuck on the frozen server end when killed.
+    for id in [reader_id, scatter_id] {
+        bounded("KILL QUERY", 5, other.query_drop(format!("KILL QUERY {id}")))
+            .await
+            .unwrap();
+    }
+    let (_, r) = bounded("the killed read", 10, read).await.unwrap();
+    expect_code(r, 1317);
+    let (_, r) = bounded("the killed scatter", 10, merged).await.unwrap();
+    expect_code(r, 1317);
+    bounded("KILL QUERY", 5, other.query_drop(format!("KILL QUERY {writer_id}")))
+        .await
+        .unwrap();
+    let (mut writer, r) = bounded("the killed COMMIT", 10, commit).await.unwrap();
+    // Cut off mid-COMMIT, the proxy cannot know whether it happened: 1180, never OK, and
+    // never 1317 (which says the statement did not happen).
+    let msg = expect_code(r, 1180);
+    assert!(msg.contains("g1"), "{msg}");
+    drop(frozen);
+
+    // Back: g1 serves again, and every answer is the one asked for (no connection still
+    // carries the cut-off COMMIT's answer).
+    let d1 = bounded("a read of g1 after thawing", 20, async {
+        loop {
+            match other.query_drop("SELECT 1 FROM patients WHERE hospital_id = 3").await {
+                Ok(()) => break,
+                Err(e) => {
+                    eprintln!("after thaw: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    });
+    d1.await;
+    let mut g1 = schema.on(1).await;
+    let committed: Vec<i64> = g1
+        .query("SELECT id FROM patients_2 ORDER BY id")
+        .await
+        .unwrap();
+    g1.disconnect().await.unwrap();
+    let expected_rows: Vec<(i64, String)> = if committed == [1, 2] {
+        vec![(1, "z".into()), (2, "new".into())]
+    } else {
+        vec![(1, "z".into())]
+    };
+    for round in 0..4 {
+        for c in [&mut other, &mut writer] {
+            let rows: Vec<(i64, String)> = c
+                .query("SELECT id, name FROM patients WHERE hospital_id = 2 ORDER BY id")
+                .await
+                .unwrap();
+            assert_eq!(rows, expected_rows, "round {round}");
+            let n: Option<i64> = c
+                .query_first("SELECT COUNT(*) + 1000 FROM patients WHERE hospital_id = 2")
+                .await
+                .unwrap();
+            assert_eq!(n, Some(1000 + expected_rows.len() as i64), "round {round}");
+        }
+    }
+    writer.disconnect().await.unwrap();
+    other.disconnect().await.unwrap();
+    drop(proxy);
+    schema.drop().await;
+}

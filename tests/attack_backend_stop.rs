@@ -63,10 +63,16 @@ async fn a_frozen_master_blocks_only_its_group_and_its_statements_can_be_killed(
     let schema = TestSchema::create("atk_frozen").await;
     schema.create_clinical_tables().await;
     schema
-        .exec(0, &["INSERT INTO patients_1 VALUES (1, 1, 'a', NULL, NULL)"])
+        .exec(
+            0,
+            &["INSERT INTO patients_1 VALUES (1, 1, 'a', NULL, NULL)"],
+        )
         .await;
     schema
-        .exec(1, &["INSERT INTO patients_2 VALUES (1, 2, 'z', NULL, NULL)"])
+        .exec(
+            1,
+            &["INSERT INTO patients_2 VALUES (1, 2, 'z', NULL, NULL)"],
+        )
         .await;
     let proxy = Proxy::start_tuned(
         &[("clinical.toml", schema.clinical_rules("clinical"))],
@@ -110,17 +116,25 @@ async fn a_frozen_master_blocks_only_its_group_and_its_statements_can_be_killed(
 
     // Statements stuck on the frozen server end when killed.
     for id in [reader_id, scatter_id] {
-        bounded("KILL QUERY", 5, other.query_drop(format!("KILL QUERY {id}")))
-            .await
-            .unwrap();
+        bounded(
+            "KILL QUERY",
+            5,
+            other.query_drop(format!("KILL QUERY {id}")),
+        )
+        .await
+        .unwrap();
     }
     let (_, r) = bounded("the killed read", 10, read).await.unwrap();
     expect_code(r, 1317);
     let (_, r) = bounded("the killed scatter", 10, merged).await.unwrap();
     expect_code(r, 1317);
-    bounded("KILL QUERY", 5, other.query_drop(format!("KILL QUERY {writer_id}")))
-        .await
-        .unwrap();
+    bounded(
+        "KILL QUERY",
+        5,
+        other.query_drop(format!("KILL QUERY {writer_id}")),
+    )
+    .await
+    .unwrap();
     let (mut writer, r) = bounded("the killed COMMIT", 10, commit).await.unwrap();
     // Cut off mid-COMMIT, the proxy cannot know whether it happened: 1180, never OK, and
     // never 1317 (which says the statement did not happen).
@@ -132,7 +146,10 @@ async fn a_frozen_master_blocks_only_its_group_and_its_statements_can_be_killed(
     // carries the cut-off COMMIT's answer).
     let d1 = bounded("a read of g1 after thawing", 20, async {
         loop {
-            match other.query_drop("SELECT 1 FROM patients WHERE hospital_id = 3").await {
+            match other
+                .query_drop("SELECT 1 FROM patients WHERE hospital_id = 3")
+                .await
+            {
                 Ok(()) => break,
                 Err(e) => {
                     eprintln!("after thaw: {e}");

@@ -287,7 +287,11 @@ async fn kill_connection_of_a_session_in_a_transaction_rolls_back_and_frees_its_
             .query_first("SELECT name FROM patients_1 WHERE id = 1")
             .await
             .unwrap();
-        assert_eq!(name.as_deref(), Some("a"), "the killed transaction was rolled back");
+        assert_eq!(
+            name.as_deref(),
+            Some("a"),
+            "the killed transaction was rolled back"
+        );
         d.disconnect().await.unwrap();
     }
     schema.drop().await;
@@ -301,11 +305,9 @@ async fn a_client_leaving_mid_result_gives_the_pool_back_clean() {
     d.query_drop("CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200))")
         .await
         .unwrap();
-    d.query_drop(
-        "INSERT INTO big SELECT seq, REPEAT('x', 200) FROM seq_1_to_50000",
-    )
-    .await
-    .unwrap();
+    d.query_drop("INSERT INTO big SELECT seq, REPEAT('x', 200) FROM seq_1_to_50000")
+        .await
+        .unwrap();
     d.disconnect().await.unwrap();
     for round in 0..3 {
         let mut a = proxy.connect(Some("clinical")).await;

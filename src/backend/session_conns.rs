@@ -322,6 +322,21 @@ impl SessionConns {
         Some(&mut *self.pinned[i].conn)
     }
 
+    /// Like `held`, for running a statement on it: the connection is noted as in use, so KILL
+    /// QUERY reaches it and a statement abandoned mid-protocol closes it instead of leaving
+    /// it with a half-read answer (which the next statement on it would take for its own).
+    pub fn held_to_run(
+        &mut self,
+        db_name: &str,
+        group: GroupId,
+        server: ServerRef,
+    ) -> Option<&mut Conn> {
+        let i = self.find(db_name, group, server)?;
+        let p = &mut self.pinned[i];
+        self.in_use.note(&p.pool, group, p.conn.id());
+        Some(&mut *p.conn)
+    }
+
     /// The connection that ran the previous statement, if it is still held.
     pub fn last_used(&mut self) -> Option<&mut Conn> {
         let i = self.last_used?;

@@ -30,7 +30,7 @@ use crate::backend::in_use::{BackendThread, InUse};
 use crate::backend::GroupPool;
 use crate::error::Error;
 use crate::execute::{self, ColumnRename, Context, OkInfo, ResultSink, Session};
-use crate::plan::Plan;
+use crate::plan::{Plan, SessionKind};
 
 use super::sessions::LiveSession;
 
@@ -53,6 +53,7 @@ pub async fn run_statement<S: ResultSink>(
     sink: &mut S,
 ) -> io::Result<bool> {
     let db = session.current_db.as_ref().map(|d| d.name.as_str());
+    let commits = commits_a_transaction(&plan, session);
     let token = live.begin_statement(sql, db);
     let answered = AtomicBool::new(false);
     let outcome = {
@@ -69,7 +70,8 @@ pub async fn run_statement<S: ResultSink>(
         None => {
             let used = live.in_use.snapshot();
             let answered = answered.load(Ordering::Relaxed);
-            abandon(&used, session, sink, answered, live.ended().is_cancelled()).await
+            let ended = live.ended().is_cancelled();
+            abandon(&used, session, sink, answered, ended, commits).await
         }
     };
     live.end_statement();
@@ -145,6 +147,23 @@ fn spawn_kill_query(t: BackendThread, connect_timeout: Duration) -> JoinHandle<(
     })
 }
 
+/// True when `plan` commits the session's open backend transaction (COMMIT, BEGIN or
+/// `SET autocommit = 1` inside one): cut off, its outcome is unknown.
+fn commits_a_transaction(plan: &Plan, session: &Session) -> bool {
+    if !session.txn.pins_connections() {
+        return false;
+    }
+    let Plan::Session(stmt) = plan else {
+        return false;
+    };
+    match &stmt.kind {
+        SessionKind::End { rollback, .. } => !rollback,
+        SessionKind::Begin { .. } => true,
+        SessionKind::Set { autocommit, .. } => *autocommit == Some(true),
+        _ => false,
+    }
+}
+
 /// The statement was dropped mid-protocol: closes the connections it left in doubt, marks
 /// the transaction lost if one of them carried it, and answers 1317 (1927 when the session
 /// is being killed) unless the statement had already answered.
@@ -154,6 +173,7 @@ async fn abandon<S: ResultSink>(
     sink: &mut S,
     answered: bool,
     ended: bool,
+    commits: bool,
 ) -> io::Result<bool> {
     let doomed = session.conns.take_held(|pool, id| {
         used.iter()
@@ -172,11 +192,24 @@ async fn abandon<S: ResultSink>(
         );
     }
     let txn_lost = !lost_before && session.txn.lost().is_some();
+    let commit_cut_off = commits && txn_lost;
+    if commit_cut_off {
+        // Whether the server committed before its connection was closed is unknown: the
+        // transaction is over either way (COMMIT's own 1180 when a connection breaks).
+        session.txn.end();
+    }
     if answered {
         return Ok(true);
     }
     let err = if ended {
         Error::ConnectionKilled
+    } else if commit_cut_off {
+        Error::CommitOutcomeUnknown(format!(
+            "the COMMIT was killed and its backend ({}) did not stop in time, so shardgate \
+             closed the connection: whether the transaction committed there is unknown; the \
+             transaction is over, check the data before retrying",
+            groups_of(used)
+        ))
     } else if txn_lost {
         Error::Interrupted(
             " (shardgate closed the statement's backend connections; the open transaction \
@@ -188,6 +221,16 @@ async fn abandon<S: ResultSink>(
     };
     sink.error(&err);
     Ok(false)
+}
+
+/// "group 'g1' of database 'db'" for each connection a statement used.
+fn groups_of(used: &[BackendThread]) -> String {
+    let mut names: Vec<String> = used
+        .iter()
+        .map(|t| format!("group '{}' of database '{}'", t.pool.group, t.pool.database))
+        .collect();
+    names.dedup();
+    names.join(", ")
 }
 
 /// Closes a connection for good. `disconnect` marks it closed before its first await, so

@@ -78,7 +78,9 @@ async fn a_frozen_master_blocks_only_its_group_and_its_statements_can_be_killed(
         &[("clinical.toml", schema.clinical_rules("clinical"))],
         |c| {
             c.backend.pool_min = 1;
-            c.backend.pool_max = 4;
+            c.backend.pool_max = 8;
+            // Each session keeps the g1 connection it warmed up before the freeze.
+            c.backend.multiplex = false;
             c.backend.connect_timeout = Duration::from_secs(2);
         },
     )
@@ -95,11 +97,22 @@ async fn a_frozen_master_blocks_only_its_group_and_its_statements_can_be_killed(
     let scatter = proxy.connect(Some("clinical")).await;
     let scatter_id = scatter.id();
     let mut other = proxy.connect(Some("clinical")).await;
+    let mut inserter = proxy.connect(Some("clinical")).await;
+    let inserter_id = inserter.id();
+    let mut reader = reader;
+    let mut scatter = scatter;
+    for c in [&mut reader, &mut scatter, &mut inserter] {
+        c.query_drop("SELECT * FROM patients").await.unwrap();
+    }
 
     let frozen = Frozen::g1_master();
     let commit = spawn_query(writer, "COMMIT");
     let read = spawn_query(reader, "SELECT * FROM patients WHERE hospital_id = 2");
     let merged = spawn_query(scatter, "SELECT * FROM patients ORDER BY name");
+    let insert = spawn_query(
+        inserter,
+        "INSERT INTO patients (id, hospital_id, name) VALUES (3, 3, 'autocommitted')",
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // g0 keeps serving.
@@ -128,6 +141,18 @@ async fn a_frozen_master_blocks_only_its_group_and_its_statements_can_be_killed(
     expect_code(r, 1317);
     let (_, r) = bounded("the killed scatter", 10, merged).await.unwrap();
     expect_code(r, 1317);
+    // A write outside a transaction the server may still commit when it wakes up: the
+    // error must not say it did not happen.
+    bounded(
+        "KILL QUERY",
+        5,
+        other.query_drop(format!("KILL QUERY {inserter_id}")),
+    )
+    .await
+    .unwrap();
+    let (_, r) = bounded("the killed INSERT", 10, insert).await.unwrap();
+    let msg = expect_code(r, 1317);
+    assert!(msg.contains("unknown") && msg.contains("'g1'"), "{msg}");
     bounded(
         "KILL QUERY",
         5,

@@ -54,6 +54,7 @@ pub async fn run_statement<S: ResultSink>(
 ) -> io::Result<bool> {
     let db = session.current_db.as_ref().map(|d| d.name.as_str());
     let commits = commits_a_transaction(&plan, session);
+    let writes = matches!(&plan, Plan::Route(r) if r.is_write);
     let token = live.begin_statement(sql, db);
     let answered = AtomicBool::new(false);
     let outcome = {
@@ -71,7 +72,8 @@ pub async fn run_statement<S: ResultSink>(
             let used = live.in_use.snapshot();
             let answered = answered.load(Ordering::Relaxed);
             let ended = live.ended().is_cancelled();
-            abandon(&used, session, sink, answered, ended, commits).await
+            let cut_off = CutOff { commits, writes };
+            abandon(&used, session, sink, answered, ended, cut_off).await
         }
     };
     live.end_statement();
@@ -164,6 +166,14 @@ fn commits_a_transaction(plan: &Plan, session: &Session) -> bool {
     }
 }
 
+/// What an abandoned statement was doing, for its error.
+struct CutOff {
+    /// It committed the open transaction.
+    commits: bool,
+    /// It wrote (outside a transaction its server commits it on its own).
+    writes: bool,
+}
+
 /// The statement was dropped mid-protocol: closes the connections it left in doubt, marks
 /// the transaction lost if one of them carried it, and answers 1317 (1927 when the session
 /// is being killed) unless the statement had already answered.
@@ -173,7 +183,7 @@ async fn abandon<S: ResultSink>(
     sink: &mut S,
     answered: bool,
     ended: bool,
-    commits: bool,
+    cut_off: CutOff,
 ) -> io::Result<bool> {
     let doomed = session.conns.take_held(|pool, id| {
         used.iter()
@@ -192,7 +202,7 @@ async fn abandon<S: ResultSink>(
         );
     }
     let txn_lost = !lost_before && session.txn.lost().is_some();
-    let commit_cut_off = commits && txn_lost;
+    let commit_cut_off = cut_off.commits && txn_lost;
     if commit_cut_off {
         // Whether the server committed before its connection was closed is unknown: the
         // transaction is over either way (COMMIT's own 1180 when a connection breaks).
@@ -216,6 +226,14 @@ async fn abandon<S: ResultSink>(
              was rolled back: ROLLBACK to go on)"
                 .into(),
         )
+    } else if cut_off.writes && !used.is_empty() && !session.txn.pins_connections() {
+        // Outside a transaction the server commits the write on its own whenever it gets
+        // to it: 1317 alone would say it did not happen.
+        Error::Interrupted(format!(
+            " (shardgate closed the statement's backend connections ({}) before they \
+             answered: whether the write took effect there is unknown, check before retrying)",
+            groups_of(used)
+        ))
     } else {
         Error::Interrupted(String::new())
     };

@@ -329,3 +329,131 @@ async fn a_client_leaving_mid_result_gives_the_pool_back_clean() {
     }
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_reads_under_an_exhausted_pool_answer_or_refuse_without_deadlock() {
+    let (schema, proxy) = setup_pool("atk_exhausted_merge", 2).await;
+    schema
+        .exec(0, &["INSERT INTO patients_0 VALUES (4, 0, 'zero', NULL, NULL)"])
+        .await;
+    // A session in a transaction on g0 merges over both g0 shards on its own connection
+    // (the only one it may wait for is its own).
+    // Connected before the pool is exhausted (mysql_async reads server variables at connect,
+    // which run on the default group).
+    let mut outsider = proxy.connect(Some("clinical")).await;
+    let mut txn = proxy.connect(Some("clinical")).await;
+    txn.query_drop("BEGIN").await.unwrap();
+    txn.query_drop("UPDATE patients SET name = 'held' WHERE hospital_id = 1 AND id = 1")
+        .await
+        .unwrap();
+    let mut sleeper = proxy.connect(Some("clinical")).await;
+    sleeper.query_drop("BEGIN").await.unwrap();
+    sleeper
+        .query_drop("SELECT * FROM patients WHERE hospital_id = 0 FOR UPDATE")
+        .await
+        .unwrap();
+    // g0's pool (2) is now fully held by two open transactions.
+    let names: Vec<String> = bounded(
+        "a merged read inside the transaction",
+        txn.query("SELECT name FROM patients ORDER BY name"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(names, vec!["held", "z", "zero"]);
+    let started = std::time::Instant::now();
+    let r: Result<Vec<String>, _> = bounded(
+        "a merged read of an outsider",
+        outsider.query("SELECT name FROM patients ORDER BY name"),
+    )
+    .await;
+    let msg = expect_code(r, 1040);
+    assert!(msg.contains("pool"), "{msg}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // g1 alone still serves the outsider.
+    let z: Option<String> = outsider
+        .query_first("SELECT name FROM patients WHERE hospital_id = 2")
+        .await
+        .unwrap();
+    assert_eq!(z.as_deref(), Some("z"));
+    txn.query_drop("ROLLBACK").await.unwrap();
+    sleeper.query_drop("COMMIT").await.unwrap();
+    // Recovered: the outsider's merged read works and sees the rolled-back name.
+    let names: Vec<String> = bounded(
+        "a merged read after the load",
+        outsider.query("SELECT name FROM patients ORDER BY name"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(names, vec!["a", "z", "zero"]);
+    for c in [txn, sleeper, outsider] {
+        c.disconnect().await.unwrap();
+    }
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_pymysql_like_sessions_beyond_pool_max_all_get_served() {
+    let (schema, proxy) = setup_pool("atk_many_pymysql", 2).await;
+    let mut tasks = Vec::new();
+    for i in 0..24i64 {
+        let opts = proxy.opts(Some("clinical"));
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::new(opts).await?;
+            c.query_drop("SET NAMES utf8mb4").await?;
+            c.query_drop("SET autocommit = 0").await?;
+            let mut seen = Vec::new();
+            for round in 0..3i64 {
+                let id = 1000 + i * 10 + round;
+                let h = (i + round) % 4;
+                c.query_drop(format!(
+                    "INSERT INTO patients (id, hospital_id, name) VALUES ({id}, {h}, 'n{id}')"
+                ))
+                .await?;
+                let n: Option<String> = c
+                    .query_first(format!(
+                        "SELECT name FROM patients WHERE hospital_id = {h} AND id = {id}"
+                    ))
+                    .await?;
+                seen.push(n);
+                c.query_drop("COMMIT").await?;
+                let cs: Option<String> = c.query_first("SELECT @@character_set_client").await?;
+                let ac: Option<i64> = c.query_first("SELECT @@autocommit").await?;
+                assert_eq!((cs.as_deref(), ac), (Some("utf8mb4"), Some(0)));
+                c.query_drop("COMMIT").await?;
+            }
+            c.disconnect().await?;
+            Ok::<_, mysql_async::Error>(seen)
+        }));
+    }
+    let mut ok = 0;
+    let mut busy = 0;
+    for t in tasks {
+        match bounded("a pymysql-like session", t).await.unwrap() {
+            Ok(seen) => {
+                assert!(seen.iter().all(|n| n.is_some()), "{seen:?}");
+                ok += 1;
+            }
+            Err(e) => {
+                expect_code::<()>(Err(e), 1040);
+                busy += 1;
+            }
+        }
+    }
+    eprintln!("{ok} sessions served, {busy} told the pool was busy");
+    assert_eq!(ok, 24, "short transactions beyond pool_max must all be served");
+    // Every committed row is there, once.
+    let mut total = 0i64;
+    for (g, shards) in [(0, [0, 1]), (1, [2, 3])] {
+        let mut d = schema.on(g).await;
+        for s in shards {
+            let n: Option<i64> = d
+                .query_first(format!("SELECT COUNT(*) FROM patients_{s} WHERE id >= 1000"))
+                .await
+                .unwrap();
+            total += n.unwrap();
+        }
+        d.disconnect().await.unwrap();
+    }
+    assert_eq!(total, 72);
+    schema.drop().await;
+}

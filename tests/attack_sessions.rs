@@ -334,7 +334,10 @@ async fn a_client_leaving_mid_result_gives_the_pool_back_clean() {
 async fn merged_reads_under_an_exhausted_pool_answer_or_refuse_without_deadlock() {
     let (schema, proxy) = setup_pool("atk_exhausted_merge", 2).await;
     schema
-        .exec(0, &["INSERT INTO patients_0 VALUES (4, 0, 'zero', NULL, NULL)"])
+        .exec(
+            0,
+            &["INSERT INTO patients_0 VALUES (4, 0, 'zero', NULL, NULL)"],
+        )
         .await;
     // A session in a transaction on g0 merges over both g0 shards on its own connection
     // (the only one it may wait for is its own).
@@ -440,14 +443,19 @@ async fn many_pymysql_like_sessions_beyond_pool_max_all_get_served() {
         }
     }
     eprintln!("{ok} sessions served, {busy} told the pool was busy");
-    assert_eq!(ok, 24, "short transactions beyond pool_max must all be served");
+    assert_eq!(
+        ok, 24,
+        "short transactions beyond pool_max must all be served"
+    );
     // Every committed row is there, once.
     let mut total = 0i64;
     for (g, shards) in [(0, [0, 1]), (1, [2, 3])] {
         let mut d = schema.on(g).await;
         for s in shards {
             let n: Option<i64> = d
-                .query_first(format!("SELECT COUNT(*) FROM patients_{s} WHERE id >= 1000"))
+                .query_first(format!(
+                    "SELECT COUNT(*) FROM patients_{s} WHERE id >= 1000"
+                ))
                 .await
                 .unwrap();
             total += n.unwrap();
@@ -455,5 +463,148 @@ async fn many_pymysql_like_sessions_beyond_pool_max_all_get_served() {
         d.disconnect().await.unwrap();
     }
     assert_eq!(total, 72);
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_spelling_of_autocommit_off_keeps_writes_uncommitted_until_commit() {
+    let (schema, proxy) = setup_pool("atk_autocommit_forms", 4).await;
+    for (i, set) in [
+        "SET autocommit = 0",
+        "SET @@session.autocommit = OFF",
+        "SET @@autocommit=false",
+        "SET SESSION autocommit = 'OFF'",
+        "SET LOCAL autocommit = 0, time_zone = '+01:00'",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = 100 + i as i64;
+        let mut a = proxy.connect(Some("clinical")).await;
+        a.query_drop(set).await.unwrap();
+        a.query_drop(format!(
+            "INSERT INTO patients (id, hospital_id, name) VALUES ({id}, 2, 'x')"
+        ))
+        .await
+        .unwrap();
+        // Leaving without COMMIT rolls back.
+        drop(a);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut d = schema.on(1).await;
+        let n: Option<i64> = d
+            .query_first(format!("SELECT COUNT(*) FROM patients_2 WHERE id = {id}"))
+            .await
+            .unwrap();
+        assert_eq!(n, Some(0), "{set}: the write was committed");
+        d.disconnect().await.unwrap();
+    }
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_select_limit_caps_merged_and_routed_reads_like_one_server() {
+    let (schema, proxy) = setup_pool("atk_select_limit", 4).await;
+    schema
+        .exec(
+            0,
+            &["INSERT INTO patients_0 VALUES (4, 0, 'zero', NULL, NULL)"],
+        )
+        .await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    a.query_drop("SET SESSION sql_select_limit = 2")
+        .await
+        .unwrap();
+    // Exact or refused, in both protocols; never each shard's own cap summed.
+    let merged: Result<Vec<String>, _> = a.query("SELECT name FROM patients ORDER BY name").await;
+    match merged {
+        Ok(rows) => assert_eq!(rows, vec!["a", "z"]),
+        Err(e) => {
+            expect_code::<()>(Err(e), 1235);
+        }
+    }
+    let bin: Result<Vec<String>, _> = a
+        .exec("SELECT name FROM patients ORDER BY name DESC", ())
+        .await;
+    match bin {
+        Ok(rows) => assert_eq!(rows, vec!["zero", "z"]),
+        Err(e) => {
+            expect_code::<()>(Err(e), 1235);
+        }
+    }
+    let routed: Vec<String> = a
+        .query("SELECT name FROM patients WHERE hospital_id = 2")
+        .await
+        .unwrap();
+    assert_eq!(routed, vec!["z"]);
+    a.query_drop("SET sql_select_limit = DEFAULT")
+        .await
+        .unwrap();
+    let all: Vec<String> = a
+        .query("SELECT name FROM patients ORDER BY name")
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_user_forgets_the_sessions_state_everywhere() {
+    let (schema, proxy) = setup("atk_change_user").await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    a.query_drop("SET time_zone = '+04:00'").await.unwrap();
+    a.query_drop("SET @v = 5").await.unwrap();
+    a.query_drop("CREATE TEMPORARY TABLE scratch (v INT)")
+        .await
+        .unwrap();
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("UPDATE patients SET name = 'cu' WHERE hospital_id = 2 AND id = 1")
+        .await
+        .unwrap();
+    let changed = a
+        .change_user(
+            mysql_async::ChangeUserOpts::default()
+                .with_user(Some(USER.into()))
+                .with_pass(Some(PASSWORD.into()))
+                .with_db_name(Some("clinical".into())),
+        )
+        .await;
+    if let Err(e) = changed {
+        // Refused: the session goes on as it was, its transaction included.
+        let name: Option<String> = a
+            .query_first("SELECT name FROM patients WHERE hospital_id = 2 AND id = 1")
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("cu"));
+        a.query_drop("ROLLBACK").await.unwrap();
+        let mut d = schema.on(1).await;
+        d.query_drop("SET SESSION innodb_lock_wait_timeout = 1")
+            .await
+            .unwrap();
+        d.query_drop("UPDATE patients_2 SET name = name WHERE id = 1")
+            .await
+            .unwrap();
+        d.disconnect().await.unwrap();
+        a.disconnect().await.unwrap();
+        schema.drop().await;
+        return;
+    }
+    assert_eq!(
+        one_string(&mut a, "SELECT @@time_zone").await.as_deref(),
+        Some("SYSTEM")
+    );
+    let v: Option<Option<i64>> = a.query_first("SELECT @v").await.unwrap();
+    assert_eq!(v, Some(None));
+    expect_code(a.query_drop("SELECT * FROM scratch").await, 1146);
+    let name: Option<String> = a
+        .query_first("SELECT name FROM patients WHERE hospital_id = 2 AND id = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        name.as_deref(),
+        Some("z"),
+        "the open transaction was rolled back"
+    );
+    a.disconnect().await.unwrap();
     schema.drop().await;
 }

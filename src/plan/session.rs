@@ -201,7 +201,11 @@ pub enum SessionKind {
 fn autocommit_value(toks: &[Token], sql: &str) -> Result<Option<bool>> {
     let mut found = None;
     for value in assigned_values(toks, sql, "autocommit") {
-        found = Some(match value.as_deref() {
+        // A quoted 'ON' / 'OFF' is as good as the bare word to the server.
+        let unquoted = value
+            .as_deref()
+            .map(|v| v.trim_matches(|c| c == '\'' || c == '"'));
+        found = Some(match unquoted {
             Some("1" | "on" | "true") => true,
             Some("0" | "off" | "false") => false,
             _ => {
@@ -418,6 +422,16 @@ mod tests {
         assert_eq!(kind("COMMIT RELEASE").unwrap_err().code(), 1235);
         assert_eq!(kind("SAVEPOINT").unwrap_err().code(), 1064);
         assert_eq!(kind("XA START 'x'").unwrap_err().code(), 1235);
+    }
+
+    #[test]
+    fn quoted_autocommit_values_are_read() {
+        let off = SessionKind::Set {
+            autocommit: Some(false),
+            select_limit: None,
+        };
+        assert_eq!(kind("SET SESSION autocommit = 'OFF'").unwrap(), off);
+        assert_eq!(kind("SET autocommit = \"off\"").unwrap(), off);
     }
 
     #[test]

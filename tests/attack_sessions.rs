@@ -570,6 +570,7 @@ async fn change_user_forgets_the_sessions_state_everywhere() {
         )
         .await;
     if let Err(e) = changed {
+        expect_code::<()>(Err(e), 1235);
         // Refused: the session goes on as it was, its transaction included.
         let name: Option<String> = a
             .query_first("SELECT name FROM patients WHERE hospital_id = 2 AND id = 1")

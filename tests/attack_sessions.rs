@@ -609,3 +609,109 @@ async fn change_user_forgets_the_sessions_state_everywhere() {
     a.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_query_while_a_merged_result_streams_to_a_slow_client() {
+    let (schema, proxy) = setup_pool("atk_kill_slow_reader", 4).await;
+    for (g, shards) in [(0, [0, 1]), (1, [2, 3])] {
+        for s in shards {
+            schema
+                .exec(
+                    g,
+                    &[&format!(
+                        "INSERT INTO patients_{s} SELECT 10 + seq * 4 + {s}, {s}, \
+                         CONCAT('n', LPAD(seq, 6, '0'), REPEAT('x', 80)), NULL, NULL \
+                         FROM seq_1_to_15000"
+                    )],
+                )
+                .await;
+        }
+    }
+    let mut victim = proxy.connect(Some("clinical")).await;
+    let id = victim.id();
+    victim.query_drop("SET time_zone = '+02:00'").await.unwrap();
+    let mut killer = proxy.connect(Some("clinical")).await;
+    let mut rows_read = 0usize;
+    let outcome = {
+        let mut r = victim
+            .query_iter("SELECT id, name FROM patients ORDER BY name")
+            .await
+            .unwrap();
+        let mut outcome = Ok(());
+        loop {
+            match r.next().await {
+                Ok(Some(_)) => {
+                    rows_read += 1;
+                    if rows_read == 10 {
+                        // The proxy is now blocked on the client's full socket.
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        bounded("KILL QUERY", killer.query_drop(format!("KILL QUERY {id}")))
+                            .await
+                            .unwrap();
+                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        outcome
+    };
+    assert!(rows_read < 60_002, "{rows_read}");
+    expect_code(outcome, 1317);
+    // The session goes on with its state, and its answers are its own.
+    for _ in 0..3 {
+        assert_eq!(
+            one_string(&mut victim, "SELECT @@time_zone").await.as_deref(),
+            Some("+02:00")
+        );
+        let n: Option<i64> = victim
+            .query_first("SELECT COUNT(*) FROM patients")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(60_002));
+        let n: Option<i64> = killer
+            .query_first("SELECT COUNT(*) + 7 FROM patients WHERE hospital_id = 2")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(15_008));
+    }
+    victim.disconnect().await.unwrap();
+    killer.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_lock_taken_through_the_binary_protocol_is_held_then_freed() {
+    let (schema, proxy) = setup_pool("atk_lock_binary", 2).await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    let got: Option<i64> = a
+        .exec_first("SELECT GET_LOCK(?, 0)", ("atk_lock_binary",))
+        .await
+        .unwrap();
+    assert_eq!(got, Some(1));
+    // Statements later (on any connection multiplexing might pick), A still holds it.
+    let mut b = proxy.connect(Some("clinical")).await;
+    for _ in 0..3 {
+        a.query_drop("SELECT * FROM patients WHERE hospital_id = 1")
+            .await
+            .unwrap();
+        let free: Option<i64> = b
+            .exec_first("SELECT IS_FREE_LOCK(?)", ("atk_lock_binary",))
+            .await
+            .unwrap();
+        assert_eq!(free, Some(0));
+    }
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let free: Option<i64> = b
+        .exec_first("SELECT IS_FREE_LOCK(?)", ("atk_lock_binary",))
+        .await
+        .unwrap();
+    assert_eq!(free, Some(1), "the lock of a client that left is freed");
+    b.disconnect().await.unwrap();
+    schema.drop().await;
+}

@@ -715,3 +715,44 @@ async fn a_user_lock_taken_through_the_binary_protocol_is_held_then_freed() {
     b.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autocommit_back_on_commits_and_frees_locks_and_a_set_survives_rollback() {
+    let (schema, proxy) = setup_pool("atk_autocommit_on", 4).await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    a.query_drop("SET autocommit = 0").await.unwrap();
+    let locked: Vec<String> = a
+        .query("SELECT name FROM patients WHERE hospital_id = 1 AND id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    assert_eq!(locked, vec!["a"]);
+    a.query_drop("UPDATE patients SET name = 'b' WHERE hospital_id = 1 AND id = 1")
+        .await
+        .unwrap();
+    // A SET inside the transaction is no part of it.
+    a.query_drop("SET time_zone = '+06:00'").await.unwrap();
+    a.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(
+        one_string(&mut a, "SELECT @@time_zone").await.as_deref(),
+        Some("+06:00")
+    );
+    a.query_drop("UPDATE patients SET name = 'c' WHERE hospital_id = 1 AND id = 1")
+        .await
+        .unwrap();
+    expect_code(row_lock_is_free(&schema).await, 1205);
+    a.query_drop("SET autocommit = 1").await.unwrap();
+    row_lock_is_free(&schema).await.unwrap();
+    let mut d = schema.on(0).await;
+    let name: Option<String> = d
+        .query_first("SELECT name FROM patients_1 WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("c"), "autocommit = 1 committed");
+    d.disconnect().await.unwrap();
+    assert_eq!(
+        one_string(&mut a, "SELECT @@time_zone").await.as_deref(),
+        Some("+06:00")
+    );
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}

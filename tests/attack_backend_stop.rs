@@ -22,7 +22,11 @@ struct Frozen(i32);
 
 impl Frozen {
     fn g1_master() -> Frozen {
-        let pid_file = format!("/tmp/shardgate-cluster-{}/g1-master.pid", base_port());
+        Frozen::master(1)
+    }
+
+    fn master(group: usize) -> Frozen {
+        let pid_file = format!("/tmp/shardgate-cluster-{}/g{group}-master.pid", base_port());
         let pid: i32 = std::fs::read_to_string(&pid_file)
             .unwrap_or_else(|e| panic!("{pid_file}: {e}"))
             .trim()
@@ -211,6 +215,69 @@ async fn a_frozen_master_blocks_only_its_group_and_its_statements_can_be_killed(
     }
     writer.disconnect().await.unwrap();
     other.disconnect().await.unwrap();
+    drop(proxy);
+    schema.drop().await;
+}
+
+/// pymysql's way in: connect, `SET autocommit = 0` (and SET NAMES), then read. With the
+/// default group's master frozen, a client that only uses g1 must still get in: the SETs
+/// are checked on a group that answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_sets_work_while_the_default_group_is_down() {
+    let schema = TestSchema::create("atk_default_down").await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            1,
+            &["INSERT INTO patients_2 VALUES (1, 2, 'z', NULL, NULL)"],
+        )
+        .await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 0;
+            c.backend.pool_max = 4;
+            c.backend.connect_timeout = Duration::from_secs(1);
+        },
+    )
+    .await;
+    let frozen = Frozen::master(0);
+    // Known settings: mysql_async then asks the server nothing at connect.
+    let opts = mysql_async::OptsBuilder::from_opts(proxy.opts(Some("clinical")))
+        .max_allowed_packet(Some(16 << 20))
+        .wait_timeout(Some(28800));
+    let mut c = bounded("connect", 10, Conn::new(opts)).await.unwrap();
+    for set in [
+        "SET NAMES utf8mb4",
+        "SET autocommit = 0",
+        "SET time_zone = '+01:00'",
+    ] {
+        bounded(set, 10, c.query_drop(set))
+            .await
+            .unwrap_or_else(|e| panic!("{set}: {e}"));
+    }
+    let row: Option<(String, String, i64)> = bounded(
+        "a read of g1",
+        10,
+        c.query_first("SELECT name, @@time_zone, @@autocommit FROM patients WHERE hospital_id = 2"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(row, Some(("z".into(), "+01:00".into(), 0)));
+    c.query_drop("COMMIT").await.unwrap();
+    // g0 itself is named when asked for.
+    let msg = expect_code(
+        bounded(
+            "a read of g0",
+            10,
+            c.query_drop("SELECT * FROM patients WHERE hospital_id = 1"),
+        )
+        .await,
+        1429,
+    );
+    assert!(msg.contains("'g0'"), "{msg}");
+    drop(frozen);
+    c.disconnect().await.unwrap();
     drop(proxy);
     schema.drop().await;
 }

@@ -665,7 +665,9 @@ async fn kill_query_while_a_merged_result_streams_to_a_slow_client() {
     // The session goes on with its state, and its answers are its own.
     for _ in 0..3 {
         assert_eq!(
-            one_string(&mut victim, "SELECT @@time_zone").await.as_deref(),
+            one_string(&mut victim, "SELECT @@time_zone")
+                .await
+                .as_deref(),
             Some("+02:00")
         );
         let n: Option<i64> = victim

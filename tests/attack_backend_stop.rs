@@ -281,3 +281,47 @@ async fn session_sets_work_while_the_default_group_is_down() {
     drop(proxy);
     schema.drop().await;
 }
+
+/// Statements without tables (what drivers send at connect: mysql_async's
+/// `SELECT @@max_allowed_packet, @@wait_timeout`) carry no data: with the default group's
+/// master frozen they are answered by another group, so clients of other groups get in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_without_tables_work_while_the_default_group_is_down() {
+    let schema = TestSchema::create("atk_tableless_down").await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            1,
+            &["INSERT INTO patients_2 VALUES (1, 2, 'z', NULL, NULL)"],
+        )
+        .await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 0;
+            c.backend.pool_max = 4;
+            c.backend.connect_timeout = Duration::from_secs(1);
+        },
+    )
+    .await;
+    let frozen = Frozen::master(0);
+    let mut c = bounded("connect", 10, Conn::new(proxy.opts(Some("clinical"))))
+        .await
+        .unwrap();
+    let two: Option<i64> = bounded("SELECT 1 + 1", 10, c.query_first("SELECT 1 + 1"))
+        .await
+        .unwrap();
+    assert_eq!(two, Some(2));
+    let name: Option<String> = bounded(
+        "a read of g1",
+        10,
+        c.query_first("SELECT name FROM patients WHERE hospital_id = 2"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(name.as_deref(), Some("z"));
+    drop(frozen);
+    c.disconnect().await.unwrap();
+    drop(proxy);
+    schema.drop().await;
+}

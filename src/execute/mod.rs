@@ -14,6 +14,7 @@ pub mod session;
 pub mod show;
 pub mod sink;
 mod spread;
+mod tableless;
 mod target;
 pub mod txn;
 
@@ -180,6 +181,8 @@ pub async fn run<S: ResultSink>(
             let outcome =
                 if let Some(outcome) = found_rows::answer(&route, ctx, session, sink).await {
                     outcome
+                } else if let Err(f) = tableless::reach_a_group(&mut route, ctx, session).await {
+                    Err(f)
                 } else if concurrent_read(&route, session) {
                     let spec = crate::plan::merge::MergeSpec::default();
                     merge::run(&route, &spec, ctx, session, sink).await

@@ -758,3 +758,85 @@ async fn autocommit_back_on_commits_and_frees_locks_and_a_set_survives_rollback(
     a.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// The proxy's connections to g1's master in this test's schema.
+async fn g1_threads(schema: &TestSchema) -> Vec<u64> {
+    let mut c = direct(master_port(1), None).await;
+    let ids = c
+        .exec(
+            "SELECT ID FROM information_schema.PROCESSLIST \
+             WHERE DB = ? AND ID <> CONNECTION_ID()",
+            (schema.name.as_str(),),
+        )
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_connection_lost_mid_merge_is_an_error_never_a_short_result() {
+    let (schema, proxy) = setup_pool("atk_lost_mid_merge", 4).await;
+    for (g, shards) in [(0, [0, 1]), (1, [2, 3])] {
+        for s in shards {
+            schema
+                .exec(
+                    g,
+                    &[&format!(
+                        "INSERT INTO patients_{s} SELECT 10 + seq * 4 + {s}, {s}, \
+                         CONCAT('n', LPAD(seq, 6, '0'), REPEAT('x', 80)), NULL, NULL \
+                         FROM seq_1_to_15000"
+                    )],
+                )
+                .await;
+        }
+    }
+    for sql in [
+        "SELECT id, name FROM patients ORDER BY name",
+        "SELECT id, name FROM patients",
+    ] {
+        let mut c = proxy.connect(Some("clinical")).await;
+        let mut rows = 0usize;
+        let outcome = {
+            let mut r = c.query_iter(sql).await.unwrap();
+            let mut outcome = Ok(());
+            loop {
+                match r.next().await {
+                    Ok(Some(_)) => {
+                        rows += 1;
+                        if rows == 5 {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            let mut dba_conn = dba(master_port(1)).await;
+                            for id in g1_threads(&schema).await {
+                                let _ = dba_conn.query_drop(format!("KILL CONNECTION {id}")).await;
+                            }
+                            dba_conn.disconnect().await.unwrap();
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+            }
+            outcome
+        };
+        assert!(
+            outcome.is_err() || rows == 60_002,
+            "{sql}: a short result of {rows} rows ended in OK"
+        );
+        drop(c);
+    }
+    // Connections killed one by one are no server failure: g1 serves the next client.
+    let mut c = proxy.connect(Some("clinical")).await;
+    let n: Option<i64> = bounded(
+        "a read of g1",
+        c.query_first("SELECT COUNT(*) FROM patients WHERE hospital_id = 2"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, Some(15_001));
+    c.disconnect().await.unwrap();
+    schema.drop().await;
+}

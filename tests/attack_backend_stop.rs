@@ -325,3 +325,58 @@ async fn statements_without_tables_work_while_the_default_group_is_down() {
     drop(proxy);
     schema.drop().await;
 }
+
+/// A session whose state a replay cannot repeat (a user variable, a temporary table) has it
+/// on its connection only: when a KILL QUERY forces the proxy to close that connection
+/// (the server does not answer), the state is gone, and the session must not go on as if
+/// it were there (a NULL for `@v` would be a silently wrong answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_lost_with_an_abandoned_connection_is_never_silently_forgotten() {
+    let schema = TestSchema::create("atk_state_lost").await;
+    schema.create_clinical_tables().await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 0;
+            c.backend.pool_max = 4;
+            c.backend.connect_timeout = Duration::from_secs(1);
+        },
+    )
+    .await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    let a_id = a.id();
+    // Set by a SELECT: no SET to replay.
+    a.query_drop("SELECT @v := 5").await.unwrap();
+    a.query_drop("CREATE TEMPORARY TABLE scratch (v INT)")
+        .await
+        .unwrap();
+    let mut killer = proxy.connect(Some("clinical")).await;
+    let frozen = Frozen::master(0);
+    let stuck = spawn_query(a, "SELECT @v FROM scratch");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bounded(
+        "KILL QUERY",
+        5,
+        killer.query_drop(format!("KILL QUERY {a_id}")),
+    )
+    .await
+    .unwrap();
+    let (mut a, r) = bounded("the killed statement", 10, stuck).await.unwrap();
+    eprintln!("killed: {r:?}");
+    assert!(r.is_err());
+    drop(frozen);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let v: Result<Option<Option<i64>>, _> =
+        bounded("SELECT @v", 10, a.query_first("SELECT @v")).await;
+    match v {
+        Ok(v) => {
+            eprintln!("after: {v:?}");
+            assert_eq!(v, Some(Some(5)), "the session's @v was silently lost")
+        }
+        Err(e) => eprintln!("refused: {e}"),
+    }
+    drop(a);
+    killer.disconnect().await.unwrap();
+    drop(proxy);
+    schema.drop().await;
+}

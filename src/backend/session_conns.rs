@@ -49,6 +49,8 @@ pub struct SessionConns {
     sticky: Option<&'static str>,
     /// Where the running statement's connections are noted, for KILL QUERY.
     pub in_use: InUse,
+    /// Why the session's unreplayable state is gone (a connection carrying it was closed).
+    state_lost: Option<String>,
 }
 
 impl SessionConns {
@@ -373,8 +375,25 @@ impl SessionConns {
         }
         if !out.is_empty() {
             self.last_used = None;
+            self.lose_sticky_state();
         }
         out
+    }
+
+    /// A connection of this session is gone: if it carried state a replay cannot repeat,
+    /// that state is lost, and the session must not go on as if it were there.
+    fn lose_sticky_state(&mut self) {
+        if let (Some(why), None) = (self.sticky, &self.state_lost) {
+            self.state_lost = Some(format!(
+                "the session's {why} lived on a backend connection shardgate had to close, \
+                 so it is gone; reconnect (or reset the connection)"
+            ));
+        }
+    }
+
+    /// Why the session cannot go on, if its unreplayable state was lost.
+    pub fn state_lost(&self) -> Option<&str> {
+        self.state_lost.as_deref()
     }
 
     /// Drops the master connection of `group` that broke, so the next statement opens a
@@ -388,6 +407,7 @@ impl SessionConns {
         if let Some(i) = self.find(db_name, group, server) {
             self.pinned.swap_remove(i);
             self.last_used = None;
+            self.lose_sticky_state();
         }
     }
 
@@ -397,6 +417,7 @@ impl SessionConns {
         self.replay.clear();
         self.last_used = None;
         self.sticky = None;
+        self.state_lost = None;
     }
 }
 

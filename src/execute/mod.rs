@@ -165,6 +165,10 @@ pub async fn run<S: ResultSink>(
     if !matches!(plan, Plan::Route(_) | Plan::Scatter(_)) {
         session.last_row_count = 0;
     }
+    if let Some(why) = session.conns.state_lost() {
+        let e = Error::SessionStateLost(why.to_string());
+        return finish(Err(Failure::Query(e)), sink);
+    }
     if let Some(e) = txn::refusal(&plan, session).await {
         return finish(Err(Failure::Query(e)), sink);
     }

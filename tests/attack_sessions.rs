@@ -840,3 +840,44 @@ async fn a_backend_connection_lost_mid_merge_is_an_error_never_a_short_result() 
     c.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// The proxy's connections to g0's master in this test's schema.
+async fn g0_threads(schema: &TestSchema) -> Vec<u64> {
+    let mut c = direct(master_port(0), None).await;
+    let ids = c
+        .exec(
+            "SELECT ID FROM information_schema.PROCESSLIST \
+             WHERE DB = ? AND ID <> CONNECTION_ID()",
+            (schema.name.as_str(),),
+        )
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_variable_on_a_connection_that_broke_is_never_silently_null() {
+    let (schema, proxy) = setup_pool("atk_var_conn_broke", 4).await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    let set: Option<i64> = a.query_first("SELECT @w := 3").await.unwrap();
+    assert_eq!(set, Some(3));
+    let mut dba_conn = dba(master_port(0)).await;
+    for id in g0_threads(&schema).await {
+        let _ = dba_conn.query_drop(format!("KILL CONNECTION {id}")).await;
+    }
+    dba_conn.disconnect().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        match a.query_first::<Option<i64>, _>("SELECT @w").await {
+            Ok(v) => assert_eq!(v, Some(Some(3)), "@w was silently lost"),
+            Err(e) => eprintln!("{e}"),
+        }
+    }
+    expect_code(a.query_drop("SELECT @w").await, 1927);
+    a.reset().await.unwrap();
+    let v: Option<Option<i64>> = a.query_first("SELECT @w").await.unwrap();
+    assert_eq!(v, Some(None));
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}

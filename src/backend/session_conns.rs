@@ -385,8 +385,9 @@ impl SessionConns {
     fn lose_sticky_state(&mut self) {
         if let (Some(why), None) = (self.sticky, &self.state_lost) {
             self.state_lost = Some(format!(
-                "the session's {why} lived on a backend connection shardgate had to close, \
-                 so it is gone; reconnect (or reset the connection)"
+                "the session's state ({why}) lived on a backend connection that broke or \
+                 that shardgate had to close, so it is gone; reconnect (or reset the \
+                 connection)"
             ));
         }
     }

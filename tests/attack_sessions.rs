@@ -18,6 +18,10 @@ async fn setup(test: &str) -> (TestSchema, Proxy) {
 }
 
 async fn setup_pool(test: &str, pool_max: usize) -> (TestSchema, Proxy) {
+    setup_with(test, pool_max, true).await
+}
+
+async fn setup_with(test: &str, pool_max: usize, multiplex: bool) -> (TestSchema, Proxy) {
     let schema = TestSchema::create(test).await;
     schema.create_clinical_tables().await;
     schema
@@ -43,7 +47,7 @@ async fn setup_pool(test: &str, pool_max: usize) -> (TestSchema, Proxy) {
         |c| {
             c.backend.pool_min = 1;
             c.backend.pool_max = pool_max;
-            c.backend.multiplex = true;
+            c.backend.multiplex = multiplex;
             c.backend.connect_timeout = Duration::from_secs(2);
         },
     )
@@ -858,7 +862,17 @@ async fn g0_threads(schema: &TestSchema) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_variable_on_a_connection_that_broke_is_never_silently_null() {
-    let (schema, proxy) = setup_pool("atk_var_conn_broke", 4).await;
+    user_variable_on_a_broken_connection(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_multiplexing_too_a_lost_user_variable_is_never_silently_null() {
+    user_variable_on_a_broken_connection(false).await;
+}
+
+async fn user_variable_on_a_broken_connection(multiplex: bool) {
+    let test = format!("atk_var_conn_broke_{multiplex}");
+    let (schema, proxy) = setup_with(&test, 4, multiplex).await;
     let mut a = proxy.connect(Some("clinical")).await;
     let set: Option<i64> = a.query_first("SELECT @w := 3").await.unwrap();
     assert_eq!(set, Some(3));

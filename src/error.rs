@@ -119,6 +119,12 @@ pub enum Error {
     /// The session was ended by KILL CONNECTION.
     #[error("Connection was killed")]
     ConnectionKilled,
+    /// State a replay cannot repeat (user variables, temporary tables, locks) lived on a
+    /// backend connection the proxy had to close: the session cannot go on as it was, so
+    /// it answers like a connection the server killed (1927) until the client resets or
+    /// reconnects.
+    #[error("Connection was killed: {0}")]
+    SessionStateLost(String),
     /// A COM_STMT_* command naming a statement id this connection never prepared (or closed).
     #[error("Unknown prepared statement handler ({id}) given to {command}")]
     UnknownStatement { id: u32, command: &'static str },
@@ -203,7 +209,7 @@ impl Error {
             Error::AdminOnly(_) => 1227,
             Error::ReloadRefused(_) => 1105,
             Error::Interrupted(_) => 1317,
-            Error::ConnectionKilled => 1927,
+            Error::ConnectionKilled | Error::SessionStateLost(_) => 1927,
             Error::UnknownStatement { .. } => 1243,
             Error::TooManyStatements(_) => 1461,
             Error::WrongArguments(_) => 1210,
@@ -225,7 +231,7 @@ impl Error {
             Error::AccessDenied { .. } => "28000",
             Error::UnknownCommand(_) => "08S01",
             Error::TransactionLost(_) => "40001",
-            Error::Interrupted(_) | Error::ConnectionKilled => "70100",
+            Error::Interrupted(_) | Error::ConnectionKilled | Error::SessionStateLost(_) => "70100",
             Error::Backend(e) if (2000..3000).contains(&e.code) => "HY000",
             Error::Backend(e) => &e.state,
             Error::PartlyApplied { cause, .. } => cause.sqlstate(),

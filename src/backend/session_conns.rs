@@ -49,6 +49,8 @@ pub struct SessionConns {
     sticky: Option<&'static str>,
     /// Where the running statement's connections are noted, for KILL QUERY.
     pub in_use: InUse,
+    /// Why the session's unreplayable state is gone (a connection carrying it was closed).
+    state_lost: Option<String>,
 }
 
 impl SessionConns {
@@ -328,6 +330,21 @@ impl SessionConns {
         Some(&mut *self.pinned[i].conn)
     }
 
+    /// Like `held`, for running a statement on it: the connection is noted as in use, so KILL
+    /// QUERY reaches it and a statement abandoned mid-protocol closes it instead of leaving
+    /// it with a half-read answer (which the next statement on it would take for its own).
+    pub fn held_to_run(
+        &mut self,
+        db: &Database,
+        group: GroupId,
+        server: ServerRef,
+    ) -> Option<&mut Conn> {
+        let i = self.find(db, group, server)?;
+        let p = &mut self.pinned[i];
+        self.in_use.note(&p.pool, group, p.conn.id());
+        Some(&mut *p.conn)
+    }
+
     /// The connection that ran the previous statement, if it is still held.
     pub fn last_used(&mut self) -> Option<&mut Conn> {
         let i = self.last_used?;
@@ -364,8 +381,26 @@ impl SessionConns {
         }
         if !out.is_empty() {
             self.last_used = None;
+            self.lose_sticky_state();
         }
         out
+    }
+
+    /// A connection of this session is gone: if it carried state a replay cannot repeat,
+    /// that state is lost, and the session must not go on as if it were there.
+    fn lose_sticky_state(&mut self) {
+        if let (Some(why), None) = (self.sticky, &self.state_lost) {
+            self.state_lost = Some(format!(
+                "the session's state ({why}) lived on a backend connection that broke or \
+                 that shardgate had to close, so it is gone; reconnect (or reset the \
+                 connection)"
+            ));
+        }
+    }
+
+    /// Why the session cannot go on, if its unreplayable state was lost.
+    pub fn state_lost(&self) -> Option<&str> {
+        self.state_lost.as_deref()
     }
 
     /// Drops the master connection of `group` that broke, so the next statement opens a
@@ -379,6 +414,7 @@ impl SessionConns {
         if let Some(i) = self.find(db, group, server) {
             self.pinned.swap_remove(i);
             self.last_used = None;
+            self.lose_sticky_state();
         }
     }
 
@@ -388,6 +424,7 @@ impl SessionConns {
         self.replay.clear();
         self.last_used = None;
         self.sticky = None;
+        self.state_lost = None;
     }
 }
 

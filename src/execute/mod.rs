@@ -15,6 +15,7 @@ pub mod session;
 pub mod show;
 pub mod sink;
 mod spread;
+mod tableless;
 mod target;
 pub mod txn;
 
@@ -181,6 +182,10 @@ pub async fn run<S: ResultSink>(
     if !matches!(plan, Plan::Route(_) | Plan::Scatter(_)) {
         session.last_row_count = 0;
     }
+    if let Some(why) = session.conns.state_lost() {
+        let e = Error::SessionStateLost(why.to_string());
+        return finish(Err(Failure::Query(e)), sink);
+    }
     let placed = match &plan {
         Plan::Route(route) => previous_conn::place(route, session),
         _ => Ok(None),
@@ -217,6 +222,8 @@ pub async fn run<S: ResultSink>(
                 .await
             } else if let Some(outcome) = found_rows::answer(&route, ctx, session, sink).await {
                 outcome
+            } else if let Err(f) = tableless::reach_a_group(&mut route, ctx, session).await {
+                Err(f)
             } else if concurrent_read(&route, session) {
                 let spec = crate::plan::merge::MergeSpec::default();
                 merge::run(&route, &spec, ctx, session, sink).await

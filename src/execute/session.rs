@@ -112,10 +112,7 @@ async fn run_set<S: ResultSink>(
             .clone()
             .or_else(|| ctx.rules.databases.values().next().cloned())
             .ok_or_else(|| Error::Internal("no logical database is configured".into()))?;
-        session
-            .conns
-            .get(ctx.backends, &db, db.default_group)
-            .await?;
+        open_a_master(ctx, session, &db).await?;
     }
     let mut ok = OkInfo {
         status: session.status,
@@ -162,6 +159,32 @@ async fn run_set<S: ResultSink>(
     session.status = ok.status;
     sink.ok(&ok);
     Ok(())
+}
+
+/// Opens a master connection for a SET to be checked on: the default group's, or when that
+/// group cannot be reached (down, or its pool exhausted) the first other group's that can,
+/// so a down default group does not lock out clients whose first statement is a SET
+/// (pymysql's autocommit, SET NAMES) but which use other groups. Every server validates a
+/// SET alike; it is replayed on the default group's connection once one is opened.
+async fn open_a_master(
+    ctx: &Context<'_>,
+    session: &mut Session,
+    db: &std::sync::Arc<crate::config::model::Database>,
+) -> Result<(), Failure> {
+    let others = (0..db.groups.len()).filter(|g| *g != db.default_group);
+    let mut first_failure = None;
+    for group in std::iter::once(db.default_group).chain(others) {
+        match session.conns.get(ctx.backends, db, group).await {
+            Ok(_) => return Ok(()),
+            Err(e @ (Error::GroupUnavailable { .. } | Error::PoolExhausted { .. })) => {
+                first_failure.get_or_insert(e);
+            }
+            Err(e) => return Err(Failure::Query(e)),
+        }
+    }
+    Err(Failure::Query(first_failure.unwrap_or_else(|| {
+        Error::Internal(format!("database '{}' has no groups", db.name))
+    })))
 }
 
 /// A SET that may change sql_mode: any mention counts (`SET sql_mode = CONCAT(@@sql_mode,

@@ -547,6 +547,11 @@ pub(super) fn note_multiplexed_use(
     sql: &str,
 ) -> Result<(), Error> {
     if !multiplex {
+        // The session keeps its connections anyway; noting what they carry still matters:
+        // if one breaks, that state is gone and the session must say so.
+        if let Ok(Some(why)) = execute::session::multiplexed_use(sql, true) {
+            session.conns.mark_sticky(why);
+        }
         return Ok(());
     }
     let kept = session.conns.keeps_connections() || session.txn.pins_connections();

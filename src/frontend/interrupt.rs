@@ -30,7 +30,7 @@ use crate::backend::in_use::{BackendThread, InUse};
 use crate::backend::GroupPool;
 use crate::error::Error;
 use crate::execute::{self, ColumnRename, Context, OkInfo, ResultSink, Session};
-use crate::plan::Plan;
+use crate::plan::{Plan, SessionKind};
 
 use super::sessions::LiveSession;
 
@@ -59,6 +59,8 @@ pub async fn run_statement<S: ResultSink>(
     sink: &mut S,
 ) -> io::Result<bool> {
     let db = session.current_db.as_ref().map(|d| d.name.as_str());
+    let commits = commits_a_transaction(&plan, session);
+    let writes = matches!(&plan, Plan::Route(r) if r.is_write);
     let token = live.begin_statement(sql, db);
     let answered = AtomicBool::new(false);
     let outcome = {
@@ -75,7 +77,9 @@ pub async fn run_statement<S: ResultSink>(
         None => {
             let used = live.in_use.snapshot();
             let answered = answered.load(Ordering::Relaxed);
-            abandon(&used, session, sink, answered, live.ended().is_cancelled()).await
+            let ended = live.ended().is_cancelled();
+            let cut_off = CutOff { commits, writes };
+            abandon(&used, session, sink, answered, ended, cut_off).await
         }
     };
     live.end_statement();
@@ -161,6 +165,31 @@ fn spawn_kill_query(t: BackendThread, connect_timeout: Duration) -> JoinHandle<(
     })
 }
 
+/// True when `plan` commits the session's open backend transaction (COMMIT, BEGIN or
+/// `SET autocommit = 1` inside one): cut off, its outcome is unknown.
+fn commits_a_transaction(plan: &Plan, session: &Session) -> bool {
+    if !session.txn.pins_connections() {
+        return false;
+    }
+    let Plan::Session(stmt) = plan else {
+        return false;
+    };
+    match &stmt.kind {
+        SessionKind::End { rollback, .. } => !rollback,
+        SessionKind::Begin { .. } => true,
+        SessionKind::Set { autocommit, .. } => *autocommit == Some(true),
+        _ => false,
+    }
+}
+
+/// What an abandoned statement was doing, for its error.
+struct CutOff {
+    /// It committed the open transaction.
+    commits: bool,
+    /// It wrote (outside a transaction its server commits it on its own).
+    writes: bool,
+}
+
 /// The statement was dropped mid-protocol: closes the connections it left in doubt, marks
 /// the transaction lost if one of them carried it, and answers 1317 (1927 when the session
 /// is being killed) unless the statement had already answered.
@@ -170,6 +199,7 @@ async fn abandon<S: ResultSink>(
     sink: &mut S,
     answered: bool,
     ended: bool,
+    cut_off: CutOff,
 ) -> io::Result<bool> {
     let doomed = session.conns.take_held(|pool, id| {
         used.iter()
@@ -188,22 +218,53 @@ async fn abandon<S: ResultSink>(
         );
     }
     let txn_lost = !lost_before && session.txn.lost().is_some();
+    let commit_cut_off = cut_off.commits && txn_lost;
+    if commit_cut_off {
+        // Whether the server committed before its connection was closed is unknown: the
+        // transaction is over either way (COMMIT's own 1180 when a connection breaks).
+        session.txn.end();
+    }
     if answered {
         return Ok(true);
     }
     let err = if ended {
         Error::ConnectionKilled
+    } else if commit_cut_off {
+        Error::CommitOutcomeUnknown(format!(
+            "the COMMIT was killed and its backend ({}) did not stop in time, so shardgate \
+             closed the connection: whether the transaction committed there is unknown; the \
+             transaction is over, check the data before retrying",
+            groups_of(used)
+        ))
     } else if txn_lost {
         Error::Interrupted(
             " (shardgate closed the statement's backend connections; the open transaction \
              was rolled back: ROLLBACK to go on)"
                 .into(),
         )
+    } else if cut_off.writes && !used.is_empty() && !session.txn.pins_connections() {
+        // Outside a transaction the server commits the write on its own whenever it gets
+        // to it: 1317 alone would say it did not happen.
+        Error::Interrupted(format!(
+            " (shardgate closed the statement's backend connections ({}) before they \
+             answered: whether the write took effect there is unknown, check before retrying)",
+            groups_of(used)
+        ))
     } else {
         Error::Interrupted(String::new())
     };
     sink.error(&err);
     Ok(false)
+}
+
+/// "group 'g1' of database 'db'" for each connection a statement used.
+fn groups_of(used: &[BackendThread]) -> String {
+    let mut names: Vec<String> = used
+        .iter()
+        .map(|t| format!("group '{}' of database '{}'", t.pool.group, t.pool.database))
+        .collect();
+    names.dedup();
+    names.join(", ")
 }
 
 /// Closes a connection for good. `disconnect` marks it closed before its first await, so

@@ -49,6 +49,16 @@ pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
             return Err(Error::unsupported("SET with a subquery".to_string()));
         }
     }
+    for (i, t) in toks.iter().enumerate() {
+        // A function call (`SET @id = LAST_INSERT_ID()`) is no assignment to the variable.
+        let called = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Punct(b'('));
+        if let Some(name) = one_shot_variable(t, sql).filter(|_| !called) {
+            return Err(Error::unsupported(format!(
+                "SET {name}: it applies to the next statement only, and shardgate replays \
+                 session SETs on every backend connection"
+            )));
+        }
+    }
     // toks[0] is SET.
     let second = toks.get(1);
     let word = |t: Option<&Token>, w: &str| t.is_some_and(|t| t.is_word(sql, w));
@@ -78,6 +88,25 @@ pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
         kind,
         replay_key,
     }))
+}
+
+/// Variables the server consumes with the next statement that uses them (the next INSERT's
+/// id, the next RAND()'s seed) or whose value the proxy answers itself (LAST_INSERT_ID()):
+/// replayed on every connection a session opens later, each would apply again and again.
+const ONE_SHOT_VARIABLES: [&str; 4] = ["insert_id", "last_insert_id", "rand_seed1", "rand_seed2"];
+
+/// The one-shot variable `t` names, if it names one.
+fn one_shot_variable(t: &Token, sql: &str) -> Option<&'static str> {
+    let text = t.text(sql).to_ascii_lowercase();
+    let name = match t.kind {
+        Kind::Word => text.as_str(),
+        Kind::Variable => text
+            .strip_prefix("@@session.")
+            .or_else(|| text.strip_prefix("@@local."))
+            .or_else(|| text.strip_prefix("@@"))?,
+        _ => return None,
+    };
+    ONE_SHOT_VARIABLES.iter().copied().find(|v| *v == name)
 }
 
 /// The one variable a SET assigns, if it assigns exactly one.
@@ -172,7 +201,11 @@ pub enum SessionKind {
 fn autocommit_value(toks: &[Token], sql: &str) -> Result<Option<bool>> {
     let mut found = None;
     for value in assigned_values(toks, sql, "autocommit") {
-        found = Some(match value.as_deref() {
+        // A quoted 'ON' / 'OFF' is as good as the bare word to the server.
+        let unquoted = value
+            .as_deref()
+            .map(|v| v.trim_matches(|c| c == '\'' || c == '"'));
+        found = Some(match unquoted {
             Some("1" | "on" | "true") => true,
             Some("0" | "off" | "false") => false,
             _ => {
@@ -472,6 +505,30 @@ mod tests {
         assert_eq!(kind("BEGIN WORK").unwrap(), plain);
         assert_eq!(kind("SAVEPOINT").unwrap_err().code(), 1064);
         assert_eq!(kind("XA START 'x'").unwrap_err().code(), 1235);
+    }
+
+    #[test]
+    fn quoted_autocommit_values_are_read() {
+        let off = SessionKind::Set {
+            autocommit: Some(false),
+            select_limit: None,
+        };
+        assert_eq!(kind("SET SESSION autocommit = 'OFF'").unwrap(), off);
+        assert_eq!(kind("SET autocommit = \"off\"").unwrap(), off);
+    }
+
+    #[test]
+    fn one_shot_variables_are_refused_but_their_functions_are_not() {
+        for sql in [
+            "SET insert_id = 100",
+            "SET @@session.INSERT_ID=5",
+            "SET last_insert_id = 7",
+            "SET @a = 1, rand_seed1 = 2",
+        ] {
+            assert_eq!(kind(sql).unwrap_err().code(), 1235, "{sql}");
+        }
+        assert!(kind("SET @id = LAST_INSERT_ID()").is_ok());
+        assert!(kind("SET @id = last_insert_id ()").is_ok());
     }
 
     fn key(sql: &str) -> Option<String> {

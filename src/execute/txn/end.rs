@@ -34,7 +34,7 @@ pub(super) enum Op<'a> {
 /// Runs `op` on the connection group `j` joined with. A connection that is gone or was
 /// replaced counts as broken: a transaction never goes on over a fresh connection.
 pub(super) async fn send(session: &mut Session, j: &Joined, op: Op<'_>) -> Sent {
-    let result = match session.conns.held(&j.db, j.group, ServerRef::Master) {
+    let result = match session.conns.held_to_run(&j.db, j.group, ServerRef::Master) {
         None => return Sent::Broken("the connection is no longer held".into()),
         Some(conn) if conn.id() != j.conn_id => {
             return Sent::Broken("the connection was replaced".into())

@@ -373,8 +373,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let syntax = self.syntax();
         let admin = self.is_admin();
         let rules = self.planning_rules();
-        if is_show_warnings(values.rendered()) {
-            // About the previous statement: answered by the connection that ran it.
+        // Statements the proxy answers itself, from the session or the process.
+        let show_warnings_here = is_show_warnings(values.rendered());
+        let kill = plan::kill::parse(values.rendered());
+        let processlist = crate::admin::processlist::is_show_processlist(values.rendered());
+        if show_warnings_here || kill.is_some() || processlist.is_some() {
             let sql = values.into_rendered();
             let mut sink = BinarySink::new(
                 ClientSink {
@@ -386,25 +389,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 column_names,
                 None,
             );
-            let outcome = show_warnings(&sql, &mut self.session, &mut sink).await;
-            execute::finish(outcome, &mut sink)?;
-            return Ok(());
-        }
-        if plan::kill::parse(values.rendered()).is_some()
-            || crate::admin::processlist::is_show_processlist(values.rendered()).is_some()
-        {
-            let sql = values.into_rendered();
-            let mut sink = BinarySink::new(
-                ClientSink {
-                    writer: &mut self.writer,
-                    deprecate_eof: self.deprecate_eof,
-                    more_results: false,
-                },
-                binary_backend,
-                column_names,
-                None,
-            );
-            if let Some(kill) = plan::kill::parse(&sql) {
+            if show_warnings_here {
+                // About the previous statement: answered by the connection that ran it.
+                let outcome = show_warnings(&sql, &mut self.session, &mut sink).await;
+                execute::finish(outcome, &mut sink)?;
+            } else if let Some(kill) = kill {
                 let outcome = kill.and_then(|k| {
                     crate::frontend::kill::kill(&k, &self.live, admin, self.shared.sessions())
                 });
@@ -415,7 +404,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     }),
                     Err(e) => sink.error(&e),
                 }
-            } else if let Some(full) = crate::admin::processlist::is_show_processlist(&sql) {
+            } else if let Some(full) = processlist {
                 let status = self.session.status;
                 let db = self.session.current_db.as_ref().map(|d| d.name.as_str());
                 let me = (&*self.live, sql.as_str(), db);

@@ -153,6 +153,13 @@ pub async fn commit(session: &mut Session, sql: &str, chain: bool) -> Result<OkI
             Sent::Broken(_) => broken.push(j.clone()),
         }
     }
+    close_or_chain(session, chain, &broken);
+    Ok(ok)
+}
+
+/// After COMMIT or ROLLBACK on every group: `AND CHAIN` keeps the groups whose connection
+/// still stands (each began the next transaction), otherwise the transaction ends.
+fn close_or_chain(session: &mut Session, chain: bool, broken: &[Joined]) {
     if chain {
         session.txn.chained();
         session
@@ -162,7 +169,6 @@ pub async fn commit(session: &mut Session, sql: &str, chain: bool) -> Result<OkI
     } else {
         session.txn.end();
     }
-    Ok(ok)
 }
 
 fn same(a: &Joined, b: &Joined) -> bool {
@@ -192,15 +198,10 @@ pub async fn rollback(session: &mut Session, sql: &str, chain: bool) -> OkInfo {
         }
     }
     if chain {
+        // The chained transaction starts clean (`end` clears it otherwise).
         session.txn.lost = None;
-        session.txn.chained();
-        session
-            .txn
-            .groups
-            .retain(|g| !broken.iter().any(|b| same(g, b)));
-    } else {
-        session.txn.end();
     }
+    close_or_chain(session, chain, &broken);
     ok.status = answered.unwrap_or_else(|| session.txn.status());
     ok
 }

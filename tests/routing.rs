@@ -306,3 +306,57 @@ async fn results_keep_types_nulls_and_logical_names() {
     assert_eq!(rows[1].as_ref(2), Some(&mysql_async::Value::NULL));
     schema.drop().await;
 }
+
+/// A `physical` template names the shard tables everywhere: writes, point and scatter reads,
+/// DDL fan-out, result column names, and the refusal of physical names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_physical_template_names_every_shard_table_the_proxy_touches() {
+    let schema = TestSchema::create("physical_template").await;
+    let rules = schema.clinical_rules("clinical").replace(
+        "name = \"patients\"\nbind_to = \"clinical_data\"",
+        "name = \"patients\"\nbind_to = \"clinical_data\"\nphysical = \"{table}_v2_{shard}\"",
+    );
+    let proxy = Proxy::start(&[("clinical.toml", rules)]).await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    c.query_drop(
+        "CREATE TABLE patients (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, name VARCHAR(20))",
+    )
+    .await
+    .unwrap();
+    for h in 0..8 {
+        c.exec_drop(
+            "INSERT INTO patients (id, hospital_id, name) VALUES (?, ?, ?)",
+            (100 + h, h, format!("p{h}")),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(count(&schema, 0, "patients_v2_1").await, 2);
+    assert_eq!(count(&schema, 1, "patients_v2_3").await, 2);
+    let name: Option<String> = c
+        .exec_first("SELECT name FROM patients WHERE hospital_id = ?", (6,))
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("p6"));
+    let ids: Vec<i64> = c
+        .query("SELECT id FROM patients ORDER BY id DESC LIMIT 3")
+        .await
+        .unwrap();
+    assert_eq!(ids, vec![107, 106, 105]);
+    let result = c
+        .query_iter("SELECT * FROM patients WHERE hospital_id = 2")
+        .await
+        .unwrap();
+    let columns = result.columns().unwrap();
+    assert_eq!(columns[0].table_str(), "patients");
+    assert_eq!(columns[0].org_table_str(), "patients");
+    drop(result);
+    // As one server holding the logical tables would answer: no such table.
+    let err = expect_code(c.query_drop("SELECT * FROM patients_v2_1").await, 1146);
+    assert!(err.contains("patients_v2_1"), "{err}");
+    c.query_drop("UPDATE patients SET name = 'x' WHERE id > 0")
+        .await
+        .unwrap();
+    assert_eq!(c.affected_rows(), 8);
+    schema.drop().await;
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 
-use crate::config::model::{physical_table_name, Database, Rules, TableKind};
+use crate::config::model::{Database, Rules, TableKind};
 use crate::config::server::BackendConfig;
 
 use super::pools::split_addr;
@@ -70,7 +70,7 @@ async fn unique_keys(db: &Database, id: usize, conn: &mut Conn, out: &mut Vec<St
         if spec.placement.first() != Some(&id) {
             continue;
         }
-        let physical = physical_table_name(&rule.name, 0);
+        let physical = rule.physical_name(0);
         let keys: Result<Vec<(String, String)>, _> = conn
             .exec(
                 "SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) \

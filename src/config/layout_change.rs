@@ -145,6 +145,13 @@ fn sharded_change(
             pb.join(", ")
         ));
     }
+    if a.physical != b.physical {
+        return Some(format!(
+            "the physical names change from `{}` to `{}`",
+            a.physical.template(),
+            b.physical.template()
+        ));
+    }
     None
 }
 
@@ -218,6 +225,23 @@ broadcast = true
                 "clinical.toml: tables.clinical_data: database `clinical`: table `clinical_data`: \
                  the placement changes from [g0, g0, g1, g1] to [g0, g1, g0, g1]; a reload never \
                  moves data: run a resharding job"
+            ),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn new_physical_names_are_refused() {
+        let new = BASE.replace(
+            "placement = [\"g0\", \"g0\", \"g1\", \"g1\"]",
+            "placement = [\"g0\", \"g0\", \"g1\", \"g1\"]\nphysical = \"{table}_v2_{shard}\"",
+        );
+        let c = changes(&new);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(
+            c[0].contains(
+                "table `clinical_data`: the physical names change from `{table}_{shard}` to \
+                 `{table}_v2_{shard}`"
             ),
             "{c:?}"
         );

@@ -18,6 +18,7 @@ mod document;
 mod key_types;
 pub mod layout_change;
 pub mod model;
+pub mod physical;
 pub mod raw;
 pub mod server;
 #[cfg(test)]

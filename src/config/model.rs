@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::physical::PhysicalNames;
 use crate::sharding::Sharder;
 
 /// Index into `Database::groups`; a plain index keeps routing decisions `Copy` and cheap.
@@ -42,6 +43,9 @@ pub struct Database {
     /// `layout_override = true`: a reload may change where existing tables' rows live (the
     /// operator moved them); logged as a warning instead of refused.
     pub layout_override: bool,
+    /// Lower-cased physical table name of every shard -> lower-cased logical name, so that
+    /// backend answers (column definitions of every result) are renamed with one lookup.
+    pub physical_index: HashMap<String, String>,
 }
 
 impl Database {
@@ -60,20 +64,26 @@ impl Database {
     /// The sharded table whose physical shard `name` is (`clinical_data_2` ->
     /// `clinical_data`), so backend answers can be shown with logical names.
     pub fn sharded_table_of_physical(&self, name: &str) -> Option<&TableRule> {
-        let (base, index) = name.rsplit_once('_')?;
-        // Exactly as `physical_table_name` writes it: `clinical_data_01` is no shard's name.
-        if index.is_empty()
-            || !index.bytes().all(|b| b.is_ascii_digit())
-            || (index.len() > 1 && index.starts_with('0'))
-        {
-            return None;
+        let logical = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.physical_index.get(&name.to_ascii_lowercase())
+        } else {
+            self.physical_index.get(name)
+        }?;
+        self.tables.get(logical)
+    }
+
+    /// Builds `physical_index` from `tables`.
+    pub fn index_physical_names(tables: &HashMap<String, TableRule>) -> HashMap<String, String> {
+        let mut index = HashMap::new();
+        for (logical, rule) in tables {
+            if let TableKind::Sharded(spec) = &rule.kind {
+                for shard in 0..spec.shards() {
+                    let name = spec.physical.name(&rule.name, shard).to_ascii_lowercase();
+                    index.insert(name, logical.clone());
+                }
+            }
         }
-        let index: u32 = index.parse().ok()?;
-        let rule = self.table(base)?;
-        match &rule.kind {
-            TableKind::Sharded(spec) if index < spec.shards() => Some(rule),
-            _ => None,
-        }
+        index
     }
 }
 
@@ -112,6 +122,25 @@ pub struct TableRule {
     pub kind: TableKind,
 }
 
+impl TableRule {
+    /// How this table's shards are named (a broadcast table has the default, never used).
+    pub fn physical_names(&self) -> &PhysicalNames {
+        static DEFAULT: std::sync::OnceLock<PhysicalNames> = std::sync::OnceLock::new();
+        match &self.kind {
+            TableKind::Sharded(spec) => &spec.physical,
+            TableKind::Broadcast => DEFAULT.get_or_init(PhysicalNames::default),
+        }
+    }
+
+    /// The table holding shard `shard` (a broadcast table's copies all carry its own name).
+    pub fn physical_name(&self, shard: u32) -> String {
+        match &self.kind {
+            TableKind::Sharded(spec) => spec.physical.name(&self.name, shard),
+            TableKind::Broadcast => self.name.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum TableKind {
     Sharded(Arc<ShardSpec>),
@@ -131,6 +160,8 @@ pub struct ShardSpec {
     pub key_generator: Option<KeyGenerator>,
     /// Lower-cased name of the root table of the bind_to chain (itself when unbound).
     pub family: String,
+    /// This table's own names (bound tables share the layout, not the names).
+    pub physical: PhysicalNames,
 }
 
 impl ShardSpec {
@@ -148,9 +179,4 @@ pub struct KeyGenerator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyGeneratorKind {
     Snowflake,
-}
-
-/// Physical table name of shard `index` of a logical table.
-pub fn physical_table_name(logical: &str, index: u32) -> String {
-    format!("{logical}_{index}")
 }

@@ -155,6 +155,9 @@ pub struct RawTable {
     pub key_generator: Option<RawKeyGenerator>,
     pub bind_to: Option<String>,
     pub broadcast: Option<bool>,
+    /// Template of the physical table names, default `{table}_{shard}`; each bound table has
+    /// its own (a resharding job sets it on every table it moves).
+    pub physical: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -149,7 +149,7 @@ comment = "x"
             "clinical.toml:14: tables[0].shard_ky: unknown key `shard_ky`, did you mean `shard_key`?",
             "clinical.toml:20: tables[1].comment: unknown key `comment`, expected one of `name`, \
              `shard_key`, `algorithm`, `shards`, `placement`, `key_generator`, `bind_to`, \
-             `broadcast`",
+             `broadcast`, `physical`",
             "clinical.toml:22: extra: unknown key `extra`, expected one of `database`, `groups`, \
              `tables`",
         ]
@@ -450,6 +450,80 @@ algorithm = "hash"
             format!("clinical.toml:15: tables[0].shards: broadcast table `hospitals` cannot have shards: {reason}"),
             format!("clinical.toml:16: tables[0].placement: broadcast table `hospitals` cannot have a placement: {reason}"),
             format!("clinical.toml:17: tables[0].algorithm: broadcast table `hospitals` cannot have an algorithm: {reason}"),
+        ]
+    );
+}
+
+#[test]
+fn physical_templates_name_shards_and_bound_tables_keep_their_own() {
+    let text = format!(
+        r#"{HEADER}
+[[tables]]
+name = "patients"
+shard_key = "hospital_id"
+shards = 4
+physical = "{{table}}_v2_{{shard}}"
+
+[[tables]]
+name = "visits"
+bind_to = "patients"
+shard_key = "hospital_id"
+"#
+    );
+    let d = diagnostics(&text);
+    assert!(printed(&d).is_empty(), "{:?}", printed(&d));
+    let db = load_one(&text);
+    assert_eq!(
+        db.table("patients").unwrap().physical_name(3),
+        "patients_v2_3"
+    );
+    assert_eq!(db.table("visits").unwrap().physical_name(3), "visits_3");
+    assert_eq!(
+        db.sharded_table_of_physical("PATIENTS_V2_1")
+            .map(|r| r.name.as_str()),
+        Some("patients")
+    );
+    assert!(db.sharded_table_of_physical("patients_1").is_none());
+    assert!(db.sharded_table_of_physical("patients_v2_4").is_none());
+}
+
+#[test]
+fn physical_templates_that_collide_or_cannot_name_shards_are_refused() {
+    let got = check_tables(
+        r#"
+[[tables]]
+name = "a"
+shard_key = "id"
+shards = 2
+physical = "x_{shard}"
+
+[[tables]]
+name = "b"
+shard_key = "id"
+shards = 2
+physical = "x_{shard}"
+
+[[tables]]
+name = "c"
+shard_key = "id"
+shards = 2
+physical = "{table}"
+
+[[tables]]
+name = "d"
+broadcast = true
+physical = "d_{shard}"
+"#,
+    );
+    assert_eq!(
+        got,
+        [
+            "clinical.toml:21: tables[1].physical: shard 0 of `b` and shard 0 of `a` would both \
+             be physical table `x_0`",
+            "clinical.toml:27: tables[2].physical: `{table}` must contain {shard} exactly once, \
+             or two shards would share one physical table",
+            "clinical.toml:32: tables[3].physical: broadcast table `d` cannot have physical \
+             names of shards: it is copied whole to every group",
         ]
     );
 }

@@ -395,6 +395,7 @@ mod tests {
             tables: Default::default(),
             source: Default::default(),
             layout_override: false,
+            physical_index: Default::default(),
         })
     }
 

@@ -9,7 +9,7 @@ use std::io;
 use mysql_async::prelude::Queryable;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::config::model::{physical_table_name, TableKind};
+use crate::config::model::TableKind;
 use crate::error::{BackendError, Error};
 use crate::execute::like::like_matches;
 use crate::execute::route::rename_column;
@@ -46,7 +46,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                         .placement
                         .first()
                         .ok_or_else(|| no_table(&db.name, &table))?;
-                    (group, physical_table_name(&rule.name, 0))
+                    (group, rule.physical_name(0))
                 }
                 TableKind::Broadcast => (db.default_group, table.clone()),
             },

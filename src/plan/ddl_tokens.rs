@@ -256,6 +256,7 @@ fn route(
                     table_tok.end,
                     EditKind::ShardTable {
                         logical: &rule.name,
+                        names: rule.physical_names(),
                         quote: table_tok.kind == Kind::QuotedIdent,
                     },
                 );

@@ -28,7 +28,7 @@ use super::rewrite::EditKind;
 use super::route::{group_of, group_schema, route};
 use super::tables::{name_parts, resolve, Layout, Resolved};
 use super::{Plan, PlanContext, ResultRewrite, Route, Target};
-use crate::config::model::{physical_table_name, ShardSpec, TableRule};
+use crate::config::model::{ShardSpec, TableRule};
 use crate::error::{Error, Result};
 use crate::keygen;
 
@@ -444,7 +444,7 @@ fn table_order_key(
         group,
         master: db.groups[group].master.clone(),
         schema: group_schema(db, group)?.to_string(),
-        table: physical_table_name(table, 0),
+        table: spec.physical.name(table, 0),
         logical: table.to_string(),
     };
     let columns = orders

@@ -4,9 +4,8 @@
 //! MySQL table and schema names are compared case-insensitively here (the rule model stores
 //! them lower-cased); column names are case-insensitive in MySQL anyway.
 
-use std::fmt::Write;
-
 use crate::config::model::{Database, Rules, TableRule};
+use crate::config::physical::PhysicalNames;
 
 /// Longest name looked up without allocating; MySQL identifiers are at most 64 characters.
 const STACK_NAME: usize = 128;
@@ -69,15 +68,19 @@ pub(crate) fn write_ident(out: &mut String, name: &str, quote: bool) {
     }
 }
 
-/// Writes `logical_N`, the physical name of shard `shard` (see `physical_table_name`),
-/// without an intermediate allocation.
-pub(crate) fn write_physical(out: &mut String, logical: &str, shard: u32, quote: bool) {
-    if quote || needs_quotes(logical) {
-        let mut name = String::with_capacity(logical.len() + 4);
-        let _ = write!(name, "{logical}_{shard}");
+/// Writes the physical name of shard `shard` of `logical`, quoted where needed.
+pub(crate) fn write_physical(
+    out: &mut String,
+    names: &PhysicalNames,
+    logical: &str,
+    shard: u32,
+    quote: bool,
+) {
+    let start = out.len();
+    names.write(out, logical, shard);
+    if quote || needs_quotes(&out[start..]) {
+        let name = out.split_off(start);
         write_ident(out, &name, true);
-    } else {
-        let _ = write!(out, "{logical}_{shard}");
     }
 }
 
@@ -134,10 +137,14 @@ mod tests {
     #[test]
     fn physical_names() {
         let mut s = String::new();
-        write_physical(&mut s, "clinical_data", 3, false);
+        let default = PhysicalNames::default();
+        write_physical(&mut s, &default, "clinical_data", 3, false);
         s.push(' ');
-        write_physical(&mut s, "odd name", 0, false);
-        assert_eq!(s, "clinical_data_3 `odd name_0`");
+        write_physical(&mut s, &default, "odd name", 0, false);
+        s.push(' ');
+        let v2 = PhysicalNames::parse("{table}_v2_{shard}").unwrap();
+        write_physical(&mut s, &v2, "patients", 5, false);
+        assert_eq!(s, "clinical_data_3 `odd name_0` patients_v2_5");
     }
 
     #[test]

@@ -9,12 +9,17 @@
 use sqlparser::ast::Ident;
 
 use super::names::{write_ident, write_physical};
+use crate::config::physical::PhysicalNames;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
 pub(crate) enum EditKind<'a> {
-    /// A sharded table's name: becomes `<logical>_<shard>`.
-    ShardTable { logical: &'a str, quote: bool },
+    /// A sharded table's name: becomes its shard's physical name.
+    ShardTable {
+        logical: &'a str,
+        names: &'a PhysicalNames,
+        quote: bool,
+    },
     /// A qualifier naming the logical database: becomes the target group's physical schema.
     GroupSchema { quote: bool },
     /// Fixed text, e.g. `DATABASE()`'s value or an added column alias.
@@ -83,9 +88,13 @@ impl<'a> Edits<'a> {
             }
             out.push_str(&src[pos..e.start]);
             match &e.kind {
-                EditKind::ShardTable { logical, quote } => {
+                EditKind::ShardTable {
+                    logical,
+                    names,
+                    quote,
+                } => {
                     // A sharded table always has a shard by the time SQL is rendered.
-                    write_physical(out, logical, shard.unwrap_or(0), *quote)
+                    write_physical(out, names, logical, shard.unwrap_or(0), *quote)
                 }
                 EditKind::GroupSchema { quote } => write_ident(out, schema, *quote),
                 EditKind::Text(t) => out.push_str(t),
@@ -146,12 +155,14 @@ mod tests {
     #[test]
     fn renders_per_shard() {
         let src = "SELECT x FROM clinical.`clinical_data` c WHERE 1";
+        let names = PhysicalNames::default();
         let mut e = Edits::default();
         e.push(
             23,
             38,
             EditKind::ShardTable {
                 logical: "clinical_data",
+                names: &names,
                 quote: true,
             },
         );

@@ -205,6 +205,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
         table_tok.end,
         EditKind::ShardTable {
             logical: &rule.name,
+            names: rule.physical_names(),
             quote: table_tok.kind == Kind::QuotedIdent,
         },
     );

@@ -20,7 +20,7 @@ use super::names::{is_system_schema, write_ident, write_string_literal};
 use super::route::{fallback_db, group_of, group_schema, render, single};
 use super::tables::Resolved;
 use super::{Plan, PlanContext, ResultRewrite, Route};
-use crate::config::model::physical_table_name;
+
 use crate::error::{Error, Result};
 
 /// True for the statements this module plans.
@@ -221,7 +221,7 @@ fn on_table(
         let schema = group_schema(db, group)?;
         let result_rewrite = if rename_rows {
             ResultRewrite::ShowCreateTable {
-                physical: physical_table_name(&rule.name, 0),
+                physical: rule.physical_name(0),
                 logical: rule.name.clone(),
             }
         } else {

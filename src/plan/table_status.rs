@@ -14,7 +14,7 @@ use super::lexer::{ident_value, Kind, Lexer, Token};
 use super::names::write_ident;
 use super::route::{group_of, group_schema, single};
 use super::{Plan, PlanContext, ResultRewrite};
-use crate::config::model::{physical_table_name, TableKind};
+use crate::config::model::TableKind;
 use crate::error::{Error, Result};
 
 /// The plan of a SHOW TABLE STATUS, or `None` for any other statement.
@@ -78,9 +78,9 @@ fn route(sql: &str, ctx: &PlanContext<'_>, rest: &[Token]) -> Result<Plan> {
         })
         .collect();
     let shows_physical = |p: &Pattern| {
-        sharded.iter().any(|(r, spec)| {
-            (0..spec.shards()).any(|s| p.matches(&physical_table_name(&r.name, s)))
-        })
+        sharded
+            .iter()
+            .any(|(r, spec)| (0..spec.shards()).any(|s| p.matches(&r.physical_name(s))))
     };
     let pass = |db: &std::sync::Arc<crate::config::model::Database>| -> Result<Plan> {
         let group = db.default_group;
@@ -106,7 +106,7 @@ fn route(sql: &str, ctx: &PlanContext<'_>, rest: &[Token]) -> Result<Plan> {
         let named: Vec<_> = sharded.iter().filter(|(r, _)| p.matches(&r.name)).collect();
         if let ([(rule, spec)], false) = (named.as_slice(), p.any_length) {
             let group = group_of(db, spec.placement.first().copied())?;
-            let physical = physical_table_name(&rule.name, 0);
+            let physical = rule.physical_name(0);
             let mut text = String::from("SHOW TABLE STATUS FROM ");
             write_ident(&mut text, group_schema(db, group)?, true);
             text.push_str(" LIKE '");

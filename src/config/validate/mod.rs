@@ -31,6 +31,7 @@ pub(crate) fn validate(raw: &RawRuleFile, file: &Path, r: &mut Reporter<'_>) -> 
         name: name?,
         default_group: default_group?,
         groups,
+        physical_index: Database::index_physical_names(&tables.rules),
         tables: tables.rules,
         source: file.to_owned(),
         layout_override: raw

@@ -8,6 +8,7 @@ use crate::config::diagnostic::Reporter;
 use crate::config::model::{
     Group, GroupId, KeyGenerator, KeyGeneratorKind, ShardSpec, TableKind, TableRule,
 };
+use crate::config::physical::PhysicalNames;
 use crate::config::raw::{RawAlgorithm, RawKeyGeneratorKind, RawTable, DEFAULT_ALGORITHM};
 use crate::sharding::{Algorithm, Sharder};
 
@@ -39,6 +40,11 @@ pub(super) fn validate(raw: &[RawTable], groups: &[Group], r: &mut Reporter<'_>)
         } else {
             check_shard_key(t, &tables, &by_name, r);
         }
+        if !t.broadcast() {
+            if let Err(why) = physical_names(t) {
+                r.error(t.key("physical"), why);
+            }
+        }
         if let Some(generator) = &t.raw.key_generator {
             if generator.column.trim().is_empty() {
                 r.error(
@@ -63,7 +69,7 @@ pub(super) fn validate(raw: &[RawTable], groups: &[Group], r: &mut Reporter<'_>)
             }
         })
         .collect();
-    check_name_collisions(&tables, &by_name, &layouts, r);
+    check_name_collisions(&tables, &layouts, r);
 
     let rules = if r.has_errors() {
         HashMap::new()
@@ -152,6 +158,11 @@ fn check_broadcast(t: &Table<'_>, r: &mut Reporter<'_>) {
         ("shards", raw.shards.is_some(), "shards"),
         ("placement", raw.placement.is_some(), "a placement"),
         ("bind_to", raw.bind_to.is_some(), "bind_to"),
+        (
+            "physical",
+            raw.physical.is_some(),
+            "physical names of shards",
+        ),
     ];
     for (field, _, what) in stated.into_iter().filter(|s| s.1) {
         r.error(
@@ -439,35 +450,58 @@ fn placement_ids(
     ok.then_some(ids)
 }
 
-/// A broadcast table named like a shard of another table (`orders_1` next to `orders` with 4
-/// shards) would share its physical table.
-fn check_name_collisions(
-    tables: &[Table<'_>],
-    by_name: &HashMap<&str, usize>,
-    layouts: &[Option<Layout>],
-    r: &mut Reporter<'_>,
-) {
-    for t in tables.iter().filter(|t| t.broadcast()) {
-        let Some((prefix, suffix)) = t.lname.rsplit_once('_') else {
+/// Two tables whose physical tables share a name would share rows: a broadcast or sharded
+/// table named like a shard of another (`orders_1` next to `orders` with 4 shards), or two
+/// templates that produce the same name.
+fn check_name_collisions(tables: &[Table<'_>], layouts: &[Option<Layout>], r: &mut Reporter<'_>) {
+    let mut owner: HashMap<String, (usize, u32)> = HashMap::new();
+    for (pos, (t, layout)) in tables.iter().zip(layouts).enumerate() {
+        let (Some(layout), Ok(names)) = (layout, physical_names(t)) else {
             continue;
         };
-        let Ok(shard) = suffix.parse::<u32>() else {
+        if let Some(why) = names.too_long(t.name, layout.shards) {
+            r.error(t.key("physical"), why);
             continue;
-        };
-        let Some(layout) = by_name.get(prefix).and_then(|&pos| layouts[pos].as_ref()) else {
-            continue;
-        };
-        if shard < layout.shards && shard.to_string() == suffix {
-            let owner = tables[by_name[prefix]].name;
+        }
+        for shard in 0..layout.shards {
+            let name = names.name(t.name, shard).to_ascii_lowercase();
+            if let Some(&(other, other_shard)) = owner.get(&name) {
+                r.error(
+                    t.key("physical"),
+                    format!(
+                        "shard {shard} of `{}` and shard {other_shard} of `{}` would both be \
+                         physical table `{name}`",
+                        t.name, tables[other].name
+                    ),
+                );
+                break;
+            }
+            owner.insert(name, (pos, shard));
+        }
+    }
+    for t in tables {
+        if let Some(&(other, shard)) = owner.get(&t.lname) {
+            let what = if t.broadcast() {
+                "broadcast"
+            } else {
+                "sharded"
+            };
             r.error(
                 t.key("name"),
                 format!(
-                    "broadcast table `{}` has the name of shard {shard} of `{owner}`: their \
+                    "{what} table `{}` has the name of shard {shard} of `{}`: their \
                      physical tables would be the same",
-                    t.name
+                    t.name, tables[other].name
                 ),
             );
         }
+    }
+}
+
+fn physical_names(t: &Table<'_>) -> Result<PhysicalNames, String> {
+    match &t.raw.physical {
+        None => Ok(PhysicalNames::default()),
+        Some(template) => PhysicalNames::parse(template),
     }
 }
 
@@ -501,6 +535,8 @@ fn build(tables: &[Table<'_>], layouts: &[Option<Layout>]) -> HashMap<String, Ta
                         },
                     }),
                     family: tables[layout.root].lname.clone(),
+                    // Checked in `validate`; `build` runs only without errors.
+                    physical: physical_names(t).unwrap_or_default(),
                 }))
             }
         };

@@ -252,6 +252,7 @@ impl<'s, 'a> Collector<'s, 'a> {
                             e,
                             EditKind::ShardTable {
                                 logical: &rule.name,
+                                names: rule.physical_names(),
                                 quote: parts.table.quote_style.is_some(),
                             },
                         );
@@ -431,6 +432,7 @@ impl<'s, 'a> Collector<'s, 'a> {
                     e,
                     EditKind::ShardTable {
                         logical: &rule.name,
+                        names: rule.physical_names(),
                         quote: q.table.quote_style.is_some(),
                     },
                 );

@@ -34,19 +34,22 @@ fn sharded(name: &str, key: &str, alg: Algorithm, placement: &[usize], family: &
             placement: placement.to_vec(),
             key_generator: None,
             family: family.into(),
+            physical: Default::default(),
         })),
     }
 }
 
 fn database(name: &str, groups: Vec<Group>, tables: Vec<TableRule>) -> Arc<Database> {
+    let tables = tables
+        .into_iter()
+        .map(|t| (t.name.to_ascii_lowercase(), t))
+        .collect::<HashMap<_, _>>();
     Arc::new(Database {
         name: name.into(),
         default_group: 0,
         groups,
-        tables: tables
-            .into_iter()
-            .map(|t| (t.name.to_ascii_lowercase(), t))
-            .collect::<HashMap<_, _>>(),
+        physical_index: Database::index_physical_names(&tables),
+        tables,
         source: PathBuf::from(format!("shard-rules/{name}.toml")),
         layout_override: false,
     })

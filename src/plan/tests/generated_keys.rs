@@ -25,6 +25,7 @@ fn generated(name: &str, key: &str, column: &str) -> TableRule {
                 kind: KeyGeneratorKind::Snowflake,
             }),
             family: name.into(),
+            physical: Default::default(),
         })),
     }
 }
@@ -40,11 +41,13 @@ fn rules() -> Rules {
         generated("clinical_data", "hospital_id", "id"),
     );
     tables.insert("events".into(), generated("events", "id", "id"));
+    let tables: HashMap<_, _> = tables.into_iter().collect();
     let db = Arc::new(Database {
+        physical_index: Database::index_physical_names(&tables),
         name: clinical.name.clone(),
         default_group: clinical.default_group,
         groups: clinical.groups.clone(),
-        tables: tables.into_iter().collect::<HashMap<_, _>>(),
+        tables,
         source: PathBuf::from("clinical.toml"),
         layout_override: false,
     });

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check`. Nothing else lives here.
+//! The command line: `serve`, `check`, `reshard`. Nothing else lives here.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +40,46 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Move a table family to a new layout (a job file in migrations/), live.
+    Reshard {
+        #[command(subcommand)]
+        action: ReshardAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReshardAction {
+    /// Check the job against the rules and servers; print what a run would do.
+    Plan(JobArgs),
+    /// Create, copy, catch up and cut over; exits 0 only after a finished cutover.
+    Run(JobArgs),
+    /// Phase, rows, changes applied, lag, retries, last error.
+    Status(JobArgs),
+    /// Compare the rows of the old and new layouts, per target shard.
+    Verify(JobArgs),
+    /// Before cutover: drop the target tables; routing is untouched.
+    Cancel(JobArgs),
+    /// After cutover: replay the new tables' changes into the old ones and switch back.
+    Rollback(JobArgs),
+    /// After cutover (or rollback): drop the tables no longer routed to.
+    Cleanup {
+        #[command(flatten)]
+        job: JobArgs,
+        /// Really drop them.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct JobArgs {
+    /// The job file, e.g. migrations/patients-4-to-8.toml.
+    job: PathBuf,
+    #[arg(long, default_value = "shardgate.toml")]
+    config: PathBuf,
+    /// A running proxy's admin_listen (repeatable); default: admin_listen of --config.
+    #[arg(long = "proxy")]
+    proxies: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +96,7 @@ fn main() -> ExitCode {
             connect,
             config,
         } => check(path, connect, config),
+        Command::Reshard { action } => reshard(action),
         Command::Serve { config } => match serve(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -106,6 +147,57 @@ fn check(path: Option<PathBuf>, connect: bool, config: Option<PathBuf>) -> ExitC
     }
     println!("{}: ok", path.display());
     ExitCode::SUCCESS
+}
+
+fn reshard(action: ReshardAction) -> ExitCode {
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(reshard_action(action)));
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("shardgate reshard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn reshard_action(action: ReshardAction) -> anyhow::Result<ExitCode> {
+    use shardgate::reshard::{job, plan, run, verify_job};
+    let (args, yes) = match &action {
+        ReshardAction::Cleanup { job, yes } => (job, *yes),
+        ReshardAction::Plan(a)
+        | ReshardAction::Run(a)
+        | ReshardAction::Status(a)
+        | ReshardAction::Verify(a)
+        | ReshardAction::Cancel(a)
+        | ReshardAction::Rollback(a) => (a, false),
+    };
+    let cfg = config::server::load_server_config(&args.config)?;
+    let job = job::load(&args.job, &cfg.rules)?;
+    let mut proxies = args.proxies.clone();
+    if proxies.is_empty() {
+        proxies.extend(cfg.admin_listen.clone());
+    }
+    let o = run::RunOptions { proxies };
+    match action {
+        ReshardAction::Plan(_) => print!("{}", plan::plan(&job, &cfg.backend).await?),
+        ReshardAction::Run(_) => run::run(job, &cfg.backend, &o).await?,
+        ReshardAction::Status(_) => print!("{}", run::status(&job, &cfg.backend).await?),
+        ReshardAction::Verify(_) => {
+            let clean = verify_job::verify(&job, &cfg.backend).await?;
+            if !clean {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        ReshardAction::Cancel(_) => run::cancel(&job, &cfg.backend).await?,
+        ReshardAction::Rollback(_) => run::rollback(job, &cfg.backend, &o).await?,
+        ReshardAction::Cleanup { .. } => run::cleanup(&job, &cfg.backend, yes).await?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {

@@ -1,0 +1,354 @@
+//! Step 2: target tables created, then every source shard copied from one consistent
+//! snapshot per source group, in primary-key chunks, each row sent to the target shard the
+//! new layout gives its key (the same `Sharder` the proxy routes with, so copy and routing
+//! can never disagree; a server-side filter could not express `ring`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+
+use super::job::Job;
+use super::literal;
+use super::progress::Progress;
+use super::servers::{self, connect};
+use super::state::{JobState, SourceState};
+use super::table_info::{create_statement, quote, TableInfo};
+use crate::config::BackendConfig;
+
+const CHUNK_ROWS: usize = 2000;
+
+/// Creates every target table (and broadcast tables missing on new groups) with the DDL of
+/// the source's shard 0. Idempotent.
+pub async fn create_targets(job: &Job, backend: &BackendConfig) -> Result<()> {
+    for t in &job.tables {
+        let source_group = &job.before.groups[t.old.placement[0]];
+        let mut src = connect(&source_group.master, Some(&source_group.schema), backend).await?;
+        for shard in 0..t.new.shards() {
+            let group = &job.after.groups[t.new.placement[shard as usize]];
+            let ddl =
+                create_statement(&mut src, &t.old_physical(0), &t.new_physical(shard)).await?;
+            let mut dst = connect(&group.master, Some(&group.schema), backend).await?;
+            dst.query_drop(&ddl).await.with_context(|| {
+                format!(
+                    "cannot create `{}` on group {} ({})",
+                    t.new_physical(shard),
+                    group.name,
+                    group.master
+                )
+            })?;
+            dst.disconnect().await.ok();
+        }
+        src.disconnect().await.ok();
+    }
+    let default = &job.before.groups[job.before.default_group];
+    let new_groups = job.new_groups();
+    if new_groups.is_empty() || job.broadcast.is_empty() {
+        return Ok(());
+    }
+    let mut src = connect(&default.master, Some(&default.schema), backend).await?;
+    for table in &job.broadcast {
+        let ddl = create_statement(&mut src, table, table).await?;
+        for g in &new_groups {
+            let group = servers::group(&job.after, g);
+            let mut dst = connect(&group.master, Some(&group.schema), backend).await?;
+            dst.query_drop(&ddl)
+                .await
+                .with_context(|| format!("cannot create broadcast table `{table}` on group {g}"))?;
+            dst.disconnect().await.ok();
+        }
+    }
+    Ok(())
+}
+
+/// One unit of copying: a physical table read on the source group and where its rows go.
+struct Unit {
+    state_key: String,
+    source_table: String,
+    shard_key: String,
+    /// Target group + physical table of a row with key `k`.
+    route: Route,
+}
+
+enum Route {
+    /// A moving table: the new layout decides per row.
+    Moving { table: usize },
+    /// A broadcast table: every row to every new group.
+    Broadcast { groups: Vec<String>, table: String },
+}
+
+/// Copies everything `group` is the source of, from one snapshot of its master. The
+/// snapshot's GTID position is recorded before the first row is copied; a resumed copy
+/// keeps the first position (see `state::SourceState`).
+pub async fn copy_group(
+    job: &Job,
+    backend: &BackendConfig,
+    group_name: &str,
+    state: &mut JobState,
+    progress: &Progress,
+) -> Result<()> {
+    let units = units_of(job, group_name);
+    if units
+        .iter()
+        .all(|u| state.copies.get(&u.state_key).is_some_and(|c| c.done))
+    {
+        return Ok(());
+    }
+    let group = servers::group(&job.before, group_name);
+    let mut src = connect(&group.master, Some(&group.schema), backend).await?;
+    src.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .await?;
+    src.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        .await?;
+    let position = snapshot_gtid(&mut src)
+        .await
+        .with_context(|| format!("group {group_name} ({})", group.master))?;
+    state
+        .sources
+        .entry(group_name.to_owned())
+        .or_insert_with(|| SourceState {
+            snapshot_gtid: position.clone(),
+            applied_gtid: position.clone(),
+        });
+    progress.save(state)?;
+    let mut targets = Targets::default();
+    let started = Instant::now();
+    let mut copied_here: u64 = 0;
+    for unit in &units {
+        let entry = state.copies.entry(unit.state_key.clone()).or_default();
+        if entry.done {
+            continue;
+        }
+        let info =
+            TableInfo::read(&mut src, &group.schema, &unit.source_table, &unit.shard_key).await?;
+        loop {
+            let last = state.copies[&unit.state_key].last_key.clone();
+            let sql = chunk_query(&unit.source_table, &info, last.as_deref());
+            let rows: Vec<Row> = src.exec(&sql, ()).await.with_context(|| {
+                format!(
+                    "cannot read `{}` on group {group_name} ({})",
+                    unit.source_table, group.master
+                )
+            })?;
+            let n = rows.len();
+            if n > 0 {
+                let values: Vec<Vec<Value>> = rows.into_iter().map(Row::unwrap).collect();
+                write_rows(job, backend, unit, &info, &values, &mut targets).await?;
+                let last_row = &values[n - 1];
+                let key: Vec<String> = info
+                    .primary_key
+                    .iter()
+                    .map(|&i| literal::text(&last_row[i]))
+                    .collect();
+                let c = state
+                    .copies
+                    .get_mut(&unit.state_key)
+                    .expect("entry made above");
+                c.last_key = Some(key);
+                c.rows += n as u64;
+                copied_here += n as u64;
+            }
+            if n < CHUNK_ROWS {
+                state
+                    .copies
+                    .get_mut(&unit.state_key)
+                    .expect("entry made above")
+                    .done = true;
+            }
+            progress.save(state)?;
+            progress.copied(state.rows_copied());
+            throttle(job.options.max_rows_per_second, copied_here, started).await;
+            if n < CHUNK_ROWS {
+                break;
+            }
+        }
+    }
+    src.query_drop("COMMIT").await.ok();
+    src.disconnect().await.ok();
+    Ok(())
+}
+
+/// The groups a job copies from: every source group of the family, and the default group
+/// when broadcast tables go to new groups.
+pub fn stream_groups(job: &Job) -> Vec<String> {
+    let mut groups = job.source_groups();
+    let default = job.before.groups[job.before.default_group].name.clone();
+    if !job.new_groups().is_empty() && !job.broadcast.is_empty() && !groups.contains(&default) {
+        groups.push(default);
+    }
+    groups
+}
+
+fn units_of(job: &Job, group_name: &str) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for (i, t) in job.tables.iter().enumerate() {
+        for shard in 0..t.old.shards() {
+            if job.before.groups[t.old.placement[shard as usize]].name == group_name {
+                units.push(Unit {
+                    state_key: format!("{}/{shard}", t.name),
+                    source_table: t.old_physical(shard),
+                    shard_key: t.old.shard_key.clone(),
+                    route: Route::Moving { table: i },
+                });
+            }
+        }
+    }
+    let default = &job.before.groups[job.before.default_group].name;
+    let new_groups = job.new_groups();
+    if default == group_name && !new_groups.is_empty() {
+        for table in &job.broadcast {
+            units.push(Unit {
+                state_key: format!("broadcast:{table}"),
+                source_table: table.clone(),
+                shard_key: String::new(),
+                route: Route::Broadcast {
+                    groups: new_groups.clone(),
+                    table: table.clone(),
+                },
+            });
+        }
+    }
+    units
+}
+
+fn chunk_query(table: &str, info: &TableInfo, after: Option<&[String]>) -> String {
+    let mut sql = format!("SELECT {} FROM {}", info.column_list(), quote(table));
+    if let Some(key) = after {
+        sql.push_str(&format!(
+            " WHERE ({}) > ({})",
+            info.key_list(),
+            key.join(", ")
+        ));
+    }
+    sql.push_str(&format!(" ORDER BY {} LIMIT {CHUNK_ROWS}", info.key_list()));
+    sql
+}
+
+/// Open connections to target masters, by group name.
+#[derive(Default)]
+pub struct Targets {
+    conns: HashMap<String, Conn>,
+}
+
+impl Targets {
+    pub async fn get(
+        &mut self,
+        job: &Job,
+        backend: &BackendConfig,
+        group: &str,
+    ) -> Result<&mut Conn> {
+        if !self.conns.contains_key(group) {
+            let g = servers::group(&job.after, group);
+            let conn = connect(&g.master, Some(&g.schema), backend).await?;
+            self.conns.insert(group.to_owned(), conn);
+        }
+        Ok(self.conns.get_mut(group).expect("inserted above"))
+    }
+}
+
+async fn write_rows(
+    job: &Job,
+    backend: &BackendConfig,
+    unit: &Unit,
+    info: &TableInfo,
+    rows: &[Vec<Value>],
+    targets: &mut Targets,
+) -> Result<()> {
+    // (group, table) -> statement being built.
+    let mut batches: Vec<((String, String), Vec<u8>)> = Vec::new();
+    let mut add = |group: &str, table: &str, row: &[Value]| {
+        let pos = match batches
+            .iter()
+            .position(|((g, t), _)| g == group && t == table)
+        {
+            Some(p) => p,
+            None => {
+                let head = format!(
+                    "REPLACE INTO {} ({}) VALUES ",
+                    quote(table),
+                    info.column_list()
+                );
+                batches.push(((group.to_owned(), table.to_owned()), head.into_bytes()));
+                batches.len() - 1
+            }
+        };
+        let sql = &mut batches[pos].1;
+        if !sql.ends_with(b"VALUES ") {
+            sql.push(b',');
+        }
+        sql.push(b'(');
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                sql.push(b',');
+            }
+            literal::write(sql, v);
+        }
+        sql.push(b')');
+    };
+    match &unit.route {
+        Route::Moving { table } => {
+            let t = &job.tables[*table];
+            for row in rows {
+                let shard = target_shard(t, info, row)
+                    .with_context(|| format!("a row of `{}`", unit.source_table))?;
+                let group = &job.after.groups[t.new.placement[shard as usize]].name;
+                add(group, &t.new_physical(shard), row);
+            }
+        }
+        Route::Broadcast { groups, table } => {
+            for row in rows {
+                for g in groups {
+                    add(g, table, row);
+                }
+            }
+        }
+    }
+    for ((group, table), sql) in batches {
+        let conn = targets.get(job, backend, &group).await?;
+        conn.query_drop(sql.as_slice())
+            .await
+            .with_context(|| format!("cannot write rows into `{table}` on group {group}"))?;
+    }
+    Ok(())
+}
+
+/// The new shard of a row of moving table `t`.
+pub fn target_shard(t: &super::job::MovingTable, info: &TableInfo, row: &[Value]) -> Result<u32> {
+    let key = literal::key_of(&row[info.shard_key], info.key_is_integer)?;
+    t.new.sharder.shard_of(key).map_err(|e| anyhow!("{e}"))
+}
+
+/// The GTID position of the snapshot just started on `conn`: the binlog file and offset
+/// the snapshot saw, turned into MariaDB's GTID list.
+pub async fn snapshot_gtid(conn: &mut Conn) -> Result<String> {
+    let status: Vec<(String, String)> = conn
+        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+        .await
+        .context("cannot read the snapshot's binlog position (is the binlog on?)")?;
+    let get = |name: &str| {
+        status
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| anyhow!("the server reports no {name}: is the binlog on?"))
+    };
+    let file = get("binlog_snapshot_file")?;
+    let pos: u64 = get("binlog_snapshot_position")?.parse()?;
+    let gtid: Option<Option<String>> = conn
+        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&file, pos))
+        .await?;
+    gtid.flatten()
+        .ok_or_else(|| anyhow!("BINLOG_GTID_POS({file}, {pos}) gave no position"))
+}
+
+async fn throttle(max_rows_per_second: u64, rows: u64, started: Instant) {
+    if max_rows_per_second == 0 {
+        return;
+    }
+    let due = Duration::from_secs_f64(rows as f64 / max_rows_per_second as f64);
+    if let Some(wait) = due.checked_sub(started.elapsed()) {
+        tokio::time::sleep(wait).await;
+    }
+}

@@ -80,6 +80,9 @@ struct JobArgs {
     /// A running proxy's admin_listen (repeatable); default: admin_listen of --config.
     #[arg(long = "proxy")]
     proxies: Vec<String>,
+    /// run: keep catching up without cutting over while this file exists.
+    #[arg(long)]
+    postpone_cutover_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -182,7 +185,10 @@ async fn reshard_action(action: ReshardAction) -> anyhow::Result<ExitCode> {
     if proxies.is_empty() {
         proxies.extend(cfg.admin_listen.clone());
     }
-    let o = run::RunOptions { proxies };
+    let o = run::RunOptions {
+        proxies,
+        postpone_cutover_file: args.postpone_cutover_file.clone(),
+    };
     match action {
         ReshardAction::Plan(_) => print!("{}", plan::plan(&job, &cfg.backend).await?),
         ReshardAction::Run(_) => run::run(job, &cfg.backend, &o).await?,

@@ -19,6 +19,9 @@ use crate::config::BackendConfig;
 
 pub struct RunOptions {
     pub proxies: Vec<String>,
+    /// While this file exists the job keeps catching up and does not cut over, so an
+    /// operator picks the moment (and tests can stop a job mid-catch-up).
+    pub postpone_cutover_file: Option<std::path::PathBuf>,
 }
 
 /// Everything up to a finished cutover.
@@ -82,6 +85,23 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
         );
     }
     let note = |m: &str| progress.phase(m);
+    if let Some(file) = &o.postpone_cutover_file {
+        let mut said = false;
+        while file.exists() {
+            if let Some(a) = appliers.iter().find(|a| a.task.is_finished()) {
+                progress.phase(&format!("the applier of group {} stopped", a.group));
+                break;
+            }
+            if !said {
+                progress.phase(&format!(
+                    "cutover postponed while {} exists; catching up",
+                    file.display()
+                ));
+                said = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
     let outcome = cutover::switch(&job, backend, &o.proxies, &mut appliers, &note).await;
     stop.cancel();
     for a in appliers {

@@ -534,3 +534,74 @@ async fn a_family_moves_from_4_to_8_shards_under_writes_through_kills_and_back()
         .unwrap();
     s.schema.drop().await;
 }
+
+/// `plan` refuses a job it could not run, naming what is wrong, before touching a server.
+#[test]
+fn plan_names_what_is_wrong_with_a_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = r#"[database]
+name = "clinical"
+default_group = "g0"
+
+[groups.g0]
+master = "127.0.0.1:1"
+
+[groups.g1]
+master = "127.0.0.1:2"
+
+[[tables]]
+name = "clinical_data"
+shard_key = "hospital_id"
+shards = 4
+placement = ["g0", "g0", "g1", "g1"]
+
+[[tables]]
+name = "patients"
+bind_to = "clinical_data"
+shard_key = "hospital_id"
+"#;
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/clinical.toml"), rules).unwrap();
+    std::fs::write(
+        dir.path().join("shardgate.toml"),
+        "listen = \"127.0.0.1:1\"\nrules = \"rules\"\n[[users]]\nname = \"a\"\npassword = \"b\"\n\
+         [backend]\nuser = \"a\"\npassword = \"b\"\n",
+    )
+    .unwrap();
+    let cases = [
+        (
+            "table = \"clinical_data\"\n\n[target]\nshards = 8\nplacement = [\"g0\", \"g0\", \"g1\", \"g1\", \"g9\", \"g9\", \"g9\", \"g9\"]\nphysical = \"{table}_v2_{shard}\"\n",
+            "g9",
+        ),
+        (
+            "table = \"patients\"\n\n[target]\nshards = 8\n",
+            "bound to `clinical_data`",
+        ),
+        (
+            "table = \"clinical_data\"\n\n[target]\nshards = 8\nplacement = [\"g0\", \"g0\", \"g1\", \"g1\", \"g0\", \"g0\", \"g1\", \"g1\"]\n",
+            "a name the running rules already use",
+        ),
+        (
+            "table = \"clinical_data\"\n\n[target]\nshards = 4\n",
+            "nothing to move",
+        ),
+        (
+            "table = \"clinical_data\"\nbogus = 1\n\n[target]\nshards = 8\n",
+            "unknown field `bogus`",
+        ),
+    ];
+    for (body, want) in cases {
+        let job = dir.path().join("job.toml");
+        std::fs::write(&job, format!("[job]\ndatabase = \"clinical\"\n{body}")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_shardgate"))
+            .args(["reshard", "plan"])
+            .arg(&job)
+            .arg("--config")
+            .arg(dir.path().join("shardgate.toml"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{body}: {text}");
+        assert!(text.contains(want), "{body}: wanted `{want}` in {text}");
+    }
+}

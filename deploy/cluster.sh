@@ -218,11 +218,12 @@ wait_ready() {
 # What the app user may do: everything on data and schemas (tests create schemas of their
 # own), replication control and status (tests stop and delay replicas), but neither SUPER nor
 # READ_ONLY ADMIN: a statement the proxy wrongly sends to a replica fails there (read_only)
-# instead of silently writing to it.
+# instead of silently writing to it. REPLICATION SLAVE: resharding jobs stream binlogs (the
+# catch-up after the copy), BINLOG MONITOR gives them the positions.
 APP_GRANTS="SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, REFERENCES, \
 CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, \
 ALTER ROUTINE, EVENT, TRIGGER, SHOW DATABASES, PROCESS, REPLICATION SLAVE ADMIN, \
-SLAVE MONITOR, BINLOG MONITOR"
+SLAVE MONITOR, BINLOG MONITOR, REPLICATION SLAVE"
 
 # Users are created on the master with the binlog on, before its replica first connects: the
 # replica starts from an empty GTID position and so replays them too (gtid_strict_mode stays

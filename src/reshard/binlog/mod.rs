@@ -1,47 +1,51 @@
-//! Placeholder API of the binlog change stream (being written on branch h-binlog).
+//! A MariaDB binlog change stream for resharding catch-up: after copying rows from a
+//! consistent snapshot, a job streams each source master's binlog from the snapshot's GTID
+//! position and applies the moving rows' changes.
+//!
+//! # Layout
+//! `gtid` GTIDs and positions in MariaDB's text form; `position` the master's current and a
+//! snapshot's position; `stream` the binlog dump connection; `assembler` event groups to
+//! committed transactions (XIDs, savepoints, XA, DDL); `rows` row events to `RowChange`s;
+//! `values` row images to `Value`s; `events` MariaDB's own event types and the table map;
+//! `statement` what a Query event's text means; `schema` what is checked and read at open.
+//!
+//! The stream never guesses: a change it cannot render exactly (statement-logged DML on a
+//! filtered table, a partial row image, an unknown column or event type, an XA COMMIT whose
+//! prepare came before the start) is an error naming the server and the GTID, and so is a
+//! start position the master no longer has.
+
+mod assembler;
+mod events;
+mod gtid;
+mod position;
+mod rows;
+mod schema;
+mod statement;
+mod stream;
+mod values;
 
 use std::collections::BTreeSet;
 
-use anyhow::{bail, Result};
-use mysql_async::prelude::Queryable;
+pub use events::GtidEvent;
+pub use gtid::{Gtid, GtidPos};
+pub use position::{current_position, snapshot_position};
+pub use stream::ChangeStream;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gtid {
-    pub domain: u32,
-    pub server: u32,
-    pub seq: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GtidPos(String);
-
-impl GtidPos {
-    pub fn advance(&mut self, _g: Gtid) {}
-}
-
-impl std::fmt::Display for GtidPos {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::str::FromStr for GtidPos {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(GtidPos(s.to_owned()))
-    }
-}
-
+/// Which changes a stream yields: rows of these tables of one schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamFilter {
     pub schema: String,
+    /// Physical table names, lower-case.
     pub tables: BTreeSet<String>,
 }
 
+#[derive(Debug, Clone, PartialEq)]
 pub enum StreamItem {
-    Transaction {
-        gtid: Gtid,
-        changes: Vec<RowChange>,
-    },
+    /// One committed transaction's changes to the filtered tables (maybe empty: still yield
+    /// it, so the caller can advance its saved position), in binlog order.
+    Transaction { gtid: Gtid, changes: Vec<RowChange> },
+    /// DDL (or TRUNCATE/RENAME/DROP) touching a filtered table: the job must stop loudly.
+    /// `table` is the filtered table's lower-case name, or `*` for DROP DATABASE.
     SchemaChange {
         gtid: Gtid,
         table: String,
@@ -49,10 +53,24 @@ pub enum StreamItem {
     },
 }
 
+impl StreamItem {
+    pub fn gtid(&self) -> Gtid {
+        match self {
+            StreamItem::Transaction { gtid, .. } | StreamItem::SchemaChange { gtid, .. } => *gtid,
+        }
+    }
+}
+
+/// One row's change. Images hold every column in ordinal order (`ChangeStream::columns`
+/// names them); values are typed as `values` describes (TIMESTAMP in UTC).
+#[derive(Debug, Clone, PartialEq)]
 pub struct RowChange {
+    /// The filtered table's lower-case name.
     pub table: String,
     pub kind: ChangeKind,
+    /// The row before an UPDATE or DELETE.
     pub before: Option<Vec<mysql_common::value::Value>>,
+    /// The row after an INSERT or UPDATE.
     pub after: Option<Vec<mysql_common::value::Value>>,
 }
 
@@ -61,26 +79,4 @@ pub enum ChangeKind {
     Insert,
     Update,
     Delete,
-}
-
-pub struct ChangeStream;
-
-impl ChangeStream {
-    pub async fn open(
-        _opts: mysql_async::Opts,
-        _from: &GtidPos,
-        _server_id: u32,
-        _filter: StreamFilter,
-    ) -> Result<Self> {
-        bail!("the binlog stream is not built yet")
-    }
-
-    pub async fn next(&mut self) -> Result<StreamItem> {
-        bail!("the binlog stream is not built yet")
-    }
-}
-
-pub async fn current_position(conn: &mut mysql_async::Conn) -> Result<GtidPos> {
-    let p: Option<String> = conn.query_first("SELECT @@gtid_binlog_pos").await?;
-    Ok(GtidPos(p.unwrap_or_default()))
 }

@@ -9,7 +9,8 @@
 //! `config` reads and validates rule files and the server config; `sharding` maps key values
 //! to shards; `keygen` makes the ids of `key_generator` columns. A module uses only the ones
 //! before it in that flow. `admin` shows the backends' health and counters (`SHOW SHARDGATE
-//! GROUPS`, Prometheus metrics).
+//! GROUPS`, Prometheus metrics) and serves the admin HTTP endpoints; `hold` keeps the write holds
+//! a resharding cutover asks for; `reload` swaps the rule files in.
 
 pub mod admin;
 pub mod backend;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod execute;
 pub mod frontend;
+pub mod hold;
 pub mod keygen;
 pub mod plan;
 pub mod reload;

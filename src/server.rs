@@ -42,6 +42,8 @@ pub struct Counters {
     /// each worker then brings its own pools up to date before its next statement.
     rules: RwLock<Arc<Rules>>,
     generation: AtomicU64,
+    /// Write holds of resharding cutovers (admin `POST /hold`), for every worker.
+    holds: crate::hold::Holds,
     /// What a reload needs besides the rules: where they are read from, how checkers log
     /// in, and when they stop. Set when the background tasks start; reloads hold the lock,
     /// so two never interleave.
@@ -56,6 +58,14 @@ impl Counters {
     pub fn open_connections(&self) -> usize {
         self.open_connections.load(Ordering::Relaxed)
     }
+
+    pub fn holds(&self) -> &crate::hold::Holds {
+        &self.holds
+    }
+
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
+    }
 }
 
 impl Default for Counters {
@@ -69,6 +79,7 @@ impl Default for Counters {
             column_orders: ColumnOrders::default(),
             rules: RwLock::default(),
             generation: AtomicU64::new(0),
+            holds: crate::hold::Holds::default(),
             reload: Mutex::new(None),
         }
     }
@@ -205,6 +216,10 @@ impl Shared {
 
     pub fn sessions(&self) -> &Arc<Sessions> {
         &self.counters.sessions
+    }
+
+    pub fn holds(&self) -> &crate::hold::Holds {
+        &self.counters.holds
     }
 }
 

@@ -69,6 +69,18 @@ pub fn layout_changes(old: &Rules, new: &Rules) -> Vec<Diagnostic> {
     out
 }
 
+/// Whether the rows of `table` live elsewhere under `after` than under `before` (for a
+/// statement that waited across a reload on rules it must keep).
+pub fn table_moved(before: &Database, after: &Database, table: &str) -> bool {
+    match (before.table(table), after.table(table)) {
+        (Some(a), Some(b)) => table_change(before, a, after, b).is_some(),
+        (None, None) => {
+            before.groups[before.default_group].name != after.groups[after.default_group].name
+        }
+        _ => true,
+    }
+}
+
 fn message(db: &str, what: &str, file: &Path, severity: Severity) -> String {
     match severity {
         Severity::Error => format!(

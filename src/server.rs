@@ -245,8 +245,8 @@ fn spawn_background(config: &ServerConfig, counters: &Arc<Counters>, shutdown: &
         tokio::spawn(async move {
             match TcpListener::bind(&addr).await {
                 Ok(l) => {
-                    tracing::info!("admin (GET /metrics) listening on {addr}");
-                    crate::admin::metrics::serve(l, counters, token).await;
+                    tracing::info!("admin HTTP (metrics, holds, reload) listening on {addr}");
+                    crate::admin::http::serve(l, counters, token).await;
                 }
                 Err(e) => tracing::error!("cannot listen on admin_listen {addr}: {e}"),
             }

@@ -41,6 +41,10 @@ pub struct Counters {
     /// The rules every worker serves. A reload swaps them whole and bumps `generation`;
     /// each worker then brings its own pools up to date before its next statement.
     rules: RwLock<Arc<Rules>>,
+    /// Address of the rules `rules` holds: a session pinned to rules (an open transaction)
+    /// tells with one load whether a reload replaced them. A pinned `Arc` keeps its address
+    /// from being reused.
+    rules_at: AtomicUsize,
     generation: AtomicU64,
     /// Write holds of resharding cutovers (admin `POST /hold`), for every worker.
     holds: crate::hold::Holds,
@@ -78,6 +82,7 @@ impl Default for Counters {
             health: HealthRegistry::default(),
             column_orders: ColumnOrders::default(),
             rules: RwLock::default(),
+            rules_at: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
             holds: crate::hold::Holds::default(),
             reload: Mutex::new(None),
@@ -100,6 +105,8 @@ impl Counters {
 
     /// Installs new rules for every statement that starts from now on.
     pub(crate) fn swap_rules(&self, rules: Arc<Rules>) {
+        self.rules_at
+            .store(Arc::as_ptr(&rules) as usize, Ordering::Release);
         match self.rules.write() {
             Ok(mut r) => *r = rules,
             Err(poisoned) => *poisoned.into_inner() = rules,
@@ -107,13 +114,22 @@ impl Counters {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Whether `rules` are the ones served now (one load; see `rules_at`).
+    #[inline]
+    pub fn rules_are_current(&self, rules: &Arc<Rules>) -> bool {
+        self.rules_at.load(Ordering::Acquire) == Arc::as_ptr(rules) as usize
+    }
+
     /// The first rules of the process (every worker passes the same ones).
     fn install_first(&self, rules: &Arc<Rules>) {
         if self.generation() == 0 {
-            match self.rules.write() {
-                Ok(mut r) => *r = rules.clone(),
-                Err(poisoned) => *poisoned.into_inner() = rules.clone(),
-            }
+            let mut r = match self.rules.write() {
+                Ok(r) => r,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            *r = rules.clone();
+            self.rules_at
+                .store(Arc::as_ptr(rules) as usize, Ordering::Release);
         }
     }
 }
@@ -220,6 +236,12 @@ impl Shared {
 
     pub fn holds(&self) -> &crate::hold::Holds {
         &self.counters.holds
+    }
+
+    /// Whether `rules` are the ones served now.
+    #[inline]
+    pub fn rules_are_current(&self, rules: &Arc<Rules>) -> bool {
+        self.counters.rules_are_current(rules)
     }
 }
 

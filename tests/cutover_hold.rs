@@ -741,3 +741,65 @@ async fn hold_drain_and_release_are_quick_on_an_idle_proxy() {
     assert!(releases[10] < Duration::from_millis(50), "{releases:?}");
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_begun_before_a_cutover_cannot_write_the_moved_table_after_it() {
+    let (schema, proxy, rules) = setup("hold_stale_txn").await;
+    create_eight_shard_tables(&schema).await;
+    // Read before the cutover: the transaction keeps the 4-shard rules.
+    let mut t = proxy.connect(Some("clinical")).await;
+    t.query_drop("BEGIN").await.unwrap();
+    let _: Option<i64> = t
+        .query_first("SELECT COUNT(*) FROM patients WHERE hospital_id = 5")
+        .await
+        .unwrap();
+    // The whole cutover happens while the transaction is idle.
+    std::fs::write(
+        proxy.rules_dir().join("clinical.toml"),
+        eight_shards(&rules),
+    )
+    .unwrap();
+    assert_eq!(hold(&proxy, FAMILY, 500, 30_000).await.status, 200);
+    let reloaded = http(
+        proxy.admin_port(),
+        "POST",
+        "/reload?allow_layout=clinical.patients,clinical.trial_enrollment,clinical.clinical_data",
+    )
+    .await;
+    assert_eq!(reloaded.status, 200, "{reloaded:?}");
+    assert_eq!(release(&proxy).await.status, 200);
+
+    // Tables that did not move are written on the transaction's rules, reads go on.
+    t.query_drop("INSERT INTO medication_logs (patient_id, hospital_id, drug) VALUES (1, 5, 'x')")
+        .await
+        .unwrap();
+    let _: Option<i64> = t
+        .query_first("SELECT COUNT(*) FROM patients WHERE hospital_id = 5")
+        .await
+        .unwrap();
+    // A moved table: text and prepared, the transaction is given up.
+    let msg = expect_code(
+        t.exec_drop(
+            "INSERT INTO patients (id, hospital_id, name) VALUES (?, ?, ?)",
+            (1, 5, "stale"),
+        )
+        .await,
+        1213,
+    );
+    assert!(
+        msg.contains("`clinical`.`patients`") && msg.contains("restart"),
+        "{msg}"
+    );
+    expect_code(t.query_drop("SELECT 1").await, 1213);
+    t.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(ids(&schema, 0, "medication_logs").await, Vec::<i64>::new());
+    assert_eq!(ids(&schema, 0, "patients_1").await, Vec::<i64>::new());
+    // Restarted, it runs on the new rules.
+    t.query_drop("BEGIN").await.unwrap();
+    t.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (1, 5, 'new')")
+        .await
+        .unwrap();
+    t.query_drop("COMMIT").await.unwrap();
+    assert_eq!(ids(&schema, 1, "patients_5").await, [1]);
+    schema.drop().await;
+}

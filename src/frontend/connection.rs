@@ -421,11 +421,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
             first = false;
             match self.hold_gate(sql).await {
-                Ok(false) => {}
-                Ok(true) => {
+                // Rules taken before the gate may be older than a cutover that ran meanwhile.
+                Ok(waited) if waited || !self.shared.rules_are_current(&rules) => {
                     rules = self.statement_rules();
                     backends = self.shared.backends();
                 }
+                Ok(_) => {}
                 Err(e) => {
                     self.sink(false).error(&e);
                     break;

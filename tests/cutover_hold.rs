@@ -163,6 +163,27 @@ async fn a_held_insert_waits_while_reads_go_on_and_lands_once_after_release() {
         metric(&proxy, "shardgate_held_statements_waiting").await,
         2.0
     );
+    // SHOW PROCESSLIST says why they wait.
+    let list: Vec<mysql_async::Row> = r.query("SHOW FULL PROCESSLIST").await.unwrap();
+    let waiting: Vec<String> = list
+        .into_iter()
+        .filter(|row| {
+            row.get::<Option<String>, _>(6).flatten().as_deref()
+                == Some("Waiting for write hold (resharding cutover)")
+        })
+        .map(|row| {
+            row.get::<Option<String>, _>(7)
+                .flatten()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(waiting.len(), 2, "{waiting:?}");
+    assert!(
+        waiting
+            .iter()
+            .all(|i| i.starts_with("INSERT INTO patients")),
+        "{waiting:?}"
+    );
 
     let released = release(&proxy).await;
     assert_eq!(released.status, 200, "{released:?}");

@@ -146,6 +146,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let Some((since, _)) = waited else {
             return outcome.map(|()| false);
         };
+        live.hold.done_waiting();
         live.end_statement();
         holds.stats.waiting.fetch_sub(1, Relaxed);
         holds.note_wait(since.elapsed());

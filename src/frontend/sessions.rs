@@ -134,6 +134,8 @@ pub struct Snapshot {
     pub seconds: u64,
     pub info: Option<String>,
     pub backend_connections: usize,
+    /// The statement waits for a write hold (a resharding cutover).
+    pub held: bool,
 }
 
 impl LiveSession {
@@ -206,6 +208,7 @@ impl LiveSession {
             } else {
                 0
             },
+            held: a.statement.is_some() && self.hold.is_held(),
         }
     }
 }

@@ -23,6 +23,8 @@ use super::{Hold, Holds};
 pub struct HoldSlot {
     /// A statement of this session is past the gate and its command has not ended.
     passing: AtomicBool,
+    /// A statement of this session waits for a hold.
+    held: AtomicBool,
     /// The epoch the session's latest statement passed the gate in (session-local).
     gate_epoch: AtomicU64,
     /// Identity of the writer database last published (session-local cache).
@@ -63,6 +65,17 @@ impl HoldSlot {
     /// The statement waits for a hold: it is not running work the drain must wait for.
     pub fn waiting(&self) {
         self.passing.store(false, Ordering::SeqCst);
+        self.held.store(true, Ordering::Relaxed);
+    }
+
+    /// The wait is over (the statement goes on or was killed).
+    pub fn done_waiting(&self) {
+        self.held.store(false, Ordering::Relaxed);
+    }
+
+    /// A statement of this session waits for a hold now (SHOW PROCESSLIST).
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Relaxed)
     }
 
     pub fn is_passing(&self) -> bool {

@@ -9,8 +9,9 @@
 //! `config` reads and validates rule files and the server config; `sharding` maps key values
 //! to shards; `keygen` makes the ids of `key_generator` columns. A module uses only the ones
 //! before it in that flow. `admin` shows the backends' health and counters (`SHOW SHARDGATE
-//! GROUPS`, Prometheus metrics). `reshard` moves tables to a new layout (the binlog change
-//! stream of the catch-up, so far).
+//! GROUPS`, Prometheus metrics) and serves the admin HTTP endpoints; `hold` keeps the write holds
+//! a resharding cutover asks for; `reload` swaps the rule files in; `reshard` runs the jobs that
+//! move a table family to a new layout (`shardgate reshard`, `shardgate audit`).
 
 pub mod admin;
 pub mod backend;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod execute;
 pub mod frontend;
+pub mod hold;
 pub mod keygen;
 pub mod plan;
 pub mod reload;

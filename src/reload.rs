@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::health_check::spawn_checkers;
 use crate::config;
-use crate::config::layout_change::layout_changes;
+use crate::config::layout_change::{layout_changes_allowing, Cutover};
 use crate::config::server::{BackendConfig, HealthConfig};
 use crate::config::Diagnostics;
 use crate::server::Counters;
@@ -28,30 +28,75 @@ pub(crate) struct ReloadContext {
     pub shutdown: CancellationToken,
 }
 
-/// An accepted reload: the generation now served and the warnings the files produced.
+/// An accepted reload: the generation now served, the warnings the files produced and the
+/// layout changes accepted as a resharding cutover.
 #[derive(Debug)]
 pub struct Reloaded {
     pub generation: u64,
     pub warnings: Vec<String>,
+    pub cutovers: Vec<Cutover>,
 }
 
-/// Re-reads the rule files and swaps them in if they are valid and move no data. Must run
-/// on a tokio runtime that outlives the process's serving (new servers' checkers run
-/// there).
+/// A refused reload: the running rules stay.
+#[derive(Debug)]
+pub struct Refused {
+    /// Where the rules were read from.
+    pub path: PathBuf,
+    /// `file:line: key: reason`, one per problem.
+    pub errors: Vec<String>,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "reload of {} refused, the running rules stay: {}",
+            self.path.display(),
+            self.errors.join("; ")
+        )
+    }
+}
+
+/// Layout changes a reload may make: those of the tables a resharding job's cutover names
+/// (`database.table`, as `POST /reload?allow_layout=` gives them).
+#[derive(Debug, Default, Clone)]
+pub struct AllowLayout(pub Vec<(String, String)>);
+
+impl AllowLayout {
+    fn allows(&self, db: &str, table: &str) -> bool {
+        self.0
+            .iter()
+            .any(|(d, t)| d.eq_ignore_ascii_case(db) && t.eq_ignore_ascii_case(table))
+    }
+}
+
+/// Re-reads the rule files and swaps them in if they are valid and move no data (SIGHUP,
+/// `SHARDGATE RELOAD`).
 pub(crate) fn reload(counters: &Counters) -> Result<Reloaded, String> {
+    reload_allowing(counters, &AllowLayout::default()).map_err(|r| r.to_string())
+}
+
+/// Like `reload`, but layout changes of the tables `allow` names are accepted (logged as a
+/// cutover); any other refused change still refuses the whole reload. Must run on a tokio
+/// runtime that outlives the process's serving (new servers' checkers run there).
+pub fn reload_allowing(counters: &Counters, allow: &AllowLayout) -> Result<Reloaded, Refused> {
     let guard = match counters.reload.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
     };
     let Some(ctx) = guard.as_ref() else {
-        return Err("the server is not serving yet".into());
+        return Err(Refused {
+            path: PathBuf::new(),
+            errors: vec!["the server is not serving yet".into()],
+        });
     };
     let (rules, diagnostics) = config::load_rules_and_diagnostics(&ctx.rules_path);
     let Some(rules) = rules else {
         return Err(refused(&ctx.rules_path, &diagnostics));
     };
     let old = counters.rules();
-    let changes = Diagnostics(layout_changes(&old, &rules));
+    let layout = layout_changes_allowing(&old, &rules, &|db, table| allow.allows(db, table));
+    let changes = Diagnostics(layout.refused);
     if changes.has_errors() {
         return Err(refused(&ctx.rules_path, &changes));
     }
@@ -62,6 +107,9 @@ pub(crate) fn reload(counters: &Counters) -> Result<Reloaded, String> {
         .collect();
     for w in &warnings {
         tracing::warn!("reload: {w}");
+    }
+    for c in &layout.cutovers {
+        tracing::info!("reload: cutover: {c}");
     }
     counters.health().register(&rules);
     let summary = summary(&rules);
@@ -82,18 +130,17 @@ pub(crate) fn reload(counters: &Counters) -> Result<Reloaded, String> {
     Ok(Reloaded {
         generation,
         warnings,
+        cutovers: layout.cutovers,
     })
 }
 
-fn refused(path: &std::path::Path, d: &Diagnostics) -> String {
-    let errors: Vec<String> = d.errors().map(ToString::to_string).collect();
-    let text = format!(
-        "reload of {} refused, the running rules stay: {}",
-        path.display(),
-        errors.join("; ")
-    );
-    tracing::error!("{text}");
-    text
+fn refused(path: &std::path::Path, d: &Diagnostics) -> Refused {
+    let refused = Refused {
+        path: path.to_path_buf(),
+        errors: d.errors().map(ToString::to_string).collect(),
+    };
+    tracing::error!("{refused}");
+    refused
 }
 
 fn summary(rules: &config::model::Rules) -> String {

@@ -41,7 +41,13 @@ pub struct Counters {
     /// The rules every worker serves. A reload swaps them whole and bumps `generation`;
     /// each worker then brings its own pools up to date before its next statement.
     rules: RwLock<Arc<Rules>>,
+    /// Address of the rules `rules` holds: a session pinned to rules (an open transaction)
+    /// tells with one load whether a reload replaced them. A pinned `Arc` keeps its address
+    /// from being reused.
+    rules_at: AtomicUsize,
     generation: AtomicU64,
+    /// Write holds of resharding cutovers (admin `POST /hold`), for every worker.
+    holds: crate::hold::Holds,
     /// What a reload needs besides the rules: where they are read from, how checkers log
     /// in, and when they stop. Set when the background tasks start; reloads hold the lock,
     /// so two never interleave.
@@ -56,6 +62,14 @@ impl Counters {
     pub fn open_connections(&self) -> usize {
         self.open_connections.load(Ordering::Relaxed)
     }
+
+    pub fn holds(&self) -> &crate::hold::Holds {
+        &self.holds
+    }
+
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
+    }
 }
 
 impl Default for Counters {
@@ -68,7 +82,9 @@ impl Default for Counters {
             health: HealthRegistry::default(),
             column_orders: ColumnOrders::default(),
             rules: RwLock::default(),
+            rules_at: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
+            holds: crate::hold::Holds::default(),
             reload: Mutex::new(None),
         }
     }
@@ -89,6 +105,8 @@ impl Counters {
 
     /// Installs new rules for every statement that starts from now on.
     pub(crate) fn swap_rules(&self, rules: Arc<Rules>) {
+        self.rules_at
+            .store(Arc::as_ptr(&rules) as usize, Ordering::Release);
         match self.rules.write() {
             Ok(mut r) => *r = rules,
             Err(poisoned) => *poisoned.into_inner() = rules,
@@ -96,13 +114,22 @@ impl Counters {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Whether `rules` are the ones served now (one load; see `rules_at`).
+    #[inline]
+    pub fn rules_are_current(&self, rules: &Arc<Rules>) -> bool {
+        self.rules_at.load(Ordering::Acquire) == Arc::as_ptr(rules) as usize
+    }
+
     /// The first rules of the process (every worker passes the same ones).
     fn install_first(&self, rules: &Arc<Rules>) {
         if self.generation() == 0 {
-            match self.rules.write() {
-                Ok(mut r) => *r = rules.clone(),
-                Err(poisoned) => *poisoned.into_inner() = rules.clone(),
-            }
+            let mut r = match self.rules.write() {
+                Ok(r) => r,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            *r = rules.clone();
+            self.rules_at
+                .store(Arc::as_ptr(rules) as usize, Ordering::Release);
         }
     }
 }
@@ -206,6 +233,16 @@ impl Shared {
     pub fn sessions(&self) -> &Arc<Sessions> {
         &self.counters.sessions
     }
+
+    pub fn holds(&self) -> &crate::hold::Holds {
+        &self.counters.holds
+    }
+
+    /// Whether `rules` are the ones served now.
+    #[inline]
+    pub fn rules_are_current(&self, rules: &Arc<Rules>) -> bool {
+        self.counters.rules_are_current(rules)
+    }
 }
 
 /// The process's background tasks on the current runtime: one health checker per server,
@@ -230,8 +267,8 @@ fn spawn_background(config: &ServerConfig, counters: &Arc<Counters>, shutdown: &
         tokio::spawn(async move {
             match TcpListener::bind(&addr).await {
                 Ok(l) => {
-                    tracing::info!("admin (GET /metrics) listening on {addr}");
-                    crate::admin::metrics::serve(l, counters, token).await;
+                    tracing::info!("admin HTTP (metrics, holds, reload) listening on {addr}");
+                    crate::admin::http::serve(l, counters, token).await;
                 }
                 Err(e) => tracing::error!("cannot listen on admin_listen {addr}: {e}"),
             }

@@ -1,75 +1,10 @@
-//! Prometheus text metrics over plain HTTP (`GET /metrics` on `admin_listen`). A tiny
-//! HTTP/1.0-style responder: one request per connection, then close; nothing else is served.
+//! Prometheus text metrics (`GET /metrics` on `admin_listen`, see `http`).
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
 use crate::backend::health::{HealthRegistry, Role, LAG_UNKNOWN};
 use crate::server::Counters;
-
-pub async fn serve(listener: TcpListener, counters: Arc<Counters>, shutdown: CancellationToken) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((stream, _)) => {
-                let counters = counters.clone();
-                tokio::spawn(async move {
-                    let _ = answer(stream, &counters).await;
-                });
-            }
-            Err(e) => {
-                tracing::warn!("admin accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-async fn answer(mut stream: TcpStream, counters: &Counters) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    // The request line and headers; a request body is never expected.
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut chunk))
-            .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let line = buf.split(|&b| b == b'\r').next().unwrap_or_default();
-    let mut parts = line.split(|&b| b == b' ');
-    let (method, path) = (parts.next(), parts.next());
-    let (status, content_type, body) = match (method, path) {
-        (Some(b"GET"), Some(b"/metrics")) => (
-            "200 OK",
-            "text/plain; version=0.0.4",
-            render(counters.health(), counters),
-        ),
-        (Some(b"GET"), _) => ("404 Not Found", "text/plain", "try GET /metrics\n".into()),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET /metrics\n".into(),
-        ),
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
-}
 
 /// The metrics text, one series per (database, group, role, address).
 pub fn render(registry: &HealthRegistry, counters: &Counters) -> String {
@@ -81,6 +16,7 @@ pub fn render(registry: &HealthRegistry, counters: &Counters) -> String {
          shardgate_client_connections {}",
         counters.open_connections()
     );
+    render_holds(&mut out, counters);
     let _ = writeln!(
         out,
         "# HELP shardgate_uptime_seconds Seconds since the proxy started.\n\
@@ -153,6 +89,36 @@ pub fn render(registry: &HealthRegistry, counters: &Counters) -> String {
         }
     }
     out
+}
+
+/// Write holds of resharding cutovers: how many are on, how many statements waited and
+/// for how long at most.
+fn render_holds(out: &mut String, counters: &Counters) {
+    let holds = counters.holds();
+    let stats = &holds.stats;
+    let longest = stats.longest_wait_us.load(Ordering::Relaxed) as f64 / 1e6;
+    let _ = writeln!(
+        out,
+        "# HELP shardgate_write_holds Write holds (resharding cutovers) on now.\n\
+         # TYPE shardgate_write_holds gauge\n\
+         shardgate_write_holds {}\n\
+         # HELP shardgate_held_statements_total Statements that waited for a write hold.\n\
+         # TYPE shardgate_held_statements_total counter\n\
+         shardgate_held_statements_total {}\n\
+         # HELP shardgate_held_statements_waiting Statements waiting for a write hold now.\n\
+         # TYPE shardgate_held_statements_waiting gauge\n\
+         shardgate_held_statements_waiting {}\n\
+         # HELP shardgate_hold_wait_longest_seconds The longest wait of a statement for a write hold.\n\
+         # TYPE shardgate_hold_wait_longest_seconds gauge\n\
+         shardgate_hold_wait_longest_seconds {longest:.6}\n\
+         # HELP shardgate_holds_lifted_by_lease_total Write holds that lifted themselves (not released in time).\n\
+         # TYPE shardgate_holds_lifted_by_lease_total counter\n\
+         shardgate_holds_lifted_by_lease_total {}",
+        holds.list().len(),
+        stats.held_statements.load(Ordering::Relaxed),
+        stats.waiting.load(Ordering::Relaxed),
+        stats.lifted_by_lease.load(Ordering::Relaxed),
+    );
 }
 
 fn escape(s: &str) -> String {

@@ -1,7 +1,7 @@
 //! `SHOW [FULL] PROCESSLIST`: the proxy's client sessions, in the server's columns. Id is
 //! the connection id the client got in its handshake (what KILL takes); Command is `Query`
 //! while a statement runs, `Sleep` otherwise; State counts the backend connections the
-//! running statement uses.
+//! running statement uses, or says it waits for a write hold.
 
 use crate::frontend::sessions::Snapshot;
 
@@ -41,6 +41,8 @@ pub fn rows(
             });
             let state = if s.id == me {
                 "init".to_string()
+            } else if s.held {
+                "Waiting for write hold (resharding cutover)".to_string()
             } else if s.running {
                 format!("{} backend connection(s)", s.backend_connections)
             } else {
@@ -85,6 +87,7 @@ mod tests {
             seconds: 3,
             info: running.then(|| "x".repeat(150)),
             backend_connections: 2,
+            held: false,
         };
         let r = rows([snap(1, false), snap(2, true)].into_iter(), 9, false);
         assert_eq!(r[0][4].as_deref(), Some("Sleep"));
@@ -94,5 +97,14 @@ mod tests {
         assert_eq!(r[1][7].as_ref().map(String::len), Some(100));
         let r = rows([snap(2, true)].into_iter(), 9, true);
         assert_eq!(r[0][7].as_ref().map(String::len), Some(150));
+        let held = Snapshot {
+            held: true,
+            ..snap(3, true)
+        };
+        let r = rows([held].into_iter(), 9, false);
+        assert_eq!(
+            r[0][6].as_deref(),
+            Some("Waiting for write hold (resharding cutover)")
+        );
     }
 }

@@ -13,7 +13,44 @@ use super::model::{Database, Rules, ShardSpec, TableKind, TableRule};
 /// `layout_override = true`. Databases, groups and tables that are added or removed without
 /// data moving (a new table, a new group, a dropped database) are not changes.
 pub fn layout_changes(old: &Rules, new: &Rules) -> Vec<Diagnostic> {
+    layout_changes_allowing(old, new, &|_, _| false).refused
+}
+
+/// What a reload changes about where rows live.
+#[derive(Debug, Default)]
+pub struct LayoutChanges {
+    /// Changes the reload may not make (errors), or makes under `layout_override` (warnings).
+    pub refused: Vec<Diagnostic>,
+    /// Changes of tables a resharding cutover named (`POST /reload?allow_layout=db.table`):
+    /// the job moved their rows, so the change is accepted.
+    pub cutovers: Vec<Cutover>,
+}
+
+/// An accepted layout change of one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cutover {
+    pub database: String,
+    pub table: String,
+    /// What changes, naming the table.
+    pub change: String,
+}
+
+impl std::fmt::Display for Cutover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "database `{}`: {}", self.database, self.change)
+    }
+}
+
+/// Like `layout_changes`, but a change of a table for which `allowed(database, table)`
+/// (names as the rule file spells them) is true is a cutover, accepted. Only table changes
+/// can be allowed; a new default group cannot.
+pub fn layout_changes_allowing(
+    old: &Rules,
+    new: &Rules,
+    allowed: &dyn Fn(&str, &str) -> bool,
+) -> LayoutChanges {
     let mut out = Vec::new();
+    let mut cutovers = Vec::new();
     for (key, before) in &old.databases {
         let Some(after) = new.databases.get(key) else {
             continue;
@@ -48,6 +85,24 @@ pub fn layout_changes(old: &Rules, new: &Rules) -> Vec<Diagnostic> {
         for name in names {
             let old_rule = &before.tables[name];
             let key = format!("tables.{}", old_rule.name);
+            if allowed(&after.name, &old_rule.name) {
+                let change = match after.table(name) {
+                    None => Some(format!(
+                        "table `{}` is no longer listed (was {})",
+                        old_rule.name,
+                        describe(old_rule)
+                    )),
+                    Some(new_rule) => table_change(before, old_rule, after, new_rule),
+                };
+                if let Some(change) = change {
+                    cutovers.push(Cutover {
+                        database: after.name.clone(),
+                        table: old_rule.name.clone(),
+                        change,
+                    });
+                }
+                continue;
+            }
             match after.table(name) {
                 None => report(
                     key,
@@ -66,7 +121,22 @@ pub fn layout_changes(old: &Rules, new: &Rules) -> Vec<Diagnostic> {
             }
         }
     }
-    out
+    LayoutChanges {
+        refused: out,
+        cutovers,
+    }
+}
+
+/// Whether the rows of `table` live elsewhere under `after` than under `before` (for a
+/// statement that waited across a reload on rules it must keep).
+pub fn table_moved(before: &Database, after: &Database, table: &str) -> bool {
+    match (before.table(table), after.table(table)) {
+        (Some(a), Some(b)) => table_change(before, a, after, b).is_some(),
+        (None, None) => {
+            before.groups[before.default_group].name != after.groups[after.default_group].name
+        }
+        _ => true,
+    }
 }
 
 fn message(db: &str, what: &str, file: &Path, severity: Severity) -> String {
@@ -276,6 +346,32 @@ broadcast = true
             c[0].contains("table `hospitals` is no longer listed"),
             "{c:?}"
         );
+    }
+
+    #[test]
+    fn a_cutover_accepts_the_named_tables_only() {
+        let old = rules_from_strs(&[("clinical.toml", BASE)]).unwrap();
+        let new = BASE
+            .replace(
+                "shards = 4\nplacement = [\"g0\", \"g0\", \"g1\", \"g1\"]",
+                "shards = 2\nplacement = [\"g0\", \"g1\"]",
+            )
+            .replace("broadcast = true", "shard_key = \"id\"\nshards = 2");
+        let new = rules_from_strs(&[("clinical.toml", new.as_str())]).unwrap();
+        let changes = super::layout_changes_allowing(&old, &new, &|db, table| {
+            db == "clinical" && table == "clinical_data"
+        });
+        let cutovers: Vec<String> = changes.cutovers.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            cutovers,
+            ["database `clinical`: table `clinical_data`: the shard count changes from 4 to 2"]
+        );
+        assert_eq!(changes.cutovers[0].table, "clinical_data");
+        assert_eq!(changes.refused.len(), 1, "{:?}", changes.refused);
+        assert!(changes.refused[0].to_string().contains("table `hospitals`"));
+        let all = super::layout_changes_allowing(&old, &new, &|_, _| true);
+        assert!(all.refused.is_empty(), "{:?}", all.refused);
+        assert_eq!(all.cutovers.len(), 2);
     }
 
     #[test]

@@ -283,6 +283,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 }
                 other => self.sink(false).error(&Error::UnknownCommand(other)),
             }
+            self.hold_idle();
             self.release_between_statements();
             self.writer.flush().await?;
         }
@@ -389,13 +390,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 return Ok(());
             }
         };
-        let rules = self.statement_rules();
-        let backends = self.shared.backends();
-        let ctx = Context {
-            rules: &rules,
-            backends: &backends,
-            limits: self.shared.config.limits,
-        };
+        let mut rules = self.statement_rules();
+        let mut backends = self.shared.backends();
         let multiplex = self.shared.config.backend.multiplex;
         // Each statement is split off after the one before it ran: a `SET sql_mode` changes
         // how the rest of the batch reads (NO_BACKSLASH_ESCAPES moves string ends, and so
@@ -424,6 +420,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 return Ok(());
             }
             first = false;
+            match self.hold_gate(sql).await {
+                // Rules taken before the gate may be older than a cutover that ran meanwhile.
+                Ok(waited) if waited || !self.shared.rules_are_current(&rules) => {
+                    rules = self.statement_rules();
+                    backends = self.shared.backends();
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.sink(false).error(&e);
+                    break;
+                }
+            }
+            let ctx = Context {
+                rules: &rules,
+                backends: &backends,
+                limits: self.shared.config.limits,
+            };
             let syntax = self.syntax();
             let mut sink = ClientSink {
                 writer: &mut self.writer,

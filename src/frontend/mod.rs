@@ -9,6 +9,7 @@ pub mod encode;
 mod field_list;
 pub mod full_auth;
 pub mod handshake;
+mod hold_gate;
 pub mod interrupt;
 pub mod kill;
 pub mod packet;

@@ -14,6 +14,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::in_use::InUse;
+use crate::hold::slot::HoldSlot;
 
 /// Longest statement text kept for SHOW PROCESSLIST (MariaDB keeps the whole statement;
 /// a cap keeps one huge INSERT from being copied per statement).
@@ -48,6 +49,7 @@ impl Sessions {
             user: user.to_string(),
             host: host.to_string(),
             in_use: InUse::shared(),
+            hold: HoldSlot::default(),
             ended: CancellationToken::new(),
             activity: Mutex::new(Activity {
                 statement: None,
@@ -106,6 +108,8 @@ pub struct LiveSession {
     /// The backend connections of the running statement (the session's `SessionConns`
     /// notes them).
     pub in_use: InUse,
+    /// What write holds (resharding cutovers) see of this session.
+    pub hold: HoldSlot,
     /// Cancelled by KILL CONNECTION.
     ended: CancellationToken,
     activity: Mutex<Activity>,
@@ -130,6 +134,8 @@ pub struct Snapshot {
     pub seconds: u64,
     pub info: Option<String>,
     pub backend_connections: usize,
+    /// The statement waits for a write hold (a resharding cutover).
+    pub held: bool,
 }
 
 impl LiveSession {
@@ -156,6 +162,18 @@ impl LiveSession {
         a.statement = None;
         a.info = None;
         a.since = Instant::now();
+    }
+
+    /// `look(text, db)` of the running statement, None when none runs. The text is cut at
+    /// `INFO_CAP` bytes; `cut` says so.
+    pub fn running_statement<T>(
+        &self,
+        look: impl FnOnce(&str, Option<&str>, bool) -> T,
+    ) -> Option<T> {
+        let a = self.activity();
+        a.statement.as_ref()?;
+        let info = a.info.as_deref()?;
+        Some(look(info, a.db.as_deref(), info.len() + 4 > INFO_CAP))
     }
 
     /// KILL QUERY: stops the running statement, if any (an idle session is not affected,
@@ -190,6 +208,7 @@ impl LiveSession {
             } else {
                 0
             },
+            held: a.statement.is_some() && self.hold.is_held(),
         }
     }
 }

@@ -16,6 +16,8 @@
 //!   tables, blocks, features and identifier edits, then `collect::check` over the token
 //!   stream; `blocks`: a FROM clause's key equalities and shard set;
 //!   `key_predicates` and `literal`: shard sets from WHERE / ON; `shardset`;
+//! - `held_writes`: whether a statement may write tables a resharding cutover holds (from
+//!   tokens, before planning);
 //! - `dml`, `insert`, `ddl`, `show`, `table_status`: the statement kinds (`ddl_tokens`: table-level DDL read
 //!   from tokens, for the MariaDB forms sqlparser rejects); `route`: targets from what was
 //!   collected; `rewrite`, `offsets`, `names`: splicing renamed identifiers into the original
@@ -41,6 +43,7 @@ mod dml;
 mod everywhere;
 mod exec_comments;
 mod functions;
+pub mod held_writes;
 mod insert;
 pub(crate) mod insert_fast;
 mod key_predicates;

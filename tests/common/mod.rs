@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod raw;
 
 use std::path::{Path, PathBuf};
@@ -224,6 +225,7 @@ broadcast = true
 /// A shardgate serving in this test's runtime on 127.0.0.1:<random port>.
 pub struct Proxy {
     pub port: u16,
+    admin_port: Option<u16>,
     pub shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -250,6 +252,27 @@ impl Proxy {
         Self::start_config(dir, tune).await
     }
 
+    /// Like `start_tuned`, with the admin HTTP endpoint on a free port (`admin_port`),
+    /// up before this returns.
+    pub async fn start_with_admin(
+        rule_files: &[(&str, String)],
+        tune: impl FnOnce(&mut ServerConfig),
+    ) -> Proxy {
+        let port = admin::free_port();
+        let proxy = Self::start_tuned(rule_files, |c| {
+            c.admin_listen = Some(format!("127.0.0.1:{port}"));
+            tune(c);
+        })
+        .await;
+        admin::wait_until_up(port).await;
+        proxy
+    }
+
+    /// The admin endpoint's port, when the config sets `admin_listen`.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port.expect("a proxy started with admin_listen")
+    }
+
     async fn start_dir(dir: tempfile::TempDir) -> Proxy {
         Self::start_config(dir, |_| {}).await
     }
@@ -259,6 +282,11 @@ impl Proxy {
             shardgate::config::load_rules(dir.path()).unwrap_or_else(|d| panic!("rules: {d}"));
         let mut config = test_server_config(dir.path());
         tune(&mut config);
+        let admin_port = config
+            .admin_listen
+            .as_deref()
+            .and_then(|a| a.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse().ok());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared::new(
@@ -270,6 +298,7 @@ impl Proxy {
         tokio::spawn(server::run(listener, shared, shutdown.clone()));
         Proxy {
             port,
+            admin_port,
             shutdown,
             _dir: dir,
         }

@@ -48,6 +48,18 @@ async fn release_survivors(session: &mut Session) {
     }
 }
 
+/// Gives the transaction up for `why`: its groups are rolled back now, and this statement
+/// and every later one but ROLLBACK fail with 1213 / 40001 (which clients retry) until the
+/// client rolls back. For a transaction that cannot go on on its rules, e.g. a write held
+/// across a resharding cutover of its table.
+pub async fn abandon(session: &mut Session, why: String) -> Error {
+    if session.txn.lost.is_none() {
+        session.txn.lost = Some(why.clone());
+    }
+    release_survivors(session).await;
+    session.txn.lost().unwrap_or(Error::TransactionLost(why))
+}
+
 /// Before a statement: the refusal while the transaction is lost. ROLLBACK ends it; USE and
 /// SHOW DATABASES touch no backend.
 pub async fn refusal(plan: &Plan, session: &mut Session) -> Option<Error> {

@@ -51,7 +51,7 @@ pub use end::{after_statement, close, commit, on_every_group, rollback, savepoin
 pub(crate) use join::confined_write;
 pub use join::{before_route, open_snapshots};
 pub(crate) use loss::connection_gone;
-pub use loss::{after_outcome, refusal};
+pub use loss::{abandon, after_outcome, refusal};
 
 /// The transaction state of one client session.
 #[derive(Debug)]
@@ -130,6 +130,13 @@ impl Txn {
     #[inline]
     pub fn pins_connections(&self) -> bool {
         !self.groups.is_empty() || self.lost.is_some()
+    }
+
+    /// The database the transaction wrote in, once it wrote (write holds of a resharding
+    /// cutover tell pre-hold work by it).
+    #[inline]
+    pub fn writer_db(&self) -> Option<&Arc<Database>> {
+        self.writer.as_ref().map(|w| &w.db)
     }
 
     /// The groups the transaction runs on.

@@ -357,6 +357,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     }
 
     pub(in crate::frontend) async fn stmt_execute(&mut self, body: &[u8]) -> io::Result<()> {
+        if let Err(e) = self.hold_gate_prepared(body).await {
+            self.sink(false).error(&e);
+            return Ok(());
+        }
         let Bound {
             values,
             fixed_plan,

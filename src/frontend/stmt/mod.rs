@@ -29,7 +29,7 @@
 mod binary_row;
 mod bound;
 mod commands;
-mod execute_packet;
+pub(super) mod execute_packet;
 mod fixed_route;
 mod literal;
 pub mod registry;

@@ -20,5 +20,6 @@ pub mod frontend;
 pub mod keygen;
 pub mod plan;
 pub mod reload;
+pub mod reshard;
 pub mod server;
 pub mod sharding;

@@ -31,12 +31,12 @@ use anyhow::{anyhow, bail};
 
 pub use layout::{broadcast_copies, master_opts, LayoutTables, ShardLocation};
 pub use misplaced::{MisplacedKey, MisplacedScan};
+pub use placement::{KeyKind, Placer};
 pub use report::{Comparison, Difference, DifferenceKind, ShardVerdict, VerifyReport};
 
 pub(crate) use compare::{compare, Filter, ReadPlan, Source};
 pub(crate) use connections::Connections;
 pub(crate) use misplaced::scan as scan_misplaced;
-pub(crate) use placement::Placer;
 pub(crate) use shape::TableShape;
 pub(crate) use throttle::Throttle;
 
@@ -119,7 +119,8 @@ async fn verify_with(
     };
     let mut notes = Vec::new();
     let feeds = match congruence(&from.sharder, &to.sharder) {
-        Some(modulus) => {
+        // With a modulus of 1 every source may feed every target anyway.
+        Some(modulus) if modulus > 1 => {
             let from_placer = Placer::new(&from.sharder, key, &table)?;
             let mut strays = Vec::new();
             for at in &from.shards {
@@ -147,7 +148,7 @@ async fn verify_with(
                 strays[s] || s as u32 % modulus == t as u32 % modulus
             })
         }
-        None => feeding(from.shards.len(), to.shards.len(), |_, _| true),
+        _ => feeding(from.shards.len(), to.shards.len(), |_, _| true),
     };
     let plan = ReadPlan::new(&reference, &to.shard_key);
     let mut shards = Vec::new();

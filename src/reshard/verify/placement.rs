@@ -2,6 +2,8 @@
 //! `hash`: rows are filtered where they are, not shipped) and of [`Sharder`] otherwise
 //! (`ring`, which has no SQL form).
 //!
+//! A resharding job's copy selects the rows of one target shard with the same expressions.
+//!
 //! The SQL forms must agree with `Sharder::shard_of` on every key; a test against a real
 //! server proves it on negative, zero, huge, unsigned-maximum and multi-byte text keys.
 //! - `mod`: `MOD(MOD(k, n) + n, n)`, the Euclidean remainder (`-1` -> `n - 1`); `MOD(k, n)`
@@ -22,7 +24,7 @@ use crate::sharding::{Algorithm, KeyValue, Sharder};
 
 /// How a key column's values reach the sharding function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyKind {
+pub enum KeyKind {
     SignedInt,
     UnsignedInt,
     /// Character strings, in any charset.
@@ -33,13 +35,24 @@ pub(crate) enum KeyKind {
 
 impl KeyKind {
     /// `None` for types whose shard the proxy has no exact rule for (DECIMAL, dates, ...).
-    pub fn of(column: &ColumnInfo) -> Option<Self> {
+    pub(crate) fn of(column: &ColumnInfo) -> Option<Self> {
+        Self::of_type(
+            &column.data_type,
+            column.is_unsigned(),
+            column.collation.is_some(),
+        )
+    }
+
+    /// From `information_schema.COLUMNS`: `DATA_TYPE`, whether `COLUMN_TYPE` says
+    /// `unsigned`, whether `COLLATION_NAME` is set (character, not binary, strings).
+    pub fn of_type(data_type: &str, unsigned: bool, has_collation: bool) -> Option<Self> {
+        let data_type = data_type.to_ascii_lowercase();
         let integer = matches!(
-            column.data_type.as_str(),
+            data_type.as_str(),
             "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
         );
         let string = matches!(
-            column.data_type.as_str(),
+            data_type.as_str(),
             "char"
                 | "varchar"
                 | "tinytext"
@@ -54,12 +67,12 @@ impl KeyKind {
                 | "longblob"
         );
         if integer {
-            Some(if column.is_unsigned() {
+            Some(if unsigned {
                 KeyKind::UnsignedInt
             } else {
                 KeyKind::SignedInt
             })
-        } else if string && column.collation.is_some() {
+        } else if string && has_collation {
             Some(KeyKind::Text)
         } else if string {
             Some(KeyKind::Binary)
@@ -71,16 +84,30 @@ impl KeyKind {
 
 /// The shard function of one layout, applied to one key column.
 #[derive(Debug, Clone)]
-pub(crate) struct Placer {
+pub struct Placer {
     sharder: Sharder,
     column: String,
     kind: KeyKind,
 }
 
 impl Placer {
+    /// From explicit parts; the caller vouches that `kind` suits `sharder` (`mod` needs an
+    /// integer).
+    pub fn with_kind(sharder: &Sharder, column: &str, kind: KeyKind) -> Self {
+        Placer {
+            sharder: sharder.clone(),
+            column: column.to_owned(),
+            kind,
+        }
+    }
+
     /// Refuses, naming `table`, a key column that does not exist or whose type the
     /// algorithm cannot place (`mod` needs an integer, as `shardgate check` says).
-    pub fn new(sharder: &Sharder, key: Option<&ColumnInfo>, table: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(
+        sharder: &Sharder,
+        key: Option<&ColumnInfo>,
+        table: &str,
+    ) -> anyhow::Result<Self> {
         let Some(key) = key else {
             bail!("{table} has no shard key column");
         };

@@ -9,7 +9,8 @@
 //! `config` reads and validates rule files and the server config; `sharding` maps key values
 //! to shards; `keygen` makes the ids of `key_generator` columns. A module uses only the ones
 //! before it in that flow. `admin` shows the backends' health and counters (`SHOW SHARDGATE
-//! GROUPS`, Prometheus metrics).
+//! GROUPS`, Prometheus metrics). `reshard` moves tables to new layouts and checks that rows
+//! are where a layout says (`shardgate audit`); it reads the backends directly.
 
 pub mod admin;
 pub mod backend;

@@ -75,7 +75,7 @@ impl Default for VerifyOptions {
 /// provided they hold no rows outside their own shard; each source shard is checked for that
 /// first (a server-side count), and one that does is read for every target shard. Otherwise
 /// every source shard is read for every target shard, filtered on the server where it can
-/// (`mod`, `hash`) and here for `ring`.
+/// (`mod`, `hash`) and here for `ring`, which so ships each source row once per target shard.
 pub async fn verify_layouts(
     from: &LayoutTables,
     to: &LayoutTables,

@@ -286,7 +286,12 @@ impl fmt::Display for AuditReport {
             for k in &m.sample {
                 match k.belongs_to {
                     Some(s) => writeln!(f, "    ({}) belongs in shard {s}", k.primary_key)?,
-                    None => writeln!(f, "    ({}) has no shard (its key is NULL)", k.primary_key)?,
+                    None => writeln!(
+                        f,
+                        "    ({}) belongs in no shard (its key is NULL, or bytes that are \
+                         not UTF-8 text)",
+                        k.primary_key
+                    )?,
                 }
             }
             let unlisted = m.misplaced - m.sample.len() as u64;

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check`, `reshard`. Nothing else lives here.
+//! The command line: `serve`, `check`, `reshard`, `audit`. Nothing else lives here.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +39,22 @@ enum Command {
         /// The server config (`shardgate.toml`) that --connect takes credentials from.
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Read-only check that rows are where the rules say: rows in a shard their key does not
+    /// map to, broadcast copies that differ between groups. Exits 0 when clean, 1 when
+    /// anything is misplaced, missing or differs, 2 when something could not be checked.
+    Audit {
+        #[arg(long, default_value = "shardgate.toml")]
+        config: PathBuf,
+        /// Rows read per second from all servers together (0 = no limit).
+        #[arg(long, default_value_t = 50_000)]
+        max_rows_per_second: u64,
+        /// Primary keys shown per table with misplaced or differing rows.
+        #[arg(long, default_value_t = 10)]
+        sample: usize,
+        /// Rows per primary-key chunk.
+        #[arg(long, default_value_t = 2_000)]
+        chunk_rows: usize,
     },
     /// Move a table family to a new layout (a job file in migrations/), live.
     Reshard {
@@ -100,6 +116,12 @@ fn main() -> ExitCode {
             config,
         } => check(path, connect, config),
         Command::Reshard { action } => reshard(action),
+        Command::Audit {
+            config,
+            max_rows_per_second,
+            sample,
+            chunk_rows,
+        } => audit(&config, max_rows_per_second, sample, chunk_rows),
         Command::Serve { config } => match serve(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -204,6 +226,60 @@ async fn reshard_action(action: ReshardAction) -> anyhow::Result<ExitCode> {
         ReshardAction::Cleanup { .. } => run::cleanup(&job, &cfg.backend, yes).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit codes: 0 clean, 1 findings, 2 could not check (bad config, unreachable server).
+fn audit(
+    config: &std::path::Path,
+    max_rows_per_second: u64,
+    sample: usize,
+    chunk_rows: usize,
+) -> ExitCode {
+    let cfg = match config::server::load_server_config(config) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("shardgate: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let (rules, diagnostics) = config::load_rules_and_diagnostics(&cfg.rules);
+    let Some(rules) = rules else {
+        eprintln!("shardgate: invalid rule files:\n{diagnostics}");
+        return ExitCode::from(2);
+    };
+    let options = shardgate::reshard::verify::VerifyOptions {
+        max_rows_per_second,
+        chunk_rows: chunk_rows.max(1),
+        sample,
+        connect_timeout: cfg.backend.connect_timeout,
+    };
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| {
+            rt.block_on(shardgate::reshard::audit::audit(
+                &rules,
+                &cfg.backend,
+                &options,
+            ))
+        });
+    match report {
+        Ok(report) => {
+            println!("{report}");
+            if !report.errors.is_empty() {
+                ExitCode::from(2)
+            } else if report.has_findings() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("shardgate: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {

@@ -11,9 +11,11 @@
 //! 5. `cutover` holds writes at every proxy, proves catch-up against the masters' GTID
 //!    positions, writes the new rule file and switches the proxies, then releases.
 //!
-//! `state` keeps what a second `run` needs after a crash.
+//! `state` keeps what a second `run` needs after a crash. `audit` (`shardgate audit`) finds
+//! rows a layout does not put where they are, with the same machinery as `verify`.
 
 pub mod apply;
+pub mod audit;
 pub mod binlog;
 pub mod catchup;
 pub mod copy;
@@ -28,4 +30,5 @@ pub mod run;
 pub mod servers;
 pub mod state;
 pub mod table_info;
+pub mod verify;
 pub mod verify_job;

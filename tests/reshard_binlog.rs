@@ -18,6 +18,10 @@ use shardgate::reshard::binlog::{
     StreamFilter, StreamItem,
 };
 
+/// Purging binlogs under a stream that starts from an old position would fail it: the test
+/// that purges runs alone.
+static PURGE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn filter(schema: &TestSchema, tables: &[&str]) -> StreamFilter {
     StreamFilter {
         schema: schema.name.clone(),
@@ -243,6 +247,7 @@ async fn all_rows(conn: &mut Conn, table: &str) -> Vec<Row> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_committed_row_changes_exactly_and_a_copy_catches_up_by_column_name() {
+    let _no_purge = PURGE.read().await;
     let schema = TestSchema::create("binlog_rows").await;
     let mut w = session(&schema).await;
     for sql in [
@@ -421,6 +426,7 @@ async fn streams_committed_row_changes_exactly_and_a_copy_catches_up_by_column_n
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ddl_on_a_filtered_table_is_a_schema_change_and_ddl_elsewhere_is_not() {
+    let _no_purge = PURGE.read().await;
     let schema = TestSchema::create("binlog_ddl").await;
     let mut w = session(&schema).await;
     for sql in [
@@ -482,6 +488,7 @@ async fn ddl_on_a_filtered_table_is_a_schema_change_and_ddl_elsewhere_is_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_position_the_server_never_had_is_an_error_naming_server_and_position() {
+    let _no_purge = PURGE.read().await;
     let schema = TestSchema::create("binlog_bad_start").await;
     schema
         .exec(0, &["CREATE TABLE t (id INT PRIMARY KEY)"])
@@ -530,6 +537,7 @@ async fn a_start_position_the_server_never_had_is_an_error_naming_server_and_pos
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xa_changes_stream_at_their_commit_and_not_at_all_after_a_rollback() {
+    let _no_purge = PURGE.read().await;
     // A prepared branch outlives its connection: one left by an aborted run holds locks.
     ensure_cluster();
     let mut c = direct(master_port(0), None).await;
@@ -626,6 +634,7 @@ async fn xa_changes_stream_at_their_commit_and_not_at_all_after_a_rollback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
+    let _no_purge = PURGE.read().await;
     let schema = TestSchema::create("binlog_refusals").await;
     schema
         .exec(
@@ -667,5 +676,195 @@ async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
         own_id.err().expect("opened with the master's server id")
     );
     assert!(err.contains("is the master's own"), "{err}");
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_gets_heartbeats_and_a_dropped_next_loses_nothing() {
+    // Alone, so that every event read while idle is a heartbeat.
+    let _alone = PURGE.write().await;
+    let schema = TestSchema::create("binlog_idle").await;
+    let mut w = session(&schema).await;
+    w.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let from = current_position(&mut w).await.unwrap();
+    let mut stream = open(&schema, &["t"], &from, 4_100_050).await;
+    // The events that follow the start (binlog checkpoints, the real GTID list) first.
+    let _ = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
+    let before = stream.events_read();
+    // next() is dropped here while it waits, after reading heartbeats.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(3500), stream.next())
+            .await
+            .is_err(),
+        "an item while nothing was written"
+    );
+    let heartbeats = stream.events_read() - before;
+    // One heartbeat a second.
+    assert!(
+        (2..=5).contains(&heartbeats),
+        "{heartbeats} events while idle"
+    );
+    let g = committed(&mut w, &["INSERT INTO t VALUES (1)"]).await;
+    let item = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        item,
+        StreamItem::Transaction {
+            gtid: g,
+            changes: vec![RowChange {
+                table: "t".into(),
+                kind: ChangeKind::Insert,
+                before: None,
+                after: Some(vec![Value::Int(1)]),
+            }],
+        }
+    );
+    schema.drop().await;
+}
+
+/// Runs `sql` as root on the g0 master, through its unix socket (as deploy/cluster.sh does):
+/// purging binlogs needs BINLOG ADMIN, which the app user lacks.
+fn as_root(sql: &str) -> String {
+    let tmp = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());
+    let socket = format!("{tmp}/shardgate-cluster-{}/g0-master.sock", base_port());
+    let out = std::process::Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "--user=root",
+            "--batch",
+            "--skip-column-names",
+        ])
+        .arg(format!("--socket={socket}"))
+        .args(["-e", sql])
+        .output()
+        .expect("run the mariadb client");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_position_in_purged_binlogs_is_an_error_naming_server_and_position() {
+    let _alone = PURGE.write().await;
+    let schema = TestSchema::create("binlog_purged").await;
+    let mut w = session(&schema).await;
+    w.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let from = current_position(&mut w).await.unwrap();
+    w.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
+    as_root("FLUSH BINARY LOGS");
+    let status = as_root("SHOW MASTER STATUS");
+    let file = status.split('\t').next().unwrap().trim().to_string();
+    // The server keeps a binlog until its binlog checkpoint (and any replica) is past it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        as_root(&format!("PURGE BINARY LOGS TO '{file}'"));
+        let oldest = as_root("SHOW BINARY LOGS");
+        if oldest.starts_with(&format!("{file}\t")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{file} is still not the oldest binlog: {oldest}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    let err = match ChangeStream::open(
+        direct_opts(master_port(0), None),
+        &from,
+        4_100_030,
+        filter(&schema, &["t"]),
+    )
+    .await
+    {
+        Ok(_) => panic!("a stream opened from the purged position {from}"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains(&format!("127.0.0.1:{}", master_port(0))),
+        "{err}"
+    );
+    assert!(err.contains(&format!("'{from}'")), "{err}");
+    println!("{err}");
+    assert!(err.contains("1236") && err.contains("purged"), "{err}");
+    // The position the master has now still streams.
+    let now = current_position(&mut w).await.unwrap();
+    open(&schema, &["t"], &now, 4_100_031)
+        .await
+        .close()
+        .await
+        .unwrap();
+    schema.drop().await;
+}
+
+/// Apply-free stream throughput over a backlog of single-row transactions. Run it in release
+/// mode: `cargo test --release --test reshard_binlog -- --ignored --nocapture throughput`
+/// (`SHARDGATE_BINLOG_BENCH_ROWS` rows, 100000 by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput_of_single_row_inserts() {
+    let _no_purge = PURGE.read().await;
+    let rows: u64 = std::env::var("SHARDGATE_BINLOG_BENCH_ROWS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let schema = TestSchema::create("binlog_throughput").await;
+    let mut w = session(&schema).await;
+    w.query_drop(
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(50), amount DECIMAL(10,2), \
+         at DATETIME(6), note TEXT)",
+    )
+    .await
+    .unwrap();
+    let from = current_position(&mut w).await.unwrap();
+    let started = Instant::now();
+    // Autocommit: each INSERT of the loop commits as its own transaction.
+    w.query_drop(format!(
+        "BEGIN NOT ATOMIC DECLARE i BIGINT DEFAULT 0; WHILE i < {rows} DO \
+         INSERT INTO t VALUES (i, CONCAT('name ', i), i / 100, NOW(6), 'a note of some length'); \
+         SET i = i + 1; END WHILE; END"
+    ))
+    .await
+    .unwrap();
+    let wrote = started.elapsed();
+    let target = current_position(&mut w).await.unwrap();
+    let mut stream = open(&schema, &["t"], &from, 4_100_040).await;
+    let events_at_open = stream.events_read();
+    let started = Instant::now();
+    let mut pos = from.clone();
+    let (mut transactions, mut changes) = (0u64, 0u64);
+    while !pos.contains(&target) {
+        let item = stream.next().await.unwrap();
+        pos.advance(item.gtid());
+        transactions += 1;
+        if let StreamItem::Transaction { changes: c, .. } = &item {
+            changes += c.len() as u64;
+        }
+    }
+    let streamed = started.elapsed();
+    let secs = streamed.as_secs_f64();
+    let events = stream.events_read() - events_at_open;
+    println!(
+        "wrote {rows} single-row transactions in {wrote:.2?}; streamed {transactions} \
+         transactions ({changes} row changes, {events} binlog events) in {streamed:.2?}: \
+         {:.0} transactions/s, {:.0} events/s",
+        transactions as f64 / secs,
+        events as f64 / secs
+    );
+    assert!(changes >= rows);
     schema.drop().await;
 }

@@ -110,7 +110,11 @@ impl Model {
         let before = self.0[&id].clone();
         let mut after = before.clone();
         f(&mut after);
-        self.0.insert(id, after.clone());
+        self.0.remove(&id);
+        let Value::Int(new_id) = after[0] else {
+            panic!()
+        };
+        self.0.insert(new_id, after.clone());
         change(ChangeKind::Update, Some(before), Some(after))
     }
 
@@ -218,13 +222,21 @@ async fn session(schema: &TestSchema) -> Conn {
     c
 }
 
-/// Applies changes to `copy` by column name: REPLACE the after image, DELETE by primary key.
+/// Applies changes to `copy` by column name: REPLACE the after image, DELETE by primary key
+/// (the before image's, also for an UPDATE that changed the key).
 async fn apply(conn: &mut Conn, columns: &[String], changes: &[RowChange]) {
     let list: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
     let marks = vec!["?"; columns.len()].join(", ");
     let replace = format!("REPLACE INTO copy ({}) VALUES ({marks})", list.join(", "));
     let id = columns.iter().position(|c| c == "id").unwrap();
     for c in changes {
+        if let (Some(before), Some(after)) = (&c.before, &c.after) {
+            if before[id] != after[id] {
+                conn.exec_drop("DELETE FROM copy WHERE id = ?", (before[id].clone(),))
+                    .await
+                    .unwrap();
+            }
+        }
         match (&c.after, &c.before) {
             (Some(after), _) => conn
                 .exec_drop(&replace, Params::Positional(after.clone()))
@@ -376,6 +388,9 @@ async fn streams_committed_row_changes_exactly_and_a_copy_catches_up_by_column_n
     )
     .await;
     expected.push((g, vec![model.delete(7)]));
+    // An update of the primary key.
+    let g = committed(&mut w, &["UPDATE src SET id = 10 WHERE id = 4"]).await;
+    expected.push((g, vec![model.update(4, |r| r[0] = Value::Int(10))]));
 
     let target = current_position(&mut w).await.unwrap();
     assert!(
@@ -432,18 +447,21 @@ async fn ddl_on_a_filtered_table_is_a_schema_change_and_ddl_elsewhere_is_not() {
     for sql in [
         "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
         "CREATE TABLE other (id INT PRIMARY KEY)",
+        "CREATE TABLE packed (id INT PRIMARY KEY, v VARCHAR(100) COMPRESSED, b BLOB COMPRESSED)",
     ] {
         w.query_drop(sql).await.unwrap();
     }
     let from = current_position(&mut w).await.unwrap();
     let mut stream = open(&schema, &["t"], &from, 4_100_002).await;
+    // Rows of tables outside the filter are passed over unread, whatever their types.
+    let packed = committed(&mut w, &["INSERT INTO packed VALUES (1, 'x', 'y')"]).await;
     let alter_other = committed(&mut w, &["ALTER TABLE other ADD COLUMN x INT"]).await;
     let create_like = committed(&mut w, &["CREATE TABLE t_v2_0 LIKE t"]).await;
     let alter = committed(&mut w, &["ALTER TABLE t ADD COLUMN extra INT"]).await;
     let truncate = committed(&mut w, &["TRUNCATE TABLE t"]).await;
     let target = current_position(&mut w).await.unwrap();
     let items = items_until(&mut stream, &from, &target).await;
-    let got = ours(items, &[alter_other, create_like, alter, truncate]);
+    let got = ours(items, &[packed, alter_other, create_like, alter, truncate]);
     let empty = |gtid| StreamItem::Transaction {
         gtid,
         changes: vec![],
@@ -456,6 +474,7 @@ async fn ddl_on_a_filtered_table_is_a_schema_change_and_ddl_elsewhere_is_not() {
     assert_eq!(
         got,
         vec![
+            empty(packed),
             empty(alter_other),
             empty(create_like),
             schema_change(alter, "ALTER TABLE t ADD COLUMN extra INT"),
@@ -664,6 +683,21 @@ async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
         };
         assert!(err.contains(why), "{err}");
     }
+    let packed = "CREATE TABLE packed (id INT PRIMARY KEY, v VARCHAR(10) COMPRESSED)";
+    c.query_drop(packed).await.unwrap();
+    let err = match ChangeStream::open(
+        direct_opts(master_port(0), None),
+        &from,
+        4_100_021,
+        filter(&schema, &["packed"]),
+    )
+    .await
+    {
+        Ok(_) => panic!("streaming a table with a compressed column opened"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("column `v` of"), "{err}");
+    assert!(err.contains("is COMPRESSED"), "{err}");
     let own_id = ChangeStream::open(
         direct_opts(master_port(0), None),
         &from,
@@ -866,5 +900,45 @@ async fn throughput_of_single_row_inserts() {
         events as f64 / secs
     );
     assert!(changes >= rows);
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_columns_stream_their_values_and_are_marked_for_the_applier() {
+    let _no_purge = PURGE.read().await;
+    let schema = TestSchema::create("binlog_generated").await;
+    let mut w = session(&schema).await;
+    w.query_drop(
+        "CREATE TABLE t (id INT PRIMARY KEY, a INT, v INT AS (a * 2) VIRTUAL, \
+         s INT AS (a * 3) STORED, z INT INVISIBLE)",
+    )
+    .await
+    .unwrap();
+    let from = current_position(&mut w).await.unwrap();
+    let mut stream = open(&schema, &["t"], &from, 4_100_060).await;
+    assert_eq!(
+        stream.columns("t").unwrap(),
+        ["id", "a", "v", "s", "z"].map(String::from).as_slice()
+    );
+    assert_eq!(
+        stream.generated("t").unwrap(),
+        [false, false, true, true, false].as_slice()
+    );
+    let g = committed(&mut w, &["INSERT INTO t (id, a, z) VALUES (1, 5, 7)"]).await;
+    let target = current_position(&mut w).await.unwrap();
+    let got = ours(items_until(&mut stream, &from, &target).await, &[g]);
+    let values = [1, 5, 10, 15, 7].map(Value::Int).to_vec();
+    assert_eq!(
+        got,
+        vec![StreamItem::Transaction {
+            gtid: g,
+            changes: vec![RowChange {
+                table: "t".into(),
+                kind: ChangeKind::Insert,
+                before: None,
+                after: Some(values),
+            }],
+        }]
+    );
     schema.drop().await;
 }

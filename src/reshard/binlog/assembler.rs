@@ -42,6 +42,7 @@ pub struct Assembler {
     server_version: u32,
     tables: BTreeMap<String, TableSchema>,
     column_names: BTreeMap<String, Vec<String>>,
+    generated: BTreeMap<String, Vec<bool>>,
     /// Server spelling of a filtered table's name -> the filter's lower-case name.
     filtered_names: HashMap<String, String>,
     /// Table id -> the filtered table it maps (None: not filtered).
@@ -80,12 +81,22 @@ impl Assembler {
                 )
             })
             .collect();
+        let generated = tables
+            .iter()
+            .map(|(lower, t)| {
+                (
+                    lower.clone(),
+                    t.columns.iter().map(|c| c.generated).collect(),
+                )
+            })
+            .collect();
         Assembler {
             addr,
             filter,
             server_version,
             tables,
             column_names,
+            generated,
             filtered_names,
             maps: HashMap::new(),
             group: None,
@@ -97,6 +108,11 @@ impl Assembler {
     /// A filtered table's column names in ordinal order.
     pub fn column_names(&self, table: &str) -> Option<&[String]> {
         self.column_names.get(table).map(Vec::as_slice)
+    }
+
+    /// Which of a filtered table's columns (in ordinal order) are generated.
+    pub fn generated(&self, table: &str) -> Option<&[bool]> {
+        self.generated.get(table).map(Vec::as_slice)
     }
 
     /// Takes one event; returns an item when it ends an event group.

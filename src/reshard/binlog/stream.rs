@@ -153,6 +153,12 @@ impl ChangeStream {
         self.assembler.column_names(table)
     }
 
+    /// Which columns of a filtered table (in ordinal order) are generated (VIRTUAL or
+    /// STORED): row images hold their computed values, but an applier must leave them out.
+    pub fn generated(&self, table: &str) -> Option<&[bool]> {
+        self.assembler.generated(table)
+    }
+
     /// The server this stream reads, `host:port`.
     pub fn addr(&self) -> &str {
         &self.addr

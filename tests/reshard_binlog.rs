@@ -942,3 +942,41 @@ async fn generated_columns_stream_their_values_and_are_marked_for_the_applier() 
     );
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_over_the_cap_is_an_error_not_unbounded_memory() {
+    let _no_purge = PURGE.read().await;
+    let schema = TestSchema::create("binlog_cap").await;
+    let mut w = session(&schema).await;
+    w.query_drop("CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)")
+        .await
+        .unwrap();
+    let from = current_position(&mut w).await.unwrap();
+    let mut stream = open(&schema, &["t"], &from, 4_100_070).await;
+    stream.set_max_transaction_bytes(64 << 10);
+    let small = committed(&mut w, &["INSERT INTO t VALUES (1, REPEAT('x', 1000))"]).await;
+    let big = committed(
+        &mut w,
+        &[
+            "BEGIN",
+            "INSERT INTO t VALUES (2, REPEAT('y', 40000))",
+            "INSERT INTO t VALUES (3, REPEAT('z', 40000))",
+            "COMMIT",
+        ],
+    )
+    .await;
+    let mut seen_small = false;
+    let err = loop {
+        match tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .unwrap()
+        {
+            Ok(item) => seen_small |= item.gtid() == small,
+            Err(e) => break format!("{e:#}"),
+        }
+    };
+    assert!(seen_small);
+    assert!(err.contains(&format!("GTID {big}")), "{err}");
+    assert!(err.contains("more than 65536 bytes"), "{err}");
+    schema.drop().await;
+}

@@ -52,11 +52,19 @@ pub struct Assembler {
     prepared: HashMap<Vec<u8>, Vec<RowChange>>,
     /// Whether the position the server starts from has been announced (GTID_LIST).
     pub started: bool,
+    /// One transaction's changes are held whole until its commit: this caps them, so a huge
+    /// transaction ends the stream with an error instead of the process.
+    pub max_transaction_bytes: usize,
 }
+
+/// The default of `max_transaction_bytes`.
+pub const MAX_TRANSACTION_BYTES: usize = 256 << 20;
 
 struct Group {
     event: GtidEvent,
     changes: Vec<RowChange>,
+    /// Binlog bytes of the filtered tables' row events so far (what `changes` holds, roughly).
+    row_bytes: usize,
     savepoints: Vec<(String, usize)>,
     schema_change: Option<(String, String)>,
 }
@@ -102,6 +110,7 @@ impl Assembler {
             group: None,
             prepared: HashMap::new(),
             started: false,
+            max_transaction_bytes: MAX_TRANSACTION_BYTES,
         }
     }
 
@@ -136,6 +145,7 @@ impl Assembler {
                 self.group = Some(Group {
                     event: ev,
                     changes: Vec::new(),
+                    row_bytes: 0,
                     savepoints: Vec::new(),
                     schema_change: None,
                 });
@@ -230,9 +240,22 @@ impl Assembler {
                 self.where_()
             ),
         };
-        let place = format!("{}: in {}", self.addr, self.where_());
-        let group = self.group()?;
-        rows::read_rows(t, body, &mapped, &mut group.changes).context(place)
+        let addr = &self.addr;
+        let Some(group) = self.group.as_mut() else {
+            bail!("{addr}: a row event outside any event group (no GTID event)");
+        };
+        let gtid = group.event.gtid;
+        group.row_bytes += body.len();
+        if group.row_bytes > self.max_transaction_bytes {
+            bail!(
+                "{addr}: the transaction of GTID {gtid} changes more than {} bytes of binlog rows \
+                 of the filtered tables, the stream's cap for one transaction (raise it with \
+                 `ChangeStream::set_max_transaction_bytes`)",
+                self.max_transaction_bytes
+            );
+        }
+        rows::read_rows(t, body, &mapped, &mut group.changes)
+            .with_context(|| format!("{addr}: in the event group of GTID {gtid}"))
     }
 
     /// Ends the open group: its item.

@@ -159,6 +159,13 @@ impl ChangeStream {
         self.assembler.generated(table)
     }
 
+    /// Caps the binlog row bytes of the filtered tables that one transaction may change
+    /// (256 MiB by default): a transaction is held whole until it commits, and a bigger one
+    /// is an error rather than unbounded memory.
+    pub fn set_max_transaction_bytes(&mut self, bytes: usize) {
+        self.assembler.max_transaction_bytes = bytes;
+    }
+
     /// The server this stream reads, `host:port`.
     pub fn addr(&self) -> &str {
         &self.addr

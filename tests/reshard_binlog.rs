@@ -784,6 +784,39 @@ fn as_root(sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Waits until g0's replicas have fetched everything up to `pos`: a purge must never take a
+/// binlog a replica still needs (MariaDB protects only replicas connected right now), or the
+/// shared test cluster's replica would break for every later test.
+async fn replicas_have(pos: &GtidPos) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for port in [replica_port(0), replica_port(0) + 1] {
+        let Ok(mut c) = Conn::new(direct_opts(port, None)).await else {
+            assert_ne!(
+                port,
+                replica_port(0),
+                "g0's replica on {port} is down: not purging"
+            );
+            continue; // no second replica
+        };
+        loop {
+            let status: Option<Row> = c.query_first("SHOW SLAVE STATUS").await.unwrap();
+            let status = status.unwrap_or_else(|| panic!("{port} is not a replica"));
+            let io: String = status.get("Slave_IO_Running").unwrap();
+            let fetched: String = status.get("Gtid_IO_Pos").unwrap();
+            let fetched: GtidPos = fetched.parse().unwrap();
+            if io == "Yes" && fetched.contains(pos) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "g0's replica on {port} has not fetched {pos} (IO thread {io}, at {fetched}): \
+                 not purging binlogs it may need"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_position_in_purged_binlogs_is_an_error_naming_server_and_position() {
     let _alone = PURGE.write().await;
@@ -795,6 +828,7 @@ async fn a_start_position_in_purged_binlogs_is_an_error_naming_server_and_positi
     let from = current_position(&mut w).await.unwrap();
     w.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
     as_root("FLUSH BINARY LOGS");
+    replicas_have(&current_position(&mut w).await.unwrap()).await;
     let status = as_root("SHOW MASTER STATUS");
     let file = status.split('\t').next().unwrap().trim().to_string();
     // The server keeps a binlog until its binlog checkpoint (and any replica) is past it.
@@ -833,7 +867,6 @@ async fn a_start_position_in_purged_binlogs_is_an_error_naming_server_and_positi
         "{err}"
     );
     assert!(err.contains(&format!("'{from}'")), "{err}");
-    println!("{err}");
     assert!(err.contains("1236") && err.contains("purged"), "{err}");
     // The position the master has now still streams.
     let now = current_position(&mut w).await.unwrap();

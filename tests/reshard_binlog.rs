@@ -18,6 +18,10 @@ use shardgate::reshard::binlog::{
     StreamFilter, StreamItem,
 };
 
+/// Purging binlogs under a stream that starts from an old position would fail it: the test
+/// that purges runs alone.
+static PURGE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn filter(schema: &TestSchema, tables: &[&str]) -> StreamFilter {
     StreamFilter {
         schema: schema.name.clone(),
@@ -106,7 +110,11 @@ impl Model {
         let before = self.0[&id].clone();
         let mut after = before.clone();
         f(&mut after);
-        self.0.insert(id, after.clone());
+        self.0.remove(&id);
+        let Value::Int(new_id) = after[0] else {
+            panic!()
+        };
+        self.0.insert(new_id, after.clone());
         change(ChangeKind::Update, Some(before), Some(after))
     }
 
@@ -214,13 +222,21 @@ async fn session(schema: &TestSchema) -> Conn {
     c
 }
 
-/// Applies changes to `copy` by column name: REPLACE the after image, DELETE by primary key.
+/// Applies changes to `copy` by column name: REPLACE the after image, DELETE by primary key
+/// (the before image's, also for an UPDATE that changed the key).
 async fn apply(conn: &mut Conn, columns: &[String], changes: &[RowChange]) {
     let list: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
     let marks = vec!["?"; columns.len()].join(", ");
     let replace = format!("REPLACE INTO copy ({}) VALUES ({marks})", list.join(", "));
     let id = columns.iter().position(|c| c == "id").unwrap();
     for c in changes {
+        if let (Some(before), Some(after)) = (&c.before, &c.after) {
+            if before[id] != after[id] {
+                conn.exec_drop("DELETE FROM copy WHERE id = ?", (before[id].clone(),))
+                    .await
+                    .unwrap();
+            }
+        }
         match (&c.after, &c.before) {
             (Some(after), _) => conn
                 .exec_drop(&replace, Params::Positional(after.clone()))
@@ -243,6 +259,7 @@ async fn all_rows(conn: &mut Conn, table: &str) -> Vec<Row> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_committed_row_changes_exactly_and_a_copy_catches_up_by_column_name() {
+    let _no_purge = PURGE.read().await;
     let schema = TestSchema::create("binlog_rows").await;
     let mut w = session(&schema).await;
     for sql in [
@@ -371,6 +388,9 @@ async fn streams_committed_row_changes_exactly_and_a_copy_catches_up_by_column_n
     )
     .await;
     expected.push((g, vec![model.delete(7)]));
+    // An update of the primary key.
+    let g = committed(&mut w, &["UPDATE src SET id = 10 WHERE id = 4"]).await;
+    expected.push((g, vec![model.update(4, |r| r[0] = Value::Int(10))]));
 
     let target = current_position(&mut w).await.unwrap();
     assert!(
@@ -421,23 +441,27 @@ async fn streams_committed_row_changes_exactly_and_a_copy_catches_up_by_column_n
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ddl_on_a_filtered_table_is_a_schema_change_and_ddl_elsewhere_is_not() {
+    let _no_purge = PURGE.read().await;
     let schema = TestSchema::create("binlog_ddl").await;
     let mut w = session(&schema).await;
     for sql in [
         "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
         "CREATE TABLE other (id INT PRIMARY KEY)",
+        "CREATE TABLE packed (id INT PRIMARY KEY, v VARCHAR(100) COMPRESSED, b BLOB COMPRESSED)",
     ] {
         w.query_drop(sql).await.unwrap();
     }
     let from = current_position(&mut w).await.unwrap();
     let mut stream = open(&schema, &["t"], &from, 4_100_002).await;
+    // Rows of tables outside the filter are passed over unread, whatever their types.
+    let packed = committed(&mut w, &["INSERT INTO packed VALUES (1, 'x', 'y')"]).await;
     let alter_other = committed(&mut w, &["ALTER TABLE other ADD COLUMN x INT"]).await;
     let create_like = committed(&mut w, &["CREATE TABLE t_v2_0 LIKE t"]).await;
     let alter = committed(&mut w, &["ALTER TABLE t ADD COLUMN extra INT"]).await;
     let truncate = committed(&mut w, &["TRUNCATE TABLE t"]).await;
     let target = current_position(&mut w).await.unwrap();
     let items = items_until(&mut stream, &from, &target).await;
-    let got = ours(items, &[alter_other, create_like, alter, truncate]);
+    let got = ours(items, &[packed, alter_other, create_like, alter, truncate]);
     let empty = |gtid| StreamItem::Transaction {
         gtid,
         changes: vec![],
@@ -450,6 +474,7 @@ async fn ddl_on_a_filtered_table_is_a_schema_change_and_ddl_elsewhere_is_not() {
     assert_eq!(
         got,
         vec![
+            empty(packed),
             empty(alter_other),
             empty(create_like),
             schema_change(alter, "ALTER TABLE t ADD COLUMN extra INT"),
@@ -482,6 +507,7 @@ async fn ddl_on_a_filtered_table_is_a_schema_change_and_ddl_elsewhere_is_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_position_the_server_never_had_is_an_error_naming_server_and_position() {
+    let _no_purge = PURGE.read().await;
     let schema = TestSchema::create("binlog_bad_start").await;
     schema
         .exec(0, &["CREATE TABLE t (id INT PRIMARY KEY)"])
@@ -530,6 +556,7 @@ async fn a_start_position_the_server_never_had_is_an_error_naming_server_and_pos
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xa_changes_stream_at_their_commit_and_not_at_all_after_a_rollback() {
+    let _no_purge = PURGE.read().await;
     // A prepared branch outlives its connection: one left by an aborted run holds locks.
     ensure_cluster();
     let mut c = direct(master_port(0), None).await;
@@ -626,6 +653,7 @@ async fn xa_changes_stream_at_their_commit_and_not_at_all_after_a_rollback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
+    let _no_purge = PURGE.read().await;
     let schema = TestSchema::create("binlog_refusals").await;
     schema
         .exec(
@@ -655,6 +683,21 @@ async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
         };
         assert!(err.contains(why), "{err}");
     }
+    let packed = "CREATE TABLE packed (id INT PRIMARY KEY, v VARCHAR(10) COMPRESSED)";
+    c.query_drop(packed).await.unwrap();
+    let err = match ChangeStream::open(
+        direct_opts(master_port(0), None),
+        &from,
+        4_100_021,
+        filter(&schema, &["packed"]),
+    )
+    .await
+    {
+        Ok(_) => panic!("streaming a table with a compressed column opened"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("column `v` of"), "{err}");
+    assert!(err.contains("is COMPRESSED"), "{err}");
     let own_id = ChangeStream::open(
         direct_opts(master_port(0), None),
         &from,
@@ -667,5 +710,306 @@ async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
         own_id.err().expect("opened with the master's server id")
     );
     assert!(err.contains("is the master's own"), "{err}");
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_gets_heartbeats_and_a_dropped_next_loses_nothing() {
+    // Alone, so that every event read while idle is a heartbeat.
+    let _alone = PURGE.write().await;
+    let schema = TestSchema::create("binlog_idle").await;
+    let mut w = session(&schema).await;
+    w.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let from = current_position(&mut w).await.unwrap();
+    let mut stream = open(&schema, &["t"], &from, 4_100_050).await;
+    // The events that follow the start (binlog checkpoints, the real GTID list) first.
+    let _ = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
+    let before = stream.events_read();
+    // next() is dropped here while it waits, after reading heartbeats.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(3500), stream.next())
+            .await
+            .is_err(),
+        "an item while nothing was written"
+    );
+    let heartbeats = stream.events_read() - before;
+    // One heartbeat a second.
+    assert!(
+        (2..=5).contains(&heartbeats),
+        "{heartbeats} events while idle"
+    );
+    let g = committed(&mut w, &["INSERT INTO t VALUES (1)"]).await;
+    let item = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        item,
+        StreamItem::Transaction {
+            gtid: g,
+            changes: vec![RowChange {
+                table: "t".into(),
+                kind: ChangeKind::Insert,
+                before: None,
+                after: Some(vec![Value::Int(1)]),
+            }],
+        }
+    );
+    schema.drop().await;
+}
+
+/// Runs `sql` as root on the g0 master, through its unix socket (as deploy/cluster.sh does):
+/// purging binlogs needs BINLOG ADMIN, which the app user lacks.
+fn as_root(sql: &str) -> String {
+    let tmp = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());
+    let socket = format!("{tmp}/shardgate-cluster-{}/g0-master.sock", base_port());
+    let out = std::process::Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "--user=root",
+            "--batch",
+            "--skip-column-names",
+        ])
+        .arg(format!("--socket={socket}"))
+        .args(["-e", sql])
+        .output()
+        .expect("run the mariadb client");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits until g0's replicas have fetched everything up to `pos`: a purge must never take a
+/// binlog a replica still needs (MariaDB protects only replicas connected right now), or the
+/// shared test cluster's replica would break for every later test.
+async fn replicas_have(pos: &GtidPos) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for port in [replica_port(0), replica_port(0) + 1] {
+        let Ok(mut c) = Conn::new(direct_opts(port, None)).await else {
+            assert_ne!(
+                port,
+                replica_port(0),
+                "g0's replica on {port} is down: not purging"
+            );
+            continue; // no second replica
+        };
+        loop {
+            let status: Option<Row> = c.query_first("SHOW SLAVE STATUS").await.unwrap();
+            let status = status.unwrap_or_else(|| panic!("{port} is not a replica"));
+            let io: String = status.get("Slave_IO_Running").unwrap();
+            let fetched: String = status.get("Gtid_IO_Pos").unwrap();
+            let fetched: GtidPos = fetched.parse().unwrap();
+            if io == "Yes" && fetched.contains(pos) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "g0's replica on {port} has not fetched {pos} (IO thread {io}, at {fetched}): \
+                 not purging binlogs it may need"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_position_in_purged_binlogs_is_an_error_naming_server_and_position() {
+    let _alone = PURGE.write().await;
+    let schema = TestSchema::create("binlog_purged").await;
+    let mut w = session(&schema).await;
+    w.query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let from = current_position(&mut w).await.unwrap();
+    w.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
+    as_root("FLUSH BINARY LOGS");
+    replicas_have(&current_position(&mut w).await.unwrap()).await;
+    let status = as_root("SHOW MASTER STATUS");
+    let file = status.split('\t').next().unwrap().trim().to_string();
+    // The server keeps a binlog until its binlog checkpoint (and any replica) is past it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        as_root(&format!("PURGE BINARY LOGS TO '{file}'"));
+        let oldest = as_root("SHOW BINARY LOGS");
+        if oldest.starts_with(&format!("{file}\t")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{file} is still not the oldest binlog: {oldest}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    let err = match ChangeStream::open(
+        direct_opts(master_port(0), None),
+        &from,
+        4_100_030,
+        filter(&schema, &["t"]),
+    )
+    .await
+    {
+        Ok(_) => panic!("a stream opened from the purged position {from}"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains(&format!("127.0.0.1:{}", master_port(0))),
+        "{err}"
+    );
+    assert!(err.contains(&format!("'{from}'")), "{err}");
+    assert!(err.contains("1236") && err.contains("purged"), "{err}");
+    // The position the master has now still streams.
+    let now = current_position(&mut w).await.unwrap();
+    open(&schema, &["t"], &now, 4_100_031)
+        .await
+        .close()
+        .await
+        .unwrap();
+    schema.drop().await;
+}
+
+/// Apply-free stream throughput over a backlog of single-row transactions. Run it in release
+/// mode: `cargo test --release --test reshard_binlog -- --ignored --nocapture throughput`
+/// (`SHARDGATE_BINLOG_BENCH_ROWS` rows, 100000 by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput_of_single_row_inserts() {
+    let _no_purge = PURGE.read().await;
+    let rows: u64 = std::env::var("SHARDGATE_BINLOG_BENCH_ROWS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let schema = TestSchema::create("binlog_throughput").await;
+    let mut w = session(&schema).await;
+    w.query_drop(
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(50), amount DECIMAL(10,2), \
+         at DATETIME(6), note TEXT)",
+    )
+    .await
+    .unwrap();
+    let from = current_position(&mut w).await.unwrap();
+    let started = Instant::now();
+    // Autocommit: each INSERT of the loop commits as its own transaction.
+    w.query_drop(format!(
+        "BEGIN NOT ATOMIC DECLARE i BIGINT DEFAULT 0; WHILE i < {rows} DO \
+         INSERT INTO t VALUES (i, CONCAT('name ', i), i / 100, NOW(6), 'a note of some length'); \
+         SET i = i + 1; END WHILE; END"
+    ))
+    .await
+    .unwrap();
+    let wrote = started.elapsed();
+    let target = current_position(&mut w).await.unwrap();
+    let mut stream = open(&schema, &["t"], &from, 4_100_040).await;
+    let events_at_open = stream.events_read();
+    let started = Instant::now();
+    let mut pos = from.clone();
+    let (mut transactions, mut changes) = (0u64, 0u64);
+    while !pos.contains(&target) {
+        let item = stream.next().await.unwrap();
+        pos.advance(item.gtid());
+        transactions += 1;
+        if let StreamItem::Transaction { changes: c, .. } = &item {
+            changes += c.len() as u64;
+        }
+    }
+    let streamed = started.elapsed();
+    let secs = streamed.as_secs_f64();
+    let events = stream.events_read() - events_at_open;
+    println!(
+        "wrote {rows} single-row transactions in {wrote:.2?}; streamed {transactions} \
+         transactions ({changes} row changes, {events} binlog events) in {streamed:.2?}: \
+         {:.0} transactions/s, {:.0} events/s",
+        transactions as f64 / secs,
+        events as f64 / secs
+    );
+    assert!(changes >= rows);
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_columns_stream_their_values_and_are_marked_for_the_applier() {
+    let _no_purge = PURGE.read().await;
+    let schema = TestSchema::create("binlog_generated").await;
+    let mut w = session(&schema).await;
+    w.query_drop(
+        "CREATE TABLE t (id INT PRIMARY KEY, a INT, v INT AS (a * 2) VIRTUAL, \
+         s INT AS (a * 3) STORED, z INT INVISIBLE)",
+    )
+    .await
+    .unwrap();
+    let from = current_position(&mut w).await.unwrap();
+    let mut stream = open(&schema, &["t"], &from, 4_100_060).await;
+    assert_eq!(
+        stream.columns("t").unwrap(),
+        ["id", "a", "v", "s", "z"].map(String::from).as_slice()
+    );
+    assert_eq!(
+        stream.generated("t").unwrap(),
+        [false, false, true, true, false].as_slice()
+    );
+    let g = committed(&mut w, &["INSERT INTO t (id, a, z) VALUES (1, 5, 7)"]).await;
+    let target = current_position(&mut w).await.unwrap();
+    let got = ours(items_until(&mut stream, &from, &target).await, &[g]);
+    let values = [1, 5, 10, 15, 7].map(Value::Int).to_vec();
+    assert_eq!(
+        got,
+        vec![StreamItem::Transaction {
+            gtid: g,
+            changes: vec![RowChange {
+                table: "t".into(),
+                kind: ChangeKind::Insert,
+                before: None,
+                after: Some(values),
+            }],
+        }]
+    );
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_over_the_cap_is_an_error_not_unbounded_memory() {
+    let _no_purge = PURGE.read().await;
+    let schema = TestSchema::create("binlog_cap").await;
+    let mut w = session(&schema).await;
+    w.query_drop("CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)")
+        .await
+        .unwrap();
+    let from = current_position(&mut w).await.unwrap();
+    let mut stream = open(&schema, &["t"], &from, 4_100_070).await;
+    stream.set_max_transaction_bytes(64 << 10);
+    let small = committed(&mut w, &["INSERT INTO t VALUES (1, REPEAT('x', 1000))"]).await;
+    let big = committed(
+        &mut w,
+        &[
+            "BEGIN",
+            "INSERT INTO t VALUES (2, REPEAT('y', 40000))",
+            "INSERT INTO t VALUES (3, REPEAT('z', 40000))",
+            "COMMIT",
+        ],
+    )
+    .await;
+    let mut seen_small = false;
+    let err = loop {
+        match tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .unwrap()
+        {
+            Ok(item) => seen_small |= item.gtid() == small,
+            Err(e) => break format!("{e:#}"),
+        }
+    };
+    assert!(seen_small);
+    assert!(err.contains(&format!("GTID {big}")), "{err}");
+    assert!(err.contains("more than 65536 bytes"), "{err}");
     schema.drop().await;
 }

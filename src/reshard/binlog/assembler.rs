@@ -42,6 +42,7 @@ pub struct Assembler {
     server_version: u32,
     tables: BTreeMap<String, TableSchema>,
     column_names: BTreeMap<String, Vec<String>>,
+    generated: BTreeMap<String, Vec<bool>>,
     /// Server spelling of a filtered table's name -> the filter's lower-case name.
     filtered_names: HashMap<String, String>,
     /// Table id -> the filtered table it maps (None: not filtered).
@@ -51,11 +52,19 @@ pub struct Assembler {
     prepared: HashMap<Vec<u8>, Vec<RowChange>>,
     /// Whether the position the server starts from has been announced (GTID_LIST).
     pub started: bool,
+    /// One transaction's changes are held whole until its commit: this caps them, so a huge
+    /// transaction ends the stream with an error instead of the process.
+    pub max_transaction_bytes: usize,
 }
+
+/// The default of `max_transaction_bytes`.
+pub const MAX_TRANSACTION_BYTES: usize = 256 << 20;
 
 struct Group {
     event: GtidEvent,
     changes: Vec<RowChange>,
+    /// Binlog bytes of the filtered tables' row events so far (what `changes` holds, roughly).
+    row_bytes: usize,
     savepoints: Vec<(String, usize)>,
     schema_change: Option<(String, String)>,
 }
@@ -80,23 +89,39 @@ impl Assembler {
                 )
             })
             .collect();
+        let generated = tables
+            .iter()
+            .map(|(lower, t)| {
+                (
+                    lower.clone(),
+                    t.columns.iter().map(|c| c.generated).collect(),
+                )
+            })
+            .collect();
         Assembler {
             addr,
             filter,
             server_version,
             tables,
             column_names,
+            generated,
             filtered_names,
             maps: HashMap::new(),
             group: None,
             prepared: HashMap::new(),
             started: false,
+            max_transaction_bytes: MAX_TRANSACTION_BYTES,
         }
     }
 
     /// A filtered table's column names in ordinal order.
     pub fn column_names(&self, table: &str) -> Option<&[String]> {
         self.column_names.get(table).map(Vec::as_slice)
+    }
+
+    /// Which of a filtered table's columns (in ordinal order) are generated.
+    pub fn generated(&self, table: &str) -> Option<&[bool]> {
+        self.generated.get(table).map(Vec::as_slice)
     }
 
     /// Takes one event; returns an item when it ends an event group.
@@ -120,6 +145,7 @@ impl Assembler {
                 self.group = Some(Group {
                     event: ev,
                     changes: Vec::new(),
+                    row_bytes: 0,
                     savepoints: Vec::new(),
                     schema_change: None,
                 });
@@ -214,9 +240,22 @@ impl Assembler {
                 self.where_()
             ),
         };
-        let place = format!("{}: in {}", self.addr, self.where_());
-        let group = self.group()?;
-        rows::read_rows(t, body, &mapped, &mut group.changes).context(place)
+        let addr = &self.addr;
+        let Some(group) = self.group.as_mut() else {
+            bail!("{addr}: a row event outside any event group (no GTID event)");
+        };
+        let gtid = group.event.gtid;
+        group.row_bytes += body.len();
+        if group.row_bytes > self.max_transaction_bytes {
+            bail!(
+                "{addr}: the transaction of GTID {gtid} changes more than {} bytes of binlog rows \
+                 of the filtered tables, the stream's cap for one transaction (raise it with \
+                 `ChangeStream::set_max_transaction_bytes`)",
+                self.max_transaction_bytes
+            );
+        }
+        rows::read_rows(t, body, &mapped, &mut group.changes)
+            .with_context(|| format!("{addr}: in the event group of GTID {gtid}"))
     }
 
     /// Ends the open group: its item.

@@ -26,7 +26,6 @@ mod values;
 
 use std::collections::BTreeSet;
 
-pub use events::GtidEvent;
 pub use gtid::{Gtid, GtidPos};
 pub use position::{current_position, snapshot_position};
 pub use stream::ChangeStream;

@@ -174,6 +174,7 @@ mod tests {
                     name: n.into(),
                     unsigned: false,
                     fractional_digits: 0,
+                    generated: false,
                 })
                 .to_vec(),
         };

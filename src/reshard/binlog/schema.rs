@@ -24,6 +24,9 @@ pub struct ColumnSchema {
     pub unsigned: bool,
     /// DATETIME_PRECISION (fractional second digits of temporal columns).
     pub fractional_digits: u32,
+    /// A VIRTUAL or STORED generated column: its value is in the binlog, but the server
+    /// computes it, so an applier leaves it out.
+    pub generated: bool,
 }
 
 /// The server facts a stream depends on.
@@ -153,22 +156,33 @@ pub async fn load_tables(
                 engine.as_deref().unwrap_or("a view")
             );
         }
-        let columns: Vec<(String, String, Option<u32>)> = conn
+        let columns: Vec<(String, String, Option<u32>, String)> = conn
             .exec(
-                "SELECT COLUMN_NAME, COLUMN_TYPE, DATETIME_PRECISION FROM information_schema.COLUMNS \
+                "SELECT COLUMN_NAME, COLUMN_TYPE, DATETIME_PRECISION, EXTRA \
+                 FROM information_schema.COLUMNS \
                  WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
                 (filter.schema.as_str(), name.as_str()),
             )
             .await
             .with_context(|| format!("reading the columns of `{name}` on {addr}"))?;
-        let columns = columns
-            .into_iter()
-            .map(|(name, column_type, precision)| ColumnSchema {
-                name,
-                unsigned: column_type.to_ascii_lowercase().contains("unsigned"),
+        let mut schema_columns = Vec::with_capacity(columns.len());
+        for (column, column_type, precision, extra) in columns {
+            let column_type = column_type.to_ascii_lowercase();
+            if column_type.contains("compressed") {
+                bail!(
+                    "column `{column}` of `{}`.`{name}` on {addr} is COMPRESSED: its binlog \
+                     values are compressed, which this stream cannot read",
+                    filter.schema
+                );
+            }
+            schema_columns.push(ColumnSchema {
+                name: column,
+                unsigned: column_type.contains("unsigned"),
                 fractional_digits: precision.unwrap_or(0),
-            })
-            .collect();
+                generated: extra.to_ascii_uppercase().contains("GENERATED"),
+            });
+        }
+        let columns = schema_columns;
         tables.insert(
             wanted.clone(),
             TableSchema {

@@ -31,6 +31,7 @@ pub struct ChangeStream {
     ready: VecDeque<StreamItem>,
     /// The first error: once a stream failed, its state is not trusted again.
     failed: Option<String>,
+    events: u64,
 }
 
 impl ChangeStream {
@@ -74,12 +75,23 @@ impl ChangeStream {
             assembler,
             ready: VecDeque::new(),
             failed: None,
+            events: 0,
         };
         // The master refuses a position it does not have before it sends anything, and
         // announces the one it starts from with a GTID list: wait for either, so a bad
         // position fails here.
+        let deadline = tokio::time::Instant::now() + SILENCE;
         while !stream.assembler.started {
-            let event = stream.read_event().await?;
+            let event = tokio::time::timeout_at(deadline, stream.read_event())
+                .await
+                .map_err(|_| {
+                    anyhow!(
+                        "{} sent no GTID list within {} s of the binlog dump request: not a \
+                         MariaDB master with GTIDs?",
+                        stream.addr,
+                        SILENCE.as_secs()
+                    )
+                })??;
             if let Some(item) = stream.assembler.handle(&event)? {
                 stream.ready.push_back(item);
             }
@@ -123,14 +135,35 @@ impl ChangeStream {
             )),
             Ok(None) => Err(anyhow!("{} ended the binlog stream", self.addr)),
             Ok(Some(Err(e))) => Err(dump_error(e, &self.addr, &self.from)),
-            Ok(Some(Ok(event))) => Ok(event),
+            Ok(Some(Ok(event))) => {
+                self.events += 1;
+                Ok(event)
+            }
         }
+    }
+
+    /// Binlog events read so far (heartbeats included), for progress and throughput figures.
+    pub fn events_read(&self) -> u64 {
+        self.events
     }
 
     /// Column names of a filtered table in ordinal order (read from information_schema at
     /// open), so values can be applied by name.
     pub fn columns(&self, table: &str) -> Option<&[String]> {
         self.assembler.column_names(table)
+    }
+
+    /// Which columns of a filtered table (in ordinal order) are generated (VIRTUAL or
+    /// STORED): row images hold their computed values, but an applier must leave them out.
+    pub fn generated(&self, table: &str) -> Option<&[bool]> {
+        self.assembler.generated(table)
+    }
+
+    /// Caps the binlog row bytes of the filtered tables that one transaction may change
+    /// (256 MiB by default): a transaction is held whole until it commits, and a bigger one
+    /// is an error rather than unbounded memory.
+    pub fn set_max_transaction_bytes(&mut self, bytes: usize) {
+        self.assembler.max_transaction_bytes = bytes;
     }
 
     /// The server this stream reads, `host:port`.
@@ -157,5 +190,21 @@ fn dump_error(e: mysql_async::Error, addr: &str, from: &GtidPos) -> anyhow::Erro
         other => anyhow::Error::from(other).context(format!(
             "binlog stream of {addr} from GTID position '{from}'"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Jobs run streams in spawned tasks: the stream and its `next` future must be `Send`.
+    #[allow(dead_code)]
+    fn next_is_send(s: &mut ChangeStream) -> impl std::future::Future + Send + '_ {
+        s.next()
+    }
+
+    #[allow(dead_code)]
+    fn stream_is_send(s: ChangeStream) -> impl Send {
+        s
     }
 }

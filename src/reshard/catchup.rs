@@ -215,11 +215,7 @@ async fn source_tables(
     let new_groups = job.new_groups();
     if default == group_name && !new_groups.is_empty() {
         for table in &job.broadcast {
-            let mut info = TableInfo::read(&mut conn, &group.schema, table, "").await;
-            if info.is_err() {
-                // Broadcast tables need no shard key; read again keyed by the first column.
-                info = read_without_key(&mut conn, &group.schema, table).await;
-            }
+            let info = TableInfo::read(&mut conn, &group.schema, table, "").await;
             out.insert(
                 table.to_ascii_lowercase(),
                 SourceTable {
@@ -234,23 +230,6 @@ async fn source_tables(
     }
     conn.disconnect().await.ok();
     Ok(out)
-}
-
-async fn read_without_key(
-    conn: &mut mysql_async::Conn,
-    schema: &str,
-    table: &str,
-) -> Result<TableInfo> {
-    use mysql_async::prelude::Queryable;
-    let first: Option<String> = conn
-        .exec_first(
-            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND \
-             TABLE_NAME = ? ORDER BY ORDINAL_POSITION LIMIT 1",
-            (schema, table),
-        )
-        .await?;
-    let first = first.with_context(|| format!("table `{schema}`.`{table}` does not exist"))?;
-    TableInfo::read(conn, schema, table, &first).await
 }
 
 /// A server id no replica of ours uses: replicas take their port numbers.

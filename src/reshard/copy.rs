@@ -279,11 +279,11 @@ async fn write_rows(
             sql.push(b',');
         }
         sql.push(b'(');
-        for (i, v) in row.iter().enumerate() {
-            if i > 0 {
+        for (n, &i) in info.written.iter().enumerate() {
+            if n > 0 {
                 sql.push(b',');
             }
-            literal::write(sql, v);
+            literal::write(sql, &row[i]);
         }
         sql.push(b')');
     };

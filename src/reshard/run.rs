@@ -102,7 +102,13 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
-    let outcome = cutover::switch(&job, backend, &o.proxies, &mut appliers, &note).await;
+    let outcome = match super::verify_job::settled(&job, backend, &note).await {
+        Ok(()) => {
+            progress.phase("verify: every target shard holds exactly its rows");
+            cutover::switch(&job, backend, &o.proxies, &mut appliers, &note).await
+        }
+        Err(e) => Err(e),
+    };
     stop.cancel();
     for a in appliers {
         match a.task.await {

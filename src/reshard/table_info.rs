@@ -14,13 +14,16 @@ pub struct TableInfo {
     pub shard_key: usize,
     /// Whether the shard key column is an integer type (keys read as text are parsed).
     pub key_is_integer: bool,
+    /// Columns a row is written with: all but generated ones, which the server computes
+    /// (and refuses values for).
+    pub written: Vec<usize>,
 }
 
 impl TableInfo {
     pub async fn read(conn: &mut Conn, schema: &str, table: &str, shard_key: &str) -> Result<Self> {
-        let rows: Vec<(String, String)> = conn
+        let rows: Vec<(String, String, String)> = conn
             .exec(
-                "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS \
+                "SELECT COLUMN_NAME, DATA_TYPE, IS_GENERATED FROM information_schema.COLUMNS \
                  WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
                 (schema, table),
             )
@@ -29,7 +32,13 @@ impl TableInfo {
         if rows.is_empty() {
             bail!("table `{schema}`.`{table}` does not exist");
         }
-        let columns: Vec<String> = rows.iter().map(|(c, _)| c.clone()).collect();
+        let columns: Vec<String> = rows.iter().map(|(c, _, _)| c.clone()).collect();
+        let written = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, _, generated))| !generated.eq_ignore_ascii_case("ALWAYS"))
+            .map(|(i, _)| i)
+            .collect();
         let pk: Vec<String> = conn
             .exec(
                 "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? \
@@ -48,8 +57,14 @@ impl TableInfo {
             .iter()
             .map(|c| position(c).context("primary key column not among the columns"))
             .collect::<Result<Vec<_>>>()?;
-        let Some(shard_key) = position(shard_key) else {
-            bail!("table `{schema}`.`{table}` has no shard key column `{shard_key}`");
+        // A broadcast table has no shard key; its rows are routed whole.
+        let shard_key = if shard_key.is_empty() {
+            primary_key[0]
+        } else {
+            let Some(at) = position(shard_key) else {
+                bail!("table `{schema}`.`{table}` has no shard key column `{shard_key}`");
+            };
+            at
         };
         let key_is_integer = matches!(
             rows[shard_key].1.to_ascii_lowercase().as_str(),
@@ -60,7 +75,14 @@ impl TableInfo {
             primary_key,
             shard_key,
             key_is_integer,
+            written,
         })
+    }
+
+    /// The written columns, for INSERT/REPLACE.
+    pub fn written_list(&self) -> String {
+        let cols: Vec<String> = self.written.iter().map(|&i| quote(&self.columns[i])).collect();
+        cols.join(", ")
     }
 
     pub fn column_list(&self) -> String {

@@ -86,7 +86,7 @@ cleanup() {
     wait "$haproxy_pid" 2>/dev/null || true # reap it: it is our child
   fi
   if [[ -n $shardgate_pid ]]; then
-    stop_pid "$shardgate_pid" "shardgate serve" shardgate || rc=1
+    stop_pid "$shardgate_pid" "serve --config $work/shardgate.toml" shardgate || rc=1
     wait "$shardgate_pid" 2>/dev/null || true
   fi
   rm -rf "$work"

@@ -77,9 +77,10 @@ pub async fn plan(
     }
 }
 
-/// After a statement ran: DDL forgets every column order, which it may have changed.
-pub fn after_statement(sql: &str, orders: &ColumnOrders) {
-    if crate::plan::changes_columns(sql) {
+/// After a statement ran (`first`: its first word): DDL forgets every column order, which
+/// it may have changed.
+pub fn after_statement(first: crate::plan::FirstWord<'_>, orders: &ColumnOrders) {
+    if crate::plan::first_word_changes_columns(first) {
         orders.forget_all();
     }
 }

@@ -17,6 +17,7 @@ use crate::backend::ServerRef;
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::lexer::{significant, Kind};
+use crate::plan::mentions::{mentions_each, Words};
 use crate::plan::Route;
 
 use super::Session;
@@ -34,8 +35,8 @@ pub struct ConnAt {
 /// Which of the two values a statement asks its server for.
 fn asks(sql: &str) -> (bool, bool) {
     // Every statement passes here: its bytes first, without a lower-case copy.
-    let words: [&[u8]; 3] = [b"row_count", b"last_insert_id", b"@@identity"];
-    if super::mentions::mentions_each(sql.as_bytes(), &words) == 0 {
+    static WORDS: Words<3> = Words::new([b"row_count", b"last_insert_id", b"@@identity"]);
+    if mentions_each(sql.as_bytes(), &WORDS) == 0 {
         return (false, false);
     }
     let toks: Vec<_> = significant(sql).collect();

@@ -5,6 +5,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::config::model::Rules;
 use crate::error::Error;
+use crate::plan::mentions::{mentions_each, Words};
 use crate::plan::{SessionKind, SessionStatement, SqlMode};
 
 use super::{status, txn, Context, Failure, OkInfo, ResultSink, Session};
@@ -265,8 +266,8 @@ pub fn select_database(name: &str, rules: &Rules, session: &mut Session) -> Resu
 /// are answered from the session or refused there, see `plan::row_count_query` and
 /// `execute::found_rows`).
 pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'static str>, Error> {
-    // Bit k of `found` for NEEDLES[k].
-    const NEEDLES: [&[u8]; 7] = [
+    // Bit k of `found` for the k-th word.
+    static WORDS: Words<7> = Words::new([
         b"sql_calc_found_rows",
         b"found_rows",
         b"row_count",
@@ -274,9 +275,9 @@ pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'sta
         b"@@identity",
         b"temporary",
         b"get_lock",
-    ];
+    ]);
     // Every statement passes here: one pass over its text for all the words.
-    let found = super::mentions::mentions_each(sql.as_bytes(), &NEEDLES);
+    let found = mentions_each(sql.as_bytes(), &WORDS);
     let mentions = |k: usize| found & (1 << k) != 0;
     let calc_found_rows = mentions(0);
     // `SELECT FOUND_ROWS()` alone is answered from the session or refused (`found_rows`).

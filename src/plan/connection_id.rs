@@ -12,13 +12,14 @@
 use std::borrow::Cow;
 
 use super::lexer::{significant, Kind, Token};
+use super::mentions::{mentions_each, Words};
 use crate::error::{Error, Result};
 
 /// `sql` with every CONNECTION_ID() and @@pseudo_thread_id replaced by `id`, or borrowed
 /// when it has none.
 pub fn splice(sql: &str, id: u32) -> Result<Cow<'_, str>> {
-    if super::mentions::mentions_each(sql.as_bytes(), &[b"connection_id", b"pseudo_thread_id"]) == 0
-    {
+    static WORDS: Words<2> = Words::new([b"connection_id", b"pseudo_thread_id"]);
+    if mentions_each(sql.as_bytes(), &WORDS) == 0 {
         return Ok(Cow::Borrowed(sql));
     }
     let toks: Vec<Token> = significant(sql).collect();

@@ -18,8 +18,7 @@ pub fn mentions(haystack: &[u8], needle: &[u8]) -> bool {
     let mut i = 0;
     while i <= last_start {
         let b = haystack[i];
-        if (b == first || b == upper) && haystack[i..i + needle.len()].eq_ignore_ascii_case(needle)
-        {
+        if (b == first || b == upper) && continues_with(&haystack[i + 1..], &needle[1..]) {
             return true;
         }
         i += 1;
@@ -27,53 +26,70 @@ pub fn mentions(haystack: &[u8], needle: &[u8]) -> bool {
     false
 }
 
-/// Which of `needles` (lower-case ASCII, at most 32) `haystack` contains, ignoring ASCII
-/// case: bit `i` for `needles[i]`. One pass over the text for all of them, where `mentions`
-/// would make one per needle.
-pub fn mentions_each(haystack: &[u8], needles: &[&[u8]]) -> u32 {
-    debug_assert!(needles.len() <= 32);
-    let all = u32::MAX >> (32 - needles.len().clamp(1, 32));
-    let mut found = 0u32;
-    // The bytes a needle starts with, in either case.
-    let mut starts = [0u64; 4];
-    for (k, n) in needles.iter().enumerate() {
-        match n.first() {
-            Some(&f) => {
-                for b in [f, f.to_ascii_uppercase()] {
-                    starts[usize::from(b >> 6)] |= 1 << (b & 63);
-                }
-            }
-            None => found |= 1 << k,
+/// Lower-case ASCII words (at most 32, none empty) to look for together (`mentions_each`),
+/// with a table built at compile time of the words each byte may start.
+pub struct Words<const N: usize> {
+    words: [&'static [u8]; N],
+    /// Bit k for every byte (either case) that `words[k]` starts with.
+    by_first: [u32; 256],
+}
+
+impl<const N: usize> Words<N> {
+    pub const fn new(words: [&'static [u8]; N]) -> Self {
+        assert!(N >= 1 && N <= 32, "between 1 and 32 words");
+        let mut by_first = [0u32; 256];
+        let mut k = 0;
+        while k < N {
+            let first = words[k][0];
+            by_first[first as usize] |= 1 << k;
+            by_first[first.to_ascii_uppercase() as usize] |= 1 << k;
+            k += 1;
         }
+        Words { words, by_first }
     }
-    let mut i = 0;
-    while i < haystack.len() && found != all {
-        let b = haystack[i];
-        if starts[usize::from(b >> 6)] & (1 << (b & 63)) != 0 {
-            let lower = b.to_ascii_lowercase();
-            let rest = &haystack[i..];
-            for (k, n) in needles.iter().enumerate() {
-                if found & (1 << k) == 0
-                    && n.first() == Some(&lower)
-                    && rest.len() >= n.len()
-                    && rest[..n.len()].eq_ignore_ascii_case(n)
-                {
-                    found |= 1 << k;
+}
+
+/// Which of `words` `haystack` contains, ignoring ASCII case: bit k for the k-th word. One
+/// pass over the text for all of them, where `mentions` would make one per word: each byte
+/// costs a table lookup, and only bytes that start a word not found yet are compared on.
+pub fn mentions_each<const N: usize>(haystack: &[u8], words: &Words<N>) -> u32 {
+    let all = u32::MAX >> (32 - N);
+    let mut found = 0u32;
+    for (i, &b) in haystack.iter().enumerate() {
+        let mut candidates = words.by_first[usize::from(b)] & !found;
+        while candidates != 0 {
+            let k = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            if continues_with(&haystack[i + 1..], &words.words[k][1..]) {
+                found |= 1 << k;
+                if found == all {
+                    return found;
                 }
             }
         }
-        i += 1;
     }
     found
 }
 
+/// `text` starts with the lower-case ASCII `rest`, ignoring ASCII case; gives up at the
+/// first byte that differs.
+#[inline]
+fn continues_with(text: &[u8], rest: &[u8]) -> bool {
+    text.len() >= rest.len()
+        && text
+            .iter()
+            .zip(rest)
+            .all(|(t, r)| t.to_ascii_lowercase() == *r)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{mentions, mentions_each};
+    use super::{mentions, mentions_each, Words};
 
     #[test]
-    fn each_is_mentions_of_every_needle() {
-        let needles: [&[u8]; 6] = [b"found_rows", b"row_count", b"@@identity", b"", b"x", b"ab"];
+    fn each_is_mentions_of_every_word() {
+        const WORDS: [&[u8]; 5] = [b"found_rows", b"row_count", b"@@identity", b"x", b"ab"];
+        static SET: Words<5> = Words::new(WORDS);
         for hay in [
             &b"SELECT FOUND_ROWS(), Row_Count() + @@IDENTITY"[..],
             b"",
@@ -81,10 +97,11 @@ mod tests {
             b"xab",
             b"found_row",
             b"ROW_COUN row_count",
+            b"AB",
         ] {
-            let bits = mentions_each(hay, &needles);
-            for (k, n) in needles.iter().enumerate() {
-                assert_eq!(bits & (1 << k) != 0, mentions(hay, n), "{hay:?} {n:?}");
+            let bits = mentions_each(hay, &SET);
+            for (k, w) in WORDS.iter().enumerate() {
+                assert_eq!(bits & (1 << k) != 0, mentions(hay, w), "{hay:?} {w:?}");
             }
         }
     }

@@ -19,6 +19,7 @@
 
 use super::functions::is_builtin;
 use super::lexer::{significant, Kind, Token};
+use super::mentions::{mentions_each, Words};
 use super::Plan;
 use crate::error::{Error, Result};
 
@@ -150,10 +151,9 @@ pub(crate) fn find(sql: &str, read_only_functions: &[String]) -> Option<SideEffe
 /// of `:=`, INTO, or the VALUE of `NEXT VALUE FOR`. Every read passes here, and most (a
 /// point SELECT) have none of them: one pass over the bytes instead of lexing the text.
 fn may_have_side_effect(sql: &str) -> bool {
+    static INTO_OR_VALUE: Words<2> = Words::new([b"into", b"value"]);
     let b = sql.as_bytes();
-    b.contains(&b'(')
-        || b.contains(&b':')
-        || super::mentions::mentions_each(b, &[b"into", b"value"]) != 0
+    b.contains(&b'(') || b.contains(&b':') || mentions_each(b, &INTO_OR_VALUE) != 0
 }
 
 /// Sequence and user-lock functions, and `LAST_INSERT_ID(expr)` (`empty_args`: called with

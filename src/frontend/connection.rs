@@ -496,7 +496,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     false
                 }
             };
-            execute::columns::after_statement(first, orders);
+            execute::columns::after_statement(plan::first_word_changes_columns(first), orders);
             if !succeeded {
                 break;
             }

@@ -378,6 +378,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let rules = self.planning_rules();
         // Statements the proxy answers itself, from the session or the process.
         let first = plan::FirstWord::of(values.rendered());
+        let changes_columns = plan::first_word_changes_columns(first);
         let show_warnings_here = is_show_warnings(first, values.rendered());
         let kill = first
             .may_be("KILL")
@@ -468,7 +469,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
         };
         self.session.current_db = session_db;
-        execute::columns::after_statement(plan::FirstWord::of(&sql), orders);
+        execute::columns::after_statement(changes_columns, orders);
         outcome?;
         Ok(())
     }

@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# sysbench oltp_point_select (text protocol) against g0's master three ways: directly, through an
+# sysbench oltp_point_select against one MariaDB server three ways: directly, through an
 # HAProxy TCP relay (one thread, the floor for a proxy process here), and through shardgate.
+# All three reach the same server, g0's master: shardgate's sbtest rules list the replica but
+# say `read_policy = "master_only"`, so no proxy gets a second server to read from.
 #
 #   deploy/bench-sysbench.sh
 #
-# Environment: ROUNDS (6) rounds of ROUND_SECONDS (10) seconds per target, interleaved so that
-# drift of the machine hits every target alike; SECONDS works too when given in the environment
-# (bash's own SECONDS is the shell's uptime, so it is read from the initial environment).
-# THREADS (4), WARMUP seconds per target before the rounds (2), TARGETS ("direct haproxy
-# shardgate"). Needs the demo running (deploy/demo.sh up), and starts it if shardgate is not
-# answering. sbtest (4 tables x 10000 rows) is prepared once, directly on the master.
-# Prints QPS per target, proxy CPU per query (utime+stime from /proc), and as the last line
-# `ratio x.xx`: shardgate's QPS over HAProxy's.
+# Environment:
+#   BASE_PORT (3400)     the cluster (deploy/cluster.sh; started if down, left running)
+#   PROXY_PORT (BASE_PORT+98), HAPROXY_PORT (BASE_PORT+99): the proxies this script starts
+#                        and stops (shardgate with rules of its own, so no demo is needed)
+#   MODES ("text prepared"): text is --db-ps-mode=disable, prepared is --db-ps-mode=auto
+#                        (server-side prepared statements, what sysbench, JDBC and Go use)
+#   THREADS ("4 8 32")   client thread counts; every mode runs at every count
+#   ROUNDS (6) rounds of ROUND_SECONDS (10) seconds per target and combination, interleaved
+#                        so that drift of the machine hits every target alike; SECONDS works
+#                        too when given in the environment (bash's own SECONDS is the shell's
+#                        uptime, so it is read from the initial environment)
+#   WARMUP (2)           seconds per target before each combination's rounds
+#   TARGETS ("direct haproxy shardgate")
+#   PROXY_WORKERS        shardgate's `workers` (its default when unset: one per core)
+#   SHARDGATE (target/release/shardgate, built when missing)
+#   PROFILE              a file name: `perf record -g` of shardgate over all its rounds
+# sbtest (4 tables x 10000 rows) is prepared once, directly on the master.
+# Prints, per combination, QPS per target and proxy CPU per query (utime+stime from
+# /proc/PID/stat over the rounds); at the end one line per combination:
+#   ratio text 4 threads: shardgate/haproxy 1.02 ... CPU µs/query shardgate 20.1 haproxy 19.7
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,33 +33,61 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 env_seconds=$(tr '\0' '\n' <"/proc/$$/environ" | sed -n 's/^SECONDS=//p')
 ROUNDS=${ROUNDS:-6}
 ROUND_SECONDS=${ROUND_SECONDS:-${env_seconds:-10}}
-THREADS=${THREADS:-4}
+THREADS=${THREADS:-4 8 32}
+MODES=${MODES:-text prepared}
 WARMUP=${WARMUP:-2}
 TARGETS=${TARGETS:-direct haproxy shardgate}
-for v in ROUNDS ROUND_SECONDS THREADS WARMUP; do
+BASE_PORT=${BASE_PORT:-3400}
+PROXY_PORT=${PROXY_PORT:-$((BASE_PORT + 98))}
+HAPROXY_PORT=${HAPROXY_PORT:-$((BASE_PORT + 99))}
+PROXY_WORKERS=${PROXY_WORKERS:-}
+SHARDGATE=${SHARDGATE:-$REPO_DIR/target/release/shardgate}
+PROFILE=${PROFILE:-}
+for v in ROUNDS ROUND_SECONDS WARMUP BASE_PORT PROXY_PORT HAPROXY_PORT; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
-((ROUNDS > 0 && ROUND_SECONDS > 0 && THREADS > 0)) || die "ROUNDS, ROUND_SECONDS, THREADS must be > 0"
+[[ -z $PROXY_WORKERS || $PROXY_WORKERS =~ ^[0-9]+$ ]] ||
+  die "PROXY_WORKERS must be a whole number, not '$PROXY_WORKERS'"
+((ROUNDS > 0 && ROUND_SECONDS > 0)) || die "ROUNDS and ROUND_SECONDS must be > 0"
+read -ra thread_counts <<<"$THREADS"
+read -ra modes <<<"$MODES"
+((${#thread_counts[@]} > 0 && ${#modes[@]} > 0)) || die "THREADS and MODES must not be empty"
+for t in "${thread_counts[@]}"; do
+  [[ $t =~ ^[1-9][0-9]*$ ]] || die "THREADS must be whole numbers > 0, not '$t'"
+done
+declare -A PS_MODE=([text]=disable [prepared]=auto)
+for m in "${modes[@]}"; do
+  [[ -n ${PS_MODE[$m]:-} ]] || die "unknown mode '$m' in MODES (text, prepared)"
+done
 
-BASE_PORT=3400
-declare -A PORT=([direct]=$BASE_PORT [haproxy]=3309 [shardgate]=3307)
+declare -A PORT=([direct]=$BASE_PORT [haproxy]=$HAPROXY_PORT [shardgate]=$PROXY_PORT)
 for t in $TARGETS; do
   [[ -n ${PORT[$t]:-} ]] || die "unknown target '$t' in TARGETS (direct, haproxy, shardgate)"
 done
 has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
-STATE_DIR=${TMPDIR:-/tmp}/shardgate-cluster-$BASE_PORT
 CLK_TCK=$(getconf CLK_TCK)
 
 ensure_mariadb
 ensure_packages sysbench:sysbench haproxy:haproxy
+[[ -z $PROFILE ]] || ensure_packages perf:linux-perf
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shardgate-bench.XXXXXX")
 haproxy_pid=
+shardgate_pid=
+perf_pid=
 cleanup() {
   local rc=$?
+  if [[ -n $perf_pid ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+  fi
   if [[ -n $haproxy_pid ]]; then
     stop_pid "$haproxy_pid" haproxy haproxy || rc=1
     wait "$haproxy_pid" 2>/dev/null || true # reap it: it is our child
+  fi
+  if [[ -n $shardgate_pid ]]; then
+    stop_pid "$shardgate_pid" "serve --config $work/shardgate.toml" shardgate || rc=1
+    wait "$shardgate_pid" 2>/dev/null || true
   fi
   rm -rf "$work"
   exit "$rc"
@@ -59,49 +101,29 @@ answers() {
     -e 'select 1' >/dev/null 2>&1
 }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# --- the servers ---------------------------------------------------------------------------
-shardgate_pid=
-if has_target shardgate; then
-  if ! answers "${PORT[shardgate]}"; then
-    log "shardgate is not answering on 127.0.0.1:${PORT[shardgate]}: starting the demo"
-    bash "$DEPLOY_DIR/demo.sh" up >&2
-  fi
-  # The demo's PID file first; else any running `shardgate serve` (started some other way).
-  shardgate_pid=$(cat "$STATE_DIR/shardgate.pid" 2>/dev/null || true)
-  if ! pid_matches "$shardgate_pid" "shardgate serve"; then
-    shardgate_pid=$(pgrep -of 'shardgate serve' || true)
-  fi
-  pid_matches "$shardgate_pid" "shardgate serve" || die "cannot find the shardgate process"
-fi
-answers "$BASE_PORT" || bash "$DEPLOY_DIR/cluster.sh" up --base-port "$BASE_PORT" >&2
-
-if has_target haproxy; then
-  if port_taken "${PORT[haproxy]}"; then
-    die "127.0.0.1:${PORT[haproxy]} is already in use"
-  fi
-  sed -e "s/@LISTEN@/127.0.0.1:${PORT[haproxy]}/" -e "s/@BACKEND@/127.0.0.1:$BASE_PORT/" \
-    "$DEPLOY_DIR/haproxy.cfg.in" >"$work/haproxy.cfg"
-  haproxy -c -q -f "$work/haproxy.cfg" || die "haproxy rejected $work/haproxy.cfg"
-  # -db: stay in the foreground, so $! is haproxy itself and is what gets recorded and stopped.
-  setsid haproxy -db -f "$work/haproxy.cfg" </dev/null >"$work/haproxy.log" 2>&1 &
-  haproxy_pid=$!
-  echo "$haproxy_pid" >"$work/haproxy.pid"
+# wait_answering PORT PID WHAT LOG: until PORT answers a query, or PID exits.
+wait_answering() {
+  local i
   for ((i = 0; i < 100; i++)); do
-    answers "${PORT[haproxy]}" && break
-    kill -0 "$haproxy_pid" 2>/dev/null || { cat "$work/haproxy.log" >&2; die "haproxy exited"; }
+    answers "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$4" >&2; die "$3 exited"; }
     sleep 0.1
   done
-  answers "${PORT[haproxy]}" || { cat "$work/haproxy.log" >&2; die "haproxy does not relay"; }
-fi
+  cat "$4" >&2
+  die "$3 does not answer on 127.0.0.1:$1"
+}
+
+# --- the cluster ---------------------------------------------------------------------------
+answers "$BASE_PORT" || bash "$DEPLOY_DIR/cluster.sh" up --base-port "$BASE_PORT" >&2
 
 # --- sbtest, prepared once directly on the master ------------------------------------------
+# sb PORT THREADS PS_MODE ARGS...: sysbench oltp_point_select.
 sb() {
-  local port=$1
-  shift
+  local port=$1 threads=$2 ps=$3
+  shift 3
   sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
     --mysql-user=app --mysql-password=app-pass --mysql-db=sbtest \
-    --tables=4 --table-size=10000 --threads="$THREADS" --db-ps-mode=disable "$@"
+    --tables=4 --table-size=10000 --threads="$threads" --db-ps-mode="$ps" "$@"
 }
 direct_sql() {
   mariadb --no-defaults -h127.0.0.1 -P"$BASE_PORT" -uapp -papp-pass --batch --skip-column-names "$@"
@@ -111,13 +133,82 @@ rows=$(direct_sql sbtest -e 'SELECT (SELECT COUNT(*) FROM sbtest1), (SELECT COUN
   (SELECT COUNT(*) FROM sbtest3), (SELECT COUNT(*) FROM sbtest4)' 2>/dev/null || true)
 if [[ $rows != $'10000\t10000\t10000\t10000' ]]; then
   log "preparing sbtest (4 tables x 10000 rows) on 127.0.0.1:$BASE_PORT"
-  sb "$BASE_PORT" cleanup >/dev/null
-  sb "$BASE_PORT" prepare >"$work/prepare.log" 2>&1 ||
+  sb "$BASE_PORT" 4 disable cleanup >/dev/null
+  sb "$BASE_PORT" 4 disable prepare >"$work/prepare.log" 2>&1 ||
     { cat "$work/prepare.log" >&2; die "sysbench prepare failed"; }
 fi
 
+# --- the proxies ---------------------------------------------------------------------------
+if has_target haproxy; then
+  port_taken "$HAPROXY_PORT" && die "127.0.0.1:$HAPROXY_PORT is already in use"
+  sed -e "s/@LISTEN@/127.0.0.1:$HAPROXY_PORT/" -e "s/@BACKEND@/127.0.0.1:$BASE_PORT/" \
+    "$DEPLOY_DIR/haproxy.cfg.in" >"$work/haproxy.cfg"
+  haproxy -c -q -f "$work/haproxy.cfg" || die "haproxy rejected $work/haproxy.cfg"
+  # -db: stay in the foreground, so $! is haproxy itself and is what gets recorded and stopped.
+  setsid haproxy -db -f "$work/haproxy.cfg" </dev/null >"$work/haproxy.log" 2>&1 &
+  haproxy_pid=$!
+  wait_answering "$HAPROXY_PORT" "$haproxy_pid" haproxy "$work/haproxy.log"
+fi
+
+if has_target shardgate; then
+  port_taken "$PROXY_PORT" && die "127.0.0.1:$PROXY_PORT is already in use"
+  if [[ ! -x $SHARDGATE ]]; then
+    log "building shardgate (cargo build --release)"
+    (cd "$REPO_DIR" && cargo build --release --bin shardgate) >&2
+  fi
+  mkdir "$work/rules"
+  # The replica is listed, as in a real deployment; master_only keeps the reads on the server
+  # the other targets use.
+  cat >"$work/rules/sbtest.toml" <<TOML
+[database]
+name = "sbtest"
+default_group = "g0"
+
+[groups.g0]
+master = "127.0.0.1:$BASE_PORT"
+replicas = ["127.0.0.1:$((BASE_PORT + 1))"]
+schema = "sbtest"
+read_policy = "master_only"
+TOML
+  {
+    echo "listen = \"127.0.0.1:$PROXY_PORT\""
+    echo 'rules = "rules"'
+    [[ -z $PROXY_WORKERS ]] || echo "workers = $PROXY_WORKERS"
+    cat <<TOML
+
+[[users]]
+name = "app"
+password = "app-pass"
+
+[backend]
+user = "app"
+password = "app-pass"
+pool_max = 32
+TOML
+  } >"$work/shardgate.toml"
+  RUST_LOG=warn setsid "$SHARDGATE" serve --config "$work/shardgate.toml" \
+    </dev/null >"$work/shardgate.log" 2>&1 &
+  shardgate_pid=$!
+  wait_answering "$PROXY_PORT" "$shardgate_pid" shardgate "$work/shardgate.log"
+fi
+
+# Which server each target reads from: the backend's own port, asked through the target.
+read -ra targets <<<"$TARGETS"
+for t in "${targets[@]}"; do
+  served_by=$(mariadb --no-defaults -h127.0.0.1 -P"${PORT[$t]}" -uapp -papp-pass --batch \
+    --skip-column-names sbtest -e 'SELECT @@port FROM sbtest1 WHERE id = 1') ||
+    die "cannot ask $t which server it reads from"
+  echo "$t (127.0.0.1:${PORT[$t]}) reads from the server on port $served_by"
+  [[ $served_by == "$BASE_PORT" ]] || die "$t does not read from g0's master ($BASE_PORT)"
+done
+
+if [[ -n $PROFILE ]] && has_target shardgate; then
+  perf record -g -o "$PROFILE" -p "$shardgate_pid" >"$work/perf.log" 2>&1 &
+  perf_pid=$!
+  log "recording a profile of shardgate into $PROFILE"
+fi
+
 # --- the rounds ------------------------------------------------------------------------------
-declare -A QUERIES TIME TICKS
 # pid_of TARGET: the proxy process whose CPU time is charged to TARGET (none for direct).
 pid_of() {
   case $1 in
@@ -126,12 +217,12 @@ pid_of() {
   esac
 }
 
-# run TARGET SECONDS: one sysbench run; prints "<queries> <seconds> <proxy ticks>".
+# run TARGET SECONDS THREADS PS_MODE: one sysbench run; prints "<queries> <seconds> <ticks>".
 run() {
   local target=$1 secs=$2 pid before=0 after=0 out queries total
   pid=$(pid_of "$target")
   [[ -z $pid ]] || before=$(proc_cpu_ticks "$pid") || die "$target (pid $pid) is gone"
-  out=$(sb "${PORT[$target]}" --time="$secs" --report-interval=0 run 2>&1) ||
+  out=$(sb "${PORT[$target]}" "$3" "$4" --time="$secs" --report-interval=0 run 2>&1) ||
     { printf '%s\n' "$out" >&2; die "sysbench against $target failed"; }
   [[ -z $pid ]] || after=$(proc_cpu_ticks "$pid") || die "$target (pid $pid) is gone"
   # "    queries:   123456 (12345.67 per sec.)" and "    total time:   10.0004s"
@@ -141,48 +232,68 @@ run() {
   echo "$queries $total $((after - before))"
 }
 
-read -ra targets <<<"$TARGETS"
-if ((WARMUP > 0)); then
-  log "warm-up: ${WARMUP} s per target (${targets[*]})"
-  for t in "${targets[@]}"; do run "$t" "$WARMUP" >/dev/null; done
-fi
-log "$ROUNDS rounds x $ROUND_SECONDS s per target, $THREADS threads, oltp_point_select, text protocol"
-for t in "${targets[@]}"; do QUERIES[$t]=0 TIME[$t]=0 TICKS[$t]=0; done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+summary=()
 n=${#targets[@]}
-for ((r = 0; r < ROUNDS; r++)); do
-  line="round $((r + 1))/$ROUNDS:"
-  # Each round starts with the next target, so none always runs first or last.
-  for ((k = 0; k < n; k++)); do
-    t=${targets[$(((r + k) % n))]}
-    res=$(run "$t" "$ROUND_SECONDS")
-    read -r q s ticks <<<"$res"
-    QUERIES[$t]=$((QUERIES[$t] + q))
-    TIME[$t]=$(awk -v a="${TIME[$t]}" -v b="$s" 'BEGIN { printf "%.4f", a + b }')
-    TICKS[$t]=$((TICKS[$t] + ticks))
-    line+=$(awk -v t="$t" -v q="$q" -v s="$s" 'BEGIN { printf "  %s %.0f qps", t, q / s }')
+for mode in "${modes[@]}"; do
+  for threads in "${thread_counts[@]}"; do
+    declare -A QUERIES=() TIME=() TICKS=() QPS=() CPU=()
+    if ((WARMUP > 0)); then
+      for t in "${targets[@]}"; do run "$t" "$WARMUP" "$threads" "${PS_MODE[$mode]}" >/dev/null; done
+    fi
+    log "$mode, $threads threads: $ROUNDS rounds x $ROUND_SECONDS s per target"
+    for t in "${targets[@]}"; do QUERIES[$t]=0 TIME[$t]=0 TICKS[$t]=0; done
+    for ((r = 0; r < ROUNDS; r++)); do
+      line="$mode $threads threads, round $((r + 1))/$ROUNDS:"
+      # Each round starts with the next target, so none always runs first or last.
+      for ((k = 0; k < n; k++)); do
+        t=${targets[$(((r + k) % n))]}
+        read -r q s ticks <<<"$(run "$t" "$ROUND_SECONDS" "$threads" "${PS_MODE[$mode]}")"
+        QUERIES[$t]=$((QUERIES[$t] + q))
+        TIME[$t]=$(awk -v a="${TIME[$t]}" -v b="$s" 'BEGIN { printf "%.4f", a + b }')
+        TICKS[$t]=$((TICKS[$t] + ticks))
+        line+=$(awk -v t="$t" -v q="$q" -v s="$s" 'BEGIN { printf "  %s %.0f qps", t, q / s }')
+      done
+      echo "$line"
+    done
+    for t in "${targets[@]}"; do
+      QPS[$t]=$(awk -v q="${QUERIES[$t]}" -v s="${TIME[$t]}" 'BEGIN { printf "%.1f", q / s }')
+      cpu=
+      if [[ $t != direct ]]; then
+        CPU[$t]=$(awk -v k="${TICKS[$t]}" -v hz="$CLK_TCK" -v q="${QUERIES[$t]}" \
+          'BEGIN { printf "%.1f", k / hz * 1e6 / q }')
+        cpu="  proxy CPU ${CPU[$t]} µs/query"
+      fi
+      printf '%-10s %10s QPS  (%d queries in %s s)%s\n' "$t" "${QPS[$t]}" "${QUERIES[$t]}" \
+        "${TIME[$t]}" "$cpu"
+    done
+    line="ratio $mode $threads threads:"
+    if has_target shardgate && has_target haproxy; then
+      line+=" shardgate/haproxy $(ratio "${QPS[shardgate]}" "${QPS[haproxy]}")"
+    fi
+    for t in shardgate haproxy; do
+      if has_target direct && has_target "$t"; then
+        line+="  $t/direct $(ratio "${QPS[$t]}" "${QPS[direct]}")"
+      fi
+    done
+    if has_target shardgate || has_target haproxy; then
+      line+="  CPU µs/query"
+      for t in shardgate haproxy; do
+        ! has_target "$t" || line+=" $t ${CPU[$t]}"
+      done
+    fi
+    echo "$line"
+    echo
+    summary+=("$line")
+    unset QUERIES TIME TICKS QPS CPU
   done
-  echo "$line"
 done
 
-# --- results ---------------------------------------------------------------------------------
-declare -A QPS
-echo
-for t in "${targets[@]}"; do
-  QPS[$t]=$(awk -v q="${QUERIES[$t]}" -v s="${TIME[$t]}" 'BEGIN { printf "%.1f", q / s }')
-  cpu=
-  if [[ $t != direct ]]; then
-    cpu=$(awk -v k="${TICKS[$t]}" -v hz="$CLK_TCK" -v q="${QUERIES[$t]}" \
-      'BEGIN { printf "  proxy CPU %.1f µs/query", k / hz * 1e6 / q }')
-  fi
-  printf '%-10s %10s QPS  (%d queries in %s s)%s\n' "$t" "${QPS[$t]}" "${QUERIES[$t]}" \
-    "${TIME[$t]}" "$cpu"
-done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-for t in shardgate haproxy; do
-  if has_target direct && has_target "$t"; then
-    echo "ratio $t/direct $(ratio "${QPS[$t]}" "${QPS[direct]}")"
-  fi
-done
-if has_target shardgate && has_target haproxy; then
-  echo "ratio $(ratio "${QPS[shardgate]}" "${QPS[haproxy]}")"
+if [[ -n $perf_pid ]]; then
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  perf_pid=
+  log "profile in $PROFILE (perf report -i $PROFILE --no-children)"
 fi
+echo "all targets read from 127.0.0.1:$BASE_PORT (g0's master)"
+printf '%s\n' "${summary[@]}"

@@ -56,7 +56,8 @@ cmd_up() {
   else
     bash "$DEPLOY_DIR/demo-data.sh" --base-port "$BASE_PORT"
   fi
-  # sysbench's schema (shard-rules/sbtest.toml): unsharded on g0, filled by bench-sysbench.sh.
+  # sysbench's schema (shard-rules/sbtest.toml): unsharded on g0, for sysbench runs by hand
+  # (deploy/bench-sysbench.sh fills the same schema but runs a proxy of its own).
   mariadb --no-defaults -h127.0.0.1 -P"$BASE_PORT" -uapp -papp-pass \
     -e 'CREATE DATABASE IF NOT EXISTS sbtest DEFAULT CHARACTER SET utf8mb4'
 

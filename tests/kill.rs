@@ -196,6 +196,55 @@ async fn kill_query_stops_a_prepared_statement() {
     .await;
 }
 
+/// A session's statements share one KILL QUERY token until a kill uses it up: every later
+/// statement must be killable again, and a KILL QUERY while the session is idle stops
+/// nothing that comes after. The KILL carries a leading comment (the first-word dispatch
+/// reads past it), in the text and in the binary protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_query_stops_each_of_several_statements_of_one_session() {
+    let (schema, proxy) = setup("kill_again").await;
+    let mut victim = proxy.connect(Some("clinical")).await;
+    let id = victim.id();
+    let mut killer = proxy.connect(Some("clinical")).await;
+    for round in 0..3 {
+        let binary = round == 1;
+        let running = spawn_query(
+            victim,
+            "SELECT SLEEP(5) FROM patients WHERE hospital_id = 1",
+            binary,
+        );
+        wait_for_sleepers(&schema, 1).await;
+        let kill = format!("/* round {round} */ KILL QUERY {id}");
+        let killed = if binary {
+            killer.exec_drop(kill, ()).await
+        } else {
+            killer.query_drop(kill).await
+        };
+        bounded("KILL QUERY", async { killed }).await.unwrap();
+        let (v, result, took) = bounded("the killed statement", running).await.unwrap();
+        victim = v;
+        expect_code(result, 1317);
+        assert!(
+            took < Duration::from_secs(4),
+            "round {round}: it ran {took:?}"
+        );
+        // Idle now: this KILL QUERY has nothing to stop, the next statement runs whole.
+        killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+        let n: i64 = victim
+            .query_first("SELECT COUNT(*) FROM patients")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 4, "round {round}");
+    }
+    assert_eq!(
+        sleeping_on(&schema, 0).await + sleeping_on(&schema, 1).await,
+        0
+    );
+    drop(proxy);
+    schema.drop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_query_inside_a_transaction_leaves_it_open() {
     let (schema, proxy) = setup("kill_in_txn").await;

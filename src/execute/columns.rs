@@ -77,9 +77,10 @@ pub async fn plan(
     }
 }
 
-/// After a statement ran: DDL forgets every column order, which it may have changed.
-pub fn after_statement(sql: &str, orders: &ColumnOrders) {
-    if crate::plan::changes_columns(sql) {
+/// After a statement ran: DDL (`changes_columns`, see `plan::first_word_changes_columns`)
+/// forgets every column order, which it may have changed.
+pub fn after_statement(changes_columns: bool, orders: &ColumnOrders) {
+    if changes_columns {
         orders.forget_all();
     }
 }

@@ -54,9 +54,7 @@ impl Default for FoundRows {
 /// Case-insensitive substring test (lower-case `needle`), without allocating: the cheap
 /// filter before tokens are looked at, since these checks run for every statement.
 fn mentions(sql: &str, needle: &[u8]) -> bool {
-    sql.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    super::mentions::mentions(sql.as_bytes(), needle)
 }
 
 /// The statement may set FOUND_ROWS on the server: a SELECT anywhere in it, or SHOW / CALL.

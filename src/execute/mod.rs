@@ -6,7 +6,6 @@ pub mod found_rows;
 pub mod info;
 pub mod like;
 pub mod logical_names;
-mod mentions;
 pub mod merge;
 mod previous_conn;
 pub mod read_split;
@@ -25,6 +24,7 @@ use std::sync::Arc;
 use crate::backend::{Backends, SessionConns};
 use crate::config::model::{Database, Rules};
 use crate::error::Error;
+use crate::plan::mentions;
 use crate::plan::{Plan, Syntax};
 
 pub use sink::{ColumnRename, OkInfo, ResultSink};

@@ -17,6 +17,7 @@ use crate::backend::ServerRef;
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::lexer::{significant, Kind};
+use crate::plan::mentions::{mentions_each, Words};
 use crate::plan::Route;
 
 use super::Session;
@@ -33,11 +34,9 @@ pub struct ConnAt {
 
 /// Which of the two values a statement asks its server for.
 fn asks(sql: &str) -> (bool, bool) {
-    let lower = sql.to_ascii_lowercase();
-    if !lower.contains("row_count")
-        && !lower.contains("last_insert_id")
-        && !lower.contains("@@identity")
-    {
+    // Every statement passes here: its bytes first, without a lower-case copy.
+    static WORDS: Words<3> = Words::new([b"row_count", b"last_insert_id", b"@@identity"]);
+    if mentions_each(sql.as_bytes(), &WORDS) == 0 {
         return (false, false);
     }
     let toks: Vec<_> = significant(sql).collect();
@@ -64,7 +63,7 @@ fn asks(sql: &str) -> (bool, bool) {
 /// The statement calls `LAST_INSERT_ID(expr)`, which sets the connection's value: a SELECT
 /// reports it in no OK packet, so the session's copy is stale until asked there.
 pub fn sets_insert_id(sql: &str) -> bool {
-    if !sql.to_ascii_lowercase().contains("last_insert_id") {
+    if !super::mentions::mentions(sql.as_bytes(), b"last_insert_id") {
         return false;
     }
     let toks: Vec<_> = significant(sql).collect();

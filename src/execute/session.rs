@@ -5,6 +5,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::config::model::Rules;
 use crate::error::Error;
+use crate::plan::mentions::{mentions_each, Words};
 use crate::plan::{SessionKind, SessionStatement, SqlMode};
 
 use super::{status, txn, Context, Failure, OkInfo, ResultSink, Session};
@@ -265,15 +266,27 @@ pub fn select_database(name: &str, rules: &Rules, session: &mut Session) -> Resu
 /// are answered from the session or refused there, see `plan::row_count_query` and
 /// `execute::found_rows`).
 pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'static str>, Error> {
-    let mentions = |w: &[u8]| super::mentions::mentions(sql.as_bytes(), w);
-    let calc_found_rows = mentions(b"sql_calc_found_rows");
+    // Bit k of `found` for the k-th word.
+    static WORDS: Words<7> = Words::new([
+        b"sql_calc_found_rows",
+        b"found_rows",
+        b"row_count",
+        b"last_insert_id",
+        b"@@identity",
+        b"temporary",
+        b"get_lock",
+    ]);
+    // Every statement passes here: one pass over its text for all the words.
+    let found = mentions_each(sql.as_bytes(), &WORDS);
+    let mentions = |k: usize| found & (1 << k) != 0;
+    let calc_found_rows = mentions(0);
     // `SELECT FOUND_ROWS()` alone is answered from the session or refused (`found_rows`).
     let found_rows =
-        !calc_found_rows && mentions(b"found_rows") && crate::plan::found_rows_query(sql).is_none();
+        !calc_found_rows && mentions(1) && crate::plan::found_rows_query(sql).is_none();
     if !connections_kept {
-        let row_count = mentions(b"row_count") && crate::plan::row_count_query(sql).is_none();
-        let insert_id = (mentions(b"last_insert_id") || mentions(b"@@identity"))
-            && crate::plan::last_insert_id_query(sql).is_none();
+        let row_count = mentions(2) && crate::plan::row_count_query(sql).is_none();
+        let insert_id =
+            (mentions(3) || mentions(4)) && crate::plan::last_insert_id_query(sql).is_none();
         if found_rows || row_count || insert_id {
             return Err(Error::unsupported(
                 "FOUND_ROWS(), ROW_COUNT() or LAST_INSERT_ID() inside a larger statement, about \
@@ -286,14 +299,16 @@ pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'sta
         }
     }
     let b = sql.as_bytes();
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'@' && b.get(i + 1) != Some(&b'@') && (i == 0 || b[i - 1] != b'@') {
-            return Ok(Some("a user variable"));
+    if b.contains(&b'@') {
+        for (i, &c) in b.iter().enumerate() {
+            if c == b'@' && b.get(i + 1) != Some(&b'@') && (i == 0 || b[i - 1] != b'@') {
+                return Ok(Some("a user variable"));
+            }
         }
     }
-    Ok(if mentions(b"temporary") {
+    Ok(if mentions(5) {
         Some("a temporary table")
-    } else if mentions(b"get_lock") {
+    } else if mentions(6) {
         Some("a user-level lock")
     } else if calc_found_rows {
         Some("SQL_CALC_FOUND_ROWS")

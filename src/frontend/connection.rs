@@ -15,6 +15,7 @@ use crate::plan;
 use crate::plan::charset::ClientCharset;
 use crate::server::Shared;
 
+use super::answered_here::{self, is_show_warnings, AnsweredHere};
 use super::commands::*;
 use super::handshake::{
     handshake, send_error, write_login_ok, HandshakeOutcome, Login, DEFAULT_COLLATION,
@@ -443,56 +444,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 deprecate_eof: self.deprecate_eof,
                 more_results: more.is_some(),
             };
-            if crate::admin::reload::is_reload(sql) {
-                let outcome = if !self.admin {
-                    Err(Error::AdminOnly("SHARDGATE RELOAD"))
-                } else {
-                    self.shared.reload().map_err(Error::ReloadRefused)
+            // The statement's first word, read once: the checks below that only apply to
+            // other kinds of statement (SHOW, KILL, SHARDGATE, DDL) then cost a comparison.
+            let first = plan::FirstWord::of(sql);
+            if let Some(own) = answered_here::recognise(first, sql) {
+                let me = Me {
+                    shared: &self.shared,
+                    live: &self.live,
+                    admin: self.admin,
+                    session: &self.session,
                 };
-                match outcome {
-                    Ok(done) => sink.ok(&OkInfo {
-                        status: self.session.status,
-                        info: format!(
-                            "rules generation {} ({} warnings, in the log)",
-                            done.generation,
-                            done.warnings.len()
-                        )
-                        .into_bytes(),
-                        ..OkInfo::default()
-                    }),
-                    Err(e) => {
-                        sink.error(&e);
-                        break;
-                    }
+                if !answer_here(own, sql, me, &mut sink).await? {
+                    break;
                 }
-                continue;
-            }
-            if crate::admin::groups::is_show_groups(sql) {
-                show_groups(&self.shared, self.session.status, &mut sink);
-                sink.maybe_flush().await?;
-                continue;
-            }
-            if let Some(kill) = plan::kill::parse(sql) {
-                let outcome = kill.and_then(|k| {
-                    super::kill::kill(&k, &self.live, self.admin, self.shared.sessions())
-                });
-                match outcome {
-                    Ok(()) => sink.ok(&OkInfo {
-                        status: self.session.status,
-                        ..OkInfo::default()
-                    }),
-                    Err(e) => {
-                        sink.error(&e);
-                        break;
-                    }
-                }
-                continue;
-            }
-            if let Some(full) = crate::admin::processlist::is_show_processlist(sql) {
-                let status = self.session.status;
-                let db = self.session.current_db.as_ref().map(|d| d.name.as_str());
-                let me = (&*self.live, sql, db);
-                show_processlist(&self.shared, me, self.admin, full, status, &mut sink);
                 continue;
             }
             let spliced = match plan::connection_id::splice(sql, self.connection_id) {
@@ -504,7 +468,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             };
             let original = sql;
             let sql: &str = &spliced;
-            if is_show_warnings(sql) {
+            let first = match &spliced {
+                std::borrow::Cow::Borrowed(_) => first,
+                std::borrow::Cow::Owned(_) => plan::FirstWord::of(sql),
+            };
+            if is_show_warnings(first, sql) {
                 let outcome = show_warnings(sql, &mut self.session, &mut sink).await;
                 if !execute::finish(outcome, &mut sink)? {
                     break;
@@ -541,7 +509,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     false
                 }
             };
-            execute::columns::after_statement(sql, orders);
+            execute::columns::after_statement(plan::first_word_changes_columns(first), orders);
             if !succeeded {
                 break;
             }
@@ -549,6 +517,73 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         }
         Ok(())
     }
+}
+
+/// What a statement the proxy answers itself needs of its session.
+struct Me<'a> {
+    shared: &'a Shared,
+    live: &'a LiveSession,
+    admin: bool,
+    session: &'a Session,
+}
+
+/// Answers a statement the proxy answers itself (`answered_here`). `Ok(false)`: it failed,
+/// so a multi-statement batch stops.
+async fn answer_here<S: ResultSink>(
+    own: AnsweredHere,
+    sql: &str,
+    me: Me<'_>,
+    sink: &mut S,
+) -> std::io::Result<bool> {
+    let status = me.session.status;
+    match own {
+        AnsweredHere::Reload => {
+            let outcome = if !me.admin {
+                Err(Error::AdminOnly("SHARDGATE RELOAD"))
+            } else {
+                me.shared.reload().map_err(Error::ReloadRefused)
+            };
+            match outcome {
+                Ok(done) => sink.ok(&OkInfo {
+                    status,
+                    info: format!(
+                        "rules generation {} ({} warnings, in the log)",
+                        done.generation,
+                        done.warnings.len()
+                    )
+                    .into_bytes(),
+                    ..OkInfo::default()
+                }),
+                Err(e) => {
+                    sink.error(&e);
+                    return Ok(false);
+                }
+            }
+        }
+        AnsweredHere::ShowGroups => {
+            show_groups(me.shared, status, sink);
+            sink.maybe_flush().await?;
+        }
+        AnsweredHere::Kill(kill) => {
+            let outcome =
+                kill.and_then(|k| super::kill::kill(&k, me.live, me.admin, me.shared.sessions()));
+            match outcome {
+                Ok(()) => sink.ok(&OkInfo {
+                    status,
+                    ..OkInfo::default()
+                }),
+                Err(e) => {
+                    sink.error(&e);
+                    return Ok(false);
+                }
+            }
+        }
+        AnsweredHere::ShowProcesslist { full } => {
+            let db = me.session.current_db.as_ref().map(|d| d.name.as_str());
+            show_processlist(me.shared, (me.live, sql, db), me.admin, full, status, sink);
+        }
+    }
+    Ok(true)
 }
 
 /// Multiplexing: a statement that leaves state on its connection keeps the session on its
@@ -572,21 +607,6 @@ pub(super) fn note_multiplexed_use(
         session.conns.mark_sticky(why);
     }
     Ok(())
-}
-
-/// `SHOW WARNINGS` / `SHOW ERRORS` / `SHOW COUNT(*) WARNINGS` are about the previous
-/// statement, so they must go to the connection that ran it, not to a routed one.
-pub(super) fn is_show_warnings(sql: &str) -> bool {
-    let words: Vec<String> = sql
-        .split_whitespace()
-        .take(3)
-        .map(|w| w.to_ascii_uppercase())
-        .collect();
-    matches!(words.first().map(String::as_str), Some("SHOW"))
-        && (matches!(
-            words.get(1).map(String::as_str),
-            Some("WARNINGS" | "ERRORS")
-        ) || (words.get(1).is_some_and(|w| w.starts_with("COUNT(")) && words.len() >= 3))
 }
 
 pub(super) async fn show_warnings<S: ResultSink>(

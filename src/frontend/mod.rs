@@ -2,6 +2,7 @@
 //! opensrv-mysql): framing, handshake and auth, the command loop, and result writing that
 //! forwards the backend's column definitions, status flags and errors as they were.
 
+mod answered_here;
 pub mod auth;
 pub mod commands;
 pub mod connection;

@@ -44,19 +44,21 @@ impl Sessions {
 
     /// Makes a logged-in session visible to KILL and SHOW PROCESSLIST until the guard drops.
     pub fn register(self: &Arc<Self>, id: u32, user: &str, host: &str) -> Registered {
+        let ended = CancellationToken::new();
         let session = Arc::new(LiveSession {
             id,
             user: user.to_string(),
             host: host.to_string(),
             in_use: InUse::shared(),
             hold: HoldSlot::default(),
-            ended: CancellationToken::new(),
             activity: Mutex::new(Activity {
-                statement: None,
-                info: None,
+                query: ended.child_token(),
+                running: false,
+                info: String::new(),
                 db: None,
                 since: Instant::now(),
             }),
+            ended,
         });
         self.live().insert(id, session.clone());
         Registered {
@@ -116,9 +118,15 @@ pub struct LiveSession {
 }
 
 struct Activity {
-    /// The running statement's token (a child of `ended`), while one runs.
-    statement: Option<CancellationToken>,
-    info: Option<String>,
+    /// What KILL QUERY cancels while a statement runs: a child of `ended`, handed to one
+    /// statement after another and replaced only once a KILL QUERY used it up (a child per
+    /// statement would cost an allocation and two rounds of the parent's lock each).
+    query: CancellationToken,
+    /// A statement is running.
+    running: bool,
+    /// The running statement's text (capped), in a buffer kept from statement to statement;
+    /// meaningless while none runs.
+    info: String,
     db: Option<String>,
     /// When the current statement, or the idle time, began.
     since: Instant,
@@ -145,22 +153,26 @@ impl LiveSession {
 
     /// A statement starts: returns the token KILL QUERY cancels (KILL CONNECTION too).
     pub fn begin_statement(&self, sql: &str, db: Option<&str>) -> CancellationToken {
-        let token = self.ended.child_token();
         self.in_use.clear();
         let mut a = self.activity();
-        a.statement = Some(token.clone());
-        a.info = Some(truncate(sql, INFO_CAP).to_string());
+        if a.query.is_cancelled() {
+            // A KILL QUERY stopped the previous statement (or the session is being killed,
+            // and the new child is born cancelled).
+            a.query = self.ended.child_token();
+        }
+        a.running = true;
+        a.info.clear();
+        a.info.push_str(truncate(sql, INFO_CAP));
         if a.db.as_deref() != db {
             a.db = db.map(str::to_string);
         }
         a.since = Instant::now();
-        token
+        a.query.clone()
     }
 
     pub fn end_statement(&self) {
         let mut a = self.activity();
-        a.statement = None;
-        a.info = None;
+        a.running = false;
         a.since = Instant::now();
     }
 
@@ -171,16 +183,19 @@ impl LiveSession {
         look: impl FnOnce(&str, Option<&str>, bool) -> T,
     ) -> Option<T> {
         let a = self.activity();
-        a.statement.as_ref()?;
-        let info = a.info.as_deref()?;
+        if !a.running {
+            return None;
+        }
+        let info = a.info.as_str();
         Some(look(info, a.db.as_deref(), info.len() + 4 > INFO_CAP))
     }
 
     /// KILL QUERY: stops the running statement, if any (an idle session is not affected,
     /// as on the server).
     pub fn kill_query(&self) {
-        if let Some(t) = &self.activity().statement {
-            t.cancel();
+        let a = self.activity();
+        if a.running {
+            a.query.cancel();
         }
     }
 
@@ -200,15 +215,11 @@ impl LiveSession {
             user: self.user.clone(),
             host: self.host.clone(),
             db: a.db.clone(),
-            running: a.statement.is_some(),
+            running: a.running,
             seconds: a.since.elapsed().as_secs(),
-            info: a.info.clone(),
-            backend_connections: if a.statement.is_some() {
-                self.in_use.len()
-            } else {
-                0
-            },
-            held: a.statement.is_some() && self.hold.is_held(),
+            info: a.running.then(|| a.info.clone()),
+            backend_connections: if a.running { self.in_use.len() } else { 0 },
+            held: a.running && self.hold.is_held(),
         }
     }
 }
@@ -263,6 +274,12 @@ mod tests {
         assert!(t.is_cancelled());
         live.end_statement();
         let next = live.begin_statement("SELECT 1", None);
+        assert!(!next.is_cancelled());
+        assert_eq!(live.snapshot().info.as_deref(), Some("SELECT 1"));
+        live.end_statement();
+        assert_eq!(live.snapshot().info, None, "no text while idle");
+        live.kill_query(); // idle again: the next statement's token stays usable
+        let next = live.begin_statement("SELECT 2", None);
         assert!(!next.is_cancelled());
         live.kill_connection();
         assert!(

@@ -54,11 +54,12 @@ impl ColumnOrders {
 
 /// True for statements after which cached column orders may be wrong (DDL).
 pub fn changes_columns(sql: &str) -> bool {
-    super::lexer::significant(sql).next().is_some_and(|t| {
-        ["ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"]
-            .iter()
-            .any(|w| t.is_word(sql, w))
-    })
+    first_word_changes_columns(super::FirstWord::of(sql))
+}
+
+/// `changes_columns` for a statement whose first word was read already.
+pub fn first_word_changes_columns(first: super::FirstWord<'_>) -> bool {
+    first.is_one_of(&["ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"])
 }
 
 fn key(w: &ColumnsWanted) -> Key {

@@ -12,12 +12,14 @@
 use std::borrow::Cow;
 
 use super::lexer::{significant, Kind, Token};
+use super::mentions::{mentions_each, Words};
 use crate::error::{Error, Result};
 
 /// `sql` with every CONNECTION_ID() and @@pseudo_thread_id replaced by `id`, or borrowed
 /// when it has none.
 pub fn splice(sql: &str, id: u32) -> Result<Cow<'_, str>> {
-    if !contains_ci(sql, b"connection_id") && !contains_ci(sql, b"pseudo_thread_id") {
+    static WORDS: Words<2> = Words::new([b"connection_id", b"pseudo_thread_id"]);
+    if mentions_each(sql.as_bytes(), &WORDS) == 0 {
         return Ok(Cow::Borrowed(sql));
     }
     let toks: Vec<Token> = significant(sql).collect();
@@ -223,12 +225,6 @@ fn has_alias(sql: &str, item: &[Token]) -> bool {
 }
 
 /// ASCII case-insensitive substring test, without allocating.
-fn contains_ci(hay: &str, needle: &[u8]) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,8 @@
 //! - `columns`: the column order of sharded tables, for INSERT without a column list;
 //! - `split`: a multi-statement text into statements; `lexer`: the small tokenizer it and the
 //!   other text-level recognisers share;
-//! - `classify`: the leading keywords decide the path; `session`: SET / transactions / USE,
+//! - `first_word`: the first keyword, read once as a statement arrives, to skip the checks
+//!   for other kinds of statement; `classify`: the leading keywords decide the path; `session`: SET / transactions / USE,
 //!   never parsed; `select_fast` and `insert_fast`: the commonest SELECT and INSERT shapes
 //!   planned from tokens, without the parser (property-tested against the parsed path);
 //! - `parse`: sqlparser (MySQL dialect), with same-length patches for forms it lacks and
@@ -42,6 +43,7 @@ mod dialect;
 mod dml;
 mod everywhere;
 mod exec_comments;
+mod first_word;
 mod functions;
 pub mod held_writes;
 mod insert;
@@ -51,6 +53,7 @@ pub mod kill;
 mod last_insert_id;
 pub(crate) mod lexer;
 mod literal;
+pub(crate) mod mentions;
 pub mod merge;
 mod names;
 mod offsets;
@@ -72,7 +75,8 @@ mod tables;
 pub(crate) mod tests;
 mod token_patch;
 
-pub use columns::{changes_columns, ColumnOrders, ColumnsWanted};
+pub use columns::{changes_columns, first_word_changes_columns, ColumnOrders, ColumnsWanted};
+pub use first_word::FirstWord;
 pub use last_insert_id::{
     answer_sql as last_insert_id_sql, found_rows_query, found_rows_sql, last_insert_id_query,
     row_count_query, row_count_sql,

@@ -19,6 +19,7 @@
 
 use super::functions::is_builtin;
 use super::lexer::{significant, Kind, Token};
+use super::mentions::{mentions_each, Words};
 use super::Plan;
 use crate::error::{Error, Result};
 
@@ -81,6 +82,9 @@ fn refuse_stateful_write(sql: &str, targets: usize, read_only_functions: &[Strin
 
 /// The first side effect of `sql`, if any (stateful ones win over functions that may write).
 pub(crate) fn find(sql: &str, read_only_functions: &[String]) -> Option<SideEffect> {
+    if !may_have_side_effect(sql) {
+        return None;
+    }
     let toks: Vec<Token> = significant(sql).collect();
     let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
     let punct = |i: usize, p: u8| toks.get(i).is_some_and(|t| t.kind == Kind::Punct(p));
@@ -141,6 +145,15 @@ pub(crate) fn find(sql: &str, read_only_functions: &[String]) -> Option<SideEffe
         }
     }
     may_write
+}
+
+/// Whether `sql` has what every side effect `find` looks for needs: a call's `(`, the `:`
+/// of `:=`, INTO, or the VALUE of `NEXT VALUE FOR`. Every read passes here, and most (a
+/// point SELECT) have none of them: one pass over the bytes instead of lexing the text.
+fn may_have_side_effect(sql: &str) -> bool {
+    static INTO_OR_VALUE: Words<2> = Words::new([b"into", b"value"]);
+    let b = sql.as_bytes();
+    b.contains(&b'(') || b.contains(&b':') || mentions_each(b, &INTO_OR_VALUE) != 0
 }
 
 /// Sequence and user-lock functions, and `LAST_INSERT_ID(expr)` (`empty_args`: called with

@@ -15,9 +15,8 @@ use crate::config::model::{Database, GroupId};
 use crate::error::{BackendError, Error};
 use crate::execute::route::rename_column;
 use crate::execute::{self, Context, OkInfo, ResultSink};
-use crate::frontend::connection::{
-    is_show_warnings, note_multiplexed_use, show_processlist, show_warnings, Client,
-};
+use crate::frontend::answered_here::is_show_warnings;
+use crate::frontend::connection::{note_multiplexed_use, show_processlist, show_warnings, Client};
 use crate::frontend::encode::{column_payload, eof_payload, put_lenenc_str};
 use crate::frontend::sink::ClientSink;
 use crate::plan::{self, Plan, PlanContext};
@@ -75,8 +74,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let text = text.as_str();
         // KILL and SHOW PROCESSLIST are answered at EXECUTE by the proxy; elsewhere the
         // session's own id replaces CONNECTION_ID().
-        let answered_here = plan::kill::parse(text).is_some()
-            || crate::admin::processlist::is_show_processlist(text).is_some();
+        let first = plan::FirstWord::of(text);
+        let answered_here = first.may_be("KILL") && plan::kill::parse(text).is_some()
+            || first.may_be("SHOW")
+                && crate::admin::processlist::is_show_processlist(text).is_some();
         let text = if answered_here {
             std::borrow::Cow::Borrowed(text)
         } else {
@@ -103,7 +104,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             )));
             return Ok(());
         }
-        let defs = if is_show_warnings(template.sql()) || answered_here {
+        let show_warnings_here =
+            is_show_warnings(plan::FirstWord::of(template.sql()), template.sql());
+        let defs = if show_warnings_here || answered_here {
             // Answered at EXECUTE by the connection that ran the previous statement.
             Ok(None)
         } else {
@@ -378,9 +381,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let admin = self.is_admin();
         let rules = self.planning_rules();
         // Statements the proxy answers itself, from the session or the process.
-        let show_warnings_here = is_show_warnings(values.rendered());
-        let kill = plan::kill::parse(values.rendered());
-        let processlist = crate::admin::processlist::is_show_processlist(values.rendered());
+        let first = plan::FirstWord::of(values.rendered());
+        let changes_columns = plan::first_word_changes_columns(first);
+        let show_warnings_here = is_show_warnings(first, values.rendered());
+        let kill = first
+            .may_be("KILL")
+            .then(|| plan::kill::parse(values.rendered()))
+            .flatten();
+        let processlist = first
+            .may_be("SHOW")
+            .then(|| crate::admin::processlist::is_show_processlist(values.rendered()))
+            .flatten();
         if show_warnings_here || kill.is_some() || processlist.is_some() {
             let sql = values.into_rendered();
             let mut sink = BinarySink::new(
@@ -462,7 +473,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
         };
         self.session.current_db = session_db;
-        execute::columns::after_statement(&sql, orders);
+        execute::columns::after_statement(changes_columns, orders);
         outcome?;
         Ok(())
     }

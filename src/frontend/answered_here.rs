@@ -1,0 +1,113 @@
+//! Statements the proxy answers from its own state, never sent to a backend as they are:
+//! `SHARDGATE RELOAD`, `SHOW SHARDGATE GROUPS`, `KILL ...`, `SHOW [FULL] PROCESSLIST`, and
+//! `SHOW WARNINGS` (run on the connection of the statement it is about).
+//!
+//! Every statement passes here, so each recogniser runs only where the statement's first
+//! word (`plan::FirstWord`, read once) allows it: a point SELECT or an UPDATE gets through
+//! with a few word comparisons.
+
+use crate::error::Result;
+use crate::plan::kill::Kill;
+use crate::plan::FirstWord;
+
+/// A statement the proxy answers itself.
+pub(super) enum AnsweredHere {
+    Reload,
+    ShowGroups,
+    /// `Err` is the KILL's own syntax error or refusal.
+    Kill(Result<Kill>),
+    ShowProcesslist {
+        full: bool,
+    },
+}
+
+/// Which statement the proxy answers itself `sql` is, if any (SHOW WARNINGS aside: see
+/// `is_show_warnings`).
+pub(super) fn recognise(first: FirstWord<'_>, sql: &str) -> Option<AnsweredHere> {
+    if first.may_be("SHARDGATE") && crate::admin::reload::is_reload(sql) {
+        return Some(AnsweredHere::Reload);
+    }
+    if first.may_be("SHOW") && crate::admin::groups::is_show_groups(sql) {
+        return Some(AnsweredHere::ShowGroups);
+    }
+    if first.may_be("KILL") {
+        if let Some(kill) = crate::plan::kill::parse(sql) {
+            return Some(AnsweredHere::Kill(kill));
+        }
+    }
+    if first.may_be("SHOW") {
+        if let Some(full) = crate::admin::processlist::is_show_processlist(sql) {
+            return Some(AnsweredHere::ShowProcesslist { full });
+        }
+    }
+    None
+}
+
+/// `SHOW WARNINGS` / `SHOW ERRORS` / `SHOW COUNT(*) WARNINGS` are about the previous
+/// statement, so they must go to the connection that ran it, not to a routed one.
+pub(super) fn is_show_warnings(first: FirstWord<'_>, sql: &str) -> bool {
+    if !first.may_be("SHOW") {
+        return false;
+    }
+    // The first three whitespace-separated words, compared without upper-casing copies.
+    let mut words = sql.split_whitespace();
+    let (Some(show), second) = (words.next(), words.next()) else {
+        return false;
+    };
+    let third = words.next();
+    let count = |w: &str| w.len() >= 6 && w.as_bytes()[..6].eq_ignore_ascii_case(b"COUNT(");
+    show.eq_ignore_ascii_case("SHOW")
+        && match second {
+            Some(w) if w.eq_ignore_ascii_case("WARNINGS") || w.eq_ignore_ascii_case("ERRORS") => {
+                true
+            }
+            Some(w) => count(w) && third.is_some(),
+            None => false,
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show_warnings(sql: &str) -> bool {
+        is_show_warnings(FirstWord::of(sql), sql)
+    }
+
+    #[test]
+    fn show_warnings_forms() {
+        assert!(show_warnings("SHOW WARNINGS"));
+        assert!(show_warnings("  show errors limit 1"));
+        assert!(show_warnings("SHOW COUNT(*) WARNINGS"));
+        assert!(show_warnings("show count(*)  errors"));
+        assert!(!show_warnings("SHOW COUNT(*)"));
+        assert!(!show_warnings("SHOW TABLES"));
+        assert!(!show_warnings("SELECT 'SHOW WARNINGS'"));
+        assert!(!show_warnings("SHOW"));
+        assert!(
+            show_warnings("\u{a0}SHOW WARNINGS"),
+            "Unicode whitespace first"
+        );
+    }
+
+    #[test]
+    fn recognises_by_the_first_word() {
+        let kind = |sql: &str| match recognise(FirstWord::of(sql), sql) {
+            Some(AnsweredHere::Reload) => "reload",
+            Some(AnsweredHere::ShowGroups) => "groups",
+            Some(AnsweredHere::Kill(_)) => "kill",
+            Some(AnsweredHere::ShowProcesslist { full: true }) => "full processlist",
+            Some(AnsweredHere::ShowProcesslist { full: false }) => "processlist",
+            None => "none",
+        };
+        assert_eq!(kind("SHARDGATE RELOAD"), "reload");
+        assert_eq!(kind(" show shardgate groups;"), "groups");
+        assert_eq!(kind("/* x */ KILL QUERY 5"), "kill");
+        assert_eq!(kind("kill"), "kill");
+        assert_eq!(kind("SHOW FULL PROCESSLIST"), "full processlist");
+        assert_eq!(kind("show processlist"), "processlist");
+        assert_eq!(kind("SELECT c FROM sbtest1 WHERE id = 5"), "none");
+        assert_eq!(kind("UPDATE t SET k = 1 WHERE id = 2"), "none");
+        assert_eq!(kind("\u{a0}SHARDGATE RELOAD"), "reload");
+    }
+}

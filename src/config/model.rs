@@ -57,6 +57,18 @@ impl Database {
         }
     }
 
+    /// Whether group `g` holds rows of this database: it is the default group or holds a
+    /// shard. Broadcast copies live on exactly these groups. A group just added to the rules
+    /// holds nothing until a resharding job's cutover places shards on it, and the job copies
+    /// the broadcast tables there first; writing them there before would race the copy.
+    pub fn holds_data(&self, g: GroupId) -> bool {
+        g == self.default_group
+            || self.tables.values().any(|t| match &t.kind {
+                TableKind::Sharded(spec) => spec.placement.contains(&g),
+                TableKind::Broadcast => false,
+            })
+    }
+
     pub fn group_by_name(&self, name: &str) -> Option<GroupId> {
         self.groups.iter().position(|g| g.name == name)
     }

@@ -86,9 +86,10 @@ pub(crate) fn every_shard(
     Ok(plan(db, targets, is_write, reason, Spread::Shards))
 }
 
+/// The groups that hold the database's data (see `Database::holds_data`), default first.
 fn group_order(db: &Database) -> impl Iterator<Item = usize> + '_ {
     std::iter::once(db.default_group)
-        .chain((0..db.groups.len()).filter(move |&g| g != db.default_group))
+        .chain((0..db.groups.len()).filter(move |&g| g != db.default_group && db.holds_data(g)))
 }
 
 fn plan(

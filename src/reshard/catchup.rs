@@ -59,7 +59,7 @@ pub async fn start(
     let position: GtidPos = from
         .parse()
         .map_err(|e| anyhow::anyhow!("bad saved position `{from}`: {e:?}"))?;
-    let server_id = stream_server_id(&group.master);
+    let server_id = stream_server_id();
     let stream = ChangeStream::open(
         opts(&group.master, None, &backend)?,
         &position,
@@ -232,14 +232,14 @@ async fn source_tables(
     Ok(out)
 }
 
-/// A server id no replica of ours uses: replicas take their port numbers.
-fn stream_server_id(master: &str) -> u32 {
+/// A server id no replica uses (ours take their port numbers) and no other stream of this
+/// job: two groups may share a master (different schemas), and a master drops the older of
+/// two dumps with one server id.
+fn stream_server_id() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xfff;
     let pid = std::process::id() & 0xffff;
-    let port: u32 = master
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse().ok())
-        .unwrap_or(0);
-    0x7000_0000 | (pid << 12) ^ port
+    0x4000_0000 | (pid << 12) | n
 }
 
 /// Whether `applied` has every transaction of `target` (per GTID domain, a sequence number at

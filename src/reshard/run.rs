@@ -345,7 +345,11 @@ pub async fn rollback(job: Job, backend: &BackendConfig, o: &RunOptions) -> Resu
     let outcome = cutover::switch(&reverse, backend, &o.proxies, &mut appliers, &note).await;
     stop.cancel();
     for a in appliers {
-        let _ = a.task.await;
+        match a.task.await {
+            Ok(Err(e)) => progress.phase(&format!("applier of group {}: {e:#}", a.group)),
+            Err(e) => progress.phase(&format!("applier of group {}: {e}", a.group)),
+            Ok(Ok(())) => {}
+        }
     }
     let switched = outcome?;
     st.phase = Phase::RolledBack;

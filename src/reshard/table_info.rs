@@ -81,7 +81,11 @@ impl TableInfo {
 
     /// The written columns, for INSERT/REPLACE.
     pub fn written_list(&self) -> String {
-        let cols: Vec<String> = self.written.iter().map(|&i| quote(&self.columns[i])).collect();
+        let cols: Vec<String> = self
+            .written
+            .iter()
+            .map(|&i| quote(&self.columns[i]))
+            .collect();
         cols.join(", ")
     }
 

@@ -18,7 +18,11 @@ use crate::config::BackendConfig;
 const SETTLE_ROUNDS: usize = 6;
 
 /// The reports, one per table of the family.
-pub async fn reports(job: &Job, backend: &BackendConfig, sample: usize) -> Result<Vec<VerifyReport>> {
+pub async fn reports(
+    job: &Job,
+    backend: &BackendConfig,
+    sample: usize,
+) -> Result<Vec<VerifyReport>> {
     let o = VerifyOptions {
         max_rows_per_second: job.options.max_rows_per_second,
         sample,
@@ -91,7 +95,11 @@ pub async fn settled(job: &Job, backend: &BackendConfig, note: &dyn Fn(&str)) ->
         last = reports;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let text: Vec<String> = last.iter().filter(|r| !r.is_clean()).map(|r| r.to_string()).collect();
+    let text: Vec<String> = last
+        .iter()
+        .filter(|r| !r.is_clean())
+        .map(|r| r.to_string())
+        .collect();
     bail!(
         "verify: differences stayed over {SETTLE_ROUNDS} comparisons:\n{}",
         text.join("\n")

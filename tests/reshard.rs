@@ -412,6 +412,16 @@ async fn a_family_moves_from_4_to_8_shards_under_writes_through_kills_and_back()
             .any(|l| l.starts_with("events_applied = ") && l != "events_applied = 0")
     })
     .await;
+    // One run of a job at a time.
+    let (second_ok, second) = output(
+        s.reshard("run", &["--postpone-cutover-file", &postpone_arg])
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        !second_ok && second.contains("is running this job"),
+        "{second}"
+    );
     let mut job = job;
     job.0.kill().unwrap();
     job.0.wait().unwrap();

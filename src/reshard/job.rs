@@ -186,16 +186,17 @@ pub fn load(file: &Path, rules_path: &Path) -> Result<Job> {
             rules_path.display()
         )
     })?;
-    // After a cutover the rule file holds the new layout; the job is about the move from the
-    // layout kept aside for rollback.
-    let cut_over = super::state::load(&state_path_of(file))?.is_some_and(|s| {
-        matches!(
+    // The rule file as it was before cutover is set aside just before the new one is written:
+    // from then on (cut over, or a job that died mid-switch and will switch again) the job is
+    // about the move from that layout, whatever the rule file says now.
+    let switching = super::state::load(&state_path_of(file))?.is_some_and(|s| {
+        !matches!(
             s.phase,
-            super::state::Phase::CutOver | super::state::Phase::CleanedUp
+            super::state::Phase::RolledBack | super::state::Phase::Cancelled
         )
     });
     let backup = backup_path_of(file);
-    if cut_over && backup.exists() {
+    if switching && backup.exists() {
         let db = rules
             .database(&raw.job.database)
             .ok_or_else(|| anyhow!("no rule file describes database `{}`", raw.job.database))?;

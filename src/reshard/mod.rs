@@ -27,6 +27,7 @@ pub mod progress;
 pub mod proxy_admin;
 pub mod rule_edit;
 pub mod run;
+pub mod run_lock;
 pub mod servers;
 pub mod state;
 pub mod table_info;

@@ -31,6 +31,7 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
             "no proxy to switch: set admin_listen in the server config or pass --proxy HOST:PORT"
         );
     }
+    let _lock = super::run_lock::RunLock::take(&job.file)?;
     let path = job.state_path();
     let mut st = state::load(&path)?.unwrap_or_default();
     match st.phase {
@@ -299,6 +300,7 @@ async fn drop_tables(job: &Job, backend: &BackendConfig, side: Side) -> Result<(
 /// After cutover: the new tables' changes since the cutover are replayed into the old ones,
 /// then the proxies switch back the way cutover switched forward.
 pub async fn rollback(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()> {
+    let _lock = super::run_lock::RunLock::take(&job.file)?;
     let path = job.state_path();
     let mut st = state::load(&path)?.context("the job was never run")?;
     if st.phase != Phase::CutOver {

@@ -20,9 +20,12 @@ use super::state::JobState;
 use super::table_info::TableInfo;
 use crate::config::BackendConfig;
 
-/// Changes gathered before a batch is applied; a quiet stream applies what it has at once.
+/// Changes gathered before a batch is applied; a quiet stream applies what it has at once,
+/// and a busy one at least every `FLUSH_EVERY`, so the position the cutover waits for moves
+/// even while unrelated transactions never let the stream go quiet.
 const BATCH_CHANGES: u64 = 2000;
 const QUIET: Duration = Duration::from_millis(5);
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 /// A running applier: its applied position, for the cutover, and its end.
 pub struct Applier {
@@ -113,6 +116,7 @@ async fn run(
     let mut targets = Targets::default();
     let mut batch = Batch::default();
     let mut pending = false;
+    let mut flushed = std::time::Instant::now();
     loop {
         let wait = if pending {
             QUIET
@@ -138,7 +142,7 @@ async fn run(
                 }
                 position.advance(gtid);
                 pending = true;
-                if batch.changes < BATCH_CHANGES {
+                if batch.changes < BATCH_CHANGES && flushed.elapsed() < FLUSH_EVERY {
                     continue;
                 }
             }
@@ -169,6 +173,7 @@ async fn run(
         }
         batch.changes = 0;
         pending = false;
+        flushed = std::time::Instant::now();
         let text = position.to_string();
         let events = {
             let mut s = state

@@ -506,7 +506,7 @@ mod tests {
         assert_eq!(c.backend.pool_min, 1);
         assert_eq!(c.backend.pool_max, 32);
         assert_eq!(c.backend.connect_timeout, Duration::from_secs(2));
-        assert_eq!(c.admin_listen, None);
+        assert_eq!(c.admin_listen.as_deref(), Some("127.0.0.1:9307"));
         assert_eq!(c.server_version, None);
         assert_eq!(c.health, HealthConfig::default());
         assert_eq!(c.worker_id, 1);

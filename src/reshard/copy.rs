@@ -116,6 +116,7 @@ pub async fn copy_group(
     let mut targets = Targets::default();
     let started = Instant::now();
     let mut copied_here: u64 = 0;
+    let mut lag = super::replica_lag::LagGate::new(job);
     for unit in &units {
         let entry = state.copies.entry(unit.state_key.clone()).or_default();
         if entry.done {
@@ -160,6 +161,7 @@ pub async fn copy_group(
             progress.save(state)?;
             progress.copied(state.rows_copied());
             throttle(job.options.max_rows_per_second, copied_here, started).await;
+            lag.wait(backend, &|m: &str| progress.phase(m)).await;
             if n < CHUNK_ROWS {
                 break;
             }

@@ -25,6 +25,7 @@ pub mod literal;
 pub mod plan;
 pub mod progress;
 pub mod proxy_admin;
+pub mod replica_lag;
 pub mod rule_edit;
 pub mod run;
 pub mod run_lock;

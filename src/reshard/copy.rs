@@ -268,7 +268,7 @@ async fn write_rows(
                 let head = format!(
                     "REPLACE INTO {} ({}) VALUES ",
                     quote(table),
-                    info.column_list()
+                    info.written_list()
                 );
                 batches.push(((group.to_owned(), table.to_owned()), head.into_bytes()));
                 batches.len() - 1

@@ -1,0 +1,324 @@
+//! Resharding jobs attacked as a hostile user or an unlucky operator would: awkward rows and
+//! writes (transactions, key changes, upserts, scatter deletes, odd bytes), crashes at the
+//! worst moments, bad job files and commands out of order. Each test asserts on the rows the
+//! servers hold and what clients read through the proxy, before and after the move.
+
+mod common;
+
+use common::reshard::{rows_as_text, JobEnv};
+use common::*;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, TxOpts};
+
+/// `shop`: `accounts` (hash on a string key, composite primary key, a generated column) with
+/// `ledger` bound to it (string primary key, a stored generated column) over g0,g1, and the
+/// broadcast table `currencies`.
+fn shop_rules(schema: &TestSchema) -> String {
+    format!(
+        r#"[database]
+name = "shop"
+default_group = "g0"
+
+[groups.g0]
+master = "127.0.0.1:{m0}"
+schema = "{s}"
+
+[groups.g1]
+master = "127.0.0.1:{m1}"
+schema = "{s}"
+
+[[tables]]
+name = "accounts"
+shard_key = "tenant"
+algorithm = "hash"
+shards = 2
+placement = ["g0", "g1"]
+
+[[tables]]
+name = "ledger"
+bind_to = "accounts"
+shard_key = "tenant"
+
+[[tables]]
+name = "currencies"
+broadcast = true
+"#,
+        m0 = master_port(0),
+        m1 = master_port(1),
+        s = schema.name
+    )
+}
+
+/// hash over 2 shards -> hash over 4 shards on the same groups, new physical names.
+const SHOP_JOB: &str = "[job]\ndatabase = \"shop\"\ntable = \"accounts\"\n\n[target]\n\
+    algorithm = \"hash\"\nshards = 4\nplacement = [\"g0\", \"g1\", \"g1\", \"g0\"]\n\
+    physical = \"{table}_n{shard}\"\n\n[options]\nmax_rows_per_second = 0\n";
+
+async fn create_shop_tables(schema: &TestSchema) {
+    for (shard, group) in [(0, 0), (1, 1)] {
+        schema
+            .exec(
+                group,
+                &[
+                    &format!(
+                        "CREATE TABLE accounts_{shard} (tenant VARCHAR(32) CHARACTER SET utf8mb4 \
+                         NOT NULL, id INT NOT NULL, name VARCHAR(64) CHARACTER SET utf8mb4, \
+                         body BLOB, amount DECIMAL(20,6), at DATETIME(6), \
+                         doubled DECIMAL(22,6) AS (amount * 2) VIRTUAL, \
+                         PRIMARY KEY (tenant, id))"
+                    ),
+                    &format!(
+                        "CREATE TABLE ledger_{shard} (code VARCHAR(40) CHARACTER SET utf8mb4 \
+                         PRIMARY KEY, tenant VARCHAR(32) CHARACTER SET utf8mb4 NOT NULL, \
+                         qty INT, note TEXT CHARACTER SET utf8mb4, \
+                         tag VARCHAR(80) AS (CONCAT(tenant, '/', code)) STORED)"
+                    ),
+                ],
+            )
+            .await;
+    }
+    for group in 0..2 {
+        schema
+            .exec(
+                group,
+                &["CREATE TABLE currencies (code CHAR(3) PRIMARY KEY, rate DECIMAL(12,6))"],
+            )
+            .await;
+    }
+}
+
+/// Rows written through the proxy before the job starts: some of every awkward kind.
+async fn seed_shop(c: &mut Conn) {
+    c.query_drop("INSERT INTO currencies VALUES ('EUR', 1.000000), ('USD', 0.930000)")
+        .await
+        .unwrap();
+    for t in 0..12 {
+        let tenant = format!("t{t}");
+        for id in 0..25 {
+            c.exec_drop(
+                "INSERT INTO accounts (tenant, id, name, body, amount, at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    &tenant,
+                    id,
+                    if id % 5 == 0 { None } else { Some(format!("n{id} ünï 😀")) },
+                    if id % 4 == 0 { None } else { Some(vec![0u8, 0x27, 0x5c, id as u8, 0xff]) },
+                    format!("{id}.{t:06}"),
+                    format!("2024-02-29 23:59:59.{id:06}"),
+                ),
+            )
+            .await
+            .unwrap();
+        }
+        for n in 0..10 {
+            c.exec_drop(
+                "INSERT INTO ledger (code, tenant, qty, note) VALUES (?, ?, ?, ?)",
+                (
+                    format!("{tenant}-c{n}"),
+                    &tenant,
+                    n * 11,
+                    format!("it's \\ {n}"),
+                ),
+            )
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// Writes while the job catches up: transactions, a key change, upserts, a scatter delete,
+/// a rolled-back transaction, text and binary protocol.
+async fn awkward_writes(c: &mut Conn) {
+    // An explicit multi-statement transaction across both tables of one tenant.
+    let mut tx = c.start_transaction(TxOpts::default()).await.unwrap();
+    tx.exec_drop(
+        "INSERT INTO accounts (tenant, id, name, body, amount, at) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            "t1",
+            100,
+            "tx",
+            vec![0u8, 0, 0x27],
+            "-0.000001",
+            "1970-01-01 00:00:01.000001",
+        ),
+    )
+    .await
+    .unwrap();
+    tx.query_drop("INSERT INTO ledger (code, tenant, qty) VALUES ('t1-tx', 't1', 7)")
+        .await
+        .unwrap();
+    tx.query_drop("UPDATE accounts SET amount = amount + 1 WHERE tenant = 't1' AND id < 3")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // autocommit = 0, as some drivers run: writes become visible only at COMMIT.
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    c.query_drop("INSERT INTO accounts (tenant, id, name) VALUES ('t2', 200, NULL)")
+        .await
+        .unwrap();
+    c.query_drop("DELETE FROM accounts WHERE tenant = 't2' AND id = 1")
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    // A rolled-back transaction must leave nothing.
+    c.query_drop("INSERT INTO accounts (tenant, id, name) VALUES ('t2', 201, 'ghost')")
+        .await
+        .unwrap();
+    c.query_drop("ROLLBACK").await.unwrap();
+    c.query_drop("SET autocommit = 1").await.unwrap();
+    // A primary-key change (not the shard key): the row moves within its shard.
+    c.query_drop("UPDATE accounts SET id = id + 1000 WHERE tenant = 't3' AND id IN (2, 3)")
+        .await
+        .unwrap();
+    c.exec_drop(
+        "UPDATE ledger SET code = ? WHERE tenant = ? AND code = ?",
+        ("t4-renamed", "t4", "t4-c1"),
+    )
+    .await
+    .unwrap();
+    // Upserts: ON DUPLICATE KEY UPDATE on an existing and a new row, REPLACE of an existing.
+    c.query_drop(
+        "INSERT INTO accounts (tenant, id, name, amount) VALUES ('t5', 4, 'dup', 1), \
+         ('t5', 300, 'new', 2) ON DUPLICATE KEY UPDATE amount = amount + VALUES(amount), \
+         name = VALUES(name)",
+    )
+    .await
+    .unwrap();
+    c.exec_drop(
+        "REPLACE INTO ledger (code, tenant, qty, note) VALUES (?, ?, ?, ?)",
+        ("t6-c2", "t6", -1, Option::<String>::None),
+    )
+    .await
+    .unwrap();
+    // Scatter writes: no shard key, every shard.
+    c.query_drop("DELETE FROM ledger WHERE qty > 80")
+        .await
+        .unwrap();
+    c.query_drop("UPDATE accounts SET name = CONCAT(name, '!') WHERE id = 7")
+        .await
+        .unwrap();
+    // Odd bytes and NULLs written in the binary protocol.
+    c.exec_drop(
+        "UPDATE accounts SET body = ?, at = NULL, amount = NULL WHERE tenant = ? AND id = ?",
+        (vec![0x5cu8, 0x27, 0, 0x22, 0x0a, 0x1a], "t7", 8),
+    )
+    .await
+    .unwrap();
+    // A broadcast update.
+    c.query_drop("UPDATE currencies SET rate = 0.931 WHERE code = 'USD'")
+        .await
+        .unwrap();
+    // Many rows in one transaction (more than an applier batch).
+    let mut tx = c.start_transaction(TxOpts::default()).await.unwrap();
+    for id in 0..500 {
+        tx.exec_drop(
+            "INSERT INTO ledger (code, tenant, qty) VALUES (?, ?, ?)",
+            (format!("bulk-{id}"), "t1", id % 50),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// Answers clients read through the proxy: every row, and scatter aggregates and limits.
+async fn shop_answers(c: &mut Conn) -> Vec<Vec<Vec<String>>> {
+    let queries = [
+        "SELECT tenant, id, name, HEX(body), amount, at, doubled FROM accounts ORDER BY tenant, id",
+        "SELECT code, tenant, qty, note, tag FROM ledger ORDER BY code",
+        "SELECT COUNT(*), SUM(amount) FROM accounts",
+        "SELECT tenant, COUNT(*), SUM(qty) FROM ledger GROUP BY tenant ORDER BY tenant",
+        "SELECT tenant, id FROM accounts ORDER BY amount DESC, tenant, id LIMIT 7",
+        "SELECT code, rate FROM currencies ORDER BY code",
+    ];
+    let mut out = Vec::new();
+    for q in queries {
+        out.push(rows_as_text(c, q).await);
+    }
+    out
+}
+
+/// Each of `table`'s physical shards in `layout` (physical template, placement by group
+/// index), with the rows' primary keys, for checking no row sits twice.
+async fn physical_count(schema: &TestSchema, template: &str, placement: &[usize]) -> usize {
+    let mut n = 0;
+    for (shard, &group) in placement.iter().enumerate() {
+        let mut c = schema.on(group).await;
+        let table = template.replace("{shard}", &shard.to_string());
+        let rows: Option<i64> = c
+            .query_first(format!("SELECT COUNT(*) FROM {table}"))
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+        n += rows.unwrap() as usize;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awkward_rows_and_writes_move_exactly_and_read_the_same_after_cutover() {
+    let schema = TestSchema::create("atk_awkward").await;
+    create_shop_tables(&schema).await;
+    let env = JobEnv::start("shop", &shop_rules(&schema), SHOP_JOB).await;
+    let mut c = env.connect().await;
+    seed_shop(&mut c).await;
+
+    let postpone = env.dir.path().join("postpone");
+    std::fs::write(&postpone, "").unwrap();
+    let postpone_arg = postpone.to_string_lossy().into_owned();
+    let mut job = env.reshard_logged("run", &["--postpone-cutover-file", &postpone_arg]);
+    env.wait_for_phase(&mut job, "catching_up", 60).await;
+    awkward_writes(&mut c).await;
+    let before = shop_answers(&mut c).await;
+    assert_eq!(
+        before[0].len(),
+        12 * 25 + 2 - 1 + 1,
+        "accounts through the proxy"
+    );
+
+    std::fs::remove_file(&postpone).unwrap();
+    let status = tokio::task::spawn_blocking(move || job.0.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "run failed:\n{}", env.log());
+    assert!(
+        env.state().contains("phase = \"cut_over\""),
+        "{}",
+        env.state()
+    );
+
+    let after = shop_answers(&mut c).await;
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert_eq!(b, a, "answer {i} differs after the cutover");
+    }
+    // Exactly once on the servers, each row where the new rules put it.
+    let new_placement = [0, 1, 1, 0];
+    assert_eq!(
+        physical_count(&schema, "accounts_n{shard}", &new_placement).await,
+        before[0].len()
+    );
+    assert_eq!(
+        physical_count(&schema, "ledger_n{shard}", &new_placement).await,
+        before[1].len()
+    );
+    let audit = std::process::Command::new(env!("CARGO_BIN_EXE_shardgate"))
+        .args(["audit", "--config"])
+        .arg(env.config())
+        .output()
+        .unwrap();
+    assert!(
+        audit.status.success(),
+        "audit of the new layout:\n{}{}",
+        String::from_utf8_lossy(&audit.stdout),
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    // Writes after cutover land on the new layout and read back.
+    c.query_drop("INSERT INTO accounts (tenant, id, name) VALUES ('t9', 900, 'late')")
+        .await
+        .unwrap();
+    let late: Option<String> = c
+        .query_first("SELECT name FROM accounts WHERE tenant = 't9' AND id = 900")
+        .await
+        .unwrap();
+    assert_eq!(late.as_deref(), Some("late"));
+    drop(c);
+    schema.drop().await;
+}

@@ -322,3 +322,124 @@ async fn awkward_rows_and_writes_move_exactly_and_read_the_same_after_cutover() 
     drop(c);
     schema.drop().await;
 }
+
+/// Seeds `shop`, runs the job until it catches up, kills it (SIGKILL), then leaves the files as
+/// a cutover leaves them just after it wrote the new rule file: the old file kept beside the
+/// job, the new one in place. The proxy still runs the old rules.
+async fn crash_after_the_rule_file_was_written(env: &JobEnv, c: &mut Conn) {
+    seed_shop(c).await;
+    let postpone = env.dir.path().join("postpone");
+    std::fs::write(&postpone, "").unwrap();
+    let postpone_arg = postpone.to_string_lossy().into_owned();
+    let mut job = env.reshard_logged("run", &["--postpone-cutover-file", &postpone_arg]);
+    env.wait_for_phase(&mut job, "catching_up", 60).await;
+    drop(job);
+    let job = shardgate::reshard::job::load(&env.job(), &env.dir.path().join("rules")).unwrap();
+    std::fs::write(
+        shardgate::reshard::job::backup_path_of(&env.job()),
+        &job.rule_text_before,
+    )
+    .unwrap();
+    std::fs::write(env.rules_file(), &job.rule_text_after).unwrap();
+}
+
+/// Rows of `accounts` through the proxy, and on the new layout's physical tables.
+async fn accounts_seen(env: &JobEnv, schema: &TestSchema) -> (Vec<Vec<String>>, usize) {
+    let mut c = env.connect().await;
+    let rows = rows_as_text(
+        &mut c,
+        "SELECT tenant, id, name, HEX(body) FROM accounts ORDER BY tenant, id",
+    )
+    .await;
+    let physical = physical_count(schema, "accounts_n{shard}", &[0, 1, 1, 0]).await;
+    (rows, physical)
+}
+
+/// Killed between writing the new rule file and switching the proxy: the proxy's hold lapses
+/// and clients go on writing the old tables under the old rules. The next `run` must finish the
+/// cutover with those writes, not refuse the job as already moved (nor let a later proxy
+/// restart route to new tables that lack them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_after_writing_the_rule_file_is_finished_by_the_next_run() {
+    let schema = TestSchema::create("atk_crash_before_reload").await;
+    create_shop_tables(&schema).await;
+    let env = JobEnv::start("shop", &shop_rules(&schema), SHOP_JOB).await;
+    let mut c = env.connect().await;
+    crash_after_the_rule_file_was_written(&env, &mut c).await;
+    // Writes on the old rules after the crash.
+    c.query_drop("INSERT INTO accounts (tenant, id, name) VALUES ('t1', 500, 'after crash')")
+        .await
+        .unwrap();
+    c.query_drop("DELETE FROM accounts WHERE tenant = 't2' AND id = 3")
+        .await
+        .unwrap();
+    let before = rows_as_text(
+        &mut c,
+        "SELECT tenant, id, name, HEX(body) FROM accounts ORDER BY tenant, id",
+    )
+    .await;
+
+    let (ok, status) = env.reshard_output("status", &[]);
+    assert!(ok, "{status}");
+    let (ok, out) = env.reshard_output("cancel", &[]);
+    assert!(
+        !ok && out.contains("run"),
+        "cancel must not drop tables a half-done cutover may route to:\n{out}"
+    );
+    let (ok, out) = env.reshard_output("run", &[]);
+    assert!(ok, "the second run did not finish the cutover:\n{out}");
+    let (rows, physical) = accounts_seen(&env, &schema).await;
+    assert_eq!(
+        rows, before,
+        "rows through the proxy after the finished cutover"
+    );
+    assert_eq!(physical, before.len(), "rows on the new layout");
+    drop(c);
+    schema.drop().await;
+}
+
+/// Killed after the proxy switched but before the job recorded the cutover: clients already
+/// write the new tables. The next `run` must record the cutover without replaying old rows
+/// over newer ones (and without a verify that can only fail, as the new tables moved on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_after_the_proxy_switched_is_recorded_by_the_next_run() {
+    let schema = TestSchema::create("atk_crash_after_reload").await;
+    create_shop_tables(&schema).await;
+    let env = JobEnv::start("shop", &shop_rules(&schema), SHOP_JOB).await;
+    let mut c = env.connect().await;
+    crash_after_the_rule_file_was_written(&env, &mut c).await;
+    let answer = admin::http(
+        env.admin,
+        "POST",
+        "/reload?allow_layout=shop.accounts,shop.ledger",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // Writes on the new layout: a changed row and a new one.
+    c.query_drop("UPDATE accounts SET name = 'newer' WHERE tenant = 't1' AND id = 1")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO accounts (tenant, id, name) VALUES ('t1', 501, 'on new')")
+        .await
+        .unwrap();
+    let before = rows_as_text(
+        &mut c,
+        "SELECT tenant, id, name, HEX(body) FROM accounts ORDER BY tenant, id",
+    )
+    .await;
+    let (ok, out) = env.reshard_output("run", &[]);
+    assert!(ok, "the second run did not record the cutover:\n{out}");
+    assert!(
+        env.state().contains("phase = \"cut_over\""),
+        "{}",
+        env.state()
+    );
+    let (rows, physical) = accounts_seen(&env, &schema).await;
+    assert_eq!(
+        rows, before,
+        "rows through the proxy after the recorded cutover"
+    );
+    assert_eq!(physical, before.len(), "rows on the new layout");
+    drop(c);
+    schema.drop().await;
+}

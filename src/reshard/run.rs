@@ -32,7 +32,13 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
         );
     }
     let path = job.state_path();
-    let mut st = state::load(&path)?.unwrap_or_default();
+    let fresh = state::load(&path)?;
+    if fresh.is_none() {
+        // Left by an earlier job of this file that was started over: a cutover keeps the
+        // first backup it finds, and a stale one would be what rollback restores.
+        let _ = std::fs::remove_file(backup_path(&job));
+    }
+    let mut st = fresh.unwrap_or_default();
     match st.phase {
         Phase::CutOver => {
             println!(
@@ -102,7 +108,19 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
-    let outcome = match super::verify_job::settled(&job, backend, &note).await {
+    // Verify ran before the interrupted cutover wrote the rule file; since then clients may
+    // write the new tables directly, so a comparison with the old ones can only disagree.
+    // Holding, catching up and switching again is right whichever rules the proxies run.
+    let interrupted = job.rule_file_switched()?;
+    if interrupted {
+        progress.phase("a cutover was interrupted after writing the new rule file; finishing it");
+    }
+    let verified = if interrupted {
+        Ok(())
+    } else {
+        super::verify_job::settled(&job, backend, &note).await
+    };
+    let outcome = match verified {
         Ok(()) => {
             progress.phase("verify: every target shard holds exactly its rows");
             cutover::switch(&job, backend, &o.proxies, &mut appliers, &note).await
@@ -218,6 +236,11 @@ pub async fn status(job: &Job, backend: &BackendConfig) -> Result<String> {
     }
     if let Some(c) = &st.cutover {
         out.push_str(&format!("  cutover: write hold {} ms\n", c.pause_ms));
+    } else if job.rule_file_switched()? {
+        out.push_str(&format!(
+            "  cutover interrupted: {} holds the new layout; `run` finishes the switch\n",
+            job.rule_file.display()
+        ));
     }
     if let Some(e) = &st.last_error {
         out.push_str(&format!("  last error: {e}\n"));
@@ -233,6 +256,14 @@ pub async fn cancel(job: &Job, backend: &BackendConfig) -> Result<()> {
         bail!(
             "{}: already cut over; use `rollback` to switch back to the old layout",
             job.name
+        );
+    }
+    if job.rule_file_switched()? {
+        bail!(
+            "{}: a cutover was interrupted after writing the new layout into {}: proxies may \
+             already route to the new tables; `run` finishes the switch (then `rollback`)",
+            job.name,
+            job.rule_file.display()
         );
     }
     drop_tables(job, backend, Side::New).await?;

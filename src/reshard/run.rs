@@ -13,7 +13,7 @@ use super::cutover::{self, backup_path};
 use super::job::Job;
 use super::progress::Progress;
 use super::servers::{self, connect};
-use super::state::{self, CutoverState, JobState, Phase};
+use super::state::{self, CutoverState, Phase};
 use super::table_info::quote;
 use crate::config::BackendConfig;
 
@@ -35,8 +35,10 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
     let fresh = state::load(&path)?;
     if fresh.is_none() {
         // Left by an earlier job of this file that was started over: a cutover keeps the
-        // first backup it finds, and a stale one would be what rollback restores.
+        // first backup it finds (a stale one would be what rollback restores), and a
+        // rollback goes on from its saved position.
         let _ = std::fs::remove_file(backup_path(&job));
+        let _ = std::fs::remove_file(path.with_extension("rollback.toml"));
     }
     let mut st = fresh.unwrap_or_default();
     match st.phase {
@@ -344,18 +346,22 @@ pub async fn rollback(job: Job, backend: &BackendConfig, o: &RunOptions) -> Resu
         .clone()
         .context("the state has no cutover record")?;
     let reverse = Arc::new(job.reversed());
-    let mut reverse_state = JobState::new();
+    // A rollback killed after its reverse replication applied changes goes on from there:
+    // replaying from the cutover again would write the new tables' older rows over what
+    // clients wrote to the old tables once the proxies had switched back.
+    let reverse_path = path.with_extension("rollback.toml");
+    let mut reverse_state = state::load(&reverse_path)?.unwrap_or_default();
     reverse_state.phase = Phase::CatchingUp;
     for (g, pos) in &cut.target_gtids {
-        reverse_state.sources.insert(
-            g.clone(),
-            state::SourceState {
+        reverse_state
+            .sources
+            .entry(g.clone())
+            .or_insert_with(|| state::SourceState {
                 snapshot_gtid: pos.clone(),
                 applied_gtid: pos.clone(),
-            },
-        );
+            });
     }
-    let progress = Arc::new(Progress::new(path.with_extension("rollback.toml"), 0));
+    let progress = Arc::new(Progress::new(reverse_path, 0));
     let shared = Arc::new(Mutex::new(reverse_state));
     let stop = CancellationToken::new();
     let mut appliers = Vec::new();

@@ -511,3 +511,83 @@ async fn a_rollback_killed_after_switching_back_does_not_replay_over_newer_rows(
     drop(c);
     schema.drop().await;
 }
+
+/// Two `run`s of one job would both copy, stream and cut over, racing on the state file; a
+/// `cancel` beside a running `run` would drop the tables it fills. Only one at a time, and
+/// a SIGKILLed holder never blocks the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_worked_on_by_one_process_at_a_time() {
+    let schema = TestSchema::create("atk_two_runs").await;
+    create_shop_tables(&schema).await;
+    let env = JobEnv::start("shop", &shop_rules(&schema), SHOP_JOB).await;
+    let mut c = env.connect().await;
+    seed_shop(&mut c).await;
+    let postpone = env.dir.path().join("postpone");
+    std::fs::write(&postpone, "").unwrap();
+    let postpone_arg = postpone.to_string_lossy().into_owned();
+    let mut job = env.reshard_logged("run", &["--postpone-cutover-file", &postpone_arg]);
+    env.wait_for_phase(&mut job, "catching_up", 60).await;
+    for action in ["run", "cancel", "rollback"] {
+        let (ok, out) = env.reshard_output(action, &[]);
+        assert!(
+            !ok && out.contains("another `shardgate reshard`"),
+            "{action} beside a running run:\n{out}"
+        );
+    }
+    let (ok, out) = env.reshard_output("status", &[]);
+    assert!(ok && out.contains("catching up"), "{out}");
+    drop(job);
+    let (ok, out) = env.reshard_output("cancel", &[]);
+    assert!(ok, "cancel after the run was killed:\n{out}");
+    let mut g0 = schema.on(0).await;
+    let left: Vec<String> = g0
+        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE '%\\_n%'")
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "cancel left {left:?}");
+    drop((c, g0));
+    schema.drop().await;
+}
+
+/// Tables with the target's names that the job did not make (an operator's, another job's)
+/// are never written nor dropped by it, even when `plan` was skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_the_job_did_not_make_are_neither_filled_nor_dropped() {
+    let schema = TestSchema::create("atk_stray_target").await;
+    create_shop_tables(&schema).await;
+    schema
+        .exec(
+            0,
+            &[
+                "CREATE TABLE accounts_n0 (tenant VARCHAR(32) NOT NULL, id INT NOT NULL, \
+                 PRIMARY KEY (tenant, id))",
+                "INSERT INTO accounts_n0 VALUES ('someone else', 1)",
+            ],
+        )
+        .await;
+    let env = JobEnv::start("shop", &shop_rules(&schema), SHOP_JOB).await;
+    let mut c = env.connect().await;
+    seed_shop(&mut c).await;
+    let stray = || async {
+        let mut g0 = schema.on(0).await;
+        let rows: Vec<(String, i64)> = g0
+            .query("SELECT tenant, id FROM accounts_n0")
+            .await
+            .expect("the stray table is still there");
+        rows
+    };
+
+    let (ok, out) = env.reshard_output("cancel", &[]);
+    assert!(!ok && out.contains("never run"), "{out}");
+    assert_eq!(stray().await, vec![("someone else".to_string(), 1)]);
+    let (ok, out) = env.reshard_output("plan", &[]);
+    assert!(!ok && out.contains("accounts_n0"), "{out}");
+    let (ok, out) = env.reshard_output("run", &[]);
+    assert!(
+        !ok && out.contains("accounts_n0") && out.contains("already"),
+        "run over a table it did not make:\n{out}"
+    );
+    assert_eq!(stray().await, vec![("someone else".to_string(), 1)]);
+    drop(c);
+    schema.drop().await;
+}

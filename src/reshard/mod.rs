@@ -22,6 +22,7 @@ pub mod copy;
 pub mod cutover;
 pub mod job;
 pub mod literal;
+pub mod lock;
 pub mod plan;
 pub mod progress;
 pub mod proxy_admin;

@@ -253,7 +253,15 @@ pub async fn status(job: &Job, backend: &BackendConfig) -> Result<String> {
 /// Before cutover: drops the target tables; routing never changed.
 pub async fn cancel(job: &Job, backend: &BackendConfig) -> Result<()> {
     let path = job.state_path();
-    let mut st = state::load(&path)?.unwrap_or_default();
+    // Without a state the job never made tables: any with its target names are someone
+    // else's.
+    let Some(mut st) = state::load(&path)? else {
+        bail!(
+            "{}: never run ({} does not exist): nothing to cancel",
+            job.name,
+            path.display()
+        );
+    };
     if matches!(st.phase, Phase::CutOver | Phase::CleanedUp) {
         bail!(
             "{}: already cut over; use `rollback` to switch back to the old layout",

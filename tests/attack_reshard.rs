@@ -591,3 +591,136 @@ async fn tables_the_job_did_not_make_are_neither_filled_nor_dropped() {
     drop(c);
     schema.drop().await;
 }
+
+/// Job files and commands an operator gets wrong are refused before any server is touched,
+/// each naming what is wrong (the groups' addresses here lead nowhere).
+#[test]
+fn bad_job_files_and_commands_out_of_order_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/shop.toml"),
+        "[database]\nname = \"shop\"\ndefault_group = \"g0\"\n\n[groups.g0]\n\
+         master = \"127.0.0.1:1\"\n\n[groups.g1]\nmaster = \"127.0.0.1:2\"\n\n[[tables]]\n\
+         name = \"accounts\"\nshard_key = \"tenant\"\nalgorithm = \"hash\"\nshards = 2\n\
+         placement = [\"g0\", \"g1\"]\n\n[[tables]]\nname = \"ledger\"\nbind_to = \"accounts\"\n\
+         shard_key = \"tenant\"\n\n[[tables]]\nname = \"accounts_v2_0\"\nshard_key = \"x\"\n\
+         shards = 1\nplacement = [\"g0\"]\n",
+    )
+    .unwrap();
+    // No admin_listen: a run has no proxy to switch.
+    std::fs::write(
+        dir.path().join("shardgate.toml"),
+        "listen = \"127.0.0.1:1\"\nrules = \"rules\"\n[[users]]\nname = \"a\"\npassword = \"b\"\n\
+         [backend]\nuser = \"a\"\npassword = \"b\"\n",
+    )
+    .unwrap();
+    let good_target = "[target]\nshards = 4\nplacement = [\"g0\", \"g1\", \"g0\", \"g1\"]\n\
+                       physical = \"{table}_n{shard}\"\n";
+    let job = |body: &str| format!("[job]\ndatabase = \"shop\"\ntable = \"accounts\"\n\n{body}");
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("plan", job("[target]\nshards = \"4\"\n"), "invalid type"),
+        ("plan", job("[target]\nshards = 0\nplacement = []\n"), "shards"),
+        (
+            "plan",
+            job("[target]\nshards = 4\nplacement = [\"g0\", \"g1\"]\nphysical = \"{table}_n{shard}\"\n"),
+            "placement",
+        ),
+        (
+            "plan",
+            job("[target]\nshards = 2\nplacement = [\"g0\", \"gX\"]\nphysical = \"{table}_n{shard}\"\n"),
+            "gX",
+        ),
+        (
+            "plan",
+            job("[target]\nalgorithm = \"modulo\"\nshards = 4\n"),
+            "unknown variant `modulo`",
+        ),
+        (
+            "plan",
+            format!("[job]\ndatabase = \"nope\"\ntable = \"accounts\"\n\n{good_target}"),
+            "no rule file describes database `nope`",
+        ),
+        (
+            "plan",
+            format!("[job]\ndatabase = \"shop\"\ntable = \"missing\"\n\n{good_target}"),
+            "no sharded table `missing`",
+        ),
+        (
+            "plan",
+            format!("[job]\ndatabase = \"shop\"\ntable = \"ledger\"\n\n{good_target}"),
+            "bound to `accounts`",
+        ),
+        (
+            "plan",
+            job("[target]\nshards = 2\nplacement = [\"g0\", \"g1\"]\n"),
+            "nothing to move",
+        ),
+        (
+            "plan",
+            job("[target]\nshards = 1\nplacement = [\"g0\"]\nphysical = \"{table}_v2_{shard}\"\n"),
+            "has the name of shard 0 of `accounts`",
+        ),
+        (
+            "plan",
+            job(&format!("{good_target}\n[options]\nmax_rows_per_secnd = 5\n")),
+            "unknown field `max_rows_per_secnd`",
+        ),
+        ("plan", job(""), "missing field `target`"),
+        ("run", job(good_target), "admin_listen"),
+        ("rollback", job(good_target), "never run"),
+        ("cleanup", job(good_target), "never run"),
+        ("cancel", job(good_target), "never run"),
+    ];
+    for (action, body, want) in cases {
+        let file = dir.path().join("job.toml");
+        std::fs::write(&file, &body).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardgate"))
+            .args(["reshard", action])
+            .arg(&file)
+            .arg("--config")
+            .arg(dir.path().join("shardgate.toml"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{action} {body}: {text}");
+        assert!(
+            text.contains(want),
+            "{action} {body}: wanted `{want}` in {text}"
+        );
+    }
+    // Out of order on a job that is copying (a state file says so).
+    let file = dir.path().join("job.toml");
+    std::fs::write(&file, job(good_target)).unwrap();
+    std::fs::write(
+        dir.path().join("job.state.toml"),
+        "phase = \"copying\"\nstarted_at = 0\n",
+    )
+    .unwrap();
+    for (action, extra, want) in [
+        (
+            "rollback",
+            None,
+            "rollback needs a cut-over job; it is copying",
+        ),
+        (
+            "cleanup",
+            Some("--yes"),
+            "nothing to clean up while copying",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardgate"))
+            .args(["reshard", action])
+            .arg(&file)
+            .arg("--config")
+            .arg(dir.path().join("shardgate.toml"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && text.contains(want),
+            "{action}: {text}"
+        );
+    }
+}

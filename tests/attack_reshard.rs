@@ -724,3 +724,71 @@ fn bad_job_files_and_commands_out_of_order_are_refused_by_name() {
         );
     }
 }
+
+/// An ALTER TABLE on a moving table while the job catches up stops it loudly (the targets
+/// would no longer match), naming table, server and position; status keeps the error, a
+/// rerun stops at the same place, routing never changed, and cancel cleans up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_on_a_moving_table_stops_the_job_naming_table_and_position() {
+    let schema = TestSchema::create("atk_ddl").await;
+    create_shop_tables(&schema).await;
+    let env = JobEnv::start("shop", &shop_rules(&schema), SHOP_JOB).await;
+    let rules_before = std::fs::read_to_string(env.rules_file()).unwrap();
+    let mut c = env.connect().await;
+    seed_shop(&mut c).await;
+    let postpone = env.dir.path().join("postpone");
+    std::fs::write(&postpone, "").unwrap();
+    let postpone_arg = postpone.to_string_lossy().into_owned();
+    let mut job = env.reshard_logged("run", &["--postpone-cutover-file", &postpone_arg]);
+    env.wait_for_phase(&mut job, "catching_up", 60).await;
+    c.query_drop("INSERT INTO ledger (code, tenant, qty) VALUES ('before-ddl', 't1', 1)")
+        .await
+        .unwrap();
+    c.query_drop("ALTER TABLE ledger ADD COLUMN extra INT")
+        .await
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(s) = job.0.try_wait().unwrap() {
+                return Some(s);
+            }
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    let log = env.log();
+    let status = status.unwrap_or_else(|| panic!("the job went on after the DDL:\n{log}"));
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("schema change on moving table `ledger_")
+            && log.contains("ADD COLUMN extra")
+            && log.contains("127.0.0.1:"),
+        "the job's error must name table, server and position:\n{log}"
+    );
+    let (_, out) = env.reshard_output("status", &[]);
+    assert!(
+        out.contains("last error") && out.contains("ledger_"),
+        "{out}"
+    );
+    let (ok, out) = env.reshard_output("run", &[]);
+    assert!(!ok && out.contains("schema change"), "a rerun:\n{out}");
+    assert_eq!(
+        std::fs::read_to_string(env.rules_file()).unwrap(),
+        rules_before,
+        "routing changed"
+    );
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM ledger WHERE code = 'before-ddl'")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(1));
+    let (ok, out) = env.reshard_output("cancel", &[]);
+    assert!(ok, "{out}");
+    drop(c);
+    schema.drop().await;
+}

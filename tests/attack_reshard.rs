@@ -792,3 +792,99 @@ async fn ddl_on_a_moving_table_stops_the_job_naming_table_and_position() {
     drop(c);
     schema.drop().await;
 }
+
+/// A transaction that wrote a moving table and stays open keeps the cutover from draining:
+/// the job retries a bounded number of times, other clients' writes go on without errors,
+/// and it stops saying why. Once the transaction commits (on the old rules), a rerun cuts
+/// over with its rows. A transaction that only read before the cutover and writes after it
+/// is refused with 1213 and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_open_across_the_cutover_makes_the_job_retry_report_and_finish_later() {
+    let schema = TestSchema::create("atk_open_txn").await;
+    create_shop_tables(&schema).await;
+    let job = SHOP_JOB.replace(
+        "max_rows_per_second = 0\n",
+        "max_rows_per_second = 0\ncutover_max_pause_ms = 200\n",
+    );
+    let env = JobEnv::start("shop", &shop_rules(&schema), &job).await;
+    let mut c = env.connect().await;
+    seed_shop(&mut c).await;
+    let mut open = env.connect().await;
+    open.query_drop("BEGIN").await.unwrap();
+    open.query_drop("INSERT INTO accounts (tenant, id, name) VALUES ('t1', 700, 'open')")
+        .await
+        .unwrap();
+
+    // Autocommit writes meanwhile: each must succeed.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let mut w = env.connect().await;
+        tokio::spawn(async move {
+            let mut written = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                w.exec_drop(
+                    "INSERT INTO accounts (tenant, id, name) VALUES (?, ?, 'w')",
+                    (format!("t{}", n % 12), 10_000 + n),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("write {n} during the cutover attempts: {e}"));
+                written.push((format!("t{}", n % 12), 10_000 + n));
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            written
+        })
+    };
+    let (ok, out) = env.reshard_output("run", &[]);
+    assert!(!ok, "the cutover cannot drain an open transaction:\n{out}");
+    assert!(
+        out.contains("cutover attempt 5") && out.contains("did not finish"),
+        "the job must say it retried and why it stopped:\n{out}"
+    );
+    let (_, status) = env.reshard_output("status", &[]);
+    assert!(
+        status.contains("cutover retries: 5") && status.contains("last error"),
+        "{status}"
+    );
+    open.query_drop("COMMIT").await.unwrap();
+
+    let mut late = env.connect().await;
+    late.query_drop("BEGIN").await.unwrap();
+    let _: Option<i64> = late
+        .query_first("SELECT id FROM accounts WHERE tenant = 't2' LIMIT 1")
+        .await
+        .unwrap();
+    let (ok, out) = env.reshard_output("run", &[]);
+    assert!(ok, "the rerun did not cut over:\n{out}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.await.unwrap();
+    let err = late
+        .query_drop("INSERT INTO accounts (tenant, id, name) VALUES ('t2', 701, 'late')")
+        .await;
+    expect_code(err, 1213);
+    late.query_drop("ROLLBACK").await.unwrap();
+
+    let open_row: Option<String> = c
+        .query_first("SELECT name FROM accounts WHERE tenant = 't1' AND id = 700")
+        .await
+        .unwrap();
+    assert_eq!(open_row.as_deref(), Some("open"));
+    let late_row: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM accounts WHERE tenant = 't2' AND id = 701")
+        .await
+        .unwrap();
+    assert_eq!(late_row, Some(0));
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM accounts WHERE name = 'w'")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(written.len() as i64), "writes during the attempts");
+    assert_eq!(
+        physical_count(&schema, "accounts_n{shard}", &[0, 1, 1, 0]).await,
+        12 * 25 + 1 + written.len()
+    );
+    drop((c, open, late));
+    schema.drop().await;
+}

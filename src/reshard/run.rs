@@ -122,10 +122,19 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
     } else {
         super::verify_job::settled(&job, backend, &note).await
     };
+    let mut retries = 0;
     let outcome = match verified {
         Ok(()) => {
             progress.phase("verify: every target shard holds exactly its rows");
-            cutover::switch(&job, backend, &o.proxies, &mut appliers, &note).await
+            cutover::switch(
+                &job,
+                backend,
+                &o.proxies,
+                &mut appliers,
+                &note,
+                &mut retries,
+            )
+            .await
         }
         Err(e) => Err(e),
     };
@@ -141,10 +150,10 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
         .lock()
         .map_err(|_| anyhow::anyhow!("state lock poisoned"))?
         .clone();
+    st.cutover_retries += retries;
     match outcome {
         Ok(switched) => {
             st.phase = Phase::CutOver;
-            st.cutover_retries += switched.retries;
             st.cutover = Some(CutoverState {
                 at: state::now(),
                 pause_ms: switched.pause.as_millis() as u64,
@@ -387,7 +396,16 @@ pub async fn rollback(job: Job, backend: &BackendConfig, o: &RunOptions) -> Resu
         );
     }
     let note = |m: &str| progress.phase(m);
-    let outcome = cutover::switch(&reverse, backend, &o.proxies, &mut appliers, &note).await;
+    let mut retries = 0;
+    let outcome = cutover::switch(
+        &reverse,
+        backend,
+        &o.proxies,
+        &mut appliers,
+        &note,
+        &mut retries,
+    )
+    .await;
     stop.cancel();
     for a in appliers {
         match a.task.await {

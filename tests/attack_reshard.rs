@@ -888,3 +888,39 @@ async fn a_transaction_open_across_the_cutover_makes_the_job_retry_report_and_fi
     drop((c, open, late));
     schema.drop().await;
 }
+
+/// A string primary key in a case-insensitive collation, more rows in a source shard than
+/// one copy chunk: chunks are walked in the column's collation order, and the next chunk's
+/// bound (a `_binary` literal) must compare in that collation too, or `B-...` would sort
+/// below `a-...` and the rows after a chunk ending in `a-` would be skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn string_keys_in_a_case_insensitive_collation_copy_every_row_across_chunks() {
+    let schema = TestSchema::create("atk_ci_chunks").await;
+    create_shop_tables(&schema).await;
+    let env = JobEnv::start("shop", &shop_rules(&schema), SHOP_JOB).await;
+    let mut c = env.connect().await;
+    c.query_drop("INSERT INTO accounts (tenant, id) VALUES ('t1', 1)")
+        .await
+        .unwrap();
+    for (prefix, n) in [("a-", 2100), ("B-", 100), ("Ö-", 10)] {
+        let rows: Vec<String> = (0..n)
+            .map(|i| format!("('{prefix}{i:05}', 't1', {i})"))
+            .collect();
+        c.query_drop(format!(
+            "INSERT INTO ledger (code, tenant, qty) VALUES {}",
+            rows.join(",")
+        ))
+        .await
+        .unwrap();
+    }
+    let (ok, out) = env.reshard_output("run", &[]);
+    assert!(ok, "{out}");
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM ledger").await.unwrap();
+    assert_eq!(n, Some(2210));
+    assert_eq!(
+        physical_count(&schema, "ledger_n{shard}", &[0, 1, 1, 0]).await,
+        2210
+    );
+    drop(c);
+    schema.drop().await;
+}

@@ -924,3 +924,109 @@ async fn string_keys_in_a_case_insensitive_collation_copy_every_row_across_chunk
     drop(c);
     schema.drop().await;
 }
+
+/// Clients writing two tables per transaction while the proxy is restarted mid-catch-up and
+/// the job cuts over: every committed transaction is there whole, exactly once, and every
+/// refused one (1213 is the only error allowed) left nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_across_a_proxy_restart_and_the_cutover_are_all_or_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let schema = TestSchema::create("atk_txn_cutover").await;
+    create_shop_tables(&schema).await;
+    let mut env = JobEnv::start("shop", &shop_rules(&schema), SHOP_JOB).await;
+    let mut c = env.connect().await;
+    seed_shop(&mut c).await;
+    drop(c);
+    let postpone = env.dir.path().join("postpone");
+    std::fs::write(&postpone, "").unwrap();
+    let postpone_arg = postpone.to_string_lossy().into_owned();
+    let mut job = env.reshard_logged("run", &["--postpone-cutover-file", &postpone_arg]);
+    env.wait_for_phase(&mut job, "catching_up", 60).await;
+    env.kill_proxy();
+    env.start_proxy().await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let stop = stop.clone();
+            let opts = direct_opts(env.port, Some("shop"));
+            tokio::spawn(async move {
+                let mut c = Conn::new(opts).await.unwrap();
+                let (mut committed, mut refused) = (Vec::new(), Vec::new());
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let id = 50_000 + w * 10_000 + n;
+                    let tenant = format!("t{}", n % 12);
+                    let r: Result<(), mysql_async::Error> = async {
+                        c.query_drop("BEGIN").await?;
+                        c.exec_drop(
+                            "INSERT INTO accounts (tenant, id, name) VALUES (?, ?, 'tx')",
+                            (&tenant, id),
+                        )
+                        .await?;
+                        c.exec_drop(
+                            "INSERT INTO ledger (code, tenant, qty) VALUES (?, ?, ?)",
+                            (format!("tx-{id}"), &tenant, id),
+                        )
+                        .await?;
+                        c.query_drop("COMMIT").await
+                    }
+                    .await;
+                    match r {
+                        Ok(()) => committed.push(id),
+                        Err(mysql_async::Error::Server(e)) if e.code == 1213 => {
+                            c.query_drop("ROLLBACK").await.unwrap();
+                            refused.push(id);
+                        }
+                        Err(e) => panic!("transaction {id}: {e}"),
+                    }
+                }
+                (committed, refused)
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    std::fs::remove_file(&postpone).unwrap();
+    let status = tokio::task::spawn_blocking(move || job.0.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "run failed:\n{}", env.log());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut committed, mut refused) = (Vec::new(), Vec::new());
+    for w in writers {
+        let (c, r) = w.await.unwrap();
+        committed.extend(c);
+        refused.extend(r);
+    }
+    assert!(!committed.is_empty());
+    let mut c = env.connect().await;
+    let got: Vec<(i64, i64)> = c
+        .query(
+            "SELECT a.id, l.qty FROM accounts a JOIN ledger l ON l.tenant = a.tenant \
+             AND l.code = CONCAT('tx-', a.id) WHERE a.name = 'tx' ORDER BY a.id",
+        )
+        .await
+        .unwrap();
+    let ids: Vec<i64> = got.iter().map(|(id, _)| *id).collect();
+    committed.sort();
+    assert_eq!(ids, committed, "committed transactions, whole and once");
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM ledger WHERE code LIKE 'tx-%'")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(committed.len() as i64), "no half of a refused one");
+    assert_eq!(
+        physical_count(&schema, "accounts_n{shard}", &[0, 1, 1, 0]).await,
+        12 * 25 + committed.len()
+    );
+    eprintln!(
+        "{} transactions committed, {} refused with 1213",
+        committed.len(),
+        refused.len()
+    );
+    drop(c);
+    schema.drop().await;
+}

@@ -772,8 +772,12 @@ async fn ddl_on_a_moving_table_stops_the_job_naming_table_and_position() {
     );
     let (_, out) = env.reshard_output("status", &[]);
     assert!(
-        out.contains("last error") && out.contains("ledger_"),
+        out.contains("last error") && out.contains("schema change on moving table `ledger_"),
         "{out}"
+    );
+    assert!(
+        !log.contains("verify round"),
+        "verify ran after the applier had stopped:\n{log}"
     );
     let (ok, out) = env.reshard_output("run", &[]);
     assert!(!ok && out.contains("schema change"), "a rerun:\n{out}");

@@ -117,7 +117,11 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
     if interrupted {
         progress.phase("a cutover was interrupted after writing the new rule file; finishing it");
     }
-    let verified = if interrupted {
+    // A stopped applier (schema change, purged binlog, failing target) is the job's end:
+    // verifying targets it no longer feeds would only report its symptoms.
+    let verified = if let Some(a) = appliers.iter().find(|a| a.task.is_finished()) {
+        Err(anyhow::anyhow!("the applier of group {} stopped", a.group))
+    } else if interrupted {
         Ok(())
     } else {
         super::verify_job::settled(&job, backend, &note).await
@@ -139,13 +143,23 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
         Err(e) => Err(e),
     };
     stop.cancel();
+    let mut stopped = Vec::new();
     for a in appliers {
         match a.task.await {
-            Ok(Err(e)) => progress.phase(&format!("applier of group {}: {e:#}", a.group)),
-            Err(e) => progress.phase(&format!("applier of group {}: {e}", a.group)),
+            Ok(Err(e)) => stopped.push(format!("applier of group {}: {e:#}", a.group)),
+            Err(e) => stopped.push(format!("applier of group {}: {e}", a.group)),
             Ok(Ok(())) => {}
         }
     }
+    for s in &stopped {
+        progress.phase(s);
+    }
+    // What stopped an applier is the cause the operator needs (in status too), not only
+    // the symptom the cutover or verify saw.
+    let outcome = match outcome {
+        Err(e) if !stopped.is_empty() => Err(e.context(stopped.join("\n"))),
+        other => other,
+    };
     let mut st = shared
         .lock()
         .map_err(|_| anyhow::anyhow!("state lock poisoned"))?

@@ -201,6 +201,14 @@ async fn reshard_action(action: ReshardAction) -> anyhow::Result<ExitCode> {
         | ReshardAction::Cancel(a)
         | ReshardAction::Rollback(a) => (a, false),
     };
+    // Actions that change servers, state or rule files run one at a time per job.
+    let _lock = match &action {
+        ReshardAction::Run(_)
+        | ReshardAction::Cancel(_)
+        | ReshardAction::Rollback(_)
+        | ReshardAction::Cleanup { .. } => Some(shardgate::reshard::lock::acquire(&args.job)?),
+        ReshardAction::Plan(_) | ReshardAction::Status(_) | ReshardAction::Verify(_) => None,
+    };
     let cfg = config::server::load_server_config(&args.config)?;
     let job = job::load(&args.job, &cfg.rules)?;
     let mut proxies = args.proxies.clone();

@@ -122,15 +122,16 @@ fn write_replace(sql: &mut Vec<u8>, table: &str, info: &TableInfo, row: &[Value]
         format!(
             "REPLACE INTO {} ({}) VALUES (",
             quote(table),
-            info.column_list()
+            info.written_list()
         )
         .as_bytes(),
     );
-    for (i, v) in row.iter().enumerate() {
-        if i > 0 {
+    // Generated columns are in the binlog's row image, but the server computes them.
+    for (n, &i) in info.written.iter().enumerate() {
+        if n > 0 {
             sql.push(b',');
         }
-        literal::write(sql, v);
+        literal::write(sql, &row[i]);
     }
     sql.push(b')');
 }

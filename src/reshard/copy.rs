@@ -31,6 +31,7 @@ pub async fn create_targets(job: &Job, backend: &BackendConfig) -> Result<()> {
             let ddl =
                 create_statement(&mut src, &t.old_physical(0), &t.new_physical(shard)).await?;
             let mut dst = connect(&group.master, Some(&group.schema), backend).await?;
+            refuse_foreign_rows(&mut dst, &group.name, &t.new_physical(shard)).await?;
             dst.query_drop(&ddl).await.with_context(|| {
                 format!(
                     "cannot create `{}` on group {} ({})",
@@ -59,6 +60,34 @@ pub async fn create_targets(job: &Job, backend: &BackendConfig) -> Result<()> {
                 .with_context(|| format!("cannot create broadcast table `{table}` on group {g}"))?;
             dst.disconnect().await.ok();
         }
+    }
+    Ok(())
+}
+
+/// A target table that exists with rows before the job made its targets is someone else's
+/// (`plan` says so, but it may have been skipped): copying into it would mix its rows with
+/// the family's and `cancel` would drop them. An empty one is what a run killed right after
+/// creating its targets leaves, and is taken over.
+async fn refuse_foreign_rows(conn: &mut Conn, group: &str, table: &str) -> Result<()> {
+    let exists: Option<String> = conn
+        .exec_first(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = ?",
+            (table,),
+        )
+        .await?;
+    if exists.is_none() {
+        return Ok(());
+    }
+    let any: Option<i64> = conn
+        .query_first(format!("SELECT 1 FROM {} LIMIT 1", quote(table)))
+        .await
+        .with_context(|| format!("cannot read `{table}` on group {group}"))?;
+    if any.is_some() {
+        anyhow::bail!(
+            "target table `{table}` already exists on group {group} and holds rows this job did \
+             not copy: choose another physical template or drop it"
+        );
     }
     Ok(())
 }
@@ -270,7 +299,7 @@ async fn write_rows(
                 let head = format!(
                     "REPLACE INTO {} ({}) VALUES ",
                     quote(table),
-                    info.column_list()
+                    info.written_list()
                 );
                 batches.push(((group.to_owned(), table.to_owned()), head.into_bytes()));
                 batches.len() - 1

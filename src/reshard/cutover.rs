@@ -27,17 +27,18 @@ const READY_TIMEOUT: Duration = Duration::from_secs(300);
 pub struct Switched {
     pub pause: Duration,
     pub target_gtids: BTreeMap<String, String>,
-    pub retries: u32,
 }
 
 /// Switches every proxy from `job.before` to `job.after`. `appliers` must cover every group
-/// whose binlog carries changes of the moving tables.
+/// whose binlog carries changes of the moving tables. `retries` counts attempts released
+/// without switching, whether the switch then succeeds or gives up (status shows them).
 pub async fn switch(
     job: &Job,
     backend: &BackendConfig,
     proxies: &[String],
     appliers: &mut [Applier],
     note: &dyn Fn(&str),
+    retries: &mut u32,
 ) -> Result<Switched> {
     let max_pause = Duration::from_millis(job.options.cutover_max_pause_ms);
     let mut tables: Vec<String> = job.tables.iter().map(|t| t.name.clone()).collect();
@@ -56,7 +57,6 @@ pub async fn switch(
         "/reload?allow_layout={}",
         encode(&job.qualified_tables().join(","))
     );
-    let mut retries = 0;
     for attempt in 1..=ATTEMPTS {
         wait_until_close(job, backend, appliers, note).await?;
         let started = Instant::now();
@@ -65,7 +65,7 @@ pub async fn switch(
             note(&format!(
                 "cutover attempt {attempt}: {e:#}; writes released, retrying"
             ));
-            retries += 1;
+            *retries += 1;
             tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
             continue;
         }
@@ -78,7 +78,7 @@ pub async fn switch(
                      released on the old rules, retrying",
                     max_pause.as_millis()
                 ));
-                retries += 1;
+                *retries += 1;
                 continue;
             }
         }
@@ -121,7 +121,6 @@ pub async fn switch(
         return Ok(Switched {
             pause: started.elapsed(),
             target_gtids,
-            retries,
         });
     }
     bail!(

@@ -150,6 +150,15 @@ impl Job {
         }
     }
 
+    /// Whether the rule file already holds the target layout while the job has not recorded
+    /// a cutover: a cutover was interrupted after writing it, and the proxies may route to
+    /// either layout until a `run` finishes the switch.
+    pub fn rule_file_switched(&self) -> Result<bool> {
+        let now = std::fs::read_to_string(&self.rule_file)
+            .with_context(|| format!("cannot read rule file {}", self.rule_file.display()))?;
+        Ok(now == self.rule_text_after)
+    }
+
     /// `db.table` names of every moving table, for the proxy's hold and cutover.
     pub fn qualified_tables(&self) -> Vec<String> {
         self.tables
@@ -186,13 +195,15 @@ pub fn load(file: &Path, rules_path: &Path) -> Result<Job> {
             rules_path.display()
         )
     })?;
-    // The rule file as it was before cutover is set aside just before the new one is written:
-    // from then on (cut over, or a job that died mid-switch and will switch again) the job is
-    // about the move from that layout, whatever the rule file says now.
+    // Once a cutover has written the new rule file (finished, or interrupted between writing
+    // it and recording the cutover), the job is about the move from the layout kept aside
+    // beside the job file, not from what the rule file says now.
     let switching = super::state::load(&state_path_of(file))?.is_some_and(|s| {
-        !matches!(
+        matches!(
             s.phase,
-            super::state::Phase::RolledBack | super::state::Phase::Cancelled
+            super::state::Phase::CatchingUp
+                | super::state::Phase::CutOver
+                | super::state::Phase::CleanedUp
         )
     });
     let backup = backup_path_of(file);

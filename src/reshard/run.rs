@@ -13,7 +13,7 @@ use super::cutover::{self, backup_path};
 use super::job::Job;
 use super::progress::Progress;
 use super::servers::{self, connect};
-use super::state::{self, CutoverState, JobState, Phase};
+use super::state::{self, CutoverState, Phase};
 use super::table_info::quote;
 use crate::config::BackendConfig;
 
@@ -31,9 +31,16 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
             "no proxy to switch: set admin_listen in the server config or pass --proxy HOST:PORT"
         );
     }
-    let _lock = super::run_lock::RunLock::take(&job.file)?;
     let path = job.state_path();
-    let mut st = state::load(&path)?.unwrap_or_default();
+    let fresh = state::load(&path)?;
+    if fresh.is_none() {
+        // Left by an earlier job of this file that was started over: a cutover keeps the
+        // first backup it finds (a stale one would be what rollback restores), and a
+        // rollback goes on from its saved position.
+        let _ = std::fs::remove_file(backup_path(&job));
+        let _ = std::fs::remove_file(path.with_extension("rollback.toml"));
+    }
+    let mut st = fresh.unwrap_or_default();
     match st.phase {
         Phase::CutOver => {
             println!(
@@ -103,29 +110,64 @@ pub async fn run(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
-    let outcome = match super::verify_job::settled(&job, backend, &note).await {
+    // Verify ran before the interrupted cutover wrote the rule file; since then clients may
+    // write the new tables directly, so a comparison with the old ones can only disagree.
+    // Holding, catching up and switching again is right whichever rules the proxies run.
+    let interrupted = job.rule_file_switched()?;
+    if interrupted {
+        progress.phase("a cutover was interrupted after writing the new rule file; finishing it");
+    }
+    // A stopped applier (schema change, purged binlog, failing target) is the job's end:
+    // verifying targets it no longer feeds would only report its symptoms.
+    let verified = if let Some(a) = appliers.iter().find(|a| a.task.is_finished()) {
+        Err(anyhow::anyhow!("the applier of group {} stopped", a.group))
+    } else if interrupted {
+        Ok(())
+    } else {
+        super::verify_job::settled(&job, backend, &note).await
+    };
+    let mut retries = 0;
+    let outcome = match verified {
         Ok(()) => {
             progress.phase("verify: every target shard holds exactly its rows");
-            cutover::switch(&job, backend, &o.proxies, &mut appliers, &note).await
+            cutover::switch(
+                &job,
+                backend,
+                &o.proxies,
+                &mut appliers,
+                &note,
+                &mut retries,
+            )
+            .await
         }
         Err(e) => Err(e),
     };
     stop.cancel();
+    let mut stopped = Vec::new();
     for a in appliers {
         match a.task.await {
-            Ok(Err(e)) => progress.phase(&format!("applier of group {}: {e:#}", a.group)),
-            Err(e) => progress.phase(&format!("applier of group {}: {e}", a.group)),
+            Ok(Err(e)) => stopped.push(format!("applier of group {}: {e:#}", a.group)),
+            Err(e) => stopped.push(format!("applier of group {}: {e}", a.group)),
             Ok(Ok(())) => {}
         }
     }
+    for s in &stopped {
+        progress.phase(s);
+    }
+    // What stopped an applier is the cause the operator needs (in status too), not only
+    // the symptom the cutover or verify saw.
+    let outcome = match outcome {
+        Err(e) if !stopped.is_empty() => Err(e.context(stopped.join("\n"))),
+        other => other,
+    };
     let mut st = shared
         .lock()
         .map_err(|_| anyhow::anyhow!("state lock poisoned"))?
         .clone();
+    st.cutover_retries += retries;
     match outcome {
         Ok(switched) => {
             st.phase = Phase::CutOver;
-            st.cutover_retries += switched.retries;
             st.cutover = Some(CutoverState {
                 at: state::now(),
                 pause_ms: switched.pause.as_millis() as u64,
@@ -219,6 +261,11 @@ pub async fn status(job: &Job, backend: &BackendConfig) -> Result<String> {
     }
     if let Some(c) = &st.cutover {
         out.push_str(&format!("  cutover: write hold {} ms\n", c.pause_ms));
+    } else if job.rule_file_switched()? {
+        out.push_str(&format!(
+            "  cutover interrupted: {} holds the new layout; `run` finishes the switch\n",
+            job.rule_file.display()
+        ));
     }
     if let Some(e) = &st.last_error {
         out.push_str(&format!("  last error: {e}\n"));
@@ -229,11 +276,27 @@ pub async fn status(job: &Job, backend: &BackendConfig) -> Result<String> {
 /// Before cutover: drops the target tables; routing never changed.
 pub async fn cancel(job: &Job, backend: &BackendConfig) -> Result<()> {
     let path = job.state_path();
-    let mut st = state::load(&path)?.unwrap_or_default();
+    // Without a state the job never made tables: any with its target names are someone
+    // else's.
+    let Some(mut st) = state::load(&path)? else {
+        bail!(
+            "{}: never run ({} does not exist): nothing to cancel",
+            job.name,
+            path.display()
+        );
+    };
     if matches!(st.phase, Phase::CutOver | Phase::CleanedUp) {
         bail!(
             "{}: already cut over; use `rollback` to switch back to the old layout",
             job.name
+        );
+    }
+    if job.rule_file_switched()? {
+        bail!(
+            "{}: a cutover was interrupted after writing the new layout into {}: proxies may \
+             already route to the new tables; `run` finishes the switch (then `rollback`)",
+            job.name,
+            job.rule_file.display()
         );
     }
     drop_tables(job, backend, Side::New).await?;
@@ -300,7 +363,6 @@ async fn drop_tables(job: &Job, backend: &BackendConfig, side: Side) -> Result<(
 /// After cutover: the new tables' changes since the cutover are replayed into the old ones,
 /// then the proxies switch back the way cutover switched forward.
 pub async fn rollback(job: Job, backend: &BackendConfig, o: &RunOptions) -> Result<()> {
-    let _lock = super::run_lock::RunLock::take(&job.file)?;
     let path = job.state_path();
     let mut st = state::load(&path)?.context("the job was never run")?;
     if st.phase != Phase::CutOver {
@@ -315,18 +377,22 @@ pub async fn rollback(job: Job, backend: &BackendConfig, o: &RunOptions) -> Resu
         .clone()
         .context("the state has no cutover record")?;
     let reverse = Arc::new(job.reversed());
-    let mut reverse_state = JobState::new();
+    // A rollback killed after its reverse replication applied changes goes on from there:
+    // replaying from the cutover again would write the new tables' older rows over what
+    // clients wrote to the old tables once the proxies had switched back.
+    let reverse_path = path.with_extension("rollback.toml");
+    let mut reverse_state = state::load(&reverse_path)?.unwrap_or_default();
     reverse_state.phase = Phase::CatchingUp;
     for (g, pos) in &cut.target_gtids {
-        reverse_state.sources.insert(
-            g.clone(),
-            state::SourceState {
+        reverse_state
+            .sources
+            .entry(g.clone())
+            .or_insert_with(|| state::SourceState {
                 snapshot_gtid: pos.clone(),
                 applied_gtid: pos.clone(),
-            },
-        );
+            });
     }
-    let progress = Arc::new(Progress::new(path.with_extension("rollback.toml"), 0));
+    let progress = Arc::new(Progress::new(reverse_path, 0));
     let shared = Arc::new(Mutex::new(reverse_state));
     let stop = CancellationToken::new();
     let mut appliers = Vec::new();
@@ -344,7 +410,16 @@ pub async fn rollback(job: Job, backend: &BackendConfig, o: &RunOptions) -> Resu
         );
     }
     let note = |m: &str| progress.phase(m);
-    let outcome = cutover::switch(&reverse, backend, &o.proxies, &mut appliers, &note).await;
+    let mut retries = 0;
+    let outcome = cutover::switch(
+        &reverse,
+        backend,
+        &o.proxies,
+        &mut appliers,
+        &note,
+        &mut retries,
+    )
+    .await;
     stop.cancel();
     for a in appliers {
         match a.task.await {

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod raw;
+pub mod reshard;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

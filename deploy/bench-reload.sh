@@ -18,7 +18,7 @@ work=$(mktemp -d)
 proxy_pid=
 
 cleanup() {
-  [[ -n $proxy_pid ]] && stop_pid "$proxy_pid" || true
+  [[ -n $proxy_pid ]] && stop_pid "$proxy_pid" "shardgate" "shardgate" || true
   bash "$DEPLOY_DIR/cluster.sh" down --base-port "$BASE_PORT" >/dev/null 2>&1 || true
   rm -rf "$work"
 }

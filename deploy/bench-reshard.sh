@@ -26,7 +26,7 @@ writer_pid=
 
 cleanup() {
   [[ -n $writer_pid ]] && kill "$writer_pid" 2>/dev/null || true
-  [[ -n $proxy_pid ]] && stop_pid "$proxy_pid" || true
+  [[ -n $proxy_pid ]] && stop_pid "$proxy_pid" "shardgate" "shardgate" || true
   bash "$DEPLOY_DIR/cluster.sh" down --base-port "$BASE_PORT" >/dev/null 2>&1 || true
   rm -rf "$work"
 }

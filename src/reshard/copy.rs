@@ -247,14 +247,44 @@ fn units_of(job: &Job, group_name: &str) -> Vec<Unit> {
 fn chunk_query(table: &str, info: &TableInfo, after: Option<&[String]>) -> String {
     let mut sql = format!("SELECT {} FROM {}", info.column_list(), quote(table));
     if let Some(key) = after {
-        sql.push_str(&format!(
-            " WHERE ({}) > ({})",
-            info.key_list(),
-            key.join(", ")
-        ));
+        let columns: Vec<String> = info
+            .primary_key
+            .iter()
+            .map(|&i| quote(&info.columns[i]))
+            .collect();
+        sql.push_str(" WHERE ");
+        sql.push_str(&after_key(&columns, key));
     }
     sql.push_str(&format!(" ORDER BY {} LIMIT {CHUNK_ROWS}", info.key_list()));
     sql
+}
+
+/// `(a, b) > (x, y)` spelled `(a > x OR (a = x AND b > y))`: MariaDB (10.11) reads a range of
+/// the primary key for this form but scans it whole for the row comparison, which would make
+/// copying a composite-key table quadratic.
+fn after_key(columns: &[String], values: &[String]) -> String {
+    match (columns, values) {
+        ([c], [v]) => format!("{c} > {v}"),
+        ([c, rest_c @ ..], [v, rest_v @ ..]) => format!(
+            "({c} > {v} OR ({c} = {v} AND {}))",
+            after_key(rest_c, rest_v)
+        ),
+        _ => "FALSE".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn composite_keys_continue_after_the_last_row_in_an_indexable_form() {
+        let cols = ["`a`".to_string(), "`b`".to_string(), "`c`".to_string()];
+        let vals = ["1".to_string(), "'x'".to_string(), "3".to_string()];
+        assert_eq!(super::after_key(&cols[..1], &vals[..1]), "`a` > 1");
+        assert_eq!(
+            super::after_key(&cols, &vals),
+            "(`a` > 1 OR (`a` = 1 AND (`b` > 'x' OR (`b` = 'x' AND `c` > 3))))"
+        );
+    }
 }
 
 /// Open connections to target masters, by group name.

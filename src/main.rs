@@ -210,6 +210,14 @@ async fn reshard_action(action: ReshardAction) -> anyhow::Result<ExitCode> {
         ReshardAction::Plan(_) | ReshardAction::Status(_) | ReshardAction::Verify(_) => None,
     };
     let cfg = config::server::load_server_config(&args.config)?;
+    // A finished job (cleaned up, cancelled) no longer describes a move of the running rules;
+    // its state still says what happened.
+    if let ReshardAction::Status(_) = &action {
+        if let Some(ended) = shardgate::reshard::run::ended_status(&args.job)? {
+            print!("{ended}");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let job = job::load(&args.job, &cfg.rules)?;
     let mut proxies = args.proxies.clone();
     if proxies.is_empty() {

@@ -554,6 +554,8 @@ async fn a_family_moves_from_4_to_8_shards_under_writes_through_kills_and_back()
     assert!(!ok && out.contains("--yes"), "{out}");
     let (ok, out) = output(s.reshard("cleanup", &["--yes"]).spawn().unwrap());
     assert!(ok, "{out}");
+    let (ok, out) = output(s.reshard("status", &[]).spawn().unwrap());
+    assert!(ok && out.contains("cleaned up"), "{out}");
     let left: Vec<String> = g2
         .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE '%v2%'")
         .await

@@ -214,6 +214,28 @@ async fn estimate_rows(job: &Job, backend: &BackendConfig) -> Result<u64> {
     Ok(total)
 }
 
+/// The status of a job that is over (cleaned up or cancelled), from its state file alone.
+pub fn ended_status(job_file: &std::path::Path) -> Result<Option<String>> {
+    let Some(st) = state::load(&super::job::state_path_of(job_file))? else {
+        return Ok(None);
+    };
+    if !matches!(st.phase, Phase::CleanedUp | Phase::Cancelled) {
+        return Ok(None);
+    }
+    let mut out = format!(
+        "{}: {}\n  rows copied: {}\n  changes applied: {}\n  cutover retries: {}\n",
+        job_file.display(),
+        st.phase.name(),
+        st.rows_copied(),
+        st.events_applied,
+        st.cutover_retries
+    );
+    if let Some(c) = &st.cutover {
+        out.push_str(&format!("  cutover: write hold {} ms\n", c.pause_ms));
+    }
+    Ok(Some(out))
+}
+
 /// Phase, rows, changes, lag per source group, retries and the last error.
 pub async fn status(job: &Job, backend: &BackendConfig) -> Result<String> {
     let path = job.state_path();

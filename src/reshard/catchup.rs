@@ -64,7 +64,7 @@ pub async fn start(
         .map_err(|e| anyhow::anyhow!("bad saved position `{from}`: {e:?}"))?;
     let server_id = stream_server_id();
     let stream = ChangeStream::open(
-        opts(&group.master, None, &backend)?,
+        opts(&group.master, None, &backend),
         &position,
         server_id,
         filter,
@@ -247,36 +247,26 @@ fn stream_server_id() -> u32 {
     0x4000_0000 | (pid << 12) | n
 }
 
-/// Whether `applied` has every transaction of `target` (per GTID domain, a sequence number at
-/// least as high). Positions are MariaDB GTID lists, `domain-server-seq,...`.
+/// Whether `applied` has every transaction of `target` (positions as saved, MariaDB's text).
 pub fn covers(applied: &str, target: &str) -> bool {
-    let have = sequences(applied);
-    sequences(target)
-        .iter()
-        .all(|(d, seq)| have.get(d).is_some_and(|h| h >= seq))
+    position(applied).contains(&position(target))
 }
 
 /// How many transactions `applied` lacks of `target`, summed over domains.
 pub fn behind(applied: &str, target: &str) -> u64 {
-    let have = sequences(applied);
-    sequences(target)
+    let have = position(applied);
+    position(target)
         .iter()
-        .map(|(d, seq)| seq.saturating_sub(*have.get(d).unwrap_or(&0)))
+        .map(|g| {
+            g.seq
+                .saturating_sub(have.get(g.domain).map_or(0, |h| h.seq))
+        })
         .sum()
 }
 
-/// Sequence number per GTID domain.
-fn sequences(position: &str) -> HashMap<u32, u64> {
-    position
-        .split(',')
-        .filter_map(|g| {
-            let mut parts = g.trim().split('-');
-            let domain = parts.next()?.parse().ok()?;
-            let _server = parts.next()?;
-            let seq = parts.next()?.parse().ok()?;
-            Some((domain, seq))
-        })
-        .collect()
+/// Saved positions are our own `GtidPos` texts; one that does not read back counts as empty.
+fn position(text: &str) -> GtidPos {
+    text.parse().unwrap_or_default()
 }
 
 #[cfg(test)]

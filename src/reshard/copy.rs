@@ -131,9 +131,10 @@ pub async fn copy_group(
         .await?;
     src.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         .await?;
-    let position = snapshot_gtid(&mut src)
+    let position = super::binlog::snapshot_position(&mut src)
         .await
-        .with_context(|| format!("group {group_name} ({})", group.master))?;
+        .with_context(|| format!("group {group_name} ({})", group.master))?
+        .to_string();
     state
         .sources
         .entry(group_name.to_owned())
@@ -379,29 +380,6 @@ async fn write_rows(
 pub fn target_shard(t: &super::job::MovingTable, info: &TableInfo, row: &[Value]) -> Result<u32> {
     let key = literal::key_of(&row[info.shard_key], info.key_is_integer)?;
     t.new.sharder.shard_of(key).map_err(|e| anyhow!("{e}"))
-}
-
-/// The GTID position of the snapshot just started on `conn`: the binlog file and offset
-/// the snapshot saw, turned into MariaDB's GTID list.
-pub async fn snapshot_gtid(conn: &mut Conn) -> Result<String> {
-    let status: Vec<(String, String)> = conn
-        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-        .await
-        .context("cannot read the snapshot's binlog position (is the binlog on?)")?;
-    let get = |name: &str| {
-        status
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-            .ok_or_else(|| anyhow!("the server reports no {name}: is the binlog on?"))
-    };
-    let file = get("binlog_snapshot_file")?;
-    let pos: u64 = get("binlog_snapshot_position")?.parse()?;
-    let gtid: Option<Option<String>> = conn
-        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&file, pos))
-        .await?;
-    gtid.flatten()
-        .ok_or_else(|| anyhow!("BINLOG_GTID_POS({file}, {pos}) gave no position"))
 }
 
 async fn throttle(max_rows_per_second: u64, rows: u64, started: Instant) {

@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder};
 
+use crate::backend::pools::split_addr;
 use crate::config::model::{Database, Group};
 use crate::config::BackendConfig;
 
@@ -32,28 +33,23 @@ pub fn group<'a>(db: &'a Database, name: &str) -> &'a Group {
     &db.groups[db.group_by_name(name).unwrap_or(db.default_group)]
 }
 
-pub fn opts(addr: &str, schema: Option<&str>, backend: &BackendConfig) -> Result<Opts> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .with_context(|| format!("server address `{addr}` has no port"))?;
-    let port: u16 = port
-        .parse()
-        .with_context(|| format!("server address `{addr}` has a bad port"))?;
-    Ok(OptsBuilder::default()
-        .ip_or_hostname(host.trim_start_matches('[').trim_end_matches(']'))
+pub fn opts(addr: &str, schema: Option<&str>, backend: &BackendConfig) -> Opts {
+    let (host, port) = split_addr(addr);
+    OptsBuilder::default()
+        .ip_or_hostname(host)
         .tcp_port(port)
         .user(Some(backend.user.clone()))
         .pass(Some(backend.password.clone()))
         .db_name(schema.map(str::to_owned))
         .prefer_socket(false)
-        .into())
+        .into()
 }
 
 /// A session for copying and applying rows: values are written as they were read, so no
 /// sql_mode may reinterpret them (a 0 in an AUTO_INCREMENT column stays 0, backslashes
 /// escape), and names are compared as the server stores them.
 pub async fn connect(addr: &str, schema: Option<&str>, backend: &BackendConfig) -> Result<Conn> {
-    let mut conn = Conn::new(opts(addr, schema, backend)?)
+    let mut conn = Conn::new(opts(addr, schema, backend))
         .await
         .with_context(|| format!("cannot connect to {addr} as {}", backend.user))?;
     conn.query_drop(

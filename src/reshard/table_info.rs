@@ -104,9 +104,7 @@ impl TableInfo {
     }
 }
 
-pub fn quote(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
+pub(crate) use super::verify::sql::ident as quote;
 
 /// `CREATE TABLE IF NOT EXISTS target ...` with the source's definition, from SHOW CREATE
 /// TABLE so that indexes, charsets and column options come along.

@@ -1,7 +1,7 @@
 //! Where the physical tables of one layout of a logical table are, with what it takes to read
 //! them directly: the live layout of a rule, or a job's target layout before any rule names it.
 
-use mysql_async::{Opts, OptsBuilder};
+use mysql_async::Opts;
 
 use crate::config::model::{Database, Group, GroupId, TableKind, TableRule};
 use crate::config::physical::PhysicalNames;
@@ -57,15 +57,7 @@ impl ShardLocation {
 /// Login options for `group`'s master with the backend credentials, over TCP like
 /// `shardgate check --connect`.
 pub fn master_opts(group: &Group, backend: &BackendConfig) -> Opts {
-    let (host, port) = crate::backend::pools::split_addr(&group.master);
-    OptsBuilder::default()
-        .ip_or_hostname(host)
-        .tcp_port(port)
-        .user(Some(backend.user.clone()))
-        .pass(Some(backend.password.clone()))
-        .db_name(Some(group.schema.clone()))
-        .prefer_socket(false)
-        .into()
+    crate::reshard::servers::opts(&group.master, Some(&group.schema), backend)
 }
 
 impl LayoutTables {

@@ -21,7 +21,7 @@ mod misplaced;
 mod placement;
 mod report;
 mod shape;
-mod sql;
+pub(crate) mod sql;
 mod throttle;
 mod value_digest;
 

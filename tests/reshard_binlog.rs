@@ -18,8 +18,8 @@ use shardgate::reshard::binlog::{
     StreamFilter, StreamItem,
 };
 
-/// Purging binlogs under a stream that starts from an old position would fail it: the test
-/// that purges runs alone.
+/// Tests that would fail another's stream run alone: purging binlogs under a stream that
+/// starts from an old position, and holding an XA transaction prepared across streams.
 static PURGE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 fn filter(schema: &TestSchema, tables: &[&str]) -> StreamFilter {
@@ -556,7 +556,9 @@ async fn a_start_position_the_server_never_had_is_an_error_naming_server_and_pos
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xa_changes_stream_at_their_commit_and_not_at_all_after_a_rollback() {
-    let _no_purge = PURGE.read().await;
+    // Alone: its XA transaction stays prepared while it streams, and another test's stream
+    // opened meanwhile would see the XA COMMIT without its prepare (a loud error there).
+    let _alone = PURGE.write().await;
     // A prepared branch outlives its connection: one left by an aborted run holds locks.
     ensure_cluster();
     let mut c = direct(master_port(0), None).await;

@@ -22,6 +22,7 @@ pub mod frontend;
 pub mod hold;
 pub mod keygen;
 pub mod plan;
+pub mod proxy_state;
 pub mod reload;
 pub mod reshard;
 pub mod server;

@@ -18,7 +18,7 @@ use crate::config;
 use crate::config::layout_change::{layout_changes_allowing, Cutover};
 use crate::config::server::{BackendConfig, HealthConfig};
 use crate::config::Diagnostics;
-use crate::server::Counters;
+use crate::proxy_state::ProxyState;
 
 /// What a reload needs from the server config.
 pub(crate) struct ReloadContext {
@@ -72,15 +72,15 @@ impl AllowLayout {
 
 /// Re-reads the rule files and swaps them in if they are valid and move no data (SIGHUP,
 /// `SHARDGATE RELOAD`).
-pub(crate) fn reload(counters: &Counters) -> Result<Reloaded, String> {
-    reload_allowing(counters, &AllowLayout::default()).map_err(|r| r.to_string())
+pub(crate) fn reload(state: &ProxyState) -> Result<Reloaded, String> {
+    reload_allowing(state, &AllowLayout::default()).map_err(|r| r.to_string())
 }
 
 /// Like `reload`, but layout changes of the tables `allow` names are accepted (logged as a
 /// cutover); any other refused change still refuses the whole reload. Must run on a tokio
 /// runtime that outlives the process's serving (new servers' checkers run there).
-pub fn reload_allowing(counters: &Counters, allow: &AllowLayout) -> Result<Reloaded, Refused> {
-    let guard = match counters.reload.lock() {
+pub fn reload_allowing(state: &ProxyState, allow: &AllowLayout) -> Result<Reloaded, Refused> {
+    let guard = match state.reload.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
     };
@@ -94,7 +94,7 @@ pub fn reload_allowing(counters: &Counters, allow: &AllowLayout) -> Result<Reloa
     let Some(rules) = rules else {
         return Err(refused(&ctx.rules_path, &diagnostics));
     };
-    let old = counters.rules();
+    let old = state.rules();
     let layout = layout_changes_allowing(&old, &rules, &|db, table| allow.allows(db, table));
     let changes = Diagnostics(layout.refused);
     if changes.has_errors() {
@@ -111,18 +111,18 @@ pub fn reload_allowing(counters: &Counters, allow: &AllowLayout) -> Result<Reloa
     for c in &layout.cutovers {
         tracing::info!("reload: cutover: {c}");
     }
-    counters.health().register(&rules);
+    state.health().register(&rules);
     let summary = summary(&rules);
-    counters.swap_rules(Arc::new(rules));
+    state.swap_rules(Arc::new(rules));
     if tokio::runtime::Handle::try_current().is_ok() {
         spawn_checkers(
-            counters.health(),
+            state.health(),
             &ctx.backend,
             &ctx.health,
             ctx.shutdown.clone(),
         );
     }
-    let generation = counters.generation();
+    let generation = state.generation();
     tracing::info!(
         "reloaded the rules from {} (generation {generation}): {summary}",
         ctx.rules_path.display()
@@ -162,7 +162,7 @@ fn summary(rules: &config::model::Rules) -> String {
 /// SIGHUP reloads, as operators expect of a daemon (`systemctl reload`); without a handler
 /// the signal would end the process.
 #[cfg(unix)]
-pub(crate) fn reload_on_hangup(counters: Arc<Counters>, shutdown: CancellationToken) {
+pub(crate) fn reload_on_hangup(state: Arc<ProxyState>, shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangups = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -180,7 +180,7 @@ pub(crate) fn reload_on_hangup(counters: Arc<Counters>, shutdown: CancellationTo
                         return;
                     }
                     // Errors are logged by `reload`.
-                    let _ = reload(&counters);
+                    let _ = reload(&state);
                 }
             }
         }

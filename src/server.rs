@@ -6,9 +6,8 @@
 //! live on one thread, so a query costs no cross-thread wake-ups; on this kind of machine
 //! those wake-ups, not parsing, dominate a proxy's cost (DEPENDENCIES.md).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 
 use mysql_async::prelude::Queryable;
 use tokio::net::{TcpListener, TcpStream};
@@ -24,115 +23,7 @@ use crate::config::server::ServerConfig;
 use crate::frontend::full_auth::Sha2Cache;
 use crate::frontend::sessions::Sessions;
 use crate::plan::ColumnOrders;
-
-/// Process-wide counters, shared by every worker.
-pub struct Counters {
-    /// The live client sessions and their connection ids, for every worker.
-    sessions: Arc<Sessions>,
-    open_connections: AtomicUsize,
-    started: Instant,
-    /// caching_sha2_password's cache of verified users and the RSA key for full auth.
-    sha2: Sha2Cache,
-    /// Health and counters of every backend server (the checker writes, workers read).
-    health: HealthRegistry,
-    /// Column orders of sharded tables, fetched for INSERTs without a column list; shared by
-    /// the workers so DDL through any of them forgets them for all.
-    column_orders: ColumnOrders,
-    /// The rules every worker serves. A reload swaps them whole and bumps `generation`;
-    /// each worker then brings its own pools up to date before its next statement.
-    rules: RwLock<Arc<Rules>>,
-    /// Address of the rules `rules` holds: a session pinned to rules (an open transaction)
-    /// tells with one load whether a reload replaced them. A pinned `Arc` keeps its address
-    /// from being reused.
-    rules_at: AtomicUsize,
-    generation: AtomicU64,
-    /// Write holds of resharding cutovers (admin `POST /hold`), for every worker.
-    holds: crate::hold::Holds,
-    /// What a reload needs besides the rules: where they are read from, how checkers log
-    /// in, and when they stop. Set when the background tasks start; reloads hold the lock,
-    /// so two never interleave.
-    pub(crate) reload: Mutex<Option<crate::reload::ReloadContext>>,
-}
-
-impl Counters {
-    pub fn health(&self) -> &HealthRegistry {
-        &self.health
-    }
-
-    pub fn open_connections(&self) -> usize {
-        self.open_connections.load(Ordering::Relaxed)
-    }
-
-    pub fn holds(&self) -> &crate::hold::Holds {
-        &self.holds
-    }
-
-    pub fn sessions(&self) -> &Arc<Sessions> {
-        &self.sessions
-    }
-}
-
-impl Default for Counters {
-    fn default() -> Self {
-        Counters {
-            sessions: Arc::default(),
-            open_connections: AtomicUsize::new(0),
-            started: Instant::now(),
-            sha2: Sha2Cache::default(),
-            health: HealthRegistry::default(),
-            column_orders: ColumnOrders::default(),
-            rules: RwLock::default(),
-            rules_at: AtomicUsize::new(0),
-            generation: AtomicU64::new(0),
-            holds: crate::hold::Holds::default(),
-            reload: Mutex::new(None),
-        }
-    }
-}
-
-impl Counters {
-    pub fn rules(&self) -> Arc<Rules> {
-        match self.rules.read() {
-            Ok(r) => r.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Reloads so far; workers compare it with the one their pools were built for.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Installs new rules for every statement that starts from now on.
-    pub(crate) fn swap_rules(&self, rules: Arc<Rules>) {
-        self.rules_at
-            .store(Arc::as_ptr(&rules) as usize, Ordering::Release);
-        match self.rules.write() {
-            Ok(mut r) => *r = rules,
-            Err(poisoned) => *poisoned.into_inner() = rules,
-        }
-        self.generation.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Whether `rules` are the ones served now (one load; see `rules_at`).
-    #[inline]
-    pub fn rules_are_current(&self, rules: &Arc<Rules>) -> bool {
-        self.rules_at.load(Ordering::Acquire) == Arc::as_ptr(rules) as usize
-    }
-
-    /// The first rules of the process (every worker passes the same ones).
-    fn install_first(&self, rules: &Arc<Rules>) {
-        if self.generation() == 0 {
-            let mut r = match self.rules.write() {
-                Ok(r) => r,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            *r = rules.clone();
-            self.rules_at
-                .store(Arc::as_ptr(rules) as usize, Ordering::Release);
-        }
-    }
-}
+use crate::proxy_state::ProxyState;
 
 /// What every connection task of one worker reads. Rules and pools sit behind locks only to
 /// be swapped whole on reload; readers clone the `Arc` and never hold a lock across an await.
@@ -141,7 +32,7 @@ pub struct Shared {
     backends: RwLock<(u64, Arc<Backends>)>,
     pub config: ServerConfig,
     pub server_version: String,
-    counters: Arc<Counters>,
+    state: Arc<ProxyState>,
 }
 
 impl Shared {
@@ -150,38 +41,38 @@ impl Shared {
     }
 
     /// A worker's view: its own pools (pools must live on the runtime that uses them), the
-    /// process's rules and counters.
+    /// process's rules and state.
     pub fn for_worker(
         config: ServerConfig,
         rules: Arc<Rules>,
         server_version: String,
-        counters: Arc<Counters>,
+        state: Arc<ProxyState>,
     ) -> Self {
-        counters.install_first(&rules);
-        let rules = counters.rules();
-        let backends = Backends::new(&rules, &config.backend, &config.health, &counters.health);
+        state.install_first(&rules);
+        let rules = state.rules();
+        let backends = Backends::new(&rules, &config.backend, &config.health, &state.health);
         crate::keygen::set_worker_id(config.worker_id);
         Shared {
-            backends: RwLock::new((counters.generation(), Arc::new(backends))),
+            backends: RwLock::new((state.generation(), Arc::new(backends))),
             config,
             server_version: greeting_version(&server_version),
-            counters,
+            state,
         }
     }
 
     pub fn column_orders(&self) -> &ColumnOrders {
-        &self.counters.column_orders
+        &self.state.column_orders
     }
 
     pub fn rules(&self) -> Arc<Rules> {
-        self.counters.rules()
+        self.state.rules()
     }
 
     /// This worker's pools for the current rules. After a reload the first caller rebuilds
     /// them, keeping the pool of every server that is still named (connections and sessions
     /// holding them carry on), on this worker's runtime where pools must live.
     pub fn backends(&self) -> Arc<Backends> {
-        let now = self.counters.generation();
+        let now = self.state.generation();
         {
             let current = match self.backends.read() {
                 Ok(b) => b,
@@ -196,13 +87,13 @@ impl Shared {
             Err(poisoned) => poisoned.into_inner(),
         };
         if current.0 != now {
-            let rules = self.counters.rules();
+            let rules = self.state.rules();
             let rebuilt = Backends::reusing(
                 Some(&current.1),
                 &rules,
                 &self.config.backend,
                 &self.config.health,
-                &self.counters.health,
+                &self.state.health,
             );
             *current = (now, Arc::new(rebuilt));
         }
@@ -211,44 +102,44 @@ impl Shared {
 
     /// Re-reads the rule files now (SIGHUP does the same): see `reload`.
     pub fn reload(&self) -> Result<crate::reload::Reloaded, String> {
-        crate::reload::reload(&self.counters)
+        crate::reload::reload(&self.state)
     }
 
     pub fn uptime_secs(&self) -> u64 {
-        self.counters.started.elapsed().as_secs()
+        self.state.started.elapsed().as_secs()
     }
 
     pub fn sha2_cache(&self) -> &Sha2Cache {
-        &self.counters.sha2
+        &self.state.sha2
     }
 
     pub fn open_connections(&self) -> usize {
-        self.counters.open_connections.load(Ordering::Relaxed)
+        self.state.open_connections.load(Ordering::Relaxed)
     }
 
     pub fn health(&self) -> &HealthRegistry {
-        &self.counters.health
+        &self.state.health
     }
 
     pub fn sessions(&self) -> &Arc<Sessions> {
-        &self.counters.sessions
+        &self.state.sessions
     }
 
     pub fn holds(&self) -> &crate::hold::Holds {
-        &self.counters.holds
+        self.state.holds()
     }
 
     /// Whether `rules` are the ones served now.
     #[inline]
     pub fn rules_are_current(&self, rules: &Arc<Rules>) -> bool {
-        self.counters.rules_are_current(rules)
+        self.state.rules_are_current(rules)
     }
 }
 
 /// The process's background tasks on the current runtime: one health checker per server,
 /// and the admin HTTP endpoint when `admin_listen` is set.
-fn spawn_background(config: &ServerConfig, counters: &Arc<Counters>, shutdown: &CancellationToken) {
-    if let Ok(mut r) = counters.reload.lock() {
+fn spawn_background(config: &ServerConfig, state: &Arc<ProxyState>, shutdown: &CancellationToken) {
+    if let Ok(mut r) = state.reload.lock() {
         *r = Some(crate::reload::ReloadContext {
             rules_path: config.rules.clone(),
             backend: config.backend.clone(),
@@ -257,18 +148,18 @@ fn spawn_background(config: &ServerConfig, counters: &Arc<Counters>, shutdown: &
         });
     }
     spawn_checkers(
-        &counters.health,
+        &state.health,
         &config.backend,
         &config.health,
         shutdown.clone(),
     );
     if let Some(addr) = &config.admin_listen {
-        let (addr, counters, token) = (addr.clone(), counters.clone(), shutdown.clone());
+        let (addr, state, token) = (addr.clone(), state.clone(), shutdown.clone());
         tokio::spawn(async move {
             match TcpListener::bind(&addr).await {
                 Ok(l) => {
                     tracing::info!("admin HTTP (metrics, holds, reload) listening on {addr}");
-                    crate::admin::http::serve(l, counters, token).await;
+                    crate::admin::http::serve(l, state, token).await;
                 }
                 Err(e) => tracing::error!("cannot listen on admin_listen {addr}: {e}"),
             }
@@ -323,9 +214,9 @@ async fn serve_stream(
     token: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    let id = shared.counters.sessions.next_id();
+    let id = shared.state.sessions.next_id();
     shared
-        .counters
+        .state
         .open_connections
         .fetch_add(1, Ordering::Relaxed);
     let (r, w) = stream.into_split();
@@ -334,7 +225,7 @@ async fn serve_stream(
         _ = token.cancelled() => {}
     }
     shared
-        .counters
+        .state
         .open_connections
         .fetch_sub(1, Ordering::Relaxed);
 }
@@ -362,7 +253,7 @@ async fn accept(
 /// Serves clients on the current runtime until `shutdown` is cancelled, then waits for open
 /// connections to end.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
-    spawn_background(&shared.config, &shared.counters, &shutdown);
+    spawn_background(&shared.config, &shared.state, &shutdown);
     let tracker = TaskTracker::new();
     while let Some((stream, peer)) = accept(&listener, &shutdown).await {
         tracker.spawn(serve_stream(stream, peer, shared.clone(), shutdown.clone()));
@@ -384,7 +275,7 @@ pub fn serve_workers(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let workers = workers.max(1);
-    let counters = Arc::new(Counters::default());
+    let state = Arc::new(ProxyState::default());
     let mut senders = Vec::with_capacity(workers);
     let mut threads = Vec::with_capacity(workers);
     for i in 0..workers {
@@ -394,27 +285,27 @@ pub fn serve_workers(
         // pool_max is per server for the whole process: split it between the workers.
         cfg.backend.pool_max = config.backend.pool_max.div_ceil(workers).max(1);
         cfg.backend.pool_min = config.backend.pool_min.min(cfg.backend.pool_max);
-        let (rules, version, counters, token) = (
+        let (rules, version, state, token) = (
             rules.clone(),
             server_version.clone(),
-            counters.clone(),
+            state.clone(),
             shutdown.clone(),
         );
         threads.push(
             std::thread::Builder::new()
                 .name(format!("shardgate-worker-{i}"))
-                .spawn(move || worker(rx, cfg, rules, version, counters, token))?,
+                .spawn(move || worker(rx, cfg, rules, version, state, token))?,
         );
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        counters.install_first(&rules);
-        counters.health.register(&rules);
-        spawn_background(&config, &counters, &shutdown);
+        state.install_first(&rules);
+        state.health.register(&rules);
+        spawn_background(&config, &state, &shutdown);
         #[cfg(unix)]
-        crate::reload::reload_on_hangup(counters.clone(), shutdown.clone());
+        crate::reload::reload_on_hangup(state.clone(), shutdown.clone());
         listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(listener)?;
         let mut next = 0usize;
@@ -439,7 +330,7 @@ fn worker(
     config: ServerConfig,
     rules: Arc<Rules>,
     version: String,
-    counters: Arc<Counters>,
+    state: Arc<ProxyState>,
     shutdown: CancellationToken,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -453,7 +344,7 @@ fn worker(
         }
     };
     rt.block_on(async move {
-        let shared = Arc::new(Shared::for_worker(config, rules, version, counters));
+        let shared = Arc::new(Shared::for_worker(config, rules, version, state));
         let tracker = TaskTracker::new();
         loop {
             let next = tokio::select! {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::hold::drain::{drain, Open};
 use crate::hold::Hold;
-use crate::server::Counters;
+use crate::proxy_state::ProxyState;
 
 use super::http::{json_str, Params, Response};
 
@@ -26,19 +26,19 @@ const DEFAULT_LEASE_MS: u64 = 5_000;
 const MAX_DRAIN_MS: u64 = 60_000;
 const MAX_LEASE_MS: u64 = 3_600_000;
 
-pub async fn hold(counters: &Arc<Counters>, p: &Params) -> Response {
-    match try_hold(counters, p).await {
+pub async fn hold(state: &Arc<ProxyState>, p: &Params) -> Response {
+    match try_hold(state, p).await {
         Ok(r) | Err(r) => r,
     }
 }
 
-async fn try_hold(counters: &Arc<Counters>, p: &Params) -> Result<Response, Response> {
+async fn try_hold(state: &Arc<ProxyState>, p: &Params) -> Result<Response, Response> {
     p.only(&["database", "tables", "drain_ms", "lease_ms"])?;
-    let rules = counters.rules();
+    let rules = state.rules();
     let name = p.required("database")?;
     let db = rules
         .database(name)
-        .ok_or_else(|| unknown_database(name, counters))?;
+        .ok_or_else(|| unknown_database(name, state))?;
     let mut tables: Vec<String> = Vec::new();
     for t in p.required("tables")?.split(',').map(str::trim) {
         let Some(rule) = db.table(t) else {
@@ -68,31 +68,28 @@ async fn try_hold(counters: &Arc<Counters>, p: &Params) -> Result<Response, Resp
             ),
         ));
     }
-    let hold = counters
-        .holds()
-        .begin(&db.name, tables, lease)
-        .map_err(|on| {
-            Response::json(
-                409,
-                format!(
-                    "{{\"held\":false,\"reason\":{},\"hold\":{}}}",
-                    json_str(&format!(
-                        "database `{}` is already held; release it first \
+    let hold = state.holds().begin(&db.name, tables, lease).map_err(|on| {
+        Response::json(
+            409,
+            format!(
+                "{{\"held\":false,\"reason\":{},\"hold\":{}}}",
+                json_str(&format!(
+                    "database `{}` is already held; release it first \
                          (POST /release?database={})",
-                        on.database, on.database
-                    )),
-                    describe(&on)
-                ),
-            )
-        })?;
-    lift_after_lease(counters.clone(), hold.clone());
+                    on.database, on.database
+                )),
+                describe(&on)
+            ),
+        )
+    })?;
+    lift_after_lease(state.clone(), hold.clone());
     tracing::info!(
         "write hold {} on database `{}` (tables {}): draining for up to {budget:?}",
         hold.id,
         hold.database,
         hold.tables.join(", ")
     );
-    match drain(&hold, counters.sessions(), budget).await {
+    match drain(&hold, state.sessions(), budget).await {
         Ok(took) => {
             tracing::info!(
                 "write hold {} on database `{}` holds (drained in {took:?})",
@@ -109,7 +106,7 @@ async fn try_hold(counters: &Arc<Counters>, p: &Params) -> Result<Response, Resp
             ))
         }
         Err(open) => {
-            counters.holds().release_hold(hold.id);
+            state.holds().release_hold(hold.id);
             let reason = not_drained(&hold, budget, &open);
             tracing::warn!("{reason}");
             Ok(Response::json(
@@ -128,11 +125,11 @@ async fn try_hold(counters: &Arc<Counters>, p: &Params) -> Result<Response, Resp
 }
 
 /// Lifts `hold` when its lease runs out, unless it was released (or replaced) before.
-fn lift_after_lease(counters: Arc<Counters>, hold: Arc<Hold>) {
+fn lift_after_lease(state: Arc<ProxyState>, hold: Arc<Hold>) {
     tokio::spawn(async move {
         tokio::time::sleep(hold.lease).await;
-        if counters.holds().release_hold(hold.id).is_some() {
-            counters.holds().stats.lifted_by_lease.fetch_add(1, Relaxed);
+        if state.holds().release_hold(hold.id).is_some() {
+            state.holds().stats.lifted_by_lease.fetch_add(1, Relaxed);
             tracing::warn!(
                 "write hold {} on database `{}` (tables {}) was not released within its lease \
                  of {:?}: lifted, writes flow again on the running rules (did the resharding \
@@ -163,7 +160,7 @@ fn not_drained(hold: &Hold, budget: Duration, open: &Open) -> String {
     )
 }
 
-pub fn release(counters: &Counters, p: &Params) -> Response {
+pub fn release(state: &ProxyState, p: &Params) -> Response {
     if let Err(bad) = p.only(&["database"]) {
         return bad;
     }
@@ -171,7 +168,7 @@ pub fn release(counters: &Counters, p: &Params) -> Response {
         Ok(n) => n,
         Err(bad) => return bad,
     };
-    match counters.holds().release(name) {
+    match state.holds().release(name) {
         Some(h) => {
             tracing::info!(
                 "write hold {} on database `{}` released after {:?}",
@@ -185,7 +182,7 @@ pub fn release(counters: &Counters, p: &Params) -> Response {
             )
         }
         // A database the rules no longer name may still have had a hold: looked up after.
-        None if counters.rules().database(name).is_none() => unknown_database(name, counters),
+        None if state.rules().database(name).is_none() => unknown_database(name, state),
         None => Response::json(
             200,
             format!("{{\"released\":false,\"database\":{}}}", json_str(name)),
@@ -193,11 +190,11 @@ pub fn release(counters: &Counters, p: &Params) -> Response {
     }
 }
 
-pub fn list(counters: &Counters, p: &Params) -> Response {
+pub fn list(state: &ProxyState, p: &Params) -> Response {
     if let Err(bad) = p.only(&[]) {
         return bad;
     }
-    let holds = counters.holds();
+    let holds = state.holds();
     let mut body = String::from("{\"holds\":[");
     for (i, h) in holds.list().iter().enumerate() {
         if i > 0 {
@@ -244,8 +241,8 @@ fn ids(open: &Open) -> String {
     format!("[{}]", list.join(","))
 }
 
-pub(super) fn unknown_database(name: &str, counters: &Counters) -> Response {
-    let rules = counters.rules();
+pub(super) fn unknown_database(name: &str, state: &ProxyState) -> Response {
+    let rules = state.rules();
     let known: Vec<&str> = rules.databases.values().map(|d| d.name.as_str()).collect();
     Response::text(
         400,

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::server::Counters;
+use crate::proxy_state::ProxyState;
 
 /// Longest request head read, and longest body read (and ignored).
 const MAX_HEAD: usize = 16 * 1024;
@@ -32,7 +32,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("/reload", "POST"),
 ];
 
-pub async fn serve(listener: TcpListener, counters: Arc<Counters>, shutdown: CancellationToken) {
+pub async fn serve(listener: TcpListener, state: Arc<ProxyState>, shutdown: CancellationToken) {
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -40,9 +40,9 @@ pub async fn serve(listener: TcpListener, counters: Arc<Counters>, shutdown: Can
         };
         match accepted {
             Ok((stream, _)) => {
-                let counters = counters.clone();
+                let state = state.clone();
                 tokio::spawn(async move {
-                    let _ = answer(stream, &counters).await;
+                    let _ = answer(stream, &state).await;
                 });
             }
             Err(e) => {
@@ -96,9 +96,9 @@ impl Response {
     }
 }
 
-async fn answer(mut stream: TcpStream, counters: &Arc<Counters>) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, state: &Arc<ProxyState>) -> std::io::Result<()> {
     let response = match read_request(&mut stream).await? {
-        Ok(request) => route(&request, counters).await,
+        Ok(request) => route(&request, state).await,
         Err(bad) => bad,
     };
     let allow = response
@@ -117,18 +117,18 @@ async fn answer(mut stream: TcpStream, counters: &Arc<Counters>) -> std::io::Res
     stream.shutdown().await
 }
 
-async fn route(req: &Request, counters: &Arc<Counters>) -> Response {
+async fn route(req: &Request, state: &Arc<ProxyState>) -> Response {
     let p = &req.params;
     match (req.method.as_str(), req.path.as_str()) {
         // Scrapers may add parameters of their own: ignored.
         ("GET", "/metrics") => Response {
             content_type: "text/plain; version=0.0.4",
-            ..Response::text(200, super::metrics::render(counters.health(), counters))
+            ..Response::text(200, super::metrics::render(state.health(), state))
         },
-        ("GET", "/hold") => super::hold::list(counters, p),
-        ("POST", "/hold") => super::hold::hold(counters, p).await,
-        ("POST", "/release") => super::hold::release(counters, p),
-        ("POST", "/reload") => super::reload::reload_endpoint(counters, p),
+        ("GET", "/hold") => super::hold::list(state, p),
+        ("POST", "/hold") => super::hold::hold(state, p).await,
+        ("POST", "/release") => super::hold::release(state, p),
+        ("POST", "/reload") => super::reload::reload_endpoint(state, p),
         (_, path) => match ENDPOINTS.iter().find(|(p, _)| *p == path) {
             Some((_, methods)) => Response {
                 allow: Some(methods),

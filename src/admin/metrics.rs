@@ -4,19 +4,19 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use crate::backend::health::{HealthRegistry, Role, LAG_UNKNOWN};
-use crate::server::Counters;
+use crate::proxy_state::ProxyState;
 
 /// The metrics text, one series per (database, group, role, address).
-pub fn render(registry: &HealthRegistry, counters: &Counters) -> String {
+pub fn render(registry: &HealthRegistry, state: &ProxyState) -> String {
     let mut out = String::with_capacity(4096);
     let _ = writeln!(
         out,
         "# HELP shardgate_client_connections Client connections open now.\n\
          # TYPE shardgate_client_connections gauge\n\
          shardgate_client_connections {}",
-        counters.open_connections()
+        state.open_connections()
     );
-    render_holds(&mut out, counters);
+    render_holds(&mut out, state);
     let _ = writeln!(
         out,
         "# HELP shardgate_uptime_seconds Seconds since the proxy started.\n\
@@ -93,8 +93,8 @@ pub fn render(registry: &HealthRegistry, counters: &Counters) -> String {
 
 /// Write holds of resharding cutovers: how many are on, how many statements waited and
 /// for how long at most.
-fn render_holds(out: &mut String, counters: &Counters) {
-    let holds = counters.holds();
+fn render_holds(out: &mut String, state: &ProxyState) {
+    let holds = state.holds();
     let stats = &holds.stats;
     let longest = stats.longest_wait_us.load(Ordering::Relaxed) as f64 / 1e6;
     let _ = writeln!(

@@ -7,20 +7,20 @@
 //! cutover moved their rows); any other refused change still refuses the whole reload.
 //! 200 with a summary, 409 with the diagnostics, one per line.
 
+use crate::proxy_state::ProxyState;
 use crate::reload::{reload_allowing, AllowLayout};
-use crate::server::Counters;
 
 use super::http::{Params, Response};
 
-pub fn reload_endpoint(counters: &Counters, p: &Params) -> Response {
+pub fn reload_endpoint(state: &ProxyState, p: &Params) -> Response {
     if let Err(bad) = p.only(&["allow_layout"]) {
         return bad;
     }
-    let allow = match allowed_tables(counters, p.get("allow_layout").unwrap_or("")) {
+    let allow = match allowed_tables(state, p.get("allow_layout").unwrap_or("")) {
         Ok(a) => a,
         Err(bad) => return bad,
     };
-    match reload_allowing(counters, &allow) {
+    match reload_allowing(state, &allow) {
         Ok(done) => {
             let mut body = format!("reloaded: rules generation {}\n", done.generation);
             for c in &done.cutovers {
@@ -34,7 +34,7 @@ pub fn reload_endpoint(counters: &Counters, p: &Params) -> Response {
                 if !changed {
                     body.push_str(&format!("unchanged: {db}.{table}\n"));
                 }
-                if changed && !held(counters, db, table) {
+                if changed && !held(state, db, table) {
                     tracing::warn!(
                         "reload: the layout of {db}.{table} changed while its writes were not \
                          held (POST /hold first, or rows written meanwhile may be out of place)"
@@ -62,8 +62,8 @@ pub fn reload_endpoint(counters: &Counters, p: &Params) -> Response {
 }
 
 /// `db.table,...` checked against the running rules, spelled as they spell them.
-fn allowed_tables(counters: &Counters, list: &str) -> Result<AllowLayout, Response> {
-    let rules = counters.rules();
+fn allowed_tables(state: &ProxyState, list: &str) -> Result<AllowLayout, Response> {
+    let rules = state.rules();
     let mut out = Vec::new();
     for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let Some((db, table)) = entry.split_once('.') else {
@@ -73,7 +73,7 @@ fn allowed_tables(counters: &Counters, list: &str) -> Result<AllowLayout, Respon
             ));
         };
         let Some(d) = rules.database(db) else {
-            return Err(super::hold::unknown_database(db, counters));
+            return Err(super::hold::unknown_database(db, state));
         };
         let Some(t) = d.table(table) else {
             return Err(Response::text(
@@ -89,8 +89,8 @@ fn allowed_tables(counters: &Counters, list: &str) -> Result<AllowLayout, Respon
     Ok(AllowLayout(out))
 }
 
-fn held(counters: &Counters, db: &str, table: &str) -> bool {
-    counters.holds().list().iter().any(|h| {
+fn held(state: &ProxyState, db: &str, table: &str) -> bool {
+    state.holds().list().iter().any(|h| {
         h.database.eq_ignore_ascii_case(db)
             && h.tables.iter().any(|t| t.eq_ignore_ascii_case(table))
     })

@@ -1,0 +1,122 @@
+//! The state every worker of the process shares: live sessions, rules and their generation,
+//! backend health, write holds, column orders. It has its own home so that the admin views
+//! (`admin`) and the accept loop (`server`) both import it without importing each other.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use crate::backend::health::HealthRegistry;
+use crate::config::model::Rules;
+use crate::frontend::full_auth::Sha2Cache;
+use crate::frontend::sessions::Sessions;
+use crate::plan::ColumnOrders;
+
+/// Process-wide state, shared by every worker.
+pub struct ProxyState {
+    /// The live client sessions and their connection ids, for every worker.
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) open_connections: AtomicUsize,
+    pub(crate) started: Instant,
+    /// caching_sha2_password's cache of verified users and the RSA key for full auth.
+    pub(crate) sha2: Sha2Cache,
+    /// Health and state of every backend server (the checker writes, workers read).
+    pub(crate) health: HealthRegistry,
+    /// Column orders of sharded tables, fetched for INSERTs without a column list; shared by
+    /// the workers so DDL through any of them forgets them for all.
+    pub(crate) column_orders: ColumnOrders,
+    /// The rules every worker serves. A reload swaps them whole and bumps `generation`;
+    /// each worker then brings its own pools up to date before its next statement.
+    rules: RwLock<Arc<Rules>>,
+    /// Address of the rules `rules` holds: a session pinned to rules (an open transaction)
+    /// tells with one load whether a reload replaced them. A pinned `Arc` keeps its address
+    /// from being reused.
+    rules_at: AtomicUsize,
+    generation: AtomicU64,
+    /// Write holds of resharding cutovers (admin `POST /hold`), for every worker.
+    holds: crate::hold::Holds,
+    /// What a reload needs besides the rules: where they are read from, how checkers log
+    /// in, and when they stop. Set when the background tasks start; reloads hold the lock,
+    /// so two never interleave.
+    pub(crate) reload: Mutex<Option<crate::reload::ReloadContext>>,
+}
+
+impl ProxyState {
+    pub fn health(&self) -> &HealthRegistry {
+        &self.health
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.open_connections.load(Ordering::Relaxed)
+    }
+
+    pub fn holds(&self) -> &crate::hold::Holds {
+        &self.holds
+    }
+
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
+    }
+}
+
+impl Default for ProxyState {
+    fn default() -> Self {
+        ProxyState {
+            sessions: Arc::default(),
+            open_connections: AtomicUsize::new(0),
+            started: Instant::now(),
+            sha2: Sha2Cache::default(),
+            health: HealthRegistry::default(),
+            column_orders: ColumnOrders::default(),
+            rules: RwLock::default(),
+            rules_at: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            holds: crate::hold::Holds::default(),
+            reload: Mutex::new(None),
+        }
+    }
+}
+
+impl ProxyState {
+    pub fn rules(&self) -> Arc<Rules> {
+        match self.rules.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reloads so far; workers compare it with the one their pools were built for.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Installs new rules for every statement that starts from now on.
+    pub(crate) fn swap_rules(&self, rules: Arc<Rules>) {
+        self.rules_at
+            .store(Arc::as_ptr(&rules) as usize, Ordering::Release);
+        match self.rules.write() {
+            Ok(mut r) => *r = rules,
+            Err(poisoned) => *poisoned.into_inner() = rules,
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether `rules` are the ones served now (one load; see `rules_at`).
+    #[inline]
+    pub fn rules_are_current(&self, rules: &Arc<Rules>) -> bool {
+        self.rules_at.load(Ordering::Acquire) == Arc::as_ptr(rules) as usize
+    }
+
+    /// The first rules of the process (every worker passes the same ones).
+    pub(crate) fn install_first(&self, rules: &Arc<Rules>) {
+        if self.generation() == 0 {
+            let mut r = match self.rules.write() {
+                Ok(r) => r,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            *r = rules.clone();
+            self.rules_at
+                .store(Arc::as_ptr(rules) as usize, Ordering::Release);
+        }
+    }
+}

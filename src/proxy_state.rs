@@ -39,6 +39,11 @@ pub struct ProxyState {
     /// in, and when they stop. Set when the background tasks start; reloads hold the lock,
     /// so two never interleave.
     pub(crate) reload: Mutex<Option<crate::reload::ReloadContext>>,
+    /// Reloads that took effect and that were refused, for the metrics.
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+    /// This proxy's own series on `/metrics` (see `admin::metrics`).
+    metrics: crate::admin::metrics::StateMetrics,
 }
 
 impl ProxyState {
@@ -57,6 +62,27 @@ impl ProxyState {
     pub fn sessions(&self) -> &Arc<Sessions> {
         &self.sessions
     }
+
+    pub fn metrics(&self) -> &crate::admin::metrics::StateMetrics {
+        &self.metrics
+    }
+
+    /// (reloads that took effect, reloads refused).
+    pub fn reload_counts(&self) -> (u64, u64) {
+        (
+            self.reloads_ok.load(Ordering::Relaxed),
+            self.reloads_failed.load(Ordering::Relaxed),
+        )
+    }
+
+    pub(crate) fn count_reload(&self, took_effect: bool) {
+        let c = if took_effect {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for ProxyState {
@@ -73,6 +99,9 @@ impl Default for ProxyState {
             generation: AtomicU64::new(0),
             holds: crate::hold::Holds::default(),
             reload: Mutex::new(None),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            metrics: Default::default(),
         }
     }
 }

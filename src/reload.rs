@@ -80,6 +80,12 @@ pub(crate) fn reload(state: &ProxyState) -> Result<Reloaded, String> {
 /// cutover); any other refused change still refuses the whole reload. Must run on a tokio
 /// runtime that outlives the process's serving (new servers' checkers run there).
 pub fn reload_allowing(state: &ProxyState, allow: &AllowLayout) -> Result<Reloaded, Refused> {
+    let result = try_reload(state, allow);
+    state.count_reload(result.is_ok());
+    result
+}
+
+fn try_reload(state: &ProxyState, allow: &AllowLayout) -> Result<Reloaded, Refused> {
     let guard = match state.reload.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),

@@ -154,6 +154,7 @@ fn spawn_background(config: &ServerConfig, state: &Arc<ProxyState>, shutdown: &C
         shutdown.clone(),
     );
     if let Some(addr) = &config.admin_listen {
+        crate::admin::metrics::install();
         let (addr, state, token) = (addr.clone(), state.clone(), shutdown.clone());
         tokio::spawn(async move {
             match TcpListener::bind(&addr).await {

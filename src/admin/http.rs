@@ -123,7 +123,7 @@ async fn route(req: &Request, state: &Arc<ProxyState>) -> Response {
         // Scrapers may add parameters of their own: ignored.
         ("GET", "/metrics") => Response {
             content_type: "text/plain; version=0.0.4",
-            ..Response::text(200, super::metrics::render(state.health(), state))
+            ..Response::text(200, super::metrics::render(state))
         },
         ("GET", "/hold") => super::hold::list(state, p),
         ("POST", "/hold") => super::hold::hold(state, p).await,

@@ -1,128 +1,277 @@
-//! Prometheus text metrics (`GET /metrics` on `admin_listen`, see `http`).
+//! Prometheus metrics (`GET /metrics` on `admin_listen`, see `http`), through the `metrics`
+//! facade and its Prometheus exporter rather than hand-written text, so names, escaping and
+//! histogram buckets follow the exposition format without us maintaining it.
+//!
+//! Two recorders feed one page:
+//! - the process's global recorder, which the statement path reports to with the `metrics`
+//!   macros (statements by route kind, latencies per group and role, errors by code), and
+//! - one recorder per `ProxyState` for what the state already counts (server health, pool
+//!   use, write holds, reloads), set from that state at scrape time. A state owns its own
+//!   recorder so that several proxies in one process (the test suite) never overwrite each
+//!   other's gauges between setting and rendering.
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
-use crate::backend::health::{HealthRegistry, Role, LAG_UNKNOWN};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Unit};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+use crate::backend::health::{Role, ServerEntry, LAG_UNKNOWN};
 use crate::proxy_state::ProxyState;
 
-/// The metrics text, one series per (database, group, role, address).
-pub fn render(registry: &HealthRegistry, state: &ProxyState) -> String {
-    let mut out = String::with_capacity(4096);
-    let _ = writeln!(
-        out,
-        "# HELP shardgate_client_connections Client connections open now.\n\
-         # TYPE shardgate_client_connections gauge\n\
-         shardgate_client_connections {}",
-        state.open_connections()
-    );
-    render_holds(&mut out, state);
-    let _ = writeln!(
-        out,
-        "# HELP shardgate_uptime_seconds Seconds since the proxy started.\n\
-         # TYPE shardgate_uptime_seconds counter\n\
-         shardgate_uptime_seconds {}",
-        registry.uptime_secs()
-    );
-    let entries = registry.entries();
-    let series: [(&str, &str, &str); 7] = [
-        (
-            "shardgate_server_up",
-            "gauge",
-            "1 if the server answered its last health check.",
-        ),
-        (
-            "shardgate_server_in_rotation",
-            "gauge",
-            "1 if the server takes statements now (replica: reads; master: circuit closed).",
-        ),
-        (
-            "shardgate_replica_replicating",
-            "gauge",
-            "1 if both replication threads run (replicas only).",
-        ),
-        (
-            "shardgate_replica_lag_seconds",
-            "gauge",
-            "Seconds_Behind_Master (replicas only; absent when unknown).",
-        ),
-        (
-            "shardgate_server_check_latency_microseconds",
-            "gauge",
-            "Moving average of the health check round trip.",
-        ),
-        (
-            "shardgate_server_open_connections",
-            "gauge",
-            "Backend connections client sessions hold.",
-        ),
-        (
-            "shardgate_server_queries_total",
-            "counter",
-            "Statements sent to the server.",
-        ),
-    ];
-    for (i, (name, kind, help)) in series.iter().enumerate() {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for e in &entries {
-            let h = &e.health;
-            let replica = e.role == Role::Replica;
-            let value: Option<i64> = match i {
-                0 => Some(h.is_up() as i64),
-                1 => Some(h.in_rotation() as i64),
-                2 => replica.then(|| h.is_replicating() as i64),
-                3 => (replica && h.lag_s() != LAG_UNKNOWN).then(|| h.lag_s()),
-                4 => Some(h.latency_us() as i64),
-                5 => Some(e.stats.open_conns.load(Ordering::Relaxed)),
-                _ => Some(e.stats.queries.load(Ordering::Relaxed) as i64),
-            };
-            if let Some(v) = value {
-                let _ = writeln!(
-                    out,
-                    "{name}{{database=\"{}\",group=\"{}\",role=\"{}\",address=\"{}\"}} {v}",
-                    escape(&e.database),
-                    escape(&e.group),
-                    e.role.name(),
-                    escape(&e.addr)
-                );
+/// Latency buckets for every `_seconds` histogram: a point query through the proxy takes
+/// about 100 µs on loopback, a scatter over a large table can take seconds.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+fn builder() -> PrometheusBuilder {
+    let b = PrometheusBuilder::new();
+    match b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS) {
+        Ok(b) => b,
+        // Only an empty bucket list is refused, and ours is not empty.
+        Err(_) => PrometheusBuilder::new(),
+    }
+}
+
+/// The global recorder's handle, installed on first use. `None` when another recorder was
+/// installed first (an embedding program's own): then only the state's metrics are shown.
+fn global() -> Option<&'static PrometheusHandle> {
+    static GLOBAL: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    GLOBAL
+        .get_or_init(|| {
+            let recorder = builder().build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => {
+                    describe_statement_metrics();
+                    Some(handle)
+                }
+                Err(e) => {
+                    tracing::warn!("metrics: another recorder is installed ({e}); /metrics shows the proxy state only");
+                    None
+                }
             }
-        }
+        })
+        .as_ref()
+}
+
+/// Installs the global recorder now, so that statements before the first scrape count.
+pub fn install() {
+    let _ = global();
+}
+
+/// Help texts of the metrics the statement path records (in `stats`); described here so
+/// the exporter prints them even before the first statement of a kind.
+fn describe_statement_metrics() {
+    describe_counter!(
+        "shardgate_statements_total",
+        "Client statements by route kind and result."
+    );
+    describe_counter!(
+        "shardgate_errors_total",
+        "Error packets sent to clients, by MySQL error code."
+    );
+    describe_histogram!(
+        "shardgate_statement_seconds",
+        Unit::Seconds,
+        "Client statement latency through the proxy, by route kind."
+    );
+    describe_histogram!(
+        "shardgate_backend_statement_seconds",
+        Unit::Seconds,
+        "Latency of the statements sent to backend servers, by group and role."
+    );
+    describe_histogram!(
+        "shardgate_pool_wait_seconds",
+        Unit::Seconds,
+        "Time statements waited for a free backend connection (pool at pool_max)."
+    );
+}
+
+/// The recorder of one proxy's own state.
+pub struct StateMetrics {
+    recorder: PrometheusRecorder,
+}
+
+impl Default for StateMetrics {
+    fn default() -> Self {
+        let recorder = builder().build_recorder();
+        metrics::with_local_recorder(&recorder, describe_state_metrics);
+        StateMetrics { recorder }
+    }
+}
+
+impl std::fmt::Debug for StateMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateMetrics")
+    }
+}
+
+/// The metrics page: the state's series set from `state` now, then the global ones.
+pub fn render(state: &ProxyState) -> String {
+    let global = global();
+    let own = &state.metrics().recorder;
+    metrics::with_local_recorder(own, || record_state(state));
+    let handle = own.handle();
+    handle.run_upkeep();
+    let mut out = handle.render();
+    if let Some(g) = global {
+        g.run_upkeep();
+        out.push_str(&g.render());
     }
     out
 }
 
-/// Write holds of resharding cutovers: how many are on, how many statements waited and
-/// for how long at most.
-fn render_holds(out: &mut String, state: &ProxyState) {
-    let holds = state.holds();
-    let stats = &holds.stats;
-    let longest = stats.longest_wait_us.load(Ordering::Relaxed) as f64 / 1e6;
-    let _ = writeln!(
-        out,
-        "# HELP shardgate_write_holds Write holds (resharding cutovers) on now.\n\
-         # TYPE shardgate_write_holds gauge\n\
-         shardgate_write_holds {}\n\
-         # HELP shardgate_held_statements_total Statements that waited for a write hold.\n\
-         # TYPE shardgate_held_statements_total counter\n\
-         shardgate_held_statements_total {}\n\
-         # HELP shardgate_held_statements_waiting Statements waiting for a write hold now.\n\
-         # TYPE shardgate_held_statements_waiting gauge\n\
-         shardgate_held_statements_waiting {}\n\
-         # HELP shardgate_hold_wait_longest_seconds The longest wait of a statement for a write hold.\n\
-         # TYPE shardgate_hold_wait_longest_seconds gauge\n\
-         shardgate_hold_wait_longest_seconds {longest:.6}\n\
-         # HELP shardgate_holds_lifted_by_lease_total Write holds that lifted themselves (not released in time).\n\
-         # TYPE shardgate_holds_lifted_by_lease_total counter\n\
-         shardgate_holds_lifted_by_lease_total {}",
-        holds.list().len(),
-        stats.held_statements.load(Ordering::Relaxed),
-        stats.waiting.load(Ordering::Relaxed),
-        stats.lifted_by_lease.load(Ordering::Relaxed),
+fn describe_state_metrics() {
+    describe_gauge!(
+        "shardgate_client_connections",
+        "Client connections open now."
+    );
+    describe_gauge!(
+        "shardgate_uptime_seconds",
+        Unit::Seconds,
+        "Seconds since the proxy started."
+    );
+    describe_gauge!(
+        "shardgate_server_up",
+        "1 if the server answered its last health check."
+    );
+    describe_gauge!(
+        "shardgate_server_in_rotation",
+        "1 if the server takes statements now (replica: reads; master: circuit closed)."
+    );
+    describe_gauge!(
+        "shardgate_server_circuit_open",
+        "1 while a master's circuit breaker is open (statements fail at once, probing continues)."
+    );
+    describe_gauge!(
+        "shardgate_server_consecutive_failures",
+        "Failed connects and checks in a row (a master's circuit opens at failures_to_open)."
+    );
+    describe_gauge!(
+        "shardgate_replica_replicating",
+        "1 if the replica is replicating (replicas only)."
+    );
+    describe_gauge!(
+        "shardgate_replica_lag_seconds",
+        Unit::Seconds,
+        "Replication lag (replicas only; NaN while unknown)."
+    );
+    describe_gauge!(
+        "shardgate_server_check_latency_seconds",
+        Unit::Seconds,
+        "Moving average of the health check round trip."
+    );
+    describe_counter!(
+        "shardgate_server_checks_total",
+        "Health checks run against the server."
+    );
+    describe_gauge!(
+        "shardgate_pool_connections_in_use",
+        "Backend connections client sessions hold now (all workers)."
+    );
+    describe_gauge!(
+        "shardgate_pool_waiting",
+        "Statements waiting for a free backend connection now."
+    );
+    describe_counter!(
+        "shardgate_pool_waits_total",
+        "Statements that found the pool at pool_max and waited."
+    );
+    describe_counter!(
+        "shardgate_pool_exhausted_total",
+        "Statements that got no backend connection within connect_timeout (error 1040)."
+    );
+    describe_counter!(
+        "shardgate_server_queries_total",
+        "Statements sent to the server."
+    );
+    describe_gauge!(
+        "shardgate_write_holds",
+        "Write holds (resharding cutovers) on now."
+    );
+    describe_counter!(
+        "shardgate_held_statements_total",
+        "Statements that waited for a write hold."
+    );
+    describe_gauge!(
+        "shardgate_held_statements_waiting",
+        "Statements waiting for a write hold now."
+    );
+    describe_gauge!(
+        "shardgate_hold_wait_longest_seconds",
+        Unit::Seconds,
+        "The longest wait of a statement for a write hold."
+    );
+    describe_counter!(
+        "shardgate_holds_lifted_by_lease_total",
+        "Write holds that lifted themselves (not released in time)."
+    );
+    describe_counter!(
+        "shardgate_reloads_total",
+        "Rule reloads (SIGHUP, SHARDGATE RELOAD, POST /reload) by result."
     );
 }
 
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Sets every state series from `state`; runs with the state's recorder as the local one.
+fn record_state(state: &ProxyState) {
+    gauge!("shardgate_client_connections").set(state.open_connections() as f64);
+    gauge!("shardgate_uptime_seconds").set(state.health().uptime_secs() as f64);
+    for e in state.health().entries() {
+        record_server(&e);
+    }
+    let holds = state.holds();
+    let stats = &holds.stats;
+    gauge!("shardgate_write_holds").set(holds.list().len() as f64);
+    counter!("shardgate_held_statements_total")
+        .absolute(stats.held_statements.load(Ordering::Relaxed));
+    gauge!("shardgate_held_statements_waiting").set(stats.waiting.load(Ordering::Relaxed) as f64);
+    gauge!("shardgate_hold_wait_longest_seconds")
+        .set(stats.longest_wait_us.load(Ordering::Relaxed) as f64 / 1e6);
+    counter!("shardgate_holds_lifted_by_lease_total")
+        .absolute(stats.lifted_by_lease.load(Ordering::Relaxed));
+    let (ok, failed) = state.reload_counts();
+    counter!("shardgate_reloads_total", "result" => "ok").absolute(ok);
+    counter!("shardgate_reloads_total", "result" => "failed").absolute(failed);
+}
+
+fn record_server(e: &ServerEntry) {
+    let labels = [
+        ("database", e.database.clone()),
+        ("group", e.group.clone()),
+        ("role", e.role.name().to_owned()),
+        ("address", e.addr.clone()),
+    ];
+    let h = &e.health;
+    let s = &e.stats;
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    gauge!("shardgate_server_up", &labels).set(flag(h.is_up()));
+    gauge!("shardgate_server_in_rotation", &labels).set(flag(h.in_rotation()));
+    gauge!("shardgate_server_consecutive_failures", &labels).set(h.failures() as f64);
+    gauge!("shardgate_server_check_latency_seconds", &labels).set(h.latency_us() as f64 / 1e6);
+    counter!("shardgate_server_checks_total", &labels).absolute(h.checks());
+    gauge!("shardgate_pool_connections_in_use", &labels)
+        .set(s.open_conns.load(Ordering::Relaxed) as f64);
+    gauge!("shardgate_pool_waiting", &labels).set(s.waiting.load(Ordering::Relaxed) as f64);
+    counter!("shardgate_pool_waits_total", &labels).absolute(s.waits.load(Ordering::Relaxed));
+    counter!("shardgate_pool_exhausted_total", &labels)
+        .absolute(s.exhausted.load(Ordering::Relaxed));
+    counter!("shardgate_server_queries_total", &labels).absolute(s.queries.load(Ordering::Relaxed));
+    match e.role {
+        Role::Master => {
+            gauge!("shardgate_server_circuit_open", &labels).set(flag(!h.in_rotation()));
+        }
+        Role::Replica => {
+            gauge!("shardgate_replica_replicating", &labels).set(flag(h.is_replicating()));
+            let lag = match h.lag_s() {
+                LAG_UNKNOWN => f64::NAN,
+                s => s as f64,
+            };
+            gauge!("shardgate_replica_lag_seconds", &labels).set(lag);
+        }
+    }
 }

@@ -254,6 +254,11 @@ pub struct ServerStats {
     pub queries: AtomicU64,
     /// Backend connections sessions hold right now.
     pub open_conns: AtomicI64,
+    /// Statements waiting for a connection of a pool at `pool_max` now, how many ever
+    /// waited, and how many gave up after connect_timeout: pool sizing shows here first.
+    pub waiting: AtomicI64,
+    pub waits: AtomicU64,
+    pub exhausted: AtomicU64,
 }
 
 /// Role of a server within its group.

@@ -83,14 +83,31 @@ impl GroupPool {
         }
         let slot = match self.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
-            Err(_) => match tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await
-            {
-                Ok(Ok(slot)) => slot,
-                Ok(Err(_)) => return Err(Error::Internal("a backend pool was closed".into())),
-                Err(_) => return Err(self.exhausted(timeout)),
-            },
+            Err(_) => self.wait_for_slot(timeout).await?,
         };
         self.connect_in(slot, timeout, failures_to_open).await
+    }
+
+    /// The slow path of `connect`: the pool is at `pool_max`, so wait (counted, timed) for a
+    /// connection to come back.
+    async fn wait_for_slot(&self, timeout: Duration) -> Result<OwnedSemaphorePermit> {
+        let _waiting = Waiting::new(&self.stats);
+        let started = std::time::Instant::now();
+        let got = tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await;
+        metrics::histogram!(
+            "shardgate_pool_wait_seconds",
+            "group" => self.group.to_string(),
+            "role" => self.role.name(),
+        )
+        .record(started.elapsed().as_secs_f64());
+        match got {
+            Ok(Ok(slot)) => Ok(slot),
+            Ok(Err(_)) => Err(Error::Internal("a backend pool was closed".into())),
+            Err(_) => {
+                self.stats.exhausted.fetch_add(1, Ordering::Relaxed);
+                Err(self.exhausted(timeout))
+            }
+        }
     }
 
     /// Like `connect`, but `None` at once when every connection of the pool is in use.
@@ -388,6 +405,24 @@ pub(crate) fn split_addr(addr: &str) -> (String, u16) {
             p.parse().unwrap_or(3306),
         ),
         None => (addr.to_string(), 3306),
+    }
+}
+
+/// Counts a statement waiting for a pool slot while it waits, also when its client goes
+/// away mid-wait (the future is dropped).
+struct Waiting<'a>(&'a ServerStats);
+
+impl<'a> Waiting<'a> {
+    fn new(stats: &'a ServerStats) -> Self {
+        stats.waits.fetch_add(1, Ordering::Relaxed);
+        stats.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(stats)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -40,7 +40,7 @@ trap 'exit 143' TERM
 
 section "dependencies"
 ensure_mariadb
-ensure_packages python3:python3
+ensure_packages python3:python3 systemd-analyze:systemd
 if ! python3 -m pip --version >/dev/null 2>&1; then
   apt_install python3-pip
 fi

@@ -103,6 +103,24 @@ pub enum Error {
     /// KILL of a session id the proxy does not have.
     #[error("Unknown thread id: {0}")]
     UnknownThread(u64),
+    /// A login over the user's `max_connections` (ER_TOO_MANY_USER_CONNECTIONS).
+    #[error(
+        "User '{user}' already has more than 'max_user_connections' active connections \
+         (max_connections = {max} in shardgate's [[users]])"
+    )]
+    TooManyUserConnections { user: String, max: u32 },
+    /// A statement over the user's rate (ER_USER_LIMIT_REACHED), after waiting
+    /// `limit_wait_ms` for a token.
+    #[error(
+        "User '{user}' has exceeded the 'max_qps' resource (current value: {max_qps}, \
+         burst {burst}, waited {waited_ms} ms)"
+    )]
+    UserLimitReached {
+        user: String,
+        max_qps: u32,
+        burst: u32,
+        waited_ms: u64,
+    },
     /// An admin statement from a user without `admin = true`.
     #[error("Access denied; you need admin = true in shardgate's [[users]] for {0}")]
     AdminOnly(&'static str),
@@ -207,6 +225,8 @@ impl Error {
             Error::NotOwner(_) => 1095,
             // ER_SPECIFIC_ACCESS_DENIED_ERROR.
             Error::AdminOnly(_) => 1227,
+            Error::TooManyUserConnections { .. } => 1203,
+            Error::UserLimitReached { .. } => 1226,
             Error::ReloadRefused(_) => 1105,
             Error::Interrupted(_) => 1317,
             Error::ConnectionKilled | Error::SessionStateLost(_) => 1927,
@@ -229,6 +249,7 @@ impl Error {
             Error::NoDatabaseSelected => "3D000",
             Error::NoSuchTable { .. } => "42S02",
             Error::AccessDenied { .. } => "28000",
+            Error::TooManyUserConnections { .. } => "42000",
             Error::UnknownCommand(_) => "08S01",
             Error::TransactionLost(_) => "40001",
             Error::Interrupted(_) | Error::ConnectionKilled | Error::SessionStateLost(_) => "70100",

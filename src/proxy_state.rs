@@ -44,6 +44,8 @@ pub struct ProxyState {
     reloads_failed: AtomicU64,
     /// This proxy's own series on `/metrics` (see `admin::metrics`).
     metrics: crate::admin::metrics::StateMetrics,
+    /// Per-user connection and rate limits, from the server config the first worker brings.
+    user_limits: std::sync::OnceLock<crate::frontend::user_limits::UserLimiters>,
 }
 
 impl ProxyState {
@@ -61,6 +63,18 @@ impl ProxyState {
 
     pub fn sessions(&self) -> &Arc<Sessions> {
         &self.sessions
+    }
+
+    /// The per-user limits (none until a worker installed them from its config).
+    pub fn user_limits(&self) -> &crate::frontend::user_limits::UserLimiters {
+        self.user_limits.get_or_init(Default::default)
+    }
+
+    /// Every worker passes the same users; the first one's limits count for all.
+    pub(crate) fn install_user_limits(&self, users: &[crate::config::server::UserConfig]) {
+        let _ = self
+            .user_limits
+            .set(crate::frontend::user_limits::UserLimiters::new(users));
     }
 
     pub fn metrics(&self) -> &crate::admin::metrics::StateMetrics {
@@ -102,6 +116,7 @@ impl Default for ProxyState {
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             metrics: Default::default(),
+            user_limits: Default::default(),
         }
     }
 }

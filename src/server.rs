@@ -49,6 +49,7 @@ impl Shared {
         state: Arc<ProxyState>,
     ) -> Self {
         state.install_first(&rules);
+        state.install_user_limits(&config.users);
         let rules = state.rules();
         let backends = Backends::new(&rules, &config.backend, &config.health, &state.health);
         crate::keygen::set_worker_id(config.worker_id);
@@ -127,6 +128,10 @@ impl Shared {
 
     pub fn holds(&self) -> &crate::hold::Holds {
         self.state.holds()
+    }
+
+    pub fn user_limits(&self) -> &crate::frontend::user_limits::UserLimiters {
+        self.state.user_limits()
     }
 
     /// Whether `rules` are the ones served now.
@@ -303,6 +308,7 @@ pub fn serve_workers(
         .build()?;
     rt.block_on(async {
         state.install_first(&rules);
+        state.install_user_limits(&config.users);
         state.health.register(&rules);
         spawn_background(&config, &state, &shutdown);
         #[cfg(unix)]

@@ -24,6 +24,7 @@ fn ops() -> UserConfig {
         password: "ops-pass".into(),
         auth_plugin: AuthPlugin::MysqlNativePassword,
         admin: true,
+        limits: Default::default(),
     }
 }
 

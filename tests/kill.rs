@@ -27,6 +27,7 @@ fn user(name: &str, password: &str, admin: bool) -> UserConfig {
         password: password.into(),
         auth_plugin: AuthPlugin::MysqlNativePassword,
         admin,
+        limits: Default::default(),
     }
 }
 

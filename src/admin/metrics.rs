@@ -211,6 +211,22 @@ fn describe_state_metrics() {
         "shardgate_holds_lifted_by_lease_total",
         "Write holds that lifted themselves (not released in time)."
     );
+    describe_gauge!(
+        "shardgate_user_connections",
+        "Sessions of a user with limits ([[users]] max_connections, max_qps)."
+    );
+    describe_counter!(
+        "shardgate_user_logins_refused_total",
+        "Logins refused with 1203 (over the user's max_connections)."
+    );
+    describe_counter!(
+        "shardgate_user_statements_delayed_total",
+        "Statements that waited for the user's max_qps and then ran."
+    );
+    describe_counter!(
+        "shardgate_user_statements_limited_total",
+        "Statements refused with 1226 (over the user's max_qps after limit_wait_ms)."
+    );
     describe_counter!(
         "shardgate_reloads_total",
         "Rule reloads (SIGHUP, SHARDGATE RELOAD, POST /reload) by result."
@@ -234,6 +250,16 @@ fn record_state(state: &ProxyState) {
         .set(stats.longest_wait_us.load(Ordering::Relaxed) as f64 / 1e6);
     counter!("shardgate_holds_lifted_by_lease_total")
         .absolute(stats.lifted_by_lease.load(Ordering::Relaxed));
+    for u in state.user_limits().all() {
+        let user = [("user", u.user.clone())];
+        gauge!("shardgate_user_connections", &user).set(f64::from(u.connections()));
+        counter!("shardgate_user_logins_refused_total", &user)
+            .absolute(u.refused_logins.load(Ordering::Relaxed));
+        counter!("shardgate_user_statements_delayed_total", &user)
+            .absolute(u.delayed_statements.load(Ordering::Relaxed));
+        counter!("shardgate_user_statements_limited_total", &user)
+            .absolute(u.limited_statements.load(Ordering::Relaxed));
+    }
     let (ok, failed) = state.reload_counts();
     counter!("shardgate_reloads_total", "result" => "ok").absolute(ok);
     counter!("shardgate_reloads_total", "result" => "failed").absolute(failed);

@@ -112,6 +112,22 @@ pub struct UserConfig {
     pub auth_plugin: AuthPlugin,
     /// May KILL other users' sessions and see them in SHOW PROCESSLIST.
     pub admin: bool,
+    /// Connection and statement-rate limits of this user (none by default).
+    pub limits: UserLimits,
+}
+
+/// What one user (a partner system) may take from the proxy, so that one flooding client
+/// cannot starve the others or the databases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserLimits {
+    /// Sessions at once; one more login gets 1203.
+    pub max_connections: Option<u32>,
+    /// Statements per second (COM_QUERY and COM_STMT_EXECUTE), a token bucket of `burst`
+    /// tokens refilled at this rate.
+    pub max_qps: Option<u32>,
+    pub burst: u32,
+    /// How long a statement over the rate waits for a token before it gets 1226.
+    pub limit_wait: Duration,
 }
 
 /// How the proxy logs in to every group's servers.
@@ -193,6 +209,7 @@ impl UserConfig {
             password: password.into(),
             auth_plugin: AuthPlugin::default(),
             admin: false,
+            limits: UserLimits::default(),
         }
     }
 }
@@ -236,6 +253,7 @@ impl fmt::Debug for UserConfig {
             .field("password", &"<redacted>")
             .field("auth_plugin", &self.auth_plugin)
             .field("admin", &self.admin)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -303,6 +321,10 @@ struct RawUser {
     auth_plugin: AuthPlugin,
     #[serde(default)]
     admin: bool,
+    max_connections: Option<u32>,
+    max_qps: Option<u32>,
+    burst: Option<u32>,
+    limit_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -366,11 +388,13 @@ pub fn parse_server_config(
             problems.push(format!("{key}.name: user `{}` is declared twice", u.name));
         }
         let password = secret(&key, &u.password, &u.password_env, &env, &mut problems);
+        let limits = user_limits(&key, u, &mut problems);
         users.push(UserConfig {
             name: u.name.clone(),
             password,
             auth_plugin: u.auth_plugin,
             admin: u.admin,
+            limits,
         });
     }
     let b = &raw.backend;
@@ -452,6 +476,47 @@ pub fn parse_server_config(
             })
             .unwrap_or_default(),
     })
+}
+
+/// Longest `limit_wait_ms`: a statement held longer looks like a hung proxy to its client.
+const MAX_LIMIT_WAIT_MS: u64 = 60_000;
+
+/// A user's limits, each bad value reported with its key.
+fn user_limits(key: &str, u: &RawUser, problems: &mut Vec<String>) -> UserLimits {
+    let mut at_least_one = |name: &str, v: Option<u32>| {
+        if v == Some(0) {
+            problems.push(format!(
+                "{key}.{name}: must be at least 1 (leave it out for no limit)"
+            ));
+        }
+    };
+    at_least_one("max_connections", u.max_connections);
+    at_least_one("max_qps", u.max_qps);
+    at_least_one("burst", u.burst);
+    if u.max_qps.is_none() {
+        for (name, set) in [
+            ("burst", u.burst.is_some()),
+            ("limit_wait_ms", u.limit_wait_ms.is_some()),
+        ] {
+            if set {
+                problems.push(format!("{key}.{name}: only means something with max_qps"));
+            }
+        }
+    }
+    let wait_ms = u.limit_wait_ms.unwrap_or(0);
+    if wait_ms > MAX_LIMIT_WAIT_MS {
+        problems.push(format!(
+            "{key}.limit_wait_ms: {wait_ms} is more than {MAX_LIMIT_WAIT_MS}"
+        ));
+    }
+    let max_qps = u.max_qps.filter(|&q| q > 0);
+    UserLimits {
+        max_connections: u.max_connections.filter(|&m| m > 0),
+        max_qps,
+        // One second's worth by default: a client may send its rate's statements at once.
+        burst: u.burst.filter(|&b| b > 0).or(max_qps).unwrap_or(1),
+        limit_wait: Duration::from_millis(wait_ms.min(MAX_LIMIT_WAIT_MS)),
+    }
 }
 
 /// Exactly one of `password` and `password_env`; the variable must be set.
@@ -644,6 +709,51 @@ mod tests {
                 "backend.pool_min: 9 is more than pool_max = 2",
             ]
         );
+    }
+
+    #[test]
+    fn user_limits_are_read_and_bad_ones_named_by_key() {
+        let base =
+            "listen = \"127.0.0.1:1\"\nrules = \"r\"\n[backend]\nuser = \"b\"\npassword = \"p\"\n";
+        let with_user =
+            |u: &str| format!("{base}[[users]]\nname = \"partner\"\npassword = \"x\"\n{u}");
+        let c = parse_server_config(
+            &with_user("max_connections = 20\nmax_qps = 100\nlimit_wait_ms = 50\n"),
+            Path::new(""),
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            c.users[0].limits,
+            UserLimits {
+                max_connections: Some(20),
+                max_qps: Some(100),
+                burst: 100,
+                limit_wait: Duration::from_millis(50),
+            }
+        );
+        for (user, expected) in [
+            (
+                "max_qps = 0\n",
+                "users[0].max_qps: must be at least 1 (leave it out for no limit)",
+            ),
+            (
+                "max_connections = 0\n",
+                "users[0].max_connections: must be at least 1 (leave it out for no limit)",
+            ),
+            (
+                "burst = 5\n",
+                "users[0].burst: only means something with max_qps",
+            ),
+            (
+                "max_qps = 5\nlimit_wait_ms = 600000\n",
+                "users[0].limit_wait_ms: 600000 is more than 60000",
+            ),
+            ("max_qps = -1\n", "line 9: invalid value: integer `-1`"),
+        ] {
+            let err = parse_server_config(&with_user(user), Path::new(""), no_env).unwrap_err();
+            assert!(err.to_string().contains(expected), "{user}: {err}");
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ use super::packet::{PacketReader, PacketWriter};
 use super::sessions::LiveSession;
 use super::sink::ClientSink;
 use super::stmt::registry::Registry;
+use super::user_limits::UserSession;
 
 /// max_allowed_packet for what clients send us.
 const MAX_CLIENT_PACKET: usize = 64 * 1024 * 1024;
@@ -55,6 +56,14 @@ pub async fn serve_client<R, W>(
             return;
         }
     };
+    let user_session = match shared.user_limits().admit(&login.user) {
+        Ok(s) => s,
+        Err(e) => {
+            // In place of the login's OK, as the server answers max_user_connections.
+            let _ = send_error(&mut writer, &e).await;
+            return;
+        }
+    };
     let registered = shared
         .sessions()
         .register(connection_id, &login.user, &peer_host);
@@ -81,6 +90,7 @@ pub async fn serve_client<R, W>(
         stmts: Registry::default(),
         live: live.clone(),
         admin,
+        user_session,
     };
     if let Err(e) = client.start(&login).await {
         tracing::debug!(connection_id, "client left during login: {e}");
@@ -128,6 +138,8 @@ pub(super) struct Client<R, W> {
     pub(super) live: Arc<LiveSession>,
     /// The user may kill other users' sessions (`admin = true`).
     admin: bool,
+    /// This session's place in its user's limits (`None`: the user has none).
+    user_session: Option<UserSession>,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
@@ -168,6 +180,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 self.writer.flush().await?;
                 continue;
             };
+            if matches!(command, COM_QUERY | COM_STMT_EXECUTE) {
+                if let Err(e) = self.admit_statement().await {
+                    self.sink(false).error(&e);
+                    self.writer.flush().await?;
+                    continue;
+                }
+            }
             match command {
                 COM_QUIT => return Ok(()),
                 COM_QUERY => self.query(body).await?,
@@ -287,6 +306,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             self.hold_idle();
             self.release_between_statements();
             self.writer.flush().await?;
+        }
+    }
+
+    /// The user's statement rate (`max_qps`): a token, or 1226 after `limit_wait_ms`. KILL
+    /// ends the wait like a statement's.
+    async fn admit_statement(&self) -> Result<(), Error> {
+        let Some(s) = &self.user_session else {
+            return Ok(());
+        };
+        tokio::select! {
+            admitted = s.limiter().admit_statement() => admitted,
+            _ = self.live.ended().cancelled() => Err(Error::ConnectionKilled),
         }
     }
 

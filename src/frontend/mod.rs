@@ -17,5 +17,6 @@ pub mod packet;
 pub mod sessions;
 pub mod sink;
 pub mod stmt;
+pub mod user_limits;
 
 pub use connection::serve_client;

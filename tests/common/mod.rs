@@ -342,12 +342,14 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
                 password: PASSWORD.into(),
                 auth_plugin: AuthPlugin::MysqlNativePassword,
                 admin: false,
+                limits: Default::default(),
             },
             UserConfig {
                 name: "sha2user".into(),
                 password: "sha2-pass".into(),
                 auth_plugin: AuthPlugin::CachingSha2Password,
                 admin: false,
+                limits: Default::default(),
             },
         ],
         backend: BackendConfig {

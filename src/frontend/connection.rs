@@ -91,6 +91,8 @@ pub async fn serve_client<R, W>(
         live: live.clone(),
         admin,
         user_session,
+        login: login.clone(),
+        peer_host,
     };
     if let Err(e) = client.start(&login).await {
         tracing::debug!(connection_id, "client left during login: {e}");
@@ -125,7 +127,7 @@ pub async fn serve_client<R, W>(
 }
 
 pub(super) struct Client<R, W> {
-    reader: PacketReader<R>,
+    pub(super) reader: PacketReader<R>,
     pub(super) writer: PacketWriter<W>,
     pub(super) shared: Arc<Shared>,
     pub(super) session: Session,
@@ -137,9 +139,12 @@ pub(super) struct Client<R, W> {
     /// This session as KILL and SHOW PROCESSLIST see it.
     pub(super) live: Arc<LiveSession>,
     /// The user may kill other users' sessions (`admin = true`).
-    admin: bool,
+    pub(super) admin: bool,
     /// This session's place in its user's limits (`None`: the user has none).
-    user_session: Option<UserSession>,
+    pub(super) user_session: Option<UserSession>,
+    /// What COM_CHANGE_USER needs of the login: capabilities, scramble, collation, peer.
+    pub(super) login: Login,
+    pub(super) peer_host: String,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
@@ -297,9 +302,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     ));
                 }
                 COM_CHANGE_USER => {
-                    self.sink(false).error(&Error::unsupported(
-                        "COM_CHANGE_USER: reconnect as the other user",
-                    ));
+                    if !self.change_user(body).await? {
+                        return Ok(());
+                    }
                 }
                 other => self.sink(false).error(&Error::UnknownCommand(other)),
             }
@@ -691,7 +696,7 @@ pub(super) fn show_processlist<S: ResultSink>(
         .sessions()
         .all()
         .into_iter()
-        .filter(|s| admin || s.user == me.user)
+        .filter(|s| admin || s.user() == me.user())
         .map(|s| s.snapshot());
     for row in processlist::rows(visible, me.id, full) {
         let cells: Vec<Option<&[u8]>> = row
@@ -725,7 +730,7 @@ fn show_groups<S: ResultSink>(shared: &Shared, status: u16, sink: &mut S) {
 
 /// The statement that gives a backend connection the character set the client asked for
 /// in its handshake (backend connections open as utf8mb4_general_ci).
-fn set_names_for(collation: u16) -> Option<String> {
+pub(super) fn set_names_for(collation: u16) -> Option<String> {
     let c = mysql_common::collations::Collation::resolve(
         mysql_common::collations::CollationId::from(collation),
     );

@@ -49,6 +49,8 @@ pub struct Login {
     pub capabilities: CapabilityFlags,
     pub collation: u16,
     pub database: Option<String>,
+    /// The connection's scramble: COM_CHANGE_USER proofs are computed with it.
+    pub nonce: [u8; 20],
 }
 
 pub enum HandshakeOutcome {
@@ -123,9 +125,65 @@ where
         .map(|d| String::from_utf8_lossy(d).into_owned());
     let collation = response.collation() as u16;
     let client_plugin = response.auth_plugin().map(|p| p.as_bytes().to_vec());
-    let mut proof = response.scramble_buf().to_vec();
+    let proof = response.scramble_buf().to_vec();
     drop(response);
 
+    let proof = ClientProof {
+        user: &user_name,
+        plugin: client_plugin.as_deref(),
+        data: proof,
+        plugin_auth: client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH),
+    };
+    match authenticate(reader, writer, shared, &nonce, proof, peer_host).await? {
+        Verdict::Accepted => {}
+        Verdict::Refused | Verdict::Left => return Ok(HandshakeOutcome::Rejected),
+    }
+    let capabilities = client_caps & server_capabilities();
+    Ok(HandshakeOutcome::Accepted(Login {
+        user: user_name,
+        capabilities,
+        collation,
+        database,
+        nonce,
+    }))
+}
+
+/// What a client sent to log in as `user` (handshake response or COM_CHANGE_USER).
+pub(super) struct ClientProof<'a> {
+    pub user: &'a str,
+    /// The plugin the client computed `data` with, if it said.
+    pub plugin: Option<&'a [u8]>,
+    pub data: Vec<u8>,
+    /// The client understands an auth switch request.
+    pub plugin_auth: bool,
+}
+
+pub(super) enum Verdict {
+    Accepted,
+    /// The client got the ERR (access denied) already.
+    Refused,
+    /// The client went away mid-exchange.
+    Left,
+}
+
+/// Checks a login against `[[users]]`: switches the client to the user's plugin (with the
+/// connection's `nonce`) when it used another, then caching_sha2_password's fast or full
+/// authentication; a refusal is answered with 1045 here.
+pub(super) async fn authenticate<R, W>(
+    reader: &mut PacketReader<R>,
+    writer: &mut PacketWriter<W>,
+    shared: &Shared,
+    nonce: &[u8; 20],
+    client: ClientProof<'_>,
+    peer_host: &str,
+) -> io::Result<Verdict>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let user_name = client.user;
+    let mut proof = client.data;
+    let mut buf = Vec::with_capacity(256);
     let user = shared.config.users.iter().find(|u| u.name == user_name);
     // Unknown users still go through the plugin exchange, so a probe cannot tell them from
     // wrong passwords.
@@ -133,25 +191,23 @@ where
         .map(|u| u.auth_plugin)
         .unwrap_or(AuthPlugin::MysqlNativePassword);
     let wanted = plugin_name(plugin);
-    if client_plugin.as_deref() != Some(wanted.as_bytes())
-        && client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH)
-    {
+    if client.plugin != Some(wanted.as_bytes()) && client.plugin_auth {
         let mut switch = Vec::with_capacity(64);
         switch.push(0xFE);
         switch.extend_from_slice(wanted.as_bytes());
         switch.push(0);
-        switch.extend_from_slice(&nonce);
+        switch.extend_from_slice(nonce);
         switch.push(0);
         writer.write_packet(&switch);
         writer.flush().await?;
         let Some(seq) = reader.read_packet(&mut buf).await? else {
-            return Ok(HandshakeOutcome::Rejected);
+            return Ok(Verdict::Left);
         };
         writer.set_seq(seq.wrapping_add(1));
         proof = buf.clone();
     }
 
-    let mut accepted = user.is_some_and(|u| auth::verify(plugin, &nonce, &u.password, &proof));
+    let mut accepted = user.is_some_and(|u| auth::verify(plugin, nonce, &u.password, &proof));
     if plugin == AuthPlugin::CachingSha2Password {
         if let Some(u) = user.filter(|u| !u.password.is_empty()) {
             let cache = shared.sha2_cache();
@@ -160,9 +216,9 @@ where
                 writer.write_packet(&[0x01, 0x03]);
             } else if accepted {
                 // Like a server whose cache lacks the user: full authentication first.
-                accepted = match full_auth(reader, writer, shared, &nonce, &u.password).await? {
+                accepted = match full_auth(reader, writer, shared, nonce, &u.password).await? {
                     Some(ok) => ok,
-                    None => return Ok(HandshakeOutcome::Rejected),
+                    None => return Ok(Verdict::Left),
                 };
                 if accepted {
                     cache.mark_verified(&u.name);
@@ -172,20 +228,14 @@ where
     }
     if !accepted {
         let err = Error::AccessDenied {
-            user: user_name,
+            user: user_name.to_owned(),
             host: peer_host.to_string(),
             using_password: !proof.is_empty(),
         };
         send_error(writer, &err).await?;
-        return Ok(HandshakeOutcome::Rejected);
+        return Ok(Verdict::Refused);
     }
-    let capabilities = client_caps & server_capabilities();
-    Ok(HandshakeOutcome::Accepted(Login {
-        user: user_name,
-        capabilities,
-        collation,
-        database,
-    }))
+    Ok(Verdict::Accepted)
 }
 
 /// caching_sha2_password full authentication over a plain connection: the client asks for

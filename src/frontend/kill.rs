@@ -19,7 +19,7 @@ pub fn kill(k: &Kill, me: &LiveSession, admin: bool, sessions: &Sessions) -> Res
         .ok()
         .and_then(|i| sessions.get(i))
         .ok_or(Error::UnknownThread(id))?;
-    if target.user != me.user && !admin {
+    if target.user() != me.user() && !admin {
         return Err(Error::NotOwner(id));
     }
     let own = target.id == me.id;

@@ -4,6 +4,7 @@
 
 mod answered_here;
 pub mod auth;
+pub mod change_user;
 pub mod commands;
 pub mod connection;
 pub mod encode;

@@ -47,7 +47,7 @@ impl Sessions {
         let ended = CancellationToken::new();
         let session = Arc::new(LiveSession {
             id,
-            user: user.to_string(),
+            user: Mutex::new(user.to_string()),
             host: host.to_string(),
             in_use: InUse::shared(),
             hold: HoldSlot::default(),
@@ -105,7 +105,8 @@ impl Drop for Registered {
 
 pub struct LiveSession {
     pub id: u32,
-    pub user: String,
+    /// Changes with COM_CHANGE_USER.
+    user: Mutex<String>,
     pub host: String,
     /// The backend connections of the running statement (the session's `SessionConns`
     /// notes them).
@@ -208,11 +209,27 @@ impl LiveSession {
         &self.ended
     }
 
+    pub fn user(&self) -> String {
+        match self.user.lock() {
+            Ok(u) => u.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// After COM_CHANGE_USER: KILL and the listings see the new user.
+    pub fn set_user(&self, user: &str) {
+        match self.user.lock() {
+            Ok(mut u) => *u = user.to_owned(),
+            Err(poisoned) => *poisoned.into_inner() = user.to_owned(),
+        }
+    }
+
     pub fn snapshot(&self) -> Snapshot {
+        let user = self.user();
         let a = self.activity();
         Snapshot {
             id: self.id,
-            user: self.user.clone(),
+            user,
             host: self.host.clone(),
             db: a.db.clone(),
             running: a.running,
@@ -248,7 +265,7 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a, 0);
         let g = s.register(a, "app", "127.0.0.1");
-        assert_eq!(s.get(a).map(|x| x.user.clone()).as_deref(), Some("app"));
+        assert_eq!(s.get(a).map(|x| x.user()).as_deref(), Some("app"));
         drop(g);
         assert!(s.get(a).is_none());
     }

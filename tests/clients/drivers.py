@@ -187,8 +187,35 @@ def connector_prepared_checks():
     conn.close()
 
 
+def connector_change_user_checks():
+    """COM_CHANGE_USER as mysql-connector-python sends it (cmd_change_user): the same
+    connection, session state reset, the new database selected."""
+    conn = mysql.connector.connect(host="127.0.0.1", port=PORT, user="app", password="app-pass",
+                                   database="clinical", autocommit=True)
+    cur = conn.cursor()
+    cur.execute("SELECT CONNECTION_ID()")
+    (before,) = cur.fetchone()
+    cur.execute("SET @carried = 1")
+    cur.close()
+    conn.cmd_change_user(username="app", password="app-pass", database="clinical")
+    cur = conn.cursor()
+    cur.execute("SELECT CONNECTION_ID(), @carried, DATABASE()")
+    row = cur.fetchone()
+    check(row == (before, None, "clinical"), f"after cmd_change_user: {row}")
+    cur.execute("SELECT name FROM hospitals WHERE id = 2")
+    check(cur.fetchall() == [("St. Anne",)], "reads after cmd_change_user")
+    cur.close()
+    try:
+        conn.cmd_change_user(username="app", password="wrong", database="clinical")
+        check(False, "a wrong password must be refused")
+    except mysql.connector.Error as e:
+        check(e.errno == 1045, f"wrong password errno {e.errno}")
+    conn.close()
+
+
 pymysql_checks()
 pymysql_transaction_checks()
+connector_change_user_checks()
 connector_checks()
 connector_prepared_checks()
 print("drivers ok")

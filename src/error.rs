@@ -103,6 +103,12 @@ pub enum Error {
     /// KILL of a session id the proxy does not have.
     #[error("Unknown thread id: {0}")]
     UnknownThread(u64),
+    /// A plain-text login while `[tls] require_secure_transport` is on.
+    #[error(
+        "Connections using insecure transport are prohibited while \
+         --require_secure_transport=ON (shardgate [tls]); connect with TLS"
+    )]
+    InsecureTransport,
     /// A login over the user's `max_connections` (ER_TOO_MANY_USER_CONNECTIONS).
     #[error(
         "User '{user}' already has more than 'max_user_connections' active connections \
@@ -226,6 +232,7 @@ impl Error {
             // ER_SPECIFIC_ACCESS_DENIED_ERROR.
             Error::AdminOnly(_) => 1227,
             Error::TooManyUserConnections { .. } => 1203,
+            Error::InsecureTransport => 3159,
             Error::UserLimitReached { .. } => 1226,
             Error::ReloadRefused(_) => 1105,
             Error::Interrupted(_) => 1317,

@@ -33,6 +33,8 @@ pub struct Shared {
     pub config: ServerConfig,
     pub server_version: String,
     state: Arc<ProxyState>,
+    /// `[tls]`: the acceptor for clients that ask for TLS.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Shared {
@@ -53,7 +55,18 @@ impl Shared {
         let rules = state.rules();
         let backends = Backends::new(&rules, &config.backend, &config.health, &state.health);
         crate::keygen::set_worker_id(config.worker_id);
+        let tls = config
+            .tls
+            .as_ref()
+            .and_then(|t| match crate::frontend::tls::server_config(t) {
+                Ok(c) => Some(tokio_rustls::TlsAcceptor::from(c)),
+                Err(e) => {
+                    tracing::error!("TLS for clients is off: {e}");
+                    None
+                }
+            });
         Shared {
+            tls,
             backends: RwLock::new((state.generation(), Arc::new(backends))),
             config,
             server_version: greeting_version(&server_version),
@@ -225,9 +238,20 @@ async fn serve_stream(
         .state
         .open_connections
         .fetch_add(1, Ordering::Relaxed);
-    let (r, w) = stream.into_split();
+    let host = peer.ip().to_string();
+    let serve = async {
+        match shared.tls.clone() {
+            Some(acceptor) => {
+                crate::frontend::tls::serve_tcp(stream, acceptor, shared.clone(), id, host).await
+            }
+            None => {
+                let (r, w) = stream.into_split();
+                crate::frontend::serve_client(r, w, shared.clone(), id, host).await
+            }
+        }
+    };
     tokio::select! {
-        _ = crate::frontend::serve_client(r, w, shared.clone(), id, peer.ip().to_string()) => {}
+        _ = serve => {}
         _ = token.cancelled() => {}
     }
     shared

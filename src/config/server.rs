@@ -44,6 +44,20 @@ pub struct ServerConfig {
     /// so SELECTs calling them may run on replicas. Any other function that is not a MariaDB
     /// built-in is assumed to write, and its SELECT runs on the master.
     pub read_only_functions: Vec<String>,
+    /// `[tls]`: TLS for clients (none: plain connections only).
+    pub tls: Option<TlsConfig>,
+}
+
+/// Client-facing TLS. The files are read (and checked) when the config is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the server's first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Refuse logins that did not switch to TLS (error 3159), like MariaDB's
+    /// `require_secure_transport`.
+    pub require_secure_transport: bool,
 }
 
 /// Caps on what one query may make the proxy hold (`[limits]`).
@@ -187,6 +201,7 @@ impl ServerConfig {
             limits: Limits::default(),
             worker_id: 0,
             read_only_functions: Vec::new(),
+            tls: None,
         }
     }
 
@@ -242,6 +257,7 @@ impl fmt::Debug for ServerConfig {
             .field("limits", &self.limits)
             .field("worker_id", &self.worker_id)
             .field("read_only_functions", &self.read_only_functions)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -286,6 +302,16 @@ struct RawServerConfig {
     health: Option<RawHealth>,
     limits: Option<RawLimits>,
     routing: Option<RawRouting>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+    #[serde(default)]
+    require_secure_transport: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -440,6 +466,16 @@ pub fn parse_server_config(
             crate::keygen::MAX_WORKER_ID
         ));
     }
+    let tls = raw.tls.map(|t| TlsConfig {
+        cert: dir.join(&t.cert),
+        key: dir.join(&t.key),
+        require_secure_transport: t.require_secure_transport,
+    });
+    if let Some(t) = &tls {
+        if let Err(e) = crate::frontend::tls::server_config(t) {
+            problems.push(e);
+        }
+    }
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
@@ -475,6 +511,7 @@ pub fn parse_server_config(
                     .collect()
             })
             .unwrap_or_default(),
+        tls,
     })
 }
 

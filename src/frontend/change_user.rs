@@ -34,6 +34,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 .login
                 .capabilities
                 .contains(CapabilityFlags::CLIENT_PLUGIN_AUTH),
+            secure: self.login.secure,
         };
         let nonce = self.login.nonce;
         let verdict = authenticate(

@@ -28,7 +28,7 @@ use super::stmt::registry::Registry;
 use super::user_limits::UserSession;
 
 /// max_allowed_packet for what clients send us.
-const MAX_CLIENT_PACKET: usize = 64 * 1024 * 1024;
+pub(super) const MAX_CLIENT_PACKET: usize = 64 * 1024 * 1024;
 
 /// How long a session killed by KILL CONNECTION may take to stop by itself (its running
 /// statement winds down first) before its task is dropped, e.g. when its client does not
@@ -48,6 +48,21 @@ pub async fn serve_client<R, W>(
     let mut reader = PacketReader::new(reader, MAX_CLIENT_PACKET);
     let mut writer = PacketWriter::new(writer);
     let outcome = handshake(&mut reader, &mut writer, connection_id, &shared, &peer_host).await;
+    serve_session(reader, writer, outcome, shared, connection_id, peer_host).await;
+}
+
+/// The command phase of a client whose connection phase ended with `outcome`.
+pub(super) async fn serve_session<R, W>(
+    reader: PacketReader<R>,
+    mut writer: PacketWriter<W>,
+    outcome: std::io::Result<HandshakeOutcome>,
+    shared: Arc<Shared>,
+    connection_id: u32,
+    peer_host: String,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let login = match outcome {
         Ok(HandshakeOutcome::Accepted(login)) => login,
         Ok(HandshakeOutcome::Rejected) => return,

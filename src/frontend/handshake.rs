@@ -51,6 +51,8 @@ pub struct Login {
     pub database: Option<String>,
     /// The connection's scramble: COM_CHANGE_USER proofs are computed with it.
     pub nonce: [u8; 20],
+    /// The client switched to TLS before logging in.
+    pub secure: bool,
 }
 
 pub enum HandshakeOutcome {
@@ -59,6 +61,35 @@ pub enum HandshakeOutcome {
     Rejected,
 }
 
+/// The greeting (protocol 10) and the scramble it carries; `offer_tls` adds CLIENT_SSL.
+pub fn greeting(connection_id: u32, shared: &Shared, offer_tls: bool) -> ([u8; 20], Vec<u8>) {
+    let nonce = auth::new_nonce();
+    let mut scramble_1 = [0u8; 8];
+    scramble_1.copy_from_slice(&nonce[..8]);
+    // The second part carries a trailing NUL, or pymysql misreads the plugin name.
+    let mut scramble_2 = nonce[8..].to_vec();
+    scramble_2.push(0);
+    let mut caps = server_capabilities();
+    if offer_tls {
+        caps |= CapabilityFlags::CLIENT_SSL;
+    }
+    let greeting = HandshakePacket::new(
+        10,
+        shared.server_version.as_bytes(),
+        connection_id,
+        scramble_1,
+        Some(scramble_2),
+        caps,
+        DEFAULT_COLLATION,
+        StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+        Some(auth::NATIVE.as_bytes()),
+    );
+    let mut payload = Vec::with_capacity(128);
+    greeting.serialize(&mut payload);
+    (nonce, payload)
+}
+
+/// The connection phase on a stream that stays plain: greeting, response, verdict.
 pub async fn handshake<R, W>(
     reader: &mut PacketReader<R>,
     writer: &mut PacketWriter<W>,
@@ -70,25 +101,7 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let nonce = auth::new_nonce();
-    let mut scramble_1 = [0u8; 8];
-    scramble_1.copy_from_slice(&nonce[..8]);
-    // The second part carries a trailing NUL, or pymysql misreads the plugin name.
-    let mut scramble_2 = nonce[8..].to_vec();
-    scramble_2.push(0);
-    let greeting = HandshakePacket::new(
-        10,
-        shared.server_version.as_bytes(),
-        connection_id,
-        scramble_1,
-        Some(scramble_2),
-        server_capabilities(),
-        DEFAULT_COLLATION,
-        StatusFlags::SERVER_STATUS_AUTOCOMMIT,
-        Some(auth::NATIVE.as_bytes()),
-    );
-    let mut payload = Vec::with_capacity(128);
-    greeting.serialize(&mut payload);
+    let (nonce, payload) = greeting(connection_id, shared, false);
     writer.set_seq(0);
     writer.write_packet(&payload);
     writer.flush().await?;
@@ -98,7 +111,25 @@ where
         return Ok(HandshakeOutcome::Rejected);
     };
     writer.set_seq(seq.wrapping_add(1));
-    let response = match ParseBuf(&buf).parse::<HandshakeResponse>(()) {
+    login(reader, writer, &buf, nonce, shared, peer_host, false).await
+}
+
+/// The client's handshake response `buf` (read after the greeting, or after the switch to
+/// TLS when `secure`), checked against `[[users]]`.
+pub async fn login<R, W>(
+    reader: &mut PacketReader<R>,
+    writer: &mut PacketWriter<W>,
+    buf: &[u8],
+    nonce: [u8; 20],
+    shared: &Shared,
+    peer_host: &str,
+    secure: bool,
+) -> io::Result<HandshakeOutcome>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let response = match ParseBuf(buf).parse::<HandshakeResponse>(()) {
         Ok(r) => r,
         Err(e) => {
             send_error(
@@ -118,6 +149,15 @@ where
         .await?;
         return Ok(HandshakeOutcome::Rejected);
     }
+    let tls_required = shared
+        .config
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.require_secure_transport);
+    if tls_required && !secure {
+        send_error(writer, &Error::InsecureTransport).await?;
+        return Ok(HandshakeOutcome::Rejected);
+    }
     let user_name = String::from_utf8_lossy(response.user()).into_owned();
     let database = response
         .db_name()
@@ -133,6 +173,7 @@ where
         plugin: client_plugin.as_deref(),
         data: proof,
         plugin_auth: client_caps.contains(CapabilityFlags::CLIENT_PLUGIN_AUTH),
+        secure,
     };
     match authenticate(reader, writer, shared, &nonce, proof, peer_host).await? {
         Verdict::Accepted => {}
@@ -145,6 +186,7 @@ where
         collation,
         database,
         nonce,
+        secure,
     }))
 }
 
@@ -156,6 +198,8 @@ pub(super) struct ClientProof<'a> {
     pub data: Vec<u8>,
     /// The client understands an auth switch request.
     pub plugin_auth: bool,
+    /// The connection is encrypted: caching_sha2_password may take the password in clear.
+    pub secure: bool,
 }
 
 pub(super) enum Verdict {
@@ -216,10 +260,13 @@ where
                 writer.write_packet(&[0x01, 0x03]);
             } else if accepted {
                 // Like a server whose cache lacks the user: full authentication first.
-                accepted = match full_auth(reader, writer, shared, nonce, &u.password).await? {
-                    Some(ok) => ok,
-                    None => return Ok(Verdict::Left),
-                };
+                accepted =
+                    match full_auth(reader, writer, shared, nonce, &u.password, client.secure)
+                        .await?
+                    {
+                        Some(ok) => ok,
+                        None => return Ok(Verdict::Left),
+                    };
                 if accepted {
                     cache.mark_verified(&u.name);
                 }
@@ -238,16 +285,17 @@ where
     Ok(Verdict::Accepted)
 }
 
-/// caching_sha2_password full authentication over a plain connection: the client asks for
-/// the public key (0x02) and answers with its password encrypted to it. A cleartext
-/// password is never accepted here, since the connection is not encrypted. Returns
-/// `Some(verified)`, or `None` when the client went away.
+/// caching_sha2_password full authentication. Over TLS the client sends its password in
+/// clear (NUL-terminated); over a plain connection it asks for the public key (0x02) and
+/// answers with its password encrypted to it, and a cleartext password is refused unread.
+/// Returns `Some(verified)`, or `None` when the client went away.
 async fn full_auth<R, W>(
     reader: &mut PacketReader<R>,
     writer: &mut PacketWriter<W>,
     shared: &Shared,
     nonce: &[u8],
     password: &str,
+    secure: bool,
 ) -> io::Result<Option<bool>>
 where
     R: AsyncRead + Unpin,
@@ -260,6 +308,10 @@ where
         return Ok(None);
     };
     writer.set_seq(seq.wrapping_add(1));
+    if secure && buf.as_slice() != [0x02] {
+        let clear = buf.strip_suffix(&[0]).unwrap_or(&buf);
+        return Ok(Some(clear == password.as_bytes()));
+    }
     if buf.as_slice() != [0x02] {
         // A cleartext password on an unencrypted connection: refuse rather than read it.
         return Ok(Some(false));

@@ -18,6 +18,7 @@ pub mod packet;
 pub mod sessions;
 pub mod sink;
 pub mod stmt;
+pub mod tls;
 pub mod user_limits;
 
 pub use connection::serve_client;

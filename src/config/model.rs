@@ -132,6 +132,9 @@ pub struct TableRule {
     /// Logical name as written in the rule file.
     pub name: String,
     pub kind: TableKind,
+    /// `cache_ttl_ms`: how long an autocommit read of this table may be answered from the
+    /// proxy's result cache (none: never).
+    pub cache_ttl: Option<std::time::Duration>,
 }
 
 impl TableRule {

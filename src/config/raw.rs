@@ -158,6 +158,9 @@ pub struct RawTable {
     /// Template of the physical table names, default `{table}_{shard}`; each bound table has
     /// its own (a resharding job sets it on every table it moves).
     pub physical: Option<String>,
+    /// Opt-in result cache: autocommit reads of this table may be answered from the proxy's
+    /// memory for up to this long (`[cache]` in the server config).
+    pub cache_ttl_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

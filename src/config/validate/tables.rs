@@ -45,6 +45,14 @@ pub(super) fn validate(raw: &[RawTable], groups: &[Group], r: &mut Reporter<'_>)
                 r.error(t.key("physical"), why);
             }
         }
+        if let Some(ttl) = t.raw.cache_ttl_ms {
+            if !(1..=MAX_CACHE_TTL_MS).contains(&ttl) {
+                r.error(
+                    t.key("cache_ttl_ms"),
+                    format!("{ttl} is out of range 1-{MAX_CACHE_TTL_MS} (an hour)"),
+                );
+            }
+        }
         if let Some(generator) = &t.raw.key_generator {
             if generator.column.trim().is_empty() {
                 r.error(
@@ -498,6 +506,9 @@ fn check_name_collisions(tables: &[Table<'_>], layouts: &[Option<Layout>], r: &m
     }
 }
 
+/// Longest `cache_ttl_ms`: writes made behind the proxy stay unseen this long.
+const MAX_CACHE_TTL_MS: i64 = 3_600_000;
+
 fn physical_names(t: &Table<'_>) -> Result<PhysicalNames, String> {
     match &t.raw.physical {
         None => Ok(PhysicalNames::default()),
@@ -545,6 +556,11 @@ fn build(tables: &[Table<'_>], layouts: &[Option<Layout>]) -> HashMap<String, Ta
             TableRule {
                 name: t.name.to_owned(),
                 kind,
+                cache_ttl: t
+                    .raw
+                    .cache_ttl_ms
+                    .filter(|ms| (1..=MAX_CACHE_TTL_MS).contains(ms))
+                    .map(|ms| std::time::Duration::from_millis(ms as u64)),
             },
         );
     }

@@ -36,6 +36,7 @@ fn sharded(name: &str, key: &str, alg: Algorithm, placement: &[usize], family: &
             family: family.into(),
             physical: Default::default(),
         })),
+        cache_ttl: None,
     }
 }
 
@@ -85,6 +86,7 @@ pub(crate) fn rules() -> Rules {
             TableRule {
                 name: "hospitals".into(),
                 kind: TableKind::Broadcast,
+                cache_ttl: None,
             },
         ],
     );

@@ -27,6 +27,7 @@ fn generated(name: &str, key: &str, column: &str) -> TableRule {
             family: name.into(),
             physical: Default::default(),
         })),
+        cache_ttl: None,
     }
 }
 

@@ -175,6 +175,7 @@ async fn start_proxy(c: &OwnCluster, read_your_writes: ReadYourWrites, workers: 
         master_after_write: Duration::from_millis(1000),
         read_your_writes,
         gtid_wait: Duration::from_millis(200),
+        monitor: None,
     };
     config.backend.connect_timeout = Duration::from_millis(500);
     let shutdown = CancellationToken::new();

@@ -671,7 +671,9 @@ async fn listings(cl: &OwnCluster, proxy: &RwProxy) {
             "Latency_us",
             "Open_connections",
             "Queries",
-            "Last_error"
+            "Last_error",
+            "Check_method",
+            "Read_only"
         ]
     );
     let g = groups(&mut c).await;

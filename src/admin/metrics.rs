@@ -44,7 +44,7 @@ pub fn render(registry: &HealthRegistry, state: &ProxyState) -> String {
         (
             "shardgate_replica_lag_seconds",
             "gauge",
-            "Seconds_Behind_Master (replicas only; absent when unknown).",
+            "Seconds_Behind_Master, or the estimate from GTID positions (replicas only; absent when unknown).",
         ),
         (
             "shardgate_server_check_latency_microseconds",

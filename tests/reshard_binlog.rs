@@ -31,7 +31,7 @@ fn filter(schema: &TestSchema, tables: &[&str]) -> StreamFilter {
 
 async fn open(schema: &TestSchema, tables: &[&str], from: &GtidPos, id: u32) -> ChangeStream {
     ChangeStream::open(
-        direct_opts(master_port(0), None),
+        reshard_opts(master_port(0), None),
         from,
         id,
         filter(schema, tables),
@@ -529,7 +529,7 @@ async fn a_start_position_the_server_never_had_is_an_error_naming_server_and_pos
     for (n, (from, why)) in cases.into_iter().enumerate() {
         let started = Instant::now();
         let err = match ChangeStream::open(
-            direct_opts(master_port(0), None),
+            reshard_opts(master_port(0), None),
             &from,
             4_100_010 + n as u32,
             filter(&schema, &["t"]),
@@ -673,7 +673,7 @@ async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
         (&["aria"][..], "is Aria (not InnoDB)"),
     ] {
         let err = match ChangeStream::open(
-            direct_opts(master_port(0), None),
+            reshard_opts(master_port(0), None),
             &from,
             4_100_020,
             filter(&schema, tables),
@@ -688,7 +688,7 @@ async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
     let packed = "CREATE TABLE packed (id INT PRIMARY KEY, v VARCHAR(10) COMPRESSED)";
     c.query_drop(packed).await.unwrap();
     let err = match ChangeStream::open(
-        direct_opts(master_port(0), None),
+        reshard_opts(master_port(0), None),
         &from,
         4_100_021,
         filter(&schema, &["packed"]),
@@ -701,7 +701,7 @@ async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
     assert!(err.contains("column `v` of"), "{err}");
     assert!(err.contains("is COMPRESSED"), "{err}");
     let own_id = ChangeStream::open(
-        direct_opts(master_port(0), None),
+        reshard_opts(master_port(0), None),
         &from,
         u32::from(master_port(0)),
         filter(&schema, &["mine"]),
@@ -792,7 +792,7 @@ fn as_root(sql: &str) -> String {
 async fn replicas_have(pos: &GtidPos) {
     let deadline = Instant::now() + Duration::from_secs(20);
     for port in [replica_port(0), replica_port(0) + 1] {
-        let Ok(mut c) = Conn::new(direct_opts(port, None)).await else {
+        let Ok(mut c) = Conn::new(dba_opts(port)).await else {
             assert_ne!(
                 port,
                 replica_port(0),
@@ -849,7 +849,7 @@ async fn a_start_position_in_purged_binlogs_is_an_error_naming_server_and_positi
     }
     let started = Instant::now();
     let err = match ChangeStream::open(
-        direct_opts(master_port(0), None),
+        reshard_opts(master_port(0), None),
         &from,
         4_100_030,
         filter(&schema, &["t"]),

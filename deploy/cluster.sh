@@ -223,16 +223,16 @@ wait_ready() {
 #   proxy wrongly sends to a replica fails there (read_only) instead of silently writing to it,
 #   and no SLAVE MONITOR, so the health checker measures replicas by GTID positions.
 # - monitor: `[health] user` for tests of the SHOW SLAVE STATUS method: login and SLAVE MONITOR.
-# - reshard: `[reshard] user` of resharding jobs: the same schemas, REPLICATION SLAVE (the binlog
-#   dump of the catch-up), BINLOG MONITOR (positions, binlog settings) and SLAVE MONITOR (the
-#   max_replica_lag_s throttle reads SHOW SLAVE STATUS).
+# - reshard: `[reshard] user` of resharding jobs: the same schemas and REPLICATION SLAVE (the
+#   binlog dump of the catch-up). Positions (@@gtid_binlog_pos, BINLOG_GTID_POS()) and replica
+#   lag (GTID positions) need nothing more.
 # - dba: the test harness's operator, never the proxy's: kills backend threads, stops and delays
 #   replicas, reads their status.
 # The schemas: tests' `sgt_*`, the demo's `clinical`, the benchmarks' and sysbench's.
 APP_SCHEMAS=('sgt\_%' clinical sbtest 'sbtest\_ps' 'conn\_bench' 'bench\_reshard' 'sg\_bench\_scatter')
 MONITOR_USER=monitor MONITOR_PASS=monitor-pass
 RESHARD_USER=reshard RESHARD_PASS=reshard-pass
-RESHARD_GRANTS="REPLICATION SLAVE, BINLOG MONITOR, SLAVE MONITOR"
+RESHARD_GRANTS="REPLICATION SLAVE"
 DBA_GRANTS="CONNECTION ADMIN, PROCESS, REPLICATION SLAVE ADMIN, SLAVE MONITOR"
 
 # create_user NAME PASSWORD [GLOBAL_PRIVILEGES] [schemas]: the statements for one account, on

@@ -505,6 +505,43 @@ async fn ddl_on_a_filtered_table_is_a_schema_change_and_ddl_elsewhere_is_not() {
     schema.drop().await;
 }
 
+/// The proxy's schema-only backend user may not stream a binlog: the error says which
+/// privileges a job needs and where its own user is configured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_replication_slave_is_told_to_set_a_reshard_user() {
+    let _no_purge = PURGE.read().await;
+    let schema = TestSchema::create("binlog_no_privilege").await;
+    schema
+        .exec(0, &["CREATE TABLE t (id INT PRIMARY KEY)"])
+        .await;
+    let mut c = schema.on(0).await;
+    let now = current_position(&mut c).await.unwrap();
+    let err = match ChangeStream::open(
+        direct_opts(master_port(0), None),
+        &now,
+        4_100_040,
+        filter(&schema, &["t"]),
+    )
+    .await
+    {
+        Ok(_) => panic!("the app user streamed a binlog"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains(&format!("127.0.0.1:{}", master_port(0))),
+        "{err}"
+    );
+    assert!(err.contains("REPLICATION SLAVE"), "{err}");
+    assert!(err.contains("[reshard] user"), "{err}");
+    // The job's own user streams from there.
+    open(&schema, &["t"], &now, 4_100_041)
+        .await
+        .close()
+        .await
+        .unwrap();
+    schema.drop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_position_the_server_never_had_is_an_error_naming_server_and_position() {
     let _no_purge = PURGE.read().await;

@@ -39,7 +39,7 @@ pub fn render(registry: &HealthRegistry, state: &ProxyState) -> String {
         (
             "shardgate_replica_replicating",
             "gauge",
-            "1 if both replication threads run (replicas only).",
+            "1 if both replication threads run, or (GTID positions) the replica is caught up or applying (replicas only).",
         ),
         (
             "shardgate_replica_lag_seconds",

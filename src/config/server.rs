@@ -44,9 +44,9 @@ pub struct ServerConfig {
     /// so SELECTs calling them may run on replicas. Any other function that is not a MariaDB
     /// built-in is assumed to write, and its SELECT runs on the master.
     pub read_only_functions: Vec<String>,
-    /// `[reshard] user`: the account resharding jobs log in with (binlog streaming and
-    /// positions need REPLICATION SLAVE and BINLOG MONITOR, which the proxy's own backend user
-    /// should not hold); `None`: the `[backend]` user.
+    /// `[reshard] user`: the account resharding jobs log in with (binlog streaming needs
+    /// REPLICATION SLAVE, which the proxy's own backend user should not hold); `None`: the
+    /// `[backend]` user.
     pub reshard: Option<Credentials>,
 }
 
@@ -87,8 +87,8 @@ impl Default for Limits {
 /// How often servers are checked, and what the read/write split makes of the answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthConfig {
-    /// Period of the checks (connect + `SELECT 1`, and `SHOW SLAVE STATUS` on replicas): a
-    /// replica that fails leaves rotation within about one interval.
+    /// Period of the checks (connect + `SELECT 1`; masters' GTID positions, replicas'
+    /// replication): a replica that fails leaves rotation within about one interval.
     pub interval: Duration,
     /// Consecutive failed checks or connects after which a master's circuit opens (writes
     /// then fail at once instead of waiting for connect timeouts).

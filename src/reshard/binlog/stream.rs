@@ -191,8 +191,8 @@ fn dump_error(e: mysql_async::Error, addr: &str, from: &GtidPos) -> anyhow::Erro
         // MariaDB answers a dump without REPLICATION SLAVE as a failed login (1045).
         mysql_async::Error::Server(s) if matches!(s.code, 1045 | 1227) => anyhow!(
             "{addr} refused to stream its binlog from GTID position '{from}' (error {}): {} \
-             (the job's user needs REPLICATION SLAVE and BINLOG MONITOR: set [reshard] user \
-             in the server config)",
+             (the job's user needs REPLICATION SLAVE: set [reshard] user in the server \
+             config)",
             s.code,
             s.message
         ),

@@ -13,7 +13,8 @@
 # Users on every server (see setup_master for their privileges): app/app-pass (the proxy's
 # backend user: its schemas only), monitor/monitor-pass (SLAVE MONITOR), reshard/reshard-pass
 # (resharding jobs), dba/dba-pass (the tests' operator), repl/repl-pass (replication); root only
-# through the unix socket.
+# through the unix socket. `up` on a running cluster whose accounts an older version of this
+# script set up sets them again (USERS_VERSION).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -102,7 +103,11 @@ sql() {
     --batch --skip-column-names "$@"
 }
 answers() { sql "$1" -e 'select 1' >/dev/null 2>&1; }
-is_healthy() { is_alive "$1" && answers "$1" && [[ -f $state_dir/$1.ready ]]; }
+# USERS_VERSION: bump when the accounts or their grants change; a running cluster whose masters
+# were set up with another version gets its accounts set again by the next `up`.
+USERS_VERSION=2
+users_current() { is_replica "$1" || [[ $(cat "$state_dir/$1.users" 2>/dev/null) == "$USERS_VERSION" ]]; }
+is_healthy() { is_alive "$1" && answers "$1" && [[ -f $state_dir/$1.ready ]] && users_current "$1"; }
 
 # replication_state NAME prints "IO=<Slave_IO_Running> SQL=<Slave_SQL_Running>".
 replication_state() {
@@ -236,11 +241,14 @@ RESHARD_GRANTS="REPLICATION SLAVE"
 DBA_GRANTS="CONNECTION ADMIN, PROCESS, REPLICATION SLAVE ADMIN, SLAVE MONITOR"
 
 # create_user NAME PASSWORD [GLOBAL_PRIVILEGES] [schemas]: the statements for one account, on
-# 127.0.0.1 (TCP) and localhost (the unix socket, which the proxy's pools prefer).
+# 127.0.0.1 (TCP) and localhost (the unix socket, which the proxy's pools prefer), exactly these
+# privileges and no others.
 create_user() {
   local user=$1 pass=$2 global=${3:-} schemas=${4:-} host schema
   for host in 127.0.0.1 localhost; do
     echo "CREATE USER IF NOT EXISTS '$user'@'$host' IDENTIFIED BY '$pass';"
+    # What an older version of this script granted goes first (a cluster set up before).
+    echo "REVOKE ALL PRIVILEGES, GRANT OPTION FROM '$user'@'$host';"
     [[ -n $global ]] && echo "GRANT $global ON *.* TO '$user'@'$host';"
     if [[ -n $schemas ]]; then
       for schema in "${APP_SCHEMAS[@]}"; do
@@ -346,8 +354,9 @@ cmd_up() {
   for name in "${NAMES[@]}"; do wait_ready "$name"; done
 
   for name in g0-master g1-master; do
-    [[ -f $state_dir/$name.ready ]] && continue
+    [[ -f $state_dir/$name.ready ]] && users_current "$name" && continue
     setup_master "$name"
+    echo "$USERS_VERSION" >"$state_dir/$name.users"
     touch "$state_dir/$name.ready"
   done
   for name in "${REPLICAS[@]}"; do

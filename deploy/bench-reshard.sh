@@ -87,6 +87,10 @@ password = "app-pass"
 [backend]
 user = "app"
 password = "app-pass"
+# The job streams binlogs: its own user (README, Privileges), not the proxy's.
+[reshard]
+user = "reshard"
+password = "reshard-pass"
 TOML
 cat >"$work/migrations/bench.toml" <<TOML
 [job]

@@ -10,9 +10,11 @@
 # State (data dirs, sockets, logs, PID files): ${TMPDIR:-/tmp}/shardgate-cluster-N by default.
 # `up` is idempotent and safe to run concurrently (tests call it too); `down` stops every server
 # by its recorded PID and removes the state dir; `status` exits 1 if a server is down.
-# Users on every server: app/app-pass (data, schemas and replication control; no SUPER, so it
-# cannot write to the read-only replicas), repl/repl-pass (replication); root only through the
-# unix socket.
+# Users on every server (see setup_master for their privileges): app/app-pass (the proxy's
+# backend user: its schemas only), monitor/monitor-pass (SLAVE MONITOR), reshard/reshard-pass
+# (resharding jobs), dba/dba-pass (the tests' operator), repl/repl-pass (replication); root only
+# through the unix socket. `up` on a running cluster whose accounts an older version of this
+# script set up sets them again (USERS_VERSION).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -58,7 +60,8 @@ if ((replicas == 2)) || [[ -f $state_dir/g0-replica2.pid ]]; then
 fi
 APP_USER=app APP_PASS=app-pass REPL_USER=repl REPL_PASS=repl-pass
 # An operator account for tests that play the DBA (killing the proxy's backend threads, as a
-# crash or `KILL` by an admin would): the app user may kill only its own account's threads.
+# crash or `KILL` by an admin would; stopping replication): the app user may kill only its own
+# account's threads and has no replication privileges.
 DBA_USER=dba DBA_PASS=dba-pass
 
 port_of() {
@@ -100,7 +103,11 @@ sql() {
     --batch --skip-column-names "$@"
 }
 answers() { sql "$1" -e 'select 1' >/dev/null 2>&1; }
-is_healthy() { is_alive "$1" && answers "$1" && [[ -f $state_dir/$1.ready ]]; }
+# USERS_VERSION: bump when the accounts or their grants change; a running cluster whose masters
+# were set up with another version gets its accounts set again by the next `up`.
+USERS_VERSION=2
+users_current() { is_replica "$1" || [[ $(cat "$state_dir/$1.users" 2>/dev/null) == "$USERS_VERSION" ]]; }
+is_healthy() { is_alive "$1" && answers "$1" && [[ -f $state_dir/$1.ready ]] && users_current "$1"; }
 
 # replication_state NAME prints "IO=<Slave_IO_Running> SQL=<Slave_SQL_Running>".
 replication_state() {
@@ -215,30 +222,54 @@ wait_ready() {
   die "$name (port $(port_of "$name")) did not answer within 60 s"
 }
 
-# What the app user may do: everything on data and schemas (tests create schemas of their
-# own), replication control and status (tests stop and delay replicas), but neither SUPER nor
-# READ_ONLY ADMIN: a statement the proxy wrongly sends to a replica fails there (read_only)
-# instead of silently writing to it. REPLICATION SLAVE: resharding jobs stream binlogs (the
-# catch-up after the copy), BINLOG MONITOR gives them the positions.
-APP_GRANTS="SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, REFERENCES, \
-CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, \
-ALTER ROUTINE, EVENT, TRIGGER, SHOW DATABASES, PROCESS, REPLICATION SLAVE ADMIN, \
-SLAVE MONITOR, BINLOG MONITOR, REPLICATION SLAVE"
+# Accounts, each with only what README's "Privileges" section says its job needs:
+# - app: the proxy's backend user. Privileges on its own schemas only (as `GRANT ALL ON
+#   clinical.* TO app` in production): neither SUPER nor READ_ONLY ADMIN, so a statement the
+#   proxy wrongly sends to a replica fails there (read_only) instead of silently writing to it,
+#   and no SLAVE MONITOR, so the health checker measures replicas by GTID positions.
+# - monitor: `[health] user` for tests of the SHOW SLAVE STATUS method: login and SLAVE MONITOR.
+# - reshard: `[reshard] user` of resharding jobs: the same schemas and REPLICATION SLAVE (the
+#   binlog dump of the catch-up). Positions (@@gtid_binlog_pos, BINLOG_GTID_POS()) and replica
+#   lag (GTID positions) need nothing more.
+# - dba: the test harness's operator, never the proxy's: kills backend threads, stops and delays
+#   replicas, reads their status.
+# The schemas: tests' `sgt_*`, the demo's `clinical`, the benchmarks' and sysbench's.
+APP_SCHEMAS=('sgt\_%' clinical sbtest 'sbtest\_ps' 'conn\_bench' 'bench\_reshard' 'sg\_bench\_scatter')
+MONITOR_USER=monitor MONITOR_PASS=monitor-pass
+RESHARD_USER=reshard RESHARD_PASS=reshard-pass
+RESHARD_GRANTS="REPLICATION SLAVE"
+DBA_GRANTS="CONNECTION ADMIN, PROCESS, REPLICATION SLAVE ADMIN, SLAVE MONITOR"
+
+# create_user NAME PASSWORD [GLOBAL_PRIVILEGES] [schemas]: the statements for one account, on
+# 127.0.0.1 (TCP) and localhost (the unix socket, which the proxy's pools prefer), exactly these
+# privileges and no others.
+create_user() {
+  local user=$1 pass=$2 global=${3:-} schemas=${4:-} host schema
+  for host in 127.0.0.1 localhost; do
+    echo "CREATE USER IF NOT EXISTS '$user'@'$host' IDENTIFIED BY '$pass';"
+    # What an older version of this script granted goes first (a cluster set up before).
+    echo "REVOKE ALL PRIVILEGES, GRANT OPTION FROM '$user'@'$host';"
+    [[ -n $global ]] && echo "GRANT $global ON *.* TO '$user'@'$host';"
+    if [[ -n $schemas ]]; then
+      for schema in "${APP_SCHEMAS[@]}"; do
+        echo "GRANT ALL ON \`$schema\`.* TO '$user'@'$host';"
+      done
+    fi
+  done
+}
 
 # Users are created on the master with the binlog on, before its replica first connects: the
 # replica starts from an empty GTID position and so replays them too (gtid_strict_mode stays
 # happy because the replica never writes a transaction of its own).
 setup_master() {
-  sql "$1" <<SQL
-CREATE USER IF NOT EXISTS '$APP_USER'@'127.0.0.1' IDENTIFIED BY '$APP_PASS';
-CREATE USER IF NOT EXISTS '$APP_USER'@'localhost' IDENTIFIED BY '$APP_PASS';
-GRANT $APP_GRANTS ON *.* TO '$APP_USER'@'127.0.0.1';
-GRANT $APP_GRANTS ON *.* TO '$APP_USER'@'localhost';
-CREATE USER IF NOT EXISTS '$REPL_USER'@'127.0.0.1' IDENTIFIED BY '$REPL_PASS';
-GRANT REPLICATION SLAVE ON *.* TO '$REPL_USER'@'127.0.0.1';
-CREATE USER IF NOT EXISTS '$DBA_USER'@'127.0.0.1' IDENTIFIED BY '$DBA_PASS';
-GRANT CONNECTION ADMIN, PROCESS ON *.* TO '$DBA_USER'@'127.0.0.1';
-SQL
+  {
+    create_user "$APP_USER" "$APP_PASS" "" schemas
+    create_user "$MONITOR_USER" "$MONITOR_PASS" "SLAVE MONITOR"
+    create_user "$RESHARD_USER" "$RESHARD_PASS" "$RESHARD_GRANTS" schemas
+    create_user "$DBA_USER" "$DBA_PASS" "$DBA_GRANTS"
+    echo "CREATE USER IF NOT EXISTS '$REPL_USER'@'127.0.0.1' IDENTIFIED BY '$REPL_PASS';"
+    echo "GRANT REPLICATION SLAVE ON *.* TO '$REPL_USER'@'127.0.0.1';"
+  } | sql "$1"
 }
 
 setup_replica() {
@@ -323,8 +354,9 @@ cmd_up() {
   for name in "${NAMES[@]}"; do wait_ready "$name"; done
 
   for name in g0-master g1-master; do
-    [[ -f $state_dir/$name.ready ]] && continue
+    [[ -f $state_dir/$name.ready ]] && users_current "$name" && continue
     setup_master "$name"
+    echo "$USERS_VERSION" >"$state_dir/$name.users"
     touch "$state_dir/$name.ready"
   done
   for name in "${REPLICAS[@]}"; do

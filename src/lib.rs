@@ -7,7 +7,8 @@
 //! `execute` (run a plan on backend connections and stream results back) ->
 //! `backend` (per-group connection pools).
 //! `config` reads and validates rule files and the server config; `sharding` maps key values
-//! to shards; `keygen` makes the ids of `key_generator` columns. A module uses only the ones
+//! to shards; `keygen` makes the ids of `key_generator` columns; `gtid` reads MariaDB GTID
+//! positions (replica health, resharding catch-up). A module uses only the ones
 //! before it in that flow. `admin` shows the backends' health and counters (`SHOW SHARDGATE
 //! GROUPS`, Prometheus metrics) and serves the admin HTTP endpoints; `hold` keeps the write holds
 //! a resharding cutover asks for; `reload` swaps the rule files in; `reshard` runs the jobs that
@@ -19,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod execute;
 pub mod frontend;
+pub mod gtid;
 pub mod hold;
 pub mod keygen;
 pub mod plan;

@@ -227,19 +227,22 @@ async fn reshard_action(action: ReshardAction) -> anyhow::Result<ExitCode> {
         proxies,
         postpone_cutover_file: args.postpone_cutover_file.clone(),
     };
+    // The job's own account (`[reshard]`): binlog streaming and positions need privileges
+    // the proxy's backend user should not hold.
+    let backend = cfg.reshard_backend();
     match action {
-        ReshardAction::Plan(_) => print!("{}", plan::plan(&job, &cfg.backend).await?),
-        ReshardAction::Run(_) => run::run(job, &cfg.backend, &o).await?,
-        ReshardAction::Status(_) => print!("{}", run::status(&job, &cfg.backend).await?),
+        ReshardAction::Plan(_) => print!("{}", plan::plan(&job, &backend).await?),
+        ReshardAction::Run(_) => run::run(job, &backend, &o).await?,
+        ReshardAction::Status(_) => print!("{}", run::status(&job, &backend).await?),
         ReshardAction::Verify(_) => {
-            let clean = verify_job::verify(&job, &cfg.backend).await?;
+            let clean = verify_job::verify(&job, &backend).await?;
             if !clean {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        ReshardAction::Cancel(_) => run::cancel(&job, &cfg.backend).await?,
-        ReshardAction::Rollback(_) => run::rollback(job, &cfg.backend, &o).await?,
-        ReshardAction::Cleanup { .. } => run::cleanup(&job, &cfg.backend, yes).await?,
+        ReshardAction::Cancel(_) => run::cancel(&job, &backend).await?,
+        ReshardAction::Rollback(_) => run::rollback(job, &backend, &o).await?,
+        ReshardAction::Cleanup { .. } => run::cleanup(&job, &backend, yes).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1034,3 +1034,74 @@ async fn transactions_across_a_proxy_restart_and_the_cutover_are_all_or_nothing(
     drop(c);
     schema.drop().await;
 }
+
+/// The copy's `max_replica_lag_s` pause works for a job user without SLAVE MONITOR (the
+/// cluster's `reshard` user): the replica's lag is measured by GTID positions. The "replica"
+/// is g1's master listed as a replica of g0: it never applies g0's transactions, so it falls
+/// behind from the first position the job sees, as a stopped replica would, and the shared
+/// cluster's real replicas keep replicating for the other tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_pauses_for_a_replica_behind_by_gtid_positions() {
+    let schema = TestSchema::create("atk_lag_gate").await;
+    for shard in 0..2 {
+        schema
+            .exec(
+                0,
+                &[
+                    &format!("CREATE TABLE items_{shard} (id INT PRIMARY KEY, k INT NOT NULL)"),
+                    &format!(
+                        "INSERT INTO items_{shard} SELECT seq * 2 + {shard}, seq * 2 + {shard} \
+                         FROM seq_1_to_5000"
+                    ),
+                ],
+            )
+            .await;
+    }
+    let rules = format!(
+        "[database]\nname = \"lagdb\"\ndefault_group = \"g0\"\n\n[groups.g0]\n\
+         master = \"127.0.0.1:{m0}\"\nreplicas = [\"127.0.0.1:{m1}\"]\nschema = \"{s}\"\n\n\
+         [[tables]]\nname = \"items\"\nshard_key = \"k\"\nalgorithm = \"mod\"\nshards = 2\n\
+         placement = [\"g0\", \"g0\"]\n",
+        m0 = master_port(0),
+        m1 = master_port(1),
+        s = schema.name
+    );
+    let job = "[job]\ndatabase = \"lagdb\"\ntable = \"items\"\n\n[target]\nalgorithm = \"mod\"\n\
+               shards = 4\nplacement = [\"g0\", \"g0\", \"g0\", \"g0\"]\n\
+               physical = \"{table}_n{shard}\"\n\n[options]\nmax_rows_per_second = 1000\n\
+               max_replica_lag_s = 1\n";
+    let env = JobEnv::start("lagdb", &rules, job).await;
+    let mut run = env.reshard_logged("run", &[]);
+    let paused = format!(
+        "copy paused: replica 127.0.0.1:{} (group g0) is ",
+        master_port(1)
+    );
+    env.wait_for("the copy to pause for the lagging replica", 30, || {
+        env.log().contains(&paused)
+    })
+    .await;
+    let log = env.log();
+    assert!(
+        log.contains("replica lag measured by GTID positions"),
+        "{log}"
+    );
+    assert!(!log.contains("cannot read the lag"), "{log}");
+    assert!(!log.contains("copy done"), "{log}");
+    // Paused, not slowed: no row is copied while the replica stays behind.
+    let copied = |env: &JobEnv| {
+        env.state()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("rows = "))
+            .filter_map(|n| n.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    let before = copied(&env);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(copied(&env), before, "{}", env.state());
+    assert!(before < 10_000, "{}", env.state());
+    assert!(run.0.try_wait().unwrap().is_none(), "{}", env.log());
+    drop(run);
+    let (ok, out) = env.reshard_output("cancel", &[]);
+    assert!(ok, "cancel after the paused run was killed:\n{out}");
+    schema.drop().await;
+}

@@ -745,7 +745,8 @@ async fn autocommit_back_on_commits_and_frees_locks_and_a_set_survives_rollback(
 
 /// The proxy's connections to g1's master in this test's schema.
 async fn g1_threads(schema: &TestSchema) -> Vec<u64> {
-    let mut c = direct(master_port(1), None).await;
+    // The operator sees every account's threads (the app user only its own host's).
+    let mut c = dba(master_port(1)).await;
     let ids = c
         .exec(
             "SELECT ID FROM information_schema.PROCESSLIST \
@@ -827,7 +828,8 @@ async fn a_backend_connection_lost_mid_merge_is_an_error_never_a_short_result() 
 
 /// The proxy's connections to g0's master in this test's schema.
 async fn g0_threads(schema: &TestSchema) -> Vec<u64> {
-    let mut c = direct(master_port(0), None).await;
+    // The operator sees every account's threads (the app user only its own host's).
+    let mut c = dba(master_port(0)).await;
     let ids = c
         .exec(
             "SELECT ID FROM information_schema.PROCESSLIST \

@@ -67,7 +67,8 @@ async fn connect_as(proxy: &Proxy, name: &str, password: &str) -> Conn {
 
 /// Statements of this test's schema still running `SLEEP(5)` on one group's master.
 async fn sleeping_on(schema: &TestSchema, group: usize) -> i64 {
-    let mut c = direct(master_port(group), None).await;
+    // The operator sees every account's threads (the app user only its own host's).
+    let mut c = dba(master_port(group)).await;
     let n: i64 = c
         .exec_first(
             "SELECT COUNT(*) FROM information_schema.PROCESSLIST \

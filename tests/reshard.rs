@@ -135,7 +135,8 @@ async fn setup(test: &str) -> Setup {
         format!(
             "listen = \"127.0.0.1:{port}\"\nrules = \"rules\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\
              workers = 2\n\n[[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\n\n\
-             [backend]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\npool_max = 32\n"
+             [backend]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\npool_max = 32\n\n\
+             [reshard]\nuser = \"{RESHARD_USER}\"\npassword = \"{RESHARD_PASSWORD}\"\n"
         ),
     )
     .unwrap();

@@ -31,7 +31,7 @@ fn filter(schema: &TestSchema, tables: &[&str]) -> StreamFilter {
 
 async fn open(schema: &TestSchema, tables: &[&str], from: &GtidPos, id: u32) -> ChangeStream {
     ChangeStream::open(
-        direct_opts(master_port(0), None),
+        reshard_opts(master_port(0), None),
         from,
         id,
         filter(schema, tables),
@@ -505,6 +505,43 @@ async fn ddl_on_a_filtered_table_is_a_schema_change_and_ddl_elsewhere_is_not() {
     schema.drop().await;
 }
 
+/// The proxy's schema-only backend user may not stream a binlog: the error says which
+/// privileges a job needs and where its own user is configured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_replication_slave_is_told_to_set_a_reshard_user() {
+    let _no_purge = PURGE.read().await;
+    let schema = TestSchema::create("binlog_no_privilege").await;
+    schema
+        .exec(0, &["CREATE TABLE t (id INT PRIMARY KEY)"])
+        .await;
+    let mut c = schema.on(0).await;
+    let now = current_position(&mut c).await.unwrap();
+    let err = match ChangeStream::open(
+        direct_opts(master_port(0), None),
+        &now,
+        4_100_040,
+        filter(&schema, &["t"]),
+    )
+    .await
+    {
+        Ok(_) => panic!("the app user streamed a binlog"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains(&format!("127.0.0.1:{}", master_port(0))),
+        "{err}"
+    );
+    assert!(err.contains("REPLICATION SLAVE"), "{err}");
+    assert!(err.contains("[reshard] user"), "{err}");
+    // The job's own user streams from there.
+    open(&schema, &["t"], &now, 4_100_041)
+        .await
+        .close()
+        .await
+        .unwrap();
+    schema.drop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_position_the_server_never_had_is_an_error_naming_server_and_position() {
     let _no_purge = PURGE.read().await;
@@ -529,7 +566,7 @@ async fn a_start_position_the_server_never_had_is_an_error_naming_server_and_pos
     for (n, (from, why)) in cases.into_iter().enumerate() {
         let started = Instant::now();
         let err = match ChangeStream::open(
-            direct_opts(master_port(0), None),
+            reshard_opts(master_port(0), None),
             &from,
             4_100_010 + n as u32,
             filter(&schema, &["t"]),
@@ -673,7 +710,7 @@ async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
         (&["aria"][..], "is Aria (not InnoDB)"),
     ] {
         let err = match ChangeStream::open(
-            direct_opts(master_port(0), None),
+            reshard_opts(master_port(0), None),
             &from,
             4_100_020,
             filter(&schema, tables),
@@ -688,7 +725,7 @@ async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
     let packed = "CREATE TABLE packed (id INT PRIMARY KEY, v VARCHAR(10) COMPRESSED)";
     c.query_drop(packed).await.unwrap();
     let err = match ChangeStream::open(
-        direct_opts(master_port(0), None),
+        reshard_opts(master_port(0), None),
         &from,
         4_100_021,
         filter(&schema, &["packed"]),
@@ -701,7 +738,7 @@ async fn refuses_to_stream_tables_that_are_missing_or_not_innodb() {
     assert!(err.contains("column `v` of"), "{err}");
     assert!(err.contains("is COMPRESSED"), "{err}");
     let own_id = ChangeStream::open(
-        direct_opts(master_port(0), None),
+        reshard_opts(master_port(0), None),
         &from,
         u32::from(master_port(0)),
         filter(&schema, &["mine"]),
@@ -792,7 +829,7 @@ fn as_root(sql: &str) -> String {
 async fn replicas_have(pos: &GtidPos) {
     let deadline = Instant::now() + Duration::from_secs(20);
     for port in [replica_port(0), replica_port(0) + 1] {
-        let Ok(mut c) = Conn::new(direct_opts(port, None)).await else {
+        let Ok(mut c) = Conn::new(dba_opts(port)).await else {
             assert_ne!(
                 port,
                 replica_port(0),
@@ -849,7 +886,7 @@ async fn a_start_position_in_purged_binlogs_is_an_error_naming_server_and_positi
     }
     let started = Instant::now();
     let err = match ChangeStream::open(
-        direct_opts(master_port(0), None),
+        reshard_opts(master_port(0), None),
         &from,
         4_100_030,
         filter(&schema, &["t"]),

@@ -3,6 +3,11 @@
 //! stops or whose process is killed leaves rotation and comes back, a killed master makes
 //! writes fail fast while reads go on.
 //!
+//! The proxies log in as the schema-only app user, so their checker measures replicas by GTID
+//! positions (no privilege for SHOW SLAVE STATUS); one logs its checks in as a monitoring
+//! user with SLAVE MONITOR (`[health] user`) and so reads SHOW SLAVE STATUS. Replication is
+//! stopped and delayed by the `dba` account, not the app's.
+//!
 //! Stopping and killing servers would break every other test, so this file runs on a cluster
 //! of its own (g0 with two replicas), at SHARDGATE_RWSPLIT_BASE_PORT or the test base port +
 //! 80 (inside the caller's block of 100 ports, clear of the shared cluster at +0..+11 and of
@@ -24,7 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use shardgate::config::server::{HealthConfig, ReadYourWrites};
+use shardgate::config::server::{Credentials, HealthConfig, ReadYourWrites};
 use shardgate::server::{self, Shared};
 
 const SCHEMA: &str = "sgt_rwsplit";
@@ -138,7 +143,12 @@ impl Drop for RwProxy {
 
 /// A proxy on this file's cluster: `workers` 0 serves on the test's runtime, more runs the
 /// production shape (an acceptor and that many current-thread worker runtimes).
-async fn start_proxy(c: &OwnCluster, read_your_writes: ReadYourWrites, workers: usize) -> RwProxy {
+async fn start_proxy(
+    c: &OwnCluster,
+    read_your_writes: ReadYourWrites,
+    workers: usize,
+    monitor: Option<Credentials>,
+) -> RwProxy {
     let both = format!(
         r#"["127.0.0.1:{}", "127.0.0.1:{}"]"#,
         c.replica1(),
@@ -175,6 +185,7 @@ async fn start_proxy(c: &OwnCluster, read_your_writes: ReadYourWrites, workers: 
         master_after_write: Duration::from_millis(1000),
         read_your_writes,
         gtid_wait: Duration::from_millis(200),
+        monitor,
     };
     config.backend.connect_timeout = Duration::from_millis(500);
     let shutdown = CancellationToken::new();
@@ -307,12 +318,19 @@ async fn read_write_split_on_real_replication() {
             .unwrap();
         assert_eq!(waited, 0, "replica {r} did not catch up");
     }
-    let proxy = start_proxy(&cluster, ReadYourWrites::Window, 0).await;
-    let gtid_proxy = start_proxy(&cluster, ReadYourWrites::Gtid, 0).await;
-    let workers_proxy = start_proxy(&cluster, ReadYourWrites::Window, 2).await;
+    // The app user (schema privileges only): replicas checked by GTID positions.
+    let proxy = start_proxy(&cluster, ReadYourWrites::Window, 0, None).await;
+    let gtid_proxy = start_proxy(&cluster, ReadYourWrites::Gtid, 0, None).await;
+    // `[health] user` with SLAVE MONITOR: SHOW SLAVE STATUS.
+    let monitor = Credentials {
+        user: MONITOR_USER.into(),
+        password: MONITOR_PASSWORD.into(),
+    };
+    let workers_proxy = start_proxy(&cluster, ReadYourWrites::Window, 2, Some(monitor)).await;
     // Let the checker see every server once.
     tokio::time::sleep(INTERVAL * 3).await;
 
+    check_methods_follow_the_privileges(&cluster, &proxy, &workers_proxy).await;
     policies_spread_reads(&cluster, &proxy).await;
     master_for_writes_transactions_hints(&cluster, &proxy).await;
     side_effects_run_on_the_master(&cluster, &proxy).await;
@@ -325,6 +343,48 @@ async fn read_write_split_on_real_replication() {
     lagging_replica_leaves_rotation(&cluster, &proxy).await;
     killed_replica_leaves_and_returns(&cluster, &proxy).await;
     killed_master_fails_writes_fast(&cluster, &proxy).await;
+}
+
+/// SHOW SHARDGATE GROUPS by (database, address): (Check_method, Read_only, Lag_s).
+async fn methods(c: &mut Conn) -> HashMap<(String, String), (String, String, String)> {
+    let rows: Vec<Row> = c.query("SHOW SHARDGATE GROUPS").await.unwrap();
+    rows.into_iter()
+        .map(|r| {
+            let s = |i: usize| r.get::<Option<String>, _>(i).flatten().unwrap_or_default();
+            ((s(0), s(3)), (s(13), s(14), s(6)))
+        })
+        .collect()
+}
+
+/// Without SLAVE MONITOR the replicas are measured by GTID positions (and so enter rotation:
+/// the reads of `policies_spread_reads` are counted on them); with it, by SHOW SLAVE STATUS.
+async fn check_methods_follow_the_privileges(cl: &OwnCluster, app: &RwProxy, monitored: &RwProxy) {
+    let (m, r1, r2) = (cl.master(), cl.replica1(), cl.replica2());
+    let key = |port: u16| ("rw_rr".to_string(), format!("127.0.0.1:{port}"));
+    let mut c = app.connect("rw_rr").await;
+    let shown = methods(&mut c).await;
+    assert_eq!(shown[&key(m)].0, "master", "{shown:?}");
+    for r in [r1, r2] {
+        assert_eq!(
+            shown[&key(r)],
+            ("gtid_positions".into(), "yes".into(), "0".into()),
+            "{shown:?}"
+        );
+        wait_rotation(&mut c, "rw_rr", r, true).await;
+    }
+    // The app user cannot run SHOW SLAVE STATUS: the method is forced, not chosen.
+    let mut direct_app = direct(r1, None).await;
+    expect_code(direct_app.query_drop("SHOW SLAVE STATUS").await, 1227);
+    let mut c = monitored.connect("rw_rr").await;
+    let shown = methods(&mut c).await;
+    assert_eq!(shown[&key(m)].0, "master", "{shown:?}");
+    for r in [r1, r2] {
+        assert_eq!(
+            shown[&key(r)],
+            ("slave_status".into(), "yes".into(), "0".into()),
+            "{shown:?}"
+        );
+    }
 }
 
 async fn policies_spread_reads(cl: &OwnCluster, proxy: &RwProxy) {
@@ -670,7 +730,9 @@ async fn listings(cl: &OwnCluster, proxy: &RwProxy) {
             "Latency_us",
             "Open_connections",
             "Queries",
-            "Last_error"
+            "Last_error",
+            "Check_method",
+            "Read_only"
         ]
     );
     let g = groups(&mut c).await;
@@ -697,14 +759,23 @@ async fn listings(cl: &OwnCluster, proxy: &RwProxy) {
         .starts_with("HTTP/1.1 404"));
 }
 
-async fn stopped_sql_thread_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy, workers: &RwProxy) {
+/// A replica whose SQL thread stops: by SHOW SLAVE STATUS (the monitored multi-worker proxy)
+/// it leaves at the next check; by GTID positions (the app user's proxy) it stays while it
+/// has everything the master has, leaves once the master's writes are more than
+/// max_replica_lag_s = 2 s ahead of it, and both bring it back after START SLAVE.
+async fn stopped_sql_thread_leaves_rotation(
+    cl: &OwnCluster,
+    by_positions: &RwProxy,
+    by_status: &RwProxy,
+) {
     let (r1, r2) = (cl.replica1(), cl.replica2());
-    let mut c = proxy.connect("rw_rr").await;
+    let mut c = by_status.connect("rw_rr").await;
+    let mut g = by_positions.connect("rw_rr").await;
     // Four clients of the multi-worker proxy: the acceptor deals them to both workers, whose
     // pools are their own but whose health and counters are the process's.
     let mut clients = Vec::new();
     for _ in 0..4 {
-        clients.push(workers.connect("rw_rr").await);
+        clients.push(by_status.connect("rw_rr").await);
     }
     let key = |port: u16| ("rw_rr".to_string(), format!("127.0.0.1:{port}"));
     let before = groups(&mut clients[0]).await;
@@ -720,7 +791,7 @@ async fn stopped_sql_thread_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy, wo
         .sum();
     assert_eq!(counted, 40, "reads counted across both workers");
 
-    let mut admin = direct(r2, None).await;
+    let mut admin = dba(r2).await;
     admin.query_drop("STOP SLAVE SQL_THREAD").await.unwrap();
     let took = wait_rotation(&mut c, "rw_rr", r2, false).await;
     assert!(took < INTERVAL * 5, "left rotation after {took:?}");
@@ -729,12 +800,51 @@ async fn stopped_sql_thread_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy, wo
     for w in &mut clients {
         assert_eq!(spread(w, 6).await, HashMap::from([(r1, 6)]));
     }
+
+    // By positions: nothing to apply yet, so nothing stale to serve.
+    tokio::time::sleep(INTERVAL * 5).await;
+    assert_eq!(groups(&mut g).await[&key(r2)].0, "yes");
+    assert_eq!(methods(&mut g).await[&key(r2)].2, "0");
+    let mut m = direct(cl.master(), Some(SCHEMA)).await;
+    let first_write = Instant::now();
+    let mut id = 30_000;
+    let left = loop {
+        m.query_drop(format!("INSERT INTO t VALUES ({id}, 0)"))
+            .await
+            .unwrap();
+        id += 1;
+        if groups(&mut g).await[&key(r2)].0 == "no" {
+            break first_write.elapsed();
+        }
+        assert!(
+            first_write.elapsed() < Duration::from_secs(20),
+            "a stopped replica never left rotation by GTID positions"
+        );
+        tokio::time::sleep(INTERVAL).await;
+    };
+    // Lag counts whole seconds and must exceed 2: about 3 s after the first missed write.
+    assert!(
+        left >= Duration::from_secs(2) && left < Duration::from_secs(6),
+        "left rotation {left:?} after the first write it missed"
+    );
+    let shown = methods(&mut g).await[&key(r2)].clone();
+    assert!(shown.2.parse::<u64>().unwrap() > 2, "{shown:?}");
+    assert_eq!(spread(&mut g, 20).await, HashMap::from([(r1, 20)]));
+
     admin.query_drop("START SLAVE SQL_THREAD").await.unwrap();
     let took = wait_rotation(&mut c, "rw_rr", r2, true).await;
     assert!(took < INTERVAL * 5, "came back after {took:?}");
     let back = spread(&mut c, 20).await;
     assert_eq!(back.get(&r2), Some(&10), "{back:?}");
     wait_rotation(&mut clients[1], "rw_rr", r2, true).await;
+    let took = wait_rotation(&mut g, "rw_rr", r2, true).await;
+    assert!(
+        took < INTERVAL * 10,
+        "came back by positions after {took:?}"
+    );
+    assert_eq!(methods(&mut g).await[&key(r2)].2, "0");
+    let back = spread(&mut g, 20).await;
+    assert_eq!(back.get(&r2), Some(&10), "{back:?}");
 }
 
 /// Real lag: replica 2 applies events 4 s late (MASTER_DELAY) while the master takes writes;
@@ -742,7 +852,7 @@ async fn stopped_sql_thread_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy, wo
 async fn lagging_replica_leaves_rotation(cl: &OwnCluster, proxy: &RwProxy) {
     let (r1, r2) = (cl.replica1(), cl.replica2());
     let mut c = proxy.connect("rw_rr").await;
-    let mut admin = direct(r2, None).await;
+    let mut admin = dba(r2).await;
     let set_delay =
         |secs: u32| format!("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = {secs}; START SLAVE");
     admin.query_drop(set_delay(4)).await.unwrap();

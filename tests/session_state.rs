@@ -88,7 +88,8 @@ async fn session_settings_follow_the_client_to_every_group() {
 /// The proxy's connections to g0's master in this test's schema, read on the server
 /// (through the proxy CONNECTION_ID() is the client's own session id).
 async fn g0_backend_threads(schema: &TestSchema) -> Vec<u64> {
-    let mut c = direct(master_port(0), None).await;
+    // The operator sees every account's threads (the app user only its own host's).
+    let mut c = dba(master_port(0)).await;
     let ids = c
         .exec(
             "SELECT ID FROM information_schema.PROCESSLIST \

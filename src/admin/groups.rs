@@ -1,5 +1,7 @@
 //! `SHOW SHARDGATE GROUPS`: one row per (database, group, server) with role, health, lag,
-//! rotation, held connections and statement counts, answered by the proxy itself.
+//! rotation, held connections and statement counts, how replication is checked
+//! (`slave_status` or `gtid_positions`) and a replica's read_only, answered by the proxy
+//! itself.
 
 use std::sync::atomic::Ordering;
 
@@ -19,6 +21,9 @@ pub const COLUMNS: &[&str] = &[
     "Open_connections",
     "Queries",
     "Last_error",
+    // Appended, so the positions of the columns before stay as they were.
+    "Check_method",
+    "Read_only",
 ];
 
 /// True for `SHOW SHARDGATE GROUPS` (any case and spacing, optional trailing `;`).
@@ -59,6 +64,8 @@ fn row(e: &ServerEntry) -> Vec<Option<String>> {
         Some(e.stats.open_conns.load(Ordering::Relaxed).to_string()),
         Some(e.stats.queries.load(Ordering::Relaxed).to_string()),
         (!healthy && !error.is_empty()).then_some(error),
+        h.check_method().name().map(str::to_string),
+        is_replica.then(|| h.read_only().map(yes_no)).flatten(),
     ]
 }
 

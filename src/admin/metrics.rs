@@ -154,12 +154,12 @@ fn describe_state_metrics() {
     );
     describe_gauge!(
         "shardgate_replica_replicating",
-        "1 if the replica is replicating (replicas only)."
+        "1 if both replication threads run, or (GTID positions) the replica is caught up or applying (replicas only)."
     );
     describe_gauge!(
         "shardgate_replica_lag_seconds",
         Unit::Seconds,
-        "Replication lag (replicas only; NaN while unknown)."
+        "Seconds_Behind_Master, or the estimate from GTID positions (replicas only; NaN while unknown)."
     );
     describe_gauge!(
         "shardgate_server_check_latency_seconds",

@@ -6,10 +6,11 @@
 //! checker or an admin listing takes its snapshot, never around an await.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use super::replication::{BinlogHistory, CheckMethod, PositionLag};
 use crate::config::model::Rules;
 
 /// Lag reported when a replica's lag is unknown (not replicating, or never checked).
@@ -22,10 +23,18 @@ pub struct ServerHealth {
     pub addr: Arc<str>,
     /// Answered the last check.
     up: AtomicBool,
-    /// Both replication threads running (replicas only; masters always true).
+    /// Both replication threads running, or (GTID method) caught up or applying (replicas
+    /// only; masters always true).
     replicating: AtomicBool,
-    /// Seconds_Behind_Master, or `LAG_UNKNOWN`.
+    /// Seconds_Behind_Master or the GTID method's estimate, or `LAG_UNKNOWN`.
     lag_s: AtomicI64,
+    /// How replication is checked (`CheckMethod` as u8).
+    method: AtomicU8,
+    /// `@@global.read_only` at the last check: 0 unknown, 1 off, 2 on.
+    read_only: AtomicU8,
+    /// A master's GTID positions over time, for its replicas' GTID method; locked only by
+    /// checkers, never across an await.
+    binlog: Mutex<BinlogHistory>,
     /// Whether reads may go here: up, replicating, and lag within the strictest
     /// `max_replica_lag_s` of the groups it serves. Masters: whether the circuit is closed.
     in_rotation: AtomicBool,
@@ -55,6 +64,9 @@ impl ServerHealth {
             up: AtomicBool::new(true),
             replicating: AtomicBool::new(true),
             lag_s: AtomicI64::new(LAG_UNKNOWN),
+            method: AtomicU8::new(CheckMethod::Unknown as u8),
+            read_only: AtomicU8::new(0),
+            binlog: Mutex::new(BinlogHistory::default()),
             in_rotation: AtomicBool::new(true),
             failures: AtomicU32::new(0),
             latency_us: AtomicU64::new(0),
@@ -104,6 +116,40 @@ impl ServerHealth {
 
     pub fn is_replica(&self) -> bool {
         self.is_replica.load(Ordering::Relaxed)
+    }
+
+    pub fn check_method(&self) -> CheckMethod {
+        CheckMethod::from_u8(self.method.load(Ordering::Relaxed))
+    }
+
+    /// Records how this server is checked; true when that changed (the caller logs why).
+    pub fn set_check_method(&self, method: CheckMethod) -> bool {
+        self.method.swap(method as u8, Ordering::Relaxed) != method as u8
+    }
+
+    /// `@@global.read_only` as last read (replicas), `None` before.
+    pub fn read_only(&self) -> Option<bool> {
+        match self.read_only.load(Ordering::Relaxed) {
+            1 => Some(false),
+            2 => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Records `@@global.read_only`; true when it changed.
+    pub fn set_read_only(&self, on: bool) -> bool {
+        let v = if on { 2 } else { 1 };
+        self.read_only.swap(v, Ordering::Relaxed) != v
+    }
+
+    /// The master this replica follows (the first group that named it), if any.
+    pub fn master(&self) -> Option<&Arc<ServerHealth>> {
+        self.master.get()
+    }
+
+    /// The positions this server (a master) showed, for the GTID method.
+    pub fn binlog_history(&self) -> std::sync::MutexGuard<'_, BinlogHistory> {
+        lock(&self.binlog)
     }
 
     pub fn last_error(&self) -> String {
@@ -173,34 +219,7 @@ impl ServerHealth {
                 self.latency_us.store(avg.max(1), Ordering::Relaxed);
                 match replication {
                     None => (true, String::new()),
-                    Some(r) => {
-                        let running = r.io_running && r.sql_running;
-                        self.replicating.store(running, Ordering::Relaxed);
-                        let lag = r.lag_s.map(|l| l as i64).unwrap_or(LAG_UNKNOWN);
-                        self.lag_s.store(lag, Ordering::Relaxed);
-                        let max = self.max_lag_s.load(Ordering::Relaxed);
-                        let master_down = self.master.get().is_some_and(|m| !m.is_up());
-                        if r.sql_running && !r.io_running && master_down {
-                            if was {
-                                tracing::warn!(server = %self.addr, "master is down: replica keeps serving reads, possibly stale");
-                            }
-                            (true, String::new())
-                        } else if !running {
-                            let reason = format!(
-                                "replication stopped (IO thread {}, SQL thread {})",
-                                yes_no(r.io_running),
-                                yes_no(r.sql_running)
-                            );
-                            self.set_error(&reason);
-                            (false, reason)
-                        } else if lag < 0 || lag as u64 > max {
-                            let reason = format!("lag {lag} s is beyond max_replica_lag_s = {max}");
-                            self.set_error(&reason);
-                            (false, reason)
-                        } else {
-                            (true, String::new())
-                        }
-                    }
+                    Some(r) => self.judge_replication(r, was),
                 }
             }
         };
@@ -220,6 +239,85 @@ impl ServerHealth {
     }
 }
 
+impl ServerHealth {
+    /// Whether a replica that answered may take reads, and why not.
+    fn judge_replication(&self, r: ReplicationStatus, was: bool) -> (bool, String) {
+        let max = self.max_lag_s.load(Ordering::Relaxed);
+        let master = self.master.get();
+        let master_down = master.is_some_and(|m| !m.is_up());
+        let (running, lag, stopped) = match r {
+            ReplicationStatus::Threads {
+                io_running,
+                sql_running,
+                lag_s,
+            } => {
+                let running = io_running && sql_running;
+                let lag = lag_s.map(|l| l as i64).unwrap_or(LAG_UNKNOWN);
+                if sql_running && !io_running && master_down {
+                    self.store_replication(running, lag);
+                    return self.stale_but_best(was);
+                }
+                let stopped = (!running).then(|| {
+                    format!(
+                        "replication stopped (IO thread {}, SQL thread {})",
+                        yes_no(io_running),
+                        yes_no(sql_running)
+                    )
+                });
+                (running, lag, stopped)
+            }
+            ReplicationStatus::Positions(PositionLag { lag_s, moving }) => {
+                let lag = lag_s.map(|l| l as i64).unwrap_or(LAG_UNKNOWN);
+                if master_down {
+                    // The master cannot be compared with: the replica has what it had.
+                    self.store_replication(moving, lag);
+                    return self.stale_but_best(was);
+                }
+                if lag_s.is_none() && master.is_none_or(|m| m.checks() == 0) {
+                    // The master's first check has not read its position yet.
+                    self.store_replication(moving, lag);
+                    return (was, String::new());
+                }
+                let unknown = lag_s.is_none().then(|| {
+                    "lag unknown: the master's GTID position (@@gtid_binlog_pos) could not be                      read"
+                        .to_string()
+                });
+                (moving, lag, unknown)
+            }
+            ReplicationStatus::Unmeasurable(reason) => {
+                self.store_replication(false, LAG_UNKNOWN);
+                if master_down {
+                    return self.stale_but_best(was);
+                }
+                (false, LAG_UNKNOWN, Some(reason))
+            }
+        };
+        self.store_replication(running, lag);
+        let reason = match stopped {
+            Some(reason) => reason,
+            None if lag < 0 || lag as u64 > max => {
+                format!("lag {lag} s is beyond max_replica_lag_s = {max}")
+            }
+            None => return (true, String::new()),
+        };
+        self.set_error(&reason);
+        (false, reason)
+    }
+
+    fn store_replication(&self, running: bool, lag: i64) {
+        self.replicating.store(running, Ordering::Relaxed);
+        self.lag_s.store(lag, Ordering::Relaxed);
+    }
+
+    /// Its master is down: a replica that answers keeps serving reads, possibly stale.
+    fn stale_but_best(&self, was: bool) -> (bool, String) {
+        if was {
+            tracing::warn!(server = %self.addr, "master is down: replica keeps serving reads, possibly stale");
+        }
+        (true, String::new())
+    }
+}
+
 fn yes_no(b: bool) -> &'static str {
     if b {
         "running"
@@ -228,13 +326,20 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-/// A replica's SHOW SLAVE STATUS, the parts that matter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReplicationStatus {
-    pub io_running: bool,
-    pub sql_running: bool,
-    /// Seconds_Behind_Master (NULL when the SQL thread is not running).
-    pub lag_s: Option<u64>,
+/// What one check learned of a replica's replication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicationStatus {
+    /// SHOW SLAVE STATUS, the parts that matter.
+    Threads {
+        io_running: bool,
+        sql_running: bool,
+        /// Seconds_Behind_Master (NULL when the SQL thread is not running).
+        lag_s: Option<u64>,
+    },
+    /// No privilege for SHOW SLAVE STATUS: GTID positions against the master's.
+    Positions(PositionLag),
+    /// Neither could be read (the reason); the replica is not trusted with reads.
+    Unmeasurable(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -430,7 +535,7 @@ mod tests {
     fn up(io: bool, sql: bool, lag: Option<u64>) -> CheckOutcome {
         CheckOutcome::Up {
             latency_us: 100,
-            replication: Some(ReplicationStatus {
+            replication: Some(ReplicationStatus::Threads {
                 io_running: io,
                 sql_running: sql,
                 lag_s: lag,
@@ -470,6 +575,72 @@ mod tests {
         m.apply(CheckOutcome::Down("refused".into()), 3);
         h.apply(up(false, true, None), 3);
         assert!(h.in_rotation(), "master down: best available");
+    }
+
+    fn by_positions(lag: Option<u64>, moving: bool) -> CheckOutcome {
+        CheckOutcome::Up {
+            latency_us: 100,
+            replication: Some(ReplicationStatus::Positions(PositionLag {
+                lag_s: lag,
+                moving,
+            })),
+        }
+    }
+
+    #[test]
+    fn gtid_method_replica_leaves_beyond_max_lag_and_returns_when_caught_up() {
+        let h = replica(2);
+        let m = Arc::new(ServerHealth::new("127.0.0.1:4"));
+        let _ = h.master.set(m.clone());
+        // The master not checked yet: no verdict, the optimistic start stands.
+        h.apply(by_positions(None, false), 3);
+        assert!(h.in_rotation());
+        m.apply(
+            CheckOutcome::Up {
+                latency_us: 1,
+                replication: None,
+            },
+            3,
+        );
+        h.apply(by_positions(Some(0), true), 3);
+        assert!(h.in_rotation() && h.is_replicating());
+        assert_eq!(h.lag_s(), 0);
+        h.apply(by_positions(Some(2), false), 3);
+        assert!(h.in_rotation(), "at the limit is still in");
+        h.apply(by_positions(Some(3), false), 3);
+        assert!(!h.in_rotation() && !h.is_replicating());
+        assert!(h.last_error().contains("lag 3 s"), "{}", h.last_error());
+        h.apply(by_positions(Some(0), true), 3);
+        assert!(h.in_rotation());
+        // The master answers but its position could not be read: not trusted.
+        h.apply(by_positions(None, false), 3);
+        assert!(!h.in_rotation());
+        assert!(
+            h.last_error().contains("gtid_binlog_pos"),
+            "{}",
+            h.last_error()
+        );
+        // The master down: the replica is the best there is.
+        m.apply(CheckOutcome::Down("refused".into()), 1);
+        h.apply(by_positions(None, false), 3);
+        assert!(h.in_rotation());
+    }
+
+    #[test]
+    fn unmeasurable_replica_stays_out_unless_its_master_is_down() {
+        let h = replica(5);
+        let m = Arc::new(ServerHealth::new("127.0.0.1:5"));
+        let _ = h.master.set(m.clone());
+        let unmeasurable = || CheckOutcome::Up {
+            latency_us: 1,
+            replication: Some(ReplicationStatus::Unmeasurable("no privilege".into())),
+        };
+        h.apply(unmeasurable(), 3);
+        assert!(!h.in_rotation());
+        assert_eq!(h.last_error(), "no privilege");
+        m.apply(CheckOutcome::Down("refused".into()), 1);
+        h.apply(unmeasurable(), 3);
+        assert!(h.in_rotation());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod health;
 pub mod health_check;
 pub mod in_use;
 pub mod pools;
+pub mod replication;
 pub mod schema_check;
 pub mod server_syntax;
 pub mod session_conns;

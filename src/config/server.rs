@@ -44,6 +44,10 @@ pub struct ServerConfig {
     /// so SELECTs calling them may run on replicas. Any other function that is not a MariaDB
     /// built-in is assumed to write, and its SELECT runs on the master.
     pub read_only_functions: Vec<String>,
+    /// `[reshard] user`: the account resharding jobs log in with (binlog streaming needs
+    /// REPLICATION SLAVE, which the proxy's own backend user should not hold); `None`: the
+    /// `[backend]` user.
+    pub reshard: Option<Credentials>,
     /// `[tls]`: TLS for clients (none: plain connections only).
     pub tls: Option<TlsConfig>,
 }
@@ -58,6 +62,23 @@ pub struct TlsConfig {
     /// Refuse logins that did not switch to TLS (error 3159), like MariaDB's
     /// `require_secure_transport`.
     pub require_secure_transport: bool,
+}
+
+/// A login of its own for one kind of work (health checks, resharding jobs), so the proxy's
+/// backend user keeps privileges on its schemas only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Caps on what one query may make the proxy hold (`[limits]`).
@@ -80,8 +101,8 @@ impl Default for Limits {
 /// How often servers are checked, and what the read/write split makes of the answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthConfig {
-    /// Period of the checks (connect + `SELECT 1`, and `SHOW SLAVE STATUS` on replicas): a
-    /// replica that fails leaves rotation within about one interval.
+    /// Period of the checks (connect + `SELECT 1`; masters' GTID positions, replicas'
+    /// replication): a replica that fails leaves rotation within about one interval.
     pub interval: Duration,
     /// Consecutive failed checks or connects after which a master's circuit opens (writes
     /// then fail at once instead of waiting for connect timeouts).
@@ -93,6 +114,10 @@ pub struct HealthConfig {
     /// Longest a replica read waits for the session's last write (gtid mode) before it goes
     /// to the master instead.
     pub gtid_wait: Duration,
+    /// `[health] user`: the account the checker logs in with; `None`: the `[backend]` user.
+    /// With SLAVE MONITOR it reads SHOW SLAVE STATUS; without, replication is measured from
+    /// GTID positions any user may read (`backend::replication`).
+    pub monitor: Option<Credentials>,
 }
 
 /// How a session reads its own writes (see `execute::read_split`).
@@ -114,6 +139,7 @@ impl Default for HealthConfig {
             master_after_write: Duration::from_millis(DEFAULT_MASTER_AFTER_WRITE_MS),
             read_your_writes: ReadYourWrites::Window,
             gtid_wait: Duration::from_millis(DEFAULT_GTID_WAIT_MS),
+            monitor: None,
         }
     }
 }
@@ -202,6 +228,7 @@ impl ServerConfig {
             worker_id: 0,
             read_only_functions: Vec::new(),
             tls: None,
+            reshard: None,
         }
     }
 
@@ -214,6 +241,16 @@ impl ServerConfig {
         self.backend.user = user.into();
         self.backend.password = password.into();
         self
+    }
+
+    /// How resharding jobs log in: the `[backend]` settings with the `[reshard]` account.
+    pub fn reshard_backend(&self) -> BackendConfig {
+        let mut backend = self.backend.clone();
+        if let Some(c) = &self.reshard {
+            backend.user = c.user.clone();
+            backend.password = c.password.clone();
+        }
+        backend
     }
 }
 
@@ -258,6 +295,7 @@ impl fmt::Debug for ServerConfig {
             .field("worker_id", &self.worker_id)
             .field("read_only_functions", &self.read_only_functions)
             .field("tls", &self.tls)
+            .field("reshard", &self.reshard)
             .finish()
     }
 }
@@ -302,6 +340,7 @@ struct RawServerConfig {
     health: Option<RawHealth>,
     limits: Option<RawLimits>,
     routing: Option<RawRouting>,
+    reshard: Option<RawLogin>,
     tls: Option<RawTls>,
 }
 
@@ -312,6 +351,15 @@ struct RawTls {
     key: PathBuf,
     #[serde(default)]
     require_secure_transport: bool,
+}
+
+/// `[reshard]` (and the login part of `[health]`): an account of its own.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLogin {
+    user: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -335,6 +383,9 @@ struct RawHealth {
     master_after_write_ms: Option<u64>,
     read_your_writes: Option<ReadYourWrites>,
     gtid_wait_ms: Option<u64>,
+    user: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -458,7 +509,20 @@ pub fn parse_server_config(
         ),
         read_your_writes: h.read_your_writes.unwrap_or_default(),
         gtid_wait: Duration::from_millis(h.gtid_wait_ms.unwrap_or(DEFAULT_GTID_WAIT_MS)),
+        monitor: login(
+            "health",
+            RawLogin {
+                user: h.user,
+                password: h.password,
+                password_env: h.password_env,
+            },
+            &env,
+            &mut problems,
+        ),
     };
+    let reshard = raw
+        .reshard
+        .and_then(|r| login("reshard", r, &env, &mut problems));
     let worker_id = raw.worker_id.unwrap_or(0);
     if worker_id > u64::from(crate::keygen::MAX_WORKER_ID) {
         problems.push(format!(
@@ -511,6 +575,7 @@ pub fn parse_server_config(
                     .collect()
             })
             .unwrap_or_default(),
+        reshard,
         tls,
     })
 }
@@ -554,6 +619,31 @@ fn user_limits(key: &str, u: &RawUser, problems: &mut Vec<String>) -> UserLimits
         burst: u.burst.filter(|&b| b > 0).or(max_qps).unwrap_or(1),
         limit_wait: Duration::from_millis(wait_ms.min(MAX_LIMIT_WAIT_MS)),
     }
+}
+
+/// An optional account of its own (`[health]`, `[reshard]`): absent when no key of it is set;
+/// once `user` is set it needs a password like any other login.
+fn login(
+    section: &str,
+    raw: RawLogin,
+    env: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> Option<Credentials> {
+    let Some(user) = raw.user else {
+        if raw.password.is_some() || raw.password_env.is_some() {
+            problems.push(format!(
+                "{section}.user: a password is set but no user (default: the [backend] user \
+                 and its password; name the user to log in as)"
+            ));
+        }
+        return None;
+    };
+    if user.trim().is_empty() {
+        problems.push(format!("{section}.user: must not be empty"));
+        return None;
+    }
+    let password = secret(section, &raw.password, &raw.password_env, env, problems);
+    Some(Credentials { user, password })
 }
 
 /// Exactly one of `password` and `password_env`; the variable must be set.
@@ -802,6 +892,81 @@ mod tests {
                 .starts_with("line 3: unknown field `listen_addr`"),
             "{err}"
         );
+    }
+
+    const BASE: &str = r#"
+            listen = "127.0.0.1:3307"
+            rules = "r"
+            [[users]]
+            name = "app"
+            password = "p"
+            [backend]
+            user = "app"
+            password = "p"
+    "#;
+
+    #[test]
+    fn monitoring_and_reshard_logins_are_optional_and_read_their_passwords() {
+        let c = parse_server_config(BASE, Path::new(""), no_env).unwrap();
+        assert_eq!(c.health.monitor, None);
+        assert_eq!(c.reshard, None);
+        assert_eq!(c.reshard_backend().user, "app");
+        let text = format!(
+            "{BASE}\n[health]\nuser = \"monitor\"\npassword_env = \"MON_PW\"\n\
+             [reshard]\nuser = \"mover\"\npassword = \"m\"\n"
+        );
+        let env = |v: &str| (v == "MON_PW").then(|| "secret-mon".to_owned());
+        let c = parse_server_config(&text, Path::new(""), env).unwrap();
+        let monitor = c.health.monitor.clone().unwrap();
+        assert_eq!(
+            (monitor.user.as_str(), monitor.password.as_str()),
+            ("monitor", "secret-mon")
+        );
+        let mover = c.reshard_backend();
+        assert_eq!(
+            (mover.user.as_str(), mover.password.as_str()),
+            ("mover", "m")
+        );
+        assert_eq!(c.backend.user, "app", "the proxy's own login is unchanged");
+        assert!(!format!("{c:?}").contains("secret-mon"));
+    }
+
+    #[test]
+    fn bad_monitoring_and_reshard_logins_name_file_key_and_reason() {
+        let text = format!(
+            "{BASE}\n[health]\nuser = \"monitor\"\npassword_env = \"UNSET_MON_PW\"\n\
+             [reshard]\nuser = \"\"\npassword = \"x\"\n"
+        );
+        let err = parse_server_config(&text, Path::new(""), no_env).unwrap_err();
+        let lines: Vec<String> = err.to_string().lines().map(String::from).collect();
+        assert_eq!(
+            lines,
+            [
+                "health.password_env: environment variable UNSET_MON_PW is not set",
+                "reshard.user: must not be empty",
+            ]
+        );
+        let text = format!("{BASE}\n[health]\npassword_env = \"MON_PW\"\n");
+        let err = parse_server_config(&text, Path::new(""), no_env).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("health.user: a password is set but no user"),
+            "{err}"
+        );
+        let text = format!("{BASE}\n[health]\nuser = \"monitor\"\n");
+        let err = parse_server_config(&text, Path::new(""), no_env).unwrap_err();
+        assert_eq!(err.to_string(), "health: needs password or password_env");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shardgate.toml");
+        std::fs::write(
+            &file,
+            format!("{BASE}\n[health]\nuser = \" \"\npassword = \"x\"\n"),
+        )
+        .unwrap();
+        let err = load_server_config(&file).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains(&file.display().to_string()), "{text}");
+        assert!(text.contains("health.user: must not be empty"), "{text}");
     }
 
     #[test]

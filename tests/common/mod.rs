@@ -25,8 +25,16 @@ use shardgate::config::server::{
 };
 use shardgate::server::{self, Shared};
 
+/// The proxy's backend user (and its client account in tests): privileges on its schemas
+/// only (`sgt_*`), like a production `GRANT ALL ON clinical.* TO app`.
 pub const USER: &str = "app";
 pub const PASSWORD: &str = "app-pass";
+/// `[health] user` with SLAVE MONITOR (the SHOW SLAVE STATUS method).
+pub const MONITOR_USER: &str = "monitor";
+pub const MONITOR_PASSWORD: &str = "monitor-pass";
+/// `[reshard] user`: the schemas plus binlog streaming and positions.
+pub const RESHARD_USER: &str = "reshard";
+pub const RESHARD_PASSWORD: &str = "reshard-pass";
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -72,14 +80,28 @@ pub fn direct_opts(port: u16, db: Option<&str>) -> Opts {
         .into()
 }
 
-/// A connection as the cluster's operator account (`dba`, CONNECTION ADMIN and PROCESS only):
-/// tests that kill the proxy's backend threads play a DBA, since the app user may kill only
-/// its own account's threads and the proxy logs in over the unix socket.
-pub async fn dba(port: u16) -> Conn {
-    let opts = OptsBuilder::from_opts(direct_opts(port, None))
+/// Like `direct_opts`, as the resharding jobs' account (`[reshard] user`).
+pub fn reshard_opts(port: u16, db: Option<&str>) -> Opts {
+    OptsBuilder::from_opts(direct_opts(port, db))
+        .user(Some(RESHARD_USER))
+        .pass(Some(RESHARD_PASSWORD))
+        .into()
+}
+
+/// Like `direct_opts`, as the cluster's operator account (`dba`).
+pub fn dba_opts(port: u16) -> Opts {
+    OptsBuilder::from_opts(direct_opts(port, None))
         .user(Some("dba"))
-        .pass(Some("dba-pass"));
-    Conn::new(opts).await.expect("connect as dba")
+        .pass(Some("dba-pass"))
+        .into()
+}
+
+/// A connection as the cluster's operator account (`dba`: CONNECTION ADMIN, PROCESS,
+/// REPLICATION SLAVE ADMIN, SLAVE MONITOR): tests that kill the proxy's backend threads or
+/// stop, delay and watch replication play a DBA; the app user may kill only its own
+/// account's threads and has no replication privileges.
+pub async fn dba(port: u16) -> Conn {
+    Conn::new(dba_opts(port)).await.expect("connect as dba")
 }
 
 /// A connection straight to a server, bypassing the proxy: the oracle tests compare with.
@@ -367,6 +389,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
         worker_id: 7,
         read_only_functions: Vec::new(),
         tls: None,
+        reshard: None,
     }
 }
 

@@ -10,7 +10,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
 use super::admin::free_port;
-use super::{direct_opts, PASSWORD, USER};
+use super::{direct_opts, PASSWORD, RESHARD_PASSWORD, RESHARD_USER, USER};
 
 /// A child process killed (SIGKILL) and reaped when dropped.
 pub struct Killed(pub Child);
@@ -48,7 +48,8 @@ impl JobEnv {
                 "listen = \"127.0.0.1:{port}\"\nrules = \"rules\"\n\
                  admin_listen = \"127.0.0.1:{admin}\"\nworkers = 2\n\n[[users]]\n\
                  name = \"{USER}\"\npassword = \"{PASSWORD}\"\n\n[backend]\nuser = \"{USER}\"\n\
-                 password = \"{PASSWORD}\"\npool_max = 16\n"
+                 password = \"{PASSWORD}\"\npool_max = 16\n\n[reshard]\n\
+                 user = \"{RESHARD_USER}\"\npassword = \"{RESHARD_PASSWORD}\"\n"
             ),
         )
         .unwrap();

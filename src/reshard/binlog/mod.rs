@@ -3,7 +3,8 @@
 //! position and applies the moving rows' changes.
 //!
 //! # Layout
-//! `gtid` GTIDs and positions in MariaDB's text form; `position` the master's current and a
+//! `crate::gtid` GTIDs and positions in MariaDB's text form (shared with the health
+//! checker); `position` the master's current and a
 //! snapshot's position; `stream` the binlog dump connection; `assembler` event groups to
 //! committed transactions (XIDs, savepoints, XA, DDL); `rows` row events to `RowChange`s;
 //! `values` row images to `Value`s; `events` MariaDB's own event types and the table map;
@@ -16,7 +17,6 @@
 
 mod assembler;
 mod events;
-mod gtid;
 mod position;
 mod rows;
 mod schema;
@@ -26,7 +26,8 @@ mod values;
 
 use std::collections::BTreeSet;
 
-pub use gtid::{Gtid, GtidPos};
+use crate::gtid;
+pub use crate::gtid::{Gtid, GtidPos};
 pub use position::{current_position, snapshot_position};
 pub use stream::ChangeStream;
 

@@ -178,13 +178,22 @@ impl ChangeStream {
 }
 
 /// The dump's errors name the server and the start position; 1236 is MariaDB's "cannot
-/// start there" (purged binlog, a GTID or domain it never had, a diverged position).
+/// start there" (purged binlog, a GTID or domain it never had, a diverged position); 1045
+/// and 1227 a user without the privileges a job needs.
 fn dump_error(e: mysql_async::Error, addr: &str, from: &GtidPos) -> anyhow::Error {
     match e {
         mysql_async::Error::Server(s) if s.code == 1236 => anyhow!(
             "{addr} cannot stream its binlog from GTID position '{from}' (error 1236): {} \
              (binlogs purged, or a position this server never had: copy again from a new \
              snapshot)",
+            s.message
+        ),
+        // MariaDB answers a dump without REPLICATION SLAVE as a failed login (1045).
+        mysql_async::Error::Server(s) if matches!(s.code, 1045 | 1227) => anyhow!(
+            "{addr} refused to stream its binlog from GTID position '{from}' (error {}): {} \
+             (the job's user needs REPLICATION SLAVE: set [reshard] user in the server \
+             config)",
+            s.code,
             s.message
         ),
         other => anyhow::Error::from(other).context(format!(

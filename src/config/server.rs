@@ -616,7 +616,7 @@ fn user_limits(key: &str, u: &RawUser, problems: &mut Vec<String>) -> UserLimits
         max_connections: u.max_connections.filter(|&m| m > 0),
         max_qps,
         // One second's worth by default: a client may send its rate's statements at once.
-        burst: u.burst.filter(|&b| b > 0).or(max_qps).unwrap_or(1),
+        burst: u.burst.filter(|&b| b > 0).or(max_qps).unwrap_or(0),
         limit_wait: Duration::from_millis(wait_ms.min(MAX_LIMIT_WAIT_MS)),
     }
 }

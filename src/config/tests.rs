@@ -149,7 +149,7 @@ comment = "x"
             "clinical.toml:14: tables[0].shard_ky: unknown key `shard_ky`, did you mean `shard_key`?",
             "clinical.toml:20: tables[1].comment: unknown key `comment`, expected one of `name`, \
              `shard_key`, `algorithm`, `shards`, `placement`, `key_generator`, `bind_to`, \
-             `broadcast`, `physical`",
+             `broadcast`, `physical`, `cache_ttl_ms`",
             "clinical.toml:22: extra: unknown key `extra`, expected one of `database`, `groups`, \
              `tables`",
         ]

@@ -27,3 +27,4 @@ pub mod reload;
 pub mod reshard;
 pub mod server;
 pub mod sharding;
+pub mod stats;

@@ -44,7 +44,23 @@ pub struct ServerConfig {
     /// so SELECTs calling them may run on replicas. Any other function that is not a MariaDB
     /// built-in is assumed to write, and its SELECT runs on the master.
     pub read_only_functions: Vec<String>,
+    /// `[log]`: the slow query log.
+    pub log: LogConfig,
 }
+
+/// `[log]`: statements slower than `slow_query_ms` go to `slow_query_log`, one JSON object
+/// per line, their literals masked unless `log_literals`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogConfig {
+    /// The file (resolved against the config file's directory); `None`: no slow log.
+    pub slow_query_log: Option<PathBuf>,
+    /// 0 logs every statement.
+    pub slow_query_ms: u64,
+    pub log_literals: bool,
+}
+
+/// `slow_query_ms` when only the file is given.
+pub const DEFAULT_SLOW_QUERY_MS: u64 = 1000;
 
 /// Caps on what one query may make the proxy hold (`[limits]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +187,7 @@ impl ServerConfig {
             limits: Limits::default(),
             worker_id: 0,
             read_only_functions: Vec::new(),
+            log: LogConfig::default(),
         }
     }
 
@@ -268,6 +285,15 @@ struct RawServerConfig {
     health: Option<RawHealth>,
     limits: Option<RawLimits>,
     routing: Option<RawRouting>,
+    log: Option<RawLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    slow_query_ms: Option<u64>,
+    slow_query_log: Option<PathBuf>,
+    log_literals: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -416,6 +442,7 @@ pub fn parse_server_config(
             crate::keygen::MAX_WORKER_ID
         ));
     }
+    let log = log_config(raw.log, dir, &mut problems);
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
@@ -451,7 +478,35 @@ pub fn parse_server_config(
                     .collect()
             })
             .unwrap_or_default(),
+        log,
     })
+}
+
+/// `[log]` with its path resolved; what cannot work is a problem naming its key. Whether
+/// the file can be written is checked when the proxy starts (`stats::slow_log::open_file`).
+fn log_config(raw: Option<RawLog>, dir: &Path, problems: &mut Vec<String>) -> LogConfig {
+    let Some(raw) = raw else {
+        return LogConfig::default();
+    };
+    let path = match raw.slow_query_log {
+        Some(p) if p.as_os_str().is_empty() => {
+            problems.push("log.slow_query_log: must name a file".to_owned());
+            None
+        }
+        Some(p) => Some(dir.join(p)),
+        None => None,
+    };
+    if path.is_none() && (raw.slow_query_ms.is_some() || raw.log_literals.is_some()) {
+        problems.push(
+            "log.slow_query_ms: set log.slow_query_log too (the file the slow statements go to)"
+                .to_owned(),
+        );
+    }
+    LogConfig {
+        slow_query_log: path,
+        slow_query_ms: raw.slow_query_ms.unwrap_or(DEFAULT_SLOW_QUERY_MS),
+        log_literals: raw.log_literals.unwrap_or(false),
+    }
 }
 
 /// Exactly one of `password` and `password_env`; the variable must be set.

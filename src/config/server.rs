@@ -291,7 +291,8 @@ struct RawServerConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLog {
-    slow_query_ms: Option<u64>,
+    /// Signed, so a negative value gets an error naming the key.
+    slow_query_ms: Option<i64>,
     slow_query_log: Option<PathBuf>,
     log_literals: Option<bool>,
 }
@@ -502,9 +503,15 @@ fn log_config(raw: Option<RawLog>, dir: &Path, problems: &mut Vec<String>) -> Lo
                 .to_owned(),
         );
     }
+    let ms = raw.slow_query_ms.unwrap_or(DEFAULT_SLOW_QUERY_MS as i64);
+    if ms < 0 {
+        problems.push(format!(
+            "log.slow_query_ms: {ms} is negative (0 logs every statement)"
+        ));
+    }
     LogConfig {
         slow_query_log: path,
-        slow_query_ms: raw.slow_query_ms.unwrap_or(DEFAULT_SLOW_QUERY_MS),
+        slow_query_ms: ms.max(0) as u64,
         log_literals: raw.log_literals.unwrap_or(false),
     }
 }
@@ -586,6 +593,61 @@ mod tests {
             format!("{e:#}").contains("worker_id: 1024 is out of range 0-1023"),
             "{e:#}"
         );
+    }
+
+    const MINIMAL: &str = r#"
+        listen = "127.0.0.1:3307"
+        rules = "r"
+        [[users]]
+        name = "app"
+        password = "p"
+        [backend]
+        user = "app"
+        password = "p"
+    "#;
+
+    #[test]
+    fn reads_the_slow_log_settings() {
+        let c = parse_server_config(MINIMAL, Path::new("/etc/sg"), |_| None).unwrap();
+        assert_eq!(c.log, LogConfig::default(), "no slow log unless asked");
+        let text =
+            format!("{MINIMAL}\n[log]\nslow_query_ms = 0\nslow_query_log = \"slow.jsonl\"\n");
+        let c = parse_server_config(&text, Path::new("/etc/sg"), |_| None).unwrap();
+        assert_eq!(
+            c.log.slow_query_log.as_deref(),
+            Some(Path::new("/etc/sg/slow.jsonl"))
+        );
+        assert_eq!(c.log.slow_query_ms, 0);
+        assert!(!c.log.log_literals, "literals are masked by default");
+        let text = format!(
+            "{MINIMAL}\n[log]\nslow_query_log = \"/var/log/s.jsonl\"\nlog_literals = true\n"
+        );
+        let c = parse_server_config(&text, Path::new("/etc/sg"), |_| None).unwrap();
+        assert_eq!(c.log.slow_query_ms, DEFAULT_SLOW_QUERY_MS);
+        assert!(c.log.log_literals);
+    }
+
+    #[test]
+    fn bad_slow_log_settings_name_their_key() {
+        for (log, expected) in [
+            (
+                "slow_query_ms = 10",
+                "log.slow_query_ms: set log.slow_query_log too",
+            ),
+            (
+                "slow_query_log = \"\"",
+                "log.slow_query_log: must name a file",
+            ),
+            (
+                "slow_query_ms = -1\nslow_query_log = \"s\"",
+                "log.slow_query_ms: -1 is negative",
+            ),
+            ("slow_query_log = \"s\"\nlog_literal = true", "log_literal"),
+        ] {
+            let text = format!("{MINIMAL}\n[log]\n{log}\n");
+            let e = parse_server_config(&text, Path::new(""), |_| None).unwrap_err();
+            assert!(format!("{e:#}").contains(expected), "{log}: {e:#}");
+        }
     }
 
     #[test]

@@ -206,3 +206,81 @@ fn keys(keys: &[SortKey]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{plan, PlanContext};
+
+    fn preview(sql: &str) -> Vec<Row> {
+        let rules = crate::plan::tests::fixture::rules();
+        let ctx = PlanContext {
+            rules: &rules,
+            current_db: rules.database("clinical"),
+            syntax: Default::default(),
+            read_only_functions: &[],
+            columns: None,
+            system_schema: None,
+        };
+        let planned = plan(sql, &ctx).unwrap();
+        rows(&planned, &|r: &Route, _: &Target| {
+            if r.is_write {
+                "master"
+            } else {
+                "replica"
+            }
+        })
+    }
+
+    fn col(rows: &[Row], i: usize) -> Vec<&str> {
+        rows.iter()
+            .map(|r| r[i].as_deref().unwrap_or("NULL"))
+            .collect()
+    }
+
+    #[test]
+    fn a_point_select_is_one_query_on_its_shard() {
+        let r = preview("SELECT * FROM patients WHERE hospital_id = 6");
+        assert_eq!(col(&r, 1), ["route", "query"]);
+        assert!(r[0][6].as_deref().unwrap().starts_with("single: "));
+        assert_eq!(col(&r, 3), ["NULL", "g1"]);
+        assert_eq!(col(&r, 4), ["NULL", "2"]);
+        assert_eq!(col(&r, 5), ["NULL", "replica"]);
+        assert!(r[1][6].as_deref().unwrap().contains("patients_2"));
+        assert_eq!(col(&r, 0), ["1", "2"], "steps are numbered");
+    }
+
+    #[test]
+    fn a_merged_read_lists_its_queries_then_its_merge_steps() {
+        let r = preview("SELECT id FROM patients ORDER BY id LIMIT 5, 10");
+        let actions = col(&r, 1);
+        assert_eq!(actions[..5], ["route", "query", "query", "query", "query"]);
+        assert!(actions[5..].iter().all(|a| *a == "merge"), "{actions:?}");
+        let details = col(&r, 6);
+        assert!(details.contains(&"skip 5 rows, send 10"), "{details:?}");
+        assert!(
+            details.last().unwrap().starts_with("plan: merge"),
+            "{details:?}"
+        );
+    }
+
+    #[test]
+    fn a_broadcast_write_goes_to_every_group_on_masters() {
+        let r = preview("UPDATE hospitals SET name = 'x' WHERE id = 1");
+        assert!(r[0][6].as_deref().unwrap().starts_with("broadcast: "));
+        assert_eq!(col(&r, 3)[1..], ["g0", "g1"]);
+        assert_eq!(col(&r, 5)[1..], ["master", "master"]);
+    }
+
+    #[test]
+    fn a_delete_without_key_reaches_all_shards() {
+        let r = preview("DELETE FROM patients WHERE name = 'x'");
+        assert!(r[0][6].as_deref().unwrap().starts_with("all: "), "{r:?}");
+        assert_eq!(r.len(), 5);
+        let r = preview("DELETE FROM patients WHERE hospital_id IN (1, 2)");
+        assert!(
+            r[0][6].as_deref().unwrap().starts_with("several: "),
+            "{r:?}"
+        );
+    }
+}

@@ -107,7 +107,20 @@ async fn threshold_zero_logs_every_statement_as_json_with_masked_literals_and_sh
             .await,
         1062,
     );
-    let all = lines(&path, 5).await;
+    // The binary protocol: the statement with its values in, masked alike.
+    let _: Vec<String> = c
+        .exec(
+            "SELECT name FROM patients WHERE hospital_id = ? AND name = ?",
+            (3, "p3-secret"),
+        )
+        .await
+        .unwrap();
+    let all = lines(&path, 6).await;
+    let prepared = all
+        .iter()
+        .find(|l| l["sql"] == "SELECT name FROM patients WHERE hospital_id = ? AND name = ?")
+        .unwrap_or_else(|| panic!("no line for the prepared statement: {all:#?}"));
+    assert_eq!(prepared["shards"][0]["shard"], 3);
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains("secret"), "literals leaked: {text}");
     assert!(!text.contains("Sm''ith"), "literals leaked: {text}");

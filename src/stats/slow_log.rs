@@ -233,6 +233,32 @@ mod tests {
         }
     }
 
+    /// A writer that does not keep up loses lines, counted, and never blocks the caller.
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let (tx, rx) = sync_channel(2);
+        let log = SlowLog {
+            threshold: Duration::ZERO,
+            log_literals: false,
+            tx,
+            reopen: Arc::default(),
+            dropped: AtomicU64::new(0),
+        };
+        let started = std::time::Instant::now();
+        for _ in 0..5 {
+            log.offer(&finished("SELECT 1"));
+        }
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(log.dropped(), 3);
+        assert_eq!(rx.try_iter().count(), 2);
+        let fast = SlowLog {
+            threshold: Duration::from_secs(1),
+            ..log
+        };
+        fast.offer(&finished("SELECT 1"));
+        assert_eq!(rx.try_iter().count(), 0, "under the threshold: no line");
+    }
+
     #[test]
     fn a_line_is_one_json_object_with_masked_literals() {
         let sql = "INSERT INTO t VALUES (1, 'secret\nline')";

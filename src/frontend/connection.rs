@@ -487,8 +487,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     break 'statement (RouteKind::Single, execute::finish(outcome, &mut sink)?);
                 }
                 if let Err(e) = note_multiplexed_use(multiplex, &mut self.session, sql) {
-                    let failed = execute::finish(Err(execute::Failure::Query(e)), &mut sink)?;
-                    break 'statement (RouteKind::Refused, failed);
+                    let ok = execute::finish(Err(execute::Failure::Query(e)), &mut sink)?;
+                    break 'statement (RouteKind::Refused, ok);
                 }
                 let orders = self.shared.column_orders();
                 let reading = execute::columns::Reading {

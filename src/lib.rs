@@ -8,8 +8,11 @@
 //! `backend` (per-group connection pools).
 //! `config` reads and validates rule files and the server config; `sharding` maps key values
 //! to shards; `keygen` makes the ids of `key_generator` columns. A module uses only the ones
-//! before it in that flow. `admin` shows the backends' health and counters (`SHOW SHARDGATE
-//! GROUPS`, Prometheus metrics) and serves the admin HTTP endpoints; `hold` keeps the write holds
+//! before it in that flow. `stats` is where every statement is reported once (counters by
+//! route kind and error code, the `metrics` facade, the slow query log). `admin` answers the
+//! admin SQL (`SHOW SHARDGATE GROUPS | RULES | SESSIONS | STATS`, `SHARDGATE PREVIEW`) from
+//! the state and counters it is handed, renders Prometheus metrics and serves the admin HTTP
+//! endpoints; `hold` keeps the write holds
 //! a resharding cutover asks for; `reload` swaps the rule files in; `reshard` runs the jobs that
 //! move a table family to a new layout (`shardgate reshard`, `shardgate audit`).
 

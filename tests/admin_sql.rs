@@ -575,3 +575,47 @@ print("pymysql ok")
     );
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_names_a_replica_for_reads_and_the_master_for_writes_and_transactions() {
+    let schema = TestSchema::create("admin_sql_roles").await;
+    schema.create_clinical_tables().await;
+    let rules = schema.clinical_rules("clinical").replacen(
+        "[groups.g0]\n",
+        &format!(
+            "[groups.g0]\nreplicas = [\"127.0.0.1:{}\"]\n",
+            replica_port(0)
+        ),
+        1,
+    );
+    let proxy = Proxy::start_tuned(&[("clinical.toml", rules)], |c| c.users.push(ops())).await;
+    let mut ops = connect_ops(&proxy).await;
+    let role = |rows: &[(String, String, String, String, String)]| {
+        queries(rows)
+            .iter()
+            .map(|q| q.2.to_string())
+            .collect::<Vec<_>>()
+    };
+    let read = preview(&mut ops, "SELECT name FROM patients WHERE hospital_id = 1").await;
+    assert_eq!(role(&read), ["replica"], "{read:?}");
+    // g1 has no replica: its reads stay on the master.
+    let other = preview(&mut ops, "SELECT name FROM patients WHERE hospital_id = 3").await;
+    assert_eq!(role(&other), ["master"], "{other:?}");
+    let write = preview(
+        &mut ops,
+        "UPDATE patients SET name = 'x' WHERE hospital_id = 1",
+    )
+    .await;
+    assert_eq!(role(&write), ["master"], "{write:?}");
+    let locking = preview(
+        &mut ops,
+        "SELECT name FROM patients WHERE hospital_id = 1 FOR UPDATE",
+    )
+    .await;
+    assert_eq!(role(&locking), ["master"], "{locking:?}");
+    ops.query_drop("BEGIN").await.unwrap();
+    let in_txn = preview(&mut ops, "SELECT name FROM patients WHERE hospital_id = 1").await;
+    assert_eq!(role(&in_txn), ["master"], "{in_txn:?}");
+    ops.query_drop("ROLLBACK").await.unwrap();
+    schema.drop().await;
+}

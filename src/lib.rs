@@ -9,8 +9,11 @@
 //! `config` reads and validates rule files and the server config; `sharding` maps key values
 //! to shards; `keygen` makes the ids of `key_generator` columns; `gtid` reads MariaDB GTID
 //! positions (replica health, resharding catch-up). A module uses only the ones
-//! before it in that flow. `admin` shows the backends' health and counters (`SHOW SHARDGATE
-//! GROUPS`, Prometheus metrics) and serves the admin HTTP endpoints; `hold` keeps the write holds
+//! before it in that flow. `stats` is where every statement is reported once (counters by
+//! route kind and error code, the `metrics` facade, the slow query log). `admin` answers the
+//! admin SQL (`SHOW SHARDGATE GROUPS | RULES | SESSIONS | STATS`, `SHARDGATE PREVIEW`) from
+//! the state and counters it is handed, renders Prometheus metrics and serves the admin HTTP
+//! endpoints; `hold` keeps the write holds
 //! a resharding cutover asks for; `reload` swaps the rule files in; `reshard` runs the jobs that
 //! move a table family to a new layout (`shardgate reshard`, `shardgate audit`).
 
@@ -29,3 +32,4 @@ pub mod reload;
 pub mod reshard;
 pub mod server;
 pub mod sharding;
+pub mod stats;

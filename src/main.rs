@@ -303,6 +303,15 @@ fn audit(
 
 fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let cfg = config::server::load_server_config(config_path)?;
+    if let Some(path) = &cfg.log.slow_query_log {
+        shardgate::stats::slow_log::open_file(path).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid server config {}: log.slow_query_log: cannot write {}: {e}",
+                config_path.display(),
+                path.display()
+            )
+        })?;
+    }
     let (rules, diagnostics) = config::load_rules_and_diagnostics(&cfg.rules);
     for d in diagnostics.iter() {
         tracing::warn!("{d}");

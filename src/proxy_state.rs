@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::backend::health::HealthRegistry;
 use crate::config::model::Rules;
@@ -33,6 +33,10 @@ pub struct ProxyState {
     /// from being reused.
     rules_at: AtomicUsize,
     generation: AtomicU64,
+    /// When the rules `rules` holds were loaded (SHOW SHARDGATE RULES).
+    rules_loaded: Mutex<SystemTime>,
+    /// Statement statistics (SHOW SHARDGATE STATS, metrics, the slow query log).
+    stats: crate::stats::Stats,
     /// Write holds of resharding cutovers (admin `POST /hold`), for every worker.
     holds: crate::hold::Holds,
     /// What a reload needs besides the rules: where they are read from, how checkers log
@@ -97,6 +101,19 @@ impl ProxyState {
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
+
+    pub fn stats(&self) -> &crate::stats::Stats {
+        &self.stats
+    }
+
+    /// When the rules served now were loaded.
+    pub fn rules_loaded(&self) -> SystemTime {
+        *self.rules_loaded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn note_rules_loaded(&self) {
+        *self.rules_loaded.lock().unwrap_or_else(|p| p.into_inner()) = SystemTime::now();
+    }
 }
 
 impl Default for ProxyState {
@@ -111,6 +128,8 @@ impl Default for ProxyState {
             rules: RwLock::default(),
             rules_at: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
+            rules_loaded: Mutex::new(SystemTime::now()),
+            stats: crate::stats::Stats::default(),
             holds: crate::hold::Holds::default(),
             reload: Mutex::new(None),
             reloads_ok: AtomicU64::new(0),
@@ -142,6 +161,7 @@ impl ProxyState {
             Ok(mut r) => *r = rules,
             Err(poisoned) => *poisoned.into_inner() = rules,
         }
+        self.note_rules_loaded();
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -161,6 +181,8 @@ impl ProxyState {
             *r = rules.clone();
             self.rules_at
                 .store(Arc::as_ptr(rules) as usize, Ordering::Release);
+            drop(r);
+            self.note_rules_loaded();
         }
     }
 }

@@ -80,6 +80,10 @@ pub(crate) fn reload(state: &ProxyState) -> Result<Reloaded, String> {
 /// cutover); any other refused change still refuses the whole reload. Must run on a tokio
 /// runtime that outlives the process's serving (new servers' checkers run there).
 pub fn reload_allowing(state: &ProxyState, allow: &AllowLayout) -> Result<Reloaded, Refused> {
+    // Whatever becomes of the rules, a reload (SIGHUP after logrotate) reopens the log.
+    if let Some(log) = state.stats().slow_log() {
+        log.reopen();
+    }
     let result = try_reload(state, allow);
     state.count_reload(result.is_ok());
     result

@@ -139,6 +139,10 @@ impl Shared {
         &self.state.sessions
     }
 
+    pub fn state(&self) -> &ProxyState {
+        &self.state
+    }
+
     pub fn holds(&self) -> &crate::hold::Holds {
         self.state.holds()
     }
@@ -171,6 +175,21 @@ fn spawn_background(config: &ServerConfig, state: &Arc<ProxyState>, shutdown: &C
         &config.health,
         shutdown.clone(),
     );
+    if state.stats().slow_log().is_none() {
+        match crate::stats::SlowLog::start(&config.log) {
+            Ok(Some(log)) => state.stats().set_slow_log(log),
+            Ok(None) => {}
+            Err(e) => tracing::error!(
+                "log.slow_query_log: cannot write {}: {e}",
+                config
+                    .log
+                    .slow_query_log
+                    .as_deref()
+                    .unwrap_or_else(|| "".as_ref())
+                    .display()
+            ),
+        }
+    }
     if let Some(addr) = &config.admin_listen {
         crate::admin::metrics::install();
         let (addr, state, token) = (addr.clone(), state.clone(), shutdown.clone());

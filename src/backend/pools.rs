@@ -42,6 +42,25 @@ pub struct GroupPool {
 }
 
 impl GroupPool {
+    /// A master pool that never connects, for tests of what reads a pool's names.
+    #[cfg(test)]
+    pub(crate) fn for_tests(database: &str, group: &str, addr: &str) -> GroupPool {
+        let cfg = BackendConfig::default();
+        let registry = HealthRegistry::default();
+        GroupPool {
+            database: Arc::from(database),
+            group: Arc::from(group),
+            addr: Arc::from(addr),
+            schema: Arc::from(database),
+            role: Role::Master,
+            pool: Pool::new(pool_opts(addr, database, &cfg)),
+            slots: Arc::new(Semaphore::new(1)),
+            pool_max: 1,
+            health: registry.server(addr),
+            stats: registry.stats(database, group, addr, Role::Master),
+        }
+    }
+
     /// The error that names this server's group and address.
     pub fn unavailable(&self, reason: String) -> Error {
         let reason = match self.role {

@@ -44,6 +44,8 @@ pub struct ServerConfig {
     /// so SELECTs calling them may run on replicas. Any other function that is not a MariaDB
     /// built-in is assumed to write, and its SELECT runs on the master.
     pub read_only_functions: Vec<String>,
+    /// `[log]`: the slow query log.
+    pub log: LogConfig,
     /// `[reshard] user`: the account resharding jobs log in with (binlog streaming needs
     /// REPLICATION SLAVE, which the proxy's own backend user should not hold); `None`: the
     /// `[backend]` user.
@@ -80,6 +82,20 @@ impl fmt::Debug for Credentials {
             .finish()
     }
 }
+
+/// `[log]`: statements slower than `slow_query_ms` go to `slow_query_log`, one JSON object
+/// per line, their literals masked unless `log_literals`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogConfig {
+    /// The file (resolved against the config file's directory); `None`: no slow log.
+    pub slow_query_log: Option<PathBuf>,
+    /// 0 logs every statement.
+    pub slow_query_ms: u64,
+    pub log_literals: bool,
+}
+
+/// `slow_query_ms` when only the file is given.
+pub const DEFAULT_SLOW_QUERY_MS: u64 = 1000;
 
 /// Caps on what one query may make the proxy hold (`[limits]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +243,7 @@ impl ServerConfig {
             limits: Limits::default(),
             worker_id: 0,
             read_only_functions: Vec::new(),
+            log: LogConfig::default(),
             tls: None,
             reshard: None,
         }
@@ -340,6 +357,7 @@ struct RawServerConfig {
     health: Option<RawHealth>,
     limits: Option<RawLimits>,
     routing: Option<RawRouting>,
+    log: Option<RawLog>,
     reshard: Option<RawLogin>,
     tls: Option<RawTls>,
 }
@@ -360,6 +378,15 @@ struct RawLogin {
     user: Option<String>,
     password: Option<String>,
     password_env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    /// Signed, so a negative value gets an error naming the key.
+    slow_query_ms: Option<i64>,
+    slow_query_log: Option<PathBuf>,
+    log_literals: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -540,6 +567,7 @@ pub fn parse_server_config(
             problems.push(e);
         }
     }
+    let log = log_config(raw.log, dir, &mut problems);
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
@@ -577,6 +605,7 @@ pub fn parse_server_config(
             .unwrap_or_default(),
         reshard,
         tls,
+        log,
     })
 }
 
@@ -644,6 +673,39 @@ fn login(
     }
     let password = secret(section, &raw.password, &raw.password_env, env, problems);
     Some(Credentials { user, password })
+}
+
+/// `[log]` with its path resolved; what cannot work is a problem naming its key. Whether
+/// the file can be written is checked when the proxy starts (`stats::slow_log::open_file`).
+fn log_config(raw: Option<RawLog>, dir: &Path, problems: &mut Vec<String>) -> LogConfig {
+    let Some(raw) = raw else {
+        return LogConfig::default();
+    };
+    let path = match raw.slow_query_log {
+        Some(p) if p.as_os_str().is_empty() => {
+            problems.push("log.slow_query_log: must name a file".to_owned());
+            None
+        }
+        Some(p) => Some(dir.join(p)),
+        None => None,
+    };
+    if path.is_none() && (raw.slow_query_ms.is_some() || raw.log_literals.is_some()) {
+        problems.push(
+            "log.slow_query_ms: set log.slow_query_log too (the file the slow statements go to)"
+                .to_owned(),
+        );
+    }
+    let ms = raw.slow_query_ms.unwrap_or(DEFAULT_SLOW_QUERY_MS as i64);
+    if ms < 0 {
+        problems.push(format!(
+            "log.slow_query_ms: {ms} is negative (0 logs every statement)"
+        ));
+    }
+    LogConfig {
+        slow_query_log: path,
+        slow_query_ms: ms.max(0) as u64,
+        log_literals: raw.log_literals.unwrap_or(false),
+    }
 }
 
 /// Exactly one of `password` and `password_env`; the variable must be set.
@@ -723,6 +785,61 @@ mod tests {
             format!("{e:#}").contains("worker_id: 1024 is out of range 0-1023"),
             "{e:#}"
         );
+    }
+
+    const MINIMAL: &str = r#"
+        listen = "127.0.0.1:3307"
+        rules = "r"
+        [[users]]
+        name = "app"
+        password = "p"
+        [backend]
+        user = "app"
+        password = "p"
+    "#;
+
+    #[test]
+    fn reads_the_slow_log_settings() {
+        let c = parse_server_config(MINIMAL, Path::new("/etc/sg"), |_| None).unwrap();
+        assert_eq!(c.log, LogConfig::default(), "no slow log unless asked");
+        let text =
+            format!("{MINIMAL}\n[log]\nslow_query_ms = 0\nslow_query_log = \"slow.jsonl\"\n");
+        let c = parse_server_config(&text, Path::new("/etc/sg"), |_| None).unwrap();
+        assert_eq!(
+            c.log.slow_query_log.as_deref(),
+            Some(Path::new("/etc/sg/slow.jsonl"))
+        );
+        assert_eq!(c.log.slow_query_ms, 0);
+        assert!(!c.log.log_literals, "literals are masked by default");
+        let text = format!(
+            "{MINIMAL}\n[log]\nslow_query_log = \"/var/log/s.jsonl\"\nlog_literals = true\n"
+        );
+        let c = parse_server_config(&text, Path::new("/etc/sg"), |_| None).unwrap();
+        assert_eq!(c.log.slow_query_ms, DEFAULT_SLOW_QUERY_MS);
+        assert!(c.log.log_literals);
+    }
+
+    #[test]
+    fn bad_slow_log_settings_name_their_key() {
+        for (log, expected) in [
+            (
+                "slow_query_ms = 10",
+                "log.slow_query_ms: set log.slow_query_log too",
+            ),
+            (
+                "slow_query_log = \"\"",
+                "log.slow_query_log: must name a file",
+            ),
+            (
+                "slow_query_ms = -1\nslow_query_log = \"s\"",
+                "log.slow_query_ms: -1 is negative",
+            ),
+            ("slow_query_log = \"s\"\nlog_literal = true", "log_literal"),
+        ] {
+            let text = format!("{MINIMAL}\n[log]\n{log}\n");
+            let e = parse_server_config(&text, Path::new(""), |_| None).unwrap_err();
+            assert!(format!("{e:#}").contains(expected), "{log}: {e:#}");
+        }
     }
 
     #[test]

@@ -195,6 +195,7 @@ async fn on_connection<S: ResultSink>(
         ),
         spread: route.spread,
         generated_id: None,
+        all_shards: false,
     };
     route::run_at(&asked, Some(server), ctx, session, sink).await
 }

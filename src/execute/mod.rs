@@ -81,6 +81,8 @@ pub struct Session {
     /// character_set_client: queries are decoded from it for planning and shard queries
     /// encoded back to it.
     pub charset: crate::plan::charset::ClientCharset,
+    /// The shard parts of the running statement, for its statistics (`stats`).
+    pub trace: crate::stats::Trace,
 }
 
 impl Default for Session {
@@ -103,6 +105,7 @@ impl Default for Session {
             sql_mode: None,
             found_rows: Default::default(),
             charset: Default::default(),
+            trace: Default::default(),
         }
     }
 }

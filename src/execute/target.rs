@@ -4,12 +4,14 @@
 //! with the group's name and address.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use mysql_async::prelude::Queryable;
 
 use crate::backend::{Access, ServerRef};
 use crate::error::Error;
 use crate::plan::{Route, Target};
+use crate::stats::ShardPart;
 
 use super::route::{run_one, OneResult};
 use super::{Context, Failure, ResultSink, Session};
@@ -91,7 +93,19 @@ pub(crate) async fn run_target<S: ResultSink>(
         pool.stats.queries.fetch_add(1, Ordering::Relaxed);
         let mut sent = false;
         let charset = &session.charset;
-        match run_one(conn, route, target, send_columns, &mut sent, sink, charset).await {
+        let started = Instant::now();
+        let outcome = run_one(conn, route, target, send_columns, &mut sent, sink, charset).await;
+        session.trace.note(ShardPart {
+            server: pool.clone(),
+            shard: target.shard,
+            elapsed: started.elapsed(),
+            rows: match &outcome {
+                Ok(one) if one.had_columns => one.rows,
+                Ok(one) => one.ok.affected_rows,
+                Err(_) => 0,
+            },
+        });
+        match outcome {
             Ok(mut one) => {
                 session.reads.ran_on(db, target.group, server);
                 one.server = server;

@@ -1,19 +1,21 @@
 //! Statements the proxy answers from its own state, never sent to a backend as they are:
-//! `SHARDGATE RELOAD`, `SHOW SHARDGATE GROUPS`, `KILL ...`, `SHOW [FULL] PROCESSLIST`, and
-//! `SHOW WARNINGS` (run on the connection of the statement it is about).
+//! the admin statements (`SHARDGATE RELOAD | PREVIEW`, `SHOW SHARDGATE ...`, see
+//! `admin::statements`), `KILL ...`, `SHOW [FULL] PROCESSLIST`, and `SHOW WARNINGS` (run on
+//! the connection of the statement it is about).
 //!
 //! Every statement passes here, so each recogniser runs only where the statement's first
 //! word (`plan::FirstWord`, read once) allows it: a point SELECT or an UPDATE gets through
 //! with a few word comparisons.
 
+use crate::admin::statements::AdminStatement;
 use crate::error::Result;
 use crate::plan::kill::Kill;
 use crate::plan::FirstWord;
 
 /// A statement the proxy answers itself.
-pub(super) enum AnsweredHere {
-    Reload,
-    ShowGroups,
+pub(super) enum AnsweredHere<'a> {
+    /// `Err` is the statement's syntax error (`SHOW SHARDGATE FOO`).
+    Admin(Result<AdminStatement<'a>>),
     /// `Err` is the KILL's own syntax error or refusal.
     Kill(Result<Kill>),
     ShowProcesslist {
@@ -23,12 +25,11 @@ pub(super) enum AnsweredHere {
 
 /// Which statement the proxy answers itself `sql` is, if any (SHOW WARNINGS aside: see
 /// `is_show_warnings`).
-pub(super) fn recognise(first: FirstWord<'_>, sql: &str) -> Option<AnsweredHere> {
-    if first.may_be("SHARDGATE") && crate::admin::reload::is_reload(sql) {
-        return Some(AnsweredHere::Reload);
-    }
-    if first.may_be("SHOW") && crate::admin::groups::is_show_groups(sql) {
-        return Some(AnsweredHere::ShowGroups);
+pub(super) fn recognise<'a>(first: FirstWord<'_>, sql: &'a str) -> Option<AnsweredHere<'a>> {
+    if first.may_be("SHARDGATE") || first.may_be("SHOW") {
+        if let Some(admin) = crate::admin::statements::recognise(sql) {
+            return Some(AnsweredHere::Admin(admin));
+        }
     }
     if first.may_be("KILL") {
         if let Some(kill) = crate::plan::kill::parse(sql) {
@@ -93,8 +94,11 @@ mod tests {
     #[test]
     fn recognises_by_the_first_word() {
         let kind = |sql: &str| match recognise(FirstWord::of(sql), sql) {
-            Some(AnsweredHere::Reload) => "reload",
-            Some(AnsweredHere::ShowGroups) => "groups",
+            Some(AnsweredHere::Admin(Ok(AdminStatement::Reload))) => "reload",
+            Some(AnsweredHere::Admin(Ok(AdminStatement::ShowGroups))) => "groups",
+            Some(AnsweredHere::Admin(Ok(AdminStatement::Preview(_)))) => "preview",
+            Some(AnsweredHere::Admin(Ok(_))) => "admin",
+            Some(AnsweredHere::Admin(Err(_))) => "admin error",
             Some(AnsweredHere::Kill(_)) => "kill",
             Some(AnsweredHere::ShowProcesslist { full: true }) => "full processlist",
             Some(AnsweredHere::ShowProcesslist { full: false }) => "processlist",
@@ -109,5 +113,9 @@ mod tests {
         assert_eq!(kind("SELECT c FROM sbtest1 WHERE id = 5"), "none");
         assert_eq!(kind("UPDATE t SET k = 1 WHERE id = 2"), "none");
         assert_eq!(kind("\u{a0}SHARDGATE RELOAD"), "reload");
+        assert_eq!(kind("SHARDGATE PREVIEW SELECT 1"), "preview");
+        assert_eq!(kind("show shardgate stats"), "admin");
+        assert_eq!(kind("SHOW SHARDGATE"), "admin error");
+        assert_eq!(kind("SHOW TABLES"), "none");
     }
 }

@@ -15,17 +15,20 @@ use crate::plan;
 use crate::plan::charset::ClientCharset;
 use crate::server::Shared;
 
-use super::answered_here::{self, is_show_warnings, AnsweredHere};
+use super::admin_sql::{answer_here, Me};
+use super::answered_here::{self, is_show_warnings};
 use super::commands::*;
 use super::handshake::{
     handshake, send_error, write_login_ok, HandshakeOutcome, Login, DEFAULT_COLLATION,
 };
 use super::interrupt;
 use super::packet::{PacketReader, PacketWriter};
+use super::report::{Counted, Report};
 use super::sessions::LiveSession;
 use super::sink::ClientSink;
 use super::stmt::registry::Registry;
 use super::user_limits::UserSession;
+use crate::stats::RouteKind;
 
 /// max_allowed_packet for what clients send us.
 pub(super) const MAX_CLIENT_PACKET: usize = 64 * 1024 * 1024;
@@ -325,6 +328,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
             self.hold_idle();
             self.release_between_statements();
+            self.live.note_between_commands(
+                self.session.conns.pinned_count(),
+                self.session.txn_aware_status() & execute::status::IN_TRANS != 0,
+            );
             self.writer.flush().await?;
         }
     }
@@ -472,6 +479,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 return Ok(());
             }
             first = false;
+            // A statement's time includes waiting for a write hold: the client waited too.
+            let started = std::time::Instant::now();
             match self.hold_gate(sql).await {
                 // Rules taken before the gate may be older than a cutover that ran meanwhile.
                 Ok(waited) if waited || !self.shared.rules_are_current(&rules) => {
@@ -490,151 +499,101 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 limits: self.shared.config.limits,
             };
             let syntax = self.syntax();
-            let mut sink = ClientSink {
+            self.session.trace.clear();
+            let mut sink = Counted::new(ClientSink {
                 writer: &mut self.writer,
                 deprecate_eof: self.deprecate_eof,
                 more_results: more.is_some(),
-            };
+            });
             // The statement's first word, read once: the checks below that only apply to
             // other kinds of statement (SHOW, KILL, SHARDGATE, DDL) then cost a comparison.
             let first = plan::FirstWord::of(sql);
-            if let Some(own) = answered_here::recognise(first, sql) {
-                let me = Me {
-                    shared: &self.shared,
-                    live: &self.live,
-                    admin: self.admin,
-                    session: &self.session,
-                };
-                if !answer_here(own, sql, me, &mut sink).await? {
-                    break;
-                }
-                continue;
-            }
-            let spliced = match plan::connection_id::splice(sql, self.connection_id) {
-                Ok(s) => s,
-                Err(e) => {
-                    sink.error(&e);
-                    break;
-                }
-            };
             let original = sql;
-            let sql: &str = &spliced;
-            let first = match &spliced {
-                std::borrow::Cow::Borrowed(_) => first,
-                std::borrow::Cow::Owned(_) => plan::FirstWord::of(sql),
+            let (kind, succeeded) = 'statement: {
+                if let Some(own) = answered_here::recognise(first, sql) {
+                    let me = Me {
+                        shared: &self.shared,
+                        live: &self.live,
+                        admin: self.admin,
+                        session: &mut self.session,
+                        syntax,
+                    };
+                    let ok = answer_here(own, sql, me, &ctx, &mut sink).await?;
+                    break 'statement (RouteKind::Proxy, ok);
+                }
+                let spliced = match plan::connection_id::splice(sql, self.connection_id) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        sink.error(&e);
+                        break 'statement (RouteKind::Refused, false);
+                    }
+                };
+                let sql: &str = &spliced;
+                let first = match &spliced {
+                    std::borrow::Cow::Borrowed(_) => first,
+                    std::borrow::Cow::Owned(_) => plan::FirstWord::of(sql),
+                };
+                if is_show_warnings(first, sql) {
+                    let outcome = show_warnings(sql, &mut self.session, &mut sink).await;
+                    break 'statement (RouteKind::Single, execute::finish(outcome, &mut sink)?);
+                }
+                if let Err(e) = note_multiplexed_use(multiplex, &mut self.session, sql) {
+                    let ok = execute::finish(Err(execute::Failure::Query(e)), &mut sink)?;
+                    break 'statement (RouteKind::Refused, ok);
+                }
+                let orders = self.shared.column_orders();
+                let reading = execute::columns::Reading {
+                    syntax,
+                    read_only_functions: &self.shared.config.read_only_functions,
+                };
+                let planned =
+                    execute::columns::plan(sql, orders, reading, &ctx, &mut self.session).await;
+                let outcome = match planned {
+                    Ok(p) => {
+                        let kind = RouteKind::of(&p);
+                        let ok = interrupt::run_statement(
+                            &self.live,
+                            original,
+                            p,
+                            &ctx,
+                            &mut self.session,
+                            &mut sink,
+                        )
+                        .await?;
+                        (kind, ok)
+                    }
+                    Err(e) => {
+                        sink.error(&e);
+                        (RouteKind::Refused, false)
+                    }
+                };
+                execute::columns::after_statement(plan::first_word_changes_columns(first), orders);
+                outcome
             };
-            if is_show_warnings(first, sql) {
-                let outcome = show_warnings(sql, &mut self.session, &mut sink).await;
-                if !execute::finish(outcome, &mut sink)? {
-                    break;
-                }
-                continue;
+            if succeeded {
+                sink.maybe_flush().await?;
             }
-            if let Err(e) = note_multiplexed_use(multiplex, &mut self.session, sql) {
-                if !execute::finish(Err(execute::Failure::Query(e)), &mut sink)? {
-                    break;
-                }
-                continue;
-            }
-            let orders = self.shared.column_orders();
-            let reading = execute::columns::Reading {
+            let outcome = sink.outcome();
+            let report = Report {
+                kind,
+                started,
+                outcome,
+                sql: original,
                 syntax,
-                read_only_functions: &self.shared.config.read_only_functions,
             };
-            let planned =
-                execute::columns::plan(sql, orders, reading, &ctx, &mut self.session).await;
-            let succeeded = match planned {
-                Ok(p) => {
-                    interrupt::run_statement(
-                        &self.live,
-                        original,
-                        p,
-                        &ctx,
-                        &mut self.session,
-                        &mut sink,
-                    )
-                    .await?
-                }
-                Err(e) => {
-                    sink.error(&e);
-                    false
-                }
-            };
-            execute::columns::after_statement(plan::first_word_changes_columns(first), orders);
+            super::report::report(
+                &self.shared,
+                &self.live,
+                &self.login.user,
+                &self.session,
+                report,
+            );
             if !succeeded {
                 break;
             }
-            sink.maybe_flush().await?;
         }
         Ok(())
     }
-}
-
-/// What a statement the proxy answers itself needs of its session.
-struct Me<'a> {
-    shared: &'a Shared,
-    live: &'a LiveSession,
-    admin: bool,
-    session: &'a Session,
-}
-
-/// Answers a statement the proxy answers itself (`answered_here`). `Ok(false)`: it failed,
-/// so a multi-statement batch stops.
-async fn answer_here<S: ResultSink>(
-    own: AnsweredHere,
-    sql: &str,
-    me: Me<'_>,
-    sink: &mut S,
-) -> std::io::Result<bool> {
-    let status = me.session.status;
-    match own {
-        AnsweredHere::Reload => {
-            let outcome = if !me.admin {
-                Err(Error::AdminOnly("SHARDGATE RELOAD"))
-            } else {
-                me.shared.reload().map_err(Error::ReloadRefused)
-            };
-            match outcome {
-                Ok(done) => sink.ok(&OkInfo {
-                    status,
-                    info: format!(
-                        "rules generation {} ({} warnings, in the log)",
-                        done.generation,
-                        done.warnings.len()
-                    )
-                    .into_bytes(),
-                    ..OkInfo::default()
-                }),
-                Err(e) => {
-                    sink.error(&e);
-                    return Ok(false);
-                }
-            }
-        }
-        AnsweredHere::ShowGroups => {
-            show_groups(me.shared, status, sink);
-            sink.maybe_flush().await?;
-        }
-        AnsweredHere::Kill(kill) => {
-            let outcome =
-                kill.and_then(|k| super::kill::kill(&k, me.live, me.admin, me.shared.sessions()));
-            match outcome {
-                Ok(()) => sink.ok(&OkInfo {
-                    status,
-                    ..OkInfo::default()
-                }),
-                Err(e) => {
-                    sink.error(&e);
-                    return Ok(false);
-                }
-            }
-        }
-        AnsweredHere::ShowProcesslist { full } => {
-            let db = me.session.current_db.as_ref().map(|d| d.name.as_str());
-            show_processlist(me.shared, (me.live, sql, db), me.admin, full, status, sink);
-        }
-    }
-    Ok(true)
 }
 
 /// Multiplexing: a statement that leaves state on its connection keeps the session on its
@@ -721,22 +680,6 @@ pub(super) fn show_processlist<S: ResultSink>(
         sink.row_cells(&cells);
     }
     me.end_statement();
-    sink.end_rows(&OkInfo {
-        status,
-        ..OkInfo::default()
-    });
-}
-
-/// `SHOW SHARDGATE GROUPS`: the proxy's view of every backend server.
-fn show_groups<S: ResultSink>(shared: &Shared, status: u16, sink: &mut S) {
-    sink.synthetic_columns("SHARDGATE_GROUPS", crate::admin::groups::COLUMNS);
-    for row in crate::admin::groups::rows(shared.health()) {
-        let cells: Vec<Option<&[u8]>> = row
-            .iter()
-            .map(|c| c.as_deref().map(str::as_bytes))
-            .collect();
-        sink.row_cells(&cells);
-    }
     sink.end_rows(&OkInfo {
         status,
         ..OkInfo::default()

@@ -2,6 +2,7 @@
 //! opensrv-mysql): framing, handshake and auth, the command loop, and result writing that
 //! forwards the backend's column definitions, status flags and errors as they were.
 
+mod admin_sql;
 mod answered_here;
 pub mod auth;
 pub mod change_user;
@@ -15,6 +16,7 @@ mod hold_gate;
 pub mod interrupt;
 pub mod kill;
 pub mod packet;
+mod report;
 pub mod sessions;
 pub mod sink;
 pub mod stmt;

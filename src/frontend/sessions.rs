@@ -7,9 +7,9 @@
 //! is a std mutex held for a lookup or a copy, never across an await.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -51,6 +51,8 @@ impl Sessions {
             host: host.to_string(),
             in_use: InUse::shared(),
             hold: HoldSlot::default(),
+            pinned: AtomicU32::new(0),
+            in_transaction: AtomicBool::new(false),
             activity: Mutex::new(Activity {
                 query: ended.child_token(),
                 running: false,
@@ -113,6 +115,11 @@ pub struct LiveSession {
     pub in_use: InUse,
     /// What write holds (resharding cutovers) see of this session.
     pub hold: HoldSlot,
+    /// Backend connections the session keeps between statements (a transaction, session
+    /// state, multiplexing off), as of its last command; for SHOW SHARDGATE SESSIONS.
+    pinned: AtomicU32,
+    /// A transaction is open, as of the session's last command.
+    in_transaction: AtomicBool,
     /// Cancelled by KILL CONNECTION.
     ended: CancellationToken,
     activity: Mutex<Activity>,
@@ -141,10 +148,15 @@ pub struct Snapshot {
     pub db: Option<String>,
     pub running: bool,
     pub seconds: u64,
+    /// How long the statement has been running (or the session idle).
+    pub elapsed: Duration,
     pub info: Option<String>,
     pub backend_connections: usize,
     /// The statement waits for a write hold (a resharding cutover).
     pub held: bool,
+    /// Backend connections the session keeps between statements.
+    pub pinned: u32,
+    pub in_transaction: bool,
 }
 
 impl LiveSession {
@@ -224,19 +236,31 @@ impl LiveSession {
         }
     }
 
+    /// What the session keeps after a command: its pinned connections and whether a
+    /// transaction is open (two relaxed stores, read only by SHOW SHARDGATE SESSIONS).
+    pub fn note_between_commands(&self, pinned: usize, in_transaction: bool) {
+        self.pinned
+            .store(u32::try_from(pinned).unwrap_or(u32::MAX), Ordering::Relaxed);
+        self.in_transaction.store(in_transaction, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let user = self.user();
         let a = self.activity();
+        let elapsed = a.since.elapsed();
         Snapshot {
             id: self.id,
             user,
             host: self.host.clone(),
             db: a.db.clone(),
             running: a.running,
-            seconds: a.since.elapsed().as_secs(),
+            seconds: elapsed.as_secs(),
+            elapsed,
             info: a.running.then(|| a.info.clone()),
             backend_connections: if a.running { self.in_use.len() } else { 0 },
             held: a.running && self.hold.is_held(),
+            pinned: self.pinned.load(Ordering::Relaxed),
+            in_transaction: self.in_transaction.load(Ordering::Relaxed),
         }
     }
 }

@@ -99,12 +99,14 @@ fn plan(
     reason: String,
     spread: Spread,
 ) -> Plan {
+    let targets_len = targets.len();
     Plan::Route(Route {
         db: db.clone(),
         targets,
         is_write,
         result_rewrite: ResultRewrite::Columns,
         reason,
+        all_shards: spread == Spread::Shards && targets_len > 1,
         spread,
         generated_id: None,
     })

@@ -128,6 +128,15 @@ mod tests {
         held(sql, Some("clinical")).is_some()
     }
 
+    /// SHARDGATE PREVIEW shows a plan and runs nothing: a cutover does not hold it.
+    #[test]
+    fn a_preview_of_a_write_is_not_held() {
+        assert!(!holds(
+            "SHARDGATE PREVIEW INSERT INTO patients (id) VALUES (1)"
+        ));
+        assert!(!holds("shardgate preview DELETE FROM patients"));
+    }
+
     #[test]
     fn writes_of_every_kind_are_held() {
         for sql in [

@@ -293,6 +293,7 @@ fn sharded(
         spread: Default::default(),
         reason: format!("{key} values select shards {list} of '{table}': one INSERT per shard"),
         generated_id,
+        all_shards: false,
     }))
 }
 

@@ -322,6 +322,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
             spec.shard_key, rule.name
         ),
         generated_id,
+        all_shards: false,
     }))
 }
 

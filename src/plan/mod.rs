@@ -159,6 +159,9 @@ pub struct Route {
     /// The first id the proxy generated for an INSERT into a table with a key generator:
     /// the client gets it as the OK packet's last insert id (and from LAST_INSERT_ID()).
     pub generated_id: Option<u64>,
+    /// The targets are every shard of a sharded table (no shard key condition narrowed
+    /// them): statement statistics and `SHARDGATE PREVIEW` tell such fan-outs apart.
+    pub all_shards: bool,
 }
 
 /// What the targets of a route hold, which decides how their OKs combine.

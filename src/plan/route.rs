@@ -190,6 +190,7 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
         spread: Default::default(),
         reason,
         generated_id: None,
+        all_shards: shards.len() > 1 && shards.len() == spec.shards() as usize,
     };
     Ok(match scatter_plan {
         Some(sp) => {
@@ -277,5 +278,6 @@ pub(crate) fn single(
         spread: Default::default(),
         reason,
         generated_id: None,
+        all_shards: false,
     })
 }

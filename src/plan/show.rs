@@ -239,6 +239,7 @@ fn on_table(
             spread: Default::default(),
             reason: format!("definition of sharded table '{}' from shard 0", rule.name),
             generated_id: None,
+            all_shards: false,
         }));
     }
     let schema = group_schema(db, db.default_group)?;

@@ -390,6 +390,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
         read_only_functions: Vec::new(),
         tls: None,
         reshard: None,
+        log: Default::default(),
     }
 }
 

@@ -26,6 +26,7 @@ mod stream;
 
 use std::cmp::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use self::compare::Kind;
 use self::stream::{Cells, Msg, ShardEnd};
@@ -35,6 +36,7 @@ use crate::backend::{GroupPool, ServerRef};
 use crate::error::Error;
 use crate::plan::merge::{AggKind, MergeSpec, SortKey};
 use crate::plan::Route;
+use crate::stats::ShardPart;
 mod layout;
 mod output;
 
@@ -49,6 +51,11 @@ struct Streams {
     shards: Vec<Option<u32>>,
     /// How each stream ended, once it has.
     ended: Vec<Option<ShardEnd>>,
+    /// For the statement's statistics: rows the merge took from each stream, and when each
+    /// ended, counted from `started`.
+    rows: Vec<u64>,
+    ended_after: Vec<Option<Duration>>,
+    started: Instant,
 }
 
 impl Streams {
@@ -59,10 +66,12 @@ impl Streams {
         match self.rx[i].recv().await {
             Some(Msg::End(end)) => {
                 self.ended[i] = Some(end);
+                self.ended_after[i] = Some(self.started.elapsed());
                 Ok(None)
             }
             Some(Msg::Failed(e)) => {
                 self.ended[i] = Some(ShardEnd::default());
+                self.ended_after[i] = Some(self.started.elapsed());
                 let server = &self.servers[i];
                 Err(match e {
                     Error::BackendConnection(reason) => server.unavailable(reason),
@@ -79,7 +88,10 @@ impl Streams {
     async fn next_row(&mut self, i: usize) -> Result<Option<Cells>, Error> {
         loop {
             match self.next(i).await? {
-                Some(Msg::Row(r)) => return Ok(Some(r)),
+                Some(Msg::Row(r)) => {
+                    self.rows[i] += 1;
+                    return Ok(Some(r));
+                }
                 Some(_) => continue,
                 None => return Ok(None),
             }
@@ -121,6 +133,7 @@ pub async fn run<S: ResultSink>(
             binary: sink.wants_binary_backend(),
         }));
     }
+    let started = Instant::now();
     let lanes = lanes::open(route, ctx, session).await?;
     let mut slots: Vec<Option<stream::Rx>> = (0..route.targets.len()).map(|_| None).collect();
     let mut stream_servers: Vec<Option<Arc<GroupPool>>> = vec![None; route.targets.len()];
@@ -163,6 +176,9 @@ pub async fn run<S: ResultSink>(
             .map(|r| r.expect("every target has a lane"))
             .collect(),
         ended: (0..n).map(|_| None).collect(),
+        rows: vec![0; n],
+        ended_after: vec![None; n],
+        started,
     };
     let status_before = session.status;
     let mut out = Output {
@@ -184,6 +200,16 @@ pub async fn run<S: ResultSink>(
         found: 0,
     };
     let result = pump(&mut streams, &mut out).await;
+    // A stream the merge stopped reading (LIMIT reached, an error) ends now.
+    let stopped = started.elapsed();
+    for (i, server) in streams.servers.iter().enumerate() {
+        session.trace.note(ShardPart {
+            server: server.clone(),
+            shard: streams.shards[i],
+            elapsed: streams.ended_after[i].unwrap_or(stopped),
+            rows: streams.rows[i],
+        });
+    }
 
     // Stop every stream, take the connections back (one that broke, or whose task did not
     // come back, is dropped: closed, or reset before anyone else gets it).

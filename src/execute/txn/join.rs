@@ -186,6 +186,7 @@ fn moved(route: &Route, j: &Joined) -> Route {
         ),
         spread: route.spread,
         generated_id: None,
+        all_shards: false,
     }
 }
 

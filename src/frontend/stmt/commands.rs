@@ -15,11 +15,14 @@ use crate::config::model::{Database, GroupId};
 use crate::error::{BackendError, Error};
 use crate::execute::route::rename_column;
 use crate::execute::{self, Context, OkInfo, ResultSink};
-use crate::frontend::answered_here::is_show_warnings;
-use crate::frontend::connection::{note_multiplexed_use, show_processlist, show_warnings, Client};
+use crate::frontend::admin_sql::{answer_here, Me};
+use crate::frontend::answered_here::{self, is_show_warnings};
+use crate::frontend::connection::{note_multiplexed_use, show_warnings, Client};
 use crate::frontend::encode::{column_payload, eof_payload, put_lenenc_str};
+use crate::frontend::report::{report, Counted, Report};
 use crate::frontend::sink::ClientSink;
 use crate::plan::{self, Plan, PlanContext};
+use crate::stats::RouteKind;
 
 use super::bound::BoundValues;
 use super::execute_packet::{parse_params, statement_id};
@@ -72,12 +75,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
         };
         let text = text.as_str();
-        // KILL and SHOW PROCESSLIST are answered at EXECUTE by the proxy; elsewhere the
-        // session's own id replaces CONNECTION_ID().
+        // KILL, SHOW PROCESSLIST and the admin statements are answered at EXECUTE by the
+        // proxy (their columns come with the answer); elsewhere the session's own id
+        // replaces CONNECTION_ID().
         let first = plan::FirstWord::of(text);
-        let answered_here = first.may_be("KILL") && plan::kill::parse(text).is_some()
-            || first.may_be("SHOW")
-                && crate::admin::processlist::is_show_processlist(text).is_some();
+        let answered_here = answered_here::recognise(first, text).is_some();
         let text = if answered_here {
             std::borrow::Cow::Borrowed(text)
         } else {
@@ -380,21 +382,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let syntax = self.syntax();
         let admin = self.is_admin();
         let rules = self.planning_rules();
+        let started = std::time::Instant::now();
+        self.session.trace.clear();
+        let backends = self.shared.backends();
+        let ctx = Context {
+            rules: &rules,
+            backends: &backends,
+            limits: self.shared.config.limits,
+        };
         // Statements the proxy answers itself, from the session or the process.
         let first = plan::FirstWord::of(values.rendered());
         let changes_columns = plan::first_word_changes_columns(first);
         let show_warnings_here = is_show_warnings(first, values.rendered());
-        let kill = first
-            .may_be("KILL")
-            .then(|| plan::kill::parse(values.rendered()))
-            .flatten();
-        let processlist = first
-            .may_be("SHOW")
-            .then(|| crate::admin::processlist::is_show_processlist(values.rendered()))
-            .flatten();
-        if show_warnings_here || kill.is_some() || processlist.is_some() {
-            let sql = values.into_rendered();
-            let mut sink = BinarySink::new(
+        if show_warnings_here || answered_here::recognise(first, values.rendered()).is_some() {
+            let own_sql = values.into_rendered();
+            let own = answered_here::recognise(plan::FirstWord::of(&own_sql), &own_sql);
+            let mut sink = Counted::new(BinarySink::new(
                 ClientSink {
                     writer: &mut self.writer,
                     deprecate_eof: self.deprecate_eof,
@@ -403,36 +406,34 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 binary_backend,
                 column_names,
                 None,
-            );
-            if show_warnings_here {
+            ));
+            let kind = if let Some(own) = own {
+                let me = Me {
+                    shared: &self.shared,
+                    live: &self.live,
+                    admin,
+                    session: &mut self.session,
+                    syntax,
+                };
+                answer_here(own, &own_sql, me, &ctx, &mut sink).await?;
+                RouteKind::Proxy
+            } else {
                 // About the previous statement: answered by the connection that ran it.
-                let outcome = show_warnings(&sql, &mut self.session, &mut sink).await;
+                let outcome = show_warnings(&own_sql, &mut self.session, &mut sink).await;
                 execute::finish(outcome, &mut sink)?;
-            } else if let Some(kill) = kill {
-                let outcome = kill.and_then(|k| {
-                    crate::frontend::kill::kill(&k, &self.live, admin, self.shared.sessions())
-                });
-                match outcome {
-                    Ok(()) => sink.ok(&OkInfo {
-                        status: self.session.status,
-                        ..OkInfo::default()
-                    }),
-                    Err(e) => sink.error(&e),
-                }
-            } else if let Some(full) = processlist {
-                let status = self.session.status;
-                let db = self.session.current_db.as_ref().map(|d| d.name.as_str());
-                let me = (&*self.live, sql.as_str(), db);
-                show_processlist(&self.shared, me, admin, full, status, &mut sink);
-            }
+                RouteKind::Single
+            };
+            let outcome = sink.outcome();
+            let r = Report {
+                kind,
+                started,
+                outcome,
+                sql: &own_sql,
+                syntax,
+            };
+            report(&self.shared, &self.live, &self.login.user, &self.session, r);
             return Ok(());
         }
-        let backends = self.shared.backends();
-        let ctx = Context {
-            rules: &rules,
-            backends: &backends,
-            limits: self.shared.config.limits,
-        };
         let sql = values.rendered().to_string();
         // The statement runs in its own database; the session's is back for what follows.
         let session_db = std::mem::replace(&mut self.session.current_db, db);
@@ -445,7 +446,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             Some(p) => Ok(p),
             None => execute::columns::plan(&sql, orders, reading, &ctx, &mut self.session).await,
         };
-        let mut sink = BinarySink::new(
+        let mut sink = Counted::new(BinarySink::new(
             ClientSink {
                 writer: &mut self.writer,
                 deprecate_eof: self.deprecate_eof,
@@ -454,10 +455,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             binary_backend,
             column_names,
             Some(values),
-        );
-        let outcome = match planned {
+        ));
+        let (kind, outcome) = match planned {
             Ok(p) => {
-                crate::frontend::interrupt::run_statement(
+                let kind = RouteKind::of(&p);
+                let ran = crate::frontend::interrupt::run_statement(
                     &self.live,
                     &sql,
                     p,
@@ -465,13 +467,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     &mut self.session,
                     &mut sink,
                 )
-                .await
+                .await;
+                (kind, ran)
             }
             Err(e) => {
                 sink.error(&e);
-                Ok(false)
+                (RouteKind::Refused, Ok(false))
             }
         };
+        let counted = sink.outcome();
+        let r = Report {
+            kind,
+            started,
+            outcome: counted,
+            sql: &sql,
+            syntax,
+        };
+        report(&self.shared, &self.live, &self.login.user, &self.session, r);
         self.session.current_db = session_db;
         execute::columns::after_statement(changes_columns, orders);
         outcome?;

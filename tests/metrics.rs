@@ -224,3 +224,55 @@ async fn pool_waits_and_exhaustion_are_counted_per_server() {
     waiter.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// Every series the Grafana dashboard in deploy/ queries is one the page serves (after a
+/// statement of each kind it shows: a point read, a scatter, an error).
+#[tokio::test]
+async fn every_metric_the_dashboard_queries_is_served() {
+    let schema = TestSchema::create("metrics_dashboard").await;
+    schema.create_clinical_tables().await;
+    // With the cluster's replicas, so the replica series exist.
+    let mut rules = schema.clinical_rules("clinical");
+    for g in 0..2 {
+        let master = format!("master = \"127.0.0.1:{}\"", master_port(g));
+        rules = rules.replace(
+            &master,
+            &format!("{master}\nreplicas = [\"127.0.0.1:{}\"]", replica_port(g)),
+        );
+    }
+    let proxy = Proxy::start_with_admin(&[("clinical.toml", rules)], |c| c.users.push(ops())).await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    let _: Vec<i64> = c
+        .query("SELECT id FROM clinical_data WHERE hospital_id = 2")
+        .await
+        .unwrap();
+    let _: Vec<i64> = c.query("SELECT COUNT(*) FROM clinical_data").await.unwrap();
+    expect_code(c.query_drop("SELECT * FROM no_such_table").await, 1146);
+    let page = samples(&proxy).await.0;
+    let served = |name: &str| {
+        page.lines().any(|l| {
+            !l.starts_with('#')
+                && (l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        })
+    };
+    let dashboard =
+        std::fs::read_to_string(repo_root().join("deploy/grafana-shardgate.json")).unwrap();
+    let mut names: Vec<&str> = dashboard
+        .match_indices("shardgate_")
+        .map(|(at, _)| {
+            let rest = &dashboard[at..];
+            let end = rest
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .filter(|n| !n.starts_with("shardgate-"))
+        .collect();
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 15, "{names:?}");
+    let missing: Vec<&&str> = names.iter().filter(|n| !served(n)).collect();
+    assert!(missing.is_empty(), "not on /metrics: {missing:?}\n{page}");
+    c.disconnect().await.unwrap();
+    schema.drop().await;
+}

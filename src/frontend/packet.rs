@@ -87,6 +87,15 @@ pub struct PacketWriter<W> {
     /// How much of `buf` already reached the socket: a flush cut short (a killed statement
     /// is dropped while it writes) resumes there instead of sending bytes twice.
     written: usize,
+    /// Flushes so far: a response is in `buf` whole only if none happened since it began.
+    flushes: u64,
+}
+
+/// Where a response began in the writer's buffer (`PacketWriter::mark`).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    at: usize,
+    flushes: u64,
 }
 
 impl<W: AsyncWrite + Unpin> PacketWriter<W> {
@@ -97,6 +106,7 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
             seq: 0,
             open: None,
             written: 0,
+            flushes: 0,
         }
     }
 
@@ -180,7 +190,53 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         Ok(())
     }
 
+    /// Marks where the next response begins, for `since`.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            at: self.buf.len(),
+            flushes: self.flushes,
+        }
+    }
+
+    /// The packets written since `mark`, when all of them are still buffered (none went out
+    /// in a flush meanwhile).
+    pub fn since(&self, mark: Mark) -> Option<&[u8]> {
+        (mark.flushes == self.flushes && self.open.is_none())
+            .then(|| self.buf.get(mark.at..))
+            .flatten()
+    }
+
+    /// Appends whole packets recorded by `since` of another response, renumbered from this
+    /// writer's sequence id. `false` (nothing written) when the bytes are not whole packets.
+    pub fn write_recorded(&mut self, packets: &[u8]) -> bool {
+        let start = self.buf.len();
+        let mut seq = self.seq;
+        let mut rest = packets;
+        self.buf.extend_from_slice(packets);
+        let mut at = start;
+        while !rest.is_empty() {
+            let Some(header) = rest.get(..4) else {
+                self.buf.truncate(start);
+                return false;
+            };
+            let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+            if rest.len() < 4 + len {
+                self.buf.truncate(start);
+                return false;
+            }
+            self.buf[at + 3] = seq;
+            seq = seq.wrapping_add(1);
+            at += 4 + len;
+            rest = &rest[4 + len..];
+        }
+        self.seq = seq;
+        true
+    }
+
     pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.flushes = self.flushes.wrapping_add(1);
+        }
         while self.written < self.buf.len() {
             let n = self.inner.write(&self.buf[self.written..]).await?;
             if n == 0 {

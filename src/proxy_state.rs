@@ -39,6 +39,9 @@ pub struct ProxyState {
     /// in, and when they stop. Set when the background tasks start; reloads hold the lock,
     /// so two never interleave.
     pub(crate) reload: Mutex<Option<crate::reload::ReloadContext>>,
+    /// The two-phase commit coordinator (`[transactions] mode = "xa"`), set by the first
+    /// worker from the config.
+    pub(crate) xa: std::sync::OnceLock<Option<Arc<crate::execute::xa::Coordinator>>>,
 }
 
 impl ProxyState {
@@ -73,6 +76,7 @@ impl Default for ProxyState {
             generation: AtomicU64::new(0),
             holds: crate::hold::Holds::default(),
             reload: Mutex::new(None),
+            xa: std::sync::OnceLock::new(),
         }
     }
 }

@@ -180,6 +180,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                         rules: &rules,
                         backends: &backends,
                         limits: self.shared.config.limits,
+                        xa: self.shared.xa(),
                     };
                     let outcome = execute::session::use_database(
                         &name,
@@ -437,6 +438,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 rules: &rules,
                 backends: &backends,
                 limits: self.shared.config.limits,
+                xa: self.shared.xa(),
             };
             let syntax = self.syntax();
             let mut sink = ClientSink {
@@ -447,6 +449,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             // The statement's first word, read once: the checks below that only apply to
             // other kinds of statement (SHOW, KILL, SHARDGATE, DDL) then cost a comparison.
             let first = plan::FirstWord::of(sql);
+            if let Some(xa) = super::xa_admin::recognise(first, sql) {
+                let status = self.session.status;
+                if !super::xa_admin::answer(xa, &self.shared, self.admin, status, &mut sink).await?
+                {
+                    break;
+                }
+                continue;
+            }
             if let Some(own) = answered_here::recognise(first, sql) {
                 let me = Me {
                     shared: &self.shared,

@@ -17,5 +17,6 @@ pub mod packet;
 pub mod sessions;
 pub mod sink;
 pub mod stmt;
+mod xa_admin;
 
 pub use connection::serve_client;

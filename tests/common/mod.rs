@@ -364,6 +364,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
         limits: Default::default(),
         worker_id: 7,
         read_only_functions: Vec::new(),
+        transactions: shardgate::config::server::TransactionsConfig::for_listen("127.0.0.1:0"),
     }
 }
 

@@ -432,6 +432,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             rules: &rules,
             backends: &backends,
             limits: self.shared.config.limits,
+            xa: self.shared.xa(),
         };
         let sql = values.rendered().to_string();
         // The statement runs in its own database; the session's is back for what follows.

@@ -271,7 +271,7 @@ async fn two_phase(
                 &mut conns[i..=i],
                 &branches[i..=i],
                 |x| format!("XA COMMIT {}", x.sql()),
-                Some("between_commits"),
+                (i + 1 < branches.len()).then_some("between_commits"),
             )
             .await;
             answers.extend(a);

@@ -1,29 +1,52 @@
-//! Test-only fault points: with `SHARDGATE_FAULT=<point>` in a debug build the process
-//! aborts at that step of a two-phase commit, as a crash or SIGKILL would stop it there.
-//! Release builds compile the check away.
+//! Test-only fault points: with `SHARDGATE_FAULT=<point>` (or `<point>@<n>`: the n-th time
+//! the point is reached) in a debug build, the process aborts at that step of a two-phase
+//! commit, as a crash or SIGKILL would stop it there. Release builds compile the check away.
+//!
+//! Points: `after_first_prepare` (one branch prepared, the others maybe not),
+//! `after_prepare` (all prepared, no decision), `after_decision` (decision committed, no
+//! branch committed), `between_commits` (one branch committed, the others not).
 
-/// Aborts the process when `SHARDGATE_FAULT` names `point` (debug builds only).
+/// Aborts the process when `SHARDGATE_FAULT` names `point` and its count is reached (debug
+/// builds only).
 #[inline]
 pub fn point(point: &str) {
-    if armed(point) {
-        eprintln!("shardgate: fault point {point} reached, aborting (SHARDGATE_FAULT)");
-        std::process::abort();
+    #[cfg(debug_assertions)]
+    if let Some((_, at)) = armed_as(point) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static REACHED: AtomicU64 = AtomicU64::new(0);
+        if REACHED.fetch_add(1, Ordering::SeqCst) + 1 >= at {
+            eprintln!("shardgate: fault point {point} reached, aborting (SHARDGATE_FAULT)");
+            std::process::abort();
+        }
     }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
 }
 
 /// Whether `SHARDGATE_FAULT` names `point` (always false in release builds).
 pub fn armed(point: &str) -> bool {
     #[cfg(debug_assertions)]
     {
-        static FAULT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-        FAULT
-            .get_or_init(|| std::env::var("SHARDGATE_FAULT").ok())
-            .as_deref()
-            == Some(point)
+        armed_as(point).is_some()
     }
     #[cfg(not(debug_assertions))]
     {
         let _ = point;
         false
     }
+}
+
+#[cfg(debug_assertions)]
+fn armed_as(point: &str) -> Option<(&'static str, u64)> {
+    static FAULT: std::sync::OnceLock<Option<(String, u64)>> = std::sync::OnceLock::new();
+    let (name, at) = FAULT
+        .get_or_init(|| {
+            let spec = std::env::var("SHARDGATE_FAULT").ok()?;
+            Some(match spec.split_once('@') {
+                Some((name, n)) => (name.to_string(), n.parse().unwrap_or(1)),
+                None => (spec, 1),
+            })
+        })
+        .as_ref()?;
+    (name == point).then_some((name.as_str(), *at))
 }

@@ -159,6 +159,12 @@ async fn xa_commit_across_two_groups_lands_on_both_masters() {
     for g in 0..2 {
         assert!(prepared_branches(g, &gtrid_prefix(test)).await.is_empty());
     }
+    // The decision log is shardgate's: SHOW TABLES does not list it.
+    let tables: Vec<String> = c.query("SHOW TABLES").await.unwrap();
+    assert!(
+        !tables.iter().any(|t| t == "shardgate_xa_log"),
+        "{tables:?}"
+    );
     eventually("the decision log is emptied", || async {
         log_rows(&schema).await.is_empty()
     })
@@ -214,14 +220,30 @@ async fn xa_one_group_transaction_needs_no_decision() {
     }
     assert_eq!(patients(&schema, 1).await, [0, 1, 2, 3, 4]);
     assert!(log_rows(&schema).await.is_empty());
-    // autocommit=0 works the same way.
+    // autocommit=0 works the same way, also after a statement without tables opened a
+    // transaction on the default group on its own.
     c.query_drop("SET autocommit = 0").await.unwrap();
+    let one: i64 = c.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
     c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (10, 0, 'x')")
         .await
         .unwrap();
     c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (11, 2, 'y')")
         .await
         .unwrap();
+    // Both groups take part as XA branches (g0's implicit transaction did not stay plain).
+    let opts = mysql_async::OptsBuilder::from_opts(proxy.opts(Some("clinical")))
+        .user(Some("ops"))
+        .pass(Some("ops-pass"));
+    let mut ops = Conn::new(opts).await.unwrap();
+    let rows: Vec<(String, String, String, u64)> =
+        ops.query("SHOW SHARDGATE TRANSACTIONS").await.unwrap();
+    let mine: Vec<_> = rows
+        .iter()
+        .filter(|r| r.0.starts_with(&gtrid_prefix(test)))
+        .collect();
+    assert_eq!(mine.len(), 1, "{rows:?}");
+    assert_eq!(mine[0].1, "clinical.g0, clinical.g1");
     c.query_drop("COMMIT").await.unwrap();
     c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (12, 2, 'z')")
         .await

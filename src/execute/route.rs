@@ -106,7 +106,8 @@ pub(crate) async fn run_targets<S: ResultSink>(
         if (session.txn.active() || session.txn.pins_connections())
             && one.server == ServerRef::Master
         {
-            super::txn::after_statement(session, db, target.group, one.ok.status).await;
+            super::txn::after_statement(session, db, target.group, one.ok.status, ctx.xa.is_some())
+                .await;
         }
         started_rows |= one.had_columns;
         rows_sent += one.rows;

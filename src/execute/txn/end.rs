@@ -315,12 +315,15 @@ pub async fn unwind(
 /// After a statement ran on the master of `group`: the backend's IN_TRANS says whether the
 /// transaction is still open there. A group that ended it (a DDL commits implicitly) ends
 /// it everywhere, as one server would; a group that opened one on its own (autocommit=0
-/// and a statement the proxy did not expect to touch data) joins the transaction.
+/// and a statement the proxy did not expect to touch data) joins the transaction; in xa
+/// mode it is committed at once instead (it touched no data), so the group's first statement
+/// that does opens an XA branch there.
 pub async fn after_statement(
     session: &mut Session,
     db: &std::sync::Arc<crate::config::model::Database>,
     group: crate::config::model::GroupId,
     backend_status: u16,
+    xa_mode: bool,
 ) {
     let in_trans = backend_status & status::IN_TRANS != 0;
     match session.txn.joined_index(&db.name, group) {
@@ -348,6 +351,13 @@ pub async fn after_statement(
                     &j,
                     &format!("its implicit COMMIT after a statement that commits failed: {reason}"),
                 );
+            }
+        }
+        None if in_trans && session.txn.active() && xa_mode => {
+            if let Some(conn) = session.conns.held(db, group, ServerRef::Master) {
+                if conn.query_drop("COMMIT").await.is_err() {
+                    session.conns.discard(db, group);
+                }
             }
         }
         None if in_trans && session.txn.active() => {

@@ -102,6 +102,10 @@ placement = ["g0", "g1"]
 
     /// Starts the binary (with `fault` armed when given) and waits until it answers.
     async fn start(&self, fault: Option<&str>) -> (Running, u16) {
+        self.start_in(fault, "xa").await
+    }
+
+    async fn start_in(&self, fault: Option<&str>, mode: &str) -> (Running, u16) {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -112,7 +116,7 @@ placement = ["g0", "g1"]
             format!(
                 "listen = \"127.0.0.1:{port}\"\nrules = \"rules\"\nworkers = 2\n\n[[users]]\n\
                  name = \"{USER}\"\npassword = \"{PASSWORD}\"\n\n[backend]\nuser = \"{USER}\"\n\
-                 password = \"{PASSWORD}\"\n\n[transactions]\nmode = \"xa\"\nproxy_id = \"{}\"\n\
+                 password = \"{PASSWORD}\"\n\n[transactions]\nmode = \"{mode}\"\nproxy_id = \"{}\"\n\
                  recover_interval_ms = 300\nabandon_after_ms = 3000\n",
                 self.proxy_id
             ),
@@ -471,6 +475,71 @@ async fn bank_survives_a_group_master_restart() {
             "replicas keep prepared branches"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bank.schema.drop().await;
+}
+
+/// Benchmark for the note (debug build: compare ratios, not absolute numbers): COMMIT latency
+/// of a two-group transaction against a one-group one (xa mode, and a plain one-group
+/// transaction in single_group mode), and transfer throughput with `CLIENTS` clients.
+/// `cargo test --test xa_crash -- --ignored --nocapture xa_bench`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn xa_bench() {
+    let _alone = SERVERS.write().await;
+    let bank = Bank::create("xa_bench").await;
+    for mode in ["single_group", "xa"] {
+        let (_proxy, port) = bank.start_in(None, mode).await;
+        let mut c = Conn::new(opts(port)).await.unwrap();
+        let shapes: &[(&str, &[i64])] = if mode == "xa" {
+            &[("one group", &[0, 2]), ("two groups", &[0, 1])]
+        } else {
+            &[("one group", &[0, 2])]
+        };
+        for (name, accounts) in shapes {
+            let mut commits = Vec::new();
+            let mut whole = Vec::new();
+            for i in 0..400 {
+                let t0 = Instant::now();
+                c.query_drop("BEGIN").await.unwrap();
+                for a in *accounts {
+                    c.exec_drop(
+                        "UPDATE accounts SET balance = balance + ? WHERE id = ?",
+                        (if i % 2 == 0 { 1 } else { -1 }, a),
+                    )
+                    .await
+                    .unwrap();
+                }
+                let t1 = Instant::now();
+                c.query_drop("COMMIT").await.unwrap();
+                commits.push(t1.elapsed());
+                whole.push(t0.elapsed());
+            }
+            commits.sort();
+            whole.sort();
+            let pct = |v: &[Duration], p: usize| v[v.len() * p / 100].as_micros();
+            eprintln!(
+                "BENCH {mode:12} {name:10}: COMMIT p50 {} us p99 {} us; transaction p50 {} us",
+                pct(&commits, 50),
+                pct(&commits, 99),
+                pct(&whole, 50)
+            );
+        }
+        drop(c);
+        if mode == "xa" {
+            let until = Instant::now() + Duration::from_secs(5);
+            let start = Instant::now();
+            let (done, attempted) =
+                workload(port, 500_000_000, move || Instant::now() > until).await;
+            eprintln!(
+                "BENCH xa transfers over two groups, {CLIENTS} clients: {:.0}/s committed \
+                 ({} of {attempted} attempted)",
+                done.len() as f64 / start.elapsed().as_secs_f64(),
+                done.len()
+            );
+            eventually_no_branches(&bank).await;
+            bank.verify(&done).await;
+        }
     }
     bank.schema.drop().await;
 }

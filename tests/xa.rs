@@ -733,3 +733,33 @@ async fn mariadb_prepared_branches_survive_disconnect_and_are_finished_by_others
     root("DROP USER IF EXISTS 'xa_narrow'@'127.0.0.1'".to_string());
     schema.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xa_commit_and_rollback_and_chain_start_the_next_transaction() {
+    let _shared = SERVERS.read().await;
+    let test = "xa_chain";
+    let (schema, proxy) = setup(test).await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (1, 0, 'a'), (2, 2, 'b')")
+        .await
+        .unwrap();
+    c.query_drop("COMMIT AND CHAIN").await.unwrap();
+    assert_eq!(patients(&schema, 0).await, [1]);
+    assert_eq!(patients(&schema, 2).await, [2]);
+    // Still in a transaction: these are undone by the ROLLBACK.
+    c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (3, 0, 'c'), (4, 2, 'd')")
+        .await
+        .unwrap();
+    c.query_drop("ROLLBACK AND CHAIN").await.unwrap();
+    assert_eq!(patients(&schema, 0).await, [1]);
+    c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (5, 0, 'e'), (6, 2, 'f')")
+        .await
+        .unwrap();
+    assert_eq!(patients(&schema, 0).await, [1], "not committed yet");
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(patients(&schema, 0).await, [1, 5]);
+    assert_eq!(patients(&schema, 2).await, [2, 6]);
+    drop(c);
+    schema.drop().await;
+}

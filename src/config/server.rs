@@ -640,6 +640,46 @@ mod tests {
     }
 
     #[test]
+    fn transactions_mode_defaults_to_single_group_and_checks_xa_keys() {
+        let base = r#"
+            listen = "127.0.0.1:3307"
+            rules = "r"
+            [[users]]
+            name = "app"
+            password = "p"
+            [backend]
+            user = "app"
+            password = "p"
+        "#;
+        let c = parse_server_config(base, Path::new(""), no_env).unwrap();
+        assert_eq!(c.transactions.mode, TxnMode::SingleGroup);
+        assert!(c.transactions.proxy_id.ends_with("_3307"));
+        let xa = format!(
+            "{base}\n[transactions]\nmode = \"xa\"\nproxy_id = \"px_1\"\n\
+             recover_interval_ms = 500\nabandon_after_ms = 2000\n"
+        );
+        let c = parse_server_config(&xa, Path::new(""), no_env).unwrap();
+        assert_eq!(c.transactions.mode, TxnMode::Xa);
+        assert_eq!(c.transactions.proxy_id, "px_1");
+        assert_eq!(c.transactions.recover_interval, Duration::from_millis(500));
+        assert_eq!(c.transactions.abandon_after, Duration::from_secs(2));
+        let bad = format!(
+            "{base}\n[transactions]\nmode = \"xa\"\nproxy_id = \"no-dashes\"\n\
+             recover_interval_ms = 5\n"
+        );
+        let e = format!(
+            "{:#}",
+            parse_server_config(&bad, Path::new(""), no_env).unwrap_err()
+        );
+        assert!(e.contains("transactions.proxy_id"), "{e}");
+        assert!(e.contains("transactions.recover_interval_ms"), "{e}");
+        let typo = format!("{base}\n[transactions]\nmode = \"two_phase\"\n");
+        assert!(parse_server_config(&typo, Path::new(""), no_env).is_err());
+        let unknown = format!("{base}\n[transactions]\nmodes = \"xa\"\n");
+        assert!(parse_server_config(&unknown, Path::new(""), no_env).is_err());
+    }
+
+    #[test]
     fn reads_read_only_functions_lower_cased() {
         let text = r#"
             listen = "127.0.0.1:3307"

@@ -104,8 +104,11 @@ pub async fn decide(
     }
 }
 
-/// Every row of the log (none when the table does not exist yet).
-pub async fn read_all(conn: &mut Conn, schema: &str) -> Result<Vec<Entry>, mysql_async::Error> {
+/// Every row of the log; `None` when the table does not exist yet.
+pub async fn read_all(
+    conn: &mut Conn,
+    schema: &str,
+) -> Result<Option<Vec<Entry>>, mysql_async::Error> {
     let rows: Result<Vec<(String, String, String, u64)>, _> = conn
         .query(format!(
             "SELECT gtrid, decision, branches, \
@@ -114,18 +117,19 @@ pub async fn read_all(conn: &mut Conn, schema: &str) -> Result<Vec<Entry>, mysql
         ))
         .await;
     match rows {
-        Ok(rows) => Ok(rows
-            .into_iter()
-            .filter_map(|(gtrid, d, branches, age_secs)| {
-                Some(Entry {
-                    gtrid,
-                    decision: Decision::parse(&d)?,
-                    branches,
-                    age_secs,
+        Ok(rows) => Ok(Some(
+            rows.into_iter()
+                .filter_map(|(gtrid, d, branches, age_secs)| {
+                    Some(Entry {
+                        gtrid,
+                        decision: Decision::parse(&d)?,
+                        branches,
+                        age_secs,
+                    })
                 })
-            })
-            .collect()),
-        Err(mysql_async::Error::Server(e)) if e.code == 1146 => Ok(Vec::new()),
+                .collect(),
+        )),
+        Err(mysql_async::Error::Server(e)) if e.code == 1146 => Ok(None),
         Err(e) => Err(e),
     }
 }

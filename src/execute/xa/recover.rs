@@ -159,12 +159,16 @@ pub async fn pass(
     for (addr, schema) in &places {
         let read = async {
             let mut c = connect(addr, coordinator).await?;
-            log::ensure(&mut c, schema)
-                .await
-                .map_err(|e| format!("{addr}: {e}"))?;
-            let rows = log::read_all(&mut c, schema)
-                .await
-                .map_err(|e| format!("{addr}: {e}"));
+            let rows = match log::read_all(&mut c, schema).await {
+                Ok(Some(rows)) => Ok(rows),
+                // Created once, before the first commit needs it (a DDL per pass would go
+                // to the binlog and the replicas every time).
+                Ok(None) => log::ensure(&mut c, schema)
+                    .await
+                    .map(|()| Vec::new())
+                    .map_err(|e| format!("{addr}: {e}")),
+                Err(e) => Err(format!("{addr}: {e}")),
+            };
             let _ = c.disconnect().await;
             rows
         };

@@ -106,6 +106,10 @@ placement = ["g0", "g1"]
     }
 
     async fn start_in(&self, fault: Option<&str>, mode: &str) -> (Running, u16) {
+        self.start_as(fault, mode, &self.proxy_id).await
+    }
+
+    async fn start_as(&self, fault: Option<&str>, mode: &str, proxy_id: &str) -> (Running, u16) {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -118,7 +122,7 @@ placement = ["g0", "g1"]
                  name = \"{USER}\"\npassword = \"{PASSWORD}\"\n\n[backend]\nuser = \"{USER}\"\n\
                  password = \"{PASSWORD}\"\n\n[transactions]\nmode = \"{mode}\"\nproxy_id = \"{}\"\n\
                  recover_interval_ms = 300\nabandon_after_ms = 3000\n",
-                self.proxy_id
+                proxy_id
             ),
         )
         .unwrap();
@@ -341,6 +345,18 @@ async fn eventually_no_branches(bank: &Bank) {
 
 /// Kills the proxy at `point` (the `at`-th time it is reached), restarts it and checks.
 async fn crash_at(test: &str, point: &str, at: u32, leaves_prepared: bool) {
+    crash_and_recover_by(test, point, at, leaves_prepared, None).await
+}
+
+/// Like `crash_at`; with `successor` the proxy that recovers is another one (another proxy
+/// id), as when a proxy dies for good.
+async fn crash_and_recover_by(
+    test: &str,
+    point: &str,
+    at: u32,
+    leaves_prepared: bool,
+    successor: Option<&str>,
+) {
     let _shared = SERVERS.read().await;
     let bank = Bank::create(test).await;
     let (mut proxy, port) = bank.start(Some(&format!("{point}@{at}"))).await;
@@ -383,8 +399,12 @@ async fn crash_at(test: &str, point: &str, at: u32, leaves_prepared: bool) {
             "the crash left prepared branches for recovery"
         );
     }
-    // Restarted, recovery finishes what the crash left (its previous run's branches).
-    let (_proxy, port) = bank.start(None).await;
+    // Restarted, recovery finishes what the crash left (its previous run's branches); a
+    // successor finishes decided branches at once and undecided ones after abandon_after.
+    let (_proxy, port) = match successor {
+        None => bank.start(None).await,
+        Some(id) => bank.start_as(None, "xa", id).await,
+    };
     eventually_no_branches(&bank).await;
     eprintln!("{test}: recovered after {:?}", started.elapsed());
     let recorded = bank.verify(&seen).await;
@@ -423,6 +443,18 @@ async fn bank_survives_a_crash_after_all_prepares() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bank_survives_a_crash_after_the_decision() {
     crash_at("xa_crash_after_decision", "after_decision", 10, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_proxy_finishes_what_a_dead_proxy_left_prepared() {
+    crash_and_recover_by(
+        "xa_crash_successor",
+        "after_prepare",
+        10,
+        true,
+        Some("xasuccessor"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -241,8 +241,11 @@ async fn two_phase(
                 )));
             }
             Err(Recorded::Unknown(e)) => {
-                // Prepared branches stay for recovery, which reads the log.
-                drop(conns);
+                // Prepared branches stay for recovery, which reads the log; their connections
+                // are closed, not pooled (the server keeps a prepared branch a client left).
+                for c in conns.into_iter().flatten() {
+                    let _ = c.disconnect().await;
+                }
                 coordinator.wake.notify_one();
                 return Err(Error::CommitOutcomeUnknown(format!(
                     "every group prepared the transaction, but writing its commit decision to \

@@ -295,8 +295,8 @@ fn check_write(route: &Route, txn: &Txn) -> Result<(), Error> {
         };
         return Err(Error::unsupported(format!(
             "{what}: groups {names} of database '{}'; {}): a transaction's writes must stay on \
-             one group (cross-group atomic commit is not supported yet); run it outside a \
-             transaction, with autocommit on",
+             one group in [transactions] mode = \"single_group\" (mode = \"xa\" commits \
+             atomically across groups); run it outside a transaction, with autocommit on",
             route.db.name, route.reason
         )));
     }
@@ -311,9 +311,10 @@ fn check_write(route: &Route, txn: &Txn) -> Result<(), Error> {
     }
     Err(Error::unsupported(format!(
         "writes to two groups in one transaction: a transaction's writes must stay on one \
-         group (cross-group atomic commit is not supported yet); this transaction wrote to \
-         group '{}' of database '{}' (first write: {}), and this statement writes to group {} \
-         of database '{}' ({}); commit or roll back first",
+         group in [transactions] mode = \"single_group\" (mode = \"xa\" commits atomically \
+         across groups); this transaction wrote to group '{}' of database '{}' (first \
+         write: {}), and this statement writes to group {} of database '{}' ({}); commit or \
+         roll back first",
         group_name(&w.db, w.group),
         w.db.name,
         w.first,

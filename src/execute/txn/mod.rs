@@ -1,5 +1,5 @@
-//! A client transaction over a sharded database. It may read from any group, but its writes
-//! stay on one group until two-phase commit exists.
+//! A client transaction over a sharded database. It may read from any group; its writes stay
+//! on one group in `single_group` mode (the default), and may go anywhere in xa mode.
 //!
 //! Each group the transaction touches takes part on one backend connection of that group's
 //! master (the session's), where the transaction is opened lazily right before the first

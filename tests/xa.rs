@@ -763,3 +763,49 @@ async fn xa_commit_and_rollback_and_chain_start_the_next_transaction() {
     drop(c);
     schema.drop().await;
 }
+
+/// The decision needs a connection to the default group's master besides the branch's: with
+/// every pooled connection held by a transaction waiting for its decision, the commit opens
+/// one of its own instead of waiting for the pool (for itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xa_commits_when_every_pooled_connection_is_a_branch() {
+    let _shared = SERVERS.read().await;
+    let test = "xa_pool_full";
+    let schema = TestSchema::create(test).await;
+    schema.create_clinical_tables().await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            xa_mode(test)(c);
+            c.backend.pool_max = 2;
+            c.backend.pool_min = 1;
+        },
+    )
+    .await;
+    let mut clients = Vec::new();
+    for k in 0..2i64 {
+        let mut c = proxy.connect(Some("clinical")).await;
+        clients.push(tokio::spawn(async move {
+            for i in 0..10i64 {
+                let id = k * 100 + i;
+                c.query_drop("BEGIN").await.unwrap();
+                c.query_drop(format!(
+                    "INSERT INTO patients (id, hospital_id, name) VALUES ({id}, 0, 'a'), \
+                     ({id}, 2, 'b')"
+                ))
+                .await
+                .unwrap();
+                let t = Instant::now();
+                c.query_drop("COMMIT").await.unwrap();
+                assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    assert_eq!(patients(&schema, 0).await.len(), 20);
+    assert_eq!(patients(&schema, 2).await.len(), 20);
+    drop(proxy);
+    schema.drop().await;
+}

@@ -207,6 +207,7 @@ async fn two_phase(
             // A branch may have been prepared before its connection broke.
             let _ = record(
                 ctx,
+                &coordinator,
                 &log_db,
                 &gtrid,
                 log::Decision::Rollback,
@@ -229,32 +230,40 @@ async fn two_phase(
         .map(|j| format!("{}.{}", j.db.name, group_name(&j.db, j.group)))
         .collect::<Vec<_>>()
         .join(",");
-    let (decided, log_conn) =
-        match record(ctx, &log_db, &gtrid, log::Decision::Commit, &described).await {
-            Ok(d) => d,
-            Err(Recorded::Refused(e)) => {
-                roll_back_prepared(&mut conns, branches).await;
-                put_back_all(session, ctx, branches, conns);
-                return Err(Error::TransactionLost(format!(
-                    "the transaction was rolled back on every group: its commit decision \
+    let (decided, log_conn) = match record(
+        ctx,
+        &coordinator,
+        &log_db,
+        &gtrid,
+        log::Decision::Commit,
+        &described,
+    )
+    .await
+    {
+        Ok(d) => d,
+        Err(Recorded::Refused(e)) => {
+            roll_back_prepared(&mut conns, branches).await;
+            put_back_all(session, ctx, branches, conns);
+            return Err(Error::TransactionLost(format!(
+                "the transaction was rolled back on every group: its commit decision \
                      could not be written to the decision log of database '{log_db}' ({e})"
-                )));
+            )));
+        }
+        Err(Recorded::Unknown(e)) => {
+            // Prepared branches stay for recovery, which reads the log; their connections
+            // are closed, not pooled (the server keeps a prepared branch a client left).
+            for c in conns.into_iter().flatten() {
+                let _ = c.disconnect().await;
             }
-            Err(Recorded::Unknown(e)) => {
-                // Prepared branches stay for recovery, which reads the log; their connections
-                // are closed, not pooled (the server keeps a prepared branch a client left).
-                for c in conns.into_iter().flatten() {
-                    let _ = c.disconnect().await;
-                }
-                coordinator.wake.notify_one();
-                return Err(Error::CommitOutcomeUnknown(format!(
-                    "every group prepared the transaction, but writing its commit decision to \
+            coordinator.wake.notify_one();
+            return Err(Error::CommitOutcomeUnknown(format!(
+                "every group prepared the transaction, but writing its commit decision to \
                      the decision log of database '{log_db}' failed ({e}): whether it commits \
                      is decided by recovery from that log (transaction {gtrid}); check the data \
                      before retrying"
-                )));
-            }
-        };
+            )));
+        }
+    };
     if decided == log::Decision::Rollback {
         roll_back_prepared(&mut conns, branches).await;
         put_back_all(session, ctx, branches, conns);
@@ -299,6 +308,7 @@ async fn two_phase(
         if let Some((mut conn, schema)) = log_conn {
             tokio::spawn(async move {
                 let _ = log::forget(&mut conn, &schema, &gtrid).await;
+                conn.close().await;
             });
         }
     } else {
@@ -336,15 +346,51 @@ enum Recorded {
     Unknown(String),
 }
 
+/// A connection to the log's master: from the pool when one is free, else one of its own
+/// (every pooled connection may be a branch waiting for its decision: waiting for the pool
+/// could wait for ourselves).
+enum LogConn {
+    Pooled(BackendConn),
+    Own(mysql_async::Conn),
+}
+
+impl std::ops::Deref for LogConn {
+    type Target = mysql_async::Conn;
+    fn deref(&self) -> &mysql_async::Conn {
+        match self {
+            LogConn::Pooled(c) => c,
+            LogConn::Own(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for LogConn {
+    fn deref_mut(&mut self) -> &mut mysql_async::Conn {
+        match self {
+            LogConn::Pooled(c) => c,
+            LogConn::Own(c) => c,
+        }
+    }
+}
+
+impl LogConn {
+    async fn close(self) {
+        if let LogConn::Own(c) = self {
+            let _ = c.disconnect().await;
+        }
+    }
+}
+
 /// Writes a decision to the log of `log_db` on a connection of its own (autocommit); returns
 /// the decision that stands and the connection, to remove the row later.
 async fn record(
     ctx: &Context<'_>,
+    coordinator: &Coordinator,
     log_db: &str,
     gtrid: &str,
     decision: log::Decision,
     branches: &str,
-) -> Result<(log::Decision, Option<(BackendConn, String)>), Recorded> {
+) -> Result<(log::Decision, Option<(LogConn, String)>), Recorded> {
     let db = ctx.rules.database(log_db).ok_or_else(|| {
         Recorded::Refused(format!("database '{log_db}' is no longer in the rules"))
     })?;
@@ -353,10 +399,18 @@ async fn record(
         .backends
         .pool(db, db.default_group)
         .ok_or_else(|| Recorded::Refused("no pool for its default group".into()))?;
-    let mut conn = pool
-        .connect(ctx.backends.connect_timeout, ctx.backends.failures_to_open)
+    let free = pool
+        .connect_if_free(ctx.backends.connect_timeout, ctx.backends.failures_to_open)
         .await
         .map_err(|e| Recorded::Refused(e.to_string()))?;
+    let mut conn = match free {
+        Some(c) => LogConn::Pooled(c),
+        None => LogConn::Own(
+            crate::execute::xa::recover::connect(&pool.addr, coordinator)
+                .await
+                .map_err(Recorded::Refused)?,
+        ),
+    };
     match log::decide(&mut conn, &schema, gtrid, decision, branches).await {
         Ok(d) => Ok((d, Some((conn, schema)))),
         Err(mysql_async::Error::Server(e)) if !connection_gone(e.code) => {

@@ -77,7 +77,7 @@ fn opts(addr: &str, coordinator: &Coordinator) -> Opts {
         .into()
 }
 
-async fn connect(addr: &str, coordinator: &Coordinator) -> Result<Conn, String> {
+pub(crate) async fn connect(addr: &str, coordinator: &Coordinator) -> Result<Conn, String> {
     let limit = coordinator
         .backend
         .connect_timeout

@@ -462,6 +462,8 @@ async fn xa_clients_own_xa_statements_and_consistent_snapshot_are_refused() {
     let msg = expect_code(c.query_drop("XA START 'mine'").await, 1235);
     assert!(msg.contains("XA statements from clients"), "{msg}");
     expect_code(c.query_drop("xa recover").await, 1235);
+    // Prepared (binary protocol) too.
+    expect_code(c.exec_drop("XA START 'mine'", ()).await, 1235);
     let msg = expect_code(
         c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             .await,

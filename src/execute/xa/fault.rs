@@ -1,6 +1,6 @@
 //! Test-only fault points: with `SHARDGATE_FAULT=<point>` (or `<point>@<n>`: the n-th time
-//! the point is reached) in a debug build, the process aborts at that step of a two-phase
-//! commit, as a crash or SIGKILL would stop it there. Release builds compile the check away.
+//! the point is reached) in a debug build, the process kills itself (SIGKILL) at that step of
+//! a two-phase commit. Release builds compile the check away.
 //!
 //! Points: `after_first_prepare` (one branch prepared, the others maybe not),
 //! `after_prepare` (all prepared, no decision), `after_decision` (decision committed, no
@@ -16,6 +16,10 @@ pub fn point(point: &str) {
         static REACHED: AtomicU64 = AtomicU64::new(0);
         if REACHED.fetch_add(1, Ordering::SeqCst) + 1 >= at {
             eprintln!("shardgate: fault point {point} reached, aborting (SHARDGATE_FAULT)");
+            // SIGKILL, as an operator or the OOM killer would; abort if that fails.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &std::process::id().to_string()])
+                .status();
             std::process::abort();
         }
     }

@@ -239,9 +239,9 @@ async fn transfer(
     amount: i64,
 ) -> Result<(), mysql_async::Error> {
     c.query_drop("BEGIN").await?;
-    // The even account (g0) first: with a random order two transfers could wait for each
+    // The lower account id first: in a random order two transfers could wait for each
     // other across groups, a deadlock neither server sees (it ends by lock wait timeout).
-    let (first, second) = if from % 2 == 0 {
+    let (first, second) = if from < to {
         ((from, -amount), (to, amount))
     } else {
         ((to, amount), (from, -amount))
@@ -267,6 +267,17 @@ async fn transfer(
 async fn workload(
     port: u16,
     first_id: i64,
+    stop: impl Fn() -> bool + Send + Sync + 'static,
+) -> (HashSet<i64>, usize) {
+    workload_on(port, first_id, true, stop).await
+}
+
+/// Like `workload`; with `cross` false both accounts are even (one group, g0), and the
+/// transfer's row goes to g0 too.
+async fn workload_on(
+    port: u16,
+    first_id: i64,
+    cross: bool,
     stop: impl Fn() -> bool + Send + Sync + 'static,
 ) -> (HashSet<i64>, usize) {
     let committed = Arc::new(Mutex::new(HashSet::new()));
@@ -302,14 +313,23 @@ async fn workload(
                 }
                 let c = conn.as_mut().unwrap();
                 let even = 2 * next(ACCOUNTS as u64 / 2);
-                let odd = 2 * next(ACCOUNTS as u64 / 2) + 1;
+                let odd = if cross {
+                    2 * next(ACCOUNTS as u64 / 2) + 1
+                } else {
+                    (even + 2 * (1 + next(ACCOUNTS as u64 / 2 - 1))) % ACCOUNTS
+                };
                 let (from, to) = if next(2) == 0 {
                     (even, odd)
                 } else {
                     (odd, even)
                 };
                 let amount = 1 + next(50);
-                let id = first_id + k * 1_000_000 + n;
+                // An even id keeps a one-group transfer's row on g0.
+                let id = if cross {
+                    first_id + k * 1_000_000 + n
+                } else {
+                    first_id + 2 * (k * 1_000_000 + n)
+                };
                 n += 1;
                 attempted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match transfer(c, id, from, to, amount).await {
@@ -558,14 +578,29 @@ async fn xa_bench() {
             );
         }
         drop(c);
-        if mode == "xa" {
+        let crosses: &[bool] = if mode == "xa" {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for (i, &cross) in crosses.iter().enumerate() {
             let until = Instant::now() + Duration::from_secs(5);
             let start = Instant::now();
+            let first = if mode == "xa" {
+                500_000_000
+            } else {
+                400_000_000
+            } + i as i64 * 50_000_000;
             let (done, attempted) =
-                workload(port, 500_000_000, move || Instant::now() > until).await;
+                workload_on(port, first, cross, move || Instant::now() > until).await;
             eprintln!(
-                "BENCH xa transfers over two groups, {CLIENTS} clients: {:.0}/s committed \
+                "BENCH {mode:12} transfers {}, {CLIENTS} clients: {:.0}/s committed \
                  ({} of {attempted} attempted)",
+                if cross {
+                    "over two groups"
+                } else {
+                    "in one group"
+                },
                 done.len() as f64 / start.elapsed().as_secs_f64(),
                 done.len()
             );

@@ -110,23 +110,37 @@ placement = ["g0", "g1"]
     }
 
     async fn start_as(&self, fault: Option<&str>, mode: &str, proxy_id: &str) -> (Running, u16) {
+        self.start_with(fault, mode, proxy_id, 3000).await
+    }
+
+    async fn start_with(
+        &self,
+        fault: Option<&str>,
+        mode: &str,
+        proxy_id: &str,
+        abandon_after_ms: u64,
+    ) -> (Running, u16) {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let config = self.dir.path().join("shardgate.toml");
+        let config = self.dir.path().join(format!("{proxy_id}.toml"));
         std::fs::write(
             &config,
             format!(
                 "listen = \"127.0.0.1:{port}\"\nrules = \"rules\"\nworkers = 2\n\n[[users]]\n\
                  name = \"{USER}\"\npassword = \"{PASSWORD}\"\n\n[backend]\nuser = \"{USER}\"\n\
                  password = \"{PASSWORD}\"\n\n[transactions]\nmode = \"{mode}\"\nproxy_id = \"{}\"\n\
-                 recover_interval_ms = 300\nabandon_after_ms = 3000\n",
+                 recover_interval_ms = 100\nabandon_after_ms = {abandon_after_ms}\n",
                 proxy_id
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(self.dir.path().join("stderr.log")).unwrap();
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("stderr.log"))
+            .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardgate"));
         cmd.args(["serve", "--config"])
             .arg(&config)
@@ -608,5 +622,30 @@ async fn xa_bench() {
             bank.verify(&done).await;
         }
     }
+    bank.schema.drop().await;
+}
+
+/// A coordinator that is slow between its prepares and its decision, not dead: another
+/// proxy's recovery gives the transaction up (records `rollback`, rolls the branches back),
+/// and the slow coordinator, finding that decision taken, rolls back and answers 1213 rather
+/// than committing half of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_coordinator_yields_to_recovery_that_gave_up() {
+    let _shared = SERVERS.read().await;
+    let bank = Bank::create("xa_crash_slow_coordinator").await;
+    let (_slow, port) = bank
+        .start_with(Some("slow_decision"), "xa", &bank.proxy_id, 600_000)
+        .await;
+    let (_impatient, _) = bank.start_with(None, "xa", "xaimpatient", 100).await;
+    let mut c = Conn::new(opts(port)).await.unwrap();
+    let r = transfer(&mut c, 1, 0, 1, 10).await;
+    let msg = expect_code(r, 1213);
+    assert!(msg.contains("recovery had given it up"), "{msg}");
+    assert!(bank.stderr().contains("fault point slow_decision reached"));
+    eventually_no_branches(&bank).await;
+    // Nothing of it was applied, on either group.
+    assert_eq!(bank.verify(&HashSet::new()).await, 0);
+    // The session goes on.
+    c.query_drop("SELECT 1").await.unwrap();
     bank.schema.drop().await;
 }

@@ -222,6 +222,7 @@ async fn two_phase(
         )));
     }
     fault::point("after_prepare");
+    fault::pause("slow_decision").await;
     if let Some(xa) = &session.txn.xa {
         xa.live.set_state("deciding");
     }

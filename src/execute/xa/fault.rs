@@ -5,6 +5,7 @@
 //! Points: `after_first_prepare` (one branch prepared, the others maybe not),
 //! `after_prepare` (all prepared, no decision), `after_decision` (decision committed, no
 //! branch committed), `between_commits` (one branch committed, the others not).
+//! `slow_decision` does not kill: it waits two seconds between the prepares and the decision.
 
 /// Aborts the process when `SHARDGATE_FAULT` names `point` and its count is reached (debug
 /// builds only).
@@ -25,6 +26,15 @@ pub fn point(point: &str) {
     }
     #[cfg(not(debug_assertions))]
     let _ = point;
+}
+
+/// Waits two seconds when `SHARDGATE_FAULT` names `point` (debug builds only): a coordinator
+/// that is slow at that step, not dead.
+pub async fn pause(point: &str) {
+    if armed(point) {
+        eprintln!("shardgate: fault point {point} reached, pausing (SHARDGATE_FAULT)");
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }
 
 /// Whether `SHARDGATE_FAULT` names `point` (always false in release builds).

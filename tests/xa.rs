@@ -811,3 +811,41 @@ async fn xa_commits_when_every_pooled_connection_is_a_branch() {
     drop(proxy);
     schema.drop().await;
 }
+
+/// What replicas show of a prepared branch on MariaDB 10.11 (README's replication note): the
+/// master binlogs XA PREPARE, so the replica holds the branch prepared too (in its own XA
+/// RECOVER, rows invisible) until XA COMMIT replicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_replicas_hold_a_prepared_branch_until_it_commits() {
+    let _shared = SERVERS.read().await;
+    let schema = TestSchema::create("xa_replica_facts").await;
+    schema
+        .exec(0, &["CREATE TABLE t (id INT PRIMARY KEY)"])
+        .await;
+    leave_prepared(
+        &schema,
+        0,
+        "replica-fact-1",
+        "b",
+        "INSERT INTO t VALUES (1)",
+    )
+    .await;
+    let replica_state = || async {
+        let mut r = direct(replica_port(0), Some(&schema.name)).await;
+        let rows: Vec<(i64, usize, usize, Vec<u8>)> = r.query("XA RECOVER").await.unwrap();
+        let prepared = rows.iter().any(|x| &x.3[..x.1] == b"replica-fact-1");
+        let ids: Vec<i64> = r.query("SELECT id FROM t").await.unwrap_or_default();
+        r.disconnect().await.unwrap();
+        (prepared, ids)
+    };
+    eventually("the replica holds the branch prepared", || async {
+        replica_state().await == (true, vec![])
+    })
+    .await;
+    schema.exec(0, &["XA COMMIT 'replica-fact-1','b'"]).await;
+    eventually("the replica committed it", || async {
+        replica_state().await == (false, vec![1])
+    })
+    .await;
+    schema.drop().await;
+}

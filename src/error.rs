@@ -177,6 +177,10 @@ pub enum Error {
         done: String,
         skipped: String,
     },
+    /// A write over several groups failed on one of them in `[transactions] mode = "xa"`:
+    /// every group rolled its part back. The cause's code and SQLSTATE, and where it failed.
+    #[error("{cause} [shardgate: {note}]")]
+    RolledBackEverywhere { cause: Box<Error>, note: String },
 }
 
 /// A server error exactly as a backend sent it.
@@ -241,6 +245,7 @@ impl Error {
             Error::TooManyStatements(_) => 1461,
             Error::WrongArguments(_) => 1210,
             Error::PartlyApplied { cause, .. } => cause.code(),
+            Error::RolledBackEverywhere { cause, .. } => cause.code(),
             Error::CopiesDiffer(_) => 1105,
             Error::NeedColumns(_) => 1105,
         }
@@ -263,6 +268,7 @@ impl Error {
             Error::Backend(e) if (2000..3000).contains(&e.code) => "HY000",
             Error::Backend(e) => &e.state,
             Error::PartlyApplied { cause, .. } => cause.sqlstate(),
+            Error::RolledBackEverywhere { cause, .. } => cause.sqlstate(),
             _ => "HY000",
         }
     }

@@ -50,6 +50,9 @@ pub struct ProxyState {
     metrics: crate::admin::metrics::StateMetrics,
     /// Per-user connection and rate limits, from the server config the first worker brings.
     user_limits: std::sync::OnceLock<crate::frontend::user_limits::UserLimiters>,
+    /// The two-phase commit coordinator (`[transactions] mode = "xa"`), set by the first
+    /// worker from the config.
+    pub(crate) xa: std::sync::OnceLock<Option<Arc<crate::execute::xa::Coordinator>>>,
 }
 
 impl ProxyState {
@@ -136,6 +139,7 @@ impl Default for ProxyState {
             reloads_failed: AtomicU64::new(0),
             metrics: Default::default(),
             user_limits: Default::default(),
+            xa: std::sync::OnceLock::new(),
         }
     }
 }

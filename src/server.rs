@@ -52,6 +52,9 @@ impl Shared {
     ) -> Self {
         state.install_first(&rules);
         state.install_user_limits(&config.users);
+        state.xa.get_or_init(|| {
+            crate::execute::xa::Coordinator::for_config(&config.transactions, &config.backend)
+        });
         let rules = state.rules();
         let backends = Backends::new(&rules, &config.backend, &config.health, &state.health);
         crate::keygen::set_worker_id(config.worker_id);
@@ -72,6 +75,11 @@ impl Shared {
             server_version: greeting_version(&server_version),
             state,
         }
+    }
+
+    /// The two-phase commit coordinator, in xa mode.
+    pub fn xa(&self) -> Option<&Arc<crate::execute::xa::Coordinator>> {
+        self.state.xa.get().and_then(Option::as_ref)
     }
 
     pub fn column_orders(&self) -> &ColumnOrders {
@@ -189,6 +197,17 @@ fn spawn_background(config: &ServerConfig, state: &Arc<ProxyState>, shutdown: &C
                     .display()
             ),
         }
+    }
+    let coordinator = state.xa.get_or_init(|| {
+        crate::execute::xa::Coordinator::for_config(&config.transactions, &config.backend)
+    });
+    if let Some(c) = coordinator.clone() {
+        let (state, token) = (state.clone(), shutdown.clone());
+        tokio::spawn(crate::execute::xa::recover::run(
+            c,
+            move || state.rules(),
+            token,
+        ));
     }
     if let Some(addr) = &config.admin_listen {
         crate::admin::metrics::install();

@@ -52,6 +52,71 @@ pub struct ServerConfig {
     pub reshard: Option<Credentials>,
     /// `[tls]`: TLS for clients (none: plain connections only).
     pub tls: Option<TlsConfig>,
+    /// `[transactions]`: whether a transaction may write on several groups (two-phase commit).
+    pub transactions: TransactionsConfig,
+}
+
+pub const DEFAULT_XA_RECOVER_INTERVAL_MS: u64 = 10_000;
+pub const DEFAULT_XA_ABANDON_AFTER_MS: u64 = 60_000;
+
+/// How transactions over several groups commit (`[transactions]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionsConfig {
+    pub mode: TxnMode,
+    /// This proxy's part of every XA transaction id: proxies sharing backends need different
+    /// ones, and one proxy keeps the same across restarts so that, restarted, it knows the
+    /// prepared branches of its previous run are nobody's any more. Default: derived from
+    /// `listen` (one address is served by one process at a time).
+    pub proxy_id: String,
+    /// How often recovery looks for prepared branches left behind (XA RECOVER on every
+    /// group master); it also runs at start-up.
+    pub recover_interval: Duration,
+    /// A prepared branch of another proxy (or of this one's running process) without a
+    /// decision is rolled back once recovery has seen it for this long.
+    pub abandon_after: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxnMode {
+    /// A transaction writes on one group only (a write needing another is refused).
+    #[default]
+    SingleGroup,
+    /// Transactions and multi-group autocommit writes commit atomically over MariaDB XA.
+    Xa,
+}
+
+impl TransactionsConfig {
+    pub fn for_listen(listen: &str) -> Self {
+        TransactionsConfig {
+            mode: TxnMode::SingleGroup,
+            proxy_id: proxy_id_from_listen(listen),
+            recover_interval: Duration::from_millis(DEFAULT_XA_RECOVER_INTERVAL_MS),
+            abandon_after: Duration::from_millis(DEFAULT_XA_ABANDON_AFTER_MS),
+        }
+    }
+}
+
+/// A short ASCII id from the host name and the listen port (`db7_3306`): one address of one
+/// host is served by one process at a time. Port 0 (tests) adds the process id.
+pub fn proxy_id_from_listen(listen: &str) -> String {
+    let port = listen.rsplit_once(':').map_or("", |(_, p)| p);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let host = if host.is_empty() {
+        "p"
+    } else {
+        &host[..host.len().min(12)]
+    };
+    if port == "0" {
+        format!("{host}_0_{}", std::process::id())
+    } else {
+        format!("{host}_{}", &port[..port.len().min(5)])
+    }
+}
+
+fn valid_proxy_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 24 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Client-facing TLS. The files are read (and checked) when the config is loaded.
@@ -246,6 +311,7 @@ impl ServerConfig {
             log: LogConfig::default(),
             tls: None,
             reshard: None,
+            transactions: TransactionsConfig::for_listen("127.0.0.1:0"),
         }
     }
 
@@ -313,6 +379,7 @@ impl fmt::Debug for ServerConfig {
             .field("read_only_functions", &self.read_only_functions)
             .field("tls", &self.tls)
             .field("reshard", &self.reshard)
+            .field("transactions", &self.transactions)
             .finish()
     }
 }
@@ -360,6 +427,7 @@ struct RawServerConfig {
     log: Option<RawLog>,
     reshard: Option<RawLogin>,
     tls: Option<RawTls>,
+    transactions: Option<RawTransactions>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -387,6 +455,16 @@ struct RawLog {
     slow_query_ms: Option<i64>,
     slow_query_log: Option<PathBuf>,
     log_literals: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTransactions {
+    #[serde(default)]
+    mode: TxnMode,
+    proxy_id: Option<String>,
+    recover_interval_ms: Option<u64>,
+    abandon_after_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -568,6 +646,33 @@ pub fn parse_server_config(
         }
     }
     let log = log_config(raw.log, dir, &mut problems);
+    let t = raw.transactions.unwrap_or_default();
+    let mut transactions = TransactionsConfig::for_listen(&raw.listen);
+    transactions.mode = t.mode;
+    if let Some(id) = t.proxy_id {
+        if !valid_proxy_id(&id) {
+            problems.push(format!(
+                "transactions.proxy_id: `{id}` must be 1-24 characters of A-Z, a-z, 0-9 and _"
+            ));
+        }
+        transactions.proxy_id = id;
+    }
+    if let Some(ms) = t.recover_interval_ms {
+        if ms < 100 {
+            problems.push(format!(
+                "transactions.recover_interval_ms: {ms} is too short (at least 100)"
+            ));
+        }
+        transactions.recover_interval = Duration::from_millis(ms);
+    }
+    if let Some(ms) = t.abandon_after_ms {
+        if ms < 100 {
+            problems.push(format!(
+                "transactions.abandon_after_ms: {ms} is too short (at least 100)"
+            ));
+        }
+        transactions.abandon_after = Duration::from_millis(ms);
+    }
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
@@ -606,6 +711,7 @@ pub fn parse_server_config(
         reshard,
         tls,
         log,
+        transactions,
     })
 }
 
@@ -840,6 +946,46 @@ mod tests {
             let e = parse_server_config(&text, Path::new(""), |_| None).unwrap_err();
             assert!(format!("{e:#}").contains(expected), "{log}: {e:#}");
         }
+    }
+
+    #[test]
+    fn transactions_mode_defaults_to_single_group_and_checks_xa_keys() {
+        let base = r#"
+            listen = "127.0.0.1:3307"
+            rules = "r"
+            [[users]]
+            name = "app"
+            password = "p"
+            [backend]
+            user = "app"
+            password = "p"
+        "#;
+        let c = parse_server_config(base, Path::new(""), no_env).unwrap();
+        assert_eq!(c.transactions.mode, TxnMode::SingleGroup);
+        assert!(c.transactions.proxy_id.ends_with("_3307"));
+        let xa = format!(
+            "{base}\n[transactions]\nmode = \"xa\"\nproxy_id = \"px_1\"\n\
+             recover_interval_ms = 500\nabandon_after_ms = 2000\n"
+        );
+        let c = parse_server_config(&xa, Path::new(""), no_env).unwrap();
+        assert_eq!(c.transactions.mode, TxnMode::Xa);
+        assert_eq!(c.transactions.proxy_id, "px_1");
+        assert_eq!(c.transactions.recover_interval, Duration::from_millis(500));
+        assert_eq!(c.transactions.abandon_after, Duration::from_secs(2));
+        let bad = format!(
+            "{base}\n[transactions]\nmode = \"xa\"\nproxy_id = \"no-dashes\"\n\
+             recover_interval_ms = 5\n"
+        );
+        let e = format!(
+            "{:#}",
+            parse_server_config(&bad, Path::new(""), no_env).unwrap_err()
+        );
+        assert!(e.contains("transactions.proxy_id"), "{e}");
+        assert!(e.contains("transactions.recover_interval_ms"), "{e}");
+        let typo = format!("{base}\n[transactions]\nmode = \"two_phase\"\n");
+        assert!(parse_server_config(&typo, Path::new(""), no_env).is_err());
+        let unknown = format!("{base}\n[transactions]\nmodes = \"xa\"\n");
+        assert!(parse_server_config(&unknown, Path::new(""), no_env).is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod spread;
 mod tableless;
 mod target;
 pub mod txn;
+pub mod xa;
 
 use std::io;
 use std::sync::Arc;
@@ -160,6 +161,8 @@ pub struct Context<'a> {
     pub rules: &'a Rules,
     pub backends: &'a Backends,
     pub limits: crate::config::server::Limits,
+    /// The two-phase commit coordinator, in `[transactions] mode = "xa"`.
+    pub xa: Option<&'a Arc<xa::Coordinator>>,
 }
 
 /// A read over several shards while sql_select_limit caps the session's reads.

@@ -37,6 +37,20 @@ pub async fn run_at<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), Failure> {
+    if super::txn::needs_atomic_write(route, ctx, session) {
+        return super::txn::run_atomic(route, server, ctx, session, sink).await;
+    }
+    run_targets(route, server, ctx, session, sink).await
+}
+
+/// Runs every target of `route` (inside the session's transaction, if one is open).
+pub(crate) async fn run_targets<S: ResultSink>(
+    route: &Route,
+    server: Option<ServerRef>,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut S,
+) -> Result<(), Failure> {
     let moved;
     let route = if session.txn.active() {
         match super::txn::before_route(route, ctx, session).await? {
@@ -92,7 +106,8 @@ pub async fn run_at<S: ResultSink>(
         if (session.txn.active() || session.txn.pins_connections())
             && one.server == ServerRef::Master
         {
-            super::txn::after_statement(session, db, target.group, one.ok.status).await;
+            super::txn::after_statement(session, db, target.group, one.ok.status, ctx.xa.is_some())
+                .await;
         }
         started_rows |= one.had_columns;
         rows_sent += one.rows;

@@ -34,7 +34,7 @@ pub async fn run_session_statement<S: ResultSink>(
             if *autocommit == Some(true) && !session.txn.autocommit {
                 // Turning autocommit on commits the open transaction (an explicit one too):
                 // on every group, the write group first, before the SET.
-                txn::commit(session, "COMMIT", false).await?;
+                txn::commit(session, ctx, "COMMIT", false).await?;
             }
             run_set(stmt, ctx, session, sink).await?;
             session.charset.after_set(&stmt.sql);
@@ -62,7 +62,7 @@ pub async fn run_session_statement<S: ResultSink>(
         } => {
             // BEGIN inside a transaction commits it first, as on one server.
             if session.txn.pins_connections() {
-                txn::commit(session, "COMMIT", false).await?;
+                txn::commit(session, ctx, "COMMIT", false).await?;
             }
             session.txn.begin(&stmt.sql);
             if *consistent_snapshot {
@@ -74,7 +74,7 @@ pub async fn run_session_statement<S: ResultSink>(
             if *rollback {
                 txn::rollback(session, &stmt.sql, *chain).await
             } else {
-                txn::commit(session, &stmt.sql, *chain).await?
+                txn::commit(session, ctx, &stmt.sql, *chain).await?
             }
         }
         SessionKind::Savepoint(name) => txn::savepoint(session, &stmt.sql, name).await?,

@@ -57,7 +57,8 @@ pub async fn tables<S: ResultSink>(
     };
     let mut names: BTreeSet<(String, String)> = physical
         .into_iter()
-        .filter(|(name, _)| !is_shard_table(db, name))
+        // The xa decision log is shardgate's own, not the application's.
+        .filter(|(name, _)| !is_shard_table(db, name) && name != super::xa::log::TABLE)
         .collect();
     for rule in db.tables.values() {
         if matches!(rule.kind, TableKind::Sharded(_) | TableKind::Broadcast) {

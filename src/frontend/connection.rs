@@ -222,6 +222,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                         rules: &rules,
                         backends: &backends,
                         limits: self.shared.config.limits,
+                        xa: self.shared.xa(),
                     };
                     let outcome = execute::session::use_database(
                         &name,
@@ -497,6 +498,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 rules: &rules,
                 backends: &backends,
                 limits: self.shared.config.limits,
+                xa: self.shared.xa(),
             };
             let syntax = self.syntax();
             self.session.trace.clear();
@@ -510,6 +512,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             let first = plan::FirstWord::of(sql);
             let original = sql;
             let (kind, succeeded) = 'statement: {
+                if let Some(xa) = super::xa_admin::recognise(first, sql) {
+                    let status = self.session.status;
+                    let ok =
+                        super::xa_admin::answer(xa, &self.shared, self.admin, status, &mut sink)
+                            .await?;
+                    break 'statement (RouteKind::Proxy, ok);
+                }
                 if let Some(own) = answered_here::recognise(first, sql) {
                     let me = Me {
                         shared: &self.shared,

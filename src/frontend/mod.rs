@@ -22,5 +22,6 @@ pub mod sink;
 pub mod stmt;
 pub mod tls;
 pub mod user_limits;
+mod xa_admin;
 
 pub use connection::serve_client;

@@ -391,6 +391,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
         tls: None,
         reshard: None,
         log: Default::default(),
+        transactions: shardgate::config::server::TransactionsConfig::for_listen("127.0.0.1:0"),
     }
 }
 

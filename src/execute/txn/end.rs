@@ -15,7 +15,7 @@ use mysql_async::prelude::Queryable;
 use crate::backend::ServerRef;
 use crate::error::Error;
 
-use super::super::{status, Failure, OkInfo, Session};
+use super::super::{status, Context, Failure, OkInfo, Session};
 use super::loss::connection_gone;
 use super::{group_name, Joined, Txn};
 
@@ -81,9 +81,17 @@ fn commit_order(txn: &Txn) -> Vec<Joined> {
 }
 
 /// COMMIT (the client's text, `AND CHAIN` included) on every group of the transaction.
-pub async fn commit(session: &mut Session, sql: &str, chain: bool) -> Result<OkInfo, Failure> {
+pub async fn commit(
+    session: &mut Session,
+    ctx: &Context<'_>,
+    sql: &str,
+    chain: bool,
+) -> Result<OkInfo, Failure> {
     if let Some(e) = session.txn.lost() {
         return Err(Failure::Query(e));
+    }
+    if session.txn.xa.is_some() && !session.txn.groups.is_empty() {
+        return super::two_phase::commit(session, ctx, chain).await;
     }
     if session.txn.groups.is_empty() {
         if !chain {
@@ -177,8 +185,32 @@ fn same(a: &Joined, b: &Joined) -> bool {
 
 async fn rollback_rest(session: &mut Session, rest: &[Joined]) {
     for j in rest {
-        let _ = send(session, j, Op::Sql("ROLLBACK")).await;
+        let _ = rollback_group(session, j).await;
     }
+}
+
+/// Rolls back the transaction's part on one group: ROLLBACK, or for an XA branch XA END
+/// (refused when the server already ended it, e.g. after a deadlock) and XA ROLLBACK.
+pub(super) async fn rollback_group(session: &mut Session, j: &Joined) -> Sent {
+    match &j.branch {
+        None => send(session, j, Op::Sql("ROLLBACK")).await,
+        Some(xid) => {
+            let _ = send(session, j, Op::Sql(&format!("XA END {}", xid.sql()))).await;
+            send(session, j, Op::Sql(&format!("XA ROLLBACK {}", xid.sql()))).await
+        }
+    }
+}
+
+/// In xa mode `AND CHAIN` opens the next transaction the way the last one opened (new
+/// branches join lazily, with a new id).
+pub(super) fn restart(session: &mut Session) {
+    let begin = session.txn.begin.clone();
+    let characteristics = std::mem::take(&mut session.txn.characteristics);
+    session.txn.end();
+    if let Some(b) = begin {
+        session.txn.begin(&b);
+    }
+    session.txn.characteristics = characteristics;
 }
 
 /// ROLLBACK (the client's text, `AND CHAIN` included) on every group; a group whose
@@ -187,8 +219,14 @@ pub async fn rollback(session: &mut Session, sql: &str, chain: bool) -> OkInfo {
     let mut ok = OkInfo::default();
     let mut answered = None;
     let mut broken: Vec<Joined> = Vec::new();
+    let xa = session.txn.xa.is_some();
     for j in session.txn.groups.clone() {
-        match send(session, &j, Op::Sql(sql)).await {
+        let sent = if j.branch.is_some() {
+            rollback_group(session, &j).await
+        } else {
+            send(session, &j, Op::Sql(sql)).await
+        };
+        match sent {
             Sent::Done { status, warnings } => {
                 answered = Some(status);
                 ok.warnings = ok.warnings.max(warnings);
@@ -201,6 +239,15 @@ pub async fn rollback(session: &mut Session, sql: &str, chain: bool) -> OkInfo {
         // The chained transaction starts clean (`end` clears it otherwise).
         session.txn.lost = None;
     }
+    if xa {
+        if chain {
+            restart(session);
+        } else {
+            session.txn.end();
+        }
+        ok.status = session.txn.status();
+        return ok;
+    }
     close_or_chain(session, chain, &broken);
     ok.status = answered.unwrap_or_else(|| session.txn.status());
     ok
@@ -209,7 +256,7 @@ pub async fn rollback(session: &mut Session, sql: &str, chain: bool) -> OkInfo {
 /// Rolls back every group without changing the bookkeeping (the caller does).
 pub(super) async fn rollback_quietly(session: &mut Session) {
     for j in session.txn.groups.clone() {
-        let _ = send(session, &j, Op::Sql("ROLLBACK")).await;
+        let _ = rollback_group(session, &j).await;
     }
 }
 
@@ -268,16 +315,20 @@ pub async fn unwind(
 /// After a statement ran on the master of `group`: the backend's IN_TRANS says whether the
 /// transaction is still open there. A group that ended it (a DDL commits implicitly) ends
 /// it everywhere, as one server would; a group that opened one on its own (autocommit=0
-/// and a statement the proxy did not expect to touch data) joins the transaction.
+/// and a statement the proxy did not expect to touch data) joins the transaction; in xa
+/// mode it is committed at once instead (it touched no data), so the group's first statement
+/// that does opens an XA branch there.
 pub async fn after_statement(
     session: &mut Session,
     db: &std::sync::Arc<crate::config::model::Database>,
     group: crate::config::model::GroupId,
     backend_status: u16,
+    xa_mode: bool,
 ) {
     let in_trans = backend_status & status::IN_TRANS != 0;
     match session.txn.joined_index(&db.name, group) {
-        Some(i) if !in_trans => {
+        // An XA branch cannot end implicitly (the server refuses what would commit it).
+        Some(i) if !in_trans && session.txn.groups[i].branch.is_none() => {
             session.txn.groups.remove(i);
             let writer = session.txn.writer.clone();
             let mut failed: Option<(Joined, String)> = None;
@@ -302,6 +353,13 @@ pub async fn after_statement(
                 );
             }
         }
+        None if in_trans && session.txn.active() && xa_mode => {
+            if let Some(conn) = session.conns.held(db, group, ServerRef::Master) {
+                if conn.query_drop("COMMIT").await.is_err() {
+                    session.conns.discard(db, group);
+                }
+            }
+        }
         None if in_trans && session.txn.active() => {
             let conn_id = session
                 .conns
@@ -313,6 +371,7 @@ pub async fn after_statement(
                     group,
                     conn_id,
                     first: "a statement that opened a transaction on its own".into(),
+                    branch: None,
                 });
             }
         }
@@ -333,7 +392,11 @@ pub async fn close(session: &mut Session, reset: bool) {
     for j in std::mem::take(&mut session.txn.groups) {
         if let Some(mut conn) = session.conns.take_master(&j.db, j.group) {
             let limit = std::time::Duration::from_secs(5);
-            let rolled_back = tokio::time::timeout(limit, conn.query_drop("ROLLBACK")).await;
+            let sql = match &j.branch {
+                Some(xid) => format!("XA END {x};XA ROLLBACK {x}", x = xid.sql()),
+                None => "ROLLBACK".to_string(),
+            };
+            let rolled_back = tokio::time::timeout(limit, conn.query_drop(sql)).await;
             let clean = matches!(rolled_back, Ok(Ok(())))
                 && (!needs_reset
                     || matches!(tokio::time::timeout(limit, conn.reset()).await, Ok(Ok(_))));

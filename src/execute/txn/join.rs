@@ -39,7 +39,7 @@ pub async fn before_route(
         }
     }
     let write = confined_write(route);
-    if write {
+    if write && ctx.xa.is_none() {
         check_write(route, &session.txn).map_err(Failure::Query)?;
     }
     let mut seen: Vec<GroupId> = Vec::with_capacity(2);
@@ -68,6 +68,16 @@ pub async fn before_route(
 /// on every group of the session's database (the only one, when none is selected) now
 /// rather than at each group's first statement. On failure nothing stays open.
 pub async fn open_snapshots(ctx: &Context<'_>, session: &mut Session) -> Result<(), Failure> {
+    if ctx.xa.is_some() {
+        // XA START takes no snapshot option, and one taken at each group's first read is
+        // not the one the client asked for.
+        session.txn.end();
+        return Err(Failure::Query(Error::unsupported(
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT in [transactions] mode = \"xa\" (an XA \
+             branch takes its snapshot at its first read on each group); use START TRANSACTION"
+                .to_string(),
+        )));
+    }
     let only = || {
         let mut all = ctx.rules.databases.values();
         match (all.next(), all.next()) {
@@ -114,7 +124,19 @@ async fn join(
         txn.characteristics = std::mem::take(&mut txn.next_characteristics);
     }
     let mut opening: Vec<String> = txn.characteristics.clone();
-    opening.extend(txn.begin.clone());
+    let branch = match ctx.xa {
+        Some(coordinator) => Some(xa_branch(txn, coordinator, db, group)?),
+        None => None,
+    };
+    match &branch {
+        Some(xid) => {
+            if txn.begin.as_deref().is_some_and(begins_read_only) {
+                opening.push("SET TRANSACTION READ ONLY".to_string());
+            }
+            opening.push(format!("XA START {}", xid.sql()));
+        }
+        None => opening.extend(txn.begin.clone()),
+    }
     opening.extend(
         txn.savepoints
             .iter()
@@ -138,8 +160,43 @@ async fn join(
         group,
         conn_id,
         first: why.to_string(),
+        branch,
     });
     Ok(())
+}
+
+/// The XA branch `group` joins with: the transaction's id (made at its first group) and the
+/// next branch number.
+fn xa_branch(
+    txn: &mut Txn,
+    coordinator: &Arc<crate::execute::xa::Coordinator>,
+    db: &Arc<Database>,
+    group: GroupId,
+) -> Result<crate::execute::xa::Xid, Failure> {
+    let xa = txn.xa.get_or_insert_with(|| super::XaTxn {
+        live: coordinator.begin(),
+        log_db: db.name.clone(),
+        branches: 0,
+    });
+    let xid = crate::execute::xa::Xid::branch(&xa.live.gtrid, xa.branches, &xa.log_db).ok_or_else(
+        || {
+            Failure::Query(Error::unsupported(format!(
+                "an XA transaction whose first database name '{}' is longer than 60 bytes",
+                xa.log_db
+            )))
+        },
+    )?;
+    xa.branches += 1;
+    xa.live
+        .add_group(format!("{}.{}", db.name, group_name(db, group)));
+    Ok(xid)
+}
+
+/// `START TRANSACTION READ ONLY` (XA START has no such option).
+fn begins_read_only(begin: &str) -> bool {
+    let toks: Vec<_> = significant(begin).collect();
+    toks.windows(2)
+        .any(|w| w[0].is_word(begin, "READ") && w[1].is_word(begin, "ONLY"))
 }
 
 /// Where a statement without data runs inside the transaction: the write group, else the
@@ -239,8 +296,8 @@ fn check_write(route: &Route, txn: &Txn) -> Result<(), Error> {
         };
         return Err(Error::unsupported(format!(
             "{what}: groups {names} of database '{}'; {}): a transaction's writes must stay on \
-             one group (cross-group atomic commit is not supported yet); run it outside a \
-             transaction, with autocommit on",
+             one group in [transactions] mode = \"single_group\" (mode = \"xa\" commits \
+             atomically across groups); run it outside a transaction, with autocommit on",
             route.db.name, route.reason
         )));
     }
@@ -255,9 +312,10 @@ fn check_write(route: &Route, txn: &Txn) -> Result<(), Error> {
     }
     Err(Error::unsupported(format!(
         "writes to two groups in one transaction: a transaction's writes must stay on one \
-         group (cross-group atomic commit is not supported yet); this transaction wrote to \
-         group '{}' of database '{}' (first write: {}), and this statement writes to group {} \
-         of database '{}' ({}); commit or roll back first",
+         group in [transactions] mode = \"single_group\" (mode = \"xa\" commits atomically \
+         across groups); this transaction wrote to group '{}' of database '{}' (first \
+         write: {}), and this statement writes to group {} of database '{}' ({}); commit or \
+         roll back first",
         group_name(&w.db, w.group),
         w.db.name,
         w.first,

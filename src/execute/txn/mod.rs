@@ -1,5 +1,5 @@
-//! A client transaction over a sharded database. It may read from any group, but its writes
-//! stay on one group until two-phase commit exists.
+//! A client transaction over a sharded database. It may read from any group; its writes stay
+//! on one group in `single_group` mode (the default), and may go anywhere in xa mode.
 //!
 //! Each group the transaction touches takes part on one backend connection of that group's
 //! master (the session's), where the transaction is opened lazily right before the first
@@ -32,13 +32,20 @@
 //! so nothing runs outside the transaction the client believes open, and the other groups are
 //! rolled back at once.
 //!
+//! With `[transactions] mode = "xa"` each group joins as an XA branch (`XA START`) instead,
+//! writes may go to any groups, and COMMIT is two-phase over every group touched
+//! (`two_phase`); a transaction that touched one group commits in one phase. Multi-group
+//! autocommit writes run as such a transaction of their own (`atomic_write`).
+//!
 //! The backend's IN_TRANS status after each statement is the truth: a DDL statement commits
 //! implicitly on its group, and the proxy then ends the transaction on the other groups too,
 //! like one server ends all of it.
 
+mod atomic_write;
 mod end;
 mod join;
 mod loss;
+mod two_phase;
 
 use std::sync::Arc;
 
@@ -47,6 +54,7 @@ use crate::error::Error;
 
 use super::status;
 
+pub use atomic_write::{needs_atomic_write, run_atomic};
 pub use end::{after_statement, close, commit, on_every_group, rollback, savepoint, unwind};
 pub(crate) use join::confined_write;
 pub use join::{before_route, open_snapshots};
@@ -73,6 +81,17 @@ pub struct Txn {
     /// Why the transaction is gone although the client did not end it (a backend connection
     /// broke): every statement but ROLLBACK is refused until the client ends it.
     lost: Option<String>,
+    /// In xa mode, once a group joined: the global transaction id, registered as live.
+    xa: Option<XaTxn>,
+}
+
+#[derive(Debug)]
+struct XaTxn {
+    live: crate::execute::xa::LiveGuard,
+    /// The database whose default group holds the decision log entry.
+    log_db: String,
+    /// Branches started so far (numbers the next one).
+    branches: usize,
 }
 
 /// A group the transaction runs on.
@@ -85,6 +104,8 @@ pub struct Joined {
     pub conn_id: u32,
     /// How the statement that joined it was routed, for messages.
     pub first: String,
+    /// Its XA branch, in xa mode.
+    pub branch: Option<crate::execute::xa::Xid>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +134,7 @@ impl Default for Txn {
             groups: Vec::new(),
             writer: None,
             lost: None,
+            xa: None,
         }
     }
 }
@@ -137,6 +159,11 @@ impl Txn {
     #[inline]
     pub fn writer_db(&self) -> Option<&Arc<Database>> {
         self.writer.as_ref().map(|w| &w.db)
+    }
+
+    /// The global transaction id, in xa mode once a group joined.
+    pub fn xa_gtrid(&self) -> Option<&str> {
+        self.xa.as_ref().map(|x| x.live.gtrid.as_str())
     }
 
     /// The groups the transaction runs on.
@@ -174,6 +201,7 @@ impl Txn {
         self.savepoints.clear();
         self.groups.clear();
         self.writer = None;
+        self.xa = None;
     }
 
     /// The transaction ended (COMMIT, ROLLBACK, implicit commit).
@@ -185,6 +213,7 @@ impl Txn {
         self.characteristics.clear();
         self.groups.clear();
         self.writer = None;
+        self.xa = None;
     }
 
     /// `AND CHAIN`: every group began a new transaction with the same characteristics.

@@ -389,6 +389,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             rules: &rules,
             backends: &backends,
             limits: self.shared.config.limits,
+            xa: self.shared.xa(),
         };
         // Statements the proxy answers itself, from the session or the process.
         let first = plan::FirstWord::of(values.rendered());

@@ -48,6 +48,9 @@ pub struct ProxyState {
     reloads_failed: AtomicU64,
     /// This proxy's own series on `/metrics` (see `admin::metrics`).
     metrics: crate::admin::metrics::StateMetrics,
+    /// The result cache (`[cache]`), from the server config the first worker brings;
+    /// `None` inside when its size is 0.
+    result_cache: std::sync::OnceLock<Option<crate::cache::ResultCache>>,
     /// Per-user connection and rate limits, from the server config the first worker brings.
     user_limits: std::sync::OnceLock<crate::frontend::user_limits::UserLimiters>,
     /// The two-phase commit coordinator (`[transactions] mode = "xa"`), set by the first
@@ -70,6 +73,17 @@ impl ProxyState {
 
     pub fn sessions(&self) -> &Arc<Sessions> {
         &self.sessions
+    }
+
+    /// The result cache, when the config gives it memory.
+    pub fn result_cache(&self) -> Option<&crate::cache::ResultCache> {
+        self.result_cache.get().and_then(Option::as_ref)
+    }
+
+    pub(crate) fn install_result_cache(&self, max_bytes: usize) {
+        let _ = self
+            .result_cache
+            .set((max_bytes > 0).then(|| crate::cache::ResultCache::new(max_bytes)));
     }
 
     /// The per-user limits (none until a worker installed them from its config).
@@ -139,6 +153,7 @@ impl Default for ProxyState {
             reloads_failed: AtomicU64::new(0),
             metrics: Default::default(),
             user_limits: Default::default(),
+            result_cache: Default::default(),
             xa: std::sync::OnceLock::new(),
         }
     }

@@ -52,6 +52,7 @@ impl Shared {
     ) -> Self {
         state.install_first(&rules);
         state.install_user_limits(&config.users);
+        state.install_result_cache(config.cache_max_bytes);
         state.xa.get_or_init(|| {
             crate::execute::xa::Coordinator::for_config(&config.transactions, &config.backend)
         });
@@ -157,6 +158,10 @@ impl Shared {
 
     pub fn user_limits(&self) -> &crate::frontend::user_limits::UserLimiters {
         self.state.user_limits()
+    }
+
+    pub fn result_cache(&self) -> Option<&crate::cache::ResultCache> {
+        self.state.result_cache()
     }
 
     /// Whether `rules` are the ones served now.
@@ -371,6 +376,7 @@ pub fn serve_workers(
     rt.block_on(async {
         state.install_first(&rules);
         state.install_user_limits(&config.users);
+        state.install_result_cache(config.cache_max_bytes);
         state.health.register(&rules);
         spawn_background(&config, &state, &shutdown);
         #[cfg(unix)]

@@ -228,6 +228,30 @@ fn describe_state_metrics() {
         "Statements refused with 1226 (over the user's max_qps after limit_wait_ms)."
     );
     describe_counter!(
+        "shardgate_cache_hits_total",
+        "Reads answered from the result cache (tables with cache_ttl_ms)."
+    );
+    describe_counter!(
+        "shardgate_cache_misses_total",
+        "Cacheable reads that found no fresh answer and went to the backends."
+    );
+    describe_counter!(
+        "shardgate_cache_evictions_total",
+        "Answers dropped to stay within [cache] max_bytes."
+    );
+    describe_counter!(
+        "shardgate_cache_invalidations_total",
+        "Writes through the proxy (and their transactions' ends) that made cached answers stale."
+    );
+    describe_gauge!(
+        "shardgate_cache_bytes",
+        "Memory the result cache holds now."
+    );
+    describe_gauge!(
+        "shardgate_cache_entries",
+        "Answers the result cache holds now."
+    );
+    describe_counter!(
         "shardgate_reloads_total",
         "Rule reloads (SIGHUP, SHARDGATE RELOAD, POST /reload) by result."
     );
@@ -259,6 +283,15 @@ fn record_state(state: &ProxyState) {
             .absolute(u.delayed_statements.load(Ordering::Relaxed));
         counter!("shardgate_user_statements_limited_total", &user)
             .absolute(u.limited_statements.load(Ordering::Relaxed));
+    }
+    if let Some(c) = state.result_cache() {
+        counter!("shardgate_cache_hits_total").absolute(c.hits.load(Ordering::Relaxed));
+        counter!("shardgate_cache_misses_total").absolute(c.misses.load(Ordering::Relaxed));
+        counter!("shardgate_cache_evictions_total").absolute(c.evictions.load(Ordering::Relaxed));
+        counter!("shardgate_cache_invalidations_total")
+            .absolute(c.invalidations.load(Ordering::Relaxed));
+        gauge!("shardgate_cache_bytes").set(c.bytes() as f64);
+        gauge!("shardgate_cache_entries").set(c.entries() as f64);
     }
     let (ok, failed) = state.reload_counts();
     counter!("shardgate_reloads_total", "result" => "ok").absolute(ok);

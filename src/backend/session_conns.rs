@@ -99,6 +99,17 @@ impl SessionConns {
         self.sticky.is_some()
     }
 
+    /// A hash of the SET statements every new connection of this session replays: two
+    /// sessions with equal fingerprints read alike (sql_mode, time_zone, names, ...).
+    pub fn replay_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (_, sql) in &self.replay {
+            sql.hash(&mut h);
+        }
+        h.finish()
+    }
+
     /// True when a connection of this session differs from a fresh one.
     pub fn has_state(&self) -> bool {
         !self.replay.is_empty() || self.sticky.is_some()

@@ -52,6 +52,9 @@ pub struct ServerConfig {
     pub reshard: Option<Credentials>,
     /// `[tls]`: TLS for clients (none: plain connections only).
     pub tls: Option<TlsConfig>,
+    /// `[cache] max_bytes`: memory of the result cache that tables opt into with
+    /// `cache_ttl_ms` (0: no cache).
+    pub cache_max_bytes: usize,
     /// `[transactions]`: whether a transaction may write on several groups (two-phase commit).
     pub transactions: TransactionsConfig,
 }
@@ -310,6 +313,7 @@ impl ServerConfig {
             read_only_functions: Vec::new(),
             log: LogConfig::default(),
             tls: None,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
             reshard: None,
             transactions: TransactionsConfig::for_listen("127.0.0.1:0"),
         }
@@ -378,6 +382,7 @@ impl fmt::Debug for ServerConfig {
             .field("worker_id", &self.worker_id)
             .field("read_only_functions", &self.read_only_functions)
             .field("tls", &self.tls)
+            .field("cache_max_bytes", &self.cache_max_bytes)
             .field("reshard", &self.reshard)
             .field("transactions", &self.transactions)
             .finish()
@@ -427,8 +432,18 @@ struct RawServerConfig {
     log: Option<RawLog>,
     reshard: Option<RawLogin>,
     tls: Option<RawTls>,
+    cache: Option<RawCache>,
     transactions: Option<RawTransactions>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    max_bytes: u64,
+}
+
+/// The result cache's memory when `[cache]` is left out (tables still opt in one by one).
+pub const DEFAULT_CACHE_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -710,6 +725,9 @@ pub fn parse_server_config(
             .unwrap_or_default(),
         reshard,
         tls,
+        cache_max_bytes: raw.cache.map_or(DEFAULT_CACHE_MAX_BYTES, |c| {
+            c.max_bytes.min(usize::MAX as u64) as usize
+        }),
         log,
         transactions,
     })

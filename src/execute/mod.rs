@@ -84,6 +84,9 @@ pub struct Session {
     pub charset: crate::plan::charset::ClientCharset,
     /// The shard parts of the running statement, for its statistics (`stats`).
     pub trace: crate::stats::Trace,
+    /// Cached tables (`cache_ttl_ms`) the open transaction may have written: their cached
+    /// answers are invalidated again when it ends, as its rows become visible then.
+    pub cache_written: Vec<(String, String)>,
 }
 
 impl Default for Session {
@@ -107,6 +110,7 @@ impl Default for Session {
             found_rows: Default::default(),
             charset: Default::default(),
             trace: Default::default(),
+            cache_written: Vec::new(),
         }
     }
 }

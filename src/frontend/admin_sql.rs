@@ -110,7 +110,7 @@ async fn admin<S: ResultSink>(
         AdminStatement::ShowStats => (
             "SHARDGATE_STATS",
             crate::admin::stats::COLUMNS,
-            crate::admin::stats::rows(state.stats()),
+            crate::admin::stats::rows(state.stats(), state.result_cache()),
         ),
         AdminStatement::Preview(text) => (
             "SHARDGATE_PREVIEW",

@@ -511,7 +511,28 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             // other kinds of statement (SHOW, KILL, SHARDGATE, DDL) then cost a comparison.
             let first = plan::FirstWord::of(sql);
             let original = sql;
+            let cache = self.shared.result_cache();
+            let mut candidate = super::cached_reads::candidate(
+                cache,
+                &self.session,
+                first,
+                sql,
+                more.is_none(),
+                self.deprecate_eof,
+            );
+            let mut pending = None;
+            let mut wrote = false;
             let (kind, succeeded) = 'statement: {
+                if let (Some(c), Some(read)) = (cache, &candidate) {
+                    if let Some((packets, rows)) = c.get(&read.key) {
+                        if sink.inner_mut().writer.write_recorded(&packets) {
+                            sink.count_rows(rows);
+                            self.session.found_rows = execute::found_rows::FoundRows::Known(rows);
+                            self.session.last_row_count = -1;
+                            break 'statement (RouteKind::Cached, true);
+                        }
+                    }
+                }
                 if let Some(xa) = super::xa_admin::recognise(first, sql) {
                     let status = self.session.status;
                     let ok =
@@ -560,6 +581,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 let outcome = match planned {
                     Ok(p) => {
                         let kind = RouteKind::of(&p);
+                        wrote = super::cached_reads::may_write(&p);
+                        if let (Some(c), Some(read)) = (cache, candidate.take()) {
+                            let mark = sink.inner_mut().writer.mark();
+                            pending =
+                                super::cached_reads::pending(c, read, &p, &self.session, mark);
+                        }
                         let ok = interrupt::run_statement(
                             &self.live,
                             original,
@@ -579,6 +606,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 execute::columns::after_statement(plan::first_word_changes_columns(first), orders);
                 outcome
             };
+            if let (true, Some(c), Some(read)) = (succeeded, cache, pending) {
+                let rows = sink.outcome().0;
+                if let Some(packets) = sink.inner_mut().writer.since(read.mark) {
+                    c.put(read.key, packets, rows, read.snapshot);
+                }
+            }
+            super::cached_reads::after_statement(cache, &mut self.session, original, wrote);
             if succeeded {
                 sink.maybe_flush().await?;
             }

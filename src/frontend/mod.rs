@@ -5,6 +5,7 @@
 mod admin_sql;
 mod answered_here;
 pub mod auth;
+pub(crate) mod cached_reads;
 pub mod change_user;
 pub mod commands;
 pub mod connection;

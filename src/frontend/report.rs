@@ -32,6 +32,15 @@ impl<S> Counted<S> {
         }
     }
 
+    /// Rows sent without passing through `row` (a cached answer replayed whole).
+    pub(super) fn count_rows(&mut self, rows: u64) {
+        self.rows += rows;
+    }
+
+    pub(super) fn inner_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     /// Rows sent and the error code, if the statement failed.
     pub(super) fn outcome(&self) -> (u64, Option<u16>) {
         (self.rows, self.error)

@@ -58,6 +58,7 @@ pub mod merge;
 mod names;
 mod offsets;
 mod parse;
+mod relations;
 mod rewrite;
 mod route;
 mod scatter;
@@ -82,6 +83,7 @@ pub use last_insert_id::{
     row_count_query, row_count_sql,
 };
 pub(crate) use names::is_system_schema;
+pub use relations::read_relations;
 pub(crate) use side_effects::{assigned_user_variables, user_variables};
 pub use split::{next_statement, split_statements};
 pub use syntax::{SqlMode, Syntax};

@@ -65,7 +65,7 @@ pub(crate) fn parse(sql: &str, analyze_as_explain: bool) -> Result<Parsed, Parse
     }
 }
 
-fn parse_text(text: &str) -> Result<Parsed, String> {
+pub(super) fn parse_text(text: &str) -> Result<Parsed, String> {
     let dialect = MariaDbDialect {
         mode: Syntax::current().mode,
     };

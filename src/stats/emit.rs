@@ -38,6 +38,7 @@ pub(super) fn statement(f: &Finished<'_>) {
         Session => "session",
         Proxy => "proxy",
         Refused => "refused",
+        Cached => "cached",
     );
     if let Some(code) = f.error {
         metrics::counter!("shardgate_errors_total", "code" => code.to_string()).increment(1);
@@ -146,6 +147,7 @@ mod tests {
             "session",
             "proxy",
             "refused",
+            "cached",
         ];
         for (k, n) in RouteKind::ALL.iter().zip(names) {
             assert_eq!(k.name(), n);

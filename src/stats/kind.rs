@@ -21,10 +21,12 @@ pub enum RouteKind {
     Proxy,
     /// The planner refused it (1235, or a syntax error): nothing ran.
     Refused,
+    /// Answered from the result cache (`cache_ttl_ms`): nothing ran.
+    Cached,
 }
 
 impl RouteKind {
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
     pub const ALL: [RouteKind; Self::COUNT] = [
         RouteKind::Single,
         RouteKind::Several,
@@ -34,6 +36,7 @@ impl RouteKind {
         RouteKind::Session,
         RouteKind::Proxy,
         RouteKind::Refused,
+        RouteKind::Cached,
     ];
 
     /// The label value (`route="single"`) and the name in SHOW SHARDGATE STATS.
@@ -47,6 +50,7 @@ impl RouteKind {
             RouteKind::Session => "session",
             RouteKind::Proxy => "proxy",
             RouteKind::Refused => "refused",
+            RouteKind::Cached => "cached",
         }
     }
 

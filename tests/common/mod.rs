@@ -389,6 +389,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
         worker_id: 7,
         read_only_functions: Vec::new(),
         tls: None,
+        cache_max_bytes: shardgate::config::server::DEFAULT_CACHE_MAX_BYTES,
         reshard: None,
         log: Default::default(),
         transactions: shardgate::config::server::TransactionsConfig::for_listen("127.0.0.1:0"),

@@ -457,9 +457,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             column_names,
             Some(values),
         ));
+        let mut wrote = false;
         let (kind, outcome) = match planned {
             Ok(p) => {
                 let kind = RouteKind::of(&p);
+                wrote = crate::frontend::cached_reads::may_write(&p);
                 let ran = crate::frontend::interrupt::run_statement(
                     &self.live,
                     &sql,
@@ -485,6 +487,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             syntax,
         };
         report(&self.shared, &self.live, &self.login.user, &self.session, r);
+        // Prepared statements are not answered from the result cache, but their writes
+        // invalidate it like any other.
+        crate::frontend::cached_reads::after_statement(
+            self.shared.result_cache(),
+            &mut self.session,
+            &sql,
+            wrote,
+        );
         self.session.current_db = session_db;
         execute::columns::after_statement(changes_columns, orders);
         outcome?;

@@ -106,10 +106,10 @@ impl ResultCache {
     pub fn get(&self, key: &Key) -> Option<(Arc<[u8]>, u64)> {
         let now = Instant::now();
         let mut inner = lock(&self.inner);
-        let fresh = match inner.entries.get(key) {
-            None => None,
-            Some(e) => Some(e.expires > now && self.current(&e.snapshot)),
-        };
+        let fresh = inner
+            .entries
+            .get(key)
+            .map(|e| e.expires > now && self.current(&e.snapshot));
         match fresh {
             Some(true) => {
                 inner.tick += 1;

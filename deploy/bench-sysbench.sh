@@ -22,6 +22,11 @@
 #   PROXY_WORKERS        shardgate's `workers` (its default when unset: one per core)
 #   SHARDGATE (target/release/shardgate, built when missing)
 #   PROFILE              a file name: `perf record -g` of shardgate over all its rounds
+#   USER_LIMITS          lines added to shardgate's [[users]] entry for app, to measure the
+#                        cost of per-user limits (e.g. "max_qps = 10000000" never limits)
+#   TLS (0)              1: shardgate gets a certificate made here ([tls]) and sysbench
+#                        connects to it with --mysql-ssl=on (the other targets stay plain:
+#                        compare two runs of shardgate alone, TLS=0 and TLS=1)
 # sbtest (4 tables x 10000 rows) is prepared once, directly on the master.
 # Prints, per combination, QPS per target and proxy CPU per query (utime+stime from
 # /proc/PID/stat over the rounds); at the end one line per combination:
@@ -43,6 +48,9 @@ HAPROXY_PORT=${HAPROXY_PORT:-$((BASE_PORT + 99))}
 PROXY_WORKERS=${PROXY_WORKERS:-}
 SHARDGATE=${SHARDGATE:-$REPO_DIR/target/release/shardgate}
 PROFILE=${PROFILE:-}
+USER_LIMITS=${USER_LIMITS:-}
+TLS=${TLS:-0}
+[[ $TLS == 0 || $TLS == 1 ]] || die "TLS must be 0 or 1, not '$TLS'"
 for v in ROUNDS ROUND_SECONDS WARMUP BASE_PORT PROXY_PORT HAPROXY_PORT; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
@@ -69,6 +77,7 @@ CLK_TCK=$(getconf CLK_TCK)
 
 ensure_mariadb
 ensure_packages sysbench:sysbench haproxy:haproxy
+[[ $TLS == 0 ]] || ensure_packages openssl:openssl
 [[ -z $PROFILE ]] || ensure_packages perf:linux-perf
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shardgate-bench.XXXXXX")
@@ -119,9 +128,11 @@ answers "$BASE_PORT" || bash "$DEPLOY_DIR/cluster.sh" up --base-port "$BASE_PORT
 # --- sbtest, prepared once directly on the master ------------------------------------------
 # sb PORT THREADS PS_MODE ARGS...: sysbench oltp_point_select.
 sb() {
-  local port=$1 threads=$2 ps=$3
+  local port=$1 threads=$2 ps=$3 ssl=()
   shift 3
-  sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
+  # Only shardgate has a certificate; the setup steps talk to the server directly.
+  [[ $TLS == 1 && $port == "$PROXY_PORT" ]] && ssl=(--mysql-ssl=on)
+  sysbench oltp_point_select "${ssl[@]}" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
     --mysql-user=app --mysql-password=app-pass --mysql-db=sbtest \
     --tables=4 --table-size=10000 --threads="$threads" --db-ps-mode="$ps" "$@"
 }
@@ -179,12 +190,19 @@ TOML
 [[users]]
 name = "app"
 password = "app-pass"
+$USER_LIMITS
 
 [backend]
 user = "app"
 password = "app-pass"
 pool_max = 32
 TOML
+    if [[ $TLS == 1 ]]; then
+      openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+        -keyout "$work/server.key" -out "$work/server.pem" >/dev/null 2>&1 ||
+        die "openssl could not make a test certificate"
+      printf '\n[tls]\ncert = "server.pem"\nkey = "server.key"\n'
+    fi
   } >"$work/shardgate.toml"
   RUST_LOG=warn setsid "$SHARDGATE" serve --config "$work/shardgate.toml" \
     </dev/null >"$work/shardgate.log" 2>&1 &

@@ -24,6 +24,8 @@
 #   PROFILE              a file name: `perf record -g` of shardgate over all its rounds
 #   USER_LIMITS          lines added to shardgate's [[users]] entry for app, to measure the
 #                        cost of per-user limits (e.g. "max_qps = 10000000" never limits)
+#   CACHE_TTL_MS         the sbtest tables opt into the result cache with this TTL (text mode
+#                        answers repeated ids from memory; prepared statements never are)
 #   TLS (0)              1: shardgate gets a certificate made here ([tls]) and sysbench
 #                        connects to it with --mysql-ssl=on (the other targets stay plain:
 #                        compare two runs of shardgate alone, TLS=0 and TLS=1)
@@ -50,6 +52,9 @@ SHARDGATE=${SHARDGATE:-$REPO_DIR/target/release/shardgate}
 PROFILE=${PROFILE:-}
 USER_LIMITS=${USER_LIMITS:-}
 TLS=${TLS:-0}
+CACHE_TTL_MS=${CACHE_TTL_MS:-}
+[[ -z $CACHE_TTL_MS || $CACHE_TTL_MS =~ ^[1-9][0-9]*$ ]] ||
+  die "CACHE_TTL_MS must be a whole number > 0, not '$CACHE_TTL_MS'"
 [[ $TLS == 0 || $TLS == 1 ]] || die "TLS must be 0 or 1, not '$TLS'"
 for v in ROUNDS ROUND_SECONDS WARMUP BASE_PORT PROXY_PORT HAPROXY_PORT; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
@@ -181,6 +186,12 @@ replicas = ["127.0.0.1:$((BASE_PORT + 1))"]
 schema = "sbtest"
 read_policy = "master_only"
 TOML
+  if [[ -n $CACHE_TTL_MS ]]; then
+    for i in 1 2 3 4; do
+      printf '\n[[tables]]\nname = "sbtest%d"\nbroadcast = true\ncache_ttl_ms = %d\n' \
+        "$i" "$CACHE_TTL_MS"
+    done >>"$work/rules/sbtest.toml"
+  fi
   {
     echo "listen = \"127.0.0.1:$PROXY_PORT\""
     echo 'rules = "rules"'

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row};
-use shardgate::config::server::{AuthPlugin, UserConfig};
+use shardgate::config::server::UserConfig;
 
 /// Every wait here is bounded: a hang fails the test instead of stalling the suite.
 const LIMIT: Duration = Duration::from_secs(15);
@@ -24,13 +24,7 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 }
 
 fn ops() -> UserConfig {
-    UserConfig {
-        name: "ops".into(),
-        password: "ops-pass".into(),
-        auth_plugin: AuthPlugin::MysqlNativePassword,
-        admin: true,
-        limits: Default::default(),
-    }
+    admin_user("ops", "ops-pass")
 }
 
 /// The demo layout plus a table whose physical names come from a template.

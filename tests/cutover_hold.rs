@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use shardgate::config::server::{AuthPlugin, UserConfig};
+use shardgate::config::server::UserConfig;
 use tokio::task::JoinHandle;
 
 use common::admin::{http, raw_http};
@@ -19,13 +19,7 @@ use common::*;
 const FAMILY: &str = "patients,trial_enrollment,clinical_data";
 
 fn ops() -> UserConfig {
-    UserConfig {
-        name: "ops".into(),
-        password: "ops-pass".into(),
-        auth_plugin: AuthPlugin::MysqlNativePassword,
-        admin: true,
-        limits: Default::default(),
-    }
+    admin_user("ops", "ops-pass")
 }
 
 async fn connect_ops(proxy: &Proxy) -> Conn {

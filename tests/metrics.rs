@@ -10,19 +10,13 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use shardgate::config::server::{AuthPlugin, UserConfig};
+use shardgate::config::server::UserConfig;
 
 use common::admin::http;
 use common::*;
 
 fn ops() -> UserConfig {
-    UserConfig {
-        name: "ops".into(),
-        password: "ops-pass".into(),
-        auth_plugin: AuthPlugin::MysqlNativePassword,
-        admin: true,
-        limits: Default::default(),
-    }
+    admin_user("ops", "ops-pass")
 }
 
 /// Every sample of the page, by its name with labels (`name{k="v",...}`).

@@ -11,18 +11,12 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use shardgate::config::server::{AuthPlugin, UserConfig};
+use shardgate::config::server::UserConfig;
 
 use common::*;
 
 fn ops() -> UserConfig {
-    UserConfig {
-        name: "ops".into(),
-        password: "ops-pass".into(),
-        auth_plugin: AuthPlugin::MysqlNativePassword,
-        admin: true,
-        limits: Default::default(),
-    }
+    admin_user("ops", "ops-pass")
 }
 
 async fn connect_ops(proxy: &Proxy) -> Conn {

@@ -48,10 +48,7 @@ async fn setup_tuned(test: &str, ttl_ms: u64, max_bytes: usize, xa: bool) -> (Te
         if xa {
             c.transactions.mode = shardgate::config::server::TxnMode::Xa;
         }
-        c.users.push(shardgate::config::server::UserConfig {
-            admin: true,
-            ..shardgate::config::server::UserConfig::new("ops", "ops-pass")
-        });
+        c.users.push(admin_user("ops", "ops-pass"));
     })
     .await;
     (schema, proxy)

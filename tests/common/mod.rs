@@ -396,6 +396,14 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
     }
 }
 
+/// A proxy user with `admin = true` (admin SQL, KILL of others' sessions, SHARDGATE RELOAD).
+pub fn admin_user(name: &str, password: &str) -> UserConfig {
+    UserConfig {
+        admin: true,
+        ..UserConfig::new(name, password)
+    }
+}
+
 /// Expects a server error with this code; returns its message.
 pub fn expect_code<T: std::fmt::Debug>(r: Result<T, mysql_async::Error>, code: u16) -> String {
     match r {

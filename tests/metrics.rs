@@ -134,6 +134,18 @@ async fn metrics_page_follows_statements_servers_and_reloads() {
         "{}",
         after.0
     );
+    // The pools' own counts: g1's pool holds the connection the reads used, idle now.
+    let g1 = |name: &str| server_series(name, "clinical", "g1", "master", master_port(1));
+    assert!(
+        value(&after, &g1("shardgate_pool_connections_open")) >= 1.0,
+        "{}",
+        after.0
+    );
+    assert!(
+        value(&after, &g1("shardgate_pool_connections_idle")) >= 1.0,
+        "{}",
+        after.0
+    );
 
     // A reload that takes effect and one that is refused are counted apart.
     let ok = "shardgate_reloads_total{result=\"ok\"}";

@@ -175,6 +175,14 @@ fn describe_state_metrics() {
         "Backend connections client sessions hold now (all workers)."
     );
     describe_gauge!(
+        "shardgate_pool_connections_open",
+        "Connections the pools hold open to the server (all workers; idle and in use)."
+    );
+    describe_gauge!(
+        "shardgate_pool_connections_idle",
+        "Connections idle in the pools, ready for the next statement (all workers)."
+    );
+    describe_gauge!(
         "shardgate_pool_waiting",
         "Statements waiting for a free backend connection now."
     );
@@ -316,6 +324,9 @@ fn record_server(e: &ServerEntry) {
     gauge!("shardgate_pool_connections_in_use", &labels)
         .set(s.open_conns.load(Ordering::Relaxed) as f64);
     gauge!("shardgate_pool_waiting", &labels).set(s.waiting.load(Ordering::Relaxed) as f64);
+    let (open, idle) = s.pool_connections();
+    gauge!("shardgate_pool_connections_open", &labels).set(open as f64);
+    gauge!("shardgate_pool_connections_idle", &labels).set(idle as f64);
     counter!("shardgate_pool_waits_total", &labels).absolute(s.waits.load(Ordering::Relaxed));
     counter!("shardgate_pool_exhausted_total", &labels)
         .absolute(s.exhausted.load(Ordering::Relaxed));

@@ -364,6 +364,32 @@ pub struct ServerStats {
     pub waiting: AtomicI64,
     pub waits: AtomicU64,
     pub exhausted: AtomicU64,
+    /// The driver's counters of this server's pool in every worker (each worker has its
+    /// own pool), for the idle and open connection gauges; pools of rules a reload dropped
+    /// fall out as they are freed.
+    pools: Mutex<Vec<std::sync::Weak<mysql_async::Metrics>>>,
+}
+
+impl ServerStats {
+    pub(crate) fn track_pool(&self, pool: &mysql_async::Pool) {
+        let mut pools = lock(&self.pools);
+        pools.retain(|m| m.strong_count() > 0);
+        pools.push(Arc::downgrade(&pool.metrics()));
+    }
+
+    /// (connections open to the server, of them idle in a pool) over every worker's pool.
+    pub fn pool_connections(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        lock(&self.pools)
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .fold((0, 0), |(open, idle), m| {
+                (
+                    open + m.connection_count.load(Relaxed),
+                    idle + m.connections_in_pool.load(Relaxed),
+                )
+            })
+    }
 }
 
 /// Role of a server within its group.

@@ -352,17 +352,20 @@ fn group_servers(
         if let Some(pool) = kept(addr, role) {
             return pool;
         }
+        let pool = Pool::new(pool_opts(addr, &group.schema, cfg));
+        let stats = registry.stats(database, &group.name, addr, role);
+        stats.track_pool(&pool);
         Arc::new(GroupPool {
             database: Arc::from(database),
             group: Arc::from(group.name.as_str()),
             addr: Arc::from(addr),
             schema: Arc::from(group.schema.as_str()),
             role,
-            pool: Pool::new(pool_opts(addr, &group.schema, cfg)),
+            pool,
             slots: Arc::new(Semaphore::new(cfg.pool_max.max(1))),
             pool_max: cfg.pool_max.max(1),
             health: registry.server(addr),
-            stats: registry.stats(database, &group.name, addr, role),
+            stats,
         })
     };
     let mut sum = 0u32;

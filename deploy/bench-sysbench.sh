@@ -22,6 +22,8 @@
 #   PROXY_WORKERS        shardgate's `workers` (its default when unset: one per core)
 #   SHARDGATE (target/release/shardgate, built when missing)
 #   PROFILE              a file name: `perf record -g` of shardgate over all its rounds
+#   TOP_TOML             top-level lines added to shardgate.toml (e.g. an admin_listen, which
+#                        installs the Prometheus recorder, or a [log] section's neighbours)
 #   USER_LIMITS          lines added to shardgate's [[users]] entry for app, to measure the
 #                        cost of per-user limits (e.g. "max_qps = 10000000" never limits)
 #   CACHE_TTL_MS         the sbtest tables opt into the result cache with this TTL (text mode
@@ -51,6 +53,7 @@ PROXY_WORKERS=${PROXY_WORKERS:-}
 SHARDGATE=${SHARDGATE:-$REPO_DIR/target/release/shardgate}
 PROFILE=${PROFILE:-}
 USER_LIMITS=${USER_LIMITS:-}
+TOP_TOML=${TOP_TOML:-}
 TLS=${TLS:-0}
 CACHE_TTL_MS=${CACHE_TTL_MS:-}
 [[ -z $CACHE_TTL_MS || $CACHE_TTL_MS =~ ^[1-9][0-9]*$ ]] ||
@@ -195,6 +198,7 @@ TOML
   {
     echo "listen = \"127.0.0.1:$PROXY_PORT\""
     echo 'rules = "rules"'
+    [[ -z $TOP_TOML ]] || printf '%s\n' "$TOP_TOML"
     [[ -z $PROXY_WORKERS ]] || echo "workers = $PROXY_WORKERS"
     cat <<TOML
 

@@ -9,6 +9,7 @@
 //! after the others on the session's connection instead. Inside a transaction every shard
 //! of a group runs on the transaction's connection (extra ones would not see its writes).
 
+use crate::backend::pools::Ticket;
 use crate::backend::{BackendConn, ServerRef};
 use crate::error::Error;
 use crate::plan::Route;
@@ -23,6 +24,24 @@ pub(super) struct Lane {
     /// Indexes into the route's targets, in the order the lane runs them.
     pub targets: Vec<usize>,
     pub conn: BackendConn,
+    /// The lane's admission by its server's breaker, held while the lane streams.
+    pub ticket: Ticket,
+}
+
+/// Asks `server`'s breaker to admit one lane.
+fn admit(
+    ctx: &Context<'_>,
+    route: &Route,
+    group: usize,
+    server: ServerRef,
+) -> Result<Ticket, Error> {
+    match ctx.backends.group(&route.db, group) {
+        Some(g) => g.server(server).admit(),
+        None => Err(Error::Internal(format!(
+            "no pools for group {group} of database '{}'",
+            route.db.name
+        ))),
+    }
 }
 
 /// Takes a connection for every lane of `route`'s read.
@@ -70,6 +89,13 @@ pub(super) async fn open(
             waiting.push((group, server, targets));
             continue;
         }
+        let ticket = match admit(ctx, route, group, server) {
+            Ok(t) => t,
+            Err(e) => {
+                give_back(lanes, ctx, route, session);
+                return Err(e);
+            }
+        };
         match session.conns.take(ctx.backends, db, group, server).await {
             Ok(conn) => lanes.push(Lane {
                 group,
@@ -77,14 +103,23 @@ pub(super) async fn open(
                 server,
                 targets,
                 conn,
+                ticket,
             }),
             Err(e) => {
+                ticket.judge(&e);
                 give_back(lanes, ctx, route, session);
                 return Err(e);
             }
         }
     }
     for (group, server, targets) in waiting {
+        let ticket = match admit(ctx, route, group, server) {
+            Ok(t) => t,
+            Err(e) => {
+                give_back(lanes, ctx, route, session);
+                return Err(e);
+            }
+        };
         match session
             .conns
             .extra_if_free(ctx.backends, db, group, server)
@@ -96,8 +131,11 @@ pub(super) async fn open(
                 server,
                 targets,
                 conn,
+                ticket,
             }),
             Ok(None) => {
+                // Runs on the session's own lane of the group, which holds a ticket.
+                drop(ticket);
                 let own = lanes
                     .iter_mut()
                     .find(|l| l.pinned && l.group == group)
@@ -105,6 +143,7 @@ pub(super) async fn open(
                 own.targets.extend(targets);
             }
             Err(e) => {
+                ticket.judge(&e);
                 give_back(lanes, ctx, route, session);
                 return Err(e);
             }

@@ -5,7 +5,8 @@
 //! alive). A new statement is rejected locally with probability
 //! `max(0, (requests - K * accepts) / (requests + 1))`, so a server that stops answering is
 //! asked less and less instead of every client waiting for timeouts, while a healthy server
-//! (accepts * K >= requests) is never throttled.
+//! (accepts * K >= requests) is never throttled. Requests count once settled (answered,
+//! failed or rejected), so statements in flight do not look like failures.
 //!
 //! Why this shape: the hot path (a healthy server) costs one load of the cached probability
 //! and one atomic increment per request and per answer. The counters are monotonic totals;
@@ -154,7 +155,7 @@ impl Throttle {
         let window = self.window_ms.load(Ordering::Relaxed);
         let step = (window / BUCKETS).max(1);
         let mut ring = lock(&self.ring);
-        let requests = self.requests.load(Ordering::Relaxed);
+        let requests = self.settled();
         let accepts = self.accepts.load(Ordering::Relaxed);
         if ring.back().is_none_or(|s| now_ms >= s.at_ms + step) {
             ring.push_back(Snapshot {
@@ -188,16 +189,26 @@ impl Throttle {
         ring.clear();
         ring.push_back(Snapshot {
             at_ms: now_ms,
-            requests: self.requests.load(Ordering::Relaxed),
+            requests: self.settled(),
             accepts: self.accepts.load(Ordering::Relaxed),
         });
         self.reject_ppm.store(0, Ordering::Relaxed);
     }
 
+    /// Requests whose outcome is known: answered, failed or rejected. Statements still in
+    /// flight are left out: with few statements one slow query would otherwise look like
+    /// half the traffic failing, and a long report is not a failure. A server that stops
+    /// answering shows in timed-out connects and pool waits, and its check (the circuit).
+    fn settled(&self) -> u64 {
+        self.accepts.load(Ordering::Relaxed)
+            + self.failures.load(Ordering::Relaxed)
+            + self.rejected.load(Ordering::Relaxed)
+    }
+
     /// (requests, accepts) within the window as of the last refresh baseline.
     fn window_counts(&self) -> (u64, u64) {
         let base = lock(&self.ring).front().copied();
-        let requests = self.requests.load(Ordering::Relaxed);
+        let requests = self.settled();
         let accepts = self.accepts.load(Ordering::Relaxed);
         match base {
             Some(b) => (
@@ -264,7 +275,9 @@ mod tests {
             // Dice that always come up over the probability: every statement is sent.
             match t.admit(|| 0.999_999_9) {
                 Ok(()) if answered => t.accepted(),
-                Ok(()) => {}
+                Ok(()) => {
+                    t.failures.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(_) => rejected += 1,
             }
         }
@@ -308,16 +321,21 @@ mod tests {
         let t = Throttle::new(2.0, 12_000);
         t.refresh(0);
         send(&t, 10, true);
-        // Unanswered statements (a stuck server) raise it at the next refresh.
+        // Statements in flight do not count; failed ones raise it at the next refresh.
+        t.admit(|| 0.0).unwrap();
+        t.refresh(50);
+        assert_eq!(t.probability(), 0.0);
+        assert_eq!(t.unanswered(), 1);
+        t.accepted();
         send(&t, 30, false);
         t.refresh(100);
         let p = t.probability();
-        let expected = reject_probability(40, 10, 2.0);
+        let expected = reject_probability(41, 11, 2.0);
         assert!((p - expected).abs() < 1e-5, "{p} vs {expected}");
         // Dice under p reject, dice at or over p admit.
         let r = t.admit(|| p / 2.0).unwrap_err();
-        assert_eq!((r.requests, r.accepts), (41, 10));
-        assert!(r.to_string().contains("answered 10 of 41"), "{r}");
+        assert_eq!((r.requests, r.accepts), (42, 11));
+        assert!(r.to_string().contains("answered 11 of 42"), "{r}");
         assert!(t.admit(|| p + 0.01).is_ok());
         assert_eq!(t.rejected(), 1);
         // Each failure recomputes at once.
@@ -373,6 +391,6 @@ mod tests {
         t.refresh(1);
         let p = t.probability();
         assert!((p - 1.0 / 12.0).abs() < 1e-5, "{p}");
-        assert_eq!(t.unanswered(), 1);
+        assert_eq!(t.unanswered(), 0);
     }
 }

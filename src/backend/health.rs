@@ -739,7 +739,7 @@ mod tests {
             replication: None,
         });
         for _ in 0..20 {
-            h.throttle.admit(|| 0.999_999_9).unwrap();
+            h.throttle.failed_unadmitted(1);
         }
         h.apply(CheckOutcome::Down("no answer".into()));
         assert!(

@@ -16,7 +16,7 @@ use crate::plan::Route;
 
 use super::super::{status, Context, Session};
 
-pub(super) struct Lane {
+pub(super) struct Lane<'c> {
     pub group: usize,
     /// The session's own connection to the group (else an extra one).
     pub pinned: bool,
@@ -25,16 +25,16 @@ pub(super) struct Lane {
     pub targets: Vec<usize>,
     pub conn: BackendConn,
     /// The lane's admission by its server's breaker, held while the lane streams.
-    pub ticket: Ticket,
+    pub ticket: Ticket<'c>,
 }
 
 /// Asks `server`'s breaker to admit one lane.
-fn admit(
-    ctx: &Context<'_>,
+fn admit<'c>(
+    ctx: &Context<'c>,
     route: &Route,
     group: usize,
     server: ServerRef,
-) -> Result<Ticket, Error> {
+) -> Result<Ticket<'c>, Error> {
     match ctx.backends.group(&route.db, group) {
         Some(g) => g.server(server).admit(),
         None => Err(Error::Internal(format!(
@@ -45,11 +45,11 @@ fn admit(
 }
 
 /// Takes a connection for every lane of `route`'s read.
-pub(super) async fn open(
+pub(super) async fn open<'c>(
     route: &Route,
-    ctx: &Context<'_>,
+    ctx: &Context<'c>,
     session: &mut Session,
-) -> Result<Vec<Lane>, Error> {
+) -> Result<Vec<Lane<'c>>, Error> {
     let db = &route.db;
     session.reads.check_variables(route)?;
     let in_trans = session.txn_aware_status() & status::IN_TRANS != 0 || session.txn.active();
@@ -81,7 +81,7 @@ pub(super) async fn open(
             .map(|g| g.choose(access))
             .unwrap_or(ServerRef::Master)
     };
-    let mut lanes: Vec<Lane> = Vec::with_capacity(planned.len());
+    let mut lanes: Vec<Lane<'c>> = Vec::with_capacity(planned.len());
     let mut waiting: Vec<(usize, ServerRef, Vec<usize>)> = Vec::new();
     for (group, pinned, targets) in planned {
         let server = server_of(session, group, targets[0]);
@@ -153,7 +153,7 @@ pub(super) async fn open(
 }
 
 /// Returns the lanes' connections to the session (its own) or the pool (extras).
-fn give_back(lanes: Vec<Lane>, ctx: &Context<'_>, route: &Route, session: &mut Session) {
+fn give_back(lanes: Vec<Lane<'_>>, ctx: &Context<'_>, route: &Route, session: &mut Session) {
     for lane in lanes {
         if lane.pinned {
             session

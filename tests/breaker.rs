@@ -94,7 +94,7 @@ async fn setup(test: &str) -> (TestSchema, Proxy) {
             &["INSERT INTO patients_2 VALUES (1, 2, 'z', NULL, NULL)"],
         )
         .await;
-    let proxy = Proxy::start_tuned(
+    let proxy = Proxy::start_with_admin(
         &[("clinical.toml", schema.clinical_rules("clinical"))],
         |c| {
             c.backend.pool_min = 1;
@@ -202,6 +202,22 @@ async fn until_g1_answers(c: &mut Conn, limit: Duration) -> Duration {
     }
 }
 
+/// The value of `name` for `group`'s master on the proxy's metrics page.
+async fn master_metric(proxy: &Proxy, name: &str, group: usize) -> f64 {
+    let page = common::admin::http(proxy.admin_port(), "GET", "/metrics").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let series = format!(
+        "{name}{{database=\"clinical\",group=\"g{group}\",role=\"master\",address=\"127.0.0.1:{}\"}} ",
+        master_port(group)
+    );
+    let line = page
+        .body
+        .lines()
+        .find(|l| l.starts_with(&series))
+        .unwrap_or_else(|| panic!("no {series} in\n{}", page.body));
+    line[series.len()..].trim().parse().unwrap()
+}
+
 /// An error for g1 names the group and its master.
 fn assert_names_g1(msg: &str) {
     assert!(msg.contains("'g1'"), "{msg}");
@@ -296,6 +312,25 @@ async fn a_frozen_master_fails_its_group_fast_and_others_keep_their_latency() {
     assert!(
         during < baseline * 5 + Duration::from_millis(20),
         "g0 median {during:?} vs {baseline:?} before"
+    );
+
+    // The metrics show it: g1's throttle rejected statements and rejects most now; g0's
+    // never did.
+    let rejected = master_metric(&proxy, "shardgate_server_breaker_rejected_total", 1).await;
+    let p = master_metric(&proxy, "shardgate_server_breaker_reject_probability", 1).await;
+    assert!(rejected >= throttled as f64, "{rejected} < {throttled}");
+    assert!(p > 0.5, "reject probability {p}");
+    assert_eq!(
+        master_metric(&proxy, "shardgate_server_breaker_rejected_total", 0).await,
+        0.0
+    );
+    assert_eq!(
+        master_metric(&proxy, "shardgate_server_breaker_reject_probability", 0).await,
+        0.0
+    );
+    assert_eq!(
+        master_metric(&proxy, "shardgate_server_circuit_open", 1).await,
+        1.0
     );
 
     // Back: within about one check interval (plus the time a check takes).
@@ -399,6 +434,58 @@ async fn a_killed_master_fails_at_once_while_open_and_serves_after_restart() {
     direct.disconnect().await.unwrap();
     g0.disconnect().await.unwrap();
     g1.disconnect().await.unwrap();
+    drop(proxy);
+    schema.drop().await;
+}
+
+/// A server error packet is an answer: the server is alive. With K = 1 (the strictest
+/// setting) a stream of duplicate-key errors must never make the breaker reject anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_answers_and_never_throttle() {
+    let _serial = SERIAL.lock().await;
+    let schema = TestSchema::create("brk_dup").await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            1,
+            &["INSERT INTO patients_2 VALUES (1, 2, 'z', NULL, NULL)"],
+        )
+        .await;
+    let proxy = Proxy::start_with_admin(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.health.interval = INTERVAL;
+            c.health.breaker_k = shardgate::config::server::BreakerK(1.0);
+        },
+    )
+    .await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    for i in 0..60 {
+        let r = if i % 2 == 0 {
+            c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (1, 2, 'dup')")
+                .await
+        } else {
+            c.exec_drop(
+                "INSERT INTO patients (id, hospital_id, name) VALUES (?, ?, ?)",
+                (1, 2, "dup"),
+            )
+            .await
+        };
+        expect_code(r, 1062);
+        if i % 20 == 0 {
+            // Let the checker slide the window and recompute in between.
+            tokio::time::sleep(INTERVAL * 2).await;
+        }
+    }
+    assert_eq!(
+        master_metric(&proxy, "shardgate_server_breaker_rejected_total", 1).await,
+        0.0
+    );
+    assert_eq!(
+        master_metric(&proxy, "shardgate_server_breaker_reject_probability", 1).await,
+        0.0
+    );
+    c.disconnect().await.unwrap();
     drop(proxy);
     schema.drop().await;
 }

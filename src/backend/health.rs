@@ -175,7 +175,9 @@ impl ServerHealth {
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         self.set_error(reason);
         if self.is_replica() {
-            self.in_rotation.store(false, Ordering::Relaxed);
+            if self.in_rotation.swap(false, Ordering::Relaxed) {
+                tracing::warn!(server = %self.addr, role = "replica", "out of rotation: {reason}");
+            }
             return;
         }
         self.probe_at_ms.store(now_ms(), Ordering::Relaxed);

@@ -107,10 +107,10 @@ async fn a_statement_over_max_allowed_packet_is_1153_naming_the_shard() {
     let proxy = Proxy::start_tuned(
         &[("clinical.toml", schema.clinical_rules("clinical"))],
         |c| {
-            // Only the statement path may judge the servers here, and one failure it
-            // counts opens a master's circuit.
+            // Only the statement path may judge the servers here (a hard failure it counts
+            // opens a master's circuit, a soft one raises its breaker's reject odds).
             c.health.interval = Duration::from_secs(600);
-            c.health.failures_to_open = 1;
+            c.health.breaker_k = shardgate::config::server::BreakerK(1.0);
         },
     )
     .await;

@@ -70,6 +70,8 @@ async fn metrics_page_follows_statements_servers_and_reloads() {
         "shardgate_server_up",
         "shardgate_server_in_rotation",
         "shardgate_server_circuit_open",
+        "shardgate_server_breaker_rejected_total",
+        "shardgate_server_breaker_reject_probability",
         "shardgate_pool_connections_in_use",
         "shardgate_server_queries_total",
         "shardgate_reloads_total",

@@ -181,7 +181,8 @@ async fn start_proxy(
     config.admin_listen = Some(format!("127.0.0.1:{admin_port}"));
     config.health = HealthConfig {
         interval: INTERVAL,
-        failures_to_open: 2,
+        breaker_k: shardgate::config::server::BreakerK(2.0),
+        breaker_window: Duration::from_secs(120),
         master_after_write: Duration::from_millis(1000),
         read_your_writes,
         gtid_wait: Duration::from_millis(200),

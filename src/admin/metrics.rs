@@ -150,7 +150,15 @@ fn describe_state_metrics() {
     );
     describe_gauge!(
         "shardgate_server_consecutive_failures",
-        "Failed connects and checks in a row (a master's circuit opens at failures_to_open)."
+        "Failed connects and checks in a row (a master's circuit opens at the first hard failure)."
+    );
+    describe_counter!(
+        "shardgate_server_breaker_rejected_total",
+        "Statements the adaptive breaker rejected locally for this server (SRE client-side throttling)."
+    );
+    describe_gauge!(
+        "shardgate_server_breaker_reject_probability",
+        "Current probability the adaptive breaker rejects a statement for this server: max(0, (requests - K*accepts) / (requests + 1)) over breaker_window_ms."
     );
     describe_gauge!(
         "shardgate_replica_replicating",
@@ -331,6 +339,8 @@ fn record_server(e: &ServerEntry) {
     counter!("shardgate_pool_exhausted_total", &labels)
         .absolute(s.exhausted.load(Ordering::Relaxed));
     counter!("shardgate_server_queries_total", &labels).absolute(s.queries.load(Ordering::Relaxed));
+    counter!("shardgate_server_breaker_rejected_total", &labels).absolute(h.throttle.rejected());
+    gauge!("shardgate_server_breaker_reject_probability", &labels).set(h.throttle.probability());
     match e.role {
         Role::Master => {
             gauge!("shardgate_server_circuit_open", &labels).set(flag(!h.in_rotation()));

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, O
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use super::breaker::{now_ms, Throttle};
 use super::replication::{BinlogHistory, CheckMethod, PositionLag};
 use crate::config::model::Rules;
 
@@ -38,8 +39,13 @@ pub struct ServerHealth {
     /// Whether reads may go here: up, replicating, and lag within the strictest
     /// `max_replica_lag_s` of the groups it serves. Masters: whether the circuit is closed.
     in_rotation: AtomicBool,
-    /// Consecutive failures of checks and connects; a master's circuit opens at the limit.
+    /// Consecutive failures of checks and connects (shown in listings and metrics).
     failures: AtomicU32,
+    /// Adaptive client-side throttling of the statements sent here (`breaker`).
+    pub throttle: Throttle,
+    /// When the last half-open probe statement was let through an open circuit (ms on the
+    /// breaker's clock).
+    probe_at_ms: AtomicU64,
     /// Moving average of the check round trip, microseconds (least_latency reads it).
     latency_us: AtomicU64,
     /// Strictest lag limit of the groups this server is a replica of.
@@ -69,6 +75,8 @@ impl ServerHealth {
             binlog: Mutex::new(BinlogHistory::default()),
             in_rotation: AtomicBool::new(true),
             failures: AtomicU32::new(0),
+            throttle: Throttle::default(),
+            probe_at_ms: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
             max_lag_s: AtomicU64::new(u64::MAX),
             is_replica: AtomicBool::new(false),
@@ -159,16 +167,43 @@ impl ServerHealth {
         }
     }
 
-    /// A connect or query on the statement path failed with a driver error: counts towards
-    /// opening a master's circuit without waiting for the next check.
-    pub fn record_failure(&self, failures_to_open: u32, reason: &str) {
+    /// A connect on the statement path failed (refused, reset, no handshake within
+    /// connect_timeout): a hard failure, which opens a master's circuit at once. Statements
+    /// then fail at once until the checker's check, or one probe statement per check
+    /// interval (half-open), gets through again.
+    pub fn hard_failure(&self, reason: &str) {
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         self.set_error(reason);
-        if !self.is_replica()
-            && n >= failures_to_open
-            && self.in_rotation.swap(false, Ordering::Relaxed)
-        {
+        if self.is_replica() {
+            if self.in_rotation.swap(false, Ordering::Relaxed) {
+                tracing::warn!(server = %self.addr, role = "replica", "out of rotation: {reason}");
+            }
+            return;
+        }
+        self.probe_at_ms.store(now_ms(), Ordering::Relaxed);
+        if self.in_rotation.swap(false, Ordering::Relaxed) {
             tracing::warn!(server = %self.addr, failures = n, "master circuit open: {reason}");
+        }
+    }
+
+    /// Half-open: whether this statement may probe a master whose circuit is open (one per
+    /// `every`, the check interval); the others fail at once.
+    pub fn try_probe(&self, every: std::time::Duration) -> bool {
+        let now = now_ms();
+        let last = self.probe_at_ms.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= every.as_millis() as u64
+            && self
+                .probe_at_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// A probe statement connected: the circuit closes, and the outage is forgotten.
+    pub fn probe_succeeded(&self) {
+        self.failures.store(0, Ordering::Relaxed);
+        self.throttle.reset(now_ms());
+        if !self.in_rotation.swap(true, Ordering::Relaxed) {
+            tracing::info!(server = %self.addr, role = "master", "circuit closed: a probe statement connected");
         }
     }
 
@@ -181,6 +216,11 @@ impl ServerHealth {
         }
     }
 
+    /// Remembers why the last statement failed here (listings show it).
+    pub fn note_error(&self, reason: &str) {
+        self.set_error(reason);
+    }
+
     fn set_error(&self, reason: &str) {
         if let Ok(mut e) = self.last_error.lock() {
             e.clear();
@@ -189,20 +229,24 @@ impl ServerHealth {
     }
 
     /// Applies one check's outcome; logs each change of rotation.
-    pub fn apply(&self, check: CheckOutcome, failures_to_open: u32) {
+    pub fn apply(&self, check: CheckOutcome) {
         self.checks.fetch_add(1, Ordering::Relaxed);
         let was = self.in_rotation();
+        let was_up = self.is_up();
+        let now_ms = now_ms();
         let (now, reason) = match check {
             CheckOutcome::Down(reason) => {
                 let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
                 self.up.store(false, Ordering::Relaxed);
                 self.lag_s.store(LAG_UNKNOWN, Ordering::Relaxed);
                 self.set_error(&reason);
-                // A replica leaves at the first failure (the master can serve its reads); a
-                // master's circuit opens only after several, so one lost packet does not
-                // fail writes.
-                let keep = !self.is_replica() && n < failures_to_open && was;
-                (keep, reason)
+                // The checker is the breaker's probe: a check that gets no answer (refused,
+                // or not within its timeout) opens a master's circuit, and a replica leaves
+                // rotation (the master can serve its reads).
+                tracing::debug!(server = %self.addr, failures = n, "check failed");
+                self.probe_at_ms.store(now_ms, Ordering::Relaxed);
+                self.throttle.refresh(now_ms);
+                (false, reason)
             }
             CheckOutcome::Up {
                 latency_us,
@@ -210,6 +254,12 @@ impl ServerHealth {
             } => {
                 self.failures.store(0, Ordering::Relaxed);
                 self.up.store(true, Ordering::Relaxed);
+                if !was_up || (!was && !self.is_replica()) {
+                    // Back after an outage: recovery within one check, not one window.
+                    self.throttle.reset(now_ms);
+                } else {
+                    self.throttle.refresh(now_ms);
+                }
                 let old = self.latency_us.load(Ordering::Relaxed);
                 let avg = if old == 0 {
                     latency_us
@@ -433,6 +483,8 @@ pub struct HealthRegistry {
     entries: Mutex<Vec<ServerEntry>>,
     /// How the servers read SQL text (version, global sql_mode), learned by the checker.
     syntax: Arc<super::server_syntax::ServerSyntax>,
+    /// `[health] breaker_k` and `breaker_window_ms`, for every server's throttle.
+    breaker: Mutex<(f64, u64)>,
 }
 
 impl Default for HealthRegistry {
@@ -443,6 +495,7 @@ impl Default for HealthRegistry {
             stats: Mutex::default(),
             entries: Mutex::default(),
             syntax: Arc::default(),
+            breaker: Mutex::new((super::breaker::DEFAULT_K, super::breaker::DEFAULT_WINDOW_MS)),
         }
     }
 }
@@ -455,10 +508,23 @@ impl HealthRegistry {
 
     /// The health of `addr`, created on first use.
     pub fn server(&self, addr: &str) -> Arc<ServerHealth> {
+        let (k, window_ms) = *lock(&self.breaker);
         let mut m = lock(&self.servers);
         m.entry(addr.to_string())
-            .or_insert_with(|| Arc::new(ServerHealth::new(addr)))
+            .or_insert_with(|| {
+                let h = ServerHealth::new(addr);
+                h.throttle.configure(k, window_ms);
+                Arc::new(h)
+            })
             .clone()
+    }
+
+    /// Sets every server's throttle (now and for servers registered later).
+    pub fn configure_breaker(&self, k: f64, window_ms: u64) {
+        *lock(&self.breaker) = (k, window_ms);
+        for h in lock(&self.servers).values() {
+            h.throttle.configure(k, window_ms);
+        }
     }
 
     pub fn stats(&self, database: &str, group: &str, addr: &str, role: Role) -> Arc<ServerStats> {
@@ -572,22 +638,22 @@ mod tests {
     #[test]
     fn replica_leaves_when_stopped_lagging_or_down_and_comes_back() {
         let h = replica(5);
-        h.apply(up(true, true, Some(0)), 3);
+        h.apply(up(true, true, Some(0)));
         assert!(h.in_rotation());
-        h.apply(up(true, false, None), 3);
+        h.apply(up(true, false, None));
         assert!(!h.in_rotation());
         assert!(
             h.last_error().contains("SQL thread stopped"),
             "{}",
             h.last_error()
         );
-        h.apply(up(true, true, Some(6)), 3);
+        h.apply(up(true, true, Some(6)));
         assert!(!h.in_rotation());
-        h.apply(up(true, true, Some(5)), 3);
+        h.apply(up(true, true, Some(5)));
         assert!(h.in_rotation());
-        h.apply(CheckOutcome::Down("refused".into()), 3);
+        h.apply(CheckOutcome::Down("refused".into()));
         assert!(!h.in_rotation() && !h.is_up());
-        h.apply(up(true, true, Some(0)), 3);
+        h.apply(up(true, true, Some(0)));
         assert!(h.in_rotation() && h.is_up());
     }
 
@@ -596,10 +662,10 @@ mod tests {
         let h = replica(5);
         let m = Arc::new(ServerHealth::new("127.0.0.1:3"));
         let _ = h.master.set(m.clone());
-        h.apply(up(false, true, None), 3);
+        h.apply(up(false, true, None));
         assert!(!h.in_rotation(), "IO thread down, master up: stale, out");
-        m.apply(CheckOutcome::Down("refused".into()), 3);
-        h.apply(up(false, true, None), 3);
+        m.apply(CheckOutcome::Down("refused".into()));
+        h.apply(up(false, true, None));
         assert!(h.in_rotation(), "master down: best available");
     }
 
@@ -619,27 +685,24 @@ mod tests {
         let m = Arc::new(ServerHealth::new("127.0.0.1:4"));
         let _ = h.master.set(m.clone());
         // The master not checked yet: no verdict, the optimistic start stands.
-        h.apply(by_positions(None, false), 3);
+        h.apply(by_positions(None, false));
         assert!(h.in_rotation());
-        m.apply(
-            CheckOutcome::Up {
-                latency_us: 1,
-                replication: None,
-            },
-            3,
-        );
-        h.apply(by_positions(Some(0), true), 3);
+        m.apply(CheckOutcome::Up {
+            latency_us: 1,
+            replication: None,
+        });
+        h.apply(by_positions(Some(0), true));
         assert!(h.in_rotation() && h.is_replicating());
         assert_eq!(h.lag_s(), 0);
-        h.apply(by_positions(Some(2), false), 3);
+        h.apply(by_positions(Some(2), false));
         assert!(h.in_rotation(), "at the limit is still in");
-        h.apply(by_positions(Some(3), false), 3);
+        h.apply(by_positions(Some(3), false));
         assert!(!h.in_rotation() && !h.is_replicating());
         assert!(h.last_error().contains("lag 3 s"), "{}", h.last_error());
-        h.apply(by_positions(Some(0), true), 3);
+        h.apply(by_positions(Some(0), true));
         assert!(h.in_rotation());
         // The master answers but its position could not be read: not trusted.
-        h.apply(by_positions(None, false), 3);
+        h.apply(by_positions(None, false));
         assert!(!h.in_rotation());
         assert!(
             h.last_error().contains("gtid_binlog_pos"),
@@ -647,8 +710,8 @@ mod tests {
             h.last_error()
         );
         // The master down: the replica is the best there is.
-        m.apply(CheckOutcome::Down("refused".into()), 1);
-        h.apply(by_positions(None, false), 3);
+        m.apply(CheckOutcome::Down("refused".into()));
+        h.apply(by_positions(None, false));
         assert!(h.in_rotation());
     }
 
@@ -661,32 +724,62 @@ mod tests {
             latency_us: 1,
             replication: Some(ReplicationStatus::Unmeasurable("no privilege".into())),
         };
-        h.apply(unmeasurable(), 3);
+        h.apply(unmeasurable());
         assert!(!h.in_rotation());
         assert_eq!(h.last_error(), "no privilege");
-        m.apply(CheckOutcome::Down("refused".into()), 1);
-        h.apply(unmeasurable(), 3);
+        m.apply(CheckOutcome::Down("refused".into()));
+        h.apply(unmeasurable());
         assert!(h.in_rotation());
     }
 
     #[test]
-    fn master_circuit_opens_after_consecutive_failures_and_closes_on_success() {
+    fn master_circuit_opens_on_a_hard_failure_and_closes_on_a_good_check_or_probe() {
         let h = ServerHealth::new("127.0.0.1:2");
         let up = CheckOutcome::Up {
             latency_us: 50,
             replication: None,
         };
-        h.apply(CheckOutcome::Down("x".into()), 3);
-        h.apply(CheckOutcome::Down("x".into()), 3);
+        h.apply(up.clone());
         assert!(h.in_rotation());
-        h.apply(up.clone(), 3);
-        h.apply(CheckOutcome::Down("x".into()), 3);
-        h.record_failure(3, "connect refused");
-        assert!(h.in_rotation());
-        h.record_failure(3, "connect refused");
-        assert!(!h.in_rotation());
-        h.apply(up, 3);
+        // A failed check opens it; the next good one closes it.
+        h.apply(CheckOutcome::Down("no answer within 1s".into()));
+        assert!(!h.in_rotation() && !h.is_up());
+        h.apply(up.clone());
         assert!(h.in_rotation());
         assert_eq!(h.failures(), 0);
+        // A refused connect on the statement path opens it at once.
+        h.hard_failure("connect refused");
+        assert!(!h.in_rotation());
+        assert_eq!(h.last_error(), "connect refused");
+        // Half-open: no probe right after opening, one per interval after that.
+        assert!(!h.try_probe(std::time::Duration::from_secs(60)));
+        assert!(h.try_probe(std::time::Duration::ZERO));
+        h.probe_succeeded();
+        assert!(h.in_rotation());
+        assert_eq!(h.failures(), 0);
+    }
+
+    #[test]
+    fn a_server_back_after_an_outage_is_not_throttled_for_a_whole_window() {
+        let h = ServerHealth::new("127.0.0.1:6");
+        h.apply(CheckOutcome::Up {
+            latency_us: 50,
+            replication: None,
+        });
+        for _ in 0..20 {
+            h.throttle.failed_unadmitted(1);
+        }
+        h.apply(CheckOutcome::Down("no answer".into()));
+        assert!(
+            h.throttle.probability() > 0.9,
+            "{}",
+            h.throttle.probability()
+        );
+        h.apply(CheckOutcome::Up {
+            latency_us: 50,
+            replication: None,
+        });
+        assert_eq!(h.throttle.probability(), 0.0);
+        assert!(h.in_rotation());
     }
 }

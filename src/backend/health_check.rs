@@ -3,7 +3,9 @@
 //! their replication. On each new connection it also notes the server's version and
 //! (masters) global sql_mode, which the planner needs to read statements as the servers will
 //! (`server_syntax`). It is the only writer of rotation state besides statement-path
-//! failures, and it is also the probe that closes a master's open circuit again.
+//! failures, and it is also the breaker's probe: a check that fails opens a master's
+//! circuit, a good one closes it, and each check slides every server's throttling window
+//! (`breaker`).
 //!
 //! It logs in as `[health] user` (default the `[backend]` user). A replica is checked with
 //! `SHOW SLAVE STATUS` when that user may run it (SUPER or SLAVE MONITOR); otherwise with
@@ -44,7 +46,7 @@ pub fn spawn_checkers(
         }
         let opts = check_opts(&server.addr, &user, &password);
         let syntax = registry.server_syntax().clone();
-        let (interval, failures) = (health.interval, health.failures_to_open);
+        let interval = health.interval;
         // A check may take at most one interval (and never longer than a connect), so a
         // server that stopped answering is noticed within about two intervals.
         let timeout = interval
@@ -62,7 +64,7 @@ pub fn spawn_checkers(
         };
         tokio::spawn(async move {
             tokio::select! {
-                _ = checker.run(interval, timeout, failures) => {}
+                _ = checker.run(interval, timeout) => {}
                 _ = token.cancelled() => {}
             }
         });
@@ -103,7 +105,7 @@ struct Checker {
 }
 
 impl Checker {
-    async fn run(mut self, interval: Duration, timeout: Duration, failures_to_open: u32) {
+    async fn run(mut self, interval: Duration, timeout: Duration) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -119,7 +121,7 @@ impl Checker {
                     CheckOutcome::Down(format!("no answer within {timeout:?}"))
                 }
             };
-            self.server.apply(outcome, failures_to_open);
+            self.server.apply(outcome);
         }
     }
 

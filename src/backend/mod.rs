@@ -3,6 +3,7 @@
 //! holds while it runs.
 
 pub mod balance;
+pub mod breaker;
 pub mod conn;
 pub mod health;
 pub mod health_check;

@@ -87,24 +87,41 @@ impl GroupPool {
         )
     }
 
+    /// Admits one statement for this server through its adaptive breaker, or rejects it at
+    /// once (1429 naming the group, the server and the odds). The ticket counts the
+    /// statement as answered when dropped, unless `Ticket::failed` says otherwise.
+    #[inline]
+    pub fn admit(&self) -> Result<Ticket<'_>> {
+        match self.health.throttle.admit(rand::random::<f64>) {
+            Ok(()) => Ok(Ticket {
+                health: &self.health,
+                done: false,
+            }),
+            Err(rejection) => Err(self.unavailable(rejection.to_string())),
+        }
+    }
+
     /// A connection from the pool, failing at once when the master's circuit is open
-    /// (instead of every statement waiting for a connect to time out). Waiting for a free
-    /// slot and connecting are bounded by `timeout` each; only the connect's failures count
-    /// against the server.
-    pub async fn connect(&self, timeout: Duration, failures_to_open: u32) -> Result<BackendConn> {
-        if self.role == Role::Master && !self.health.in_rotation() {
-            return Err(self.unavailable(format!(
-                "master is down (circuit open after {} failed attempts; probing again every \
-                 health interval): {}",
-                self.health.failures(),
-                self.health.last_error()
-            )));
+    /// (instead of every statement waiting for a connect to time out), except for one probe
+    /// statement per `probe_every` (half-open). Waiting for a free slot and connecting are
+    /// bounded by `timeout` each; only the connect's failures open the circuit.
+    pub async fn connect(&self, timeout: Duration, probe_every: Duration) -> Result<BackendConn> {
+        let probing = self.role == Role::Master && !self.health.in_rotation();
+        if probing && !self.health.try_probe(probe_every) {
+            return Err(self.circuit_open());
         }
         let slot = match self.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => self.wait_for_slot(timeout).await?,
         };
-        self.connect_in(slot, timeout, failures_to_open).await
+        self.connect_in(slot, timeout, probing).await
+    }
+
+    fn circuit_open(&self) -> Error {
+        self.unavailable(format!(
+            "master is down (circuit open; probing again every health interval): {}",
+            self.health.last_error()
+        ))
     }
 
     /// The slow path of `connect`: the pool is at `pool_max`, so wait (counted, timed) for a
@@ -112,6 +129,7 @@ impl GroupPool {
     async fn wait_for_slot(&self, timeout: Duration) -> Result<OwnedSemaphorePermit> {
         let _waiting = Waiting::new(&self.stats);
         let started = std::time::Instant::now();
+        let answered_before = self.health.throttle.accepts();
         let got = tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await;
         metrics::histogram!(
             "shardgate_pool_wait_seconds",
@@ -124,50 +142,69 @@ impl GroupPool {
             Ok(Err(_)) => Err(Error::Internal("a backend pool was closed".into())),
             Err(_) => {
                 self.stats.exhausted.fetch_add(1, Ordering::Relaxed);
-                Err(self.exhausted(timeout))
+                Err(self.stuck_or_exhausted(timeout, answered_before))
             }
         }
+    }
+
+    /// Why no connection came back within `waited`: the server answered nothing meanwhile
+    /// while statements wait on it (stuck: a server failure, 1429), or sessions simply hold
+    /// them all (1040, not the server's fault).
+    fn stuck_or_exhausted(&self, waited: Duration, answered_before: u64) -> Error {
+        let throttle = &self.health.throttle;
+        let waiting = self.stats.waiting.load(Ordering::Relaxed).max(0) as u64;
+        if throttle.accepts() == answered_before && throttle.unanswered() > waiting {
+            return self.unavailable(format!(
+                "not answering: statements on all {} connections of the pool got no answer \
+                 within {waited:?}",
+                self.pool_max
+            ));
+        }
+        self.exhausted(waited)
     }
 
     /// Like `connect`, but `None` at once when every connection of the pool is in use.
     pub async fn connect_if_free(
         &self,
         timeout: Duration,
-        failures_to_open: u32,
+        probe_every: Duration,
     ) -> Result<Option<BackendConn>> {
         if self.role == Role::Master && !self.health.in_rotation() {
-            return self.connect(timeout, failures_to_open).await.map(Some);
+            return self.connect(timeout, probe_every).await.map(Some);
         }
         match self.slots.clone().try_acquire_owned() {
-            Ok(slot) => self
-                .connect_in(slot, timeout, failures_to_open)
-                .await
-                .map(Some),
+            Ok(slot) => self.connect_in(slot, timeout, false).await.map(Some),
             Err(_) => Ok(None),
         }
     }
 
     /// A connection for a slot this caller holds: from the pool, or a new one (whose
-    /// failure to connect counts against the server).
+    /// failure to connect is a hard failure of the server). `probing`: this statement is
+    /// the half-open circuit's probe, whose success closes it.
     async fn connect_in(
         &self,
         slot: OwnedSemaphorePermit,
         timeout: Duration,
-        failures_to_open: u32,
+        probing: bool,
     ) -> Result<BackendConn> {
         match tokio::time::timeout(timeout, self.pool.get_conn()).await {
-            Ok(Ok(c)) => Ok(BackendConn::new(c, Held::new(self), slot)),
+            Ok(Ok(c)) => {
+                if probing {
+                    self.health.probe_succeeded();
+                }
+                Ok(BackendConn::new(c, Held::new(self), slot))
+            }
             Ok(Err(mysql_async::Error::Server(e))) => {
                 Err(Error::from(mysql_async::Error::Server(e)))
             }
             Ok(Err(e)) => {
                 let reason = e.to_string();
-                self.failed(failures_to_open, &reason);
+                self.health.hard_failure(&reason);
                 Err(self.unavailable(reason))
             }
             Err(_) => {
                 let reason = format!("no connection within {timeout:?}");
-                self.failed(failures_to_open, &reason);
+                self.health.hard_failure(&reason);
                 Err(self.unavailable(reason))
             }
         }
@@ -185,12 +222,50 @@ impl GroupPool {
         }
     }
 
-    /// A driver failure on the statement path: a replica leaves rotation until the checker
-    /// sees it healthy again; a master counts towards opening its circuit.
-    pub fn failed(&self, failures_to_open: u32, reason: &str) {
+    /// A driver failure on the statement path (the connection broke): a replica leaves
+    /// rotation until the checker sees it healthy again; for a master the statement's
+    /// `Ticket` counts it against the breaker.
+    pub fn failed(&self, reason: &str) {
         match self.role {
             Role::Replica => self.health.leave_rotation(reason),
-            Role::Master => self.health.record_failure(failures_to_open, reason),
+            Role::Master => self.health.note_error(reason),
+        }
+    }
+}
+
+/// One statement admitted to a server by its breaker (`GroupPool::admit`): answered when
+/// dropped (an error packet is an answer too), unless `failed` first. A statement stuck on a
+/// server holds its ticket, so it counts as unanswered until it ends.
+#[derive(Debug)]
+#[must_use]
+pub struct Ticket<'a> {
+    /// Borrowed, not an `Arc` clone: the hot path stays at two counter increments.
+    health: &'a ServerHealth,
+    done: bool,
+}
+
+impl Ticket<'_> {
+    /// The statement failed on the server's account: connect, timeout, lost connection.
+    pub fn failed(mut self) {
+        self.done = true;
+        self.health.throttle.failed(super::breaker::now_ms());
+    }
+
+    /// Failed if `e` says the server could not be reached; answered otherwise.
+    pub fn judge(self, e: &Error) {
+        if matches!(
+            e,
+            Error::GroupUnavailable { .. } | Error::BackendConnection(_)
+        ) {
+            self.failed();
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.health.throttle.accepted();
         }
     }
 }
@@ -238,7 +313,8 @@ pub struct Backends {
     /// `Database` carries), so the per-statement lookup allocates nothing.
     groups: HashMap<String, Vec<Arc<GroupServers>>>,
     pub connect_timeout: Duration,
-    pub failures_to_open: u32,
+    /// How often a statement may probe a master whose circuit is open (the check interval).
+    pub probe_interval: Duration,
     /// See `HealthConfig::master_after_write`.
     pub master_after_write: Duration,
     pub read_your_writes: ReadYourWrites,
@@ -268,6 +344,7 @@ impl Backends {
         health: &HealthConfig,
         registry: &HealthRegistry,
     ) -> Self {
+        registry.configure_breaker(health.breaker_k.0, health.breaker_window.as_millis() as u64);
         registry.register(rules);
         let mut groups = HashMap::new();
         for db in rules.databases.values() {
@@ -281,7 +358,7 @@ impl Backends {
         Backends {
             groups,
             connect_timeout: cfg.connect_timeout,
-            failures_to_open: health.failures_to_open,
+            probe_interval: health.interval,
             master_after_write: health.master_after_write,
             read_your_writes: health.read_your_writes,
             gtid_wait: health.gtid_wait,

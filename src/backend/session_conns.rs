@@ -220,7 +220,7 @@ impl SessionConns {
     ) -> Result<usize> {
         let pool = pool_of(backends, db, group, server)?;
         let mut conn = pool
-            .connect(backends.connect_timeout, backends.failures_to_open)
+            .connect(backends.connect_timeout, backends.probe_interval)
             .await?;
         self.replay_on(&pool, &mut conn).await?;
         Ok(self.pin(pool, group, server, conn))
@@ -315,7 +315,7 @@ impl SessionConns {
     ) -> Result<Option<BackendConn>> {
         let pool = pool_of(backends, db, group, server)?;
         let Some(mut conn) = pool
-            .connect_if_free(backends.connect_timeout, backends.failures_to_open)
+            .connect_if_free(backends.connect_timeout, backends.probe_interval)
             .await?
         else {
             return Ok(None);

@@ -15,7 +15,11 @@ pub const DEFAULT_POOL_MIN: usize = 1;
 pub const DEFAULT_POOL_MAX: usize = 32;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2000;
 pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 1000;
-pub const DEFAULT_FAILURES_TO_OPEN: u32 = 3;
+/// The adaptive breaker's `K`: a server must answer half of what is asked before the proxy
+/// stops throttling it (the SRE book's suggestion).
+pub const DEFAULT_BREAKER_K: f64 = 2.0;
+/// The breaker's sliding window (the SRE book's two minutes).
+pub const DEFAULT_BREAKER_WINDOW_MS: u64 = 120_000;
 pub const DEFAULT_MASTER_AFTER_WRITE_MS: u64 = 1000;
 pub const DEFAULT_GTID_WAIT_MS: u64 = 100;
 
@@ -188,9 +192,11 @@ pub struct HealthConfig {
     /// Period of the checks (connect + `SELECT 1`; masters' GTID positions, replicas'
     /// replication): a replica that fails leaves rotation within about one interval.
     pub interval: Duration,
-    /// Consecutive failed checks or connects after which a master's circuit opens (writes
-    /// then fail at once instead of waiting for connect timeouts).
-    pub failures_to_open: u32,
+    /// `K` of the adaptive breaker (`backend::breaker`): statements to a server are rejected
+    /// locally with probability max(0, (requests - K * accepts) / (requests + 1)); at least 1.
+    pub breaker_k: BreakerK,
+    /// The sliding window the breaker counts requests and accepts over.
+    pub breaker_window: Duration,
     /// After a session writes to a group, its reads of that group go to the master for this
     /// long, so it reads its own writes even though replicas apply them a little later.
     pub master_after_write: Duration,
@@ -203,6 +209,18 @@ pub struct HealthConfig {
     /// GTID positions any user may read (`backend::replication`).
     pub monitor: Option<Credentials>,
 }
+
+/// `[health] breaker_k`: a finite number >= 1 (compared by value, so configs stay `Eq`).
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerK(pub f64);
+
+impl PartialEq for BreakerK {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for BreakerK {}
 
 /// How a session reads its own writes (see `execute::read_split`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -219,7 +237,8 @@ impl Default for HealthConfig {
     fn default() -> Self {
         HealthConfig {
             interval: Duration::from_millis(DEFAULT_HEALTH_INTERVAL_MS),
-            failures_to_open: DEFAULT_FAILURES_TO_OPEN,
+            breaker_k: BreakerK(DEFAULT_BREAKER_K),
+            breaker_window: Duration::from_millis(DEFAULT_BREAKER_WINDOW_MS),
             master_after_write: Duration::from_millis(DEFAULT_MASTER_AFTER_WRITE_MS),
             read_your_writes: ReadYourWrites::Window,
             gtid_wait: Duration::from_millis(DEFAULT_GTID_WAIT_MS),
@@ -499,7 +518,10 @@ struct RawLimits {
 #[serde(deny_unknown_fields)]
 struct RawHealth {
     interval_ms: Option<u64>,
-    failures_to_open: Option<u32>,
+    /// Replaced by the adaptive breaker; named so the error says what to set instead.
+    failures_to_open: Option<toml::Value>,
+    breaker_k: Option<f64>,
+    breaker_window_ms: Option<u64>,
     master_after_write_ms: Option<u64>,
     read_your_writes: Option<ReadYourWrites>,
     gtid_wait_ms: Option<u64>,
@@ -616,13 +638,30 @@ pub fn parse_server_config(
             "health.interval_ms: {interval_ms} is too short (at least 10)"
         ));
     }
-    let failures_to_open = h.failures_to_open.unwrap_or(DEFAULT_FAILURES_TO_OPEN);
-    if failures_to_open == 0 {
-        problems.push("health.failures_to_open: must be at least 1".to_owned());
+    if h.failures_to_open.is_some() {
+        problems.push(
+            "health.failures_to_open: no longer used: the adaptive breaker replaced it \
+             (health.breaker_k, health.breaker_window_ms; a master's circuit opens at its \
+             first hard connection failure)"
+                .to_owned(),
+        );
+    }
+    let breaker_k = h.breaker_k.unwrap_or(DEFAULT_BREAKER_K);
+    if !breaker_k.is_finite() || breaker_k < 1.0 {
+        problems.push(format!(
+            "health.breaker_k: {breaker_k} must be a number of at least 1 (default 2)"
+        ));
+    }
+    let breaker_window_ms = h.breaker_window_ms.unwrap_or(DEFAULT_BREAKER_WINDOW_MS);
+    if breaker_window_ms < 1000 {
+        problems.push(format!(
+            "health.breaker_window_ms: {breaker_window_ms} is too short (at least 1000)"
+        ));
     }
     let health = HealthConfig {
         interval: Duration::from_millis(interval_ms),
-        failures_to_open,
+        breaker_k: BreakerK(breaker_k),
+        breaker_window: Duration::from_millis(breaker_window_ms),
         master_after_write: Duration::from_millis(
             h.master_after_write_ms
                 .unwrap_or(DEFAULT_MASTER_AFTER_WRITE_MS),
@@ -967,6 +1006,41 @@ mod tests {
     }
 
     #[test]
+    fn breaker_keys_default_and_bad_values_name_the_key() {
+        let c = parse_server_config(MINIMAL, Path::new(""), |_| None).unwrap();
+        assert_eq!(c.health.breaker_k, BreakerK(2.0));
+        assert_eq!(c.health.breaker_window, Duration::from_secs(120));
+        let text = format!("{MINIMAL}\n[health]\nbreaker_k = 3\nbreaker_window_ms = 1000\n");
+        let c = parse_server_config(&text, Path::new(""), |_| None).unwrap();
+        assert_eq!(c.health.breaker_k, BreakerK(3.0));
+        assert_eq!(c.health.breaker_window, Duration::from_secs(1));
+        for (health, expected) in [
+            (
+                "breaker_k = 0.5",
+                "health.breaker_k: 0.5 must be a number of at least 1",
+            ),
+            ("breaker_k = nan", "health.breaker_k: NaN"),
+            ("breaker_k = inf", "health.breaker_k: inf"),
+            (
+                "breaker_k = \"2\"",
+                "invalid type: string \"2\", expected f64",
+            ),
+            (
+                "breaker_window_ms = 10",
+                "health.breaker_window_ms: 10 is too short",
+            ),
+            (
+                "failures_to_open = 3",
+                "health.failures_to_open: no longer used",
+            ),
+        ] {
+            let text = format!("{MINIMAL}\n[health]\n{health}\n");
+            let e = parse_server_config(&text, Path::new(""), |_| None).unwrap_err();
+            assert!(format!("{e:#}").contains(expected), "{health}: {e:#}");
+        }
+    }
+
+    #[test]
     fn transactions_mode_defaults_to_single_group_and_checks_xa_keys() {
         let base = r#"
             listen = "127.0.0.1:3307"
@@ -1047,7 +1121,8 @@ mod tests {
             connect_timeout_ms = 500
             [health]
             interval_ms = 200
-            failures_to_open = 2
+            breaker_k = 1.5
+            breaker_window_ms = 60000
             master_after_write_ms = 0
             read_your_writes = "gtid"
             gtid_wait_ms = 20
@@ -1062,7 +1137,8 @@ mod tests {
         assert_eq!((c.backend.pool_min, c.backend.pool_max), (4, 8));
         assert_eq!(c.backend.connect_timeout, Duration::from_millis(500));
         assert_eq!(c.health.interval, Duration::from_millis(200));
-        assert_eq!(c.health.failures_to_open, 2);
+        assert_eq!(c.health.breaker_k, BreakerK(1.5));
+        assert_eq!(c.health.breaker_window, Duration::from_secs(60));
         assert_eq!(c.health.master_after_write, Duration::ZERO);
         assert_eq!(c.health.read_your_writes, ReadYourWrites::Gtid);
         assert_eq!(c.health.gtid_wait, Duration::from_millis(20));

@@ -47,18 +47,31 @@ pub(crate) async fn run_target<S: ResultSink>(
         _ => group.choose(access),
     };
     loop {
+        // The server's adaptive breaker may refuse at once; a replica's refusal hands the
+        // read to the master.
+        let ticket = match group.server(server).admit() {
+            Ok(ticket) => ticket,
+            Err(_) if server != ServerRef::Master && forced.is_none() => {
+                server = ServerRef::Master;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let conn = match session
             .conns
             .get_at(ctx.backends, db, target.group, server)
             .await
         {
             Ok(conn) => conn,
-            // A replica that cannot be reached left rotation: the master serves this read.
-            Err(_) if server != ServerRef::Master && forced.is_none() => {
-                server = ServerRef::Master;
-                continue;
+            Err(e) => {
+                ticket.judge(&e);
+                // A replica that cannot be reached left rotation: the master serves this read.
+                if server != ServerRef::Master && forced.is_none() {
+                    server = ServerRef::Master;
+                    continue;
+                }
+                return Err(e.into());
             }
-            Err(e) => return Err(e.into()),
         };
         if let ServerRef::Replica(i) = server {
             if let Some(gtid) = session.reads.gtid_to_wait(&db.name, target.group, i) {
@@ -79,9 +92,8 @@ pub(crate) async fn run_target<S: ResultSink>(
                         continue;
                     }
                     Err(e) => {
-                        group
-                            .server(server)
-                            .failed(ctx.backends.failures_to_open, &e.to_string());
+                        group.server(server).failed(&e.to_string());
+                        ticket.failed();
                         session.conns.discard_at(db, target.group, server);
                         server = ServerRef::Master;
                         continue;
@@ -120,7 +132,8 @@ pub(crate) async fn run_target<S: ResultSink>(
                 // it, tell the health state, and name the group, so the next statement
                 // starts on a fresh one. A replica read that sent nothing yet is retried
                 // on the master.
-                pool.failed(ctx.backends.failures_to_open, &reason);
+                pool.failed(&reason);
+                ticket.failed();
                 let err = pool.unavailable(reason);
                 session.conns.discard_at(db, target.group, server);
                 if server == ServerRef::Master {

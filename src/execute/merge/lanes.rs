@@ -9,13 +9,14 @@
 //! after the others on the session's connection instead. Inside a transaction every shard
 //! of a group runs on the transaction's connection (extra ones would not see its writes).
 
+use crate::backend::pools::Ticket;
 use crate::backend::{BackendConn, ServerRef};
 use crate::error::Error;
 use crate::plan::Route;
 
 use super::super::{status, Context, Session};
 
-pub(super) struct Lane {
+pub(super) struct Lane<'c> {
     pub group: usize,
     /// The session's own connection to the group (else an extra one).
     pub pinned: bool,
@@ -23,14 +24,32 @@ pub(super) struct Lane {
     /// Indexes into the route's targets, in the order the lane runs them.
     pub targets: Vec<usize>,
     pub conn: BackendConn,
+    /// The lane's admission by its server's breaker, held while the lane streams.
+    pub ticket: Ticket<'c>,
+}
+
+/// Asks `server`'s breaker to admit one lane.
+fn admit<'c>(
+    ctx: &Context<'c>,
+    route: &Route,
+    group: usize,
+    server: ServerRef,
+) -> Result<Ticket<'c>, Error> {
+    match ctx.backends.group(&route.db, group) {
+        Some(g) => g.server(server).admit(),
+        None => Err(Error::Internal(format!(
+            "no pools for group {group} of database '{}'",
+            route.db.name
+        ))),
+    }
 }
 
 /// Takes a connection for every lane of `route`'s read.
-pub(super) async fn open(
+pub(super) async fn open<'c>(
     route: &Route,
-    ctx: &Context<'_>,
+    ctx: &Context<'c>,
     session: &mut Session,
-) -> Result<Vec<Lane>, Error> {
+) -> Result<Vec<Lane<'c>>, Error> {
     let db = &route.db;
     session.reads.check_variables(route)?;
     let in_trans = session.txn_aware_status() & status::IN_TRANS != 0 || session.txn.active();
@@ -62,7 +81,7 @@ pub(super) async fn open(
             .map(|g| g.choose(access))
             .unwrap_or(ServerRef::Master)
     };
-    let mut lanes: Vec<Lane> = Vec::with_capacity(planned.len());
+    let mut lanes: Vec<Lane<'c>> = Vec::with_capacity(planned.len());
     let mut waiting: Vec<(usize, ServerRef, Vec<usize>)> = Vec::new();
     for (group, pinned, targets) in planned {
         let server = server_of(session, group, targets[0]);
@@ -70,6 +89,13 @@ pub(super) async fn open(
             waiting.push((group, server, targets));
             continue;
         }
+        let ticket = match admit(ctx, route, group, server) {
+            Ok(t) => t,
+            Err(e) => {
+                give_back(lanes, ctx, route, session);
+                return Err(e);
+            }
+        };
         match session.conns.take(ctx.backends, db, group, server).await {
             Ok(conn) => lanes.push(Lane {
                 group,
@@ -77,14 +103,23 @@ pub(super) async fn open(
                 server,
                 targets,
                 conn,
+                ticket,
             }),
             Err(e) => {
+                ticket.judge(&e);
                 give_back(lanes, ctx, route, session);
                 return Err(e);
             }
         }
     }
     for (group, server, targets) in waiting {
+        let ticket = match admit(ctx, route, group, server) {
+            Ok(t) => t,
+            Err(e) => {
+                give_back(lanes, ctx, route, session);
+                return Err(e);
+            }
+        };
         match session
             .conns
             .extra_if_free(ctx.backends, db, group, server)
@@ -96,8 +131,11 @@ pub(super) async fn open(
                 server,
                 targets,
                 conn,
+                ticket,
             }),
             Ok(None) => {
+                // Runs on the session's own lane of the group, which holds a ticket.
+                drop(ticket);
                 let own = lanes
                     .iter_mut()
                     .find(|l| l.pinned && l.group == group)
@@ -105,6 +143,7 @@ pub(super) async fn open(
                 own.targets.extend(targets);
             }
             Err(e) => {
+                ticket.judge(&e);
                 give_back(lanes, ctx, route, session);
                 return Err(e);
             }
@@ -114,7 +153,7 @@ pub(super) async fn open(
 }
 
 /// Returns the lanes' connections to the session (its own) or the pool (extras).
-fn give_back(lanes: Vec<Lane>, ctx: &Context<'_>, route: &Route, session: &mut Session) {
+fn give_back(lanes: Vec<Lane<'_>>, ctx: &Context<'_>, route: &Route, session: &mut Session) {
     for lane in lanes {
         if lane.pinned {
             session

@@ -138,7 +138,10 @@ pub async fn run<S: ResultSink>(
     let mut slots: Vec<Option<stream::Rx>> = (0..route.targets.len()).map(|_| None).collect();
     let mut stream_servers: Vec<Option<Arc<GroupPool>>> = vec![None; route.targets.len()];
     let mut tasks = Vec::with_capacity(lanes.len());
+    // Held until the merged read ends: a lane stuck on a server counts as unanswered.
+    let mut _tickets = Vec::with_capacity(lanes.len());
     for lane in lanes {
+        _tickets.push(lane.ticket);
         let sqls = lane
             .targets
             .iter()

@@ -401,7 +401,7 @@ async fn record(
         .pool(db, db.default_group)
         .ok_or_else(|| Recorded::Refused("no pool for its default group".into()))?;
     let free = pool
-        .connect_if_free(ctx.backends.connect_timeout, ctx.backends.failures_to_open)
+        .connect_if_free(ctx.backends.connect_timeout, ctx.backends.probe_interval)
         .await
         .map_err(|e| Recorded::Refused(e.to_string()))?;
     let mut conn = match free {

@@ -50,7 +50,11 @@ pub async fn serve_client<R, W>(
 {
     let mut reader = PacketReader::new(reader, MAX_CLIENT_PACKET);
     let mut writer = PacketWriter::new(writer);
-    let outcome = handshake(&mut reader, &mut writer, connection_id, &shared, &peer_host).await;
+    let outcome = super::login_deadline::within(
+        super::login_deadline::deadline(),
+        handshake(&mut reader, &mut writer, connection_id, &shared, &peer_host),
+    )
+    .await;
     serve_session(reader, writer, outcome, shared, connection_id, peer_host).await;
 }
 

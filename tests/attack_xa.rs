@@ -1,0 +1,150 @@
+//! Hostile use of `[transactions] mode = "xa"` against real MariaDB groups: session
+//! characteristics, DDL and LOCK TABLES inside, autocommit=0 drivers, a failing statement
+//! on one group. Each test checks the physical tables on both masters.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use shardgate::config::server::{ServerConfig, TxnMode, UserConfig};
+
+fn xa_mode(test: &str) -> impl FnOnce(&mut ServerConfig) + '_ {
+    move |c: &mut ServerConfig| {
+        c.transactions.mode = TxnMode::Xa;
+        c.transactions.proxy_id = short_id(test);
+        c.transactions.recover_interval = Duration::from_millis(200);
+        c.transactions.abandon_after = Duration::from_secs(600);
+        let mut ops = UserConfig::new("ops", "ops-pass");
+        ops.admin = true;
+        c.users.push(ops);
+    }
+}
+
+fn short_id(test: &str) -> String {
+    let id: String = test
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    id[..id.len().min(24)].to_string()
+}
+
+async fn setup(test: &str) -> (TestSchema, Proxy) {
+    let schema = TestSchema::create(test).await;
+    schema.create_clinical_tables().await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        xa_mode(test),
+    )
+    .await;
+    (schema, proxy)
+}
+
+async fn patients(schema: &TestSchema, shard: u32) -> Vec<i64> {
+    let g = if shard < 2 { 0 } else { 1 };
+    let mut c = schema.on(g).await;
+    let ids: Vec<i64> = c
+        .query(format!("SELECT id FROM patients_{shard} ORDER BY id"))
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    ids
+}
+
+/// Nothing of the transaction is left on either master: no prepared branch, no row, no
+/// lock (a direct insert of the same ids does not wait).
+async fn nothing_left(schema: &TestSchema, test: &str, ids: [(u32, i64); 2]) {
+    for _ in 0..100 {
+        let mut free = true;
+        for (shard, id) in ids {
+            let g = if shard < 2 { 0 } else { 1 };
+            let mut c = schema.on(g).await;
+            c.query_drop("SET SESSION innodb_lock_wait_timeout = 1")
+                .await
+                .unwrap();
+            let sql = format!(
+                "INSERT INTO patients_{shard} (id, hospital_id, name) VALUES ({id}, {shard}, 'x')"
+            );
+            free &= c.query_drop(sql).await.is_ok();
+            let _ = c
+                .query_drop(format!("DELETE FROM patients_{shard} WHERE id = {id}"))
+                .await;
+            c.disconnect().await.unwrap();
+        }
+        if free {
+            let prefix = format!("sg-{}-", short_id(test));
+            for g in 0..2 {
+                let mut c = direct(master_port(g), None).await;
+                let rows: Vec<(i64, usize, usize, Vec<u8>)> = c.query("XA RECOVER").await.unwrap();
+                let ours = rows
+                    .iter()
+                    .filter(|r| String::from_utf8_lossy(&r.3).starts_with(&prefix))
+                    .count();
+                assert_eq!(ours, 0, "prepared branches left on g{g}: {rows:?}");
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the transaction's rows stay locked on a master");
+}
+
+/// A transaction writing on both groups, the second write through the binary protocol.
+async fn open_on_two_groups(c: &mut mysql_async::Conn) {
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (1, 0, 'a')")
+        .await
+        .unwrap();
+    c.exec_drop(
+        "INSERT INTO patients (id, hospital_id, name) VALUES (?, ?, ?)",
+        (2, 2, "b"),
+    )
+    .await
+    .unwrap();
+}
+
+/// COM_CHANGE_USER inside an xa transaction on two groups rolls back both branches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xa_change_user_mid_transaction_rolls_back_both_branches() {
+    let test = "attack_xa_chuser";
+    let (schema, proxy) = setup(test).await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    open_on_two_groups(&mut c).await;
+    c.change_user(
+        mysql_async::ChangeUserOpts::default()
+            .with_user(Some("ops".into()))
+            .with_pass(Some("ops-pass".into()))
+            .with_db_name(Some("clinical".into())),
+    )
+    .await
+    .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    nothing_left(&schema, test, [(0, 1), (2, 2)]).await;
+    assert!(patients(&schema, 0).await.is_empty());
+    drop(c);
+    schema.drop().await;
+}
+
+/// COM_RESET_CONNECTION, and KILL CONNECTION from another session: the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xa_reset_connection_or_kill_mid_transaction_rolls_back_both_branches() {
+    let test = "attack_xa_reset";
+    let (schema, proxy) = setup(test).await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    open_on_two_groups(&mut c).await;
+    c.reset().await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    nothing_left(&schema, test, [(0, 1), (2, 2)]).await;
+
+    let mut victim = proxy.connect(Some("clinical")).await;
+    open_on_two_groups(&mut victim).await;
+    let id: Option<u32> = victim.query_first("SELECT CONNECTION_ID()").await.unwrap();
+    c.query_drop(format!("KILL CONNECTION {}", id.unwrap()))
+        .await
+        .unwrap();
+    assert!(victim.query_drop("COMMIT").await.is_err());
+    nothing_left(&schema, test, [(0, 1), (2, 2)]).await;
+    drop(c);
+    schema.drop().await;
+}

@@ -148,3 +148,76 @@ async fn xa_reset_connection_or_kill_mid_transaction_rolls_back_both_branches() 
     drop(c);
     schema.drop().await;
 }
+
+/// Regression: SHOW SHARDGATE TRANSACTIONS and SHARDGATE RESOLVE were recognised by
+/// whitespace-separated words and only in the text protocol: with a leading comment, or
+/// prepared, they got 1064 "unknown SHOW SHARDGATE TRANSACTIONS". Now both protocols, any
+/// comment or spacing; and a client's XA stays refused however it is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xa_admin_statements_work_with_comments_and_prepared() {
+    let test = "attack_xa_admin";
+    let (schema, proxy) = setup(test).await;
+    let opts = mysql_async::OptsBuilder::from_opts(proxy.opts(Some("clinical")))
+        .user(Some("ops"))
+        .pass(Some("ops-pass"));
+    let mut ops = mysql_async::Conn::new(opts).await.unwrap();
+    let mut app = proxy.connect(Some("clinical")).await;
+    for sql in [
+        "SHOW SHARDGATE TRANSACTIONS",
+        "/* dashboard */ SHOW SHARDGATE TRANSACTIONS",
+        "show\n  shardgate\ttransactions ;",
+        "/*!SHOW SHARDGATE TRANSACTIONS*/",
+    ] {
+        let rows: Vec<mysql_async::Row> = ops
+            .query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert!(rows.is_empty(), "{sql}: {rows:?}");
+        let rows: Vec<mysql_async::Row> = ops
+            .exec(sql, ())
+            .await
+            .unwrap_or_else(|e| panic!("prepared {sql}: {e}"));
+        assert!(rows.is_empty(), "prepared {sql}: {rows:?}");
+        let msg = expect_code(app.query_drop(sql).await, 1227);
+        assert!(msg.contains("SHOW SHARDGATE TRANSACTIONS"), "{msg}");
+        expect_code(app.exec_drop(sql, ()).await, 1227);
+    }
+    for sql in [
+        "/* ops */ SHARDGATE RESOLVE 'sg-nothing-1' COMMIT",
+        "SHARDGATE RESOLVE sg-nothing-1 ROLLBACK",
+    ] {
+        let msg = expect_code(ops.query_drop(sql).await, 1235);
+        assert!(
+            msg.contains("no prepared branch of transaction 'sg-nothing-1'"),
+            "{sql}: {msg}"
+        );
+        let msg = expect_code(ops.exec_drop(sql, ()).await, 1235);
+        assert!(msg.contains("no prepared branch"), "prepared {sql}: {msg}");
+        expect_code(app.exec_drop(sql, ()).await, 1227);
+    }
+    expect_code(ops.query_drop("SHARDGATE RESOLVE COMMIT").await, 1064);
+    expect_code(
+        ops.exec_drop("SHARDGATE RESOLVE 'a' 'b' MAYBE", ()).await,
+        1064,
+    );
+    for sql in [
+        "/* x */ XA RECOVER",
+        "/*!XA START 'evil'*/",
+        "XA/**/RECOVER",
+    ] {
+        let msg = expect_code(app.query_drop(sql).await, 1235);
+        assert!(msg.contains("XA statements from clients"), "{sql}: {msg}");
+        let msg = expect_code(app.exec_drop(sql, ()).await, 1235);
+        assert!(
+            msg.contains("XA statements from clients"),
+            "prepared {sql}: {msg}"
+        );
+    }
+    let rows: Vec<mysql_async::Row> = ops
+        .query("SHARDGATE PREVIEW SHOW SHARDGATE TRANSACTIONS")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    drop((ops, app));
+    schema.drop().await;
+}

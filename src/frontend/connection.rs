@@ -516,13 +516,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             let first = plan::FirstWord::of(sql);
             let original = sql;
             let (kind, succeeded) = 'statement: {
-                if let Some(xa) = super::xa_admin::recognise(first, sql) {
-                    let status = self.session.status;
-                    let ok =
-                        super::xa_admin::answer(xa, &self.shared, self.admin, status, &mut sink)
-                            .await?;
-                    break 'statement (RouteKind::Proxy, ok);
-                }
                 if let Some(own) = answered_here::recognise(first, sql) {
                     let me = Me {
                         shared: &self.shared,

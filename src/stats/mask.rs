@@ -12,10 +12,15 @@ use crate::plan::Syntax;
 pub fn mask_literals(sql: &str, syntax: Syntax) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut copied = 0;
+    let mut after_string = false;
     for t in Lexer::with_syntax(sql, syntax) {
+        let host_of_account = after_string && is_quoted_host(t.kind, t.text(sql));
+        after_string = t.kind == Kind::Str;
         let mask = match t.kind {
             Kind::Str | Kind::Number => "?",
             Kind::Word if is_hex_or_bit_number(t.text(sql)) => "?",
+            // `'user'@'host'`: the lexer reads the host as a variable `@'host'`.
+            Kind::Variable if host_of_account => "@?",
             Kind::Comment => "/* ? */",
             _ => continue,
         };
@@ -25,6 +30,20 @@ pub fn mask_literals(sql: &str, syntax: Syntax) -> String {
     }
     out.push_str(&sql[copied..]);
     out
+}
+
+/// Whether `sql` may carry a password (`IDENTIFIED BY '...'`, `PASSWORD('...')`, `SET
+/// PASSWORD = '...'`, `MASTER_PASSWORD = '...'`): such a statement is logged masked even with
+/// `log_literals = true`, as MariaDB's own logs rewrite them.
+pub fn mentions_credentials(sql: &str, syntax: Syntax) -> bool {
+    const WORDS: [&str; 4] = ["IDENTIFIED", "PASSWORD", "OLD_PASSWORD", "MASTER_PASSWORD"];
+    Lexer::with_syntax(sql, syntax)
+        .filter(|t| t.kind == Kind::Word)
+        .any(|t| WORDS.iter().any(|w| t.is_word(sql, w)))
+}
+
+fn is_quoted_host(kind: Kind, text: &str) -> bool {
+    kind == Kind::Variable && (text.starts_with("@'") || text.starts_with("@\""))
 }
 
 /// `0x1F` / `0b101`: a number to the server, a word to the lexer (`0x1G` is an identifier).
@@ -90,6 +109,28 @@ mod tests {
             mask("SELECT /*!100000 'a', */ /*!999999 'secret' */ 1"),
             "SELECT /*!100000 ?, */ /* ? */ ?"
         );
+    }
+
+    #[test]
+    fn the_host_of_an_account_is_masked_but_variables_stay() {
+        assert_eq!(
+            mask("SET PASSWORD FOR 'u'@'db-7.internal' = PASSWORD('x')"),
+            "SET PASSWORD FOR ?@? = PASSWORD(?)"
+        );
+        assert_eq!(mask("SELECT @'v', @v, 'a' @'w'"), "SELECT @'v', @v, ? @'w'");
+    }
+
+    #[test]
+    fn statements_with_passwords_are_recognised() {
+        let creds = |sql: &str| mentions_credentials(sql, Syntax::default());
+        assert!(creds("SET PASSWORD FOR 'u'@'%' = PASSWORD('hunter2')"));
+        assert!(creds("create user u identified by 'hunter2'"));
+        assert!(creds(
+            "ALTER USER u IDENTIFIED VIA ed25519 USING PASSWORD('x')"
+        ));
+        assert!(creds("CHANGE MASTER TO MASTER_PASSWORD = 'x'"));
+        assert!(!creds("SELECT 'PASSWORD', `password` FROM t"));
+        assert!(!creds("SELECT name FROM patients WHERE id = 1"));
     }
 
     #[test]

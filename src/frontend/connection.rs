@@ -483,6 +483,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 )));
                 return Ok(());
             }
+            // `max_qps` counts statements, not packets: the batch's first took its token
+            // with the packet, each further one takes its own (or ends the batch with 1226).
+            if !first {
+                if let Err(e) = self.admit_statement().await {
+                    self.sink(false).error(&e);
+                    break;
+                }
+            }
             first = false;
             // A statement's time includes waiting for a write hold: the client waited too.
             let started = std::time::Instant::now();

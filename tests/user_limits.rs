@@ -285,7 +285,7 @@ async fn each_statement_of_a_multi_statement_batch_counts_against_max_qps() {
     let mut c = connect_partner(&proxy).await.unwrap();
     // Let the driver's login statements' tokens come back.
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    let batch = vec!["SELECT name FROM hospitals WHERE id = 1"; 10].join("; ");
+    let batch = ["SELECT name FROM hospitals WHERE id = 1"; 10].join("; ");
     let mut result = c.query_iter(batch).await.unwrap();
     let mut answered = 0;
     let mut failure = None;

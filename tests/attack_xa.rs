@@ -221,3 +221,71 @@ async fn xa_admin_statements_work_with_comments_and_prepared() {
     drop((ops, app));
     schema.drop().await;
 }
+
+/// Regression: inside a transaction, a write sent as several backend statements that
+/// failed on a later one (duplicate key) left the earlier parts applied, and COMMIT then
+/// committed rows of a statement the client was told had failed. Now the statement is undone
+/// on every group and the transaction goes on, as on one server: in xa mode over two groups,
+/// and in the default mode over two shards of one group; text and binary protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_spread_write_in_a_transaction_is_undone_everywhere() {
+    let test = "attack_xa_stmt_undo";
+    let (schema, proxy) = setup(test).await;
+    let plain = Proxy::start(&[("clinical.toml", schema.clinical_rules("clinical"))]).await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (1, 0, 'a'), (2, 2, 'b')")
+        .await
+        .unwrap();
+    // Shard 0 (g0) first, then shard 2 (g1) fails.
+    let msg = expect_code(
+        c.query_drop(
+            "INSERT INTO patients (id, hospital_id, name) VALUES (3, 0, 'c'), (2, 2, 'dup')",
+        )
+        .await,
+        1062,
+    );
+    assert!(msg.contains("undone on every group"), "{msg}");
+    let msg = expect_code(
+        c.exec_drop(
+            "INSERT INTO patients (id, hospital_id, name) VALUES (?, 0, 'c'), (?, 2, 'dup')",
+            (4, 2),
+        )
+        .await,
+        1062,
+    );
+    assert!(msg.contains("undone on every group"), "{msg}");
+    // The transaction goes on and commits what succeeded.
+    c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (5, 0, 'e'), (6, 2, 'f')")
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(patients(&schema, 0).await, [1, 5]);
+    assert_eq!(patients(&schema, 2).await, [2, 6]);
+
+    // The default mode: two shards of g0 in one statement.
+    schema
+        .exec(
+            0,
+            &["INSERT INTO patients_1 (id, hospital_id, name) VALUES (9, 1, 'x')"],
+        )
+        .await;
+    let mut d = plain.connect(Some("clinical")).await;
+    d.query_drop("SET autocommit = 0").await.unwrap();
+    let msg = expect_code(
+        d.query_drop(
+            "INSERT INTO patients (id, hospital_id, name) VALUES (7, 0, 'g'), (9, 1, 'dup')",
+        )
+        .await,
+        1062,
+    );
+    assert!(msg.contains("undone on every group"), "{msg}");
+    d.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (8, 0, 'i')")
+        .await
+        .unwrap();
+    d.query_drop("COMMIT").await.unwrap();
+    assert_eq!(patients(&schema, 0).await, [1, 5, 8]);
+    assert_eq!(patients(&schema, 1).await, [9]);
+    drop((c, d));
+    schema.drop().await;
+}

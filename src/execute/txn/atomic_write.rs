@@ -34,7 +34,7 @@ pub fn needs_atomic_write(route: &Route, ctx: &Context<'_>, session: &Session) -
     several && is_data_change(&first.sql)
 }
 
-fn is_data_change(sql: &str) -> bool {
+pub(super) fn is_data_change(sql: &str) -> bool {
     significant(sql).next().is_some_and(|t| {
         ["INSERT", "UPDATE", "DELETE", "REPLACE"]
             .iter()
@@ -51,6 +51,7 @@ pub async fn run_atomic<S: ResultSink>(
     sink: &mut S,
 ) -> Result<(), Failure> {
     session.txn.begin("BEGIN");
+    session.txn.single_statement = true;
     let mut capture = Capture {
         inner: sink,
         ok: None,

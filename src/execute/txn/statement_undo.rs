@@ -45,6 +45,14 @@ pub fn needs_statement_undo(route: &Route, session: &Session) -> bool {
 /// Takes the statement's savepoint on each of its groups. `false`: it could not (the
 /// statement then runs unguarded and reports any partial application as before).
 pub async fn mark_statement(session: &mut Session, route: &Route) -> bool {
+    // A target outside the transaction would commit on its own: nothing to undo it with.
+    let all_joined = route
+        .targets
+        .iter()
+        .all(|t| session.txn.is_joined(&route.db.name, t.group));
+    if !all_joined {
+        return false;
+    }
     for j in joined_groups(session, route) {
         if !matches!(
             send(session, &j, Op::Sql(SAVEPOINT)).await,

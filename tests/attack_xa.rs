@@ -289,3 +289,41 @@ async fn a_failed_spread_write_in_a_transaction_is_undone_everywhere() {
     drop((c, d));
     schema.drop().await;
 }
+
+/// KILL QUERY of a write running shard after shard inside a transaction: the parts done
+/// before the kill are undone with it, the transaction goes on and commits the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_query_of_a_spread_write_in_a_transaction_undoes_its_finished_parts() {
+    let test = "attack_xa_kill_undo";
+    let (schema, proxy) = setup(test).await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    let mut killer = proxy.connect(Some("clinical")).await;
+    let id: Option<u32> = c.query_first("SELECT CONNECTION_ID()").await.unwrap();
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (1, 0, 'a'), (2, 2, 'b')")
+        .await
+        .unwrap();
+    let slow = tokio::spawn(async move {
+        let r = c
+            .query_drop("UPDATE patients SET name = CONCAT(name, SLEEP(1), 'x')")
+            .await;
+        (c, r)
+    });
+    // Shard 0 is done after a second, shard 2 sleeps then.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    killer
+        .query_drop(format!("KILL QUERY {}", id.unwrap()))
+        .await
+        .unwrap();
+    let (mut c, r) = slow.await.unwrap();
+    let msg = expect_code(r, 1317);
+    assert!(msg.contains("undone on every group"), "{msg}");
+    c.query_drop("COMMIT").await.unwrap();
+    let mut g0 = schema.on(0).await;
+    let mut g1 = schema.on(1).await;
+    let a: Option<String> = g0.query_first("SELECT name FROM patients_0").await.unwrap();
+    let b: Option<String> = g1.query_first("SELECT name FROM patients_2").await.unwrap();
+    assert_eq!((a.as_deref(), b.as_deref()), (Some("a"), Some("b")));
+    drop((c, killer, g0, g1));
+    schema.drop().await;
+}

@@ -310,3 +310,39 @@ async fn each_statement_of_a_multi_statement_batch_counts_against_max_qps() {
     c.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// Regression: COM_FIELD_LIST (a statement on a backend, as mysql_list_fields() sends it)
+/// took no token, so a client could flood the backends with it past `max_qps`.
+#[tokio::test]
+async fn com_field_list_counts_against_max_qps() {
+    let schema = TestSchema::create("limits_field_list").await;
+    schema.create_clinical_tables().await;
+    let proxy = Proxy::start_with_admin(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            for u in c.users.iter_mut() {
+                u.limits = UserLimits {
+                    max_qps: Some(1),
+                    burst: 2,
+                    ..UserLimits::default()
+                };
+            }
+        },
+    )
+    .await;
+    let port = proxy.port;
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut raw = common::raw::RawClient::connect(port, "clinical", true);
+        (0..6)
+            .map(|_| match raw.field_list("hospitals", "") {
+                Ok(cols) => Ok(cols.len()),
+                Err(p) => Err(u16::from_le_bytes([p[1], p[2]])),
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers[0], Ok(3), "{answers:?}");
+    assert!(answers.contains(&Err(1226)), "{answers:?}");
+    schema.drop().await;
+}

@@ -207,7 +207,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 self.writer.flush().await?;
                 continue;
             };
-            if matches!(command, COM_QUERY | COM_STMT_EXECUTE) {
+            // Every command that runs a statement on a backend takes a token.
+            if matches!(command, COM_QUERY | COM_STMT_EXECUTE | COM_FIELD_LIST) {
                 if let Err(e) = self.admit_statement().await {
                     self.sink(false).error(&e);
                     self.writer.flush().await?;

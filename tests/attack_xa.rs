@@ -327,3 +327,59 @@ async fn kill_query_of_a_spread_write_in_a_transaction_undoes_its_finished_parts
     drop((c, killer, g0, g1));
     schema.drop().await;
 }
+
+/// Regression: an autocommit write over two shards of one group that failed on the second
+/// kept the first shard's part committed (only multi-group writes in xa mode were atomic).
+/// It now runs in one transaction on that group: all or nothing, in both modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_autocommit_write_over_shards_of_one_group_is_all_or_nothing() {
+    let test = "attack_xa_one_group";
+    let (schema, proxy) = setup(test).await;
+    let plain = Proxy::start(&[("clinical.toml", schema.clinical_rules("clinical"))]).await;
+    schema
+        .exec(
+            0,
+            &["INSERT INTO patients_1 (id, hospital_id, name) VALUES (9, 1, 'x')"],
+        )
+        .await;
+    for p in [&proxy, &plain] {
+        let mut c = p.connect(Some("clinical")).await;
+        let msg = expect_code(
+            c.query_drop(
+                "INSERT INTO patients (id, hospital_id, name) VALUES (7, 0, 'g'), (9, 1, 'dup')",
+            )
+            .await,
+            1062,
+        );
+        assert!(msg.contains("rolled back on every group ('g0')"), "{msg}");
+        let msg = expect_code(
+            c.exec_drop(
+                "INSERT INTO patients (id, hospital_id, name) VALUES (?, 0, 'g'), (?, 1, 'dup')",
+                (7, 9),
+            )
+            .await,
+            1062,
+        );
+        assert!(msg.contains("rolled back on every group"), "{msg}");
+        assert!(patients(&schema, 0).await.is_empty());
+        // A good one still lands, and the session is not left in a transaction.
+        c.query_drop(
+            "INSERT INTO patients (id, hospital_id, name) VALUES (1, 0, 'a'), (2, 1, 'b')",
+        )
+        .await
+        .unwrap();
+        assert_eq!(patients(&schema, 0).await, [1]);
+        assert_eq!(patients(&schema, 1).await, [2, 9]);
+        schema
+            .exec(
+                0,
+                &[
+                    "DELETE FROM patients_0",
+                    "DELETE FROM patients_1 WHERE id = 2",
+                ],
+            )
+            .await;
+        drop(c);
+    }
+    schema.drop().await;
+}

@@ -273,3 +273,68 @@ fn a_slow_log_that_cannot_be_written_fails_the_start_naming_the_key() {
     assert!(stderr.contains("no-such-dir"), "{stderr}");
     assert!(stderr.contains("shardgate.toml"), "{stderr}");
 }
+
+/// Regression: hex and bit numbers (`0x...`, `0b...`, words to the lexer) and comments
+/// reached the log as written with `log_literals = false`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hex_bit_numbers_and_comments_are_masked_like_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    let (schema, proxy) = setup("slow_log_hex", log_config(&path, 0, false)).await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    c.query_drop(
+        "SELECT name FROM patients WHERE hospital_id = 2 AND name <> 0x736563726574 \
+         /* ssn 123-45-6789 */ AND id <> 0b101101110 -- pin 4711\n AND name <> X'736563726574'",
+    )
+    .await
+    .unwrap();
+    c.query_drop("SELECT 1 # secret-remark").await.unwrap();
+    let all = lines(&path, 2).await;
+    let point = line_for(&all, "SELECT name FROM patients");
+    assert_eq!(
+        point["sql"],
+        "SELECT name FROM patients WHERE hospital_id = ? AND name <> ? \
+         /* ? */ AND id <> ? /* ? */\n AND name <> X?"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    for leaked in ["736563726574", "101101110", "123-45", "pin 4711", "secret"] {
+        assert!(!text.contains(leaked), "{leaked} leaked: {text}");
+    }
+    drop(c);
+    schema.drop().await;
+}
+
+/// Regression: with `log_literals = true` a statement carrying a password went to the log
+/// as sent; such statements are masked whatever the setting (MariaDB's logs rewrite them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_never_reach_the_log_even_with_log_literals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(&dir);
+    let (schema, proxy) = setup("slow_log_passwords", log_config(&path, 0, true)).await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    for sql in [
+        "SET PASSWORD FOR 'nobody'@'%' = PASSWORD('hunter2-a')",
+        "CREATE USER 'nobody'@'%' IDENTIFIED BY 'hunter2-b'",
+        "ALTER USER 'nobody'@'db-7.internal' IDENTIFIED VIA mysql_native_password USING PASSWORD('hunter2-c')",
+    ] {
+        // Whatever the answer (refused, or no privilege): the line must not hold the password.
+        let _ = c.query_drop(sql).await;
+    }
+    c.query_drop("SELECT name FROM patients WHERE hospital_id = 3 AND name = 'kept'")
+        .await
+        .unwrap();
+    let all = lines(&path, 4).await;
+    assert_eq!(
+        line_for(&all, "SELECT name")["sql"],
+        "SELECT name FROM patients WHERE hospital_id = 3 AND name = 'kept'"
+    );
+    line_for(&all, "SET PASSWORD FOR ?@? = PASSWORD(?)");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("hunter2"), "a password leaked: {text}");
+    assert!(
+        !text.contains("db-7.internal"),
+        "an account's host leaked: {text}"
+    );
+    drop(c);
+    schema.drop().await;
+}

@@ -174,3 +174,79 @@ fn bad_certificate_paths_are_config_errors_naming_the_key() {
         "a key of another certificate: {e}"
     );
 }
+
+/// Reads from `s` until the proxy closes it; `Err` if it is still open after `limit`.
+async fn closed_within(
+    s: &mut tokio::net::TcpStream,
+    limit: std::time::Duration,
+) -> Result<(), String> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let ended = tokio::time::timeout(limit, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    ended.map_err(|_| format!("still open after {limit:?}"))
+}
+
+/// Regression: a client that connected and stalled (said nothing after the greeting, or
+/// sent an SSLRequest and never started the TLS handshake) kept its socket and task for
+/// ever; now the login must be done within `LOGIN_TIMEOUT` (10 s), on the TLS listener and
+/// on a plain one, while a client logging in meanwhile is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_stalling_in_the_login_are_disconnected_after_the_login_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (schema, proxy, _dir, _ca) = setup("tls_stall", false).await;
+    let plain = Proxy::start(&[("clinical.toml", schema.clinical_rules("clinical"))]).await;
+    let limit =
+        shardgate::frontend::login_deadline::LOGIN_TIMEOUT + std::time::Duration::from_secs(5);
+
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port))
+        .await
+        .unwrap();
+    let mut silent_plain = tokio::net::TcpStream::connect(("127.0.0.1", plain.port))
+        .await
+        .unwrap();
+    let mut ssl_then_nothing = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port))
+        .await
+        .unwrap();
+    // Greeting first, then a bare SSLRequest (CLIENT_SSL | PROTOCOL_41 | SECURE_CONNECTION).
+    let mut header = [0u8; 4];
+    ssl_then_nothing.read_exact(&mut header).await.unwrap();
+    let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+    let mut greeting = vec![0u8; len];
+    ssl_then_nothing.read_exact(&mut greeting).await.unwrap();
+    let caps: u32 = 0x0800 | 0x0200 | 0x8000;
+    let mut req = vec![32u8, 0, 0, 1];
+    req.extend_from_slice(&caps.to_le_bytes());
+    req.extend_from_slice(&(16u32 << 20).to_le_bytes());
+    req.push(45);
+    req.extend_from_slice(&[0u8; 23]);
+    ssl_then_nothing.write_all(&req).await.unwrap();
+
+    // Others log in meanwhile.
+    let mut c = mysql_async::Conn::new(plain.opts(Some("clinical")))
+        .await
+        .unwrap();
+    let one: Option<i64> = mysql_async::prelude::Queryable::query_first(&mut c, "SELECT 1")
+        .await
+        .unwrap();
+    assert_eq!(one, Some(1));
+    let (a, b, d) = tokio::join!(
+        closed_within(&mut silent, limit),
+        closed_within(&mut silent_plain, limit),
+        closed_within(&mut ssl_then_nothing, limit)
+    );
+    assert_eq!(
+        (a, b, d),
+        (Ok(()), Ok(()), Ok(())),
+        "silent TLS-listener client, silent plain client, SSLRequest then nothing"
+    );
+    drop(c);
+    schema.drop().await;
+}

@@ -267,3 +267,82 @@ async fn a_user_flooding_at_ten_times_its_limit_leaves_other_users_alone() {
     app.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// Regression: a multi-statement packet took one token for all its statements, so
+/// `SELECT ..; SELECT ..; ...` ran any number of statements past `max_qps`. Each statement
+/// of a batch now takes its own; the one without a token ends the batch with 1226.
+#[tokio::test]
+async fn each_statement_of_a_multi_statement_batch_counts_against_max_qps() {
+    let (schema, proxy) = setup(
+        "limits_batch",
+        UserLimits {
+            max_qps: Some(1),
+            burst: 3,
+            ..UserLimits::default()
+        },
+    )
+    .await;
+    let mut c = connect_partner(&proxy).await.unwrap();
+    // Let the driver's login statements' tokens come back.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let batch = ["SELECT name FROM hospitals WHERE id = 1"; 10].join("; ");
+    let mut result = c.query_iter(batch).await.unwrap();
+    let mut answered = 0;
+    let mut failure = None;
+    for _ in 0..10 {
+        match result.collect::<String>().await {
+            Ok(rows) if rows.is_empty() => break,
+            Ok(rows) => {
+                assert_eq!(rows, ["North"]);
+                answered += 1;
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(result);
+    let e = failure.unwrap_or_else(|| panic!("all {answered} statements of the batch ran"));
+    let msg = expect_code::<()>(Err(e), 1226);
+    assert!(msg.contains("'partner'"), "{msg}");
+    assert!((3..=4).contains(&answered), "{answered} ran");
+    c.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+/// Regression: COM_FIELD_LIST (a statement on a backend, as mysql_list_fields() sends it)
+/// took no token, so a client could flood the backends with it past `max_qps`.
+#[tokio::test]
+async fn com_field_list_counts_against_max_qps() {
+    let schema = TestSchema::create("limits_field_list").await;
+    schema.create_clinical_tables().await;
+    let proxy = Proxy::start_with_admin(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            for u in c.users.iter_mut() {
+                u.limits = UserLimits {
+                    max_qps: Some(1),
+                    burst: 2,
+                    ..UserLimits::default()
+                };
+            }
+        },
+    )
+    .await;
+    let port = proxy.port;
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut raw = common::raw::RawClient::connect(port, "clinical", true);
+        (0..6)
+            .map(|_| match raw.field_list("hospitals", "") {
+                Ok(cols) => Ok(cols.len()),
+                Err(p) => Err(u16::from_le_bytes([p[1], p[2]])),
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers[0], Ok(3), "{answers:?}");
+    assert!(answers.contains(&Err(1226)), "{answers:?}");
+    schema.drop().await;
+}

@@ -32,7 +32,7 @@ impl AdminStatement<'_> {
     }
 }
 
-const SHOW_WHAT: &str = "SHOW SHARDGATE GROUPS, RULES, SESSIONS or STATS";
+const SHOW_WHAT: &str = "SHOW SHARDGATE GROUPS, RULES, SESSIONS, STATS or TRANSACTIONS";
 
 /// `None` when `sql` is none of the admin statements.
 pub fn recognise(sql: &str) -> Option<Result<AdminStatement<'_>>> {
@@ -77,7 +77,7 @@ pub fn recognise(sql: &str) -> Option<Result<AdminStatement<'_>>> {
     }
     let Some(what) = toks.next() else {
         return Some(Err(Error::Syntax(
-            "SHARDGATE needs a command: SHARDGATE RELOAD or SHARDGATE PREVIEW <statement>".into(),
+            "SHARDGATE needs a command: SHARDGATE RELOAD, SHARDGATE PREVIEW <statement> or SHARDGATE RESOLVE".into(),
         )));
     };
     if what.is_word(sql, "RELOAD") {
@@ -100,7 +100,7 @@ pub fn recognise(sql: &str) -> Option<Result<AdminStatement<'_>>> {
         return Some(Ok(AdminStatement::Preview(rest)));
     }
     Some(Err(Error::Syntax(format!(
-        "unknown SHARDGATE command '{}': SHARDGATE RELOAD or SHARDGATE PREVIEW <statement>",
+        "unknown SHARDGATE command '{}': SHARDGATE RELOAD, SHARDGATE PREVIEW <statement> or SHARDGATE RESOLVE",
         what.text(sql)
     ))))
 }

@@ -79,11 +79,22 @@ pub(crate) async fn run_targets<S: ResultSink>(
             session.conns.get(ctx.backends, db, target.group).await?;
         }
     }
+    // In a transaction, a failure part-way is undone on every group (statement atomicity).
+    let undoable = super::txn::needs_statement_undo(route, session)
+        && super::txn::mark_statement(session, route).await;
     for (i, target) in route.targets.iter().enumerate() {
         // Column definitions go out once, from the first shard that returns a result set.
         let send_columns = (!started_rows).then_some(status_before);
         let one = match run_target(route, target, server, send_columns, ctx, session, sink).await {
             Ok(one) => one,
+            Err(Failure::Query(e)) if undoable && i > 0 => {
+                return Err(Failure::Query(
+                    match super::txn::undo_statement(session, route, e).await {
+                        Ok(undone) => undone,
+                        Err(e) => partly_applied(route, i, e),
+                    },
+                ));
+            }
             Err(Failure::Query(e)) => return Err(Failure::Query(partly_applied(route, i, e))),
             Err(e) => return Err(e),
         };

@@ -37,6 +37,9 @@ pub(super) async fn answer_here<S: ResultSink>(
         ..OkInfo::default()
     };
     let outcome = match own {
+        AnsweredHere::Xa(xa) => {
+            return super::xa_admin::answer(xa, me.shared, me.admin, status, sink).await;
+        }
         AnsweredHere::Admin(stmt) => admin(stmt, sql, me, ctx, sink).await,
         AnsweredHere::Kill(kill) => kill
             .and_then(|k| super::kill::kill(&k, me.live, me.admin, me.shared.sessions()))
@@ -132,6 +135,7 @@ async fn preview(
     let first = plan::FirstWord::of(text);
     if let Some(own) = answered_here::recognise(first, text) {
         let what = match own {
+            AnsweredHere::Xa(xa) => xa.name()?,
             AnsweredHere::Admin(stmt) => stmt?.name(),
             AnsweredHere::Kill(kill) => {
                 kill?;

@@ -14,6 +14,9 @@ use crate::plan::FirstWord;
 
 /// A statement the proxy answers itself.
 pub(super) enum AnsweredHere<'a> {
+    /// `SHOW SHARDGATE TRANSACTIONS`, `SHARDGATE RESOLVE`, and the clients' own `XA ...`
+    /// (refused), see `xa_admin`.
+    Xa(super::xa_admin::XaStatement),
     /// `Err` is the statement's syntax error (`SHOW SHARDGATE FOO`).
     Admin(Result<AdminStatement<'a>>),
     /// `Err` is the KILL's own syntax error or refusal.
@@ -26,6 +29,9 @@ pub(super) enum AnsweredHere<'a> {
 /// Which statement the proxy answers itself `sql` is, if any (SHOW WARNINGS aside: see
 /// `is_show_warnings`).
 pub(super) fn recognise<'a>(first: FirstWord<'_>, sql: &'a str) -> Option<AnsweredHere<'a>> {
+    if let Some(xa) = super::xa_admin::recognise(first, sql) {
+        return Some(AnsweredHere::Xa(xa));
+    }
     if first.may_be("SHARDGATE") || first.may_be("SHOW") {
         if let Some(admin) = crate::admin::statements::recognise(sql) {
             return Some(AnsweredHere::Admin(admin));
@@ -100,6 +106,10 @@ mod tests {
             Some(AnsweredHere::Admin(Ok(_))) => "admin",
             Some(AnsweredHere::Admin(Err(_))) => "admin error",
             Some(AnsweredHere::Kill(_)) => "kill",
+            Some(AnsweredHere::Xa(super::super::xa_admin::XaStatement::ShowTransactions)) => {
+                "transactions"
+            }
+            Some(AnsweredHere::Xa(_)) => "xa",
             Some(AnsweredHere::ShowProcesslist { full: true }) => "full processlist",
             Some(AnsweredHere::ShowProcesslist { full: false }) => "processlist",
             None => "none",
@@ -117,5 +127,8 @@ mod tests {
         assert_eq!(kind("show shardgate stats"), "admin");
         assert_eq!(kind("SHOW SHARDGATE"), "admin error");
         assert_eq!(kind("SHOW TABLES"), "none");
+        assert_eq!(kind("/* c */ SHOW SHARDGATE TRANSACTIONS"), "transactions");
+        assert_eq!(kind("/*!XA RECOVER*/"), "xa");
+        assert_eq!(kind("SHARDGATE RESOLVE 'x' COMMIT"), "xa");
     }
 }

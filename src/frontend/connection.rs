@@ -50,7 +50,11 @@ pub async fn serve_client<R, W>(
 {
     let mut reader = PacketReader::new(reader, MAX_CLIENT_PACKET);
     let mut writer = PacketWriter::new(writer);
-    let outcome = handshake(&mut reader, &mut writer, connection_id, &shared, &peer_host).await;
+    let outcome = super::login_deadline::within(
+        super::login_deadline::deadline(),
+        handshake(&mut reader, &mut writer, connection_id, &shared, &peer_host),
+    )
+    .await;
     serve_session(reader, writer, outcome, shared, connection_id, peer_host).await;
 }
 
@@ -203,7 +207,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 self.writer.flush().await?;
                 continue;
             };
-            if matches!(command, COM_QUERY | COM_STMT_EXECUTE) {
+            // Every command that runs a statement on a backend takes a token.
+            if matches!(command, COM_QUERY | COM_STMT_EXECUTE | COM_FIELD_LIST) {
                 if let Err(e) = self.admit_statement().await {
                     self.sink(false).error(&e);
                     self.writer.flush().await?;
@@ -479,6 +484,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 )));
                 return Ok(());
             }
+            // `max_qps` counts statements, not packets: the batch's first took its token
+            // with the packet, each further one takes its own (or ends the batch with 1226).
+            if !first {
+                if let Err(e) = self.admit_statement().await {
+                    self.sink(false).error(&e);
+                    break;
+                }
+            }
             first = false;
             // A statement's time includes waiting for a write hold: the client waited too.
             let started = std::time::Instant::now();
@@ -532,13 +545,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                             break 'statement (RouteKind::Cached, true);
                         }
                     }
-                }
-                if let Some(xa) = super::xa_admin::recognise(first, sql) {
-                    let status = self.session.status;
-                    let ok =
-                        super::xa_admin::answer(xa, &self.shared, self.admin, status, &mut sink)
-                            .await?;
-                    break 'statement (RouteKind::Proxy, ok);
                 }
                 if let Some(own) = answered_here::recognise(first, sql) {
                     let me = Me {

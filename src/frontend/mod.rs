@@ -16,6 +16,7 @@ pub mod handshake;
 mod hold_gate;
 pub mod interrupt;
 pub mod kill;
+pub mod login_deadline;
 pub mod packet;
 mod report;
 pub mod sessions;

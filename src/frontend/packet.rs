@@ -21,6 +21,28 @@ pub struct PacketReader<R> {
     max_packet: usize,
 }
 
+/// Appends exactly `len` bytes to `buf`, growing it as the bytes arrive: a header claiming
+/// 16 MB costs memory only once the client has sent them (a length alone, from a client
+/// that has not even logged in, made us allocate the whole packet up front).
+async fn read_body<R: AsyncRead + Unpin>(
+    inner: &mut R,
+    len: usize,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
+    const STEP: usize = 64 * 1024;
+    let end = buf.len() + len;
+    while buf.len() < end {
+        let want = (end - buf.len()).min(STEP);
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        if let Err(e) = inner.read_exact(&mut buf[start..]).await {
+            buf.truncate(start);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 impl<R: AsyncRead + Unpin> PacketReader<R> {
     pub fn new(inner: R, max_packet: usize) -> Self {
         PacketReader {
@@ -53,9 +75,7 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
                     ),
                 ));
             }
-            let start = buf.len();
-            buf.resize(start + len, 0);
-            self.inner.read_exact(&mut buf[start..]).await?;
+            read_body(&mut self.inner, len, buf).await?;
             if len < MAX_CHUNK {
                 return Ok(Some(seq));
             }
@@ -266,6 +286,29 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a bare header claiming a 16 MB packet made the reader allocate all of it
+    /// before a byte of the body came.
+    #[tokio::test]
+    async fn a_claimed_length_costs_memory_only_as_bytes_arrive() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut reader = PacketReader::new(server, 64 * 1024 * 1024);
+        client.write_all(&[0xFF, 0xFF, 0xFE, 0]).await.unwrap();
+        client.write_all(&[7u8; 10]).await.unwrap();
+        let mut buf = Vec::new();
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            reader.read_packet(&mut buf),
+        )
+        .await;
+        assert!(waited.is_err(), "the packet cannot be complete");
+        assert!(
+            buf.capacity() <= 128 * 1024,
+            "{} bytes held",
+            buf.capacity()
+        );
+        drop(client);
+    }
 
     #[tokio::test]
     async fn big_payload_round_trips_through_chunks() {

@@ -16,6 +16,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::connection::{serve_session, MAX_CLIENT_PACKET};
 use super::handshake::{greeting, login, HandshakeOutcome};
+use super::login_deadline::{self, within};
 use super::packet::{PacketReader, PacketWriter};
 use crate::config::server::TlsConfig;
 use crate::server::Shared;
@@ -63,17 +64,21 @@ pub async fn serve_tcp(
     connection_id: u32,
     peer_host: String,
 ) {
+    let deadline = login_deadline::deadline();
     let (nonce, hello) = greeting(connection_id, &shared, true);
-    if write_first(&mut stream, &hello).await.is_err() {
+    if within(deadline, write_first(&mut stream, &hello))
+        .await
+        .is_err()
+    {
         return;
     }
     // Read unbuffered: after an SSLRequest the client's TLS hello follows at once, and
     // those bytes belong to the TLS layer.
-    let Ok(Some((seq, first))) = read_first(&mut stream).await else {
+    let Ok(Some((seq, first))) = within(deadline, read_first(&mut stream)).await else {
         return;
     };
     if is_ssl_request(&first) {
-        let tls = match acceptor.accept(stream).await {
+        let tls = match within(deadline, acceptor.accept(stream)).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::debug!(connection_id, "TLS handshake failed: {e}");
@@ -84,37 +89,42 @@ pub async fn serve_tcp(
         let mut reader = PacketReader::new(r, MAX_CLIENT_PACKET);
         let mut writer = PacketWriter::new(w);
         let mut buf = Vec::with_capacity(256);
-        let outcome = match reader.read_packet(&mut buf).await {
-            Ok(Some(seq)) => {
-                writer.set_seq(seq.wrapping_add(1));
-                login(
-                    &mut reader,
-                    &mut writer,
-                    &buf,
-                    nonce,
-                    &shared,
-                    &peer_host,
-                    true,
-                )
-                .await
+        let outcome = within(deadline, async {
+            match reader.read_packet(&mut buf).await? {
+                Some(seq) => {
+                    writer.set_seq(seq.wrapping_add(1));
+                    login(
+                        &mut reader,
+                        &mut writer,
+                        &buf,
+                        nonce,
+                        &shared,
+                        &peer_host,
+                        true,
+                    )
+                    .await
+                }
+                None => Ok(HandshakeOutcome::Rejected),
             }
-            Ok(None) => Ok(HandshakeOutcome::Rejected),
-            Err(e) => Err(e),
-        };
+        })
+        .await;
         serve_session(reader, writer, outcome, shared, connection_id, peer_host).await;
     } else {
         let (r, w) = stream.into_split();
         let mut reader = PacketReader::new(r, MAX_CLIENT_PACKET);
         let mut writer = PacketWriter::new(w);
         writer.set_seq(seq.wrapping_add(1));
-        let outcome = login(
-            &mut reader,
-            &mut writer,
-            &first,
-            nonce,
-            &shared,
-            &peer_host,
-            false,
+        let outcome = within(
+            deadline,
+            login(
+                &mut reader,
+                &mut writer,
+                &first,
+                nonce,
+                &shared,
+                &peer_host,
+                false,
+            ),
         )
         .await;
         serve_session(reader, writer, outcome, shared, connection_id, peer_host).await;

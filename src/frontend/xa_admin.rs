@@ -10,9 +10,11 @@ use std::time::Instant;
 use crate::error::Error;
 use crate::execute::xa::log::Decision;
 use crate::execute::{OkInfo, ResultSink};
+use crate::plan::lexer::{significant, Kind, Token};
 use crate::plan::FirstWord;
 use crate::server::Shared;
 
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum XaStatement {
     ShowTransactions,
     Resolve {
@@ -24,33 +26,74 @@ pub(super) enum XaStatement {
     ClientXa,
 }
 
+impl XaStatement {
+    /// What `SHARDGATE PREVIEW` names it; `Err` is the answer running it would get anyway
+    /// (a client's XA, a malformed RESOLVE).
+    pub(super) fn name(&self) -> Result<&'static str, Error> {
+        match self {
+            XaStatement::ShowTransactions => Ok("SHOW SHARDGATE TRANSACTIONS"),
+            XaStatement::Resolve { .. } => Ok("SHARDGATE RESOLVE"),
+            XaStatement::BadResolve => Err(bad_resolve()),
+            XaStatement::ClientXa => Err(client_xa()),
+        }
+    }
+}
+
+fn bad_resolve() -> Error {
+    Error::Syntax(
+        "SHARDGATE RESOLVE '<xid>' COMMIT|ROLLBACK (the xid as SHOW SHARDGATE TRANSACTIONS \
+         shows it)"
+            .into(),
+    )
+}
+
+fn client_xa() -> Error {
+    Error::unsupported(
+        "XA statements from clients (shardgate runs its own XA branches on the groups; for \
+         atomic transactions over several groups set [transactions] mode = \"xa\" and use \
+         BEGIN / COMMIT)",
+    )
+}
+
 const COLUMNS: &[&str] = &["Xid", "Groups", "State", "Age_s"];
 
-/// Which of these statements `sql` is, if any.
+/// Which of these statements `sql` is, if any. Read by the lexer, as the other admin
+/// statements are: comments (an ORM's `/* app */` prefix), executable comments and any
+/// spacing are what the server would make of them.
 pub(super) fn recognise(first: FirstWord<'_>, sql: &str) -> Option<XaStatement> {
     if !(first.may_be("SHOW") || first.may_be("SHARDGATE") || first.may_be("XA")) {
         return None;
     }
-    let text = sql.trim().trim_end_matches(';');
-    let words: Vec<&str> = text.split_ascii_whitespace().collect();
-    let is = |i: usize, w: &str| words.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w));
-    if words.len() == 3 && is(0, "SHOW") && is(1, "SHARDGATE") && is(2, "TRANSACTIONS") {
+    let toks: Vec<Token> = significant(sql)
+        .filter(|t| t.kind != Kind::Punct(b';'))
+        .collect();
+    let is = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
+    if toks.len() == 3 && is(0, "SHOW") && is(1, "SHARDGATE") && is(2, "TRANSACTIONS") {
         return Some(XaStatement::ShowTransactions);
     }
     if is(0, "SHARDGATE") && is(1, "RESOLVE") {
-        if words.len() != 4 {
+        // The xid is everything between RESOLVE and the decision: an unquoted
+        // `sg-proxy-12` is several tokens to the lexer.
+        let (Some(resolve), Some(last)) = (toks.get(1), toks.last()) else {
             return Some(XaStatement::BadResolve);
-        }
-        let gtrid = words[2].trim_matches(|c| c == '\'' || c == '"' || c == '`');
-        let decision = if is(3, "COMMIT") {
+        };
+        let decision = if is(toks.len() - 1, "COMMIT") {
             Decision::Commit
-        } else if is(3, "ROLLBACK") {
+        } else if is(toks.len() - 1, "ROLLBACK") {
             Decision::Rollback
         } else {
             return Some(XaStatement::BadResolve);
         };
+        let xid = sql
+            .get(resolve.end..last.start)
+            .unwrap_or("")
+            .trim()
+            .trim_matches(|c| c == '\'' || c == '"' || c == '`');
+        if toks.len() < 4 || xid.is_empty() || xid.contains(char::is_whitespace) {
+            return Some(XaStatement::BadResolve);
+        }
         return Some(XaStatement::Resolve {
-            gtrid: gtrid.to_string(),
+            gtrid: xid.to_string(),
             decision,
         });
     }
@@ -69,16 +112,8 @@ pub(super) async fn answer<S: ResultSink>(
     sink: &mut S,
 ) -> std::io::Result<bool> {
     let outcome = match stmt {
-        XaStatement::ClientXa => Err(Error::unsupported(
-            "XA statements from clients (shardgate runs its own XA branches on the groups; \
-             for atomic transactions over several groups set [transactions] mode = \"xa\" and \
-             use BEGIN / COMMIT)",
-        )),
-        XaStatement::BadResolve => Err(Error::Syntax(
-            "SHARDGATE RESOLVE '<xid>' COMMIT|ROLLBACK (the xid as SHOW SHARDGATE \
-             TRANSACTIONS shows it)"
-                .into(),
-        )),
+        XaStatement::ClientXa => Err(client_xa()),
+        XaStatement::BadResolve => Err(bad_resolve()),
         XaStatement::ShowTransactions if !admin => {
             Err(Error::AdminOnly("SHOW SHARDGATE TRANSACTIONS"))
         }

@@ -121,7 +121,7 @@ fn ms(d: Duration) -> f64 {
 /// The JSON text of one slow statement (no newline).
 fn line(f: &Finished<'_>, log_literals: bool, now: SystemTime) -> String {
     let masked;
-    let sql = if log_literals {
+    let sql = if log_literals && !super::mask::mentions_credentials(f.sql, f.syntax) {
         f.sql
     } else {
         masked = super::mask::mask_literals(f.sql, f.syntax);

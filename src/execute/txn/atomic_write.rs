@@ -1,7 +1,8 @@
 //! A write over several groups with autocommit on, in xa mode (a broadcast table's copies,
 //! a key-less UPDATE / DELETE over shards of several groups, a multi-row INSERT spread over
 //! groups): it runs as an XA transaction of its own, so it applies on every group or on
-//! none. A failure on any group rolls back all of them, and the client gets that group's
+//! none. A write over several shards of one group runs in one plain transaction there, in
+//! any mode, for the same reason. A failure on any group rolls back all of them, and the client gets that group's
 //! error, saying so. DDL is not transactional and keeps its place-by-place behaviour.
 
 use std::io;
@@ -16,11 +17,13 @@ use crate::plan::{Route, Target};
 
 use super::super::{route, status, ColumnRename, Context, Failure, OkInfo, ResultSink, Session};
 
-/// Whether `route` must run as an atomic write: xa mode, no transaction open, a data change
-/// (not DDL) on more than one group.
+/// Whether `route` must run as an atomic write: no transaction open, a data change (not
+/// DDL) sent as several backend statements, either on more than one group in xa mode, or
+/// on shards of one group in any mode (one plain transaction there makes it atomic, as the
+/// one statement is on one server).
 pub fn needs_atomic_write(route: &Route, ctx: &Context<'_>, session: &Session) -> bool {
-    if ctx.xa.is_none()
-        || !route.is_write
+    if !route.is_write
+        || route.targets.len() < 2
         || session.txn.active()
         || session.txn.pins_connections()
         || !super::confined_write(route)
@@ -31,10 +34,10 @@ pub fn needs_atomic_write(route: &Route, ctx: &Context<'_>, session: &Session) -
         return false;
     };
     let several = route.targets.iter().any(|t| t.group != first.group);
-    several && is_data_change(&first.sql)
+    (ctx.xa.is_some() || !several) && is_data_change(&first.sql)
 }
 
-fn is_data_change(sql: &str) -> bool {
+pub(super) fn is_data_change(sql: &str) -> bool {
     significant(sql).next().is_some_and(|t| {
         ["INSERT", "UPDATE", "DELETE", "REPLACE"]
             .iter()
@@ -51,6 +54,7 @@ pub async fn run_atomic<S: ResultSink>(
     sink: &mut S,
 ) -> Result<(), Failure> {
     session.txn.begin("BEGIN");
+    session.txn.single_statement = true;
     let mut capture = Capture {
         inner: sink,
         ok: None,
@@ -67,6 +71,15 @@ pub async fn run_atomic<S: ResultSink>(
     let result = match outcome {
         Ok(()) => match super::commit(session, ctx, "COMMIT", false).await {
             Ok(_) => {
+                // Its writes became visible at this COMMIT: the read split learns their
+                // GTIDs now, as after a client's COMMIT.
+                session.reads.refresh_writes();
+                if super::super::read_split::ReadSplit::uses_gtid(ctx.backends.read_your_writes) {
+                    for (db, group) in session.reads.pending_gtids() {
+                        let gtid = route::last_gtid(session, ctx, &db, group).await;
+                        session.reads.record_write(&db, group, gtid);
+                    }
+                }
                 let mut ok = ok.unwrap_or_default();
                 ok.status =
                     (ok.status & !(status::IN_TRANS | status::AUTOCOMMIT)) | session.txn.status();
@@ -109,11 +122,16 @@ fn rolled_back(route: &Route, e: Error) -> Error {
     Error::RolledBackEverywhere {
         cause: Box::new(cause),
         note: format!(
-            "{}the write was rolled back on every group ({}): xa mode",
+            "{}the write was rolled back on every group ({}): {}",
             failed
                 .map(|f| format!("failed on {f}; "))
                 .unwrap_or_default(),
-            groups.join(", ")
+            groups.join(", "),
+            if groups.len() > 1 {
+                "xa mode"
+            } else {
+                "one transaction"
+            }
         ),
     }
 }

@@ -45,6 +45,7 @@ mod atomic_write;
 mod end;
 mod join;
 mod loss;
+mod statement_undo;
 mod two_phase;
 
 use std::sync::Arc;
@@ -60,6 +61,7 @@ pub(crate) use join::confined_write;
 pub use join::{before_route, open_snapshots};
 pub(crate) use loss::connection_gone;
 pub use loss::{abandon, after_outcome, refusal};
+pub use statement_undo::{mark_statement, needs_statement_undo, undo_statement};
 
 /// The transaction state of one client session.
 #[derive(Debug)]
@@ -83,6 +85,9 @@ pub struct Txn {
     lost: Option<String>,
     /// In xa mode, once a group joined: the global transaction id, registered as live.
     xa: Option<XaTxn>,
+    /// The transaction is one autocommit write's own (`atomic_write`): it ends with that
+    /// statement, so the statement needs no savepoint of its own (`statement_undo`).
+    single_statement: bool,
 }
 
 #[derive(Debug)]
@@ -135,6 +140,7 @@ impl Default for Txn {
             writer: None,
             lost: None,
             xa: None,
+            single_statement: false,
         }
     }
 }
@@ -196,6 +202,7 @@ impl Txn {
     /// BEGIN: the transaction is open, nothing is sent yet; it takes the characteristics
     /// `SET TRANSACTION` gave the next transaction.
     pub fn begin(&mut self, sql: &str) {
+        self.single_statement = false;
         self.begin = Some(sql.to_string());
         self.characteristics = std::mem::take(&mut self.next_characteristics);
         self.savepoints.clear();
@@ -206,6 +213,7 @@ impl Txn {
 
     /// The transaction ended (COMMIT, ROLLBACK, implicit commit).
     pub fn end(&mut self) {
+        self.single_statement = false;
         self.lost = None;
         self.begin = None;
         self.savepoints.clear();

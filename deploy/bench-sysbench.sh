@@ -139,10 +139,12 @@ sb() {
   local port=$1 threads=$2 ps=$3 ssl=()
   shift 3
   # Only shardgate has a certificate; the setup steps talk to the server directly.
+  # sysbench's client loads client-key.pem, client-cert.pem and cacert.pem from its working
+  # directory ($work, see [tls] below; shardgate asks for no client certificate).
   [[ $TLS == 1 && $port == "$PROXY_PORT" ]] && ssl=(--mysql-ssl=on)
-  sysbench oltp_point_select "${ssl[@]}" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
+  (cd "$work" && sysbench oltp_point_select "${ssl[@]}" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
     --mysql-user=app --mysql-password=app-pass --mysql-db=sbtest \
-    --tables=4 --table-size=10000 --threads="$threads" --db-ps-mode="$ps" "$@"
+    --tables=4 --table-size=10000 --threads="$threads" --db-ps-mode="$ps" "$@")
 }
 direct_sql() {
   mariadb --no-defaults -h127.0.0.1 -P"$BASE_PORT" -uapp -papp-pass --batch --skip-column-names "$@"
@@ -216,6 +218,9 @@ TOML
       openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
         -keyout "$work/server.key" -out "$work/server.pem" >/dev/null 2>&1 ||
         die "openssl could not make a test certificate"
+      cp "$work/server.pem" "$work/cacert.pem"
+      cp "$work/server.pem" "$work/client-cert.pem"
+      cp "$work/server.key" "$work/client-key.pem"
       printf '\n[tls]\ncert = "server.pem"\nkey = "server.key"\n'
     fi
   } >"$work/shardgate.toml"

@@ -158,11 +158,54 @@ fn spawn_kill_query(t: BackendThread, connect_timeout: Duration) -> JoinHandle<(
                 return;
             }
         };
+        let kill = format!("KILL QUERY {}", t.thread);
         // 1094 (unknown thread) means the statement ended meanwhile: nothing to stop.
-        if let Err(e) = conn.query_drop(format!("KILL QUERY {}", t.thread)).await {
-            tracing::debug!(addr = %t.pool.addr, "KILL QUERY {}: {e}", t.thread);
+        match conn.query_drop(&kill).await {
+            Err(mysql_async::Error::Server(e)) if e.code == 1095 => {
+                kill_as_the_other_account(conn, &kill, connect_timeout).await;
+            }
+            Err(e) => tracing::debug!(addr = %t.pool.addr, "{kill}: {e}"),
+            Ok(()) => {}
         }
     })
+}
+
+/// MariaDB's thread ownership includes the host: `app@localhost` (the unix socket, which
+/// the pools prefer) cannot kill a thread of `app@127.0.0.1` (a pool connection that stayed
+/// on TCP), nor the other way round, without CONNECTION ADMIN, which the backend user need
+/// not hold. After 1095 the kill is sent again over the other transport.
+async fn kill_as_the_other_account(
+    mut conn: mysql_async::Conn,
+    kill: &str,
+    connect_timeout: Duration,
+) {
+    let me: Option<String> = conn
+        .query_first("SELECT CURRENT_USER()")
+        .await
+        .ok()
+        .flatten();
+    let socket: Option<String> = conn.query_first("SELECT @@socket").await.ok().flatten();
+    let on_socket = me.is_some_and(|u| u.ends_with("@localhost"));
+    let opts = mysql_async::OptsBuilder::from_opts(conn.opts().clone());
+    let other = if on_socket {
+        opts.prefer_socket(false).socket(None::<String>)
+    } else {
+        match socket {
+            Some(path) => opts.socket(Some(path)),
+            None => return,
+        }
+    };
+    drop(conn);
+    match tokio::time::timeout(connect_timeout, mysql_async::Conn::new(other)).await {
+        Ok(Ok(mut c)) => {
+            if let Err(e) = c.query_drop(kill).await {
+                tracing::debug!("{kill} over the other transport: {e}");
+            }
+            let _ = c.disconnect().await;
+        }
+        Ok(Err(e)) => tracing::warn!("{kill}: cannot connect over the other transport: {e}"),
+        Err(_) => tracing::warn!("{kill}: no connection over the other transport in time"),
+    }
 }
 
 /// True when `plan` commits the session's open backend transaction (COMMIT, BEGIN or

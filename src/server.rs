@@ -51,6 +51,11 @@ impl Shared {
         state: Arc<ProxyState>,
     ) -> Self {
         state.install_first(&rules);
+        if config.admin_listen.is_some() {
+            // Before the pools: each registers its latency histogram with the recorder
+            // installed now (a handle taken earlier would record nowhere).
+            crate::admin::metrics::install();
+        }
         state.install_user_limits(&config.users);
         state.install_result_cache(config.cache_max_bytes);
         state.xa.get_or_init(|| {

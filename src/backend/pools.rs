@@ -39,6 +39,9 @@ pub struct GroupPool {
     pub pool_max: usize,
     pub health: Arc<ServerHealth>,
     pub stats: Arc<ServerStats>,
+    /// `shardgate_backend_statement_seconds` of this server, registered once: building the
+    /// labels on every statement cost 3 µs of CPU per point query.
+    pub latency: metrics::Histogram,
 }
 
 impl GroupPool {
@@ -58,6 +61,7 @@ impl GroupPool {
             pool_max: 1,
             health: registry.server(addr),
             stats: registry.stats(database, group, addr, Role::Master),
+            latency: latency_histogram(database, group, Role::Master),
         }
     }
 
@@ -443,6 +447,7 @@ fn group_servers(
             pool_max: cfg.pool_max.max(1),
             health: registry.server(addr),
             stats,
+            latency: latency_histogram(database, &group.name, role),
         })
     };
     let mut sum = 0u32;
@@ -505,6 +510,16 @@ pub(crate) fn split_addr(addr: &str) -> (String, u16) {
         ),
         None => (addr.to_string(), 3306),
     }
+}
+
+/// The backend-latency histogram of one server, registered with the recorder installed now.
+fn latency_histogram(database: &str, group: &str, role: Role) -> metrics::Histogram {
+    metrics::histogram!(
+        "shardgate_backend_statement_seconds",
+        "database" => database.to_owned(),
+        "group" => group.to_owned(),
+        "role" => role.name()
+    )
 }
 
 /// Counts a statement waiting for a pool slot while it waits, also when its client goes

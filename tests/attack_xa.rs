@@ -6,51 +6,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::xa::*;
 use common::*;
 use mysql_async::prelude::Queryable;
-use shardgate::config::server::{ServerConfig, TxnMode, UserConfig};
-
-fn xa_mode(test: &str) -> impl FnOnce(&mut ServerConfig) + '_ {
-    move |c: &mut ServerConfig| {
-        c.transactions.mode = TxnMode::Xa;
-        c.transactions.proxy_id = short_id(test);
-        c.transactions.recover_interval = Duration::from_millis(200);
-        c.transactions.abandon_after = Duration::from_secs(600);
-        let mut ops = UserConfig::new("ops", "ops-pass");
-        ops.admin = true;
-        c.users.push(ops);
-    }
-}
-
-fn short_id(test: &str) -> String {
-    let id: String = test
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    id[..id.len().min(24)].to_string()
-}
-
-async fn setup(test: &str) -> (TestSchema, Proxy) {
-    let schema = TestSchema::create(test).await;
-    schema.create_clinical_tables().await;
-    let proxy = Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        xa_mode(test),
-    )
-    .await;
-    (schema, proxy)
-}
-
-async fn patients(schema: &TestSchema, shard: u32) -> Vec<i64> {
-    let g = if shard < 2 { 0 } else { 1 };
-    let mut c = schema.on(g).await;
-    let ids: Vec<i64> = c
-        .query(format!("SELECT id FROM patients_{shard} ORDER BY id"))
-        .await
-        .unwrap();
-    c.disconnect().await.unwrap();
-    ids
-}
 
 /// Nothing of the transaction is left on either master: no prepared branch, no row, no
 /// lock (a direct insert of the same ids does not wait).

@@ -7,58 +7,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::xa::*;
 use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use shardgate::config::server::{ServerConfig, TxnMode, UserConfig};
-
-/// xa mode with a proxy id of this test's own, quick recovery and a long abandon timeout
-/// (so tests running in parallel never give up each other's transactions).
-fn xa_mode(test: &str) -> impl FnOnce(&mut ServerConfig) + '_ {
-    move |c: &mut ServerConfig| {
-        c.transactions.mode = TxnMode::Xa;
-        c.transactions.proxy_id = short_id(test);
-        c.transactions.recover_interval = Duration::from_millis(200);
-        c.transactions.abandon_after = Duration::from_secs(600);
-        let mut ops = UserConfig::new("ops", "ops-pass");
-        ops.admin = true;
-        c.users.push(ops);
-    }
-}
 
 /// The server-restart test stops g0's master: it runs alone, the others share.
 static SERVERS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
-fn short_id(test: &str) -> String {
-    let id: String = test
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    id[..id.len().min(24)].to_string()
-}
-
-async fn setup(test: &str) -> (TestSchema, Proxy) {
-    let schema = TestSchema::create(test).await;
-    schema.create_clinical_tables().await;
-    let proxy = Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        xa_mode(test),
-    )
-    .await;
-    (schema, proxy)
-}
-
-/// Patient ids of one physical shard, read directly from its group's master.
-async fn patients(schema: &TestSchema, shard: u32) -> Vec<i64> {
-    let g = if shard < 2 { 0 } else { 1 };
-    let mut c = schema.on(g).await;
-    let ids: Vec<i64> = c
-        .query(format!("SELECT id FROM patients_{shard} ORDER BY id"))
-        .await
-        .unwrap();
-    c.disconnect().await.unwrap();
-    ids
-}
 
 async fn hospitals(schema: &TestSchema, g: usize) -> Vec<(i64, String)> {
     let mut c = schema.on(g).await;

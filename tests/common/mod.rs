@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod raw;
 pub mod reshard;
+pub mod xa;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

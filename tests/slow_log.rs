@@ -74,6 +74,23 @@ async fn lines(path: &Path, n: usize) -> Vec<Value> {
     );
 }
 
+/// The lines of the log once it has at least `n` and a line for each of `starts` (the writer
+/// thread may still be writing a statement's line when the client has its answer).
+async fn lines_with(path: &Path, n: usize, starts: &[&str]) -> Vec<Value> {
+    for _ in 0..100 {
+        let all = lines(path, n).await;
+        let has = |start: &&str| {
+            all.iter()
+                .any(|l| l["sql"].as_str().is_some_and(|s| s.starts_with(start)))
+        };
+        if starts.iter().all(has) {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    lines(path, n).await
+}
+
 fn line_for<'a>(lines: &'a [Value], sql_start: &str) -> &'a Value {
     lines
         .iter()
@@ -116,7 +133,16 @@ async fn threshold_zero_logs_every_statement_as_json_with_masked_literals_and_sh
         )
         .await
         .unwrap();
-    let all = lines(&path, 6).await;
+    let all = lines_with(
+        &path,
+        6,
+        &[
+            "SELECT name FROM patients",
+            "SELECT id FROM patients ORDER BY",
+            "INSERT INTO patients",
+        ],
+    )
+    .await;
     let prepared = all
         .iter()
         .find(|l| l["sql"] == "SELECT name FROM patients WHERE hospital_id = ? AND name = ?")
@@ -189,7 +215,7 @@ async fn log_literals_keeps_the_statement_as_sent() {
     let sql = "SELECT name FROM patients WHERE hospital_id = 3 AND name = 'p3'";
     let name: Option<String> = c.query_first(sql).await.unwrap();
     assert_eq!(name.as_deref(), Some("p3"));
-    let all = lines(&path, 1).await;
+    let all = lines_with(&path, 1, &["SELECT name"]).await;
     assert_eq!(line_for(&all, "SELECT name")["sql"], sql);
     schema.drop().await;
 }
@@ -289,7 +315,7 @@ async fn hex_bit_numbers_and_comments_are_masked_like_strings() {
     .await
     .unwrap();
     c.query_drop("SELECT 1 # secret-remark").await.unwrap();
-    let all = lines(&path, 2).await;
+    let all = lines_with(&path, 2, &["SELECT name FROM patients"]).await;
     let point = line_for(&all, "SELECT name FROM patients");
     assert_eq!(
         point["sql"],
@@ -323,7 +349,7 @@ async fn passwords_never_reach_the_log_even_with_log_literals() {
     c.query_drop("SELECT name FROM patients WHERE hospital_id = 3 AND name = 'kept'")
         .await
         .unwrap();
-    let all = lines(&path, 4).await;
+    let all = lines_with(&path, 4, &["SELECT name", "SET PASSWORD"]).await;
     assert_eq!(
         line_for(&all, "SELECT name")["sql"],
         "SELECT name FROM patients WHERE hospital_id = 3 AND name = 'kept'"

@@ -25,6 +25,47 @@ pub fn rows(plan: &Plan, role: &dyn Fn(&Route, &Target) -> &'static str) -> Vec<
             out.route(kind, &s.route, role);
             out.merge(&s.merge);
         }
+        Plan::Materialize(m) => {
+            out.push(
+                "route",
+                Some(&m.db.name),
+                format!(
+                    "{kind}: no streaming merge is exact ({}): each sharded table's rows are \
+                     copied into a temporary table on the default group's master, which runs \
+                     the statement",
+                    m.reason
+                ),
+            );
+            for t in &m.tables {
+                let sub = rows(&t.fetch, role);
+                out.push(
+                    "fetch",
+                    Some(&m.db.name),
+                    format!(
+                        "{} into temporary table {}: {}",
+                        t.logical, t.temp, t.fetch_sql
+                    ),
+                );
+                for r in sub
+                    .into_iter()
+                    .filter(|r| r.get(1).is_some_and(|k| k.as_deref() == Some("query")))
+                {
+                    let mut r = r;
+                    r[0] = Some(out.next_step());
+                    out.rows.push(r);
+                }
+            }
+            let group = m.db.groups.get(m.group).map(|g| g.name.clone());
+            out.rows.push(vec![
+                Some(out.next_step()),
+                Some("query".into()),
+                Some(m.db.name.clone()),
+                group,
+                None,
+                Some("master".into()),
+                Some(m.sql.clone()),
+            ]);
+        }
         Plan::Session(s) => {
             out.push(
                 "route",

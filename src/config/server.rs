@@ -176,12 +176,16 @@ pub struct Limits {
     /// shard results held back inside a transaction); past it the query fails, the
     /// connection goes on.
     pub merge_buffer_bytes: usize,
+    /// Rows of one sharded table a query answered over temporary copies (`plan::materialize`)
+    /// may copy; past it the query fails with 1235 naming this cap.
+    pub materialize_max_rows: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             merge_buffer_bytes: 64 << 20,
+            materialize_max_rows: 1_000_000,
         }
     }
 }
@@ -512,6 +516,7 @@ struct RawRouting {
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     merge_buffer_bytes: Option<usize>,
+    materialize_max_rows: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -749,8 +754,14 @@ pub fn parse_server_config(
         limits: Limits {
             merge_buffer_bytes: raw
                 .limits
+                .as_ref()
                 .and_then(|l| l.merge_buffer_bytes)
                 .unwrap_or(Limits::default().merge_buffer_bytes),
+            materialize_max_rows: raw
+                .limits
+                .as_ref()
+                .and_then(|l| l.materialize_max_rows)
+                .unwrap_or(Limits::default().materialize_max_rows),
         },
         worker_id: worker_id.min(u64::from(crate::keygen::MAX_WORKER_ID)) as u16,
         read_only_functions: raw

@@ -6,6 +6,7 @@ pub mod found_rows;
 pub mod info;
 pub mod like;
 pub mod logical_names;
+mod materialize;
 pub mod merge;
 mod previous_conn;
 pub mod read_split;
@@ -167,6 +168,8 @@ pub struct Context<'a> {
     pub limits: crate::config::server::Limits,
     /// The two-phase commit coordinator, in `[transactions] mode = "xa"`.
     pub xa: Option<&'a Arc<xa::Coordinator>>,
+    /// How statements are read, for planning one again (`plan::plan_materialized`).
+    pub reading: columns::Reading<'a>,
 }
 
 /// A read over several shards while sql_select_limit caps the session's reads.
@@ -189,7 +192,10 @@ pub async fn run<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> io::Result<bool> {
-    if !matches!(plan, Plan::Route(_) | Plan::Scatter(_)) {
+    if !matches!(
+        plan,
+        Plan::Route(_) | Plan::Scatter(_) | Plan::Materialize(_)
+    ) {
         session.last_row_count = 0;
     }
     if let Some(why) = session.conns.state_lost() {
@@ -246,9 +252,18 @@ pub async fn run<S: ResultSink>(
             }
             outcome.map_err(|f| logical_names::failure(f, &route.db))
         }
-        Plan::Scatter(s) => scatter(&s, ctx, session, sink)
+        Plan::Scatter(s) => match scatter(&s, ctx, session, sink).await {
+            Err(Failure::Query(Error::Unsupported(why)))
+                if why.starts_with(merge::TYPE_DEFEATS_MERGE) =>
+            {
+                materialize::replan(&s.sql, why, ctx, session, sink).await
+            }
+            outcome => outcome,
+        }
+        .map_err(|f| logical_names::failure(f, &s.route.db)),
+        Plan::Materialize(m) => materialize::run(&m, ctx, session, sink)
             .await
-            .map_err(|f| logical_names::failure(f, &s.route.db)),
+            .map_err(|f| logical_names::failure(f, &m.db)),
         Plan::Session(stmt) => {
             session.reads.observe_set(&stmt.sql);
             let was_in_txn = session.status & status::IN_TRANS != 0;

@@ -223,11 +223,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     let name = String::from_utf8_lossy(body).into_owned();
                     let rules = self.statement_rules();
                     let backends = self.shared.backends();
+                    let config_shared = self.shared.clone();
                     let ctx = Context {
                         rules: &rules,
                         backends: &backends,
                         limits: self.shared.config.limits,
                         xa: self.shared.xa(),
+                        reading: execute::columns::Reading {
+                            syntax: self.syntax(),
+                            read_only_functions: &config_shared.config.read_only_functions,
+                        },
                     };
                     let outcome = execute::session::use_database(
                         &name,
@@ -507,11 +512,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     break;
                 }
             }
+            let config_shared = self.shared.clone();
             let ctx = Context {
                 rules: &rules,
                 backends: &backends,
                 limits: self.shared.config.limits,
                 xa: self.shared.xa(),
+                reading: execute::columns::Reading {
+                    syntax: self.syntax(),
+                    read_only_functions: &config_shared.config.read_only_functions,
+                },
             };
             let syntax = self.syntax();
             self.session.trace.clear();

@@ -40,12 +40,25 @@ pub(crate) fn plan(
         Statement::Query(q) => {
             let mut c = Collector::new(ctx, sql, "a query");
             c.expect_main_query();
-            walk(root, &mut c)?;
-            c.finish(tokens)?;
             // Locking reads (FOR UPDATE, LOCK IN SHARE MODE) must run on the masters.
             let locking = !q.locks.is_empty() || super::parse::is_lock_in_share_mode(sql);
+            let materializable = std::ptr::eq(root, stmt) && !is_write && !locking;
+            c.defer_refusals = materializable;
+            walk(root, &mut c)?;
+            c.finish(tokens)?;
+            if let Some(refusal) = c.deferred.take() {
+                return super::materialize::plan(&c, q, refusal);
+            }
+            if let Some(reason) = super::materialize::forced().filter(|_| materializable) {
+                return super::materialize::plan(&c, q, Error::Unsupported(reason));
+            }
             if std::ptr::eq(root, stmt) {
-                route_query(&c, q, is_write || locking)
+                match route_query(&c, q, is_write || locking) {
+                    Err(refusal @ Error::Unsupported(_)) if !is_write && !locking => {
+                        super::materialize::plan(&c, q, refusal)
+                    }
+                    planned => planned,
+                }
             } else {
                 route(&c, is_write || locking)
             }

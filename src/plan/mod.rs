@@ -53,6 +53,7 @@ pub mod kill;
 mod last_insert_id;
 pub(crate) mod lexer;
 mod literal;
+pub mod materialize;
 pub(crate) mod mentions;
 pub mod merge;
 mod names;
@@ -82,7 +83,7 @@ pub use last_insert_id::{
     answer_sql as last_insert_id_sql, found_rows_query, found_rows_sql, last_insert_id_query,
     row_count_query, row_count_sql,
 };
-pub(crate) use names::is_system_schema;
+pub(crate) use names::{is_system_schema, write_string_literal};
 pub use relations::read_relations;
 pub(crate) use side_effects::{assigned_user_variables, user_variables};
 pub use split::{next_statement, split_statements};
@@ -119,6 +120,10 @@ pub enum Plan {
     /// A read over several shards whose rows the proxy merges (ORDER BY, LIMIT, aggregates,
     /// GROUP BY, DISTINCT): every target runs at once, `merge` says how rows combine.
     Scatter(Box<Scatter>),
+    /// A read over several shards no streaming merge answers exactly: the default group's
+    /// master answers it over temporary copies of the rows its sharded tables can give
+    /// (`materialize`).
+    Materialize(Box<materialize::Materialize>),
     /// A session statement (SET ..., BEGIN, COMMIT, ROLLBACK, SAVEPOINT, ...): runs on every
     /// backend connection the session holds (and on the default group's when it holds none),
     /// and, when `replay` is true, again on every connection the session opens later.
@@ -183,6 +188,9 @@ pub enum Spread {
 pub struct Scatter {
     pub route: Route,
     pub merge: merge::MergeSpec,
+    /// The statement as planned: what `plan_materialized` plans again when the shards'
+    /// column types show the merge cannot be exact (ENUM and SET order).
+    pub sql: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +250,7 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
             Some(plan) => Ok(plan),
             None => statement::plan(sql, ctx, false),
         },
+        Leading::Select if materialize::forced().is_some() => statement::plan(sql, ctx, false),
         Leading::Select => match select_fast::plan(sql, ctx) {
             Some(plan) => Ok(plan),
             None => statement::plan(sql, ctx, false),
@@ -254,6 +263,12 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
     // A read that writes or locks runs on the master (or is refused over several shards).
     side_effects::apply(sql, &mut plan, ctx.read_only_functions)?;
     Ok(plan)
+}
+
+/// Plans `sql`, a read planned before as a merge the shards' columns turned out to defeat
+/// (`reason`), as a materialized read (`materialize`).
+pub fn plan_materialized(sql: &str, ctx: &PlanContext<'_>, reason: String) -> Result<Plan> {
+    materialize::forcing(reason, || plan(sql, ctx))
 }
 
 /// `sql` with its executable comments resolved as `syntax`'s server runs them (see

@@ -104,6 +104,28 @@ impl<'a> Edits<'a> {
         out.push_str(&src[pos..to]);
     }
 
+    /// The whole statement with `custom` deciding each edit first (`None`: as `render`
+    /// would, for shard 0 in a group whose schema is `schema`).
+    pub fn render_with(
+        &self,
+        src: &str,
+        schema: &str,
+        custom: &dyn Fn(&EditKind<'a>) -> Option<String>,
+    ) -> String {
+        let mut out = String::with_capacity(src.len() + 32);
+        let mut pos = 0;
+        for e in &self.list {
+            out.push_str(&src[pos..e.start]);
+            match custom(&e.kind) {
+                Some(text) => out.push_str(&text),
+                None => self.render_range(src, e.start, e.end, Some(0), schema, &mut out),
+            }
+            pos = e.end;
+        }
+        out.push_str(&src[pos..]);
+        out
+    }
+
     /// The whole statement rewritten for one target.
     pub fn render(&self, src: &str, shard: Option<u32>, schema: &str) -> String {
         let mut out = String::with_capacity(src.len() + 16);

@@ -202,6 +202,7 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
             Plan::Scatter(Box::new(Scatter {
                 route,
                 merge: sp.merge,
+                sql: c.sql.to_string(),
             }))
         }
         None => Plan::Route(route),

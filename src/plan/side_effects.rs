@@ -37,6 +37,20 @@ pub(crate) fn apply(sql: &str, plan: &mut Plan, read_only_functions: &[String]) 
     let route = match plan {
         Plan::Route(r) => r,
         Plan::Scatter(s) => &mut s.route,
+        Plan::Materialize(m) => {
+            // The statement runs once, on the default group's master, but over copies:
+            // what it writes or locks would not be the tables it names.
+            return match find(sql, read_only_functions) {
+                None => Ok(()),
+                Some(SideEffect::Stateful(what) | SideEffect::MayWrite(what)) => {
+                    Err(Error::unsupported(format!(
+                        "{what} in a query over several shards that shardgate answers from \
+                         copies of the rows ({})",
+                        m.reason
+                    )))
+                }
+            };
+        }
         _ => return Ok(()),
     };
     if route.is_write {

@@ -39,6 +39,7 @@ pub(super) fn statement(f: &Finished<'_>) {
         Proxy => "proxy",
         Refused => "refused",
         Cached => "cached",
+        Materialized => "materialized",
     );
     if let Some(code) = f.error {
         metrics::counter!("shardgate_errors_total", "code" => code.to_string()).increment(1);

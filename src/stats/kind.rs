@@ -23,10 +23,12 @@ pub enum RouteKind {
     Refused,
     /// Answered from the result cache (`cache_ttl_ms`): nothing ran.
     Cached,
+    /// Answered by the default group's master over temporary copies of sharded rows.
+    Materialized,
 }
 
 impl RouteKind {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     pub const ALL: [RouteKind; Self::COUNT] = [
         RouteKind::Single,
         RouteKind::Several,
@@ -37,6 +39,7 @@ impl RouteKind {
         RouteKind::Proxy,
         RouteKind::Refused,
         RouteKind::Cached,
+        RouteKind::Materialized,
     ];
 
     /// The label value (`route="single"`) and the name in SHOW SHARDGATE STATS.
@@ -51,6 +54,7 @@ impl RouteKind {
             RouteKind::Proxy => "proxy",
             RouteKind::Refused => "refused",
             RouteKind::Cached => "cached",
+            RouteKind::Materialized => "materialized",
         }
     }
 
@@ -68,6 +72,7 @@ impl RouteKind {
             Plan::Route(r) if r.all_shards => RouteKind::All,
             Plan::Route(_) => RouteKind::Several,
             Plan::Scatter(_) => RouteKind::Merged,
+            Plan::Materialize(_) => RouteKind::Materialized,
             Plan::Session(_) => RouteKind::Session,
             Plan::UseDatabase(_) | Plan::ShowDatabases { .. } => RouteKind::Proxy,
             Plan::ShowTables { .. } => RouteKind::Single,

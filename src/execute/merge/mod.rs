@@ -22,7 +22,7 @@ mod combine;
 pub mod compare;
 pub mod decimal;
 mod lanes;
-mod stream;
+pub(crate) mod stream;
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -282,6 +282,10 @@ pub async fn run<S: ResultSink>(
 }
 
 /// Reads the shard streams in merge order and feeds the pipeline.
+/// The start of the refusal for a merge whose keys' column types it cannot order (sent before
+/// any row): `execute::run` answers the statement over copies instead.
+pub(crate) const TYPE_DEFEATS_MERGE: &str = "ordering or grouping by an ENUM or SET column";
+
 async fn pump<S: ResultSink>(
     streams: &mut Streams,
     out: &mut Output<'_, S>,
@@ -304,8 +308,7 @@ async fn pump<S: ResultSink>(
         let i = lay.index(k.col);
         if lay.cols.get(i).is_some_and(compare::sorts_by_index) {
             return Err(Failure::Query(Error::unsupported(format!(
-                "ordering or grouping by an ENUM or SET column over several shards of sharded \
-                 table '{}'",
+                "{TYPE_DEFEATS_MERGE} over several shards of sharded table '{}'",
                 spec.table
             ))));
         }

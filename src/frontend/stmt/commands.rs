@@ -385,11 +385,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let started = std::time::Instant::now();
         self.session.trace.clear();
         let backends = self.shared.backends();
+        let config_shared = self.shared.clone();
         let ctx = Context {
             rules: &rules,
             backends: &backends,
             limits: self.shared.config.limits,
             xa: self.shared.xa(),
+            reading: execute::columns::Reading {
+                syntax,
+                read_only_functions: &config_shared.config.read_only_functions,
+            },
         };
         // Statements the proxy answers itself, from the session or the process.
         let first = plan::FirstWord::of(values.rendered());

@@ -81,6 +81,10 @@ pub(crate) struct Collector<'s, 'a> {
     /// The main block runs on every shard when it has no shard key condition (UPDATE and
     /// DELETE, whose affected rows add up); otherwise such a block is refused.
     pub scatter_unkeyed: bool,
+    /// A read that may still be answered over copies (`materialize`): the first block
+    /// refused over several shards is kept here instead of ending the walk.
+    pub defer_refusals: bool,
+    pub deferred: Option<Error>,
     /// Positions of identifiers the walk understood (renamed, or harmless: aliases, columns).
     handled: Vec<Location>,
     /// Positions of names in a table position that are not table references (the targets of
@@ -114,6 +118,8 @@ impl<'s, 'a> Collector<'s, 'a> {
             blocks: Vec::new(),
             blocker: None,
             scatter_unkeyed: false,
+            defer_refusals: false,
+            deferred: None,
             handled: Vec::new(),
             not_relations: Vec::new(),
             qualifiers: Vec::new(),
@@ -330,8 +336,13 @@ impl<'s, 'a> Collector<'s, 'a> {
             }
         }
         block.add_where(selection);
-        if let Some(shards) = block.shards(self.noun, main, main && self.scatter_unkeyed)? {
-            self.blocks.push(BlockInfo { shards, main });
+        match block.shards(self.noun, main, main && self.scatter_unkeyed) {
+            Ok(Some(shards)) => self.blocks.push(BlockInfo { shards, main }),
+            Ok(None) => {}
+            Err(e @ Error::Unsupported(_)) if self.defer_refusals => {
+                self.deferred.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
         }
         Ok(())
     }

@@ -139,6 +139,17 @@ pub(crate) fn render(rules: &Rules, result: &Result<Plan>) -> String {
                 }
             }
         }
+        Ok(Plan::Materialize(m)) => {
+            let _ = writeln!(out, "materialize on {} ({})", m.db.name, m.reason);
+            for t in &m.tables {
+                let _ = writeln!(out, "fetch {} into {}: {}", t.logical, t.temp, t.fetch_sql);
+                for line in render(rules, &Ok((*t.fetch).clone())).split('\n') {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
+            let group = &m.db.groups[m.group].name;
+            let _ = write!(out, "{group}:\n  {}", m.sql);
+        }
         Ok(Plan::Session(s)) => {
             let _ = write!(out, "session replay={}: {}", s.replay, s.sql);
         }

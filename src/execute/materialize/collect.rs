@@ -1,0 +1,119 @@
+//! A sink that keeps a fetch's rows in memory as cells, up to the caps, instead of sending
+//! them to the client.
+
+use std::io;
+
+use mysql_async::Row;
+use mysql_common::packets::Column;
+
+use crate::error::Error;
+use crate::execute::merge::stream::cells_of;
+use crate::execute::{ColumnRename, OkInfo, ResultSink};
+
+/// Marks the io error a full sink stops a fetch with, told apart from a client that left.
+#[derive(Debug)]
+pub(super) struct CapReached;
+
+impl std::fmt::Display for CapReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("materialized rows over their cap")
+    }
+}
+
+impl std::error::Error for CapReached {}
+
+pub(super) fn is_cap_reached(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<CapReached>())
+}
+
+pub(super) struct Collected {
+    pub names: Vec<String>,
+    pub rows: Vec<Vec<Option<Vec<u8>>>>,
+    pub bytes: usize,
+    /// The caps were passed: the rows are incomplete.
+    pub over: bool,
+    pub error: Option<Error>,
+    pub max_rows: usize,
+    pub max_bytes: usize,
+}
+
+impl Collected {
+    pub fn new(max_rows: usize, max_bytes: usize) -> Self {
+        Collected {
+            names: Vec::new(),
+            rows: Vec::new(),
+            bytes: 0,
+            over: false,
+            error: None,
+            max_rows,
+            max_bytes,
+        }
+    }
+
+    fn keep(&mut self, cells: Vec<Option<Vec<u8>>>) {
+        if self.over {
+            return;
+        }
+        let size = cells
+            .iter()
+            .map(|c| c.as_ref().map_or(1, |b| b.len() + 8))
+            .sum::<usize>()
+            + 24;
+        if self.rows.len() >= self.max_rows || self.bytes + size > self.max_bytes {
+            self.over = true;
+            return;
+        }
+        self.bytes += size;
+        self.rows.push(cells);
+    }
+}
+
+impl ResultSink for Collected {
+    fn ok(&mut self, _ok: &OkInfo) {}
+
+    fn error(&mut self, err: &Error) {
+        self.error = Some(err.clone());
+    }
+
+    fn columns<'a>(
+        &mut self,
+        cols: &'a [Column],
+        _status: u16,
+        _rename: &dyn Fn(&'a Column) -> ColumnRename<'a>,
+    ) {
+        self.names = cols
+            .iter()
+            .map(|c| String::from_utf8_lossy(c.name_ref()).into_owned())
+            .collect();
+    }
+
+    fn synthetic_columns(&mut self, _table: &str, names: &[&str]) {
+        self.names = names.iter().map(|n| n.to_string()).collect();
+    }
+
+    fn row(&mut self, row: &Row) {
+        self.keep(cells_of(row.clone()));
+    }
+
+    fn row_cells(&mut self, cells: &[Option<&[u8]>]) {
+        self.keep(cells.iter().map(|c| c.map(<[u8]>::to_vec)).collect());
+    }
+
+    fn end_rows(&mut self, _ok: &OkInfo) {}
+
+    /// FLOAT and DOUBLE keep every digit only in binary rows.
+    fn wants_binary_backend(&self) -> bool {
+        true
+    }
+
+    fn prepared_form(&self, _sql: &str) -> Option<(String, Vec<mysql_async::Value>)> {
+        None
+    }
+
+    async fn maybe_flush(&mut self) -> io::Result<()> {
+        if self.over {
+            return Err(io::Error::other(CapReached));
+        }
+        Ok(())
+    }
+}

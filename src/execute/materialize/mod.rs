@@ -1,0 +1,186 @@
+//! Runs a `Plan::Materialize` (see `plan::materialize`): fetch each sharded table's rows
+//! through the ordinary routes, copy them into temporary tables on the default group's
+//! master on the session's own connection there (so its session state applies), run the
+//! statement there streaming its answer to the client, drop the tables.
+//!
+//! Everything the proxy holds is capped: the fetched rows by `[limits]
+//! materialize_max_rows` and, with every other buffer, by `merge_buffer_bytes`. A fetch past
+//! a cap stops at once and the client gets 1235 naming the cap and the table. A connection
+//! whose temporary tables could not be dropped is closed, never handed to another client.
+
+mod collect;
+mod final_query;
+mod temp_table;
+
+use mysql_async::prelude::Queryable;
+
+use crate::error::Error;
+use crate::plan::materialize::Materialize;
+use crate::plan::Plan;
+
+use self::collect::{is_cap_reached, Collected};
+use super::found_rows::FoundRows;
+use super::{merge, route, Context, Failure, OkInfo, ResultSink, Session};
+
+pub(super) async fn run<S: ResultSink>(
+    m: &Materialize,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut S,
+) -> Result<(), Failure> {
+    if session.select_limited {
+        return Err(Failure::Query(super::capped_read(&format!(
+            "sharded table '{}'",
+            m.tables.first().map_or("", |t| t.logical.as_str())
+        ))));
+    }
+    let status_before = session.status;
+    let max_rows = ctx.limits.materialize_max_rows;
+    let mut budget = ctx.limits.merge_buffer_bytes;
+    let mut fetched = Vec::with_capacity(m.tables.len());
+    for t in &m.tables {
+        let mut rows = Collected::new(max_rows, budget);
+        let outcome = fetch(&t.fetch, ctx, session, &mut rows).await;
+        let over = match outcome {
+            Err(Failure::Client(e)) if is_cap_reached(&e) => true,
+            Err(e) => return Err(e),
+            Ok(()) => rows.over,
+        };
+        if over {
+            return Err(Failure::Query(cap_error(m, &t.logical, max_rows, ctx)));
+        }
+        if let Some(e) = rows.error.take() {
+            return Err(Failure::Query(e));
+        }
+        budget = budget.saturating_sub(rows.bytes);
+        fetched.push(rows);
+    }
+
+    let charset = session.charset.clone();
+    let mut definitions = Vec::with_capacity(m.tables.len());
+    for t in &m.tables {
+        let (group, schema, table) = &t.definition;
+        let conn = session.conns.get(ctx.backends, &m.db, *group).await?;
+        definitions.push(temp_table::definitions(conn, schema, table).await?);
+    }
+
+    let conn = session.conns.get(ctx.backends, &m.db, m.group).await?;
+    let temps: Vec<&str> = m.tables.iter().map(|t| t.temp.as_str()).collect();
+    let answered = async {
+        for ((t, rows), defs) in m.tables.iter().zip(fetched).zip(&definitions) {
+            let create = temp_table::create_sql(&t.temp, &t.logical, &rows.names, defs)?;
+            conn.query_drop(charset.encode(&create)?.as_ref())
+                .await
+                .map_err(Error::from)?;
+            temp_table::fill(conn, &t.temp, rows.names.len(), rows.rows, &charset).await?;
+        }
+        final_query::run(conn, m, status_before, sink, &charset).await
+    }
+    .await;
+    let dropped = conn.query_drop(temp_table::drop_sql(&temps)).await.is_ok();
+    let answer = match answered {
+        Ok(answer) => answer,
+        Err(e) => {
+            if !dropped {
+                session.conns.discard(&m.db, m.group);
+            }
+            return Err(e);
+        }
+    };
+    if !dropped {
+        // The answer is complete; the tables must not outlive the statement on a
+        // connection another client may get.
+        session.conns.discard(&m.db, m.group);
+    } else if let Some((code, message)) = &answer.warning {
+        // Dropping the tables cleared the diagnostics: the first warning is raised again
+        // so SHOW WARNINGS after the statement still has it.
+        if let Ok(conn) = session.conns.get(ctx.backends, &m.db, m.group).await {
+            let _ = conn
+                .query_drop(final_query::signal_sql(*code, message))
+                .await;
+        }
+    }
+
+    session.status = session.txn_aware_status_of(answer.ok.status);
+    session.last_warnings = answer.ok.warnings;
+    session.row_count_conn = None;
+    let mut ok = answer.ok;
+    ok.status = session.status;
+    if answer.had_columns {
+        session.last_row_count = -1;
+        session.found_rows = FoundRows::Known(answer.found_rows.unwrap_or(answer.rows));
+        sink.end_rows(&ok);
+    } else {
+        session.last_row_count = i64::try_from(ok.affected_rows).unwrap_or(i64::MAX);
+        sink.ok(&ok);
+    }
+    Ok(())
+}
+
+/// Runs a fetch the way `execute::run` would run the same plan.
+async fn fetch(
+    plan: &Plan,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut Collected,
+) -> Result<(), Failure> {
+    match plan {
+        Plan::Route(r) if super::concurrent_read(r, session) => {
+            merge::run(r, &Default::default(), ctx, session, sink).await
+        }
+        Plan::Route(r) => route::run(r, ctx, session, sink).await,
+        Plan::Scatter(s) => super::scatter(s, ctx, session, sink).await,
+        _ => Err(Failure::Query(Error::Internal(
+            "a materialized table's fetch is not a read".into(),
+        ))),
+    }
+}
+
+fn cap_error(m: &Materialize, table: &str, max_rows: usize, ctx: &Context<'_>) -> Error {
+    Error::unsupported(format!(
+        "a query over several shards that needs more than [limits] materialize_max_rows = \
+         {max_rows} rows or merge_buffer_bytes = {} bytes of sharded table '{table}' copied \
+         to answer it ({}); narrow it with a shard key or WHERE condition, or raise the cap",
+        ctx.limits.merge_buffer_bytes, m.reason
+    ))
+}
+
+/// What the final statement answered.
+pub(super) struct Answer {
+    pub had_columns: bool,
+    pub rows: u64,
+    pub ok: OkInfo,
+    /// FOUND_ROWS() after a SQL_CALC_FOUND_ROWS statement, read before the tables go.
+    pub found_rows: Option<u64>,
+    /// The first warning (code, message), to raise again after the drop.
+    pub warning: Option<(u16, String)>,
+}
+
+/// A merge the shards' column types defeated (`why`, before anything reached the client):
+/// plans `sql` again as a materialized read and runs that.
+pub(super) async fn replan<S: ResultSink>(
+    sql: &str,
+    why: String,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut S,
+) -> Result<(), Failure> {
+    let planned = crate::plan::plan_materialized(
+        sql,
+        &crate::plan::PlanContext {
+            rules: ctx.rules,
+            current_db: session.current_db.as_ref(),
+            syntax: ctx.reading.syntax,
+            read_only_functions: ctx.reading.read_only_functions,
+            columns: None,
+            system_schema: session.system_schema.as_deref(),
+        },
+        why,
+    )?;
+    match planned {
+        Plan::Materialize(m) => run(&m, ctx, session, sink).await,
+        _ => Err(Failure::Query(Error::Internal(
+            "a merged read did not plan again as a materialized one".into(),
+        ))),
+    }
+}

@@ -22,6 +22,8 @@ mod data;
 mod edge;
 #[path = "differential/gen.rs"]
 mod gen;
+#[path = "differential/reporting.rs"]
+mod reporting;
 #[path = "differential/rng.rs"]
 mod rng;
 #[path = "differential/writes.rs"]

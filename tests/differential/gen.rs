@@ -61,7 +61,7 @@ impl Kind {
     }
 }
 
-pub(super) struct Table {
+pub struct Table {
     pub(super) name: &'static str,
     pub(super) alias: &'static str,
     pub(super) cols: &'static [(&'static str, Kind)],
@@ -640,6 +640,9 @@ pub fn query(seed: u64, i: u64) -> Query {
     let mut r = Rng::derive(seed, i);
     if r.chance(30) {
         return super::edge::edge(&mut r);
+    }
+    if r.chance(25) {
+        return super::reporting::query_of(&mut r);
     }
     let mut tags = Vec::new();
     let f = from(&mut r, &mut tags);

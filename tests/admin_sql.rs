@@ -287,6 +287,10 @@ async fn stats_counters_move_by_exactly_the_statements_sent_by_route_kind() {
         ("USE clinical", None),
         (
             "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM patients WHERE hospital_id IN (1, 2)",
+            None,
+        ),
+        (
+            "SELECT id INTO @v FROM patients ORDER BY id LIMIT 1",
             Some(1235),
         ),
         (
@@ -316,6 +320,7 @@ async fn stats_counters_move_by_exactly_the_statements_sent_by_route_kind() {
         ("statements.several.ok", 1),
         ("statements.all.ok", 1),
         ("statements.merged.ok", 1),
+        ("statements.materialized.ok", 1),
         ("statements.broadcast.ok", 1),
         ("statements.session.ok", 1),
         // USE, and the first SHOW SHARDGATE STATS.
@@ -439,19 +444,37 @@ async fn preview_shows_groups_and_physical_sql_and_runs_nothing() {
     assert!(delete[0].4.starts_with("all: "), "{delete:?}");
     assert_eq!(queries(&delete).len(), 4);
 
+    // Materialized: each fetch with its shard queries, then the final statement on the
+    // default group's master.
+    let window = preview(
+        &mut ops,
+        "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM patients WHERE hospital_id IN (1, 2)",
+    )
+    .await;
+    assert!(window[0].4.starts_with("materialized: "), "{window:?}");
+    assert!(window[0].4.contains("window function"), "{window:?}");
+    let fetch = window
+        .iter()
+        .find(|r| r.0 == "fetch")
+        .expect("a fetch step");
+    assert!(
+        fetch.4.contains("WHERE (hospital_id IN (1, 2))"),
+        "{window:?}"
+    );
+    let last = window.last().unwrap();
+    assert!(
+        last.4
+            .contains("ROW_NUMBER() OVER (ORDER BY id) FROM `shardgate_m0_patients`"),
+        "{window:?}"
+    );
+
     // Refused: the refusal itself, as running it would answer.
     let msg = expect_code(
-        ops.query_drop(
-            "SHARDGATE PREVIEW SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM patients \
-             WHERE hospital_id IN (1, 2)",
-        )
-        .await,
+        ops.query_drop("SHARDGATE PREVIEW SELECT id INTO @v FROM patients ORDER BY id LIMIT 1")
+            .await,
         1235,
     );
-    assert!(
-        msg.contains("window function") && msg.contains("patients"),
-        "{msg}"
-    );
+    assert!(msg.contains("INTO") && msg.contains("patients"), "{msg}");
     // Nothing, or garbage, to preview.
     let msg = expect_code(ops.query_drop("SHARDGATE PREVIEW").await, 1064);
     assert!(

@@ -105,7 +105,7 @@ sql() {
 answers() { sql "$1" -e 'select 1' >/dev/null 2>&1; }
 # USERS_VERSION: bump when the accounts or their grants change; a running cluster whose masters
 # were set up with another version gets its accounts set again by the next `up`.
-USERS_VERSION=2
+USERS_VERSION=3
 users_current() { is_replica "$1" || [[ $(cat "$state_dir/$1.users" 2>/dev/null) == "$USERS_VERSION" ]]; }
 is_healthy() { is_alive "$1" && answers "$1" && [[ -f $state_dir/$1.ready ]] && users_current "$1"; }
 
@@ -234,7 +234,7 @@ wait_ready() {
 # - dba: the test harness's operator, never the proxy's: kills backend threads, stops and delays
 #   replicas, reads their status.
 # The schemas: tests' `sgt_*`, the demo's `clinical`, the benchmarks' and sysbench's.
-APP_SCHEMAS=('sgt\_%' clinical sbtest 'sbtest\_ps' 'conn\_bench' 'bench\_reshard' 'sg\_bench\_scatter')
+APP_SCHEMAS=('sgt\_%' clinical sbtest 'sbtest\_ps' 'conn\_bench' 'bench\_reshard' 'sg\_bench\_scatter' 'sg\_bench\_materialize')
 MONITOR_USER=monitor MONITOR_PASS=monitor-pass
 RESHARD_USER=reshard RESHARD_PASS=reshard-pass
 RESHARD_GRANTS="REPLICATION SLAVE"

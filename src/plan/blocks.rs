@@ -66,6 +66,20 @@ pub(crate) struct BlockShards<'a> {
     pub rule: &'a TableRule,
     /// False when no shard key condition chose the shards (all of them, see `shards`).
     pub keyed: bool,
+    /// A subquery whose only sharded tables are bound to the statement's main block and
+    /// equal its shard key (`inner.k = outer.k` in its WHERE): the rows it can read for an
+    /// outer row live on that row's shard, so it runs whole on each shard the main block
+    /// reads.
+    pub follows_main: bool,
+}
+
+/// A sharded table of the statement's main block, as a correlated subquery may name it:
+/// its qualifier (lower-cased alias or table name), bind family and shard key column.
+#[derive(Debug, Clone)]
+pub(crate) struct OuterKey {
+    pub qualifier: String,
+    pub family: String,
+    pub key: String,
 }
 
 impl<'q, 'a> Block<'q, 'a> {
@@ -246,6 +260,7 @@ impl<'q, 'a> Block<'q, 'a> {
         noun: &str,
         main: bool,
         all_if_unkeyed: bool,
+        outer: &[OuterKey],
     ) -> Result<Option<BlockShards<'a>>> {
         let Some(first) = self.tables.iter().position(|t| t.sharded.is_some()) else {
             return Ok(None);
@@ -301,6 +316,12 @@ impl<'q, 'a> Block<'q, 'a> {
                     let (ra, rb) = (root(&mut parent, *a), root(&mut parent, *b));
                     parent[ra] = rb;
                 }
+            }
+        }
+
+        if !main && noun == "a query" {
+            if let Some(shards) = self.follows_main(outer, &mut parent, root) {
+                return Ok(Some(shards));
             }
         }
 
@@ -383,7 +404,76 @@ impl<'q, 'a> Block<'q, 'a> {
             shards,
             rule: first_rule,
             keyed,
+            follows_main: false,
         }))
+    }
+
+    /// The block as a subquery correlated on the main block's shard key: all its sharded
+    /// tables form one key-linked group, and a top-level conjunct equates that group's key
+    /// with the key of a main-block table of the same bind family (a qualifier that is not
+    /// one of this block's own).
+    fn follows_main(
+        &self,
+        outer: &[OuterKey],
+        parent: &mut [usize],
+        root: fn(&mut [usize], usize) -> usize,
+    ) -> Option<BlockShards<'a>> {
+        let sharded: Vec<usize> = (0..self.tables.len())
+            .filter(|&i| self.tables[i].sharded.is_some())
+            .collect();
+        let first = *sharded.first()?;
+        let class = root(parent, first);
+        if sharded.iter().any(|&i| root(parent, i) != class) {
+            return None;
+        }
+        let (rule, spec) = self.tables[first].sharded?;
+        let mut in_class = vec![false; self.tables.len()];
+        for &i in &sharded {
+            in_class[i] = true;
+        }
+        let is_group_key = |e: &Expr| {
+            let mut all_in = true;
+            let any = self.key_candidates(e, &mut |j| all_in &= in_class[j]);
+            any && all_in
+        };
+        let is_outer_key = |e: &Expr| match e {
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [q, col] => {
+                    self.table_by_qualifier(q).is_none()
+                        && outer.iter().any(|o| {
+                            o.qualifier.eq_ignore_ascii_case(&q.value)
+                                && o.family == spec.family
+                                && o.key.eq_ignore_ascii_case(&col.value)
+                        })
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        let restricting: Vec<&Expr> = {
+            let mut out = Vec::new();
+            for c in self.conds.iter().filter(|c| c.restricts) {
+                conjuncts(c.expr, &mut out);
+            }
+            out
+        };
+        let correlated = restricting.iter().any(|e| match e {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Eq,
+                right,
+            } => {
+                (is_group_key(left) && is_outer_key(right))
+                    || (is_group_key(right) && is_outer_key(left))
+            }
+            _ => false,
+        });
+        correlated.then(|| BlockShards {
+            shards: ShardSet::all(spec.shards()),
+            rule,
+            keyed: false,
+            follows_main: true,
+        })
     }
 }
 

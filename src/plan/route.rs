@@ -83,7 +83,13 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
         )));
     }
 
-    let shards: ShardSet = match c.blocks.as_slice() {
+    // Subqueries correlated on the main block's key run whole on each of its shards.
+    let blocks: Vec<&super::collect::BlockInfo<'_>> = c
+        .blocks
+        .iter()
+        .filter(|b| !b.shards.follows_main || !c.blocks.iter().any(|m| m.main))
+        .collect();
+    let shards: ShardSet = match blocks.as_slice() {
         [] => {
             return Err(Error::unsupported(format!(
                 "sharded table '{}' outside of a FROM clause shardgate can analyse",
@@ -156,7 +162,7 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
             },
         });
     }
-    let reason = if c.blocks.iter().any(|b| !b.shards.keyed) {
+    let reason = if blocks.iter().any(|b| !b.shards.keyed) {
         format!(
             "no {} condition: all {} shards of '{}': {}",
             spec.shard_key,

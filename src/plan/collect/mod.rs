@@ -85,6 +85,8 @@ pub(crate) struct Collector<'s, 'a> {
     /// refused over several shards is kept here instead of ending the walk.
     pub defer_refusals: bool,
     pub deferred: Option<Error>,
+    /// The main block's sharded tables, for subqueries correlated on their key.
+    main_keys: Vec<super::blocks::OuterKey>,
     /// Positions of identifiers the walk understood (renamed, or harmless: aliases, columns).
     handled: Vec<Location>,
     /// Positions of names in a table position that are not table references (the targets of
@@ -120,6 +122,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             scatter_unkeyed: false,
             defer_refusals: false,
             deferred: None,
+            main_keys: Vec::new(),
             handled: Vec::new(),
             not_relations: Vec::new(),
             qualifiers: Vec::new(),
@@ -336,7 +339,26 @@ impl<'s, 'a> Collector<'s, 'a> {
             }
         }
         block.add_where(selection);
-        match block.shards(self.noun, main, main && self.scatter_unkeyed) {
+        if main {
+            self.main_keys = block
+                .tables
+                .iter()
+                .filter_map(|t| {
+                    let (_, spec) = t.sharded?;
+                    Some(super::blocks::OuterKey {
+                        qualifier: t.alias.unwrap_or(t.name).value.to_ascii_lowercase(),
+                        family: spec.family.clone(),
+                        key: spec.shard_key.clone(),
+                    })
+                })
+                .collect();
+        }
+        match block.shards(
+            self.noun,
+            main,
+            main && self.scatter_unkeyed,
+            &self.main_keys,
+        ) {
             Ok(Some(shards)) => self.blocks.push(BlockInfo { shards, main }),
             Ok(None) => {}
             Err(e @ Error::Unsupported(_)) if self.defer_refusals => {

@@ -35,12 +35,22 @@ pub(super) async fn run<S: ResultSink>(
         ))));
     }
     let status_before = session.status;
+    let charset = session.charset.clone();
+    let mut definitions = Vec::with_capacity(m.tables.len());
+    for t in &m.tables {
+        let (group, schema, table) = &t.definition;
+        let conn = session.conns.get(ctx.backends, &m.db, *group).await?;
+        let all = temp_table::definitions(conn, schema, table).await?;
+        definitions.push(temp_table::needed(all, m.columns.as_deref()));
+    }
+
     let max_rows = ctx.limits.materialize_max_rows;
     let mut budget = ctx.limits.merge_buffer_bytes;
     let mut fetched = Vec::with_capacity(m.tables.len());
-    for t in &m.tables {
+    for (t, defs) in m.tables.iter().zip(&definitions) {
         let mut rows = Collected::new(max_rows, budget);
-        let outcome = fetch(&t.fetch, ctx, session, &mut rows).await;
+        let plan = temp_table::fetch_only(&t.fetch, defs);
+        let outcome = fetch(&plan, ctx, session, &mut rows).await;
         let over = match outcome {
             Err(Failure::Client(e)) if is_cap_reached(&e) => true,
             Err(e) => return Err(e),
@@ -56,22 +66,23 @@ pub(super) async fn run<S: ResultSink>(
         fetched.push(rows);
     }
 
-    let charset = session.charset.clone();
-    let mut definitions = Vec::with_capacity(m.tables.len());
-    for t in &m.tables {
-        let (group, schema, table) = &t.definition;
-        let conn = session.conns.get(ctx.backends, &m.db, *group).await?;
-        definitions.push(temp_table::definitions(conn, schema, table).await?);
-    }
-
     let conn = session.conns.get(ctx.backends, &m.db, m.group).await?;
     let temps: Vec<&str> = m.tables.iter().map(|t| t.temp.as_str()).collect();
     let answered = async {
         for ((t, rows), defs) in m.tables.iter().zip(fetched).zip(&definitions) {
             let create = temp_table::create_sql(&t.temp, &t.logical, &rows.names, defs)?;
-            conn.query_drop(charset.encode(&create)?.as_ref())
+            let fast = format!("{create}{}", temp_table::FAST_ENGINE);
+            match conn
+                .query_drop(charset.encode(&fast)?.as_ref())
                 .await
-                .map_err(Error::from)?;
+                .map_err(Error::from)
+            {
+                Err(e) if temp_table::unknown_engine(&e) => conn
+                    .query_drop(charset.encode(&create)?.as_ref())
+                    .await
+                    .map_err(Error::from)?,
+                other => other?,
+            }
             temp_table::fill(conn, &t.temp, rows.names.len(), rows.rows, &charset).await?;
         }
         final_query::run(conn, m, status_before, sink, &charset).await

@@ -37,6 +37,9 @@ pub struct Materialize {
     pub sql: String,
     /// Why the streaming merge could not answer (the refusal it gave), for PREVIEW.
     pub reason: String,
+    /// Every column name the statement mentions (lower-cased), so a copy needs only those
+    /// of its table's columns; `None` when a `*` or NATURAL JOIN needs them all.
+    pub columns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +168,7 @@ pub(crate) fn plan(c: &Collector<'_, '_>, q: &Query, refusal: Error) -> Result<P
         tables,
         sql,
         reason,
+        columns: pushdown::mentioned_columns(q),
     })))
 }
 

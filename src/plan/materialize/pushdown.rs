@@ -372,3 +372,98 @@ fn is_keyword_value(word: &str) -> bool {
     let lower = word.to_ascii_lowercase();
     UNSTABLE.contains(&lower.as_str())
 }
+
+/// Every column name `q` mentions (lower-cased, last part of qualified names), or `None`
+/// when a `*` / `t.*` in a select list or a NATURAL JOIN reads columns it does not name.
+pub(super) fn mentioned_columns(q: &Query) -> Option<Vec<String>> {
+    let mut names = Mentions {
+        names: Vec::new(),
+        all: false,
+    };
+    let _ = q.visit(&mut names);
+    if names.all {
+        return None;
+    }
+    names.names.sort_unstable();
+    names.names.dedup();
+    Some(names.names)
+}
+
+struct Mentions {
+    names: Vec<String>,
+    all: bool,
+}
+
+impl Visitor for Mentions {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, s: &Select) -> ControlFlow<()> {
+        use sqlparser::ast::{JoinConstraint, JoinOperator, SelectItem};
+        if s.projection.iter().any(|i| {
+            matches!(
+                i,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        }) {
+            self.all = true;
+        }
+        for twj in &s.from {
+            for j in &twj.joins {
+                let constraint = match &j.join_operator {
+                    JoinOperator::Join(c)
+                    | JoinOperator::Inner(c)
+                    | JoinOperator::Left(c)
+                    | JoinOperator::LeftOuter(c)
+                    | JoinOperator::Right(c)
+                    | JoinOperator::RightOuter(c)
+                    | JoinOperator::FullOuter(c)
+                    | JoinOperator::CrossJoin(c)
+                    | JoinOperator::StraightJoin(c) => c,
+                    _ => {
+                        self.all = true;
+                        continue;
+                    }
+                };
+                match constraint {
+                    JoinConstraint::Natural => self.all = true,
+                    JoinConstraint::Using(cols) | JoinConstraint::UsingAlias(cols, _) => {
+                        for c in cols {
+                            if let Some(i) = c.0.last().and_then(|p| p.as_ident()) {
+                                self.names.push(i.value.to_ascii_lowercase());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
+        if !matches!(
+            t,
+            TableFactor::Table { .. }
+                | TableFactor::Derived { .. }
+                | TableFactor::NestedJoin { .. }
+        ) {
+            self.all = true;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        match e {
+            // Names columns in a form of its own.
+            Expr::MatchAgainst { .. } => self.all = true,
+            Expr::Identifier(i) => self.names.push(i.value.to_ascii_lowercase()),
+            Expr::CompoundIdentifier(parts) => {
+                if let Some(last) = parts.last() {
+                    self.names.push(last.value.to_ascii_lowercase());
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::diagnostic::{Diagnostic, Severity};
 use super::model::{Database, Rules, ShardSpec, TableKind, TableRule};
+use crate::sharding::KeyCollation;
 
 /// Every layout change from `old` to `new`: errors, or warnings where the new file says
 /// `layout_override = true`. Databases, groups and tables that are added or removed without
@@ -192,6 +193,16 @@ fn sharded_change(
             "the algorithm changes from {} to {}",
             a.sharder.algorithm().name(),
             b.sharder.algorithm().name()
+        ));
+    }
+    let (ca, cb) = (a.sharder.collation(), b.sharder.collation());
+    if ca != cb {
+        let name = |c: Option<&KeyCollation>| c.map_or("none", KeyCollation::name);
+        return Some(format!(
+            "the key_collation changes from {} to {} (text keys would be placed anew: \
+             existing rows must be moved by a resharding job)",
+            name(ca),
+            name(cb)
         ));
     }
     if a.shards() != b.shards() {

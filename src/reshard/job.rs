@@ -384,6 +384,7 @@ fn check_coexistence(
     let same_layout = tables.iter().all(|t| {
         t.old.shards() == t.new.shards()
             && t.old.sharder.algorithm() == t.new.sharder.algorithm()
+            && t.old.sharder.collation() == t.new.sharder.collation()
             && t.old.physical == t.new.physical
             && t.old
                 .placement

@@ -149,7 +149,7 @@ comment = "x"
             "clinical.toml:14: tables[0].shard_ky: unknown key `shard_ky`, did you mean `shard_key`?",
             "clinical.toml:20: tables[1].comment: unknown key `comment`, expected one of `name`, \
              `shard_key`, `algorithm`, `shards`, `placement`, `key_generator`, `bind_to`, \
-             `broadcast`, `physical`, `cache_ttl_ms`",
+             `key_collation`, `broadcast`, `physical`, `cache_ttl_ms`",
             "clinical.toml:22: extra: unknown key `extra`, expected one of `database`, `groups`, \
              `tables`",
         ]
@@ -636,8 +636,8 @@ shard_key = "id"
 
 #[test]
 fn bind_to_with_a_different_shard_count_algorithm_or_placement() {
-    let reason = "bound tables share algorithm, shards and placement so joins on the key stay \
-                  on one shard";
+    let reason = "bound tables share algorithm, shards, placement and key_collation so joins on \
+                  the key stay on one shard";
     let got = check_bound(
         r#"
 [[tables]]

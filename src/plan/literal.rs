@@ -17,6 +17,7 @@
 use sqlparser::ast::{Expr, UnaryOperator, Value};
 
 use super::lexer::{Kind, Token};
+use crate::config::key_column::TextLookups;
 use crate::config::model::ShardSpec;
 use crate::error::{Error, Result};
 use crate::sharding::{Algorithm, KeyValue};
@@ -127,6 +128,16 @@ pub(crate) fn shard_of(lit: Literal<'_>, spec: &ShardSpec, table: &str) -> Resul
             format!("{}{text}", if negative { "-" } else { "" }),
             "a non-integer key value has no exact shard",
         ),
+        Literal::Text(s) if spec.sharder.text_is_ambiguous(s) => refuse(
+            format!("'{s}'"),
+            &format!(
+                "text outside printable ASCII has no single shard under key_collation {} \
+                 (accents, widths and ignorable characters can make it equal to other text)",
+                spec.sharder.collation().map_or("", |c| c.name())
+            ),
+        ),
+        // A text column stores a quoted value as its text, whatever it looks like.
+        Literal::Text(s) if spec.key_is_text() => place(KeyValue::Text(s), spec, table).map(Some),
         Literal::Text(s) => match text_key(s, spec, table)? {
             TextKey::One(shard) => Ok(Some(shard)),
             // '123john@example.com': an integer column refuses it in strict mode; a text
@@ -166,16 +177,29 @@ pub(crate) fn read_shards(
 ) -> Result<Option<Vec<u32>>> {
     Ok(match lit {
         Literal::Null => Some(Vec::new()),
+        // A text column compares an integer as a number with every text reading as it
+        // ('042', ' 42', '42.0'), wherever those were placed.
+        Literal::Int(_) if spec.key_is_text() => None,
         Literal::Int(n) => Some(vec![place(KeyValue::Int(n), spec, table)?]),
         // Compared as a decimal or a double depending on the column; not worth guessing.
         Literal::Fraction(..) => None,
-        Literal::Text(s) => match text_key(s, spec, table)? {
-            TextKey::One(shard) => Some(vec![shard]),
-            TextKey::Either(a, b) => Some(vec![a, b]),
-            TextKey::NoInteger if spec.sharder.algorithm() == Algorithm::Mod => Some(Vec::new()),
-            TextKey::NoInteger => Some(vec![place(KeyValue::Text(s), spec, table)?]),
-            TextKey::Unknown => None,
+        Literal::Text(s) => match spec.text_lookups() {
+            TextLookups::Scatter => None,
+            TextLookups::Follow(collation) if collation.canonical(s).is_none() => None,
+            TextLookups::Follow(_) => Some(vec![place(KeyValue::Text(s), spec, table)?]),
+            TextLookups::NotText => text_read_shards(s, spec, table)?,
         },
+    })
+}
+
+/// A quoted value's shards on a table whose key column may be an integer.
+fn text_read_shards(s: &str, spec: &ShardSpec, table: &str) -> Result<Option<Vec<u32>>> {
+    Ok(match text_key(s, spec, table)? {
+        TextKey::One(shard) => Some(vec![shard]),
+        TextKey::Either(a, b) => Some(vec![a, b]),
+        TextKey::NoInteger if spec.sharder.algorithm() == Algorithm::Mod => Some(Vec::new()),
+        TextKey::NoInteger => Some(vec![place(KeyValue::Text(s), spec, table)?]),
+        TextKey::Unknown => None,
     })
 }
 

@@ -95,6 +95,11 @@ impl KeyCollation {
         !self.pad_space && !self.case_insensitive
     }
 
+    /// `'a' = 'a '`.
+    pub fn pads_space(&self) -> bool {
+        self.pad_space
+    }
+
     /// The form equal texts share; `None` for text whose equality the proxy cannot decide
     /// (outside printable ASCII under a collation not exact there).
     pub fn canonical<'a>(&self, text: &'a str) -> Option<Cow<'a, str>> {

@@ -611,6 +611,7 @@ fn build(tables: &[Table<'_>], layouts: &[Option<Layout>]) -> HashMap<String, Ta
                     family: tables[layout.root].lname.clone(),
                     // Checked in `validate`; `build` runs only without errors.
                     physical: physical_names(t).unwrap_or_default(),
+                    learned_key: Default::default(),
                 }))
             }
         };

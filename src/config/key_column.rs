@@ -1,0 +1,134 @@
+//! What the servers say about a `hash`/`ring` table's key column, and what that allows a
+//! lookup by a key value to assume.
+//!
+//! A text key is placed by the `key_collation` canonical form, or as written without one; a
+//! lookup may go to the shard of its value only when every text the column holds equal to
+//! that value was placed on the same shard. That holds when the placement follows the
+//! column's collation (declared and, where learned, the same as the server's) or when the
+//! collation's equality is byte equality (NO PAD binary, variable length). Otherwise a text
+//! lookup reads every shard, which is always exact. The column type is learned from
+//! `information_schema.COLUMNS` at startup and at every reload (`backend::key_columns`);
+//! until then, a table without `key_collation` scatters its text lookups and one with it
+//! trusts the declaration.
+
+use std::sync::OnceLock;
+
+use super::model::ShardSpec;
+use crate::sharding::{Algorithm, KeyCollation};
+
+/// The key column's type as the server reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyColumnType {
+    /// Not a string: an integer, a decimal, a date...
+    NotText,
+    /// A character or binary string (`binary` as the collation of the latter).
+    Text {
+        collation: String,
+        /// CHAR or BINARY: stored padded (CHAR's trailing spaces are stripped on reading,
+        /// BINARY's zero bytes kept), so only PAD SPACE placement can follow it.
+        fixed_length: bool,
+    },
+}
+
+/// Set once, by the learner, on the rules it learned for; unset until then.
+#[derive(Debug, Default)]
+pub struct LearnedKeyColumn(OnceLock<KeyColumnType>);
+
+impl LearnedKeyColumn {
+    pub fn get(&self) -> Option<&KeyColumnType> {
+        self.0.get()
+    }
+
+    pub fn learn(&self, column: KeyColumnType) {
+        let _ = self.0.set(column);
+    }
+}
+
+/// How lookups by a text value route on a `hash`/`ring` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextLookups {
+    /// The key column is not text: quoted values are read as today (as text or number).
+    NotText,
+    /// Text placed as this collation compares it: a value with a canonical form routes.
+    Follow(&'static KeyCollation),
+    /// Placement does not follow the column's equality (or it is not known): scatter.
+    Scatter,
+}
+
+impl ShardSpec {
+    /// How text lookups route on this table (`mod` tables: integer keys, `NotText`).
+    pub fn text_lookups(&self) -> TextLookups {
+        if self.sharder.algorithm() == Algorithm::Mod {
+            return TextLookups::NotText;
+        }
+        let declared = self.sharder.collation();
+        match (self.learned_key.get(), declared) {
+            (Some(KeyColumnType::NotText), _) => TextLookups::NotText,
+            (None, Some(d)) => TextLookups::Follow(d),
+            (None, None) => TextLookups::Scatter,
+            (
+                Some(KeyColumnType::Text {
+                    collation,
+                    fixed_length,
+                }),
+                declared,
+            ) => {
+                let actual = KeyCollation::named(collation);
+                let follows = match (declared, actual) {
+                    (Some(d), Some(a)) if d == a => Some(d),
+                    (None, Some(a)) if a.is_identity() => Some(a),
+                    _ => None,
+                };
+                match follows {
+                    Some(c) if !*fixed_length || c.pads_space() => TextLookups::Follow(c),
+                    _ => TextLookups::Scatter,
+                }
+            }
+        }
+    }
+
+    /// True when the key column is (or is declared to be) text: an integer literal then
+    /// compares as a number with every text that reads as it (`'042'`, `' 42'`), and a
+    /// quoted value means only its text.
+    pub fn key_is_text(&self) -> bool {
+        match self.learned_key.get() {
+            Some(KeyColumnType::Text { .. }) => true,
+            Some(KeyColumnType::NotText) => false,
+            None => self.sharder.collation().is_some(),
+        }
+    }
+
+    /// Why text lookups of this table scatter, once the column is learned: `None` when they
+    /// route (or the column is not text).
+    pub fn text_lookup_warning(&self) -> Option<String> {
+        let Some(KeyColumnType::Text {
+            collation,
+            fixed_length,
+        }) = self.learned_key.get()
+        else {
+            return None;
+        };
+        if self.text_lookups() != TextLookups::Scatter {
+            return None;
+        }
+        let kind = if *fixed_length { "fixed-length " } else { "" };
+        Some(match self.sharder.collation() {
+            None => format!(
+                "is {kind}text with collation {collation}, which compares text other than \
+                 byte by byte, and the table has no key_collation: every lookup by a text key \
+                 reads all shards; declare key_collation = \"{collation}\" to route them (that \
+                 changes where text keys are placed: existing rows must be moved by a \
+                 resharding job)"
+            ),
+            Some(d) if d.name().eq_ignore_ascii_case(collation) => format!(
+                "is {kind}text with collation {collation}, NO PAD but fixed-length (stored \
+                 padded): every lookup by a text key reads all shards"
+            ),
+            Some(d) => format!(
+                "is {kind}text with collation {collation}, but the rules declare \
+                 key_collation = \"{d}\": every lookup by a text key reads all shards until \
+                 they agree (changing key_collation moves rows: a resharding job)"
+            ),
+        })
+    }
+}

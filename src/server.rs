@@ -193,6 +193,10 @@ fn spawn_background(config: &ServerConfig, state: &Arc<ProxyState>, shutdown: &C
         &config.health,
         shutdown.clone(),
     );
+    tokio::spawn(crate::backend::key_columns::learn_and_log(
+        state.rules(),
+        config.backend.clone(),
+    ));
     if state.stats().slow_log().is_none() {
         match crate::stats::SlowLog::start(&config.log) {
             Ok(Some(log)) => state.stats().set_slow_log(log),

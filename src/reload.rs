@@ -124,6 +124,7 @@ fn try_reload(state: &ProxyState, allow: &AllowLayout) -> Result<Reloaded, Refus
     state.health().register(&rules);
     let summary = summary(&rules);
     let rules = Arc::new(rules);
+    crate::backend::key_columns::carry_over(&old, &rules);
     state.swap_rules(rules.clone());
     if tokio::runtime::Handle::try_current().is_ok() {
         tokio::spawn(crate::backend::key_columns::learn_and_log(

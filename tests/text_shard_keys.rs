@@ -121,9 +121,7 @@ async fn preview(ops: &mut Conn, sql: &str) -> (String, Vec<String>) {
 
 async fn notes_text(c: &mut Conn, table: &str, key: &str) -> Vec<String> {
     let mut v: Vec<String> = c
-        .query(format!(
-            "SELECT note FROM {table} WHERE code = '{key}'"
-        ))
+        .query(format!("SELECT note FROM {table} WHERE code = '{key}'"))
         .await
         .unwrap_or_else(|e| panic!("{key:?}: {e}"));
     v.sort();
@@ -132,10 +130,7 @@ async fn notes_text(c: &mut Conn, table: &str, key: &str) -> Vec<String> {
 
 async fn notes_bound(c: &mut Conn, table: &str, key: &str) -> Vec<String> {
     let mut v: Vec<String> = c
-        .exec(
-            format!("SELECT note FROM {table} WHERE code = ?"),
-            (key,),
-        )
+        .exec(format!("SELECT note FROM {table} WHERE code = ?"), (key,))
         .await
         .unwrap_or_else(|e| panic!("{key:?}: {e}"));
     v.sort();
@@ -182,17 +177,14 @@ async fn undeclared_ci_key_reads_scatter_and_find_every_spelling_in_both_protoco
     .await
     .unwrap();
     // Placement is as it always was: the text as written.
-    assert_eq!(
-        physical_rows(&schema, "items").await,
-        {
-            let mut want = vec![
-                (crc_shard("ABC"), "ABC".to_owned(), "upper".to_owned()),
-                (crc_shard("a "), "a ".to_owned(), "pad".to_owned()),
-            ];
-            want.sort();
-            want
-        }
-    );
+    assert_eq!(physical_rows(&schema, "items").await, {
+        let mut want = vec![
+            (crc_shard("ABC"), "ABC".to_owned(), "upper".to_owned()),
+            (crc_shard("a "), "a ".to_owned(), "pad".to_owned()),
+        ];
+        want.sort();
+        want
+    });
     let before = stats(&mut ops).await;
     for (key, want) in [
         ("abc", vec!["upper"]),
@@ -202,7 +194,11 @@ async fn undeclared_ci_key_reads_scatter_and_find_every_spelling_in_both_protoco
         ("zzz", vec![]),
     ] {
         assert_eq!(notes_text(&mut c, "items", key).await, want, "text {key:?}");
-        assert_eq!(notes_bound(&mut c, "items", key).await, want, "bound {key:?}");
+        assert_eq!(
+            notes_bound(&mut c, "items", key).await,
+            want,
+            "bound {key:?}"
+        );
     }
     let after = stats(&mut ops).await;
     assert_eq!(moved(&before, &after, "statements.single.ok"), 0);
@@ -213,8 +209,7 @@ async fn undeclared_ci_key_reads_scatter_and_find_every_spelling_in_both_protoco
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn declared_key_collation_places_by_canonical_form_and_routes_every_spelling_to_one_shard()
-{
+async fn declared_key_collation_places_by_canonical_form_and_routes_every_spelling_to_one_shard() {
     let schema = TestSchema::create("textkeys_declared").await;
     create_shards(&schema, "items", CI_VARCHAR).await;
     create_shards(&schema, "tags", CI_VARCHAR).await;
@@ -267,7 +262,11 @@ async fn declared_key_collation_places_by_canonical_form_and_routes_every_spelli
         ("zzz", vec![]),
     ] {
         assert_eq!(notes_text(&mut c, "items", key).await, want, "text {key:?}");
-        assert_eq!(notes_bound(&mut c, "items", key).await, want, "bound {key:?}");
+        assert_eq!(
+            notes_bound(&mut c, "items", key).await,
+            want,
+            "bound {key:?}"
+        );
     }
     assert_eq!(notes_bound(&mut c, "tags", "ABC").await, ["tag"]);
     let after = stats(&mut ops).await;

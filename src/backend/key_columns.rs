@@ -64,6 +64,50 @@ pub async fn learn_and_log(rules: Arc<Rules>, cfg: BackendConfig) {
     }
 }
 
+/// Learns before the first client is served, so that routing does not start from the
+/// cautious default; a server that does not answer within `connect_timeout` (twice, and a
+/// second) delays serving no longer: learning goes on in the background.
+pub async fn learn_before_serving(rules: Arc<Rules>, cfg: BackendConfig) {
+    let bound = cfg.connect_timeout * 2 + std::time::Duration::from_secs(1);
+    let task = tokio::spawn(learn_and_log(rules, cfg));
+    if tokio::time::timeout(bound, task).await.is_err() {
+        tracing::warn!(
+            "learning the key columns takes longer than {bound:?}: serving meanwhile, lookups \
+             by text keys of tables not yet learned read all shards"
+        );
+    }
+}
+
+/// Gives each table of `new` what `old` learned about the same physical key column (same
+/// table, key, shard-0 name and server), for the time a reload asks the servers again.
+pub fn carry_over(old: &Rules, new: &Rules) {
+    for (name, db) in &new.databases {
+        let Some(old_db) = old.databases.get(name) else {
+            continue;
+        };
+        for (table, rule) in &db.tables {
+            let (TableKind::Sharded(spec), Some(old_rule)) = (&rule.kind, old_db.tables.get(table))
+            else {
+                continue;
+            };
+            let TableKind::Sharded(old_spec) = &old_rule.kind else {
+                continue;
+            };
+            let server = |db: &Database, spec: &crate::config::model::ShardSpec| {
+                spec.placement
+                    .first()
+                    .map(|&g| (db.groups[g].master.clone(), db.groups[g].schema.clone()))
+            };
+            let same = old_spec.shard_key == spec.shard_key
+                && old_rule.physical_name(0) == rule.physical_name(0)
+                && server(old_db, old_spec) == server(db, spec);
+            if let (true, Some(learned)) = (same, old_spec.learned_key.get()) {
+                spec.learned_key.learn(learned);
+            }
+        }
+    }
+}
+
 async fn learn_group(db: &Database, id: usize, conn: &mut Conn, out: &mut Vec<String>) {
     let mut tables: Vec<_> = db.tables.values().collect();
     tables.sort_by(|a, b| a.name.cmp(&b.name));

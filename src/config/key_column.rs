@@ -11,7 +11,7 @@
 //! until then, a table without `key_collation` scatters its text lookups and one with it
 //! trusts the declaration.
 
-use std::sync::OnceLock;
+use std::sync::RwLock;
 
 use super::model::ShardSpec;
 use crate::sharding::{Algorithm, KeyCollation};
@@ -30,17 +30,30 @@ pub enum KeyColumnType {
     },
 }
 
-/// Set once, by the learner, on the rules it learned for; unset until then.
+/// Set by the learner (again at each reload, which may find the column changed); a reload
+/// starts from what the rules it replaces had learned, so routing does not fall back to the
+/// cautious default while the servers are asked again.
 #[derive(Debug, Default)]
-pub struct LearnedKeyColumn(OnceLock<KeyColumnType>);
+pub struct LearnedKeyColumn(RwLock<Option<KeyColumnType>>);
 
 impl LearnedKeyColumn {
-    pub fn get(&self) -> Option<&KeyColumnType> {
-        self.0.get()
+    pub fn get(&self) -> Option<KeyColumnType> {
+        self.with(|c| c.cloned())
+    }
+
+    /// `f` on what is learned, without copying it (on the per-statement path).
+    pub fn with<R>(&self, f: impl FnOnce(Option<&KeyColumnType>) -> R) -> R {
+        match self.0.read() {
+            Ok(g) => f(g.as_ref()),
+            Err(poisoned) => f(poisoned.into_inner().as_ref()),
+        }
     }
 
     pub fn learn(&self, column: KeyColumnType) {
-        let _ = self.0.set(column);
+        match self.0.write() {
+            Ok(mut g) => *g = Some(column),
+            Err(poisoned) => *poisoned.into_inner() = Some(column),
+        }
     }
 }
 
@@ -62,7 +75,7 @@ impl ShardSpec {
             return TextLookups::NotText;
         }
         let declared = self.sharder.collation();
-        match (self.learned_key.get(), declared) {
+        self.learned_key.with(|learned| match (learned, declared) {
             (Some(KeyColumnType::NotText), _) => TextLookups::NotText,
             (None, Some(d)) => TextLookups::Follow(d),
             (None, None) => TextLookups::Scatter,
@@ -80,22 +93,22 @@ impl ShardSpec {
                     _ => None,
                 };
                 match follows {
-                    Some(c) if !*fixed_length || c.pads_space() => TextLookups::Follow(c),
+                    Some(c) if !fixed_length || c.pads_space() => TextLookups::Follow(c),
                     _ => TextLookups::Scatter,
                 }
             }
-        }
+        })
     }
 
     /// True when the key column is (or is declared to be) text: an integer literal then
     /// compares as a number with every text that reads as it (`'042'`, `' 42'`), and a
     /// quoted value means only its text.
     pub fn key_is_text(&self) -> bool {
-        match self.learned_key.get() {
+        self.learned_key.with(|learned| match learned {
             Some(KeyColumnType::Text { .. }) => true,
             Some(KeyColumnType::NotText) => false,
             None => self.sharder.collation().is_some(),
-        }
+        })
     }
 
     /// Why text lookups of this table scatter, once the column is learned: `None` when they
@@ -111,7 +124,7 @@ impl ShardSpec {
         if self.text_lookups() != TextLookups::Scatter {
             return None;
         }
-        let kind = if *fixed_length { "fixed-length " } else { "" };
+        let kind = if fixed_length { "fixed-length " } else { "" };
         Some(match self.sharder.collation() {
             None => format!(
                 "is {kind}text with collation {collation}, which compares text other than \
@@ -120,7 +133,7 @@ impl ShardSpec {
                  changes where text keys are placed: existing rows must be moved by a \
                  resharding job)"
             ),
-            Some(d) if d.name().eq_ignore_ascii_case(collation) => format!(
+            Some(d) if d.name().eq_ignore_ascii_case(&collation) => format!(
                 "is {kind}text with collation {collation}, NO PAD but fixed-length (stored \
                  padded): every lookup by a text key reads all shards"
             ),

@@ -329,6 +329,31 @@ broadcast = true
     }
 
     #[test]
+    fn a_new_key_collation_is_refused_it_moves_text_keys() {
+        let hash = BASE.replace("shards = 4\n", "shards = 4\nalgorithm = \"hash\"\n");
+        let with = hash.replace(
+            "shards = 4\n",
+            "shards = 4\nkey_collation = \"utf8mb4_general_ci\"\n",
+        );
+        let old = rules_from_strs(&[("clinical.toml", hash.as_str())]).unwrap();
+        let new = rules_from_strs(&[("clinical.toml", with.as_str())]).unwrap();
+        let c: Vec<String> = layout_changes(&old, &new)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(
+            c[0].contains(
+                "table `clinical_data`: the key_collation changes from none to \
+                 utf8mb4_general_ci (text keys would be placed anew: existing rows must be moved \
+                 by a resharding job)"
+            ),
+            "{c:?}"
+        );
+        assert!(layout_changes(&new, &new).is_empty());
+    }
+
+    #[test]
     fn shard_count_kind_default_group_and_unlisting_are_refused() {
         let new = BASE
             .replace(

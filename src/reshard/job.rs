@@ -41,6 +41,8 @@ pub struct RawTarget {
     pub shards: Option<i64>,
     pub placement: Option<Vec<String>>,
     pub physical: Option<String>,
+    /// Placing text keys by a collation (or another one) moves them: a job declares it.
+    pub key_collation: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

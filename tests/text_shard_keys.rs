@@ -538,3 +538,86 @@ async fn canonical_form_gives_the_servers_equality_classes_on_printable_ascii() 
 fn hex(s: &[u8]) -> String {
     s.iter().map(|b| format!("{b:02X}")).collect()
 }
+
+/// The way to declare `key_collation` on a table holding rows: a resharding job whose target
+/// declares it moves every text key to its canonical form's shard, and afterwards every
+/// spelling of a key reads its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resharding_job_declaring_key_collation_moves_text_keys_to_their_canonical_shards() {
+    use common::reshard::JobEnv;
+    let schema = TestSchema::create("textkeys_reshard").await;
+    for (shard, group) in [(0, 0), (1, 1)] {
+        schema
+            .exec(
+                group,
+                &[&format!(
+                    "CREATE TABLE items_{shard} (code {CI_VARCHAR} NOT NULL PRIMARY KEY, \
+                     note VARCHAR(20))"
+                )],
+            )
+            .await;
+    }
+    let rules = format!(
+        "[database]\nname = \"shop\"\ndefault_group = \"g0\"\n\n[groups.g0]\n\
+         master = \"127.0.0.1:{m0}\"\nschema = \"{s}\"\n\n[groups.g1]\n\
+         master = \"127.0.0.1:{m1}\"\nschema = \"{s}\"\n\n[[tables]]\nname = \"items\"\n\
+         shard_key = \"code\"\nalgorithm = \"hash\"\nshards = 2\nplacement = [\"g0\", \"g1\"]\n",
+        m0 = master_port(0),
+        m1 = master_port(1),
+        s = schema.name
+    );
+    let job = "[job]\ndatabase = \"shop\"\ntable = \"items\"\n\n[target]\nshards = 4\n\
+               placement = [\"g0\", \"g0\", \"g1\", \"g1\"]\nphysical = \"{table}_n{shard}\"\n\
+               key_collation = \"utf8mb4_general_ci\"\n\n[options]\nmax_rows_per_second = 0\n";
+    let env = JobEnv::start("shop", &rules, job).await;
+    let mut c = env.connect().await;
+    let keys: Vec<String> = ["ABC", "a ", "Hello", "hello2  ", "Zz-9"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((0..40).map(|i| format!("Key{i}{}", " ".repeat(i % 3))))
+        .collect();
+    for k in &keys {
+        c.exec_drop("INSERT INTO items (code, note) VALUES (?, ?)", (k, k))
+            .await
+            .unwrap();
+    }
+    let (ok, out) = env.reshard_output("run", &[]);
+    assert!(ok, "{out}");
+    let rule_file = std::fs::read_to_string(env.rules_file()).unwrap();
+    assert!(
+        rule_file.contains("key_collation = \"utf8mb4_general_ci\""),
+        "{rule_file}"
+    );
+    let collation = KeyCollation::named("utf8mb4_general_ci").unwrap();
+    let mut physical = Vec::new();
+    for shard in 0..SHARDS {
+        let mut d = schema.on(group_of(shard)).await;
+        let rows: Vec<String> = d
+            .query(format!("SELECT code FROM items_n{shard}"))
+            .await
+            .unwrap();
+        for code in rows {
+            let canonical = collation.canonical(&code).unwrap().into_owned();
+            assert_eq!(crc_shard(&canonical), shard, "{code:?} on shard {shard}");
+            physical.push(code);
+        }
+        d.disconnect().await.unwrap();
+    }
+    assert_eq!(physical.len(), keys.len());
+    // The proxy now serves the new layout: other spellings find each row.
+    for k in &keys {
+        let other = format!("{}   ", k.trim_end().to_ascii_uppercase());
+        let text: Vec<String> = c
+            .query(format!("SELECT note FROM items WHERE code = '{other}'"))
+            .await
+            .unwrap();
+        let bound: Vec<String> = c
+            .exec("SELECT note FROM items WHERE code = ?", (&other,))
+            .await
+            .unwrap();
+        assert_eq!(text, [k.clone()], "{other:?}");
+        assert_eq!(bound, [k.clone()], "{other:?}");
+    }
+    drop(c);
+    schema.drop().await;
+}

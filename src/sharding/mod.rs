@@ -146,6 +146,13 @@ impl Sharder {
         self.collation
     }
 
+    /// True when both hash every text key they place as the same text: the same
+    /// `key_collation`, or none (or a NO PAD binary one: the text as written) on both.
+    pub fn hashes_text_as(&self, other: &Sharder) -> bool {
+        let rewrites = |s: &Sharder| s.collation.filter(|c| !c.is_identity());
+        rewrites(self) == rewrites(other)
+    }
+
     /// True when text `s` has no shard: outside printable ASCII under a collation whose
     /// equality the proxy cannot decide there.
     pub fn text_is_ambiguous(&self, s: &str) -> bool {

@@ -615,8 +615,8 @@ async fn a_resharding_job_declaring_key_collation_moves_text_keys_to_their_canon
             .exec("SELECT note FROM items WHERE code = ?", (&other,))
             .await
             .unwrap();
-        assert_eq!(text, [k.clone()], "{other:?}");
-        assert_eq!(bound, [k.clone()], "{other:?}");
+        assert_eq!(text, vec![k.as_str()], "{other:?}");
+        assert_eq!(bound, vec![k.as_str()], "{other:?}");
     }
     drop(c);
     schema.drop().await;

@@ -13,6 +13,12 @@
 //! A non-integer number (`5.5`) constrains no read (scatter is exact whatever the column's
 //! type) and is refused as a written key. Placeholders and expressions are not key values at
 //! all: the predicate then constrains nothing.
+//!
+//! A text key column compares in its collation, so a read by text goes to one shard only
+//! where placement follows that collation (`ShardSpec::text_lookups`: a declared
+//! `key_collation`, or a learned NO PAD binary column); otherwise it reads every shard. On a
+//! column known to be text a quoted value is only text, and an integer (compared as a
+//! number with every text reading as it) reads every shard.
 
 use sqlparser::ast::{Expr, UnaryOperator, Value};
 

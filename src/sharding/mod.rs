@@ -1,7 +1,8 @@
 //! Key value -> shard index. Pure functions; the one place where a row's placement is decided.
 //!
 //! Every algorithm sees a key through one canonical form ([`canonical_text`]), so a key written
-//! as `42` and as `'42'` lands on the same shard whichever algorithm a table uses.
+//! as `42` and as `'42'` lands on the same shard whichever algorithm a table uses; a table
+//! with a `key_collation` hashes text in that collation's canonical form (`collation`).
 
 mod collation;
 mod hash;

@@ -126,6 +126,12 @@ impl ShardSpec {
         }
         let kind = if fixed_length { "fixed-length " } else { "" };
         Some(match self.sharder.collation() {
+            None if KeyCollation::named(&collation).is_none() => format!(
+                "is {kind}text with collation {collation}, which compares text other than \
+                 byte by byte and which key_collation cannot name (the proxy does not know how \
+                 it compares text): every lookup by a text key reads all shards; give the \
+                 column a supported collation and declare it as key_collation to route them"
+            ),
             None => format!(
                 "is {kind}text with collation {collation}, which compares text other than \
                  byte by byte, and the table has no key_collation: every lookup by a text key \
@@ -143,5 +149,116 @@ impl ShardSpec {
                  they agree (changing key_collation moves rows: a resharding job)"
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::ShardSpec;
+    use crate::sharding::Sharder;
+
+    fn spec(alg: Algorithm, declared: Option<&str>, learned: Option<KeyColumnType>) -> ShardSpec {
+        let spec = ShardSpec {
+            shard_key: "code".into(),
+            sharder: Sharder::new(alg, 4).with_collation(declared.and_then(KeyCollation::named)),
+            placement: vec![0; 4],
+            key_generator: None,
+            family: "t".into(),
+            physical: Default::default(),
+            learned_key: Default::default(),
+        };
+        if let Some(l) = learned {
+            spec.learned_key.learn(l);
+        }
+        spec
+    }
+
+    fn text(collation: &str, fixed_length: bool) -> Option<KeyColumnType> {
+        Some(KeyColumnType::Text {
+            collation: collation.into(),
+            fixed_length,
+        })
+    }
+
+    #[test]
+    fn text_lookups_follow_placement_only_where_it_follows_the_column() {
+        use TextLookups::*;
+        let ci = KeyCollation::named("utf8mb4_general_ci").unwrap();
+        let nopad = KeyCollation::named("utf8mb4_nopad_bin").unwrap();
+        let hash = Algorithm::Hash;
+        let cases: Vec<(ShardSpec, TextLookups, bool)> = vec![
+            // Not learned: no declaration scatters, a declaration is trusted.
+            (spec(hash, None, None), Scatter, false),
+            (
+                spec(hash, Some("utf8mb4_general_ci"), None),
+                Follow(ci),
+                true,
+            ),
+            // Learned.
+            (
+                spec(hash, None, Some(KeyColumnType::NotText)),
+                NotText,
+                false,
+            ),
+            (
+                spec(hash, None, text("utf8mb4_general_ci", false)),
+                Scatter,
+                true,
+            ),
+            (spec(hash, None, text("utf8mb4_bin", false)), Scatter, true),
+            (
+                spec(hash, None, text("utf8mb4_nopad_bin", false)),
+                Follow(nopad),
+                true,
+            ),
+            (
+                spec(hash, None, text("utf8mb4_nopad_bin", true)),
+                Scatter,
+                true,
+            ),
+            (
+                spec(hash, None, text("utf8mb4_swedish_ci", false)),
+                Scatter,
+                true,
+            ),
+            (
+                spec(
+                    hash,
+                    Some("utf8mb4_general_ci"),
+                    text("UTF8MB4_GENERAL_CI", true),
+                ),
+                Follow(ci),
+                true,
+            ),
+            (
+                spec(
+                    hash,
+                    Some("utf8mb4_general_ci"),
+                    text("utf8mb4_unicode_ci", false),
+                ),
+                Scatter,
+                true,
+            ),
+            (
+                spec(
+                    hash,
+                    Some("utf8mb4_general_nopad_ci"),
+                    text("utf8mb4_general_nopad_ci", true),
+                ),
+                Scatter,
+                true,
+            ),
+            (spec(Algorithm::Mod, None, None), NotText, false),
+        ];
+        for (i, (s, lookups, is_text)) in cases.iter().enumerate() {
+            assert_eq!(s.text_lookups(), *lookups, "case {i}");
+            assert_eq!(s.key_is_text(), *is_text, "case {i}");
+            assert_eq!(
+                s.text_lookup_warning().is_some(),
+                *lookups == Scatter && s.learned_key.get().is_some(),
+                "case {i}"
+            );
+        }
     }
 }

@@ -71,13 +71,20 @@ static SUPPORTED: &[KeyCollation] = &[
 impl KeyCollation {
     /// The known collation called `name` (case-insensitive; `utf8_` is MariaDB's alias of
     /// `utf8mb3_`).
+    /// Allocation-free: routing asks it for the learned collation of each text lookup.
     pub fn named(name: &str) -> Option<&'static KeyCollation> {
-        let lower = name.trim().to_ascii_lowercase();
-        let lower = match lower.strip_prefix("utf8_") {
-            Some(rest) => format!("utf8mb3_{rest}"),
-            None => lower,
-        };
-        SUPPORTED.iter().find(|c| c.name == lower)
+        let name = name.trim();
+        let alias = name
+            .get(..5)
+            .filter(|p| p.eq_ignore_ascii_case("utf8_"))
+            .map(|_| &name[5..]);
+        SUPPORTED.iter().find(|c| match alias {
+            Some(rest) => c
+                .name
+                .strip_prefix("utf8mb3_")
+                .is_some_and(|own| own.eq_ignore_ascii_case(rest)),
+            None => c.name.eq_ignore_ascii_case(name),
+        })
     }
 
     /// Every supported name, for the error that lists them.

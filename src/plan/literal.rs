@@ -414,6 +414,76 @@ mod tests {
         }
     }
 
+    fn collated_spec(learned: Option<crate::config::key_column::KeyColumnType>) -> ShardSpec {
+        use crate::sharding::{KeyCollation, Sharder};
+        let spec = ShardSpec {
+            shard_key: "code".into(),
+            sharder: Sharder::new(Algorithm::Hash, 8)
+                .with_collation(KeyCollation::named("utf8mb4_general_ci")),
+            placement: vec![0; 8],
+            key_generator: None,
+            family: "t".into(),
+            physical: Default::default(),
+            learned_key: Default::default(),
+        };
+        if let Some(l) = learned {
+            spec.learned_key.learn(l);
+        }
+        spec
+    }
+
+    /// Under a declared key_collation every spelling reads and writes one shard, integers
+    /// (numeric comparison) and non-ASCII text read everywhere, non-ASCII writes are refused
+    /// and a quoted number is just text.
+    #[test]
+    fn declared_key_collation_reads_and_writes() {
+        let spec = collated_spec(None);
+        let one = read_shards(Literal::Text("abc"), &spec, "t")
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.len(), 1);
+        for s in ["ABC", "aBc  "] {
+            assert_eq!(
+                read_shards(Literal::Text(s), &spec, "t").unwrap(),
+                Some(one.clone())
+            );
+            assert_eq!(
+                shard_of(Literal::Text(s), &spec, "t").unwrap(),
+                Some(one[0])
+            );
+        }
+        assert_eq!(read_shards(Literal::Int(42), &spec, "t").unwrap(), None);
+        assert_eq!(read_shards(Literal::Text("abç"), &spec, "t").unwrap(), None);
+        let err = shard_of(Literal::Text("abç"), &spec, "t").unwrap_err();
+        assert_eq!(err.code(), 1235);
+        let msg = err.to_string();
+        for part in ["'t'", "code", "utf8mb4_general_ci", "printable ASCII"] {
+            assert!(msg.contains(part), "{part}: {msg}");
+        }
+        // Text, not the number 42: one shard, the text's.
+        let text = read_shards(Literal::Text("042"), &spec, "t")
+            .unwrap()
+            .unwrap();
+        assert_eq!(text.len(), 1);
+        assert_eq!(
+            shard_of(Literal::Text("042"), &spec, "t").unwrap(),
+            Some(text[0])
+        );
+        // Learned to differ from the declaration: text lookups scatter, writes still place.
+        let differs = collated_spec(Some(crate::config::key_column::KeyColumnType::Text {
+            collation: "utf8mb4_unicode_ci".into(),
+            fixed_length: false,
+        }));
+        assert_eq!(
+            read_shards(Literal::Text("abc"), &differs, "t").unwrap(),
+            None
+        );
+        assert_eq!(
+            shard_of(Literal::Text("ABC"), &differs, "t").unwrap(),
+            Some(one[0])
+        );
+    }
+
     #[test]
     fn whole_numbers() {
         for t in [

@@ -557,18 +557,8 @@ async fn a_resharding_job_declaring_key_collation_moves_text_keys_to_their_canon
             )
             .await;
     }
-    let rules = format!(
-        "[database]\nname = \"shop\"\ndefault_group = \"g0\"\n\n[groups.g0]\n\
-         master = \"127.0.0.1:{m0}\"\nschema = \"{s}\"\n\n[groups.g1]\n\
-         master = \"127.0.0.1:{m1}\"\nschema = \"{s}\"\n\n[[tables]]\nname = \"items\"\n\
-         shard_key = \"code\"\nalgorithm = \"hash\"\nshards = 2\nplacement = [\"g0\", \"g1\"]\n",
-        m0 = master_port(0),
-        m1 = master_port(1),
-        s = schema.name
-    );
-    let job = "[job]\ndatabase = \"shop\"\ntable = \"items\"\n\n[target]\nshards = 4\n\
-               placement = [\"g0\", \"g0\", \"g1\", \"g1\"]\nphysical = \"{table}_n{shard}\"\n\
-               key_collation = \"utf8mb4_general_ci\"\n\n[options]\nmax_rows_per_second = 0\n";
+    let (rules, job) = declaring_job(&schema);
+    let job = job.as_str();
     let env = JobEnv::start("shop", &rules, job).await;
     let mut c = env.connect().await;
     let keys: Vec<String> = ["ABC", "a ", "Hello", "hello2  ", "Zz-9"]
@@ -644,6 +634,69 @@ async fn a_resharding_job_declaring_key_collation_moves_text_keys_to_their_canon
         assert_eq!(text, vec![k.as_str()], "{other:?}");
         assert_eq!(bound, vec![k.as_str()], "{other:?}");
     }
+    drop(c);
+    schema.drop().await;
+}
+
+/// `items` hash over 2 shards without key_collation, and a job moving it to 4 shards with
+/// key_collation utf8mb4_general_ci.
+fn declaring_job(schema: &TestSchema) -> (String, String) {
+    let rules = format!(
+        "[database]\nname = \"shop\"\ndefault_group = \"g0\"\n\n[groups.g0]\n\
+         master = \"127.0.0.1:{m0}\"\nschema = \"{s}\"\n\n[groups.g1]\n\
+         master = \"127.0.0.1:{m1}\"\nschema = \"{s}\"\n\n[[tables]]\nname = \"items\"\n\
+         shard_key = \"code\"\nalgorithm = \"hash\"\nshards = 2\nplacement = [\"g0\", \"g1\"]\n",
+        m0 = master_port(0),
+        m1 = master_port(1),
+        s = schema.name
+    );
+    let job = "[job]\ndatabase = \"shop\"\ntable = \"items\"\n\n[target]\nshards = 4\n\
+               placement = [\"g0\", \"g0\", \"g1\", \"g1\"]\nphysical = \"{table}_n{shard}\"\n\
+               key_collation = \"utf8mb4_general_ci\"\n\n[options]\nmax_rows_per_second = 0\n";
+    (rules, job.to_owned())
+}
+
+/// Text a collation cannot place stops the job's copy, naming the key and the collation,
+/// instead of putting it on some shard where lookups would miss it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_declaring_key_collation_stops_at_a_key_it_cannot_place() {
+    use common::reshard::JobEnv;
+    let schema = TestSchema::create("textkeys_reshard_refused").await;
+    for (shard, group) in [(0, 0), (1, 1)] {
+        schema
+            .exec(
+                group,
+                &[&format!(
+                    "CREATE TABLE items_{shard} (code {CI_VARCHAR} NOT NULL PRIMARY KEY, \
+                     note VARCHAR(20))"
+                )],
+            )
+            .await;
+    }
+    let (rules, job) = declaring_job(&schema);
+    let env = JobEnv::start("shop", &rules, &job).await;
+    let mut c = env.connect().await;
+    // Without key_collation the proxy places it as written.
+    c.exec_drop(
+        "INSERT INTO items (code, note) VALUES (?, ?)",
+        ("Ärger", "x"),
+    )
+    .await
+    .unwrap();
+    let (ok, out) = env.reshard_output("plan", &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("text keys placed by key_collation utf8mb4_general_ci (was none)"),
+        "{out}"
+    );
+    let (ok, out) = env.reshard_output("run", &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("'Ärger' has no single shard under collation utf8mb4_general_ci"),
+        "{out}"
+    );
+    let rule_file = std::fs::read_to_string(env.rules_file()).unwrap();
+    assert!(!rule_file.contains("key_collation"), "{rule_file}");
     drop(c);
     schema.drop().await;
 }

@@ -123,8 +123,14 @@ fn try_reload(state: &ProxyState, allow: &AllowLayout) -> Result<Reloaded, Refus
     }
     state.health().register(&rules);
     let summary = summary(&rules);
-    state.swap_rules(Arc::new(rules));
+    let rules = Arc::new(rules);
+    crate::backend::key_columns::carry_over(&old, &rules);
+    state.swap_rules(rules.clone());
     if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::spawn(crate::backend::key_columns::learn_and_log(
+            rules,
+            ctx.backend.clone(),
+        ));
         spawn_checkers(
             state.health(),
             &ctx.backend,

@@ -332,6 +332,11 @@ async fn accept(
 /// connections to end.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
     spawn_background(&shared.config, &shared.state, &shutdown);
+    crate::backend::key_columns::learn_before_serving(
+        shared.state.rules(),
+        shared.config.backend.clone(),
+    )
+    .await;
     let tracker = TaskTracker::new();
     while let Some((stream, peer)) = accept(&listener, &shutdown).await {
         tracker.spawn(serve_stream(stream, peer, shared.clone(), shutdown.clone()));
@@ -384,6 +389,8 @@ pub fn serve_workers(
         state.install_result_cache(config.cache_max_bytes);
         state.health.register(&rules);
         spawn_background(&config, &state, &shutdown);
+        crate::backend::key_columns::learn_before_serving(state.rules(), config.backend.clone())
+            .await;
         #[cfg(unix)]
         crate::reload::reload_on_hangup(state.clone(), shutdown.clone());
         listener.set_nonblocking(true)?;

@@ -12,7 +12,9 @@ use mysql_async::{Conn, TxOpts};
 
 /// `shop`: `accounts` (hash on a string key, composite primary key, a generated column) with
 /// `ledger` bound to it (string primary key, a stored generated column) over g0,g1, and the
-/// broadcast table `currencies`.
+/// broadcast table `currencies`. The key is placed by its collation (`key_collation`), so
+/// lookups by tenant stay on one shard (without it they would read every shard, and a
+/// transaction's update by tenant would span both groups).
 fn shop_rules(schema: &TestSchema) -> String {
     format!(
         r#"[database]
@@ -33,6 +35,7 @@ shard_key = "tenant"
 algorithm = "hash"
 shards = 2
 placement = ["g0", "g1"]
+key_collation = "utf8mb4_general_ci"
 
 [[tables]]
 name = "ledger"
@@ -62,14 +65,15 @@ async fn create_shop_tables(schema: &TestSchema) {
                 &[
                     &format!(
                         "CREATE TABLE accounts_{shard} (tenant VARCHAR(32) CHARACTER SET utf8mb4 \
-                         NOT NULL, id INT NOT NULL, name VARCHAR(64) CHARACTER SET utf8mb4, \
+                         COLLATE utf8mb4_general_ci NOT NULL, id INT NOT NULL, name VARCHAR(64) CHARACTER SET utf8mb4, \
                          body BLOB, amount DECIMAL(20,6), at DATETIME(6), \
                          doubled DECIMAL(22,6) AS (amount * 2) VIRTUAL, \
                          PRIMARY KEY (tenant, id))"
                     ),
                     &format!(
                         "CREATE TABLE ledger_{shard} (code VARCHAR(40) CHARACTER SET utf8mb4 \
-                         PRIMARY KEY, tenant VARCHAR(32) CHARACTER SET utf8mb4 NOT NULL, \
+                         PRIMARY KEY, tenant VARCHAR(32) CHARACTER SET utf8mb4 \
+                         COLLATE utf8mb4_general_ci NOT NULL, \
                          qty INT, note TEXT CHARACTER SET utf8mb4, \
                          tag VARCHAR(80) AS (CONCAT(tenant, '/', code)) STORED)"
                     ),

@@ -80,3 +80,92 @@ async fn unique_keys_without_the_shard_key_and_unreachable_servers_are_named() {
     assert_eq!(warnings.len(), 4, "{text}");
     schema.drop().await;
 }
+
+/// A hash key column that compares text other than byte by byte, without `key_collation`:
+/// its text lookups read all shards, and `check --connect` says so and what to declare. A
+/// NO PAD binary key and a declared, matching key_collation are not reported.
+#[tokio::test]
+async fn text_key_columns_whose_collation_placement_does_not_follow_are_named() {
+    let schema = TestSchema::create("check_connect_collation").await;
+    for (table, ty) in [
+        (
+            "codes",
+            "VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+        ),
+        (
+            "exact",
+            "VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin",
+        ),
+        (
+            "declared",
+            "VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_swedish_ci",
+        ),
+        (
+            "wrong",
+            "VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+        ),
+    ] {
+        for shard in 0..2 {
+            schema
+                .exec(
+                    shard,
+                    &[&format!(
+                        "CREATE TABLE {table}_{shard} (k {ty} NOT NULL, PRIMARY KEY (k))"
+                    )],
+                )
+                .await;
+        }
+    }
+    let table = |name: &str, collation: Option<&str>| {
+        format!(
+            "\n[[tables]]\nname = \"{name}\"\nshard_key = \"k\"\nalgorithm = \"hash\"\n\
+             shards = 2\nplacement = [\"g0\", \"g1\"]\n{}",
+            collation
+                .map(|c| format!("key_collation = \"{c}\"\n"))
+                .unwrap_or_default()
+        )
+    };
+    let rules = format!(
+        "[database]\nname = \"shop\"\ndefault_group = \"g0\"\n\n[groups.g0]\n\
+         master = \"127.0.0.1:{m0}\"\nschema = \"{s}\"\n\n[groups.g1]\n\
+         master = \"127.0.0.1:{m1}\"\nschema = \"{s}\"\n{}{}{}{}",
+        table("codes", None),
+        table("exact", None),
+        table("declared", Some("latin1_swedish_ci")),
+        table("wrong", Some("utf8mb4_general_ci")),
+        m0 = master_port(0),
+        m1 = master_port(1),
+        s = schema.name
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/shop.toml"), rules).unwrap();
+    std::fs::write(
+        dir.path().join("shardgate.toml"),
+        format!(
+            "listen = \"127.0.0.1:3307\"\nrules = \"rules\"\n\n[[users]]\nname = \"{USER}\"\n\
+             password = \"{PASSWORD}\"\n\n[backend]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n"
+        ),
+    )
+    .unwrap();
+    let text = check_connect(dir.path());
+    let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert!(
+        warnings.iter().any(|w| w.contains(
+            "shop: table `codes`: key column `k` is text with collation utf8mb4_general_ci"
+        ) && w.contains("declare key_collation = \"utf8mb4_general_ci\"")
+            && w.contains("resharding job")),
+        "{text}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains(
+            "shop: table `wrong`: key column `k` is text with collation utf8mb4_unicode_ci, but \
+             the rules declare key_collation = \"utf8mb4_general_ci\""
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("`exact`"), "{text}");
+    assert!(!text.contains("`declared`"), "{text}");
+    assert_eq!(warnings.len(), 2, "{text}");
+    schema.drop().await;
+}

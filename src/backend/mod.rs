@@ -8,6 +8,7 @@ pub mod conn;
 pub mod health;
 pub mod health_check;
 pub mod in_use;
+pub mod key_columns;
 pub mod pools;
 pub mod replication;
 pub mod schema_check;

@@ -15,7 +15,8 @@ use crate::config::server::BackendConfig;
 
 use super::pools::split_addr;
 
-/// One warning per unreachable server and per unique key without the shard key.
+/// One warning per unreachable server, per unique key without the shard key and per text
+/// key column whose lookups scatter (`key_columns`).
 pub async fn warnings(rules: &Rules, cfg: &BackendConfig) -> Vec<String> {
     let mut out = Vec::new();
     for db in rules.databases.values() {
@@ -38,10 +39,17 @@ pub async fn warnings(rules: &Rules, cfg: &BackendConfig) -> Vec<String> {
             }
         }
     }
+    // Unreachable masters are reported above already.
+    out.extend(
+        super::key_columns::learn(rules, cfg)
+            .await
+            .into_iter()
+            .filter(|w| !w.contains("cannot learn the key columns")),
+    );
     out
 }
 
-async fn connect(addr: &str, schema: &str, cfg: &BackendConfig) -> Result<Conn, String> {
+pub(super) async fn connect(addr: &str, schema: &str, cfg: &BackendConfig) -> Result<Conn, String> {
     let (host, port) = split_addr(addr);
     let opts = OptsBuilder::default()
         .ip_or_hostname(host)

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::diagnostic::{Diagnostic, Severity};
 use super::model::{Database, Rules, ShardSpec, TableKind, TableRule};
+use crate::sharding::KeyCollation;
 
 /// Every layout change from `old` to `new`: errors, or warnings where the new file says
 /// `layout_override = true`. Databases, groups and tables that are added or removed without
@@ -194,6 +195,16 @@ fn sharded_change(
             b.sharder.algorithm().name()
         ));
     }
+    let (ca, cb) = (a.sharder.collation(), b.sharder.collation());
+    if ca != cb {
+        let name = |c: Option<&KeyCollation>| c.map_or("none", KeyCollation::name);
+        return Some(format!(
+            "the key_collation changes from {} to {} (text keys would be placed anew: \
+             existing rows must be moved by a resharding job)",
+            name(ca),
+            name(cb)
+        ));
+    }
     if a.shards() != b.shards() {
         return Some(format!(
             "the shard count changes from {} to {}",
@@ -315,6 +326,31 @@ broadcast = true
             ),
             "{c:?}"
         );
+    }
+
+    #[test]
+    fn a_new_key_collation_is_refused_it_moves_text_keys() {
+        let hash = BASE.replace("shards = 4\n", "shards = 4\nalgorithm = \"hash\"\n");
+        let with = hash.replace(
+            "shards = 4\n",
+            "shards = 4\nkey_collation = \"utf8mb4_general_ci\"\n",
+        );
+        let old = rules_from_strs(&[("clinical.toml", hash.as_str())]).unwrap();
+        let new = rules_from_strs(&[("clinical.toml", with.as_str())]).unwrap();
+        let c: Vec<String> = layout_changes(&old, &new)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(
+            c[0].contains(
+                "table `clinical_data`: the key_collation changes from none to \
+                 utf8mb4_general_ci (text keys would be placed anew: existing rows must be moved \
+                 by a resharding job)"
+            ),
+            "{c:?}"
+        );
+        assert!(layout_changes(&new, &new).is_empty());
     }
 
     #[test]

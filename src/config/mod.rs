@@ -15,6 +15,7 @@ mod address;
 mod de;
 mod diagnostic;
 mod document;
+pub mod key_column;
 mod key_types;
 pub mod layout_change;
 pub mod model;

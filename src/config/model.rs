@@ -177,6 +177,8 @@ pub struct ShardSpec {
     pub family: String,
     /// This table's own names (bound tables share the layout, not the names).
     pub physical: PhysicalNames,
+    /// The key column's type and collation, once a server has said them (`key_column`).
+    pub learned_key: super::key_column::LearnedKeyColumn,
 }
 
 impl ShardSpec {

@@ -154,6 +154,9 @@ pub struct RawTable {
     pub placement: Option<Vec<String>>,
     pub key_generator: Option<RawKeyGenerator>,
     pub bind_to: Option<String>,
+    /// The key column's collation, which text keys are placed by (`hash`/`ring` only).
+    /// Default: the `bind_to` target's, else none (text hashed as written).
+    pub key_collation: Option<String>,
     pub broadcast: Option<bool>,
     /// Template of the physical table names, default `{table}_{shard}`; each bound table has
     /// its own (a resharding job sets it on every table it moves).

@@ -149,7 +149,7 @@ comment = "x"
             "clinical.toml:14: tables[0].shard_ky: unknown key `shard_ky`, did you mean `shard_key`?",
             "clinical.toml:20: tables[1].comment: unknown key `comment`, expected one of `name`, \
              `shard_key`, `algorithm`, `shards`, `placement`, `key_generator`, `bind_to`, \
-             `broadcast`, `physical`, `cache_ttl_ms`",
+             `key_collation`, `broadcast`, `physical`, `cache_ttl_ms`",
             "clinical.toml:22: extra: unknown key `extra`, expected one of `database`, `groups`, \
              `tables`",
         ]
@@ -636,8 +636,8 @@ shard_key = "id"
 
 #[test]
 fn bind_to_with_a_different_shard_count_algorithm_or_placement() {
-    let reason = "bound tables share algorithm, shards and placement so joins on the key stay \
-                  on one shard";
+    let reason = "bound tables share algorithm, shards, placement and key_collation so joins on \
+                  the key stay on one shard";
     let got = check_bound(
         r#"
 [[tables]]
@@ -924,4 +924,87 @@ fn two_databases_may_share_a_server_and_schema() {
         (PathBuf::from("other.toml"), Ok(other.to_owned())),
     ]);
     assert!(rules.is_some(), "{d}");
+}
+
+// ---- key_collation ----
+
+#[test]
+fn key_collation_builds_the_sharder_and_bound_tables_inherit_it() {
+    let text = format!(
+        "{HEADER}{}key_collation = \"UTF8MB4_General_CI\"\n\n[[tables]]\nname = \"items\"\n\
+         bind_to = \"orders\"\nshard_key = \"customer_id\"\n\n[[tables]]\nname = \"notes\"\n\
+         bind_to = \"orders\"\nshard_key = \"customer_id\"\nkey_collation = \"utf8mb4_general_ci\"\n",
+        ROOT
+    );
+    let db = load_one(&text);
+    for name in ["orders", "items", "notes"] {
+        let c = spec(&db, name).sharder.collation().map(|c| c.name());
+        assert_eq!(c, Some("utf8mb4_general_ci"), "{name}");
+    }
+}
+
+#[test]
+fn key_collation_on_a_mod_table_is_an_error_naming_file_table_and_key() {
+    let got = check_tables(
+        "\n[[tables]]\nname = \"orders\"\nshard_key = \"id\"\nalgorithm = \"mod\"\nshards = 2\n\
+         key_collation = \"utf8mb4_bin\"\n",
+    );
+    assert_eq!(
+        got,
+        [
+            "clinical.toml:16: tables[0].key_collation: table `orders` uses algorithm mod, whose \
+          key is an integer column: key_collation applies to text keys of hash and ring tables \
+          only"
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_key_collation_lists_the_supported_ones() {
+    let got = check_tables(
+        "\n[[tables]]\nname = \"orders\"\nshard_key = \"code\"\nalgorithm = \"ring\"\nshards = 2\n\
+         key_collation = \"utf8mb4_0900_ai_ci\"\n",
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with(
+            "clinical.toml:16: tables[0].key_collation: collation `utf8mb4_0900_ai_ci` of table \
+             `orders` is not supported as a key_collation (the proxy must know how it compares \
+             text); supported: binary, utf8mb4_bin, utf8mb4_nopad_bin, utf8mb4_general_ci,"
+        ),
+        "{got:?}"
+    );
+    assert!(got[0].contains("utf8mb4_uca1400_ai_ci"), "{got:?}");
+    assert!(got[0].contains("latin1_swedish_ci"), "{got:?}");
+}
+
+#[test]
+fn bound_tables_must_agree_on_key_collation() {
+    let reason = "bound tables share algorithm, shards, placement and key_collation so joins on \
+                  the key stay on one shard";
+    let got = check_bound(
+        "\n[[tables]]\nname = \"items\"\nbind_to = \"orders\"\nshard_key = \"customer_id\"\n\
+         key_collation = \"utf8mb4_bin\"\n",
+    );
+    assert_eq!(
+        got,
+        [format!(
+            "clinical.toml:22: tables[1].key_collation: key_collation utf8mb4_bin differs from \
+             none of `orders`: {reason}"
+        )]
+    );
+}
+
+#[test]
+fn a_broadcast_table_has_no_key_collation() {
+    let got = check_tables(
+        "\n[[tables]]\nname = \"h\"\nbroadcast = true\nkey_collation = \"utf8mb4_bin\"\n",
+    );
+    assert_eq!(
+        got,
+        [
+            "clinical.toml:14: tables[0].key_collation: broadcast table `h` cannot have a \
+          key_collation: it is copied whole to every group"
+        ]
+    );
 }

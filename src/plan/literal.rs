@@ -13,10 +13,17 @@
 //! A non-integer number (`5.5`) constrains no read (scatter is exact whatever the column's
 //! type) and is refused as a written key. Placeholders and expressions are not key values at
 //! all: the predicate then constrains nothing.
+//!
+//! A text key column compares in its collation, so a read by text goes to one shard only
+//! where placement follows that collation (`ShardSpec::text_lookups`: a declared
+//! `key_collation`, or a learned NO PAD binary column); otherwise it reads every shard. On a
+//! column known to be text a quoted value is only text, and an integer (compared as a
+//! number with every text reading as it) reads every shard.
 
 use sqlparser::ast::{Expr, UnaryOperator, Value};
 
 use super::lexer::{Kind, Token};
+use crate::config::key_column::TextLookups;
 use crate::config::model::ShardSpec;
 use crate::error::{Error, Result};
 use crate::sharding::{Algorithm, KeyValue};
@@ -127,6 +134,16 @@ pub(crate) fn shard_of(lit: Literal<'_>, spec: &ShardSpec, table: &str) -> Resul
             format!("{}{text}", if negative { "-" } else { "" }),
             "a non-integer key value has no exact shard",
         ),
+        Literal::Text(s) if spec.sharder.text_is_ambiguous(s) => refuse(
+            format!("'{s}'"),
+            &format!(
+                "text outside printable ASCII has no single shard under key_collation {} \
+                 (accents, widths and ignorable characters can make it equal to other text)",
+                spec.sharder.collation().map_or("", |c| c.name())
+            ),
+        ),
+        // A text column stores a quoted value as its text, whatever it looks like.
+        Literal::Text(s) if spec.key_is_text() => place(KeyValue::Text(s), spec, table).map(Some),
         Literal::Text(s) => match text_key(s, spec, table)? {
             TextKey::One(shard) => Ok(Some(shard)),
             // '123john@example.com': an integer column refuses it in strict mode; a text
@@ -166,16 +183,29 @@ pub(crate) fn read_shards(
 ) -> Result<Option<Vec<u32>>> {
     Ok(match lit {
         Literal::Null => Some(Vec::new()),
+        // A text column compares an integer as a number with every text reading as it
+        // ('042', ' 42', '42.0'), wherever those were placed.
+        Literal::Int(_) if spec.key_is_text() => None,
         Literal::Int(n) => Some(vec![place(KeyValue::Int(n), spec, table)?]),
         // Compared as a decimal or a double depending on the column; not worth guessing.
         Literal::Fraction(..) => None,
-        Literal::Text(s) => match text_key(s, spec, table)? {
-            TextKey::One(shard) => Some(vec![shard]),
-            TextKey::Either(a, b) => Some(vec![a, b]),
-            TextKey::NoInteger if spec.sharder.algorithm() == Algorithm::Mod => Some(Vec::new()),
-            TextKey::NoInteger => Some(vec![place(KeyValue::Text(s), spec, table)?]),
-            TextKey::Unknown => None,
+        Literal::Text(s) => match spec.text_lookups() {
+            TextLookups::Scatter => None,
+            TextLookups::Follow(collation) if collation.canonical(s).is_none() => None,
+            TextLookups::Follow(_) => Some(vec![place(KeyValue::Text(s), spec, table)?]),
+            TextLookups::NotText => text_read_shards(s, spec, table)?,
         },
+    })
+}
+
+/// A quoted value's shards on a table whose key column may be an integer.
+fn text_read_shards(s: &str, spec: &ShardSpec, table: &str) -> Result<Option<Vec<u32>>> {
+    Ok(match text_key(s, spec, table)? {
+        TextKey::One(shard) => Some(vec![shard]),
+        TextKey::Either(a, b) => Some(vec![a, b]),
+        TextKey::NoInteger if spec.sharder.algorithm() == Algorithm::Mod => Some(Vec::new()),
+        TextKey::NoInteger => Some(vec![place(KeyValue::Text(s), spec, table)?]),
+        TextKey::Unknown => None,
     })
 }
 
@@ -382,6 +412,76 @@ mod tests {
         ] {
             assert_eq!(mysql_number(text), want, "{text:?}");
         }
+    }
+
+    fn collated_spec(learned: Option<crate::config::key_column::KeyColumnType>) -> ShardSpec {
+        use crate::sharding::{KeyCollation, Sharder};
+        let spec = ShardSpec {
+            shard_key: "code".into(),
+            sharder: Sharder::new(Algorithm::Hash, 8)
+                .with_collation(KeyCollation::named("utf8mb4_general_ci")),
+            placement: vec![0; 8],
+            key_generator: None,
+            family: "t".into(),
+            physical: Default::default(),
+            learned_key: Default::default(),
+        };
+        if let Some(l) = learned {
+            spec.learned_key.learn(l);
+        }
+        spec
+    }
+
+    /// Under a declared key_collation every spelling reads and writes one shard, integers
+    /// (numeric comparison) and non-ASCII text read everywhere, non-ASCII writes are refused
+    /// and a quoted number is just text.
+    #[test]
+    fn declared_key_collation_reads_and_writes() {
+        let spec = collated_spec(None);
+        let one = read_shards(Literal::Text("abc"), &spec, "t")
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.len(), 1);
+        for s in ["ABC", "aBc  "] {
+            assert_eq!(
+                read_shards(Literal::Text(s), &spec, "t").unwrap(),
+                Some(one.clone())
+            );
+            assert_eq!(
+                shard_of(Literal::Text(s), &spec, "t").unwrap(),
+                Some(one[0])
+            );
+        }
+        assert_eq!(read_shards(Literal::Int(42), &spec, "t").unwrap(), None);
+        assert_eq!(read_shards(Literal::Text("abç"), &spec, "t").unwrap(), None);
+        let err = shard_of(Literal::Text("abç"), &spec, "t").unwrap_err();
+        assert_eq!(err.code(), 1235);
+        let msg = err.to_string();
+        for part in ["'t'", "code", "utf8mb4_general_ci", "printable ASCII"] {
+            assert!(msg.contains(part), "{part}: {msg}");
+        }
+        // Text, not the number 42: one shard, the text's.
+        let text = read_shards(Literal::Text("042"), &spec, "t")
+            .unwrap()
+            .unwrap();
+        assert_eq!(text.len(), 1);
+        assert_eq!(
+            shard_of(Literal::Text("042"), &spec, "t").unwrap(),
+            Some(text[0])
+        );
+        // Learned to differ from the declaration: text lookups scatter, writes still place.
+        let differs = collated_spec(Some(crate::config::key_column::KeyColumnType::Text {
+            collation: "utf8mb4_unicode_ci".into(),
+            fixed_length: false,
+        }));
+        assert_eq!(
+            read_shards(Literal::Text("abc"), &differs, "t").unwrap(),
+            None
+        );
+        assert_eq!(
+            shard_of(Literal::Text("ABC"), &differs, "t").unwrap(),
+            Some(one[0])
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct RawTarget {
     pub shards: Option<i64>,
     pub placement: Option<Vec<String>>,
     pub physical: Option<String>,
+    /// Placing text keys by a collation (or another one) moves them: a job declares it.
+    pub key_collation: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -384,6 +386,7 @@ fn check_coexistence(
     let same_layout = tables.iter().all(|t| {
         t.old.shards() == t.new.shards()
             && t.old.sharder.algorithm() == t.new.sharder.algorithm()
+            && t.old.sharder.collation() == t.new.sharder.collation()
             && t.old.physical == t.new.physical
             && t.old
                 .placement

@@ -40,6 +40,17 @@ pub async fn plan(job: &Job, backend: &BackendConfig) -> Result<String> {
         new.sharder.algorithm(),
         new.shards()
     )?;
+    let (was, will) = (old.sharder.collation(), new.sharder.collation());
+    if was != will {
+        let name = |c: Option<&crate::sharding::KeyCollation>| c.map_or("none", |c| c.name());
+        writeln!(
+            out,
+            "  text keys placed by key_collation {} (was {}): text outside printable ASCII \
+             under it stops the copy",
+            name(will),
+            name(was)
+        )?;
+    }
     let mut total_rows = 0u64;
     writeln!(out, "rows to copy:")?;
     for t in &job.tables {

@@ -47,6 +47,9 @@ pub fn retarget(text: &str, family: &[String], target: &RawTarget) -> Result<Str
             }
             set("placement", value(array));
         }
+        if let Some(c) = &target.key_collation {
+            set("key_collation", value(c.as_str()));
+        }
         match &target.physical {
             Some(template) => {
                 entry.insert("physical", value(template.as_str()));
@@ -112,6 +115,7 @@ broadcast = true
                     .to_vec(),
             ),
             physical: Some("{table}_v2_{shard}".into()),
+            key_collation: None,
         };
         let out = retarget(FILE, &["clinical_data".into(), "patients".into()], &target).unwrap();
         assert!(

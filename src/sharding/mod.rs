@@ -1,8 +1,10 @@
 //! Key value -> shard index. Pure functions; the one place where a row's placement is decided.
 //!
 //! Every algorithm sees a key through one canonical form ([`canonical_text`]), so a key written
-//! as `42` and as `'42'` lands on the same shard whichever algorithm a table uses.
+//! as `42` and as `'42'` lands on the same shard whichever algorithm a table uses; a table
+//! with a `key_collation` hashes text in that collation's canonical form (`collation`).
 
+mod collation;
 mod hash;
 mod modulo;
 mod ring;
@@ -12,6 +14,8 @@ mod tests;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+
+pub use collation::KeyCollation;
 
 /// Which function maps a key to a shard (RULES.md, "Meaning").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +53,14 @@ pub enum KeyValue<'a> {
 pub enum ShardingError {
     #[error("the mod algorithm needs an integer key, got {0}")]
     NotAnInteger(String),
+    #[error(
+        "'{text}' has no single shard under collation {collation}: text outside printable \
+         ASCII can equal other text (accents, widths, ignorable characters)"
+    )]
+    Ambiguous {
+        text: String,
+        collation: &'static str,
+    },
 }
 
 /// The text `hash` and `ring` digest: integers in plain decimal (what MySQL's `CAST(n AS CHAR)`
@@ -85,6 +97,8 @@ fn with_canonical_bytes<R>(key: KeyValue<'_>, f: impl FnOnce(&[u8]) -> R) -> R {
 pub struct Sharder {
     function: Function,
     shards: u32,
+    /// `key_collation`: text keys are hashed in its canonical form.
+    collation: Option<&'static KeyCollation>,
 }
 
 /// The algorithm together with whatever it precomputes.
@@ -100,6 +114,7 @@ impl fmt::Debug for Sharder {
         f.debug_struct("Sharder")
             .field("algorithm", &self.algorithm())
             .field("shards", &self.shards)
+            .field("collation", &self.collation.map(KeyCollation::name))
             .finish()
     }
 }
@@ -113,7 +128,36 @@ impl Sharder {
             Algorithm::Hash => Function::Hash,
             Algorithm::Ring => Function::Ring(Arc::new(ring::ShardRing::new(shards))),
         };
-        Sharder { function, shards }
+        Sharder {
+            function,
+            shards,
+            collation: None,
+        }
+    }
+
+    /// Places text keys by `collation`'s canonical form (`key_collation`); `mod` keys are
+    /// integers and rule validation never gives it one.
+    pub fn with_collation(mut self, collation: Option<&'static KeyCollation>) -> Self {
+        self.collation = collation;
+        self
+    }
+
+    /// The declared `key_collation`, if any.
+    pub fn collation(&self) -> Option<&'static KeyCollation> {
+        self.collation
+    }
+
+    /// True when both hash every text key they place as the same text: the same
+    /// `key_collation`, or none (or a NO PAD binary one: the text as written) on both.
+    pub fn hashes_text_as(&self, other: &Sharder) -> bool {
+        let rewrites = |s: &Sharder| s.collation.filter(|c| !c.is_identity());
+        rewrites(self) == rewrites(other)
+    }
+
+    /// True when text `s` has no shard: outside printable ASCII under a collation whose
+    /// equality the proxy cannot decide there.
+    pub fn text_is_ambiguous(&self, s: &str) -> bool {
+        self.collation.is_some_and(|c| c.canonical(s).is_none())
     }
 
     pub fn algorithm(&self) -> Algorithm {
@@ -130,6 +174,19 @@ impl Sharder {
 
     /// Shard index in `0..shards`.
     pub fn shard_of(&self, key: KeyValue<'_>) -> Result<u32, ShardingError> {
+        if let (KeyValue::Text(text), Some(collation)) = (key, self.collation) {
+            let Some(canonical) = collation.canonical(text) else {
+                return Err(ShardingError::Ambiguous {
+                    text: text.to_owned(),
+                    collation: collation.name(),
+                });
+            };
+            return self.place(KeyValue::Text(&canonical));
+        }
+        self.place(key)
+    }
+
+    fn place(&self, key: KeyValue<'_>) -> Result<u32, ShardingError> {
         match &self.function {
             Function::Mod => modulo::shard(key, self.shards),
             Function::Hash => Ok(with_canonical_bytes(key, |b| hash::shard(b, self.shards))),

@@ -179,3 +179,37 @@ const GOLDEN: &[(u32, u32, u32)] = &[
     (2, 5, 2),
     (3, 6, 1),
 ];
+
+/// A sharder with a key_collation places every spelling of a key where its canonical form
+/// goes, refuses text without one, and leaves integers alone.
+#[test]
+fn key_collation_places_by_the_canonical_form() {
+    let ci = KeyCollation::named("utf8mb4_general_ci");
+    for alg in [Algorithm::Hash, Algorithm::Ring] {
+        let plain = Sharder::new(alg, 16);
+        let sharder = Sharder::new(alg, 16).with_collation(ci);
+        let want = plain.shard_of(KeyValue::Text("abc")).unwrap();
+        for spelling in ["abc", "ABC", "aBc   ", "Abc "] {
+            assert_eq!(
+                sharder.shard_of(KeyValue::Text(spelling)),
+                Ok(want),
+                "{alg} {spelling:?}"
+            );
+        }
+        assert_eq!(
+            sharder.shard_of(KeyValue::Int(42)),
+            plain.shard_of(KeyValue::Int(42))
+        );
+        assert_eq!(
+            sharder.shard_of(KeyValue::Text("42 ")),
+            plain.shard_of(KeyValue::Int(42))
+        );
+        let err = sharder.shard_of(KeyValue::Text("ábc")).unwrap_err();
+        assert!(err.to_string().contains("utf8mb4_general_ci"), "{err}");
+        assert!(sharder.text_is_ambiguous("ábc"));
+        assert!(!plain.text_is_ambiguous("ábc"));
+    }
+    // Golden: CRC32("abc") = 0x352441C2 = 891568578.
+    let hash = Sharder::new(Algorithm::Hash, 7).with_collation(ci);
+    assert_eq!(hash.shard_of(KeyValue::Text("ABC  ")), Ok(891568578 % 7));
+}

@@ -10,14 +10,14 @@ use crate::config::model::{
 };
 use crate::config::physical::PhysicalNames;
 use crate::config::raw::{RawAlgorithm, RawKeyGeneratorKind, RawTable, DEFAULT_ALGORITHM};
-use crate::sharding::{Algorithm, Sharder};
+use crate::sharding::{Algorithm, KeyCollation, Sharder};
 
 /// Upper bound on `shards`: a typo like `shards = 40000` would otherwise create that many
 /// physical tables and, for `ring`, a ring that takes minutes to build.
 pub const MAX_SHARDS: u32 = 1024;
 
-const BIND_REASON: &str =
-    "bound tables share algorithm, shards and placement so joins on the key stay on one shard";
+const BIND_REASON: &str = "bound tables share algorithm, shards, placement and key_collation so \
+     joins on the key stay on one shard";
 
 pub(super) struct Tables {
     /// Keyed by lower-cased name; empty when any error was reported.
@@ -167,6 +167,11 @@ fn check_broadcast(t: &Table<'_>, r: &mut Reporter<'_>) {
         ("placement", raw.placement.is_some(), "a placement"),
         ("bind_to", raw.bind_to.is_some(), "bind_to"),
         (
+            "key_collation",
+            raw.key_collation.is_some(),
+            "a key_collation",
+        ),
+        (
             "physical",
             raw.physical.is_some(),
             "physical names of shards",
@@ -217,6 +222,7 @@ struct Layout {
     algorithm: Algorithm,
     shards: u32,
     placement: Vec<GroupId>,
+    collation: Option<&'static KeyCollation>,
     /// Position of the root of the bind_to chain.
     root: usize,
 }
@@ -314,6 +320,19 @@ impl Resolver<'_> {
                 );
             }
         }
+        if let Some(stated) = &t.raw.key_collation {
+            let mine = key_collation(t, stated, r)?;
+            if Some(mine) != layout.collation {
+                r.error(
+                    t.key("key_collation"),
+                    format!(
+                        "key_collation {mine} differs from {} of `{}`: {BIND_REASON}",
+                        layout.collation.map_or("none", KeyCollation::name),
+                        to.name
+                    ),
+                );
+            }
+        }
         if let Some(names) = &t.raw.placement {
             if let Some(ids) = placement_ids(t, names, self.groups, r) {
                 if ids != layout.placement {
@@ -363,6 +382,24 @@ impl Resolver<'_> {
 
 fn own_layout(t: &Table<'_>, pos: usize, groups: &[Group], r: &mut Reporter<'_>) -> Option<Layout> {
     let algorithm = algorithm(t.raw.algorithm.unwrap_or(DEFAULT_ALGORITHM));
+    let collation = match &t.raw.key_collation {
+        None => None,
+        Some(stated) => {
+            let collation = key_collation(t, stated, r)?;
+            if algorithm == Algorithm::Mod {
+                r.error(
+                    t.key("key_collation"),
+                    format!(
+                        "table `{}` uses algorithm mod, whose key is an integer column: \
+                         key_collation applies to text keys of hash and ring tables only",
+                        t.name
+                    ),
+                );
+                return None;
+            }
+            Some(collation)
+        }
+    };
     let shards = match (t.raw.shards, &t.raw.placement) {
         (Some(n), _) => n,
         (None, Some(names)) if names.is_empty() => {
@@ -428,8 +465,31 @@ fn own_layout(t: &Table<'_>, pos: usize, groups: &[Group], r: &mut Reporter<'_>)
         algorithm,
         shards,
         placement,
+        collation,
         root: pos,
     })
+}
+
+/// The known collation `stated` names; reports the supported ones otherwise.
+fn key_collation(
+    t: &Table<'_>,
+    stated: &str,
+    r: &mut Reporter<'_>,
+) -> Option<&'static KeyCollation> {
+    let found = KeyCollation::named(stated);
+    if found.is_none() {
+        let supported: Vec<&str> = KeyCollation::supported().collect();
+        r.error(
+            t.key("key_collation"),
+            format!(
+                "collation `{stated}` of table `{}` is not supported as a key_collation (the \
+                 proxy must know how it compares text); supported: {}",
+                t.name,
+                supported.join(", ")
+            ),
+        );
+    }
+    found
 }
 
 /// Group ids of a stated placement; reports each unknown group and then gives `None`.
@@ -527,7 +587,10 @@ fn build(tables: &[Table<'_>], layouts: &[Option<Layout>]) -> HashMap<String, Ta
             Some(layout) => {
                 let sharder = sharders
                     .entry(layout.root)
-                    .or_insert_with(|| Sharder::new(layout.algorithm, layout.shards))
+                    .or_insert_with(|| {
+                        Sharder::new(layout.algorithm, layout.shards)
+                            .with_collation(layout.collation)
+                    })
                     .clone();
                 TableKind::Sharded(Arc::new(ShardSpec {
                     shard_key: t
@@ -548,6 +611,7 @@ fn build(tables: &[Table<'_>], layouts: &[Option<Layout>]) -> HashMap<String, Ta
                     family: tables[layout.root].lname.clone(),
                     // Checked in `validate`; `build` runs only without errors.
                     physical: physical_names(t).unwrap_or_default(),
+                    learned_key: Default::default(),
                 }))
             }
         };

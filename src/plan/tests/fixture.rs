@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::config::key_column::KeyColumnType;
 use crate::config::model::{Database, Group, ReadPolicy, Rules, ShardSpec, TableKind, TableRule};
 use crate::sharding::{Algorithm, Sharder};
 
@@ -25,17 +26,23 @@ fn group(name: &str, port: u16, schema: &str) -> Group {
     }
 }
 
+/// Key columns are learned as not text, so quoted keys are read as text or number alike, as
+/// for any table whose key column may be an integer (the collation cases are in
+/// `literal_collation`).
 fn sharded(name: &str, key: &str, alg: Algorithm, placement: &[usize], family: &str) -> TableRule {
+    let spec = ShardSpec {
+        shard_key: key.into(),
+        sharder: Sharder::new(alg, placement.len() as u32),
+        placement: placement.to_vec(),
+        key_generator: None,
+        family: family.into(),
+        physical: Default::default(),
+        learned_key: Default::default(),
+    };
+    spec.learned_key.learn(KeyColumnType::NotText);
     TableRule {
         name: name.into(),
-        kind: TableKind::Sharded(Arc::new(ShardSpec {
-            shard_key: key.into(),
-            sharder: Sharder::new(alg, placement.len() as u32),
-            placement: placement.to_vec(),
-            key_generator: None,
-            family: family.into(),
-            physical: Default::default(),
-        })),
+        kind: TableKind::Sharded(Arc::new(spec)),
         cache_ttl: None,
     }
 }

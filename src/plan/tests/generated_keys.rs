@@ -26,6 +26,7 @@ fn generated(name: &str, key: &str, column: &str) -> TableRule {
             }),
             family: name.into(),
             physical: Default::default(),
+            learned_key: Default::default(),
         })),
         cache_ttl: None,
     }

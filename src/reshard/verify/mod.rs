@@ -200,10 +200,12 @@ pub(crate) async fn read_shape_if_any(
 }
 
 /// `m` when a key's shard in `from` and in `to` are always congruent modulo `m`: both take
-/// one integer (the key for `mod`, its CRC32 for `hash`) modulo their shard counts.
+/// one integer (the key for `mod`, its CRC32 for `hash`) modulo their shard counts. Not when
+/// the two hash different texts of a key (a `key_collation` declared or changed).
 fn congruence(from: &Sharder, to: &Sharder) -> Option<u32> {
     match (from.algorithm(), to.algorithm()) {
-        (Algorithm::Mod, Algorithm::Mod) | (Algorithm::Hash, Algorithm::Hash) => {
+        (Algorithm::Mod, Algorithm::Mod) => Some(gcd(from.shards(), to.shards())),
+        (Algorithm::Hash, Algorithm::Hash) if from.hashes_text_as(to) => {
             Some(gcd(from.shards(), to.shards()))
         }
         _ => None,
@@ -254,6 +256,22 @@ mod tests {
         let ring = Sharder::new(Algorithm::Ring, 4);
         assert_eq!(congruence(&ring, &Sharder::new(Algorithm::Ring, 8)), None);
         assert_eq!(congruence(&Sharder::new(Algorithm::Mod, 4), &ring), None);
+    }
+
+    /// Declaring (or changing) key_collation hashes other texts: 'Key1 ' is hashed as
+    /// 'key1' after, so no source shard can be skipped.
+    #[test]
+    fn a_key_collation_change_is_not_congruent() {
+        use crate::sharding::KeyCollation;
+        let named = |n: &str| KeyCollation::named(n);
+        let plain = Sharder::new(Algorithm::Hash, 2);
+        let ci = Sharder::new(Algorithm::Hash, 4).with_collation(named("utf8mb4_general_ci"));
+        let nopad = Sharder::new(Algorithm::Hash, 4).with_collation(named("utf8mb4_nopad_bin"));
+        assert_eq!(congruence(&plain, &ci), None);
+        assert_eq!(congruence(&ci, &plain), None);
+        assert_eq!(congruence(&plain, &nopad), Some(2));
+        let ci2 = Sharder::new(Algorithm::Hash, 2).with_collation(named("utf8mb4_general_ci"));
+        assert_eq!(congruence(&ci2, &ci), Some(2));
     }
 
     #[test]

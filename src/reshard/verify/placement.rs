@@ -13,6 +13,9 @@
 //!   ZEROFILL column's zeros, `00042`), a string as UTF-8 (`CONVERT(k USING utf8mb4)`: the
 //!   proxy hashes the key as the client wrote it, in UTF-8, whatever the column's charset).
 //!
+//! - a text key of a table with a `key_collation` that is not NO PAD binary has no SQL form:
+//!   its canonical form is computed here.
+//!
 //! [`canonical_text`]: crate::sharding::canonical_text
 
 use anyhow::bail;
@@ -143,6 +146,14 @@ impl Placer {
         let n = self.sharder.shards();
         match self.sharder.algorithm() {
             Algorithm::Mod => Some(format!("MOD(MOD({k}, {n}) + {n}, {n})")),
+            // A collation's canonical form has no exact SQL form (LOWER folds beyond ASCII):
+            // such keys are placed here, as `ring` keys are.
+            Algorithm::Hash
+                if matches!(self.kind, KeyKind::Text | KeyKind::Binary)
+                    && !self.sharder.collation().is_none_or(|c| c.is_identity()) =>
+            {
+                None
+            }
             Algorithm::Hash => {
                 let text = match self.kind {
                     KeyKind::SignedInt => format!("CAST(CAST({k} AS SIGNED) AS CHAR)"),

@@ -1,0 +1,178 @@
+//! Learns the type and collation of every `hash`/`ring` table's key column from
+//! `information_schema.COLUMNS` on the master of the group of shard 0, at startup and at
+//! every reload, so that text lookups route only where placement follows the column's
+//! equality (`config::key_column`). Until a table is learned (server down, table not yet
+//! created), its text lookups keep the cautious default.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::config::key_column::KeyColumnType;
+use crate::config::model::{Database, Rules, TableKind};
+use crate::config::server::BackendConfig;
+use crate::sharding::Algorithm;
+
+use super::schema_check::connect;
+
+/// Learns what it can into `rules` and returns one warning per finding: a text key column
+/// whose lookups scatter, a master that could not be asked.
+pub async fn learn(rules: &Rules, cfg: &BackendConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    for db in rules.databases.values() {
+        for (id, group) in db.groups.iter().enumerate() {
+            let mine = |spec: &crate::config::model::ShardSpec| {
+                spec.sharder.algorithm() != Algorithm::Mod && spec.placement.first() == Some(&id)
+            };
+            let any = db
+                .tables
+                .values()
+                .any(|t| matches!(&t.kind, TableKind::Sharded(s) if mine(s)));
+            if !any {
+                continue;
+            }
+            match connect(&group.master, &group.schema, cfg).await {
+                Ok(mut conn) => {
+                    learn_group(db, id, &mut conn, &mut out).await;
+                    let _ = conn.disconnect().await;
+                }
+                Err(e) => out.push(format!(
+                    "{}: cannot learn the key columns on group `{}` master `{}`: {e}; lookups by \
+                     text keys of its tables read all shards until a reload learns them",
+                    db.name, group.name, group.master
+                )),
+            }
+        }
+    }
+    out
+}
+
+/// `learn`, with every finding logged as a warning once per process (reloads learn again
+/// and would repeat the same findings); for startup and reloads.
+pub async fn learn_and_log(rules: Arc<Rules>, cfg: BackendConfig) {
+    static LOGGED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    for w in learn(&rules, &cfg).await {
+        let new = match LOGGED.lock() {
+            Ok(mut seen) => seen.get_or_insert_with(HashSet::new).insert(w.clone()),
+            Err(_) => true,
+        };
+        if new {
+            tracing::warn!("{w}");
+        }
+    }
+}
+
+/// Learns before the first client is served, so that routing does not start from the
+/// cautious default; a server that does not answer within `connect_timeout` (twice, and a
+/// second) delays serving no longer: learning goes on in the background.
+pub async fn learn_before_serving(rules: Arc<Rules>, cfg: BackendConfig) {
+    let bound = cfg.connect_timeout * 2 + std::time::Duration::from_secs(1);
+    let task = tokio::spawn(learn_and_log(rules, cfg));
+    if tokio::time::timeout(bound, task).await.is_err() {
+        tracing::warn!(
+            "learning the key columns takes longer than {bound:?}: serving meanwhile, lookups \
+             by text keys of tables not yet learned read all shards"
+        );
+    }
+}
+
+/// Gives each table of `new` what `old` learned about the same physical key column (same
+/// table, key, shard-0 name and server), for the time a reload asks the servers again.
+pub fn carry_over(old: &Rules, new: &Rules) {
+    for (name, db) in &new.databases {
+        let Some(old_db) = old.databases.get(name) else {
+            continue;
+        };
+        for (table, rule) in &db.tables {
+            let (TableKind::Sharded(spec), Some(old_rule)) = (&rule.kind, old_db.tables.get(table))
+            else {
+                continue;
+            };
+            let TableKind::Sharded(old_spec) = &old_rule.kind else {
+                continue;
+            };
+            let server = |db: &Database, spec: &crate::config::model::ShardSpec| {
+                spec.placement
+                    .first()
+                    .map(|&g| (db.groups[g].master.clone(), db.groups[g].schema.clone()))
+            };
+            let same = old_spec.shard_key == spec.shard_key
+                && old_rule.physical_name(0) == rule.physical_name(0)
+                && server(old_db, old_spec) == server(db, spec);
+            if let (true, Some(learned)) = (same, old_spec.learned_key.get()) {
+                spec.learned_key.learn(learned);
+            }
+        }
+    }
+}
+
+async fn learn_group(db: &Database, id: usize, conn: &mut Conn, out: &mut Vec<String>) {
+    let mut tables: Vec<_> = db.tables.values().collect();
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    for rule in tables {
+        let TableKind::Sharded(spec) = &rule.kind else {
+            continue;
+        };
+        if spec.sharder.algorithm() == Algorithm::Mod || spec.placement.first() != Some(&id) {
+            continue;
+        }
+        let physical = rule.physical_name(0);
+        let row: Result<Option<(String, Option<String>)>, _> = conn
+            .exec_first(
+                "SELECT DATA_TYPE, COLLATION_NAME FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+                (physical.as_str(), spec.shard_key.as_str()),
+            )
+            .await;
+        let (data_type, collation) = match row {
+            Ok(Some(r)) => r,
+            // Not created yet: learned at a later reload.
+            Ok(None) => continue,
+            Err(e) => {
+                out.push(format!(
+                    "{}: cannot read the key column of `{physical}` (table `{}`): {e}",
+                    db.name, rule.name
+                ));
+                continue;
+            }
+        };
+        spec.learned_key.learn(column_type(&data_type, collation));
+        if let Some(why) = spec.text_lookup_warning() {
+            out.push(format!(
+                "{}: table `{}`: key column `{}` {why}",
+                db.name, rule.name, spec.shard_key
+            ));
+        }
+    }
+}
+
+/// From `DATA_TYPE` and `COLLATION_NAME` (NULL for binary strings).
+pub fn column_type(data_type: &str, collation: Option<String>) -> KeyColumnType {
+    let ty = data_type.to_ascii_lowercase();
+    let text = matches!(
+        ty.as_str(),
+        "char"
+            | "varchar"
+            | "tinytext"
+            | "text"
+            | "mediumtext"
+            | "longtext"
+            | "binary"
+            | "varbinary"
+            | "tinyblob"
+            | "blob"
+            | "mediumblob"
+            | "longblob"
+            | "enum"
+            | "set"
+    );
+    if !text {
+        return KeyColumnType::NotText;
+    }
+    KeyColumnType::Text {
+        collation: collation.unwrap_or_else(|| "binary".to_owned()),
+        fixed_length: matches!(ty.as_str(), "char" | "binary"),
+    }
+}

@@ -8,7 +8,7 @@
 #
 # Environment: BASE_PORT of a running cluster (deploy/cluster.sh up --base-port N; default
 # 4600), PROXY_PORT for the shardgate it starts (4691), ROWS (100000), REPEAT queries per
-# measurement (10). Loads patients_0..3 (shards 0,1 on g0, 2,3 on g1) and o_patients (all
+# measurement (10), PROFILE (a file name: `perf record -g` of the proxy over the queries). Loads patients_0..3 (shards 0,1 on g0, 2,3 on g1) and o_patients (all
 # rows, on g0) in schema sg_bench_materialize with MariaDB's SEQUENCE engine.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -16,6 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BASE_PORT=${BASE_PORT:-4600}
 PROXY_PORT=${PROXY_PORT:-4691}
+PROFILE=${PROFILE:-}
 ROWS=${ROWS:-100000}
 REPEAT=${REPEAT:-10}
 SCHEMA=sg_bench_materialize
@@ -82,6 +83,11 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 
+if [[ -n $PROFILE ]]; then
+  perf record -g -o "$PROFILE" -p "$proxy_pid" >"$dir/perf.log" 2>&1 &
+  perf_pid=$!
+fi
+
 # mean_us PORT DB QUERY: mean wall time of REPEAT runs in one session.
 mean_us() {
   local script="" i start end
@@ -106,6 +112,10 @@ for q in "SELECT COUNT(DISTINCT name), COUNT(*), SUM(score) FROM patients WHERE 
     "$(awk -v a="$proxy" -v b="$direct" 'BEGIN{printf "%.2f", a/b}')"
 done
 
+if [[ -n $PROFILE ]]; then
+  kill -INT "$perf_pid" && wait "$perf_pid" || true
+  log "profile in $PROFILE"
+fi
 before=$(rss)
 peak=$before
 sql "$PROXY_PORT" bench -e "SELECT COUNT(DISTINCT name), COUNT(*) FROM patients" >/dev/null &

@@ -231,9 +231,18 @@ async fn what_cannot_be_answered_exactly_is_refused_with_1235() {
         c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
     let cases = [
-        ("SELECT id INTO @v FROM patients ORDER BY id LIMIT 1", "patients"),
-        ("INSERT INTO patients (id, name) VALUES (1, 'x')", "patients"),
-        ("UPDATE patients SET hospital_id = 3 WHERE hospital_id = 2", "patients"),
+        (
+            "SELECT id INTO @v FROM patients ORDER BY id LIMIT 1",
+            "patients",
+        ),
+        (
+            "INSERT INTO patients (id, name) VALUES (1, 'x')",
+            "patients",
+        ),
+        (
+            "UPDATE patients SET hospital_id = 3 WHERE hospital_id = 2",
+            "patients",
+        ),
         ("RENAME TABLE patients TO p2", "patients"),
     ];
     for (sql, table) in cases {

@@ -116,7 +116,11 @@ impl GroupPool {
         }
         let slot = match self.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
-            Err(_) => self.wait_for_slot(timeout).await?,
+            Err(_) => {
+                // Sessions holding connections between statements give them back now.
+                SLOT_WANTED.notify_waiters();
+                self.wait_for_slot(timeout).await?
+            }
         };
         self.connect_in(slot, timeout, probing).await
     }
@@ -310,6 +314,12 @@ impl GroupServers {
         }
     }
 }
+
+/// Signalled when a statement finds a pool full: sessions that keep their connections
+/// between statements (`[backend] idle_hold_ms`) give them back on it, so holding a
+/// connection a little longer never makes another session wait for one. Process-wide
+/// (every pool of every reload): a spurious signal only ends a hold early.
+pub static SLOT_WANTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 #[derive(Debug, Default)]
 pub struct Backends {

@@ -115,6 +115,7 @@ pub(super) async fn serve_session<R, W>(
         user_session,
         login: login.clone(),
         peer_host,
+        release_pending: false,
     };
     if let Err(e) = client.start(&login).await {
         tracing::debug!(connection_id, "client left during login: {e}");
@@ -167,6 +168,9 @@ pub(super) struct Client<R, W> {
     /// What COM_CHANGE_USER needs of the login: capabilities, scramble, collation, peer.
     pub(super) login: Login,
     pub(super) peer_host: String,
+    /// The last statement left connections the session may give back: they are kept for
+    /// `[backend] idle_hold_ms` in case the next statement comes at once.
+    release_pending: bool,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
@@ -193,9 +197,41 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             if self.live.ended().is_cancelled() {
                 return Ok(());
             }
-            let read = tokio::select! {
-                read = self.reader.read_packet(&mut buf) => read?,
-                _ = self.live.ended().cancelled() => return Ok(()),
+            let read = if std::mem::take(&mut self.release_pending) {
+                // Hold the connections for the next statement, a little (`idle_hold`).
+                let read = self.reader.read_packet(&mut buf);
+                tokio::pin!(read);
+                let hold = tokio::time::sleep(self.shared.config.backend.idle_hold);
+                let wanted = crate::backend::pools::SLOT_WANTED.notified();
+                let next = tokio::select! {
+                    biased;
+                    read = &mut read => Some(read?),
+                    _ = self.live.ended().cancelled() => return Ok(()),
+                    _ = hold => None,
+                    _ = wanted => None,
+                };
+                match next {
+                    Some(next) => next,
+                    None => {
+                        let transaction_open = self.session.txn.pins_connections();
+                        self.session
+                            .conns
+                            .release_between_statements(transaction_open);
+                        self.live.note_between_commands(
+                            self.session.conns.pinned_count(),
+                            self.session.txn_aware_status() & execute::status::IN_TRANS != 0,
+                        );
+                        tokio::select! {
+                            read = read => read?,
+                            _ = self.live.ended().cancelled() => return Ok(()),
+                        }
+                    }
+                }
+            } else {
+                tokio::select! {
+                    read = self.reader.read_packet(&mut buf) => read?,
+                    _ = self.live.ended().cancelled() => return Ok(()),
+                }
             };
             let Some(seq) = read else {
                 return Ok(());
@@ -414,6 +450,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     /// connection; so do the warnings of the last statement, for SHOW WARNINGS.
     fn release_between_statements(&mut self) {
         if self.shared.config.backend.multiplex && self.session.last_warnings == 0 {
+            if !self.shared.config.backend.idle_hold.is_zero()
+                && self.session.conns.pinned_count() > 0
+            {
+                // Given back when no next statement comes soon (`command_loop`).
+                self.release_pending = true;
+                return;
+            }
             let transaction_open = self.session.txn.pins_connections();
             self.session
                 .conns

@@ -382,6 +382,7 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
             pool_max: 8,
             connect_timeout: Duration::from_secs(2),
             multiplex: true,
+            idle_hold: BackendConfig::default().idle_hold,
         },
         server_version: None,
         workers: 1,

@@ -144,6 +144,15 @@ impl GroupPool {
         self.warm.take(state)
     }
 
+    /// Before a connection is taken from the driver's pool directly (bypassing the slots, as
+    /// a KILL QUERY does): when sessions hold every slot, one parked connection goes back to
+    /// the pool, so the driver has one to give instead of waiting for a session.
+    pub fn make_room_outside_slots(&self) {
+        if self.slots.available_permits() == 0 {
+            self.warm.evict_oldest();
+        }
+    }
+
     /// A slot free right now, evicting parked connections (`warm`) if they hold them all.
     fn free_slot(&self) -> Option<OwnedSemaphorePermit> {
         loop {

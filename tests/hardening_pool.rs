@@ -208,3 +208,55 @@ async fn an_exhausted_pool_is_1040_naming_it_and_never_a_server_failure() {
     waiting.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// A connection parked with a session's SET state (between that session's statements) holds
+/// a slot of its pool; a statement that finds no slot free must take it back at once, never
+/// wait for it. Here the parked one is the last of g0's four: the fourth transaction gets it
+/// (reset, without the other session's sql_mode) instead of 1040 after connect_timeout, and
+/// a session waiting for a slot is not passed over by a connection being parked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_connection_gives_its_slot_to_a_statement_that_needs_one() {
+    let wait = Duration::from_millis(500);
+    let (schema, proxy) = setup("pool_parked_slot", wait).await;
+    let mut parker = proxy.connect(Some("clinical")).await;
+    parker.query_drop("SET sql_mode = ''").await.unwrap();
+    assert_eq!(name_of(&mut parker, 1, 5).await.as_deref(), Some("e"));
+    let mut holders = Vec::new();
+    for id in 1..=POOL_MAX as i64 {
+        let mut c = proxy.connect(Some("clinical")).await;
+        c.query_drop("BEGIN").await.unwrap();
+        let started = Instant::now();
+        c.query_drop(format!(
+            "UPDATE patients SET name = 'held' WHERE hospital_id = 1 AND id = {id}"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("transaction {id}: {e}"));
+        assert!(
+            started.elapsed() < wait / 2,
+            "transaction {id} waited {:?} for a parked connection",
+            started.elapsed()
+        );
+        let sql_mode: Option<String> = c.query_first("SELECT @@sql_mode").await.unwrap();
+        assert_ne!(sql_mode.as_deref(), Some(""), "transaction {id}");
+        holders.push(c);
+    }
+    // The session that parked it waits like anyone else, and gets the first slot that frees.
+    let waiter = tokio::spawn(async move {
+        let name = name_of(&mut parker, 1, 5).await;
+        let sql_mode: Option<String> = parker.query_first("SELECT @@sql_mode").await.unwrap();
+        parker.disconnect().await.unwrap();
+        (name, sql_mode)
+    });
+    tokio::time::sleep(wait / 5).await;
+    let mut first = holders.remove(0);
+    first.query_drop("COMMIT").await.unwrap();
+    let (name, sql_mode) = waiter.await.unwrap();
+    assert_eq!(name.as_deref(), Some("e"));
+    assert_eq!(sql_mode.as_deref(), Some(""));
+    for mut c in holders {
+        c.query_drop("ROLLBACK").await.unwrap();
+        c.disconnect().await.unwrap();
+    }
+    first.disconnect().await.unwrap();
+    schema.drop().await;
+}

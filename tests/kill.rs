@@ -742,3 +742,79 @@ async fn com_process_kill_ends_the_session() {
     drop(proxy);
     schema.drop().await;
 }
+
+/// KILL QUERY reaches a backend over a pool connection of its own. With every slot of the
+/// pool taken by sessions and a connection parked with another session's SET state, that
+/// connection used to wait for a session to give one back: the kill came too late, the
+/// statement was abandoned and its transaction lost. The parked connection makes room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_query_gets_through_a_pool_full_of_held_and_parked_connections() {
+    let schema = TestSchema::create("kill_parked").await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            1,
+            &["INSERT INTO patients_2 VALUES (2, 2, 'p2', NULL, NULL), (3, 2, 'p3', NULL, NULL)"],
+        )
+        .await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 4;
+            c.backend.multiplex = true;
+        },
+    )
+    .await;
+    // A session with SET state reads g1: its connection is parked there (a quarter of 4).
+    let mut parker = proxy.connect(Some("clinical")).await;
+    parker.query_drop("SET time_zone = '+03:00'").await.unwrap();
+    let n: Option<i64> = parker
+        .query_first("SELECT COUNT(*) FROM patients WHERE hospital_id = 2")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2));
+    // Two transactions and the victim's hold the other three.
+    let mut holders = Vec::new();
+    for id in [2, 3] {
+        let mut h = proxy.connect(Some("clinical")).await;
+        h.query_drop("BEGIN").await.unwrap();
+        h.query_drop(format!(
+            "UPDATE patients SET name = 'held' WHERE hospital_id = 2 AND id = {id}"
+        ))
+        .await
+        .unwrap();
+        holders.push(h);
+    }
+    let mut victim = proxy.connect(Some("clinical")).await;
+    let id = victim.id();
+    victim.query_drop("BEGIN").await.unwrap();
+    victim
+        .query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (100, 2, 'new')")
+        .await
+        .unwrap();
+    let running = spawn_query(
+        victim,
+        "SELECT SLEEP(5) FROM patients WHERE hospital_id = 2 AND id = 100",
+        false,
+    );
+    wait_for_sleepers(&schema, 1).await;
+    let mut killer = proxy.connect(Some("clinical")).await;
+    killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+    let (mut victim, result, took) = bounded("the killed statement", running).await.unwrap();
+    let msg = expect_code(result, 1317);
+    assert!(!msg.contains("closed"), "{msg}");
+    assert!(took < Duration::from_secs(3), "the kill took {took:?}");
+    let in_txn: i64 = victim
+        .query_first("SELECT @@in_transaction")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(in_txn, 1, "the transaction survived the kill");
+    victim.query_drop("ROLLBACK").await.unwrap();
+    for mut h in holders {
+        h.query_drop("ROLLBACK").await.unwrap();
+    }
+    drop(proxy);
+    schema.drop().await;
+}

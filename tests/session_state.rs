@@ -646,3 +646,91 @@ async fn a_failed_scatter_read_gives_its_connections_back_reset() {
     a.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// (`Com_set_option`, `Questions`) of the g0 connection a statement of `c` runs on: the SETs
+/// and the statements that backend connection has run since it was opened or last reset.
+async fn counts_of_g0_connection(c: &mut Conn) -> (i64, i64) {
+    let rows: Vec<(String, String)> = c
+        .query("SHOW SESSION STATUS WHERE Variable_name IN ('Com_set_option', 'Questions')")
+        .await
+        .unwrap();
+    let count = |name: &str| -> i64 {
+        let row = rows.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
+        row.unwrap_or_else(|| panic!("{name} in {rows:?}"))
+            .1
+            .parse()
+            .unwrap()
+    };
+    (count("Com_set_option"), count("Questions"))
+}
+
+/// A session whose state is only replayable SETs used to replay them on every connection of
+/// every statement (a round trip per shard connection before a scatter read could start) and
+/// to give the connections back to be reset. Now they are parked with its state: its next
+/// statements take them as they are, without a SET, while a session with other state (or
+/// none) never gets one of them, and one with the very same SETs may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_session_takes_its_parked_connections_without_replaying() {
+    let (schema, proxy) = setup("state_parked", 8).await;
+    one_row_per_shard(&schema).await;
+    let defaults = defaults_of_a_fresh_connection().await;
+    let sets = [
+        "SET sql_mode = ''",
+        "SET time_zone = '+10:00'",
+        "SET NAMES latin1",
+    ];
+    let mine = vec![(
+        String::new(),
+        "+10:00".to_string(),
+        "latin1".to_string(),
+        "latin1".to_string(),
+    )];
+    let mut a = proxy.connect(Some("clinical")).await;
+    for sql in sets {
+        a.query_drop(sql).await.unwrap();
+    }
+    let seen: Vec<(String, String, String, String)> = a.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+    assert_eq!(seen, mine);
+    let (sets_before, mut questions) = counts_of_g0_connection(&mut a).await;
+    for round in 0..5 {
+        let seen: Vec<(String, String, String, String)> =
+            a.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+        assert_eq!(seen, mine, "round {round}");
+        let n: Option<i64> = a
+            .exec_first(
+                "SELECT COUNT(*) FROM clinical_data WHERE hospital_id = ?",
+                (1,),
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, Some(1), "round {round}");
+        // Neither reset (its statement count goes on) nor brought up to the state again.
+        let (sets, now) = counts_of_g0_connection(&mut a).await;
+        assert_eq!(sets, sets_before, "round {round}: the SETs were replayed");
+        assert!(
+            now > questions,
+            "round {round}: the connection was reset ({now} statements after {questions})"
+        );
+        questions = now;
+    }
+    // Another session with no state, or with other state, sees its own on every shard.
+    let mut b = proxy.connect(Some("clinical")).await;
+    let seen: Vec<(String, String, String, String)> = b.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+    assert_eq!(seen, defaults);
+    b.query_drop("SET time_zone = '+10:00'").await.unwrap();
+    let seen: Vec<(String, String, String, String)> = b.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+    let mut expected = defaults.clone();
+    expected[0].1 = "+10:00".into();
+    assert_eq!(seen, expected);
+    // A session with the very same SETs sees exactly them, whichever connections it gets.
+    let mut c = proxy.connect(Some("clinical")).await;
+    for sql in sets {
+        c.query_drop(sql).await.unwrap();
+    }
+    let seen: Vec<(String, String, String, String)> = c.query(SEEN_ON_EVERY_SHARD).await.unwrap();
+    assert_eq!(seen, mine);
+    for conn in [a, b, c] {
+        conn.disconnect().await.unwrap();
+    }
+    schema.drop().await;
+}

@@ -183,6 +183,10 @@ fn describe_state_metrics() {
         "Backend connections client sessions hold now (all workers)."
     );
     describe_gauge!(
+        "shardgate_pool_connections_parked",
+        "Backend connections parked with a session's SET state between statements (all workers)."
+    );
+    describe_gauge!(
         "shardgate_pool_connections_open",
         "Connections the pools hold open to the server (all workers; idle and in use)."
     );
@@ -331,6 +335,8 @@ fn record_server(e: &ServerEntry) {
     counter!("shardgate_server_checks_total", &labels).absolute(h.checks());
     gauge!("shardgate_pool_connections_in_use", &labels)
         .set(s.open_conns.load(Ordering::Relaxed) as f64);
+    gauge!("shardgate_pool_connections_parked", &labels)
+        .set(s.parked.load(Ordering::Relaxed) as f64);
     gauge!("shardgate_pool_waiting", &labels).set(s.waiting.load(Ordering::Relaxed) as f64);
     let (open, idle) = s.pool_connections();
     gauge!("shardgate_pool_connections_open", &labels).set(open as f64);

@@ -27,8 +27,11 @@ use super::pools::Held;
 pub struct BackendConn {
     // Declared first so it is dropped (sent back to the pool) before the slot is freed.
     conn: Conn,
-    _held: Held,
+    held: Held,
     _slot: OwnedSemaphorePermit,
+    /// False once the connection may carry something of its statement's beyond the
+    /// session's replayable state (see `keep_from_parking`).
+    parkable: bool,
 }
 
 impl BackendConn {
@@ -36,8 +39,9 @@ impl BackendConn {
         conn.reset_connection(true);
         BackendConn {
             conn,
-            _held: held,
+            held,
             _slot: slot,
+            parkable: true,
         }
     }
 
@@ -45,6 +49,21 @@ impl BackendConn {
     /// statements of a session without state, none of which left anything behind.
     pub fn release_clean(mut self) {
         self.conn.reset_connection(false);
+    }
+
+    /// The connection must not be parked for another session (`warm`): a result was left
+    /// unread on it, whose rest (or error) the next statement on it would read first.
+    pub fn keep_from_parking(&mut self) {
+        self.parkable = false;
+    }
+
+    pub(super) fn parkable(&self) -> bool {
+        self.parkable
+    }
+
+    /// Counts the connection as parked (`warm`) or as held by a session again.
+    pub(super) fn set_parked(&mut self, parked: bool) {
+        self.held.set_parked(parked);
     }
 
     /// Closes the connection instead of giving it back (it broke, or it holds something a

@@ -409,6 +409,9 @@ pub struct ServerStats {
     pub queries: AtomicU64,
     /// Backend connections sessions hold right now.
     pub open_conns: AtomicI64,
+    /// Backend connections parked with a session's replayable state between its statements
+    /// (`warm`), held by no session: the next statement with that state takes one as it is.
+    pub parked: AtomicI64,
     /// Statements waiting for a connection of a pool at `pool_max` now, how many ever
     /// waited, and how many gave up after connect_timeout: pool sizing shows here first.
     pub waiting: AtomicI64,

@@ -14,6 +14,7 @@ pub mod replication;
 pub mod schema_check;
 pub mod server_syntax;
 pub mod session_conns;
+pub mod warm;
 
 pub use balance::{Access, ServerRef};
 pub use conn::BackendConn;

@@ -19,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::balance::{self, Access, ServerRef};
 use super::conn::BackendConn;
 use super::health::{HealthRegistry, Role, ServerHealth, ServerStats};
+use super::warm::WarmConns;
 use crate::config::model::{Database, Group, GroupId, ReadPolicy, Rules};
 use crate::config::server::{BackendConfig, HealthConfig, ReadYourWrites};
 use crate::error::{Error, Result};
@@ -42,6 +43,9 @@ pub struct GroupPool {
     /// `shardgate_backend_statement_seconds` of this server, registered once: building the
     /// labels on every statement cost 3 µs of CPU per point query.
     pub latency: metrics::Histogram,
+    /// Connections parked with a session's replayable state (see `warm`); they hold slots,
+    /// which a statement that finds none free takes back.
+    pub warm: WarmConns,
 }
 
 impl GroupPool {
@@ -62,6 +66,7 @@ impl GroupPool {
             health: registry.server(addr),
             stats: registry.stats(database, group, addr, Role::Master),
             latency: latency_histogram(database, group, Role::Master),
+            warm: WarmConns::default(),
         }
     }
 
@@ -114,15 +119,54 @@ impl GroupPool {
         if probing && !self.health.try_probe(probe_every) {
             return Err(self.circuit_open());
         }
-        let slot = match self.slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
+        let slot = match self.free_slot() {
+            Some(slot) => slot,
+            None => {
                 // Sessions holding connections between statements give them back now.
                 SLOT_WANTED.notify_waiters();
                 self.wait_for_slot(timeout).await?
             }
         };
         self.connect_in(slot, timeout, probing).await
+    }
+
+    /// Parks `conn`, which carries exactly the replay batch `state`, for the next statement
+    /// with that state (see `warm`); to the pool, reset, if a statement waits for a slot.
+    pub fn park(&self, state: std::sync::Arc<str>, conn: BackendConn) {
+        self.warm.park(state, conn, || {
+            self.stats.waiting.load(Ordering::Relaxed) > 0
+        });
+    }
+
+    /// A connection parked with exactly the replay batch `state`, unless the server is out
+    /// of rotation (a master whose circuit is open must go through `connect`'s probe).
+    pub fn take_parked(&self, state: &str) -> Option<BackendConn> {
+        if !self.health.in_rotation() {
+            self.warm.clear();
+            return None;
+        }
+        self.warm.take(state)
+    }
+
+    /// Before a connection is taken from the driver's pool directly (bypassing the slots, as
+    /// a KILL QUERY does): when sessions hold every slot, one parked connection goes back to
+    /// the pool, so the driver has one to give instead of waiting for a session.
+    pub fn make_room_outside_slots(&self) {
+        if self.slots.available_permits() == 0 {
+            self.warm.evict_oldest();
+        }
+    }
+
+    /// A slot free right now, evicting parked connections (`warm`) if they hold them all.
+    fn free_slot(&self) -> Option<OwnedSemaphorePermit> {
+        loop {
+            if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                return Some(slot);
+            }
+            if !self.warm.evict_oldest() {
+                return None;
+            }
+        }
     }
 
     fn circuit_open(&self) -> Error {
@@ -136,6 +180,11 @@ impl GroupPool {
     /// connection to come back.
     async fn wait_for_slot(&self, timeout: Duration) -> Result<OwnedSemaphorePermit> {
         let _waiting = Waiting::new(&self.stats);
+        // Counted as waiting, so nobody parks a connection from now on; one parked before
+        // is evicted here (see `WarmConns::park`).
+        if let Some(slot) = self.free_slot() {
+            return Ok(slot);
+        }
         let started = std::time::Instant::now();
         let answered_before = self.health.throttle.accepts();
         let got = tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await;
@@ -180,9 +229,9 @@ impl GroupPool {
         if self.role == Role::Master && !self.health.in_rotation() {
             return self.connect(timeout, probe_every).await.map(Some);
         }
-        match self.slots.clone().try_acquire_owned() {
-            Ok(slot) => self.connect_in(slot, timeout, false).await.map(Some),
-            Err(_) => Ok(None),
+        match self.free_slot() {
+            Some(slot) => self.connect_in(slot, timeout, false).await.map(Some),
+            None => Ok(None),
         }
     }
 
@@ -418,6 +467,7 @@ impl Backends {
         for list in self.groups.values() {
             for g in list {
                 for p in std::iter::once(&g.master).chain(&g.replicas) {
+                    p.warm.clear();
                     let _ = p.pool.clone().disconnect().await;
                 }
             }
@@ -458,6 +508,7 @@ fn group_servers(
             health: registry.server(addr),
             stats,
             latency: latency_histogram(database, &group.name, role),
+            warm: WarmConns::for_pool(cfg.pool_max.max(1)),
         })
     };
     let mut sum = 0u32;
@@ -550,19 +601,43 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Counts a checked-out backend connection, for the listings; dropping it uncounts.
+/// Counts a checked-out backend connection, for the listings: as open (a session holds it)
+/// or as parked (`warm`); dropping it uncounts.
 #[derive(Debug)]
-pub struct Held(Arc<ServerStats>);
+pub struct Held {
+    stats: Arc<ServerStats>,
+    parked: bool,
+}
 
 impl Held {
     pub fn new(pool: &GroupPool) -> Self {
         pool.stats.open_conns.fetch_add(1, Ordering::Relaxed);
-        Held(pool.stats.clone())
+        Held {
+            stats: pool.stats.clone(),
+            parked: false,
+        }
+    }
+
+    fn gauge(&self) -> &std::sync::atomic::AtomicI64 {
+        if self.parked {
+            &self.stats.parked
+        } else {
+            &self.stats.open_conns
+        }
+    }
+
+    /// Moves the connection between the open and the parked count.
+    pub fn set_parked(&mut self, parked: bool) {
+        if self.parked != parked {
+            self.gauge().fetch_sub(1, Ordering::Relaxed);
+            self.parked = parked;
+            self.gauge().fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.open_conns.fetch_sub(1, Ordering::Relaxed);
+        self.gauge().fetch_sub(1, Ordering::Relaxed);
     }
 }

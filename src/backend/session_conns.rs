@@ -37,12 +37,14 @@ struct Pinned {
     conn: BackendConn,
 }
 
-#[derive(Default)]
 pub struct SessionConns {
     pinned: Vec<Pinned>,
     /// Session statements to run on every connection this session opens from now on, in
     /// the order the client sent them.
     replay: Vec<(Option<String>, String)>,
+    /// `replay` as the one multi-statement query that brings a connection up to it (empty
+    /// without replay); also the tag of the connections this session parks (`warm`).
+    batch: Arc<str>,
     /// Index into `pinned` of the connection that ran the last statement (for SHOW WARNINGS).
     last_used: Option<usize>,
     /// Why the connections must stay with this session besides `replay`, if they must.
@@ -51,6 +53,20 @@ pub struct SessionConns {
     pub in_use: InUse,
     /// Why the session's unreplayable state is gone (a connection carrying it was closed).
     state_lost: Option<String>,
+}
+
+impl Default for SessionConns {
+    fn default() -> Self {
+        SessionConns {
+            pinned: Vec::new(),
+            replay: Vec::new(),
+            batch: Arc::from(""),
+            last_used: None,
+            sticky: None,
+            in_use: InUse::default(),
+            state_lost: None,
+        }
+    }
 }
 
 impl SessionConns {
@@ -83,6 +99,7 @@ impl SessionConns {
             }
         }
         self.replay.push((key.map(str::to_string), sql.to_string()));
+        self.batch = replay_batch(&self.replay);
     }
 
     /// The session changed its connections in a way a SET replay cannot repeat: they stay
@@ -134,21 +151,26 @@ impl SessionConns {
         if in_trans {
             return;
         }
-        let clean = self.replay.is_empty();
         for p in self.pinned.drain(..) {
-            if clean {
+            if self.batch.is_empty() {
                 p.conn.release_clean();
+            } else {
+                p.pool.park(self.batch.clone(), p.conn);
             }
         }
         self.last_used = None;
     }
 
     /// Gives back an extra connection a statement used (`extra_if_free`): clean when the
-    /// session has no state, to be reset otherwise. Extra connections run only reads outside
-    /// a transaction.
-    pub fn return_extra(&self, conn: BackendConn) {
-        if !self.has_state() {
+    /// session has no state, parked with its replayable state when that is all it has, to
+    /// be reset otherwise. Extra connections run only reads outside a transaction.
+    pub fn return_extra(&self, pool: &GroupPool, conn: BackendConn) {
+        if self.sticky.is_some() {
+            drop(conn);
+        } else if self.batch.is_empty() {
             conn.release_clean();
+        } else {
+            pool.park(self.batch.clone(), conn);
         }
     }
 
@@ -219,29 +241,27 @@ impl SessionConns {
         server: ServerRef,
     ) -> Result<usize> {
         let pool = pool_of(backends, db, group, server)?;
-        let mut conn = pool
-            .connect(backends.connect_timeout, backends.probe_interval)
-            .await?;
-        self.replay_on(&pool, &mut conn).await?;
+        let conn = match pool.take_parked(&self.batch) {
+            Some(conn) => conn,
+            None => {
+                let mut conn = pool
+                    .connect(backends.connect_timeout, backends.probe_interval)
+                    .await?;
+                self.replay_on(&pool, &mut conn).await?;
+                conn
+            }
+        };
         Ok(self.pin(pool, group, server, conn))
     }
 
-    /// Brings a new connection up to the session's replayable state, in one round trip (a
-    /// session with SET state replays it on every statement's connection under
-    /// multiplexing): the SETs as one multi-statement query, in the order the client sent
-    /// them.
+    /// Brings a new connection up to the session's replayable state, in one round trip:
+    /// the SETs as one multi-statement query, in the order the client sent them. Under
+    /// multiplexing a connection parked with the same state (`warm`) spares even that.
     async fn replay_on(&self, pool: &GroupPool, conn: &mut BackendConn) -> Result<()> {
-        if self.replay.is_empty() {
+        if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = self
-            .replay
-            .iter()
-            .map(|(_, sql)| sql.trim().trim_end_matches(';').trim_end())
-            .collect::<Vec<_>>()
-            // On lines of their own: a statement may end in a `-- comment`.
-            .join("\n;\n");
-        conn.query_drop(batch)
+        conn.query_drop(&*self.batch)
             .await
             .map_err(|e| match Error::from(e) {
                 Error::BackendConnection(reason) => pool.unavailable(reason),
@@ -314,6 +334,10 @@ impl SessionConns {
         server: ServerRef,
     ) -> Result<Option<BackendConn>> {
         let pool = pool_of(backends, db, group, server)?;
+        if let Some(conn) = pool.take_parked(&self.batch) {
+            self.in_use.note(&pool, group, conn.id());
+            return Ok(Some(conn));
+        }
         let Some(mut conn) = pool
             .connect_if_free(backends.connect_timeout, backends.probe_interval)
             .await?
@@ -433,10 +457,22 @@ impl SessionConns {
     pub fn release_all(&mut self) {
         self.pinned.clear();
         self.replay.clear();
+        self.batch = Arc::from("");
         self.last_used = None;
         self.sticky = None;
         self.state_lost = None;
     }
+}
+
+/// The replay statements as one multi-statement query, each on lines of its own (a
+/// statement may end in a `-- comment`).
+fn replay_batch(replay: &[(Option<String>, String)]) -> Arc<str> {
+    let batch = replay
+        .iter()
+        .map(|(_, sql)| sql.trim().trim_end_matches(';').trim_end())
+        .collect::<Vec<_>>()
+        .join("\n;\n");
+    Arc::from(batch)
 }
 
 fn pool_of(

@@ -147,6 +147,7 @@ pub async fn watch<F: Future>(
 /// without SUPER, and every proxy connection uses that one user.
 fn spawn_kill_query(t: BackendThread, connect_timeout: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
+        t.pool.make_room_outside_slots();
         let mut conn = match tokio::time::timeout(connect_timeout, t.pool.pool.get_conn()).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {

@@ -159,8 +159,8 @@ fn give_back(lanes: Vec<Lane<'_>>, ctx: &Context<'_>, route: &Route, session: &m
             session
                 .conns
                 .put_back(ctx.backends, &route.db, lane.group, lane.server, lane.conn);
-        } else {
-            session.conns.return_extra(lane.conn);
+        } else if let Some(g) = ctx.backends.group(&route.db, lane.group) {
+            session.conns.return_extra(g.server(lane.server), lane.conn);
         }
     }
 }

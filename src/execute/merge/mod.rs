@@ -233,8 +233,8 @@ pub async fn run<S: ResultSink>(
                     session
                         .conns
                         .put_back(ctx.backends, &db, group, server, end.conn);
-                } else {
-                    session.conns.return_extra(end.conn);
+                } else if let Some(g) = ctx.backends.group(&db, group) {
+                    session.conns.return_extra(g.server(server), end.conn);
                 }
             }
             _ if pinned && server == ServerRef::Master => {

@@ -180,7 +180,13 @@ pub fn spawn_lane(
         let mut broken = false;
         let mut found: Option<u64> = found_rows.then_some(0);
         for (k, sql) in sqls.iter().enumerate() {
-            if let Err(e) = read(&mut conn, sql, &txs[k], &mut held, cap, &table).await {
+            let read = read(&mut conn, sql, &txs[k], &mut held, cap, &table).await;
+            if let Ok(false) = read {
+                // Its rest drains on the connection's next use, and an error there (the 1317
+                // of a KILL QUERY) would be that statement's: not for another session.
+                conn.keep_from_parking();
+            }
+            if let Err(e) = read {
                 broken = e.breaks_connection();
                 found = None;
                 // The lane's later queries will not run: their streams fail alike.
@@ -209,6 +215,8 @@ pub fn spawn_lane(
     (rxs, task)
 }
 
+/// Runs one shard query and sends its result; false when the merge stopped taking rows
+/// before the result's end (left pending on the connection).
 async fn read(
     conn: &mut Conn,
     q: &LaneQuery,
@@ -216,7 +224,7 @@ async fn read(
     held: &mut usize,
     cap: usize,
     table: &str,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let warnings = if let Some((sql, params)) = &q.prepared {
         let result = conn
             .exec_iter(sql.as_slice(), params.clone())
@@ -238,7 +246,7 @@ async fn read(
     };
     // None: the merge has what it needs; the rest drains on the connection's next use.
     let Some(warnings) = warnings else {
-        return Ok(());
+        return Ok(false);
     };
     let status = conn
         .last_ok_packet()
@@ -246,7 +254,7 @@ async fn read(
         .unwrap_or(crate::execute::status::AUTOCOMMIT)
         & !crate::execute::status::MORE_RESULTS_EXISTS;
     tx.send(Msg::End(ShardEnd { warnings, status })).await;
-    Ok(())
+    Ok(true)
 }
 
 /// Sends one result's columns and rows; its warnings, or None when the receiver is gone.

@@ -260,3 +260,48 @@ async fn a_parked_connection_gives_its_slot_to_a_statement_that_needs_one() {
     first.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// `[backend] idle_hold_ms`: a client sending statement after statement keeps its backend
+/// connection (same server thread, no check-out per statement), while a session that needs
+/// a slot of a full pool makes the holder give its connection back at once, however long
+/// the hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_connections_serve_back_to_back_statements_and_yield_to_a_waiting_session() {
+    let schema = TestSchema::create("pool_idle_hold").await;
+    schema.create_clinical_tables().await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 1;
+            c.backend.multiplex = true;
+            c.backend.idle_hold = Duration::from_secs(30);
+            c.backend.connect_timeout = Duration::from_secs(5);
+        },
+    )
+    .await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    let mut threads = Vec::new();
+    for _ in 0..5 {
+        let id: Option<u64> = a.query_first("SELECT @@pseudo_thread_id").await.unwrap();
+        threads.push(id.unwrap());
+    }
+    assert!(
+        threads.windows(2).all(|w| w[0] == w[1]),
+        "one held connection: {threads:?}"
+    );
+    // `a` now holds the pool's only g0 connection for up to 30 s; `b` gets it at once.
+    let mut b = proxy.connect(Some("clinical")).await;
+    let started = Instant::now();
+    let id: Option<u64> = b.query_first("SELECT @@pseudo_thread_id").await.unwrap();
+    assert!(id.is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the holder gave way in {:?}",
+        started.elapsed()
+    );
+    // And `a` is served again after `b`.
+    let again: Option<u64> = a.query_first("SELECT @@pseudo_thread_id").await.unwrap();
+    assert!(again.is_some());
+    schema.drop().await;
+}

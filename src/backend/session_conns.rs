@@ -39,6 +39,11 @@ struct Pinned {
 
 pub struct SessionConns {
     pinned: Vec<Pinned>,
+    /// Connections the previous statement used and nothing ties to the session, kept a
+    /// moment (`[backend] idle_hold_ms`) in case the next statement wants the same server,
+    /// with the replay batch they carry. Not the session's: session statements, listings
+    /// and transactions see only `pinned`, so holding one changes nothing but its speed.
+    spare: Vec<(Pinned, Arc<str>)>,
     /// Session statements to run on every connection this session opens from now on, in
     /// the order the client sent them.
     replay: Vec<(Option<String>, String)>,
@@ -59,6 +64,7 @@ impl Default for SessionConns {
     fn default() -> Self {
         SessionConns {
             pinned: Vec::new(),
+            spare: Vec::new(),
             replay: Vec::new(),
             batch: Arc::from(""),
             last_used: None,
@@ -137,18 +143,8 @@ impl SessionConns {
     /// cannot repeat). Connections of a session without state go back clean; those that
     /// carry replayed SETs go back to be reset, and the SETs are replayed on the next ones.
     pub fn release_between_statements(&mut self, transaction_open: bool) {
-        if self.pinned.is_empty() || transaction_open || self.sticky.is_some() {
-            return;
-        }
-        // The servers' word too: a transaction the bookkeeping does not know of (one a
-        // statement opened implicitly) is not given away.
-        let in_trans = self.pinned.iter().any(|p| {
-            p.conn.last_ok_packet().is_some_and(|ok| {
-                ok.status_flags()
-                    .contains(StatusFlags::SERVER_STATUS_IN_TRANS)
-            })
-        });
-        if in_trans {
+        self.release_spares();
+        if !self.releasable(transaction_open) {
             return;
         }
         for p in self.pinned.drain(..) {
@@ -159,6 +155,50 @@ impl SessionConns {
             }
         }
         self.last_used = None;
+    }
+
+    /// Like `release_between_statements`, but the connections become spares the next
+    /// statement may take back (`release_spares` gives them back). True if any did.
+    pub fn hold_between_statements(&mut self, transaction_open: bool) -> bool {
+        self.release_spares();
+        if !self.releasable(transaction_open) {
+            return false;
+        }
+        for p in self.pinned.drain(..) {
+            self.spare.push((p, self.batch.clone()));
+        }
+        self.last_used = None;
+        !self.spare.is_empty()
+    }
+
+    /// Gives the spare connections back as `release_between_statements` would have: clean
+    /// or parked with the state they carry (a SET since made them stale: reset).
+    pub fn release_spares(&mut self) {
+        for (p, batch) in self.spare.drain(..) {
+            if *batch != *self.batch {
+                drop(p);
+            } else if batch.is_empty() {
+                p.conn.release_clean();
+            } else {
+                p.pool.park(batch, p.conn);
+            }
+        }
+    }
+
+    /// The session's connections may go: no transaction, no unreplayable state.
+    fn releasable(&self, transaction_open: bool) -> bool {
+        if self.pinned.is_empty() || transaction_open || self.sticky.is_some() {
+            return false;
+        }
+        // The servers' word too: a transaction the bookkeeping does not know of (one a
+        // statement opened implicitly) is not given away.
+        let in_trans = self.pinned.iter().any(|p| {
+            p.conn.last_ok_packet().is_some_and(|ok| {
+                ok.status_flags()
+                    .contains(StatusFlags::SERVER_STATUS_IN_TRANS)
+            })
+        });
+        !in_trans
     }
 
     /// Gives back an extra connection a statement used (`extra_if_free`): clean when the
@@ -240,6 +280,20 @@ impl SessionConns {
         group: GroupId,
         server: ServerRef,
     ) -> Result<usize> {
+        let name = db.groups.get(group).map(|g| g.name.as_str());
+        if let Some(i) = self.spare.iter().position(|(p, batch)| {
+            p.server == server
+                && Some(&*p.pool.group) == name
+                && p.pool.database.eq_ignore_ascii_case(&db.name)
+                && **batch == *self.batch
+        }) {
+            let (mut p, _) = self.spare.swap_remove(i);
+            p.group = group;
+            self.pinned.push(p);
+            return Ok(self.pinned.len() - 1);
+        }
+        // Never wait for a slot while holding spares another session may be waiting for.
+        self.release_spares();
         let pool = pool_of(backends, db, group, server)?;
         let conn = match pool.take_parked(&self.batch) {
             Some(conn) => conn,
@@ -456,6 +510,7 @@ impl SessionConns {
     /// Gives every connection back to its pool (reset on the way) and forgets session state.
     pub fn release_all(&mut self) {
         self.pinned.clear();
+        self.spare.clear();
         self.replay.clear();
         self.batch = Arc::from("");
         self.last_used = None;

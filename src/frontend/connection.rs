@@ -213,14 +213,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 match next {
                     Some(next) => next,
                     None => {
-                        let transaction_open = self.session.txn.pins_connections();
-                        self.session
-                            .conns
-                            .release_between_statements(transaction_open);
-                        self.live.note_between_commands(
-                            self.session.conns.pinned_count(),
-                            self.session.txn_aware_status() & execute::status::IN_TRANS != 0,
-                        );
+                        self.session.conns.release_spares();
                         tokio::select! {
                             read = read => read?,
                             _ = self.live.ended().cancelled() => return Ok(()),
@@ -228,6 +221,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     }
                 }
             } else {
+                self.session.conns.release_spares();
                 tokio::select! {
                     read = self.reader.read_packet(&mut buf) => read?,
                     _ = self.live.ended().cancelled() => return Ok(()),
@@ -450,14 +444,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     /// connection; so do the warnings of the last statement, for SHOW WARNINGS.
     fn release_between_statements(&mut self) {
         if self.shared.config.backend.multiplex && self.session.last_warnings == 0 {
-            if !self.shared.config.backend.idle_hold.is_zero()
-                && self.session.conns.pinned_count() > 0
-            {
+            let transaction_open = self.session.txn.pins_connections();
+            if !self.shared.config.backend.idle_hold.is_zero() {
                 // Given back when no next statement comes soon (`command_loop`).
-                self.release_pending = true;
+                self.release_pending = self.session.conns.hold_between_statements(transaction_open);
                 return;
             }
-            let transaction_open = self.session.txn.pins_connections();
             self.session
                 .conns
                 .release_between_statements(transaction_open);

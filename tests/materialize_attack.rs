@@ -70,3 +70,129 @@ async fn year_zero_and_zerofill_round_trip() {
     c.same("SELECT id, y, z, f FROM t ORDER BY y").await;
     c.done().await;
 }
+
+/// The client's own temporary table named like shardgate's copy of `t`: the read is
+/// refused with 1235 naming it, and the client's table (which the cleanup's DROP used to
+/// take) is still there with its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_temporary_table_named_like_a_copy_survives() {
+    let mut c = Case::new("ma_client_temp", T_U).await;
+    c.via
+        .query_drop("CREATE TEMPORARY TABLE shardgate_m0_t (a INT)")
+        .await
+        .unwrap();
+    c.via
+        .query_drop("INSERT INTO shardgate_m0_t VALUES (42)")
+        .await
+        .unwrap();
+    let msg = expect_code(
+        c.via
+            .query_drop("SELECT COUNT(DISTINCT x), COUNT(*) FROM t")
+            .await,
+        1235,
+    );
+    assert!(msg.contains("shardgate_m0_t"), "{msg}");
+    let mine: Vec<i64> = c.via.query("SELECT a FROM shardgate_m0_t").await.unwrap();
+    assert_eq!(mine, vec![42]);
+    c.via
+        .query_drop("DROP TEMPORARY TABLE shardgate_m0_t")
+        .await
+        .unwrap();
+    c.same("SELECT COUNT(DISTINCT x), COUNT(*) FROM t").await;
+    c.done().await;
+}
+
+/// A table of the statement spelled like a copy would be hidden by it in the final
+/// statement (its rows replaced by the copy's): refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_named_like_a_copy_is_refused() {
+    let mut c = Case::new("ma_named_copy", T_U).await;
+    c.via
+        .query_drop("CREATE TABLE shardgate_m0_t (id INT, k INT, x INT, s VARCHAR(20))")
+        .await
+        .unwrap();
+    c.via
+        .query_drop("INSERT INTO shardgate_m0_t VALUES (1, 1, 1, 'a')")
+        .await
+        .unwrap();
+    let msg = expect_code(
+        c.via
+            .query_drop(
+                "SELECT COUNT(DISTINCT x), COUNT(*), (SELECT COUNT(*) FROM shardgate_m0_t) FROM t",
+            )
+            .await,
+        1235,
+    );
+    assert!(msg.contains("shardgate_m0_t"), "{msg}");
+    c.done().await;
+}
+
+/// MariaDB allows no temporary table in a READ ONLY transaction: the read is refused with
+/// 1235, and the transaction (which the failed cleanup used to end, 1213) goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_transaction_is_refused_and_kept() {
+    let mut c = Case::new("ma_ro_txn", T_U).await;
+    c.via
+        .query_drop("START TRANSACTION READ ONLY")
+        .await
+        .unwrap();
+    let before: Vec<i64> = c
+        .via
+        .query("SELECT COUNT(*) FROM t WHERE k = 0")
+        .await
+        .unwrap();
+    let msg = expect_code(
+        c.via
+            .query_drop("SELECT COUNT(DISTINCT x), COUNT(*) FROM t")
+            .await,
+        1235,
+    );
+    assert!(msg.contains("READ ONLY"), "{msg}");
+    let after: Vec<i64> = c
+        .via
+        .query("SELECT COUNT(*) FROM t WHERE k = 0")
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    c.via.query_drop("COMMIT").await.unwrap();
+    c.same("SELECT COUNT(DISTINCT x), COUNT(*) FROM t").await;
+    c.done().await;
+}
+
+/// A transaction's own uncommitted rows are read (fetches run on its connections), and a
+/// read over the cap fails with 1235 naming the cap and the table without ending it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_sees_its_writes_and_survives_the_cap() {
+    let mut c = Case::tuned("ma_txn_cap", T_U, |cfg| {
+        cfg.limits.materialize_max_rows = 11
+    })
+    .await;
+    c.both("START TRANSACTION").await;
+    c.both("INSERT INTO t (id, k, x, s) VALUES (30, 0, 77, 'n'), (31, 1, 78, 'm')")
+        .await;
+    c.same("SELECT COUNT(DISTINCT x), COUNT(*), GROUP_CONCAT(id ORDER BY id) FROM t")
+        .await;
+    c.both("INSERT INTO t (id, k, x, s) VALUES (32, 0, 1, 'o'), (33, 1, 2, 'p')")
+        .await;
+    let msg = expect_code(
+        c.via
+            .query_drop("SELECT COUNT(DISTINCT x), COUNT(*) FROM t")
+            .await,
+        1235,
+    );
+    assert!(
+        msg.contains("materialize_max_rows = 11") && msg.contains("'t'"),
+        "{msg}"
+    );
+    c.both("COMMIT").await;
+    c.same("SELECT COUNT(*), SUM(id) FROM t").await;
+    let on_g0: Vec<i64> = c
+        .sharded
+        .on(0)
+        .await
+        .query("SELECT id FROM t_0 WHERE id >= 30 UNION ALL SELECT id FROM t_1 WHERE id >= 30 ORDER BY 1")
+        .await
+        .unwrap();
+    assert_eq!(on_g0, vec![30, 31, 32, 33]);
+    c.done().await;
+}

@@ -65,19 +65,25 @@ pub(super) async fn run<S: ResultSink>(
     }
 
     let conn = session.conns.get(ctx.backends, &m.db, m.group).await?;
-    let temps: Vec<&str> = m.tables.iter().map(|t| t.temp.as_str()).collect();
-    let answered = async {
-        for ((t, rows), defs) in m.tables.iter().zip(fetched).zip(&definitions) {
-            let create = temp_table::create_sql(&t.temp, &t.logical, &rows.names, defs)?;
-            conn.query_drop(charset.encode(&create)?.as_ref())
-                .await
-                .map_err(Error::from)?;
-            temp_table::fill(conn, &t.temp, rows.names.len(), rows.rows, &charset).await?;
-        }
-        final_query::run(conn, m, status_before, sink, &charset).await
-    }
+    let mut created: Vec<&str> = Vec::with_capacity(m.tables.len());
+    let answered = answer_over_copies(
+        conn,
+        m,
+        fetched,
+        &definitions,
+        &mut created,
+        status_before,
+        sink,
+        &charset,
+    )
     .await;
-    let dropped = conn.query_drop(temp_table::drop_sql(&temps)).await.is_ok();
+    // Only the tables this statement created: a failed CREATE may have met one of the
+    // client's own.
+    let dropped = created.is_empty()
+        || conn
+            .query_drop(temp_table::drop_sql(&created))
+            .await
+            .is_ok();
     let answer = match answered {
         Ok(answer) => answer,
         Err(e) => {
@@ -115,6 +121,30 @@ pub(super) async fn run<S: ResultSink>(
         sink.ok(&ok);
     }
     Ok(())
+}
+
+/// Creates and fills the temporary tables (noting each in `created`), then runs the
+/// statement over them.
+#[allow(clippy::too_many_arguments)]
+async fn answer_over_copies<'m, S: ResultSink>(
+    conn: &mut mysql_async::Conn,
+    m: &'m Materialize,
+    fetched: Vec<Collected>,
+    definitions: &[Vec<temp_table::ColumnDef>],
+    created: &mut Vec<&'m str>,
+    status_before: u16,
+    sink: &mut S,
+    charset: &crate::plan::charset::ClientCharset,
+) -> Result<Answer, Failure> {
+    for ((t, rows), defs) in m.tables.iter().zip(fetched).zip(definitions) {
+        let create = temp_table::create_sql(&t.temp, &t.logical, &rows.names, defs)?;
+        conn.query_drop(charset.encode(&create)?.as_ref())
+            .await
+            .map_err(|e| temp_table::create_error(e, t))?;
+        created.push(&t.temp);
+        temp_table::fill(conn, &t.temp, rows.names.len(), rows.rows, charset).await?;
+    }
+    final_query::run(conn, m, status_before, sink, charset).await
 }
 
 /// Runs a fetch the way `execute::run` would run the same plan.

@@ -8,6 +8,33 @@ use mysql_async::{Conn, Value};
 
 use crate::error::{Error, Result};
 use crate::plan::charset::ClientCharset;
+use crate::plan::materialize::MaterializedTable;
+
+/// A CREATE TEMPORARY TABLE the server refused, as the client's error: the two refusals
+/// a client's session can cause are told as what shardgate cannot do.
+pub(super) fn create_error(e: mysql_async::Error, t: &MaterializedTable) -> Error {
+    let code = match &e {
+        mysql_async::Error::Server(s) => s.code,
+        _ => 0,
+    };
+    match code {
+        // ER_TABLE_EXISTS_ERROR: the client made a temporary table of that name.
+        1050 => Error::unsupported(format!(
+            "a query over several shards of sharded table '{}' while this session has a \
+             temporary table named '{}', the name shardgate gives its copy of the table's \
+             rows; drop or rename that table",
+            t.logical, t.temp
+        )),
+        // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION: MariaDB allows no temporary table there.
+        1792 => Error::unsupported(format!(
+            "a query over several shards of sharded table '{}' in a READ ONLY transaction \
+             (it is answered from a temporary copy of the rows, which MariaDB does not \
+             allow there)",
+            t.logical
+        )),
+        _ => Error::from(e),
+    }
+}
 
 /// One column as information_schema describes it.
 pub(super) struct ColumnDef {

@@ -196,3 +196,125 @@ async fn transaction_sees_its_writes_and_survives_the_cap() {
     assert_eq!(on_g0, vec![30, 31, 32, 33]);
     c.done().await;
 }
+
+/// Rows are copied as bytes, not through the client's character set: under SET NAMES
+/// latin1 two emoji were fetched as '?' and compared (and counted) as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_copies_exactly_whatever_the_client_charset() {
+    let mut c = Case::new(
+        "ma_charset",
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY, k INT NOT NULL, \
+             s VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, \
+             l1 VARCHAR(10) CHARACTER SET latin1, e ENUM('a', 'é', 'ü') CHARACTER SET utf8mb4)",
+            "INSERT INTO t (id, k, s, l1, e) VALUES (1, 0, '\u{1F600}', 'é', 'é'), \
+             (2, 1, '\u{1F601}', 'ü', 'ü'), (3, 2, 'é', 'é', 'a'), (4, 3, NULL, NULL, NULL), \
+             (5, 0, 'b', 'b', 'a')",
+        ],
+    )
+    .await;
+    let queries = [
+        "SELECT COUNT(DISTINCT s), COUNT(*) FROM t WHERE s > 'c'",
+        "SELECT COUNT(DISTINCT s), COUNT(DISTINCT l1), COUNT(DISTINCT e), COUNT(*) FROM t",
+        "SELECT id, HEX(s), HEX(l1), HEX(e), ROW_NUMBER() OVER (ORDER BY s, id) FROM t ORDER BY id",
+    ];
+    for names in ["latin1", "utf8mb4"] {
+        c.both(&format!("SET NAMES {names}")).await;
+        for q in queries {
+            c.same(q).await;
+        }
+    }
+    // No conversion of results at all: the client gets the columns' own bytes.
+    c.both("SET character_set_results = NULL").await;
+    c.same("SELECT id, s, l1, e, ROW_NUMBER() OVER (ORDER BY l1, id) FROM t ORDER BY id")
+        .await;
+    c.done().await;
+}
+
+/// INVISIBLE columns are copied (SELECT * left them out), and stay invisible: an
+/// unqualified name in a subquery must still find the inner table's column, not the
+/// outer query's column of that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_columns_are_copied_and_stay_invisible() {
+    let mut c = Case::new(
+        "ma_invisible",
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY, k INT NOT NULL, inv INT INVISIBLE, \
+             g INT AS (k * 10) VIRTUAL)",
+            "CREATE TABLE u (id INT PRIMARY KEY, k INT NOT NULL, inv INT)",
+            "INSERT INTO t (id, k, inv) VALUES (1, 0, 10), (2, 1, 20), (3, 2, 30), (4, 3, NULL)",
+            "INSERT INTO u (id, k, inv) VALUES (1, 0, 100), (2, 1, 2), (3, 2, 3), (4, 3, 4)",
+        ],
+    )
+    .await;
+    c.same("SELECT * FROM t ORDER BY ROW_NUMBER() OVER (ORDER BY id)")
+        .await;
+    c.same("SELECT id, inv, g, COUNT(*) OVER () FROM t ORDER BY id")
+        .await;
+    c.same(
+        "SELECT u.id FROM u WHERE EXISTS (SELECT 1 FROM t WHERE t.id = u.id + 1 AND inv > 15) \
+         ORDER BY 1",
+    )
+    .await;
+    c.done().await;
+}
+
+/// information_schema prints a 4-byte character of an ENUM label as '?': such a column
+/// cannot be declared again, and is refused rather than copied into the wrong label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enum_label_beyond_the_bmp_is_refused() {
+    let mut c = Case::new(
+        "ma_enum_emoji",
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY, k INT NOT NULL, \
+             e ENUM('a', '\u{1F600}') CHARACTER SET utf8mb4)",
+            "INSERT INTO t (id, k, e) VALUES (1, 0, '\u{1F600}'), (2, 1, 'a'), (3, 2, 'a')",
+        ],
+    )
+    .await;
+    c.via.query_drop("SET sql_mode = ''").await.unwrap();
+    let msg = expect_code(
+        c.via
+            .query_drop("SELECT COUNT(DISTINCT e), COUNT(*) FROM t")
+            .await,
+        1235,
+    );
+    assert!(msg.contains("'e'") && msg.contains("'t'"), "{msg}");
+    c.done().await;
+}
+
+/// A value the copy cannot hold as the shard did (here shard 2's column was widened
+/// before shard 0's) is truncated with only a warning when sql_mode is not strict: the
+/// read is refused instead of answered from the truncated copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_that_warns_is_refused() {
+    let mut c = Case::new(
+        "ma_copy_warns",
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY, k INT NOT NULL, s VARCHAR(5))",
+            "INSERT INTO t (id, k, s) VALUES (1, 0, 'a'), (2, 1, 'b'), (3, 2, 'c'), (4, 3, 'd')",
+        ],
+    )
+    .await;
+    c.sharded
+        .exec(
+            1,
+            &[
+                "ALTER TABLE t_2 MODIFY s VARCHAR(20)",
+                "UPDATE t_2 SET s = 'abcdefghij'",
+            ],
+        )
+        .await;
+    c.via.query_drop("SET sql_mode = ''").await.unwrap();
+    let msg = expect_code(
+        c.via
+            .query_drop("SELECT COUNT(DISTINCT s), GROUP_CONCAT(s ORDER BY id) FROM t")
+            .await,
+        1235,
+    );
+    assert!(msg.contains("'t'") && msg.contains("1265"), "{msg}");
+    // The session goes on, its copies gone.
+    let n: Vec<i64> = c.via.query("SELECT COUNT(*) FROM t").await.unwrap();
+    assert_eq!(n, vec![4]);
+    c.done().await;
+}

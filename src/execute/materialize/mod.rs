@@ -37,10 +37,21 @@ pub(super) async fn run<S: ResultSink>(
     let status_before = session.status;
     let max_rows = ctx.limits.materialize_max_rows;
     let mut budget = ctx.limits.merge_buffer_bytes;
-    let mut fetched = Vec::with_capacity(m.tables.len());
+    let charset = session.charset.clone();
+    // The columns first: the fetches name every one (INVISIBLE ones too) and read text
+    // columns as their bytes, whatever character set the client chose.
+    let mut definitions = Vec::with_capacity(m.tables.len());
     for t in &m.tables {
+        let (group, schema, table) = &t.definition;
+        let conn = session.conns.get(ctx.backends, &m.db, *group).await?;
+        definitions.push(temp_table::definitions(conn, schema, table, &t.logical).await?);
+    }
+
+    let mut fetched = Vec::with_capacity(m.tables.len());
+    for (t, defs) in m.tables.iter().zip(&definitions) {
+        let plan = temp_table::naming_columns(&t.fetch, defs)?;
         let mut rows = Collected::new(max_rows, budget);
-        let outcome = fetch(&t.fetch, ctx, session, &mut rows).await;
+        let outcome = fetch(&plan, ctx, session, &mut rows).await;
         let over = match outcome {
             Err(Failure::Client(e)) if is_cap_reached(&e) => true,
             Err(e) => return Err(e),
@@ -52,16 +63,16 @@ pub(super) async fn run<S: ResultSink>(
         if let Some(e) = rows.error.take() {
             return Err(Failure::Query(e));
         }
+        if rows.names.len() != defs.len() {
+            return Err(Failure::Query(Error::Internal(format!(
+                "the fetch of sharded table '{}' gave {} columns, shard 0 defines {}",
+                t.logical,
+                rows.names.len(),
+                defs.len()
+            ))));
+        }
         budget = budget.saturating_sub(rows.bytes);
         fetched.push(rows);
-    }
-
-    let charset = session.charset.clone();
-    let mut definitions = Vec::with_capacity(m.tables.len());
-    for t in &m.tables {
-        let (group, schema, table) = &t.definition;
-        let conn = session.conns.get(ctx.backends, &m.db, *group).await?;
-        definitions.push(temp_table::definitions(conn, schema, table).await?);
     }
 
     let conn = session.conns.get(ctx.backends, &m.db, m.group).await?;
@@ -137,12 +148,12 @@ async fn answer_over_copies<'m, S: ResultSink>(
     charset: &crate::plan::charset::ClientCharset,
 ) -> Result<Answer, Failure> {
     for ((t, rows), defs) in m.tables.iter().zip(fetched).zip(definitions) {
-        let create = temp_table::create_sql(&t.temp, &t.logical, &rows.names, defs)?;
+        let create = temp_table::create_sql(&t.temp, defs);
         conn.query_drop(charset.encode(&create)?.as_ref())
             .await
             .map_err(|e| temp_table::create_error(e, t))?;
         created.push(&t.temp);
-        temp_table::fill(conn, &t.temp, rows.names.len(), rows.rows, charset).await?;
+        temp_table::fill(conn, &t.temp, &t.logical, defs, rows.rows, charset).await?;
     }
     final_query::run(conn, m, status_before, sink, charset).await
 }

@@ -8,7 +8,8 @@ use mysql_async::{Conn, Value};
 
 use crate::error::{Error, Result};
 use crate::plan::charset::ClientCharset;
-use crate::plan::materialize::MaterializedTable;
+use crate::plan::materialize::{MaterializedTable, FETCH_ALIAS};
+use crate::plan::Plan;
 
 /// A CREATE TEMPORARY TABLE the server refused, as the client's error: the two refusals
 /// a client's session can cause are told as what shardgate cannot do.
@@ -40,58 +41,124 @@ pub(super) fn create_error(e: mysql_async::Error, t: &MaterializedTable) -> Erro
 pub(super) struct ColumnDef {
     pub name: String,
     pub column_type: String,
+    /// `None` for columns without characters (numbers, dates, binary strings, BIT).
     pub collation: Option<String>,
     pub nullable: bool,
+    pub invisible: bool,
 }
 
-/// The columns of `schema`.`table` (shard 0 of the sharded table), in table order.
+impl ColumnDef {
+    /// Fetched and inserted as bytes: text, ENUM, SET and JSON columns, whose characters
+    /// must not pass through the client's character set (latin1 has no emoji).
+    fn as_bytes(&self) -> bool {
+        self.collation.is_some()
+    }
+}
+
+/// COLUMN_NAME, COLUMN_TYPE (as bytes), COLLATION_NAME, IS_NULLABLE, EXTRA.
+type SchemaRow = (Vec<u8>, Vec<u8>, Option<String>, String, String);
+
+/// The columns of `schema`.`table` (shard 0 of the sharded table), in table order. Names
+/// and types are read as the UTF-8 information_schema holds (not converted to the
+/// client's character set).
 pub(super) async fn definitions(
     conn: &mut Conn,
     schema: &str,
     table: &str,
+    logical: &str,
 ) -> Result<Vec<ColumnDef>> {
-    let rows: Vec<(String, String, Option<String>, String)> = conn
+    let rows: Vec<SchemaRow> = conn
         .exec(
-            "SELECT COLUMN_NAME, COLUMN_TYPE, COLLATION_NAME, IS_NULLABLE \
-             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
-             ORDER BY ORDINAL_POSITION",
+            "SELECT CAST(COLUMN_NAME AS BINARY), CAST(COLUMN_TYPE AS BINARY), COLLATION_NAME, \
+             IS_NULLABLE, EXTRA FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
             (schema, table),
         )
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, column_type, collation, nullable)| ColumnDef {
-            name,
-            column_type,
+    let text = |b: Vec<u8>| {
+        String::from_utf8(b).map_err(|_| {
+            Error::Internal(format!(
+                "information_schema describes table '{schema}'.'{table}' in bytes that are \
+                 not UTF-8"
+            ))
+        })
+    };
+    let mut defs = Vec::with_capacity(rows.len());
+    for (name, column_type, collation, nullable, extra) in rows {
+        defs.push(ColumnDef {
+            name: text(name)?,
+            column_type: text(column_type)?,
             collation,
             nullable: nullable.eq_ignore_ascii_case("YES"),
-        })
-        .collect())
+            invisible: extra.to_ascii_uppercase().contains("INVISIBLE"),
+        });
+    }
+    if let Some(d) = defs.iter().find(|d| lossy_labels(&d.column_type)) {
+        return Err(Error::unsupported(format!(
+            "a query over several shards reading column '{}' of sharded table '{logical}', \
+             whose ENUM or SET labels information_schema shows with '?' (characters beyond \
+             the Basic Multilingual Plane), so its temporary copy cannot be declared",
+            d.name
+        )));
+    }
+    if defs.is_empty() {
+        return Err(Error::Internal(format!(
+            "information_schema has no columns for table '{schema}'.'{table}'"
+        )));
+    }
+    Ok(defs)
+}
+
+/// information_schema (utf8mb3) prints an ENUM or SET label's 4-byte characters as '?':
+/// such a type cannot be written back.
+fn lossy_labels(column_type: &str) -> bool {
+    let lower = column_type.to_ascii_lowercase();
+    (lower.starts_with("enum(") || lower.starts_with("set(")) && column_type.contains('?')
 }
 
 fn quoted(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-/// `CREATE TEMPORARY TABLE` for the columns the fetch returned (`names`, in its order),
-/// typed as in `defs`. A fetched column without a definition is an error naming it.
-pub(super) fn create_sql(
-    temp: &str,
-    logical: &str,
-    names: &[String],
-    defs: &[ColumnDef],
-) -> Result<String> {
+/// `fetch` (planned as `SELECT * FROM t AS _sg ...`) reading the columns of `defs` by
+/// name: `*` leaves INVISIBLE columns out, and text columns are read as bytes.
+pub(super) fn naming_columns(fetch: &Plan, defs: &[ColumnDef]) -> Result<Plan> {
+    let mut list = String::new();
+    for (i, d) in defs.iter().enumerate() {
+        if i > 0 {
+            list.push_str(", ");
+        }
+        let column = format!("{}.{}", quoted(FETCH_ALIAS), quoted(&d.name));
+        if d.as_bytes() {
+            list.push_str(&format!("CAST({column} AS BINARY) AS {}", quoted(&d.name)));
+        } else {
+            list.push_str(&column);
+        }
+    }
+    let mut plan = fetch.clone();
+    let route = match &mut plan {
+        Plan::Route(r) => r,
+        Plan::Scatter(s) => &mut s.route,
+        _ => {
+            return Err(Error::Internal(
+                "a materialized table's fetch is not a read".into(),
+            ))
+        }
+    };
+    for target in &mut route.targets {
+        let rest = target.sql.strip_prefix("SELECT * FROM ").ok_or_else(|| {
+            Error::Internal(format!("a fetch reads more than its table: {}", target.sql))
+        })?;
+        target.sql = format!("SELECT {list} FROM {rest}");
+    }
+    Ok(plan)
+}
+
+/// `CREATE TEMPORARY TABLE` with the columns of `defs`, typed, collated and visible as
+/// there (generated columns become plain ones holding the fetched values).
+pub(super) fn create_sql(temp: &str, defs: &[ColumnDef]) -> String {
     let mut sql = format!("CREATE TEMPORARY TABLE {} (", quoted(temp));
-    for (i, name) in names.iter().enumerate() {
-        let def = defs
-            .iter()
-            .find(|d| d.name.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                Error::Internal(format!(
-                    "column '{name}' of sharded table '{logical}' is missing from shard 0's \
-                     definition (do the shards' columns differ?)"
-                ))
-            })?;
+    for (i, def) in defs.iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
         }
@@ -103,9 +170,12 @@ pub(super) fn create_sql(
             sql.push_str(c);
         }
         sql.push_str(if def.nullable { " NULL" } else { " NOT NULL" });
+        if def.invisible {
+            sql.push_str(" INVISIBLE");
+        }
     }
     sql.push(')');
-    Ok(sql)
+    sql
 }
 
 /// Statement size, in parameters and bytes, one INSERT may reach.
@@ -113,41 +183,75 @@ const MAX_PARAMS: usize = 60_000;
 const MAX_BATCH_BYTES: usize = 4 << 20;
 const MAX_BATCH_ROWS: usize = 1_000;
 
-/// Inserts `rows` into `temp` in multi-row batches.
+/// Inserts `rows` (one cell per column of `defs`) into `temp` in multi-row batches. Text
+/// columns go as hexadecimal digits the server turns back into the fetched bytes: no
+/// character set conversion on the way.
 pub(super) async fn fill(
     conn: &mut Conn,
     temp: &str,
-    columns: usize,
+    logical: &str,
+    defs: &[ColumnDef],
     rows: Vec<Vec<Option<Vec<u8>>>>,
     charset: &ClientCharset,
 ) -> Result<()> {
+    let columns = defs.len();
     if columns == 0 {
         return Ok(());
     }
     let per_batch = (MAX_PARAMS / columns).clamp(1, MAX_BATCH_ROWS);
     let mut rows = rows.into_iter().peekable();
-    let one_row = format!("({})", vec!["?"; columns].join(","));
+    let names: Vec<String> = defs.iter().map(|d| quoted(&d.name)).collect();
+    let marks: Vec<&str> = defs
+        .iter()
+        .map(|d| if d.as_bytes() { "UNHEX(?)" } else { "?" })
+        .collect();
+    let one_row = format!("({})", marks.join(","));
     while rows.peek().is_some() {
         let mut params: Vec<Value> = Vec::with_capacity(per_batch * columns);
         let mut bytes = 0;
         let mut n = 0;
         while n < per_batch && bytes < MAX_BATCH_BYTES {
             let Some(row) = rows.next() else { break };
-            for cell in row {
+            for (cell, def) in row.into_iter().zip(defs) {
+                let cell = match cell {
+                    Some(b) if def.as_bytes() => Some(hex(&b)),
+                    other => other,
+                };
                 bytes += cell.as_ref().map_or(1, Vec::len);
                 params.push(cell.map_or(Value::NULL, Value::Bytes));
             }
             n += 1;
         }
         let sql = format!(
-            "INSERT INTO {} VALUES {}",
+            "INSERT INTO {} ({}) VALUES {}",
             quoted(temp),
+            names.join(","),
             vec![one_row.as_str(); n].join(",")
         );
         let wire = charset.encode(&sql)?;
         conn.exec_drop(wire.as_ref(), params).await?;
+        if conn.get_warnings() > 0 {
+            // A value the copy does not hold as the shard did (a sql_mode without
+            // STRICT turns what would be an error into a warning): never answer from it.
+            let first: Option<(String, u16, String)> = conn.query_first("SHOW WARNINGS").await?;
+            let (code, message) = first.map_or((0, String::new()), |(_, c, m)| (c, m));
+            return Err(Error::unsupported(format!(
+                "a query over several shards of sharded table '{logical}' whose rows do not \
+                 copy exactly into a temporary table (warning {code}: {message})"
+            )));
+        }
     }
     Ok(())
+}
+
+fn hex(bytes: &[u8]) -> Vec<u8> {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0x0F)]);
+    }
+    out
 }
 
 /// `DROP TEMPORARY TABLE IF EXISTS` of every table in `temps`.

@@ -318,3 +318,48 @@ async fn copy_that_warns_is_refused() {
     assert_eq!(n, vec![4]);
     c.done().await;
 }
+
+/// The copies live on the session's own connection and never reach another client:
+/// not after an answer, a KILL QUERY, nor a client gone mid-statement (one pooled
+/// connection per server, so the next client gets the same one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_never_reach_another_client() {
+    let mut c = Case::tuned("ma_no_leak", T_U, |cfg| cfg.backend.pool_max = 2).await;
+    let sql = "SELECT SLEEP(1), COUNT(DISTINCT x), COUNT(*) FROM t";
+    // Killed while the final statement sleeps.
+    let victim = c.proxy.connect(Some("m")).await;
+    let id = victim.id();
+    let running = tokio::spawn(async move {
+        let mut v = victim;
+        let r = v.query_drop(sql).await;
+        (v, r)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    c.via.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+    let (mut victim, r) = running.await.unwrap();
+    expect_code(r, 1317);
+    expect_code(
+        victim.query_drop("SELECT * FROM shardgate_m0_t").await,
+        1146,
+    );
+    drop(victim);
+    // Gone mid-statement.
+    let mut leaving = c.proxy.connect(Some("m")).await;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        leaving.query_drop(sql),
+    )
+    .await;
+    drop(leaving);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for _ in 0..3 {
+        let mut other = c.proxy.connect(Some("m")).await;
+        expect_code(other.query_drop("SELECT * FROM shardgate_m0_t").await, 1146);
+        let n: Vec<(i64, i64)> = other
+            .query("SELECT COUNT(DISTINCT x), COUNT(*) FROM t")
+            .await
+            .unwrap();
+        assert_eq!(n, vec![(4, 8)]);
+    }
+    c.done().await;
+}

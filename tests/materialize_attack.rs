@@ -363,3 +363,28 @@ async fn copies_never_reach_another_client() {
     }
     c.done().await;
 }
+
+/// DEFAULT(col) reads the column's declared default: the copy declared none, so
+/// `x = DEFAULT(x)` matched nothing and DEFAULT(s) of a NOT NULL column failed (1364).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn column_defaults_are_copied() {
+    let mut c = Case::new(
+        "ma_defaults",
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY, k INT NOT NULL, x INT DEFAULT 5, \
+             s VARCHAR(10) NOT NULL DEFAULT 'a''b', d DECIMAL(5,2) DEFAULT (1 + 1), \
+             g INT AS (k + 1) VIRTUAL)",
+            "INSERT INTO t (id, k, x, s) VALUES (1, 0, 5, 'a''b'), (2, 1, 5, 'q'), \
+             (3, 2, 1, 'a''b'), (4, 3, NULL, 'z')",
+        ],
+    )
+    .await;
+    c.same("SELECT COUNT(DISTINCT s), COUNT(*) FROM t WHERE x = DEFAULT(x)")
+        .await;
+    c.same(
+        "SELECT id, DEFAULT(s), DEFAULT(x), DEFAULT(d), g, ROW_NUMBER() OVER (ORDER BY id) \
+         FROM t ORDER BY id",
+    )
+    .await;
+    c.done().await;
+}

@@ -45,6 +45,9 @@ pub(super) struct ColumnDef {
     pub collation: Option<String>,
     pub nullable: bool,
     pub invisible: bool,
+    /// The DEFAULT expression as MariaDB prints it (`5`, `'a''b'`, `NULL`,
+    /// `current_timestamp()`): DEFAULT(col) in the statement reads it.
+    pub default: Option<String>,
 }
 
 impl ColumnDef {
@@ -55,8 +58,16 @@ impl ColumnDef {
     }
 }
 
-/// COLUMN_NAME, COLUMN_TYPE (as bytes), COLLATION_NAME, IS_NULLABLE, EXTRA.
-type SchemaRow = (Vec<u8>, Vec<u8>, Option<String>, String, String);
+/// COLUMN_NAME, COLUMN_TYPE (as bytes), COLLATION_NAME, IS_NULLABLE, EXTRA,
+/// COLUMN_DEFAULT (as bytes).
+type SchemaRow = (
+    Vec<u8>,
+    Vec<u8>,
+    Option<String>,
+    String,
+    String,
+    Option<Vec<u8>>,
+);
 
 /// The columns of `schema`.`table` (shard 0 of the sharded table), in table order. Names
 /// and types are read as the UTF-8 information_schema holds (not converted to the
@@ -70,7 +81,7 @@ pub(super) async fn definitions(
     let rows: Vec<SchemaRow> = conn
         .exec(
             "SELECT CAST(COLUMN_NAME AS BINARY), CAST(COLUMN_TYPE AS BINARY), COLLATION_NAME, \
-             IS_NULLABLE, EXTRA FROM information_schema.COLUMNS \
+             IS_NULLABLE, EXTRA, CAST(COLUMN_DEFAULT AS BINARY) FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
             (schema, table),
         )
@@ -84,13 +95,19 @@ pub(super) async fn definitions(
         })
     };
     let mut defs = Vec::with_capacity(rows.len());
-    for (name, column_type, collation, nullable, extra) in rows {
+    for (name, column_type, collation, nullable, extra, default) in rows {
+        let extra = extra.to_ascii_uppercase();
+        let default = match default {
+            Some(d) if !extra.contains("GENERATED") => Some(text(d)?),
+            _ => None,
+        };
         defs.push(ColumnDef {
             name: text(name)?,
             column_type: text(column_type)?,
             collation,
             nullable: nullable.eq_ignore_ascii_case("YES"),
-            invisible: extra.to_ascii_uppercase().contains("INVISIBLE"),
+            invisible: extra.contains("INVISIBLE"),
+            default,
         });
     }
     if let Some(d) = defs.iter().find(|d| lossy_labels(&d.column_type)) {
@@ -154,8 +171,8 @@ pub(super) fn naming_columns(fetch: &Plan, defs: &[ColumnDef]) -> Result<Plan> {
     Ok(plan)
 }
 
-/// `CREATE TEMPORARY TABLE` with the columns of `defs`, typed, collated and visible as
-/// there (generated columns become plain ones holding the fetched values).
+/// `CREATE TEMPORARY TABLE` with the columns of `defs`, typed, collated, defaulted and
+/// visible as there (generated columns become plain ones holding the fetched values).
 pub(super) fn create_sql(temp: &str, defs: &[ColumnDef]) -> String {
     let mut sql = format!("CREATE TEMPORARY TABLE {} (", quoted(temp));
     for (i, def) in defs.iter().enumerate() {
@@ -170,6 +187,10 @@ pub(super) fn create_sql(temp: &str, defs: &[ColumnDef]) -> String {
             sql.push_str(c);
         }
         sql.push_str(if def.nullable { " NULL" } else { " NOT NULL" });
+        if let Some(d) = &def.default {
+            sql.push_str(" DEFAULT ");
+            sql.push_str(d);
+        }
         if def.invisible {
             sql.push_str(" INVISIBLE");
         }

@@ -388,3 +388,21 @@ async fn column_defaults_are_copied() {
     .await;
     c.done().await;
 }
+
+/// `(t JOIN p ON ...)` is one FROM item holding two tables: a bare column of `p` in WHERE
+/// was copied into `t`'s fetch, which failed with 1054.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_column_of_a_nested_join_partner_is_not_pushed_down() {
+    let mut c = Case::new("ma_nested_bare", T_U).await;
+    c.both("CREATE TABLE p (pid INT PRIMARY KEY, pz INT)").await;
+    c.both("INSERT INTO p VALUES (1, 1), (2, 2), (3, NULL)")
+        .await;
+    c.same("SELECT COUNT(DISTINCT t.x), COUNT(*) FROM (t JOIN p ON p.pid = t.id) WHERE pz = 1")
+        .await;
+    c.same(
+        "SELECT COUNT(DISTINCT t.x), COUNT(*) FROM (t JOIN (SELECT 1 AS yy) d ON 1 = 1) \
+         WHERE yy = 1",
+    )
+    .await;
+    c.done().await;
+}

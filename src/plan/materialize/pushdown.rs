@@ -174,7 +174,12 @@ impl Walk<'_> {
         for twj in &s.from {
             self.factors(twj, free, false, &mut tables);
         }
-        let alone = s.from.len() == 1 && s.from[0].joins.is_empty() && tables.len() == 1;
+        // A bare column name is this table's only when the FROM is this table alone (a
+        // nested join `(t JOIN p ON ...)` is one FROM item holding two tables).
+        let alone = s.from.len() == 1
+            && s.from[0].joins.is_empty()
+            && matches!(s.from[0].relation, TableFactor::Table { .. })
+            && tables.len() == 1;
         let mut conjuncts = Vec::new();
         if let Some(w) = &s.selection {
             split_and(w, &mut conjuncts);

@@ -406,3 +406,16 @@ async fn bare_column_of_a_nested_join_partner_is_not_pushed_down() {
     .await;
     c.done().await;
 }
+
+/// A shard whose physical columns are in another order (an ALTER ... AFTER applied
+/// differently): the copy reads each column by name, so its values land in their columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_with_columns_in_another_order_copies_by_name() {
+    let mut c = Case::new("ma_col_order", T_U).await;
+    c.sharded
+        .exec(1, &["ALTER TABLE t_2 MODIFY s VARCHAR(20) NULL AFTER id"])
+        .await;
+    c.same("SELECT COUNT(DISTINCT x), COUNT(DISTINCT s), GROUP_CONCAT(s, x ORDER BY id) FROM t")
+        .await;
+    c.done().await;
+}

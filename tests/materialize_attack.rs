@@ -434,3 +434,41 @@ async fn xor_binds_below_and() {
         .await;
     c.done().await;
 }
+
+/// The copy is made in the default sql_mode: under EMPTY_STRING_IS_NULL the copied ''
+/// became NULL (COUNT(s) 1, not 3), under TRADITIONAL the shards' zero dates were refused
+/// (1292) though the statement itself reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_ignores_the_session_sql_mode() {
+    let mut c = Case::new(
+        "ma_sql_mode",
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY, k INT NOT NULL, s VARCHAR(10) DEFAULT '', \
+           d DATE, dt DATETIME, b VARBINARY(10))",
+        ],
+    )
+    .await;
+    c.both("SET sql_mode = ''").await;
+    c.both(
+        "INSERT INTO t (id, k, s, d, dt, b) VALUES \
+         (1, 0, '', '0000-00-00', '2020-00-10 00:00:00', ''), \
+         (2, 1, 'a', '2020-01-01', NULL, 0x00), (3, 2, '', NULL, '0000-00-00 00:00:00', NULL)",
+    )
+    .await;
+    for mode in [
+        "EMPTY_STRING_IS_NULL",
+        "TRADITIONAL",
+        "NO_ZERO_IN_DATE,STRICT_ALL_TABLES",
+        "ANSI",
+    ] {
+        c.both(&format!("SET sql_mode = '{mode}'")).await;
+        c.same(
+            "SELECT COUNT(s), COUNT(DISTINCT s), COUNT(d), GROUP_CONCAT(d ORDER BY id), \
+             GROUP_CONCAT(dt ORDER BY id), MIN(DEFAULT(s)), COUNT(b), COUNT(DISTINCT b) FROM t",
+        )
+        .await;
+        // The session's own mode is back for what follows.
+        c.same("SELECT @@SESSION.sql_mode").await;
+    }
+    c.done().await;
+}

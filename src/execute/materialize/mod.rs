@@ -77,12 +77,14 @@ pub(super) async fn run<S: ResultSink>(
 
     let conn = session.conns.get(ctx.backends, &m.db, m.group).await?;
     let mut created: Vec<&str> = Vec::with_capacity(m.tables.len());
+    let mut mode_pending = false;
     let answered = answer_over_copies(
         conn,
         m,
         fetched,
         &definitions,
         &mut created,
+        &mut mode_pending,
         status_before,
         sink,
         &charset,
@@ -90,11 +92,13 @@ pub(super) async fn run<S: ResultSink>(
     .await;
     // Only the tables this statement created: a failed CREATE may have met one of the
     // client's own.
-    let dropped = created.is_empty()
-        || conn
-            .query_drop(temp_table::drop_sql(&created))
-            .await
-            .is_ok();
+    // A connection left in the copy's sql_mode is closed like one that kept its tables.
+    let dropped = !mode_pending
+        && (created.is_empty()
+            || conn
+                .query_drop(temp_table::drop_sql(&created))
+                .await
+                .is_ok());
     let answer = match answered {
         Ok(answer) => answer,
         Err(e) => {
@@ -135,7 +139,12 @@ pub(super) async fn run<S: ResultSink>(
 }
 
 /// Creates and fills the temporary tables (noting each in `created`), then runs the
-/// statement over them.
+/// statement over them. The copies are declared and filled in the default sql_mode,
+/// whatever the client's: their texts are information_schema's (default-mode syntax, where
+/// EMPTY_STRING_IS_NULL made a DEFAULT '' NULL), and a mode must not change the values on
+/// the way (EMPTY_STRING_IS_NULL made '' NULL, NO_ZERO_DATE refused the zero dates the
+/// shards hold); what does not copy exactly warns and is refused. `mode_pending`: the
+/// session's own mode is still to be set back (the connection must then be closed).
 #[allow(clippy::too_many_arguments)]
 async fn answer_over_copies<'m, S: ResultSink>(
     conn: &mut mysql_async::Conn,
@@ -143,18 +152,37 @@ async fn answer_over_copies<'m, S: ResultSink>(
     fetched: Vec<Collected>,
     definitions: &[Vec<temp_table::ColumnDef>],
     created: &mut Vec<&'m str>,
+    mode_pending: &mut bool,
     status_before: u16,
     sink: &mut S,
     charset: &crate::plan::charset::ClientCharset,
 ) -> Result<Answer, Failure> {
-    for ((t, rows), defs) in m.tables.iter().zip(fetched).zip(definitions) {
-        let create = temp_table::create_sql(&t.temp, defs);
-        conn.query_drop(charset.encode(&create)?.as_ref())
+    let mode = temp_table::session_mode(conn).await?;
+    if !mode.is_empty() {
+        *mode_pending = true;
+        conn.query_drop("SET SESSION sql_mode = ''")
             .await
-            .map_err(|e| temp_table::create_error(e, t))?;
-        created.push(&t.temp);
-        temp_table::fill(conn, &t.temp, &t.logical, defs, rows.rows, charset).await?;
+            .map_err(Error::from)?;
     }
+    let copied: Result<(), Failure> = async {
+        for ((t, rows), defs) in m.tables.iter().zip(fetched).zip(definitions) {
+            let create = temp_table::create_sql(&t.temp, defs);
+            conn.query_drop(charset.encode(&create)?.as_ref())
+                .await
+                .map_err(|e| temp_table::create_error(e, t))?;
+            created.push(&t.temp);
+            temp_table::fill(conn, &t.temp, &t.logical, defs, rows.rows, charset).await?;
+        }
+        Ok(())
+    }
+    .await;
+    if *mode_pending {
+        conn.query_drop(temp_table::restore_mode_sql(&mode))
+            .await
+            .map_err(Error::from)?;
+        *mode_pending = false;
+    }
+    copied?;
     final_query::run(conn, m, status_before, sink, charset).await
 }
 

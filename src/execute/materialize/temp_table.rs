@@ -52,9 +52,21 @@ pub(super) struct ColumnDef {
 
 impl ColumnDef {
     /// Fetched and inserted as bytes: text, ENUM, SET and JSON columns, whose characters
-    /// must not pass through the client's character set (latin1 has no emoji).
+    /// must not pass through the client's character set (latin1 has no emoji), and binary
+    /// strings, which may be empty (an empty parameter is NULL under EMPTY_STRING_IS_NULL).
     fn as_bytes(&self) -> bool {
+        let t = self.column_type.to_ascii_lowercase();
         self.collation.is_some()
+            || [
+                "binary",
+                "varbinary",
+                "tinyblob",
+                "blob",
+                "mediumblob",
+                "longblob",
+            ]
+            .iter()
+            .any(|b| t == *b || t.starts_with(&format!("{b}(")))
     }
 }
 
@@ -205,8 +217,8 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 const MAX_BATCH_ROWS: usize = 1_000;
 
 /// Inserts `rows` (one cell per column of `defs`) into `temp` in multi-row batches. Text
-/// columns go as hexadecimal digits the server turns back into the fetched bytes: no
-/// character set conversion on the way.
+/// and binary string columns go as hexadecimal digits the server turns back into the
+/// fetched bytes: no character set conversion on the way.
 pub(super) async fn fill(
     conn: &mut Conn,
     temp: &str,
@@ -224,7 +236,13 @@ pub(super) async fn fill(
     let names: Vec<String> = defs.iter().map(|d| quoted(&d.name)).collect();
     let marks: Vec<&str> = defs
         .iter()
-        .map(|d| if d.as_bytes() { "UNHEX(?)" } else { "?" })
+        .map(|d| {
+            if d.as_bytes() {
+                "SUBSTRING(UNHEX(?), 2)"
+            } else {
+                "?"
+            }
+        })
         .collect();
     let one_row = format!("({})", marks.join(","));
     while rows.peek().is_some() {
@@ -265,14 +283,32 @@ pub(super) async fn fill(
     Ok(())
 }
 
+/// `bytes` as hexadecimal digits after a leading `00` byte (which the INSERT cuts off
+/// again): never an empty parameter, which EMPTY_STRING_IS_NULL reads as NULL before any
+/// statement-level sql_mode applies.
 fn hex(bytes: &[u8]) -> Vec<u8> {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
+    let mut out = Vec::with_capacity(bytes.len() * 2 + 2);
+    out.extend_from_slice(b"00");
     for b in bytes {
         out.push(DIGITS[usize::from(b >> 4)]);
         out.push(DIGITS[usize::from(b & 0x0F)]);
     }
     out
+}
+
+/// The session's sql_mode, while the copies are made in the default one (see
+/// `in_default_mode`).
+pub(super) async fn session_mode(conn: &mut Conn) -> Result<String> {
+    let mode: Option<String> = conn.query_first("SELECT @@SESSION.sql_mode").await?;
+    Ok(mode.unwrap_or_default())
+}
+
+/// `SET SESSION sql_mode` back to `mode`.
+pub(super) fn restore_mode_sql(mode: &str) -> String {
+    let mut sql = String::from("SET SESSION sql_mode = ");
+    crate::plan::write_string_literal(&mut sql, mode);
+    sql
 }
 
 /// `DROP TEMPORARY TABLE IF EXISTS` of every table in `temps`.

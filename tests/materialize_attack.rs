@@ -472,3 +472,64 @@ async fn copy_ignores_the_session_sql_mode() {
     }
     c.done().await;
 }
+
+/// Session state reaches the statement run over the copies (it runs on the session's own
+/// connection): GROUP_CONCAT's cap and its warning, division precision, time zone,
+/// ANSI_QUOTES and PAD_CHAR_TO_FULL_LENGTH, FOUND_ROWS, user variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_state_applies_over_the_copies() {
+    let mut c = Case::new("ma_session_state", T_U).await;
+    c.both("SET SESSION group_concat_max_len = 6").await;
+    c.same("SELECT GROUP_CONCAT(s ORDER BY id), COUNT(DISTINCT x) FROM t")
+        .await;
+    c.same("SHOW WARNINGS").await;
+    c.both("SET SESSION group_concat_max_len = 1024, div_precision_increment = 9, time_zone = '+05:00'")
+        .await;
+    c.same("SELECT SUM(x) / COUNT(DISTINCT k), AVG(x), COUNT(DISTINCT x) + 0 * UNIX_TIMESTAMP('2020-01-01 00:00:00') FROM t")
+        .await;
+    c.same("SELECT UNIX_TIMESTAMP('2020-01-01 00:00:00'), COUNT(DISTINCT x) FROM t")
+        .await;
+    c.both("SET SESSION sql_mode = 'ANSI_QUOTES,PAD_CHAR_TO_FULL_LENGTH'")
+        .await;
+    c.same("SELECT COUNT(DISTINCT \"x\"), COUNT(*), GROUP_CONCAT(CAST(s AS CHAR(3)) ORDER BY id) FROM t WHERE \"s\" > 'a'")
+        .await;
+    c.both("SET SESSION sql_mode = DEFAULT").await;
+    c.same("SELECT SQL_CALC_FOUND_ROWS DISTINCT x FROM t ORDER BY x LIMIT 2")
+        .await;
+    c.same("SELECT FOUND_ROWS()").await;
+    c.both("SET @lim = 2").await;
+    c.same("SELECT COUNT(DISTINCT x), COUNT(*) FROM t WHERE x > @lim")
+        .await;
+    c.done().await;
+}
+
+/// Binary protocol (parameters in the statement run over the copies) and the column
+/// definitions the client sees: logical table, original table and schema names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_reads_and_column_names_over_the_copies() {
+    let mut c = Case::new("ma_prepared", T_U).await;
+    let sql = "SELECT COUNT(DISTINCT x), COUNT(*) FROM t WHERE x > ? AND s <> ?";
+    let got: Vec<(i64, i64)> = c.via.exec(sql, (1, "b")).await.unwrap();
+    let want: Vec<(i64, i64)> = c.direct.exec(sql, (1, "b")).await.unwrap();
+    assert_eq!(got, want);
+    let sql = "SELECT id FROM t WHERE x IN (SELECT x FROM u WHERE id > ?) ORDER BY id LIMIT ?";
+    let got: Vec<i64> = c.via.exec(sql, (1, 3)).await.unwrap();
+    let want: Vec<i64> = c.direct.exec(sql, (1, 3)).await.unwrap();
+    assert_eq!(got, want);
+    let result = c
+        .via
+        .query_iter("SELECT tt.x, COUNT(DISTINCT s) AS n FROM t AS tt GROUP BY tt.x")
+        .await
+        .unwrap();
+    let cols = result.columns().unwrap();
+    assert_eq!(
+        (
+            cols[0].table_str().to_string(),
+            cols[0].org_table_str().to_string(),
+            cols[0].schema_str().to_string()
+        ),
+        ("tt".to_string(), "t".to_string(), "m".to_string())
+    );
+    drop(result);
+    c.done().await;
+}

@@ -533,3 +533,36 @@ async fn prepared_reads_and_column_names_over_the_copies() {
     drop(result);
     c.done().await;
 }
+
+/// In xa mode a transaction writes on both groups; the read over the copies sees every
+/// uncommitted row of it (autocommit=0 too), and the commit still goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xa_transaction_reads_its_writes_on_every_group() {
+    let mut c = Case::tuned("ma_xa_reads", T_U, |cfg| {
+        cfg.transactions.mode = shardgate::config::server::TxnMode::Xa;
+        cfg.transactions.proxy_id = "ma_xa_reads".into();
+        cfg.transactions.abandon_after = std::time::Duration::from_secs(600);
+    })
+    .await;
+    c.both("SET autocommit = 0").await;
+    c.both("INSERT INTO t (id, k, x, s) VALUES (30, 0, 77, 'n'), (31, 3, 78, 'm')")
+        .await;
+    c.same("SELECT COUNT(DISTINCT x), COUNT(*), GROUP_CONCAT(id ORDER BY id) FROM t")
+        .await;
+    c.both("DELETE FROM u WHERE k IN (1, 2)").await;
+    c.same("SELECT x FROM t UNION SELECT x FROM u ORDER BY 1")
+        .await;
+    c.both("COMMIT").await;
+    c.both("SET autocommit = 1").await;
+    c.same("SELECT COUNT(DISTINCT x), COUNT(*), GROUP_CONCAT(id ORDER BY id) FROM t")
+        .await;
+    let on_g1: Vec<i64> = c
+        .sharded
+        .on(1)
+        .await
+        .query("SELECT id FROM t_3 WHERE id = 31")
+        .await
+        .unwrap();
+    assert_eq!(on_g1, vec![31]);
+    c.done().await;
+}

@@ -566,3 +566,18 @@ async fn xa_transaction_reads_its_writes_on_every_group() {
     assert_eq!(on_g1, vec![31]);
     c.done().await;
 }
+
+/// Index hints on a sharded table name indexes its copy does not have (1176); a hint never
+/// changes a SELECT's answer, so it is left out of the statement run over the copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_hints_on_a_copied_table_are_left_out() {
+    let mut c = Case::new("ma_index_hints", T_U).await;
+    c.same("SELECT COUNT(DISTINCT x), COUNT(*) FROM t FORCE INDEX (PRIMARY) WHERE id > 0")
+        .await;
+    c.same(
+        "SELECT COUNT(DISTINCT a.x), COUNT(*) FROM t AS a USE INDEX FOR JOIN (PRIMARY) \
+         IGNORE KEY FOR ORDER BY (PRIMARY) JOIN u b USE INDEX () ON b.id = a.id + 1",
+    )
+    .await;
+    c.done().await;
+}

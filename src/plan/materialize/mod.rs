@@ -8,6 +8,7 @@
 //! server's own, with its types, collations, precision, NULLs and warnings, at the cost of
 //! moving the rows, which caps (`[limits]`) bound.
 
+mod hints;
 mod pushdown;
 
 use std::cell::Cell;
@@ -163,6 +164,8 @@ pub(crate) fn plan(c: &Collector<'_, '_>, q: &Query, refusal: Error) -> Result<P
             }
             _ => None,
         });
+    let temps: Vec<&str> = tables.iter().map(|t| t.temp.as_str()).collect();
+    let sql = hints::without_index_hints(&sql, &temps);
     let reason = match &refusal {
         Error::Unsupported(m) => m.clone(),
         other => other.to_string(),

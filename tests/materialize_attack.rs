@@ -643,3 +643,36 @@ async fn values_of_every_type_round_trip() {
         .await;
     c.done().await;
 }
+
+/// A user variable a statement gave a value on one group's connection only (`:=`, SELECT
+/// ... INTO) is NULL on the default group's master, where the statement over the copies
+/// runs: it answered 0 rows silently; now refused as other reads of it on another group are.
+/// Assigned on the default group itself, it is read there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_variable_assigned_on_another_group_is_refused() {
+    let mut c = Case::new("ma_user_var", T_U).await;
+    // Shard 2 is on g1: @v lives on the session's g1 connection only.
+    c.via
+        .query_drop("SELECT @v := x FROM t WHERE k = 2 AND id = 7")
+        .await
+        .unwrap();
+    let msg = expect_code(
+        c.via
+            .query_drop("SELECT COUNT(DISTINCT x), COUNT(*) FROM t WHERE x >= @v")
+            .await,
+        1235,
+    );
+    assert!(msg.contains("@v") && msg.contains("'g1'"), "{msg}");
+    expect_code(
+        c.via
+            .query_drop("SELECT COUNT(DISTINCT x), COUNT(*) FROM t WHERE x >= (SELECT @v)")
+            .await,
+        1235,
+    );
+    // Shard 0 is on g0, the default group: there the statement sees @w.
+    c.both("SELECT x INTO @w FROM t WHERE k = 0 AND id = 1")
+        .await;
+    c.same("SELECT COUNT(DISTINCT x), COUNT(*) FROM t WHERE x >= @w")
+        .await;
+    c.done().await;
+}

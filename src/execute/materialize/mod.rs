@@ -34,6 +34,12 @@ pub(super) async fn run<S: ResultSink>(
             m.tables.first().map_or("", |t| t.logical.as_str())
         ))));
     }
+    // The statement runs on the default group's master: a user variable (or user lock)
+    // a statement gave a value on another group's connection only is NULL (free) there.
+    session
+        .reads
+        .check_variables_at(&m.db, m.group, &m.sql)
+        .map_err(Failure::Query)?;
     let status_before = session.status;
     let max_rows = ctx.limits.materialize_max_rows;
     let mut budget = ctx.limits.merge_buffer_bytes;

@@ -1,6 +1,5 @@
 //! The fixture of tests/materialize_attack.rs: a sharded schema behind a proxy and an
 //! unsharded oracle schema holding the same rows.
-#![allow(dead_code)]
 
 pub use crate::common::*;
 pub use mysql_async::prelude::Queryable;
@@ -8,6 +7,7 @@ pub use mysql_async::Conn;
 
 pub type Cell = Option<String>;
 
+/// A value as text, or `0x..` hex when it is not UTF-8.
 pub fn cell(b: Vec<u8>) -> String {
     String::from_utf8(b).unwrap_or_else(|e| {
         let hex: String = e.as_bytes().iter().map(|x| format!("{x:02X}")).collect();
@@ -15,6 +15,7 @@ pub fn cell(b: Vec<u8>) -> String {
     })
 }
 
+/// The rows of `sql` as the server printed them (text protocol).
 pub async fn rows(conn: &mut Conn, sql: &str) -> Result<Vec<Vec<Cell>>, mysql_async::Error> {
     let printed = printed_answer(conn, sql).await?;
     Ok(printed
@@ -24,8 +25,8 @@ pub async fn rows(conn: &mut Conn, sql: &str) -> Result<Vec<Vec<Cell>>, mysql_as
         .collect())
 }
 
-/// Sharded tables `t` and `u` (by `k % 4`, shards 0,1 on g0 and 2,3 on g1), through
-/// shardgate, and the same rows unsharded in an oracle schema.
+/// Sharded tables `t` and `u` (by `k % 4`, shards 0,1 on g0 and 2,3 on g1; `u` bound to
+/// `t`), added to clinical.toml as database `m`.
 pub const RULES: &str = r#"
 [[tables]]
 name = "t"
@@ -40,6 +41,8 @@ bind_to = "t"
 shard_key = "k"
 "#;
 
+/// A sharded schema behind a proxy (`via`, database `m`) and an unsharded oracle schema
+/// (`direct`) that every setup statement also ran on.
 pub struct Case {
     pub sharded: TestSchema,
     pub oracle: TestSchema,
@@ -91,16 +94,6 @@ impl Case {
             .await
             .unwrap_or_else(|e| panic!("shardgate: {sql}: {e}"));
         assert_eq!(got, want, "{sql}\nshardgate (left) vs oracle (right)");
-    }
-
-    /// Both sides run `sql`; a difference is printed (exploration).
-    pub async fn probe(&mut self, sql: &str) {
-        let want = rows(&mut self.direct, sql).await;
-        let got = rows(&mut self.via, sql).await;
-        match (&got, &want) {
-            (Ok(g), Ok(w)) if g == w => println!("SAME   {sql}"),
-            _ => println!("DIFF   {sql}\n   via:    {got:?}\n   oracle: {want:?}"),
-        }
     }
 
     pub async fn both(&mut self, sql: &str) {

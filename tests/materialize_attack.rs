@@ -432,6 +432,13 @@ async fn xor_binds_below_and() {
         .await;
     c.same("SELECT COUNT(*) FROM t WHERE k = 0 XOR k = 3 AND x IS NULL")
         .await;
+    // Writes are routed by the same reading: the k = 2 rows must change too.
+    c.both("UPDATE t SET x = 100 WHERE k = 1 AND s = 'b' XOR k = 2")
+        .await;
+    c.same("SELECT id, x FROM t ORDER BY id").await;
+    c.both("DELETE FROM t WHERE k = 0 AND s = 'a' XOR k = 3")
+        .await;
+    c.same("SELECT id FROM t ORDER BY id").await;
     c.done().await;
 }
 

@@ -180,39 +180,50 @@ impl ReadSplit {
     /// the variable is NULL. (Merged reads run each group's shards on the session's
     /// connection then, see `merge::lanes`.)
     pub fn check_variables(&self, route: &Route) -> crate::error::Result<()> {
-        let db = &route.db;
+        for t in &route.targets {
+            self.check_variables_at(&route.db, t.group, &t.sql)?;
+        }
+        Ok(())
+    }
+
+    /// `check_variables` for one statement `sql` about to run on `group` (a materialized
+    /// read's statement over its copies, say).
+    pub fn check_variables_at(
+        &self,
+        db: &Database,
+        group: GroupId,
+        sql: &str,
+    ) -> crate::error::Result<()> {
         if !self.variable_groups.iter().any(|(d, _, _)| *d == db.name) {
             return Ok(());
         }
-        for t in &route.targets {
-            let lock = mentions_user_lock(&t.sql).then(|| USER_LOCKS.to_string());
-            for v in crate::plan::user_variables(&t.sql).into_iter().chain(lock) {
-                let Some((_, held, _)) = self
-                    .variable_groups
-                    .iter()
-                    .find(|(d, _, n)| *d == db.name && *n == v)
-                else {
-                    continue;
-                };
-                if *held != t.group {
-                    let name = |g: GroupId| db.groups.get(g).map_or("?", |g| g.name.as_str());
-                    if v == USER_LOCKS {
-                        return Err(crate::error::Error::unsupported(format!(
-                            "{USER_LOCKS} in a statement on group '{}' while this session's \
-                             locks are held on group '{}' (there they would look free): use \
-                             them in statements without tables",
-                            name(t.group),
-                            name(*held)
-                        )));
-                    }
+        let lock = mentions_user_lock(sql).then(|| USER_LOCKS.to_string());
+        for v in crate::plan::user_variables(sql).into_iter().chain(lock) {
+            let Some((_, held, _)) = self
+                .variable_groups
+                .iter()
+                .find(|(d, _, n)| *d == db.name && *n == v)
+            else {
+                continue;
+            };
+            if *held != group {
+                let name = |g: GroupId| db.groups.get(g).map_or("?", |g| g.name.as_str());
+                if v == USER_LOCKS {
                     return Err(crate::error::Error::unsupported(format!(
-                        "reading user variable {v} on group '{}' after a statement (SELECT ... \
-                         INTO, :=) gave it a value on group '{}' only: there it is NULL; give \
-                         the value with SET {v} = ... instead",
-                        name(t.group),
+                        "{USER_LOCKS} in a statement on group '{}' while this session's \
+                         locks are held on group '{}' (there they would look free): use \
+                         them in statements without tables",
+                        name(group),
                         name(*held)
                     )));
                 }
+                return Err(crate::error::Error::unsupported(format!(
+                    "reading user variable {v} on group '{}' after a statement (SELECT ... \
+                     INTO, :=) gave it a value on group '{}' only: there it is NULL; give \
+                     the value with SET {v} = ... instead",
+                    name(group),
+                    name(*held)
+                )));
             }
         }
         Ok(())

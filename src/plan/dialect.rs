@@ -47,6 +47,14 @@ impl Dialect for MariaDbDialect {
         if self.pipes_are_or(parser) {
             return Some(Ok(self.prec_value(Precedence::Or)));
         }
+        if matches!(&parser.peek_token_ref().token, Token::Word(w) if w.keyword == Keyword::XOR) {
+            // MariaDB binds XOR between AND and OR (`a AND b XOR c` is `(a AND b) XOR c`);
+            // sqlparser binds it above comparisons, which split `a AND (b XOR c)` and let a
+            // shard key condition (`a`) prune shards the statement needs.
+            let and = self.prec_value(Precedence::And);
+            let or = self.prec_value(Precedence::Or);
+            return Some(Ok(or + (and - or) / 2));
+        }
         MYSQL.get_next_precedence(parser)
     }
 
@@ -181,6 +189,48 @@ mod tests {
             mode: SqlMode::parse("PIPES_AS_CONCAT"),
         };
         assert!(parsed(sql, &concat).contains("StringConcat"));
+    }
+
+    /// XOR binds below AND and above OR, as in MariaDB.
+    #[test]
+    fn xor_binds_between_and_and_or() {
+        let d = MariaDbDialect::default();
+        for (sql, same_as) in [
+            ("a = 1 AND b = 2 XOR c = 3", "(a = 1 AND b = 2) XOR c = 3"),
+            ("a = 1 XOR b = 2 AND c = 3", "a = 1 XOR (b = 2 AND c = 3)"),
+            ("a = 1 OR b = 2 XOR c = 3", "a = 1 OR (b = 2 XOR c = 3)"),
+            ("a = 1 XOR b = 2 OR c = 3", "(a = 1 XOR b = 2) OR c = 3"),
+            ("a = 1 XOR b = 2 XOR c = 3", "(a = 1 XOR b = 2) XOR c = 3"),
+        ] {
+            let top = |s: &str| {
+                let Ok(mut st) = Parser::parse_sql(&d, &format!("SELECT 1 FROM t WHERE {s}"))
+                else {
+                    return String::new();
+                };
+                let Statement::Query(q) = st.remove(0) else {
+                    return String::new();
+                };
+                let sqlparser::ast::SetExpr::Select(sel) = *q.body else {
+                    return String::new();
+                };
+                unnest(sel.selection.expect("where")).to_string()
+            };
+            assert_eq!(top(sql), top(same_as), "{sql}");
+        }
+    }
+
+    /// The expression with every parenthesis made explicit by the tree (Nested removed,
+    /// then printed fully parenthesized).
+    fn unnest(e: Expr) -> Expr {
+        match e {
+            Expr::Nested(inner) => unnest(*inner),
+            Expr::BinaryOp { left, op, right } => Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(unnest(*left)),
+                op,
+                right: Box::new(unnest(*right)),
+            })),
+            other => other,
+        }
     }
 
     #[test]

@@ -34,22 +34,30 @@ pub(super) async fn run<S: ResultSink>(
             m.tables.first().map_or("", |t| t.logical.as_str())
         ))));
     }
+    // The statement runs on the default group's master: a user variable (or user lock)
+    // a statement gave a value on another group's connection only is NULL (free) there.
+    session
+        .reads
+        .check_variables_at(&m.db, m.group, &m.sql)
+        .map_err(Failure::Query)?;
     let status_before = session.status;
+    let max_rows = ctx.limits.materialize_max_rows;
+    let mut budget = ctx.limits.merge_buffer_bytes;
     let charset = session.charset.clone();
+    // The columns first: the fetches name every one (INVISIBLE ones too) and read text
+    // columns as their bytes, whatever character set the client chose.
     let mut definitions = Vec::with_capacity(m.tables.len());
     for t in &m.tables {
         let (group, schema, table) = &t.definition;
         let conn = session.conns.get(ctx.backends, &m.db, *group).await?;
-        let all = temp_table::definitions(conn, schema, table).await?;
+        let all = temp_table::definitions(conn, schema, table, &t.logical).await?;
         definitions.push(temp_table::needed(all, m.columns.as_deref()));
     }
 
-    let max_rows = ctx.limits.materialize_max_rows;
-    let mut budget = ctx.limits.merge_buffer_bytes;
     let mut fetched = Vec::with_capacity(m.tables.len());
     for (t, defs) in m.tables.iter().zip(&definitions) {
+        let plan = temp_table::naming_columns(&t.fetch, defs)?;
         let mut rows = Collected::new(max_rows, budget);
-        let plan = temp_table::fetch_only(&t.fetch, defs);
         let outcome = fetch(&plan, ctx, session, &mut rows).await;
         let over = match outcome {
             Err(Failure::Client(e)) if is_cap_reached(&e) => true,
@@ -62,33 +70,42 @@ pub(super) async fn run<S: ResultSink>(
         if let Some(e) = rows.error.take() {
             return Err(Failure::Query(e));
         }
+        if rows.names.len() != defs.len() {
+            return Err(Failure::Query(Error::Internal(format!(
+                "the fetch of sharded table '{}' gave {} columns, shard 0 defines {}",
+                t.logical,
+                rows.names.len(),
+                defs.len()
+            ))));
+        }
         budget = budget.saturating_sub(rows.bytes);
         fetched.push(rows);
     }
 
     let conn = session.conns.get(ctx.backends, &m.db, m.group).await?;
-    let temps: Vec<&str> = m.tables.iter().map(|t| t.temp.as_str()).collect();
-    let answered = async {
-        for ((t, rows), defs) in m.tables.iter().zip(fetched).zip(&definitions) {
-            let create = temp_table::create_sql(&t.temp, &t.logical, &rows.names, defs)?;
-            let fast = format!("{create}{}", temp_table::FAST_ENGINE);
-            match conn
-                .query_drop(charset.encode(&fast)?.as_ref())
-                .await
-                .map_err(Error::from)
-            {
-                Err(e) if temp_table::unknown_engine(&e) => conn
-                    .query_drop(charset.encode(&create)?.as_ref())
-                    .await
-                    .map_err(Error::from)?,
-                other => other?,
-            }
-            temp_table::fill(conn, &t.temp, rows.names.len(), rows.rows, &charset).await?;
-        }
-        final_query::run(conn, m, status_before, sink, &charset).await
-    }
+    let mut created: Vec<&str> = Vec::with_capacity(m.tables.len());
+    let mut mode_pending = false;
+    let answered = answer_over_copies(
+        conn,
+        m,
+        fetched,
+        &definitions,
+        &mut created,
+        &mut mode_pending,
+        status_before,
+        sink,
+        &charset,
+    )
     .await;
-    let dropped = conn.query_drop(temp_table::drop_sql(&temps)).await.is_ok();
+    // Only the tables this statement created: a failed CREATE may have met one of the
+    // client's own.
+    // A connection left in the copy's sql_mode is closed like one that kept its tables.
+    let dropped = !mode_pending
+        && (created.is_empty()
+            || conn
+                .query_drop(temp_table::drop_sql(&created))
+                .await
+                .is_ok());
     let answer = match answered {
         Ok(answer) => answer,
         Err(e) => {
@@ -126,6 +143,59 @@ pub(super) async fn run<S: ResultSink>(
         sink.ok(&ok);
     }
     Ok(())
+}
+
+/// Creates and fills the temporary tables (noting each in `created`), then runs the
+/// statement over them. The copies are declared and filled in the default sql_mode,
+/// whatever the client's: their texts are information_schema's (default-mode syntax, where
+/// EMPTY_STRING_IS_NULL made a DEFAULT '' NULL), and a mode must not change the values on
+/// the way (EMPTY_STRING_IS_NULL made '' NULL, NO_ZERO_DATE refused the zero dates the
+/// shards hold); what does not copy exactly warns and is refused. `mode_pending`: the
+/// session's own mode is still to be set back (the connection must then be closed).
+#[allow(clippy::too_many_arguments)]
+async fn answer_over_copies<'m, S: ResultSink>(
+    conn: &mut mysql_async::Conn,
+    m: &'m Materialize,
+    fetched: Vec<Collected>,
+    definitions: &[Vec<temp_table::ColumnDef>],
+    created: &mut Vec<&'m str>,
+    mode_pending: &mut bool,
+    status_before: u16,
+    sink: &mut S,
+    charset: &crate::plan::charset::ClientCharset,
+) -> Result<Answer, Failure> {
+    let mode = temp_table::session_mode(conn).await?;
+    if !mode.is_empty() {
+        *mode_pending = true;
+        conn.query_drop("SET SESSION sql_mode = ''")
+            .await
+            .map_err(Error::from)?;
+    }
+    let copied: Result<(), Failure> = async {
+        for ((t, rows), defs) in m.tables.iter().zip(fetched).zip(definitions) {
+            let create = temp_table::create_sql(&t.temp, defs);
+            let fast = format!("{create}{}", temp_table::FAST_ENGINE);
+            match conn.query_drop(charset.encode(&fast)?.as_ref()).await {
+                Err(e) if temp_table::unknown_engine(&e) => conn
+                    .query_drop(charset.encode(&create)?.as_ref())
+                    .await
+                    .map_err(|e| temp_table::create_error(e, t))?,
+                other => other.map_err(|e| temp_table::create_error(e, t))?,
+            }
+            created.push(&t.temp);
+            temp_table::fill(conn, &t.temp, &t.logical, defs, rows.rows, charset).await?;
+        }
+        Ok(())
+    }
+    .await;
+    if *mode_pending {
+        conn.query_drop(temp_table::restore_mode_sql(&mode))
+            .await
+            .map_err(Error::from)?;
+        *mode_pending = false;
+    }
+    copied?;
+    final_query::run(conn, m, status_before, sink, charset).await
 }
 
 /// Runs a fetch the way `execute::run` would run the same plan.

@@ -55,9 +55,28 @@ fn binary_text(v: &Value, col: Option<&Column>) -> String {
             format!(".{}", &s[..digits as usize])
         }
     };
+    // YEAR and ZEROFILL integers print padded to the column's width: YEAR 0 is `0000`
+    // (read back, `0` would be the year 2000), ZEROFILL 7 in INT(3) is `007`.
+    let padded = |digits: String| {
+        let width = col.map_or(0, |c| {
+            let year = c.column_type() == T::MYSQL_TYPE_YEAR;
+            let zerofill = c
+                .flags()
+                .contains(mysql_common::constants::ColumnFlags::ZEROFILL_FLAG);
+            if year || zerofill {
+                c.column_length() as usize
+            } else {
+                0
+            }
+        });
+        match digits.strip_prefix('-') {
+            Some(rest) => format!("-{rest:0>w$}", w = width.saturating_sub(1)),
+            None => format!("{digits:0>width$}"),
+        }
+    };
     match *v {
-        Value::Int(i) => i.to_string(),
-        Value::UInt(u) => u.to_string(),
+        Value::Int(i) => padded(i.to_string()),
+        Value::UInt(u) => padded(u.to_string()),
         Value::Float(f) => f.to_string(),
         Value::Double(d) => d.to_string(),
         Value::Date(y, mo, d, h, mi, s, us) => {

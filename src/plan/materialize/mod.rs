@@ -8,6 +8,7 @@
 //! server's own, with its types, collations, precision, NULLs and warnings, at the cost of
 //! moving the rows, which caps (`[limits]`) bound.
 
+mod hints;
 mod pushdown;
 
 use std::cell::Cell;
@@ -145,6 +146,14 @@ pub(crate) fn plan(c: &Collector<'_, '_>, q: &Query, refusal: Error) -> Result<P
         });
     }
 
+    if let Some(name) = named_like_a_copy(q, &tables, &is_sharded) {
+        return Err(Error::unsupported(format!(
+            "a query over several shards naming table '{name}': shardgate answers it from \
+             temporary copies of the sharded tables' rows named like that, which would hide \
+             it"
+        )));
+    }
+
     let sql = c
         .edits
         .render_with(c.sql, &default_schema, &|kind| match kind {
@@ -158,6 +167,8 @@ pub(crate) fn plan(c: &Collector<'_, '_>, q: &Query, refusal: Error) -> Result<P
             }
             _ => None,
         });
+    let temps: Vec<&str> = tables.iter().map(|t| t.temp.as_str()).collect();
+    let sql = hints::without_index_hints(&sql, &temps);
     let reason = match &refusal {
         Error::Unsupported(m) => m.clone(),
         other => other.to_string(),
@@ -170,6 +181,33 @@ pub(crate) fn plan(c: &Collector<'_, '_>, q: &Query, refusal: Error) -> Result<P
         reason,
         columns: pushdown::mentioned_columns(q),
     })))
+}
+
+/// A table of `q` (other than the sharded ones) spelled like one of the temporary tables,
+/// which would hide it in the final statement.
+fn named_like_a_copy(
+    q: &Query,
+    tables: &[MaterializedTable],
+    is_sharded: &dyn Fn(&ObjectName) -> Option<String>,
+) -> Option<String> {
+    let mut found = None;
+    let _ = sqlparser::ast::visit_relations(q, |name: &ObjectName| {
+        let last = name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| i.value.clone());
+        if let Some(last) = last {
+            if is_sharded(name).is_none()
+                && tables.iter().any(|t| t.temp.eq_ignore_ascii_case(&last))
+            {
+                found = Some(last);
+                return std::ops::ControlFlow::Break(());
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    found
 }
 
 fn fetch_text(db: &str, table: &str, filter: Option<&str>) -> String {

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Ident, Query, Select, SetExpr, Spanned, TableFactor, TableWithJoins,
-    Visit, Visitor,
+    BinaryOperator, Expr, Ident, JoinOperator, Query, Select, SetExpr, Spanned, TableFactor,
+    TableWithJoins, Visit, Visitor,
 };
 
 use super::super::offsets::Offsets;
@@ -130,6 +130,14 @@ impl Visitor for CountTables<'_> {
     }
 }
 
+/// A sharded table of one SELECT's FROM, as that SELECT's conditions name it.
+struct FromTable {
+    table: String,
+    qualifier: Ident,
+    /// On the side of an outer join that is padded with NULLs.
+    nullable: bool,
+}
+
 struct Walk<'w> {
     sql: &'w str,
     offsets: &'w Offsets<'w>,
@@ -162,32 +170,72 @@ impl Walk<'_> {
     }
 
     fn select(&mut self, s: &Select, free: bool) {
-        let mut tables: Vec<(String, Ident)> = Vec::new();
+        let mut tables: Vec<FromTable> = Vec::new();
         for twj in &s.from {
-            self.factors(twj, free, &mut tables);
+            self.factors(twj, free, false, &mut tables);
         }
-        let alone = s.from.len() == 1 && s.from[0].joins.is_empty() && tables.len() == 1;
+        // A bare column name is this table's only when the FROM is this table alone (a
+        // nested join `(t JOIN p ON ...)` is one FROM item holding two tables).
+        let alone = s.from.len() == 1
+            && s.from[0].joins.is_empty()
+            && matches!(s.from[0].relation, TableFactor::Table { .. })
+            && tables.len() == 1;
         let mut conjuncts = Vec::new();
         if let Some(w) = &s.selection {
             split_and(w, &mut conjuncts);
         }
-        for (table, qualifier) in tables {
-            let conditions = conjuncts
-                .iter()
-                .filter_map(|c| self.copy(c, &qualifier, alone && free))
-                .collect();
-            self.found.push(Occurrence { table, conditions });
+        for t in tables {
+            // A row of a table an outer join pads with NULLs decides, by matching, which
+            // rows of the other side are padded: a condition on it in WHERE (run after the
+            // join) does not say which of its rows the join needs.
+            let conditions = if t.nullable {
+                Vec::new()
+            } else {
+                conjuncts
+                    .iter()
+                    .filter_map(|c| self.copy(c, &t.qualifier, alone && free))
+                    .collect()
+            };
+            self.found.push(Occurrence {
+                table: t.table,
+                conditions,
+            });
         }
     }
 
-    fn factors(&mut self, twj: &TableWithJoins, free: bool, tables: &mut Vec<(String, Ident)>) {
-        self.factor(&twj.relation, free, tables);
+    /// The sharded tables of `twj` into `tables`; `nullable`: the whole of `twj` is on
+    /// the padded side of an outer join around it.
+    fn factors(
+        &mut self,
+        twj: &TableWithJoins,
+        free: bool,
+        nullable: bool,
+        tables: &mut Vec<FromTable>,
+    ) {
+        let first = tables.len();
+        self.factor(&twj.relation, free, nullable, tables);
         for j in &twj.joins {
-            self.factor(&j.relation, free, tables);
+            let (left_padded, right_padded) = match &j.join_operator {
+                JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => (false, true),
+                JoinOperator::Right(_) | JoinOperator::RightOuter(_) => (true, false),
+                JoinOperator::FullOuter(_) => (true, true),
+                JoinOperator::Join(_)
+                | JoinOperator::Inner(_)
+                | JoinOperator::CrossJoin(_)
+                | JoinOperator::StraightJoin(_) => (false, false),
+                // Anything else is treated as padding both sides: nothing is copied.
+                _ => (true, true),
+            };
+            if left_padded {
+                for t in &mut tables[first..] {
+                    t.nullable = true;
+                }
+            }
+            self.factor(&j.relation, free, nullable || right_padded, tables);
         }
     }
 
-    fn factor(&mut self, f: &TableFactor, free: bool, tables: &mut Vec<(String, Ident)>) {
+    fn factor(&mut self, f: &TableFactor, free: bool, nullable: bool, tables: &mut Vec<FromTable>) {
         match f {
             TableFactor::Table { name, alias, .. } => {
                 if let Some(table) = (self.is_sharded)(name) {
@@ -198,7 +246,11 @@ impl Walk<'_> {
                             None => return,
                         },
                     };
-                    tables.push((table, qualifier));
+                    tables.push(FromTable {
+                        table,
+                        qualifier,
+                        nullable,
+                    });
                 }
             }
             TableFactor::Derived {
@@ -209,7 +261,7 @@ impl Walk<'_> {
             } => {
                 // Its tables are joined among themselves first: conditions of the block
                 // around still filter each of them like any other table of the FROM.
-                self.factors(table_with_joins, free, tables)
+                self.factors(table_with_joins, free, nullable, tables)
             }
             _ => {}
         }
@@ -341,7 +393,10 @@ impl Visitor for Copyable<'_> {
                 self.columns += 1;
             }
             Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-                [q, _col] if q.value.eq_ignore_ascii_case(&self.qualifier.value) => {
+                // Exactly as spelled: MariaDB tells `a` and `A` apart as aliases (and as
+                // table names unless lower_case_table_names is set), so a qualifier equal
+                // only when case is ignored may be another table's.
+                [q, _col] if q.value == self.qualifier.value => {
                     self.columns += 1;
                     self.renames.push(q.clone());
                 }

@@ -17,6 +17,15 @@ impl Collector<'_, '_> {
     /// broadcast table name is left in a position the walk did not understand.
     pub fn finish(&mut self, tokens: &[TokenWithSpan]) -> Result<()> {
         self.resolve_qualifiers()?;
+        if self.window_on_each_shard
+            && matches!(
+                self.blocker,
+                Some("GROUP BY" | "HAVING" | "DISTINCT" | "an aggregate function")
+            )
+        {
+            // The shards would compute the window over their partial groups.
+            self.blocker = Some("a window function");
+        }
         let dbs: Vec<&Arc<Database>> = match self.db {
             Some(db) => vec![db],
             None => self.ctx.rules.databases.values().collect(),

@@ -85,6 +85,9 @@ pub(crate) struct Collector<'s, 'a> {
     /// refused over several shards is kept here instead of ending the walk.
     pub defer_refusals: bool,
     pub deferred: Option<Error>,
+    /// A window function of the main block runs on each shard (`partitioned_by_key`): exact
+    /// only while the shards' rows are the rows it sees, so not beside grouping.
+    pub window_on_each_shard: bool,
     /// The main block's sharded tables, for subqueries correlated on their key.
     main_keys: Vec<super::blocks::OuterKey>,
     /// Positions of identifiers the walk understood (renamed, or harmless: aliases, columns).
@@ -123,6 +126,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             defer_refusals: false,
             deferred: None,
             main_keys: Vec::new(),
+            window_on_each_shard: false,
             handled: Vec::new(),
             not_relations: Vec::new(),
             qualifiers: Vec::new(),
@@ -157,6 +161,35 @@ impl<'s, 'a> Collector<'s, 'a> {
             Some(first) if never(first) || !never(feature) => {}
             _ => self.blocker = Some(feature),
         }
+    }
+
+    /// A window partitioned by the shard key of the main block's sharded tables (one bind
+    /// family): each partition's rows are on one shard, so each shard computes the window
+    /// exactly and only the rows need merging.
+    pub(super) fn partitioned_by_key(&self, over: Option<&sqlparser::ast::WindowType>) -> bool {
+        let Some(sqlparser::ast::WindowType::WindowSpec(spec)) = over else {
+            return false;
+        };
+        let Some(first) = self.main_keys.first() else {
+            return false;
+        };
+        if self.main_keys.iter().any(|k| k.family != first.family) {
+            return false;
+        }
+        spec.partition_by.iter().any(|e| match e {
+            Expr::Identifier(col) => col.value.eq_ignore_ascii_case(&first.key),
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [q, col] => {
+                    col.value.eq_ignore_ascii_case(&first.key)
+                        && self
+                            .main_keys
+                            .iter()
+                            .any(|k| k.qualifier.eq_ignore_ascii_case(&q.value))
+                }
+                _ => false,
+            },
+            _ => false,
+        })
     }
 
     fn is_cte(&self, name: &str) -> bool {

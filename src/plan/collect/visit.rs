@@ -220,12 +220,18 @@ impl Visitor for Collector<'_, '_> {
             Expr::Function(f) => {
                 if self.main_depth == Some(self.depth) {
                     if f.over.is_some() {
-                        self.block_multi_shard("a window function");
+                        if self.partitioned_by_key(f.over.as_ref()) {
+                            self.window_on_each_shard = true;
+                        } else {
+                            self.block_multi_shard("a window function");
+                        }
                     }
                     let name = f.name.0.last().and_then(|p| p.as_ident());
-                    if name.is_some_and(|n| {
-                        AGGREGATES.iter().any(|a| a.eq_ignore_ascii_case(&n.value))
-                    }) {
+                    if f.over.is_none()
+                        && name.is_some_and(|n| {
+                            AGGREGATES.iter().any(|a| a.eq_ignore_ascii_case(&n.value))
+                        })
+                    {
                         self.block_multi_shard("an aggregate function");
                     }
                 }

@@ -28,6 +28,7 @@
 #                        cost of per-user limits (e.g. "max_qps = 10000000" never limits)
 #   CACHE_TTL_MS         the sbtest tables opt into the result cache with this TTL (text mode
 #                        answers repeated ids from memory; prepared statements never are)
+#   IDLE_HOLD_MS         shardgate's [backend] idle_hold_ms (its default when unset: 0)
 #   TLS (0)              1: shardgate gets a certificate made here ([tls]) and sysbench
 #                        connects to it with --mysql-ssl=on (the other targets stay plain:
 #                        compare two runs of shardgate alone, TLS=0 and TLS=1)
@@ -55,6 +56,9 @@ PROFILE=${PROFILE:-}
 USER_LIMITS=${USER_LIMITS:-}
 TOP_TOML=${TOP_TOML:-}
 TLS=${TLS:-0}
+IDLE_HOLD_MS=${IDLE_HOLD_MS:-}
+[[ -z $IDLE_HOLD_MS || $IDLE_HOLD_MS =~ ^[0-9]+$ ]] ||
+  die "IDLE_HOLD_MS must be a whole number, not '$IDLE_HOLD_MS'"
 CACHE_TTL_MS=${CACHE_TTL_MS:-}
 [[ -z $CACHE_TTL_MS || $CACHE_TTL_MS =~ ^[1-9][0-9]*$ ]] ||
   die "CACHE_TTL_MS must be a whole number > 0, not '$CACHE_TTL_MS'"
@@ -214,6 +218,7 @@ user = "app"
 password = "app-pass"
 pool_max = 32
 TOML
+    [[ -z $IDLE_HOLD_MS ]] || echo "idle_hold_ms = $IDLE_HOLD_MS"
     if [[ $TLS == 1 ]]; then
       openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
         -keyout "$work/server.key" -out "$work/server.pem" >/dev/null 2>&1 ||

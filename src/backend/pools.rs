@@ -152,6 +152,7 @@ impl GroupPool {
     /// a KILL QUERY does): when sessions hold every slot, one parked connection goes back to
     /// the pool, so the driver has one to give instead of waiting for a session.
     pub fn make_room_outside_slots(&self) {
+        SLOT_WANTED.notify_waiters();
         if self.slots.available_permits() == 0 {
             self.warm.evict_oldest();
         }

@@ -154,7 +154,10 @@ fn from_sources(
         }
         all.extend(diagnostics);
     }
-    let rules = (!all.has_errors()).then_some(Rules { databases });
+    let rules = (!all.has_errors()).then_some(Rules {
+        databases,
+        ..Default::default()
+    });
     (rules, all)
 }
 

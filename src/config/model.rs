@@ -20,6 +20,9 @@ pub type GroupId = usize;
 pub struct Rules {
     /// Keyed by lower-cased logical database name.
     pub databases: BTreeMap<String, Arc<Database>>,
+    /// Plans of reads over several shards made under these rules (`plan::cache`): a reload
+    /// brings new rules and so an empty cache.
+    pub plans: crate::plan::PlanCache,
 }
 
 impl Rules {

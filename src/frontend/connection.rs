@@ -654,7 +654,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                         (RouteKind::Refused, false)
                     }
                 };
-                execute::columns::after_statement(plan::first_word_changes_columns(first), orders);
+                execute::columns::after_statement(
+                    plan::first_word_changes_columns(first),
+                    orders,
+                    &[&rules, &self.shared.rules()],
+                );
                 outcome
             };
             if let (true, Some(c), Some(read)) = (succeeded, cache, pending) {

@@ -31,6 +31,7 @@
 use std::sync::Arc;
 
 mod blocks;
+pub mod cache;
 pub mod charset;
 mod classify;
 mod collect;
@@ -77,6 +78,7 @@ mod tables;
 pub(crate) mod tests;
 mod token_patch;
 
+pub use cache::{PlanCache, PlanKey};
 pub use columns::{changes_columns, first_word_changes_columns, ColumnOrders, ColumnsWanted};
 pub use first_word::FirstWord;
 pub use last_insert_id::{

@@ -71,6 +71,25 @@ pub(crate) fn name_parts(name: &ObjectName) -> Result<NameParts<'_>> {
             )))
         }
     };
+    // sqlparser reads a quoted string where MariaDB wants a name (`FROM "t"` outside
+    // ANSI_QUOTES, `FROM 't'`) as a name; the server refuses such a statement, so must we,
+    // or a client would get rows for a text the server calls a syntax error.
+    let not_a_name = |i: &sqlparser::ast::Ident| match i.quote_style {
+        Some('\'') => true,
+        Some('"') => !super::Syntax::current().mode.ansi_quotes,
+        _ => false,
+    };
+    if let Some(bad) = parts
+        .db
+        .iter()
+        .chain([&parts.table])
+        .find(|i| not_a_name(i))
+    {
+        return Err(Error::Syntax(format!(
+            "a string where a table name belongs: {bad} (double quotes name tables only \
+             under sql_mode ANSI_QUOTES)"
+        )));
+    }
     Ok(parts)
 }
 

@@ -501,7 +501,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             wrote,
         );
         self.session.current_db = session_db;
-        execute::columns::after_statement(changes_columns, orders);
+        execute::columns::after_statement(changes_columns, orders, &[&rules, &self.shared.rules()]);
         outcome?;
         Ok(())
     }

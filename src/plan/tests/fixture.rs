@@ -110,5 +110,8 @@ pub(crate) fn rules() -> Rules {
     for db in [clinical, sbtest, shop] {
         databases.insert(db.name.to_ascii_lowercase(), db);
     }
-    Rules { databases }
+    Rules {
+        databases,
+        ..Default::default()
+    }
 }

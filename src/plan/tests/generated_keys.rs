@@ -55,7 +55,10 @@ fn rules() -> Rules {
     });
     let mut databases = BTreeMap::new();
     databases.insert("clinical".to_string(), db);
-    Rules { databases }
+    Rules {
+        databases,
+        ..Default::default()
+    }
 }
 
 fn route(sql: &str) -> Route {

@@ -193,3 +193,41 @@ async fn a_reload_that_renumbers_groups_is_not_answered_by_plans_of_the_old_rule
         .unwrap();
     schema.drop().await;
 }
+
+async fn metric(proxy: &Proxy, name: &str) -> u64 {
+    let page = admin::http(proxy.admin_port(), "GET", "/metrics")
+        .await
+        .body;
+    page.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in\n{page}"))
+        .parse::<f64>()
+        .unwrap() as u64
+}
+
+/// Operators see whether texts repeat: a scatter planned once and answered twice from the
+/// kept plan; a point read is never kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_misses_and_entries_show_in_metrics() {
+    let schema = TestSchema::create("plan_cache_metrics").await;
+    schema.create_clinical_tables().await;
+    let proxy = Proxy::start_with_admin(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |_| {},
+    )
+    .await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    insert_patients(&mut c, &[(1, 0, "ann"), (2, 1, "bea")]).await;
+    for _ in 0..3 {
+        assert_eq!(texts(&mut c, SCATTER).await.len(), 2);
+    }
+    let one: Vec<Row> = c
+        .query("SELECT name FROM patients WHERE hospital_id = 1")
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(metric(&proxy, "shardgate_plan_cache_misses_total").await, 1);
+    assert_eq!(metric(&proxy, "shardgate_plan_cache_hits_total").await, 2);
+    assert_eq!(metric(&proxy, "shardgate_plan_cache_entries").await, 1);
+    schema.drop().await;
+}

@@ -272,6 +272,18 @@ fn describe_state_metrics() {
         "Answers the result cache holds now."
     );
     describe_counter!(
+        "shardgate_plan_cache_hits_total",
+        "Reads over several shards planned from a kept plan of the same text (since the last reload)."
+    );
+    describe_counter!(
+        "shardgate_plan_cache_misses_total",
+        "Reads over several shards planned in full, then kept (since the last reload)."
+    );
+    describe_gauge!(
+        "shardgate_plan_cache_entries",
+        "Plans kept for the current rules."
+    );
+    describe_counter!(
         "shardgate_reloads_total",
         "Rule reloads (SIGHUP, SHARDGATE RELOAD, POST /reload) by result."
     );
@@ -313,6 +325,11 @@ fn record_state(state: &ProxyState) {
         gauge!("shardgate_cache_bytes").set(c.bytes() as f64);
         gauge!("shardgate_cache_entries").set(c.entries() as f64);
     }
+    let rules = state.rules();
+    counter!("shardgate_plan_cache_hits_total").absolute(rules.plans.hits.load(Ordering::Relaxed));
+    counter!("shardgate_plan_cache_misses_total")
+        .absolute(rules.plans.misses.load(Ordering::Relaxed));
+    gauge!("shardgate_plan_cache_entries").set(rules.plans.len() as f64);
     let (ok, failed) = state.reload_counts();
     counter!("shardgate_reloads_total", "result" => "ok").absolute(ok);
     counter!("shardgate_reloads_total", "result" => "failed").absolute(failed);

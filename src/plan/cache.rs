@@ -12,6 +12,7 @@
 //! push the repeated shapes out.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::{Plan, Syntax};
@@ -54,6 +55,10 @@ impl PlanKey {
 #[derive(Default)]
 pub struct PlanCache {
     plans: Mutex<HashMap<PlanKey, Plan>>,
+    /// Reads over several shards answered from a kept plan, and planned (then kept): the
+    /// hit rate says whether the texts repeat (`/metrics`).
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
 }
 
 impl std::fmt::Debug for PlanCache {
@@ -66,8 +71,14 @@ impl std::fmt::Debug for PlanCache {
 
 impl PlanCache {
     pub fn get(&self, key: &PlanKey) -> Option<Plan> {
-        let plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
-        plans.get(key).cloned()
+        let found = {
+            let plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+            plans.get(key).cloned()
+        };
+        if found.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        found
     }
 
     /// Keeps `plan` when it is a read over several shards (see the module comment).
@@ -75,6 +86,7 @@ impl PlanCache {
         if !worth_keeping(plan) {
             return;
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
         if plans.len() >= MAX_ENTRIES && !plans.contains_key(&key) {
             let drop: Vec<PlanKey> = plans.keys().take(MAX_ENTRIES / 8).cloned().collect();

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# sysbench oltp_point_select against one MariaDB server three ways: directly, through an
+# sysbench (oltp_point_select; WORKLOADS adds oltp_read_only, oltp_read_write) against one MariaDB server three ways: directly, through an
 # HAProxy TCP relay (one thread, the floor for a proxy process here), and through shardgate.
 # All three reach the same server, g0's master: shardgate's sbtest rules list the replica but
 # say `read_policy = "master_only"`, so no proxy gets a second server to read from.
@@ -13,6 +13,9 @@
 #   MODES ("text prepared"): text is --db-ps-mode=disable, prepared is --db-ps-mode=auto
 #                        (server-side prepared statements, what sysbench, JDBC and Go use)
 #   THREADS ("4 8 32")   client thread counts; every mode runs at every count
+#   WORKLOADS (oltp_point_select): sysbench tests to run, each at every mode and count, e.g.
+#                        "oltp_point_select oltp_read_only oltp_read_write" (the last two are
+#                        single-group transactions: BEGIN, 14 reads (+4 writes), COMMIT)
 #   ROUNDS (6) rounds of ROUND_SECONDS (10) seconds per target and combination, interleaved
 #                        so that drift of the machine hits every target alike; SECONDS works
 #                        too when given in the environment (bash's own SECONDS is the shell's
@@ -45,6 +48,7 @@ ROUNDS=${ROUNDS:-6}
 ROUND_SECONDS=${ROUND_SECONDS:-${env_seconds:-10}}
 THREADS=${THREADS:-4 8 32}
 MODES=${MODES:-text prepared}
+WORKLOADS=${WORKLOADS:-oltp_point_select}
 WARMUP=${WARMUP:-2}
 TARGETS=${TARGETS:-direct haproxy shardgate}
 BASE_PORT=${BASE_PORT:-3400}
@@ -71,6 +75,14 @@ done
 ((ROUNDS > 0 && ROUND_SECONDS > 0)) || die "ROUNDS and ROUND_SECONDS must be > 0"
 read -ra thread_counts <<<"$THREADS"
 read -ra modes <<<"$MODES"
+read -ra workloads <<<"$WORKLOADS"
+for w in "${workloads[@]}"; do
+  case $w in
+    oltp_point_select | oltp_read_only | oltp_read_write) ;;
+    *) die "unknown workload '$w' in WORKLOADS (oltp_point_select, oltp_read_only, oltp_read_write)" ;;
+  esac
+done
+((${#workloads[@]} > 0)) || die "WORKLOADS must not be empty"
 ((${#thread_counts[@]} > 0 && ${#modes[@]} > 0)) || die "THREADS and MODES must not be empty"
 for t in "${thread_counts[@]}"; do
   [[ $t =~ ^[1-9][0-9]*$ ]] || die "THREADS must be whole numbers > 0, not '$t'"
@@ -138,7 +150,8 @@ wait_answering() {
 answers "$BASE_PORT" || bash "$DEPLOY_DIR/cluster.sh" up --base-port "$BASE_PORT" >&2
 
 # --- sbtest, prepared once directly on the master ------------------------------------------
-# sb PORT THREADS PS_MODE ARGS...: sysbench oltp_point_select.
+# sb PORT THREADS PS_MODE ARGS...: sysbench $workload (oltp_point_select while preparing).
+workload=oltp_point_select
 sb() {
   local port=$1 threads=$2 ps=$3 ssl=()
   shift 3
@@ -146,7 +159,7 @@ sb() {
   # sysbench's client loads client-key.pem, client-cert.pem and cacert.pem from its working
   # directory ($work, see [tls] below; shardgate asks for no client certificate).
   [[ $TLS == 1 && $port == "$PROXY_PORT" ]] && ssl=(--mysql-ssl=on)
-  (cd "$work" && sysbench oltp_point_select "${ssl[@]}" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
+  (cd "$work" && sysbench "$workload" "${ssl[@]}" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
     --mysql-user=app --mysql-password=app-pass --mysql-db=sbtest \
     --tables=4 --table-size=10000 --threads="$threads" --db-ps-mode="$ps" "$@")
 }
@@ -278,57 +291,62 @@ run() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 summary=()
 n=${#targets[@]}
-for mode in "${modes[@]}"; do
-  for threads in "${thread_counts[@]}"; do
-    declare -A QUERIES=() TIME=() TICKS=() QPS=() CPU=()
-    if ((WARMUP > 0)); then
-      for t in "${targets[@]}"; do run "$t" "$WARMUP" "$threads" "${PS_MODE[$mode]}" >/dev/null; done
-    fi
-    log "$mode, $threads threads: $ROUNDS rounds x $ROUND_SECONDS s per target"
-    for t in "${targets[@]}"; do QUERIES[$t]=0 TIME[$t]=0 TICKS[$t]=0; done
-    for ((r = 0; r < ROUNDS; r++)); do
-      line="$mode $threads threads, round $((r + 1))/$ROUNDS:"
-      # Each round starts with the next target, so none always runs first or last.
-      for ((k = 0; k < n; k++)); do
-        t=${targets[$(((r + k) % n))]}
-        read -r q s ticks <<<"$(run "$t" "$ROUND_SECONDS" "$threads" "${PS_MODE[$mode]}")"
-        QUERIES[$t]=$((QUERIES[$t] + q))
-        TIME[$t]=$(awk -v a="${TIME[$t]}" -v b="$s" 'BEGIN { printf "%.4f", a + b }')
-        TICKS[$t]=$((TICKS[$t] + ticks))
-        line+=$(awk -v t="$t" -v q="$q" -v s="$s" 'BEGIN { printf "  %s %.0f qps", t, q / s }')
+for workload in "${workloads[@]}"; do
+  # Point selects keep the summary lines they always had; other workloads are named.
+  name=
+  [[ $workload == oltp_point_select ]] || name="$workload "
+  for mode in "${modes[@]}"; do
+    for threads in "${thread_counts[@]}"; do
+      declare -A QUERIES=() TIME=() TICKS=() QPS=() CPU=()
+      if ((WARMUP > 0)); then
+        for t in "${targets[@]}"; do run "$t" "$WARMUP" "$threads" "${PS_MODE[$mode]}" >/dev/null; done
+      fi
+      log "$name$mode, $threads threads: $ROUNDS rounds x $ROUND_SECONDS s per target"
+      for t in "${targets[@]}"; do QUERIES[$t]=0 TIME[$t]=0 TICKS[$t]=0; done
+      for ((r = 0; r < ROUNDS; r++)); do
+        line="$name$mode $threads threads, round $((r + 1))/$ROUNDS:"
+        # Each round starts with the next target, so none always runs first or last.
+        for ((k = 0; k < n; k++)); do
+          t=${targets[$(((r + k) % n))]}
+          read -r q s ticks <<<"$(run "$t" "$ROUND_SECONDS" "$threads" "${PS_MODE[$mode]}")"
+          QUERIES[$t]=$((QUERIES[$t] + q))
+          TIME[$t]=$(awk -v a="${TIME[$t]}" -v b="$s" 'BEGIN { printf "%.4f", a + b }')
+          TICKS[$t]=$((TICKS[$t] + ticks))
+          line+=$(awk -v t="$t" -v q="$q" -v s="$s" 'BEGIN { printf "  %s %.0f qps", t, q / s }')
+        done
+        echo "$line"
       done
-      echo "$line"
-    done
-    for t in "${targets[@]}"; do
-      QPS[$t]=$(awk -v q="${QUERIES[$t]}" -v s="${TIME[$t]}" 'BEGIN { printf "%.1f", q / s }')
-      cpu=
-      if [[ $t != direct ]]; then
-        CPU[$t]=$(awk -v k="${TICKS[$t]}" -v hz="$CLK_TCK" -v q="${QUERIES[$t]}" \
-          'BEGIN { printf "%.1f", k / hz * 1e6 / q }')
-        cpu="  proxy CPU ${CPU[$t]} µs/query"
+      for t in "${targets[@]}"; do
+        QPS[$t]=$(awk -v q="${QUERIES[$t]}" -v s="${TIME[$t]}" 'BEGIN { printf "%.1f", q / s }')
+        cpu=
+        if [[ $t != direct ]]; then
+          CPU[$t]=$(awk -v k="${TICKS[$t]}" -v hz="$CLK_TCK" -v q="${QUERIES[$t]}" \
+            'BEGIN { printf "%.1f", k / hz * 1e6 / q }')
+          cpu="  proxy CPU ${CPU[$t]} µs/query"
+        fi
+        printf '%-10s %10s QPS  (%d queries in %s s)%s\n' "$t" "${QPS[$t]}" "${QUERIES[$t]}" \
+          "${TIME[$t]}" "$cpu"
+      done
+      line="ratio $name$mode $threads threads:"
+      if has_target shardgate && has_target haproxy; then
+        line+=" shardgate/haproxy $(ratio "${QPS[shardgate]}" "${QPS[haproxy]}")"
       fi
-      printf '%-10s %10s QPS  (%d queries in %s s)%s\n' "$t" "${QPS[$t]}" "${QUERIES[$t]}" \
-        "${TIME[$t]}" "$cpu"
-    done
-    line="ratio $mode $threads threads:"
-    if has_target shardgate && has_target haproxy; then
-      line+=" shardgate/haproxy $(ratio "${QPS[shardgate]}" "${QPS[haproxy]}")"
-    fi
-    for t in shardgate haproxy; do
-      if has_target direct && has_target "$t"; then
-        line+="  $t/direct $(ratio "${QPS[$t]}" "${QPS[direct]}")"
-      fi
-    done
-    if has_target shardgate || has_target haproxy; then
-      line+="  CPU µs/query"
       for t in shardgate haproxy; do
-        ! has_target "$t" || line+=" $t ${CPU[$t]}"
+        if has_target direct && has_target "$t"; then
+          line+="  $t/direct $(ratio "${QPS[$t]}" "${QPS[direct]}")"
+        fi
       done
-    fi
-    echo "$line"
-    echo
-    summary+=("$line")
-    unset QUERIES TIME TICKS QPS CPU
+      if has_target shardgate || has_target haproxy; then
+        line+="  CPU µs/query"
+        for t in shardgate haproxy; do
+          ! has_target "$t" || line+=" $t ${CPU[$t]}"
+        done
+      fi
+      echo "$line"
+      echo
+      summary+=("$line")
+      unset QUERIES TIME TICKS QPS CPU
+    done
   done
 done
 

@@ -135,7 +135,9 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
         }
         depth == 0
     };
-    if !top_level_ok(cond, true) || !top_level_ok(&toks[tail..], false) {
+    // Parentheses must balance wherever the text goes; the AND-splitting checks matter only
+    // where a WHERE picks shards (below): an unsharded table's statement goes whole.
+    if !balanced(toks) {
         return None;
     }
 
@@ -196,6 +198,9 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
             return Some(single(db, group, None, sql, locking, reason));
         }
     };
+    if !top_level_ok(cond, true) || !top_level_ok(&toks[tail..], false) {
+        return None;
+    }
     let qualifier = alias.unwrap_or(table_tok);
     let shard = key_shards(sql, cond, &qualifier, spec, &rule.name)?
         .or_first()
@@ -223,6 +228,22 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
             spec.shard_key, rule.name
         ),
     ))
+}
+
+/// True when every `(` has its `)` and none comes first.
+fn balanced(toks: &[Token]) -> bool {
+    let mut depth = 0i32;
+    for t in toks {
+        match t.kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => depth -= 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    depth == 0
 }
 
 /// Index of the first of `words` outside parentheses at or after `from`.

@@ -11,7 +11,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
 use crate::config::key_column::KeyColumnType;
-use crate::config::model::{Database, Rules, TableKind};
+use crate::config::model::{Database, Rules, ShardSpec, TableKind};
 use crate::config::server::BackendConfig;
 use crate::sharding::Algorithm;
 
@@ -35,7 +35,7 @@ pub async fn learn(rules: &Rules, cfg: &BackendConfig) -> Vec<String> {
             }
             match connect(&group.master, &group.schema, cfg).await {
                 Ok(mut conn) => {
-                    learn_group(db, id, &mut conn, &mut out).await;
+                    learn_group(rules, db, id, &mut conn, &mut out).await;
                     let _ = conn.disconnect().await;
                 }
                 Err(e) => out.push(format!(
@@ -102,13 +102,28 @@ pub fn carry_over(old: &Rules, new: &Rules) {
                 && old_rule.physical_name(0) == rule.physical_name(0)
                 && server(old_db, old_spec) == server(db, spec);
             if let (true, Some(learned)) = (same, old_spec.learned_key.get()) {
-                spec.learned_key.learn(learned);
+                teach(new, spec, learned);
             }
         }
     }
 }
 
-async fn learn_group(db: &Database, id: usize, conn: &mut Conn, out: &mut Vec<String>) {
+/// Gives `spec` (a table of `rules`) the type the server reports for its key column. The
+/// rules may be serving: a change forgets the plans they keep, which may have routed text
+/// lookups by what was assumed before (`plan::cache`).
+pub fn teach(rules: &Rules, spec: &ShardSpec, column: KeyColumnType) {
+    if spec.learned_key.learn(column) {
+        rules.plans.forget_all();
+    }
+}
+
+async fn learn_group(
+    rules: &Rules,
+    db: &Database,
+    id: usize,
+    conn: &mut Conn,
+    out: &mut Vec<String>,
+) {
     let mut tables: Vec<_> = db.tables.values().collect();
     tables.sort_by(|a, b| a.name.cmp(&b.name));
     for rule in tables {
@@ -138,7 +153,7 @@ async fn learn_group(db: &Database, id: usize, conn: &mut Conn, out: &mut Vec<St
                 continue;
             }
         };
-        spec.learned_key.learn(column_type(&data_type, collation));
+        teach(rules, spec, column_type(&data_type, collation));
         if let Some(why) = spec.text_lookup_warning() {
             out.push(format!(
                 "{}: table `{}`: key column `{}` {why}",

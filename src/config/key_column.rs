@@ -49,11 +49,19 @@ impl LearnedKeyColumn {
         }
     }
 
-    pub fn learn(&self, column: KeyColumnType) {
-        match self.0.write() {
-            Ok(mut g) => *g = Some(column),
-            Err(poisoned) => *poisoned.into_inner() = Some(column),
-        }
+    /// True when this changed what was learned: statements already planned under the rules
+    /// holding this spec may plan otherwise now, so the caller forgets their kept plans
+    /// (`PlanCache::forget_all`; the learner runs while the rules serve, after a reload has
+    /// swapped them in and at startup past its time bound).
+    #[must_use]
+    pub fn learn(&self, column: KeyColumnType) -> bool {
+        let mut g = match self.0.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let changed = g.as_ref() != Some(&column);
+        *g = Some(column);
+        changed
     }
 }
 
@@ -169,7 +177,7 @@ mod tests {
             learned_key: Default::default(),
         };
         if let Some(l) = learned {
-            spec.learned_key.learn(l);
+            let _ = spec.learned_key.learn(l);
         }
         spec
     }

@@ -73,6 +73,8 @@ pub async fn plan(
     if let Some(plan) = key.as_ref().and_then(|k| ctx.rules.plans.get(k)) {
         return Ok(plan);
     }
+    // Taken before planning: a key column type learned meanwhile makes the plan unfit to keep.
+    let ticket = ctx.rules.plans.ticket();
     let planned = match plan_once(session) {
         Err(Error::NeedColumns(w)) => {
             fetch(&w, orders, ctx, session).await?;
@@ -81,7 +83,7 @@ pub async fn plan(
         planned => planned,
     };
     if let (Ok(plan), Some(key)) = (&planned, key) {
-        ctx.rules.plans.keep(key, plan);
+        ctx.rules.plans.keep(key, plan, ticket);
     }
     planned
 }

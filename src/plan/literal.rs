@@ -427,7 +427,7 @@ mod tests {
             learned_key: Default::default(),
         };
         if let Some(l) = learned {
-            spec.learned_key.learn(l);
+            let _ = spec.learned_key.learn(l);
         }
         spec
     }

@@ -64,12 +64,23 @@ thread_local! {
     static FORCED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Runs `f` (a planning) with reads materialized for `reason`.
+/// Runs `f` (a planning) with reads materialized for `reason`. The flag is cleared however
+/// `f` ends: a runtime worker survives a task's panic, and a flag left set would
+/// materialize every read planned on that thread afterwards, and the plan cache would hand
+/// those plans to every session.
 pub(crate) fn forcing<R>(reason: String, f: impl FnOnce() -> R) -> R {
+    let _cleared = Reset(|| FORCED.with(|r| *r.borrow_mut() = None));
     FORCED.with(|r| *r.borrow_mut() = Some(reason));
-    let out = f();
-    FORCED.with(|r| *r.borrow_mut() = None);
-    out
+    f()
+}
+
+/// Runs its closure when dropped (also on unwind).
+struct Reset<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Reset<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
 }
 
 /// The reason a read must be materialized, when `forcing` says so (never for a fetch).
@@ -225,9 +236,11 @@ fn fetch_text(db: &str, table: &str, filter: Option<&str>) -> String {
 }
 
 fn plan_fetch(sql: &str, c: &Collector<'_, '_>) -> Result<Plan> {
-    IN_FETCH.with(|f| f.set(true));
-    let planned = super::plan(sql, c.ctx);
-    IN_FETCH.with(|f| f.set(false));
+    let planned = {
+        let _cleared = Reset(|| IN_FETCH.with(|f| f.set(false)));
+        IN_FETCH.with(|f| f.set(true));
+        super::plan(sql, c.ctx)
+    };
     match planned? {
         p @ (Plan::Route(_) | Plan::Scatter(_)) => Ok(p),
         _ => Err(Error::Internal("a fetch planned as something else".into())),
@@ -245,4 +258,21 @@ fn temp_name(i: usize, table: &str) -> String {
         name.truncate(cut);
     }
     name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_planning_that_panics_while_forced_leaves_later_plannings_unforced() {
+        let unwound = std::panic::catch_unwind(|| {
+            forcing("ENUM order".into(), || -> () { panic!("a planner bug") })
+        });
+        assert!(unwound.is_err());
+        assert_eq!(forced(), None);
+        let seen = forcing("ENUM order".into(), forced);
+        assert_eq!(seen.as_deref(), Some("ENUM order"));
+        assert_eq!(forced(), None);
+    }
 }

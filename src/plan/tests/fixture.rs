@@ -39,7 +39,7 @@ fn sharded(name: &str, key: &str, alg: Algorithm, placement: &[usize], family: &
         physical: Default::default(),
         learned_key: Default::default(),
     };
-    spec.learned_key.learn(KeyColumnType::NotText);
+    let _ = spec.learned_key.learn(KeyColumnType::NotText);
     TableRule {
         name: name.into(),
         kind: TableKind::Sharded(Arc::new(spec)),
@@ -112,6 +112,35 @@ pub(crate) fn rules() -> Rules {
     }
     Rules {
         databases,
+        ..Default::default()
+    }
+}
+
+/// `lab` (groups g0, g1, schema `lab`; default g0): `samples` sharded by the text column
+/// `code`, hash over 8 shards (g0 g1 alternating) with key_collation utf8mb4_general_ci
+/// declared and nothing learned yet, so text lookups trust the declaration until the
+/// caller teaches the spec otherwise.
+pub(crate) fn collated_rules() -> Rules {
+    let mut samples = sharded(
+        "samples",
+        "code",
+        Algorithm::Hash,
+        &[0, 1, 0, 1, 0, 1, 0, 1],
+        "samples",
+    );
+    if let TableKind::Sharded(spec) = &mut samples.kind {
+        let spec = Arc::get_mut(spec).expect("a fresh spec");
+        spec.sharder = Sharder::new(Algorithm::Hash, 8)
+            .with_collation(crate::sharding::KeyCollation::named("utf8mb4_general_ci"));
+        spec.learned_key = Default::default();
+    }
+    let lab = database(
+        "lab",
+        vec![group("g0", 3400, "lab"), group("g1", 3410, "lab")],
+        vec![samples],
+    );
+    Rules {
+        databases: BTreeMap::from([("lab".to_string(), lab)]),
         ..Default::default()
     }
 }

@@ -77,6 +77,7 @@ mod tables;
 #[cfg(test)]
 pub(crate) mod tests;
 mod token_patch;
+mod write_fast;
 
 pub use cache::{PlanCache, PlanKey};
 pub use columns::{changes_columns, first_word_changes_columns, ColumnOrders, ColumnsWanted};
@@ -260,7 +261,10 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
         Leading::Maintenance => statement::maintenance(sql, ctx),
         Leading::SequenceDdl => statement::sequence_ddl(sql, ctx),
         Leading::AnalyzeStatement => statement::plan(sql, ctx, true),
-        Leading::Other => statement::plan(sql, ctx, false),
+        Leading::Other => match write_fast::plan(sql, ctx) {
+            Some(plan) => Ok(plan),
+            None => statement::plan(sql, ctx, false),
+        },
     }?;
     // A read that writes or locks runs on the master (or is refused over several shards).
     side_effects::apply(sql, &mut plan, ctx.read_only_functions)?;

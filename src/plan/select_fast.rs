@@ -113,28 +113,6 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
         Some(t) if ends_clause(t) => (&toks[i..i], i),
         Some(_) => return None,
     };
-    // Outside parentheses, after WHERE: nothing that makes AND-splitting wrong (in the tail
-    // too, where OR could only be a mistake).
-    let top_level_ok = |part: &[Token], puncts: bool| {
-        let mut depth = 0i32;
-        for t in part {
-            match t.kind {
-                Kind::Punct(b'(') => depth += 1,
-                Kind::Punct(b')') => depth -= 1,
-                Kind::Punct(b'|' | b'&' | b'!' | b':' | b',') if puncts && depth == 0 => {
-                    return false
-                }
-                Kind::Word if depth == 0 && TOP_LEVEL_NEVER.iter().any(|k| t.is_word(sql, k)) => {
-                    return false
-                }
-                _ => {}
-            }
-            if depth < 0 {
-                return false;
-            }
-        }
-        depth == 0
-    };
     // Parentheses must balance wherever the text goes; the AND-splitting checks matter only
     // where a WHERE picks shards (below): an unsharded table's statement goes whole.
     if !balanced(toks) {
@@ -198,7 +176,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
             return Some(single(db, group, None, sql, locking, reason));
         }
     };
-    if !top_level_ok(cond, true) || !top_level_ok(&toks[tail..], false) {
+    if !top_level_ok(sql, cond, true) || !top_level_ok(sql, &toks[tail..], false) {
         return None;
     }
     let qualifier = alias.unwrap_or(table_tok);
@@ -230,8 +208,30 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     ))
 }
 
+/// Outside parentheses (of `part`, after WHERE): nothing that makes splitting at AND wrong
+/// (`puncts`: no `|`, `&`, `!`, `:` or `,` either; in a tail, where OR could only be a
+/// mistake, words only).
+pub(super) fn top_level_ok(sql: &str, part: &[Token], puncts: bool) -> bool {
+    let mut depth = 0i32;
+    for t in part {
+        match t.kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => depth -= 1,
+            Kind::Punct(b'|' | b'&' | b'!' | b':' | b',') if puncts && depth == 0 => return false,
+            Kind::Word if depth == 0 && TOP_LEVEL_NEVER.iter().any(|k| t.is_word(sql, k)) => {
+                return false
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    depth == 0
+}
+
 /// True when every `(` has its `)` and none comes first.
-fn balanced(toks: &[Token]) -> bool {
+pub(super) fn balanced(toks: &[Token]) -> bool {
     let mut depth = 0i32;
     for t in toks {
         match t.kind {
@@ -247,7 +247,12 @@ fn balanced(toks: &[Token]) -> bool {
 }
 
 /// Index of the first of `words` outside parentheses at or after `from`.
-fn find_top_level(sql: &str, toks: &[Token], from: usize, words: &[&str]) -> Option<usize> {
+pub(super) fn find_top_level(
+    sql: &str,
+    toks: &[Token],
+    from: usize,
+    words: &[&str],
+) -> Option<usize> {
     let mut depth = 0i32;
     for (i, t) in toks.iter().enumerate().skip(from) {
         match t.kind {
@@ -261,7 +266,7 @@ fn find_top_level(sql: &str, toks: &[Token], from: usize, words: &[&str]) -> Opt
 }
 
 /// Significant tokens, or `None` if an executable comment is present.
-fn tokens(sql: &str) -> Option<Vec<Token>> {
+pub(super) fn tokens(sql: &str) -> Option<Vec<Token>> {
     let mut out = Vec::with_capacity(32);
     for t in Lexer::new(sql) {
         match t.kind {
@@ -273,11 +278,11 @@ fn tokens(sql: &str) -> Option<Vec<Token>> {
     Some(out)
 }
 
-fn is_ident(t: &Token) -> bool {
+pub(super) fn is_ident(t: &Token) -> bool {
     matches!(t.kind, Kind::Word | Kind::QuotedIdent)
 }
 
-fn is_keyword(t: &Token, sql: &str) -> bool {
+pub(super) fn is_keyword(t: &Token, sql: &str) -> bool {
     t.kind == Kind::Word
         && sqlparser::keywords::ALL_KEYWORDS
             .binary_search_by(|kw| {
@@ -315,7 +320,7 @@ fn tableless(sql: &str, toks: &[Token], ctx: &PlanContext<'_>) -> Option<Plan> {
 
 /// The shards the conjuncts of `cond` allow; `None` if no conjunct is a key condition or a
 /// key value cannot be placed (the parsed path then explains why).
-fn key_shards(
+pub(super) fn key_shards(
     sql: &str,
     cond: &[Token],
     qualifier: &Token,

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use super::fixture::rules;
 use super::fuzz_cases;
 use super::routes::render;
-use crate::plan::{insert_fast, select_fast, statement, PlanContext};
+use crate::plan::{insert_fast, select_fast, statement, write_fast, Plan, PlanContext};
 
 fn same_as_parsed(sql: &str, db: Option<&str>) -> Result<bool, TestCaseError> {
     let rules = rules();
@@ -18,13 +18,25 @@ fn same_as_parsed(sql: &str, db: Option<&str>) -> Result<bool, TestCaseError> {
         columns: None,
         system_schema: None,
     };
-    let fast = if sql.trim_start().to_ascii_uppercase().starts_with("SELECT") {
+    let upper = sql.trim_start().to_ascii_uppercase();
+    let fast = if upper.starts_with("SELECT") {
         select_fast::plan(sql, &ctx).map(Ok)
+    } else if upper.starts_with("UPDATE") || upper.starts_with("DELETE") {
+        write_fast::plan(sql, &ctx).map(Ok)
     } else {
         insert_fast::plan(sql, &ctx).map(Ok)
     };
     let Some(fast) = fast else { return Ok(false) };
     let slow = statement::plan(sql, &ctx, false);
+    // What `render` leaves out of a route must agree too.
+    if let (Ok(Plan::Route(f)), Ok(Plan::Route(s))) = (&fast, &slow) {
+        prop_assert_eq!(
+            (&f.spread, &f.generated_id, f.all_shards),
+            (&s.spread, &s.generated_id, s.all_shards),
+            "{}",
+            sql
+        );
+    }
     let (mut f, mut s) = (render(&rules, &fast), render(&rules, &slow));
     if s.contains("reason: not understood by the parser") {
         // The parser could not read it and passed it through: only the reason may differ.
@@ -243,6 +255,71 @@ fn insert() -> impl Strategy<Value = String> {
         })
 }
 
+const WRITE_HEADS: &[&str] = &[
+    "UPDATE clinical_data SET note = 'x'",
+    "UPDATE clinical_data c SET c.note = 'x', value = value + 1",
+    "UPDATE clinical_data AS c SET note = NULL",
+    "UPDATE `clinical_data` SET hospital_id = 2",
+    "UPDATE clinical_data SET note = hospital_id",
+    "UPDATE clinical.patients SET note = 'y'",
+    "UPDATE patients p SET p.hospital_id = 3",
+    "UPDATE patients p SET p.note = 'a,b'",
+    "UPDATE medication_logs SET dose = 2",
+    "UPDATE medication_logs m SET m.dose = dose * 2",
+    "UPDATE hospitals SET name = 'x'",
+    "UPDATE shop.users SET note = 'z'",
+    "UPDATE shop.users u SET u.email = 'z'",
+    "UPDATE IGNORE clinical_data SET note = 'a'",
+    "UPDATE LOW_PRIORITY patients SET note = 1",
+    "UPDATE clinical_data, patients SET note = 1",
+    "UPDATE clinical_data SET clinical_data.note = 1",
+    "UPDATE clinical_data SET note = (SELECT 1)",
+    "UPDATE clinical_data SET note = LAST_INSERT_ID(5)",
+    "UPDATE sbtest.sbtest1 SET k = k + 1",
+    "update Clinical_Data set note = 'q'",
+    "DELETE FROM clinical_data",
+    "DELETE FROM clinical.patients",
+    "DELETE FROM medication_logs",
+    "DELETE FROM hospitals",
+    "DELETE LOW_PRIORITY FROM clinical_data",
+    "DELETE FROM clinical_data USING clinical_data",
+    "DELETE c FROM clinical_data c",
+    "DELETE FROM shop.users",
+    "DELETE FROM `patients`",
+    "delete from clinical_data",
+];
+const WRITE_TAILS: &[&str] = &[
+    "",
+    "",
+    " LIMIT 1",
+    " ORDER BY id LIMIT 2",
+    ";",
+    " -- c\n",
+    " /* x */",
+    " RETURNING id",
+    "; DELETE FROM patients",
+];
+
+fn write() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(WRITE_HEADS),
+        prop::collection::vec(
+            (prop::sample::select(CONDS), prop::sample::select(JOINERS)),
+            0..4,
+        ),
+        prop::sample::select(WRITE_TAILS),
+    )
+        .prop_map(|(head, conds, tail)| {
+            let mut sql = head.to_string();
+            for (i, (c, j)) in conds.iter().enumerate() {
+                sql.push_str(if i == 0 { " WHERE " } else { j });
+                sql.push_str(c);
+            }
+            sql.push_str(tail);
+            sql
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: fuzz_cases(3000),
@@ -253,6 +330,11 @@ proptest! {
 
     #[test]
     fn fast_select_plans_like_the_parser(sql in select(), db in prop::sample::select(&[Some("clinical"), Some("shop"), None][..])) {
+        same_as_parsed(&sql, db)?;
+    }
+
+    #[test]
+    fn fast_write_plans_like_the_parser(sql in write(), db in prop::sample::select(&[Some("clinical"), Some("shop"), Some("sbtest"), None][..])) {
         same_as_parsed(&sql, db)?;
     }
 
@@ -289,6 +371,13 @@ fn common_shapes_are_fast() {
         assert!(same_as_parsed(sql, Some("clinical")).unwrap(), "{sql}");
     }
     for sql in [
+        "UPDATE clinical_data SET note = 'x' WHERE hospital_id = 5 AND id = 1",
+        "DELETE FROM patients WHERE hospital_id = 2 AND id = 7",
+        "UPDATE medication_logs SET dose = dose + 1 WHERE id BETWEEN 1 AND 9",
+    ] {
+        assert!(same_as_parsed(sql, Some("clinical")).unwrap(), "{sql}");
+    }
+    for sql in [
         "INSERT INTO clinical_data (id, hospital_id) VALUES (1, 2), (3, 4)",
         "INSERT INTO medication_logs (id, dose) VALUES (1, 2)",
     ] {
@@ -305,6 +394,7 @@ fn generators_reach_the_fast_paths() {
     for (name, strategy, db) in [
         ("select", select().boxed(), "clinical"),
         ("insert", insert().boxed(), "clinical"),
+        ("write", write().boxed(), "clinical"),
     ] {
         let (mut fast, mut split) = (0, 0);
         for _ in 0..2000 {

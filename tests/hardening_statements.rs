@@ -741,3 +741,149 @@ async fn use_information_schema_reads_the_servers_views() {
     assert_eq!(db.as_deref(), Some("information_schema"));
     schema.drop().await;
 }
+
+/// Every physical `clinical_data` row as `(shard, id, measure)`.
+async fn all_shard_rows(schema: &TestSchema) -> Vec<(usize, i64, String)> {
+    let mut out = Vec::new();
+    for shard in 0..4 {
+        for (id, _, measure) in shard_rows(schema, shard).await {
+            out.push((shard, id, measure));
+        }
+    }
+    out
+}
+
+/// Runs `sql` in either protocol: its affected rows.
+async fn affected(c: &mut Conn, binary: bool, sql: String) -> Result<u64, mysql_async::Error> {
+    if binary {
+        c.exec_drop(sql.as_str(), ()).await?;
+    } else {
+        c.query_drop(sql.as_str()).await?;
+    }
+    Ok(c.affected_rows())
+}
+
+/// Point writes the token fast path plans (and their hostile neighbours, which must take the
+/// parsed path): each changes exactly the rows MariaDB's reading of the text selects, on the
+/// shard that holds them, with the right affected-rows count, in both protocols and under the
+/// sql_modes that change how the text lexes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_point_writes_change_exactly_the_rows_the_server_reads() {
+    for binary in [false, true] {
+        let (schema, proxy) = setup(if binary {
+            "fast_writes_bin"
+        } else {
+            "fast_writes_txt"
+        })
+        .await;
+        let mut c = proxy.connect(Some("clinical")).await;
+        // Hospital h lives on shard h % 4; row id = h.
+        for h in 1..=8 {
+            c.query_drop(format!(
+                "INSERT INTO clinical_data (id, hospital_id, patient_id, measure) VALUES ({h}, {h}, 1, 'm{h}')"
+            ))
+            .await
+            .unwrap();
+        }
+        c.query_drop("INSERT INTO medication_logs (id, patient_id, hospital_id, drug) VALUES (1, 1, 1, 'a'), (2, 1, 1, 'b'), (3, 1, 1, 'c')")
+            .await
+            .unwrap();
+        // (statement, affected rows)
+        for (sql, want_affected) in [
+            ("UPDATE/**/clinical_data SET measure = 'u1' WHERE hospital_id = 1", 1),
+            ("UPDATE clinical_data c SET c.measure = 'u5' WHERE c.hospital_id = 5 LIMIT 1 # done", 1),
+            ("DELETE FROM clinical_data WHERE hospital_id = 2 ORDER BY id LIMIT 1", 1),
+            ("UPDATE clinical_data SET patient_id = patient_id + 1 WHERE hospital_id = 3 AND id = 3 LIMIT 1", 1),
+            ("UPDATE clinical_data SET measure = 'never' WHERE hospital_id = 4 AND hospital_id = 8", 0),
+            ("UPDATE clinical_data SET measure = 'u4' WHERE (hospital_id = 4)", 1),
+            ("UPDATE `clinical`.`clinical_data` SET measure = 'u6' WHERE `hospital_id` = '6'", 1),
+            ("UPDATE clinical_data SET measure = 'u7' WHERE hospital_id = 7 -- AND hospital_id = 3", 1),
+            ("UPDATE medication_logs SET dose_mg = 1 WHERE id BETWEEN 1 AND 2 OR drug = 'c'", 3),
+            ("DELETE FROM clinical.medication_logs WHERE NOT id <> 3", 1),
+        ] {
+            let n = affected(&mut c, binary, sql.to_string())
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert_eq!(n, want_affected, "{sql} (binary={binary})");
+        }
+        let want = vec![
+            (0, 4, "u4".to_string()),
+            (0, 8, "m8".to_string()),
+            (1, 1, "u1".to_string()),
+            (1, 5, "u5".to_string()),
+            (2, 6, "u6".to_string()),
+            (3, 3, "m3".to_string()),
+            (3, 7, "u7".to_string()),
+        ];
+        assert_eq!(all_shard_rows(&schema).await, want, "binary={binary}");
+        let mut d = schema.on(0).await;
+        let logs: Vec<(i64, Option<String>)> = d
+            .query("SELECT id, CAST(dose_mg AS CHAR) FROM medication_logs ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            logs,
+            vec![(1, Some("1.00".into())), (2, Some("1.00".into()))]
+        );
+
+        // Moving a row between shards is refused, through an alias too; nothing changes.
+        for sql in [
+            "UPDATE clinical_data SET hospital_id = 5 WHERE hospital_id = 4",
+            "UPDATE clinical_data x SET x.hospital_id = 5 WHERE x.hospital_id = 4",
+            "UPDATE clinical_data SET `HOSPITAL_ID` = 5 WHERE hospital_id = 4 AND id = 4",
+        ] {
+            let msg = expect_code(affected(&mut c, binary, sql.to_string()).await, 1235);
+            assert!(msg.contains("shard key"), "{sql}: {msg}");
+        }
+        assert_eq!(all_shard_rows(&schema).await, want, "binary={binary}");
+
+        // NO_BACKSLASH_ESCAPES: `'a\'` is a whole string, so the OR is code and the key
+        // conjunct after `--` is a comment: hospital 8's row goes (shard 0), not shard 3's.
+        let hostile = "DELETE FROM clinical_data WHERE measure = 'a\\' OR hospital_id = 8 -- ' AND hospital_id = 7";
+        assert_eq!(
+            affected(&mut c, binary, hostile.to_string()).await.unwrap(),
+            0
+        );
+        c.query_drop("SET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+            .await
+            .unwrap();
+        // (Another text: a statement prepared under the old sql_mode is refused.)
+        let again = format!("{hostile} /* under NO_BACKSLASH_ESCAPES */");
+        assert_eq!(affected(&mut c, binary, again).await.unwrap(), 1);
+        // PIPES_AS_CONCAT: `||` concatenates, so the key conjunct holds: one row. (Without
+        // it, the same text is an OR that is true for every row.)
+        c.query_drop("SET sql_mode = 'PIPES_AS_CONCAT,ANSI_QUOTES'")
+            .await
+            .unwrap();
+        let n = affected(
+            &mut c,
+            binary,
+            "UPDATE \"clinical_data\" SET \"measure\" = 'p' WHERE \"hospital_id\" = 7 AND measure = 'u' || '7'".to_string(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(n, 1);
+        c.query_drop("SET sql_mode = DEFAULT").await.unwrap();
+        let n = affected(
+            &mut c,
+            binary,
+            "UPDATE clinical_data SET measure = 'all' WHERE hospital_id = 7 AND measure = 'x' || '7'".to_string(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(n, 6, "an OR with a true string: every row of every shard");
+        assert_eq!(
+            all_shard_rows(&schema).await,
+            vec![
+                (0, 4, "all".to_string()),
+                (1, 1, "all".to_string()),
+                (1, 5, "all".to_string()),
+                (2, 6, "all".to_string()),
+                (3, 3, "all".to_string()),
+                (3, 7, "all".to_string()),
+            ],
+            "binary={binary}"
+        );
+        schema.drop().await;
+    }
+}

@@ -3,17 +3,30 @@
 
 use proptest::prelude::*;
 
-use super::fixture::rules;
+use super::fixture::{collated_rules, rules};
 use super::fuzz_cases;
 use super::routes::render;
-use crate::plan::{insert_fast, select_fast, statement, write_fast, Plan, PlanContext};
+use crate::config::model::Rules;
+use crate::plan::{
+    insert_fast, select_fast, statement, write_fast, Plan, PlanContext, SqlMode, Syntax,
+};
 
 fn same_as_parsed(sql: &str, db: Option<&str>) -> Result<bool, TestCaseError> {
-    let rules = rules();
+    same_as_parsed_in(&rules(), sql, db, Syntax::default())
+}
+
+/// `same_as_parsed` over other rules, with the text read by `syntax` (sql_mode, version).
+fn same_as_parsed_in(
+    rules: &Rules,
+    sql: &str,
+    db: Option<&str>,
+    syntax: Syntax,
+) -> Result<bool, TestCaseError> {
+    let _syntax = syntax.scope();
     let ctx = PlanContext {
-        rules: &rules,
+        rules,
         current_db: db.and_then(|d| rules.database(d)),
-        syntax: Default::default(),
+        syntax,
         read_only_functions: &[],
         columns: None,
         system_schema: None,
@@ -37,7 +50,7 @@ fn same_as_parsed(sql: &str, db: Option<&str>) -> Result<bool, TestCaseError> {
             sql
         );
     }
-    let (mut f, mut s) = (render(&rules, &fast), render(&rules, &slow));
+    let (mut f, mut s) = (render(rules, &fast), render(rules, &slow));
     if s.contains("reason: not understood by the parser") {
         // The parser could not read it and passed it through: only the reason may differ.
         let strip = |t: &str| {

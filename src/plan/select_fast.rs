@@ -318,8 +318,8 @@ fn tableless(sql: &str, toks: &[Token], ctx: &PlanContext<'_>) -> Option<Plan> {
     ))
 }
 
-/// The shards the conjuncts of `cond` allow; `None` if no conjunct is a key condition or a
-/// key value cannot be placed (the parsed path then explains why).
+/// The shards the conjuncts of `cond` allow; `None` if no conjunct is a key condition, a key
+/// value cannot be placed, or a conjunct is empty (the parsed path then explains why).
 pub(super) fn key_shards(
     sql: &str,
     cond: &[Token],
@@ -339,7 +339,11 @@ pub(super) fn key_shards(
         let end_of_conjunct =
             i + 1 == cond.len() || (depth == 0 && cond[i + 1].is_word(sql, "AND"));
         if end_of_conjunct {
-            if let Some(set) = conjunct(sql, &cond[start..=i], qualifier, spec, table)? {
+            // `AND AND`, a leading or trailing AND: no statement the parser reads.
+            let c = cond
+                .get(start..=i)
+                .filter(|c| c.first().is_some_and(|t| !t.is_word(sql, "AND")))?;
+            if let Some(set) = conjunct(sql, c, qualifier, spec, table)? {
                 match &mut result {
                     Some(acc) => acc.intersect_with(&set),
                     None => result = Some(set),

@@ -138,6 +138,15 @@ const CONDS: &[&str] = &[
     "hospital_id = 2 COLLATE utf8mb4_bin",
     "h.id = 1",
     "hospital_id = - 5",
+    "hospital_id = 0x1",
+    "hospital_id = x'01'",
+    "hospital_id = TRUE",
+    "hospital_id = '1' '2'",
+    "hospital_id = 1 IS TRUE",
+    "hospital_id /* c */ = 2",
+    "c.`hospital_id` = 2",
+    "hospital_id = _latin1'3'",
+    "hospital_id = 1 AND hospital_id = 2",
 ];
 const JOINERS: &[&str] = &[" AND ", " AND ", " OR ", " && ", " || "];
 const TAILS: &[&str] = &[
@@ -300,6 +309,14 @@ const WRITE_HEADS: &[&str] = &[
     "DELETE FROM shop.users",
     "DELETE FROM `patients`",
     "delete from clinical_data",
+    "UPDATE/**/clinical_data SET note = 'x'",
+    "UPDATE clinical_data `set` SET `set`.note = 1",
+    "UPDATE clinical_data c SET c.`HOSPITAL_ID` = 1",
+    "UPDATE clinical_data SET note = 'a' '#', x = 'WHERE'",
+    "UPDATE `a.b` SET note = 1",
+    "UPDATE clinical_data_1 SET note = 1",
+    "DELETE /* c */ FROM patients",
+    "DELETE FROM clinical_data c",
 ];
 const WRITE_TAILS: &[&str] = &[
     "",
@@ -311,6 +328,9 @@ const WRITE_TAILS: &[&str] = &[
     " /* x */",
     " RETURNING id",
     "; DELETE FROM patients",
+    " # c\n",
+    " LIMIT 1 -- x",
+    " ORDER BY hospital_id DESC LIMIT 1",
 ];
 
 fn write() -> impl Strategy<Value = String> {
@@ -426,6 +446,135 @@ fn generators_reach_the_fast_paths() {
                 split > 100,
                 "only {split} multi-row inserts took the fast path"
             );
+        }
+    }
+}
+
+/// Hostile statements found by hand: each plans the same on both paths (or takes the parsed
+/// path), read under the sql_mode named.
+#[test]
+fn hostile_statements_plan_like_the_parser() {
+    let (plain, collated) = (rules(), collated_rules());
+    for (sql, db, mode, fast) in [
+        // Comments where the token reading and the parser could disagree.
+        ("UPDATE/**/clinical_data SET note = 'x' WHERE hospital_id = 1", "clinical", "", true),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 # OR 1", "clinical", "", true),
+        ("UPDATE clinical_data SET note = 'x' WHERE id = 2 AND hospital_id = 1 --x", "clinical", "", false),
+        ("DELETE FROM clinical_data WHERE hospital_id = 1 -- AND hospital_id = 2\n ORDER BY id LIMIT 1", "clinical", "", true),
+        // Empty conjuncts: no statement at all (the parser says so, not a shard).
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 AND AND id = 2", "clinical", "", false),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 AND", "clinical", "", false),
+        ("DELETE FROM clinical_data WHERE AND id = 1 AND hospital_id = 1", "clinical", "", false),
+        ("SELECT * FROM clinical_data WHERE hospital_id = 1 AND", "clinical", "", false),
+        // Contradictions, parentheses, key moves through an alias or quotes.
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 AND hospital_id = 2", "clinical", "", false),
+        ("UPDATE clinical_data SET note = 'x' WHERE (hospital_id = 1)", "clinical", "", false),
+        ("UPDATE clinical_data c SET c.hospital_id = 3 WHERE hospital_id = 1", "clinical", "", false),
+        ("UPDATE clinical_data SET `Hospital_Id` = 3 WHERE hospital_id = 1", "clinical", "", false),
+        ("UPDATE clinical_data `set` SET `set`.note = 'x' WHERE `set`.hospital_id = 1", "clinical", "", true),
+        ("UPDATE clinical_data AS set SET note = 'x' WHERE hospital_id = 1", "clinical", "", false),
+        // Literals the token reader must not take for key values.
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 COLLATE utf8mb4_bin", "clinical", "", false),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 0x1", "clinical", "", false),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = x'01'", "clinical", "", false),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = b'1'", "clinical", "", false),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = '1' '2'", "clinical", "", false),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = _latin1'1'", "clinical", "", false),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 IS TRUE", "clinical", "", false),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 AND id := 2", "clinical", "", false),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id < = > 1", "clinical", "", false),
+        ("DELETE FROM clinical_data WHERE hospital_id = 1 ORDER BY id LIMIT 1", "clinical", "", true),
+        ("UPDATE clinical_data SET value = value + 1 WHERE hospital_id = 1 LIMIT 1", "clinical", "", true),
+        // sql_modes: strings hiding keywords, `"` identifiers, `||`.
+        ("UPDATE clinical_data SET note = 'a\\' WHERE hospital_id = 1 AND id = 5 -- '", "clinical", "NO_BACKSLASH_ESCAPES", true),
+        ("UPDATE clinical_data SET note = 'a\\' WHERE hospital_id = 1 AND id = 5 -- '", "clinical", "", false),
+        ("DELETE FROM clinical_data WHERE note = 'a\\' OR hospital_id = 8 -- ' AND hospital_id = 7", "clinical", "NO_BACKSLASH_ESCAPES", false),
+        ("DELETE FROM clinical_data WHERE note = 'a\\' OR hospital_id = 8 -- ' AND hospital_id = 7", "clinical", "", true),
+        ("UPDATE medication_logs SET note = 'a\\' WHERE id = 1 ; DELETE FROM clinical_data -- '", "clinical", "NO_BACKSLASH_ESCAPES", false),
+        ("UPDATE \"clinical_data\" SET note = 'x' WHERE \"hospital_id\" = 1", "clinical", "ANSI_QUOTES", true),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = \"1\"", "clinical", "ANSI_QUOTES", false),
+        ("UPDATE clinical_data SET \"hospital_id\" = 5 WHERE hospital_id = 1", "clinical", "ANSI_QUOTES", false),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 AND note = 'a' || 'b'", "clinical", "PIPES_AS_CONCAT", false),
+        ("SELECT * FROM hospitals WHERE name = 'a' || 'b' OR id = 1", "clinical", "PIPES_AS_CONCAT", true),
+        // Names: dotted quoted names, other databases, physical shard tables.
+        ("UPDATE `a.b` SET note = 'x' WHERE hospital_id = 1", "clinical", "", true),
+        ("UPDATE `clinical.clinical_data` SET note = 'x' WHERE hospital_id = 1", "clinical", "", true),
+        ("UPDATE otherdb.t SET dose = 1 WHERE id = 1", "clinical", "", false),
+        ("UPDATE clinical_data_1 SET note = 'x' WHERE hospital_id = 1", "clinical", "", false),
+        ("UPDATE clinical.medication_logs SET x = 1", "sbtest", "", true),
+        ("UPDATE shop.products SET note = 1", "clinical", "", true),
+        ("UPDATE medication_logs SET x = 1 WHERE y = `hospitals`", "clinical", "", false),
+        ("UPDATE clinical_data SET note = NEXT VALUE FOR s WHERE hospital_id = 1", "clinical", "", false),
+        // Text keys placed by a declared collation.
+        ("UPDATE samples SET x = 1 WHERE code = 'ABC'", "lab", "", true),
+        ("DELETE FROM samples WHERE code = 'abc ' AND x = 2", "lab", "", true),
+        ("UPDATE samples SET x = 1 WHERE code = 'é'", "lab", "", false),
+        ("UPDATE samples SET x = 1 WHERE code = 'abc' COLLATE utf8mb4_bin", "lab", "", false),
+        ("UPDATE samples SET x = 1 WHERE code = 42", "lab", "", false),
+        ("UPDATE samples SET x = 1 WHERE code IN ('a', 'A')", "lab", "", true),
+    ] {
+        let rules = if db == "lab" { &collated } else { &plain };
+        let syntax = Syntax {
+            mode: SqlMode::parse(mode),
+            ..Syntax::default()
+        };
+        let took = same_as_parsed_in(rules, sql, Some(db), syntax).unwrap();
+        assert_eq!(took, fast, "fast path taken? [{mode}] {sql}");
+    }
+}
+
+/// A read the fast path sends whole to the default group still runs on the master when it
+/// locks, stores a result or has a side effect (`side_effects::apply` runs after either path).
+#[test]
+fn fast_reads_that_write_or_lock_run_on_the_master() {
+    let rules = rules();
+    let ctx = PlanContext {
+        rules: &rules,
+        current_db: rules.database("clinical"),
+        syntax: Syntax::default(),
+        read_only_functions: &[],
+        columns: None,
+        system_schema: None,
+    };
+    for (sql, master) in [
+        (
+            "SELECT * FROM medication_logs WHERE id = 1 OR id = 2 INTO @v",
+            true,
+        ),
+        (
+            "SELECT * FROM medication_logs WHERE id BETWEEN 1 AND 2 FOR UPDATE",
+            true,
+        ),
+        (
+            "SELECT * FROM hospitals WHERE NOT id = 1 LOCK IN SHARE MODE",
+            true,
+        ),
+        (
+            "SELECT * FROM hospitals WHERE id = 1 OR GET_LOCK('a', 0)",
+            true,
+        ),
+        (
+            "SELECT * FROM hospitals WHERE id = 1 OR NEXTVAL(s) > 0",
+            true,
+        ),
+        (
+            "SELECT * FROM medication_logs WHERE x = NEXT VALUE FOR s",
+            true,
+        ),
+        ("SELECT * FROM hospitals WHERE id = 1 OR my_func(id)", true),
+        ("SELECT * FROM hospitals WHERE id = 1 OR (@x := id)", true),
+        ("SELECT * FROM hospitals WHERE id = 1 OR SLEEP(0)", false),
+        (
+            "SELECT * FROM medication_logs WHERE id = 1 OR id = 2",
+            false,
+        ),
+    ] {
+        match crate::plan::plan(sql, &ctx) {
+            Ok(Plan::Route(r)) => {
+                assert_eq!(r.is_write, master, "{sql}");
+                assert_eq!(r.targets.len(), 1, "{sql}");
+            }
+            other => panic!("{sql}: {other:?}"),
         }
     }
 }

@@ -50,7 +50,8 @@ const NEVER: &[&str] = &[
 ];
 
 /// Words that, outside parentheses after WHERE, would make AND-splitting wrong.
-const TOP_LEVEL_NEVER: &[&str] = &["OR", "XOR", "NOT", "CASE", "BETWEEN"];
+/// (BETWEEN's own AND is paired with it in `key_shards`.)
+const TOP_LEVEL_NEVER: &[&str] = &["OR", "XOR", "NOT", "CASE"];
 
 pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     // After USE information_schema, unqualified names are system tables: the parsed path.
@@ -330,14 +331,32 @@ pub(super) fn key_shards(
     let mut result: Option<ShardSet> = None;
     let mut depth = 0i32;
     let mut start = 0;
+    // A BETWEEN outside parentheses whose AND has not come yet: the next AND is its own
+    // (`d BETWEEN 1 AND 2 AND key = 5` is two conjuncts, as the server reads it).
+    let mut between = false;
     for (i, t) in cond.iter().enumerate() {
         match t.kind {
             Kind::Punct(b'(') => depth += 1,
             Kind::Punct(b')') => depth -= 1,
+            Kind::Word if depth == 0 && t.is_word(sql, "BETWEEN") => {
+                let low = cond.get(i + 1).filter(|l| !l.is_word(sql, "AND"));
+                if between || low.is_none() {
+                    return None;
+                }
+                between = true;
+            }
             _ => {}
         }
-        let end_of_conjunct =
-            i + 1 == cond.len() || (depth == 0 && cond[i + 1].is_word(sql, "AND"));
+        let and_next = depth == 0 && cond.get(i + 1).is_some_and(|n| n.is_word(sql, "AND"));
+        if and_next && between {
+            // BETWEEN's AND needs its upper bound: `BETWEEN 1 AND AND ...` is no statement.
+            if cond.get(i + 2).is_none_or(|h| h.is_word(sql, "AND")) {
+                return None;
+            }
+            between = false;
+            continue;
+        }
+        let end_of_conjunct = i + 1 == cond.len() || and_next;
         if end_of_conjunct {
             // `AND AND`, a leading or trailing AND: no statement the parser reads.
             let c = cond
@@ -351,6 +370,9 @@ pub(super) fn key_shards(
             }
             start = i + 2;
         }
+    }
+    if between {
+        return None;
     }
     result
 }

@@ -235,6 +235,8 @@ mod tests {
             "UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 AND id = 9",
             "UPDATE clinical_data c SET c.note = 'x' WHERE c.hospital_id = 1 LIMIT 1",
             "DELETE FROM patients WHERE hospital_id = 3 AND id IN (1, 2)",
+            "DELETE FROM patients WHERE hospital_id = 3 AND id BETWEEN 1 AND 2",
+            "UPDATE patients SET note = 'x' WHERE id BETWEEN 1 AND 2 AND hospital_id = 3",
             "UPDATE medication_logs SET dose = 2 WHERE id = 1 OR id = 2",
             "DELETE FROM medication_logs",
         ] {
@@ -242,7 +244,7 @@ mod tests {
         }
         for sql in [
             "UPDATE clinical_data SET hospital_id = 2 WHERE hospital_id = 1",
-            "DELETE FROM patients WHERE hospital_id = 3 AND id BETWEEN 1 AND 2",
+            "DELETE FROM patients WHERE hospital_id = 3 AND hospital_id BETWEEN 1 AND 2",
             "UPDATE clinical_data SET note = 'x' WHERE hospital_id IN (1, 2)",
             "UPDATE clinical_data SET note = 'x' WHERE id = 1",
             "UPDATE IGNORE clinical_data SET note = 'x' WHERE hospital_id = 1",

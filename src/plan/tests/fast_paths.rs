@@ -399,6 +399,8 @@ fn common_shapes_are_fast() {
         "select c.id from `clinical_data` c where c.hospital_id = '6' and c.id = 2 limit 1",
         "SELECT id FROM clinical.patients WHERE hospital_id IN (1, 5) FOR UPDATE",
         "SELECT c FROM medication_logs WHERE id = 10",
+        "SELECT * FROM clinical_data WHERE hospital_id = 5 AND recorded_at BETWEEN '2024-01-01' AND '2024-02-01'",
+        "SELECT * FROM clinical_data WHERE recorded_at BETWEEN 1 AND 2 AND hospital_id = 5 ORDER BY id",
         "SELECT @@version_comment LIMIT 1",
     ] {
         assert!(same_as_parsed(sql, Some("clinical")).unwrap(), "{sql}");
@@ -466,6 +468,17 @@ fn hostile_statements_plan_like_the_parser() {
         ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 AND", "clinical", "", false),
         ("DELETE FROM clinical_data WHERE AND id = 1 AND hospital_id = 1", "clinical", "", false),
         ("SELECT * FROM clinical_data WHERE hospital_id = 1 AND", "clinical", "", false),
+        // BETWEEN's own AND is not a conjunct boundary; the key inside one is the parser's.
+        ("SELECT * FROM clinical_data WHERE d BETWEEN 1 AND 2 AND hospital_id = 1", "clinical", "", true),
+        ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 AND d BETWEEN 1 + 1 AND 2", "clinical", "", true),
+        ("SELECT * FROM clinical_data WHERE d BETWEEN 1 AND hospital_id = 1", "clinical", "", false),
+        ("SELECT * FROM clinical_data WHERE hospital_id BETWEEN 1 AND 1", "clinical", "", false),
+        ("SELECT * FROM clinical_data WHERE d BETWEEN 1 AND AND hospital_id = 1", "clinical", "", false),
+        ("SELECT * FROM clinical_data WHERE d BETWEEN AND 2 AND hospital_id = 1", "clinical", "", false),
+        ("SELECT * FROM clinical_data WHERE hospital_id = 1 AND d BETWEEN 1", "clinical", "", false),
+        ("SELECT * FROM clinical_data WHERE d BETWEEN 1 AND 2 BETWEEN 0 AND 1 AND hospital_id = 1", "clinical", "", true),
+        ("SELECT * FROM clinical_data WHERE d NOT BETWEEN 1 AND 2 AND hospital_id = 1", "clinical", "", false),
+        ("SELECT * FROM clinical_data WHERE (d BETWEEN 1 AND 2) AND hospital_id = 1 AND e BETWEEN 'a' AND 'b'", "clinical", "", true),
         // Contradictions, parentheses, key moves through an alias or quotes.
         ("UPDATE clinical_data SET note = 'x' WHERE hospital_id = 1 AND hospital_id = 2", "clinical", "", false),
         ("UPDATE clinical_data SET note = 'x' WHERE (hospital_id = 1)", "clinical", "", false),

@@ -12,19 +12,7 @@ use shardgate::config::server::UserConfig;
 use common::*;
 
 async fn texts(conn: &mut Conn, sql: &str) -> Vec<Vec<String>> {
-    let rows: Vec<Row> = conn.query(sql).await.unwrap();
-    rows.into_iter()
-        .map(|r| {
-            r.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    mysql_async::Value::NULL => "NULL".to_string(),
-                    mysql_async::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
-                    other => other.as_sql(false),
-                })
-                .collect()
-        })
-        .collect()
+    text_rows(conn, sql).await
 }
 
 async fn insert_patients(conn: &mut Conn, names: &[(i64, i64, &str)]) {

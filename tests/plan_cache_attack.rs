@@ -6,27 +6,12 @@
 mod common;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row};
+use mysql_async::Conn;
 
 use common::*;
 
-fn cells(rows: Vec<Row>) -> Vec<Vec<String>> {
-    rows.into_iter()
-        .map(|r| {
-            r.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    mysql_async::Value::NULL => "NULL".to_string(),
-                    mysql_async::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
-                    other => other.as_sql(false),
-                })
-                .collect()
-        })
-        .collect()
-}
-
 async fn text(conn: &mut Conn, sql: &str) -> Vec<Vec<String>> {
-    cells(conn.query(sql).await.unwrap())
+    text_rows(conn, sql).await
 }
 
 /// Prepared, executed and closed, so the next call prepares again under the session's state

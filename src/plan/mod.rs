@@ -44,6 +44,7 @@ mod dialect;
 mod dml;
 mod everywhere;
 mod exec_comments;
+mod fast_route;
 mod first_word;
 mod functions;
 pub mod held_writes;

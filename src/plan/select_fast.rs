@@ -21,11 +21,11 @@
 //!   one shard; a query selecting several shards goes to the parsed path, which knows which
 //!   tails need merging.
 
+use super::fast_route;
 use super::lexer::{ident_value, Kind, Lexer, Token};
 use super::literal::{read_shards, token_literal, Literal};
-use super::names::{is_rule_table_anywhere, is_system_schema};
-use super::rewrite::{EditKind, Edits};
-use super::route::{group_of, group_schema, single};
+use super::names::is_rule_table_anywhere;
+use super::route::single;
 use super::shardset::ShardSet;
 use super::tables::{layout_of, Layout};
 use super::{Plan, PlanContext};
@@ -120,44 +120,19 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
         return None;
     }
 
-    // Names that would need a rename elsewhere in the text.
-    for t in toks {
-        if is_ident(t) && t.start != table_tok.start && db_tok.is_none_or(|d| d.start != t.start) {
-            let v = ident_value(t, sql);
-            if is_rule_table_anywhere(ctx.rules, &v) || super::insert_fast::is_database(ctx, &v) {
-                return None;
-            }
-        }
+    if fast_route::other_names_need_renames(sql, toks, &table_tok, db_tok.as_ref(), ctx) {
+        return None;
     }
-
     let table = ident_value(&table_tok, sql);
     if table.eq_ignore_ascii_case("dual") {
         return None;
     }
-    let db = match db_tok {
-        Some(d) => {
-            let name = ident_value(&d, sql);
-            if is_system_schema(&name) {
-                return None;
-            }
-            ctx.rules.database(&name)?
-        }
-        None => ctx.current_db?,
-    };
+    let db = fast_route::database_of(sql, db_tok.as_ref(), ctx)?;
     // FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE: locking reads run on the masters.
     let locking = toks[tail..]
         .iter()
         .any(|t| t.is_word(sql, "UPDATE") || t.is_word(sql, "SHARE"));
-    let mut edits = Edits::default();
-    if let Some(d) = db_tok {
-        edits.push(
-            d.start,
-            d.end,
-            EditKind::GroupSchema {
-                quote: d.kind == Kind::QuotedIdent,
-            },
-        );
-    }
+    let edits = fast_route::qualifier_edits(db_tok.as_ref());
     let layout = layout_of(db, &table);
     let (rule, spec) = match layout {
         Layout::Sharded(rule, spec) => (rule, spec),
@@ -167,14 +142,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
                 Layout::Broadcast(r) => format!("broadcast table '{}': default group", r.name),
                 _ => format!("unsharded table '{table}': default group"),
             };
-            let group = db.default_group;
-            let schema = group_schema(db, group).ok()?;
-            let sql = if edits.is_empty() {
-                sql.to_string()
-            } else {
-                edits.render(sql, None, schema)
-            };
-            return Some(single(db, group, None, sql, locking, reason));
+            return fast_route::on_default_group(sql, db, &edits, locking, reason);
         }
     };
     if !top_level_ok(sql, cond, true) || !top_level_ok(sql, &toks[tail..], false) {
@@ -184,29 +152,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     let shard = key_shards(sql, cond, &qualifier, spec, &rule.name)?
         .or_first()
         .only()?;
-    edits.push(
-        table_tok.start,
-        table_tok.end,
-        EditKind::ShardTable {
-            logical: &rule.name,
-            names: rule.physical_names(),
-            quote: table_tok.kind == Kind::QuotedIdent,
-        },
-    );
-    edits.finish().ok()?;
-    let group = group_of(db, spec.placement.get(shard as usize).copied()).ok()?;
-    let schema = group_schema(db, group).ok()?;
-    Some(single(
-        db,
-        group,
-        Some(shard),
-        edits.render(sql, Some(shard), schema),
-        locking,
-        format!(
-            "{} selects shard {shard} of '{}'",
-            spec.shard_key, rule.name
-        ),
-    ))
+    fast_route::on_one_shard(sql, db, (rule, spec), shard, &table_tok, edits, locking)
 }
 
 /// Outside parentheses (of `part`, after WHERE): nothing that makes splitting at AND wrong

@@ -21,10 +21,8 @@
 //!   conjuncts `select_fast` reads;
 //! - a broadcast table's write goes to every group: the parsed path.
 
+use super::fast_route;
 use super::lexer::{ident_value, Kind};
-use super::names::{is_rule_table_anywhere, is_system_schema};
-use super::rewrite::{EditKind, Edits};
-use super::route::{group_of, group_schema, single};
 use super::select_fast::{
     balanced, find_top_level, is_ident, is_keyword, key_shards, tokens, top_level_ok,
 };
@@ -132,48 +130,17 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
         }
     };
 
-    // Names that would need a rename elsewhere in the text.
-    for t in toks {
-        if is_ident(t) && t.start != table_tok.start && db_tok.is_none_or(|d| d.start != t.start) {
-            let v = ident_value(t, sql);
-            if is_rule_table_anywhere(ctx.rules, &v) || super::insert_fast::is_database(ctx, &v) {
-                return None;
-            }
-        }
+    if fast_route::other_names_need_renames(sql, toks, &table_tok, db_tok.as_ref(), ctx) {
+        return None;
     }
     let table = ident_value(&table_tok, sql);
-    let db = match db_tok {
-        Some(d) => {
-            let name = ident_value(&d, sql);
-            if is_system_schema(&name) {
-                return None;
-            }
-            ctx.rules.database(&name)?
-        }
-        None => ctx.current_db?,
-    };
-    let mut edits = Edits::default();
-    if let Some(d) = db_tok {
-        edits.push(
-            d.start,
-            d.end,
-            EditKind::GroupSchema {
-                quote: d.kind == Kind::QuotedIdent,
-            },
-        );
-    }
+    let db = fast_route::database_of(sql, db_tok.as_ref(), ctx)?;
+    let edits = fast_route::qualifier_edits(db_tok.as_ref());
     let (rule, spec) = match layout_of(db, &table) {
         Layout::Sharded(rule, spec) => (rule, spec),
         Layout::Unsharded => {
-            let group = db.default_group;
-            let schema = group_schema(db, group).ok()?;
-            let sql = if edits.is_empty() {
-                sql.to_string()
-            } else {
-                edits.render(sql, None, schema)
-            };
             let reason = format!("unsharded table '{table}': default group");
-            return Some(single(db, group, None, sql, true, reason));
+            return fast_route::on_default_group(sql, db, &edits, true, reason);
         }
         Layout::Broadcast(_) | Layout::PhysicalShard(_) => return None,
     };
@@ -189,26 +156,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     }
     let qualifier = alias.unwrap_or(table_tok);
     let shard = key_shards(sql, cond, &qualifier, spec, &rule.name)?.only()?;
-    edits.push(
-        table_tok.start,
-        table_tok.end,
-        EditKind::ShardTable {
-            logical: &rule.name,
-            names: rule.physical_names(),
-            quote: table_tok.kind == Kind::QuotedIdent,
-        },
-    );
-    edits.finish().ok()?;
-    let group = group_of(db, spec.placement.get(shard as usize).copied()).ok()?;
-    let schema = group_schema(db, group).ok()?;
-    Some(single(
-        db,
-        group,
-        Some(shard),
-        edits.render(sql, Some(shard), schema),
-        true,
-        format!("{key} selects shard {shard} of '{}'", rule.name),
-    ))
+    fast_route::on_one_shard(sql, db, (rule, spec), shard, &table_tok, edits, true)
 }
 
 #[cfg(test)]

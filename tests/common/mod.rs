@@ -450,3 +450,28 @@ pub async fn printed_answer(
         .collect();
     Ok(PrintedAnswer { names, rows })
 }
+
+/// Each cell as the client would print it: text as is, NULL as `NULL`.
+pub fn cells(rows: Vec<Row>) -> Vec<Vec<String>> {
+    rows.into_iter()
+        .map(|r| {
+            r.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    mysql_async::Value::NULL => "NULL".to_string(),
+                    mysql_async::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+                    other => other.as_sql(false),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `sql`'s rows as `cells`.
+pub async fn text_rows(conn: &mut Conn, sql: &str) -> Vec<Vec<String>> {
+    cells(
+        conn.query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}")),
+    )
+}

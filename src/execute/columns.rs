@@ -69,50 +69,13 @@ pub async fn plan(
             },
         )
     };
-    let key = cache_key(sql, reading, ctx, session);
-    if let Some(plan) = key.as_ref().and_then(|k| ctx.rules.plans.get(k)) {
-        return Ok(plan);
-    }
-    // Taken before planning: a key column type learned meanwhile makes the plan unfit to keep.
-    let ticket = ctx.rules.plans.ticket();
-    let planned = match plan_once(session) {
+    match plan_once(session) {
         Err(Error::NeedColumns(w)) => {
             fetch(&w, orders, ctx, session).await?;
             plan_once(session)
         }
         planned => planned,
-    };
-    if let (Ok(plan), Some(key)) = (&planned, key) {
-        ctx.rules.plans.keep(key, plan, ticket);
     }
-    planned
-}
-
-/// The plan cache's key for `sql` in this session, or `None` when the session's database is
-/// not one of the statement's rules (a database a reload removed): such a plan is not kept.
-fn cache_key(
-    sql: &str,
-    reading: Reading<'_>,
-    ctx: &Context<'_>,
-    session: &Session,
-) -> Option<crate::plan::PlanKey> {
-    let db = match &session.current_db {
-        Some(db) => {
-            let ours = ctx.rules.database(&db.name)?;
-            if !std::sync::Arc::ptr_eq(ours, db) {
-                return None;
-            }
-            Some(db.name.as_str())
-        }
-        None => None,
-    };
-    crate::plan::PlanKey::new(
-        sql,
-        db,
-        session.system_schema.as_deref(),
-        reading.syntax,
-        reading.read_only_functions,
-    )
 }
 
 /// After a statement ran: DDL (`changes_columns`, see `plan::first_word_changes_columns`)

@@ -11,7 +11,8 @@
 //! (`config::key_column`), which decide whether a text lookup may go to the shards of its
 //! values; a plan is kept only if nothing was learned while it was made, and none kept
 //! before a change is used after it.
-//! Only reads over several shards are kept (`Plan::Scatter`, `Plan::Materialize`): point
+//! The planner consults it only after the token fast paths declined a statement, so point
+//! statements never pay for a key. Only reads over several shards are kept (`Plan::Scatter`, `Plan::Materialize`): point
 //! statements plan faster than a lookup pays off and, with their literal keys, would only
 //! push the repeated shapes out.
 
@@ -213,6 +214,54 @@ fn make_room(inner: &mut Inner) {
             inner.bytes -= e.bytes;
         }
     }
+}
+
+/// `plan()`'s result for `sql`, from the rules' cache when kept, else planned and kept when
+/// worth it. A fetch of a materialized read, and a read being forced into one, plan the same
+/// text for another purpose: never from or into the cache.
+pub(super) fn planned(
+    sql: &str,
+    ctx: &super::PlanContext<'_>,
+    plan: impl FnOnce() -> crate::error::Result<Plan>,
+) -> crate::error::Result<Plan> {
+    if super::materialize::in_fetch() || super::materialize::forced().is_some() {
+        return plan();
+    }
+    let Some(key) = key_for(sql, ctx) else {
+        return plan();
+    };
+    let cache = &ctx.rules.plans;
+    if let Some(kept) = cache.get(&key) {
+        return Ok(kept);
+    }
+    let ticket = cache.ticket();
+    let planned = plan();
+    if let Ok(p) = &planned {
+        cache.keep(key, p, ticket);
+    }
+    planned
+}
+
+/// The key for `sql` under `ctx`, or `None` when the session's database is not one of these
+/// rules (a database a reload removed): such a plan is not kept.
+fn key_for(sql: &str, ctx: &super::PlanContext<'_>) -> Option<PlanKey> {
+    let db = match ctx.current_db {
+        Some(db) => {
+            let ours = ctx.rules.database(&db.name)?;
+            if !Arc::ptr_eq(ours, db) {
+                return None;
+            }
+            Some(db.name.as_str())
+        }
+        None => None,
+    };
+    PlanKey::new(
+        sql,
+        db,
+        ctx.system_schema,
+        ctx.syntax,
+        ctx.read_only_functions,
+    )
 }
 
 fn worth_keeping(plan: &Plan) -> bool {

@@ -257,14 +257,14 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
         Leading::Select if materialize::forced().is_some() => statement::plan(sql, ctx, false),
         Leading::Select => match select_fast::plan(sql, ctx) {
             Some(plan) => Ok(plan),
-            None => statement::plan(sql, ctx, false),
+            None => cache::planned(sql, ctx, || statement::plan(sql, ctx, false)),
         },
         Leading::Maintenance => statement::maintenance(sql, ctx),
         Leading::SequenceDdl => statement::sequence_ddl(sql, ctx),
         Leading::AnalyzeStatement => statement::plan(sql, ctx, true),
         Leading::Other => match write_fast::plan(sql, ctx) {
             Some(plan) => Ok(plan),
-            None => statement::plan(sql, ctx, false),
+            None => cache::planned(sql, ctx, || statement::plan(sql, ctx, false)),
         },
     }?;
     // A read that writes or locks runs on the master (or is refused over several shards).

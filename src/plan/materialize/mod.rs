@@ -84,6 +84,11 @@ impl<F: FnMut()> Drop for Reset<F> {
 }
 
 /// The reason a read must be materialized, when `forcing` says so (never for a fetch).
+/// True while a fetch statement is planned.
+pub(crate) fn in_fetch() -> bool {
+    IN_FETCH.with(Cell::get)
+}
+
 pub(crate) fn forced() -> Option<String> {
     if IN_FETCH.with(Cell::get) {
         return None;

@@ -1,7 +1,8 @@
-//! What the token fast paths (`select_fast`, `write_fast`) share once they have found the
-//! statement's one table: whether any other word needs a rename the parsed path would make,
-//! which logical database the table is in, and the route itself. Both must plan exactly
-//! what the parsed path plans, so they build it the same way.
+//! What the token fast paths (`select_fast`, `write_fast`) share: the one statement's
+//! tokens without the words that leave the simple shape, its `[db.]table`, and once that is
+//! found, whether any other word needs a rename the parsed path would make, which logical
+//! database the table is in, and the route itself. Both must plan exactly what the parsed
+//! path plans, so they read and build it the same way.
 
 use std::sync::Arc;
 
@@ -9,9 +10,56 @@ use super::lexer::{ident_value, Kind, Token};
 use super::names::{is_rule_table_anywhere, is_system_schema};
 use super::rewrite::{EditKind, Edits};
 use super::route::{group_of, group_schema, single};
-use super::select_fast::is_ident;
+use super::select_fast::{is_ident, tokens};
 use super::{Plan, PlanContext};
 use crate::config::model::{Database, ShardSpec, TableRule};
+
+/// Words after which no statement is the simple shape: another statement or table, a
+/// subquery, or a function the walk must see.
+const NEVER: &[&str] = &[
+    "SELECT",
+    "UNION",
+    "EXCEPT",
+    "INTERSECT",
+    "DATABASE",
+    "SCHEMA",
+    "JOIN",
+    "STRAIGHT_JOIN",
+    "VALUES",
+    "TABLE",
+    "WITH",
+];
+
+/// The tokens of `sql` without a final `;`, when its first word is one of `firsts` and no
+/// later token is a `;`, a word of `NEVER` or of `also_never`. `None` for an executable
+/// comment.
+pub(super) fn simple_tokens(sql: &str, firsts: &[&str], also_never: &[&str]) -> Option<Vec<Token>> {
+    let mut toks = tokens(sql)?;
+    if !toks
+        .first()
+        .is_some_and(|t| firsts.iter().any(|f| t.is_word(sql, f)))
+    {
+        return None;
+    }
+    if toks.last().is_some_and(|t| t.kind == Kind::Punct(b';')) {
+        toks.pop();
+    }
+    let leaves_shape = |t: &Token| {
+        t.kind == Kind::Punct(b';') || NEVER.iter().chain(also_never).any(|n| t.is_word(sql, n))
+    };
+    (!toks[1..].iter().any(leaves_shape)).then_some(toks)
+}
+
+/// `[db.]table` at `toks[i]`: the database token (if written), the table token and the
+/// index after them. Both must be names.
+pub(super) fn table_at(toks: &[Token], i: usize) -> Option<(Option<Token>, Token, usize)> {
+    let (db, table, next) = if toks.get(i + 1).map(|t| t.kind) == Some(Kind::Punct(b'.')) {
+        (Some(*toks.get(i)?), *toks.get(i + 2)?, i + 3)
+    } else {
+        (None, *toks.get(i)?, i + 1)
+    };
+    (is_ident(&table) && db.is_none_or(|d| is_ident(&d))).then_some((db, table, next))
+}
 
 /// True when a word other than the table (and its database qualifier) names a table of a
 /// rule or a logical database: the parsed path renames those.

@@ -34,21 +34,6 @@ use crate::config::model::ShardSpec;
 /// Reserved words that end the WHERE clause (or follow the table when there is no WHERE).
 const CLAUSE_END: &[&str] = &["GROUP", "ORDER", "LIMIT", "FOR", "LOCK", "HAVING", "INTO"];
 
-/// Words after which the statement is not the simple shape.
-const NEVER: &[&str] = &[
-    "SELECT",
-    "UNION",
-    "EXCEPT",
-    "INTERSECT",
-    "DATABASE",
-    "SCHEMA",
-    "JOIN",
-    "STRAIGHT_JOIN",
-    "VALUES",
-    "TABLE",
-    "WITH",
-];
-
 /// Words that, outside parentheses after WHERE, would make AND-splitting wrong.
 /// (BETWEEN's own AND is paired with it in `key_shards`.)
 const TOP_LEVEL_NEVER: &[&str] = &["OR", "XOR", "NOT", "CASE"];
@@ -58,39 +43,15 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     if ctx.system_schema.is_some() {
         return None;
     }
-    let toks = tokens(sql)?;
+    let toks = fast_route::simple_tokens(sql, &["SELECT"], &[])?;
+    let toks = &toks[..];
     let w = |i: usize, kw: &str| toks.get(i).is_some_and(|t| t.is_word(sql, kw));
-    if !w(0, "SELECT") {
-        return None;
-    }
-    // A `;` only at the very end; no words that leave the simple shape.
-    let end = match toks.last() {
-        Some(t) if t.kind == Kind::Punct(b';') => toks.len() - 1,
-        _ => toks.len(),
-    };
-    let toks = &toks[..end];
-    if toks[1..]
-        .iter()
-        .any(|t| t.kind == Kind::Punct(b';') || NEVER.iter().any(|n| t.is_word(sql, n)))
-    {
-        return None;
-    }
     let Some(from) = find_top_level(sql, toks, 1, &["FROM"]) else {
         return tableless(sql, toks, ctx);
     };
 
     // [db.]table [[AS] alias]
-    let mut i = from + 1;
-    let (db_tok, table_tok) = if toks.get(i + 1).map(|t| t.kind) == Some(Kind::Punct(b'.')) {
-        i += 3;
-        (Some(*toks.get(i - 3)?), *toks.get(i - 1)?)
-    } else {
-        i += 1;
-        (None, *toks.get(i - 1)?)
-    };
-    if !is_ident(&table_tok) || db_tok.is_some_and(|d| !is_ident(&d)) {
-        return None;
-    }
+    let (db_tok, table_tok, mut i) = fast_route::table_at(toks, from + 1)?;
     let ends_clause =
         |t: &Token| t.is_word(sql, "WHERE") || CLAUSE_END.iter().any(|k| t.is_word(sql, k));
     let mut alias = None;

@@ -22,26 +22,15 @@
 //! - a broadcast table's write goes to every group: the parsed path.
 
 use super::fast_route;
-use super::lexer::{ident_value, Kind};
+use super::lexer::ident_value;
 use super::select_fast::{
-    balanced, find_top_level, is_ident, is_keyword, key_shards, tokens, top_level_ok,
+    balanced, find_top_level, is_ident, is_keyword, key_shards, top_level_ok,
 };
 use super::tables::{layout_of, Layout};
 use super::{Plan, PlanContext};
 
-/// Words after which the statement is not the simple shape.
+/// Beside `fast_route`'s words: what makes a write more than one table's rows changed.
 const NEVER: &[&str] = &[
-    "SELECT",
-    "UNION",
-    "EXCEPT",
-    "INTERSECT",
-    "DATABASE",
-    "SCHEMA",
-    "JOIN",
-    "STRAIGHT_JOIN",
-    "VALUES",
-    "TABLE",
-    "WITH",
     "RETURNING",
     "USING",
     "LAST_INSERT_ID",
@@ -59,37 +48,17 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     if ctx.system_schema.is_some() {
         return None;
     }
-    let toks = tokens(sql)?;
+    let toks = fast_route::simple_tokens(sql, &["UPDATE", "DELETE"], NEVER)?;
+    let toks = &toks[..];
     let w = |i: usize, kw: &str| toks.get(i).is_some_and(|t| t.is_word(sql, kw));
     let update = w(0, "UPDATE");
-    let delete = w(0, "DELETE") && w(1, "FROM");
-    if !update && !delete {
-        return None;
-    }
-    let end = match toks.last() {
-        Some(t) if t.kind == Kind::Punct(b';') => toks.len() - 1,
-        _ => toks.len(),
-    };
-    let toks = &toks[..end];
-    if toks[1..]
-        .iter()
-        .any(|t| t.kind == Kind::Punct(b';') || NEVER.iter().any(|n| t.is_word(sql, n)))
-        || !balanced(toks)
-    {
+    if !update && !w(1, "FROM") || !balanced(toks) {
         return None;
     }
 
     // [db.]table, the first word after UPDATE / DELETE FROM (a modifier is a keyword there).
-    let mut i = if update { 1 } else { 2 };
-    let (db_tok, table_tok) = if toks.get(i + 1).map(|t| t.kind) == Some(Kind::Punct(b'.')) {
-        i += 3;
-        (Some(*toks.get(i - 3)?), *toks.get(i - 1)?)
-    } else {
-        i += 1;
-        (None, *toks.get(i - 1)?)
-    };
-    if !is_ident(&table_tok) || is_keyword(&table_tok, sql) || db_tok.is_some_and(|d| !is_ident(&d))
-    {
+    let (db_tok, table_tok, mut i) = fast_route::table_at(toks, if update { 1 } else { 2 })?;
+    if is_keyword(&table_tok, sql) {
         return None;
     }
     let mut alias = None;

@@ -15,6 +15,11 @@ pub enum Error {
     /// A statement the proxy cannot answer exactly: 1235, never a guess.
     #[error("This version of shardgate doesn't yet support {0}")]
     Unsupported(String),
+    /// A merge whose keys' column types it cannot order (ENUM, SET sort by their index),
+    /// found when the shards' columns arrive, before any row: `execute::run` answers the
+    /// statement over copies of the rows instead. Names the sharded table.
+    #[error("This version of shardgate doesn't yet support {}", merge_cannot_order(.0))]
+    MergeCannotOrder(String),
     #[error("Unknown database '{0}'")]
     UnknownDatabase(String),
     #[error("No database selected")]
@@ -197,6 +202,11 @@ impl fmt::Display for BackendError {
     }
 }
 
+/// What a merge over `table` cannot do when its keys are ENUM or SET columns.
+pub fn merge_cannot_order(table: &str) -> String {
+    format!("ordering or grouping by an ENUM or SET column over several shards of sharded table '{table}'")
+}
+
 impl Error {
     pub fn unsupported(what: impl Into<String>) -> Self {
         Error::Unsupported(what.into())
@@ -204,7 +214,7 @@ impl Error {
 
     pub fn code(&self) -> u16 {
         match self {
-            Error::Unsupported(_) => 1235,
+            Error::Unsupported(_) | Error::MergeCannotOrder(_) => 1235,
             Error::UnknownDatabase(_) => 1049,
             Error::NoDatabaseSelected => 1046,
             Error::NoSuchTable { .. } => 1146,
@@ -254,6 +264,7 @@ impl Error {
     pub fn sqlstate(&self) -> &str {
         match self {
             Error::Unsupported(_)
+            | Error::MergeCannotOrder(_)
             | Error::UnknownDatabase(_)
             | Error::Syntax(_)
             | Error::TooManyStatements(_)

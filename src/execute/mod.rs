@@ -253,9 +253,8 @@ pub async fn run<S: ResultSink>(
             outcome.map_err(|f| logical_names::failure(f, &route.db))
         }
         Plan::Scatter(s) => match scatter(&s, ctx, session, sink).await {
-            Err(Failure::Query(Error::Unsupported(why)))
-                if why.starts_with(merge::TYPE_DEFEATS_MERGE) =>
-            {
+            Err(Failure::Query(Error::MergeCannotOrder(table))) => {
+                let why = crate::error::merge_cannot_order(&table);
                 materialize::replan(&s.sql, why, ctx, session, sink).await
             }
             outcome => outcome,

@@ -282,10 +282,6 @@ pub async fn run<S: ResultSink>(
 }
 
 /// Reads the shard streams in merge order and feeds the pipeline.
-/// The start of the refusal for a merge whose keys' column types it cannot order (sent before
-/// any row): `execute::run` answers the statement over copies instead.
-pub(crate) const TYPE_DEFEATS_MERGE: &str = "ordering or grouping by an ENUM or SET column";
-
 async fn pump<S: ResultSink>(
     streams: &mut Streams,
     out: &mut Output<'_, S>,
@@ -307,10 +303,7 @@ async fn pump<S: ResultSink>(
     for k in spec.order.iter().chain(&spec.final_order).chain(group_keys) {
         let i = lay.index(k.col);
         if lay.cols.get(i).is_some_and(compare::sorts_by_index) {
-            return Err(Failure::Query(Error::unsupported(format!(
-                "{TYPE_DEFEATS_MERGE} over several shards of sharded table '{}'",
-                spec.table
-            ))));
+            return Err(Failure::Query(Error::MergeCannotOrder(spec.table.clone())));
         }
     }
     // The shards' partial sums of a double are added in another order than one server adds

@@ -157,8 +157,11 @@ mod tests {
 
     #[test]
     fn random_spreads_and_least_latency_takes_the_fastest_usable() {
+        // Replica 2 is down: its draws go on to replica 0, so 0 gets about 2/3 of the reads
+        // and 1 about 1/3 (333, sd 15). The bounds sit 8 sd out: `> 300` failed one run in
+        // about 70 (CI got [700, 300]).
         let r = counts(ReadPolicy::Random, &[true, true, false], &[1, 1, 1], 1000);
-        assert!(r[0] > 300 && r[1] > 300 && r[2] == 0 && r[3] == 0, "{r:?}");
+        assert!(r[0] > 500 && r[1] > 200 && r[2] == 0 && r[3] == 0, "{r:?}");
         assert_eq!(
             counts(ReadPolicy::LeastLatency, &[true; 3], &[1; 3], 10),
             [0, 10, 0, 0]

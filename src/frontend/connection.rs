@@ -205,8 +205,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 let wanted = crate::backend::pools::SLOT_WANTED.notified();
                 let next = tokio::select! {
                     biased;
-                    read = &mut read => Some(read?),
                     _ = self.live.ended().cancelled() => return Ok(()),
+                    read = &mut read => Some(read?),
                     _ = hold => None,
                     _ = wanted => None,
                 };
@@ -215,18 +215,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     None => {
                         self.session.conns.release_spares();
                         tokio::select! {
-                            read = read => read?,
+                            biased;
                             _ = self.live.ended().cancelled() => return Ok(()),
+                            read = read => read?,
                         }
                     }
                 }
             } else {
                 self.session.conns.release_spares();
                 tokio::select! {
-                    read = self.reader.read_packet(&mut buf) => read?,
+                    biased;
                     _ = self.live.ended().cancelled() => return Ok(()),
+                    read = self.reader.read_packet(&mut buf) => read?,
                 }
             };
+            // KILL answers its client once the session is marked ended; a command that
+            // arrived at the same moment must not run (the client may already have sent it
+            // after that answer).
+            if self.live.ended().is_cancelled() {
+                return Ok(());
+            }
             let Some(seq) = read else {
                 return Ok(());
             };

@@ -128,6 +128,92 @@ async fn a_reload_that_renumbers_groups_keeps_every_row_on_its_shard() {
     schema.drop().await;
 }
 
+/// A session sending statement after statement keeps its backend connection between them
+/// (`[backend] idle_hold_ms`). A reload that moves a group to another server must move the
+/// session's next statement too: the held connection belongs to the old pool, and taking
+/// it back by the group's name would keep reading the old server for as long as the
+/// session's statements keep coming within the hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_moves_a_group_moves_sessions_holding_its_connections() {
+    let schema = TestSchema::create("reload_move_held").await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            1,
+            &["INSERT INTO patients_2 (id, hospital_id, name) VALUES (1, 2, 'old server')"],
+        )
+        .await;
+    // The same shard table in a schema of its own on g0's server, where the reload moves g1.
+    let moved = format!("{}_moved", schema.name);
+    let mut g0 = Conn::new(direct_opts(master_port(0), None)).await.unwrap();
+    g0.query_drop(format!("DROP DATABASE IF EXISTS `{moved}`"))
+        .await
+        .unwrap();
+    g0.query_drop(format!("CREATE DATABASE `{moved}`"))
+        .await
+        .unwrap();
+    let (_, create): (String, String) = schema
+        .on(1)
+        .await
+        .query_first("SHOW CREATE TABLE patients_2")
+        .await
+        .unwrap()
+        .unwrap();
+    g0.query_drop(format!("USE `{moved}`")).await.unwrap();
+    g0.query_drop(create).await.unwrap();
+    g0.query_drop(format!(
+        "INSERT INTO `{moved}`.patients_2 (id, hospital_id, name) VALUES (1, 2, 'new server')"
+    ))
+    .await
+    .unwrap();
+    let rules = schema.clinical_rules("clinical");
+    let proxy = Proxy::start_tuned(&[("clinical.toml", rules.clone())], |c| {
+        c.users.push(ops());
+        // Long enough that every statement of this test finds the previous one's connection.
+        c.backend.idle_hold = Duration::from_secs(30);
+    })
+    .await;
+    let read = "SELECT name FROM patients WHERE hospital_id = 2 AND id = 1";
+    let mut c = proxy.connect(Some("clinical")).await;
+    let name: Option<String> = c.query_first(read).await.unwrap();
+    assert_eq!(name.as_deref(), Some("old server"));
+    let g1 = format!(
+        "[groups.g1]\nmaster = \"127.0.0.1:{}\"\nschema = \"{}\"",
+        master_port(1),
+        schema.name
+    );
+    let moved_g1 = format!(
+        "[groups.g1]\nmaster = \"127.0.0.1:{}\"\nschema = \"{moved}\"",
+        master_port(0)
+    );
+    assert!(rules.contains(&g1), "{rules}");
+    std::fs::write(
+        proxy.rules_dir().join("clinical.toml"),
+        rules.replace(&g1, &moved_g1),
+    )
+    .unwrap();
+    let mut admin = connect_ops(&proxy).await;
+    admin.query_drop("SHARDGATE RELOAD").await.unwrap();
+    for prepared in [false, true] {
+        let name: Option<String> = if prepared {
+            c.exec_first(read, ()).await.unwrap()
+        } else {
+            c.query_first(read).await.unwrap()
+        };
+        assert_eq!(
+            name.as_deref(),
+            Some("new server"),
+            "prepared: {prepared}: the session read the server its group left"
+        );
+    }
+    drop(c);
+    drop(proxy);
+    g0.query_drop(format!("DROP DATABASE `{moved}`"))
+        .await
+        .unwrap();
+    schema.drop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_files_and_layout_changes_are_refused_and_the_old_rules_serve() {
     let schema = TestSchema::create("reload_refused").await;

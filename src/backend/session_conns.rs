@@ -280,12 +280,13 @@ impl SessionConns {
         group: GroupId,
         server: ServerRef,
     ) -> Result<usize> {
-        let name = db.groups.get(group).map(|g| g.name.as_str());
+        let pool = pool_of(backends, db, group, server)?;
+        // A spare is taken back only from the very pool the current rules name: matched by
+        // group name, a session sending statement after statement would keep its held
+        // connection to a server a reload moved the group away from, for as long as its
+        // statements keep coming within the hold.
         if let Some(i) = self.spare.iter().position(|(p, batch)| {
-            p.server == server
-                && Some(&*p.pool.group) == name
-                && p.pool.database.eq_ignore_ascii_case(&db.name)
-                && **batch == *self.batch
+            p.server == server && Arc::ptr_eq(&p.pool, &pool) && **batch == *self.batch
         }) {
             let (mut p, _) = self.spare.swap_remove(i);
             p.group = group;
@@ -294,7 +295,6 @@ impl SessionConns {
         }
         // Never wait for a slot while holding spares another session may be waiting for.
         self.release_spares();
-        let pool = pool_of(backends, db, group, server)?;
         let conn = match pool.take_parked(&self.batch) {
             Some(conn) => conn,
             None => {

@@ -31,7 +31,7 @@
 #                        cost of per-user limits (e.g. "max_qps = 10000000" never limits)
 #   CACHE_TTL_MS         the sbtest tables opt into the result cache with this TTL (text mode
 #                        answers repeated ids from memory; prepared statements never are)
-#   IDLE_HOLD_MS         shardgate's [backend] idle_hold_ms (its default when unset: 0)
+#   IDLE_HOLD_MS         shardgate's [backend] idle_hold_ms (its default when unset: 2)
 #   TLS (0)              1: shardgate gets a certificate made here ([tls]) and sysbench
 #                        connects to it with --mysql-ssl=on (the other targets stay plain:
 #                        compare two runs of shardgate alone, TLS=0 and TLS=1)

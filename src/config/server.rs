@@ -13,7 +13,7 @@ use super::address::check_addr;
 pub const DEFAULT_POOL_MIN: usize = 1;
 /// Connections per backend server when `pool_max` is left out (the example's value).
 pub const DEFAULT_POOL_MAX: usize = 32;
-const DEFAULT_IDLE_HOLD_MS: u64 = 0;
+const DEFAULT_IDLE_HOLD_MS: u64 = 2;
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2000;
 pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 1000;
 /// The adaptive breaker's `K`: a server must answer half of what is asked before the proxy
@@ -299,12 +299,13 @@ pub struct BackendConfig {
     /// the pool resets them.
     pub multiplex: bool,
     /// Multiplexing: how long a session keeps its connections after a statement, waiting
-    /// for its next one, before it gives them back (`idle_hold_ms`; default 0, which gives
-    /// them back at once: with a hold, KILL QUERY of a scatter read over a full pool waited
-    /// for its connection in tests/kill.rs, not yet understood). A client sending statement after statement then keeps one connection
-    /// instead of checking one out of the pool per statement (measured 6 µs of proxy CPU
-    /// and a fifth of the point-select rate); a session waiting for a free connection makes
-    /// every holder give its connections back at once, so holding never makes one wait.
+    /// for its next one, before it gives them back (`idle_hold_ms`; default 2, 0 gives them
+    /// back at once). A client sending statement after statement then keeps one connection
+    /// instead of checking one out of the pool per statement (measured 2-3 µs of proxy CPU
+    /// and 0.12-0.14 of the HAProxy ratio on point selects); a session waiting for a free
+    /// connection makes every holder give its connections back at once, so holding never
+    /// makes one wait longer than the hold. It was off until the KILL tests' flakes with it
+    /// were traced to MariaDB's own kill latency (`frontend::interrupt::WIND_DOWN`).
     pub idle_hold: Duration,
 }
 

@@ -306,7 +306,14 @@ wait_replica_synced() {
   fi
   pos=$(sql "$master" -e 'SELECT @@gtid_binlog_pos')
   res=$(sql "$name" -e "SELECT MASTER_GTID_WAIT('$pos', 30)")
-  [[ $res == 0 ]] || die "$name did not catch up with $master (GTID $pos) within 30 s"
+  if [[ $res != 0 ]]; then
+    # What the replica was doing, for the next one to read (a CI run once ended here after
+    # a master's kill -9 mid-XA, with nothing to tell why).
+    sql "$name" --column-names --vertical -e 'SHOW SLAVE STATUS' >&2 || true
+    sql "$name" --column-names -e "SELECT ID, TIME, STATE, LEFT(INFO, 120) FROM information_schema.PROCESSLIST WHERE USER = 'system user'" >&2 || true
+    errlog_tail "$name"
+    die "$name did not catch up with $master (GTID $pos) within 30 s"
+  fi
 }
 
 all_healthy() {

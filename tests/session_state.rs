@@ -734,3 +734,48 @@ async fn a_replayed_session_takes_its_parked_connections_without_replaying() {
     }
     schema.drop().await;
 }
+
+/// Under autocommit=0 a read opens a transaction, and with it a snapshot, on every
+/// connection it runs on. No connection of such a read may reach the next session with the
+/// same SETs (any autocommit=0 driver) still holding it, parked or held between statements
+/// (`idle_hold_ms`): that session would read rows as they were before later commits, a
+/// silently stale answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extra_connection_with_an_open_snapshot_is_never_handed_on() {
+    let (schema, proxy) = setup("state_extra_snapshot", 8).await;
+    one_row_per_shard(&schema).await;
+    let count = "/* shardgate:master */ SELECT COUNT(*) FROM clinical_data";
+    let mut a = proxy.connect(Some("clinical")).await;
+    a.query_drop("SET autocommit = 0").await.unwrap();
+    let n: Option<i64> = a.query_first(count).await.unwrap();
+    assert_eq!(n, Some(4));
+    // Committed after A's snapshots were taken, on every shard.
+    for shard in 0..4 {
+        let group = if shard < 2 { 0 } else { 1 };
+        schema
+            .exec(
+                group,
+                &[&format!(
+                    "INSERT INTO clinical_data_{shard} (id, hospital_id, patient_id, measure) \
+                     VALUES ({}, {shard}, 9, 'later')",
+                    10 + shard
+                )],
+            )
+            .await;
+    }
+    for round in 0..3 {
+        let mut b = proxy.connect(Some("clinical")).await;
+        b.query_drop("SET autocommit = 0").await.unwrap();
+        let n: Option<i64> = b.query_first(count).await.unwrap();
+        assert_eq!(
+            n,
+            Some(8),
+            "round {round}: a snapshot older than the commits"
+        );
+        b.query_drop("ROLLBACK").await.unwrap();
+        b.disconnect().await.unwrap();
+    }
+    a.query_drop("ROLLBACK").await.unwrap();
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}

@@ -326,18 +326,31 @@ async fn copy_that_warns_is_refused() {
 async fn copies_never_reach_another_client() {
     let mut c = Case::tuned("ma_no_leak", T_U, |cfg| cfg.backend.pool_max = 2).await;
     let sql = "SELECT SLEEP(1), COUNT(DISTINCT x), COUNT(*) FROM t";
-    // Killed while the final statement sleeps.
+    // Killed while the final statement sleeps: long enough that the kill always lands in
+    // it (MariaDB may take two seconds to wake a killed thread when kills run in parallel,
+    // and a SLEEP(1) that ends first answers its rows).
+    let killed_sql = "SELECT SLEEP(30), COUNT(DISTINCT x), COUNT(*) FROM t";
     let victim = c.proxy.connect(Some("m")).await;
     let id = victim.id();
     let running = tokio::spawn(async move {
         let mut v = victim;
-        let r = v.query_drop(sql).await;
+        let r = v.query_drop(killed_sql).await;
         (v, r)
     });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     c.via.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+    let killed_at = std::time::Instant::now();
     let (mut victim, r) = running.await.unwrap();
-    expect_code(r, 1317);
+    let msg = expect_code(r, 1317);
+    assert_eq!(
+        msg, "Query execution was interrupted",
+        "abandoned, not killed"
+    );
+    assert!(
+        killed_at.elapsed() < std::time::Duration::from_secs(4),
+        "the kill took {:?}: it waited for a pooled connection",
+        killed_at.elapsed()
+    );
     expect_code(
         victim.query_drop("SELECT * FROM shardgate_m0_t").await,
         1146,

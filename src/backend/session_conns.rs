@@ -44,9 +44,6 @@ pub struct SessionConns {
     /// with the replay batch they carry. Not the session's: session statements, listings
     /// and transactions see only `pinned`, so holding one changes nothing but its speed.
     spare: Vec<(Pinned, Arc<str>)>,
-    /// Extra connections the running statement's merge is done with (`return_extra`):
-    /// spares too once the statement ends, if the session holds its connections.
-    extras_done: Vec<(Pinned, Arc<str>)>,
     /// Session statements to run on every connection this session opens from now on, in
     /// the order the client sent them.
     replay: Vec<(Option<String>, String)>,
@@ -68,7 +65,6 @@ impl Default for SessionConns {
         SessionConns {
             pinned: Vec::new(),
             spare: Vec::new(),
-            extras_done: Vec::new(),
             replay: Vec::new(),
             batch: Arc::from(""),
             last_used: None,
@@ -162,18 +158,15 @@ impl SessionConns {
     }
 
     /// Like `release_between_statements`, but the connections become spares the next
-    /// statement may take back (`release_spares` gives them back), with the extra
-    /// connections this statement's merge gave back. True if any did.
+    /// statement may take back (`release_spares` gives them back). True if any did.
     pub fn hold_between_statements(&mut self, transaction_open: bool) -> bool {
         self.release_spares();
         if !self.releasable(transaction_open) {
-            self.release_extras();
             return false;
         }
         for p in self.pinned.drain(..) {
             self.spare.push((p, self.batch.clone()));
         }
-        self.spare.append(&mut self.extras_done);
         self.last_used = None;
         !self.spare.is_empty()
     }
@@ -181,25 +174,14 @@ impl SessionConns {
     /// Gives the spare connections back as `release_between_statements` would have: clean
     /// or parked with the state they carry (a SET since made them stale: reset).
     pub fn release_spares(&mut self) {
-        self.release_extras();
-        for (p, batch) in std::mem::take(&mut self.spare) {
-            self.give_back(p, batch);
-        }
-    }
-
-    fn release_extras(&mut self) {
-        for (p, batch) in std::mem::take(&mut self.extras_done) {
-            self.give_back(p, batch);
-        }
-    }
-
-    fn give_back(&self, p: Pinned, batch: Arc<str>) {
-        if *batch != *self.batch {
-            drop(p);
-        } else if batch.is_empty() {
-            p.conn.release_clean();
-        } else {
-            p.pool.park(batch, p.conn);
+        for (p, batch) in self.spare.drain(..) {
+            if *batch != *self.batch {
+                drop(p);
+            } else if batch.is_empty() {
+                p.conn.release_clean();
+            } else {
+                p.pool.park(batch, p.conn);
+            }
         }
     }
 
@@ -219,36 +201,26 @@ impl SessionConns {
         !in_trans
     }
 
-    /// Takes back an extra connection a statement used (`extra_if_free`). It goes back with
-    /// the session's other connections after the statement: clean when the session has no
-    /// state, parked with its replayable state when that is all it has, or kept a moment
-    /// with them (`hold_between_statements`), so a client sending scatter read after
-    /// scatter read does not check extra connections out of the pool for each. Extra
-    /// connections run only reads outside a transaction; one the server says is in one
-    /// (a read under autocommit=0 opens it) or of a session with unreplayable state is
-    /// dropped, to be reset, since its snapshot or state is no one else's to see.
-    pub fn return_extra(
-        &mut self,
-        pool: &Arc<GroupPool>,
-        group: GroupId,
-        server: ServerRef,
-        conn: BackendConn,
-    ) {
+    /// Gives back an extra connection a statement used (`extra_if_free`): clean when the
+    /// session has no state, parked with its replayable state when that is all it has, to
+    /// be reset otherwise. At once, not with the session's held connections after the
+    /// statement: a statement that kept them would hold a pool's every connection through a
+    /// long final step (a materialized read's), and a KILL QUERY waiting for one would come
+    /// too late (tests/materialize_attack.rs, pool_max = 2). Extra connections run only
+    /// reads outside a transaction; one the server says is in one anyway is reset, since
+    /// its snapshot is no one else's to see.
+    pub fn return_extra(&self, pool: &GroupPool, conn: BackendConn) {
         let in_trans = conn.last_ok_packet().is_some_and(|ok| {
             ok.status_flags()
                 .contains(StatusFlags::SERVER_STATUS_IN_TRANS)
         });
         if self.sticky.is_some() || in_trans {
             drop(conn);
-            return;
+        } else if self.batch.is_empty() {
+            conn.release_clean();
+        } else {
+            pool.park(self.batch.clone(), conn);
         }
-        let p = Pinned {
-            pool: pool.clone(),
-            group,
-            server,
-            conn,
-        };
-        self.extras_done.push((p, self.batch.clone()));
     }
 
     /// Gives every connection back (each is reset on the way) and forgets session state.
@@ -425,21 +397,6 @@ impl SessionConns {
         server: ServerRef,
     ) -> Result<Option<BackendConn>> {
         let pool = pool_of(backends, db, group, server)?;
-        let spare = |(p, batch): &(Pinned, Arc<str>)| {
-            p.server == server && Arc::ptr_eq(&p.pool, &pool) && **batch == *self.batch
-        };
-        let kept = match self.spare.iter().position(spare) {
-            Some(i) => Some(self.spare.swap_remove(i).0),
-            None => self
-                .extras_done
-                .iter()
-                .position(spare)
-                .map(|i| self.extras_done.swap_remove(i).0),
-        };
-        if let Some(p) = kept {
-            self.in_use.note(&pool, group, p.conn.id());
-            return Ok(Some(p.conn));
-        }
         if let Some(conn) = pool.take_parked(&self.batch) {
             self.in_use.note(&pool, group, conn.id());
             return Ok(Some(conn));
@@ -563,7 +520,6 @@ impl SessionConns {
     pub fn release_all(&mut self) {
         self.pinned.clear();
         self.spare.clear();
-        self.extras_done.clear();
         self.replay.clear();
         self.batch = Arc::from("");
         self.last_used = None;

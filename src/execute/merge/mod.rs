@@ -234,9 +234,7 @@ pub async fn run<S: ResultSink>(
                         .conns
                         .put_back(ctx.backends, &db, group, server, end.conn);
                 } else if let Some(g) = ctx.backends.group(&db, group) {
-                    session
-                        .conns
-                        .return_extra(g.server(server), group, server, end.conn);
+                    session.conns.return_extra(g.server(server), end.conn);
                 }
             }
             _ if pinned && server == ServerRef::Master => {

@@ -121,11 +121,7 @@ impl GroupPool {
         }
         let slot = match self.free_slot() {
             Some(slot) => slot,
-            None => {
-                // Sessions holding connections between statements give them back now.
-                SLOT_WANTED.notify_waiters();
-                self.wait_for_slot(timeout).await?
-            }
+            None => self.wait_for_slot(timeout).await?,
         };
         self.connect_in(slot, timeout, probing).await
     }
@@ -146,6 +142,12 @@ impl GroupPool {
             return None;
         }
         self.warm.take(state)
+    }
+
+    /// A statement waits for a slot of this server's pool (of any worker): a session holding
+    /// a connection of it between statements must give it back, not keep or take it back.
+    pub fn is_wanted(&self) -> bool {
+        self.stats.waiting.load(Ordering::Relaxed) > 0
     }
 
     /// Before a connection is taken from the driver's pool directly (bypassing the slots, as
@@ -181,6 +183,10 @@ impl GroupPool {
     /// connection to come back.
     async fn wait_for_slot(&self, timeout: Duration) -> Result<OwnedSemaphorePermit> {
         let _waiting = Waiting::new(&self.stats);
+        // Sessions holding spares between statements give them back now. Signalled only once
+        // counted as waiting: a session that starts a hold or takes a spare back after this
+        // sees the count (`is_wanted`), one that did so before hears the signal.
+        SLOT_WANTED.notify_waiters();
         // Counted as waiting, so nobody parks a connection from now on; one parked before
         // is evicted here (see `WarmConns::park`).
         if let Some(slot) = self.free_slot() {

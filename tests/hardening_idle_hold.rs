@@ -93,3 +93,90 @@ async fn a_session_sending_statement_after_statement_does_not_starve_one_waiting
     waiter.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// Statements of `schema` still running `SLEEP(30)` on group 0's master.
+async fn sleeping(schema: &TestSchema) -> i64 {
+    let mut c = dba(master_port(0)).await;
+    let n: i64 = c
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE DB = ? AND INFO LIKE '%SLEEP(30)%' AND ID <> CONNECTION_ID()",
+            (schema.name.as_str(),),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    c.disconnect().await.unwrap();
+    n
+}
+
+/// KILL QUERY takes a connection from the driver's pool, outside the slots: when a session
+/// sending statement after statement held the pool's other connection, it took it back for
+/// each statement, the KILL's signal was lost while it ran one, and the KILL gave up after
+/// `connect_timeout`: the killed statement went on sleeping on the server and its client got
+/// the proxy's abandonment instead of 1317. The KILL now counts as waiting for the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_query_through_a_pool_a_busy_session_holds_reaches_the_server() {
+    let schema = clinical("hold_kill").await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 2;
+            c.backend.multiplex = true;
+            c.backend.connect_timeout = Duration::from_secs(2);
+        },
+    )
+    .await;
+    let mut victim = proxy.connect(Some("clinical")).await;
+    let victim_id = victim.id();
+    let sleeper = tokio::spawn(async move {
+        let r = victim
+            .query_drop("SELECT SLEEP(30) FROM patients WHERE hospital_id = 1")
+            .await;
+        (victim, r)
+    });
+    let started = Instant::now();
+    while sleeping(&schema).await < 1 {
+        assert!(started.elapsed() < Duration::from_secs(4), "no sleeper");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut busy = proxy.connect(Some("clinical")).await;
+    let busy_stop = stop.clone();
+    let busy_task = tokio::spawn(async move {
+        let started = Instant::now();
+        while !busy_stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(30) {
+            let name: Option<String> = busy
+                .query_first("SELECT name FROM patients WHERE hospital_id = 1 AND id = 1")
+                .await
+                .unwrap();
+            assert_eq!(name.as_deref(), Some("a"));
+        }
+        busy.disconnect().await.unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut killer = proxy.connect(Some("clinical")).await;
+    let killed_at = Instant::now();
+    killer
+        .query_drop(format!("KILL QUERY {victim_id}"))
+        .await
+        .unwrap();
+    let (victim, result) = tokio::time::timeout(Duration::from_secs(15), sleeper)
+        .await
+        .expect("the killed statement ended")
+        .unwrap();
+    let took = killed_at.elapsed();
+    let still_sleeping = sleeping(&schema).await;
+    stop.store(true, Ordering::Relaxed);
+    busy_task.await.unwrap();
+    let msg = expect_code(result, 1317);
+    assert_eq!(msg, "Query execution was interrupted", "after {took:?}");
+    assert_eq!(
+        still_sleeping, 0,
+        "the server still runs the killed statement"
+    );
+    drop(victim);
+    killer.disconnect().await.unwrap();
+    schema.drop().await;
+}

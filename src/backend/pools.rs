@@ -152,12 +152,17 @@ impl GroupPool {
 
     /// Before a connection is taken from the driver's pool directly (bypassing the slots, as
     /// a KILL QUERY does): when sessions hold every slot, one parked connection goes back to
-    /// the pool, so the driver has one to give instead of waiting for a session.
-    pub fn make_room_outside_slots(&self) {
+    /// the pool, and sessions holding spares between statements give them back, so the driver
+    /// has one to give instead of waiting for a session. The guard counts as a statement
+    /// waiting for this pool until it is dropped: a session sending statement after statement
+    /// would otherwise take its spare back each time and keep the KILL waiting until it gave up.
+    pub(crate) fn make_room_outside_slots(&self) -> Waiting<'_> {
+        let waiting = Waiting::now(&self.stats);
         SLOT_WANTED.notify_waiters();
         if self.slots.available_permits() == 0 {
             self.warm.evict_oldest();
         }
+        waiting
     }
 
     /// A slot free right now, evicting parked connections (`warm`) if they hold them all.
@@ -590,13 +595,19 @@ fn latency_histogram(database: &str, group: &str, role: Role) -> metrics::Histog
     )
 }
 
-/// Counts a statement waiting for a pool slot while it waits, also when its client goes
-/// away mid-wait (the future is dropped).
-struct Waiting<'a>(&'a ServerStats);
+/// Counts a statement waiting for a pool slot (or a KILL waiting for a connection) while it
+/// waits, also when its client goes away mid-wait (the future is dropped).
+#[must_use]
+pub(crate) struct Waiting<'a>(&'a ServerStats);
 
 impl<'a> Waiting<'a> {
     fn new(stats: &'a ServerStats) -> Self {
         stats.waits.fetch_add(1, Ordering::Relaxed);
+        Self::now(stats)
+    }
+
+    /// Waiting now, without counting in `waits` (the statements that ever waited).
+    fn now(stats: &'a ServerStats) -> Self {
         stats.waiting.fetch_add(1, Ordering::Relaxed);
         Waiting(stats)
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::raw::RawClient;
 use common::*;
 use mysql_async::prelude::Queryable;
 
@@ -178,5 +179,59 @@ async fn kill_query_through_a_pool_a_busy_session_holds_reaches_the_server() {
     );
     drop(victim);
     killer.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+/// A client that sends statements without reading their answers: the session's last answer
+/// cannot be flushed, and the proxy sat in that flush holding the statement's connection
+/// as a spare, deaf to the signal of a session waiting for the pool, for as long as the
+/// client did not read (here: the whole 30 s hold; the waiter failed with 1040). The hold
+/// now ends during the flush as it ends while idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_not_reading_its_answers_does_not_keep_a_held_connection() {
+    let schema = clinical("hold_unread").await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 1;
+            c.backend.multiplex = true;
+            c.backend.idle_hold = Duration::from_secs(30);
+            c.backend.connect_timeout = Duration::from_secs(2);
+        },
+    )
+    .await;
+    let port = proxy.port;
+    // 200 answers of 60 kB each, none read: more than the sockets buffer.
+    let stalled = tokio::task::spawn_blocking(move || {
+        let mut c = RawClient::connect(port, "clinical", true);
+        for _ in 0..200 {
+            let mut payload = vec![0x03];
+            payload.extend_from_slice(b"SELECT REPEAT('x', 60000)");
+            c.write_packet(0, &payload);
+        }
+        c
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut waiter = proxy.connect(Some("clinical")).await;
+    let started = Instant::now();
+    let name: Result<Option<String>, _> = waiter
+        .query_first("SELECT name FROM patients WHERE hospital_id = 1 AND id = 2")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(name.unwrap().as_deref(), Some("b"), "after {took:?}");
+    assert!(took < Duration::from_secs(1), "the waiter waited {took:?}");
+    // The stalled client reads one answer: the session is still whole.
+    let first = tokio::task::spawn_blocking(move || {
+        let mut stalled = stalled;
+        stalled.read_result(true)
+    })
+    .await
+    .unwrap();
+    assert_eq!(first.len(), 4, "column count, column, row, OK");
+    assert_eq!(first[2].1.len(), 3 + 60000, "the row");
+    waiter.disconnect().await.unwrap();
     schema.drop().await;
 }

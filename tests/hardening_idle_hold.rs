@@ -235,3 +235,65 @@ async fn a_client_not_reading_its_answers_does_not_keep_a_held_connection() {
     waiter.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// A statement of a user over its `max_qps` waits for a token (`limit_wait_ms`) after its
+/// packet came in, and that packet ended the hold's listening: the session waited with its
+/// spare, deaf to a session waiting for the pool, which failed with 1040 although the
+/// throttled session ran nothing. Spares now go back before any wait but the statement's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_waiting_for_its_users_rate_does_not_keep_a_held_connection() {
+    use shardgate::config::server::{UserConfig, UserLimits};
+    let schema = clinical("hold_rate").await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 1;
+            c.backend.multiplex = true;
+            c.backend.idle_hold = Duration::from_secs(30);
+            c.backend.connect_timeout = Duration::from_millis(500);
+            c.users.push(UserConfig {
+                limits: UserLimits {
+                    max_qps: Some(1),
+                    burst: 1,
+                    limit_wait: Duration::from_secs(3),
+                    ..UserLimits::default()
+                },
+                ..UserConfig::new("partner", "partner-pass")
+            });
+        },
+    )
+    .await;
+    let opts = mysql_async::OptsBuilder::from_opts(proxy.opts(Some("clinical")))
+        .user(Some("partner"))
+        .pass(Some("partner-pass"));
+    let mut limited = mysql_async::Conn::new(opts).await.unwrap();
+    let sql = "SELECT name FROM patients WHERE hospital_id = 1 AND id = 1";
+    for _ in 0..2 {
+        let name: Option<String> = limited.query_first(sql).await.unwrap();
+        assert_eq!(name.as_deref(), Some("a"));
+    }
+    // The bucket is empty now: the next one waits about a second for its token, holding (before the fix) g0's only
+    // connection.
+    let throttled = tokio::spawn(async move {
+        let name: Option<String> = limited.query_first(sql).await.unwrap();
+        (limited, name)
+    });
+    let mut other = proxy.connect(Some("clinical")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let name: Result<Option<String>, _> = other
+        .query_first("SELECT name FROM patients WHERE hospital_id = 1 AND id = 2")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(name.unwrap().as_deref(), Some("b"), "after {took:?}");
+    assert!(
+        took < Duration::from_millis(300),
+        "the other session waited {took:?}"
+    );
+    let (limited, name) = throttled.await.unwrap();
+    assert_eq!(name.as_deref(), Some("a"));
+    limited.disconnect().await.unwrap();
+    other.disconnect().await.unwrap();
+    schema.drop().await;
+}

@@ -408,13 +408,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     }
 
     /// The user's statement rate (`max_qps`): a token, or 1226 after `limit_wait_ms`. KILL
-    /// ends the wait like a statement's.
-    async fn admit_statement(&self) -> Result<(), Error> {
+    /// ends the wait like a statement's. A statement that must wait for its token gives the
+    /// spares of the previous one back first: the wait is the user's, not the statement's, and
+    /// another session may be waiting for those pools meanwhile.
+    async fn admit_statement(&mut self) -> Result<(), Error> {
         let Some(s) = &self.user_session else {
             return Ok(());
         };
+        let admit = s.limiter().admit_statement();
+        tokio::pin!(admit);
+        let at_once = tokio::select! {
+            biased;
+            admitted = &mut admit => Some(admitted),
+            _ = std::future::ready(()) => None,
+        };
+        if let Some(admitted) = at_once {
+            return admitted;
+        }
+        self.session.conns.release_spares();
         tokio::select! {
-            admitted = s.limiter().admit_statement() => admitted,
+            admitted = admit => admitted,
             _ = self.live.ended().cancelled() => Err(Error::ConnectionKilled),
         }
     }

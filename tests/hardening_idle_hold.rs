@@ -297,3 +297,132 @@ async fn a_statement_waiting_for_its_users_rate_does_not_keep_a_held_connection(
     other.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// The time zone and sql_mode a statement of `c` sees, by the text or binary protocol.
+async fn read(c: &mut mysql_async::Conn, sql: &str, binary: bool) -> (String, String) {
+    if binary {
+        c.exec_first(sql, ()).await.unwrap().unwrap()
+    } else {
+        c.query_first(sql).await.unwrap().unwrap()
+    }
+}
+
+/// Session state never travels on a held connection it does not belong to: a SET sent while
+/// the previous statements' connections to both groups are held (each carrying the old
+/// state) reaches the next statement on either group, in the text and binary protocol; a
+/// reset and a user change while connections are held leave none of the old state; and
+/// another session never gets a connection carrying this one's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_set_while_connections_are_held_reaches_every_group_and_no_one_else() {
+    let schema = clinical("hold_state").await;
+    schema
+        .exec(
+            1,
+            &["INSERT INTO patients_2 VALUES (3, 2, 'c', NULL, NULL)"],
+        )
+        .await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 4;
+            c.backend.multiplex = true;
+            c.backend.idle_hold = Duration::from_secs(30);
+        },
+    )
+    .await;
+    let g0 = "SELECT @@time_zone, @@sql_mode FROM patients WHERE hospital_id = 1 AND id = 1";
+    let g1 = "SELECT @@time_zone, @@sql_mode FROM patients WHERE hospital_id = 2 AND id = 3";
+    let default: (String, String) = {
+        let mut d = direct(master_port(1), Some(&schema.name)).await;
+        let r = d
+            .query_first("SELECT @@time_zone, @@sql_mode")
+            .await
+            .unwrap()
+            .unwrap();
+        d.disconnect().await.unwrap();
+        r
+    };
+    let mut a = proxy.connect(Some("clinical")).await;
+    for binary in [false, true] {
+        assert_eq!(read(&mut a, g0, binary).await, default);
+        assert_eq!(read(&mut a, g1, binary).await, default);
+        // Both groups' connections are held now, with the old state.
+        // (A prepared statement is refused after sql_mode changed since its PREPARE.)
+        let set = if binary {
+            a.query_drop("SET time_zone = '+05:00'").await.unwrap();
+            ("+05:00".to_string(), default.1.clone())
+        } else {
+            a.query_drop("SET time_zone = '+05:00', sql_mode = 'ANSI_QUOTES'")
+                .await
+                .unwrap();
+            ("+05:00".to_string(), "ANSI_QUOTES".to_string())
+        };
+        assert_eq!(read(&mut a, g1, binary).await, set, "binary={binary}");
+        assert_eq!(read(&mut a, g0, binary).await, set, "binary={binary}");
+        // A SET and a statement in one query: the SET takes back the held connection to g0,
+        // the statement runs while the one to g1 is still held, with the state before it.
+        let n: Option<i64> = a
+            .query_first("SELECT COUNT(*) FROM patients")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(3));
+        let mut r = a
+            .query_iter(format!("SET time_zone = '+06:00'; {g1}"))
+            .await
+            .unwrap();
+        let mut rows: Vec<(String, String)> = Vec::new();
+        while !r.is_empty() {
+            rows.extend(r.collect::<(String, String)>().await.unwrap());
+        }
+        drop(r);
+        assert_eq!(
+            rows,
+            [("+06:00".to_string(), set.1.clone())],
+            "binary={binary}"
+        );
+        let set = ("+06:00".to_string(), set.1.clone());
+        assert_eq!(read(&mut a, g0, binary).await, set);
+        // Another session (pool of 4, every connection of `a` parked or held) sees none of it.
+        let mut b = proxy.connect(Some("clinical")).await;
+        for sql in [g0, g1, g0, g1] {
+            assert_eq!(read(&mut b, sql, binary).await, default, "{sql}");
+        }
+        b.disconnect().await.unwrap();
+        // COM_RESET_CONNECTION while `a` holds its connections: the state is gone everywhere.
+        assert_eq!(read(&mut a, g1, binary).await, set);
+        a.reset().await.unwrap();
+        assert_eq!(read(&mut a, g1, binary).await, default, "after reset");
+        assert_eq!(read(&mut a, g0, binary).await, default, "after reset");
+    }
+    // COM_CHANGE_USER while connections with state are held.
+    a.query_drop("SET time_zone = '+03:00'").await.unwrap();
+    assert_eq!(
+        a.query_first::<(String, String), _>(g1)
+            .await
+            .unwrap()
+            .unwrap()
+            .0,
+        "+03:00"
+    );
+    a.change_user(mysql_async::ChangeUserOpts::default())
+        .await
+        .unwrap();
+    a.query_drop("USE clinical").await.unwrap();
+    assert_eq!(
+        a.query_first::<(String, String), _>(g1)
+            .await
+            .unwrap()
+            .unwrap(),
+        default
+    );
+    assert_eq!(
+        a.query_first::<(String, String), _>(g0)
+            .await
+            .unwrap()
+            .unwrap(),
+        default
+    );
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}

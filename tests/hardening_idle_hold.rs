@@ -426,3 +426,59 @@ async fn state_set_while_connections_are_held_reaches_every_group_and_no_one_els
     a.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// COM_CHANGE_USER may ask the client to switch its auth plugin and wait for its answer, for
+/// as long as the client likes: the session waited holding the previous statement's
+/// connection, so a client that never answered kept a pool slot from everyone (1040). The
+/// old session's connections go back before the new user is authenticated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_user_waiting_for_the_client_does_not_keep_a_held_connection() {
+    let schema = clinical("hold_change_user").await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 1;
+            c.backend.multiplex = true;
+            c.backend.idle_hold = Duration::from_secs(30);
+            c.backend.connect_timeout = Duration::from_secs(1);
+        },
+    )
+    .await;
+    let port = proxy.port;
+    let silent = tokio::task::spawn_blocking(move || {
+        let mut c = RawClient::connect(port, "clinical", true);
+        let answer = c.query(
+            "SELECT name FROM patients WHERE hospital_id = 1 AND id = 1",
+            true,
+        );
+        assert_eq!(answer.len(), 4, "a result of one row");
+        // COM_CHANGE_USER naming a plugin the proxy does not use: it asks for a switch.
+        let mut change = vec![0x11];
+        change.extend_from_slice(b"app\0");
+        change.push(0);
+        change.extend_from_slice(b"clinical\0");
+        change.extend_from_slice(&[45, 0]);
+        change.extend_from_slice(b"dialog\0");
+        c.write_packet(0, &change);
+        let (_, switch) = c.read_packet();
+        assert_eq!(switch[0], 0xFE, "an auth switch request");
+        c
+    })
+    .await
+    .unwrap();
+    let mut other = proxy.connect(Some("clinical")).await;
+    let started = Instant::now();
+    let name: Result<Option<String>, _> = other
+        .query_first("SELECT name FROM patients WHERE hospital_id = 1 AND id = 2")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(name.unwrap().as_deref(), Some("b"), "after {took:?}");
+    assert!(
+        took < Duration::from_millis(500),
+        "the other session waited {took:?}"
+    );
+    drop(silent);
+    other.disconnect().await.unwrap();
+    schema.drop().await;
+}

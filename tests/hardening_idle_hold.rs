@@ -482,3 +482,62 @@ async fn a_change_user_waiting_for_the_client_does_not_keep_a_held_connection() 
     other.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// Many sessions sending statement after statement through a small pool, with the default
+/// hold: every statement is answered (no 1040), none waits long, and the answers are right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_back_to_back_sessions_share_a_small_pool_without_errors() {
+    let schema = clinical("hold_many").await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 2;
+            c.backend.multiplex = true;
+            c.backend.connect_timeout = Duration::from_secs(2);
+        },
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for i in 0..8u64 {
+        let mut c = proxy.connect(Some("clinical")).await;
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let (mut n, mut slowest, mut errors) = (0u64, Duration::ZERO, Vec::new());
+            while started.elapsed() < Duration::from_secs(3) {
+                let id = 1 + (i + n) % 2;
+                let t = Instant::now();
+                let r: Result<Option<String>, _> = if n % 2 == 0 {
+                    c.exec_first(
+                        "SELECT name FROM patients WHERE hospital_id = 1 AND id = ?",
+                        (id,),
+                    )
+                    .await
+                } else {
+                    c.query_first(format!(
+                        "SELECT name FROM patients WHERE hospital_id = 1 AND id = {id}"
+                    ))
+                    .await
+                };
+                slowest = slowest.max(t.elapsed());
+                match r {
+                    Ok(name) => assert_eq!(name.as_deref(), Some(["a", "b"][id as usize - 1])),
+                    Err(e) => errors.push(e.to_string()),
+                }
+                n += 1;
+            }
+            c.disconnect().await.unwrap();
+            (n, slowest, errors)
+        }));
+    }
+    for t in tasks {
+        let (n, slowest, errors) = t.await.unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(n > 20, "only {n} statements");
+        assert!(
+            slowest < Duration::from_secs(1),
+            "a statement took {slowest:?}"
+        );
+    }
+    schema.drop().await;
+}

@@ -492,9 +492,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             if !idle_hold.is_zero() {
                 // Given back when no next statement comes soon (`command_loop`), or at once
                 // when a statement of another session waits for one of these pools.
-                let hold = IdleHold::start(idle_hold);
                 self.hold = None;
                 if self.session.conns.hold_between_statements(transaction_open) {
+                    let hold = IdleHold::start(idle_hold);
                     if self.session.conns.spares_wanted() {
                         self.session.conns.release_spares();
                     } else {

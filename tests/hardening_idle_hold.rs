@@ -541,3 +541,63 @@ async fn many_back_to_back_sessions_share_a_small_pool_without_errors() {
     }
     schema.drop().await;
 }
+
+/// With autocommit=0 every statement opens a transaction: its connection is never a spare,
+/// so a session waiting for the pool meanwhile cannot make it go back (and be rolled back
+/// by the reset). The waiter waits for the COMMIT, which keeps the row, as on one server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_autocommit_off_transaction_keeps_its_connection_while_others_wait() {
+    let schema = clinical("hold_autocommit").await;
+    let proxy = Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 1;
+            c.backend.multiplex = true;
+            c.backend.idle_hold = Duration::from_secs(30);
+            c.backend.connect_timeout = Duration::from_secs(5);
+        },
+    )
+    .await;
+    // (Connected first: the driver's login asks a backend.)
+    let mut b = proxy.connect(Some("clinical")).await;
+    let mut a = proxy.connect(Some("clinical")).await;
+    a.query_drop("SET autocommit = 0").await.unwrap();
+    a.query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (7, 1, 'g')")
+        .await
+        .unwrap();
+    let n: Option<i64> = a
+        .query_first("SELECT COUNT(*) FROM patients WHERE hospital_id = 2")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0));
+    let waiter = tokio::spawn(async move {
+        let names: Vec<String> = b
+            .query("SELECT name FROM patients WHERE hospital_id = 1 ORDER BY id")
+            .await
+            .unwrap();
+        (b, names)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiter.is_finished(),
+        "the transaction keeps g0's only connection"
+    );
+    a.query_drop("COMMIT").await.unwrap();
+    a.query_drop("SET autocommit = 1").await.unwrap();
+    let (b, names) = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the waiter got the connection after the transaction")
+        .unwrap();
+    assert_eq!(names, ["a", "b", "g"]);
+    let mut d = schema.on(0).await;
+    let ids: Vec<i64> = d
+        .query("SELECT id FROM patients_1 ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(ids, [1, 2, 7]);
+    d.disconnect().await.unwrap();
+    drop(b);
+    a.disconnect().await.unwrap();
+    schema.drop().await;
+}

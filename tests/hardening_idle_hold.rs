@@ -251,7 +251,8 @@ async fn a_statement_waiting_for_its_users_rate_does_not_keep_a_held_connection(
             c.backend.pool_max = 1;
             c.backend.multiplex = true;
             c.backend.idle_hold = Duration::from_secs(30);
-            c.backend.connect_timeout = Duration::from_millis(500);
+            // A waiter gives up (1040) after 250 ms: the throttled statement waits longer.
+            c.backend.connect_timeout = Duration::from_millis(250);
             c.users.push(UserConfig {
                 limits: UserLimits {
                     max_qps: Some(1),

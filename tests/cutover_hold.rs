@@ -819,3 +819,62 @@ async fn a_transaction_begun_before_a_cutover_cannot_write_the_moved_table_after
     assert_eq!(ids(&schema, 1, "patients_5").await, [1]);
     schema.drop().await;
 }
+
+/// `[backend] idle_hold_ms`: a write that waits at a hold came in while its session still
+/// held the previous statement's connection as a spare, and it waited with it, deaf to
+/// sessions waiting for that pool: with a pool of one, reads (which a hold lets through)
+/// failed with 1040 for as long as the hold lasted. A statement gives its spares back
+/// before it waits for a hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waiting_at_a_hold_does_not_keep_its_sessions_held_connection() {
+    let schema = TestSchema::create("hold_spare").await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            0,
+            &["INSERT INTO patients_1 VALUES (1, 1, 'a', NULL, NULL)"],
+        )
+        .await;
+    let proxy = Proxy::start_with_admin(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.users.push(ops());
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 1;
+            c.backend.multiplex = true;
+            c.backend.idle_hold = Duration::from_secs(30);
+            c.backend.connect_timeout = Duration::from_secs(1);
+        },
+    )
+    .await;
+    let mut writer = proxy.connect(Some("clinical")).await;
+    let name: Option<String> = writer
+        .query_first("SELECT name FROM patients WHERE hospital_id = 1 AND id = 1")
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("a"));
+    assert_eq!(hold(&proxy, "patients", 100, 30_000).await.status, 200);
+    let insert = tokio::spawn(async move {
+        writer
+            .query_drop("INSERT INTO patients (id, hospital_id, name) VALUES (2, 1, 'b')")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!insert.is_finished(), "the insert waits for the hold");
+    let mut reader = proxy.connect(Some("clinical")).await;
+    let started = Instant::now();
+    let read: Result<Option<String>, _> = reader
+        .query_first("SELECT name FROM patients WHERE hospital_id = 1 AND id = 1")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(read.unwrap().as_deref(), Some("a"), "after {took:?}");
+    assert!(
+        took < Duration::from_millis(500),
+        "the read waited {took:?}"
+    );
+    assert_eq!(release(&proxy).await.status, 200);
+    finishes(insert, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ids(&schema, 0, "patients_1").await, [1, 2]);
+    reader.disconnect().await.unwrap();
+    schema.drop().await;
+}

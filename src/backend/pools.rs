@@ -121,11 +121,7 @@ impl GroupPool {
         }
         let slot = match self.free_slot() {
             Some(slot) => slot,
-            None => {
-                // Sessions holding connections between statements give them back now.
-                SLOT_WANTED.notify_waiters();
-                self.wait_for_slot(timeout).await?
-            }
+            None => self.wait_for_slot(timeout).await?,
         };
         self.connect_in(slot, timeout, probing).await
     }
@@ -148,14 +144,25 @@ impl GroupPool {
         self.warm.take(state)
     }
 
+    /// A statement waits for a slot of this server's pool (of any worker): a session holding
+    /// a connection of it between statements must give it back, not keep or take it back.
+    pub fn is_wanted(&self) -> bool {
+        self.stats.waiting.load(Ordering::Relaxed) > 0
+    }
+
     /// Before a connection is taken from the driver's pool directly (bypassing the slots, as
     /// a KILL QUERY does): when sessions hold every slot, one parked connection goes back to
-    /// the pool, so the driver has one to give instead of waiting for a session.
-    pub fn make_room_outside_slots(&self) {
+    /// the pool, and sessions holding spares between statements give them back, so the driver
+    /// has one to give instead of waiting for a session. The guard counts as a statement
+    /// waiting for this pool until it is dropped: a session sending statement after statement
+    /// would otherwise take its spare back each time and keep the KILL waiting until it gave up.
+    pub(crate) fn make_room_outside_slots(&self) -> Waiting<'_> {
+        let waiting = Waiting::now(&self.stats);
         SLOT_WANTED.notify_waiters();
         if self.slots.available_permits() == 0 {
             self.warm.evict_oldest();
         }
+        waiting
     }
 
     /// A slot free right now, evicting parked connections (`warm`) if they hold them all.
@@ -181,6 +188,10 @@ impl GroupPool {
     /// connection to come back.
     async fn wait_for_slot(&self, timeout: Duration) -> Result<OwnedSemaphorePermit> {
         let _waiting = Waiting::new(&self.stats);
+        // Sessions holding spares between statements give them back now. Signalled only once
+        // counted as waiting: a session that starts a hold or takes a spare back after this
+        // sees the count (`is_wanted`), one that did so before hears the signal.
+        SLOT_WANTED.notify_waiters();
         // Counted as waiting, so nobody parks a connection from now on; one parked before
         // is evicted here (see `WarmConns::park`).
         if let Some(slot) = self.free_slot() {
@@ -584,13 +595,19 @@ fn latency_histogram(database: &str, group: &str, role: Role) -> metrics::Histog
     )
 }
 
-/// Counts a statement waiting for a pool slot while it waits, also when its client goes
-/// away mid-wait (the future is dropped).
-struct Waiting<'a>(&'a ServerStats);
+/// Counts a statement waiting for a pool slot (or a KILL waiting for a connection) while it
+/// waits, also when its client goes away mid-wait (the future is dropped).
+#[must_use]
+pub(crate) struct Waiting<'a>(&'a ServerStats);
 
 impl<'a> Waiting<'a> {
     fn new(stats: &'a ServerStats) -> Self {
         stats.waits.fetch_add(1, Ordering::Relaxed);
+        Self::now(stats)
+    }
+
+    /// Waiting now, without counting in `waits` (the statements that ever waited).
+    fn now(stats: &'a ServerStats) -> Self {
         stats.waiting.fetch_add(1, Ordering::Relaxed);
         Waiting(stats)
     }

@@ -185,6 +185,12 @@ impl SessionConns {
         }
     }
 
+    /// A statement of another session waits for a slot of a pool a spare is from: the
+    /// spares must go back now.
+    pub fn spares_wanted(&self) -> bool {
+        self.spare.iter().any(|(p, _)| p.pool.is_wanted())
+    }
+
     /// The session's connections may go: no transaction, no unreplayable state.
     fn releasable(&self, transaction_open: bool) -> bool {
         if self.pinned.is_empty() || transaction_open || self.sticky.is_some() {
@@ -293,9 +299,14 @@ impl SessionConns {
         // A spare is taken back only from the very pool the current rules name: matched by
         // group name, a session sending statement after statement would keep its held
         // connection to a server a reload moved the group away from, for as long as its
-        // statements keep coming within the hold.
+        // statements keep coming within the hold. Nor while a statement waits for a slot of
+        // that pool: a session sending statement after statement would otherwise keep the
+        // connection for as long as it goes on, and the waiter fail with 1040.
         if let Some(i) = self.spare.iter().position(|(p, batch)| {
-            p.server == server && Arc::ptr_eq(&p.pool, &pool) && **batch == *self.batch
+            p.server == server
+                && Arc::ptr_eq(&p.pool, &pool)
+                && **batch == *self.batch
+                && !pool.is_wanted()
         }) {
             let (mut p, _) = self.spare.swap_remove(i);
             p.group = group;

@@ -37,6 +37,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             secure: self.login.secure,
         };
         let nonce = self.login.nonce;
+        // Authenticating may wait for the client (an auth plugin switch) as long as it likes:
+        // the previous statement's held connections go back first.
+        self.session.conns.release_spares();
         let verdict = authenticate(
             &mut self.reader,
             &mut self.writer,

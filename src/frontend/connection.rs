@@ -21,6 +21,7 @@ use super::commands::*;
 use super::handshake::{
     handshake, send_error, write_login_ok, HandshakeOutcome, Login, DEFAULT_COLLATION,
 };
+use super::idle_hold::IdleHold;
 use super::interrupt;
 use super::packet::{PacketReader, PacketWriter};
 use super::report::{Counted, Report};
@@ -115,7 +116,7 @@ pub(super) async fn serve_session<R, W>(
         user_session,
         login: login.clone(),
         peer_host,
-        release_pending: false,
+        hold: None,
     };
     if let Err(e) = client.start(&login).await {
         tracing::debug!(connection_id, "client left during login: {e}");
@@ -170,7 +171,7 @@ pub(super) struct Client<R, W> {
     pub(super) peer_host: String,
     /// The last statement left connections the session may give back: they are kept for
     /// `[backend] idle_hold_ms` in case the next statement comes at once.
-    release_pending: bool,
+    hold: Option<IdleHold>,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
@@ -197,18 +198,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             if self.live.ended().is_cancelled() {
                 return Ok(());
             }
-            let read = if std::mem::take(&mut self.release_pending) {
+            let read = if let Some(mut hold) = self.hold.take() {
                 // Hold the connections for the next statement, a little (`idle_hold`).
                 let read = self.reader.read_packet(&mut buf);
                 tokio::pin!(read);
-                let hold = tokio::time::sleep(self.shared.config.backend.idle_hold);
-                let wanted = crate::backend::pools::SLOT_WANTED.notified();
                 let next = tokio::select! {
                     biased;
                     _ = self.live.ended().cancelled() => return Ok(()),
                     read = &mut read => Some(read?),
-                    _ = hold => None,
-                    _ = wanted => None,
+                    _ = hold.over() => None,
                 };
                 match next {
                     Some(next) => next,
@@ -381,18 +379,55 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 self.session.conns.pinned_count(),
                 self.session.txn_aware_status() & execute::status::IN_TRANS != 0,
             );
-            self.writer.flush().await?;
+            self.flush_holding().await?;
         }
     }
 
+    /// Sends the command's answer. Spares held meanwhile go back when the hold ends first: a
+    /// client that does not read its answer must not keep them with it.
+    async fn flush_holding(&mut self) -> std::io::Result<()> {
+        let Some(hold) = self.hold.as_mut() else {
+            return self.writer.flush().await;
+        };
+        let flush = self.writer.flush();
+        tokio::pin!(flush);
+        let hold_over = tokio::select! {
+            biased;
+            flushed = &mut flush => {
+                flushed?;
+                false
+            }
+            _ = hold.over() => true,
+        };
+        if hold_over {
+            self.hold = None;
+            self.session.conns.release_spares();
+            flush.await?;
+        }
+        Ok(())
+    }
+
     /// The user's statement rate (`max_qps`): a token, or 1226 after `limit_wait_ms`. KILL
-    /// ends the wait like a statement's.
-    async fn admit_statement(&self) -> Result<(), Error> {
+    /// ends the wait like a statement's. A statement that must wait for its token gives the
+    /// spares of the previous one back first: the wait is the user's, not the statement's, and
+    /// another session may be waiting for those pools meanwhile.
+    async fn admit_statement(&mut self) -> Result<(), Error> {
         let Some(s) = &self.user_session else {
             return Ok(());
         };
+        let admit = s.limiter().admit_statement();
+        tokio::pin!(admit);
+        let at_once = tokio::select! {
+            biased;
+            admitted = &mut admit => Some(admitted),
+            _ = std::future::ready(()) => None,
+        };
+        if let Some(admitted) = at_once {
+            return admitted;
+        }
+        self.session.conns.release_spares();
         tokio::select! {
-            admitted = s.limiter().admit_statement() => admitted,
+            admitted = admit => admitted,
             _ = self.live.ended().cancelled() => Err(Error::ConnectionKilled),
         }
     }
@@ -453,9 +488,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     fn release_between_statements(&mut self) {
         if self.shared.config.backend.multiplex && self.session.last_warnings == 0 {
             let transaction_open = self.session.txn.pins_connections();
-            if !self.shared.config.backend.idle_hold.is_zero() {
-                // Given back when no next statement comes soon (`command_loop`).
-                self.release_pending = self.session.conns.hold_between_statements(transaction_open);
+            let idle_hold = self.shared.config.backend.idle_hold;
+            if !idle_hold.is_zero() {
+                // Given back when no next statement comes soon (`command_loop`), or at once
+                // when a statement of another session waits for one of these pools.
+                self.hold = None;
+                if self.session.conns.hold_between_statements(transaction_open) {
+                    let hold = IdleHold::start(idle_hold);
+                    if self.session.conns.spares_wanted() {
+                        self.session.conns.release_spares();
+                    } else {
+                        self.hold = Some(hold);
+                    }
+                }
                 return;
             }
             self.session

@@ -89,6 +89,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         syntax: Syntax,
         db: Option<&str>,
     ) -> Result<bool, Error> {
+        // A write hold may last seconds: the previous statement's spares go back first, as
+        // they would have had the next statement not come at once.
+        self.session.conns.release_spares();
         let waited = self.wait_for_holds(sql, syntax, db).await?;
         self.refuse_moved_write_in_transaction(sql, syntax, db)
             .await?;

@@ -150,8 +150,10 @@ pub async fn watch<F: Future>(
 /// without SUPER, and every proxy connection uses that one user.
 fn spawn_kill_query(t: BackendThread, connect_timeout: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
-        t.pool.make_room_outside_slots();
-        let mut conn = match tokio::time::timeout(connect_timeout, t.pool.pool.get_conn()).await {
+        let room = t.pool.make_room_outside_slots();
+        let got = tokio::time::timeout(connect_timeout, t.pool.pool.get_conn()).await;
+        drop(room);
+        let mut conn = match got {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
                 tracing::warn!(addr = %t.pool.addr, "cannot connect to kill thread {}: {e}", t.thread);

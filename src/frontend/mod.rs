@@ -14,6 +14,7 @@ mod field_list;
 pub mod full_auth;
 pub mod handshake;
 mod hold_gate;
+mod idle_hold;
 pub mod interrupt;
 pub mod kill;
 pub mod login_deadline;

@@ -128,7 +128,9 @@ async fn metrics_page_follows_statements_servers_and_reloads() {
         )
     };
     // g1 saw exactly ten more (the health checker's SELECT 1 is not a statement sent for a
-    // client; a driver's statements at login go to the default group, g0).
+    // client; a driver's statements at login go to the default group, g0). The session keeps
+    // its connection for `idle_hold_ms` (2) after its last read: past that it is idle.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let after = samples(&proxy).await;
     assert_eq!(
         queries(&after, 1) - queries(&before, 1),
@@ -202,6 +204,9 @@ async fn pool_waits_and_exhaustion_are_counted_per_server() {
     // for it and gives up after connect_timeout with 1040.
     // The waiter logs in first: a driver's own statements at login would wait too.
     let mut waiter = proxy.connect(Some("clinical")).await;
+    // Past the hold of the waiter's login statements' connection (`idle_hold_ms`, 2): the
+    // holder would otherwise wait a moment for it, a second wait in the count.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let mut holder = proxy.connect(Some("clinical")).await;
     holder.query_drop("BEGIN").await.unwrap();
     let _: Vec<i64> = holder

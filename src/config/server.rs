@@ -301,8 +301,8 @@ pub struct BackendConfig {
     /// Multiplexing: how long a session keeps its connections after a statement, waiting
     /// for its next one, before it gives them back (`idle_hold_ms`; default 2, 0 gives them
     /// back at once). A client sending statement after statement then keeps one connection
-    /// instead of checking one out of the pool per statement (measured 2-3 µs of proxy CPU
-    /// and 0.12-0.14 of the HAProxy ratio on point selects); a session waiting for a free
+    /// instead of checking one out of the pool per statement (point selects, one worker:
+    /// about 1 µs of proxy CPU and 0.02-0.09 of the HAProxy ratio); a session waiting for a free
     /// connection makes every holder give its connections back at once, so holding never
     /// makes one wait longer than the hold. It was off until the KILL tests' flakes with it
     /// were traced to MariaDB's own kill latency (`frontend::interrupt::WIND_DOWN`).

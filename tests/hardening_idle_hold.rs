@@ -24,6 +24,31 @@ async fn clinical(test: &str) -> TestSchema {
     schema
 }
 
+/// The clinical proxy, multiplexed over pools of `pool_max` connections per server, with the
+/// case's hold (`None`: the default 2 ms) and connect timeout (`None`: the tests' default).
+async fn pooled(
+    schema: &TestSchema,
+    pool_max: usize,
+    idle_hold: Option<Duration>,
+    connect_timeout: Option<Duration>,
+) -> Proxy {
+    Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = pool_max;
+            c.backend.multiplex = true;
+            if let Some(hold) = idle_hold {
+                c.backend.idle_hold = hold;
+            }
+            if let Some(timeout) = connect_timeout {
+                c.backend.connect_timeout = timeout;
+            }
+        },
+    )
+    .await
+}
+
 /// A client sending statement after statement takes its spare back for each one: the
 /// signal a session waiting for the pool sends reaches only sessions idling in their hold,
 /// so one sent while the busy session ran a statement was lost, and the busy session kept
@@ -119,16 +144,7 @@ async fn sleeping(schema: &TestSchema) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_query_through_a_pool_a_busy_session_holds_reaches_the_server() {
     let schema = clinical("hold_kill").await;
-    let proxy = Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = 2;
-            c.backend.multiplex = true;
-            c.backend.connect_timeout = Duration::from_secs(2);
-        },
-    )
-    .await;
+    let proxy = pooled(&schema, 2, None, Some(Duration::from_secs(2))).await;
     let mut victim = proxy.connect(Some("clinical")).await;
     let victim_id = victim.id();
     let sleeper = tokio::spawn(async move {
@@ -190,15 +206,11 @@ async fn kill_query_through_a_pool_a_busy_session_holds_reaches_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_not_reading_its_answers_does_not_keep_a_held_connection() {
     let schema = clinical("hold_unread").await;
-    let proxy = Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = 1;
-            c.backend.multiplex = true;
-            c.backend.idle_hold = Duration::from_secs(30);
-            c.backend.connect_timeout = Duration::from_secs(2);
-        },
+    let proxy = pooled(
+        &schema,
+        1,
+        Some(Duration::from_secs(30)),
+        Some(Duration::from_secs(2)),
     )
     .await;
     let port = proxy.port;
@@ -322,16 +334,7 @@ async fn state_set_while_connections_are_held_reaches_every_group_and_no_one_els
             &["INSERT INTO patients_2 VALUES (3, 2, 'c', NULL, NULL)"],
         )
         .await;
-    let proxy = Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = 4;
-            c.backend.multiplex = true;
-            c.backend.idle_hold = Duration::from_secs(30);
-        },
-    )
-    .await;
+    let proxy = pooled(&schema, 4, Some(Duration::from_secs(30)), None).await;
     let g0 = "SELECT @@time_zone, @@sql_mode FROM patients WHERE hospital_id = 1 AND id = 1";
     let g1 = "SELECT @@time_zone, @@sql_mode FROM patients WHERE hospital_id = 2 AND id = 3";
     let default: (String, String) = {
@@ -435,15 +438,11 @@ async fn state_set_while_connections_are_held_reaches_every_group_and_no_one_els
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_user_waiting_for_the_client_does_not_keep_a_held_connection() {
     let schema = clinical("hold_change_user").await;
-    let proxy = Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = 1;
-            c.backend.multiplex = true;
-            c.backend.idle_hold = Duration::from_secs(30);
-            c.backend.connect_timeout = Duration::from_secs(1);
-        },
+    let proxy = pooled(
+        &schema,
+        1,
+        Some(Duration::from_secs(30)),
+        Some(Duration::from_secs(1)),
     )
     .await;
     let port = proxy.port;
@@ -489,16 +488,7 @@ async fn a_change_user_waiting_for_the_client_does_not_keep_a_held_connection() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_back_to_back_sessions_share_a_small_pool_without_errors() {
     let schema = clinical("hold_many").await;
-    let proxy = Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = 2;
-            c.backend.multiplex = true;
-            c.backend.connect_timeout = Duration::from_secs(2);
-        },
-    )
-    .await;
+    let proxy = pooled(&schema, 2, None, Some(Duration::from_secs(2))).await;
     let mut tasks = Vec::new();
     for i in 0..8u64 {
         let mut c = proxy.connect(Some("clinical")).await;
@@ -549,15 +539,11 @@ async fn many_back_to_back_sessions_share_a_small_pool_without_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_autocommit_off_transaction_keeps_its_connection_while_others_wait() {
     let schema = clinical("hold_autocommit").await;
-    let proxy = Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = 1;
-            c.backend.multiplex = true;
-            c.backend.idle_hold = Duration::from_secs(30);
-            c.backend.connect_timeout = Duration::from_secs(5);
-        },
+    let proxy = pooled(
+        &schema,
+        1,
+        Some(Duration::from_secs(30)),
+        Some(Duration::from_secs(5)),
     )
     .await;
     // (Connected first: the driver's login asks a backend.)

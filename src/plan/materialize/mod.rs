@@ -83,14 +83,14 @@ impl<F: FnMut()> Drop for Reset<F> {
     }
 }
 
-/// The reason a read must be materialized, when `forcing` says so (never for a fetch).
 /// True while a fetch statement is planned.
 pub(crate) fn in_fetch() -> bool {
     IN_FETCH.with(Cell::get)
 }
 
+/// The reason a read must be materialized, when `forcing` says so (never for a fetch).
 pub(crate) fn forced() -> Option<String> {
-    if IN_FETCH.with(Cell::get) {
+    if in_fetch() {
         return None;
     }
     FORCED.with(|r| r.borrow().clone())
@@ -99,7 +99,7 @@ pub(crate) fn forced() -> Option<String> {
 /// Plans `q` (walked into `c`) as a materialized read, or gives back `refusal` when it
 /// cannot be (nothing sharded, system tables, a fetch that does not plan).
 pub(crate) fn plan(c: &Collector<'_, '_>, q: &Query, refusal: Error) -> Result<Plan> {
-    if IN_FETCH.with(Cell::get) || c.sharded.is_empty() || c.system {
+    if in_fetch() || c.sharded.is_empty() || c.system {
         return Err(refusal);
     }
     if c.blocker == Some("SELECT ... INTO") {

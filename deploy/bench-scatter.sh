@@ -9,8 +9,9 @@
 # measurement (20, more for fast queries, see mean_us). Loads
 # patients_0..3 (shards 0,1 on g0, 2,3 on g1) and o_patients (all rows, on g0) in schema
 # sg_bench_scatter with MariaDB's SEQUENCE engine.
-# Prints per query the mean latency direct and through shardgate and their ratio, then the
-# proxy's peak RSS while `SELECT *` over all shards streams to a client that discards it.
+# Prints per query the mean latency direct and through shardgate, their ratio and the proxy's
+# CPU per query, then the proxy's peak RSS while `SELECT *` over all shards streams to a
+# client that discards it.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,13 +27,30 @@ source "$DEPLOY_DIR/bench-patients.sh"
 load_patients seq
 start_proxy
 
-printf '%-58s %10s %10s %6s\n' query "direct_us" "proxy_us" ratio
-for q in "SELECT COUNT(*) FROM patients" \
+# proxy_cpu_us QUERY: the proxy's CPU (utime + stime, /proc) per QUERY over one session of
+# 50 x REPEAT of them: where a merged read's time goes when it is not the servers'. The
+# session's login is a few hundred µs of CPU, under 1% of the whole at REPEAT=20.
+proxy_cpu_us() {
+  local n=$((50 * REPEAT)) before after
+  before=$(awk '{print $14 + $15}' "/proc/$proxy_pid/stat")
+  sql "$PROXY_PORT" bench <<<"$(repeated "$n" "$1")" >/dev/null
+  after=$(awk '{print $14 + $15}' "/proc/$proxy_pid/stat")
+  echo $(((after - before) * 1000000 / $(getconf CLK_TCK) / n))
+}
+
+# The point select is one shard query; LIMIT 1 / 10 / 100 over four shards show the cost of a
+# merged read as a part per shard query and a part per row.
+printf '%-66s %10s %10s %6s %12s\n' query "direct_us" "proxy_us" ratio "proxy_cpu_us"
+for q in "SELECT id, name FROM patients WHERE hospital_id = 1 AND id = 1" \
+  "SELECT COUNT(*) FROM patients" \
+  "SELECT id, name FROM patients ORDER BY name, id LIMIT 1" \
   "SELECT id, name FROM patients ORDER BY name, id LIMIT 10" \
+  "SELECT id, name FROM patients ORDER BY name, id LIMIT 100" \
   "SELECT id, score FROM patients ORDER BY score DESC, id LIMIT 10"; do
   direct=$(mean_us "$G0" "$SCHEMA" "${q//patients/o_patients}")
   proxy=$(mean_us "$PROXY_PORT" bench "$q")
-  printf '%-58s %10s %10s %6s\n' "$q" "$direct" "$proxy" "$(ratio "$proxy" "$direct")"
+  printf '%-66s %10s %10s %6s %12s\n' "$q" "$direct" "$proxy" "$(ratio "$proxy" "$direct")" \
+    "$(proxy_cpu_us "$q")"
 done
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$proxy_pid/status"; }

@@ -305,10 +305,31 @@ async fn rows<P: Protocol>(
             }
         }
         if !tx.send(Msg::Row(cells)).await {
-            return Ok(None);
+            return Ok(drain(&mut result).await?.then(|| result.warnings()));
         }
     }
     let warnings = result.warnings();
     drop(result);
     Ok(Some(warnings))
+}
+
+/// Rows a lane reads and drops after the merge stopped taking them (LIMIT reached), so that
+/// its connection comes back clean. A result left pending keeps the connection from being
+/// parked, and the next statement then pays for a reset and for replaying the session's state
+/// on a fresh one: two round trips, more than reading this many rows costs.
+const DRAIN_ROWS: usize = 256;
+
+/// Reads the rest of `result` (at most `DRAIN_ROWS` rows); true when it reached the end.
+/// An error of the server's leaves the connection usable but not clean (false); a broken
+/// connection is the lane's error.
+async fn drain<P: Protocol>(result: &mut QueryResult<'_, 'static, P>) -> Result<bool, Error> {
+    for _ in 0..DRAIN_ROWS {
+        match result.next().await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(true),
+            Err(mysql_async::Error::Server(_)) => return Ok(false),
+            Err(e) => return Err(Error::from(e)),
+        }
+    }
+    Ok(false)
 }

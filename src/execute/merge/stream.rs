@@ -4,8 +4,9 @@
 //!
 //! A lane normally runs one shard query and sends through a bounded channel: only a few
 //! rows per shard wait in memory, and when the merge stops early (LIMIT reached) it drops
-//! the receiver, the task stops reading, and the connection drains the rest of the result
-//! before its next use (mysql_async does this for pending results).
+//! the receiver and the task reads and drops what is left of the result if that is quick
+//! (`drain`), else leaves it for the connection's next use (mysql_async reads a pending
+//! result first) and keeps the connection from being parked.
 //!
 //! Inside a transaction every shard of a group must run on the transaction's one
 //! connection, one query after the other (so must a shard that found the pool busy, see
@@ -14,6 +15,7 @@
 //! consumed the earlier one's), counting the bytes it holds back against the merge cap.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::{Protocol, Queryable};
 use mysql_async::{Conn, QueryResult, Row, Value};
@@ -319,11 +321,23 @@ async fn rows<P: Protocol>(
 /// on a fresh one: two round trips, more than reading this many rows costs.
 const DRAIN_ROWS: usize = 256;
 
-/// Reads the rest of `result` (at most `DRAIN_ROWS` rows); true when it reached the end.
-/// An error of the server's leaves the connection usable but not clean (false); a broken
-/// connection is the lane's error.
+/// How long a lane may drain. The statement answers only once every lane is back, so a
+/// rest the server still computes (rows with SLEEP, a slow expression or scan) would
+/// otherwise hold the client's answer for 256 of its rows, where the two round trips the
+/// drain saves take a millisecond or so: past this the connection goes back unclean.
+/// Checked between rows, so a lane takes at most about one row's time more than one that
+/// stops at once (which waits for its next row too before it sees the merge is gone).
+const DRAIN_FOR: Duration = Duration::from_millis(10);
+
+/// Reads the rest of `result` (at most `DRAIN_ROWS` rows, for at most `DRAIN_FOR`); true
+/// when it reached the end. An error of the server's leaves the connection usable but not
+/// clean (false); a broken connection is the lane's error.
 async fn drain<P: Protocol>(result: &mut QueryResult<'_, 'static, P>) -> Result<bool, Error> {
+    let started = Instant::now();
     for _ in 0..DRAIN_ROWS {
+        if started.elapsed() > DRAIN_FOR {
+            return Ok(false);
+        }
         match result.next().await {
             Ok(Some(_)) => {}
             Ok(None) => return Ok(true),

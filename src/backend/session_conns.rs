@@ -216,6 +216,16 @@ impl SessionConns {
     /// reads outside a transaction; one the server says is in one anyway is reset, since
     /// its snapshot is no one else's to see.
     pub fn return_extra(&self, pool: &GroupPool, conn: BackendConn) {
+        if self.in_use.given_back(pool, conn.id()) {
+            // A KILL QUERY sent for this thread may still be on its way (the statement was
+            // killed while this connection worked for it): whoever took the connection next
+            // would have their statement stopped. Closed, the thread is gone and the KILL
+            // finds nothing.
+            tokio::spawn(async move {
+                let _ = conn.disconnect().await;
+            });
+            return;
+        }
         let in_trans = conn.last_ok_packet().is_some_and(|ok| {
             ok.status_flags()
                 .contains(StatusFlags::SERVER_STATUS_IN_TRANS)

@@ -117,6 +117,7 @@ pub async fn watch<F: Future>(
                 .any(|(p, id)| *id == t.thread && Arc::ptr_eq(p, &t.pool));
             if !known {
                 killed.push((t.pool.clone(), t.thread));
+                in_use.killing(&t);
                 kills.push(spawn_kill_query(t, connect_timeout));
                 quiet_since = Instant::now();
             }

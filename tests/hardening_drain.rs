@@ -13,19 +13,7 @@ use mysql_async::prelude::Queryable;
 async fn setup(test: &str, pool_max: usize, rows: usize) -> (TestSchema, Proxy) {
     let schema = TestSchema::create(test).await;
     schema.create_clinical_tables().await;
-    for shard in 0..4 {
-        let group = if shard < 2 { 0 } else { 1 };
-        schema
-            .exec(
-                group,
-                &[&format!(
-                    "INSERT INTO clinical_data_{shard} (id, hospital_id, patient_id, measure, note) \
-                     SELECT 4 + seq * 4 + {shard}, {shard}, 1, 'm', 'n' FROM seq_0_to_{}",
-                    rows - 1
-                )],
-            )
-            .await;
-    }
+    schema.clinical_data_rows(rows).await;
     let proxy = Proxy::start_with_admin(
         &[("clinical.toml", schema.clinical_rules("clinical"))],
         |c| {

@@ -33,6 +33,11 @@ const SET_ALL: [&str; 5] = [
 ];
 
 async fn setup(test: &str, pool_max: usize) -> (TestSchema, Proxy) {
+    setup_proxy(test, pool_max, false).await
+}
+
+/// `setup`, with the admin endpoint (`/metrics`) when `admin`.
+async fn setup_proxy(test: &str, pool_max: usize, admin: bool) -> (TestSchema, Proxy) {
     let schema = TestSchema::create(test).await;
     schema.create_clinical_tables().await;
     schema
@@ -41,14 +46,16 @@ async fn setup(test: &str, pool_max: usize) -> (TestSchema, Proxy) {
             &["INSERT INTO patients_2 VALUES (1, 2, 'a', NULL, NULL)"],
         )
         .await;
-    let proxy = Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = pool_max;
-        },
-    )
-    .await;
+    let rules = [("clinical.toml", schema.clinical_rules("clinical"))];
+    let tune = |c: &mut shardgate::config::server::ServerConfig| {
+        c.backend.pool_min = 1;
+        c.backend.pool_max = pool_max;
+    };
+    let proxy = if admin {
+        Proxy::start_with_admin(&rules, tune).await
+    } else {
+        Proxy::start_tuned(&rules, tune).await
+    };
     (schema, proxy)
 }
 
@@ -757,35 +764,8 @@ async fn a_replayed_session_takes_its_parked_connections_without_replaying() {
 /// four shards). The lanes now read the rest, and the extras are parked with the state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merged_read_its_limit_stops_early_parks_its_extra_connections() {
-    let schema = TestSchema::create("state_limit_drain").await;
-    schema.create_clinical_tables().await;
-    schema
-        .exec(
-            1,
-            &["INSERT INTO patients_2 VALUES (1, 2, 'a', NULL, NULL)"],
-        )
-        .await;
-    let proxy = Proxy::start_with_admin(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = 8;
-        },
-    )
-    .await;
-    for shard in 0..4 {
-        let group = if shard < 2 { 0 } else { 1 };
-        schema
-            .exec(
-                group,
-                &[&format!(
-                    "INSERT INTO clinical_data_{shard} (id, hospital_id, patient_id, measure, note) \
-                     SELECT 4 + seq * 4 + {shard}, {shard}, 1, 'm', 'n' FROM seq_0_to_149"
-                )],
-            )
-            .await;
-    }
-    // (id is AUTO_INCREMENT: 0 would not be stored as 0.)
+    let (schema, proxy) = setup_proxy("state_limit_drain", 8, true).await;
+    schema.clinical_data_rows(150).await;
     let first_100: Vec<i64> = (4..104).collect();
     let mut a = proxy.connect(Some("clinical")).await;
     a.query_drop("SET time_zone = '+10:00'").await.unwrap();

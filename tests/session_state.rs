@@ -348,18 +348,14 @@ const ON_G1_TIME_ZONE: &str = "SELECT @@time_zone FROM patients WHERE hospital_i
 /// One row in each of clinical_data's four shards (shards 0, 1 on g0, 2, 3 on g1), the
 /// note carrying non-ASCII text.
 async fn one_row_per_shard(schema: &TestSchema) {
-    for shard in 0..4 {
-        let group = if shard < 2 { 0 } else { 1 };
-        schema
-            .exec(
-                group,
-                &[&format!(
-                    "INSERT INTO clinical_data_{shard} (id, hospital_id, patient_id, measure, note) \
-                     VALUES ({shard}, {shard}, 1, 'm', 'Müller')"
-                )],
+    schema
+        .on_each_shard(|shard| {
+            format!(
+                "INSERT INTO clinical_data_{shard} (id, hospital_id, patient_id, measure, note) \
+                 VALUES ({shard}, {shard}, 1, 'm', 'Müller')"
             )
-            .await;
-    }
+        })
+        .await;
 }
 
 /// The session defaults a new connection to the cluster's servers has, as one row of
@@ -823,19 +819,15 @@ async fn an_extra_connection_with_an_open_snapshot_is_never_handed_on() {
     let n: Option<i64> = a.query_first(count).await.unwrap();
     assert_eq!(n, Some(4));
     // Committed after A's snapshots were taken, on every shard.
-    for shard in 0..4 {
-        let group = if shard < 2 { 0 } else { 1 };
-        schema
-            .exec(
-                group,
-                &[&format!(
-                    "INSERT INTO clinical_data_{shard} (id, hospital_id, patient_id, measure) \
-                     VALUES ({}, {shard}, 9, 'later')",
-                    10 + shard
-                )],
+    schema
+        .on_each_shard(|shard| {
+            format!(
+                "INSERT INTO clinical_data_{shard} (id, hospital_id, patient_id, measure) \
+                 VALUES ({}, {shard}, 9, 'later')",
+                10 + shard
             )
-            .await;
-    }
+        })
+        .await;
     for round in 0..3 {
         let mut b = proxy.connect(Some("clinical")).await;
         b.query_drop("SET autocommit = 0").await.unwrap();

@@ -194,22 +194,26 @@ broadcast = true
         )
     }
 
-    /// `rows` rows in each of clinical_data's four shards (shards 0, 1 on g0, 2, 3 on g1):
-    /// ids 4, 5, 6, ... with shard = id % 4 = hospital_id (id is AUTO_INCREMENT, so 0 would
-    /// not be stored as 0), patient 1.
-    pub async fn clinical_data_rows(&self, rows: usize) {
+    /// Runs `sql(shard)` on the master of each of the four demo shards' groups (shards 0, 1
+    /// on g0, 2, 3 on g1).
+    pub async fn on_each_shard(&self, sql: impl Fn(usize) -> String) {
         for shard in 0..4 {
             let group = if shard < 2 { 0 } else { 1 };
-            self.exec(
-                group,
-                &[&format!(
-                    "INSERT INTO clinical_data_{shard} (id, hospital_id, patient_id, measure, note) \
-                     SELECT 4 + seq * 4 + {shard}, {shard}, 1, 'm', 'n' FROM seq_0_to_{}",
-                    rows - 1
-                )],
-            )
-            .await;
+            self.exec(group, &[&sql(shard)]).await;
         }
+    }
+
+    /// `rows` rows in each of clinical_data's four shards: ids 4, 5, 6, ... with shard =
+    /// id % 4 = hospital_id (id is AUTO_INCREMENT, so 0 would not be stored as 0), patient 1.
+    pub async fn clinical_data_rows(&self, rows: usize) {
+        self.on_each_shard(|shard| {
+            format!(
+                "INSERT INTO clinical_data_{shard} (id, hospital_id, patient_id, measure, note) \
+                 SELECT 4 + seq * 4 + {shard}, {shard}, 1, 'm', 'n' FROM seq_0_to_{}",
+                rows - 1
+            )
+        })
+        .await;
     }
 
     /// Creates the demo tables physically: shards 0,1 on g0, 2,3 on g1, hospitals on both,

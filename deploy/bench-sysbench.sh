@@ -23,8 +23,13 @@
 #   WARMUP (2)           seconds per target before each combination's rounds
 #   TARGETS ("direct haproxy shardgate")
 #   PROXY_WORKERS        shardgate's `workers` (its default when unset: one per core)
+#   HAPROXY_THREADS (1)  the relay's nbthread; compare like with like (PROXY_WORKERS the same):
+#                        on a 2-core box shared with the servers, a second thread costs both
+#                        proxies 4-6 µs of CPU per query
 #   SHARDGATE (target/release/shardgate, built when missing)
-#   PROFILE              a file name: `perf record -g` of shardgate over all its rounds
+#   PROFILE              a file name: `perf record` of shardgate over all its rounds
+#   PROFILE_CALLGRAPH (fp) perf's --call-graph: fp is cheap but loses frames in Rust code built
+#                        without frame pointers; dwarf,16384 attributes user time to callers
 #   TOP_TOML             top-level lines added to shardgate.toml (e.g. an admin_listen, which
 #                        installs the Prometheus recorder, or a [log] section's neighbours)
 #   USER_LIMITS          lines added to shardgate's [[users]] entry for app, to measure the
@@ -39,6 +44,7 @@
 # Prints, per combination, QPS per target and proxy CPU per query (utime+stime from
 # /proc/PID/stat over the rounds); at the end one line per combination:
 #   ratio text 4 threads: shardgate/haproxy 1.02 ... CPU µs/query shardgate 20.1 haproxy 19.7
+#     user µs/query shardgate 9.8 haproxy 1.9      (utime alone: the proxy's own code)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -55,6 +61,8 @@ BASE_PORT=${BASE_PORT:-3400}
 PROXY_PORT=${PROXY_PORT:-$((BASE_PORT + 98))}
 HAPROXY_PORT=${HAPROXY_PORT:-$((BASE_PORT + 99))}
 PROXY_WORKERS=${PROXY_WORKERS:-}
+HAPROXY_THREADS=${HAPROXY_THREADS:-1}
+PROFILE_CALLGRAPH=${PROFILE_CALLGRAPH:-fp}
 SHARDGATE=${SHARDGATE:-$REPO_DIR/target/release/shardgate}
 PROFILE=${PROFILE:-}
 USER_LIMITS=${USER_LIMITS:-}
@@ -180,6 +188,7 @@ fi
 if has_target haproxy; then
   port_taken "$HAPROXY_PORT" && die "127.0.0.1:$HAPROXY_PORT is already in use"
   sed -e "s/@LISTEN@/127.0.0.1:$HAPROXY_PORT/" -e "s/@BACKEND@/127.0.0.1:$BASE_PORT/" \
+    -e "s/@THREADS@/$HAPROXY_THREADS/" \
     "$DEPLOY_DIR/haproxy.cfg.in" >"$work/haproxy.cfg"
   haproxy -c -q -f "$work/haproxy.cfg" || die "haproxy rejected $work/haproxy.cfg"
   # -db: stay in the foreground, so $! is haproxy itself and is what gets recorded and stopped.
@@ -259,7 +268,7 @@ for t in "${targets[@]}"; do
 done
 
 if [[ -n $PROFILE ]] && has_target shardgate; then
-  perf record -g -o "$PROFILE" -p "$shardgate_pid" >"$work/perf.log" 2>&1 &
+  perf record --call-graph "$PROFILE_CALLGRAPH" -o "$PROFILE" -p "$shardgate_pid" >"$work/perf.log" 2>&1 &
   perf_pid=$!
   log "recording a profile of shardgate into $PROFILE"
 fi
@@ -273,19 +282,22 @@ pid_of() {
   esac
 }
 
-# run TARGET SECONDS THREADS PS_MODE: one sysbench run; prints "<queries> <seconds> <ticks>".
+# run TARGET SECONDS THREADS PS_MODE: one sysbench run; prints
+# "<queries> <seconds> <ticks> <user ticks>".
 run() {
-  local target=$1 secs=$2 pid before=0 after=0 out queries total
+  local target=$1 secs=$2 pid before=0 after=0 user_before=0 user_after=0 out queries total
   pid=$(pid_of "$target")
+  [[ -z $pid ]] || user_before=$(proc_user_ticks "$pid") || die "$target (pid $pid) is gone"
   [[ -z $pid ]] || before=$(proc_cpu_ticks "$pid") || die "$target (pid $pid) is gone"
   out=$(sb "${PORT[$target]}" "$3" "$4" --time="$secs" --report-interval=0 run 2>&1) ||
     { printf '%s\n' "$out" >&2; die "sysbench against $target failed"; }
   [[ -z $pid ]] || after=$(proc_cpu_ticks "$pid") || die "$target (pid $pid) is gone"
+  [[ -z $pid ]] || user_after=$(proc_user_ticks "$pid") || die "$target (pid $pid) is gone"
   # "    queries:   123456 (12345.67 per sec.)" and "    total time:   10.0004s"
   queries=$(awk '$1 == "queries:" { print $2 }' <<<"$out")
   total=$(awk '$1 == "total" && $2 == "time:" { sub(/s$/, "", $3); print $3 }' <<<"$out")
   [[ -n $queries && -n $total ]] || { printf '%s\n' "$out" >&2; die "cannot read sysbench output"; }
-  echo "$queries $total $((after - before))"
+  echo "$queries $total $((after - before)) $((user_after - user_before))"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -297,21 +309,22 @@ for workload in "${workloads[@]}"; do
   [[ $workload == oltp_point_select ]] || name="$workload "
   for mode in "${modes[@]}"; do
     for threads in "${thread_counts[@]}"; do
-      declare -A QUERIES=() TIME=() TICKS=() QPS=() CPU=()
+      declare -A QUERIES=() TIME=() TICKS=() USER_TICKS=() QPS=() CPU=() USER_CPU=()
       if ((WARMUP > 0)); then
         for t in "${targets[@]}"; do run "$t" "$WARMUP" "$threads" "${PS_MODE[$mode]}" >/dev/null; done
       fi
       log "$name$mode, $threads threads: $ROUNDS rounds x $ROUND_SECONDS s per target"
-      for t in "${targets[@]}"; do QUERIES[$t]=0 TIME[$t]=0 TICKS[$t]=0; done
+      for t in "${targets[@]}"; do QUERIES[$t]=0 TIME[$t]=0 TICKS[$t]=0 USER_TICKS[$t]=0; done
       for ((r = 0; r < ROUNDS; r++)); do
         line="$name$mode $threads threads, round $((r + 1))/$ROUNDS:"
         # Each round starts with the next target, so none always runs first or last.
         for ((k = 0; k < n; k++)); do
           t=${targets[$(((r + k) % n))]}
-          read -r q s ticks <<<"$(run "$t" "$ROUND_SECONDS" "$threads" "${PS_MODE[$mode]}")"
+          read -r q s ticks user_ticks <<<"$(run "$t" "$ROUND_SECONDS" "$threads" "${PS_MODE[$mode]}")"
           QUERIES[$t]=$((QUERIES[$t] + q))
           TIME[$t]=$(awk -v a="${TIME[$t]}" -v b="$s" 'BEGIN { printf "%.4f", a + b }')
           TICKS[$t]=$((TICKS[$t] + ticks))
+          USER_TICKS[$t]=$((USER_TICKS[$t] + user_ticks))
           line+=$(awk -v t="$t" -v q="$q" -v s="$s" 'BEGIN { printf "  %s %.0f qps", t, q / s }')
         done
         echo "$line"
@@ -322,7 +335,9 @@ for workload in "${workloads[@]}"; do
         if [[ $t != direct ]]; then
           CPU[$t]=$(awk -v k="${TICKS[$t]}" -v hz="$CLK_TCK" -v q="${QUERIES[$t]}" \
             'BEGIN { printf "%.1f", k / hz * 1e6 / q }')
-          cpu="  proxy CPU ${CPU[$t]} µs/query"
+          USER_CPU[$t]=$(awk -v k="${USER_TICKS[$t]}" -v hz="$CLK_TCK" -v q="${QUERIES[$t]}" \
+            'BEGIN { printf "%.1f", k / hz * 1e6 / q }')
+          cpu="  proxy CPU ${CPU[$t]} µs/query (user ${USER_CPU[$t]})"
         fi
         printf '%-10s %10s QPS  (%d queries in %s s)%s\n' "$t" "${QPS[$t]}" "${QUERIES[$t]}" \
           "${TIME[$t]}" "$cpu"
@@ -341,11 +356,15 @@ for workload in "${workloads[@]}"; do
         for t in shardgate haproxy; do
           ! has_target "$t" || line+=" $t ${CPU[$t]}"
         done
+        line+="  user µs/query"
+        for t in shardgate haproxy; do
+          ! has_target "$t" || line+=" $t ${USER_CPU[$t]}"
+        done
       fi
       echo "$line"
       echo
       summary+=("$line")
-      unset QUERIES TIME TICKS QPS CPU
+      unset QUERIES TIME TICKS USER_TICKS QPS CPU USER_CPU
     done
   done
 done

@@ -103,3 +103,12 @@ proc_cpu_ticks() {
   # After ") ": state(3) ppid(4) ... utime(14) stime(15) -> positions 12 and 13 of $rest.
   awk '{ print $12 + $13 }' <<<"$rest"
 }
+
+# proc_user_ticks PID prints utime alone: the process's own code, where a proxy's parsing and
+# routing show (its system time is mostly the hop's syscalls and wake-ups, alike for all).
+proc_user_ticks() {
+  local stat rest
+  stat=$(cat "/proc/$1/stat") || return 1
+  rest=${stat##*) }
+  awk '{ print $12 }' <<<"$rest"
+}

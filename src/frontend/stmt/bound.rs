@@ -12,6 +12,7 @@
 //! read's added columns and limits) does not match and runs with the literals, as does a
 //! value the driver cannot send with the type the client gave it (a DATE, a DECIMAL).
 
+use std::cell::OnceCell;
 use std::ops::Range;
 
 use mysql_async::Value;
@@ -22,7 +23,9 @@ use super::execute_packet::Param;
 
 pub struct BoundValues {
     rendered: String,
-    tokens: Vec<Token>,
+    /// Lexed only when a shard query differs from `rendered` (the common single-target
+    /// statement sends `rendered` itself, and lexing it is a fifth of EXECUTE's own cost).
+    tokens: OnceCell<Vec<Token>>,
     /// Byte ranges of each value's literal in `rendered`.
     spans: Vec<Range<usize>>,
     /// The values to bind, None where one cannot be bound faithfully.
@@ -74,7 +77,6 @@ fn bindable(p: &Param) -> Option<Value> {
 
 impl BoundValues {
     pub fn new(rendered: String, spans: Vec<Range<usize>>, params: &[Param]) -> BoundValues {
-        let tokens = significant(&rendered).collect();
         BoundValues {
             values: params.iter().map(bindable).collect(),
             binary: params
@@ -82,7 +84,7 @@ impl BoundValues {
                 .map(|p| matches!(p, Param::Binary(_)))
                 .collect(),
             rendered,
-            tokens,
+            tokens: OnceCell::new(),
             spans,
         }
     }
@@ -103,16 +105,22 @@ impl BoundValues {
     /// `target` (a shard query planned from the rendered text) with the values back as `?`,
     /// or None when it does not match token for token outside renamed identifiers.
     pub fn prepared_form(&self, target: &str) -> Option<PreparedForm> {
+        if target == self.rendered {
+            return self.prepared_as_rendered();
+        }
+        let tokens = self
+            .tokens
+            .get_or_init(|| significant(&self.rendered).collect());
         let theirs: Vec<Token> = significant(target).collect();
-        if theirs.len() != self.tokens.len() {
+        if theirs.len() != tokens.len() {
             return None;
         }
         let mut sql = String::with_capacity(target.len());
         let mut params = Vec::with_capacity(self.spans.len());
         let mut from = 0;
         let mut i = 0;
-        while i < self.tokens.len() {
-            let ours = self.tokens[i];
+        while i < tokens.len() {
+            let ours = tokens[i];
             let Some(p) = self.span_of(ours.start) else {
                 let same = ours.text(&self.rendered) == theirs[i].text(target);
                 let renamed = matches!(ours.kind, Kind::Word | Kind::QuotedIdent)
@@ -124,8 +132,8 @@ impl BoundValues {
                 continue;
             };
             let first = i;
-            while i < self.tokens.len() && self.span_of(self.tokens[i].start) == Some(p) {
-                if self.tokens[i].text(&self.rendered) != theirs[i].text(target) {
+            while i < tokens.len() && self.span_of(tokens[i].start) == Some(p) {
+                if tokens[i].text(&self.rendered) != theirs[i].text(target) {
                     return None;
                 }
                 i += 1;
@@ -139,6 +147,25 @@ impl BoundValues {
             params.push(self.values.get(p)?.clone()?);
         }
         sql.push_str(&target[from..]);
+        Some(PreparedForm { sql, params })
+    }
+
+    /// The shard query is the rendered text itself: each value's literal becomes `?`
+    /// where it stands, without matching tokens.
+    fn prepared_as_rendered(&self) -> Option<PreparedForm> {
+        let mut sql = String::with_capacity(self.rendered.len());
+        let mut params = Vec::with_capacity(self.spans.len());
+        let mut from = 0;
+        for (p, span) in self.spans.iter().enumerate() {
+            sql.push_str(self.rendered.get(from..span.start)?);
+            if self.binary.get(p).copied().unwrap_or(false) {
+                sql.push_str("BINARY ");
+            }
+            sql.push('?');
+            from = span.end;
+            params.push(self.values.get(p)?.clone()?);
+        }
+        sql.push_str(self.rendered.get(from..)?);
         Some(PreparedForm { sql, params })
     }
 }
@@ -182,6 +209,43 @@ mod tests {
             .prepared_form("SELECT a FROM t_3 WHERE id =  -5 AND s = 'it''s'")
             .unwrap();
         assert_eq!(f.sql, "SELECT a FROM t_3 WHERE id =  ? AND s = BINARY ?");
+    }
+
+    #[test]
+    fn a_shard_query_that_is_the_rendered_text_binds_every_value() {
+        let literals = [" -5", "'it''s'", "X'00ff'"];
+        let params = [
+            Param::Int(-5),
+            Param::Bytes(b"it's".to_vec()),
+            Param::Binary(vec![0, 255]),
+        ];
+        let b = bound(
+            "SELECT a FROM t WHERE id=-? AND s=? OR b=?",
+            &literals,
+            &params,
+        );
+        let f = b.prepared_form(b.rendered()).unwrap();
+        assert_eq!(f.sql, "SELECT a FROM t WHERE id=-? AND s=? OR b=BINARY ?");
+        assert_eq!(
+            f.params,
+            vec![
+                Value::Int(-5),
+                Value::Bytes(b"it's".to_vec()),
+                Value::Bytes(vec![0, 255])
+            ]
+        );
+        // The same as matching token by token would give, but for the space before -5.
+        let renamed = b
+            .prepared_form("SELECT a FROM t_0 WHERE id=- -5 AND s='it''s' OR b=X'00ff'")
+            .unwrap();
+        assert_eq!(
+            renamed.sql,
+            "SELECT a FROM t_0 WHERE id=- ? AND s=? OR b=BINARY ?"
+        );
+        assert_eq!(renamed.params, f.params);
+        // A value the driver cannot send faithfully: the literals stay.
+        let dec = bound("SELECT ? + 1", &["1.5"], &[Param::Decimal(b"1.5".to_vec())]);
+        assert!(dec.prepared_form(dec.rendered()).is_none());
     }
 
     #[test]

@@ -755,16 +755,28 @@ pub(super) fn note_multiplexed_use(
     session: &mut Session,
     sql: &str,
 ) -> Result<(), Error> {
+    note_multiplexed_use_of(multiplex, session, |kept| {
+        execute::session::multiplexed_use(sql, kept)
+    })
+}
+
+/// `note_multiplexed_use` with the statement's `multiplexed_use` given (a prepared
+/// statement's is worked out once).
+pub(super) fn note_multiplexed_use_of(
+    multiplex: bool,
+    session: &mut Session,
+    use_of: impl FnOnce(bool) -> Result<Option<&'static str>, Error>,
+) -> Result<(), Error> {
     if !multiplex {
         // The session keeps its connections anyway; noting what they carry still matters:
         // if one breaks, that state is gone and the session must say so.
-        if let Ok(Some(why)) = execute::session::multiplexed_use(sql, true) {
+        if let Ok(Some(why)) = use_of(true) {
             session.conns.mark_sticky(why);
         }
         return Ok(());
     }
     let kept = session.conns.keeps_connections() || session.txn.pins_connections();
-    if let Some(why) = execute::session::multiplexed_use(sql, kept)? {
+    if let Some(why) = use_of(kept)? {
         session.conns.mark_sticky(why);
     }
     Ok(())

@@ -17,7 +17,7 @@ use crate::execute::route::rename_column;
 use crate::execute::{self, Context, OkInfo, ResultSink};
 use crate::frontend::admin_sql::{answer_here, Me};
 use crate::frontend::answered_here::{self, is_show_warnings};
-use crate::frontend::connection::{note_multiplexed_use, show_warnings, Client};
+use crate::frontend::connection::{note_multiplexed_use_of, show_warnings, Client};
 use crate::frontend::encode::{column_payload, eof_payload, put_lenenc_str};
 use crate::frontend::report::{report, Counted, Report};
 use crate::frontend::sink::ClientSink;
@@ -138,6 +138,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             param_types: Vec::new(),
             long_data: vec![None; n],
             long_data_error: None,
+            multiplexed_use: [None, None],
         }) {
             Ok(id) => id,
             Err(e) => {
@@ -511,7 +512,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     fn bind(&mut self, body: &[u8]) -> Result<Bound, Error> {
         let id = statement_id(body)?;
         let rules = self.statement_rules();
-        let charset = self.session.charset.clone();
         let now = self.syntax();
         let stmt = self.stmts.get_mut(id, "mysqld_stmt_execute")?;
         if stmt.template.syntax().mode != now.mode {
@@ -547,7 +547,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let params = parse_params(body, n, &mut stmt.param_types, &long_data)?;
         let literals = params
             .iter()
-            .map(|p| literal(p, &charset))
+            .map(|p| literal(p, &self.session.charset))
             .collect::<Result<Vec<_>, _>>()?;
         let fixed = stmt
             .fixed_route
@@ -556,7 +556,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         // What the statement leaves on its connection decides, as for a text query, whether
         // a multiplexed session keeps its connections.
         let multiplex = self.shared.config.backend.multiplex;
-        note_multiplexed_use(multiplex, &mut self.session, stmt.template.sql())?;
+        note_multiplexed_use_of(multiplex, &mut self.session, |kept| {
+            stmt.multiplexed_use(kept)
+        })?;
         let values = match fixed {
             Some((plan, rendered, spans)) => {
                 return Ok(Bound {

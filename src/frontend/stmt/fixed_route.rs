@@ -35,8 +35,12 @@ impl FixedRoute {
         if route.targets.len() != 1 || names_a_rule_table(query, &route.db, syntax) {
             return None;
         }
+        // The shard query is rendered at each EXECUTE: the kept route carries none, so that
+        // cloning it copies no text.
+        let mut route = route.clone();
+        route.targets[0].sql = String::new();
         Some(FixedRoute {
-            route: route.clone(),
+            route,
             query: Template::new(query, syntax),
             rules,
             current_db: current_db.map(|d| d.name.clone()),
@@ -59,7 +63,7 @@ impl FixedRoute {
         }
         let mut route = self.route.clone();
         let (sql, spans) = self.query.render_spans(literals);
-        route.targets[0].sql = sql.clone();
+        route.targets[0].sql.clone_from(&sql);
         Some((Plan::Route(route), sql, spans))
     }
 }

@@ -36,6 +36,21 @@ pub struct Prepared {
     /// Long data went over max_allowed_packet: every execute fails with this until
     /// COM_STMT_RESET, as on the server.
     pub long_data_error: Option<Error>,
+    /// `execute::session::multiplexed_use` of the template, for connections given back
+    /// ([0]) and kept ([1]): it reads only the text, which every EXECUTE would scan again.
+    pub multiplexed_use: [Option<Result<Option<&'static str>, Error>>; 2],
+}
+
+impl Prepared {
+    pub fn multiplexed_use(
+        &mut self,
+        connections_kept: bool,
+    ) -> Result<Option<&'static str>, Error> {
+        let sql = self.template.sql();
+        self.multiplexed_use[usize::from(connections_kept)]
+            .get_or_insert_with(|| crate::execute::session::multiplexed_use(sql, connections_kept))
+            .clone()
+    }
 }
 
 #[derive(Default)]
@@ -88,6 +103,7 @@ mod tests {
             fixed_route: None,
             param_types: Vec::new(),
             long_data: Vec::new(),
+            multiplexed_use: [None, None],
         }
     }
 

@@ -37,6 +37,11 @@
 #   CACHE_TTL_MS         the sbtest tables opt into the result cache with this TTL (text mode
 #                        answers repeated ids from memory; prepared statements never are)
 #   IDLE_HOLD_MS         shardgate's [backend] idle_hold_ms (its default when unset: 2)
+#   CALLGRIND (0)        1: instead of timed rounds, run each proxy under valgrind's callgrind
+#                        and print the instructions of its own process per query (user space
+#                        only): a count that does not drift with the machine's load, so it
+#                        shows changes of a few percent that timed rounds cannot; QUERIES
+#                        (5000) queries per mode at the first of THREADS, after 1000 unmeasured
 #   TLS (0)              1: shardgate gets a certificate made here ([tls]) and sysbench
 #                        connects to it with --mysql-ssl=on (the other targets stay plain:
 #                        compare two runs of shardgate alone, TLS=0 and TLS=1)
@@ -68,6 +73,10 @@ PROFILE=${PROFILE:-}
 USER_LIMITS=${USER_LIMITS:-}
 TOP_TOML=${TOP_TOML:-}
 TLS=${TLS:-0}
+CALLGRIND=${CALLGRIND:-0}
+QUERIES=${QUERIES:-5000}
+[[ $CALLGRIND == 0 || $CALLGRIND == 1 ]] || die "CALLGRIND must be 0 or 1, not '$CALLGRIND'"
+[[ $QUERIES =~ ^[1-9][0-9]*$ ]] || die "QUERIES must be a whole number > 0, not '$QUERIES'"
 IDLE_HOLD_MS=${IDLE_HOLD_MS:-}
 [[ -z $IDLE_HOLD_MS || $IDLE_HOLD_MS =~ ^[0-9]+$ ]] ||
   die "IDLE_HOLD_MS must be a whole number, not '$IDLE_HOLD_MS'"
@@ -111,8 +120,20 @@ ensure_mariadb
 ensure_packages sysbench:sysbench haproxy:haproxy
 [[ $TLS == 0 ]] || ensure_packages openssl:openssl
 [[ -z $PROFILE ]] || ensure_packages perf:linux-perf
+[[ $CALLGRIND == 0 ]] || ensure_packages valgrind:valgrind
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shardgate-bench.XXXXXX")
+# Under callgrind a proxy starts some fifty times slower; each dumps its counts into
+# $work/callgrind.TARGET.N, N counting the dumps.
+under_haproxy=()
+under_shardgate=()
+answer_tries=100
+if [[ $CALLGRIND == 1 ]]; then
+  callgrind=(valgrind --tool=callgrind --dump-instr=no --collect-jumps=no)
+  under_haproxy=("${callgrind[@]}" --callgrind-out-file="$work/callgrind.haproxy")
+  under_shardgate=("${callgrind[@]}" --callgrind-out-file="$work/callgrind.shardgate")
+  answer_tries=1200
+fi
 haproxy_pid=
 shardgate_pid=
 perf_pid=
@@ -145,7 +166,7 @@ port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # wait_answering PORT PID WHAT LOG: until PORT answers a query, or PID exits.
 wait_answering() {
   local i
-  for ((i = 0; i < 100; i++)); do
+  for ((i = 0; i < answer_tries; i++)); do
     answers "$1" && return 0
     kill -0 "$2" 2>/dev/null || { cat "$4" >&2; die "$3 exited"; }
     sleep 0.1
@@ -192,7 +213,7 @@ if has_target haproxy; then
     "$DEPLOY_DIR/haproxy.cfg.in" >"$work/haproxy.cfg"
   haproxy -c -q -f "$work/haproxy.cfg" || die "haproxy rejected $work/haproxy.cfg"
   # -db: stay in the foreground, so $! is haproxy itself and is what gets recorded and stopped.
-  setsid haproxy -db -f "$work/haproxy.cfg" </dev/null >"$work/haproxy.log" 2>&1 &
+  setsid "${under_haproxy[@]}" haproxy -db -f "$work/haproxy.cfg" </dev/null >"$work/haproxy.log" 2>&1 &
   haproxy_pid=$!
   wait_answering "$HAPROXY_PORT" "$haproxy_pid" haproxy "$work/haproxy.log"
 fi
@@ -251,7 +272,7 @@ TOML
       printf '\n[tls]\ncert = "server.pem"\nkey = "server.key"\n'
     fi
   } >"$work/shardgate.toml"
-  RUST_LOG=warn setsid "$SHARDGATE" serve --config "$work/shardgate.toml" \
+  RUST_LOG=warn setsid "${under_shardgate[@]}" "$SHARDGATE" serve --config "$work/shardgate.toml" \
     </dev/null >"$work/shardgate.log" 2>&1 &
   shardgate_pid=$!
   wait_answering "$PROXY_PORT" "$shardgate_pid" shardgate "$work/shardgate.log"
@@ -281,6 +302,43 @@ pid_of() {
     shardgate) echo "$shardgate_pid" ;;
   esac
 }
+
+# instructions_per_query TARGET THREADS PS_MODE: QUERIES queries under callgrind, counted
+# from a zeroed counter to a dump (the warm-up's connection set-up and planning stay out).
+instructions_per_query() {
+  local t=$1 pid out queries dump ir i
+  pid=$(pid_of "$t")
+  sb "${PORT[$t]}" "$2" "$3" --events=1000 --time=0 run >/dev/null 2>&1 ||
+    die "sysbench's warm-up against $t failed"
+  callgrind_control -z "$pid" >/dev/null 2>&1 || die "callgrind_control cannot reach $t (pid $pid)"
+  out=$(sb "${PORT[$t]}" "$2" "$3" --events="$QUERIES" --time=0 --report-interval=0 run 2>&1) ||
+    { printf '%s\n' "$out" >&2; die "sysbench against $t failed"; }
+  callgrind_control -d "$pid" >/dev/null 2>&1 || die "callgrind_control cannot reach $t (pid $pid)"
+  queries=$(awk '$1 == "queries:" { print $2 }' <<<"$out")
+  for ((i = 0; i < 100; i++)); do
+    dump=$(find "$work" -maxdepth 1 -name "callgrind.$t.*" | sort -t. -k3 -n | tail -1)
+    ir=$([[ -z $dump ]] || awk '/^summary:/ { print $2 }' "$dump")
+    [[ -z $ir ]] || break
+    sleep 0.1
+  done
+  [[ -n $ir && -n $queries ]] || die "no callgrind count for $t"
+  rm -f "$dump"
+  echo $((ir / queries))
+}
+
+if [[ $CALLGRIND == 1 ]]; then
+  threads=${thread_counts[0]}
+  summary=()
+  for mode in "${modes[@]}"; do
+    line="instructions per query, $mode, $threads threads:"
+    for t in "${targets[@]}"; do
+      [[ $t == direct ]] || line+=" $t $(instructions_per_query "$t" "$threads" "${PS_MODE[$mode]}")"
+    done
+    summary+=("$line")
+  done
+  printf '%s\n' "${summary[@]}"
+  exit 0
+fi
 
 # run TARGET SECONDS THREADS PS_MODE: one sysbench run; prints
 # "<queries> <seconds> <ticks> <user ticks>".

@@ -27,7 +27,12 @@ pub struct Rules {
 
 impl Rules {
     pub fn database(&self, name: &str) -> Option<&Arc<Database>> {
-        self.databases.get(&name.to_ascii_lowercase())
+        // Every statement looks its database up: no copy when the name is lower case already.
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.databases.get(&name.to_ascii_lowercase())
+        } else {
+            self.databases.get(name)
+        }
     }
 }
 

@@ -406,6 +406,29 @@ impl SessionConns {
         }
     }
 
+    /// Returns a connection `take` handed out to a merge, which may have stopped reading a
+    /// shard's result before its end. Kept, that connection would make the session's next
+    /// statement on it first wait for the server to finish computing the rest (a slow scan,
+    /// rows with SLEEP): unless the session must keep its connections (a transaction, state
+    /// no replay repeats), it goes back like an extra connection, its rest read in the
+    /// pool's recycler, and the next statement takes another.
+    pub fn put_back_after_merge(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+        server: ServerRef,
+        conn: BackendConn,
+        transaction_open: bool,
+    ) {
+        if conn.parkable() || transaction_open || self.sticky.is_some() {
+            return self.put_back(backends, db, group, server, conn);
+        }
+        if let Some(servers) = backends.group(db, group) {
+            self.return_extra(servers.server(server), conn);
+        }
+    }
+
     /// A further connection to `server` of `group` for one statement, brought up to the
     /// session's replayable state, or `None` at once when the pool has no connection free:
     /// the caller holds connections itself and must not wait for others that may do the

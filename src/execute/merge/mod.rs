@@ -230,9 +230,15 @@ pub async fn run<S: ResultSink>(
         match end {
             Some(end) if !end.broken => {
                 if pinned {
-                    session
-                        .conns
-                        .put_back(ctx.backends, &db, group, server, end.conn);
+                    let transaction_open = session.txn.pins_connections();
+                    session.conns.put_back_after_merge(
+                        ctx.backends,
+                        &db,
+                        group,
+                        server,
+                        end.conn,
+                        transaction_open,
+                    );
                 } else if let Some(g) = ctx.backends.group(&db, group) {
                     session.conns.return_extra(g.server(server), end.conn);
                 }

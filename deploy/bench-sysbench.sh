@@ -89,6 +89,8 @@ for v in ROUNDS ROUND_SECONDS WARMUP BASE_PORT PROXY_PORT HAPROXY_PORT; do
 done
 [[ -z $PROXY_WORKERS || $PROXY_WORKERS =~ ^[0-9]+$ ]] ||
   die "PROXY_WORKERS must be a whole number, not '$PROXY_WORKERS'"
+[[ $HAPROXY_THREADS =~ ^[1-9][0-9]*$ ]] ||
+  die "HAPROXY_THREADS must be a whole number > 0, not '$HAPROXY_THREADS'"
 ((ROUNDS > 0 && ROUND_SECONDS > 0)) || die "ROUNDS and ROUND_SECONDS must be > 0"
 read -ra thread_counts <<<"$THREADS"
 read -ra modes <<<"$MODES"
@@ -287,6 +289,16 @@ for t in "${targets[@]}"; do
   echo "$t (127.0.0.1:${PORT[$t]}) reads from the server on port $served_by"
   [[ $served_by == "$BASE_PORT" ]] || die "$t does not read from g0's master ($BASE_PORT)"
 done
+
+# Threads per proxy: a second one costs CPU per query here, so the output says what ran.
+has_target haproxy && echo "haproxy runs $HAPROXY_THREADS thread(s) (HAPROXY_THREADS)"
+if has_target shardgate; then
+  if [[ -n $PROXY_WORKERS ]]; then
+    echo "shardgate runs $PROXY_WORKERS worker(s) (PROXY_WORKERS)"
+  else
+    echo "shardgate runs one worker per core, its default (PROXY_WORKERS sets it)"
+  fi
+fi
 
 if [[ -n $PROFILE ]] && has_target shardgate; then
   perf record --call-graph "$PROFILE_CALLGRAPH" -o "$PROFILE" -p "$shardgate_pid" >"$work/perf.log" 2>&1 &

@@ -18,6 +18,7 @@ mod document;
 pub mod key_column;
 mod key_types;
 pub mod layout_change;
+pub mod lower_case;
 pub mod model;
 pub mod physical;
 pub mod raw;

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::lower_case::with_lower;
 use super::physical::PhysicalNames;
 use crate::sharding::Sharder;
 
@@ -27,12 +28,8 @@ pub struct Rules {
 
 impl Rules {
     pub fn database(&self, name: &str) -> Option<&Arc<Database>> {
-        // Every statement looks its database up: no copy when the name is lower case already.
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.databases.get(&name.to_ascii_lowercase())
-        } else {
-            self.databases.get(name)
-        }
+        // Every statement looks its database up.
+        with_lower(name, |n| self.databases.get(n))
     }
 }
 
@@ -58,11 +55,7 @@ pub struct Database {
 
 impl Database {
     pub fn table(&self, name: &str) -> Option<&TableRule> {
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.tables.get(&name.to_ascii_lowercase())
-        } else {
-            self.tables.get(name)
-        }
+        with_lower(name, |n| self.tables.get(n))
     }
 
     /// Whether group `g` holds rows of this database: it is the default group or holds a
@@ -84,11 +77,7 @@ impl Database {
     /// The sharded table whose physical shard `name` is (`clinical_data_2` ->
     /// `clinical_data`), so backend answers can be shown with logical names.
     pub fn sharded_table_of_physical(&self, name: &str) -> Option<&TableRule> {
-        let logical = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.physical_index.get(&name.to_ascii_lowercase())
-        } else {
-            self.physical_index.get(name)
-        }?;
+        let logical = with_lower(name, |n| self.physical_index.get(n))?;
         self.tables.get(logical)
     }
 

@@ -7,32 +7,9 @@
 use crate::config::model::{Database, Rules, TableRule};
 use crate::config::physical::PhysicalNames;
 
-/// Longest name looked up without allocating; MySQL identifiers are at most 64 characters.
-const STACK_NAME: usize = 128;
-
-/// `f` applied to `name` in ASCII lower case, borrowing when it already is.
-pub(crate) fn with_lower<R>(name: &str, f: impl FnOnce(&str) -> R) -> R {
-    if !name.bytes().any(|b| b.is_ascii_uppercase()) {
-        return f(name);
-    }
-    if name.len() <= STACK_NAME {
-        let mut buf = [0u8; STACK_NAME];
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name.as_bytes());
-        lower.make_ascii_lowercase();
-        // Lower-casing ASCII bytes keeps UTF-8 valid.
-        match std::str::from_utf8(lower) {
-            Ok(s) => f(s),
-            Err(_) => f(&name.to_ascii_lowercase()),
-        }
-    } else {
-        f(&name.to_ascii_lowercase())
-    }
-}
-
 /// The rule of a logical table, if the table is sharded or broadcast.
 pub(crate) fn table_rule<'d>(db: &'d Database, name: &str) -> Option<&'d TableRule> {
-    with_lower(name, |n| db.tables.get(n))
+    db.table(name)
 }
 
 /// True if `name` is a sharded or broadcast table of any database: such a name must never
@@ -145,14 +122,6 @@ mod tests {
         let v2 = PhysicalNames::parse("{table}_v2_{shard}").unwrap();
         write_physical(&mut s, &v2, "patients", 5, false);
         assert_eq!(s, "clinical_data_3 `odd name_0` patients_v2_5");
-    }
-
-    #[test]
-    fn lower_without_allocation() {
-        assert_eq!(with_lower("ClInIcAl", str::to_string), "clinical");
-        assert_eq!(with_lower("Ünï", str::to_string), "Ünï");
-        let long = "A".repeat(300);
-        assert_eq!(with_lower(&long, str::len), 300);
     }
 
     #[test]

@@ -10,6 +10,8 @@
 # Environment: CLIENTS (10000), SECONDS_OPEN (30), POOL_MAX (64), MULTIPLEX (true): with
 # MULTIPLEX=false every client pins a backend connection, so at most POOL_MAX clients can
 # query at once and the rest time out: that is the comparison this script exists for.
+# SHARDGATE: the binary to run (target/release/shardgate, built first), so two builds can be
+# compared on the same cluster.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -78,9 +80,13 @@ multiplex = $MULTIPLEX
 EOF
 
 log "building shardgate (release) and the client"
-(cd "$root" && cargo build --release --quiet --bin shardgate)
+if [[ -z ${SHARDGATE:-} ]]; then
+  (cd "$root" && cargo build --release --quiet --bin shardgate)
+  SHARDGATE=$root/target/release/shardgate
+fi
+[[ -x $SHARDGATE ]] || die "SHARDGATE=$SHARDGATE is not an executable"
 (cd "$root" && cargo test --quiet --test many_connections --no-run)
-"$root/target/release/shardgate" serve --config "$work/shardgate.toml" >"$work/proxy.log" 2>&1 &
+"$SHARDGATE" serve --config "$work/shardgate.toml" >"$work/proxy.log" 2>&1 &
 proxy_pid=$!
 for _ in $(seq 100); do
   direct -P"$port" -e 'select 1' conn_bench >/dev/null 2>&1 && break

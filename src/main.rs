@@ -10,6 +10,13 @@ use tokio_util::sync::CancellationToken;
 use shardgate::config;
 use shardgate::server;
 
+/// glibc's malloc was a third of the proxy's instructions on a merged read (rows arrive as one
+/// allocation per cell from the driver, and bursts of them overflow its per-thread cache into
+/// the locked arenas). mimalloc: 27% fewer instructions per 4-shard `ORDER BY .. LIMIT 10`,
+/// 10% per prepared point select, and less memory held with 10,000 clients (README).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "shardgate",

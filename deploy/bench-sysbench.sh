@@ -41,7 +41,9 @@
 #                        and print the instructions of its own process per query (user space
 #                        only): a count that does not drift with the machine's load, so it
 #                        shows changes of a few percent that timed rounds cannot; QUERIES
-#                        (5000) queries per mode at the first of THREADS, after 1000 unmeasured
+#                        (5000) queries per mode at the first of THREADS, after 1000 unmeasured;
+#                        CALLGRIND_KEEP=DIR keeps each count as DIR/callgrind.TARGET.PS for
+#                        callgrind_annotate (PS: sysbench's --db-ps-mode, disable = text)
 #   TLS (0)              1: shardgate gets a certificate made here ([tls]) and sysbench
 #                        connects to it with --mysql-ssl=on (the other targets stay plain:
 #                        compare two runs of shardgate alone, TLS=0 and TLS=1)
@@ -75,6 +77,8 @@ TOP_TOML=${TOP_TOML:-}
 TLS=${TLS:-0}
 CALLGRIND=${CALLGRIND:-0}
 QUERIES=${QUERIES:-5000}
+CALLGRIND_KEEP=${CALLGRIND_KEEP:-}
+[[ -z $CALLGRIND_KEEP || -d $CALLGRIND_KEEP ]] || die "CALLGRIND_KEEP=$CALLGRIND_KEEP is not a directory"
 [[ $CALLGRIND == 0 || $CALLGRIND == 1 ]] || die "CALLGRIND must be 0 or 1, not '$CALLGRIND'"
 [[ $QUERIES =~ ^[1-9][0-9]*$ ]] || die "QUERIES must be a whole number > 0, not '$QUERIES'"
 IDLE_HOLD_MS=${IDLE_HOLD_MS:-}
@@ -334,7 +338,11 @@ instructions_per_query() {
     sleep 0.1
   done
   [[ -n $ir && -n $queries ]] || die "no callgrind count for $t"
-  rm -f "$dump"
+  if [[ -n $CALLGRIND_KEEP ]]; then
+    mv "$dump" "$CALLGRIND_KEEP/callgrind.$t.$3"
+  else
+    rm -f "$dump"
+  fi
   echo $((ir / queries))
 }
 

@@ -63,7 +63,7 @@ fn asks(sql: &str) -> (bool, bool) {
 /// The statement calls `LAST_INSERT_ID(expr)`, which sets the connection's value: a SELECT
 /// reports it in no OK packet, so the session's copy is stale until asked there.
 pub fn sets_insert_id(sql: &str) -> bool {
-    if !super::mentions::mentions(sql.as_bytes(), b"last_insert_id") {
+    if !super::mentions::may_call(sql.as_bytes(), b"last_insert_id") {
         return false;
     }
     let toks: Vec<_> = significant(sql).collect();

@@ -110,7 +110,7 @@ impl ReadSplit {
         group: GroupId,
         sql: &str,
     ) -> Option<ServerRef> {
-        if !mentions(sql, b"row_count") {
+        if !super::mentions::may_call(sql.as_bytes(), b"row_count") {
             return None;
         }
         let key = Arc::as_ptr(db) as usize;
@@ -341,7 +341,7 @@ fn parse_master_variable(sql: &str) -> Option<bool> {
 const USER_LOCKS: &str = "user-level locks (GET_LOCK)";
 
 fn mentions_user_lock(sql: &str) -> bool {
-    mentions(sql, b"_lock")
+    super::mentions::may_call(sql.as_bytes(), b"_lock")
         && (mentions(sql, b"get_lock")
             || mentions(sql, b"is_free_lock")
             || mentions(sql, b"is_used_lock")
@@ -358,7 +358,7 @@ fn mentions_user_variable(sql: &str) -> bool {
 
 /// LAST_INSERT_ID() is per connection: only the master's has the session's value.
 fn mentions_last_insert_id(sql: &str) -> bool {
-    mentions(sql, b"last_insert_id")
+    super::mentions::may_call(sql.as_bytes(), b"last_insert_id")
 }
 
 /// Case-insensitive substring test (lower-case `needle`), without allocating.

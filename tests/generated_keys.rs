@@ -55,6 +55,15 @@ async fn backend_auto_increment_ids_come_back_as_the_backend_gave_them() {
     assert_eq!(c.last_insert_id(), Some(500));
     assert_eq!(last_insert_id(&mut c, "SELECT LAST_INSERT_ID()").await, 500);
     assert_eq!(last_insert_id(&mut c, "select @@identity").await, 500);
+    // The variable's session scope spelled out: the same value (the proxy had sent these to
+    // any connection, which answered 0).
+    for q in [
+        "select @@session.identity",
+        "SELECT @@LOCAL.identity",
+        "select @@local.last_insert_id",
+    ] {
+        assert_eq!(last_insert_id(&mut c, q).await, 500, "{q}");
+    }
     let named: Vec<mysql_async::Row> = c.query("SELECT LAST_INSERT_ID() AS id").await.unwrap();
     assert_eq!(named[0].columns_ref()[0].name_str(), "id");
     assert_eq!(named[0].get::<u64, _>(0), Some(500));

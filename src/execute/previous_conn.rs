@@ -34,9 +34,11 @@ pub struct ConnAt {
 
 /// Which of the two values a statement asks its server for.
 fn asks(sql: &str) -> (bool, bool) {
-    // Every statement passes here: its bytes first, without a lower-case copy.
-    static WORDS: Words<3> = Words::new([b"row_count", b"last_insert_id", b"@@identity"]);
-    if mentions_each(sql.as_bytes(), &WORDS) == 0 {
+    // Every statement passes here: its bytes first, without a lower-case copy. Both values
+    // are read by a call or a `@@` variable, and a point select has neither `(` nor `@`.
+    static WORDS: Words<3> = Words::new([b"row_count", b"last_insert_id", b"identity"]);
+    let b = sql.as_bytes();
+    if !(b.contains(&b'(') || b.contains(&b'@')) || mentions_each(b, &WORDS) == 0 {
         return (false, false);
     }
     let toks: Vec<_> = significant(sql).collect();
@@ -49,13 +51,7 @@ fn asks(sql: &str) -> (bool, bool) {
         // LAST_INSERT_ID(expr) sets the value rather than reading it.
         insert_id |= call(i, "LAST_INSERT_ID")
             && toks.get(i + 2).is_some_and(|t| t.kind == Kind::Punct(b')'));
-        if t.kind == Kind::Variable {
-            let v = t.text(sql).to_ascii_lowercase();
-            insert_id |= ["@@identity", "@@last_insert_id", "@@session.identity"]
-                .iter()
-                .any(|n| v == *n)
-                || v == "@@session.last_insert_id";
-        }
+        insert_id |= t.kind == Kind::Variable && crate::plan::is_insert_id_variable(t.text(sql));
     }
     (row_count, insert_id)
 }
@@ -184,6 +180,9 @@ mod tests {
         assert_eq!(asks("select last_insert_id ( ), 1"), (false, true));
         assert_eq!(asks("SELECT LAST_INSERT_ID(7)"), (false, false));
         assert_eq!(asks("SELECT @@identity"), (false, true));
+        assert_eq!(asks("SELECT @@session.identity"), (false, true));
+        assert_eq!(asks("SELECT @@LOCAL.last_insert_id"), (false, true));
+        assert_eq!(asks("SELECT identity FROM t"), (false, false));
         assert_eq!(asks("SELECT row_count FROM t"), (false, false));
         assert!(super::sets_insert_id("SELECT LAST_INSERT_ID(42)"));
         assert!(!super::sets_insert_id("SELECT LAST_INSERT_ID()"));

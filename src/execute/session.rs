@@ -272,7 +272,7 @@ pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'sta
         b"found_rows",
         b"row_count",
         b"last_insert_id",
-        b"@@identity",
+        b"identity",
         b"temporary",
         b"get_lock",
     ]);
@@ -285,8 +285,8 @@ pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'sta
         !calc_found_rows && mentions(1) && crate::plan::found_rows_query(sql).is_none();
     if !connections_kept {
         let row_count = mentions(2) && crate::plan::row_count_query(sql).is_none();
-        let insert_id =
-            (mentions(3) || mentions(4)) && crate::plan::last_insert_id_query(sql).is_none();
+        let insert_id = (mentions(3) || mentions(4) && crate::plan::reads_insert_id_variable(sql))
+            && crate::plan::last_insert_id_query(sql).is_none();
         if found_rows || row_count || insert_id {
             return Err(Error::unsupported(
                 "FOUND_ROWS(), ROW_COUNT() or LAST_INSERT_ID() inside a larger statement, about \
@@ -340,5 +340,22 @@ mod tests {
             Some("a user-level lock")
         );
         assert_eq!(pins_connection("SELECT c FROM sbtest1 WHERE id = 5"), None);
+    }
+
+    #[test]
+    fn a_multiplexed_session_refuses_the_insert_id_inside_a_larger_statement() {
+        for sql in [
+            "SELECT @@identity + 1",
+            "SELECT @@Session.Identity + 1",
+            "SELECT 1, @@local.last_insert_id",
+        ] {
+            assert!(multiplexed_use(sql, false).is_err(), "{sql}");
+        }
+        for sql in [
+            "SELECT @@session.identity",
+            "SELECT identity_no FROM patients",
+        ] {
+            assert_eq!(multiplexed_use(sql, false).unwrap(), None, "{sql}");
+        }
     }
 }

@@ -11,6 +11,29 @@
 
 use super::lexer::{significant, Kind};
 
+/// Whether the variable token `var` is the connection's last insert id: `@@identity` or
+/// `@@last_insert_id`, bare or scoped `@@session.` / `@@local.` (the server reads all six
+/// alike, in any case).
+pub fn is_insert_id_variable(var: &str) -> bool {
+    let Some(name) = var.strip_prefix("@@") else {
+        return false;
+    };
+    let name = ["session.", "local."]
+        .iter()
+        .find_map(|scope| {
+            name.get(..scope.len())
+                .filter(|s| s.eq_ignore_ascii_case(scope))
+                .map(|_| &name[scope.len()..])
+        })
+        .unwrap_or(name);
+    name.eq_ignore_ascii_case("identity") || name.eq_ignore_ascii_case("last_insert_id")
+}
+
+/// Whether `sql` reads the last insert id through a variable (see `is_insert_id_variable`).
+pub fn reads_insert_id_variable(sql: &str) -> bool {
+    significant(sql).any(|t| t.kind == Kind::Variable && is_insert_id_variable(t.text(sql)))
+}
+
 /// The column name the client expects, when `sql` is such a query.
 pub fn last_insert_id_query(sql: &str) -> Option<String> {
     let toks: Vec<_> = significant(sql)
@@ -21,16 +44,7 @@ pub fn last_insert_id_query(sql: &str) -> Option<String> {
         return None;
     }
     let expr_end = match toks.get(1)?.kind {
-        Kind::Variable => {
-            let v = toks[1].text(sql).to_ascii_lowercase();
-            let v = v
-                .strip_prefix("@@session.")
-                .or_else(|| v.strip_prefix("@@"))?;
-            if v != "identity" && v != "last_insert_id" {
-                return None;
-            }
-            2
-        }
+        Kind::Variable if is_insert_id_variable(toks[1].text(sql)) => 2,
         Kind::Word if word(1, "LAST_INSERT_ID") => {
             let open = toks.get(2)?.kind == Kind::Punct(b'(');
             let close = toks.get(3)?.kind == Kind::Punct(b')');
@@ -152,6 +166,15 @@ mod tests {
         assert_eq!(q("SELECT LAST_INSERT_ID(), 1"), None);
         assert_eq!(q("SELECT LAST_INSERT_ID() FROM t"), None);
         assert_eq!(q("SELECT @@version"), None);
+        assert_eq!(
+            q("SELECT @@LOCAL.Identity").as_deref(),
+            Some("@@LOCAL.Identity")
+        );
+        assert_eq!(q("SELECT @@global.identity"), None);
+        assert_eq!(q("SELECT @identity"), None);
+        assert!(reads_insert_id_variable("SELECT 1 + @@Session.IDENTITY"));
+        assert!(!reads_insert_id_variable("SELECT identity FROM t"));
+        assert!(!reads_insert_id_variable("SELECT @@local.identity_x"));
         assert_eq!(answer_sql(42, "a`b"), "SELECT LAST_INSERT_ID(42) AS `a``b`");
     }
 

@@ -81,20 +81,25 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
         return None;
     }
 
-    if fast_route::other_names_need_renames(sql, toks, &table_tok, db_tok.as_ref(), ctx) {
-        return None;
-    }
     let table = ident_value(&table_tok, sql);
     if table.eq_ignore_ascii_case("dual") {
         return None;
     }
     let db = fast_route::database_of(sql, db_tok.as_ref(), ctx)?;
+    let layout = layout_of(db, &table);
+    // A sharded table read without WHERE is a read of every shard, which the parsed path
+    // plans (and its plan cache keeps): the scans below would be spent for nothing.
+    if matches!(layout, Layout::Sharded(..)) && cond.is_empty() {
+        return None;
+    }
+    if fast_route::other_names_need_renames(sql, toks, &table_tok, db_tok.as_ref(), ctx) {
+        return None;
+    }
     // FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE: locking reads run on the masters.
     let locking = toks[tail..]
         .iter()
         .any(|t| t.is_word(sql, "UPDATE") || t.is_word(sql, "SHARE"));
     let edits = fast_route::qualifier_edits(db_tok.as_ref());
-    let layout = layout_of(db, &table);
     let (rule, spec) = match layout {
         Layout::Sharded(rule, spec) => (rule, spec),
         Layout::PhysicalShard(_) => return None,

@@ -56,6 +56,8 @@ struct Streams {
     rows: Vec<u64>,
     ended_after: Vec<Option<Duration>>,
     started: Instant,
+    /// Per stream, the rest of the batch of rows it sent last.
+    batches: Vec<std::vec::IntoIter<Cells>>,
 }
 
 impl Streams {
@@ -87,11 +89,12 @@ impl Streams {
 
     async fn next_row(&mut self, i: usize) -> Result<Option<Cells>, Error> {
         loop {
+            if let Some(r) = self.batches[i].next() {
+                self.rows[i] += 1;
+                return Ok(Some(r));
+            }
             match self.next(i).await? {
-                Some(Msg::Row(r)) => {
-                    self.rows[i] += 1;
-                    return Ok(Some(r));
-                }
+                Some(Msg::Rows(rows)) => self.batches[i] = rows.into_iter(),
                 Some(_) => continue,
                 None => return Ok(None),
             }
@@ -182,6 +185,7 @@ pub async fn run<S: ResultSink>(
         rows: vec![0; n],
         ended_after: vec![None; n],
         started,
+        batches: (0..n).map(|_| Vec::new().into_iter()).collect(),
     };
     let status_before = session.status;
     let mut out = Output {

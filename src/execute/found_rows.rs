@@ -99,7 +99,7 @@ fn calls_found_rows(sql: &str) -> bool {
     }
     let toks: Vec<_> = significant(sql).collect();
     toks.windows(2)
-        .any(|w| w[0].is_word(sql, "FOUND_ROWS") && w[1].kind == Kind::Punct(b'('))
+        .any(|w| w[0].is_name(sql, "FOUND_ROWS") && w[1].kind == Kind::Punct(b'('))
 }
 
 /// Runs a statement that calls FOUND_ROWS() where its answer is; `None` for other

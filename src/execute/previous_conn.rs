@@ -43,15 +43,15 @@ fn asks(sql: &str) -> (bool, bool) {
     }
     let toks: Vec<_> = significant(sql).collect();
     let call = |i: usize, name: &str| {
-        toks[i].is_word(sql, name) && toks.get(i + 1).is_some_and(|t| t.kind == Kind::Punct(b'('))
+        toks[i].is_name(sql, name) && toks.get(i + 1).is_some_and(|t| t.kind == Kind::Punct(b'('))
     };
     let (mut row_count, mut insert_id) = (false, false);
-    for (i, t) in toks.iter().enumerate() {
+    for i in 0..toks.len() {
         row_count |= call(i, "ROW_COUNT");
         // LAST_INSERT_ID(expr) sets the value rather than reading it.
         insert_id |= call(i, "LAST_INSERT_ID")
             && toks.get(i + 2).is_some_and(|t| t.kind == Kind::Punct(b')'));
-        insert_id |= t.kind == Kind::Variable && crate::plan::is_insert_id_variable(t.text(sql));
+        insert_id |= crate::plan::insert_id_variable_at(&toks, i, sql).is_some();
     }
     (row_count, insert_id)
 }
@@ -64,7 +64,7 @@ pub fn sets_insert_id(sql: &str) -> bool {
     }
     let toks: Vec<_> = significant(sql).collect();
     toks.windows(3).any(|w| {
-        w[0].is_word(sql, "LAST_INSERT_ID")
+        w[0].is_name(sql, "LAST_INSERT_ID")
             && w[1].kind == Kind::Punct(b'(')
             && w[2].kind != Kind::Punct(b')')
     })

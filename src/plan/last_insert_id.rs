@@ -9,29 +9,21 @@
 //! `SELECT LAST_INSERT_ID(<value>) AS <name>` so that the column definition is exactly the
 //! server's.
 
-use super::lexer::{significant, Kind};
+use super::lexer::{session_variable_at, significant, Kind, Token};
 
-/// Whether the variable token `var` is the connection's last insert id: `@@identity` or
-/// `@@last_insert_id`, bare or scoped `@@session.` / `@@local.` (the server reads all six
-/// alike, in any case).
-pub fn is_insert_id_variable(var: &str) -> bool {
-    let Some(name) = var.strip_prefix("@@") else {
-        return false;
-    };
-    let name = ["session.", "local."]
-        .iter()
-        .find_map(|scope| {
-            name.get(..scope.len())
-                .filter(|s| s.eq_ignore_ascii_case(scope))
-                .map(|_| &name[scope.len()..])
-        })
-        .unwrap_or(name);
-    name.eq_ignore_ascii_case("identity") || name.eq_ignore_ascii_case("last_insert_id")
+/// Whether `toks[i]` starts the connection's last insert id as a variable: `@@identity` or
+/// `@@last_insert_id`, in every spelling the server reads (scoped `session.` / `local.`,
+/// backquoted, spaces around the dot; see `lexer::session_variable_at`), and how many
+/// tokens it takes. `toks` without trivia.
+pub(crate) fn insert_id_variable_at(toks: &[Token], i: usize, sql: &str) -> Option<usize> {
+    let (name, used) = session_variable_at(toks, i, sql)?;
+    (name == "identity" || name == "last_insert_id").then_some(used)
 }
 
-/// Whether `sql` reads the last insert id through a variable (see `is_insert_id_variable`).
+/// Whether `sql` reads the last insert id through a variable (see `insert_id_variable_at`).
 pub fn reads_insert_id_variable(sql: &str) -> bool {
-    significant(sql).any(|t| t.kind == Kind::Variable && is_insert_id_variable(t.text(sql)))
+    let toks: Vec<Token> = significant(sql).collect();
+    (0..toks.len()).any(|i| insert_id_variable_at(&toks, i, sql).is_some())
 }
 
 /// The column name the client expects, when `sql` is such a query.
@@ -44,8 +36,8 @@ pub fn last_insert_id_query(sql: &str) -> Option<String> {
         return None;
     }
     let expr_end = match toks.get(1)?.kind {
-        Kind::Variable if is_insert_id_variable(toks[1].text(sql)) => 2,
-        Kind::Word if word(1, "LAST_INSERT_ID") => {
+        Kind::Variable => 1 + insert_id_variable_at(&toks, 1, sql)?,
+        _ if toks[1].is_name(sql, "LAST_INSERT_ID") => {
             let open = toks.get(2)?.kind == Kind::Punct(b'(');
             let close = toks.get(3)?.kind == Kind::Punct(b')');
             if !(open && close) {
@@ -65,7 +57,7 @@ pub fn row_count_query(sql: &str) -> Option<String> {
         .collect();
     let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
     let call = word(0, "SELECT")
-        && word(1, "ROW_COUNT")
+        && toks.get(1).is_some_and(|t| t.is_name(sql, "ROW_COUNT"))
         && toks.get(2)?.kind == Kind::Punct(b'(')
         && toks.get(3)?.kind == Kind::Punct(b')');
     if !call {
@@ -81,7 +73,7 @@ pub fn found_rows_query(sql: &str) -> Option<String> {
         .collect();
     let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
     let call = word(0, "SELECT")
-        && word(1, "FOUND_ROWS")
+        && toks.get(1).is_some_and(|t| t.is_name(sql, "FOUND_ROWS"))
         && toks.get(2)?.kind == Kind::Punct(b'(')
         && toks.get(3)?.kind == Kind::Punct(b')');
     if !call {
@@ -173,6 +165,22 @@ mod tests {
         assert_eq!(q("SELECT @@global.identity"), None);
         assert_eq!(q("SELECT @identity"), None);
         assert!(reads_insert_id_variable("SELECT 1 + @@Session.IDENTITY"));
+        assert!(reads_insert_id_variable(
+            "SELECT @@session . `last_insert_id` + 1"
+        ));
+        assert_eq!(
+            q("SELECT @@session /* x */ . identity").as_deref(),
+            Some("@@session /* x */ . identity")
+        );
+        assert_eq!(q("SELECT `LAST_INSERT_ID`() AS id").as_deref(), Some("id"));
+        assert_eq!(
+            row_count_query("SELECT `row_count`()").as_deref(),
+            Some("`row_count`()")
+        );
+        assert_eq!(
+            found_rows_query("SELECT `Found_Rows`()").as_deref(),
+            Some("`Found_Rows`()")
+        );
         assert!(!reads_insert_id_variable("SELECT identity FROM t"));
         assert!(!reads_insert_id_variable("SELECT @@local.identity_x"));
         assert_eq!(answer_sql(42, "a`b"), "SELECT LAST_INSERT_ID(42) AS `a``b`");

@@ -61,6 +61,16 @@ impl Token {
         self.kind == Kind::Word && self.text(src).eq_ignore_ascii_case(kw)
     }
 
+    /// True for `name` (ASCII case-insensitive) as a bare word or a quoted identifier: the
+    /// server reads `` `FOUND_ROWS`() `` as the function too.
+    pub fn is_name(&self, src: &str, name: &str) -> bool {
+        match self.kind {
+            Kind::Word => self.text(src).eq_ignore_ascii_case(name),
+            Kind::QuotedIdent => ident_value(self, src).eq_ignore_ascii_case(name),
+            _ => false,
+        }
+    }
+
     /// Whitespace, comments and the brackets of executable comments: what a statement reader
     /// skips between meaningful tokens.
     pub fn is_trivia(&self) -> bool {
@@ -350,11 +360,83 @@ pub(crate) fn ident_value<'a>(tok: &Token, src: &'a str) -> std::borrow::Cow<'a,
     }
 }
 
+/// The session variable a `@@` token (or, as the server also reads it, `@@session` / `@@local`
+/// then `.` then a name, with spaces or comments between) at `toks[i]` names: its name
+/// lower-case, without scope or backquotes (`` @@SESSION . `Identity` `` -> `identity`), and
+/// how many tokens it took. `toks` without trivia; `None` for other tokens and for
+/// `@@global.` ones.
+pub(crate) fn session_variable_at(toks: &[Token], i: usize, src: &str) -> Option<(String, usize)> {
+    let t = toks.get(i).filter(|t| t.kind == Kind::Variable)?;
+    let text = t.text(src).strip_prefix("@@")?;
+    let unquoted = |name: &str| match name.strip_prefix('`').and_then(|n| n.strip_suffix('`')) {
+        Some(inner) => inner.replace("``", "`").to_ascii_lowercase(),
+        None => name.to_ascii_lowercase(),
+    };
+    let scope = |s: &str| s.eq_ignore_ascii_case("session") || s.eq_ignore_ascii_case("local");
+    let name_at = |k: usize| {
+        toks.get(k)
+            .filter(|n| matches!(n.kind, Kind::Word | Kind::QuotedIdent))
+            .map(|n| ident_value(n, src).to_ascii_lowercase())
+    };
+    if let Some((head, name)) = text.split_once('.') {
+        if !scope(head) {
+            return None;
+        }
+        // `@@session.` then `` `identity` ``: the lexer ends the variable at the quote.
+        return match name {
+            "" => name_at(i + 1).map(|n| (n, 2)),
+            _ => Some((unquoted(name), 1)),
+        };
+    }
+    let dot = toks.get(i + 1).is_some_and(|d| d.kind == Kind::Punct(b'.'));
+    match name_at(i + 2) {
+        Some(n) if scope(text) && dot => Some((n, 3)),
+        _ => Some((unquoted(text), 1)),
+    }
+}
+
+/// A user variable token's name as the server keys it: `@v`, `` @`V` ``, `@'v'` and `@"v"`
+/// are all `@v` (user variable names ignore case).
+pub(crate) fn user_variable_name(text: &str) -> String {
+    let name = text.strip_prefix('@').unwrap_or(text);
+    let inner = ['`', '\'', '"'].iter().find_map(|&q| {
+        name.strip_prefix(q)
+            .and_then(|n| n.strip_suffix(q))
+            .map(|n| n.replace(&format!("{q}{q}"), &q.to_string()))
+    });
+    format!("@{}", inner.as_deref().unwrap_or(name).to_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     use crate::plan::syntax::SqlMode;
+
+    #[test]
+    fn session_variables_in_every_spelling_the_server_reads() {
+        let at = |sql: &str| {
+            let toks: Vec<Token> = significant(sql).collect();
+            session_variable_at(&toks, 1, sql)
+        };
+        for (sql, used) in [
+            ("SELECT @@identity", 1),
+            ("SELECT @@Session.IDENTITY", 1),
+            ("SELECT @@local.`identity`", 2),
+            ("SELECT @@`identity`", 1),
+            ("SELECT @@session . identity", 3),
+            ("SELECT @@SESSION/**/.`identity`", 3),
+        ] {
+            assert_eq!(at(sql), Some(("identity".to_string(), used)), "{sql}");
+        }
+        assert_eq!(at("SELECT @@global.identity"), None);
+        assert_eq!(at("SELECT @v"), None);
+        assert_eq!(at("SELECT 1"), None);
+        assert_eq!(user_variable_name("@`V`"), "@v");
+        assert_eq!(user_variable_name("@'v'"), "@v");
+        assert_eq!(user_variable_name("@\"a\"\"b\""), "@a\"b");
+        assert_eq!(user_variable_name("@Vv"), "@vv");
+    }
 
     fn kinds(src: &str) -> Vec<(Kind, &str)> {
         Lexer::new(src).map(|t| (t.kind, t.text(src))).collect()

@@ -52,7 +52,17 @@ pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
     for (i, t) in toks.iter().enumerate() {
         // A function call (`SET @id = LAST_INSERT_ID()`) is no assignment to the variable.
         let called = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Punct(b'('));
-        if let Some(name) = one_shot_variable(t, sql).filter(|_| !called) {
+        if let Some(name) = CONNECTION_VALUES
+            .iter()
+            .find(|f| called && t.is_name(sql, f))
+        {
+            return Err(Error::unsupported(format!(
+                "SET with {name}(): each backend connection of the session has its own, and \
+                 shardgate runs a SET on every one (and again on the connections it opens \
+                 later); read it with `SELECT {name}()` and SET the value"
+            )));
+        }
+        if let Some(name) = one_shot_variable(&toks, i, sql).filter(|_| !called) {
             return Err(Error::unsupported(format!(
                 "SET {name}: it applies to the next statement only, and shardgate replays \
                  session SETs on every backend connection"
@@ -93,17 +103,25 @@ pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
 /// Variables the server consumes with the next statement that uses them (the next INSERT's
 /// id, the next RAND()'s seed) or whose value the proxy answers itself (LAST_INSERT_ID()):
 /// replayed on every connection a session opens later, each would apply again and again.
-const ONE_SHOT_VARIABLES: [&str; 4] = ["insert_id", "last_insert_id", "rand_seed1", "rand_seed2"];
+/// (`identity` is `last_insert_id` under another name.)
+const ONE_SHOT_VARIABLES: [&str; 5] = [
+    "insert_id",
+    "last_insert_id",
+    "identity",
+    "rand_seed1",
+    "rand_seed2",
+];
 
-/// The one-shot variable `t` names, if it names one.
-fn one_shot_variable(t: &Token, sql: &str) -> Option<&'static str> {
-    let text = t.text(sql).to_ascii_lowercase();
+/// Functions whose value is about the previous statement on their connection: a SET would
+/// evaluate them once per backend connection, each with its own answer.
+const CONNECTION_VALUES: [&str; 3] = ["LAST_INSERT_ID", "ROW_COUNT", "FOUND_ROWS"];
+
+/// The one-shot variable `toks[i]` names, if it names one (`toks` without trivia).
+fn one_shot_variable(toks: &[Token], i: usize, sql: &str) -> Option<&'static str> {
+    let t = toks.get(i)?;
     let name = match t.kind {
-        Kind::Word => text.as_str(),
-        Kind::Variable => text
-            .strip_prefix("@@session.")
-            .or_else(|| text.strip_prefix("@@local."))
-            .or_else(|| text.strip_prefix("@@"))?,
+        Kind::Word | Kind::QuotedIdent => super::lexer::ident_value(t, sql).to_ascii_lowercase(),
+        Kind::Variable => super::lexer::session_variable_at(toks, i, sql)?.0,
         _ => return None,
     };
     ONE_SHOT_VARIABLES.iter().copied().find(|v| *v == name)
@@ -527,8 +545,31 @@ mod tests {
         ] {
             assert_eq!(kind(sql).unwrap_err().code(), 1235, "{sql}");
         }
-        assert!(kind("SET @id = LAST_INSERT_ID()").is_ok());
-        assert!(kind("SET @id = last_insert_id ()").is_ok());
+        for sql in [
+            "SET identity = 42",
+            "SET SESSION IDENTITY = 42",
+            "SET @a = 1, identity = 47",
+            "SET @@session.identity = 43",
+            "SET @@`last_insert_id` = 44",
+            "SET @@local . insert_id = 45",
+        ] {
+            assert_eq!(kind(sql).unwrap_err().code(), 1235, "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_set_reading_a_connections_previous_statement_is_refused() {
+        for sql in [
+            "SET @id = LAST_INSERT_ID()",
+            "SET @id = last_insert_id ()",
+            "SET @x = LAST_INSERT_ID(44)",
+            "SET @rc = `ROW_COUNT`()",
+            "SET @f = FOUND_ROWS() + 1",
+        ] {
+            assert_eq!(kind(sql).unwrap_err().code(), 1235, "{sql}");
+        }
+        assert!(kind("SET @found_rows = 1").is_ok());
+        assert!(kind("SET @a = 'LAST_INSERT_ID()'").is_ok());
     }
 
     fn key(sql: &str) -> Option<String> {

@@ -315,7 +315,7 @@ pub(crate) fn assigned_user_variables(sql: &str, set: bool) -> Vec<String> {
         toks.get(i)
             .is_some_and(|t| t.kind == Kind::Variable && !t.text(sql).starts_with("@@"))
     };
-    let name = |i: usize| toks[i].text(sql).to_lowercase();
+    let name = |i: usize| super::lexer::user_variable_name(toks[i].text(sql));
     let mut names = Vec::new();
     for (i, t) in toks.iter().enumerate() {
         if user_variable(i)
@@ -341,7 +341,7 @@ pub(crate) fn assigned_user_variables(sql: &str, set: bool) -> Vec<String> {
 pub(crate) fn user_variables(sql: &str) -> Vec<String> {
     significant(sql)
         .filter(|t| t.kind == Kind::Variable && !t.text(sql).starts_with("@@"))
-        .map(|t| t.text(sql).to_lowercase())
+        .map(|t| super::lexer::user_variable_name(t.text(sql)))
         .collect()
 }
 

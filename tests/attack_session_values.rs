@@ -332,14 +332,13 @@ async fn quoted_user_variable_names_are_the_same_variable() {
 }
 
 /// The checks made at execution (found_rows::calls_found_rows, previous_conn::asks and
-/// sets_insert_id, read_split's user_variables) lex with `Syntax::current()`, which outside
-/// `plan`'s scope is the default: no NO_BACKSLASH_ESCAPES, no ANSI_QUOTES. Under
-/// NO_BACKSLASH_ESCAPES `'a\'` is a whole string, but the default lexer reads the rest of the
-/// statement as string, so `SELECT 'a\' AS p, FOUND_ROWS()` is not seen to call FOUND_ROWS()
-/// and runs on the default group: 1 where one server says 15. Under ANSI_QUOTES
-/// `"FOUND_ROWS"()` is the function (a quoted identifier, like the backquoted one).
+/// sets_insert_id, read_split's user_variables, multiplexed_use) lexed with the default
+/// syntax: no NO_BACKSLASH_ESCAPES, no ANSI_QUOTES. Under NO_BACKSLASH_ESCAPES `'a\'` is a
+/// whole string, but the default lexer read the rest of the statement as string, so
+/// `SELECT 'a\' AS p, FOUND_ROWS()` was not seen to call FOUND_ROWS() and ran on the default
+/// group: 1 where one server says 15. Under ANSI_QUOTES `"FOUND_ROWS"()` is the function.
+/// They read by the session's syntax now (`Context::read_by_syntax`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known, not fixed yet: the execution-time scans lex with the default syntax"]
 async fn execution_time_scans_read_by_the_sessions_sql_mode() {
     let (schema, proxy) = setup("atk_sv_sql_mode").await;
     check(

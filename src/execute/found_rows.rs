@@ -113,7 +113,7 @@ pub async fn answer<S: ResultSink>(
     let [only] = route.targets.as_slice() else {
         return None;
     };
-    if !calls_found_rows(&only.sql) {
+    if !ctx.read_by_syntax(|| calls_found_rows(&only.sql)) {
         return None;
     }
     let alone = crate::plan::found_rows_query(&only.sql);

@@ -172,6 +172,17 @@ pub struct Context<'a> {
     pub reading: columns::Reading<'a>,
 }
 
+impl Context<'_> {
+    /// Runs `check` (a synchronous look at a statement's tokens: does it call FOUND_ROWS(),
+    /// assign a user variable, ...) reading the text by the statement's syntax, the session's
+    /// sql_mode: under NO_BACKSLASH_ESCAPES `'a\'` is a whole string, and under ANSI_QUOTES
+    /// `"FOUND_ROWS"()` calls the function. Outside `plan` the lexer reads by the default.
+    pub fn read_by_syntax<T>(&self, check: impl FnOnce() -> T) -> T {
+        let _syntax = self.reading.syntax.scope();
+        check()
+    }
+}
+
 /// A read over several shards while sql_select_limit caps the session's reads.
 fn select_limit_refused(route: &crate::plan::Route, session: &Session) -> bool {
     session.select_limited && !route.is_write && route.targets.len() > 1
@@ -203,7 +214,7 @@ pub async fn run<S: ResultSink>(
         return finish(Err(Failure::Query(e)), sink);
     }
     let placed = match &plan {
-        Plan::Route(route) => previous_conn::place(route, session),
+        Plan::Route(route) => ctx.read_by_syntax(|| previous_conn::place(route, session)),
         _ => Ok(None),
     };
     // Set again by a statement that runs alone on one connection and succeeds.

@@ -70,7 +70,7 @@ pub(crate) async fn run_targets<S: ResultSink>(
     let mut rows_sent: u64 = 0;
     let mut last_conn = None;
     let status_before = session.status;
-    session.reads.check_variables(route)?;
+    ctx.read_by_syntax(|| session.reads.check_variables(route))?;
     let spread_write = route.is_write && route.targets.len() > 1;
     if spread_write {
         // Reach every group before writing anywhere: a group that is down then fails the
@@ -98,9 +98,11 @@ pub(crate) async fn run_targets<S: ResultSink>(
             Err(Failure::Query(e)) => return Err(Failure::Query(partly_applied(route, i, e))),
             Err(e) => return Err(e),
         };
-        session
-            .reads
-            .observe_variables(db, target.group, &target.sql);
+        ctx.read_by_syntax(|| {
+            session
+                .reads
+                .observe_variables(db, target.group, &target.sql)
+        });
         if route.is_write {
             session.reads.observe_write(&target.sql);
             let gtid = if ReadSplit::uses_gtid(ctx.backends.read_your_writes)
@@ -149,7 +151,7 @@ pub(crate) async fn run_targets<S: ResultSink>(
     if let Some(id) = route.generated_id {
         total.last_insert_id = id;
     }
-    record_found_rows(route, started_rows, rows_sent, last_conn, session);
+    ctx.read_by_syntax(|| record_found_rows(route, started_rows, rows_sent, last_conn, session));
     total.status = session.txn_aware_status_of(total.status);
     session.status = total.status;
     session.last_warnings = total.warnings;
@@ -169,11 +171,13 @@ pub(crate) async fn run_targets<S: ResultSink>(
         })
         .flatten();
     session.row_count_conn = alone.clone();
-    if route
-        .targets
-        .iter()
-        .any(|t| super::previous_conn::sets_insert_id(&t.sql))
-    {
+    let sets_insert_id = ctx.read_by_syntax(|| {
+        route
+            .targets
+            .iter()
+            .any(|t| super::previous_conn::sets_insert_id(&t.sql))
+    });
+    if sets_insert_id {
         session.insert_id_from_expr = true;
         session.insert_id_conn = alone;
     } else if total.last_insert_id != 0 {

@@ -671,7 +671,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     let outcome = show_warnings(sql, &mut self.session, &mut sink).await;
                     break 'statement (RouteKind::Single, execute::finish(outcome, &mut sink)?);
                 }
-                if let Err(e) = note_multiplexed_use(multiplex, &mut self.session, sql) {
+                let noted = {
+                    let _syntax = syntax.scope();
+                    note_multiplexed_use(multiplex, &mut self.session, sql)
+                };
+                if let Err(e) = noted {
                     let ok = execute::finish(Err(execute::Failure::Query(e)), &mut sink)?;
                     break 'statement (RouteKind::Refused, ok);
                 }

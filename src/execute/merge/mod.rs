@@ -111,10 +111,12 @@ pub async fn run<S: ResultSink>(
     sink: &mut S,
 ) -> Result<(), Failure> {
     let db = route.db.clone();
-    let calc_found_rows = route
-        .targets
-        .first()
-        .is_some_and(|t| super::found_rows::calc_found_rows(&t.sql));
+    let calc_found_rows = ctx.read_by_syntax(|| {
+        route
+            .targets
+            .first()
+            .is_some_and(|t| super::found_rows::calc_found_rows(&t.sql))
+    });
     if calc_found_rows && (merge.group.is_some() || merge.count_distinct) {
         return Err(Failure::Query(Error::unsupported(format!(
             "SQL_CALC_FOUND_ROWS with aggregates, GROUP BY or DISTINCT over several shards of \

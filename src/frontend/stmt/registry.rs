@@ -37,21 +37,35 @@ pub struct Prepared {
     /// COM_STMT_RESET, as on the server.
     pub long_data_error: Option<Error>,
     /// `execute::session::multiplexed_use` of the template, for connections given back
-    /// ([0]) and kept ([1]): it reads only the text, which every EXECUTE would scan again.
-    pub multiplexed_use: [Option<Result<Option<&'static str>, Error>>; 2],
+    /// ([0]) and kept ([1]): it reads only the text, which every EXECUTE would scan again;
+    /// with the syntax it was read by (a SET sql_mode since reads it again).
+    pub multiplexed_use: [Option<(crate::plan::Syntax, MultiplexedUse)>; 2],
 }
 
 impl Prepared {
     pub fn multiplexed_use(
         &mut self,
         connections_kept: bool,
-    ) -> Result<Option<&'static str>, Error> {
+        syntax: crate::plan::Syntax,
+    ) -> MultiplexedUse {
         let sql = self.template.sql();
-        self.multiplexed_use[usize::from(connections_kept)]
-            .get_or_insert_with(|| crate::execute::session::multiplexed_use(sql, connections_kept))
-            .clone()
+        let memo = &mut self.multiplexed_use[usize::from(connections_kept)];
+        match memo {
+            Some((read_by, known)) if *read_by == syntax => known.clone(),
+            _ => {
+                let known = {
+                    let _syntax = syntax.scope();
+                    crate::execute::session::multiplexed_use(sql, connections_kept)
+                };
+                *memo = Some((syntax, known.clone()));
+                known
+            }
+        }
     }
 }
+
+/// What `execute::session::multiplexed_use` says of a statement.
+pub type MultiplexedUse = Result<Option<&'static str>, Error>;
 
 #[derive(Default)]
 pub struct Registry {

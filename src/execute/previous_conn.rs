@@ -36,7 +36,7 @@ pub struct ConnAt {
 fn asks(sql: &str) -> (bool, bool) {
     // Every statement passes here: its bytes first, without a lower-case copy. Both values
     // are read by a call or a `@@` variable, and a point select has neither `(` nor `@`.
-    static WORDS: Words<3> = Words::new([b"row_count", b"last_insert_id", b"identity"]);
+    static WORDS: Words<3> = Words::new([b"row_count", b"last_insert_id", b"@@"]);
     let b = sql.as_bytes();
     if !(b.contains(&b'(') || b.contains(&b'@')) || mentions_each(b, &WORDS) == 0 {
         return (false, false);

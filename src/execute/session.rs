@@ -272,7 +272,8 @@ pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'sta
         b"found_rows",
         b"row_count",
         b"last_insert_id",
-        b"identity",
+        // Any spelling of @@identity / @@last_insert_id: the tokens tell.
+        b"@@",
         b"temporary",
         b"get_lock",
     ]);

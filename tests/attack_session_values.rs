@@ -274,7 +274,9 @@ async fn set_identity_sets_the_last_insert_id() {
 /// A SET runs on every connection the session holds, and each evaluates LAST_INSERT_ID(),
 /// ROW_COUNT() or FOUND_ROWS() from its own previous statement: the value the session then
 /// read was the default group's (0 where one server says 515; `SET @x = LAST_INSERT_ID(44)`
-/// left the session's own copy at 0). Such a SET is refused now.
+/// left the session's own copy at 0). A SET reading the last insert id gets the session's
+/// own number written in (`SET @id = 515`, also what later connections replay); one reading
+/// ROW_COUNT() or FOUND_ROWS(), or setting the id by LAST_INSERT_ID(expr), is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_evaluates_connection_values_on_every_connection() {
     let (schema, proxy) = setup("atk_sv_set_values").await;
@@ -283,7 +285,25 @@ async fn set_evaluates_connection_values_on_every_connection() {
         &proxy,
         &[
             &[INSERT3_G1, INSERT3_G1, INSERT3_G1, INSERT3_G1, INSERT3_G1],
-            &["SET @pin = 1", INSERT_G1, "X:SET @id = LAST_INSERT_ID()"],
+            // The session's own last insert id is the one a single server gives.
+            &[
+                "SET @pin = 1",
+                INSERT_G1,
+                "SET @id = LAST_INSERT_ID()",
+                "SELECT @id",
+            ],
+            &[INSERT_G1, "SET @id = LAST_INSERT_ID() + 1", "SELECT @id"],
+            &[
+                INSERT_G1,
+                "SET @id = @@identity, @j = @@session . last_insert_id",
+                "SELECT @id, @j",
+            ],
+            &[INSERT_G1, "P:SET @id = `LAST_INSERT_ID`()", "SELECT @id"],
+            &[
+                "SET @pin = 1",
+                "SELECT LAST_INSERT_ID(42)",
+                "X:SET @id = LAST_INSERT_ID()",
+            ],
             &["SET @pin = 1", INSERT3_G1, "X:SET @rc = ROW_COUNT()"],
             &[CALC_G1, "X:SET @f = FOUND_ROWS()"],
             &["SET @pin = 1", "X:SET @x = LAST_INSERT_ID(44)"],

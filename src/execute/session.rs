@@ -115,13 +115,25 @@ async fn run_set<S: ResultSink>(
             .ok_or_else(|| Error::Internal("no logical database is configured".into()))?;
         open_a_master(ctx, session, &db).await?;
     }
+    // `SET @id = LAST_INSERT_ID()`: each connection has its own; the session's is the one a
+    // single server would give (unless LAST_INSERT_ID(expr) set it on one connection).
+    let with_id =
+        ctx.read_by_syntax(|| crate::plan::with_insert_id(&stmt.sql, session.last_insert_id));
+    if with_id.is_some() && session.insert_id_from_expr {
+        return Err(Failure::Query(Error::unsupported(
+            "a SET reading LAST_INSERT_ID() after LAST_INSERT_ID(expr) set it on one backend \
+             connection (read it with `SELECT LAST_INSERT_ID()` and SET the value)"
+                .to_string(),
+        )));
+    }
+    let sql = with_id.as_deref().unwrap_or(&stmt.sql);
     let mut ok = OkInfo {
         status: session.status,
         ..OkInfo::default()
     };
     let mut failure = None;
     for (pool, conn) in session.conns.all() {
-        match conn.query_drop(stmt.sql.as_str()).await {
+        match conn.query_drop(sql).await {
             Ok(()) => {
                 ok.warnings = ok.warnings.max(conn.get_warnings());
                 if let Some(p) = conn.last_ok_packet() {
@@ -149,7 +161,7 @@ async fn run_set<S: ResultSink>(
     if stmt.replay {
         session
             .conns
-            .remember_keyed(&stmt.sql, stmt.replay_key.as_deref());
+            .remember_keyed(sql, stmt.replay_key.as_deref());
     }
     if names_sql_mode(&stmt.sql) {
         learn_sql_mode(session).await?;
@@ -286,8 +298,10 @@ pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'sta
         !calc_found_rows && mentions(1) && crate::plan::found_rows_query(sql).is_none();
     if !connections_kept {
         let row_count = mentions(2) && crate::plan::row_count_query(sql).is_none();
+        // A SET reading it gets the session's own value (`run_set`).
         let insert_id = (mentions(3) || mentions(4) && crate::plan::reads_insert_id_variable(sql))
-            && crate::plan::last_insert_id_query(sql).is_none();
+            && crate::plan::last_insert_id_query(sql).is_none()
+            && !crate::plan::FirstWord::of(sql).is_one_of(&["SET"]);
         if found_rows || row_count || insert_id {
             return Err(Error::unsupported(
                 "FOUND_ROWS(), ROW_COUNT() or LAST_INSERT_ID() inside a larger statement, about \
@@ -352,6 +366,8 @@ mod tests {
         ] {
             assert!(multiplexed_use(sql, false).is_err(), "{sql}");
         }
+        // A SET gets the session's own value (`run_set`).
+        assert!(multiplexed_use("SET @id = LAST_INSERT_ID()", false).is_ok());
         for sql in [
             "SELECT @@session.identity",
             "SELECT identity_no FROM patients",

@@ -26,6 +26,42 @@ pub fn reads_insert_id_variable(sql: &str) -> bool {
     (0..toks.len()).any(|i| insert_id_variable_at(&toks, i, sql).is_some())
 }
 
+/// `sql` with each read of the connection's last insert id (`LAST_INSERT_ID()`, the
+/// `@@identity` / `@@last_insert_id` variables) replaced by `value`, the session's own;
+/// `None` when it reads none. A SET runs on every connection of the session, each of which
+/// would give its own; the number is the one a single server would.
+pub fn with_insert_id(sql: &str, value: u64) -> Option<String> {
+    let toks: Vec<Token> = significant(sql).collect();
+    let mut out = String::with_capacity(sql.len());
+    let mut copied = 0;
+    let mut replaced = false;
+    let mut i = 0;
+    while i < toks.len() {
+        let call = toks[i].is_name(sql, "LAST_INSERT_ID")
+            && toks.get(i + 1).is_some_and(|t| t.kind == Kind::Punct(b'('))
+            && toks.get(i + 2).is_some_and(|t| t.kind == Kind::Punct(b')'));
+        let used = if call {
+            Some(3)
+        } else {
+            insert_id_variable_at(&toks, i, sql)
+        };
+        match used {
+            Some(used) => {
+                out.push_str(&sql[copied..toks[i].start]);
+                out.push_str(&value.to_string());
+                copied = toks[i + used - 1].end;
+                replaced = true;
+                i += used;
+            }
+            None => i += 1,
+        }
+    }
+    replaced.then(|| {
+        out.push_str(&sql[copied..]);
+        out
+    })
+}
+
 /// The column name the client expects, when `sql` is such a query.
 pub fn last_insert_id_query(sql: &str) -> Option<String> {
     let toks: Vec<_> = significant(sql)
@@ -182,6 +218,20 @@ mod tests {
             Some("`Found_Rows`()")
         );
         assert!(!reads_insert_id_variable("SELECT identity FROM t"));
+        assert_eq!(
+            with_insert_id(
+                "SET @a = LAST_INSERT_ID() + @@session . identity, @b = 'x'",
+                7
+            )
+            .as_deref(),
+            Some("SET @a = 7 + 7, @b = 'x'")
+        );
+        assert_eq!(
+            with_insert_id("SET @a = `last_insert_id` ( )", 9).as_deref(),
+            Some("SET @a = 9")
+        );
+        assert_eq!(with_insert_id("SET @a = LAST_INSERT_ID(5)", 7), None);
+        assert_eq!(with_insert_id("SET @a = 'LAST_INSERT_ID()'", 7), None);
         assert!(!reads_insert_id_variable("SELECT @@local.identity_x"));
         assert_eq!(answer_sql(42, "a`b"), "SELECT LAST_INSERT_ID(42) AS `a``b`");
     }

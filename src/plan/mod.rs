@@ -86,7 +86,7 @@ pub use first_word::FirstWord;
 pub(crate) use last_insert_id::insert_id_variable_at;
 pub use last_insert_id::{
     answer_sql as last_insert_id_sql, found_rows_query, found_rows_sql, last_insert_id_query,
-    reads_insert_id_variable, row_count_query, row_count_sql,
+    reads_insert_id_variable, row_count_query, row_count_sql, with_insert_id,
 };
 pub(crate) use names::{is_system_schema, write_string_literal};
 pub use relations::read_relations;

@@ -49,12 +49,21 @@ pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
             return Err(Error::unsupported("SET with a subquery".to_string()));
         }
     }
+    // Tokens before this one belong to a read of the insert id variable (`@@session . identity`).
+    let mut read_until = 0;
     for (i, t) in toks.iter().enumerate() {
+        if i < read_until {
+            continue;
+        }
         // A function call (`SET @id = LAST_INSERT_ID()`) is no assignment to the variable.
         let called = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Punct(b'('));
+        // The session's own last insert id, read (not set): execution puts the number in.
+        let reads_insert_id = called
+            && t.is_name(sql, "LAST_INSERT_ID")
+            && toks.get(i + 2).is_some_and(|n| n.kind == Kind::Punct(b')'));
         if let Some(name) = CONNECTION_VALUES
             .iter()
-            .find(|f| called && t.is_name(sql, f))
+            .find(|f| called && !reads_insert_id && t.is_name(sql, f))
         {
             return Err(Error::unsupported(format!(
                 "SET with {name}(): each backend connection of the session has its own, and \
@@ -62,7 +71,13 @@ pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
                  later); read it with `SELECT {name}()` and SET the value"
             )));
         }
-        if let Some(name) = one_shot_variable(&toks, i, sql).filter(|_| !called) {
+        let read_as_value = super::last_insert_id::insert_id_variable_at(&toks, i, sql)
+            .filter(|used| !assigned_at(&toks, i + used));
+        if let Some(used) = read_as_value {
+            read_until = i + used;
+        }
+        let read_as_value = read_as_value.is_some();
+        if let Some(name) = one_shot_variable(&toks, i, sql).filter(|_| !called && !read_as_value) {
             return Err(Error::unsupported(format!(
                 "SET {name}: it applies to the next statement only, and shardgate replays \
                  session SETs on every backend connection"
@@ -113,8 +128,16 @@ const ONE_SHOT_VARIABLES: [&str; 5] = [
 ];
 
 /// Functions whose value is about the previous statement on their connection: a SET would
-/// evaluate them once per backend connection, each with its own answer.
+/// evaluate them once per backend connection, each with its own answer. (A read of the
+/// session's last insert id, `LAST_INSERT_ID()` or `@@identity`, is answered instead: see
+/// `last_insert_id::with_insert_id`.)
 const CONNECTION_VALUES: [&str; 3] = ["LAST_INSERT_ID", "ROW_COUNT", "FOUND_ROWS"];
+
+/// Whether `toks[i]` is the `=` or `:=` of an assignment.
+fn assigned_at(toks: &[Token], i: usize) -> bool {
+    let punct = |k: usize, p: u8| toks.get(k).is_some_and(|t| t.kind == Kind::Punct(p));
+    punct(i, b'=') || (punct(i, b':') && punct(i + 1, b'='))
+}
 
 /// The one-shot variable `toks[i]` names, if it names one (`toks` without trivia).
 fn one_shot_variable(toks: &[Token], i: usize, sql: &str) -> Option<&'static str> {
@@ -560,13 +583,20 @@ mod tests {
     #[test]
     fn a_set_reading_a_connections_previous_statement_is_refused() {
         for sql in [
-            "SET @id = LAST_INSERT_ID()",
-            "SET @id = last_insert_id ()",
             "SET @x = LAST_INSERT_ID(44)",
             "SET @rc = `ROW_COUNT`()",
             "SET @f = FOUND_ROWS() + 1",
         ] {
             assert_eq!(kind(sql).unwrap_err().code(), 1235, "{sql}");
+        }
+        // Reads of the session's own last insert id: execution puts the number in.
+        for sql in [
+            "SET @id = LAST_INSERT_ID()",
+            "SET @id = last_insert_id ( ) + 1",
+            "SET @id = @@identity",
+            "SET @id = @@session . last_insert_id",
+        ] {
+            assert!(kind(sql).is_ok(), "{sql}");
         }
         assert!(kind("SET @found_rows = 1").is_ok());
         assert!(kind("SET @a = 'LAST_INSERT_ID()'").is_ok());

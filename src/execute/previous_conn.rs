@@ -48,10 +48,7 @@ fn asks(sql: &str) -> (bool, bool) {
     let (mut row_count, mut insert_id) = (false, false);
     for i in 0..toks.len() {
         row_count |= call(i, "ROW_COUNT");
-        // LAST_INSERT_ID(expr) sets the value rather than reading it.
-        insert_id |= call(i, "LAST_INSERT_ID")
-            && toks.get(i + 2).is_some_and(|t| t.kind == Kind::Punct(b')'));
-        insert_id |= crate::plan::insert_id_variable_at(&toks, i, sql).is_some();
+        insert_id |= crate::plan::insert_id_read_at(&toks, i, sql).is_some();
     }
     (row_count, insert_id)
 }

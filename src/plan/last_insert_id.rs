@@ -15,9 +15,20 @@ use super::lexer::{session_variable_at, significant, Kind, Token};
 /// `@@last_insert_id`, in every spelling the server reads (scoped `session.` / `local.`,
 /// backquoted, spaces around the dot; see `lexer::session_variable_at`), and how many
 /// tokens it takes. `toks` without trivia.
-pub(crate) fn insert_id_variable_at(toks: &[Token], i: usize, sql: &str) -> Option<usize> {
+fn insert_id_variable_at(toks: &[Token], i: usize, sql: &str) -> Option<usize> {
     let (name, used) = session_variable_at(toks, i, sql)?;
     (name == "identity" || name == "last_insert_id").then_some(used)
+}
+
+/// Whether `toks[i]` starts a read of the connection's last insert id: `LAST_INSERT_ID()`
+/// (with no argument: with one it sets the value) or the variable (`insert_id_variable_at`),
+/// and how many tokens it takes. `toks` without trivia.
+pub(crate) fn insert_id_read_at(toks: &[Token], i: usize, sql: &str) -> Option<usize> {
+    let punct = |k: usize, p: u8| toks.get(k).is_some_and(|t| t.kind == Kind::Punct(p));
+    if toks.get(i)?.is_name(sql, "LAST_INSERT_ID") && punct(i + 1, b'(') && punct(i + 2, b')') {
+        return Some(3);
+    }
+    insert_id_variable_at(toks, i, sql)
 }
 
 /// Whether `sql` reads the last insert id through a variable (see `insert_id_variable_at`).
@@ -37,15 +48,7 @@ pub fn with_insert_id(sql: &str, value: u64) -> Option<String> {
     let mut replaced = false;
     let mut i = 0;
     while i < toks.len() {
-        let call = toks[i].is_name(sql, "LAST_INSERT_ID")
-            && toks.get(i + 1).is_some_and(|t| t.kind == Kind::Punct(b'('))
-            && toks.get(i + 2).is_some_and(|t| t.kind == Kind::Punct(b')'));
-        let used = if call {
-            Some(3)
-        } else {
-            insert_id_variable_at(&toks, i, sql)
-        };
-        match used {
+        match insert_id_read_at(&toks, i, sql) {
             Some(used) => {
                 out.push_str(&sql[copied..toks[i].start]);
                 out.push_str(&value.to_string());

@@ -83,7 +83,7 @@ mod write_fast;
 pub use cache::{PlanCache, PlanKey};
 pub use columns::{changes_columns, first_word_changes_columns, ColumnOrders, ColumnsWanted};
 pub use first_word::FirstWord;
-pub(crate) use last_insert_id::insert_id_variable_at;
+pub(crate) use last_insert_id::insert_id_read_at;
 pub use last_insert_id::{
     answer_sql as last_insert_id_sql, found_rows_query, found_rows_sql, last_insert_id_query,
     reads_insert_id_variable, row_count_query, row_count_sql, with_insert_id,

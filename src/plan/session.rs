@@ -49,21 +49,24 @@ pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
             return Err(Error::unsupported("SET with a subquery".to_string()));
         }
     }
-    // Tokens before this one belong to a read of the insert id variable (`@@session . identity`).
+    // Tokens before this one belong to a read of the insert id (`@@session . identity`).
     let mut read_until = 0;
     for (i, t) in toks.iter().enumerate() {
         if i < read_until {
             continue;
         }
-        // A function call (`SET @id = LAST_INSERT_ID()`) is no assignment to the variable.
-        let called = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Punct(b'('));
         // The session's own last insert id, read (not set): execution puts the number in.
-        let reads_insert_id = called
-            && t.is_name(sql, "LAST_INSERT_ID")
-            && toks.get(i + 2).is_some_and(|n| n.kind == Kind::Punct(b')'));
+        if let Some(used) = super::last_insert_id::insert_id_read_at(&toks, i, sql)
+            .filter(|used| !assigned_at(&toks, i + used))
+        {
+            read_until = i + used;
+            continue;
+        }
+        // A function call (`SET @x = LAST_INSERT_ID(5)`) is no assignment to the variable.
+        let called = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Punct(b'('));
         if let Some(name) = CONNECTION_VALUES
             .iter()
-            .find(|f| called && !reads_insert_id && t.is_name(sql, f))
+            .find(|f| called && t.is_name(sql, f))
         {
             return Err(Error::unsupported(format!(
                 "SET with {name}(): each backend connection of the session has its own, and \
@@ -71,13 +74,7 @@ pub(crate) fn set(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
                  later); read it with `SELECT {name}()` and SET the value"
             )));
         }
-        let read_as_value = super::last_insert_id::insert_id_variable_at(&toks, i, sql)
-            .filter(|used| !assigned_at(&toks, i + used));
-        if let Some(used) = read_as_value {
-            read_until = i + used;
-        }
-        let read_as_value = read_as_value.is_some();
-        if let Some(name) = one_shot_variable(&toks, i, sql).filter(|_| !called && !read_as_value) {
+        if let Some(name) = one_shot_variable(&toks, i, sql).filter(|_| !called) {
             return Err(Error::unsupported(format!(
                 "SET {name}: it applies to the next statement only, and shardgate replays \
                  session SETs on every backend connection"

@@ -557,7 +557,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         // a multiplexed session keeps its connections.
         let multiplex = self.shared.config.backend.multiplex;
         note_multiplexed_use_of(multiplex, &mut self.session, |kept| {
-            stmt.multiplexed_use(kept, now)
+            stmt.multiplexed_use(kept)
         })?;
         let values = match fixed {
             Some((plan, rendered, spans)) => {

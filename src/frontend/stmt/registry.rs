@@ -37,30 +37,20 @@ pub struct Prepared {
     /// COM_STMT_RESET, as on the server.
     pub long_data_error: Option<Error>,
     /// `execute::session::multiplexed_use` of the template, for connections given back
-    /// ([0]) and kept ([1]): it reads only the text, which every EXECUTE would scan again;
-    /// with the syntax it was read by (a SET sql_mode since reads it again).
-    pub multiplexed_use: [Option<(crate::plan::Syntax, MultiplexedUse)>; 2],
+    /// ([0]) and kept ([1]): it reads only the text (by the syntax the statement was
+    /// prepared under, which EXECUTE insists on), which every EXECUTE would scan again.
+    pub multiplexed_use: [Option<MultiplexedUse>; 2],
 }
 
 impl Prepared {
-    pub fn multiplexed_use(
-        &mut self,
-        connections_kept: bool,
-        syntax: crate::plan::Syntax,
-    ) -> MultiplexedUse {
-        let sql = self.template.sql();
-        let memo = &mut self.multiplexed_use[usize::from(connections_kept)];
-        match memo {
-            Some((read_by, known)) if *read_by == syntax => known.clone(),
-            _ => {
-                let known = {
-                    let _syntax = syntax.scope();
-                    crate::execute::session::multiplexed_use(sql, connections_kept)
-                };
-                *memo = Some((syntax, known.clone()));
-                known
-            }
-        }
+    pub fn multiplexed_use(&mut self, connections_kept: bool) -> MultiplexedUse {
+        let template = &self.template;
+        self.multiplexed_use[usize::from(connections_kept)]
+            .get_or_insert_with(|| {
+                let _syntax = template.syntax().scope();
+                crate::execute::session::multiplexed_use(template.sql(), connections_kept)
+            })
+            .clone()
     }
 }
 

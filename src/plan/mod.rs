@@ -37,6 +37,7 @@ mod classify;
 mod collect;
 mod columns;
 pub mod connection_id;
+mod select_item_splice;
 mod ddl;
 mod ddl_guard;
 mod ddl_tokens;

@@ -116,6 +116,11 @@ async fn spellings_that_work() {
         &schema,
         &proxy,
         &[
+            // The previous statement's warnings, on whichever connection it ran.
+            &["SELECT CAST('abc' AS SIGNED)", "SELECT @@warning_count"],
+            &["SELECT CAST('abc' AS SIGNED)", "SELECT @@session.warning_count, 1"],
+            &["SET @pin = 1", "SELECT CAST('abc' AS SIGNED)", "SHOW COUNT(*) WARNINGS"],
+            &["SELECT nope", "SELECT @@error_count"],
             &[
                 INSERT_G1,
                 "SELECT LAST_INSERT_ID()",
@@ -390,24 +395,158 @@ async fn execution_time_scans_read_by_the_sessions_sql_mode() {
 
 /// `SHOW [SESSION] VARIABLES LIKE 'identity' | 'last_insert_id'` and
 /// information_schema.SESSION_VARIABLES report the connection's last insert id, like
-/// `SELECT @@identity`; the proxy sends them to the default group (0 where one server says
-/// 500) once the session keeps its connections (and refuses the `last_insert_id` one, 1235,
-/// while it does not: multiplexed_use sees the word).
+/// `SELECT @@identity`. The proxy used to send them to the default group (0 where one
+/// server says 500). Now SHOW VARIABLES gets the session's value written into those rows;
+/// a SHOW with WHERE (the server filters by its own value) and SESSION_VARIABLES run on the
+/// connection that generated the id, or are refused when the session no longer holds it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known, not fixed yet: SHOW VARIABLES and SESSION_VARIABLES go to the default group"]
 async fn show_variables_reads_the_last_insert_id() {
     let (schema, proxy) = setup("atk_sv_show_vars").await;
+    const SESSION_VARIABLES: &str =
+        "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES \
+                                     WHERE VARIABLE_NAME = 'IDENTITY'";
     check(
         &schema,
         &proxy,
-        &[&[
-            "SET @pin = 1",
-            INSERT_G1,
-            "SHOW VARIABLES LIKE 'identity'",
-            "SHOW SESSION VARIABLES LIKE 'last_insert_id'",
-            "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME = 'IDENTITY'",
-        ]],
+        &[
+            // Nothing generated yet: 0 on every connection.
+            &[
+                "SHOW VARIABLES LIKE 'identity'",
+                "SHOW VARIABLES WHERE Variable_name = 'last_insert_id'",
+                SESSION_VARIABLES,
+            ],
+            // Multiplexed: the insert's connection went back to the pool.
+            &[
+                INSERT_G1,
+                "SHOW VARIABLES LIKE 'identity'",
+                "SHOW SESSION VARIABLES LIKE 'last_insert_id'",
+                "show local variables like 'IDENTITY'",
+                "P:SHOW VARIABLES LIKE 'identity'",
+                "SELECT LAST_INSERT_ID() FROM DUAL",
+                "SELECT LAST_INSERT_ID() AS id from dual",
+                "X:SHOW VARIABLES WHERE Variable_name = 'identity'",
+            ],
+            &[INSERT_G1, &format!("X:{SESSION_VARIABLES}")],
+            // Kept: the statements that need the connection run on g1's.
+            &[
+                "SET @pin = 1",
+                INSERT_G1,
+                "SHOW VARIABLES LIKE 'identity'",
+                "SHOW SESSION VARIABLES LIKE 'last_insert_id'",
+                "SHOW VARIABLES WHERE Variable_name = 'identity'",
+                "SHOW VARIABLES WHERE Value = '500' AND Variable_name = 'identity'",
+                SESSION_VARIABLES,
+                "P:SHOW VARIABLES LIKE 'last_insert_id'",
+            ],
+            // LAST_INSERT_ID(expr) keeps the session on that connection, which alone knows it.
+            &[
+                "SELECT LAST_INSERT_ID(42)",
+                "SELECT LAST_INSERT_ID()",
+                "SHOW VARIABLES LIKE 'identity'",
+                "SHOW VARIABLES WHERE Variable_name = 'identity'",
+                SESSION_VARIABLES,
+                "SELECT @@identity + 1",
+            ],
+        ],
     )
     .await;
+    schema.drop().await;
+}
+
+/// `@@in_transaction` right after BEGIN: the proxy opens the backend transaction where a
+/// statement first reaches a group, so a statement without a table asked a connection
+/// outside any transaction (0 where one server says 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_transaction_is_one_from_begin_on() {
+    let (schema, proxy) = setup("atk_sv_in_txn").await;
+    check(
+        &schema,
+        &proxy,
+        &[
+            &[
+                "BEGIN",
+                "SELECT @@in_transaction",
+                "COMMIT",
+                "SELECT @@in_transaction",
+            ],
+            &[
+                "START TRANSACTION READ ONLY",
+                "SELECT @@session.in_transaction",
+            ],
+            &["BEGIN", "P:SELECT @@in_transaction"],
+            &["BEGIN", "SELECT @@in_transaction + 0 AS t, @@autocommit"],
+            &["BEGIN", "X:SELECT @@in_transaction + 0, @@autocommit"],
+            &["BEGIN", "SELECT @@in_transaction AS t FROM DUAL"],
+            &[
+                "BEGIN",
+                INSERT_G1,
+                "SELECT @@in_transaction",
+                "ROLLBACK",
+                "SELECT @@in_transaction",
+            ],
+            &[
+                "SET autocommit = 0",
+                "SELECT @@in_transaction",
+                INSERT_G1,
+                "SELECT @@in_transaction",
+            ],
+            &[
+                "SET autocommit = 0",
+                INSERT_G1,
+                "COMMIT",
+                "SELECT @@in_transaction",
+            ],
+            &["SELECT @@in_transaction"],
+        ],
+    )
+    .await;
+    // The column as one server describes it: its name and BIGINT UNSIGNED.
+    let mut p = proxy.connect(Some("clinical")).await;
+    p.query_drop("BEGIN").await.unwrap();
+    for (sql, name) in [
+        ("SELECT @@in_transaction", "@@in_transaction"),
+        (
+            "SELECT @@Session.in_transaction",
+            "@@Session.in_transaction",
+        ),
+    ] {
+        let mut result = p.query_iter(sql).await.unwrap();
+        let col = result.columns_ref()[0].clone();
+        drop(result.collect::<mysql_async::Row>().await.unwrap());
+        assert_eq!(col.name_str(), name, "{sql}");
+        assert_eq!(
+            col.column_type(),
+            mysql_async::consts::ColumnType::MYSQL_TYPE_LONGLONG,
+            "{sql}"
+        );
+        assert!(col
+            .flags()
+            .contains(mysql_async::consts::ColumnFlags::UNSIGNED_FLAG));
+    }
+    p.query_drop("ROLLBACK").await.unwrap();
+    p.disconnect().await.unwrap();
+    schema.drop().await;
+}
+
+/// `@@last_gtid` through the proxy read whichever connection the statement reached: after a
+/// write on g1 and one on g0, then another on g1, it said g0's GTID where one server gives
+/// the last write's. Each group numbers its own transactions, so it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_gtid_is_refused() {
+    let (schema, proxy) = setup("atk_sv_gtid").await;
+    check(
+        &schema,
+        &proxy,
+        &[
+            &[INSERT_G1, "X:SELECT @@last_gtid"],
+            &["X:SELECT @@session.last_gtid, 1"],
+            &["SET @pin = 1", "X:SET @g = @@last_gtid"],
+        ],
+    )
+    .await;
+    let mut p = proxy.connect(Some("clinical")).await;
+    let err = p.query_drop("SELECT @@last_gtid").await.unwrap_err();
+    assert!(err.to_string().contains("@@last_gtid"), "{err}");
+    p.disconnect().await.unwrap();
     schema.drop().await;
 }

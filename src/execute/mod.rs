@@ -236,7 +236,19 @@ pub async fn run<S: ResultSink>(
         Plan::Route(mut route) => {
             let before = (session.insert_id_from_expr, session.insert_id_conn.clone());
             let answered = answer_last_insert_id(&mut route, session);
-            let outcome = if let Err(e) = placed {
+            let in_transaction = if session.status & status::IN_TRANS != 0 {
+                in_transaction_answered(&mut route, ctx)
+            } else {
+                Ok(())
+            };
+            if let crate::plan::ResultRewrite::InsertIdVariables { value, .. } =
+                &mut route.result_rewrite
+            {
+                *value = (!session.insert_id_from_expr).then_some(session.last_insert_id);
+            }
+            let outcome = if let Err(e) = in_transaction {
+                Err(Failure::Query(e))
+            } else if let Err(e) = placed {
                 Err(Failure::Query(e))
             } else if let Ok(Some(conn)) = placed {
                 route::run_at(
@@ -340,6 +352,20 @@ fn read_only_pending_write(plan: &Plan, session: &Session) -> Option<crate::erro
                 .to_string(),
         )
     })
+}
+
+/// Inside a transaction, `@@in_transaction` reads 1 wherever the statement runs (see
+/// `plan::with_in_transaction`).
+fn in_transaction_answered(
+    route: &mut crate::plan::Route,
+    ctx: &Context<'_>,
+) -> Result<(), crate::error::Error> {
+    for target in &mut route.targets {
+        if let Some(sql) = ctx.read_by_syntax(|| crate::plan::with_in_transaction(&target.sql))? {
+            target.sql = sql;
+        }
+    }
+    Ok(())
 }
 
 /// Returns whether it rewrote the statement.

@@ -17,8 +17,8 @@ use crate::backend::ServerRef;
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::lexer::{significant, Kind};
-use crate::plan::mentions::{mentions_each, Words};
-use crate::plan::Route;
+use crate::plan::mentions::{mentions, mentions_each, Words};
+use crate::plan::{ResultRewrite, Route};
 
 use super::Session;
 
@@ -69,7 +69,8 @@ pub fn sets_insert_id(sql: &str) -> bool {
 
 /// Where `route` must run for its ROW_COUNT() / LAST_INSERT_ID() to be the session's:
 /// `Ok(None)` when it asks neither or already runs there, `Ok(Some(conn))` to move a
-/// statement without a table to that connection, `Err` to refuse it.
+/// statement without a table to that connection, `Err` to refuse it. SHOW VARIABLES and
+/// information_schema.SESSION_VARIABLES read the last insert id as a row.
 pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Error> {
     let Some(first) = route.targets.first() else {
         return Ok(None);
@@ -83,7 +84,13 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
         // Alone, the session answers it (`answer_last_insert_id`).
         return Ok(None);
     }
-    let (row_count, insert_id) = asks(&first.sql);
+    let (row_count, mut insert_id) = asks(&first.sql);
+    if let ResultRewrite::InsertIdVariables { filtered, .. } = route.result_rewrite {
+        // Unfiltered, the session's value replaces the server's in the rows.
+        insert_id |= filtered || session.insert_id_from_expr;
+    }
+    let system_read = route.reason == crate::plan::SYSTEM_SCHEMA_REASON && route.targets.len() == 1;
+    insert_id |= system_read && mentions(first.sql.as_bytes(), b"session_variables");
     if !row_count && !insert_id {
         return Ok(None);
     }
@@ -133,7 +140,14 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
     if there {
         return Ok(None);
     }
-    if no_table {
+    // Neither reads a table of the database, so any group of it answers the same.
+    let movable = no_table
+        || system_read
+        || matches!(
+            route.result_rewrite,
+            ResultRewrite::InsertIdVariables { .. }
+        );
+    if movable {
         return Ok(Some(conn));
     }
     refuse(

@@ -328,6 +328,18 @@ async fn stream<P: Protocol, S: ResultSink>(
                     rows += 1;
                 }
             }
+            ResultRewrite::InsertIdVariables { value, .. } => {
+                let value = value.map(|v| v.to_string());
+                while let Some(row) = result.next().await.map_err(Error::from)? {
+                    match (&value, insert_id_variable_name(&row)) {
+                        (Some(value), Some(name)) => {
+                            sink.row_cells(&[Some(name), Some(value.as_bytes())])
+                        }
+                        _ => sink.row(&row),
+                    }
+                    rows += 1;
+                }
+            }
         }
     }
     let ok = OkInfo {
@@ -339,6 +351,22 @@ async fn stream<P: Protocol, S: ResultSink>(
     };
     drop(result);
     Ok((had_columns, rows, ok))
+}
+
+/// A SHOW VARIABLES row's name when it is the connection's last insert id.
+fn insert_id_variable_name(row: &mysql_async::Row) -> Option<&[u8]> {
+    if row.len() != 2 {
+        return None;
+    }
+    match row.as_ref(0)? {
+        mysql_async::Value::Bytes(name)
+            if name.eq_ignore_ascii_case(b"identity")
+                || name.eq_ignore_ascii_case(b"last_insert_id") =>
+        {
+            Some(name)
+        }
+        _ => None,
+    }
 }
 
 /// Shows the logical table and database names where the backend reports physical ones.

@@ -299,7 +299,8 @@ pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'sta
     if !connections_kept {
         let row_count = mentions(2) && crate::plan::row_count_query(sql).is_none();
         // A SET reading it gets the session's own value (`run_set`).
-        let insert_id = (mentions(3) || mentions(4) && crate::plan::reads_insert_id_variable(sql))
+        let insert_id = (mentions(3) || mentions(4))
+            && crate::plan::reads_insert_id(sql)
             && crate::plan::last_insert_id_query(sql).is_none()
             && !crate::plan::FirstWord::of(sql).is_one_of(&["SET"]);
         if found_rows || row_count || insert_id {
@@ -325,6 +326,9 @@ pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'sta
         Some("a temporary table")
     } else if mentions(6) {
         Some("a user-level lock")
+    } else if mentions(3) && super::previous_conn::sets_insert_id(sql) {
+        // Only that connection knows the value now (`previous_conn::place`).
+        Some("LAST_INSERT_ID(expr)")
     } else if calc_found_rows {
         Some("SQL_CALC_FOUND_ROWS")
     } else if found_rows {
@@ -355,6 +359,10 @@ mod tests {
             Some("a user-level lock")
         );
         assert_eq!(pins_connection("SELECT c FROM sbtest1 WHERE id = 5"), None);
+        assert_eq!(
+            multiplexed_use("SELECT LAST_INSERT_ID(42)", false).unwrap(),
+            Some("LAST_INSERT_ID(expr)")
+        );
     }
 
     #[test]
@@ -371,6 +379,8 @@ mod tests {
         for sql in [
             "SELECT @@session.identity",
             "SELECT identity_no FROM patients",
+            "SHOW VARIABLES LIKE 'last_insert_id'",
+            "SELECT 'last_insert_id()'",
         ] {
             assert_eq!(multiplexed_use(sql, false).unwrap(), None, "{sql}");
         }

@@ -31,10 +31,12 @@ pub(crate) fn insert_id_read_at(toks: &[Token], i: usize, sql: &str) -> Option<u
     insert_id_variable_at(toks, i, sql)
 }
 
-/// Whether `sql` reads the last insert id through a variable (see `insert_id_variable_at`).
-pub fn reads_insert_id_variable(sql: &str) -> bool {
+/// Whether `sql` reads the connection's last insert id (see `insert_id_read_at`): a
+/// string that names it (`SHOW VARIABLES LIKE 'last_insert_id'`) or a call that sets it
+/// (`LAST_INSERT_ID(42)`) does not.
+pub fn reads_insert_id(sql: &str) -> bool {
     let toks: Vec<Token> = significant(sql).collect();
-    (0..toks.len()).any(|i| insert_id_variable_at(&toks, i, sql).is_some())
+    (0..toks.len()).any(|i| insert_id_read_at(&toks, i, sql).is_some())
 }
 
 /// `sql` with each read of the connection's last insert id (`LAST_INSERT_ID()`, the
@@ -141,7 +143,12 @@ pub fn row_count_sql(value: i64, name: &str) -> String {
 fn column_name(sql: &str, toks: &[super::lexer::Token], expr_end: usize) -> Option<String> {
     let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
     let expr = &sql[toks[1].start..toks[expr_end - 1].end];
-    let alias = match toks.len() - expr_end {
+    let mut end = toks.len();
+    // `FROM DUAL` names no table: the same query.
+    if end >= expr_end + 2 && word(end - 2, "FROM") && word(end - 1, "DUAL") {
+        end -= 2;
+    }
+    let alias = match end - expr_end {
         0 => None,
         1 => Some(toks[expr_end]),
         2 if word(expr_end, "AS") => Some(toks[expr_end + 1]),
@@ -176,6 +183,15 @@ mod tests {
     fn recognises_the_forms() {
         let q = last_insert_id_query;
         assert_eq!(
+            q("SELECT LAST_INSERT_ID() AS id FROM DUAL").as_deref(),
+            Some("id")
+        );
+        assert_eq!(
+            q("select last_insert_id() from dual").as_deref(),
+            Some("last_insert_id()")
+        );
+        assert_eq!(q("SELECT LAST_INSERT_ID() FROM t"), None);
+        assert_eq!(
             q("SELECT LAST_INSERT_ID()").as_deref(),
             Some("LAST_INSERT_ID()")
         );
@@ -203,10 +219,8 @@ mod tests {
         );
         assert_eq!(q("SELECT @@global.identity"), None);
         assert_eq!(q("SELECT @identity"), None);
-        assert!(reads_insert_id_variable("SELECT 1 + @@Session.IDENTITY"));
-        assert!(reads_insert_id_variable(
-            "SELECT @@session . `last_insert_id` + 1"
-        ));
+        assert!(reads_insert_id("SELECT 1 + @@Session.IDENTITY"));
+        assert!(reads_insert_id("SELECT @@session . `last_insert_id` + 1"));
         assert_eq!(
             q("SELECT @@session /* x */ . identity").as_deref(),
             Some("@@session /* x */ . identity")
@@ -220,7 +234,7 @@ mod tests {
             found_rows_query("SELECT `Found_Rows`()").as_deref(),
             Some("`Found_Rows`()")
         );
-        assert!(!reads_insert_id_variable("SELECT identity FROM t"));
+        assert!(!reads_insert_id("SELECT identity FROM t"));
         assert_eq!(
             with_insert_id(
                 "SET @a = LAST_INSERT_ID() + @@session . identity, @b = 'x'",
@@ -235,7 +249,7 @@ mod tests {
         );
         assert_eq!(with_insert_id("SET @a = LAST_INSERT_ID(5)", 7), None);
         assert_eq!(with_insert_id("SET @a = 'LAST_INSERT_ID()'", 7), None);
-        assert!(!reads_insert_id_variable("SELECT @@local.identity_x"));
+        assert!(!reads_insert_id("SELECT @@local.identity_x"));
         assert_eq!(answer_sql(42, "a`b"), "SELECT LAST_INSERT_ID(42) AS `a``b`");
     }
 

@@ -37,7 +37,6 @@ mod classify;
 mod collect;
 mod columns;
 pub mod connection_id;
-mod select_item_splice;
 mod ddl;
 mod ddl_guard;
 mod ddl_tokens;
@@ -49,10 +48,12 @@ mod fast_route;
 mod first_word;
 mod functions;
 pub mod held_writes;
+mod in_transaction;
 mod insert;
 pub(crate) mod insert_fast;
 mod key_predicates;
 pub mod kill;
+mod last_gtid;
 mod last_insert_id;
 pub(crate) mod lexer;
 mod literal;
@@ -67,6 +68,7 @@ mod rewrite;
 mod route;
 mod scatter;
 pub(crate) mod select_fast;
+mod select_item_splice;
 mod session;
 mod shardset;
 mod show;
@@ -84,10 +86,11 @@ mod write_fast;
 pub use cache::{PlanCache, PlanKey};
 pub use columns::{changes_columns, first_word_changes_columns, ColumnOrders, ColumnsWanted};
 pub use first_word::FirstWord;
+pub use in_transaction::with_in_transaction;
 pub(crate) use last_insert_id::insert_id_read_at;
 pub use last_insert_id::{
     answer_sql as last_insert_id_sql, found_rows_query, found_rows_sql, last_insert_id_query,
-    reads_insert_id_variable, row_count_query, row_count_sql, with_insert_id,
+    reads_insert_id, row_count_query, row_count_sql, with_insert_id,
 };
 pub(crate) use names::{is_system_schema, write_string_literal};
 pub use relations::read_relations;
@@ -152,6 +155,8 @@ pub enum Plan {
 /// `Route::reason` of a statement without tables: execution answers `LAST_INSERT_ID()` from
 /// the session and moves such statements onto an open transaction's group.
 pub const NO_TABLE_REASON: &str = "no table: default group";
+/// The reason of a read of system schemas only (information_schema, mysql, ...).
+pub const SYSTEM_SCHEMA_REASON: &str = "system schema: default group";
 /// `Route::reason` prefix of a statement on a broadcast table only.
 pub const BROADCAST_REASON_PREFIX: &str = "broadcast table '";
 
@@ -216,6 +221,14 @@ pub enum ResultRewrite {
     /// physical name in each row's text cells (`Table`, `Create Table`, `Name`) by the
     /// logical one: a cell that is the name, or its first back-quoted occurrence.
     ShowCreateTable { physical: String, logical: String },
+    /// SHOW [SESSION] VARIABLES: its `identity` and `last_insert_id` rows are the
+    /// connection's last insert id, which the session knows and the default group's
+    /// connection does not (the insert ran on another group, or shardgate generated the id).
+    /// Execution fills in the session's value; `None` passes the rows as they come, where
+    /// `LAST_INSERT_ID(expr)` left the only true value on the connection the statement is
+    /// then placed on (`previous_conn::place`). `filtered`: a WHERE clause, which the
+    /// server evaluates with its own value, so the statement needs that connection too.
+    InsertIdVariables { value: Option<u64>, filtered: bool },
 }
 
 /// Plans one statement (see `split_statements` for multi-statement texts). Refusals are
@@ -229,6 +242,7 @@ pub fn plan(sql: &str, ctx: &PlanContext<'_>) -> Result<Plan> {
     let sql = exec_comments::resolve(sql)?;
     let sql = sql.as_ref();
     let leading = classify::leading(sql);
+    last_gtid::refuse_reads(sql)?;
     if let Some(mode) = ctx.syntax.mode.unplannable {
         if leading != Leading::Set {
             return Err(Error::unsupported(format!(

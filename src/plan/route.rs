@@ -63,7 +63,7 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
         } else if let Some(b) = c.broadcast {
             format!("broadcast table '{}': default group", b.name)
         } else if c.system {
-            "system schema: default group".to_string()
+            super::SYSTEM_SCHEMA_REASON.to_string()
         } else {
             super::NO_TABLE_REASON.to_string()
         };

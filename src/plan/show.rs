@@ -5,6 +5,8 @@
 //!   adds the logical names;
 //! - `DESCRIBE t`, `SHOW COLUMNS/FIELDS/INDEX/KEYS FROM t`, `SHOW CREATE TABLE t` on a sharded
 //!   table run on shard 0 (all shards share one definition) with the physical name;
+//! - `SHOW [SESSION] VARIABLES` too, with the session's last insert id in its `identity` and
+//!   `last_insert_id` rows (`ResultRewrite::InsertIdVariables`);
 //! - any other SHOW runs on the default group as written. (`SHOW WARNINGS`/`SHOW ERRORS` are
 //!   intercepted by the frontend, which sends them to the connection that ran the previous
 //!   statement.)
@@ -13,7 +15,8 @@ use sqlparser::ast::{
     Ident, ObjectName, ObjectNamePart, ShowStatementFilter, ShowStatementFilterPosition,
     ShowStatementOptions, Statement,
 };
-use sqlparser::tokenizer::TokenWithSpan;
+use sqlparser::keywords::Keyword;
+use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::collect::Collector;
 use super::names::{is_system_schema, write_ident, write_string_literal};
@@ -84,11 +87,41 @@ pub(crate) fn plan(
                     // Each row's `Table` cell names the shard's physical table.
                     on_table(&name, true, sql, tokens, ctx)
                 }
+                // sqlparser knows SESSION and GLOBAL only.
+                Some("LOCAL")
+                    if variable
+                        .get(1)
+                        .is_some_and(|v| v.value.eq_ignore_ascii_case("VARIABLES")) =>
+                {
+                    let filtered = tokens
+                        .iter()
+                        .any(|t| matches!(&t.token, Token::Word(w) if w.keyword == Keyword::WHERE));
+                    insert_id_variables(pass_through(None, sql, tokens, ctx)?, filtered)
+                }
                 _ => pass_through(None, sql, tokens, ctx),
             }
         }
+        Statement::ShowVariables {
+            global: false,
+            filter,
+            ..
+        } => insert_id_variables(
+            pass_through(None, sql, tokens, ctx)?,
+            matches!(filter, Some(ShowStatementFilter::Where(_))),
+        ),
         _ => pass_through(None, sql, tokens, ctx),
     }
+}
+
+/// A session-scope SHOW VARIABLES: see `ResultRewrite::InsertIdVariables`.
+fn insert_id_variables(mut plan: Plan, filtered: bool) -> Result<Plan> {
+    if let Plan::Route(route) = &mut plan {
+        route.result_rewrite = ResultRewrite::InsertIdVariables {
+            value: None,
+            filtered,
+        };
+    }
+    Ok(plan)
 }
 
 fn like(opts: &ShowStatementOptions, what: &str) -> Result<Option<String>> {
@@ -164,7 +197,7 @@ fn system_tables(
         None,
         sql,
         false,
-        "system schema: default group".to_string(),
+        super::SYSTEM_SCHEMA_REASON.to_string(),
     ))
 }
 

@@ -120,6 +120,8 @@ pub(crate) fn render(rules: &Rules, result: &Result<Plan>) -> String {
                     ResultRewrite::Columns => String::new(),
                     ResultRewrite::ShowCreateTable { physical, logical } =>
                         format!(", show create {physical} -> {logical}"),
+                    ResultRewrite::InsertIdVariables { filtered, .. } =>
+                        format!(", insert id variables (filtered: {filtered})"),
                 }
             );
             let _ = write!(out, "reason: {}", r.reason);

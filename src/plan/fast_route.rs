@@ -44,8 +44,15 @@ pub(super) fn simple_tokens(sql: &str, firsts: &[&str], also_never: &[&str]) -> 
     if toks.last().is_some_and(|t| t.kind == Kind::Punct(b';')) {
         toks.pop();
     }
-    let leaves_shape = |t: &Token| {
-        t.kind == Kind::Punct(b';') || NEVER.iter().chain(also_never).any(|n| t.is_word(sql, n))
+    // Each word's text once against every listed word: this runs on every statement.
+    let leaves_shape = |t: &Token| match t.kind {
+        Kind::Punct(b';') => true,
+        Kind::Word => {
+            let w = t.text(sql);
+            let listed = |n: &&str| n.len() == w.len() && n.eq_ignore_ascii_case(w);
+            NEVER.iter().any(listed) || also_never.iter().any(listed)
+        }
+        _ => false,
     };
     (!toks[1..].iter().any(leaves_shape)).then_some(toks)
 }

@@ -196,6 +196,7 @@ async fn on_connection<S: ResultSink>(
         spread: route.spread,
         generated_id: None,
         all_shards: false,
+        first_row_target: 0,
     };
     route::run_at(&asked, Some(server), ctx, session, sink).await
 }

@@ -90,7 +90,12 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
         insert_id |= filtered || session.insert_id_from_expr;
     }
     let system_read = route.reason == crate::plan::SYSTEM_SCHEMA_REASON && route.targets.len() == 1;
-    insert_id |= system_read && mentions(first.sql.as_bytes(), b"session_variables");
+    // information_schema.SESSION_VARIABLES / SYSTEM_VARIABLES (SESSION_VALUE), in any
+    // statement: it must run where the id is, or be refused.
+    insert_id |= {
+        let b = first.sql.as_bytes();
+        mentions(b, b"session_variables") || mentions(b, b"system_variables")
+    };
     if !row_count && !insert_id {
         return Ok(None);
     }

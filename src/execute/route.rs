@@ -138,7 +138,7 @@ pub(crate) async fn run_targets<S: ResultSink>(
             continue;
         }
         total.affected_rows += one.ok.affected_rows;
-        if total.last_insert_id == 0 {
+        if total.last_insert_id == 0 || i == route.first_row_target && one.ok.last_insert_id != 0 {
             total.last_insert_id = one.ok.last_insert_id;
         }
         total.warnings = total.warnings.saturating_add(one.ok.warnings);

@@ -126,7 +126,18 @@ async fn run_set<S: ResultSink>(
                 .to_string(),
         )));
     }
-    let sql = with_id.as_deref().unwrap_or(&stmt.sql);
+    let mut sql = with_id.unwrap_or_else(|| stmt.sql.clone());
+    // `SET @x = @@in_transaction` inside a transaction, which the connections it runs on
+    // may not have opened yet (`plan::with_in_transaction`).
+    if session.status & status::IN_TRANS != 0 {
+        if let Some(one) = ctx
+            .read_by_syntax(|| crate::plan::with_in_transaction(&sql))
+            .map_err(Failure::Query)?
+        {
+            sql = one;
+        }
+    }
+    let sql = sql.as_str();
     let mut ok = OkInfo {
         status: session.status,
         ..OkInfo::default()

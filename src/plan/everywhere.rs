@@ -107,6 +107,7 @@ fn plan(
         result_rewrite: ResultRewrite::Columns,
         reason,
         all_shards: spread == Spread::Shards && targets_len > 1,
+        first_row_target: 0,
         spread,
         generated_id: None,
     })

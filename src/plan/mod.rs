@@ -180,6 +180,9 @@ pub struct Route {
     /// The targets are every shard of a sharded table (no shard key condition narrowed
     /// them): statement statistics and `SHARDGATE PREVIEW` tell such fan-outs apart.
     pub all_shards: bool,
+    /// The target holding the statement's first row (an INSERT split over shards): its
+    /// generated id is the statement's, as the first row's is on one server.
+    pub first_row_target: usize,
 }
 
 /// What the targets of a route hold, which decides how their OKs combine.

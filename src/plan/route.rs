@@ -197,6 +197,7 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
         reason,
         generated_id: None,
         all_shards: shards.len() > 1 && shards.len() == spec.shards() as usize,
+        first_row_target: 0,
     };
     Ok(match scatter_plan {
         Some(sp) => {
@@ -286,5 +287,6 @@ pub(crate) fn single(
         reason,
         generated_id: None,
         all_shards: false,
+        first_row_target: 0,
     })
 }

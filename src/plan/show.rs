@@ -273,6 +273,7 @@ fn on_table(
             reason: format!("definition of sharded table '{}' from shard 0", rule.name),
             generated_id: None,
             all_shards: false,
+            first_row_target: 0,
         }));
     }
     let schema = group_schema(db, db.default_group)?;

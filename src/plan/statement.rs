@@ -16,7 +16,7 @@ use super::ddl_tokens::{self, Shapes};
 use super::lexer::{self, significant};
 use super::parse::{parse, ParseFail};
 use super::route::single;
-use super::{ddl, dml, show, Plan, PlanContext};
+use super::{ddl, dml, show, Plan, PlanContext, ResultRewrite};
 use crate::error::{Error, Result};
 
 pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>, analyze_statement: bool) -> Result<Plan> {
@@ -110,10 +110,26 @@ fn unparsable(sql: &str, ctx: &PlanContext<'_>, msg: String) -> Result<Plan> {
             // A locking read (FOR UPDATE, LOCK IN SHARE MODE) must run on the masters.
             r.is_write =
                 significant(sql).any(|t| t.is_word(sql, "UPDATE") || t.is_word(sql, "SHARE"));
+            if lists_session_variables(sql) {
+                // Whatever its filter says, the server evaluates it with its own values.
+                r.result_rewrite = ResultRewrite::InsertIdVariables {
+                    value: None,
+                    filtered: true,
+                };
+            }
         }
         return Ok(plan);
     }
     Err(Error::Syntax(msg))
+}
+
+/// `SHOW [SESSION | LOCAL] VARIABLES ...` (not GLOBAL).
+fn lists_session_variables(sql: &str) -> bool {
+    let toks: Vec<_> = significant(sql).take(3).collect();
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
+    word(0, "SHOW")
+        && (word(1, "VARIABLES")
+            || (word(1, "SESSION") || word(1, "LOCAL")) && word(2, "VARIABLES"))
 }
 
 /// OPTIMIZE / REPAIR / CHECK / CHECKSUM / ANALYZE TABLE: fine on unsharded tables, which are

@@ -244,6 +244,7 @@ fn moved(route: &Route, j: &Joined) -> Route {
         spread: route.spread,
         generated_id: None,
         all_shards: false,
+        first_row_target: 0,
     }
 }
 

@@ -17,7 +17,7 @@ use crate::backend::ServerRef;
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::lexer::{significant, Kind};
-use crate::plan::mentions::{mentions, mentions_each, Words};
+use crate::plan::mentions::{mentions_each, Words};
 use crate::plan::{ResultRewrite, Route};
 
 use super::Session;
@@ -90,12 +90,7 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
         insert_id |= filtered || session.insert_id_from_expr;
     }
     let system_read = route.reason == crate::plan::SYSTEM_SCHEMA_REASON && route.targets.len() == 1;
-    // information_schema.SESSION_VARIABLES / SYSTEM_VARIABLES (SESSION_VALUE), in any
-    // statement: it must run where the id is, or be refused.
-    insert_id |= {
-        let b = first.sql.as_bytes();
-        mentions(b, b"session_variables") || mentions(b, b"system_variables")
-    };
+    insert_id |= route.result_rewrite == ResultRewrite::InsertIdRows;
     if !row_count && !insert_id {
         return Ok(None);
     }

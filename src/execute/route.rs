@@ -138,7 +138,9 @@ pub(crate) async fn run_targets<S: ResultSink>(
             continue;
         }
         total.affected_rows += one.ok.affected_rows;
-        if total.last_insert_id == 0 || i == route.first_row_target && one.ok.last_insert_id != 0 {
+        if total.last_insert_id == 0
+            || i == route.first_row_target as usize && one.ok.last_insert_id != 0
+        {
             total.last_insert_id = one.ok.last_insert_id;
         }
         total.warnings = total.warnings.saturating_add(one.ok.warnings);
@@ -315,7 +317,7 @@ async fn stream<P: Protocol, S: ResultSink>(
             });
         }
         match &route.result_rewrite {
-            ResultRewrite::Columns => {
+            ResultRewrite::Columns | ResultRewrite::InsertIdRows => {
                 while let Some(row) = result.next().await.map_err(Error::from)? {
                     sink.row(&row);
                     rows += 1;

@@ -294,7 +294,7 @@ fn sharded(
         reason: format!("{key} values select shards {list} of '{table}': one INSERT per shard"),
         generated_id,
         all_shards: false,
-        first_row_target: order.binary_search(&shards[0]).unwrap_or(0),
+        first_row_target: order.binary_search(&shards[0]).map_or(0, |i| i as u32),
     }))
 }
 

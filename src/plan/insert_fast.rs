@@ -323,7 +323,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
         ),
         generated_id,
         all_shards: false,
-        first_row_target: order.binary_search(&rows[0].2).unwrap_or(0),
+        first_row_target: order.binary_search(&rows[0].2).map_or(0, |i| i as u32),
     }))
 }
 

@@ -182,7 +182,7 @@ pub struct Route {
     pub all_shards: bool,
     /// The target holding the statement's first row (an INSERT split over shards): its
     /// generated id is the statement's, as the first row's is on one server.
-    pub first_row_target: usize,
+    pub first_row_target: u32,
 }
 
 /// What the targets of a route hold, which decides how their OKs combine.
@@ -232,6 +232,10 @@ pub enum ResultRewrite {
     /// then placed on (`previous_conn::place`). `filtered`: a WHERE clause, which the
     /// server evaluates with its own value, so the statement needs that connection too.
     InsertIdVariables { value: Option<u64>, filtered: bool },
+    /// A read of information_schema.SESSION_VARIABLES or SYSTEM_VARIABLES, whose rows hold
+    /// the connection's last insert id among other values: rows pass as they come, and the
+    /// statement runs where the id is, or is refused (`previous_conn::place`).
+    InsertIdRows,
 }
 
 /// Plans one statement (see `split_statements` for multi-statement texts). Refusals are

@@ -67,14 +67,11 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
         } else {
             super::NO_TABLE_REASON.to_string()
         };
-        return Ok(single(
-            db,
-            group,
-            None,
-            render(c, None, schema),
-            is_write,
-            reason,
-        ));
+        let mut plan = single(db, group, None, render(c, None, schema), is_write, reason);
+        if let (true, Plan::Route(r)) = (c.session_values, &mut plan) {
+            r.result_rewrite = ResultRewrite::InsertIdRows;
+        }
+        return Ok(plan);
     };
     if c.system {
         return Err(Error::unsupported(format!(

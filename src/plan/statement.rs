@@ -14,6 +14,7 @@ use sqlparser::ast::Statement;
 use super::classify::statement_name;
 use super::ddl_tokens::{self, Shapes};
 use super::lexer::{self, significant};
+use super::mentions::mentions;
 use super::parse::{parse, ParseFail};
 use super::route::single;
 use super::{ddl, dml, show, Plan, PlanContext, ResultRewrite};
@@ -110,12 +111,17 @@ fn unparsable(sql: &str, ctx: &PlanContext<'_>, msg: String) -> Result<Plan> {
             // A locking read (FOR UPDATE, LOCK IN SHARE MODE) must run on the masters.
             r.is_write =
                 significant(sql).any(|t| t.is_word(sql, "UPDATE") || t.is_word(sql, "SHARE"));
+            let b = sql.as_bytes();
+            let reads_session_values =
+                mentions(b, b"session_variables") || mentions(b, b"system_variables");
             if lists_session_variables(sql) {
                 // Whatever its filter says, the server evaluates it with its own values.
                 r.result_rewrite = ResultRewrite::InsertIdVariables {
                     value: None,
                     filtered: true,
                 };
+            } else if reads_session_values {
+                r.result_rewrite = ResultRewrite::InsertIdRows;
             }
         }
         return Ok(plan);

@@ -75,6 +75,8 @@ pub(crate) struct Collector<'s, 'a> {
     pub unsharded: Option<String>,
     pub broadcast: Option<&'a TableRule>,
     pub system: bool,
+    /// It reads information_schema.SESSION_VARIABLES or SYSTEM_VARIABLES.
+    pub session_values: bool,
     pub blocks: Vec<BlockInfo<'a>>,
     /// The first feature of the main query that forbids concatenating several shards.
     pub blocker: Option<&'static str>,
@@ -120,6 +122,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             unsharded: None,
             broadcast: None,
             system: false,
+            session_values: false,
             blocks: Vec::new(),
             blocker: None,
             scatter_unkeyed: false,
@@ -315,6 +318,9 @@ impl<'s, 'a> Collector<'s, 'a> {
             }
             Resolved::System => {
                 self.system = true;
+                let name = parts.table.value.as_str();
+                self.session_values |= name.eq_ignore_ascii_case("SESSION_VARIABLES")
+                    || name.eq_ignore_ascii_case("SYSTEM_VARIABLES");
                 refuse_physical_listing(self.ctx, &parts)?;
                 if let (None, Some(schema)) = (parts.db, self.ctx.system_schema) {
                     // After `USE information_schema`: the backend connection's schema is the

@@ -122,6 +122,7 @@ pub(crate) fn render(rules: &Rules, result: &Result<Plan>) -> String {
                         format!(", show create {physical} -> {logical}"),
                     ResultRewrite::InsertIdVariables { filtered, .. } =>
                         format!(", insert id variables (filtered: {filtered})"),
+                    ResultRewrite::InsertIdRows => ", insert id rows".to_string(),
                 }
             );
             let _ = write!(out, "reason: {}", r.reason);

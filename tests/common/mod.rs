@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod raw;
 pub mod reshard;
+pub mod session_oracle;
 pub mod xa;
 
 use std::path::{Path, PathBuf};

@@ -22,7 +22,13 @@ pub(crate) fn refuse_reads(sql: &str) -> Result<()> {
     let toks: Vec<Token> = significant(sql).collect();
     let read = (0..toks.len())
         .any(|i| session_variable_at(&toks, i, sql).is_some_and(|(name, _)| name == "last_gtid"));
-    let as_row = mentions(b, b"variables")
+    // Where rows are variables: SHOW VARIABLES, or information_schema's tables of them.
+    let lists_variables = toks.first().is_some_and(|t| t.is_word(sql, "SHOW"))
+        && toks.iter().take(3).any(|t| t.is_word(sql, "VARIABLES"))
+        || toks
+            .iter()
+            .any(|t| t.is_name(sql, "SESSION_VARIABLES") || t.is_name(sql, "SYSTEM_VARIABLES"));
+    let as_row = lists_variables
         && toks.iter().any(|t| {
             t.kind == Kind::Str && {
                 let text = t.text(sql).to_ascii_lowercase().replace('\\', "");
@@ -62,6 +68,8 @@ mod tests {
             "SELECT @last_gtid",
             "SELECT last_gtid FROM t",
             "SHOW VARIABLES LIKE 'gtid_domain_id'",
+            "SELECT 'last_gtid' AS variables",
+            "INSERT INTO notes (body) VALUES ('variables: last_gtid')",
         ] {
             assert!(refuse_reads(sql).is_ok(), "{sql}");
         }

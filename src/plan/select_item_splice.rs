@@ -60,7 +60,8 @@ pub(crate) fn splice<'q>(sql: &'q str, s: &Splice<'_>) -> Result<Cow<'q, str>> {
                 close_item(sql, &toks, i, &mut frames[depth], &mut edits, s)?;
                 frames[depth].select_list = false;
             }
-            Kind::Word if t.is_word(sql, "SELECT") => {
+            // A RETURNING list names its columns as a select list does.
+            Kind::Word if t.is_word(sql, "SELECT") || t.is_word(sql, "RETURNING") => {
                 let f = &mut frames[depth];
                 f.select_list = true;
                 f.item_has_target = false;

@@ -319,11 +319,12 @@ async fn show_variables_reads_the_last_insert_id() {
         &schema,
         &proxy,
         &[
-            // Nothing generated yet: 0 on every connection.
+            // Nothing generated yet: the session's 0, whatever the pooled connection holds;
+            // SESSION_VARIABLES, whose rows the proxy cannot mend, is refused.
             &[
                 "SHOW VARIABLES LIKE 'identity'",
                 "SHOW VARIABLES WHERE Variable_name = 'last_insert_id'",
-                SESSION_VARIABLES,
+                &format!("X:{SESSION_VARIABLES}"),
             ],
             // Multiplexed: the insert's connection went back to the pool.
             &[

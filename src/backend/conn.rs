@@ -46,18 +46,13 @@ impl BackendConn {
     }
 
     /// Gives the connection back without a reset: only for a connection that ran nothing but
-    /// statements of a session without state, none of which left anything behind (one
-    /// kept from parking is reset all the same).
+    /// statements of a session without state, none of which left anything behind.
     pub fn release_clean(mut self) {
-        if self.parkable {
-            self.conn.reset_connection(false);
-        }
+        self.conn.reset_connection(false);
     }
 
-    /// The connection must reach no other session as it is, neither parked (`warm`) nor
-    /// released clean: a result was left unread on it, whose rest (or error) the next
-    /// statement on it would read first, or it keeps a value of its own another session
-    /// would read (the last insert id, which a reset sets back to 0).
+    /// The connection must not be parked for another session (`warm`): a result was left
+    /// unread on it, whose rest (or error) the next statement on it would read first.
     pub fn keep_from_parking(&mut self) {
         self.parkable = false;
     }

@@ -467,14 +467,6 @@ impl SessionConns {
     /// The session's connection to `server` of `group`, if it holds one; never opens one
     /// (a transaction must not silently go on over a fresh connection). Looking does not
     /// make it the connection SHOW WARNINGS asks.
-    /// The held connection keeps a last insert id of its own: it must be reset before any
-    /// other session gets it (`BackendConn::keep_from_parking`).
-    pub fn carries_insert_id(&mut self, db: &Database, group: GroupId, server: ServerRef) {
-        if let Some(i) = self.find(db, group, server) {
-            self.pinned[i].conn.keep_from_parking();
-        }
-    }
-
     pub fn held(&mut self, db: &Database, group: GroupId, server: ServerRef) -> Option<&mut Conn> {
         let i = self.find(db, group, server)?;
         Some(&mut *self.pinned[i].conn)

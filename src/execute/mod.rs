@@ -215,7 +215,7 @@ pub async fn run<S: ResultSink>(
     }
     let placed = match &plan {
         Plan::Route(route) => ctx.read_by_syntax(|| previous_conn::place(route, session)),
-        _ => Ok(None),
+        _ => Ok(previous_conn::Placement::AsRouted),
     };
     // Set again by a statement that runs alone on one connection and succeeds.
     session.row_count_conn = None;
@@ -236,21 +236,24 @@ pub async fn run<S: ResultSink>(
         Plan::Route(mut route) => {
             let before = (session.insert_id_from_expr, session.insert_id_conn.clone());
             let answered = answer_last_insert_id(&mut route, session);
-            let in_transaction = if session.status & status::IN_TRANS != 0 {
+            let mut spliced = if session.status & status::IN_TRANS != 0 {
                 in_transaction_answered(&mut route, ctx)
             } else {
                 Ok(())
             };
+            if let Ok(previous_conn::Placement::NoInsertIdYet) = placed {
+                spliced = spliced.and_then(|()| no_insert_id_yet(&mut route, ctx));
+            }
             if let crate::plan::ResultRewrite::InsertIdVariables { value, .. } =
                 &mut route.result_rewrite
             {
                 *value = (!session.insert_id_from_expr).then_some(session.last_insert_id);
             }
-            let outcome = if let Err(e) = in_transaction {
+            let outcome = if let Err(e) = spliced {
                 Err(Failure::Query(e))
             } else if let Err(e) = placed {
                 Err(Failure::Query(e))
-            } else if let Ok(Some(conn)) = placed {
+            } else if let Ok(previous_conn::Placement::Moved(conn)) = placed {
                 route::run_at(
                     &previous_conn::moved(&route, &conn),
                     Some(conn.server),
@@ -362,6 +365,20 @@ fn in_transaction_answered(
 ) -> Result<(), crate::error::Error> {
     for target in &mut route.targets {
         if let Some(sql) = ctx.read_by_syntax(|| crate::plan::with_in_transaction(&target.sql))? {
+            target.sql = sql;
+        }
+    }
+    Ok(())
+}
+
+/// Before the session's first insert its reads of the id are 0, whatever the connection
+/// holds (`previous_conn::Placement::NoInsertIdYet`).
+fn no_insert_id_yet(
+    route: &mut crate::plan::Route,
+    ctx: &Context<'_>,
+) -> Result<(), crate::error::Error> {
+    for target in &mut route.targets {
+        if let Some(sql) = ctx.read_by_syntax(|| crate::plan::with_no_insert_id(&target.sql))? {
             target.sql = sql;
         }
     }

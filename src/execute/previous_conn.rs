@@ -67,13 +67,26 @@ pub fn sets_insert_id(sql: &str) -> bool {
     })
 }
 
-/// Where `route` must run for its ROW_COUNT() / LAST_INSERT_ID() to be the session's:
-/// `Ok(None)` when it asks neither or already runs there, `Ok(Some(conn))` to move a
-/// statement without a table to that connection, `Err` to refuse it. SHOW VARIABLES and
-/// information_schema.SESSION_VARIABLES read the last insert id as a row.
-pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Error> {
+/// Where a statement asking ROW_COUNT() / LAST_INSERT_ID() must run (`place`).
+#[derive(Debug)]
+pub enum Placement {
+    /// It asks neither, or already runs where it must.
+    AsRouted,
+    /// A statement without a table, moved to the connection that ran the statement it is
+    /// about.
+    Moved(ConnAt),
+    /// The session has generated no id, but the connection the statement reaches may hold
+    /// another session's (a stateless session gives its connections back without a
+    /// reset): its reads of the id become 0 (`plan::with_no_insert_id`).
+    NoInsertIdYet,
+}
+
+/// Where `route` must run for its ROW_COUNT() / LAST_INSERT_ID() to be the session's, or
+/// `Err` to refuse it. SHOW VARIABLES and information_schema.SESSION_VARIABLES read the last
+/// insert id as a row.
+pub fn place(route: &Route, session: &mut Session) -> Result<Placement, Error> {
     let Some(first) = route.targets.first() else {
-        return Ok(None);
+        return Ok(Placement::AsRouted);
     };
     let no_table = route.reason == crate::plan::NO_TABLE_REASON && route.targets.len() == 1;
     if no_table
@@ -82,7 +95,7 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
                 && !session.insert_id_from_expr)
     {
         // Alone, the session answers it (`answer_last_insert_id`).
-        return Ok(None);
+        return Ok(Placement::AsRouted);
     }
     let (row_count, mut insert_id) = asks(&first.sql);
     if let ResultRewrite::InsertIdVariables { filtered, .. } = route.result_rewrite {
@@ -92,7 +105,7 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
     let system_read = route.reason == crate::plan::SYSTEM_SCHEMA_REASON && route.targets.len() == 1;
     insert_id |= route.result_rewrite == ResultRewrite::InsertIdRows;
     if !row_count && !insert_id {
-        return Ok(None);
+        return Ok(Placement::AsRouted);
     }
     let mut wanted: Vec<(&str, Option<ConnAt>)> = Vec::new();
     if row_count {
@@ -101,9 +114,22 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
     if insert_id && (session.last_insert_id != 0 || session.insert_id_from_expr) {
         wanted.push(("LAST_INSERT_ID()", session.insert_id_conn.clone()));
     }
+    let no_id_yet = insert_id && session.last_insert_id == 0 && !session.insert_id_from_expr;
+    if no_id_yet && route.result_rewrite == ResultRewrite::InsertIdRows {
+        return Err(Error::unsupported(
+            "information_schema SESSION_VARIABLES / SYSTEM_VARIABLES before the session's first \
+             insert (the pooled connection it reaches may hold another session's last insert \
+             id; SHOW VARIABLES shows the session's own)"
+                .to_string(),
+        ));
+    }
     let Some((_, conn)) = wanted.first().cloned() else {
-        // LAST_INSERT_ID() with no id generated yet: 0 on every connection.
-        return Ok(None);
+        // LAST_INSERT_ID() with no id generated yet: 0, whatever the connection holds.
+        return Ok(if no_id_yet {
+            Placement::NoInsertIdYet
+        } else {
+            Placement::AsRouted
+        });
     };
     let refuse = |what: &str, why: &str| {
         Err(Error::unsupported(format!(
@@ -138,7 +164,7 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
         && route.db.name.eq_ignore_ascii_case(&conn.db.name)
         && first.group == conn.group;
     if there {
-        return Ok(None);
+        return Ok(Placement::AsRouted);
     }
     // Neither reads a table of the database, so any group of it answers the same.
     let movable = no_table
@@ -148,7 +174,7 @@ pub fn place(route: &Route, session: &mut Session) -> Result<Option<ConnAt>, Err
             ResultRewrite::InsertIdVariables { .. }
         );
     if movable {
-        return Ok(Some(conn));
+        return Ok(Placement::Moved(conn));
     }
     refuse(
         wanted[0].0,

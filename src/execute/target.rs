@@ -120,11 +120,6 @@ pub(crate) async fn run_target<S: ResultSink>(
         match outcome {
             Ok(mut one) => {
                 session.reads.ran_on(db, target.group, server);
-                let sets_id = one.ok.last_insert_id != 0
-                    || crate::plan::mentions::may_call(target.sql.as_bytes(), b"last_insert_id");
-                if sets_id {
-                    session.conns.carries_insert_id(db, target.group, server);
-                }
                 one.server = server;
                 return Ok(one);
             }

@@ -67,6 +67,29 @@ pub fn with_insert_id(sql: &str, value: u64) -> Option<String> {
     })
 }
 
+/// `sql` with every read of the connection's last insert id (see `insert_id_read_at`) made
+/// 0, for a session that has generated none: the connection the statement reaches may have
+/// come from the pool still holding another session's id (a connection a stateless session
+/// gives back is not reset). `IF(FALSE, <read>, CAST(0 AS UNSIGNED))` keeps the read's column
+/// type; select items keep their names as `select_item_splice` says. `None` when it reads
+/// none.
+pub fn with_no_insert_id(sql: &str) -> crate::error::Result<Option<String>> {
+    let target_len = |sql: &str, toks: &[Token], i: usize| insert_id_read_at(toks, i, sql);
+    let spliced = super::select_item_splice::splice(
+        sql,
+        &super::select_item_splice::Splice {
+            target_len: &target_len,
+            replacement: &|read| format!("IF(FALSE, {read}, CAST(0 AS UNSIGNED))"),
+            what: "LAST_INSERT_ID() or @@identity",
+            why: "shardgate puts the session's own value there, 0 before its first insert",
+        },
+    )?;
+    Ok(match spliced {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(s) => Some(s),
+    })
+}
+
 /// The column name the client expects, when `sql` is such a query.
 pub fn last_insert_id_query(sql: &str) -> Option<String> {
     let toks: Vec<_> = significant(sql)
@@ -178,6 +201,30 @@ pub fn answer_sql(value: u64, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_insert_id_yet_reads_zero() {
+        assert_eq!(
+            with_no_insert_id("SELECT LAST_INSERT_ID()")
+                .unwrap()
+                .as_deref(),
+            Some("SELECT IF(FALSE, LAST_INSERT_ID(), CAST(0 AS UNSIGNED)) AS `LAST_INSERT_ID()`")
+        );
+        assert_eq!(
+            with_no_insert_id("SELECT @@identity + 1 AS n")
+                .unwrap()
+                .as_deref(),
+            Some("SELECT IF(FALSE, @@identity, CAST(0 AS UNSIGNED)) + 1 AS n")
+        );
+        assert_eq!(
+            with_no_insert_id("INSERT INTO t (p) VALUES (LAST_INSERT_ID())")
+                .unwrap()
+                .as_deref(),
+            Some("INSERT INTO t (p) VALUES (IF(FALSE, LAST_INSERT_ID(), CAST(0 AS UNSIGNED)))")
+        );
+        assert!(with_no_insert_id("SELECT LAST_INSERT_ID() + 1").is_err());
+        assert_eq!(with_no_insert_id("SELECT LAST_INSERT_ID(5)").unwrap(), None);
+    }
 
     #[test]
     fn recognises_the_forms() {

@@ -90,7 +90,7 @@ pub use in_transaction::with_in_transaction;
 pub(crate) use last_insert_id::insert_id_read_at;
 pub use last_insert_id::{
     answer_sql as last_insert_id_sql, found_rows_query, found_rows_sql, last_insert_id_query,
-    reads_insert_id, row_count_query, row_count_sql, with_insert_id,
+    reads_insert_id, row_count_query, row_count_sql, with_insert_id, with_no_insert_id,
 };
 pub(crate) use names::{is_system_schema, write_string_literal};
 pub use relations::read_relations;

@@ -215,10 +215,6 @@ pub fn spawn_lane(
         let mut broken = false;
         let mut found: Option<u64> = found_rows.then_some(0);
         for (k, sql) in sqls.iter().enumerate() {
-            if crate::plan::mentions::may_call(&sql.text, b"last_insert_id") {
-                // `LAST_INSERT_ID(expr)` leaves its value on the connection.
-                conn.keep_from_parking();
-            }
             let read = read(&mut conn, sql, &txs[k], &mut held, cap, &table).await;
             if let Ok(false) = read {
                 // Its rest drains on the connection's next use, and an error there (the 1317

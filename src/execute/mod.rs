@@ -237,12 +237,13 @@ pub async fn run<S: ResultSink>(
             let before = (session.insert_id_from_expr, session.insert_id_conn.clone());
             let answered = answer_last_insert_id(&mut route, session);
             let mut spliced = if session.status & status::IN_TRANS != 0 {
-                in_transaction_answered(&mut route, ctx)
+                splice_targets(&mut route, ctx, crate::plan::with_in_transaction)
             } else {
                 Ok(())
             };
             if let Ok(previous_conn::Placement::NoInsertIdYet) = placed {
-                spliced = spliced.and_then(|()| no_insert_id_yet(&mut route, ctx));
+                spliced = spliced
+                    .and_then(|()| splice_targets(&mut route, ctx, crate::plan::with_no_insert_id));
             }
             if let crate::plan::ResultRewrite::InsertIdVariables { value, .. } =
                 &mut route.result_rewrite
@@ -357,28 +358,16 @@ fn read_only_pending_write(plan: &Plan, session: &Session) -> Option<crate::erro
     })
 }
 
-/// Inside a transaction, `@@in_transaction` reads 1 wherever the statement runs (see
-/// `plan::with_in_transaction`).
-fn in_transaction_answered(
+/// Each target's text through `splice` (a rewrite of the connection values it reads):
+/// `@@in_transaction` inside a transaction (`plan::with_in_transaction`), or the last insert
+/// id before the session's first insert (`plan::with_no_insert_id`).
+fn splice_targets(
     route: &mut crate::plan::Route,
     ctx: &Context<'_>,
+    splice: fn(&str) -> crate::error::Result<Option<String>>,
 ) -> Result<(), crate::error::Error> {
     for target in &mut route.targets {
-        if let Some(sql) = ctx.read_by_syntax(|| crate::plan::with_in_transaction(&target.sql))? {
-            target.sql = sql;
-        }
-    }
-    Ok(())
-}
-
-/// Before the session's first insert its reads of the id are 0, whatever the connection
-/// holds (`previous_conn::Placement::NoInsertIdYet`).
-fn no_insert_id_yet(
-    route: &mut crate::plan::Route,
-    ctx: &Context<'_>,
-) -> Result<(), crate::error::Error> {
-    for target in &mut route.targets {
-        if let Some(sql) = ctx.read_by_syntax(|| crate::plan::with_no_insert_id(&target.sql))? {
+        if let Some(sql) = ctx.read_by_syntax(|| splice(&target.sql))? {
             target.sql = sql;
         }
     }

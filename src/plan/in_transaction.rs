@@ -8,10 +8,8 @@
 //! every connection, with the variable's own column type (BIGINT UNSIGNED); select items
 //! keep their names as `select_item_splice` says.
 
-use std::borrow::Cow;
-
 use super::lexer::{session_variable_at, Token};
-use super::select_item_splice::{splice, Splice};
+use super::select_item_splice::{spliced, Splice};
 use crate::error::Result;
 
 /// `sql` with every read of `@@in_transaction` (any spelling `session_variable_at` reads)
@@ -25,7 +23,7 @@ pub fn with_in_transaction(sql: &str) -> Result<Option<String>> {
             .filter(|(name, _)| name == "in_transaction")
             .map(|(_, used)| used)
     };
-    let spliced = splice(
+    spliced(
         sql,
         &Splice {
             target_len: &target_len,
@@ -34,11 +32,7 @@ pub fn with_in_transaction(sql: &str) -> Result<Option<String>> {
             why: "inside a transaction shardgate makes it 1, since backends open theirs only \
                   where a statement reaches a group",
         },
-    )?;
-    Ok(match spliced {
-        Cow::Borrowed(_) => None,
-        Cow::Owned(s) => Some(s),
-    })
+    )
 }
 
 #[cfg(test)]

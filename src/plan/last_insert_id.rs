@@ -75,7 +75,7 @@ pub fn with_insert_id(sql: &str, value: u64) -> Option<String> {
 /// none.
 pub fn with_no_insert_id(sql: &str) -> crate::error::Result<Option<String>> {
     let target_len = |sql: &str, toks: &[Token], i: usize| insert_id_read_at(toks, i, sql);
-    let spliced = super::select_item_splice::splice(
+    super::select_item_splice::spliced(
         sql,
         &super::select_item_splice::Splice {
             target_len: &target_len,
@@ -83,11 +83,7 @@ pub fn with_no_insert_id(sql: &str) -> crate::error::Result<Option<String>> {
             what: "LAST_INSERT_ID() or @@identity",
             why: "shardgate puts the session's own value there, 0 before its first insert",
         },
-    )?;
-    Ok(match spliced {
-        std::borrow::Cow::Borrowed(_) => None,
-        std::borrow::Cow::Owned(s) => Some(s),
-    })
+    )
 }
 
 /// The column name the client expects, when `sql` is such a query.

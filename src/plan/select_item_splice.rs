@@ -23,6 +23,14 @@ pub(crate) struct Splice<'a> {
     pub why: &'a str,
 }
 
+/// `splice`, owned: `None` when `sql` has no read to replace.
+pub(crate) fn spliced(sql: &str, s: &Splice<'_>) -> Result<Option<String>> {
+    Ok(match splice(sql, s)? {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(out) => Some(out),
+    })
+}
+
 /// `sql` with every read `s.target_len` finds replaced, or borrowed when it has none.
 pub(crate) fn splice<'q>(sql: &'q str, s: &Splice<'_>) -> Result<Cow<'q, str>> {
     let toks: Vec<Token> = significant(sql).collect();

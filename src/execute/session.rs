@@ -126,7 +126,8 @@ async fn run_set<S: ResultSink>(
                 .to_string(),
         )));
     }
-    let mut sql = with_id.unwrap_or_else(|| stmt.sql.clone());
+    let mut sql: std::borrow::Cow<'_, str> =
+        with_id.map_or(std::borrow::Cow::Borrowed(stmt.sql.as_str()), Into::into);
     // `SET @x = @@in_transaction` inside a transaction, which the connections it runs on
     // may not have opened yet (`plan::with_in_transaction`).
     if session.status & status::IN_TRANS != 0 {
@@ -134,10 +135,10 @@ async fn run_set<S: ResultSink>(
             .read_by_syntax(|| crate::plan::with_in_transaction(&sql))
             .map_err(Failure::Query)?
         {
-            sql = one;
+            sql = one.into();
         }
     }
-    let sql = sql.as_str();
+    let sql = sql.as_ref();
     let mut ok = OkInfo {
         status: session.status,
         ..OkInfo::default()

@@ -161,7 +161,7 @@ fn refused(path: &std::path::Path, d: &Diagnostics) -> Refused {
 
 fn summary(rules: &config::model::Rules) -> String {
     rules
-        .databases
+        .databases()
         .values()
         .map(|db| {
             format!(

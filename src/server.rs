@@ -254,7 +254,7 @@ pub fn greeting_version(version: &str) -> String {
 /// the greeting see what they would see connecting directly; a fixed one when unreachable.
 pub async fn discover_server_version(rules: &Rules, backends: &Backends) -> String {
     const FALLBACK: &str = "10.11.0-MariaDB-shardgate";
-    let Some(db) = rules.databases.values().next() else {
+    let Some(db) = rules.databases().values().next() else {
         return FALLBACK.to_string();
     };
     let Some(pool) = backends.pool(db, db.default_group) else {

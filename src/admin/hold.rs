@@ -243,7 +243,11 @@ fn ids(open: &Open) -> String {
 
 pub(super) fn unknown_database(name: &str, state: &ProxyState) -> Response {
     let rules = state.rules();
-    let known: Vec<&str> = rules.databases.values().map(|d| d.name.as_str()).collect();
+    let known: Vec<&str> = rules
+        .databases()
+        .values()
+        .map(|d| d.name.as_str())
+        .collect();
     Response::text(
         400,
         format!(

@@ -24,7 +24,7 @@ pub const COLUMNS: &[&str] = &[
 pub fn rows(rules: &Rules, loaded: SystemTime) -> Vec<Vec<Option<String>>> {
     let loaded = crate::stats::utc(loaded);
     let mut out = Vec::new();
-    for db in rules.databases.values() {
+    for db in rules.databases().values() {
         let mut tables: Vec<_> = db.tables.values().collect();
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         let group_name = |g: usize| db.groups.get(g).map_or("?", |g| g.name.as_str());

@@ -545,7 +545,7 @@ impl HealthRegistry {
     /// Registers every server of `rules` (idempotent), and sets each replica's lag limit.
     pub fn register(&self, rules: &Rules) {
         let mut entries = Vec::new();
-        for db in rules.databases.values() {
+        for db in rules.databases().values() {
             for g in &db.groups {
                 let master = self.server(&g.master);
                 entries.push(ServerEntry {

@@ -21,7 +21,7 @@ use super::schema_check::connect;
 /// whose lookups scatter, a master that could not be asked.
 pub async fn learn(rules: &Rules, cfg: &BackendConfig) -> Vec<String> {
     let mut out = Vec::new();
-    for db in rules.databases.values() {
+    for db in rules.databases().values() {
         for (id, group) in db.groups.iter().enumerate() {
             let mine = |spec: &crate::config::model::ShardSpec| {
                 spec.sharder.algorithm() != Algorithm::Mod && spec.placement.first() == Some(&id)
@@ -81,8 +81,8 @@ pub async fn learn_before_serving(rules: Arc<Rules>, cfg: BackendConfig) {
 /// Gives each table of `new` what `old` learned about the same physical key column (same
 /// table, key, shard-0 name and server), for the time a reload asks the servers again.
 pub fn carry_over(old: &Rules, new: &Rules) {
-    for (name, db) in &new.databases {
-        let Some(old_db) = old.databases.get(name) else {
+    for (name, db) in new.databases() {
+        let Some(old_db) = old.databases().get(name) else {
             continue;
         };
         for (table, rule) in &db.tables {

@@ -423,7 +423,7 @@ impl Backends {
         registry.configure_breaker(health.breaker_k.0, health.breaker_window.as_millis() as u64);
         registry.register(rules);
         let mut groups = BTreeMap::new();
-        for db in rules.databases.values() {
+        for db in rules.databases().values() {
             let mut list = Vec::with_capacity(db.groups.len());
             for group in &db.groups {
                 let old = previous.and_then(|b| b.group_named(&db.name, &group.name));

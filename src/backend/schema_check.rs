@@ -19,7 +19,7 @@ use super::pools::split_addr;
 /// key column whose lookups scatter (`key_columns`).
 pub async fn warnings(rules: &Rules, cfg: &BackendConfig) -> Vec<String> {
     let mut out = Vec::new();
-    for db in rules.databases.values() {
+    for db in rules.databases().values() {
         for (id, group) in db.groups.iter().enumerate() {
             let servers = std::iter::once(("master", group.master.as_str()))
                 .chain(group.replicas.iter().map(|r| ("replica", r.addr.as_str())));

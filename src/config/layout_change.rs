@@ -52,8 +52,8 @@ pub fn layout_changes_allowing(
 ) -> LayoutChanges {
     let mut out = Vec::new();
     let mut cutovers = Vec::new();
-    for (key, before) in &old.databases {
-        let Some(after) = new.databases.get(key) else {
+    for (key, before) in old.databases() {
+        let Some(after) = new.databases().get(key) else {
             continue;
         };
         let severity = if after.layout_override {

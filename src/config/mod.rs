@@ -20,6 +20,7 @@ mod key_types;
 pub mod layout_change;
 pub mod lower_case;
 pub mod model;
+pub mod name_filter;
 pub mod physical;
 pub mod raw;
 pub mod server;
@@ -155,10 +156,7 @@ fn from_sources(
         }
         all.extend(diagnostics);
     }
-    let rules = (!all.has_errors()).then_some(Rules {
-        databases,
-        ..Default::default()
-    });
+    let rules = (!all.has_errors()).then_some(Rules::new(databases));
     (rules, all)
 }
 

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::lower_case::with_lower;
+use super::name_filter::NameFilter;
 use super::physical::PhysicalNames;
 use crate::sharding::Sharder;
 
@@ -19,14 +20,38 @@ pub type GroupId = usize;
 /// All logical databases the proxy serves, one per rule file.
 #[derive(Debug, Default)]
 pub struct Rules {
-    /// Keyed by lower-cased logical database name.
-    pub databases: BTreeMap<String, Arc<Database>>,
+    /// Keyed by lower-cased logical database name; never changed after `new`, so `names`
+    /// stays true to it.
+    databases: BTreeMap<String, Arc<Database>>,
+    /// Every sharded or broadcast table's name and every database's name.
+    names: NameFilter,
     /// Plans of reads over several shards made under these rules (`plan::cache`): a reload
     /// brings new rules and so an empty cache.
     pub plans: crate::plan::PlanCache,
 }
 
 impl Rules {
+    pub fn new(databases: BTreeMap<String, Arc<Database>>) -> Self {
+        let tables = databases.values().flat_map(|db| db.tables.keys());
+        let names = NameFilter::of(databases.keys().chain(tables).map(String::as_str));
+        Rules {
+            databases,
+            names,
+            plans: Default::default(),
+        }
+    }
+
+    /// Keyed by lower-cased logical database name.
+    pub fn databases(&self) -> &BTreeMap<String, Arc<Database>> {
+        &self.databases
+    }
+
+    /// False when `name` is certainly no sharded or broadcast table of any database and no
+    /// logical database: the fast paths ask it of every word.
+    pub fn may_name_table_or_database(&self, name: &str) -> bool {
+        self.names.may_contain(name)
+    }
+
     pub fn database(&self, name: &str) -> Option<&Arc<Database>> {
         // Every statement looks its database up.
         with_lower(name, |n| self.databases.get(n))

@@ -60,7 +60,7 @@ fn example_rule_files_load_cleanly() {
     assert_eq!(check(&dir), Diagnostics::default());
     let rules = load_rules(&dir).unwrap();
     assert_eq!(
-        rules.databases.keys().collect::<Vec<_>>(),
+        rules.databases().keys().collect::<Vec<_>>(),
         ["clinical", "sbtest"]
     );
 
@@ -119,7 +119,7 @@ fn example_rule_files_load_cleanly() {
 #[test]
 fn a_single_file_loads_too() {
     let rules = load_rules(&repo("shard-rules/sbtest.toml")).unwrap();
-    assert_eq!(rules.databases.len(), 1);
+    assert_eq!(rules.databases().len(), 1);
 }
 
 // ---- shape: unknown keys, types, syntax ----
@@ -776,7 +776,7 @@ fn a_directory_holds_one_database_per_file() {
     write(dir.path(), "notes.txt", "ignored");
     let rules = load_rules(dir.path()).unwrap();
     assert_eq!(
-        rules.databases.keys().collect::<Vec<_>>(),
+        rules.databases().keys().collect::<Vec<_>>(),
         ["billing", "clinical"]
     );
     assert_eq!(

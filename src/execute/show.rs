@@ -19,7 +19,7 @@ pub fn databases<S: ResultSink>(
     sink: &mut S,
 ) {
     sink.synthetic_columns("SCHEMATA", &["Database"]);
-    for db in ctx.rules.databases.values() {
+    for db in ctx.rules.databases().values() {
         if like.is_none_or(|p| like_matches(p, &db.name)) {
             sink.row_cells(&[Some(db.name.as_bytes())]);
         }

@@ -197,8 +197,8 @@ fn moved_write(
     before: &Rules,
     now: &Rules,
 ) -> Option<(String, String)> {
-    for (key, a) in &before.databases {
-        let moved: Vec<String> = match now.databases.get(key) {
+    for (key, a) in before.databases() {
+        let moved: Vec<String> = match now.databases().get(key) {
             Some(b) => a
                 .tables
                 .keys()

@@ -347,10 +347,12 @@ pub(crate) fn generated_column<'s>(
 
 /// `Rules::database` without its allocation (the names are few; compare them directly).
 pub(crate) fn is_database(ctx: &PlanContext<'_>, name: &str) -> bool {
-    ctx.rules
-        .databases
-        .keys()
-        .any(|k| k.eq_ignore_ascii_case(name))
+    ctx.rules.may_name_table_or_database(name)
+        && ctx
+            .rules
+            .databases()
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case(name))
 }
 
 fn is_ident(t: &Token) -> bool {

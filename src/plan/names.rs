@@ -15,10 +15,11 @@ pub(crate) fn table_rule<'d>(db: &'d Database, name: &str) -> Option<&'d TableRu
 /// True if `name` is a sharded or broadcast table of any database: such a name must never
 /// reach a backend unrewritten.
 pub(crate) fn is_rule_table_anywhere(rules: &Rules, name: &str) -> bool {
-    rules
-        .databases
-        .values()
-        .any(|db| table_rule(db, name).is_some())
+    rules.may_name_table_or_database(name)
+        && rules
+            .databases()
+            .values()
+            .any(|db| table_rule(db, name).is_some())
 }
 
 /// The system schemas every server has; their tables are not logical tables.

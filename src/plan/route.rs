@@ -38,7 +38,7 @@ pub(crate) fn fallback_db<'a>(c: &Collector<'_, 'a>) -> Result<&'a Arc<Database>
     }
     c.ctx
         .current_db
-        .or_else(|| c.ctx.rules.databases.values().next())
+        .or_else(|| c.ctx.rules.databases().values().next())
         .ok_or(Error::NoDatabaseSelected)
 }
 

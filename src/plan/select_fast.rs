@@ -217,7 +217,7 @@ fn tableless(sql: &str, toks: &[Token], ctx: &PlanContext<'_>) -> Option<Plan> {
     }
     let db = ctx
         .current_db
-        .or_else(|| ctx.rules.databases.values().next())?;
+        .or_else(|| ctx.rules.databases().values().next())?;
     let locking = toks
         .iter()
         .any(|t| t.is_word(sql, "UPDATE") || t.is_word(sql, "SHARE"));

@@ -179,7 +179,7 @@ fn system_tables(
 ) -> Result<Plan> {
     let db = ctx
         .current_db
-        .or_else(|| ctx.rules.databases.values().next())
+        .or_else(|| ctx.rules.databases().values().next())
         .ok_or(Error::NoDatabaseSelected)?;
     let mut sql = String::from(if full {
         "SHOW FULL TABLES FROM "

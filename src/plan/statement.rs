@@ -75,7 +75,7 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>, analyze_statement: bool) ->
 fn mentions_rule_table(sql: &str, ctx: &PlanContext<'_>) -> bool {
     let lower = sql.to_ascii_lowercase();
     ctx.rules
-        .databases
+        .databases()
         .values()
         .any(|db| db.tables.keys().any(|name| lower.contains(name.as_str())))
 }
@@ -83,7 +83,7 @@ fn mentions_rule_table(sql: &str, ctx: &PlanContext<'_>) -> bool {
 fn default_route(sql: &str, ctx: &PlanContext<'_>, reason: &str) -> Result<Plan> {
     let db = ctx
         .current_db
-        .or_else(|| ctx.rules.databases.values().next())
+        .or_else(|| ctx.rules.databases().values().next())
         .ok_or(Error::NoDatabaseSelected)?;
     Ok(single(
         db,

@@ -99,7 +99,7 @@ pub async fn audit(
         throttle: Throttle::new(o.max_rows_per_second),
         report: AuditReport::default(),
     };
-    for db in rules.databases.values() {
+    for db in rules.databases().values() {
         let mut tables: Vec<&TableRule> = db.tables.values().collect();
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         for rule in tables {

@@ -298,7 +298,7 @@ fn resolve(
         )
     })?;
     let after = after_rules
-        .databases
+        .databases()
         .values()
         .next()
         .cloned()
@@ -369,10 +369,10 @@ fn resolve(
 }
 
 fn wrap(db: &Arc<Database>) -> Rules {
-    let mut r = Rules::default();
-    r.databases
-        .insert(db.name.to_ascii_lowercase(), Arc::clone(db));
-    r
+    Rules::new(std::collections::BTreeMap::from([(
+        db.name.to_ascii_lowercase(),
+        Arc::clone(db),
+    )]))
 }
 
 /// Old and new shards live side by side on a group until cleanup: a new physical table must

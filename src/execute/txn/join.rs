@@ -79,7 +79,7 @@ pub async fn open_snapshots(ctx: &Context<'_>, session: &mut Session) -> Result<
         )));
     }
     let only = || {
-        let mut all = ctx.rules.databases.values();
+        let mut all = ctx.rules.databases().values();
         match (all.next(), all.next()) {
             (Some(db), None) => Some(db.clone()),
             _ => None,

@@ -99,7 +99,7 @@ fn log_place(rules: &Rules, db: &str) -> Option<(String, String)> {
 /// Every group master, with the groups it serves (`database.group`).
 fn masters(rules: &Rules) -> Vec<(String, String)> {
     let mut by_addr: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for db in rules.databases.values() {
+    for db in rules.databases().values() {
         for g in &db.groups {
             by_addr
                 .entry(g.master.clone())
@@ -150,7 +150,7 @@ pub async fn pass(
     let mut problems = Vec::new();
     // 1. The logs.
     let mut places: BTreeSet<(String, String)> = BTreeSet::new();
-    for db in rules.databases.keys() {
+    for db in rules.databases().keys() {
         if let Some(p) = log_place(rules, db) {
             places.insert(p);
         }

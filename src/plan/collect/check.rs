@@ -28,7 +28,7 @@ impl Collector<'_, '_> {
         }
         let dbs: Vec<&Arc<Database>> = match self.db {
             Some(db) => vec![db],
-            None => self.ctx.rules.databases.values().collect(),
+            None => self.ctx.rules.databases().values().collect(),
         };
         let names_rule_table = |name: &str| dbs.iter().any(|db| table_rule(db, name).is_some());
         for (i, t) in tokens.iter().enumerate() {

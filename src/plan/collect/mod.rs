@@ -523,7 +523,7 @@ impl<'s, 'a> Collector<'s, 'a> {
 pub(crate) fn physical_ddl(ctx: &PlanContext<'_>, physical: &str) -> Error {
     let logical = ctx
         .rules
-        .databases
+        .databases()
         .values()
         .find_map(|db| db.sharded_table_of_physical(physical))
         .map_or("its sharded table", |r| r.name.as_str());

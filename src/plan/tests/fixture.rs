@@ -110,10 +110,7 @@ pub(crate) fn rules() -> Rules {
     for db in [clinical, sbtest, shop] {
         databases.insert(db.name.to_ascii_lowercase(), db);
     }
-    Rules {
-        databases,
-        ..Default::default()
-    }
+    Rules::new(databases)
 }
 
 /// `lab` (groups g0, g1, schema `lab`; default g0): `samples` sharded by the text column
@@ -139,8 +136,5 @@ pub(crate) fn collated_rules() -> Rules {
         vec![group("g0", 3400, "lab"), group("g1", 3410, "lab")],
         vec![samples],
     );
-    Rules {
-        databases: BTreeMap::from([("lab".to_string(), lab)]),
-        ..Default::default()
-    }
+    Rules::new(BTreeMap::from([("lab".to_string(), lab)]))
 }

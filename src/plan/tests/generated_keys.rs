@@ -55,10 +55,7 @@ fn rules() -> Rules {
     });
     let mut databases = BTreeMap::new();
     databases.insert("clinical".to_string(), db);
-    Rules {
-        databases,
-        ..Default::default()
-    }
+    Rules::new(databases)
 }
 
 fn route(sql: &str) -> Route {

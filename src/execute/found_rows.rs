@@ -23,6 +23,7 @@ use crate::backend::ServerRef;
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::lexer::{significant, Kind};
+use crate::plan::statement_words::{may_call, mentioned, FOUND_ROWS, SELECT, SQL_CALC_FOUND_ROWS};
 use crate::plan::{Route, Target};
 
 use super::{route, Context, Failure, ResultSink, Session};
@@ -51,17 +52,11 @@ impl Default for FoundRows {
     }
 }
 
-/// Case-insensitive substring test (lower-case `needle`), without allocating: the cheap
-/// filter before tokens are looked at, since these checks run for every statement.
-fn mentions(sql: &str, needle: &[u8]) -> bool {
-    super::mentions::mentions(sql.as_bytes(), needle)
-}
-
 /// The statement may set FOUND_ROWS on the server: a SELECT anywhere in it, or SHOW / CALL.
 pub fn sets_found_rows(sql: &str) -> bool {
     let head = sql.trim_start().as_bytes();
     let starts = |w: &[u8]| head.len() >= w.len() && head[..w.len()].eq_ignore_ascii_case(w);
-    let maybe = mentions(sql, b"select")
+    let maybe = mentioned(sql).has(SELECT)
         || [
             &b"show"[..],
             b"call",
@@ -88,13 +83,13 @@ pub fn sets_found_rows(sql: &str) -> bool {
 
 /// The statement asks SQL_CALC_FOUND_ROWS (a reserved word, valid only as a SELECT modifier).
 pub fn calc_found_rows(sql: &str) -> bool {
-    mentions(sql, b"sql_calc_found_rows")
+    mentioned(sql).has(SQL_CALC_FOUND_ROWS)
         && significant(sql).any(|t| t.kind == Kind::Word && t.is_word(sql, "SQL_CALC_FOUND_ROWS"))
 }
 
 /// The statement calls FOUND_ROWS().
 fn calls_found_rows(sql: &str) -> bool {
-    if !super::mentions::may_call(sql.as_bytes(), b"found_rows") {
+    if !may_call(sql, FOUND_ROWS) {
         return false;
     }
     let toks: Vec<_> = significant(sql).collect();

@@ -17,7 +17,9 @@ use crate::backend::ServerRef;
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::lexer::{significant, Kind};
-use crate::plan::mentions::{mentions_each, Words};
+use crate::plan::statement_words::{
+    may_call, may_call_or_read_variable, mentioned, AT_AT, LAST_INSERT_ID, ROW_COUNT,
+};
 use crate::plan::{ResultRewrite, Route};
 
 use super::Session;
@@ -34,11 +36,12 @@ pub struct ConnAt {
 
 /// Which of the two values a statement asks its server for.
 fn asks(sql: &str) -> (bool, bool) {
-    // Every statement passes here: its bytes first, without a lower-case copy. Both values
-    // are read by a call or a `@@` variable, and a point select has neither `(` nor `@`.
-    static WORDS: Words<3> = Words::new([b"row_count", b"last_insert_id", b"@@"]);
-    let b = sql.as_bytes();
-    if !(b.contains(&b'(') || b.contains(&b'@')) || mentions_each(b, &WORDS) == 0 {
+    // Every statement passes here. Both values are read by a call or a `@@` variable.
+    if !may_call_or_read_variable(sql) {
+        return (false, false);
+    }
+    let words = mentioned(sql);
+    if !(words.may_call(ROW_COUNT) || words.may_call(LAST_INSERT_ID) || words.has(AT_AT)) {
         return (false, false);
     }
     let toks: Vec<_> = significant(sql).collect();
@@ -56,7 +59,7 @@ fn asks(sql: &str) -> (bool, bool) {
 /// The statement calls `LAST_INSERT_ID(expr)`, which sets the connection's value: a SELECT
 /// reports it in no OK packet, so the session's copy is stale until asked there.
 pub fn sets_insert_id(sql: &str) -> bool {
-    if !super::mentions::may_call(sql.as_bytes(), b"last_insert_id") {
+    if !may_call(sql, LAST_INSERT_ID) {
         return false;
     }
     let toks: Vec<_> = significant(sql).collect();

@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 use crate::backend::{Access, ServerRef};
 use crate::config::model::{Database, GroupId};
 use crate::config::server::ReadYourWrites;
+use crate::plan::statement_words::{
+    has_at_sign, may_call, mentioned, CREATE_TEMPORARY, LAST_INSERT_ID, LOCK_SUFFIX, ROW_COUNT,
+};
 use crate::plan::{Route, Target};
 
 use super::status;
@@ -110,7 +113,7 @@ impl ReadSplit {
         group: GroupId,
         sql: &str,
     ) -> Option<ServerRef> {
-        if !super::mentions::may_call(sql.as_bytes(), b"row_count") {
+        if !may_call(sql, ROW_COUNT) {
             return None;
         }
         let key = Arc::as_ptr(db) as usize;
@@ -139,7 +142,7 @@ impl ReadSplit {
     /// Notes what a write means for later reads: temporary tables, and user variables set
     /// on the master.
     pub fn observe_write(&mut self, sql: &str) {
-        if !self.temporary_tables && mentions(sql, b"create temporary") {
+        if !self.temporary_tables && mentioned(sql).has(CREATE_TEMPORARY) {
             self.temporary_tables = true;
         }
         if !self.variables_on_master && mentions_user_variable(sql) {
@@ -341,7 +344,7 @@ fn parse_master_variable(sql: &str) -> Option<bool> {
 const USER_LOCKS: &str = "user-level locks (GET_LOCK)";
 
 fn mentions_user_lock(sql: &str) -> bool {
-    super::mentions::may_call(sql.as_bytes(), b"_lock")
+    may_call(sql, LOCK_SUFFIX)
         && (mentions(sql, b"get_lock")
             || mentions(sql, b"is_free_lock")
             || mentions(sql, b"is_used_lock")
@@ -351,14 +354,15 @@ fn mentions_user_lock(sql: &str) -> bool {
 
 fn mentions_user_variable(sql: &str) -> bool {
     let b = sql.as_bytes();
-    b.iter()
-        .enumerate()
-        .any(|(i, &c)| c == b'@' && b.get(i + 1) != Some(&b'@') && (i == 0 || b[i - 1] != b'@'))
+    has_at_sign(sql)
+        && b.iter()
+            .enumerate()
+            .any(|(i, &c)| c == b'@' && b.get(i + 1) != Some(&b'@') && (i == 0 || b[i - 1] != b'@'))
 }
 
 /// LAST_INSERT_ID() is per connection: only the master's has the session's value.
 fn mentions_last_insert_id(sql: &str) -> bool {
-    super::mentions::may_call(sql.as_bytes(), b"last_insert_id")
+    may_call(sql, LAST_INSERT_ID)
 }
 
 /// Case-insensitive substring test (lower-case `needle`), without allocating.

@@ -5,7 +5,10 @@ use mysql_async::prelude::Queryable;
 
 use crate::config::model::Rules;
 use crate::error::Error;
-use crate::plan::mentions::{mentions_each, Words};
+use crate::plan::statement_words::{
+    mentioned, AT, AT_AT, FOUND_ROWS, GET_LOCK, LAST_INSERT_ID, ROW_COUNT, SQL_CALC_FOUND_ROWS,
+    TEMPORARY,
+};
 use crate::plan::{SessionKind, SessionStatement, SqlMode};
 
 use super::{status, txn, Context, Failure, OkInfo, ResultSink, Session};
@@ -111,7 +114,7 @@ async fn run_set<S: ResultSink>(
         let db = session
             .current_db
             .clone()
-            .or_else(|| ctx.rules.databases.values().next().cloned())
+            .or_else(|| ctx.rules.databases().values().next().cloned())
             .ok_or_else(|| Error::Internal("no logical database is configured".into()))?;
         open_a_master(ctx, session, &db).await?;
     }
@@ -266,7 +269,7 @@ pub fn use_database<S: ResultSink>(
 pub fn select_database(name: &str, rules: &Rules, session: &mut Session) -> Result<(), Error> {
     if crate::plan::is_system_schema(name) {
         if session.current_db.is_none() {
-            session.current_db = rules.databases.values().next().cloned();
+            session.current_db = rules.databases().values().next().cloned();
         }
         session.system_schema = Some(name.to_ascii_lowercase());
         return Ok(());
@@ -290,28 +293,17 @@ pub fn select_database(name: &str, rules: &Rules, session: &mut Session) -> Resu
 /// are answered from the session or refused there, see `plan::row_count_query` and
 /// `execute::found_rows`).
 pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'static str>, Error> {
-    // Bit k of `found` for the k-th word.
-    static WORDS: Words<7> = Words::new([
-        b"sql_calc_found_rows",
-        b"found_rows",
-        b"row_count",
-        b"last_insert_id",
-        // Any spelling of @@identity / @@last_insert_id: the tokens tell.
-        b"@@",
-        b"temporary",
-        b"get_lock",
-    ]);
     // Every statement passes here: one pass over its text for all the words.
-    let found = mentions_each(sql.as_bytes(), &WORDS);
-    let mentions = |k: usize| found & (1 << k) != 0;
-    let calc_found_rows = mentions(0);
+    let words = mentioned(sql);
+    let calc_found_rows = words.has(SQL_CALC_FOUND_ROWS);
     // `SELECT FOUND_ROWS()` alone is answered from the session or refused (`found_rows`).
     let found_rows =
-        !calc_found_rows && mentions(1) && crate::plan::found_rows_query(sql).is_none();
+        !calc_found_rows && words.has(FOUND_ROWS) && crate::plan::found_rows_query(sql).is_none();
     if !connections_kept {
-        let row_count = mentions(2) && crate::plan::row_count_query(sql).is_none();
-        // A SET reading it gets the session's own value (`run_set`).
-        let insert_id = (mentions(3) || mentions(4))
+        let row_count = words.has(ROW_COUNT) && crate::plan::row_count_query(sql).is_none();
+        // A SET reading it gets the session's own value (`run_set`). Any spelling of
+        // @@identity / @@last_insert_id has the `@@`: the tokens tell.
+        let insert_id = (words.has(LAST_INSERT_ID) || words.has(AT_AT))
             && crate::plan::reads_insert_id(sql)
             && crate::plan::last_insert_id_query(sql).is_none()
             && !crate::plan::FirstWord::of(sql).is_one_of(&["SET"]);
@@ -327,18 +319,18 @@ pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'sta
         }
     }
     let b = sql.as_bytes();
-    if b.contains(&b'@') {
+    if words.has(AT) {
         for (i, &c) in b.iter().enumerate() {
             if c == b'@' && b.get(i + 1) != Some(&b'@') && (i == 0 || b[i - 1] != b'@') {
                 return Ok(Some("a user variable"));
             }
         }
     }
-    Ok(if mentions(5) {
+    Ok(if words.has(TEMPORARY) {
         Some("a temporary table")
-    } else if mentions(6) {
+    } else if words.has(GET_LOCK) {
         Some("a user-level lock")
-    } else if mentions(3) && super::previous_conn::sets_insert_id(sql) {
+    } else if words.has(LAST_INSERT_ID) && super::previous_conn::sets_insert_id(sql) {
         // Only that connection knows the value now (`previous_conn::place`).
         Some("LAST_INSERT_ID(expr)")
     } else if calc_found_rows {

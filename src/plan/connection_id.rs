@@ -12,15 +12,15 @@
 use std::borrow::Cow;
 
 use super::lexer::{Kind, Token};
-use super::mentions::{mentions_each, Words};
 use super::select_item_splice::Splice;
+use super::statement_words::{mentioned, CONNECTION_ID, PSEUDO_THREAD_ID};
 use crate::error::Result;
 
 /// `sql` with every CONNECTION_ID() and @@pseudo_thread_id replaced by `id`, or borrowed
 /// when it has none.
 pub fn splice(sql: &str, id: u32) -> Result<Cow<'_, str>> {
-    static WORDS: Words<2> = Words::new([b"connection_id", b"pseudo_thread_id"]);
-    if mentions_each(sql.as_bytes(), &WORDS) == 0 {
+    let words = mentioned(sql);
+    if !(words.has(CONNECTION_ID) || words.has(PSEUDO_THREAD_ID)) {
         return Ok(Cow::Borrowed(sql));
     }
     let replacement = |original: &str| {

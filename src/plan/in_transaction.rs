@@ -15,7 +15,7 @@ use crate::error::Result;
 /// `sql` with every read of `@@in_transaction` (any spelling `session_variable_at` reads)
 /// made 1; `None` when it reads none.
 pub fn with_in_transaction(sql: &str) -> Result<Option<String>> {
-    if !super::mentions::mentions(sql.as_bytes(), b"in_transaction") {
+    if !super::statement_words::mentioned(sql).has(super::statement_words::IN_TRANSACTION) {
         return Ok(None);
     }
     let target_len = |sql: &str, toks: &[Token], i: usize| {

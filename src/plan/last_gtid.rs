@@ -7,16 +7,14 @@
 //! connection's value: refusing every listing would lock out the tools that run one.)
 
 use super::lexer::{session_variable_at, significant, Kind, Token};
-use super::mentions::mentions;
+use super::statement_words::{mentioned, GTID};
 use crate::error::{Error, Result};
 
 /// Refuses a statement that reads `@@last_gtid` in any spelling `session_variable_at` reads,
 /// or asks for it by name as a row (`SHOW VARIABLES LIKE 'last_gtid'`, the
 /// information_schema `*_VARIABLES` tables): a string naming a GTID variable there.
 pub(crate) fn refuse_reads(sql: &str) -> Result<()> {
-    // One pass over every statement: cheaper than looking for `@` and quotes first.
-    let b = sql.as_bytes();
-    if !mentions(b, b"gtid") {
+    if !mentioned(sql).has(GTID) {
         return Ok(());
     }
     let toks: Vec<Token> = significant(sql).collect();

@@ -26,50 +26,76 @@ pub fn mentions(haystack: &[u8], needle: &[u8]) -> bool {
     false
 }
 
-/// Whether `haystack` may call the function `name` (lower-case ASCII): it mentions the name
-/// and has a `(` somewhere. Most statements of a busy server have no parenthesis at all
-/// (a point select by key), and one byte search rules them out before the scans for each
-/// function that leaves state on a connection, which cost as much as the rest of routing
-/// them. Comparing where the `(` stands is the tokens' job, after this filter.
-pub fn may_call(haystack: &[u8], name: &[u8]) -> bool {
-    haystack.contains(&b'(') && mentions(haystack, name)
-}
-
-/// Lower-case ASCII words (at most 32, none empty) to look for together (`mentions_each`),
-/// with a table built at compile time of the words each byte may start.
+/// Lower-case ASCII words (at most 64, none empty) to look for together (`mentions_each`),
+/// with tables built at compile time of the words each byte may start or continue.
 pub struct Words<const N: usize> {
     words: [&'static [u8]; N],
     /// Bit k for every byte (either case) that `words[k]` starts with.
-    by_first: [u32; 256],
+    by_first: [u64; 256],
+    /// Bit k for every byte (either case) that is `words[k]`'s second, and for every byte
+    /// when it has none: SQL's letters start some word at nearly every byte, and the pair
+    /// rules most of those out before any comparison.
+    by_second: [u64; 256],
+    /// Bit k when `words[k]` is one byte long.
+    single: u64,
 }
 
 impl<const N: usize> Words<N> {
     pub const fn new(words: [&'static [u8]; N]) -> Self {
-        assert!(N >= 1 && N <= 32, "between 1 and 32 words");
-        let mut by_first = [0u32; 256];
+        assert!(N >= 1 && N <= 64, "between 1 and 64 words");
+        let mut by_first = [0u64; 256];
+        let mut by_second = [0u64; 256];
+        let mut single = 0u64;
         let mut k = 0;
         while k < N {
+            let bit = 1u64 << k;
             let first = words[k][0];
-            by_first[first as usize] |= 1 << k;
-            by_first[first.to_ascii_uppercase() as usize] |= 1 << k;
+            by_first[first as usize] |= bit;
+            by_first[first.to_ascii_uppercase() as usize] |= bit;
+            if words[k].len() > 1 {
+                let second = words[k][1];
+                by_second[second as usize] |= bit;
+                by_second[second.to_ascii_uppercase() as usize] |= bit;
+            } else {
+                single |= bit;
+                let mut b = 0;
+                while b < 256 {
+                    by_second[b] |= bit;
+                    b += 1;
+                }
+            }
             k += 1;
         }
-        Words { words, by_first }
+        Words {
+            words,
+            by_first,
+            by_second,
+            single,
+        }
     }
 }
 
 /// Which of `words` `haystack` contains, ignoring ASCII case: bit k for the k-th word. One
 /// pass over the text for all of them, where `mentions` would make one per word: each byte
-/// costs a table lookup, and only bytes that start a word not found yet are compared on.
-pub fn mentions_each<const N: usize>(haystack: &[u8], words: &Words<N>) -> u32 {
-    let all = u32::MAX >> (32 - N);
-    let mut found = 0u32;
+/// costs two table lookups (the words it may continue, given the byte before; the words it
+/// may start), and only a pair that begins a word not found yet is compared on.
+pub fn mentions_each<const N: usize>(haystack: &[u8], words: &Words<N>) -> u64 {
+    let all = u64::MAX >> (64 - N);
+    let mut found = 0u64;
+    // The words the byte before this one starts.
+    let mut started = 0u64;
     for (i, &b) in haystack.iter().enumerate() {
-        let mut candidates = words.by_first[usize::from(b)] & !found;
+        let mut candidates = started & words.by_second[usize::from(b)];
+        started = words.by_first[usize::from(b)];
+        if candidates == 0 {
+            continue;
+        }
+        candidates &= !found;
         while candidates != 0 {
             let k = candidates.trailing_zeros() as usize;
             candidates &= candidates - 1;
-            if continues_with(&haystack[i + 1..], &words.words[k][1..]) {
+            // A one-byte word matched with the byte before; `words[k][1..]` is empty then.
+            if continues_with(&haystack[i..], &words.words[k][1..]) {
                 found |= 1 << k;
                 if found == all {
                     return found;
@@ -77,7 +103,8 @@ pub fn mentions_each<const N: usize>(haystack: &[u8], words: &Words<N>) -> u32 {
             }
         }
     }
-    found
+    // A one-byte word that is the text's last byte has no byte after it to be found with.
+    found | (started & words.single)
 }
 
 /// `text` starts with the lower-case ASCII `rest`, ignoring ASCII case; gives up at the
@@ -93,16 +120,7 @@ fn continues_with(text: &[u8], rest: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{may_call, mentions, mentions_each, Words};
-
-    #[test]
-    fn a_call_needs_its_name_and_a_parenthesis() {
-        assert!(may_call(b"SELECT Found_Rows()", b"found_rows"));
-        assert!(may_call(b"SELECT found_rows (  )", b"found_rows"));
-        assert!(!may_call(b"SELECT found_rows FROM t", b"found_rows"));
-        assert!(!may_call(b"SELECT (1) FROM t", b"found_rows"));
-        assert!(!may_call(b"", b"found_rows"));
-    }
+    use super::{mentions, mentions_each, Words};
 
     #[test]
     fn each_is_mentions_of_every_word() {
@@ -116,10 +134,25 @@ mod tests {
             b"found_row",
             b"ROW_COUN row_count",
             b"AB",
+            b"abx",
+            b"x",
+            b"@@identitx @@IDENTITY",
         ] {
             let bits = mentions_each(hay, &SET);
             for (k, w) in WORDS.iter().enumerate() {
                 assert_eq!(bits & (1 << k) != 0, mentions(hay, w), "{hay:?} {w:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn each_agrees_with_mentions_on_any_text(hay in "[aAbBxXoOwWfFuUnNdD_@ ]{0,24}") {
+            const WORDS: [&[u8]; 6] = [b"found", b"ab", b"x", b"@@", b"w_", b"dd"];
+            static SET: Words<6> = Words::new(WORDS);
+            let bits = mentions_each(hay.as_bytes(), &SET);
+            for (k, w) in WORDS.iter().enumerate() {
+                proptest::prop_assert_eq!(bits & (1 << k) != 0, mentions(hay.as_bytes(), w));
             }
         }
     }

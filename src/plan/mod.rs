@@ -75,6 +75,7 @@ mod show;
 mod side_effects;
 mod split;
 pub(crate) mod statement;
+pub(crate) mod statement_words;
 pub mod syntax;
 mod table_status;
 mod tables;

@@ -19,7 +19,7 @@
 
 use super::functions::is_builtin;
 use super::lexer::{significant, Kind, Token};
-use super::mentions::{mentions_each, Words};
+use super::statement_words::{mentioned, COLON, INTO, OPEN_PAREN, VALUE};
 use super::Plan;
 use crate::error::{Error, Result};
 
@@ -165,9 +165,10 @@ pub(crate) fn find(sql: &str, read_only_functions: &[String]) -> Option<SideEffe
 /// of `:=`, INTO, or the VALUE of `NEXT VALUE FOR`. Every read passes here, and most (a
 /// point SELECT) have none of them: one pass over the bytes instead of lexing the text.
 fn may_have_side_effect(sql: &str) -> bool {
-    static INTO_OR_VALUE: Words<2> = Words::new([b"into", b"value"]);
-    let b = sql.as_bytes();
-    b.contains(&b'(') || b.contains(&b':') || mentions_each(b, &INTO_OR_VALUE) != 0
+    let words = mentioned(sql);
+    [OPEN_PAREN, COLON, INTO, VALUE]
+        .into_iter()
+        .any(|w| words.has(w))
 }
 
 /// Sequence and user-lock functions, and `LAST_INSERT_ID(expr)` (`empty_args`: called with

@@ -1,0 +1,232 @@
+//! The words that the cheap scans made on every statement look for (is it about FOUND_ROWS?
+//! does it read `@@last_gtid`? can it call a lock function?), found in one pass over the
+//! statement and remembered for the thread's last two texts. A dozen scans, in planning and
+//! in execution, each read the whole text again for their own words; a point select paid
+//! about 2,000 instructions for them, more than its planning proper.
+//!
+//! Two texts, because execution asks about the statement and about its shard's rewritten
+//! text in turn. A remembered text is compared in full before its words are used, so the
+//! answer is always the text's own.
+
+use std::cell::RefCell;
+
+use super::mentions::{mentions_each, Words};
+
+/// One of the words below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Word(u8);
+
+macro_rules! statement_words {
+    ($($name:ident => $text:literal,)*) => {
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[repr(u8)]
+        enum Index { $($name,)* Count }
+        $(pub const $name: Word = Word(Index::$name as u8);)*
+        const TEXTS: [&[u8]; Index::Count as usize] = [$($text,)*];
+    };
+}
+
+// Lower-case ASCII, as `mentions` compares them.
+statement_words! {
+    OPEN_PAREN => b"(",
+    COLON => b":",
+    AT => b"@",
+    AT_AT => b"@@",
+    GTID => b"gtid",
+    INTO => b"into",
+    VALUE => b"value",
+    IN_TRANSACTION => b"in_transaction",
+    ROW_COUNT => b"row_count",
+    CREATE_TEMPORARY => b"create temporary",
+    TEMPORARY => b"temporary",
+    LOCK_SUFFIX => b"_lock",
+    GET_LOCK => b"get_lock",
+    LAST_INSERT_ID => b"last_insert_id",
+    SELECT => b"select",
+    SQL_CALC_FOUND_ROWS => b"sql_calc_found_rows",
+    FOUND_ROWS => b"found_rows",
+    CONNECTION_ID => b"connection_id",
+    PSEUDO_THREAD_ID => b"pseudo_thread_id",
+}
+
+static ALL: Words<{ TEXTS.len() }> = Words::new(TEXTS);
+
+/// Which of the words a text contains, ignoring ASCII case (as `mentions` would say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mentioned(u64);
+
+impl Mentioned {
+    pub fn has(self, word: Word) -> bool {
+        self.0 & (1 << word.0) != 0
+    }
+
+    /// The text may call the function `name`: it has the name and a `(` somewhere.
+    pub fn may_call(self, name: Word) -> bool {
+        self.has(OPEN_PAREN) && self.has(name)
+    }
+}
+
+/// Texts longer than this are scanned each time instead of copied: a bulk INSERT's words are
+/// rarely asked twice, and a thread keeps no megabytes for them.
+const REMEMBERED_MAX: usize = 16 * 1024;
+
+/// What is known of a text: whether it has a `(` and an `@` (one cheap pass, made when the
+/// text is first seen), and its words once asked. The checks made during execution all need
+/// one of the two bytes, and a prepared statement's execute brings a text never seen before:
+/// for it, the bytes answer them without the pass over the words.
+#[derive(Debug, Clone, Copy, Default)]
+struct Known {
+    paren: bool,
+    at: bool,
+    words: Option<Mentioned>,
+}
+
+impl Known {
+    fn of(text: &[u8]) -> Known {
+        // A plain fold over every byte, which the compiler turns into vector compares.
+        let bytes = text.iter().fold(0u8, |acc, &b| {
+            acc | u8::from(b == b'(') | (u8::from(b == b'@') << 1)
+        });
+        Known {
+            paren: bytes & 1 != 0,
+            at: bytes & 2 != 0,
+            words: None,
+        }
+    }
+}
+
+/// What is known of the empty text, which the remembered entries start as.
+const EMPTY_TEXT: Known = Known {
+    paren: false,
+    at: false,
+    words: Some(Mentioned(0)),
+};
+
+thread_local! {
+    /// The last two texts asked about and what is known of them, the latest first.
+    static REMEMBERED: RefCell<[(Vec<u8>, Known); 2]> = const {
+        RefCell::new([(Vec::new(), EMPTY_TEXT), (Vec::new(), EMPTY_TEXT)])
+    };
+}
+
+/// What is known of `text`, remembered from an earlier question about it or found now.
+fn known(text: &[u8]) -> Known {
+    if text.len() > REMEMBERED_MAX {
+        return Known::of(text);
+    }
+    REMEMBERED
+        .try_with(|cell| {
+            let Ok(mut last) = cell.try_borrow_mut() else {
+                return Known::of(text);
+            };
+            if last[0].0 != text {
+                last.swap(0, 1);
+                if last[0].0 != text {
+                    last[0].0.clear();
+                    last[0].0.extend_from_slice(text);
+                    last[0].1 = Known::of(text);
+                }
+            }
+            last[0].1
+        })
+        .unwrap_or_else(|_| Known::of(text))
+}
+
+/// Keeps `words` with `text`, if it is still remembered.
+fn remember_words(text: &[u8], words: Mentioned) {
+    let _ = REMEMBERED.try_with(|cell| {
+        if let Ok(mut last) = cell.try_borrow_mut() {
+            if let Some(entry) = last.iter_mut().find(|(t, _)| t == text) {
+                entry.1.words = Some(words);
+            }
+        }
+    });
+}
+
+/// The words `text` mentions.
+pub fn mentioned(text: &str) -> Mentioned {
+    let b = text.as_bytes();
+    if let Some(words) = known(b).words {
+        return words;
+    }
+    let words = Mentioned(mentions_each(b, &ALL));
+    remember_words(b, words);
+    words
+}
+
+/// `text` may call the function `name` (`Mentioned::may_call`).
+pub fn may_call(text: &str, name: Word) -> bool {
+    known(text.as_bytes()).paren && mentioned(text).has(name)
+}
+
+/// `text` has an `@`.
+pub fn has_at_sign(text: &str) -> bool {
+    known(text.as_bytes()).at
+}
+
+/// `text` has a `(` or an `@`: what a call or a variable needs.
+pub fn may_call_or_read_variable(text: &str) -> bool {
+    let k = known(text.as_bytes());
+    k.paren || k.at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::mentions::mentions;
+    use super::*;
+
+    #[test]
+    fn every_word_is_what_mentions_says_for_each_of_several_texts_in_turn() {
+        let texts = [
+            "SELECT c FROM sbtest1 WHERE id=5",
+            "select FOUND_ROWS(), @x := 1, @@Last_Gtid",
+            "",
+            "CREATE TEMPORARY TABLE t (a INT) -- get_lock(",
+            "SELECT c FROM sbtest1_3 WHERE id=5",
+            "INSERT INTO t VALUES (LAST_INSERT_ID(5)) : row_count pseudo_thread_id",
+        ];
+        // Each text twice in a row, then all of them again: fresh scans and remembered ones.
+        let order = texts.iter().flat_map(|t| [t, t]).chain(texts.iter());
+        for text in order {
+            let m = mentioned(text);
+            for (k, w) in TEXTS.iter().enumerate() {
+                let word = Word(k as u8);
+                assert_eq!(m.has(word), mentions(text.as_bytes(), w), "{text:?} {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_text_is_scanned_not_remembered() {
+        let long = format!("SELECT '{}' + FOUND_ROWS()", "x".repeat(REMEMBERED_MAX));
+        assert!(mentioned(&long).may_call(FOUND_ROWS));
+        assert!(!mentioned(&long).has(GTID));
+        assert!(may_call(&long, FOUND_ROWS));
+        assert!(REMEMBERED.with(|r| r.borrow().iter().all(|(t, _)| t.len() <= REMEMBERED_MAX)));
+    }
+
+    #[test]
+    fn the_bytes_and_the_words_agree_whichever_is_asked_first() {
+        for text in [
+            "SELECT @a",
+            "SELECT row_count()",
+            "SELECT 1",
+            "SELECT row_count()",
+        ] {
+            let (paren, at) = (text.contains('('), text.contains('@'));
+            assert_eq!(may_call_or_read_variable(text), paren || at, "{text}");
+            assert_eq!(
+                may_call(text, ROW_COUNT),
+                paren && text.contains("row_count")
+            );
+            assert_eq!(mentioned(text).has(AT), at, "{text}");
+            assert_eq!(may_call_or_read_variable(text), paren || at, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_call_needs_the_name_and_a_parenthesis() {
+        assert!(mentioned("SELECT found_rows ( )").may_call(FOUND_ROWS));
+        assert!(!mentioned("SELECT found_rows FROM t").may_call(FOUND_ROWS));
+    }
+}

@@ -129,7 +129,10 @@ pub(super) async fn serve_session<R, W>(
             live.ended().cancelled().await;
             tokio::time::sleep(KILLED_GRACE).await;
         };
+        // Biased: the command loop is polled first on every wake-up, without drawing a
+        // random number for the order; the killed arm only matters once it fired.
         tokio::select! {
+            biased;
             ended = &mut run => {
                 if let Err(e) = ended {
                     tracing::debug!(connection_id, "connection ended: {e}");

@@ -24,7 +24,6 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Row;
 use mysql_common::packets::Column;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::backend::in_use::{BackendThread, InUse};
 use crate::backend::GroupPool;
@@ -32,6 +31,7 @@ use crate::error::Error;
 use crate::execute::{self, ColumnRename, Context, OkInfo, ResultSink, Session};
 use crate::plan::{Plan, SessionKind};
 
+use super::kill_signal::{KillSignal, QueryToken};
 use super::sessions::LiveSession;
 
 /// How long a killed statement may take to end by its backends' 1317, counted from when
@@ -95,7 +95,7 @@ pub async fn run_statement<S: ResultSink>(
 /// `WIND_DOWN` (the future is dropped by the caller).
 pub async fn watch<F: Future>(
     fut: F,
-    token: &CancellationToken,
+    token: &QueryToken,
     in_use: &InUse,
     connect_timeout: Duration,
 ) -> Option<F::Output> {
@@ -328,7 +328,7 @@ pub async fn discard(conn: crate::backend::BackendConn) {
 struct Watched<'a, S> {
     inner: &'a mut S,
     answered: &'a AtomicBool,
-    ended: &'a CancellationToken,
+    ended: &'a KillSignal,
 }
 
 impl<S: ResultSink> ResultSink for Watched<'_, S> {

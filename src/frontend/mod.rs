@@ -17,6 +17,7 @@ mod hold_gate;
 mod idle_hold;
 pub mod interrupt;
 pub mod kill;
+pub mod kill_signal;
 pub mod login_deadline;
 pub mod packet;
 mod report;

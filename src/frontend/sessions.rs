@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio_util::sync::CancellationToken;
-
+use super::kill_signal::{KillSignal, QueryToken};
 use crate::backend::in_use::InUse;
 use crate::hold::slot::HoldSlot;
 
@@ -44,7 +43,6 @@ impl Sessions {
 
     /// Makes a logged-in session visible to KILL and SHOW PROCESSLIST until the guard drops.
     pub fn register(self: &Arc<Self>, id: u32, user: &str, host: &str) -> Registered {
-        let ended = CancellationToken::new();
         let session = Arc::new(LiveSession {
             id,
             user: Mutex::new(user.to_string()),
@@ -54,13 +52,12 @@ impl Sessions {
             pinned: AtomicU32::new(0),
             in_transaction: AtomicBool::new(false),
             activity: Mutex::new(Activity {
-                query: ended.child_token(),
                 running: false,
                 info: String::new(),
                 db: None,
                 since: Instant::now(),
             }),
-            ended,
+            kill: Arc::default(),
         });
         self.live().insert(id, session.clone());
         Registered {
@@ -120,16 +117,12 @@ pub struct LiveSession {
     pinned: AtomicU32,
     /// A transaction is open, as of the session's last command.
     in_transaction: AtomicBool,
-    /// Cancelled by KILL CONNECTION.
-    ended: CancellationToken,
+    /// KILL CONNECTION and KILL QUERY.
+    kill: Arc<KillSignal>,
     activity: Mutex<Activity>,
 }
 
 struct Activity {
-    /// What KILL QUERY cancels while a statement runs: a child of `ended`, handed to one
-    /// statement after another and replaced only once a KILL QUERY used it up (a child per
-    /// statement would cost an allocation and two rounds of the parent's lock each).
-    query: CancellationToken,
     /// A statement is running.
     running: bool,
     /// The running statement's text (capped), in a buffer kept from statement to statement;
@@ -165,14 +158,12 @@ impl LiveSession {
     }
 
     /// A statement starts: returns the token KILL QUERY cancels (KILL CONNECTION too).
-    pub fn begin_statement(&self, sql: &str, db: Option<&str>) -> CancellationToken {
+    pub fn begin_statement(&self, sql: &str, db: Option<&str>) -> QueryToken {
         self.in_use.clear();
         let mut a = self.activity();
-        if a.query.is_cancelled() {
-            // A KILL QUERY stopped the previous statement (or the session is being killed,
-            // and the new child is born cancelled).
-            a.query = self.ended.child_token();
-        }
+        // Taken under the lock KILL QUERY looks at `running` under: a kill counts for this
+        // statement only if it saw it running.
+        let token = self.kill.query_token();
         a.running = true;
         a.info.clear();
         a.info.push_str(truncate(sql, INFO_CAP));
@@ -180,7 +171,7 @@ impl LiveSession {
             a.db = db.map(str::to_string);
         }
         a.since = Instant::now();
-        a.query.clone()
+        token
     }
 
     pub fn end_statement(&self) {
@@ -208,17 +199,17 @@ impl LiveSession {
     pub fn kill_query(&self) {
         let a = self.activity();
         if a.running {
-            a.query.cancel();
+            self.kill.kill_query();
         }
     }
 
     /// KILL CONNECTION: ends the session (and stops its running statement).
     pub fn kill_connection(&self) {
-        self.ended.cancel();
+        self.kill.end();
     }
 
-    pub fn ended(&self) -> &CancellationToken {
-        &self.ended
+    pub fn ended(&self) -> &KillSignal {
+        &self.kill
     }
 
     pub fn user(&self) -> String {

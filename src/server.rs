@@ -35,6 +35,8 @@ pub struct Shared {
     state: Arc<ProxyState>,
     /// `[tls]`: the acceptor for clients that ask for TLS.
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Ends this worker's sessions' idle holds (`[backend] idle_hold_ms`).
+    pub idle_hold_ends: Arc<crate::frontend::idle_hold_ends::IdleHoldEnds>,
 }
 
 impl Shared {
@@ -80,6 +82,7 @@ impl Shared {
             config,
             server_version: greeting_version(&server_version),
             state,
+            idle_hold_ends: Arc::default(),
         }
     }
 

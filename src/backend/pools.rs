@@ -9,7 +9,7 @@
 //! health.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,7 +158,7 @@ impl GroupPool {
     /// would otherwise take its spare back each time and keep the KILL waiting until it gave up.
     pub(crate) fn make_room_outside_slots(&self) -> Waiting<'_> {
         let waiting = Waiting::now(&self.stats);
-        SLOT_WANTED.notify_waiters();
+        signal_slot_wanted();
         if self.slots.available_permits() == 0 {
             self.warm.evict_oldest();
         }
@@ -191,7 +191,7 @@ impl GroupPool {
         // Sessions holding spares between statements give them back now. Signalled only once
         // counted as waiting: a session that starts a hold or takes a spare back after this
         // sees the count (`is_wanted`), one that did so before hears the signal.
-        SLOT_WANTED.notify_waiters();
+        signal_slot_wanted();
         // Counted as waiting, so nobody parks a connection from now on; one parked before
         // is evicted here (see `WarmConns::park`).
         if let Some(slot) = self.free_slot() {
@@ -381,6 +381,21 @@ impl GroupServers {
 /// connection a little longer never makes another session wait for one. Process-wide
 /// (every pool of every reload): a spurious signal only ends a hold early.
 pub static SLOT_WANTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Counts the signals of `SLOT_WANTED`, so that a listener that was not listening at the
+/// moment of one still learns of it.
+static SLOT_WANTED_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Tells the sessions holding spares that a statement waits for a slot.
+pub fn signal_slot_wanted() {
+    SLOT_WANTED_GENERATION.fetch_add(1, Ordering::SeqCst);
+    SLOT_WANTED.notify_waiters();
+}
+
+/// How many times a slot was wanted so far (`signal_slot_wanted`).
+pub fn slot_wanted_generation() -> u64 {
+    SLOT_WANTED_GENERATION.load(Ordering::SeqCst)
+}
 
 #[derive(Debug, Default)]
 pub struct Backends {

@@ -497,7 +497,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 // when a statement of another session waits for one of these pools.
                 self.hold = None;
                 if self.session.conns.hold_between_statements(transaction_open) {
-                    let hold = IdleHold::start(idle_hold);
+                    let hold =
+                        IdleHold::start(idle_hold, &self.shared.idle_hold_ends, self.live.signal());
                     if self.session.conns.spares_wanted() {
                         self.session.conns.release_spares();
                     } else {

@@ -109,7 +109,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let holds = shared.holds();
         let live = self.live.clone();
         let mut changed = holds.subscribe();
-        let mut waited: Option<(Instant, super::kill_signal::QueryToken)> = None;
+        let mut waited: Option<(Instant, super::session_signal::QueryToken)> = None;
         let outcome = loop {
             changed.borrow_and_update();
             live.hold.pass(holds, self.session.txn.writer_db());

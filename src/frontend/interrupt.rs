@@ -31,7 +31,7 @@ use crate::error::Error;
 use crate::execute::{self, ColumnRename, Context, OkInfo, ResultSink, Session};
 use crate::plan::{Plan, SessionKind};
 
-use super::kill_signal::{KillSignal, QueryToken};
+use super::session_signal::{QueryToken, SessionSignal};
 use super::sessions::LiveSession;
 
 /// How long a killed statement may take to end by its backends' 1317, counted from when
@@ -328,7 +328,7 @@ pub async fn discard(conn: crate::backend::BackendConn) {
 struct Watched<'a, S> {
     inner: &'a mut S,
     answered: &'a AtomicBool,
-    ended: &'a KillSignal,
+    ended: &'a SessionSignal,
 }
 
 impl<S: ResultSink> ResultSink for Watched<'_, S> {

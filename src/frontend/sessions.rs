@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::kill_signal::{KillSignal, QueryToken};
+use super::session_signal::{QueryToken, SessionSignal};
 use crate::backend::in_use::InUse;
 use crate::hold::slot::HoldSlot;
 
@@ -118,7 +118,7 @@ pub struct LiveSession {
     /// A transaction is open, as of the session's last command.
     in_transaction: AtomicBool,
     /// KILL CONNECTION and KILL QUERY.
-    kill: Arc<KillSignal>,
+    kill: Arc<SessionSignal>,
     activity: Mutex<Activity>,
 }
 
@@ -208,7 +208,12 @@ impl LiveSession {
         self.kill.end();
     }
 
-    pub fn ended(&self) -> &KillSignal {
+    pub fn ended(&self) -> &SessionSignal {
+        &self.kill
+    }
+
+    /// What other tasks signal to the session (KILL, the end of its idle hold).
+    pub fn signal(&self) -> &Arc<SessionSignal> {
         &self.kill
     }
 

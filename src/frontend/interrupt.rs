@@ -16,6 +16,7 @@
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,7 +74,10 @@ pub async fn run_statement<S: ResultSink>(
             answered: &answered,
             ended: live.ended(),
         };
+        // Pinned here and lent to `watch`: the statement's future is 5 KB, which passing it
+        // by value copied on every statement.
         let fut = execute::run(plan, ctx, session, &mut watched);
+        tokio::pin!(fut);
         watch(fut, &token, &live.in_use, ctx.backends.connect_timeout).await
     };
     let result = match outcome {
@@ -94,12 +98,11 @@ pub async fn run_statement<S: ResultSink>(
 /// backends and keeps polling while it winds down; `None` when it did not within
 /// `WIND_DOWN` (the future is dropped by the caller).
 pub async fn watch<F: Future>(
-    fut: F,
+    mut fut: Pin<&mut F>,
     token: &QueryToken,
     in_use: &InUse,
     connect_timeout: Duration,
 ) -> Option<F::Output> {
-    tokio::pin!(fut);
     tokio::select! {
         biased;
         out = &mut fut => return Some(out),

@@ -33,6 +33,9 @@ pub struct GroupPool {
     pub schema: Arc<str>,
     pub role: Role,
     pub pool: Pool,
+    /// What the pool's connections are opened with, for a connection of its own outside
+    /// the pool (KILL QUERY: the statement it stops may hold the pool's every connection).
+    pub opts: Opts,
     /// One permit per connection the pool may open (`pool_max`): a checked-out connection
     /// holds one until it is back, so waiting for a permit is waiting for the pool, never
     /// for the server.
@@ -61,6 +64,7 @@ impl GroupPool {
             schema: Arc::from(database),
             role: Role::Master,
             pool: Pool::new(pool_opts(addr, database, &cfg)),
+            opts: pool_opts(addr, database, &cfg),
             slots: Arc::new(Semaphore::new(1)),
             pool_max: 1,
             health: registry.server(addr),
@@ -148,21 +152,6 @@ impl GroupPool {
     /// a connection of it between statements must give it back, not keep or take it back.
     pub fn is_wanted(&self) -> bool {
         self.stats.waiting.load(Ordering::Relaxed) > 0
-    }
-
-    /// Before a connection is taken from the driver's pool directly (bypassing the slots, as
-    /// a KILL QUERY does): when sessions hold every slot, one parked connection goes back to
-    /// the pool, and sessions holding spares between statements give them back, so the driver
-    /// has one to give instead of waiting for a session. The guard counts as a statement
-    /// waiting for this pool until it is dropped: a session sending statement after statement
-    /// would otherwise take its spare back each time and keep the KILL waiting until it gave up.
-    pub(crate) fn make_room_outside_slots(&self) -> Waiting<'_> {
-        let waiting = Waiting::now(&self.stats);
-        signal_slot_wanted();
-        if self.slots.available_permits() == 0 {
-            self.warm.evict_oldest();
-        }
-        waiting
     }
 
     /// A slot free right now, evicting parked connections (`warm`) if they hold them all.
@@ -521,7 +510,8 @@ fn group_servers(
         if let Some(pool) = kept(addr, role) {
             return pool;
         }
-        let pool = Pool::new(pool_opts(addr, &group.schema, cfg));
+        let opts = pool_opts(addr, &group.schema, cfg);
+        let pool = Pool::new(opts.clone());
         let stats = registry.stats(database, &group.name, addr, role);
         stats.track_pool(&pool);
         Arc::new(GroupPool {
@@ -531,6 +521,7 @@ fn group_servers(
             schema: Arc::from(group.schema.as_str()),
             role,
             pool,
+            opts,
             slots: Arc::new(Semaphore::new(cfg.pool_max.max(1))),
             pool_max: cfg.pool_max.max(1),
             health: registry.server(addr),

@@ -3,7 +3,7 @@
 //!
 //! A statement is stopped where it runs: `KILL QUERY <thread>` goes to every backend
 //! connection it uses (noted as it takes them), sent from the target session's own worker on
-//! a separate pool connection. Each backend then ends its part with 1317, which the
+//! a connection of its own, outside the pool (which the statement may hold entirely). Each backend then ends its part with 1317, which the
 //! statement passes on like any backend error; its connections stay in a clean state and an
 //! open transaction stays open, exactly as on one server.
 //!
@@ -154,9 +154,12 @@ pub async fn watch<F: Future>(
 /// without SUPER, and every proxy connection uses that one user.
 fn spawn_kill_query(t: BackendThread, connect_timeout: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let room = t.pool.make_room_outside_slots();
-        let got = tokio::time::timeout(connect_timeout, t.pool.pool.get_conn()).await;
-        drop(room);
+        // A connection of its own, not the pool's: the statement being stopped may hold every
+        // connection the pool may open (and keep it until it is stopped), and the sessions
+        // holding the others may send statement after statement.
+        let got =
+            tokio::time::timeout(connect_timeout, mysql_async::Conn::new(t.pool.opts.clone()))
+                .await;
         let mut conn = match got {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
@@ -174,8 +177,13 @@ fn spawn_kill_query(t: BackendThread, connect_timeout: Duration) -> JoinHandle<(
             Err(mysql_async::Error::Server(e)) if e.code == 1095 => {
                 kill_as_the_other_account(conn, &kill, connect_timeout).await;
             }
-            Err(e) => tracing::debug!(addr = %t.pool.addr, "{kill}: {e}"),
-            Ok(()) => {}
+            Err(e) => {
+                tracing::debug!(addr = %t.pool.addr, "{kill}: {e}");
+                let _ = tokio::time::timeout(DISCARD, conn.disconnect()).await;
+            }
+            Ok(()) => {
+                let _ = tokio::time::timeout(DISCARD, conn.disconnect()).await;
+            }
         }
     })
 }

@@ -180,7 +180,7 @@ async fn many_sessions_case(test: &str, hold: Option<Duration>) {
                     _ => (G1_C, "c"),
                 };
                 let started = Instant::now();
-                match name_of(&mut c, sql, (i + n as usize) % 2 == 0).await {
+                match name_of(&mut c, sql, (i + n as usize).is_multiple_of(2)).await {
                     Ok(name) => assert_eq!(name.as_deref(), Some(want), "{sql}"),
                     Err(e) => errors.push(e.to_string()),
                 }
@@ -246,7 +246,7 @@ async fn sessions_on_two_workers_with_pools_of_one_all_get_through() {
             let mut errors = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                let (sql, want) = if (i + n as usize) % 2 == 0 {
+                let (sql, want) = if (i + n as usize).is_multiple_of(2) {
                     (G0_A, "a")
                 } else {
                     (G1_C, "c")
@@ -376,7 +376,7 @@ async fn kill_storm_case(test: &str, pool_max: usize, hold: Option<Duration>) {
         let mut errors = Vec::new();
         let mut n = 0u64;
         while !b_stop.load(Ordering::Relaxed) {
-            match name_of(&mut bystander, G0_B, n % 2 == 0).await {
+            match name_of(&mut bystander, G0_B, n.is_multiple_of(2)).await {
                 Ok(name) => assert_eq!(name.as_deref(), Some("b")),
                 Err(e) => errors.push(e.to_string()),
             }
@@ -629,7 +629,7 @@ async fn kill_query_waiting_for_a_slot(test: &str, waits: Waits) {
         .await
         .expect("the waiting command ended")
         .unwrap();
-    let result = r.as_ref().map_err(|e| e.to_string()).map(|n| n.clone());
+    let result = r.as_ref().map_err(|e| e.to_string()).cloned();
     holder.query_drop("COMMIT").await.unwrap();
     assert_eq!(
         r.as_ref().err().and_then(server_code),

@@ -662,9 +662,6 @@ async fn kill_query_of_a_prepared_execute_waiting_for_a_pool_slot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known: a COM_STMT_PREPARE describes its statement on a backend outside \
-            begin_statement, so KILL QUERY sees nothing running and the PREPARE waits \
-            for a pool slot until connect_timeout (1040 instead of 1317)"]
 async fn kill_query_of_a_prepare_waiting_for_a_pool_slot() {
     kill_query_waiting_for_a_slot("sig_slot_prep", Waits::Prepare).await;
 }

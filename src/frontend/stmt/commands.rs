@@ -273,11 +273,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
             _ => ServerRef::Master,
         };
-        let conn = self
-            .session
-            .conns
-            .get_at(&backends, &t.db, t.group, server)
-            .await?;
+        // Waiting for a pool slot is a running statement to KILL QUERY, as an EXECUTE's is.
+        let token = self.live.begin_statement(&t.sql, Some(&t.db.name));
+        let taken = tokio::select! {
+            biased;
+            conn = self.session.conns.get_at(&backends, &t.db, t.group, server) => Some(conn),
+            _ = token.cancelled() => None,
+        };
+        self.live.end_statement();
+        let conn = match taken {
+            Some(conn) => conn?,
+            None if self.live.ended().is_cancelled() => return Err(Error::ConnectionKilled),
+            None => return Err(Error::Interrupted(String::new())),
+        };
         let stmt = match conn.prep(wire.as_slice()).await {
             Ok(s) => s,
             Err(e) => {

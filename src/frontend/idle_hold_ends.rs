@@ -90,7 +90,10 @@ impl Drop for Running {
 async fn run(ends: Arc<IdleHoldEnds>) {
     let ends = Running(ends);
     let ends = &ends.0;
-    let mut seen = slot_wanted_generation();
+    // Starting from none seen ends the holds registered before this task first ran if a
+    // slot was ever wanted: spurious at worst (a hold ends early), where reading the
+    // generation now could take a signal sent after the first hold began as already heard.
+    let mut seen = 0;
     loop {
         // Listening before the generation is read: a slot wanted after the read is heard,
         // one wanted before it shows in the generation.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::raw::RawClient;
 use common::session_oracle;
+use common::small_pools::{self, pooled};
 use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -22,15 +23,9 @@ const G0_A: &str = "SELECT name FROM patients WHERE hospital_id = 1 AND id = 1";
 const G0_B: &str = "SELECT name FROM patients WHERE hospital_id = 1 AND id = 2";
 const G1_C: &str = "SELECT name FROM patients WHERE hospital_id = 2 AND id = 3";
 
+/// The small-pool fixture, with a third patient (`(3, 'c')`, hospital 2) on g1.
 async fn clinical(test: &str) -> TestSchema {
-    let schema = TestSchema::create(test).await;
-    schema.create_clinical_tables().await;
-    schema
-        .exec(
-            0,
-            &["INSERT INTO patients_1 VALUES (1, 1, 'a', NULL, NULL), (2, 1, 'b', NULL, NULL)"],
-        )
-        .await;
+    let schema = small_pools::clinical(test).await;
     schema
         .exec(
             1,
@@ -38,29 +33,6 @@ async fn clinical(test: &str) -> TestSchema {
         )
         .await;
     schema
-}
-
-/// The clinical proxy on pools of `pool_max`, the given hold (None: default 2 ms) and
-/// connect timeout.
-async fn pooled(
-    schema: &TestSchema,
-    pool_max: usize,
-    idle_hold: Option<Duration>,
-    connect_timeout: Duration,
-) -> Proxy {
-    Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = pool_max;
-            c.backend.multiplex = true;
-            c.backend.connect_timeout = connect_timeout;
-            if let Some(h) = idle_hold {
-                c.backend.idle_hold = h;
-            }
-        },
-    )
-    .await
 }
 
 /// The production shape: `serve_workers` with `workers` worker threads (each a current-thread
@@ -161,9 +133,41 @@ async fn name_of(
 /// Many sessions, each sending statement after statement, on a pool of one connection per
 /// server: every statement gets through (no 1040), nobody waits long, and every session
 /// makes progress. Run with `hold` as the idle hold.
+/// What each session of a many-sessions case reports: statements run, the slowest one, and
+/// the errors it got.
+type SessionReport = (u64, Duration, Vec<String>);
+
+/// Lets the sessions run for 4 s, stops them, and checks that none hung, none got an error,
+/// each ran at least 5 statements and none waited 2 s or more.
+async fn let_sessions_run_then_check(
+    stop: &AtomicBool,
+    tasks: Vec<tokio::task::JoinHandle<SessionReport>>,
+) {
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut report = Vec::new();
+    for t in tasks {
+        report.push(
+            tokio::time::timeout(Duration::from_secs(20), t)
+                .await
+                .expect("a session hung")
+                .unwrap(),
+        );
+    }
+    let errors: Vec<&String> = report.iter().flat_map(|r| &r.2).collect();
+    assert!(errors.is_empty(), "errors: {errors:?}");
+    for (n, slowest, _) in &report {
+        assert!(*n >= 5, "a session was starved: {report:?}");
+        assert!(
+            *slowest < Duration::from_secs(2),
+            "slowest {slowest:?}: {report:?}"
+        );
+    }
+}
+
 async fn many_sessions_case(test: &str, hold: Option<Duration>) {
     let schema = clinical(test).await;
-    let proxy = pooled(&schema, 1, hold, Duration::from_secs(3)).await;
+    let proxy = pooled(&schema, 1, hold, Some(Duration::from_secs(3))).await;
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for i in 0..8usize {
@@ -191,26 +195,7 @@ async fn many_sessions_case(test: &str, hold: Option<Duration>) {
             (n, slowest, errors)
         }));
     }
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut report = Vec::new();
-    for t in tasks {
-        report.push(
-            tokio::time::timeout(Duration::from_secs(20), t)
-                .await
-                .expect("a session hung")
-                .unwrap(),
-        );
-    }
-    let errors: Vec<&String> = report.iter().flat_map(|r| &r.2).collect();
-    assert!(errors.is_empty(), "errors: {errors:?}");
-    for (n, slowest, _) in &report {
-        assert!(*n >= 5, "a session was starved: {report:?}");
-        assert!(
-            *slowest < Duration::from_secs(2),
-            "slowest {slowest:?}: {report:?}"
-        );
-    }
+    let_sessions_run_then_check(&stop, tasks).await;
     schema.drop().await;
 }
 
@@ -262,26 +247,7 @@ async fn sessions_on_two_workers_with_pools_of_one_all_get_through() {
             (n, slowest, errors)
         }));
     }
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut report = Vec::new();
-    for t in tasks {
-        report.push(
-            tokio::time::timeout(Duration::from_secs(20), t)
-                .await
-                .expect("a session hung")
-                .unwrap(),
-        );
-    }
-    let errors: Vec<&String> = report.iter().flat_map(|r| &r.2).collect();
-    assert!(errors.is_empty(), "errors: {errors:?}");
-    for (n, slowest, _) in &report {
-        assert!(*n >= 5, "a session was starved: {report:?}");
-        assert!(
-            *slowest < Duration::from_secs(2),
-            "slowest {slowest:?}: {report:?}"
-        );
-    }
+    let_sessions_run_then_check(&stop, tasks).await;
     drop(w);
     schema.drop().await;
 }
@@ -340,7 +306,7 @@ async fn kill_query_across_workers_reaches_the_statement() {
 /// and once the storm stops both sessions' statements all succeed and nothing sleeps on.
 async fn kill_storm_case(test: &str, pool_max: usize, hold: Option<Duration>) {
     let schema = clinical(test).await;
-    let proxy = pooled(&schema, pool_max, hold, Duration::from_secs(5)).await;
+    let proxy = pooled(&schema, pool_max, hold, Some(Duration::from_secs(5))).await;
     let mut victim = proxy.connect(Some("clinical")).await;
     let victim_id = victim.id();
     let mut bystander = proxy.connect(Some("clinical")).await;
@@ -477,7 +443,7 @@ async fn kill_query_storm_on_pools_of_three() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_query_on_a_pool_of_one_reaches_the_statement_and_starves_no_one() {
     let schema = clinical("sig_kill_pool1").await;
-    let proxy = pooled(&schema, 1, None, Duration::from_secs(5)).await;
+    let proxy = pooled(&schema, 1, None, Some(Duration::from_secs(5))).await;
     let mut victim = proxy.connect(Some("clinical")).await;
     let id = victim.id();
     let mut killer = proxy.connect(Some("clinical")).await;
@@ -544,7 +510,7 @@ async fn kill_query_on_a_pool_of_one_reaches_the_statement_and_starves_no_one() 
 async fn kill_query_of_an_idle_or_holding_session_does_not_reach_its_next_statement() {
     let schema = clinical("sig_idle_kill").await;
     for hold in [Duration::ZERO, Duration::from_secs(30)] {
-        let proxy = pooled(&schema, 2, Some(hold), Duration::from_secs(3)).await;
+        let proxy = pooled(&schema, 2, Some(hold), Some(Duration::from_secs(3))).await;
         let mut victim = proxy.connect(Some("clinical")).await;
         let mut killer = proxy.connect(Some("clinical")).await;
         for binary in [false, true] {
@@ -600,7 +566,7 @@ async fn fill_the_pool(holder: &mut Conn) {
 /// a server ends a statement waiting for a lock, and the session goes on.
 async fn kill_query_waiting_for_a_slot(test: &str, waits: Waits) {
     let schema = clinical(test).await;
-    let proxy = pooled(&schema, 1, None, Duration::from_secs(8)).await;
+    let proxy = pooled(&schema, 1, None, Some(Duration::from_secs(8))).await;
     let mut holder = proxy.connect(Some("clinical")).await;
     let mut killer = proxy.connect(Some("clinical")).await;
     let mut victim = proxy.connect(Some("clinical")).await;
@@ -671,7 +637,7 @@ async fn kill_query_of_a_prepare_waiting_for_a_pool_slot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_connection_of_a_statement_waiting_for_a_pool_slot() {
     let schema = clinical("sig_slot_killconn").await;
-    let proxy = pooled(&schema, 1, None, Duration::from_secs(8)).await;
+    let proxy = pooled(&schema, 1, None, Some(Duration::from_secs(8))).await;
     let mut holder = proxy.connect(Some("clinical")).await;
     let mut killer = proxy.connect(Some("clinical")).await;
     fill_the_pool(&mut holder).await;
@@ -715,7 +681,7 @@ async fn kill_connection_in_an_idle_hold_ends_it_and_frees_the_connection() {
         &schema,
         1,
         Some(Duration::from_secs(30)),
-        Duration::from_secs(5),
+        Some(Duration::from_secs(5)),
     )
     .await;
     for binary in [false, true] {
@@ -777,7 +743,7 @@ async fn kill_connection_of_a_client_that_stopped_reading() {
         &schema,
         1,
         Some(Duration::from_secs(30)),
-        Duration::from_secs(3),
+        Some(Duration::from_secs(3)),
     )
     .await;
     let port = proxy.port;
@@ -851,7 +817,7 @@ async fn kill_connection_of_a_client_that_stopped_reading() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_query_in_a_batch_stops_the_batch_where_it_is() {
     let schema = clinical("sig_batch").await;
-    let proxy = pooled(&schema, 2, None, Duration::from_secs(3)).await;
+    let proxy = pooled(&schema, 2, None, Some(Duration::from_secs(3))).await;
     let opts = mysql_async::OptsBuilder::from_opts(proxy.opts(Some("clinical")));
     let mut victim = Conn::new(opts).await.unwrap();
     let id = victim.id();

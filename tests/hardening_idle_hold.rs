@@ -9,45 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::raw::RawClient;
+use common::small_pools::{clinical, pooled};
 use common::*;
 use mysql_async::prelude::Queryable;
-
-async fn clinical(test: &str) -> TestSchema {
-    let schema = TestSchema::create(test).await;
-    schema.create_clinical_tables().await;
-    schema
-        .exec(
-            0,
-            &["INSERT INTO patients_1 VALUES (1, 1, 'a', NULL, NULL), (2, 1, 'b', NULL, NULL)"],
-        )
-        .await;
-    schema
-}
-
-/// The clinical proxy, multiplexed over pools of `pool_max` connections per server, with the
-/// case's hold (`None`: the default 2 ms) and connect timeout (`None`: the tests' default).
-async fn pooled(
-    schema: &TestSchema,
-    pool_max: usize,
-    idle_hold: Option<Duration>,
-    connect_timeout: Option<Duration>,
-) -> Proxy {
-    Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = pool_max;
-            c.backend.multiplex = true;
-            if let Some(hold) = idle_hold {
-                c.backend.idle_hold = hold;
-            }
-            if let Some(timeout) = connect_timeout {
-                c.backend.connect_timeout = timeout;
-            }
-        },
-    )
-    .await
-}
 
 /// A client sending statement after statement takes its spare back for each one: the
 /// signal a session waiting for the pool sends reaches only sessions idling in their hold,

@@ -602,19 +602,14 @@ fn latency_histogram(database: &str, group: &str, role: Role) -> metrics::Histog
     )
 }
 
-/// Counts a statement waiting for a pool slot (or a KILL waiting for a connection) while it
-/// waits, also when its client goes away mid-wait (the future is dropped).
+/// Counts a statement waiting for a pool slot while it waits, also when its client goes
+/// away mid-wait (the future is dropped).
 #[must_use]
-pub(crate) struct Waiting<'a>(&'a ServerStats);
+struct Waiting<'a>(&'a ServerStats);
 
 impl<'a> Waiting<'a> {
     fn new(stats: &'a ServerStats) -> Self {
         stats.waits.fetch_add(1, Ordering::Relaxed);
-        Self::now(stats)
-    }
-
-    /// Waiting now, without counting in `waits` (the statements that ever waited).
-    fn now(stats: &'a ServerStats) -> Self {
         stats.waiting.fetch_add(1, Ordering::Relaxed);
         Waiting(stats)
     }

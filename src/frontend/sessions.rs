@@ -57,7 +57,7 @@ impl Sessions {
                 db: None,
                 since: Instant::now(),
             }),
-            kill: Arc::default(),
+            signal: Arc::default(),
         });
         self.live().insert(id, session.clone());
         Registered {
@@ -117,8 +117,8 @@ pub struct LiveSession {
     pinned: AtomicU32,
     /// A transaction is open, as of the session's last command.
     in_transaction: AtomicBool,
-    /// KILL CONNECTION and KILL QUERY.
-    kill: Arc<SessionSignal>,
+    /// KILL CONNECTION, KILL QUERY and the end of the idle hold, for the session's task.
+    signal: Arc<SessionSignal>,
     activity: Mutex<Activity>,
 }
 
@@ -163,7 +163,7 @@ impl LiveSession {
         let mut a = self.activity();
         // Taken under the lock KILL QUERY looks at `running` under: a kill counts for this
         // statement only if it saw it running.
-        let token = self.kill.query_token();
+        let token = self.signal.query_token();
         a.running = true;
         a.info.clear();
         a.info.push_str(truncate(sql, INFO_CAP));
@@ -199,22 +199,22 @@ impl LiveSession {
     pub fn kill_query(&self) {
         let a = self.activity();
         if a.running {
-            self.kill.kill_query();
+            self.signal.kill_query();
         }
     }
 
     /// KILL CONNECTION: ends the session (and stops its running statement).
     pub fn kill_connection(&self) {
-        self.kill.end();
+        self.signal.end();
     }
 
     pub fn ended(&self) -> &SessionSignal {
-        &self.kill
+        &self.signal
     }
 
     /// What other tasks signal to the session (KILL, the end of its idle hold).
     pub fn signal(&self) -> &Arc<SessionSignal> {
-        &self.kill
+        &self.signal
     }
 
     pub fn user(&self) -> String {

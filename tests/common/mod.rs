@@ -10,6 +10,7 @@ pub mod admin;
 pub mod raw;
 pub mod reshard;
 pub mod session_oracle;
+pub mod small_pools;
 pub mod xa;
 
 use std::path::{Path, PathBuf};

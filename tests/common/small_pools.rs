@@ -1,0 +1,44 @@
+//! The clinical proxy on small multiplexed pools, for the tests that attack waits for a pool
+//! slot, idle holds and KILL.
+
+use std::time::Duration;
+
+use super::{Proxy, TestSchema};
+
+/// The clinical tables with two patients of hospital 1 on g0: `(1, 'a')` and `(2, 'b')`.
+pub async fn clinical(test: &str) -> TestSchema {
+    let schema = TestSchema::create(test).await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            0,
+            &["INSERT INTO patients_1 VALUES (1, 1, 'a', NULL, NULL), (2, 1, 'b', NULL, NULL)"],
+        )
+        .await;
+    schema
+}
+
+/// The clinical proxy, multiplexed over pools of `pool_max` connections per server, with the
+/// case's hold (`None`: the default 2 ms) and connect timeout (`None`: the tests' default).
+pub async fn pooled(
+    schema: &TestSchema,
+    pool_max: usize,
+    idle_hold: Option<Duration>,
+    connect_timeout: Option<Duration>,
+) -> Proxy {
+    Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.pool_min = 1;
+            c.backend.pool_max = pool_max;
+            c.backend.multiplex = true;
+            if let Some(hold) = idle_hold {
+                c.backend.idle_hold = hold;
+            }
+            if let Some(timeout) = connect_timeout {
+                c.backend.connect_timeout = timeout;
+            }
+        },
+    )
+    .await
+}

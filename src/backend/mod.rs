@@ -15,6 +15,7 @@ pub mod schema_check;
 pub mod server_syntax;
 pub mod session_conns;
 pub mod warm;
+pub mod wire;
 
 pub use balance::{Access, ServerRef};
 pub use conn::BackendConn;

@@ -1,0 +1,227 @@
+//! Packet framing on a backend socket, read in large batches.
+//!
+//! Why not a packet at a time: the point of the wire path is to hand a result's packets on
+//! where they lie in the read buffer. One `read` brings a whole small result (column
+//! definitions, rows, the end packet), and `buffered` then yields each payload as a slice of
+//! that buffer, with no copy and no await, until the buffer runs dry.
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Largest payload of one physical packet; a payload of exactly this size is continued in
+/// the next packet (maybe an empty one).
+pub const MAX_CHUNK: usize = 0xFF_FFFF;
+
+const READ_STEP: usize = 16 * 1024;
+const SHRINK_ABOVE: usize = 1 << 20;
+
+/// A socket with a read buffer of whole and partial packets, and the sequence ids of the
+/// command being answered.
+pub struct Frames<S> {
+    stream: S,
+    buf: Vec<u8>,
+    /// First byte not yet handed out, and end of the bytes read.
+    start: usize,
+    end: usize,
+    /// The sequence id the next packet read must carry, and the next one written.
+    seq: u8,
+    /// A payload of 16 MB or more, joined from its chunks (rare).
+    joined: Vec<u8>,
+    /// Largest logical packet accepted, so a broken or hostile server cannot make us
+    /// allocate without bound.
+    max_packet: usize,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
+    pub fn new(stream: S, max_packet: usize) -> Self {
+        Frames {
+            stream,
+            buf: vec![0; READ_STEP],
+            start: 0,
+            end: 0,
+            seq: 0,
+            joined: Vec::new(),
+            max_packet,
+        }
+    }
+
+    /// Sends one command packet (or a login packet when `seq` is not 0) in one write.
+    pub async fn send(&mut self, seq: u8, payload: &[u8]) -> io::Result<()> {
+        let mut out = Vec::with_capacity(payload.len() + 4 + 4 * (payload.len() / MAX_CHUNK));
+        self.seq = seq;
+        let mut rest = payload;
+        loop {
+            let n = rest.len().min(MAX_CHUNK);
+            let len = (n as u32).to_le_bytes();
+            out.extend_from_slice(&[len[0], len[1], len[2], self.seq]);
+            out.extend_from_slice(&rest[..n]);
+            self.seq = self.seq.wrapping_add(1);
+            rest = &rest[n..];
+            if n < MAX_CHUNK {
+                break;
+            }
+        }
+        self.stream.write_all(&out).await
+    }
+
+    /// Sends a command (sequence id 0): its first byte, then the rest.
+    pub async fn send_command(&mut self, command: u8, body: &[u8]) -> io::Result<()> {
+        if body.len() + 1 >= MAX_CHUNK {
+            let mut payload = Vec::with_capacity(body.len() + 1);
+            payload.push(command);
+            payload.extend_from_slice(body);
+            return self.send(0, &payload).await;
+        }
+        let len = ((body.len() + 1) as u32).to_le_bytes();
+        let mut out = Vec::with_capacity(body.len() + 5);
+        out.extend_from_slice(&[len[0], len[1], len[2], 0, command]);
+        out.extend_from_slice(body);
+        self.seq = 1;
+        self.stream.write_all(&out).await
+    }
+
+    /// The next payload if it is already whole in the buffer; `None` means `fill` first.
+    pub fn buffered(&mut self) -> io::Result<Option<&[u8]>> {
+        let Some((len, chunks)) = self.whole_packet()? else {
+            return Ok(None);
+        };
+        if chunks == 1 {
+            let at = self.start + 4;
+            self.check_seq(self.buf[self.start + 3])?;
+            self.start = at + len;
+            return Ok(Some(&self.buf[at..at + len]));
+        }
+        self.joined.clear();
+        self.joined.reserve(len);
+        let mut at = self.start;
+        for _ in 0..chunks {
+            let n = chunk_len(&self.buf[at..]);
+            let seq = self.buf[at + 3];
+            if seq != self.seq {
+                return Err(out_of_order(self.seq, seq));
+            }
+            self.seq = self.seq.wrapping_add(1);
+            self.joined.extend_from_slice(&self.buf[at + 4..at + 4 + n]);
+            at += 4 + n;
+        }
+        self.start = at;
+        Ok(Some(&self.joined))
+    }
+
+    /// Reads until the next packet is whole in the buffer.
+    pub async fn fill(&mut self) -> io::Result<()> {
+        loop {
+            if self.whole_packet()?.is_some() {
+                return Ok(());
+            }
+            self.make_room();
+            let n = self.stream.read(&mut self.buf[self.end..]).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                ));
+            }
+            self.end += n;
+        }
+    }
+
+    /// The next payload, reading if it is not whole yet.
+    pub async fn next(&mut self) -> io::Result<&[u8]> {
+        if self.whole_packet()?.is_none() {
+            self.fill().await?;
+        }
+        match self.buffered()? {
+            Some(p) => Ok(p),
+            None => Err(io::Error::other("a whole packet went missing")),
+        }
+    }
+
+    /// Bytes read past the last payload handed out: a finished command's response must
+    /// leave none, or the next command would read them as its own.
+    pub fn unread(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether the next packet is whole in the buffer.
+    pub fn has_whole_packet(&self) -> io::Result<bool> {
+        Ok(self.whole_packet()?.is_some())
+    }
+
+    /// The sequence id the next packet (read or written) carries.
+    pub fn next_seq(&self) -> u8 {
+        self.seq
+    }
+
+    fn check_seq(&mut self, seq: u8) -> io::Result<()> {
+        if seq != self.seq {
+            return Err(out_of_order(self.seq, seq));
+        }
+        self.seq = self.seq.wrapping_add(1);
+        Ok(())
+    }
+
+    /// The payload length and chunk count of the next packet, if all its chunks are here.
+    fn whole_packet(&self) -> io::Result<Option<(usize, usize)>> {
+        let mut at = self.start;
+        let mut total = 0usize;
+        let mut chunks = 0usize;
+        loop {
+            if self.end - at < 4 {
+                return Ok(None);
+            }
+            let n = chunk_len(&self.buf[at..]);
+            total += n;
+            chunks += 1;
+            if total > self.max_packet {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the server sent a packet larger than {} bytes",
+                        self.max_packet
+                    ),
+                ));
+            }
+            if self.end - at - 4 < n {
+                return Ok(None);
+            }
+            at += 4 + n;
+            if n < MAX_CHUNK {
+                return Ok(Some((total, chunks)));
+            }
+        }
+    }
+
+    /// Moves the unread bytes to the front and grows the buffer so a read has room for the
+    /// rest of the next packet (or another step of it).
+    fn make_room(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > SHRINK_ABOVE {
+                // A large packet passed: do not keep its buffer for the connection's life.
+                self.buf = vec![0; READ_STEP];
+            }
+        } else if self.start > 0 && self.buf.len() - self.end < READ_STEP {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < READ_STEP {
+            let len = self.buf.len().max(READ_STEP) * 2;
+            self.buf.resize(len, 0);
+        }
+    }
+}
+
+fn chunk_len(header: &[u8]) -> usize {
+    u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize
+}
+
+fn out_of_order(want: u8, got: u8) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("packets out of order: sequence id {got} where {want} was due"),
+    )
+}

@@ -1,0 +1,142 @@
+//! A command's response read packet by packet: an OK, an error, or a result set whose
+//! column definitions and rows are handed out as slices of the read buffer.
+//!
+//! The connection always runs with CLIENT_DEPRECATE_EOF (login refuses a server without
+//! it), so no EOF packet follows the column definitions and a result ends with an OK
+//! packet whose header is 0xFE. A client that wants the old EOF packets gets them from
+//! whoever writes to it.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::frames::Frames;
+use super::packets::{self, OkFields, ERR, LOCAL_INFILE, OK};
+use super::WireError;
+
+/// The first answer to a command.
+pub enum Reply<'c, S> {
+    /// An OK: the statement returned no rows.
+    Done(OkFields),
+    /// A result set; its columns and rows must be read to the end (or the connection
+    /// dropped) before another command.
+    Rows(Rows<'c, S>),
+}
+
+/// Reads the first packet of a response (after a command, or after a result that said more
+/// results follow).
+pub(super) async fn read_reply<S: AsyncRead + AsyncWrite + Unpin>(
+    frames: &mut Frames<S>,
+    session_track: bool,
+) -> Result<Reply<'_, S>, WireError> {
+    let payload = frames.next().await?;
+    match payload.first() {
+        Some(&OK) => Ok(Reply::Done(packets::parse_ok(payload, session_track)?)),
+        Some(&ERR) => Err(WireError::Server(packets::parse_err(payload)?)),
+        Some(&LOCAL_INFILE) => Err(WireError::Unsupported("LOAD DATA LOCAL INFILE".into())),
+        Some(_) => {
+            let columns = packets::Cursor::new(payload).lenenc_int()?;
+            Ok(Reply::Rows(Rows {
+                frames,
+                session_track,
+                columns,
+                columns_left: columns,
+                end: None,
+            }))
+        }
+        None => Err(WireError::Protocol("an empty response".into())),
+    }
+}
+
+/// A result set being read.
+pub struct Rows<'c, S> {
+    frames: &'c mut Frames<S>,
+    session_track: bool,
+    columns: u64,
+    columns_left: u64,
+    end: Option<OkFields>,
+}
+
+/// One step through a result's rows.
+pub enum RowStep<'a> {
+    Row(&'a [u8]),
+    /// The result ended (`Rows::end` has its OK).
+    End,
+    /// The next packet is not whole in the buffer yet: `fill` first.
+    NotYet,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Rows<'_, S> {
+    pub fn column_count(&self) -> u64 {
+        self.columns
+    }
+
+    /// The next column definition's payload; `None` once all are read.
+    pub async fn next_column(&mut self) -> Result<Option<&[u8]>, WireError> {
+        if self.columns_left == 0 {
+            return Ok(None);
+        }
+        self.columns_left -= 1;
+        let payload = self.frames.next().await?;
+        if payload.first() == Some(&ERR) {
+            return Err(WireError::Server(packets::parse_err(payload)?));
+        }
+        Ok(Some(payload))
+    }
+
+    /// The next row if it is already in the buffer: a batch of rows is handed on without
+    /// an await per row.
+    pub fn buffered_row(&mut self) -> Result<RowStep<'_>, WireError> {
+        if self.columns_left != 0 {
+            return Err(WireError::Protocol(
+                "rows read before the column definitions".into(),
+            ));
+        }
+        if self.end.is_some() {
+            return Ok(RowStep::End);
+        }
+        let Some(payload) = self.frames.buffered()? else {
+            return Ok(RowStep::NotYet);
+        };
+        if packets::is_result_end(payload) {
+            self.end = Some(packets::parse_ok(payload, self.session_track)?);
+            return Ok(RowStep::End);
+        }
+        if payload.first() == Some(&ERR) {
+            return Err(WireError::Server(packets::parse_err(payload)?));
+        }
+        Ok(RowStep::Row(payload))
+    }
+
+    /// Reads until the next row (or the end) is in the buffer.
+    pub async fn fill(&mut self) -> Result<(), WireError> {
+        Ok(self.frames.fill().await?)
+    }
+
+    /// The next row; `None` at the end.
+    pub async fn next_row(&mut self) -> Result<Option<&[u8]>, WireError> {
+        if self.end.is_some() {
+            return Ok(None);
+        }
+        if !self.frames.has_whole_packet()? {
+            self.fill().await?;
+        }
+        match self.buffered_row()? {
+            RowStep::Row(r) => Ok(Some(r)),
+            RowStep::End => Ok(None),
+            RowStep::NotYet => Err(WireError::Protocol("a whole row went missing".into())),
+        }
+    }
+
+    /// The OK that ended the result, once it has been read.
+    pub fn end(&self) -> Option<&OkFields> {
+        self.end.as_ref()
+    }
+
+    /// Reads the rest of the result and returns its end.
+    pub async fn finish(mut self) -> Result<OkFields, WireError> {
+        while self.next_column().await?.is_some() {}
+        while self.next_row().await?.is_some() {}
+        self.end
+            .take()
+            .ok_or_else(|| WireError::Protocol("a result without an end".into()))
+    }
+}

@@ -263,8 +263,10 @@ async fn a_procedure_result_is_followed_by_its_status() {
     schema
         .exec(
             0,
-            &["CREATE PROCEDURE two() BEGIN SELECT name FROM t WHERE id = 1; \
-               SELECT id FROM t WHERE id = 3; END"],
+            &[
+                "CREATE PROCEDURE two() BEGIN SELECT name FROM t WHERE id = 1; \
+               SELECT id FROM t WHERE id = 3; END",
+            ],
         )
         .await;
     let mut wire = WireConn::connect(&wire_opts(Some(&schema.name)))
@@ -312,12 +314,9 @@ async fn login_failures_are_the_servers_errors() {
     let mut opts = wire_opts(Some("no_such_schema_for_wire"));
     opts.password = PASSWORD.into();
     match WireConn::connect(&opts).await {
-        Err(WireError::Server(e)) => assert!(
-            e.code == 1044 || e.code == 1049,
-            "{} {}",
-            e.code,
-            e.message
-        ),
+        Err(WireError::Server(e)) => {
+            assert!(e.code == 1044 || e.code == 1049, "{} {}", e.code, e.message)
+        }
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("connected to a schema that does not exist"),
     }

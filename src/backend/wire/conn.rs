@@ -155,7 +155,11 @@ impl WireConn {
         Ok(())
     }
 
-    async fn command(&mut self, command: u8, body: &[u8]) -> Result<Reply<'_, TcpStream>, WireError> {
+    async fn command(
+        &mut self,
+        command: u8,
+        body: &[u8],
+    ) -> Result<Reply<'_, TcpStream>, WireError> {
         if self.unfinished {
             return Err(WireError::Protocol(
                 "a command on a connection whose last response was not read to its end".into(),

@@ -158,7 +158,9 @@ mod tests {
 
     #[test]
     fn reads_an_ok_with_info() {
-        let p = [0x00, 0x03, 0xFC, 0x10, 0x27, 0x02, 0x00, 0x01, 0x00, b'h', b'i'];
+        let p = [
+            0x00, 0x03, 0xFC, 0x10, 0x27, 0x02, 0x00, 0x01, 0x00, b'h', b'i',
+        ];
         let ok = parse_ok(&p, false).unwrap();
         assert_eq!(ok.affected_rows, 3);
         assert_eq!(ok.last_insert_id, 10000);
@@ -175,7 +177,10 @@ mod tests {
         assert_eq!((e.code, e.state.as_str()), (1146, "42S02"));
         assert_eq!(e.message, "Table 'x' doesn't exist");
         let e = parse_err(&[0xFF, 0x10, 0x04, b'o', b'h']).unwrap();
-        assert_eq!((e.code, e.state.as_str(), e.message.as_str()), (1040, "HY000", "oh"));
+        assert_eq!(
+            (e.code, e.state.as_str(), e.message.as_str()),
+            (1040, "HY000", "oh")
+        );
     }
 
     #[test]

@@ -225,3 +225,134 @@ fn out_of_order(want: u8, got: u8) -> io::Error {
         format!("packets out of order: sequence id {got} where {want} was due"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn framed(payloads: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut seq = 1u8;
+        for p in payloads {
+            let mut rest = p.as_slice();
+            loop {
+                let n = rest.len().min(MAX_CHUNK);
+                out.extend_from_slice(&(n as u32).to_le_bytes()[..3]);
+                out.push(seq);
+                seq = seq.wrapping_add(1);
+                out.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                if n < MAX_CHUNK {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// Feeds `bytes` in pieces of the given sizes and reads `count` payloads back.
+    fn read_back(
+        bytes: Vec<u8>,
+        pieces: Vec<usize>,
+        count: usize,
+        max: usize,
+    ) -> Vec<io::Result<Vec<u8>>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+            let writer = tokio::spawn(async move {
+                let mut at = 0;
+                let mut i = 0;
+                while at < bytes.len() {
+                    let n = pieces.get(i).copied().unwrap_or(4096).max(1);
+                    let end = (at + n).min(bytes.len());
+                    if theirs.write_all(&bytes[at..end]).await.is_err() {
+                        return;
+                    }
+                    at = end;
+                    i += 1;
+                }
+            });
+            let mut frames = Frames::new(ours, max);
+            frames.seq = 1;
+            let mut got = Vec::new();
+            for _ in 0..count {
+                let r = frames.next().await.map(<[u8]>::to_vec);
+                let failed = r.is_err();
+                got.push(r);
+                if failed {
+                    break;
+                }
+            }
+            writer.abort();
+            got
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn payloads_come_back_whole_however_the_bytes_arrive(
+            payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..3000), 1..40),
+            pieces in proptest::collection::vec(1usize..5000, 0..200),
+        ) {
+            let bytes = framed(&payloads);
+            let got = read_back(bytes, pieces, payloads.len(), 1 << 20);
+            prop_assert_eq!(got.len(), payloads.len());
+            for (g, want) in got.into_iter().zip(&payloads) {
+                prop_assert_eq!(&g.unwrap(), want);
+            }
+        }
+
+        #[test]
+        fn any_bytes_give_payloads_or_an_error_never_a_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..2000),
+            pieces in proptest::collection::vec(1usize..64, 0..50),
+        ) {
+            // The writer stops after the bytes; a read past them ends in an error (EOF),
+            // and no payload exceeds the limit.
+            let got = read_back(bytes, pieces, 64, 1000);
+            prop_assert!(got.last().is_some_and(|r| r.is_err()));
+            for r in got.iter().flatten() {
+                prop_assert!(r.len() <= 1000);
+            }
+        }
+    }
+
+    #[test]
+    fn a_payload_of_sixteen_megabytes_is_joined_and_the_next_one_follows() {
+        let big: Vec<u8> = (0..MAX_CHUNK + 10).map(|i| (i % 251) as u8).collect();
+        let exact = vec![7u8; MAX_CHUNK];
+        let payloads = vec![big, b"after".to_vec(), exact, Vec::new(), b"end".to_vec()];
+        let got = read_back(
+            framed(&payloads),
+            vec![1 << 20; 64],
+            payloads.len(),
+            64 << 20,
+        );
+        let got: Vec<Vec<u8>> = got.into_iter().map(Result::unwrap).collect();
+        assert_eq!(got, payloads);
+    }
+
+    #[test]
+    fn a_wrong_sequence_id_is_an_error() {
+        let mut bytes = framed(&[b"one".to_vec(), b"two".to_vec()]);
+        bytes[7 + 3] = 9;
+        let got = read_back(bytes, vec![], 2, 1000);
+        assert_eq!(got[0].as_ref().unwrap(), b"one");
+        let err = got[1].as_ref().unwrap_err().to_string();
+        assert!(err.contains("out of order"), "{err}");
+    }
+
+    #[test]
+    fn a_length_over_the_limit_is_refused_before_its_bytes_arrive() {
+        // A header claiming 16 MB with nothing behind it: an error at once, not a wait or
+        // an allocation of 16 MB.
+        let got = read_back(vec![0xFF, 0xFF, 0xFE, 1], vec![], 1, 1 << 20);
+        let err = got[0].as_ref().unwrap_err().to_string();
+        assert!(err.contains("larger than"), "{err}");
+    }
+}

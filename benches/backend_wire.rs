@@ -7,7 +7,10 @@
 //! Needs a MariaDB with the test cluster's `app` account (`deploy/cluster.sh up`):
 //! `WIRE_BENCH_PORT=4600 cargo bench --bench backend_wire`. `QUERIES` (default 20000) per
 //! round, `ROUNDS` (default 3) per contender, `ONLY=driver|wire` runs one of them (for
-//! callgrind: run it at two `QUERIES` and divide the difference in instructions).
+//! callgrind: run it at two `QUERIES` and divide the difference in instructions),
+//! `MODE=text|prepared` one protocol (default both). Prepared: the driver's `exec_iter`
+//! with its statement cache and binary rows re-encoded from values, as the proxy does
+//! today, against a statement kept on the wire connection and binary rows handed on.
 
 use std::time::Instant;
 
@@ -16,6 +19,7 @@ use mysql_async::{Conn, OptsBuilder, Value};
 use shardgate::backend::wire::{column_fields, Reply, RowStep, WireConn, WireOpts};
 use shardgate::execute::ColumnRename;
 use shardgate::frontend::encode::{column_payload, put_lenenc_str, NULL_CELL};
+use shardgate::frontend::stmt::binary_row::{encode_row, CellType};
 
 const ROWS: u32 = 10_000;
 const SCHEMA: &str = "sgt_wire_bench";
@@ -92,6 +96,70 @@ async fn through_driver(conn: &mut Conn, ids: &[u32], out: &mut Vec<u8>) -> usiz
     bytes
 }
 
+const PREPARED: &str = "SELECT c FROM sbtest1 WHERE id=?";
+
+async fn prepared_through_driver(conn: &mut Conn, ids: &[u32], out: &mut Vec<u8>) -> usize {
+    let mut bytes = 0;
+    for id in ids {
+        out.clear();
+        let mut result = conn.exec_iter(PREPARED, (*id,)).await.unwrap();
+        let mut types = Vec::new();
+        if let Some(columns) = result.columns() {
+            for col in columns.iter() {
+                out.extend_from_slice(&[0, 0, 0, 0]);
+                column_payload(out, col, RENAME);
+                types.push(CellType::of(col));
+            }
+        }
+        while let Some(row) = result.next().await.unwrap() {
+            out.extend_from_slice(&[0, 0, 0, 0]);
+            encode_row(out, &types, |i| row.as_ref(i)).unwrap();
+        }
+        drop(result);
+        let ok = conn.last_ok_packet().map(|ok| ok.status_flags().bits());
+        out.extend_from_slice(&ok.unwrap_or(0).to_le_bytes());
+        bytes += out.len();
+    }
+    bytes
+}
+
+async fn prepared_through_wire(conn: &mut WireConn, ids: &[u32], out: &mut Vec<u8>) -> usize {
+    let mut bytes = 0;
+    let mut params = Vec::with_capacity(32);
+    for id in ids {
+        out.clear();
+        let stmt = conn.prepare(PREPARED).await.unwrap();
+        // Flags 0, one iteration, an empty NULL bitmap, types sent, BIGINT, the value.
+        params.clear();
+        params.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 0x08, 0x00]);
+        params.extend_from_slice(&u64::from(*id).to_le_bytes());
+        let Reply::Rows(mut rows) = conn.execute(stmt, &params).await.unwrap() else {
+            panic!("no rows");
+        };
+        while let Some(c) = rows.next_column().await.unwrap() {
+            out.extend_from_slice(&[0, 0, 0, 0]);
+            column_fields(c)
+                .unwrap()
+                .write_renamed(out, None, Some(b"sbtest"), Some(b"sbtest"));
+        }
+        loop {
+            match rows.buffered_row().unwrap() {
+                RowStep::Row(r) => {
+                    out.extend_from_slice(&[0, 0, 0, 0]);
+                    out.extend_from_slice(r);
+                }
+                RowStep::End => break,
+                RowStep::NotYet => rows.fill().await.unwrap(),
+            }
+        }
+        let status = rows.end().map_or(0, |e| e.status);
+        out.extend_from_slice(&status.to_le_bytes());
+        conn.settle();
+        bytes += out.len();
+    }
+    bytes
+}
+
 async fn through_wire(conn: &mut WireConn, ids: &[u32], out: &mut Vec<u8>) -> usize {
     let mut bytes = 0;
     for id in ids {
@@ -129,6 +197,7 @@ fn main() {
     let queries: usize = env_or("QUERIES", 20_000);
     let rounds: usize = env_or("ROUNDS", 3);
     let only = std::env::var("ONLY").unwrap_or_default();
+    let mode = std::env::var("MODE").unwrap_or_default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -175,22 +244,28 @@ fn main() {
         let mut out = Vec::with_capacity(16 * 1024);
         println!("{queries} point selects per round, 127.0.0.1:{port}, one client");
         for round in 0..rounds {
-            for name in ["driver", "wire"] {
-                if !only.is_empty() && only != name {
+            for (name, protocol) in [
+                ("driver", "text"),
+                ("wire", "text"),
+                ("driver", "prepared"),
+                ("wire", "prepared"),
+            ] {
+                if (!only.is_empty() && only != name) || (!mode.is_empty() && mode != protocol) {
                     continue;
                 }
                 let (u0, s0) = cpu_micros();
                 let t0 = Instant::now();
-                let bytes = if name == "driver" {
-                    through_driver(&mut driver, &ids, &mut out).await
-                } else {
-                    through_wire(&mut wire, &ids, &mut out).await
+                let bytes = match (name, protocol) {
+                    ("driver", "text") => through_driver(&mut driver, &ids, &mut out).await,
+                    ("wire", "text") => through_wire(&mut wire, &ids, &mut out).await,
+                    ("driver", _) => prepared_through_driver(&mut driver, &ids, &mut out).await,
+                    _ => prepared_through_wire(&mut wire, &ids, &mut out).await,
                 };
                 let wall = t0.elapsed().as_secs_f64() * 1e6 / queries as f64;
                 let (u1, s1) = cpu_micros();
                 let n = queries as f64;
                 println!(
-                    "round {round} {name:6}  {wall:6.1} µs/query wall  {:5.1} user  {:5.1} sys µs/query  ({bytes} bytes out)",
+                    "round {round} {name:6} {protocol:8}  {wall:6.1} µs/query wall  {:5.1} user  {:5.1} sys µs/query  ({bytes} bytes out)",
                     (u1 - u0) as f64 / n,
                     (s1 - s0) as f64 / n,
                 );

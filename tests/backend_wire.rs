@@ -347,3 +347,120 @@ async fn session_state_is_the_connections_own_until_a_reset() {
     let (_, rows) = wire_rows(&mut wire, "SELECT @v IS NULL").await;
     assert_eq!(rows, vec![b"\x011".to_vec()]);
 }
+
+/// A COM_STMT_EXECUTE body (after the statement id) as a driver builds it.
+fn execute_body(params: &[Value]) -> Vec<u8> {
+    use mysql_common::packets::ComStmtExecuteRequestBuilder;
+    use mysql_common::proto::MySerialize;
+    let (request, long_data) = ComStmtExecuteRequestBuilder::new(0).build(params);
+    assert!(!long_data);
+    let mut payload = Vec::new();
+    request.serialize(&mut payload);
+    payload.split_off(5)
+}
+
+async fn executed_rows(wire: &mut WireConn, sql: &str, params: &[Value]) -> Vec<Vec<u8>> {
+    let stmt = wire.prepare(sql).await.unwrap();
+    let Reply::Rows(mut result) = wire.execute(stmt, &execute_body(params)).await.unwrap() else {
+        panic!("no result set for {sql}");
+    };
+    let mut columns = 0;
+    while result.next_column().await.unwrap().is_some() {
+        columns += 1;
+    }
+    assert_eq!(columns, stmt.columns);
+    let mut rows = Vec::new();
+    while let Some(r) = result.next_row().await.unwrap() {
+        rows.push(r.to_vec());
+    }
+    wire.settle();
+    rows
+}
+
+#[tokio::test]
+async fn prepared_statements_give_binary_rows_and_are_kept_per_connection() {
+    let schema = schema_with_rows("wire_prep").await;
+    let mut wire = WireConn::connect(&wire_opts(Some(&schema.name)))
+        .await
+        .unwrap();
+    let sql = "SELECT id, name, score FROM t WHERE id = ?";
+    // id 3: header 0x00, a null bitmap of one byte (3 columns + 2), INT as 4 bytes, the
+    // name as a length-encoded string, DECIMAL as one too.
+    let rows = executed_rows(&mut wire, sql, &[Value::Int(3)]).await;
+    let mut want = vec![0x00, 0x00, 3, 0, 0, 0];
+    let name = "čaj ☕".as_bytes();
+    want.push(name.len() as u8);
+    want.extend_from_slice(name);
+    want.extend_from_slice(b"\x05-7.25");
+    assert_eq!(rows, vec![want]);
+    // id 2: score is NULL, bit 2 + 2 of the bitmap.
+    let rows = executed_rows(&mut wire, sql, &[Value::Int(2)]).await;
+    assert_eq!(rows, vec![b"\x00\x10\x02\x00\x00\x00\x03bob".to_vec()]);
+    assert_eq!(wire.statements_kept(), 1);
+    // The same text reuses the statement; a reset forgets it and the next prepare makes
+    // a new one that works.
+    let first = wire.prepare(sql).await.unwrap();
+    assert_eq!(wire.prepare(sql).await.unwrap(), first);
+    wire.reset().await.unwrap();
+    assert_eq!(wire.statements_kept(), 0);
+    let rows = executed_rows(&mut wire, sql, &[Value::Int(1)]).await;
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].ends_with(b"\x041.50"));
+    // The driver reads the same values from the same server.
+    let mut driver = schema.on(0).await;
+    let (id, name): (i64, String) = driver
+        .exec_first(sql, (3,))
+        .await
+        .unwrap()
+        .map(|(i, n, _s): (i64, String, Option<String>)| (i, n))
+        .unwrap();
+    assert_eq!((id, name.as_str()), (3, "čaj ☕"));
+}
+
+#[tokio::test]
+async fn a_prepare_error_names_the_table_and_leaves_the_connection_usable() {
+    let schema = schema_with_rows("wire_prep_err").await;
+    let mut wire = WireConn::connect(&wire_opts(Some(&schema.name)))
+        .await
+        .unwrap();
+    match wire.prepare("SELECT * FROM nowhere WHERE id = ?").await {
+        Err(WireError::Server(e)) => {
+            assert_eq!(e.code, 1146);
+            assert!(e.message.contains("nowhere"), "{}", e.message);
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    assert!(wire.is_usable());
+    assert_eq!(wire.statements_kept(), 0);
+    // A statement closed on the server behind the cache's back: the server says 1243,
+    // and after forgetting it the next prepare works.
+    let sql = "SELECT name FROM t WHERE id = ?";
+    let stmt = wire.prepare(sql).await.unwrap();
+    wire.close_statement(stmt.id).await.unwrap();
+    match wire.execute(stmt, &execute_body(&[Value::Int(1)])).await {
+        Err(WireError::Server(e)) => assert_eq!(e.code, 1243, "{}", e.message),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a closed statement executed"),
+    }
+    wire.settle();
+    wire.forget_statement(sql);
+    let rows = executed_rows(&mut wire, sql, &[Value::Int(1)]).await;
+    assert_eq!(rows, vec![b"\x00\x00\x03ann".to_vec()]);
+    // A write through a statement answers OK with its counts.
+    let stmt = wire
+        .prepare("UPDATE t SET note = ? WHERE id <= ?")
+        .await
+        .unwrap();
+    let Reply::Done(ok) = wire
+        .execute(
+            stmt,
+            &execute_body(&[Value::Bytes(b"p".to_vec()), Value::Int(2)]),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("rows from an UPDATE");
+    };
+    wire.settle();
+    assert_eq!(ok.affected_rows, 2);
+}

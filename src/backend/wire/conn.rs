@@ -8,12 +8,17 @@ use tokio::net::TcpStream;
 
 use super::frames::Frames;
 use super::login::{login, Credentials, Greeting};
+use super::packets::{self, ERR};
 use super::reply::{read_reply, Reply};
+use super::statements::{Prepared, Statements};
 use super::WireError;
 
 const COM_QUIT: u8 = 0x01;
 const COM_QUERY: u8 = 0x03;
 const COM_PING: u8 = 0x0E;
+const COM_STMT_PREPARE: u8 = 0x16;
+const COM_STMT_EXECUTE: u8 = 0x17;
+const COM_STMT_CLOSE: u8 = 0x19;
 const COM_RESET_CONNECTION: u8 = 0x1F;
 
 /// utf8mb4_general_ci, the collation mysql_async's connections start with.
@@ -53,6 +58,7 @@ pub struct WireConn {
     /// A command was sent whose response has not been read to its end: the connection can
     /// only be closed.
     unfinished: bool,
+    statements: Statements,
 }
 
 impl WireConn {
@@ -87,6 +93,7 @@ impl WireConn {
             frames,
             greeting,
             unfinished: false,
+            statements: Statements::default(),
         })
     }
 
@@ -134,7 +141,78 @@ impl WireConn {
     /// COM_RESET_CONNECTION: the session's variables, temporary tables, prepared statements
     /// and locks are gone afterwards, as for a new connection.
     pub async fn reset(&mut self) -> Result<(), WireError> {
+        // Whatever the answer, the statements may be gone on the server.
+        self.statements.clear();
         self.simple(COM_RESET_CONNECTION).await
+    }
+
+    /// The statement for `sql`, prepared on this connection now or earlier.
+    pub async fn prepare(&mut self, sql: &str) -> Result<Prepared, WireError> {
+        if let Some(stmt) = self.statements.get(sql) {
+            return Ok(stmt);
+        }
+        if self.unfinished {
+            return Err(not_read_to_its_end());
+        }
+        self.unfinished = true;
+        self.frames
+            .send_command(COM_STMT_PREPARE, sql.as_bytes())
+            .await?;
+        let payload = self.frames.next().await?;
+        if payload.first() == Some(&ERR) {
+            let err = packets::parse_err(payload)?;
+            self.settle();
+            return Err(WireError::Server(err));
+        }
+        let stmt = prepare_ok(payload)?;
+        // The parameters' and columns' definitions follow (no EOFs: DEPRECATE_EOF); the
+        // execute's answer carries the columns again, so they are skipped here.
+        for _ in 0..u32::from(stmt.params) + u32::from(stmt.columns) {
+            self.frames.next().await?;
+        }
+        self.settle();
+        if let Some(old) = self.statements.keep(sql, stmt) {
+            self.close_statement(old.id).await?;
+        }
+        Ok(stmt)
+    }
+
+    /// Executes a prepared statement. `params` is the COM_STMT_EXECUTE body after the
+    /// statement id (flags, iteration count, null bitmap, types, values): a client's own
+    /// execute body can be passed on as it is, provided it carries the types (the
+    /// new-params-bound flag set), since this statement has not seen the client's earlier
+    /// executes.
+    pub async fn execute(
+        &mut self,
+        stmt: Prepared,
+        params: &[u8],
+    ) -> Result<Reply<'_, TcpStream>, WireError> {
+        let mut body = Vec::with_capacity(4 + params.len());
+        body.extend_from_slice(&stmt.id.to_le_bytes());
+        body.extend_from_slice(params);
+        self.command(COM_STMT_EXECUTE, &body).await
+    }
+
+    /// Closes a statement on the server (COM_STMT_CLOSE has no answer).
+    pub async fn close_statement(&mut self, id: u32) -> Result<(), WireError> {
+        if self.unfinished {
+            return Err(not_read_to_its_end());
+        }
+        self.frames
+            .send_command(COM_STMT_CLOSE, &id.to_le_bytes())
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the statement kept for `sql` after the server said it no longer has it
+    /// (error 1243, unknown prepared statement handler), so the next call prepares again.
+    pub fn forget_statement(&mut self, sql: &str) {
+        self.statements.forget(sql);
+    }
+
+    /// How many statements this connection keeps prepared.
+    pub fn statements_kept(&self) -> usize {
+        self.statements.len()
     }
 
     /// Says goodbye; errors do not matter, the socket closes either way.
@@ -161,9 +239,7 @@ impl WireConn {
         body: &[u8],
     ) -> Result<Reply<'_, TcpStream>, WireError> {
         if self.unfinished {
-            return Err(WireError::Protocol(
-                "a command on a connection whose last response was not read to its end".into(),
-            ));
+            return Err(not_read_to_its_end());
         }
         self.unfinished = true;
         self.frames.send_command(command, body).await?;
@@ -176,4 +252,29 @@ impl WireConn {
             .capabilities
             .contains(CapabilityFlags::CLIENT_SESSION_TRACK)
     }
+}
+
+fn not_read_to_its_end() -> WireError {
+    WireError::Protocol(
+        "a command on a connection whose last response was not read to its end".into(),
+    )
+}
+
+/// COM_STMT_PREPARE's OK: 0x00, statement id, column count, parameter count, filler,
+/// warnings.
+fn prepare_ok(payload: &[u8]) -> Result<Prepared, WireError> {
+    let mut c = packets::Cursor::new(payload);
+    if c.u8()? != 0 {
+        return Err(WireError::Protocol(
+            "a prepare answered without an OK".into(),
+        ));
+    }
+    let id = c.take(4)?;
+    let columns = c.u16()?;
+    let params = c.u16()?;
+    Ok(Prepared {
+        id: u32::from_le_bytes([id[0], id[1], id[2], id[3]]),
+        params,
+        columns,
+    })
 }

@@ -9,6 +9,8 @@
 //! parsed, column definitions are rewritten field by field where names must change, and row
 //! packets are copied with a new header.
 //!
+//! Prepared statements live with the connection that prepared them (`statements.rs`).
+//!
 //! What it does not do (the driver keeps doing it): TLS, compression, authentication other
 //! than mysql_native_password and caching_sha2_password's fast path, LOAD DATA LOCAL.
 //! `connect` says `Unsupported` for those, so a caller can keep the driver.
@@ -19,12 +21,14 @@ mod frames;
 mod login;
 mod packets;
 mod reply;
+mod statements;
 
 pub use column::{column_fields, ColumnFields};
 pub use conn::{WireConn, WireOpts};
 pub use frames::MAX_CHUNK;
 pub use packets::{ErrFields, OkFields};
 pub use reply::{Reply, RowStep, Rows};
+pub use statements::Prepared;
 
 use crate::error::{BackendError, Error};
 

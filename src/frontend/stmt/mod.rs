@@ -26,7 +26,7 @@
 //! bound to backend prepared statements;
 //! `binary_row` and `sink`: rows out; `commands`: the COM_STMT_* handlers.
 
-mod binary_row;
+pub mod binary_row;
 mod bound;
 mod commands;
 pub(super) mod execute_packet;

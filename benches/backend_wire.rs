@@ -16,10 +16,11 @@ use std::time::Instant;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Value};
-use shardgate::backend::wire::{column_fields, Reply, RowStep, WireConn, WireOpts};
+use shardgate::backend::wire::{column_fields, Reply, RowStep, Rows, WireConn, WireOpts};
 use shardgate::execute::ColumnRename;
 use shardgate::frontend::encode::{column_payload, put_lenenc_str, NULL_CELL};
 use shardgate::frontend::stmt::binary_row::{encode_row, CellType};
+use tokio::net::TcpStream;
 
 const ROWS: u32 = 10_000;
 const SCHEMA: &str = "sgt_wire_bench";
@@ -96,6 +97,29 @@ async fn through_driver(conn: &mut Conn, ids: &[u32], out: &mut Vec<u8>) -> usiz
     bytes
 }
 
+/// What a proxy does with a one-shard result on the wire path: column definitions renamed,
+/// rows copied behind a new header, the end's status kept.
+async fn hand_on(rows: &mut Rows<'_, TcpStream>, out: &mut Vec<u8>) {
+    while let Some(c) = rows.next_column().await.unwrap() {
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        column_fields(c)
+            .unwrap()
+            .write_renamed(out, None, Some(b"sbtest"), Some(b"sbtest"));
+    }
+    loop {
+        match rows.buffered_row().unwrap() {
+            RowStep::Row(r) => {
+                out.extend_from_slice(&[0, 0, 0, 0]);
+                out.extend_from_slice(r);
+            }
+            RowStep::End => break,
+            RowStep::NotYet => rows.fill().await.unwrap(),
+        }
+    }
+    let status = rows.end().map_or(0, |e| e.status);
+    out.extend_from_slice(&status.to_le_bytes());
+}
+
 const PREPARED: &str = "SELECT c FROM sbtest1 WHERE id=?";
 
 async fn prepared_through_driver(conn: &mut Conn, ids: &[u32], out: &mut Vec<u8>) -> usize {
@@ -136,24 +160,7 @@ async fn prepared_through_wire(conn: &mut WireConn, ids: &[u32], out: &mut Vec<u
         let Reply::Rows(mut rows) = conn.execute(stmt, &params).await.unwrap() else {
             panic!("no rows");
         };
-        while let Some(c) = rows.next_column().await.unwrap() {
-            out.extend_from_slice(&[0, 0, 0, 0]);
-            column_fields(c)
-                .unwrap()
-                .write_renamed(out, None, Some(b"sbtest"), Some(b"sbtest"));
-        }
-        loop {
-            match rows.buffered_row().unwrap() {
-                RowStep::Row(r) => {
-                    out.extend_from_slice(&[0, 0, 0, 0]);
-                    out.extend_from_slice(r);
-                }
-                RowStep::End => break,
-                RowStep::NotYet => rows.fill().await.unwrap(),
-            }
-        }
-        let status = rows.end().map_or(0, |e| e.status);
-        out.extend_from_slice(&status.to_le_bytes());
+        hand_on(&mut rows, out).await;
         conn.settle();
         bytes += out.len();
     }
@@ -168,24 +175,7 @@ async fn through_wire(conn: &mut WireConn, ids: &[u32], out: &mut Vec<u8>) -> us
         let Reply::Rows(mut rows) = conn.query(&sql).await.unwrap() else {
             panic!("no rows");
         };
-        while let Some(c) = rows.next_column().await.unwrap() {
-            out.extend_from_slice(&[0, 0, 0, 0]);
-            column_fields(c)
-                .unwrap()
-                .write_renamed(out, None, Some(b"sbtest"), Some(b"sbtest"));
-        }
-        loop {
-            match rows.buffered_row().unwrap() {
-                RowStep::Row(r) => {
-                    out.extend_from_slice(&[0, 0, 0, 0]);
-                    out.extend_from_slice(r);
-                }
-                RowStep::End => break,
-                RowStep::NotYet => rows.fill().await.unwrap(),
-            }
-        }
-        let status = rows.end().map_or(0, |e| e.status);
-        out.extend_from_slice(&status.to_le_bytes());
+        hand_on(&mut rows, out).await;
         conn.settle();
         bytes += out.len();
     }

@@ -11,25 +11,7 @@ pub const EOF_HEADER: u8 = 0xFE;
 pub const ERR_HEADER: u8 = 0xFF;
 pub const NULL_CELL: u8 = 0xFB;
 
-pub fn put_lenenc_int(buf: &mut Vec<u8>, v: u64) {
-    if v < 251 {
-        buf.push(v as u8);
-    } else if v < 1 << 16 {
-        buf.push(0xFC);
-        buf.extend_from_slice(&(v as u16).to_le_bytes());
-    } else if v < 1 << 24 {
-        buf.push(0xFD);
-        buf.extend_from_slice(&(v as u32).to_le_bytes()[..3]);
-    } else {
-        buf.push(0xFE);
-        buf.extend_from_slice(&v.to_le_bytes());
-    }
-}
-
-pub fn put_lenenc_str(buf: &mut Vec<u8>, s: &[u8]) {
-    put_lenenc_int(buf, s.len() as u64);
-    buf.extend_from_slice(s);
-}
+pub use crate::backend::wire::{put_lenenc_int, put_lenenc_str};
 
 /// `header` is 0x00 for an OK, 0xFE for the OK that ends a result set under DEPRECATE_EOF.
 pub fn ok_payload(buf: &mut Vec<u8>, header: u8, ok: &OkInfo) {

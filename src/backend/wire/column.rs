@@ -1,7 +1,7 @@
 //! A column definition payload taken apart in place: the names a proxy may have to change
 //! (schema, table, original table) and the rest, which it hands on byte for byte.
 
-use super::packets::Cursor;
+use super::packets::{put_lenenc_str, Cursor};
 use super::WireError;
 
 /// The fields of a protocol-4.1 column definition, as slices of its payload.
@@ -64,23 +64,6 @@ pub fn column_fields(payload: &[u8]) -> Result<ColumnFields<'_>, WireError> {
         org_name,
         tail,
     })
-}
-
-fn put_lenenc_str(out: &mut Vec<u8>, s: &[u8]) {
-    let n = s.len() as u64;
-    if n < 251 {
-        out.push(n as u8);
-    } else if n < 1 << 16 {
-        out.push(0xFC);
-        out.extend_from_slice(&(n as u16).to_le_bytes());
-    } else if n < 1 << 24 {
-        out.push(0xFD);
-        out.extend_from_slice(&(n as u32).to_le_bytes()[..3]);
-    } else {
-        out.push(0xFE);
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-    out.extend_from_slice(s);
 }
 
 #[cfg(test)]

@@ -66,12 +66,7 @@ impl WireConn {
         let addr = (opts.host.as_str(), opts.port);
         let stream = tokio::time::timeout(opts.connect_timeout, TcpStream::connect(addr))
             .await
-            .map_err(|_| {
-                WireError::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("connecting to {}:{} timed out", opts.host, opts.port),
-                ))
-            })??;
+            .map_err(|_| timed_out("connecting to", opts))??;
         stream.set_nodelay(true)?;
         let mut frames = Frames::new(stream, opts.max_packet);
         let who = Credentials {
@@ -83,12 +78,7 @@ impl WireConn {
         };
         let greeting = tokio::time::timeout(opts.connect_timeout, login(&mut frames, &who))
             .await
-            .map_err(|_| {
-                WireError::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("logging in to {}:{} timed out", opts.host, opts.port),
-                ))
-            })??;
+            .map_err(|_| timed_out("logging in to", opts))??;
         Ok(WireConn {
             frames,
             greeting,
@@ -252,6 +242,13 @@ impl WireConn {
             .capabilities
             .contains(CapabilityFlags::CLIENT_SESSION_TRACK)
     }
+}
+
+fn timed_out(doing: &str, opts: &WireOpts) -> WireError {
+    WireError::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{doing} {}:{} timed out", opts.host, opts.port),
+    ))
 }
 
 fn not_read_to_its_end() -> WireError {

@@ -26,7 +26,7 @@ mod statements;
 pub use column::{column_fields, ColumnFields};
 pub use conn::{WireConn, WireOpts};
 pub use frames::MAX_CHUNK;
-pub use packets::{ErrFields, OkFields};
+pub use packets::{put_lenenc_int, put_lenenc_str, ErrFields, OkFields};
 pub use reply::{Reply, RowStep, Rows};
 pub use statements::Prepared;
 

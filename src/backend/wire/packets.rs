@@ -11,6 +11,26 @@ pub const LOCAL_INFILE: u8 = 0xFB;
 
 pub const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
 
+pub fn put_lenenc_int(buf: &mut Vec<u8>, v: u64) {
+    if v < 251 {
+        buf.push(v as u8);
+    } else if v < 1 << 16 {
+        buf.push(0xFC);
+        buf.extend_from_slice(&(v as u16).to_le_bytes());
+    } else if v < 1 << 24 {
+        buf.push(0xFD);
+        buf.extend_from_slice(&(v as u32).to_le_bytes()[..3]);
+    } else {
+        buf.push(0xFE);
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+pub fn put_lenenc_str(buf: &mut Vec<u8>, s: &[u8]) {
+    put_lenenc_int(buf, s.len() as u64);
+    buf.extend_from_slice(s);
+}
+
 /// A cursor over one payload.
 pub struct Cursor<'a> {
     bytes: &'a [u8],

@@ -161,7 +161,6 @@ async fn prepared_through_wire(conn: &mut WireConn, ids: &[u32], out: &mut Vec<u
             panic!("no rows");
         };
         hand_on(&mut rows, out).await;
-        conn.settle();
         bytes += out.len();
     }
     bytes
@@ -176,7 +175,6 @@ async fn through_wire(conn: &mut WireConn, ids: &[u32], out: &mut Vec<u8>) -> us
             panic!("no rows");
         };
         hand_on(&mut rows, out).await;
-        conn.settle();
         bytes += out.len();
     }
     bytes

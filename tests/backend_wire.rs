@@ -60,7 +60,6 @@ async fn wire_rows(conn: &mut WireConn, sql: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>
     }
     let end = result.end().unwrap().clone();
     assert!(!end.more_results());
-    conn.settle();
     assert!(conn.is_usable());
     (columns, rows)
 }
@@ -111,7 +110,6 @@ async fn writes_answer_ok_with_counts_and_insert_ids() {
     else {
         panic!("rows from an INSERT");
     };
-    wire.settle();
     assert_eq!(ok.affected_rows, 2);
     assert_eq!(ok.last_insert_id, 4);
     assert!(String::from_utf8_lossy(&ok.info).contains("Records: 2"));
@@ -122,7 +120,6 @@ async fn writes_answer_ok_with_counts_and_insert_ids() {
     else {
         panic!("rows from an UPDATE");
     };
-    wire.settle();
     assert_eq!(ok.affected_rows, 3);
     let (_, rows) = wire_rows(&mut wire, "SELECT COUNT(*) FROM t WHERE note = 'n'").await;
     assert_eq!(rows, vec![b"\x013".to_vec()]);
@@ -142,7 +139,6 @@ async fn a_server_error_leaves_the_connection_usable() {
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("no error for a missing table"),
     }
-    wire.settle();
     assert!(wire.is_usable());
     let (_, rows) = wire_rows(&mut wire, "SELECT name FROM t WHERE id = 2").await;
     assert_eq!(rows, vec![b"\x03bob".to_vec()]);
@@ -162,7 +158,6 @@ async fn a_server_error_leaves_the_connection_usable() {
     // MariaDB returns NULL for a division by zero outside strict writes: no error, the
     // whole result read.
     r.unwrap();
-    wire.settle();
     assert!(wire.is_usable());
 }
 
@@ -223,7 +218,6 @@ async fn rows_come_in_batches_and_sequence_ids_wrap() {
         .map(|s| 1 + s.to_string().len() + (s % 300) + if s % 300 < 251 { 1 } else { 3 })
         .sum();
     assert_eq!(bytes, want);
-    wire.settle();
     assert!(wire.is_usable());
 }
 
@@ -293,7 +287,6 @@ async fn a_procedure_result_is_followed_by_its_status() {
         }
         reply = wire.next_result().await.unwrap();
     }
-    wire.settle();
     assert_eq!(
         results,
         vec![vec![b"\x03ann".to_vec()], vec![b"\x013".to_vec()]]
@@ -337,7 +330,6 @@ async fn session_state_is_the_connections_own_until_a_reset() {
     let Reply::Done(_) = wire.query("SET @v = 42, sql_mode = 'ANSI'").await.unwrap() else {
         panic!("rows from SET");
     };
-    wire.settle();
     let (_, rows) = wire_rows(&mut wire, "SELECT @v, @@sql_mode").await;
     assert_eq!(rows.len(), 1);
     let mode = String::from_utf8_lossy(&rows[0][4..]).into_owned();
@@ -373,7 +365,6 @@ async fn executed_rows(wire: &mut WireConn, sql: &str, params: &[Value]) -> Vec<
     while let Some(r) = result.next_row().await.unwrap() {
         rows.push(r.to_vec());
     }
-    wire.settle();
     rows
 }
 
@@ -442,7 +433,6 @@ async fn a_prepare_error_names_the_table_and_leaves_the_connection_usable() {
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("a closed statement executed"),
     }
-    wire.settle();
     wire.forget_statement(sql);
     let rows = executed_rows(&mut wire, sql, &[Value::Int(1)]).await;
     assert_eq!(rows, vec![b"\x00\x00\x03ann".to_vec()]);
@@ -461,6 +451,5 @@ async fn a_prepare_error_names_the_table_and_leaves_the_connection_usable() {
     else {
         panic!("rows from an UPDATE");
     };
-    wire.settle();
     assert_eq!(ok.affected_rows, 2);
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use mysql_common::constants::CapabilityFlags;
 use tokio::net::TcpStream;
 
+use super::exchange::{Channel, Exchange};
 use super::frames::Frames;
 use super::login::{login, Credentials, Greeting};
 use super::packets::{self, ERR};
@@ -53,11 +54,8 @@ impl WireOpts {
 }
 
 pub struct WireConn {
-    frames: Frames<TcpStream>,
+    channel: Channel<TcpStream>,
     greeting: Greeting,
-    /// A command was sent whose response has not been read to its end: the connection can
-    /// only be closed.
-    unfinished: bool,
     statements: Statements,
 }
 
@@ -79,10 +77,16 @@ impl WireConn {
         let greeting = tokio::time::timeout(opts.connect_timeout, login(&mut frames, &who))
             .await
             .map_err(|_| timed_out("logging in to", opts))??;
+        let session_track = greeting
+            .capabilities
+            .contains(CapabilityFlags::CLIENT_SESSION_TRACK);
         Ok(WireConn {
-            frames,
+            channel: Channel {
+                frames,
+                exchange: Exchange::Idle,
+                session_track,
+            },
             greeting,
-            unfinished: false,
             statements: Statements::default(),
         })
     }
@@ -96,32 +100,31 @@ impl WireConn {
         self.greeting.server_version
     }
 
-    /// False once a response was left unread (a caller stopped part-way, or a read failed):
-    /// such a connection must be closed, never given another command.
+    /// True when the last response was read to its end and the server did not close the
+    /// connection: only then may it take another command (or go back to a pool). A
+    /// response abandoned part-way (a cancelled future, a failed read), a CALL's results
+    /// not all read, or an error after which the server hangs up leave it false.
     pub fn is_usable(&self) -> bool {
-        !self.unfinished
+        self.channel.exchange == Exchange::Idle && self.channel.frames.unread() == 0
     }
 
-    /// Sends a text query and reads the first packet of its answer. Reading a result set
-    /// to its end is the caller's; `settle` afterwards says whether that happened.
+    /// Sends a text query and reads the first packet of its answer. A result set must be
+    /// read to its end, and any further results (`next_result`) too, before the next
+    /// command.
     pub async fn query(&mut self, sql: &str) -> Result<Reply<'_, TcpStream>, WireError> {
         self.command(COM_QUERY, sql.as_bytes()).await
     }
 
-    /// The next result of a multi-result response (after an end whose status says more
-    /// results exist).
+    /// The next result of a multi-result response, only after an end whose status said
+    /// more results follow.
     pub async fn next_result(&mut self) -> Result<Reply<'_, TcpStream>, WireError> {
-        self.unfinished = true;
-        let session_track = self.session_track();
-        read_reply(&mut self.frames, session_track).await
-    }
-
-    /// Marks the response read to its end. Callers call it after an OK, a server error, or
-    /// a result's end without more results; until then the connection takes no command, so
-    /// a response abandoned part-way (a cancelled future, a failed read) is never read as
-    /// the next command's.
-    pub fn settle(&mut self) {
-        self.unfinished = self.frames.unread() != 0;
+        if self.channel.exchange != Exchange::MoreResults {
+            return Err(WireError::Protocol(
+                "no further result was announced".into(),
+            ));
+        }
+        self.channel.exchange = Exchange::Reading;
+        read_reply(&mut self.channel).await
     }
 
     pub async fn ping(&mut self) -> Result<(), WireError> {
@@ -141,26 +144,25 @@ impl WireConn {
         if let Some(stmt) = self.statements.get(sql) {
             return Ok(stmt);
         }
-        if self.unfinished {
-            return Err(not_read_to_its_end());
-        }
-        self.unfinished = true;
-        self.frames
+        self.begin()?;
+        let channel = &mut self.channel;
+        channel
+            .frames
             .send_command(COM_STMT_PREPARE, sql.as_bytes())
             .await?;
-        let payload = self.frames.next().await?;
+        let payload = channel.frames.next().await?;
         if payload.first() == Some(&ERR) {
             let err = packets::parse_err(payload)?;
-            self.settle();
+            channel.exchange = Exchange::after_error(&err);
             return Err(WireError::Server(err));
         }
         let stmt = prepare_ok(payload)?;
         // The parameters' and columns' definitions follow (no EOFs: DEPRECATE_EOF); the
         // execute's answer carries the columns again, so they are skipped here.
         for _ in 0..u32::from(stmt.params) + u32::from(stmt.columns) {
-            self.frames.next().await?;
+            channel.frames.next().await?;
         }
-        self.settle();
+        channel.exchange = Exchange::Idle;
         if let Some(old) = self.statements.keep(sql, stmt) {
             self.close_statement(old.id).await?;
         }
@@ -185,12 +187,13 @@ impl WireConn {
 
     /// Closes a statement on the server (COM_STMT_CLOSE has no answer).
     pub async fn close_statement(&mut self, id: u32) -> Result<(), WireError> {
-        if self.unfinished {
-            return Err(not_read_to_its_end());
-        }
-        self.frames
+        self.begin()?;
+        // No answer comes; if the write fails part-way the exchange stays `Reading`.
+        self.channel
+            .frames
             .send_command(COM_STMT_CLOSE, &id.to_le_bytes())
             .await?;
+        self.channel.exchange = Exchange::Idle;
         Ok(())
     }
 
@@ -207,20 +210,16 @@ impl WireConn {
 
     /// Says goodbye; errors do not matter, the socket closes either way.
     pub async fn close(mut self) {
-        let _ = self.frames.send_command(COM_QUIT, &[]).await;
+        let _ = self.channel.frames.send_command(COM_QUIT, &[]).await;
     }
 
     async fn simple(&mut self, command: u8) -> Result<(), WireError> {
         match self.command(command, &[]).await? {
-            Reply::Done(_) => {}
-            Reply::Rows(_) => {
-                return Err(WireError::Protocol(format!(
-                    "a result set in answer to command 0x{command:02X}"
-                )))
-            }
+            Reply::Done(_) => Ok(()),
+            Reply::Rows(_) => Err(WireError::Protocol(format!(
+                "a result set in answer to command 0x{command:02X}"
+            ))),
         }
-        self.settle();
-        Ok(())
     }
 
     async fn command(
@@ -228,19 +227,23 @@ impl WireConn {
         command: u8,
         body: &[u8],
     ) -> Result<Reply<'_, TcpStream>, WireError> {
-        if self.unfinished {
-            return Err(not_read_to_its_end());
-        }
-        self.unfinished = true;
-        self.frames.send_command(command, body).await?;
-        let session_track = self.session_track();
-        read_reply(&mut self.frames, session_track).await
+        self.begin()?;
+        self.channel.frames.send_command(command, body).await?;
+        read_reply(&mut self.channel).await
     }
 
-    fn session_track(&self) -> bool {
-        self.greeting
-            .capabilities
-            .contains(CapabilityFlags::CLIENT_SESSION_TRACK)
+    /// Starts an exchange, or says why the connection cannot take a command.
+    fn begin(&mut self) -> Result<(), WireError> {
+        if !self.is_usable() {
+            return Err(match self.channel.exchange {
+                Exchange::Broken => WireError::Protocol(
+                    "a command on a connection the server closed or broke off".into(),
+                ),
+                _ => not_read_to_its_end(),
+            });
+        }
+        self.channel.exchange = Exchange::Reading;
+        Ok(())
     }
 }
 

@@ -57,6 +57,7 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     if payload.first() == Some(&ERR) {
         return Err(WireError::Server(packets::parse_err(payload)?));
     }
+    check_auth_data_len(payload)?;
     let hello: HandshakePacket<'_> = ParseBuf(payload)
         .parse(())
         .map_err(|e| WireError::Protocol(format!("the server's greeting: {e}")))?;
@@ -116,6 +117,23 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     frames.send(1, &out).await?;
     auth_exchange(frames, who, plugin).await?;
     Ok(greeting)
+}
+
+/// mysql_common computes the scramble's second part as `len as i8 - 8`, which overflows
+/// (a panic where overflow checks are on) for lengths of 0x80 and more; no server sends
+/// one, so such a greeting is refused before it is parsed.
+fn check_auth_data_len(greeting: &[u8]) -> Result<(), WireError> {
+    // Protocol version, the NUL-terminated server version, then connection id (4), scramble
+    // (8), filler (1), capabilities (2), collation (1), status (2), capabilities (2).
+    let Some(nul) = greeting.iter().skip(1).position(|&b| b == 0) else {
+        return Ok(());
+    };
+    match greeting.get(1 + nul + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2) {
+        Some(&len) if len >= 0x80 => Err(WireError::Protocol(format!(
+            "a greeting with an auth data length of {len}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Only plugins whose answer needs no TLS or RSA exchange.

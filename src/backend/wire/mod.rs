@@ -17,6 +17,7 @@
 
 mod column;
 mod conn;
+mod exchange;
 mod frames;
 mod login;
 mod packets;

@@ -4,11 +4,12 @@
 //! The connection always runs with CLIENT_DEPRECATE_EOF (login refuses a server without
 //! it), so no EOF packet follows the column definitions and a result ends with an OK
 //! packet whose header is 0xFE. A client that wants the old EOF packets gets them from
-//! whoever writes to it.
+//! whoever writes to it. Every end, error and failure is recorded in the channel's
+//! `Exchange`, which alone decides whether the connection takes another command.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::frames::Frames;
+use super::exchange::{Channel, Exchange};
 use super::packets::{self, OkFields, ERR, LOCAL_INFILE, OK};
 use super::WireError;
 
@@ -22,21 +23,31 @@ pub enum Reply<'c, S> {
 }
 
 /// Reads the first packet of a response (after a command, or after a result that said more
-/// results follow).
+/// results follow). The caller has set the exchange to `Reading`.
 pub(super) async fn read_reply<S: AsyncRead + AsyncWrite + Unpin>(
-    frames: &mut Frames<S>,
-    session_track: bool,
+    channel: &mut Channel<S>,
 ) -> Result<Reply<'_, S>, WireError> {
-    let payload = frames.next().await?;
+    let payload = channel.frames.next().await?;
     match payload.first() {
-        Some(&OK) => Ok(Reply::Done(packets::parse_ok(payload, session_track)?)),
-        Some(&ERR) => Err(WireError::Server(packets::parse_err(payload)?)),
-        Some(&LOCAL_INFILE) => Err(WireError::Unsupported("LOAD DATA LOCAL INFILE".into())),
+        Some(&OK) => {
+            let ok = packets::parse_ok(payload, channel.session_track)?;
+            channel.exchange = Exchange::after_end(&ok);
+            Ok(Reply::Done(ok))
+        }
+        Some(&ERR) => {
+            let err = packets::parse_err(payload)?;
+            channel.exchange = Exchange::after_error(&err);
+            Err(WireError::Server(err))
+        }
+        Some(&LOCAL_INFILE) => {
+            // The server now waits for the file's contents, which we do not send.
+            channel.exchange = Exchange::Broken;
+            Err(WireError::Unsupported("LOAD DATA LOCAL INFILE".into()))
+        }
         Some(_) => {
             let columns = packets::Cursor::new(payload).lenenc_int()?;
             Ok(Reply::Rows(Rows {
-                frames,
-                session_track,
+                channel,
                 columns,
                 columns_left: columns,
                 end: None,
@@ -48,8 +59,7 @@ pub(super) async fn read_reply<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// A result set being read.
 pub struct Rows<'c, S> {
-    frames: &'c mut Frames<S>,
-    session_track: bool,
+    channel: &'c mut Channel<S>,
     columns: u64,
     columns_left: u64,
     end: Option<OkFields>,
@@ -75,9 +85,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Rows<'_, S> {
             return Ok(None);
         }
         self.columns_left -= 1;
-        let payload = self.frames.next().await?;
+        let Channel {
+            frames, exchange, ..
+        } = &mut *self.channel;
+        let payload = frames.next().await?;
         if payload.first() == Some(&ERR) {
-            return Err(WireError::Server(packets::parse_err(payload)?));
+            let err = packets::parse_err(payload)?;
+            *exchange = Exchange::after_error(&err);
+            return Err(WireError::Server(err));
         }
         Ok(Some(payload))
     }
@@ -93,22 +108,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Rows<'_, S> {
         if self.end.is_some() {
             return Ok(RowStep::End);
         }
-        let Some(payload) = self.frames.buffered()? else {
+        let Channel {
+            frames,
+            exchange,
+            session_track,
+        } = &mut *self.channel;
+        let Some(payload) = frames.buffered()? else {
             return Ok(RowStep::NotYet);
         };
         if packets::is_result_end(payload) {
-            self.end = Some(packets::parse_ok(payload, self.session_track)?);
+            let end = packets::parse_ok(payload, *session_track)?;
+            *exchange = Exchange::after_end(&end);
+            self.end = Some(end);
             return Ok(RowStep::End);
         }
         if payload.first() == Some(&ERR) {
-            return Err(WireError::Server(packets::parse_err(payload)?));
+            let err = packets::parse_err(payload)?;
+            *exchange = Exchange::after_error(&err);
+            return Err(WireError::Server(err));
         }
         Ok(RowStep::Row(payload))
     }
 
     /// Reads until the next row (or the end) is in the buffer.
     pub async fn fill(&mut self) -> Result<(), WireError> {
-        Ok(self.frames.fill().await?)
+        Ok(self.channel.frames.fill().await?)
     }
 
     /// The next row; `None` at the end.
@@ -116,7 +140,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Rows<'_, S> {
         if self.end.is_some() {
             return Ok(None);
         }
-        if !self.frames.has_whole_packet()? {
+        if !self.channel.frames.has_whole_packet()? {
             self.fill().await?;
         }
         match self.buffered_row()? {

@@ -1,0 +1,57 @@
+//! Where a connection stands in the exchange of a command and its response: the one thing
+//! that decides whether it may be sent another command.
+//!
+//! Why a state and not a look at the read buffer: an empty buffer says nothing about what
+//! the server has still to send (rows held up by a slow statement, a CALL's next result).
+//! A caller that gave up part-way, or read a result whose end announced more, would have
+//! the rest read as the next command's answer: rows that look right and are not.
+
+use super::frames::Frames;
+use super::packets::{ErrFields, OkFields};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    /// The last response was read to its end: a command may be sent.
+    Idle,
+    /// A command was sent and its response is not read to its end.
+    Reading,
+    /// A result ended and announced another (`next_result`).
+    MoreResults,
+    /// The server closed the connection, or said it will, or sent what we cannot follow.
+    Broken,
+}
+
+/// A connection's framing together with where its exchange stands.
+pub struct Channel<S> {
+    pub frames: Frames<S>,
+    pub exchange: Exchange,
+    /// The connection negotiated CLIENT_SESSION_TRACK, which changes how an OK's info is
+    /// framed.
+    pub session_track: bool,
+}
+
+impl Exchange {
+    /// Where a response (or one result of it) that ended with this OK leaves us.
+    pub fn after_end(ok: &OkFields) -> Exchange {
+        if ok.more_results() {
+            Exchange::MoreResults
+        } else {
+            Exchange::Idle
+        }
+    }
+
+    /// Where a server error, which ends the response, leaves us.
+    pub fn after_error(err: &ErrFields) -> Exchange {
+        if ends_connection(err) {
+            Exchange::Broken
+        } else {
+            Exchange::Idle
+        }
+    }
+}
+
+/// Errors after which the server closes the connection: SQLSTATE class 08 (a packet over
+/// max_allowed_packet, network errors), shutdown, KILL CONNECTION, the idle timeout.
+pub fn ends_connection(err: &ErrFields) -> bool {
+    err.state.starts_with("08") || matches!(err.code, 1053 | 1927 | 4031)
+}

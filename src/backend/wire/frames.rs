@@ -28,6 +28,11 @@ pub struct Frames<S> {
     seq: u8,
     /// A payload of 16 MB or more, joined from its chunks (rare).
     joined: Vec<u8>,
+    /// The length and chunk count of the packet at `start`, once known to be whole: the
+    /// check that a packet is whole, made before a read, is not made again to take it.
+    whole: Option<(usize, usize)>,
+    /// Commands are framed here and written in one call; kept to save an allocation each.
+    out: Vec<u8>,
     /// Largest logical packet accepted, so a broken or hostile server cannot make us
     /// allocate without bound.
     max_packet: usize,
@@ -42,13 +47,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
             end: 0,
             seq: 0,
             joined: Vec::new(),
+            whole: None,
+            out: Vec::new(),
             max_packet,
         }
     }
 
     /// Sends one command packet (or a login packet when `seq` is not 0) in one write.
     pub async fn send(&mut self, seq: u8, payload: &[u8]) -> io::Result<()> {
-        let mut out = Vec::with_capacity(payload.len() + 4 + 4 * (payload.len() / MAX_CHUNK));
+        let mut out = self.take_out();
         self.seq = seq;
         let mut rest = payload;
         loop {
@@ -62,7 +69,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
                 break;
             }
         }
-        self.stream.write_all(&out).await
+        self.write_out(out).await
     }
 
     /// Sends a command (sequence id 0): its first byte, then the rest.
@@ -74,16 +81,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
             return self.send(0, &payload).await;
         }
         let len = ((body.len() + 1) as u32).to_le_bytes();
-        let mut out = Vec::with_capacity(body.len() + 5);
+        let mut out = self.take_out();
         out.extend_from_slice(&[len[0], len[1], len[2], 0, command]);
         out.extend_from_slice(body);
         self.seq = 1;
-        self.stream.write_all(&out).await
+        self.write_out(out).await
+    }
+
+    fn take_out(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        out
+    }
+
+    /// Writes a framed command and keeps its buffer for the next, unless a large one grew
+    /// it (a write cut short by a dropped future just loses the buffer).
+    async fn write_out(&mut self, out: Vec<u8>) -> io::Result<()> {
+        let written = self.stream.write_all(&out).await;
+        if out.capacity() <= SHRINK_ABOVE {
+            self.out = out;
+        }
+        written
     }
 
     /// The next payload if it is already whole in the buffer; `None` means `fill` first.
     pub fn buffered(&mut self) -> io::Result<Option<&[u8]>> {
-        let Some((len, chunks)) = self.whole_packet()? else {
+        let Some((len, chunks)) = self
+            .whole
+            .take()
+            .map_or_else(|| self.whole_packet(), |w| Ok(Some(w)))?
+        else {
             return Ok(None);
         };
         if chunks == 1 {
@@ -112,7 +139,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
     /// Reads until the next packet is whole in the buffer.
     pub async fn fill(&mut self) -> io::Result<()> {
         loop {
-            if self.whole_packet()?.is_some() {
+            if self.has_whole_packet()? {
                 return Ok(());
             }
             self.make_room();
@@ -129,9 +156,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
 
     /// The next payload, reading if it is not whole yet.
     pub async fn next(&mut self) -> io::Result<&[u8]> {
-        if self.whole_packet()?.is_none() {
-            self.fill().await?;
-        }
+        self.fill().await?;
         match self.buffered()? {
             Some(p) => Ok(p),
             None => Err(io::Error::other("a whole packet went missing")),
@@ -145,8 +170,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
     }
 
     /// Whether the next packet is whole in the buffer.
-    pub fn has_whole_packet(&self) -> io::Result<bool> {
-        Ok(self.whole_packet()?.is_some())
+    pub fn has_whole_packet(&mut self) -> io::Result<bool> {
+        if self.whole.is_none() {
+            self.whole = self.whole_packet()?;
+        }
+        Ok(self.whole.is_some())
     }
 
     /// The sequence id the next packet (read or written) carries.

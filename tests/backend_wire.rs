@@ -453,3 +453,32 @@ async fn a_prepare_error_names_the_table_and_leaves_the_connection_usable() {
     };
     assert_eq!(ok.affected_rows, 2);
 }
+
+#[tokio::test]
+async fn a_connection_keeps_sixty_four_statements_and_closes_the_one_it_drops() {
+    let schema = TestSchema::create("wire_prep_evict").await;
+    let mut wire = WireConn::connect(&wire_opts(Some(&schema.name)))
+        .await
+        .unwrap();
+    let mut prepared = Vec::new();
+    for i in 0..65 {
+        prepared.push(wire.prepare(&format!("SELECT ? + {i}")).await.unwrap());
+    }
+    assert_eq!(wire.statements_kept(), 64);
+    // The one dropped to make room was closed on the server (so the server's
+    // max_prepared_stmt_count is not used up by statements nobody keeps): it alone is
+    // unknown there now.
+    let mut unknown = 0;
+    for (i, stmt) in prepared.iter().enumerate() {
+        match wire.execute(*stmt, &execute_body(&[Value::Int(1)])).await {
+            Ok(Reply::Rows(rows)) => {
+                rows.finish().await.unwrap();
+            }
+            Ok(Reply::Done(_)) => panic!("no rows from statement {i}"),
+            Err(WireError::Server(e)) if e.code == 1243 => unknown += 1,
+            Err(e) => panic!("statement {i}: {e}"),
+        }
+    }
+    assert_eq!(unknown, 1);
+    assert!(wire.is_usable());
+}

@@ -16,8 +16,9 @@ pub struct Prepared {
 }
 
 /// How many statements one connection keeps before closing one to make room: MariaDB's
-/// `max_prepared_stmt_count` is per server (16,382 by default), shared by every connection.
-pub const KEPT: usize = 256;
+/// `max_prepared_stmt_count` is per server (16,382 by default), shared by every connection,
+/// and 64 each leaves room for 250 connections, as for the driver's (`stmt_cache_size`).
+pub const KEPT: usize = 64;
 
 #[derive(Default)]
 pub struct Statements {

@@ -5,7 +5,8 @@
 //! `frontend` (MySQL server side: handshake, auth, commands, result writing) ->
 //! `plan` (parse, find shard-key predicates, route, rewrite) ->
 //! `execute` (run a plan on backend connections and stream results back) ->
-//! `backend` (per-group connection pools).
+//! `backend` (per-group connection pools). `protocol` holds the wire-format primitives both
+//! ends speak.
 //! `config` reads and validates rule files and the server config; `sharding` maps key values
 //! to shards; `keygen` makes the ids of `key_generator` columns; `gtid` reads MariaDB GTID
 //! positions (replica health, resharding catch-up). A module uses only the ones
@@ -28,6 +29,7 @@ pub mod gtid;
 pub mod hold;
 pub mod keygen;
 pub mod plan;
+pub mod protocol;
 pub mod proxy_state;
 pub mod reload;
 pub mod reshard;

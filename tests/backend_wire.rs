@@ -112,7 +112,7 @@ async fn writes_answer_ok_with_counts_and_insert_ids() {
     };
     assert_eq!(ok.affected_rows, 2);
     assert_eq!(ok.last_insert_id, 4);
-    assert!(String::from_utf8_lossy(&ok.info).contains("Records: 2"));
+    assert_eq!(ok.info, b"Records: 2  Duplicates: 0  Warnings: 0");
     let Reply::Done(ok) = wire
         .query("UPDATE t SET note = 'n' WHERE id > 2")
         .await
@@ -142,22 +142,10 @@ async fn a_server_error_leaves_the_connection_usable() {
     assert!(wire.is_usable());
     let (_, rows) = wire_rows(&mut wire, "SELECT name FROM t WHERE id = 2").await;
     assert_eq!(rows, vec![b"\x03bob".to_vec()]);
-    // An error in the middle of the rows (after some were sent) is the statement's error.
-    let r = async {
-        let Reply::Rows(mut rows) = wire
-            .query("SELECT id, 1 DIV (id - 2) FROM t ORDER BY id")
-            .await?
-        else {
-            panic!("no rows");
-        };
-        while rows.next_column().await?.is_some() {}
-        while rows.next_row().await?.is_some() {}
-        Ok::<_, WireError>(())
-    }
-    .await;
-    // MariaDB returns NULL for a division by zero outside strict writes: no error, the
-    // whole result read.
-    r.unwrap();
+    // A division by zero is NULL and a warning in a SELECT, not an error: the whole
+    // result is read (the error after rows is `an_error_after_rows_were_sent...`).
+    let (_, rows) = wire_rows(&mut wire, "SELECT id, 1 DIV (id - 2) FROM t ORDER BY id").await;
+    assert_eq!(rows.len(), 3);
     assert!(wire.is_usable());
 }
 
@@ -465,20 +453,106 @@ async fn a_connection_keeps_sixty_four_statements_and_closes_the_one_it_drops() 
         prepared.push(wire.prepare(&format!("SELECT ? + {i}")).await.unwrap());
     }
     assert_eq!(wire.statements_kept(), 64);
-    // The one dropped to make room was closed on the server (so the server's
-    // max_prepared_stmt_count is not used up by statements nobody keeps): it alone is
-    // unknown there now.
-    let mut unknown = 0;
+    // The one dropped to make room is refused before anything is sent (its id would run
+    // whatever the server gives that id next)...
+    let mut refused = 0;
     for (i, stmt) in prepared.iter().enumerate() {
         match wire.execute(*stmt, &execute_body(&[Value::Int(1)])).await {
             Ok(Reply::Rows(rows)) => {
-                rows.finish().await.unwrap();
+                let rows = rows.finish().await;
+                assert!(rows.is_ok(), "statement {i}: {rows:?}");
             }
             Ok(Reply::Done(_)) => panic!("no rows from statement {i}"),
-            Err(WireError::Server(e)) if e.code == 1243 => unknown += 1,
+            Err(WireError::Refused(_)) => refused += 1,
             Err(e) => panic!("statement {i}: {e}"),
         }
     }
-    assert_eq!(unknown, 1);
+    assert_eq!(refused, 1);
+    // ...and was closed on the server, so the server's max_prepared_stmt_count is not used
+    // up by statements nobody keeps.
+    let (_, rows) = wire_rows(&mut wire, "SHOW SESSION STATUS LIKE 'Com_stmt_close'").await;
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0].ends_with(b"\x011"),
+        "{:?}",
+        String::from_utf8_lossy(&rows[0])
+    );
     assert!(wire.is_usable());
+}
+
+#[tokio::test]
+async fn a_statement_is_refused_on_another_connection_and_after_a_reset() {
+    let schema = schema_with_rows("wire_prep_owner").await;
+    let opts = wire_opts(Some(&schema.name));
+    let mut one = WireConn::connect(&opts).await.unwrap();
+    let mut two = WireConn::connect(&opts).await.unwrap();
+    let a = one
+        .prepare("SELECT name FROM t WHERE id = ?")
+        .await
+        .unwrap();
+    let b = two.prepare("SELECT id FROM t WHERE id = ?").await.unwrap();
+    // MySQL numbers statements per connection (the same id runs another statement
+    // there); MariaDB numbers them per server (another connection's id names nothing, or
+    // something else after a restart). Either way the handle is not this connection's.
+    assert_ne!(a, b);
+    let body = execute_body(&[Value::Int(1)]);
+    assert!(matches!(
+        two.execute(a, &body).await,
+        Err(WireError::Refused(_))
+    ));
+    assert!(two.is_usable());
+    assert_eq!(
+        executed_rows(&mut two, "SELECT id FROM t WHERE id = ?", &[Value::Int(1)])
+            .await
+            .len(),
+        1
+    );
+    one.reset().await.unwrap();
+    assert!(matches!(
+        one.execute(a, &body).await,
+        Err(WireError::Refused(_))
+    ));
+    let rows = executed_rows(
+        &mut one,
+        "SELECT name FROM t WHERE id = ?",
+        &[Value::Int(1)],
+    )
+    .await;
+    assert_eq!(rows, vec![b"\x00\x00\x03ann".to_vec()]);
+}
+
+#[tokio::test]
+async fn an_error_after_rows_were_sent_is_the_statements_error() {
+    let schema = TestSchema::create("wire_mid_error").await;
+    let mut wire = WireConn::connect(&wire_opts(Some(&schema.name)))
+        .await
+        .unwrap();
+    // Row 1000's subquery returns two rows: error 1242 after 999 rows went out.
+    let Reply::Rows(mut rows) = wire
+        .query("SELECT seq, IF(seq = 1000, (SELECT 1 UNION ALL SELECT 2), 0) FROM seq_1_to_2000")
+        .await
+        .unwrap()
+    else {
+        panic!("no rows");
+    };
+    while rows.next_column().await.unwrap().is_some() {}
+    let mut seen = 0;
+    let err = loop {
+        match rows.next_row().await {
+            Ok(Some(_)) => seen += 1,
+            Ok(None) => panic!("the result ended without the error after {seen} rows"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(&err, WireError::Server(e) if e.code == 1242),
+        "{err}"
+    );
+    assert_eq!(seen, 999);
+    // The result is over: reading on is refused, not a wait for packets that never come.
+    assert!(matches!(rows.next_row().await, Err(WireError::Refused(_))));
+    drop(rows);
+    assert!(wire.is_usable());
+    let (_, after) = wire_rows(&mut wire, "SELECT 5").await;
+    assert_eq!(after, vec![b"\x015".to_vec()]);
 }

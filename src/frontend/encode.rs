@@ -6,12 +6,9 @@ use mysql_common::packets::Column;
 
 use crate::execute::{ColumnRename, OkInfo};
 
-pub const OK_HEADER: u8 = 0x00;
-pub const EOF_HEADER: u8 = 0xFE;
-pub const ERR_HEADER: u8 = 0xFF;
-pub const NULL_CELL: u8 = 0xFB;
+pub use crate::protocol::{EOF_HEADER, ERR_HEADER, NULL_CELL, OK_HEADER};
 
-pub use crate::backend::wire::{put_lenenc_int, put_lenenc_str};
+pub use crate::protocol::{put_lenenc_int, put_lenenc_str};
 
 /// `header` is 0x00 for an OK, 0xFE for the OK that ends a result set under DEPRECATE_EOF.
 pub fn ok_payload(buf: &mut Vec<u8>, header: u8, ok: &OkInfo) {

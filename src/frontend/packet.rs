@@ -8,9 +8,7 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
-/// Largest payload in one physical packet; a payload of exactly this size is followed by
-/// another packet (maybe empty).
-pub const MAX_CHUNK: usize = 0xFF_FFFF;
+pub use crate::protocol::MAX_CHUNK;
 
 /// Buffered rows are flushed once the buffer holds this much, so big results stream.
 const FLUSH_THRESHOLD: usize = 64 * 1024;

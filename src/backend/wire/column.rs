@@ -1,8 +1,8 @@
 //! A column definition payload taken apart in place: the names a proxy may have to change
 //! (schema, table, original table) and the rest, which it hands on byte for byte.
 
-use super::packets::{put_lenenc_str, Cursor};
 use super::WireError;
+use crate::protocol::{put_lenenc_str, Cursor};
 
 /// The fields of a protocol-4.1 column definition, as slices of its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

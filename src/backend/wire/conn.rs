@@ -3,15 +3,14 @@
 
 use std::time::Duration;
 
-use mysql_common::constants::CapabilityFlags;
 use tokio::net::TcpStream;
 
 use super::exchange::{Channel, Exchange};
 use super::frames::Frames;
 use super::login::{login, Credentials, Greeting};
-use super::packets::{self, ERR};
+use super::packets;
 use super::reply::{read_reply, Reply};
-use super::statements::{Prepared, Statements};
+use super::statements::{next_generation, prepare_ok, Prepared, Statements};
 use super::WireError;
 
 const COM_QUIT: u8 = 0x01;
@@ -21,9 +20,6 @@ const COM_STMT_PREPARE: u8 = 0x16;
 const COM_STMT_EXECUTE: u8 = 0x17;
 const COM_STMT_CLOSE: u8 = 0x19;
 const COM_RESET_CONNECTION: u8 = 0x1F;
-
-/// utf8mb4_general_ci, the collation mysql_async's connections start with.
-const UTF8MB4_GENERAL_CI: u8 = 45;
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
@@ -57,6 +53,8 @@ pub struct WireConn {
     channel: Channel<TcpStream>,
     greeting: Greeting,
     statements: Statements,
+    /// Which statements are this connection's: new at connect and at every reset.
+    generation: u64,
 }
 
 impl WireConn {
@@ -72,22 +70,18 @@ impl WireConn {
             password: &opts.password,
             database: opts.database.as_deref(),
             max_packet: opts.max_packet.min(u32::MAX as usize) as u32,
-            collation: UTF8MB4_GENERAL_CI,
         };
         let greeting = tokio::time::timeout(opts.connect_timeout, login(&mut frames, &who))
             .await
             .map_err(|_| timed_out("logging in to", opts))??;
-        let session_track = greeting
-            .capabilities
-            .contains(CapabilityFlags::CLIENT_SESSION_TRACK);
         Ok(WireConn {
             channel: Channel {
                 frames,
                 exchange: Exchange::Idle,
-                session_track,
             },
             greeting,
             statements: Statements::default(),
+            generation: next_generation(),
         })
     }
 
@@ -119,24 +113,29 @@ impl WireConn {
     /// more results follow.
     pub async fn next_result(&mut self) -> Result<Reply<'_, TcpStream>, WireError> {
         if self.channel.exchange != Exchange::MoreResults {
-            return Err(WireError::Protocol(
-                "no further result was announced".into(),
-            ));
+            return Err(WireError::Refused("no further result was announced".into()));
         }
         self.channel.exchange = Exchange::Reading;
         read_reply(&mut self.channel).await
     }
 
     pub async fn ping(&mut self) -> Result<(), WireError> {
-        self.simple(COM_PING).await
+        self.command_expecting_ok(COM_PING).await
     }
 
     /// COM_RESET_CONNECTION: the session's variables, temporary tables, prepared statements
-    /// and locks are gone afterwards, as for a new connection.
+    /// and locks are gone afterwards, as for a new connection. A connection whose reset
+    /// failed is broken: it may still hold what the reset was to remove.
     pub async fn reset(&mut self) -> Result<(), WireError> {
-        // Whatever the answer, the statements may be gone on the server.
-        self.statements.clear();
-        self.simple(COM_RESET_CONNECTION).await
+        let outcome = self.command_expecting_ok(COM_RESET_CONNECTION).await;
+        match outcome {
+            Ok(()) => {
+                self.statements.clear();
+                self.generation = next_generation();
+            }
+            Err(_) => self.channel.exchange = Exchange::Broken,
+        }
+        outcome
     }
 
     /// The statement for `sql`, prepared on this connection now or earlier.
@@ -147,50 +146,72 @@ impl WireConn {
         self.begin()?;
         let channel = &mut self.channel;
         channel
-            .frames
             .send_command(COM_STMT_PREPARE, sql.as_bytes())
             .await?;
-        let payload = channel.frames.next().await?;
-        if payload.first() == Some(&ERR) {
-            let err = packets::parse_err(payload)?;
-            channel.exchange = Exchange::after_error(&err);
-            return Err(WireError::Server(err));
+        let Channel { frames, exchange } = &mut *channel;
+        let payload = match frames.next().await {
+            Ok(p) => p,
+            Err(e) => {
+                *exchange = Exchange::Broken;
+                return Err(e.into());
+            }
+        };
+        if packets::is_err(payload) {
+            return Err(packets::server_error(payload, exchange));
         }
-        let stmt = prepare_ok(payload)?;
+        let stmt = match prepare_ok(payload, self.generation) {
+            Ok(stmt) => stmt,
+            Err(e) => {
+                *exchange = Exchange::Broken;
+                return Err(e);
+            }
+        };
         // The parameters' and columns' definitions follow (no EOFs: DEPRECATE_EOF); the
         // execute's answer carries the columns again, so they are skipped here.
         for _ in 0..u32::from(stmt.params) + u32::from(stmt.columns) {
-            channel.frames.next().await?;
+            channel.next().await?;
         }
         channel.exchange = Exchange::Idle;
-        if let Some(old) = self.statements.keep(sql, stmt) {
+        for old in self.statements.keep(sql, stmt) {
             self.close_statement(old.id).await?;
         }
         Ok(stmt)
     }
 
-    /// Executes a prepared statement. `params` is the COM_STMT_EXECUTE body after the
-    /// statement id (flags, iteration count, null bitmap, types, values): a client's own
-    /// execute body can be passed on as it is, provided it carries the types (the
-    /// new-params-bound flag set), since this statement has not seen the client's earlier
-    /// executes.
+    /// Executes a statement this connection prepared and still keeps. `params` is the
+    /// COM_STMT_EXECUTE body after the statement id (flags, iteration count, null bitmap,
+    /// types, values): a client's own execute body can be passed on, provided it carries
+    /// the types (the new-params-bound flag set), since this statement has not seen the
+    /// client's earlier executes. The flags are sent as 0 whatever they were: a cursor
+    /// would end the result after its column definitions, an empty result taken for a
+    /// whole one.
     pub async fn execute(
         &mut self,
         stmt: Prepared,
         params: &[u8],
     ) -> Result<Reply<'_, TcpStream>, WireError> {
+        // A statement id means something only here, and only until a reset: another
+        // connection's, or one this connection dropped, would run whatever has that id now.
+        if stmt.generation != self.generation || !self.statements.holds(stmt) {
+            return Err(WireError::Refused(format!(
+                "statement {} is not one this connection keeps prepared",
+                stmt.id
+            )));
+        }
         let mut body = Vec::with_capacity(4 + params.len());
         body.extend_from_slice(&stmt.id.to_le_bytes());
         body.extend_from_slice(params);
+        if let Some(flags) = body.get_mut(4) {
+            *flags = 0;
+        }
         self.command(COM_STMT_EXECUTE, &body).await
     }
 
-    /// Closes a statement on the server (COM_STMT_CLOSE has no answer).
+    /// Closes a statement on the server (COM_STMT_CLOSE has no answer). Only for one the
+    /// connection no longer keeps, or to test what a statement gone from the server does.
     pub async fn close_statement(&mut self, id: u32) -> Result<(), WireError> {
         self.begin()?;
-        // No answer comes; if the write fails part-way the exchange stays `Reading`.
         self.channel
-            .frames
             .send_command(COM_STMT_CLOSE, &id.to_le_bytes())
             .await?;
         self.channel.exchange = Exchange::Idle;
@@ -213,7 +234,7 @@ impl WireConn {
         let _ = self.channel.frames.send_command(COM_QUIT, &[]).await;
     }
 
-    async fn simple(&mut self, command: u8) -> Result<(), WireError> {
+    async fn command_expecting_ok(&mut self, command: u8) -> Result<(), WireError> {
         match self.command(command, &[]).await? {
             Reply::Done(_) => Ok(()),
             Reply::Rows(_) => Err(WireError::Protocol(format!(
@@ -228,7 +249,7 @@ impl WireConn {
         body: &[u8],
     ) -> Result<Reply<'_, TcpStream>, WireError> {
         self.begin()?;
-        self.channel.frames.send_command(command, body).await?;
+        self.channel.send_command(command, body).await?;
         read_reply(&mut self.channel).await
     }
 
@@ -236,7 +257,7 @@ impl WireConn {
     fn begin(&mut self) -> Result<(), WireError> {
         if !self.is_usable() {
             return Err(match self.channel.exchange {
-                Exchange::Broken => WireError::Protocol(
+                Exchange::Broken => WireError::Refused(
                     "a command on a connection the server closed or broke off".into(),
                 ),
                 _ => not_read_to_its_end(),
@@ -255,26 +276,7 @@ fn timed_out(doing: &str, opts: &WireOpts) -> WireError {
 }
 
 fn not_read_to_its_end() -> WireError {
-    WireError::Protocol(
+    WireError::Refused(
         "a command on a connection whose last response was not read to its end".into(),
     )
-}
-
-/// COM_STMT_PREPARE's OK: 0x00, statement id, column count, parameter count, filler,
-/// warnings.
-fn prepare_ok(payload: &[u8]) -> Result<Prepared, WireError> {
-    let mut c = packets::Cursor::new(payload);
-    if c.u8()? != 0 {
-        return Err(WireError::Protocol(
-            "a prepare answered without an OK".into(),
-        ));
-    }
-    let id = c.take(4)?;
-    let columns = c.u16()?;
-    let params = c.u16()?;
-    Ok(Prepared {
-        id: u32::from_le_bytes([id[0], id[1], id[2], id[3]]),
-        params,
-        columns,
-    })
 }

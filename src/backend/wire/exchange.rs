@@ -6,8 +6,11 @@
 //! A caller that gave up part-way, or read a result whose end announced more, would have
 //! the rest read as the next command's answer: rows that look right and are not.
 
+use tokio::io::{AsyncRead, AsyncWrite};
+
 use super::frames::Frames;
 use super::packets::{ErrFields, OkFields};
+use super::WireError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exchange {
@@ -21,13 +24,44 @@ pub enum Exchange {
     Broken,
 }
 
-/// A connection's framing together with where its exchange stands.
+/// A connection's framing together with where its exchange stands. Reads go through it so
+/// that a failed read (the server gone, a malformed packet) marks the connection broken.
 pub struct Channel<S> {
     pub frames: Frames<S>,
     pub exchange: Exchange,
-    /// The connection negotiated CLIENT_SESSION_TRACK, which changes how an OK's info is
-    /// framed.
-    pub session_track: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
+    /// The next payload, reading if it is not whole yet.
+    pub async fn next(&mut self) -> Result<&[u8], WireError> {
+        let Channel { frames, exchange } = self;
+        match frames.next().await {
+            Ok(payload) => Ok(payload),
+            Err(e) => {
+                *exchange = Exchange::Broken;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Reads until the next payload is whole in the buffer.
+    pub async fn fill(&mut self) -> Result<(), WireError> {
+        if let Err(e) = self.frames.fill().await {
+            self.exchange = Exchange::Broken;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Sends a command, starting an exchange; a failed write breaks the connection.
+    pub async fn send_command(&mut self, command: u8, body: &[u8]) -> Result<(), WireError> {
+        self.exchange = Exchange::Reading;
+        if let Err(e) = self.frames.send_command(command, body).await {
+            self.exchange = Exchange::Broken;
+            return Err(e.into());
+        }
+        Ok(())
+    }
 }
 
 impl Exchange {

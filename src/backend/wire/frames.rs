@@ -9,12 +9,14 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Largest payload of one physical packet; a payload of exactly this size is continued in
-/// the next packet (maybe an empty one).
-pub const MAX_CHUNK: usize = 0xFF_FFFF;
+use crate::protocol::MAX_CHUNK;
 
 const READ_STEP: usize = 16 * 1024;
+/// Read buffers above this go back to `READ_STEP` once drained, so a connection that once
+/// read a large packet does not keep its size.
 const SHRINK_ABOVE: usize = 1 << 20;
+/// The command buffer is kept for the next command only up to this.
+const KEEP_OUT_UP_TO: usize = 64 * 1024;
 
 /// A socket with a read buffer of whole and partial packets, and the sequence ids of the
 /// command being answered.
@@ -30,7 +32,7 @@ pub struct Frames<S> {
     joined: Vec<u8>,
     /// The length and chunk count of the packet at `start`, once known to be whole: the
     /// check that a packet is whole, made before a read, is not made again to take it.
-    whole: Option<(usize, usize)>,
+    whole_at_start: Option<(usize, usize)>,
     /// Commands are framed here and written in one call; kept to save an allocation each.
     out: Vec<u8>,
     /// Largest logical packet accepted, so a broken or hostile server cannot make us
@@ -47,7 +49,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
             end: 0,
             seq: 0,
             joined: Vec::new(),
-            whole: None,
+            whole_at_start: None,
             out: Vec::new(),
             max_packet,
         }
@@ -98,7 +100,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
     /// it (a write cut short by a dropped future just loses the buffer).
     async fn write_out(&mut self, out: Vec<u8>) -> io::Result<()> {
         let written = self.stream.write_all(&out).await;
-        if out.capacity() <= SHRINK_ABOVE {
+        if out.capacity() <= KEEP_OUT_UP_TO {
             self.out = out;
         }
         written
@@ -107,13 +109,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
     /// The next payload if it is already whole in the buffer; `None` means `fill` first.
     pub fn buffered(&mut self) -> io::Result<Option<&[u8]>> {
         let Some((len, chunks)) = self
-            .whole
+            .whole_at_start
             .take()
             .map_or_else(|| self.whole_packet(), |w| Ok(Some(w)))?
         else {
             return Ok(None);
         };
         if chunks == 1 {
+            if self.joined.capacity() > SHRINK_ABOVE {
+                self.joined = Vec::new();
+            }
             let at = self.start + 4;
             self.check_seq(self.buf[self.start + 3])?;
             self.start = at + len;
@@ -171,10 +176,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
 
     /// Whether the next packet is whole in the buffer.
     pub fn has_whole_packet(&mut self) -> io::Result<bool> {
-        if self.whole.is_none() {
-            self.whole = self.whole_packet()?;
+        if self.whole_at_start.is_none() {
+            self.whole_at_start = self.whole_packet()?;
         }
-        Ok(self.whole.is_some())
+        Ok(self.whole_at_start.is_some())
     }
 
     /// The sequence id the next packet (read or written) carries.
@@ -237,7 +242,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
             self.start = 0;
         }
         if self.buf.len() - self.end < READ_STEP {
-            let len = self.buf.len().max(READ_STEP) * 2;
+            // Doubling, but never past what one packet of `max_packet` needs (its chunks'
+            // headers and one more step): a 64 MB limit must not mean a 128 MB buffer.
+            let most = self.max_packet + 4 * (self.max_packet / MAX_CHUNK + 1) + 2 * READ_STEP;
+            let len = (self.buf.len().max(READ_STEP) * 2).min(most.max(self.end + READ_STEP));
             self.buf.resize(len, 0);
         }
     }

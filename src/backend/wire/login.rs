@@ -8,14 +8,15 @@ use mysql_common::proto::MySerialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::frames::Frames;
-use super::packets::{self, ERR, OK};
+use crate::protocol::{EOF_HEADER, ERR_HEADER, OK_HEADER};
+
+use super::packets;
 use super::WireError;
 
 /// What the server told us at login that later commands need.
 #[derive(Debug, Clone)]
 pub struct Greeting {
     pub connection_id: u32,
-    pub capabilities: CapabilityFlags,
     pub server_version: (u16, u16, u16),
 }
 
@@ -24,15 +25,13 @@ pub struct Credentials<'a> {
     pub password: &'a str,
     pub database: Option<&'a str>,
     pub max_packet: u32,
-    /// utf8mb4_general_ci unless the caller says otherwise: the collation the connection
-    /// starts with, as mysql_async's.
-    pub collation: u8,
 }
 
-/// The capabilities we ask for: those of mysql_async's connections (so a statement behaves
-/// the same on either), minus what the wire path does not implement (LOCAL INFILE,
-/// multi-statements, compression, TLS).
-fn wanted(database: bool) -> CapabilityFlags {
+/// The capabilities we ask for: those of mysql_async's connections that change how a
+/// statement behaves (so it behaves the same on either), minus what the wire path does not
+/// implement (LOCAL INFILE, multi-statements, compression, TLS), plus two that change only
+/// framing (long column flags, length-encoded auth data).
+fn requested_capabilities(database: bool) -> CapabilityFlags {
     let mut c = CapabilityFlags::CLIENT_PROTOCOL_41
         | CapabilityFlags::CLIENT_SECURE_CONNECTION
         | CapabilityFlags::CLIENT_LONG_PASSWORD
@@ -54,7 +53,7 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     who: &Credentials<'_>,
 ) -> Result<Greeting, WireError> {
     let payload = frames.next().await?;
-    if payload.first() == Some(&ERR) {
+    if payload.first() == Some(&ERR_HEADER) {
         return Err(WireError::Server(packets::parse_err(payload)?));
     }
     check_auth_data_len(payload)?;
@@ -62,7 +61,7 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         .parse(())
         .map_err(|e| WireError::Protocol(format!("the server's greeting: {e}")))?;
     let server_caps = hello.capabilities();
-    let mut capabilities = wanted(who.database.is_some()) & server_caps;
+    let mut capabilities = requested_capabilities(who.database.is_some()) & server_caps;
     for needed in [
         CapabilityFlags::CLIENT_PROTOCOL_41,
         CapabilityFlags::CLIENT_SECURE_CONNECTION,
@@ -81,7 +80,6 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let greeting = Greeting {
         connection_id: hello.connection_id(),
-        capabilities,
         server_version: hello
             .maria_db_server_version_parsed()
             .or_else(|| hello.server_version_parsed())
@@ -108,20 +106,18 @@ pub async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         None,
         who.max_packet,
     );
+    // mysql_common writes utf8mb4_general_ci (45) as the collation, as mysql_async's
+    // connections start with.
     let mut out = Vec::new();
     response.serialize(&mut out);
-    // The collation byte sits after capabilities (4) and max packet size (4).
-    if let Some(b) = out.get_mut(8) {
-        *b = who.collation;
-    }
     frames.send(1, &out).await?;
     auth_exchange(frames, who, plugin).await?;
     Ok(greeting)
 }
 
 /// mysql_common computes the scramble's second part as `len as i8 - 8`, which overflows
-/// (a panic where overflow checks are on) for lengths of 0x80 and more; no server sends
-/// one, so such a greeting is refused before it is parsed.
+/// (a panic where overflow checks are on) for lengths 0x80-0x87. No server sends a length
+/// of 0x80 or more, so such a greeting is refused before it is parsed.
 fn check_auth_data_len(greeting: &[u8]) -> Result<(), WireError> {
     // Protocol version, the NUL-terminated server version, then connection id (4), scramble
     // (8), filler (1), capabilities (2), collation (1), status (2), capabilities (2).
@@ -156,19 +152,16 @@ async fn auth_exchange<S: AsyncRead + AsyncWrite + Unpin>(
     for _ in 0..4 {
         let payload = frames.next().await?;
         match payload.first() {
-            Some(&OK) => return Ok(()),
-            Some(&ERR) => return Err(WireError::Server(packets::parse_err(payload)?)),
-            Some(&0xFE) => {
+            Some(&OK_HEADER) => return Ok(()),
+            Some(&ERR_HEADER) => return Err(WireError::Server(packets::parse_err(payload)?)),
+            Some(&EOF_HEADER) => {
                 let switch: AuthSwitchRequest<'_> = ParseBuf(payload)
                     .parse(())
                     .map_err(|e| WireError::Protocol(format!("an auth switch: {e}")))?;
                 plugin = supported(switch.auth_plugin().into_owned())?;
-                let nonce = match switch.plugin_data() {
-                    [head @ .., 0] => head,
-                    all => all,
-                };
+                // mysql_common strips the nonce's trailing NUL already.
                 let mut answer = Vec::new();
-                if let Some(d) = plugin.gen_data(Some(who.password), nonce) {
+                if let Some(d) = plugin.gen_data(Some(who.password), switch.plugin_data()) {
                     d.serialize(&mut answer);
                 }
                 let seq = frames.next_seq();

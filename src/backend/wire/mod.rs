@@ -11,9 +11,11 @@
 //!
 //! Prepared statements live with the connection that prepared them (`statements.rs`).
 //!
-//! What it does not do (the driver keeps doing it): TLS, compression, authentication other
-//! than mysql_native_password and caching_sha2_password's fast path, LOAD DATA LOCAL.
-//! `connect` says `Unsupported` for those, so a caller can keep the driver.
+//! What it does not do (the driver keeps doing it): TLS, compression, unix sockets,
+//! authentication other than mysql_native_password and caching_sha2_password's fast path,
+//! LOAD DATA LOCAL. `WireOpts` has no option for TLS or a socket, so a server that needs
+//! one must stay with the driver; `connect` says `Unsupported` for the other plugins, and
+//! a LOCAL INFILE request is `Unsupported` (and ends the connection).
 
 mod column;
 mod conn;
@@ -26,8 +28,7 @@ mod statements;
 
 pub use column::{column_fields, ColumnFields};
 pub use conn::{WireConn, WireOpts};
-pub use frames::MAX_CHUNK;
-pub use packets::{put_lenenc_int, put_lenenc_str, ErrFields, OkFields};
+pub use packets::{ErrFields, OkFields};
 pub use reply::{Reply, RowStep, Rows};
 pub use statements::Prepared;
 
@@ -43,6 +44,9 @@ pub enum WireError {
     Protocol(String),
     #[error("not supported on the wire path: {0}")]
     Unsupported(String),
+    /// The caller asked for what the connection's state does not allow; nothing was sent.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 impl From<WireError> for Error {

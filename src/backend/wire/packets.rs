@@ -1,101 +1,18 @@
-//! The few payloads the wire path parses: length-encoded integers and strings, OK and ERR.
-//! Written from the wire format because mysql_common's parsers build owned packets, and the
-//! point here is not to.
+//! The few payloads the wire path parses: OK, ERR, and the end of a result. Written from
+//! the wire format because mysql_common's parsers build owned packets, and the point here
+//! is not to.
 
+use crate::protocol::{Cursor, Malformed, EOF_HEADER, ERR_HEADER, MAX_CHUNK};
+
+use super::exchange::Exchange;
 use super::WireError;
-
-pub const OK: u8 = 0x00;
-pub const EOF: u8 = 0xFE;
-pub const ERR: u8 = 0xFF;
-pub const LOCAL_INFILE: u8 = 0xFB;
 
 pub const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
 
-pub fn put_lenenc_int(buf: &mut Vec<u8>, v: u64) {
-    if v < 251 {
-        buf.push(v as u8);
-    } else if v < 1 << 16 {
-        buf.push(0xFC);
-        buf.extend_from_slice(&(v as u16).to_le_bytes());
-    } else if v < 1 << 24 {
-        buf.push(0xFD);
-        buf.extend_from_slice(&(v as u32).to_le_bytes()[..3]);
-    } else {
-        buf.push(0xFE);
-        buf.extend_from_slice(&v.to_le_bytes());
+impl From<Malformed> for WireError {
+    fn from(m: Malformed) -> Self {
+        WireError::Protocol(m.0)
     }
-}
-
-pub fn put_lenenc_str(buf: &mut Vec<u8>, s: &[u8]) {
-    put_lenenc_int(buf, s.len() as u64);
-    buf.extend_from_slice(s);
-}
-
-/// A cursor over one payload.
-pub struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Cursor { bytes, at: 0 }
-    }
-
-    pub fn rest(&self) -> &'a [u8] {
-        &self.bytes[self.at.min(self.bytes.len())..]
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.at >= self.bytes.len()
-    }
-
-    pub fn u8(&mut self) -> Result<u8, WireError> {
-        let b = *self.bytes.get(self.at).ok_or_else(short)?;
-        self.at += 1;
-        Ok(b)
-    }
-
-    pub fn u16(&mut self) -> Result<u16, WireError> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        let end = self.at.checked_add(n).ok_or_else(short)?;
-        let b = self.bytes.get(self.at..end).ok_or_else(short)?;
-        self.at = end;
-        Ok(b)
-    }
-
-    pub fn lenenc_int(&mut self) -> Result<u64, WireError> {
-        Ok(match self.u8()? {
-            n @ 0..=0xFA => u64::from(n),
-            0xFC => u64::from(self.u16()?),
-            0xFD => {
-                let b = self.take(3)?;
-                u64::from(u32::from_le_bytes([b[0], b[1], b[2], 0]))
-            }
-            0xFE => {
-                let b = self.take(8)?;
-                u64::from_le_bytes(b.try_into().map_err(|_| short())?)
-            }
-            other => {
-                return Err(WireError::Protocol(format!(
-                    "0x{other:02X} where a length-encoded integer was due"
-                )))
-            }
-        })
-    }
-
-    pub fn lenenc_str(&mut self) -> Result<&'a [u8], WireError> {
-        let n = self.lenenc_int()?;
-        self.take(usize::try_from(n).map_err(|_| short())?)
-    }
-}
-
-fn short() -> WireError {
-    WireError::Protocol("a packet ends early".into())
 }
 
 /// An OK packet (or the OK-shaped end of a result under DEPRECATE_EOF).
@@ -115,9 +32,12 @@ impl OkFields {
     }
 }
 
-/// Reads an OK payload (header 0x00, or 0xFE ending a result); `session_track` says whether
-/// the connection negotiated CLIENT_SESSION_TRACK, which changes how info is framed.
-pub fn parse_ok(payload: &[u8], session_track: bool) -> Result<OkFields, WireError> {
+/// Reads an OK payload (header 0x00, or 0xFE ending a result). The info that may follow
+/// is a length-encoded string whether or not CLIENT_SESSION_TRACK is on: the protocol
+/// documents it as the rest of the packet, but MariaDB and MySQL both send a length first
+/// (so does our own client side, `frontend::encode::ok_payload`). The connection does not
+/// ask for session tracking, so no session-state block follows.
+pub fn parse_ok(payload: &[u8]) -> Result<OkFields, WireError> {
     let mut c = Cursor::new(payload);
     c.u8()?;
     let affected_rows = c.lenenc_int()?;
@@ -126,10 +46,8 @@ pub fn parse_ok(payload: &[u8], session_track: bool) -> Result<OkFields, WireErr
     let warnings = c.u16()?;
     let info = if c.is_empty() {
         Vec::new()
-    } else if session_track {
-        c.lenenc_str()?.to_vec()
     } else {
-        c.rest().to_vec()
+        c.lenenc_str()?.to_vec()
     };
     Ok(OkFields {
         affected_rows,
@@ -165,11 +83,29 @@ pub fn parse_err(payload: &[u8]) -> Result<ErrFields, WireError> {
     })
 }
 
+/// A server's error packet as the error it is, with where the exchange stands after it.
+pub fn server_error(payload: &[u8], exchange: &mut Exchange) -> WireError {
+    match parse_err(payload) {
+        Ok(err) => {
+            *exchange = Exchange::after_error(&err);
+            WireError::Server(err)
+        }
+        Err(e) => {
+            *exchange = Exchange::Broken;
+            e
+        }
+    }
+}
+
+pub fn is_err(payload: &[u8]) -> bool {
+    payload.first() == Some(&ERR_HEADER)
+}
+
 /// Whether a payload read where a row may be is the result's end: under DEPRECATE_EOF an
-/// OK packet with header 0xFE, else an EOF packet. A row may begin with 0xFE too (a cell of
-/// 16 MB or more), but such a row is longer than any end packet can be.
+/// OK packet with header 0xFE. A row may begin with 0xFE too (a first cell of 16 MB or
+/// more), but such a row is at least a whole chunk long, which no end packet is.
 pub fn is_result_end(payload: &[u8]) -> bool {
-    payload.first() == Some(&EOF) && payload.len() < 0xFF_FFFF
+    payload.first() == Some(&EOF_HEADER) && payload.len() < MAX_CHUNK
 }
 
 #[cfg(test)]
@@ -177,16 +113,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_an_ok_with_info() {
-        let p = [
-            0x00, 0x03, 0xFC, 0x10, 0x27, 0x02, 0x00, 0x01, 0x00, b'h', b'i',
-        ];
-        let ok = parse_ok(&p, false).unwrap();
+    fn reads_an_ok_with_info_as_servers_send_it() {
+        let mut p = vec![0x00, 0x03, 0xFC, 0x10, 0x27, 0x02, 0x00, 0x01, 0x00];
+        let info = b"Records: 3  Duplicates: 0  Warnings: 1";
+        p.push(info.len() as u8);
+        p.extend_from_slice(info);
+        let ok = parse_ok(&p).unwrap();
         assert_eq!(ok.affected_rows, 3);
         assert_eq!(ok.last_insert_id, 10000);
         assert_eq!(ok.status, 2);
         assert_eq!(ok.warnings, 1);
-        assert_eq!(ok.info, b"hi");
+        assert_eq!(ok.info, info);
+        let bare = parse_ok(&p[..9]).unwrap();
+        assert!(bare.info.is_empty());
     }
 
     #[test]
@@ -205,9 +144,14 @@ mod tests {
 
     #[test]
     fn a_truncated_packet_is_an_error_not_a_panic() {
-        assert!(parse_ok(&[0x00, 0xFE, 1, 2], false).is_err());
+        assert!(parse_ok(&[0x00, 0xFE, 1, 2]).is_err());
+        assert!(parse_ok(&[0x00, 0, 0, 2, 0, 0, 0, 5, b'a']).is_err());
         assert!(parse_err(&[0xFF]).is_err());
-        assert!(Cursor::new(&[0xFF]).lenenc_int().is_err());
-        assert!(Cursor::new(&[0x05, b'a']).lenenc_str().is_err());
+        let mut exchange = Exchange::Reading;
+        assert!(matches!(
+            server_error(&[0xFF, 1], &mut exchange),
+            WireError::Protocol(_)
+        ));
+        assert_eq!(exchange, Exchange::Broken);
     }
 }

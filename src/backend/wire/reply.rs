@@ -4,13 +4,15 @@
 //! The connection always runs with CLIENT_DEPRECATE_EOF (login refuses a server without
 //! it), so no EOF packet follows the column definitions and a result ends with an OK
 //! packet whose header is 0xFE. A client that wants the old EOF packets gets them from
-//! whoever writes to it. Every end, error and failure is recorded in the channel's
+//! whoever writes to it. Every end, error and failed read is recorded in the channel's
 //! `Exchange`, which alone decides whether the connection takes another command.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::protocol::{Cursor, NULL_CELL, OK_HEADER};
+
 use super::exchange::{Channel, Exchange};
-use super::packets::{self, OkFields, ERR, LOCAL_INFILE, OK};
+use super::packets::{self, OkFields};
 use super::WireError;
 
 /// The first answer to a command.
@@ -27,33 +29,44 @@ pub enum Reply<'c, S> {
 pub(super) async fn read_reply<S: AsyncRead + AsyncWrite + Unpin>(
     channel: &mut Channel<S>,
 ) -> Result<Reply<'_, S>, WireError> {
-    let payload = channel.frames.next().await?;
+    let Channel { frames, exchange } = channel;
+    let payload = match frames.next().await {
+        Ok(p) => p,
+        Err(e) => {
+            *exchange = Exchange::Broken;
+            return Err(e.into());
+        }
+    };
     match payload.first() {
-        Some(&OK) => {
-            let ok = packets::parse_ok(payload, channel.session_track)?;
-            channel.exchange = Exchange::after_end(&ok);
+        Some(&OK_HEADER) => {
+            let ok = packets::parse_ok(payload).inspect_err(|_| *exchange = Exchange::Broken)?;
+            *exchange = Exchange::after_end(&ok);
             Ok(Reply::Done(ok))
         }
-        Some(&ERR) => {
-            let err = packets::parse_err(payload)?;
-            channel.exchange = Exchange::after_error(&err);
-            Err(WireError::Server(err))
-        }
-        Some(&LOCAL_INFILE) => {
-            // The server now waits for the file's contents, which we do not send.
-            channel.exchange = Exchange::Broken;
+        _ if packets::is_err(payload) => Err(packets::server_error(payload, exchange)),
+        Some(&NULL_CELL) => {
+            // LOCAL INFILE: the server now waits for the file's contents, which we do not
+            // send.
+            *exchange = Exchange::Broken;
             Err(WireError::Unsupported("LOAD DATA LOCAL INFILE".into()))
         }
-        Some(_) => {
-            let columns = packets::Cursor::new(payload).lenenc_int()?;
-            Ok(Reply::Rows(Rows {
+        Some(_) => match Cursor::new(payload).lenenc_int() {
+            Ok(columns) => Ok(Reply::Rows(Rows {
                 channel,
                 columns,
                 columns_left: columns,
                 end: None,
-            }))
+                failed: false,
+            })),
+            Err(e) => {
+                *exchange = Exchange::Broken;
+                Err(e.into())
+            }
+        },
+        None => {
+            *exchange = Exchange::Broken;
+            Err(WireError::Protocol("an empty response".into()))
         }
-        None => Err(WireError::Protocol("an empty response".into())),
     }
 }
 
@@ -63,6 +76,8 @@ pub struct Rows<'c, S> {
     columns: u64,
     columns_left: u64,
     end: Option<OkFields>,
+    /// The result ended in an error (or a failed read): nothing more is to be read from it.
+    failed: bool,
 }
 
 /// One step through a result's rows.
@@ -81,18 +96,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Rows<'_, S> {
 
     /// The next column definition's payload; `None` once all are read.
     pub async fn next_column(&mut self) -> Result<Option<&[u8]>, WireError> {
+        self.still_open()?;
         if self.columns_left == 0 {
             return Ok(None);
         }
         self.columns_left -= 1;
-        let Channel {
-            frames, exchange, ..
-        } = &mut *self.channel;
-        let payload = frames.next().await?;
-        if payload.first() == Some(&ERR) {
-            let err = packets::parse_err(payload)?;
-            *exchange = Exchange::after_error(&err);
-            return Err(WireError::Server(err));
+        let Channel { frames, exchange } = &mut *self.channel;
+        let payload = match frames.next().await {
+            Ok(p) => p,
+            Err(e) => {
+                *exchange = Exchange::Broken;
+                self.failed = true;
+                return Err(e.into());
+            }
+        };
+        if packets::is_err(payload) {
+            self.failed = true;
+            return Err(packets::server_error(payload, exchange));
         }
         Ok(Some(payload))
     }
@@ -100,39 +120,54 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Rows<'_, S> {
     /// The next row if it is already in the buffer: a batch of rows is handed on without
     /// an await per row.
     pub fn buffered_row(&mut self) -> Result<RowStep<'_>, WireError> {
-        if self.columns_left != 0 {
-            return Err(WireError::Protocol(
-                "rows read before the column definitions".into(),
-            ));
-        }
         if self.end.is_some() {
             return Ok(RowStep::End);
         }
-        let Channel {
-            frames,
-            exchange,
-            session_track,
-        } = &mut *self.channel;
-        let Some(payload) = frames.buffered()? else {
-            return Ok(RowStep::NotYet);
+        self.still_open()?;
+        if self.columns_left != 0 {
+            return Err(WireError::Refused(
+                "rows read before the column definitions".into(),
+            ));
+        }
+        let Channel { frames, exchange } = &mut *self.channel;
+        let payload = match frames.buffered() {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(RowStep::NotYet),
+            Err(e) => {
+                *exchange = Exchange::Broken;
+                self.failed = true;
+                return Err(e.into());
+            }
         };
         if packets::is_result_end(payload) {
-            let end = packets::parse_ok(payload, *session_track)?;
+            let end = match packets::parse_ok(payload) {
+                Ok(end) => end,
+                Err(e) => {
+                    *exchange = Exchange::Broken;
+                    self.failed = true;
+                    return Err(e);
+                }
+            };
             *exchange = Exchange::after_end(&end);
             self.end = Some(end);
             return Ok(RowStep::End);
         }
-        if payload.first() == Some(&ERR) {
-            let err = packets::parse_err(payload)?;
-            *exchange = Exchange::after_error(&err);
-            return Err(WireError::Server(err));
+        if packets::is_err(payload) {
+            self.failed = true;
+            return Err(packets::server_error(payload, exchange));
         }
         Ok(RowStep::Row(payload))
     }
 
     /// Reads until the next row (or the end) is in the buffer.
     pub async fn fill(&mut self) -> Result<(), WireError> {
-        Ok(self.channel.frames.fill().await?)
+        if self.end.is_some() {
+            return Ok(());
+        }
+        self.still_open()?;
+        let filled = self.channel.fill().await;
+        self.failed = filled.is_err();
+        filled
     }
 
     /// The next row; `None` at the end.
@@ -140,6 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Rows<'_, S> {
         if self.end.is_some() {
             return Ok(None);
         }
+        self.still_open()?;
         if !self.channel.frames.has_whole_packet()? {
             self.fill().await?;
         }
@@ -162,5 +198,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Rows<'_, S> {
         self.end
             .take()
             .ok_or_else(|| WireError::Protocol("a result without an end".into()))
+    }
+
+    /// A result that ended in an error has nothing more to read: reading on would wait for
+    /// packets that never come.
+    fn still_open(&self) -> Result<(), WireError> {
+        if self.failed {
+            return Err(WireError::Refused(
+                "the result already ended in an error".into(),
+            ));
+        }
+        Ok(())
     }
 }

@@ -14,7 +14,7 @@ use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_common::constants::CapabilityFlags;
 use shardgate::backend::wire::{
-    column_fields, OkFields, Reply, RowStep, Rows, WireConn, WireError, WireOpts,
+    column_fields, BackendStream, OkFields, Reply, RowStep, Rows, WireConn, WireError, WireOpts,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -39,7 +39,7 @@ struct Answer {
     end: OkFields,
 }
 
-async fn read_rows(rows: &mut Rows<'_, TcpStream>) -> Result<Answer, WireError> {
+async fn read_rows(rows: &mut Rows<'_, BackendStream>) -> Result<Answer, WireError> {
     let mut columns = Vec::new();
     while let Some(c) = rows.next_column().await? {
         columns.push(c.to_vec());
@@ -979,6 +979,8 @@ fn fake_opts(port: u16) -> WireOpts {
         database: None,
         connect_timeout: Duration::from_secs(3),
         max_packet: 64 << 20,
+        socket: None,
+        prefer_socket: false,
     }
 }
 

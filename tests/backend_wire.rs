@@ -556,3 +556,43 @@ async fn an_error_after_rows_were_sent_is_the_statements_error() {
     let (_, after) = wire_rows(&mut wire, "SELECT 5").await;
     assert_eq!(after, vec![b"\x015".to_vec()]);
 }
+
+/// The host the server sees for this connection: `localhost` over the unix socket,
+/// `127.0.0.1:port` over TCP.
+async fn seen_from(wire: &mut WireConn) -> String {
+    let (_, rows) = wire_rows(
+        wire,
+        "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
+    )
+    .await;
+    assert_eq!(rows.len(), 1);
+    String::from_utf8_lossy(&rows[0][1..]).into_owned()
+}
+
+#[tokio::test]
+async fn a_local_server_is_reached_on_its_unix_socket_when_asked() {
+    let schema = schema_with_rows("wire_socket").await;
+    let mut opts = wire_opts(Some(&schema.name));
+    opts.prefer_socket = false;
+    let mut tcp = WireConn::connect(&opts).await.unwrap();
+    assert!(seen_from(&mut tcp).await.starts_with("127.0.0.1"));
+    opts.prefer_socket = true;
+    let mut local = WireConn::connect(&opts).await.unwrap();
+    assert_eq!(seen_from(&mut local).await, "localhost");
+    let (_, rows) = wire_rows(&mut local, "SELECT name FROM t WHERE id = 1").await;
+    assert_eq!(rows, vec![b"\x03ann".to_vec()]);
+    let rows = executed_rows(
+        &mut local,
+        "SELECT name FROM t WHERE id = ?",
+        &[Value::Int(2)],
+    )
+    .await;
+    assert_eq!(rows, vec![b"\x00\x00\x03bob".to_vec()]);
+    // A socket path that does not exist is an error when named, and TCP stays when only
+    // preferred (the server's answer is the path it listens on).
+    opts.socket = Some("/nonexistent/shardgate.sock".into());
+    assert!(matches!(
+        WireConn::connect(&opts).await,
+        Err(WireError::Io(_))
+    ));
+}

@@ -1,9 +1,12 @@
 //! A backend connection of our own: login, then commands whose responses are read as
 //! packets (`Reply`).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::protocol::Cursor;
 
 use super::exchange::{Channel, Exchange};
 use super::frames::Frames;
@@ -11,6 +14,7 @@ use super::login::{login, Credentials, Greeting};
 use super::packets;
 use super::reply::{read_reply, Reply};
 use super::statements::{next_generation, prepare_ok, Prepared, Statements};
+use super::stream::BackendStream;
 use super::WireError;
 
 const COM_QUIT: u8 = 0x01;
@@ -32,6 +36,11 @@ pub struct WireOpts {
     pub connect_timeout: Duration,
     /// Largest packet accepted from the server.
     pub max_packet: usize,
+    /// The server's unix socket, used instead of host and port.
+    pub socket: Option<PathBuf>,
+    /// For a server on this machine, ask it for its unix socket and move there (as the
+    /// driver's `prefer_socket` does); TCP stays if the socket cannot be used.
+    pub prefer_socket: bool,
 }
 
 impl WireOpts {
@@ -45,12 +54,18 @@ impl WireOpts {
             database: opts.db_name().map(str::to_string),
             connect_timeout: Duration::from_secs(10),
             max_packet: 64 << 20,
+            socket: opts.socket().map(PathBuf::from),
+            prefer_socket: opts.prefer_socket(),
         }
+    }
+
+    fn is_local(&self) -> bool {
+        matches!(self.host.as_str(), "127.0.0.1" | "localhost" | "::1")
     }
 }
 
 pub struct WireConn {
-    channel: Channel<TcpStream>,
+    channel: Channel<BackendStream>,
     greeting: Greeting,
     statements: Statements,
     /// Which statements are this connection's: new at connect and at every reset.
@@ -59,11 +74,54 @@ pub struct WireConn {
 
 impl WireConn {
     pub async fn connect(opts: &WireOpts) -> Result<Self, WireError> {
+        if let Some(path) = &opts.socket {
+            let stream = tokio::time::timeout(opts.connect_timeout, UnixStream::connect(path))
+                .await
+                .map_err(|_| timed_out("connecting to", opts))??;
+            return Self::log_in(BackendStream::Unix(stream), opts).await;
+        }
         let addr = (opts.host.as_str(), opts.port);
         let stream = tokio::time::timeout(opts.connect_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| timed_out("connecting to", opts))??;
         stream.set_nodelay(true)?;
+        let mut conn = Self::log_in(BackendStream::Tcp(stream), opts).await?;
+        if opts.prefer_socket && opts.is_local() {
+            if let Some(on_socket) = conn.move_to_socket(opts).await {
+                conn.close().await;
+                return Ok(on_socket);
+            }
+        }
+        Ok(conn)
+    }
+
+    /// The same login on the server's unix socket, if it names one that works.
+    async fn move_to_socket(&mut self, opts: &WireOpts) -> Option<WireConn> {
+        let path = self.single_value("SELECT @@socket").await.ok().flatten()?;
+        if path.is_empty() {
+            return None;
+        }
+        let mut on_socket = opts.clone();
+        on_socket.socket = Some(PathBuf::from(String::from_utf8_lossy(&path).into_owned()));
+        Box::pin(WireConn::connect(&on_socket)).await.ok()
+    }
+
+    /// The first column of the first row of a one-row text result (None for NULL).
+    async fn single_value(&mut self, sql: &str) -> Result<Option<Vec<u8>>, WireError> {
+        let Reply::Rows(mut rows) = self.query(sql).await? else {
+            return Ok(None);
+        };
+        while rows.next_column().await?.is_some() {}
+        let mut value = None;
+        while let Some(row) = rows.next_row().await? {
+            if value.is_none() && row.first() != Some(&crate::protocol::NULL_CELL) {
+                value = Some(Cursor::new(row).lenenc_str()?.to_vec());
+            }
+        }
+        Ok(value)
+    }
+
+    async fn log_in(stream: BackendStream, opts: &WireOpts) -> Result<Self, WireError> {
         let mut frames = Frames::new(stream, opts.max_packet);
         let who = Credentials {
             user: &opts.user,
@@ -105,13 +163,13 @@ impl WireConn {
     /// Sends a text query and reads the first packet of its answer. A result set must be
     /// read to its end, and any further results (`next_result`) too, before the next
     /// command.
-    pub async fn query(&mut self, sql: &str) -> Result<Reply<'_, TcpStream>, WireError> {
+    pub async fn query(&mut self, sql: &str) -> Result<Reply<'_, BackendStream>, WireError> {
         self.command(COM_QUERY, sql.as_bytes()).await
     }
 
     /// The next result of a multi-result response, only after an end whose status said
     /// more results follow.
-    pub async fn next_result(&mut self) -> Result<Reply<'_, TcpStream>, WireError> {
+    pub async fn next_result(&mut self) -> Result<Reply<'_, BackendStream>, WireError> {
         if self.channel.exchange != Exchange::MoreResults {
             return Err(WireError::Refused("no further result was announced".into()));
         }
@@ -189,7 +247,7 @@ impl WireConn {
         &mut self,
         stmt: Prepared,
         params: &[u8],
-    ) -> Result<Reply<'_, TcpStream>, WireError> {
+    ) -> Result<Reply<'_, BackendStream>, WireError> {
         // A statement id means something only here, and only until a reset: another
         // connection's, or one this connection dropped, would run whatever has that id now.
         if stmt.generation != self.generation || !self.statements.holds(stmt) {
@@ -247,7 +305,7 @@ impl WireConn {
         &mut self,
         command: u8,
         body: &[u8],
-    ) -> Result<Reply<'_, TcpStream>, WireError> {
+    ) -> Result<Reply<'_, BackendStream>, WireError> {
         self.begin()?;
         self.channel.send_command(command, body).await?;
         read_reply(&mut self.channel).await

@@ -11,10 +11,9 @@
 //!
 //! Prepared statements live with the connection that prepared them (`statements.rs`).
 //!
-//! What it does not do (the driver keeps doing it): TLS, compression, unix sockets,
-//! authentication other than mysql_native_password and caching_sha2_password's fast path,
-//! LOAD DATA LOCAL. `WireOpts` has no option for TLS or a socket, so a server that needs
-//! one must stay with the driver; `connect` says `Unsupported` for the other plugins, and
+//! What it does not do (the driver keeps doing it): TLS, compression, authentication other
+//! than mysql_native_password and caching_sha2_password's fast path, LOAD DATA LOCAL.
+//! `WireOpts` has no option for TLS, so a server that needs it must stay with the driver; `connect` says `Unsupported` for the other plugins, and
 //! a LOCAL INFILE request is `Unsupported` (and ends the connection).
 
 mod column;
@@ -25,12 +24,14 @@ mod login;
 mod packets;
 mod reply;
 mod statements;
+mod stream;
 
 pub use column::{column_fields, ColumnFields};
 pub use conn::{WireConn, WireOpts};
 pub use packets::{ErrFields, OkFields};
 pub use reply::{Reply, RowStep, Rows};
 pub use statements::Prepared;
+pub use stream::BackendStream;
 
 use crate::error::{BackendError, Error};
 

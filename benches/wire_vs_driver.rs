@@ -5,9 +5,10 @@
 //! output bytes, alternating rounds.
 //!
 //! Needs a MariaDB with the test cluster's `app` account (`deploy/cluster.sh up`):
-//! `WIRE_BENCH_PORT=4600 cargo bench --bench backend_wire`. `QUERIES` (default 20000) per
+//! `WIRE_BENCH_PORT=4600 cargo bench --bench wire_vs_driver`. `QUERIES` (default 20000) per
 //! round, `ROUNDS` (default 3) per contender, `ONLY=driver|wire` runs one of them (for
 //! callgrind: run it at two `QUERIES` and divide the difference in instructions),
+//! `SOCKET=1` moves both to the server's unix socket, as the proxy's pools do,
 //! `MODE=text|prepared` one protocol (default both). Prepared: the driver's `exec_iter`
 //! with its statement cache and binary rows re-encoded from values, as the proxy does
 //! today, against a statement kept on the wire connection and binary rows handed on.
@@ -16,11 +17,12 @@ use std::time::Instant;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Value};
-use shardgate::backend::wire::{column_fields, Reply, RowStep, Rows, WireConn, WireOpts};
+use shardgate::backend::wire::{
+    column_fields, BackendStream, Reply, RowStep, Rows, WireConn, WireOpts,
+};
 use shardgate::execute::ColumnRename;
 use shardgate::frontend::encode::{column_payload, put_lenenc_str, NULL_CELL};
 use shardgate::frontend::stmt::binary_row::{encode_row, CellType};
-use tokio::net::TcpStream;
 
 const ROWS: u32 = 10_000;
 const SCHEMA: &str = "sgt_wire_bench";
@@ -99,7 +101,7 @@ async fn through_driver(conn: &mut Conn, ids: &[u32], out: &mut Vec<u8>) -> usiz
 
 /// What a proxy does with a one-shard result on the wire path: column definitions renamed,
 /// rows copied behind a new header, the end's status kept.
-async fn hand_on(rows: &mut Rows<'_, TcpStream>, out: &mut Vec<u8>) {
+async fn hand_on(rows: &mut Rows<'_, BackendStream>, out: &mut Vec<u8>) {
     while let Some(c) = rows.next_column().await.unwrap() {
         out.extend_from_slice(&[0, 0, 0, 0]);
         column_fields(c)
@@ -182,10 +184,19 @@ async fn through_wire(conn: &mut WireConn, ids: &[u32], out: &mut Vec<u8>) -> us
 
 fn main() {
     let port: u16 = env_or("WIRE_BENCH_PORT", 4400);
-    let queries: usize = env_or("QUERIES", 20_000);
-    let rounds: usize = env_or("ROUNDS", 3);
+    // `cargo test --all-targets` (the suite) runs this without `--bench`: then only a few
+    // queries, as a check that both sides still write the same bytes.
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let (queries, rounds): (usize, usize) = if measuring {
+        (env_or("QUERIES", 20_000), env_or("ROUNDS", 3))
+    } else {
+        (50, 1)
+    };
     let only = std::env::var("ONLY").unwrap_or_default();
     let mode = std::env::var("MODE").unwrap_or_default();
+    // SOCKET=1: both move to the server's unix socket, as the proxy's pools do for a
+    // local server (`prefer_socket`); else both stay on loopback TCP.
+    let socket = std::env::var("SOCKET").is_ok_and(|v| v == "1");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -196,11 +207,11 @@ fn main() {
             .tcp_port(port)
             .user(Some("app"))
             .pass(Some("app-pass"))
-            .prefer_socket(false);
+            .prefer_socket(socket);
         let mut setup = match Conn::new(opts.clone()).await {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("backend_wire: no server on 127.0.0.1:{port} ({e}); skipped");
+                eprintln!("wire_vs_driver: no server on 127.0.0.1:{port} ({e}); skipped");
                 return;
             }
         };
@@ -230,8 +241,10 @@ fn main() {
             .unwrap();
         let ids = ids(queries);
         let mut out = Vec::with_capacity(16 * 1024);
-        println!("{queries} point selects per round, 127.0.0.1:{port}, one client");
+        let transport = if socket { "unix socket" } else { "TCP" };
+        println!("{queries} point selects per round, 127.0.0.1:{port} over {transport}, one client");
         for round in 0..rounds {
+            let mut written = std::collections::HashMap::new();
             for (name, protocol) in [
                 ("driver", "text"),
                 ("wire", "text"),
@@ -257,6 +270,9 @@ fn main() {
                     (u1 - u0) as f64 / n,
                     (s1 - s0) as f64 / n,
                 );
+                if let Some(other) = written.insert(protocol, bytes) {
+                    assert_eq!(other, bytes, "{protocol}: the two sides wrote different byte counts");
+                }
             }
         }
     });

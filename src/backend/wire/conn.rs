@@ -287,6 +287,12 @@ impl WireConn {
         self.statements.len()
     }
 
+    /// Lets go of buffers a large packet left large; for a pool to call on a connection it
+    /// keeps idle (a command does it itself before it starts).
+    pub fn shrink_buffers(&mut self) {
+        self.channel.frames.shrink();
+    }
+
     /// Says goodbye; errors do not matter, the socket closes either way.
     pub async fn close(mut self) {
         let _ = self.channel.frames.send_command(COM_QUIT, &[]).await;
@@ -322,6 +328,8 @@ impl WireConn {
             });
         }
         self.channel.exchange = Exchange::Reading;
+        // Between responses: a large packet of the last one need not keep its buffers.
+        self.channel.frames.shrink();
         Ok(())
     }
 }

@@ -12,8 +12,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::protocol::MAX_CHUNK;
 
 const READ_STEP: usize = 16 * 1024;
-/// Read buffers above this go back to `READ_STEP` once drained, so a connection that once
-/// read a large packet does not keep its size.
+/// Buffers above this go back to their small size between responses (`shrink`), so a
+/// connection that once read a large packet does not keep its size; not within a response,
+/// where a stream of large rows would reallocate for every row.
 const SHRINK_ABOVE: usize = 1 << 20;
 /// The command buffer is kept for the next command only up to this.
 const KEEP_OUT_UP_TO: usize = 64 * 1024;
@@ -116,9 +117,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
             return Ok(None);
         };
         if chunks == 1 {
-            if self.joined.capacity() > SHRINK_ABOVE {
-                self.joined = Vec::new();
-            }
             let at = self.start + 4;
             self.check_seq(self.buf[self.start + 3])?;
             self.start = at + len;
@@ -172,6 +170,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
     /// leave none, or the next command would read them as its own.
     pub fn unread(&self) -> usize {
         self.end - self.start
+    }
+
+    /// Lets go of large buffers once nothing is left unread in them: between responses.
+    pub fn shrink(&mut self) {
+        if self.start == self.end && self.buf.len() > SHRINK_ABOVE {
+            self.buf = vec![0; READ_STEP];
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.joined.capacity() > SHRINK_ABOVE {
+            self.joined = Vec::new();
+        }
     }
 
     /// Whether the next packet is whole in the buffer.
@@ -232,10 +242,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if self.buf.len() > SHRINK_ABOVE {
-                // A large packet passed: do not keep its buffer for the connection's life.
-                self.buf = vec![0; READ_STEP];
-            }
         } else if self.start > 0 && self.buf.len() - self.end < READ_STEP {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -371,6 +377,31 @@ mod tests {
         );
         let got: Vec<Vec<u8>> = got.into_iter().map(Result::unwrap).collect();
         assert_eq!(got, payloads);
+    }
+
+    #[test]
+    fn large_buffers_stay_through_a_response_and_go_between_responses() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let payloads = vec![vec![1u8; 3 << 20], vec![2u8; 3 << 20], b"end".to_vec()];
+            let bytes = framed(&payloads);
+            let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+            let writer = tokio::spawn(async move { theirs.write_all(&bytes).await });
+            let mut frames = Frames::new(ours, 64 << 20);
+            frames.seq = 1;
+            assert_eq!(frames.next().await.unwrap().len(), 3 << 20);
+            let grown = frames.buf.len();
+            assert!(grown > SHRINK_ABOVE);
+            assert_eq!(frames.next().await.unwrap().len(), 3 << 20);
+            // Within the response the buffer was not given up and grown again.
+            assert_eq!(frames.buf.len(), grown);
+            assert_eq!(frames.next().await.unwrap(), b"end");
+            frames.shrink();
+            assert_eq!(frames.buf.len(), READ_STEP);
+            writer.await.unwrap().unwrap();
+        });
     }
 
     #[test]

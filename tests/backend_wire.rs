@@ -596,3 +596,36 @@ async fn a_local_server_is_reached_on_its_unix_socket_when_asked() {
         Err(WireError::Io(_))
     ));
 }
+
+#[tokio::test]
+async fn a_cursor_asked_for_in_the_execute_flags_still_gives_the_rows() {
+    let schema = schema_with_rows("wire_prep_cursor").await;
+    let mut wire = WireConn::connect(&wire_opts(Some(&schema.name)))
+        .await
+        .unwrap();
+    let stmt = wire
+        .prepare("SELECT id FROM t WHERE id >= ? ORDER BY id")
+        .await
+        .unwrap();
+    let mut body = execute_body(&[Value::Int(2)]);
+    // CURSOR_TYPE_READ_ONLY: the server would open a cursor and end the result after its
+    // column definitions, an empty result that looks whole.
+    body[0] = 0x01;
+    let Reply::Rows(rows) = wire.execute(stmt, &body).await.unwrap() else {
+        panic!("no result set");
+    };
+    let mut rows = rows;
+    while rows.next_column().await.unwrap().is_some() {}
+    let mut got = Vec::new();
+    while let Some(r) = rows.next_row().await.unwrap() {
+        got.push(r.to_vec());
+    }
+    assert_eq!(
+        got,
+        vec![
+            b"\x00\x00\x02\x00\x00\x00".to_vec(),
+            b"\x00\x00\x03\x00\x00\x00".to_vec()
+        ]
+    );
+    assert!(wire.is_usable());
+}

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::raw::RawClient;
 use common::session_oracle;
 use common::small_pools::{self, pooled};
 use common::*;
@@ -747,19 +746,11 @@ async fn kill_connection_of_a_client_that_stopped_reading() {
     )
     .await;
     let port = proxy.port;
-    let stalled = tokio::task::spawn_blocking(move || {
-        let mut c = RawClient::connect(port, "clinical", true);
-        for _ in 0..200 {
-            let mut payload = vec![0x03];
-            payload.extend_from_slice(
-                b"SELECT REPEAT('x', 60000) FROM patients WHERE hospital_id = 1 AND id = 1",
-            );
-            c.write_packet(0, &payload);
-        }
-        c
-    })
-    .await
-    .unwrap();
+    let stalled = small_pools::client_not_reading(
+        port,
+        "SELECT REPEAT('x', 60000) FROM patients WHERE hospital_id = 1 AND id = 1",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut killer = proxy.connect(Some("clinical")).await;
     let ids: Vec<(u64, String)> = killer

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::raw::RawClient;
-use common::small_pools::{clinical, pooled};
+use common::small_pools::{self, clinical, pooled};
 use common::*;
 use mysql_async::prelude::Queryable;
 
@@ -178,18 +178,7 @@ async fn a_client_not_reading_its_answers_does_not_keep_a_held_connection() {
     )
     .await;
     let port = proxy.port;
-    // 200 answers of 60 kB each, none read: more than the sockets buffer.
-    let stalled = tokio::task::spawn_blocking(move || {
-        let mut c = RawClient::connect(port, "clinical", true);
-        for _ in 0..200 {
-            let mut payload = vec![0x03];
-            payload.extend_from_slice(b"SELECT REPEAT('x', 60000)");
-            c.write_packet(0, &payload);
-        }
-        c
-    })
-    .await
-    .unwrap();
+    let stalled = small_pools::client_not_reading(port, "SELECT REPEAT('x', 60000)").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut waiter = proxy.connect(Some("clinical")).await;
     let started = Instant::now();

@@ -57,14 +57,15 @@ impl GroupPool {
     pub(crate) fn for_tests(database: &str, group: &str, addr: &str) -> GroupPool {
         let cfg = BackendConfig::default();
         let registry = HealthRegistry::default();
+        let opts = pool_opts(addr, database, &cfg);
         GroupPool {
             database: Arc::from(database),
             group: Arc::from(group),
             addr: Arc::from(addr),
             schema: Arc::from(database),
             role: Role::Master,
-            pool: Pool::new(pool_opts(addr, database, &cfg)),
-            opts: pool_opts(addr, database, &cfg),
+            pool: Pool::new(opts.clone()),
+            opts,
             slots: Arc::new(Semaphore::new(1)),
             pool_max: 1,
             health: registry.server(addr),

@@ -17,7 +17,6 @@ use crate::server::Shared;
 
 use super::admin_sql::{answer_here, Me};
 use super::answered_here::{self, is_show_warnings};
-use super::commands::*;
 use super::handshake::{
     handshake, send_error, write_login_ok, HandshakeOutcome, Login, DEFAULT_COLLATION,
 };
@@ -29,6 +28,7 @@ use super::sessions::LiveSession;
 use super::sink::ClientSink;
 use super::stmt::registry::Registry;
 use super::user_limits::UserSession;
+use crate::protocol::commands::*;
 use crate::stats::RouteKind;
 
 /// max_allowed_packet for what clients send us.

@@ -3,8 +3,9 @@
 //!
 //! A statement is stopped where it runs: `KILL QUERY <thread>` goes to every backend
 //! connection it uses (noted as it takes them), sent from the target session's own worker on
-//! a connection of its own, outside the pool (which the statement may hold entirely). Each backend then ends its part with 1317, which the
-//! statement passes on like any backend error; its connections stay in a clean state and an
+//! a connection of its own, outside the pool (which the statement may hold entirely). Each
+//! backend then ends its part with 1317, which the statement passes on like any backend
+//! error; its connections stay in a clean state and an
 //! open transaction stays open, exactly as on one server.
 //!
 //! Only when the statement does not wind down within `WIND_DOWN` (a merge busy in the proxy,
@@ -175,16 +176,12 @@ fn spawn_kill_query(t: BackendThread, connect_timeout: Duration) -> JoinHandle<(
         // 1094 (unknown thread) means the statement ended meanwhile: nothing to stop.
         match conn.query_drop(&kill).await {
             Err(mysql_async::Error::Server(e)) if e.code == 1095 => {
-                kill_as_the_other_account(conn, &kill, connect_timeout).await;
+                return kill_as_the_other_account(conn, &kill, connect_timeout).await;
             }
-            Err(e) => {
-                tracing::debug!(addr = %t.pool.addr, "{kill}: {e}");
-                let _ = tokio::time::timeout(DISCARD, conn.disconnect()).await;
-            }
-            Ok(()) => {
-                let _ = tokio::time::timeout(DISCARD, conn.disconnect()).await;
-            }
+            Err(e) => tracing::debug!(addr = %t.pool.addr, "{kill}: {e}"),
+            Ok(()) => {}
         }
+        let _ = tokio::time::timeout(DISCARD, conn.disconnect()).await;
     })
 }
 

@@ -7,7 +7,6 @@ mod answered_here;
 pub mod auth;
 pub(crate) mod cached_reads;
 pub mod change_user;
-pub mod commands;
 pub mod connection;
 pub mod encode;
 mod field_list;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::raw::RawClient;
 use super::{Proxy, TestSchema};
 
 /// The clinical tables with two patients of hospital 1 on g0: `(1, 'a')` and `(2, 'b')`.
@@ -41,4 +42,21 @@ pub async fn pooled(
         },
     )
     .await
+}
+
+/// A client that sends 200 copies of `sql` without reading an answer. With answers of
+/// 60 kB that is more than the sockets buffer, so the proxy's flush of an answer to it
+/// blocks, holding whatever the session holds.
+pub async fn client_not_reading(port: u16, sql: &'static str) -> RawClient {
+    tokio::task::spawn_blocking(move || {
+        let mut c = RawClient::connect(port, "clinical", true);
+        for _ in 0..200 {
+            let mut payload = vec![0x03];
+            payload.extend_from_slice(sql.as_bytes());
+            c.write_packet(0, &payload);
+        }
+        c
+    })
+    .await
+    .unwrap()
 }

@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use tokio::net::{TcpStream, UnixStream};
 
+use crate::protocol::commands::{
+    COM_PING, COM_QUERY, COM_QUIT, COM_RESET_CONNECTION, COM_STMT_CLOSE, COM_STMT_EXECUTE,
+    COM_STMT_PREPARE,
+};
 use crate::protocol::Cursor;
 
 use super::exchange::{Channel, Exchange};
@@ -16,14 +20,6 @@ use super::reply::{read_reply, Reply};
 use super::statements::{next_generation, prepare_ok, Prepared, Statements};
 use super::stream::BackendStream;
 use super::WireError;
-
-const COM_QUIT: u8 = 0x01;
-const COM_QUERY: u8 = 0x03;
-const COM_PING: u8 = 0x0E;
-const COM_STMT_PREPARE: u8 = 0x16;
-const COM_STMT_EXECUTE: u8 = 0x17;
-const COM_STMT_CLOSE: u8 = 0x19;
-const COM_RESET_CONNECTION: u8 = 0x1F;
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@
 //! carries the generation of the connection that made it, so a handle used on another
 //! connection, or after a reset, is refused instead of running another statement.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::protocol::Cursor;
@@ -42,6 +42,9 @@ pub fn next_generation() -> u64 {
 #[derive(Default)]
 pub struct Statements {
     by_sql: HashMap<Box<str>, Prepared>,
+    /// The ids in `by_sql`, so every execute's check that its statement is still kept is
+    /// one lookup, not a walk over all of them.
+    ids: HashSet<u32>,
     text_bytes: usize,
 }
 
@@ -52,7 +55,7 @@ impl Statements {
 
     /// Whether `stmt` is one kept here (not dropped to make room, not forgotten).
     pub fn holds(&self, stmt: Prepared) -> bool {
-        self.by_sql.values().any(|s| *s == stmt)
+        self.ids.contains(&stmt.id)
     }
 
     /// Keeps `stmt`; returns the statements dropped to make room, to be closed.
@@ -68,25 +71,30 @@ impl Statements {
             };
             if let Some(old) = self.by_sql.remove(&key) {
                 self.text_bytes -= key.len();
+                self.ids.remove(&old.id);
                 dropped.push(old);
             }
         }
         self.text_bytes += sql.len();
         if let Some(old) = self.by_sql.insert(sql.into(), stmt) {
             self.text_bytes -= sql.len();
+            self.ids.remove(&old.id);
             dropped.push(old);
         }
+        self.ids.insert(stmt.id);
         dropped
     }
 
     pub fn forget(&mut self, sql: &str) {
-        if self.by_sql.remove(sql).is_some() {
+        if let Some(old) = self.by_sql.remove(sql) {
             self.text_bytes -= sql.len();
+            self.ids.remove(&old.id);
         }
     }
 
     pub fn clear(&mut self) {
         self.by_sql.clear();
+        self.ids.clear();
         self.text_bytes = 0;
     }
 

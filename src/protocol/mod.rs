@@ -1,6 +1,8 @@
 //! MySQL wire-format primitives that the client side (`frontend`) and the backend side
-//! (`backend::wire`) both speak: packet headers, the chunk size, length-encoded integers
-//! and strings. One copy, so the two sides cannot disagree about the format.
+//! (`backend::wire`) both speak: command bytes, packet headers, the chunk size,
+//! length-encoded integers and strings. One copy, so the two sides cannot disagree about the format.
+
+pub mod commands;
 
 /// Largest payload in one physical packet; a payload of exactly this size is continued in
 /// the next packet (maybe an empty one).

@@ -37,6 +37,8 @@
 #   CACHE_TTL_MS         the sbtest tables opt into the result cache with this TTL (text mode
 #                        answers repeated ids from memory; prepared statements never are)
 #   IDLE_HOLD_MS         shardgate's [backend] idle_hold_ms (its default when unset: 2)
+#   WIRE_READS           shardgate's [backend] wire_reads (1: single-shard reads on the
+#                        proxy's own backend connections; its default when unset: off)
 #   CALLGRIND (0)        1: instead of timed rounds, run each proxy under valgrind's callgrind
 #                        and print the instructions of its own process per query (user space
 #                        only): a count that does not drift with the machine's load, so it
@@ -84,6 +86,9 @@ CALLGRIND_KEEP=${CALLGRIND_KEEP:-}
 IDLE_HOLD_MS=${IDLE_HOLD_MS:-}
 [[ -z $IDLE_HOLD_MS || $IDLE_HOLD_MS =~ ^[0-9]+$ ]] ||
   die "IDLE_HOLD_MS must be a whole number, not '$IDLE_HOLD_MS'"
+WIRE_READS=${WIRE_READS:-}
+[[ -z $WIRE_READS || $WIRE_READS == 0 || $WIRE_READS == 1 ]] ||
+  die "WIRE_READS must be 0 or 1, not '$WIRE_READS'"
 CACHE_TTL_MS=${CACHE_TTL_MS:-}
 [[ -z $CACHE_TTL_MS || $CACHE_TTL_MS =~ ^[1-9][0-9]*$ ]] ||
   die "CACHE_TTL_MS must be a whole number > 0, not '$CACHE_TTL_MS'"
@@ -268,6 +273,7 @@ password = "app-pass"
 pool_max = 32
 TOML
     [[ -z $IDLE_HOLD_MS ]] || echo "idle_hold_ms = $IDLE_HOLD_MS"
+    [[ -z $WIRE_READS ]] || echo "wire_reads = $([[ $WIRE_READS == 1 ]] && echo true || echo false)"
     if [[ $TLS == 1 ]]; then
       openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
         -keyout "$work/server.key" -out "$work/server.pem" >/dev/null 2>&1 ||

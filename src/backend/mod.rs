@@ -16,8 +16,10 @@ pub mod server_syntax;
 pub mod session_conns;
 pub mod warm;
 pub mod wire;
+pub mod wire_pool;
 
 pub use balance::{Access, ServerRef};
 pub use conn::BackendConn;
 pub use pools::{Backends, GroupPool, GroupServers};
 pub use session_conns::SessionConns;
+pub use wire_pool::WireLease;

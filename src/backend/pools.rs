@@ -20,6 +20,8 @@ use super::balance::{self, Access, ServerRef};
 use super::conn::BackendConn;
 use super::health::{HealthRegistry, Role, ServerHealth, ServerStats};
 use super::warm::WarmConns;
+use super::wire::WireOpts;
+use super::wire_pool::WireIdle;
 use crate::config::model::{Database, Group, GroupId, ReadPolicy, Rules};
 use crate::config::server::{BackendConfig, HealthConfig, ReadYourWrites};
 use crate::error::{Error, Result};
@@ -49,6 +51,12 @@ pub struct GroupPool {
     /// Connections parked with a session's replayable state (see `warm`); they hold slots,
     /// which a statement that finds none free takes back.
     pub warm: WarmConns,
+    /// The proxy's own connections to this server, idle between reads (`wire_pool`).
+    pub wire_idle: WireIdle,
+    /// How those connect: the same server and account as `opts`.
+    pub wire_opts: WireOpts,
+    /// The driver pool's counts: a new wire connection closes one of its idle ones.
+    pub(super) driver_metrics: Arc<mysql_async::Metrics>,
 }
 
 impl GroupPool {
@@ -58,13 +66,17 @@ impl GroupPool {
         let cfg = BackendConfig::default();
         let registry = HealthRegistry::default();
         let opts = pool_opts(addr, database, &cfg);
+        let pool = Pool::new(opts.clone());
         GroupPool {
             database: Arc::from(database),
             group: Arc::from(group),
             addr: Arc::from(addr),
             schema: Arc::from(database),
             role: Role::Master,
-            pool: Pool::new(opts.clone()),
+            driver_metrics: pool.metrics(),
+            wire_opts: wire_opts(&opts, &cfg),
+            wire_idle: WireIdle::default(),
+            pool,
             opts,
             slots: Arc::new(Semaphore::new(1)),
             pool_max: 1,
@@ -155,19 +167,20 @@ impl GroupPool {
         self.stats.waiting.load(Ordering::Relaxed) > 0
     }
 
-    /// A slot free right now, evicting parked connections (`warm`) if they hold them all.
-    fn free_slot(&self) -> Option<OwnedSemaphorePermit> {
+    /// A slot free right now, evicting parked connections (`warm`) and idle wire
+    /// connections (`wire_pool`) if they hold them all.
+    pub(super) fn free_slot(&self) -> Option<OwnedSemaphorePermit> {
         loop {
             if let Ok(slot) = self.slots.clone().try_acquire_owned() {
                 return Some(slot);
             }
-            if !self.warm.evict_oldest() {
+            if !self.warm.evict_oldest() && !self.wire_idle.evict_oldest() {
                 return None;
             }
         }
     }
 
-    fn circuit_open(&self) -> Error {
+    pub(super) fn circuit_open(&self) -> Error {
         self.unavailable(format!(
             "master is down (circuit open; probing again every health interval): {}",
             self.health.last_error()
@@ -176,7 +189,7 @@ impl GroupPool {
 
     /// The slow path of `connect`: the pool is at `pool_max`, so wait (counted, timed) for a
     /// connection to come back.
-    async fn wait_for_slot(&self, timeout: Duration) -> Result<OwnedSemaphorePermit> {
+    pub(super) async fn wait_for_slot(&self, timeout: Duration) -> Result<OwnedSemaphorePermit> {
         let _waiting = Waiting::new(&self.stats);
         // Sessions holding spares between statements give them back now. Signalled only once
         // counted as waiting: a session that starts a hold or takes a spare back after this
@@ -400,6 +413,9 @@ pub struct Backends {
     pub master_after_write: Duration,
     pub read_your_writes: ReadYourWrites,
     pub gtid_wait: Duration,
+    /// `[backend] wire_reads`, which needs multiplexing (a session that keeps its
+    /// connections reads on them).
+    pub wire_reads: bool,
 }
 
 impl Backends {
@@ -443,6 +459,7 @@ impl Backends {
             master_after_write: health.master_after_write,
             read_your_writes: health.read_your_writes,
             gtid_wait: health.gtid_wait,
+            wire_reads: cfg.wire_reads && cfg.multiplex,
         }
     }
 
@@ -486,6 +503,7 @@ impl Backends {
             for g in list {
                 for p in std::iter::once(&g.master).chain(&g.replicas) {
                     p.warm.clear();
+                    p.wire_idle.clear();
                     let _ = p.pool.clone().disconnect().await;
                 }
             }
@@ -521,6 +539,9 @@ fn group_servers(
             addr: Arc::from(addr),
             schema: Arc::from(group.schema.as_str()),
             role,
+            driver_metrics: pool.metrics(),
+            wire_opts: wire_opts(&opts, cfg),
+            wire_idle: WireIdle::default(),
             pool,
             opts,
             slots: Arc::new(Semaphore::new(cfg.pool_max.max(1))),
@@ -581,6 +602,12 @@ fn pool_opts(addr: &str, schema: &str, cfg: &BackendConfig) -> Opts {
         .stmt_cache_size(64)
         .pool_opts(pool_opts)
         .into()
+}
+
+fn wire_opts(opts: &Opts, cfg: &BackendConfig) -> WireOpts {
+    let mut wire = WireOpts::from_driver(opts);
+    wire.connect_timeout = cfg.connect_timeout;
+    wire
 }
 
 pub(crate) fn split_addr(addr: &str) -> (String, u16) {

@@ -29,6 +29,8 @@ use super::balance::ServerRef;
 use super::conn::BackendConn;
 use super::in_use::InUse;
 use super::pools::{Backends, GroupPool};
+use super::wire::{Reply, WireConn, WireError};
+use super::wire_pool::WireLease;
 
 struct Pinned {
     pool: Arc<GroupPool>,
@@ -58,6 +60,9 @@ pub struct SessionConns {
     pub in_use: InUse,
     /// Why the session's unreplayable state is gone (a connection carrying it was closed).
     state_lost: Option<String>,
+    /// The wire connection of the last statement, kept while its warnings may be asked for
+    /// (SHOW WARNINGS); `last_used` is then `None`.
+    last_wire: Option<WireLease>,
 }
 
 impl Default for SessionConns {
@@ -71,6 +76,7 @@ impl Default for SessionConns {
             sticky: None,
             in_use: InUse::default(),
             state_lost: None,
+            last_wire: None,
         }
     }
 }
@@ -174,6 +180,7 @@ impl SessionConns {
     /// Gives the spare connections back as `release_between_statements` would have: clean
     /// or parked with the state they carry (a SET since made them stale: reset).
     pub fn release_spares(&mut self) {
+        self.last_wire = None;
         for (p, batch) in self.spare.drain(..) {
             if *batch != *self.batch {
                 drop(p);
@@ -281,6 +288,7 @@ impl SessionConns {
             None => self.open(backends, db, group, server).await?,
         };
         self.last_used = Some(idx);
+        self.last_wire = None;
         let p = &mut self.pinned[idx];
         self.in_use.note(&p.pool, group, p.conn.id());
         Ok(&mut *p.conn)
@@ -386,6 +394,7 @@ impl SessionConns {
             None => self.open(backends, db, group, server).await?,
         };
         self.last_used = None;
+        self.last_wire = None;
         let p = self.pinned.swap_remove(idx);
         self.in_use.note(&p.pool, group, p.conn.id());
         Ok(p.conn)
@@ -482,6 +491,7 @@ impl SessionConns {
         server: ServerRef,
     ) -> Option<&mut Conn> {
         let i = self.find(db, group, server)?;
+        self.last_wire = None;
         let p = &mut self.pinned[i];
         self.in_use.note(&p.pool, group, p.conn.id());
         Some(&mut *p.conn)
@@ -562,6 +572,7 @@ impl SessionConns {
 
     /// Gives every connection back to its pool (reset on the way) and forgets session state.
     pub fn release_all(&mut self) {
+        self.last_wire = None;
         self.pinned.clear();
         self.spare.clear();
         self.replay.clear();
@@ -569,6 +580,104 @@ impl SessionConns {
         self.last_used = None;
         self.sticky = None;
         self.state_lost = None;
+    }
+}
+
+impl SessionConns {
+    /// One of the proxy's own connections to `server` of `group` for a read, carrying
+    /// exactly this session's replayable state; `None` when that server's reads stay with
+    /// the driver. `fresh`: not an idle one (the idle one just failed). An idle connection
+    /// that fails while it is brought up to the session's state is replaced by a new one:
+    /// the server may have closed it while it waited.
+    pub async fn wire(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+        server: ServerRef,
+        fresh: bool,
+    ) -> Result<Option<WireLease>> {
+        let pool = pool_of(backends, db, group, server)?;
+        // Never wait for a slot while holding spares another session may be waiting for
+        // (see `open`): the driver's connections of the last statement go back now.
+        self.release_spares();
+        let mut fresh = fresh;
+        loop {
+            let Some(mut out) = pool
+                .wire_checkout(
+                    &self.batch,
+                    fresh,
+                    backends.connect_timeout,
+                    backends.probe_interval,
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            if *out.carries != *self.batch {
+                match self.bring_up(&mut out.conn, !out.carries.is_empty()).await {
+                    Ok(()) => {}
+                    Err(WireError::Server(e)) => {
+                        return Err(Error::from(WireError::Server(e)));
+                    }
+                    Err(_) if out.reused => {
+                        fresh = true;
+                        continue;
+                    }
+                    Err(e) => return Err(pool.unavailable(e.to_string())),
+                }
+            }
+            self.last_used = None;
+            self.last_wire = None;
+            self.in_use.note(&pool, group, out.conn.id());
+            return Ok(Some(WireLease::new(
+                pool,
+                out.conn,
+                self.batch.clone(),
+                out.slot,
+                out.held,
+                self.in_use.clone(),
+                out.reused,
+            )));
+        }
+    }
+
+    /// Resets `conn` if it carries another session's SETs, then replays this session's,
+    /// one statement each (the connection runs no multi-statement queries).
+    async fn bring_up(
+        &self,
+        conn: &mut WireConn,
+        reset: bool,
+    ) -> std::result::Result<(), WireError> {
+        if reset {
+            conn.reset().await?;
+        }
+        for (_, sql) in &self.replay {
+            if let Reply::Rows(rows) = conn.query(sql).await? {
+                rows.finish().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the session holds a driver connection to `server` of `group`: a read
+    /// there runs on it rather than take a second slot of that pool (a tableless read's
+    /// group was reached by taking one, `execute::tableless`).
+    pub fn holds(&self, db: &Database, group: GroupId, server: ServerRef) -> bool {
+        self.find(db, group, server).is_some()
+    }
+
+    /// Keeps the wire connection of the statement that just ran for SHOW WARNINGS, until
+    /// the next statement (or the session gives its connections back).
+    pub fn keep_for_warnings(&mut self, lease: WireLease) {
+        self.last_used = None;
+        self.last_wire = Some(lease);
+    }
+
+    /// The wire connection that ran the previous statement, if it is kept (see
+    /// `keep_for_warnings`).
+    pub fn last_wire(&mut self) -> Option<&mut WireLease> {
+        self.last_wire.as_mut()
     }
 }
 

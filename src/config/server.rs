@@ -307,6 +307,11 @@ pub struct BackendConfig {
     /// makes one wait longer than the hold. It was off until the KILL tests' flakes with it
     /// were traced to MariaDB's own kill latency (`frontend::interrupt::WIND_DOWN`).
     pub idle_hold: Duration,
+    /// Single-shard reads of sessions with nothing but replayable state run on the proxy's
+    /// own backend connections (`backend::wire`), whose rows are handed to the client as the
+    /// server sent them instead of decoded by the driver and encoded again (`wire_reads`;
+    /// needs `multiplex`). Off by default until it has been measured on more workloads.
+    pub wire_reads: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -396,6 +401,7 @@ impl Default for BackendConfig {
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
             multiplex: true,
             idle_hold: Duration::from_millis(DEFAULT_IDLE_HOLD_MS),
+            wire_reads: false,
         }
     }
 }
@@ -445,6 +451,7 @@ impl fmt::Debug for BackendConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("multiplex", &self.multiplex)
             .field("idle_hold", &self.idle_hold)
+            .field("wire_reads", &self.wire_reads)
             .finish()
     }
 }
@@ -574,6 +581,7 @@ struct RawBackend {
     connect_timeout_ms: Option<u64>,
     multiplex: Option<bool>,
     idle_hold_ms: Option<u64>,
+    wire_reads: Option<bool>,
 }
 
 /// Reads the config file; `password_env` variables come from the process environment.
@@ -761,6 +769,7 @@ pub fn parse_server_config(
             connect_timeout: Duration::from_millis(timeout_ms),
             multiplex: b.multiplex.unwrap_or(true),
             idle_hold: Duration::from_millis(b.idle_hold_ms.unwrap_or(DEFAULT_IDLE_HOLD_MS)),
+            wire_reads: b.wire_reads.unwrap_or(false),
         },
         server_version: raw.server_version,
         workers: raw.workers.unwrap_or(0),

@@ -18,6 +18,7 @@ mod spread;
 mod tableless;
 mod target;
 pub mod txn;
+mod wire_read;
 pub mod xa;
 
 use std::io;
@@ -29,7 +30,7 @@ use crate::error::Error;
 use crate::plan::mentions;
 use crate::plan::{Plan, Syntax};
 
-pub use sink::{ColumnRename, OkInfo, ResultSink};
+pub use sink::{ColumnRename, OkInfo, ResultSink, RowFormat};
 
 /// Server status bits (protocol constants).
 pub mod status {

@@ -27,6 +27,15 @@ pub struct ColumnRename<'a> {
     pub org_table: Option<&'a str>,
 }
 
+/// The row format of a result, for a sink that takes rows as the backend sent them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFormat {
+    /// Text protocol rows (COM_QUERY).
+    Text,
+    /// Binary protocol rows (COM_STMT_EXECUTE).
+    Binary,
+}
+
 /// Receives one statement's answer: either `ok`, or `error`, or
 /// `columns` + rows + `end_rows` (+ maybe `error` instead of `end_rows` when a shard fails
 /// mid-stream). Calls must come in that order.
@@ -62,4 +71,17 @@ pub trait ResultSink {
     fn prepared_form(&self, sql: &str) -> Option<(String, Vec<mysql_async::Value>)>;
     /// Called between rows so large results go out while the backend still sends.
     async fn maybe_flush(&mut self) -> io::Result<()>;
+    /// The row format this sink can hand on as the backend sent it (`raw_*`), if any: a
+    /// route to one shard then copies the backend's packets instead of decoding every cell
+    /// and encoding it again. No default: a wrapper that forgot to forward the raw calls
+    /// would lose the rows.
+    fn raw_rows(&self) -> Option<RowFormat>;
+    /// One packet of a result's header as the backend sent it: the column count, then each
+    /// column definition (`write` puts in the payload, with physical names renamed).
+    fn raw_header(&mut self, write: &mut dyn FnMut(&mut Vec<u8>));
+    /// After the last column definition: what the client's protocol puts there (an EOF
+    /// packet with `status` for a client without DEPRECATE_EOF).
+    fn raw_columns_end(&mut self, status: u16);
+    /// One row packet's payload as the backend sent it, in the format `raw_rows` named.
+    fn raw_row(&mut self, payload: &[u8]);
 }

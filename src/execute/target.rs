@@ -14,6 +14,7 @@ use crate::plan::{Route, Target};
 use crate::stats::ShardPart;
 
 use super::route::{run_one, OneResult};
+use super::wire_read::run_on_wire;
 use super::{Context, Failure, ResultSink, Session};
 
 pub(crate) async fn run_target<S: ResultSink>(
@@ -46,6 +47,9 @@ pub(crate) async fn run_target<S: ResultSink>(
         (None, Some(previous)) if access != Access::Master => previous,
         _ => group.choose(access),
     };
+    let on_wire = super::wire_read::eligible(route, target, ctx, session, sink);
+    // The idle wire connection just failed before answering: the next one is new.
+    let mut fresh = false;
     loop {
         // The server's adaptive breaker may refuse at once; a replica's refusal hands the
         // read to the master.
@@ -57,6 +61,82 @@ pub(crate) async fn run_target<S: ResultSink>(
             }
             Err(e) => return Err(e.into()),
         };
+        let gtid_wait = match server {
+            ServerRef::Replica(i) => session
+                .reads
+                .gtid_to_wait(&db.name, target.group, i)
+                .is_some(),
+            ServerRef::Master => false,
+        };
+        if on_wire && !gtid_wait && !session.conns.holds(db, target.group, server) {
+            let lease = match session
+                .conns
+                .wire(ctx.backends, db, target.group, server, fresh)
+                .await
+            {
+                Ok(lease) => lease,
+                Err(e) => {
+                    ticket.judge(&e);
+                    if server != ServerRef::Master && forced.is_none() {
+                        server = ServerRef::Master;
+                        continue;
+                    }
+                    return Err(e.into());
+                }
+            };
+            if let Some(mut lease) = lease {
+                let pool = group.server(server);
+                pool.stats.queries.fetch_add(1, Ordering::Relaxed);
+                let mut sent = false;
+                let started = Instant::now();
+                let charset = &session.charset;
+                let outcome = run_on_wire(
+                    &mut lease,
+                    route,
+                    target,
+                    send_columns,
+                    &mut sent,
+                    sink,
+                    charset,
+                )
+                .await;
+                note_part(session, pool, target, started, &outcome);
+                match outcome {
+                    Ok(mut one) => {
+                        session.reads.ran_on(db, target.group, server);
+                        one.server = server;
+                        if one.ok.warnings > 0 {
+                            session.conns.keep_for_warnings(lease);
+                        }
+                        return Ok(one);
+                    }
+                    Err(Failure::Query(e)) if connection_broke(&e) => {
+                        // Closed when dropped: its last answer was not read to the end.
+                        let stale = lease.reused && !sent && !fresh;
+                        drop(lease);
+                        if stale {
+                            // The server closed it while it was idle (wait_timeout, an
+                            // operator's KILL): a read that got no answer runs again on a
+                            // new connection, and the server is not blamed for it.
+                            fresh = true;
+                            continue;
+                        }
+                        let reason = match e {
+                            Error::BackendConnection(r) => r,
+                            other => other.to_string(),
+                        };
+                        pool.failed(&reason);
+                        ticket.failed();
+                        if server != ServerRef::Master && !sent && forced.is_none() {
+                            server = ServerRef::Master;
+                            continue;
+                        }
+                        return Err(Failure::Query(pool.unavailable(reason)));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         let conn = match session
             .conns
             .get_at(ctx.backends, db, target.group, server)
@@ -107,16 +187,7 @@ pub(crate) async fn run_target<S: ResultSink>(
         let charset = &session.charset;
         let started = Instant::now();
         let outcome = run_one(conn, route, target, send_columns, &mut sent, sink, charset).await;
-        session.trace.note(ShardPart {
-            server: pool.clone(),
-            shard: target.shard,
-            elapsed: started.elapsed(),
-            rows: match &outcome {
-                Ok(one) if one.had_columns => one.rows,
-                Ok(one) => one.ok.affected_rows,
-                Err(_) => 0,
-            },
-        });
+        note_part(session, pool, target, started, &outcome);
         match outcome {
             Ok(mut one) => {
                 session.reads.ran_on(db, target.group, server);
@@ -164,6 +235,26 @@ pub(crate) async fn run_target<S: ResultSink>(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Notes the shard's part of the statement for its trace.
+fn note_part(
+    session: &mut Session,
+    pool: &std::sync::Arc<crate::backend::GroupPool>,
+    target: &Target,
+    started: Instant,
+    outcome: &Result<OneResult, Failure>,
+) {
+    session.trace.note(ShardPart {
+        server: pool.clone(),
+        shard: target.shard,
+        elapsed: started.elapsed(),
+        rows: match outcome {
+            Ok(one) if one.had_columns => one.rows,
+            Ok(one) => one.ok.affected_rows,
+            Err(_) => 0,
+        },
+    });
 }
 
 /// The connection is gone: a driver error, or a server error after which the server closes

@@ -795,6 +795,9 @@ pub(super) async fn show_warnings<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), execute::Failure> {
+    if let Some(lease) = session.conns.last_wire() {
+        return super::wire_warnings::show(sql, lease, session.status, sink).await;
+    }
     let Some(conn) = session.conns.last_used() else {
         // Nothing ran on a backend yet: no warnings to show.
         sink.synthetic_columns("WARNINGS", &["Level", "Code", "Message"]);

@@ -26,6 +26,7 @@ pub mod sink;
 pub mod stmt;
 pub mod tls;
 pub mod user_limits;
+mod wire_warnings;
 mod xa_admin;
 
 pub use connection::serve_client;

@@ -95,6 +95,23 @@ impl<S: ResultSink> ResultSink for Counted<S> {
     async fn maybe_flush(&mut self) -> io::Result<()> {
         self.inner.maybe_flush().await
     }
+
+    fn raw_rows(&self) -> Option<crate::execute::RowFormat> {
+        self.inner.raw_rows()
+    }
+
+    fn raw_header(&mut self, write: &mut dyn FnMut(&mut Vec<u8>)) {
+        self.inner.raw_header(write);
+    }
+
+    fn raw_columns_end(&mut self, status: u16) {
+        self.inner.raw_columns_end(status);
+    }
+
+    fn raw_row(&mut self, payload: &[u8]) {
+        self.rows += 1;
+        self.inner.raw_row(payload);
+    }
 }
 
 /// One statement, reported once it answered.

@@ -8,7 +8,7 @@ use mysql_common::packets::Column;
 use tokio::io::AsyncWrite;
 
 use crate::error::Error;
-use crate::execute::{status, ColumnRename, OkInfo, ResultSink};
+use crate::execute::{status, ColumnRename, OkInfo, ResultSink, RowFormat};
 
 use super::encode::{
     column_payload, eof_payload, err_payload, ok_payload, put_lenenc_int, put_lenenc_str,
@@ -148,5 +148,25 @@ impl<W: AsyncWrite + Unpin> ResultSink for ClientSink<'_, W> {
 
     async fn maybe_flush(&mut self) -> io::Result<()> {
         self.writer.maybe_flush().await
+    }
+
+    /// The text protocol's rows need no change on their way through.
+    fn raw_rows(&self) -> Option<RowFormat> {
+        Some(RowFormat::Text)
+    }
+
+    fn raw_header(&mut self, write: &mut dyn FnMut(&mut Vec<u8>)) {
+        write(self.writer.begin());
+        self.writer.finish();
+    }
+
+    fn raw_columns_end(&mut self, status: u16) {
+        let st = self.status(status);
+        self.end_of_columns(st);
+    }
+
+    fn raw_row(&mut self, payload: &[u8]) {
+        self.writer.begin().extend_from_slice(payload);
+        self.writer.finish();
     }
 }

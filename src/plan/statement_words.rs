@@ -47,6 +47,7 @@ statement_words! {
     FOUND_ROWS => b"found_rows",
     CONNECTION_ID => b"connection_id",
     PSEUDO_THREAD_ID => b"pseudo_thread_id",
+    LASTVAL => b"lastval",
 }
 
 static ALL: Words<{ TEXTS.len() }> = Words::new(TEXTS);

@@ -407,6 +407,9 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
             connect_timeout: Duration::from_secs(2),
             multiplex: true,
             idle_hold: BackendConfig::default().idle_hold,
+            // The whole suite can run with single-shard reads on the proxy's own backend
+            // connections, to show they answer as the driver's do.
+            wire_reads: std::env::var("SHARDGATE_TEST_WIRE_READS").is_ok_and(|v| v == "1"),
         },
         server_version: None,
         workers: 1,

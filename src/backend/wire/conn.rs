@@ -163,6 +163,12 @@ impl WireConn {
         self.command(COM_QUERY, sql.as_bytes()).await
     }
 
+    /// `query` for a text already in the connection's character set (a client's, when the
+    /// session replayed its SET NAMES here).
+    pub async fn query_bytes(&mut self, sql: &[u8]) -> Result<Reply<'_, BackendStream>, WireError> {
+        self.command(COM_QUERY, sql).await
+    }
+
     /// The next result of a multi-result response, only after an end whose status said
     /// more results follow.
     pub async fn next_result(&mut self) -> Result<Reply<'_, BackendStream>, WireError> {

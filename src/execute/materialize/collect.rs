@@ -116,4 +116,15 @@ impl ResultSink for Collected {
         }
         Ok(())
     }
+
+    /// Collected rows are kept as cells.
+    fn raw_rows(&self) -> Option<crate::execute::RowFormat> {
+        None
+    }
+
+    fn raw_header(&mut self, _write: &mut dyn FnMut(&mut Vec<u8>)) {}
+
+    fn raw_columns_end(&mut self, _status: u16) {}
+
+    fn raw_row(&mut self, _payload: &[u8]) {}
 }

@@ -129,6 +129,29 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
     async fn maybe_flush(&mut self) -> io::Result<()> {
         self.inner.maybe_flush().await
     }
+
+    /// Not yet: the wire path runs text queries, whose rows must be encoded as binary.
+    fn raw_rows(&self) -> Option<crate::execute::RowFormat> {
+        None
+    }
+
+    fn raw_header(&mut self, write: &mut dyn FnMut(&mut Vec<u8>)) {
+        if !self.failed {
+            self.inner.raw_header(write);
+        }
+    }
+
+    fn raw_columns_end(&mut self, status: u16) {
+        if !self.failed {
+            self.inner.raw_columns_end(status);
+        }
+    }
+
+    fn raw_row(&mut self, payload: &[u8]) {
+        if !self.failed {
+            self.inner.raw_row(payload);
+        }
+    }
 }
 
 /// The columns with expression columns (no org_name) named as at PREPARE, where their text

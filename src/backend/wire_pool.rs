@@ -1,0 +1,333 @@
+//! The proxy's own backend connections (`wire`) to one server, kept between the reads that
+//! run on them (`[backend] wire_reads`).
+//!
+//! Why a pool of their own: mysql_async's pool holds only its own connections. These are
+//! kept per server like the driver's, and counted against the same `pool_max`: a connection
+//! holds one of the server's slots for as long as it is open, idle or lent out, and a
+//! statement that finds no slot free evicts idle ones (as it does `warm`'s parked
+//! connections), so keeping them never makes anybody wait. The driver's pool keeps its idle
+//! connections without a slot; each new connection here first closes one of those, so the
+//! two kinds together stay within `pool_max` (`GroupPool::wire_lease`).
+//!
+//! A connection is tagged with the replay batch it carries (`SessionConns`), as parked ones
+//! are: a session with the same SETs takes it as it is, another one resets it and replays
+//! its own. A connection goes back only when its last answer was read to the end, the
+//! server did not close it, and no KILL QUERY may still be on its way to it; anything else
+//! closes it. The lock is a std mutex held for a push or a pop, never across an await, and
+//! connections are dropped outside it.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::in_use::InUse;
+use super::pools::{GroupPool, Held};
+use super::wire::WireConn;
+
+/// How long a connection waits idle before it is closed: long enough to carry a busy
+/// server's reads from one statement to the next, short enough that a burst's connections
+/// do not stay open for hours (the server's `wait_timeout` may be shorter; a read that finds
+/// its connection closed retries on a new one).
+const IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// One idle connection with what it holds.
+struct Idle {
+    conn: WireConn,
+    tag: Arc<str>,
+    slot: OwnedSemaphorePermit,
+    held: Held,
+    since: Instant,
+}
+
+/// The idle connections of one server, newest last.
+#[derive(Default)]
+pub struct WireIdle {
+    idle: Mutex<Vec<Idle>>,
+    /// The server asks for what our connection does not do (an authentication plugin, TLS):
+    /// its reads stay with the driver.
+    unsupported: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for WireIdle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireIdle")
+            .field("idle", &self.len())
+            .finish()
+    }
+}
+
+/// What `WireIdle::take` found.
+pub(super) struct Taken {
+    pub conn: WireConn,
+    pub slot: OwnedSemaphorePermit,
+    pub held: Held,
+    /// The replay batch it carries (another one than asked for: reset it first).
+    pub tag: Arc<str>,
+}
+
+impl WireIdle {
+    fn lock(&self) -> MutexGuard<'_, Vec<Idle>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The newest idle connection tagged `tag`, else the newest of any tag.
+    pub(super) fn take(&self, tag: &str) -> Option<Taken> {
+        let (found, expired) = {
+            let mut idle = self.lock();
+            let expired = take_expired(&mut idle, Instant::now());
+            let at = idle
+                .iter()
+                .rposition(|i| *i.tag == *tag)
+                .or_else(|| idle.len().checked_sub(1));
+            (at.map(|i| idle.remove(i)), expired)
+        };
+        drop(expired);
+        let mut found = found?;
+        found.held.set_parked(false);
+        Some(Taken {
+            conn: found.conn,
+            slot: found.slot,
+            held: found.held,
+            tag: found.tag,
+        })
+    }
+
+    /// Keeps a connection for the next read, unless `wanted()` says a statement waits for a
+    /// slot of this server (asked under the lock, which the waiter's eviction takes too).
+    fn put(
+        &self,
+        mut conn: WireConn,
+        tag: Arc<str>,
+        slot: OwnedSemaphorePermit,
+        mut held: Held,
+        wanted: bool,
+    ) {
+        if wanted {
+            return;
+        }
+        conn.shrink_buffers();
+        held.set_parked(true);
+        let expired = {
+            let mut idle = self.lock();
+            let expired = take_expired(&mut idle, Instant::now());
+            idle.push(Idle {
+                conn,
+                tag,
+                slot,
+                held,
+                since: Instant::now(),
+            });
+            expired
+        };
+        drop(expired);
+    }
+
+    /// Closes the oldest idle connection, freeing its slot; false when none is idle.
+    pub(super) fn evict_oldest(&self) -> bool {
+        let evicted = {
+            let mut idle = self.lock();
+            (!idle.is_empty()).then(|| idle.remove(0))
+        };
+        evicted.is_some()
+    }
+
+    /// Closes every idle connection (the server left rotation, shutdown).
+    pub fn clear(&self) {
+        let all = std::mem::take(&mut *self.lock());
+        drop(all);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(super) fn is_unsupported(&self) -> bool {
+        self.unsupported.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(super) fn mark_unsupported(&self) {
+        self.unsupported
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn take_expired(idle: &mut Vec<Idle>, now: Instant) -> Vec<Idle> {
+    let fresh_from = idle
+        .iter()
+        .position(|i| now.duration_since(i.since) < IDLE_FOR)
+        .unwrap_or(idle.len());
+    idle.drain(..fresh_from).collect()
+}
+
+/// A connection lent to one statement. Dropped, it goes back idle if it may (see the
+/// module's rules), and is closed otherwise.
+pub struct WireLease {
+    pool: Arc<GroupPool>,
+    conn: Option<WireConn>,
+    tag: Arc<str>,
+    slot: Option<OwnedSemaphorePermit>,
+    held: Option<Held>,
+    in_use: InUse,
+    /// It had been idle: a failure before its first answer may just mean the server closed
+    /// it meanwhile (`wait_timeout`, an operator's KILL).
+    pub(crate) reused: bool,
+}
+
+impl WireLease {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        pool: Arc<GroupPool>,
+        conn: WireConn,
+        tag: Arc<str>,
+        slot: OwnedSemaphorePermit,
+        held: Held,
+        in_use: InUse,
+        reused: bool,
+    ) -> Self {
+        WireLease {
+            pool,
+            conn: Some(conn),
+            tag,
+            slot: Some(slot),
+            held: Some(held),
+            in_use,
+            reused,
+        }
+    }
+
+    pub fn conn(&mut self) -> &mut WireConn {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
+    }
+
+    pub fn id(&self) -> u32 {
+        self.conn.as_ref().map_or(0, WireConn::id)
+    }
+
+    pub fn pool(&self) -> &Arc<GroupPool> {
+        &self.pool
+    }
+}
+
+impl Drop for WireLease {
+    fn drop(&mut self) {
+        let (Some(conn), Some(slot), Some(held)) =
+            (self.conn.take(), self.slot.take(), self.held.take())
+        else {
+            return;
+        };
+        // A KILL QUERY sent for this thread may still be on its way: whoever read on it next
+        // would have their statement stopped. Closed, the thread is gone.
+        if self.in_use.given_back(&self.pool, conn.id()) || !conn.is_usable() {
+            return;
+        }
+        let wanted = self.pool.is_wanted() || !self.pool.health.in_rotation();
+        self.pool
+            .wire_idle
+            .put(conn, self.tag.clone(), slot, held, wanted);
+    }
+}
+
+/// What `GroupPool::wire_checkout` hands out: a connection with its slot, carrying the
+/// replay batch `carries`.
+pub struct Checkout {
+    pub conn: WireConn,
+    pub slot: OwnedSemaphorePermit,
+    pub held: Held,
+    pub carries: Arc<str>,
+    pub reused: bool,
+}
+
+impl GroupPool {
+    /// A wire connection for one read: an idle one (preferably carrying `tag`) unless
+    /// `fresh`, else a new one in a free slot. `None` when this server's reads stay with the
+    /// driver (our connection cannot log in to it). Waiting for a slot and connecting are
+    /// bounded as for the driver's connections (`connect`), and only the connect's failures
+    /// count against the server.
+    pub async fn wire_checkout(
+        &self,
+        tag: &str,
+        fresh: bool,
+        timeout: Duration,
+        probe_every: Duration,
+    ) -> crate::error::Result<Option<Checkout>> {
+        if self.wire_idle.is_unsupported() {
+            return Ok(None);
+        }
+        let probing = self.role == super::health::Role::Master && !self.health.in_rotation();
+        if !self.health.in_rotation() {
+            self.wire_idle.clear();
+        } else if !fresh {
+            if let Some(t) = self.wire_idle.take(tag) {
+                return Ok(Some(Checkout {
+                    conn: t.conn,
+                    slot: t.slot,
+                    held: t.held,
+                    carries: t.tag,
+                    reused: true,
+                }));
+            }
+        }
+        if probing && !self.health.try_probe(probe_every) {
+            return Err(self.circuit_open());
+        }
+        let slot = match self.free_slot() {
+            Some(slot) => slot,
+            None => self.wait_for_slot(timeout).await?,
+        };
+        self.close_an_idle_driver_connection(timeout).await;
+        let connected = tokio::time::timeout(timeout, WireConn::connect(&self.wire_opts)).await;
+        let conn = match connected {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(super::wire::WireError::Unsupported(why))) => {
+                tracing::info!(
+                    server = %self.addr,
+                    "reads stay on the driver's connections: {why}"
+                );
+                self.wire_idle.mark_unsupported();
+                return Ok(None);
+            }
+            Ok(Err(super::wire::WireError::Server(e))) => {
+                return Err(crate::error::Error::from(super::wire::WireError::Server(e)));
+            }
+            Ok(Err(e)) => {
+                let reason = e.to_string();
+                self.health.hard_failure(&reason);
+                return Err(self.unavailable(reason));
+            }
+            Err(_) => {
+                let reason = format!("no connection within {timeout:?}");
+                self.health.hard_failure(&reason);
+                return Err(self.unavailable(reason));
+            }
+        };
+        if probing {
+            self.health.probe_succeeded();
+        }
+        Ok(Some(Checkout {
+            conn,
+            slot,
+            held: Held::new(self),
+            carries: Arc::from(""),
+            reused: false,
+        }))
+    }
+
+    /// The driver's pool keeps idle connections outside the slots: one is closed for each
+    /// new wire connection, so both kinds together stay within `pool_max`.
+    async fn close_an_idle_driver_connection(&self, timeout: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.driver_metrics.connections_in_pool.load(Relaxed) == 0 {
+            return;
+        }
+        if let Ok(Ok(conn)) = tokio::time::timeout(timeout, self.pool.get_conn()).await {
+            let _ = tokio::time::timeout(timeout, conn.disconnect()).await;
+        }
+    }
+}

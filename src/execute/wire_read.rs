@@ -1,0 +1,215 @@
+//! Reads to one shard on the proxy's own backend connections (`[backend] wire_reads`): the
+//! column definitions are renamed field by field and the rows handed to the client as the
+//! server sent them, where the driver would decode every cell and the sink encode it again
+//! (README, Performance).
+//!
+//! Such a connection is the session's for one statement only, so a read may take it only
+//! when nothing of the session lives on the session's own connections and the statement
+//! asks nothing about the connection it runs on. What a later statement may ask about the
+//! read stays as exact as after a multiplexed driver read whose connection went back:
+//! FOUND_ROWS() and ROW_COUNT() inside a statement name the connection by its thread id,
+//! which the session does not hold, so they are refused (1235), not answered by another
+//! connection (FOUND_ROWS() after `LIMIT 2 OFFSET 5` is 7 on the server, not the 2 rows
+//! sent); SHOW WARNINGS reads the warnings of this connection, which the session keeps
+//! until its next statement (`SessionConns::keep_for_warnings`).
+
+use crate::backend::wire::{column_fields, ColumnFields, Reply, RowStep};
+use crate::backend::WireLease;
+use crate::config::model::Database;
+use crate::error::Error;
+use crate::plan::charset::ClientCharset;
+use crate::plan::statement_words::{
+    has_at_sign, mentioned, CONNECTION_ID, FOUND_ROWS, GET_LOCK, GTID, INTO, IN_TRANSACTION,
+    LASTVAL, LAST_INSERT_ID, LOCK_SUFFIX, PSEUDO_THREAD_ID, ROW_COUNT, SQL_CALC_FOUND_ROWS,
+    TEMPORARY, VALUE,
+};
+use crate::plan::{ResultRewrite, Route, Target};
+use crate::protocol::put_lenenc_int;
+
+use super::route::OneResult;
+use super::{status, Context, Failure, OkInfo, ResultSink, RowFormat, Session};
+
+/// True when `target` of `route` may run on a wire connection for this session.
+pub(crate) fn eligible<S: ResultSink>(
+    route: &Route,
+    target: &Target,
+    ctx: &Context<'_>,
+    session: &Session,
+    sink: &S,
+) -> bool {
+    ctx.backends.wire_reads
+        && !route.is_write
+        && route.targets.len() == 1
+        && matches!(route.result_rewrite, ResultRewrite::Columns)
+        && sink.raw_rows() == Some(RowFormat::Text)
+        && !sink.wants_binary_backend()
+        && session_is_free(session)
+        && asks_nothing_of_its_connection(&target.sql)
+}
+
+/// Nothing ties the session to its own connections: no transaction (open, implied by
+/// autocommit=0, or lost and awaiting ROLLBACK), no state a replay cannot repeat.
+fn session_is_free(session: &Session) -> bool {
+    let st = session.txn_aware_status();
+    !session.txn.active()
+        && !session.txn.pins_connections()
+        && !session.txn.is_lost()
+        && st & status::AUTOCOMMIT != 0
+        && st & status::IN_TRANS == 0
+        && !session.conns.keeps_connections()
+        && session.conns.state_lost().is_none()
+}
+
+/// A plain SELECT that reads nothing a connection keeps for its session: no variables, no
+/// function about the previous statement, the connection, locks or sequences' last values,
+/// no INTO. Judged by the words it mentions anywhere, comments included (a MariaDB
+/// executable comment is code), so a word inside a string only sends it the driver's way.
+fn asks_nothing_of_its_connection(sql: &str) -> bool {
+    let head = sql.trim_start().as_bytes();
+    let select = head.len() > 6 && head[..6].eq_ignore_ascii_case(b"select");
+    if !select || has_at_sign(sql) {
+        return false;
+    }
+    let words = mentioned(sql);
+    ![
+        INTO,
+        ROW_COUNT,
+        FOUND_ROWS,
+        SQL_CALC_FOUND_ROWS,
+        LAST_INSERT_ID,
+        CONNECTION_ID,
+        PSEUDO_THREAD_ID,
+        GET_LOCK,
+        LOCK_SUFFIX,
+        TEMPORARY,
+        GTID,
+        IN_TRANSACTION,
+        VALUE,
+        LASTVAL,
+    ]
+    .into_iter()
+    .any(|w| words.has(w))
+}
+
+/// Runs one target on `lease` and streams its answer into `sink`; the caller set `sent`
+/// false, and it turns true once the result's header was read (from then on the read is
+/// not retried elsewhere).
+pub(crate) async fn run_on_wire<S: ResultSink>(
+    lease: &mut WireLease,
+    route: &Route,
+    target: &Target,
+    send_columns: Option<u16>,
+    sent: &mut bool,
+    sink: &mut S,
+    charset: &ClientCharset,
+) -> Result<OneResult, Failure> {
+    let sql = charset.encode(&target.sql)?;
+    let conn_id = lease.id();
+    let reply = lease.conn().query_bytes(&sql).await.map_err(Error::from)?;
+    let (had_columns, rows, end) = match reply {
+        Reply::Done(ok) => (false, 0, ok),
+        Reply::Rows(mut result) => {
+            *sent = true;
+            let count = result.column_count();
+            let db: &Database = &route.db;
+            let schema = db.groups[target.group].schema.as_str();
+            if let Some(status_before) = send_columns {
+                sink.raw_header(&mut |p| put_lenenc_int(p, count));
+                while let Some(def) = result.next_column().await.map_err(Error::from)? {
+                    let fields = column_fields(def).map_err(Error::from)?;
+                    let (s, t, o) = logical_names(&fields, db, schema);
+                    sink.raw_header(&mut |p| fields.write_renamed(p, s, t, o));
+                }
+                sink.raw_columns_end(status_before);
+            } else {
+                while result.next_column().await.map_err(Error::from)?.is_some() {}
+            }
+            let mut rows: u64 = 0;
+            loop {
+                match result.buffered_row().map_err(Error::from)? {
+                    RowStep::Row(payload) => {
+                        sink.raw_row(payload);
+                        rows += 1;
+                    }
+                    RowStep::End => break,
+                    RowStep::NotYet => {
+                        // A batch handed on: it goes out while the server sends the next.
+                        sink.maybe_flush().await?;
+                        result.fill().await.map_err(Error::from)?;
+                    }
+                }
+            }
+            let end = result
+                .end()
+                .cloned()
+                .ok_or_else(|| Error::BackendConnection("a result without an end".into()))?;
+            (true, rows, end)
+        }
+    };
+    Ok(OneResult {
+        had_columns,
+        ok: OkInfo {
+            affected_rows: end.affected_rows,
+            last_insert_id: end.last_insert_id,
+            warnings: end.warnings,
+            info: end.info,
+            status: end.status & !status::MORE_RESULTS_EXISTS,
+        },
+        rows,
+        server: crate::backend::ServerRef::Master,
+        conn_id,
+    })
+}
+
+/// Names shown instead of the server's: schema, table, original table (`None`: as sent).
+type Shown<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// The logical names to show instead of physical ones (see `route::rename_column`).
+fn logical_names<'a>(
+    fields: &ColumnFields<'_>,
+    db: &'a Database,
+    physical_schema: &str,
+) -> Shown<'a> {
+    let schema = (!fields.schema.is_empty() && fields.schema == physical_schema.as_bytes())
+        .then_some(db.name.as_bytes());
+    let logical = |physical: &[u8]| {
+        let name = std::str::from_utf8(physical).ok()?;
+        db.sharded_table_of_physical(name)
+            .map(|rule| rule.name.as_bytes())
+    };
+    (schema, logical(fields.table), logical(fields.org_table))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asks_nothing_of_its_connection as plain;
+
+    #[test]
+    fn only_plain_selects_leave_the_driver() {
+        assert!(plain("SELECT id, name FROM patients_2 WHERE id = 7"));
+        assert!(plain("  select * from t"));
+        for sql in [
+            "SELECT @x",
+            "SELECT @@sql_mode",
+            "SELECT FOUND_ROWS()",
+            "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1",
+            "SELECT ROW_COUNT()",
+            "SELECT LAST_INSERT_ID()",
+            "SELECT CONNECTION_ID()",
+            "SELECT GET_LOCK('a', 1)",
+            "SELECT IS_USED_LOCK('a')",
+            "SELECT RELEASE_ALL_LOCKS()",
+            "SELECT LASTVAL(s)",
+            "SELECT PREVIOUS VALUE FOR s",
+            "SELECT * FROM t INTO OUTFILE '/tmp/x'",
+            "SELECT 1 /*! , CONNECTION_ID() */",
+            "SELECT * FROM t WHERE x = 'into'",
+            "INSERT INTO t VALUES (1)",
+            "SHOW TABLES",
+            "/* hint */ SELECT 1",
+            "SELECT",
+        ] {
+            assert!(!plain(sql), "{sql}");
+        }
+    }
+}

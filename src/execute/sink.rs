@@ -84,4 +84,8 @@ pub trait ResultSink {
     fn raw_columns_end(&mut self, status: u16);
     /// One row packet's payload as the backend sent it, in the format `raw_rows` named.
     fn raw_row(&mut self, payload: &[u8]);
+    /// The name a client's prepared statement announced at PREPARE for expression column
+    /// `index` of `count`, where this execute's text (with literals instead of `?`) would
+    /// name it otherwise.
+    fn prepared_column_name(&self, index: usize, count: usize) -> Option<&[u8]>;
 }

@@ -68,7 +68,10 @@ pub(crate) async fn run_target<S: ResultSink>(
                 .is_some(),
             ServerRef::Master => false,
         };
-        if on_wire && !gtid_wait && !session.conns.holds(db, target.group, server) {
+        let wire_form = on_wire
+            .as_ref()
+            .filter(|_| !gtid_wait && !session.conns.holds(db, target.group, server));
+        if let Some(form) = wire_form {
             let lease = match session
                 .conns
                 .wire(ctx.backends, db, target.group, server, fresh)
@@ -92,6 +95,7 @@ pub(crate) async fn run_target<S: ResultSink>(
                 let charset = &session.charset;
                 let outcome = run_on_wire(
                     &mut lease,
+                    form,
                     route,
                     target,
                     send_columns,

@@ -13,7 +13,7 @@
 //! sent); SHOW WARNINGS reads the warnings of this connection, which the session keeps
 //! until its next statement (`SessionConns::keep_for_warnings`).
 
-use crate::backend::wire::{column_fields, ColumnFields, Reply, RowStep};
+use crate::backend::wire::{column_fields, ColumnFields, Reply, RowStep, WireError};
 use crate::backend::WireLease;
 use crate::config::model::Database;
 use crate::error::Error;
@@ -29,22 +29,57 @@ use crate::protocol::put_lenenc_int;
 use super::route::OneResult;
 use super::{status, Context, Failure, OkInfo, ResultSink, RowFormat, Session};
 
-/// True when `target` of `route` may run on a wire connection for this session.
+/// How a read is sent on a wire connection.
+pub(crate) enum WireForm {
+    /// COM_QUERY with the shard query; text rows, for a text-protocol client.
+    Text,
+    /// The statement prepared on the connection (once; it keeps its statements) and
+    /// executed with the client's values; binary rows, for a client's prepared statement.
+    Prepared {
+        sql: String,
+        params: Vec<mysql_async::Value>,
+    },
+}
+
+/// Values larger than this together would need COM_STMT_SEND_LONG_DATA, which the wire
+/// connection does not send: such an execute stays with the driver.
+const LARGEST_EXECUTE: u64 = 16 * 1024 * 1024 - 1024;
+
+/// How `target` of `route` runs on a wire connection for this session, if it may.
 pub(crate) fn eligible<S: ResultSink>(
     route: &Route,
     target: &Target,
     ctx: &Context<'_>,
     session: &Session,
     sink: &S,
-) -> bool {
-    ctx.backends.wire_reads
+) -> Option<WireForm> {
+    let may = ctx.backends.wire_reads
         && !route.is_write
         && route.targets.len() == 1
         && matches!(route.result_rewrite, ResultRewrite::Columns)
-        && sink.raw_rows() == Some(RowFormat::Text)
-        && !sink.wants_binary_backend()
         && session_is_free(session)
-        && asks_nothing_of_its_connection(&target.sql)
+        && asks_nothing_of_its_connection(&target.sql);
+    if !may {
+        return None;
+    }
+    match sink.raw_rows()? {
+        RowFormat::Text => (!sink.wants_binary_backend()).then_some(WireForm::Text),
+        RowFormat::Binary => {
+            let (sql, params) = match sink.prepared_form(&target.sql) {
+                Some(form) => form,
+                None if sink.wants_binary_backend() => (target.sql.clone(), Vec::new()),
+                // Values the planner could not bind run as text with literals, whose rows
+                // the sink encodes as binary itself.
+                None => return None,
+            };
+            // Kept by their text, statements need it as the server reads it: in a client
+            // charset other than UTF-8 a non-ASCII text stays with the driver.
+            let as_sent = session.charset.encode(&sql).ok()?;
+            let too_large = params.iter().map(|v| v.bin_len()).sum::<u64>() > LARGEST_EXECUTE;
+            (matches!(as_sent, std::borrow::Cow::Borrowed(_)) && !too_large)
+                .then_some(WireForm::Prepared { sql, params })
+        }
+    }
 }
 
 /// Nothing ties the session to its own connections: no transaction (open, implied by
@@ -94,8 +129,10 @@ fn asks_nothing_of_its_connection(sql: &str) -> bool {
 /// Runs one target on `lease` and streams its answer into `sink`; the caller set `sent`
 /// false, and it turns true once the result's header was read (from then on the read is
 /// not retried elsewhere).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_on_wire<S: ResultSink>(
     lease: &mut WireLease,
+    form: &WireForm,
     route: &Route,
     target: &Target,
     send_columns: Option<u16>,
@@ -103,9 +140,36 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
     sink: &mut S,
     charset: &ClientCharset,
 ) -> Result<OneResult, Failure> {
-    let sql = charset.encode(&target.sql)?;
     let conn_id = lease.id();
-    let reply = lease.conn().query_bytes(&sql).await.map_err(Error::from)?;
+    let conn = lease.conn();
+    let reply = match form {
+        WireForm::Text => {
+            let sql = charset.encode(&target.sql)?;
+            conn.query_bytes(&sql).await.map_err(Error::from)?
+        }
+        WireForm::Prepared { sql, params } => {
+            let stmt = conn.prepare(sql).await.map_err(Error::from)?;
+            if usize::from(stmt.params) != params.len() {
+                return Err(Error::Internal(format!(
+                    "the shard query has {} parameters, the execute {} values",
+                    stmt.params,
+                    params.len()
+                ))
+                .into());
+            }
+            let body = execute_body(params);
+            match conn.execute(stmt, &body).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    if matches!(&e, WireError::Server(s) if s.code == UNKNOWN_STATEMENT) {
+                        // Gone from the server behind our back: prepared again next time.
+                        conn.forget_statement(sql);
+                    }
+                    return Err(Error::from(e).into());
+                }
+            }
+        }
+    };
     let (had_columns, rows, end) = match reply {
         Reply::Done(ok) => (false, 0, ok),
         Reply::Rows(mut result) => {
@@ -115,10 +179,20 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
             let schema = db.groups[target.group].schema.as_str();
             if let Some(status_before) = send_columns {
                 sink.raw_header(&mut |p| put_lenenc_int(p, count));
+                let mut index = 0;
                 while let Some(def) = result.next_column().await.map_err(Error::from)? {
                     let fields = column_fields(def).map_err(Error::from)?;
                     let (s, t, o) = logical_names(&fields, db, schema);
-                    sink.raw_header(&mut |p| fields.write_renamed(p, s, t, o));
+                    // An expression column of a client's prepared statement keeps the name
+                    // it had at PREPARE (its text had `?` where this one has values).
+                    let name = fields
+                        .org_name
+                        .is_empty()
+                        .then(|| sink.prepared_column_name(index, count as usize))
+                        .flatten()
+                        .map(<[u8]>::to_vec);
+                    sink.raw_header(&mut |p| fields.write_named(p, s, t, o, name.as_deref()));
+                    index += 1;
                 }
                 sink.raw_columns_end(status_before);
             } else {
@@ -159,6 +233,21 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
         server: crate::backend::ServerRef::Master,
         conn_id,
     })
+}
+
+/// MariaDB's "unknown prepared statement handler".
+const UNKNOWN_STATEMENT: u16 = 1243;
+
+/// A COM_STMT_EXECUTE body after the statement id, with `params` typed as the driver types
+/// them (so the server reads the client's values as it would through the driver).
+fn execute_body(params: &[mysql_async::Value]) -> Vec<u8> {
+    use mysql_common::packets::ComStmtExecuteRequestBuilder;
+    use mysql_common::proto::MySerialize;
+    let (request, _) = ComStmtExecuteRequestBuilder::new(0).build(params);
+    let mut packet = Vec::new();
+    request.serialize(&mut packet);
+    // The command byte and the statement id: `WireConn::execute` writes its own.
+    packet.split_off(5)
 }
 
 /// Names shown instead of the server's: schema, table, original table (`None`: as sent).

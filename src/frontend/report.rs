@@ -112,6 +112,10 @@ impl<S: ResultSink> ResultSink for Counted<S> {
         self.rows += 1;
         self.inner.raw_row(payload);
     }
+
+    fn prepared_column_name(&self, index: usize, count: usize) -> Option<&[u8]> {
+        self.inner.prepared_column_name(index, count)
+    }
 }
 
 /// One statement, reported once it answered.

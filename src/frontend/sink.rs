@@ -169,4 +169,8 @@ impl<W: AsyncWrite + Unpin> ResultSink for ClientSink<'_, W> {
         self.writer.begin().extend_from_slice(payload);
         self.writer.finish();
     }
+
+    fn prepared_column_name(&self, _index: usize, _count: usize) -> Option<&[u8]> {
+        None
+    }
 }

@@ -31,11 +31,23 @@ impl ColumnFields<'_> {
         table: Option<&[u8]>,
         org_table: Option<&[u8]>,
     ) {
+        self.write_named(out, schema, table, org_table, None);
+    }
+
+    /// `write_renamed`, with the column's own name replaced too.
+    pub fn write_named(
+        &self,
+        out: &mut Vec<u8>,
+        schema: Option<&[u8]>,
+        table: Option<&[u8]>,
+        org_table: Option<&[u8]>,
+        name: Option<&[u8]>,
+    ) {
         put_lenenc_str(out, b"def");
         put_lenenc_str(out, schema.unwrap_or(self.schema));
         put_lenenc_str(out, table.unwrap_or(self.table));
         put_lenenc_str(out, org_table.unwrap_or(self.org_table));
-        put_lenenc_str(out, self.name);
+        put_lenenc_str(out, name.unwrap_or(self.name));
         put_lenenc_str(out, self.org_name);
         out.extend_from_slice(self.tail);
     }

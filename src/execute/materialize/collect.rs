@@ -127,4 +127,8 @@ impl ResultSink for Collected {
     fn raw_columns_end(&mut self, _status: u16) {}
 
     fn raw_row(&mut self, _payload: &[u8]) {}
+
+    fn prepared_column_name(&self, _index: usize, _count: usize) -> Option<&[u8]> {
+        None
+    }
 }

@@ -205,4 +205,8 @@ impl<S: ResultSink> ResultSink for Capture<'_, S> {
     fn raw_row(&mut self, payload: &[u8]) {
         self.inner.raw_row(payload);
     }
+
+    fn prepared_column_name(&self, index: usize, count: usize) -> Option<&[u8]> {
+        self.inner.prepared_column_name(index, count)
+    }
 }

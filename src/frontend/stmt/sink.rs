@@ -130,9 +130,9 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
         self.inner.maybe_flush().await
     }
 
-    /// Not yet: the wire path runs text queries, whose rows must be encoded as binary.
+    /// The backend's binary rows, from a statement it executed (`prepared_form`).
     fn raw_rows(&self) -> Option<crate::execute::RowFormat> {
-        None
+        Some(crate::execute::RowFormat::Binary)
     }
 
     fn raw_header(&mut self, write: &mut dyn FnMut(&mut Vec<u8>)) {
@@ -151,6 +151,13 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
         if !self.failed {
             self.inner.raw_row(payload);
         }
+    }
+
+    fn prepared_column_name(&self, index: usize, count: usize) -> Option<&[u8]> {
+        if self.prepared_names.len() != count {
+            return None;
+        }
+        self.prepared_names.get(index).map(Vec::as_slice)
     }
 }
 

@@ -63,6 +63,8 @@ pub struct SessionConns {
     /// The wire connection of the last statement, kept while its warnings may be asked for
     /// (SHOW WARNINGS); `last_used` is then `None`.
     last_wire: Option<WireLease>,
+    /// The last statement ran on a wire connection, without warnings, which went back.
+    last_wire_clean: bool,
 }
 
 impl Default for SessionConns {
@@ -77,6 +79,7 @@ impl Default for SessionConns {
             in_use: InUse::default(),
             state_lost: None,
             last_wire: None,
+            last_wire_clean: false,
         }
     }
 }
@@ -92,7 +95,19 @@ impl SessionConns {
     /// the same variable, so a client counting in `SET @i = ...` keeps one entry.
     /// An earlier SET stays when a later entry may read the variable it set
     /// (`SET @y = @x`): replaying that one needs the old value first.
+    ///
+    /// A SET whose value reads a variable (`SET d = @@d + 2`) replaces nothing: replayed
+    /// alone it would start from the new connection's value, not from what the earlier
+    /// SETs made of it, so the whole history is replayed (bounded by `REPLAY_MAX`).
     pub fn remember_keyed(&mut self, sql: &str, key: Option<&str>) {
+        let reads_variables = sql
+            .split_once('=')
+            .is_some_and(|(_, value)| value.contains('@'));
+        if reads_variables {
+            self.replay.push((None, sql.to_string()));
+            self.batch = replay_batch(&self.replay);
+            return;
+        }
         if let Some(pos) = self.replay.iter().position(|(_, s)| s == sql) {
             self.replay.remove(pos);
         }
@@ -112,6 +127,11 @@ impl SessionConns {
         }
         self.replay.push((key.map(str::to_string), sql.to_string()));
         self.batch = replay_batch(&self.replay);
+    }
+
+    /// True when the session remembers as many SETs as it may (`REPLAY_MAX`).
+    pub fn replay_is_full(&self) -> bool {
+        self.replay.len() >= REPLAY_MAX
     }
 
     /// The session changed its connections in a way a SET replay cannot repeat: they stay
@@ -149,6 +169,8 @@ impl SessionConns {
     /// cannot repeat). Connections of a session without state go back clean; those that
     /// carry replayed SETs go back to be reset, and the SETs are replayed on the next ones.
     pub fn release_between_statements(&mut self, transaction_open: bool) {
+        // Not `forget_last_wire`: that the last statement ran clean stays true.
+        self.last_wire = None;
         self.release_spares();
         if !self.releasable(transaction_open) {
             return;
@@ -166,6 +188,8 @@ impl SessionConns {
     /// Like `release_between_statements`, but the connections become spares the next
     /// statement may take back (`release_spares` gives them back). True if any did.
     pub fn hold_between_statements(&mut self, transaction_open: bool) -> bool {
+        // Not `forget_last_wire`: that the last statement ran clean stays true.
+        self.last_wire = None;
         self.release_spares();
         if !self.releasable(transaction_open) {
             return false;
@@ -180,7 +204,6 @@ impl SessionConns {
     /// Gives the spare connections back as `release_between_statements` would have: clean
     /// or parked with the state they carry (a SET since made them stale: reset).
     pub fn release_spares(&mut self) {
-        self.last_wire = None;
         for (p, batch) in self.spare.drain(..) {
             if *batch != *self.batch {
                 drop(p);
@@ -288,7 +311,7 @@ impl SessionConns {
             None => self.open(backends, db, group, server).await?,
         };
         self.last_used = Some(idx);
-        self.last_wire = None;
+        self.forget_last_wire();
         let p = &mut self.pinned[idx];
         self.in_use.note(&p.pool, group, p.conn.id());
         Ok(&mut *p.conn)
@@ -314,6 +337,9 @@ impl SessionConns {
         server: ServerRef,
     ) -> Result<usize> {
         let pool = pool_of(backends, db, group, server)?;
+        // The wire connection kept for the last statement's warnings goes back first: this
+        // statement may need its slot (`pool_max` = 1 would wait for itself).
+        self.forget_last_wire();
         // A spare is taken back only from the very pool the current rules name: matched by
         // group name, a session sending statement after statement would keep its held
         // connection to a server a reload moved the group away from, for as long as its
@@ -394,7 +420,7 @@ impl SessionConns {
             None => self.open(backends, db, group, server).await?,
         };
         self.last_used = None;
-        self.last_wire = None;
+        self.forget_last_wire();
         let p = self.pinned.swap_remove(idx);
         self.in_use.note(&p.pool, group, p.conn.id());
         Ok(p.conn)
@@ -450,6 +476,7 @@ impl SessionConns {
         server: ServerRef,
     ) -> Result<Option<BackendConn>> {
         let pool = pool_of(backends, db, group, server)?;
+        self.forget_last_wire();
         if let Some(conn) = pool.take_parked(&self.batch) {
             self.in_use.note(&pool, group, conn.id());
             return Ok(Some(conn));
@@ -491,7 +518,7 @@ impl SessionConns {
         server: ServerRef,
     ) -> Option<&mut Conn> {
         let i = self.find(db, group, server)?;
-        self.last_wire = None;
+        self.forget_last_wire();
         let p = &mut self.pinned[i];
         self.in_use.note(&p.pool, group, p.conn.id());
         Some(&mut *p.conn)
@@ -507,6 +534,7 @@ impl SessionConns {
 
     /// Every held connection, for statements that change session state everywhere.
     pub fn all(&mut self) -> impl Iterator<Item = (&GroupPool, &mut Conn)> {
+        self.forget_last_wire();
         let in_use = &self.in_use;
         self.pinned.iter_mut().map(move |p| {
             in_use.note(&p.pool, p.group, p.conn.id());
@@ -572,7 +600,7 @@ impl SessionConns {
 
     /// Gives every connection back to its pool (reset on the way) and forgets session state.
     pub fn release_all(&mut self) {
-        self.last_wire = None;
+        self.forget_last_wire();
         self.pinned.clear();
         self.spare.clear();
         self.replay.clear();
@@ -599,8 +627,10 @@ impl SessionConns {
     ) -> Result<Option<WireLease>> {
         let pool = pool_of(backends, db, group, server)?;
         // Never wait for a slot while holding spares another session may be waiting for
-        // (see `open`): the driver's connections of the last statement go back now.
+        // (see `open`): the driver's connections of the last statement go back now, and so
+        // does a wire connection kept for its warnings (idle, this checkout may take it).
         self.release_spares();
+        self.forget_last_wire();
         let mut fresh = fresh;
         loop {
             let Some(mut out) = pool
@@ -628,7 +658,7 @@ impl SessionConns {
                 }
             }
             self.last_used = None;
-            self.last_wire = None;
+            self.forget_last_wire();
             self.in_use.note(&pool, group, out.conn.id());
             return Ok(Some(WireLease::new(
                 pool,
@@ -638,6 +668,7 @@ impl SessionConns {
                 out.held,
                 self.in_use.clone(),
                 out.reused,
+                server,
             )));
         }
     }
@@ -660,11 +691,39 @@ impl SessionConns {
         Ok(())
     }
 
-    /// True when the session holds a driver connection to `server` of `group`: a read
-    /// there runs on it rather than take a second slot of that pool (a tableless read's
-    /// group was reached by taking one, `execute::tableless`).
-    pub fn holds(&self, db: &Database, group: GroupId, server: ServerRef) -> bool {
-        self.find(db, group, server).is_some()
+    /// True when the session holds driver connections (pinned, not spares): a read then
+    /// runs on them, as it would without wire reads. They may carry what the next
+    /// statement asks about (the warnings of a statement before, `@@warning_count`), and a
+    /// wire connection would take a second slot of a pool the session holds one of (a
+    /// tableless read's group is reached by taking one, `execute::tableless`).
+    pub fn holds_any(&self) -> bool {
+        !self.pinned.is_empty()
+    }
+
+    /// True while the wire connection of the previous statement is kept for its warnings.
+    pub fn keeps_wire_for_warnings(&self) -> bool {
+        self.last_wire.is_some()
+    }
+
+    /// Takes the wire connection kept for the previous statement's warnings.
+    pub fn take_last_wire(&mut self) -> Option<WireLease> {
+        self.last_wire.take()
+    }
+
+    /// The statement that just ran on a wire connection had no warnings.
+    pub fn wire_ran_clean(&mut self) {
+        self.last_used = None;
+        self.last_wire_clean = true;
+    }
+
+    /// True when the last statement ran on a wire connection without warnings.
+    pub fn last_ran_clean_on_wire(&self) -> bool {
+        self.last_wire_clean
+    }
+
+    fn forget_last_wire(&mut self) {
+        self.last_wire = None;
+        self.last_wire_clean = false;
     }
 
     /// Keeps the wire connection of the statement that just ran for SHOW WARNINGS, until
@@ -680,6 +739,10 @@ impl SessionConns {
         self.last_wire.as_mut()
     }
 }
+
+/// At most this many SETs are remembered for replay (only SETs that read variables add up:
+/// the others replace earlier SETs of their variable).
+pub const REPLAY_MAX: usize = 256;
 
 /// The replay statements as one multi-statement query, each on lines of its own (a
 /// statement may end in a `-- comment`).
@@ -727,6 +790,28 @@ mod tests {
 
     fn replay(c: &SessionConns) -> Vec<&str> {
         c.replay.iter().map(|(_, s)| s.as_str()).collect()
+    }
+
+    #[test]
+    fn sets_that_read_variables_are_all_replayed_up_to_a_bound() {
+        let mut c = SessionConns::default();
+        c.remember_keyed(
+            "SET div_precision_increment = 10",
+            Some("div_precision_increment"),
+        );
+        for _ in 0..2 {
+            c.remember_keyed(
+                "SET div_precision_increment = @@div_precision_increment + 2",
+                Some("div_precision_increment"),
+            );
+        }
+        // 10, then 12, then 14: each step from the one before.
+        assert_eq!(replay(&c).len(), 3);
+        assert!(!c.replay_is_full());
+        for _ in 3..super::REPLAY_MAX {
+            c.remember("SET @i = @i + 1");
+        }
+        assert!(c.replay_is_full());
     }
 
     #[test]

@@ -176,6 +176,8 @@ pub struct WireLease {
     /// It had been idle: a failure before its first answer may just mean the server closed
     /// it meanwhile (`wait_timeout`, an operator's KILL).
     pub(crate) reused: bool,
+    /// Which server of its group it is connected to.
+    pub(crate) server: super::balance::ServerRef,
 }
 
 impl WireLease {
@@ -188,6 +190,7 @@ impl WireLease {
         held: Held,
         in_use: InUse,
         reused: bool,
+        server: super::balance::ServerRef,
     ) -> Self {
         WireLease {
             pool,
@@ -197,6 +200,7 @@ impl WireLease {
             held: Some(held),
             in_use,
             reused,
+            server,
         }
     }
 
@@ -323,6 +327,12 @@ impl GroupPool {
     /// new wire connection, so both kinds together stay within `pool_max`.
     async fn close_an_idle_driver_connection(&self, timeout: Duration) {
         use std::sync::atomic::Ordering::Relaxed;
+        if self.driver_metrics.connection_count.load(Relaxed) == 0 {
+            return;
+        }
+        // A driver connection the session gave back a moment ago (its spares, released
+        // before this checkout) reaches the pool's idle list once the pool's recycler ran.
+        tokio::task::yield_now().await;
         if self.driver_metrics.connections_in_pool.load(Relaxed) == 0 {
             return;
         }

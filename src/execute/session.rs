@@ -109,6 +109,14 @@ async fn run_set<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), Failure> {
+    if stmt.replay && session.conns.replay_is_full() {
+        return Err(Failure::Query(Error::unsupported(format!(
+            "more than {} SETs that read variables in one session (each is replayed on \
+             every backend connection the session opens): set the final values instead, \
+             or reconnect",
+            crate::backend::session_conns::REPLAY_MAX
+        ))));
+    }
     // A master, not only replicas: the SET must reach the server writes will use.
     if session.conns.masters_count() == 0 {
         let db = session

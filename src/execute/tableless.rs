@@ -28,6 +28,12 @@ pub async fn reach_a_group(
     if !movable {
         return Ok(());
     }
+    if (session.conns.keeps_wire_for_warnings() || session.conns.last_ran_clean_on_wire())
+        && super::wire_read::asks_about_warnings(route, &route.targets[0])
+    {
+        // Asked where the statement before ran (`target::warnings_on_wire`).
+        return Ok(());
+    }
     let db = route.db.clone();
     let default = route.targets[0].group;
     if !db.groups[default].replicas.is_empty() {

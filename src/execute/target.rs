@@ -47,6 +47,24 @@ pub(crate) async fn run_target<S: ResultSink>(
         (None, Some(previous)) if access != Access::Master => previous,
         _ => group.choose(access),
     };
+    if super::wire_read::asks_about_warnings(route, target) {
+        if let Some(lease) = session.conns.take_last_wire() {
+            return warnings_on_wire(lease, route, target, send_columns, session, sink).await;
+        }
+        if session.conns.last_ran_clean_on_wire() {
+            // The statement before had no warnings, but every other connection may have
+            // some of its own last statement's: asked on a wire connection whose warnings
+            // were cleared first.
+            let lease = session
+                .conns
+                .wire(ctx.backends, db, target.group, ServerRef::Master, false)
+                .await?;
+            if let Some(mut lease) = lease {
+                super::wire_read::clear_warnings(&mut lease).await?;
+                return warnings_on_wire(lease, route, target, send_columns, session, sink).await;
+            }
+        }
+    }
     let on_wire = super::wire_read::eligible(route, target, ctx, session, sink);
     // The idle wire connection just failed before answering: the next one is new.
     let mut fresh = false;
@@ -70,7 +88,7 @@ pub(crate) async fn run_target<S: ResultSink>(
         };
         let wire_form = on_wire
             .as_ref()
-            .filter(|_| !gtid_wait && !session.conns.holds(db, target.group, server));
+            .filter(|_| !gtid_wait && !session.conns.holds_any());
         if let Some(form) = wire_form {
             let lease = match session
                 .conns
@@ -111,6 +129,8 @@ pub(crate) async fn run_target<S: ResultSink>(
                         one.server = server;
                         if one.ok.warnings > 0 {
                             session.conns.keep_for_warnings(lease);
+                        } else {
+                            session.conns.wire_ran_clean();
                         }
                         return Ok(one);
                     }
@@ -239,6 +259,42 @@ pub(crate) async fn run_target<S: ResultSink>(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A read without tables about the warnings of the previous statement, which ran on a wire
+/// connection the session kept for them: asked there, as the server that ran it would be.
+async fn warnings_on_wire<S: ResultSink>(
+    mut lease: crate::backend::WireLease,
+    route: &Route,
+    target: &Target,
+    send_columns: Option<u16>,
+    session: &mut Session,
+    sink: &mut S,
+) -> Result<OneResult, Failure> {
+    let mut sent = false;
+    let form = super::wire_read::WireForm::Text;
+    let charset = &session.charset;
+    let started = Instant::now();
+    let outcome = run_on_wire(
+        &mut lease,
+        &form,
+        route,
+        target,
+        send_columns,
+        &mut sent,
+        sink,
+        charset,
+    )
+    .await;
+    note_part(session, lease.pool(), target, started, &outcome);
+    let mut one = outcome?;
+    one.server = lease.server;
+    if one.ok.warnings > 0 {
+        session.conns.keep_for_warnings(lease);
+    } else {
+        session.conns.wire_ran_clean();
+    }
+    Ok(one)
 }
 
 /// Notes the shard's part of the statement for its trace.

@@ -19,9 +19,9 @@ use crate::config::model::Database;
 use crate::error::Error;
 use crate::plan::charset::ClientCharset;
 use crate::plan::statement_words::{
-    has_at_sign, mentioned, CONNECTION_ID, FOUND_ROWS, GET_LOCK, GTID, INTO, IN_TRANSACTION,
-    LASTVAL, LAST_INSERT_ID, LOCK_SUFFIX, PSEUDO_THREAD_ID, ROW_COUNT, SQL_CALC_FOUND_ROWS,
-    TEMPORARY, VALUE,
+    has_at_sign, mentioned, CONNECTION_ID, ERROR_COUNT, FOUND_ROWS, GET_LOCK, GTID, INTO,
+    IN_TRANSACTION, LASTVAL, LAST_INSERT_ID, LOCK_SUFFIX, PSEUDO_THREAD_ID, ROW_COUNT,
+    SQL_CALC_FOUND_ROWS, TEMPORARY, VALUE, WARNING_COUNT,
 };
 use crate::plan::{ResultRewrite, Route, Target};
 use crate::protocol::put_lenenc_int;
@@ -80,6 +80,16 @@ pub(crate) fn eligible<S: ResultSink>(
                 .then_some(WireForm::Prepared { sql, params })
         }
     }
+}
+
+/// A read without tables that asks `@@warning_count` or `@@error_count`: about the
+/// statement before, so it runs where that one ran.
+pub(crate) fn asks_about_warnings(route: &Route, target: &Target) -> bool {
+    if route.is_write || route.targets.len() != 1 || route.reason != crate::plan::NO_TABLE_REASON {
+        return false;
+    }
+    let words = mentioned(&target.sql);
+    words.has(WARNING_COUNT) || words.has(ERROR_COUNT)
 }
 
 /// Nothing ties the session to its own connections: no transaction (open, implied by
@@ -233,6 +243,14 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
         server: crate::backend::ServerRef::Master,
         conn_id,
     })
+}
+
+/// Empties the connection's list of warnings (a statement without any replaces it).
+pub(crate) async fn clear_warnings(lease: &mut WireLease) -> Result<(), Error> {
+    match lease.conn().query("DO 0").await? {
+        Reply::Done(_) => Ok(()),
+        Reply::Rows(rows) => rows.finish().await.map(|_| ()).map_err(Error::from),
+    }
 }
 
 /// MariaDB's "unknown prepared statement handler".

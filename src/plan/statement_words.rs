@@ -48,6 +48,8 @@ statement_words! {
     CONNECTION_ID => b"connection_id",
     PSEUDO_THREAD_ID => b"pseudo_thread_id",
     LASTVAL => b"lastval",
+    WARNING_COUNT => b"warning_count",
+    ERROR_COUNT => b"error_count",
 }
 
 static ALL: Words<{ TEXTS.len() }> = Words::new(TEXTS);

@@ -412,6 +412,10 @@ pub struct ServerStats {
     /// Backend connections parked with a session's replayable state between its statements
     /// (`warm`), held by no session: the next statement with that state takes one as it is.
     pub parked: AtomicI64,
+    /// The proxy's own connections (`wire_pool`), in use or idle, and of them idle: the
+    /// driver's pool counts neither.
+    pub wire_open: AtomicI64,
+    pub wire_idle: AtomicI64,
     /// Statements waiting for a connection of a pool at `pool_max` now, how many ever
     /// waited, and how many gave up after connect_timeout: pool sizing shows here first.
     pub waiting: AtomicI64,
@@ -436,12 +440,18 @@ impl ServerStats {
         lock(&self.pools)
             .iter()
             .filter_map(std::sync::Weak::upgrade)
-            .fold((0, 0), |(open, idle), m| {
+            .fold(
                 (
-                    open + m.connection_count.load(Relaxed),
-                    idle + m.connections_in_pool.load(Relaxed),
-                )
-            })
+                    self.wire_open.load(Relaxed).max(0) as usize,
+                    self.wire_idle.load(Relaxed).max(0) as usize,
+                ),
+                |(open, idle), m| {
+                    (
+                        open + m.connection_count.load(Relaxed),
+                        idle + m.connections_in_pool.load(Relaxed),
+                    )
+                },
+            )
     }
 }
 

@@ -650,11 +650,13 @@ impl Drop for Waiting<'_> {
 }
 
 /// Counts a checked-out backend connection, for the listings: as open (a session holds it)
-/// or as parked (`warm`); dropping it uncounts.
+/// or as parked (`warm`), and a wire connection (`wire_pool`) also among the server's open
+/// connections, idle while it waits in its pool; dropping it uncounts.
 #[derive(Debug)]
 pub struct Held {
     stats: Arc<ServerStats>,
     parked: bool,
+    wire: bool,
 }
 
 impl Held {
@@ -663,18 +665,27 @@ impl Held {
         Held {
             stats: pool.stats.clone(),
             parked: false,
+            wire: false,
         }
+    }
+
+    /// For a wire connection, which the driver's pool counts nowhere.
+    pub fn new_wire(pool: &GroupPool) -> Self {
+        pool.stats.wire_open.fetch_add(1, Ordering::Relaxed);
+        let mut held = Held::new(pool);
+        held.wire = true;
+        held
     }
 
     fn gauge(&self) -> &std::sync::atomic::AtomicI64 {
-        if self.parked {
-            &self.stats.parked
-        } else {
-            &self.stats.open_conns
+        match (self.parked, self.wire) {
+            (false, _) => &self.stats.open_conns,
+            (true, false) => &self.stats.parked,
+            (true, true) => &self.stats.wire_idle,
         }
     }
 
-    /// Moves the connection between the open and the parked count.
+    /// Moves the connection between the open and the parked (or idle) count.
     pub fn set_parked(&mut self, parked: bool) {
         if self.parked != parked {
             self.gauge().fetch_sub(1, Ordering::Relaxed);
@@ -687,5 +698,8 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         self.gauge().fetch_sub(1, Ordering::Relaxed);
+        if self.wire {
+            self.stats.wire_open.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }

@@ -317,7 +317,7 @@ impl GroupPool {
         Ok(Some(Checkout {
             conn,
             slot,
-            held: Held::new(self),
+            held: Held::new_wire(self),
             carries: Arc::from(""),
             reused: false,
         }))

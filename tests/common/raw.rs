@@ -33,6 +33,19 @@ impl RawClient {
     }
 
     pub fn connect(port: u16, db: &str, deprecate_eof: bool) -> RawClient {
+        Self::connect_with(port, db, 45, deprecate_eof, false, 16 << 20)
+    }
+
+    /// Logs in with the handshake collation `collation` and `max_packet`, and asks for
+    /// multi-statements (and multi-results) when `multi`.
+    pub fn connect_with(
+        port: u16,
+        db: &str,
+        collation: u8,
+        deprecate_eof: bool,
+        multi: bool,
+        max_packet: u32,
+    ) -> RawClient {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let mut c = RawClient { stream };
         let (_, greeting) = c.read_packet();
@@ -49,10 +62,14 @@ impl RawClient {
         if deprecate_eof {
             caps |= CapabilityFlags::CLIENT_DEPRECATE_EOF;
         }
+        if multi {
+            caps |=
+                CapabilityFlags::CLIENT_MULTI_STATEMENTS | CapabilityFlags::CLIENT_MULTI_RESULTS;
+        }
         let mut resp = Vec::new();
         resp.extend_from_slice(&caps.bits().to_le_bytes());
-        resp.extend_from_slice(&(16u32 << 20).to_le_bytes());
-        resp.push(45);
+        resp.extend_from_slice(&max_packet.to_le_bytes());
+        resp.push(collation);
         resp.extend_from_slice(&[0u8; 23]);
         resp.extend_from_slice(USER.as_bytes());
         resp.push(0);

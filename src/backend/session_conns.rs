@@ -52,6 +52,11 @@ pub struct SessionConns {
     /// `replay` as the one multi-statement query that brings a connection up to it (empty
     /// without replay); also the tag of the connections this session parks (`warm`).
     batch: Arc<str>,
+    /// Put before the text of every backend prepared statement of this session: how a
+    /// statement parses depends on SETs (sql_mode, SET NAMES), and backend connections keep
+    /// prepared statements by their text (the driver's cache, the wire connection's), so a
+    /// statement prepared under other SETs must never be found for this session's text.
+    statement_prefix: Arc<str>,
     /// Index into `pinned` of the connection that ran the last statement (for SHOW WARNINGS).
     last_used: Option<usize>,
     /// Why the connections must stay with this session besides `replay`, if they must.
@@ -62,7 +67,7 @@ pub struct SessionConns {
     state_lost: Option<String>,
     /// The wire connection of the last statement, kept while its warnings may be asked for
     /// (SHOW WARNINGS); `last_used` is then `None`.
-    last_wire: Option<WireLease>,
+    last_wire: Option<KeptForWarnings>,
     /// The last statement ran on a wire connection, without warnings, which went back.
     last_wire_clean: bool,
 }
@@ -74,6 +79,7 @@ impl Default for SessionConns {
             spare: Vec::new(),
             replay: Vec::new(),
             batch: Arc::from(""),
+            statement_prefix: Arc::from(""),
             last_used: None,
             sticky: None,
             in_use: InUse::default(),
@@ -105,7 +111,7 @@ impl SessionConns {
             .is_some_and(|(_, value)| value.contains('@'));
         if reads_variables {
             self.replay.push((None, sql.to_string()));
-            self.batch = replay_batch(&self.replay);
+            self.set_batch();
             return;
         }
         if let Some(pos) = self.replay.iter().position(|(_, s)| s == sql) {
@@ -126,7 +132,20 @@ impl SessionConns {
             }
         }
         self.replay.push((key.map(str::to_string), sql.to_string()));
+        self.set_batch();
+    }
+
+    fn set_batch(&mut self) {
         self.batch = replay_batch(&self.replay);
+        self.statement_prefix = Arc::from(format!(
+            "/* shardgate {:016x} */ ",
+            self.replay_fingerprint()
+        ));
+    }
+
+    /// See `statement_prefix`: empty for a session without SETs.
+    pub fn statement_prefix(&self) -> Arc<str> {
+        self.statement_prefix.clone()
     }
 
     /// True when the session remembers as many SETs as it may (`REPLAY_MAX`).
@@ -170,7 +189,7 @@ impl SessionConns {
     /// carry replayed SETs go back to be reset, and the SETs are replayed on the next ones.
     pub fn release_between_statements(&mut self, transaction_open: bool) {
         // Not `forget_last_wire`: that the last statement ran clean stays true.
-        self.last_wire = None;
+        self.unreserve_last_wire();
         self.release_spares();
         if !self.releasable(transaction_open) {
             return;
@@ -189,7 +208,7 @@ impl SessionConns {
     /// statement may take back (`release_spares` gives them back). True if any did.
     pub fn hold_between_statements(&mut self, transaction_open: bool) -> bool {
         // Not `forget_last_wire`: that the last statement ran clean stays true.
-        self.last_wire = None;
+        self.unreserve_last_wire();
         self.release_spares();
         if !self.releasable(transaction_open) {
             return false;
@@ -605,6 +624,7 @@ impl SessionConns {
         self.spare.clear();
         self.replay.clear();
         self.batch = Arc::from("");
+        self.statement_prefix = Arc::from("");
         self.last_used = None;
         self.sticky = None;
         self.state_lost = None;
@@ -668,7 +688,7 @@ impl SessionConns {
                 out.held,
                 self.in_use.clone(),
                 out.reused,
-                server,
+                (group, server),
             )));
         }
     }
@@ -705,9 +725,34 @@ impl SessionConns {
         self.last_wire.is_some()
     }
 
-    /// Takes the wire connection kept for the previous statement's warnings.
-    pub fn take_last_wire(&mut self) -> Option<WireLease> {
-        self.last_wire.take()
+    /// Takes back the wire connection kept for the previous statement's warnings: `Gone`
+    /// when a statement that found its pool full took its slot meanwhile.
+    pub fn take_last_wire(&mut self) -> KeptWire {
+        let Some(kept) = self.last_wire.take() else {
+            return KeptWire::Nothing;
+        };
+        let Some(t) = kept.pool.wire_idle.take_reserved(kept.token) else {
+            self.last_wire_clean = false;
+            return KeptWire::Gone;
+        };
+        self.in_use.note(&kept.pool, kept.group, t.conn.id());
+        KeptWire::Here(Box::new(WireLease::new(
+            kept.pool,
+            t.conn,
+            t.tag,
+            t.slot,
+            t.held,
+            self.in_use.clone(),
+            true,
+            (kept.group, kept.server),
+        )))
+    }
+
+    /// The kept connection may serve any read again.
+    fn unreserve_last_wire(&mut self) {
+        if let Some(kept) = self.last_wire.take() {
+            kept.pool.wire_idle.unreserve(kept.token);
+        }
     }
 
     /// The statement that just ran on a wire connection had no warnings.
@@ -722,22 +767,44 @@ impl SessionConns {
     }
 
     fn forget_last_wire(&mut self) {
-        self.last_wire = None;
+        self.unreserve_last_wire();
         self.last_wire_clean = false;
     }
 
     /// Keeps the wire connection of the statement that just ran for SHOW WARNINGS, until
-    /// the next statement (or the session gives its connections back).
+    /// the next statement (or the session gives its connections back): idle in its pool,
+    /// reserved for this session, so a session that sends nothing more never keeps a slot
+    /// another statement waits for (that one evicts it, and the warnings are gone).
     pub fn keep_for_warnings(&mut self, lease: WireLease) {
         self.last_used = None;
-        self.last_wire = Some(lease);
+        self.last_wire_clean = false;
+        let pool = lease.pool().clone();
+        let (group, server) = (lease.group, lease.server);
+        let token = lease.reserve();
+        self.last_wire = Some(KeptForWarnings {
+            pool,
+            token,
+            server,
+            group,
+        });
     }
+}
 
-    /// The wire connection that ran the previous statement, if it is kept (see
-    /// `keep_for_warnings`).
-    pub fn last_wire(&mut self) -> Option<&mut WireLease> {
-        self.last_wire.as_mut()
-    }
+/// A wire connection reserved in its pool for the warnings of the session's last statement.
+struct KeptForWarnings {
+    pool: Arc<GroupPool>,
+    token: u64,
+    server: ServerRef,
+    group: GroupId,
+}
+
+/// What `SessionConns::take_last_wire` found.
+pub enum KeptWire {
+    /// No statement's warnings are kept on a wire connection.
+    Nothing,
+    /// They were, but the connection had to go (its slot was wanted).
+    Gone,
+    Here(Box<WireLease>),
 }
 
 /// At most this many SETs are remembered for replay (only SETs that read variables add up:

@@ -38,7 +38,14 @@ struct Idle {
     slot: OwnedSemaphorePermit,
     held: Held,
     since: Instant,
+    /// Kept for the session whose last statement ran on it, for its warnings (SHOW
+    /// WARNINGS asks this connection): no other read takes it, but a statement that finds
+    /// no slot free evicts it like any idle one, and it does not expire.
+    reserved: Option<u64>,
 }
+
+/// Numbers reservations (`WireLease::reserve`).
+static RESERVATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The idle connections of one server, newest last.
 #[derive(Default)]
@@ -76,14 +83,37 @@ impl WireIdle {
         let (found, expired) = {
             let mut idle = self.lock();
             let expired = take_expired(&mut idle, Instant::now());
+            let free = |i: &Idle| i.reserved.is_none();
             let at = idle
                 .iter()
-                .rposition(|i| *i.tag == *tag)
-                .or_else(|| idle.len().checked_sub(1));
+                .rposition(|i| free(i) && *i.tag == *tag)
+                .or_else(|| idle.iter().rposition(free));
             (at.map(|i| idle.remove(i)), expired)
         };
         drop(expired);
-        let mut found = found?;
+        Self::taken(found?)
+    }
+
+    /// The connection reserved as `token`, unless it was evicted meanwhile.
+    pub(super) fn take_reserved(&self, token: u64) -> Option<Taken> {
+        let found = {
+            let mut idle = self.lock();
+            let at = idle.iter().position(|i| i.reserved == Some(token));
+            at.map(|i| idle.remove(i))
+        };
+        Self::taken(found?)
+    }
+
+    /// Lets any read take the connection reserved as `token`.
+    pub(super) fn unreserve(&self, token: u64) {
+        let mut idle = self.lock();
+        if let Some(i) = idle.iter_mut().find(|i| i.reserved == Some(token)) {
+            i.reserved = None;
+            i.since = Instant::now();
+        }
+    }
+
+    fn taken(mut found: Idle) -> Option<Taken> {
         found.held.set_parked(false);
         Some(Taken {
             conn: found.conn,
@@ -102,6 +132,7 @@ impl WireIdle {
         slot: OwnedSemaphorePermit,
         mut held: Held,
         wanted: bool,
+        reserved: Option<u64>,
     ) {
         if wanted {
             return;
@@ -117,6 +148,7 @@ impl WireIdle {
                 slot,
                 held,
                 since: Instant::now(),
+                reserved,
             });
             expired
         };
@@ -157,11 +189,13 @@ impl WireIdle {
 }
 
 fn take_expired(idle: &mut Vec<Idle>, now: Instant) -> Vec<Idle> {
-    let fresh_from = idle
-        .iter()
-        .position(|i| now.duration_since(i.since) < IDLE_FOR)
-        .unwrap_or(idle.len());
-    idle.drain(..fresh_from).collect()
+    let expired = |i: &Idle| i.reserved.is_none() && now.duration_since(i.since) >= IDLE_FOR;
+    if !idle.iter().any(expired) {
+        return Vec::new();
+    }
+    let (gone, kept) = std::mem::take(idle).into_iter().partition(expired);
+    *idle = kept;
+    gone
 }
 
 /// A connection lent to one statement. Dropped, it goes back idle if it may (see the
@@ -176,8 +210,11 @@ pub struct WireLease {
     /// It had been idle: a failure before its first answer may just mean the server closed
     /// it meanwhile (`wait_timeout`, an operator's KILL).
     pub(crate) reused: bool,
-    /// Which server of its group it is connected to.
+    /// Which server of which group (of its pool's database) it is connected to.
     pub(crate) server: super::balance::ServerRef,
+    pub(crate) group: crate::config::model::GroupId,
+    /// Goes back reserved under this number (`reserve`).
+    reserve_as: Option<u64>,
 }
 
 impl WireLease {
@@ -190,7 +227,7 @@ impl WireLease {
         held: Held,
         in_use: InUse,
         reused: bool,
-        server: super::balance::ServerRef,
+        (group, server): (crate::config::model::GroupId, super::balance::ServerRef),
     ) -> Self {
         WireLease {
             pool,
@@ -201,7 +238,18 @@ impl WireLease {
             in_use,
             reused,
             server,
+            group,
+            reserve_as: None,
         }
+    }
+
+    /// Gives the connection back reserved for its session (see `Idle::reserved`); the
+    /// number takes it back (`GroupPool::wire_idle`'s `take_reserved`). Closed instead, like
+    /// any lease, when it may not go back.
+    pub fn reserve(mut self) -> u64 {
+        let token = RESERVATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.reserve_as = Some(token);
+        token
     }
 
     pub fn conn(&mut self) -> &mut WireConn {
@@ -234,7 +282,7 @@ impl Drop for WireLease {
         let wanted = self.pool.is_wanted() || !self.pool.health.in_rotation();
         self.pool
             .wire_idle
-            .put(conn, self.tag.clone(), slot, held, wanted);
+            .put(conn, self.tag.clone(), slot, held, wanted, self.reserve_as);
     }
 }
 

@@ -17,6 +17,7 @@ pub mod sink;
 mod spread;
 mod tableless;
 mod target;
+pub use target::warnings_gone;
 pub mod txn;
 mod wire_read;
 pub mod xa;

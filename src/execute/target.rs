@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use mysql_async::prelude::Queryable;
 
+use crate::backend::session_conns::KeptWire;
 use crate::backend::{Access, ServerRef};
 use crate::error::Error;
 use crate::plan::{Route, Target};
@@ -48,8 +49,12 @@ pub(crate) async fn run_target<S: ResultSink>(
         _ => group.choose(access),
     };
     if super::wire_read::asks_about_warnings(route, target) {
-        if let Some(lease) = session.conns.take_last_wire() {
-            return warnings_on_wire(lease, route, target, send_columns, session, sink).await;
+        match session.conns.take_last_wire() {
+            KeptWire::Here(lease) => {
+                return warnings_on_wire(*lease, route, target, send_columns, session, sink).await
+            }
+            KeptWire::Gone => return Err(warnings_gone().into()),
+            KeptWire::Nothing => {}
         }
         if session.conns.last_ran_clean_on_wire() {
             // The statement before had no warnings, but every other connection may have
@@ -295,6 +300,17 @@ async fn warnings_on_wire<S: ResultSink>(
         session.conns.wire_ran_clean();
     }
     Ok(one)
+}
+
+/// The previous statement's warnings were kept on a wire connection that another statement
+/// needed (its pool was full) before the session asked.
+pub fn warnings_gone() -> Error {
+    Error::unsupported(
+        "the warnings of the previous statement are gone: the backend connection that ran it \
+         was needed by another session while this one sent nothing (every connection of its \
+         pool, [backend] pool_max, was in use); ask right after the statement"
+            .to_string(),
+    )
 }
 
 /// Notes the shard's part of the statement for its trace.

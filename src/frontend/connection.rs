@@ -28,6 +28,7 @@ use super::sessions::LiveSession;
 use super::sink::ClientSink;
 use super::stmt::registry::Registry;
 use super::user_limits::UserSession;
+use crate::backend::session_conns::KeptWire;
 use crate::protocol::commands::*;
 use crate::stats::RouteKind;
 
@@ -795,8 +796,15 @@ pub(super) async fn show_warnings<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), execute::Failure> {
-    if let Some(lease) = session.conns.last_wire() {
-        return super::wire_warnings::show(sql, lease, session.status, sink).await;
+    match session.conns.take_last_wire() {
+        KeptWire::Here(mut lease) => {
+            let shown = super::wire_warnings::show(sql, &mut lease, session.status, sink).await;
+            // SHOW WARNINGS leaves them: the next may ask again.
+            session.conns.keep_for_warnings(*lease);
+            return shown;
+        }
+        KeptWire::Gone => return Err(execute::Failure::Query(crate::execute::warnings_gone())),
+        KeptWire::Nothing => {}
     }
     let Some(conn) = session.conns.last_used() else {
         // Nothing ran on a backend yet: no warnings to show.

@@ -421,6 +421,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 binary_backend,
                 column_names,
                 None,
+                self.session.conns.statement_prefix(),
             ));
             let kind = if let Some(own) = own {
                 let me = Me {
@@ -470,6 +471,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             binary_backend,
             column_names,
             Some(values),
+            self.session.conns.statement_prefix(),
         ));
         let mut wrote = false;
         let (kind, outcome) = match planned {

@@ -25,6 +25,8 @@ pub struct BinarySink<'w, W> {
     prepared_names: Arc<[Vec<u8>]>,
     /// This execute's values, to bind to backend prepared statements where they match.
     values: Option<BoundValues>,
+    /// Before every backend statement text (`SessionConns::statement_prefix`).
+    statement_prefix: Arc<str>,
 }
 
 impl<'w, W: AsyncWrite + Unpin> BinarySink<'w, W> {
@@ -33,6 +35,7 @@ impl<'w, W: AsyncWrite + Unpin> BinarySink<'w, W> {
         binary_backend: bool,
         prepared_names: Arc<[Vec<u8>]>,
         values: Option<BoundValues>,
+        statement_prefix: Arc<str>,
     ) -> Self {
         BinarySink {
             inner,
@@ -41,6 +44,7 @@ impl<'w, W: AsyncWrite + Unpin> BinarySink<'w, W> {
             binary_backend,
             prepared_names,
             values,
+            statement_prefix,
         }
     }
 
@@ -123,7 +127,13 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
 
     fn prepared_form(&self, sql: &str) -> Option<(String, Vec<Value>)> {
         let form = self.values.as_ref()?.prepared_form(sql)?;
-        Some((form.sql, form.params))
+        if self.statement_prefix.is_empty() {
+            return Some((form.sql, form.params));
+        }
+        Some((
+            format!("{}{}", self.statement_prefix, form.sql),
+            form.params,
+        ))
     }
 
     async fn maybe_flush(&mut self) -> io::Result<()> {

@@ -1485,3 +1485,38 @@ async fn a_set_relative_to_itself_replays_to_the_same_value() {
     }
     schema.drop().await;
 }
+
+/// Found by review: `@@warning_count` asked by a prepared statement after a wire read was
+/// answered on the wire connection as text rows inside a binary result set (a prepared
+/// client must get binary rows). It is now decoded and encoded as binary, and the value is
+/// the previous read's count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_warning_count_after_wire_reads_is_a_binary_row() {
+    let schema = setup_schema("atk_wire_prepared_wcount").await;
+    let proxy = wire_proxy(&schema, 4).await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    let ids: Vec<i64> = c
+        .exec(
+            "SELECT id FROM patients WHERE hospital_id = ? ORDER BY id",
+            (1,),
+        )
+        .await
+        .unwrap();
+    assert!(!ids.is_empty());
+    assert_eq!(c.get_warnings(), 0);
+    let n: Option<i64> = c.exec_first("SELECT @@warning_count", ()).await.unwrap();
+    assert_eq!(n, Some(0), "after a read without warnings");
+    let casts: Vec<i64> = c
+        .exec(
+            "SELECT CAST('x' AS SIGNED) FROM patients WHERE hospital_id = ? AND id = ?",
+            (1, ids[0]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(casts, [0]);
+    assert_eq!(c.get_warnings(), 1);
+    let n: Option<i64> = c.exec_first("SELECT @@warning_count", ()).await.unwrap();
+    assert_eq!(n, Some(1), "after a read with one warning");
+    drop(proxy);
+    schema.drop().await;
+}

@@ -98,7 +98,8 @@ impl SessionConns {
     }
 
     /// Like `remember`, for a SET of the one variable `key`: it replaces an earlier SET of
-    /// the same variable, so a client counting in `SET @i = ...` keeps one entry.
+    /// the same variable, so a client setting `SET @i = <value>` again and again keeps one
+    /// entry.
     /// An earlier SET stays when a later entry may read the variable it set
     /// (`SET @y = @x`): replaying that one needs the old value first.
     ///
@@ -106,10 +107,7 @@ impl SessionConns {
     /// alone it would start from the new connection's value, not from what the earlier
     /// SETs made of it, so the whole history is replayed (bounded by `REPLAY_MAX`).
     pub fn remember_keyed(&mut self, sql: &str, key: Option<&str>) {
-        let reads_variables = sql
-            .split_once('=')
-            .is_some_and(|(_, value)| value.contains('@'));
-        if reads_variables {
+        if set_reads_variables(sql) {
             self.replay.push((None, sql.to_string()));
             self.set_batch();
             return;
@@ -805,6 +803,16 @@ pub enum KeptWire {
     /// They were, but the connection had to go (its slot was wanted).
     Gone,
     Here(Box<WireLease>),
+}
+
+/// True when a SET's value reads a variable (`SET d = @@d + 2`, `SET @i = @i + 1`): a
+/// variable token after its first `=`, outside strings and comments.
+pub fn set_reads_variables(sql: &str) -> bool {
+    use crate::plan::lexer::{significant, Kind};
+    significant(sql)
+        .skip_while(|t| t.kind != Kind::Punct(b'='))
+        .skip(1)
+        .any(|t| t.kind == Kind::Variable)
 }
 
 /// At most this many SETs are remembered for replay (only SETs that read variables add up:

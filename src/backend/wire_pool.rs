@@ -25,10 +25,10 @@ use super::in_use::InUse;
 use super::pools::{GroupPool, Held};
 use super::wire::WireConn;
 
-/// How long a connection waits idle before it is closed: long enough to carry a busy
-/// server's reads from one statement to the next, short enough that a burst's connections
-/// do not stay open for hours (the server's `wait_timeout` may be shorter; a read that finds
-/// its connection closed retries on a new one).
+/// How long a connection waits idle before it is closed (when the pool is next used): long
+/// enough to carry a busy server's reads from one statement to the next, short enough that
+/// a burst's connections do not stay open for hours (the server's `wait_timeout` may be
+/// shorter; a read that finds its connection closed retries on a new one).
 const IDLE_FOR: Duration = Duration::from_secs(30);
 
 /// One idle connection with what it holds.
@@ -124,23 +124,27 @@ impl WireIdle {
     }
 
     /// Keeps a connection for the next read, unless `wanted()` says a statement waits for a
-    /// slot of this server (asked under the lock, which the waiter's eviction takes too).
+    /// slot of this server: asked under the lock, which the waiter's eviction takes too
+    /// after counting itself as waiting, so either it finds this connection and evicts it,
+    /// or this sees it waiting (and the connection is closed, freeing its slot).
     fn put(
         &self,
         mut conn: WireConn,
         tag: Arc<str>,
         slot: OwnedSemaphorePermit,
         mut held: Held,
-        wanted: bool,
+        wanted: impl Fn() -> bool,
         reserved: Option<u64>,
     ) {
-        if wanted {
-            return;
-        }
         conn.shrink_buffers();
         held.set_parked(true);
         let expired = {
             let mut idle = self.lock();
+            if wanted() {
+                drop(idle);
+                drop((conn, slot, held));
+                return;
+            }
             let expired = take_expired(&mut idle, Instant::now());
             idle.push(Idle {
                 conn,
@@ -279,9 +283,9 @@ impl Drop for WireLease {
         if self.in_use.given_back(&self.pool, conn.id()) || !conn.is_usable() {
             return;
         }
-        let wanted = self.pool.is_wanted() || !self.pool.health.in_rotation();
-        self.pool
-            .wire_idle
+        let pool = &self.pool;
+        let wanted = || pool.is_wanted() || !pool.health.in_rotation();
+        pool.wire_idle
             .put(conn, self.tag.clone(), slot, held, wanted, self.reserve_as);
     }
 }

@@ -20,6 +20,7 @@ mod target;
 pub use target::warnings_gone;
 pub mod txn;
 mod wire_read;
+pub use wire_read::text_cells;
 pub mod xa;
 
 use std::io;

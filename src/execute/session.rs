@@ -109,7 +109,10 @@ async fn run_set<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), Failure> {
-    if stmt.replay && session.conns.replay_is_full() {
+    if stmt.replay
+        && session.conns.replay_is_full()
+        && crate::backend::session_conns::set_reads_variables(&stmt.sql)
+    {
         return Err(Failure::Query(Error::unsupported(format!(
             "more than {} SETs that read variables in one session (each is replayed on \
              every backend connection the session opens): set the final values instead, \

@@ -141,7 +141,12 @@ pub(crate) async fn run_target<S: ResultSink>(
                     }
                     Err(Failure::Query(e)) if connection_broke(&e) => {
                         // Closed when dropped: its last answer was not read to the end.
-                        let stale = lease.reused && !sent && !fresh;
+                        // Only a failed read or write: a server's error (1927, an operator's
+                        // KILL CONNECTION of this very read) is not a connection found dead.
+                        let stale = lease.reused
+                            && !sent
+                            && !fresh
+                            && matches!(e, Error::BackendConnection(_));
                         drop(lease);
                         if stale {
                             // The server closed it while it was idle (wait_timeout, an
@@ -307,8 +312,8 @@ async fn warnings_on_wire<S: ResultSink>(
 pub fn warnings_gone() -> Error {
     Error::unsupported(
         "the warnings of the previous statement are gone: the backend connection that ran it \
-         was needed by another session while this one sent nothing (every connection of its \
-         pool, [backend] pool_max, was in use); ask right after the statement"
+         had to be given back (every connection of its pool, [backend] pool_max, was wanted) \
+         before they were asked for"
             .to_string(),
     )
 }

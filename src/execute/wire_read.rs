@@ -13,7 +13,9 @@
 //! sent); SHOW WARNINGS reads the warnings of this connection, which the session keeps
 //! until its next statement (`SessionConns::keep_for_warnings`).
 
-use crate::backend::wire::{column_fields, ColumnFields, Reply, RowStep, WireError};
+use crate::backend::wire::{
+    column_fields, BackendStream, ColumnFields, OkFields, Reply, RowStep, Rows, WireError,
+};
 use crate::backend::WireLease;
 use crate::config::model::Database;
 use crate::error::Error;
@@ -24,7 +26,9 @@ use crate::plan::statement_words::{
     SQL_CALC_FOUND_ROWS, TEMPORARY, VALUE, WARNING_COUNT,
 };
 use crate::plan::{ResultRewrite, Route, Target};
-use crate::protocol::put_lenenc_int;
+use crate::protocol::{put_lenenc_int, Cursor, NULL_CELL};
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::Column;
 
 use super::route::OneResult;
 use super::{status, Context, Failure, OkInfo, ResultSink, RowFormat, Session};
@@ -41,9 +45,10 @@ pub(crate) enum WireForm {
     },
 }
 
-/// Values larger than this together would need COM_STMT_SEND_LONG_DATA, which the wire
-/// connection does not send: such an execute stays with the driver.
-const LARGEST_EXECUTE: u64 = 16 * 1024 * 1024 - 1024;
+/// An execute body larger than one packet would need COM_STMT_SEND_LONG_DATA, which the
+/// wire connection does not send (mysql_common's builder leaves such values out of the
+/// body): such an execute stays with the driver.
+const LARGEST_EXECUTE: u64 = 0xFF_FFFF;
 
 /// How `target` of `route` runs on a wire connection for this session, if it may.
 pub(crate) fn eligible<S: ResultSink>(
@@ -67,7 +72,10 @@ pub(crate) fn eligible<S: ResultSink>(
         RowFormat::Binary => {
             let (sql, params) = match sink.prepared_form(&target.sql) {
                 Some(form) => form,
-                None if sink.wants_binary_backend() => (target.sql.clone(), Vec::new()),
+                None if sink.wants_binary_backend() => (
+                    format!("{}{}", session.conns.statement_prefix(), target.sql),
+                    Vec::new(),
+                ),
                 // Values the planner could not bind run as text with literals, whose rows
                 // the sink encodes as binary itself.
                 None => return None,
@@ -75,7 +83,10 @@ pub(crate) fn eligible<S: ResultSink>(
             // Kept by their text, statements need it as the server reads it: in a client
             // charset other than UTF-8 a non-ASCII text stays with the driver.
             let as_sent = session.charset.encode(&sql).ok()?;
-            let too_large = params.iter().map(|v| v.bin_len()).sum::<u64>() > LARGEST_EXECUTE;
+            // As mysql_common sizes it: fixed part, NULL bitmap, two type bytes per value.
+            let n = params.len() as u64;
+            let body = 11 + n.div_ceil(8) + 2 * n + params.iter().map(|v| v.bin_len()).sum::<u64>();
+            let too_large = body > LARGEST_EXECUTE;
             (matches!(as_sent, std::borrow::Cow::Borrowed(_)) && !too_large)
                 .then_some(WireForm::Prepared { sql, params })
         }
@@ -187,6 +198,17 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
             let count = result.column_count();
             let db: &Database = &route.db;
             let schema = db.groups[target.group].schema.as_str();
+            if matches!(form, WireForm::Text) && sink.raw_rows() != Some(RowFormat::Text) {
+                // Text rows for a sink that takes others (a prepared client's question about
+                // warnings, `target::warnings_on_wire`): as cells, which it encodes itself.
+                let rows =
+                    text_result_as_cells(&mut result, send_columns, sink, db, schema).await?;
+                let end = result
+                    .end()
+                    .cloned()
+                    .ok_or_else(|| Error::BackendConnection("a result without an end".into()))?;
+                return Ok(one_result(true, rows, end, conn_id));
+            }
             if let Some(status_before) = send_columns {
                 sink.raw_header(&mut |p| put_lenenc_int(p, count));
                 let mut index = 0;
@@ -230,7 +252,11 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
             (true, rows, end)
         }
     };
-    Ok(OneResult {
+    Ok(one_result(had_columns, rows, end, conn_id))
+}
+
+fn one_result(had_columns: bool, rows: u64, end: OkFields, conn_id: u32) -> OneResult {
+    OneResult {
         had_columns,
         ok: OkInfo {
             affected_rows: end.affected_rows,
@@ -242,7 +268,52 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
         rows,
         server: crate::backend::ServerRef::Master,
         conn_id,
-    })
+    }
+}
+
+/// Hands a text result to `sink` decoded: column definitions parsed, rows as cells.
+async fn text_result_as_cells<S: ResultSink>(
+    result: &mut Rows<'_, BackendStream>,
+    send_columns: Option<u16>,
+    sink: &mut S,
+    db: &Database,
+    schema: &str,
+) -> Result<u64, Failure> {
+    let mut columns = Vec::new();
+    while let Some(def) = result.next_column().await.map_err(Error::from)? {
+        let column: Column = ParseBuf(def)
+            .parse(())
+            .map_err(|e| Error::BackendConnection(format!("a column definition: {e}")))?;
+        columns.push(column);
+    }
+    if let Some(status_before) = send_columns {
+        sink.columns(&columns, status_before, &|c| {
+            super::route::rename_column(c, db, schema)
+        });
+    }
+    let mut rows = 0;
+    while let Some(row) = result.next_row().await.map_err(Error::from)? {
+        let cells = text_cells(row, columns.len())?;
+        sink.row_cells(&cells);
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+/// The cells of a text-protocol row (None for NULL).
+pub fn text_cells(row: &[u8], columns: usize) -> Result<Vec<Option<&[u8]>>, Error> {
+    let malformed = |e: crate::protocol::Malformed| Error::BackendConnection(e.to_string());
+    let mut cursor = Cursor::new(row);
+    let mut cells = Vec::with_capacity(columns.min(4096));
+    while !cursor.is_empty() {
+        if cursor.rest().first() == Some(&NULL_CELL) {
+            cursor.u8().map_err(malformed)?;
+            cells.push(None);
+        } else {
+            cells.push(Some(cursor.lenenc_str().map_err(malformed)?));
+        }
+    }
+    Ok(cells)
 }
 
 /// Empties the connection's list of warnings (a statement without any replaces it).

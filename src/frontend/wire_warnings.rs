@@ -6,7 +6,7 @@ use crate::backend::wire::{column_fields, Reply};
 use crate::backend::WireLease;
 use crate::error::Error;
 use crate::execute::{self, OkInfo, ResultSink, RowFormat};
-use crate::protocol::{put_lenenc_int, Cursor, NULL_CELL};
+use crate::protocol::put_lenenc_int;
 
 pub(super) async fn show<S: ResultSink>(
     sql: &str,
@@ -45,21 +45,7 @@ pub(super) async fn show<S: ResultSink>(
             sink.raw_row(row);
             continue;
         }
-        let mut cursor = Cursor::new(row);
-        let mut cells = Vec::with_capacity(count as usize);
-        while !cursor.is_empty() {
-            if cursor.rest().first() == Some(&NULL_CELL) {
-                cursor
-                    .u8()
-                    .map_err(|e| Error::BackendConnection(e.to_string()))?;
-                cells.push(None);
-            } else {
-                let cell = cursor
-                    .lenenc_str()
-                    .map_err(|e| Error::BackendConnection(e.to_string()))?;
-                cells.push(Some(cell));
-            }
-        }
+        let cells = crate::execute::text_cells(row, count as usize)?;
         sink.row_cells(&cells);
     }
     let end = result.end().map_or(status, |e| e.status);

@@ -13,18 +13,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::raw::RawClient;
 use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::{ChangeUserOpts, Conn, Opts, OptsBuilder, Row, Value};
-use mysql_common::constants::CapabilityFlags;
-use mysql_common::io::ParseBuf;
-use mysql_common::packets::HandshakePacket;
-use mysql_common::scramble::scramble_native;
 use shardgate::config::server::UserConfig;
 
 /// Every wait is bounded: a hang fails the test instead of hanging the suite.
@@ -621,64 +616,23 @@ async fn select_star_after_alter_table_has_the_new_column() {
 
 // A raw client that picks its capabilities, for COM_STMT_* with cursor flags.
 struct Raw {
-    s: TcpStream,
+    c: RawClient,
     deprecate_eof: bool,
 }
 
 impl Raw {
     fn read_packet(&mut self) -> (u8, Vec<u8>) {
-        let mut h = [0u8; 4];
-        self.s.read_exact(&mut h).unwrap();
-        let len = u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
-        let mut p = vec![0u8; len];
-        self.s.read_exact(&mut p).unwrap();
-        (h[3], p)
+        self.c.read_packet()
     }
 
     fn write_packet(&mut self, seq: u8, payload: &[u8]) {
-        let len = (payload.len() as u32).to_le_bytes();
-        let mut out = vec![len[0], len[1], len[2], seq];
-        out.extend_from_slice(payload);
-        self.s.write_all(&out).unwrap();
+        self.c.write_packet(seq, payload);
     }
 
     fn connect(port: u16, db: &str, deprecate_eof: bool) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(LIMIT)).unwrap();
-        let mut c = Raw { s, deprecate_eof };
-        let (_, greeting) = c.read_packet();
-        let hs: HandshakePacket = ParseBuf(&greeting).parse(()).unwrap();
-        let mut nonce = hs.scramble_1_ref().to_vec();
-        nonce.extend_from_slice(hs.scramble_2_ref().unwrap_or_default());
-        nonce.truncate(20);
-        let mut caps = CapabilityFlags::CLIENT_LONG_PASSWORD
-            | CapabilityFlags::CLIENT_PROTOCOL_41
-            | CapabilityFlags::CLIENT_SECURE_CONNECTION
-            | CapabilityFlags::CLIENT_PLUGIN_AUTH
-            | CapabilityFlags::CLIENT_CONNECT_WITH_DB
-            | CapabilityFlags::CLIENT_TRANSACTIONS
-            | CapabilityFlags::CLIENT_MULTI_STATEMENTS
-            | CapabilityFlags::CLIENT_MULTI_RESULTS;
-        if deprecate_eof {
-            caps |= CapabilityFlags::CLIENT_DEPRECATE_EOF;
-        }
-        let mut resp = Vec::new();
-        resp.extend_from_slice(&caps.bits().to_le_bytes());
-        resp.extend_from_slice(&(64u32 << 20).to_le_bytes());
-        resp.push(45);
-        resp.extend_from_slice(&[0u8; 23]);
-        resp.extend_from_slice(USER.as_bytes());
-        resp.push(0);
-        let proof = scramble_native(&nonce, PASSWORD.as_bytes()).unwrap();
-        resp.push(proof.len() as u8);
-        resp.extend_from_slice(&proof);
-        resp.extend_from_slice(db.as_bytes());
-        resp.push(0);
-        resp.extend_from_slice(b"mysql_native_password\0");
-        c.write_packet(1, &resp);
-        let (_, ok) = c.read_packet();
-        assert_eq!(ok[0], 0, "login failed: {}", String::from_utf8_lossy(&ok));
-        c
+        let c = RawClient::connect_with(port, db, 45, deprecate_eof, true, 64 << 20);
+        c.stream.set_read_timeout(Some(LIMIT)).unwrap();
+        Raw { c, deprecate_eof }
     }
 
     /// A result's packets up to its end (or the error / OK).

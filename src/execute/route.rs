@@ -386,7 +386,7 @@ pub(crate) fn rename_column<'a>(
     rename
 }
 
-fn logical_of<'a>(physical: &[u8], db: &'a Database) -> Option<&'a str> {
+pub(crate) fn logical_of<'a>(physical: &[u8], db: &'a Database) -> Option<&'a str> {
     let name = std::str::from_utf8(physical).ok()?;
     db.sharded_table_of_physical(name)
         .map(|rule| rule.name.as_str())

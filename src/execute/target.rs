@@ -155,10 +155,7 @@ pub(crate) async fn run_target<S: ResultSink>(
                             fresh = true;
                             continue;
                         }
-                        let reason = match e {
-                            Error::BackendConnection(r) => r,
-                            other => other.to_string(),
-                        };
+                        let reason = broken_reason(e);
                         pool.failed(&reason);
                         ticket.failed();
                         if server != ServerRef::Master && !sent && forced.is_none() {
@@ -229,10 +226,7 @@ pub(crate) async fn run_target<S: ResultSink>(
                 return Ok(one);
             }
             Err(Failure::Query(e)) if connection_broke(&e) => {
-                let reason = match e {
-                    Error::BackendConnection(r) => r,
-                    other => other.to_string(),
-                };
+                let reason = broken_reason(e);
                 // A driver error (not a server error) means the connection is gone: drop
                 // it, tell the health state, and name the group, so the next statement
                 // starts on a fresh one. A replica read that sent nothing yet is retried
@@ -336,6 +330,14 @@ fn note_part(
             Err(_) => 0,
         },
     });
+}
+
+/// What to say of a connection that broke (`connection_broke`).
+fn broken_reason(e: Error) -> String {
+    match e {
+        Error::BackendConnection(r) => r,
+        other => other.to_string(),
+    }
 }
 
 /// The connection is gone: a driver error, or a server error after which the server closes

@@ -350,11 +350,7 @@ fn logical_names<'a>(
 ) -> Shown<'a> {
     let schema = (!fields.schema.is_empty() && fields.schema == physical_schema.as_bytes())
         .then_some(db.name.as_bytes());
-    let logical = |physical: &[u8]| {
-        let name = std::str::from_utf8(physical).ok()?;
-        db.sharded_table_of_physical(name)
-            .map(|rule| rule.name.as_bytes())
-    };
+    let logical = |physical: &[u8]| super::route::logical_of(physical, db).map(str::as_bytes);
     (schema, logical(fields.table), logical(fields.org_table))
 }
 

@@ -126,14 +126,9 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
     }
 
     fn prepared_form(&self, sql: &str) -> Option<(String, Vec<Value>)> {
-        let form = self.values.as_ref()?.prepared_form(sql)?;
-        if self.statement_prefix.is_empty() {
-            return Some((form.sql, form.params));
-        }
-        Some((
-            format!("{}{}", self.statement_prefix, form.sql),
-            form.params,
-        ))
+        let mut form = self.values.as_ref()?.prepared_form(sql)?;
+        form.sql.insert_str(0, &self.statement_prefix);
+        Some((form.sql, form.params))
     }
 
     async fn maybe_flush(&mut self) -> io::Result<()> {

@@ -46,6 +46,9 @@
 #                        (5000) queries per mode at the first of THREADS, after 1000 unmeasured;
 #                        CALLGRIND_KEEP=DIR keeps each count as DIR/callgrind.TARGET.PS for
 #                        callgrind_annotate (PS: sysbench's --db-ps-mode, disable = text)
+#   SYSCALLS (0)         1: instead of timed rounds, count each proxy's system calls and context
+#                        switches per query with perf (QUERIES queries at the first of THREADS,
+#                        after 1000 unmeasured), and print perf trace's table of which calls
 #   TLS (0)              1: shardgate gets a certificate made here ([tls]) and sysbench
 #                        connects to it with --mysql-ssl=on (the other targets stay plain:
 #                        compare two runs of shardgate alone, TLS=0 and TLS=1)
@@ -80,6 +83,8 @@ TLS=${TLS:-0}
 CALLGRIND=${CALLGRIND:-0}
 QUERIES=${QUERIES:-5000}
 CALLGRIND_KEEP=${CALLGRIND_KEEP:-}
+SYSCALLS=${SYSCALLS:-0}
+[[ $SYSCALLS == 0 || $SYSCALLS == 1 ]] || die "SYSCALLS must be 0 or 1, not '$SYSCALLS'"
 [[ -z $CALLGRIND_KEEP || -d $CALLGRIND_KEEP ]] || die "CALLGRIND_KEEP=$CALLGRIND_KEEP is not a directory"
 [[ $CALLGRIND == 0 || $CALLGRIND == 1 ]] || die "CALLGRIND must be 0 or 1, not '$CALLGRIND'"
 [[ $QUERIES =~ ^[1-9][0-9]*$ ]] || die "QUERIES must be a whole number > 0, not '$QUERIES'"
@@ -132,6 +137,7 @@ ensure_packages sysbench:sysbench haproxy:haproxy
 [[ $TLS == 0 ]] || ensure_packages openssl:openssl
 [[ -z $PROFILE ]] || ensure_packages perf:linux-perf
 [[ $CALLGRIND == 0 ]] || ensure_packages valgrind:valgrind
+[[ $SYSCALLS == 0 ]] || ensure_packages perf:linux-perf
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shardgate-bench.XXXXXX")
 # Under callgrind a proxy starts some fifty times slower; each dumps its counts into
@@ -359,6 +365,55 @@ if [[ $CALLGRIND == 1 ]]; then
     line="instructions per query, $mode, $threads threads:"
     for t in "${targets[@]}"; do
       [[ $t == direct ]] || line+=" $t $(instructions_per_query "$t" "$threads" "${PS_MODE[$mode]}")"
+    done
+    summary+=("$line")
+  done
+  printf '%s\n' "${summary[@]}"
+  exit 0
+fi
+
+# kernel_calls_per_query TARGET THREADS PS_MODE: QUERIES queries with perf counting the
+# proxy's system calls and context switches (every thread); prints "<syscalls> <switches>"
+# per query, then perf trace's table of the commonest calls to stderr.
+kernel_calls_per_query() {
+  local t=$1 pid out queries counts calls switches
+  pid=$(pid_of "$t")
+  sb "${PORT[$t]}" "$2" "$3" --events=1000 --time=0 run >/dev/null 2>&1 ||
+    die "sysbench's warm-up against $t failed"
+  perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$pid" -o "$work/perf.$t" &
+  local perf=$!
+  sleep 0.5
+  out=$(sb "${PORT[$t]}" "$2" "$3" --events="$QUERIES" --time=0 --report-interval=0 run 2>&1) ||
+    { printf '%s\n' "$out" >&2; die "sysbench against $t failed"; }
+  kill -INT "$perf"
+  wait "$perf" || true
+  queries=$(awk '$1 == "queries:" { print $2 }' <<<"$out")
+  calls=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print $1 }' "$work/perf.$t")
+  switches=$(awk -F, '$3 == "context-switches" { print $1 }' "$work/perf.$t")
+  [[ -n $calls && -n $switches && -n $queries ]] || { cat "$work/perf.$t" >&2; die "no perf count for $t"; }
+  # Which calls: perf trace's summary over a second, shorter run.
+  perf trace -s -p "$pid" -o "$work/trace.$t" &
+  perf=$!
+  sleep 0.5
+  sb "${PORT[$t]}" "$2" "$3" --events="$QUERIES" --time=0 --report-interval=0 run >/dev/null 2>&1 ||
+    die "sysbench against $t failed"
+  kill -INT "$perf"
+  wait "$perf" || true
+  {
+    echo "$t, $3: system calls over $QUERIES queries (perf trace -s, all threads summed)"
+    awk '$2 ~ /^[0-9]+$/ && NF >= 3 && $1 !~ /^-/ { n[$1] += $2 } END { for (c in n) printf "  %-16s %8d %6.2f/query\n", c, n[c], n[c] / '"$QUERIES"' }' \
+      "$work/trace.$t" | sort -k2 -nr | head -12
+  } >&2
+  awk -v c="$calls" -v s="$switches" -v q="$queries" 'BEGIN { printf "%.2f %.2f", c / q, s / q }'
+}
+
+if [[ $SYSCALLS == 1 ]]; then
+  threads=${thread_counts[0]}
+  summary=()
+  for mode in "${modes[@]}"; do
+    line="kernel per query, $mode, $threads threads (syscalls, context switches):"
+    for t in "${targets[@]}"; do
+      [[ $t == direct ]] || line+=" $t $(kernel_calls_per_query "$t" "$threads" "${PS_MODE[$mode]}")"
     done
     summary+=("$line")
   done

@@ -269,13 +269,6 @@ pub(crate) async fn run_one<S: ResultSink>(
             .await
             .map_err(Error::from)?;
         stream(result, route, target, send_columns, sent, sink).await?
-    } else if sink.wants_binary_backend() {
-        let wire = charset.encode(sql)?;
-        let result = conn
-            .exec_iter(wire.as_ref(), ())
-            .await
-            .map_err(Error::from)?;
-        stream(result, route, target, send_columns, sent, sink).await?
     } else {
         let wire = charset.encode(sql)?;
         let result = conn.query_iter(wire.as_ref()).await.map_err(Error::from)?;

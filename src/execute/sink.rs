@@ -63,10 +63,14 @@ pub trait ResultSink {
     /// text protocol prints FLOAT with 6 digits, losing what the binary protocol keeps.
     /// No default: a wrapping sink that forgot to forward it would silently lose precision.
     fn wants_binary_backend(&self) -> bool;
-    /// A client's prepared statement whose values can be bound to a backend prepared
-    /// statement meaning the same as the shard query `sql`: that statement's text (with `?`)
-    /// and the values. Binding sends the client's values as they came (bytes in their
-    /// charset, blobs without hex doubling them) and reads results in full precision.
+    /// The backend prepared statement to run for the shard query `sql`, when it must run as
+    /// one: a client's prepared statement whose values bind to a statement meaning the same
+    /// as `sql` (its text with `?`, and the values: they go as they came, bytes in their
+    /// charset, blobs without hex doubling them), or `sql` without values when the sink
+    /// `wants_binary_backend`. None: run `sql` as text. The text starts with the session's
+    /// `SessionConns::statement_prefix`: backend connections keep statements by their text,
+    /// and one prepared under other SETs (sql_mode, SET NAMES) must never be found for it.
+    /// Every backend prepared statement's text comes from here, so none lacks the prefix.
     /// No default, for the same reason: a wrapper must forward it.
     fn prepared_form(&self, sql: &str) -> Option<(String, Vec<mysql_async::Value>)>;
     /// Called between rows so large results go out while the backend still sends.

@@ -70,16 +70,9 @@ pub(crate) fn eligible<S: ResultSink>(
     match sink.raw_rows()? {
         RowFormat::Text => (!sink.wants_binary_backend()).then_some(WireForm::Text),
         RowFormat::Binary => {
-            let (sql, params) = match sink.prepared_form(&target.sql) {
-                Some(form) => form,
-                None if sink.wants_binary_backend() => (
-                    format!("{}{}", session.conns.statement_prefix(), target.sql),
-                    Vec::new(),
-                ),
-                // Values the planner could not bind run as text with literals, whose rows
-                // the sink encodes as binary itself.
-                None => return None,
-            };
+            // None: values the planner could not bind run as text with literals, whose rows
+            // the sink encodes as binary itself.
+            let (sql, params) = sink.prepared_form(&target.sql)?;
             // Kept by their text, statements need it as the server reads it: in a client
             // charset other than UTF-8 a non-ASCII text stays with the driver.
             let as_sent = session.charset.encode(&sql).ok()?;

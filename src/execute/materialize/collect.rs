@@ -35,10 +35,12 @@ pub(super) struct Collected {
     pub error: Option<Error>,
     pub max_rows: usize,
     pub max_bytes: usize,
+    /// The session's `SessionConns::statement_prefix`, before the shard queries' texts.
+    statement_prefix: std::sync::Arc<str>,
 }
 
 impl Collected {
-    pub fn new(max_rows: usize, max_bytes: usize) -> Self {
+    pub fn new(max_rows: usize, max_bytes: usize, statement_prefix: std::sync::Arc<str>) -> Self {
         Collected {
             names: Vec::new(),
             rows: Vec::new(),
@@ -47,6 +49,7 @@ impl Collected {
             error: None,
             max_rows,
             max_bytes,
+            statement_prefix,
         }
     }
 
@@ -106,8 +109,8 @@ impl ResultSink for Collected {
         true
     }
 
-    fn prepared_form(&self, _sql: &str) -> Option<(String, Vec<mysql_async::Value>)> {
-        None
+    fn prepared_form(&self, sql: &str) -> Option<(String, Vec<mysql_async::Value>)> {
+        Some((format!("{}{sql}", self.statement_prefix), Vec::new()))
     }
 
     async fn maybe_flush(&mut self) -> io::Result<()> {

@@ -27,13 +27,6 @@ pub(super) async fn run<S: ResultSink>(
             .await
             .map_err(Error::from)?;
         stream(result, m, status_before, sink).await?
-    } else if sink.wants_binary_backend() {
-        let wire = charset.encode(sql)?;
-        let result = conn
-            .exec_iter(wire.as_ref(), ())
-            .await
-            .map_err(Error::from)?;
-        stream(result, m, status_before, sink).await?
     } else {
         let wire = charset.encode(sql)?;
         let result = conn.query_iter(wire.as_ref()).await.map_err(Error::from)?;

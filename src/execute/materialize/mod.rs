@@ -57,7 +57,7 @@ pub(super) async fn run<S: ResultSink>(
     let mut fetched = Vec::with_capacity(m.tables.len());
     for (t, defs) in m.tables.iter().zip(&definitions) {
         let plan = temp_table::naming_columns(&t.fetch, defs)?;
-        let mut rows = Collected::new(max_rows, budget);
+        let mut rows = Collected::new(max_rows, budget, session.conns.statement_prefix());
         let outcome = fetch(&plan, ctx, session, &mut rows).await;
         let over = match outcome {
             Err(Failure::Client(e)) if is_cap_reached(&e) => true,

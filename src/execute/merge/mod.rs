@@ -135,7 +135,6 @@ pub async fn run<S: ResultSink>(
                 Some((sql, params)) => Some((session.charset.encode(&sql)?.into_owned(), params)),
                 None => None,
             },
-            binary: sink.wants_binary_backend(),
         }));
     }
     let started = Instant::now();

@@ -114,8 +114,6 @@ pub struct LaneQuery {
     /// A backend prepared statement and its values to run instead (see
     /// `ResultSink::prepared_form`).
     pub prepared: Option<(Vec<u8>, Vec<Value>)>,
-    /// Run as a prepared statement even without values: binary rows keep FLOAT's digits.
-    pub binary: bool,
 }
 
 pub enum Msg {
@@ -263,12 +261,6 @@ async fn read(
     let warnings = if let Some((sql, params)) = &q.prepared {
         let result = conn
             .exec_iter(sql.as_slice(), params.clone())
-            .await
-            .map_err(Error::from)?;
-        rows(result, tx, held, cap, table).await?
-    } else if q.binary {
-        let result = conn
-            .exec_iter(q.text.as_slice(), ())
             .await
             .map_err(Error::from)?;
         rows(result, tx, held, cap, table).await?

@@ -126,9 +126,14 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
     }
 
     fn prepared_form(&self, sql: &str) -> Option<(String, Vec<Value>)> {
-        let mut form = self.values.as_ref()?.prepared_form(sql)?;
-        form.sql.insert_str(0, &self.statement_prefix);
-        Some((form.sql, form.params))
+        let bound = self.values.as_ref().and_then(|v| v.prepared_form(sql));
+        let (mut text, params) = match bound {
+            Some(form) => (form.sql, form.params),
+            None if self.binary_backend => (sql.to_owned(), Vec::new()),
+            None => return None,
+        };
+        text.insert_str(0, &self.statement_prefix);
+        Some((text, params))
     }
 
     async fn maybe_flush(&mut self) -> io::Result<()> {

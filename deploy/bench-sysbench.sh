@@ -361,12 +361,16 @@ instructions_per_query() {
 if [[ $CALLGRIND == 1 ]]; then
   threads=${thread_counts[0]}
   summary=()
-  for mode in "${modes[@]}"; do
-    line="instructions per query, $mode, $threads threads:"
-    for t in "${targets[@]}"; do
-      [[ $t == direct ]] || line+=" $t $(instructions_per_query "$t" "$threads" "${PS_MODE[$mode]}")"
+  for workload in "${workloads[@]}"; do
+    name=
+    [[ $workload == oltp_point_select ]] || name="$workload "
+    for mode in "${modes[@]}"; do
+      line="instructions per query, $name$mode, $threads threads:"
+      for t in "${targets[@]}"; do
+        [[ $t == direct ]] || line+=" $t $(instructions_per_query "$t" "$threads" "${PS_MODE[$mode]}")"
+      done
+      summary+=("$line")
     done
-    summary+=("$line")
   done
   printf '%s\n' "${summary[@]}"
   exit 0
@@ -410,12 +414,16 @@ kernel_calls_per_query() {
 if [[ $SYSCALLS == 1 ]]; then
   threads=${thread_counts[0]}
   summary=()
-  for mode in "${modes[@]}"; do
-    line="kernel per query, $mode, $threads threads (syscalls, context switches):"
-    for t in "${targets[@]}"; do
-      [[ $t == direct ]] || line+=" $t $(kernel_calls_per_query "$t" "$threads" "${PS_MODE[$mode]}")"
+  for workload in "${workloads[@]}"; do
+    name=
+    [[ $workload == oltp_point_select ]] || name="$workload "
+    for mode in "${modes[@]}"; do
+      line="kernel per query, $name$mode, $threads threads (syscalls, context switches):"
+      for t in "${targets[@]}"; do
+        [[ $t == direct ]] || line+=" $t $(kernel_calls_per_query "$t" "$threads" "${PS_MODE[$mode]}")"
+      done
+      summary+=("$line")
     done
-    summary+=("$line")
   done
   printf '%s\n' "${summary[@]}"
   exit 0

@@ -70,6 +70,8 @@ pub struct SessionConns {
     last_wire: Option<KeptForWarnings>,
     /// The last statement ran on a wire connection, without warnings, which went back.
     last_wire_clean: bool,
+    /// The last statement's warnings were on a wire connection that could not be kept.
+    last_wire_lost: bool,
 }
 
 impl Default for SessionConns {
@@ -86,6 +88,7 @@ impl Default for SessionConns {
             state_lost: None,
             last_wire: None,
             last_wire_clean: false,
+            last_wire_lost: false,
         }
     }
 }
@@ -643,6 +646,33 @@ impl SessionConns {
         server: ServerRef,
         fresh: bool,
     ) -> Result<Option<WireLease>> {
+        self.wire_lease(backends, db, group, server, fresh, true)
+            .await
+    }
+
+    /// Like `wire`, but `None` too when the server has no slot free now: for a further
+    /// connection while the session holds others, which must not wait (see
+    /// `extra_if_free`).
+    pub async fn wire_if_free(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+        server: ServerRef,
+    ) -> Result<Option<WireLease>> {
+        self.wire_lease(backends, db, group, server, false, false)
+            .await
+    }
+
+    async fn wire_lease(
+        &mut self,
+        backends: &Backends,
+        db: &Database,
+        group: GroupId,
+        server: ServerRef,
+        fresh: bool,
+        wait: bool,
+    ) -> Result<Option<WireLease>> {
         let pool = pool_of(backends, db, group, server)?;
         // Never wait for a slot while holding spares another session may be waiting for
         // (see `open`): the driver's connections of the last statement go back now, and so
@@ -655,6 +685,7 @@ impl SessionConns {
                 .wire_checkout(
                     &self.batch,
                     fresh,
+                    wait,
                     backends.connect_timeout,
                     backends.probe_interval,
                 )
@@ -720,13 +751,16 @@ impl SessionConns {
 
     /// True while the wire connection of the previous statement is kept for its warnings.
     pub fn keeps_wire_for_warnings(&self) -> bool {
-        self.last_wire.is_some()
+        self.last_wire.is_some() || self.last_wire_lost
     }
 
     /// Takes back the wire connection kept for the previous statement's warnings: `Gone`
     /// when a statement that found its pool full took its slot meanwhile.
     pub fn take_last_wire(&mut self) -> KeptWire {
         let Some(kept) = self.last_wire.take() else {
+            if std::mem::take(&mut self.last_wire_lost) {
+                return KeptWire::Gone;
+            }
             return KeptWire::Nothing;
         };
         let Some(t) = kept.pool.wire_idle.take_reserved(kept.token) else {
@@ -757,6 +791,16 @@ impl SessionConns {
     pub fn wire_ran_clean(&mut self) {
         self.last_used = None;
         self.last_wire_clean = true;
+        self.last_wire_lost = false;
+    }
+
+    /// The statement that just ran on wire connections had warnings, on a connection that
+    /// could not be kept (a merged read closed it part-way): SHOW WARNINGS says they are
+    /// gone rather than read another connection's.
+    pub fn wire_warnings_lost(&mut self) {
+        self.last_used = None;
+        self.last_wire_clean = false;
+        self.last_wire_lost = true;
     }
 
     /// True when the last statement ran on a wire connection without warnings.
@@ -767,6 +811,7 @@ impl SessionConns {
     fn forget_last_wire(&mut self) {
         self.unreserve_last_wire();
         self.last_wire_clean = false;
+        self.last_wire_lost = false;
     }
 
     /// Keeps the wire connection of the statement that just ran for SHOW WARNINGS, until
@@ -776,6 +821,7 @@ impl SessionConns {
     pub fn keep_for_warnings(&mut self, lease: WireLease) {
         self.last_used = None;
         self.last_wire_clean = false;
+        self.last_wire_lost = false;
         let pool = lease.pool().clone();
         let (group, server) = (lease.group, lease.server);
         let token = lease.reserve();

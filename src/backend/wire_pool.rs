@@ -303,13 +303,14 @@ pub struct Checkout {
 impl GroupPool {
     /// A wire connection for one read: an idle one (preferably carrying `tag`) unless
     /// `fresh`, else a new one in a free slot. `None` when this server's reads stay with the
-    /// driver (our connection cannot log in to it). Waiting for a slot and connecting are
-    /// bounded as for the driver's connections (`connect`), and only the connect's failures
-    /// count against the server.
+    /// driver (our connection cannot log in to it), or, unless `wait`, when no slot is free
+    /// now. Waiting for a slot and connecting are bounded as for the driver's connections
+    /// (`connect`), and only the connect's failures count against the server.
     pub async fn wire_checkout(
         &self,
         tag: &str,
         fresh: bool,
+        wait: bool,
         timeout: Duration,
         probe_every: Duration,
     ) -> crate::error::Result<Option<Checkout>> {
@@ -335,6 +336,7 @@ impl GroupPool {
         }
         let slot = match self.free_slot() {
             Some(slot) => slot,
+            None if !wait => return Ok(None),
             None => self.wait_for_slot(timeout).await?,
         };
         self.close_an_idle_driver_connection(timeout).await;

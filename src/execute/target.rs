@@ -306,8 +306,8 @@ async fn warnings_on_wire<S: ResultSink>(
 pub fn warnings_gone() -> Error {
     Error::unsupported(
         "the warnings of the previous statement are gone: the backend connection that ran it \
-         had to be given back (every connection of its pool, [backend] pool_max, was wanted) \
-         before they were asked for"
+         was given back before they were asked for (every connection of its pool, [backend] \
+         pool_max, was wanted, or a read over several shards stopped it part-way)"
             .to_string(),
     )
 }

@@ -98,7 +98,7 @@ pub(crate) fn asks_about_warnings(route: &Route, target: &Target) -> bool {
 
 /// Nothing ties the session to its own connections: no transaction (open, implied by
 /// autocommit=0, or lost and awaiting ROLLBACK), no state a replay cannot repeat.
-fn session_is_free(session: &Session) -> bool {
+pub(crate) fn session_is_free(session: &Session) -> bool {
     let st = session.txn_aware_status();
     !session.txn.active()
         && !session.txn.pins_connections()
@@ -113,7 +113,7 @@ fn session_is_free(session: &Session) -> bool {
 /// function about the previous statement, the connection, locks or sequences' last values,
 /// no INTO. Judged by the words it mentions anywhere, comments included (a MariaDB
 /// executable comment is code), so a word inside a string only sends it the driver's way.
-fn asks_nothing_of_its_connection(sql: &str) -> bool {
+pub(crate) fn asks_nothing_of_its_connection(sql: &str) -> bool {
     let head = sql.trim_start().as_bytes();
     let select = head.len() > 6 && head[..6].eq_ignore_ascii_case(b"select");
     if !select || has_at_sign(sql) {

@@ -23,6 +23,7 @@ pub mod compare;
 pub mod decimal;
 mod lanes;
 pub(crate) mod stream;
+mod wire_lanes;
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -102,6 +103,18 @@ impl Streams {
     }
 }
 
+/// A lane's task: on a driver connection, given back to the session or its pool at the end;
+/// on a wire connection, which goes back idle by itself.
+enum LaneTask {
+    Driver {
+        group: usize,
+        pinned: bool,
+        server: ServerRef,
+        task: tokio::task::JoinHandle<stream::LaneEnd>,
+    },
+    Wire(tokio::task::JoinHandle<wire_lanes::WireLaneEnd>),
+}
+
 /// Runs a scatter read (an empty `merge` concatenates).
 pub async fn run<S: ResultSink>(
     route: &Route,
@@ -138,38 +151,65 @@ pub async fn run<S: ResultSink>(
         }));
     }
     let started = Instant::now();
-    let lanes = lanes::open(route, ctx, session).await?;
+    let on_wire = if wire_lanes::eligible(route, &queries, calc_found_rows, ctx, session, sink) {
+        wire_lanes::open(route, ctx, session).await?
+    } else {
+        None
+    };
     let mut slots: Vec<Option<stream::Rx>> = (0..route.targets.len()).map(|_| None).collect();
     let mut stream_servers: Vec<Option<Arc<GroupPool>>> = vec![None; route.targets.len()];
-    let mut tasks = Vec::with_capacity(lanes.len());
+    let mut tasks = Vec::with_capacity(route.targets.len());
     // Held until the merged read ends: a lane stuck on a server counts as unanswered.
-    let mut _tickets = Vec::with_capacity(lanes.len());
-    for lane in lanes {
-        _tickets.push(lane.ticket);
-        let sqls = lane
-            .targets
-            .iter()
-            .filter_map(|&k| queries[k].take())
-            .collect();
-        let (rxs, task) =
-            stream::spawn_lane(lane.conn, sqls, cap, merge.table.clone(), calc_found_rows);
+    let mut _tickets = Vec::with_capacity(route.targets.len());
+    // Each lane's receivers go to its targets' slots, and its queries are counted on its
+    // server, as the single-target path counts them, so the listings and metrics show
+    // where merged reads went.
+    let mut place = |group: usize, server: ServerRef, targets: &[usize], rxs: Vec<stream::Rx>| {
         let pool = ctx
             .backends
-            .group(&db, lane.group)
-            .map(|g| g.server(lane.server).clone());
-        // Counted per server, as the single-target path does, so the listings and metrics
-        // show where merged reads went.
+            .group(&db, group)
+            .map(|g| g.server(server).clone());
         if let Some(pool) = &pool {
-            pool.stats.queries.fetch_add(
-                lane.targets.len() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            pool.stats
+                .queries
+                .fetch_add(targets.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
-        for (&k, rx) in lane.targets.iter().zip(rxs) {
+        for (&k, rx) in targets.iter().zip(rxs) {
             slots[k] = Some(rx);
             stream_servers[k] = pool.clone();
         }
-        tasks.push((lane.group, lane.pinned, lane.server, task));
+    };
+    if let Some(lanes) = on_wire {
+        for lane in lanes {
+            _tickets.push(lane.ticket);
+            let sqls = lane
+                .targets
+                .iter()
+                .filter_map(|&k| queries[k].take().map(|q| q.text))
+                .collect();
+            let (rxs, task) =
+                wire_lanes::spawn_wire_lane(lane.lease, sqls, cap, merge.table.clone());
+            place(lane.group, lane.server, &lane.targets, rxs);
+            tasks.push(LaneTask::Wire(task));
+        }
+    } else {
+        for lane in lanes::open(route, ctx, session).await? {
+            _tickets.push(lane.ticket);
+            let sqls = lane
+                .targets
+                .iter()
+                .filter_map(|&k| queries[k].take())
+                .collect();
+            let (rxs, task) =
+                stream::spawn_lane(lane.conn, sqls, cap, merge.table.clone(), calc_found_rows);
+            place(lane.group, lane.server, &lane.targets, rxs);
+            tasks.push(LaneTask::Driver {
+                group: lane.group,
+                pinned: lane.pinned,
+                server: lane.server,
+                task,
+            });
+        }
     }
     let n = route.targets.len();
     let mut streams = Streams {
@@ -226,7 +266,28 @@ pub async fn run<S: ResultSink>(
         while rx.recv().await.is_some() {}
     }
     let mut shard_found: Option<u64> = Some(0);
-    for (group, pinned, server, task) in tasks {
+    // On wire lanes: the connection of the first shard with warnings, kept for them.
+    let mut wire_warnings: Option<Option<crate::backend::WireLease>> = None;
+    let mut on_wire = false;
+    for task in tasks {
+        let (group, pinned, server, task) = match task {
+            LaneTask::Driver {
+                group,
+                pinned,
+                server,
+                task,
+            } => (group, pinned, server, task),
+            LaneTask::Wire(task) => {
+                on_wire = true;
+                // A task that did not come back counts as a lane whose warnings are unknown.
+                let end = task.await.ok();
+                let warned = end.as_ref().is_none_or(|e| e.warnings > 0);
+                if warned && wire_warnings.is_none() {
+                    wire_warnings = Some(end.and_then(|e| e.lease));
+                }
+                continue;
+            }
+        };
         let end = task.await.ok();
         shard_found = match (shard_found, end.as_ref().and_then(|e| e.found_rows)) {
             (Some(sum), Some(n)) => Some(sum + n),
@@ -265,6 +326,13 @@ pub async fn run<S: ResultSink>(
         warnings = warnings.saturating_add(end.warnings);
         if end.status != 0 {
             last_status = end.status;
+        }
+    }
+    if on_wire {
+        match wire_warnings {
+            Some(Some(lease)) => session.conns.keep_for_warnings(lease),
+            Some(None) => session.conns.wire_warnings_lost(),
+            None => session.conns.wire_ran_clean(),
         }
     }
     result?;

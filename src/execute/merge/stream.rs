@@ -150,13 +150,13 @@ impl Rx {
     }
 }
 
-enum Tx {
+pub(super) enum Tx {
     Bounded(mpsc::Sender<Msg>),
     Unbounded(mpsc::UnboundedSender<Msg>),
 }
 
 impl Tx {
-    async fn send(&self, m: Msg) -> bool {
+    pub(super) async fn send(&self, m: Msg) -> bool {
         match self {
             Tx::Bounded(t) => t.send(m).await.is_ok(),
             Tx::Unbounded(t) => t.send(m).is_ok(),
@@ -182,7 +182,54 @@ const ROWS_AHEAD: usize = 64;
 /// one's go in batches, and the channel's hand-offs (a semaphore, a queue and a wake-up,
 /// each way) are paid per batch: one message per row was a tenth of a 4-shard
 /// `ORDER BY .. LIMIT 10`.
-const BATCH_ROWS: usize = 16;
+pub(super) const BATCH_ROWS: usize = 16;
+
+/// One channel per query of a lane: all but the last unbounded (the merge may need a later
+/// query's first row before it has consumed an earlier one's; `hold` counts what they keep),
+/// the last bounded to `ROWS_AHEAD`.
+pub(super) fn channels(queries: usize) -> (Vec<Tx>, Vec<Rx>) {
+    let last = queries.saturating_sub(1);
+    let mut txs = Vec::with_capacity(queries);
+    let mut rxs = Vec::with_capacity(queries);
+    for k in 0..queries {
+        if k < last {
+            let (t, r) = mpsc::unbounded_channel();
+            txs.push(Tx::Unbounded(t));
+            rxs.push(Rx::Unbounded(r));
+        } else {
+            let (t, r) = mpsc::channel((ROWS_AHEAD - BATCH_ROWS) / BATCH_ROWS);
+            txs.push(Tx::Bounded(t));
+            rxs.push(Rx::Bounded(r));
+        }
+    }
+    (txs, rxs)
+}
+
+/// Counts `cells` against the merge cap when they go through an unbounded channel (`held`:
+/// the lane's bytes so far), refusing the read once a lane holds back more than `cap`.
+pub(super) fn hold(
+    tx: &Tx,
+    cells: &Cells,
+    held: &mut usize,
+    cap: usize,
+    table: &str,
+) -> Result<(), Error> {
+    if let Tx::Unbounded(_) = tx {
+        *held += cells
+            .iter()
+            .map(|c| c.as_ref().map_or(1, |v| v.len() + 8))
+            .sum::<usize>();
+        if *held > cap {
+            return Err(Error::unsupported(format!(
+                "a merged read of sharded table '{table}' that runs several shards one \
+                 after the other on one connection (inside a transaction, or while the \
+                 pool has no connection free) and holds back more than {cap} bytes of \
+                 shard rows (limits.merge_buffer_bytes)"
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// Runs `sqls` one after the other on `conn`; one receiver per query, in order. With
 /// `found_rows` (the queries carry SQL_CALC_FOUND_ROWS), each query's FOUND_ROWS() is read
@@ -194,20 +241,7 @@ pub fn spawn_lane(
     table: String,
     found_rows: bool,
 ) -> (Vec<Rx>, JoinHandle<LaneEnd>) {
-    let last = sqls.len().saturating_sub(1);
-    let mut txs = Vec::with_capacity(sqls.len());
-    let mut rxs = Vec::with_capacity(sqls.len());
-    for k in 0..sqls.len() {
-        if k < last {
-            let (t, r) = mpsc::unbounded_channel();
-            txs.push(Tx::Unbounded(t));
-            rxs.push(Rx::Unbounded(r));
-        } else {
-            let (t, r) = mpsc::channel((ROWS_AHEAD - BATCH_ROWS) / BATCH_ROWS);
-            txs.push(Tx::Bounded(t));
-            rxs.push(Rx::Bounded(r));
-        }
-    }
+    let (txs, rxs) = channels(sqls.len());
     let task = tokio::spawn(async move {
         let mut held = 0usize;
         let mut broken = false;
@@ -319,20 +353,7 @@ async fn rows<P: Protocol>(
             break;
         };
         let cells = cells_of(row);
-        if let Tx::Unbounded(_) = tx {
-            *held += cells
-                .iter()
-                .map(|c| c.as_ref().map_or(1, |v| v.len() + 8))
-                .sum::<usize>();
-            if *held > cap {
-                return Err(Error::unsupported(format!(
-                    "a merged read of sharded table '{table}' that runs several shards one \
-                     after the other on one connection (inside a transaction, or while the \
-                     pool has no connection free) and holds back more than {cap} bytes of \
-                     shard rows (limits.merge_buffer_bytes)"
-                )));
-            }
-        }
+        hold(tx, &cells, held, cap, table)?;
         batch.push(cells);
         if batch.len() == BATCH_ROWS && !tx.send(Msg::Rows(std::mem::take(&mut batch))).await {
             return Ok(drain(&mut result).await?.then(|| result.warnings()));
@@ -355,7 +376,7 @@ async fn poll_once<F: Future>(mut fut: Pin<&mut F>) -> Poll<F::Output> {
 /// its connection comes back clean. A result left pending keeps the connection from being
 /// parked, and the next statement then pays for a reset and for replaying the session's state
 /// on a fresh one: two round trips, more than reading this many rows costs.
-const DRAIN_ROWS: usize = 256;
+pub(super) const DRAIN_ROWS: usize = 256;
 
 /// How long a lane may drain. The statement answers only once every lane is back, so a
 /// rest the server still computes (rows with SLEEP, a slow expression or scan) would
@@ -363,7 +384,7 @@ const DRAIN_ROWS: usize = 256;
 /// drain saves take a millisecond or so: past this the connection goes back unclean.
 /// Checked between rows, so a lane takes at most about one row's time more than one that
 /// stops at once (which waits for its next row too before it sees the merge is gone).
-const DRAIN_FOR: Duration = Duration::from_millis(10);
+pub(super) const DRAIN_FOR: Duration = Duration::from_millis(10);
 
 /// Reads the rest of `result` (at most `DRAIN_ROWS` rows, for at most `DRAIN_FOR`); true
 /// when it reached the end. An error of the server's leaves the connection usable but not

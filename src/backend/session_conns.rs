@@ -102,9 +102,13 @@ impl SessionConns {
 
     /// Like `remember`, for a SET of the one variable `key`: it replaces an earlier SET of
     /// the same variable, so a client setting `SET @i = <value>` again and again keeps one
-    /// entry.
-    /// An earlier SET stays when a later entry may read the variable it set
-    /// (`SET @y = @x`): replaying that one needs the old value first.
+    /// entry. An earlier entry (the same variable, or the same text) stays when a later one
+    /// may depend on it:
+    /// - a later entry reads the variable it set (`SET @y = @x`): replaying that one needs
+    ///   the old value first;
+    /// - it decides how statements are read (sql_mode, NAMES, character sets, collations,
+    ///   `shapes_reading`) and any entry follows it: that one was parsed and evaluated under
+    ///   it (`SET @x = 'a' || 'b'` after PIPES_AS_CONCAT is 'ab', under the default 0).
     ///
     /// A SET whose value reads a variable (`SET d = @@d + 2`) replaces nothing: replayed
     /// alone it would start from the new connection's value, not from what the earlier
@@ -115,25 +119,43 @@ impl SessionConns {
             self.set_batch();
             return;
         }
-        if let Some(pos) = self.replay.iter().position(|(_, s)| s == sql) {
-            self.replay.remove(pos);
-        }
-        if let Some(key) = key {
-            let mut i = 0;
-            while i < self.replay.len() {
-                let same = self.replay[i].0.as_deref() == Some(key);
-                let read_later = self.replay[i + 1..]
-                    .iter()
-                    .any(|(_, s)| s.to_ascii_lowercase().contains(key));
-                if same && !read_later {
-                    self.replay.remove(i);
-                } else {
-                    i += 1;
-                }
+        let mut i = 0;
+        while i < self.replay.len() {
+            let (k, s) = &self.replay[i];
+            let replaced = s == sql || (key.is_some() && k.as_deref() == key);
+            if replaced && !self.depended_on(i) {
+                self.replay.remove(i);
+            } else {
+                i += 1;
             }
         }
         self.replay.push((key.map(str::to_string), sql.to_string()));
         self.set_batch();
+    }
+
+    /// Whether an entry after `i` may need entry `i` replayed before it (see
+    /// `remember_keyed`). One that decides how statements are read is needed by the entries
+    /// read under it: those before another SET of the same variable (or the same text)
+    /// takes its place, other than such SETs themselves.
+    fn depended_on(&self, i: usize) -> bool {
+        let (key, sql) = &self.replay[i];
+        let later = &self.replay[i + 1..];
+        if shapes_reading(sql) {
+            for (k, s) in later {
+                if s == sql || (key.is_some() && k == key) {
+                    return false;
+                }
+                if !shapes_reading(s) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        key.as_deref().is_some_and(|key| {
+            later
+                .iter()
+                .any(|(_, s)| s.to_ascii_lowercase().contains(key))
+        })
     }
 
     fn set_batch(&mut self) {
@@ -174,6 +196,18 @@ impl SessionConns {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         for (_, sql) in &self.replay {
+            sql.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// A hash of the remembered SETs that decide how statements are read (`shapes_reading`:
+    /// sql_mode, NAMES, character sets, collations): statements prepared under one value
+    /// are read as they were only while it stays the same.
+    pub fn reading_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (_, sql) in self.replay.iter().filter(|(_, s)| shapes_reading(s)) {
             sql.hash(&mut h);
         }
         h.finish()
@@ -851,6 +885,16 @@ pub enum KeptWire {
     Here(Box<WireLease>),
 }
 
+/// Whether a remembered SET decides how the statements after it are read: sql_mode, the
+/// connection's character set and collation (`SET NAMES`, `SET CHARACTER SET`,
+/// `character_set_*`, `collation_*`). By its words: a false alarm only keeps more history.
+fn shapes_reading(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    ["sql_mode", "names", "character", "collation"]
+        .iter()
+        .any(|w| lower.contains(w))
+}
+
 /// True when a SET's value reads a variable (`SET d = @@d + 2`, `SET @i = @i + 1`): a
 /// variable token after its first `=`, outside strings and comments.
 pub fn set_reads_variables(sql: &str) -> bool {
@@ -957,6 +1001,49 @@ mod tests {
                 "SET @y = @x",
                 "SET @x = 2"
             ]
+        );
+    }
+
+    #[test]
+    fn what_was_read_under_a_sql_mode_or_names_is_replayed_under_it() {
+        let mut c = SessionConns::default();
+        c.remember_keyed("SET sql_mode = 'PIPES_AS_CONCAT'", Some("sql_mode"));
+        c.remember_keyed("SET @x = 'a' || 'b'", Some("@x"));
+        c.remember_keyed("SET sql_mode = DEFAULT", Some("sql_mode"));
+        c.remember_keyed("SET sql_mode = 'PIPES_AS_CONCAT'", Some("sql_mode"));
+        assert_eq!(
+            replay(&c),
+            [
+                "SET sql_mode = 'PIPES_AS_CONCAT'",
+                "SET @x = 'a' || 'b'",
+                "SET sql_mode = 'PIPES_AS_CONCAT'"
+            ]
+        );
+        let mut c = SessionConns::default();
+        c.remember_keyed("SET NAMES latin1", Some("names"));
+        c.remember_keyed("SET @c = CHARSET('a')", Some("@c"));
+        c.remember_keyed("SET NAMES utf8mb4", Some("names"));
+        assert_eq!(
+            replay(&c),
+            [
+                "SET NAMES latin1",
+                "SET @c = CHARSET('a')",
+                "SET NAMES utf8mb4"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_driver_resending_names_around_other_sets_does_not_grow_the_replay() {
+        let mut c = SessionConns::default();
+        for i in 0..100 {
+            c.remember_keyed("SET NAMES utf8mb4", Some("names"));
+            c.remember_keyed(&format!("SET @v = {i}"), Some("@v"));
+        }
+        c.remember_keyed("SET NAMES utf8mb4", Some("names"));
+        assert_eq!(
+            replay(&c),
+            ["SET NAMES utf8mb4", "SET @v = 99", "SET NAMES utf8mb4"]
         );
     }
 }

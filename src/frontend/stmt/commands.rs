@@ -139,6 +139,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             long_data: vec![None; n],
             long_data_error: None,
             multiplexed_use: [None, None],
+            reading: self.session.conns.reading_fingerprint(),
         }) {
             Ok(id) => id,
             Err(e) => {
@@ -262,7 +263,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     }
 
     async fn backend_definitions(&mut self, t: &BackendPrepare) -> Result<Definitions, Error> {
-        let wire = self.session.charset.encode(&t.sql)?.into_owned();
+        // With the session's SETs prefix, as every backend statement text: the driver keeps
+        // statements by their text, and one an execute prepared before a SET (sql_mode,
+        // NAMES) must not describe this one.
+        let text = format!("{}{}", self.session.conns.statement_prefix(), t.sql);
+        let wire = self.session.charset.encode(&text)?.into_owned();
         let backends = self.shared.backends();
         let group = backends.group(&t.db, t.group).cloned();
         // A master whose circuit is open is not waited for: a replica describes the
@@ -523,13 +528,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let id = statement_id(body)?;
         let rules = self.statement_rules();
         let now = self.syntax();
+        let reading = self.session.conns.reading_fingerprint();
         let stmt = self.stmts.get_mut(id, "mysqld_stmt_execute")?;
-        if stmt.template.syntax().mode != now.mode {
+        if stmt.template.syntax().mode != now.mode || stmt.reading != reading {
             // The server would run the statement as it read it at PREPARE; the proxy sends
-            // text, which the server would read by today's sql_mode.
+            // text, which the server would read by today's sql_mode and character set (a
+            // literal's charset, HIGH_NOT_PRECEDENCE, EMPTY_STRING_IS_NULL, ...).
             return Err(Error::unsupported(
-                "executing a prepared statement after sql_mode changed since its PREPARE \
-                 (prepare it again)"
+                "executing a prepared statement after sql_mode or the character set (SET \
+                 NAMES) changed since its PREPARE (prepare it again)"
                     .to_string(),
             ));
         }

@@ -40,6 +40,10 @@ pub struct Prepared {
     /// ([0]) and kept ([1]): it reads only the text (by the syntax the statement was
     /// prepared under, which EXECUTE insists on), which every EXECUTE would scan again.
     pub multiplexed_use: [Option<MultiplexedUse>; 2],
+    /// `SessionConns::reading_fingerprint` at PREPARE: the server keeps a statement as it
+    /// read it then, and the proxy sends its text again at every EXECUTE, so an EXECUTE
+    /// after sql_mode or the character set changed is refused.
+    pub reading: u64,
 }
 
 impl Prepared {
@@ -108,6 +112,7 @@ mod tests {
             param_types: Vec::new(),
             long_data: Vec::new(),
             multiplexed_use: [None, None],
+            reading: 0,
         }
     }
 

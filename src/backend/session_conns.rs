@@ -204,12 +204,16 @@ impl SessionConns {
     /// A hash of the remembered SETs that decide how statements are read (`shapes_reading`:
     /// sql_mode, NAMES, character sets, collations): statements prepared under one value
     /// are read as they were only while it stays the same.
+    /// Only the last SET of each variable counts: a driver that sends the same SET NAMES
+    /// again changes nothing.
     pub fn reading_fingerprint(&self) -> u64 {
         use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        for (_, sql) in self.replay.iter().filter(|(_, s)| shapes_reading(s)) {
-            sql.hash(&mut h);
+        let mut last: std::collections::BTreeMap<&str, &str> = Default::default();
+        for (key, sql) in self.replay.iter().filter(|(_, s)| shapes_reading(s)) {
+            last.insert(key.as_deref().unwrap_or(sql), sql);
         }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        last.hash(&mut h);
         h.finish()
     }
 
@@ -1031,6 +1035,23 @@ mod tests {
                 "SET NAMES utf8mb4"
             ]
         );
+    }
+
+    #[test]
+    fn the_reading_fingerprint_follows_the_last_set_of_each_variable() {
+        let mut c = SessionConns::default();
+        c.remember_keyed("SET NAMES utf8mb4", Some("names"));
+        let before = c.reading_fingerprint();
+        c.remember_keyed("SET @v = 1", Some("@v"));
+        c.remember_keyed("SET time_zone = '+01:00'", Some("time_zone"));
+        c.remember_keyed("SET NAMES utf8mb4", Some("names"));
+        assert_eq!(c.reading_fingerprint(), before);
+        c.remember_keyed("SET NAMES latin1", Some("names"));
+        assert_ne!(c.reading_fingerprint(), before);
+        c.remember_keyed("SET NAMES utf8mb4", Some("names"));
+        assert_eq!(c.reading_fingerprint(), before);
+        c.remember_keyed("SET sql_mode = 'ANSI'", Some("sql_mode"));
+        assert_ne!(c.reading_fingerprint(), before);
     }
 
     #[test]

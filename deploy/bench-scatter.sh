@@ -6,12 +6,15 @@
 #
 # Environment: BASE_PORT of a running cluster (deploy/cluster.sh up --base-port N; default
 # 4600), PROXY_PORT for the shardgate it starts (4690), ROWS (1000000), REPEAT queries per
-# measurement (20, more for fast queries, see mean_us). Loads
+# measurement (20, more for fast queries, see mean_us), WIRE_READS (0; 1: the proxy's
+# [backend] wire_reads, merged reads on its own connections). Loads
 # patients_0..3 (shards 0,1 on g0, 2,3 on g1) and o_patients (all rows, on g0) in schema
 # sg_bench_scatter with MariaDB's SEQUENCE engine.
-# Prints per query the mean latency direct and through shardgate, their ratio and the proxy's
-# CPU per query, then the proxy's peak RSS while `SELECT *` over all shards streams to a
-# client that discards it.
+# Prints per query the mean latency direct and through shardgate, their ratio, the proxy's
+# CPU per query and the servers' (both groups' masters, direct and through the proxy: a
+# read over four shards runs four queries, and on a machine whose cores the servers share
+# their CPU bounds the latency whatever the proxy does), then the proxy's peak RSS while
+# `SELECT *` over all shards streams to a client that discards it.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -38,9 +41,24 @@ proxy_cpu_us() {
   echo $(((after - before) * 1000000 / $(getconf CLK_TCK) / n))
 }
 
+[[ ${WIRE_READS:-0} == 0 || ${WIRE_READS:-0} == 1 ]] || die "WIRE_READS must be 0 or 1"
+state_dir=${TMPDIR:-/tmp}/shardgate-cluster-$BASE_PORT
+masters=("$(cat "$state_dir/g0-master.pid")" "$(cat "$state_dir/g1-master.pid")") ||
+  die "no PID files of the masters in $state_dir"
+# servers_cpu_us PORT DB QUERY: both masters' CPU (utime + stime) per QUERY over one session
+# of 50 x REPEAT of them.
+servers_cpu_us() {
+  local n=$((50 * REPEAT)) before=0 after=0 pid
+  for pid in "${masters[@]}"; do before=$((before + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+  sql "$1" "$2" <<<"$(repeated "$n" "$3")" >/dev/null
+  for pid in "${masters[@]}"; do after=$((after + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+  echo $(((after - before) * 1000000 / $(getconf CLK_TCK) / n))
+}
+
 # The point select is one shard query; LIMIT 1 / 10 / 100 over four shards show the cost of a
 # merged read as a part per shard query and a part per row.
-printf '%-66s %10s %10s %6s %12s\n' query "direct_us" "proxy_us" ratio "proxy_cpu_us"
+printf '%-66s %10s %10s %6s %12s %14s %13s\n' query "direct_us" "proxy_us" ratio "proxy_cpu_us" \
+  "servers_direct" "servers_proxy"
 for q in "SELECT id, name FROM patients WHERE hospital_id = 1 AND id = 1" \
   "SELECT COUNT(*) FROM patients" \
   "SELECT id, name FROM patients ORDER BY name, id LIMIT 1" \
@@ -49,8 +67,9 @@ for q in "SELECT id, name FROM patients WHERE hospital_id = 1 AND id = 1" \
   "SELECT id, score FROM patients ORDER BY score DESC, id LIMIT 10"; do
   direct=$(mean_us "$G0" "$SCHEMA" "${q//patients/o_patients}")
   proxy=$(mean_us "$PROXY_PORT" bench "$q")
-  printf '%-66s %10s %10s %6s %12s\n' "$q" "$direct" "$proxy" "$(ratio "$proxy" "$direct")" \
-    "$(proxy_cpu_us "$q")"
+  printf '%-66s %10s %10s %6s %12s %14s %13s\n' "$q" "$direct" "$proxy" "$(ratio "$proxy" "$direct")" \
+    "$(proxy_cpu_us "$q")" "$(servers_cpu_us "$G0" "$SCHEMA" "${q//patients/o_patients}")" \
+    "$(servers_cpu_us "$PROXY_PORT" bench "$q")"
 done
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$proxy_pid/status"; }

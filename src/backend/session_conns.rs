@@ -201,20 +201,30 @@ impl SessionConns {
         h.finish()
     }
 
-    /// A hash of the remembered SETs that decide how statements are read (`shapes_reading`:
-    /// sql_mode, NAMES, character sets, collations): statements prepared under one value
-    /// are read as they were only while it stays the same.
-    /// Only the last SET of each variable counts: a driver that sends the same SET NAMES
-    /// again changes nothing.
-    pub fn reading_fingerprint(&self) -> u64 {
+    /// Hashes of the remembered SETs that decide how statements are read (`shapes_reading`),
+    /// those naming sql_mode and the others (NAMES, character sets, collations): statements
+    /// prepared under one value are read as they were only while it stays the same. Only
+    /// the last SET of each variable counts: a driver that sends the same SET NAMES again
+    /// changes nothing.
+    pub fn reading_fingerprint(&self) -> Reading {
         use std::hash::{Hash, Hasher};
         let mut last: std::collections::BTreeMap<&str, &str> = Default::default();
         for (key, sql) in self.replay.iter().filter(|(_, s)| shapes_reading(s)) {
             last.insert(key.as_deref().unwrap_or(sql), sql);
         }
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        last.hash(&mut h);
-        h.finish()
+        let hash = |mode: bool| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            for (k, sql) in &last {
+                if sql.to_ascii_lowercase().contains("sql_mode") == mode {
+                    (k, sql).hash(&mut h);
+                }
+            }
+            h.finish()
+        };
+        Reading {
+            sql_mode: hash(true),
+            charset: hash(false),
+        }
     }
 
     /// True when a connection of this session differs from a fresh one.
@@ -731,6 +741,13 @@ impl SessionConns {
             else {
                 return Ok(None);
             };
+            if out.reused && out.conn.closed_while_idle() {
+                // The server dropped it while it was idle: a new one, before anything is
+                // sent (its failure is not the server's).
+                drop(out);
+                fresh = true;
+                continue;
+            }
             if *out.carries != *self.batch {
                 match self.bring_up(&mut out.conn, !out.carries.is_empty()).await {
                     Ok(()) => {}
@@ -754,7 +771,6 @@ impl SessionConns {
                 out.slot,
                 out.held,
                 self.in_use.clone(),
-                out.reused,
                 (group, server),
             )));
         }
@@ -813,7 +829,6 @@ impl SessionConns {
             t.slot,
             t.held,
             self.in_use.clone(),
-            true,
             (kept.group, kept.server),
         )))
     }
@@ -887,6 +902,13 @@ pub enum KeptWire {
     /// They were, but the connection had to go (its slot was wanted).
     Gone,
     Here(Box<WireLease>),
+}
+
+/// See `SessionConns::reading_fingerprint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reading {
+    pub sql_mode: u64,
+    pub charset: u64,
 }
 
 /// Whether a remembered SET decides how the statements after it are read: sql_mode, the
@@ -1047,11 +1069,13 @@ mod tests {
         c.remember_keyed("SET NAMES utf8mb4", Some("names"));
         assert_eq!(c.reading_fingerprint(), before);
         c.remember_keyed("SET NAMES latin1", Some("names"));
-        assert_ne!(c.reading_fingerprint(), before);
+        assert_ne!(c.reading_fingerprint().charset, before.charset);
+        assert_eq!(c.reading_fingerprint().sql_mode, before.sql_mode);
         c.remember_keyed("SET NAMES utf8mb4", Some("names"));
         assert_eq!(c.reading_fingerprint(), before);
         c.remember_keyed("SET sql_mode = 'ANSI'", Some("sql_mode"));
-        assert_ne!(c.reading_fingerprint(), before);
+        assert_ne!(c.reading_fingerprint().sql_mode, before.sql_mode);
+        assert_eq!(c.reading_fingerprint().charset, before.charset);
     }
 
     #[test]

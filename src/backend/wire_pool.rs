@@ -211,9 +211,6 @@ pub struct WireLease {
     slot: Option<OwnedSemaphorePermit>,
     held: Option<Held>,
     in_use: InUse,
-    /// It had been idle: a failure before its first answer may just mean the server closed
-    /// it meanwhile (`wait_timeout`, an operator's KILL).
-    pub(crate) reused: bool,
     /// Which server of which group (of its pool's database) it is connected to.
     pub(crate) server: super::balance::ServerRef,
     pub(crate) group: crate::config::model::GroupId,
@@ -222,7 +219,6 @@ pub struct WireLease {
 }
 
 impl WireLease {
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         pool: Arc<GroupPool>,
         conn: WireConn,
@@ -230,7 +226,6 @@ impl WireLease {
         slot: OwnedSemaphorePermit,
         held: Held,
         in_use: InUse,
-        reused: bool,
         (group, server): (crate::config::model::GroupId, super::balance::ServerRef),
     ) -> Self {
         WireLease {
@@ -240,7 +235,6 @@ impl WireLease {
             slot: Some(slot),
             held: Some(held),
             in_use,
-            reused,
             server,
             group,
             reserve_as: None,

@@ -71,8 +71,6 @@ pub(crate) async fn run_target<S: ResultSink>(
         }
     }
     let on_wire = super::wire_read::eligible(route, target, ctx, session, sink);
-    // The idle wire connection just failed before answering: the next one is new.
-    let mut fresh = false;
     loop {
         // The server's adaptive breaker may refuse at once; a replica's refusal hands the
         // read to the master.
@@ -97,7 +95,7 @@ pub(crate) async fn run_target<S: ResultSink>(
         if let Some(form) = wire_form {
             let lease = match session
                 .conns
-                .wire(ctx.backends, db, target.group, server, fresh)
+                .wire(ctx.backends, db, target.group, server, false)
                 .await
             {
                 Ok(lease) => lease,
@@ -140,21 +138,12 @@ pub(crate) async fn run_target<S: ResultSink>(
                         return Ok(one);
                     }
                     Err(Failure::Query(e)) if connection_broke(&e) => {
-                        // Closed when dropped: its last answer was not read to the end.
-                        // Only a failed read or write: a server's error (1927, an operator's
-                        // KILL CONNECTION of this very read) is not a connection found dead.
-                        let stale = lease.reused
-                            && !sent
-                            && !fresh
-                            && matches!(e, Error::BackendConnection(_));
+                        // Closed when dropped: its last answer was not read to the end. Not
+                        // run again: an idle connection the server had closed was replaced
+                        // when it was taken (`SessionConns::wire`), so this one failed
+                        // under the statement (an operator's KILL CONNECTION of this very
+                        // read must stop it, not see it start over).
                         drop(lease);
-                        if stale {
-                            // The server closed it while it was idle (wait_timeout, an
-                            // operator's KILL): a read that got no answer runs again on a
-                            // new connection, and the server is not blamed for it.
-                            fresh = true;
-                            continue;
-                        }
                         let reason = broken_reason(e);
                         pool.failed(&reason);
                         ticket.failed();

@@ -807,8 +807,15 @@ pub(super) async fn show_warnings<S: ResultSink>(
         KeptWire::Nothing => {}
     }
     let Some(conn) = session.conns.last_used() else {
-        // Nothing ran on a backend yet: no warnings to show.
-        sink.synthetic_columns("WARNINGS", &["Level", "Code", "Message"]);
+        // The statement before left no warnings on a connection the session holds (nothing
+        // ran on a backend yet, or it had none and its connection went back): none to show,
+        // and a count of 0, in the server's one column.
+        if let Some(count) = counted_variable(sql) {
+            sink.synthetic_columns("", &[count]);
+            sink.row_cells(&[Some(b"0".as_slice())]);
+        } else {
+            sink.synthetic_columns("WARNINGS", &["Level", "Code", "Message"]);
+        }
         sink.end_rows(&OkInfo {
             status: session.status,
             ..OkInfo::default()
@@ -831,6 +838,21 @@ pub(super) async fn show_warnings<S: ResultSink>(
         ..OkInfo::default()
     });
     Ok(())
+}
+
+/// For `SHOW COUNT(*) WARNINGS` / `SHOW COUNT(*) ERRORS`, the column the server names its
+/// answer after.
+fn counted_variable(sql: &str) -> Option<&'static str> {
+    let mut words = sql.split_whitespace().skip(1);
+    let counted = words.next()?.to_ascii_uppercase().starts_with("COUNT(");
+    let errors = words
+        .last()
+        .is_some_and(|w| w.trim_end_matches(';').eq_ignore_ascii_case("ERRORS"));
+    match (counted, errors) {
+        (false, _) => None,
+        (true, true) => Some("@@session.error_count"),
+        (true, false) => Some("@@session.warning_count"),
+    }
 }
 
 /// `SHOW [FULL] PROCESSLIST`: the proxy's sessions (a backend's list would show the proxy's

@@ -156,6 +156,11 @@ impl WireConn {
         self.channel.exchange == Exchange::Idle && self.channel.frames.unread() == 0
     }
 
+    /// See `BackendStream::closed_while_idle`.
+    pub fn closed_while_idle(&self) -> bool {
+        self.channel.frames.stream().closed_while_idle()
+    }
+
     /// Sends a text query and reads the first packet of its answer. A result set must be
     /// read to its end, and any further results (`next_result`) too, before the next
     /// command.

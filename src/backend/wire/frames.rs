@@ -56,6 +56,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
         }
     }
 
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
     /// Sends one command packet (or a login packet when `seq` is not 0) in one write.
     pub async fn send(&mut self, seq: u8, payload: &[u8]) -> io::Result<()> {
         let mut out = self.take_out();

@@ -18,6 +18,24 @@ pub enum BackendStream {
     Unix(UnixStream),
 }
 
+impl BackendStream {
+    /// Whether the server closed the connection (or sent something unasked) while it sat
+    /// idle: its end of file is already here. Asked before an idle connection takes a
+    /// statement, so that one the server dropped (`wait_timeout`, an operator's KILL) is
+    /// replaced before anything is sent, rather than a failed statement run again: that
+    /// could run anew a statement an operator killed on purpose. Costs no system call
+    /// unless the socket was reported readable; a byte read here leaves the connection out
+    /// of step, so that counts as closed too.
+    pub fn closed_while_idle(&self) -> bool {
+        let mut byte = [0u8; 1];
+        let read = match self {
+            BackendStream::Tcp(s) => s.try_read(&mut byte),
+            BackendStream::Unix(s) => s.try_read(&mut byte),
+        };
+        !matches!(read, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
 impl AsyncRead for BackendStream {
     fn poll_read(
         self: Pin<&mut Self>,

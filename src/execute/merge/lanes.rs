@@ -76,10 +76,20 @@ pub(super) async fn open<'c>(
             session.txn_aware_status(),
             ctx.backends.master_after_write,
         );
-        ctx.backends
+        let server = ctx
+            .backends
             .group(db, group)
             .map(|g| g.choose(access))
-            .unwrap_or(ServerRef::Master)
+            .unwrap_or(ServerRef::Master);
+        // Read-your-writes (gtid mode): a replica that has not yet applied the session's
+        // last write here would miss it; the master has it (a single-shard read waits for
+        // the replica instead, on the connection it reads on).
+        match server {
+            ServerRef::Replica(i) if session.reads.gtid_to_wait(&db.name, group, i).is_some() => {
+                ServerRef::Master
+            }
+            other => other,
+        }
     };
     let mut lanes: Vec<Lane<'c>> = Vec::with_capacity(planned.len());
     let mut waiting: Vec<(usize, ServerRef, Vec<usize>)> = Vec::new();

@@ -112,7 +112,11 @@ enum LaneTask {
         server: ServerRef,
         task: tokio::task::JoinHandle<stream::LaneEnd>,
     },
-    Wire(tokio::task::JoinHandle<wire_lanes::WireLaneEnd>),
+    Wire {
+        /// The lane's targets, in the order it runs them.
+        targets: Vec<usize>,
+        task: tokio::task::JoinHandle<wire_lanes::WireLaneEnd>,
+    },
 }
 
 /// Runs a scatter read (an empty `merge` concatenates).
@@ -190,7 +194,10 @@ pub async fn run<S: ResultSink>(
             let (rxs, task) =
                 wire_lanes::spawn_wire_lane(lane.lease, sqls, cap, merge.table.clone());
             place(lane.group, lane.server, &lane.targets, rxs);
-            tasks.push(LaneTask::Wire(task));
+            tasks.push(LaneTask::Wire {
+                targets: lane.targets,
+                task,
+            });
         }
     } else {
         for lane in lanes::open(route, ctx, session).await? {
@@ -266,8 +273,10 @@ pub async fn run<S: ResultSink>(
         while rx.recv().await.is_some() {}
     }
     let mut shard_found: Option<u64> = Some(0);
-    // On wire lanes: the connection of the first shard with warnings, kept for them.
-    let mut wire_warnings: Option<Option<crate::backend::WireLease>> = None;
+    // On wire lanes (`wire_lanes`): whether any shard had warnings (or a lane's are unknown),
+    // and the connection still holding the first shard's (in the route's order), if any.
+    let mut wire_warned = false;
+    let mut wire_kept: Option<(usize, crate::backend::WireLease)> = None;
     let mut on_wire = false;
     for task in tasks {
         let (group, pinned, server, task) = match task {
@@ -277,13 +286,19 @@ pub async fn run<S: ResultSink>(
                 server,
                 task,
             } => (group, pinned, server, task),
-            LaneTask::Wire(task) => {
+            LaneTask::Wire { targets, task } => {
                 on_wire = true;
                 // A task that did not come back counts as a lane whose warnings are unknown.
-                let end = task.await.ok();
-                let warned = end.as_ref().is_none_or(|e| e.warnings > 0);
-                if warned && wire_warnings.is_none() {
-                    wire_warnings = Some(end.and_then(|e| e.lease));
+                let Ok(end) = task.await else {
+                    wire_warned = true;
+                    continue;
+                };
+                wire_warned |= end.warnings > 0;
+                if let (Some((k, shown)), Some(lease)) = (end.shown, end.lease) {
+                    let target = targets.get(k).copied().unwrap_or(usize::MAX);
+                    if shown > 0 && wire_kept.as_ref().is_none_or(|(t, _)| target < *t) {
+                        wire_kept = Some((target, lease));
+                    }
                 }
                 continue;
             }
@@ -329,9 +344,9 @@ pub async fn run<S: ResultSink>(
         }
     }
     if on_wire {
-        match wire_warnings {
-            Some(Some(lease)) => session.conns.keep_for_warnings(lease),
-            Some(None) => session.conns.wire_warnings_lost(),
+        match wire_kept {
+            Some((_, lease)) => session.conns.keep_for_warnings(lease),
+            None if wire_warned => session.conns.wire_warnings_lost(),
             None => session.conns.wire_ran_clean(),
         }
     }
@@ -352,6 +367,8 @@ pub async fn run<S: ResultSink>(
     };
     session.status = last_status;
     session.last_row_count = -1;
+    // Kept for SHOW WARNINGS: the connections stay with the session while it has some.
+    session.last_warnings = warnings;
     out.sink.end_rows(&OkInfo {
         warnings,
         status: last_status,

@@ -13,9 +13,12 @@
 //! statement (binary rows, bound values) and SQL_CALC_FOUND_ROWS (asked of each connection
 //! after its query) stay with the driver.
 //!
-//! Warnings: the connection of the first shard (in the route's order) that had some is
-//! kept for SHOW WARNINGS, as a single-shard wire read keeps its own; a read without
-//! warnings leaves `@@warning_count` to be asked on a cleared connection.
+//! Warnings: a connection holds the warnings of the last query it ran. Of the connections
+//! whose last query had some, the one of the first shard in the route's order is kept for
+//! SHOW WARNINGS (one shard's warnings, as the driver's lanes leave them), as a single-shard
+//! wire read keeps its own; when warnings were only on queries a later one on the same
+//! connection replaced, SHOW WARNINGS says they are gone (1235). A read without warnings
+//! leaves `@@warning_count` to be asked on a cleared connection.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -86,10 +89,20 @@ pub(super) async fn open<'c>(
             session.txn_aware_status(),
             ctx.backends.master_after_write,
         );
-        ctx.backends
+        let server = ctx
+            .backends
             .group(db, group)
             .map(|g| g.choose(access))
-            .unwrap_or(ServerRef::Master)
+            .unwrap_or(ServerRef::Master);
+        // Read-your-writes (gtid mode): a replica that has not yet applied the session's
+        // last write here would miss it; the master has it (a single-shard read waits for
+        // the replica instead, on the connection it reads on).
+        match server {
+            ServerRef::Replica(i) if session.reads.gtid_to_wait(&db.name, group, i).is_some() => {
+                ServerRef::Master
+            }
+            other => other,
+        }
     };
     let admit = |group: usize, server: ServerRef| match ctx.backends.group(db, group) {
         Some(g) => g.server(server).admit(),
@@ -161,10 +174,13 @@ pub(super) async fn open<'c>(
 }
 
 /// What a wire lane's task hands back: its connection when the last result it ran was
-/// read to the end (else it was closed), and the warnings of its queries.
+/// read to the end (else it was closed), the warnings of its queries, and which of its
+/// queries left the warnings the connection holds now (the last it ran, if it ended) and
+/// how many.
 pub(super) struct WireLaneEnd {
     pub lease: Option<WireLease>,
     pub warnings: u16,
+    pub shown: Option<(usize, u16)>,
 }
 
 /// Runs `sqls` one after the other on `lease`; one receiver per query, in order (see
@@ -179,10 +195,13 @@ pub(super) fn spawn_wire_lane(
     let task = tokio::spawn(async move {
         let mut held = 0usize;
         let mut warnings = 0u16;
+        let mut shown = None;
         for (k, sql) in sqls.iter().enumerate() {
+            shown = None;
             match read(&mut lease, sql, &txs[k], &mut held, cap, &table).await {
                 Ok(Read::Ended(end)) => {
                     warnings = warnings.saturating_add(end.warnings);
+                    shown = Some((k, end.warnings));
                     let status = end.status & !status::MORE_RESULTS_EXISTS;
                     txs[k]
                         .send(Msg::End(ShardEnd {
@@ -206,6 +225,7 @@ pub(super) fn spawn_wire_lane(
         WireLaneEnd {
             lease: usable.then_some(lease),
             warnings,
+            shown,
         }
     });
     (rxs, task)
@@ -219,6 +239,9 @@ enum Read {
     Stopped,
 }
 
+/// Runs `sql` and hands its result on to the merge. (An idle connection the server had
+/// dropped was replaced when it was taken, `SessionConns::wire`: a failure here is the
+/// statement's, and it is not run again.)
 async fn read(
     lease: &mut WireLease,
     sql: &[u8],

@@ -530,7 +530,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let now = self.syntax();
         let reading = self.session.conns.reading_fingerprint();
         let stmt = self.stmts.get_mut(id, "mysqld_stmt_execute")?;
-        if stmt.template.syntax().mode != now.mode || stmt.reading != reading {
+        let quoted = |sql: &str| sql.contains('\'') || sql.contains('"');
+        let reread = stmt.reading.sql_mode != reading.sql_mode
+            || (stmt.reading.charset != reading.charset && quoted(stmt.template.sql()));
+        if stmt.template.syntax().mode != now.mode || reread {
             // The server would run the statement as it read it at PREPARE; the proxy sends
             // text, which the server would read by today's sql_mode and character set (a
             // literal's charset, HIGH_NOT_PRECEDENCE, EMPTY_STRING_IS_NULL, ...).

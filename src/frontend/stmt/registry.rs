@@ -42,8 +42,9 @@ pub struct Prepared {
     pub multiplexed_use: [Option<MultiplexedUse>; 2],
     /// `SessionConns::reading_fingerprint` at PREPARE: the server keeps a statement as it
     /// read it then, and the proxy sends its text again at every EXECUTE, so an EXECUTE
-    /// after sql_mode or the character set changed is refused.
-    pub reading: u64,
+    /// after sql_mode changed is refused, and after the character set changed when the
+    /// statement has a string literal (whose charset the server took at PREPARE).
+    pub reading: crate::backend::session_conns::Reading,
 }
 
 impl Prepared {
@@ -112,7 +113,7 @@ mod tests {
             param_types: Vec::new(),
             long_data: Vec::new(),
             multiplexed_use: [None, None],
-            reading: 0,
+            reading: Default::default(),
         }
     }
 

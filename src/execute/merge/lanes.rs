@@ -28,8 +28,44 @@ pub(super) struct Lane<'c> {
     pub ticket: Ticket<'c>,
 }
 
+/// The server a lane of `group` whose first target is `first` reads from: the read split
+/// picks it (in a transaction: the master).
+pub(super) fn server_for(
+    route: &Route,
+    ctx: &Context<'_>,
+    session: &Session,
+    group: usize,
+    first: usize,
+) -> ServerRef {
+    let access = session.reads.access(
+        route,
+        &route.targets[first],
+        session.txn_aware_status(),
+        ctx.backends.master_after_write,
+    );
+    let server = ctx
+        .backends
+        .group(&route.db, group)
+        .map(|g| g.choose(access))
+        .unwrap_or(ServerRef::Master);
+    // Read-your-writes (gtid mode): a replica that has not yet applied the session's last
+    // write here would miss it; the master has it (a single-shard read waits for the
+    // replica instead, on the connection it reads on).
+    match server {
+        ServerRef::Replica(i)
+            if session
+                .reads
+                .gtid_to_wait(&route.db.name, group, i)
+                .is_some() =>
+        {
+            ServerRef::Master
+        }
+        other => other,
+    }
+}
+
 /// Asks `server`'s breaker to admit one lane.
-fn admit<'c>(
+pub(super) fn admit<'c>(
     ctx: &Context<'c>,
     route: &Route,
     group: usize,
@@ -68,33 +104,10 @@ pub(super) async fn open<'c>(
             None => planned.push((t.group, true, vec![k])),
         }
     }
-    // The read split picks each lane's server (in a transaction: the master).
-    let server_of = |session: &Session, group: usize, first: usize| {
-        let access = session.reads.access(
-            route,
-            &route.targets[first],
-            session.txn_aware_status(),
-            ctx.backends.master_after_write,
-        );
-        let server = ctx
-            .backends
-            .group(db, group)
-            .map(|g| g.choose(access))
-            .unwrap_or(ServerRef::Master);
-        // Read-your-writes (gtid mode): a replica that has not yet applied the session's
-        // last write here would miss it; the master has it (a single-shard read waits for
-        // the replica instead, on the connection it reads on).
-        match server {
-            ServerRef::Replica(i) if session.reads.gtid_to_wait(&db.name, group, i).is_some() => {
-                ServerRef::Master
-            }
-            other => other,
-        }
-    };
     let mut lanes: Vec<Lane<'c>> = Vec::with_capacity(planned.len());
     let mut waiting: Vec<(usize, ServerRef, Vec<usize>)> = Vec::new();
     for (group, pinned, targets) in planned {
-        let server = server_of(session, group, targets[0]);
+        let server = server_for(route, ctx, session, group, targets[0]);
         if !pinned {
             waiting.push((group, server, targets));
             continue;

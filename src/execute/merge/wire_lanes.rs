@@ -35,6 +35,7 @@ use crate::plan::Route;
 
 use super::super::wire_read::{asks_nothing_of_its_connection, session_is_free, text_cells};
 use super::super::{status, Context, ResultSink, Session};
+use super::lanes::{admit, server_for};
 use super::stream::{channels, hold, Cells, LaneQuery, Msg, Rx, ShardEnd, Tx, BATCH_ROWS};
 use super::stream::{DRAIN_FOR, DRAIN_ROWS};
 
@@ -82,35 +83,7 @@ pub(super) async fn open<'c>(
 ) -> Result<Option<Vec<WireLane<'c>>>, Error> {
     let db = &route.db;
     session.reads.check_variables(route)?;
-    let server_of = |session: &Session, group: usize, first: usize| {
-        let access = session.reads.access(
-            route,
-            &route.targets[first],
-            session.txn_aware_status(),
-            ctx.backends.master_after_write,
-        );
-        let server = ctx
-            .backends
-            .group(db, group)
-            .map(|g| g.choose(access))
-            .unwrap_or(ServerRef::Master);
-        // Read-your-writes (gtid mode): a replica that has not yet applied the session's
-        // last write here would miss it; the master has it (a single-shard read waits for
-        // the replica instead, on the connection it reads on).
-        match server {
-            ServerRef::Replica(i) if session.reads.gtid_to_wait(&db.name, group, i).is_some() => {
-                ServerRef::Master
-            }
-            other => other,
-        }
-    };
-    let admit = |group: usize, server: ServerRef| match ctx.backends.group(db, group) {
-        Some(g) => g.server(server).admit(),
-        None => Err(Error::Internal(format!(
-            "no pools for group {group} of database '{}'",
-            db.name
-        ))),
-    };
+    let admit = |group: usize, server: ServerRef| admit(ctx, route, group, server);
     let mut lanes: Vec<WireLane<'c>> = Vec::with_capacity(route.targets.len());
     let mut further: Vec<usize> = Vec::new();
     for (k, t) in route.targets.iter().enumerate() {
@@ -118,7 +91,7 @@ pub(super) async fn open<'c>(
             further.push(k);
             continue;
         }
-        let server = server_of(session, t.group, k);
+        let server = server_for(route, ctx, session, t.group, k);
         let ticket = admit(t.group, server)?;
         match session
             .conns
@@ -141,7 +114,7 @@ pub(super) async fn open<'c>(
     }
     for k in further {
         let group = route.targets[k].group;
-        let server = server_of(session, group, k);
+        let server = server_for(route, ctx, session, group, k);
         let ticket = admit(group, server)?;
         match session
             .conns

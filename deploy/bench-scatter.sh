@@ -43,8 +43,10 @@ proxy_cpu_us() {
 
 [[ ${WIRE_READS:-0} == 0 || ${WIRE_READS:-0} == 1 ]] || die "WIRE_READS must be 0 or 1"
 state_dir=${TMPDIR:-/tmp}/shardgate-cluster-$BASE_PORT
-masters=("$(cat "$state_dir/g0-master.pid")" "$(cat "$state_dir/g1-master.pid")") ||
-  die "no PID files of the masters in $state_dir"
+for f in g0-master.pid g1-master.pid; do
+  [[ -s $state_dir/$f ]] || die "no $f in $state_dir (is the cluster of BASE_PORT $BASE_PORT up?)"
+done
+masters=("$(cat "$state_dir/g0-master.pid")" "$(cat "$state_dir/g1-master.pid")")
 # servers_cpu_us PORT DB QUERY: both masters' CPU (utime + stime) per QUERY over one session
 # of 50 x REPEAT of them.
 servers_cpu_us() {

@@ -178,3 +178,37 @@ async fn a_text_client_materialized_read_after_set_sql_mode() {
 async fn text_read(c: &mut Conn, sql: &str) -> Vec<String> {
     c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
+
+/// SETs that change nothing about how a statement is read do not refuse a prepared
+/// statement's later EXECUTE: a locale, the result charset, a user variable whose name
+/// contains `names`, and the same SET NAMES sent again. (A SET NAMES whose text differs from
+/// the one before but means the same, like the login's with its COLLATE, is refused: the
+/// proxy compares the SETs' texts, not the server's values.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sets_that_change_no_reading_keep_prepared_statements() {
+    let schema = setup("stale_ps_harmless_sets").await;
+    let proxy = proxy(&schema, true).await;
+    // The driver's own statement cache: one handle, executed again after each SET.
+    let mut c = Conn::new(direct_opts(proxy.port, Some("clinical")))
+        .await
+        .unwrap();
+    let sql = "SELECT name, 'x' FROM patients WHERE hospital_id = ? AND id = 1";
+    // The handle is prepared at the first execute, after the first SET.
+    for set in [
+        "SET NAMES latin1",
+        "SET lc_time_names = 'de_DE'",
+        "SET character_set_results = latin1",
+        "SET @names = 1",
+        "SET NAMES latin1",
+    ] {
+        c.query_drop(set).await.unwrap();
+        let rows: Vec<(String, String)> = c
+            .exec(sql, (1,))
+            .await
+            .unwrap_or_else(|e| panic!("after `{set}`: {e}"));
+        assert_eq!(rows, [("a".to_string(), "x".to_string())], "after `{set}`");
+    }
+    drop(c);
+    drop(proxy);
+    schema.drop().await;
+}

@@ -72,6 +72,8 @@ pub struct SessionConns {
     last_wire_clean: bool,
     /// The last statement's warnings were on a wire connection that could not be kept.
     last_wire_lost: bool,
+    /// See `reading_fingerprint`.
+    reading: Reading,
 }
 
 impl Default for SessionConns {
@@ -89,6 +91,7 @@ impl Default for SessionConns {
             last_wire: None,
             last_wire_clean: false,
             last_wire_lost: false,
+            reading: Reading::default(),
         }
     }
 }
@@ -151,15 +154,13 @@ impl SessionConns {
             }
             return false;
         }
-        key.as_deref().is_some_and(|key| {
-            later
-                .iter()
-                .any(|(_, s)| s.to_ascii_lowercase().contains(key))
-        })
+        key.as_deref()
+            .is_some_and(|key| later.iter().any(|(_, s)| names_variable(s, key)))
     }
 
     fn set_batch(&mut self) {
         self.batch = replay_batch(&self.replay);
+        self.reading = self.compute_reading();
         self.statement_prefix = Arc::from(format!(
             "/* shardgate {:016x} */ ",
             self.replay_fingerprint()
@@ -207,19 +208,31 @@ impl SessionConns {
     /// the last SET of each variable counts: a driver that sends the same SET NAMES again
     /// changes nothing.
     pub fn reading_fingerprint(&self) -> Reading {
+        self.reading
+    }
+
+    /// Worked out when the SETs change (`set_batch`), not at every EXECUTE that asks.
+    fn compute_reading(&self) -> Reading {
         use std::hash::{Hash, Hasher};
         let mut last: std::collections::BTreeMap<&str, &str> = Default::default();
         for (key, sql) in self.replay.iter().filter(|(_, s)| shapes_reading(s)) {
             last.insert(key.as_deref().unwrap_or(sql), sql);
         }
+        // 0 for none: what a session without such SETs starts with (`Default`).
         let hash = |mode: bool| {
             let mut h = std::collections::hash_map::DefaultHasher::new();
+            let mut any = false;
             for (k, sql) in &last {
-                if sql.to_ascii_lowercase().contains("sql_mode") == mode {
+                if names_variable(sql, "sql_mode") == mode {
                     (k, sql).hash(&mut h);
+                    any = true;
                 }
             }
-            h.finish()
+            if any {
+                h.finish()
+            } else {
+                0
+            }
         };
         Reading {
             sql_mode: hash(true),
@@ -674,6 +687,7 @@ impl SessionConns {
         self.replay.clear();
         self.batch = Arc::from("");
         self.statement_prefix = Arc::from("");
+        self.reading = self.compute_reading();
         self.last_used = None;
         self.sticky = None;
         self.state_lost = None;
@@ -683,19 +697,16 @@ impl SessionConns {
 impl SessionConns {
     /// One of the proxy's own connections to `server` of `group` for a read, carrying
     /// exactly this session's replayable state; `None` when that server's reads stay with
-    /// the driver. `fresh`: not an idle one (the idle one just failed). An idle connection
-    /// that fails while it is brought up to the session's state is replaced by a new one:
-    /// the server may have closed it while it waited.
+    /// the driver. An idle connection the server closed while it waited (found closed, or
+    /// failing while it is brought up to the session's state) is replaced by a new one.
     pub async fn wire(
         &mut self,
         backends: &Backends,
         db: &Database,
         group: GroupId,
         server: ServerRef,
-        fresh: bool,
     ) -> Result<Option<WireLease>> {
-        self.wire_lease(backends, db, group, server, fresh, true)
-            .await
+        self.wire_lease(backends, db, group, server, true).await
     }
 
     /// Like `wire`, but `None` too when the server has no slot free now: for a further
@@ -708,8 +719,7 @@ impl SessionConns {
         group: GroupId,
         server: ServerRef,
     ) -> Result<Option<WireLease>> {
-        self.wire_lease(backends, db, group, server, false, false)
-            .await
+        self.wire_lease(backends, db, group, server, false).await
     }
 
     async fn wire_lease(
@@ -718,7 +728,6 @@ impl SessionConns {
         db: &Database,
         group: GroupId,
         server: ServerRef,
-        fresh: bool,
         wait: bool,
     ) -> Result<Option<WireLease>> {
         let pool = pool_of(backends, db, group, server)?;
@@ -727,7 +736,8 @@ impl SessionConns {
         // does a wire connection kept for its warnings (idle, this checkout may take it).
         self.release_spares();
         self.forget_last_wire();
-        let mut fresh = fresh;
+        // Not an idle one: the one taken before was found closed.
+        let mut fresh = false;
         loop {
             let Some(mut out) = pool
                 .wire_checkout(
@@ -915,10 +925,45 @@ pub struct Reading {
 /// connection's character set and collation (`SET NAMES`, `SET CHARACTER SET`,
 /// `character_set_*`, `collation_*`). By its words: a false alarm only keeps more history.
 fn shapes_reading(sql: &str) -> bool {
-    let lower = sql.to_ascii_lowercase();
-    ["sql_mode", "names", "character", "collation"]
-        .iter()
-        .any(|w| lower.contains(w))
+    let mut words = variable_names(sql).peekable();
+    while let Some(w) = words.next() {
+        let character_set = w == "character" && words.peek().is_some_and(|n| n == "set");
+        if character_set || READING_VARIABLES.contains(&w.as_str()) {
+            return true;
+        }
+    }
+    false
+}
+
+/// What `shapes_reading` looks for (`SET NAMES` and `SET CHARACTER SET` set the first two).
+const READING_VARIABLES: &[&str] = &[
+    "sql_mode",
+    "names",
+    "character_set_client",
+    "character_set_connection",
+    "collation_connection",
+];
+
+/// The words of `sql` as names: lower case, a system variable without its `@@` and scope
+/// (`@@SESSION.sql_mode` is `sql_mode`), a user variable with its `@` (`@x`).
+fn variable_names(sql: &str) -> impl Iterator<Item = String> + '_ {
+    crate::plan::lexer::significant(sql).map(move |t| {
+        let text = t.text(sql).to_ascii_lowercase();
+        match text.strip_prefix("@@") {
+            Some(system) => ["session.", "local.", "global."]
+                .iter()
+                .find_map(|scope| system.strip_prefix(scope))
+                .unwrap_or(system)
+                .to_string(),
+            None => text,
+        }
+    })
+}
+
+/// Whether `sql` names the variable `key` (a replay key: `@x`, `time_zone`) as a whole word:
+/// `SET @user_id = 1` does not name `@user`.
+fn names_variable(sql: &str, key: &str) -> bool {
+    variable_names(sql).any(|w| w == key)
 }
 
 /// True when a SET's value reads a variable (`SET d = @@d + 2`, `SET @i = @i + 1`): a
@@ -1062,6 +1107,13 @@ mod tests {
     #[test]
     fn the_reading_fingerprint_follows_the_last_set_of_each_variable() {
         let mut c = SessionConns::default();
+        let fresh = c.reading_fingerprint();
+        c.remember_keyed("SET @v = 0", Some("@v"));
+        assert_eq!(
+            c.reading_fingerprint(),
+            fresh,
+            "a user variable changes no reading"
+        );
         c.remember_keyed("SET NAMES utf8mb4", Some("names"));
         let before = c.reading_fingerprint();
         c.remember_keyed("SET @v = 1", Some("@v"));
@@ -1076,6 +1128,29 @@ mod tests {
         c.remember_keyed("SET sql_mode = 'ANSI'", Some("sql_mode"));
         assert_ne!(c.reading_fingerprint().sql_mode, before.sql_mode);
         assert_eq!(c.reading_fingerprint().charset, before.charset);
+    }
+
+    #[test]
+    fn variables_are_named_by_whole_words() {
+        let mut c = SessionConns::default();
+        for i in 0..50 {
+            c.remember_keyed(&format!("SET @user = {i}"), Some("@user"));
+            c.remember_keyed(&format!("SET @user_id = {i}"), Some("@user_id"));
+        }
+        assert_eq!(replay(&c), ["SET @user = 49", "SET @user_id = 49"]);
+        assert!(super::shapes_reading("SET @@SESSION.sql_mode = ''"));
+        assert!(super::shapes_reading("set character set latin1"));
+        assert!(super::shapes_reading(
+            "SET collation_connection = utf8mb4_bin"
+        ));
+        for other in [
+            "SET lc_time_names = 'de_DE'",
+            "SET @names = 1",
+            "SET character_set_results = NULL",
+            "SET time_zone = '+01:00'",
+        ] {
+            assert!(!super::shapes_reading(other), "{other}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! statement that finds no slot free evicts idle ones (as it does `warm`'s parked
 //! connections), so keeping them never makes anybody wait. The driver's pool keeps its idle
 //! connections without a slot; each new connection here first closes one of those, so the
-//! two kinds together stay within `pool_max` (`GroupPool::wire_lease`).
+//! two kinds together stay within `pool_max` (`GroupPool::wire_checkout`).
 //!
 //! A connection is tagged with the replay batch it carries (`SessionConns`), as parked ones
 //! are: a session with the same SETs takes it as it is, another one resets it and replays
@@ -28,7 +28,7 @@ use super::wire::WireConn;
 /// How long a connection waits idle before it is closed (when the pool is next used): long
 /// enough to carry a busy server's reads from one statement to the next, short enough that
 /// a burst's connections do not stay open for hours (the server's `wait_timeout` may be
-/// shorter; a read that finds its connection closed retries on a new one).
+/// shorter: an idle connection the server closed is found when it is taken, and replaced).
 const IDLE_FOR: Duration = Duration::from_secs(30);
 
 /// One idle connection with what it holds.
@@ -333,7 +333,14 @@ impl GroupPool {
             None if !wait => return Ok(None),
             None => self.wait_for_slot(timeout).await?,
         };
-        self.close_an_idle_driver_connection(timeout).await;
+        // A checkout that must not wait (the session holds other connections) gives the
+        // driver pool only a moment to hand over an idle connection to close.
+        let closing = if wait {
+            timeout
+        } else {
+            Duration::from_millis(1)
+        };
+        self.close_an_idle_driver_connection(closing).await;
         let connected = tokio::time::timeout(timeout, WireConn::connect(&self.wire_opts)).await;
         let conn = match connected {
             Ok(Ok(conn)) => conn,

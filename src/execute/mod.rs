@@ -75,6 +75,10 @@ pub struct Session {
     /// Warnings of the last routed statement: while there are some, a multiplexed session
     /// keeps the connection that has them, for SHOW WARNINGS.
     pub last_warnings: u16,
+    /// The error the last statement (other than SHOW WARNINGS and its kin) ended with, as
+    /// the client got it: SHOW WARNINGS lists it, whether a backend or the proxy raised it
+    /// and whether or not a connection of the statement is still held.
+    pub last_error: Option<(u16, String)>,
     /// sql_select_limit is set to a cap: each shard would apply it to its own rows, so
     /// reads over several shards are refused while it is.
     pub select_limited: bool,
@@ -109,6 +113,7 @@ impl Default for Session {
             insert_id_conn: None,
             insert_id_from_expr: false,
             last_warnings: 0,
+            last_error: None,
             select_limited: false,
             sql_mode: None,
             found_rows: Default::default(),

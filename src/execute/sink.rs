@@ -70,7 +70,9 @@ pub trait ResultSink {
     /// `wants_binary_backend`. None: run `sql` as text. The text starts with the session's
     /// `SessionConns::statement_prefix`: backend connections keep statements by their text,
     /// and one prepared under other SETs (sql_mode, SET NAMES) must never be found for it.
-    /// Every backend prepared statement's text comes from here, so none lacks the prefix.
+    /// Every shard query run as a backend prepared statement takes its text from here, so
+    /// none lacks the prefix (the proxy's own catalogue statements, `materialize` and
+    /// `columns`, quote every name and read nothing a SET changes).
     /// No default, for the same reason: a wrapper must forward it.
     fn prepared_form(&self, sql: &str) -> Option<(String, Vec<mysql_async::Value>)>;
     /// Called between rows so large results go out while the backend still sends.

@@ -62,7 +62,7 @@ pub(crate) async fn run_target<S: ResultSink>(
             // were cleared first.
             let lease = session
                 .conns
-                .wire(ctx.backends, db, target.group, ServerRef::Master, false)
+                .wire(ctx.backends, db, target.group, ServerRef::Master)
                 .await?;
             if let Some(mut lease) = lease {
                 super::wire_read::clear_warnings(&mut lease).await?;
@@ -95,7 +95,7 @@ pub(crate) async fn run_target<S: ResultSink>(
         if let Some(form) = wire_form {
             let lease = match session
                 .conns
-                .wire(ctx.backends, db, target.group, server, false)
+                .wire(ctx.backends, db, target.group, server)
                 .await
             {
                 Ok(lease) => lease,

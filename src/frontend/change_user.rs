@@ -85,7 +85,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         self.session.charset = ClientCharset::of_collation(collation);
         if let Some(set_names) = super::connection::set_names_for(collation) {
             if collation != u16::from(super::handshake::DEFAULT_COLLATION) {
-                self.session.conns.remember(&set_names);
+                self.session.conns.remember_keyed(&set_names, Some("names"));
             }
         }
         self.login.user = request.user;

@@ -189,7 +189,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         self.session.charset = ClientCharset::of_collation(login.collation);
         if login.collation != DEFAULT_COLLATION as u16 {
             if let Some(set_names) = set_names_for(login.collation) {
-                self.session.conns.remember(&set_names);
+                self.session.conns.remember_keyed(&set_names, Some("names"));
             }
         }
         write_login_ok(&mut self.writer, self.session.status);
@@ -734,6 +734,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 sink.maybe_flush().await?;
             }
             let outcome = sink.outcome();
+            if !is_show_warnings(plan::FirstWord::of(original), original) {
+                self.session.last_error = sink.failure();
+            }
             let report = Report {
                 kind,
                 started,
@@ -796,6 +799,30 @@ pub(super) async fn show_warnings<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), execute::Failure> {
+    if let Some((code, message)) = &session.last_error {
+        // The statement before failed: its error is the list (the server's list would
+        // have it last, after any warnings it raised first, which are not kept).
+        match counted_variable(sql) {
+            Some(count) => {
+                sink.synthetic_columns("", &[count]);
+                sink.row_cells(&[Some(b"1".as_slice())]);
+            }
+            None => {
+                sink.synthetic_columns("WARNINGS", &["Level", "Code", "Message"]);
+                let code = code.to_string();
+                sink.row_cells(&[
+                    Some(b"Error".as_slice()),
+                    Some(code.as_bytes()),
+                    Some(message.as_bytes()),
+                ]);
+            }
+        }
+        sink.end_rows(&OkInfo {
+            status: session.status,
+            ..OkInfo::default()
+        });
+        return Ok(());
+    }
     match session.conns.take_last_wire() {
         KeptWire::Here(mut lease) => {
             let shown = super::wire_warnings::show(sql, &mut lease, session.status, sink).await;
@@ -844,7 +871,7 @@ pub(super) async fn show_warnings<S: ResultSink>(
 /// answer after.
 fn counted_variable(sql: &str) -> Option<&'static str> {
     let mut words = sql.split_whitespace().skip(1);
-    let counted = words.next()?.to_ascii_uppercase().starts_with("COUNT(");
+    let counted = words.next()?.to_ascii_uppercase().starts_with("COUNT");
     let errors = words
         .last()
         .is_some_and(|w| w.trim_end_matches(';').eq_ignore_ascii_case("ERRORS"));

@@ -21,6 +21,8 @@ pub(super) struct Counted<S> {
     inner: S,
     rows: u64,
     error: Option<u16>,
+    /// The error's message as the client got it (`Session::last_error`).
+    message: Option<String>,
 }
 
 impl<S> Counted<S> {
@@ -29,6 +31,7 @@ impl<S> Counted<S> {
             inner,
             rows: 0,
             error: None,
+            message: None,
         }
     }
 
@@ -45,6 +48,11 @@ impl<S> Counted<S> {
     pub(super) fn outcome(&self) -> (u64, Option<u16>) {
         (self.rows, self.error)
     }
+
+    /// The error the statement ended with, code and message.
+    pub(super) fn failure(&self) -> Option<(u16, String)> {
+        Some((self.error?, self.message.clone()?))
+    }
 }
 
 impl<S: ResultSink> ResultSink for Counted<S> {
@@ -54,6 +62,7 @@ impl<S: ResultSink> ResultSink for Counted<S> {
 
     fn error(&mut self, err: &Error) {
         self.error = Some(err.code());
+        self.message = Some(err.to_string());
         self.inner.error(err);
     }
 

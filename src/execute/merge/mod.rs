@@ -273,9 +273,10 @@ pub async fn run<S: ResultSink>(
         while rx.recv().await.is_some() {}
     }
     let mut shard_found: Option<u64> = Some(0);
-    // On wire lanes (`wire_lanes`): whether any shard had warnings (or a lane's are unknown),
-    // and the connection still holding the first shard's (in the route's order), if any.
-    let mut wire_warned = false;
+    // On wire lanes (`wire_lanes`): whether a lane's warnings are unknown (its task did not
+    // come back), and the connection still holding the first shard's (in the route's
+    // order), if any.
+    let mut wire_unknown = false;
     let mut wire_kept: Option<(usize, crate::backend::WireLease)> = None;
     let mut on_wire = false;
     for task in tasks {
@@ -290,10 +291,9 @@ pub async fn run<S: ResultSink>(
                 on_wire = true;
                 // A task that did not come back counts as a lane whose warnings are unknown.
                 let Ok(end) = task.await else {
-                    wire_warned = true;
+                    wire_unknown = true;
                     continue;
                 };
-                wire_warned |= end.warnings > 0;
                 if let (Some((k, shown)), Some(lease)) = (end.shown, end.lease) {
                     let target = targets.get(k).copied().unwrap_or(usize::MAX);
                     if shown > 0 && wire_kept.as_ref().is_none_or(|(t, _)| target < *t) {
@@ -344,10 +344,12 @@ pub async fn run<S: ResultSink>(
         }
     }
     if on_wire {
+        // By the count the client gets (the shards whose end the merge read): a read that
+        // says it had no warnings has none to show either.
         match wire_kept {
+            _ if warnings == 0 && !wire_unknown => session.conns.wire_ran_clean(),
             Some((_, lease)) => session.conns.keep_for_warnings(lease),
-            None if wire_warned => session.conns.wire_warnings_lost(),
-            None => session.conns.wire_ran_clean(),
+            None => session.conns.wire_warnings_lost(),
         }
     }
     result?;

@@ -93,11 +93,7 @@ pub(super) async fn open<'c>(
         }
         let server = server_for(route, ctx, session, t.group, k);
         let ticket = admit(t.group, server)?;
-        match session
-            .conns
-            .wire(ctx.backends, db, t.group, server, false)
-            .await
-        {
+        match session.conns.wire(ctx.backends, db, t.group, server).await {
             Ok(Some(lease)) => lanes.push(WireLane {
                 group: t.group,
                 server,
@@ -147,12 +143,10 @@ pub(super) async fn open<'c>(
 }
 
 /// What a wire lane's task hands back: its connection when the last result it ran was
-/// read to the end (else it was closed), the warnings of its queries, and which of its
-/// queries left the warnings the connection holds now (the last it ran, if it ended) and
-/// how many.
+/// read to the end (else it was closed), and which of its queries left the warnings the
+/// connection holds now (the last it ran, if the merge took its end) and how many.
 pub(super) struct WireLaneEnd {
     pub lease: Option<WireLease>,
-    pub warnings: u16,
     pub shown: Option<(usize, u16)>,
 }
 
@@ -167,21 +161,25 @@ pub(super) fn spawn_wire_lane(
     let (txs, rxs) = channels(sqls.len());
     let task = tokio::spawn(async move {
         let mut held = 0usize;
-        let mut warnings = 0u16;
         let mut shown = None;
         for (k, sql) in sqls.iter().enumerate() {
             shown = None;
             match read(&mut lease, sql, &txs[k], &mut held, cap, &table).await {
                 Ok(Read::Ended(end)) => {
-                    warnings = warnings.saturating_add(end.warnings);
                     shown = Some((k, end.warnings));
                     let status = end.status & !status::MORE_RESULTS_EXISTS;
-                    txs[k]
+                    let taken = txs[k]
                         .send(Msg::End(ShardEnd {
                             warnings: end.warnings,
                             status,
                         }))
                         .await;
+                    if !taken {
+                        // The merge has what it needs: the later queries are not wanted,
+                        // and the client's count leaves these warnings out.
+                        shown = None;
+                        break;
+                    }
                 }
                 // The merge has what it needs: the lane's later queries are not wanted.
                 Ok(Read::Stopped) => break,
@@ -197,7 +195,6 @@ pub(super) fn spawn_wire_lane(
         let usable = lease.conn().is_usable();
         WireLaneEnd {
             lease: usable.then_some(lease),
-            warnings,
             shown,
         }
     });

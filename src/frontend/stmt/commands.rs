@@ -500,6 +500,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
         };
         let counted = sink.outcome();
+        self.session.last_error = sink.failure();
         let r = Report {
             kind,
             started,

@@ -1,0 +1,107 @@
+//! SHOW WARNINGS and its counts after a statement that failed, and after one that had no
+//! warnings, on a multiplexed session whose connections went back after the statement: the
+//! server lists the error (and counts it as an error and a warning), and 0 after a clean
+//! statement. Before, the proxy answered an empty list after a failure, and SHOW COUNT(*)
+//! WARNINGS had no row at all when no connection was held.
+
+mod common;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row};
+
+async fn proxy(schema: &TestSchema, wire: bool) -> Proxy {
+    Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.multiplex = true;
+            c.backend.wire_reads = wire;
+        },
+    )
+    .await
+}
+
+async fn strings(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
+    let rows: Vec<Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter()
+        .map(|r| {
+            r.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    mysql_async::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+                    mysql_async::Value::Int(i) => i.to_string(),
+                    mysql_async::Value::UInt(u) => u.to_string(),
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// (Level, Code) of each warning, and the two counts.
+async fn diagnostics(c: &mut Conn) -> (Vec<(String, String)>, String, String) {
+    let list = strings(c, "SHOW WARNINGS")
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    let warnings = strings(c, "SHOW COUNT(*) WARNINGS").await[0][0].clone();
+    let errors = strings(c, "SHOW COUNT(*) ERRORS").await[0][0].clone();
+    (list, warnings, errors)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_error_of_the_statement_before_is_listed_and_counted() {
+    let schema = TestSchema::create("warnings_after_errors").await;
+    schema.create_clinical_tables().await;
+    let error = |code: &str| {
+        (
+            vec![("Error".to_string(), code.to_string())],
+            "1".into(),
+            "1".into(),
+        )
+    };
+    for wire in [false, true] {
+        let p = proxy(&schema, wire).await;
+        let mut c = p.connect(Some("clinical")).await;
+        // A server's error, on a sharded read and on an unsharded one.
+        for sql in [
+            "SELECT nocol FROM patients WHERE hospital_id = 1",
+            "SELECT nocol FROM hospitals",
+        ] {
+            assert!(c.query_drop(sql).await.is_err());
+            assert_eq!(
+                diagnostics(&mut c).await,
+                error("1054"),
+                "wire {wire}: {sql}"
+            );
+        }
+        // A refusal of the proxy's own (a statement it does not support).
+        let refused = c.query_drop("SELECT LAST_INSERT_ID(5) FROM patients").await;
+        if let Err(mysql_async::Error::Server(e)) = refused {
+            assert_eq!(
+                diagnostics(&mut c).await,
+                error(&e.code.to_string()),
+                "wire {wire}: refused"
+            );
+        }
+        // Then a clean statement: nothing, counted 0.
+        strings(&mut c, "SELECT id FROM patients WHERE hospital_id = 1").await;
+        assert_eq!(
+            diagnostics(&mut c).await,
+            (Vec::new(), "0".into(), "0".into()),
+            "wire {wire}: after a clean read"
+        );
+        // SHOW WARNINGS does not clear what it shows.
+        assert!(c.query_drop("SELECT nocol FROM patients").await.is_err());
+        diagnostics(&mut c).await;
+        assert_eq!(
+            diagnostics(&mut c).await,
+            error("1054"),
+            "wire {wire}: asked twice"
+        );
+        drop(c);
+        drop(p);
+    }
+    schema.drop().await;
+}

@@ -50,6 +50,12 @@ pub(crate) enum WireForm {
 /// body): such an execute stays with the driver.
 const LARGEST_EXECUTE: u64 = 0xFF_FFFF;
 
+/// A longer statement text stays with the driver, which knows the server's
+/// `max_allowed_packet` and refuses (1153, naming the shard) what the server would not
+/// take; the server hangs up on a wire connection that sends it, which would read as the
+/// server being unreachable.
+pub(crate) const LARGEST_WIRE_TEXT: usize = 1 << 20;
+
 /// How `target` of `route` runs on a wire connection for this session, if it may.
 pub(crate) fn eligible<S: ResultSink>(
     route: &Route,
@@ -63,6 +69,7 @@ pub(crate) fn eligible<S: ResultSink>(
         && route.targets.len() == 1
         && matches!(route.result_rewrite, ResultRewrite::Columns)
         && session_is_free(session)
+        && target.sql.len() <= LARGEST_WIRE_TEXT
         && asks_nothing_of_its_connection(&target.sql);
     if !may {
         return None;

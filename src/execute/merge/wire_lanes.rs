@@ -33,7 +33,9 @@ use crate::backend::{ServerRef, WireLease};
 use crate::error::Error;
 use crate::plan::Route;
 
-use super::super::wire_read::{asks_nothing_of_its_connection, session_is_free, text_cells};
+use super::super::wire_read::{
+    asks_nothing_of_its_connection, session_is_free, text_cells, LARGEST_WIRE_TEXT,
+};
 use super::super::{status, Context, ResultSink, Session};
 use super::lanes::{admit, server_for};
 use super::stream::{channels, hold, Cells, LaneQuery, Msg, Rx, ShardEnd, Tx, BATCH_ROWS};
@@ -62,7 +64,10 @@ pub(super) fn eligible<S: ResultSink>(
         && !route.is_write
         && !calc_found_rows
         && !sink.wants_binary_backend()
-        && queries.iter().flatten().all(|q| q.prepared.is_none())
+        && queries
+            .iter()
+            .flatten()
+            .all(|q| q.prepared.is_none() && q.text.len() <= LARGEST_WIRE_TEXT)
         && session_is_free(session)
         && !session.conns.holds_any()
         && !session.reads.has_temporary_tables()

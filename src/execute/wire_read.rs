@@ -302,23 +302,39 @@ async fn text_result_as_cells<S: ResultSink>(
 
 /// The cells of a text-protocol row (None for NULL).
 pub fn text_cells(row: &[u8], columns: usize) -> Result<Vec<Option<&[u8]>>, Error> {
-    let malformed = |e: crate::protocol::Malformed| Error::BackendConnection(e.to_string());
-    let mut cursor = Cursor::new(row);
     let mut cells = Vec::with_capacity(columns.min(4096));
-    while !cursor.is_empty() {
-        if cursor.rest().first() == Some(&NULL_CELL) {
-            cursor.u8().map_err(malformed)?;
-            cells.push(None);
-        } else {
-            cells.push(Some(cursor.lenenc_str().map_err(malformed)?));
-        }
-    }
+    each_text_cell(row, |c| cells.push(c))?;
     Ok(cells)
 }
 
-/// Empties the connection's list of warnings (a statement without any replaces it).
+/// Hands `cell` each cell of a text-protocol row in turn (None for NULL).
+pub fn each_text_cell<'r>(
+    row: &'r [u8],
+    mut cell: impl FnMut(Option<&'r [u8]>),
+) -> Result<(), Error> {
+    let malformed = |e: crate::protocol::Malformed| Error::BackendConnection(e.to_string());
+    let mut cursor = Cursor::new(row);
+    while !cursor.is_empty() {
+        if cursor.rest().first() == Some(&NULL_CELL) {
+            cursor.u8().map_err(malformed)?;
+            cell(None);
+        } else {
+            cell(Some(cursor.lenenc_str().map_err(malformed)?));
+        }
+    }
+    Ok(())
+}
+
+/// Empties the connection's list of warnings (a statement that reads a table and raises
+/// none replaces it).
 pub(crate) async fn clear_warnings(lease: &mut WireLease) -> Result<(), Error> {
-    match lease.conn().query("DO 0").await? {
+    // A statement without tables leaves the list as it was (`DO 0` does): this one reads a
+    // derived table, which clears it, and returns no result set.
+    match lease
+        .conn()
+        .query("DO (SELECT 1 FROM (SELECT 1) AS shardgate_clear LIMIT 0)")
+        .await?
+    {
         Reply::Done(_) => Ok(()),
         Reply::Rows(rows) => rows.finish().await.map(|_| ()).map_err(Error::from),
     }

@@ -758,9 +758,25 @@ async fn a_replayed_session_takes_its_parked_connections_without_replaying() {
 /// session's next such read took fresh ones and replayed its SETs on them: two round trips
 /// per extra connection for every such read (a fifth of the proxy's CPU for a LIMIT 100 over
 /// four shards). The lanes now read the rest, and the extras are parked with the state.
+/// Driver lanes: with wire reads the text read's lanes are wire connections, which go back
+/// to the wire pool's idle list (`attack_wire_lanes`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merged_read_its_limit_stops_early_parks_its_extra_connections() {
-    let (schema, proxy) = setup_proxy("state_limit_drain", 8, true).await;
+    let schema = TestSchema::create("state_limit_drain").await;
+    schema.create_clinical_tables().await;
+    schema
+        .exec(
+            1,
+            &["INSERT INTO patients_2 VALUES (1, 2, 'a', NULL, NULL)"],
+        )
+        .await;
+    let rules = [("clinical.toml", schema.clinical_rules("clinical"))];
+    let proxy = Proxy::start_with_admin(&rules, |c| {
+        c.backend.pool_min = 1;
+        c.backend.pool_max = 8;
+        c.backend.wire_reads = false;
+    })
+    .await;
     schema.clinical_data_rows(150).await;
     let first_100: Vec<i64> = (4..104).collect();
     let mut a = proxy.connect(Some("clinical")).await;

@@ -245,6 +245,9 @@ fn opts(port: u16) -> mysql_async::Opts {
     OptsBuilder::from_opts(direct_opts(port, Some("bank"))).into()
 }
 
+/// Longer than any lock wait, connect timeout or recovery pass the workload meets.
+const ANSWER_WITHIN: Duration = Duration::from_secs(60);
+
 async fn transfer(
     c: &mut Conn,
     id: i64,
@@ -312,7 +315,12 @@ async fn workload_on(
             let mut n = 0i64;
             while !stop() {
                 if conn.is_none() {
-                    match Conn::new(opts(port)).await {
+                    let connected = tokio::time::timeout(ANSWER_WITHIN, Conn::new(opts(port)))
+                        .await
+                        .unwrap_or_else(|_| {
+                            panic!("no login answer from the proxy within {ANSWER_WITHIN:?}")
+                        });
+                    match connected {
                         Ok(mut c) => {
                             let _ = c
                                 .query_drop("SET SESSION innodb_lock_wait_timeout = 5")
@@ -346,7 +354,14 @@ async fn workload_on(
                 };
                 n += 1;
                 attempted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                match transfer(c, id, from, to, amount).await {
+                // Bounded, so that a proxy that stops answering fails the test instead of
+                // hanging the suite (one clean-clone run sat here for over ten minutes).
+                let answer = tokio::time::timeout(ANSWER_WITHIN, transfer(c, id, from, to, amount))
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("transfer {id}: no answer from the proxy within {ANSWER_WITHIN:?}")
+                    });
+                match answer {
                     Ok(()) => {
                         committed.lock().unwrap().insert(id);
                     }

@@ -734,7 +734,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 sink.maybe_flush().await?;
             }
             let outcome = sink.outcome();
-            if !is_show_warnings(plan::FirstWord::of(original), original) {
+            if !is_show_warnings(first, original) {
                 self.session.last_error = sink.failure();
             }
             let report = Report {

@@ -74,7 +74,7 @@ password = "app-pass"
 [backend]
 user = "app"
 password = "app-pass"
-wire_reads = $([[ ${WIRE_READS:-0} == 1 ]] && echo true || echo false)
+wire_reads = $([[ ${WIRE_READS:-1} == 1 ]] && echo true || echo false)
 TOML
   log "building and starting shardgate on $PROXY_PORT"
   (cd "$REPO_DIR" && cargo build --release --quiet)

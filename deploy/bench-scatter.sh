@@ -6,8 +6,8 @@
 #
 # Environment: BASE_PORT of a running cluster (deploy/cluster.sh up --base-port N; default
 # 4600), PROXY_PORT for the shardgate it starts (4690), ROWS (1000000), REPEAT queries per
-# measurement (20, more for fast queries, see mean_us), WIRE_READS (0; 1: the proxy's
-# [backend] wire_reads, merged reads on its own connections). Loads
+# measurement (20, more for fast queries, see mean_us), WIRE_READS (the proxy's [backend]
+# wire_reads: 1, its default, merges reads on its own connections; 0 on the driver's). Loads
 # patients_0..3 (shards 0,1 on g0, 2,3 on g1) and o_patients (all rows, on g0) in schema
 # sg_bench_scatter with MariaDB's SEQUENCE engine.
 # Prints per query the mean latency direct and through shardgate, their ratio, the proxy's
@@ -41,7 +41,7 @@ proxy_cpu_us() {
   echo $(((after - before) * 1000000 / $(getconf CLK_TCK) / n))
 }
 
-[[ ${WIRE_READS:-0} == 0 || ${WIRE_READS:-0} == 1 ]] || die "WIRE_READS must be 0 or 1"
+[[ ${WIRE_READS:-1} == 0 || ${WIRE_READS:-1} == 1 ]] || die "WIRE_READS must be 0 or 1"
 state_dir=${TMPDIR:-/tmp}/shardgate-cluster-$BASE_PORT
 for f in g0-master.pid g1-master.pid; do
   [[ -s $state_dir/$f ]] || die "no $f in $state_dir (is the cluster of BASE_PORT $BASE_PORT up?)"

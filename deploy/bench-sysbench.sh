@@ -38,7 +38,7 @@
 #                        answers repeated ids from memory; prepared statements never are)
 #   IDLE_HOLD_MS         shardgate's [backend] idle_hold_ms (its default when unset: 2)
 #   WIRE_READS           shardgate's [backend] wire_reads (1: single-shard reads on the
-#                        proxy's own backend connections; its default when unset: off)
+#                        proxy's own backend connections; its default when unset: on)
 #   CALLGRIND (0)        1: instead of timed rounds, run each proxy under valgrind's callgrind
 #                        and print the instructions of its own process per query (user space
 #                        only): a count that does not drift with the machine's load, so it

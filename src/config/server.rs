@@ -310,7 +310,8 @@ pub struct BackendConfig {
     /// Single-shard reads of sessions with nothing but replayable state run on the proxy's
     /// own backend connections (`backend::wire`), whose rows are handed to the client as the
     /// server sent them instead of decoded by the driver and encoded again (`wire_reads`;
-    /// needs `multiplex`). Off by default until it has been measured on more workloads.
+    /// needs `multiplex`). On by default: measured on point selects, merged reads and the
+    /// whole test suite, which runs with it both on and off.
     pub wire_reads: bool,
 }
 
@@ -401,7 +402,7 @@ impl Default for BackendConfig {
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
             multiplex: true,
             idle_hold: Duration::from_millis(DEFAULT_IDLE_HOLD_MS),
-            wire_reads: false,
+            wire_reads: true,
         }
     }
 }
@@ -769,7 +770,7 @@ pub fn parse_server_config(
             connect_timeout: Duration::from_millis(timeout_ms),
             multiplex: b.multiplex.unwrap_or(true),
             idle_hold: Duration::from_millis(b.idle_hold_ms.unwrap_or(DEFAULT_IDLE_HOLD_MS)),
-            wire_reads: b.wire_reads.unwrap_or(false),
+            wire_reads: b.wire_reads.unwrap_or(true),
         },
         server_version: raw.server_version,
         workers: raw.workers.unwrap_or(0),

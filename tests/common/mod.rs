@@ -407,9 +407,9 @@ pub fn test_server_config(rules: &Path) -> ServerConfig {
             connect_timeout: Duration::from_secs(2),
             multiplex: true,
             idle_hold: BackendConfig::default().idle_hold,
-            // The whole suite can run with single-shard reads on the proxy's own backend
-            // connections, to show they answer as the driver's do.
-            wire_reads: std::env::var("SHARDGATE_TEST_WIRE_READS").is_ok_and(|v| v == "1"),
+            // On, as shipped; SHARDGATE_TEST_WIRE_READS=0 runs the whole suite with every
+            // read on the driver's connections, to show both answer alike.
+            wire_reads: std::env::var("SHARDGATE_TEST_WIRE_READS").map_or(true, |v| v != "0"),
         },
         server_version: None,
         workers: 1,

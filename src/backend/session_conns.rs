@@ -589,6 +589,12 @@ impl SessionConns {
         Some(&mut *self.pinned[i].conn)
     }
 
+    /// The backend thread id of the connection `held` would give.
+    pub fn held_id(&self, db: &Database, group: GroupId, server: ServerRef) -> Option<u32> {
+        self.find(db, group, server)
+            .map(|i| self.pinned[i].conn.id())
+    }
+
     /// Like `held`, for running a statement on it: the connection is noted as in use, so KILL
     /// QUERY reaches it and a statement abandoned mid-protocol closes it instead of leaving
     /// it with a half-read answer (which the next statement on it would take for its own).

@@ -23,19 +23,26 @@ pub(crate) fn connection_gone(code: u16) -> bool {
 
 /// Marks the transaction lost when the connection of a group it runs on is gone or was
 /// replaced, whichever path dropped it.
+/// Runs before and after every statement of a transaction: the groups are looked at in
+/// place, not cloned (their texts made it a thousand instructions a statement).
 fn verify_connections(session: &mut Session) {
-    for j in session.txn.groups.clone() {
-        let held = session
-            .conns
-            .held(&j.db, j.group, ServerRef::Master)
-            .map(|c| c.id());
-        if held != Some(j.conn_id) {
-            session.txn.connection_lost(
-                &j.db.name,
-                j.group,
-                "its connection is no longer held by the session",
-            );
-        }
+    // Each pass removes the group it finds lost, so there are at most as many as groups.
+    for _ in 0..session.txn.groups.len() {
+        let conns = &session.conns;
+        let Some((db, group)) = session
+            .txn
+            .groups
+            .iter()
+            .find(|j| conns.held_id(&j.db, j.group, ServerRef::Master) != Some(j.conn_id))
+            .map(|j| (j.db.clone(), j.group))
+        else {
+            return;
+        };
+        session.txn.connection_lost(
+            &db.name,
+            group,
+            "its connection is no longer held by the session",
+        );
     }
 }
 

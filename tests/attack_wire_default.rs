@@ -13,9 +13,14 @@
 //! server's. Every proxy here sets `wire_reads` itself, so the tests mean the same whatever
 //! the default.
 //!
-//! Tests marked `// FINDING:` fail against the code they were written for (358a821); the
-//! others pass. "Wire-specific" findings answer as MariaDB with `wire_reads = false`;
-//! "proxy-wide" ones answer the same wrong way on both paths.
+//! Tests marked `// FINDING:` failed against the code they were written for (358a821); the
+//! others passed. "Wire-specific" findings answered as MariaDB with `wire_reads = false`;
+//! "proxy-wide" ones answered the same wrong way on both paths. All are fixed in the commit
+//! that merged this file's fixes: a statement that uses no table and raises nothing (SET,
+//! `SELECT 1`, `SELECT @@error_count`) leaves the session's record of the previous
+//! statement's diagnostics as it was (`execute::diagnostics`), a wire read that failed
+//! keeps its connection for `@@error_count`, and a call of a stored function keeps the
+//! session on its connection (`execute::session::multiplexed_use`).
 
 mod common;
 
@@ -669,7 +674,7 @@ async fn named_locks_held_across_reads() {
     assert_script!(script("wd_named_locks", 4, &steps).await);
 }
 
-// FINDING: proxy-wide (wire_reads off too): a lock taken in a stored function is lost to the pool.
+// FINDING (fixed): proxy-wide (wire_reads off too): a lock taken in a stored function is lost to the pool.
 /// FINDING (proxy-wide: wire_reads off answers the same; not caused by wire reads). A
 /// stored function that takes a named lock, called by a plain single-shard SELECT: the
 /// proxy cannot see the lock, gives the connection back, and the session's RELEASE_LOCK
@@ -1164,11 +1169,15 @@ async fn a_reload_that_changes_a_groups_master() {
     let rules = schema.clinical_rules("clinical");
     let start = Instant::now();
     loop {
-        let mut r = direct(replica_port(0), Some(&schema.name)).await;
-        let n: Option<i64> = r
-            .query_first("SELECT COUNT(*) FROM patients_1")
-            .await
-            .unwrap_or(None);
+        // Until replication brings it, the schema itself may be missing on the replica.
+        let n: Option<i64> = match Conn::new(direct_opts(replica_port(0), Some(&schema.name))).await
+        {
+            Ok(mut r) => r
+                .query_first("SELECT COUNT(*) FROM patients_1")
+                .await
+                .unwrap_or(None),
+            Err(_) => None,
+        };
         if n == Some(3) {
             break;
         }
@@ -1203,17 +1212,35 @@ async fn a_reload_that_changes_a_groups_master() {
     )
     .unwrap();
     let mut admin = Conn::new(ops_opts(&proxy)).await.unwrap();
-    let r = bounded("reload", admin.query_drop("SHARDGATE RELOAD")).await;
-    let after = ok_rows(&mut a, COUNT).await;
-    let p: Result<Vec<i64>, _> = bounded("exec", a.exec(COUNT, ())).await;
-    let mut fresh = proxy.connect(Some("clinical")).await;
-    let fresh_rows = ok_rows(&mut fresh, COUNT).await;
+    // Nothing here may panic before replication runs again: later tests read the replica.
+    let r = tokio::time::timeout(LIMIT, admin.query_drop("SHARDGATE RELOAD")).await;
+    let after = tokio::time::timeout(LIMIT, a.query::<Row, _>(COUNT)).await;
+    let p: Result<Result<Vec<i64>, _>, _> = tokio::time::timeout(LIMIT, a.exec(COUNT, ())).await;
+    let fresh_rows = match Conn::new(proxy.opts(Some("clinical"))).await {
+        Ok(mut fresh) => tokio::time::timeout(LIMIT, fresh.query::<Row, _>(COUNT))
+            .await
+            .map(|r| r.map(cells)),
+        Err(e) => Ok(Err(e)),
+    };
     replica_dba.query_drop("START SLAVE").await.unwrap();
-    r.expect("the reload moving g0's master");
-    assert_eq!(after, vec![row(&["3"])], "text read after the master moved");
-    assert_eq!(p.unwrap(), vec![3], "prepared read after the master moved");
-    assert_eq!(fresh_rows, vec![row(&["3"])], "new session");
-    drop((a, admin, fresh));
+    r.expect("the reload answered")
+        .expect("the reload moving g0's master");
+    assert_eq!(
+        cells(after.expect("text read answered").unwrap()),
+        vec![row(&["3"])],
+        "text read after the master moved"
+    );
+    assert_eq!(
+        p.expect("prepared read answered").unwrap(),
+        vec![3],
+        "prepared read after the master moved"
+    );
+    assert_eq!(
+        fresh_rows.expect("new session's read answered").unwrap(),
+        vec![row(&["3"])],
+        "new session"
+    );
+    drop((a, admin));
     drop(proxy);
     schema.drop().await;
 }
@@ -1770,7 +1797,7 @@ async fn two_time_zones_interleaved_on_one_slot() {
 
 const WARN: &str = "SELECT CAST('x' AS SIGNED) FROM patients WHERE hospital_id = 1";
 
-// FINDING: wire-specific: SHOW WARNINGS after a wire read + SET autocommit=0 lists another statement's warning.
+// FINDING (fixed): wire-specific: SHOW WARNINGS after a wire read + SET autocommit=0 lists another statement's warning.
 /// FINDING (wire reads only; wire_reads off answers as MariaDB). A session reads with
 /// warnings (wire), runs a transaction whose read leaves 1 warning ('y') on its driver
 /// connection and asks `SELECT @@warning_count` there, commits, reads with 3 warnings
@@ -1875,7 +1902,7 @@ async fn warnings_of_two_sessions_on_one_slot() {
     schema.drop().await;
 }
 
-// FINDING: wire-specific: the first SET after a wire read with warnings empties SHOW WARNINGS.
+// FINDING (fixed): wire-specific: the first SET after a wire read with warnings empties SHOW WARNINGS.
 /// FINDING (wire reads only; wire_reads off answers as MariaDB). A fresh session runs a
 /// wire read with 3 warnings, then its first SET (here `SET time_zone = '+01:00'`; MariaDB's
 /// SET leaves the warning list alone), then SHOW COUNT(*) WARNINGS / SHOW WARNINGS:
@@ -1911,7 +1938,7 @@ async fn warnings_after_the_first_set_that_follows_a_wire_read() {
 
 const BAD: &str = "SELECT nosuchcol FROM patients WHERE hospital_id = 1";
 
-// FINDING: wire-specific: @@error_count after a failed wire read is 0 (MariaDB: 1).
+// FINDING (fixed): wire-specific: @@error_count after a failed wire read is 0 (MariaDB: 1).
 /// FINDING (wire reads only; wire_reads off answers as MariaDB). A wire read fails (1054,
 /// unknown column); `SELECT @@error_count` answers 1 on MariaDB and on the driver path,
 /// 0 on the wire path (it is asked of a connection that never ran the failed read; also
@@ -1939,7 +1966,7 @@ async fn error_count_after_a_failed_wire_read() {
     );
 }
 
-// FINDING: SHOW WARNINGS after SELECT @@error_count loses the error (proxy-wide); @@error_count 0 (wire).
+// FINDING (fixed): SHOW WARNINGS after SELECT @@error_count loses the error (proxy-wide); @@error_count 0 (wire).
 /// FINDING (proxy-wide, also with wire_reads off; not caused by wire reads). SHOW WARNINGS
 /// after a failed read lists the error on MariaDB, also after SHOW COUNT(*) ERRORS, SHOW
 /// ERRORS and `SELECT @@error_count` (which leave the diagnostics alone). The proxy lists

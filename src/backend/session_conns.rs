@@ -903,6 +903,46 @@ impl SessionConns {
     }
 }
 
+/// What the session knew of its previous statement's warnings on wire connections, taken
+/// out while a statement that leaves the server's diagnostics alone runs
+/// (`SessionConns::set_aside_wire_warnings`). Dropped without being put back, the kept
+/// connection may serve any read again.
+pub struct AsideWireWarnings {
+    kept: Option<KeptForWarnings>,
+    clean: bool,
+    lost: bool,
+}
+
+impl Drop for AsideWireWarnings {
+    fn drop(&mut self) {
+        if let Some(kept) = self.kept.take() {
+            kept.pool.wire_idle.unreserve(kept.token);
+        }
+    }
+}
+
+impl SessionConns {
+    /// Takes out what the session knows of the previous statement's warnings on wire
+    /// connections (the kept connection stays reserved), so that the statement about to run
+    /// neither forgets nor replaces it.
+    pub fn set_aside_wire_warnings(&mut self) -> AsideWireWarnings {
+        AsideWireWarnings {
+            kept: self.last_wire.take(),
+            clean: std::mem::take(&mut self.last_wire_clean),
+            lost: std::mem::take(&mut self.last_wire_lost),
+        }
+    }
+
+    /// Puts back what `set_aside_wire_warnings` took, in place of what the statement since
+    /// left.
+    pub fn put_back_wire_warnings(&mut self, mut aside: AsideWireWarnings) {
+        self.unreserve_last_wire();
+        self.last_wire = aside.kept.take();
+        self.last_wire_clean = aside.clean;
+        self.last_wire_lost = aside.lost;
+    }
+}
+
 /// A wire connection reserved in its pool for the warnings of the session's last statement.
 struct KeptForWarnings {
     pool: Arc<GroupPool>,

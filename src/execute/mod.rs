@@ -2,6 +2,7 @@
 //! streams the answer into a `ResultSink`.
 
 pub mod columns;
+pub mod diagnostics;
 pub mod found_rows;
 pub mod info;
 pub mod like;

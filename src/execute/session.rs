@@ -6,8 +6,8 @@ use mysql_async::prelude::Queryable;
 use crate::config::model::Rules;
 use crate::error::Error;
 use crate::plan::statement_words::{
-    mentioned, AT, AT_AT, FOUND_ROWS, GET_LOCK, LAST_INSERT_ID, ROW_COUNT, SQL_CALC_FOUND_ROWS,
-    TEMPORARY,
+    mentioned, AT, AT_AT, FOUND_ROWS, GET_LOCK, LAST_INSERT_ID, OPEN_PAREN, ROW_COUNT,
+    SQL_CALC_FOUND_ROWS, TEMPORARY,
 };
 use crate::plan::{SessionKind, SessionStatement, SqlMode};
 
@@ -303,7 +303,11 @@ pub fn select_database(name: &str, rules: &Rules, session: &mut Session) -> Resu
 /// client's; `SELECT ROW_COUNT()` / `SELECT LAST_INSERT_ID()` / `SELECT FOUND_ROWS()` alone
 /// are answered from the session or refused there, see `plan::row_count_query` and
 /// `execute::found_rows`).
-pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'static str>, Error> {
+pub fn multiplexed_use(
+    sql: &str,
+    connections_kept: bool,
+    read_only_functions: &[String],
+) -> Result<Option<&'static str>, Error> {
     // Every statement passes here: one pass over its text for all the words.
     let words = mentioned(sql);
     let calc_found_rows = words.has(SQL_CALC_FOUND_ROWS);
@@ -348,6 +352,14 @@ pub fn multiplexed_use(sql: &str, connections_kept: bool) -> Result<Option<&'sta
         Some("SQL_CALC_FOUND_ROWS")
     } else if found_rows {
         Some("FOUND_ROWS()")
+    } else if words.has(OPEN_PAREN) && crate::plan::calls_stored_function(sql, read_only_functions)
+    {
+        // What it does on its connection (a lock, a variable, a temporary table) is out of
+        // sight: a later RELEASE_LOCK on another connection would find no lock, while the
+        // pooled one kept it for whichever session gets it next.
+        Some(
+            "a stored function (it may take locks or set variables on its connection; list              those that do not under [routing] read_only_functions)",
+        )
     } else {
         None
     })
@@ -358,7 +370,7 @@ mod tests {
     use super::multiplexed_use;
 
     fn pins_connection(sql: &str) -> Option<&'static str> {
-        multiplexed_use(sql, true).unwrap()
+        multiplexed_use(sql, true, &[]).unwrap()
     }
 
     #[test]
@@ -374,8 +386,19 @@ mod tests {
             Some("a user-level lock")
         );
         assert_eq!(pins_connection("SELECT c FROM sbtest1 WHERE id = 5"), None);
+        assert!(pins_connection("SELECT f_lock('x') FROM patients")
+            .is_some_and(|w| w.starts_with("a stored function")));
         assert_eq!(
-            multiplexed_use("SELECT LAST_INSERT_ID(42)", false).unwrap(),
+            pins_connection("SELECT CONCAT(c, 'x'), COUNT(*) FROM t"),
+            None
+        );
+        let listed = ["f_lock".to_string()];
+        assert_eq!(
+            multiplexed_use("SELECT f_lock('x') FROM patients", true, &listed).unwrap(),
+            None
+        );
+        assert_eq!(
+            multiplexed_use("SELECT LAST_INSERT_ID(42)", false, &[]).unwrap(),
             Some("LAST_INSERT_ID(expr)")
         );
     }
@@ -387,17 +410,17 @@ mod tests {
             "SELECT @@Session.Identity + 1",
             "SELECT 1, @@local.last_insert_id",
         ] {
-            assert!(multiplexed_use(sql, false).is_err(), "{sql}");
+            assert!(multiplexed_use(sql, false, &[]).is_err(), "{sql}");
         }
         // A SET gets the session's own value (`run_set`).
-        assert!(multiplexed_use("SET @id = LAST_INSERT_ID()", false).is_ok());
+        assert!(multiplexed_use("SET @id = LAST_INSERT_ID()", false, &[]).is_ok());
         for sql in [
             "SELECT @@session.identity",
             "SELECT identity_no FROM patients",
             "SHOW VARIABLES LIKE 'last_insert_id'",
             "SELECT 'last_insert_id()'",
         ] {
-            assert_eq!(multiplexed_use(sql, false).unwrap(), None, "{sql}");
+            assert_eq!(multiplexed_use(sql, false, &[]).unwrap(), None, "{sql}");
         }
     }
 }

@@ -153,6 +153,14 @@ pub(crate) async fn run_target<S: ResultSink>(
                         }
                         return Err(Failure::Query(pool.unavailable(reason)));
                     }
+                    Err(e @ Failure::Query(Error::Backend(_))) => {
+                        // The server's error is the connection's diagnostics now:
+                        // `@@error_count` and `@@warning_count` (1, as the server counts an
+                        // error) are asked there, as of a connection with warnings.
+                        session.conns.keep_for_warnings(lease);
+                        session.last_warnings = 1;
+                        return Err(e);
+                    }
                     Err(e) => return Err(e),
                 }
             }

@@ -638,6 +638,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             );
             let mut pending = None;
             let mut wrote = false;
+            let mut aside = None;
             let (kind, succeeded) = 'statement: {
                 if let (Some(c), Some(read)) = (cache, &candidate) {
                     if let Some((packets, rows)) = c.get(&read.key) {
@@ -678,7 +679,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 }
                 let noted = {
                     let _syntax = syntax.scope();
-                    note_multiplexed_use(multiplex, &mut self.session, sql)
+                    let read_only = &self.shared.config.read_only_functions;
+                    note_multiplexed_use(multiplex, &mut self.session, sql, read_only)
                 };
                 if let Err(e) = noted {
                     let ok = execute::finish(Err(execute::Failure::Query(e)), &mut sink)?;
@@ -700,6 +702,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                             pending =
                                 super::cached_reads::pending(c, read, &p, &self.session, mark);
                         }
+                        aside = execute::diagnostics::set_aside(&p, &mut self.session);
                         let ok = interrupt::run_statement(
                             &self.live,
                             original,
@@ -737,6 +740,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             if !is_show_warnings(first, original) {
                 self.session.last_error = sink.failure();
             }
+            if let Some(aside) = aside {
+                let failed = sink.outcome().1.is_some();
+                execute::diagnostics::after(&mut self.session, aside, failed, sink.warnings());
+            }
             let report = Report {
                 kind,
                 started,
@@ -766,9 +773,10 @@ pub(super) fn note_multiplexed_use(
     multiplex: bool,
     session: &mut Session,
     sql: &str,
+    read_only_functions: &[String],
 ) -> Result<(), Error> {
     note_multiplexed_use_of(multiplex, session, |kept| {
-        execute::session::multiplexed_use(sql, kept)
+        execute::session::multiplexed_use(sql, kept, read_only_functions)
     })
 }
 

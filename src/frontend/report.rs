@@ -23,6 +23,8 @@ pub(super) struct Counted<S> {
     error: Option<u16>,
     /// The error's message as the client got it (`Session::last_error`).
     message: Option<String>,
+    /// The warning count the client was told.
+    warnings: u16,
 }
 
 impl<S> Counted<S> {
@@ -32,6 +34,7 @@ impl<S> Counted<S> {
             rows: 0,
             error: None,
             message: None,
+            warnings: 0,
         }
     }
 
@@ -53,10 +56,16 @@ impl<S> Counted<S> {
     pub(super) fn failure(&self) -> Option<(u16, String)> {
         Some((self.error?, self.message.clone()?))
     }
+
+    /// The warning count the client was told.
+    pub(super) fn warnings(&self) -> u16 {
+        self.warnings
+    }
 }
 
 impl<S: ResultSink> ResultSink for Counted<S> {
     fn ok(&mut self, ok: &OkInfo) {
+        self.warnings = self.warnings.max(ok.warnings);
         self.inner.ok(ok);
     }
 
@@ -90,6 +99,7 @@ impl<S: ResultSink> ResultSink for Counted<S> {
     }
 
     fn end_rows(&mut self, ok: &OkInfo) {
+        self.warnings = self.warnings.max(ok.warnings);
         self.inner.end_rows(ok);
     }
 

@@ -95,7 +95,7 @@ pub use last_insert_id::{
 };
 pub(crate) use names::{is_system_schema, write_string_literal};
 pub use relations::read_relations;
-pub(crate) use side_effects::{assigned_user_variables, user_variables};
+pub(crate) use side_effects::{assigned_user_variables, calls_stored_function, user_variables};
 pub use split::{next_statement, split_statements};
 pub use syntax::{SqlMode, Syntax};
 

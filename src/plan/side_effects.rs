@@ -94,6 +94,15 @@ fn refuse_stateful_write(sql: &str, targets: usize, read_only_functions: &[Strin
     }
 }
 
+/// `sql` calls a function that is neither built in nor listed as read-only: a stored
+/// function, whose effects on its connection the proxy cannot see.
+pub(crate) fn calls_stored_function(sql: &str, read_only_functions: &[String]) -> bool {
+    matches!(
+        find(sql, read_only_functions),
+        Some(SideEffect::MayWrite(_))
+    )
+}
+
 /// The first side effect of `sql`, if any (stateful ones win over functions that may write).
 pub(crate) fn find(sql: &str, read_only_functions: &[String]) -> Option<SideEffect> {
     if !may_have_side_effect(sql) {

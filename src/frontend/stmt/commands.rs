@@ -577,8 +577,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         // What the statement leaves on its connection decides, as for a text query, whether
         // a multiplexed session keeps its connections.
         let multiplex = self.shared.config.backend.multiplex;
+        let read_only = &self.shared.config.read_only_functions;
         note_multiplexed_use_of(multiplex, &mut self.session, |kept| {
-            stmt.multiplexed_use(kept)
+            stmt.multiplexed_use(kept, read_only)
         })?;
         let values = match fixed {
             Some((plan, rendered, spans)) => {

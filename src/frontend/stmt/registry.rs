@@ -48,12 +48,20 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn multiplexed_use(&mut self, connections_kept: bool) -> MultiplexedUse {
+    pub fn multiplexed_use(
+        &mut self,
+        connections_kept: bool,
+        read_only_functions: &[String],
+    ) -> MultiplexedUse {
         let template = &self.template;
         self.multiplexed_use[usize::from(connections_kept)]
             .get_or_insert_with(|| {
                 let _syntax = template.syntax().scope();
-                crate::execute::session::multiplexed_use(template.sql(), connections_kept)
+                crate::execute::session::multiplexed_use(
+                    template.sql(),
+                    connections_kept,
+                    read_only_functions,
+                )
             })
             .clone()
     }

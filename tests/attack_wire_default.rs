@@ -2016,3 +2016,99 @@ async fn show_warnings_after_commit() {
         .await
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// 7. From the review of the fixes (diagnostics kept across statements without tables)
+// ---------------------------------------------------------------------------------------
+
+/// A read of `@@warning_count` or `@@error_count` leaves the diagnostics as they were (its
+/// own count is 0): SHOW WARNINGS and a second read after it still see them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnostics_survive_reads_of_the_counts() {
+    assert_script!(
+        script(
+            "wd_diag_counts",
+            2,
+            &[
+                WARN,
+                "SELECT @@warning_count",
+                "SHOW WARNINGS",
+                "SELECT @@warning_count",
+                "SHOW COUNT(*) WARNINGS",
+                BAD,
+                "SELECT @@error_count",
+                "SELECT @@error_count",
+                "SELECT @@warning_count",
+                "SHOW WARNINGS",
+            ],
+        )
+        .await
+    );
+}
+
+/// A derived table is a table to the server: `SELECT * FROM (SELECT 1) d` clears the
+/// diagnostics, `SELECT 1 FROM DUAL` does not; a prepared statement without tables leaves
+/// them too, and a SET with a warning of its own replaces them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnostics_after_derived_tables_dual_prepared_and_warning_sets() {
+    assert_script!(
+        script(
+            "wd_diag_derived",
+            2,
+            &[
+                WARN,
+                "SELECT 1 FROM DUAL",
+                "SHOW WARNINGS",
+                "SELECT * FROM (SELECT 1) d",
+                "SHOW WARNINGS",
+                BAD,
+                "P:SELECT 1",
+                "SHOW WARNINGS",
+                WARN,
+                "P:SELECT 2",
+                "SHOW COUNT(*) WARNINGS",
+                "SET max_sort_length = 3",
+                "SHOW WARNINGS",
+                "SET max_sort_length = 1024",
+            ],
+        )
+        .await
+    );
+}
+
+/// An ORM's INSERT with quoted names and a column list is not a call of a stored function:
+/// the session gives its connection back, so with one slot another session's read runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quoted_insert_column_lists_do_not_pin_the_session() {
+    let schema = setup_schema("wd_quoted_insert").await;
+    for wire in [true, false] {
+        let p = proxy(&schema, 1, wire).await;
+        let mut a = p.connect(Some("clinical")).await;
+        let mut b = p.connect(Some("clinical")).await;
+        let id = if wire { 101 } else { 105 };
+        bounded(
+            "insert",
+            a.query_drop(format!(
+                "INSERT INTO `patients` (`id`, `hospital_id`, `name`) VALUES ({id}, 1, 'q')"
+            )),
+        )
+        .await
+        .unwrap();
+        bounded(
+            "insert",
+            a.exec_drop(
+                "INSERT INTO `patients` (`id`, `hospital_id`, `name`) VALUES (?, 1, 'q')",
+                (id + 100,),
+            ),
+        )
+        .await
+        .unwrap();
+        // `a` stays connected and idle; with pool_max = 1 a pinned connection would make this
+        // wait connect_timeout (2 s) and fail with 1040.
+        let n = bounded("read", b.query::<Row, _>(COUNT)).await;
+        assert!(n.is_ok(), "wire {wire}: {n:?}");
+        drop((a, b));
+        drop(p);
+    }
+    schema.drop().await;
+}

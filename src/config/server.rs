@@ -310,8 +310,8 @@ pub struct BackendConfig {
     /// Single-shard reads of sessions with nothing but replayable state run on the proxy's
     /// own backend connections (`backend::wire`), whose rows are handed to the client as the
     /// server sent them instead of decoded by the driver and encoded again (`wire_reads`;
-    /// needs `multiplex`). On by default: measured on point selects, merged reads and the
-    /// whole test suite, which runs with it both on and off.
+    /// needs `multiplex`). On by default, as the test suite runs it (`SHARDGATE_TEST_WIRE_READS=0`
+    /// runs the suite with it off).
     pub wire_reads: bool,
 }
 

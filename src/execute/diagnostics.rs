@@ -25,10 +25,15 @@ pub struct Aside {
 pub fn set_aside(plan: &Plan, session: &mut Session) -> Option<Aside> {
     let asks_warnings = match plan {
         Plan::Session(s) if matches!(s.kind, SessionKind::Set { .. }) => false,
-        Plan::Route(r) if !r.is_write && r.reason == NO_TABLE_REASON => r
-            .targets
-            .iter()
-            .any(|t| super::wire_read::asks_about_warnings(r, t)),
+        Plan::Route(r)
+            if !r.is_write
+                && r.reason == NO_TABLE_REASON
+                && r.targets.iter().all(|t| !reads_a_derived_table(&t.sql)) =>
+        {
+            r.targets
+                .iter()
+                .any(|t| super::wire_read::asks_about_warnings(r, t))
+        }
         _ => return None,
     };
     Some(Aside {
@@ -40,19 +45,32 @@ pub fn set_aside(plan: &Plan, session: &mut Session) -> Option<Aside> {
 
 /// After the statement, which failed or not and told the client `warnings`: what the
 /// session knew before comes back if the statement raised nothing; otherwise it is dropped
-/// (a kept connection goes back to serving any read). The warnings a read of
-/// `@@warning_count` is told are the previous statement's, not its own.
+/// (a kept connection goes back to serving any read), and the statement's own warnings are
+/// the session's (a SET's too, which no route counts).
 pub fn after(session: &mut Session, aside: Aside, failed: bool, warnings: u16) {
     if failed {
         return;
     }
-    match aside.wire {
-        None => session.last_error = aside.last_error,
-        Some(_) if warnings > 0 => {}
-        Some(wire) => {
-            session.conns.put_back_wire_warnings(wire);
-            session.last_warnings = aside.last_warnings;
-            session.last_error = aside.last_error;
+    if warnings > 0 {
+        session.last_warnings = warnings;
+        return;
+    }
+    session.last_warnings = aside.last_warnings;
+    session.last_error = aside.last_error;
+    if let Some(wire) = aside.wire {
+        session.conns.put_back_wire_warnings(wire);
+    }
+}
+
+/// A SELECT without a table of the rules may still read a derived table (`FROM (SELECT 1)
+/// d`): the server then counts it as using a table and clears its diagnostics (what
+/// `wire_read::clear_warnings` relies on). Only `FROM DUAL` does not.
+fn reads_a_derived_table(sql: &str) -> bool {
+    let mut toks = crate::plan::lexer::significant(sql);
+    while let Some(t) = toks.next() {
+        if t.is_word(sql, "FROM") {
+            return !toks.next().is_some_and(|n| n.is_word(sql, "DUAL"));
         }
     }
+    false
 }

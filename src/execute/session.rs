@@ -352,13 +352,18 @@ pub fn multiplexed_use(
         Some("SQL_CALC_FOUND_ROWS")
     } else if found_rows {
         Some("FOUND_ROWS()")
-    } else if words.has(OPEN_PAREN) && crate::plan::calls_stored_function(sql, read_only_functions)
+    } else if words.has(OPEN_PAREN)
+        && crate::plan::FirstWord::of(sql).is_one_of(&["SELECT", "WITH", "DO"])
+        && crate::plan::calls_stored_function(sql, read_only_functions)
     {
+        // Reads only: a write's column lists and DDL's definitions look like calls, and would
+        // pin every session of an ORM (`INSERT INTO `t` (`a`) VALUES (?)`).
         // What it does on its connection (a lock, a variable, a temporary table) is out of
         // sight: a later RELEASE_LOCK on another connection would find no lock, while the
         // pooled one kept it for whichever session gets it next.
         Some(
-            "a stored function (it may take locks or set variables on its connection; list              those that do not under [routing] read_only_functions)",
+            "a stored function (it may take locks or set variables on its connection; list \
+             those that do not under [routing] read_only_functions)",
         )
     } else {
         None

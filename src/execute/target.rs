@@ -51,7 +51,8 @@ pub(crate) async fn run_target<S: ResultSink>(
     if super::wire_read::asks_about_warnings(route, target) {
         match session.conns.take_last_wire() {
             KeptWire::Here(lease) => {
-                return warnings_on_wire(*lease, route, target, send_columns, session, sink).await
+                return warnings_on_wire(*lease, true, route, target, send_columns, session, sink)
+                    .await
             }
             KeptWire::Gone => return Err(warnings_gone().into()),
             KeptWire::Nothing => {}
@@ -66,7 +67,8 @@ pub(crate) async fn run_target<S: ResultSink>(
                 .await?;
             if let Some(mut lease) = lease {
                 super::wire_read::clear_warnings(&mut lease).await?;
-                return warnings_on_wire(lease, route, target, send_columns, session, sink).await;
+                return warnings_on_wire(lease, false, route, target, send_columns, session, sink)
+                    .await;
             }
         }
     }
@@ -266,6 +268,7 @@ pub(crate) async fn run_target<S: ResultSink>(
 /// connection the session kept for them: asked there, as the server that ran it would be.
 async fn warnings_on_wire<S: ResultSink>(
     mut lease: crate::backend::WireLease,
+    kept: bool,
     route: &Route,
     target: &Target,
     send_columns: Option<u16>,
@@ -290,7 +293,10 @@ async fn warnings_on_wire<S: ResultSink>(
     note_part(session, lease.pool(), target, started, &outcome);
     let mut one = outcome?;
     one.server = lease.server;
-    if one.ok.warnings > 0 {
+    // The connection kept for the previous statement is kept again whatever this read was
+    // told: a read of `@@warning_count` leaves its diagnostics as they were (its own count
+    // is 0), so they are still the ones a following SHOW WARNINGS asks for.
+    if kept || one.ok.warnings > 0 {
         session.conns.keep_for_warnings(lease);
     } else {
         session.conns.wire_ran_clean();

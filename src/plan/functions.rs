@@ -1,7 +1,8 @@
 //! MariaDB's built-in functions that only compute: a call to any other name is a stored
 //! function, which may write (see `side_effects`). Sequence and user-lock functions are not
 //! here: they are judged by name in `side_effects`. A function missing here only costs a
-//! read on the master instead of a replica.
+//! read on the master instead of a replica, and a multiplexed session keeping its
+//! connection (a stored function may take locks or set variables there).
 
 /// Lower-case, sorted (checked by a test), for a binary search.
 const BUILTIN: &[&str] = &[
@@ -164,6 +165,7 @@ const BUILTIN: &[&str] = &[
     "json_exists",
     "json_extract",
     "json_insert",
+    "json_key_value",
     "json_keys",
     "json_length",
     "json_loose",
@@ -198,6 +200,7 @@ const BUILTIN: &[&str] = &[
     "least",
     "left",
     "length",
+    "lengthb",
     "linestring",
     "ln",
     "load_file",
@@ -271,6 +274,7 @@ const BUILTIN: &[&str] = &[
     "quote",
     "radians",
     "rand",
+    "random_bytes",
     "rank",
     "regexp_instr",
     "regexp_replace",
@@ -282,6 +286,7 @@ const BUILTIN: &[&str] = &[
     "round",
     "row_count",
     "row_number",
+    "rownum",
     "rpad",
     "rtrim",
     "schema",
@@ -320,6 +325,7 @@ const BUILTIN: &[&str] = &[
     "st_envelope",
     "st_equals",
     "st_exteriorring",
+    "st_geohash",
     "st_geomcollfromtext",
     "st_geomcollfromwkb",
     "st_geometrycollectionfromtext",
@@ -338,15 +344,19 @@ const BUILTIN: &[&str] = &[
     "st_isempty",
     "st_isring",
     "st_issimple",
+    "st_isvalid",
+    "st_latfromgeohash",
     "st_length",
     "st_linefromtext",
     "st_linefromwkb",
     "st_linestringfromtext",
     "st_linestringfromwkb",
+    "st_longfromgeohash",
     "st_numgeometries",
     "st_numinteriorrings",
     "st_numpoints",
     "st_overlaps",
+    "st_pointfromgeohash",
     "st_pointfromtext",
     "st_pointfromwkb",
     "st_pointn",
@@ -356,11 +366,13 @@ const BUILTIN: &[&str] = &[
     "st_polygonfromtext",
     "st_polygonfromwkb",
     "st_relate",
+    "st_simplify",
     "st_srid",
     "st_startpoint",
     "st_symdifference",
     "st_touches",
     "st_union",
+    "st_validate",
     "st_within",
     "st_x",
     "st_y",
@@ -410,6 +422,8 @@ const BUILTIN: &[&str] = &[
     "utc_timestamp",
     "uuid",
     "uuid_short",
+    "uuid_v4",
+    "uuid_v7",
     "values",
     "var_pop",
     "var_samp",

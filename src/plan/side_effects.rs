@@ -152,7 +152,15 @@ pub(crate) fn find(sql: &str, read_only_functions: &[String]) -> Option<SideEffe
                 }
             }
             Kind::QuotedIdent if punct(i + 1, b'(') => {
-                // A quoted function name can only be a stored function.
+                // A quoted function name can only be a stored function; a quoted table or
+                // CTE name before its column list is not a call.
+                let qualified = i > 0 && punct(i - 1, b'.');
+                let before_name = if qualified { i.checked_sub(2) } else { Some(i) };
+                if before_name.and_then(|n| n.checked_sub(1)).is_some_and(|p| {
+                    word(p, "INTO") || word(p, "AS") || word(p, "WITH") || word(p, "RECURSIVE")
+                }) {
+                    continue;
+                }
                 let name = super::lexer::ident_value(t, sql).to_ascii_lowercase();
                 if may_write.is_none() && !read_only_functions.iter().any(|f| f == &name) {
                     may_write = Some(SideEffect::MayWrite(name));

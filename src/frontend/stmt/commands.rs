@@ -479,10 +479,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             self.session.conns.statement_prefix(),
         ));
         let mut wrote = false;
+        let mut aside = None;
         let (kind, outcome) = match planned {
             Ok(p) => {
                 let kind = RouteKind::of(&p);
                 wrote = crate::frontend::cached_reads::may_write(&p);
+                aside = execute::diagnostics::set_aside(&p, &mut self.session);
                 let ran = crate::frontend::interrupt::run_statement(
                     &self.live,
                     &sql,
@@ -501,6 +503,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         };
         let counted = sink.outcome();
         self.session.last_error = sink.failure();
+        if let Some(aside) = aside {
+            let failed = counted.1.is_some();
+            execute::diagnostics::after(&mut self.session, aside, failed, sink.warnings());
+        }
         let r = Report {
             kind,
             started,

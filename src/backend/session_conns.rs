@@ -249,9 +249,11 @@ impl SessionConns {
     /// the session to them (`transaction_open`: a transaction holds one; state a replay
     /// cannot repeat). Connections of a session without state go back clean; those that
     /// carry replayed SETs go back to be reset, and the SETs are replayed on the next ones.
-    pub fn release_between_statements(&mut self, transaction_open: bool) {
+    pub fn release_between_statements(&mut self, transaction_open: bool, keep_warnings: bool) {
         // Not `forget_last_wire`: that the last statement ran clean stays true.
-        self.unreserve_last_wire();
+        if !keep_warnings {
+            self.unreserve_last_wire();
+        }
         self.release_spares();
         if !self.releasable(transaction_open) {
             return;
@@ -268,9 +270,11 @@ impl SessionConns {
 
     /// Like `release_between_statements`, but the connections become spares the next
     /// statement may take back (`release_spares` gives them back). True if any did.
-    pub fn hold_between_statements(&mut self, transaction_open: bool) -> bool {
+    pub fn hold_between_statements(&mut self, transaction_open: bool, keep_warnings: bool) -> bool {
         // Not `forget_last_wire`: that the last statement ran clean stays true.
-        self.unreserve_last_wire();
+        if !keep_warnings {
+            self.unreserve_last_wire();
+        }
         self.release_spares();
         if !self.releasable(transaction_open) {
             return false;
@@ -856,6 +860,14 @@ impl SessionConns {
         }
     }
 
+    /// A statement answered without a backend (from the result cache) read a table, which
+    /// clears the server's diagnostics: a later `@@warning_count` is asked of a cleared wire
+    /// connection, as after a clean wire read.
+    pub fn cleared_elsewhere(&mut self) {
+        self.forget_last_wire();
+        self.wire_ran_clean();
+    }
+
     /// The statement that just ran on a wire connection had no warnings.
     pub fn wire_ran_clean(&mut self) {
         self.last_used = None;
@@ -911,6 +923,10 @@ pub struct AsideWireWarnings {
     kept: Option<KeptForWarnings>,
     clean: bool,
     lost: bool,
+    /// The driver connection that ran the previous statement (SHOW WARNINGS asks it when
+    /// nothing is kept on a wire connection), by pool and thread id: positions shift when a
+    /// connection is dropped meanwhile.
+    last_used: Option<(usize, u32)>,
 }
 
 impl Drop for AsideWireWarnings {
@@ -926,10 +942,15 @@ impl SessionConns {
     /// connections (the kept connection stays reserved), so that the statement about to run
     /// neither forgets nor replaces it.
     pub fn set_aside_wire_warnings(&mut self) -> AsideWireWarnings {
+        let last_used = self
+            .last_used
+            .and_then(|i| self.pinned.get(i))
+            .map(|p| (Arc::as_ptr(&p.pool) as usize, p.conn.id()));
         AsideWireWarnings {
             kept: self.last_wire.take(),
             clean: std::mem::take(&mut self.last_wire_clean),
             lost: std::mem::take(&mut self.last_wire_lost),
+            last_used,
         }
     }
 
@@ -940,6 +961,11 @@ impl SessionConns {
         self.last_wire = aside.kept.take();
         self.last_wire_clean = aside.clean;
         self.last_wire_lost = aside.lost;
+        self.last_used = aside.last_used.and_then(|(pool, id)| {
+            self.pinned
+                .iter()
+                .position(|p| Arc::as_ptr(&p.pool) as usize == pool && p.conn.id() == id)
+        });
     }
 }
 

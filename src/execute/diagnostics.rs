@@ -16,6 +16,8 @@ pub struct Aside {
     /// statement's connection itself (`wire_read::asks_about_warnings`) and leaves it as
     /// its answer says.
     wire: Option<AsideWireWarnings>,
+    /// A SET, whose own warnings are on every connection the session holds.
+    set: bool,
     last_warnings: u16,
     last_error: Option<(u16, String)>,
 }
@@ -23,8 +25,9 @@ pub struct Aside {
 /// The aside for a statement the server runs without touching its diagnostics when it
 /// raises nothing, if `plan` is one.
 pub fn set_aside(plan: &Plan, session: &mut Session) -> Option<Aside> {
+    let set = matches!(plan, Plan::Session(s) if matches!(s.kind, SessionKind::Set { .. }));
     let asks_warnings = match plan {
-        Plan::Session(s) if matches!(s.kind, SessionKind::Set { .. }) => false,
+        _ if set => false,
         Plan::Route(r)
             if !r.is_write
                 && r.reason == NO_TABLE_REASON
@@ -38,6 +41,7 @@ pub fn set_aside(plan: &Plan, session: &mut Session) -> Option<Aside> {
     };
     Some(Aside {
         wire: (!asks_warnings).then(|| session.conns.set_aside_wire_warnings()),
+        set,
         last_warnings: session.last_warnings,
         last_error: session.last_error.clone(),
     })
@@ -45,14 +49,23 @@ pub fn set_aside(plan: &Plan, session: &mut Session) -> Option<Aside> {
 
 /// After the statement, which failed or not and told the client `warnings`: what the
 /// session knew before comes back if the statement raised nothing; otherwise it is dropped
-/// (a kept connection goes back to serving any read), and the statement's own warnings are
-/// the session's (a SET's too, which no route counts).
+/// (a kept connection goes back to serving any read). A SET's own warnings are kept only
+/// where the session holds its connections anyway (a user variable, a transaction): else
+/// its driver connections would stay with an idle session (the pool's slots are worth more
+/// than a deprecation notice), and SHOW WARNINGS says they are gone (1235).
 pub fn after(session: &mut Session, aside: Aside, failed: bool, warnings: u16) {
     if failed {
         return;
     }
     if warnings > 0 {
-        session.last_warnings = warnings;
+        if !aside.set {
+        } else if session.conns.keeps_connections() || session.txn.pins_connections() {
+            // Held anyway: SHOW WARNINGS asks the connection the SET ran on.
+            session.last_warnings = warnings;
+        } else {
+            session.last_warnings = 0;
+            session.conns.wire_warnings_lost();
+        }
         return;
     }
     session.last_warnings = aside.last_warnings;
@@ -63,13 +76,31 @@ pub fn after(session: &mut Session, aside: Aside, failed: bool, warnings: u16) {
 }
 
 /// A SELECT without a table of the rules may still read a derived table (`FROM (SELECT 1)
-/// d`): the server then counts it as using a table and clears its diagnostics (what
-/// `wire_read::clear_warnings` relies on). Only `FROM DUAL` does not.
+/// d`, in a subquery or a UNION's second SELECT too): the server then counts it as using a
+/// table and clears its diagnostics (what `wire_read::clear_warnings` relies on). Only
+/// `FROM DUAL` does not. A FROM inside a function's parentheses (`EXTRACT(YEAR FROM ..)`,
+/// `TRIM(.. FROM ..)`) is no clause.
 fn reads_a_derived_table(sql: &str) -> bool {
-    let mut toks = crate::plan::lexer::significant(sql);
-    while let Some(t) = toks.next() {
-        if t.is_word(sql, "FROM") {
-            return !toks.next().is_some_and(|n| n.is_word(sql, "DUAL"));
+    let toks: Vec<crate::plan::lexer::Token> = crate::plan::lexer::significant(sql).collect();
+    // For each open parenthesis: whether a query starts inside it.
+    let mut queries: Vec<bool> = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        match t.kind {
+            crate::plan::lexer::Kind::Punct(b'(') => {
+                queries.push(toks.get(i + 1).is_some_and(|n| {
+                    n.is_word(sql, "SELECT") || n.is_word(sql, "WITH") || n.is_word(sql, "VALUES")
+                }))
+            }
+            crate::plan::lexer::Kind::Punct(b')') => {
+                queries.pop();
+            }
+            _ if t.is_word(sql, "FROM")
+                && queries.last().is_none_or(|q| *q)
+                && !toks.get(i + 1).is_some_and(|n| n.is_word(sql, "DUAL")) =>
+            {
+                return true;
+            }
+            _ => {}
         }
     }
     false

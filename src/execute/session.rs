@@ -353,11 +353,9 @@ pub fn multiplexed_use(
     } else if found_rows {
         Some("FOUND_ROWS()")
     } else if words.has(OPEN_PAREN)
-        && crate::plan::FirstWord::of(sql).is_one_of(&["SELECT", "WITH", "DO"])
+        && may_call_stored_functions(sql)
         && crate::plan::calls_stored_function(sql, read_only_functions)
     {
-        // Reads only: a write's column lists and DDL's definitions look like calls, and would
-        // pin every session of an ORM (`INSERT INTO `t` (`a`) VALUES (?)`).
         // What it does on its connection (a lock, a variable, a temporary table) is out of
         // sight: a later RELEASE_LOCK on another connection would find no lock, while the
         // pooled one kept it for whichever session gets it next.
@@ -368,6 +366,14 @@ pub fn multiplexed_use(
     } else {
         None
     })
+}
+
+/// Reads and writes of rows, which may call a stored function; not DDL, whose definitions
+/// look like calls (`CREATE TABLE t (a INT)`) and would pin every session that runs one.
+fn may_call_stored_functions(sql: &str) -> bool {
+    crate::plan::FirstWord::of(sql).is_one_of(&[
+        "SELECT", "WITH", "DO", "INSERT", "REPLACE", "UPDATE", "DELETE", "VALUES", "TABLE",
+    ]) || sql.trim_start().starts_with('(')
 }
 
 #[cfg(test)]

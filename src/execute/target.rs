@@ -310,7 +310,8 @@ pub fn warnings_gone() -> Error {
     Error::unsupported(
         "the warnings of the previous statement are gone: the backend connection that ran it \
          was given back before they were asked for (every connection of its pool, [backend] \
-         pool_max, was wanted, or a read over several shards stopped it part-way)"
+         pool_max, was wanted, a read over several shards stopped it part-way, or it was a \
+         SET, whose connections a multiplexed session gives back)"
             .to_string(),
     )
 }

@@ -63,14 +63,33 @@ pub(super) fn is_show_warnings(first: FirstWord<'_>, sql: &str) -> bool {
     };
     let third = words.next();
     let count = |w: &str| w.len() >= 6 && w.as_bytes()[..6].eq_ignore_ascii_case(b"COUNT(");
-    show.eq_ignore_ascii_case("SHOW")
+    let plain = show.eq_ignore_ascii_case("SHOW")
         && match second {
             Some(w) if w.eq_ignore_ascii_case("WARNINGS") || w.eq_ignore_ascii_case("ERRORS") => {
                 true
             }
             Some(w) => count(w) && third.is_some(),
             None => false,
-        }
+        };
+    plain || (has_comment(sql) && show_warnings_past_comments(sql))
+}
+
+fn has_comment(sql: &str) -> bool {
+    sql.contains("/*") || sql.contains('#') || sql.contains("--")
+}
+
+/// `SHOW /* c */ WARNINGS`, `/* c */ SHOW COUNT(*) ERRORS`: the lexer reads past comments,
+/// which the whitespace split above does not (such a statement went to a backend
+/// connection, which answered its own, empty, list).
+fn show_warnings_past_comments(sql: &str) -> bool {
+    use crate::plan::lexer::{significant, Kind};
+    let toks: Vec<_> = significant(sql).take(6).collect();
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
+    let punct = |i: usize, p: u8| toks.get(i).is_some_and(|t| t.kind == Kind::Punct(p));
+    let list = |i: usize| word(i, "WARNINGS") || word(i, "ERRORS");
+    word(0, "SHOW")
+        && (list(1)
+            || (word(1, "COUNT") && punct(2, b'(') && punct(3, b'*') && punct(4, b')') && list(5)))
 }
 
 #[cfg(test)]

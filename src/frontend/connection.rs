@@ -490,14 +490,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     /// ties it to (see `SessionConns::release_between_statements`). A transaction holds its
     /// connection; so do the warnings of the last statement, for SHOW WARNINGS.
     fn release_between_statements(&mut self) {
-        if self.shared.config.backend.multiplex && self.session.last_warnings == 0 {
+        // Warnings kept on a wire connection wait there, reserved but evictable: the
+        // driver's connections go back all the same (a SET after a warned read opened one).
+        let warnings = self.session.last_warnings > 0;
+        let warnings_on_driver = warnings && !self.session.conns.keeps_wire_for_warnings();
+        if self.shared.config.backend.multiplex && !warnings_on_driver {
             let transaction_open = self.session.txn.pins_connections();
             let idle_hold = self.shared.config.backend.idle_hold;
             if !idle_hold.is_zero() {
                 // Given back when no next statement comes soon (`command_loop`), or at once
                 // when a statement of another session waits for one of these pools.
                 self.hold = None;
-                if self.session.conns.hold_between_statements(transaction_open) {
+                if self
+                    .session
+                    .conns
+                    .hold_between_statements(transaction_open, warnings)
+                {
                     let hold =
                         IdleHold::start(idle_hold, &self.shared.idle_hold_ends, self.live.signal());
                     if self.session.conns.spares_wanted() {
@@ -510,7 +518,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
             self.session
                 .conns
-                .release_between_statements(transaction_open);
+                .release_between_statements(transaction_open, warnings);
         }
     }
 
@@ -644,6 +652,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     if let Some((packets, rows)) = c.get(&read.key) {
                         if sink.inner_mut().writer.write_recorded(&packets) {
                             sink.count_rows(rows);
+                            // A read of a table clears the server's diagnostics.
+                            self.session.conns.cleared_elsewhere();
+                            self.session.last_warnings = 0;
                             self.session.found_rows = execute::found_rows::FoundRows::Known(rows);
                             self.session.last_row_count = -1;
                             break 'statement (RouteKind::Cached, true);

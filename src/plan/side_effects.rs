@@ -130,15 +130,15 @@ pub(crate) fn find(sql: &str, read_only_functions: &[String]) -> Option<SideEffe
                 if !punct(i + 1, b'(') {
                     continue;
                 }
-                let qualified = i > 0 && punct(i - 1, b'.');
-                let before_name = if qualified { i.checked_sub(2) } else { Some(i) };
-                if before_name.and_then(|n| n.checked_sub(1)).is_some_and(|p| {
-                    word(p, "INTO") || word(p, "AS") || word(p, "WITH") || word(p, "RECURSIVE")
-                }) {
-                    // A table's or a CTE's column list, not a call.
+                if names_a_column_list(&toks, i, sql) {
                     continue;
                 }
                 let name = t.text(sql).to_ascii_lowercase();
+                if name == "group" && i > 0 && word(i - 1, "WITHIN") {
+                    // `PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY ..)`.
+                    continue;
+                }
+                let qualified = i > 0 && punct(i - 1, b'.');
                 if !qualified {
                     if let Some(what) = stateful_function(&name, punct(i + 2, b')')) {
                         return Some(SideEffect::Stateful(what));
@@ -154,11 +154,7 @@ pub(crate) fn find(sql: &str, read_only_functions: &[String]) -> Option<SideEffe
             Kind::QuotedIdent if punct(i + 1, b'(') => {
                 // A quoted function name can only be a stored function; a quoted table or
                 // CTE name before its column list is not a call.
-                let qualified = i > 0 && punct(i - 1, b'.');
-                let before_name = if qualified { i.checked_sub(2) } else { Some(i) };
-                if before_name.and_then(|n| n.checked_sub(1)).is_some_and(|p| {
-                    word(p, "INTO") || word(p, "AS") || word(p, "WITH") || word(p, "RECURSIVE")
-                }) {
+                if names_a_column_list(&toks, i, sql) {
                     continue;
                 }
                 let name = super::lexer::ident_value(t, sql).to_ascii_lowercase();
@@ -176,6 +172,50 @@ pub(crate) fn find(sql: &str, read_only_functions: &[String]) -> Option<SideEffe
         }
     }
     may_write
+}
+
+/// The name at `toks[i]`, followed by `(`, names a table's or a CTE's column list, not a
+/// call: after INTO, an INSERT's modifiers, WITH or RECURSIVE (the name may be qualified), or
+/// followed after its list by `AS (` (a CTE after the first: `WITH a AS (..), b (y) AS (..)`).
+fn names_a_column_list(toks: &[Token], i: usize, sql: &str) -> bool {
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(sql, w));
+    let punct = |i: usize, p: u8| toks.get(i).is_some_and(|t| t.kind == Kind::Punct(p));
+    let qualified = i > 0 && punct(i - 1, b'.');
+    let before_name = if qualified { i.checked_sub(2) } else { Some(i) };
+    let after_keyword = before_name.and_then(|n| n.checked_sub(1)).is_some_and(|p| {
+        [
+            "INTO",
+            "AS",
+            "WITH",
+            "RECURSIVE",
+            "INSERT",
+            "REPLACE",
+            "IGNORE",
+            "LOW_PRIORITY",
+            "DELAYED",
+            "HIGH_PRIORITY",
+        ]
+        .iter()
+        .any(|w| word(p, w))
+    });
+    if after_keyword {
+        return true;
+    }
+    // The list's closing parenthesis, then `AS (`.
+    let mut depth = 0usize;
+    for (j, t) in toks.iter().enumerate().skip(i + 1) {
+        match t.kind {
+            Kind::Punct(b'(') => depth += 1,
+            Kind::Punct(b')') => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return word(j + 1, "AS") && punct(j + 2, b'(');
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether `sql` has what every side effect `find` looks for needs: a call's `(`, the `:`

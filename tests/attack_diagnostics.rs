@@ -13,9 +13,9 @@
 //! `connect_timeout` and fail with 1040.
 //!
 //! Tests marked `// FINDING` failed against 6be1cbb (with the failing assertion quoted);
-//! the others passed. All are fixed in the commit that added this file except the two
-//! ignored prepared-statement tests (a COM_STMT_PREPARE of a statement without tables still
-//! forgets warnings kept on a wire connection). A SET's own warnings in a session that holds
+//! the others passed. All are fixed (the two prepared-statement ones in the commit after
+//! the one that added this file: a COM_STMT_PREPARE of a read without tables sets the
+//! diagnostics aside for its describe). A SET's own warnings in a session that holds
 //! no connection are answered as gone (1235), not listed: see
 //! `a_multiplexed_sets_own_warnings_are_gone_loudly`.
 
@@ -698,7 +698,6 @@ async fn multi_statement_texts() {
 // `step 6 `SHOW COUNT(*) WARNINGS`: wire proxy Ok([['0']]), server Ok([['3']])`.
 /// Prepared statements (COM_STMT_PREPARE / EXECUTE through the driver) of each shape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "left open: COM_STMT_PREPARE of a statement without tables checks a backend connection out (its describe), which forgets the warnings kept on a wire connection; MariaDB keeps them"]
 async fn prepared_statements_of_each_shape() {
     let p_warn = format!("P:{WARN}");
     let p_bad = format!("P:{BAD}");
@@ -745,7 +744,6 @@ async fn prepared_statements_of_each_shape() {
 /// warnings: its COM_STMT_PREPARE (first use of the text; mysql_async caches prepared
 /// statements, so a second exec of the same text only executes) or its EXECUTE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "left open: COM_STMT_PREPARE of a statement without tables checks a backend connection out (its describe), which forgets the warnings kept on a wire connection; MariaDB keeps them"]
 async fn prepared_tableless_after_warned_reads_prepare_or_execute() {
     let p_warn = format!("P:{WARN}");
     assert_script!(

@@ -28,15 +28,10 @@ pub fn set_aside(plan: &Plan, session: &mut Session) -> Option<Aside> {
     let set = matches!(plan, Plan::Session(s) if matches!(s.kind, SessionKind::Set { .. }));
     let asks_warnings = match plan {
         _ if set => false,
-        Plan::Route(r)
-            if !r.is_write
-                && r.reason == NO_TABLE_REASON
-                && r.targets.iter().all(|t| !reads_a_derived_table(&t.sql)) =>
-        {
-            r.targets
-                .iter()
-                .any(|t| super::wire_read::asks_about_warnings(r, t))
-        }
+        Plan::Route(r) if reads_no_table(r) => r
+            .targets
+            .iter()
+            .any(|t| super::wire_read::asks_about_warnings(r, t)),
         _ => return None,
     };
     Some(Aside {
@@ -73,6 +68,14 @@ pub fn after(session: &mut Session, aside: Aside, failed: bool, warnings: u16) {
     if let Some(wire) = aside.wire {
         session.conns.put_back_wire_warnings(wire);
     }
+}
+
+/// A read the server runs without touching its diagnostics when it raises nothing (and
+/// whose PREPARE leaves them alone too).
+pub fn reads_no_table(route: &crate::plan::Route) -> bool {
+    !route.is_write
+        && route.reason == NO_TABLE_REASON
+        && route.targets.iter().all(|t| !reads_a_derived_table(&t.sql))
 }
 
 /// A SELECT without a table of the rules may still read a derived table (`FROM (SELECT 1)

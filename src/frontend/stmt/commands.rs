@@ -40,6 +40,8 @@ struct BackendPrepare {
     /// Trailing columns of a merged read's shard rows that the client never sees.
     hidden: usize,
     fixed: Option<FixedRoute>,
+    /// A read without tables: its PREPARE leaves the server's diagnostics alone.
+    reads_no_table: bool,
 }
 
 /// One EXECUTE's statement: its text with the values in, and how to answer it.
@@ -259,10 +261,25 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             sql,
             hidden,
             fixed,
+            reads_no_table: execute::diagnostics::reads_no_table(&route),
         }))
     }
 
+    /// The definitions from a backend. For a read without tables the session's record of
+    /// the previous statement's diagnostics is set aside meanwhile, as for its EXECUTE
+    /// (`execute::diagnostics`): the connection the describe takes would forget it.
     async fn backend_definitions(&mut self, t: &BackendPrepare) -> Result<Definitions, Error> {
+        let aside = t
+            .reads_no_table
+            .then(|| self.session.conns.set_aside_wire_warnings());
+        let defs = self.describe_on_a_backend(t).await;
+        if let Some(aside) = aside {
+            self.session.conns.put_back_wire_warnings(aside);
+        }
+        defs
+    }
+
+    async fn describe_on_a_backend(&mut self, t: &BackendPrepare) -> Result<Definitions, Error> {
         // With the session's SETs prefix, as every backend statement text: the driver keeps
         // statements by their text, and one an execute prepared before a SET (sql_mode,
         // NAMES) must not describe this one.

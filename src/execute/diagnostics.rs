@@ -42,24 +42,36 @@ pub fn set_aside(plan: &Plan, session: &mut Session) -> Option<Aside> {
     })
 }
 
-/// After the statement, which failed or not and told the client `warnings`: what the
-/// session knew before comes back if the statement raised nothing; otherwise it is dropped
-/// (a kept connection goes back to serving any read). A SET's own warnings are kept only
-/// where the session holds its connections anyway (a user variable, a transaction): else
-/// its driver connections would stay with an idle session (the pool's slots are worth more
-/// than a deprecation notice), and SHOW WARNINGS says they are gone (1235).
-pub fn after(session: &mut Session, aside: Aside, failed: bool, warnings: u16) {
+/// After each statement, which ended with `failure` or not and told the client
+/// `warnings`: its error is the session's last. What `set_aside` took comes back if the
+/// statement raised nothing; otherwise it is dropped (a kept connection goes back to serving
+/// any read). A SET's own warnings are kept only where the session holds its connections
+/// anyway (a user variable, a transaction): else its driver connections would stay with an
+/// idle session (the pool's slots are worth more than a deprecation notice), and SHOW
+/// WARNINGS says they are gone (1235).
+pub fn after_statement(
+    session: &mut Session,
+    aside: Option<Aside>,
+    failure: Option<(u16, String)>,
+    warnings: u16,
+) {
+    let failed = failure.is_some();
+    session.last_error = failure;
+    let Some(aside) = aside else {
+        return;
+    };
     if failed {
         return;
     }
     if warnings > 0 {
-        if !aside.set {
-        } else if session.conns.keeps_connections() || session.txn.pins_connections() {
-            // Held anyway: SHOW WARNINGS asks the connection the SET ran on.
-            session.last_warnings = warnings;
-        } else {
-            session.last_warnings = 0;
-            session.conns.wire_warnings_lost();
+        if aside.set {
+            if session.conns.keeps_connections() || session.txn.pins_connections() {
+                // Held anyway: SHOW WARNINGS asks the connection the SET ran on.
+                session.last_warnings = warnings;
+            } else {
+                session.last_warnings = 0;
+                session.conns.wire_warnings_lost();
+            }
         }
         return;
     }

@@ -749,11 +749,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
             let outcome = sink.outcome();
             if !is_show_warnings(first, original) {
-                self.session.last_error = sink.failure();
-            }
-            if let Some(aside) = aside {
-                let failed = sink.outcome().1.is_some();
-                execute::diagnostics::after(&mut self.session, aside, failed, sink.warnings());
+                let (failure, warnings) = (sink.failure(), sink.warnings());
+                execute::diagnostics::after_statement(&mut self.session, aside, failure, warnings);
             }
             let report = Report {
                 kind,
@@ -821,25 +818,13 @@ pub(super) async fn show_warnings<S: ResultSink>(
     if let Some((code, message)) = &session.last_error {
         // The statement before failed: its error is the list (the server's list would
         // have it last, after any warnings it raised first, which are not kept).
-        match counted_variable(sql) {
-            Some(count) => {
-                sink.synthetic_columns("", &[count]);
-                sink.row_cells(&[Some(b"1".as_slice())]);
-            }
-            None => {
-                sink.synthetic_columns("WARNINGS", &["Level", "Code", "Message"]);
-                let code = code.to_string();
-                sink.row_cells(&[
-                    Some(b"Error".as_slice()),
-                    Some(code.as_bytes()),
-                    Some(message.as_bytes()),
-                ]);
-            }
-        }
-        sink.end_rows(&OkInfo {
-            status: session.status,
-            ..OkInfo::default()
-        });
+        let code = code.to_string();
+        let error = [
+            Some(b"Error".as_slice()),
+            Some(code.as_bytes()),
+            Some(message.as_bytes()),
+        ];
+        answer_list(sql, Some(&error), session.status, sink);
         return Ok(());
     }
     match session.conns.take_last_wire() {
@@ -856,16 +841,7 @@ pub(super) async fn show_warnings<S: ResultSink>(
         // The statement before left no warnings on a connection the session holds (nothing
         // ran on a backend yet, or it had none and its connection went back): none to show,
         // and a count of 0, in the server's one column.
-        if let Some(count) = counted_variable(sql) {
-            sink.synthetic_columns("", &[count]);
-            sink.row_cells(&[Some(b"0".as_slice())]);
-        } else {
-            sink.synthetic_columns("WARNINGS", &["Level", "Code", "Message"]);
-        }
-        sink.end_rows(&OkInfo {
-            status: session.status,
-            ..OkInfo::default()
-        });
+        answer_list(sql, None, session.status, sink);
         return Ok(());
     };
     let mut result = conn.query_iter(sql).await.map_err(Error::from)?;
@@ -899,6 +875,33 @@ fn counted_variable(sql: &str) -> Option<&'static str> {
         (true, true) => Some("@@session.error_count"),
         (true, false) => Some("@@session.warning_count"),
     }
+}
+
+/// SHOW WARNINGS / ERRORS answered by the proxy, with the one row `entry` or none; SHOW
+/// COUNT(*) WARNINGS / ERRORS with their count, in the server's one column.
+fn answer_list<S: ResultSink>(
+    sql: &str,
+    entry: Option<&[Option<&[u8]>; 3]>,
+    status: u16,
+    sink: &mut S,
+) {
+    match counted_variable(sql) {
+        Some(count) => {
+            sink.synthetic_columns("", &[count]);
+            let n: &[u8] = if entry.is_some() { b"1" } else { b"0" };
+            sink.row_cells(&[Some(n)]);
+        }
+        None => {
+            sink.synthetic_columns("WARNINGS", &["Level", "Code", "Message"]);
+            if let Some(row) = entry {
+                sink.row_cells(row);
+            }
+        }
+    }
+    sink.end_rows(&OkInfo {
+        status,
+        ..OkInfo::default()
+    });
 }
 
 /// `SHOW [FULL] PROCESSLIST`: the proxy's sessions (a backend's list would show the proxy's

@@ -519,11 +519,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
         };
         let counted = sink.outcome();
-        self.session.last_error = sink.failure();
-        if let Some(aside) = aside {
-            let failed = counted.1.is_some();
-            execute::diagnostics::after(&mut self.session, aside, failed, sink.warnings());
-        }
+        let (failure, warnings) = (sink.failure(), sink.warnings());
+        execute::diagnostics::after_statement(&mut self.session, aside, failure, warnings);
         let r = Report {
             kind,
             started,

@@ -541,3 +541,63 @@ async fn an_autocommit_off_transaction_keeps_its_connection_while_others_wait() 
     a.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// A read on the proxy's own connection (a wire read) keeps that connection for the
+/// session's next statement while the hold lasts. The kept connection must carry exactly
+/// the session's state when it is taken back (a SET since then makes it stale), and must go
+/// back at once when another session waits for its server's only slot, however long the
+/// hold; text and binary protocol alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wire_connection_kept_between_reads_follows_the_sessions_state_and_yields_to_a_waiter() {
+    let schema = clinical("hold_wire_spare").await;
+    let proxy = pooled(
+        &schema,
+        1,
+        Some(Duration::from_secs(30)),
+        Some(Duration::from_secs(5)),
+    )
+    .await;
+    let sql = "SELECT name FROM patients WHERE hospital_id = 1 ORDER BY id";
+    async fn names(c: &mut mysql_async::Conn, sql: &str, binary: bool) -> Vec<String> {
+        if binary {
+            c.exec(sql, ()).await.unwrap()
+        } else {
+            c.query(sql).await.unwrap()
+        }
+    }
+    let mut a = proxy.connect(Some("clinical")).await;
+    let mut b = proxy.connect(Some("clinical")).await;
+    for binary in [false, true] {
+        assert_eq!(names(&mut a, sql, binary).await, ["a", "b"]);
+        assert_eq!(names(&mut a, sql, binary).await, ["a", "b"]);
+        a.query_drop("SET SESSION sql_select_limit = 1")
+            .await
+            .unwrap();
+        assert_eq!(
+            names(&mut a, sql, binary).await,
+            ["a"],
+            "the read after the SET ran on the connection kept from before it (binary: {binary})"
+        );
+        assert_eq!(names(&mut a, sql, binary).await, ["a"]);
+        // `a` idles in its 30 s hold with the pool's only connection to the server.
+        let started = Instant::now();
+        assert_eq!(
+            names(&mut b, sql, binary).await,
+            ["a", "b"],
+            "another session got the state of `a` (binary: {binary})"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the waiting session took {:?}: the kept connection did not go back",
+            started.elapsed()
+        );
+        a.query_drop("SET SESSION sql_select_limit = DEFAULT")
+            .await
+            .unwrap();
+        assert_eq!(names(&mut a, sql, binary).await, ["a", "b"]);
+        assert_eq!(names(&mut b, sql, binary).await, ["a", "b"]);
+    }
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
+    schema.drop().await;
+}

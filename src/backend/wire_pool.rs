@@ -263,6 +263,27 @@ impl WireLease {
     pub fn pool(&self) -> &Arc<GroupPool> {
         &self.pool
     }
+
+    /// The replay batch the connection carries.
+    pub(super) fn carries(&self) -> &str {
+        &self.tag
+    }
+
+    pub(super) fn closed_while_idle(&self) -> bool {
+        self.conn.as_ref().is_none_or(WireConn::closed_while_idle)
+    }
+
+    /// Before the lease is kept past its statement: true, and the connection closed, when a
+    /// KILL QUERY sent for its thread may still be on its way (as `drop` judges it: whoever
+    /// read on it next would have their statement stopped).
+    pub(super) fn close_if_killed(&mut self) -> bool {
+        let id = self.id();
+        let killed = self.in_use.given_back(&self.pool, id);
+        if killed {
+            self.conn = None;
+        }
+        killed
+    }
 }
 
 impl Drop for WireLease {

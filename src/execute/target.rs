@@ -136,6 +136,7 @@ pub(crate) async fn run_target<S: ResultSink>(
                             session.conns.keep_for_warnings(lease);
                         } else {
                             session.conns.wire_ran_clean();
+                            session.conns.keep_wire_spare(lease);
                         }
                         return Ok(one);
                     }

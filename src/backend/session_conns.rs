@@ -281,11 +281,9 @@ impl SessionConns {
         if !keep_warnings {
             self.unreserve_last_wire();
         }
-        // The wire spare is this statement's own; the others are what the statement before
-        // left and this one did not take.
-        let wire = self.wire_spare.take();
-        self.release_spares();
-        self.wire_spare = wire;
+        // What the statement before left and this one did not take; a wire spare is kept
+        // (this statement's, or one a statement answered without a backend left alone).
+        self.release_driver_spares();
         if !self.releasable(transaction_open) {
             return self.wire_spare.is_some();
         }
@@ -300,6 +298,10 @@ impl SessionConns {
     /// or parked with the state they carry (a SET since made them stale: reset).
     pub fn release_spares(&mut self) {
         self.wire_spare = None;
+        self.release_driver_spares();
+    }
+
+    fn release_driver_spares(&mut self) {
         for (p, batch) in self.spare.drain(..) {
             if *batch != *self.batch {
                 drop(p);

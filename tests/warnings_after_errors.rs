@@ -105,3 +105,67 @@ async fn the_error_of_the_statement_before_is_listed_and_counted() {
     }
     schema.drop().await;
 }
+
+/// The diagnostics statements as the server reads them, past comments and with the spaces
+/// it allows: `SHOW /* c */ COUNT(*) ERRORS` was answered as a list (three columns),
+/// `SHOW COUNT(*) ERRORS /* c */` counted warnings, `SHOW /* c */ COUNT(*) WARNINGS` went to
+/// a backend connection that had not run the statement before. Each is compared with the
+/// server's own answer after the same failing statement; `SHOW COUNT (*) WARNINGS` is the
+/// server's syntax error, which the proxy passes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnostics_statements_with_comments_and_spaces_answer_as_the_server_does() {
+    let schema = TestSchema::create("warnings_spelled").await;
+    schema.create_clinical_tables().await;
+    let shows = [
+        "SHOW /* c */ COUNT(*) ERRORS",
+        "SHOW COUNT(*) ERRORS /* c */",
+        "SHOW /* c */ COUNT(*) WARNINGS",
+        "SHOW COUNT( * )WARNINGS",
+        "/* c */ SHOW ERRORS",
+    ];
+    async fn columns_and_rows(c: &mut Conn, sql: &str) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut result = c.query_iter(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let columns = result
+            .columns_ref()
+            .iter()
+            .map(|col| col.name_str().into_owned())
+            .collect();
+        let rows: Vec<Row> = result.collect().await.unwrap();
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                r.unwrap()
+                    .into_iter()
+                    .map(|v| format!("{v:?}"))
+                    .collect()
+            })
+            .collect();
+        (columns, rows)
+    }
+    let mut server = direct(master_port(0), Some(&schema.name)).await;
+    for wire in [false, true] {
+        let p = proxy(&schema, wire).await;
+        let mut c = p.connect(Some("clinical")).await;
+        for show in shows {
+            assert!(c
+                .query_drop("SELECT nocol FROM patients WHERE hospital_id = 1")
+                .await
+                .is_err());
+            assert!(server.query_drop("SELECT nocol FROM patients_1").await.is_err());
+            assert_eq!(
+                columns_and_rows(&mut c, show).await,
+                columns_and_rows(&mut server, show).await,
+                "wire {wire}: {show}"
+            );
+        }
+        let refused = c.query_drop("SHOW COUNT (*) WARNINGS").await;
+        match refused {
+            Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1064, "wire {wire}"),
+            other => panic!("wire {wire}: SHOW COUNT (*) WARNINGS answered {other:?}"),
+        }
+        drop(c);
+        drop(p);
+    }
+    server.disconnect().await.unwrap();
+    schema.drop().await;
+}

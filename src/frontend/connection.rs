@@ -16,7 +16,7 @@ use crate::plan::charset::ClientCharset;
 use crate::server::Shared;
 
 use super::admin_sql::{answer_here, Me};
-use super::answered_here::{self, is_show_warnings};
+use super::answered_here::{self, is_show_warnings, ShowDiagnostics};
 use super::handshake::{
     handshake, send_error, write_login_ok, HandshakeOutcome, Login, DEFAULT_COLLATION,
 };
@@ -865,15 +865,10 @@ pub(super) async fn show_warnings<S: ResultSink>(
 /// For `SHOW COUNT(*) WARNINGS` / `SHOW COUNT(*) ERRORS`, the column the server names its
 /// answer after.
 fn counted_variable(sql: &str) -> Option<&'static str> {
-    let mut words = sql.split_whitespace().skip(1);
-    let counted = words.next()?.to_ascii_uppercase().starts_with("COUNT");
-    let errors = words
-        .last()
-        .is_some_and(|w| w.trim_end_matches(';').eq_ignore_ascii_case("ERRORS"));
-    match (counted, errors) {
-        (false, _) => None,
-        (true, true) => Some("@@session.error_count"),
-        (true, false) => Some("@@session.warning_count"),
+    match answered_here::show_diagnostics(sql)? {
+        ShowDiagnostics { counted: false, .. } => None,
+        ShowDiagnostics { errors: true, .. } => Some("@@session.error_count"),
+        ShowDiagnostics { errors: false, .. } => Some("@@session.warning_count"),
     }
 }
 

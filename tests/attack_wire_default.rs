@@ -26,23 +26,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::script_runner::*;
 use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
-use shardgate::config::server::ServerConfig;
 
-/// Every wait is bounded: a hang fails the test instead of hanging the suite.
-const LIMIT: Duration = Duration::from_secs(10);
-
-async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no answer within {LIMIT:?}"))
-}
-
-fn row(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
+const HARNESS: Harness = Harness {
+    setup: |test| Box::pin(setup_schema(test)),
+    connect_timeout: Duration::from_secs(2),
+    shapes: Shapes::TypesAndCharsets,
+};
 
 /// The clinical layout with rows on shard 1 (g0) and shard 2 (g1); `medication_logs` (not in
 /// the rules: the default group g0) with one row.
@@ -78,22 +71,6 @@ async fn setup_schema(test: &str) -> TestSchema {
     schema
 }
 
-fn tune(c: &mut ServerConfig, pool_max: usize, wire: bool) {
-    c.backend.pool_min = 1;
-    c.backend.pool_max = pool_max;
-    c.backend.multiplex = true;
-    c.backend.wire_reads = wire;
-    c.backend.connect_timeout = Duration::from_secs(2);
-}
-
-async fn proxy(schema: &TestSchema, pool_max: usize, wire: bool) -> Proxy {
-    Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| tune(c, pool_max, wire),
-    )
-    .await
-}
-
 fn ops() -> shardgate::config::server::UserConfig {
     admin_user("ops", "ops-pass")
 }
@@ -103,128 +80,6 @@ fn ops_opts(proxy: &Proxy) -> Opts {
         .user(Some("ops"))
         .pass(Some("ops-pass"))
         .into()
-}
-
-/// A step's answer: rows as printed (with, for prepared steps, each column's type and
-/// charset), or the error code.
-type Outcome = Result<Vec<Vec<String>>, u16>;
-
-fn printed(rows: Vec<Row>, shapes: bool) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
-    if shapes {
-        if let Some(r) = rows.first() {
-            out.push(
-                r.columns_ref()
-                    .iter()
-                    .map(|c| format!("{:?}/{}", c.column_type(), c.character_set()))
-                    .collect(),
-            );
-        }
-    }
-    for r in rows {
-        out.push(
-            r.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    Value::NULL => "NULL".to_string(),
-                    Value::Bytes(b) => match String::from_utf8(b) {
-                        Ok(t) => format!("'{t}'"),
-                        Err(e) => format!("0x{}", hex(e.as_bytes())),
-                    },
-                    other => other.as_sql(false),
-                })
-                .collect(),
-        );
-    }
-    out
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect()
-}
-
-fn code(e: mysql_async::Error) -> u16 {
-    match e {
-        mysql_async::Error::Server(s) => s.code,
-        other => panic!("not a server error: {other}"),
-    }
-}
-
-async fn text_outcome(c: &mut Conn, sql: &str) -> Outcome {
-    match bounded(sql, c.query::<Row, _>(sql)).await {
-        Ok(rows) => Ok(printed(rows, false)),
-        Err(e) => Err(code(e)),
-    }
-}
-
-async fn exec_outcome(c: &mut Conn, sql: &str, params: Vec<Value>) -> Outcome {
-    match bounded(sql, c.exec::<Row, _, _>(sql, params)).await {
-        Ok(rows) => Ok(printed(rows, true)),
-        Err(e) => Err(code(e)),
-    }
-}
-
-async fn ok_rows(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
-    cells(
-        bounded(sql, c.query::<Row, _>(sql))
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}")),
-    )
-}
-
-/// One step of a script: the session's statement (text, or prepared when it starts with
-/// `P:`), or the other client's (`O:`, on a direct connection to the same copy).
-/// `patients` is the logical table: `patients_1` (hospital 1's shard) on the server.
-fn physical(sql: &str) -> String {
-    sql.replace("patients", "patients_1")
-}
-
-struct Side {
-    session: Conn,
-    other: Conn,
-    _proxy: Option<Proxy>,
-    schema: TestSchema,
-}
-
-async fn side(test: &str, name: &'static str, wire: Option<bool>, pool_max: usize) -> Side {
-    let schema = setup_schema(&format!("{test}_{name}")).await;
-    let other = schema.on(0).await;
-    let (session, proxy) = match wire {
-        Some(wire) => {
-            let p = proxy(&schema, pool_max, wire).await;
-            (p.connect(Some("clinical")).await, Some(p))
-        }
-        None => (schema.on(0).await, None),
-    };
-    Side {
-        session,
-        other,
-        _proxy: proxy,
-        schema,
-    }
-}
-
-impl Side {
-    async fn step(&mut self, step: &str) -> Outcome {
-        let server = self._proxy.is_none();
-        if let Some(sql) = step.strip_prefix("O:") {
-            return text_outcome(&mut self.other, &physical(sql)).await;
-        }
-        let (prepared, sql) = match step.strip_prefix("P:") {
-            Some(sql) => (true, sql),
-            None => (false, step),
-        };
-        let sql = if server {
-            physical(sql)
-        } else {
-            sql.to_string()
-        };
-        if prepared {
-            exec_outcome(&mut self.session, &sql, Vec::new()).await
-        } else {
-            text_outcome(&mut self.session, &sql).await
-        }
-    }
 }
 
 /// Runs `steps` on the wire proxy, the driver proxy and the server; returns the steps where
@@ -242,53 +97,30 @@ async fn script_as_driver(test: &str, pool_max: usize, steps: &[&str]) -> Vec<St
 }
 
 async fn run_script(test: &str, pool_max: usize, steps: &[&str], as_driver: bool) -> Vec<String> {
-    let mut sides = vec![
-        side(test, "w", Some(true), pool_max).await,
-        side(test, "d", Some(false), pool_max).await,
-        side(test, "s", None, pool_max).await,
-    ];
     let mut wrong = Vec::new();
-    for (i, step) in steps.iter().enumerate() {
-        let mut outs = Vec::new();
-        for s in sides.iter_mut() {
-            outs.push(s.step(step).await);
-        }
-        if outs[1] != outs[2] {
-            println!(
-                "{test}: step {i} `{step}`: driver proxy {:?}, server {:?}",
-                outs[1], outs[2]
-            );
-        }
-        let reference = if as_driver { &outs[1] } else { &outs[2] };
-        if &outs[0] != reference {
-            wrong.push(format!(
-                "step {i} `{step}`: wire proxy {:?}, server {:?} (driver proxy {:?})",
-                outs[0], outs[2], outs[1]
-            ));
-        }
-    }
-    for s in sides {
-        let Side {
-            session,
-            other,
-            _proxy,
-            schema,
-        } = s;
-        drop((session, other));
-        drop(_proxy);
-        schema.drop().await;
-    }
+    HARNESS
+        .run(test, pool_max, steps, |i, step, a| {
+            if a.driver != a.server {
+                println!(
+                    "{test}: step {i} `{step}`: driver proxy {:?}, server {:?}",
+                    a.driver, a.server
+                );
+            }
+            let reference = if as_driver { &a.driver } else { &a.server };
+            if &a.wire != reference {
+                wrong.push(format!(
+                    "step {i} `{step}`: wire proxy {:?}, server {:?} (driver proxy {:?})",
+                    a.wire, a.server, a.driver
+                ));
+            }
+        })
+        .await;
     wrong
 }
 
 macro_rules! assert_script {
     ($wrong:expr) => {
-        let wrong = $wrong;
-        assert!(
-            wrong.is_empty(),
-            "wire proxy differs:\n{}",
-            wrong.join("\n")
-        );
+        assert_no_differences("wire proxy differs", $wrong)
     };
 }
 
@@ -786,7 +618,7 @@ async fn user_variables_around_reads() {
 async fn a_lost_transaction_then_reads() {
     let schema = setup_schema("wd_lost_txn").await;
     for wire in [true, false] {
-        let p = proxy(&schema, 4, wire).await;
+        let p = HARNESS.proxy(&schema, 4, wire).await;
         let mut c = p.connect(Some("clinical")).await;
         assert_eq!(ok_rows(&mut c, COUNT).await, vec![row(&["3"])]);
         c.query_drop("BEGIN").await.unwrap();
@@ -892,8 +724,8 @@ async fn one_prepared_statement_with_parameters_switching_paths() {
         "SELECT id, name, birth_date FROM patients WHERE hospital_id = ? AND id >= ? ORDER BY id";
     let phys = physical(sql);
     let mut answers: Vec<Vec<Outcome>> = Vec::new();
-    let wire_proxy = proxy(&schema, 2, true).await;
-    let off_proxy = proxy(&schema, 2, false).await;
+    let wire_proxy = HARNESS.proxy(&schema, 2, true).await;
+    let off_proxy = HARNESS.proxy(&schema, 2, false).await;
     let mut conns = vec![
         wire_proxy.connect(Some("clinical")).await,
         off_proxy.connect(Some("clinical")).await,
@@ -903,9 +735,13 @@ async fn one_prepared_statement_with_parameters_switching_paths() {
         let q = if k == 2 { phys.as_str() } else { sql };
         let mut out = Vec::new();
         let params = |a: i64, b: Value| vec![Value::Int(a), b];
-        out.push(exec_outcome(c, q, params(1, Value::Int(0))).await);
-        out.push(exec_outcome(c, q, params(1, Value::Bytes(b"5".to_vec()))).await);
-        out.push(exec_outcome(c, q, params(1, Value::NULL)).await);
+        out.push(HARNESS.exec_outcome(c, q, params(1, Value::Int(0))).await);
+        out.push(
+            HARNESS
+                .exec_outcome(c, q, params(1, Value::Bytes(b"5".to_vec())))
+                .await,
+        );
+        out.push(HARNESS.exec_outcome(c, q, params(1, Value::NULL)).await);
         c.query_drop("BEGIN").await.unwrap();
         // One after the other on the same data: each rolls its row back.
         c.query_drop(format!(
@@ -914,11 +750,15 @@ async fn one_prepared_statement_with_parameters_switching_paths() {
         ))
         .await
         .unwrap();
-        out.push(exec_outcome(c, q, params(1, Value::Int(100))).await);
-        out.push(exec_outcome(c, q, params(1, Value::Double(4.5))).await);
+        out.push(HARNESS.exec_outcome(c, q, params(1, Value::Int(100))).await);
+        out.push(
+            HARNESS
+                .exec_outcome(c, q, params(1, Value::Double(4.5)))
+                .await,
+        );
         c.query_drop("ROLLBACK").await.unwrap();
-        out.push(exec_outcome(c, q, params(1, Value::Int(100))).await);
-        out.push(exec_outcome(c, q, params(1, Value::Int(0))).await);
+        out.push(HARNESS.exec_outcome(c, q, params(1, Value::Int(100))).await);
+        out.push(HARNESS.exec_outcome(c, q, params(1, Value::Int(0))).await);
         answers.push(out);
     }
     assert_eq!(answers[1], answers[2], "driver proxy vs server");
@@ -973,7 +813,7 @@ async fn a_reload_with_a_wire_read_in_flight() {
     .unwrap();
     let rules = schema.clinical_rules("clinical");
     let proxy = Proxy::start_tuned(&[("clinical.toml", rules.clone())], |c| {
-        tune(c, 4, true);
+        HARNESS.tune(c, 4, true);
         c.users.push(ops());
     })
     .await;
@@ -1067,7 +907,7 @@ async fn reloads_in_a_loop_under_wire_reads() {
     }
     let rules = schema.clinical_rules("clinical");
     let proxy = Proxy::start_tuned(&[("clinical.toml", rules.clone())], |c| {
-        tune(c, 2, true);
+        HARNESS.tune(c, 2, true);
         c.users.push(ops());
     })
     .await;
@@ -1187,7 +1027,7 @@ async fn a_reload_that_changes_a_groups_master() {
     let mut replica_dba = dba(replica_port(0)).await;
     replica_dba.query_drop("STOP SLAVE").await.unwrap();
     let proxy = Proxy::start_tuned(&[("clinical.toml", rules.clone())], |c| {
-        tune(c, 4, true);
+        HARNESS.tune(c, 4, true);
         c.users.push(ops());
     })
     .await;
@@ -1249,35 +1089,13 @@ async fn a_reload_that_changes_a_groups_master() {
 // 4. KILL, clients hanging up, small pools
 // ---------------------------------------------------------------------------------------
 
-async fn sleepers(schema: &TestSchema, group: usize) -> Vec<u64> {
-    let mut d = dba(master_port(group)).await;
-    let v = d
-        .query(format!(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app' \
-             AND DB = '{}' AND (INFO LIKE 'SELECT%SLEEP%' OR STATE = 'User sleep')",
-            schema.name
-        ))
-        .await
-        .unwrap();
-    d.disconnect().await.unwrap();
-    v
-}
-
-async fn wait_for_sleeper(schema: &TestSchema, group: usize) {
-    let start = Instant::now();
-    while sleepers(schema, group).await.is_empty() {
-        assert!(start.elapsed() < LIMIT, "the read never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// KILL QUERY of a prepared (binary) wire read, from another client through the proxy:
 /// 1317 at once; the backend statement stops; the killed session's next executes (same
 /// statement, single-slot pool) answer right.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_query_of_a_prepared_wire_read() {
     let schema = setup_schema("wd_kill_prep").await;
-    let p = proxy(&schema, 1, true).await;
+    let p = HARNESS.proxy(&schema, 1, true).await;
     let mut victim = p.connect(Some("clinical")).await;
     let id = victim.id();
     let sql = "SELECT id, SLEEP(?) FROM patients WHERE hospital_id = ? ORDER BY id";
@@ -1287,7 +1105,7 @@ async fn kill_query_of_a_prepared_wire_read() {
         let r = victim.exec::<(i64, i64), _, _>(sql, (3, 1)).await;
         (victim, r)
     });
-    wait_for_sleeper(&schema, 0).await;
+    wait_for_sleeper(&schema.name, 0).await;
     let start = Instant::now();
     let mut killer = p.connect(Some("clinical")).await;
     killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
@@ -1296,7 +1114,7 @@ async fn kill_query_of_a_prepared_wire_read() {
     assert!(start.elapsed() < Duration::from_secs(3));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
-        sleepers(&schema, 0).await.is_empty(),
+        sleepers(&schema.name, 0).await.is_empty(),
         "the backend statement still runs"
     );
     for c in [&mut victim, &mut killer] {
@@ -1318,7 +1136,7 @@ async fn kill_query_of_a_prepared_wire_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_of_a_session_idle_with_kept_warnings() {
     let schema = setup_schema("wd_kill_idle_warn").await;
-    let p = proxy(&schema, 2, true).await;
+    let p = HARNESS.proxy(&schema, 2, true).await;
     let mut victim = p.connect(Some("clinical")).await;
     let warn = "SELECT CAST('x' AS SIGNED) FROM patients WHERE hospital_id = 1";
     assert_eq!(ok_rows(&mut victim, warn).await.len(), 3);
@@ -1376,7 +1194,7 @@ async fn a_client_hanging_up_mid_binary_result() {
             ],
         )
         .await;
-    let p = proxy(&schema, 1, true).await;
+    let p = HARNESS.proxy(&schema, 1, true).await;
     for round in 0..3 {
         let mut c = p.connect(Some("clinical")).await;
         c.query_drop("SET time_zone = '+09:00'").await.unwrap();
@@ -1428,7 +1246,7 @@ async fn reads_waiting_for_slots_held_by_transactions() {
     let schema = setup_schema("wd_pool_txn").await;
     let mut outcomes = Vec::new();
     for wire in [true, false] {
-        let p = proxy(&schema, 2, wire).await;
+        let p = HARNESS.proxy(&schema, 2, wire).await;
         let mut t1 = p.connect(Some("clinical")).await;
         let mut t2 = p.connect(Some("clinical")).await;
         for t in [&mut t1, &mut t2] {
@@ -1487,7 +1305,7 @@ async fn a_small_pool_under_merged_reads_and_transactions() {
             &["INSERT INTO patients_0 VALUES (4, 0, 'zero', NULL, NULL), (8, 0, 'zero8', NULL, NULL)"],
         )
         .await;
-    let p = proxy(&schema, 2, true).await;
+    let p = HARNESS.proxy(&schema, 2, true).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = Vec::new();
     for k in 0..8usize {
@@ -1759,7 +1577,7 @@ async fn max_statement_time_on_wire_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_time_zones_interleaved_on_one_slot() {
     let schema = setup_schema("wd_tz_interleave").await;
-    let p = proxy(&schema, 1, true).await;
+    let p = HARNESS.proxy(&schema, 1, true).await;
     let mut a = p.connect(Some("clinical")).await;
     let mut b = p.connect(Some("clinical")).await;
     a.query_drop("SET time_zone = '+05:00'").await.unwrap();
@@ -1857,7 +1675,7 @@ async fn warnings_across_transaction_boundaries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warnings_of_two_sessions_on_one_slot() {
     let schema = setup_schema("wd_warn_two").await;
-    let p = proxy(&schema, 1, true).await;
+    let p = HARNESS.proxy(&schema, 1, true).await;
     let mut a = p.connect(Some("clinical")).await;
     let mut b = p.connect(Some("clinical")).await;
     assert_eq!(ok_rows(&mut a, WARN).await.len(), 3);
@@ -2080,7 +1898,7 @@ async fn diagnostics_after_derived_tables_dual_prepared_and_warning_sets() {
 async fn quoted_insert_column_lists_do_not_pin_the_session() {
     let schema = setup_schema("wd_quoted_insert").await;
     for wire in [true, false] {
-        let p = proxy(&schema, 1, wire).await;
+        let p = HARNESS.proxy(&schema, 1, wire).await;
         let mut a = p.connect(Some("clinical")).await;
         let mut b = p.connect(Some("clinical")).await;
         let id = if wire { 101 } else { 105 };

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod raw;
 pub mod reshard;
+pub mod script_runner;
 pub mod session_oracle;
 pub mod small_pools;
 pub mod xa;
@@ -492,6 +493,11 @@ pub fn cells(rows: Vec<Row>) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect()
+}
+
+/// A row as `cells` prints it, for the expected side of a comparison.
+pub fn row(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
 }
 
 /// `sql`'s rows as `cells`.

@@ -23,23 +23,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::script_runner::*;
 use common::*;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row, Value};
-use shardgate::config::server::ServerConfig;
+use mysql_async::{Row, Value};
 
-/// Every wait is bounded: a hang fails the test instead of hanging the suite.
-const LIMIT: Duration = Duration::from_secs(10);
-
-async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no answer within {LIMIT:?}"))
-}
-
-fn row(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
+const HARNESS: Harness = Harness {
+    setup: |test| Box::pin(setup_schema(test)),
+    connect_timeout: Duration::from_secs(1),
+    shapes: Shapes::Types,
+};
 
 /// The clinical layout with rows on shard 1 (g0) and shard 2 (g1), `medication_logs` (not
 /// in the rules: g0) with one row, and stored functions on both masters: `f_lock` takes a
@@ -83,228 +76,28 @@ async fn setup_schema(test: &str) -> TestSchema {
     schema
 }
 
-fn tune(c: &mut ServerConfig, pool_max: usize, wire: bool) {
-    c.backend.pool_min = 1;
-    c.backend.pool_max = pool_max;
-    c.backend.multiplex = true;
-    c.backend.wire_reads = wire;
-    c.backend.connect_timeout = Duration::from_secs(1);
-}
-
-async fn proxy(schema: &TestSchema, pool_max: usize, wire: bool) -> Proxy {
-    Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| tune(c, pool_max, wire),
-    )
-    .await
-}
-
-/// A step's answer: rows as printed (with, for prepared steps, each column's type), or the
-/// error code.
-type Outcome = Result<Vec<Vec<String>>, u16>;
-
-fn printed(rows: Vec<Row>, shapes: bool) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
-    if shapes {
-        if let Some(r) = rows.first() {
-            out.push(
-                r.columns_ref()
-                    .iter()
-                    .map(|c| format!("{:?}", c.column_type()))
-                    .collect(),
-            );
-        }
-    }
-    for r in rows {
-        out.push(
-            r.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    Value::NULL => "NULL".to_string(),
-                    Value::Bytes(b) => format!("'{}'", String::from_utf8_lossy(&b)),
-                    other => other.as_sql(false),
-                })
-                .collect(),
-        );
-    }
-    out
-}
-
-fn code(e: mysql_async::Error) -> u16 {
-    match e {
-        mysql_async::Error::Server(s) => s.code,
-        other => panic!("not a server error: {other}"),
-    }
-}
-
-async fn text_outcome(c: &mut Conn, sql: &str) -> Outcome {
-    match bounded(sql, c.query::<Row, _>(sql)).await {
-        Ok(rows) => Ok(printed(rows, false)),
-        Err(e) => Err(code(e)),
-    }
-}
-
-async fn exec_outcome(c: &mut Conn, sql: &str) -> Outcome {
-    match bounded(sql, c.exec::<Row, _, _>(sql, ())).await {
-        Ok(rows) => Ok(printed(rows, true)),
-        Err(e) => Err(code(e)),
-    }
-}
-
-/// A multi-statement text query: every result set, each after a `--` row.
-async fn multi_outcome(c: &mut Conn, sql: &str) -> Outcome {
-    let run = async {
-        let mut out = Vec::new();
-        let mut res = c.query_iter(sql).await?;
-        loop {
-            let rows: Vec<Row> = res.collect().await?;
-            out.push(row(&["--"]));
-            out.extend(printed(rows, false));
-            if res.is_empty() {
-                break;
-            }
-        }
-        Ok::<_, mysql_async::Error>(out)
-    };
-    match bounded(sql, run).await {
-        Ok(out) => Ok(out),
-        Err(e) => Err(code(e)),
-    }
-}
-
-async fn ok_rows(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
-    cells(
-        bounded(sql, c.query::<Row, _>(sql))
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}")),
-    )
-}
-
-/// `patients` (and the other bound tables) are hospital 1's shard on the server.
-fn physical(sql: &str) -> String {
-    sql.replace("patients", "patients_1")
-        .replace("trial_enrollment", "trial_enrollment_1")
-}
-
-struct Side {
-    name: &'static str,
-    session: Conn,
-    other: Conn,
-    proxy: Option<Proxy>,
-    schema: TestSchema,
-}
-
-async fn side(test: &str, name: &'static str, wire: Option<bool>, pool_max: usize) -> Side {
-    let schema = setup_schema(&format!("{test}_{name}")).await;
-    let other = schema.on(0).await;
-    let (session, proxy) = match wire {
-        Some(wire) => {
-            let p = proxy(&schema, pool_max, wire).await;
-            (p.connect(Some("clinical")).await, Some(p))
-        }
-        None => (schema.on(0).await, None),
-    };
-    Side {
-        name,
-        session,
-        other,
-        proxy,
-        schema,
-    }
-}
-
-impl Side {
-    /// One step: the session's text statement, or prepared (`P:`), multi-statement text
-    /// (`M:`), COM_RESET_CONNECTION (`R:`), a 100 ms pause (`S:`), or the other client's statement (`O:`, on a
-    /// direct connection to the same copy). `{s}` is the side's name (lock names are the
-    /// server's, shared by the three copies), `{db}` the database the session uses.
-    async fn step(&mut self, step: &str) -> Outcome {
-        let server = self.proxy.is_none();
-        let db = if server {
-            self.schema.name.as_str()
-        } else {
-            "clinical"
-        };
-        let step = step.replace("{s}", self.name).replace("{db}", db);
-        let step = step.as_str();
-        if let Some(sql) = step.strip_prefix("O:") {
-            return text_outcome(&mut self.other, &physical(sql)).await;
-        }
-        if step.starts_with("S:") {
-            // A pause: past the proxy's idle hold (2 ms), so what a session does not keep
-            // has gone back to its pool.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            return Ok(Vec::new());
-        }
-        if step.starts_with("R:") {
-            return match bounded("reset", self.session.reset()).await {
-                Ok(_) => Ok(Vec::new()),
-                Err(e) => Err(code(e)),
-            };
-        }
-        let (kind, sql) = match step.get(..2) {
-            Some(k @ ("P:" | "M:")) => (k, &step[2..]),
-            _ => ("", step),
-        };
-        let sql = if server {
-            physical(sql)
-        } else {
-            sql.to_string()
-        };
-        match kind {
-            "P:" => exec_outcome(&mut self.session, &sql).await,
-            "M:" => multi_outcome(&mut self.session, &sql).await,
-            _ => text_outcome(&mut self.session, &sql).await,
-        }
-    }
-}
-
 /// Runs `steps` on the wire proxy, the driver proxy and the server; returns every step
 /// where a proxy's answer differs from the server's.
 async fn script(test: &str, pool_max: usize, steps: &[&str]) -> Vec<String> {
-    let mut sides = vec![
-        side(test, "w", Some(true), pool_max).await,
-        side(test, "d", Some(false), pool_max).await,
-        side(test, "s", None, pool_max).await,
-    ];
     let mut wrong = Vec::new();
-    for (i, step) in steps.iter().enumerate() {
-        let mut outs = Vec::new();
-        for s in sides.iter_mut() {
-            outs.push(s.step(step).await);
-        }
-        for (n, name) in [(0, "wire proxy"), (1, "driver proxy")] {
-            if outs[n] != outs[2] {
-                wrong.push(format!(
-                    "step {i} `{step}`: {name} {:?}, server {:?}",
-                    outs[n], outs[2]
-                ));
+    HARNESS
+        .run(test, pool_max, steps, |i, step, a| {
+            for (got, name) in [(&a.wire, "wire proxy"), (&a.driver, "driver proxy")] {
+                if got != &a.server {
+                    wrong.push(format!(
+                        "step {i} `{step}`: {name} {:?}, server {:?}",
+                        got, a.server
+                    ));
+                }
             }
-        }
-    }
-    for s in sides {
-        let Side {
-            name: _,
-            session,
-            other,
-            proxy,
-            schema,
-        } = s;
-        drop((session, other));
-        drop(proxy);
-        schema.drop().await;
-    }
+        })
+        .await;
     wrong
 }
 
 macro_rules! assert_script {
     ($wrong:expr) => {
-        let wrong = $wrong;
-        assert!(
-            wrong.is_empty(),
-            "proxy differs from MariaDB:\n{}",
-            wrong.join("\n")
-        );
+        assert_no_differences("proxy differs from MariaDB", $wrong)
     };
 }
 
@@ -507,7 +300,7 @@ async fn tableless_failures_and_error_count() {
 async fn a_multiplexed_sets_own_warnings_are_gone_loudly() {
     let schema = setup_schema("dg_set_gone").await;
     for wire in [true, false] {
-        let p = proxy(&schema, 2, wire).await;
+        let p = HARNESS.proxy(&schema, 2, wire).await;
         let mut c = p.connect(Some("clinical")).await;
         assert_eq!(ok_rows(&mut c, WARN).await.len(), 3);
         for sql in ["SHOW WARNINGS", "SELECT @@warning_count"] {
@@ -623,7 +416,7 @@ async fn an_idle_session_after_a_warning_set_leaves_the_slot() {
                 true,
             ),
         ] {
-            let p = proxy(&schema, 1, wire).await;
+            let p = HARNESS.proxy(&schema, 1, wire).await;
             let mut a = p.connect(Some("clinical")).await;
             let mut b = p.connect(Some("clinical")).await;
             for s in steps {
@@ -965,7 +758,7 @@ async fn scatter_reads_with_warnings_then_tableless_statements() {
     let schema = setup_schema("dg_scatter").await;
     let mut failures = Vec::new();
     for wire in [true, false] {
-        let p = proxy(&schema, 4, wire).await;
+        let p = HARNESS.proxy(&schema, 4, wire).await;
         let mut a = p.connect(Some("clinical")).await;
         let scatter = "SELECT CAST(name AS SIGNED) FROM patients ORDER BY id";
         for between in [
@@ -1012,7 +805,7 @@ async fn two_sessions_interleaving_on_one_slot() {
     let mut seen = Vec::new();
     let mut wrong = Vec::new();
     for wire in [true, false] {
-        let p = proxy(&schema, 1, wire).await;
+        let p = HARNESS.proxy(&schema, 1, wire).await;
         let mut a = p.connect(Some("clinical")).await;
         let mut b = p.connect(Some("clinical")).await;
         let b_warn = "SELECT CAST('q' AS SIGNED) FROM patients WHERE hospital_id = 1 AND id = 1";
@@ -1099,27 +892,6 @@ async fn two_sessions_interleaving_on_one_slot() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-async fn sleepers(db: &str, group: usize) -> Vec<u64> {
-    let mut d = dba(master_port(group)).await;
-    let v = d
-        .query(format!(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{db}' \
-             AND (INFO LIKE 'SELECT%SLEEP%' OR STATE = 'User sleep')"
-        ))
-        .await
-        .unwrap();
-    d.disconnect().await.unwrap();
-    v
-}
-
-async fn wait_for_sleeper(db: &str, group: usize) {
-    let start = Instant::now();
-    while sleepers(db, group).await.is_empty() {
-        assert!(start.elapsed() < LIMIT, "the sleep never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The diagnostics around KILL QUERY: a session with warnings kills another's (idle)
 /// query; a session whose tableless `SELECT SLEEP(5)` is killed after a warned read. Each
 /// answer after it is compared with the server's for the same steps.
@@ -1130,7 +902,7 @@ async fn kill_query_and_the_diagnostics() {
     for (name, wire) in [("w", Some(true)), ("d", Some(false)), ("s", None)] {
         let schema = setup_schema(&format!("dg_kill_{name}")).await;
         let p = match wire {
-            Some(w) => Some(proxy(&schema, 4, w).await),
+            Some(w) => Some(HARNESS.proxy(&schema, 4, w).await),
             None => None,
         };
         let connect = || async {
@@ -1509,7 +1281,7 @@ async fn orm_statements_do_not_pin_the_session() {
     let mut pinned = Vec::new();
     let mut refused = Vec::new();
     for wire in [true, false] {
-        let p = proxy(&schema, 1, wire).await;
+        let p = HARNESS.proxy(&schema, 1, wire).await;
         // Control: a stored function pins (as documented).
         assert_eq!(
             pins(
@@ -1553,7 +1325,7 @@ async fn orm_statements_do_not_pin_the_session() {
 async fn a_pinned_session_releases_on_disconnect_and_reset() {
     let schema = setup_schema("dg_pin_release").await;
     for wire in [true, false] {
-        let p = proxy(&schema, 1, wire).await;
+        let p = HARNESS.proxy(&schema, 1, wire).await;
         let mut other = schema.on(0).await;
         for end in ["disconnect", "reset", "change_user"] {
             let lock = format!("lk_rel_{wire}_{end}");
@@ -1633,7 +1405,7 @@ async fn read_only_functions_do_not_pin() {
     let p = Proxy::start_tuned(
         &[("clinical.toml", schema.clinical_rules("clinical"))],
         |c| {
-            tune(c, 1, true);
+            HARNESS.tune(c, 1, true);
             c.read_only_functions = vec!["f_plain".into()];
         },
     )
@@ -1665,7 +1437,7 @@ async fn cached_proxy(schema: &TestSchema, wire: bool) -> Proxy {
         "name = \"patients\"\ncache_ttl_ms = 60000\n",
     );
     assert!(rules.contains("cache_ttl_ms"));
-    Proxy::start_tuned(&[("clinical.toml", rules)], |c| tune(c, 4, wire)).await
+    Proxy::start_tuned(&[("clinical.toml", rules)], |c| HARNESS.tune(c, 4, wire)).await
 }
 
 // FINDING (both paths): a failed read, then a read answered from the result cache: `SELECT

@@ -16,18 +16,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::script_runner::bounded;
 use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
-
-/// Every wait is bounded: a hang fails the test instead of hanging the suite.
-const LIMIT: Duration = Duration::from_secs(10);
-
-async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no answer within {LIMIT:?}"))
-}
 
 /// The clinical layout: patients 1 and 5 on shard 1 (g0), 2 on shard 2 (g1), hospital 1 on
 /// both groups, and `allp` on g0 holding all three patients (the oracle's table).

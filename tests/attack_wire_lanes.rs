@@ -33,10 +33,6 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what}: no answer within {LIMIT:?}"))
 }
 
-fn row(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
 const NAMES: [&str; 10] = [
     "alice",
     "Alice",

@@ -85,10 +85,6 @@ async fn ok_strings(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
-fn row(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
 /// The proxy's backend connections to g0's master for this test's schema (the app user's
 /// threads whose default database is the schema: driver and wire connections alike).
 async fn backend_threads(schema: &TestSchema, group: usize) -> Vec<(u64, String, Option<String>)> {

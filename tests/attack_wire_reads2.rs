@@ -118,10 +118,6 @@ async fn text(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
     )
 }
 
-fn row(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
 /// The proxy's backend threads on `group`'s master whose default database is the schema.
 async fn backend_threads(schema: &str, group: usize) -> Vec<(u64, String, Option<String>)> {
     let mut d = dba(master_port(group)).await;

@@ -124,7 +124,10 @@ async fn diagnostics_statements_with_comments_and_spaces_answer_as_the_server_do
         "/* c */ SHOW ERRORS",
     ];
     async fn columns_and_rows(c: &mut Conn, sql: &str) -> (Vec<String>, Vec<Vec<String>>) {
-        let mut result = c.query_iter(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let mut result = c
+            .query_iter(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         let columns = result
             .columns_ref()
             .iter()
@@ -133,12 +136,7 @@ async fn diagnostics_statements_with_comments_and_spaces_answer_as_the_server_do
         let rows: Vec<Row> = result.collect().await.unwrap();
         let rows = rows
             .into_iter()
-            .map(|r| {
-                r.unwrap()
-                    .into_iter()
-                    .map(|v| format!("{v:?}"))
-                    .collect()
-            })
+            .map(|r| r.unwrap().into_iter().map(|v| format!("{v:?}")).collect())
             .collect();
         (columns, rows)
     }
@@ -151,7 +149,10 @@ async fn diagnostics_statements_with_comments_and_spaces_answer_as_the_server_do
                 .query_drop("SELECT nocol FROM patients WHERE hospital_id = 1")
                 .await
                 .is_err());
-            assert!(server.query_drop("SELECT nocol FROM patients_1").await.is_err());
+            assert!(server
+                .query_drop("SELECT nocol FROM patients_1")
+                .await
+                .is_err());
             assert_eq!(
                 columns_and_rows(&mut c, show).await,
                 columns_and_rows(&mut server, show).await,

@@ -376,6 +376,12 @@ impl SessionConns {
         self.release_all();
     }
 
+    /// A statement of another session waits for a slot of a pool one of the session's
+    /// connections is from.
+    pub fn pinned_wanted(&self) -> bool {
+        self.pinned.iter().any(|p| p.pool.is_wanted())
+    }
+
     pub fn pinned_count(&self) -> usize {
         self.pinned.len()
     }

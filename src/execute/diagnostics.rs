@@ -82,6 +82,19 @@ pub fn after_statement(
     }
 }
 
+/// An idle session kept its driver connections only for the warnings of its last statement,
+/// and another session waits for a slot of their pool: they go back (a session idling with
+/// warnings must not lock others out of a server), and the warnings with them, so SHOW
+/// WARNINGS says they are gone (1235) rather than list another connection's. Connections a
+/// server still counts in a transaction stay.
+pub fn give_back_warned_connections(session: &mut Session) {
+    session.conns.release_between_statements(false, false);
+    if !session.conns.holds_any() {
+        session.last_warnings = 0;
+        session.conns.wire_warnings_lost();
+    }
+}
+
 /// A read the server runs without touching its diagnostics when it raises nothing (and
 /// whose PREPARE leaves them alone too).
 pub fn reads_no_table(route: &crate::plan::Route) -> bool {

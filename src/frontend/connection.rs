@@ -28,6 +28,7 @@ use super::sessions::LiveSession;
 use super::sink::ClientSink;
 use super::stmt::registry::Registry;
 use super::user_limits::UserSession;
+use crate::backend::pools::SLOT_WANTED;
 use crate::backend::session_conns::KeptWire;
 use crate::protocol::commands::*;
 use crate::stats::RouteKind;
@@ -221,6 +222,32 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                             _ = self.live.ended().cancelled() => return Ok(()),
                             read = read => read?,
                         }
+                    }
+                }
+            } else if self.keeps_connections_for_warnings_only() {
+                // Kept for SHOW WARNINGS, but not at the price of locking another session
+                // out of the server: given back when one waits for a slot of their pool.
+                self.session.conns.release_spares();
+                let read = self.reader.read_packet(&mut buf);
+                tokio::pin!(read);
+                loop {
+                    let wanted = SLOT_WANTED.notified();
+                    tokio::pin!(wanted);
+                    // Listening before looking: a waiter counted after the look is heard.
+                    wanted.as_mut().enable();
+                    if self.session.conns.pinned_wanted() {
+                        execute::diagnostics::give_back_warned_connections(&mut self.session);
+                        break tokio::select! {
+                            biased;
+                            _ = self.live.ended().cancelled() => return Ok(()),
+                            read = &mut read => read?,
+                        };
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = self.live.ended().cancelled() => return Ok(()),
+                        read = &mut read => break read?,
+                        _ = &mut wanted => {}
                     }
                 }
             } else {
@@ -484,6 +511,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     /// Whether this session may kill others' (see `kill::kill`).
     pub(super) fn is_admin(&self) -> bool {
         self.admin
+    }
+
+    /// The session holds driver connections between statements only because the last
+    /// statement's warnings are on them (`release_between_statements`): nothing else (a
+    /// transaction, state a replay cannot repeat) ties it to them.
+    fn keeps_connections_for_warnings_only(&self) -> bool {
+        self.shared.config.backend.multiplex
+            && self.session.last_warnings > 0
+            && !self.session.conns.keeps_wire_for_warnings()
+            && self.session.conns.holds_any()
+            && !self.session.txn.pins_connections()
+            && !self.session.conns.keeps_connections()
     }
 
     /// Multiplexing: after each command the session gives back the connections nothing

@@ -1,0 +1,114 @@
+//! A session whose last statement left warnings on a driver connection keeps that
+//! connection for SHOW WARNINGS while it idles. Another session waiting for that server's
+//! pool must not be locked out by it: the idle session gives the connection back, and its
+//! SHOW WARNINGS then says the warnings are gone rather than list another connection's.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::Queryable;
+
+async fn proxy(schema: &TestSchema, wire: bool) -> Proxy {
+    Proxy::start_tuned(
+        &[("clinical.toml", schema.clinical_rules("clinical"))],
+        |c| {
+            c.backend.multiplex = true;
+            c.backend.wire_reads = wire;
+            c.backend.pool_min = 1;
+            c.backend.pool_max = 1;
+            c.backend.connect_timeout = Duration::from_secs(2);
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_with_warnings_does_not_lock_others_out_of_the_pool() {
+    let schema = common::small_pools::clinical("warnings_hold_pool").await;
+    for wire in [false, true] {
+        let p = proxy(&schema, wire).await;
+        let mut a = p.connect(Some("clinical")).await;
+        let mut b = p.connect(Some("clinical")).await;
+        // A duplicate key under IGNORE: a warning (1062), on the master's connection.
+        a.query_drop("INSERT IGNORE INTO patients (id, hospital_id, name) VALUES (1, 1, 'dup')")
+            .await
+            .unwrap();
+        let warnings: Vec<(String, u16, String)> = a.query("SHOW WARNINGS").await.unwrap();
+        assert_eq!(warnings.len(), 1, "wire {wire}: {warnings:?}");
+        assert_eq!(warnings[0].1, 1062, "wire {wire}");
+        // `a` idles with them; `b` needs the master's only connection.
+        let started = Instant::now();
+        let name: Option<String> = b
+            .query_first("SELECT name FROM patients WHERE hospital_id = 1 AND id = 1")
+            .await
+            .unwrap_or_else(|e| panic!("wire {wire}: {e}"));
+        assert_eq!(name.as_deref(), Some("a"), "wire {wire}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "wire {wire}: the other session waited {:?}",
+            started.elapsed()
+        );
+        // The warnings went with the connection: said so, not answered by another's list.
+        match a.query::<(String, u16, String), _>("SHOW WARNINGS").await {
+            Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1235, "wire {wire}: {e}"),
+            other => panic!("wire {wire}: SHOW WARNINGS answered {other:?}"),
+        }
+        drop(a);
+        drop(b);
+        drop(p);
+    }
+    schema.drop().await;
+}
+
+/// The same after a statement that failed following a warned one: the failure's error is
+/// listed from the proxy's record, and the connection the warnings had kept goes back when
+/// another session waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_after_warnings_does_not_lock_others_out_of_the_pool() {
+    let schema = common::small_pools::clinical("warnings_then_failure").await;
+    for wire in [false, true] {
+        let p = proxy(&schema, wire).await;
+        let mut a = p.connect(Some("clinical")).await;
+        let mut b = p.connect(Some("clinical")).await;
+        for failing in [
+            "SET SESSION sql_mode = 'NO_SUCH_MODE'",
+            "SELECT nocol FROM patients WHERE hospital_id = 1",
+            "SELECT 1 FROM DUAL WHERE 1 = (SELECT 1 UNION SELECT 2)",
+            "INSERT INTO patients (id, hospital_id, name) VALUES (1, 1, 'dup')",
+        ] {
+            a.query_drop(
+                "INSERT IGNORE INTO patients (id, hospital_id, name) VALUES (1, 1, 'dup')",
+            )
+            .await
+            .unwrap();
+            let code = match a.query_drop(failing).await {
+                Err(mysql_async::Error::Server(e)) => e.code,
+                other => panic!("wire {wire}: {failing}: {other:?}"),
+            };
+            let started = Instant::now();
+            let name: Option<String> = b
+                .query_first("SELECT name FROM patients WHERE hospital_id = 1 AND id = 1")
+                .await
+                .unwrap_or_else(|e| panic!("wire {wire}: after {failing}: {e}"));
+            assert_eq!(name.as_deref(), Some("a"), "wire {wire}");
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "wire {wire}: after {failing}, the other session waited {:?}",
+                started.elapsed()
+            );
+            let listed: Vec<(String, u16, String)> = a.query("SHOW WARNINGS").await.unwrap();
+            assert_eq!(listed.len(), 1, "wire {wire}: after {failing}: {listed:?}");
+            assert_eq!(
+                (listed[0].0.as_str(), listed[0].1),
+                ("Error", code),
+                "wire {wire}: after {failing}"
+            );
+        }
+        drop(a);
+        drop(b);
+        drop(p);
+    }
+    schema.drop().await;
+}

@@ -8,8 +8,8 @@
 //! next step comes) and a direct MariaDB connection, each on its own copy of the data. Every
 //! step's answer of the wire proxy must be the server's.
 //!
-//! Tests marked `// FINDING:` failed against the code they were written for (a8ba25b on
-//! main, which has both changes); the others passed and stay as regression tests. Where a
+//! Tests marked `// FINDING:` failed against the code they were written for (a8ba25b and
+//! fb91a07 on main, which have both changes); the others passed and stay as regression tests. Where a
 //! finding says "also fails at e2c896c^", the same test was run against the tree before the
 //! wire spare: the finding is older than it.
 

@@ -87,5 +87,12 @@ impl Exchange {
 /// Errors after which the server closes the connection: SQLSTATE class 08 (a packet over
 /// max_allowed_packet, network errors), shutdown, KILL CONNECTION, the idle timeout.
 pub fn ends_connection(err: &ErrFields) -> bool {
-    err.state.starts_with("08") || matches!(err.code, 1053 | 1927 | 4031)
+    err.state.starts_with("08") || code_ends_connection(err.code)
+}
+
+/// The codes of those errors whatever their SQLSTATE (ER_SERVER_SHUTDOWN,
+/// ER_CONNECTION_KILLED, ER_CLIENT_INTERACTION_TIMEOUT): the driver's connections end on
+/// them too (`execute::txn::loss`).
+pub fn code_ends_connection(code: u16) -> bool {
+    matches!(code, 1053 | 1927 | 4031)
 }

@@ -28,6 +28,7 @@ mod stream;
 
 pub use column::{column_fields, ColumnFields};
 pub use conn::{WireConn, WireOpts};
+pub use exchange::code_ends_connection;
 pub use packets::{ErrFields, OkFields};
 pub use reply::{Reply, RowStep, Rows};
 pub use statements::Prepared;

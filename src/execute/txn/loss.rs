@@ -17,8 +17,7 @@ use super::end::rollback_quietly;
 
 /// Server errors after which the connection is gone (the server closes it).
 pub(crate) fn connection_gone(code: u16) -> bool {
-    // ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED, ER_CLIENT_INTERACTION_TIMEOUT
-    matches!(code, 1053 | 1927 | 4031)
+    crate::backend::wire::code_ends_connection(code)
 }
 
 /// Marks the transaction lost when the connection of a group it runs on is gone or was

@@ -826,7 +826,8 @@ impl SessionConns {
     }
 
     /// The previous statement's wire connection, if it is of `pool` (of the current rules),
-    /// still carries exactly the session's replayable state, its server is in rotation, and
+    /// still carries exactly the session's replayable state, nobody waits for a slot of its
+    /// pool, its server is in rotation, and
     /// the server did not close it meanwhile (as for an idle one, checked before anything is
     /// sent, so that its failure under a statement is the server's).
     fn take_wire_spare(&mut self, pool: &Arc<GroupPool>) -> Option<WireLease> {
@@ -834,6 +835,10 @@ impl SessionConns {
         let fits = self.wire_spare.as_ref().is_some_and(|lease| {
             Arc::ptr_eq(lease.pool(), pool)
                 && *lease.carries() == *self.batch
+                // As for the driver's spares: while another session waits for this pool,
+                // the spare goes back and this statement queues for a slot like the other
+                // (a batch of reads would otherwise keep it from statement to statement).
+                && !pool.is_wanted()
                 && pool.health.in_rotation()
                 && !lease.closed_while_idle()
         });

@@ -52,61 +52,10 @@ pub(super) fn recognise<'a>(first: FirstWord<'_>, sql: &'a str) -> Option<Answer
 
 /// `SHOW WARNINGS` / `SHOW ERRORS` / `SHOW COUNT(*) WARNINGS` are about the previous
 /// statement, so they must go to the connection that ran it, not to a routed one.
+pub(super) use crate::plan::show_diagnostics::{show_diagnostics, ShowDiagnostics};
+
 pub(super) fn is_show_warnings(first: FirstWord<'_>, sql: &str) -> bool {
     first.may_be("SHOW") && show_diagnostics(sql).is_some()
-}
-
-/// Which diagnostics statement a `SHOW` is, read past comments and spaces as the server
-/// reads it (`SHOW /* c */ COUNT ( * ) ERRORS`): a split at whitespace took such forms for
-/// other statements, sent them to a backend connection (which answered its own list), or
-/// answered a count with a list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct ShowDiagnostics {
-    /// `SHOW COUNT(*) ...`: one row, the count, in the server's one column.
-    pub counted: bool,
-    /// `... ERRORS` rather than `... WARNINGS`.
-    pub errors: bool,
-}
-
-pub(super) fn show_diagnostics(sql: &str) -> Option<ShowDiagnostics> {
-    use crate::plan::lexer::{significant, Kind, Token};
-    let mut toks = significant(sql);
-    let mut next = || toks.next();
-    let word = |t: Option<Token>, w: &str| t.is_some_and(|t| t.is_word(sql, w));
-    let punct = |t: Option<Token>, p: u8| t.is_some_and(|t| t.kind == Kind::Punct(p));
-    let list = |t: Option<Token>| {
-        if word(t, "WARNINGS") {
-            Some(false)
-        } else if word(t, "ERRORS") {
-            Some(true)
-        } else {
-            None
-        }
-    };
-    if !word(next(), "SHOW") {
-        return None;
-    }
-    let second = next();
-    if let Some(errors) = list(second) {
-        return Some(ShowDiagnostics {
-            counted: false,
-            errors,
-        });
-    }
-    // `COUNT (*)` is a syntax error on the server: the parenthesis must follow at once.
-    let open = next();
-    let counted = word(second, "COUNT")
-        && punct(open, b'(')
-        && second.zip(open).is_some_and(|(c, o)| c.end == o.start)
-        && punct(next(), b'*')
-        && punct(next(), b')');
-    if !counted {
-        return None;
-    }
-    list(next()).map(|errors| ShowDiagnostics {
-        counted: true,
-        errors,
-    })
 }
 
 #[cfg(test)]
@@ -131,35 +80,6 @@ mod tests {
             !show_warnings("\u{a0}SHOW WARNINGS"),
             "a syntax error on the server (checked), which it answers"
         );
-    }
-
-    #[test]
-    fn diagnostics_statements_read_past_comments_and_spaces() {
-        let d = |counted, errors| Some(ShowDiagnostics { counted, errors });
-        assert_eq!(show_diagnostics("SHOW WARNINGS LIMIT 1"), d(false, false));
-        assert_eq!(show_diagnostics("/* c */ show errors;"), d(false, true));
-        assert_eq!(
-            show_diagnostics("SHOW /* c */ COUNT(*) WARNINGS"),
-            d(true, false)
-        );
-        assert_eq!(
-            show_diagnostics("SHOW COUNT( * ) ERRORS /* c */"),
-            d(true, true)
-        );
-        assert_eq!(
-            show_diagnostics("SHOW COUNT(/* x */*)WARNINGS"),
-            d(true, false)
-        );
-        // The server's syntax error (checked), which it answers.
-        assert_eq!(show_diagnostics("SHOW COUNT (*) WARNINGS"), None);
-        assert_eq!(
-            show_diagnostics("SHOW COUNT(*)\n-- x\nERRORS;"),
-            d(true, true)
-        );
-        assert_eq!(show_diagnostics("SHOW COUNT(*) TABLES"), None);
-        assert_eq!(show_diagnostics("SHOW COUNT(1) WARNINGS"), None);
-        assert_eq!(show_diagnostics("SHOW TABLES"), None);
-        assert_eq!(show_diagnostics("SELECT 'SHOW WARNINGS'"), None);
     }
 
     #[test]

@@ -808,8 +808,32 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             if !succeeded {
                 break;
             }
+            if more.is_some() {
+                self.release_within_batch_if_wanted();
+            }
         }
         Ok(())
+    }
+
+    /// Between two statements of a multi-statement query, connections another session waits
+    /// for go back as they would between two commands: a batch of reads must not keep a
+    /// pool's only connection from a waiting session to its end.
+    fn release_within_batch_if_wanted(&mut self) {
+        let conns = &self.session.conns;
+        if !self.shared.config.backend.multiplex
+            || !(conns.pinned_wanted() || conns.spares_wanted())
+        {
+            return;
+        }
+        let warnings = self.session.last_warnings > 0;
+        if warnings && !self.session.conns.keeps_wire_for_warnings() {
+            // The batch's next statement may be SHOW WARNINGS.
+            return;
+        }
+        let transaction_open = self.session.txn.pins_connections();
+        self.session
+            .conns
+            .release_between_statements(transaction_open, warnings);
     }
 }
 
@@ -927,7 +951,8 @@ fn answer_list<S: ResultSink>(
         }
         None => {
             sink.synthetic_columns("WARNINGS", &["Level", "Code", "Message"]);
-            if let Some(row) = entry {
+            let shown = answered_here::show_diagnostics(sql).is_none_or(|s| s.shows(0));
+            if let Some(row) = entry.filter(|_| shown) {
                 sink.row_cells(row);
             }
         }

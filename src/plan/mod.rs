@@ -72,6 +72,7 @@ mod select_item_splice;
 mod session;
 mod shardset;
 mod show;
+pub mod show_diagnostics;
 mod side_effects;
 mod split;
 pub(crate) mod statement;

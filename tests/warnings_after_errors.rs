@@ -170,3 +170,39 @@ async fn diagnostics_statements_with_comments_and_spaces_answer_as_the_server_do
     server.disconnect().await.unwrap();
     schema.drop().await;
 }
+
+/// A prepared `SHOW WARNINGS LIMIT ?`, which the server takes: answered with the
+/// statement before's warnings cut by the bound LIMIT, as the server does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_show_warnings_with_a_bound_limit_answers_as_the_server_does() {
+    let schema = common::small_pools::clinical("warnings_limit_param").await;
+    let mut server = direct(master_port(0), Some(&schema.name)).await;
+    for wire in [false, true] {
+        let p = proxy(&schema, wire).await;
+        let mut c = p.connect(Some("clinical")).await;
+        for (limit, rows) in [(1u64, 1usize), (0, 0)] {
+            let warned = "SELECT CAST(name AS SIGNED) FROM patients WHERE hospital_id = 1";
+            let _: Vec<Row> = c.query(warned).await.unwrap();
+            let _: Vec<Row> = server
+                .query("SELECT CAST(name AS SIGNED) FROM patients_1 WHERE hospital_id = 1")
+                .await
+                .unwrap();
+            let got: Vec<(String, u16, String)> =
+                c.exec("SHOW WARNINGS LIMIT ?", (limit,)).await.unwrap();
+            let want: Vec<(String, u16, String)> = server
+                .exec("SHOW WARNINGS LIMIT ?", (limit,))
+                .await
+                .unwrap();
+            assert_eq!(want.len(), rows, "the server, LIMIT {limit}");
+            assert_eq!(
+                got.iter().map(|w| w.1).collect::<Vec<_>>(),
+                want.iter().map(|w| w.1).collect::<Vec<_>>(),
+                "wire {wire}: LIMIT {limit}"
+            );
+        }
+        drop(c);
+        drop(p);
+    }
+    server.disconnect().await.unwrap();
+    schema.drop().await;
+}

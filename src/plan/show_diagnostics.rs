@@ -77,18 +77,21 @@ pub fn show_diagnostics(sql: &str) -> Option<ShowDiagnostics> {
 
 /// `LIMIT count`, `LIMIT offset, count` or `LIMIT count OFFSET offset`, and nothing after.
 fn limit_clause(sql: &str, toks: &[Token]) -> Option<(u64, u64)> {
-    let number = |i: usize| {
-        toks.get(i)
-            .filter(|t| t.kind == Kind::Number)
-            .and_then(|t| t.text(sql).parse::<u64>().ok())
+    // A prepared statement's `?` (the server takes one there): its value comes with the
+    // EXECUTE, whose text has the number; until then, no bound.
+    let number = |i: usize| match toks.get(i) {
+        Some(t) if t.kind == Kind::Number => t.text(sql).parse::<u64>().ok(),
+        Some(t) if t.kind == Kind::Punct(b'?') => Some(u64::MAX),
+        _ => None,
     };
+    let offset = |n: u64| if n == u64::MAX { 0 } else { n };
     if !toks.first()?.is_word(sql, "LIMIT") {
         return None;
     }
     match toks.len() {
         2 => Some((0, number(1)?)),
-        4 if toks[2].kind == Kind::Punct(b',') => Some((number(1)?, number(3)?)),
-        4 if toks[2].is_word(sql, "OFFSET") => Some((number(3)?, number(1)?)),
+        4 if toks[2].kind == Kind::Punct(b',') => Some((offset(number(1)?), number(3)?)),
+        4 if toks[2].is_word(sql, "OFFSET") => Some((offset(number(3)?), number(1)?)),
         _ => None,
     }
 }
@@ -175,6 +178,10 @@ mod tests {
         assert!(malformed("SHOW ERRORS FROM patients").is_some());
         assert!(malformed("SHOW COUNT(*) WARNINGS LIMIT 1").is_some());
         assert!(malformed("SHOW WARNINGS LIMIT 1").is_none());
+        assert!(
+            show_diagnostics("SHOW WARNINGS LIMIT ?, ?").is_some(),
+            "prepared"
+        );
         assert!(malformed("SHOW TABLES").is_none());
     }
 }

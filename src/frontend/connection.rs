@@ -808,32 +808,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             if !succeeded {
                 break;
             }
-            if more.is_some() {
-                self.release_within_batch_if_wanted();
-            }
         }
         Ok(())
-    }
-
-    /// Between two statements of a multi-statement query, connections another session waits
-    /// for go back as they would between two commands: a batch of reads must not keep a
-    /// pool's only connection from a waiting session to its end.
-    fn release_within_batch_if_wanted(&mut self) {
-        let conns = &self.session.conns;
-        if !self.shared.config.backend.multiplex
-            || !(conns.pinned_wanted() || conns.spares_wanted())
-        {
-            return;
-        }
-        let warnings = self.session.last_warnings > 0;
-        if warnings && !self.session.conns.keeps_wire_for_warnings() {
-            // The batch's next statement may be SHOW WARNINGS.
-            return;
-        }
-        let transaction_open = self.session.txn.pins_connections();
-        self.session
-            .conns
-            .release_between_statements(transaction_open, warnings);
     }
 }
 
@@ -897,7 +873,15 @@ pub(super) async fn show_warnings<S: ResultSink>(
             session.conns.keep_for_warnings(*lease);
             return shown;
         }
-        KeptWire::Gone => return Err(execute::Failure::Query(crate::execute::warnings_gone())),
+        KeptWire::Gone => {
+            // Gone with the connection are warnings; errors the proxy records itself
+            // (`last_error`, none here), so the list of errors is known to be empty.
+            if answered_here::show_diagnostics(sql).is_some_and(|s| s.errors) {
+                answer_list(sql, None, session.status, sink);
+                return Ok(());
+            }
+            return Err(execute::Failure::Query(crate::execute::warnings_gone()));
+        }
         KeptWire::Nothing => {}
     }
     let Some(conn) = session.conns.last_used() else {

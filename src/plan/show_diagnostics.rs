@@ -50,7 +50,7 @@ pub fn show_diagnostics(sql: &str) -> Option<ShowDiagnostics> {
     if let Some(errors) = list(1) {
         let limit = match toks.len() {
             2 => None,
-            _ => Some(limit_clause(sql, &toks[2..])?),
+            _ => limit_clause(sql, &toks[2..])?,
         };
         return Some(ShowDiagnostics {
             counted: false,
@@ -76,24 +76,39 @@ pub fn show_diagnostics(sql: &str) -> Option<ShowDiagnostics> {
 }
 
 /// `LIMIT count`, `LIMIT offset, count` or `LIMIT count OFFSET offset`, and nothing after.
-fn limit_clause(sql: &str, toks: &[Token]) -> Option<(u64, u64)> {
-    // A prepared statement's `?` (the server takes one there): its value comes with the
-    // EXECUTE, whose text has the number; until then, no bound.
-    let number = |i: usize| match toks.get(i) {
-        Some(t) if t.kind == Kind::Number => t.text(sql).parse::<u64>().ok(),
-        Some(t) if t.kind == Kind::Punct(b'?') => Some(u64::MAX),
+fn limit_clause(sql: &str, toks: &[Token]) -> Option<Option<(u64, u64)>> {
+    // A prepared statement's `?` (the server takes one there) is `None`: its value comes
+    // with the EXECUTE, whose text has the number; until then, no bound.
+    let bound = |t: &Token| match t.kind {
+        Kind::Number => t.text(sql).parse::<u64>().ok().map(Some),
+        Kind::Punct(b'?') => Some(None),
         _ => None,
     };
-    let offset = |n: u64| if n == u64::MAX { 0 } else { n };
-    if !toks.first()?.is_word(sql, "LIMIT") {
+    let (limit, mut toks) = toks.split_first()?;
+    if !limit.is_word(sql, "LIMIT") {
         return None;
     }
-    match toks.len() {
-        2 => Some((0, number(1)?)),
-        4 if toks[2].kind == Kind::Punct(b',') => Some((offset(number(1)?), number(3)?)),
-        4 if toks[2].is_word(sql, "OFFSET") => Some((offset(number(3)?), number(1)?)),
-        _ => None,
-    }
+    // MariaDB's `ROWS EXAMINED n` may end any LIMIT clause, or be all of it.
+    let examined = match toks {
+        [.., rows, examined, n]
+            if rows.is_word(sql, "ROWS") && examined.is_word(sql, "EXAMINED") =>
+        {
+            bound(n)?;
+            toks = &toks[..toks.len() - 3];
+            true
+        }
+        _ => false,
+    };
+    let (offset, count) = match toks {
+        [] if examined => return Some(None),
+        [count] => (Some(0), bound(count)?),
+        [offset, comma, count] if comma.kind == Kind::Punct(b',') => {
+            (bound(offset)?, bound(count)?)
+        }
+        [count, word, offset] if word.is_word(sql, "OFFSET") => (bound(offset)?, bound(count)?),
+        _ => return None,
+    };
+    Some(offset.zip(count))
 }
 
 /// A statement that starts as a diagnostics statement but is not one (`SHOW WARNINGS x`,

@@ -963,7 +963,6 @@ async fn a_batch_of_wire_reads_does_not_starve_a_waiting_session() {
 // driver connection for the whole batch; the waiting session fails with 1040 after
 // connect_timeout instead of reading (MariaDB serves it at once). Also fails at e2c896c^.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "known: a multi-statement batch keeps its driver connection to its end; giving it back between statements is a next step"]
 async fn a_batch_of_driver_reads_does_not_starve_a_waiting_session() {
     batch_case("spare_batch_d", false).await;
 }

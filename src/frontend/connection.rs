@@ -808,8 +808,33 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             if !succeeded {
                 break;
             }
+            if more.is_some() {
+                self.release_within_batch_if_wanted();
+            }
         }
         Ok(())
+    }
+
+    /// Between two statements of a multi-statement query, connections another session waits
+    /// for go back as they would between two commands: a batch must not keep a pool's only
+    /// connection from a waiting session to its end. What ties the session to its
+    /// connections (a transaction, unreplayable state, warnings the batch's next statement
+    /// may ask for) keeps them, as between commands.
+    fn release_within_batch_if_wanted(&mut self) {
+        let conns = &self.session.conns;
+        if !self.shared.config.backend.multiplex
+            || !(conns.pinned_wanted() || conns.spares_wanted())
+        {
+            return;
+        }
+        let warnings = self.session.last_warnings > 0;
+        if warnings && !self.session.conns.keeps_wire_for_warnings() {
+            return;
+        }
+        let transaction_open = self.session.txn.pins_connections();
+        self.session
+            .conns
+            .release_between_statements(transaction_open, warnings);
     }
 }
 

@@ -827,9 +827,9 @@ impl SessionConns {
 
     /// The previous statement's wire connection, if it is of `pool` (of the current rules),
     /// still carries exactly the session's replayable state, nobody waits for a slot of its
-    /// pool, its server is in rotation, and
-    /// the server did not close it meanwhile (as for an idle one, checked before anything is
-    /// sent, so that its failure under a statement is the server's).
+    /// pool, its server is in rotation, and the server did not close it meanwhile (as for an
+    /// idle one, checked before anything is sent, so that its failure under a statement is
+    /// the server's).
     fn take_wire_spare(&mut self, pool: &Arc<GroupPool>) -> Option<WireLease> {
         // Judged in place: a lease is large to move.
         let fits = self.wire_spare.as_ref().is_some_and(|lease| {

@@ -513,13 +513,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         self.admin
     }
 
+    /// The last statement left warnings on the session's driver connections, which must stay
+    /// for SHOW WARNINGS; warnings kept on a wire connection wait there, reserved but
+    /// evictable, and tie nothing else to the session.
+    fn warnings_on_driver(&self) -> bool {
+        self.session.last_warnings > 0 && !self.session.conns.keeps_wire_for_warnings()
+    }
+
     /// The session holds driver connections between statements only because the last
     /// statement's warnings are on them (`release_between_statements`): nothing else (a
     /// transaction, state a replay cannot repeat) ties it to them.
     fn keeps_connections_for_warnings_only(&self) -> bool {
         self.shared.config.backend.multiplex
-            && self.session.last_warnings > 0
-            && !self.session.conns.keeps_wire_for_warnings()
+            && self.warnings_on_driver()
             && self.session.conns.holds_any()
             && !self.session.txn.pins_connections()
             && !self.session.conns.keeps_connections()
@@ -529,11 +535,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
     /// ties it to (see `SessionConns::release_between_statements`). A transaction holds its
     /// connection; so do the warnings of the last statement, for SHOW WARNINGS.
     fn release_between_statements(&mut self) {
-        // Warnings kept on a wire connection wait there, reserved but evictable: the
-        // driver's connections go back all the same (a SET after a warned read opened one).
+        // The driver's connections go back even with warnings kept on a wire connection (a
+        // SET after a warned read opened one).
         let warnings = self.session.last_warnings > 0;
-        let warnings_on_driver = warnings && !self.session.conns.keeps_wire_for_warnings();
-        if self.shared.config.backend.multiplex && !warnings_on_driver {
+        if self.shared.config.backend.multiplex && !self.warnings_on_driver() {
             let transaction_open = self.session.txn.pins_connections();
             let idle_hold = self.shared.config.backend.idle_hold;
             if !idle_hold.is_zero() {
@@ -827,10 +832,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         {
             return;
         }
-        let warnings = self.session.last_warnings > 0;
-        if warnings && !self.session.conns.keeps_wire_for_warnings() {
+        if self.warnings_on_driver() {
             return;
         }
+        let warnings = self.session.last_warnings > 0;
         let transaction_open = self.session.txn.pins_connections();
         self.session
             .conns
@@ -879,6 +884,8 @@ pub(super) async fn show_warnings<S: ResultSink>(
     session: &mut Session,
     sink: &mut S,
 ) -> Result<(), execute::Failure> {
+    // Read once: `None` for what only the server answers (a SHOW the proxy sends there).
+    let asked = answered_here::show_diagnostics(sql);
     if let Some((code, message)) = &session.last_error {
         // The statement before failed: its error is the list (the server's list would
         // have it last, after any warnings it raised first, which are not kept).
@@ -888,7 +895,7 @@ pub(super) async fn show_warnings<S: ResultSink>(
             Some(code.as_bytes()),
             Some(message.as_bytes()),
         ];
-        answer_list(sql, Some(&error), session.status, sink);
+        answer_list(asked, Some(&error), session.status, sink);
         return Ok(());
     }
     match session.conns.take_last_wire() {
@@ -901,8 +908,8 @@ pub(super) async fn show_warnings<S: ResultSink>(
         KeptWire::Gone => {
             // Gone with the connection are warnings; errors the proxy records itself
             // (`last_error`, none here), so the list of errors is known to be empty.
-            if answered_here::show_diagnostics(sql).is_some_and(|s| s.errors) {
-                answer_list(sql, None, session.status, sink);
+            if asked.is_some_and(|s| s.errors) {
+                answer_list(asked, None, session.status, sink);
                 return Ok(());
             }
             return Err(execute::Failure::Query(crate::execute::warnings_gone()));
@@ -913,7 +920,7 @@ pub(super) async fn show_warnings<S: ResultSink>(
         // The statement before left no warnings on a connection the session holds (nothing
         // ran on a backend yet, or it had none and its connection went back): none to show,
         // and a count of 0, in the server's one column.
-        answer_list(sql, None, session.status, sink);
+        answer_list(asked, None, session.status, sink);
         return Ok(());
     };
     let mut result = conn.query_iter(sql).await.map_err(Error::from)?;
@@ -936,8 +943,8 @@ pub(super) async fn show_warnings<S: ResultSink>(
 
 /// For `SHOW COUNT(*) WARNINGS` / `SHOW COUNT(*) ERRORS`, the column the server names its
 /// answer after.
-fn counted_variable(sql: &str) -> Option<&'static str> {
-    match answered_here::show_diagnostics(sql)? {
+fn counted_variable(asked: Option<ShowDiagnostics>) -> Option<&'static str> {
+    match asked? {
         ShowDiagnostics { counted: false, .. } => None,
         ShowDiagnostics { errors: true, .. } => Some("@@session.error_count"),
         ShowDiagnostics { errors: false, .. } => Some("@@session.warning_count"),
@@ -947,12 +954,12 @@ fn counted_variable(sql: &str) -> Option<&'static str> {
 /// SHOW WARNINGS / ERRORS answered by the proxy, with the one row `entry` or none; SHOW
 /// COUNT(*) WARNINGS / ERRORS with their count, in the server's one column.
 fn answer_list<S: ResultSink>(
-    sql: &str,
+    asked: Option<ShowDiagnostics>,
     entry: Option<&[Option<&[u8]>; 3]>,
     status: u16,
     sink: &mut S,
 ) {
-    match counted_variable(sql) {
+    match counted_variable(asked) {
         Some(count) => {
             sink.synthetic_columns("", &[count]);
             let n: &[u8] = if entry.is_some() { b"1" } else { b"0" };
@@ -960,7 +967,7 @@ fn answer_list<S: ResultSink>(
         }
         None => {
             sink.synthetic_columns("WARNINGS", &["Level", "Code", "Message"]);
-            let shown = answered_here::show_diagnostics(sql).is_none_or(|s| s.shows(0));
+            let shown = asked.is_none_or(|s| s.shows(0));
             if let Some(row) = entry.filter(|_| shown) {
                 sink.row_cells(row);
             }

@@ -21,8 +21,10 @@ use super::{ddl, dml, show, Plan, PlanContext, ResultRewrite};
 use crate::error::{Error, Result};
 
 pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>, analyze_statement: bool) -> Result<Plan> {
-    if let Some(e) = super::show_diagnostics::malformed(sql) {
-        return Err(e);
+    if super::FirstWord::of(sql).may_be("SHOW") {
+        if let Some(e) = super::show_diagnostics::malformed(sql) {
+            return Err(e);
+        }
     }
     if !analyze_statement {
         if let Some(plan) = ddl_tokens::plan(sql, ctx, Shapes::Alter) {

@@ -146,6 +146,41 @@ fn remember_words(text: &[u8], words: Mentioned) {
     });
 }
 
+/// What the cheap scans find in a text, found once for a text whose copies with values
+/// differ only in data (`remember_bound`).
+#[derive(Debug, Clone, Copy)]
+pub struct TextFacts(Known);
+
+/// The bytes and words of `text`, found now.
+pub fn facts_of(text: &str) -> TextFacts {
+    let b = text.as_bytes();
+    let mut known = Known::of(b);
+    known.words = Some(Mentioned(mentions_each(b, &ALL)));
+    TextFacts(known)
+}
+
+/// `text` is a prepared statement's text with values where its template, of which `facts`
+/// were found, has its `?`: what the checks look for is code, and a bound value is data (a
+/// quoted string, a number, NULL), so the template's facts are the text's. Remembered so,
+/// each EXECUTE skips the pass over its new text; what a value holds can then no longer send
+/// the statement the slow way, as a word in the template's own strings still does.
+pub fn remember_bound(text: &str, facts: TextFacts) {
+    let b = text.as_bytes();
+    if b.len() > REMEMBERED_MAX {
+        return;
+    }
+    let _ = REMEMBERED.try_with(|cell| {
+        if let Ok(mut last) = cell.try_borrow_mut() {
+            if last[0].0 != b {
+                last.swap(0, 1);
+                last[0].0.clear();
+                last[0].0.extend_from_slice(b);
+            }
+            last[0].1 = facts.0;
+        }
+    });
+}
+
 /// The words `text` mentions.
 pub fn mentioned(text: &str) -> Mentioned {
     let b = text.as_bytes();
@@ -225,6 +260,26 @@ mod tests {
             assert_eq!(mentioned(text).has(AT), at, "{text}");
             assert_eq!(may_call_or_read_variable(text), paren || at, "{text}");
         }
+    }
+
+    #[test]
+    fn a_bound_text_answers_with_its_templates_facts_and_another_text_with_its_own() {
+        let facts = facts_of("SELECT c FROM sbtest1 WHERE id = ? INTO @x");
+        let bound = "SELECT c FROM sbtest1 WHERE id = 'found_rows() @y' INTO @x";
+        remember_bound(bound, facts);
+        // The value's words and bytes are data; the template's INTO and `@` are code.
+        assert!(!may_call(bound, FOUND_ROWS));
+        assert!(mentioned(bound).has(INTO) && has_at_sign(bound));
+        let plain = facts_of("SELECT c FROM sbtest1 WHERE id = ?");
+        let bound = "SELECT c FROM sbtest1 WHERE id = '(@z)'";
+        remember_bound(bound, plain);
+        assert!(!may_call_or_read_variable(bound) && !mentioned(bound).has(INTO));
+        // Remembered for that text only: a text asked next is read for itself.
+        let other = "SELECT c FROM sbtest1 WHERE id = 5 INTO @v";
+        assert!(mentioned(other).has(INTO) && has_at_sign(other));
+        let long = format!("SELECT '{}' + FOUND_ROWS()", "x".repeat(REMEMBERED_MAX));
+        remember_bound(&long, plain);
+        assert!(may_call(&long, FOUND_ROWS));
     }
 
     #[test]

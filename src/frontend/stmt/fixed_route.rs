@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::config::model::{Database, Rules};
 use crate::plan::lexer::{ident_value, Kind, Lexer};
+use crate::plan::statement_words::{self, TextFacts};
 use crate::plan::{Plan, Route, Syntax};
 
 use super::template::Template;
@@ -17,6 +18,8 @@ pub struct FixedRoute {
     route: Route,
     /// The shard query with its placeholders.
     query: Template,
+    /// What the execution's checks look for in the shard query, the same in every rendering.
+    facts: TextFacts,
     /// What the plan was made under: a rules reload or a USE makes it stale.
     rules: Arc<Rules>,
     current_db: Option<String>,
@@ -41,6 +44,7 @@ impl FixedRoute {
         route.targets[0].sql = String::new();
         Some(FixedRoute {
             route,
+            facts: statement_words::facts_of(query),
             query: Template::new(query, syntax),
             rules,
             current_db: current_db.map(|d| d.name.clone()),
@@ -63,6 +67,7 @@ impl FixedRoute {
         }
         let mut route = self.route.clone();
         let (sql, spans) = self.query.render_spans(literals);
+        statement_words::remember_bound(&sql, self.facts);
         route.targets[0].sql.clone_from(&sql);
         Some((Plan::Route(route), sql, spans))
     }

@@ -15,11 +15,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::script_runner::{code, outcome_within, Outcome};
+use common::small_pools::pooled_wire;
 use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row, Value};
 
-type Answer = Result<Vec<Vec<String>>, u16>;
+/// Every answer within 20 s: the batch cases' waiter may first wait out a connect timeout
+/// of 10 s.
+const ANSWER_LIMIT: Duration = Duration::from_secs(20);
 
 const DUP: &str = "INSERT IGNORE INTO patients (id, hospital_id, name) VALUES (1, 1, 'dup')";
 const READ_B: &str = "SELECT name FROM patients WHERE hospital_id = 1 AND id = 2";
@@ -49,52 +53,26 @@ async fn reset_notes(s: &TestSchema) {
     .await;
 }
 
-async fn proxy(s: &TestSchema, wire: bool, pool_max: usize, timeout: Duration) -> Proxy {
-    Proxy::start_tuned(&[("clinical.toml", s.clinical_rules("clinical"))], |c| {
-        c.backend.multiplex = true;
-        c.backend.wire_reads = wire;
-        c.backend.pool_min = 1;
-        c.backend.pool_max = pool_max;
-        c.backend.connect_timeout = timeout;
-    })
-    .await
+async fn ask(c: &mut Conn, sql: &str) -> Outcome {
+    outcome_within(ANSWER_LIMIT, sql, c.query::<Row, _>(sql), cells).await
 }
 
-fn code_of(e: mysql_async::Error, sql: &str) -> u16 {
-    match e {
-        mysql_async::Error::Server(e) => e.code,
-        other => panic!("{sql}: {other}"),
-    }
-}
-
-async fn ask(c: &mut Conn, sql: &str) -> Answer {
-    match tokio::time::timeout(Duration::from_secs(20), c.query::<Row, _>(sql)).await {
-        Ok(Ok(rows)) => Ok(cells(rows)),
-        Ok(Err(e)) => Err(code_of(e, sql)),
-        Err(_) => panic!("{sql}: no answer in 20 s"),
-    }
-}
-
-async fn ask_exec(c: &mut Conn, sql: &str, params: Vec<Value>) -> Answer {
+async fn ask_exec(c: &mut Conn, sql: &str, params: Vec<Value>) -> Outcome {
     let params = if params.is_empty() {
         Params::Empty
     } else {
         Params::Positional(params)
     };
-    match tokio::time::timeout(Duration::from_secs(20), c.exec::<Row, _, _>(sql, params)).await {
-        Ok(Ok(rows)) => Ok(cells(rows)),
-        Ok(Err(e)) => Err(code_of(e, sql)),
-        Err(_) => panic!("{sql}: no answer in 20 s"),
-    }
+    outcome_within(ANSWER_LIMIT, sql, c.exec::<Row, _, _>(sql, params), cells).await
 }
 
 /// Every result of a multi-statement query: rows, or for an OK its affected rows and
 /// insert id; the first error ends it.
-async fn batch(c: &mut Conn, sql: &str) -> Vec<Answer> {
+async fn batch(c: &mut Conn, sql: &str) -> Vec<Outcome> {
     let mut out = Vec::new();
     let mut r = match c.query_iter(sql).await {
         Ok(r) => r,
-        Err(e) => return vec![Err(code_of(e, sql))],
+        Err(e) => return vec![Err(code(e))],
     };
     loop {
         let has_columns = r.columns().is_some_and(|c| !c.is_empty());
@@ -111,7 +89,7 @@ async fn batch(c: &mut Conn, sql: &str) -> Vec<Answer> {
                 }
             }
             Err(e) => {
-                out.push(Err(code_of(e, sql)));
+                out.push(Err(code(e)));
                 break;
             }
         }
@@ -123,7 +101,7 @@ async fn batch(c: &mut Conn, sql: &str) -> Vec<Answer> {
 }
 
 /// Another session that needs g0's pool: its answer and how long it took.
-fn waiter(mut b: Conn, sql: &'static str) -> tokio::task::JoinHandle<(Conn, Answer, Duration)> {
+fn waiter(mut b: Conn, sql: &'static str) -> tokio::task::JoinHandle<(Conn, Outcome, Duration)> {
     tokio::spawn(async move {
         let started = Instant::now();
         let a = ask(&mut b, sql).await;
@@ -133,11 +111,11 @@ fn waiter(mut b: Conn, sql: &'static str) -> tokio::task::JoinHandle<(Conn, Answ
 
 /// `a` idles with the warnings of its last statement, `b` asks for g0 and gets (or not)
 /// its connection.
-async fn make_wait(b: &mut Conn) -> Answer {
+async fn make_wait(b: &mut Conn) -> Outcome {
     ask(b, READ_B).await
 }
 
-fn is_1062_list(a: &Answer) -> bool {
+fn is_1062_list(a: &Outcome) -> bool {
     matches!(a, Ok(rows) if rows.len() == 1 && rows[0][1] == "1062")
 }
 
@@ -150,7 +128,7 @@ fn is_1062_list(a: &Answer) -> bool {
 async fn giveback_keeps_explicit_transaction() {
     let s = schema("awp_explicit").await;
     for wire in [false, true] {
-        let p = proxy(&s, wire, 1, Duration::from_millis(800)).await;
+        let p = pooled_wire(&s, 1, wire, None, Some(Duration::from_millis(800))).await;
         let mut a = p.connect(Some("clinical")).await;
         let mut b = p.connect(Some("clinical")).await;
         ask(&mut a, "BEGIN").await.unwrap();
@@ -195,7 +173,7 @@ async fn giveback_keeps_explicit_transaction() {
 async fn giveback_keeps_autocommit_off_transaction() {
     let s = schema("awp_autocommit").await;
     for wire in [false, true] {
-        let p = proxy(&s, wire, 1, Duration::from_millis(800)).await;
+        let p = pooled_wire(&s, 1, wire, None, Some(Duration::from_millis(800))).await;
         let mut a = p.connect(Some("clinical")).await;
         let mut b = p.connect(Some("clinical")).await;
         ask(&mut a, "SET autocommit = 0").await.unwrap();
@@ -230,7 +208,7 @@ async fn giveback_keeps_implicit_snapshot() {
     for wire in [false, true] {
         s.exec(0, &["UPDATE patients_1 SET name = 'b' WHERE id = 2"])
             .await;
-        let p = proxy(&s, wire, 1, Duration::from_millis(800)).await;
+        let p = pooled_wire(&s, 1, wire, None, Some(Duration::from_millis(800))).await;
         let mut a = p.connect(Some("clinical")).await;
         let mut b = p.connect(Some("clinical")).await;
         ask(&mut a, "SET autocommit = 0").await.unwrap();
@@ -263,7 +241,7 @@ async fn giveback_keeps_implicit_snapshot() {
 async fn giveback_keeps_session_state() {
     let s = schema("awp_state").await;
     for wire in [false, true] {
-        let p = proxy(&s, wire, 1, Duration::from_millis(600)).await;
+        let p = pooled_wire(&s, 1, wire, None, Some(Duration::from_millis(600))).await;
         let mut a = p.connect(Some("clinical")).await;
         let mut b = p.connect(Some("clinical")).await;
         ask(&mut a, "CREATE TEMPORARY TABLE tmp_x (v INT)")
@@ -300,7 +278,7 @@ async fn giveback_keeps_session_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn giveback_keeps_xa_branch() {
     let s = schema("awp_xa").await;
-    let p = proxy(&s, false, 1, Duration::from_millis(600)).await;
+    let p = pooled_wire(&s, 1, false, None, Some(Duration::from_millis(600))).await;
     let mut a = p.connect(Some("clinical")).await;
     let mut b = p.connect(Some("clinical")).await;
     if ask(&mut a, "XA START 'awp1'").await.is_err() {
@@ -334,7 +312,7 @@ async fn giveback_keeps_xa_branch() {
 async fn giveback_prepared_statements() {
     let s = schema("awp_prepared").await;
     for wire in [false, true] {
-        let p = proxy(&s, wire, 1, Duration::from_secs(2)).await;
+        let p = pooled_wire(&s, 1, wire, None, Some(Duration::from_secs(2))).await;
         let mut a = p.connect(Some("clinical")).await;
         let mut b = p.connect(Some("clinical")).await;
         let ins = "INSERT IGNORE INTO patients (id, hospital_id, name) VALUES (?, 1, ?)";
@@ -402,7 +380,7 @@ async fn giveback_diagnostics_counts_match_server_or_say_gone() {
     ];
     let mut problems = Vec::new();
     for wire in [false, true] {
-        let p = proxy(&s, wire, 1, Duration::from_secs(2)).await;
+        let p = pooled_wire(&s, 1, wire, None, Some(Duration::from_secs(2))).await;
         let mut a = p.connect(Some("clinical")).await;
         let mut b = p.connect(Some("clinical")).await;
         for q in asks {
@@ -432,7 +410,7 @@ async fn giveback_diagnostics_counts_match_server_or_say_gone() {
 async fn giveback_races_with_next_statement() {
     let s = schema("awp_race").await;
     for wire in [false, true] {
-        let p = proxy(&s, wire, 1, Duration::from_secs(5)).await;
+        let p = pooled_wire(&s, 1, wire, None, Some(Duration::from_secs(5))).await;
         let mut a = p.connect(Some("clinical")).await;
         let b = p.connect(Some("clinical")).await;
         let mut b = Some(b);
@@ -492,7 +470,7 @@ async fn giveback_races_with_next_statement() {
 async fn giveback_with_kill_and_disconnect() {
     let s = schema("awp_kill").await;
     for wire in [false, true] {
-        let p = proxy(&s, wire, 1, Duration::from_secs(3)).await;
+        let p = pooled_wire(&s, 1, wire, None, Some(Duration::from_secs(3))).await;
         for round in 0..10 {
             let mut a = p.connect(Some("clinical")).await;
             let mut c = p.connect(Some("clinical")).await;
@@ -528,7 +506,7 @@ async fn giveback_with_kill_and_disconnect() {
 async fn giveback_fifty_warned_sessions_pool_of_two() {
     let s = schema("awp_fifty").await;
     for wire in [false, true] {
-        let p = proxy(&s, wire, 2, Duration::from_secs(10)).await;
+        let p = pooled_wire(&s, 2, wire, None, Some(Duration::from_secs(10))).await;
         let mut idle = Vec::new();
         for i in 0..50u32 {
             let mut c = p.connect(Some("clinical")).await;
@@ -602,7 +580,7 @@ async fn giveback_after_error_lists_the_error() {
     let _ = ask(&mut d, "SELECT nocol FROM notes").await;
     let server_errors = ask(&mut d, "SHOW ERRORS").await;
     for wire in [false, true] {
-        let p = proxy(&s, wire, 1, Duration::from_secs(2)).await;
+        let p = pooled_wire(&s, 1, wire, None, Some(Duration::from_secs(2))).await;
         let mut a = p.connect(Some("clinical")).await;
         let mut b = p.connect(Some("clinical")).await;
         for q in [
@@ -641,7 +619,7 @@ async fn batch_vs_server(s: &TestSchema, wire: bool, batch_sql: &str, after: &st
     let server_after = ask(&mut d, after).await;
     drop(d);
     reset_notes(s).await;
-    let p = proxy(s, wire, 1, Duration::from_secs(10)).await;
+    let p = pooled_wire(s, 1, wire, None, Some(Duration::from_secs(10))).await;
     let mut a = p.connect(Some("clinical")).await;
     let b = p.connect(Some("clinical")).await;
     let mut fresh = direct(master_port(0), Some(&s.name)).await;
@@ -833,7 +811,7 @@ async fn compare_spellings(s: &TestSchema, spellings: &[&str]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut d = s.on(0).await;
     for wire in [false, true] {
-        let p = proxy(s, wire, 4, Duration::from_secs(5)).await;
+        let p = pooled_wire(s, 4, wire, None, Some(Duration::from_secs(5))).await;
         let mut a = p.connect(Some("clinical")).await;
         for before in BEFORE {
             for q in spellings {
@@ -911,7 +889,7 @@ async fn show_diagnostics_prepared_limits_match_server() {
     let mut problems = Vec::new();
     let mut d = s.on(0).await;
     for wire in [false, true] {
-        let p = proxy(&s, wire, 4, Duration::from_secs(5)).await;
+        let p = pooled_wire(&s, 4, wire, None, Some(Duration::from_secs(5))).await;
         let mut a = p.connect(Some("clinical")).await;
         for before in BEFORE {
             for (q, params) in &cases {
@@ -944,7 +922,7 @@ async fn show_diagnostics_spellings_in_batches_match_server() {
     ];
     let mut problems = Vec::new();
     for wire in [false, true] {
-        let p = proxy(&s, wire, 4, Duration::from_secs(5)).await;
+        let p = pooled_wire(&s, 4, wire, None, Some(Duration::from_secs(5))).await;
         for q in cases {
             let mut a = p.connect(Some("clinical")).await;
             let mut d = s.on(0).await;
@@ -977,7 +955,7 @@ async fn batch_without_waiter_matches_server() {
             let mut d = s.on(0).await;
             let server = batch(&mut d, b).await;
             reset_notes(&s).await;
-            let p = proxy(&s, wire, 1, Duration::from_secs(5)).await;
+            let p = pooled_wire(&s, 1, wire, None, Some(Duration::from_secs(5))).await;
             let mut a = p.connect(Some("clinical")).await;
             assert_eq!(batch(&mut a, b).await, server, "wire {wire}: {b}");
             drop(p);

@@ -17,8 +17,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::script_runner::{bounded, code, physical, text_outcome, Outcome};
-use common::small_pools::{clinical, pooled};
+use common::script_runner::{
+    app_threads, bounded, code, multi_outcome, outcome, physical, text_outcome, Outcome,
+};
+use common::small_pools::{clinical, pooled, pooled_wire};
 use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row};
@@ -37,37 +39,6 @@ async fn setup(test: &str) -> TestSchema {
         )
         .await;
     schema
-}
-
-fn printed(rows: Vec<Row>) -> Vec<Vec<String>> {
-    cells(rows)
-}
-
-async fn exec_outcome(c: &mut Conn, sql: &str) -> Outcome {
-    match bounded(sql, c.exec::<Row, _, _>(sql, ())).await {
-        Ok(rows) => Ok(printed(rows)),
-        Err(e) => Err(code(e)),
-    }
-}
-
-async fn multi_outcome(c: &mut Conn, sql: &str) -> Outcome {
-    let run = async {
-        let mut out = Vec::new();
-        let mut res = c.query_iter(sql).await?;
-        loop {
-            let rows: Vec<Row> = res.collect().await?;
-            out.push(row(&["--"]));
-            out.extend(printed(rows));
-            if res.is_empty() {
-                break;
-            }
-        }
-        Ok::<_, mysql_async::Error>(out)
-    };
-    match bounded(sql, run).await {
-        Ok(out) => Ok(out),
-        Err(e) => Err(code(e)),
-    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -92,16 +63,12 @@ async fn run_side(test: &str, kind: Kind, pool_max: usize, steps: &[&str]) -> Ve
     let proxy = match kind {
         Kind::Server => None,
         _ => Some(
-            Proxy::start_tuned(
-                &[("clinical.toml", schema.clinical_rules("clinical"))],
-                |c| {
-                    c.backend.pool_min = 1;
-                    c.backend.pool_max = pool_max;
-                    c.backend.multiplex = true;
-                    c.backend.wire_reads = kind == Kind::Wire;
-                    c.backend.idle_hold = HOLD;
-                    c.backend.connect_timeout = Duration::from_secs(3);
-                },
+            pooled_wire(
+                &schema,
+                pool_max,
+                kind == Kind::Wire,
+                Some(HOLD),
+                Some(Duration::from_secs(3)),
             )
             .await,
         ),
@@ -135,23 +102,18 @@ async fn run_side(test: &str, kind: Kind, pool_max: usize, steps: &[&str]) -> Ve
         } else if let Some(sql) = step.strip_prefix("B:") {
             text_outcome(&mut second, &phys(sql)).await
         } else if let Some(sql) = step.strip_prefix("P:") {
-            exec_outcome(&mut session, &phys(sql)).await
+            let sql = phys(sql);
+            outcome(&sql, session.exec::<Row, _, _>(sql.as_str(), ()), cells).await
         } else if let Some(sql) = step.strip_prefix("M:") {
-            multi_outcome(&mut session, &phys(sql)).await
+            multi_outcome(&mut session, &phys(sql), cells).await
         } else if step.starts_with("S:") {
             tokio::time::sleep(Duration::from_millis(100)).await;
             Ok(Vec::new())
         } else if step.starts_with("R:") {
-            match bounded("reset", session.reset()).await {
-                Ok(_) => Ok(Vec::new()),
-                Err(e) => Err(code(e)),
-            }
+            outcome("reset", session.reset(), |_| Vec::new()).await
         } else if step.starts_with("U:") {
             let opts = mysql_async::ChangeUserOpts::default();
-            match bounded("change user", session.change_user(opts)).await {
-                Ok(_) => Ok(Vec::new()),
-                Err(e) => Err(code(e)),
-            }
+            outcome("change user", session.change_user(opts), |_| Vec::new()).await
         } else {
             text_outcome(&mut session, &phys(step)).await
         };
@@ -685,20 +647,6 @@ async fn kill_query_around_a_read_never_hits_the_next_read() {
     schema.drop().await;
 }
 
-/// The app user's threads of this schema on g0's master that idle.
-async fn idle_backend_threads(db: &str) -> Vec<u64> {
-    let mut d = dba(master_port(0)).await;
-    let v = d
-        .query(format!(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app' \
-             AND DB = '{db}' AND COMMAND = 'Sleep'"
-        ))
-        .await
-        .unwrap();
-    d.disconnect().await.unwrap();
-    v
-}
-
 /// An operator kills the backend thread of the session's kept connection between two
 /// reads: the next read must notice it was closed while idle and answer on a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -707,18 +655,7 @@ async fn operator_kill_connection_of_the_spare_between_reads() {
     // Wire reads whatever the suite's default (`SHARDGATE_TEST_WIRE_READS=0`): an idle
     // *driver* connection killed by an operator still fails its next statement (1429), a
     // known limit this test is not about.
-    let proxy = Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = 2;
-            c.backend.multiplex = true;
-            c.backend.wire_reads = true;
-            c.backend.idle_hold = HOLD;
-            c.backend.connect_timeout = Duration::from_secs(3);
-        },
-    )
-    .await;
+    let proxy = pooled_wire(&schema, 2, true, Some(HOLD), Some(Duration::from_secs(3))).await;
     let mut c = proxy.connect(Some("clinical")).await;
     let mut wrong = Vec::new();
     for round in 0..5 {
@@ -729,7 +666,7 @@ async fn operator_kill_connection_of_the_spare_between_reads() {
                 c.query::<Row, _>(IDS).await
             };
             assert_eq!(cells(first.unwrap()), ids_rows());
-            let threads = idle_backend_threads(&schema.name).await;
+            let threads = app_threads(&schema.name, 0, "COMMAND = 'Sleep'").await;
             assert!(!threads.is_empty(), "no idle backend thread");
             let mut d = dba(master_port(0)).await;
             for t in threads {
@@ -969,17 +906,7 @@ async fn a_batch_of_driver_reads_does_not_starve_a_waiting_session() {
 
 async fn batch_case(test: &str, wire: bool) {
     let schema = setup(test).await;
-    let proxy = Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = 1;
-            c.backend.multiplex = true;
-            c.backend.wire_reads = wire;
-            c.backend.connect_timeout = Duration::from_secs(1);
-        },
-    )
-    .await;
+    let proxy = pooled_wire(&schema, 1, wire, None, Some(Duration::from_secs(1))).await;
     let batch: Vec<&str> =
         vec!["SELECT id, SLEEP(0.02) FROM patients WHERE hospital_id = 1 AND id = 1"; 150];
     let batch = batch.join("; ");

@@ -17,15 +17,20 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 use shardgate::config::server::ServerConfig;
 
-use super::{cells, dba, master_port, row, Proxy, TestSchema};
+use super::{cells, dba, master_port, row, small_pools, Proxy, TestSchema};
 
 /// Every wait is bounded: a hang fails the test instead of hanging the suite.
 pub const LIMIT: Duration = Duration::from_secs(10);
 
 pub async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
+    bounded_within(LIMIT, what, f).await
+}
+
+/// `bounded`, for a file whose waits may be longer than `LIMIT`.
+pub async fn bounded_within<T>(limit: Duration, what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, f)
         .await
-        .unwrap_or_else(|_| panic!("{what}: no answer within {LIMIT:?}"))
+        .unwrap_or_else(|_| panic!("{what}: no answer within {limit:?}"))
 }
 
 /// A step's answer: rows as printed (with, for prepared steps, a first row of the columns'
@@ -89,32 +94,53 @@ pub fn code(e: mysql_async::Error) -> u16 {
     }
 }
 
-pub async fn text_outcome(c: &mut Conn, sql: &str) -> Outcome {
-    match bounded(sql, c.query::<Row, _>(sql)).await {
-        Ok(rows) => Ok(printed(rows, None)),
+/// What `f` answers, as `print` prints it, or its error's code; bounded by `limit`.
+pub async fn outcome_within<T>(
+    limit: Duration,
+    what: &str,
+    f: impl Future<Output = Result<T, mysql_async::Error>>,
+    print: impl FnOnce(T) -> Vec<Vec<String>>,
+) -> Outcome {
+    match bounded_within(limit, what, f).await {
+        Ok(answer) => Ok(print(answer)),
         Err(e) => Err(code(e)),
     }
 }
 
-/// A multi-statement text query: every result set, each after a `--` row.
-async fn multi_outcome(c: &mut Conn, sql: &str) -> Outcome {
+/// `outcome_within` bounded by `LIMIT`.
+pub async fn outcome<T>(
+    what: &str,
+    f: impl Future<Output = Result<T, mysql_async::Error>>,
+    print: impl FnOnce(T) -> Vec<Vec<String>>,
+) -> Outcome {
+    outcome_within(LIMIT, what, f, print).await
+}
+
+pub async fn text_outcome(c: &mut Conn, sql: &str) -> Outcome {
+    outcome(sql, c.query::<Row, _>(sql), |rows| printed(rows, None)).await
+}
+
+/// A multi-statement text query: every result set, each after a `--` row, as `print`
+/// prints it.
+pub async fn multi_outcome(
+    c: &mut Conn,
+    sql: &str,
+    print: impl Fn(Vec<Row>) -> Vec<Vec<String>>,
+) -> Outcome {
     let run = async {
         let mut out = Vec::new();
         let mut res = c.query_iter(sql).await?;
         loop {
             let rows: Vec<Row> = res.collect().await?;
             out.push(row(&["--"]));
-            out.extend(printed(rows, None));
+            out.extend(print(rows));
             if res.is_empty() {
                 break;
             }
         }
         Ok::<_, mysql_async::Error>(out)
     };
-    match bounded(sql, run).await {
-        Ok(out) => Ok(out),
-        Err(e) => Err(code(e)),
-    }
+    outcome(sql, run, |out| out).await
 }
 
 pub async fn ok_rows(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
@@ -135,11 +161,22 @@ pub fn physical(sql: &str) -> String {
 /// The app user's threads in `db` on `group`'s master running a `SLEEP`: a KILL test must
 /// know its statement reached the server before it kills it.
 pub async fn sleepers(db: &str, group: usize) -> Vec<u64> {
+    app_threads(
+        db,
+        group,
+        "(INFO LIKE 'SELECT%SLEEP%' OR STATE = 'User sleep')",
+    )
+    .await
+}
+
+/// The app user's threads in `db` on `group`'s master of which `condition` (on
+/// `information_schema.PROCESSLIST`) holds.
+pub async fn app_threads(db: &str, group: usize, condition: &str) -> Vec<u64> {
     let mut d = dba(master_port(group)).await;
     let v = d
         .query(format!(
             "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app' \
-             AND DB = '{db}' AND (INFO LIKE 'SELECT%SLEEP%' OR STATE = 'User sleep')"
+             AND DB = '{db}' AND {condition}"
         ))
         .await
         .unwrap();
@@ -180,26 +217,17 @@ impl Harness {
     /// `wire_reads` is always set, so the tests mean the same whatever the default (and
     /// `SHARDGATE_TEST_WIRE_READS`) is.
     pub fn tune(&self, c: &mut ServerConfig, pool_max: usize, wire: bool) {
-        c.backend.pool_min = 1;
-        c.backend.pool_max = pool_max;
-        c.backend.multiplex = true;
-        c.backend.wire_reads = wire;
-        c.backend.connect_timeout = self.connect_timeout;
+        small_pools::tune(c, pool_max, Some(wire), None, Some(self.connect_timeout));
     }
 
     pub async fn proxy(&self, schema: &TestSchema, pool_max: usize, wire: bool) -> Proxy {
-        Proxy::start_tuned(
-            &[("clinical.toml", schema.clinical_rules("clinical"))],
-            |c| self.tune(c, pool_max, wire),
-        )
-        .await
+        let timeout = Some(self.connect_timeout);
+        small_pools::pooled_wire(schema, pool_max, wire, None, timeout).await
     }
 
     pub async fn exec_outcome(&self, c: &mut Conn, sql: &str, params: Vec<Value>) -> Outcome {
-        match bounded(sql, c.exec::<Row, _, _>(sql, params)).await {
-            Ok(rows) => Ok(printed(rows, Some(self.shapes))),
-            Err(e) => Err(code(e)),
-        }
+        let print = |rows| printed(rows, Some(self.shapes));
+        outcome(sql, c.exec::<Row, _, _>(sql, params), print).await
     }
 
     async fn side(
@@ -307,10 +335,7 @@ impl Side<'_> {
             return Ok(Vec::new());
         }
         if step.starts_with("R:") {
-            return match bounded("reset", self.session.reset()).await {
-                Ok(_) => Ok(Vec::new()),
-                Err(e) => Err(code(e)),
-            };
+            return outcome("reset", self.session.reset(), |_| Vec::new()).await;
         }
         let (kind, sql) = match step.get(..2) {
             Some(k @ ("P:" | "M:")) => (k, &step[2..]),
@@ -327,7 +352,7 @@ impl Side<'_> {
                     .exec_outcome(&mut self.session, &sql, Vec::new())
                     .await
             }
-            "M:" => multi_outcome(&mut self.session, &sql).await,
+            "M:" => multi_outcome(&mut self.session, &sql, |rows| printed(rows, None)).await,
             _ => text_outcome(&mut self.session, &sql).await,
         }
     }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use shardgate::config::server::ServerConfig;
+
 use super::raw::RawClient;
 use super::{Proxy, TestSchema};
 
@@ -27,19 +29,61 @@ pub async fn pooled(
     idle_hold: Option<Duration>,
     connect_timeout: Option<Duration>,
 ) -> Proxy {
+    start(schema, pool_max, None, idle_hold, connect_timeout).await
+}
+
+/// `pooled` with `wire_reads` set, so the case means the same whatever the suite's default
+/// (`SHARDGATE_TEST_WIRE_READS`) is.
+pub async fn pooled_wire(
+    schema: &TestSchema,
+    pool_max: usize,
+    wire_reads: bool,
+    idle_hold: Option<Duration>,
+    connect_timeout: Option<Duration>,
+) -> Proxy {
+    start(
+        schema,
+        pool_max,
+        Some(wire_reads),
+        idle_hold,
+        connect_timeout,
+    )
+    .await
+}
+
+/// Multiplexing over pools of `pool_max`, with what the case sets of `wire_reads`, the idle
+/// hold and the connect timeout (`None`: the tests' default).
+pub fn tune(
+    c: &mut ServerConfig,
+    pool_max: usize,
+    wire_reads: Option<bool>,
+    idle_hold: Option<Duration>,
+    connect_timeout: Option<Duration>,
+) {
+    c.backend.pool_min = 1;
+    c.backend.pool_max = pool_max;
+    c.backend.multiplex = true;
+    if let Some(wire) = wire_reads {
+        c.backend.wire_reads = wire;
+    }
+    if let Some(hold) = idle_hold {
+        c.backend.idle_hold = hold;
+    }
+    if let Some(timeout) = connect_timeout {
+        c.backend.connect_timeout = timeout;
+    }
+}
+
+async fn start(
+    schema: &TestSchema,
+    pool_max: usize,
+    wire_reads: Option<bool>,
+    idle_hold: Option<Duration>,
+    connect_timeout: Option<Duration>,
+) -> Proxy {
     Proxy::start_tuned(
         &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = pool_max;
-            c.backend.multiplex = true;
-            if let Some(hold) = idle_hold {
-                c.backend.idle_hold = hold;
-            }
-            if let Some(timeout) = connect_timeout {
-                c.backend.connect_timeout = timeout;
-            }
-        },
+        |c| tune(c, pool_max, wire_reads, idle_hold, connect_timeout),
     )
     .await
 }

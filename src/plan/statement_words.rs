@@ -164,9 +164,16 @@ pub fn facts_of(text: &str) -> TextFacts {
 /// quoted string, a number, NULL), so the template's facts are the text's. Remembered so,
 /// each EXECUTE skips the pass over its new text; what a value holds can then no longer send
 /// the statement the slow way, as a word in the template's own strings still does.
+///
+/// Remembered texts are the thread's, shared by every session on it, and another session may
+/// send the same bytes under another sql_mode: what is a value here must be a value there
+/// too. Where a quoted string ends differs between modes only at a backslash (under
+/// NO_BACKSLASH_ESCAPES, and under ANSI_QUOTES for a double-quoted one), so a text with a
+/// backslash or a double quote is scanned as any other: a hostile round sent
+/// `SELECT '\'', ', @x := 42 #'`, a value in one mode and a variable set in the other.
 pub fn remember_bound(text: &str, facts: TextFacts) {
     let b = text.as_bytes();
-    if b.len() > REMEMBERED_MAX {
+    if b.len() > REMEMBERED_MAX || b.iter().any(|&c| c == b'\\' || c == b'"') {
         return;
     }
     let _ = REMEMBERED.try_with(|cell| {
@@ -280,6 +287,15 @@ mod tests {
         let long = format!("SELECT '{}' + FOUND_ROWS()", "x".repeat(REMEMBERED_MAX));
         remember_bound(&long, plain);
         assert!(may_call(&long, FOUND_ROWS));
+        // Where a string ends may depend on the reader's sql_mode: such a text is read itself.
+        let template = facts_of("SELECT '\\'', ?");
+        for bound in [
+            "SELECT '\\'', ', @x := 42 #'",
+            "SELECT \"a\", ', GET_LOCK(1, 0) #'",
+        ] {
+            remember_bound(bound, template);
+            assert!(may_call_or_read_variable(bound), "{bound}");
+        }
     }
 
     #[test]

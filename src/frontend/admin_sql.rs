@@ -150,7 +150,10 @@ async fn preview(
             "SHOW WARNINGS: on the connection that ran the previous statement",
         ));
     }
-    let spliced = plan::connection_id::splice(text, me.live.id)?;
+    let spliced = {
+        let _syntax = me.syntax.scope();
+        plan::connection_id::splice(text, me.live.id)?
+    };
     let reading = execute::columns::Reading {
         syntax: me.syntax,
         read_only_functions: &me.shared.config.read_only_functions,

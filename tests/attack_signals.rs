@@ -101,13 +101,18 @@ fn server_code(e: &mysql_async::Error) -> Option<u16> {
     }
 }
 
-/// Backend statements of `schema` whose text has `needle`, on group `g`'s master.
+/// Backend statements of `schema` whose text has `needle`, on group `g`'s master, running
+/// (not being prepared: a client's PREPARE is described on a backend with the same text, and
+/// a KILL sent then reaches a session that is idle again by the time it looks, which by
+/// design leaves its next statement alone; CI once caught that moment and waited out the
+/// SLEEP).
 async fn running_on(schema: &TestSchema, g: usize, needle: &str) -> i64 {
     let mut c = dba(master_port(g)).await;
     let n: i64 = c
         .exec_first(
             "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-             WHERE DB = ? AND INFO LIKE ? AND ID <> CONNECTION_ID()",
+             WHERE DB = ? AND INFO LIKE ? AND ID <> CONNECTION_ID() \
+             AND COMMAND IN ('Query', 'Execute')",
             (schema.name.as_str(), format!("%{needle}%")),
         )
         .await

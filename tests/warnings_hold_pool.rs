@@ -112,3 +112,33 @@ async fn a_failure_after_warnings_does_not_lock_others_out_of_the_pool() {
     }
     schema.drop().await;
 }
+
+/// A failed statement's error is in its connection's diagnostics: that connection leaves the
+/// session reset, so another session's first `SELECT @@error_count` on it is 0, as on a new
+/// server connection (it read 1 when the connection went back clean after the idle hold).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_statements_error_does_not_reach_another_session() {
+    let schema = common::small_pools::clinical("warnings_error_leak").await;
+    for wire in [false, true] {
+        let p = proxy(&schema, wire).await;
+        for round in 0..3 {
+            let mut a = p.connect(Some("clinical")).await;
+            let failed = a
+                .query_drop("SELECT nosuchcol FROM patients WHERE hospital_id = 1")
+                .await;
+            assert!(failed.is_err(), "wire {wire}");
+            // Past the idle hold: the connection went back to the pool of one.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut b = p.connect(Some("clinical")).await;
+            let counts: Option<(u64, u64)> = b
+                .query_first("SELECT @@error_count, @@warning_count")
+                .await
+                .unwrap();
+            assert_eq!(counts, Some((0, 0)), "wire {wire}, round {round}");
+            drop(a);
+            drop(b);
+        }
+        drop(p);
+    }
+    schema.drop().await;
+}

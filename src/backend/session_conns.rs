@@ -79,6 +79,10 @@ pub struct SessionConns {
     last_wire_lost: bool,
     /// See `reading_fingerprint`.
     reading: Reading,
+    /// The last statement failed: its connections hold its error in their diagnostics
+    /// (`@@error_count`, SHOW ERRORS), so they leave the session reset, never clean or
+    /// parked, where another session's first `SELECT @@error_count` would read it.
+    last_failed: bool,
 }
 
 impl Default for SessionConns {
@@ -98,6 +102,7 @@ impl Default for SessionConns {
             last_wire_clean: false,
             last_wire_lost: false,
             reading: Reading::default(),
+            last_failed: false,
         }
     }
 }
@@ -265,13 +270,20 @@ impl SessionConns {
             return;
         }
         for p in self.pinned.drain(..) {
-            if self.batch.is_empty() {
+            if self.last_failed {
+                drop(p);
+            } else if self.batch.is_empty() {
                 p.conn.release_clean();
             } else {
                 p.pool.park(self.batch.clone(), p.conn);
             }
         }
         self.last_used = None;
+    }
+
+    /// Whether the statement that just ended failed (see `last_failed`).
+    pub fn note_statement_failed(&mut self, failed: bool) {
+        self.last_failed = failed;
     }
 
     /// Like `release_between_statements`, but the connections become spares the next
@@ -303,7 +315,7 @@ impl SessionConns {
 
     fn release_driver_spares(&mut self) {
         for (p, batch) in self.spare.drain(..) {
-            if *batch != *self.batch {
+            if *batch != *self.batch || self.last_failed {
                 drop(p);
             } else if batch.is_empty() {
                 p.conn.release_clean();

@@ -56,6 +56,7 @@ pub fn after_statement(
     warnings: u16,
 ) {
     let failed = failure.is_some();
+    session.conns.note_statement_failed(failed);
     session.last_error = failure;
     let Some(aside) = aside else {
         return;

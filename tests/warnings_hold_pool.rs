@@ -142,3 +142,75 @@ async fn a_failed_statements_error_does_not_reach_another_session() {
     }
     schema.drop().await;
 }
+
+/// A warned statement leaves its warnings in its connection's diagnostics, as a failed one
+/// leaves its error: another session's first `SELECT @@warning_count` must not read them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warned_statements_warnings_do_not_reach_another_session() {
+    let schema = common::small_pools::clinical("warnings_warn_leak").await;
+    for wire in [false, true] {
+        let p = proxy(&schema, wire).await;
+        for round in 0..3 {
+            let mut a = p.connect(Some("clinical")).await;
+            let _: Vec<i64> = a
+                .query("SELECT CAST('x1' AS SIGNED) FROM patients WHERE hospital_id = 1 LIMIT 1")
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut b = p.connect(Some("clinical")).await;
+            let counts: Option<(u64, u64)> = b
+                .query_first("SELECT @@error_count, @@warning_count")
+                .await
+                .unwrap();
+            assert_eq!(counts, Some((0, 0)), "wire {wire}, round {round}");
+            drop(a);
+            drop(b);
+        }
+        drop(p);
+    }
+    schema.drop().await;
+}
+
+/// A read over several shards that fails on them gives its extra connections back with the
+/// error in their diagnostics: they too must reach the next session as a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_scatter_leaves_no_error_on_its_extra_connections() {
+    let schema = common::small_pools::clinical("warnings_scatter_leak").await;
+    for wire in [false, true] {
+        let p = Proxy::start_tuned(
+            &[("clinical.toml", schema.clinical_rules("clinical"))],
+            |c| {
+                c.backend.multiplex = true;
+                c.backend.wire_reads = wire;
+                c.backend.pool_min = 1;
+                c.backend.pool_max = 2;
+                c.backend.connect_timeout = Duration::from_secs(2);
+            },
+        )
+        .await;
+        for round in 0..4 {
+            let mut a = p.connect(Some("clinical")).await;
+            let failed = a.query_drop("SELECT nosuchcol FROM patients").await;
+            assert!(failed.is_err(), "wire {wire}");
+            drop(a);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut clients = Vec::new();
+            for _ in 0..2 {
+                clients.push(p.connect(Some("clinical")).await);
+            }
+            for (i, b) in clients.iter_mut().enumerate() {
+                let counts: Option<(u64, u64)> = b
+                    .query_first("SELECT @@error_count, @@warning_count")
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    counts,
+                    Some((0, 0)),
+                    "wire {wire}, round {round}, client {i}"
+                );
+            }
+        }
+        drop(p);
+    }
+    schema.drop().await;
+}

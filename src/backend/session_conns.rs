@@ -79,10 +79,12 @@ pub struct SessionConns {
     last_wire_lost: bool,
     /// See `reading_fingerprint`.
     reading: Reading,
-    /// The last statement failed: its connections hold its error in their diagnostics
-    /// (`@@error_count`, SHOW ERRORS), so they leave the session reset, never clean or
-    /// parked, where another session's first `SELECT @@error_count` would read it.
-    last_failed: bool,
+    /// A statement failed or warned since the session's connections last went back: they may
+    /// hold its error or warnings in their diagnostics (`@@error_count`, `@@warning_count`,
+    /// SHOW WARNINGS), which a statement without tables (`SELECT 1`, SET) leaves in place.
+    /// So they leave the session reset, never clean or parked, where another session's first
+    /// `SELECT @@warning_count` would read them.
+    diagnostics_left: bool,
 }
 
 impl Default for SessionConns {
@@ -102,7 +104,7 @@ impl Default for SessionConns {
             last_wire_clean: false,
             last_wire_lost: false,
             reading: Reading::default(),
-            last_failed: false,
+            diagnostics_left: false,
         }
     }
 }
@@ -270,7 +272,7 @@ impl SessionConns {
             return;
         }
         for p in self.pinned.drain(..) {
-            if self.last_failed {
+            if self.diagnostics_left {
                 drop(p);
             } else if self.batch.is_empty() {
                 p.conn.release_clean();
@@ -279,11 +281,19 @@ impl SessionConns {
             }
         }
         self.last_used = None;
+        self.diagnostics_released();
     }
 
-    /// Whether the statement that just ended failed (see `last_failed`).
-    pub fn note_statement_failed(&mut self, failed: bool) {
-        self.last_failed = failed;
+    /// The statement that just ended failed or warned (see `diagnostics_left`).
+    pub fn note_statement_diagnostics(&mut self, left: bool) {
+        self.diagnostics_left |= left;
+    }
+
+    /// Once no connection of the session is left, none holds a statement's diagnostics.
+    fn diagnostics_released(&mut self) {
+        if self.pinned.is_empty() && self.spare.is_empty() {
+            self.diagnostics_left = false;
+        }
     }
 
     /// Like `release_between_statements`, but the connections become spares the next
@@ -315,7 +325,7 @@ impl SessionConns {
 
     fn release_driver_spares(&mut self) {
         for (p, batch) in self.spare.drain(..) {
-            if *batch != *self.batch || self.last_failed {
+            if *batch != *self.batch || self.diagnostics_left {
                 drop(p);
             } else if batch.is_empty() {
                 p.conn.release_clean();
@@ -323,6 +333,7 @@ impl SessionConns {
                 p.pool.park(batch, p.conn);
             }
         }
+        self.diagnostics_released();
     }
 
     /// A statement of another session waits for a slot of a pool a spare is from: the
@@ -358,8 +369,10 @@ impl SessionConns {
     /// long final step (a materialized read's), and a KILL QUERY waiting for one would come
     /// too late (tests/materialize_attack.rs, pool_max = 2). Extra connections run only
     /// reads outside a transaction; one the server says is in one anyway is reset, since
-    /// its snapshot is no one else's to see.
-    pub fn return_extra(&self, pool: &GroupPool, conn: BackendConn) {
+    /// its snapshot is no one else's to see. One whose statement failed or warned on it
+    /// (`left_diagnostics`) is reset as well (see `diagnostics_left`): the statement's end is
+    /// not known yet when a merge gives its connections back.
+    pub fn return_extra(&self, pool: &GroupPool, conn: BackendConn, left_diagnostics: bool) {
         if self.in_use.given_back(pool, conn.id()) {
             // A KILL QUERY sent for this thread may still be on its way (the statement was
             // killed while this connection worked for it): whoever took the connection next
@@ -374,7 +387,7 @@ impl SessionConns {
             ok.status_flags()
                 .contains(StatusFlags::SERVER_STATUS_IN_TRANS)
         });
-        if self.sticky.is_some() || in_trans {
+        if self.sticky.is_some() || in_trans || left_diagnostics {
             drop(conn);
         } else if self.batch.is_empty() {
             conn.release_clean();
@@ -575,12 +588,13 @@ impl SessionConns {
         server: ServerRef,
         conn: BackendConn,
         transaction_open: bool,
+        left_diagnostics: bool,
     ) {
         if conn.parkable() || transaction_open || self.sticky.is_some() {
             return self.put_back(backends, db, group, server, conn);
         }
         if let Some(servers) = backends.group(db, group) {
-            self.return_extra(servers.server(server), conn);
+            self.return_extra(servers.server(server), conn, left_diagnostics);
         }
     }
 
@@ -736,6 +750,7 @@ impl SessionConns {
         self.last_used = None;
         self.sticky = None;
         self.state_lost = None;
+        self.diagnostics_left = false;
     }
 }
 

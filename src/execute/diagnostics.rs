@@ -56,7 +56,9 @@ pub fn after_statement(
     warnings: u16,
 ) {
     let failed = failure.is_some();
-    session.conns.note_statement_failed(failed);
+    session
+        .conns
+        .note_statement_diagnostics(failed || warnings > 0);
     session.last_error = failure;
     let Some(aside) = aside else {
         return;

@@ -183,7 +183,10 @@ fn give_back(lanes: Vec<Lane<'_>>, ctx: &Context<'_>, route: &Route, session: &m
                 .conns
                 .put_back(ctx.backends, &route.db, lane.group, lane.server, lane.conn);
         } else if let Some(g) = ctx.backends.group(&route.db, lane.group) {
-            session.conns.return_extra(g.server(lane.server), lane.conn);
+            // Nothing ran on it yet.
+            session
+                .conns
+                .return_extra(g.server(lane.server), lane.conn, false);
         }
     }
 }

@@ -319,9 +319,12 @@ pub async fn run<S: ResultSink>(
                         server,
                         end.conn,
                         transaction_open,
+                        end.left_diagnostics,
                     );
                 } else if let Some(g) = ctx.backends.group(&db, group) {
-                    session.conns.return_extra(g.server(server), end.conn);
+                    session
+                        .conns
+                        .return_extra(g.server(server), end.conn, end.left_diagnostics);
                 }
             }
             _ if pinned && server == ServerRef::Master => {

@@ -165,12 +165,15 @@ impl Tx {
 }
 
 /// What a lane task hands back: its connection, whether the connection broke (a driver
-/// error: it must not be reused), and with `found_rows` the sum of its queries'
-/// FOUND_ROWS() (`None` when one could not be read).
+/// error: it must not be reused), with `found_rows` the sum of its queries'
+/// FOUND_ROWS() (`None` when one could not be read), and whether its queries may have left
+/// an error or warnings in the connection's diagnostics (one failed or warned, or a result
+/// was left unread, whose end is not known).
 pub struct LaneEnd {
     pub conn: BackendConn,
     pub broken: bool,
     pub found_rows: Option<u64>,
+    pub left_diagnostics: bool,
 }
 
 /// Rows a lane may have read ahead of the merge: the batches in its channel and the one it
@@ -245,6 +248,7 @@ pub fn spawn_lane(
     let task = tokio::spawn(async move {
         let mut held = 0usize;
         let mut broken = false;
+        let mut left_diagnostics = false;
         let mut found: Option<u64> = found_rows.then_some(0);
         for (k, sql) in sqls.iter().enumerate() {
             let read = read(&mut conn, sql, &txs[k], &mut held, cap, &table).await;
@@ -252,8 +256,10 @@ pub fn spawn_lane(
                 // Its rest drains on the connection's next use, and an error there (the 1317
                 // of a KILL QUERY) would be that statement's: not for another session.
                 conn.keep_from_parking();
+                left_diagnostics = true;
             }
             if let Err(e) = read {
+                left_diagnostics = true;
                 broken = e.breaks_connection();
                 found = None;
                 // The lane's later queries will not run: their streams fail alike.
@@ -273,10 +279,14 @@ pub fn spawn_lane(
                 };
             }
         }
+        // The count the server sent last is the diagnostics area's: a statement without
+        // tables (FOUND_ROWS()) keeps the one before's.
+        left_diagnostics |= conn.get_warnings() > 0;
         LaneEnd {
             conn,
             broken,
             found_rows: found,
+            left_diagnostics,
         }
     });
     (rxs, task)

@@ -579,7 +579,8 @@ impl SessionConns {
     /// statement on it first wait for the server to finish computing the rest (a slow scan,
     /// rows with SLEEP): unless the session must keep its connections (a transaction, state
     /// no replay repeats), it goes back like an extra connection, its rest read in the
-    /// pool's recycler, and the next statement takes another.
+    /// pool's recycler, and the next statement takes another (reset if the merge noted
+    /// diagnostics left on it, `note_statement_diagnostics`).
     pub fn put_back_after_merge(
         &mut self,
         backends: &Backends,
@@ -588,13 +589,12 @@ impl SessionConns {
         server: ServerRef,
         conn: BackendConn,
         transaction_open: bool,
-        left_diagnostics: bool,
     ) {
         if conn.parkable() || transaction_open || self.sticky.is_some() {
             return self.put_back(backends, db, group, server, conn);
         }
         if let Some(servers) = backends.group(db, group) {
-            self.return_extra(servers.server(server), conn, left_diagnostics);
+            self.return_extra(servers.server(server), conn, self.diagnostics_left);
         }
     }
 

@@ -312,6 +312,9 @@ pub async fn run<S: ResultSink>(
             Some(end) if !end.broken => {
                 if pinned {
                     let transaction_open = session.txn.pins_connections();
+                    session
+                        .conns
+                        .note_statement_diagnostics(end.left_diagnostics);
                     session.conns.put_back_after_merge(
                         ctx.backends,
                         &db,
@@ -319,7 +322,6 @@ pub async fn run<S: ResultSink>(
                         server,
                         end.conn,
                         transaction_open,
-                        end.left_diagnostics,
                     );
                 } else if let Some(g) = ctx.backends.group(&db, group) {
                     session

@@ -33,7 +33,7 @@ use crate::error::Error;
 use crate::plan::mentions;
 use crate::plan::{Plan, Syntax};
 
-pub use sink::{ColumnRename, OkInfo, ResultSink, RowFormat};
+pub use sink::{ColumnRename, ForwardedExecute, OkInfo, ResultSink, RowFormat};
 
 /// Server status bits (protocol constants).
 pub mod status {

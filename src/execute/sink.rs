@@ -36,6 +36,16 @@ pub enum RowFormat {
     Binary,
 }
 
+/// A shard query as a backend prepared statement with the client's parameter block.
+pub struct ForwardedExecute {
+    /// The statement's text with `?`, after the session's statement prefix.
+    pub sql: String,
+    /// How many `?` the text has.
+    pub params: usize,
+    /// A COM_STMT_EXECUTE body after the statement id.
+    pub body: Vec<u8>,
+}
+
 /// Receives one statement's answer: either `ok`, or `error`, or
 /// `columns` + rows + `end_rows` (+ maybe `error` instead of `end_rows` when a shard fails
 /// mid-stream). Calls must come in that order.
@@ -75,6 +85,13 @@ pub trait ResultSink {
     /// `columns`, quote every name and read nothing a SET changes).
     /// No default, for the same reason: a wrapper must forward it.
     fn prepared_form(&self, sql: &str) -> Option<(String, Vec<mysql_async::Value>)>;
+    /// `sql` as a backend prepared statement executed with the client's own parameter block
+    /// (`ForwardedExecute`), where its values are all placeholders of `sql` in the client's
+    /// order; None: see `prepared_form`. Preferred where the connection takes an execute
+    /// body as it is (the proxy's own wire connections): the values are neither decoded
+    /// into the driver's nor encoded again, and each keeps the type the client gave it.
+    /// No default: a wrapper must forward it, or its prepared reads would lose the saving.
+    fn forwarded_form(&self, sql: &str) -> Option<ForwardedExecute>;
     /// Called between rows so large results go out while the backend still sends.
     async fn maybe_flush(&mut self) -> io::Result<()>;
     /// The row format this sink can hand on as the backend sent it (`raw_*`), if any: a

@@ -39,10 +39,32 @@ pub(crate) enum WireForm {
     Text,
     /// The statement prepared on the connection (once; it keeps its statements) and
     /// executed with the client's values; binary rows, for a client's prepared statement.
-    Prepared {
-        sql: String,
-        params: Vec<mysql_async::Value>,
-    },
+    Prepared { sql: String, args: ExecuteArgs },
+}
+
+/// The values of a wire execute.
+pub(crate) enum ExecuteArgs {
+    /// Decoded, sent as the driver types them (`BoundValues::prepared_form`).
+    Values(Vec<mysql_async::Value>),
+    /// The client's parameter block as it came (`ResultSink::forwarded_form`).
+    Forwarded { params: usize, body: Vec<u8> },
+}
+
+impl ExecuteArgs {
+    fn count(&self) -> usize {
+        match self {
+            ExecuteArgs::Values(v) => v.len(),
+            ExecuteArgs::Forwarded { params, .. } => *params,
+        }
+    }
+
+    /// The COM_STMT_EXECUTE body after the statement id.
+    fn body(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            ExecuteArgs::Values(v) => std::borrow::Cow::Owned(execute_body(v)),
+            ExecuteArgs::Forwarded { body, .. } => std::borrow::Cow::Borrowed(body),
+        }
+    }
 }
 
 /// An execute body larger than one packet would need COM_STMT_SEND_LONG_DATA, which the
@@ -77,18 +99,36 @@ pub(crate) fn eligible<S: ResultSink>(
     match sink.raw_rows()? {
         RowFormat::Text => (!sink.wants_binary_backend()).then_some(WireForm::Text),
         RowFormat::Binary => {
-            // None: values the planner could not bind run as text with literals, whose rows
-            // the sink encodes as binary itself.
-            let (sql, params) = sink.prepared_form(&target.sql)?;
+            let (sql, args, body) = match sink.forwarded_form(&target.sql) {
+                Some(f) => {
+                    // The command byte and the statement id, then the client's block.
+                    let body = 5 + f.body.len() as u64;
+                    let args = ExecuteArgs::Forwarded {
+                        params: f.params,
+                        body: f.body,
+                    };
+                    (f.sql, args, body)
+                }
+                None => {
+                    // None: values the planner could not bind run as text with literals,
+                    // whose rows the sink encodes as binary itself.
+                    let (sql, params) = sink.prepared_form(&target.sql)?;
+                    // As mysql_common sizes it: fixed part, NULL bitmap, two type bytes per
+                    // value.
+                    let n = params.len() as u64;
+                    let body = 11
+                        + n.div_ceil(8)
+                        + 2 * n
+                        + params.iter().map(|v| v.bin_len()).sum::<u64>();
+                    (sql, ExecuteArgs::Values(params), body)
+                }
+            };
             // Kept by their text, statements need it as the server reads it: in a client
             // charset other than UTF-8 a non-ASCII text stays with the driver.
             let as_sent = session.charset.encode(&sql).ok()?;
-            // As mysql_common sizes it: fixed part, NULL bitmap, two type bytes per value.
-            let n = params.len() as u64;
-            let body = 11 + n.div_ceil(8) + 2 * n + params.iter().map(|v| v.bin_len()).sum::<u64>();
             let too_large = body > LARGEST_EXECUTE;
             (matches!(as_sent, std::borrow::Cow::Borrowed(_)) && !too_large)
-                .then_some(WireForm::Prepared { sql, params })
+                .then_some(WireForm::Prepared { sql, args })
         }
     }
 }
@@ -168,18 +208,17 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
             let sql = charset.encode(&target.sql)?;
             conn.query_bytes(&sql).await.map_err(Error::from)?
         }
-        WireForm::Prepared { sql, params } => {
+        WireForm::Prepared { sql, args } => {
             let stmt = conn.prepare(sql).await.map_err(Error::from)?;
-            if usize::from(stmt.params) != params.len() {
+            if usize::from(stmt.params) != args.count() {
                 return Err(Error::Internal(format!(
                     "the shard query has {} parameters, the execute {} values",
                     stmt.params,
-                    params.len()
+                    args.count()
                 ))
                 .into());
             }
-            let body = execute_body(params);
-            match conn.execute(stmt, &body).await {
+            match conn.execute(stmt, &args.body()).await {
                 Ok(reply) => reply,
                 Err(e) => {
                     if matches!(&e, WireError::Server(s) if s.code == UNKNOWN_STATEMENT) {

@@ -384,6 +384,10 @@ impl<S: ResultSink> ResultSink for Watched<'_, S> {
         self.inner.prepared_form(sql)
     }
 
+    fn forwarded_form(&self, sql: &str) -> Option<crate::execute::ForwardedExecute> {
+        self.inner.forwarded_form(sql)
+    }
+
     fn wants_binary_backend(&self) -> bool {
         self.inner.wants_binary_backend()
     }

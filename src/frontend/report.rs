@@ -111,6 +111,10 @@ impl<S: ResultSink> ResultSink for Counted<S> {
         self.inner.prepared_form(sql)
     }
 
+    fn forwarded_form(&self, sql: &str) -> Option<crate::execute::ForwardedExecute> {
+        self.inner.forwarded_form(sql)
+    }
+
     async fn maybe_flush(&mut self) -> io::Result<()> {
         self.inner.maybe_flush().await
     }

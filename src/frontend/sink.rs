@@ -146,6 +146,10 @@ impl<W: AsyncWrite + Unpin> ResultSink for ClientSink<'_, W> {
         None
     }
 
+    fn forwarded_form(&self, _sql: &str) -> Option<crate::execute::ForwardedExecute> {
+        None
+    }
+
     async fn maybe_flush(&mut self) -> io::Result<()> {
         self.writer.maybe_flush().await
     }

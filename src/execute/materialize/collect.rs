@@ -113,6 +113,11 @@ impl ResultSink for Collected {
         Some((format!("{}{sql}", self.statement_prefix), Vec::new()))
     }
 
+    /// The proxy's own statement: no client values.
+    fn forwarded_form(&self, _sql: &str) -> Option<crate::execute::ForwardedExecute> {
+        None
+    }
+
     async fn maybe_flush(&mut self) -> io::Result<()> {
         if self.over {
             return Err(io::Error::other(CapReached));

@@ -186,6 +186,10 @@ impl<S: ResultSink> ResultSink for Capture<'_, S> {
     fn prepared_form(&self, sql: &str) -> Option<(String, Vec<mysql_async::Value>)> {
         self.inner.prepared_form(sql)
     }
+
+    fn forwarded_form(&self, sql: &str) -> Option<crate::execute::ForwardedExecute> {
+        self.inner.forwarded_form(sql)
+    }
     async fn maybe_flush(&mut self) -> io::Result<()> {
         self.inner.maybe_flush().await
     }

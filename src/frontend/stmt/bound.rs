@@ -32,6 +32,8 @@ pub struct BoundValues {
     values: Vec<Option<Value>>,
     /// Which values are BLOB-typed.
     binary: Vec<bool>,
+    /// The client's parameter block, to send as it came (`forwarded_form`).
+    forwardable: Option<Vec<u8>>,
 }
 
 /// A shard query as a backend prepared statement: its text with `?` and the values.
@@ -76,8 +78,14 @@ fn bindable(p: &Param) -> Option<Value> {
 }
 
 impl BoundValues {
-    pub fn new(rendered: String, spans: Vec<Range<usize>>, params: &[Param]) -> BoundValues {
+    pub fn new(
+        rendered: String,
+        spans: Vec<Range<usize>>,
+        params: &[Param],
+        forwardable: Option<Vec<u8>>,
+    ) -> BoundValues {
         BoundValues {
+            forwardable,
             values: params.iter().map(bindable).collect(),
             binary: params
                 .iter()
@@ -87,6 +95,11 @@ impl BoundValues {
             tokens: OnceCell::new(),
             spans,
         }
+    }
+
+    /// How many values the execute bound.
+    pub fn count(&self) -> usize {
+        self.spans.len()
     }
 
     pub fn rendered(&self) -> &str {
@@ -105,8 +118,32 @@ impl BoundValues {
     /// `target` (a shard query planned from the rendered text) with the values back as `?`,
     /// or None when it does not match token for token outside renamed identifiers.
     pub fn prepared_form(&self, target: &str) -> Option<PreparedForm> {
+        let (sql, order) = self.with_placeholders(target, true)?;
+        let params = order
+            .into_iter()
+            .map(|p| self.values.get(p)?.clone())
+            .collect::<Option<Vec<Value>>>()?;
+        Some(PreparedForm { sql, params })
+    }
+
+    /// `target` with the values back as `?` for the client's own parameter block
+    /// (`Parsed::forwardable`): each value with the type the client gave it, as the server
+    /// would read it from the client directly, so no value needs to be left as a literal
+    /// and a BLOB needs no cast. None unless the block was kept and every value is a
+    /// placeholder of `target`, in the client's order.
+    pub fn forwarded_form(&self, target: &str) -> Option<(String, Vec<u8>)> {
+        let block = self.forwardable.as_ref()?;
+        let (sql, order) = self.with_placeholders(target, false)?;
+        let in_order =
+            order.len() == self.spans.len() && order.iter().enumerate().all(|(i, p)| i == *p);
+        in_order.then(|| (sql, block.clone()))
+    }
+
+    /// `target` with `?` where a value's literal is, and which value each `?` stands for;
+    /// with `binary_cast`, a BLOB-typed value's `?` is `BINARY ?` (see `bindable`).
+    fn with_placeholders(&self, target: &str, binary_cast: bool) -> Option<(String, Vec<usize>)> {
         if target == self.rendered {
-            return self.prepared_as_rendered();
+            return self.rendered_with_placeholders(binary_cast);
         }
         let tokens = self
             .tokens
@@ -116,7 +153,7 @@ impl BoundValues {
             return None;
         }
         let mut sql = String::with_capacity(target.len());
-        let mut params = Vec::with_capacity(self.spans.len());
+        let mut order = Vec::with_capacity(self.spans.len());
         let mut from = 0;
         let mut i = 0;
         while i < tokens.len() {
@@ -139,34 +176,33 @@ impl BoundValues {
                 i += 1;
             }
             sql.push_str(&target[from..theirs[first].start]);
-            if self.binary.get(p).copied().unwrap_or(false) {
-                sql.push_str("BINARY ");
-            }
-            sql.push('?');
+            self.push_placeholder(&mut sql, p, binary_cast);
             from = theirs[i - 1].end;
-            params.push(self.values.get(p)?.clone()?);
+            order.push(p);
         }
         sql.push_str(&target[from..]);
-        Some(PreparedForm { sql, params })
+        Some((sql, order))
     }
 
     /// The shard query is the rendered text itself: each value's literal becomes `?`
     /// where it stands, without matching tokens.
-    fn prepared_as_rendered(&self) -> Option<PreparedForm> {
+    fn rendered_with_placeholders(&self, binary_cast: bool) -> Option<(String, Vec<usize>)> {
         let mut sql = String::with_capacity(self.rendered.len());
-        let mut params = Vec::with_capacity(self.spans.len());
         let mut from = 0;
         for (p, span) in self.spans.iter().enumerate() {
             sql.push_str(self.rendered.get(from..span.start)?);
-            if self.binary.get(p).copied().unwrap_or(false) {
-                sql.push_str("BINARY ");
-            }
-            sql.push('?');
+            self.push_placeholder(&mut sql, p, binary_cast);
             from = span.end;
-            params.push(self.values.get(p)?.clone()?);
         }
         sql.push_str(self.rendered.get(from..)?);
-        Some(PreparedForm { sql, params })
+        Some((sql, (0..self.spans.len()).collect()))
+    }
+
+    fn push_placeholder(&self, sql: &mut String, p: usize, binary_cast: bool) {
+        if binary_cast && self.binary.get(p).copied().unwrap_or(false) {
+            sql.push_str("BINARY ");
+        }
+        sql.push('?');
     }
 }
 
@@ -177,7 +213,7 @@ mod tests {
 
     fn bound(sql: &str, literals: &[&str], params: &[Param]) -> BoundValues {
         let (rendered, spans) = Template::new(sql, Default::default()).render_spans(literals);
-        BoundValues::new(rendered, spans, params)
+        BoundValues::new(rendered, spans, params, None)
     }
 
     #[test]
@@ -246,6 +282,38 @@ mod tests {
         // A value the driver cannot send faithfully: the literals stay.
         let dec = bound("SELECT ? + 1", &["1.5"], &[Param::Decimal(b"1.5".to_vec())]);
         assert!(dec.prepared_form(dec.rendered()).is_none());
+    }
+
+    #[test]
+    fn the_clients_block_goes_with_every_value_a_placeholder_in_its_order() {
+        let block = vec![
+            0, 1, 0, 0, 0, 0, 1, 246, 0, 252, 0, 3, b'1', b'.', b'5', 1, 0,
+        ];
+        let params = [Param::Decimal(b"1.5".to_vec()), Param::Binary(vec![0])];
+        let (rendered, spans) =
+            Template::new("SELECT a FROM t WHERE d = ? AND b = ?", Default::default())
+                .render_spans(&["1.5", "X'00'"]);
+        let b = BoundValues::new(rendered, spans, &params, Some(block.clone()));
+        // A DECIMAL the driver would not bind, a BLOB without a cast: as the client sent them.
+        assert!(b.prepared_form(b.rendered()).is_none());
+        let (sql, body) = b.forwarded_form(b.rendered()).unwrap();
+        assert_eq!(sql, "SELECT a FROM t WHERE d = ? AND b = ?");
+        assert_eq!(body, block);
+        let (sql, _) = b
+            .forwarded_form("SELECT a FROM `t_2` WHERE d = 1.5 AND b = X'00'")
+            .unwrap();
+        assert_eq!(sql, "SELECT a FROM `t_2` WHERE d = ? AND b = ?");
+        // A shard query that lost a value, or was changed otherwise, does not take the block.
+        assert!(b
+            .forwarded_form("SELECT a FROM t_2 WHERE d = 1.5")
+            .is_none());
+        assert!(b
+            .forwarded_form("SELECT a FROM t_2 WHERE d = 1.5 AND b = X'01'")
+            .is_none());
+        // Without the block (long data), nothing is forwarded.
+        let (rendered, spans) = Template::new("SELECT ?", Default::default()).render_spans(&["1"]);
+        let none = BoundValues::new(rendered, spans, &[Param::Int(1)], None);
+        assert!(none.forwarded_form(none.rendered()).is_none());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::plan::{self, Plan, PlanContext};
 use crate::stats::RouteKind;
 
 use super::bound::BoundValues;
-use super::execute_packet::{parse_params, statement_id};
+use super::execute_packet::{parse_params, statement_id, Parsed};
 use super::fixed_route::FixedRoute;
 use super::literal::literal;
 use super::registry::Prepared;
@@ -586,7 +586,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             ),
             None => None,
         };
-        let params = parse_params(body, n, &mut stmt.param_types, &long_data)?;
+        let Parsed {
+            params,
+            forwardable,
+        } = parse_params(body, n, &mut stmt.param_types, &long_data)?;
         let literals = params
             .iter()
             .map(|p| literal(p, &self.session.charset))
@@ -605,7 +608,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let values = match fixed {
             Some((plan, rendered, spans)) => {
                 return Ok(Bound {
-                    values: BoundValues::new(rendered, spans, &params),
+                    values: BoundValues::new(rendered, spans, &params, forwardable),
                     fixed_plan: Some(plan),
                     db,
                     binary_backend: stmt.binary_backend,
@@ -614,7 +617,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
             None => {
                 let (rendered, spans) = stmt.template.render_spans(&literals);
-                BoundValues::new(rendered, spans, &params)
+                BoundValues::new(rendered, spans, &params, forwardable)
             }
         };
         Ok(Bound {

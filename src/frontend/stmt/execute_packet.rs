@@ -117,6 +117,17 @@ pub fn statement_id(body: &[u8]) -> Result<u32, Error> {
         .map_err(|_| Error::MalformedPacket("COM_STMT_* packet without a statement id".into()))
 }
 
+/// An execute's decoded parameters, and the packet's parameter block re-made for a backend
+/// statement with the same placeholders in the same order (`forwardable`).
+pub struct Parsed {
+    pub params: Vec<Param>,
+    /// The body of a COM_STMT_EXECUTE after its statement id, carrying the client's values
+    /// as it sent them, with their types always declared (the backend statement is shared
+    /// by sessions, so the types one declared earlier are not its). None when a value came
+    /// as long data, which the block does not hold.
+    pub forwardable: Option<Vec<u8>>,
+}
+
 /// Decodes the parameters of an execute packet (`body` is the packet after the command byte).
 /// `types` holds the types declared at an earlier execute and is replaced when the packet
 /// declares new ones; parameters with long data take it instead of a value in the packet.
@@ -125,11 +136,14 @@ pub fn parse_params(
     count: usize,
     types: &mut Vec<ParamType>,
     long_data: &[Option<Vec<u8>>],
-) -> Result<Vec<Param>, Error> {
+) -> Result<Parsed, Error> {
     let mut r = Reader { buf: body, pos: 0 };
     r.take(4 + 1 + 4)?; // statement id, flags (cursor type), iteration count
     if count == 0 {
-        return Ok(Vec::new());
+        return Ok(Parsed {
+            params: Vec::new(),
+            forwardable: Some(NO_CURSOR_ONE_ITERATION.to_vec()),
+        });
     }
     let null_bitmap = r.take(count.div_ceil(8))?;
     if r.u8()? == 1 {
@@ -148,6 +162,7 @@ pub fn parse_params(
             "mysqld_stmt_execute: parameter types were never sent".into(),
         ));
     }
+    let values_from = r.pos;
     let mut params = Vec::with_capacity(count);
     for (i, t) in types.iter().enumerate() {
         if null_bitmap[i / 8] & (1 << (i % 8)) != 0 {
@@ -162,7 +177,32 @@ pub fn parse_params(
             params.push(read_value(&mut r, *t)?);
         }
     }
-    Ok(params)
+    let forwardable = long_data
+        .iter()
+        .all(Option::is_none)
+        .then(|| forwarded_block(null_bitmap, types, &body[values_from..r.pos]));
+    Ok(Parsed {
+        params,
+        forwardable,
+    })
+}
+
+/// The flags (no cursor: the proxy reads every row itself) and the iteration count (1).
+const NO_CURSOR_ONE_ITERATION: [u8; 5] = [0, 1, 0, 0, 0];
+
+/// An execute body after the statement id: the client's NULL bitmap and values, as read,
+/// with every type declared.
+fn forwarded_block(null_bitmap: &[u8], types: &[ParamType], values: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + null_bitmap.len() + 1 + 2 * types.len() + values.len());
+    out.extend_from_slice(&NO_CURSOR_ONE_ITERATION);
+    out.extend_from_slice(null_bitmap);
+    out.push(1);
+    for t in types {
+        out.push(t.ty);
+        out.push(if t.unsigned { 0x80 } else { 0 });
+    }
+    out.extend_from_slice(values);
+    out
 }
 
 fn read_value(r: &mut Reader<'_>, t: ParamType) -> Result<Param, Error> {
@@ -267,7 +307,12 @@ mod tests {
         p.extend_from_slice(&[3, b'a', b'b', b'c']);
         p.push(0xFF);
         let mut types = Vec::new();
-        let params = parse_params(&p, 4, &mut types, &[]).unwrap();
+        let parsed = parse_params(&p, 4, &mut types, &[]).unwrap();
+        // Forwarded, the block is the client's after the statement id, without a cursor.
+        let mut block = p[4..].to_vec();
+        block[0] = 0;
+        assert_eq!(parsed.forwardable.as_deref(), Some(&block[..]));
+        let params = parsed.params;
         assert_eq!(
             params,
             vec![
@@ -281,8 +326,21 @@ mod tests {
         let mut again = header();
         again.extend_from_slice(&[0b0000_0011, 0]);
         again.extend_from_slice(&[0, 0x7F]);
-        let params = parse_params(&again, 4, &mut types, &[]).unwrap();
-        assert_eq!(params[3], Param::Int(127));
+        let parsed = parse_params(&again, 4, &mut types, &[]).unwrap();
+        assert_eq!(parsed.params[3], Param::Int(127));
+        // ... and are declared again in the forwarded block, whose values are this packet's.
+        let mut block = vec![0, 1, 0, 0, 0, 0b0000_0011, 1, 8, 0x80, 6, 0, 253, 0, 1, 0];
+        block.extend_from_slice(&[0, 0x7F]); // '' and 127
+        assert_eq!(parsed.forwardable, Some(block));
+        // Long data is not in the packet's block: such an execute is not forwarded.
+        let long = [None, None, Some(b"xyz".to_vec()), None];
+        let mut p = header();
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(&5u64.to_le_bytes());
+        p.push(1);
+        let parsed = parse_params(&p, 4, &mut types, &long).unwrap();
+        assert!(parsed.forwardable.is_none());
+        assert_eq!(parsed.params[2], Param::Bytes(b"xyz".to_vec()));
     }
 
     #[test]

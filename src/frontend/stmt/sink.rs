@@ -9,7 +9,7 @@ use mysql_common::packets::Column;
 use tokio::io::AsyncWrite;
 
 use crate::error::Error;
-use crate::execute::{ColumnRename, OkInfo, ResultSink};
+use crate::execute::{ColumnRename, ForwardedExecute, OkInfo, ResultSink};
 use crate::frontend::sink::ClientSink;
 
 use super::binary_row::{encode_row, CellType};
@@ -134,6 +134,17 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
         };
         text.insert_str(0, &self.statement_prefix);
         Some((text, params))
+    }
+
+    fn forwarded_form(&self, sql: &str) -> Option<ForwardedExecute> {
+        let values = self.values.as_ref()?;
+        let (mut text, body) = values.forwarded_form(sql)?;
+        text.insert_str(0, &self.statement_prefix);
+        Some(ForwardedExecute {
+            sql: text,
+            params: values.count(),
+            body,
+        })
     }
 
     async fn maybe_flush(&mut self) -> io::Result<()> {

@@ -150,10 +150,7 @@ async fn preview(
             "SHOW WARNINGS: on the connection that ran the previous statement",
         ));
     }
-    let spliced = {
-        let _syntax = me.syntax.scope();
-        plan::connection_id::splice(text, me.live.id)?
-    };
+    let spliced = plan::connection_id::splice(text, me.live.id, me.syntax)?;
     let reading = execute::columns::Reading {
         syntax: me.syntax,
         read_only_functions: &me.shared.config.read_only_functions,

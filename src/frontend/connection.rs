@@ -716,12 +716,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     let ok = answer_here(own, sql, me, &ctx, &mut sink).await?;
                     break 'statement (RouteKind::Proxy, ok);
                 }
-                let spliced = {
-                    // Read as the server will: under NO_BACKSLASH_ESCAPES `'\'` ends there,
-                    // and a CONNECTION_ID() after it is code.
-                    let _syntax = syntax.scope();
-                    plan::connection_id::splice(sql, self.connection_id)
-                };
+                let spliced = plan::connection_id::splice(sql, self.connection_id, syntax);
                 let spliced = match spliced {
                     Ok(s) => s,
                     Err(e) => {

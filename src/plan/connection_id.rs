@@ -14,11 +14,14 @@ use std::borrow::Cow;
 use super::lexer::{Kind, Token};
 use super::select_item_splice::Splice;
 use super::statement_words::{mentioned, CONNECTION_ID, PSEUDO_THREAD_ID};
+use super::syntax::Syntax;
 use crate::error::Result;
 
 /// `sql` with every CONNECTION_ID() and @@pseudo_thread_id replaced by `id`, or borrowed
-/// when it has none.
-pub fn splice(sql: &str, id: u32) -> Result<Cow<'_, str>> {
+/// when it has none. Read by the session's `syntax`, as the server will read it: under
+/// NO_BACKSLASH_ESCAPES `'\'` ends there, and a CONNECTION_ID() after it is code.
+pub fn splice(sql: &str, id: u32, syntax: Syntax) -> Result<Cow<'_, str>> {
+    let _syntax = syntax.scope();
     let words = mentioned(sql);
     if !(words.has(CONNECTION_ID) || words.has(PSEUDO_THREAD_ID)) {
         return Ok(Cow::Borrowed(sql));
@@ -72,16 +75,19 @@ mod tests {
     use crate::error::Error;
 
     fn s(sql: &str) -> String {
-        splice(sql, 17).unwrap().into_owned()
+        splice(sql, 17, Syntax::default()).unwrap().into_owned()
     }
 
     const CALL: &str = "IF(FALSE, CONNECTION_ID(), CAST(17 AS UNSIGNED))";
 
     #[test]
     fn untouched_without_the_names() {
-        assert!(matches!(splice("SELECT 1", 17), Ok(Cow::Borrowed(_))));
         assert!(matches!(
-            splice("SELECT 'CONNECTION_ID()' AS x", 17),
+            splice("SELECT 1", 17, Syntax::default()),
+            Ok(Cow::Borrowed(_))
+        ));
+        assert!(matches!(
+            splice("SELECT 'CONNECTION_ID()' AS x", 17, Syntax::default()),
             Ok(Cow::Borrowed(_))
         ));
         assert_eq!(
@@ -152,7 +158,7 @@ mod tests {
             "SELECT a, CONNECTION_ID() IS NULL FROM t",
             "SELECT (SELECT CONNECTION_ID())",
         ] {
-            match splice(sql, 17) {
+            match splice(sql, 17, Syntax::default()) {
                 Err(Error::Unsupported(m)) => assert!(m.contains("alias"), "{sql}: {m}"),
                 other => panic!("{sql}: {other:?}"),
             }

@@ -117,33 +117,44 @@ fn known(text: &[u8]) -> Known {
     if text.len() > REMEMBERED_MAX {
         return Known::of(text);
     }
-    REMEMBERED
-        .try_with(|cell| {
-            let Ok(mut last) = cell.try_borrow_mut() else {
-                return Known::of(text);
-            };
-            if last[0].0 != text {
-                last.swap(0, 1);
-                if last[0].0 != text {
-                    last[0].0.clear();
-                    last[0].0.extend_from_slice(text);
-                    last[0].1 = Known::of(text);
-                }
-            }
-            last[0].1
-        })
-        .unwrap_or_else(|_| Known::of(text))
+    with_remembered(|last| *slot_for(last, text, || Known::of(text)))
+        .unwrap_or_else(|| Known::of(text))
 }
 
 /// Keeps `words` with `text`, if it is still remembered.
 fn remember_words(text: &[u8], words: Mentioned) {
-    let _ = REMEMBERED.try_with(|cell| {
-        if let Ok(mut last) = cell.try_borrow_mut() {
-            if let Some(entry) = last.iter_mut().find(|(t, _)| t == text) {
-                entry.1.words = Some(words);
-            }
+    with_remembered(|last| {
+        if let Some(entry) = last.iter_mut().find(|(t, _)| t == text) {
+            entry.1.words = Some(words);
         }
     });
+}
+
+/// `f` on the thread's remembered texts; None while they are borrowed (a check asked
+/// from inside another) or gone (the thread ends).
+fn with_remembered<R>(f: impl FnOnce(&mut [(Vec<u8>, Known); 2]) -> R) -> Option<R> {
+    REMEMBERED
+        .try_with(|cell| cell.try_borrow_mut().ok().map(|mut last| f(&mut last)))
+        .ok()
+        .flatten()
+}
+
+/// The entry for `text`, made the latest: the one that holds it, else the older one,
+/// taken over for `text` with what `fresh` says of it.
+fn slot_for<'a>(
+    last: &'a mut [(Vec<u8>, Known); 2],
+    text: &[u8],
+    fresh: impl FnOnce() -> Known,
+) -> &'a mut Known {
+    if last[0].0 != text {
+        last.swap(0, 1);
+        if last[0].0 != text {
+            last[0].0.clear();
+            last[0].0.extend_from_slice(text);
+            last[0].1 = fresh();
+        }
+    }
+    &mut last[0].1
 }
 
 /// What the cheap scans find in a text, found once for a text whose copies with values
@@ -176,16 +187,7 @@ pub fn remember_bound(text: &str, facts: TextFacts) {
     if b.len() > REMEMBERED_MAX || b.iter().any(|&c| c == b'\\' || c == b'"') {
         return;
     }
-    let _ = REMEMBERED.try_with(|cell| {
-        if let Ok(mut last) = cell.try_borrow_mut() {
-            if last[0].0 != b {
-                last.swap(0, 1);
-                last[0].0.clear();
-                last[0].0.extend_from_slice(b);
-            }
-            last[0].1 = facts.0;
-        }
-    });
+    with_remembered(|last| *slot_for(last, b, || facts.0) = facts.0);
 }
 
 /// The words `text` mentions.

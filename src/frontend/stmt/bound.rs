@@ -11,6 +11,10 @@
 //! A shard query the planner changed otherwise (a multi-row INSERT split by key, a merged
 //! read's added columns and limits) does not match and runs with the literals, as does a
 //! value the driver cannot send with the type the client gave it (a DATE, a DECIMAL).
+//!
+//! On the proxy's own wire connections nothing goes through the driver: there the client's
+//! parameter block itself is sent (`forwarded_form`), so every value, a DATE or a DECIMAL
+//! too, arrives with the type and bytes the client gave it.
 
 use std::cell::OnceCell;
 use std::ops::Range;

@@ -85,8 +85,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let text = if answered_here {
             std::borrow::Cow::Borrowed(text)
         } else {
-            let _syntax = self.syntax().scope();
-            match plan::connection_id::splice(text, self.live.id) {
+            match plan::connection_id::splice(text, self.live.id, self.syntax()) {
                 Ok(t) => t,
                 Err(e) => {
                     self.sink(false).error(&e);

@@ -146,7 +146,14 @@ pub fn parse_params(
         });
     }
     let null_bitmap = r.take(count.div_ceil(8))?;
-    if r.u8()? == 1 {
+    let types_follow = r.u8()?;
+    if types_follow > 1 {
+        // As the server: read as 0, the type bytes would be taken for values.
+        return Err(Error::MalformedPacket(format!(
+            "COM_STMT_EXECUTE with new-params-bound flag {types_follow}"
+        )));
+    }
+    if types_follow == 1 {
         let mut declared = Vec::with_capacity(count);
         for _ in 0..count {
             let [ty, flags] = r.array()?;
@@ -165,14 +172,15 @@ pub fn parse_params(
     let values_from = r.pos;
     let mut params = Vec::with_capacity(count);
     for (i, t) in types.iter().enumerate() {
-        if null_bitmap[i / 8] & (1 << (i % 8)) != 0 {
-            params.push(Param::Null);
-        } else if let Some(Some(data)) = long_data.get(i) {
+        // Long data first, as the server takes it, whatever the NULL bitmap says.
+        if let Some(Some(data)) = long_data.get(i) {
             params.push(if is_blob(t.ty) {
                 Param::Binary(data.clone())
             } else {
                 Param::Bytes(data.clone())
             });
+        } else if null_bitmap[i / 8] & (1 << (i % 8)) != 0 {
+            params.push(Param::Null);
         } else {
             params.push(read_value(&mut r, *t)?);
         }

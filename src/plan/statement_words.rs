@@ -158,16 +158,17 @@ fn slot_for<'a>(
 }
 
 /// What the cheap scans find in a text, found once for a text whose copies with values
-/// differ only in data (`remember_bound`).
+/// differ only in data (`remember_bound`), and whether it reads alike in every sql_mode
+/// (no backslash, no double quote).
 #[derive(Debug, Clone, Copy)]
-pub struct TextFacts(Known);
+pub struct TextFacts(Known, bool);
 
 /// The bytes and words of `text`, found now.
 pub fn facts_of(text: &str) -> TextFacts {
     let b = text.as_bytes();
     let mut known = Known::of(b);
     known.words = Some(Mentioned(mentions_each(b, &ALL)));
-    TextFacts(known)
+    TextFacts(known, !b.iter().any(|&c| c == b'\\' || c == b'"'))
 }
 
 /// `text` is a prepared statement's text with values where its template, of which `facts`
@@ -182,9 +183,12 @@ pub fn facts_of(text: &str) -> TextFacts {
 /// NO_BACKSLASH_ESCAPES, and under ANSI_QUOTES for a double-quoted one), so a text with a
 /// backslash or a double quote is scanned as any other: a hostile round sent
 /// `SELECT '\'', ', @x := 42 #'`, a value in one mode and a variable set in the other.
+/// Only the template is looked at, once (`facts_of`): the values' literals never hold a
+/// backslash (`frontend::stmt::literal` sends such text as hex), and a double quote inside
+/// a single-quoted literal is data in every mode.
 pub fn remember_bound(text: &str, facts: TextFacts) {
     let b = text.as_bytes();
-    if b.len() > REMEMBERED_MAX || b.iter().any(|&c| c == b'\\' || c == b'"') {
+    if b.len() > REMEMBERED_MAX || !facts.1 {
         return;
     }
     with_remembered(|last| *slot_for(last, b, || facts.0) = facts.0);
@@ -290,12 +294,12 @@ mod tests {
         remember_bound(&long, plain);
         assert!(may_call(&long, FOUND_ROWS));
         // Where a string ends may depend on the reader's sql_mode: such a text is read itself.
-        let template = facts_of("SELECT '\\'', ?");
-        for bound in [
-            "SELECT '\\'', ', @x := 42 #'",
-            "SELECT \"a\", ', GET_LOCK(1, 0) #'",
+        // Judged by the template: the values' literals never hold a backslash.
+        for (template, bound) in [
+            ("SELECT '\\'', ?", "SELECT '\\'', ', @x := 42 #'"),
+            ("SELECT \"a\", ?", "SELECT \"a\", ', GET_LOCK(1, 0) #'"),
         ] {
-            remember_bound(bound, template);
+            remember_bound(bound, facts_of(template));
             assert!(may_call_or_read_variable(bound), "{bound}");
         }
     }

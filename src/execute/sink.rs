@@ -39,7 +39,7 @@ pub enum RowFormat {
 /// A shard query as a backend prepared statement with the client's parameter block.
 pub struct ForwardedExecute {
     /// The statement's text with `?`, after the session's statement prefix.
-    pub sql: String,
+    pub sql: std::sync::Arc<str>,
     /// How many `?` the text has.
     pub params: usize,
     /// A COM_STMT_EXECUTE body after the statement id.

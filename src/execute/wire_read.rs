@@ -39,7 +39,10 @@ pub(crate) enum WireForm {
     Text,
     /// The statement prepared on the connection (once; it keeps its statements) and
     /// executed with the client's values; binary rows, for a client's prepared statement.
-    Prepared { sql: String, args: ExecuteArgs },
+    Prepared {
+        sql: std::sync::Arc<str>,
+        args: ExecuteArgs,
+    },
 }
 
 /// The values of a wire execute.
@@ -120,7 +123,7 @@ pub(crate) fn eligible<S: ResultSink>(
                         + n.div_ceil(8)
                         + 2 * n
                         + params.iter().map(|v| v.bin_len()).sum::<u64>();
-                    (sql, ExecuteArgs::Values(params), body)
+                    (sql.into(), ExecuteArgs::Values(params), body)
                 }
             };
             // Kept by their text, statements need it as the server reads it: in a client

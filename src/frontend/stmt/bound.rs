@@ -18,6 +18,7 @@
 
 use std::cell::OnceCell;
 use std::ops::Range;
+use std::sync::Arc;
 
 use mysql_async::Value;
 
@@ -38,6 +39,9 @@ pub struct BoundValues {
     binary: Vec<bool>,
     /// The client's parameter block, to send as it came (`forwarded_form`).
     forwardable: Option<Vec<u8>>,
+    /// `rendered` with the values back as `?`, after the statement prefix, when a fixed
+    /// route knew it already (`FixedRoute::forwarded_sql`).
+    forwarded_sql: Option<Arc<str>>,
 }
 
 /// A shard query as a backend prepared statement: its text with `?` and the values.
@@ -90,6 +94,7 @@ impl BoundValues {
     ) -> BoundValues {
         BoundValues {
             forwardable,
+            forwarded_sql: None,
             values: params.iter().map(bindable).collect(),
             binary: params
                 .iter()
@@ -99,6 +104,21 @@ impl BoundValues {
             tokens: OnceCell::new(),
             spans,
         }
+    }
+
+    /// The text `forwarded_form` gives for the rendered text itself, statement prefix
+    /// included (a fixed route's, `FixedRoute::forwarded_sql`).
+    pub fn with_forwarded_sql(mut self, sql: Arc<str>) -> BoundValues {
+        self.forwarded_sql = Some(sql);
+        self
+    }
+
+    /// The forwarded text and block for `target` when it is the rendered text and the
+    /// text was given (`with_forwarded_sql`).
+    pub fn forwarded_as_planned(&self, target: &str) -> Option<(Arc<str>, Vec<u8>)> {
+        let sql = self.forwarded_sql.as_ref()?;
+        let block = self.forwardable.as_ref()?;
+        (target == self.rendered).then(|| (sql.clone(), block.clone()))
     }
 
     /// How many values the execute bound.

@@ -606,13 +606,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         })?;
         let values = match fixed {
             Some((plan, rendered, spans)) => {
+                let forwarded_sql = match (&forwardable, stmt.fixed_route.as_mut()) {
+                    (Some(_), Some(f)) => {
+                        Some(f.forwarded_sql(&self.session.conns.statement_prefix()))
+                    }
+                    _ => None,
+                };
+                let mut values = BoundValues::new(rendered, spans, &params, forwardable);
+                if let Some(sql) = forwarded_sql {
+                    values = values.with_forwarded_sql(sql);
+                }
                 return Ok(Bound {
-                    values: BoundValues::new(rendered, spans, &params, forwardable),
+                    values,
                     fixed_plan: Some(plan),
                     db,
                     binary_backend: stmt.binary_backend,
                     column_names: stmt.column_names.clone(),
-                })
+                });
             }
             None => {
                 let (rendered, spans) = stmt.template.render_spans(&literals);

@@ -23,6 +23,9 @@ pub struct FixedRoute {
     /// What the plan was made under: a rules reload or a USE makes it stale.
     rules: Arc<Rules>,
     current_db: Option<String>,
+    /// The backend statement's text for the client's own parameter block, after the
+    /// statement prefix it was made for (`forwarded_sql`).
+    forwarded: Option<(Arc<str>, Arc<str>)>,
 }
 
 impl FixedRoute {
@@ -48,7 +51,23 @@ impl FixedRoute {
             query: Template::new(query, syntax),
             rules,
             current_db: current_db.map(|d| d.name.clone()),
+            forwarded: None,
         })
+    }
+
+    /// The shard query with its placeholders after the session's statement `prefix`: the
+    /// text `plan`'s rendering has with each value's literal back as `?` (outside the
+    /// values the rendering is the template's text), made once per prefix instead of at
+    /// every EXECUTE.
+    pub fn forwarded_sql(&mut self, prefix: &Arc<str>) -> Arc<str> {
+        match &self.forwarded {
+            Some((p, sql)) if Arc::ptr_eq(p, prefix) || **p == **prefix => sql.clone(),
+            _ => {
+                let sql: Arc<str> = format!("{prefix}{}", self.query.sql()).into();
+                self.forwarded = Some((prefix.clone(), sql.clone()));
+                sql
+            }
+        }
     }
 
     /// The plan for these values, its shard query and where the values are in it; None
@@ -146,6 +165,39 @@ mod tests {
             .is_none());
         let sbtest = rules.database("sbtest").cloned();
         assert!(fixed.plan(&["5", "'x'"], &rules, sbtest.as_ref()).is_none());
+    }
+
+    #[test]
+    fn the_forwarded_text_is_the_rendering_with_its_values_back_as_placeholders() {
+        use crate::frontend::stmt::bound::BoundValues;
+        use crate::frontend::stmt::execute_packet::Param;
+        let rules = Arc::new(fixture::rules());
+        let clinical = rules.database("clinical").cloned();
+        let mut fixed = prepare(
+            "SELECT note FROM medication_logs WHERE id=-? AND drug = ? LIMIT ?",
+            &rules,
+            "clinical",
+        )
+        .expect("unsharded: fixed");
+        let literals = [" -5", "'x'", "3"];
+        let (_, rendered, spans) = fixed.plan(&literals, &rules, clinical.as_ref()).unwrap();
+        let params = [Param::Int(-5), Param::Bytes(b"x".to_vec()), Param::Int(3)];
+        let block = vec![0u8; 3];
+        let values = BoundValues::new(rendered.clone(), spans, &params, Some(block));
+        let (matched, _) = values.forwarded_form(&rendered).unwrap();
+        let prefix: Arc<str> = Arc::from("SET STATEMENT sql_mode='' FOR ");
+        let planned = fixed.forwarded_sql(&prefix);
+        assert_eq!(&*planned, format!("{prefix}{matched}"));
+        // Made once per prefix.
+        assert!(Arc::ptr_eq(&planned, &fixed.forwarded_sql(&prefix)));
+        let none: Arc<str> = Arc::from("");
+        assert_eq!(&*fixed.forwarded_sql(&none), matched);
+        let values = values.with_forwarded_sql(planned.clone());
+        assert!(values.forwarded_as_planned("SELECT 1").is_none());
+        assert!(Arc::ptr_eq(
+            &values.forwarded_as_planned(&rendered).unwrap().0,
+            &planned
+        ));
     }
 
     #[test]

@@ -138,8 +138,14 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
 
     fn forwarded_form(&self, sql: &str) -> Option<ForwardedExecute> {
         let values = self.values.as_ref()?;
-        let (mut text, body) = values.forwarded_form(sql)?;
-        text.insert_str(0, &self.statement_prefix);
+        let (text, body) = match values.forwarded_as_planned(sql) {
+            Some(planned) => planned,
+            None => {
+                let (mut text, body) = values.forwarded_form(sql)?;
+                text.insert_str(0, &self.statement_prefix);
+                (text.into(), body)
+            }
+        };
         Some(ForwardedExecute {
             sql: text,
             params: values.count(),

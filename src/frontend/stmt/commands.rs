@@ -72,7 +72,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let text = match self.session.charset.decode(body) {
             Ok(t) => t.into_owned(),
             Err(e) => {
-                self.sink(false).error(&e);
+                self.prepare_failed(&e);
                 return Ok(());
             }
         };
@@ -96,13 +96,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let template = match Template::prepare(&text, self.syntax()) {
             Ok(t) => t,
             Err(e) => {
-                self.sink(false).error(&e);
+                self.prepare_failed(&e);
                 return Ok(());
             }
         };
         if template.param_count() > u16::MAX as usize {
             // The PREPARE answer counts parameters in 16 bits.
-            self.sink(false).error(&Error::WrongArguments(format!(
+            self.prepare_failed(&Error::WrongArguments(format!(
                 "COM_STMT_PREPARE: {} placeholders, at most 65535",
                 template.param_count()
             )));
@@ -119,7 +119,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let mut defs = match defs {
             Ok(d) => d,
             Err(e) => {
-                self.sink(false).error(&e);
+                self.prepare_failed(&e);
                 return Ok(());
             }
         };
@@ -145,12 +145,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         }) {
             Ok(id) => id,
             Err(e) => {
-                self.sink(false).error(&e);
+                self.prepare_failed(&e);
                 return Ok(());
             }
         };
         self.write_prepare_ok(id, n, defs.as_ref());
         Ok(())
+    }
+
+    /// A failed PREPARE is the session's last error, as on the server, and the connection
+    /// that described it holds that error in its diagnostics: it leaves the session reset
+    /// (`SessionConns::note_statement_diagnostics`), where another session's first
+    /// `SELECT @@error_count` read 1.
+    fn prepare_failed(&mut self, e: &Error) {
+        crate::execute::diagnostics::after_statement(
+            &mut self.session,
+            None,
+            Some((e.code(), e.to_string())),
+            0,
+        );
+        self.sink(false).error(e);
     }
 
     /// The statement's parameter and column definitions, from a backend that is up: the

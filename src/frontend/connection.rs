@@ -513,11 +513,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         self.admin
     }
 
-    /// The last statement left warnings on the session's driver connections, which must stay
-    /// for SHOW WARNINGS; warnings kept on a wire connection wait there, reserved but
-    /// evictable, and tie nothing else to the session.
+    /// The last statement left warnings or its error on the session's driver connections,
+    /// which must stay for SHOW WARNINGS and `@@warning_count`, `@@error_count` (given back,
+    /// they are reset, and a fresh connection says 0); warnings kept on a wire connection
+    /// wait there, reserved but evictable, and tie nothing else to the session.
     fn warnings_on_driver(&self) -> bool {
-        self.session.last_warnings > 0 && !self.session.conns.keeps_wire_for_warnings()
+        (self.session.last_warnings > 0 || self.session.last_error.is_some())
+            && !self.session.conns.keeps_wire_for_warnings()
     }
 
     /// The session holds driver connections between statements only because the last

@@ -33,10 +33,9 @@ pub struct BoundValues {
     tokens: OnceCell<Vec<Token>>,
     /// Byte ranges of each value's literal in `rendered`.
     spans: Vec<Range<usize>>,
-    /// The values to bind, None where one cannot be bound faithfully.
-    values: Vec<Option<Value>>,
-    /// Which values are BLOB-typed.
-    binary: Vec<bool>,
+    /// The execute's values, turned into the driver's only by `prepared_form` (a wire read
+    /// sends the client's block instead, `forwarded_form`).
+    params: Vec<Param>,
     /// The client's parameter block, to send as it came (`forwarded_form`).
     forwardable: Option<Vec<u8>>,
     /// `rendered` with the values back as `?`, after the statement prefix, when a fixed
@@ -89,17 +88,13 @@ impl BoundValues {
     pub fn new(
         rendered: String,
         spans: Vec<Range<usize>>,
-        params: &[Param],
+        params: Vec<Param>,
         forwardable: Option<Vec<u8>>,
     ) -> BoundValues {
         BoundValues {
             forwardable,
             forwarded_sql: None,
-            values: params.iter().map(bindable).collect(),
-            binary: params
-                .iter()
-                .map(|p| matches!(p, Param::Binary(_)))
-                .collect(),
+            params,
             rendered,
             tokens: OnceCell::new(),
             spans,
@@ -145,7 +140,7 @@ impl BoundValues {
         let (sql, order) = self.with_placeholders(target, true)?;
         let params = order
             .into_iter()
-            .map(|p| self.values.get(p)?.clone())
+            .map(|p| bindable(self.params.get(p)?))
             .collect::<Option<Vec<Value>>>()?;
         Some(PreparedForm { sql, params })
     }
@@ -223,7 +218,7 @@ impl BoundValues {
     }
 
     fn push_placeholder(&self, sql: &mut String, p: usize, binary_cast: bool) {
-        if binary_cast && self.binary.get(p).copied().unwrap_or(false) {
+        if binary_cast && matches!(self.params.get(p), Some(Param::Binary(_))) {
             sql.push_str("BINARY ");
         }
         sql.push('?');
@@ -237,7 +232,7 @@ mod tests {
 
     fn bound(sql: &str, literals: &[&str], params: &[Param]) -> BoundValues {
         let (rendered, spans) = Template::new(sql, Default::default()).render_spans(literals);
-        BoundValues::new(rendered, spans, params, None)
+        BoundValues::new(rendered, spans, params.to_vec(), None)
     }
 
     #[test]
@@ -317,7 +312,7 @@ mod tests {
         let (rendered, spans) =
             Template::new("SELECT a FROM t WHERE d = ? AND b = ?", Default::default())
                 .render_spans(&["1.5", "X'00'"]);
-        let b = BoundValues::new(rendered, spans, &params, Some(block.clone()));
+        let b = BoundValues::new(rendered, spans, params.to_vec(), Some(block.clone()));
         // A DECIMAL the driver would not bind, a BLOB without a cast: as the client sent them.
         assert!(b.prepared_form(b.rendered()).is_none());
         let (sql, body) = b.forwarded_form(b.rendered()).unwrap();
@@ -336,7 +331,7 @@ mod tests {
             .is_none());
         // Without the block (long data), nothing is forwarded.
         let (rendered, spans) = Template::new("SELECT ?", Default::default()).render_spans(&["1"]);
-        let none = BoundValues::new(rendered, spans, &[Param::Int(1)], None);
+        let none = BoundValues::new(rendered, spans, vec![Param::Int(1)], None);
         assert!(none.forwarded_form(none.rendered()).is_none());
     }
 

@@ -626,7 +626,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     }
                     _ => None,
                 };
-                let mut values = BoundValues::new(rendered, spans, &params, forwardable);
+                let mut values = BoundValues::new(rendered, spans, params, forwardable);
                 if let Some(sql) = forwarded_sql {
                     values = values.with_forwarded_sql(sql);
                 }
@@ -640,7 +640,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             }
             None => {
                 let (rendered, spans) = stmt.template.render_spans(&literals);
-                BoundValues::new(rendered, spans, &params, forwardable)
+                BoundValues::new(rendered, spans, params, forwardable)
             }
         };
         Ok(Bound {

@@ -183,7 +183,7 @@ mod tests {
         let (_, rendered, spans) = fixed.plan(&literals, &rules, clinical.as_ref()).unwrap();
         let params = [Param::Int(-5), Param::Bytes(b"x".to_vec()), Param::Int(3)];
         let block = vec![0u8; 3];
-        let values = BoundValues::new(rendered.clone(), spans, &params, Some(block));
+        let values = BoundValues::new(rendered.clone(), spans, params.to_vec(), Some(block));
         let (matched, _) = values.forwarded_form(&rendered).unwrap();
         let prefix: Arc<str> = Arc::from("SET STATEMENT sql_mode='' FOR ");
         let planned = fixed.forwarded_sql(&prefix);

@@ -140,6 +140,7 @@ async fn threshold_zero_logs_every_statement_as_json_with_masked_literals_and_sh
             "SELECT name FROM patients",
             "SELECT id FROM patients ORDER BY",
             "INSERT INTO patients",
+            "SELECT name FROM patients WHERE hospital_id = ? AND name = ?",
         ],
     )
     .await;

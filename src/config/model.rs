@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::lower_case::with_lower;
@@ -18,8 +19,11 @@ use crate::sharding::Sharder;
 pub type GroupId = usize;
 
 /// All logical databases the proxy serves, one per rule file.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Rules {
+    /// Unique to these rules in the process (never reused, unlike an address): what was
+    /// decided under them is known to still hold while they are the rules in use.
+    generation: u64,
     /// Keyed by lower-cased logical database name; never changed after `new`, so `names`
     /// stays true to it.
     databases: BTreeMap<String, Arc<Database>>,
@@ -30,15 +34,28 @@ pub struct Rules {
     pub plans: crate::plan::PlanCache,
 }
 
+impl Default for Rules {
+    fn default() -> Self {
+        Rules::new(BTreeMap::new())
+    }
+}
+
 impl Rules {
     pub fn new(databases: BTreeMap<String, Arc<Database>>) -> Self {
         let tables = databases.values().flat_map(|db| db.tables.keys());
         let names = NameFilter::of(databases.keys().chain(tables).map(String::as_str));
+        static GENERATIONS: AtomicU64 = AtomicU64::new(1);
         Rules {
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
             databases,
             names,
             plans: Default::default(),
         }
+    }
+
+    /// See the field.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Keyed by lower-cased logical database name.

@@ -34,15 +34,30 @@ const NEVER: &[&str] = &[
 /// later token is a `;`, a word of `NEVER` or of `also_never`. `None` for an executable
 /// comment.
 pub(super) fn simple_tokens(sql: &str, firsts: &[&str], also_never: &[&str]) -> Option<Vec<Token>> {
+    simple_shape(sql, statement_tokens(sql)?, firsts, also_never)
+}
+
+/// The tokens of `sql` without a final `;`; `None` for an executable comment.
+pub(super) fn statement_tokens(sql: &str) -> Option<Vec<Token>> {
     let mut toks = tokens(sql)?;
+    if toks.last().is_some_and(|t| t.kind == Kind::Punct(b';')) {
+        toks.pop();
+    }
+    Some(toks)
+}
+
+/// `toks` (`statement_tokens`) when they are of the shape `simple_tokens` takes.
+pub(super) fn simple_shape(
+    sql: &str,
+    toks: Vec<Token>,
+    firsts: &[&str],
+    also_never: &[&str],
+) -> Option<Vec<Token>> {
     if !toks
         .first()
         .is_some_and(|t| firsts.iter().any(|f| t.is_word(sql, f)))
     {
         return None;
-    }
-    if toks.last().is_some_and(|t| t.kind == Kind::Punct(b';')) {
-        toks.pop();
     }
     // Each word's text once against every listed word: this runs on every statement.
     let leaves_shape = |t: &Token| match t.kind {

@@ -69,6 +69,7 @@ mod route;
 mod scatter;
 pub(crate) mod select_fast;
 mod select_item_splice;
+mod select_shapes;
 mod session;
 mod shardset;
 mod show;

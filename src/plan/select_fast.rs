@@ -20,12 +20,16 @@
 //! - the tail (GROUP BY, ORDER BY, LIMIT, FOR UPDATE, ...) is copied as is, which is fine on
 //!   one shard; a query selecting several shards goes to the parsed path, which knows which
 //!   tails need merging.
+//!
+//! What it decides about a text's shape is kept (`select_shapes`): the next text that differs
+//! only in its literals' values is planned from that decision, its key's shards read again.
 
 use super::fast_route;
 use super::lexer::{ident_value, Kind, Lexer, Token};
 use super::literal::{read_shards, token_literal, Literal};
 use super::names::is_rule_table_anywhere;
 use super::route::single;
+use super::select_shapes::{self, Decision};
 use super::shardset::ShardSet;
 use super::tables::{layout_of, Layout};
 use super::{Plan, PlanContext};
@@ -43,7 +47,11 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
     if ctx.system_schema.is_some() {
         return None;
     }
-    let toks = fast_route::simple_tokens(sql, &["SELECT"], &[])?;
+    let toks = fast_route::statement_tokens(sql)?;
+    if let Some(planned) = select_shapes::replay(sql, &toks, ctx, |d| replay(sql, &toks, ctx, d)) {
+        return planned;
+    }
+    let toks = fast_route::simple_shape(sql, toks, &["SELECT"], &[])?;
     let toks = &toks[..];
     let w = |i: usize, kw: &str| toks.get(i).is_some_and(|t| t.is_word(sql, kw));
     let Some(from) = find_top_level(sql, toks, 1, &["FROM"]) else {
@@ -52,27 +60,28 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
 
     // [db.]table [[AS] alias]
     let (db_tok, table_tok, mut i) = fast_route::table_at(toks, from + 1)?;
+    let table_at = i - 1;
     let ends_clause =
         |t: &Token| t.is_word(sql, "WHERE") || CLAUSE_END.iter().any(|k| t.is_word(sql, k));
     let mut alias = None;
     if w(i, "AS") {
-        alias = Some(*toks.get(i + 1)?);
+        alias = Some((*toks.get(i + 1)?, i + 1));
         i += 2;
     } else if toks.get(i).is_some_and(|t| is_ident(t) && !ends_clause(t)) {
-        alias = Some(toks[i]);
+        alias = Some((toks[i], i));
         i += 1;
     }
-    if alias.is_some_and(|a| !is_ident(&a) || is_keyword(&a, sql)) {
+    if alias.is_some_and(|(a, _)| !is_ident(&a) || is_keyword(&a, sql)) {
         return None;
     }
     // Then WHERE, a clause keyword, or the end.
     let (cond, tail) = match toks.get(i) {
-        None => (&toks[i..i], i),
+        None => (i..i, i),
         Some(t) if t.is_word(sql, "WHERE") => {
             let tail = find_top_level(sql, toks, i + 1, CLAUSE_END).unwrap_or(toks.len());
-            (&toks[i + 1..tail], tail)
+            (i + 1..tail, tail)
         }
-        Some(t) if ends_clause(t) => (&toks[i..i], i),
+        Some(t) if ends_clause(t) => (i..i, i),
         Some(_) => return None,
     };
     // Parentheses must balance wherever the text goes; the AND-splitting checks matter only
@@ -100,6 +109,14 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
         .iter()
         .any(|t| t.is_word(sql, "UPDATE") || t.is_word(sql, "SHARE"));
     let edits = fast_route::qualifier_edits(db_tok.as_ref());
+    let mut decision = Decision {
+        db_tok: db_tok.map(|_| from + 1),
+        table_tok: table_at,
+        qualifier_tok: alias.map_or(table_at, |(_, at)| at),
+        cond: cond.clone(),
+        locking,
+        default_group_reason: None,
+    };
     let (rule, spec) = match layout {
         Layout::Sharded(rule, spec) => (rule, spec),
         Layout::PhysicalShard(_) => return None,
@@ -108,17 +125,53 @@ pub(crate) fn plan(sql: &str, ctx: &PlanContext<'_>) -> Option<Plan> {
                 Layout::Broadcast(r) => format!("broadcast table '{}': default group", r.name),
                 _ => format!("unsharded table '{table}': default group"),
             };
-            return fast_route::on_default_group(sql, db, &edits, locking, reason);
+            decision.default_group_reason = Some(reason.clone());
+            let planned = fast_route::on_default_group(sql, db, &edits, locking, reason);
+            if planned.is_some() {
+                select_shapes::remember(sql, toks, ctx, decision);
+            }
+            return planned;
         }
     };
+    let cond = &toks[cond];
     if !top_level_ok(sql, cond, true) || !top_level_ok(sql, &toks[tail..], false) {
         return None;
     }
-    let qualifier = alias.unwrap_or(table_tok);
+    let qualifier = toks[decision.qualifier_tok];
     let shard = key_shards(sql, cond, &qualifier, spec, &rule.name)?
         .or_first()
         .only()?;
-    fast_route::on_one_shard(sql, db, (rule, spec), shard, &table_tok, edits, locking)
+    let planned =
+        fast_route::on_one_shard(sql, db, (rule, spec), shard, &table_tok, edits, locking);
+    if planned.is_some() {
+        select_shapes::remember(sql, toks, ctx, decision);
+    }
+    planned
+}
+
+/// What `plan` gives for a text of a shape it planned before (`select_shapes`): the same
+/// steps on the kept decision, and the key's shards read from this text's values.
+/// (The indices are those of a text with as many tokens, so always in range.)
+fn replay(sql: &str, toks: &[Token], ctx: &PlanContext<'_>, d: &Decision) -> Option<Plan> {
+    let db_tok = match d.db_tok {
+        Some(at) => Some(*toks.get(at)?),
+        None => None,
+    };
+    let db = fast_route::database_of(sql, db_tok.as_ref(), ctx)?;
+    let edits = fast_route::qualifier_edits(db_tok.as_ref());
+    if let Some(reason) = &d.default_group_reason {
+        return fast_route::on_default_group(sql, db, &edits, d.locking, reason.clone());
+    }
+    let table_tok = *toks.get(d.table_tok)?;
+    // The same rules and text: the layout is the one the decision was made for.
+    let Layout::Sharded(rule, spec) = layout_of(db, &ident_value(&table_tok, sql)) else {
+        return None;
+    };
+    let cond = toks.get(d.cond.clone())?;
+    let shard = key_shards(sql, cond, toks.get(d.qualifier_tok)?, spec, &rule.name)?
+        .or_first()
+        .only()?;
+    fast_route::on_one_shard(sql, db, (rule, spec), shard, &table_tok, edits, d.locking)
 }
 
 /// Outside parentheses (of `part`, after WHERE): nothing that makes splitting at AND wrong

@@ -7,8 +7,10 @@ use super::fixture::{collated_rules, rules};
 use super::fuzz_cases;
 use super::routes::render;
 use crate::config::model::Rules;
+use crate::plan::lexer::Kind;
 use crate::plan::{
-    insert_fast, select_fast, statement, write_fast, Plan, PlanContext, SqlMode, Syntax,
+    insert_fast, select_fast, select_shapes, statement, write_fast, Plan, PlanContext, SqlMode,
+    Syntax,
 };
 
 fn same_as_parsed(sql: &str, db: Option<&str>) -> Result<bool, TestCaseError> {
@@ -375,6 +377,258 @@ proptest! {
     fn fast_insert_plans_like_the_parser(sql in insert(), db in prop::sample::select(&[Some("clinical"), Some("sbtest"), None][..])) {
         same_as_parsed(&sql, db)?;
     }
+}
+
+/// Literal values a kept shape's other texts may have (`select_shapes`): numbers and
+/// strings that place keys elsewhere, cannot be placed, or lex differently by sql_mode.
+const NUMBER_VALUES: &[&str] = &[
+    "0",
+    "1",
+    "2",
+    "5",
+    "6",
+    "7",
+    "3.0",
+    "5.5",
+    "1e1",
+    "007",
+    ".5",
+    "18446744073709551616",
+];
+const STRING_VALUES: &[&str] = &[
+    "'5'",
+    "'7'",
+    "'it''s'",
+    "\"8\"",
+    "''",
+    "'abc'",
+    "'ann@example.com'",
+    "'dan@example.com'",
+    "'\\''",
+    "'é'",
+    "'5abc'",
+    "'ABC'",
+    "'abc '",
+];
+
+/// `sql` with each number and string literal replaced by one picked by `seed`.
+fn with_other_values(sql: &str, mut seed: u64) -> String {
+    let mut out = String::new();
+    let mut from = 0;
+    for t in crate::plan::lexer::Lexer::new(sql) {
+        let values = match t.kind {
+            Kind::Number => NUMBER_VALUES,
+            Kind::Str => STRING_VALUES,
+            _ => continue,
+        };
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        out.push_str(&sql[from..t.start]);
+        out.push_str(values[(seed >> 33) as usize % values.len()]);
+        from = t.end;
+    }
+    out.push_str(&sql[from..]);
+    out
+}
+
+/// Words a kept shape's texts of another shape may have in place of one of theirs.
+const OTHER_WORDS: &[&str] = &[
+    "patients",
+    "hospitals",
+    "clinical_data",
+    "medication_logs",
+    "users",
+    "id",
+    "hospital_id",
+    "note",
+    "c",
+    "p",
+    "x",
+    "clinical",
+    "shop",
+    "sbtest",
+    "AND",
+    "OR",
+    "WHERE",
+    "LIMIT",
+    "UPDATE",
+    "SHARE",
+    "FROM",
+    "AS",
+    "dual",
+    "NULL",
+    "code",
+];
+
+/// `sql` with one word (picked by `seed`) replaced by another.
+fn with_another_word(sql: &str, seed: u64) -> String {
+    let words: Vec<_> = crate::plan::lexer::Lexer::new(sql)
+        .filter(|t| t.kind == Kind::Word)
+        .collect();
+    let Some(t) = words.get(seed as usize % words.len().max(1)) else {
+        return sql.to_string();
+    };
+    let word = OTHER_WORDS[(seed >> 32) as usize % OTHER_WORDS.len()];
+    format!("{}{word}{}", &sql[..t.start], &sql[t.end..])
+}
+
+/// Where a statement is planned: its database and sql_mode.
+type Place<'a> = (Option<&'a str>, &'a str);
+
+fn fast_plan(rules: &Rules, sql: &str, (db, mode): Place<'_>) -> Option<String> {
+    let syntax = Syntax {
+        mode: SqlMode::parse(mode),
+        ..Syntax::default()
+    };
+    let _syntax = syntax.scope();
+    let ctx = PlanContext {
+        rules,
+        current_db: db.and_then(|d| rules.database(d)),
+        syntax,
+        read_only_functions: &[],
+        columns: None,
+        system_schema: None,
+    };
+    select_fast::plan(sql, &ctx).map(|p| render(rules, &Ok(p)))
+}
+
+/// A statement planned after others (`before`, each where it was planned), so possibly from
+/// a decision kept for its shape, plans exactly as when planned afresh.
+fn replays_as_fresh(
+    rules: &Rules,
+    sql: &str,
+    at: Place<'_>,
+    before: &[(String, Place<'_>)],
+) -> Result<(), TestCaseError> {
+    select_shapes::forget_all();
+    for (other, place) in before {
+        let _ = fast_plan(rules, other, *place);
+    }
+    let replayed = fast_plan(rules, sql, at);
+    select_shapes::forget_all();
+    let fresh = fast_plan(rules, sql, at);
+    prop_assert_eq!(replayed, fresh, "{:?} {} after {:?}", at, sql, before);
+    Ok(())
+}
+
+const DBS: &[Option<&str>] = &[Some("clinical"), Some("shop"), None];
+const MODES: &[&str] = &["", "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI"];
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: fuzz_cases(3000),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// After a text that differs in one word, one of another shape, and one of the same
+    /// shape with other values, each planned in the same place or another.
+    #[test]
+    fn kept_shapes_plan_as_fresh(
+        sql in select(),
+        other in select(),
+        seed in any::<u64>(),
+        at in (prop::sample::select(DBS), prop::sample::select(MODES)),
+        elsewhere in (prop::sample::select(DBS), prop::sample::select(MODES)),
+        same_place in prop::collection::vec(prop::bool::weighted(0.75), 3),
+    ) {
+        let place = |i: usize| if same_place[i] { at } else { elsewhere };
+        let before = [
+            (with_another_word(&sql, seed), place(0)),
+            (with_other_values(&other, seed), place(1)),
+            (with_other_values(&sql, seed), place(2)),
+        ];
+        replays_as_fresh(&rules(), &sql, at, &before)?;
+    }
+
+    #[test]
+    fn kept_shapes_of_text_keys_plan_as_fresh(
+        key in prop::sample::select(STRING_VALUES),
+        seed in any::<u64>(),
+        tail in prop::sample::select(TAILS),
+    ) {
+        let sql = format!("SELECT x FROM samples WHERE code = {key}{tail}");
+        let sibling = with_other_values(&sql, seed);
+        let at = (Some("lab"), "");
+        replays_as_fresh(&collated_rules(), &sql, at, &[(sibling, at)])?;
+    }
+}
+
+/// The common point selects are planned from their shape after the first, and only under
+/// the rules, database and syntax that shape was planned under.
+#[test]
+fn point_selects_replay_their_shape_in_its_context_only() {
+    let rules = rules();
+    let plan_in = |rules: &Rules, sql: &str, db: Option<&str>, mode: &str| {
+        let syntax = Syntax {
+            mode: SqlMode::parse(mode),
+            ..Syntax::default()
+        };
+        let _syntax = syntax.scope();
+        let ctx = PlanContext {
+            rules,
+            current_db: db.and_then(|d| rules.database(d)),
+            syntax,
+            read_only_functions: &[],
+            columns: None,
+            system_schema: None,
+        };
+        let before = select_shapes::hits();
+        let planned = select_fast::plan(sql, &ctx).map(|p| render(rules, &Ok(p)));
+        (planned, select_shapes::hits() > before)
+    };
+    select_shapes::forget_all();
+    for (first, next) in [
+        (
+            "SELECT c FROM medication_logs WHERE id=5",
+            "SELECT c FROM medication_logs WHERE id=123",
+        ),
+        (
+            "SELECT note FROM clinical_data WHERE hospital_id = 5",
+            "SELECT note FROM clinical_data WHERE hospital_id = 6",
+        ),
+        (
+            "select c.id from clinical.patients c where c.hospital_id = '6' and c.id = 2 limit 1",
+            "select c.id from clinical.patients c where c.hospital_id = '7' and c.id = 90 limit 1",
+        ),
+    ] {
+        let (a, hit) = plan_in(&rules, first, Some("clinical"), "");
+        assert!(a.is_some() && !hit, "{first}");
+        let (b, hit) = plan_in(&rules, next, Some("clinical"), "");
+        assert!(hit, "{next}");
+        assert_ne!(a, b, "another key, another shard or text");
+        assert_eq!(
+            plan_in(&rules, next, Some("clinical"), "").0,
+            b,
+            "{next} again"
+        );
+    }
+    let sql = "SELECT c FROM medication_logs WHERE id=7";
+    assert!(plan_in(&rules, sql, Some("clinical"), "").1);
+    assert!(
+        !plan_in(&rules, sql, Some("shop"), "").1,
+        "another database"
+    );
+    assert!(!plan_in(&rules, sql, None, "").1, "no database");
+    assert!(
+        !plan_in(&rules, sql, Some("clinical"), "ANSI_QUOTES").1,
+        "another sql_mode"
+    );
+    assert!(
+        !plan_in(&super::fixture::rules(), sql, Some("clinical"), "").1,
+        "reloaded rules"
+    );
+    assert!(
+        !plan_in(
+            &rules,
+            "SELECT c FROM medication_logs WHERE id= 7",
+            Some("clinical"),
+            ""
+        )
+        .1,
+        "other spacing"
+    );
 }
 
 /// Cases the property tests once found.

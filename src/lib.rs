@@ -24,6 +24,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod execute;
+pub mod fast_hash;
 pub mod frontend;
 pub mod gtid;
 pub mod hold;

@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::fast_hash::FastBuild;
 use crate::protocol::Cursor;
 
 use super::WireError;
@@ -41,10 +42,10 @@ pub fn next_generation() -> u64 {
 
 #[derive(Default)]
 pub struct Statements {
-    by_sql: HashMap<Box<str>, Prepared>,
+    by_sql: HashMap<Box<str>, Prepared, FastBuild>,
     /// The ids in `by_sql`, so every execute's check that its statement is still kept is
     /// one lookup, not a walk over all of them.
-    ids: HashSet<u32>,
+    ids: HashSet<u32, FastBuild>,
     text_bytes: usize,
 }
 

@@ -72,7 +72,7 @@ pub type MultiplexedUse = Result<Option<&'static str>, Error>;
 
 #[derive(Default)]
 pub struct Registry {
-    statements: HashMap<u32, Prepared>,
+    statements: HashMap<u32, Prepared, crate::fast_hash::FastBuild>,
     last_id: u32,
 }
 

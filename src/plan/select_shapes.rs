@@ -15,6 +15,7 @@
 //! (`select_fast::key_shards`), and so is the route's text.
 
 use std::cell::RefCell;
+use std::hash::Hasher;
 use std::ops::Range;
 use std::sync::{Arc, Weak};
 
@@ -22,6 +23,7 @@ use super::lexer::{Kind, Token};
 use super::syntax::Syntax;
 use super::PlanContext;
 use crate::config::model::Database;
+use crate::fast_hash::FastHasher;
 
 /// Shapes kept per thread: a few statements repeat in a workload; more would only cost
 /// lookups for statements that never repeat.
@@ -46,13 +48,36 @@ pub(super) struct Decision {
     pub default_group_reason: Option<String>,
 }
 
-struct Entry {
+/// What a decision was made under, besides the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Context {
     rules: u64,
-    /// Kept weakly so that a dropped database's address is not taken by another while
-    /// the entry lives: compared by address, never read.
-    current_db: Option<Weak<Database>>,
+    /// An address only, never read: the entry's `Weak` keeps it from being reused.
+    current_db: Option<*const Database>,
     syntax: Syntax,
+    /// What the lexer read the text by (`Syntax::current`).
     lexer_syntax: Syntax,
+}
+
+impl Context {
+    fn of(ctx: &PlanContext<'_>) -> Context {
+        Context {
+            rules: ctx.rules.generation(),
+            current_db: ctx.current_db.map(Arc::as_ptr),
+            syntax: ctx.syntax,
+            lexer_syntax: Syntax::current(),
+        }
+    }
+}
+
+struct Entry {
+    /// `fingerprint` of the text: most entries of another shape differ in it, and it is
+    /// made once per statement where `same_shape` would compare the texts once per entry.
+    print: u64,
+    context: Context,
+    /// Keeps a dropped database's address from being taken by another while the entry
+    /// lives, so that `context` compares databases by address.
+    _current_db: Option<Weak<Database>>,
     text: Box<str>,
     tokens: Box<[Token]>,
     decision: Decision,
@@ -84,10 +109,11 @@ pub(super) fn replay<T>(
         // Never taken while held (nothing `replay` calls plans a SELECT), but a planner
         // change must not turn into a panic: planned afresh instead.
         let shapes = s.try_borrow().ok()?;
-        let entry = shapes
-            .entries
-            .iter()
-            .find(|e| e.is_for(ctx) && same_shape(&e.text, &e.tokens, sql, tokens))?;
+        let context = Context::of(ctx);
+        let print = fingerprint(sql, tokens);
+        let entry = shapes.entries.iter().find(|e| {
+            e.print == print && e.context == context && same_shape(&e.text, &e.tokens, sql, tokens)
+        })?;
         #[cfg(test)]
         HITS.with(|h| h.set(h.get() + 1));
         Some(replay(&entry.decision))
@@ -100,10 +126,9 @@ pub(super) fn remember(sql: &str, tokens: &[Token], ctx: &PlanContext<'_>, decis
         return;
     }
     let entry = Entry {
-        rules: ctx.rules.generation(),
-        current_db: ctx.current_db.map(Arc::downgrade),
-        syntax: ctx.syntax,
-        lexer_syntax: Syntax::current(),
+        print: fingerprint(sql, tokens),
+        context: Context::of(ctx),
+        _current_db: ctx.current_db.map(Arc::downgrade),
         text: sql.into(),
         tokens: tokens.into(),
         decision,
@@ -122,39 +147,52 @@ pub(super) fn remember(sql: &str, tokens: &[Token], ctx: &PlanContext<'_>, decis
     });
 }
 
-impl Entry {
-    fn is_for(&self, ctx: &PlanContext<'_>) -> bool {
-        let same_db = match (&self.current_db, ctx.current_db) {
-            (None, None) => true,
-            (Some(kept), Some(now)) => std::ptr::eq(kept.as_ptr(), Arc::as_ptr(now)),
-            _ => false,
-        };
-        self.rules == ctx.rules.generation()
-            && same_db
-            && self.syntax == ctx.syntax
-            && self.lexer_syntax == Syntax::current()
+/// A hash of what `same_shape` compares: the bytes outside literals and the token count.
+fn fingerprint(sql: &str, tokens: &[Token]) -> u64 {
+    let mut h = FastHasher::default();
+    h.write_usize(tokens.len());
+    let b = sql.as_bytes();
+    let mut run = 0;
+    for t in tokens {
+        if matches!(t.kind, Kind::Number | Kind::Str) {
+            h.write(b.get(run..t.start).unwrap_or_default());
+            h.write_u8(u8::from(t.kind == Kind::Str));
+            run = t.end;
+        }
     }
+    h.write(b.get(run..).unwrap_or_default());
+    h.finish()
 }
 
 /// True when the two texts differ at most in the values of their number and string
 /// literals: the same tokens otherwise, and the same bytes between tokens.
+///
+/// Compared run by run: the bytes from one literal to the next must be the same, and so
+/// must each token's kind and place within its run, which a few integer compares check
+/// instead of one byte comparison per token.
 fn same_shape(a: &str, a_tokens: &[Token], b: &str, b_tokens: &[Token]) -> bool {
     if a_tokens.len() != b_tokens.len() {
         return false;
     }
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    let (mut a_end, mut b_end) = (0, 0);
+    // Where the current run began in each text (just after a literal, or at the start).
+    let (mut a_run, mut b_run) = (0, 0);
     for (x, y) in a_tokens.iter().zip(b_tokens) {
-        if x.kind != y.kind || a[a_end..x.start] != b[b_end..y.start] {
+        if x.kind != y.kind {
             return false;
         }
-        let literal = matches!(x.kind, Kind::Number | Kind::Str);
-        if !literal && a[x.start..x.end] != b[y.start..y.end] {
+        if matches!(x.kind, Kind::Number | Kind::Str) {
+            if a.get(a_run..x.start) != b.get(b_run..y.start) {
+                return false;
+            }
+            (a_run, b_run) = (x.end, y.end);
+        } else if x.start.wrapping_sub(a_run) != y.start.wrapping_sub(b_run)
+            || x.end.wrapping_sub(a_run) != y.end.wrapping_sub(b_run)
+        {
             return false;
         }
-        (a_end, b_end) = (x.end, y.end);
     }
-    a[a_end..] == b[b_end..]
+    a.get(a_run..) == b.get(b_run..)
 }
 
 #[cfg(test)]

@@ -61,6 +61,19 @@ impl ExecuteArgs {
         }
     }
 
+    /// The COM_STMT_EXECUTE packet's length: the command byte, the statement id, then the
+    /// rest (as mysql_common sizes decoded values: fixed part, NULL bitmap, two type bytes
+    /// per value, the values).
+    fn packet_len(&self) -> u64 {
+        match self {
+            ExecuteArgs::Forwarded { body, .. } => 5 + body.len() as u64,
+            ExecuteArgs::Values(v) => {
+                let n = v.len() as u64;
+                11 + n.div_ceil(8) + 2 * n + v.iter().map(|v| v.bin_len()).sum::<u64>()
+            }
+        }
+    }
+
     /// The COM_STMT_EXECUTE body after the statement id.
     fn body(&self) -> std::borrow::Cow<'_, [u8]> {
         match self {
@@ -102,34 +115,25 @@ pub(crate) fn eligible<S: ResultSink>(
     match sink.raw_rows()? {
         RowFormat::Text => (!sink.wants_binary_backend()).then_some(WireForm::Text),
         RowFormat::Binary => {
-            let (sql, args, body) = match sink.forwarded_form(&target.sql) {
+            let (sql, args) = match sink.forwarded_form(&target.sql) {
                 Some(f) => {
-                    // The command byte and the statement id, then the client's block.
-                    let body = 5 + f.body.len() as u64;
                     let args = ExecuteArgs::Forwarded {
                         params: f.params,
                         body: f.body,
                     };
-                    (f.sql, args, body)
+                    (f.sql, args)
                 }
                 None => {
                     // None: values the planner could not bind run as text with literals,
                     // whose rows the sink encodes as binary itself.
                     let (sql, params) = sink.prepared_form(&target.sql)?;
-                    // As mysql_common sizes it: fixed part, NULL bitmap, two type bytes per
-                    // value.
-                    let n = params.len() as u64;
-                    let body = 11
-                        + n.div_ceil(8)
-                        + 2 * n
-                        + params.iter().map(|v| v.bin_len()).sum::<u64>();
-                    (sql.into(), ExecuteArgs::Values(params), body)
+                    (sql.into(), ExecuteArgs::Values(params))
                 }
             };
             // Kept by their text, statements need it as the server reads it: in a client
             // charset other than UTF-8 a non-ASCII text stays with the driver.
             let as_sent = session.charset.encode(&sql).ok()?;
-            let too_large = body > LARGEST_EXECUTE;
+            let too_large = args.packet_len() > LARGEST_EXECUTE;
             (matches!(as_sent, std::borrow::Cow::Borrowed(_)) && !too_large)
                 .then_some(WireForm::Prepared { sql, args })
         }

@@ -561,21 +561,8 @@ proptest! {
 fn point_selects_replay_their_shape_in_its_context_only() {
     let rules = rules();
     let plan_in = |rules: &Rules, sql: &str, db: Option<&str>, mode: &str| {
-        let syntax = Syntax {
-            mode: SqlMode::parse(mode),
-            ..Syntax::default()
-        };
-        let _syntax = syntax.scope();
-        let ctx = PlanContext {
-            rules,
-            current_db: db.and_then(|d| rules.database(d)),
-            syntax,
-            read_only_functions: &[],
-            columns: None,
-            system_schema: None,
-        };
         let before = select_shapes::hits();
-        let planned = select_fast::plan(sql, &ctx).map(|p| render(rules, &Ok(p)));
+        let planned = fast_plan(rules, sql, (db, mode));
         (planned, select_shapes::hits() > before)
     };
     select_shapes::forget_all();

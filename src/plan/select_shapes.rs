@@ -105,19 +105,25 @@ pub(super) fn replay<T>(
     if sql.len() > MAX_TEXT {
         return None;
     }
-    SHAPES.with(|s| {
-        // Never taken while held (nothing `replay` calls plans a SELECT), but a planner
-        // change must not turn into a panic: planned afresh instead.
-        let shapes = s.try_borrow().ok()?;
-        let context = Context::of(ctx);
-        let print = fingerprint(sql, tokens);
-        let entry = shapes.entries.iter().find(|e| {
-            e.print == print && e.context == context && same_shape(&e.text, &e.tokens, sql, tokens)
-        })?;
-        #[cfg(test)]
-        HITS.with(|h| h.set(h.get() + 1));
-        Some(replay(&entry.decision))
-    })
+    // `try_with`: a thread being torn down plans afresh.
+    SHAPES
+        .try_with(|s| {
+            // Never taken while held (nothing `replay` calls plans a SELECT), but a planner
+            // change must not turn into a panic: planned afresh instead.
+            let shapes = s.try_borrow().ok()?;
+            let context = Context::of(ctx);
+            let print = fingerprint(sql, tokens);
+            let entry = shapes.entries.iter().find(|e| {
+                e.print == print
+                    && e.context == context
+                    && same_shape(&e.text, &e.tokens, sql, tokens)
+            })?;
+            #[cfg(test)]
+            HITS.with(|h| h.set(h.get() + 1));
+            Some(replay(&entry.decision))
+        })
+        .ok()
+        .flatten()
 }
 
 /// Keeps what the fast path decided for `sql` (its tokens as `replay` takes them).
@@ -133,7 +139,7 @@ pub(super) fn remember(sql: &str, tokens: &[Token], ctx: &PlanContext<'_>, decis
         tokens: tokens.into(),
         decision,
     };
-    SHAPES.with(|s| {
+    let _ = SHAPES.try_with(|s| {
         let Ok(mut shapes) = s.try_borrow_mut() else {
             return;
         };

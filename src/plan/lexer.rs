@@ -118,18 +118,26 @@ impl<'a> Lexer<'a> {
     /// the next byte when `backslash` (MySQL strings, not identifiers).
     fn quoted(&mut self, q: u8, backslash: bool) {
         self.pos += 1;
-        while let Some(b) = self.peek(0) {
-            self.pos += 1;
-            if backslash && b == b'\\' {
+        loop {
+            // Straight to the next byte that matters: a long string is scanned, not stepped.
+            let rest = self.src.get(self.pos..).unwrap_or_default();
+            let Some(at) = rest
+                .iter()
+                .position(|&b| b == q || (backslash && b == b'\\'))
+            else {
+                self.pos = self.src.len();
+                return;
+            };
+            self.pos += at + 1;
+            if rest[at] != q {
+                // A backslash: the next byte is escaped.
                 if self.peek(0).is_some() {
                     self.pos += 1;
                 }
-            } else if b == q {
-                if self.peek(0) == Some(q) {
-                    self.pos += 1;
-                } else {
-                    return;
-                }
+            } else if self.peek(0) == Some(q) {
+                self.pos += 1;
+            } else {
+                return;
             }
         }
     }
@@ -420,6 +428,60 @@ pub(crate) fn user_variable_name(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Where a quoted run opened at 0 ends, stepping byte by byte.
+    fn quoted_end_stepwise(src: &[u8], q: u8, backslash: bool) -> usize {
+        let mut pos = 1;
+        while let Some(&b) = src.get(pos) {
+            pos += 1;
+            if backslash && b == b'\\' {
+                if pos < src.len() {
+                    pos += 1;
+                }
+            } else if b == q {
+                if src.get(pos) == Some(&q) {
+                    pos += 1;
+                } else {
+                    return pos;
+                }
+            }
+        }
+        pos
+    }
+
+    #[test]
+    fn quoted_runs_end_where_stepping_ends_them() {
+        let alphabet = b"'\"`\\a ";
+        let mut seed = 7u64;
+        for _ in 0..20_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = 1 + (seed >> 59) as usize;
+            let mut src = Vec::with_capacity(len);
+            let mut s = seed;
+            for _ in 0..len {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+                src.push(alphabet[(s >> 60) as usize % alphabet.len()]);
+            }
+            for q in [b'\'', b'"', b'`'] {
+                for backslash in [false, true] {
+                    src[0] = q;
+                    let mut lexer = super::Lexer::with_syntax(
+                        std::str::from_utf8(&src).unwrap(),
+                        Default::default(),
+                    );
+                    lexer.quoted(q, backslash);
+                    assert_eq!(
+                        lexer.pos,
+                        quoted_end_stepwise(&src, q, backslash),
+                        "{:?} {backslash}",
+                        String::from_utf8_lossy(&src)
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn ident_bytes_are_letters_digits_underscore_dollar_and_non_ascii() {
         for b in 0..=255u8 {

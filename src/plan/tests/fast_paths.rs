@@ -363,6 +363,38 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
+    /// After a text that differs in one word, one of another shape, and one of the same
+    /// shape with other values, each planned in the same place or another.
+    #[test]
+    fn kept_shapes_plan_as_fresh(
+        sql in select(),
+        other in select(),
+        seed in any::<u64>(),
+        at in (prop::sample::select(DBS), prop::sample::select(MODES)),
+        elsewhere in (prop::sample::select(DBS), prop::sample::select(MODES)),
+        same_place in prop::collection::vec(prop::bool::weighted(0.75), 3),
+    ) {
+        let place = |i: usize| if same_place[i] { at } else { elsewhere };
+        let before = [
+            (with_another_word(&sql, seed), place(0)),
+            (with_other_values(&other, seed), place(1)),
+            (with_other_values(&sql, seed), place(2)),
+        ];
+        replays_as_fresh(&rules(), &sql, at, &before)?;
+    }
+
+    #[test]
+    fn kept_shapes_of_text_keys_plan_as_fresh(
+        key in prop::sample::select(STRING_VALUES),
+        seed in any::<u64>(),
+        tail in prop::sample::select(TAILS),
+    ) {
+        let sql = format!("SELECT x FROM samples WHERE code = {key}{tail}");
+        let sibling = with_other_values(&sql, seed);
+        let at = (Some("lab"), "");
+        replays_as_fresh(&collated_rules(), &sql, at, &[(sibling, at)])?;
+    }
+
     #[test]
     fn fast_select_plans_like_the_parser(sql in select(), db in prop::sample::select(&[Some("clinical"), Some("shop"), None][..])) {
         same_as_parsed(&sql, db)?;
@@ -514,46 +546,6 @@ fn replays_as_fresh(
 
 const DBS: &[Option<&str>] = &[Some("clinical"), Some("shop"), None];
 const MODES: &[&str] = &["", "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI"];
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: fuzz_cases(3000),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
-
-    /// After a text that differs in one word, one of another shape, and one of the same
-    /// shape with other values, each planned in the same place or another.
-    #[test]
-    fn kept_shapes_plan_as_fresh(
-        sql in select(),
-        other in select(),
-        seed in any::<u64>(),
-        at in (prop::sample::select(DBS), prop::sample::select(MODES)),
-        elsewhere in (prop::sample::select(DBS), prop::sample::select(MODES)),
-        same_place in prop::collection::vec(prop::bool::weighted(0.75), 3),
-    ) {
-        let place = |i: usize| if same_place[i] { at } else { elsewhere };
-        let before = [
-            (with_another_word(&sql, seed), place(0)),
-            (with_other_values(&other, seed), place(1)),
-            (with_other_values(&sql, seed), place(2)),
-        ];
-        replays_as_fresh(&rules(), &sql, at, &before)?;
-    }
-
-    #[test]
-    fn kept_shapes_of_text_keys_plan_as_fresh(
-        key in prop::sample::select(STRING_VALUES),
-        seed in any::<u64>(),
-        tail in prop::sample::select(TAILS),
-    ) {
-        let sql = format!("SELECT x FROM samples WHERE code = {key}{tail}");
-        let sibling = with_other_values(&sql, seed);
-        let at = (Some("lab"), "");
-        replays_as_fresh(&collated_rules(), &sql, at, &[(sibling, at)])?;
-    }
-}
 
 /// The common point selects are planned from their shape after the first, and only under
 /// the rules, database and syntax that shape was planned under.

@@ -11,6 +11,7 @@ mod materialize;
 pub mod merge;
 mod previous_conn;
 pub mod read_split;
+mod renamed_columns;
 pub mod route;
 pub mod session;
 pub mod show;

@@ -30,6 +30,7 @@ use crate::protocol::{put_lenenc_int, Cursor, NULL_CELL};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::Column;
 
+use super::renamed_columns;
 use super::route::OneResult;
 use super::{status, Context, Failure, OkInfo, ResultSink, RowFormat, Session};
 
@@ -258,18 +259,29 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
             if let Some(status_before) = send_columns {
                 sink.raw_header(&mut |p| put_lenenc_int(p, count));
                 let mut index = 0;
+                let mut shown = Vec::with_capacity(128);
                 while let Some(def) = result.next_column().await.map_err(Error::from)? {
-                    let fields = column_fields(def).map_err(Error::from)?;
-                    let (s, t, o) = logical_names(&fields, db, schema);
-                    // An expression column of a client's prepared statement keeps the name
-                    // it had at PREPARE (its text had `?` where this one has values).
-                    let name = fields
-                        .org_name
-                        .is_empty()
-                        .then(|| sink.prepared_column_name(index, count as usize))
-                        .flatten()
-                        .map(<[u8]>::to_vec);
-                    sink.raw_header(&mut |p| fields.write_named(p, s, t, o, name.as_deref()));
+                    let column = renamed_columns::Column {
+                        definition: def,
+                        db: &route.db,
+                        group: target.group,
+                        prepared_name: sink.prepared_column_name(index, count as usize),
+                    };
+                    shown.clear();
+                    if !renamed_columns::append_kept(&column, &mut shown) {
+                        let fields = column_fields(def).map_err(Error::from)?;
+                        let (s, t, o) = logical_names(&fields, db, schema);
+                        // An expression column of a client's prepared statement keeps the
+                        // name it had at PREPARE (its text had `?` where this one has values).
+                        let name = fields
+                            .org_name
+                            .is_empty()
+                            .then_some(column.prepared_name)
+                            .flatten();
+                        fields.write_named(&mut shown, s, t, o, name);
+                        renamed_columns::keep(&column, &shown);
+                    }
+                    sink.raw_header(&mut |p| p.extend_from_slice(&shown));
                     index += 1;
                 }
                 sink.raw_columns_end(status_before);

@@ -504,6 +504,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
 
     /// The next statement of a batch and the text after it, read by the session's syntax.
     fn next_statement<'t>(&self, text: &'t str) -> Option<(&'t str, &'t str)> {
+        // After a batch's last statement (twice per query: is there more? and the loop's end).
+        if text.is_empty() {
+            return None;
+        }
         let _syntax = self.syntax().scope();
         plan::next_statement(text)
     }

@@ -165,13 +165,13 @@ impl WireConn {
     /// read to its end, and any further results (`next_result`) too, before the next
     /// command.
     pub async fn query(&mut self, sql: &str) -> Result<Reply<'_, BackendStream>, WireError> {
-        self.command(COM_QUERY, &[sql.as_bytes()]).await
+        self.command(COM_QUERY, sql.as_bytes()).await
     }
 
     /// `query` for a text already in the connection's character set (a client's, when the
     /// session replayed its SET NAMES here).
     pub async fn query_bytes(&mut self, sql: &[u8]) -> Result<Reply<'_, BackendStream>, WireError> {
-        self.command(COM_QUERY, &[sql]).await
+        self.command(COM_QUERY, sql).await
     }
 
     /// The next result of a multi-result response, only after an end whose status said
@@ -211,7 +211,7 @@ impl WireConn {
         self.begin()?;
         let channel = &mut self.channel;
         channel
-            .send_command(COM_STMT_PREPARE, &[sql.as_bytes()])
+            .send_command(COM_STMT_PREPARE, sql.as_bytes())
             .await?;
         let Channel { frames, exchange } = &mut *channel;
         let payload = match frames.next().await {
@@ -263,12 +263,12 @@ impl WireConn {
                 stmt.id
             )));
         }
-        // The flags byte (params[0]) goes as 0: no cursor, whatever the client asked.
-        let id = stmt.id.to_le_bytes();
-        let body: [&[u8]; 3] = match params.split_first() {
-            Some((_flags, rest)) => [&id, &[0], rest],
-            None => [&id, &[], &[]],
-        };
+        let mut body = Vec::with_capacity(4 + params.len());
+        body.extend_from_slice(&stmt.id.to_le_bytes());
+        body.extend_from_slice(params);
+        if let Some(flags) = body.get_mut(4) {
+            *flags = 0;
+        }
         self.command(COM_STMT_EXECUTE, &body).await
     }
 
@@ -277,7 +277,7 @@ impl WireConn {
     pub async fn close_statement(&mut self, id: u32) -> Result<(), WireError> {
         self.begin()?;
         self.channel
-            .send_command(COM_STMT_CLOSE, &[&id.to_le_bytes()])
+            .send_command(COM_STMT_CLOSE, &id.to_le_bytes())
             .await?;
         self.channel.exchange = Exchange::Idle;
         Ok(())
@@ -317,7 +317,7 @@ impl WireConn {
     async fn command(
         &mut self,
         command: u8,
-        body: &[&[u8]],
+        body: &[u8],
     ) -> Result<Reply<'_, BackendStream>, WireError> {
         self.begin()?;
         self.channel.send_command(command, body).await?;

@@ -54,7 +54,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
     }
 
     /// Sends a command, starting an exchange; a failed write breaks the connection.
-    pub async fn send_command(&mut self, command: u8, body: &[&[u8]]) -> Result<(), WireError> {
+    pub async fn send_command(&mut self, command: u8, body: &[u8]) -> Result<(), WireError> {
         self.exchange = Exchange::Reading;
         if let Err(e) = self.frames.send_command(command, body).await {
             self.exchange = Exchange::Broken;

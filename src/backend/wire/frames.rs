@@ -79,25 +79,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
         self.write_out(out).await
     }
 
-    /// Sends a command (sequence id 0): its first byte, then the rest, given in parts that
-    /// are framed where they lie (an execute's statement id and the client's values) rather
-    /// than first copied into one body.
-    pub async fn send_command(&mut self, command: u8, body: &[&[u8]]) -> io::Result<()> {
-        let body_len: usize = body.iter().map(|part| part.len()).sum();
-        if body_len + 1 >= MAX_CHUNK {
-            let mut payload = Vec::with_capacity(body_len + 1);
+    /// Sends a command (sequence id 0): its first byte, then the rest.
+    pub async fn send_command(&mut self, command: u8, body: &[u8]) -> io::Result<()> {
+        if body.len() + 1 >= MAX_CHUNK {
+            let mut payload = Vec::with_capacity(body.len() + 1);
             payload.push(command);
-            for part in body {
-                payload.extend_from_slice(part);
-            }
+            payload.extend_from_slice(body);
             return self.send(0, &payload).await;
         }
-        let len = ((body_len + 1) as u32).to_le_bytes();
+        let len = ((body.len() + 1) as u32).to_le_bytes();
         let mut out = self.take_out();
         out.extend_from_slice(&[len[0], len[1], len[2], 0, command]);
-        for part in body {
-            out.extend_from_slice(part);
-        }
+        out.extend_from_slice(body);
         self.seq = 1;
         self.write_out(out).await
     }

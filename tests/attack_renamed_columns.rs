@@ -125,28 +125,6 @@ fn logical(
     m
 }
 
-fn rules(logical: &str, schema: &str, tables: &str) -> String {
-    format!(
-        r#"
-[database]
-name = "{logical}"
-default_group = "g0"
-layout_override = true
-
-[groups.g0]
-master = "127.0.0.1:{m0}"
-schema = "{schema}"
-
-[groups.g1]
-master = "127.0.0.1:{m1}"
-schema = "{schema}"
-{tables}
-"#,
-        m0 = master_port(0),
-        m1 = master_port(1),
-    )
-}
-
 /// Logical `name` sharded by id mod 2 over `x_0` (g0) and `x_1` (g1), whatever its name.
 fn sharded_as(name: &str) -> String {
     format!(
@@ -262,15 +240,22 @@ async fn both_exec(c: &mut (Conn, Conn), sql: &str, params: Params) -> Vec<Meta>
 #[tokio::test]
 async fn a_reload_that_renames_the_logical_table_of_the_same_shards() {
     let s = schema("arc_rename").await;
-    let pair = Pair::start(&[("arc.toml", rules("arc_r", &s.name, &sharded_as("t")))]).await;
+    let pair = Pair::start(&[(
+        "arc.toml",
+        two_group_rules("arc_r", &s.name, &sharded_as("t")),
+    )])
+    .await;
     let mut c = pair.connect(Some("arc_r")).await;
     // Prepared before any reload, executed after each.
     let mut held = pair.wire.connect(Some("arc_r")).await;
     let held_t = held.prep("SELECT id, v FROM t WHERE id = ?").await.unwrap();
     for (table, round) in [("t", 0), ("w", 1), ("t", 2), ("q", 3)] {
         if round > 0 {
-            pair.reload("arc.toml", &rules("arc_r", &s.name, &sharded_as(table)))
-                .await;
+            pair.reload(
+                "arc.toml",
+                &two_group_rules("arc_r", &s.name, &sharded_as(table)),
+            )
+            .await;
         }
         let server = server_meta(
             &s,
@@ -307,7 +292,8 @@ async fn a_reload_that_renames_the_logical_table_of_the_same_shards() {
         }
     }
     // No rule: x_0 is itself.
-    pair.reload("arc.toml", &rules("arc_r", &s.name, "")).await;
+    pair.reload("arc.toml", &two_group_rules("arc_r", &s.name, ""))
+        .await;
     for _ in 0..3 {
         let m = both_text(&mut c, "SELECT id FROM x_0 WHERE id = 4").await;
         assert_eq!(names(&m), want(&[["arc_r", "x_0", "x_0", "id", "id"]]));
@@ -322,7 +308,11 @@ async fn a_reload_that_renames_the_logical_table_of_the_same_shards() {
 #[tokio::test]
 async fn a_reload_that_renames_the_logical_database() {
     let s = schema("arc_dbname").await;
-    let pair = Pair::start(&[("arc.toml", rules("arc_n1", &s.name, &sharded_as("t")))]).await;
+    let pair = Pair::start(&[(
+        "arc.toml",
+        two_group_rules("arc_n1", &s.name, &sharded_as("t")),
+    )])
+    .await;
     let mut c = pair.connect(None).await;
     for _ in 0..3 {
         let m = both_text(&mut c, "SELECT id FROM arc_n1.t WHERE id = 2").await;
@@ -330,8 +320,11 @@ async fn a_reload_that_renames_the_logical_database() {
         let m = both_exec(&mut c, "SELECT id FROM arc_n1.t WHERE id = ?", (2,).into()).await;
         assert_eq!(names(&m), want(&[["arc_n1", "t", "t", "id", "id"]]));
     }
-    pair.reload("arc.toml", &rules("arc_n2", &s.name, &sharded_as("t")))
-        .await;
+    pair.reload(
+        "arc.toml",
+        &two_group_rules("arc_n2", &s.name, &sharded_as("t")),
+    )
+    .await;
     for _ in 0..3 {
         let m = both_text(&mut c, "SELECT id FROM arc_n2.t WHERE id = 2").await;
         assert_eq!(names(&m), want(&[["arc_n2", "t", "t", "id", "id"]]));
@@ -352,12 +345,15 @@ async fn a_reload_that_renames_the_logical_database() {
 async fn logical_databases_over_one_schema_never_share_names() {
     let s = schema("arc_three").await;
     let pair = Pair::start(&[
-        ("a.toml", rules("arc_da", &s.name, &sharded_as("t"))),
+        (
+            "a.toml",
+            two_group_rules("arc_da", &s.name, &sharded_as("t")),
+        ),
         (
             "b.toml",
-            rules("arc_db", &s.name, &(sharded_as("w") + BROADCAST_B)),
+            two_group_rules("arc_db", &s.name, &(sharded_as("w") + BROADCAST_B)),
         ),
-        ("c.toml", rules("arc_dc", &s.name, "")),
+        ("c.toml", two_group_rules("arc_dc", &s.name, "")),
     ])
     .await;
     let mut a = pair.connect(Some("arc_da")).await;
@@ -452,7 +448,11 @@ async fn logical_databases_over_one_schema_never_share_names() {
 #[tokio::test]
 async fn expression_names_stay_with_their_own_prepared_statement() {
     let s = schema("arc_expr").await;
-    let pair = Pair::start(&[("a.toml", rules("arc_e", &s.name, &sharded_as("t")))]).await;
+    let pair = Pair::start(&[(
+        "a.toml",
+        two_group_rules("arc_e", &s.name, &sharded_as("t")),
+    )])
+    .await;
     let mut c = pair.connect(Some("arc_e")).await;
     let mut d = pair.connect(Some("arc_e")).await;
     let cases: &[(&str, Params, &[&str])] = &[
@@ -534,7 +534,7 @@ async fn table_definitions_changing_under_the_same_names() {
     let s = schema("arc_alter").await;
     let pair = Pair::start(&[(
         "a.toml",
-        rules("arc_al", &s.name, &(sharded_as("t") + BROADCAST_B)),
+        two_group_rules("arc_al", &s.name, &(sharded_as("t") + BROADCAST_B)),
     )])
     .await;
     let mut c = pair.connect(Some("arc_al")).await;
@@ -650,8 +650,11 @@ async fn more_columns_than_slots() {
         .await;
     }
     let pair = Pair::start(&[
-        ("a.toml", rules("arc_wa", &s.name, &sharded_as("t"))),
-        ("b.toml", rules("arc_wb", &s.name, "")),
+        (
+            "a.toml",
+            two_group_rules("arc_wa", &s.name, &sharded_as("t")),
+        ),
+        ("b.toml", two_group_rules("arc_wb", &s.name, "")),
     ])
     .await;
     let mut a = pair.connect(Some("arc_wa")).await;
@@ -719,7 +722,11 @@ async fn more_columns_than_slots() {
 #[tokio::test]
 async fn long_unicode_and_near_identical_names() {
     let s = schema("arc_long").await;
-    let pair = Pair::start(&[("a.toml", rules("arc_lg", &s.name, &sharded_as("t")))]).await;
+    let pair = Pair::start(&[(
+        "a.toml",
+        two_group_rules("arc_lg", &s.name, &sharded_as("t")),
+    )])
+    .await;
     let mut c = pair.connect(Some("arc_lg")).await;
     let mut srv = s.on(0).await;
     let mut aliases: Vec<String> = Vec::new();
@@ -774,7 +781,11 @@ async fn charset_and_sql_mode_changes_between_sessions() {
         ],
     )
     .await;
-    let pair = Pair::start(&[("a.toml", rules("arc_ch", &s.name, &sharded_as("t")))]).await;
+    let pair = Pair::start(&[(
+        "a.toml",
+        two_group_rules("arc_ch", &s.name, &sharded_as("t")),
+    )])
+    .await;
     let mut utf = pair.connect(Some("arc_ch")).await;
     let mut lat = pair.connect(Some("arc_ch")).await;
     let mut ansi = pair.connect(Some("arc_ch")).await;
@@ -840,8 +851,11 @@ async fn charset_and_sql_mode_changes_between_sessions() {
 async fn many_concurrent_sessions_of_two_databases() {
     let s = schema("arc_many").await;
     let pair = Pair::start(&[
-        ("a.toml", rules("arc_ma", &s.name, &sharded_as("t"))),
-        ("b.toml", rules("arc_mb", &s.name, "")),
+        (
+            "a.toml",
+            two_group_rules("arc_ma", &s.name, &sharded_as("t")),
+        ),
+        ("b.toml", two_group_rules("arc_mb", &s.name, "")),
     ])
     .await;
     let port = pair.wire.port;
@@ -894,7 +908,11 @@ async fn many_concurrent_sessions_of_two_databases() {
 #[tokio::test]
 async fn prepared_texts_that_differ_only_where_the_proxy_rewrites() {
     let s = schema("arc_ptext").await;
-    let pair = Pair::start(&[("a.toml", rules("arc_pt", &s.name, &sharded_as("t")))]).await;
+    let pair = Pair::start(&[(
+        "a.toml",
+        two_group_rules("arc_pt", &s.name, &sharded_as("t")),
+    )])
+    .await;
     let mut c = pair.connect(Some("arc_pt")).await;
     // The client's own texts, on the server: `t` a copy of x_0 there.
     s.exec(
@@ -951,7 +969,11 @@ async fn prepared_texts_that_differ_only_where_the_proxy_rewrites() {
 #[ignore = "real bug outside renamed_columns: expression column names show physical shard names"]
 async fn expression_column_names_show_physical_shard_names() {
     let s = schema("arc_pleak").await;
-    let pair = Pair::start(&[("a.toml", rules("arc_pl", &s.name, &sharded_as("t")))]).await;
+    let pair = Pair::start(&[(
+        "a.toml",
+        two_group_rules("arc_pl", &s.name, &sharded_as("t")),
+    )])
+    .await;
     let mut c = pair.connect(Some("arc_pl")).await;
     let mut wrong = Vec::new();
     let m = both_text(&mut c, "SELECT t.id + 1, v FROM t WHERE id = 2").await;

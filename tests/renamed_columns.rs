@@ -53,28 +53,6 @@ async fn prepared_columns(c: &mut Conn, sql: &str, params: impl Into<Params>) ->
     columns
 }
 
-fn rules(logical: &str, schema: &str, tables: &str) -> String {
-    format!(
-        r#"
-[database]
-name = "{logical}"
-default_group = "g0"
-layout_override = true
-
-[groups.g0]
-master = "127.0.0.1:{m0}"
-schema = "{schema}"
-
-[groups.g1]
-master = "127.0.0.1:{m1}"
-schema = "{schema}"
-{tables}
-"#,
-        m0 = master_port(0),
-        m1 = master_port(1),
-    )
-}
-
 const SHARDED_T: &str = r#"
 [[tables]]
 name = "t"
@@ -112,7 +90,7 @@ async fn schema(name: &str) -> TestSchema {
 #[tokio::test]
 async fn a_shard_tables_columns_are_renamed_by_the_rules_in_force_after_a_reload() {
     let s = schema("rc_reload").await;
-    let proxy = Proxy::start_tuned(&[("rc.toml", rules("rc", &s.name, ""))], |c| {
+    let proxy = Proxy::start_tuned(&[("rc.toml", two_group_rules("rc", &s.name, ""))], |c| {
         c.users.push(admin_user("ops", "ops-pass"));
     })
     .await;
@@ -142,7 +120,7 @@ async fn a_shard_tables_columns_are_renamed_by_the_rules_in_force_after_a_reload
     // which must show `t`.
     std::fs::write(
         proxy.rules_dir().join("rc.toml"),
-        rules("rc", &s.name, SHARDED_T),
+        two_group_rules("rc", &s.name, SHARDED_T),
     )
     .unwrap();
     let mut admin = mysql_async::Conn::new(
@@ -169,7 +147,11 @@ async fn a_shard_tables_columns_are_renamed_by_the_rules_in_force_after_a_reload
         );
     }
     // And back: no rule, t_0 is itself again.
-    std::fs::write(proxy.rules_dir().join("rc.toml"), rules("rc", &s.name, "")).unwrap();
+    std::fs::write(
+        proxy.rules_dir().join("rc.toml"),
+        two_group_rules("rc", &s.name, ""),
+    )
+    .unwrap();
     admin.query_drop("SHARDGATE RELOAD").await.unwrap();
     for _ in 0..2 {
         assert_eq!(
@@ -185,8 +167,8 @@ async fn a_shard_tables_columns_are_renamed_by_the_rules_in_force_after_a_reload
 async fn two_logical_databases_on_one_schema_show_their_own_names() {
     let s = schema("rc_two").await;
     let proxy = Proxy::start(&[
-        ("ra.toml", rules("ra", &s.name, "")),
-        ("rb.toml", rules("rb", &s.name, SHARDED_T)),
+        ("ra.toml", two_group_rules("ra", &s.name, "")),
+        ("rb.toml", two_group_rules("rb", &s.name, SHARDED_T)),
     ])
     .await;
     let mut a = proxy.connect(Some("ra")).await;
@@ -226,7 +208,7 @@ async fn two_logical_databases_on_one_schema_show_their_own_names() {
 #[tokio::test]
 async fn an_expression_column_keeps_its_prepare_name_only_in_its_prepared_statement() {
     let s = schema("rc_expr").await;
-    let proxy = Proxy::start(&[("rc.toml", rules("rc", &s.name, SHARDED_T))]).await;
+    let proxy = Proxy::start(&[("rc.toml", two_group_rules("rc", &s.name, SHARDED_T))]).await;
     let mut c = proxy.connect(Some("rc")).await;
     for _ in 0..3 {
         let prepared =

@@ -73,6 +73,30 @@ pub fn ensure_cluster() {
     });
 }
 
+/// Rules for logical database `logical` on both groups' masters, each with physical schema
+/// `schema`, default group g0, and the rule file's `tables` (TOML) after them.
+pub fn two_group_rules(logical: &str, schema: &str, tables: &str) -> String {
+    format!(
+        r#"
+[database]
+name = "{logical}"
+default_group = "g0"
+layout_override = true
+
+[groups.g0]
+master = "127.0.0.1:{m0}"
+schema = "{schema}"
+
+[groups.g1]
+master = "127.0.0.1:{m1}"
+schema = "{schema}"
+{tables}
+"#,
+        m0 = master_port(0),
+        m1 = master_port(1),
+    )
+}
+
 pub fn direct_opts(port: u16, db: Option<&str>) -> Opts {
     OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")

@@ -114,6 +114,29 @@ pub(crate) fn keep(column: &Column<'_>, shown: &[u8]) {
     });
 }
 
+thread_local! {
+    /// The buffer a result's columns are written into before each goes to the sink: one per
+    /// thread instead of an allocation per result.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Larger buffers are not kept for the next result.
+const SCRATCH_KEPT_UP_TO: usize = 4096;
+
+/// The thread's column buffer, empty (a new one if a result that was cut off kept it).
+pub(crate) fn take_scratch() -> Vec<u8> {
+    let mut scratch = SCRATCH.try_with(|s| s.take()).unwrap_or_default();
+    scratch.clear();
+    scratch
+}
+
+/// Returns the buffer `take_scratch` gave, for the thread's next result.
+pub(crate) fn give_back_scratch(scratch: Vec<u8>) {
+    if scratch.capacity() <= SCRATCH_KEPT_UP_TO {
+        let _ = SCRATCH.try_with(|s| s.set(scratch));
+    }
+}
+
 fn slot(hash: u64) -> usize {
     (hash >> 58) as usize % SLOTS
 }

@@ -259,7 +259,7 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
             if let Some(status_before) = send_columns {
                 sink.raw_header(&mut |p| put_lenenc_int(p, count));
                 let mut index = 0;
-                let mut shown = Vec::with_capacity(128);
+                let mut shown = renamed_columns::take_scratch();
                 while let Some(def) = result.next_column().await.map_err(Error::from)? {
                     let column = renamed_columns::Column {
                         definition: def,
@@ -284,6 +284,7 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
                     sink.raw_header(&mut |p| p.extend_from_slice(&shown));
                     index += 1;
                 }
+                renamed_columns::give_back_scratch(shown);
                 sink.raw_columns_end(status_before);
             } else {
                 while result.next_column().await.map_err(Error::from)?.is_some() {}

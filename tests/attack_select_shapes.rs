@@ -102,38 +102,6 @@ async fn same_as_fresh(conn: &mut Conn, sql: &str) -> Answer {
     kept
 }
 
-fn rules(logical: &str, schema: &str, tables: &str, replicas: bool) -> String {
-    let rep = |g: usize| {
-        if replicas {
-            format!("replicas = [\"127.0.0.1:{}\"]\n", replica_port(g))
-        } else {
-            String::new()
-        }
-    };
-    format!(
-        r#"
-[database]
-name = "{logical}"
-default_group = "g0"
-layout_override = true
-
-[groups.g0]
-master = "127.0.0.1:{m0}"
-schema = "{schema}"
-{r0}
-[groups.g1]
-master = "127.0.0.1:{m1}"
-schema = "{schema}"
-{r1}
-{tables}
-"#,
-        m0 = master_port(0),
-        m1 = master_port(1),
-        r0 = rep(0),
-        r1 = rep(1),
-    )
-}
-
 const SA_TABLES: &str = r#"
 [[tables]]
 name = "t"
@@ -222,8 +190,14 @@ impl Fixture {
         )
         .await;
         let gate = Gate::start(vec![
-            ("sa.toml".into(), rules("sa", &a.name, SA_TABLES, replicas)),
-            ("sb.toml".into(), rules("sb", &b.name, "", replicas)),
+            (
+                "sa.toml".into(),
+                two_group_rules_with_replicas("sa", &a.name, SA_TABLES, replicas),
+            ),
+            (
+                "sb.toml".into(),
+                two_group_rules_with_replicas("sb", &b.name, "", replicas),
+            ),
         ])
         .await;
         // Text keys through the proxy's own insert path, mirrored in s_all.
@@ -609,7 +583,7 @@ async fn a_reload_changes_the_layout_a_kept_shape_reads() {
         );
         std::fs::write(
             fx.gate.dir.join("sa.toml"),
-            rules("sa", &fx.a.name, &tables, false),
+            two_group_rules_with_replicas("sa", &fx.a.name, &tables, false),
         )
         .unwrap();
         admin.query_drop("SHARDGATE RELOAD").await.unwrap();
@@ -629,7 +603,7 @@ async fn a_reload_changes_the_layout_a_kept_shape_reads() {
     // And back to unsharded.
     std::fs::write(
         fx.gate.dir.join("sa.toml"),
-        rules("sa", &fx.a.name, SA_TABLES, false),
+        two_group_rules_with_replicas("sa", &fx.a.name, SA_TABLES, false),
     )
     .unwrap();
     admin.query_drop("SHARDGATE RELOAD").await.unwrap();

@@ -76,6 +76,23 @@ pub fn ensure_cluster() {
 /// Rules for logical database `logical` on both groups' masters, each with physical schema
 /// `schema`, default group g0, and the rule file's `tables` (TOML) after them.
 pub fn two_group_rules(logical: &str, schema: &str, tables: &str) -> String {
+    two_group_rules_with_replicas(logical, schema, tables, false)
+}
+
+/// `two_group_rules`, with each group's replica listed when `replicas`.
+pub fn two_group_rules_with_replicas(
+    logical: &str,
+    schema: &str,
+    tables: &str,
+    replicas: bool,
+) -> String {
+    let rep = |g: usize| {
+        if replicas {
+            format!("replicas = [\"127.0.0.1:{}\"]\n", replica_port(g))
+        } else {
+            String::new()
+        }
+    };
     format!(
         r#"
 [database]
@@ -86,14 +103,17 @@ layout_override = true
 [groups.g0]
 master = "127.0.0.1:{m0}"
 schema = "{schema}"
-
+{r0}
 [groups.g1]
 master = "127.0.0.1:{m1}"
 schema = "{schema}"
+{r1}
 {tables}
 "#,
         m0 = master_port(0),
         m1 = master_port(1),
+        r0 = rep(0),
+        r1 = rep(1),
     )
 }
 

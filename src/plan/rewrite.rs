@@ -24,6 +24,10 @@ pub(crate) enum EditKind<'a> {
     GroupSchema { quote: bool },
     /// Fixed text, e.g. `DATABASE()`'s value or an added column alias.
     Text(String),
+    /// ` AS <name>` inserted after a select item (`collect::item_names`). It belongs to the
+    /// text before it: a range ending at the item carries it, one starting there does not,
+    /// and a copy of the item's text elsewhere (`render_copy`) leaves it out.
+    ItemAlias(String),
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +54,13 @@ impl<'a> Edits<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
+    }
+
+    /// True when an edit inside `start..end` changes the text (an added alias does not).
+    pub fn change_within(&self, start: usize, end: usize) -> bool {
+        self.list
+            .iter()
+            .any(|e| e.start >= start && e.end <= end && !matches!(e.kind, EditKind::ItemAlias(_)))
     }
 
     /// Orders the edits and checks they do not overlap (the same identifier recorded twice is
@@ -80,24 +91,65 @@ impl<'a> Edits<'a> {
         schema: &str,
         out: &mut String,
     ) {
+        self.render_part(src, from, to, shard, schema, true, out)
+    }
+
+    /// `render_range` for a copy of the client's text in another place (a hidden column, a
+    /// sort key): an added alias stays with the item and is not copied.
+    pub fn render_copy(
+        &self,
+        src: &str,
+        from: usize,
+        to: usize,
+        shard: Option<u32>,
+        schema: &str,
+        out: &mut String,
+    ) {
+        self.render_part(src, from, to, shard, schema, false, out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn render_part(
+        &self,
+        src: &str,
+        from: usize,
+        to: usize,
+        shard: Option<u32>,
+        schema: &str,
+        aliases: bool,
+        out: &mut String,
+    ) {
         let mut pos = from;
         let first = self.list.partition_point(|e| e.start < from);
         for e in &self.list[first..] {
             if e.end > to {
                 break;
             }
-            out.push_str(&src[pos..e.start]);
             match &e.kind {
                 EditKind::ShardTable {
                     logical,
                     names,
                     quote,
                 } => {
+                    out.push_str(&src[pos..e.start]);
                     // A sharded table always has a shard by the time SQL is rendered.
                     write_physical(out, names, logical, shard.unwrap_or(0), *quote)
                 }
-                EditKind::GroupSchema { quote } => write_ident(out, schema, *quote),
-                EditKind::Text(t) => out.push_str(t),
+                EditKind::GroupSchema { quote } => {
+                    out.push_str(&src[pos..e.start]);
+                    write_ident(out, schema, *quote)
+                }
+                EditKind::Text(t) => {
+                    out.push_str(&src[pos..e.start]);
+                    out.push_str(t)
+                }
+                EditKind::ItemAlias(a) => {
+                    if !aliases || e.start == from {
+                        continue;
+                    }
+                    out.push_str(&src[pos..e.start]);
+                    out.push_str(a)
+                }
             }
             pos = e.end;
         }
@@ -116,9 +168,10 @@ impl<'a> Edits<'a> {
         let mut pos = 0;
         for e in &self.list {
             out.push_str(&src[pos..e.start]);
-            match custom(&e.kind) {
-                Some(text) => out.push_str(&text),
-                None => self.render_range(src, e.start, e.end, Some(0), schema, &mut out),
+            match (custom(&e.kind), &e.kind) {
+                (Some(text), _) => out.push_str(&text),
+                (None, EditKind::ItemAlias(a)) => out.push_str(a),
+                (None, _) => self.render_range(src, e.start, e.end, Some(0), schema, &mut out),
             }
             pos = e.end;
         }
@@ -141,6 +194,7 @@ fn same_kind(a: &EditKind<'_>, b: &EditKind<'_>) -> bool {
         }
         (EditKind::GroupSchema { .. }, EditKind::GroupSchema { .. }) => true,
         (EditKind::Text(x), EditKind::Text(y)) => x == y,
+        (EditKind::ItemAlias(x), EditKind::ItemAlias(y)) => x == y,
         _ => false,
     }
 }

@@ -106,7 +106,7 @@ pub(crate) fn splice<'q>(sql: &'q str, s: &Splice<'_>) -> Result<Cow<'q, str>> {
 }
 
 /// Words after which a select list's items are over.
-const LIST_ENDS: &[&str] = &[
+pub(crate) const LIST_ENDS: &[&str] = &[
     "FROM",
     "INTO",
     "WHERE",
@@ -124,7 +124,7 @@ const LIST_ENDS: &[&str] = &[
 ];
 
 /// Words between SELECT and its first item.
-const SELECT_MODIFIERS: &[&str] = &[
+pub(crate) const SELECT_MODIFIERS: &[&str] = &[
     "ALL",
     "DISTINCT",
     "DISTINCTROW",

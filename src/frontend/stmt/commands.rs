@@ -30,7 +30,9 @@ use super::fixed_route::FixedRoute;
 use super::literal::literal;
 use super::registry::Prepared;
 use super::sink::BinarySink;
-use super::template::{marker_for, next_marker, restore_placeholders, Template};
+use super::template::{
+    marker_for, next_marker, restore_in_aliases, restore_placeholders, Template,
+};
 
 /// Where PREPARE asks a backend for the definitions: a planned shard query with `?`.
 struct BackendPrepare {
@@ -257,7 +259,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         // A shard query that copied or dropped a marker is prepared with the markers in:
         // its columns are right, its parameters are then described generically.
         let sql = restore_placeholders(&t.sql, marker, n, template.syntax())
-            .unwrap_or_else(|| t.sql.clone());
+            .unwrap_or_else(|| restore_in_aliases(&t.sql, marker, template.syntax()));
         let fixed = (hidden == 0)
             .then(|| {
                 FixedRoute::new(

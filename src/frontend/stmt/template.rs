@@ -115,6 +115,13 @@ pub fn next_marker(marker: &str, sql: &str) -> String {
     }
 }
 
+/// The markers inside quoted identifiers (added item aliases, see `restore_placeholders`)
+/// turned back into `?`, the literals left: for a shard query whose literal markers cannot
+/// all be trusted, whose column names still should be the client's.
+pub fn restore_in_aliases(planned: &str, marker: &str, syntax: Syntax) -> String {
+    restore(planned, marker, syntax, false).0
+}
+
 /// Turns the marker literals in a planned shard query back into `?`; None when their number
 /// is not `expected` (the planner copied or dropped one), so the caller does not trust it.
 pub fn restore_placeholders(
@@ -123,19 +130,33 @@ pub fn restore_placeholders(
     expected: usize,
     syntax: Syntax,
 ) -> Option<String> {
+    let (out, found) = restore(planned, marker, syntax, true);
+    (found == expected).then_some(out)
+}
+
+/// `planned` with markers turned into `?`: literal ones if `literals` (counted), and those in
+/// quoted identifiers, which are a select item's text given to it as alias
+/// (`plan::collect::item_names`), the name it had with `?` in it as the client wrote it. The
+/// client's own text never holds the marker (`marker_for`), so any marker there came from a
+/// `?`.
+fn restore(planned: &str, marker: &str, syntax: Syntax, literals: bool) -> (String, usize) {
     let mut out = String::with_capacity(planned.len());
     let mut from = 0;
     let mut found = 0;
     for t in Lexer::with_syntax(planned, syntax) {
-        if t.kind == Kind::Number && t.text(planned) == marker {
+        if literals && t.kind == Kind::Number && t.text(planned) == marker {
             out.push_str(&planned[from..t.start]);
             out.push('?');
             from = t.end;
             found += 1;
+        } else if t.kind == Kind::QuotedIdent && t.text(planned).contains(marker) {
+            out.push_str(&planned[from..t.start]);
+            out.push_str(&t.text(planned).replace(marker, "?"));
+            from = t.end;
         }
     }
     out.push_str(&planned[from..]);
-    (found == expected).then_some(out)
+    (out, found)
 }
 
 #[cfg(test)]
@@ -199,5 +220,16 @@ mod tests {
             "SELECT * FROM t_3 WHERE id = 7190343 AND x = ?"
         );
         assert!(restore_placeholders(&planned, &m, 2, Syntax::default()).is_none());
+    }
+
+    #[test]
+    fn markers_in_an_added_item_alias_become_placeholders_without_counting() {
+        let m = marker_for("SELECT t.id + ?, v FROM t WHERE id = ?");
+        let planned = format!("SELECT t_1.id + {m} AS `t.id + {m}`, v FROM t_1 WHERE id = {m}");
+        assert_eq!(
+            restore_placeholders(&planned, &m, 2, Syntax::default()).unwrap(),
+            "SELECT t_1.id + ? AS `t.id + ?`, v FROM t_1 WHERE id = ?"
+        );
+        assert!(restore_placeholders(&planned, &m, 3, Syntax::default()).is_none());
     }
 }

@@ -70,6 +70,7 @@ impl Collector<'_, '_> {
                 "a DATABASE() call shardgate cannot locate in the statement text".to_string(),
             ));
         }
+        self.alias_renamed_items(tokens)?;
         self.edits.finish()
     }
 

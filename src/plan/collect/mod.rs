@@ -8,6 +8,7 @@
 //! know about is refused, so a logical sharded table name never reaches a backend unchanged.
 
 mod check;
+mod item_names;
 mod visit;
 
 use std::sync::Arc;
@@ -101,6 +102,8 @@ pub(crate) struct Collector<'s, 'a> {
     sharded_alias: bool,
     /// `DATABASE()` calls: name position, and whether the select item needs an alias.
     db_fns: Vec<(Location, bool)>,
+    /// Where unaliased expression items of select lists start (`item_names`).
+    unnamed_items: Vec<Location>,
     /// Lower-cased names of common table expressions.
     ctes: Vec<String>,
     depth: u32,
@@ -135,6 +138,7 @@ impl<'s, 'a> Collector<'s, 'a> {
             qualifiers: Vec::new(),
             sharded_alias: false,
             db_fns: Vec::new(),
+            unnamed_items: Vec::new(),
             ctes: Vec::new(),
             depth: 0,
             main_depth: None,

@@ -138,6 +138,7 @@ impl Visitor for Collector<'_, '_> {
                         }
                     }
                 }
+                SelectItem::UnnamedExpr(e) => self.note_unnamed_item(e),
                 SelectItem::ExprWithAlias { alias, .. } => self.mark_handled(alias),
                 SelectItem::QualifiedWildcard(
                     SelectItemQualifiedWildcardKind::ObjectName(n),

@@ -34,7 +34,7 @@ pub(crate) fn render(
         for p in &sp.pieces {
             match p {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Src(s, e) => edits.render_range(sql, *s, *e, shard, schema, &mut out),
+                Piece::Src(s, e) => edits.render_copy(sql, *s, *e, shard, schema, &mut out),
             }
         }
         pos = sp.end;

@@ -1,0 +1,155 @@
+//! Column names of unaliased expression items. The server names such a column by the item's
+//! text (`t.id + 1`), so renaming `t` to its shard `t_0` inside the item would show the
+//! client `t_0.id + 1`, a name that differs by shard and that no client asked for. An item
+//! whose text the edits change gets its original text as alias: the server cuts an alias to
+//! the same length as an unaliased name, so the name is the one a single server would give.
+//! An item with a comment inside is refused instead (the server writes each comment as one
+//! space in the name, which an alias would have to imitate).
+
+use sqlparser::ast::Expr;
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Whitespace};
+
+use super::Collector;
+use crate::error::{Error, Result};
+use crate::plan::names::write_ident;
+use crate::plan::rewrite::EditKind;
+use crate::plan::select_item_splice::{LIST_ENDS, SELECT_MODIFIERS};
+
+/// An expression the server names by a column's name (`t.id`, `(t.id)`), not by its text.
+pub(super) fn named_by_column(e: &Expr) -> bool {
+    match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
+        Expr::Nested(inner) => named_by_column(inner),
+        _ => false,
+    }
+}
+
+/// Words that may stand between an item's start and where sqlparser's span of its expression
+/// begins (the span of `-x`, `NOT x` or `(x)` can start at `x`).
+const PREFIX_WORDS: &[&str] = &["NOT", "BINARY", "INTERVAL", "EXISTS", "ROW", "CASE"];
+
+/// An item's significant tokens, `first..=last`, and whether a comment lies between them.
+struct ItemTokens {
+    first: usize,
+    last: usize,
+    commented: bool,
+}
+
+fn is_comment(t: &Token) -> bool {
+    matches!(
+        t,
+        Token::Whitespace(Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_))
+    )
+}
+
+fn unquoted_word_in(t: &Token, list: &[&str]) -> bool {
+    match t {
+        Token::Word(w) => {
+            w.quote_style.is_none() && list.iter().any(|k| w.value.eq_ignore_ascii_case(k))
+        }
+        _ => false,
+    }
+}
+
+/// The select item whose expression's span starts at token `k`: back over prefix tokens to
+/// the `SELECT`, modifier or comma before it, then forward to the comma, closing parenthesis
+/// or clause word after it. None when the tokens around `k` do not read as a select item.
+fn item_around(tokens: &[TokenWithSpan], k: usize) -> Option<ItemTokens> {
+    let mut first = k;
+    let mut i = k;
+    while i > 0 {
+        i -= 1;
+        let t = &tokens[i].token;
+        match t {
+            Token::Whitespace(_) => {}
+            Token::LParen | Token::Minus | Token::Plus | Token::Tilde | Token::ExclamationMark => {
+                first = i
+            }
+            Token::Word(_) if unquoted_word_in(t, PREFIX_WORDS) => first = i,
+            Token::Comma => break,
+            Token::Word(_) if unquoted_word_in(t, &["SELECT"]) => break,
+            Token::Word(_) if unquoted_word_in(t, SELECT_MODIFIERS) => break,
+            _ => return None,
+        }
+    }
+    let mut depth = 0usize;
+    let mut last = None;
+    let mut after_period = false;
+    for (j, t) in tokens.iter().enumerate().skip(first) {
+        let ends = match &t.token {
+            Token::Whitespace(_) => continue,
+            Token::LParen => {
+                depth += 1;
+                false
+            }
+            Token::RParen if depth == 0 => true,
+            Token::RParen => {
+                depth -= 1;
+                false
+            }
+            Token::Comma | Token::SemiColon => depth == 0,
+            w @ Token::Word(_) => depth == 0 && !after_period && unquoted_word_in(w, LIST_ENDS),
+            Token::EOF => true,
+            _ => false,
+        };
+        if ends {
+            break;
+        }
+        after_period = t.token == Token::Period;
+        last = Some(j);
+    }
+    let last = last?;
+    if depth != 0 || last < k {
+        return None;
+    }
+    let commented = tokens[first..=last].iter().any(|t| is_comment(&t.token));
+    Some(ItemTokens {
+        first,
+        last,
+        commented,
+    })
+}
+
+impl Collector<'_, '_> {
+    /// Gives each unaliased expression item whose text the edits change its original text as
+    /// alias (see the module's comment).
+    pub(super) fn alias_renamed_items(&mut self, tokens: &[TokenWithSpan]) -> Result<()> {
+        for at in std::mem::take(&mut self.unnamed_items) {
+            let Some(k) = tokens.iter().position(|t| t.span.start == at) else {
+                continue;
+            };
+            let Some(item) = item_around(tokens, k) else {
+                continue;
+            };
+            let start = self.offsets.byte(tokens[item.first].span.start);
+            let end = self.offsets.byte(tokens[item.last].span.end);
+            let (Some(start), Some(end)) = (start, end) else {
+                continue;
+            };
+            if !self.edits.change_within(start, end) {
+                continue;
+            }
+            let text = self.sql.get(start..end).unwrap_or_default();
+            if item.commented {
+                return Err(Error::unsupported(format!(
+                    "a comment inside the select item `{}` without an alias: shardgate renames \
+                     its tables, so the column would be named by another text; add AS <name>",
+                    text.chars().take(80).collect::<String>()
+                )));
+            }
+            let mut alias = String::with_capacity(text.len() + 8);
+            alias.push_str(" AS ");
+            write_ident(&mut alias, text, true);
+            self.edits.push(end, end, EditKind::ItemAlias(alias));
+        }
+        Ok(())
+    }
+
+    /// Notes an unaliased select item for `alias_renamed_items`.
+    pub(super) fn note_unnamed_item(&mut self, e: &Expr) {
+        let at: Location = sqlparser::ast::Spanned::span(e).start;
+        if at.line > 0 && !named_by_column(e) {
+            self.unnamed_items.push(at);
+        }
+    }
+}

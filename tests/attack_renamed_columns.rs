@@ -1016,6 +1016,16 @@ async fn expression_column_names_are_the_clients_text() {
             "{sql}"
         );
     }
+    // RETURNING lists are named like select lists: each write runs on the plain table and
+    // through one proxy, and both must name the columns alike.
+    for sql in [
+        "INSERT INTO t (id, v) VALUES (8, 'r8') RETURNING t.id * 2, CONCAT(t.v, '!')",
+        "DELETE FROM t WHERE id = 8 RETURNING t.id - 1, v",
+    ] {
+        let want = names(&text(&mut server, sql).await);
+        let got = names(&text(&mut c.0, sql).await);
+        assert_eq!(got, want, "{sql}");
+    }
     let m = both_exec(
         &mut c,
         "SELECT arc_pl.t.id + ?, v FROM arc_pl.t WHERE id = ?",

@@ -52,7 +52,7 @@ fn unquoted_word_in(t: &Token, list: &[&str]) -> bool {
 }
 
 /// The select item whose expression's span starts at token `k`: back over prefix tokens to
-/// the `SELECT`, modifier or comma before it, then forward to the comma, closing parenthesis
+/// the `SELECT`, `RETURNING`, modifier or comma before it, then forward to the comma, closing parenthesis
 /// or clause word after it. None when the tokens around `k` do not read as a select item.
 fn item_around(tokens: &[TokenWithSpan], k: usize) -> Option<ItemTokens> {
     let mut first = k;
@@ -67,7 +67,7 @@ fn item_around(tokens: &[TokenWithSpan], k: usize) -> Option<ItemTokens> {
             }
             Token::Word(_) if unquoted_word_in(t, PREFIX_WORDS) => first = i,
             Token::Comma => break,
-            Token::Word(_) if unquoted_word_in(t, &["SELECT"]) => break,
+            Token::Word(_) if unquoted_word_in(t, &["SELECT", "RETURNING"]) => break,
             Token::Word(_) if unquoted_word_in(t, SELECT_MODIFIERS) => break,
             _ => return None,
         }

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     Expr, FunctionArguments, Ident, ObjectName, Query, Select, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, TableFactor, Visitor,
+    SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, Visitor,
 };
 
 use super::{Collector, AGGREGATES};
@@ -54,6 +54,22 @@ fn refuse_unplanned_body(body: &SetExpr) -> Result<(), Error> {
 
 impl Visitor for Collector<'_, '_> {
     type Break = Error;
+
+    /// A RETURNING list names its columns as a select list does.
+    fn pre_visit_statement(&mut self, s: &Statement) -> ControlFlow<Error> {
+        let returning = match s {
+            Statement::Insert(i) => i.returning.as_deref(),
+            Statement::Delete(d) => d.returning.as_deref(),
+            Statement::Update(u) => u.returning.as_deref(),
+            _ => None,
+        };
+        for item in returning.unwrap_or_default() {
+            if let SelectItem::UnnamedExpr(e) = item {
+                self.note_unnamed_item(e);
+            }
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<Error> {
         if let Err(e) = refuse_unplanned_body(&q.body) {

@@ -87,6 +87,7 @@ mod token_patch;
 mod write_fast;
 
 pub use cache::{PlanCache, PlanKey};
+pub(crate) use collect::item_alias;
 pub use columns::{changes_columns, first_word_changes_columns, ColumnOrders, ColumnsWanted};
 pub use first_word::FirstWord;
 pub use in_transaction::with_in_transaction;
@@ -97,6 +98,7 @@ pub use last_insert_id::{
 };
 pub(crate) use names::{is_system_schema, write_string_literal};
 pub use relations::read_relations;
+pub(crate) use select_item_splice::SELECT_MODIFIERS;
 pub(crate) use side_effects::{assigned_user_variables, calls_stored_function, user_variables};
 pub use split::{next_statement, split_statements};
 pub use syntax::{SqlMode, Syntax};

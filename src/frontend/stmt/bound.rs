@@ -168,39 +168,96 @@ impl BoundValues {
             .tokens
             .get_or_init(|| significant(&self.rendered).collect());
         let theirs: Vec<Token> = significant(target).collect();
-        if theirs.len() != tokens.len() {
-            return None;
-        }
         let mut sql = String::with_capacity(target.len());
         let mut order = Vec::with_capacity(self.spans.len());
         let mut from = 0;
-        let mut i = 0;
-        while i < tokens.len() {
+        let (mut i, mut j) = (0, 0);
+        loop {
+            if let Some(alias) = self.added_alias(tokens, i, target, &theirs, j) {
+                sql.push_str(&target[from..theirs[j].start]);
+                sql.push_str(alias.trim_start());
+                from = theirs[j + 1].end;
+                j += 2;
+                continue;
+            }
+            if i >= tokens.len() {
+                break;
+            }
             let ours = tokens[i];
+            let theirs_now = *theirs.get(j)?;
             let Some(p) = self.span_of(ours.start) else {
-                let same = ours.text(&self.rendered) == theirs[i].text(target);
+                let same = ours.text(&self.rendered) == theirs_now.text(target);
                 let renamed = matches!(ours.kind, Kind::Word | Kind::QuotedIdent)
-                    && matches!(theirs[i].kind, Kind::Word | Kind::QuotedIdent);
+                    && matches!(theirs_now.kind, Kind::Word | Kind::QuotedIdent);
                 if !same && !renamed {
                     return None;
                 }
                 i += 1;
+                j += 1;
                 continue;
             };
-            let first = i;
+            let first = j;
             while i < tokens.len() && self.span_of(tokens[i].start) == Some(p) {
-                if tokens[i].text(&self.rendered) != theirs[i].text(target) {
+                if tokens[i].text(&self.rendered) != theirs.get(j)?.text(target) {
                     return None;
                 }
                 i += 1;
+                j += 1;
             }
             sql.push_str(&target[from..theirs[first].start]);
             self.push_placeholder(&mut sql, p, binary_cast);
-            from = theirs[i - 1].end;
+            from = theirs[j - 1].end;
             order.push(p);
+        }
+        if j != theirs.len() {
+            return None;
         }
         sql.push_str(&target[from..]);
         Some((sql, order))
+    }
+
+    /// The alias for the select item ending before `ours[i]`, with the values in it back as
+    /// `?`, when `theirs[j..j + 2]` is `AS <name>` the planner added after that item
+    /// (`plan::collect::item_names`): its name then does not change with the values, nor does
+    /// the backend statement's text.
+    fn added_alias(
+        &self,
+        ours: &[Token],
+        i: usize,
+        target: &str,
+        theirs: &[Token],
+        j: usize,
+    ) -> Option<String> {
+        let (as_word, name) = (theirs.get(j)?, theirs.get(j + 1)?);
+        if i == 0
+            || !as_word.is_word(target, "AS")
+            || name.kind != Kind::QuotedIdent
+            || ours.get(i).is_some_and(|t| t.is_word(&self.rendered, "AS"))
+        {
+            return None;
+        }
+        let end = ours[i - 1].end;
+        let start = ours[item_start(&self.rendered, ours, i - 1)].start;
+        let text = &self.rendered[start..end];
+        let written = &target[as_word.start..name.end];
+        if crate::plan::item_alias(text).trim_start() != written {
+            return None;
+        }
+        let mut with_placeholders = String::with_capacity(text.len());
+        let mut at = start;
+        for span in &self.spans {
+            if span.end <= start || span.start >= end {
+                continue;
+            }
+            if span.start < start || span.end > end {
+                return None;
+            }
+            with_placeholders.push_str(&self.rendered[at..span.start]);
+            with_placeholders.push('?');
+            at = span.end;
+        }
+        with_placeholders.push_str(&self.rendered[at..end]);
+        Some(crate::plan::item_alias(with_placeholders.trim_start()))
     }
 
     /// The shard query is the rendered text itself: each value's literal becomes `?`
@@ -223,6 +280,35 @@ impl BoundValues {
         }
         sql.push('?');
     }
+}
+
+/// Index of the first token of the select item whose last token is `toks[last]`: back to
+/// the comma, `SELECT`, `RETURNING`, modifier or enclosing parenthesis before it.
+fn item_start(sql: &str, toks: &[Token], last: usize) -> usize {
+    let mut depth = 0usize;
+    let mut k = last + 1;
+    while k > 0 {
+        let t = toks[k - 1];
+        match t.kind {
+            Kind::Punct(b')') => depth += 1,
+            Kind::Punct(b'(') if depth == 0 => break,
+            Kind::Punct(b'(') => depth -= 1,
+            Kind::Punct(b',') if depth == 0 => break,
+            Kind::Word
+                if depth == 0
+                    && (t.is_word(sql, "SELECT")
+                        || t.is_word(sql, "RETURNING")
+                        || crate::plan::SELECT_MODIFIERS
+                            .iter()
+                            .any(|m| t.is_word(sql, m))) =>
+            {
+                break
+            }
+            _ => {}
+        }
+        k -= 1;
+    }
+    k
 }
 
 #[cfg(test)]
@@ -354,5 +440,37 @@ mod tests {
             &[Param::Decimal(b"1.5".to_vec())],
         );
         assert!(dec.prepared_form("SELECT  1.5 + 1").is_none());
+    }
+
+    #[test]
+    fn an_added_item_alias_keeps_the_placeholders_of_its_item() {
+        let b = bound(
+            "SELECT t.id + ?, v FROM t WHERE id = ?",
+            &["5", "2"],
+            &[Param::Int(5), Param::Int(2)],
+        );
+        let f = b
+            .prepared_form("SELECT x_0.id + 5 AS `t.id + 5`, v FROM x_0 WHERE id = 2")
+            .unwrap();
+        assert_eq!(
+            f.sql,
+            "SELECT x_0.id + ? AS `t.id + ?`, v FROM x_0 WHERE id = ?"
+        );
+        assert_eq!(f.params, vec![Value::Int(5), Value::Int(2)]);
+        // An alias the client wrote is matched as any other token; one that is not the
+        // item's text is not taken for an added one.
+        let own = bound("SELECT t.id + ? AS `n` FROM t", &["5"], &[Param::Int(5)]);
+        let f = own
+            .prepared_form("SELECT x_0.id + 5 AS `n` FROM x_0")
+            .unwrap();
+        assert_eq!(f.sql, "SELECT x_0.id + ? AS `n` FROM x_0");
+        let b = bound("SELECT (t.id + ?) FROM t", &["5"], &[Param::Int(5)]);
+        assert!(b
+            .prepared_form("SELECT (x_0.id + 5) AS `other` FROM x_0")
+            .is_none());
+        let f = b
+            .prepared_form("SELECT (x_0.id + 5) AS `(t.id + 5)` FROM x_0")
+            .unwrap();
+        assert_eq!(f.sql, "SELECT (x_0.id + ?) AS `(t.id + ?)` FROM x_0");
     }
 }

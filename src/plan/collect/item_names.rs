@@ -15,13 +15,43 @@ use crate::plan::names::write_ident;
 use crate::plan::rewrite::EditKind;
 use crate::plan::select_item_splice::{LIST_ENDS, SELECT_MODIFIERS};
 
-/// An expression the server names by a column's name (`t.id`, `(t.id)`), not by its text.
+/// An expression the server names by a column's name (`t.id`, `(t.id)`, `+t.id`: a unary
+/// plus is the column itself to the server), not by its text.
 pub(super) fn named_by_column(e: &Expr) -> bool {
     match e {
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
         Expr::Nested(inner) => named_by_column(inner),
+        Expr::UnaryOp {
+            op: sqlparser::ast::UnaryOperator::Plus,
+            expr,
+        } => named_by_column(expr),
         _ => false,
     }
+}
+
+/// Characters of an item's text kept in its alias. The server keeps at most 255 bytes of a
+/// name and cuts an alias as it cuts an unaliased item's text, so any longer prefix gives
+/// the same name; this one leaves room for PREPARE's marker numbers (`restore_placeholders`
+/// turns each back into one `?`) and keeps a long literal from being sent twice.
+const ALIAS_CHARS: usize = 4096;
+
+/// Longest name of a derived table's or CTE's column the server takes from an item's text;
+/// a longer one it names `Name_exp_<n>`, so such an item gets no alias.
+const DERIVED_NAME_CHARS: usize = 64;
+
+/// ` AS <alias>` naming a column as the server names an unaliased item of text `text`: cut
+/// (see `ALIAS_CHARS`), and each character beyond the BMP, which the server refuses in an
+/// identifier and writes as `?` in a name, as `?`.
+pub(crate) fn item_alias(text: &str) -> String {
+    let kept: String = text
+        .chars()
+        .take(ALIAS_CHARS)
+        .map(|c| if c.len_utf8() == 4 { '?' } else { c })
+        .collect();
+    let mut alias = String::with_capacity(kept.len() + 8);
+    alias.push_str(" AS ");
+    write_ident(&mut alias, &kept, true);
+    alias
 }
 
 /// Words that may stand between an item's start and where sqlparser's span of its expression
@@ -114,7 +144,7 @@ impl Collector<'_, '_> {
     /// Gives each unaliased expression item whose text the edits change its original text as
     /// alias (see the module's comment).
     pub(super) fn alias_renamed_items(&mut self, tokens: &[TokenWithSpan]) -> Result<()> {
-        for at in std::mem::take(&mut self.unnamed_items) {
+        for (at, top) in std::mem::take(&mut self.unnamed_items) {
             let Some(k) = tokens.iter().position(|t| t.span.start == at) else {
                 continue;
             };
@@ -137,19 +167,21 @@ impl Collector<'_, '_> {
                     text.chars().take(80).collect::<String>()
                 )));
             }
-            let mut alias = String::with_capacity(text.len() + 8);
-            alias.push_str(" AS ");
-            write_ident(&mut alias, text, true);
-            self.edits.push(end, end, EditKind::ItemAlias(alias));
+            if !top && text.chars().nth(DERIVED_NAME_CHARS).is_some() {
+                continue;
+            }
+            self.edits
+                .push(end, end, EditKind::ItemAlias(item_alias(text)));
         }
         Ok(())
     }
 
-    /// Notes an unaliased select item for `alias_renamed_items`.
-    pub(super) fn note_unnamed_item(&mut self, e: &Expr) {
+    /// Notes an unaliased select item for `alias_renamed_items`; `top` when it names a
+    /// column of the statement's result (not of a derived table or CTE).
+    pub(super) fn note_unnamed_item(&mut self, e: &Expr, top: bool) {
         let at: Location = sqlparser::ast::Spanned::span(e).start;
         if at.line > 0 && !named_by_column(e) {
-            self.unnamed_items.push(at);
+            self.unnamed_items.push((at, top));
         }
     }
 }

@@ -11,6 +11,8 @@ mod check;
 mod item_names;
 mod visit;
 
+pub(crate) use item_names::item_alias;
+
 use std::sync::Arc;
 
 use sqlparser::ast::{Expr, Ident, ObjectName};
@@ -102,8 +104,9 @@ pub(crate) struct Collector<'s, 'a> {
     sharded_alias: bool,
     /// `DATABASE()` calls: name position, and whether the select item needs an alias.
     db_fns: Vec<(Location, bool)>,
-    /// Where unaliased expression items of select lists start (`item_names`).
-    unnamed_items: Vec<Location>,
+    /// Where unaliased expression items of select lists start, and whether they name the
+    /// statement's result columns (`item_names`).
+    unnamed_items: Vec<(Location, bool)>,
     /// Lower-cased names of common table expressions.
     ctes: Vec<String>,
     depth: u32,

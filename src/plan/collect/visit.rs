@@ -65,7 +65,7 @@ impl Visitor for Collector<'_, '_> {
         };
         for item in returning.unwrap_or_default() {
             if let SelectItem::UnnamedExpr(e) = item {
-                self.note_unnamed_item(e);
+                self.note_unnamed_item(e, true);
             }
         }
         ControlFlow::Continue(())
@@ -154,7 +154,9 @@ impl Visitor for Collector<'_, '_> {
                         }
                     }
                 }
-                SelectItem::UnnamedExpr(e) => self.note_unnamed_item(e),
+                SelectItem::UnnamedExpr(e) => {
+                    self.note_unnamed_item(e, self.main_depth.is_none_or(|d| d == self.depth))
+                }
                 SelectItem::ExprWithAlias { alias, .. } => self.mark_handled(alias),
                 SelectItem::QualifiedWildcard(
                     SelectItemQualifiedWildcardKind::ObjectName(n),

@@ -55,8 +55,20 @@ pub(crate) fn item_alias(text: &str) -> String {
 }
 
 /// Words that may stand between an item's start and where sqlparser's span of its expression
-/// begins (the span of `-x`, `NOT x` or `(x)` can start at `x`).
-const PREFIX_WORDS: &[&str] = &["NOT", "BINARY", "INTERVAL", "EXISTS", "ROW", "CASE"];
+/// begins (the span of `-x`, `NOT x`, `DATE '...'` or `(x)` can start at `x`), beside a
+/// function's name before its parenthesis and a charset introducer (`_utf8mb4'x'`).
+const PREFIX_WORDS: &[&str] = &[
+    "NOT",
+    "BINARY",
+    "INTERVAL",
+    "EXISTS",
+    "ROW",
+    "CASE",
+    "DATE",
+    "TIME",
+    "TIMESTAMP",
+    "FN",
+];
 
 /// An item's significant tokens, `first..=last`, and whether a comment lies between them.
 struct ItemTokens {
@@ -85,22 +97,51 @@ fn unquoted_word_in(t: &Token, list: &[&str]) -> bool {
 /// the `SELECT`, `RETURNING`, modifier or comma before it, then forward to the comma, closing parenthesis
 /// or clause word after it. None when the tokens around `k` do not read as a select item.
 fn item_around(tokens: &[TokenWithSpan], k: usize) -> Option<ItemTokens> {
+    // Back from `k`: a span may start inside its item (`CAST(x AS CHAR)` at `x`, `TRIM(BOTH
+    // 'a' FROM x)` at `x`), so tokens that are no prefix are allowed while an opening
+    // parenthesis to their left turns out to enclose them (`loose` until then).
     let mut first = k;
+    let mut pending = 0usize;
+    let mut loose = false;
+    let mut after_open = false;
     let mut i = k;
     while i > 0 {
         i -= 1;
         let t = &tokens[i].token;
-        match t {
-            Token::Whitespace(_) => {}
-            Token::LParen | Token::Minus | Token::Plus | Token::Tilde | Token::ExclamationMark => {
-                first = i
-            }
-            Token::Word(_) if unquoted_word_in(t, PREFIX_WORDS) => first = i,
-            Token::Comma => break,
-            Token::Word(_) if unquoted_word_in(t, &["SELECT", "RETURNING"]) => break,
-            Token::Word(_) if unquoted_word_in(t, SELECT_MODIFIERS) => break,
-            _ => return None,
+        if matches!(t, Token::Whitespace(_)) {
+            continue;
         }
+        let stop = matches!(t, Token::Comma)
+            || unquoted_word_in(t, &["SELECT", "RETURNING"])
+            || unquoted_word_in(t, SELECT_MODIFIERS);
+        if stop && pending == 0 {
+            break;
+        }
+        let opened = after_open;
+        after_open = false;
+        match t {
+            Token::RParen => {
+                pending += 1;
+                loose = true;
+            }
+            Token::LParen if pending > 0 => pending -= 1,
+            Token::LParen => {
+                loose = false;
+                after_open = true;
+            }
+            Token::Minus | Token::Plus | Token::Tilde | Token::ExclamationMark | Token::LBrace
+                if pending == 0 => {}
+            Token::Word(w)
+                if pending == 0
+                    && (opened
+                        || unquoted_word_in(t, PREFIX_WORDS)
+                        || (w.quote_style.is_none() && w.value.starts_with('_'))) => {}
+            _ => loose = true,
+        }
+        first = i;
+    }
+    if loose || pending > 0 {
+        return None;
     }
     let mut depth = 0usize;
     let mut last = None;
@@ -179,8 +220,22 @@ impl Collector<'_, '_> {
     /// Notes an unaliased select item for `alias_renamed_items`; `top` when it names a
     /// column of the statement's result (not of a derived table or CTE).
     pub(super) fn note_unnamed_item(&mut self, e: &Expr, top: bool) {
-        let at: Location = sqlparser::ast::Spanned::span(e).start;
-        if at.line > 0 && !named_by_column(e) {
+        if named_by_column(e) {
+            return;
+        }
+        let mut at: Location = sqlparser::ast::Spanned::span(e).start;
+        if at.line == 0 {
+            // Some expressions have no span of their own (`x REGEXP 'y'`): the first span
+            // inside one stands in for it (`item_around` goes back from there).
+            let _ = sqlparser::ast::visit_expressions(e, |sub: &Expr| {
+                let start = sqlparser::ast::Spanned::span(sub).start;
+                if start.line > 0 && (at.line == 0 || start < at) {
+                    at = start;
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        }
+        if at.line > 0 {
             self.unnamed_items.push((at, top));
         }
     }

@@ -58,9 +58,17 @@ impl<'a> Edits<'a> {
 
     /// True when an edit inside `start..end` changes the text (an added alias does not).
     pub fn change_within(&self, start: usize, end: usize) -> bool {
-        self.list
+        let changes = |e: &Edit<'_>| {
+            e.start >= start && e.end <= end && !matches!(e.kind, EditKind::ItemAlias(_))
+        };
+        if self.unsorted {
+            return self.list.iter().any(changes);
+        }
+        let first = self.list.partition_point(|e| e.start < start);
+        self.list[first..]
             .iter()
-            .any(|e| e.start >= start && e.end <= end && !matches!(e.kind, EditKind::ItemAlias(_)))
+            .take_while(|e| e.start <= end)
+            .any(changes)
     }
 
     /// Orders the edits and checks they do not overlap (the same identifier recorded twice is

@@ -249,10 +249,13 @@ impl BoundValues {
             if span.end <= start || span.start >= end {
                 continue;
             }
-            if span.start < start || span.end > end {
+            // A literal rendered with a space before it (` -5`, so that it never glues to
+            // what precedes it) may begin the item at its second byte.
+            let lead = &self.rendered[span.start..span.start.max(start)];
+            if !lead.bytes().all(|b| b == b' ') || span.end > end {
                 return None;
             }
-            with_placeholders.push_str(&self.rendered[at..span.start]);
+            with_placeholders.push_str(&self.rendered[at..span.start.max(start)]);
             with_placeholders.push('?');
             at = span.end;
         }
@@ -283,7 +286,8 @@ impl BoundValues {
 }
 
 /// Index of the first token of the select item whose last token is `toks[last]`: back to
-/// the comma, `SELECT`, `RETURNING`, modifier or enclosing parenthesis before it.
+/// the comma, `SELECT`, `RETURNING` or enclosing parenthesis before it, past the modifiers
+/// after a `SELECT` (`ALL` inside an item, as in `x >= ALL (...)`, is no modifier).
 fn item_start(sql: &str, toks: &[Token], last: usize) -> usize {
     let mut depth = 0usize;
     let mut k = last + 1;
@@ -295,14 +299,16 @@ fn item_start(sql: &str, toks: &[Token], last: usize) -> usize {
             Kind::Punct(b'(') => depth -= 1,
             Kind::Punct(b',') if depth == 0 => break,
             Kind::Word
-                if depth == 0
-                    && (t.is_word(sql, "SELECT")
-                        || t.is_word(sql, "RETURNING")
-                        || crate::plan::SELECT_MODIFIERS
-                            .iter()
-                            .any(|m| t.is_word(sql, m))) =>
+                if depth == 0 && (t.is_word(sql, "SELECT") || t.is_word(sql, "RETURNING")) =>
             {
-                break
+                while k <= last
+                    && crate::plan::SELECT_MODIFIERS
+                        .iter()
+                        .any(|m| toks[k].is_word(sql, m))
+                {
+                    k += 1;
+                }
+                break;
             }
             _ => {}
         }

@@ -104,9 +104,13 @@ pub(crate) struct Collector<'s, 'a> {
     sharded_alias: bool,
     /// `DATABASE()` calls: name position, and whether the select item needs an alias.
     db_fns: Vec<(Location, bool)>,
-    /// Where unaliased expression items of select lists start, and whether they name the
-    /// statement's result columns (`item_names`).
-    unnamed_items: Vec<(Location, bool)>,
+    /// Where unaliased expression items of select lists start, and what their columns name
+    /// (`item_names`).
+    unnamed_items: Vec<(Location, item_names::ItemKind)>,
+    /// Addresses of the CTE bodies of the queries entered, and for each query entered
+    /// whether it is one (its select lists name the CTE's columns).
+    cte_bodies: Vec<usize>,
+    in_cte: Vec<bool>,
     /// Lower-cased names of common table expressions.
     ctes: Vec<String>,
     depth: u32,
@@ -142,6 +146,8 @@ impl<'s, 'a> Collector<'s, 'a> {
             sharded_alias: false,
             db_fns: Vec::new(),
             unnamed_items: Vec::new(),
+            cte_bodies: Vec::new(),
+            in_cte: Vec::new(),
             ctes: Vec::new(),
             depth: 0,
             main_depth: None,

@@ -8,6 +8,7 @@ use sqlparser::ast::{
     SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, Visitor,
 };
 
+use super::item_names::ItemKind;
 use super::{Collector, AGGREGATES};
 use crate::error::Error;
 use crate::plan::names::is_rule_table_anywhere;
@@ -65,7 +66,7 @@ impl Visitor for Collector<'_, '_> {
         };
         for item in returning.unwrap_or_default() {
             if let SelectItem::UnnamedExpr(e) = item {
-                self.note_unnamed_item(e, true);
+                self.note_unnamed_item(e, ItemKind::Listed);
             }
         }
         ControlFlow::Continue(())
@@ -76,6 +77,8 @@ impl Visitor for Collector<'_, '_> {
             return ControlFlow::Break(e);
         }
         self.depth += 1;
+        let address = q as *const Query as usize;
+        self.in_cte.push(self.cte_bodies.contains(&address));
         if self.main_pending {
             self.main_pending = false;
             self.main_depth = Some(self.depth);
@@ -105,6 +108,7 @@ impl Visitor for Collector<'_, '_> {
                     )));
                 }
                 self.ctes.push(name.value.to_ascii_lowercase());
+                self.cte_bodies.push(&*cte.query as *const Query as usize);
                 self.mark_handled(name);
             }
         }
@@ -113,6 +117,7 @@ impl Visitor for Collector<'_, '_> {
 
     fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<Error> {
         self.depth -= 1;
+        self.in_cte.pop();
         ControlFlow::Continue(())
     }
 
@@ -155,7 +160,12 @@ impl Visitor for Collector<'_, '_> {
                     }
                 }
                 SelectItem::UnnamedExpr(e) => {
-                    self.note_unnamed_item(e, self.main_depth.is_none_or(|d| d == self.depth))
+                    let kind = if self.in_cte.last() == Some(&true) {
+                        ItemKind::Cte
+                    } else {
+                        ItemKind::Listed
+                    };
+                    self.note_unnamed_item(e, kind)
                 }
                 SelectItem::ExprWithAlias { alias, .. } => self.mark_handled(alias),
                 SelectItem::QualifiedWildcard(

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod item_names;
 pub mod raw;
 pub mod reshard;
 pub mod script_runner;

@@ -22,7 +22,8 @@ use std::sync::Arc;
 
 use mysql_async::Value;
 
-use crate::plan::lexer::{significant, Kind, Token};
+use crate::plan::lexer::{Kind, Lexer, Token};
+use crate::plan::Syntax;
 
 use super::execute_packet::Param;
 
@@ -41,6 +42,8 @@ pub struct BoundValues {
     /// `rendered` with the values back as `?`, after the statement prefix, when a fixed
     /// route knew it already (`FixedRoute::forwarded_sql`).
     forwarded_sql: Option<Arc<str>>,
+    /// How the texts lex (sql_mode: `'\'` ends a string under NO_BACKSLASH_ESCAPES).
+    syntax: Syntax,
 }
 
 /// A shard query as a backend prepared statement: its text with `?` and the values.
@@ -98,7 +101,18 @@ impl BoundValues {
             rendered,
             tokens: OnceCell::new(),
             spans,
+            syntax: Syntax::default(),
         }
+    }
+
+    /// The session's syntax, which the statement was prepared under, for matching texts.
+    pub fn with_syntax(mut self, syntax: Syntax) -> BoundValues {
+        self.syntax = syntax;
+        self
+    }
+
+    fn significant<'s>(&self, sql: &'s str) -> impl Iterator<Item = Token> + 's {
+        Lexer::with_syntax(sql, self.syntax).filter(|t| !t.is_trivia())
     }
 
     /// The text `forwarded_form` gives for the rendered text itself, statement prefix
@@ -166,8 +180,8 @@ impl BoundValues {
         }
         let tokens = self
             .tokens
-            .get_or_init(|| significant(&self.rendered).collect());
-        let theirs: Vec<Token> = significant(target).collect();
+            .get_or_init(|| self.significant(&self.rendered).collect());
+        let theirs: Vec<Token> = self.significant(target).collect();
         let mut sql = String::with_capacity(target.len());
         let mut order = Vec::with_capacity(self.spans.len());
         let mut from = 0;

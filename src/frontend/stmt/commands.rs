@@ -628,7 +628,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     }
                     _ => None,
                 };
-                let mut values = BoundValues::new(rendered, spans, params, forwardable);
+                let mut values = BoundValues::new(rendered, spans, params, forwardable)
+                    .with_syntax(stmt.template.syntax());
                 if let Some(sql) = forwarded_sql {
                     values = values.with_forwarded_sql(sql);
                 }
@@ -643,6 +644,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
             None => {
                 let (rendered, spans) = stmt.template.render_spans(&literals);
                 BoundValues::new(rendered, spans, params, forwardable)
+                    .with_syntax(stmt.template.syntax())
             }
         };
         Ok(Bound {

@@ -238,7 +238,8 @@ impl Collector<'_, '_> {
     /// Gives each unaliased expression item whose text the edits change its original text as
     /// alias (see the module's comment).
     pub(super) fn alias_renamed_items(&mut self, tokens: &[TokenWithSpan]) -> Result<()> {
-        if self.unnamed_items.is_empty() {
+        // Without edits no item's text changes (an unsharded table's statement).
+        if self.unnamed_items.is_empty() || self.edits.is_empty() {
             return Ok(());
         }
         // Sorted, so that each item's check for edits inside it is a search.

@@ -7,84 +7,10 @@
 
 mod common;
 
-use common::item_names::{item_rules, item_schema};
+use common::item_names::{answer, exec_answer, item_rules, item_schema, row_bytes, sorted, Answer};
 use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row, Value};
-
-#[derive(Debug, PartialEq, Eq, Clone)]
-enum Answer {
-    Rows {
-        names: Vec<String>,
-        rows: Vec<Vec<Option<Vec<u8>>>>,
-    },
-    Err(u16, String),
-}
-
-fn row_bytes(rows: Vec<Row>) -> Vec<Vec<Option<Vec<u8>>>> {
-    rows.into_iter()
-        .map(|row| {
-            row.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    Value::NULL => None,
-                    Value::Bytes(b) => Some(b),
-                    other => Some(other.as_sql(true).into_bytes()),
-                })
-                .collect()
-        })
-        .collect()
-}
-
-async fn answer(c: &mut Conn, sql: &str) -> Answer {
-    let r = async {
-        let mut result = c.query_iter(sql).await?;
-        let names = result
-            .columns()
-            .map(|cols| cols.iter().map(|c| c.name_str().into_owned()).collect())
-            .unwrap_or_default();
-        let rows: Vec<Row> = result.collect().await?;
-        Ok::<_, mysql_async::Error>(Answer::Rows {
-            names,
-            rows: row_bytes(rows),
-        })
-    }
-    .await;
-    r.unwrap_or_else(|e| match e {
-        mysql_async::Error::Server(e) => Answer::Err(e.code, e.message),
-        e => panic!("{sql}: {e}"),
-    })
-}
-
-async fn exec_answer(c: &mut Conn, sql: &str, p: Params) -> Answer {
-    let r = async {
-        let mut result = c.exec_iter(sql, p).await?;
-        let names = result
-            .columns()
-            .map(|cols| cols.iter().map(|c| c.name_str().into_owned()).collect())
-            .unwrap_or_default();
-        let rows: Vec<Row> = result.collect().await?;
-        Ok::<_, mysql_async::Error>(Answer::Rows {
-            names,
-            rows: row_bytes(rows),
-        })
-    }
-    .await;
-    r.unwrap_or_else(|e| match e {
-        mysql_async::Error::Server(e) => Answer::Err(e.code, e.message),
-        e => panic!("{sql}: {e}"),
-    })
-}
-
-fn sorted(a: Answer) -> Answer {
-    match a {
-        Answer::Rows { names, mut rows } => {
-            rows.sort();
-            Answer::Rows { names, rows }
-        }
-        e => e,
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Meta {

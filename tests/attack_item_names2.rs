@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::item_names::{item_rules, item_schema};
+use common::item_names::{answer, item_rules, item_schema, row_bytes, sorted, Answer};
 use common::raw::RawClient;
 use common::*;
 use mysql_async::prelude::Queryable;
@@ -41,57 +41,10 @@ impl Proxies {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, Clone)]
-enum Answer {
-    Rows {
-        names: Vec<String>,
-        rows: Vec<Vec<Option<Vec<u8>>>>,
-    },
-    Err(u16, String),
-}
-
-fn row_bytes(rows: Vec<Row>) -> Vec<Vec<Option<Vec<u8>>>> {
-    let mut rows: Vec<Vec<Option<Vec<u8>>>> = rows
-        .into_iter()
-        .map(|row| {
-            row.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    Value::NULL => None,
-                    Value::Bytes(b) => Some(b),
-                    other => Some(other.as_sql(true).into_bytes()),
-                })
-                .collect()
-        })
-        .collect();
-    rows.sort();
-    rows
-}
-
-async fn answer(c: &mut Conn, sql: &str) -> Answer {
-    let r = async {
-        let mut result = c.query_iter(sql).await?;
-        let names = result
-            .columns()
-            .map(|cols| cols.iter().map(|c| c.name_str().into_owned()).collect())
-            .unwrap_or_default();
-        let rows: Vec<Row> = result.collect().await?;
-        Ok::<_, mysql_async::Error>(Answer::Rows {
-            names,
-            rows: row_bytes(rows),
-        })
-    }
-    .await;
-    r.unwrap_or_else(|e| match e {
-        mysql_async::Error::Server(e) => Answer::Err(e.code, e.message),
-        e => panic!("{sql}: {e}"),
-    })
-}
-
 /// `sql` through the proxy and on the server: same names, rows (in any order) or error code.
 async fn same_text(c: &mut Conn, server: &mut Conn, sql: &str) {
-    let p = answer(c, sql).await;
-    let v = answer(server, sql).await;
+    let p = sorted(answer(c, sql).await);
+    let v = sorted(answer(server, sql).await);
     match (&p, &v) {
         (Answer::Err(a, _), Answer::Err(b, _)) => assert_eq!(a, b, "{sql}: {p:?} vs {v:?}"),
         _ => assert_eq!(p, v, "{sql}"),
@@ -130,7 +83,9 @@ async fn exec_meta(c: &mut Conn, sql: &str, params: &[Value]) -> Executed {
             })
             .collect();
         let rows: Vec<Row> = result.collect().await?;
-        Ok::<_, mysql_async::Error>((m, row_bytes(rows)))
+        let mut rows = row_bytes(rows);
+        rows.sort();
+        Ok::<_, mysql_async::Error>((m, rows))
     }
     .await;
     r.map_err(|e| match e {
@@ -961,9 +916,9 @@ async fn many_long_items_do_not_grow_the_statement_past_the_packet_limit() {
         .map(|k| format!("LENGTH(CONCAT(t.v, '{k}{ticks}'))"))
         .collect();
     let sql = format!("SELECT {} FROM t WHERE id = 2", items.join(", "));
-    let v = answer(&mut server, &sql).await;
+    let v = sorted(answer(&mut server, &sql).await);
     assert!(matches!(v, Answer::Rows { .. }));
-    match answer(&mut c, &sql).await {
+    match sorted(answer(&mut c, &sql).await) {
         Answer::Err(code, m) => panic!("proxy: {code} {}", &m[..m.len().min(300)]),
         p => assert_eq!(p, v),
     }

@@ -13,12 +13,14 @@
 
 use std::sync::Arc;
 
+use mysql_async::prelude::Queryable;
+
 use crate::backend::ServerRef;
 use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::lexer::{significant, Kind};
 use crate::plan::statement_words::{
-    may_call, may_call_or_read_variable, mentioned, AT_AT, LAST_INSERT_ID, ROW_COUNT,
+    may_call, may_call_or_read_variable, mentioned, AT_AT, FOUND_ROWS, LAST_INSERT_ID, ROW_COUNT,
 };
 use crate::plan::{ResultRewrite, Route};
 
@@ -68,6 +70,86 @@ pub fn sets_insert_id(sql: &str) -> bool {
             && w[1].kind == Kind::Punct(b'(')
             && w[2].kind != Kind::Punct(b')')
     })
+}
+
+/// What the session's LAST_INSERT_ID() is while a statement that calls
+/// `LAST_INSERT_ID(expr)` is about to run alone (`InsertIdBefore::of`).
+///
+/// Why it matters: such a statement may never evaluate its call (no row matched), and then
+/// leaves its connection's value as it was. A stateless session gives its connections back
+/// without a reset, so that value may be another client's generated id, which the session
+/// would read next (`SELECT LAST_INSERT_ID()` runs where the call ran). So the connection is
+/// first given the session's own value (`prime`); where that value is not known, the
+/// session's later reads of it are refused instead (`insert_id_conn` stays empty).
+#[derive(Debug)]
+pub enum InsertIdBefore {
+    /// The session's value, to set on the connection first.
+    Known(u64),
+    /// It lives on this connection of the session (an earlier call ran there): the
+    /// statement needs nothing first if it runs on that very connection.
+    On(ConnAt),
+    /// Not known here (an earlier call ran on several shards, or its connection went back), or
+    /// the statement also reads the connection's previous statement (ROW_COUNT(),
+    /// FOUND_ROWS()), which a statement run first would replace.
+    Unknown,
+}
+
+impl InsertIdBefore {
+    /// None: `route` does not call `LAST_INSERT_ID(expr)` on one target.
+    pub fn of(route: &Route, session: &Session) -> Option<InsertIdBefore> {
+        let [target] = route.targets.as_slice() else {
+            return None;
+        };
+        if !sets_insert_id(&target.sql) {
+            return None;
+        }
+        let words = mentioned(&target.sql);
+        if words.may_call(ROW_COUNT) || words.may_call(FOUND_ROWS) {
+            return Some(InsertIdBefore::Unknown);
+        }
+        Some(
+            match (&session.insert_id_conn, session.insert_id_from_expr) {
+                (_, false) => InsertIdBefore::Known(session.last_insert_id),
+                (Some(c), true) => InsertIdBefore::On(c.clone()),
+                (None, true) => InsertIdBefore::Unknown,
+            },
+        )
+    }
+
+    /// Reads a value that lives on another connection of the session than `group`'s, so the
+    /// statement's own connection can be given it.
+    pub async fn resolve(self, db: &Database, group: GroupId, session: &mut Session) -> Self {
+        let InsertIdBefore::On(c) = self else {
+            return self;
+        };
+        if c.db.name == db.name && c.group == group {
+            // Perhaps the very connection the statement gets: decided once it has one.
+            return InsertIdBefore::On(c);
+        }
+        let Some(conn) = session.conns.held(&c.db, c.group, c.server) else {
+            return InsertIdBefore::Unknown;
+        };
+        if conn.id() != c.conn_id {
+            return InsertIdBefore::Unknown;
+        }
+        match conn.query_first::<u64, _>("SELECT LAST_INSERT_ID()").await {
+            Ok(Some(v)) => InsertIdBefore::Known(v),
+            _ => InsertIdBefore::Unknown,
+        }
+    }
+
+    /// Gives `conn` the session's value before the statement runs on it; true if `conn`
+    /// holds the session's value from then on.
+    pub async fn prime(&self, conn: &mut mysql_async::Conn) -> Result<bool, Error> {
+        match self {
+            InsertIdBefore::Known(v) => {
+                conn.query_drop(format!("DO LAST_INSERT_ID({v})")).await?;
+                Ok(true)
+            }
+            InsertIdBefore::On(c) => Ok(conn.id() == c.conn_id),
+            InsertIdBefore::Unknown => Ok(false),
+        }
+    }
 }
 
 /// Where a statement asking ROW_COUNT() / LAST_INSERT_ID() must run (`place`).

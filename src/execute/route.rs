@@ -69,6 +69,7 @@ pub(crate) async fn run_targets<S: ResultSink>(
     let mut started_rows = false;
     let mut rows_sent: u64 = 0;
     let mut last_conn = None;
+    let mut insert_id_primed = false;
     let status_before = session.status;
     ctx.read_by_syntax(|| session.reads.check_variables(route))?;
     let spread_write = route.is_write && route.targets.len() > 1;
@@ -125,6 +126,7 @@ pub(crate) async fn run_targets<S: ResultSink>(
         started_rows |= one.had_columns;
         rows_sent += one.rows;
         last_conn = Some((target.group, one.server, one.conn_id));
+        insert_id_primed = one.insert_id_primed;
         if route.spread == Spread::Copies && i > 0 {
             // Copies of one logical table: the client sees the first copy's effect once.
             total.status = one.ok.status;
@@ -181,7 +183,9 @@ pub(crate) async fn run_targets<S: ResultSink>(
     });
     if sets_insert_id {
         session.insert_id_from_expr = true;
-        session.insert_id_conn = alone;
+        // Unprimed, the connection may still hold what it held before the statement (the
+        // call was not evaluated): perhaps another client's id. Reads of it are refused.
+        session.insert_id_conn = alone.filter(|_| insert_id_primed);
     } else if total.last_insert_id != 0 {
         session.last_insert_id = total.last_insert_id;
         session.insert_id_from_expr = false;
@@ -247,6 +251,9 @@ pub(crate) struct OneResult {
     /// Where it ran: the server and its backend thread id.
     pub(crate) server: ServerRef,
     pub(crate) conn_id: u32,
+    /// The connection was given the session's LAST_INSERT_ID() before a statement calling
+    /// `LAST_INSERT_ID(expr)` ran (`previous_conn::InsertIdBefore`).
+    pub(crate) insert_id_primed: bool,
 }
 
 /// Runs one target; `send_columns` carries the status for the column EOF when this
@@ -285,6 +292,7 @@ pub(crate) async fn run_one<S: ResultSink>(
         rows,
         server: ServerRef::Master,
         conn_id,
+        insert_id_primed: false,
     })
 }
 

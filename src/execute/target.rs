@@ -72,7 +72,12 @@ pub(crate) async fn run_target<S: ResultSink>(
             }
         }
     }
-    let on_wire = super::wire_read::eligible(route, target, ctx, session, sink);
+    let insert_id_before = match super::previous_conn::InsertIdBefore::of(route, session) {
+        Some(before) => Some(before.resolve(db, target.group, session).await),
+        None => None,
+    };
+    let on_wire = super::wire_read::eligible(route, target, ctx, session, sink)
+        .filter(|_| insert_id_before.is_none());
     loop {
         // The server's adaptive breaker may refuse at once; a replica's refusal hands the
         // read to the master.
@@ -217,7 +222,19 @@ pub(crate) async fn run_target<S: ResultSink>(
         let mut sent = false;
         let charset = &session.charset;
         let started = Instant::now();
-        let outcome = run_one(conn, route, target, send_columns, &mut sent, sink, charset).await;
+        let primed = match &insert_id_before {
+            Some(before) => before.prime(conn).await.map_err(Failure::Query),
+            None => Ok(false),
+        };
+        let outcome = match primed {
+            Ok(primed) => run_one(conn, route, target, send_columns, &mut sent, sink, charset)
+                .await
+                .map(|one| OneResult {
+                    insert_id_primed: primed,
+                    ..one
+                }),
+            Err(e) => Err(e),
+        };
         note_part(session, pool, target, started, &outcome);
         match outcome {
             Ok(mut one) => {

@@ -327,6 +327,7 @@ fn one_result(had_columns: bool, rows: u64, end: OkFields, conn_id: u32) -> OneR
         rows,
         server: crate::backend::ServerRef::Master,
         conn_id,
+        insert_id_primed: false,
     }
 }
 

@@ -100,7 +100,8 @@ impl InsertIdBefore {
         let [target] = route.targets.as_slice() else {
             return None;
         };
-        if !sets_insert_id(&target.sql) {
+        // A call needs a parenthesis: most statements are let go without a word lookup.
+        if !target.sql.as_bytes().contains(&b'(') || !sets_insert_id(&target.sql) {
             return None;
         }
         let words = mentioned(&target.sql);

@@ -475,3 +475,32 @@ async fn unevaluated_last_insert_id_expr_reads_another_clients_id() {
     assert!(all.is_empty(), "\n{}", all.join("\n"));
     schema.drop().await;
 }
+
+/// A read over several shards calling LAST_INSERT_ID(expr) would set each shard
+/// connection's value to that shard's last evaluated row, so it is refused before it runs
+/// (1235), and the session's value stays what it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_read_setting_the_insert_id_is_refused() {
+    let (schema, proxy) = setup("atk_sv3_merged_expr").await;
+    let mut c = proxy.connect(Some("clinical")).await;
+    c.query_drop(INSERT_G1).await.unwrap();
+    let before: u64 = c
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(before, 0);
+    let err = c
+        .query::<u64, _>("SELECT LAST_INSERT_ID(id) FROM clinical_data ORDER BY id")
+        .await
+        .expect_err("LAST_INSERT_ID(expr) over several shards");
+    assert!(err.to_string().contains("1235"), "{err}");
+    let after: u64 = c
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, before);
+    c.disconnect().await.unwrap();
+    schema.drop().await;
+}

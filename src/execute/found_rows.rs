@@ -88,7 +88,7 @@ pub fn calc_found_rows(sql: &str) -> bool {
 }
 
 /// The statement calls FOUND_ROWS().
-fn calls_found_rows(sql: &str) -> bool {
+pub(crate) fn calls_found_rows(sql: &str) -> bool {
     if !may_call(sql, FOUND_ROWS) {
         return false;
     }

@@ -20,7 +20,7 @@ use crate::config::model::{Database, GroupId};
 use crate::error::Error;
 use crate::plan::lexer::{significant, Kind};
 use crate::plan::statement_words::{
-    may_call, may_call_or_read_variable, mentioned, AT_AT, FOUND_ROWS, LAST_INSERT_ID, ROW_COUNT,
+    may_call, may_call_or_read_variable, mentioned, AT_AT, LAST_INSERT_ID, ROW_COUNT,
 };
 use crate::plan::{ResultRewrite, Route};
 
@@ -104,8 +104,8 @@ impl InsertIdBefore {
         if !target.sql.as_bytes().contains(&b'(') || !sets_insert_id(&target.sql) {
             return None;
         }
-        let words = mentioned(&target.sql);
-        if words.may_call(ROW_COUNT) || words.may_call(FOUND_ROWS) {
+        // Calls, not words: `SQL_CALC_FOUND_ROWS` calls nothing.
+        if asks(&target.sql).0 || super::found_rows::calls_found_rows(&target.sql) {
             return Some(InsertIdBefore::Unknown);
         }
         Some(
@@ -127,14 +127,30 @@ impl InsertIdBefore {
             // Perhaps the very connection the statement gets: decided once it has one.
             return InsertIdBefore::On(c);
         }
+        let found_rows_there = matches!(
+            &session.found_rows,
+            super::found_rows::FoundRows::Connection { db, group, server, conn_id }
+                if db.name == c.db.name
+                    && *group == c.group
+                    && *server == c.server
+                    && *conn_id == c.conn_id
+        );
         let Some(conn) = session.conns.held(&c.db, c.group, c.server) else {
             return InsertIdBefore::Unknown;
         };
         if conn.id() != c.conn_id {
             return InsertIdBefore::Unknown;
         }
-        match conn.query_first::<u64, _>("SELECT LAST_INSERT_ID()").await {
-            Ok(Some(v)) => InsertIdBefore::Known(v),
+        // The read is a SELECT, which replaces the connection's FOUND_ROWS(): where the
+        // session asks that there, the value it had is read along and kept by the session.
+        let read = "SELECT LAST_INSERT_ID(), FOUND_ROWS()";
+        match conn.query_first::<(u64, u64), _>(read).await {
+            Ok(Some((id, found))) => {
+                if found_rows_there {
+                    session.found_rows = super::found_rows::FoundRows::Known(found);
+                }
+                InsertIdBefore::Known(id)
+            }
             _ => InsertIdBefore::Unknown,
         }
     }

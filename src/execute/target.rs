@@ -226,6 +226,18 @@ pub(crate) async fn run_target<S: ResultSink>(
             Some(before) => before.prime(conn).await.map_err(Failure::Query),
             None => Ok(false),
         };
+        if let (Some(_), Ok(primed)) = (&insert_id_before, &primed) {
+            // From here the session's value is this connection's, whether the statement
+            // succeeds or fails after its call was evaluated (a duplicate key further on);
+            // unprimed, it is nowhere the session can read.
+            session.insert_id_from_expr = true;
+            session.insert_id_conn = primed.then(|| super::previous_conn::ConnAt {
+                db: db.clone(),
+                group: target.group,
+                server,
+                conn_id: conn.id(),
+            });
+        }
         let outcome = match primed {
             Ok(primed) => run_one(conn, route, target, send_columns, &mut sent, sink, charset)
                 .await

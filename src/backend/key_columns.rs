@@ -78,6 +78,22 @@ pub async fn learn_before_serving(rules: Arc<Rules>, cfg: BackendConfig) {
     }
 }
 
+/// Learns again after DDL through the proxy, before the client hears the statement ended: a
+/// table created (or a key column altered) after startup would otherwise route by what was
+/// assumed (an unquoted number on a text key goes to the number's shard, where the server
+/// compares every text that reads as that number) until the next reload. Bounded like the
+/// startup's learning; a server that does not answer in time is learned in the background.
+pub async fn learn_after_ddl(rules: Arc<Rules>, cfg: BackendConfig) {
+    let any = rules.databases().values().any(|db| {
+        db.tables.values().any(
+            |t| matches!(&t.kind, TableKind::Sharded(s) if s.sharder.algorithm() != Algorithm::Mod),
+        )
+    });
+    if any {
+        learn_before_serving(rules, cfg).await;
+    }
+}
+
 /// Gives each table of `new` what `old` learned about the same physical key column (same
 /// table, key, shard-0 name and server), for the time a reload asks the servers again.
 pub fn carry_over(old: &Rules, new: &Rules) {

@@ -781,11 +781,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                         (RouteKind::Refused, false)
                     }
                 };
-                execute::columns::after_statement(
-                    plan::first_word_changes_columns(first),
-                    orders,
-                    &[&rules, &self.shared.rules()],
-                );
+                let ddl = plan::first_word_changes_columns(first);
+                execute::columns::after_statement(ddl, orders, &[&rules, &self.shared.rules()]);
+                if ddl && outcome.1 {
+                    crate::backend::key_columns::learn_after_ddl(
+                        self.shared.rules(),
+                        self.shared.config.backend.clone(),
+                    )
+                    .await;
+                }
                 outcome
             };
             if let (true, Some(c), Some(read)) = (succeeded, cache, pending) {

@@ -555,6 +555,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         );
         self.session.current_db = session_db;
         execute::columns::after_statement(changes_columns, orders, &[&rules, &self.shared.rules()]);
+        if changes_columns && matches!(outcome, Ok(true)) {
+            crate::backend::key_columns::learn_after_ddl(
+                self.shared.rules(),
+                self.shared.config.backend.clone(),
+            )
+            .await;
+        }
         outcome?;
         Ok(())
     }

@@ -119,6 +119,19 @@ impl ShardSpec {
         })
     }
 
+    /// False only when the key column is known not to be text (learned, or a `mod` table's
+    /// integer key): a lookup by an unquoted number routes to the number's shard only then.
+    /// Until a `hash`/`ring` key column is learned (a table created on the servers after
+    /// the proxy started, a server that did not answer), `code = 42` may be comparing a text
+    /// column with a number, which matches '42abc' and '042' wherever those were placed.
+    pub fn key_may_be_text(&self) -> bool {
+        if self.sharder.algorithm() == Algorithm::Mod {
+            return false;
+        }
+        self.learned_key
+            .with(|learned| !matches!(learned, Some(KeyColumnType::NotText)))
+    }
+
     /// Why text lookups of this table scatter, once the column is learned: `None` when they
     /// route (or the column is not text).
     pub fn text_lookup_warning(&self) -> Option<String> {

@@ -184,8 +184,8 @@ pub(crate) fn read_shards(
     Ok(match lit {
         Literal::Null => Some(Vec::new()),
         // A text column compares an integer as a number with every text reading as it
-        // ('042', ' 42', '42.0'), wherever those were placed.
-        Literal::Int(_) if spec.key_is_text() => None,
+        // ('042', ' 42', '42.0'), wherever those were placed; so may a column not learned.
+        Literal::Int(_) if spec.key_may_be_text() => None,
         Literal::Int(n) => Some(vec![place(KeyValue::Int(n), spec, table)?]),
         // Compared as a decimal or a double depending on the column; not worth guessing.
         Literal::Fraction(..) => None,

@@ -69,50 +69,7 @@ async fn steps(
     d: &mut mysql_async::Conn,
     steps: &[&str],
 ) -> Vec<String> {
-    let mut out = Vec::new();
-    for step in steps {
-        if let Some(sql) = step.strip_prefix("X:") {
-            let via = answer(p, sql, How::default()).await;
-            if via != "ERR 1235" {
-                out.push(format!(
-                    "{step:?}: shardgate {via}, expected a refusal (1235)"
-                ));
-            }
-            break;
-        }
-        let mut how = How::default();
-        let mut may_refuse = false;
-        let mut sql: &str = step;
-        loop {
-            if let Some(s) = sql.strip_prefix("P:") {
-                how.prepared = true;
-                sql = s;
-            } else if let Some(s) = sql.strip_prefix("V:") {
-                how.values = true;
-                sql = s;
-            } else if let Some(s) = sql.strip_prefix("C:") {
-                how.columns = true;
-                sql = s;
-            } else if let Some(s) = sql.strip_prefix("O:") {
-                how.ok_packet = true;
-                sql = s;
-            } else if let Some(s) = sql.strip_prefix("R:") {
-                may_refuse = true;
-                sql = s;
-            } else {
-                break;
-            }
-        }
-        let via = answer(p, sql, how).await;
-        if may_refuse && via == "ERR 1235" {
-            break;
-        }
-        let oracle = answer(d, &oracle_sql(sql), how).await;
-        if via != oracle {
-            out.push(format!("{step:?}: shardgate {via}, one server {oracle}"));
-        }
-    }
-    out
+    run_steps_with(p, d, steps, oracle_sql).await
 }
 
 /// Runs each sequence on a new session and a new oracle connection, after `reset`; the

@@ -178,6 +178,16 @@ pub fn describe(cols: &[mysql_async::Column]) -> String {
 
 /// Runs `steps` on the proxy session `p` and the oracle connection `d`; the mismatches.
 pub async fn run_steps(p: &mut Conn, d: &mut Conn, steps: &[&str]) -> Vec<String> {
+    run_steps_with(p, d, steps, |sql| sql.replace("clinical_data", "cd_ref")).await
+}
+
+/// `run_steps` with the oracle's spelling of each statement given by `oracle_sql`.
+pub async fn run_steps_with(
+    p: &mut Conn,
+    d: &mut Conn,
+    steps: &[&str],
+    oracle_sql: impl Fn(&str) -> String,
+) -> Vec<String> {
     let mut out = Vec::new();
     for step in steps {
         if let Some(sql) = step.strip_prefix("X:") {
@@ -223,7 +233,7 @@ pub async fn run_steps(p: &mut Conn, d: &mut Conn, steps: &[&str]) -> Vec<String
             out.push(format!("{step:?}: shardgate refused it (1235)"));
             continue;
         }
-        let oracle = answer(d, &sql.replace("clinical_data", "cd_ref"), how).await;
+        let oracle = answer(d, &oracle_sql(sql), how).await;
         if via != oracle {
             out.push(format!("{step:?}: shardgate {via}, one server {oracle}"));
         }

@@ -209,9 +209,9 @@ async fn unknown_values_are_refused() {
 /// After a call on g0 and `SELECT SQL_CALC_FOUND_ROWS id ... LIMIT 1` on g0 (2 rows found),
 /// a statement calling LAST_INSERT_ID(expr) on g1 (evaluated or not), then `SELECT
 /// FOUND_ROWS()`: 1 where one server says 2 (an UPDATE does not change FOUND_ROWS()). The
-/// same with a plain UPDATE on g1 answers 2. Also so at 1dc7d14^ (not made by the priming);
-/// `InsertIdBefore::resolve`'s `SELECT LAST_INSERT_ID()` on the g0 connection would give the
-/// same 1 there.
+/// same with a plain UPDATE on g1 answers 2. Was so at 1dc7d14^ too, and
+/// `InsertIdBefore::resolve`'s `SELECT LAST_INSERT_ID()` on the g0 connection gave the same
+/// 1; it now reads FOUND_ROWS() along and the session keeps it (ebaaa11).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn found_rows_after_a_call_on_another_group() {
     let (schema, proxy) = setup_seq("atk_iip_found_rows").await;
@@ -299,9 +299,9 @@ async fn warning_count_after_a_primed_statement_on_another_group() {
 
 /// A statement that evaluates LAST_INSERT_ID(expr) and then fails (a duplicate key in an
 /// UPDATE, a subquery of two rows, division by 0 in strict mode) still sets the value on
-/// one server (11, 60, 21, 0). run_targets records nothing on an error, so the session
-/// keeps its earlier value: `SELECT LAST_INSERT_ID()` answers the session's INSERT id (500)
-/// or the earlier call's value (101).
+/// one server (11, 60, 21, 0). run_targets recorded nothing on an error, so the session
+/// kept its earlier value (500, or the earlier call's 101). Now the session's value is the
+/// primed connection's from the moment the statement is sent (ebaaa11).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_statement_that_evaluated_the_call() {
     let (schema, proxy) = setup_seq("atk_iip_failed").await;
@@ -320,9 +320,9 @@ async fn failed_statement_that_evaluated_the_call() {
 }
 
 /// `SELECT SQL_CALC_FOUND_ROWS LAST_INSERT_ID(patient_id) ... LIMIT 1` on one shard is not
-/// primed (`InsertIdBefore::of` takes the FOUND_ROWS inside SQL_CALC_FOUND_ROWS for a read
-/// of FOUND_ROWS()), so the next `SELECT LAST_INSERT_ID()` is refused (1235) where one server
-/// says 200. A needless refusal, no wrong value.
+/// primed when `InsertIdBefore::of` took the FOUND_ROWS inside SQL_CALC_FOUND_ROWS for a
+/// call of FOUND_ROWS(), and the next `SELECT LAST_INSERT_ID()` was refused (1235) where one
+/// server says 200. Calls are found by tokens now (ebaaa11).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_calc_found_rows_call_refuses_later_reads() {
     let (schema, proxy) = setup_seq("atk_iip_calc_found").await;

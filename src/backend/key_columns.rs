@@ -18,9 +18,10 @@ use crate::sharding::Algorithm;
 use super::schema_check::connect;
 
 /// Learns what it can into `rules` and returns one warning per finding: a text key column
-/// whose lookups scatter, a master that could not be asked.
+/// whose lookups scatter, a master that could not be asked. The groups are asked at once, so
+/// a master that does not answer delays no other group's tables.
 pub async fn learn(rules: &Rules, cfg: &BackendConfig) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut asks = Vec::new();
     for db in rules.databases().values() {
         for (id, group) in db.groups.iter().enumerate() {
             let mine = |spec: &crate::config::model::ShardSpec| {
@@ -30,21 +31,36 @@ pub async fn learn(rules: &Rules, cfg: &BackendConfig) -> Vec<String> {
                 .tables
                 .values()
                 .any(|t| matches!(&t.kind, TableKind::Sharded(s) if mine(s)));
-            if !any {
-                continue;
-            }
-            match connect(&group.master, &group.schema, cfg).await {
-                Ok(mut conn) => {
-                    learn_group(rules, db, id, &mut conn, &mut out).await;
-                    let _ = conn.disconnect().await;
-                }
-                Err(e) => out.push(format!(
-                    "{}: cannot learn the key columns on group `{}` master `{}`: {e}; lookups by \
-                     text keys of its tables read all shards until a reload learns them",
-                    db.name, group.name, group.master
-                )),
+            if any {
+                asks.push(learn_one_group(rules, db, id, group, cfg));
             }
         }
+    }
+    futures_util::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+async fn learn_one_group(
+    rules: &Rules,
+    db: &Database,
+    id: usize,
+    group: &crate::config::model::Group,
+    cfg: &BackendConfig,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    match connect(&group.master, &group.schema, cfg).await {
+        Ok(mut conn) => {
+            learn_group(rules, db, id, &mut conn, &mut out).await;
+            let _ = conn.disconnect().await;
+        }
+        Err(e) => out.push(format!(
+            "{}: cannot learn the key columns on group `{}` master `{}`: {e}; lookups by \
+             text keys of its tables read all shards until a reload learns them",
+            db.name, group.name, group.master
+        )),
     }
     out
 }
@@ -159,8 +175,15 @@ async fn learn_group(
             .await;
         let (data_type, collation) = match row {
             Ok(Some(r)) => r,
-            // Not created yet: learned at a later reload.
-            Ok(None) => continue,
+            // Not there (not created yet, or dropped): what was learned of it may not hold
+            // for the table made next, perhaps directly on the servers, so lookups are
+            // cautious until it is learned again.
+            Ok(None) => {
+                if spec.learned_key.forget() {
+                    rules.plans.forget_all();
+                }
+                continue;
+            }
             Err(e) => {
                 out.push(format!(
                     "{}: cannot read the key column of `{physical}` (table `{}`): {e}",
@@ -200,7 +223,15 @@ pub fn column_type(data_type: &str, collation: Option<String>) -> KeyColumnType 
             | "set"
     );
     if !text {
-        return KeyColumnType::NotText;
+        let integer = matches!(
+            ty.as_str(),
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
+        );
+        return if integer {
+            KeyColumnType::NotText
+        } else {
+            KeyColumnType::Other { data_type: ty }
+        };
     }
     KeyColumnType::Text {
         collation: collation.unwrap_or_else(|| "binary".to_owned()),

@@ -19,8 +19,12 @@ use crate::sharding::{Algorithm, KeyCollation};
 /// The key column's type as the server reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyColumnType {
-    /// Not a string: an integer, a decimal, a date...
+    /// An integer: a quoted or unquoted number means the one integer it reads as.
     NotText,
+    /// Neither text nor an integer (a date, a decimal, a float, a year, a bit string): the
+    /// server compares values of it (`'2024-1-1'`, `20240101`, `1.50`) that are placed by
+    /// other written forms, so every lookup by its value reads all shards.
+    Other { data_type: String },
     /// A character or binary string (`binary` as the collation of the latter).
     Text {
         collation: String,
@@ -47,6 +51,17 @@ impl LearnedKeyColumn {
             Ok(g) => f(g.as_ref()),
             Err(poisoned) => f(poisoned.into_inner().as_ref()),
         }
+    }
+
+    /// Back to unknown (`backend::key_columns::learn_after_ddl`); true when something was
+    /// learned, so plans made with it must be forgotten.
+    #[must_use]
+    pub fn forget(&self) -> bool {
+        let mut g = match self.0.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        g.take().is_some()
     }
 
     /// True when this changed what was learned: statements already planned under the rules
@@ -85,6 +100,7 @@ impl ShardSpec {
         let declared = self.sharder.collation();
         self.learned_key.with(|learned| match (learned, declared) {
             (Some(KeyColumnType::NotText), _) => TextLookups::NotText,
+            (Some(KeyColumnType::Other { .. }), _) => TextLookups::Scatter,
             (None, Some(d)) => TextLookups::Follow(d),
             (None, None) => TextLookups::Scatter,
             (
@@ -114,13 +130,13 @@ impl ShardSpec {
     pub fn key_is_text(&self) -> bool {
         self.learned_key.with(|learned| match learned {
             Some(KeyColumnType::Text { .. }) => true,
-            Some(KeyColumnType::NotText) => false,
+            Some(KeyColumnType::NotText | KeyColumnType::Other { .. }) => false,
             None => self.sharder.collation().is_some(),
         })
     }
 
-    /// False only when the key column is known not to be text (learned, or a `mod` table's
-    /// integer key): a lookup by an unquoted number routes to the number's shard only then.
+    /// False only when the key column is known to be an integer (learned, or a `mod` table's
+    /// key): a lookup by an unquoted number routes to the number's shard only then.
     /// Until a `hash`/`ring` key column is learned (a table created on the servers after
     /// the proxy started, a server that did not answer), `code = 42` may be comparing a text
     /// column with a number, which matches '42abc' and '042' wherever those were placed.
@@ -135,6 +151,13 @@ impl ShardSpec {
     /// Why text lookups of this table scatter, once the column is learned: `None` when they
     /// route (or the column is not text).
     pub fn text_lookup_warning(&self) -> Option<String> {
+        if let Some(KeyColumnType::Other { data_type }) = self.learned_key.get() {
+            return Some(format!(
+                "is {data_type}, neither text nor an integer: values written differently \
+                 compare equal ('2024-1-1' and 20240101 for a date), so every lookup by the \
+                 key reads all shards; use an integer or text key column to route them"
+            ));
+        }
         let Some(KeyColumnType::Text {
             collation,
             fixed_length,
@@ -271,10 +294,26 @@ mod tests {
                 true,
             ),
             (spec(Algorithm::Mod, None, None), NotText, false),
+            // A date: values written differently compare equal, so every lookup scatters.
+            (
+                spec(
+                    hash,
+                    None,
+                    Some(KeyColumnType::Other {
+                        data_type: "date".into(),
+                    }),
+                ),
+                Scatter,
+                false,
+            ),
         ];
         for (i, (s, lookups, is_text)) in cases.iter().enumerate() {
             assert_eq!(s.text_lookups(), *lookups, "case {i}");
             assert_eq!(s.key_is_text(), *is_text, "case {i}");
+            // Numbers route only on a key known to be an integer.
+            let integer = s.sharder.algorithm() == Algorithm::Mod
+                || s.learned_key.get() == Some(KeyColumnType::NotText);
+            assert_eq!(s.key_may_be_text(), !integer, "case {i}");
             assert_eq!(
                 s.text_lookup_warning().is_some(),
                 *lookups == Scatter && s.learned_key.get().is_some(),

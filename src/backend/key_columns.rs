@@ -228,7 +228,7 @@ pub fn column_type(data_type: &str, collation: Option<String>) -> KeyColumnType 
             "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
         );
         return if integer {
-            KeyColumnType::NotText
+            KeyColumnType::Integer
         } else {
             KeyColumnType::Other { data_type: ty }
         };

@@ -20,7 +20,7 @@ use crate::sharding::{Algorithm, KeyCollation};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyColumnType {
     /// An integer: a quoted or unquoted number means the one integer it reads as.
-    NotText,
+    Integer,
     /// Neither text nor an integer (a date, a decimal, a float, a year, a bit string): the
     /// server compares values of it (`'2024-1-1'`, `20240101`, `1.50`) that are placed by
     /// other written forms, so every lookup by its value reads all shards.
@@ -53,7 +53,7 @@ impl LearnedKeyColumn {
         }
     }
 
-    /// Back to unknown (`backend::key_columns::learn_after_ddl`); true when something was
+    /// Back to unknown, for a table the learner no longer finds; true when something was
     /// learned, so plans made with it must be forgotten.
     #[must_use]
     pub fn forget(&self) -> bool {
@@ -99,7 +99,7 @@ impl ShardSpec {
         }
         let declared = self.sharder.collation();
         self.learned_key.with(|learned| match (learned, declared) {
-            (Some(KeyColumnType::NotText), _) => TextLookups::NotText,
+            (Some(KeyColumnType::Integer), _) => TextLookups::NotText,
             (Some(KeyColumnType::Other { .. }), _) => TextLookups::Scatter,
             (None, Some(d)) => TextLookups::Follow(d),
             (None, None) => TextLookups::Scatter,
@@ -130,7 +130,7 @@ impl ShardSpec {
     pub fn key_is_text(&self) -> bool {
         self.learned_key.with(|learned| match learned {
             Some(KeyColumnType::Text { .. }) => true,
-            Some(KeyColumnType::NotText | KeyColumnType::Other { .. }) => false,
+            Some(KeyColumnType::Integer | KeyColumnType::Other { .. }) => false,
             None => self.sharder.collation().is_some(),
         })
     }
@@ -145,7 +145,7 @@ impl ShardSpec {
             return false;
         }
         self.learned_key
-            .with(|learned| !matches!(learned, Some(KeyColumnType::NotText)))
+            .with(|learned| !matches!(learned, Some(KeyColumnType::Integer)))
     }
 
     /// Why text lookups of this table scatter, once the column is learned: `None` when they
@@ -241,7 +241,7 @@ mod tests {
             ),
             // Learned.
             (
-                spec(hash, None, Some(KeyColumnType::NotText)),
+                spec(hash, None, Some(KeyColumnType::Integer)),
                 NotText,
                 false,
             ),
@@ -312,7 +312,7 @@ mod tests {
             assert_eq!(s.key_is_text(), *is_text, "case {i}");
             // Numbers route only on a key known to be an integer.
             let integer = s.sharder.algorithm() == Algorithm::Mod
-                || s.learned_key.get() == Some(KeyColumnType::NotText);
+                || s.learned_key.get() == Some(KeyColumnType::Integer);
             assert_eq!(s.key_may_be_text(), !integer, "case {i}");
             assert_eq!(
                 s.text_lookup_warning().is_some(),

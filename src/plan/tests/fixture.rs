@@ -39,7 +39,7 @@ fn sharded(name: &str, key: &str, alg: Algorithm, placement: &[usize], family: &
         physical: Default::default(),
         learned_key: Default::default(),
     };
-    let _ = spec.learned_key.learn(KeyColumnType::NotText);
+    let _ = spec.learned_key.learn(KeyColumnType::Integer);
     TableRule {
         name: name.into(),
         kind: TableKind::Sharded(Arc::new(spec)),

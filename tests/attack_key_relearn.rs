@@ -107,6 +107,22 @@ impl Case {
     }
 
     /// Runs `sql` on both sides; both must succeed.
+    /// `hs` with a text key made directly on the backends (each shard on its group) and in
+    /// the oracle, never through the proxy.
+    async fn text_hs_on_the_backends(&mut self) {
+        const COLUMNS: &str = "(id INT PRIMARY KEY, code VARCHAR(20) NOT NULL) \
+                               DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_nopad_bin";
+        for s in 0..4 {
+            self.sharded
+                .exec(s / 2, &[&format!("CREATE TABLE hs_{s} {COLUMNS}")])
+                .await;
+        }
+        self.direct
+            .query_drop(format!("CREATE TABLE hs {COLUMNS}"))
+            .await
+            .unwrap();
+    }
+
     async fn both(&mut self, sql: &str) {
         self.via
             .query_drop(sql)
@@ -689,24 +705,7 @@ async fn concurrent_sessions_doing_ddl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn created_on_the_backends_after_startup() {
     let mut c = Case::new("akr_backend_new").await;
-    for s in 0..4 {
-        c.sharded
-            .exec(
-                s / 2,
-                &[&format!(
-                    "CREATE TABLE hs_{s} (id INT PRIMARY KEY, code VARCHAR(20) NOT NULL) \
-                     DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_nopad_bin"
-                )],
-            )
-            .await;
-    }
-    c.direct
-        .query_drop(
-            "CREATE TABLE hs (id INT PRIMARY KEY, code VARCHAR(20) NOT NULL) \
-             DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_nopad_bin",
-        )
-        .await
-        .unwrap();
+    c.text_hs_on_the_backends().await;
     c.both(&format!(
         "INSERT INTO hs (id, code) VALUES {UNAMBIGUOUS_ROWS}"
     ))
@@ -744,24 +743,7 @@ async fn recreated_on_the_backends_keeps_the_old_learned_type() {
     c.same("SELECT id FROM hs WHERE code = 42").await;
     // DROP through the proxy: learning runs and finds no table.
     c.both("DROP TABLE hs").await;
-    for s in 0..4 {
-        c.sharded
-            .exec(
-                s / 2,
-                &[&format!(
-                    "CREATE TABLE hs_{s} (id INT PRIMARY KEY, code VARCHAR(20) NOT NULL) \
-                     DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_nopad_bin"
-                )],
-            )
-            .await;
-    }
-    c.direct
-        .query_drop(
-            "CREATE TABLE hs (id INT PRIMARY KEY, code VARCHAR(20) NOT NULL) \
-             DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_nopad_bin",
-        )
-        .await
-        .unwrap();
+    c.text_hs_on_the_backends().await;
     // Rows go in through the proxy (each on the shard of its text).
     c.both(&format!(
         "INSERT INTO hs (id, code) VALUES {UNAMBIGUOUS_ROWS}"

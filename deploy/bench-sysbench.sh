@@ -49,6 +49,10 @@
 #   SYSCALLS (0)         1: instead of timed rounds, count each proxy's system calls and context
 #                        switches per query with perf (QUERIES queries at the first of THREADS,
 #                        after 1000 unmeasured), and print perf trace's table of which calls
+#   SYSBENCH_ARGS        more sysbench options for every run against every target, e.g.
+#                        "--skip-trx=on" (oltp_read_only's reads as autocommit statements,
+#                        outside transactions: what a transaction's reads would cost on the
+#                        proxy's own connections)
 #   TLS (0)              1: shardgate gets a certificate made here ([tls]) and sysbench
 #                        connects to it with --mysql-ssl=on (the other targets stay plain:
 #                        compare two runs of shardgate alone, TLS=0 and TLS=1)
@@ -198,6 +202,7 @@ answers "$BASE_PORT" || bash "$DEPLOY_DIR/cluster.sh" up --base-port "$BASE_PORT
 # --- sbtest, prepared once directly on the master ------------------------------------------
 # sb PORT THREADS PS_MODE ARGS...: sysbench $workload (oltp_point_select while preparing).
 workload=oltp_point_select
+read -r -a sysbench_args <<< "${SYSBENCH_ARGS:-}"
 sb() {
   local port=$1 threads=$2 ps=$3 ssl=()
   shift 3
@@ -207,7 +212,7 @@ sb() {
   [[ $TLS == 1 && $port == "$PROXY_PORT" ]] && ssl=(--mysql-ssl=on)
   (cd "$work" && sysbench "$workload" "${ssl[@]}" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
     --mysql-user=app --mysql-password=app-pass --mysql-db=sbtest \
-    --tables=4 --table-size=10000 --threads="$threads" --db-ps-mode="$ps" "$@")
+    --tables=4 --table-size=10000 --threads="$threads" --db-ps-mode="$ps" "${sysbench_args[@]}" "$@")
 }
 direct_sql() {
   mariadb --no-defaults -h127.0.0.1 -P"$BASE_PORT" -uapp -papp-pass --batch --skip-column-names "$@"

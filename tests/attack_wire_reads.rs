@@ -1163,6 +1163,102 @@ async fn rows_over_16_mb_pass_whole() {
     schema.drop().await;
 }
 
+/// Row packets from the first row to the end packet of a binary result that
+/// `RawClient::read_result` read (after the column count, definitions and their EOF).
+fn binary_rows(packets: &[(u8, Vec<u8>)], deprecate_eof: bool) -> Vec<(u8, Vec<u8>)> {
+    assert_ne!(
+        packets[0].1[0],
+        0xFF,
+        "{}",
+        String::from_utf8_lossy(&packets[0].1)
+    );
+    let skip = 1 + packets[0].1[0] as usize + usize::from(!deprecate_eof);
+    packets[skip..].to_vec()
+}
+
+/// Passes: a result of thousands of rows, which the proxy hands on in runs of packets as
+/// they lie in its read buffer (many runs, packet sequence ids wrapping past 255 inside
+/// them, shifted by one for a client that wants the EOF after the column definitions),
+/// reaches text and prepared-statement clients with the rows and sequence ids a direct
+/// client sees, and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_rows_pass_with_the_servers_sequence_ids() {
+    let schema = setup_schema("atk_wire_row_runs").await;
+    let values: Vec<String> = (100..3100)
+        .map(|i| match i % 5 {
+            0 => format!("({i}, 1, 'x', NULL, NULL)"),
+            1 => format!("({i}, 1, '', '2000-01-02', NULL)"),
+            _ => format!("({i}, 1, REPEAT('n', {}), NULL, NOW())", i % 100),
+        })
+        .collect();
+    schema
+        .exec(
+            0,
+            &[&format!(
+                "INSERT INTO patients_1 VALUES {}",
+                values.join(", ")
+            )],
+        )
+        .await;
+    let proxy = wire_proxy(&schema, 2).await;
+    for deprecate_eof in [true, false] {
+        let mut p = Raw::connect(proxy.port, "clinical", 45, deprecate_eof, false);
+        let mut direct = Raw::connect(master_port(0), &schema.name, 45, deprecate_eof, false);
+        for (q, dq) in [
+            (
+                "SELECT * FROM patients WHERE hospital_id = 1 ORDER BY id",
+                "SELECT * FROM patients_1 WHERE hospital_id = 1 ORDER BY id",
+            ),
+            (
+                "SELECT id FROM patients WHERE hospital_id = 1 ORDER BY id DESC",
+                "SELECT id FROM patients_1 WHERE hospital_id = 1 ORDER BY id DESC",
+            ),
+        ] {
+            let (rows, seqs, end) = big_result(&mut p, q);
+            let (drows, dseqs, dend) = big_result(&mut direct, dq);
+            assert_eq!(rows.len(), 3003, "deprecate_eof {deprecate_eof}: {q}");
+            assert!(
+                rows == drows,
+                "deprecate_eof {deprecate_eof}: {q}: row bytes"
+            );
+            assert_eq!(
+                seqs, dseqs,
+                "deprecate_eof {deprecate_eof}: {q}: sequence ids"
+            );
+            assert_eq!(end, dend, "deprecate_eof {deprecate_eof}: {q}: end packet");
+        }
+        assert_eq!(p.rows(COUNT_H1), vec![b"\x043003".to_vec()]);
+        // Prepared: binary rows of an execute, as the server sends them to a direct client.
+        let mut pc = RawClient::connect(proxy.port, "clinical", deprecate_eof);
+        let mut dc = RawClient::connect(master_port(0), &schema.name, deprecate_eof);
+        let prepared = pc.prepare(
+            "SELECT * FROM patients WHERE hospital_id = ? ORDER BY id",
+            deprecate_eof,
+        );
+        let dprepared = dc.prepare(
+            "SELECT * FROM patients_1 WHERE hospital_id = ? ORDER BY id",
+            deprecate_eof,
+        );
+        let id = |r: &[(u8, Vec<u8>)]| u32::from_le_bytes(r[0].1[1..5].try_into().unwrap());
+        let (pid, did) = (id(&prepared), id(&dprepared));
+        for _ in 0..2 {
+            let got = binary_rows(&pc.execute_int(pid, 1, deprecate_eof), deprecate_eof);
+            let want = binary_rows(&dc.execute_int(did, 1, deprecate_eof), deprecate_eof);
+            assert_eq!(
+                got.len(),
+                3004,
+                "deprecate_eof {deprecate_eof}: rows and the end"
+            );
+            assert!(
+                got == want,
+                "deprecate_eof {deprecate_eof}: binary row packets"
+            );
+        }
+    }
+    drop(proxy);
+    schema.drop().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // FOUND_ROWS, ROW_COUNT, LAST_INSERT_ID after a wire read
 // ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ use mysql_async::Row;
 use mysql_common::packets::Column;
 
 use crate::error::Error;
+use crate::protocol::PacketRun;
 
 /// What an OK packet (or the end of a result set) reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,6 +108,9 @@ pub trait ResultSink {
     fn raw_columns_end(&mut self, status: u16);
     /// One row packet's payload as the backend sent it, in the format `raw_rows` named.
     fn raw_row(&mut self, payload: &[u8]);
+    /// Row packets as the backend framed them, in the format `raw_rows` named: several
+    /// `raw_row`s in one copy (their sequence ids become the client's).
+    fn raw_row_run(&mut self, run: PacketRun<'_>);
     /// The name a client's prepared statement announced at PREPARE for expression column
     /// `index` of `count`, where this execute's text (with literals instead of `?`) would
     /// name it otherwise.

@@ -291,6 +291,10 @@ pub(crate) async fn run_on_wire<S: ResultSink>(
             }
             let mut rows: u64 = 0;
             loop {
+                if let Some(run) = result.buffered_rows().map_err(Error::from)? {
+                    rows += run.count() as u64;
+                    sink.raw_row_run(run);
+                }
                 match result.buffered_row().map_err(Error::from)? {
                     RowStep::Row(payload) => {
                         sink.raw_row(payload);

@@ -32,6 +32,7 @@ use crate::backend::GroupPool;
 use crate::error::Error;
 use crate::execute::{self, ColumnRename, Context, OkInfo, ResultSink, Session};
 use crate::plan::{Plan, SessionKind};
+use crate::protocol::PacketRun;
 
 use super::session_signal::{QueryToken, SessionSignal};
 use super::sessions::LiveSession;
@@ -410,6 +411,10 @@ impl<S: ResultSink> ResultSink for Watched<'_, S> {
 
     fn raw_row(&mut self, payload: &[u8]) {
         self.inner.raw_row(payload);
+    }
+
+    fn raw_row_run(&mut self, run: PacketRun<'_>) {
+        self.inner.raw_row_run(run);
     }
 
     fn prepared_column_name(&self, index: usize, count: usize) -> Option<&[u8]> {

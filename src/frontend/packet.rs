@@ -8,6 +8,8 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
+use crate::protocol::PacketRun;
+
 pub use crate::protocol::MAX_CHUNK;
 
 /// Buffered rows are flushed once the buffer holds this much, so big results stream.
@@ -224,6 +226,27 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
             .flatten()
     }
 
+    /// Appends a run of whole packets read from a backend, renumbered from this writer's
+    /// sequence id. The two sides count alike through a result (one packet each way per
+    /// column definition and row; an EOF after the definitions shifts them by one), so the
+    /// ids are usually the client's already and the run is one copy.
+    pub fn write_run(&mut self, run: PacketRun<'_>) {
+        debug_assert!(self.open.is_none());
+        let start = self.buf.len();
+        self.buf.extend_from_slice(run.bytes());
+        let shift = self.seq.wrapping_sub(run.first_seq());
+        self.seq = self.seq.wrapping_add(run.count() as u8);
+        if shift == 0 {
+            return;
+        }
+        let mut at = start;
+        while at + 4 <= self.buf.len() {
+            let len = u32::from_le_bytes([self.buf[at], self.buf[at + 1], self.buf[at + 2], 0]);
+            self.buf[at + 3] = self.buf[at + 3].wrapping_add(shift);
+            at += 4 + len as usize;
+        }
+    }
+
     /// Appends whole packets recorded by `since` of another response, renumbered from this
     /// writer's sequence id. `false` (nothing written) when the bytes are not whole packets.
     pub fn write_recorded(&mut self, packets: &[u8]) -> bool {
@@ -358,6 +381,39 @@ mod tests {
         let got = reader.await.unwrap();
         assert_eq!(&got[..4], &[100, 0, 0, 0]);
         assert_eq!(&got[4..], &payload[..]);
+    }
+
+    /// A run read from a backend goes out as the packets `write_packet` would have written
+    /// for its payloads, whatever ids the backend gave it (the client's count wraps at 256
+    /// inside a run too).
+    #[tokio::test]
+    async fn a_run_is_renumbered_as_the_clients_packets() {
+        let payloads: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| vec![i as u8; (i % 7) as usize])
+            .collect();
+        for (backend_first, client_first) in [(5u8, 5u8), (5, 6), (250, 3), (0, 255)] {
+            let mut framed = Vec::new();
+            let mut seq = backend_first;
+            for p in &payloads {
+                framed.extend_from_slice(&(p.len() as u32).to_le_bytes()[..3]);
+                framed.push(seq);
+                framed.extend_from_slice(p);
+                seq = seq.wrapping_add(1);
+            }
+            let run = PacketRun::new(&framed, payloads.len(), backend_first);
+            let mut by_run = PacketWriter::new(Vec::new());
+            by_run.set_seq(client_first);
+            by_run.write_run(run);
+            let mut one_by_one = PacketWriter::new(Vec::new());
+            one_by_one.set_seq(client_first);
+            for p in &payloads {
+                one_by_one.write_packet(p);
+            }
+            assert_eq!(by_run.seq(), one_by_one.seq());
+            by_run.flush().await.unwrap();
+            one_by_one.flush().await.unwrap();
+            assert_eq!(by_run.into_inner(), one_by_one.into_inner());
+        }
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ use mysql_common::packets::Column;
 use crate::error::Error;
 use crate::execute::{ColumnRename, OkInfo, ResultSink, Session};
 use crate::plan::Syntax;
+use crate::protocol::PacketRun;
 use crate::server::Shared;
 use crate::stats::{Finished, RouteKind};
 
@@ -134,6 +135,11 @@ impl<S: ResultSink> ResultSink for Counted<S> {
     fn raw_row(&mut self, payload: &[u8]) {
         self.rows += 1;
         self.inner.raw_row(payload);
+    }
+
+    fn raw_row_run(&mut self, run: PacketRun<'_>) {
+        self.rows += run.count() as u64;
+        self.inner.raw_row_run(run);
     }
 
     fn prepared_column_name(&self, index: usize, count: usize) -> Option<&[u8]> {

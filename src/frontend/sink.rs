@@ -9,6 +9,7 @@ use tokio::io::AsyncWrite;
 
 use crate::error::Error;
 use crate::execute::{status, ColumnRename, OkInfo, ResultSink, RowFormat};
+use crate::protocol::PacketRun;
 
 use super::encode::{
     column_payload, eof_payload, err_payload, ok_payload, put_lenenc_int, put_lenenc_str,
@@ -172,6 +173,10 @@ impl<W: AsyncWrite + Unpin> ResultSink for ClientSink<'_, W> {
     fn raw_row(&mut self, payload: &[u8]) {
         self.writer.begin().extend_from_slice(payload);
         self.writer.finish();
+    }
+
+    fn raw_row_run(&mut self, run: PacketRun<'_>) {
+        self.writer.write_run(run);
     }
 
     fn prepared_column_name(&self, _index: usize, _count: usize) -> Option<&[u8]> {

@@ -3,6 +3,9 @@
 //! length-encoded integers and strings. One copy, so the two sides cannot disagree about the format.
 
 pub mod commands;
+mod packet_run;
+
+pub use packet_run::PacketRun;
 
 /// Largest payload in one physical packet; a payload of exactly this size is continued in
 /// the next packet (maybe an empty one).

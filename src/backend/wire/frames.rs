@@ -9,7 +9,7 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::protocol::MAX_CHUNK;
+use crate::protocol::{PacketRun, MAX_CHUNK};
 
 const READ_STEP: usize = 16 * 1024;
 /// Buffers above this go back to their small size between responses (`shrink`), so a
@@ -141,6 +141,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Frames<S> {
         }
         self.start = at;
         Ok(Some(&self.joined))
+    }
+
+    /// The whole one-chunk packets at the buffer's start, up to the first that `stops` the
+    /// run (it stays for `buffered`), one that is not whole yet, or one of 16 MB or more;
+    /// `None` when the first packet is any of these. Each header is checked as `buffered`
+    /// checks it; the payloads are only shown to `stops`.
+    pub fn buffered_run(
+        &mut self,
+        stops: impl Fn(&[u8]) -> bool,
+    ) -> io::Result<Option<PacketRun<'_>>> {
+        let first_seq = self.seq;
+        let mut seq = first_seq;
+        let mut at = self.start;
+        let mut count = 0usize;
+        while self.end - at >= 4 {
+            let n = chunk_len(&self.buf[at..]);
+            if n >= MAX_CHUNK || n > self.max_packet || self.end - at - 4 < n {
+                break;
+            }
+            if stops(&self.buf[at + 4..at + 4 + n]) {
+                break;
+            }
+            if self.buf[at + 3] != seq {
+                if count == 0 {
+                    return Err(out_of_order(seq, self.buf[at + 3]));
+                }
+                break;
+            }
+            seq = seq.wrapping_add(1);
+            count += 1;
+            at += 4 + n;
+        }
+        if count == 0 {
+            return Ok(None);
+        }
+        self.whole_at_start = None;
+        let from = std::mem::replace(&mut self.start, at);
+        self.seq = seq;
+        Ok(Some(PacketRun::new(&self.buf[from..at], count, first_seq)))
     }
 
     /// Reads until the next packet is whole in the buffer.
@@ -366,6 +405,96 @@ mod tests {
                 prop_assert!(r.len() <= 1000);
             }
         }
+    }
+
+    /// Reads `count` payloads back as `run_reader` would hand them out: runs where it can,
+    /// one packet where a run stops (a payload that begins with `STOP`, a large one).
+    fn read_back_in_runs(bytes: Vec<u8>, pieces: Vec<usize>, count: usize) -> Vec<Vec<u8>> {
+        const STOP: u8 = 0xEE;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+            let writer = tokio::spawn(async move {
+                let mut at = 0;
+                let mut i = 0;
+                while at < bytes.len() {
+                    let n = pieces.get(i).copied().unwrap_or(4096).max(1);
+                    let end = (at + n).min(bytes.len());
+                    if theirs.write_all(&bytes[at..end]).await.is_err() {
+                        return;
+                    }
+                    at = end;
+                    i += 1;
+                }
+            });
+            let mut frames = Frames::new(ours, 64 << 20);
+            frames.seq = 1;
+            let mut got = Vec::new();
+            while got.len() < count {
+                frames.fill().await.unwrap();
+                let seq_before = frames.next_seq();
+                if let Some(run) = frames.buffered_run(|p| p.first() == Some(&STOP)).unwrap() {
+                    assert_eq!(run.first_seq(), seq_before);
+                    let payloads: Vec<Vec<u8>> = run.payloads().map(<[u8]>::to_vec).collect();
+                    assert_eq!(payloads.len(), run.count());
+                    assert!(payloads.iter().all(|p| p.first() != Some(&STOP)));
+                    let count = run.count();
+                    got.extend(payloads);
+                    assert_eq!(frames.next_seq(), seq_before.wrapping_add(count as u8));
+                    continue;
+                }
+                got.push(frames.buffered().unwrap().unwrap().to_vec());
+            }
+            writer.abort();
+            got
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn runs_and_single_packets_give_every_payload_once_in_order(
+            payloads in proptest::collection::vec(
+                proptest::collection::vec(any::<u8>(), 0..600), 1..300),
+            pieces in proptest::collection::vec(1usize..5000, 0..200),
+        ) {
+            let bytes = framed(&payloads);
+            let got = read_back_in_runs(bytes, pieces, payloads.len());
+            prop_assert_eq!(got, payloads);
+        }
+    }
+
+    #[test]
+    fn a_run_stops_before_a_large_packet_and_after_it_goes_on() {
+        let big: Vec<u8> = (0..MAX_CHUNK + 10).map(|i| (i % 251) as u8).collect();
+        let exact = vec![7u8; MAX_CHUNK];
+        let payloads = vec![
+            b"a".to_vec(),
+            big,
+            b"b".to_vec(),
+            exact,
+            Vec::new(),
+            vec![0xEE],
+            b"c".to_vec(),
+        ];
+        let got = read_back_in_runs(framed(&payloads), vec![1 << 20; 64], payloads.len());
+        assert_eq!(got, payloads);
+    }
+
+    #[test]
+    fn a_run_that_begins_out_of_order_is_an_error() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+            theirs.write_all(&framed(&[b"x".to_vec()])).await.unwrap();
+            let mut frames = Frames::new(ours, 1 << 20);
+            frames.seq = 2;
+            frames.fill().await.unwrap();
+            assert!(frames.buffered_run(|_| false).is_err());
+        });
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::protocol::{Cursor, NULL_CELL, OK_HEADER};
+use crate::protocol::{Cursor, PacketRun, NULL_CELL, OK_HEADER};
 
 use super::exchange::{Channel, Exchange};
 use super::packets::{self, OkFields};
@@ -157,6 +157,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Rows<'_, S> {
             return Err(packets::server_error(payload, exchange));
         }
         Ok(RowStep::Row(payload))
+    }
+
+    /// The rows already whole in the buffer, as one run of packets; `None` when the next
+    /// packet is not a plain row (the end, an error, a row of 16 MB or more) or not whole
+    /// yet: `buffered_row` takes it from there.
+    pub fn buffered_rows(&mut self) -> Result<Option<PacketRun<'_>>, WireError> {
+        if self.end.is_some() || self.failed || self.columns_left != 0 {
+            return Ok(None);
+        }
+        let Channel { frames, exchange } = &mut *self.channel;
+        match frames.buffered_run(|p| packets::is_result_end(p) || packets::is_err(p)) {
+            Ok(run) => Ok(run),
+            Err(e) => {
+                *exchange = Exchange::Broken;
+                self.failed = true;
+                Err(e.into())
+            }
+        }
     }
 
     /// Reads until the next row (or the end) is in the buffer.

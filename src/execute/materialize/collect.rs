@@ -9,6 +9,7 @@ use mysql_common::packets::Column;
 use crate::error::Error;
 use crate::execute::merge::stream::cells_of;
 use crate::execute::{ColumnRename, OkInfo, ResultSink};
+use crate::protocol::PacketRun;
 
 /// Marks the io error a full sink stops a fetch with, told apart from a client that left.
 #[derive(Debug)]
@@ -135,6 +136,8 @@ impl ResultSink for Collected {
     fn raw_columns_end(&mut self, _status: u16) {}
 
     fn raw_row(&mut self, _payload: &[u8]) {}
+
+    fn raw_row_run(&mut self, _run: PacketRun<'_>) {}
 
     fn prepared_column_name(&self, _index: usize, _count: usize) -> Option<&[u8]> {
         None

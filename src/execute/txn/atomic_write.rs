@@ -14,6 +14,7 @@ use crate::backend::ServerRef;
 use crate::error::Error;
 use crate::plan::lexer::significant;
 use crate::plan::{Route, Target};
+use crate::protocol::PacketRun;
 
 use super::super::{route, status, ColumnRename, Context, Failure, OkInfo, ResultSink, Session};
 
@@ -208,6 +209,10 @@ impl<S: ResultSink> ResultSink for Capture<'_, S> {
 
     fn raw_row(&mut self, payload: &[u8]) {
         self.inner.raw_row(payload);
+    }
+
+    fn raw_row_run(&mut self, run: PacketRun<'_>) {
+        self.inner.raw_row_run(run);
     }
 
     fn prepared_column_name(&self, index: usize, count: usize) -> Option<&[u8]> {

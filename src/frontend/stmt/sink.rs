@@ -11,6 +11,7 @@ use tokio::io::AsyncWrite;
 use crate::error::Error;
 use crate::execute::{ColumnRename, ForwardedExecute, OkInfo, ResultSink};
 use crate::frontend::sink::ClientSink;
+use crate::protocol::PacketRun;
 
 use super::binary_row::{encode_row, CellType};
 use super::bound::BoundValues;
@@ -177,6 +178,12 @@ impl<W: AsyncWrite + Unpin> ResultSink for BinarySink<'_, W> {
     fn raw_row(&mut self, payload: &[u8]) {
         if !self.failed {
             self.inner.raw_row(payload);
+        }
+    }
+
+    fn raw_row_run(&mut self, run: PacketRun<'_>) {
+        if !self.failed {
+            self.inner.raw_row_run(run);
         }
     }
 

@@ -72,7 +72,10 @@ pub(crate) async fn run_target<S: ResultSink>(
             }
         }
     }
-    let insert_id_before = match super::previous_conn::InsertIdBefore::of(route, session) {
+    // Read as the server will (`'x\', LAST_INSERT_ID(5), '\'` under NO_BACKSLASH_ESCAPES
+    // calls it), as `previous_conn::place` reads it when the session's value is marked.
+    let before = ctx.read_by_syntax(|| super::previous_conn::InsertIdBefore::of(route, session));
+    let insert_id_before = match before {
         Some(before) => Some(before.resolve(db, target.group, session).await),
         None => None,
     };

@@ -59,7 +59,7 @@
 # sbtest (4 tables x 10000 rows) is prepared once, directly on the master.
 # Prints, per combination, QPS per target and proxy CPU per query (utime+stime from
 # /proc/PID/stat over the rounds); at the end one line per combination:
-#   ratio text 4 threads: shardgate/haproxy 1.02 ... CPU µs/query shardgate 20.1 haproxy 19.7
+#   ratio text 4 threads: shardgate/haproxy 1.02 (rounds 0.97-1.08) ... CPU µs/query shardgate 20.1 haproxy 19.7
 #     user µs/query shardgate 9.8 haproxy 1.9      (utime alone: the proxy's own code)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -467,7 +467,11 @@ for workload in "${workloads[@]}"; do
       fi
       log "$name$mode, $threads threads: $ROUNDS rounds x $ROUND_SECONDS s per target"
       for t in "${targets[@]}"; do QUERIES[$t]=0 TIME[$t]=0 TICKS[$t]=0 USER_TICKS[$t]=0; done
+      # Per round, shardgate's QPS over the relay's in the same round: their spread says how
+      # much of a difference between two runs this box's noise can make.
+      round_ratios=()
       for ((r = 0; r < ROUNDS; r++)); do
+        declare -A ROUND_QPS=()
         line="$name$mode $threads threads, round $((r + 1))/$ROUNDS:"
         # Each round starts with the next target, so none always runs first or last.
         for ((k = 0; k < n; k++)); do
@@ -477,8 +481,13 @@ for workload in "${workloads[@]}"; do
           TIME[$t]=$(awk -v a="${TIME[$t]}" -v b="$s" 'BEGIN { printf "%.4f", a + b }')
           TICKS[$t]=$((TICKS[$t] + ticks))
           USER_TICKS[$t]=$((USER_TICKS[$t] + user_ticks))
-          line+=$(awk -v t="$t" -v q="$q" -v s="$s" 'BEGIN { printf "  %s %.0f qps", t, q / s }')
+          ROUND_QPS[$t]=$(awk -v q="$q" -v s="$s" 'BEGIN { printf "%.1f", q / s }')
+          line+="  $t ${ROUND_QPS[$t]%.*} qps"
         done
+        if has_target shardgate && has_target haproxy; then
+          round_ratios+=("$(ratio "${ROUND_QPS[shardgate]}" "${ROUND_QPS[haproxy]}")")
+        fi
+        unset ROUND_QPS
         echo "$line"
       done
       for t in "${targets[@]}"; do
@@ -497,6 +506,7 @@ for workload in "${workloads[@]}"; do
       line="ratio $name$mode $threads threads:"
       if has_target shardgate && has_target haproxy; then
         line+=" shardgate/haproxy $(ratio "${QPS[shardgate]}" "${QPS[haproxy]}")"
+        line+=" (rounds $(printf '%s\n' "${round_ratios[@]}" | sort -n | sed -n '1p;$p' | paste -sd-))"
       fi
       for t in shardgate haproxy; do
         if has_target direct && has_target "$t"; then

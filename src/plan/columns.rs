@@ -1,5 +1,7 @@
 //! The column order of sharded tables, for `INSERT INTO t VALUES (...)` without a column
-//! list: the shard key's position in each row is its column's position in the table.
+//! list: the shard key's position in each row is its column's position in the table; and
+//! the column names, for a read over several shards whose GROUP BY names both a select item
+//! and perhaps a column (the server takes the column).
 //!
 //! The planner never asks a server: it reads this cache, and when the table is missing it
 //! fails with `Error::NeedColumns`, naming the physical table whose column order the caller
@@ -12,6 +14,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+
+use super::route::{group_of, group_schema};
+use crate::config::model::{Database, ShardSpec};
+use crate::error::{Error, Result};
 
 /// Where the column order of a sharded table is read: shard 0's physical table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +40,27 @@ pub struct ColumnOrders {
     map: RwLock<HashMap<Key, Arc<[String]>>>,
 }
 
+impl ColumnsWanted {
+    /// Shard 0's physical table of `table`, where its columns are read.
+    pub(crate) fn shard_zero(db: &Database, table: &str, spec: &ShardSpec) -> Result<Self> {
+        let group = group_of(db, spec.placement.first().copied())?;
+        Ok(ColumnsWanted {
+            db: db.name.clone(),
+            group,
+            master: db.groups[group].master.clone(),
+            schema: group_schema(db, group)?.to_string(),
+            table: spec.physical.name(table, 0),
+            logical: table.to_string(),
+        })
+    }
+}
+
 impl ColumnOrders {
+    /// The columns of `w`, or `Error::NeedColumns` for the caller to fetch them first.
+    pub(crate) fn get_or_ask(&self, w: ColumnsWanted) -> Result<Arc<[String]>> {
+        self.get(&w).ok_or_else(|| Error::NeedColumns(Box::new(w)))
+    }
+
     pub fn get(&self, w: &ColumnsWanted) -> Option<Arc<[String]>> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         map.get(&key(w)).cloned()

@@ -440,18 +440,7 @@ fn table_order_key(
     let db =
         c.db.ok_or_else(|| Error::Internal("INSERT without a database".into()))?;
     let orders = c.ctx.columns.ok_or_else(no_list)?;
-    let group = group_of(db, spec.placement.first().copied())?;
-    let wanted = ColumnsWanted {
-        db: db.name.clone(),
-        group,
-        master: db.groups[group].master.clone(),
-        schema: group_schema(db, group)?.to_string(),
-        table: spec.physical.name(table, 0),
-        logical: table.to_string(),
-    };
-    let columns = orders
-        .get(&wanted)
-        .ok_or_else(|| Error::NeedColumns(Box::new(wanted)))?;
+    let columns = orders.get_or_ask(ColumnsWanted::shard_zero(db, table, spec)?)?;
     let key_idx = columns
         .iter()
         .position(|col| col.eq_ignore_ascii_case(key))

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use sqlparser::ast::{Query, SetExpr, TableFactor};
 
 use super::collect::Collector;
+use super::columns::ColumnsWanted;
 use super::scatter;
 use super::shardset::ShardSet;
 use super::{Plan, ResultRewrite, Route, Scatter, Target};
@@ -121,7 +122,26 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
     if shards.len() > 1 && c.blocker.is_some() {
         if let Some(q) = query {
             let quals = key_qualifiers(q, &c.sharded);
-            scatter_plan = Some(scatter::plan(c.sql, q, c.blocker, rule, spec, quals)?);
+            let columns_of_table = || {
+                let db = c.db.ok_or(Error::NoDatabaseSelected)?;
+                let orders = c.ctx.columns.ok_or_else(|| {
+                    Error::unsupported(format!(
+                        "a GROUP BY name that may be a column of sharded table '{}' (its \
+                         columns are not known here)",
+                        rule.name
+                    ))
+                })?;
+                orders.get_or_ask(ColumnsWanted::shard_zero(db, &rule.name, spec)?)
+            };
+            scatter_plan = Some(scatter::plan(
+                c.sql,
+                q,
+                c.blocker,
+                rule,
+                spec,
+                quals,
+                &columns_of_table,
+            )?);
         }
     }
     if shards.len() > 1 && scatter_plan.is_none() {

@@ -82,22 +82,74 @@ impl Planner<'_> {
 
     /// A select item this expression names: by position, alias or same text.
     pub(crate) fn find_item(&self, e: &Expr, range: (usize, usize)) -> Option<Col> {
-        if let Expr::Identifier(i) = e {
-            if i.quote_style.is_none() || i.quote_style == Some('`') {
-                if let Some(k) = self.items.iter().position(|it| {
-                    it.alias
-                        .as_deref()
-                        .is_some_and(|a| a.eq_ignore_ascii_case(&i.value))
-                }) {
-                    return Some(Col::Visible(k));
-                }
-            }
+        if let Some(k) = self.item_named(e) {
+            return Some(Col::Visible(k));
         }
         let norm = normalized(self.sql, range);
         self.items
             .iter()
             .position(|it| !it.wildcard && it.norm == norm)
             .map(Col::Visible)
+    }
+
+    /// The item `e` names, if it is a name: an alias, or the text as written of an item
+    /// without one, which the server lets ORDER BY / GROUP BY use (`ORDER BY \`t.id + 1\``;
+    /// copied into a hidden item, where no item's name can be used, that was 1054).
+    fn item_named(&self, e: &Expr) -> Option<usize> {
+        let Expr::Identifier(i) = e else {
+            return None;
+        };
+        if i.quote_style.is_some() && i.quote_style != Some('`') {
+            return None;
+        }
+        let by_alias = self.items.iter().position(|it| {
+            it.alias
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(&i.value))
+        });
+        by_alias.or_else(|| {
+            self.items.iter().position(|it| {
+                it.alias.is_none()
+                    && !it.wildcard
+                    && self.sql[it.range.0..it.range.1].eq_ignore_ascii_case(&i.value)
+            })
+        })
+    }
+
+    /// The column holding GROUP BY entry `e`. GROUP BY looks for a column of that name
+    /// before a select item's (ORDER BY the other way round): `SELECT n % 3 AS n ... GROUP BY
+    /// n` groups by the column n, so an item's name that is also a column is the column.
+    /// Whether it is one is asked of the table's columns; with other tables in FROM, whose
+    /// columns the proxy does not read, such a name is refused.
+    pub(crate) fn resolve_group_key(&mut self, e: &Expr, range: (usize, usize)) -> Result<Col> {
+        let Some(k) = self.item_named(e) else {
+            return self.resolve(e, range, true);
+        };
+        let Expr::Identifier(name) = e else {
+            return self.resolve(e, range, true);
+        };
+        let is_itself = matches!(&self.items[k].expr,
+            Some(Expr::Identifier(c)) if c.value.eq_ignore_ascii_case(&name.value));
+        if is_itself {
+            return Ok(Col::Visible(k));
+        }
+        let Some(columns_of_table) = self.columns_of_table else {
+            return Err(refuse(
+                format!(
+                    "GROUP BY {}, the name of a select item that a column of a joined table                      may also have (name the item by its position or expression)",
+                    name.value
+                ),
+                &self.table,
+            ));
+        };
+        if columns_of_table()?
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(&name.value))
+        {
+            // The server groups by the column: the merge reads it from a hidden copy.
+            return Ok(self.add_hidden(vec![Piece::Src(range.0, range.1)]));
+        }
+        Ok(Col::Visible(k))
     }
 
     /// The column holding `e` (an ORDER BY / GROUP BY entry), added hidden if needed.

@@ -67,6 +67,15 @@ pub(crate) struct Planner<'q> {
     items: Vec<Item>,
     hidden: Vec<Vec<Piece>>,
     toks: Vec<super::lexer::Token>,
+    /// The sharded table's column names (or `Error::NeedColumns`), asked only when a GROUP BY
+    /// name may be a column; None when FROM holds more than that one table.
+    columns_of_table: Option<&'q dyn Fn() -> Result<std::sync::Arc<[String]>>>,
+}
+
+/// FROM names one table and nothing else (no join, no derived table): the sharded one.
+fn only_table(sel: &sqlparser::ast::Select) -> bool {
+    matches!(sel.from.as_slice(), [only] if only.joins.is_empty()
+        && matches!(only.relation, sqlparser::ast::TableFactor::Table { .. }))
 }
 
 fn refuse(what: impl std::fmt::Display, table: &str) -> Error {
@@ -75,6 +84,7 @@ fn refuse(what: impl std::fmt::Display, table: &str) -> Error {
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn plan(
     sql: &str,
     q: &Query,
@@ -82,6 +92,7 @@ pub(crate) fn plan(
     rule: &TableRule,
     spec: &ShardSpec,
     key_qualifiers: Vec<String>,
+    columns_of_table: &dyn Fn() -> Result<std::sync::Arc<[String]>>,
 ) -> Result<ScatterPlan> {
     let table = rule.name.as_str();
     if let Some(b) = blocker.filter(|b| NEVER.contains(b)) {
@@ -112,6 +123,7 @@ pub(crate) fn plan(
         items: Vec::new(),
         hidden: Vec::new(),
         toks: cl.toks.clone(),
+        columns_of_table: only_table(sel).then_some(columns_of_table),
     };
     for (range, item) in cl.items.iter().zip(&sel.projection) {
         p.items.push(p.item(*range, item)?);
@@ -200,7 +212,7 @@ pub(crate) fn plan(
         if pushdown && !group_exprs.is_empty() && order_exprs.is_empty() {
             // MariaDB returns groups sorted by their keys; keep that order across shards.
             for (e, range) in group_exprs.iter().zip(&group_ranges) {
-                let col = p.resolve(e, *range, true)?;
+                let col = p.resolve_group_key(e, *range)?;
                 let weight = Some(p.weight_of(col, *range));
                 merge.order.push(SortKey {
                     col,
@@ -258,7 +270,7 @@ pub(crate) fn plan(
                 if contains_agg(e) {
                     return Err(refuse("an aggregate in GROUP BY", table));
                 }
-                let col = p.resolve(e, *range, true)?;
+                let col = p.resolve_group_key(e, *range)?;
                 let weight = Some(p.weight_of(col, *range));
                 keys.push(SortKey {
                     col,

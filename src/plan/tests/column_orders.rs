@@ -91,3 +91,63 @@ fn without_a_cache_the_insert_is_refused_naming_the_table() {
     assert_eq!(err.code(), 1235);
     assert!(err.to_string().contains("'patients'"), "{err}");
 }
+
+/// A GROUP BY name that is a select item's alias over several shards: the server groups by
+/// a column of that name if the table has one, so the planner asks for the columns, then
+/// groups by the column (a hidden copy) or by the item. With a join the name is refused.
+#[test]
+fn group_by_an_alias_asks_whether_it_is_a_column() {
+    let rules = rules();
+    let orders = ColumnOrders::default();
+    let ctx = PlanContext {
+        syntax: Default::default(),
+        read_only_functions: &[],
+        rules: &rules,
+        current_db: rules.database("clinical"),
+        columns: Some(&orders),
+        system_schema: None,
+    };
+    let shadowing =
+        "SELECT patient_id % 3 AS patient_id, COUNT(*) FROM clinical_data GROUP BY patient_id";
+    let Err(Error::NeedColumns(wanted)) = plan(shadowing, &ctx) else {
+        panic!("the columns must be asked for first")
+    };
+    assert_eq!(wanted.table, "clinical_data_0");
+    orders.insert(
+        &wanted,
+        ["id", "hospital_id", "patient_id", "measure"]
+            .map(String::from)
+            .to_vec(),
+    );
+    let Ok(Plan::Scatter(s)) = plan(shadowing, &ctx) else {
+        panic!("planned once the columns are known")
+    };
+    let g = s.merge.group.as_ref().expect("grouped at the proxy");
+    assert_eq!(
+        g.keys.iter().map(|k| k.col.to_string()).collect::<Vec<_>>(),
+        vec!["h0"],
+        "the column, copied hidden"
+    );
+    assert!(
+        s.route.targets[0].sql.contains(", patient_id"),
+        "{}",
+        s.route.targets[0].sql
+    );
+    let Ok(Plan::Scatter(s)) = plan(
+        "SELECT patient_id % 3 AS pm, COUNT(*) FROM clinical_data GROUP BY pm",
+        &ctx,
+    ) else {
+        panic!("planned")
+    };
+    let g = s.merge.group.as_ref().expect("grouped at the proxy");
+    assert_eq!(g.keys[0].col.to_string(), "c0", "the item itself");
+    let joined = "SELECT c.patient_id % 3 AS pm, COUNT(*) FROM clinical_data c \
+                  JOIN patients p ON p.id = c.patient_id AND p.hospital_id = c.hospital_id GROUP BY pm";
+    match plan(joined, &ctx) {
+        Err(e) => assert!(e.to_string().contains("GROUP BY pm"), "{e}"),
+        Ok(Plan::Materialize(m)) => {
+            assert!(m.reason.contains("GROUP BY pm"), "{}", m.reason)
+        }
+        Ok(other) => panic!("a join's GROUP BY alias must not be guessed: {other:?}"),
+    }
+}

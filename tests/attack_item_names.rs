@@ -586,6 +586,10 @@ async fn scatter_order_and_group_by_the_items_name() {
         "SELECT n % 3 AS n, COUNT(*) FROM t GROUP BY `n`",
         "SELECT n % 3 AS n FROM t ORDER BY n LIMIT 3",
         "SELECT v, n % 3 AS v FROM t ORDER BY v LIMIT 3",
+        // HAVING takes the column where GROUP BY does, else the item.
+        "SELECT n % 3 AS n, COUNT(*) FROM t GROUP BY n HAVING n > 25",
+        "SELECT n % 3 AS n, COUNT(*) FROM t GROUP BY id HAVING n > 0",
+        "SELECT MAX(n) AS n FROM t GROUP BY id % 2 HAVING n > 45",
     ] {
         same_text(&mut c, &mut server, sql, sql).await;
     }

@@ -116,6 +116,18 @@ impl Planner<'_> {
         })
     }
 
+    /// The GROUP BY column HAVING name `e` stands for, where a select item has the name too
+    /// (`GROUP BY k HAVING k > 15` filters on the column k, not on `k % 2 AS k`).
+    pub(crate) fn grouped_column(&self, e: &Expr) -> Option<Col> {
+        let Expr::Identifier(i) = e else {
+            return None;
+        };
+        self.grouped_columns
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&i.value))
+            .map(|(_, c)| *c)
+    }
+
     /// The column holding GROUP BY entry `e`. GROUP BY looks for a column of that name
     /// before a select item's (ORDER BY the other way round): `SELECT n % 3 AS n ... GROUP BY
     /// n` groups by the column n, so an item's name that is also a column is the column.
@@ -147,7 +159,9 @@ impl Planner<'_> {
             .any(|c| c.eq_ignore_ascii_case(&name.value))
         {
             // The server groups by the column: the merge reads it from a hidden copy.
-            return Ok(self.add_hidden(vec![Piece::Src(range.0, range.1)]));
+            let col = self.add_hidden(vec![Piece::Src(range.0, range.1)]);
+            self.grouped_columns.push((name.value.to_lowercase(), col));
+            return Ok(col);
         }
         Ok(Col::Visible(k))
     }

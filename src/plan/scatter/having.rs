@@ -71,7 +71,8 @@ fn operand(p: &mut Planner<'_>, e: &Expr, aggs: &mut Vec<Agg>) -> Result<Operand
         },
         Expr::Identifier(_) => {
             let col = p
-                .find_item(e, (0, 0))
+                .grouped_column(e)
+                .or_else(|| p.find_item(e, (0, 0)))
                 .ok_or_else(|| refuse("a HAVING name that is not a select alias", &p.table))?;
             Ok(Operand::Col(col))
         }

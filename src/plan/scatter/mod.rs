@@ -70,6 +70,9 @@ pub(crate) struct Planner<'q> {
     /// The sharded table's column names (or `Error::NeedColumns`), asked only when a GROUP BY
     /// name may be a column; None when FROM holds more than that one table.
     columns_of_table: Option<&'q dyn Fn() -> Result<std::sync::Arc<[String]>>>,
+    /// GROUP BY names that are columns though a select item has the name too, and the hidden
+    /// copies holding them: HAVING takes such a name as the column as well.
+    grouped_columns: Vec<(String, Col)>,
 }
 
 /// FROM names one table and nothing else (no join, no derived table): the sharded one.
@@ -124,6 +127,7 @@ pub(crate) fn plan(
         hidden: Vec::new(),
         toks: cl.toks.clone(),
         columns_of_table: only_table(sel).then_some(columns_of_table),
+        grouped_columns: Vec::new(),
     };
     for (range, item) in cl.items.iter().zip(&sel.projection) {
         p.items.push(p.item(*range, item)?);

@@ -337,6 +337,29 @@ mod tests {
         out
     }
 
+    /// The reading end of a pipe that a task writes `bytes` into, in pieces of the given
+    /// sizes (4096 once they run out), as a server's packets arrive in reads of any size.
+    fn fed(
+        bytes: Vec<u8>,
+        pieces: Vec<usize>,
+    ) -> (tokio::io::DuplexStream, tokio::task::JoinHandle<()>) {
+        let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let writer = tokio::spawn(async move {
+            let mut at = 0;
+            let mut i = 0;
+            while at < bytes.len() {
+                let n = pieces.get(i).copied().unwrap_or(4096).max(1);
+                let end = (at + n).min(bytes.len());
+                if theirs.write_all(&bytes[at..end]).await.is_err() {
+                    return;
+                }
+                at = end;
+                i += 1;
+            }
+        });
+        (ours, writer)
+    }
+
     /// Feeds `bytes` in pieces of the given sizes and reads `count` payloads back.
     fn read_back(
         bytes: Vec<u8>,
@@ -348,20 +371,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let (ours, mut theirs) = tokio::io::duplex(1 << 16);
-            let writer = tokio::spawn(async move {
-                let mut at = 0;
-                let mut i = 0;
-                while at < bytes.len() {
-                    let n = pieces.get(i).copied().unwrap_or(4096).max(1);
-                    let end = (at + n).min(bytes.len());
-                    if theirs.write_all(&bytes[at..end]).await.is_err() {
-                        return;
-                    }
-                    at = end;
-                    i += 1;
-                }
-            });
+            let (ours, writer) = fed(bytes, pieces);
             let mut frames = Frames::new(ours, max);
             frames.seq = 1;
             let mut got = Vec::new();
@@ -415,20 +425,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let (ours, mut theirs) = tokio::io::duplex(1 << 16);
-            let writer = tokio::spawn(async move {
-                let mut at = 0;
-                let mut i = 0;
-                while at < bytes.len() {
-                    let n = pieces.get(i).copied().unwrap_or(4096).max(1);
-                    let end = (at + n).min(bytes.len());
-                    if theirs.write_all(&bytes[at..end]).await.is_err() {
-                        return;
-                    }
-                    at = end;
-                    i += 1;
-                }
-            });
+            let (ours, writer) = fed(bytes, pieces);
             let mut frames = Frames::new(ours, 64 << 20);
             frames.seq = 1;
             let mut got = Vec::new();

@@ -2,21 +2,27 @@
 //! once it is known, asked for (`Error::NeedColumns`) before.
 
 use super::fixture::rules;
+use crate::config::model::Rules;
 use crate::error::Error;
 use crate::plan::{changes_columns, plan, ColumnOrders, Plan, PlanContext};
+
+/// Planning in database `clinical`, with `columns` as the column orders known.
+fn clinical<'a>(rules: &'a Rules, columns: Option<&'a ColumnOrders>) -> PlanContext<'a> {
+    PlanContext {
+        syntax: Default::default(),
+        read_only_functions: &[],
+        rules,
+        current_db: rules.database("clinical"),
+        columns,
+        system_schema: None,
+    }
+}
 
 #[test]
 fn insert_without_column_list_uses_the_table_order() {
     let rules = rules();
     let orders = ColumnOrders::default();
-    let ctx = PlanContext {
-        syntax: Default::default(),
-        read_only_functions: &[],
-        rules: &rules,
-        current_db: rules.database("clinical"),
-        columns: Some(&orders),
-        system_schema: None,
-    };
+    let ctx = clinical(&rules, Some(&orders));
     let sql = "INSERT INTO clinical_data VALUES (1, 5, 1, 'a'), (2, 6, 1, 'b') ON DUPLICATE KEY UPDATE measure = 'c'";
     let Err(Error::NeedColumns(wanted)) = plan(sql, &ctx) else {
         panic!("the column order must be asked for first")
@@ -79,14 +85,7 @@ fn insert_without_column_list_uses_the_table_order() {
 #[test]
 fn without_a_cache_the_insert_is_refused_naming_the_table() {
     let rules = rules();
-    let ctx = PlanContext {
-        syntax: Default::default(),
-        read_only_functions: &[],
-        rules: &rules,
-        current_db: rules.database("clinical"),
-        columns: None,
-        system_schema: None,
-    };
+    let ctx = clinical(&rules, None);
     let err = plan("INSERT INTO patients VALUES (1, 2, 'x')", &ctx).unwrap_err();
     assert_eq!(err.code(), 1235);
     assert!(err.to_string().contains("'patients'"), "{err}");
@@ -99,14 +98,7 @@ fn without_a_cache_the_insert_is_refused_naming_the_table() {
 fn group_by_an_alias_asks_whether_it_is_a_column() {
     let rules = rules();
     let orders = ColumnOrders::default();
-    let ctx = PlanContext {
-        syntax: Default::default(),
-        read_only_functions: &[],
-        rules: &rules,
-        current_db: rules.database("clinical"),
-        columns: Some(&orders),
-        system_schema: None,
-    };
+    let ctx = clinical(&rules, Some(&orders));
     let shadowing =
         "SELECT patient_id % 3 AS patient_id, COUNT(*) FROM clinical_data GROUP BY patient_id";
     let Err(Error::NeedColumns(wanted)) = plan(shadowing, &ctx) else {

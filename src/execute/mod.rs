@@ -41,6 +41,16 @@ pub mod status {
     pub const IN_TRANS: u16 = 0x0001;
     pub const AUTOCOMMIT: u16 = 0x0002;
     pub const MORE_RESULTS_EXISTS: u16 = 0x0008;
+    const NO_BACKSLASH_ESCAPES: u16 = 0x0200;
+    const IN_TRANS_READONLY: u16 = 0x2000;
+
+    /// The flags of an answer that describe the session rather than the statement: what the
+    /// session keeps for the answers it makes later (a column EOF, SHOW WARNINGS). A read's
+    /// NO_INDEX_USED, MORE_RESULTS or METADATA_CHANGED is that statement's alone; a hostile
+    /// round saw a read's NO_INDEX_USED on the next statements' answers.
+    pub fn lasting(status: u16) -> u16 {
+        status & (IN_TRANS | AUTOCOMMIT | NO_BACKSLASH_ESCAPES | IN_TRANS_READONLY)
+    }
 }
 
 /// A client session as execution sees it.

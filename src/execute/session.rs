@@ -84,7 +84,7 @@ pub async fn run_session_statement<S: ResultSink>(
         SessionKind::RollbackTo(name) => txn::unwind(session, &stmt.sql, name, false).await?,
         SessionKind::ReleaseSavepoint(name) => txn::unwind(session, &stmt.sql, name, true).await?,
     };
-    session.status = session.txn_aware_status_of(ok.status);
+    session.status = status::lasting(session.txn_aware_status_of(ok.status));
     sink.ok(&OkInfo {
         status: session.status,
         ..ok
@@ -195,7 +195,7 @@ async fn run_set<S: ResultSink>(
     // The last connection's flags need not be the transaction's: keep IN_TRANS from the
     // proxy's own bookkeeping.
     ok.status = (ok.status & !status::IN_TRANS) | (session.txn.status() & status::IN_TRANS);
-    session.status = ok.status;
+    session.status = status::lasting(ok.status);
     sink.ok(&ok);
     Ok(())
 }

@@ -129,7 +129,7 @@ pub(super) async fn run<S: ResultSink>(
         }
     }
 
-    session.status = session.txn_aware_status_of(answer.ok.status);
+    session.status = super::status::lasting(session.txn_aware_status_of(answer.ok.status));
     session.last_warnings = answer.ok.warnings;
     session.row_count_conn = None;
     let mut ok = answer.ok;

@@ -102,18 +102,38 @@ impl Planner<'_> {
         if i.quote_style.is_some() && i.quote_style != Some('`') {
             return None;
         }
-        let by_alias = self.items.iter().position(|it| {
-            it.alias
-                .as_deref()
-                .is_some_and(|a| a.eq_ignore_ascii_case(&i.value))
-        });
-        by_alias.or_else(|| {
-            self.items.iter().position(|it| {
-                it.alias.is_none()
-                    && !it.wildcard
-                    && self.sql[it.range.0..it.range.1].eq_ignore_ascii_case(&i.value)
-            })
+        // The first item of that name in the select list, as the server takes it.
+        self.items.iter().position(|it| match it.alias.as_deref() {
+            Some(a) => a.eq_ignore_ascii_case(&i.value),
+            None => !it.wildcard && self.sql[it.range.0..it.range.1].eq_ignore_ascii_case(&i.value),
         })
+    }
+
+    /// What a shard's ORDER BY says to sort its groups by `cols`, the GROUP BY keys: their
+    /// positions in the shard's select list. The GROUP BY text itself (`group`) would be
+    /// read by ORDER BY's rules, select items first: `GROUP BY n ORDER BY n` with `n % 3 AS
+    /// n` groups by the column and sorts by the item, and the merge would split groups.
+    /// With `*` in the select list positions are not known, and the text is used unless a
+    /// key is a column that a select item's name shadows.
+    pub(crate) fn order_of_keys(&self, cols: &[Col], group: (usize, usize)) -> Result<Piece> {
+        if self.items.iter().any(|i| i.wildcard) {
+            if self.shadowed_group_column {
+                return Err(refuse(
+                    "GROUP BY a column that a select item's name shadows, next to *",
+                    &self.table,
+                ));
+            }
+            return Ok(Piece::Src(group.0, group.1));
+        }
+        let positions: Vec<String> = cols
+            .iter()
+            .map(|c| match c {
+                Col::Visible(i) => i + 1,
+                Col::Hidden(h) => self.items.len() + h + 1,
+            })
+            .map(|n| n.to_string())
+            .collect();
+        Ok(Piece::Text(positions.join(", ")))
     }
 
     /// The GROUP BY column HAVING name `e` stands for, where a select item has the name too
@@ -134,6 +154,14 @@ impl Planner<'_> {
     /// Whether it is one is asked of the table's columns; with other tables in FROM, whose
     /// columns the proxy does not read, such a name is refused.
     pub(crate) fn resolve_group_key(&mut self, e: &Expr, range: (usize, usize)) -> Result<Col> {
+        if let Expr::CompoundIdentifier(parts) = e {
+            // A qualified name is the column; HAVING takes its bare name as that column too.
+            let col = self.resolve(e, range, true)?;
+            if let Some(last) = parts.last() {
+                self.grouped_columns.push((last.value.to_lowercase(), col));
+            }
+            return Ok(col);
+        }
         let Some(k) = self.item_named(e) else {
             return self.resolve(e, range, true);
         };
@@ -158,9 +186,12 @@ impl Planner<'_> {
             .iter()
             .any(|c| c.eq_ignore_ascii_case(&name.value))
         {
-            // The server groups by the column: the merge reads it from a hidden copy.
-            let col = self.add_hidden(vec![Piece::Src(range.0, range.1)]);
+            // The server groups by the column: the merge reads it from a hidden copy, named
+            // otherwise (a second select item of the name would make it ambiguous, 1052).
+            let alias = format!(" AS `shardgate_group_{}`", self.hidden.len());
+            let col = self.add_hidden(vec![Piece::Src(range.0, range.1), Piece::Text(alias)]);
             self.grouped_columns.push((name.value.to_lowercase(), col));
+            self.shadowed_group_column = true;
             return Ok(col);
         }
         Ok(Col::Visible(k))

@@ -73,6 +73,8 @@ pub(crate) struct Planner<'q> {
     /// GROUP BY names that are columns though a select item has the name too, and the hidden
     /// copies holding them: HAVING takes such a name as the column as well.
     grouped_columns: Vec<(String, Col)>,
+    /// A GROUP BY key is such a column (so the shards' ORDER BY cannot name it by its text).
+    shadowed_group_column: bool,
 }
 
 /// FROM names one table and nothing else (no join, no derived table): the sharded one.
@@ -128,6 +130,7 @@ pub(crate) fn plan(
         toks: cl.toks.clone(),
         columns_of_table: only_table(sel).then_some(columns_of_table),
         grouped_columns: Vec::new(),
+        shadowed_group_column: false,
     };
     for (range, item) in cl.items.iter().zip(&sel.projection) {
         p.items.push(p.item(*range, item)?);
@@ -215,6 +218,7 @@ pub(crate) fn plan(
     if rows_mode {
         if pushdown && !group_exprs.is_empty() && order_exprs.is_empty() {
             // MariaDB returns groups sorted by their keys; keep that order across shards.
+            let mut cols = Vec::new();
             for (e, range) in group_exprs.iter().zip(&group_ranges) {
                 let col = p.resolve_group_key(e, *range)?;
                 let weight = Some(p.weight_of(col, *range));
@@ -223,6 +227,7 @@ pub(crate) fn plan(
                     weight,
                     desc: false,
                 });
+                cols.push(col);
             }
             let g = cl.group.expect("GROUP BY clause");
             let at = cl.limit.map_or(cl.tail, |l| l.start);
@@ -231,7 +236,7 @@ pub(crate) fn plan(
                 end: at,
                 pieces: vec![
                     Piece::Text(" ORDER BY ".into()),
-                    Piece::Src(g.body, g.end),
+                    p.order_of_keys(&cols, (g.body, g.end))?,
                     Piece::Text(" ".into()),
                 ],
             });
@@ -283,7 +288,8 @@ pub(crate) fn plan(
                 });
             }
             let g = cl.group.expect("GROUP BY clause");
-            key_text.push(Piece::Src(g.body, g.end));
+            let cols: Vec<Col> = keys.iter().map(|k| k.col).collect();
+            key_text.push(p.order_of_keys(&cols, (g.body, g.end))?);
         } else if distinct {
             if any_agg {
                 return Err(refuse("DISTINCT with aggregates", table));

@@ -93,7 +93,7 @@ impl Planner<'_> {
     }
 
     /// The item `e` names, if it is a name: an alias, or the text as written of an item
-    /// without one, which the server lets ORDER BY / GROUP BY use (`ORDER BY \`t.id + 1\``;
+    /// without one, which the server lets ORDER BY / GROUP BY use (``ORDER BY `t.id + 1` ``;
     /// copied into a hidden item, where no item's name can be used, that was 1054).
     fn item_named(&self, e: &Expr) -> Option<usize> {
         let Expr::Identifier(i) = e else {
@@ -176,7 +176,8 @@ impl Planner<'_> {
         let Some(columns_of_table) = self.columns_of_table else {
             return Err(refuse(
                 format!(
-                    "GROUP BY {}, the name of a select item that a column of a joined table                      may also have (name the item by its position or expression)",
+                    "GROUP BY {}, the name of a select item that a column of a joined table may \
+                     also have (name the item by its position or expression)",
                     name.value
                 ),
                 &self.table,

@@ -380,11 +380,11 @@ async fn an_earlier_unaliased_item_of_the_same_name() {
     teardown(s, proxy, c, server).await;
 }
 
-/// Under ANSI_QUOTES a double-quoted name is an identifier, but `item_named` skips it: the
-/// name is copied into a hidden item, where an alias cannot be seen, and the shards answer
-/// 1054 Unknown column 'm' where the server groups / orders by the item.
+/// Under ANSI_QUOTES a double-quoted name is an identifier, but `item_named` skipped it: the
+/// name was copied into a hidden item, where an alias cannot be seen, and the shards answered
+/// 1054 Unknown column 'm' where the server groups / orders by the item (older than
+/// 6cdeb7c; fixed after the round). Without ANSI_QUOTES `"m"` is a string either way.
 #[tokio::test]
-#[ignore = "finding: ANSI_QUOTES GROUP BY / ORDER BY \"alias\" fails with 1054"]
 async fn ansi_quoted_alias_in_group_and_order_by() {
     let (s, proxy, mut c, mut server) = setup("agn_ansi").await;
     for sql in [
@@ -392,6 +392,8 @@ async fn ansi_quoted_alias_in_group_and_order_by() {
         "SELECT n * 2 AS m, COUNT(*) FROM t GROUP BY \"m\"",
         "SELECT n * 2 AS \"m\", COUNT(*) FROM t GROUP BY m ORDER BY \"m\"",
         "SELECT n * 2 AS m FROM t ORDER BY \"m\" LIMIT 3",
+        "SET sql_mode = DEFAULT",
+        "SELECT MIN(n) AS m, COUNT(*) FROM t GROUP BY \"m\"",
     ] {
         same_text(&mut c, &mut server, sql).await;
     }

@@ -99,7 +99,9 @@ impl Planner<'_> {
         let Expr::Identifier(i) = e else {
             return None;
         };
-        if i.quote_style.is_some() && i.quote_style != Some('`') {
+        // A double-quoted name is an identifier only under ANSI_QUOTES, which the parser
+        // followed: otherwise it is a string, no `Identifier`.
+        if !matches!(i.quote_style, None | Some('`') | Some('"')) {
             return None;
         }
         // The first item of that name in the select list, as the server takes it.

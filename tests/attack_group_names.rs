@@ -20,9 +20,7 @@ use mysql_async::{Conn, Params, Value};
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no answer in {WAIT:?}"))
+    common::script_runner::bounded_within(WAIT, what, f).await
 }
 
 /// More rows, through the proxy onto the shards and into the server's `t`: every n of 20,

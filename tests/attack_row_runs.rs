@@ -21,9 +21,7 @@ use mysql_async::prelude::Queryable;
 const LIMIT: Duration = Duration::from_secs(60);
 
 async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no answer within {LIMIT:?}"))
+    common::script_runner::bounded_within(LIMIT, what, f).await
 }
 
 /// Runs blocking socket work on its own thread, bounded.
@@ -352,20 +350,6 @@ async fn setup(test: &str, rows: usize) -> TestSchema {
     schema
 }
 
-async fn wire_proxy(schema: &TestSchema, pool_max: usize) -> Proxy {
-    Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = pool_max;
-            c.backend.multiplex = true;
-            c.backend.wire_reads = true;
-            c.backend.connect_timeout = Duration::from_secs(2);
-        },
-    )
-    .await
-}
-
 /// Asks each query of the proxy and the server (its physical text), for a client with and
 /// without DEPRECATE_EOF (and, for the first, a small max_allowed_packet too), and compares
 /// the answers packet by packet.
@@ -400,7 +384,7 @@ async fn compare_texts(proxy_port: u16, schema: &str, queries: &[&str], expect_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_of_every_size_straddle_the_read_buffer_as_the_server_sends_them() {
     let schema = setup("atk_runs_straddle", 6000).await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     compare_texts(
         proxy.port,
         &schema.name,
@@ -426,7 +410,7 @@ async fn rows_of_every_size_straddle_the_read_buffer_as_the_server_sends_them() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_runs_match_a_direct_execute() {
     let schema = setup("atk_runs_prepared", 6000).await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let name = schema.name.clone();
     let port = proxy.port;
     blocking("prepared", move || {
@@ -475,7 +459,7 @@ async fn prepared_runs_match_a_direct_execute() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_just_under_at_and_over_16_mb_among_small_rows() {
     let schema = setup("atk_runs_16mb", 12).await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     // Text row payload of id 3, 5, 7: 2 (the id) + 4 (lenenc) + n = 0xFFFFFF - 1, 0xFFFFFF,
     // 0xFFFFFF + 1.
     let text = "SELECT id, REPEAT('x', CASE id WHEN 3 THEN 16777208 WHEN 5 THEN 16777209 \
@@ -526,7 +510,7 @@ async fn rows_just_under_at_and_over_16_mb_among_small_rows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_warnings_and_several_results_end_as_the_server_ends_them() {
     let schema = setup("atk_runs_errors", 6000).await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let name = schema.name.clone();
     let port = proxy.port;
     blocking("errors", move || {
@@ -573,7 +557,7 @@ async fn errors_warnings_and_several_results_end_as_the_server_ends_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_statement_time_after_rows_ends_as_the_server_ends_it() {
     let schema = setup("atk_runs_max_time", 6000).await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let name = schema.name.clone();
     let port = proxy.port;
     blocking("max_statement_time", move || {
@@ -614,7 +598,7 @@ async fn max_statement_time_after_rows_ends_as_the_server_ends_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_select_limit_and_found_rows_count_as_the_server_counts() {
     let schema = setup("atk_runs_limit", 6000).await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let name = schema.name.clone();
     let port = proxy.port;
     blocking("limits", move || {
@@ -694,7 +678,7 @@ fn pool_is_clean(port: u16, schema: &str, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_leave_mid_result_leave_the_pool_clean() {
     let schema = setup("atk_runs_leave", 6000).await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let name = schema.name.clone();
     let port = proxy.port;
     blocking("leavers", move || {
@@ -762,7 +746,7 @@ fn rest_after_kill(c: &mut Wire, want: &[Pkt], deprecate_eof: bool) -> Option<Pk
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_mid_result_leaves_the_session_and_pool_clean() {
     let schema = setup("atk_runs_kill", 6000).await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let name = schema.name.clone();
     let port = proxy.port;
     let h = tokio::runtime::Handle::current();
@@ -834,7 +818,7 @@ async fn proxy_conn(port: u16) -> mysql_async::Conn {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_clients_read_large_results_at_once_on_a_small_pool() {
     let schema = setup("atk_runs_many", 6000).await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let queries = [
         "SELECT id, REPEAT('a', (id * 37) % 301), name FROM patients WHERE hospital_id = 1 ORDER BY id",
         "SELECT id, REPEAT('b', (id * 7919) % 7001) FROM patients WHERE hospital_id = 1 AND id <= 4000 ORDER BY id DESC",
@@ -901,7 +885,7 @@ async fn many_clients_read_large_results_at_once_on_a_small_pool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stalled_reader_gets_the_servers_packets_and_stalls_no_one_else() {
     let schema = setup("atk_runs_stall", 6000).await;
-    let proxy = wire_proxy(&schema, 1).await;
+    let proxy = Proxy::with_wire_reads(&schema, 1).await;
     let name = schema.name.clone();
     let port = proxy.port;
     let stalled = tokio::task::spawn_blocking({
@@ -1126,7 +1110,7 @@ fn eof_statuses(a: &[Pkt]) -> (String, String) {
 #[ignore = "finding: the EOF after the column definitions lacks the statement's own index-use flags (0x0020), which the server sends there and the proxy learns only at the end"]
 async fn column_eof_carries_the_servers_index_flags() {
     let schema = setup("atk_runs_col_eof", 300).await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let name = schema.name.clone();
     let port = proxy.port;
     blocking("column EOF", move || {
@@ -1174,7 +1158,7 @@ async fn column_eof_carries_the_servers_index_flags() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn show_warnings_after_a_read_has_the_servers_status() {
     let schema = setup("atk_runs_sw_status", 300).await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let name = schema.name.clone();
     let port = proxy.port;
     blocking("SHOW WARNINGS status", move || {

@@ -61,20 +61,6 @@ async fn setup_schema(test: &str) -> TestSchema {
     schema
 }
 
-async fn wire_proxy(schema: &TestSchema, pool_max: usize) -> Proxy {
-    Proxy::start_tuned(
-        &[("clinical.toml", schema.clinical_rules("clinical"))],
-        |c| {
-            c.backend.pool_min = 1;
-            c.backend.pool_max = pool_max;
-            c.backend.multiplex = true;
-            c.backend.wire_reads = true;
-            c.backend.connect_timeout = Duration::from_secs(2);
-        },
-    )
-    .await
-}
-
 async fn strings(c: &mut Conn, sql: &str) -> Result<Vec<Vec<String>>, mysql_async::Error> {
     Ok(cells(bounded(sql, c.query(sql)).await?))
 }
@@ -120,7 +106,7 @@ const WARN_READ: &str = "SELECT CAST('x' AS SIGNED) FROM patients WHERE hospital
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn show_warnings_after_a_wire_read_lists_its_warnings() {
     let schema = setup_schema("atk_wire_show_warnings").await;
-    let proxy = wire_proxy(&schema, 4).await;
+    let proxy = Proxy::with_wire_reads(&schema, 4).await;
     let mut c = proxy.connect(Some("clinical")).await;
     assert_eq!(ok_strings(&mut c, WARN_READ).await.len(), 3);
     assert_eq!(c.get_warnings(), 3, "the read's own EOF counts 3 warnings");
@@ -140,7 +126,7 @@ async fn show_warnings_after_a_wire_read_lists_its_warnings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warning_count_after_a_wire_read_is_the_reads() {
     let schema = setup_schema("atk_wire_warning_count").await;
-    let proxy = wire_proxy(&schema, 4).await;
+    let proxy = Proxy::with_wire_reads(&schema, 4).await;
     let mut c = proxy.connect(Some("clinical")).await;
     ok_strings(&mut c, WARN_READ).await;
     assert_eq!(
@@ -163,7 +149,7 @@ async fn warning_count_after_a_wire_read_is_the_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_show_warnings_after_a_wire_read_lists_its_warnings() {
     let schema = setup_schema("atk_wire_prep_warnings").await;
-    let proxy = wire_proxy(&schema, 4).await;
+    let proxy = Proxy::with_wire_reads(&schema, 4).await;
     let mut c = proxy.connect(Some("clinical")).await;
     ok_strings(&mut c, WARN_READ).await;
     let rows: Vec<mysql_async::Row> =
@@ -183,7 +169,7 @@ async fn prepared_show_warnings_after_a_wire_read_lists_its_warnings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_stale_show_warnings_after_a_clean_wire_read() {
     let schema = setup_schema("atk_wire_clean_warnings").await;
-    let proxy = wire_proxy(&schema, 4).await;
+    let proxy = Proxy::with_wire_reads(&schema, 4).await;
     let mut c = proxy.connect(Some("clinical")).await;
     ok_strings(&mut c, "SELECT CAST('x' AS SIGNED) FROM patients").await;
     ok_strings(&mut c, "SELECT id FROM patients WHERE hospital_id = 1").await;
@@ -214,7 +200,7 @@ async fn warning_count_after_a_clean_wire_read_is_zero() {
             &["INSERT INTO patients_0 VALUES (4, 0, 'q', NULL, NULL), (8, 0, 'r', NULL, NULL)"],
         )
         .await;
-    let proxy = wire_proxy(&schema, 4).await;
+    let proxy = Proxy::with_wire_reads(&schema, 4).await;
     let mut c = proxy.connect(Some("clinical")).await;
     // A wire connection to g0 first, so that the later wire read reuses it (a new one
     // would close an idle driver connection, maybe the one with the warnings).
@@ -261,7 +247,7 @@ async fn one_clients_sets_never_reach_anothers_wire_read() {
     // a statement's warnings keep its connection with the session until its next statement
     // (SHOW WARNINGS), as the driver's do; each session then reads on the one the other
     // gave back.
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let mut a = proxy.connect(Some("clinical")).await;
     let mut b = proxy.connect(Some("clinical")).await;
     assert_eq!(ok_strings(&mut b, STATE_READ).await, plain_answer());
@@ -303,7 +289,7 @@ async fn one_clients_sets_never_reach_anothers_wire_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_select_limit_stays_with_its_session() {
     let schema = setup_schema("atk_wire_select_limit").await;
-    let proxy = wire_proxy(&schema, 1).await;
+    let proxy = Proxy::with_wire_reads(&schema, 1).await;
     let mut a = proxy.connect(Some("clinical")).await;
     let mut b = proxy.connect(Some("clinical")).await;
     let q = "SELECT id FROM patients WHERE hospital_id = 1 ORDER BY id";
@@ -422,7 +408,7 @@ fn column_charset(def: &[u8]) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wire_rows_are_in_the_clients_charset() {
     let schema = setup_schema("atk_wire_charsets").await;
-    let proxy = wire_proxy(&schema, 1).await;
+    let proxy = Proxy::with_wire_reads(&schema, 1).await;
     let q = "SELECT name FROM patients WHERE hospital_id = 1 AND id = 1";
     let direct_q = "SELECT name FROM patients_1 WHERE hospital_id = 1 AND id = 1";
     for collation in [8u8, 33, 63, 45, 224] {
@@ -474,7 +460,7 @@ async fn wire_rows_are_in_the_clients_charset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_latin1_literal_in_a_wire_read_matches() {
     let schema = setup_schema("atk_wire_latin1_literal").await;
-    let proxy = wire_proxy(&schema, 1).await;
+    let proxy = Proxy::with_wire_reads(&schema, 1).await;
     let mut p = Raw::connect(proxy.port, "clinical", 8, true, false);
     let sql = b"SELECT id FROM patients WHERE hospital_id = 1 AND name = 'a\xe9\x80'";
     let (_, rows, _) = p.query(sql).unwrap();
@@ -501,7 +487,7 @@ const COUNT_H1: &str = "SELECT COUNT(*) FROM patients WHERE hospital_id = 1";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_in_transactions_see_the_transaction() {
     let schema = setup_schema("atk_wire_txn").await;
-    let proxy = wire_proxy(&schema, 4).await;
+    let proxy = Proxy::with_wire_reads(&schema, 4).await;
     let mut c = proxy.connect(Some("clinical")).await;
     let mut other = proxy.connect(Some("clinical")).await;
     ok_strings(&mut c, COUNT_H1).await;
@@ -569,7 +555,7 @@ async fn reads_in_transactions_see_the_transaction() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_transaction_then_begin_reads_as_the_server() {
     let schema = setup_schema("atk_wire_set_txn").await;
-    let proxy = wire_proxy(&schema, 4).await;
+    let proxy = Proxy::with_wire_reads(&schema, 4).await;
     let mut c = proxy.connect(Some("clinical")).await;
     let mut w = proxy.connect(Some("clinical")).await;
     w.query_drop("BEGIN").await.unwrap();
@@ -601,7 +587,7 @@ async fn set_transaction_then_begin_reads_as_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_bound_state_keeps_reads_on_the_sessions_connection() {
     let schema = setup_schema("atk_wire_sticky").await;
-    let proxy = wire_proxy(&schema, 4).await;
+    let proxy = Proxy::with_wire_reads(&schema, 4).await;
     // GET_LOCK: reads after it, then the lock is still the session's.
     let mut c = proxy.connect(Some("clinical")).await;
     ok_strings(&mut c, COUNT_H1).await;
@@ -674,7 +660,7 @@ async fn sleepers(schema: &TestSchema, group: usize) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_query_of_a_wire_read() {
     let schema = setup_schema("atk_wire_kill_query").await;
-    let proxy = wire_proxy(&schema, 1).await;
+    let proxy = Proxy::with_wire_reads(&schema, 1).await;
     let mut victim = proxy.connect(Some("clinical")).await;
     ok_strings(&mut victim, COUNT_H1).await;
     let id = victim.id();
@@ -717,7 +703,7 @@ async fn kill_query_of_a_wire_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_connection_during_a_wire_read() {
     let schema = setup_schema("atk_wire_kill_conn").await;
-    let proxy = wire_proxy(&schema, 1).await;
+    let proxy = Proxy::with_wire_reads(&schema, 1).await;
     let mut victim = proxy.connect(Some("clinical")).await;
     ok_strings(&mut victim, COUNT_H1).await;
     let id = victim.id();
@@ -759,7 +745,7 @@ async fn a_client_hanging_up_mid_result_leaves_a_clean_pool() {
             ],
         )
         .await;
-    let proxy = wire_proxy(&schema, 1).await;
+    let proxy = Proxy::with_wire_reads(&schema, 1).await;
     for round in 0..3 {
         let mut raw = Raw::connect(proxy.port, "clinical", 45, round % 2 == 0, false);
         raw.send_query(b"SELECT * FROM clinical_data WHERE hospital_id = 1");
@@ -791,7 +777,7 @@ async fn a_client_hanging_up_mid_result_leaves_a_clean_pool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_killing_idle_wire_connections_is_invisible() {
     let schema = setup_schema("atk_wire_operator_kill").await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let mut a = proxy.connect(Some("clinical")).await;
     let mut b = proxy.connect(Some("clinical")).await;
     b.query_drop("SET time_zone = '+01:00'").await.unwrap();
@@ -829,7 +815,7 @@ async fn an_operator_killing_idle_wire_connections_is_invisible() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_wait_timeout_on_a_wire_connection() {
     let schema = setup_schema("atk_wire_wait_timeout").await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let mut a = proxy.connect(Some("clinical")).await;
     a.query_drop("SET wait_timeout = 1").await.unwrap();
     assert_eq!(ok_strings(&mut a, COUNT_H1).await, vec![row(&["3"])]);
@@ -865,7 +851,7 @@ async fn a_short_wait_timeout_on_a_wire_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn driver_then_wire_reads_stay_within_pool_max() {
     let schema = setup_schema("atk_wire_pool_bound1").await;
-    let proxy = wire_proxy(&schema, 1).await;
+    let proxy = Proxy::with_wire_reads(&schema, 1).await;
     let mut c = proxy.connect(Some("clinical")).await;
     for _ in 0..5 {
         ok_strings(
@@ -894,7 +880,7 @@ async fn driver_then_wire_reads_stay_within_pool_max() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_load_on_a_small_pool_always_answers() {
     let schema = setup_schema("atk_wire_pool_bound2").await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = Vec::new();
     for k in 0..6usize {
@@ -1015,7 +1001,7 @@ fn all_packets(c: &mut Raw, sql: &str) -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packets_equal_the_driver_paths() {
     let schema = setup_schema("atk_wire_packets").await;
-    let on = wire_proxy(&schema, 4).await;
+    let on = Proxy::with_wire_reads(&schema, 4).await;
     let off = driver_proxy(&schema, 4).await;
     let queries = [
         "SELECT * FROM patients WHERE hospital_id = 1 ORDER BY id",
@@ -1073,7 +1059,7 @@ async fn packets_equal_the_driver_paths() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn show_warnings_in_the_same_multi_statement() {
     let schema = setup_schema("atk_wire_multi_warnings").await;
-    let on = wire_proxy(&schema, 4).await;
+    let on = Proxy::with_wire_reads(&schema, 4).await;
     let off = driver_proxy(&schema, 4).await;
     let q = "SELECT CAST('x' AS SIGNED) FROM patients WHERE hospital_id = 1; SHOW WARNINGS; SHOW COUNT(*) WARNINGS";
     for deprecate_eof in [true, false] {
@@ -1133,7 +1119,7 @@ fn big_result(c: &mut Raw, sql: &str) -> (Vec<Vec<u8>>, Vec<u8>, Vec<u8>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_over_16_mb_pass_whole() {
     let schema = setup_schema("atk_wire_big_rows").await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     for deprecate_eof in [true, false] {
         let mut p = Raw::connect(proxy.port, "clinical", 45, deprecate_eof, false);
         let mut direct = Raw::connect(master_port(0), &schema.name, 45, deprecate_eof, false);
@@ -1200,7 +1186,7 @@ async fn thousands_of_rows_pass_with_the_servers_sequence_ids() {
             )],
         )
         .await;
-    let proxy = wire_proxy(&schema, 2).await;
+    let proxy = Proxy::with_wire_reads(&schema, 2).await;
     for deprecate_eof in [true, false] {
         let mut p = Raw::connect(proxy.port, "clinical", 45, deprecate_eof, false);
         let mut direct = Raw::connect(master_port(0), &schema.name, 45, deprecate_eof, false);
@@ -1278,7 +1264,7 @@ fn found_rows_is(r: Result<Vec<Vec<String>>, mysql_async::Error>, exact: &str, w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn found_rows_row_count_last_insert_id_after_wire_reads() {
     let schema = setup_schema("atk_wire_found_rows").await;
-    let proxy = wire_proxy(&schema, 4).await;
+    let proxy = Proxy::with_wire_reads(&schema, 4).await;
     let mut c = proxy.connect(Some("clinical")).await;
     // A plain read with LIMIT/OFFSET: FOUND_ROWS() on the server counts rows up to LIMIT.
     ok_strings(
@@ -1470,7 +1456,7 @@ async fn a_function_setting_session_variables_does_not_leak() {
         .await;
     for wire in [true, false] {
         let proxy = if wire {
-            wire_proxy(&schema, 1).await
+            Proxy::with_wire_reads(&schema, 1).await
         } else {
             driver_proxy(&schema, 1).await
         };
@@ -1504,7 +1490,7 @@ async fn an_operator_kill_query_of_idle_connections_is_invisible() {
     let schema = setup_schema("atk_wire_operator_kq").await;
     for wire in [true, false] {
         let proxy = if wire {
-            wire_proxy(&schema, 2).await
+            Proxy::with_wire_reads(&schema, 2).await
         } else {
             driver_proxy(&schema, 2).await
         };
@@ -1546,7 +1532,7 @@ async fn a_set_relative_to_itself_replays_to_the_same_value() {
     let schema = setup_schema("atk_wire_set_relative").await;
     for wire in [true, false] {
         let proxy = if wire {
-            wire_proxy(&schema, 2).await
+            Proxy::with_wire_reads(&schema, 2).await
         } else {
             driver_proxy(&schema, 2).await
         };
@@ -1585,7 +1571,7 @@ async fn a_set_relative_to_itself_replays_to_the_same_value() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_warning_count_after_wire_reads_is_a_binary_row() {
     let schema = setup_schema("atk_wire_prepared_wcount").await;
-    let proxy = wire_proxy(&schema, 4).await;
+    let proxy = Proxy::with_wire_reads(&schema, 4).await;
     let mut c = proxy.connect(Some("clinical")).await;
     let ids: Vec<i64> = c
         .exec(

@@ -149,6 +149,12 @@ impl Session {
         self.txn_aware_status_of(self.status)
     }
 
+    /// Keeps what a statement's answer says of the session (`status::lasting`) for the
+    /// answers the proxy makes later; the answer itself goes out with all its flags.
+    pub fn keep_status(&mut self, answered: u16) {
+        self.status = status::lasting(answered);
+    }
+
     /// `backend` (the status a backend answered) with the transaction bits the proxy's own
     /// bookkeeping knows: a statement that ran outside the transaction's groups, or an
     /// answer the proxy made, must still show the transaction.

@@ -134,7 +134,7 @@ pub(crate) async fn run_targets<S: ResultSink>(
                 && (one.ok.affected_rows != total.affected_rows
                     || one.ok.last_insert_id != total.last_insert_id)
             {
-                session.status = status::lasting(total.status);
+                session.keep_status(total.status);
                 return Err(Failure::Query(copies_differ(route, i, &total, &one.ok)));
             }
             continue;
@@ -157,7 +157,7 @@ pub(crate) async fn run_targets<S: ResultSink>(
     }
     ctx.read_by_syntax(|| record_found_rows(route, started_rows, rows_sent, last_conn, session));
     total.status = session.txn_aware_status_of(total.status);
-    session.status = status::lasting(total.status);
+    session.keep_status(total.status);
     session.last_warnings = total.warnings;
     session.last_row_count = if started_rows {
         -1

@@ -84,9 +84,10 @@ pub async fn run_session_statement<S: ResultSink>(
         SessionKind::RollbackTo(name) => txn::unwind(session, &stmt.sql, name, false).await?,
         SessionKind::ReleaseSavepoint(name) => txn::unwind(session, &stmt.sql, name, true).await?,
     };
-    session.status = status::lasting(session.txn_aware_status_of(ok.status));
+    let answered = session.txn_aware_status_of(ok.status);
+    session.keep_status(answered);
     sink.ok(&OkInfo {
-        status: session.status,
+        status: answered,
         ..ok
     });
     Ok(())
@@ -195,7 +196,7 @@ async fn run_set<S: ResultSink>(
     // The last connection's flags need not be the transaction's: keep IN_TRANS from the
     // proxy's own bookkeeping.
     ok.status = (ok.status & !status::IN_TRANS) | (session.txn.status() & status::IN_TRANS);
-    session.status = status::lasting(ok.status);
+    session.keep_status(ok.status);
     sink.ok(&ok);
     Ok(())
 }

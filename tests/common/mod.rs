@@ -334,6 +334,22 @@ impl Proxy {
         Self::start_dir(dir).await
     }
 
+    /// The clinical rules of `schema` with single-shard reads on the proxy's own backend
+    /// connections (`wire_reads`), multiplexed, on pools of at most `pool_max`.
+    pub async fn with_wire_reads(schema: &TestSchema, pool_max: usize) -> Proxy {
+        Self::start_tuned(
+            &[("clinical.toml", schema.clinical_rules("clinical"))],
+            |c| {
+                c.backend.pool_min = 1;
+                c.backend.pool_max = pool_max;
+                c.backend.multiplex = true;
+                c.backend.wire_reads = true;
+                c.backend.connect_timeout = Duration::from_secs(2);
+            },
+        )
+        .await
+    }
+
     /// Like `start`, with the server config adjusted by `tune` (limits, ...).
     pub async fn start_tuned(
         rule_files: &[(&str, String)],

@@ -129,11 +129,12 @@ pub(super) async fn run<S: ResultSink>(
         }
     }
 
-    session.status = super::status::lasting(session.txn_aware_status_of(answer.ok.status));
+    let answered = session.txn_aware_status_of(answer.ok.status);
+    session.keep_status(answered);
     session.last_warnings = answer.ok.warnings;
     session.row_count_conn = None;
     let mut ok = answer.ok;
-    ok.status = session.status;
+    ok.status = answered;
     if answer.had_columns {
         session.last_row_count = -1;
         session.found_rows = FoundRows::Known(answer.found_rows.unwrap_or(answer.rows));

@@ -372,7 +372,7 @@ pub async fn run<S: ResultSink>(
             merge.table
         )),
     };
-    session.status = super::status::lasting(last_status);
+    session.keep_status(last_status);
     session.last_row_count = -1;
     // Kept for SHOW WARNINGS: the connections stay with the session while it has some.
     session.last_warnings = warnings;

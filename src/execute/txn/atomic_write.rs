@@ -84,7 +84,7 @@ pub async fn run_atomic<S: ResultSink>(
                 let mut ok = ok.unwrap_or_default();
                 ok.status =
                     (ok.status & !(status::IN_TRANS | status::AUTOCOMMIT)) | session.txn.status();
-                session.status = status::lasting(ok.status);
+                session.keep_status(ok.status);
                 sink.ok(&ok);
                 Ok(())
             }

@@ -164,10 +164,7 @@ impl Planner<'_> {
             }
             return Ok(col);
         }
-        let Some(k) = self.item_named(e) else {
-            return self.resolve(e, range, true);
-        };
-        let Expr::Identifier(name) = e else {
+        let (Expr::Identifier(name), Some(k)) = (e, self.item_named(e)) else {
             return self.resolve(e, range, true);
         };
         let is_itself = matches!(&self.items[k].expr,

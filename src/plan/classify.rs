@@ -2,6 +2,7 @@
 //! comments read as code). This runs before any parsing: session statements are never
 //! parsed, statements the proxy refuses are refused by name, and INSERT gets its fast path.
 
+use super::first_word::FirstWord;
 use super::lexer::{significant, Kind, Token};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +45,10 @@ pub(crate) fn statement_name(sql: &str, n: usize) -> String {
 }
 
 pub(crate) fn leading(sql: &str) -> Leading {
+    decided_by_first_word(FirstWord::of(sql)).unwrap_or_else(|| leading_by_tokens(sql))
+}
+
+fn leading_by_tokens(sql: &str) -> Leading {
     let mut it = significant(sql);
     let (a, b) = (it.next(), it.next());
     let is = |t: Option<Token>, w: &str| t.is_some_and(|t| t.is_word(sql, w));
@@ -167,6 +172,30 @@ pub(crate) fn leading(sql: &str) -> Leading {
     Leading::Other
 }
 
+/// The kinds whose first word alone decides them, tried in the order `leading` tries them
+/// (none of which looks at a second word), read without the lexer when the text starts with
+/// a plain word: the statements a proxy serves most (a point select lexed twice here cost a
+/// thirtieth of its instructions).
+fn decided_by_first_word(first: FirstWord<'_>) -> Option<Leading> {
+    const BY_FIRST_WORD: [(&[&str], Leading); 6] = [
+        (&["SET"], Leading::Set),
+        (&["USE"], Leading::Use),
+        (&["INSERT", "REPLACE"], Leading::Insert),
+        (&["SELECT"], Leading::Select),
+        (
+            &[
+                "WITH", "UPDATE", "DELETE", "SHOW", "DESCRIBE", "DESC", "EXPLAIN",
+            ],
+            Leading::Other,
+        ),
+        (&["COMMIT", "ROLLBACK", "SAVEPOINT"], Leading::Transaction),
+    ];
+    BY_FIRST_WORD
+        .into_iter()
+        .find(|(words, _)| first.is_one_of(words))
+        .map(|(_, kind)| kind)
+}
+
 fn is_end(t: Option<Token>) -> bool {
     t.is_some_and(|t| t.kind == Kind::Punct(b';'))
 }
@@ -174,6 +203,42 @@ fn is_end(t: Option<Token>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_word_decides_as_the_tokens_do() {
+        for sql in [
+            "SELECT 1",
+            "  select\t* from t",
+            "Set names utf8",
+            "use db",
+            "INSERT INTO t VALUES (1)",
+            "replace t set a = 1",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "update t set a = 1",
+            "DELETE FROM t",
+            "show tables",
+            "desc t",
+            "DESCRIBE t",
+            "EXPLAIN SELECT 1",
+            "commit",
+            "ROLLBACK TO SAVEPOINT a",
+            "savepoint a",
+            "SELECT`a`FROM t",
+            "select(1)",
+            "SET@x=1",
+            "selectx 1",
+            "SELECTé 1",
+            "/*!40101 SET NAMES utf8 */",
+            "-- c\nSELECT 1",
+            "x'41'",
+        ] {
+            let by_tokens = leading_by_tokens(sql);
+            if let Some(quick) = decided_by_first_word(FirstWord::of(sql)) {
+                assert_eq!(quick, by_tokens, "{sql}");
+            }
+            assert_eq!(leading(sql), by_tokens, "{sql}");
+        }
+    }
 
     #[test]
     fn leading_words() {

@@ -204,7 +204,10 @@ impl fmt::Display for BackendError {
 
 /// What a merge over `table` cannot do when its keys are ENUM or SET columns.
 pub fn merge_cannot_order(table: &str) -> String {
-    format!("ordering or grouping by an ENUM or SET column over several shards of sharded table '{table}'")
+    format!(
+        "ordering or grouping by an ENUM or SET column (or one whose type changed since the \
+         proxy read it) over several shards of sharded table '{table}'"
+    )
 }
 
 impl Error {

@@ -143,3 +143,71 @@ fn group_by_an_alias_asks_whether_it_is_a_column() {
         Ok(other) => panic!("a join's GROUP BY alias must not be guessed: {other:?}"),
     }
 }
+
+/// A merged read's sort keys that are columns of the table ask the shards for no weight
+/// where the column's type sorts by value, once the planner has the columns' types; text,
+/// an expression and a name of a select item that is not a column keep the weight that
+/// lets the shard decide.
+#[test]
+fn merged_reads_ask_weights_of_text_columns_only() {
+    use crate::plan::ColumnSort::{ByValue, ByWeight};
+    let rules = rules();
+    let orders = ColumnOrders::default();
+    let ctx = clinical(&rules, Some(&orders));
+    let first = "SELECT id, measure FROM clinical_data ORDER BY measure, id LIMIT 10";
+    let Err(Error::NeedColumns(wanted)) = plan(first, &ctx) else {
+        panic!("the columns must be asked for first")
+    };
+    orders.insert_described(
+        &wanted,
+        vec![
+            ("id".into(), ByValue),
+            ("hospital_id".into(), ByValue),
+            ("patient_id".into(), ByValue),
+            ("measure".into(), ByWeight),
+            ("Code".into(), ByWeight),
+            ("kind".into(), ByWeight),
+        ],
+    );
+    let shard_zero = |sql: &str| match plan(sql, &ctx) {
+        Ok(Plan::Scatter(s)) => format!("{} | {}", s.route.targets[0].sql, s.merge),
+        other => panic!("{sql}: {other:?}"),
+    };
+    for (sql, expected) in [
+        (
+            first,
+            "SELECT id, measure , WEIGHT_STRING(IF(COLLATION(measure) LIKE '%nopad%', measure, RTRIM(measure))) FROM clinical_data_0 ORDER BY measure, id LIMIT 10",
+        ),
+        (
+            "SELECT id, code FROM clinical_data ORDER BY `CODE` DESC",
+            "SELECT id, code , WEIGHT_STRING(IF(COLLATION(code) LIKE '%nopad%', code, RTRIM(code))) FROM clinical_data_0 ORDER BY `CODE` DESC",
+        ),
+        (
+            "SELECT c.id FROM clinical_data c ORDER BY c.patient_id, 1",
+            "SELECT c.id , c.patient_id FROM clinical_data_0 c ORDER BY c.patient_id, 1",
+        ),
+        (
+            "SELECT measure AS id FROM clinical_data ORDER BY id",
+            "SELECT measure AS id , WEIGHT_STRING(IF(COLLATION(measure) LIKE '%nopad%', measure, RTRIM(measure))) FROM clinical_data_0 ORDER BY id",
+        ),
+        (
+            "SELECT id FROM clinical_data ORDER BY kind",
+            "SELECT id , kind, WEIGHT_STRING(IF(COLLATION(kind) LIKE '%nopad%', kind, RTRIM(kind))) FROM clinical_data_0 ORDER BY kind",
+        ),
+        (
+            "SELECT id FROM clinical_data ORDER BY id + 0",
+            "SELECT id , id + 0, WEIGHT_STRING(IF(COLLATION(id + 0) LIKE '%nopad%', id + 0, RTRIM(id + 0))) FROM clinical_data_0 ORDER BY id + 0",
+        ),
+        (
+            "SELECT DISTINCT patient_id, measure FROM clinical_data",
+            "SELECT DISTINCT patient_id, measure , WEIGHT_STRING(IF(COLLATION(measure) LIKE '%nopad%', measure, RTRIM(measure))) FROM clinical_data_0 ORDER BY 1, 2",
+        ),
+        (
+            "SELECT patient_id, COUNT(*) FROM clinical_data GROUP BY patient_id ORDER BY COUNT(*) DESC",
+            "SELECT patient_id, COUNT(*) FROM clinical_data_0 GROUP BY patient_id ORDER BY 1",
+        ),
+    ] {
+        let got = shard_zero(sql);
+        assert!(got.starts_with(&format!("{expected} |")), "{sql}\n got {got}");
+    }
+}

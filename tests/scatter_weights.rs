@@ -1,0 +1,196 @@
+//! Merged reads ask the shards for no collation weight of columns whose type sorts by value
+//! (`plan::ColumnSort`, read with the table's columns from information_schema): the answers
+//! stay the ones one MariaDB server gives over a plain table `t` on g0 holding every shard's
+//! rows, for integer, PAD SPACE and NO PAD text keys, names of select items that shadow a
+//! column, ENUM keys, and a column whose type changed behind the proxy's back after the
+//! proxy read it (answered over copies of the rows, never by the wrong order).
+
+mod common;
+
+use std::time::Duration;
+
+use common::item_names::{answer, Answer};
+use common::*;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    common::script_runner::bounded_within(WAIT, what, f).await
+}
+
+const RULES: &str = r#"
+[[tables]]
+name = "t"
+shard_key = "id"
+algorithm = "mod"
+shards = 2
+placement = ["g0", "g1"]
+physical = "s_{shard}"
+"#;
+
+const TABLE: &str = "(id INT PRIMARY KEY, name VARCHAR(20) COLLATE utf8mb4_general_ci, \
+                     code VARCHAR(20) COLLATE utf8mb4_general_nopad_ci, n INT, \
+                     e ENUM('zed', 'alpha'), later INT) DEFAULT CHARSET utf8mb4";
+
+/// Rows whose byte order is not their collation's order (case, accents, trailing spaces),
+/// spread so that each shard holds some of every kind.
+const ROWS: [&str; 10] = [
+    "(1, 'bob', 'x ', 30, 'alpha', 2)",
+    "(2, 'Carl', 'x', 10, 'zed', 1)",
+    "(3, 'ana', 'X', 20, 'zed', 3)",
+    "(4, 'Émile', 'y', 20, 'alpha', 1)",
+    "(5, 'Ana ', 'x  ', 40, 'alpha', 2)",
+    "(6, 'zoë', 'W', 50, 'zed', 3)",
+    "(7, 'ANA', 'w ', 60, 'zed', 1)",
+    "(8, 'Bob', 'x', 10, 'alpha', 2)",
+    "(9, 'émile', 'Y', 30, 'zed', 3)",
+    "(10, 'carl ', 'z', 70, 'alpha', 1)",
+];
+
+async fn setup(name: &str) -> (TestSchema, Proxy, Conn, Conn) {
+    let s = TestSchema::create(name).await;
+    for g in 0..2usize {
+        let rows: Vec<&str> = ROWS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i + 1) % 2 == g)
+            .map(|(_, r)| *r)
+            .collect();
+        s.exec(
+            g,
+            &[
+                &format!("CREATE TABLE s_{g} {TABLE}"),
+                &format!("INSERT INTO s_{g} VALUES {}", rows.join(", ")),
+            ],
+        )
+        .await;
+    }
+    s.exec(
+        0,
+        &[
+            &format!("CREATE TABLE t {TABLE}"),
+            &format!("INSERT INTO t VALUES {}", ROWS.join(", ")),
+        ],
+    )
+    .await;
+    let proxy = Proxy::start_tuned(&[("w.toml", two_group_rules("sw", &s.name, RULES))], |c| {
+        c.users.push(admin_user("ops", "ops-pass"))
+    })
+    .await;
+    let ops = OptsBuilder::from_opts(proxy.opts(Some("sw")))
+        .user(Some("ops"))
+        .pass(Some("ops-pass"));
+    let c = bounded("connect", Conn::new(ops)).await.unwrap();
+    let server = bounded("connect", s.on(0)).await;
+    (s, proxy, c, server)
+}
+
+async fn teardown(s: TestSchema, proxy: Proxy, c: Conn, server: Conn) {
+    bounded("disconnect", c.disconnect()).await.unwrap();
+    bounded("disconnect", server.disconnect()).await.unwrap();
+    drop(proxy);
+    bounded("drop schema", s.drop()).await;
+}
+
+/// `sql` through the proxy and on the server: the same names and rows in the same order.
+async fn same(c: &mut Conn, server: &mut Conn, sql: &str) {
+    let p = bounded(sql, answer(c, sql)).await;
+    let v = bounded(sql, answer(server, sql)).await;
+    assert!(
+        matches!(v, Answer::Rows { .. }),
+        "{sql} on the server: {v:?}"
+    );
+    assert_eq!(p, v, "{sql}");
+}
+
+/// The shard queries `SHARDGATE PREVIEW` shows for `sql`.
+async fn shard_queries(c: &mut Conn, sql: &str) -> Vec<String> {
+    let preview = format!("SHARDGATE PREVIEW {sql}");
+    let rows: Vec<mysql_async::Row> = bounded(&preview, c.query(&preview)).await.unwrap();
+    rows.into_iter()
+        .filter(|r| r.get::<Option<String>, _>(1).flatten().as_deref() == Some("query"))
+        .filter_map(|r| r.get::<Option<String>, _>(6).flatten())
+        .collect()
+}
+
+#[tokio::test]
+async fn integer_keys_ask_no_weight() {
+    let (s, proxy, mut c, server) = setup("sw_preview").await;
+    let queries = shard_queries(&mut c, "SELECT id, name FROM t ORDER BY name, id LIMIT 3").await;
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    for q in &queries {
+        assert!(q.contains("WEIGHT_STRING(IF(COLLATION(name)"), "{q}");
+        assert!(!q.contains("COLLATION(id)"), "{q}");
+    }
+    let queries = shard_queries(&mut c, "SELECT id, n FROM t ORDER BY n DESC, id LIMIT 3").await;
+    assert!(
+        queries.iter().all(|q| !q.contains("WEIGHT_STRING")),
+        "{queries:?}"
+    );
+    let queries = shard_queries(&mut c, "SELECT id FROM t ORDER BY code, id").await;
+    assert!(
+        queries
+            .iter()
+            .all(|q| q.contains("COLLATION(code)") && !q.contains("COLLATION(id)")),
+        "{queries:?}"
+    );
+    teardown(s, proxy, c, server).await;
+}
+
+#[tokio::test]
+async fn merged_orders_stay_the_servers() {
+    let (s, proxy, mut c, mut server) = setup("sw_orders").await;
+    for sql in [
+        "SELECT id, name FROM t ORDER BY name, id",
+        "SELECT id, name FROM t ORDER BY name DESC, id LIMIT 4",
+        "SELECT id, code FROM t ORDER BY code, id",
+        "SELECT id, code FROM t ORDER BY `CODE` DESC, id DESC LIMIT 5",
+        "SELECT id, n FROM t ORDER BY n, id",
+        "SELECT id, n FROM t ORDER BY n DESC, id LIMIT 3 OFFSET 2",
+        "SELECT t.id, t.name FROM t ORDER BY t.n, t.id",
+        "SELECT x.id FROM t x ORDER BY x.name, x.id",
+        "SELECT name AS id, id AS name FROM t ORDER BY id, name",
+        "SELECT n AS name, id FROM t ORDER BY name, id",
+        "SELECT id, e FROM t ORDER BY e, id",
+        "SELECT id FROM t ORDER BY 1 DESC",
+        // Which of a group's equal texts (`bob`, `Bob`) shows is the server's choice, not a
+        // rule: groups are compared by what identifies them.
+        "SELECT DISTINCT n FROM t ORDER BY n",
+        "SELECT COUNT(*), MIN(id) FROM t GROUP BY name ORDER BY name",
+        "SELECT COUNT(*), MAX(id) FROM t GROUP BY code ORDER BY code DESC",
+        "SELECT n, COUNT(*), MIN(name) FROM t GROUP BY n ORDER BY n",
+        "SELECT later, MAX(code) FROM t GROUP BY later ORDER BY later",
+    ] {
+        same(&mut c, &mut server, sql).await;
+    }
+    teardown(s, proxy, c, server).await;
+}
+
+/// The proxy read `later` as an integer; then it became text on the shards (and on the
+/// server's `t`) without the proxy seeing the DDL. The merge finds text where it asked for
+/// no weight: the read is answered over copies of the rows, in the collation's order.
+#[tokio::test]
+async fn a_key_that_became_text_behind_the_proxy_is_still_ordered_right() {
+    let (s, proxy, mut c, mut server) = setup("sw_stale").await;
+    let sql = "SELECT id, later FROM t ORDER BY later, id";
+    same(&mut c, &mut server, sql).await;
+    let change = [
+        "ALTER TABLE {t} MODIFY later VARCHAR(10) COLLATE utf8mb4_general_ci",
+        "UPDATE {t} SET later = ELT(id % 4 + 1, 'b', 'B ', 'a', 'C')",
+    ];
+    for (g, table) in [(0, "s_0"), (1, "s_1"), (0, "t")] {
+        let stmts: Vec<String> = change.iter().map(|c| c.replace("{t}", table)).collect();
+        let refs: Vec<&str> = stmts.iter().map(String::as_str).collect();
+        s.exec(g, &refs).await;
+    }
+    same(&mut c, &mut server, sql).await;
+    same(
+        &mut c,
+        &mut server,
+        "SELECT id, later FROM t ORDER BY later DESC, id LIMIT 3",
+    )
+    .await;
+    teardown(s, proxy, c, server).await;
+}

@@ -405,12 +405,14 @@ async fn pump<S: ResultSink>(
     let group_keys = spec.group.iter().flat_map(|g| g.keys.iter());
     for k in spec.order.iter().chain(&spec.final_order).chain(group_keys) {
         let i = lay.index(k.col);
+        if lay.cols.get(i).is_some_and(compare::sorts_by_index) {
+            return Err(Failure::Query(Error::MergeCannotOrder(spec.table.clone())));
+        }
         // A key planned as a column that sorts by value (`ColumnSort`) asked for no weight;
         // text there means the column changed behind the proxy's back since its type was
         // read, and its bytes are not its collation's order.
-        let text_without_weight = k.weight.is_none() && lay.kind(i) == Kind::Text;
-        if lay.cols.get(i).is_some_and(compare::sorts_by_index) || text_without_weight {
-            return Err(Failure::Query(Error::MergeCannotOrder(spec.table.clone())));
+        if k.weight.is_none() && lay.kind(i) == Kind::Text {
+            return Err(Failure::Query(Error::MergeNeedsWeights(spec.table.clone())));
         }
     }
     // The shards' partial sums of a double are added in another order than one server adds

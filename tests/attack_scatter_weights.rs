@@ -15,23 +15,13 @@ use std::time::Duration;
 use common::item_names::{answer, exec_answer, Answer};
 use common::*;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Params, Value};
+use mysql_async::{Conn, Params, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     common::script_runner::bounded_within(WAIT, what, f).await
 }
-
-const RULES: &str = r#"
-[[tables]]
-name = "t"
-shard_key = "id"
-algorithm = "mod"
-shards = 2
-placement = ["g0", "g1"]
-physical = "s_{shard}"
-"#;
 
 /// Every type whose order the merge reads from the value, text and ENUM/SET next to them,
 /// generated columns, and columns named like keywords, functions, with a dot or non-ASCII.
@@ -76,38 +66,10 @@ struct Env {
 /// The shards and the server's `t` with `ROWS` and `extra` rows (by id: even on s_0).
 async fn setup(name: &str, extra: &[(u32, &str)]) -> Env {
     let s = TestSchema::create(name).await;
-    for g in 0..2u32 {
-        let mut rows: Vec<&str> = ROWS
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| (*i as u32 + 1) % 2 == g)
-            .map(|(_, r)| *r)
-            .collect();
-        rows.extend(extra.iter().filter(|(id, _)| id % 2 == g).map(|(_, r)| *r));
-        s.exec(
-            g as usize,
-            &[
-                &format!("CREATE TABLE s_{g} {TABLE}"),
-                &format!("INSERT INTO s_{g} {COLUMNS} VALUES {}", rows.join(", ")),
-            ],
-        )
-        .await;
-    }
-    let mut all: Vec<&str> = ROWS.to_vec();
-    all.extend(extra.iter().map(|(_, r)| *r));
-    s.exec(
-        0,
-        &[
-            &format!("CREATE TABLE t {TABLE}"),
-            &format!("INSERT INTO t {COLUMNS} VALUES {}", all.join(", ")),
-        ],
-    )
-    .await;
-    let proxy = Proxy::start_tuned(
-        &[("w.toml", two_group_rules(&s.name, &s.name, RULES))],
-        |c| c.users.push(admin_user("ops", "ops-pass")),
-    )
-    .await;
+    let mut rows: Vec<(u32, &str)> = (1..).zip(ROWS).collect();
+    rows.extend_from_slice(extra);
+    split_table::create(&s, TABLE, COLUMNS, &rows).await;
+    let proxy = split_table::proxy(&s, &s.name, |_| {}).await;
     let c = connect(&proxy, &s).await;
     let server = bounded("connect", s.on(0)).await;
     Env {
@@ -119,10 +81,7 @@ async fn setup(name: &str, extra: &[(u32, &str)]) -> Env {
 }
 
 async fn connect(proxy: &Proxy, s: &TestSchema) -> Conn {
-    let ops = OptsBuilder::from_opts(proxy.opts(Some(&s.name)))
-        .user(Some("ops"))
-        .pass(Some("ops-pass"));
-    bounded("connect", Conn::new(ops)).await.unwrap()
+    bounded("connect", split_table::connect_ops(proxy, &s.name)).await
 }
 
 impl Env {
@@ -547,30 +506,9 @@ async fn a_value_column_that_became_text_in_a_read_only_transaction() {
 #[tokio::test]
 async fn stale_text_key_under_a_materialize_cap() {
     let s = TestSchema::create("asw_stale_cap").await;
-    for g in 0..2u32 {
-        let rows: Vec<&str> = ROWS
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| (*i as u32 + 1) % 2 == g)
-            .map(|(_, r)| *r)
-            .collect();
-        s.exec(
-            g as usize,
-            &[
-                &format!("CREATE TABLE s_{g} {TABLE}"),
-                &format!("INSERT INTO s_{g} {COLUMNS} VALUES {}", rows.join(", ")),
-            ],
-        )
-        .await;
-    }
-    let proxy = Proxy::start_tuned(
-        &[("w.toml", two_group_rules(&s.name, &s.name, RULES))],
-        |c| {
-            c.users.push(admin_user("ops", "ops-pass"));
-            c.limits.materialize_max_rows = 3;
-        },
-    )
-    .await;
+    let rows: Vec<(u32, &str)> = (1..).zip(ROWS).collect();
+    split_table::create(&s, TABLE, COLUMNS, &rows).await;
+    let proxy = split_table::proxy(&s, &s.name, |c| c.limits.materialize_max_rows = 3).await;
     let mut c = connect(&proxy, &s).await;
     let sql = "SELECT id, later FROM t ORDER BY later, id LIMIT 2";
     let before = bounded(sql, answer(&mut c, sql)).await;
@@ -719,11 +657,7 @@ async fn prepared_reads_before_and_after_the_columns_are_read() {
         }
     }
     // A fresh connection on a fresh proxy: the first thing it does is a prepared read.
-    let fresh = Proxy::start_tuned(
-        &[("w.toml", two_group_rules(&e.s.name, &e.s.name, RULES))],
-        |c| c.users.push(admin_user("ops", "ops-pass")),
-    )
-    .await;
+    let fresh = split_table::proxy(&e.s, &e.s.name, |_| {}).await;
     let mut c = connect(&fresh, &e.s).await;
     for sql in sqls {
         let p = bounded(

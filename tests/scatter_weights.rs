@@ -12,23 +12,13 @@ use std::time::Duration;
 use common::item_names::{answer, Answer};
 use common::*;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
+use mysql_async::Conn;
 
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     common::script_runner::bounded_within(WAIT, what, f).await
 }
-
-const RULES: &str = r#"
-[[tables]]
-name = "t"
-shard_key = "id"
-algorithm = "mod"
-shards = 2
-placement = ["g0", "g1"]
-physical = "s_{shard}"
-"#;
 
 const TABLE: &str = "(id INT PRIMARY KEY, name VARCHAR(20) COLLATE utf8mb4_general_ci, \
                      code VARCHAR(20) COLLATE utf8mb4_general_nopad_ci, n INT, \
@@ -51,38 +41,10 @@ const ROWS: [&str; 10] = [
 
 async fn setup(name: &str) -> (TestSchema, Proxy, Conn, Conn) {
     let s = TestSchema::create(name).await;
-    for g in 0..2usize {
-        let rows: Vec<&str> = ROWS
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| (i + 1) % 2 == g)
-            .map(|(_, r)| *r)
-            .collect();
-        s.exec(
-            g,
-            &[
-                &format!("CREATE TABLE s_{g} {TABLE}"),
-                &format!("INSERT INTO s_{g} VALUES {}", rows.join(", ")),
-            ],
-        )
-        .await;
-    }
-    s.exec(
-        0,
-        &[
-            &format!("CREATE TABLE t {TABLE}"),
-            &format!("INSERT INTO t VALUES {}", ROWS.join(", ")),
-        ],
-    )
-    .await;
-    let proxy = Proxy::start_tuned(&[("w.toml", two_group_rules("sw", &s.name, RULES))], |c| {
-        c.users.push(admin_user("ops", "ops-pass"))
-    })
-    .await;
-    let ops = OptsBuilder::from_opts(proxy.opts(Some("sw")))
-        .user(Some("ops"))
-        .pass(Some("ops-pass"));
-    let c = bounded("connect", Conn::new(ops)).await.unwrap();
+    let rows: Vec<(u32, &str)> = (1..).zip(ROWS).collect();
+    split_table::create(&s, TABLE, "", &rows).await;
+    let proxy = split_table::proxy(&s, "sw", |_| {}).await;
+    let c = bounded("connect", split_table::connect_ops(&proxy, "sw")).await;
     let server = bounded("connect", s.on(0)).await;
     (s, proxy, c, server)
 }

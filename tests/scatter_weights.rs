@@ -3,7 +3,7 @@
 //! stay the ones one MariaDB server gives over a plain table `t` on g0 holding every shard's
 //! rows, for integer, PAD SPACE and NO PAD text keys, names of select items that shadow a
 //! column, ENUM keys, and a column whose type changed behind the proxy's back after the
-//! proxy read it (answered over copies of the rows, never by the wrong order).
+//! proxy read it (read again and planned anew, never ordered by the wrong rule).
 
 mod common;
 
@@ -132,7 +132,8 @@ async fn merged_orders_stay_the_servers() {
 
 /// The proxy read `later` as an integer; then it became text on the shards (and on the
 /// server's `t`) without the proxy seeing the DDL. The merge finds text where it asked for
-/// no weight: the read is answered over copies of the rows, in the collation's order.
+/// no weight: the proxy reads the columns again and runs the read anew with the weight,
+/// in the collation's order.
 #[tokio::test]
 async fn a_key_that_became_text_behind_the_proxy_is_still_ordered_right() {
     let (s, proxy, mut c, mut server) = setup("sw_stale").await;

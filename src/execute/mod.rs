@@ -226,6 +226,7 @@ async fn scatter_with_fresh_columns<S: ResultSink>(
     let planned = columns::plan(sql, ctx.column_orders, ctx.reading, ctx, session).await?;
     let again = match planned {
         Plan::Scatter(again) => again,
+        Plan::Materialize(m) => return materialize::run(&m, ctx, session, sink).await,
         _ => {
             return Err(Failure::Query(Error::Internal(
                 "a merged read did not plan again as one".into(),

@@ -1,17 +1,16 @@
-//! Fetching a sharded table's column order, with how each column's type sorts, for the
-//! planner (see `plan::columns`): one query on the master of shard 0's group, on the
-//! session's own connection there.
+//! Fetching a sharded table's column order for the planner (see `plan::columns`): one query
+//! on the master of shard 0's group, on the session's own connection there.
 
 use mysql_async::prelude::Queryable;
 
 use crate::config::model::Rules;
 use crate::error::Error;
-use crate::plan::{ColumnOrders, ColumnSort, ColumnsWanted, Plan, PlanContext};
+use crate::plan::{ColumnOrders, ColumnsWanted, Plan, PlanContext};
 
 use super::{Context, Session};
 
-/// Reads the columns of `w.table` in table order, and how each sorts, into `orders`. A table
-/// without columns does not exist: 1146 under its logical name.
+/// Reads the column names of `w.table` in table order into `orders`. A table without
+/// columns does not exist: 1146 under its logical name.
 pub async fn fetch(
     w: &ColumnsWanted,
     orders: &ColumnOrders,
@@ -24,27 +23,20 @@ pub async fn fetch(
         .ok_or_else(|| Error::UnknownDatabase(w.db.clone()))?
         .clone();
     let conn = session.conns.get(ctx.backends, &db, w.group).await?;
-    let rows: Vec<(String, String)> = conn
+    let columns: Vec<String> = conn
         .exec(
-            "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS \
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
             (w.schema.as_str(), w.table.as_str()),
         )
         .await?;
-    if rows.is_empty() {
+    if columns.is_empty() {
         return Err(Error::NoSuchTable {
             db: w.db.clone(),
             table: w.logical.clone(),
         });
     }
-    let columns = rows
-        .into_iter()
-        .map(|(name, data_type)| {
-            let sort = ColumnSort::of(&data_type);
-            (name, sort)
-        })
-        .collect();
-    orders.insert_described(w, columns);
+    orders.insert(w, columns);
     Ok(())
 }
 

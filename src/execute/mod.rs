@@ -196,9 +196,6 @@ pub struct Context<'a> {
     pub xa: Option<&'a Arc<xa::Coordinator>>,
     /// How statements are read, for planning one again (`plan::plan_materialized`).
     pub reading: columns::Reading<'a>,
-    /// The sharded tables' columns known to the planner, read again when a merge finds
-    /// them stale.
-    pub column_orders: &'a crate::plan::ColumnOrders,
 }
 
 impl Context<'_> {
@@ -209,36 +206,6 @@ impl Context<'_> {
     pub fn read_by_syntax<T>(&self, check: impl FnOnce() -> T) -> T {
         let _syntax = self.reading.syntax.scope();
         check()
-    }
-}
-
-/// A merged read whose cached column types turned out stale (`Error::MergeNeedsWeights`):
-/// the columns are read again, every plan made from the old ones forgotten (as after DDL
-/// through the proxy), and the statement planned and run anew; nothing reached the client
-/// yet. Should the types change once more meanwhile, it is answered over copies of the rows.
-async fn scatter_with_fresh_columns<S: ResultSink>(
-    sql: &str,
-    ctx: &Context<'_>,
-    session: &mut Session,
-    sink: &mut S,
-) -> Result<(), Failure> {
-    columns::after_statement(true, ctx.column_orders, &[ctx.rules]);
-    let planned = columns::plan(sql, ctx.column_orders, ctx.reading, ctx, session).await?;
-    let again = match planned {
-        Plan::Scatter(again) => again,
-        Plan::Materialize(m) => return materialize::run(&m, ctx, session, sink).await,
-        _ => {
-            return Err(Failure::Query(Error::Internal(
-                "a merged read did not plan again as one".into(),
-            )))
-        }
-    };
-    match scatter(&again, ctx, session, sink).await {
-        Err(Failure::Query(Error::MergeCannotOrder(table) | Error::MergeNeedsWeights(table))) => {
-            let why = crate::error::merge_cannot_order(&table);
-            materialize::replan(&again.sql, why, ctx, session, sink).await
-        }
-        outcome => outcome,
     }
 }
 
@@ -342,9 +309,6 @@ pub async fn run<S: ResultSink>(
             Err(Failure::Query(Error::MergeCannotOrder(table))) => {
                 let why = crate::error::merge_cannot_order(&table);
                 materialize::replan(&s.sql, why, ctx, session, sink).await
-            }
-            Err(Failure::Query(Error::MergeNeedsWeights(_))) => {
-                scatter_with_fresh_columns(&s.sql, ctx, session, sink).await
             }
             outcome => outcome,
         }

@@ -300,7 +300,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                             syntax: self.syntax(),
                             read_only_functions: &config_shared.config.read_only_functions,
                         },
-                        column_orders: config_shared.column_orders(),
                     };
                     let outcome = execute::session::use_database(
                         &name,
@@ -674,7 +673,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     syntax: self.syntax(),
                     read_only_functions: &config_shared.config.read_only_functions,
                 },
-                column_orders: config_shared.column_orders(),
             };
             let syntax = self.syntax();
             self.session.trace.clear();

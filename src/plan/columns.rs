@@ -1,9 +1,7 @@
 //! The column order of sharded tables, for `INSERT INTO t VALUES (...)` without a column
-//! list: the shard key's position in each row is its column's position in the table; the
-//! column names, for a read over several shards whose GROUP BY names both a select item
-//! and perhaps a column (the server takes the column); and how each column sorts, so that a
-//! merged read asks the shards for a collation weight only where one decides the order
-//! (`ColumnSort`).
+//! list: the shard key's position in each row is its column's position in the table; and
+//! the column names, for a read over several shards whose GROUP BY names both a select item
+//! and perhaps a column (the server takes the column).
 //!
 //! The planner never asks a server: it reads this cache, and when the table is missing it
 //! fails with `Error::NeedColumns`, naming the physical table whose column order the caller
@@ -36,63 +34,10 @@ pub struct ColumnsWanted {
 
 type Key = (String, String, String);
 
-/// How a merge orders a column's values, from its declared type.
-///
-/// Why the planner wants it: a merged read's sort key that may be text asks every shard for
-/// `WEIGHT_STRING(IF(COLLATION(x) LIKE '%nopad%', x, RTRIM(x)))`, which the merge compares
-/// when the column turns out to be text. That expression doubled a four-shard
-/// `ORDER BY name, id LIMIT 10`'s CPU on the servers (30 -> 60 µs per shard query), half of
-/// it for the integer `id`, whose weight the merge never reads. Text keeps the expression
-/// even when its collation is known: a collation changed behind the proxy's back would go
-/// unseen (the result's column definitions do not carry it), while a type changed so is
-/// seen by the merge, which then finds text without a weight (`execute::merge`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnSort {
-    /// Numbers, temporal values and binary strings: the merge compares the values
-    /// themselves, so no weight is asked for.
-    ByValue,
-    /// Text, and anything else (ENUM, SET, types of plugins): the shard's weight is asked
-    /// for, in the collation the column has when the query runs.
-    ByWeight,
-}
-
-impl ColumnSort {
-    /// From information_schema.COLUMNS' DATA_TYPE.
-    pub fn of(data_type: &str) -> ColumnSort {
-        match data_type.to_ascii_lowercase().as_str() {
-            "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "decimal" | "float"
-            | "double" | "year" | "date" | "datetime" | "timestamp" | "time" | "bit" | "binary"
-            | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => ColumnSort::ByValue,
-            _ => ColumnSort::ByWeight,
-        }
-    }
-}
-
-/// What is known of one physical table's columns.
-#[derive(Debug)]
-pub struct TableColumns {
-    /// In table order.
-    pub names: Arc<[String]>,
-    /// One per name (all `ByWeight` when only the names were read).
-    pub sorts: Vec<ColumnSort>,
-}
-
-impl TableColumns {
-    /// How the column `name` (any case) sorts; `ByWeight` for a name the table lacks.
-    pub fn sort_of(&self, name: &str) -> ColumnSort {
-        let lower = name.to_lowercase();
-        self.names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(name) || n.to_lowercase() == lower)
-            .and_then(|i| self.sorts.get(i).copied())
-            .unwrap_or(ColumnSort::ByWeight)
-    }
-}
-
 /// Column names in table order, per physical table.
 #[derive(Debug, Default)]
 pub struct ColumnOrders {
-    map: RwLock<HashMap<Key, Arc<TableColumns>>>,
+    map: RwLock<HashMap<Key, Arc<[String]>>>,
 }
 
 impl ColumnsWanted {
@@ -116,34 +61,14 @@ impl ColumnOrders {
         self.get(&w).ok_or_else(|| Error::NeedColumns(Box::new(w)))
     }
 
-    /// The columns of `w` with their sorts, or `Error::NeedColumns`.
-    pub(crate) fn table_or_ask(&self, w: ColumnsWanted) -> Result<Arc<TableColumns>> {
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        let found = map.get(&key(&w)).cloned();
-        drop(map);
-        found.ok_or_else(|| Error::NeedColumns(Box::new(w)))
-    }
-
     pub fn get(&self, w: &ColumnsWanted) -> Option<Arc<[String]>> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.get(&key(w)).map(|t| t.names.clone())
+        map.get(&key(w)).cloned()
     }
 
-    /// Keeps the names of `w`'s columns, in table order, without their sorts.
     pub fn insert(&self, w: &ColumnsWanted, columns: Vec<String>) {
-        let sorts = vec![ColumnSort::ByWeight; columns.len()];
-        self.insert_described(w, columns.into_iter().zip(sorts).collect());
-    }
-
-    /// Keeps `w`'s columns, in table order, with how each sorts.
-    pub fn insert_described(&self, w: &ColumnsWanted, columns: Vec<(String, ColumnSort)>) {
-        let (names, sorts): (Vec<String>, Vec<ColumnSort>) = columns.into_iter().unzip();
-        let table = Arc::new(TableColumns {
-            names: names.into(),
-            sorts,
-        });
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        map.insert(key(w), table);
+        map.insert(key(w), columns.into());
     }
 
     /// After DDL: any table's columns may have changed.

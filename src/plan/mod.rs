@@ -88,10 +88,7 @@ mod write_fast;
 
 pub use cache::{PlanCache, PlanKey};
 pub(crate) use collect::item_alias;
-pub use columns::{
-    changes_columns, first_word_changes_columns, ColumnOrders, ColumnSort, ColumnsWanted,
-    TableColumns,
-};
+pub use columns::{changes_columns, first_word_changes_columns, ColumnOrders, ColumnsWanted};
 pub use first_word::FirstWord;
 pub use in_transaction::with_in_transaction;
 pub(crate) use last_insert_id::insert_id_read_at;

@@ -131,7 +131,7 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
                         rule.name
                     ))
                 })?;
-                orders.table_or_ask(ColumnsWanted::shard_zero(db, &rule.name, spec)?)
+                orders.get_or_ask(ColumnsWanted::shard_zero(db, &rule.name, spec)?)
             };
             scatter_plan = Some(scatter::plan(
                 c.sql,

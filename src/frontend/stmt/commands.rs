@@ -214,29 +214,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
         let rules = self.planning_rules();
         let n = template.param_count();
         let sql = template.render(&vec![marker; n]);
-        let plan_with = |columns| {
-            plan::plan(
-                &sql,
-                &PlanContext {
-                    rules: &rules,
-                    current_db: self.session.current_db.as_ref(),
-                    syntax: template.syntax(),
-                    read_only_functions: &self.shared.config.read_only_functions,
-                    columns,
-                    system_schema: self.session.system_schema.as_deref(),
-                },
-            )
-        };
-        let planned = match plan_with(Some(self.shared.column_orders())) {
-            // Columns not read yet: a merged read is described as planned without them (it
-            // asks for every weight, and the describe drops them all); what needs them to
-            // plan at all is left to EXECUTE, which reads them.
-            Err(Error::NeedColumns(_)) => match plan_with(None) {
-                Err(_) => return Ok(None),
-                planned => planned,
+        let planned = plan::plan(
+            &sql,
+            &PlanContext {
+                rules: &rules,
+                current_db: self.session.current_db.as_ref(),
+                syntax: template.syntax(),
+                read_only_functions: &self.shared.config.read_only_functions,
+                columns: Some(self.shared.column_orders()),
+                system_schema: self.session.system_schema.as_deref(),
             },
-            planned => planned,
-        };
+        );
         let (route, hidden) = match planned {
             // Refusals and errors that no value can change are the PREPARE's answer.
             Err(
@@ -454,7 +442,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 syntax,
                 read_only_functions: &config_shared.config.read_only_functions,
             },
-            column_orders: config_shared.column_orders(),
         };
         // Statements the proxy answers itself, from the session or the process.
         let first = plan::FirstWord::of(values.rendered());

@@ -6,9 +6,7 @@ use sqlparser::ast::{Expr, SelectItem};
 
 use super::clauses::{normalized, tokens_in};
 use super::{refuse, Item, Piece, Planner};
-use crate::error::{Error, Result};
-use crate::plan::columns::ColumnSort;
-use crate::plan::lexer::{ident_value, significant, Kind, Token};
+use crate::error::Result;
 use crate::plan::merge::{Agg, AggKind, Col};
 
 impl Planner<'_> {
@@ -185,7 +183,6 @@ impl Planner<'_> {
             ));
         };
         if columns_of_table()?
-            .names
             .iter()
             .any(|c| c.eq_ignore_ascii_case(&name.value))
         {
@@ -238,59 +235,15 @@ impl Planner<'_> {
         Ok(self.add_hidden(vec![Piece::Src(range.0, range.1)]))
     }
 
-    /// A hidden `WEIGHT_STRING()` of the expression behind `col`, for the merge to compare
-    /// should it be text; None for a column of the table whose type sorts by value.
-    pub(crate) fn weight_of(&mut self, col: Col, range: (usize, usize)) -> Result<Option<Col>> {
+    /// A hidden `WEIGHT_STRING()` of the expression behind `col`.
+    pub(crate) fn weight_of(&mut self, col: Col, range: (usize, usize)) -> Col {
         let src = match col {
             Col::Visible(i) if i < self.items.len() && !self.items[i].wildcard => {
                 self.items[i].range
             }
             _ => range,
         };
-        match self.sort_of_column_at(src)? {
-            ColumnSort::ByValue => Ok(None),
-            ColumnSort::ByWeight => Ok(Some(self.add_hidden(weight_pieces(src)))),
-        }
-    }
-
-    /// How the text at `src` sorts when it names a column of the table (`col`, `` `col` ``,
-    /// `t.col`): with one table in FROM, a name the select list does not define (the caller
-    /// resolved those to their items) is that table's column, and a qualified one can name
-    /// no other. `ByWeight` for anything else, or when the columns cannot be read here; only
-    /// `Error::NeedColumns` comes back, for the caller to fetch them and plan again.
-    fn sort_of_column_at(&self, (s, e): (usize, usize)) -> Result<ColumnSort> {
-        let Some(columns_of_table) = self.columns_of_table else {
-            return Ok(ColumnSort::ByWeight);
-        };
-        let text = &self.sql[s..e];
-        let toks: Vec<Token> = significant(text).collect();
-        let is_name = |t: &Token| matches!(t.kind, Kind::Word | Kind::QuotedIdent);
-        let name = match toks.as_slice() {
-            [name] if is_name(name) => name,
-            [table, dot, name] if is_name(table) && dot.text(text) == "." && is_name(name) => name,
-            _ => return Ok(ColumnSort::ByWeight),
-        };
-        let value = ident_value(name, text);
-        if name.kind == Kind::Word && NOT_COLUMNS.iter().any(|w| value.eq_ignore_ascii_case(w)) {
-            return Ok(ColumnSort::ByWeight);
-        }
-        // An item's name the resolution above may have missed (an alias differing in the case
-        // of a non-ASCII letter): the server would sort by the item, so nothing is assumed.
-        let lower = value.to_lowercase();
-        if toks.len() == 1
-            && self.items.iter().any(|it| {
-                it.alias
-                    .as_deref()
-                    .is_some_and(|a| a.to_lowercase() == lower)
-            })
-        {
-            return Ok(ColumnSort::ByWeight);
-        }
-        match columns_of_table() {
-            Ok(columns) => Ok(columns.sort_of(&value)),
-            Err(e @ Error::NeedColumns(_)) => Err(e),
-            Err(_) => Ok(ColumnSort::ByWeight),
-        }
+        self.add_hidden(weight_pieces(src))
     }
 
     /// How the aggregate in `col` combines, adding the hidden columns it needs.
@@ -377,25 +330,6 @@ pub(crate) fn inner_args(sql: &str, (s, e): (usize, usize)) -> Option<(usize, us
 /// NO PAD collations (MariaDB names them `..._nopad_...`) keep them significant, and the
 /// shard's column definitions do not tell the collation (they carry the result charset's),
 /// so the shard decides.
-/// Unquoted words that are values or calls, never columns, wherever a column is allowed.
-const NOT_COLUMNS: &[&str] = &[
-    "NULL",
-    "TRUE",
-    "FALSE",
-    "DEFAULT",
-    "CURRENT_DATE",
-    "CURRENT_TIME",
-    "CURRENT_TIMESTAMP",
-    "LOCALTIME",
-    "LOCALTIMESTAMP",
-    "CURRENT_USER",
-    "CURRENT_ROLE",
-    "UTC_DATE",
-    "UTC_TIME",
-    "UTC_TIMESTAMP",
-    "SYSDATE",
-];
-
 pub(crate) fn weight_pieces(src: (usize, usize)) -> Vec<Piece> {
     vec![
         Piece::Text("WEIGHT_STRING(IF(COLLATION(".into()),

@@ -27,7 +27,6 @@ use self::aggregate::{shape, AggShape};
 use self::count_distinct::count_distinct;
 use self::lists::{limits, list_ranges};
 pub(crate) use self::splice::{render, Piece, Splice};
-use super::columns::TableColumns;
 use super::merge::{Agg, Col, Grouping, MergeSpec, SortKey};
 use crate::config::model::{ShardSpec, TableRule};
 use crate::error::{Error, Result};
@@ -68,9 +67,9 @@ pub(crate) struct Planner<'q> {
     items: Vec<Item>,
     hidden: Vec<Vec<Piece>>,
     toks: Vec<super::lexer::Token>,
-    /// The sharded table's columns (or `Error::NeedColumns`), asked only when a GROUP BY name
-    /// may be a column or a sort key is one; None when FROM holds more than that one table.
-    columns_of_table: Option<&'q dyn Fn() -> Result<std::sync::Arc<TableColumns>>>,
+    /// The sharded table's column names (or `Error::NeedColumns`), asked only when a GROUP BY
+    /// name may be a column; None when FROM holds more than that one table.
+    columns_of_table: Option<&'q dyn Fn() -> Result<std::sync::Arc<[String]>>>,
     /// GROUP BY names that are columns though a select item has the name too, and the hidden
     /// copies holding them: HAVING takes such a name as the column as well.
     grouped_columns: Vec<(String, Col)>,
@@ -98,7 +97,7 @@ pub(crate) fn plan(
     rule: &TableRule,
     spec: &ShardSpec,
     key_qualifiers: Vec<String>,
-    columns_of_table: &dyn Fn() -> Result<std::sync::Arc<TableColumns>>,
+    columns_of_table: &dyn Fn() -> Result<std::sync::Arc<[String]>>,
 ) -> Result<ScatterPlan> {
     let table = rule.name.as_str();
     if let Some(b) = blocker.filter(|b| NEVER.contains(b)) {
@@ -222,7 +221,7 @@ pub(crate) fn plan(
             let mut cols = Vec::new();
             for (e, range) in group_exprs.iter().zip(&group_ranges) {
                 let col = p.resolve_group_key(e, *range)?;
-                let weight = p.weight_of(col, *range)?;
+                let weight = Some(p.weight_of(col, *range));
                 merge.order.push(SortKey {
                     col,
                     weight,
@@ -244,7 +243,7 @@ pub(crate) fn plan(
         }
         for ((e, desc), range) in order_exprs.iter().zip(&order_ranges) {
             let col = p.resolve(e, *range, true)?;
-            let weight = p.weight_of(col, *range)?;
+            let weight = Some(p.weight_of(col, *range));
             merge.order.push(SortKey {
                 col,
                 weight,
@@ -281,7 +280,7 @@ pub(crate) fn plan(
                     return Err(refuse("an aggregate in GROUP BY", table));
                 }
                 let col = p.resolve_group_key(e, *range)?;
-                let weight = p.weight_of(col, *range)?;
+                let weight = Some(p.weight_of(col, *range));
                 keys.push(SortKey {
                     col,
                     weight,
@@ -297,7 +296,7 @@ pub(crate) fn plan(
             }
             for i in 0..p.items.len() {
                 let range = p.items[i].range;
-                let weight = p.weight_of(Col::Visible(i), range)?;
+                let weight = Some(p.weight_of(Col::Visible(i), range));
                 keys.push(SortKey {
                     col: Col::Visible(i),
                     weight,
@@ -347,7 +346,7 @@ pub(crate) fn plan(
                 },
                 _ => p.resolve(e, *range, true)?,
             };
-            let weight = weight_for(col, &keys, &aggs, &mut p, *range)?;
+            let weight = weight_for(col, &keys, &aggs, &mut p, *range);
             merge.final_order.push(SortKey {
                 col,
                 weight,
@@ -423,12 +422,12 @@ fn weight_for(
     aggs: &[Agg],
     p: &mut Planner<'_>,
     range: (usize, usize),
-) -> Result<Option<Col>> {
+) -> Option<Col> {
     if let Some(k) = keys.iter().find(|k| k.col == col) {
-        return Ok(k.weight);
+        return k.weight;
     }
     if let Some(a) = aggs.iter().find(|a| a.col == col) {
-        return Ok(a.weight);
+        return a.weight;
     }
-    p.weight_of(col, range)
+    Some(p.weight_of(col, range))
 }

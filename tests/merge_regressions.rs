@@ -100,6 +100,17 @@ impl Case {
         }
     }
 
+    /// Like `same`, but a refusal fails too: the proxy must answer `sql` exactly.
+    async fn answered(&mut self, sql: &str) {
+        let want = run(&mut self.direct, sql)
+            .await
+            .unwrap_or_else(|e| panic!("oracle: {sql}: {e}"));
+        let got = run(&mut self.via, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: shardgate failed: {e}"));
+        assert_eq!(got, want, "{sql}\nshardgate (left) vs oracle (right)");
+    }
+
     async fn done(self) {
         drop(self.via);
         drop(self.direct);
@@ -251,6 +262,48 @@ async fn bit_column_groups_and_orders_by_value() {
     )
     .await;
     c.same(&[], "SELECT MIN(bt), MAX(bt) FROM clinical_data")
+        .await;
+    c.done().await;
+}
+
+/// FLOAT values that differ can print alike (MariaDB shows a FLOAT with 6 significant
+/// digits: 1.0000001 and 1 both print `1`), so the merge cannot order or group them from
+/// their text. Oracle: ORDER BY f, id gives 12, 11, 10 (by value); two groups `1` and a
+/// third; seen before: ties broken by id (10, 11, 12) and one group counting 3. Each must be
+/// answered (over copies, which keep a FLOAT's every bit), not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn float_keys_that_print_alike_keep_their_order_and_groups() {
+    let mut c = Case::new(
+        "mr_float_key",
+        &[
+            "CREATE TABLE clinical_data (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, \
+             f FLOAT NULL, d DOUBLE NULL) DEFAULT CHARSET utf8mb4",
+            "INSERT INTO clinical_data (id, hospital_id, f, d) VALUES (10, 0, 1.0000002, 1), \
+             (11, 1, 1.0000001, 2), (12, 2, 1, 3), (13, 3, 1, 4), (14, 0, 2.5, 5)",
+        ],
+    )
+    .await;
+    for sql in [
+        "SELECT id FROM clinical_data ORDER BY f, id",
+        "SELECT id, f FROM clinical_data ORDER BY f DESC, id LIMIT 3",
+        "SELECT f, COUNT(*) FROM clinical_data GROUP BY f ORDER BY MIN(id)",
+        "SELECT COUNT(*) FROM (SELECT DISTINCT f FROM clinical_data) AS x",
+        "SELECT DISTINCT f FROM clinical_data ORDER BY f",
+        "SELECT CAST(d AS FLOAT) AS g FROM clinical_data ORDER BY g, id",
+    ] {
+        c.answered(sql).await;
+    }
+    // Prepared: the binary rows carry a FLOAT's every bit, and so must the answer.
+    let sql = "SELECT id, f FROM clinical_data WHERE id > ? ORDER BY f DESC, id";
+    let want: Vec<Row> = c.direct.exec(sql, (0,)).await.unwrap();
+    let got: Vec<Row> = c.via.exec(sql, (0,)).await.unwrap();
+    let (g, w): (Vec<Vec<Value>>, Vec<Vec<Value>>) = (
+        got.into_iter().map(Row::unwrap).collect(),
+        want.into_iter().map(Row::unwrap).collect(),
+    );
+    assert_eq!(g, w, "{sql}\nshardgate (left) vs oracle (right)");
+    // DOUBLE prints every digit it needs: merged as before, without copies.
+    c.same(&[], "SELECT id FROM clinical_data ORDER BY d DESC")
         .await;
     c.done().await;
 }

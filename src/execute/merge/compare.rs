@@ -33,6 +33,19 @@ pub fn sorts_by_index(col: &Column) -> bool {
         )
 }
 
+/// A FLOAT prints with 6 significant digits (1.0000001 and 1 both print `1`): values that
+/// differ can look equal in text, so only a server holding all the rows orders or groups
+/// them exactly. DOUBLE prints every digit it needs.
+fn prints_inexactly(col: &Column) -> bool {
+    col.column_type() == ColumnType::MYSQL_TYPE_FLOAT
+}
+
+/// A key the merge cannot order from the shards' answers: the statement is run over copies
+/// of the rows instead (`Error::MergeCannotOrder`).
+pub fn orders_only_on_one_server(col: &Column) -> bool {
+    sorts_by_index(col) || prints_inexactly(col)
+}
+
 pub fn kind_of(col: &Column) -> Kind {
     use ColumnType::*;
     match col.column_type() {

@@ -405,7 +405,11 @@ async fn pump<S: ResultSink>(
     let group_keys = spec.group.iter().flat_map(|g| g.keys.iter());
     for k in spec.order.iter().chain(&spec.final_order).chain(group_keys) {
         let i = lay.index(k.col);
-        if lay.cols.get(i).is_some_and(compare::sorts_by_index) {
+        if lay
+            .cols
+            .get(i)
+            .is_some_and(compare::orders_only_on_one_server)
+        {
             return Err(Failure::Query(Error::MergeCannotOrder(spec.table.clone())));
         }
     }

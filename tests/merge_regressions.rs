@@ -308,6 +308,32 @@ async fn float_keys_that_print_alike_keep_their_order_and_groups() {
     c.done().await;
 }
 
+/// Names are case-insensitive beyond ASCII: ORDER BY ñ takes the select item named Ñ
+/// (select items first), not the column ñ. Seen before: 1052 (the proxy matched the alias
+/// ASCII-only, added the column ñ as a hidden item, and the shard found ñ ambiguous).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_matches_its_name_in_any_letter_case() {
+    let mut c = Case::new(
+        "mr_unicode_alias",
+        &[
+            "CREATE TABLE clinical_data (id BIGINT PRIMARY KEY, hospital_id INT NOT NULL, \
+             `ñ` INT NULL, v VARCHAR(10) NULL) DEFAULT CHARSET utf8mb4",
+            "INSERT INTO clinical_data (id, hospital_id, `ñ`, v) VALUES (1, 0, 4, 'd'), \
+             (2, 1, 3, 'a'), (3, 2, 2, 'c'), (4, 3, 1, 'b')",
+        ],
+    )
+    .await;
+    for sql in [
+        "SELECT v AS `Ñ`, id FROM clinical_data ORDER BY `ñ`",
+        "SELECT v AS `ñ`, id FROM clinical_data ORDER BY `Ñ` DESC",
+        "SELECT `Ñ`, id FROM clinical_data ORDER BY `ñ` DESC",
+        "SELECT v AS `É`, COUNT(*) FROM clinical_data GROUP BY `é` ORDER BY `é`",
+    ] {
+        c.answered(sql).await;
+    }
+    c.done().await;
+}
+
 /// A NO PAD collation keeps trailing spaces significant: 'a' and 'a ' are two groups and
 /// 'a' sorts first. The merge compared WEIGHT_STRING(RTRIM(x)), right only for PAD SPACE
 /// (the column definitions carry the result charset's collation, not the column's).

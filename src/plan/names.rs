@@ -22,6 +22,23 @@ pub(crate) fn is_rule_table_anywhere(rules: &Rules, name: &str) -> bool {
             .any(|db| table_rule(db, name).is_some())
 }
 
+/// Whether two column names or aliases are the same name to the server: MariaDB folds
+/// identifiers letter by letter (utf8 general_ci's case mapping), so `Ñ` is `ñ` but not `N`,
+/// and a letter whose capital is several letters (`ß`) stays itself.
+pub(crate) fn same_column_name(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    let capital = |c: char| {
+        let mut up = c.to_uppercase();
+        match (up.next(), up.next()) {
+            (Some(u), None) => u,
+            _ => c,
+        }
+    };
+    a.chars().map(capital).eq(b.chars().map(capital))
+}
+
 /// The system schemas every server has; their tables are not logical tables.
 pub(crate) fn is_system_schema(name: &str) -> bool {
     ["information_schema", "mysql", "performance_schema", "sys"]
@@ -94,6 +111,16 @@ pub(crate) fn write_string_literal(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn column_names_fold_letter_by_letter() {
+        assert!(same_column_name("Ñame", "ñAME"));
+        assert!(same_column_name("Émile", "émile"));
+        assert!(!same_column_name("Ñ", "N"));
+        assert!(!same_column_name("ß", "SS"));
+        assert!(same_column_name("ß", "ß"));
+        assert!(!same_column_name("ab", "abc"));
+    }
 
     fn ident(name: &str, quote: bool) -> String {
         let mut s = String::new();

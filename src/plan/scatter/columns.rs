@@ -8,6 +8,7 @@ use super::clauses::{normalized, tokens_in};
 use super::{refuse, Item, Piece, Planner};
 use crate::error::Result;
 use crate::plan::merge::{Agg, AggKind, Col};
+use crate::plan::names::same_column_name;
 
 impl Planner<'_> {
     pub(crate) fn item(&self, range: (usize, usize), item: &SelectItem) -> Result<Item> {
@@ -106,8 +107,8 @@ impl Planner<'_> {
         }
         // The first item of that name in the select list, as the server takes it.
         self.items.iter().position(|it| match it.alias.as_deref() {
-            Some(a) => a.eq_ignore_ascii_case(&i.value),
-            None => !it.wildcard && self.sql[it.range.0..it.range.1].eq_ignore_ascii_case(&i.value),
+            Some(a) => same_column_name(a, &i.value),
+            None => !it.wildcard && same_column_name(&self.sql[it.range.0..it.range.1], &i.value),
         })
     }
 
@@ -146,7 +147,7 @@ impl Planner<'_> {
         };
         self.grouped_columns
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(&i.value))
+            .find(|(n, _)| same_column_name(n, &i.value))
             .map(|(_, c)| *c)
     }
 
@@ -168,7 +169,7 @@ impl Planner<'_> {
             return self.resolve(e, range, true);
         };
         let is_itself = matches!(&self.items[k].expr,
-            Some(Expr::Identifier(c)) if c.value.eq_ignore_ascii_case(&name.value));
+            Some(Expr::Identifier(c)) if same_column_name(&c.value, &name.value));
         if is_itself {
             return Ok(Col::Visible(k));
         }
@@ -184,7 +185,7 @@ impl Planner<'_> {
         };
         if columns_of_table()?
             .iter()
-            .any(|c| c.eq_ignore_ascii_case(&name.value))
+            .any(|c| same_column_name(c, &name.value))
         {
             // The server groups by the column: the merge reads it from a hidden copy, named
             // otherwise (a second select item of the name would make it ambiguous, 1052).

@@ -20,6 +20,12 @@ pub enum Error {
     /// statement over copies of the rows instead. Names the sharded table.
     #[error("This version of shardgate doesn't yet support {}", merge_cannot_order(.0))]
     MergeCannotOrder(String),
+    /// A merge key planned without a collation weight (its column's type sorted by value
+    /// when the proxy read it) turned out text: the type changed behind the proxy's back.
+    /// Found before any row, like `MergeCannotOrder`: `execute::run` forgets the types and
+    /// plans the statement anew. Names the sharded table.
+    #[error("This version of shardgate doesn't yet support ordering over several shards of sharded table '{0}' by a column whose type changed since the proxy read it")]
+    MergeNeedsWeights(String),
     #[error("Unknown database '{0}'")]
     UnknownDatabase(String),
     #[error("No database selected")]
@@ -202,9 +208,12 @@ impl fmt::Display for BackendError {
     }
 }
 
-/// What a merge over `table` cannot do when its keys are ENUM or SET columns.
+/// What a merge over `table` cannot do when its keys are ENUM, SET or FLOAT columns.
 pub fn merge_cannot_order(table: &str) -> String {
-    format!("ordering or grouping by an ENUM or SET column over several shards of sharded table '{table}'")
+    format!(
+        "ordering or grouping by an ENUM, SET or FLOAT column (or one whose type changed \
+         since the proxy read it) over several shards of sharded table '{table}'"
+    )
 }
 
 impl Error {
@@ -214,7 +223,9 @@ impl Error {
 
     pub fn code(&self) -> u16 {
         match self {
-            Error::Unsupported(_) | Error::MergeCannotOrder(_) => 1235,
+            Error::Unsupported(_) | Error::MergeCannotOrder(_) | Error::MergeNeedsWeights(_) => {
+                1235
+            }
             Error::UnknownDatabase(_) => 1049,
             Error::NoDatabaseSelected => 1046,
             Error::NoSuchTable { .. } => 1146,
@@ -265,6 +276,7 @@ impl Error {
         match self {
             Error::Unsupported(_)
             | Error::MergeCannotOrder(_)
+            | Error::MergeNeedsWeights(_)
             | Error::UnknownDatabase(_)
             | Error::Syntax(_)
             | Error::TooManyStatements(_)

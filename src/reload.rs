@@ -126,6 +126,8 @@ fn try_reload(state: &ProxyState, allow: &AllowLayout) -> Result<Reloaded, Refus
     let rules = Arc::new(rules);
     crate::backend::key_columns::carry_over(&old, &rules);
     state.swap_rules(rules.clone());
+    // Tables the new rules name for the first time: merged reads weigh every key until then.
+    state.column_orders.sorts.learn_again();
     if tokio::runtime::Handle::try_current().is_ok() {
         tokio::spawn(crate::backend::key_columns::learn_and_log(
             rules,

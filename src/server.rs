@@ -196,6 +196,11 @@ fn spawn_background(config: &ServerConfig, state: &Arc<ProxyState>, shutdown: &C
         &config.health,
         shutdown.clone(),
     );
+    crate::backend::column_sorts::spawn_learner(
+        state.clone(),
+        config.backend.clone(),
+        shutdown.clone(),
+    );
     if state.stats().slow_log().is_none() {
         match crate::stats::SlowLog::start(&config.log) {
             Ok(Some(log)) => state.stats().set_slow_log(log),

@@ -4,6 +4,7 @@
 
 pub mod balance;
 pub mod breaker;
+pub mod column_sorts;
 pub mod conn;
 pub mod health;
 pub mod health_check;

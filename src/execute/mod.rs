@@ -196,6 +196,8 @@ pub struct Context<'a> {
     pub xa: Option<&'a Arc<xa::Coordinator>>,
     /// How statements are read, for planning one again (`plan::plan_materialized`).
     pub reading: columns::Reading<'a>,
+    /// What is known of the sharded tables' columns, forgotten when a merge finds it stale.
+    pub column_orders: &'a crate::plan::ColumnOrders,
 }
 
 impl Context<'_> {
@@ -206,6 +208,34 @@ impl Context<'_> {
     pub fn read_by_syntax<T>(&self, check: impl FnOnce() -> T) -> T {
         let _syntax = self.reading.syntax.scope();
         check()
+    }
+}
+
+/// A merged read that found a column's learned type stale (`Error::MergeNeedsWeights`,
+/// before any row reached the client): what was learned is forgotten with every plan made
+/// from it (the learner reads the types again, off the session's connections), and the
+/// statement planned anew, every key weighted. Should it still not merge, it is answered
+/// over copies of the rows.
+async fn scatter_with_weights<S: ResultSink>(
+    sql: &str,
+    ctx: &Context<'_>,
+    session: &mut Session,
+    sink: &mut S,
+) -> Result<(), Failure> {
+    ctx.column_orders.sorts.forget_all();
+    ctx.rules.plans.forget_all();
+    let planned = columns::plan(sql, ctx.column_orders, ctx.reading, ctx, session).await?;
+    let Plan::Scatter(again) = planned else {
+        return Err(Failure::Query(Error::Internal(
+            "a merged read did not plan again as one".into(),
+        )));
+    };
+    match scatter(&again, ctx, session, sink).await {
+        Err(Failure::Query(Error::MergeCannotOrder(table) | Error::MergeNeedsWeights(table))) => {
+            let why = crate::error::merge_cannot_order(&table);
+            materialize::replan(&again.sql, why, ctx, session, sink).await
+        }
+        outcome => outcome,
     }
 }
 
@@ -309,6 +339,9 @@ pub async fn run<S: ResultSink>(
             Err(Failure::Query(Error::MergeCannotOrder(table))) => {
                 let why = crate::error::merge_cannot_order(&table);
                 materialize::replan(&s.sql, why, ctx, session, sink).await
+            }
+            Err(Failure::Query(Error::MergeNeedsWeights(_))) => {
+                scatter_with_weights(&s.sql, ctx, session, sink).await
             }
             outcome => outcome,
         }

@@ -300,6 +300,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                             syntax: self.syntax(),
                             read_only_functions: &config_shared.config.read_only_functions,
                         },
+                        column_orders: config_shared.column_orders(),
                     };
                     let outcome = execute::session::use_database(
                         &name,
@@ -673,6 +674,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                     syntax: self.syntax(),
                     read_only_functions: &config_shared.config.read_only_functions,
                 },
+                column_orders: config_shared.column_orders(),
             };
             let syntax = self.syntax();
             self.session.trace.clear();

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use super::column_sorts::{ColumnSorts, TableSorts};
 use super::route::{group_of, group_schema};
 use crate::config::model::{Database, ShardSpec};
 use crate::error::{Error, Result};
@@ -32,12 +33,14 @@ pub struct ColumnsWanted {
     pub logical: String,
 }
 
-type Key = (String, String, String);
+type Key = super::column_sorts::TableKey;
 
 /// Column names in table order, per physical table.
 #[derive(Debug, Default)]
 pub struct ColumnOrders {
     map: RwLock<HashMap<Key, Arc<[String]>>>,
+    /// How the columns sort, learned in the background; forgotten with the names.
+    pub sorts: ColumnSorts,
 }
 
 impl ColumnsWanted {
@@ -71,8 +74,33 @@ impl ColumnOrders {
         map.insert(key(w), columns.into());
     }
 
-    /// After DDL: any table's columns may have changed.
+    /// How the columns of `w` sort, if learned.
+    pub fn sorts_of(&self, w: &ColumnsWanted) -> Option<Arc<TableSorts>> {
+        self.sorts.get(&key(w))
+    }
+
+    /// Keeps what the learner (`backend::column_sorts`) read of each table: the names in
+    /// table order and how each sorts; nothing when the columns were forgotten since it began
+    /// (what it read may predate the DDL).
+    /// True when it kept them.
+    pub fn learned(&self, began: u64, tables: Vec<(Key, Vec<String>, TableSorts)>) -> bool {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if self.sorts.generation() != began {
+            return false;
+        }
+        let mut sorts = Vec::with_capacity(tables.len());
+        for (key, names, sorted) in tables {
+            map.insert(key.clone(), names.into());
+            sorts.push((key, sorted));
+        }
+        drop(map);
+        self.sorts.learned(began, sorts)
+    }
+
+    /// After DDL: any table's columns may have changed. The generation moves first, so that
+    /// a learning that read before cannot store its names after they were cleared.
     pub fn forget_all(&self) {
+        self.sorts.forget_all();
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         map.clear();
     }
@@ -86,6 +114,13 @@ pub fn changes_columns(sql: &str) -> bool {
 /// `changes_columns` for a statement whose first word was read already.
 pub fn first_word_changes_columns(first: super::FirstWord<'_>) -> bool {
     first.is_one_of(&["ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"])
+}
+
+impl ColumnsWanted {
+    /// Where what is known of this table is kept.
+    pub fn key(&self) -> Key {
+        key(self)
+    }
 }
 
 fn key(w: &ColumnsWanted) -> Key {

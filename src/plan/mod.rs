@@ -35,6 +35,7 @@ pub mod cache;
 pub mod charset;
 mod classify;
 mod collect;
+mod column_sorts;
 mod columns;
 pub mod connection_id;
 mod ddl;
@@ -88,6 +89,7 @@ mod write_fast;
 
 pub use cache::{PlanCache, PlanKey};
 pub(crate) use collect::item_alias;
+pub use column_sorts::{ColumnSort, ColumnSorts, TableKey, TableSorts};
 pub use columns::{changes_columns, first_word_changes_columns, ColumnOrders, ColumnsWanted};
 pub use first_word::FirstWord;
 pub use in_transaction::with_in_transaction;

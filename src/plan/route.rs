@@ -133,6 +133,13 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
                 })?;
                 orders.get_or_ask(ColumnsWanted::shard_zero(db, &rule.name, spec)?)
             };
+            // Only what is learned already: a merged read never waits for the types.
+            let sorts = match (c.db, c.ctx.columns) {
+                (Some(db), Some(orders)) => ColumnsWanted::shard_zero(db, &rule.name, spec)
+                    .ok()
+                    .and_then(|w| orders.sorts_of(&w)),
+                _ => None,
+            };
             scatter_plan = Some(scatter::plan(
                 c.sql,
                 q,
@@ -141,6 +148,7 @@ fn route_with(c: &Collector<'_, '_>, is_write: bool, query: Option<&Query>) -> R
                 spec,
                 quals,
                 &columns_of_table,
+                sorts,
             )?);
         }
     }

@@ -13,6 +13,7 @@ pub mod reshard;
 pub mod script_runner;
 pub mod session_oracle;
 pub mod small_pools;
+pub mod split_table;
 pub mod xa;
 
 use std::path::{Path, PathBuf};

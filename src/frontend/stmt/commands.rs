@@ -442,6 +442,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Client<R, W> {
                 syntax,
                 read_only_functions: &config_shared.config.read_only_functions,
             },
+            column_orders: config_shared.column_orders(),
         };
         // Statements the proxy answers itself, from the session or the process.
         let first = plan::FirstWord::of(values.rendered());

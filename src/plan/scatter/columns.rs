@@ -7,6 +7,8 @@ use sqlparser::ast::{Expr, SelectItem};
 use super::clauses::{normalized, tokens_in};
 use super::{refuse, Item, Piece, Planner};
 use crate::error::Result;
+use crate::plan::column_sorts::ColumnSort;
+use crate::plan::lexer::{ident_value, significant, Kind, Token};
 use crate::plan::merge::{Agg, AggKind, Col};
 use crate::plan::names::same_column_name;
 
@@ -236,15 +238,56 @@ impl Planner<'_> {
         Ok(self.add_hidden(vec![Piece::Src(range.0, range.1)]))
     }
 
-    /// A hidden `WEIGHT_STRING()` of the expression behind `col`.
-    pub(crate) fn weight_of(&mut self, col: Col, range: (usize, usize)) -> Col {
+    /// A hidden `WEIGHT_STRING()` of the expression behind `col`, for the merge to compare
+    /// should it be text; None for a column of the table known to sort by value.
+    pub(crate) fn weight_of(&mut self, col: Col, range: (usize, usize)) -> Option<Col> {
         let src = match col {
             Col::Visible(i) if i < self.items.len() && !self.items[i].wildcard => {
                 self.items[i].range
             }
             _ => range,
         };
-        self.add_hidden(weight_pieces(src))
+        match self.sort_of_column_at(src) {
+            ColumnSort::ByValue => None,
+            ColumnSort::ByWeight => Some(self.add_hidden(weight_pieces(src))),
+        }
+    }
+
+    /// How the text at `src` sorts when it names a column of the table (`col`, `` `col` ``,
+    /// `t.col`): with one table in FROM, a name the select list does not define (the caller
+    /// resolved those to their items) is that table's column, and a qualified one can name no
+    /// other. `ByWeight` for anything else, and while the table's types are not learned.
+    fn sort_of_column_at(&self, (s, e): (usize, usize)) -> ColumnSort {
+        let Some(sorts) = &self.sorts else {
+            return ColumnSort::ByWeight;
+        };
+        let text = &self.sql[s..e];
+        let is_name = |t: &Token| matches!(t.kind, Kind::Word | Kind::QuotedIdent);
+        let mut toks = significant(text);
+        let (name, qualified) = match (toks.next(), toks.next(), toks.next(), toks.next()) {
+            (Some(name), None, None, None) if is_name(&name) => (name, false),
+            (Some(table), Some(dot), Some(name), None)
+                if is_name(&table) && dot.text(text) == "." && is_name(&name) =>
+            {
+                (name, true)
+            }
+            _ => return ColumnSort::ByWeight,
+        };
+        let value = ident_value(&name, text);
+        if name.kind == Kind::Word && NOT_COLUMNS.iter().any(|w| value.eq_ignore_ascii_case(w)) {
+            return ColumnSort::ByWeight;
+        }
+        // A bare name that is also a select item's: the server would sort by the item, which
+        // the caller resolved already; should it not have, nothing is assumed.
+        let names_an_item = self.items.iter().any(|it| {
+            it.alias
+                .as_deref()
+                .is_some_and(|a| same_column_name(a, &value))
+        });
+        if names_an_item && !qualified {
+            return ColumnSort::ByWeight;
+        }
+        sorts.sort_of(&value)
     }
 
     /// How the aggregate in `col` combines, adding the hidden columns it needs.
@@ -325,6 +368,25 @@ pub(crate) fn inner_args(sql: &str, (s, e): (usize, usize)) -> Option<(usize, us
     let close = text.rfind(')')?;
     (open.end <= close).then_some((s + open.end, s + close))
 }
+
+/// Unquoted words that are values or calls, never columns, wherever a column is allowed.
+const NOT_COLUMNS: &[&str] = &[
+    "NULL",
+    "TRUE",
+    "FALSE",
+    "DEFAULT",
+    "CURRENT_DATE",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "LOCALTIME",
+    "LOCALTIMESTAMP",
+    "CURRENT_USER",
+    "CURRENT_ROLE",
+    "UTC_DATE",
+    "UTC_TIME",
+    "UTC_TIMESTAMP",
+    "SYSDATE",
+];
 
 /// The collation weight of the expression at `src`, comparable across shards. PAD SPACE
 /// collations treat trailing spaces as absent while WEIGHT_STRING keeps them, hence RTRIM;

@@ -27,6 +27,7 @@ use self::aggregate::{shape, AggShape};
 use self::count_distinct::count_distinct;
 use self::lists::{limits, list_ranges};
 pub(crate) use self::splice::{render, Piece, Splice};
+use super::column_sorts::TableSorts;
 use super::merge::{Agg, Col, Grouping, MergeSpec, SortKey};
 use crate::config::model::{ShardSpec, TableRule};
 use crate::error::{Error, Result};
@@ -70,6 +71,9 @@ pub(crate) struct Planner<'q> {
     /// The sharded table's column names (or `Error::NeedColumns`), asked only when a GROUP BY
     /// name may be a column; None when FROM holds more than that one table.
     columns_of_table: Option<&'q dyn Fn() -> Result<std::sync::Arc<[String]>>>,
+    /// How the sharded table's columns sort, when learned (`plan::column_sorts`) and FROM
+    /// holds that one table only: a key that is such a column asks no weight.
+    sorts: Option<std::sync::Arc<TableSorts>>,
     /// GROUP BY names that are columns though a select item has the name too, and the hidden
     /// copies holding them: HAVING takes such a name as the column as well.
     grouped_columns: Vec<(String, Col)>,
@@ -98,6 +102,7 @@ pub(crate) fn plan(
     spec: &ShardSpec,
     key_qualifiers: Vec<String>,
     columns_of_table: &dyn Fn() -> Result<std::sync::Arc<[String]>>,
+    sorts: Option<std::sync::Arc<TableSorts>>,
 ) -> Result<ScatterPlan> {
     let table = rule.name.as_str();
     if let Some(b) = blocker.filter(|b| NEVER.contains(b)) {
@@ -129,6 +134,7 @@ pub(crate) fn plan(
         hidden: Vec::new(),
         toks: cl.toks.clone(),
         columns_of_table: only_table(sel).then_some(columns_of_table),
+        sorts: sorts.filter(|_| only_table(sel)),
         grouped_columns: Vec::new(),
         shadowed_group_column: false,
     };
@@ -221,7 +227,7 @@ pub(crate) fn plan(
             let mut cols = Vec::new();
             for (e, range) in group_exprs.iter().zip(&group_ranges) {
                 let col = p.resolve_group_key(e, *range)?;
-                let weight = Some(p.weight_of(col, *range));
+                let weight = p.weight_of(col, *range);
                 merge.order.push(SortKey {
                     col,
                     weight,
@@ -243,7 +249,7 @@ pub(crate) fn plan(
         }
         for ((e, desc), range) in order_exprs.iter().zip(&order_ranges) {
             let col = p.resolve(e, *range, true)?;
-            let weight = Some(p.weight_of(col, *range));
+            let weight = p.weight_of(col, *range);
             merge.order.push(SortKey {
                 col,
                 weight,
@@ -280,7 +286,7 @@ pub(crate) fn plan(
                     return Err(refuse("an aggregate in GROUP BY", table));
                 }
                 let col = p.resolve_group_key(e, *range)?;
-                let weight = Some(p.weight_of(col, *range));
+                let weight = p.weight_of(col, *range);
                 keys.push(SortKey {
                     col,
                     weight,
@@ -296,7 +302,7 @@ pub(crate) fn plan(
             }
             for i in 0..p.items.len() {
                 let range = p.items[i].range;
-                let weight = Some(p.weight_of(Col::Visible(i), range));
+                let weight = p.weight_of(Col::Visible(i), range);
                 keys.push(SortKey {
                     col: Col::Visible(i),
                     weight,
@@ -429,5 +435,5 @@ fn weight_for(
     if let Some(a) = aggs.iter().find(|a| a.col == col) {
         return a.weight;
     }
-    Some(p.weight_of(col, range))
+    p.weight_of(col, range)
 }

@@ -7,8 +7,8 @@
 //! learned asks the shards for every weight, as it always did, and a statement that needs
 //! the names before they are learned reads them itself (`execute::columns`).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -35,7 +35,7 @@ pub fn spawn_learner(state: Arc<ProxyState>, cfg: BackendConfig, shutdown: Cance
                 w = learning => w,
                 _ = shutdown.cancelled() => return,
             };
-            log_once(warnings);
+            super::warn_once::warn_once(warnings);
             tokio::select! {
                 _ = orders.sorts.wanted() => {}
                 _ = shutdown.cancelled() => return,
@@ -49,8 +49,9 @@ pub fn spawn_learner(state: Arc<ProxyState>, cfg: BackendConfig, shutdown: Cance
 }
 
 /// Reads the columns of every sharded table's shard 0 (names in table order, and how each
-/// sorts), one connection per group and all groups at once, into `orders`; what a group could not tell is left unknown (its reads keep
-/// their weights). Returns one warning per group that could not be asked.
+/// sorts), one connection per group and all groups at once, into `orders`; what a group
+/// could not tell is left unknown (its reads keep their weights). Returns one warning per
+/// group that could not be asked.
 pub async fn learn(rules: &Rules, cfg: &BackendConfig, orders: &ColumnOrders) -> Vec<String> {
     let began = orders.sorts.generation();
     let mut by_group: HashMap<(String, String), Vec<ColumnsWanted>> = HashMap::new();
@@ -135,18 +136,4 @@ async fn read_group(
             Some((w.key(), names, TableSorts::new(cols.clone())))
         })
         .collect())
-}
-
-/// Each warning once per process: every learning after DDL would repeat it.
-fn log_once(warnings: Vec<String>) {
-    static LOGGED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    for w in warnings {
-        let new = match LOGGED.lock() {
-            Ok(mut seen) => seen.get_or_insert_with(HashSet::new).insert(w.clone()),
-            Err(_) => true,
-        };
-        if new {
-            tracing::warn!("{w}");
-        }
-    }
 }

@@ -4,8 +4,7 @@
 //! equality (`config::key_column`). Until a table is learned (server down, table not yet
 //! created), its text lookups keep the cautious default.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -68,16 +67,7 @@ async fn learn_one_group(
 /// `learn`, with every finding logged as a warning once per process (reloads learn again
 /// and would repeat the same findings); for startup and reloads.
 pub async fn learn_and_log(rules: Arc<Rules>, cfg: BackendConfig) {
-    static LOGGED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    for w in learn(&rules, &cfg).await {
-        let new = match LOGGED.lock() {
-            Ok(mut seen) => seen.get_or_insert_with(HashSet::new).insert(w.clone()),
-            Err(_) => true,
-        };
-        if new {
-            tracing::warn!("{w}");
-        }
-    }
+    super::warn_once::warn_once(learn(&rules, &cfg).await);
 }
 
 /// Learns before the first client is served, so that routing does not start from the

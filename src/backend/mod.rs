@@ -16,6 +16,7 @@ pub mod schema_check;
 pub mod server_syntax;
 pub mod session_conns;
 pub mod warm;
+mod warn_once;
 pub mod wire;
 pub mod wire_pool;
 

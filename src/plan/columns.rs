@@ -56,6 +56,11 @@ impl ColumnsWanted {
             logical: table.to_string(),
         })
     }
+
+    /// Where what is known of this table is kept.
+    pub fn key(&self) -> Key {
+        key(self)
+    }
 }
 
 impl ColumnOrders {
@@ -81,8 +86,7 @@ impl ColumnOrders {
 
     /// Keeps what the learner (`backend::column_sorts`) read of each table: the names in
     /// table order and how each sorts; nothing when the columns were forgotten since it began
-    /// (what it read may predate the DDL).
-    /// True when it kept them.
+    /// (what it read may predate the DDL). True when it kept them.
     pub fn learned(&self, began: u64, tables: Vec<(Key, Vec<String>, TableSorts)>) -> bool {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if self.sorts.generation() != began {
@@ -114,13 +118,6 @@ pub fn changes_columns(sql: &str) -> bool {
 /// `changes_columns` for a statement whose first word was read already.
 pub fn first_word_changes_columns(first: super::FirstWord<'_>) -> bool {
     first.is_one_of(&["ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"])
-}
-
-impl ColumnsWanted {
-    /// Where what is known of this table is kept.
-    pub fn key(&self) -> Key {
-        key(self)
-    }
 }
 
 fn key(w: &ColumnsWanted) -> Key {
